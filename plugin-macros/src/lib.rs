@@ -1,0 +1,52 @@
+//! Procedural macros for `plugin-runtime`.
+//!
+//! Depend on `plugin-runtime`, not on this crate: it re-exports every macro here together with
+//! its documentation and the items the generated code refers to. Each macro below only hands
+//! `proc_macro2` token streams to an `expand` function, so the real work can be unit-tested
+//! without a compiler run.
+
+mod ctxt;
+mod diag;
+mod error_code;
+mod framework;
+mod keyed;
+mod path;
+mod plugin;
+mod plugins;
+mod route;
+
+use proc_macro::TokenStream;
+
+/// Turns an `async fn` into a plugin route. Documented on `plugin_runtime::plugin_route`.
+#[proc_macro_attribute]
+pub fn plugin_route(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(args.into(), item.into()).into()
+}
+
+/// Declares a plugin. Documented on `plugin_runtime::plugin`.
+#[proc_macro_attribute]
+pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
+    plugin::expand(args.into(), item.into()).into()
+}
+
+/// Assembles plugins into one router. Documented on `plugin_runtime::plugins`.
+#[proc_macro]
+pub fn plugins(input: TokenStream) -> TokenStream {
+    plugins::expand(input.into()).into()
+}
+
+/// Emits the diagnostic for an error code a route did not declare. Used by the `route_error!`
+/// macro that `#[plugin_route]` defines inside each handler; not public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __undeclared_error_code(input: TokenStream) -> TokenStream {
+    error_code::expand_undeclared(input.into()).into()
+}
+
+/// The framework's reserved error codes as the macros know them, so a test can compare them
+/// with the runtime's list; not public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __framework_codes(_input: TokenStream) -> TokenStream {
+    framework::codes_array().into()
+}

@@ -1,0 +1,113 @@
+//! Code generation for a plugin: the struct with its state, `new`, the `Plugin` impl that mounts
+//! every listed route, and one compile-time check per route against the routes before it.
+
+use super::validate::PluginDecl;
+use crate::route::expand_companion_ident;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream {
+    let rt = quote!(::plugin_runtime::__private);
+    let syn::ItemStruct {
+        attrs, vis, ident, ..
+    } = strukt;
+    let state = decl.state.clone().unwrap_or_else(|| syn::parse_quote!(()));
+    let (name, version, base_path) = (&decl.name, &decl.version, &decl.base_path);
+    let timeout = opt(decl.timeout_ms);
+    let body_limit = opt(decl.body_limit);
+    let type_name = ident.to_string();
+    let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
+    let checks = companions.iter().enumerate().map(|(i, c)| {
+        quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
+    });
+    let constructor = if decl.state.is_some() {
+        quote! {
+            /// Creates the plugin with the state its handlers receive through `Ctx`.
+            #vis fn new(state: #state) -> Self {
+                Self { state: ::std::sync::Arc::new(state) }
+            }
+
+            /// Creates the plugin from state that is already shared.
+            #vis fn from_arc(state: ::std::sync::Arc<#state>) -> Self {
+                Self { state }
+            }
+        }
+    } else {
+        quote! {
+            /// Creates the plugin.
+            #vis fn new() -> Self {
+                Self { state: ::std::sync::Arc::new(()) }
+            }
+        }
+    };
+
+    quote! {
+        #(#attrs)*
+        #vis struct #ident {
+            state: ::std::sync::Arc<#state>,
+        }
+
+        #[automatically_derived]
+        impl #ident {
+            #constructor
+        }
+
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#type_name).finish_non_exhaustive()
+            }
+        }
+
+        #[automatically_derived]
+        impl ::plugin_runtime::Plugin for #ident {
+            type State = #state;
+
+            const META: &'static ::plugin_runtime::PluginMeta = &::plugin_runtime::PluginMeta {
+                name: #name,
+                version: #version,
+                base_path: #base_path,
+                type_name: #type_name,
+                timeout_ms: #timeout,
+                body_limit: #body_limit,
+                routes: &[#(#companions::META),*],
+            };
+
+            fn mount(self, server: &::plugin_runtime::ServerConfig) -> #rt::Router {
+                let mut mounter = #rt::Mounter::new(<Self as ::plugin_runtime::Plugin>::META, self.state, server);
+                #(mounter.add(#companions);)*
+                mounter.finish()
+            }
+        }
+
+        #(#checks)*
+    }
+}
+
+/// `handlers::create_item` → `handlers::__plugin_route_create_item`, spanned on the user's name.
+fn companion_path(route: &syn::Path) -> syn::Path {
+    let mut path = route.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = expand_companion_ident(&last.ident);
+    }
+    path
+}
+
+/// The struct alone, when the attribute is wrong, so uses of the type do not cascade.
+pub(crate) fn fallback(strukt: &syn::ItemStruct) -> TokenStream {
+    let syn::ItemStruct {
+        attrs, vis, ident, ..
+    } = strukt;
+    quote! {
+        #(#attrs)*
+        #vis struct #ident;
+    }
+}
+
+fn opt(v: Option<u64>) -> TokenStream {
+    match v {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,258 @@
+//! Parses and checks `#[plugin(...)]` into a [`PluginDecl`].
+
+use crate::ctxt::Ctxt;
+use crate::keyed;
+use crate::path::parse_template;
+use proc_macro2::{Span, TokenStream};
+use syn::Token;
+use syn::punctuated::Punctuated;
+
+const KEYS: &[&str] = &[
+    "name",
+    "version",
+    "state",
+    "base_path",
+    "timeout_ms",
+    "body_limit",
+    "routes",
+];
+const BASE_PREFIX: &str = "/v1/plugins/";
+
+pub(crate) struct PluginDecl {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) state: Option<syn::Type>,
+    pub(crate) base_path: String,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) body_limit: Option<u64>,
+    pub(crate) routes: Vec<syn::Path>,
+}
+
+pub(crate) fn validate(
+    cx: &Ctxt,
+    args: TokenStream,
+    strukt: &syn::ItemStruct,
+) -> Option<PluginDecl> {
+    if !matches!(strukt.fields, syn::Fields::Unit) || !strukt.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &strukt.ident,
+            "#[plugin] applies to a unit struct without generics, e.g. `pub struct ItemsPlugin;`; it adds the state field itself",
+        );
+    }
+    let keys = match keyed::parse(cx, args, "#[plugin]", KEYS) {
+        Ok(k) => k,
+        Err(e) => {
+            cx.push(e);
+            return None;
+        }
+    };
+    let mut name = None;
+    let mut version = None;
+    let mut state = None;
+    let mut base_path = None;
+    let mut timeout_ms = None;
+    let mut body_limit = None;
+    let mut routes = None;
+    for k in &keys {
+        match k.key.to_string().as_str() {
+            "name" => {
+                name = keyed::lit_str(cx, k, "name = \"items\"").and_then(|l| check_name(cx, &l))
+            }
+            "version" => {
+                version =
+                    keyed::lit_str(cx, k, "version = \"1.0.0\"").and_then(|l| check_version(cx, &l))
+            }
+            "state" => {
+                state = keyed::value(cx, k, "state = ItemsState").and_then(|v| state_type(cx, v))
+            }
+            "base_path" => {
+                base_path = keyed::lit_str(cx, k, "base_path = \"/v1/plugins/items\"")
+                    .and_then(|l| check_base(cx, &l))
+            }
+            "timeout_ms" => timeout_ms = keyed::timeout_ms(cx, k),
+            "body_limit" => body_limit = keyed::body_limit(cx, k),
+            "routes" => routes = parse_routes(cx, k),
+            _ => unreachable!("keyed::parse only yields known keys"),
+        }
+    }
+    let present = |key: &str| keys.iter().any(|k| k.key == key);
+    if !present("name") {
+        cx.error_at(
+            Span::call_site(),
+            "missing `name`: add `name = \"items\"` (lowercase letters, digits and `-`)",
+        );
+    }
+    if !present("version") {
+        cx.error_at(
+            Span::call_site(),
+            "missing `version`: add a semantic version such as `version = \"1.0.0\"`",
+        );
+    }
+    if !present("routes") {
+        cx.error_at(
+            Span::call_site(),
+            "missing `routes`: list the plugin's handlers, e.g. `routes(list_items, get_item)`",
+        );
+    }
+    let name = name?;
+    let base_path = match (present("base_path"), base_path) {
+        (false, _) => format!("{BASE_PREFIX}{name}"),
+        (true, Some(b)) => b,
+        (true, None) => return None,
+    };
+    Some(PluginDecl {
+        name,
+        version: version?,
+        state,
+        base_path,
+        timeout_ms,
+        body_limit,
+        routes: routes?,
+    })
+}
+
+fn check_name(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
+    let v = lit.value();
+    if v.is_empty()
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        cx.error_spanned_by(
+            lit,
+            format!(
+                "plugin name `{v}` must be lowercase letters, digits and `-` (it becomes the URL segment), e.g. `{}`",
+                suggest_name(&v)
+            ),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn suggest_name(v: &str) -> String {
+    let s: String = v
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() { "items".into() } else { s }
+}
+
+fn check_version(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
+    let v = lit.value();
+    if is_semver(&v) {
+        Some(v)
+    } else {
+        cx.error_spanned_by(
+            lit,
+            format!("`{v}` is not a semantic version: expected MAJOR.MINOR.PATCH, e.g. `1.0.0`"),
+        );
+        None
+    }
+}
+
+/// MAJOR.MINOR.PATCH with optional `-pre.release` and `+build` parts (semver 2.0.0).
+fn is_semver(v: &str) -> bool {
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let numeric = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| numeric(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || numeric(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
+}
+
+fn check_base(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
+    let v = lit.value();
+    if !v.starts_with(BASE_PREFIX) || v.len() == BASE_PREFIX.len() {
+        cx.error_spanned_by(lit, format!("base path `{v}` must start with `{BASE_PREFIX}` and name the plugin, e.g. `{BASE_PREFIX}items`"));
+        return None;
+    }
+    match parse_template(&v) {
+        Ok(t) if t.params.is_empty() => Some(t.template),
+        Ok(_) => {
+            cx.error_spanned_by(
+                lit,
+                "a base path cannot have parameters; put them in the routes' paths",
+            );
+            None
+        }
+        Err(msg) => {
+            cx.error_spanned_by(lit, msg);
+            None
+        }
+    }
+}
+
+fn state_type(cx: &Ctxt, v: &syn::Expr) -> Option<syn::Type> {
+    match v {
+        syn::Expr::Path(p) if p.attrs.is_empty() => Some(syn::Type::Path(syn::TypePath {
+            qself: p.qself.clone(),
+            path: p.path.clone(),
+        })),
+        syn::Expr::Tuple(t) if t.elems.is_empty() => Some(syn::parse_quote!(())),
+        other => {
+            cx.error_spanned_by(other, "`state` takes a type name, e.g. `state = ItemsState` (use a `type` alias for generic types)");
+            None
+        }
+    }
+}
+
+fn parse_routes(cx: &Ctxt, k: &keyed::Keyed) -> Option<Vec<syn::Path>> {
+    let list = keyed::list(cx, k, "routes(list_items, get_item)")?;
+    let paths = cx.ok(list.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated))?;
+    let mut out: Vec<syn::Path> = Vec::new();
+    for p in paths {
+        let text = quote::ToTokens::to_token_stream(&p).to_string();
+        if out
+            .iter()
+            .any(|seen| quote::ToTokens::to_token_stream(seen).to_string() == text)
+        {
+            cx.error_spanned_by(&p, format!("route `{text}` is listed more than once"));
+            continue;
+        }
+        out.push(p);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_semver;
+
+    #[test]
+    fn semver() {
+        for ok in [
+            "1.0.0",
+            "0.1.10",
+            "1.2.3-alpha.1",
+            "1.0.0+build.5",
+            "1.0.0-rc.1+x",
+        ] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in ["1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0-01", "1.a.0", ""] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+}

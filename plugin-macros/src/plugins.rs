@@ -1,0 +1,114 @@
+//! `plugins![config = cfg; ItemsPlugin::new(state), OtherPlugin::new()]`: assembles plugins into
+//! one `axum::Router`.
+//!
+//! Each entry must be a constructor call whose path names the plugin type
+//! (`ItemsPlugin::new(..)`): the macro reads the type from it so that duplicate plugin names,
+//! base paths and routes across plugins are found by a `const` check, at compile time.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Token};
+
+struct Input {
+    config: Option<Expr>,
+    plugins: Punctuated<Expr, Token![,]>,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut config = None;
+        if input.peek(syn::Ident) && input.peek2(Token![=]) {
+            let key: syn::Ident = input.parse()?;
+            if key != "config" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("unknown setting `{key}`: the only one is `config = <ServerConfig>;`"),
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            config = Some(input.parse()?);
+            input.parse::<Token![;]>()?;
+        }
+        let plugins = Punctuated::parse_terminated(input)?;
+        Ok(Input { config, plugins })
+    }
+}
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let input = match syn::parse2::<Input>(input) {
+        Ok(i) => i,
+        Err(e) => return with_router_fallback(&e),
+    };
+    let rt = quote!(::plugin_runtime::__private);
+    let mut types = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for expr in &input.plugins {
+        match plugin_type(expr) {
+            Some(ty) => types.push(ty),
+            None => {
+                let e = syn::Error::new_spanned(
+                    expr,
+                    "expected a plugin constructor such as `ItemsPlugin::new(state)`: plugins! reads the plugin type from it to check routes at compile time",
+                );
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+            }
+        }
+    }
+    if let Some(e) = errors {
+        return with_router_fallback(&e);
+    }
+    let metas: Vec<TokenStream> = types
+        .iter()
+        .map(|t| quote!(<#t as ::plugin_runtime::Plugin>::META))
+        .collect();
+    let checks = input.plugins.iter().enumerate().map(|(i, expr)| {
+        quote_spanned!(expr.span()=> const _: () = #rt::check_plugins(&[#(#metas),*], #i);)
+    });
+    let config = match &input.config {
+        Some(c) => quote!(#c),
+        None => quote!(::plugin_runtime::ServerConfig::default()),
+    };
+    let mounts = input
+        .plugins
+        .iter()
+        .zip(&types)
+        .map(|(expr, ty)| quote!(.mount::<#ty>(#expr)));
+    quote! {
+        {
+            #(#checks)*
+            #rt::Assembly::new(#config) #(#mounts)* .finish()
+        }
+    }
+}
+
+/// The plugin type named by a constructor call: `a::B::new(..)` → `a::B`.
+fn plugin_type(expr: &Expr) -> Option<syn::Path> {
+    match expr {
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(p) if p.qself.is_none() && p.path.segments.len() >= 2 => {
+                let mut path = p.path.clone();
+                path.segments.pop();
+                path.segments.pop_punct();
+                Some(path)
+            }
+            _ => None,
+        },
+        Expr::Paren(p) => plugin_type(&p.expr),
+        Expr::Group(g) => plugin_type(&g.expr),
+        _ => None,
+    }
+}
+
+fn with_router_fallback(e: &syn::Error) -> TokenStream {
+    let errors = e.to_compile_error();
+    quote! {{
+        #errors
+        ::plugin_runtime::__private::Router::new()
+    }}
+}

@@ -1,0 +1,316 @@
+//! Code generation for a validated route. The user's function is kept as written (so tests can
+//! call it directly) with a `route_error!` macro added to its body; next to it comes a hidden
+//! companion struct, `__plugin_route_<fn>`, that carries the route's metadata and builds its
+//! axum handler. The companion is `pub(crate)` and `#[deny(dead_code)]`: a route that no plugin
+//! lists fails to compile instead of being silently dead.
+
+use super::signature::{Role, Signature, type_span};
+use super::validate::RouteDecl;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub(crate) fn companion_ident(fn_ident: &syn::Ident) -> syn::Ident {
+    format_ident!("__plugin_route_{}", fn_ident, span = fn_ident.span())
+}
+
+pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) -> TokenStream {
+    let rt = quote!(::plugin_runtime::__private);
+    let fn_ident = func.sig.ident.clone();
+    let companion = companion_ident(&fn_ident);
+    let doc = doc_string(&func.attrs);
+
+    insert_error_macro(&mut func, decl, &companion);
+
+    let errors = decl.errors.iter().map(|e| {
+        let code = e.code.to_string();
+        let status = e.status;
+        let description = opt_str(e.description.as_deref());
+        quote!(#rt::ErrorDecl { code: #code, status: #status, description: #description })
+    });
+    let method = format_ident!("{}", decl.method.variant());
+    let path = &decl.path.template;
+    let status = decl.status;
+    let timeout = opt_u64(decl.timeout_ms);
+    let body_limit = opt_u64(decl.body_limit.map(|(v, _)| v));
+    let input_location = match sig.input() {
+        None => quote!(#rt::InputLocation::None),
+        Some(_) if decl.method.reads_body() => quote!(#rt::InputLocation::Body),
+        Some(_) => quote!(#rt::InputLocation::Query),
+    };
+    let params = &decl.path.params;
+    let handler_name = fn_ident.to_string();
+
+    let assertions = assertions(decl, sig);
+    let method_router = method_router(decl, sig, &fn_ident);
+    let (impl_generics, state_ty) = match &sig.state {
+        Some(s) => (quote!(), quote!(#s)),
+        None => (
+            quote!(<__S: ::core::marker::Send + ::core::marker::Sync + 'static>),
+            quote!(__S),
+        ),
+    };
+    // Spanned on the handler's name so an unregistered route is reported there.
+    let dead_code = quote_spanned!(fn_ident.span()=> #[deny(dead_code)]);
+
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #dead_code
+        pub(crate) struct #companion;
+
+        #[automatically_derived]
+        impl #companion {
+            #[doc(hidden)]
+            pub(crate) const ERRORS: &'static [#rt::ErrorDecl] = &[#(#errors),*];
+            #[doc(hidden)]
+            pub(crate) const META: &'static #rt::RouteMeta = &#rt::RouteMeta {
+                handler: #handler_name,
+                module: ::core::module_path!(),
+                method: #rt::Method::#method,
+                path: #path,
+                status: #status,
+                errors: Self::ERRORS,
+                timeout_ms: #timeout,
+                body_limit: #body_limit,
+                input: #input_location,
+                path_params: &[#(#params),*],
+                doc: #doc,
+            };
+        }
+
+        #assertions
+
+        #[automatically_derived]
+        impl #impl_generics #rt::Route<#state_ty> for #companion {
+            fn meta(&self) -> &'static #rt::RouteMeta {
+                Self::META
+            }
+
+            #method_router
+        }
+    }
+}
+
+/// Builds `fn method_router`, which hands the runtime's generic endpoint a closure that puts the
+/// extracted pieces back in the order the handler declares them.
+fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> TokenStream {
+    let rt = quote!(::plugin_runtime::__private);
+    let state_ty = match &sig.state {
+        Some(s) => quote!(#s),
+        None => quote!(__S),
+    };
+
+    let path_args: Vec<_> = sig.with_role(|r| matches!(r, Role::Path)).collect();
+    let (params_def, params_source, params_ty, params_pat) = if path_args.is_empty() {
+        (quote!(), quote!(#rt::NoParams), quote!(()), quote!(()))
+    } else {
+        let fields = path_args.iter().map(|a| {
+            let (ident, ty) = (&a.ident, &a.ty);
+            quote!(#ident: #ty)
+        });
+        let names = path_args.iter().map(|a| &a.ident);
+        (
+            quote! {
+                #[derive(#rt::serde::Deserialize)]
+                #[serde(crate = "::plugin_runtime::__private::serde")]
+                struct __PluginPathParams { #(#fields),* }
+            },
+            quote!(#rt::PathOf<__PluginPathParams>),
+            quote!(__PluginPathParams),
+            quote!(__PluginPathParams { #(#names),* }),
+        )
+    };
+
+    let (input_source, input_ty, input_pat) = match sig.input() {
+        None => (quote!(#rt::NoInput), quote!(()), quote!(())),
+        Some(a) => {
+            let (ident, ty) = (&a.ident, &a.ty);
+            let source = if decl.method.reads_body() {
+                quote!(#rt::JsonBody<#ty>)
+            } else {
+                quote!(#rt::QueryInput<#ty>)
+            };
+            (source, quote!(#ty), quote!(#ident))
+        }
+    };
+
+    let extracts: Vec<_> = sig.with_role(|r| matches!(r, Role::Extract)).collect();
+    let extract_tys = extracts.iter().map(|a| &a.ty);
+    let extract_idents = extracts.iter().map(|a| &a.ident);
+    let extract_ty = quote!((#(#extract_tys,)*));
+
+    let ctx_pat = if sig.args.iter().any(|a| matches!(a.role, Role::Ctx)) {
+        let ident = &sig
+            .args
+            .iter()
+            .find(|a| matches!(a.role, Role::Ctx))
+            .map(|a| &a.ident);
+        quote!(#ident)
+    } else {
+        quote!(_)
+    };
+    let call_args = sig.args.iter().map(|a| &a.ident);
+    let output = &sig.output;
+    let responder = if decl.status == 204 {
+        quote!(#rt::NoContent)
+    } else {
+        quote!(#rt::JsonOutput<#output>)
+    };
+
+    quote! {
+        fn method_router(self, runtime: #rt::RouteRuntime<#state_ty>) -> #rt::MethodRouter {
+            #params_def
+            #rt::endpoint::<#state_ty, #params_source, #input_source, #extract_ty, #responder, _, _>(
+                runtime,
+                |#ctx_pat: #rt::Ctx<#state_ty>,
+                 #params_pat: #params_ty,
+                 #input_pat: #input_ty,
+                 (#(#extract_idents,)*): #extract_ty| async move {
+                    #fn_ident(#(#call_args),*).await
+                },
+            )
+        }
+    }
+}
+
+/// Trait-bound checks spanned on the user's types, so "does not implement `Validate`" points at
+/// the input type rather than at generated code.
+fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
+    let rt = quote!(::plugin_runtime::__private);
+    let mut checks = Vec::new();
+    for arg in &sig.args {
+        let ty = &arg.ty;
+        let span = type_span(ty);
+        match arg.role {
+            Role::Input => {
+                let de = if decl.method.reads_body() {
+                    quote_spanned!(span=> #rt::assert_body_deserialize::<#ty>)
+                } else {
+                    quote_spanned!(span=> #rt::assert_query_deserialize::<#ty>)
+                };
+                checks.push(de);
+                checks.push(quote_spanned!(span=> #rt::assert_validate::<#ty>));
+                checks.push(quote_spanned!(span=> #rt::assert_json_schema::<#ty>));
+            }
+            Role::Path => checks.push(quote_spanned!(span=> #rt::assert_path_param::<#ty>)),
+            Role::Extract => checks.push(quote_spanned!(span=> #rt::assert_extractor::<#ty>)),
+            Role::Ctx => {}
+        }
+    }
+    let output = &sig.output;
+    if decl.status != 204 {
+        let span = type_span(output);
+        checks.push(quote_spanned!(span=> #rt::assert_serialize::<#output>));
+        checks.push(quote_spanned!(span=> #rt::assert_json_schema::<#output>));
+    }
+    if let Some(e) = &sig.error_ty {
+        let span = type_span(e);
+        checks.push(quote_spanned!(span=> #rt::assert_route_error::<#e>));
+    }
+    quote! {
+        const _: () = {
+            #(let _ = #checks;)*
+        };
+    }
+}
+
+/// Adds `route_error!` to the top of the handler body. Each declared code has its arms; any
+/// other identifier reaches a proc macro that reports it, listing the declared codes.
+fn insert_error_macro(func: &mut syn::ItemFn, decl: &RouteDecl, companion: &syn::Ident) {
+    let rt = quote!(::plugin_runtime::__private);
+    let arms = decl.errors.iter().enumerate().map(|(i, e)| {
+        let code = &e.code;
+        quote! {
+            (#code $(,)?) => {
+                #rt::declared_error(&#companion::ERRORS[#i], ::core::option::Option::None)
+            };
+            (#code, $($fmt:tt)+) => {
+                #rt::declared_error(&#companion::ERRORS[#i], ::core::option::Option::Some(::std::format!($($fmt)+)))
+            };
+        }
+    });
+    let fn_name = func.sig.ident.to_string();
+    let codes = decl.errors.iter().map(|e| &e.code);
+    let mac: syn::Stmt = syn::parse_quote! {
+        #[allow(unused_macros)]
+        macro_rules! route_error {
+            #(#arms)*
+            ($code:ident $($rest:tt)*) => {
+                #rt::undeclared_error_code!($code; #fn_name; #(#codes)*)
+            };
+            ($($other:tt)*) => {
+                ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
+            };
+        }
+    };
+    func.block.stmts.insert(0, mac);
+}
+
+/// What is emitted when the attribute is wrong: the user's function, a `route_error!` that
+/// accepts anything, and a companion that satisfies plugin declarations, so the only errors
+/// shown are the real ones.
+pub(crate) fn fallback(mut func: syn::ItemFn) -> TokenStream {
+    let rt = quote!(::plugin_runtime::__private);
+    let companion = companion_ident(&func.sig.ident);
+    let mac: syn::Stmt = syn::parse_quote! {
+        #[allow(unused_macros)]
+        macro_rules! route_error {
+            ($($t:tt)*) => { #rt::fallback_error() };
+        }
+    };
+    func.block.stmts.insert(0, mac);
+    for arg in &mut func.sig.inputs {
+        if let syn::FnArg::Typed(t) = arg {
+            t.attrs.retain(|a| !a.path().is_ident("extract"));
+        }
+    }
+    quote! {
+        #func
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        pub(crate) struct #companion;
+        impl #companion {
+            #[doc(hidden)]
+            pub(crate) const META: &'static #rt::RouteMeta = #rt::RouteMeta::FALLBACK;
+        }
+        impl<__S> #rt::Route<__S> for #companion {
+            fn meta(&self) -> &'static #rt::RouteMeta { Self::META }
+            fn method_router(self, _: #rt::RouteRuntime<__S>) -> #rt::MethodRouter { #rt::fallback_method_router() }
+        }
+    }
+}
+
+fn doc_string(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if nv.path.is_ident("doc") {
+                if let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) = &nv.value
+                {
+                    let v = s.value();
+                    lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
+                }
+            }
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+fn opt_str(v: Option<&str>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn opt_u64(v: Option<u64>) -> TokenStream {
+    match v {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,120 @@
+//! The raw model of `#[plugin_route(...)]`: what was written, with spans, before any rule is
+//! checked. Only syntax errors stop parsing here; everything else is left to `validate`.
+
+use crate::ctxt::Ctxt;
+use crate::keyed::{self, Keyed};
+use proc_macro2::{Span, TokenStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Lit, Token};
+
+pub(crate) const KEYS: &[&str] = &[
+    "method",
+    "path",
+    "status",
+    "errors",
+    "timeout_ms",
+    "body_limit",
+];
+
+pub(crate) struct RawRoute {
+    pub(crate) method: Option<syn::LitStr>,
+    pub(crate) path: Option<syn::LitStr>,
+    pub(crate) status: Option<(u64, Span)>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) body_limit: Option<(u64, Span)>,
+    pub(crate) errors: Vec<RawError>,
+}
+
+pub(crate) struct RawError {
+    pub(crate) code: syn::Ident,
+    pub(crate) status: (u64, Span),
+    pub(crate) description: Option<syn::LitStr>,
+}
+
+pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
+    let mut raw = RawRoute {
+        method: None,
+        path: None,
+        status: None,
+        timeout_ms: None,
+        body_limit: None,
+        errors: Vec::new(),
+    };
+    for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
+        match k.key.to_string().as_str() {
+            "method" => raw.method = keyed::lit_str(cx, &k, "method = \"GET\""),
+            "path" => raw.path = keyed::lit_str(cx, &k, "path = \"/items/{id}\""),
+            "status" => raw.status = keyed::lit_u64(cx, &k, "status = 201"),
+            "timeout_ms" => raw.timeout_ms = keyed::timeout_ms(cx, &k),
+            "body_limit" => raw.body_limit = keyed::body_limit(cx, &k).map(|v| (v, k.key.span())),
+            "errors" => raw.errors = parse_errors(cx, &k)?,
+            _ => unreachable!("keyed::parse only yields known keys"),
+        }
+    }
+    Ok(raw)
+}
+
+/// `errors(CODE = 404, OTHER = (409, "description"))`.
+fn parse_errors(cx: &Ctxt, k: &Keyed) -> syn::Result<Vec<RawError>> {
+    const EXAMPLE: &str =
+        "errors(ITEM_NOT_FOUND = 404, ITEM_EXISTS = (409, \"an item with that name exists\"))";
+    let Some(list) = keyed::list(cx, k, EXAMPLE) else {
+        return Ok(Vec::new());
+    };
+    let entries =
+        list.parse_args_with(Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated)?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let Some(code) = entry.path.get_ident().cloned() else {
+            cx.error_spanned_by(
+                &entry.path,
+                format!("expected an error code name, as in `{EXAMPLE}`"),
+            );
+            continue;
+        };
+        let (status, description) = match &entry.value {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(i), ..
+            }) => (i, None),
+            Expr::Tuple(t) if t.elems.len() == 2 => {
+                let status = match &t.elems[0] {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => i,
+                    other => {
+                        cx.error_spanned_by(other, "expected an HTTP status such as `404`");
+                        continue;
+                    }
+                };
+                let description = match &t.elems[1] {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => s.clone(),
+                    other => {
+                        cx.error_spanned_by(other, "expected a description string literal");
+                        continue;
+                    }
+                };
+                (status, Some(description))
+            }
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    format!(
+                        "expected `{code} = <status>` or `{code} = (<status>, \"description\")`"
+                    ),
+                );
+                continue;
+            }
+        };
+        let Some(value) = cx.ok(status.base10_parse::<u64>()) else {
+            continue;
+        };
+        out.push(RawError {
+            code,
+            status: (value, status.span()),
+            description,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,244 @@
+//! Turns the raw attribute into a [`RouteDecl`] that code generation can trust: the method is an
+//! enum, the path a checked template, statuses are in range and codes well formed.
+
+use super::parse::{RawError, RawRoute};
+use crate::ctxt::Ctxt;
+use crate::diag::one_of;
+use crate::framework::FRAMEWORK_CODES;
+use crate::path::{PathTemplate, parse_template};
+use proc_macro2::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+pub(crate) const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+impl Method {
+    fn from_str(s: &str) -> Option<Self> {
+        Some(match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
+    }
+
+    /// POST, PUT and PATCH read their input from a JSON body; GET and DELETE from the query.
+    pub(crate) fn reads_body(self) -> bool {
+        matches!(self, Method::Post | Method::Put | Method::Patch)
+    }
+
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Method::Get => "Get",
+            Method::Post => "Post",
+            Method::Put => "Put",
+            Method::Patch => "Patch",
+            Method::Delete => "Delete",
+        }
+    }
+}
+
+pub(crate) struct RouteDecl {
+    pub(crate) method: Method,
+    pub(crate) path: PathTemplate,
+    pub(crate) path_lit: syn::LitStr,
+    pub(crate) status: u16,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) body_limit: Option<(u64, Span)>,
+    pub(crate) errors: Vec<ErrorDecl>,
+}
+
+pub(crate) struct ErrorDecl {
+    pub(crate) code: syn::Ident,
+    pub(crate) status: u16,
+    pub(crate) description: Option<String>,
+}
+
+pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
+    let method = match &raw.method {
+        None => {
+            cx.error_at(
+                Span::call_site(),
+                format!(
+                    "missing `method`: add `method = \"GET\"` (one of {})",
+                    one_of(METHODS)
+                ),
+            );
+            None
+        }
+        Some(lit) => {
+            let value = lit.value();
+            let method = Method::from_str(&value);
+            if method.is_none() {
+                let upper = value.to_ascii_uppercase();
+                let hint = if METHODS.contains(&upper.as_str()) {
+                    format!("; write `\"{upper}\"`")
+                } else {
+                    String::new()
+                };
+                cx.error_spanned_by(
+                    lit,
+                    format!(
+                        "unknown method `{value}`: expected one of {}{hint}",
+                        one_of(METHODS)
+                    ),
+                );
+            }
+            method
+        }
+    };
+
+    let path = match &raw.path {
+        None => {
+            cx.error_at(
+                Span::call_site(),
+                "missing `path`: add `path = \"/items\"` (relative to the plugin's base path)",
+            );
+            None
+        }
+        Some(lit) => match parse_template(&lit.value()) {
+            Ok(p) => Some((p, lit.clone())),
+            Err(msg) => {
+                cx.error_spanned_by(lit, msg);
+                None
+            }
+        },
+    };
+
+    let status = match raw.status {
+        None => 200,
+        Some((s, _)) if (200..=299).contains(&s) => s as u16,
+        Some((s, span)) => {
+            cx.error_at(
+                span,
+                format!("`status = {s}` is not a success status: expected 200–299; declare failures in `errors(...)`"),
+            );
+            200
+        }
+    };
+
+    let errors = validate_errors(cx, raw.errors);
+
+    let (method, (path, path_lit)) = (method?, path?);
+    if let Some((_, span)) = raw.body_limit {
+        if !method.reads_body() {
+            cx.error_at(
+                span,
+                format!("`body_limit` has no effect on a {} route: only POST, PUT and PATCH read a body", METHODS[method as usize]),
+            );
+        }
+    }
+    Some(RouteDecl {
+        method,
+        path,
+        path_lit,
+        status,
+        timeout_ms: raw.timeout_ms,
+        body_limit: raw.body_limit,
+        errors,
+    })
+}
+
+fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
+    let mut out: Vec<ErrorDecl> = Vec::new();
+    for e in raw {
+        let name = e.code.to_string();
+        if !is_screaming_snake(&name) {
+            cx.error_spanned_by(
+                &e.code,
+                format!(
+                    "error code `{name}` must be SCREAMING_SNAKE_CASE, e.g. `{}`",
+                    to_screaming_snake(&name)
+                ),
+            );
+            continue;
+        }
+        if FRAMEWORK_CODES.contains(&name.as_str()) {
+            cx.error_spanned_by(
+                &e.code,
+                format!(
+                    "`{name}` is reserved for errors the framework itself sends; name the plugin's failure, e.g. `ITEM_{name}`"
+                ),
+            );
+            continue;
+        }
+        let (status, span) = e.status;
+        if !(400..=599).contains(&status) {
+            cx.error_at(
+                span,
+                format!("error `{name}` has status {status}: error statuses are 400–599"),
+            );
+            continue;
+        }
+        if out.iter().any(|d| d.code == e.code) {
+            cx.error_spanned_by(
+                &e.code,
+                format!("error code `{name}` is declared more than once"),
+            );
+            continue;
+        }
+        out.push(ErrorDecl {
+            code: e.code,
+            status: status as u16,
+            description: e.description.map(|d| d.value()),
+        });
+    }
+    out
+}
+
+fn is_screaming_snake(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !s.ends_with('_')
+        && !s.contains("__")
+}
+
+fn to_screaming_snake(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in s.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        if c == '-' {
+            out.push('_');
+        } else {
+            out.push(c.to_ascii_uppercase());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_casing() {
+        assert!(is_screaming_snake("ITEM_NOT_FOUND"));
+        assert!(is_screaming_snake("E2E_FAILED"));
+        for bad in [
+            "ItemNotFound",
+            "item_not_found",
+            "ITEM__X",
+            "ITEM_",
+            "_ITEM",
+        ] {
+            assert!(!is_screaming_snake(bad), "{bad}");
+        }
+        assert_eq!(to_screaming_snake("ItemNotFound"), "ITEM_NOT_FOUND");
+        assert_eq!(to_screaming_snake("item_not_found"), "ITEM_NOT_FOUND");
+    }
+}

@@ -1,0 +1,335 @@
+//! Compile-time checks for duplicate routes and plugins.
+//!
+//! `#[plugin]` and `plugins![]` emit `const _: () = check_…(…);` items. Constants are evaluated
+//! by `cargo check` as well as `cargo build`, so a conflict is a compile error whose message
+//! names both sides, spanned on the later one. Two routes conflict when they have the same
+//! method and full path, or when their paths differ only in a parameter's name at the same
+//! position (axum's router cannot hold both, whatever the methods).
+
+use crate::meta::{PluginMeta, RouteMeta};
+
+/// Checks route `index` of `plugin` against the routes before it.
+pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
+    let route = plugin.routes[index];
+    let mut j = 0;
+    while j < index {
+        conflict(plugin, route, plugin, plugin.routes[j]);
+        j += 1;
+    }
+}
+
+/// Checks plugin `index` of `plugins` against the plugins before it: names, base paths and every
+/// pair of routes, default health endpoints included.
+pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
+    let p = plugins[index];
+    let mut j = 0;
+    while j < index {
+        let q = plugins[j];
+        if str_eq(p.name, q.name) {
+            fail(
+                Msg::new()
+                    .s("two plugins are named `")
+                    .s(p.name)
+                    .s("`: `")
+                    .s(q.type_name)
+                    .s("` and `")
+                    .s(p.type_name)
+                    .s("`; plugin names must be unique"),
+            );
+        }
+        if str_eq(p.base_path, q.base_path) {
+            fail(
+                Msg::new()
+                    .s("plugins `")
+                    .s(q.name)
+                    .s("` (`")
+                    .s(q.type_name)
+                    .s("`) and `")
+                    .s(p.name)
+                    .s("` (`")
+                    .s(p.type_name)
+                    .s("`) share the base path `")
+                    .s(p.base_path)
+                    .s("`; give one of them another `base_path`"),
+            );
+        }
+        let mut a = 0;
+        while a < route_count(p) {
+            let mut b = 0;
+            while b < route_count(q) {
+                conflict(p, route_at(p, a), q, route_at(q, b));
+                b += 1;
+            }
+            a += 1;
+        }
+        j += 1;
+    }
+}
+
+const fn route_count(p: &PluginMeta) -> usize {
+    p.routes.len() + if p.declares_health() { 0 } else { 1 }
+}
+
+const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
+    if i < p.routes.len() {
+        p.routes[i]
+    } else {
+        RouteMeta::HEALTH
+    }
+}
+
+/// Fails compilation if `later` (of plugin `lp`) conflicts with `earlier` (of plugin `ep`).
+const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    if later.is_fallback() || earlier.is_fallback() {
+        return;
+    }
+    match compare(lp.base_path, later.path, ep.base_path, earlier.path) {
+        Shape::Different => {}
+        Shape::Same => {
+            if later.method as u8 == earlier.method as u8 {
+                fail(
+                    describe(
+                        Msg::new()
+                            .s("duplicate route `")
+                            .s(later.method.as_str())
+                            .s(" "),
+                        lp.base_path,
+                        later.path,
+                    )
+                    .s("`: declared by ")
+                    .s_route(later, lp)
+                    .s(" and by ")
+                    .s_route(earlier, ep),
+                );
+            }
+        }
+        Shape::ParamNamesDiffer => {
+            let m = describe(
+                Msg::new().s("routes `").s(later.method.as_str()).s(" "),
+                lp.base_path,
+                later.path,
+            )
+            .s("` (")
+            .s_route(later, lp)
+            .s(") and `")
+            .s(earlier.method.as_str())
+            .s(" ");
+            fail(
+                describe(m, ep.base_path, earlier.path)
+                    .s("` (")
+                    .s_route(earlier, ep)
+                    .s(") name the same path parameter differently; use one name at each position"),
+            );
+        }
+    }
+}
+
+enum Shape {
+    Different,
+    Same,
+    ParamNamesDiffer,
+}
+
+/// Compares `base_a + rel_a` with `base_b + rel_b` segment by segment.
+const fn compare(base_a: &str, rel_a: &str, base_b: &str, rel_b: &str) -> Shape {
+    let a = Joined::new(base_a, rel_a);
+    let b = Joined::new(base_b, rel_b);
+    let (mut i, mut j) = (0, 0);
+    loop {
+        if i >= a.len() && j >= b.len() {
+            return Shape::Same;
+        }
+        if i >= a.len() || j >= b.len() {
+            return Shape::Different;
+        }
+        // Both are at a `/`; step over it and find the segments' ends.
+        i += 1;
+        j += 1;
+        let ea = a.segment_end(i);
+        let eb = b.segment_end(j);
+        let pa = i < a.len() && a.at(i) == b'{';
+        let pb = j < b.len() && b.at(j) == b'{';
+        if pa && pb {
+            if !a.range_eq(i, ea, &b, j, eb) {
+                return Shape::ParamNamesDiffer;
+            }
+        } else if pa || pb || !a.range_eq(i, ea, &b, j, eb) {
+            return Shape::Different;
+        }
+        i = ea;
+        j = eb;
+    }
+}
+
+/// A base path and a route path read as one string; a route path of `/` adds nothing.
+struct Joined<'a> {
+    base: &'a [u8],
+    rel: &'a [u8],
+}
+
+impl<'a> Joined<'a> {
+    const fn new(base: &'a str, rel: &'a str) -> Self {
+        let rel = if str_eq(rel, "/") { "" } else { rel };
+        Joined {
+            base: base.as_bytes(),
+            rel: rel.as_bytes(),
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.base.len() + self.rel.len()
+    }
+
+    const fn at(&self, i: usize) -> u8 {
+        if i < self.base.len() {
+            self.base[i]
+        } else {
+            self.rel[i - self.base.len()]
+        }
+    }
+
+    const fn segment_end(&self, mut i: usize) -> usize {
+        while i < self.len() && self.at(i) != b'/' {
+            i += 1;
+        }
+        i
+    }
+
+    const fn range_eq(&self, i: usize, ei: usize, other: &Joined<'_>, j: usize, ej: usize) -> bool {
+        if ei - i != ej - j {
+            return false;
+        }
+        let mut k = 0;
+        while k < ei - i {
+            if self.at(i + k) != other.at(j + k) {
+                return false;
+            }
+            k += 1;
+        }
+        true
+    }
+}
+
+/// `a == b` in a `const fn`.
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn describe(m: Msg, base: &str, rel: &str) -> Msg {
+    if str_eq(rel, "/") {
+        m.s(base)
+    } else {
+        m.s(base).s(rel)
+    }
+}
+
+/// A message built at compile time; long parts are cut rather than overflowing.
+struct Msg {
+    buf: [u8; 640],
+    len: usize,
+}
+
+impl Msg {
+    const fn new() -> Self {
+        Msg {
+            buf: [0; 640],
+            len: 0,
+        }
+    }
+
+    const fn s(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && self.len < self.buf.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn s_route(self, r: &RouteMeta, p: &PluginMeta) -> Self {
+        self.s("`").s(r.handler).s("` (plugin `").s(p.name).s("`)")
+    }
+}
+
+const fn fail(m: Msg) {
+    let (head, _) = m.buf.split_at(m.len);
+    // Cutting at the buffer's end may split a multi-byte character; fall back to the valid part.
+    match core::str::from_utf8(head) {
+        Ok(s) => panic!("{}", s),
+        Err(e) => match core::str::from_utf8(head.split_at(e.valid_up_to()).0) {
+            Ok(s) => panic!("{}", s),
+            Err(_) => panic!("conflicting routes"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(a: (&str, &str), b: (&str, &str)) -> &'static str {
+        match compare(a.0, a.1, b.0, b.1) {
+            Shape::Different => "different",
+            Shape::Same => "same",
+            Shape::ParamNamesDiffer => "names",
+        }
+    }
+
+    #[test]
+    fn compares_full_paths() {
+        assert_eq!(
+            shape(("/v1/plugins/a", "/items"), ("/v1/plugins/a", "/items")),
+            "same"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/x/y"), ("/v1/plugins/a/x", "/y")),
+            "same"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/"), ("/v1/plugins/a", "/")),
+            "same"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}"),
+                ("/v1/plugins/a", "/items/{key}")
+            ),
+            "names"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}/x"),
+                ("/v1/plugins/a", "/items/{key}")
+            ),
+            "names"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}"),
+                ("/v1/plugins/a", "/items/new")
+            ),
+            "different"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/items"), ("/v1/plugins/b", "/items")),
+            "different"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/item"), ("/v1/plugins/a", "/items")),
+            "different"
+        );
+    }
+}

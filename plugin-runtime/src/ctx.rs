@@ -1,0 +1,88 @@
+//! The context a handler receives: its plugin's state, the request id and what is being served.
+
+use crate::meta::{PluginMeta, RouteMeta};
+use crate::request_id::RequestId;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// A handler's context: the state of its plugin (`S`), the request id, the plugin and the route.
+///
+/// Take it as an argument of type `Ctx<YourState>`; the plugin that lists the route must have
+/// `state = YourState`. It dereferences to the state, so `ctx.db` reaches a field of it.
+pub struct Ctx<S> {
+    state: Arc<S>,
+    request_id: RequestId,
+    plugin: &'static PluginMeta,
+    route: &'static RouteMeta,
+}
+
+impl<S> Ctx<S> {
+    pub(crate) fn new(
+        state: Arc<S>,
+        request_id: RequestId,
+        plugin: &'static PluginMeta,
+        route: &'static RouteMeta,
+    ) -> Self {
+        Ctx {
+            state,
+            request_id,
+            plugin,
+            route,
+        }
+    }
+
+    /// The plugin's state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The plugin's state, shared; clone it to move it into a spawned task.
+    pub fn shared_state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// This request's id, as sent back in `x-request-id` and in error bodies.
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_str()
+    }
+
+    /// The plugin serving the request (name, version, base path…).
+    pub fn plugin(&self) -> &'static PluginMeta {
+        self.plugin
+    }
+
+    /// The route serving the request (method, path, declared errors…).
+    pub fn route(&self) -> &'static RouteMeta {
+        self.route
+    }
+}
+
+impl<S> Deref for Ctx<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> Clone for Ctx<S> {
+    fn clone(&self) -> Self {
+        Ctx {
+            state: Arc::clone(&self.state),
+            request_id: self.request_id.clone(),
+            plugin: self.plugin,
+            route: self.route,
+        }
+    }
+}
+
+impl<S> fmt::Debug for Ctx<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("plugin", &self.plugin.name)
+            .field("route", &self.route.handler)
+            .field("request_id", &self.request_id.as_str())
+            .finish_non_exhaustive()
+    }
+}

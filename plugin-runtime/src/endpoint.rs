@@ -1,0 +1,240 @@
+//! The per-request path of every generated route: one generic function, monomorphised per route,
+//! that reads the request id, extracts parameters, input and extractors, runs the handler under
+//! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
+//! future or allocates beyond what the same work written by hand in axum needs.
+
+use crate::ctx::Ctx;
+use crate::error::{ApiError, FrameworkCode, RouteResult};
+use crate::input::{Extractors, InputSource, PathParams};
+use crate::meta::{PluginMeta, RouteMeta};
+use crate::request_id::{self, RequestId};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// What a mounted route needs at request time: its plugin's state and its resolved limits.
+pub struct RouteRuntime<S> {
+    pub(crate) state: Arc<S>,
+    pub(crate) plugin: &'static PluginMeta,
+    pub(crate) route: &'static RouteMeta,
+    pub(crate) timeout: Duration,
+    pub(crate) body_limit: usize,
+}
+
+impl<S> Clone for RouteRuntime<S> {
+    fn clone(&self) -> Self {
+        RouteRuntime {
+            state: Arc::clone(&self.state),
+            plugin: self.plugin,
+            route: self.route,
+            timeout: self.timeout,
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for RouteRuntime<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteRuntime")
+            .field("plugin", &self.plugin.name)
+            .field("route", &self.route.handler)
+            .field("timeout", &self.timeout)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a handler's output becomes the success response.
+pub trait Responder: Send + 'static {
+    /// The `T` of the handler's `RouteResult<T>`.
+    type Output: Send;
+    /// Writes the response.
+    fn respond(status: StatusCode, output: Self::Output, request_id: &RequestId) -> Response;
+}
+
+/// A JSON body with the route's status.
+#[derive(Debug)]
+pub struct JsonOutput<T>(PhantomData<fn() -> T>);
+
+impl<T: Serialize + Send + 'static> Responder for JsonOutput<T> {
+    type Output = T;
+
+    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
+        match serde_json::to_vec(&output) {
+            Ok(bytes) => {
+                let mut response = (status, bytes).into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                headers.insert(request_id::HEADER, request_id.header_value());
+                response
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the handler's output could not be serialized");
+                internal().into_response(request_id)
+            }
+        }
+    }
+}
+
+/// No body (`status = 204`).
+#[derive(Debug)]
+pub struct NoContent;
+
+impl Responder for NoContent {
+    type Output = ();
+
+    fn respond(status: StatusCode, (): (), request_id: &RequestId) -> Response {
+        let mut response = status.into_response();
+        response
+            .headers_mut()
+            .insert(request_id::HEADER, request_id.header_value());
+        response
+    }
+}
+
+enum Failure {
+    Framework(ApiError),
+    Route(crate::error::RouteError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Framework(e)
+    }
+}
+
+/// The axum handler for one route. Called by the code `#[plugin_route]` generates.
+pub fn endpoint<S, P, I, E, R, F, Fut>(runtime: RouteRuntime<S>, handler: F) -> MethodRouter
+where
+    S: Send + Sync + 'static,
+    P: PathParams,
+    I: InputSource,
+    E: Extractors,
+    R: Responder,
+    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = RouteResult<R::Output>> + Send,
+{
+    let filter = runtime.route.method.filter();
+    axum::routing::on(filter, move |request: Request| {
+        serve::<S, P, I, E, R, F, Fut>(runtime, handler, request)
+    })
+}
+
+async fn serve<S, P, I, E, R, F, Fut>(
+    runtime: RouteRuntime<S>,
+    handler: F,
+    request: Request,
+) -> Response
+where
+    S: Send + Sync + 'static,
+    P: PathParams,
+    I: InputSource,
+    E: Extractors,
+    R: Responder,
+    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut,
+    Fut: Future<Output = RouteResult<R::Output>> + Send,
+{
+    let (mut parts, body) = request.into_parts();
+    let request_id = RequestId::from_headers(&parts.headers);
+    let route = runtime.route;
+    let span = tracing::info_span!(
+        "request",
+        plugin = runtime.plugin.name,
+        route = route.handler,
+        request_id = %request_id,
+    );
+    let ctx_id = request_id.clone();
+    let work = async move {
+        let params = P::extract(&mut parts).await?;
+        let extracted = E::extract(&mut parts).await?;
+        let input = I::read(&parts, body, runtime.body_limit).await?;
+        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route);
+        handler(ctx, params, input, extracted)
+            .await
+            .map_err(Failure::Route)
+    };
+    let timeout = runtime.timeout;
+    let outcome = CatchUnwind {
+        inner: tokio::time::timeout(timeout, work),
+    }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    let error = match outcome {
+        Ok(Ok(Ok(output))) => {
+            let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
+            return R::respond(status, output, &request_id);
+        }
+        Ok(Ok(Err(Failure::Framework(e)))) => e,
+        Ok(Ok(Err(Failure::Route(e)))) => e.into_api_error(),
+        Ok(Err(_elapsed)) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "the handler timed out and was cancelled"
+            );
+            ApiError::framework(
+                FrameworkCode::Timeout,
+                format!(
+                    "the request did not complete within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+        }
+        Err(panic) => {
+            tracing::error!(panic = panic_message(&*panic), "the handler panicked");
+            internal()
+        }
+    };
+    error.into_response(&request_id)
+}
+
+fn internal() -> ApiError {
+    ApiError::framework(
+        FrameworkCode::Internal,
+        "internal error; quote the request id when reporting it",
+    )
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string panic payload")
+}
+
+pin_project_lite::pin_project! {
+    /// Turns a panic while polling `inner` into `Err(payload)`, so one bad request cannot take the
+    /// connection down and still gets the envelope with its request id.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}

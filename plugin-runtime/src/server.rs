@@ -1,0 +1,204 @@
+//! Mounting plugins into one axum `Router`: limits resolved per route (route, then plugin, then
+//! server), the default health endpoint, and the framework's 404 and 405 in the one envelope.
+
+use crate::endpoint::RouteRuntime;
+use crate::error::{ApiError, FrameworkCode};
+use crate::meta::PluginMeta;
+use crate::plugin::{Plugin, Route};
+use crate::request_id::{self, RequestId};
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, header};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Server-wide defaults for routes that set neither their own value nor their plugin's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    timeout: Duration,
+    body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    /// 60 s timeout, 1 MiB body limit.
+    fn default() -> Self {
+        ServerConfig {
+            timeout: Duration::from_secs(60),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets the default route timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the default body limit in bytes.
+    #[must_use]
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The default route timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The default body limit in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+}
+
+/// Builds one plugin's router; used by the code `#[plugin]` generates.
+#[doc(hidden)]
+pub struct Mounter<S> {
+    plugin: &'static PluginMeta,
+    state: Arc<S>,
+    server: ServerConfig,
+    router: Router,
+}
+
+impl<S> std::fmt::Debug for Mounter<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mounter")
+            .field("plugin", &self.plugin.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Mounter<S> {
+    pub fn new(plugin: &'static PluginMeta, state: Arc<S>, server: &ServerConfig) -> Self {
+        Mounter {
+            plugin,
+            state,
+            server: *server,
+            router: Router::new(),
+        }
+    }
+
+    pub fn add<R: Route<S>>(&mut self, route: R) {
+        let meta = route.meta();
+        if meta.is_fallback() {
+            return;
+        }
+        let timeout_ms = meta.timeout_ms.or(self.plugin.timeout_ms);
+        let body_limit = meta.body_limit.or(self.plugin.body_limit);
+        let runtime = RouteRuntime {
+            state: Arc::clone(&self.state),
+            plugin: self.plugin,
+            route: meta,
+            timeout: timeout_ms.map_or(self.server.timeout, Duration::from_millis),
+            body_limit: body_limit.map_or(self.server.body_limit, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            }),
+        };
+        let path = full_path(self.plugin.base_path, meta.path);
+        let router = std::mem::take(&mut self.router);
+        self.router = router.route(&path, route.method_router(runtime));
+    }
+
+    pub fn finish(self) -> Router {
+        if self.plugin.declares_health() {
+            return self.router;
+        }
+        #[derive(serde::Serialize)]
+        struct Health {
+            status: &'static str,
+            plugin: &'static str,
+            version: &'static str,
+        }
+        let health_body = Health {
+            status: "healthy",
+            plugin: self.plugin.name,
+            version: self.plugin.version,
+        };
+        // Serialized once here; each request clones the bytes (a reference count).
+        let body = Bytes::from(serde_json::to_vec(&health_body).unwrap_or_default());
+        let path = full_path(self.plugin.base_path, "/health");
+        self.router.route(
+            &path,
+            axum::routing::get(move |request: Request| async move { health(&request, body) }),
+        )
+    }
+}
+
+fn health(request: &Request, body: Bytes) -> Response {
+    let request_id = RequestId::from_headers(request.headers());
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(request_id::HEADER, request_id.header_value());
+    response
+}
+
+/// `base + path`, with a route path of `/` meaning the base path itself.
+pub(crate) fn full_path(base: &str, path: &str) -> String {
+    if path == "/" {
+        base.to_owned()
+    } else {
+        format!("{base}{path}")
+    }
+}
+
+/// Collects plugins into one router; used by `plugins![]`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Assembly {
+    config: ServerConfig,
+    router: Router,
+}
+
+impl Assembly {
+    pub fn new(config: ServerConfig) -> Self {
+        Assembly {
+            config,
+            router: Router::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn mount<P: Plugin>(mut self, plugin: P) -> Self {
+        self.router = self.router.merge(plugin.mount(&self.config));
+        self
+    }
+
+    pub fn finish(self) -> Router {
+        self.router
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    let request_id = RequestId::from_headers(request.headers());
+    ApiError::framework(
+        FrameworkCode::NotFound,
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+    .into_response(&request_id)
+}
+
+/// axum adds the `Allow` header listing the methods the path does serve.
+async fn method_not_allowed(request: Request) -> Response {
+    let request_id = RequestId::from_headers(request.headers());
+    ApiError::framework(
+        FrameworkCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response(&request_id)
+}

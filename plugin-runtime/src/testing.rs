@@ -1,0 +1,238 @@
+//! Helpers for testing plugins: an in-process client for an assembled router (no sockets), and
+//! contexts for calling one handler directly.
+//!
+//! ```
+//! # use plugin_runtime::testing::TestClient;
+//! # async fn demo(app: axum::Router) {
+//! let client = TestClient::new(app);
+//! let response = client.get("/v1/plugins/items/health").send().await;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.json::<serde_json::Value>()["status"], "healthy");
+//! # }
+//! ```
+//!
+//! A handler is an ordinary `async fn`, so a unit test calls it with a context built here:
+//!
+//! ```ignore
+//! let ctx = plugin_runtime::testing::context_for::<ItemsPlugin>(state);
+//! let err = get_item(ctx, 404).await.unwrap_err();
+//! assert_eq!(err.code(), Some("ITEM_NOT_FOUND"));
+//! ```
+
+use crate::ctx::Ctx;
+use crate::meta::{PluginMeta, RouteMeta};
+use crate::plugin::Plugin;
+use crate::request_id::RequestId;
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Sends requests to a router in-process.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    router: Router,
+}
+
+impl TestClient {
+    /// A client for `router`, typically the result of `plugins![...]`.
+    pub fn new(router: Router) -> Self {
+        TestClient { router }
+    }
+
+    /// Starts a request with any method.
+    pub fn request(&self, method: Method, uri: &str) -> TestRequest {
+        TestRequest {
+            router: self.router.clone(),
+            builder: Request::builder().method(method).uri(uri),
+            body: Body::empty(),
+        }
+    }
+
+    /// Starts a `GET`.
+    pub fn get(&self, uri: &str) -> TestRequest {
+        self.request(Method::GET, uri)
+    }
+
+    /// Starts a `POST`.
+    pub fn post(&self, uri: &str) -> TestRequest {
+        self.request(Method::POST, uri)
+    }
+
+    /// Starts a `PUT`.
+    pub fn put(&self, uri: &str) -> TestRequest {
+        self.request(Method::PUT, uri)
+    }
+
+    /// Starts a `PATCH`.
+    pub fn patch(&self, uri: &str) -> TestRequest {
+        self.request(Method::PATCH, uri)
+    }
+
+    /// Starts a `DELETE`.
+    pub fn delete(&self, uri: &str) -> TestRequest {
+        self.request(Method::DELETE, uri)
+    }
+}
+
+/// A request being built; finish it with [`TestRequest::send`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct TestRequest {
+    router: Router,
+    builder: http::request::Builder,
+    body: Body,
+}
+
+impl TestRequest {
+    /// Adds a header.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.builder = self.builder.header(name.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Sends `value` as a JSON body with `content-type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        self.builder = self
+            .builder
+            .header(header::CONTENT_TYPE, "application/json");
+        self.body = Body::from(serde_json::to_vec(value).expect("a test body serializes"));
+        self
+    }
+
+    /// Sends raw bytes (add a content type with [`TestRequest::header`] if wanted).
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    ///
+    /// # Panics
+    /// If the request cannot be built (an invalid header, say) or the body cannot be read.
+    pub async fn send(self) -> TestResponse {
+        let request = self.builder.body(self.body).expect("a valid test request");
+        let response = match self.router.oneshot(request).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .expect("the response body is readable")
+            .to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// A response read in full.
+#[derive(Clone, Debug)]
+pub struct TestResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// All headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One header as text, if present and valid.
+    pub fn header(&self, name: impl TryInto<HeaderName>) -> Option<&str> {
+        let name = name.try_into().ok()?;
+        self.headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    }
+
+    /// The body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    /// If the body is not `T` in JSON; the message shows the body.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response body is not the expected JSON ({e}): {}",
+                self.text()
+            )
+        })
+    }
+
+    /// The `error` member of an error envelope.
+    ///
+    /// # Panics
+    /// If the body is not an error envelope.
+    pub fn error(&self) -> serde_json::Value {
+        let body: serde_json::Value = self.json();
+        match body.get("error") {
+            Some(e) if e.is_object() => e.clone(),
+            _ => panic!("response body is not an error envelope: {}", self.text()),
+        }
+    }
+}
+
+const TEST_PLUGIN: &PluginMeta = &PluginMeta {
+    name: "test",
+    version: "0.0.0",
+    base_path: "/v1/plugins/test",
+    type_name: "TestPlugin",
+    timeout_ms: None,
+    body_limit: None,
+    routes: &[],
+};
+
+const TEST_ROUTE: &RouteMeta = &RouteMeta {
+    handler: "<test>",
+    module: "plugin_runtime::testing",
+    method: crate::meta::Method::Get,
+    path: "/",
+    status: 200,
+    errors: &[],
+    timeout_ms: None,
+    body_limit: None,
+    input: crate::meta::InputLocation::None,
+    path_params: &[],
+    doc: "",
+};
+
+/// A context holding `state`, for calling a handler directly in a unit test.
+pub fn context<S>(state: S) -> Ctx<S> {
+    Ctx::new(
+        Arc::new(state),
+        RequestId::generate(),
+        TEST_PLUGIN,
+        TEST_ROUTE,
+    )
+}
+
+/// A context holding `state` and reporting plugin `P`, for calling one of `P`'s handlers directly.
+pub fn context_for<P: Plugin>(state: P::State) -> Ctx<P::State> {
+    Ctx::new(Arc::new(state), RequestId::generate(), P::META, TEST_ROUTE)
+}
