@@ -260,7 +260,7 @@ impl Msg {
     }
 
     const fn s_route(self, r: &RouteMeta, p: &PluginMeta) -> Self {
-        self.s("`").s(r.handler).s("` (plugin `").s(p.name).s("`)")
+        self.s("`").s(r.handler).s("` in plugin `").s(p.name).s("`")
     }
 }
 

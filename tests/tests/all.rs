@@ -1,1 +1,10 @@
+//! The project's one integration-test binary: the compile-fail suite, HTTP behaviour through the
+//! in-process client, the real `example-server` over TCP, and handler unit tests.
 
+mod fixtures;
+mod framework_codes;
+mod handlers;
+mod http;
+mod lints;
+mod server;
+mod ui;

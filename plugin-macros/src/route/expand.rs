@@ -178,7 +178,6 @@ fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> To
 /// Trait-bound checks spanned on the user's types, so "does not implement `Validate`" points at
 /// the input type rather than at generated code.
 fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
-    let rt = quote!(::plugin_runtime::__private);
     let mut checks = Vec::new();
     for arg in &sig.args {
         let ty = &arg.ty;
@@ -186,28 +185,37 @@ fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
         match arg.role {
             Role::Input => {
                 let de = if decl.method.reads_body() {
-                    quote_spanned!(span=> #rt::assert_body_deserialize::<#ty>)
+                    quote_spanned!(span=> ::plugin_runtime::__private::assert_body_deserialize::<#ty>)
                 } else {
-                    quote_spanned!(span=> #rt::assert_query_deserialize::<#ty>)
+                    quote_spanned!(span=> ::plugin_runtime::__private::assert_query_deserialize::<#ty>)
                 };
                 checks.push(de);
-                checks.push(quote_spanned!(span=> #rt::assert_validate::<#ty>));
-                checks.push(quote_spanned!(span=> #rt::assert_json_schema::<#ty>));
+                checks.push(
+                    quote_spanned!(span=> ::plugin_runtime::__private::assert_validate::<#ty>),
+                );
+                checks.push(
+                    quote_spanned!(span=> ::plugin_runtime::__private::assert_json_schema::<#ty>),
+                );
             }
-            Role::Path => checks.push(quote_spanned!(span=> #rt::assert_path_param::<#ty>)),
-            Role::Extract => checks.push(quote_spanned!(span=> #rt::assert_extractor::<#ty>)),
+            Role::Path => checks
+                .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_path_param::<#ty>)),
+            Role::Extract => checks
+                .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_extractor::<#ty>)),
             Role::Ctx => {}
         }
     }
     let output = &sig.output;
     if decl.status != 204 {
         let span = type_span(output);
-        checks.push(quote_spanned!(span=> #rt::assert_serialize::<#output>));
-        checks.push(quote_spanned!(span=> #rt::assert_json_schema::<#output>));
+        checks
+            .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_serialize::<#output>));
+        checks.push(
+            quote_spanned!(span=> ::plugin_runtime::__private::assert_json_schema::<#output>),
+        );
     }
     if let Some(e) = &sig.error_ty {
         let span = type_span(e);
-        checks.push(quote_spanned!(span=> #rt::assert_route_error::<#e>));
+        checks.push(quote_spanned!(span=> ::plugin_runtime::__private::assert_route_error::<#e>));
     }
     quote! {
         const _: () = {

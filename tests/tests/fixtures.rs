@@ -1,0 +1,130 @@
+//! Routers under test: the items example on an in-memory database, and a `probe` plugin whose
+//! routes misbehave on purpose (sleep past their timeout, panic, fail internally) so the
+//! framework's handling of each can be observed from outside.
+
+use items_example::{ItemsPlugin, ItemsState};
+use plugin_runtime::prelude::*;
+use plugin_runtime::testing::TestClient;
+use std::time::Duration;
+
+pub(crate) async fn items_app() -> axum::Router {
+    let state = ItemsState::connect("sqlite::memory:")
+        .await
+        .expect("in-memory database");
+    plugins![
+        ItemsPlugin::new(state),
+        ProbePlugin::new(Probe {
+            secret: "hunter2".into()
+        })
+    ]
+}
+
+pub(crate) async fn client() -> TestClient {
+    TestClient::new(items_app().await)
+}
+
+pub(crate) struct Probe {
+    pub(crate) secret: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub(crate) struct Tags {
+    #[garde(length(min = 1, max = 3), inner(length(min = 1)))]
+    pub(crate) tag: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Echo {
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub(crate) struct Job {
+    #[garde(length(min = 1))]
+    pub(crate) input: String,
+    #[garde(dive)]
+    pub(crate) options: JobOptions,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub(crate) struct JobOptions {
+    #[garde(range(min = 1000, max = 30000))]
+    pub(crate) timeout: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Accepted {
+    pub(crate) bytes: usize,
+}
+
+/// Echoes the `tag` list of the query.
+#[plugin_route(method = "GET", path = "/tags")]
+async fn tags(query: Tags) -> RouteResult<Echo> {
+    Ok(Echo { tags: query.tag })
+}
+
+/// Sleeps far past its 50 ms timeout.
+#[plugin_route(method = "GET", path = "/slow", timeout_ms = 50)]
+async fn slow() -> RouteResult<Echo> {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Ok(Echo { tags: Vec::new() })
+}
+
+/// Panics.
+#[plugin_route(method = "GET", path = "/panic")]
+async fn panics(ctx: Ctx<Probe>) -> RouteResult<Echo> {
+    panic!("the probe panicked while holding {}", ctx.secret);
+}
+
+/// Fails with an error that must not reach the client.
+#[plugin_route(method = "GET", path = "/fail")]
+async fn fails(ctx: Ctx<Probe>) -> RouteResult<Echo> {
+    Err(std::io::Error::other(format!(
+        "connection refused, password {}",
+        ctx.secret
+    )))?;
+    Ok(Echo { tags: Vec::new() })
+}
+
+/// Any JSON value, unvalidated.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(transparent)]
+pub(crate) struct Anything {
+    #[garde(skip)]
+    pub(crate) value: serde_json::Value,
+}
+
+/// Accepts at most 16 bytes of JSON.
+#[plugin_route(method = "POST", path = "/upload", body_limit = 16)]
+async fn upload(input: Anything) -> RouteResult<Accepted> {
+    Ok(Accepted {
+        bytes: input.value.to_string().len(),
+    })
+}
+
+/// Validates a nested object.
+#[plugin_route(method = "POST", path = "/jobs", status = 202)]
+async fn jobs(input: Job) -> RouteResult<Accepted> {
+    Ok(Accepted {
+        bytes: input.input.len() + input.options.timeout as usize,
+    })
+}
+
+/// Reports a header read through an axum extractor.
+#[plugin_route(method = "GET", path = "/agent")]
+async fn agent(#[extract] headers: axum::http::HeaderMap, ctx: Ctx<Probe>) -> RouteResult<Echo> {
+    let agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    Ok(Echo {
+        tags: vec![
+            agent.to_owned(),
+            ctx.plugin().name.to_owned(),
+            ctx.request_id().to_owned(),
+        ],
+    })
+}
+
+#[plugin(name = "probe", version = "0.3.1", state = Probe, routes(tags, slow, panics, fails, upload, jobs, agent))]
+pub(crate) struct ProbePlugin;

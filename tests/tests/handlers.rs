@@ -1,0 +1,37 @@
+//! A handler is an ordinary `async fn`: unit tests call it with a context from
+//! `plugin_runtime::testing`, without HTTP.
+
+use items_example::routes::{create_item, get_item};
+use items_example::{CreateItem, ItemStatus, ItemsPlugin, ItemsState};
+use plugin_runtime::testing::context_for;
+
+#[tokio::test]
+async fn handlers_can_be_called_directly() {
+    let state = ItemsState::connect("sqlite::memory:").await.unwrap();
+    let ctx = context_for::<ItemsPlugin>(state);
+    assert_eq!(ctx.plugin().name, "items");
+
+    let err = get_item(ctx.clone(), 7).await.unwrap_err();
+    assert_eq!(err.code(), Some("ITEM_NOT_FOUND"));
+    assert_eq!(err.status(), 404);
+    assert_eq!(err.message(), "no item has id 7");
+
+    let input = CreateItem {
+        name: "desk".into(),
+        status: ItemStatus::Archived,
+    };
+    let item = create_item(ctx.clone(), input).await.unwrap();
+    assert_eq!(get_item(ctx.clone(), item.id).await.unwrap(), item);
+
+    let dup = create_item(
+        ctx,
+        CreateItem {
+            name: "desk".into(),
+            status: ItemStatus::Active,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(dup.code(), Some("ITEM_EXISTS"));
+    assert_eq!(dup.status(), 409);
+}

@@ -1,0 +1,30 @@
+use plugin_runtime::prelude::*;
+
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct CreateItem {
+    #[garde(length(min = 1))]
+    name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+#[plugin_route(method = "GET", path = "/items")]
+async fn list_items() -> RouteResult<Item> {
+    Ok(Item { name: String::new() })
+}
+
+#[plugin_route(method = "GET", path = "/items")]
+async fn list_items_again() -> RouteResult<Item> {
+    Ok(Item { name: String::new() })
+}
+
+#[plugin(name = "demo", version = "1.0.0", routes(list_items, list_items_again))]
+pub struct DemoPlugin;
+
+fn main() {
+    let _app = plugins![DemoPlugin::new()];
+}

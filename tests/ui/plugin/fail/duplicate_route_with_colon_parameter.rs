@@ -1,0 +1,32 @@
+use plugin_runtime::prelude::*;
+
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct CreateItem {
+    #[garde(length(min = 1))]
+    name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+#[plugin_route(method = "GET", path = "/items/{id}")]
+async fn get_item(id: i64) -> RouteResult<Item> {
+    let _ = id;
+    Ok(Item { name: String::new() })
+}
+
+#[plugin_route(method = "GET", path = "/items/:id")]
+async fn get_item_again(id: i64) -> RouteResult<Item> {
+    let _ = id;
+    Ok(Item { name: String::new() })
+}
+
+#[plugin(name = "demo", version = "1.0.0", routes(get_item, get_item_again))]
+pub struct DemoPlugin;
+
+fn main() {
+    let _app = plugins![DemoPlugin::new()];
+}

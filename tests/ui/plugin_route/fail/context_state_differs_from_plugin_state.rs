@@ -1,0 +1,29 @@
+use plugin_runtime::prelude::*;
+
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct CreateItem {
+    #[garde(length(min = 1))]
+    name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+struct ItemsState;
+struct OtherState;
+
+#[plugin_route(method = "GET", path = "/items")]
+async fn handler(ctx: Ctx<OtherState>) -> RouteResult<Item> {
+    let _ = ctx;
+    Ok(Item { name: String::new() })
+}
+
+#[plugin(name = "demo", version = "1.0.0", state = ItemsState, routes(handler))]
+pub struct DemoPlugin;
+
+fn main() {
+    let _app = plugins![DemoPlugin::new(ItemsState)];
+}

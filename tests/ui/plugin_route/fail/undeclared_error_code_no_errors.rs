@@ -1,0 +1,25 @@
+use plugin_runtime::prelude::*;
+
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct CreateItem {
+    #[garde(length(min = 1))]
+    name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+#[plugin_route(method = "GET", path = "/items")]
+async fn handler() -> RouteResult<Item> {
+    Err(route_error!(ITEM_NOT_FOUND))
+}
+
+#[plugin(name = "demo", version = "1.0.0", routes(handler))]
+pub struct DemoPlugin;
+
+fn main() {
+    let _app = plugins![DemoPlugin::new()];
+}
