@@ -9,6 +9,8 @@ mod ctxt;
 mod diag;
 mod error_code;
 mod framework;
+#[cfg(test)]
+mod golden;
 mod keyed;
 mod path;
 mod plugin;

@@ -53,10 +53,8 @@ pub(crate) fn parse_template(raw: &str) -> Result<PathTemplate, String> {
                 ));
             };
             Some(name)
-        } else if let Some(name) = segment.strip_prefix(':') {
-            Some(name)
         } else {
-            None
+            segment.strip_prefix(':')
         };
         match name {
             Some(name) => {

@@ -68,7 +68,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         .map(|t| quote!(<#t as ::plugin_runtime::Plugin>::META))
         .collect();
     let checks = input.plugins.iter().enumerate().map(|(i, expr)| {
-        quote_spanned!(expr.span()=> const _: () = #rt::check_plugins(&[#(#metas),*], #i);)
+        quote_spanned!(expr.span()=> const _: () = ::plugin_runtime::__private::check_plugins(&[#(#metas),*], #i);)
     });
     let config = match &input.config {
         Some(c) => quote!(#c),

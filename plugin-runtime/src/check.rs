@@ -22,9 +22,16 @@ pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
 /// pair of routes, default health endpoints included.
 pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
     let p = plugins[index];
+    if p.is_fallback() {
+        return;
+    }
     let mut j = 0;
     while j < index {
         let q = plugins[j];
+        if q.is_fallback() {
+            j += 1;
+            continue;
+        }
         if str_eq(p.name, q.name) {
             fail(
                 Msg::new()

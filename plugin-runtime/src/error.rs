@@ -179,6 +179,21 @@ impl ApiError {
         }
     }
 
+    /// An error with any status and code, for axum routes written by hand next to the plugins
+    /// that should answer in the same envelope.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Details::None,
+        }
+    }
+
     /// `INVALID_INPUT` listing every problem found.
     pub fn invalid_input(message: impl Into<Cow<'static, str>>, fields: Vec<FieldError>) -> Self {
         ApiError::framework(FrameworkCode::InvalidInput, message)

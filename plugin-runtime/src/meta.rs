@@ -147,6 +147,22 @@ pub struct PluginMeta {
 }
 
 impl PluginMeta {
+    /// Stands in for a plugin whose attribute failed to compile; skipped by every check.
+    #[doc(hidden)]
+    pub const FALLBACK: &'static PluginMeta = &PluginMeta {
+        name: "",
+        version: "",
+        base_path: "",
+        type_name: "",
+        timeout_ms: None,
+        body_limit: None,
+        routes: &[],
+    };
+
+    pub(crate) const fn is_fallback(&self) -> bool {
+        self.name.is_empty()
+    }
+
     /// Whether the plugin declares its own `GET /health`.
     pub const fn declares_health(&self) -> bool {
         let mut i = 0;

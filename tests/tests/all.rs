@@ -1,6 +1,9 @@
 //! The project's one integration-test binary: the compile-fail suite, HTTP behaviour through the
 //! in-process client, the real `example-server` over TCP, and handler unit tests.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod fixtures;
 mod framework_codes;
 mod handlers;

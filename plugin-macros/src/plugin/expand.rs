@@ -19,7 +19,7 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
     let type_name = ident.to_string();
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
-        quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
+        quote_spanned!(c.span()=> const _: () = ::plugin_runtime::__private::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
     });
     let constructor = if decl.state.is_some() {
         quote! {
@@ -76,7 +76,7 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
 
             fn mount(self, server: &::plugin_runtime::ServerConfig) -> #rt::Router {
                 let mut mounter = #rt::Mounter::new(<Self as ::plugin_runtime::Plugin>::META, self.state, server);
-                #(mounter.add(#companions);)*
+                #(mounter.add(#companions());)*
                 mounter.finish()
             }
         }
@@ -85,7 +85,7 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
     }
 }
 
-/// `handlers::create_item` → `handlers::__plugin_route_create_item`, spanned on the user's name.
+/// `handlers::create_item` → `handlers::plugin_route_create_item`, spanned on the user's name.
 fn companion_path(route: &syn::Path) -> syn::Path {
     let mut path = route.clone();
     if let Some(last) = path.segments.last_mut() {
@@ -94,14 +94,46 @@ fn companion_path(route: &syn::Path) -> syn::Path {
     path
 }
 
-/// The struct alone, when the attribute is wrong, so uses of the type do not cascade.
-pub(crate) fn fallback(strukt: &syn::ItemStruct) -> TokenStream {
+/// What is emitted when the attribute is wrong: the struct with a stand-in `Plugin` impl and
+/// constructors (so `plugins![...]` does not cascade into more errors), and a use of every listed
+/// route (so they are not also reported as unregistered).
+pub(crate) fn fallback(
+    strukt: &syn::ItemStruct,
+    routes: &[syn::Path],
+    has_state: bool,
+) -> TokenStream {
     let syn::ItemStruct {
         attrs, vis, ident, ..
     } = strukt;
+    let companions = routes.iter().map(companion_path);
+    let constructors = if has_state {
+        quote! {
+            #vis fn new<T>(_state: T) -> Self { Self {} }
+            #vis fn from_arc<T>(_state: T) -> Self { Self {} }
+        }
+    } else {
+        quote!(#vis fn new() -> Self { Self {} })
+    };
     quote! {
         #(#attrs)*
-        #vis struct #ident;
+        #vis struct #ident {}
+
+        impl #ident {
+            #constructors
+        }
+
+        impl ::plugin_runtime::Plugin for #ident {
+            type State = ();
+            const META: &'static ::plugin_runtime::PluginMeta = ::plugin_runtime::PluginMeta::FALLBACK;
+            fn mount(self, _: &::plugin_runtime::ServerConfig) -> ::plugin_runtime::__private::Router {
+                ::plugin_runtime::__private::Router::new()
+            }
+        }
+
+        #[allow(dead_code)]
+        fn __plugin_fallback_uses() {
+            #(let _ = #companions;)*
+        }
     }
 }
 

@@ -19,10 +19,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let decl = validate::validate(&cx, args, &strukt);
+    let (decl, seen) = validate::validate(&cx, args, &strukt);
     match (cx.check(), decl) {
         (Ok(()), Some(decl)) => expand::plugin(&decl, &strukt),
-        (Err(e), _) => with_fallback(&e, expand::fallback(&strukt)),
+        (Err(e), _) => with_fallback(&e, expand::fallback(&strukt, &seen.routes, seen.has_state)),
         (Ok(()), None) => unreachable!("validation failed without recording an error"),
     }
 }

@@ -28,10 +28,28 @@ pub(crate) struct PluginDecl {
     pub(crate) routes: Vec<syn::Path>,
 }
 
+/// What could be read even when the declaration is invalid, for the fallback expansion.
+#[derive(Default)]
+pub(crate) struct Seen {
+    pub(crate) routes: Vec<syn::Path>,
+    pub(crate) has_state: bool,
+}
+
 pub(crate) fn validate(
     cx: &Ctxt,
     args: TokenStream,
     strukt: &syn::ItemStruct,
+) -> (Option<PluginDecl>, Seen) {
+    let mut seen = Seen::default();
+    let decl = validate_into(cx, args, strukt, &mut seen);
+    (decl, seen)
+}
+
+fn validate_into(
+    cx: &Ctxt,
+    args: TokenStream,
+    strukt: &syn::ItemStruct,
+    seen: &mut Seen,
 ) -> Option<PluginDecl> {
     if !matches!(strukt.fields, syn::Fields::Unit) || !strukt.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -76,6 +94,8 @@ pub(crate) fn validate(
         }
     }
     let present = |key: &str| keys.iter().any(|k| k.key == key);
+    seen.routes = routes.clone().unwrap_or_default();
+    seen.has_state = present("state");
     if !present("name") {
         cx.error_at(
             Span::call_site(),

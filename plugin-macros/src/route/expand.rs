@@ -1,16 +1,20 @@
 //! Code generation for a validated route. The user's function is kept as written (so tests can
 //! call it directly) with a `route_error!` macro added to its body; next to it comes a hidden
-//! companion struct, `__plugin_route_<fn>`, that carries the route's metadata and builds its
-//! axum handler. The companion is `pub(crate)` and `#[deny(dead_code)]`: a route that no plugin
-//! lists fails to compile instead of being silently dead.
+//! companion, `plugin_route_<fn>`: a struct that carries the route's metadata and builds its
+//! axum handler, and a same-named constructor function that a plugin's `routes(...)` calls. The
+//! constructor is `pub(crate)` and `#[deny(dead_code)]`: a route that no plugin lists fails to
+//! compile instead of being silently dead.
 
 use super::signature::{Role, Signature, type_span};
 use super::validate::RouteDecl;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
+/// The companion's name. It deliberately lacks the `__plugin_` prefix the other generated names
+/// have: rustc's dead-code lint ignores names that start with `_`, and that lint is what turns an
+/// unregistered route into a compile error.
 pub(crate) fn companion_ident(fn_ident: &syn::Ident) -> syn::Ident {
-    format_ident!("__plugin_route_{}", fn_ident, span = fn_ident.span())
+    format_ident!("plugin_route_{}", fn_ident, span = fn_ident.span())
 }
 
 pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) -> TokenStream {
@@ -20,6 +24,9 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
     let doc = doc_string(&func.attrs);
 
     insert_error_macro(&mut func, decl, &companion);
+    func.attrs.push(syn::parse_quote!(
+        #[allow(clippy::unused_async, reason = "a route handler is an `async fn` whether or not it awaits")]
+    ));
 
     let errors = decl.errors.iter().map(|e| {
         let code = e.code.to_string();
@@ -49,16 +56,27 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
             quote!(__S),
         ),
     };
-    // Spanned on the handler's name so an unregistered route is reported there.
-    let dead_code = quote_spanned!(fn_ident.span()=> #[deny(dead_code)]);
+    // The constructor is what a plugin's `routes(...)` calls; if no plugin lists the route it is
+    // never used, and rustc reports it (spanned on the handler's name) with this reason.
+    let constructor = quote_spanned! {fn_ident.span()=>
+        #[doc(hidden)]
+        #[deny(
+            dead_code,
+            reason = "every #[plugin_route] must be listed in the `routes(...)` of a #[plugin]; this one is not, so it would never be served"
+        )]
+        pub(crate) const fn #companion() -> #companion {
+            #companion {}
+        }
+    };
 
     quote! {
         #func
 
         #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #dead_code
-        pub(crate) struct #companion;
+        #[allow(non_camel_case_types, dead_code)]
+        pub(crate) struct #companion {}
+
+        #constructor
 
         #[automatically_derived]
         impl #companion {
@@ -168,7 +186,9 @@ fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> To
                  #params_pat: #params_ty,
                  #input_pat: #input_ty,
                  (#(#extract_idents,)*): #extract_ty| async move {
-                    #fn_ident(#(#call_args),*).await
+                    // The identity for `RouteResult`; for another error type the assertion above
+                    // reports the mistake, and this keeps it to that one error.
+                    ::core::result::Result::map_err(#fn_ident(#(#call_args),*).await, ::core::convert::Into::into)
                 },
             )
         }
@@ -278,7 +298,12 @@ pub(crate) fn fallback(mut func: syn::ItemFn) -> TokenStream {
         #func
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
-        pub(crate) struct #companion;
+        pub(crate) struct #companion {}
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub(crate) const fn #companion() -> #companion {
+            #companion {}
+        }
         impl #companion {
             #[doc(hidden)]
             pub(crate) const META: &'static #rt::RouteMeta = #rt::RouteMeta::FALLBACK;
@@ -293,17 +318,15 @@ pub(crate) fn fallback(mut func: syn::ItemFn) -> TokenStream {
 fn doc_string(attrs: &[syn::Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs {
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if nv.path.is_ident("doc") {
-                if let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) = &nv.value
-                {
-                    let v = s.value();
-                    lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
-                }
-            }
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && nv.path.is_ident("doc")
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            let v = s.value();
+            lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
         }
     }
     lines.join("\n").trim().to_owned()

@@ -33,6 +33,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let sig = signature::analyze(&cx, &mut func, decl.as_ref());
     match (cx.check(), decl, sig) {
         (Ok(()), Some(decl), Some(sig)) => expand::route(&decl, &sig, func),
+        // A method cannot be listed in a plugin: the function alone, without a companion.
+        (Err(e), ..) if func.sig.receiver().is_some() => with_fallback(&e, quote::quote!(#func)),
         (Err(e), ..) => with_fallback(&e, expand::fallback(func)),
         (Ok(()), ..) => unreachable!("validation failed without recording an error"),
     }

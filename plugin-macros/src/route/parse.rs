@@ -23,6 +23,8 @@ pub(crate) struct RawRoute {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<(u64, Span)>,
     pub(crate) errors: Vec<RawError>,
+    /// Keys that were written, valid or not, so a malformed value is not also reported missing.
+    pub(crate) written: Vec<String>,
 }
 
 pub(crate) struct RawError {
@@ -39,8 +41,10 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         timeout_ms: None,
         body_limit: None,
         errors: Vec::new(),
+        written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
+        raw.written.push(k.key.to_string());
         match k.key.to_string().as_str() {
             "method" => raw.method = keyed::lit_str(cx, &k, "method = \"GET\""),
             "path" => raw.path = keyed::lit_str(cx, &k, "path = \"/items/{id}\""),

@@ -64,7 +64,9 @@ pub(crate) struct ErrorDecl {
 }
 
 pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
+    let written = |key: &str| raw.written.iter().any(|k| k == key);
     let method = match &raw.method {
+        None if written("method") => None,
         None => {
             cx.error_at(
                 Span::call_site(),
@@ -98,6 +100,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     };
 
     let path = match &raw.path {
+        None if written("path") => None,
         None => {
             cx.error_at(
                 Span::call_site(),
@@ -129,13 +132,16 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     let errors = validate_errors(cx, raw.errors);
 
     let (method, (path, path_lit)) = (method?, path?);
-    if let Some((_, span)) = raw.body_limit {
-        if !method.reads_body() {
-            cx.error_at(
-                span,
-                format!("`body_limit` has no effect on a {} route: only POST, PUT and PATCH read a body", METHODS[method as usize]),
-            );
-        }
+    if let Some((_, span)) = raw.body_limit
+        && !method.reads_body()
+    {
+        cx.error_at(
+            span,
+            format!(
+                "`body_limit` has no effect on a {} route: only POST, PUT and PATCH read a body",
+                METHODS[method as usize]
+            ),
+        );
     }
     Some(RouteDecl {
         method,

@@ -1,0 +1,35 @@
+//! Runs one route variant N times, for counting instructions under callgrind:
+//! `bench-instructions <generated|hand_written> <create_item|get_item> <N>`.
+//! `cargo xtask bench` runs it twice per variant with different N and divides the difference, so
+//! start-up work cancels out and what remains is the cost of one request.
+
+#![allow(clippy::unwrap_used)] // a measurement harness: any failure should abort it
+
+use plugin_bench::apps;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, variant, route, n] = args.as_slice() else {
+        eprintln!("usage: bench-instructions <generated|hand_written> <create_item|get_item> <N>");
+        std::process::exit(2);
+    };
+    let n: u32 = n.parse().expect("N is a number");
+    let router = match variant.as_str() {
+        "generated" => apps::generated(),
+        "hand_written" => apps::hand_written(),
+        other => panic!("unknown variant {other}"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for _ in 0..n {
+            match route.as_str() {
+                "create_item" => apps::send(&router, apps::create_request(), 201).await,
+                "get_item" => apps::send(&router, apps::get_request(), 200).await,
+                other => panic!("unknown route {other}"),
+            }
+        }
+    });
+}
