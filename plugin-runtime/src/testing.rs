@@ -13,10 +13,32 @@
 //!
 //! A handler is an ordinary `async fn`, so a unit test calls it with a context built here:
 //!
-//! ```ignore
-//! let ctx = plugin_runtime::testing::context_for::<ItemsPlugin>(state);
-//! let err = get_item(ctx, 404).await.unwrap_err();
-//! assert_eq!(err.code(), Some("ITEM_NOT_FOUND"));
+//! ```
+//! use plugin_runtime::prelude::*;
+//! use plugin_runtime::testing::context_for;
+//!
+//! pub struct Counter {
+//!     limit: i64,
+//! }
+//!
+//! #[plugin_route(method = "GET", path = "/double/{n}", errors(TOO_BIG = 422))]
+//! async fn double(ctx: Ctx<Counter>, n: i64) -> RouteResult<i64> {
+//!     if n > ctx.limit {
+//!         return Err(route_error!(TOO_BIG, "{n} is over {}", ctx.limit));
+//!     }
+//!     Ok(n * 2)
+//! }
+//!
+//! #[plugin(name = "counter", version = "1.0.0", state = Counter, routes(double))]
+//! pub struct CounterPlugin;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let ctx = context_for::<CounterPlugin>(Counter { limit: 10 });
+//! assert_eq!(double(ctx.clone(), 4).await.unwrap(), 8);
+//! let err = double(ctx, 11).await.unwrap_err();
+//! assert_eq!((err.code(), err.status().as_u16()), (Some("TOO_BIG"), 422));
+//! # }
 //! ```
 
 use crate::ctx::Ctx;

@@ -8,6 +8,8 @@ mod fixtures;
 mod framework_codes;
 mod handlers;
 mod http;
+mod limits;
 mod lints;
+mod logs;
 mod server;
 mod ui;

@@ -79,6 +79,7 @@ async fn panics(ctx: Ctx<Probe>) -> RouteResult<Echo> {
 /// Fails with an error that must not reach the client.
 #[plugin_route(method = "GET", path = "/fail")]
 async fn fails(ctx: Ctx<Probe>) -> RouteResult<Echo> {
+    tracing::info!("about to fail");
     Err(std::io::Error::other(format!(
         "connection refused, password {}",
         ctx.secret

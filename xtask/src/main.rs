@@ -53,8 +53,9 @@ fn bless() -> Result<(), String> {
     Ok(())
 }
 
-/// Instruction counts under callgrind (deterministic, unaffected by a noisy machine), then
-/// criterion's wall-clock figures, both generated against hand-written in one run.
+/// Instruction counts (callgrind) and heap allocations (DHAT) per request, which do not depend on
+/// how busy the machine is, then criterion's wall-clock figures; generated against hand-written,
+/// side by side in one run.
 fn bench() -> Result<(), String> {
     cargo(
         &[
@@ -69,24 +70,34 @@ fn bench() -> Result<(), String> {
     )?;
     let binary = std::path::Path::new(&target_dir()).join("release/bench-instructions");
     let (small, large) = (2_000u64, 6_000u64);
+    let span = (large - small) as f64;
     println!(
-        "instructions per request (callgrind, release build, ({large} - {small} requests) / {})",
+        "per request, release build, (run of {large} requests - run of {small}) / {}",
         large - small
     );
-    println!("| route | generated | hand-written | ratio |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| route | instructions, generated | hand-written | ratio | allocations, generated | hand-written |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for route in ["create_item", "get_item"] {
-        let mut per_request = Vec::new();
+        let mut instructions = Vec::new();
+        let mut allocations = Vec::new();
         for variant in ["generated", "hand_written"] {
-            let a = instructions(&binary, variant, route, small)?;
-            let b = instructions(&binary, variant, route, large)?;
-            per_request.push((b - a) as f64 / (large - small) as f64);
+            let per_request = |tool| -> Result<f64, String> {
+                let a = valgrind(&binary, tool, variant, route, small)?;
+                let b = valgrind(&binary, tool, variant, route, large)?;
+                Ok((b - a) as f64 / span)
+            };
+            instructions.push(per_request(Tool::Callgrind)?);
+            allocations.push(per_request(Tool::Dhat)?);
         }
         println!(
-            "| {route} | {:.0} | {:.0} | {:.3} |",
-            per_request[0],
-            per_request[1],
-            per_request[0] / per_request[1]
+            "| {route} | {:.0} | {:.0} | {:.3} | {:.2} | {:.2} |",
+            instructions[0],
+            instructions[1],
+            instructions[0] / instructions[1],
+            allocations[0],
+            allocations[1]
         );
     }
     cargo(&["bench", "-p", "plugin-bench", "--bench", "routes"], &[])
@@ -96,15 +107,26 @@ fn target_dir() -> String {
     std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())
 }
 
-/// Total instructions callgrind counts for one run of the harness.
-fn instructions(
+#[derive(Clone, Copy)]
+enum Tool {
+    Callgrind,
+    Dhat,
+}
+
+/// For one run of the harness: the instructions callgrind counts, or the heap blocks DHAT counts.
+fn valgrind(
     binary: &std::path::Path,
+    tool: Tool,
     variant: &str,
     route: &str,
     n: u64,
 ) -> Result<u64, String> {
+    let args = match tool {
+        Tool::Callgrind => ["--tool=callgrind", "--callgrind-out-file=/dev/null"],
+        Tool::Dhat => ["--tool=dhat", "--dhat-out-file=/dev/null"],
+    };
     let out = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .args(args)
         .arg(binary)
         .args([variant, route, &n.to_string()])
         .output()
@@ -116,9 +138,24 @@ fn instructions(
         ));
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    stderr
-        .lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| format!("no instruction count in callgrind's output:\n{stderr}"))
+    // callgrind prints "==1== Collected : 123456"; DHAT "==1== Total:     1,234 bytes in 56 blocks".
+    let found = match tool {
+        Tool::Callgrind => stderr
+            .lines()
+            .find_map(|l| Some(l.split("Collected :").nth(1)?.trim().to_owned())),
+        Tool::Dhat => stderr.lines().find_map(|l| {
+            Some(
+                l.split("Total:")
+                    .nth(1)?
+                    .split(" in ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .to_owned(),
+            )
+        }),
+    };
+    found
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .ok_or_else(|| format!("no count in valgrind's output:\n{stderr}"))
 }
