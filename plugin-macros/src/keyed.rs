@@ -133,3 +133,56 @@ pub(crate) fn list<'a>(cx: &Ctxt, k: &'a Keyed, example: &str) -> Option<&'a syn
         }
     }
 }
+
+/// A flag: the bare key (`hidden`), or `key = true` / `key = false`.
+pub(crate) fn flag(cx: &Ctxt, k: &Keyed) -> bool {
+    match &k.meta {
+        Meta::Path(_) => true,
+        Meta::NameValue(syn::MetaNameValue {
+            value:
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(b),
+                    ..
+                }),
+            ..
+        }) => b.value,
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!(
+                    "`{}` is a flag: write `{}` alone (or `{} = true`)",
+                    k.key, k.key, k.key
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// A parenthesised list of string literals, `key("a", "b")`; at least one, none repeated.
+pub(crate) fn str_list(cx: &Ctxt, k: &Keyed, example: &str) -> Option<Vec<syn::LitStr>> {
+    let list = list(cx, k, example)?;
+    let items =
+        cx.ok(list.parse_args_with(Punctuated::<syn::LitStr, Token![,]>::parse_terminated))?;
+    if items.is_empty() {
+        cx.error_spanned_by(
+            list,
+            format!("`{}` needs at least one entry: `{example}`", k.key),
+        );
+        return None;
+    }
+    let mut out: Vec<syn::LitStr> = Vec::new();
+    for item in items {
+        if item.value().trim().is_empty() {
+            cx.error_spanned_by(&item, format!("an entry of `{}` cannot be empty", k.key));
+        } else if out.iter().any(|o| o.value() == item.value()) {
+            cx.error_spanned_by(
+                &item,
+                format!("`{}` is listed more than once", item.value()),
+            );
+        } else {
+            out.push(item);
+        }
+    }
+    Some(out)
+}

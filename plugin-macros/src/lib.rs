@@ -7,6 +7,7 @@
 
 mod ctxt;
 mod diag;
+mod docs;
 mod error_code;
 mod framework;
 #[cfg(test)]

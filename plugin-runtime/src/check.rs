@@ -4,7 +4,8 @@
 //! by `cargo check` as well as `cargo build`, so a conflict is a compile error whose message
 //! names both sides, spanned on the later one. Two routes conflict when they have the same
 //! method and full path, or when their paths differ only in a parameter's name at the same
-//! position (axum's router cannot hold both, whatever the methods).
+//! position (axum's router cannot hold both, whatever the methods). Two documented routes also
+//! conflict when they have the same operation id, explicit or derived.
 
 use crate::meta::{PluginMeta, RouteMeta};
 
@@ -89,6 +90,19 @@ const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
 const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
     if later.is_fallback() || earlier.is_fallback() {
         return;
+    }
+    if !later.hidden && !earlier.hidden {
+        let (a, b) = (OpId::new(lp, later), OpId::new(ep, earlier));
+        if a.eq(&b) {
+            fail(
+                a.write(Msg::new().s("operation id `"))
+                    .s("` is used by ")
+                    .s_route(later, lp)
+                    .s(" and by ")
+                    .s_route(earlier, ep)
+                    .s("; operation ids are unique across all plugins: set `operation_id = \"...\"` on one of them"),
+            );
+        }
     }
     match compare(lp.base_path, later.path, ep.base_path, earlier.path) {
         Shape::Different => {}
@@ -217,6 +231,75 @@ impl<'a> Joined<'a> {
     }
 }
 
+/// A route's operation id, `operation_id` or `<plugin>_<handler>` with `-` read as `_`, readable
+/// byte by byte in a `const fn` (see `RouteMeta::operation_id`).
+struct OpId<'a> {
+    explicit: Option<&'a [u8]>,
+    plugin: &'a [u8],
+    handler: &'a [u8],
+}
+
+impl<'a> OpId<'a> {
+    const fn new(p: &'a PluginMeta, r: &'a RouteMeta) -> Self {
+        OpId {
+            explicit: match r.operation_id {
+                Some(id) => Some(id.as_bytes()),
+                None => None,
+            },
+            plugin: p.name.as_bytes(),
+            handler: r.handler.as_bytes(),
+        }
+    }
+
+    const fn len(&self) -> usize {
+        match self.explicit {
+            Some(e) => e.len(),
+            None => self.plugin.len() + 1 + self.handler.len(),
+        }
+    }
+
+    const fn at(&self, i: usize) -> u8 {
+        if let Some(e) = self.explicit {
+            return e[i];
+        }
+        let n = self.plugin.len();
+        if i < n {
+            if self.plugin[i] == b'-' {
+                b'_'
+            } else {
+                self.plugin[i]
+            }
+        } else if i == n {
+            b'_'
+        } else {
+            self.handler[i - n - 1]
+        }
+    }
+
+    const fn eq(&self, other: &OpId<'_>) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < self.len() {
+            if self.at(i) != other.at(i) {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    const fn write(&self, mut m: Msg) -> Msg {
+        let mut i = 0;
+        while i < self.len() {
+            m = m.byte(self.at(i));
+            i += 1;
+        }
+        m
+    }
+}
+
 /// `a == b` in a `const fn`.
 pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -266,8 +349,22 @@ impl Msg {
         self
     }
 
+    const fn byte(mut self, b: u8) -> Self {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        self
+    }
+
+    /// "`module::handler` in plugin `name`", or its default health endpoint.
     const fn s_route(self, r: &RouteMeta, p: &PluginMeta) -> Self {
-        self.s("`").s(r.handler).s("` in plugin `").s(p.name).s("`")
+        let m = if str_eq(r.module, RouteMeta::HEALTH.module) {
+            self.s("the default `GET /health`")
+        } else {
+            self.s("`").s(r.module).s("::").s(r.handler).s("`")
+        };
+        m.s(" in plugin `").s(p.name).s("`")
     }
 }
 

@@ -91,7 +91,7 @@ impl FrameworkCode {
 }
 
 /// Where a piece of invalid input was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Location {
     /// The JSON body.
@@ -105,7 +105,7 @@ pub enum Location {
 }
 
 /// One problem with the input, as listed in `details` of an `INVALID_INPUT` error.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     /// Where the value was read from.
     pub location: Location,

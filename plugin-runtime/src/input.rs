@@ -6,6 +6,7 @@
 //! request pays nothing for the error reporting.
 
 use crate::error::{ApiError, FieldError, FrameworkCode, Location};
+use crate::objects_only::ObjectsOnly;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::extract::Path;
@@ -127,7 +128,9 @@ where
             ));
         }
         let bytes = read_limited(&parts.headers, body, limit).await?;
-        let value: T = match serde_json::from_slice(&bytes) {
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = match T::deserialize(ObjectsOnly(&mut de)).and_then(|v| de.end().map(|()| v))
+        {
             Ok(v) => v,
             Err(_) => return Err(json_error::<T>(&bytes)),
         };
@@ -210,23 +213,24 @@ async fn read_limited(
 /// Parses `bytes` again as `T`, tracking the path, to say which field is wrong.
 fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (summary, path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let summary = if inner.is_syntax() || inner.is_eof() {
-                "the body is not valid JSON"
-            } else {
-                "the body does not match the expected shape"
-            };
-            (summary, path, inner.to_string())
-        }
-        // The value parsed; what failed is what follows it.
-        Ok(_) => match de.end() {
-            Err(e) => ("the body is not valid JSON", String::new(), e.to_string()),
-            Ok(()) => ("the body could not be parsed", String::new(), String::new()),
-        },
-    };
+    let (summary, path, message) =
+        match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)) {
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let summary = if inner.is_syntax() || inner.is_eof() {
+                    "the body is not valid JSON"
+                } else {
+                    "the body does not match the expected shape"
+                };
+                (summary, path, inner.to_string())
+            }
+            // The value parsed; what failed is what follows it.
+            Ok(_) => match de.end() {
+                Err(e) => ("the body is not valid JSON", String::new(), e.to_string()),
+                Ok(()) => ("the body could not be parsed", String::new(), String::new()),
+            },
+        };
     ApiError::invalid_input(
         summary,
         vec![FieldError {

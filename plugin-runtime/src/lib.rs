@@ -5,11 +5,14 @@ mod ctx;
 mod endpoint;
 mod error;
 mod input;
+mod manifest;
 mod meta;
+mod objects_only;
 mod plugin;
 mod request_id;
 mod server;
 
+pub mod openapi;
 pub mod testing;
 
 #[doc(hidden)]
@@ -18,7 +21,8 @@ pub mod __private;
 
 pub use ctx::Ctx;
 pub use error::{ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult};
-pub use meta::{ErrorDecl, InputLocation, Method, PluginMeta, RouteMeta};
+pub use manifest::manifest;
+pub use meta::{ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn};
 pub use plugin::Plugin;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
 pub use server::ServerConfig;

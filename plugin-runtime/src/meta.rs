@@ -30,6 +30,17 @@ impl Method {
         }
     }
 
+    pub(crate) fn http(self) -> utoipa::openapi::HttpMethod {
+        use utoipa::openapi::HttpMethod;
+        match self {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+            Method::Put => HttpMethod::Put,
+            Method::Patch => HttpMethod::Patch,
+            Method::Delete => HttpMethod::Delete,
+        }
+    }
+
     pub(crate) fn filter(self) -> MethodFilter {
         match self {
             Method::Get => MethodFilter::GET,
@@ -63,6 +74,20 @@ pub struct ErrorDecl {
     pub description: Option<&'static str>,
 }
 
+/// Writes the JSON Schema of one type into a generator: a `$ref` to a shared component for named
+/// types, the schema itself for the rest (`schema_ref`), or always the schema itself
+/// (`schema_inline`, for a query input that is split into parameters).
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// A path parameter: its name in the path and its argument's type.
+#[derive(Debug)]
+pub struct PathParam {
+    /// The name, as in `{id}`.
+    pub name: &'static str,
+    /// The argument type's schema.
+    pub schema: SchemaFn,
+}
+
 /// Everything a `#[plugin_route]` declares.
 #[derive(Debug)]
 pub struct RouteMeta {
@@ -85,9 +110,23 @@ pub struct RouteMeta {
     /// Where the input comes from.
     pub input: InputLocation,
     /// The path parameters, in order.
-    pub path_params: &'static [&'static str],
-    /// The handler's doc comment.
-    pub doc: &'static str,
+    pub path_params: &'static [PathParam],
+    /// The input type's schema, if the route takes input.
+    pub input_schema: Option<SchemaFn>,
+    /// The output type's schema; `None` for `status = 204`.
+    pub output_schema: Option<SchemaFn>,
+    /// `summary`, else the first paragraph of the doc comment.
+    pub summary: Option<&'static str>,
+    /// The rest of the doc comment (all of it when `summary` is set).
+    pub description: Option<&'static str>,
+    /// `tags(...)`; empty means the plugin's name.
+    pub tags: &'static [&'static str],
+    /// `operation_id`; `None` means `<plugin>_<handler>` (see [`RouteMeta::operation_id`]).
+    pub operation_id: Option<&'static str>,
+    /// `deprecated`: marked so in the documents.
+    pub deprecated: bool,
+    /// `hidden`: served, but left out of every document.
+    pub hidden: bool,
 }
 
 impl RouteMeta {
@@ -104,7 +143,14 @@ impl RouteMeta {
         body_limit: None,
         input: InputLocation::None,
         path_params: &[],
-        doc: "",
+        input_schema: None,
+        output_schema: None,
+        summary: None,
+        description: None,
+        tags: &[],
+        operation_id: None,
+        deprecated: false,
+        hidden: true,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {
@@ -113,7 +159,7 @@ impl RouteMeta {
 
     /// The implicit `GET /health` route of a plugin that does not declare one.
     pub(crate) const HEALTH: &'static RouteMeta = &RouteMeta {
-        handler: "<default health endpoint>",
+        handler: "health",
         module: "plugin_runtime",
         method: Method::Get,
         path: "/health",
@@ -123,8 +169,24 @@ impl RouteMeta {
         body_limit: None,
         input: InputLocation::None,
         path_params: &[],
-        doc: "Reports that the plugin is mounted and serving.",
+        input_schema: None,
+        output_schema: Some(crate::__private::schema_ref::<crate::server::Health>),
+        summary: Some("Report that the plugin is mounted and serving"),
+        description: None,
+        tags: &[],
+        operation_id: None,
+        deprecated: false,
+        hidden: false,
     };
+
+    /// The operation id in the OpenAPI documents: `operation_id`, else `<plugin>_<handler>` with
+    /// `-` in the plugin's name written `_` (`items_get_item`).
+    pub fn operation_id(&self, plugin: &PluginMeta) -> String {
+        match self.operation_id {
+            Some(id) => id.to_owned(),
+            None => format!("{}_{}", plugin.name.replace('-', "_"), self.handler),
+        }
+    }
 }
 
 /// Everything a `#[plugin]` declares.
@@ -138,6 +200,8 @@ pub struct PluginMeta {
     pub base_path: &'static str,
     /// The plugin struct's name, for diagnostics.
     pub type_name: &'static str,
+    /// The struct's doc comment: the description of the plugin's tag in the documents.
+    pub description: &'static str,
     /// The default timeout of its routes.
     pub timeout_ms: Option<u64>,
     /// The default body limit of its routes.
@@ -154,6 +218,7 @@ impl PluginMeta {
         version: "",
         base_path: "",
         type_name: "",
+        description: "",
         timeout_ms: None,
         body_limit: None,
         routes: &[],
@@ -161,6 +226,13 @@ impl PluginMeta {
 
     pub(crate) const fn is_fallback(&self) -> bool {
         self.name.is_empty()
+    }
+
+    /// The routes the plugin serves: those it lists, then the default `GET /health` unless it
+    /// declares its own.
+    pub fn served_routes(&self) -> impl Iterator<Item = &'static RouteMeta> {
+        let health = (!self.declares_health()).then_some(RouteMeta::HEALTH);
+        self.routes.iter().copied().chain(health)
     }
 
     /// Whether the plugin declares its own `GET /health`.

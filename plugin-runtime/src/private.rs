@@ -5,7 +5,7 @@ pub use crate::ctx::Ctx;
 pub use crate::endpoint::{JsonOutput, NoContent, RouteRuntime, endpoint};
 pub use crate::error::{declared_error, fallback_error};
 pub use crate::input::{JsonBody, NoInput, NoParams, PathOf, QueryInput};
-pub use crate::meta::{ErrorDecl, InputLocation, Method, RouteMeta};
+pub use crate::meta::{ErrorDecl, InputLocation, Method, PathParam, RouteMeta, SchemaFn};
 pub use crate::plugin::Route;
 pub use crate::server::{Assembly, Mounter};
 pub use axum::Router;
@@ -16,6 +16,20 @@ pub use serde;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// The schema of `T` as a property or body would refer to it: a `$ref` for named types.
+pub fn schema_ref<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The schema of `T` itself, never a `$ref`: a query input's fields become parameters.
+pub fn schema_inline<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    T::json_schema(generator)
+}
 
 /// The router of a route whose attribute failed to compile; never mounted.
 pub fn fallback_method_router() -> MethodRouter {
@@ -31,7 +45,6 @@ where
     T::Context: Default,
 {
 }
-pub fn assert_json_schema<T: schemars::JsonSchema>() {}
 pub fn assert_serialize<T: Serialize + Send + 'static>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_extractor<T: axum::extract::FromRequestParts<()> + Send + 'static>() {}

@@ -15,18 +15,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
+/// Also what the OpenAPI documents say about the API as a whole, and whether Swagger UI is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     timeout: Duration,
     body_limit: usize,
+    title: &'static str,
+    api_version: &'static str,
+    docs: bool,
 }
 
 impl Default for ServerConfig {
-    /// 60 s timeout, 1 MiB body limit.
+    /// 60 s timeout, 1 MiB body limit, documents titled "API" at version 1.0.0, Swagger UI on.
     fn default() -> Self {
         ServerConfig {
             timeout: Duration::from_secs(60),
             body_limit: 1024 * 1024,
+            title: "API",
+            api_version: "1.0.0",
+            docs: true,
         }
     }
 }
@@ -44,6 +51,36 @@ impl ServerConfig {
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
+    }
+
+    /// Sets the title and version in the `info` of the OpenAPI documents.
+    #[must_use]
+    pub fn with_api_info(mut self, title: &'static str, version: &'static str) -> Self {
+        self.title = title;
+        self.api_version = version;
+        self
+    }
+
+    /// Leaves out Swagger UI (`/docs`); the documents are still served.
+    #[must_use]
+    pub fn without_docs(mut self) -> Self {
+        self.docs = false;
+        self
+    }
+
+    /// The API's title in the documents.
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+
+    /// The API's version in the documents.
+    pub fn api_version(&self) -> &'static str {
+        self.api_version
+    }
+
+    /// Whether Swagger UI is served at `/docs`.
+    pub fn docs(&self) -> bool {
+        self.docs
     }
 
     /// The default route timeout.
@@ -109,12 +146,6 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         if self.plugin.declares_health() {
             return self.router;
         }
-        #[derive(serde::Serialize)]
-        struct Health {
-            status: &'static str,
-            plugin: &'static str,
-            version: &'static str,
-        }
         let health_body = Health {
             status: "healthy",
             plugin: self.plugin.name,
@@ -142,6 +173,17 @@ fn health(request: &Request, body: Bytes) -> Response {
     response
 }
 
+/// What the default `GET <base>/health` answers.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct Health {
+    /// Always `healthy` while the plugin is mounted.
+    status: &'static str,
+    /// The plugin's name.
+    plugin: &'static str,
+    /// The plugin's version.
+    version: &'static str,
+}
+
 /// `base + path`, with a route path of `/` meaning the base path itself.
 pub(crate) fn full_path(base: &str, path: &str) -> String {
     if path == "/" {
@@ -157,6 +199,7 @@ pub(crate) fn full_path(base: &str, path: &str) -> String {
 pub struct Assembly {
     config: ServerConfig,
     router: Router,
+    plugins: Vec<&'static PluginMeta>,
 }
 
 impl Assembly {
@@ -164,17 +207,22 @@ impl Assembly {
         Assembly {
             config,
             router: Router::new(),
+            plugins: Vec::new(),
         }
     }
 
     #[must_use]
     pub fn mount<P: Plugin>(mut self, plugin: P) -> Self {
         self.router = self.router.merge(plugin.mount(&self.config));
+        self.plugins.push(P::META);
         self
     }
 
+    /// The router, with the OpenAPI documents (built here, once) and Swagger UI.
     pub fn finish(self) -> Router {
+        let specs = crate::openapi::Specs::build(&self.config, &self.plugins);
         self.router
+            .merge(specs.router(self.config.docs()))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
     }

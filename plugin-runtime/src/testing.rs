@@ -225,6 +225,7 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
     version: "0.0.0",
     base_path: "/v1/plugins/test",
     type_name: "TestPlugin",
+    description: "",
     timeout_ms: None,
     body_limit: None,
     routes: &[],
@@ -241,7 +242,14 @@ const TEST_ROUTE: &RouteMeta = &RouteMeta {
     body_limit: None,
     input: crate::meta::InputLocation::None,
     path_params: &[],
-    doc: "",
+    input_schema: None,
+    output_schema: None,
+    summary: None,
+    description: None,
+    tags: &[],
+    operation_id: None,
+    deprecated: false,
+    hidden: true,
 };
 
 /// A context holding `state`, for calling a handler directly in a unit test.

@@ -11,5 +11,6 @@ mod http;
 mod limits;
 mod lints;
 mod logs;
+mod openapi;
 mod server;
 mod ui;

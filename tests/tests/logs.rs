@@ -3,7 +3,7 @@
 
 use crate::fixtures::client;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -19,18 +19,29 @@ impl Write for Captured {
     }
 }
 
+/// The test binary's one log subscriber, writing into a buffer. It is global rather than scoped to
+/// the test: tracing caches per-callsite interest process-wide, so a scoped subscriber can miss
+/// spans that tests on other threads reached first.
+fn captured() -> Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            captured
+        })
+        .clone()
+}
+
 #[tokio::test]
 async fn log_lines_carry_plugin_route_and_request_id() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    // The test runtime is single-threaded, so the subscriber sees everything the request logs.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = captured();
     let c = client().await;
     let r = c
         .get("/v1/plugins/probe/fail")
@@ -40,15 +51,17 @@ async fn log_lines_carry_plugin_route_and_request_id() {
     assert_eq!(r.status(), 500);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // Other tests log into the same buffer; this request's lines are those with its id.
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("about to fail") || l.contains("handler failed"))
+        .filter(|l| l.contains("request_id=log-test-7"))
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("about to fail"), "{}", lines[0]);
+    assert!(lines[1].contains("handler failed"), "{}", lines[1]);
     for line in lines {
         assert!(line.contains("plugin=\"probe\""), "{line}");
         assert!(line.contains("route=\"fails\""), "{line}");
-        assert!(line.contains("request_id=log-test-7"), "{line}");
     }
     // The cause is logged for the operator, never sent to the client.
     assert!(text.contains("password hunter2"), "{text}");

@@ -2,18 +2,24 @@
 //!
 //! - `bless`: re-writes the expected compiler output of the trybuild suite (`tests/ui/**.stderr`)
 //!   and the golden expansions (`plugin-macros/tests/expand/*.rs`). Review the diff afterwards.
+//! - `openapi [--check]`: writes the example server's OpenAPI documents to `openapi/`, or with
+//!   `--check` fails naming each committed file that is stale.
+//! - `manifest [--check]`: the same for the plugin manifest, `openapi/manifest.json`.
 //! - `bench`: runs the generated-vs-hand-written benchmark and prints the instruction counts and
 //!   wall-clock figures recorded in `BENCHMARKS.md`.
 
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
-    let result = match task.as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let check = args.iter().any(|a| a == "--check");
+    let result = match args.first().map(String::as_str) {
         Some("bless") => bless(),
         Some("bench") => bench(),
+        Some("openapi") => export("openapi", "openapi", check),
+        Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
-            eprintln!("usage: cargo xtask <bless|bench>");
+            eprintln!("usage: cargo xtask <bless|bench|openapi [--check]|manifest [--check]>");
             return ExitCode::from(2);
         }
     };
@@ -38,6 +44,78 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     } else {
         Err(format!("`cargo {}` failed", args.join(" ")))
     }
+}
+
+/// Runs `example-server <what> --out <target>` (which starts no server), into a scratch
+/// directory when checking, and compares or copies the files it wrote.
+fn export(what: &str, target: &str, check: bool) -> Result<(), String> {
+    let scratch = std::env::temp_dir().join(format!("xtask-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let out = if target.ends_with(".json") {
+        scratch.join("manifest.json")
+    } else {
+        scratch.clone()
+    };
+    let out_arg = out.to_string_lossy().into_owned();
+    cargo(
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "items-example",
+            "--bin",
+            "example-server",
+            "--",
+            what,
+            "--out",
+            &out_arg,
+        ],
+        &[("RUST_LOG", "warn")],
+    )?;
+    let mut stale = Vec::new();
+    for file in files_under(&scratch)? {
+        let rel = file.strip_prefix(&scratch).map_err(|e| e.to_string())?;
+        let committed = if target.ends_with(".json") {
+            std::path::PathBuf::from(target)
+        } else {
+            std::path::Path::new(target).join(rel)
+        };
+        let fresh = std::fs::read(&file).map_err(|e| e.to_string())?;
+        if std::fs::read(&committed).ok().as_deref() != Some(&fresh[..]) {
+            if check {
+                stale.push(committed.display().to_string());
+            } else {
+                if let Some(dir) = committed.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(&committed, &fresh).map_err(|e| e.to_string())?;
+                println!("wrote {}", committed.display());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "stale, re-run `cargo xtask {what}` and commit: {}",
+            stale.join(", ")
+        ))
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn bless() -> Result<(), String> {

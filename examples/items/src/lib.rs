@@ -15,9 +15,24 @@ mod store;
 pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, UpdateItem};
 pub use store::{ItemsState, StoreError};
 
-use plugin_runtime::plugin;
+use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
-/// The items plugin. Mount it with `plugins![ItemsPlugin::new(state)]`.
+/// The server's settings: the defaults, with the API's name and version in the documents.
+pub fn config() -> ServerConfig {
+    ServerConfig::default().with_api_info("Items example", env!("CARGO_PKG_VERSION"))
+}
+
+/// What `example-server` serves: the items plugin under `/v1/plugins/items`, its OpenAPI
+/// documents and Swagger UI at `/docs`.
+pub fn app(state: ItemsState) -> axum::Router {
+    plugins![config = config(); ItemsPlugin::new(state)]
+}
+
+/// The plugins [`app`] mounts, for exporting documents and the manifest without a database.
+/// A test checks that what [`app`] serves is built from exactly these.
+pub const PLUGINS: &[&PluginMeta] = &[<ItemsPlugin as Plugin>::META];
+
+/// Items that people keep: create, list, rename, archive and delete them.
 #[plugin(
     name = "items",
     version = "1.0.0",

@@ -17,6 +17,7 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
     let timeout = opt(decl.timeout_ms);
     let body_limit = opt(decl.body_limit);
     let type_name = ident.to_string();
+    let description = &decl.description;
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
         quote_spanned!(c.span()=> const _: () = ::plugin_runtime::__private::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
@@ -69,6 +70,7 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
                 version: #version,
                 base_path: #base_path,
                 type_name: #type_name,
+                description: #description,
                 timeout_ms: #timeout,
                 body_limit: #body_limit,
                 routes: &[#(#companions::META),*],

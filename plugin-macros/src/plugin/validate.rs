@@ -26,6 +26,8 @@ pub(crate) struct PluginDecl {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<u64>,
     pub(crate) routes: Vec<syn::Path>,
+    /// The struct's doc comment: the description of the plugin's tag in the OpenAPI document.
+    pub(crate) description: String,
 }
 
 /// What could be read even when the declaration is invalid, for the fallback expansion.
@@ -128,6 +130,7 @@ fn validate_into(
         timeout_ms,
         body_limit,
         routes: routes?,
+        description: crate::docs::doc_string(&strukt.attrs),
     })
 }
 

@@ -7,6 +7,7 @@
 
 use super::signature::{Role, Signature, type_span};
 use super::validate::RouteDecl;
+use crate::docs::doc_string;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
@@ -21,7 +22,8 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
     let rt = quote!(::plugin_runtime::__private);
     let fn_ident = func.sig.ident.clone();
     let companion = companion_ident(&fn_ident);
-    let doc = doc_string(&func.attrs);
+    let (summary, description) =
+        summary_and_description(decl.docs.summary.as_deref(), &doc_string(&func.attrs));
 
     insert_error_macro(&mut func, decl, &companion);
     func.attrs.push(syn::parse_quote!(
@@ -44,7 +46,34 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
         Some(_) if decl.method.reads_body() => quote!(#rt::InputLocation::Body),
         Some(_) => quote!(#rt::InputLocation::Query),
     };
-    let params = &decl.path.params;
+    let path_params = decl.path.params.iter().filter_map(|name| {
+        let arg = sig.args.iter().find(|a| a.ident == name)?;
+        let ty = &arg.ty;
+        Some(quote!(#rt::PathParam { name: #name, schema: #rt::schema_ref::<#ty> }))
+    });
+    let input_schema = match sig.input() {
+        None => quote!(::core::option::Option::None),
+        Some(a) if decl.method.reads_body() => {
+            let ty = &a.ty;
+            quote!(::core::option::Option::Some(#rt::schema_ref::<#ty> as #rt::SchemaFn))
+        }
+        // A query input is split into one parameter per field, so its schema is taken inline.
+        Some(a) => {
+            let ty = &a.ty;
+            quote!(::core::option::Option::Some(#rt::schema_inline::<#ty> as #rt::SchemaFn))
+        }
+    };
+    let output_schema = if decl.status == 204 {
+        quote!(::core::option::Option::None)
+    } else {
+        let ty = &sig.output;
+        quote!(::core::option::Option::Some(#rt::schema_ref::<#ty> as #rt::SchemaFn))
+    };
+    let summary = opt_str(summary.as_deref());
+    let description = opt_str(description.as_deref());
+    let tags = &decl.docs.tags;
+    let operation_id = opt_str(decl.docs.operation_id.as_deref());
+    let (deprecated, hidden) = (decl.docs.deprecated, decl.docs.hidden);
     let handler_name = fn_ident.to_string();
 
     let assertions = assertions(decl, sig);
@@ -93,8 +122,15 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
                 timeout_ms: #timeout,
                 body_limit: #body_limit,
                 input: #input_location,
-                path_params: &[#(#params),*],
-                doc: #doc,
+                path_params: &[#(#path_params),*],
+                input_schema: #input_schema,
+                output_schema: #output_schema,
+                summary: #summary,
+                description: #description,
+                tags: &[#(#tags),*],
+                operation_id: #operation_id,
+                deprecated: #deprecated,
+                hidden: #hidden,
             };
         }
 
@@ -210,11 +246,9 @@ fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
                     quote_spanned!(span=> ::plugin_runtime::__private::assert_query_deserialize::<#ty>)
                 };
                 checks.push(de);
+                // `JsonSchema` is required (and reported, at the type) by the route's metadata.
                 checks.push(
                     quote_spanned!(span=> ::plugin_runtime::__private::assert_validate::<#ty>),
-                );
-                checks.push(
-                    quote_spanned!(span=> ::plugin_runtime::__private::assert_json_schema::<#ty>),
                 );
             }
             Role::Path => checks
@@ -229,9 +263,6 @@ fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
         let span = type_span(output);
         checks
             .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_serialize::<#output>));
-        checks.push(
-            quote_spanned!(span=> ::plugin_runtime::__private::assert_json_schema::<#output>),
-        );
     }
     if let Some(e) = &sig.error_ty {
         let span = type_span(e);
@@ -315,21 +346,16 @@ pub(crate) fn fallback(mut func: syn::ItemFn) -> TokenStream {
     }
 }
 
-fn doc_string(attrs: &[syn::Attribute]) -> String {
-    let mut lines = Vec::new();
-    for attr in attrs {
-        if let syn::Meta::NameValue(nv) = &attr.meta
-            && nv.path.is_ident("doc")
-            && let syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) = &nv.value
-        {
-            let v = s.value();
-            lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
-        }
+/// The OpenAPI summary and description. With an explicit `summary`, the whole doc comment is the
+/// description; otherwise its first paragraph is the summary and the rest the description.
+fn summary_and_description(explicit: Option<&str>, doc: &str) -> (Option<String>, Option<String>) {
+    let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    if let Some(summary) = explicit {
+        return (Some(summary.to_owned()), non_empty(doc));
     }
-    lines.join("\n").trim().to_owned()
+    let (first, rest) = doc.split_once("\n\n").unwrap_or((doc, ""));
+    let first = first.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    (non_empty(&first), non_empty(rest))
 }
 
 fn opt_str(v: Option<&str>) -> TokenStream {

@@ -14,6 +14,11 @@ pub(crate) const KEYS: &[&str] = &[
     "errors",
     "timeout_ms",
     "body_limit",
+    "summary",
+    "tags",
+    "operation_id",
+    "deprecated",
+    "hidden",
 ];
 
 pub(crate) struct RawRoute {
@@ -23,6 +28,11 @@ pub(crate) struct RawRoute {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<(u64, Span)>,
     pub(crate) errors: Vec<RawError>,
+    pub(crate) summary: Option<syn::LitStr>,
+    pub(crate) tags: Option<Vec<syn::LitStr>>,
+    pub(crate) operation_id: Option<syn::LitStr>,
+    pub(crate) deprecated: bool,
+    pub(crate) hidden: bool,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -41,6 +51,11 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         timeout_ms: None,
         body_limit: None,
         errors: Vec::new(),
+        summary: None,
+        tags: None,
+        operation_id: None,
+        deprecated: false,
+        hidden: false,
         written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
@@ -52,6 +67,13 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "timeout_ms" => raw.timeout_ms = keyed::timeout_ms(cx, &k),
             "body_limit" => raw.body_limit = keyed::body_limit(cx, &k).map(|v| (v, k.key.span())),
             "errors" => raw.errors = parse_errors(cx, &k)?,
+            "summary" => raw.summary = keyed::lit_str(cx, &k, "summary = \"Create an item\""),
+            "tags" => raw.tags = keyed::str_list(cx, &k, "tags(\"items\", \"admin\")"),
+            "operation_id" => {
+                raw.operation_id = keyed::lit_str(cx, &k, "operation_id = \"createItem\"");
+            }
+            "deprecated" => raw.deprecated = keyed::flag(cx, &k),
+            "hidden" => raw.hidden = keyed::flag(cx, &k),
             _ => unreachable!("keyed::parse only yields known keys"),
         }
     }

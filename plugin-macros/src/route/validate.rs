@@ -55,6 +55,17 @@ pub(crate) struct RouteDecl {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<(u64, Span)>,
     pub(crate) errors: Vec<ErrorDecl>,
+    pub(crate) docs: DocsDecl,
+}
+
+/// What the route says about itself in the OpenAPI document (none of it changes behaviour except
+/// `hidden`, which keeps the route out of every document).
+pub(crate) struct DocsDecl {
+    pub(crate) summary: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) operation_id: Option<String>,
+    pub(crate) deprecated: bool,
+    pub(crate) hidden: bool,
 }
 
 pub(crate) struct ErrorDecl {
@@ -129,6 +140,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         }
     };
 
+    let docs = validate_docs(cx, &raw);
     let errors = validate_errors(cx, raw.errors);
 
     let (method, (path, path_lit)) = (method?, path?);
@@ -151,7 +163,44 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         timeout_ms: raw.timeout_ms,
         body_limit: raw.body_limit,
         errors,
+        docs,
     })
+}
+
+fn validate_docs(cx: &Ctxt, raw: &RawRoute) -> DocsDecl {
+    let summary = raw.summary.as_ref().and_then(|lit| {
+        let v = lit.value();
+        if v.trim().is_empty() || v.contains('\n') {
+            cx.error_spanned_by(
+                lit,
+                "`summary` is one non-empty line; longer text belongs in the doc comment",
+            );
+            return None;
+        }
+        Some(v)
+    });
+    let operation_id = raw.operation_id.as_ref().and_then(|lit| {
+        let v = lit.value();
+        let ok = v.starts_with(|c: char| c.is_ascii_alphabetic())
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "operation id `{v}` must start with a letter and hold only letters, digits, `_`, `-` and `.`, e.g. `createItem`"
+                ),
+            );
+            return None;
+        }
+        Some(v)
+    });
+    DocsDecl {
+        summary,
+        tags: raw.tags.iter().flatten().map(syn::LitStr::value).collect(),
+        operation_id,
+        deprecated: raw.deprecated,
+        hidden: raw.hidden,
+    }
 }
 
 fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {

@@ -65,15 +65,26 @@ impl plugin_route_create_item {
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::Body,
         path_params: &[],
-        doc: "Create an item.",
+        input_schema: ::core::option::Option::Some(
+            ::plugin_runtime::__private::schema_ref::<CreateItem>
+                as ::plugin_runtime::__private::SchemaFn,
+        ),
+        output_schema: ::core::option::Option::Some(
+            ::plugin_runtime::__private::schema_ref::<Item>
+                as ::plugin_runtime::__private::SchemaFn,
+        ),
+        summary: ::core::option::Option::Some("Create an item."),
+        description: ::core::option::Option::None,
+        tags: &[],
+        operation_id: ::core::option::Option::None,
+        deprecated: false,
+        hidden: false,
     };
 }
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_body_deserialize::<CreateItem>;
     let _ = ::plugin_runtime::__private::assert_validate::<CreateItem>;
-    let _ = ::plugin_runtime::__private::assert_json_schema::<CreateItem>;
     let _ = ::plugin_runtime::__private::assert_serialize::<Item>;
-    let _ = ::plugin_runtime::__private::assert_json_schema::<Item>;
 };
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item {

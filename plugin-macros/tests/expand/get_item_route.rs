@@ -58,14 +58,28 @@ impl plugin_route_get_item {
         timeout_ms: ::core::option::Option::None,
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::None,
-        path_params: &["id"],
-        doc: "Get one item.",
+        path_params: &[
+            ::plugin_runtime::__private::PathParam {
+                name: "id",
+                schema: ::plugin_runtime::__private::schema_ref::<i64>,
+            },
+        ],
+        input_schema: ::core::option::Option::None,
+        output_schema: ::core::option::Option::Some(
+            ::plugin_runtime::__private::schema_ref::<Item>
+                as ::plugin_runtime::__private::SchemaFn,
+        ),
+        summary: ::core::option::Option::Some("Get one item."),
+        description: ::core::option::Option::None,
+        tags: &[],
+        operation_id: ::core::option::Option::None,
+        deprecated: false,
+        hidden: false,
     };
 }
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_path_param::<i64>;
     let _ = ::plugin_runtime::__private::assert_serialize::<Item>;
-    let _ = ::plugin_runtime::__private::assert_json_schema::<Item>;
 };
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {

@@ -30,6 +30,7 @@ impl ::plugin_runtime::Plugin for ItemsPlugin {
         version: "1.0.0",
         base_path: "/v1/plugins/items",
         type_name: "ItemsPlugin",
+        description: "The items plugin.",
         timeout_ms: ::core::option::Option::Some(30000u64),
         body_limit: ::core::option::Option::None,
         routes: &[routes::plugin_route_list_items::META, plugin_route_get_item::META],

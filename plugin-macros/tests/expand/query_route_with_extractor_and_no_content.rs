@@ -43,13 +43,22 @@ impl plugin_route_clear_tags {
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::Query,
         path_params: &[],
-        doc: "",
+        input_schema: ::core::option::Option::Some(
+            ::plugin_runtime::__private::schema_inline::<TagQuery>
+                as ::plugin_runtime::__private::SchemaFn,
+        ),
+        output_schema: ::core::option::Option::None,
+        summary: ::core::option::Option::None,
+        description: ::core::option::Option::None,
+        tags: &[],
+        operation_id: ::core::option::Option::None,
+        deprecated: false,
+        hidden: false,
     };
 }
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_query_deserialize::<TagQuery>;
     let _ = ::plugin_runtime::__private::assert_validate::<TagQuery>;
-    let _ = ::plugin_runtime::__private::assert_json_schema::<TagQuery>;
     let _ = ::plugin_runtime::__private::assert_extractor::<HeaderMap>;
 };
 #[automatically_derived]

@@ -1,0 +1,87 @@
+//! The plugin manifest: every plugin and route as declared, with the limits in force, hidden
+//! routes included. A machine-readable summary for tooling and review, written by
+//! `cargo xtask manifest`.
+
+use crate::meta::PluginMeta;
+use crate::server::{ServerConfig, full_path};
+use serde::Serialize;
+
+/// The manifest of `plugins` mounted with `config`, as JSON.
+pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde_json::Value {
+    let plugins: Vec<Plugin> = plugins
+        .iter()
+        .map(|p| Plugin {
+            name: p.name,
+            version: p.version,
+            base_path: p.base_path,
+            routes: p
+                .served_routes()
+                .map(|r| Route {
+                    method: r.method.as_str(),
+                    path: full_path(p.base_path, r.path),
+                    operation_id: r.operation_id(p),
+                    handler: r.handler,
+                    status: r.status,
+                    errors: r
+                        .errors
+                        .iter()
+                        .map(|e| Error {
+                            code: e.code,
+                            status: e.status,
+                            description: e.description,
+                        })
+                        .collect(),
+                    timeout_ms: r.timeout_ms.or(p.timeout_ms).unwrap_or_else(|| {
+                        u64::try_from(config.timeout().as_millis()).unwrap_or(u64::MAX)
+                    }),
+                    body_limit: (r.input == crate::meta::InputLocation::Body).then(|| {
+                        r.body_limit
+                            .or(p.body_limit)
+                            .unwrap_or(config.body_limit() as u64)
+                    }),
+                    deprecated: r.deprecated,
+                    hidden: r.hidden,
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::to_value(Manifest { plugins }).unwrap_or(serde_json::Value::Null)
+}
+
+#[derive(Serialize)]
+struct Manifest {
+    plugins: Vec<Plugin>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Plugin {
+    name: &'static str,
+    version: &'static str,
+    base_path: &'static str,
+    routes: Vec<Route>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Route {
+    method: &'static str,
+    path: String,
+    operation_id: String,
+    handler: &'static str,
+    status: u16,
+    errors: Vec<Error>,
+    timeout_ms: u64,
+    /// `None` for routes that read no body.
+    body_limit: Option<u64>,
+    deprecated: bool,
+    hidden: bool,
+}
+
+#[derive(Serialize)]
+struct Error {
+    code: &'static str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'static str>,
+}

@@ -1,0 +1,385 @@
+//! One operation per route, documenting every response the route can really produce: its
+//! success, each declared error, and each framework error its shape allows (`400` when it reads
+//! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
+
+use super::schemas::{Direction, Schemas};
+use crate::error::FrameworkCode;
+use crate::meta::{InputLocation, PluginMeta, RouteMeta};
+use crate::server::ServerConfig;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Content, Deprecated, Ref, Required};
+
+/// The tag of the server's own routes.
+pub(crate) const SERVER_TAG: &str = "api";
+
+const ENVELOPE: &str = "ErrorEnvelope";
+
+pub(crate) fn route(
+    schemas: &mut Schemas,
+    config: &ServerConfig,
+    plugin: &PluginMeta,
+    route: &RouteMeta,
+) -> Operation {
+    let tags: Vec<&str> = if route.tags.is_empty() {
+        vec![plugin.name]
+    } else {
+        route.tags.to_vec()
+    };
+    let timeout_ms = route
+        .timeout_ms
+        .or(plugin.timeout_ms)
+        .unwrap_or_else(|| u64::try_from(config.timeout().as_millis()).unwrap_or(u64::MAX));
+    let mut extensions = ExtensionsBuilder::new().add("x-timeout-ms", timeout_ms);
+    let mut op = OperationBuilder::new()
+        .tags(Some(tags))
+        .summary(route.summary)
+        .description(route.description)
+        .operation_id(Some(route.operation_id(plugin)))
+        .deprecated(route.deprecated.then_some(Deprecated::True));
+
+    for param in route.path_params {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(param.name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(schemas.of(param.schema, Direction::Input))),
+        );
+    }
+    let mut reads_body = false;
+    match (route.input, route.input_schema) {
+        (InputLocation::Query, Some(f)) => {
+            let schema = schemas.input_value(f);
+            for p in query_parameters(schemas, &schema) {
+                op = op.parameter(p);
+            }
+        }
+        (InputLocation::Body, Some(f)) => {
+            reads_body = true;
+            let limit = route
+                .body_limit
+                .or(plugin.body_limit)
+                .unwrap_or(config.body_limit() as u64);
+            extensions = extensions.add("x-body-limit-bytes", limit);
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content(
+                        "application/json",
+                        Content::new(Some(schemas.of(f, Direction::Input))),
+                    )
+                    .build(),
+            ));
+        }
+        _ => {}
+    }
+    let takes_input =
+        reads_body || route.input != InputLocation::None || !route.path_params.is_empty();
+
+    let success = match route.output_schema {
+        Some(f) => with_request_id(ResponseBuilder::new().description(success_text(route.status)))
+            .content(
+                "application/json",
+                Content::new(Some(schemas.of(f, Direction::Output))),
+            ),
+        None => with_request_id(ResponseBuilder::new().description(success_text(route.status))),
+    };
+    op = op.response(route.status.to_string(), success.build());
+
+    // Every error code the route can send, grouped by status.
+    let mut by_status: BTreeMap<u16, Vec<(&str, Option<&str>)>> = BTreeMap::new();
+    let mut framework = |code: FrameworkCode, text: &'static str| {
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push((code.as_str(), Some(text)));
+    };
+    if takes_input {
+        framework(
+            FrameworkCode::InvalidInput,
+            "the input or a path parameter is invalid; `details` lists every problem",
+        );
+    }
+    if reads_body {
+        framework(
+            FrameworkCode::PayloadTooLarge,
+            "the body is larger than the route's limit",
+        );
+        framework(
+            FrameworkCode::UnsupportedMediaType,
+            "the body is not `application/json`",
+        );
+    }
+    framework(
+        FrameworkCode::Internal,
+        "an unexpected failure; the cause is logged with the request id",
+    );
+    framework(
+        FrameworkCode::Timeout,
+        "the handler did not finish within the route's timeout",
+    );
+    for e in route.errors {
+        by_status
+            .entry(e.status)
+            .or_default()
+            .push((e.code, e.description));
+    }
+    for (status, codes) in by_status {
+        op = op.response(status.to_string(), error_response(schemas, &codes));
+    }
+    op.extensions(Some(extensions.build())).build()
+}
+
+fn success_text(status: u16) -> &'static str {
+    match status {
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        _ => "OK",
+    }
+}
+
+/// Each property of a query input's object schema as a query parameter; repeated keys fill
+/// arrays (`?tag=a&tag=b`), which is OpenAPI's default `form` style with `explode`.
+fn query_parameters(
+    schemas: &mut Schemas,
+    schema: &Value,
+) -> Vec<utoipa::openapi::path::Parameter> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let is_required = required.contains(&name.as_str());
+            let mut property = property.clone();
+            let description = property
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if !is_required {
+                // An absent parameter is `None`; a query string has no way to send `null`.
+                strip_null(&mut property);
+            }
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(if is_required {
+                    Required::True
+                } else {
+                    Required::False
+                })
+                .description(description)
+                .schema(Some(schemas.value(property, Direction::Input)))
+                .build()
+        })
+        .collect()
+}
+
+/// `{"anyOf": [S, {"type": "null"}]}` → `S`; `{"type": ["string", "null"]}` → `{"type": "string"}`.
+fn strip_null(schema: &mut Value) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(types)) = map.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            map.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(any)) = map.get("anyOf") {
+        let rest: Vec<Value> = any
+            .iter()
+            .filter(|s| **s != json!({"type": "null"}))
+            .cloned()
+            .collect();
+        if rest.len() == 1 {
+            map.remove("anyOf");
+            if let Some(Value::Object(inner)) = rest.into_iter().next() {
+                for (k, v) in inner {
+                    map.entry(k).or_insert(v);
+                }
+            }
+        } else {
+            map.insert("anyOf".into(), Value::Array(rest));
+        }
+    }
+}
+
+/// One status's response: the envelope, with `code` narrowed to the codes sent with the status.
+fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Response {
+    let envelope = envelope(schemas);
+    let names: Vec<&str> = codes.iter().map(|(c, _)| *c).collect();
+    let description = codes
+        .iter()
+        .map(|(c, d)| match d {
+            Some(d) => format!("`{c}`: {d}"),
+            None => format!("`{c}`"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut error = json!({"type": "object", "properties": {"code": {"enum": names}}});
+    if names == [FrameworkCode::InvalidInput.as_str()] {
+        let field = schemas.output_component::<crate::error::FieldError>();
+        error["properties"]["details"] = json!({"type": "array", "items": field});
+        error["required"] = json!(["details"]);
+    }
+    let schema = json!({
+        "allOf": [
+            {"$ref": envelope.ref_location},
+            {"type": "object", "properties": {"error": error}},
+        ]
+    });
+    with_request_id(ResponseBuilder::new().description(description))
+        .content(
+            "application/json",
+            Content::new(Some(schemas.value(schema, Direction::Output))),
+        )
+        .build()
+}
+
+/// The one error envelope, as a component.
+fn envelope(schemas: &mut Schemas) -> Ref {
+    schemas.fixed(
+        ENVELOPE,
+        json!({
+            "description": "The body of every error the server sends.",
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "requestId"],
+                    "properties": {
+                        "code": {"type": "string", "description": "What went wrong, SCREAMING_SNAKE_CASE."},
+                        "message": {"type": "string", "description": "For a person to read."},
+                        "details": {"description": "More about the error: for `INVALID_INPUT`, every problem found."},
+                        "requestId": {"type": "string", "description": "Also in the `x-request-id` header; quote it when reporting a problem."}
+                    }
+                }
+            }
+        }),
+    )
+}
+
+fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
+    response.header(
+        "x-request-id",
+        HeaderBuilder::new()
+            .description(Some(
+                "The request's id: the caller's well-formed `x-request-id`, else a new one.",
+            ))
+            .schema(Some(utoipa::openapi::RefOr::T(
+                utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String)
+                    .into(),
+            )))
+            .build(),
+    )
+}
+
+/// `GET` operations for the documents themselves and Swagger UI.
+pub(crate) fn server_routes(
+    schemas: &mut Schemas,
+    config: &ServerConfig,
+    plugins: &[&'static PluginMeta],
+) -> Vec<(String, Operation)> {
+    let mut out = vec![
+        (
+            "/openapi.json".to_owned(),
+            document_op(
+                schemas,
+                "openapi_all",
+                "This document: every route the server mounts",
+            ),
+        ),
+        (
+            "/openapi-plugins.json".to_owned(),
+            document_op(
+                schemas,
+                "openapi_plugins",
+                "The document of the plugins' routes only",
+            ),
+        ),
+    ];
+    for plugin in plugins {
+        out.push((
+            format!("/openapi/{}.json", plugin.name),
+            document_op(
+                schemas,
+                &format!("openapi_plugin_{}", plugin.name.replace('-', "_")),
+                &format!("The document of plugin `{}`", plugin.name),
+            ),
+        ));
+    }
+    if config.docs() {
+        let ok = with_request_id(ResponseBuilder::new().description("Swagger UI's page"))
+            .content("text/html", Content::new(None::<Ref>))
+            .build();
+        out.push((
+            "/docs/".to_owned(),
+            OperationBuilder::new()
+                .tags(Some([SERVER_TAG]))
+                .summary(Some("Swagger UI, listing these documents"))
+                .operation_id(Some("docs"))
+                .response("200", ok)
+                .build(),
+        ));
+    }
+    out
+}
+
+fn document_op(schemas: &mut Schemas, id: &str, summary: &str) -> Operation {
+    let etag = || {
+        HeaderBuilder::new()
+            .description(Some("A strong validator of the document's bytes."))
+            .schema(Some(utoipa::openapi::RefOr::T(
+                utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String)
+                    .into(),
+            )))
+            .build()
+    };
+    let ok = ResponseBuilder::new()
+        .description("The OpenAPI 3.1 document")
+        .header("etag", etag())
+        .content(
+            "application/json",
+            Content::new(Some(
+                schemas.value(json!({"type": "object"}), Direction::Output),
+            )),
+        )
+        .build();
+    let not_modified = ResponseBuilder::new()
+        .description("Not Modified: `If-None-Match` names the current document")
+        .header("etag", etag())
+        .build();
+    OperationBuilder::new()
+        .tags(Some([SERVER_TAG]))
+        .summary(Some(summary))
+        .operation_id(Some(id))
+        .parameter(
+            ParameterBuilder::new()
+                .name("if-none-match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "An `ETag` from an earlier response: `304` if it is still current.",
+                ))
+                .schema(Some(
+                    schemas.value(json!({"type": "string"}), Direction::Input),
+                )),
+        )
+        .response("200", ok)
+        .response("304", not_modified)
+        .build()
+}
