@@ -31,14 +31,9 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                             description: e.description,
                         })
                         .collect(),
-                    timeout_ms: r.timeout_ms.or(p.timeout_ms).unwrap_or_else(|| {
-                        u64::try_from(config.timeout().as_millis()).unwrap_or(u64::MAX)
-                    }),
-                    body_limit: (r.input == crate::meta::InputLocation::Body).then(|| {
-                        r.body_limit
-                            .or(p.body_limit)
-                            .unwrap_or(config.body_limit() as u64)
-                    }),
+                    timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
+                    body_limit: (r.input == crate::meta::InputLocation::Body)
+                        .then(|| config.body_limit_for(p, r)),
                     deprecated: r.deprecated,
                     hidden: r.hidden,
                 })
@@ -73,7 +68,7 @@ struct Route {
     errors: Vec<Error>,
     timeout_ms: u64,
     /// `None` for routes that read no body.
-    body_limit: Option<u64>,
+    body_limit: Option<usize>,
     deprecated: bool,
     hidden: bool,
 }

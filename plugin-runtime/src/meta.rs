@@ -132,7 +132,10 @@ pub struct RouteMeta {
 impl RouteMeta {
     /// Stands in for a route whose attribute failed to compile; skipped by every check.
     #[doc(hidden)]
-    pub const FALLBACK: &'static RouteMeta = &RouteMeta {
+    pub const FALLBACK: &'static RouteMeta = &Self::BLANK;
+
+    /// A route that declares nothing and is in no document: the base of the stand-ins.
+    pub(crate) const BLANK: RouteMeta = RouteMeta {
         handler: "",
         module: "",
         method: Method::Get,

@@ -3,7 +3,7 @@
 
 use crate::endpoint::RouteRuntime;
 use crate::error::{ApiError, FrameworkCode};
-use crate::meta::PluginMeta;
+use crate::meta::{PluginMeta, RouteMeta};
 use crate::plugin::{Plugin, Route};
 use crate::request_id::{self, RequestId};
 use axum::Router;
@@ -83,6 +83,26 @@ impl ServerConfig {
         self.docs
     }
 
+    /// The timeout in force for `route` of `plugin`: the route's `timeout_ms`, else the plugin's,
+    /// else this default. Mounting, the documents and the manifest all ask here.
+    pub fn timeout_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> Duration {
+        route
+            .timeout_ms
+            .or(plugin.timeout_ms)
+            .map_or(self.timeout, Duration::from_millis)
+    }
+
+    /// The body limit in force for `route` of `plugin`, in bytes, resolved like
+    /// [`ServerConfig::timeout_for`].
+    pub fn body_limit_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> usize {
+        route
+            .body_limit
+            .or(plugin.body_limit)
+            .map_or(self.body_limit, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            })
+    }
+
     /// The default route timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -126,16 +146,12 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         if meta.is_fallback() {
             return;
         }
-        let timeout_ms = meta.timeout_ms.or(self.plugin.timeout_ms);
-        let body_limit = meta.body_limit.or(self.plugin.body_limit);
         let runtime = RouteRuntime {
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,
-            timeout: timeout_ms.map_or(self.server.timeout, Duration::from_millis),
-            body_limit: body_limit.map_or(self.server.body_limit, |b| {
-                usize::try_from(b).unwrap_or(usize::MAX)
-            }),
+            timeout: self.server.timeout_for(self.plugin, meta),
+            body_limit: self.server.body_limit_for(self.plugin, meta),
         };
         let path = full_path(self.plugin.base_path, meta.path);
         let router = std::mem::take(&mut self.router);

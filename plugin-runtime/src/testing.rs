@@ -234,22 +234,8 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
 const TEST_ROUTE: &RouteMeta = &RouteMeta {
     handler: "<test>",
     module: "plugin_runtime::testing",
-    method: crate::meta::Method::Get,
     path: "/",
-    status: 200,
-    errors: &[],
-    timeout_ms: None,
-    body_limit: None,
-    input: crate::meta::InputLocation::None,
-    path_params: &[],
-    input_schema: None,
-    output_schema: None,
-    summary: None,
-    description: None,
-    tags: &[],
-    operation_id: None,
-    deprecated: false,
-    hidden: true,
+    ..RouteMeta::BLANK
 };
 
 /// A context holding `state`, for calling a handler directly in a unit test.

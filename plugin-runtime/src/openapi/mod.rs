@@ -13,6 +13,8 @@ mod serve;
 
 pub use serve::Specs;
 
+pub(crate) use operation::millis;
+
 use crate::meta::PluginMeta;
 use crate::server::ServerConfig;
 use schemas::Schemas;

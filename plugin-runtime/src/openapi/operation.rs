@@ -9,16 +9,18 @@ use crate::server::ServerConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use utoipa::openapi::extensions::ExtensionsBuilder;
-use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::{Content, Deprecated, Ref, Required};
+use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::{Content, Deprecated, Ref, RefOr, Required};
 
 /// The tag of the server's own routes.
 pub(crate) const SERVER_TAG: &str = "api";
 
 const ENVELOPE: &str = "ErrorEnvelope";
+const ETAG: &str = "A strong validator of the document's bytes.";
 
 pub(crate) fn route(
     schemas: &mut Schemas,
@@ -31,10 +33,7 @@ pub(crate) fn route(
     } else {
         route.tags.to_vec()
     };
-    let timeout_ms = route
-        .timeout_ms
-        .or(plugin.timeout_ms)
-        .unwrap_or_else(|| u64::try_from(config.timeout().as_millis()).unwrap_or(u64::MAX));
+    let timeout_ms = millis(config.timeout_for(plugin, route));
     let mut extensions = ExtensionsBuilder::new().add("x-timeout-ms", timeout_ms);
     let mut op = OperationBuilder::new()
         .tags(Some(tags))
@@ -62,10 +61,7 @@ pub(crate) fn route(
         }
         (InputLocation::Body, Some(f)) => {
             reads_body = true;
-            let limit = route
-                .body_limit
-                .or(plugin.body_limit)
-                .unwrap_or(config.body_limit() as u64);
+            let limit = config.body_limit_for(plugin, route);
             extensions = extensions.add("x-body-limit-bytes", limit);
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
@@ -134,6 +130,10 @@ pub(crate) fn route(
         op = op.response(status.to_string(), error_response(schemas, &codes));
     }
     op.extensions(Some(extensions.build())).build()
+}
+
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn success_text(status: u16) -> &'static str {
@@ -276,16 +276,16 @@ fn envelope(schemas: &mut Schemas) -> Ref {
 fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
     response.header(
         "x-request-id",
-        HeaderBuilder::new()
-            .description(Some(
-                "The request's id: the caller's well-formed `x-request-id`, else a new one.",
-            ))
-            .schema(Some(utoipa::openapi::RefOr::T(
-                utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String)
-                    .into(),
-            )))
-            .build(),
+        string_header("The request's id: the caller's well-formed `x-request-id`, else a new one."),
     )
+}
+
+/// A response header whose value is a string.
+fn string_header(description: &str) -> Header {
+    HeaderBuilder::new()
+        .description(Some(description))
+        .schema(Some(RefOr::T(Object::with_type(Type::String).into())))
+        .build()
 }
 
 /// `GET` operations for the documents themselves and Swagger UI.
@@ -340,18 +340,9 @@ pub(crate) fn server_routes(
 }
 
 fn document_op(schemas: &mut Schemas, id: &str, summary: &str) -> Operation {
-    let etag = || {
-        HeaderBuilder::new()
-            .description(Some("A strong validator of the document's bytes."))
-            .schema(Some(utoipa::openapi::RefOr::T(
-                utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String)
-                    .into(),
-            )))
-            .build()
-    };
     let ok = ResponseBuilder::new()
         .description("The OpenAPI 3.1 document")
-        .header("etag", etag())
+        .header("etag", string_header(ETAG))
         .content(
             "application/json",
             Content::new(Some(
@@ -361,7 +352,7 @@ fn document_op(schemas: &mut Schemas, id: &str, summary: &str) -> Operation {
         .build();
     let not_modified = ResponseBuilder::new()
         .description("Not Modified: `If-None-Match` names the current document")
-        .header("etag", etag())
+        .header("etag", string_header(ETAG))
         .build();
     OperationBuilder::new()
         .tags(Some([SERVER_TAG]))
