@@ -61,17 +61,65 @@ pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
                     .s("`; give one of them another `base_path`"),
             );
         }
-        let mut a = 0;
-        while a < route_count(p) {
-            let mut b = 0;
-            while b < route_count(q) {
-                conflict(p, route_at(p, a), q, route_at(q, b));
-                b += 1;
-            }
-            a += 1;
-        }
+        check_routes(p, q);
         j += 1;
     }
+}
+
+/// Checks every route of `p` against every route of `q`, skipping what cannot collide: when the
+/// base paths part before either ends, no two full paths can be equal; when the names part, no
+/// two derived operation ids can be, and only explicit ones need comparing. Plugins that share
+/// no prefix and set no explicit ids are not compared route by route at all: rustc bounds how
+/// long a constant may take to evaluate, and a large API would exceed it.
+const fn check_routes(p: &PluginMeta, q: &PluginMeta) {
+    let paths_may_meet = !diverge(p.base_path.as_bytes(), q.base_path.as_bytes());
+    let ids_may_meet = !diverge(p.name.as_bytes(), q.name.as_bytes());
+    let explicit_ids = has_explicit_id(p) || has_explicit_id(q);
+    if !paths_may_meet && !ids_may_meet && !explicit_ids {
+        return;
+    }
+    let mut a = 0;
+    while a < route_count(p) {
+        let ra = route_at(p, a);
+        let mut b = 0;
+        while b < route_count(q) {
+            let rb = route_at(q, b);
+            if paths_may_meet {
+                path_conflict(p, ra, q, rb);
+            }
+            if ids_may_meet || ra.operation_id.is_some() || rb.operation_id.is_some() {
+                id_conflict(p, ra, q, rb);
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+}
+
+const fn has_explicit_id(p: &PluginMeta) -> bool {
+    let mut i = 0;
+    while i < p.routes.len() {
+        if p.routes[i].operation_id.is_some() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether `a` and `b` differ at some position both have (`-` and `_` count as equal, as they
+/// do in derived operation ids): then neither starts with the other.
+const fn diverge(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        let (x, y) = (a[i], b[i]);
+        let same = x == y || (x == b'-' || x == b'_') && (y == b'-' || y == b'_');
+        if !same {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 const fn route_count(p: &PluginMeta) -> usize {
@@ -86,8 +134,15 @@ const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
     }
 }
 
-/// Fails compilation if `later` (of plugin `lp`) conflicts with `earlier` (of plugin `ep`).
+/// Fails compilation if `later` (of plugin `lp`) conflicts with `earlier` (of plugin `ep`) in
+/// its path or its operation id.
 const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    path_conflict(lp, later, ep, earlier);
+    id_conflict(lp, later, ep, earlier);
+}
+
+/// Fails compilation if two documented routes have the same operation id.
+const fn id_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
     if later.is_fallback() || earlier.is_fallback() {
         return;
     }
@@ -103,6 +158,14 @@ const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: 
                     .s("; operation ids are unique across all plugins: set `operation_id = \"...\"` on one of them"),
             );
         }
+    }
+}
+
+/// Fails compilation if two routes have the same method and path, or name a path parameter
+/// differently at the same position.
+const fn path_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    if later.is_fallback() || earlier.is_fallback() {
+        return;
     }
     match compare(lp.base_path, later.path, ep.base_path, earlier.path) {
         Shape::Different => {}
@@ -435,5 +498,54 @@ mod tests {
             shape(("/v1/plugins/a", "/item"), ("/v1/plugins/a", "/items")),
             "different"
         );
+    }
+
+    #[test]
+    fn diverge_means_neither_starts_with_the_other() {
+        assert!(diverge(b"/v1/plugins/a", b"/v1/plugins/b"));
+        assert!(!diverge(b"/v1/plugins/a", b"/v1/plugins/a/x"));
+        assert!(!diverge(b"a-b", b"a_b"));
+        assert!(!diverge(b"a", b"a-b"));
+    }
+
+    const fn plugin(
+        name: &'static str,
+        base_path: &'static str,
+        routes: &'static [&'static RouteMeta],
+    ) -> PluginMeta {
+        PluginMeta {
+            name,
+            version: "1.0.0",
+            base_path,
+            type_name: "P",
+            description: "",
+            timeout_ms: None,
+            body_limit: None,
+            routes,
+        }
+    }
+
+    /// Plugin `a-b`'s `c` and plugin `a`'s `b_c` both derive `a_b_c`; the names share a prefix,
+    /// so the pair is compared even though nothing is explicit.
+    #[test]
+    #[should_panic(expected = "operation id `a_b_c` is used by")]
+    fn derived_ids_that_meet_across_plugins_are_found() {
+        const C: RouteMeta = RouteMeta {
+            handler: "c",
+            module: "m",
+            path: "/c",
+            hidden: false,
+            ..RouteMeta::BLANK
+        };
+        const BC: RouteMeta = RouteMeta {
+            handler: "b_c",
+            module: "m",
+            path: "/bc",
+            hidden: false,
+            ..RouteMeta::BLANK
+        };
+        const FIRST: PluginMeta = plugin("a-b", "/v1/plugins/x", &[&C]);
+        const SECOND: PluginMeta = plugin("a", "/v1/plugins/y", &[&BC]);
+        check_plugins(&[&FIRST, &SECOND], 1);
     }
 }
