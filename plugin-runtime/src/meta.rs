@@ -30,17 +30,6 @@ impl Method {
         }
     }
 
-    pub(crate) fn http(self) -> utoipa::openapi::HttpMethod {
-        use utoipa::openapi::HttpMethod;
-        match self {
-            Method::Get => HttpMethod::Get,
-            Method::Post => HttpMethod::Post,
-            Method::Put => HttpMethod::Put,
-            Method::Patch => HttpMethod::Patch,
-            Method::Delete => HttpMethod::Delete,
-        }
-    }
-
     pub(crate) fn filter(self) -> MethodFilter {
         match self {
             Method::Get => MethodFilter::GET,

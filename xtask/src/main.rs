@@ -5,8 +5,8 @@
 //! - `openapi [--check]`: writes the example server's OpenAPI documents to `openapi/`, or with
 //!   `--check` fails naming each committed file that is stale.
 //! - `manifest [--check]`: the same for the plugin manifest, `openapi/manifest.json`.
-//! - `bench`: runs the generated-vs-hand-written benchmark and prints the instruction counts and
-//!   wall-clock figures recorded in `BENCHMARKS.md`.
+//! - `bench`: runs the generated-vs-hand-written benchmark and the 500-route start-up benchmark,
+//!   and prints the instruction counts and wall-clock figures recorded in `BENCHMARKS.md`.
 
 use std::process::{Command, ExitCode};
 
@@ -162,8 +162,8 @@ fn bench() -> Result<(), String> {
         let mut allocations = Vec::new();
         for variant in ["generated", "hand_written"] {
             let per_request = |tool| -> Result<f64, String> {
-                let a = valgrind(&binary, tool, variant, route, small)?;
-                let b = valgrind(&binary, tool, variant, route, large)?;
+                let a = valgrind(&binary, tool, &[variant, route, &small.to_string()])?;
+                let b = valgrind(&binary, tool, &[variant, route, &large.to_string()])?;
                 Ok((b - a) as f64 / span)
             };
             instructions.push(per_request(Tool::Callgrind)?);
@@ -178,7 +178,34 @@ fn bench() -> Result<(), String> {
             allocations[1]
         );
     }
-    cargo(&["bench", "-p", "plugin-bench", "--bench", "routes"], &[])
+    startup_instructions()?;
+    cargo(&["bench", "-p", "plugin-bench"], &[])
+}
+
+/// Instructions to assemble the 500-route fixture once: its router with every document, and the
+/// documents alone (`(run of 3 − run of 1) / 2`).
+fn startup_instructions() -> Result<(), String> {
+    cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "plugin-bench",
+            "--bin",
+            "bench-startup",
+        ],
+        &[],
+    )?;
+    let binary = std::path::Path::new(&target_dir()).join("release/bench-startup");
+    println!("\nstart-up, 500 routes in 10 plugins, release build, (run of 3 - run of 1) / 2");
+    println!("| what | instructions |");
+    println!("|---|---:|");
+    for what in ["router", "documents"] {
+        let one = valgrind(&binary, Tool::Callgrind, &[what, "1"])?;
+        let three = valgrind(&binary, Tool::Callgrind, &[what, "3"])?;
+        println!("| {what} | {} |", (three - one) / 2);
+    }
+    Ok(())
 }
 
 fn target_dir() -> String {
@@ -192,26 +219,22 @@ enum Tool {
 }
 
 /// For one run of the harness: the instructions callgrind counts, or the heap blocks DHAT counts.
-fn valgrind(
-    binary: &std::path::Path,
-    tool: Tool,
-    variant: &str,
-    route: &str,
-    n: u64,
-) -> Result<u64, String> {
-    let args = match tool {
+fn valgrind(binary: &std::path::Path, tool: Tool, args: &[&str]) -> Result<u64, String> {
+    let tool_args = match tool {
         Tool::Callgrind => ["--tool=callgrind", "--callgrind-out-file=/dev/null"],
         Tool::Dhat => ["--tool=dhat", "--dhat-out-file=/dev/null"],
     };
     let out = Command::new("valgrind")
-        .args(args)
+        .args(tool_args)
         .arg(binary)
-        .args([variant, route, &n.to_string()])
+        .args(args)
         .output()
         .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "{variant} {route} failed: {}",
+            "{} {} failed: {}",
+            binary.display(),
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -8,6 +8,7 @@
 //! (see [`schemas`]).
 
 mod operation;
+mod render;
 mod schemas;
 mod serve;
 
@@ -19,7 +20,8 @@ use crate::meta::PluginMeta;
 use crate::server::ServerConfig;
 use schemas::Schemas;
 use serde_json::Value;
-use utoipa::openapi::path::{HttpMethod, Operation, PathItem, Paths};
+use std::collections::{BTreeMap, BTreeSet};
+use utoipa::openapi::path::{Operation, Paths};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{Info, OpenApi};
 
@@ -39,27 +41,98 @@ pub enum Scope<'a> {
 /// in it: method, full path, operation id, summary, description, tags, parameters, request and
 /// response schemas, every error it can send, its timeout and body limit.
 pub fn document(config: &ServerConfig, plugins: &[&'static PluginMeta], scope: Scope<'_>) -> Value {
-    let mut schemas = Schemas::new();
-    let mut paths = Paths::new();
-    let mut tags = Vec::new();
-    for plugin in plugins {
-        if let Scope::Plugin(name) = scope
-            && plugin.name != name
-        {
-            continue;
+    let bytes = Catalog::new(config, plugins).render(config, scope);
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// Every documented operation and component of a server, generated once and rendered once: a
+/// document splices the pretty-printed pieces it needs, so twelve documents cost little more
+/// than one.
+pub(crate) struct Catalog {
+    plugins: Vec<(&'static PluginMeta, Vec<Piece>)>,
+    /// The server's own routes, in the document of everything only.
+    server: Vec<Piece>,
+    /// Every component by its `$ref`.
+    components: BTreeMap<String, Piece>,
+}
+
+/// An operation (`key` its method, `group` its path) or a component (`key` its name, `group`
+/// `schemas` or `responses`), pretty-printed at the depth both sit at in a document.
+struct Piece {
+    group: String,
+    key: String,
+    json: String,
+    /// The component `$ref`s it holds.
+    refs: Vec<String>,
+}
+
+impl Piece {
+    fn new(group: String, key: String, value: &Value) -> Self {
+        Piece {
+            group,
+            key,
+            json: render::pretty_at(value, render::PIECE_DEPTH),
+            refs: refs(value),
         }
-        let mut described = false;
-        for route in plugin.served_routes().filter(|r| !r.hidden) {
-            let op = operation::route(&mut schemas, config, plugin, route);
-            add(
-                &mut paths,
-                &crate::server::full_path(plugin.base_path, route.path),
-                route.method.http(),
-                op,
-            );
-            described = true;
+    }
+}
+
+impl Catalog {
+    pub(crate) fn new(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
+        let mut schemas = Schemas::new();
+        let mut generated = Vec::new();
+        for plugin in plugins {
+            let ops: Vec<_> = plugin
+                .served_routes()
+                .filter(|r| !r.hidden)
+                .map(|route| {
+                    let path = crate::server::full_path(plugin.base_path, route.path);
+                    let op = operation::route(&mut schemas, config, plugin, route);
+                    (path, route.method.as_str(), op)
+                })
+                .collect();
+            generated.push((*plugin, ops));
         }
-        if described {
+        let server = operation::server_routes(&mut schemas, config, plugins);
+        let mut finished = schemas.finish();
+        let mut pieces = |list: Vec<(String, &str, Operation)>| -> Vec<Piece> {
+            list.into_iter()
+                .map(|(path, method, op)| {
+                    Piece::new(path, method.to_ascii_lowercase(), &finished.filled(&op))
+                })
+                .collect()
+        };
+        let plugins = generated
+            .into_iter()
+            .map(|(plugin, list)| (plugin, pieces(list)))
+            .collect();
+        let server = pieces(server.into_iter().map(|(p, op)| (p, "GET", op)).collect());
+        let mut components = BTreeMap::new();
+        for (group, table) in [
+            ("schemas", std::mem::take(&mut finished.schemas)),
+            ("responses", std::mem::take(&mut finished.responses)),
+        ] {
+            for (name, value) in table {
+                let piece = Piece::new(group.to_owned(), name, &value);
+                components.insert(format!("#/components/{group}/{}", piece.key), piece);
+            }
+        }
+        Catalog {
+            plugins,
+            server,
+            components,
+        }
+    }
+
+    /// The document of `scope`, pretty-printed, with the components its operations refer to.
+    pub(crate) fn render(&self, config: &ServerConfig, scope: Scope<'_>) -> Vec<u8> {
+        let mut ops: Vec<&Piece> = Vec::new();
+        let mut tags = Vec::new();
+        for (plugin, list) in &self.plugins {
+            if matches!(scope, Scope::Plugin(name) if plugin.name != name) || list.is_empty() {
+                continue;
+            }
+            ops.extend(list);
             let description = (!plugin.description.is_empty()).then_some(plugin.description);
             tags.push(
                 TagBuilder::new()
@@ -68,37 +141,73 @@ pub fn document(config: &ServerConfig, plugins: &[&'static PluginMeta], scope: S
                     .build(),
             );
         }
-    }
-    if scope == Scope::All {
-        for (path, op) in operation::server_routes(&mut schemas, config, plugins) {
-            add(&mut paths, &path, HttpMethod::Get, op);
+        if scope == Scope::All {
+            ops.extend(&self.server);
+            tags.push(
+                TagBuilder::new()
+                    .name(operation::SERVER_TAG)
+                    .description(Some(
+                        "The API's own description: these documents and Swagger UI.",
+                    ))
+                    .build(),
+            );
         }
-        tags.push(
-            TagBuilder::new()
-                .name(operation::SERVER_TAG)
-                .description(Some(
-                    "The API's own description: these documents and Swagger UI.",
-                ))
-                .build(),
+        let title = match scope {
+            Scope::All => config.title().to_owned(),
+            Scope::Plugins => format!("{} (plugins)", config.title()),
+            Scope::Plugin(name) => format!("{} (plugin {name})", config.title()),
+        };
+        let mut openapi = OpenApi::new(
+            Info::new(title, config.api_version().to_owned()),
+            Paths::new(),
         );
+        openapi.tags = Some(tags);
+        let root = match serde_json::to_value(&openapi) {
+            Ok(Value::Object(root)) => root,
+            _ => serde_json::Map::new(),
+        };
+        let components = self.components_used_by(&ops);
+        render::document(&root, &ops, &components)
     }
-    let title = match scope {
-        Scope::All => config.title().to_owned(),
-        Scope::Plugins => format!("{} (plugins)", config.title()),
-        Scope::Plugin(name) => format!("{} (plugin {name})", config.title()),
-    };
-    let mut openapi = OpenApi::new(Info::new(title, config.api_version().to_owned()), paths);
-    openapi.tags = Some(tags);
-    schemas.finish(openapi)
+
+    /// The components `ops` refer to, directly or through other components.
+    fn components_used_by<'a>(&'a self, ops: &[&'a Piece]) -> Vec<&'a Piece> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut pending: Vec<&str> = ops
+            .iter()
+            .flat_map(|op| op.refs.iter().map(String::as_str))
+            .collect();
+        let mut out = Vec::new();
+        while let Some(r) = pending.pop() {
+            if !seen.insert(r) {
+                continue;
+            }
+            if let Some(c) = self.components.get(r) {
+                pending.extend(c.refs.iter().map(String::as_str));
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
-fn add(paths: &mut Paths, path: &str, method: HttpMethod, op: Operation) {
-    match paths.paths.get_mut(path) {
-        Some(item) => item.merge_operations(PathItem::new(method, op)),
-        None => {
-            paths
-                .paths
-                .insert(path.to_owned(), PathItem::new(method, op));
+/// Every component `$ref` in `v`, once each.
+fn refs(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref")
+                    && r.starts_with("#/components/")
+                {
+                    out.insert(r.clone());
+                }
+                map.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
         }
     }
+    let mut out = BTreeSet::new();
+    walk(v, &mut out);
+    out.into_iter().collect()
 }

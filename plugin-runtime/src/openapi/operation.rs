@@ -127,9 +127,30 @@ pub(crate) fn route(
             .push((e.code, e.description));
     }
     for (status, codes) in by_status {
-        op = op.response(status.to_string(), error_response(schemas, &codes));
+        let response = match codes.as_slice() {
+            // A framework error alone under its status reads the same on every operation: it is
+            // written once, under `components/responses`.
+            [(code, _)] if !route.errors.iter().any(|e| e.status == status) => {
+                let name = pascal_case(code);
+                RefOr::Ref(schemas.shared_response(&name, |s| error_response(s, &codes)))
+            }
+            _ => RefOr::T(error_response(schemas, &codes)),
+        };
+        op = op.response(status.to_string(), response);
     }
     op.extensions(Some(extensions.build())).build()
+}
+
+/// `INVALID_INPUT` → `InvalidInput`.
+fn pascal_case(code: &str) -> String {
+    code.split('_')
+        .map(|w| {
+            let mut chars = w.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_string() + &chars.as_str().to_ascii_lowercase()
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn millis(d: std::time::Duration) -> u64 {
@@ -251,8 +272,7 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
 
 /// The one error envelope, as a component.
 fn envelope(schemas: &mut Schemas) -> Ref {
-    schemas.fixed(
-        ENVELOPE,
+    schemas.fixed(ENVELOPE, || {
         json!({
             "description": "The body of every error the server sends.",
             "type": "object",
@@ -269,8 +289,8 @@ fn envelope(schemas: &mut Schemas) -> Ref {
                     }
                 }
             }
-        }),
-    )
+        })
+    })
 }
 
 fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {

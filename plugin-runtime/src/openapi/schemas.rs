@@ -14,7 +14,9 @@ use crate::meta::SchemaFn;
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
-use utoipa::openapi::{OpenApi, Ref, RefOr, schema::Schema};
+use std::collections::BTreeMap;
+use utoipa::openapi::Response;
+use utoipa::openapi::{Ref, RefOr, schema::Schema};
 
 const PLACEHOLDER: &str = "#/x-schema/";
 const COMPONENTS: &str = "#/components/schemas/";
@@ -35,6 +37,8 @@ pub(crate) struct Schemas {
     inline: Vec<(Value, Direction)>,
     /// Components written by hand (the error envelope), with no direction.
     fixed: Map<String, Value>,
+    /// Responses shared by many operations, under `components/responses`.
+    responses: BTreeMap<String, Response>,
 }
 
 impl Schemas {
@@ -48,6 +52,7 @@ impl Schemas {
             output: settings.for_serialize().into_generator(),
             inline: Vec::new(),
             fixed: Map::new(),
+            responses: BTreeMap::new(),
         }
     }
 
@@ -73,10 +78,25 @@ impl Schemas {
         RefOr::Ref(Ref::new(format!("{PLACEHOLDER}{}", self.inline.len() - 1)))
     }
 
-    /// Adds a component that is not derived from a Rust type's schema.
-    pub(crate) fn fixed(&mut self, name: &str, schema: Value) -> Ref {
-        self.fixed.insert(name.to_owned(), schema);
+    /// A component that is not derived from a Rust type's schema, made by `make` the first time.
+    pub(crate) fn fixed(&mut self, name: &str, make: impl FnOnce() -> Value) -> Ref {
+        if !self.fixed.contains_key(name) {
+            self.fixed.insert(name.to_owned(), make());
+        }
         Ref::new(format!("{COMPONENTS}{name}"))
+    }
+
+    /// A reference to the shared response `name`, made by `make` the first time it is asked for.
+    pub(crate) fn shared_response(
+        &mut self,
+        name: &str,
+        make: impl FnOnce(&mut Self) -> Response,
+    ) -> Ref {
+        if !self.responses.contains_key(name) {
+            let response = make(self);
+            self.responses.insert(name.to_owned(), response);
+        }
+        Ref::new(format!("#/components/responses/{name}"))
     }
 
     /// A reference to the component `T` is registered as on the output side.
@@ -84,8 +104,8 @@ impl Schemas {
         self.output.subschema_for::<T>().to_value()
     }
 
-    /// Serializes `openapi` with every placeholder replaced and the components written.
-    pub(crate) fn finish(mut self, openapi: OpenApi) -> Value {
+    /// Closes the generators: the components are final, and each placeholder can be filled.
+    pub(crate) fn finish(mut self) -> Finished {
         let mut components = self.input.take_definitions(true);
         let outputs = self.output.take_definitions(true);
         // Output-side names whose schema differs from the input side's.
@@ -105,9 +125,7 @@ impl Schemas {
         }
         components.append(&mut self.fixed);
         components.values_mut().for_each(bound_integers);
-
-        let mut doc = serde_json::to_value(&openapi).unwrap_or(Value::Null);
-        let mut inline: Vec<Option<Value>> = self
+        let inline = self
             .inline
             .into_iter()
             .map(|(mut schema, direction)| {
@@ -118,15 +136,35 @@ impl Schemas {
                 Some(schema)
             })
             .collect();
-        fill(&mut doc, &mut inline);
-        if !components.is_empty()
-            && let Some(root) = doc.as_object_mut()
-        {
-            let mut c = Map::new();
-            c.insert("schemas".into(), Value::Object(components));
-            root.insert("components".into(), Value::Object(c));
+        let mut finished = Finished {
+            schemas: components,
+            responses: Map::new(),
+            inline,
+        };
+        for (name, response) in std::mem::take(&mut self.responses) {
+            let value = finished.filled(&response);
+            finished.responses.insert(name, value);
         }
-        doc
+        finished
+    }
+}
+
+/// The schemas of a set of operations once generation is over.
+pub(crate) struct Finished {
+    /// `components/schemas`.
+    pub(crate) schemas: Map<String, Value>,
+    /// `components/responses`.
+    pub(crate) responses: Map<String, Value>,
+    /// What each placeholder stands for, until it is filled in (each is used once).
+    inline: Vec<Option<Value>>,
+}
+
+impl Finished {
+    /// Serializes a part of the utoipa model with its placeholders replaced.
+    pub(crate) fn filled(&mut self, part: &impl serde::Serialize) -> Value {
+        let mut value = serde_json::to_value(part).unwrap_or(Value::Null);
+        fill(&mut value, &mut self.inline);
+        value
     }
 }
 

@@ -1,7 +1,7 @@
 //! Serving the documents and Swagger UI. Every document is built and serialized once, when the
 //! router is assembled; a request clones the bytes (a reference count) and compares `ETag`s.
 
-use super::{Scope, document};
+use super::{Catalog, Scope};
 use crate::error::{ApiError, FrameworkCode};
 use crate::meta::PluginMeta;
 use crate::request_id::{self, RequestId};
@@ -11,7 +11,6 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, LazyLock};
 
 /// One serialized document and its strong `ETag`.
@@ -22,13 +21,13 @@ struct Served {
 }
 
 impl Served {
-    fn new(value: &serde_json::Value) -> Self {
-        let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-        bytes.push(b'\n');
-        let digest = Sha256::digest(&bytes);
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let etag = HeaderValue::from_str(&format!("\"{hex}\""))
-            .unwrap_or(HeaderValue::from_static("\"0\""));
+    fn new(bytes: Vec<u8>) -> Self {
+        // A strong validator only needs equal bytes to give equal tags within one build: a hash
+        // of the bytes (SipHash, via std), computed once at start.
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hasher::write(&mut hasher, &bytes);
+        let tag = format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+        let etag = HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"0\""));
         Served {
             bytes: Bytes::from(bytes),
             etag,
@@ -74,15 +73,16 @@ pub struct Specs {
 impl Specs {
     /// Builds every document for `plugins` mounted with `config`.
     pub fn build(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
+        let catalog = Catalog::new(config, plugins);
         Specs {
-            all: Served::new(&document(config, plugins, Scope::All)),
-            plugins: Served::new(&document(config, plugins, Scope::Plugins)),
+            all: Served::new(catalog.render(config, Scope::All)),
+            plugins: Served::new(catalog.render(config, Scope::Plugins)),
             per_plugin: plugins
                 .iter()
                 .map(|p| {
                     (
                         p.name,
-                        Served::new(&document(config, plugins, Scope::Plugin(p.name))),
+                        Served::new(catalog.render(config, Scope::Plugin(p.name))),
                     )
                 })
                 .collect(),
