@@ -1,0 +1,103 @@
+// Opens Swagger UI at /docs of a running example server in Debian's headless Chromium and checks
+// what a person would see: the page renders the items plugin's operations from /openapi.json,
+// and no request leaves the server (Swagger UI's files come from the binary).
+//
+//   node docs.mjs http://127.0.0.1:8080 [screenshot.png]
+//
+// Exits non-zero, saying why, when a check fails.
+import { chromium } from 'playwright-core';
+
+const base = process.argv[2];
+const screenshot = process.argv[3] ?? 'docs.png';
+if (!base) {
+  console.error('usage: node docs.mjs <server base URL> [screenshot.png]');
+  process.exit(2);
+}
+const origin = new URL(base).origin;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+  ],
+});
+const failures = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+  const requested = [];
+  page.on('request', (request) => requested.push(request.url()));
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  const response = await page.goto(`${base}/docs`, { waitUntil: 'networkidle', timeout: 30_000 });
+  if (!response || response.status() !== 200) {
+    failures.push(`/docs answered ${response && response.status()}`);
+  }
+  // Swagger UI draws one block per operation once it has fetched and parsed the document.
+  await page.waitForSelector('.opblock', { timeout: 30_000 });
+  const operations = await page.$$eval('.opblock', (blocks) =>
+    blocks.map((b) => {
+      const method = b.querySelector('.opblock-summary-method')?.textContent?.trim();
+      const path = b.querySelector('.opblock-summary-path')?.getAttribute('data-path')
+        ?? b.querySelector('.opblock-summary-path')?.textContent?.trim();
+      return `${method} ${path}`;
+    }),
+  );
+  const expected = [
+    'GET /v1/plugins/items/items',
+    'POST /v1/plugins/items/items',
+    'GET /v1/plugins/items/items/{id}',
+    'PATCH /v1/plugins/items/items/{id}',
+    'DELETE /v1/plugins/items/items/{id}',
+    'GET /v1/plugins/items/health',
+  ];
+  for (const op of expected) {
+    if (!operations.some((o) => o.replace(/\u200b/g, '') === op)) {
+      failures.push(`operation ${op} is not on the page (found: ${operations.join(', ')})`);
+    }
+  }
+  const title = await page.textContent('.info .title');
+  if (!title || !title.includes('Items example')) {
+    failures.push(`the page's title is ${JSON.stringify(title)}`);
+  }
+  // Try a route from the page, as a person would: open it, "Try it out", "Execute".
+  const op = page.locator('#operations-items-items_list_items');
+  await op.locator('.opblock-summary').click();
+  await op.locator('button.try-out__btn').click();
+  await op.locator('button.execute').click();
+  const status = op.locator('.live-responses-table .response .response-col_status').first();
+  await status.waitFor({ timeout: 30_000 });
+  const shown = (await status.textContent())?.trim();
+  if (shown !== '200') {
+    failures.push(`trying GET /v1/plugins/items/items from the page showed status ${shown}`);
+  }
+  if (!requested.some((url) => url.startsWith(`${origin}/v1/plugins/items/items`))) {
+    failures.push('the page never called /v1/plugins/items/items');
+  }
+  const outside = requested.filter(
+    (url) => !url.startsWith(`${origin}/`) && !url.startsWith('data:') && !url.startsWith('blob:'),
+  );
+  if (outside.length > 0) {
+    failures.push(`requests left the server: ${outside.join(', ')}`);
+  }
+  if (!requested.some((url) => url === `${origin}/openapi.json`)) {
+    failures.push(`the page never fetched /openapi.json (requests: ${requested.join(', ')})`);
+  }
+  if (errors.length > 0) {
+    failures.push(`script errors on the page: ${errors.join('; ')}`);
+  }
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`${operations.length} operations rendered, ${requested.length} requests, all to ${origin}; screenshot ${screenshot}`);
+} finally {
+  await browser.close();
+}
+for (const f of failures) {
+  console.error(`FAIL: ${f}`);
+}
+console.log(`docs: ${failures.length === 0 ? 1 : 0} passed, ${failures.length === 0 ? 0 : 1} failed`);
+process.exit(failures.length === 0 ? 0 : 1);
