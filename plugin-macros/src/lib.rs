@@ -17,6 +17,7 @@ mod path;
 mod plugin;
 mod plugins;
 mod route;
+mod security;
 
 use proc_macro::TokenStream;
 

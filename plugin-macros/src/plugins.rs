@@ -1,5 +1,5 @@
-//! `plugins![config = cfg; ItemsPlugin::new(state), OtherPlugin::new()]`: assembles plugins into
-//! one `axum::Router`.
+//! `plugins![config = cfg; auth = auth; ItemsPlugin::new(state), OtherPlugin::new()]`: assembles
+//! plugins into one `axum::Router` (both settings are optional; `auth` also mounts `/v1/auth`).
 //!
 //! Each entry must be a constructor call whose path names the plugin type
 //! (`ItemsPlugin::new(..)`): the macro reads the type from it so that duplicate plugin names,
@@ -14,26 +14,44 @@ use syn::{Expr, Token};
 
 struct Input {
     config: Option<Expr>,
+    auth: Option<Expr>,
     plugins: Punctuated<Expr, Token![,]>,
 }
 
 impl Parse for Input {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut config = None;
-        if input.peek(syn::Ident) && input.peek2(Token![=]) {
+        let mut auth = None;
+        while input.peek(syn::Ident) && input.peek2(Token![=]) {
             let key: syn::Ident = input.parse()?;
-            if key != "config" {
+            let slot = match key.to_string().as_str() {
+                "config" => &mut config,
+                "auth" => &mut auth,
+                _ => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown setting `{key}`: expected `config = <ServerConfig>;` or `auth = <Auth>;`"
+                        ),
+                    ));
+                }
+            };
+            if slot.is_some() {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("unknown setting `{key}`: the only one is `config = <ServerConfig>;`"),
+                    format!("`{key}` is specified more than once"),
                 ));
             }
             input.parse::<Token![=]>()?;
-            config = Some(input.parse()?);
+            *slot = Some(input.parse()?);
             input.parse::<Token![;]>()?;
         }
         let plugins = Punctuated::parse_terminated(input)?;
-        Ok(Input { config, plugins })
+        Ok(Input {
+            config,
+            auth,
+            plugins,
+        })
     }
 }
 
@@ -74,6 +92,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         Some(c) => quote!(#c),
         None => quote!(::plugin_runtime::ServerConfig::default()),
     };
+    let auth = input.auth.as_ref().map(|a| quote!(.with_auth(&#a)));
     let mounts = input
         .plugins
         .iter()
@@ -82,7 +101,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     quote! {
         {
             #(#checks)*
-            #rt::Assembly::new(#config) #(#mounts)* .finish()
+            #rt::Assembly::new(#config) #auth #(#mounts)* .finish()
         }
     }
 }

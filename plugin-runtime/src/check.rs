@@ -522,6 +522,8 @@ mod tests {
             timeout_ms: None,
             body_limit: None,
             routes,
+            security: None,
+            permissions: None,
         }
     }
 

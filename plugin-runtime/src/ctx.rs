@@ -1,5 +1,6 @@
 //! The context a handler receives: its plugin's state, the request id and what is being served.
 
+use crate::auth::Principal;
 use crate::meta::{PluginMeta, RouteMeta};
 use crate::request_id::RequestId;
 use std::fmt;
@@ -15,6 +16,7 @@ pub struct Ctx<S> {
     request_id: RequestId,
     plugin: &'static PluginMeta,
     route: &'static RouteMeta,
+    principal: Option<Arc<Principal>>,
 }
 
 impl<S> Ctx<S> {
@@ -23,13 +25,27 @@ impl<S> Ctx<S> {
         request_id: RequestId,
         plugin: &'static PluginMeta,
         route: &'static RouteMeta,
+        principal: Option<Arc<Principal>>,
     ) -> Self {
         Ctx {
             state,
             request_id,
             plugin,
             route,
+            principal,
         }
+    }
+
+    pub(crate) fn with_principal(mut self, principal: Option<Arc<Principal>>) -> Self {
+        self.principal = principal;
+        self
+    }
+
+    /// Who is calling. `Some` on every route that is not `security(none)`: the framework has
+    /// authenticated the caller and checked the route's `permissions` before the handler runs.
+    /// `None` on a public route.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
     }
 
     /// The plugin's state.
@@ -73,6 +89,7 @@ impl<S> Clone for Ctx<S> {
             request_id: self.request_id.clone(),
             plugin: self.plugin,
             route: self.route,
+            principal: self.principal.clone(),
         }
     }
 }
@@ -83,6 +100,7 @@ impl<S> fmt::Debug for Ctx<S> {
             .field("plugin", &self.plugin.name)
             .field("route", &self.route.handler)
             .field("request_id", &self.request_id.as_str())
+            .field("principal", &self.principal)
             .finish_non_exhaustive()
     }
 }

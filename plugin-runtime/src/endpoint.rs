@@ -3,6 +3,7 @@
 //! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
 //! future or allocates beyond what the same work written by hand in axum needs.
 
+use crate::auth::{Auth, Security};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, FrameworkCode, RouteResult};
 use crate::input::{Extractors, InputSource, PathParams};
@@ -30,6 +31,9 @@ pub struct RouteRuntime<S> {
     pub(crate) route: &'static RouteMeta,
     pub(crate) timeout: Duration,
     pub(crate) body_limit: usize,
+    pub(crate) security: Security,
+    pub(crate) permissions: &'static [&'static str],
+    pub(crate) auth: Option<Auth>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -40,6 +44,9 @@ impl<S> Clone for RouteRuntime<S> {
             route: self.route,
             timeout: self.timeout,
             body_limit: self.body_limit,
+            security: self.security,
+            permissions: self.permissions,
+            auth: self.auth.clone(),
         }
     }
 }
@@ -51,6 +58,8 @@ impl<S> std::fmt::Debug for RouteRuntime<S> {
             .field("route", &self.route.handler)
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
+            .field("security", &self.security)
+            .field("permissions", &self.permissions)
             .finish_non_exhaustive()
     }
 }
@@ -159,10 +168,20 @@ where
     );
     let ctx_id = request_id.clone();
     let work = async move {
+        // Who is calling is settled first: an unauthenticated request is refused before its
+        // parameters are parsed or a byte of its body is read.
+        let principal = crate::auth::authenticate(
+            runtime.auth.as_ref(),
+            runtime.security,
+            runtime.permissions,
+            route.method.is_unsafe(),
+            &parts,
+        )
+        .await?;
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;
-        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route);
+        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route, principal);
         handler(ctx, params, input, extracted)
             .await
             .map_err(Failure::Route)

@@ -245,6 +245,13 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(crate::request_id::HEADER, request_id.header_value());
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names a scheme the client can authenticate with.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+        }
         response
     }
 }

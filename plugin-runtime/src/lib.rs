@@ -12,6 +12,8 @@ mod plugin;
 mod request_id;
 mod server;
 
+pub mod auth;
+pub mod database;
 pub mod openapi;
 pub mod testing;
 
@@ -19,6 +21,7 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use ctx::Ctx;
 pub use error::{ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult};
 pub use manifest::manifest;
@@ -39,7 +42,8 @@ pub use plugin_macros::plugins;
 /// Everything a plugin author usually needs, plus the derives for input and output types.
 pub mod prelude {
     pub use crate::{
-        Ctx, Plugin, RouteError, RouteResult, ServerConfig, plugin, plugin_route, plugins,
+        AuthMethod, Ctx, Plugin, Principal, RouteError, RouteResult, ServerConfig, plugin,
+        plugin_route, plugins,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;

@@ -16,26 +16,34 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
             base_path: p.base_path,
             routes: p
                 .served_routes()
-                .map(|r| Route {
-                    method: r.method.as_str(),
-                    path: full_path(p.base_path, r.path),
-                    operation_id: r.operation_id(p),
-                    handler: r.handler,
-                    status: r.status,
-                    errors: r
-                        .errors
-                        .iter()
-                        .map(|e| Error {
-                            code: e.code,
-                            status: e.status,
-                            description: e.description,
-                        })
-                        .collect(),
-                    timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
-                    body_limit: (r.input == crate::meta::InputLocation::Body)
-                        .then(|| config.body_limit_for(p, r)),
-                    deprecated: r.deprecated,
-                    hidden: r.hidden,
+                .map(|r| {
+                    let (security, permissions) = config.security_for(p, r);
+                    Route {
+                        method: r.method.as_str(),
+                        path: full_path(p.base_path, r.path),
+                        operation_id: r.operation_id(p),
+                        handler: r.handler,
+                        status: r.status,
+                        errors: r
+                            .errors
+                            .iter()
+                            .map(|e| Error {
+                                code: e.code,
+                                status: e.status,
+                                description: e.description,
+                            })
+                            .collect(),
+                        timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
+                        body_limit: (r.input == crate::meta::InputLocation::Body)
+                            .then(|| config.body_limit_for(p, r)),
+                        deprecated: r.deprecated,
+                        hidden: r.hidden,
+                        security: security
+                            .methods()
+                            .map(crate::auth::AuthMethod::keyword)
+                            .collect(),
+                        permissions: permissions.to_vec(),
+                    }
                 })
                 .collect(),
         })
@@ -71,6 +79,10 @@ struct Route {
     body_limit: Option<usize>,
     deprecated: bool,
     hidden: bool,
+    /// The admitted methods (`user`, `token`, `oauth`); empty for a public route.
+    security: Vec<&'static str>,
+    /// The scopes required.
+    permissions: Vec<&'static str>,
 }
 
 #[derive(Serialize)]

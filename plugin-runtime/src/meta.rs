@@ -1,6 +1,7 @@
 //! What routes and plugins declare, as `'static` data the macros generate. The same values drive
 //! mounting, limits, the compile-time duplicate checks and (later) the OpenAPI document.
 
+use crate::auth::Security;
 use axum::routing::MethodFilter;
 
 /// An HTTP method a route can declare.
@@ -28,6 +29,12 @@ impl Method {
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
+    }
+
+    /// Whether the method changes state (everything but `GET`): cookie-authenticated requests
+    /// with these methods get the cross-site checks.
+    pub const fn is_unsafe(self) -> bool {
+        !matches!(self, Method::Get)
     }
 
     pub(crate) fn filter(self) -> MethodFilter {
@@ -116,6 +123,10 @@ pub struct RouteMeta {
     pub deprecated: bool,
     /// `hidden`: served, but left out of every document.
     pub hidden: bool,
+    /// `security(...)`; `None` inherits the plugin's, then the server's default.
+    pub security: Option<Security>,
+    /// `permissions(...)`: scopes a caller must all hold; `None` inherits the plugin's.
+    pub permissions: Option<&'static [&'static str]>,
 }
 
 impl RouteMeta {
@@ -143,6 +154,8 @@ impl RouteMeta {
         operation_id: None,
         deprecated: false,
         hidden: true,
+        security: None,
+        permissions: None,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {
@@ -169,6 +182,8 @@ impl RouteMeta {
         operation_id: None,
         deprecated: false,
         hidden: false,
+        security: Some(Security::NONE),
+        permissions: None,
     };
 
     /// The operation id in the OpenAPI documents: `operation_id`, else `<plugin>_<handler>` with
@@ -200,6 +215,10 @@ pub struct PluginMeta {
     pub body_limit: Option<u64>,
     /// The routes, in declaration order.
     pub routes: &'static [&'static RouteMeta],
+    /// The default `security(...)` of its routes; `None` means the server's.
+    pub security: Option<Security>,
+    /// The default `permissions(...)` of its routes.
+    pub permissions: Option<&'static [&'static str]>,
 }
 
 impl PluginMeta {
@@ -214,6 +233,8 @@ impl PluginMeta {
         timeout_ms: None,
         body_limit: None,
         routes: &[],
+        security: None,
+        permissions: None,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The traits the macros implement: [`Plugin`] for a `#[plugin]` struct, [`Route`] for the
 //! companion of each `#[plugin_route]`.
 
+use crate::auth::Auth;
 use crate::endpoint::RouteRuntime;
 use crate::meta::{PluginMeta, RouteMeta};
 use crate::server::ServerConfig;
@@ -15,9 +16,10 @@ pub trait Plugin: Send + Sized + 'static {
     /// What the plugin declares.
     const META: &'static PluginMeta;
 
-    /// Builds the plugin's routes (and its default health endpoint) with `server`'s defaults.
+    /// Builds the plugin's routes (and its default health endpoint) with `server`'s defaults,
+    /// checking credentials against `auth` (without it, routes that are not public answer 401).
     /// `plugins![]` calls this; call it yourself only to mount a plugin by hand.
-    fn mount(self, server: &ServerConfig) -> Router;
+    fn mount(self, server: &ServerConfig, auth: Option<&Auth>) -> Router;
 }
 
 /// A route a plugin with state `S` can mount. Implemented by `#[plugin_route]` on a hidden

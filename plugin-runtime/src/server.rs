@@ -1,6 +1,7 @@
 //! Mounting plugins into one axum `Router`: limits resolved per route (route, then plugin, then
 //! server), the default health endpoint, and the framework's 404 and 405 in the one envelope.
 
+use crate::auth::{Auth, Security};
 use crate::endpoint::RouteRuntime;
 use crate::error::{ApiError, FrameworkCode};
 use crate::meta::{PluginMeta, RouteMeta};
@@ -23,10 +24,12 @@ pub struct ServerConfig {
     title: &'static str,
     api_version: &'static str,
     docs: bool,
+    security: Security,
 }
 
 impl Default for ServerConfig {
-    /// 60 s timeout, 1 MiB body limit, documents titled "API" at version 1.0.0, Swagger UI on.
+    /// 60 s timeout, 1 MiB body limit, documents titled "API" at version 1.0.0, Swagger UI on,
+    /// routes that declare nothing need `security(user, token)`.
     fn default() -> Self {
         ServerConfig {
             timeout: Duration::from_secs(60),
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
             title: "API",
             api_version: "1.0.0",
             docs: true,
+            security: Security::DEFAULT,
         }
     }
 }
@@ -66,6 +70,32 @@ impl ServerConfig {
     pub fn without_docs(mut self) -> Self {
         self.docs = false;
         self
+    }
+
+    /// Sets the security of routes whose route and plugin declare none (`security(user, token)`
+    /// by default).
+    #[must_use]
+    pub fn with_default_security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// The security in force for `route` of `plugin` and the scopes it requires: the route's
+    /// `security`, else the plugin's, else this default; the route's `permissions`, else the
+    /// plugin's. A public route requires no scopes.
+    pub fn security_for(
+        &self,
+        plugin: &PluginMeta,
+        route: &RouteMeta,
+    ) -> (Security, &'static [&'static str]) {
+        let security = route.security.or(plugin.security).unwrap_or(self.security);
+        if security.is_public() {
+            return (security, &[]);
+        }
+        (
+            security,
+            route.permissions.or(plugin.permissions).unwrap_or(&[]),
+        )
     }
 
     /// The API's title in the documents.
@@ -120,6 +150,7 @@ pub struct Mounter<S> {
     plugin: &'static PluginMeta,
     state: Arc<S>,
     server: ServerConfig,
+    auth: Option<Auth>,
     router: Router,
 }
 
@@ -137,8 +168,17 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             plugin,
             state,
             server: *server,
+            auth: None,
             router: Router::new(),
         }
+    }
+
+    /// The authentication its routes check credentials against; without it, every route that
+    /// is not public answers 401.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Option<Auth>) -> Self {
+        self.auth = auth;
+        self
     }
 
     pub fn add<R: Route<S>>(&mut self, route: R) {
@@ -146,12 +186,16 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         if meta.is_fallback() {
             return;
         }
+        let (security, permissions) = self.server.security_for(self.plugin, meta);
         let runtime = RouteRuntime {
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,
             timeout: self.server.timeout_for(self.plugin, meta),
             body_limit: self.server.body_limit_for(self.plugin, meta),
+            security,
+            permissions,
+            auth: self.auth.clone(),
         };
         let path = full_path(self.plugin.base_path, meta.path);
         let router = std::mem::take(&mut self.router);
@@ -214,6 +258,7 @@ pub(crate) fn full_path(base: &str, path: &str) -> String {
 #[derive(Debug)]
 pub struct Assembly {
     config: ServerConfig,
+    auth: Option<Auth>,
     router: Router,
     plugins: Vec<&'static PluginMeta>,
 }
@@ -222,14 +267,27 @@ impl Assembly {
     pub fn new(config: ServerConfig) -> Self {
         Assembly {
             config,
+            auth: None,
             router: Router::new(),
             plugins: Vec::new(),
         }
     }
 
+    /// Checks credentials with `auth` and serves its routes under `/v1/auth` and the settings
+    /// page at `/settings`.
+    #[must_use]
+    pub fn with_auth(mut self, auth: &Auth) -> Self {
+        self.router = self.router.merge(crate::auth::router(auth, &self.config));
+        self.plugins.push(crate::auth::META);
+        self.auth = Some(auth.clone());
+        self
+    }
+
     #[must_use]
     pub fn mount<P: Plugin>(mut self, plugin: P) -> Self {
-        self.router = self.router.merge(plugin.mount(&self.config));
+        self.router = self
+            .router
+            .merge(plugin.mount(&self.config, self.auth.as_ref()));
         self.plugins.push(P::META);
         self
     }

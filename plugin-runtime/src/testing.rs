@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+use crate::auth::Principal;
 use crate::ctx::Ctx;
 use crate::meta::{PluginMeta, RouteMeta};
 use crate::plugin::Plugin;
@@ -59,19 +60,35 @@ use tower::ServiceExt;
 #[derive(Clone, Debug)]
 pub struct TestClient {
     router: Router,
+    headers: Vec<(String, String)>,
 }
 
 impl TestClient {
     /// A client for `router`, typically the result of `plugins![...]`.
     pub fn new(router: Router) -> Self {
-        TestClient { router }
+        TestClient {
+            router,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A client that adds `name: value` to every request (a credential, say:
+    /// `.with_header("authorization", format!("Bearer {key}"))`).
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// Starts a request with any method.
     pub fn request(&self, method: Method, uri: &str) -> TestRequest {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         TestRequest {
             router: self.router.clone(),
-            builder: Request::builder().method(method).uri(uri),
+            builder,
             body: Body::empty(),
         }
     }
@@ -229,6 +246,8 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
     timeout_ms: None,
     body_limit: None,
     routes: &[],
+    security: None,
+    permissions: None,
 };
 
 const TEST_ROUTE: &RouteMeta = &RouteMeta {
@@ -245,10 +264,23 @@ pub fn context<S>(state: S) -> Ctx<S> {
         RequestId::generate(),
         TEST_PLUGIN,
         TEST_ROUTE,
+        None,
     )
 }
 
 /// A context holding `state` and reporting plugin `P`, for calling one of `P`'s handlers directly.
 pub fn context_for<P: Plugin>(state: P::State) -> Ctx<P::State> {
-    Ctx::new(Arc::new(state), RequestId::generate(), P::META, TEST_ROUTE)
+    Ctx::new(
+        Arc::new(state),
+        RequestId::generate(),
+        P::META,
+        TEST_ROUTE,
+        None,
+    )
+}
+
+/// `ctx` with `principal` as the caller, for calling a handler of a secured route directly:
+/// `with_caller(context_for::<ItemsPlugin>(state), Principal::new("u1", None, AuthMethod::ApiKey, scopes))`.
+pub fn with_caller<S>(ctx: Ctx<S>, principal: Principal) -> Ctx<S> {
+    ctx.with_principal(Some(Arc::new(principal)))
 }

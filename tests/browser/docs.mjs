@@ -1,8 +1,9 @@
 // Opens Swagger UI at /docs of a running example server in Debian's headless Chromium and checks
 // what a person would see: the page renders the items plugin's operations from /openapi.json,
-// and no request leaves the server (Swagger UI's files come from the binary).
+// a route tried from the page is refused until an API key is entered under "Authorize", and no
+// request leaves the server (Swagger UI's files come from the binary).
 //
-//   node docs.mjs http://127.0.0.1:8080 [screenshot.png]
+//   API_KEY=plk_... node docs.mjs http://127.0.0.1:8080 [screenshot.png]
 //
 // Exits non-zero, saying why, when a check fails.
 import { chromium } from 'playwright-core';
@@ -14,6 +15,11 @@ if (!base) {
   process.exit(2);
 }
 const origin = new URL(base).origin;
+const apiKey = process.env.API_KEY;
+if (!apiKey) {
+  console.error('API_KEY must hold an API key with items:read');
+  process.exit(2);
+}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -65,16 +71,31 @@ try {
   if (!title || !title.includes('Items example')) {
     failures.push(`the page's title is ${JSON.stringify(title)}`);
   }
-  // Try a route from the page, as a person would: open it, "Try it out", "Execute".
+  // Try a route from the page, as a person would: open it, "Try it out", "Execute". Without a
+  // credential it is refused; after entering the key under "Authorize" it answers.
   const op = page.locator('#operations-items-items_list_items');
   await op.locator('.opblock-summary').click();
   await op.locator('button.try-out__btn').click();
-  await op.locator('button.execute').click();
-  const status = op.locator('.live-responses-table .response .response-col_status').first();
-  await status.waitFor({ timeout: 30_000 });
-  const shown = (await status.textContent())?.trim();
-  if (shown !== '200') {
-    failures.push(`trying GET /v1/plugins/items/items from the page showed status ${shown}`);
+  const execute = async () => {
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table .response .response-col_status').first();
+    await status.waitFor({ timeout: 30_000 });
+    const shown = (await status.textContent())?.trim();
+    await op.locator('button.btn-clear').click();
+    return shown;
+  };
+  const before = await execute();
+  if (before !== '401') {
+    failures.push(`GET /v1/plugins/items/items without a credential showed status ${before}`);
+  }
+  await page.locator('.auth-wrapper button.authorize').click();
+  const scheme = page.locator('.auth-container').filter({ hasText: 'apiKey (http, Bearer)' });
+  await scheme.locator('input').fill(apiKey);
+  await scheme.locator('button.authorize').click();
+  await page.locator('.modal-ux button.close-modal').click();
+  const after = await execute();
+  if (after !== '200') {
+    failures.push(`GET /v1/plugins/items/items with the key showed status ${after}`);
   }
   if (!requested.some((url) => url.startsWith(`${origin}/v1/plugins/items/items`))) {
     failures.push('the page never called /v1/plugins/items/items');

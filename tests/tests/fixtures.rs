@@ -5,22 +5,64 @@
 use items_example::{ItemsPlugin, ItemsState};
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
+use plugin_runtime::{Auth, AuthConfig};
 use std::time::Duration;
 
-pub(crate) async fn items_app() -> axum::Router {
-    let state = ItemsState::connect("sqlite::memory:")
+/// The items example and the probe plugin on one in-memory database, with authentication and a
+/// user, alice, who holds `items:*` and has an API key with the same scopes.
+pub(crate) struct World {
+    pub(crate) app: axum::Router,
+    pub(crate) auth: Auth,
+    pub(crate) key: String,
+}
+
+pub(crate) const ALICE: &str = "alice@example.com";
+pub(crate) const ALICE_PASSWORD: &str = "alice-password";
+
+pub(crate) fn scopes(list: &str) -> Vec<String> {
+    plugin_runtime::auth::parse_grants(list).expect("valid scopes")
+}
+
+pub(crate) async fn world_with(config: AuthConfig) -> World {
+    let url = "sqlite::memory:";
+    let pool = plugin_runtime::database::connect(url)
         .await
         .expect("in-memory database");
-    plugins![
+    let state = ItemsState::open(pool.clone(), url)
+        .await
+        .expect("items migrations");
+    let auth = Auth::open(pool, config).await.expect("auth migrations");
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .expect("alice");
+    let key = auth
+        .create_api_key(ALICE, "tests", &scopes("items:*"), None)
+        .await
+        .expect("alice's key")
+        .key;
+    let app = plugins![
+        auth = auth;
         ItemsPlugin::new(state),
         ProbePlugin::new(Probe {
             secret: "hunter2".into()
         })
-    ]
+    ];
+    World { app, auth, key }
 }
 
+pub(crate) async fn world() -> World {
+    world_with(AuthConfig::default()).await
+}
+
+/// The app, for requests that bring their own credentials (or none).
+pub(crate) async fn items_app() -> axum::Router {
+    world().await.app
+}
+
+/// A client that sends alice's API key with every request.
 pub(crate) async fn client() -> TestClient {
-    TestClient::new(items_app().await)
+    let w = world().await;
+    TestClient::new(w.app).with_header("authorization", format!("Bearer {}", w.key))
 }
 
 pub(crate) struct Probe {
@@ -127,5 +169,12 @@ async fn agent(#[extract] headers: axum::http::HeaderMap, ctx: Ctx<Probe>) -> Ro
     })
 }
 
-#[plugin(name = "probe", version = "0.3.1", state = Probe, routes(tags, slow, panics, fails, upload, jobs, agent))]
+/// Who the framework says is calling a public route: nobody, whatever the request carries.
+#[plugin_route(method = "GET", path = "/caller")]
+async fn caller(ctx: Ctx<Probe>) -> RouteResult<serde_json::Value> {
+    Ok(serde_json::json!({ "caller": ctx.principal().map(Principal::user_id) }))
+}
+
+/// Public, so that what it probes is the framework's handling of each route, not authentication.
+#[plugin(name = "probe", version = "0.3.1", state = Probe, security(none), routes(tags, slow, panics, fails, upload, jobs, agent, caller))]
 pub(crate) struct ProbePlugin;

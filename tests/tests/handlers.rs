@@ -3,12 +3,17 @@
 
 use items_example::routes::{create_item, get_item};
 use items_example::{CreateItem, ItemStatus, ItemsPlugin, ItemsState};
-use plugin_runtime::testing::context_for;
+use plugin_runtime::testing::{context_for, with_caller};
+use plugin_runtime::{AuthMethod, Principal};
 
 #[tokio::test]
 async fn handlers_can_be_called_directly() {
     let state = ItemsState::connect("sqlite::memory:").await.unwrap();
-    let ctx = context_for::<ItemsPlugin>(state);
+    let ctx = context_for::<ItemsPlugin>(state.clone());
+    // A secured handler without a caller fails rather than serve anyone's items.
+    assert!(get_item(ctx.clone(), 7).await.unwrap_err().is_internal());
+    let alice = Principal::new("alice", None, AuthMethod::ApiKey, vec!["items:*".into()]);
+    let ctx = with_caller(ctx, alice);
     assert_eq!(ctx.plugin().name, "items");
 
     let err = get_item(ctx.clone(), 7).await.unwrap_err();
@@ -34,4 +39,10 @@ async fn handlers_can_be_called_directly() {
     .unwrap_err();
     assert_eq!(dup.code(), Some("ITEM_EXISTS"));
     assert_eq!(dup.status(), 409);
+
+    // Another caller sees none of it.
+    let bob = Principal::new("bob", None, AuthMethod::Session, vec!["items:*".into()]);
+    let ctx = with_caller(context_for::<ItemsPlugin>(state), bob);
+    let err = get_item(ctx, item.id).await.unwrap_err();
+    assert_eq!(err.code(), Some("ITEM_NOT_FOUND"));
 }

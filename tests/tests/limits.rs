@@ -51,6 +51,7 @@ async fn own_health() -> RouteResult<serde_json::Value> {
     version = "1.0.0",
     timeout_ms = 40,
     body_limit = 32,
+    security(none),
     routes(plugin_default, route_override, small, own_health)
 )]
 struct LimitedPlugin;
@@ -73,6 +74,7 @@ async fn server_limit(input: Blob) -> RouteResult<Done> {
 #[plugin(
     name = "plain",
     version = "1.0.0",
+    security(none),
     routes(server_default, server_limit)
 )]
 struct PlainPlugin;

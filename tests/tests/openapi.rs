@@ -10,8 +10,13 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 
 async fn example() -> TestClient {
-    let state = ItemsState::connect("sqlite::memory:").await.unwrap();
-    TestClient::new(items_example::app(state))
+    let url = "sqlite::memory:";
+    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let state = ItemsState::open(pool.clone(), url).await.unwrap();
+    let auth = plugin_runtime::Auth::open(pool, plugin_runtime::AuthConfig::default())
+        .await
+        .unwrap();
+    TestClient::new(items_example::app(state, &auth))
 }
 
 fn committed(rel: &str) -> Vec<u8> {
@@ -29,7 +34,7 @@ async fn committed_documents_are_what_the_example_serves() {
     let c = example().await;
     let specs = Specs::build(&items_example::config(), PLUGINS);
     let files = specs.files();
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     for (rel, bytes) in files {
         let url = match rel.strip_prefix("plugins/") {
             Some(name) => format!("/openapi/{name}"),
@@ -130,22 +135,35 @@ fn every_operation_documents_what_it_can_send() {
     );
     let items = "/v1/plugins/items/items";
     let one = "/v1/plugins/items/items/{id}";
-    assert_eq!(responses(&doc, items, "get"), ["200", "400", "500", "504"]);
+    assert_eq!(
+        responses(&doc, items, "get"),
+        ["200", "400", "401", "403", "500", "504"]
+    );
     assert_eq!(
         responses(&doc, items, "post"),
-        ["201", "400", "409", "413", "415", "500", "504"]
+        [
+            "201", "400", "401", "403", "409", "413", "415", "500", "504"
+        ]
     );
     assert_eq!(
         responses(&doc, one, "get"),
-        ["200", "400", "404", "500", "504"]
+        ["200", "400", "401", "403", "404", "500", "504"]
     );
     assert_eq!(
         responses(&doc, one, "patch"),
-        ["200", "400", "404", "409", "413", "415", "500", "504"]
+        [
+            "200", "400", "401", "403", "404", "409", "413", "415", "500", "504"
+        ]
     );
     assert_eq!(
         responses(&doc, one, "delete"),
-        ["204", "400", "404", "500", "504"]
+        ["204", "400", "401", "403", "404", "500", "504"]
+    );
+    // Reads need a scope; writes by cookie may also be refused as cross-site.
+    assert_eq!(codes(&doc, items, "get", "403"), ["FORBIDDEN"]);
+    assert_eq!(
+        codes(&doc, items, "post", "403"),
+        ["FORBIDDEN", "CSRF_REJECTED"]
     );
     assert_eq!(
         responses(&doc, "/v1/plugins/items/health", "get"),
@@ -276,7 +294,12 @@ async fn reset() -> RouteResult<()> {
 }
 
 /// Shapes and colours.
-#[plugin(name = "shapes", version = "2.0.0", routes(area, paint, reset))]
+#[plugin(
+    name = "shapes",
+    version = "2.0.0",
+    security(none),
+    routes(area, paint, reset)
+)]
 struct ShapesPlugin;
 
 fn shapes_doc() -> Value {

@@ -1,5 +1,6 @@
-//! The real `example-server` binary on a free port, spoken to over TCP: statuses seen from a
-//! socket, a chunked upload over the limit, and durability across a hard kill and restart.
+//! The real `example-server` binary on a free port, spoken to over TCP: a user and an API key
+//! made on the command line, statuses seen from a socket, a chunked upload over the limit, an
+//! unauthenticated upload refused before its body, and durability across a hard kill and restart.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,22 +41,53 @@ fn server_binary() -> PathBuf {
 struct Server {
     child: Child,
     port: u16,
+    /// Sent as `Authorization: Bearer <key>` by [`Server::call`].
+    key: Option<String>,
+}
+
+/// Runs `example-server` with `args` on `database_url`, feeding `stdin`; its stdout.
+fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("example-server runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "example-server {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 impl Server {
     /// Starts the server on port 0 and reads the port it logs.
     fn start(binary: &PathBuf, database_url: &str) -> Server {
+        Self::start_with(binary, database_url, &[])
+    }
+
+    /// Starts the server with more environment variables (settings such as `AUTH_CACHE_TTL_MS`).
+    fn start_with(binary: &PathBuf, database_url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary)
+            .envs(env.iter().copied())
             .env("PORT", "0")
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("example-server starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
+        // The server logs to stderr.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
         let port = loop {
             let line = lines
                 .next()
@@ -67,7 +99,11 @@ impl Server {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, port }
+        Server {
+            child,
+            port,
+            key: None,
+        }
     }
 
     fn request(&self, raw: &str) -> (u16, String, String) {
@@ -84,16 +120,39 @@ impl Server {
     }
 
     fn call(&self, method: &str, path: &str, json: Option<&Value>) -> (u16, String, String) {
+        self.call_with(method, path, json, &[])
+    }
+
+    /// [`Server::call`] with more headers.
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let body = json.map(Value::to_string).unwrap_or_default();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let content_type = if json.is_some() {
             "content-type: application/json\r\n"
         } else {
             ""
         };
+        let auth = self.auth_header();
         self.request(&format!(
-            "{method} {path} HTTP/1.1\r\nhost: localhost\r\n{content_type}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nhost: localhost\r\n{auth}{extra}{content_type}content-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         ))
+    }
+
+    fn auth_header(&self) -> String {
+        self.key
+            .as_ref()
+            .map(|k| format!("authorization: Bearer {k}\r\n"))
+            .unwrap_or_default()
     }
 
     fn kill(mut self) {
@@ -117,7 +176,68 @@ fn example_server_over_tcp() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("items.db").display());
 
-    let server = Server::start(&binary, &url);
+    // A user and a key from the command line: the password on stdin, the key alone on the last
+    // line of stdout.
+    let out = cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "cli@example.com",
+            "--scopes",
+            "items:*",
+            "--with-api-key",
+            "first",
+        ],
+        "a long password\n",
+    );
+    assert!(out.contains("cli@example.com"), "{out}");
+    let first_key = out.lines().last().unwrap().to_owned();
+    assert!(
+        first_key.starts_with("plk_") && !first_key.contains(' '),
+        "{out}"
+    );
+    let out = cli(
+        &binary,
+        &url,
+        &[
+            "api-keys",
+            "create",
+            "--email",
+            "cli@example.com",
+            "--name",
+            "tcp",
+            "--scopes",
+            "items:read,items:write",
+        ],
+        "",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("plk_") && key != first_key, "{out}");
+
+    let mut server = Server::start(&binary, &url);
+    let (status, head, body) = server.call("GET", "/v1/plugins/items/items", None);
+    assert_eq!((status, code(&body).as_str()), (401, "UNAUTHORIZED"));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    // A 10 MB upload without a credential is answered 401 before a byte of it is sent.
+    let ten_mb = "POST /v1/plugins/items/items HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 10485760\r\nconnection: close\r\n\r\n";
+    let (status, _, body) = server.request(ten_mb);
+    assert_eq!((status, code(&body).as_str()), (401, "UNAUTHORIZED"));
+    server.key = Some(key.clone());
+    let with_key = ten_mb.replacen(
+        "host: localhost\r\n",
+        &format!("host: localhost\r\n{}", server.auth_header()),
+        1,
+    );
+    let (status, _, body) = server.request(&with_key);
+    assert_eq!((status, code(&body).as_str()), (413, "PAYLOAD_TOO_LARGE"));
+
     let (status, head, body) = server.call(
         "POST",
         "/v1/plugins/items/items",
@@ -141,8 +261,9 @@ fn example_server_over_tcp() {
     assert!(head.to_ascii_lowercase().contains("allow: "), "{head}");
 
     // A chunked body over the 1 MiB default is cut off at the limit.
-    let mut chunked = String::from(
-        "POST /v1/plugins/items/items HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+    let mut chunked = format!(
+        "POST /v1/plugins/items/items HTTP/1.1\r\nhost: localhost\r\n{}content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        server.auth_header()
     );
     let chunk = "a".repeat(64 * 1024);
     for _ in 0..20 {
@@ -154,7 +275,8 @@ fn example_server_over_tcp() {
 
     // What was acknowledged survives a hard kill.
     server.kill();
-    let server = Server::start(&binary, &url);
+    let mut server = Server::start(&binary, &url);
+    server.key = Some(first_key);
     let (status, _, body) = server.call("GET", &format!("/v1/plugins/items/items/{id}"), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -163,4 +285,133 @@ fn example_server_over_tcp() {
     );
     server.kill();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two servers on one PostgreSQL database, as when scaling out: a session or key made through one
+/// works on the other, items are shared, and a key revoked (or a session ended) on one stops
+/// working on the other within the lookup cache's lifetime (here 1 s).
+#[test]
+fn two_servers_share_one_postgres() {
+    let Ok(base_url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the scale-out test on PostgreSQL");
+        return;
+    };
+    // A schema of its own, so runs never meet each other's rows or migrations.
+    let schema = format!("plugin_scale_{}", std::process::id());
+    let admin = |sql: String| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        });
+    };
+    admin(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+
+    let binary = server_binary();
+    cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "scale@example.com",
+            "--scopes",
+            "items:*",
+        ],
+        "scale-out password\n",
+    );
+    let ttl = [("AUTH_CACHE_TTL_MS", "1000")];
+    let a = Server::start_with(&binary, &url, &ttl);
+    let b = Server::start_with(&binary, &url, &ttl);
+
+    // A session made on A is valid on B.
+    let (status, head, body) = a.call(
+        "POST",
+        "/v1/auth/login",
+        Some(&json!({"email": "scale@example.com", "password": "scale-out password"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let with_cookie = [("cookie", cookie.as_str())];
+    let (status, _, body) = b.call_with("GET", "/v1/auth/me", None, &with_cookie);
+    assert_eq!(status, 200, "{body}");
+
+    // A key made on A works on B, and so do the items made with it.
+    let (status, _, body) = a.call_with(
+        "POST",
+        "/v1/auth/api-keys",
+        Some(&json!({"name": "shared", "scopes": ["items:*"]})),
+        &with_cookie,
+    );
+    assert_eq!(status, 201, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let bearer = format!("Bearer {key}");
+    let with_key = [("authorization", bearer.as_str())];
+    let (status, _, body) = a.call_with(
+        "POST",
+        "/v1/plugins/items/items",
+        Some(&json!({"name": "on a", "status": "active"})),
+        &with_key,
+    );
+    assert_eq!(status, 201, "{body}");
+    let item: Value = serde_json::from_str(&body).unwrap();
+    let one = format!("/v1/plugins/items/items/{}", item["id"]);
+    let (status, _, body) = b.call_with("GET", &one, None, &with_key);
+    assert_eq!(status, 200, "{body}");
+
+    // Revoked on A: refused on A at once, and on B (which has the key cached) within the bound.
+    let (status, _, body) = a.call_with(
+        "DELETE",
+        &format!("/v1/auth/api-keys/{id}"),
+        None,
+        &with_cookie,
+    );
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(a.call_with("GET", &one, None, &with_key).0, 401);
+    assert!(
+        refused_within(&b, &one, &with_key, Duration::from_secs(3)),
+        "B kept accepting a revoked key past the cache bound"
+    );
+
+    // Logged out on B: the session ends on A within the bound too.
+    let (status, _, _) = b.call_with("POST", "/v1/auth/logout", None, &with_cookie);
+    assert_eq!(status, 204);
+    assert!(refused_within(
+        &a,
+        "/v1/auth/me",
+        &with_cookie,
+        Duration::from_secs(3)
+    ));
+
+    a.kill();
+    b.kill();
+    admin(format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+/// Whether `server` answers 401 to `GET path` before `limit` has passed, asking every 100 ms.
+fn refused_within(server: &Server, path: &str, headers: &[(&str, &str)], limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if server.call_with("GET", path, None, headers).0 == 401 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }

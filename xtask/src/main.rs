@@ -183,6 +183,35 @@ fn bench() -> Result<(), String> {
             allocations[1]
         );
     }
+    println!();
+    println!(
+        "authentication: get_item in one router with auth, public and with an API key (warm cache)"
+    );
+    println!("| variant | instructions | allocations |");
+    println!("|---|---:|---:|");
+    let mut public = 0.0;
+    for variant in ["public", "api_key"] {
+        let per_request = |tool| -> Result<f64, String> {
+            let a = valgrind(&binary, tool, &[variant, "get_item", &small.to_string()])?;
+            let b = valgrind(&binary, tool, &[variant, "get_item", &large.to_string()])?;
+            Ok((b - a) as f64 / span)
+        };
+        let mut runs = (0..RUNS)
+            .map(|_| per_request(Tool::Callgrind))
+            .collect::<Result<Vec<f64>, String>>()?;
+        runs.sort_by(f64::total_cmp);
+        let median = runs[RUNS / 2];
+        if variant == "public" {
+            public = median;
+        }
+        println!(
+            "| {variant} | {median:.0} [{:.0}, {:.0}] (+{:.0}) | {:.2} |",
+            runs[0],
+            runs[RUNS - 1],
+            median - public,
+            per_request(Tool::Dhat)?
+        );
+    }
     startup_instructions()?;
     cargo(&["bench", "-p", "plugin-bench"], &[])
 }

@@ -1,4 +1,6 @@
-//! The items plugin: a small CRUD API under `/v1/plugins/items`, persisted in SQLite.
+//! The items plugin: a small CRUD API under `/v1/plugins/items`, persisted in SQLite (or
+//! PostgreSQL). Every route needs a session, an API key or an OAuth token with `items:read`;
+//! writes need `items:write` too. Items belong to the user who created them.
 //!
 //! | route | does |
 //! |---|---|
@@ -15,22 +17,22 @@ mod store;
 pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, UpdateItem};
 pub use store::{ItemsState, StoreError};
 
-use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
+use plugin_runtime::{Auth, Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {
     ServerConfig::default().with_api_info("Items example", env!("CARGO_PKG_VERSION"))
 }
 
-/// What `example-server` serves: the items plugin under `/v1/plugins/items`, its OpenAPI
-/// documents and Swagger UI at `/docs`.
-pub fn app(state: ItemsState) -> axum::Router {
-    plugins![config = config(); ItemsPlugin::new(state)]
+/// What `example-server` serves: the items plugin under `/v1/plugins/items`, the auth routes
+/// under `/v1/auth` and the settings page, the OpenAPI documents and Swagger UI at `/docs`.
+pub fn app(state: ItemsState, auth: &Auth) -> axum::Router {
+    plugins![config = config(); auth = auth; ItemsPlugin::new(state)]
 }
 
-/// The plugins [`app`] mounts, for exporting documents and the manifest without a database.
+/// What [`app`] documents, for exporting documents and the manifest without a database.
 /// A test checks that what [`app`] serves is built from exactly these.
-pub const PLUGINS: &[&PluginMeta] = &[<ItemsPlugin as Plugin>::META];
+pub const PLUGINS: &[&PluginMeta] = &[plugin_runtime::auth::META, <ItemsPlugin as Plugin>::META];
 
 /// Items that people keep: create, list, rename, archive and delete them.
 #[plugin(
@@ -38,6 +40,8 @@ pub const PLUGINS: &[&PluginMeta] = &[<ItemsPlugin as Plugin>::META];
     version = "1.0.0",
     state = ItemsState,
     timeout_ms = 30_000,
+    security(user, token, oauth),
+    permissions("items:read"),
     routes(
         routes::list_items,
         routes::get_item,

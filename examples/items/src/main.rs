@@ -1,24 +1,33 @@
-//! `example-server`: the items plugin on SQLite, served over HTTP.
+//! `example-server`: the items plugin with sessions, API keys and OAuth, served over HTTP.
 //!
 //! ```text
-//! example-server [--host 127.0.0.1] [--port 8080]     (PORT, HOST and DATABASE_URL also work)
-//! example-server openapi --out openapi                 writes the OpenAPI documents
-//! example-server manifest --out openapi/manifest.json  writes the plugin manifest
+//! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work)
+//! example-server users create --email E --scopes S [--with-api-key NAME]
+//!                                                        makes a user; the password is read from stdin
+//! example-server api-keys create --email E --name N --scopes S
+//!                                                        makes an API key, printed alone on the last line
+//! example-server openapi --out openapi                   writes the OpenAPI documents
+//! example-server manifest --out openapi/manifest.json    writes the plugin manifest
 //! ```
-//! The database defaults to `./data/items.db`, created on first start. `openapi` and `manifest`
-//! start no server and open no database.
+//! The database defaults to `./data/items.db` (SQLite, created on first start); a `postgres://`
+//! `DATABASE_URL` lets several servers share one database. `openapi` and `manifest` open no
+//! database. Logs go to stderr.
 
-use clap::{Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use items_example::ItemsState;
+use plugin_runtime::auth::{OAuthConfig, parse_grants};
+use plugin_runtime::{Auth, AuthConfig};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "example-server",
     version,
-    about = "Serves the items plugin under /v1/plugins/items"
+    about = "Serves the items plugin under /v1/plugins/items, with sessions, API keys and OAuth"
 )]
 struct Args {
     #[command(subcommand)]
@@ -29,9 +38,49 @@ struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     port: u16,
-    /// SQLite database URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/items.db")]
+    #[command(flatten)]
+    db: Database,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+struct Database {
+    /// `sqlite://path` (the default, created if missing) or `postgres://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/items.db",
+        global = true
+    )]
     database_url: String,
+}
+
+#[derive(Debug, ClapArgs)]
+struct AuthArgs {
+    /// The server is reached over HTTPS (behind a proxy): session cookies get `Secure` and the
+    /// `__Host-` prefix.
+    #[arg(long, env = "HTTPS")]
+    https: bool,
+    /// How long a looked-up key or session is trusted before asking the database again, in ms:
+    /// the bound on how long a key revoked on another server keeps working here.
+    #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 10_000)]
+    auth_cache_ttl_ms: u64,
+    /// An origin besides the server's own allowed to send cookie-authenticated writes.
+    #[arg(long, env = "ALLOWED_ORIGIN")]
+    allowed_origin: Vec<String>,
+    /// OAuth: the issuer (`iss`) tokens must carry.
+    #[arg(long, env = "OAUTH_ISSUER", requires = "oauth_audience")]
+    oauth_issuer: Option<String>,
+    /// OAuth: the audience (`aud`) tokens must carry.
+    #[arg(long, env = "OAUTH_AUDIENCE", requires = "oauth_issuer")]
+    oauth_audience: Option<String>,
+    /// OAuth: a PEM public key or a JWKS file (RS256, ES256).
+    #[arg(long, env = "OAUTH_KEY_FILE")]
+    oauth_key_file: Option<PathBuf>,
+    /// OAuth: an HS256 shared secret.
+    #[arg(long, env = "OAUTH_HS256_SECRET", hide_env_values = true)]
+    oauth_hs256_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,20 +91,66 @@ enum Command {
         #[arg(long, default_value = "openapi")]
         out: PathBuf,
     },
-    /// Writes the plugin manifest: plugins, routes, errors, limits.
+    /// Writes the plugin manifest: plugins, routes, errors, limits, security.
     Manifest {
         /// The file.
         #[arg(long, default_value = "openapi/manifest.json")]
         out: PathBuf,
     },
+    /// Manages users.
+    #[command(subcommand)]
+    Users(Users),
+    /// Manages API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeys),
 }
 
+#[derive(Debug, Subcommand)]
+enum Users {
+    /// Makes a user. The password is read from stdin (one line; 8 to 1024 bytes).
+    Create {
+        /// The email they log in with.
+        #[arg(long)]
+        email: String,
+        /// Comma-separated scopes, e.g. `items:read,items:write`; `items:*` and `*` are wildcards.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Also make an API key with this name and the user's scopes, printed alone on the last
+        /// line: a working key in one command.
+        #[arg(long, value_name = "NAME")]
+        with_api_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeys {
+    /// Makes an API key for a user and prints it, alone on the last line of stdout. It is shown
+    /// only now: only its hash is stored.
+    Create {
+        /// The owner's email.
+        #[arg(long)]
+        email: String,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes, never more than the owner's.
+        #[arg(long)]
+        scopes: String,
+        /// When the key stops working, RFC 3339 (`2030-01-31T00:00:00Z`).
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+}
+
+type Error = Box<dyn std::error::Error>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let config = items_example::config();
@@ -74,22 +169,115 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             write(out, &bytes)?;
             return Ok(());
         }
-        None => {}
+        _ => {}
     }
 
-    ensure_parent_dir(&args.database_url)?;
-    let state = ItemsState::connect(&args.database_url).await?;
-    let app = items_example::app(state);
+    let url = &args.db.database_url;
+    let pool = plugin_runtime::database::connect(url).await?;
+    let state = ItemsState::open(pool.clone(), url).await?;
+    let auth = Auth::open(pool, auth_config(&args.auth)?).await?;
+    match args.command {
+        Some(Command::Users(Users::Create {
+            email,
+            scopes,
+            with_api_key,
+        })) => {
+            let scopes = parse_grants(&scopes)?;
+            let password = read_password()?;
+            let user = auth.create_user(&email, &password, &scopes).await?;
+            println!(
+                "created user {} ({}) with scopes [{}]",
+                user.email,
+                user.id,
+                user.scopes.join(", ")
+            );
+            if let Some(name) = with_api_key {
+                let created = auth.create_api_key(&email, &name, &scopes, None).await?;
+                print_key(&created, &email);
+            }
+            return Ok(());
+        }
+        Some(Command::ApiKeys(ApiKeys::Create {
+            email,
+            name,
+            scopes,
+            expires_at,
+        })) => {
+            let scopes = parse_grants(&scopes)?;
+            let created = auth
+                .create_api_key(&email, &name, &scopes, expires_at.as_deref())
+                .await?;
+            print_key(&created, &email);
+            return Ok(());
+        }
+        _ => {}
+    }
 
+    let app = items_example::app(state, &auth);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(database = %args.database_url, "listening on http://{addr}");
-    tracing::info!("API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs");
+    tracing::info!(database = %redact(url), "listening on http://{addr}");
+    tracing::info!(
+        "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key alone on the last line of stdout, so `| tail -n 1` gets it.
+fn print_key(created: &plugin_runtime::auth::CreatedApiKey, email: &str) {
+    println!(
+        "created API key {} ({}) for {email} with scopes [{}]; it is shown once:",
+        created.info.name,
+        created.info.id,
+        created.info.scopes.join(", ")
+    );
+    println!("{}", created.key);
+}
+
+fn auth_config(a: &AuthArgs) -> Result<AuthConfig, Error> {
+    let mut config = AuthConfig::default()
+        .with_https(a.https)
+        .with_cache_ttl(Duration::from_millis(a.auth_cache_ttl_ms));
+    for origin in &a.allowed_origin {
+        config = config.with_allowed_origin(origin.clone());
+    }
+    if let (Some(issuer), Some(audience)) = (&a.oauth_issuer, &a.oauth_audience) {
+        let mut oauth = OAuthConfig::new(issuer.clone(), audience.clone());
+        if let Some(secret) = &a.oauth_hs256_secret {
+            oauth = oauth.with_hs256_secret(secret.as_bytes());
+        }
+        if let Some(file) = &a.oauth_key_file {
+            oauth = oauth.with_key_file(file)?;
+        }
+        config = config.with_oauth(oauth);
+    } else if a.oauth_key_file.is_some() || a.oauth_hs256_secret.is_some() {
+        return Err("OAuth keys need --oauth-issuer and --oauth-audience".into());
+    }
+    Ok(config)
+}
+
+/// One line of stdin, without its line break.
+fn read_password() -> Result<String, Error> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let line = input.lines().next().unwrap_or_default();
+    Ok(line.to_owned())
+}
+
+/// The URL without a password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -99,24 +287,6 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)?;
     println!("{}", path.display());
     Ok(())
-}
-
-/// Creates the directory of a file-backed SQLite URL, so the default works on a fresh checkout.
-fn ensure_parent_dir(url: &str) -> std::io::Result<()> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return Ok(());
-    };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
-        _ => Ok(()),
-    }
 }
 
 async fn shutdown() {

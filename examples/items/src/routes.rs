@@ -1,14 +1,26 @@
 //! The items routes: each validates nothing by hand (the attribute does) and returns only the
-//! error codes it declares.
+//! error codes it declares. Who may call them is declared on the plugin (`items:read`) and on
+//! the routes that write (`items:write`); every query is scoped to the caller, so another user's
+//! item is "not found", never shown.
 
 use crate::model::{CreateItem, Item, ItemPage, ListQuery, Pagination, UpdateItem};
 use crate::store::{ItemsState, StoreError};
 use plugin_runtime::prelude::*;
 
+/// The caller's id: items belong to it. The routes are never public, so the framework has always
+/// authenticated someone before a handler runs.
+fn owner(ctx: &Ctx<ItemsState>) -> RouteResult<&str> {
+    ctx.principal()
+        .map(Principal::user_id)
+        .ok_or_else(|| RouteError::internal("an items route ran without a caller"))
+}
+
 /// List items, newest first, one page at a time.
 #[plugin_route(method = "GET", path = "/items")]
 pub async fn list_items(ctx: Ctx<ItemsState>, query: ListQuery) -> RouteResult<ItemPage> {
-    let (items, total) = ctx.list(query.page, query.limit, query.filter).await?;
+    let (items, total) = ctx
+        .list(owner(&ctx)?, query.page, query.limit, query.filter)
+        .await?;
     Ok(ItemPage {
         items,
         pagination: Pagination {
@@ -20,9 +32,9 @@ pub async fn list_items(ctx: Ctx<ItemsState>, query: ListQuery) -> RouteResult<I
 }
 
 /// Get one item.
-#[plugin_route(method = "GET", path = "/items/{id}", errors(ITEM_NOT_FOUND = (404, "no item has this id")))]
+#[plugin_route(method = "GET", path = "/items/{id}", errors(ITEM_NOT_FOUND = (404, "you have no item with this id")))]
 pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
-    match ctx.get(id).await? {
+    match ctx.get(owner(&ctx)?, id).await? {
         Some(item) => Ok(item),
         None => Err(route_error!(ITEM_NOT_FOUND, "no item has id {id}")),
     }
@@ -33,10 +45,11 @@ pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
     method = "POST",
     path = "/items",
     status = 201,
-    errors(ITEM_EXISTS = (409, "an item with this name exists"))
+    permissions("items:write"),
+    errors(ITEM_EXISTS = (409, "you have an item with this name"))
 )]
 pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult<Item> {
-    match ctx.create(&input.name, input.status).await {
+    match ctx.create(owner(&ctx)?, &input.name, input.status).await {
         Ok(item) => Ok(item),
         Err(StoreError::NameTaken) => Err(route_error!(
             ITEM_EXISTS,
@@ -51,10 +64,14 @@ pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult
 #[plugin_route(
     method = "PATCH",
     path = "/items/{id}",
-    errors(ITEM_NOT_FOUND = (404, "no item has this id"), ITEM_EXISTS = (409, "an item with this name exists"))
+    permissions("items:write"),
+    errors(ITEM_NOT_FOUND = (404, "you have no item with this id"), ITEM_EXISTS = (409, "you have an item with this name"))
 )]
 pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> RouteResult<Item> {
-    match ctx.update(id, input.name.as_deref(), input.status).await {
+    match ctx
+        .update(owner(&ctx)?, id, input.name.as_deref(), input.status)
+        .await
+    {
         Ok(Some(item)) => Ok(item),
         Ok(None) => Err(route_error!(ITEM_NOT_FOUND, "no item has id {id}")),
         Err(StoreError::NameTaken) => Err(route_error!(
@@ -67,9 +84,15 @@ pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> Ro
 }
 
 /// Delete an item.
-#[plugin_route(method = "DELETE", path = "/items/{id}", status = 204, errors(ITEM_NOT_FOUND = (404, "no item has this id")))]
+#[plugin_route(
+    method = "DELETE",
+    path = "/items/{id}",
+    status = 204,
+    permissions("items:write"),
+    errors(ITEM_NOT_FOUND = (404, "you have no item with this id"))
+)]
 pub async fn delete_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<()> {
-    if ctx.delete(id).await? {
+    if ctx.delete(owner(&ctx)?, id).await? {
         Ok(())
     } else {
         Err(route_error!(ITEM_NOT_FOUND, "no item has id {id}"))

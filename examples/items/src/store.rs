@@ -1,21 +1,21 @@
-//! Items in SQLite through sqlx: the plugin's state. Migrations run at connect; the database is
-//! in WAL mode with `synchronous = FULL`, so every acknowledged write survives a crash or restart.
+//! Items in SQL through sqlx: the plugin's state. SQLite by default, PostgreSQL to run several
+//! servers on one database; the same queries serve both (sqlx's `Any` driver). Every query is
+//! scoped to the caller: an item is visible only to the user who created it.
 
 use crate::model::{Item, ItemStatus};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-use std::str::FromStr;
+use plugin_runtime::database::Backend;
+use sqlx::{AnyPool, Row};
 
 /// The items plugin's state: the database pool.
 #[derive(Clone, Debug)]
 pub struct ItemsState {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 /// A storage failure.
 #[derive(Debug)]
 pub enum StoreError {
-    /// Another item has the name.
+    /// Another of the owner's items has the name.
     NameTaken,
     /// The database failed.
     Database(sqlx::Error),
@@ -44,35 +44,39 @@ impl From<sqlx::Error> for StoreError {
 const COLUMNS: &str = "id, name, status, created_at";
 
 impl ItemsState {
-    /// Opens (creating if needed) the SQLite database at `url` and runs the migrations.
-    /// `sqlite::memory:` gives a private in-memory database, for tests.
+    /// Opens the database at `url` (see `plugin_runtime::database::connect`) and runs the
+    /// migrations. `sqlite::memory:` gives a private in-memory database, for tests.
     ///
     /// # Errors
     /// If the database cannot be opened or migrated.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
-        let pool = if memory {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(8)
-        }
-        .connect_with(options)
-        .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let pool = plugin_runtime::database::connect(url).await?;
+        Self::open(pool, url).await
+    }
+
+    /// Runs the migrations for the database `url` names on `pool` (shared with the auth tables).
+    ///
+    /// # Errors
+    /// If the migrations fail.
+    pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
+        let mut migrator = match Backend::of(url) {
+            Some(Backend::Postgres) => sqlx::migrate!("./migrations/postgres"),
+            _ => sqlx::migrate!("./migrations/sqlite"),
+        };
+        // The auth tables' migrations share the migration table.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         Ok(ItemsState { pool })
+    }
+
+    /// The pool, to share with authentication.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub(crate) async fn list(
         &self,
+        owner: &str,
         page: u32,
         limit: u32,
         filter: Option<ItemStatus>,
@@ -80,34 +84,46 @@ impl ItemsState {
         let offset = i64::from(page - 1) * i64::from(limit);
         let status = filter.map(ItemStatus::as_str);
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM items WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+            "SELECT {COLUMNS} FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
         ))
+        .bind(owner)
         .bind(status)
         .bind(i64::from(limit))
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE (?1 IS NULL OR status = ?1)")
-                .bind(status)
-                .fetch_one(&self.pool)
-                .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2)",
+        )
+        .bind(owner)
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
         let items = rows.iter().map(item).collect::<Result<_, _>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
-    pub(crate) async fn get(&self, id: i64) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM items WHERE id = ?1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub(crate) async fn get(&self, owner: &str, id: i64) -> Result<Option<Item>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM items WHERE id = $1 AND owner = $2"
+        ))
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(item).transpose()?)
     }
 
-    pub(crate) async fn create(&self, name: &str, status: ItemStatus) -> Result<Item, StoreError> {
+    pub(crate) async fn create(
+        &self,
+        owner: &str,
+        name: &str,
+        status: ItemStatus,
+    ) -> Result<Item, StoreError> {
         let row = sqlx::query(&format!(
-            "INSERT INTO items (name, status) VALUES (?1, ?2) RETURNING {COLUMNS}"
+            "INSERT INTO items (owner, name, status) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
         ))
+        .bind(owner)
         .bind(name)
         .bind(status.as_str())
         .fetch_one(&self.pool)
@@ -117,31 +133,34 @@ impl ItemsState {
 
     pub(crate) async fn update(
         &self,
+        owner: &str,
         id: i64,
         name: Option<&str>,
         status: Option<ItemStatus>,
     ) -> Result<Option<Item>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE items SET name = COALESCE(?2, name), status = COALESCE(?3, status) WHERE id = ?1 RETURNING {COLUMNS}"
+            "UPDATE items SET name = COALESCE($2, name), status = COALESCE($3, status) WHERE id = $1 AND owner = $4 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(name)
         .bind(status.map(ItemStatus::as_str))
+        .bind(owner)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(item).transpose()?)
     }
 
-    pub(crate) async fn delete(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM items WHERE id = ?1")
+    pub(crate) async fn delete(&self, owner: &str, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM items WHERE id = $1 AND owner = $2")
             .bind(id)
+            .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 }
 
-fn item(row: &sqlx::sqlite::SqliteRow) -> Result<Item, sqlx::Error> {
+fn item(row: &sqlx::any::AnyRow) -> Result<Item, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(Item {
         id: row.try_get("id")?,

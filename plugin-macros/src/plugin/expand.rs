@@ -18,6 +18,8 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
     let body_limit = opt(decl.body_limit);
     let type_name = ident.to_string();
     let description = &decl.description;
+    let security = crate::security::opt_security(decl.security);
+    let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
         quote_spanned!(c.span()=> const _: () = ::plugin_runtime::__private::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
@@ -74,10 +76,17 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
                 timeout_ms: #timeout,
                 body_limit: #body_limit,
                 routes: &[#(#companions::META),*],
+                security: #security,
+                permissions: #permissions,
             };
 
-            fn mount(self, server: &::plugin_runtime::ServerConfig) -> #rt::Router {
-                let mut mounter = #rt::Mounter::new(<Self as ::plugin_runtime::Plugin>::META, self.state, server);
+            fn mount(
+                self,
+                server: &::plugin_runtime::ServerConfig,
+                auth: ::core::option::Option<&::plugin_runtime::auth::Auth>,
+            ) -> #rt::Router {
+                let mut mounter = #rt::Mounter::new(<Self as ::plugin_runtime::Plugin>::META, self.state, server)
+                    .with_auth(auth.cloned());
                 #(mounter.add(#companions());)*
                 mounter.finish()
             }
@@ -127,7 +136,11 @@ pub(crate) fn fallback(
         impl ::plugin_runtime::Plugin for #ident {
             type State = ();
             const META: &'static ::plugin_runtime::PluginMeta = ::plugin_runtime::PluginMeta::FALLBACK;
-            fn mount(self, _: &::plugin_runtime::ServerConfig) -> ::plugin_runtime::__private::Router {
+            fn mount(
+                self,
+                _: &::plugin_runtime::ServerConfig,
+                _: ::core::option::Option<&::plugin_runtime::auth::Auth>,
+            ) -> ::plugin_runtime::__private::Router {
                 ::plugin_runtime::__private::Router::new()
             }
         }

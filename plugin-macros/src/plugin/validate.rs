@@ -3,6 +3,7 @@
 use crate::ctxt::Ctxt;
 use crate::keyed;
 use crate::path::parse_template;
+use crate::security::{self, SecurityDecl};
 use proc_macro2::{Span, TokenStream};
 use syn::Token;
 use syn::punctuated::Punctuated;
@@ -15,6 +16,8 @@ const KEYS: &[&str] = &[
     "timeout_ms",
     "body_limit",
     "routes",
+    "security",
+    "permissions",
 ];
 const BASE_PREFIX: &str = "/v1/plugins/";
 
@@ -28,6 +31,10 @@ pub(crate) struct PluginDecl {
     pub(crate) routes: Vec<syn::Path>,
     /// The struct's doc comment: the description of the plugin's tag in the OpenAPI document.
     pub(crate) description: String,
+    /// The default `security(...)` of its routes.
+    pub(crate) security: Option<SecurityDecl>,
+    /// The default `permissions(...)` of its routes.
+    pub(crate) permissions: Option<Vec<String>>,
 }
 
 /// What could be read even when the declaration is invalid, for the fallback expansion.
@@ -73,6 +80,8 @@ fn validate_into(
     let mut timeout_ms = None;
     let mut body_limit = None;
     let mut routes = None;
+    let mut security = None;
+    let mut permissions = None;
     for k in &keys {
         match k.key.to_string().as_str() {
             "name" => {
@@ -92,10 +101,13 @@ fn validate_into(
             "timeout_ms" => timeout_ms = keyed::timeout_ms(cx, k),
             "body_limit" => body_limit = keyed::body_limit(cx, k),
             "routes" => routes = parse_routes(cx, k),
+            "security" => security = security::security(cx, k),
+            "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
             _ => unreachable!("keyed::parse only yields known keys"),
         }
     }
     let present = |key: &str| keys.iter().any(|k| k.key == key);
+    security::check_public_without_permissions(cx, security, permissions.as_ref().map(|(_, k)| k));
     seen.routes = routes.clone().unwrap_or_default();
     seen.has_state = present("state");
     if !present("name") {
@@ -131,6 +143,8 @@ fn validate_into(
         body_limit,
         routes: routes?,
         description: crate::docs::doc_string(&strukt.attrs),
+        security,
+        permissions: permissions.map(|(p, _)| p),
     })
 }
 

@@ -75,6 +75,8 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
     let operation_id = opt_str(decl.docs.operation_id.as_deref());
     let (deprecated, hidden) = (decl.docs.deprecated, decl.docs.hidden);
     let handler_name = fn_ident.to_string();
+    let security = crate::security::opt_security(decl.security);
+    let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
 
     let assertions = assertions(decl, sig);
     let method_router = method_router(decl, sig, &fn_ident);
@@ -131,6 +133,8 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
                 operation_id: #operation_id,
                 deprecated: #deprecated,
                 hidden: #hidden,
+                security: #security,
+                permissions: #permissions,
             };
         }
 

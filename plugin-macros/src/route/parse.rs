@@ -3,6 +3,7 @@
 
 use crate::ctxt::Ctxt;
 use crate::keyed::{self, Keyed};
+use crate::security::{self, SecurityDecl};
 use proc_macro2::{Span, TokenStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, Token};
@@ -19,6 +20,8 @@ pub(crate) const KEYS: &[&str] = &[
     "operation_id",
     "deprecated",
     "hidden",
+    "security",
+    "permissions",
 ];
 
 pub(crate) struct RawRoute {
@@ -33,6 +36,9 @@ pub(crate) struct RawRoute {
     pub(crate) operation_id: Option<syn::LitStr>,
     pub(crate) deprecated: bool,
     pub(crate) hidden: bool,
+    pub(crate) security: Option<SecurityDecl>,
+    /// `permissions(...)` and its key, for errors that concern the key as a whole.
+    pub(crate) permissions: Option<(Vec<String>, syn::Ident)>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -56,6 +62,8 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         operation_id: None,
         deprecated: false,
         hidden: false,
+        security: None,
+        permissions: None,
         written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
@@ -74,6 +82,10 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             }
             "deprecated" => raw.deprecated = keyed::flag(cx, &k),
             "hidden" => raw.hidden = keyed::flag(cx, &k),
+            "security" => raw.security = security::security(cx, &k),
+            "permissions" => {
+                raw.permissions = security::permissions(cx, &k).map(|p| (p, k.key.clone()));
+            }
             _ => unreachable!("keyed::parse only yields known keys"),
         }
     }

@@ -6,6 +6,7 @@ use crate::ctxt::Ctxt;
 use crate::diag::one_of;
 use crate::framework::FRAMEWORK_CODES;
 use crate::path::{PathTemplate, parse_template};
+use crate::security::SecurityDecl;
 use proc_macro2::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,10 @@ pub(crate) struct RouteDecl {
     pub(crate) body_limit: Option<(u64, Span)>,
     pub(crate) errors: Vec<ErrorDecl>,
     pub(crate) docs: DocsDecl,
+    /// `security(...)`; `None` inherits the plugin's, then the server's default.
+    pub(crate) security: Option<SecurityDecl>,
+    /// `permissions(...)`; `None` inherits the plugin's.
+    pub(crate) permissions: Option<Vec<String>>,
 }
 
 /// What the route says about itself in the OpenAPI document (none of it changes behaviour except
@@ -141,6 +146,11 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     };
 
     let docs = validate_docs(cx, &raw);
+    crate::security::check_public_without_permissions(
+        cx,
+        raw.security,
+        raw.permissions.as_ref().map(|(_, k)| k),
+    );
     let errors = validate_errors(cx, raw.errors);
 
     let (method, (path, path_lit)) = (method?, path?);
@@ -164,6 +174,8 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         body_limit: raw.body_limit,
         errors,
         docs,
+        security: raw.security,
+        permissions: raw.permissions.map(|(p, _)| p),
     })
 }
 

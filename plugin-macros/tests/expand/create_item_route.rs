@@ -79,6 +79,8 @@ impl plugin_route_create_item {
         operation_id: ::core::option::Option::None,
         deprecated: false,
         hidden: false,
+        security: ::core::option::Option::None,
+        permissions: ::core::option::Option::None,
     };
 }
 const _: () = {

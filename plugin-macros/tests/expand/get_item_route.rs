@@ -75,6 +75,8 @@ impl plugin_route_get_item {
         operation_id: ::core::option::Option::None,
         deprecated: false,
         hidden: false,
+        security: ::core::option::Option::None,
+        permissions: ::core::option::Option::None,
     };
 }
 const _: () = {

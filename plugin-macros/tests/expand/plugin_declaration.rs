@@ -34,16 +34,20 @@ impl ::plugin_runtime::Plugin for ItemsPlugin {
         timeout_ms: ::core::option::Option::Some(30000u64),
         body_limit: ::core::option::Option::None,
         routes: &[routes::plugin_route_list_items::META, plugin_route_get_item::META],
+        security: ::core::option::Option::None,
+        permissions: ::core::option::Option::None,
     };
     fn mount(
         self,
         server: &::plugin_runtime::ServerConfig,
+        auth: ::core::option::Option<&::plugin_runtime::auth::Auth>,
     ) -> ::plugin_runtime::__private::Router {
         let mut mounter = ::plugin_runtime::__private::Mounter::new(
-            <Self as ::plugin_runtime::Plugin>::META,
-            self.state,
-            server,
-        );
+                <Self as ::plugin_runtime::Plugin>::META,
+                self.state,
+                server,
+            )
+            .with_auth(auth.cloned());
         mounter.add(routes::plugin_route_list_items());
         mounter.add(plugin_route_get_item());
         mounter.finish()

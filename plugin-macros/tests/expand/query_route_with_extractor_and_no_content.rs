@@ -54,6 +54,8 @@ impl plugin_route_clear_tags {
         operation_id: ::core::option::Option::None,
         deprecated: false,
         hidden: false,
+        security: ::core::option::Option::None,
+        permissions: ::core::option::Option::None,
     };
 }
 const _: () = {

@@ -75,6 +75,24 @@ impl Piece {
             refs: refs(value),
         }
     }
+
+    /// An operation: its `security` names schemes, which it needs as much as its `$ref`s.
+    fn operation(path: String, method: String, value: &Value) -> Self {
+        let mut piece = Piece::new(path, method, value);
+        let schemes = value["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .flat_map(|alternative| alternative.keys());
+        for name in schemes {
+            let r = format!("#/components/securitySchemes/{name}");
+            if !piece.refs.contains(&r) {
+                piece.refs.push(r);
+            }
+        }
+        piece
+    }
 }
 
 impl Catalog {
@@ -98,7 +116,7 @@ impl Catalog {
         let mut pieces = |list: Vec<(String, &str, Operation)>| -> Vec<Piece> {
             list.into_iter()
                 .map(|(path, method, op)| {
-                    Piece::new(path, method.to_ascii_lowercase(), &finished.filled(&op))
+                    Piece::operation(path, method.to_ascii_lowercase(), &finished.filled(&op))
                 })
                 .collect()
         };
@@ -116,6 +134,10 @@ impl Catalog {
                 let piece = Piece::new(group.to_owned(), name, &value);
                 components.insert(format!("#/components/{group}/{}", piece.key), piece);
             }
+        }
+        for (name, value) in operation::security_schemes() {
+            let piece = Piece::new("securitySchemes".to_owned(), name.to_owned(), &value);
+            components.insert(format!("#/components/securitySchemes/{name}"), piece);
         }
         Catalog {
             plugins,

@@ -3,6 +3,7 @@
 //! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
 
 use super::schemas::{Direction, Schemas};
+use crate::auth::AuthMethod;
 use crate::error::FrameworkCode;
 use crate::meta::{InputLocation, PluginMeta, RouteMeta};
 use crate::server::ServerConfig;
@@ -14,6 +15,7 @@ use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, Param
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, Deprecated, Ref, RefOr, Required};
 
 /// The tag of the server's own routes.
@@ -78,6 +80,14 @@ pub(crate) fn route(
     let takes_input =
         reads_body || route.input != InputLocation::None || !route.path_params.is_empty();
 
+    // Who may call: each admitted method is one alternative, each with the required scopes.
+    let (security, permissions) = config.security_for(plugin, route);
+    if !security.is_public() {
+        op = op.securities(Some(security.methods().map(|m| {
+            SecurityRequirement::new(security_scheme(m), permissions.iter().copied())
+        })));
+    }
+
     let success = match route.output_schema {
         Some(f) => with_request_id(ResponseBuilder::new().description(success_text(route.status)))
             .content(
@@ -111,6 +121,24 @@ pub(crate) fn route(
             FrameworkCode::UnsupportedMediaType,
             "the body is not `application/json`",
         );
+    }
+    if !security.is_public() {
+        framework(
+            FrameworkCode::Unauthorized,
+            "no valid credential: missing, malformed, unknown, expired and revoked ones all get this same answer",
+        );
+        if !permissions.is_empty() {
+            framework(
+                FrameworkCode::Forbidden,
+                "the caller lacks a required scope; `details.missingScopes` lists them",
+            );
+        }
+        if security.admits(AuthMethod::Session) && route.method.is_unsafe() {
+            framework(
+                FrameworkCode::CsrfRejected,
+                "a cookie-authenticated request came from another site (`Sec-Fetch-Site` or `Origin`)",
+            );
+        }
     }
     framework(
         FrameworkCode::Internal,
@@ -256,18 +284,76 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
         error["properties"]["details"] = json!({"type": "array", "items": field});
         error["required"] = json!(["details"]);
     }
+    if names == [FrameworkCode::Forbidden.as_str()] {
+        error["properties"]["details"] = json!({
+            "type": "object",
+            "required": ["missingScopes"],
+            "properties": {"missingScopes": {"type": "array", "items": {"type": "string"}}}
+        });
+        error["required"] = json!(["details"]);
+    }
+    let unauthorized = names.contains(&FrameworkCode::Unauthorized.as_str());
     let schema = json!({
         "allOf": [
             {"$ref": envelope.ref_location},
             {"type": "object", "properties": {"error": error}},
         ]
     });
-    with_request_id(ResponseBuilder::new().description(description))
+    let mut response = with_request_id(ResponseBuilder::new().description(description));
+    if unauthorized {
+        response = response.header(
+            "www-authenticate",
+            string_header("The scheme to authenticate with: `Bearer realm=\"api\"`."),
+        );
+    }
+    response
         .content(
             "application/json",
             Content::new(Some(schemas.value(schema, Direction::Output))),
         )
         .build()
+}
+
+/// The name of the security scheme of a method, under `components/securitySchemes`.
+pub(crate) fn security_scheme(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Session => "session",
+        AuthMethod::ApiKey => "apiKey",
+        AuthMethod::OAuth => "oauth",
+    }
+}
+
+/// The security schemes, as components.
+pub(crate) fn security_schemes() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "session",
+            json!({
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "session",
+                "description": "The session cookie `POST /v1/auth/login` sets (named `__Host-session` when the server runs over HTTPS). Requests that change state must come from this site."
+            }),
+        ),
+        (
+            "apiKey",
+            json!({
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "plk_...",
+                "description": "An API key, `Authorization: Bearer plk_...`: made with `POST /v1/auth/api-keys`, on the settings page, or with `example-server api-keys create`."
+            }),
+        ),
+        (
+            "oauth",
+            json!({
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An OAuth 2 access token (a JWT from the configured issuer, for the configured audience); its `scope` claim lists the scopes."
+            }),
+        ),
+    ]
 }
 
 /// The one error envelope, as a component.
@@ -340,6 +426,26 @@ pub(crate) fn server_routes(
                 &format!("openapi_plugin_{}", plugin.name.replace('-', "_")),
                 &format!("The document of plugin `{}`", plugin.name),
             ),
+        ));
+    }
+    // Plugins live under `/v1/plugins/`; only the auth routes have this base path.
+    if plugins
+        .iter()
+        .any(|p| p.base_path == crate::auth::META.base_path)
+    {
+        let ok = with_request_id(ResponseBuilder::new().description("The settings page"))
+            .content("text/html", Content::new(None::<Ref>))
+            .build();
+        out.push((
+            crate::auth::SETTINGS_PATH.to_owned(),
+            OperationBuilder::new()
+                .tags(Some([SERVER_TAG]))
+                .summary(Some(
+                    "A page to log in and create, list and revoke API keys",
+                ))
+                .operation_id(Some("settings"))
+                .response("200", ok)
+                .build(),
         ));
     }
     if config.docs() {

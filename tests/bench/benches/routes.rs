@@ -35,6 +35,21 @@ fn routes(c: &mut Criterion) {
             .iter(|| apps::send(&hand, apps::get_request(), 200))
     });
     group.finish();
+
+    // Authentication's cost: the same `get_item` in one router, public and behind an API key
+    // (its lookup cached after the first request).
+    let (with_auth, key) = rt.block_on(apps::with_auth());
+    let authorization = format!("Bearer {key}").parse().unwrap();
+    let mut group = c.benchmark_group("auth_get_item");
+    group.bench_function("public", |b| {
+        b.to_async(&rt)
+            .iter(|| apps::send(&with_auth, apps::get_request(), 200))
+    });
+    group.bench_function("api_key_warm_cache", |b| {
+        b.to_async(&rt)
+            .iter(|| apps::send(&with_auth, apps::secured_get_request(&authorization), 200))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, routes);

@@ -82,13 +82,62 @@ async fn get_item(id: i64) -> RouteResult<Item> {
     find_item(id).ok_or_else(|| route_error!(ITEM_NOT_FOUND, "no item has id {id}"))
 }
 
-#[plugin(name = "bench", version = "1.0.0", state = BenchState, routes(create_item, get_item))]
+/// Public, like its hand-written twin: the comparison measures the glue, not authentication.
+#[plugin(
+    name = "bench",
+    version = "1.0.0",
+    state = BenchState,
+    security(none),
+    routes(create_item, get_item)
+)]
 pub struct BenchPlugin;
 
 pub fn generated() -> Router {
     plugins![BenchPlugin::new(BenchState {
         next_id: AtomicI64::new(1)
     })]
+}
+
+/// The same `get_item`, for API keys with `items:read` only: measured against the public one in
+/// the same router, the difference is what authenticating a request costs.
+#[plugin(
+    name = "secured",
+    version = "1.0.0",
+    state = BenchState,
+    security(token),
+    permissions("items:read"),
+    routes(get_item)
+)]
+pub struct SecuredPlugin;
+
+/// Both plugins behind authentication on an in-memory database, and an API key for the secured
+/// one. The cache lifetime is an hour, so every request after the first finds the key cached:
+/// a warm cache is what is measured (a miss costs one indexed query on top).
+pub async fn with_auth() -> (Router, String) {
+    let pool = plugin_runtime::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let auth = plugin_runtime::Auth::open(
+        pool,
+        plugin_runtime::AuthConfig::default().with_cache_ttl(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
+    let scopes = vec!["items:read".to_owned()];
+    auth.create_user("bench@example.com", "bench-password", &scopes)
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key("bench@example.com", "bench", &scopes, None)
+        .await
+        .unwrap()
+        .key;
+    let router = plugins![
+        auth = auth;
+        BenchPlugin::new(BenchState { next_id: AtomicI64::new(1) }),
+        SecuredPlugin::new(BenchState { next_id: AtomicI64::new(1) })
+    ];
+    (router, key)
 }
 
 // ---- hand-written ----
@@ -308,6 +357,15 @@ pub fn create_request() -> Request<Body> {
 pub fn get_request() -> Request<Body> {
     Request::builder()
         .uri("/v1/plugins/bench/items/42")
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// `get_item` of the secured plugin, with `authorization` (`Bearer <key>`) prepared by the caller.
+pub fn secured_get_request(authorization: &HeaderValue) -> Request<Body> {
+    Request::builder()
+        .uri("/v1/plugins/secured/items/42")
+        .header(header::AUTHORIZATION, authorization.clone())
         .body(Body::empty())
         .unwrap()
 }

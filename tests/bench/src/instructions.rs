@@ -1,5 +1,7 @@
 //! Runs one route variant N times, for counting instructions under callgrind:
-//! `bench-instructions <generated|hand_written> <create_item|get_item> <N>`.
+//! `bench-instructions <generated|hand_written|public|api_key> <create_item|get_item> <N>`.
+//! `public` and `api_key` are `get_item` in one router with authentication, without and with a
+//! credential (a warm cache after the first request).
 //! `cargo xtask bench` runs it twice per variant with different N and divides the difference, so
 //! start-up work cancels out and what remains is the cost of one request.
 
@@ -14,21 +16,29 @@ fn main() {
         std::process::exit(2);
     };
     let n: u32 = n.parse().expect("N is a number");
-    let router = match variant.as_str() {
-        "generated" => apps::generated(),
-        "hand_written" => apps::hand_written(),
-        other => panic!("unknown variant {other}"),
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
+        let (router, key) = match variant.as_str() {
+            "generated" => (apps::generated(), None),
+            "hand_written" => (apps::hand_written(), None),
+            "public" => (apps::with_auth().await.0, None),
+            "api_key" => {
+                let (router, key) = apps::with_auth().await;
+                (router, Some(format!("Bearer {key}").parse().unwrap()))
+            }
+            other => panic!("unknown variant {other}"),
+        };
         for _ in 0..n {
-            match route.as_str() {
-                "create_item" => apps::send(&router, apps::create_request(), 201).await,
-                "get_item" => apps::send(&router, apps::get_request(), 200).await,
-                other => panic!("unknown route {other}"),
+            match (route.as_str(), &key) {
+                ("get_item", Some(key)) => {
+                    apps::send(&router, apps::secured_get_request(key), 200).await;
+                }
+                ("create_item", None) => apps::send(&router, apps::create_request(), 201).await,
+                ("get_item", None) => apps::send(&router, apps::get_request(), 200).await,
+                other => panic!("unknown route {other:?}"),
             }
         }
     });

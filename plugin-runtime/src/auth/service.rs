@@ -1,0 +1,609 @@
+//! [`Auth`]: the handle the server and the command line share. It makes users and keys, logs
+//! people in and out, and resolves a credential to a [`Principal`] (through the cache).
+
+use super::cache::{Cache, Entry};
+use super::jwt::OAuthConfig;
+use super::store::{KeyRow, Store, StoreError, UserRow};
+use super::{Principal, scope, secret};
+use serde::Serialize;
+use sqlx::AnyPool;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A key's last-used time is written at most this often (ms), not on every request.
+const TOUCH_EVERY_MS: i64 = 60_000;
+/// Passwords longer than this are refused rather than hashed (argon2 cost grows with length).
+const MAX_PASSWORD: usize = 1024;
+const MIN_PASSWORD: usize = 8;
+
+/// Settings for [`Auth`].
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub(crate) https: bool,
+    pub(crate) session_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) oauth: Option<Arc<OAuthConfig>>,
+}
+
+impl Default for AuthConfig {
+    /// Plain HTTP, sessions of 7 days, lookups cached for 10 s, no other origins, no OAuth.
+    fn default() -> Self {
+        AuthConfig {
+            https: false,
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            cache_ttl: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
+            oauth: None,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The server is reached over HTTPS: the session cookie gets `Secure` and the `__Host-`
+    /// prefix.
+    #[must_use]
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// How long a session lasts after login.
+    #[must_use]
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// How long a looked-up key or session is trusted without asking the database again: the
+    /// bound on how long a key revoked on another server keeps working on this one. Zero turns
+    /// the cache off.
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// An origin (`https://app.example.com`) besides the server's own whose cookie-authenticated
+    /// requests are accepted.
+    #[must_use]
+    pub fn with_allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Accepts OAuth bearer JWTs checked against `oauth`.
+    #[must_use]
+    pub fn with_oauth(mut self, oauth: OAuthConfig) -> Self {
+        self.oauth = Some(Arc::new(oauth));
+        self
+    }
+}
+
+/// What can go wrong making users and keys, or reaching the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Another user has the email.
+    #[error("a user with this email exists")]
+    EmailTaken,
+    /// The email is not an address.
+    #[error("`{0}` is not an email address")]
+    InvalidEmail(String),
+    /// The password is too short or too long.
+    #[error("a password must be {MIN_PASSWORD} to {MAX_PASSWORD} bytes")]
+    InvalidPassword,
+    /// A scope is malformed.
+    #[error("{0}")]
+    InvalidScopes(String),
+    /// A key asked for scopes its owner does not hold.
+    #[error("a key cannot have scopes its owner does not hold: {0}")]
+    ScopesNotHeld(String),
+    /// No user has the email.
+    #[error("no user has the email {0}")]
+    UnknownUser(String),
+    /// A key's name is empty or longer than 100 characters.
+    #[error("a key's name must be 1 to 100 characters")]
+    InvalidName,
+    /// A key's expiry is not in the future.
+    #[error("a key's expiry must be in the future")]
+    ExpiryInPast,
+    /// A key's expiry is not an RFC 3339 time.
+    #[error("`{0}` is not an RFC 3339 time such as 2030-01-31T00:00:00Z")]
+    InvalidExpiry(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// The auth tables could not be created or updated.
+    #[error("migrating the auth tables failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Hashing a password failed.
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::EmailTaken => AuthError::EmailTaken,
+            StoreError::Database(e) => AuthError::Database(e),
+        }
+    }
+}
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// The user's id.
+    pub id: String,
+    /// The email they log in with.
+    pub email: String,
+    /// What they may do: scopes such as `items:read`, or wildcards `items:*` and `*`.
+    pub scopes: Vec<String>,
+    /// When the account was made, RFC 3339.
+    pub created_at: String,
+}
+
+/// An API key as listed: everything but the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    /// The key's id, for revoking it.
+    pub id: String,
+    /// What the user called it.
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// What the key may do (never more than its owner).
+    pub scopes: Vec<String>,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+    /// When it stops working, RFC 3339; absent if never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When it was last used, RFC 3339, to within a minute; absent if never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+/// A key just made: its description and, this once, the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    /// The key's description.
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// The secret, `plk_...`: send it as `Authorization: Bearer <key>`. Shown only now; only its
+    /// hash is stored.
+    pub key: String,
+}
+
+/// Authentication for a server: the store of users, sessions and keys, the lookup cache, and the
+/// OAuth verifier. Cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    cache: Cache,
+    config: AuthConfig,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 time into ms since the epoch.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn normalize_email(email: &str) -> Result<String, AuthError> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !e.chars().any(char::is_whitespace);
+    if valid {
+        Ok(e)
+    } else {
+        Err(AuthError::InvalidEmail(email.to_owned()))
+    }
+}
+
+fn check_grants(scopes: &[String]) -> Result<(), AuthError> {
+    match scopes.iter().find(|s| !scope::is_valid_grant(s)) {
+        Some(bad) => Err(AuthError::InvalidScopes(format!(
+            "malformed scope `{bad}`: expected e.g. `items:read`, `items:*` or `*`"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl From<UserRow> for User {
+    fn from(u: UserRow) -> Self {
+        User {
+            id: u.id,
+            email: u.email,
+            scopes: u.scopes,
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+impl From<KeyRow> for ApiKeyInfo {
+    fn from(k: KeyRow) -> Self {
+        ApiKeyInfo {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes,
+            created_at: rfc3339(k.created_at),
+            expires_at: k.expires_at.map(rfc3339),
+            last_used_at: k.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+impl Auth {
+    /// Creates (or updates) the auth tables in `pool`'s database and returns the handle.
+    ///
+    /// # Errors
+    /// If the migrations fail.
+    pub async fn open(pool: AnyPool, config: AuthConfig) -> Result<Self, AuthError> {
+        let store = Store::open(pool).await?;
+        let cache = Cache::new(config.cache_ttl);
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                store,
+                cache,
+                config,
+            }),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// How long a lookup is trusted without asking the database (the revocation bound across
+    /// servers).
+    pub fn cache_ttl(&self) -> Duration {
+        self.inner.cache.ttl()
+    }
+
+    /// Makes a user with an argon2id hash of `password`.
+    ///
+    /// # Errors
+    /// A malformed email or scope, a password outside 8–1024 bytes, an email in use, or a
+    /// database failure.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        scopes: &[String],
+    ) -> Result<User, AuthError> {
+        let email = normalize_email(email)?;
+        if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
+            return Err(AuthError::InvalidPassword);
+        }
+        check_grants(scopes)?;
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || secret::hash_password(&password))
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
+        let id = secret::new_id("usr_");
+        let row = self
+            .inner
+            .store
+            .create_user(&id, &email, &hash, scopes, now_ms())
+            .await?;
+        Ok(row.into())
+    }
+
+    /// The user with `email`, if any.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn user(&self, email: &str) -> Result<Option<User>, AuthError> {
+        let Ok(email) = normalize_email(email) else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .store
+            .user_by_email(&email)
+            .await?
+            .map(|(u, _)| u.into()))
+    }
+
+    /// Replaces the scopes of the user with `email`. Their keys are narrowed to match on the
+    /// next lookup (within [`Auth::cache_ttl`] where a lookup is cached).
+    ///
+    /// # Errors
+    /// A malformed scope, an unknown user, or a database failure.
+    pub async fn set_user_scopes(&self, email: &str, scopes: &[String]) -> Result<User, AuthError> {
+        check_grants(scopes)?;
+        let email = normalize_email(email)?;
+        self.inner
+            .store
+            .set_scopes(&email, scopes)
+            .await?
+            .map(Into::into)
+            .ok_or(AuthError::UnknownUser(email))
+    }
+
+    /// Makes an API key for the user with `email` (the command line's way in).
+    ///
+    /// # Errors
+    /// An unknown user, scopes the user does not hold, a bad name or expiry, or a database
+    /// failure.
+    pub async fn create_api_key(
+        &self,
+        email: &str,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<&str>,
+    ) -> Result<CreatedApiKey, AuthError> {
+        let user = self
+            .user(email)
+            .await?
+            .ok_or_else(|| AuthError::UnknownUser(email.to_owned()))?;
+        let expires_at = match expires_at {
+            Some(s) => {
+                Some(parse_rfc3339(s).ok_or_else(|| AuthError::InvalidExpiry(s.to_owned()))?)
+            }
+            None => None,
+        };
+        self.create_key_for(&user.id, &user.scopes, name, scopes, expires_at)
+            .await
+    }
+
+    pub(crate) async fn create_key_for(
+        &self,
+        user_id: &str,
+        held: &[String],
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+    ) -> Result<CreatedApiKey, AuthError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AuthError::InvalidName);
+        }
+        check_grants(scopes)?;
+        if !scope::grants_within(scopes, held) {
+            let extra: Vec<&str> = scopes
+                .iter()
+                .filter(|s| !scope::grants_within(std::slice::from_ref(s), held))
+                .map(String::as_str)
+                .collect();
+            return Err(AuthError::ScopesNotHeld(extra.join(", ")));
+        }
+        let now = now_ms();
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(AuthError::ExpiryInPast);
+        }
+        let key = secret::new_api_key();
+        let prefix: String = key.chars().take(secret::API_KEY_PREFIX.len() + 6).collect();
+        let row = self
+            .inner
+            .store
+            .create_key(
+                &secret::new_id("key_"),
+                user_id,
+                name,
+                &secret::digest_hex(&key),
+                &prefix,
+                scopes,
+                now,
+                expires_at,
+            )
+            .await?;
+        Ok(CreatedApiKey {
+            info: row.into(),
+            key,
+        })
+    }
+
+    pub(crate) async fn list_keys(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>, AuthError> {
+        Ok(self
+            .inner
+            .store
+            .list_keys(user_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Revokes the user's key; `false` if they have no such active key. Evicted from this
+    /// server's cache at once; other servers stop accepting it within [`Auth::cache_ttl`].
+    pub(crate) async fn revoke_key(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
+        match self.inner.store.revoke_key(user_id, id, now_ms()).await? {
+            Some(hash_hex) => {
+                if let Ok(bytes) = hex::decode(&hash_hex)
+                    && let Ok(digest) = <[u8; 32]>::try_from(bytes.as_slice())
+                {
+                    self.inner.cache.evict(&digest);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Checks the password and, if right, starts a session: its id (the cookie's value) and the
+    /// user. `None` for a wrong email or password alike.
+    pub(crate) async fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<(String, User)>, AuthError> {
+        let found = match normalize_email(email) {
+            Ok(e) if password.len() <= MAX_PASSWORD => self.inner.store.user_by_email(&e).await?,
+            _ => None,
+        };
+        let stored = found.as_ref().map(|(_, h)| h.clone());
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            secret::verify_password(&password, stored.as_deref())
+        })
+        .await
+        .unwrap_or(false);
+        let (Some((user, _)), true) = (found, ok) else {
+            return Ok(None);
+        };
+        let session = secret::new_session_id();
+        let now = now_ms();
+        let ttl = i64::try_from(self.inner.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+        self.inner
+            .store
+            .create_session(
+                &secret::digest_hex(&session),
+                &user.id,
+                now,
+                now.saturating_add(ttl),
+            )
+            .await?;
+        // Now and then, clear out sessions that have run out.
+        if session.as_bytes()[0].is_multiple_of(64) {
+            let store = self.inner.store.clone();
+            tokio::spawn(async move {
+                let _ = store.delete_expired_sessions(now).await;
+            });
+        }
+        Ok(Some((session, user.into())))
+    }
+
+    /// Ends the session everywhere (it is deleted from the store).
+    pub(crate) async fn logout(&self, session: &str) -> Result<(), AuthError> {
+        let digest = secret::digest(session);
+        self.inner.cache.evict(&digest);
+        self.inner
+            .store
+            .delete_session(&hex::encode(digest))
+            .await?;
+        Ok(())
+    }
+
+    /// The caller an API key names, if it is valid.
+    pub(crate) async fn key_principal(
+        &self,
+        key: &str,
+    ) -> Result<Option<Arc<Principal>>, AuthError> {
+        let digest = secret::digest(key);
+        let now = now_ms();
+        if let Some(entry) = self.inner.cache.get(&digest, now) {
+            self.touch(&entry, now);
+            return Ok(Some(Arc::clone(&entry.principal)));
+        }
+        let Some(found) = self.inner.store.key(&hex::encode(digest), now).await? else {
+            return Ok(None);
+        };
+        let entry = self.inner.cache.insert(
+            digest,
+            found.principal,
+            found.expires_at,
+            found.key_id,
+            now - TOUCH_EVERY_MS,
+        );
+        self.touch(&entry, now);
+        Ok(Some(Arc::clone(&entry.principal)))
+    }
+
+    /// The caller a session id names, if the session is live.
+    pub(crate) async fn session_principal(
+        &self,
+        session: &str,
+    ) -> Result<Option<Arc<Principal>>, AuthError> {
+        let digest = secret::digest(session);
+        let now = now_ms();
+        if let Some(entry) = self.inner.cache.get(&digest, now) {
+            return Ok(Some(Arc::clone(&entry.principal)));
+        }
+        let Some(found) = self.inner.store.session(&hex::encode(digest), now).await? else {
+            return Ok(None);
+        };
+        let entry = self
+            .inner
+            .cache
+            .insert(digest, found.principal, found.expires_at, None, now);
+        Ok(Some(Arc::clone(&entry.principal)))
+    }
+
+    /// The caller an OAuth JWT names, if it verifies; `None` also when OAuth is not configured.
+    pub(crate) fn oauth_principal(&self, token: &str) -> Option<Principal> {
+        self.inner.config.oauth.as_ref()?.verify(token)
+    }
+
+    /// Writes the key's last-used time in the background, at most once a minute per key.
+    fn touch(&self, entry: &Entry, now: i64) {
+        let Some(id) = &entry.key_id else { return };
+        if entry.should_touch(now, TOUCH_EVERY_MS) {
+            let store = self.inner.store.clone();
+            let id = Arc::clone(id);
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_key(&id, now, TOUCH_EVERY_MS).await {
+                    tracing::warn!(error = %e, "recording an API key's last use failed");
+                }
+            });
+        }
+    }
+
+    /// The session cookie's name: `__Host-session` over HTTPS (the browser then insists on
+    /// `Secure`, `Path=/` and no `Domain`), `session` otherwise.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.inner.config.https {
+            "__Host-session"
+        } else {
+            "session"
+        }
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub(crate) fn session_cookie(&self, session: &str) -> String {
+        let max_age = self.inner.config.session_ttl.as_secs();
+        let secure = if self.inner.config.https {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            self.cookie_name()
+        )
+    }
+
+    /// `Set-Cookie` that removes the session cookie.
+    pub(crate) fn clear_cookie(&self) -> String {
+        let secure = if self.inner.config.https {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+            self.cookie_name()
+        )
+    }
+}
