@@ -389,8 +389,27 @@ async fn routes_admit_only_the_methods_they_declare() {
     assert_eq!(r.status(), 200);
     let keys = r.json::<Value>();
     assert_eq!(keys["keys"][0]["name"], "tests");
+    assert!(keys["keys"][0].get("lastUsedAt").is_none(), "never used yet");
     assert!(!r.text().contains(&w.key), "a listing never holds a secret");
     assert!(!r.text().contains("keyHash"));
+    // Using the key records when (written in the background, so look a few times).
+    let r = c.get(ITEMS).header("authorization", bearer(&w.key)).send().await;
+    assert_eq!(r.status(), 200);
+    let mut last_used = Value::Null;
+    for _ in 0..50 {
+        let keys = c
+            .get("/v1/auth/api-keys")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .json::<Value>();
+        last_used = keys["keys"][0]["lastUsedAt"].clone();
+        if !last_used.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(last_used.as_str().is_some_and(|t| t.ends_with('Z')), "{last_used}");
 }
 
 #[tokio::test]

@@ -159,6 +159,27 @@ fn every_operation_documents_what_it_can_send() {
         responses(&doc, one, "delete"),
         ["204", "400", "401", "403", "404", "500", "504"]
     );
+    // Who may call, as alternatives, each with the scopes the route requires.
+    let scoped = |scope: &str| {
+        json!([{"session": [scope]}, {"apiKey": [scope]}, {"oauth": [scope]}])
+    };
+    assert_eq!(doc["paths"][items]["get"]["security"], scoped("items:read"));
+    assert_eq!(doc["paths"][items]["post"]["security"], scoped("items:write"));
+    assert!(
+        doc["paths"]["/v1/plugins/items/health"]["get"]
+            .get("security")
+            .is_none(),
+        "health is public"
+    );
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["apiKey"]["scheme"], "bearer");
+    assert_eq!(schemes["oauth"]["bearerFormat"], "JWT");
+    assert!(
+        doc["paths"][items]["get"]["responses"]["401"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("/Unauthorized"))
+    );
     // Reads need a scope; writes by cookie may also be refused as cross-site.
     assert_eq!(codes(&doc, items, "get", "403"), ["FORBIDDEN"]);
     assert_eq!(
