@@ -3,7 +3,7 @@
 //! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
 //! future or allocates beyond what the same work written by hand in axum needs.
 
-use crate::auth::{Auth, Security};
+use crate::auth::{Auth, Security, Step};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, FrameworkCode, RouteResult};
 use crate::input::{Extractors, InputSource, PathParams};
@@ -170,14 +170,20 @@ where
     let work = async move {
         // Who is calling is settled first: an unauthenticated request is refused before its
         // parameters are parsed or a byte of its body is read.
-        let principal = crate::auth::authenticate(
-            runtime.auth.as_ref(),
-            runtime.security,
-            runtime.permissions,
-            route.method.is_unsafe(),
-            &parts,
-        )
-        .await?;
+        let principal = if runtime.security.is_public() {
+            None
+        } else {
+            match crate::auth::authenticate(
+                runtime.auth.as_ref(),
+                runtime.security,
+                runtime.permissions,
+                route.method.is_unsafe(),
+                &parts,
+            ) {
+                Step::Ready(decided) => decided?,
+                Step::Lookup(lookup) => lookup.await?,
+            }
+        };
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;

@@ -389,11 +389,18 @@ async fn routes_admit_only_the_methods_they_declare() {
     assert_eq!(r.status(), 200);
     let keys = r.json::<Value>();
     assert_eq!(keys["keys"][0]["name"], "tests");
-    assert!(keys["keys"][0].get("lastUsedAt").is_none(), "never used yet");
+    assert!(
+        keys["keys"][0].get("lastUsedAt").is_none(),
+        "never used yet"
+    );
     assert!(!r.text().contains(&w.key), "a listing never holds a secret");
     assert!(!r.text().contains("keyHash"));
     // Using the key records when (written in the background, so look a few times).
-    let r = c.get(ITEMS).header("authorization", bearer(&w.key)).send().await;
+    let r = c
+        .get(ITEMS)
+        .header("authorization", bearer(&w.key))
+        .send()
+        .await;
     assert_eq!(r.status(), 200);
     let mut last_used = Value::Null;
     for _ in 0..50 {
@@ -409,7 +416,10 @@ async fn routes_admit_only_the_methods_they_declare() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(last_used.as_str().is_some_and(|t| t.ends_with('Z')), "{last_used}");
+    assert!(
+        last_used.as_str().is_some_and(|t| t.ends_with('Z')),
+        "{last_used}"
+    );
 }
 
 #[tokio::test]

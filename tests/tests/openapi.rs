@@ -160,11 +160,13 @@ fn every_operation_documents_what_it_can_send() {
         ["204", "400", "401", "403", "404", "500", "504"]
     );
     // Who may call, as alternatives, each with the scopes the route requires.
-    let scoped = |scope: &str| {
-        json!([{"session": [scope]}, {"apiKey": [scope]}, {"oauth": [scope]}])
-    };
+    let scoped =
+        |scope: &str| json!([{"session": [scope]}, {"apiKey": [scope]}, {"oauth": [scope]}]);
     assert_eq!(doc["paths"][items]["get"]["security"], scoped("items:read"));
-    assert_eq!(doc["paths"][items]["post"]["security"], scoped("items:write"));
+    assert_eq!(
+        doc["paths"][items]["post"]["security"],
+        scoped("items:write")
+    );
     assert!(
         doc["paths"]["/v1/plugins/items/health"]["get"]
             .get("security")

@@ -243,7 +243,7 @@ fn startup_instructions() -> Result<(), String> {
 }
 
 /// How many times each instruction count is taken.
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 
 fn target_dir() -> String {
     std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())

@@ -10,7 +10,7 @@ use super::Principal;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// At most this many entries; when full, stale ones are dropped, and if none are, all are.
 const CAPACITY: usize = 10_000;
@@ -20,13 +20,15 @@ pub(crate) struct Entry {
     /// When the credential itself expires (ms since the epoch), if it does.
     pub(crate) expires_at: Option<i64>,
     pub(crate) key_id: Option<Arc<str>>,
-    fetched: Instant,
+    /// When it was read from the store (ms since the epoch: one clock for everything here).
+    fetched_ms: i64,
     /// When the key's last-used time was last written (ms since the epoch).
     pub(crate) touched: AtomicI64,
 }
 
 pub(crate) struct Cache {
     ttl: Duration,
+    ttl_ms: i64,
     map: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
 }
 
@@ -42,6 +44,7 @@ impl Cache {
     pub(crate) fn new(ttl: Duration) -> Self {
         Cache {
             ttl,
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             map: RwLock::new(HashMap::new()),
         }
     }
@@ -57,8 +60,8 @@ impl Cache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = map.get(digest)?;
-        let fresh =
-            entry.fetched.elapsed() < self.ttl && entry.expires_at.is_none_or(|e| e > now_ms);
+        let fresh = now_ms.saturating_sub(entry.fetched_ms) < self.ttl_ms
+            && entry.expires_at.is_none_or(|e| e > now_ms);
         fresh.then(|| Arc::clone(entry))
     }
 
@@ -68,13 +71,14 @@ impl Cache {
         principal: Principal,
         expires_at: Option<i64>,
         key_id: Option<String>,
+        now_ms: i64,
         touched: i64,
     ) -> Arc<Entry> {
         let entry = Arc::new(Entry {
             principal: Arc::new(principal),
             expires_at,
             key_id: key_id.map(Arc::from),
-            fetched: Instant::now(),
+            fetched_ms: now_ms,
             touched: AtomicI64::new(touched),
         });
         if self.ttl.is_zero() {
@@ -85,8 +89,8 @@ impl Cache {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CAPACITY {
-            let ttl = self.ttl;
-            map.retain(|_, e| e.fetched.elapsed() < ttl);
+            let ttl_ms = self.ttl_ms;
+            map.retain(|_, e| now_ms.saturating_sub(e.fetched_ms) < ttl_ms);
             if map.len() >= CAPACITY {
                 map.clear();
             }

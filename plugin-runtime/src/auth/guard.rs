@@ -10,6 +10,8 @@ use super::{Auth, AuthMethod, Principal, Security, jwt, secret};
 use crate::error::{ApiError, FrameworkCode};
 use http::request::Parts;
 use http::{HeaderMap, header};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// The answer for every failed authentication, whatever went wrong, so that nothing tells a
@@ -37,72 +39,135 @@ fn internal(e: &super::AuthError) -> ApiError {
     )
 }
 
-/// Who is calling, or why they may not. `Ok(None)` for a public route.
-pub(crate) async fn authenticate(
-    auth: Option<&Auth>,
+/// Who is calling (`None` on a public route), or the refusal to send.
+pub(crate) type Decision = Result<Option<Arc<Principal>>, ApiError>;
+
+/// What authentication decided, or the database lookup it still needs.
+pub(crate) enum Step<'a> {
+    /// Decided without waiting: a public route, a refusal, or a credential found in the cache.
+    Ready(Decision),
+    /// A credential not in the cache: one indexed query decides. Boxed, so the request's future
+    /// stays small on every other path.
+    Lookup(Pin<Box<dyn Future<Output = Decision> + Send + 'a>>),
+}
+
+/// The credential a request presents, by its form.
+enum Credential<'a> {
+    ApiKey(&'a str),
+    Jwt(&'a str),
+    Session(&'a str),
+}
+
+/// Who is calling, or why they may not. `Ready(Ok(None))` for a public route.
+pub(crate) fn authenticate<'a>(
+    auth: Option<&'a Auth>,
     security: Security,
-    permissions: &[&str],
+    permissions: &'static [&'static str],
     unsafe_method: bool,
-    parts: &Parts,
-) -> Result<Option<Arc<Principal>>, ApiError> {
+    parts: &'a Parts,
+) -> Step<'a> {
     if security.is_public() {
-        return Ok(None);
+        return Step::Ready(Ok(None));
     }
     let Some(auth) = auth else {
         // No authentication configured: nobody can be authenticated, so nobody gets in.
-        return Err(unauthorized(security));
+        return Step::Ready(Err(unauthorized(security)));
     };
-    let principal = match parts.headers.get(header::AUTHORIZATION) {
-        Some(value) => {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(bearer)
-                .ok_or_else(|| unauthorized(security))?;
-            if token.starts_with(secret::API_KEY_PREFIX) {
-                if !security.token {
-                    return Err(unauthorized(security));
-                }
-                auth.key_principal(token)
-                    .await
-                    .map_err(|e| internal(&e))?
-                    .ok_or_else(|| unauthorized(security))?
-            } else if jwt::looks_like_jwt(token) {
-                if !security.oauth {
-                    return Err(unauthorized(security));
-                }
-                Arc::new(
-                    auth.oauth_principal(token)
-                        .ok_or_else(|| unauthorized(security))?,
-                )
-            } else {
-                return Err(unauthorized(security));
-            }
-        }
-        None => {
-            let session = cookie(&parts.headers, auth.cookie_name())
-                .filter(|_| security.user)
-                .ok_or_else(|| unauthorized(security))?;
-            let principal = auth
-                .session_principal(session)
-                .await
-                .map_err(|e| internal(&e))?
-                .ok_or_else(|| unauthorized(security))?;
-            if unsafe_method && cross_site(&parts.headers, auth) {
-                return Err(csrf_rejected());
-            }
-            principal
+    let credential = match credential(auth, security, &parts.headers) {
+        Ok(c) => c,
+        Err(e) => return Step::Ready(Err(e)),
+    };
+    let checks = Checks {
+        security,
+        permissions,
+        csrf: unsafe_method && matches!(credential, Credential::Session(_)),
+    };
+    let cached = match credential {
+        Credential::ApiKey(key) => auth.cached_key(key),
+        Credential::Session(id) => auth.cached_session(id),
+        Credential::Jwt(token) => {
+            let principal = auth.oauth_principal(token).map(Arc::new);
+            return Step::Ready(checks.finish(principal, auth, &parts.headers));
         }
     };
-    let missing: Vec<&str> = permissions
-        .iter()
-        .copied()
-        .filter(|p| !principal.has_scope(p))
-        .collect();
-    if !missing.is_empty() {
-        return Err(forbidden(&missing));
+    if let Some(principal) = cached {
+        return Step::Ready(checks.finish(Some(principal), auth, &parts.headers));
     }
-    Ok(Some(principal))
+    Step::Lookup(Box::pin(async move {
+        let found = match credential {
+            Credential::ApiKey(key) => auth.key_principal(key).await,
+            Credential::Session(id) => auth.session_principal(id).await,
+            Credential::Jwt(_) => Ok(None),
+        }
+        .map_err(|e| internal(&e))?;
+        checks.finish(found, auth, &parts.headers)
+    }))
+}
+
+/// The one credential that counts: the `Authorization` header when present (a Bearer key or
+/// JWT, of a kind the route admits), else the session cookie if the route admits sessions.
+fn credential<'a>(
+    auth: &Auth,
+    security: Security,
+    headers: &'a HeaderMap,
+) -> Result<Credential<'a>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(bearer)
+            .ok_or_else(|| unauthorized(security))?;
+        return if token.starts_with(secret::API_KEY_PREFIX) && security.token {
+            Ok(Credential::ApiKey(token))
+        } else if !token.starts_with(secret::API_KEY_PREFIX)
+            && jwt::looks_like_jwt(token)
+            && security.oauth
+        {
+            Ok(Credential::Jwt(token))
+        } else {
+            Err(unauthorized(security))
+        };
+    }
+    cookie(headers, auth.cookie_name())
+        .filter(|_| security.user)
+        .map(Credential::Session)
+        .ok_or_else(|| unauthorized(security))
+}
+
+/// What is checked once the caller is known.
+#[derive(Clone, Copy)]
+struct Checks {
+    security: Security,
+    permissions: &'static [&'static str],
+    /// A cookie-authenticated request that changes state: it must come from this site.
+    csrf: bool,
+}
+
+impl Checks {
+    fn finish(
+        self,
+        principal: Option<Arc<Principal>>,
+        auth: &Auth,
+        headers: &HeaderMap,
+    ) -> Decision {
+        let principal = principal.ok_or_else(|| unauthorized(self.security))?;
+        if self.csrf && cross_site(headers, auth) {
+            return Err(csrf_rejected());
+        }
+        if let Some(first) = self
+            .permissions
+            .iter()
+            .position(|p| !principal.has_scope(p))
+        {
+            let missing: Vec<&str> = self.permissions[first..]
+                .iter()
+                .copied()
+                .filter(|p| !principal.has_scope(p))
+                .collect();
+            return Err(forbidden(&missing));
+        }
+        Ok(Some(principal))
+    }
 }
 
 pub(crate) fn forbidden(missing: &[&str]) -> ApiError {

@@ -13,8 +13,10 @@
 //! the OAuth verifier; hand it to `plugins![auth = ...; ...]`.
 
 mod cache;
+mod config;
 mod guard;
 mod jwt;
+mod model;
 mod routes;
 mod scope;
 mod secret;
@@ -22,11 +24,13 @@ mod service;
 mod settings;
 mod store;
 
+pub use config::{AuthConfig, AuthError};
 pub use jwt::{OAuthConfig, OAuthError};
+pub use model::{ApiKeyInfo, CreatedApiKey, User};
 pub use scope::{grants_within, is_valid_grant, is_valid_scope, parse_grants};
-pub use service::{ApiKeyInfo, Auth, AuthConfig, AuthError, CreatedApiKey, User};
+pub use service::Auth;
 
-pub(crate) use guard::authenticate;
+pub(crate) use guard::{Step, authenticate};
 pub use routes::META;
 pub(crate) use routes::router;
 pub(crate) use settings::PATH as SETTINGS_PATH;

@@ -2,7 +2,9 @@
 //! endpoint as generated routes (request ids, limits, validation, the envelope), and their
 //! metadata feeds the same documents, so the auth API is described like any plugin's.
 
-use super::service::{ApiKeyInfo, Auth, AuthError, CreatedApiKey, parse_rfc3339};
+use super::config::AuthError;
+use super::model::{ApiKeyInfo, CreatedApiKey, now_ms, parse_rfc3339};
+use super::service::Auth;
 use super::{AuthMethod, Security};
 use crate::ctx::Ctx;
 use crate::endpoint::{JsonOutput, NoContent, Responder, RouteRuntime, endpoint};
@@ -83,9 +85,7 @@ fn future_time(value: &Option<String>, (): &()) -> garde::Result {
         None => Err(garde::Error::new(
             "not an RFC 3339 time such as 2030-01-31T00:00:00Z",
         )),
-        Some(ms) if ms <= super::service::now_ms() => {
-            Err(garde::Error::new("must be in the future"))
-        }
+        Some(ms) if ms <= now_ms() => Err(garde::Error::new("must be in the future")),
         Some(_) => Ok(()),
     }
 }

@@ -2,182 +2,16 @@
 //! people in and out, and resolves a credential to a [`Principal`] (through the cache).
 
 use super::cache::{Cache, Entry};
-use super::jwt::OAuthConfig;
-use super::store::{KeyRow, Store, StoreError, UserRow};
+use super::config::{AuthConfig, AuthError, MAX_PASSWORD, MIN_PASSWORD};
+use super::model::{ApiKeyInfo, CreatedApiKey, User, now_ms, parse_rfc3339};
+use super::store::Store;
 use super::{Principal, scope, secret};
-use serde::Serialize;
 use sqlx::AnyPool;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A key's last-used time is written at most this often (ms), not on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
-/// Passwords longer than this are refused rather than hashed (argon2 cost grows with length).
-const MAX_PASSWORD: usize = 1024;
-const MIN_PASSWORD: usize = 8;
-
-/// Settings for [`Auth`].
-#[derive(Clone, Debug)]
-pub struct AuthConfig {
-    pub(crate) https: bool,
-    pub(crate) session_ttl: Duration,
-    pub(crate) cache_ttl: Duration,
-    pub(crate) allowed_origins: Vec<String>,
-    pub(crate) oauth: Option<Arc<OAuthConfig>>,
-}
-
-impl Default for AuthConfig {
-    /// Plain HTTP, sessions of 7 days, lookups cached for 10 s, no other origins, no OAuth.
-    fn default() -> Self {
-        AuthConfig {
-            https: false,
-            session_ttl: Duration::from_secs(7 * 24 * 3600),
-            cache_ttl: Duration::from_secs(10),
-            allowed_origins: Vec::new(),
-            oauth: None,
-        }
-    }
-}
-
-impl AuthConfig {
-    /// The server is reached over HTTPS: the session cookie gets `Secure` and the `__Host-`
-    /// prefix.
-    #[must_use]
-    pub fn with_https(mut self, https: bool) -> Self {
-        self.https = https;
-        self
-    }
-
-    /// How long a session lasts after login.
-    #[must_use]
-    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
-        self.session_ttl = ttl;
-        self
-    }
-
-    /// How long a looked-up key or session is trusted without asking the database again: the
-    /// bound on how long a key revoked on another server keeps working on this one. Zero turns
-    /// the cache off.
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// An origin (`https://app.example.com`) besides the server's own whose cookie-authenticated
-    /// requests are accepted.
-    #[must_use]
-    pub fn with_allowed_origin(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_origins.push(origin.into());
-        self
-    }
-
-    /// Accepts OAuth bearer JWTs checked against `oauth`.
-    #[must_use]
-    pub fn with_oauth(mut self, oauth: OAuthConfig) -> Self {
-        self.oauth = Some(Arc::new(oauth));
-        self
-    }
-}
-
-/// What can go wrong making users and keys, or reaching the store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// Another user has the email.
-    #[error("a user with this email exists")]
-    EmailTaken,
-    /// The email is not an address.
-    #[error("`{0}` is not an email address")]
-    InvalidEmail(String),
-    /// The password is too short or too long.
-    #[error("a password must be {MIN_PASSWORD} to {MAX_PASSWORD} bytes")]
-    InvalidPassword,
-    /// A scope is malformed.
-    #[error("{0}")]
-    InvalidScopes(String),
-    /// A key asked for scopes its owner does not hold.
-    #[error("a key cannot have scopes its owner does not hold: {0}")]
-    ScopesNotHeld(String),
-    /// No user has the email.
-    #[error("no user has the email {0}")]
-    UnknownUser(String),
-    /// A key's name is empty or longer than 100 characters.
-    #[error("a key's name must be 1 to 100 characters")]
-    InvalidName,
-    /// A key's expiry is not in the future.
-    #[error("a key's expiry must be in the future")]
-    ExpiryInPast,
-    /// A key's expiry is not an RFC 3339 time.
-    #[error("`{0}` is not an RFC 3339 time such as 2030-01-31T00:00:00Z")]
-    InvalidExpiry(String),
-    /// The database failed.
-    #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
-    /// The auth tables could not be created or updated.
-    #[error("migrating the auth tables failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// Hashing a password failed.
-    #[error("hashing the password failed: {0}")]
-    Hash(String),
-}
-
-impl From<StoreError> for AuthError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::EmailTaken => AuthError::EmailTaken,
-            StoreError::Database(e) => AuthError::Database(e),
-        }
-    }
-}
-
-/// A user account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    /// The user's id.
-    pub id: String,
-    /// The email they log in with.
-    pub email: String,
-    /// What they may do: scopes such as `items:read`, or wildcards `items:*` and `*`.
-    pub scopes: Vec<String>,
-    /// When the account was made, RFC 3339.
-    pub created_at: String,
-}
-
-/// An API key as listed: everything but the secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyInfo {
-    /// The key's id, for revoking it.
-    pub id: String,
-    /// What the user called it.
-    pub name: String,
-    /// The first characters of the key, to tell keys apart.
-    pub prefix: String,
-    /// What the key may do (never more than its owner).
-    pub scopes: Vec<String>,
-    /// When it was made, RFC 3339.
-    pub created_at: String,
-    /// When it stops working, RFC 3339; absent if never.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    /// When it was last used, RFC 3339, to within a minute; absent if never.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<String>,
-}
-
-/// A key just made: its description and, this once, the secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedApiKey {
-    /// The key's description.
-    #[serde(flatten)]
-    pub info: ApiKeyInfo,
-    /// The secret, `plk_...`: send it as `Authorization: Bearer <key>`. Shown only now; only its
-    /// hash is stored.
-    pub key: String,
-}
 
 /// Authentication for a server: the store of users, sessions and keys, the lookup cache, and the
 /// OAuth verifier. Cheap to clone (one `Arc`).
@@ -191,28 +25,6 @@ struct Inner {
     store: Store,
     cache: Cache,
     config: AuthConfig,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Parses an RFC 3339 time into ms since the epoch.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 fn normalize_email(email: &str) -> Result<String, AuthError> {
@@ -235,31 +47,6 @@ fn check_grants(scopes: &[String]) -> Result<(), AuthError> {
             "malformed scope `{bad}`: expected e.g. `items:read`, `items:*` or `*`"
         ))),
         None => Ok(()),
-    }
-}
-
-impl From<UserRow> for User {
-    fn from(u: UserRow) -> Self {
-        User {
-            id: u.id,
-            email: u.email,
-            scopes: u.scopes,
-            created_at: rfc3339(u.created_at),
-        }
-    }
-}
-
-impl From<KeyRow> for ApiKeyInfo {
-    fn from(k: KeyRow) -> Self {
-        ApiKeyInfo {
-            id: k.id,
-            name: k.name,
-            prefix: k.prefix,
-            scopes: k.scopes,
-            created_at: rfc3339(k.created_at),
-            expires_at: k.expires_at.map(rfc3339),
-            last_used_at: k.last_used_at.map(rfc3339),
-        }
     }
 }
 
@@ -506,7 +293,21 @@ impl Auth {
         Ok(())
     }
 
-    /// The caller an API key names, if it is valid.
+    /// The caller an API key names, if the key is in the cache (and still valid).
+    pub(crate) fn cached_key(&self, key: &str) -> Option<Arc<Principal>> {
+        let now = now_ms();
+        let entry = self.inner.cache.get(&secret::digest(key), now)?;
+        self.touch(&entry, now);
+        Some(Arc::clone(&entry.principal))
+    }
+
+    /// The caller a session id names, if the session is in the cache (and still valid).
+    pub(crate) fn cached_session(&self, session: &str) -> Option<Arc<Principal>> {
+        let entry = self.inner.cache.get(&secret::digest(session), now_ms())?;
+        Some(Arc::clone(&entry.principal))
+    }
+
+    /// The caller an API key names, if it is valid: from the cache, else from the store.
     pub(crate) async fn key_principal(
         &self,
         key: &str,
@@ -525,13 +326,14 @@ impl Auth {
             found.principal,
             found.expires_at,
             found.key_id,
+            now,
             now - TOUCH_EVERY_MS,
         );
         self.touch(&entry, now);
         Ok(Some(Arc::clone(&entry.principal)))
     }
 
-    /// The caller a session id names, if the session is live.
+    /// The caller a session id names, if the session is live: from the cache, else the store.
     pub(crate) async fn session_principal(
         &self,
         session: &str,
@@ -544,10 +346,10 @@ impl Auth {
         let Some(found) = self.inner.store.session(&hex::encode(digest), now).await? else {
             return Ok(None);
         };
-        let entry = self
-            .inner
-            .cache
-            .insert(digest, found.principal, found.expires_at, None, now);
+        let entry =
+            self.inner
+                .cache
+                .insert(digest, found.principal, found.expires_at, None, now, now);
         Ok(Some(Arc::clone(&entry.principal)))
     }
 

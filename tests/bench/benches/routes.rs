@@ -7,6 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_bench::apps;
 
 fn routes(c: &mut Criterion) {
+    apps::quiet_tracing();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -43,7 +44,7 @@ fn routes(c: &mut Criterion) {
     let mut group = c.benchmark_group("auth_get_item");
     group.bench_function("public", |b| {
         b.to_async(&rt)
-            .iter(|| apps::send(&with_auth, apps::get_request(), 200))
+            .iter(|| apps::send(&with_auth, apps::public_get_request(&authorization), 200))
     });
     group.bench_function("api_key_warm_cache", |b| {
         b.to_async(&rt)

@@ -16,6 +16,7 @@ fn main() {
         std::process::exit(2);
     };
     let n: u32 = n.parse().expect("N is a number");
+    apps::quiet_tracing();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -24,21 +25,23 @@ fn main() {
         let (router, key) = match variant.as_str() {
             "generated" => (apps::generated(), None),
             "hand_written" => (apps::hand_written(), None),
-            "public" => (apps::with_auth().await.0, None),
-            "api_key" => {
+            "public" | "api_key" => {
                 let (router, key) = apps::with_auth().await;
                 (router, Some(format!("Bearer {key}").parse().unwrap()))
             }
             other => panic!("unknown variant {other}"),
         };
         for _ in 0..n {
-            match (route.as_str(), &key) {
-                ("get_item", Some(key)) => {
+            match (variant.as_str(), route.as_str(), &key) {
+                ("public", "get_item", Some(key)) => {
+                    apps::send(&router, apps::public_get_request(key), 200).await;
+                }
+                ("api_key", "get_item", Some(key)) => {
                     apps::send(&router, apps::secured_get_request(key), 200).await;
                 }
-                ("create_item", None) => apps::send(&router, apps::create_request(), 201).await,
-                ("get_item", None) => apps::send(&router, apps::get_request(), 200).await,
-                other => panic!("unknown route {other:?}"),
+                (_, "create_item", None) => apps::send(&router, apps::create_request(), 201).await,
+                (_, "get_item", None) => apps::send(&router, apps::get_request(), 200).await,
+                other => panic!("unknown variant and route {other:?}"),
             }
         }
     });
