@@ -54,3 +54,11 @@ pub fn __undeclared_error_code(input: TokenStream) -> TokenStream {
 pub fn __framework_codes(_input: TokenStream) -> TokenStream {
     framework::codes_array().into()
 }
+
+/// Whether each string literal is a scope a route may require, as the macros judge it, so a test
+/// can compare the rule with the runtime's; not public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __scope_rule(input: TokenStream) -> TokenStream {
+    security::rule_array(input.into()).into()
+}

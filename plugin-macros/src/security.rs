@@ -144,7 +144,8 @@ pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
     ok.then_some(out)
 }
 
-/// `[a-z0-9_.-]+(:[a-z0-9_.-]+)*`; kept equal to the runtime's rule by a test in `tests/`.
+/// `[a-z0-9_.-]+(:[a-z0-9_.-]+)*`; kept equal to the runtime's `is_valid_scope` by a test in
+/// `tests/` (through `__scope_rule!`).
 pub(crate) fn is_valid_scope(s: &str) -> bool {
     !s.is_empty()
         && s.split(':').all(|seg| {
@@ -188,25 +189,17 @@ pub(crate) fn opt_permissions(p: Option<&[String]>) -> TokenStream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_valid_scope;
-
-    #[test]
-    fn scopes() {
-        for ok in ["items:read", "admin", "a.b:c-d_e", "x:y:z", "v1"] {
-            assert!(is_valid_scope(ok), "{ok}");
+/// `["a", "B"]` → `[true, false]`: the rule applied to each literal.
+pub(crate) fn rule_array(input: TokenStream) -> TokenStream {
+    let parsed = syn::parse::Parser::parse2(
+        Punctuated::<syn::LitStr, Token![,]>::parse_terminated,
+        input,
+    );
+    match parsed {
+        Ok(list) => {
+            let verdicts = list.iter().map(|l| is_valid_scope(&l.value()));
+            quote!([#(#verdicts),*])
         }
-        for bad in [
-            "",
-            "Items:read",
-            "items:",
-            ":read",
-            "items read",
-            "items::read",
-            "*",
-        ] {
-            assert!(!is_valid_scope(bad), "{bad}");
-        }
+        Err(e) => e.to_compile_error(),
     }
 }

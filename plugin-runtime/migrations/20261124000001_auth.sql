@@ -30,3 +30,5 @@ CREATE TABLE auth_api_keys (
     revoked_at   BIGINT
 );
 CREATE INDEX auth_api_keys_user ON auth_api_keys (user_id);
+-- Keys are looked up by their public prefix, then compared by digest in constant time.
+CREATE INDEX auth_api_keys_prefix ON auth_api_keys (prefix);

@@ -1,6 +1,7 @@
 //! The context a handler receives: its plugin's state, the request id and what is being served.
 
 use crate::auth::Principal;
+use crate::error::RouteError;
 use crate::meta::{PluginMeta, RouteMeta};
 use crate::request_id::RequestId;
 use std::fmt;
@@ -46,6 +47,21 @@ impl<S> Ctx<S> {
     /// `None` on a public route.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_deref()
+    }
+
+    /// Who is calling, on a route that is not public: the principal, or an internal error
+    /// (500) if there is none, which only happens when the handler is called by hand without
+    /// one or its route is public. Lets a handler write `ctx.caller()?.user_id()`.
+    ///
+    /// # Errors
+    /// When there is no caller.
+    pub fn caller(&self) -> Result<&Principal, RouteError> {
+        self.principal().ok_or_else(|| {
+            RouteError::internal(format!(
+                "route {} of plugin {} needs a caller and has none (is it `security(none)`?)",
+                self.route.handler, self.plugin.name
+            ))
+        })
     }
 
     /// The plugin's state.

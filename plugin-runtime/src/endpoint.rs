@@ -93,7 +93,7 @@ impl<T: Serialize + Send + 'static> Responder for JsonOutput<T> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "the handler's output could not be serialized");
-                internal().into_response(request_id)
+                ApiError::internal().into_response(request_id)
             }
         }
     }
@@ -221,17 +221,10 @@ where
         }
         Err(panic) => {
             tracing::error!(panic = panic_message(&*panic), "the handler panicked");
-            internal()
+            ApiError::internal()
         }
     };
     error.into_response(&request_id)
-}
-
-fn internal() -> ApiError {
-    ApiError::framework(
-        FrameworkCode::Internal,
-        "internal error; quote the request id when reporting it",
-    )
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -194,6 +194,12 @@ impl ApiError {
         }
     }
 
+    /// `500 INTERNAL` with the one message every unexpected failure gets; the cause is logged by
+    /// whoever calls this, never sent.
+    pub(crate) fn internal() -> Self {
+        ApiError::framework(FrameworkCode::Internal, INTERNAL_MESSAGE)
+    }
+
     /// `INVALID_INPUT` listing every problem found.
     pub fn invalid_input(message: impl Into<Cow<'static, str>>, fields: Vec<FieldError>) -> Self {
         ApiError::framework(FrameworkCode::InvalidInput, message)
@@ -354,7 +360,7 @@ impl RouteError {
             },
             Repr::Internal(cause) => {
                 tracing::error!(error = %cause, "handler failed");
-                ApiError::framework(FrameworkCode::Internal, INTERNAL_MESSAGE)
+                ApiError::internal()
             }
         }
     }

@@ -357,10 +357,7 @@ async fn extractor_error(response: axum::response::Response) -> ApiError {
         Some(code) if status.is_client_error() => ApiError::framework(code, text),
         _ => {
             tracing::error!(%status, body = %text, "an extractor failed");
-            ApiError::framework(
-                FrameworkCode::Internal,
-                "internal error; quote the request id when reporting it",
-            )
+            ApiError::internal()
         }
     }
 }

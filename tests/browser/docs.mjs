@@ -6,7 +6,7 @@
 //   API_KEY=plk_... node docs.mjs http://127.0.0.1:8080 [screenshot.png]
 //
 // Exits non-zero, saying why, when a check fails.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const base = process.argv[2];
 const screenshot = process.argv[3] ?? 'docs.png';
@@ -21,17 +21,7 @@ if (!apiKey) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 const failures = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });

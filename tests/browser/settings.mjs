@@ -6,7 +6,7 @@
 //   EMAIL=... PASSWORD=... node settings.mjs http://127.0.0.1:8080 [screenshot.png]
 //
 // Exits non-zero, saying why, when a check fails.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const base = process.argv[2];
 const screenshot = process.argv[3] ?? 'settings.png';
@@ -17,17 +17,7 @@ if (!base || !email || !password) {
 }
 const origin = new URL(base).origin;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 const failures = [];
 const check = (ok, message) => {
   if (!ok) failures.push(message);

@@ -155,6 +155,18 @@ async fn expired_keys_and_sessions_stop_working() {
             .await,
     );
     assert_unauthorized(&c.get(ITEMS).header("cookie", &cookie).send().await);
+    // Expired sessions are also swept from the store (at start, and every 64 logins).
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM auth_sessions")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(sessions().await, 1);
+    plugin_runtime::Auth::open(w.pool.clone(), AuthConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(sessions().await, 0);
 }
 
 /// An RFC 3339 time `ms` from now.

@@ -14,6 +14,8 @@ pub(crate) struct World {
     pub(crate) app: axum::Router,
     pub(crate) auth: Auth,
     pub(crate) key: String,
+    /// The database both share, to look at what is stored.
+    pub(crate) pool: sqlx::AnyPool,
 }
 
 pub(crate) const ALICE: &str = "alice@example.com";
@@ -31,7 +33,9 @@ pub(crate) async fn world_with(config: AuthConfig) -> World {
     let state = ItemsState::open(pool.clone(), url)
         .await
         .expect("items migrations");
-    let auth = Auth::open(pool, config).await.expect("auth migrations");
+    let auth = Auth::open(pool.clone(), config)
+        .await
+        .expect("auth migrations");
     auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
         .await
         .expect("alice");
@@ -47,7 +51,12 @@ pub(crate) async fn world_with(config: AuthConfig) -> World {
             secret: "hunter2".into()
         })
     ];
-    World { app, auth, key }
+    World {
+        app,
+        auth,
+        key,
+        pool,
+    }
 }
 
 pub(crate) async fn world() -> World {

@@ -147,40 +147,24 @@ fn bench() -> Result<(), String> {
         &[],
     )?;
     let binary = std::path::Path::new(&target_dir()).join("release/bench-instructions");
-    let (small, large) = (2_000u64, 6_000u64);
-    let span = (large - small) as f64;
     println!(
-        "per request, release build, (run of {large} requests - run of {small}) / {}; instructions: median of {RUNS} runs [lowest, highest]",
-        large - small
+        "per request, release build, (run of {LARGE} requests - run of {SMALL}) / {}; instructions: median of {RUNS} runs [lowest, highest]",
+        LARGE - SMALL
     );
     println!(
         "| route | instructions, generated | hand-written | ratio of medians | allocations, generated | hand-written |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     for route in ["create_item", "get_item"] {
-        let mut instructions = Vec::new();
-        let mut allocations = Vec::new();
-        for variant in ["generated", "hand_written"] {
-            let per_request = |tool| -> Result<f64, String> {
-                let a = valgrind(&binary, tool, &[variant, route, &small.to_string()])?;
-                let b = valgrind(&binary, tool, &[variant, route, &large.to_string()])?;
-                Ok((b - a) as f64 / span)
-            };
-            // Hashing with per-process random keys (std's `RandomState`) moves the instruction
-            // count by a few percent from one process to the next: take the median of several.
-            let mut runs = (0..RUNS)
-                .map(|_| per_request(Tool::Callgrind))
-                .collect::<Result<Vec<f64>, String>>()?;
-            runs.sort_by(f64::total_cmp);
-            instructions.push((runs[RUNS / 2], runs[0], runs[RUNS - 1]));
-            allocations.push(per_request(Tool::Dhat)?);
-        }
-        let [(g, g_lo, g_hi), (h, h_lo, h_hi)] = [instructions[0], instructions[1]];
+        let g = PerRequest::measure(&binary, "generated", route)?;
+        let h = PerRequest::measure(&binary, "hand_written", route)?;
         println!(
-            "| {route} | {g:.0} [{g_lo:.0}, {g_hi:.0}] | {h:.0} [{h_lo:.0}, {h_hi:.0}] | {:.3} | {:.2} | {:.2} |",
-            g / h,
-            allocations[0],
-            allocations[1]
+            "| {route} | {} | {} | {:.3} | {:.2} | {:.2} |",
+            g.instructions(),
+            h.instructions(),
+            g.median / h.median,
+            g.allocations,
+            h.allocations
         );
     }
     println!();
@@ -189,27 +173,14 @@ fn bench() -> Result<(), String> {
     );
     println!("| variant | instructions | allocations |");
     println!("|---|---:|---:|");
-    let mut public = 0.0;
-    for variant in ["public", "api_key"] {
-        let per_request = |tool| -> Result<f64, String> {
-            let a = valgrind(&binary, tool, &[variant, "get_item", &small.to_string()])?;
-            let b = valgrind(&binary, tool, &[variant, "get_item", &large.to_string()])?;
-            Ok((b - a) as f64 / span)
-        };
-        let mut runs = (0..RUNS)
-            .map(|_| per_request(Tool::Callgrind))
-            .collect::<Result<Vec<f64>, String>>()?;
-        runs.sort_by(f64::total_cmp);
-        let median = runs[RUNS / 2];
-        if variant == "public" {
-            public = median;
-        }
+    let public = PerRequest::measure(&binary, "public", "get_item")?;
+    let api_key = PerRequest::measure(&binary, "api_key", "get_item")?;
+    for (variant, m) in [("public", &public), ("api_key", &api_key)] {
         println!(
-            "| {variant} | {median:.0} [{:.0}, {:.0}] (+{:.0}) | {:.2} |",
-            runs[0],
-            runs[RUNS - 1],
-            median - public,
-            per_request(Tool::Dhat)?
+            "| {variant} | {} (+{:.0}) | {:.2} |",
+            m.instructions(),
+            m.median - public.median,
+            m.allocations
         );
     }
     startup_instructions()?;
@@ -244,6 +215,49 @@ fn startup_instructions() -> Result<(), String> {
 
 /// How many times each instruction count is taken.
 const RUNS: usize = 9;
+/// Per-request figures are `(run of LARGE requests - run of SMALL) / (LARGE - SMALL)`, so
+/// start-up work cancels out.
+const SMALL: u64 = 2_000;
+const LARGE: u64 = 6_000;
+
+/// One variant's cost per request: instructions (median of [`RUNS`] processes, with the lowest
+/// and highest) and heap allocations (which do not vary).
+struct PerRequest {
+    median: f64,
+    lowest: f64,
+    highest: f64,
+    allocations: f64,
+}
+
+impl PerRequest {
+    fn measure(binary: &std::path::Path, variant: &str, route: &str) -> Result<Self, String> {
+        let per_request = |tool| -> Result<f64, String> {
+            let a = valgrind(binary, tool, &[variant, route, &SMALL.to_string()])?;
+            let b = valgrind(binary, tool, &[variant, route, &LARGE.to_string()])?;
+            Ok((b - a) as f64 / (LARGE - SMALL) as f64)
+        };
+        // The count moves by several percent from one process to the next (malloc's state
+        // after start-up): take the median of several.
+        let mut runs = (0..RUNS)
+            .map(|_| per_request(Tool::Callgrind))
+            .collect::<Result<Vec<f64>, String>>()?;
+        runs.sort_by(f64::total_cmp);
+        Ok(PerRequest {
+            median: runs[RUNS / 2],
+            lowest: runs[0],
+            highest: runs[RUNS - 1],
+            allocations: per_request(Tool::Dhat)?,
+        })
+    }
+
+    /// `median [lowest, highest]`.
+    fn instructions(&self) -> String {
+        format!(
+            "{:.0} [{:.0}, {:.0}]",
+            self.median, self.lowest, self.highest
+        )
+    }
+}
 
 fn target_dir() -> String {
     std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())

@@ -7,19 +7,16 @@ use crate::model::{CreateItem, Item, ItemPage, ListQuery, Pagination, UpdateItem
 use crate::store::{ItemsState, StoreError};
 use plugin_runtime::prelude::*;
 
-/// The caller's id: items belong to it. The routes are never public, so the framework has always
-/// authenticated someone before a handler runs.
-fn owner(ctx: &Ctx<ItemsState>) -> RouteResult<&str> {
-    ctx.principal()
-        .map(Principal::user_id)
-        .ok_or_else(|| RouteError::internal("an items route ran without a caller"))
-}
-
 /// List items, newest first, one page at a time.
 #[plugin_route(method = "GET", path = "/items")]
 pub async fn list_items(ctx: Ctx<ItemsState>, query: ListQuery) -> RouteResult<ItemPage> {
     let (items, total) = ctx
-        .list(owner(&ctx)?, query.page, query.limit, query.filter)
+        .list(
+            ctx.caller()?.user_id(),
+            query.page,
+            query.limit,
+            query.filter,
+        )
         .await?;
     Ok(ItemPage {
         items,
@@ -34,7 +31,7 @@ pub async fn list_items(ctx: Ctx<ItemsState>, query: ListQuery) -> RouteResult<I
 /// Get one item.
 #[plugin_route(method = "GET", path = "/items/{id}", errors(ITEM_NOT_FOUND = (404, "you have no item with this id")))]
 pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
-    match ctx.get(owner(&ctx)?, id).await? {
+    match ctx.get(ctx.caller()?.user_id(), id).await? {
         Some(item) => Ok(item),
         None => Err(route_error!(ITEM_NOT_FOUND, "no item has id {id}")),
     }
@@ -49,7 +46,10 @@ pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
     errors(ITEM_EXISTS = (409, "you have an item with this name"))
 )]
 pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult<Item> {
-    match ctx.create(owner(&ctx)?, &input.name, input.status).await {
+    match ctx
+        .create(ctx.caller()?.user_id(), &input.name, input.status)
+        .await
+    {
         Ok(item) => Ok(item),
         Err(StoreError::NameTaken) => Err(route_error!(
             ITEM_EXISTS,
@@ -69,7 +69,12 @@ pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult
 )]
 pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> RouteResult<Item> {
     match ctx
-        .update(owner(&ctx)?, id, input.name.as_deref(), input.status)
+        .update(
+            ctx.caller()?.user_id(),
+            id,
+            input.name.as_deref(),
+            input.status,
+        )
         .await
     {
         Ok(Some(item)) => Ok(item),
@@ -92,7 +97,7 @@ pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> Ro
     errors(ITEM_NOT_FOUND = (404, "you have no item with this id"))
 )]
 pub async fn delete_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<()> {
-    if ctx.delete(owner(&ctx)?, id).await? {
+    if ctx.delete(ctx.caller()?.user_id(), id).await? {
         Ok(())
     } else {
         Err(route_error!(ITEM_NOT_FOUND, "no item has id {id}"))

@@ -33,10 +33,7 @@ fn unauthorized(security: Security) -> ApiError {
 
 fn internal(e: &super::AuthError) -> ApiError {
     tracing::error!(error = %e, "looking up a credential failed");
-    ApiError::framework(
-        FrameworkCode::Internal,
-        "internal error; quote the request id when reporting it",
-    )
+    ApiError::internal()
 }
 
 /// Who is calling (`None` on a public route), or the refusal to send.
@@ -53,8 +50,15 @@ pub(crate) enum Step<'a> {
 
 /// The credential a request presents, by its form.
 enum Credential<'a> {
-    ApiKey(&'a str),
+    /// An OAuth JWT, verified on the spot.
     Jwt(&'a str),
+    /// An API key or a session id, looked up (cache, then store) by its digest.
+    Stored(Stored<'a>),
+}
+
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    ApiKey(&'a str),
     Session(&'a str),
 }
 
@@ -80,24 +84,27 @@ pub(crate) fn authenticate<'a>(
     let checks = Checks {
         security,
         permissions,
-        csrf: unsafe_method && matches!(credential, Credential::Session(_)),
+        csrf: unsafe_method && matches!(credential, Credential::Stored(Stored::Session(_))),
     };
-    let cached = match credential {
-        Credential::ApiKey(key) => auth.cached_key(key),
-        Credential::Session(id) => auth.cached_session(id),
+    let stored = match credential {
         Credential::Jwt(token) => {
             let principal = auth.oauth_principal(token).map(Arc::new);
             return Step::Ready(checks.finish(principal, auth, &parts.headers));
         }
+        Credential::Stored(stored) => stored,
     };
-    if let Some(principal) = cached {
+    let (secret, is_key) = match stored {
+        Stored::ApiKey(key) => (key, true),
+        Stored::Session(id) => (id, false),
+    };
+    let digest = secret::digest(secret);
+    if let Some(principal) = auth.cached(&digest, is_key) {
         return Step::Ready(checks.finish(Some(principal), auth, &parts.headers));
     }
     Step::Lookup(Box::pin(async move {
-        let found = match credential {
-            Credential::ApiKey(key) => auth.key_principal(key).await,
-            Credential::Session(id) => auth.session_principal(id).await,
-            Credential::Jwt(_) => Ok(None),
+        let found = match stored {
+            Stored::ApiKey(key) => auth.lookup_key(key, digest).await,
+            Stored::Session(_) => auth.lookup_session(digest).await,
         }
         .map_err(|e| internal(&e))?;
         checks.finish(found, auth, &parts.headers)
@@ -118,7 +125,7 @@ fn credential<'a>(
             .and_then(bearer)
             .ok_or_else(|| unauthorized(security))?;
         return if token.starts_with(secret::API_KEY_PREFIX) && security.token {
-            Ok(Credential::ApiKey(token))
+            Ok(Credential::Stored(Stored::ApiKey(token)))
         } else if !token.starts_with(secret::API_KEY_PREFIX)
             && jwt::looks_like_jwt(token)
             && security.oauth
@@ -130,7 +137,7 @@ fn credential<'a>(
     }
     cookie(headers, auth.cookie_name())
         .filter(|_| security.user)
-        .map(Credential::Session)
+        .map(|id| Credential::Stored(Stored::Session(id)))
         .ok_or_else(|| unauthorized(security))
 }
 

@@ -6,7 +6,6 @@ use super::config::AuthError;
 use super::model::{ApiKeyInfo, CreatedApiKey, now_ms, parse_rfc3339};
 use super::service::Auth;
 use super::{AuthMethod, Security};
-use crate::ctx::Ctx;
 use crate::endpoint::{JsonOutput, NoContent, Responder, RouteRuntime, endpoint};
 use crate::error::{RouteError, declared_error};
 use crate::input::{JsonBody, NoInput, NoParams, PathOf};
@@ -222,12 +221,6 @@ fn me(p: &super::Principal) -> Me {
     }
 }
 
-/// The principal of a route that is not public; its absence is a bug, reported as a 500.
-fn caller(ctx: &Ctx<Auth>) -> Result<&super::Principal, RouteError> {
-    ctx.principal()
-        .ok_or_else(|| RouteError::internal("an authenticated auth route ran without a caller"))
-}
-
 struct Login;
 struct Logout;
 struct WhoAmI;
@@ -290,7 +283,7 @@ impl Route<Auth> for WhoAmI {
     fn method_router(self, runtime: RouteRuntime<Auth>) -> MethodRouter {
         endpoint::<Auth, NoParams, NoInput, (), JsonOutput<Me>, _, _>(
             runtime,
-            |ctx, (), (), ()| async move { Ok(me(caller(&ctx)?)) },
+            |ctx, (), (), ()| async move { Ok(me(ctx.caller()?)) },
         )
     }
 }
@@ -303,7 +296,7 @@ impl Route<Auth> for ListKeys {
         endpoint::<Auth, NoParams, NoInput, (), JsonOutput<ApiKeyList>, _, _>(
             runtime,
             |ctx, (), (), ()| async move {
-                let keys = ctx.list_keys(caller(&ctx)?.user_id()).await?;
+                let keys = ctx.list_keys(ctx.caller()?.user_id()).await?;
                 Ok(ApiKeyList { keys })
             },
         )
@@ -318,7 +311,7 @@ impl Route<Auth> for CreateKey {
         endpoint::<Auth, NoParams, JsonBody<CreateKeyRequest>, (), JsonOutput<CreatedApiKey>, _, _>(
             runtime,
             |ctx, (), input, ()| async move {
-                let p = caller(&ctx)?;
+                let p = ctx.caller()?;
                 let expires = input.expiresAt.as_deref().and_then(parse_rfc3339);
                 match ctx
                     .create_key_for(p.user_id(), p.scopes(), &input.name, &input.scopes, expires)
@@ -344,7 +337,7 @@ impl Route<Auth> for RevokeKey {
         endpoint::<Auth, PathOf<KeyId>, NoInput, (), NoContent, _, _>(
             runtime,
             |ctx, KeyId { id }, (), ()| async move {
-                if ctx.revoke_key(caller(&ctx)?.user_id(), &id).await? {
+                if ctx.revoke_key(ctx.caller()?.user_id(), &id).await? {
                     Ok(())
                 } else {
                     Err(declared_error(

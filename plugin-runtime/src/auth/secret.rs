@@ -29,6 +29,17 @@ pub(crate) fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", random_token(32))
 }
 
+/// The first characters of a key: `plk_` and 36 random bits. Stored in the clear, shown in
+/// listings, and what a key is looked up by, so that the secret itself is only ever compared,
+/// in constant time, with the digests of the few keys sharing its prefix.
+pub(crate) fn key_prefix(key: &str) -> &str {
+    let end = key
+        .char_indices()
+        .nth(API_KEY_PREFIX.len() + 6)
+        .map_or(key.len(), |(i, _)| i);
+    &key[..end]
+}
+
 /// A new session id: 256 random bits.
 pub(crate) fn new_session_id() -> String {
     random_token(32)
@@ -106,5 +117,9 @@ mod tests {
         assert_ne!(k, new_api_key());
         assert_eq!(digest_hex(&k).len(), 64);
         assert!(same_digest(&digest_hex(&k), &digest_hex(&k)));
+        assert!(!same_digest(&digest_hex(&k), &digest_hex(&new_api_key())));
+        assert_eq!(key_prefix(&k).len(), API_KEY_PREFIX.len() + 6);
+        assert!(k.starts_with(key_prefix(&k)));
+        assert_eq!(key_prefix("plk_ab"), "plk_ab");
     }
 }

@@ -8,6 +8,7 @@ use super::store::Store;
 use super::{Principal, scope, secret};
 use sqlx::AnyPool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A key's last-used time is written at most this often (ms), not on every request.
@@ -25,7 +26,13 @@ struct Inner {
     store: Store,
     cache: Cache,
     config: AuthConfig,
+    /// Logins since start; every [`SWEEP_EVERY`]th one also deletes expired sessions.
+    logins: AtomicU64,
 }
+
+/// How many logins apart expired sessions are swept from the store (and once at start), so the
+/// table does not grow without bound. An expired session is refused whether or not it is swept.
+const SWEEP_EVERY: u64 = 64;
 
 fn normalize_email(email: &str) -> Result<String, AuthError> {
     let e = email.trim().to_lowercase();
@@ -57,12 +64,14 @@ impl Auth {
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, config: AuthConfig) -> Result<Self, AuthError> {
         let store = Store::open(pool).await?;
+        store.delete_expired_sessions(now_ms()).await?;
         let cache = Cache::new(config.cache_ttl);
         Ok(Auth {
             inner: Arc::new(Inner {
                 store,
                 cache,
                 config,
+                logins: AtomicU64::new(0),
             }),
         })
     }
@@ -191,7 +200,6 @@ impl Auth {
             return Err(AuthError::ExpiryInPast);
         }
         let key = secret::new_api_key();
-        let prefix: String = key.chars().take(secret::API_KEY_PREFIX.len() + 6).collect();
         let row = self
             .inner
             .store
@@ -200,7 +208,7 @@ impl Auth {
                 user_id,
                 name,
                 &secret::digest_hex(&key),
-                &prefix,
+                secret::key_prefix(&key),
                 scopes,
                 now,
                 expires_at,
@@ -272,8 +280,7 @@ impl Auth {
                 now.saturating_add(ttl),
             )
             .await?;
-        // Now and then, clear out sessions that have run out.
-        if session.as_bytes()[0].is_multiple_of(64) {
+        if self.inner.logins.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             let store = self.inner.store.clone();
             tokio::spawn(async move {
                 let _ = store.delete_expired_sessions(now).await;
@@ -293,34 +300,30 @@ impl Auth {
         Ok(())
     }
 
-    /// The caller an API key names, if the key is in the cache (and still valid).
-    pub(crate) fn cached_key(&self, key: &str) -> Option<Arc<Principal>> {
+    /// The caller a credential's digest names, if it is in the cache (and still valid). For an
+    /// API key, also records the use (at most once a minute, in the background).
+    pub(crate) fn cached(&self, digest: &[u8; 32], is_key: bool) -> Option<Arc<Principal>> {
         let now = now_ms();
-        let entry = self.inner.cache.get(&secret::digest(key), now)?;
-        self.touch(&entry, now);
+        let entry = self.inner.cache.get(digest, now)?;
+        if is_key {
+            self.touch(&entry, now);
+        }
         Some(Arc::clone(&entry.principal))
     }
 
-    /// The caller a session id names, if the session is in the cache (and still valid).
-    pub(crate) fn cached_session(&self, session: &str) -> Option<Arc<Principal>> {
-        let entry = self.inner.cache.get(&secret::digest(session), now_ms())?;
-        Some(Arc::clone(&entry.principal))
-    }
-
-    /// The caller an API key names, if it is valid: from the cache, else from the store.
-    pub(crate) async fn key_principal(
+    /// The caller an API key names, from the store (after [`Auth::cached`] missed); cached.
+    pub(crate) async fn lookup_key(
         &self,
         key: &str,
+        digest: [u8; 32],
     ) -> Result<Option<Arc<Principal>>, AuthError> {
-        let digest = secret::digest(key);
         let now = now_ms();
-        if let Some(entry) = self.inner.cache.get(&digest, now) {
-            self.touch(&entry, now);
-            return Ok(Some(Arc::clone(&entry.principal)));
-        }
-        let Some(found) = self.inner.store.key(&hex::encode(digest), now).await? else {
-            return Ok(None);
-        };
+        let found = self
+            .inner
+            .store
+            .key(secret::key_prefix(key), &hex::encode(digest), now)
+            .await?;
+        let Some(found) = found else { return Ok(None) };
         let entry = self.inner.cache.insert(
             digest,
             found.principal,
@@ -333,16 +336,12 @@ impl Auth {
         Ok(Some(Arc::clone(&entry.principal)))
     }
 
-    /// The caller a session id names, if the session is live: from the cache, else the store.
-    pub(crate) async fn session_principal(
+    /// The caller a session names, from the store (after [`Auth::cached`] missed); cached.
+    pub(crate) async fn lookup_session(
         &self,
-        session: &str,
+        digest: [u8; 32],
     ) -> Result<Option<Arc<Principal>>, AuthError> {
-        let digest = secret::digest(session);
         let now = now_ms();
-        if let Some(entry) = self.inner.cache.get(&digest, now) {
-            return Ok(Some(Arc::clone(&entry.principal)));
-        }
         let Some(found) = self.inner.store.session(&hex::encode(digest), now).await? else {
             return Ok(None);
         };

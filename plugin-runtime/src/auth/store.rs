@@ -163,8 +163,10 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<Found>, StoreError> {
+        // Found by its digest: what timing could reveal about the lookup is a digest's prefix,
+        // which says nothing about the session id.
         let row = sqlx::query(
-            "SELECT s.token_hash, s.expires_at, u.id, u.email, u.scopes FROM auth_sessions s \
+            "SELECT s.expires_at, u.id, u.email, u.scopes FROM auth_sessions s \
              JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(token_hash)
@@ -172,10 +174,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("token_hash")?;
-        if !super::secret::same_digest(&stored, token_hash) {
-            return Ok(None);
-        }
         Ok(Some(Found {
             principal: Principal {
                 user_id: row.try_get("id")?,
@@ -243,22 +241,32 @@ impl Store {
     }
 
     /// The key's owner, if the key exists, is not revoked and has not expired. Its scopes are
-    /// narrowed to what the owner holds now.
-    pub(crate) async fn key(&self, key_hash: &str, now: i64) -> Result<Option<Found>, StoreError> {
-        let row = sqlx::query(
+    /// narrowed to what the owner holds now. Keys are found by their public prefix (indexed);
+    /// the digest of the key presented is then compared, in constant time, with each candidate's.
+    pub(crate) async fn key(
+        &self,
+        prefix: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<Found>, StoreError> {
+        let rows = sqlx::query(
             "SELECT k.id AS key_id, k.key_hash, k.scopes AS key_scopes, k.expires_at, u.id, u.email, u.scopes \
              FROM auth_api_keys k JOIN auth_users u ON u.id = k.user_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
+             WHERE k.prefix = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
         )
-        .bind(key_hash)
+        .bind(prefix)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("key_hash")?;
-        if !super::secret::same_digest(&stored, key_hash) {
-            return Ok(None);
+        let mut matched = None;
+        // Every candidate is compared, so the time taken does not depend on which one matches.
+        for row in &rows {
+            let stored: String = row.try_get("key_hash")?;
+            if super::secret::same_digest(&stored, key_hash) {
+                matched = Some(row);
+            }
         }
+        let Some(row) = matched else { return Ok(None) };
         let key_scopes = split(&row.try_get::<String, _>("key_scopes")?);
         let owner_scopes = split(&row.try_get::<String, _>("scopes")?);
         Ok(Some(Found {

@@ -43,12 +43,22 @@ fn routes(c: &mut Criterion) {
     let authorization = format!("Bearer {key}").parse().unwrap();
     let mut group = c.benchmark_group("auth_get_item");
     group.bench_function("public", |b| {
-        b.to_async(&rt)
-            .iter(|| apps::send(&with_auth, apps::public_get_request(&authorization), 200))
+        b.to_async(&rt).iter(|| {
+            apps::send(
+                &with_auth,
+                apps::get_request_with("bench", &authorization),
+                200,
+            )
+        })
     });
     group.bench_function("api_key_warm_cache", |b| {
-        b.to_async(&rt)
-            .iter(|| apps::send(&with_auth, apps::secured_get_request(&authorization), 200))
+        b.to_async(&rt).iter(|| {
+            apps::send(
+                &with_auth,
+                apps::get_request_with("secured", &authorization),
+                200,
+            )
+        })
     });
     group.finish();
 }

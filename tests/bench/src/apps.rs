@@ -388,20 +388,12 @@ pub fn get_request() -> Request<Body> {
         .unwrap()
 }
 
-/// `get_item` of the secured plugin, with `authorization` (`Bearer <key>`) prepared by the caller.
-pub fn secured_get_request(authorization: &HeaderValue) -> Request<Body> {
+/// `get_item` of plugin `plugin` (`bench`, public, or `secured`) with `authorization`
+/// (`Bearer <key>`, prepared by the caller). The public route ignores the header; sending it to
+/// both makes building and dropping the request cost the same on both sides of the comparison.
+pub fn get_request_with(plugin: &str, authorization: &HeaderValue) -> Request<Body> {
     Request::builder()
-        .uri("/v1/plugins/secured/items/42")
-        .header(header::AUTHORIZATION, authorization.clone())
-        .body(Body::empty())
-        .unwrap()
-}
-
-/// `get_item` of the public plugin with the same header (ignored there), so that building and
-/// dropping the header costs the same on both sides of the comparison.
-pub fn public_get_request(authorization: &HeaderValue) -> Request<Body> {
-    Request::builder()
-        .uri("/v1/plugins/bench/items/42")
+        .uri(format!("/v1/plugins/{plugin}/items/42"))
         .header(header::AUTHORIZATION, authorization.clone())
         .body(Body::empty())
         .unwrap()

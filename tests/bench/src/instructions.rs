@@ -34,10 +34,10 @@ fn main() {
         for _ in 0..n {
             match (variant.as_str(), route.as_str(), &key) {
                 ("public", "get_item", Some(key)) => {
-                    apps::send(&router, apps::public_get_request(key), 200).await;
+                    apps::send(&router, apps::get_request_with("bench", key), 200).await;
                 }
                 ("api_key", "get_item", Some(key)) => {
-                    apps::send(&router, apps::secured_get_request(key), 200).await;
+                    apps::send(&router, apps::get_request_with("secured", key), 200).await;
                 }
                 (_, "create_item", None) => apps::send(&router, apps::create_request(), 201).await,
                 (_, "get_item", None) => apps::send(&router, apps::get_request(), 200).await,
