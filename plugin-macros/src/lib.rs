@@ -9,11 +9,9 @@ mod ctxt;
 mod diag;
 mod docs;
 mod error_code;
-mod framework;
 #[cfg(test)]
 mod golden;
 mod keyed;
-mod path;
 mod plugin;
 mod plugins;
 mod route;
@@ -45,20 +43,4 @@ pub fn plugins(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn __undeclared_error_code(input: TokenStream) -> TokenStream {
     error_code::expand_undeclared(input.into()).into()
-}
-
-/// The framework's reserved error codes as the macros know them, so a test can compare them
-/// with the runtime's list; not public API.
-#[doc(hidden)]
-#[proc_macro]
-pub fn __framework_codes(_input: TokenStream) -> TokenStream {
-    framework::codes_array().into()
-}
-
-/// Whether each string literal is a scope a route may require, as the macros judge it, so a test
-/// can compare the rule with the runtime's; not public API.
-#[doc(hidden)]
-#[proc_macro]
-pub fn __scope_rule(input: TokenStream) -> TokenStream {
-    security::rule_array(input.into()).into()
 }

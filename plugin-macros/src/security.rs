@@ -1,9 +1,9 @@
 //! `security(user, token, oauth)` / `security(none)` and `permissions("items:write", ...)`, shared
 //! by `#[plugin_route]` and `#[plugin]` (where they set the plugin's defaults).
 //!
-//! The scope grammar here is the runtime's (`plugin_runtime::auth::is_valid_scope`): segments of
-//! lowercase letters, digits, `_`, `-` and `.`, joined by `:`. A route requires concrete scopes;
-//! the wildcards `*` and `items:*` are for granting, so they are refused here.
+//! The scope grammar is `plugin_rules::is_valid_scope`, the one the runtime checks grants with:
+//! segments of lowercase letters, digits, `_`, `-` and `.`, joined by `:`. A route requires
+//! concrete scopes; the wildcards `*` and `items:*` are for granting, so they are refused here.
 
 use crate::ctxt::Ctxt;
 use crate::diag::{did_you_mean, one_of};
@@ -121,7 +121,7 @@ pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
     let mut ok = true;
     for lit in items {
         let v = lit.value();
-        if v == "*" || v.ends_with(":*") {
+        if plugin_rules::is_wildcard(&v) {
             cx.error_spanned_by(
                 &lit,
                 format!(
@@ -129,7 +129,7 @@ pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
                 ),
             );
             ok = false;
-        } else if !is_valid_scope(&v) {
+        } else if !plugin_rules::is_valid_scope(&v) {
             cx.error_spanned_by(
                 &lit,
                 format!(
@@ -142,18 +142,6 @@ pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
         }
     }
     ok.then_some(out)
-}
-
-/// `[a-z0-9_.-]+(:[a-z0-9_.-]+)*`; kept equal to the runtime's `is_valid_scope` by a test in
-/// `tests/` (through `__scope_rule!`).
-pub(crate) fn is_valid_scope(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(':').all(|seg| {
-            !seg.is_empty()
-                && seg.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-                })
-        })
 }
 
 /// `permissions` on a public route: nobody is authenticated, so no scope could be checked.
@@ -186,20 +174,5 @@ pub(crate) fn opt_permissions(p: Option<&[String]>) -> TokenStream {
     match p {
         Some(p) => quote!(::core::option::Option::Some(&[#(#p),*])),
         None => quote!(::core::option::Option::None),
-    }
-}
-
-/// `["a", "B"]` → `[true, false]`: the rule applied to each literal.
-pub(crate) fn rule_array(input: TokenStream) -> TokenStream {
-    let parsed = syn::parse::Parser::parse2(
-        Punctuated::<syn::LitStr, Token![,]>::parse_terminated,
-        input,
-    );
-    match parsed {
-        Ok(list) => {
-            let verdicts = list.iter().map(|l| is_valid_scope(&l.value()));
-            quote!([#(#verdicts),*])
-        }
-        Err(e) => e.to_compile_error(),
     }
 }

@@ -294,12 +294,12 @@ impl<'a> Joined<'a> {
     }
 }
 
-/// A route's operation id, `operation_id` or `<plugin>_<handler>` with `-` read as `_`, readable
-/// byte by byte in a `const fn` (see `RouteMeta::operation_id`).
+/// A route's operation id, `operation_id` or the one `plugin_rules::derive_operation_id` derives,
+/// readable byte by byte in a `const fn`.
 struct OpId<'a> {
     explicit: Option<&'a [u8]>,
-    plugin: &'a [u8],
-    handler: &'a [u8],
+    plugin: &'a str,
+    handler: &'a str,
 }
 
 impl<'a> OpId<'a> {
@@ -309,8 +309,8 @@ impl<'a> OpId<'a> {
                 Some(id) => Some(id.as_bytes()),
                 None => None,
             },
-            plugin: p.name.as_bytes(),
-            handler: r.handler.as_bytes(),
+            plugin: p.name,
+            handler: r.handler,
         }
     }
 
@@ -322,20 +322,9 @@ impl<'a> OpId<'a> {
     }
 
     const fn at(&self, i: usize) -> u8 {
-        if let Some(e) = self.explicit {
-            return e[i];
-        }
-        let n = self.plugin.len();
-        if i < n {
-            if self.plugin[i] == b'-' {
-                b'_'
-            } else {
-                self.plugin[i]
-            }
-        } else if i == n {
-            b'_'
-        } else {
-            self.handler[i - n - 1]
+        match self.explicit {
+            Some(e) => e[i],
+            None => plugin_rules::operation_id_byte(self.plugin, self.handler, i),
         }
     }
 

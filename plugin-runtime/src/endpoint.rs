@@ -137,7 +137,7 @@ where
     F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = RouteResult<R::Output>> + Send,
 {
-    let filter = runtime.route.method.filter();
+    let filter = crate::meta::method_filter(runtime.route.method);
     axum::routing::on(filter, move |request: Request| {
         serve::<S, P, I, E, R, F, Fut>(runtime, handler, request)
     })

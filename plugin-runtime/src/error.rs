@@ -16,79 +16,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 
-/// The codes the framework itself sends. Plugins cannot declare them, so a client can tell a
-/// framework rejection from a plugin failure by the code alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FrameworkCode {
-    /// 400: malformed JSON, wrong types, missing fields, failed validation, bad query or path.
-    InvalidInput,
-    /// 401: no valid credential (reserved for authentication).
-    Unauthorized,
-    /// 403: authenticated but not allowed (reserved for permissions).
-    Forbidden,
-    /// 403: a cookie-authenticated request from a foreign origin (reserved).
-    CsrfRejected,
-    /// 404: no route matches the path.
-    NotFound,
-    /// 405: the path exists but not for this method; the `Allow` header lists those that do.
-    MethodNotAllowed,
-    /// 413: the body is larger than the route's limit.
-    PayloadTooLarge,
-    /// 415: a route that reads JSON received another content type.
-    UnsupportedMediaType,
-    /// 500: an unexpected failure; the cause is logged with the request id, never sent.
-    Internal,
-    /// 504: the handler did not finish within the route's timeout.
-    Timeout,
-}
-
-impl FrameworkCode {
-    /// Every framework code.
-    pub const ALL: &'static [FrameworkCode] = &[
-        FrameworkCode::InvalidInput,
-        FrameworkCode::Unauthorized,
-        FrameworkCode::Forbidden,
-        FrameworkCode::CsrfRejected,
-        FrameworkCode::NotFound,
-        FrameworkCode::MethodNotAllowed,
-        FrameworkCode::PayloadTooLarge,
-        FrameworkCode::UnsupportedMediaType,
-        FrameworkCode::Internal,
-        FrameworkCode::Timeout,
-    ];
-
-    /// The code as it appears in the envelope.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FrameworkCode::InvalidInput => "INVALID_INPUT",
-            FrameworkCode::Unauthorized => "UNAUTHORIZED",
-            FrameworkCode::Forbidden => "FORBIDDEN",
-            FrameworkCode::CsrfRejected => "CSRF_REJECTED",
-            FrameworkCode::NotFound => "NOT_FOUND",
-            FrameworkCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            FrameworkCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            FrameworkCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            FrameworkCode::Internal => "INTERNAL",
-            FrameworkCode::Timeout => "TIMEOUT",
-        }
-    }
-
-    /// The HTTP status sent with the code.
-    pub const fn status(self) -> StatusCode {
-        match self {
-            FrameworkCode::InvalidInput => StatusCode::BAD_REQUEST,
-            FrameworkCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            FrameworkCode::Forbidden | FrameworkCode::CsrfRejected => StatusCode::FORBIDDEN,
-            FrameworkCode::NotFound => StatusCode::NOT_FOUND,
-            FrameworkCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            FrameworkCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            FrameworkCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            FrameworkCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            FrameworkCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        }
-    }
-}
+pub use plugin_rules::FrameworkCode;
 
 /// Where a piece of invalid input was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -172,7 +100,7 @@ impl ApiError {
     /// A framework error with its code's status.
     pub fn framework(code: FrameworkCode, message: impl Into<Cow<'static, str>>) -> Self {
         ApiError {
-            status: code.status(),
+            status: status_of(code),
             code: code.as_str(),
             message: message.into(),
             details: Details::None,
@@ -364,6 +292,11 @@ impl RouteError {
             }
         }
     }
+}
+
+/// The HTTP status a framework code is sent with.
+pub(crate) fn status_of(code: FrameworkCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 const INTERNAL_MESSAGE: &str = "internal error; quote the request id when reporting it";

@@ -342,7 +342,7 @@ async fn extractor_error(response: axum::response::Response) -> ApiError {
     let code = FrameworkCode::ALL
         .iter()
         .copied()
-        .find(|c| c.status() == status);
+        .find(|c| c.status() == status.as_u16());
     match code {
         Some(FrameworkCode::InvalidInput) | None if status.is_client_error() => {
             ApiError::invalid_input(

@@ -3,7 +3,8 @@
 //! `cargo xtask manifest`.
 
 use crate::meta::PluginMeta;
-use crate::server::{ServerConfig, full_path};
+use crate::server::ServerConfig;
+use plugin_rules::full_path;
 use serde::Serialize;
 
 /// The manifest of `plugins` mounted with `config`, as JSON.

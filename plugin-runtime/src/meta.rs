@@ -4,47 +4,16 @@
 use crate::auth::Security;
 use axum::routing::MethodFilter;
 
-/// An HTTP method a route can declare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// `GET`: input from the query string.
-    Get,
-    /// `POST`: input from the JSON body.
-    Post,
-    /// `PUT`: input from the JSON body.
-    Put,
-    /// `PATCH`: input from the JSON body.
-    Patch,
-    /// `DELETE`: input from the query string.
-    Delete,
-}
+pub use plugin_rules::Method;
 
-impl Method {
-    /// The method's name, e.g. `"GET"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    /// Whether the method changes state (everything but `GET`): cookie-authenticated requests
-    /// with these methods get the cross-site checks.
-    pub const fn is_unsafe(self) -> bool {
-        !matches!(self, Method::Get)
-    }
-
-    pub(crate) fn filter(self) -> MethodFilter {
-        match self {
-            Method::Get => MethodFilter::GET,
-            Method::Post => MethodFilter::POST,
-            Method::Put => MethodFilter::PUT,
-            Method::Patch => MethodFilter::PATCH,
-            Method::Delete => MethodFilter::DELETE,
-        }
+/// The axum filter that routes `method`.
+pub(crate) fn method_filter(method: Method) -> MethodFilter {
+    match method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
     }
 }
 
@@ -191,7 +160,7 @@ impl RouteMeta {
     pub fn operation_id(&self, plugin: &PluginMeta) -> String {
         match self.operation_id {
             Some(id) => id.to_owned(),
-            None => format!("{}_{}", plugin.name.replace('-', "_"), self.handler),
+            None => plugin_rules::derive_operation_id(plugin.name, self.handler),
         }
     }
 }

@@ -10,8 +10,6 @@ pub use crate::plugin::Route;
 pub use crate::server::{Assembly, Mounter};
 pub use axum::Router;
 pub use axum::routing::MethodRouter;
-pub use plugin_macros::__framework_codes as framework_codes;
-pub use plugin_macros::__scope_rule as scope_rule;
 pub use plugin_macros::__undeclared_error_code as undeclared_error_code;
 pub use serde;
 

@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, header};
+use plugin_rules::full_path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -242,15 +243,6 @@ pub(crate) struct Health {
     plugin: &'static str,
     /// The plugin's version.
     version: &'static str,
-}
-
-/// `base + path`, with a route path of `/` meaning the base path itself.
-pub(crate) fn full_path(base: &str, path: &str) -> String {
-    if path == "/" {
-        base.to_owned()
-    } else {
-        format!("{base}{path}")
-    }
 }
 
 /// Collects plugins into one router; used by `plugins![]`.

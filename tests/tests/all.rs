@@ -6,7 +6,6 @@
 
 mod auth;
 mod fixtures;
-mod framework_codes;
 mod handlers;
 mod http;
 mod limits;

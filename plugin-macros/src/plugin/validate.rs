@@ -2,8 +2,10 @@
 
 use crate::ctxt::Ctxt;
 use crate::keyed;
-use crate::path::parse_template;
 use crate::security::{self, SecurityDecl};
+use plugin_rules::{
+    BASE_PREFIX, default_base_path, is_plugin_name, is_semver, parse_template, suggest_plugin_name,
+};
 use proc_macro2::{Span, TokenStream};
 use syn::Token;
 use syn::punctuated::Punctuated;
@@ -19,7 +21,6 @@ const KEYS: &[&str] = &[
     "security",
     "permissions",
 ];
-const BASE_PREFIX: &str = "/v1/plugins/";
 
 pub(crate) struct PluginDecl {
     pub(crate) name: String,
@@ -130,7 +131,7 @@ fn validate_into(
     }
     let name = name?;
     let base_path = match (present("base_path"), base_path) {
-        (false, _) => format!("{BASE_PREFIX}{name}"),
+        (false, _) => default_base_path(&name),
         (true, Some(b)) => b,
         (true, None) => return None,
     };
@@ -150,35 +151,17 @@ fn validate_into(
 
 fn check_name(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
     let v = lit.value();
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !is_plugin_name(&v) {
         cx.error_spanned_by(
             lit,
             format!(
                 "plugin name `{v}` must be lowercase letters, digits and `-` (it becomes the URL segment), e.g. `{}`",
-                suggest_name(&v)
+                suggest_plugin_name(&v)
             ),
         );
         return None;
     }
     Some(v)
-}
-
-fn suggest_name(v: &str) -> String {
-    let s: String = v
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if s.is_empty() { "items".into() } else { s }
 }
 
 fn check_version(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
@@ -192,31 +175,6 @@ fn check_version(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
         );
         None
     }
-}
-
-/// MAJOR.MINOR.PATCH with optional `-pre.release` and `+build` parts (semver 2.0.0).
-fn is_semver(v: &str) -> bool {
-    let (rest, build) = match v.split_once('+') {
-        Some((r, b)) => (r, Some(b)),
-        None => (v, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (rest, None),
-    };
-    let numeric = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-    };
-    let ident =
-        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts.iter().all(|p| numeric(p))
-        && pre.is_none_or(|p| {
-            p.split('.')
-                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || numeric(i)))
-        })
-        && build.is_none_or(|b| b.split('.').all(ident))
 }
 
 fn check_base(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
@@ -271,25 +229,4 @@ fn parse_routes(cx: &Ctxt, k: &keyed::Keyed) -> Option<Vec<syn::Path>> {
         out.push(p);
     }
     Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_semver;
-
-    #[test]
-    fn semver() {
-        for ok in [
-            "1.0.0",
-            "0.1.10",
-            "1.2.3-alpha.1",
-            "1.0.0+build.5",
-            "1.0.0-rc.1+x",
-        ] {
-            assert!(is_semver(ok), "{ok}");
-        }
-        for bad in ["1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0-01", "1.a.0", ""] {
-            assert!(!is_semver(bad), "{bad}");
-        }
-    }
 }

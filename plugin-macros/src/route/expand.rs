@@ -36,7 +36,7 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
         let description = opt_str(e.description.as_deref());
         quote!(#rt::ErrorDecl { code: #code, status: #status, description: #description })
     });
-    let method = format_ident!("{}", decl.method.variant());
+    let method = format_ident!("{}", decl.method.variant_name());
     let path = &decl.path.template;
     let status = decl.status;
     let timeout = opt_u64(decl.timeout_ms);

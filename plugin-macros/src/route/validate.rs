@@ -4,49 +4,15 @@
 use super::parse::{RawError, RawRoute};
 use crate::ctxt::Ctxt;
 use crate::diag::one_of;
-use crate::framework::FRAMEWORK_CODES;
-use crate::path::{PathTemplate, parse_template};
 use crate::security::SecurityDecl;
+use plugin_rules::{
+    FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, PathTemplate, parse_template,
+};
 use proc_macro2::Span;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
+pub(crate) use plugin_rules::Method;
 
-pub(crate) const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
-
-impl Method {
-    fn from_str(s: &str) -> Option<Self> {
-        Some(match s {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => return None,
-        })
-    }
-
-    /// POST, PUT and PATCH read their input from a JSON body; GET and DELETE from the query.
-    pub(crate) fn reads_body(self) -> bool {
-        matches!(self, Method::Post | Method::Put | Method::Patch)
-    }
-
-    pub(crate) fn variant(self) -> &'static str {
-        match self {
-            Method::Get => "Get",
-            Method::Post => "Post",
-            Method::Put => "Put",
-            Method::Patch => "Patch",
-            Method::Delete => "Delete",
-        }
-    }
-}
+pub(crate) const METHODS: &[&str] = &Method::NAMES;
 
 pub(crate) struct RouteDecl {
     pub(crate) method: Method,
@@ -95,7 +61,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         }
         Some(lit) => {
             let value = lit.value();
-            let method = Method::from_str(&value);
+            let method = Method::from_name(&value);
             if method.is_none() {
                 let upper = value.to_ascii_uppercase();
                 let hint = if METHODS.contains(&upper.as_str()) {
@@ -161,7 +127,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
             span,
             format!(
                 "`body_limit` has no effect on a {} route: only POST, PUT and PATCH read a body",
-                METHODS[method as usize]
+                method.as_str()
             ),
         );
     }
@@ -219,7 +185,7 @@ fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
     let mut out: Vec<ErrorDecl> = Vec::new();
     for e in raw {
         let name = e.code.to_string();
-        if !is_screaming_snake(&name) {
+        if !plugin_rules::is_error_code(&name) {
             cx.error_spanned_by(
                 &e.code,
                 format!(
@@ -229,7 +195,7 @@ fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
             );
             continue;
         }
-        if FRAMEWORK_CODES.contains(&name.as_str()) {
+        if FrameworkCode::from_code(&name).is_some() {
             cx.error_spanned_by(
                 &e.code,
                 format!(
@@ -239,10 +205,10 @@ fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
             continue;
         }
         let (status, span) = e.status;
-        if !(400..=599).contains(&status) {
+        if !(u64::from(MIN_ERROR_STATUS)..=u64::from(MAX_ERROR_STATUS)).contains(&status) {
             cx.error_at(
                 span,
-                format!("error `{name}` has status {status}: error statuses are 400–599"),
+                format!("error `{name}` has status {status}: error statuses are {MIN_ERROR_STATUS}–{MAX_ERROR_STATUS}"),
             );
             continue;
         }
@@ -260,15 +226,6 @@ fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
         });
     }
     out
-}
-
-fn is_screaming_snake(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && !s.ends_with('_')
-        && !s.contains("__")
 }
 
 fn to_screaming_snake(s: &str) -> String {
@@ -294,17 +251,6 @@ mod tests {
 
     #[test]
     fn code_casing() {
-        assert!(is_screaming_snake("ITEM_NOT_FOUND"));
-        assert!(is_screaming_snake("E2E_FAILED"));
-        for bad in [
-            "ItemNotFound",
-            "item_not_found",
-            "ITEM__X",
-            "ITEM_",
-            "_ITEM",
-        ] {
-            assert!(!is_screaming_snake(bad), "{bad}");
-        }
         assert_eq!(to_screaming_snake("ItemNotFound"), "ITEM_NOT_FOUND");
         assert_eq!(to_screaming_snake("item_not_found"), "ITEM_NOT_FOUND");
     }

@@ -1,22 +1,8 @@
 //! Scopes and grants. A scope is what a route requires (`items:write`); a grant is what a user,
 //! key or token holds: a scope, `*` (everything) or `prefix:*` (every scope under `prefix:`).
 
-/// `[a-z0-9_.-]+(:[a-z0-9_.-]+)*`: a concrete scope, as routes require them. The macros apply the
-/// same rule at compile time.
-pub fn is_valid_scope(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(':').all(|seg| {
-            !seg.is_empty()
-                && seg.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-                })
-        })
-}
-
-/// A scope, `*`, or `<scope>:*`.
-pub fn is_valid_grant(s: &str) -> bool {
-    s == "*" || is_valid_scope(s.strip_suffix(":*").unwrap_or(s))
-}
+pub(crate) use plugin_rules::grant_covers;
+pub use plugin_rules::{is_valid_grant, is_valid_scope};
 
 /// Parses a comma-separated list of grants (`items:read,items:*`), ignoring blanks around
 /// entries and repeated entries. An empty list is valid (no scopes).
@@ -36,15 +22,6 @@ pub fn parse_grants(list: &str) -> Result<Vec<String>, String> {
         }
     }
     Ok(out)
-}
-
-/// Whether `grant` covers the concrete `scope`.
-pub(crate) fn grant_covers(grant: &str, scope: &str) -> bool {
-    grant == "*"
-        || grant == scope
-        || grant
-            .strip_suffix('*')
-            .is_some_and(|prefix| prefix.ends_with(':') && scope.starts_with(prefix))
 }
 
 /// Whether the grant `inner` gives nothing that `outer` does not (`items:read` within

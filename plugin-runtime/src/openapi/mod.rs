@@ -104,7 +104,7 @@ impl Catalog {
                 .served_routes()
                 .filter(|r| !r.hidden)
                 .map(|route| {
-                    let path = crate::server::full_path(plugin.base_path, route.path);
+                    let path = plugin_rules::full_path(plugin.base_path, route.path);
                     let op = operation::route(&mut schemas, config, plugin, route);
                     (path, route.method.as_str(), op)
                 })

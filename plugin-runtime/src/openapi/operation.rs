@@ -102,7 +102,7 @@ pub(crate) fn route(
     let mut by_status: BTreeMap<u16, Vec<(&str, Option<&str>)>> = BTreeMap::new();
     let mut framework = |code: FrameworkCode, text: &'static str| {
         by_status
-            .entry(code.status().as_u16())
+            .entry(code.status())
             .or_default()
             .push((code.as_str(), Some(text)));
     };

@@ -1,18 +1,21 @@
-//! Validation of URL path templates, shared by routes (`path = "/items/{id}"`) and plugins
+//! URL path templates, shared by routes (`path = "/items/{id}"`) and plugins
 //! (`base_path = "/v1/plugins/items"`). Both `{id}` and `:id` are accepted; the validated form
 //! always uses `{id}`, the syntax axum 0.8 routes with.
 
 /// A validated path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PathTemplate {
+pub struct PathTemplate {
     /// The template with every parameter written `{name}`.
-    pub(crate) template: String,
+    pub template: String,
     /// Parameter names in order of appearance.
-    pub(crate) params: Vec<String>,
+    pub params: Vec<String>,
 }
 
 /// Validates `raw`, returning the first problem as a sentence.
-pub(crate) fn parse_template(raw: &str) -> Result<PathTemplate, String> {
+///
+/// # Errors
+/// The first problem found, as a sentence that says what would be right.
+pub fn parse_template(raw: &str) -> Result<PathTemplate, String> {
     if raw.is_empty() {
         return Err("the path is empty; it must start with `/`, e.g. `/items`".into());
     }
@@ -96,6 +99,16 @@ pub(crate) fn parse_template(raw: &str) -> Result<PathTemplate, String> {
     Ok(PathTemplate { template, params })
 }
 
+/// The path a route is served at: `base + path`, with a route path of `/` meaning the base path
+/// itself.
+pub fn full_path(base: &str, path: &str) -> String {
+    if path == "/" {
+        base.to_owned()
+    } else {
+        format!("{base}{path}")
+    }
+}
+
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
@@ -137,5 +150,7 @@ mod tests {
     #[test]
     fn root_is_allowed() {
         assert_eq!(parse_template("/").unwrap().template, "/");
+        assert_eq!(full_path("/v1/plugins/a", "/"), "/v1/plugins/a");
+        assert_eq!(full_path("/v1/plugins/a", "/x"), "/v1/plugins/a/x");
     }
 }

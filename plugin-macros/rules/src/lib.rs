@@ -1,0 +1,21 @@
+//! The rules that both halves of the framework apply: `plugin-macros` when it expands an
+//! attribute (so a bad declaration does not compile) and `plugin-runtime` when it serves and
+//! documents a route (and in its `const` checks). Each rule is written here once.
+//!
+//! This crate has no dependencies and is not meant to be used directly: depend on
+//! `plugin-runtime`, which re-exports what users see ([`Method`], [`FrameworkCode`]).
+
+mod codes;
+mod method;
+mod names;
+mod path;
+mod scope;
+
+pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
+pub use method::Method;
+pub use names::{
+    BASE_PREFIX, default_base_path, derive_operation_id, is_plugin_name, is_semver,
+    operation_id_byte, suggest_plugin_name,
+};
+pub use path::{PathTemplate, full_path, parse_template};
+pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};

@@ -1,0 +1,129 @@
+//! Plugin names, versions and base paths, and the operation ids derived from them.
+
+/// Every plugin's base path starts with this, followed by its name by default.
+pub const BASE_PREFIX: &str = "/v1/plugins/";
+
+/// Whether `name` is a plugin name: lowercase letters, digits and `-` (it becomes a URL segment
+/// and, with `-` read as `_`, the start of operation ids).
+pub fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A plugin name close to `name` that [`is_plugin_name`] accepts, for a diagnostic.
+pub fn suggest_plugin_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() { "items".into() } else { s }
+}
+
+/// The base path of plugin `name` when it declares none: `/v1/plugins/<name>`.
+pub fn default_base_path(name: &str) -> String {
+    format!("{BASE_PREFIX}{name}")
+}
+
+/// MAJOR.MINOR.PATCH with optional `-pre.release` and `+build` parts (semver 2.0.0).
+pub fn is_semver(v: &str) -> bool {
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let numeric = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let mut parts = 0;
+    let core_ok = core.split('.').all(|p| {
+        parts += 1;
+        numeric(p)
+    });
+    core_ok
+        && parts == 3
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || numeric(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
+}
+
+/// The operation id of a route that sets none: `<plugin>_<handler>`, with each `-` of the plugin
+/// name written `_` (`my-items` + `get_item` → `my_items_get_item`).
+pub fn derive_operation_id(plugin: &str, handler: &str) -> String {
+    let mut id = String::with_capacity(plugin.len() + 1 + handler.len());
+    for i in 0..plugin.len() + 1 + handler.len() {
+        id.push(char::from(operation_id_byte(plugin, handler, i)));
+    }
+    id
+}
+
+/// Byte `i` of [`derive_operation_id`]`(plugin, handler)`, for `const` comparisons; the id is
+/// `plugin.len() + 1 + handler.len()` bytes long.
+pub const fn operation_id_byte(plugin: &str, handler: &str, i: usize) -> u8 {
+    let (plugin, handler) = (plugin.as_bytes(), handler.as_bytes());
+    let n = plugin.len();
+    if i < n {
+        if plugin[i] == b'-' { b'_' } else { plugin[i] }
+    } else if i == n {
+        b'_'
+    } else {
+        handler[i - n - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver() {
+        for ok in [
+            "1.0.0",
+            "0.1.10",
+            "1.2.3-alpha.1",
+            "1.0.0+build.5",
+            "1.0.0-rc.1+x",
+        ] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in [
+            "1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0-01", "1.a.0", "", "1.0.0.0",
+        ] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_plugin_name("items"));
+        assert!(is_plugin_name("my-items2"));
+        for bad in ["", "Items", "my_items", "a b"] {
+            assert!(!is_plugin_name(bad), "{bad}");
+            assert!(is_plugin_name(&suggest_plugin_name(bad)), "{bad}");
+        }
+        assert_eq!(default_base_path("items"), "/v1/plugins/items");
+    }
+
+    #[test]
+    fn operation_ids() {
+        assert_eq!(
+            derive_operation_id("my-items", "get_item"),
+            "my_items_get_item"
+        );
+        assert_eq!(derive_operation_id("auth", "me"), "auth_me");
+    }
+}
