@@ -12,6 +12,7 @@ mod error_code;
 #[cfg(test)]
 mod golden;
 mod keyed;
+mod krate;
 mod plugin;
 mod plugins;
 mod route;

@@ -1,10 +1,13 @@
-//! `plugins![config = cfg; auth = auth; ItemsPlugin::new(state), OtherPlugin::new()]`: assembles
-//! plugins into one `axum::Router` (both settings are optional; `auth` also mounts `/v1/auth`).
+//! `plugins![config = cfg; auth = authenticator; ItemsPlugin::new(state), OtherPlugin::new()]`:
+//! assembles plugins into one `axum::Router`. Every setting is optional: `config` (a
+//! `ServerConfig`), `auth` (an `Authenticator`, which routes that are not public need: without it
+//! such a route does not compile) and `crate = "path"` (where the runtime is re-exported).
 //!
 //! Each entry must be a constructor call whose path names the plugin type
 //! (`ItemsPlugin::new(..)`): the macro reads the type from it so that duplicate plugin names,
 //! base paths and routes across plugins are found by a `const` check, at compile time.
 
+use crate::krate::Krate;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
@@ -15,6 +18,7 @@ use syn::{Expr, Token};
 struct Input {
     config: Option<Expr>,
     auth: Option<Expr>,
+    krate: Option<syn::LitStr>,
     plugins: Punctuated<Expr, Token![,]>,
 }
 
@@ -22,7 +26,21 @@ impl Parse for Input {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut config = None;
         let mut auth = None;
-        while input.peek(syn::Ident) && input.peek2(Token![=]) {
+        let mut krate = None;
+        while (input.peek(syn::Ident) || input.peek(Token![crate])) && input.peek2(Token![=]) {
+            if input.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                if krate.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "`crate` is specified more than once",
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                krate = Some(input.parse()?);
+                input.parse::<Token![;]>()?;
+                continue;
+            }
             let key: syn::Ident = input.parse()?;
             let slot = match key.to_string().as_str() {
                 "config" => &mut config,
@@ -31,7 +49,7 @@ impl Parse for Input {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown setting `{key}`: expected `config = <ServerConfig>;` or `auth = <Auth>;`"
+                            "unknown setting `{key}`: expected `config = <ServerConfig>;`, `auth = <an Authenticator>;` or `crate = \"path\";`"
                         ),
                     ));
                 }
@@ -50,6 +68,7 @@ impl Parse for Input {
         Ok(Input {
             config,
             auth,
+            krate,
             plugins,
         })
     }
@@ -58,9 +77,19 @@ impl Parse for Input {
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let input = match syn::parse2::<Input>(input) {
         Ok(i) => i,
-        Err(e) => return with_router_fallback(&e),
+        Err(e) => return with_router_fallback(&Krate::default(), &e),
     };
-    let rt = quote!(::plugin_runtime::__private);
+    let krate = match &input.krate {
+        Some(lit) => {
+            let meta: syn::Meta = syn::parse_quote!(crate = #lit);
+            match crate::krate::from_meta(&meta) {
+                (k, None) => k,
+                (k, Some(e)) => return with_router_fallback(&k, &e),
+            }
+        }
+        None => Krate::default(),
+    };
+    let rt = krate.private();
     let mut types = Vec::new();
     let mut errors: Option<syn::Error> = None;
     for expr in &input.plugins {
@@ -79,20 +108,28 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
     }
     if let Some(e) = errors {
-        return with_router_fallback(&e);
+        return with_router_fallback(&krate, &e);
     }
     let metas: Vec<TokenStream> = types
         .iter()
-        .map(|t| quote!(<#t as ::plugin_runtime::Plugin>::META))
+        .map(|t| quote!(<#t as #rt::Plugin>::META))
         .collect();
     let checks = input.plugins.iter().enumerate().map(|(i, expr)| {
-        quote_spanned!(expr.span()=> const _: () = ::plugin_runtime::__private::check_plugins(&[#(#metas),*], #i);)
+        let rt = krate.private_at(expr.span());
+        quote_spanned!(expr.span()=> const _: () = #rt::check_plugins(&[#(#metas),*], #i);)
+    });
+    // Without an authenticator, a route that is not public could admit nobody: it does not
+    // compile. Routes that inherit a default set at run time by `config` are checked at start.
+    let server_default_public = input.config.is_some();
+    let needs_auth = input.plugins.iter().enumerate().filter(|_| input.auth.is_none()).map(|(i, expr)| {
+        let rt = krate.private_at(expr.span());
+        quote_spanned!(expr.span()=> const _: () = #rt::check_authenticator_needed(&[#(#metas),*], #i, #server_default_public);)
     });
     let config = match &input.config {
         Some(c) => quote!(#c),
-        None => quote!(::plugin_runtime::ServerConfig::default()),
+        None => quote!(#rt::ServerConfig::default()),
     };
-    let auth = input.auth.as_ref().map(|a| quote!(.with_auth(&#a)));
+    let auth = input.auth.as_ref().map(|a| quote!(.with_auth(#a)));
     let mounts = input
         .plugins
         .iter()
@@ -101,6 +138,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     quote! {
         {
             #(#checks)*
+            #(#needs_auth)*
             #rt::Assembly::new(#config) #auth #(#mounts)* .finish()
         }
     }
@@ -124,10 +162,11 @@ fn plugin_type(expr: &Expr) -> Option<syn::Path> {
     }
 }
 
-fn with_router_fallback(e: &syn::Error) -> TokenStream {
+fn with_router_fallback(krate: &Krate, e: &syn::Error) -> TokenStream {
     let errors = e.to_compile_error();
+    let rt = krate.private();
     quote! {{
         #errors
-        ::plugin_runtime::__private::Router::new()
+        #rt::Router::new()
     }}
 }

@@ -30,9 +30,9 @@ impl SecurityDecl {
         !(self.user || self.token || self.oauth)
     }
 
-    pub(crate) fn tokens(self) -> TokenStream {
+    pub(crate) fn tokens(self, rt: &TokenStream) -> TokenStream {
         let SecurityDecl { user, token, oauth } = self;
-        quote!(::plugin_runtime::auth::Security::new(#user, #token, #oauth))
+        quote!(#rt::Security::new(#user, #token, #oauth))
     }
 }
 
@@ -160,10 +160,10 @@ pub(crate) fn check_public_without_permissions(
     }
 }
 
-pub(crate) fn opt_security(s: Option<SecurityDecl>) -> TokenStream {
+pub(crate) fn opt_security(rt: &TokenStream, s: Option<SecurityDecl>) -> TokenStream {
     match s {
         Some(s) => {
-            let t = s.tokens();
+            let t = s.tokens(rt);
             quote!(::core::option::Option::Some(#t))
         }
         None => quote!(::core::option::Option::None),

@@ -1,34 +1,40 @@
 #![doc = include_str!("../README.md")]
 
-mod check;
-mod ctx;
-mod endpoint;
-mod error;
-mod input;
+mod assembly;
+mod declare;
+#[cfg(not(feature = "auth-store"))]
+mod gates;
 mod manifest;
-mod meta;
-mod objects_only;
-mod plugin;
-mod request_id;
-mod server;
+mod mount;
+mod policy;
+mod request;
+#[cfg(feature = "auth-store")]
+mod store;
 
 pub mod auth;
-pub mod database;
+
 pub mod openapi;
 pub mod testing;
+
+/// Opening the database the built-in store (and a server's plugins) share: SQLite or PostgreSQL.
+#[cfg(feature = "auth-store")]
+pub mod database {
+    pub use crate::store::database::*;
+}
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
-pub use ctx::Ctx;
-pub use error::{ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult};
+pub use declare::{ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn};
 pub use manifest::manifest;
-pub use meta::{ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn};
-pub use plugin::Plugin;
-pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
-pub use server::ServerConfig;
+pub use mount::Plugin;
+pub use policy::ServerConfig;
+pub use request::{
+    ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestId,
+    RouteError, RouteResult,
+};
 
 #[doc = include_str!("../docs/plugin_route.md")]
 pub use plugin_macros::plugin_route;

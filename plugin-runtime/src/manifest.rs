@@ -2,8 +2,8 @@
 //! routes included. A machine-readable summary for tooling and review, written by
 //! `cargo xtask manifest`.
 
-use crate::meta::PluginMeta;
-use crate::server::ServerConfig;
+use crate::declare::{AuthMethod, InputLocation, PluginMeta, served_routes};
+use crate::policy::ServerConfig;
 use plugin_rules::full_path;
 use serde::Serialize;
 
@@ -15,8 +15,7 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
             name: p.name,
             version: p.version,
             base_path: p.base_path,
-            routes: p
-                .served_routes()
+            routes: served_routes(p)
                 .map(|r| {
                     let (security, permissions) = config.security_for(p, r);
                     Route {
@@ -35,14 +34,11 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                             })
                             .collect(),
                         timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
-                        body_limit: (r.input == crate::meta::InputLocation::Body)
+                        body_limit: (r.input == InputLocation::Body)
                             .then(|| config.body_limit_for(p, r)),
                         deprecated: r.deprecated,
                         hidden: r.hidden,
-                        security: security
-                            .methods()
-                            .map(crate::auth::AuthMethod::keyword)
-                            .collect(),
+                        security: security.methods().map(AuthMethod::keyword).collect(),
                         permissions: permissions.to_vec(),
                     }
                 })

@@ -1,13 +1,19 @@
-//! What the generated code refers to. Not public API: anything here may change in any release.
+//! What the generated code refers to: every path the macros emit goes through here, so users
+//! never need axum, serde or this crate's public paths in their own `Cargo.toml` or scope for the
+//! macros to work. Not public API: anything here may change in any release.
 
-pub use crate::check::{check_plugin_route, check_plugins};
-pub use crate::ctx::Ctx;
-pub use crate::endpoint::{JsonOutput, NoContent, RouteRuntime, endpoint};
-pub use crate::error::{declared_error, fallback_error};
-pub use crate::input::{JsonBody, NoInput, NoParams, PathOf, QueryInput};
-pub use crate::meta::{ErrorDecl, InputLocation, Method, PathParam, RouteMeta, SchemaFn};
-pub use crate::plugin::Route;
-pub use crate::server::{Assembly, Mounter};
+pub use crate::assembly::Assembly;
+pub use crate::declare::{
+    ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn, Security,
+    schema_inline, schema_ref,
+};
+pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
+pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
+pub use crate::policy::{ServerConfig, SharedAuthenticator};
+pub use crate::request::{
+    Ctx, JsonBody, JsonOutput, NoContent, NoInput, NoParams, PathOf, QueryInput, declared_error,
+    fallback_error,
+};
 pub use axum::Router;
 pub use axum::routing::MethodRouter;
 pub use plugin_macros::__undeclared_error_code as undeclared_error_code;
@@ -15,20 +21,6 @@ pub use serde;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-/// The schema of `T` as a property or body would refer to it: a `$ref` for named types.
-pub fn schema_ref<T: schemars::JsonSchema>(
-    generator: &mut schemars::SchemaGenerator,
-) -> schemars::Schema {
-    generator.subschema_for::<T>()
-}
-
-/// The schema of `T` itself, never a `$ref`: a query input's fields become parameters.
-pub fn schema_inline<T: schemars::JsonSchema>(
-    generator: &mut schemars::SchemaGenerator,
-) -> schemars::Schema {
-    T::json_schema(generator)
-}
 
 /// The router of a route whose attribute failed to compile; never mounted.
 pub fn fallback_method_router() -> MethodRouter {
@@ -39,11 +31,7 @@ pub fn fallback_method_router() -> MethodRouter {
 
 pub fn assert_body_deserialize<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_query_deserialize<T: DeserializeOwned + Send + 'static>() {}
-pub fn assert_validate<T: garde::Validate>()
-where
-    T::Context: Default,
-{
-}
+pub fn assert_validate<T: IsValidated>() {}
 pub fn assert_serialize<T: Serialize + Send + 'static>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_extractor<T: axum::extract::FromRequestParts<()> + Send + 'static>() {}
@@ -56,3 +44,12 @@ pub fn assert_route_error<E: IsRouteError>() {}
 )]
 pub trait IsRouteError {}
 impl IsRouteError for crate::RouteError {}
+
+/// A route's input is validated with garde before the handler sees it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a route's input, so it must derive `Validate` (garde)",
+    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_runtime::prelude::*;` or `use garde::Validate;`)",
+    note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]` for a field without any"
+)]
+pub trait IsValidated {}
+impl<T: garde::Validate> IsValidated for T where T::Context: Default {}

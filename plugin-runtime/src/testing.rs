@@ -41,11 +41,9 @@
 //! # }
 //! ```
 
-use crate::auth::Principal;
-use crate::ctx::Ctx;
-use crate::meta::{PluginMeta, RouteMeta};
-use crate::plugin::Plugin;
-use crate::request_id::RequestId;
+use crate::declare::{PluginMeta, RouteMeta};
+use crate::mount::Plugin;
+use crate::request::{Ctx, Principal, RequestId};
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
@@ -283,4 +281,22 @@ pub fn context_for<P: Plugin>(state: P::State) -> Ctx<P::State> {
 /// `with_caller(context_for::<ItemsPlugin>(state), Principal::new("u1", None, AuthMethod::ApiKey, scopes))`.
 pub fn with_caller<S>(ctx: Ctx<S>, principal: Principal) -> Ctx<S> {
     ctx.with_principal(Some(Arc::new(principal)))
+}
+
+/// An [`Authenticator`](crate::auth::Authenticator) that refuses every credential (401): for
+/// tests and fixtures that assemble secured routes and call only the public ones, or check the
+/// refusal itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefuseAll;
+
+impl crate::policy::Authenticator for RefuseAll {
+    fn authenticate<'a>(
+        &'a self,
+        _request: &'a http::request::Parts,
+        _route: crate::policy::Requirement,
+    ) -> crate::policy::Authentication<'a> {
+        crate::policy::Authentication::refuse(crate::policy::Refusal::unauthorized(
+            "this server admits nobody (testing::RefuseAll)",
+        ))
+    }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod custom_auth;
 mod fixtures;
 mod handlers;
 mod http;

@@ -3,9 +3,9 @@
 //! framework's handling of each can be observed from outside.
 
 use items_example::{ItemsPlugin, ItemsState};
+use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
-use plugin_runtime::{Auth, AuthConfig};
 use std::time::Duration;
 
 /// The items example and the probe plugin on one in-memory database, with authentication and a
@@ -45,7 +45,8 @@ pub(crate) async fn world_with(config: AuthConfig) -> World {
         .expect("alice's key")
         .key;
     let app = plugins![
-        auth = auth;
+        auth = auth.clone();
+        AuthRoutes::new(auth.clone()),
         ItemsPlugin::new(state),
         ProbePlugin::new(Probe {
             secret: "hunter2".into()

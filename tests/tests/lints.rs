@@ -75,5 +75,5 @@ pub(crate) struct ShopPlugin;
 
 #[test]
 fn expansions_compile_without_warnings() {
-    let _router = plugins![ShopPlugin::new(Shop)];
+    let _router = plugins![auth = plugin_runtime::testing::RefuseAll; ShopPlugin::new(Shop)];
 }

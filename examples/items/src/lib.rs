@@ -17,7 +17,8 @@ mod store;
 pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, UpdateItem};
 pub use store::{ItemsState, StoreError};
 
-use plugin_runtime::{Auth, Plugin, PluginMeta, ServerConfig, plugin, plugins};
+use plugin_runtime::auth::{Auth, AuthRoutes};
+use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {
@@ -27,12 +28,17 @@ pub fn config() -> ServerConfig {
 /// What `example-server` serves: the items plugin under `/v1/plugins/items`, the auth routes
 /// under `/v1/auth` and the settings page, the OpenAPI documents and Swagger UI at `/docs`.
 pub fn app(state: ItemsState, auth: &Auth) -> axum::Router {
-    plugins![config = config(); auth = auth; ItemsPlugin::new(state)]
+    plugins![
+        config = config();
+        auth = auth.clone();
+        AuthRoutes::new(auth.clone()),
+        ItemsPlugin::new(state),
+    ]
 }
 
 /// What [`app`] documents, for exporting documents and the manifest without a database.
 /// A test checks that what [`app`] serves is built from exactly these.
-pub const PLUGINS: &[&PluginMeta] = &[plugin_runtime::auth::META, <ItemsPlugin as Plugin>::META];
+pub const PLUGINS: &[&PluginMeta] = &[<AuthRoutes as Plugin>::META, <ItemsPlugin as Plugin>::META];
 
 /// Items that people keep: create, list, rename, archive and delete them.
 #[plugin(

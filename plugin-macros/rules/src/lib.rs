@@ -19,3 +19,19 @@ pub use names::{
 };
 pub use path::{PathTemplate, full_path, parse_template};
 pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};
+
+/// `a == b` in a `const fn` (the compile-time checks compare names and paths with it).
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}

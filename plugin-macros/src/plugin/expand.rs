@@ -2,13 +2,14 @@
 //! every listed route, and one compile-time check per route against the routes before it.
 
 use super::validate::PluginDecl;
+use crate::krate::Krate;
 use crate::route::expand_companion_ident;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream {
-    let rt = quote!(::plugin_runtime::__private);
+pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream {
+    let rt = krate.private();
     let syn::ItemStruct {
         attrs, vis, ident, ..
     } = strukt;
@@ -18,11 +19,12 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
     let body_limit = opt(decl.body_limit);
     let type_name = ident.to_string();
     let description = &decl.description;
-    let security = crate::security::opt_security(decl.security);
+    let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
-        quote_spanned!(c.span()=> const _: () = ::plugin_runtime::__private::check_plugin_route(<#ident as ::plugin_runtime::Plugin>::META, #i);)
+        let rt = krate.private_at(c.span());
+        quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as #rt::Plugin>::META, #i);)
     });
     let constructor = if decl.state.is_some() {
         quote! {
@@ -64,10 +66,10 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
         }
 
         #[automatically_derived]
-        impl ::plugin_runtime::Plugin for #ident {
+        impl #rt::Plugin for #ident {
             type State = #state;
 
-            const META: &'static ::plugin_runtime::PluginMeta = &::plugin_runtime::PluginMeta {
+            const META: &'static #rt::PluginMeta = &#rt::PluginMeta {
                 name: #name,
                 version: #version,
                 base_path: #base_path,
@@ -82,11 +84,11 @@ pub(crate) fn plugin(decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream
 
             fn mount(
                 self,
-                server: &::plugin_runtime::ServerConfig,
-                auth: ::core::option::Option<&::plugin_runtime::auth::Auth>,
+                server: &#rt::ServerConfig,
+                auth: ::core::option::Option<&#rt::SharedAuthenticator>,
             ) -> #rt::Router {
-                let mut mounter = #rt::Mounter::new(<Self as ::plugin_runtime::Plugin>::META, self.state, server)
-                    .with_auth(auth.cloned());
+                let mut mounter = #rt::Mounter::new(<Self as #rt::Plugin>::META, self.state, server)
+                    .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
                 #(mounter.add(#companions());)*
                 mounter.finish()
             }
@@ -109,6 +111,7 @@ fn companion_path(route: &syn::Path) -> syn::Path {
 /// constructors (so `plugins![...]` does not cascade into more errors), and a use of every listed
 /// route (so they are not also reported as unregistered).
 pub(crate) fn fallback(
+    krate: &Krate,
     strukt: &syn::ItemStruct,
     routes: &[syn::Path],
     has_state: bool,
@@ -116,6 +119,7 @@ pub(crate) fn fallback(
     let syn::ItemStruct {
         attrs, vis, ident, ..
     } = strukt;
+    let rt = krate.private();
     let companions = routes.iter().map(companion_path);
     let constructors = if has_state {
         quote! {
@@ -133,15 +137,15 @@ pub(crate) fn fallback(
             #constructors
         }
 
-        impl ::plugin_runtime::Plugin for #ident {
+        impl #rt::Plugin for #ident {
             type State = ();
-            const META: &'static ::plugin_runtime::PluginMeta = ::plugin_runtime::PluginMeta::FALLBACK;
+            const META: &'static #rt::PluginMeta = #rt::PluginMeta::FALLBACK;
             fn mount(
                 self,
-                _: &::plugin_runtime::ServerConfig,
-                _: ::core::option::Option<&::plugin_runtime::auth::Auth>,
-            ) -> ::plugin_runtime::__private::Router {
-                ::plugin_runtime::__private::Router::new()
+                _: &#rt::ServerConfig,
+                _: ::core::option::Option<&#rt::SharedAuthenticator>,
+            ) -> #rt::Router {
+                #rt::Router::new()
             }
         }
 

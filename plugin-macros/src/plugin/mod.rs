@@ -19,10 +19,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
+    let (krate, krate_error) = crate::krate::scan(&args);
+    if let Some(e) = krate_error {
+        cx.push(e);
+    }
     let (decl, seen) = validate::validate(&cx, args, &strukt);
     match (cx.check(), decl) {
-        (Ok(()), Some(decl)) => expand::plugin(&decl, &strukt),
-        (Err(e), _) => with_fallback(&e, expand::fallback(&strukt, &seen.routes, seen.has_state)),
+        (Ok(()), Some(decl)) => expand::plugin(&krate, &decl, &strukt),
+        (Err(e), _) => with_fallback(
+            &e,
+            expand::fallback(&krate, &strukt, &seen.routes, seen.has_state),
+        ),
         (Ok(()), None) => unreachable!("validation failed without recording an error"),
     }
 }

@@ -11,6 +11,7 @@ use syn::Token;
 use syn::punctuated::Punctuated;
 
 const KEYS: &[&str] = &[
+    "crate",
     "name",
     "version",
     "state",
@@ -104,6 +105,8 @@ fn validate_into(
             "routes" => routes = parse_routes(cx, k),
             "security" => security = security::security(cx, k),
             "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
+            // Read before validation, by `krate::scan`.
+            "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),
         }
     }

@@ -8,6 +8,7 @@
 use super::signature::{Role, Signature, type_span};
 use super::validate::RouteDecl;
 use crate::docs::doc_string;
+use crate::krate::Krate;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
@@ -18,14 +19,19 @@ pub(crate) fn companion_ident(fn_ident: &syn::Ident) -> syn::Ident {
     format_ident!("plugin_route_{}", fn_ident, span = fn_ident.span())
 }
 
-pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) -> TokenStream {
-    let rt = quote!(::plugin_runtime::__private);
+pub(crate) fn route(
+    krate: &Krate,
+    decl: &RouteDecl,
+    sig: &Signature,
+    mut func: syn::ItemFn,
+) -> TokenStream {
+    let rt = krate.private();
     let fn_ident = func.sig.ident.clone();
     let companion = companion_ident(&fn_ident);
     let (summary, description) =
         summary_and_description(decl.docs.summary.as_deref(), &doc_string(&func.attrs));
 
-    insert_error_macro(&mut func, decl, &companion);
+    insert_error_macro(&rt, &mut func, decl, &companion);
     func.attrs.push(syn::parse_quote!(
         #[allow(clippy::unused_async, reason = "a route handler is an `async fn` whether or not it awaits")]
     ));
@@ -75,11 +81,11 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
     let operation_id = opt_str(decl.docs.operation_id.as_deref());
     let (deprecated, hidden) = (decl.docs.deprecated, decl.docs.hidden);
     let handler_name = fn_ident.to_string();
-    let security = crate::security::opt_security(decl.security);
+    let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
 
-    let assertions = assertions(decl, sig);
-    let method_router = method_router(decl, sig, &fn_ident);
+    let assertions = assertions(krate, decl, sig);
+    let method_router = method_router(krate, decl, sig, &fn_ident);
     let (impl_generics, state_ty) = match &sig.state {
         Some(s) => (quote!(), quote!(#s)),
         None => (
@@ -153,8 +159,14 @@ pub(crate) fn route(decl: &RouteDecl, sig: &Signature, mut func: syn::ItemFn) ->
 
 /// Builds `fn method_router`, which hands the runtime's generic endpoint a closure that puts the
 /// extracted pieces back in the order the handler declares them.
-fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> TokenStream {
-    let rt = quote!(::plugin_runtime::__private);
+fn method_router(
+    krate: &Krate,
+    decl: &RouteDecl,
+    sig: &Signature,
+    fn_ident: &syn::Ident,
+) -> TokenStream {
+    let rt = krate.private();
+    let serde_crate = krate.serde();
     let state_ty = match &sig.state {
         Some(s) => quote!(#s),
         None => quote!(__S),
@@ -172,7 +184,7 @@ fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> To
         (
             quote! {
                 #[derive(#rt::serde::Deserialize)]
-                #[serde(crate = "::plugin_runtime::__private::serde")]
+                #[serde(crate = #serde_crate)]
                 struct __PluginPathParams { #(#fields),* }
             },
             quote!(#rt::PathOf<__PluginPathParams>),
@@ -237,40 +249,38 @@ fn method_router(decl: &RouteDecl, sig: &Signature, fn_ident: &syn::Ident) -> To
 
 /// Trait-bound checks spanned on the user's types, so "does not implement `Validate`" points at
 /// the input type rather than at generated code.
-fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
+fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
     let mut checks = Vec::new();
     for arg in &sig.args {
         let ty = &arg.ty;
         let span = type_span(ty);
+        let rt = krate.private_at(span);
         match arg.role {
             Role::Input => {
                 let de = if decl.method.reads_body() {
-                    quote_spanned!(span=> ::plugin_runtime::__private::assert_body_deserialize::<#ty>)
+                    quote_spanned!(span=> #rt::assert_body_deserialize::<#ty>)
                 } else {
-                    quote_spanned!(span=> ::plugin_runtime::__private::assert_query_deserialize::<#ty>)
+                    quote_spanned!(span=> #rt::assert_query_deserialize::<#ty>)
                 };
                 checks.push(de);
                 // `JsonSchema` is required (and reported, at the type) by the route's metadata.
-                checks.push(
-                    quote_spanned!(span=> ::plugin_runtime::__private::assert_validate::<#ty>),
-                );
+                checks.push(quote_spanned!(span=> #rt::assert_validate::<#ty>));
             }
-            Role::Path => checks
-                .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_path_param::<#ty>)),
-            Role::Extract => checks
-                .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_extractor::<#ty>)),
+            Role::Path => checks.push(quote_spanned!(span=> #rt::assert_path_param::<#ty>)),
+            Role::Extract => checks.push(quote_spanned!(span=> #rt::assert_extractor::<#ty>)),
             Role::Ctx => {}
         }
     }
     let output = &sig.output;
     if decl.status != 204 {
         let span = type_span(output);
-        checks
-            .push(quote_spanned!(span=> ::plugin_runtime::__private::assert_serialize::<#output>));
+        let rt = krate.private_at(span);
+        checks.push(quote_spanned!(span=> #rt::assert_serialize::<#output>));
     }
     if let Some(e) = &sig.error_ty {
         let span = type_span(e);
-        checks.push(quote_spanned!(span=> ::plugin_runtime::__private::assert_route_error::<#e>));
+        let rt = krate.private_at(span);
+        checks.push(quote_spanned!(span=> #rt::assert_route_error::<#e>));
     }
     quote! {
         const _: () = {
@@ -281,8 +291,12 @@ fn assertions(decl: &RouteDecl, sig: &Signature) -> TokenStream {
 
 /// Adds `route_error!` to the top of the handler body. Each declared code has its arms; any
 /// other identifier reaches a proc macro that reports it, listing the declared codes.
-fn insert_error_macro(func: &mut syn::ItemFn, decl: &RouteDecl, companion: &syn::Ident) {
-    let rt = quote!(::plugin_runtime::__private);
+fn insert_error_macro(
+    rt: &TokenStream,
+    func: &mut syn::ItemFn,
+    decl: &RouteDecl,
+    companion: &syn::Ident,
+) {
     let arms = decl.errors.iter().enumerate().map(|(i, e)| {
         let code = &e.code;
         quote! {
@@ -314,8 +328,8 @@ fn insert_error_macro(func: &mut syn::ItemFn, decl: &RouteDecl, companion: &syn:
 /// What is emitted when the attribute is wrong: the user's function, a `route_error!` that
 /// accepts anything, and a companion that satisfies plugin declarations, so the only errors
 /// shown are the real ones.
-pub(crate) fn fallback(mut func: syn::ItemFn) -> TokenStream {
-    let rt = quote!(::plugin_runtime::__private);
+pub(crate) fn fallback(krate: &Krate, mut func: syn::ItemFn) -> TokenStream {
+    let rt = krate.private();
     let companion = companion_ident(&func.sig.ident);
     let mac: syn::Stmt = syn::parse_quote! {
         #[allow(unused_macros)]

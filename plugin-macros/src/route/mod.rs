@@ -23,6 +23,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
+    let (krate, krate_error) = crate::krate::scan(&args);
+    if let Some(e) = krate_error {
+        cx.push(e);
+    }
     let decl = match parse::parse(&cx, args) {
         Ok(raw) => validate::validate(&cx, raw),
         Err(e) => {
@@ -32,10 +36,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let sig = signature::analyze(&cx, &mut func, decl.as_ref());
     match (cx.check(), decl, sig) {
-        (Ok(()), Some(decl), Some(sig)) => expand::route(&decl, &sig, func),
+        (Ok(()), Some(decl), Some(sig)) => expand::route(&krate, &decl, &sig, func),
         // A method cannot be listed in a plugin: the function alone, without a companion.
         (Err(e), ..) if func.sig.receiver().is_some() => with_fallback(&e, quote::quote!(#func)),
-        (Err(e), ..) => with_fallback(&e, expand::fallback(func)),
+        (Err(e), ..) => with_fallback(&e, expand::fallback(&krate, func)),
         (Ok(()), ..) => unreachable!("validation failed without recording an error"),
     }
 }

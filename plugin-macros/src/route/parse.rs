@@ -9,6 +9,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, Token};
 
 pub(crate) const KEYS: &[&str] = &[
+    "crate",
     "method",
     "path",
     "status",
@@ -86,6 +87,8 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "permissions" => {
                 raw.permissions = security::permissions(cx, &k).map(|p| (p, k.key.clone()));
             }
+            // Read before parsing, by `krate::scan`.
+            "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),
         }
     }

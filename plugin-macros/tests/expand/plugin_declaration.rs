@@ -23,9 +23,9 @@ impl ::core::fmt::Debug for ItemsPlugin {
     }
 }
 #[automatically_derived]
-impl ::plugin_runtime::Plugin for ItemsPlugin {
+impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
     type State = ItemsState;
-    const META: &'static ::plugin_runtime::PluginMeta = &::plugin_runtime::PluginMeta {
+    const META: &'static ::plugin_runtime::__private::PluginMeta = &::plugin_runtime::__private::PluginMeta {
         name: "items",
         version: "1.0.0",
         base_path: "/v1/plugins/items",
@@ -39,25 +39,25 @@ impl ::plugin_runtime::Plugin for ItemsPlugin {
     };
     fn mount(
         self,
-        server: &::plugin_runtime::ServerConfig,
-        auth: ::core::option::Option<&::plugin_runtime::auth::Auth>,
+        server: &::plugin_runtime::__private::ServerConfig,
+        auth: ::core::option::Option<&::plugin_runtime::__private::SharedAuthenticator>,
     ) -> ::plugin_runtime::__private::Router {
         let mut mounter = ::plugin_runtime::__private::Mounter::new(
-                <Self as ::plugin_runtime::Plugin>::META,
+                <Self as ::plugin_runtime::__private::Plugin>::META,
                 self.state,
                 server,
             )
-            .with_auth(auth.cloned());
+            .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
         mounter.add(routes::plugin_route_list_items());
         mounter.add(plugin_route_get_item());
         mounter.finish()
     }
 }
 const _: () = ::plugin_runtime::__private::check_plugin_route(
-    <ItemsPlugin as ::plugin_runtime::Plugin>::META,
+    <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
     0usize,
 );
 const _: () = ::plugin_runtime::__private::check_plugin_route(
-    <ItemsPlugin as ::plugin_runtime::Plugin>::META,
+    <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
     1usize,
 );

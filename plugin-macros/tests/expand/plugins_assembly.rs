@@ -3,17 +3,33 @@ fn assemble() {
     let _app = {
         const _: () = ::plugin_runtime::__private::check_plugins(
             &[
-                <ItemsPlugin as ::plugin_runtime::Plugin>::META,
-                <other::OtherPlugin as ::plugin_runtime::Plugin>::META,
+                <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+                <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
             ],
             0usize,
         );
         const _: () = ::plugin_runtime::__private::check_plugins(
             &[
-                <ItemsPlugin as ::plugin_runtime::Plugin>::META,
-                <other::OtherPlugin as ::plugin_runtime::Plugin>::META,
+                <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+                <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
             ],
             1usize,
+        );
+        const _: () = ::plugin_runtime::__private::check_authenticator_needed(
+            &[
+                <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+                <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
+            ],
+            0usize,
+            true,
+        );
+        const _: () = ::plugin_runtime::__private::check_authenticator_needed(
+            &[
+                <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+                <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
+            ],
+            1usize,
+            true,
         );
         ::plugin_runtime::__private::Assembly::new(ServerConfig::default())
             .mount::<ItemsPlugin>(ItemsPlugin::new(state))

@@ -5,19 +5,21 @@
 //! schemars and reach the document as schemars wrote them: utoipa's typed `Schema` drops keywords
 //! it does not model (an internally tagged enum loses its `const` tags), so each schema position
 //! holds a placeholder `$ref` in the utoipa model, swapped for schemars' JSON after serialization
-//! (see [`schemas`]).
+//! (see the `schemas` module).
 
 mod operation;
 mod render;
 mod schemas;
 mod serve;
+#[cfg(feature = "swagger-ui")]
+mod swagger;
 
 pub use serve::Specs;
 
 pub(crate) use operation::millis;
 
-use crate::meta::PluginMeta;
-use crate::server::ServerConfig;
+use crate::declare::{PluginMeta, served_routes};
+use crate::policy::ServerConfig;
 use schemas::Schemas;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,8 +102,7 @@ impl Catalog {
         let mut schemas = Schemas::new();
         let mut generated = Vec::new();
         for plugin in plugins {
-            let ops: Vec<_> = plugin
-                .served_routes()
+            let ops: Vec<_> = served_routes(plugin)
                 .filter(|r| !r.hidden)
                 .map(|route| {
                     let path = plugin_rules::full_path(plugin.base_path, route.path);

@@ -3,10 +3,9 @@
 //! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
 
 use super::schemas::{Direction, Schemas};
-use crate::auth::AuthMethod;
-use crate::error::FrameworkCode;
-use crate::meta::{InputLocation, PluginMeta, RouteMeta};
-use crate::server::ServerConfig;
+use crate::declare::{AUTH_BASE_PATH, AuthMethod, InputLocation, PluginMeta, RouteMeta};
+use crate::policy::ServerConfig;
+use crate::request::{FieldError, FrameworkCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use utoipa::openapi::extensions::ExtensionsBuilder;
@@ -280,7 +279,7 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
         .join("; ");
     let mut error = json!({"type": "object", "properties": {"code": {"enum": names}}});
     if names == [FrameworkCode::InvalidInput.as_str()] {
-        let field = schemas.output_component::<crate::error::FieldError>();
+        let field = schemas.output_component::<FieldError>();
         error["properties"]["details"] = json!({"type": "array", "items": field});
         error["required"] = json!(["details"]);
     }
@@ -429,15 +428,12 @@ pub(crate) fn server_routes(
         ));
     }
     // Plugins live under `/v1/plugins/`; only the auth routes have this base path.
-    if plugins
-        .iter()
-        .any(|p| p.base_path == crate::auth::META.base_path)
-    {
+    if plugins.iter().any(|p| p.base_path == AUTH_BASE_PATH) {
         let ok = with_request_id(ResponseBuilder::new().description("The settings page"))
             .content("text/html", Content::new(None::<Ref>))
             .build();
         out.push((
-            crate::auth::SETTINGS_PATH.to_owned(),
+            crate::declare::SETTINGS_PATH.to_owned(),
             OperationBuilder::new()
                 .tags(Some([SERVER_TAG]))
                 .summary(Some(

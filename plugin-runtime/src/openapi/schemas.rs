@@ -10,7 +10,7 @@
 //! direction has its own generator; a type whose two schemas differ keeps its name for the input
 //! side and is named `<Name>Output` on the output side.
 
-use crate::meta::SchemaFn;
+use crate::declare::SchemaFn;
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};

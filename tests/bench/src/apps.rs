@@ -133,7 +133,8 @@ pub async fn with_auth() -> (Router, String) {
         .unwrap()
         .key;
     let router = plugins![
-        auth = auth;
+        auth = auth.clone();
+        plugin_runtime::auth::AuthRoutes::new(auth),
         BenchPlugin::new(BenchState { next_id: AtomicI64::new(1) }),
         SecuredPlugin::new(BenchState { next_id: AtomicI64::new(1) })
     ];

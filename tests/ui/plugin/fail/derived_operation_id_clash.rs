@@ -28,5 +28,5 @@ mod groups {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -23,5 +23,5 @@ async fn helper() {}
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -22,6 +22,6 @@ async fn root(ctx: Ctx<Counter>) -> RouteResult<()> {
 pub struct CounterPlugin;
 
 fn main() {
-    let _ = plugins![PingPlugin::new(), CounterPlugin::from_arc(Arc::new(Counter))];
+    let _ = plugins![auth = plugin_runtime::testing::RefuseAll; PingPlugin::new(), CounterPlugin::from_arc(Arc::new(Counter))];
     assert_eq!(<CounterPlugin as Plugin>::META.base_path, "/v1/plugins/counter");
 }

@@ -15,5 +15,5 @@ async fn handler(input: CreateItem) -> RouteResult<()> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
 }

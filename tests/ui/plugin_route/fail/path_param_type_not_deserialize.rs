@@ -24,5 +24,5 @@ async fn handler(id: Id) -> RouteResult<Item> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -21,5 +21,5 @@ async fn handler() -> RouteResult<Item> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -81,7 +81,7 @@ async fn health() -> RouteResult<serde_json::Value> {
 pub struct LibraryPlugin;
 
 fn main() {
-    let app: axum::Router = plugins![
+    let app: axum::Router = plugins![auth = plugin_runtime::testing::RefuseAll; 
         config = ServerConfig::default().with_body_limit(1 << 16);
         LibraryPlugin::new(Library { name: "city".into() }),
     ];

@@ -50,7 +50,7 @@ async fn plain() -> RouteResult<Item> {
 pub struct OtherPlugin;
 
 fn main() {
-    let _app = plugins![DemoPlugin::new(), OtherPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new(), OtherPlugin::new()];
     let config = ServerConfig::default();
     let meta = <DemoPlugin as Plugin>::META;
     let resolved: Vec<_> = meta

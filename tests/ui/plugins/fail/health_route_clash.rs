@@ -29,5 +29,5 @@ pub struct AlphaPlugin;
 pub struct BetaPlugin;
 
 fn main() {
-    let _app = plugins![AlphaPlugin::new(), BetaPlugin::new()];
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
 }

@@ -31,5 +31,5 @@ async fn beta_item(id: i64) -> RouteResult<()> {
 pub struct BetaPlugin;
 
 fn main() {
-    let _ = plugins![AlphaPlugin::new(), BetaPlugin::new()];
+    let _ = plugins![auth = plugin_runtime::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
 }

@@ -1,0 +1,28 @@
+//! Authentication and permissions: who may call a route, checked before its handler runs (and
+//! before its body is read), and said in the OpenAPI documents.
+//!
+//! A route (or its plugin, or the server) declares `security(user, token, oauth)` — any listed
+//! method admits a request — or `security(none)`, and `permissions("items:write", ...)`, scopes
+//! the caller must all hold. What checks a credential is an [`Authenticator`]: give one to
+//! `plugins![auth = ...; ...]`. The framework holds its answer to the declaration (the method
+//! admitted, every scope held), so a custom authenticator cannot loosen a route.
+//!
+//! With the `auth-store` feature the crate brings its own, [`Auth`]: users with argon2id
+//! passwords, session cookies (`user`), API keys `plk_...` (`token`) and OAuth JWTs (`oauth`),
+//! stored in SQLite or PostgreSQL, with the `/v1/auth/*` routes as the plugin [`AuthRoutes`].
+
+pub use crate::declare::{AuthMethod, Security};
+pub use crate::policy::{
+    Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
+};
+pub use crate::request::Principal;
+pub use plugin_rules::{is_valid_grant, is_valid_scope};
+
+#[cfg(feature = "auth-store")]
+pub use crate::store::{
+    ApiKeyInfo, Auth, AuthConfig, AuthError, AuthRoutes, CreatedApiKey, OAuthConfig, OAuthError,
+    User, grants_within, parse_grants,
+};
+
+#[cfg(not(feature = "auth-store"))]
+pub use crate::gates::{Auth, AuthConfig, AuthRoutes};

@@ -1,0 +1,156 @@
+//! What a `#[plugin_route]` declares, as `'static` data the macro generates. The same values
+//! drive mounting, limits, the compile-time duplicate checks, the documents and the manifest.
+
+use super::{PluginMeta, Security};
+use axum::routing::MethodFilter;
+
+pub use plugin_rules::Method;
+
+/// The axum filter that routes `method`.
+pub(crate) fn method_filter(method: Method) -> MethodFilter {
+    match method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
+    }
+}
+
+/// Where a route reads its input from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputLocation {
+    /// The route takes no input.
+    None,
+    /// A JSON body (POST, PUT, PATCH).
+    Body,
+    /// The query string (GET, DELETE).
+    Query,
+}
+
+/// An error code a route declares with `errors(CODE = status)`.
+#[derive(Debug)]
+pub struct ErrorDecl {
+    /// The code, SCREAMING_SNAKE_CASE.
+    pub code: &'static str,
+    /// The HTTP status, 400–599.
+    pub status: u16,
+    /// The description from `CODE = (status, "description")`; also the default message.
+    pub description: Option<&'static str>,
+}
+
+/// Writes the JSON Schema of one type into a generator: a `$ref` to a shared component for named
+/// types, the schema itself for the rest (`schema_ref`), or always the schema itself
+/// (`schema_inline`, for a query input that is split into parameters).
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The schema of `T` as a property or body would refer to it: a `$ref` for named types.
+pub fn schema_ref<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The schema of `T` itself, never a `$ref`: a query input's fields become parameters.
+pub fn schema_inline<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    T::json_schema(generator)
+}
+
+/// A path parameter: its name in the path and its argument's type.
+#[derive(Debug)]
+pub struct PathParam {
+    /// The name, as in `{id}`.
+    pub name: &'static str,
+    /// The argument type's schema.
+    pub schema: SchemaFn,
+}
+
+/// Everything a `#[plugin_route]` declares.
+#[derive(Debug)]
+pub struct RouteMeta {
+    /// The handler function's name.
+    pub handler: &'static str,
+    /// The module the handler is defined in.
+    pub module: &'static str,
+    /// The method.
+    pub method: Method,
+    /// The path relative to the plugin's base path, parameters written `{name}`.
+    pub path: &'static str,
+    /// The success status.
+    pub status: u16,
+    /// The declared error codes.
+    pub errors: &'static [ErrorDecl],
+    /// `timeout_ms`, if the route sets one.
+    pub timeout_ms: Option<u64>,
+    /// `body_limit` in bytes, if the route sets one.
+    pub body_limit: Option<u64>,
+    /// Where the input comes from.
+    pub input: InputLocation,
+    /// The path parameters, in order.
+    pub path_params: &'static [PathParam],
+    /// The input type's schema, if the route takes input.
+    pub input_schema: Option<SchemaFn>,
+    /// The output type's schema; `None` for `status = 204`.
+    pub output_schema: Option<SchemaFn>,
+    /// `summary`, else the first paragraph of the doc comment.
+    pub summary: Option<&'static str>,
+    /// The rest of the doc comment (all of it when `summary` is set).
+    pub description: Option<&'static str>,
+    /// `tags(...)`; empty means the plugin's name.
+    pub tags: &'static [&'static str],
+    /// `operation_id`; `None` means `<plugin>_<handler>` (see [`RouteMeta::operation_id`]).
+    pub operation_id: Option<&'static str>,
+    /// `deprecated`: marked so in the documents.
+    pub deprecated: bool,
+    /// `hidden`: served, but left out of every document.
+    pub hidden: bool,
+    /// `security(...)`; `None` inherits the plugin's, then the server's default.
+    pub security: Option<Security>,
+    /// `permissions(...)`: scopes a caller must all hold; `None` inherits the plugin's.
+    pub permissions: Option<&'static [&'static str]>,
+}
+
+impl RouteMeta {
+    /// Stands in for a route whose attribute failed to compile; skipped by every check.
+    #[doc(hidden)]
+    pub const FALLBACK: &'static RouteMeta = &Self::BLANK;
+
+    /// A route that declares nothing and is in no document: the base of the stand-ins.
+    pub(crate) const BLANK: RouteMeta = RouteMeta {
+        handler: "",
+        module: "",
+        method: Method::Get,
+        path: "",
+        status: 200,
+        errors: &[],
+        timeout_ms: None,
+        body_limit: None,
+        input: InputLocation::None,
+        path_params: &[],
+        input_schema: None,
+        output_schema: None,
+        summary: None,
+        description: None,
+        tags: &[],
+        operation_id: None,
+        deprecated: false,
+        hidden: true,
+        security: None,
+        permissions: None,
+    };
+
+    pub(crate) const fn is_fallback(&self) -> bool {
+        self.path.is_empty()
+    }
+
+    /// The operation id in the OpenAPI documents: `operation_id`, else `<plugin>_<handler>` with
+    /// `-` in the plugin's name written `_` (`items_get_item`).
+    pub fn operation_id(&self, plugin: &PluginMeta) -> String {
+        match self.operation_id {
+            Some(id) => id.to_owned(),
+            None => plugin_rules::derive_operation_id(plugin.name, self.handler),
+        }
+    }
+}

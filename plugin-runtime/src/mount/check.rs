@@ -1,0 +1,571 @@
+//! Compile-time checks for duplicate routes and plugins, and for routes that need an
+//! authenticator the server was not given.
+//!
+//! `#[plugin]` and `plugins![]` emit `const _: () = check_…(…);` items. Constants are evaluated
+//! by `cargo check` as well as `cargo build`, so a conflict is a compile error whose message
+//! names both sides, spanned on the later one. Two routes conflict when they have the same
+//! method and full path, or when their paths differ only in a parameter's name at the same
+//! position (axum's router cannot hold both, whatever the methods). Two documented routes also
+//! conflict when they have the same operation id, explicit or derived.
+
+use crate::declare::{HEALTH, PluginMeta, RouteMeta};
+use plugin_rules::str_eq;
+
+/// Checks route `index` of `plugin` against the routes before it.
+pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
+    let route = plugin.routes[index];
+    let mut j = 0;
+    while j < index {
+        conflict(plugin, route, plugin, plugin.routes[j]);
+        j += 1;
+    }
+}
+
+/// Checks plugin `index` of `plugins` against the plugins before it: names, base paths and every
+/// pair of routes, default health endpoints included.
+pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
+    let p = plugins[index];
+    if p.is_fallback() {
+        return;
+    }
+    let mut j = 0;
+    while j < index {
+        let q = plugins[j];
+        if q.is_fallback() {
+            j += 1;
+            continue;
+        }
+        if str_eq(p.name, q.name) {
+            fail(
+                Msg::new()
+                    .s("two plugins are named `")
+                    .s(p.name)
+                    .s("`: `")
+                    .s(q.type_name)
+                    .s("` and `")
+                    .s(p.type_name)
+                    .s("`; plugin names must be unique"),
+            );
+        }
+        if str_eq(p.base_path, q.base_path) {
+            fail(
+                Msg::new()
+                    .s("plugins `")
+                    .s(q.name)
+                    .s("` (`")
+                    .s(q.type_name)
+                    .s("`) and `")
+                    .s(p.name)
+                    .s("` (`")
+                    .s(p.type_name)
+                    .s("`) share the base path `")
+                    .s(p.base_path)
+                    .s("`; give one of them another `base_path`"),
+            );
+        }
+        check_routes(p, q);
+        j += 1;
+    }
+}
+
+/// For `plugins![...]` given no authenticator: fails compilation if a route of plugin `index`
+/// needs one, by its own or its plugin's `security(...)`, or (when `server_default_public` is
+/// false) by inheriting the server's default. Nothing could check its callers' credentials, so
+/// it would answer 401 to everyone.
+pub const fn check_authenticator_needed(
+    plugins: &[&PluginMeta],
+    index: usize,
+    server_default_public: bool,
+) {
+    let p = plugins[index];
+    if p.is_fallback() {
+        return;
+    }
+    let mut i = 0;
+    while i < p.routes.len() {
+        let r = p.routes[i];
+        let declared = match r.security {
+            Some(s) => Some(s),
+            None => p.security,
+        };
+        let public = match declared {
+            Some(s) => s.is_public(),
+            None => server_default_public,
+        };
+        if !r.is_fallback() && !public {
+            fail(
+                describe(
+                    Msg::new()
+                        .s("route `")
+                        .s(r.method.as_str())
+                        .s(" "),
+                    p.base_path,
+                    r.path,
+                )
+                .s("` (")
+                .s_route(r, p)
+                .s(") needs authentication, but `plugins![...]` has nothing to check credentials with: add `auth = <an Authenticator>;` to `plugins![...]` (the built-in store is `plugin_runtime::auth::Auth`), or declare `security(none)` on the route or its plugin if it is public"),
+            );
+        }
+        i += 1;
+    }
+}
+
+/// Checks every route of `p` against every route of `q`, skipping what cannot collide: when the
+/// base paths part before either ends, no two full paths can be equal; when the names part, no
+/// two derived operation ids can be, and only explicit ones need comparing. Plugins that share
+/// no prefix and set no explicit ids are not compared route by route at all: rustc bounds how
+/// long a constant may take to evaluate, and a large API would exceed it.
+const fn check_routes(p: &PluginMeta, q: &PluginMeta) {
+    let paths_may_meet = !diverge(p.base_path.as_bytes(), q.base_path.as_bytes());
+    let ids_may_meet = !diverge(p.name.as_bytes(), q.name.as_bytes());
+    let explicit_ids = has_explicit_id(p) || has_explicit_id(q);
+    if !paths_may_meet && !ids_may_meet && !explicit_ids {
+        return;
+    }
+    let mut a = 0;
+    while a < route_count(p) {
+        let ra = route_at(p, a);
+        let mut b = 0;
+        while b < route_count(q) {
+            let rb = route_at(q, b);
+            if paths_may_meet {
+                path_conflict(p, ra, q, rb);
+            }
+            if ids_may_meet || ra.operation_id.is_some() || rb.operation_id.is_some() {
+                id_conflict(p, ra, q, rb);
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+}
+
+const fn has_explicit_id(p: &PluginMeta) -> bool {
+    let mut i = 0;
+    while i < p.routes.len() {
+        if p.routes[i].operation_id.is_some() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether `a` and `b` differ at some position both have (`-` and `_` count as equal, as they
+/// do in derived operation ids): then neither starts with the other.
+const fn diverge(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        let (x, y) = (a[i], b[i]);
+        let same = x == y || (x == b'-' || x == b'_') && (y == b'-' || y == b'_');
+        if !same {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn route_count(p: &PluginMeta) -> usize {
+    p.routes.len() + if p.declares_health() { 0 } else { 1 }
+}
+
+const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
+    if i < p.routes.len() {
+        p.routes[i]
+    } else {
+        HEALTH
+    }
+}
+
+/// Fails compilation if `later` (of plugin `lp`) conflicts with `earlier` (of plugin `ep`) in
+/// its path or its operation id.
+const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    path_conflict(lp, later, ep, earlier);
+    id_conflict(lp, later, ep, earlier);
+}
+
+/// Fails compilation if two documented routes have the same operation id.
+const fn id_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    if later.is_fallback() || earlier.is_fallback() {
+        return;
+    }
+    if !later.hidden && !earlier.hidden {
+        let (a, b) = (OpId::new(lp, later), OpId::new(ep, earlier));
+        if a.eq(&b) {
+            fail(
+                a.write(Msg::new().s("operation id `"))
+                    .s("` is used by ")
+                    .s_route(later, lp)
+                    .s(" and by ")
+                    .s_route(earlier, ep)
+                    .s("; operation ids are unique across all plugins: set `operation_id = \"...\"` on one of them"),
+            );
+        }
+    }
+}
+
+/// Fails compilation if two routes have the same method and path, or name a path parameter
+/// differently at the same position.
+const fn path_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
+    if later.is_fallback() || earlier.is_fallback() {
+        return;
+    }
+    match compare(lp.base_path, later.path, ep.base_path, earlier.path) {
+        Shape::Different => {}
+        Shape::Same => {
+            if later.method as u8 == earlier.method as u8 {
+                fail(
+                    describe(
+                        Msg::new()
+                            .s("duplicate route `")
+                            .s(later.method.as_str())
+                            .s(" "),
+                        lp.base_path,
+                        later.path,
+                    )
+                    .s("`: declared by ")
+                    .s_route(later, lp)
+                    .s(" and by ")
+                    .s_route(earlier, ep),
+                );
+            }
+        }
+        Shape::ParamNamesDiffer => {
+            let m = describe(
+                Msg::new().s("routes `").s(later.method.as_str()).s(" "),
+                lp.base_path,
+                later.path,
+            )
+            .s("` (")
+            .s_route(later, lp)
+            .s(") and `")
+            .s(earlier.method.as_str())
+            .s(" ");
+            fail(
+                describe(m, ep.base_path, earlier.path)
+                    .s("` (")
+                    .s_route(earlier, ep)
+                    .s(") name the same path parameter differently; use one name at each position"),
+            );
+        }
+    }
+}
+
+enum Shape {
+    Different,
+    Same,
+    ParamNamesDiffer,
+}
+
+/// Compares `base_a + rel_a` with `base_b + rel_b` segment by segment.
+const fn compare(base_a: &str, rel_a: &str, base_b: &str, rel_b: &str) -> Shape {
+    let a = Joined::new(base_a, rel_a);
+    let b = Joined::new(base_b, rel_b);
+    let (mut i, mut j) = (0, 0);
+    loop {
+        if i >= a.len() && j >= b.len() {
+            return Shape::Same;
+        }
+        if i >= a.len() || j >= b.len() {
+            return Shape::Different;
+        }
+        // Both are at a `/`; step over it and find the segments' ends.
+        i += 1;
+        j += 1;
+        let ea = a.segment_end(i);
+        let eb = b.segment_end(j);
+        let pa = i < a.len() && a.at(i) == b'{';
+        let pb = j < b.len() && b.at(j) == b'{';
+        if pa && pb {
+            if !a.range_eq(i, ea, &b, j, eb) {
+                return Shape::ParamNamesDiffer;
+            }
+        } else if pa || pb || !a.range_eq(i, ea, &b, j, eb) {
+            return Shape::Different;
+        }
+        i = ea;
+        j = eb;
+    }
+}
+
+/// A base path and a route path read as one string; a route path of `/` adds nothing.
+struct Joined<'a> {
+    base: &'a [u8],
+    rel: &'a [u8],
+}
+
+impl<'a> Joined<'a> {
+    const fn new(base: &'a str, rel: &'a str) -> Self {
+        let rel = if str_eq(rel, "/") { "" } else { rel };
+        Joined {
+            base: base.as_bytes(),
+            rel: rel.as_bytes(),
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.base.len() + self.rel.len()
+    }
+
+    const fn at(&self, i: usize) -> u8 {
+        if i < self.base.len() {
+            self.base[i]
+        } else {
+            self.rel[i - self.base.len()]
+        }
+    }
+
+    const fn segment_end(&self, mut i: usize) -> usize {
+        while i < self.len() && self.at(i) != b'/' {
+            i += 1;
+        }
+        i
+    }
+
+    const fn range_eq(&self, i: usize, ei: usize, other: &Joined<'_>, j: usize, ej: usize) -> bool {
+        if ei - i != ej - j {
+            return false;
+        }
+        let mut k = 0;
+        while k < ei - i {
+            if self.at(i + k) != other.at(j + k) {
+                return false;
+            }
+            k += 1;
+        }
+        true
+    }
+}
+
+/// A route's operation id, `operation_id` or the one `plugin_rules::derive_operation_id` derives,
+/// readable byte by byte in a `const fn`.
+struct OpId<'a> {
+    explicit: Option<&'a [u8]>,
+    plugin: &'a str,
+    handler: &'a str,
+}
+
+impl<'a> OpId<'a> {
+    const fn new(p: &'a PluginMeta, r: &'a RouteMeta) -> Self {
+        OpId {
+            explicit: match r.operation_id {
+                Some(id) => Some(id.as_bytes()),
+                None => None,
+            },
+            plugin: p.name,
+            handler: r.handler,
+        }
+    }
+
+    const fn len(&self) -> usize {
+        match self.explicit {
+            Some(e) => e.len(),
+            None => self.plugin.len() + 1 + self.handler.len(),
+        }
+    }
+
+    const fn at(&self, i: usize) -> u8 {
+        match self.explicit {
+            Some(e) => e[i],
+            None => plugin_rules::operation_id_byte(self.plugin, self.handler, i),
+        }
+    }
+
+    const fn eq(&self, other: &OpId<'_>) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < self.len() {
+            if self.at(i) != other.at(i) {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    const fn write(&self, mut m: Msg) -> Msg {
+        let mut i = 0;
+        while i < self.len() {
+            m = m.byte(self.at(i));
+            i += 1;
+        }
+        m
+    }
+}
+
+const fn describe(m: Msg, base: &str, rel: &str) -> Msg {
+    if str_eq(rel, "/") {
+        m.s(base)
+    } else {
+        m.s(base).s(rel)
+    }
+}
+
+/// A message built at compile time; long parts are cut rather than overflowing.
+struct Msg {
+    buf: [u8; 640],
+    len: usize,
+}
+
+impl Msg {
+    const fn new() -> Self {
+        Msg {
+            buf: [0; 640],
+            len: 0,
+        }
+    }
+
+    const fn s(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && self.len < self.buf.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn byte(mut self, b: u8) -> Self {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        self
+    }
+
+    /// "`module::handler` in plugin `name`", or its default health endpoint.
+    const fn s_route(self, r: &RouteMeta, p: &PluginMeta) -> Self {
+        let m = if str_eq(r.module, HEALTH.module) {
+            self.s("the default `GET /health`")
+        } else {
+            self.s("`").s(r.module).s("::").s(r.handler).s("`")
+        };
+        m.s(" in plugin `").s(p.name).s("`")
+    }
+}
+
+const fn fail(m: Msg) {
+    let (head, _) = m.buf.split_at(m.len);
+    // Cutting at the buffer's end may split a multi-byte character; fall back to the valid part.
+    match core::str::from_utf8(head) {
+        Ok(s) => panic!("{}", s),
+        Err(e) => match core::str::from_utf8(head.split_at(e.valid_up_to()).0) {
+            Ok(s) => panic!("{}", s),
+            Err(_) => panic!("conflicting routes"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(a: (&str, &str), b: (&str, &str)) -> &'static str {
+        match compare(a.0, a.1, b.0, b.1) {
+            Shape::Different => "different",
+            Shape::Same => "same",
+            Shape::ParamNamesDiffer => "names",
+        }
+    }
+
+    #[test]
+    fn compares_full_paths() {
+        assert_eq!(
+            shape(("/v1/plugins/a", "/items"), ("/v1/plugins/a", "/items")),
+            "same"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/x/y"), ("/v1/plugins/a/x", "/y")),
+            "same"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/"), ("/v1/plugins/a", "/")),
+            "same"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}"),
+                ("/v1/plugins/a", "/items/{key}")
+            ),
+            "names"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}/x"),
+                ("/v1/plugins/a", "/items/{key}")
+            ),
+            "names"
+        );
+        assert_eq!(
+            shape(
+                ("/v1/plugins/a", "/items/{id}"),
+                ("/v1/plugins/a", "/items/new")
+            ),
+            "different"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/items"), ("/v1/plugins/b", "/items")),
+            "different"
+        );
+        assert_eq!(
+            shape(("/v1/plugins/a", "/item"), ("/v1/plugins/a", "/items")),
+            "different"
+        );
+    }
+
+    #[test]
+    fn diverge_means_neither_starts_with_the_other() {
+        assert!(diverge(b"/v1/plugins/a", b"/v1/plugins/b"));
+        assert!(!diverge(b"/v1/plugins/a", b"/v1/plugins/a/x"));
+        assert!(!diverge(b"a-b", b"a_b"));
+        assert!(!diverge(b"a", b"a-b"));
+    }
+
+    const fn plugin(
+        name: &'static str,
+        base_path: &'static str,
+        routes: &'static [&'static RouteMeta],
+    ) -> PluginMeta {
+        PluginMeta {
+            name,
+            version: "1.0.0",
+            base_path,
+            type_name: "P",
+            description: "",
+            timeout_ms: None,
+            body_limit: None,
+            routes,
+            security: None,
+            permissions: None,
+        }
+    }
+
+    /// Plugin `a-b`'s `c` and plugin `a`'s `b_c` both derive `a_b_c`; the names share a prefix,
+    /// so the pair is compared even though nothing is explicit.
+    #[test]
+    #[should_panic(expected = "operation id `a_b_c` is used by")]
+    fn derived_ids_that_meet_across_plugins_are_found() {
+        const C: RouteMeta = RouteMeta {
+            handler: "c",
+            module: "m",
+            path: "/c",
+            hidden: false,
+            ..RouteMeta::BLANK
+        };
+        const BC: RouteMeta = RouteMeta {
+            handler: "b_c",
+            module: "m",
+            path: "/bc",
+            hidden: false,
+            ..RouteMeta::BLANK
+        };
+        const FIRST: PluginMeta = plugin("a-b", "/v1/plugins/x", &[&C]);
+        const SECOND: PluginMeta = plugin("a", "/v1/plugins/y", &[&BC]);
+        check_plugins(&[&FIRST, &SECOND], 1);
+    }
+}

@@ -1,0 +1,202 @@
+//! The per-request path of every generated route: one generic function, monomorphised per route,
+//! that reads the request id, extracts parameters, input and extractors, runs the handler under
+//! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
+//! future or allocates beyond what the same work written by hand in axum needs.
+
+use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
+use crate::policy::{Requirement, SharedAuthenticator, unauthorized};
+use crate::request::RequestId;
+use crate::request::{
+    ApiError, Ctx, Extractors, FrameworkCode, InputSource, PathParams, Responder, RouteError,
+    RouteResult,
+};
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use http::StatusCode;
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// What a mounted route needs at request time: its plugin's state and its resolved limits.
+pub struct RouteRuntime<S> {
+    pub(crate) state: Arc<S>,
+    pub(crate) plugin: &'static PluginMeta,
+    pub(crate) route: &'static RouteMeta,
+    pub(crate) timeout: Duration,
+    pub(crate) body_limit: usize,
+    pub(crate) security: Security,
+    pub(crate) permissions: &'static [&'static str],
+    pub(crate) auth: Option<SharedAuthenticator>,
+}
+
+impl<S> Clone for RouteRuntime<S> {
+    fn clone(&self) -> Self {
+        RouteRuntime {
+            state: Arc::clone(&self.state),
+            plugin: self.plugin,
+            route: self.route,
+            timeout: self.timeout,
+            body_limit: self.body_limit,
+            security: self.security,
+            permissions: self.permissions,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for RouteRuntime<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteRuntime")
+            .field("plugin", &self.plugin.name)
+            .field("route", &self.route.handler)
+            .field("timeout", &self.timeout)
+            .field("body_limit", &self.body_limit)
+            .field("security", &self.security)
+            .field("permissions", &self.permissions)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Failure {
+    Framework(ApiError),
+    Route(RouteError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Framework(e)
+    }
+}
+
+/// The axum handler for one route. Called by the code `#[plugin_route]` generates.
+pub fn endpoint<S, P, I, E, R, F, Fut>(runtime: RouteRuntime<S>, handler: F) -> MethodRouter
+where
+    S: Send + Sync + 'static,
+    P: PathParams,
+    I: InputSource,
+    E: Extractors,
+    R: Responder,
+    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = RouteResult<R::Output>> + Send,
+{
+    let filter = method_filter(runtime.route.method);
+    axum::routing::on(filter, move |request: Request| {
+        serve::<S, P, I, E, R, F, Fut>(runtime, handler, request)
+    })
+}
+
+async fn serve<S, P, I, E, R, F, Fut>(
+    runtime: RouteRuntime<S>,
+    handler: F,
+    request: Request,
+) -> Response
+where
+    S: Send + Sync + 'static,
+    P: PathParams,
+    I: InputSource,
+    E: Extractors,
+    R: Responder,
+    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut,
+    Fut: Future<Output = RouteResult<R::Output>> + Send,
+{
+    let (mut parts, body) = request.into_parts();
+    let request_id = RequestId::from_headers(&parts.headers);
+    let route = runtime.route;
+    let span = tracing::info_span!(
+        "request",
+        plugin = runtime.plugin.name,
+        route = route.handler,
+        request_id = %request_id,
+    );
+    let ctx_id = request_id.clone();
+    let work = async move {
+        // Who is calling is settled first: an unauthenticated request is refused before its
+        // parameters are parsed or a byte of its body is read.
+        let principal = if runtime.security.is_public() {
+            None
+        } else {
+            let Some(auth) = &runtime.auth else {
+                // Nothing can check credentials, so nobody is authenticated: fail closed.
+                return Err(Failure::Framework(unauthorized(runtime.security)));
+            };
+            let requirement = Requirement::new(runtime.security, route.method);
+            Some(auth.check(&parts, requirement, runtime.permissions).await?)
+        };
+        let params = P::extract(&mut parts).await?;
+        let extracted = E::extract(&mut parts).await?;
+        let input = I::read(&parts, body, runtime.body_limit).await?;
+        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route, principal);
+        handler(ctx, params, input, extracted)
+            .await
+            .map_err(Failure::Route)
+    };
+    let timeout = runtime.timeout;
+    let outcome = CatchUnwind {
+        inner: tokio::time::timeout(timeout, work),
+    }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    let error = match outcome {
+        Ok(Ok(Ok(output))) => {
+            let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
+            return R::respond(status, output, &request_id);
+        }
+        Ok(Ok(Err(Failure::Framework(e)))) => e,
+        Ok(Ok(Err(Failure::Route(e)))) => e.into_api_error(),
+        Ok(Err(_elapsed)) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "the handler timed out and was cancelled"
+            );
+            ApiError::framework(
+                FrameworkCode::Timeout,
+                format!(
+                    "the request did not complete within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+        }
+        Err(panic) => {
+            tracing::error!(panic = panic_message(&*panic), "the handler panicked");
+            ApiError::internal()
+        }
+    };
+    error.into_response(&request_id)
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string panic payload")
+}
+
+pin_project_lite::pin_project! {
+    /// Turns a panic while polling `inner` into `Err(payload)`, so one bad request cannot take the
+    /// connection down and still gets the envelope with its request id.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! [`Mounter`]: builds one plugin's router, each route with its limits and security resolved, and
+//! the default `GET /health` unless the plugin declares its own.
+
+use super::endpoint::RouteRuntime;
+use super::health;
+use super::plugin::Route;
+use crate::declare::PluginMeta;
+use crate::policy::{ServerConfig, SharedAuthenticator};
+use axum::Router;
+use plugin_rules::full_path;
+use std::sync::Arc;
+
+/// Builds one plugin's router; used by the code `#[plugin]` generates.
+#[doc(hidden)]
+pub struct Mounter<S> {
+    plugin: &'static PluginMeta,
+    state: Arc<S>,
+    server: ServerConfig,
+    auth: Option<SharedAuthenticator>,
+    router: Router,
+}
+
+impl<S> std::fmt::Debug for Mounter<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mounter")
+            .field("plugin", &self.plugin.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Mounter<S> {
+    pub fn new(plugin: &'static PluginMeta, state: Arc<S>, server: &ServerConfig) -> Self {
+        Mounter {
+            plugin,
+            state,
+            server: *server,
+            auth: None,
+            router: Router::new(),
+        }
+    }
+
+    /// The authentication its routes check credentials against; without it, every route that
+    /// is not public answers 401.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Option<SharedAuthenticator>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn add<R: Route<S>>(&mut self, route: R) {
+        let meta = route.meta();
+        if meta.is_fallback() {
+            return;
+        }
+        let (security, permissions) = self.server.security_for(self.plugin, meta);
+        let runtime = RouteRuntime {
+            state: Arc::clone(&self.state),
+            plugin: self.plugin,
+            route: meta,
+            timeout: self.server.timeout_for(self.plugin, meta),
+            body_limit: self.server.body_limit_for(self.plugin, meta),
+            security,
+            permissions,
+            auth: self.auth.clone(),
+        };
+        let path = full_path(self.plugin.base_path, meta.path);
+        let router = std::mem::take(&mut self.router);
+        self.router = router.route(&path, route.method_router(runtime));
+    }
+
+    pub fn finish(self) -> Router {
+        if self.plugin.declares_health() {
+            return self.router;
+        }
+        let path = full_path(self.plugin.base_path, "/health");
+        self.router.route(&path, health::router(self.plugin))
+    }
+}

@@ -1,0 +1,239 @@
+//! Who may call a route. An [`Authenticator`] turns the credentials a request presents into a
+//! [`Principal`] or a [`Refusal`]; the framework then holds the answer to what the route
+//! declared: the principal's method must be one `security(...)` admits, and its scopes must
+//! cover every scope in `permissions(...)`. All of it runs before the route reads its path,
+//! query or body.
+//!
+//! The built-in store (feature `auth-store`) is one authenticator; any type implementing the
+//! trait is another, so a server can check its own company's tokens or sessions instead.
+
+use crate::declare::{AuthMethod, Method, Security};
+use crate::request::{ApiError, Details, FrameworkCode, Principal};
+use http::request::Parts;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Checks the credentials of requests to routes that are not `security(none)`.
+///
+/// Return who is calling, or why not. The framework checks what the route declares on top of
+/// the answer: a principal whose [`method`](Principal::method) the route's `security(...)` does
+/// not admit is refused with 401, and one whose scopes miss any of the route's `permissions` with
+/// `403 FORBIDDEN`. An implementation only has to say who presented the credential.
+///
+/// ```
+/// use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
+/// use plugin_runtime::{AuthMethod, Principal};
+///
+/// /// Callers send `x-team-token: <team>.<secret>`; the team is the caller.
+/// struct TeamTokens {
+///     secret: String,
+/// }
+///
+/// impl Authenticator for TeamTokens {
+///     fn authenticate<'a>(
+///         &'a self,
+///         request: &'a axum::http::request::Parts,
+///         _route: Requirement,
+///     ) -> Authentication<'a> {
+///         let token = request.headers.get("x-team-token").and_then(|v| v.to_str().ok());
+///         match token.and_then(|t| t.split_once('.')) {
+///             Some((team, secret)) if secret == self.secret => Authentication::admit(
+///                 Principal::new(team, None, AuthMethod::ApiKey, vec!["items:*".into()]),
+///             ),
+///             _ => Authentication::refuse(Refusal::unauthorized("send `x-team-token`")),
+///         }
+///     }
+/// }
+/// ```
+pub trait Authenticator: Send + Sync + 'static {
+    /// Decides who presents `request`'s credentials, for a route that admits
+    /// `route.security()`. Called only for routes that are not public, before anything else of
+    /// the request is read. Decide synchronously where possible ([`Authentication::admit`],
+    /// [`Authentication::refuse`]); a lookup that must wait (a database, another service) goes in
+    /// [`Authentication::later`].
+    fn authenticate<'a>(&'a self, request: &'a Parts, route: Requirement) -> Authentication<'a>;
+}
+
+/// What the route being called asks of its caller, as an [`Authenticator`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requirement {
+    security: Security,
+    method: Method,
+}
+
+impl Requirement {
+    /// What `route` of a server requires: its resolved `security(...)`, and its method.
+    pub const fn new(security: Security, method: Method) -> Self {
+        Requirement { security, method }
+    }
+
+    /// The kinds of credential the route admits (never `security(none)` here).
+    pub const fn security(self) -> Security {
+        self.security
+    }
+
+    /// The route's HTTP method.
+    pub const fn method(self) -> Method {
+        self.method
+    }
+
+    /// Whether the request changes state: cookie-based schemes should refuse such requests when
+    /// they come from another site ([`Refusal::cross_site`]).
+    pub const fn changes_state(self) -> bool {
+        self.method.is_unsafe()
+    }
+}
+
+/// The outcome of authenticating a request: who is calling, or a refusal.
+pub type Verdict = Result<Arc<Principal>, Refusal>;
+
+/// What [`Authenticator::authenticate`] answers: decided now, or after a lookup.
+pub enum Authentication<'a> {
+    /// Decided without waiting (a signature checked, a cache hit, no credential at all).
+    Ready(Verdict),
+    /// Decided by a lookup that must wait. Boxed, so the requests decided at once stay small.
+    Later(Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>),
+}
+
+impl<'a> Authentication<'a> {
+    /// The caller is `principal`.
+    pub fn admit(principal: impl Into<Arc<Principal>>) -> Self {
+        Authentication::Ready(Ok(principal.into()))
+    }
+
+    /// The request is refused.
+    pub fn refuse(refusal: Refusal) -> Self {
+        Authentication::Ready(Err(refusal))
+    }
+
+    /// Decided by `lookup`, for example a database query.
+    pub fn later(lookup: impl Future<Output = Verdict> + Send + 'a) -> Self {
+        Authentication::Later(Box::pin(lookup))
+    }
+
+    /// The verdict, waiting for it if needed.
+    pub async fn verdict(self) -> Verdict {
+        match self {
+            Authentication::Ready(v) => v,
+            Authentication::Later(f) => f.await,
+        }
+    }
+}
+
+impl fmt::Debug for Authentication<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Authentication::Ready(v) => f.debug_tuple("Ready").field(v).finish(),
+            Authentication::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+/// Why a request is not admitted. Every refusal is sent in the one envelope.
+#[derive(Debug)]
+pub struct Refusal(ApiError);
+
+impl Refusal {
+    /// `401 UNAUTHORIZED` (with `WWW-Authenticate`): no credential, or one that is malformed,
+    /// unknown, expired or revoked. Give every such case the same message, so the answer does not
+    /// tell a guesser which it was; say what the caller should send instead.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Refusal(ApiError::framework(FrameworkCode::Unauthorized, message))
+    }
+
+    /// `403 CSRF_REJECTED`: a request authenticated by something the browser sends on its own (a
+    /// cookie) that changes state and comes from another site.
+    pub fn cross_site() -> Self {
+        Refusal(ApiError::framework(
+            FrameworkCode::CsrfRejected,
+            "a cookie-authenticated request that changes state must come from this site",
+        ))
+    }
+
+    /// `500 INTERNAL`: checking the credential failed (a database is down). `cause` is logged
+    /// with the request id, never sent.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "checking a credential failed");
+        Refusal(ApiError::internal())
+    }
+
+    pub(crate) fn into_api_error(self) -> ApiError {
+        self.0
+    }
+}
+
+/// An [`Authenticator`] shared by every route of a server: one reference count each.
+#[derive(Clone)]
+pub struct SharedAuthenticator(Arc<dyn Authenticator>);
+
+impl SharedAuthenticator {
+    /// Shares `authenticator` among the routes.
+    pub fn new(authenticator: impl Authenticator) -> Self {
+        SharedAuthenticator(Arc::new(authenticator))
+    }
+
+    /// Authenticates `request` for a route with `requirement` and `permissions`: the caller, or
+    /// the error to send. The framework's own checks (the method admitted, the scopes held) are
+    /// applied to whatever the authenticator answers.
+    pub(crate) async fn check(
+        &self,
+        request: &Parts,
+        requirement: Requirement,
+        permissions: &'static [&'static str],
+    ) -> Result<Arc<Principal>, ApiError> {
+        let verdict = self.0.authenticate(request, requirement).verdict().await;
+        let principal = verdict.map_err(Refusal::into_api_error)?;
+        permit(&principal, requirement.security(), permissions)?;
+        Ok(principal)
+    }
+}
+
+impl fmt::Debug for SharedAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedAuthenticator(..)")
+    }
+}
+
+/// The framework's checks on a principal, whoever authenticated it: the route admits its
+/// method, and it holds every scope the route requires.
+fn permit(
+    principal: &Principal,
+    security: Security,
+    permissions: &'static [&'static str],
+) -> Result<(), ApiError> {
+    if !security.admits(principal.method()) {
+        return Err(unauthorized(security));
+    }
+    if let Some(first) = permissions.iter().position(|p| !principal.has_scope(p)) {
+        let missing: Vec<&str> = permissions[first..]
+            .iter()
+            .copied()
+            .filter(|p| !principal.has_scope(p))
+            .collect();
+        return Err(forbidden(&missing));
+    }
+    Ok(())
+}
+
+/// The framework's 401 for a route with `security`: what the route accepts, by kind.
+pub(crate) fn unauthorized(security: Security) -> ApiError {
+    let accepted: Vec<&str> = security.methods().map(AuthMethod::credential).collect();
+    ApiError::framework(
+        FrameworkCode::Unauthorized,
+        format!("authentication required: send {}", accepted.join(" or ")),
+    )
+}
+
+/// `403 FORBIDDEN`, listing the scopes the caller lacks in `details.missingScopes`.
+pub(crate) fn forbidden(missing: &[&str]) -> ApiError {
+    ApiError::framework(
+        FrameworkCode::Forbidden,
+        format!("this needs the scopes {}", missing.join(", ")),
+    )
+    .with_details(Details::Value(
+        serde_json::json!({ "missingScopes": missing }),
+    ))
+}

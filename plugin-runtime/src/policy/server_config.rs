@@ -1,0 +1,136 @@
+//! [`ServerConfig`]: the server-wide defaults, and the one place that resolves what applies to a
+//! route (route, else plugin, else server) for its timeout, body limit and security. Mounting,
+//! the documents and the manifest all ask here, so they cannot disagree.
+
+use crate::declare::{PluginMeta, RouteMeta, Security};
+use std::time::Duration;
+
+/// Server-wide defaults for routes that set neither their own value nor their plugin's.
+/// Also what the OpenAPI documents say about the API as a whole, and whether Swagger UI is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    timeout: Duration,
+    body_limit: usize,
+    title: &'static str,
+    api_version: &'static str,
+    docs: bool,
+    security: Security,
+}
+
+impl Default for ServerConfig {
+    /// 60 s timeout, 1 MiB body limit, documents titled "API" at version 1.0.0, Swagger UI on,
+    /// routes that declare nothing need `security(user, token)`.
+    fn default() -> Self {
+        ServerConfig {
+            timeout: Duration::from_secs(60),
+            body_limit: 1024 * 1024,
+            title: "API",
+            api_version: "1.0.0",
+            docs: true,
+            security: Security::DEFAULT,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets the default route timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the default body limit in bytes.
+    #[must_use]
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets the title and version in the `info` of the OpenAPI documents.
+    #[must_use]
+    pub fn with_api_info(mut self, title: &'static str, version: &'static str) -> Self {
+        self.title = title;
+        self.api_version = version;
+        self
+    }
+
+    /// Leaves out Swagger UI (`/docs`); the documents are still served.
+    #[must_use]
+    pub fn without_docs(mut self) -> Self {
+        self.docs = false;
+        self
+    }
+
+    /// Sets the security of routes whose route and plugin declare none (`security(user, token)`
+    /// by default).
+    #[must_use]
+    pub fn with_default_security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// The security in force for `route` of `plugin` and the scopes it requires: the route's
+    /// `security`, else the plugin's, else this default; the route's `permissions`, else the
+    /// plugin's. A public route requires no scopes.
+    pub fn security_for(
+        &self,
+        plugin: &PluginMeta,
+        route: &RouteMeta,
+    ) -> (Security, &'static [&'static str]) {
+        let security = route.security.or(plugin.security).unwrap_or(self.security);
+        if security.is_public() {
+            return (security, &[]);
+        }
+        (
+            security,
+            route.permissions.or(plugin.permissions).unwrap_or(&[]),
+        )
+    }
+
+    /// The API's title in the documents.
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+
+    /// The API's version in the documents.
+    pub fn api_version(&self) -> &'static str {
+        self.api_version
+    }
+
+    /// Whether Swagger UI is served at `/docs`: on unless [`ServerConfig::without_docs`] was
+    /// called, and only with the `swagger-ui` feature.
+    pub fn docs(&self) -> bool {
+        self.docs && cfg!(feature = "swagger-ui")
+    }
+
+    /// The timeout in force for `route` of `plugin`: the route's `timeout_ms`, else the plugin's,
+    /// else this default. Mounting, the documents and the manifest all ask here.
+    pub fn timeout_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> Duration {
+        route
+            .timeout_ms
+            .or(plugin.timeout_ms)
+            .map_or(self.timeout, Duration::from_millis)
+    }
+
+    /// The body limit in force for `route` of `plugin`, in bytes, resolved like
+    /// [`ServerConfig::timeout_for`].
+    pub fn body_limit_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> usize {
+        route
+            .body_limit
+            .or(plugin.body_limit)
+            .map_or(self.body_limit, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            })
+    }
+
+    /// The default route timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The default body limit in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+}

@@ -1,0 +1,122 @@
+//! The context a handler receives: its plugin's state, the request id and what is being served.
+
+use super::error::RouteError;
+use super::principal::Principal;
+use super::request_id::RequestId;
+use crate::declare::{PluginMeta, RouteMeta};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// A handler's context: the state of its plugin (`S`), the request id, the plugin and the route.
+///
+/// Take it as an argument of type `Ctx<YourState>`; the plugin that lists the route must have
+/// `state = YourState`. It dereferences to the state, so `ctx.db` reaches a field of it.
+pub struct Ctx<S> {
+    state: Arc<S>,
+    request_id: RequestId,
+    plugin: &'static PluginMeta,
+    route: &'static RouteMeta,
+    principal: Option<Arc<Principal>>,
+}
+
+impl<S> Ctx<S> {
+    pub(crate) fn new(
+        state: Arc<S>,
+        request_id: RequestId,
+        plugin: &'static PluginMeta,
+        route: &'static RouteMeta,
+        principal: Option<Arc<Principal>>,
+    ) -> Self {
+        Ctx {
+            state,
+            request_id,
+            plugin,
+            route,
+            principal,
+        }
+    }
+
+    pub(crate) fn with_principal(mut self, principal: Option<Arc<Principal>>) -> Self {
+        self.principal = principal;
+        self
+    }
+
+    /// Who is calling. `Some` on every route that is not `security(none)`: the framework has
+    /// authenticated the caller and checked the route's `permissions` before the handler runs.
+    /// `None` on a public route.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
+    }
+
+    /// Who is calling, on a route that is not public: the principal, or an internal error
+    /// (500) if there is none, which only happens when the handler is called by hand without
+    /// one or its route is public. Lets a handler write `ctx.caller()?.user_id()`.
+    ///
+    /// # Errors
+    /// When there is no caller.
+    pub fn caller(&self) -> Result<&Principal, RouteError> {
+        self.principal().ok_or_else(|| {
+            RouteError::internal(format!(
+                "route {} of plugin {} needs a caller and has none (is it `security(none)`?)",
+                self.route.handler, self.plugin.name
+            ))
+        })
+    }
+
+    /// The plugin's state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The plugin's state, shared; clone it to move it into a spawned task.
+    pub fn shared_state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// This request's id, as sent back in `x-request-id` and in error bodies.
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_str()
+    }
+
+    /// The plugin serving the request (name, version, base path…).
+    pub fn plugin(&self) -> &'static PluginMeta {
+        self.plugin
+    }
+
+    /// The route serving the request (method, path, declared errors…).
+    pub fn route(&self) -> &'static RouteMeta {
+        self.route
+    }
+}
+
+impl<S> Deref for Ctx<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> Clone for Ctx<S> {
+    fn clone(&self) -> Self {
+        Ctx {
+            state: Arc::clone(&self.state),
+            request_id: self.request_id.clone(),
+            plugin: self.plugin,
+            route: self.route,
+            principal: self.principal.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Ctx<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("plugin", &self.plugin.name)
+            .field("route", &self.route.handler)
+            .field("request_id", &self.request_id.as_str())
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}

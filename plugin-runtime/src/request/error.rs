@@ -1,0 +1,356 @@
+//! The one error envelope, and the error types that produce it.
+//!
+//! Every error body the framework sends, for a framework rejection or for a handler's declared
+//! error, is built by [`ApiError::into_response`]:
+//!
+//! ```json
+//! {"error":{"code":"ITEM_NOT_FOUND","message":"item 7 does not exist","details":null,"requestId":"…"}}
+//! ```
+//! (`details` is left out when there are none.)
+
+use super::request_id::RequestId;
+use crate::declare::ErrorDecl;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+
+pub use plugin_rules::FrameworkCode;
+
+/// Where a piece of invalid input was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    /// The JSON body.
+    Body,
+    /// The query string.
+    Query,
+    /// A path parameter.
+    Path,
+    /// A header or other part of the request read by an extractor.
+    Header,
+}
+
+/// One problem with the input, as listed in `details` of an `INVALID_INPUT` error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct FieldError {
+    /// Where the value was read from.
+    pub location: Location,
+    /// The field's path inside that location, e.g. `options.timeout` or `tags[1]`; empty for the
+    /// whole body.
+    pub path: String,
+    /// What is wrong, for a person to read.
+    pub message: String,
+}
+
+/// The `details` of an error body.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Details {
+    /// No `details` member.
+    #[default]
+    None,
+    /// A list of input problems (`INVALID_INPUT`).
+    Fields(Vec<FieldError>),
+    /// Anything a handler attached.
+    Value(serde_json::Value),
+}
+
+impl Details {
+    fn is_none(&self) -> bool {
+        matches!(self, Details::None)
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        match self {
+            Details::None => s.serialize_none(),
+            Details::Fields(f) => f.serialize(s),
+            Details::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+/// An error response: status, code, message and details. The only type that writes error bodies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    details: Details,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Details::is_none")]
+    details: &'a Details,
+    request_id: &'a str,
+}
+
+impl ApiError {
+    /// A framework error with its code's status.
+    pub fn framework(code: FrameworkCode, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            status: status_of(code),
+            code: code.as_str(),
+            message: message.into(),
+            details: Details::None,
+        }
+    }
+
+    /// An error with any status and code, for axum routes written by hand next to the plugins
+    /// that should answer in the same envelope.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Details::None,
+        }
+    }
+
+    /// `500 INTERNAL` with the one message every unexpected failure gets; the cause is logged by
+    /// whoever calls this, never sent.
+    pub(crate) fn internal() -> Self {
+        ApiError::framework(FrameworkCode::Internal, INTERNAL_MESSAGE)
+    }
+
+    /// `INVALID_INPUT` listing every problem found.
+    pub fn invalid_input(message: impl Into<Cow<'static, str>>, fields: Vec<FieldError>) -> Self {
+        ApiError::framework(FrameworkCode::InvalidInput, message)
+            .with_details(Details::Fields(fields))
+    }
+
+    /// Replaces the details.
+    pub fn with_details(mut self, details: Details) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The details.
+    pub fn details(&self) -> &Details {
+        &self.details
+    }
+
+    /// Renders the envelope, with the request id in the body and in `x-request-id`.
+    pub fn into_response(self, request_id: &RequestId) -> Response {
+        let body = Envelope {
+            error: Body {
+                code: self.code,
+                message: &self.message,
+                details: &self.details,
+                request_id: request_id.as_str(),
+            },
+        };
+        // Serializing these plain strings and JSON values cannot fail.
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (self.status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(super::request_id::HEADER, request_id.header_value());
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names a scheme the client can authenticate with.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+        }
+        response
+    }
+}
+
+/// The error a handler returns: one of the codes its route declares, or an unexpected failure.
+///
+/// Declared errors are made with `route_error!(CODE)` or `route_error!(CODE, "message {}", x)`
+/// inside the handler; `#[plugin_route]` defines that macro from the route's `errors(...)`, so
+/// naming a code the route did not declare does not compile.
+///
+/// Any other error converts with `?` (like `anyhow`) and becomes an opaque `500 INTERNAL`: the
+/// cause is logged with the request id and never sent to the client.
+pub struct RouteError(Repr);
+
+enum Repr {
+    Declared {
+        decl: &'static ErrorDecl,
+        message: Option<String>,
+        details: Option<serde_json::Value>,
+    },
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A handler's result: `Ok(output)` or a [`RouteError`].
+pub type RouteResult<T> = Result<T, RouteError>;
+
+impl RouteError {
+    /// An unexpected failure (500 `INTERNAL`); `cause` is logged, never sent.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        RouteError(Repr::Internal(cause.into()))
+    }
+
+    /// Attaches `details` to a declared error; they are sent in the envelope. Does nothing to an
+    /// internal error, whose details are never sent.
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        if let Repr::Declared { details: d, .. } = &mut self.0 {
+            *d = Some(serde_json::to_value(details).unwrap_or(serde_json::Value::Null));
+        }
+        self
+    }
+
+    /// The declared code, or `None` for an internal error.
+    pub fn code(&self) -> Option<&'static str> {
+        match &self.0 {
+            Repr::Declared { decl, .. } => Some(decl.code),
+            Repr::Internal(_) => None,
+        }
+    }
+
+    /// The status the error is sent with.
+    pub fn status(&self) -> StatusCode {
+        match &self.0 {
+            Repr::Declared { decl, .. } => {
+                StatusCode::from_u16(decl.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Repr::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message a client would see.
+    pub fn message(&self) -> &str {
+        match &self.0 {
+            Repr::Declared { decl, message, .. } => {
+                message.as_deref().unwrap_or_else(|| default_message(decl))
+            }
+            Repr::Internal(_) => INTERNAL_MESSAGE,
+        }
+    }
+
+    /// The details a client would see.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        match &self.0 {
+            Repr::Declared { details, .. } => details.as_ref(),
+            Repr::Internal(_) => None,
+        }
+    }
+
+    /// Whether this is an unexpected failure rather than a declared error.
+    pub fn is_internal(&self) -> bool {
+        matches!(self.0, Repr::Internal(_))
+    }
+
+    /// Converts to the envelope's model, logging an internal cause (in the current span, which
+    /// carries plugin, route and request id).
+    pub(crate) fn into_api_error(self) -> ApiError {
+        match self.0 {
+            Repr::Declared {
+                decl,
+                message,
+                details,
+            } => ApiError {
+                status: StatusCode::from_u16(decl.status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                code: decl.code,
+                message: match message {
+                    Some(m) => Cow::Owned(m),
+                    None => Cow::Borrowed(default_message(decl)),
+                },
+                details: details.map_or(Details::None, Details::Value),
+            },
+            Repr::Internal(cause) => {
+                tracing::error!(error = %cause, "handler failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// The HTTP status a framework code is sent with.
+fn status_of(code: FrameworkCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+const INTERNAL_MESSAGE: &str = "internal error; quote the request id when reporting it";
+
+fn default_message(decl: &'static ErrorDecl) -> &'static str {
+    decl.description.unwrap_or(decl.code)
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for RouteError {
+    fn from(e: E) -> Self {
+        RouteError::internal(e)
+    }
+}
+
+impl fmt::Debug for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Declared {
+                decl,
+                message,
+                details,
+            } => f
+                .debug_struct("RouteError")
+                .field("code", &decl.code)
+                .field("status", &decl.status)
+                .field("message", message)
+                .field("details", details)
+                .finish(),
+            Repr::Internal(cause) => f.debug_tuple("RouteError::Internal").field(cause).finish(),
+        }
+    }
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Declared { decl, .. } => write!(f, "{}: {}", decl.code, self.message()),
+            Repr::Internal(cause) => write!(f, "internal error: {cause}"),
+        }
+    }
+}
+
+/// Used by `route_error!`; not public API.
+#[doc(hidden)]
+pub fn declared_error(decl: &'static ErrorDecl, message: Option<String>) -> RouteError {
+    RouteError(Repr::Declared {
+        decl,
+        message,
+        details: None,
+    })
+}
+
+/// Stands in for `route_error!` while the route's attribute has errors; never runs.
+#[doc(hidden)]
+pub fn fallback_error() -> RouteError {
+    RouteError::internal("route attribute failed to compile")
+}

@@ -1,0 +1,363 @@
+//! Reading a route's pieces from the request: path parameters, the input (JSON body or query
+//! string) and extra axum extractors. Each failure is an `ApiError` for the one envelope.
+//!
+//! Parsing takes a fast path first (plain `serde_json` / `serde_html_form`); only when that fails
+//! is the input parsed again with `serde_path_to_error`, to name the field that is wrong. A valid
+//! request pays nothing for the error reporting.
+
+use super::error::{ApiError, FieldError, FrameworkCode, Location};
+use super::objects_only::ObjectsOnly;
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::extract::Path;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::response::IntoResponse;
+use http::request::Parts;
+use http::{HeaderMap, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::marker::PhantomData;
+
+/// Path parameters of a route.
+pub trait PathParams: Send + 'static {
+    /// What the handler receives.
+    type Value: Send;
+    /// Reads them from the matched path.
+    fn extract(parts: &mut Parts) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
+}
+
+/// A route without path parameters.
+#[derive(Debug)]
+pub struct NoParams;
+
+impl PathParams for NoParams {
+    type Value = ();
+    async fn extract(_: &mut Parts) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// Path parameters deserialized into `T`, a struct the macro generates with one field a parameter.
+#[derive(Debug)]
+pub struct PathOf<T>(PhantomData<fn() -> T>);
+
+impl<T: DeserializeOwned + Send + 'static> PathParams for PathOf<T> {
+    type Value = T;
+    async fn extract(parts: &mut Parts) -> Result<T, ApiError> {
+        match Path::<T>::from_request_parts(parts, &()).await {
+            Ok(Path(v)) => Ok(v),
+            Err(rejection) => Err(path_error(rejection)),
+        }
+    }
+}
+
+fn path_error(rejection: PathRejection) -> ApiError {
+    let field = |path: String, message: String| FieldError {
+        location: Location::Path,
+        path,
+        message,
+    };
+    let fields = match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.into_kind() {
+            ErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => {
+                vec![field(
+                    key,
+                    format!("`{value}` is not a valid {expected_type}"),
+                )]
+            }
+            ErrorKind::DeserializeError {
+                key,
+                value,
+                message,
+            } => vec![field(key, format!("`{value}`: {message}"))],
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                vec![field(key, "not valid UTF-8 once percent-decoded".into())]
+            }
+            other => vec![field(String::new(), other.to_string())],
+        },
+        other => vec![field(String::new(), other.body_text())],
+    };
+    ApiError::invalid_input("invalid path parameter", fields)
+}
+
+/// Where a route's input comes from.
+pub trait InputSource: Send + 'static {
+    /// What the handler receives.
+    type Value: Send;
+    /// Reads and validates the input.
+    fn read(
+        parts: &Parts,
+        body: Body,
+        limit: usize,
+    ) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
+}
+
+/// A route without input: the body, if any, is not read.
+#[derive(Debug)]
+pub struct NoInput;
+
+impl InputSource for NoInput {
+    type Value = ();
+    async fn read(_: &Parts, _: Body, _: usize) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// Input from a JSON body (POST, PUT, PATCH).
+#[derive(Debug)]
+pub struct JsonBody<T>(PhantomData<fn() -> T>);
+
+impl<T> InputSource for JsonBody<T>
+where
+    T: DeserializeOwned + garde::Validate + Send + 'static,
+    T::Context: Default,
+{
+    type Value = T;
+
+    async fn read(parts: &Parts, body: Body, limit: usize) -> Result<T, ApiError> {
+        if !is_json(&parts.headers) {
+            return Err(ApiError::framework(
+                FrameworkCode::UnsupportedMediaType,
+                "expected a JSON body with `content-type: application/json`",
+            ));
+        }
+        let bytes = read_limited(&parts.headers, body, limit).await?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = match T::deserialize(ObjectsOnly(&mut de)).and_then(|v| de.end().map(|()| v))
+        {
+            Ok(v) => v,
+            Err(_) => return Err(json_error::<T>(&bytes)),
+        };
+        validate(&value, Location::Body)?;
+        Ok(value)
+    }
+}
+
+/// Input from the query string (GET, DELETE). Repeated keys fill lists: `?tag=a&tag=b`.
+#[derive(Debug)]
+pub struct QueryInput<T>(PhantomData<fn() -> T>);
+
+impl<T> InputSource for QueryInput<T>
+where
+    T: DeserializeOwned + garde::Validate + Send + 'static,
+    T::Context: Default,
+{
+    type Value = T;
+
+    async fn read(parts: &Parts, _: Body, _: usize) -> Result<T, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let value: T = match serde_html_form::from_str(query) {
+            Ok(v) => v,
+            Err(_) => return Err(query_error::<T>(query)),
+        };
+        validate(&value, Location::Query)?;
+        Ok(value)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Reads at most `limit` bytes. A declared `content-length` over the limit is refused before
+/// reading; a chunked body is cut off as soon as it passes the limit.
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::framework(
+            FrameworkCode::PayloadTooLarge,
+            format!("the body is larger than this route's limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::invalid_input(
+            "the body could not be read",
+            vec![FieldError {
+                location: Location::Body,
+                path: String::new(),
+                message: e.to_string(),
+            }],
+        )),
+    }
+}
+
+/// Parses `bytes` again as `T`, tracking the path, to say which field is wrong.
+fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (summary, path, message) =
+        match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)) {
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let summary = if inner.is_syntax() || inner.is_eof() {
+                    "the body is not valid JSON"
+                } else {
+                    "the body does not match the expected shape"
+                };
+                (summary, path, inner.to_string())
+            }
+            // The value parsed; what failed is what follows it.
+            Ok(_) => match de.end() {
+                Err(e) => ("the body is not valid JSON", String::new(), e.to_string()),
+                Ok(()) => ("the body could not be parsed", String::new(), String::new()),
+            },
+        };
+    ApiError::invalid_input(
+        summary,
+        vec![FieldError {
+            location: Location::Body,
+            path: clean_path(path),
+            message,
+        }],
+    )
+}
+
+/// Parses the query again as `T`, tracking the path, to say which parameter is wrong.
+fn query_error<T: DeserializeOwned>(query: &str) -> ApiError {
+    let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+    let (path, message) = match serde_path_to_error::deserialize::<_, T>(de) {
+        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+        Ok(_) => (
+            String::new(),
+            "the query string could not be parsed".to_owned(),
+        ),
+    };
+    ApiError::invalid_input(
+        "invalid query string",
+        vec![FieldError {
+            location: Location::Query,
+            path: clean_path(path),
+            message,
+        }],
+    )
+}
+
+/// `serde_path_to_error` writes `.` for the root; the envelope uses an empty path.
+fn clean_path(path: String) -> String {
+    if path == "." { String::new() } else { path }
+}
+
+fn validate<T: garde::Validate>(value: &T, location: Location) -> Result<(), ApiError>
+where
+    T::Context: Default,
+{
+    match value.validate() {
+        Ok(()) => Ok(()),
+        Err(report) => {
+            let fields = report
+                .iter()
+                .map(|(path, error)| FieldError {
+                    location,
+                    path: path.to_string(),
+                    message: error.message().to_owned(),
+                })
+                .collect();
+            Err(ApiError::invalid_input(
+                "the input failed validation",
+                fields,
+            ))
+        }
+    }
+}
+
+/// Extra axum extractors a handler takes with `#[extract]`, as a tuple.
+pub trait Extractors: Sized + Send + 'static {
+    /// Runs each extractor in order.
+    fn extract(parts: &mut Parts) -> impl Future<Output = Result<Self, ApiError>> + Send;
+}
+
+impl Extractors for () {
+    async fn extract(_: &mut Parts) -> Result<Self, ApiError> {
+        Ok(())
+    }
+}
+
+macro_rules! impl_extractors {
+    ($($t:ident),+) => {
+        impl<$($t),+> Extractors for ($($t,)+)
+        where
+            $($t: FromRequestParts<()> + Send + 'static,)+
+        {
+            async fn extract(parts: &mut Parts) -> Result<Self, ApiError> {
+                Ok(($(
+                    {
+                        let rejected = match $t::from_request_parts(parts, &()).await {
+                            Ok(v) => Ok(v),
+                            Err(rejection) => Err(rejection.into_response()),
+                        };
+                        match rejected {
+                            Ok(v) => v,
+                            Err(response) => return Err(extractor_error(response).await),
+                        }
+                    },
+                )+))
+            }
+        }
+    };
+}
+
+impl_extractors!(A);
+impl_extractors!(A, B);
+impl_extractors!(A, B, C);
+impl_extractors!(A, B, C, D);
+impl_extractors!(A, B, C, D, E);
+impl_extractors!(A, B, C, D, E, F);
+
+/// Re-wraps an extractor's own rejection in the envelope, keeping its status and its text.
+async fn extractor_error(response: axum::response::Response) -> ApiError {
+    let status = response.status();
+    let text = match Limited::new(response.into_body(), 4096).collect().await {
+        Ok(c) => String::from_utf8_lossy(&c.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    let code = FrameworkCode::ALL
+        .iter()
+        .copied()
+        .find(|c| c.status() == status.as_u16());
+    match code {
+        Some(FrameworkCode::InvalidInput) | None if status.is_client_error() => {
+            ApiError::invalid_input(
+                "the request was rejected",
+                vec![FieldError {
+                    location: Location::Header,
+                    path: String::new(),
+                    message: text,
+                }],
+            )
+        }
+        Some(code) if status.is_client_error() => ApiError::framework(code, text),
+        _ => {
+            tracing::error!(%status, body = %text, "an extractor failed");
+            ApiError::internal()
+        }
+    }
+}

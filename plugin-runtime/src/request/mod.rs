@@ -1,0 +1,24 @@
+//! Floor 2, the request path: what every route does to a request once it is admitted (its id,
+//! its path parameters, input and extractors, the context handed to the handler) and how the
+//! outcome becomes a response (the success body, or the one error envelope). Imports only the
+//! declared floor.
+
+mod ctx;
+mod error;
+mod input;
+mod objects_only;
+mod principal;
+mod request_id;
+mod respond;
+
+pub use ctx::Ctx;
+pub use error::{
+    ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
+    declared_error, fallback_error,
+};
+pub(crate) use input::{Extractors, InputSource, PathParams};
+pub use input::{JsonBody, NoInput, NoParams, PathOf, QueryInput};
+pub use principal::Principal;
+pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
+pub(crate) use respond::Responder;
+pub use respond::{JsonOutput, NoContent};

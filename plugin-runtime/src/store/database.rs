@@ -1,0 +1,109 @@
+//! One way to open the database a server and its plugins share: SQLite (the embedded default) or
+//! PostgreSQL (to run several servers on one database), chosen by the URL, through sqlx's `Any`
+//! driver so the same queries (written with `$1` placeholders) serve both.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+
+/// Which database a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:...`
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `url`, or `None` for another scheme.
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens a pool on `url`. A SQLite file is created if missing (its directory too) and used in WAL
+/// mode with `synchronous = FULL` and foreign keys on, so an acknowledged write survives a crash;
+/// `sqlite::memory:` keeps one connection forever (each connection would be a database of its
+/// own).
+///
+/// # Errors
+/// An unsupported scheme, or a database that cannot be reached or created.
+pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of(url).ok_or_else(|| {
+        sqlx::Error::Configuration(
+            format!("unsupported database URL {url:?}: expected sqlite:... or postgres://...")
+                .into(),
+        )
+    })?;
+    let compiled = match backend {
+        Backend::Sqlite => cfg!(feature = "sqlite"),
+        Backend::Postgres => cfg!(feature = "postgres"),
+    };
+    if !compiled {
+        let feature = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        return Err(sqlx::Error::Configuration(
+            format!(
+                "{url:?} needs the `{feature}` feature of plugin-runtime, which this build does not have"
+            )
+            .into(),
+        ));
+    }
+    let mut url = url.to_owned();
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    if backend == Backend::Sqlite && !memory {
+        create_parent_dir(&url)?;
+        if !url.contains("mode=") {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("mode=rwc");
+        }
+    }
+    let options = AnyConnectOptions::from_str(&url)?;
+    let pool = match backend {
+        Backend::Sqlite => {
+            let pool = if memory {
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                AnyPoolOptions::new().max_connections(8)
+            };
+            pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        }
+        Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+    };
+    pool.connect_with(options).await
+}
+
+fn create_parent_dir(url: &str) -> Result<(), sqlx::Error> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let path = rest.split('?').next().unwrap_or_default();
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,25 @@
+//! The built-in credential store (feature `auth-store`): users with argon2id passwords, sessions,
+//! API keys and OAuth JWTs, kept in SQLite or PostgreSQL through sqlx, with a lookup cache. It is
+//! one [`Authenticator`](crate::auth::Authenticator) among any a server may bring; its routes
+//! (`/v1/auth/*`, and with `settings-page` the `/settings` page) are a plugin, [`AuthRoutes`].
+
+mod cache;
+mod config;
+mod credential;
+pub(crate) mod database;
+mod handle;
+mod jwt;
+mod model;
+mod routes;
+mod scope;
+mod secret;
+#[cfg(feature = "settings-page")]
+mod settings;
+mod sql;
+
+pub use config::{AuthConfig, AuthError};
+pub use handle::Auth;
+pub use jwt::{OAuthConfig, OAuthError};
+pub use model::{ApiKeyInfo, CreatedApiKey, User};
+pub use routes::AuthRoutes;
+pub use scope::{grants_within, parse_grants};

@@ -1,0 +1,51 @@
+//! A plugin on the core alone, its `security(...)` and `permissions(...)` enforced by an
+//! authenticator of its own: answered over the in-process client.
+
+use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
+use plugin_runtime::prelude::*;
+use plugin_runtime::testing::TestClient;
+
+struct ApiKeys;
+
+impl Authenticator for ApiKeys {
+    fn authenticate<'a>(&'a self, req: &'a axum::http::request::Parts, _: Requirement) -> Authentication<'a> {
+        match req.headers.get("x-key").map(|v| v.as_bytes()) {
+            Some(b"reader") => Authentication::admit(Principal::new("r", None, AuthMethod::ApiKey, vec!["notes:read".into()])),
+            _ => Authentication::refuse(Refusal::unauthorized("send x-key")),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Note {
+    text: String,
+}
+
+#[plugin_route(method = "GET", path = "/notes", permissions("notes:read"))]
+async fn notes(ctx: Ctx<()>) -> RouteResult<Vec<Note>> {
+    Ok(vec![Note { text: format!("for {}", ctx.caller()?.user_id()) }])
+}
+
+#[plugin_route(method = "DELETE", path = "/notes", status = 204, permissions("notes:write"))]
+async fn clear() -> RouteResult<()> {
+    Ok(())
+}
+
+#[plugin(name = "notes", version = "1.0.0", security(token), routes(notes, clear))]
+pub struct NotesPlugin;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let c = TestClient::new(plugins![auth = ApiKeys; NotesPlugin::new()]);
+    assert_eq!(c.get("/v1/plugins/notes/notes").send().await.status(), 401);
+    let ok = c.get("/v1/plugins/notes/notes").header("x-key", "reader").send().await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<serde_json::Value>()[0]["text"], "for r");
+    let denied = c.delete("/v1/plugins/notes/notes").header("x-key", "reader").send().await;
+    assert_eq!(denied.status(), 403);
+    // The documents say who may call.
+    let doc = c.get("/openapi.json").send().await.json::<serde_json::Value>();
+    assert!(doc["paths"]["/v1/plugins/notes/notes"]["get"]["security"].is_array());
+    // No Swagger UI without its feature.
+    assert_eq!(c.get("/docs/").send().await.status(), 404);
+}
