@@ -120,10 +120,10 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     });
     // Without an authenticator, a route that is not public could admit nobody: it does not
     // compile. Routes that inherit a default set at run time by `config` are checked at start.
-    let server_default_public = input.config.is_some();
+    let defer_inherited = input.config.is_some();
     let needs_auth = input.plugins.iter().enumerate().filter(|_| input.auth.is_none()).map(|(i, expr)| {
         let rt = krate.private_at(expr.span());
-        quote_spanned!(expr.span()=> const _: () = #rt::check_authenticator_needed(&[#(#metas),*], #i, #server_default_public);)
+        quote_spanned!(expr.span()=> const _: () = #rt::check_authenticator_needed(&[#(#metas),*], #i, #defer_inherited);)
     });
     let config = match &input.config {
         Some(c) => quote!(#c),

@@ -1,7 +1,7 @@
 //! The `GET <base>/health` route every plugin serves unless it declares its own: public,
 //! answering the plugin's name and version.
 
-use super::{InputLocation, Method, PluginMeta, RouteMeta, Security};
+use super::{PluginMeta, RouteMeta, Security};
 
 /// The routes `plugin` serves: those it lists, then the default `GET /health` unless it declares
 /// its own.
@@ -36,22 +36,10 @@ impl Health {
 pub(crate) const HEALTH: &RouteMeta = &RouteMeta {
     handler: "health",
     module: "plugin_runtime",
-    method: Method::Get,
     path: "/health",
-    status: 200,
-    errors: &[],
-    timeout_ms: None,
-    body_limit: None,
-    input: InputLocation::None,
-    path_params: &[],
-    input_schema: None,
     output_schema: Some(super::schema_ref::<Health>),
     summary: Some("Report that the plugin is mounted and serving"),
-    description: None,
-    tags: &[],
-    operation_id: None,
-    deprecated: false,
     hidden: false,
     security: Some(Security::NONE),
-    permissions: None,
+    ..RouteMeta::BLANK
 };

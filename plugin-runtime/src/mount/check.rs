@@ -69,13 +69,14 @@ pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
 }
 
 /// For `plugins![...]` given no authenticator: fails compilation if a route of plugin `index`
-/// needs one, by its own or its plugin's `security(...)`, or (when `server_default_public` is
-/// false) by inheriting the server's default. Nothing could check its callers' credentials, so
+/// needs one, by its own or its plugin's `security(...)`, or by inheriting the server's default
+/// `security(user, token)`. With `defer_inherited` (the server's default comes from a `config`
+/// built at run time) inherited security is left to `Assembly::finish`, at start. Nothing could check its callers' credentials, so
 /// it would answer 401 to everyone.
 pub const fn check_authenticator_needed(
     plugins: &[&PluginMeta],
     index: usize,
-    server_default_public: bool,
+    defer_inherited: bool,
 ) {
     let p = plugins[index];
     if p.is_fallback() {
@@ -90,7 +91,7 @@ pub const fn check_authenticator_needed(
         };
         let public = match declared {
             Some(s) => s.is_public(),
-            None => server_default_public,
+            None => defer_inherited,
         };
         if !r.is_fallback() && !public {
             fail(

@@ -220,11 +220,20 @@ fn permit(
 
 /// The framework's 401 for a route with `security`: what the route accepts, by kind.
 pub(crate) fn unauthorized(security: Security) -> ApiError {
-    let accepted: Vec<&str> = security.methods().map(AuthMethod::credential).collect();
     ApiError::framework(
         FrameworkCode::Unauthorized,
-        format!("authentication required: send {}", accepted.join(" or ")),
+        unauthorized_message(security, AuthMethod::credential),
     )
+}
+
+/// "authentication required: send A or B", naming each kind of credential `security` admits
+/// with `name`: the one wording of a 401, whoever words the credentials.
+pub(crate) fn unauthorized_message(
+    security: Security,
+    name: fn(AuthMethod) -> &'static str,
+) -> String {
+    let accepted: Vec<&str> = security.methods().map(name).collect();
+    format!("authentication required: send {}", accepted.join(" or "))
 }
 
 /// `403 FORBIDDEN`, listing the scopes the caller lacks in `details.missingScopes`.

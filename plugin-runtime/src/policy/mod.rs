@@ -5,8 +5,8 @@
 mod authenticate;
 mod server_config;
 
-pub(crate) use authenticate::unauthorized;
 pub use authenticate::{
     Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
 };
+pub(crate) use authenticate::{unauthorized, unauthorized_message};
 pub use server_config::ServerConfig;

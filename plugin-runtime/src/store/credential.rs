@@ -9,7 +9,9 @@
 use super::handle::Auth;
 use super::{jwt, secret};
 use crate::declare::{AuthMethod, Security};
-use crate::policy::{Authentication, Authenticator, Refusal, Requirement, Verdict};
+use crate::policy::{
+    Authentication, Authenticator, Refusal, Requirement, Verdict, unauthorized_message,
+};
 use crate::request::Principal;
 use http::request::Parts;
 use http::{HeaderMap, header};
@@ -17,19 +19,13 @@ use std::sync::Arc;
 
 /// The answer for every failed authentication, whatever went wrong, so that nothing tells a
 /// missing credential from an unknown, expired or revoked one.
+/// The store names where each credential comes from.
 fn unauthorized(security: Security) -> Refusal {
-    let accepted: Vec<&str> = security
-        .methods()
-        .map(|m| match m {
-            AuthMethod::Session => "a session cookie (POST /v1/auth/login)",
-            AuthMethod::ApiKey => "an API key (Authorization: Bearer plk_...)",
-            AuthMethod::OAuth => "an OAuth access token (Authorization: Bearer <JWT>)",
-        })
-        .collect();
-    Refusal::unauthorized(format!(
-        "authentication required: send {}",
-        accepted.join(" or ")
-    ))
+    Refusal::unauthorized(unauthorized_message(security, |m| match m {
+        AuthMethod::Session => "a session cookie (POST /v1/auth/login)",
+        AuthMethod::ApiKey => "an API key (Authorization: Bearer plk_...)",
+        AuthMethod::OAuth => "an OAuth access token (Authorization: Bearer <JWT>)",
+    }))
 }
 
 /// The credential a request presents, by its form.
