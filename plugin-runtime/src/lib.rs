@@ -32,9 +32,14 @@ pub use manifest::manifest;
 pub use mount::Plugin;
 pub use policy::ServerConfig;
 pub use request::{
-    ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestId,
-    RouteError, RouteResult,
+    ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
+    RequestId, RequestLayer, RequestService, RouteError, RouteResult,
 };
+pub use request::{EmptyOutput, Html, RouteOutput, WithHeaders};
+
+/// The `http` crate's types (`HeaderName`, `HeaderValue`, `StatusCode`, `header::*`), as
+/// [`WithHeaders`] takes them.
+pub use http;
 
 #[doc = include_str!("../docs/plugin_route.md")]
 pub use plugin_macros::plugin_route;

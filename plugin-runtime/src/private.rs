@@ -11,15 +11,14 @@ pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, ch
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::request::{
-    Ctx, JsonBody, JsonOutput, NoContent, NoInput, NoParams, PathOf, QueryInput, declared_error,
-    fallback_error,
+    Ctx, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput, RouteOutput,
+    declared_error, fallback_error,
 };
 pub use axum::Router;
 pub use axum::routing::MethodRouter;
 pub use plugin_macros::__undeclared_error_code as undeclared_error_code;
 pub use serde;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The router of a route whose attribute failed to compile; never mounted.
@@ -32,7 +31,8 @@ pub fn fallback_method_router() -> MethodRouter {
 pub fn assert_body_deserialize<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_query_deserialize<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_validate<T: IsValidated>() {}
-pub fn assert_serialize<T: Serialize + Send + 'static>() {}
+pub fn assert_route_output<T: crate::request::RouteOutput>() {}
+pub fn assert_empty_output<T: crate::request::EmptyOutput>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_extractor<T: axum::extract::FromRequestParts<()> + Send + 'static>() {}
 pub fn assert_route_error<E: IsRouteError>() {}

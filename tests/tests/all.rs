@@ -13,5 +13,7 @@ mod limits;
 mod lints;
 mod logs;
 mod openapi;
+mod outputs;
+mod request_layer;
 mod server;
 mod ui;

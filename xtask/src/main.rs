@@ -7,6 +7,9 @@
 //! - `manifest [--check]`: the same for the plugin manifest, `openapi/manifest.json`.
 //! - `bench`: runs the generated-vs-hand-written benchmark and the 500-route start-up benchmark,
 //!   and prints the instruction counts and wall-clock figures recorded in `BENCHMARKS.md`.
+//! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
+//!   clean, in turn, N rounds (default 3), then each again after touching its source, and prints
+//!   the medians and the number of crates compiled.
 
 use std::process::{Command, ExitCode};
 
@@ -16,10 +19,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bless") => bless(),
         Some("bench") => bench(),
+        Some("build-time") => build_time(&args),
         Some("openapi") => export("openapi", "openapi", check),
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
-            eprintln!("usage: cargo xtask <bless|bench|openapi [--check]|manifest [--check]>");
+            eprintln!(
+                "usage: cargo xtask <bless|bench|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -310,4 +316,130 @@ fn valgrind(binary: &std::path::Path, tool: Tool, args: &[&str]) -> Result<u64, 
     found
         .and_then(|n| n.replace(',', "").parse().ok())
         .ok_or_else(|| format!("no count in valgrind's output:\n{stderr}"))
+}
+
+/// One crate of `tests/bench/build-time/` built one way.
+struct Variant {
+    name: &'static str,
+    dir: &'static str,
+    args: &'static [&'static str],
+}
+
+const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "plugin-runtime, core alone",
+        dir: "ours",
+        args: &[],
+    },
+    Variant {
+        name: "plugin-runtime, every feature",
+        dir: "ours",
+        args: &["--features", "all"],
+    },
+    Variant {
+        name: "utoipa-axum + garde",
+        dir: "utoipa-axum",
+        args: &[],
+    },
+];
+
+/// What one build took, and how many crates it compiled.
+struct Built {
+    seconds: f64,
+    crates: usize,
+}
+
+fn timed_build(v: &Variant, target: &std::path::Path) -> Result<Built, String> {
+    let dir = std::path::Path::new("tests/bench/build-time").join(v.dir);
+    let start = std::time::Instant::now();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--locked"])
+        .args(v.args)
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("building {} failed:\n{log}", v.name));
+    }
+    let crates = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Compiling "))
+        .count();
+    Ok(Built { seconds, crates })
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Clean debug builds of the same two-route server three ways, interleaved round by round so a
+/// busy machine slows every variant alike; then, on the built tree, the rebuild after touching
+/// the source (what each edit of a handler costs).
+fn build_time(args: &[String]) -> Result<(), String> {
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .ok_or("--rounds takes a positive number")?,
+        None => 3,
+    };
+    let root = std::env::current_dir().map_err(|e| e.to_string())?;
+    let targets: Vec<_> = (0..VARIANTS.len())
+        .map(|i| root.join(format!("target/build-time/{i}")))
+        .collect();
+    let mut clean = vec![Vec::new(); VARIANTS.len()];
+    let mut touched = vec![Vec::new(); VARIANTS.len()];
+    let mut crates = vec![0; VARIANTS.len()];
+    for round in 1..=rounds {
+        for (i, v) in VARIANTS.iter().enumerate() {
+            let _ = std::fs::remove_dir_all(&targets[i]);
+            let built = timed_build(v, &targets[i])?;
+            eprintln!(
+                "round {round}: {}: clean build {:.1} s, {} crates",
+                v.name, built.seconds, built.crates
+            );
+            clean[i].push(built.seconds);
+            crates[i] = built.crates;
+            let main = root
+                .join("tests/bench/build-time")
+                .join(v.dir)
+                .join("src/main.rs");
+            // Cargo compares contents, not only times: the edit must change the file.
+            let source = std::fs::read_to_string(&main).map_err(|e| e.to_string())?;
+            std::fs::write(&main, format!("{source}// edited\n")).map_err(|e| e.to_string())?;
+            let rebuilt = timed_build(v, &targets[i]);
+            std::fs::write(&main, source).map_err(|e| e.to_string())?;
+            let rebuilt = rebuilt?;
+            eprintln!(
+                "round {round}: {}: after touching main.rs {:.1} s",
+                v.name, rebuilt.seconds
+            );
+            touched[i].push(rebuilt.seconds);
+        }
+    }
+    println!(
+        "\nclean debug build (`cargo build`), median of {rounds} rounds, variants in turn each round\n"
+    );
+    println!(
+        "| crate | crates compiled | clean build | ratio to utoipa-axum | rebuild after touching the source | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let base = VARIANTS.len() - 1;
+    let (base_clean, base_touched) = (median(clean[base].clone()), median(touched[base].clone()));
+    for (i, v) in VARIANTS.iter().enumerate() {
+        let (c, t) = (median(clean[i].clone()), median(touched[i].clone()));
+        println!(
+            "| {} | {} | {c:.1} s | {:.2} | {t:.1} s | {:.2} |",
+            v.name,
+            crates[i],
+            c / base_clean,
+            t / base_touched
+        );
+    }
+    Ok(())
 }

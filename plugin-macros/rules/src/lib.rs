@@ -14,8 +14,8 @@ mod scope;
 pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
 pub use method::Method;
 pub use names::{
-    BASE_PREFIX, default_base_path, derive_operation_id, is_plugin_name, is_semver,
-    operation_id_byte, suggest_plugin_name,
+    AUTH_BASE_PATH, BASE_PREFIX, default_base_path, derive_operation_id, is_allowed_base_path,
+    is_plugin_name, is_semver, operation_id_byte, suggest_plugin_name,
 };
 pub use path::{PathTemplate, full_path, parse_template};
 pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};

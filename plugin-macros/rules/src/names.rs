@@ -3,6 +3,17 @@
 /// Every plugin's base path starts with this, followed by its name by default.
 pub const BASE_PREFIX: &str = "/v1/plugins/";
 
+/// The base path of an authenticator's own routes (log in, log out, keys): the built-in store's
+/// `AuthRoutes`, or a plugin of the user's that serves their login. The one base path outside
+/// [`BASE_PREFIX`].
+pub const AUTH_BASE_PATH: &str = "/v1/auth";
+
+/// Whether `path` may be a plugin's base path (before its syntax is checked): `/v1/plugins/`
+/// followed by more, or [`AUTH_BASE_PATH`].
+pub fn is_allowed_base_path(path: &str) -> bool {
+    path == AUTH_BASE_PATH || (path.starts_with(BASE_PREFIX) && path.len() > BASE_PREFIX.len())
+}
+
 /// Whether `name` is a plugin name: lowercase letters, digits and `-` (it becomes a URL segment
 /// and, with `-` read as `_`, the start of operation ids).
 pub fn is_plugin_name(name: &str) -> bool {

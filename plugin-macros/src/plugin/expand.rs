@@ -26,6 +26,8 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         let rt = krate.private_at(c.span());
         quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as #rt::Plugin>::META, #i);)
     });
+    // Spanned on the state type, so a private state in a public plugin is reported there.
+    let state_assoc = quote_spanned!(state.span()=> type State = #state;);
     let constructor = if decl.state.is_some() {
         quote! {
             /// Creates the plugin with the state its handlers receive through `Ctx`.
@@ -67,7 +69,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
 
         #[automatically_derived]
         impl #rt::Plugin for #ident {
-            type State = #state;
+            #state_assoc
 
             const META: &'static #rt::PluginMeta = &#rt::PluginMeta {
                 name: #name,

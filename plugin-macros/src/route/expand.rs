@@ -69,11 +69,14 @@ pub(crate) fn route(
             quote!(::core::option::Option::Some(#rt::schema_inline::<#ty> as #rt::SchemaFn))
         }
     };
-    let output_schema = if decl.status == 204 {
-        quote!(::core::option::Option::None)
+    let (output_schema, output_media_type) = if decl.status == 204 {
+        (quote!(::core::option::Option::None), quote!(""))
     } else {
         let ty = &sig.output;
-        quote!(::core::option::Option::Some(#rt::schema_ref::<#ty> as #rt::SchemaFn))
+        (
+            quote!(::core::option::Option::Some(<#ty as #rt::RouteOutput>::schema as #rt::SchemaFn)),
+            quote!(<#ty as #rt::RouteOutput>::MEDIA_TYPE),
+        )
     };
     let summary = opt_str(summary.as_deref());
     let description = opt_str(description.as_deref());
@@ -133,6 +136,7 @@ pub(crate) fn route(
                 path_params: &[#(#path_params),*],
                 input_schema: #input_schema,
                 output_schema: #output_schema,
+                output_media_type: #output_media_type,
                 summary: #summary,
                 description: #description,
                 tags: &[#(#tags),*],
@@ -224,9 +228,9 @@ fn method_router(
     let call_args = sig.args.iter().map(|a| &a.ident);
     let output = &sig.output;
     let responder = if decl.status == 204 {
-        quote!(#rt::NoContent)
+        quote!(#rt::NoContent<#output>)
     } else {
-        quote!(#rt::JsonOutput<#output>)
+        quote!(#rt::Output<#output>)
     };
 
     quote! {
@@ -272,10 +276,12 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
         }
     }
     let output = &sig.output;
-    if decl.status != 204 {
-        let span = type_span(output);
-        let rt = krate.private_at(span);
-        checks.push(quote_spanned!(span=> #rt::assert_serialize::<#output>));
+    let span = type_span(output);
+    let rt = krate.private_at(span);
+    if decl.status == 204 {
+        checks.push(quote_spanned!(span=> #rt::assert_empty_output::<#output>));
+    } else {
+        checks.push(quote_spanned!(span=> #rt::assert_route_output::<#output>));
     }
     if let Some(e) = &sig.error_ty {
         let span = type_span(e);

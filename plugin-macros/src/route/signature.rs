@@ -136,11 +136,11 @@ pub(crate) fn analyze(
         },
     };
     if let Some(decl) = decl {
-        let unit = matches!(&output, Type::Tuple(t) if t.elems.is_empty());
+        let unit = is_unit(&output) || headers_around_unit(&output);
         if decl.status == 204 && !unit {
             cx.error_spanned_by(
                 &output,
-                "`status = 204` sends no body: the handler must return `RouteResult<()>`",
+                "`status = 204` sends no body: the handler must return `RouteResult<()>` (or `RouteResult<WithHeaders<()>>` to set headers)",
             );
         } else if decl.status != 204 && unit {
             cx.error_spanned_by(
@@ -155,6 +155,23 @@ pub(crate) fn analyze(
         output,
         error_ty,
     })
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}
+
+/// `WithHeaders<()>`: no body, headers only.
+fn headers_around_unit(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "WithHeaders"
+        && matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if args.args.len() == 1 && is_unit(t))
 }
 
 fn check_against_route(cx: &Ctxt, args: &[Arg], decl: &RouteDecl, fn_ident: &syn::Ident) {

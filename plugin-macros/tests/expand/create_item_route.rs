@@ -70,9 +70,10 @@ impl plugin_route_create_item {
                 as ::plugin_runtime::__private::SchemaFn,
         ),
         output_schema: ::core::option::Option::Some(
-            ::plugin_runtime::__private::schema_ref::<Item>
+            <Item as ::plugin_runtime::__private::RouteOutput>::schema
                 as ::plugin_runtime::__private::SchemaFn,
         ),
+        output_media_type: <Item as ::plugin_runtime::__private::RouteOutput>::MEDIA_TYPE,
         summary: ::core::option::Option::Some("Create an item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -86,7 +87,7 @@ impl plugin_route_create_item {
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_body_deserialize::<CreateItem>;
     let _ = ::plugin_runtime::__private::assert_validate::<CreateItem>;
-    let _ = ::plugin_runtime::__private::assert_serialize::<Item>;
+    let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
 };
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item {
@@ -102,7 +103,7 @@ impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item
             ::plugin_runtime::__private::NoParams,
             ::plugin_runtime::__private::JsonBody<CreateItem>,
             (),
-            ::plugin_runtime::__private::JsonOutput<Item>,
+            ::plugin_runtime::__private::Output<Item>,
             _,
             _,
         >(

@@ -66,9 +66,10 @@ impl plugin_route_get_item {
         ],
         input_schema: ::core::option::Option::None,
         output_schema: ::core::option::Option::Some(
-            ::plugin_runtime::__private::schema_ref::<Item>
+            <Item as ::plugin_runtime::__private::RouteOutput>::schema
                 as ::plugin_runtime::__private::SchemaFn,
         ),
+        output_media_type: <Item as ::plugin_runtime::__private::RouteOutput>::MEDIA_TYPE,
         summary: ::core::option::Option::Some("Get one item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -81,7 +82,7 @@ impl plugin_route_get_item {
 }
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_path_param::<i64>;
-    let _ = ::plugin_runtime::__private::assert_serialize::<Item>;
+    let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
 };
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {
@@ -102,7 +103,7 @@ impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {
             ::plugin_runtime::__private::PathOf<__PluginPathParams>,
             ::plugin_runtime::__private::NoInput,
             (),
-            ::plugin_runtime::__private::JsonOutput<Item>,
+            ::plugin_runtime::__private::Output<Item>,
             _,
             _,
         >(

@@ -48,6 +48,7 @@ impl plugin_route_clear_tags {
                 as ::plugin_runtime::__private::SchemaFn,
         ),
         output_schema: ::core::option::Option::None,
+        output_media_type: "",
         summary: ::core::option::Option::None,
         description: ::core::option::Option::None,
         tags: &[],
@@ -62,6 +63,7 @@ const _: () = {
     let _ = ::plugin_runtime::__private::assert_query_deserialize::<TagQuery>;
     let _ = ::plugin_runtime::__private::assert_validate::<TagQuery>;
     let _ = ::plugin_runtime::__private::assert_extractor::<HeaderMap>;
+    let _ = ::plugin_runtime::__private::assert_empty_output::<()>;
 };
 #[automatically_derived]
 impl<
@@ -79,7 +81,7 @@ impl<
             ::plugin_runtime::__private::NoParams,
             ::plugin_runtime::__private::QueryInput<TagQuery>,
             (HeaderMap,),
-            ::plugin_runtime::__private::NoContent,
+            ::plugin_runtime::__private::NoContent<()>,
             _,
             _,
         >(

@@ -94,6 +94,8 @@ pub struct RouteMeta {
     pub input_schema: Option<SchemaFn>,
     /// The output type's schema; `None` for `status = 204`.
     pub output_schema: Option<SchemaFn>,
+    /// The success body's media type (`application/json`, `text/html`); empty for `status = 204`.
+    pub output_media_type: &'static str,
     /// `summary`, else the first paragraph of the doc comment.
     pub summary: Option<&'static str>,
     /// The rest of the doc comment (all of it when `summary` is set).
@@ -131,6 +133,7 @@ impl RouteMeta {
         path_params: &[],
         input_schema: None,
         output_schema: None,
+        output_media_type: "application/json",
         summary: None,
         description: None,
         tags: &[],

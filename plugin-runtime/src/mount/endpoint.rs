@@ -5,21 +5,16 @@
 
 use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{Requirement, SharedAuthenticator, unauthorized};
-use crate::request::RequestId;
 use crate::request::{
-    ApiError, Ctx, Extractors, FrameworkCode, InputSource, PathParams, Responder, RouteError,
-    RouteResult,
+    ApiError, CatchUnwind, Ctx, Extractors, FrameworkCode, InputSource, PathParams, RequestId,
+    Responder, RouteError, RouteResult, panic_message,
 };
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::MethodRouter;
 use http::StatusCode;
-use std::any::Any;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -137,11 +132,9 @@ where
             .map_err(Failure::Route)
     };
     let timeout = runtime.timeout;
-    let outcome = CatchUnwind {
-        inner: tokio::time::timeout(timeout, work),
-    }
-    .instrument(span.clone())
-    .await;
+    let outcome = CatchUnwind::new(tokio::time::timeout(timeout, work))
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     let error = match outcome {
         Ok(Ok(Ok(output))) => {
@@ -169,34 +162,4 @@ where
         }
     };
     error.into_response(&request_id)
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a non-string panic payload")
-}
-
-pin_project_lite::pin_project! {
-    /// Turns a panic while polling `inner` into `Err(payload)`, so one bad request cannot take the
-    /// connection down and still gets the envelope with its request id.
-    struct CatchUnwind<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.project().inner;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
-    }
 }

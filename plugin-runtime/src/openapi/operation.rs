@@ -90,7 +90,7 @@ pub(crate) fn route(
     let success = match route.output_schema {
         Some(f) => with_request_id(ResponseBuilder::new().description(success_text(route.status)))
             .content(
-                "application/json",
+                route.output_media_type,
                 Content::new(Some(schemas.of(f, Direction::Output))),
             ),
         None => with_request_id(ResponseBuilder::new().description(success_text(route.status))),

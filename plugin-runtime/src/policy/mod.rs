@@ -5,8 +5,10 @@
 mod authenticate;
 mod server_config;
 
+pub(crate) use authenticate::unauthorized;
+#[cfg(feature = "auth-store")]
+pub(crate) use authenticate::unauthorized_message;
 pub use authenticate::{
     Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
 };
-pub(crate) use authenticate::{unauthorized, unauthorized_message};
 pub use server_config::ServerConfig;

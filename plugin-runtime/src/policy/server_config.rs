@@ -22,7 +22,7 @@ impl Default for ServerConfig {
     /// routes that declare nothing need `security(user, token)`.
     fn default() -> Self {
         ServerConfig {
-            timeout: Duration::from_secs(60),
+            timeout: crate::declare::DEFAULT_TIMEOUT,
             body_limit: 1024 * 1024,
             title: "API",
             api_version: "1.0.0",

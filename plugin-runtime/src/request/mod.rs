@@ -3,14 +3,17 @@
 //! outcome becomes a response (the success body, or the one error envelope). Imports only the
 //! declared floor.
 
+mod catch;
 mod ctx;
 mod error;
 mod input;
+mod layer;
 mod objects_only;
 mod principal;
 mod request_id;
 mod respond;
 
+pub(crate) use catch::{CatchUnwind, panic_message};
 pub use ctx::Ctx;
 pub use error::{
     ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
@@ -18,7 +21,8 @@ pub use error::{
 };
 pub(crate) use input::{Extractors, InputSource, PathParams};
 pub use input::{JsonBody, NoInput, NoParams, PathOf, QueryInput};
+pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
 pub(crate) use respond::Responder;
-pub use respond::{JsonOutput, NoContent};
+pub use respond::{EmptyOutput, Html, NoContent, Output, RouteOutput, WithHeaders};

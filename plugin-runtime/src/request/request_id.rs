@@ -77,6 +77,19 @@ impl RequestId {
     }
 }
 
+/// In a plain axum handler: the request's id, as [`RequestLayer`](crate::RequestLayer) set it
+/// (without the layer, the incoming one if well formed, else a new one that is not echoed).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(RequestId::from_headers(&parts.headers))
+    }
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// splitmix64's finaliser: spreads a counter into well-mixed bits.

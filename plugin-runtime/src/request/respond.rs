@@ -1,30 +1,46 @@
-//! How a handler's output becomes the success response: a JSON body with the route's status, or
-//! no body at all (`status = 204`). Errors never pass through here; they go through the envelope.
+//! How a handler's output becomes the success response. What a handler returns says what is
+//! sent: a type that derives `Serialize` and `JsonSchema` is a JSON body, [`Html`] a page, and
+//! [`WithHeaders`] either of those with headers added (a `Set-Cookie`, a policy); a
+//! `status = 204` route returns `()` (or `WithHeaders<()>`) and sends no body. Each kind says
+//! what the documents show for it. Errors never pass through here; they go through the envelope.
 
 use super::error::ApiError;
 use super::request_id::{self, RequestId};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use std::marker::PhantomData;
 
-/// How a handler's output becomes the success response.
-pub trait Responder: Send + 'static {
-    /// The `T` of the handler's `RouteResult<T>`.
-    type Output: Send;
-    /// Writes the response.
-    fn respond(status: StatusCode, output: Self::Output, request_id: &RequestId) -> Response;
+/// What a route's handler can return on success (the `T` of `RouteResult<T>`), and how it is
+/// written and documented.
+///
+/// Implemented by every type that derives `Serialize` and `JsonSchema` (a JSON body), by
+/// [`Html`], and by [`WithHeaders`] around either.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be what a route returns",
+    label = "derive `Serialize` and `JsonSchema` for a JSON body, or return `Html` or `WithHeaders<..>`"
+)]
+pub trait RouteOutput: Send + 'static {
+    /// The success body's media type in the documents.
+    const MEDIA_TYPE: &'static str;
+
+    /// The success body's schema in the documents.
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+
+    /// Writes the success response with the route's status.
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response;
 }
 
-/// A JSON body with the route's status.
-#[derive(Debug)]
-pub struct JsonOutput<T>(PhantomData<fn() -> T>);
+impl<T: Serialize + schemars::JsonSchema + Send + 'static> RouteOutput for T {
+    const MEDIA_TYPE: &'static str = "application/json";
 
-impl<T: Serialize + Send + 'static> Responder for JsonOutput<T> {
-    type Output = T;
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
 
-    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
-        match serde_json::to_vec(&output) {
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        match serde_json::to_vec(&self) {
             Ok(bytes) => {
                 let mut response = (status, bytes).into_response();
                 let headers = response.headers_mut();
@@ -43,15 +59,164 @@ impl<T: Serialize + Send + 'static> Responder for JsonOutput<T> {
     }
 }
 
-/// No body (`status = 204`).
+/// An HTML page (`text/html; charset=utf-8`, sent with `X-Content-Type-Options: nosniff`).
+#[derive(Clone, Debug)]
+pub struct Html(Bytes);
+
+impl Html {
+    /// The page's markup. A `&'static str` or a shared [`Bytes`] is sent without copying.
+    pub fn new(markup: impl Into<Bytes>) -> Self {
+        Html(markup.into())
+    }
+}
+
+impl RouteOutput for Html {
+    const MEDIA_TYPE: &'static str = "text/html";
+
+    fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        let mut response = (status, self.0).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(request_id::HEADER, request_id.header_value());
+        response
+    }
+}
+
+/// An output with response headers added: a cookie set or cleared, a content policy, a cache
+/// directive. The body (if any) is `T`'s, documented as `T` is.
+///
+/// ```
+/// use plugin_runtime::WithHeaders;
+/// use plugin_runtime::http::{HeaderValue, header};
+///
+/// let answer = WithHeaders::new(())
+///     .header(header::SET_COOKIE, HeaderValue::from_static("sid=; Max-Age=0"))
+///     .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// # let _ = answer;
+/// ```
 #[derive(Debug)]
-pub struct NoContent;
+pub struct WithHeaders<T> {
+    body: T,
+    headers: HeaderMap,
+}
 
-impl Responder for NoContent {
-    type Output = ();
+impl<T> WithHeaders<T> {
+    /// `body` with no headers added yet.
+    pub fn new(body: T) -> Self {
+        WithHeaders {
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
 
-    fn respond(status: StatusCode, (): (), request_id: &RequestId) -> Response {
+    /// Adds a header; a name given twice is sent twice (as `Set-Cookie` needs). It replaces a
+    /// header of the same name that the body's kind would set (its `Content-Type`, say).
+    #[must_use]
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    fn apply(headers: HeaderMap, response: &mut Response) {
+        let target = response.headers_mut();
+        let mut last = None;
+        for (name, value) in headers {
+            // `None` means "the same name as the item before".
+            let name = match name {
+                Some(n) => {
+                    target.remove(&n);
+                    last = Some(n.clone());
+                    n
+                }
+                None => match &last {
+                    Some(n) => n.clone(),
+                    None => continue,
+                },
+            };
+            target.append(name, value);
+        }
+    }
+}
+
+impl<T: RouteOutput> RouteOutput for WithHeaders<T> {
+    const MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::schema(generator)
+    }
+
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        let mut response = self.body.into_response(status, request_id);
+        Self::apply(self.headers, &mut response);
+        response
+    }
+}
+
+/// What a `status = 204` route returns: `()`, or `WithHeaders<()>`.
+#[diagnostic::on_unimplemented(
+    message = "a `status = 204` route sends no body, so it returns `RouteResult<()>`, not `RouteResult<{Self}>`",
+    label = "return `()` (or `WithHeaders<()>` to set headers), or declare another status"
+)]
+pub trait EmptyOutput: Send + 'static {
+    /// The headers to add to the empty response.
+    fn into_headers(self) -> Option<HeaderMap>;
+}
+
+impl EmptyOutput for () {
+    fn into_headers(self) -> Option<HeaderMap> {
+        None
+    }
+}
+
+impl EmptyOutput for WithHeaders<()> {
+    fn into_headers(self) -> Option<HeaderMap> {
+        Some(self.headers)
+    }
+}
+
+/// How the endpoint writes a handler's success: implemented by [`Output`] and [`NoContent`].
+pub trait Responder: Send + 'static {
+    /// The `T` of the handler's `RouteResult<T>`.
+    type Output: Send;
+    /// Writes the response.
+    fn respond(status: StatusCode, output: Self::Output, request_id: &RequestId) -> Response;
+}
+
+/// A route with a body: what its output type says.
+#[derive(Debug)]
+pub struct Output<T>(PhantomData<fn() -> T>);
+
+impl<T: RouteOutput> Responder for Output<T> {
+    type Output = T;
+
+    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
+        output.into_response(status, request_id)
+    }
+}
+
+/// No body (`status = 204`), with the headers of a `WithHeaders<()>`.
+#[derive(Debug)]
+pub struct NoContent<T = ()>(PhantomData<fn() -> T>);
+
+impl<T: EmptyOutput> Responder for NoContent<T> {
+    type Output = T;
+
+    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
         let mut response = status.into_response();
+        if let Some(headers) = output.into_headers() {
+            WithHeaders::<()>::apply(headers, &mut response);
+        }
         response
             .headers_mut()
             .insert(request_id::HEADER, request_id.header_value());
