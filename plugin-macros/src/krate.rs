@@ -36,6 +36,33 @@ impl Krate {
             .collect()
     }
 
+    /// The path as code in a module declared next to the user's item sees it: a relative path
+    /// gains `super::`.
+    pub(crate) fn seen_from_child_module(&self) -> Krate {
+        let path = &self.0;
+        let absolute = path.leading_colon.is_some()
+            || path
+                .segments
+                .first()
+                .is_some_and(|s| s.ident == "crate" || s.ident == "super");
+        if absolute {
+            Krate(path.clone())
+        } else {
+            Krate(syn::parse_quote!(super::#path))
+        }
+    }
+
+    /// The path itself.
+    pub(crate) fn path(&self) -> &syn::Path {
+        &self.0
+    }
+
+    /// The path as the string a `crate = "..."` key takes.
+    pub(crate) fn as_string(&self) -> String {
+        let path = &self.0;
+        quote!(#path).to_string().replace(' ', "")
+    }
+
     /// `<path>::__private::serde`, as the string `#[serde(crate = "...")]` takes.
     pub(crate) fn serde(&self) -> String {
         let path = &self.0;

@@ -4,7 +4,7 @@
 
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
-    ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn, Security,
+    ErrorDecl, Health, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn, Security,
     schema_inline, schema_ref,
 };
 pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
@@ -12,7 +12,7 @@ pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::request::{
     Ctx, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput, RouteOutput,
-    declared_error, fallback_error,
+    RouteResult, declared_error, fallback_error,
 };
 pub use axum::Router;
 pub use axum::routing::MethodRouter;

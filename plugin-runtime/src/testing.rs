@@ -246,6 +246,7 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
     routes: &[],
     security: None,
     permissions: None,
+    health: RouteMeta::FALLBACK,
 };
 
 const TEST_ROUTE: &RouteMeta = &RouteMeta {

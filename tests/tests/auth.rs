@@ -780,3 +780,26 @@ mod oauth {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 }
+
+#[tokio::test]
+async fn the_settings_page_is_html_under_a_strict_policy_with_a_request_id() {
+    let w = world().await;
+    let c = TestClient::new(w.app.clone());
+    let r = c
+        .get("/settings")
+        .header("x-request-id", "settings-1")
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(r.header("x-request-id"), Some("settings-1"));
+    let policy = r.header("content-security-policy").unwrap();
+    assert!(
+        policy.starts_with("default-src 'none'; script-src 'sha256-"),
+        "{policy}"
+    );
+    assert!(r.text().contains("<html"), "{}", r.text());
+}

@@ -5,7 +5,7 @@ use super::validate::PluginDecl;
 use crate::krate::Krate;
 use crate::route::expand_companion_ident;
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct) -> TokenStream {
@@ -49,7 +49,26 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }
     };
 
+    // The default `GET /health`, declared with `#[plugin_route]` in a module of its own so its
+    // handler is named `health` (its operation id `<plugin>_health`) whatever the plugin's name.
+    let health_mod = format_ident!("__plugin_health_{}", ident);
+    let child = krate.seen_from_child_module();
+    let (child_path, child_str) = (child.path(), child.as_string());
+    let health = quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        mod #health_mod {
+            #[doc = "Report that the plugin is mounted and serving"]
+            #[#child_path::plugin_route(crate = #child_str, method = "GET", path = "/health", security(none))]
+            pub(super) async fn health() -> #child_path::__private::RouteResult<#child_path::__private::Health> {
+                ::core::result::Result::Ok(#child_path::__private::Health::new(#name, #version))
+            }
+        }
+    };
+
     quote! {
+        #health
+
         #(#attrs)*
         #vis struct #ident {
             state: ::std::sync::Arc<#state>,
@@ -82,6 +101,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 routes: &[#(#companions::META),*],
                 security: #security,
                 permissions: #permissions,
+                health: #health_mod::plugin_route_health::META,
             };
 
             fn mount(
@@ -92,6 +112,9 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 let mut mounter = #rt::Mounter::new(<Self as #rt::Plugin>::META, self.state, server)
                     .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
                 #(mounter.add(#companions());)*
+                if !<Self as #rt::Plugin>::META.declares_health() {
+                    mounter.add(#health_mod::plugin_route_health());
+                }
                 mounter.finish()
             }
         }

@@ -1,18 +1,42 @@
 //! The `GET <base>/health` route every plugin serves unless it declares its own: public,
-//! answering the plugin's name and version.
+//! answering the plugin's name and version. `#[plugin]` declares it for each plugin with
+//! `#[plugin_route]`, in a module `__plugin_health_<Plugin>` next to the plugin.
 
-use super::{PluginMeta, RouteMeta, Security};
+use super::{PluginMeta, RouteMeta};
 
-/// The routes `plugin` serves: those it lists, then the default `GET /health` unless it declares
+/// The routes `plugin` serves: those it lists, then its default `GET /health` unless it declares
 /// its own.
 pub(crate) fn served_routes(plugin: &PluginMeta) -> impl Iterator<Item = &'static RouteMeta> {
-    let health = (!plugin.declares_health()).then_some(HEALTH);
+    let health = (!plugin.declares_health()).then_some(plugin.health);
     plugin.routes.iter().copied().chain(health)
 }
 
+/// Whether `route` is a plugin's default health route (for diagnostics).
+pub(crate) const fn is_default_health(route: &RouteMeta) -> bool {
+    let (hay, needle) = (route.module.as_bytes(), HEALTH_MODULE.as_bytes());
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let mut start = 0;
+    while start + needle.len() <= hay.len() {
+        let mut i = 0;
+        while i < needle.len() && hay[start + i] == needle[i] {
+            i += 1;
+        }
+        if i == needle.len() {
+            return true;
+        }
+        start += 1;
+    }
+    false
+}
+
+/// The start of the name of the module `#[plugin]` declares the health route in.
+const HEALTH_MODULE: &str = "::__plugin_health_";
+
 /// What the default `GET <base>/health` answers.
-#[derive(serde::Serialize, schemars::JsonSchema)]
-pub(crate) struct Health {
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
     /// Always `healthy` while the plugin is mounted.
     status: &'static str,
     /// The plugin's name.
@@ -22,24 +46,12 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// What the default health route of `plugin` answers.
-    pub(crate) fn of(plugin: &PluginMeta) -> Self {
+    /// What the health route of plugin `plugin` at `version` answers.
+    pub const fn new(plugin: &'static str, version: &'static str) -> Self {
         Health {
             status: "healthy",
-            plugin: plugin.name,
-            version: plugin.version,
+            plugin,
+            version,
         }
     }
 }
-
-/// The implicit `GET /health` route of a plugin that does not declare one.
-pub(crate) const HEALTH: &RouteMeta = &RouteMeta {
-    handler: "health",
-    module: "plugin_runtime",
-    path: "/health",
-    output_schema: Some(super::schema_ref::<Health>),
-    summary: Some("Report that the plugin is mounted and serving"),
-    hidden: false,
-    security: Some(Security::NONE),
-    ..RouteMeta::BLANK
-};

@@ -7,7 +7,8 @@ mod plugin;
 mod route;
 mod security;
 
-pub(crate) use health::{HEALTH, Health, served_routes};
+pub use health::Health;
+pub(crate) use health::{is_default_health, served_routes};
 pub use plugin::PluginMeta;
 pub(crate) use route::method_filter;
 pub use route::{

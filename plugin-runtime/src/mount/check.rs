@@ -8,7 +8,7 @@
 //! position (axum's router cannot hold both, whatever the methods). Two documented routes also
 //! conflict when they have the same operation id, explicit or derived.
 
-use crate::declare::{HEALTH, PluginMeta, RouteMeta};
+use crate::declare::{PluginMeta, RouteMeta, is_default_health};
 use plugin_rules::str_eq;
 
 /// Checks route `index` of `plugin` against the routes before it.
@@ -176,7 +176,7 @@ const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
     if i < p.routes.len() {
         p.routes[i]
     } else {
-        HEALTH
+        p.health
     }
 }
 
@@ -441,7 +441,7 @@ impl Msg {
 
     /// "`module::handler` in plugin `name`", or its default health endpoint.
     const fn s_route(self, r: &RouteMeta, p: &PluginMeta) -> Self {
-        let m = if str_eq(r.module, HEALTH.module) {
+        let m = if is_default_health(r) {
             self.s("the default `GET /health`")
         } else {
             self.s("`").s(r.module).s("::").s(r.handler).s("`")
@@ -543,6 +543,7 @@ mod tests {
             routes,
             security: None,
             permissions: None,
+            health: RouteMeta::FALLBACK,
         }
     }
 

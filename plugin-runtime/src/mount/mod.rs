@@ -4,7 +4,6 @@
 
 pub(crate) mod check;
 mod endpoint;
-mod health;
 mod mounter;
 mod plugin;
 

@@ -1,8 +1,6 @@
-//! [`Mounter`]: builds one plugin's router, each route with its limits and security resolved, and
-//! the default `GET /health` unless the plugin declares its own.
+//! [`Mounter`]: builds one plugin's router, each route with its limits and security resolved.
 
 use super::endpoint::RouteRuntime;
-use super::health;
 use super::plugin::Route;
 use crate::declare::PluginMeta;
 use crate::policy::{ServerConfig, SharedAuthenticator};
@@ -69,10 +67,6 @@ impl<S: Send + Sync + 'static> Mounter<S> {
     }
 
     pub fn finish(self) -> Router {
-        if self.plugin.declares_health() {
-            return self.router;
-        }
-        let path = full_path(self.plugin.base_path, "/health");
-        self.router.route(&path, health::router(self.plugin))
+        self.router
     }
 }

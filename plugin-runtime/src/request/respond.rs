@@ -105,7 +105,7 @@ impl RouteOutput for Html {
 ///     .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 /// # let _ = answer;
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct WithHeaders<T> {
     body: T,
     headers: HeaderMap,

@@ -3,13 +3,11 @@
 //! Content-Security-Policy (nothing else may load, and it talks only to this server).
 
 use crate::declare::SETTINGS_PATH;
-use crate::request::{REQUEST_ID_HEADER, RequestId};
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use crate::request::{Html, RequestId, RequestLayer, RouteOutput, WithHeaders};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{HeaderValue, header};
+use http::{HeaderValue, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 const HTML: &str = include_str!("settings/page.html");
@@ -23,7 +21,10 @@ fn csp_hash(text: &str) -> String {
     )
 }
 
-/// The page and its policy, built once when the router is.
+/// The page and its policy, built once when the router is. It is a page rather than an API
+/// route (outside `/v1`, in no document), so it is a plain axum route; [`RequestLayer`] gives it
+/// what every route has (the request id, the span, the timeout, panics answered in the
+/// envelope), and it is written by the same [`Html`] and [`WithHeaders`] a route returns.
 pub(crate) fn router() -> axum::Router {
     let body = Bytes::from(
         HTML.replace("{{STYLE}}", STYLE)
@@ -37,30 +38,19 @@ pub(crate) fn router() -> axum::Router {
     );
     let policy =
         HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
-    axum::Router::new().route(
-        SETTINGS_PATH,
-        axum::routing::get(move |request: Request| async move { page(&request, body, policy) }),
-    )
-}
-
-fn page(request: &Request, body: Bytes, policy: HeaderValue) -> Response {
-    let request_id = RequestId::from_headers(request.headers());
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REQUEST_ID_HEADER, request_id.header_value());
-    response
+    let page = WithHeaders::new(Html::new(body))
+        .header(header::CONTENT_SECURITY_POLICY, policy)
+        .header(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        )
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    axum::Router::new()
+        .route(
+            SETTINGS_PATH,
+            axum::routing::get(move |id: RequestId| async move {
+                page.clone().into_response(StatusCode::OK, &id)
+            }),
+        )
+        .layer(RequestLayer::new())
 }
