@@ -11,8 +11,8 @@ pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, ch
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::request::{
-    Ctx, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput, RouteOutput,
-    RouteResult, declared_error, fallback_error,
+    Ctx, IsValidated, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput,
+    RouteOutput, RouteResult, declared_error, fallback_error,
 };
 pub use axum::Router;
 pub use axum::routing::MethodRouter;
@@ -44,12 +44,3 @@ pub fn assert_route_error<E: IsRouteError>() {}
 )]
 pub trait IsRouteError {}
 impl IsRouteError for crate::RouteError {}
-
-/// A route's input is validated with garde before the handler sees it.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is a route's input, so it must derive `Validate` (garde)",
-    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_runtime::prelude::*;` or `use garde::Validate;`)",
-    note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]` for a field without any"
-)]
-pub trait IsValidated {}
-impl<T: garde::Validate> IsValidated for T where T::Context: Default {}

@@ -115,8 +115,7 @@ pub struct JsonBody<T>(PhantomData<fn() -> T>);
 
 impl<T> InputSource for JsonBody<T>
 where
-    T: DeserializeOwned + garde::Validate + Send + 'static,
-    T::Context: Default,
+    T: DeserializeOwned + IsValidated + Send + 'static,
 {
     type Value = T;
 
@@ -145,8 +144,7 @@ pub struct QueryInput<T>(PhantomData<fn() -> T>);
 
 impl<T> InputSource for QueryInput<T>
 where
-    T: DeserializeOwned + garde::Validate + Send + 'static,
-    T::Context: Default,
+    T: DeserializeOwned + IsValidated + Send + 'static,
 {
     type Value = T;
 
@@ -266,11 +264,30 @@ fn clean_path(path: String) -> String {
     if path == "." { String::new() } else { path }
 }
 
-fn validate<T: garde::Validate>(value: &T, location: Location) -> Result<(), ApiError>
+/// A route's input is validated with garde before the handler sees it. Named in the bounds of
+/// the input sources (not `garde::Validate` itself), so a missing derive is reported in these
+/// words wherever the compiler meets it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a route's input, so it must derive `Validate` (garde)",
+    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_runtime::prelude::*;` or `use garde::Validate;`)",
+    note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]` for a field without any"
+)]
+pub trait IsValidated {
+    /// Runs the type's garde rules.
+    fn check(&self) -> Result<(), garde::Report>;
+}
+
+impl<T: garde::Validate> IsValidated for T
 where
     T::Context: Default,
 {
-    match value.validate() {
+    fn check(&self) -> Result<(), garde::Report> {
+        self.validate()
+    }
+}
+
+fn validate<T: IsValidated>(value: &T, location: Location) -> Result<(), ApiError> {
+    match value.check() {
         Ok(()) => Ok(()),
         Err(report) => {
             let fields = report

@@ -20,7 +20,7 @@ pub use error::{
     declared_error, fallback_error,
 };
 pub(crate) use input::{Extractors, InputSource, PathParams};
-pub use input::{JsonBody, NoInput, NoParams, PathOf, QueryInput};
+pub use input::{IsValidated, JsonBody, NoInput, NoParams, PathOf, QueryInput};
 pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
