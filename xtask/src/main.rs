@@ -7,6 +7,7 @@
 //! - `manifest [--check]`: the same for the plugin manifest, `openapi/manifest.json`.
 //! - `bench`: runs the generated-vs-hand-written benchmark and the 500-route start-up benchmark,
 //!   and prints the instruction counts and wall-clock figures recorded in `BENCHMARKS.md`.
+//! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
 //!   clean, in turn, N rounds (default 3), then each again after touching its source, and prints
 //!   the medians and the number of crates compiled.
@@ -20,11 +21,12 @@ fn main() -> ExitCode {
         Some("bless") => bless(),
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
+        Some("bench-paired") => bench_paired(),
         Some("openapi") => export("openapi", "openapi", check),
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench-paired|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }
@@ -173,6 +175,7 @@ fn bench() -> Result<(), String> {
             h.allocations
         );
     }
+    paired_instructions(&binary)?;
     println!();
     println!(
         "authentication: get_item in one router with auth, public and with an API key (warm cache)"
@@ -423,22 +426,122 @@ fn build_time(args: &[String]) -> Result<(), String> {
         }
     }
     println!(
-        "\nclean debug build (`cargo build`), median of {rounds} rounds, variants in turn each round\n"
+        "\nclean debug build (`cargo build`), median of {rounds} rounds, variants in turn each round; ratios to utoipa-axum taken round by round, median [lowest, highest]\n"
     );
-    println!(
-        "| crate | crates compiled | clean build | ratio to utoipa-axum | rebuild after touching the source | ratio |"
-    );
+    println!("| crate | crates compiled | clean build | ratio | rebuild after an edit | ratio |");
     println!("|---|---:|---:|---:|---:|---:|");
     let base = VARIANTS.len() - 1;
-    let (base_clean, base_touched) = (median(clean[base].clone()), median(touched[base].clone()));
+    let ratios = |of: &[f64], to: &[f64]| {
+        let mut r: Vec<f64> = of.iter().zip(to).map(|(a, b)| a / b).collect();
+        r.sort_by(f64::total_cmp);
+        format!("{:.2} [{:.2}, {:.2}]", r[r.len() / 2], r[0], r[r.len() - 1])
+    };
     for (i, v) in VARIANTS.iter().enumerate() {
-        let (c, t) = (median(clean[i].clone()), median(touched[i].clone()));
         println!(
-            "| {} | {} | {c:.1} s | {:.2} | {t:.1} s | {:.2} |",
+            "| {} | {} | {:.1} s | {} | {:.1} s | {} |",
             v.name,
             crates[i],
-            c / base_clean,
-            t / base_touched
+            median(clean[i].clone()),
+            ratios(&clean[i], &clean[base]),
+            median(touched[i].clone()),
+            ratios(&touched[i], &touched[base]),
+        );
+    }
+    Ok(())
+}
+
+fn bench_paired() -> Result<(), String> {
+    cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "plugin-bench",
+            "--bin",
+            "bench-instructions",
+        ],
+        &[],
+    )?;
+    paired_instructions(&std::path::Path::new(&target_dir()).join("release/bench-instructions"))
+}
+
+/// Requests per batch and batches per side in the paired measurement.
+const PAIRED_BATCH: u32 = 500;
+const PAIRED_ROUNDS: u32 = 8;
+
+/// Generated and hand-written in one process, batches alternating (see `bench-instructions
+/// paired`): per process, the instructions of each side per request and their ratio; the
+/// median of the ratios over several processes.
+fn paired_instructions(binary: &std::path::Path) -> Result<(), String> {
+    println!();
+    println!(
+        "paired: both routers in one process, {PAIRED_ROUNDS} alternating batches of {PAIRED_BATCH} requests each, after a warm-up; median of {RUNS} processes [lowest, highest]"
+    );
+    println!(
+        "| route | instructions, generated | hand-written | ratio (median of per-process ratios) |"
+    );
+    println!("|---|---:|---:|---:|");
+    for route in ["create_item", "get_item"] {
+        let mut g = Vec::new();
+        let mut h = Vec::new();
+        let mut ratios = Vec::new();
+        for run in 0..RUNS {
+            let out = std::env::temp_dir().join(format!("callgrind.paired.{route}.{run}"));
+            let status = Command::new("valgrind")
+                .args([
+                    "--tool=callgrind",
+                    "--toggle-collect=*measure_generated*",
+                    "--toggle-collect=*measure_hand_written*",
+                ])
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(binary)
+                .args([
+                    "paired",
+                    route,
+                    &PAIRED_BATCH.to_string(),
+                    &PAIRED_ROUNDS.to_string(),
+                ])
+                .output()
+                .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
+            if !status.status.success() {
+                return Err(format!(
+                    "paired {route} failed: {}",
+                    String::from_utf8_lossy(&status.stderr)
+                ));
+            }
+            let annotated = Command::new("callgrind_annotate")
+                .args(["--inclusive=yes", "--threshold=100", "--auto=no"])
+                .arg(&out)
+                .output()
+                .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
+            let _ = std::fs::remove_file(&out);
+            let text = String::from_utf8_lossy(&annotated.stdout);
+            let requests = f64::from(PAIRED_BATCH * PAIRED_ROUNDS);
+            let cost = |marker: &str| -> Result<f64, String> {
+                text.lines()
+                    .find(|l| l.contains(marker) && !l.contains("run"))
+                    .and_then(|l| l.split_whitespace().next())
+                    .and_then(|n| n.replace(',', "").parse::<f64>().ok())
+                    .map(|n| n / requests)
+                    .ok_or_else(|| format!("callgrind_annotate shows no `{marker}`:\n{text}"))
+            };
+            let (a, b) = (cost("measure_generated")?, cost("measure_hand_written")?);
+            g.push(a);
+            h.push(b);
+            ratios.push(a / b);
+        }
+        let spread = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            format!("{:.0} [{:.0}, {:.0}]", v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "| {route} | {} | {} | **{:.3}** [{:.3}, {:.3}] |",
+            spread(g),
+            spread(h),
+            ratios[RUNS / 2],
+            ratios[0],
+            ratios[RUNS - 1]
         );
     }
     Ok(())
