@@ -7,6 +7,7 @@
 
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
+use super::wording::{client_terms, expected_term};
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::extract::Path;
@@ -68,7 +69,7 @@ fn path_error(rejection: PathRejection) -> ApiError {
             } => {
                 vec![field(
                     key,
-                    format!("`{value}` is not a valid {expected_type}"),
+                    format!("expected {}, found `{value}`", expected_term(expected_type)),
                 )]
             }
             ErrorKind::DeserializeError {
@@ -216,12 +217,14 @@ fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                let summary = if inner.is_syntax() || inner.is_eof() {
+                let syntax = inner.is_syntax() || inner.is_eof();
+                let summary = if syntax {
                     "the body is not valid JSON"
                 } else {
                     "the body does not match the expected shape"
                 };
-                (summary, path, inner.to_string())
+                let (path, message) = field_and_message(path, &inner.to_string(), syntax);
+                (summary, path, message)
             }
             // The value parsed; what failed is what follows it.
             Ok(_) => match de.end() {
@@ -233,7 +236,7 @@ fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
         summary,
         vec![FieldError {
             location: Location::Body,
-            path: clean_path(path),
+            path,
             message,
         }],
     )
@@ -243,7 +246,10 @@ fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
 fn query_error<T: DeserializeOwned>(query: &str) -> ApiError {
     let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
     let (path, message) = match serde_path_to_error::deserialize::<_, T>(de) {
-        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+        Err(e) => {
+            let path = e.path().to_string();
+            field_and_message(path, &e.into_inner().to_string(), false)
+        }
         Ok(_) => (
             String::new(),
             "the query string could not be parsed".to_owned(),
@@ -253,15 +259,35 @@ fn query_error<T: DeserializeOwned>(query: &str) -> ApiError {
         "invalid query string",
         vec![FieldError {
             location: Location::Query,
-            path: clean_path(path),
+            path,
             message,
         }],
     )
 }
 
-/// `serde_path_to_error` writes `.` for the root; the envelope uses an empty path.
-fn clean_path(path: String) -> String {
-    if path == "." { String::new() } else { path }
+/// The field's path and the message, as the client should read them:
+/// - `serde_path_to_error` writes `.` for the root, and `?` for a segment it could not name (a
+///   key whose syntax broke before it was read); the envelope names only what is known;
+/// - a missing field is reported where it is missing (`items[0].name`: "required"), not at its
+///   parent;
+/// - everything else is reworded in JSON's terms ([`client_terms`]).
+fn field_and_message(path: String, message: &str, syntax: bool) -> (String, String) {
+    let known = match path.find('?') {
+        Some(i) => path[..i].trim_end_matches('.'),
+        None => &path,
+    };
+    let known = if known == "." { "" } else { known };
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        let path = if known.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{known}.{field}")
+        };
+        return (path, "required".to_owned());
+    }
+    (known.to_owned(), client_terms(message, syntax))
 }
 
 /// A route's input is validated with garde before the handler sees it. Named in the bounds of

@@ -12,6 +12,7 @@ mod objects_only;
 mod principal;
 mod request_id;
 mod respond;
+mod wording;
 
 pub(crate) use catch::{CatchUnwind, panic_message};
 pub use ctx::Ctx;
