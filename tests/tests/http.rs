@@ -473,13 +473,14 @@ async fn bad_input_is_described_in_the_client_s_terms() {
             "expected a string, found null",
         ),
     ];
-    for (body, path, message) in cases {
-        let r = c
-            .post(ITEMS)
+    let post = |body: &'static str| {
+        c.post(ITEMS)
             .header("content-type", "application/json")
             .body(body)
             .send()
-            .await;
+    };
+    for (body, path, message) in cases {
+        let r = post(body).await;
         let e = assert_envelope(&r, 400, "INVALID_INPUT");
         let d = details(&e);
         assert_eq!(
@@ -490,12 +491,7 @@ async fn bad_input_is_described_in_the_client_s_terms() {
     }
 
     // Broken syntax in a key: the path names only what is known, the message where it broke.
-    let r = c
-        .post(ITEMS)
-        .header("content-type", "application/json")
-        .body(r#"{"name" "x"}"#)
-        .send()
-        .await;
+    let r = post(r#"{"name" "x"}"#).await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     let d = details(&e);
     assert_eq!(d[0].1, "", "{e}");
@@ -508,13 +504,7 @@ async fn bad_input_is_described_in_the_client_s_terms() {
     assert_eq!(d[0].2, "expected an integer");
 
     for body in ["[]", r#"{"name": 5, "status": "active"}"#] {
-        let r = c
-            .post(ITEMS)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        let text = r.text();
+        let text = post(body).await.text();
         for rust in ["struct", "CreateItem", "u32", "i64", "?"] {
             assert!(!text.contains(rust), "{body}: {text} names `{rust}`");
         }

@@ -143,18 +143,7 @@ fn bless() -> Result<(), String> {
 /// how busy the machine is, then criterion's wall-clock figures; generated against hand-written,
 /// side by side in one run.
 fn bench() -> Result<(), String> {
-    cargo(
-        &[
-            "build",
-            "--release",
-            "-p",
-            "plugin-bench",
-            "--bin",
-            "bench-instructions",
-        ],
-        &[],
-    )?;
-    let binary = std::path::Path::new(&target_dir()).join("release/bench-instructions");
+    let binary = instructions_harness()?;
     println!(
         "per request, release build, (run of {LARGE} requests - run of {SMALL}) / {}; instructions: median of {RUNS} runs [lowest, highest]",
         LARGE - SMALL
@@ -451,6 +440,11 @@ fn build_time(args: &[String]) -> Result<(), String> {
 }
 
 fn bench_paired() -> Result<(), String> {
+    paired_instructions(&instructions_harness()?)
+}
+
+/// Builds `bench-instructions` in release and returns its path.
+fn instructions_harness() -> Result<std::path::PathBuf, String> {
     cargo(
         &[
             "build",
@@ -462,7 +456,7 @@ fn bench_paired() -> Result<(), String> {
         ],
         &[],
     )?;
-    paired_instructions(&std::path::Path::new(&target_dir()).join("release/bench-instructions"))
+    Ok(std::path::Path::new(&target_dir()).join("release/bench-instructions"))
 }
 
 /// Requests per batch and batches per side in the paired measurement.
