@@ -9,8 +9,8 @@ use crate::declare::{AuthMethod, PluginMeta};
 use crate::mount::Plugin;
 use crate::policy::{ServerConfig, SharedAuthenticator};
 use crate::request::{Ctx, Principal, RouteError, RouteResult, WithHeaders};
-use crate::{plugin, plugin_route};
 use http::{HeaderMap, HeaderValue, header};
+use plugin_macros::{plugin, plugin_route};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn the_auth_plugin_has_the_crate_s_version() {
         assert_eq!(
-            <super::AuthApi as crate::Plugin>::META.version,
+            <super::AuthApi as crate::mount::Plugin>::META.version,
             env!("CARGO_PKG_VERSION")
         );
     }
