@@ -8,6 +8,8 @@ mod manifest;
 mod mount;
 mod policy;
 mod request;
+#[cfg(feature = "serve")]
+mod serve;
 #[cfg(feature = "auth-store")]
 mod store;
 
@@ -36,6 +38,8 @@ pub use request::{
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,
 };
 pub use request::{EmptyOutput, Html, RouteOutput, WithHeaders};
+#[cfg(feature = "serve")]
+pub use serve::{Serve, serve};
 
 /// The `http` crate's types (`HeaderName`, `HeaderValue`, `StatusCode`, `header::*`), as
 /// [`WithHeaders`] takes them.

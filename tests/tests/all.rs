@@ -15,5 +15,6 @@ mod logs;
 mod openapi;
 mod outputs;
 mod request_layer;
+mod serve;
 mod server;
 mod ui;

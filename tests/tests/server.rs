@@ -415,3 +415,97 @@ fn refused_within(server: &Server, path: &str, headers: &[(&str, &str)], limit: 
     }
     false
 }
+
+/// A deploy's SIGTERM: a request whose body is still arriving finishes and is answered, an idle
+/// keep-alive connection does not hold the server open, and the process exits 0. Also, against
+/// the real binary, an oversized request head gets 431.
+#[test]
+fn sigterm_drains_requests_in_flight_and_exits_0() {
+    let binary = server_binary();
+    let dir = std::env::temp_dir().join(format!("plugin-tests-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("items.db").display());
+    let out = cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "term@example.com",
+            "--scopes",
+            "items:*",
+            "--with-api-key",
+            "term",
+        ],
+        "a long password\n",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+    let mut server = Server::start(&binary, &url);
+
+    let big = format!(
+        "GET /v1/plugins/items/health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(big.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // An idle keep-alive connection, after one answered request.
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    idle.write_all(b"GET /v1/plugins/items/health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = idle.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    // A request in flight: its head and half its body sent.
+    let body = r#"{"name":"drained","status":"active"}"#;
+    let (first, rest) = body.split_at(10);
+    let mut flight = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    flight
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        flight,
+        "POST /v1/plugins/items/items HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    flight.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    flight.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    // The idle connection is closed, and the process exits 0, within the bound.
+    assert!(
+        matches!(idle.read(&mut buf), Ok(0)),
+        "the idle connection stayed open"
+    );
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let exited = exited.expect("the server exited within 10 s of SIGTERM");
+    assert!(exited.success(), "{exited:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

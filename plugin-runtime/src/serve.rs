@@ -1,0 +1,291 @@
+//! Floor 6, serving: [`serve`] runs an assembled router on a TCP listener, hardened against
+//! clients that hold connections without using them. `axum::serve` works too; this is what a
+//! server facing the internet should use.
+//!
+//! - **A deadline for every request head.** A client must send a whole request head within
+//!   `head_timeout` (30 s by default) of the connection opening or of its previous response.
+//!   One timer covers a head trickled a byte at a time, a connection that opens and sends
+//!   nothing, and an idle keep-alive connection: each is closed when it runs out.
+//! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
+//!   `431 Request Header Fields Too Large` and the connection is closed. That answer comes from
+//!   the HTTP layer before the request exists, so it has no body and no request id.
+//! - **A cap on connections** (1,024 by default): past it, new connections wait in the
+//!   operating system's queue until one closes.
+//! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
+//!   requests in flight finish for up to `shutdown_grace` (30 s by default), close idle
+//!   connections at once, then return.
+//! - **HTTP/1.1 and HTTP/2 over plain TCP** (h2c with prior knowledge), told apart by the first
+//!   bytes.
+//!
+//! Handlers can read the client's address with `axum::extract::ConnectInfo<SocketAddr>`.
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+/// What an HTTP/2 connection starts with (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves `app` on `listener` until SIGTERM or Ctrl-C; `.await` it. Its settings are set with
+/// the `with_*` methods before awaiting.
+///
+/// ```no_run
+/// # async fn run(app: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// plugin_runtime::serve(listener, app)
+///     .with_head_timeout(std::time::Duration::from_secs(10))
+///     .await
+/// # }
+/// ```
+pub fn serve(listener: TcpListener, app: Router) -> Serve {
+    Serve {
+        listener,
+        app,
+        head_timeout: Duration::from_secs(30),
+        max_head_size: 16 * 1024,
+        max_connections: 1024,
+        shutdown_grace: Duration::from_secs(30),
+        signal: None,
+    }
+}
+
+/// A server being configured; see [`serve`].
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve {
+    listener: TcpListener,
+    app: Router,
+    head_timeout: Duration,
+    max_head_size: usize,
+    max_connections: usize,
+    shutdown_grace: Duration,
+    signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl std::fmt::Debug for Serve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("head_timeout", &self.head_timeout)
+            .field("max_head_size", &self.max_head_size)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serve {
+    /// How long a client has to send a whole request head, from the connection's start or its
+    /// previous response (default 30 s).
+    pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
+        self.head_timeout = timeout;
+        self
+    }
+
+    /// The largest request head accepted, in bytes (default 16 KiB; at least 8 KiB).
+    pub fn with_max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes.max(8 * 1024);
+        self
+    }
+
+    /// How many connections are served at once (default 1,024; at least 1).
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long requests in flight may run on after shutdown starts (default 30 s).
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Shuts down when `signal` completes, instead of on SIGTERM or Ctrl-C.
+    pub fn with_shutdown_signal(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.signal = Some(Box::pin(signal));
+        self
+    }
+
+    async fn run(self) -> std::io::Result<()> {
+        let Serve {
+            listener,
+            app,
+            head_timeout,
+            max_head_size,
+            max_connections,
+            shutdown_grace,
+            signal,
+        } = self;
+        let signal = signal.unwrap_or_else(|| Box::pin(terminate()));
+        tokio::pin!(signal);
+        let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let settings = Arc::new(Settings {
+            head_timeout,
+            max_head_size,
+        });
+        loop {
+            let permit = tokio::select! {
+                () = &mut signal => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                () = &mut signal => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let settings = Arc::clone(&settings);
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _permit = permit;
+                serve_connection(stream, peer, app, &settings, watcher).await;
+            });
+        }
+        drop(listener);
+        tracing::info!(
+            connections = graceful.count(),
+            "shutting down: no new connections; requests in flight may finish"
+        );
+        if tokio::time::timeout(shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = shutdown_grace.as_millis(),
+                "requests were still running when the grace period ended; closing them"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl IntoFuture for Serve {
+    type Output = std::io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+struct Settings {
+    head_timeout: Duration,
+    max_head_size: usize,
+}
+
+/// Which protocol a connection speaks, from its first bytes; `None` if it sent too little in
+/// time, or closed.
+async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
+    let mut buf = [0u8; 24];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Some(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Some(true);
+        }
+        // A prefix of the HTTP/2 preface so far: wait for more (peek does not wait for new
+        // bytes once some are there).
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    settings: &Settings,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let deadline = tokio::time::Instant::now() + settings.head_timeout;
+    let Some(h2) = sniff(&stream, deadline).await else {
+        return;
+    };
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let app = app.clone();
+        async move {
+            match app.oneshot(request).await {
+                Ok(response) => Ok::<_, Infallible>(response),
+                Err(never) => match never {},
+            }
+        }
+    });
+    let io = TokioIo::new(stream);
+    let result = if h2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(settings.head_timeout))
+            .keep_alive_timeout(settings.head_timeout);
+        watcher.watch(builder.serve_connection(io, service)).await
+    } else {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.head_timeout)
+            .max_header_size(settings.max_head_size)
+            .max_buf_size(settings.max_head_size.max(8 * 1024) * 2);
+        watcher.watch(builder.serve_connection(io, service)).await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// SIGTERM (what a deploy sends) or Ctrl-C.
+async fn terminate() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,222 @@
+//! `plugin_runtime::serve` over real TCP on 127.0.0.1: request heads have a deadline and a size
+//! cap, silent connections cannot starve the server, HTTP/2 without TLS is served, and shutdown
+//! lets requests in flight finish while idle connections do not hold it open. Every wait is
+//! bounded.
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use plugin_runtime::Serve;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Far longer than any deadline set below: a wait that reaches it is a failure.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn app() -> Router {
+    Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "finished"
+            }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        )
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(configure: impl FnOnce(Serve) -> Serve) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve = configure(plugin_runtime::serve(listener, app())).with_shutdown_signal(async {
+        let _ = stopped.await;
+    });
+    let server = tokio::spawn(serve.into_future());
+    Running {
+        addr,
+        stop: Some(stop),
+        server,
+    }
+}
+
+use std::future::IntoFuture;
+
+/// Sends `request` and reads until the server closes the connection.
+async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .expect("the server answered in time")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get_request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Whether the server closes `s` (a read sees end of file or a reset) within the bound.
+async fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(BOUND, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await,
+        Ok(())
+    )
+}
+
+#[tokio::test]
+async fn a_normal_request_is_answered_with_the_client_s_address() {
+    let server = start(|s| s).await;
+    let response = exchange(server.addr, &get_request("/peer")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("127.0.0.1"), "{response}");
+}
+
+#[tokio::test]
+async fn a_head_trickled_byte_by_byte_is_cut_off() {
+    let server = start(|s| s.with_head_timeout(Duration::from_millis(300))).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
+    // One header byte every 50 ms would take minutes; the server must not wait that long.
+    let trickle = async {
+        for _ in 0..200 {
+            if s.write_all(b"x").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    let cut = tokio::time::timeout(BOUND, trickle).await.unwrap_or(false);
+    assert!(
+        cut || closed_by_server(&mut s).await,
+        "the trickled head was never cut off"
+    );
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_do_not_starve_others() {
+    let server = start(|s| s.with_head_timeout(Duration::from_millis(500))).await;
+    let mut silent = Vec::new();
+    for _ in 0..200 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let response = exchange(server.addr, &get_request("/hello")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for s in &mut silent[..5] {
+        assert!(closed_by_server(s).await, "a silent connection stayed open");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_head_gets_431_and_the_server_serves_on() {
+    let server = start(|s| s).await;
+    let big = format!(
+        "GET /hello HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let response = exchange(server.addr, big.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    let response = exchange(server.addr, &get_request("/hello")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_clients_wait_their_turn() {
+    let server = start(|s| {
+        s.with_max_connections(2)
+            .with_head_timeout(Duration::from_millis(300))
+    })
+    .await;
+    let _a = TcpStream::connect(server.addr).await.unwrap();
+    let _b = TcpStream::connect(server.addr).await.unwrap();
+    // Served once a silent connection's deadline frees its place.
+    let response = exchange(server.addr, &get_request("/hello")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn http2_without_tls_is_served() {
+    let server = start(|s| s).await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http_request("/hello");
+    let response = tokio::time::timeout(BOUND, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), axum::http::Version::HTTP_2);
+}
+
+fn http_request(path: &str) -> axum::http::Request<http_body_util::Empty<bytes::Bytes>> {
+    axum::http::Request::builder()
+        .uri(format!("http://test{path}"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish_and_closes_idle_connections() {
+    let mut server = start(|s| s.with_shutdown_grace(Duration::from_secs(5))).await;
+    // An idle keep-alive connection: one request answered, then nothing.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let addr = server.addr;
+    let slow = tokio::spawn(async move { exchange(addr, &get_request("/slow")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.stop.take().unwrap().send(());
+
+    let response = slow.await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("finished"), "{response}");
+    assert!(
+        closed_by_server(&mut idle).await,
+        "the idle connection held the shutdown"
+    );
+    let ended = tokio::time::timeout(BOUND, &mut server.server)
+        .await
+        .expect("serve returned after shutdown");
+    assert!(ended.unwrap().is_ok());
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
