@@ -7,8 +7,9 @@
 //!   One timer covers a head trickled a byte at a time, a connection that opens and sends
 //!   nothing, and an idle keep-alive connection: each is closed when it runs out.
 //! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
-//!   `431 Request Header Fields Too Large` and the connection is closed. That answer comes from
-//!   the HTTP layer before the request exists, so it has no body and no request id.
+//!   `431` with the envelope (code `HEADERS_TOO_LARGE`, with a request id), and the connection
+//!   is closed. A head over twice the cap is not even read: the HTTP layer answers a bare `431`
+//!   and closes the connection, so a stalled connection holds at most twice the cap.
 //! - **A cap on connections** (1,024 by default): past it, new connections wait in the
 //!   operating system's queue until one closes.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
@@ -19,6 +20,7 @@
 //!
 //! Handlers can read the client's address with `axum::extract::ConnectInfo<SocketAddr>`.
 
+use crate::request::{ApiError, FrameworkCode, RequestId};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -235,10 +237,15 @@ async fn serve_connection(
     let Some(h2) = sniff(&stream, deadline).await else {
         return;
     };
+    let max_head = settings.max_head_size;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
+        let size = head_size(&request);
         async move {
+            if size > max_head {
+                return Ok(head_too_large(&request, size, max_head));
+            }
             match app.oneshot(request).await {
                 Ok(response) => Ok::<_, Infallible>(response),
                 Err(never) => match never {},
@@ -250,7 +257,7 @@ async fn serve_connection(
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX))
+            .max_header_list_size(u32::try_from(settings.max_head_size * 2).unwrap_or(u32::MAX))
             .keep_alive_interval(Some(settings.head_timeout))
             .keep_alive_timeout(settings.head_timeout);
         watcher.watch(builder.serve_connection(io, service)).await
@@ -259,13 +266,51 @@ async fn serve_connection(
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(settings.head_timeout)
-            .max_header_size(settings.max_head_size)
-            .max_buf_size(settings.max_head_size.max(8 * 1024) * 2);
+            .max_header_size(settings.max_head_size * 2)
+            .max_buf_size(settings.max_head_size * 4);
         watcher.watch(builder.serve_connection(io, service)).await
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
+}
+
+/// The size of a request's head as sent over HTTP/1.1: its line and its headers.
+fn head_size<B>(request: &hyper::Request<B>) -> usize {
+    let line = request.method().as_str().len()
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + headers
+}
+
+/// `431` in the envelope; the connection is closed after it.
+fn head_too_large<B>(
+    request: &hyper::Request<B>,
+    size: usize,
+    limit: usize,
+) -> axum::response::Response {
+    let id = RequestId::from_headers(request.headers());
+    let mut response = ApiError::framework(
+        FrameworkCode::HeadersTooLarge,
+        format!("the request head is {size} bytes; this server accepts at most {limit}"),
+    )
+    .into_response(&id);
+    if request.version() < http::Version::HTTP_2 {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// SIGTERM (what a deploy sends) or Ctrl-C.

@@ -27,6 +27,8 @@ pub enum FrameworkCode {
     PayloadTooLarge,
     /// 415: a route that reads JSON received another content type.
     UnsupportedMediaType,
+    /// 431: the request head (its line and headers) is larger than the server accepts.
+    HeadersTooLarge,
     /// 500: an unexpected failure; the cause is logged with the request id, never sent.
     Internal,
     /// 504: the handler did not finish within the route's timeout.
@@ -44,6 +46,7 @@ impl FrameworkCode {
         FrameworkCode::MethodNotAllowed,
         FrameworkCode::PayloadTooLarge,
         FrameworkCode::UnsupportedMediaType,
+        FrameworkCode::HeadersTooLarge,
         FrameworkCode::Internal,
         FrameworkCode::Timeout,
     ];
@@ -59,6 +62,7 @@ impl FrameworkCode {
             FrameworkCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             FrameworkCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             FrameworkCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            FrameworkCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
             FrameworkCode::Internal => "INTERNAL",
             FrameworkCode::Timeout => "TIMEOUT",
         }
@@ -74,6 +78,7 @@ impl FrameworkCode {
             FrameworkCode::MethodNotAllowed => 405,
             FrameworkCode::PayloadTooLarge => 413,
             FrameworkCode::UnsupportedMediaType => 415,
+            FrameworkCode::HeadersTooLarge => 431,
             FrameworkCode::Internal => 500,
             FrameworkCode::Timeout => 504,
         }
