@@ -37,7 +37,7 @@ pub use request::{
     ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,
 };
-pub use request::{EmptyOutput, Html, RouteOutput, WithHeaders};
+pub use request::{ClientAddr, EmptyOutput, Html, RouteOutput, TrustedProxies, WithHeaders};
 #[cfg(feature = "serve")]
 pub use serve::{Serve, serve};
 

@@ -18,9 +18,11 @@
 //! - **HTTP/1.1 and HTTP/2 over plain TCP** (h2c with prior knowledge), told apart by the first
 //!   bytes.
 //!
-//! Handlers can read the client's address with `axum::extract::ConnectInfo<SocketAddr>`.
+//! Handlers read the client's address with [`ClientAddr`]: the peer, or behind proxies given
+//! to `with_trusted_proxies`, the first untrusted hop of `X-Forwarded-For` (never believed by
+//! default). The peer itself is `axum::extract::ConnectInfo<SocketAddr>`.
 
-use crate::request::{ApiError, FrameworkCode, RequestId};
+use crate::request::{ApiError, ClientAddr, FrameworkCode, RequestId, TrustedProxies};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -58,6 +60,7 @@ pub fn serve(listener: TcpListener, app: Router) -> Serve {
         max_head_size: 16 * 1024,
         max_connections: 1024,
         shutdown_grace: Duration::from_secs(30),
+        proxies: TrustedProxies::none(),
         signal: None,
     }
 }
@@ -71,6 +74,7 @@ pub struct Serve {
     max_head_size: usize,
     max_connections: usize,
     shutdown_grace: Duration,
+    proxies: TrustedProxies,
     signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
@@ -111,6 +115,13 @@ impl Serve {
         self
     }
 
+    /// The proxies in front of the server: through them, [`ClientAddr`] follows
+    /// `X-Forwarded-For` (default: none, so it is always the peer).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
     /// Shuts down when `signal` completes, instead of on SIGTERM or Ctrl-C.
     pub fn with_shutdown_signal(
         mut self,
@@ -128,6 +139,7 @@ impl Serve {
             max_head_size,
             max_connections,
             shutdown_grace,
+            proxies,
             signal,
         } = self;
         let signal = signal.unwrap_or_else(|| Box::pin(terminate()));
@@ -137,6 +149,7 @@ impl Serve {
         let settings = Arc::new(Settings {
             head_timeout,
             max_head_size,
+            proxies,
         });
         loop {
             let permit = tokio::select! {
@@ -197,6 +210,7 @@ impl IntoFuture for Serve {
 struct Settings {
     head_timeout: Duration,
     max_head_size: usize,
+    proxies: TrustedProxies,
 }
 
 /// Which protocol a connection speaks, from its first bytes; `None` if it sent too little in
@@ -238,8 +252,11 @@ async fn serve_connection(
         return;
     };
     let max_head = settings.max_head_size;
+    let proxies = settings.proxies.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let client = proxies.client(peer.ip(), request.headers());
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(ClientAddr(client));
         let app = app.clone();
         let size = head_size(&request);
         async move {

@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use plugin_runtime::Serve;
+use plugin_runtime::{ClientAddr, Serve, TrustedProxies};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +30,10 @@ fn app() -> Router {
         .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        )
+        .route(
+            "/client",
+            get(|ClientAddr(ip): ClientAddr| async move { ip.to_string() }),
         )
 }
 
@@ -233,4 +237,18 @@ async fn shutdown_lets_requests_in_flight_finish_and_closes_idle_connections() {
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_followed_only_through_trusted_proxies() {
+    let request = b"GET /client HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.9, 203.0.113.7, 10.0.0.2\r\nConnection: close\r\n\r\n";
+    // By default the header is anyone's to send: the client is the peer.
+    let server = start(|s| s).await;
+    let response = exchange(server.addr, request).await;
+    assert!(response.ends_with("\r\n\r\n127.0.0.1"), "{response}");
+    // Behind a proxy on 127.0.0.1 and others in 10.0.0.0/8: the first untrusted hop.
+    let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+    let server = start(|s| s.with_trusted_proxies(proxies)).await;
+    let response = exchange(server.addr, request).await;
+    assert!(response.ends_with("\r\n\r\n203.0.113.7"), "{response}");
 }

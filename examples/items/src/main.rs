@@ -1,7 +1,8 @@
 //! `example-server`: the items plugin with sessions, API keys and OAuth, served over HTTP.
 //!
 //! ```text
-//! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work)
+//! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work;
+//!                                                       TRUSTED_PROXIES names the proxies in front)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -38,6 +39,10 @@ struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     port: u16,
+    /// The proxies in front of the server (addresses and CIDR ranges, comma-separated): through
+    /// them the client's address is read from `X-Forwarded-For`. None by default.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_runtime::TrustedProxies::parse)]
+    trusted_proxies: plugin_runtime::TrustedProxies,
     #[command(flatten)]
     db: Database,
     #[command(flatten)]
@@ -221,7 +226,9 @@ async fn main() -> Result<(), Error> {
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );
     // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain.
-    plugin_runtime::serve(listener, app).await?;
+    plugin_runtime::serve(listener, app)
+        .with_trusted_proxies(args.trusted_proxies)
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! declared floor.
 
 mod catch;
+mod client_addr;
 mod ctx;
 mod error;
 mod input;
@@ -15,6 +16,7 @@ mod respond;
 mod wording;
 
 pub(crate) use catch::{CatchUnwind, panic_message};
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use ctx::Ctx;
 pub use error::{
     ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
