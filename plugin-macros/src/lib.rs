@@ -15,6 +15,7 @@ mod keyed;
 mod krate;
 mod plugin;
 mod plugins;
+mod rate_limit;
 mod route;
 mod security;
 

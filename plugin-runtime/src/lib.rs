@@ -29,7 +29,10 @@ pub mod database {
 pub mod __private;
 
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
-pub use declare::{ErrorDecl, InputLocation, Method, PathParam, PluginMeta, RouteMeta, SchemaFn};
+pub use declare::{
+    ErrorDecl, InputLocation, LimitKey, Method, PathParam, PluginMeta, RateLimit, RouteMeta,
+    SchemaFn,
+};
 pub use manifest::manifest;
 pub use mount::Plugin;
 pub use policy::ServerConfig;

@@ -40,6 +40,11 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                         hidden: r.hidden,
                         security: security.methods().map(AuthMethod::keyword).collect(),
                         permissions: permissions.to_vec(),
+                        rate_limits: config
+                            .rate_limits_for(p, r)
+                            .iter()
+                            .map(crate::declare::RateLimit::json)
+                            .collect(),
                     }
                 })
                 .collect(),
@@ -80,6 +85,9 @@ struct Route {
     security: Vec<&'static str>,
     /// The scopes required.
     permissions: Vec<&'static str>,
+    /// The rate-limit policies in force; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rate_limits: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]

@@ -246,6 +246,7 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
     routes: &[],
     security: None,
     permissions: None,
+    rate_limits: None,
     health: RouteMeta::FALLBACK,
 };
 

@@ -14,6 +14,7 @@ mod lints;
 mod logs;
 mod openapi;
 mod outputs;
+mod rate_limits;
 mod request_layer;
 mod serve;
 mod server;

@@ -559,7 +559,7 @@ async fn items_belong_to_their_creator() {
 }
 
 /// A body that counts the bytes anyone pulls from it.
-fn counted_body(total: usize, pulled: Arc<AtomicUsize>) -> Body {
+pub(crate) fn counted_body(total: usize, pulled: Arc<AtomicUsize>) -> Body {
     struct Counted {
         left: usize,
         pulled: Arc<AtomicUsize>,

@@ -27,6 +27,9 @@ pub enum FrameworkCode {
     PayloadTooLarge,
     /// 415: a route that reads JSON received another content type.
     UnsupportedMediaType,
+    /// 429: over a quota the route declares with `rate_limit(...)`; `Retry-After` says when to
+    /// come back.
+    RateLimited,
     /// 431: the request head (its line and headers) is larger than the server accepts.
     HeadersTooLarge,
     /// 500: an unexpected failure; the cause is logged with the request id, never sent.
@@ -46,6 +49,7 @@ impl FrameworkCode {
         FrameworkCode::MethodNotAllowed,
         FrameworkCode::PayloadTooLarge,
         FrameworkCode::UnsupportedMediaType,
+        FrameworkCode::RateLimited,
         FrameworkCode::HeadersTooLarge,
         FrameworkCode::Internal,
         FrameworkCode::Timeout,
@@ -62,6 +66,7 @@ impl FrameworkCode {
             FrameworkCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             FrameworkCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             FrameworkCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            FrameworkCode::RateLimited => "RATE_LIMITED",
             FrameworkCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
             FrameworkCode::Internal => "INTERNAL",
             FrameworkCode::Timeout => "TIMEOUT",
@@ -78,6 +83,7 @@ impl FrameworkCode {
             FrameworkCode::MethodNotAllowed => 405,
             FrameworkCode::PayloadTooLarge => 413,
             FrameworkCode::UnsupportedMediaType => 415,
+            FrameworkCode::RateLimited => 429,
             FrameworkCode::HeadersTooLarge => 431,
             FrameworkCode::Internal => 500,
             FrameworkCode::Timeout => 504,

@@ -6,12 +6,14 @@
 //! `plugin-runtime`, which re-exports what users see ([`Method`], [`FrameworkCode`]).
 
 mod codes;
+mod limits;
 mod method;
 mod names;
 mod path;
 mod scope;
 
 pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
+pub use limits::{LIMIT_KEYS, MAX_RATE_LIMITS, parse_window};
 pub use method::Method;
 pub use names::{
     AUTH_BASE_PATH, BASE_PREFIX, default_base_path, derive_operation_id, is_allowed_base_path,

@@ -21,6 +21,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     let description = &decl.description;
     let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
+    let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
@@ -101,6 +102,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 routes: &[#(#companions::META),*],
                 security: #security,
                 permissions: #permissions,
+                rate_limits: #rate_limits,
                 health: #health_mod::plugin_route_health::META,
             };
 

@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "routes",
     "security",
     "permissions",
+    "rate_limit",
 ];
 
 pub(crate) struct PluginDecl {
@@ -38,6 +39,8 @@ pub(crate) struct PluginDecl {
     pub(crate) security: Option<SecurityDecl>,
     /// The default `permissions(...)` of its routes.
     pub(crate) permissions: Option<Vec<String>>,
+    /// The default `rate_limit(...)` of its routes.
+    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
 }
 
 /// What could be read even when the declaration is invalid, for the fallback expansion.
@@ -85,6 +88,7 @@ fn validate_into(
     let mut routes = None;
     let mut security = None;
     let mut permissions = None;
+    let mut rate_limit = None;
     for k in &keys {
         match k.key.to_string().as_str() {
             "name" => {
@@ -106,6 +110,7 @@ fn validate_into(
             "routes" => routes = parse_routes(cx, k),
             "security" => security = security::security(cx, k),
             "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
+            "rate_limit" => rate_limit = crate::rate_limit::rate_limit(cx, k),
             // Read before validation, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),
@@ -150,6 +155,7 @@ fn validate_into(
         description: crate::docs::doc_string(&strukt.attrs),
         security,
         permissions: permissions.map(|(p, _)| p),
+        rate_limit,
     })
 }
 

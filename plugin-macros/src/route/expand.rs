@@ -86,6 +86,7 @@ pub(crate) fn route(
     let handler_name = fn_ident.to_string();
     let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
+    let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
 
     let assertions = assertions(krate, decl, sig);
     let method_router = method_router(krate, decl, sig, &fn_ident);
@@ -145,6 +146,7 @@ pub(crate) fn route(
                 hidden: #hidden,
                 security: #security,
                 permissions: #permissions,
+                rate_limits: #rate_limits,
             };
         }
 

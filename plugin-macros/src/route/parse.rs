@@ -23,6 +23,7 @@ pub(crate) const KEYS: &[&str] = &[
     "hidden",
     "security",
     "permissions",
+    "rate_limit",
 ];
 
 pub(crate) struct RawRoute {
@@ -40,6 +41,8 @@ pub(crate) struct RawRoute {
     pub(crate) security: Option<SecurityDecl>,
     /// `permissions(...)` and its key, for errors that concern the key as a whole.
     pub(crate) permissions: Option<(Vec<String>, syn::Ident)>,
+    /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
+    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -65,6 +68,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         hidden: false,
         security: None,
         permissions: None,
+        rate_limit: None,
         written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
@@ -87,6 +91,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "permissions" => {
                 raw.permissions = security::permissions(cx, &k).map(|p| (p, k.key.clone()));
             }
+            "rate_limit" => raw.rate_limit = crate::rate_limit::rate_limit(cx, &k),
             // Read before parsing, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),

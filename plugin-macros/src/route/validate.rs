@@ -27,6 +27,8 @@ pub(crate) struct RouteDecl {
     pub(crate) security: Option<SecurityDecl>,
     /// `permissions(...)`; `None` inherits the plugin's.
     pub(crate) permissions: Option<Vec<String>>,
+    /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
+    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
 }
 
 /// What the route says about itself in the OpenAPI document (none of it changes behaviour except
@@ -142,6 +144,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         docs,
         security: raw.security,
         permissions: raw.permissions.map(|(p, _)| p),
+        rate_limit: raw.rate_limit,
     })
 }
 

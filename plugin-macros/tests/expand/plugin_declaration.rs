@@ -54,6 +54,7 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
         routes: &[routes::plugin_route_list_items::META, plugin_route_get_item::META],
         security: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
+        rate_limits: ::core::option::Option::None,
         health: __plugin_health_ItemsPlugin::plugin_route_health::META,
     };
     fn mount(

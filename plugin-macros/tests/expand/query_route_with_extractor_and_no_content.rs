@@ -57,6 +57,7 @@ impl plugin_route_clear_tags {
         hidden: false,
         security: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
+        rate_limits: ::core::option::Option::None,
     };
 }
 const _: () = {

@@ -3,12 +3,14 @@
 //! crate (its rules come from `plugin-rules`).
 
 mod health;
+mod limits;
 mod plugin;
 mod route;
 mod security;
 
 pub use health::Health;
 pub(crate) use health::{is_default_health, served_routes};
+pub use limits::{LimitKey, RateLimit};
 pub use plugin::PluginMeta;
 pub(crate) use route::method_filter;
 pub use route::{

@@ -112,6 +112,9 @@ pub struct RouteMeta {
     pub security: Option<Security>,
     /// `permissions(...)`: scopes a caller must all hold; `None` inherits the plugin's.
     pub permissions: Option<&'static [&'static str]>,
+    /// `rate_limit(...)`; `None` inherits the plugin's, then the server's; `Some(&[])` is
+    /// `rate_limit(none)`.
+    pub rate_limits: Option<&'static [super::RateLimit]>,
 }
 
 impl RouteMeta {
@@ -142,6 +145,7 @@ impl RouteMeta {
         hidden: true,
         security: None,
         permissions: None,
+        rate_limits: None,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {

@@ -543,6 +543,7 @@ mod tests {
             routes,
             security: None,
             permissions: None,
+            rate_limits: None,
             health: RouteMeta::FALLBACK,
         }
     }

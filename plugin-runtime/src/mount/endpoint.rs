@@ -3,11 +3,11 @@
 //! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
 //! future or allocates beyond what the same work written by hand in axum needs.
 
-use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
-use crate::policy::{Requirement, SharedAuthenticator, unauthorized};
+use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security, method_filter};
+use crate::policy::{Limiter, Requirement, SharedAuthenticator, unauthorized};
 use crate::request::{
-    ApiError, CatchUnwind, Ctx, Extractors, FrameworkCode, InputSource, PathParams, RequestId,
-    Responder, RouteError, RouteResult, panic_message,
+    ApiError, CatchUnwind, Ctx, Extractors, FrameworkCode, InputSource, PathParams, Principal,
+    RequestId, Responder, RouteError, RouteResult, panic_message,
 };
 use axum::extract::Request;
 use axum::response::Response;
@@ -28,6 +28,8 @@ pub struct RouteRuntime<S> {
     pub(crate) security: Security,
     pub(crate) permissions: &'static [&'static str],
     pub(crate) auth: Option<SharedAuthenticator>,
+    /// The route's rate limits, if it has any.
+    pub(crate) limiter: Option<Arc<Limiter>>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -41,6 +43,7 @@ impl<S> Clone for RouteRuntime<S> {
             security: self.security,
             permissions: self.permissions,
             auth: self.auth.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -110,6 +113,9 @@ where
         request_id = %request_id,
     );
     let ctx_id = request_id.clone();
+    // The rate-limit fields, set once the request is counted; every answer carries them.
+    let mut limit_headers: Option<http::HeaderMap> = None;
+    let limit_slot = &mut limit_headers;
     let work = async move {
         // Who is calling is settled first: an unauthenticated request is refused before its
         // parameters are parsed or a byte of its body is read.
@@ -123,6 +129,20 @@ where
             let requirement = Requirement::new(runtime.security, route.method);
             Some(auth.check(&parts, requirement, runtime.permissions).await?)
         };
+        // Counted after authentication (to count per caller) and before a byte of the body.
+        if let Some(limiter) = &runtime.limiter {
+            let decision = limiter.check(
+                principal.as_deref().map(Principal::user_id),
+                client_ip(&parts),
+            );
+            *limit_slot = Some(decision.headers);
+            if let Some(policy) = decision.violated {
+                return Err(Failure::Framework(rate_limited(
+                    policy,
+                    decision.retry_after,
+                )));
+            }
+        }
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;
@@ -136,10 +156,23 @@ where
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
+    let mut response = respond::<R>(route, outcome, timeout, &request_id);
+    if let Some(headers) = limit_headers {
+        response.headers_mut().extend(headers);
+    }
+    response
+}
+
+fn respond<R: Responder>(
+    route: &RouteMeta,
+    outcome: Outcome<R::Output>,
+    timeout: Duration,
+    request_id: &RequestId,
+) -> Response {
     let error = match outcome {
         Ok(Ok(Ok(output))) => {
             let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
-            return R::respond(status, output, &request_id);
+            return R::respond(status, output, request_id);
         }
         Ok(Ok(Err(Failure::Framework(e)))) => e,
         Ok(Ok(Err(Failure::Route(e)))) => e.into_api_error(),
@@ -161,5 +194,40 @@ where
             ApiError::internal()
         }
     };
-    error.into_response(&request_id)
+    error.into_response(request_id)
+}
+
+/// What running a route produced: its output or failure, or the timeout, or a panic.
+type Outcome<T> =
+    Result<Result<Result<T, Failure>, tokio::time::error::Elapsed>, Box<dyn std::any::Any + Send>>;
+
+/// `429 RATE_LIMITED`, naming the policy.
+fn rate_limited(policy: &RateLimit, retry_after: u64) -> ApiError {
+    ApiError::framework(
+        FrameworkCode::RateLimited,
+        format!(
+            "over the quota of {} requests per {} s; retry in {retry_after} s",
+            policy.quota, policy.window_secs
+        ),
+    )
+    .with_details(crate::request::Details::Value(serde_json::json!({
+        "policy": policy.name,
+        "quota": policy.quota,
+        "windowSeconds": policy.window_secs,
+        "retryAfterSeconds": retry_after,
+    })))
+}
+
+/// The client's address, as `serve` or axum's connect info gives it.
+fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<crate::request::ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
 }

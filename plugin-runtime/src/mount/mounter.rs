@@ -3,7 +3,7 @@
 use super::endpoint::RouteRuntime;
 use super::plugin::Route;
 use crate::declare::PluginMeta;
-use crate::policy::{ServerConfig, SharedAuthenticator};
+use crate::policy::{Limiter, ServerConfig, SharedAuthenticator};
 use axum::Router;
 use plugin_rules::full_path;
 use std::sync::Arc;
@@ -60,6 +60,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             security,
             permissions,
             auth: self.auth.clone(),
+            limiter: Limiter::new(self.server.rate_limits_for(self.plugin, meta)).map(Arc::new),
         };
         let path = full_path(self.plugin.base_path, meta.path);
         let router = std::mem::take(&mut self.router);

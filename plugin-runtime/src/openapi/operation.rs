@@ -139,6 +139,18 @@ pub(crate) fn route(
             );
         }
     }
+    let limits = config.rate_limits_for(plugin, route);
+    if !limits.is_empty() {
+        framework(
+            FrameworkCode::RateLimited,
+            "over a rate limit; `Retry-After` says in how many seconds to come back, and `details.policy` names the quota",
+        );
+        let policies: Vec<serde_json::Value> = limits
+            .iter()
+            .map(crate::declare::RateLimit::json)
+            .collect();
+        extensions = extensions.add("x-rate-limit", policies);
+    }
     framework(
         FrameworkCode::Internal,
         "an unexpected failure; the cause is logged with the request id",
@@ -292,6 +304,7 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
         error["required"] = json!(["details"]);
     }
     let unauthorized = names.contains(&FrameworkCode::Unauthorized.as_str());
+    let limited = names.contains(&FrameworkCode::RateLimited.as_str());
     let schema = json!({
         "allOf": [
             {"$ref": envelope.ref_location},
@@ -304,6 +317,21 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
             "www-authenticate",
             string_header("The scheme to authenticate with: `Bearer realm=\"api\"`."),
         );
+    }
+    if limited {
+        response = response
+            .header(
+                "retry-after",
+                string_header("Seconds until a request would be admitted."),
+            )
+            .header(
+                "ratelimit-policy",
+                string_header("The route's policies (draft-ietf-httpapi-ratelimit-headers-09): `\"name\";q=<quota>;w=<window seconds>`, one item each."),
+            )
+            .header(
+                "ratelimit",
+                string_header("Each policy's state: `\"name\";r=<remaining>;t=<seconds until whole>`; sent on every response of a limited route."),
+            );
     }
     response
         .content(

@@ -3,6 +3,7 @@
 //! settings). Imports the request path and the declared data below it.
 
 mod authenticate;
+mod rate_limit;
 mod server_config;
 
 pub(crate) use authenticate::unauthorized;
@@ -11,4 +12,5 @@ pub(crate) use authenticate::unauthorized_message;
 pub use authenticate::{
     Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
 };
+pub(crate) use rate_limit::Limiter;
 pub use server_config::ServerConfig;

@@ -2,7 +2,7 @@
 //! route (route, else plugin, else server) for its timeout, body limit and security. Mounting,
 //! the documents and the manifest all ask here, so they cannot disagree.
 
-use crate::declare::{PluginMeta, RouteMeta, Security};
+use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security};
 use std::time::Duration;
 
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
@@ -15,6 +15,7 @@ pub struct ServerConfig {
     api_version: &'static str,
     docs: bool,
     security: Security,
+    rate_limits: &'static [RateLimit],
 }
 
 impl Default for ServerConfig {
@@ -28,11 +29,42 @@ impl Default for ServerConfig {
             api_version: "1.0.0",
             docs: true,
             security: Security::DEFAULT,
+            rate_limits: &[],
         }
     }
 }
 
 impl ServerConfig {
+    /// Sets the rate limits of routes whose route and plugin declare none (default: none).
+    ///
+    /// ```
+    /// use plugin_runtime::{LimitKey, RateLimit, ServerConfig};
+    ///
+    /// const PER_ADDRESS: &[RateLimit] = &[RateLimit {
+    ///     name: "default",
+    ///     quota: 600,
+    ///     window_secs: 60,
+    ///     burst: 600,
+    ///     key: LimitKey::Address,
+    /// }];
+    /// let config = ServerConfig::default().with_rate_limits(PER_ADDRESS);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_rate_limits(mut self, limits: &'static [RateLimit]) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// The rate limits in force for `route` of `plugin`: the route's `rate_limit(...)`, else the
+    /// plugin's, else the server's. Empty means unlimited.
+    pub fn rate_limits_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> &'static [RateLimit] {
+        route
+            .rate_limits
+            .or(plugin.rate_limits)
+            .unwrap_or(self.rate_limits)
+    }
+
     /// Sets the default route timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
