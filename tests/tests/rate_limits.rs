@@ -160,10 +160,13 @@ async fn every_policy_must_admit_and_none_opts_out() {
     assert_eq!(r.status(), 429);
     assert_eq!(r.error()["details"]["policy"], "minute");
 
-    for _ in 0..20 {
-        let r = c.get("/v1/plugins/limited/free").send().await;
-        assert_eq!(r.status(), 200);
-        assert!(r.header("ratelimit").is_none());
+    // `rate_limit(none)`, and the default health route, which load balancers poll.
+    for path in ["/v1/plugins/limited/free", "/v1/plugins/limited/health"] {
+        for _ in 0..20 {
+            let r = c.get(path).send().await;
+            assert_eq!(r.status(), 200, "{path}");
+            assert!(r.header("ratelimit").is_none(), "{path}");
+        }
     }
 }
 

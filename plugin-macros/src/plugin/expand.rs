@@ -60,7 +60,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         #[allow(non_snake_case)]
         mod #health_mod {
             #[doc = "Report that the plugin is mounted and serving"]
-            #[#child_path::plugin_route(crate = #child_str, method = "GET", path = "/health", security(none))]
+            #[#child_path::plugin_route(crate = #child_str, method = "GET", path = "/health", security(none), rate_limit(none))]
             pub(super) async fn health() -> #child_path::__private::RouteResult<#child_path::__private::Health> {
                 ::core::result::Result::Ok(#child_path::__private::Health::new(#name, #version))
             }

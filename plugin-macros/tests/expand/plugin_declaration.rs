@@ -7,7 +7,8 @@ mod __plugin_health_ItemsPlugin {
         crate = "::plugin_runtime",
         method = "GET",
         path = "/health",
-        security(none)
+        security(none),
+        rate_limit(none)
     )]
     pub(super) async fn health() -> ::plugin_runtime::__private::RouteResult<
         ::plugin_runtime::__private::Health,

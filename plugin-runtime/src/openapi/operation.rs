@@ -145,10 +145,8 @@ pub(crate) fn route(
             FrameworkCode::RateLimited,
             "over a rate limit; `Retry-After` says in how many seconds to come back, and `details.policy` names the quota",
         );
-        let policies: Vec<serde_json::Value> = limits
-            .iter()
-            .map(crate::declare::RateLimit::json)
-            .collect();
+        let policies: Vec<serde_json::Value> =
+            limits.iter().map(crate::declare::RateLimit::json).collect();
         extensions = extensions.add("x-rate-limit", policies);
     }
     framework(
