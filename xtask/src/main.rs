@@ -476,67 +476,99 @@ fn paired_instructions(binary: &std::path::Path) -> Result<(), String> {
     );
     println!("|---|---:|---:|---:|");
     for route in ["create_item", "get_item"] {
-        let mut g = Vec::new();
-        let mut h = Vec::new();
-        let mut ratios = Vec::new();
-        for run in 0..RUNS {
-            let out = std::env::temp_dir().join(format!("callgrind.paired.{route}.{run}"));
-            let status = Command::new("valgrind")
-                .args([
-                    "--tool=callgrind",
-                    "--toggle-collect=*measure_generated*",
-                    "--toggle-collect=*measure_hand_written*",
-                ])
-                .arg(format!("--callgrind-out-file={}", out.display()))
-                .arg(binary)
-                .args([
-                    "paired",
-                    route,
-                    &PAIRED_BATCH.to_string(),
-                    &PAIRED_ROUNDS.to_string(),
-                ])
-                .output()
-                .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
-            if !status.status.success() {
-                return Err(format!(
-                    "paired {route} failed: {}",
-                    String::from_utf8_lossy(&status.stderr)
-                ));
-            }
-            let annotated = Command::new("callgrind_annotate")
-                .args(["--inclusive=yes", "--threshold=100", "--auto=no"])
-                .arg(&out)
-                .output()
-                .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
-            let _ = std::fs::remove_file(&out);
-            let text = String::from_utf8_lossy(&annotated.stdout);
-            let requests = f64::from(PAIRED_BATCH * PAIRED_ROUNDS);
-            let cost = |marker: &str| -> Result<f64, String> {
-                text.lines()
-                    .find(|l| l.contains(marker) && !l.contains("run"))
-                    .and_then(|l| l.split_whitespace().next())
-                    .and_then(|n| n.replace(',', "").parse::<f64>().ok())
-                    .map(|n| n / requests)
-                    .ok_or_else(|| format!("callgrind_annotate shows no `{marker}`:\n{text}"))
-            };
-            let (a, b) = (cost("measure_generated")?, cost("measure_hand_written")?);
-            g.push(a);
-            h.push(b);
-            ratios.push(a / b);
-        }
-        let spread = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            format!("{:.0} [{:.0}, {:.0}]", v[v.len() / 2], v[0], v[v.len() - 1])
-        };
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "| {route} | {} | {} | **{:.3}** [{:.3}, {:.3}] |",
-            spread(g),
-            spread(h),
-            ratios[RUNS / 2],
-            ratios[0],
-            ratios[RUNS - 1]
-        );
+        let (g, h, ratio) = paired(
+            binary,
+            &["paired", route],
+            "measure_generated",
+            "measure_hand_written",
+        )?;
+        println!("| {route} | {g} | {h} | {ratio} |");
     }
+    println!();
+    println!(
+        "in-memory rate limit: get_item without and with a quota it never reaches, paired as above"
+    );
+    println!("| route | instructions, unlimited | limited | ratio limited/unlimited |");
+    println!("|---|---:|---:|---:|");
+    let (limited, unlimited, ratio) = paired(
+        binary,
+        &["paired-limit", "get_item"],
+        "measure_limited",
+        "measure_unlimited",
+    )?;
+    println!("| get_item | {unlimited} | {limited} | {ratio} |");
     Ok(())
+}
+
+/// Runs `bench-instructions <mode...> <batch> <rounds>` under callgrind, counting inside the
+/// marker functions `a` and `b`, RUNS times; each side's per-request count and the ratio a/b,
+/// each as `median [lowest, highest]`.
+fn paired(
+    binary: &std::path::Path,
+    mode: &[&str],
+    a: &str,
+    b: &str,
+) -> Result<(String, String, String), String> {
+    let (mut av, mut bv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        let out = std::env::temp_dir().join(format!("callgrind.{}.{run}", mode.join("-")));
+        let status = Command::new("valgrind")
+            .args(["--tool=callgrind"])
+            .arg(format!("--toggle-collect=*{a}*"))
+            .arg(format!("--toggle-collect=*{b}*"))
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(binary)
+            .args(mode)
+            .args([&PAIRED_BATCH.to_string(), &PAIRED_ROUNDS.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
+        if !status.status.success() {
+            return Err(format!(
+                "{} failed: {}",
+                mode.join(" "),
+                String::from_utf8_lossy(&status.stderr)
+            ));
+        }
+        let annotated = Command::new("callgrind_annotate")
+            .args(["--inclusive=yes", "--threshold=100", "--auto=no"])
+            .arg(&out)
+            .output()
+            .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
+        let _ = std::fs::remove_file(&out);
+        let text = String::from_utf8_lossy(&annotated.stdout);
+        let requests = f64::from(PAIRED_BATCH * PAIRED_ROUNDS);
+        let cost = |marker: &str| -> Result<f64, String> {
+            text.lines()
+                .find(|l| {
+                    l.contains(&format!("::{marker} "))
+                        || l.ends_with(&format!("::{marker}"))
+                        || l.contains(&format!("::{marker} ["))
+                })
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.replace(',', "").parse::<f64>().ok())
+                .map(|n| n / requests)
+                .ok_or_else(|| format!("callgrind_annotate shows no `{marker}`:\n{text}"))
+        };
+        let (x, y) = (cost(a)?, cost(b)?);
+        av.push(x);
+        bv.push(y);
+        ratios.push(x / y);
+    }
+    let spread = |mut v: Vec<f64>, digits: usize| {
+        v.sort_by(f64::total_cmp);
+        format!(
+            "{:.*} [{:.*}, {:.*}]",
+            digits,
+            v[v.len() / 2],
+            digits,
+            v[0],
+            digits,
+            v[v.len() - 1]
+        )
+    };
+    Ok((
+        spread(av, 0),
+        spread(bv, 0),
+        format!("**{}**", spread(ratios, 3)),
+    ))
 }

@@ -4,7 +4,7 @@
 //! future or allocates beyond what the same work written by hand in axum needs.
 
 use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security, method_filter};
-use crate::policy::{Limiter, Requirement, SharedAuthenticator, unauthorized};
+use crate::policy::{LimitFields, Limiter, Requirement, SharedAuthenticator, unauthorized};
 use crate::request::{
     ApiError, CatchUnwind, Ctx, Extractors, FrameworkCode, InputSource, PathParams, Principal,
     RequestId, Responder, RouteError, RouteResult, panic_message,
@@ -114,7 +114,7 @@ where
     );
     let ctx_id = request_id.clone();
     // The rate-limit fields, set once the request is counted; every answer carries them.
-    let mut limit_headers: Option<http::HeaderMap> = None;
+    let mut limit_headers: Option<LimitFields> = None;
     let limit_slot = &mut limit_headers;
     let work = async move {
         // Who is calling is settled first: an unauthenticated request is refused before its
@@ -135,7 +135,7 @@ where
                 principal.as_deref().map(Principal::user_id),
                 client_ip(&parts),
             );
-            *limit_slot = Some(decision.headers);
+            *limit_slot = Some(decision.fields);
             if let Some(policy) = decision.violated {
                 return Err(Failure::Framework(rate_limited(
                     policy,
@@ -157,8 +157,8 @@ where
         .await;
     let _entered = span.enter();
     let mut response = respond::<R>(route, outcome, timeout, &request_id);
-    if let Some(headers) = limit_headers {
-        response.headers_mut().extend(headers);
+    if let Some(fields) = limit_headers {
+        fields.apply(response.headers_mut());
     }
     response
 }

@@ -12,5 +12,5 @@ pub(crate) use authenticate::unauthorized_message;
 pub use authenticate::{
     Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
 };
-pub(crate) use rate_limit::Limiter;
+pub(crate) use rate_limit::{LimitFields, Limiter};
 pub use server_config::ServerConfig;

@@ -18,6 +18,7 @@ use crate::declare::{LimitKey, RateLimit};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use tokio::time::Instant;
@@ -55,9 +56,29 @@ pub(crate) struct Decision {
     /// The policy the request is over, if any.
     pub(crate) violated: Option<&'static RateLimit>,
     /// `RateLimit-Policy`, `RateLimit`, and over quota `Retry-After`.
-    pub(crate) headers: HeaderMap,
+    pub(crate) fields: LimitFields,
     /// Seconds until the request would be admitted (0 when it is).
     pub(crate) retry_after: u64,
+}
+
+/// The rate-limit fields of one response.
+pub(crate) struct LimitFields {
+    policy: HeaderValue,
+    state: Option<HeaderValue>,
+    retry_after: Option<u64>,
+}
+
+impl LimitFields {
+    /// Adds the fields to a response's headers.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        headers.insert(POLICY, self.policy);
+        if let Some(state) = self.state {
+            headers.insert(STATE, state);
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+    }
 }
 
 impl Limiter {
@@ -132,34 +153,35 @@ impl Limiter {
         }
         drop(tats);
 
-        let items: Vec<String> = self
-            .policies
-            .iter()
-            .zip(steps.iter())
-            .map(|(p, &(_, tat, next, interval, tolerance))| {
-                let held = if admitted { next } else { tat };
-                let used = held - now;
-                let remaining = (tolerance.saturating_sub(used)) / interval.max(1);
-                let reset = seconds_up(used);
-                format!("\"{}\";r={remaining};t={reset}", p.name)
-            })
-            .collect();
-        let mut headers = HeaderMap::with_capacity(3);
-        headers.insert(POLICY, self.policy_header.clone());
-        if let Ok(v) = HeaderValue::from_str(&items.join(", ")) {
-            headers.insert(STATE, v);
+        // `RateLimit`, written on the stack: the value's own copy is the one allocation.
+        let mut buf = std::io::Cursor::new([0u8; 512]);
+        for (i, (p, &(_, tat, next, interval, tolerance))) in
+            self.policies.iter().zip(steps.iter()).enumerate()
+        {
+            let held = if admitted { next } else { tat };
+            let used = held - now;
+            let remaining = tolerance.saturating_sub(used) / interval.max(1);
+            let separator = if i == 0 { "" } else { ", " };
+            let _ = write!(
+                buf,
+                "{separator}\"{}\";r={remaining};t={}",
+                p.name,
+                seconds_up(used)
+            );
         }
+        let written = usize::try_from(buf.position()).unwrap_or(0);
+        let state = HeaderValue::from_bytes(&buf.get_ref()[..written]).ok();
         let (violated, retry_after) = match violated {
-            Some((i, wait)) => {
-                let secs = seconds_up(wait).max(1);
-                headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-                (Some(&self.policies[i]), secs)
-            }
+            Some((i, wait)) => (Some(&self.policies[i]), seconds_up(wait).max(1)),
             None => (None, 0),
         };
         Decision {
             violated,
-            headers,
+            fields: LimitFields {
+                policy: self.policy_header.clone(),
+                state,
+                retry_after: violated.map(|_| retry_after),
+            },
             retry_after,
         }
     }
@@ -194,7 +216,14 @@ mod tests {
     }];
 
     fn header(d: &Decision, name: &str) -> String {
-        d.headers
+        let mut headers = HeaderMap::new();
+        LimitFields {
+            policy: d.fields.policy.clone(),
+            state: d.fields.state.clone(),
+            retry_after: d.fields.retry_after,
+        }
+        .apply(&mut headers);
+        headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default()

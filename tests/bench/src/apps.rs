@@ -110,6 +110,31 @@ pub fn generated() -> Router {
 )]
 pub struct SecuredPlugin;
 
+/// `get_item` again, under a quota it never reaches: measured against the unlimited one in the
+/// same router, the difference is what counting a request in memory (and writing its
+/// `RateLimit` fields) costs.
+#[plugin(
+    name = "limited",
+    version = "1.0.0",
+    state = BenchState,
+    security(none),
+    rate_limit(1_000_000_000, per = "1s"),
+    routes(get_item)
+)]
+pub struct LimitedPlugin;
+
+/// The public plugin and the limited one in one router.
+pub fn with_limits() -> Router {
+    plugins![
+        BenchPlugin::new(BenchState {
+            next_id: AtomicI64::new(1)
+        }),
+        LimitedPlugin::new(BenchState {
+            next_id: AtomicI64::new(1)
+        })
+    ]
+}
+
 /// Both plugins behind authentication on an in-memory database, and an API key for the secured
 /// one. The cache lifetime is an hour, so every request after the first finds the key cached:
 /// a warm cache is what is measured (a miss costs one indexed query on top).
@@ -385,6 +410,14 @@ pub fn create_request() -> Request<Body> {
 pub fn get_request() -> Request<Body> {
     Request::builder()
         .uri("/v1/plugins/bench/items/42")
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// `get_item` of plugin `plugin`, without credentials.
+pub fn get_request_to(plugin: &str) -> Request<Body> {
+    Request::builder()
+        .uri(format!("/v1/plugins/{plugin}/items/42"))
         .body(Body::empty())
         .unwrap()
 }

@@ -23,6 +23,13 @@ fn main() {
     };
     let n: u32 = n.parse().expect("N is a number");
     apps::quiet_tracing();
+    if variant == "paired-limit" {
+        let rounds: u32 = args
+            .get(4)
+            .map_or(Ok(10), |r| r.parse())
+            .expect("ROUNDS is a number");
+        return paired_limit(n, rounds);
+    }
     if variant == "paired" {
         let rounds: u32 = args
             .get(4)
@@ -98,6 +105,41 @@ fn run(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32)
                 "get_item" => apps::send(router, apps::get_request(), 200).await,
                 other => panic!("unknown route {other}"),
             }
+        }
+    });
+}
+
+/// `get_item` unlimited and limited, in one router: batches alternate as in [`paired`].
+fn paired_limit(n: u32, rounds: u32) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let router = apps::with_limits();
+    run_plugin(&rt, &router, "bench", n);
+    run_plugin(&rt, &router, "limited", n);
+    for _ in 0..rounds {
+        measure_unlimited(&rt, &router, n);
+        measure_limited(&rt, &router, n);
+    }
+}
+
+#[inline(never)]
+fn measure_unlimited(rt: &tokio::runtime::Runtime, router: &axum::Router, n: u32) {
+    std::hint::black_box("unlimited");
+    run_plugin(rt, router, "bench", n);
+}
+
+#[inline(never)]
+fn measure_limited(rt: &tokio::runtime::Runtime, router: &axum::Router, n: u32) {
+    std::hint::black_box("limited");
+    run_plugin(rt, router, "limited", n);
+}
+
+fn run_plugin(rt: &tokio::runtime::Runtime, router: &axum::Router, plugin: &str, n: u32) {
+    rt.block_on(async {
+        for _ in 0..n {
+            apps::send(router, apps::get_request_to(plugin), 200).await;
         }
     });
 }
