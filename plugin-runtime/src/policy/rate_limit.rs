@@ -17,8 +17,7 @@
 use crate::declare::{LimitKey, RateLimit};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::io::Write;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use tokio::time::Instant;
@@ -39,8 +38,63 @@ pub(crate) struct Limiter {
 }
 
 struct Tats {
-    map: HashMap<(usize, u64), u64>,
+    map: HashMap<(usize, u64), u64, BuildHasherDefault<KeyHasher>>,
     sweep_at: usize,
+}
+
+/// The map's hasher. Its keys are SipHash values already (with a random key per process, so a
+/// client cannot choose colliding ones): hashing them again would only cost time.
+#[derive(Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = self.0.rotate_left(5) ^ n as u64;
+    }
+}
+
+/// The `RateLimit` value, written on the stack.
+struct Field {
+    bytes: [u8; 1024],
+    len: usize,
+    overflow: bool,
+}
+
+impl Field {
+    fn push(&mut self, s: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + s.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(s);
+                self.len += s.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
 }
 
 impl std::fmt::Debug for Limiter {
@@ -96,7 +150,7 @@ impl Limiter {
         Some(Limiter {
             policies,
             tats: Mutex::new(Tats {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 sweep_at: SWEEP_AT_LEAST,
             }),
             epoch: Instant::now(),
@@ -154,23 +208,31 @@ impl Limiter {
         drop(tats);
 
         // `RateLimit`, written on the stack: the value's own copy is the one allocation.
-        let mut buf = std::io::Cursor::new([0u8; 512]);
+        let mut field = Field {
+            bytes: [0; 1024],
+            len: 0,
+            overflow: false,
+        };
         for (i, (p, &(_, tat, next, interval, tolerance))) in
             self.policies.iter().zip(steps.iter()).enumerate()
         {
             let held = if admitted { next } else { tat };
             let used = held - now;
-            let remaining = tolerance.saturating_sub(used) / interval.max(1);
-            let separator = if i == 0 { "" } else { ", " };
-            let _ = write!(
-                buf,
-                "{separator}\"{}\";r={remaining};t={}",
-                p.name,
-                seconds_up(used)
-            );
+            if i > 0 {
+                field.push(b", ");
+            }
+            field.push(b"\"");
+            field.push(p.name.as_bytes());
+            field.push(b"\";r=");
+            field.push_u64(tolerance.saturating_sub(used) / interval.max(1));
+            field.push(b";t=");
+            field.push_u64(seconds_up(used));
         }
-        let written = usize::try_from(buf.position()).unwrap_or(0);
-        let state = HeaderValue::from_bytes(&buf.get_ref()[..written]).ok();
+        let state = if field.overflow {
+            None
+        } else {
+            HeaderValue::from_bytes(&field.bytes[..field.len]).ok()
+        };
         let (violated, retry_after) = match violated {
             Some((i, wait)) => (Some(&self.policies[i]), seconds_up(wait).max(1)),
             None => (None, 0),
