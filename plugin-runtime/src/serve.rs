@@ -177,7 +177,7 @@ impl Serve {
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
-                serve_connection(stream, peer, app, &settings, watcher).await;
+                serve_connection(stream, peer, app, settings, watcher).await;
             });
         }
         drop(listener);
@@ -244,17 +244,20 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
-    settings: &Settings,
+    settings: Arc<Settings>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let deadline = tokio::time::Instant::now() + settings.head_timeout;
     let Some(h2) = sniff(&stream, deadline).await else {
         return;
     };
-    let max_head = settings.max_head_size;
-    let proxies = settings.proxies.clone();
+    // The service shares the server's settings: nothing is copied per connection.
+    let shared = Arc::clone(&settings);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        let client = proxies.client(peer.ip(), request.headers());
+        let (max_head, client) = (
+            shared.max_head_size,
+            shared.proxies.client(peer.ip(), request.headers()),
+        );
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(ClientAddr(client));
         let app = app.clone();

@@ -240,14 +240,7 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
     version: "0.0.0",
     base_path: "/v1/plugins/test",
     type_name: "TestPlugin",
-    description: "",
-    timeout_ms: None,
-    body_limit: None,
-    routes: &[],
-    security: None,
-    permissions: None,
-    rate_limits: None,
-    health: RouteMeta::FALLBACK,
+    ..PluginMeta::BLANK
 };
 
 const TEST_ROUTE: &RouteMeta = &RouteMeta {

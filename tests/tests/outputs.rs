@@ -21,6 +21,15 @@ async fn page() -> RouteResult<WithHeaders<Html>> {
     ))
 }
 
+/// The same page as plain text: a header given replaces the one the body's kind sets.
+#[plugin_route(method = "GET", path = "/page.txt", security(none))]
+async fn page_as_text() -> RouteResult<WithHeaders<Html>> {
+    Ok(WithHeaders::new(Html::new("hello")).header(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    ))
+}
+
 /// Start a visit.
 #[plugin_route(method = "POST", path = "/visits", status = 201, security(none))]
 async fn start() -> RouteResult<WithHeaders<Visit>> {
@@ -44,7 +53,11 @@ async fn end() -> RouteResult<WithHeaders<()>> {
     ))
 }
 
-#[plugin(name = "visits", version = "1.0.0", routes(page, start, end))]
+#[plugin(
+    name = "visits",
+    version = "1.0.0",
+    routes(page, page_as_text, start, end)
+)]
 struct Visits;
 
 fn client() -> TestClient {
@@ -63,6 +76,13 @@ async fn an_html_page_is_sent_as_html_with_its_headers() {
     );
     assert!(res.header("x-request-id").is_some());
     assert_eq!(res.text(), "<h1>hello</h1>");
+}
+
+#[tokio::test]
+async fn a_header_given_replaces_the_one_the_output_kind_sets() {
+    let res = client().get("/v1/plugins/visits/page.txt").send().await;
+    let types: Vec<_> = res.headers().get_all("content-type").iter().collect();
+    assert_eq!(types, ["text/plain; charset=utf-8"]);
 }
 
 #[tokio::test]

@@ -195,3 +195,39 @@ async fn limits_are_documented_where_they_apply() {
     let upload = routes.iter().find(|r| r["handler"] == "upload").unwrap();
     assert_eq!(upload["rateLimits"][0]["key"], "route");
 }
+
+/// Declares no limit: the server's default applies.
+#[plugin_route(method = "GET", path = "/open", security(none))]
+async fn open() -> RouteResult<Pong> {
+    Ok(Pong { ok: true })
+}
+
+#[plugin(name = "plain", version = "1.0.0", routes(open))]
+struct Plain;
+
+const SERVER_DEFAULT: &[plugin_runtime::RateLimit] = &[plugin_runtime::RateLimit {
+    name: "server",
+    quota: 2,
+    window_secs: 60,
+    burst: 2,
+    key: plugin_runtime::LimitKey::Route,
+}];
+
+#[tokio::test(start_paused = true)]
+async fn the_server_default_applies_where_route_and_plugin_say_nothing() {
+    let config = plugin_runtime::ServerConfig::default().with_rate_limits(SERVER_DEFAULT);
+    let c = TestClient::new(plugins![config = config; Plain::new(), Limited::new()]);
+    for _ in 0..2 {
+        assert_eq!(c.get("/v1/plugins/plain/open").send().await.status(), 200);
+    }
+    let r = c.get("/v1/plugins/plain/open").send().await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.error()["details"]["policy"], "server");
+    // A plugin's own default wins over the server's.
+    let r = c.get("/v1/plugins/limited/default").send().await;
+    assert!(
+        r.header("ratelimit-policy")
+            .unwrap()
+            .starts_with("\"second\"")
+    );
+}

@@ -166,15 +166,23 @@ async fn an_oversized_head_gets_431_in_the_envelope_and_the_server_serves_on() {
 
 #[tokio::test]
 async fn past_the_connection_cap_new_clients_wait_their_turn() {
-    let server = start(|s| {
-        s.with_max_connections(2)
-            .with_head_timeout(Duration::from_millis(300))
-    })
-    .await;
-    let _a = TcpStream::connect(server.addr).await.unwrap();
-    let _b = TcpStream::connect(server.addr).await.unwrap();
-    // Served once a silent connection's deadline frees its place.
-    let response = exchange(server.addr, &get_request("/hello")).await;
+    let server = start(|s| s.with_max_connections(1)).await;
+    // The one place, held by a connection that sends nothing (its deadline is 30 s away).
+    let holder = TcpStream::connect(server.addr).await.unwrap();
+    let addr = server.addr;
+    let mut waiting = tokio::spawn(async move { exchange(addr, &get_request("/hello")).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "a second connection was served past the cap of one"
+    );
+    // Its place freed, the waiting client is served.
+    drop(holder);
+    let response = tokio::time::timeout(BOUND, waiting)
+        .await
+        .expect("served once the place was free")
+        .unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 

@@ -168,13 +168,19 @@ fn code(body: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn example_server_over_tcp() {
-    let binary = server_binary();
-    let dir = std::env::temp_dir().join(format!("plugin-tests-{}", std::process::id()));
+/// An empty directory for one test's SQLite database, and the database's URL.
+fn fresh_sqlite(test: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("plugin-tests-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("items.db").display());
+    (dir, url)
+}
+
+#[test]
+fn example_server_over_tcp() {
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("tcp");
 
     // A user and a key from the command line: the password on stdin, the key alone on the last
     // line of stdout.
@@ -422,10 +428,7 @@ fn refused_within(server: &Server, path: &str, headers: &[(&str, &str)], limit: 
 #[test]
 fn sigterm_drains_requests_in_flight_and_exits_0() {
     let binary = server_binary();
-    let dir = std::env::temp_dir().join(format!("plugin-tests-term-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("items.db").display());
+    let (dir, url) = fresh_sqlite("term");
     let out = cli(
         &binary,
         &url,

@@ -188,18 +188,7 @@ fn bench() -> Result<(), String> {
 /// Instructions to assemble the 500-route fixture once: its router with every document, and the
 /// documents alone (`(run of 3 − run of 1) / 2`).
 fn startup_instructions() -> Result<(), String> {
-    cargo(
-        &[
-            "build",
-            "--release",
-            "-p",
-            "plugin-bench",
-            "--bin",
-            "bench-startup",
-        ],
-        &[],
-    )?;
-    let binary = std::path::Path::new(&target_dir()).join("release/bench-startup");
+    let binary = release_binary("bench-startup")?;
     println!("\nstart-up, 500 routes in 10 plugins, release build, (run of 3 - run of 1) / 2");
     println!("| what | instructions |");
     println!("|---|---:|");
@@ -445,18 +434,18 @@ fn bench_paired() -> Result<(), String> {
 
 /// Builds `bench-instructions` in release and returns its path.
 fn instructions_harness() -> Result<std::path::PathBuf, String> {
+    release_binary("bench-instructions")
+}
+
+/// Builds the benchmark crate's binary `name` in release and returns its path.
+fn release_binary(name: &str) -> Result<std::path::PathBuf, String> {
     cargo(
-        &[
-            "build",
-            "--release",
-            "-p",
-            "plugin-bench",
-            "--bin",
-            "bench-instructions",
-        ],
+        &["build", "--release", "-p", "plugin-bench", "--bin", name],
         &[],
     )?;
-    Ok(std::path::Path::new(&target_dir()).join("release/bench-instructions"))
+    Ok(std::path::Path::new(&target_dir())
+        .join("release")
+        .join(name))
 }
 
 /// Requests per batch and batches per side in the paired measurement.

@@ -35,7 +35,10 @@ pub struct PluginMeta {
 impl PluginMeta {
     /// Stands in for a plugin whose attribute failed to compile; skipped by every check.
     #[doc(hidden)]
-    pub const FALLBACK: &'static PluginMeta = &PluginMeta {
+    pub const FALLBACK: &'static PluginMeta = &Self::BLANK;
+
+    /// A plugin that declares nothing: the base of the stand-ins and the test fixtures.
+    pub(crate) const BLANK: PluginMeta = PluginMeta {
         name: "",
         version: "",
         base_path: "",

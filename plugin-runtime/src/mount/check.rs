@@ -537,14 +537,8 @@ mod tests {
             version: "1.0.0",
             base_path,
             type_name: "P",
-            description: "",
-            timeout_ms: None,
-            body_limit: None,
             routes,
-            security: None,
-            permissions: None,
-            rate_limits: None,
-            health: RouteMeta::FALLBACK,
+            ..PluginMeta::BLANK
         }
     }
 

@@ -6,8 +6,8 @@
 use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security, method_filter};
 use crate::policy::{LimitFields, Limiter, Requirement, SharedAuthenticator, unauthorized};
 use crate::request::{
-    ApiError, CatchUnwind, Ctx, Extractors, FrameworkCode, InputSource, PathParams, Principal,
-    RequestId, Responder, RouteError, RouteResult, panic_message,
+    ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
+    Principal, RequestId, Responder, RouteError, RouteResult, panic_message,
 };
 use axum::extract::Request;
 use axum::response::Response;
@@ -133,7 +133,7 @@ where
         if let Some(limiter) = &runtime.limiter {
             let decision = limiter.check(
                 principal.as_deref().map(Principal::user_id),
-                client_ip(&parts),
+                ClientAddr::of(&parts).map(|c| c.0),
             );
             *limit_slot = Some(decision.fields);
             if let Some(policy) = decision.violated {
@@ -216,18 +216,4 @@ fn rate_limited(policy: &RateLimit, retry_after: u64) -> ApiError {
         "windowSeconds": policy.window_secs,
         "retryAfterSeconds": retry_after,
     })))
-}
-
-/// The client's address, as `serve` or axum's connect info gives it.
-fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
-        .get::<crate::request::ClientAddr>()
-        .map(|c| c.0)
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
 }

@@ -50,8 +50,18 @@ impl ServerConfig {
     /// let config = ServerConfig::default().with_rate_limits(PER_ADDRESS);
     /// # let _ = config;
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// With more than 8 policies, as `rate_limit(...)` on a route does not compile with more.
     #[must_use]
     pub fn with_rate_limits(mut self, limits: &'static [RateLimit]) -> Self {
+        assert!(
+            limits.len() <= plugin_rules::MAX_RATE_LIMITS,
+            "a route can have at most {} rate-limit policies; the server default has {}",
+            plugin_rules::MAX_RATE_LIMITS,
+            limits.len()
+        );
         self.rate_limits = limits;
         self
     }

@@ -18,17 +18,24 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// The client of a request: what `serve` put in its extensions, else the peer of axum's
+    /// connect info, else unknown.
+    pub(crate) fn of(parts: &Parts) -> Option<ClientAddr> {
+        parts.extensions.get::<ClientAddr>().copied().or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| ClientAddr(peer.ip()))
+        })
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = (StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(client) = parts.extensions.get::<ClientAddr>() {
-            return Ok(*client);
-        }
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            return Ok(ClientAddr(peer.ip()));
-        }
-        Err((
+        ClientAddr::of(parts).ok_or((
             StatusCode::INTERNAL_SERVER_ERROR,
             "the client's address is unknown: serve with plugin_runtime::serve, or with axum's \
              into_make_service_with_connect_info",

@@ -127,26 +127,6 @@ impl<T> WithHeaders<T> {
         self.headers.append(name, value);
         self
     }
-
-    fn apply(headers: HeaderMap, response: &mut Response) {
-        let target = response.headers_mut();
-        let mut last = None;
-        for (name, value) in headers {
-            // `None` means "the same name as the item before".
-            let name = match name {
-                Some(n) => {
-                    target.remove(&n);
-                    last = Some(n.clone());
-                    n
-                }
-                None => match &last {
-                    Some(n) => n.clone(),
-                    None => continue,
-                },
-            };
-            target.append(name, value);
-        }
-    }
 }
 
 impl<T: RouteOutput> RouteOutput for WithHeaders<T> {
@@ -158,7 +138,8 @@ impl<T: RouteOutput> RouteOutput for WithHeaders<T> {
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
         let mut response = self.body.into_response(status, request_id);
-        Self::apply(self.headers, &mut response);
+        // `extend` replaces a header the body's kind set and keeps repeated names apart.
+        response.headers_mut().extend(self.headers);
         response
     }
 }
@@ -215,7 +196,7 @@ impl<T: EmptyOutput> Responder for NoContent<T> {
     fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
         let mut response = status.into_response();
         if let Some(headers) = output.into_headers() {
-            WithHeaders::<()>::apply(headers, &mut response);
+            response.headers_mut().extend(headers);
         }
         response
             .headers_mut()
