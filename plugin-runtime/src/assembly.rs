@@ -31,10 +31,15 @@ impl Assembly {
         }
     }
 
-    /// Checks the credentials of requests to every route that is not public with `auth`.
+    /// Checks the credentials of requests to every route that is not public with `auth`, and
+    /// counts its failures per client address in the configuration's limit store.
     #[must_use]
     pub fn with_auth(mut self, auth: impl Authenticator) -> Self {
-        self.auth = Some(SharedAuthenticator::new(auth));
+        self.auth = Some(SharedAuthenticator::counting_in(
+            auth,
+            self.config.limit_store().clone(),
+            *self.config.auth_failure_limit(),
+        ));
         self
     }
 

@@ -13,15 +13,16 @@
 
 pub use crate::declare::{AuthMethod, Security};
 pub use crate::policy::{
-    Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
+    AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
+    Verdict,
 };
 pub use crate::request::Principal;
 pub use plugin_rules::{is_valid_grant, is_valid_scope};
 
 #[cfg(feature = "auth-store")]
 pub use crate::store::{
-    ApiKeyInfo, Auth, AuthConfig, AuthError, AuthRoutes, CreatedApiKey, OAuthConfig, OAuthError,
-    User, grants_within, parse_grants,
+    ApiKeyInfo, Auth, AuthConfig, AuthError, AuthRoutes, CreatedApiKey, LOGIN_FAILURES_PER_EMAIL,
+    OAuthConfig, OAuthError, User, grants_within, parse_grants,
 };
 
 #[cfg(not(feature = "auth-store"))]

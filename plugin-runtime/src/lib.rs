@@ -35,7 +35,9 @@ pub use declare::{
 };
 pub use manifest::manifest;
 pub use mount::Plugin;
-pub use policy::ServerConfig;
+#[cfg(feature = "redis")]
+pub use policy::RedisLimits;
+pub use policy::{LimitStore, ServerConfig, WhenUnreachable};
 pub use request::{
     ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,

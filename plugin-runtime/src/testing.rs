@@ -59,6 +59,7 @@ use tower::ServiceExt;
 pub struct TestClient {
     router: Router,
     headers: Vec<(String, String)>,
+    address: Option<std::net::IpAddr>,
 }
 
 impl TestClient {
@@ -67,7 +68,16 @@ impl TestClient {
         TestClient {
             router,
             headers: Vec::new(),
+            address: None,
         }
+    }
+
+    /// A client whose requests come from `address`, as [`ClientAddr`](crate::ClientAddr) and
+    /// the rate limits see it (without one, limits counted per address do not count them).
+    #[must_use]
+    pub fn from_address(mut self, address: std::net::IpAddr) -> Self {
+        self.address = Some(address);
+        self
     }
 
     /// A client that adds `name: value` to every request (a credential, say:
@@ -83,6 +93,9 @@ impl TestClient {
         let mut builder = Request::builder().method(method).uri(uri);
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(address) = self.address {
+            builder = builder.extension(crate::ClientAddr(address));
         }
         TestRequest {
             router: self.router.clone(),

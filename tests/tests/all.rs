@@ -18,4 +18,5 @@ mod rate_limits;
 mod request_layer;
 mod serve;
 mod server;
+mod throttling;
 mod ui;

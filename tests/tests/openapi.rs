@@ -137,27 +137,27 @@ fn every_operation_documents_what_it_can_send() {
     let one = "/v1/plugins/items/items/{id}";
     assert_eq!(
         responses(&doc, items, "get"),
-        ["200", "400", "401", "403", "500", "504"]
+        ["200", "400", "401", "403", "429", "500", "504"]
     );
     assert_eq!(
         responses(&doc, items, "post"),
         [
-            "201", "400", "401", "403", "409", "413", "415", "500", "504"
+            "201", "400", "401", "403", "409", "413", "415", "429", "500", "504"
         ]
     );
     assert_eq!(
         responses(&doc, one, "get"),
-        ["200", "400", "401", "403", "404", "500", "504"]
+        ["200", "400", "401", "403", "404", "429", "500", "504"]
     );
     assert_eq!(
         responses(&doc, one, "patch"),
         [
-            "200", "400", "401", "403", "404", "409", "413", "415", "500", "504"
+            "200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "504"
         ]
     );
     assert_eq!(
         responses(&doc, one, "delete"),
-        ["204", "400", "401", "403", "404", "500", "504"]
+        ["204", "400", "401", "403", "404", "429", "500", "504"]
     );
     // Who may call, as alternatives, each with the scopes the route requires.
     let scoped =

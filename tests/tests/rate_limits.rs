@@ -63,7 +63,7 @@ async fn plugin_default() -> RouteResult<Pong> {
 struct Limited;
 
 fn client() -> TestClient {
-    TestClient::new(plugins![Limited::new()])
+    TestClient::new(plugins![Limited::new()]).from_address([192, 0, 2, 1].into())
 }
 
 #[tokio::test(start_paused = true)]

@@ -512,3 +512,65 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     assert!(exited.success(), "{exited:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two `example-server` processes, each on its own database, sharing one Redis: a guesser
+/// spreading wrong passwords for one email across both gets exactly the quota of answers, then
+/// 429 from either. And a server whose Redis cannot be reached, set to refuse, answers 503.
+#[test]
+fn two_servers_on_one_redis_share_the_login_quota() {
+    let Some(redis) = crate::throttling::redis_url() else {
+        return;
+    };
+    let binary = server_binary();
+    let prefix = crate::throttling::fresh_prefix("servers");
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+    ];
+    let (dir_a, url_a) = fresh_sqlite("redis-a");
+    let (dir_b, url_b) = fresh_sqlite("redis-b");
+    let a = Server::start_with(&binary, &url_a, &env);
+    let b = Server::start_with(&binary, &url_b, &env);
+    let quota = plugin_runtime::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+    let body = json!({"email": "someone@example.com", "password": "a guess"});
+    let mut answered = 0;
+    let mut limited = 0;
+    for i in 0..2 * quota {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (status, head, body) = server.call("POST", "/v1/auth/login", Some(&body));
+        match status {
+            401 => answered += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(code(&body), "RATE_LIMITED");
+                assert!(
+                    head.to_ascii_lowercase().contains("\r\nretry-after: "),
+                    "{head}"
+                );
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!((answered, limited), (quota, quota));
+    a.kill();
+    b.kill();
+
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let nowhere = format!("redis://127.0.0.1:{closed}");
+    let refusing = Server::start_with(
+        &binary,
+        &url_a,
+        &[
+            ("REDIS_URL", nowhere.as_str()),
+            ("REDIS_UNREACHABLE", "refuse"),
+        ],
+    );
+    let (status, _, body) = refusing.call("POST", "/v1/auth/login", Some(&body));
+    assert_eq!((status, code(&body).as_str()), (503, "UNAVAILABLE"));
+    refusing.kill();
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}

@@ -28,8 +28,13 @@ pub fn config() -> ServerConfig {
 /// What `example-server` serves: the items plugin under `/v1/plugins/items`, the auth routes
 /// under `/v1/auth` and the settings page, the OpenAPI documents and Swagger UI at `/docs`.
 pub fn app(state: ItemsState, auth: &Auth) -> axum::Router {
+    app_with(state, auth, config())
+}
+
+/// [`app`] with other settings: where quotas are counted, say.
+pub fn app_with(state: ItemsState, auth: &Auth, config: ServerConfig) -> axum::Router {
     plugins![
-        config = config();
+        config = config;
         auth = auth.clone();
         AuthRoutes::new(auth.clone()),
         ItemsPlugin::new(state),

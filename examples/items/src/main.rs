@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work;
-//!                                                       TRUSTED_PROXIES names the proxies in front)
+//!                                                       TRUSTED_PROXIES names the proxies in front;
+//!                                                       REDIS_URL shares rate limits among servers)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -17,7 +18,7 @@
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use items_example::ItemsState;
 use plugin_runtime::auth::{OAuthConfig, parse_grants};
-use plugin_runtime::{Auth, AuthConfig};
+use plugin_runtime::{Auth, AuthConfig, LimitStore, WhenUnreachable};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,21 @@ struct Args {
     /// them the client's address is read from `X-Forwarded-For`. None by default.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_runtime::TrustedProxies::parse)]
     trusted_proxies: plugin_runtime::TrustedProxies,
+    /// Count rate limits in this Redis (`redis://[user:password@]host[:port][/db]`), shared by
+    /// every server that uses it, instead of in this process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// What happens to requests to rate-limited routes while Redis cannot be reached: `admit`
+    /// them uncounted, or `refuse` them with 503.
+    #[arg(long, env = "REDIS_UNREACHABLE", default_value = "admit", value_parser = ["admit", "refuse"])]
+    redis_unreachable: String,
+    /// What the keys written to Redis start with: servers share quotas under the same prefix.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "plugin-limits")]
+    redis_key_prefix: String,
+    /// How many failed authentications one client address may make per minute before it is
+    /// refused with 429.
+    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
+    auth_failures_per_minute: u32,
     #[command(flatten)]
     db: Database,
     #[command(flatten)]
@@ -218,7 +234,28 @@ async fn main() -> Result<(), Error> {
         _ => {}
     }
 
-    let app = items_example::app(state, &auth);
+    let per_minute = args.auth_failures_per_minute.max(1);
+    let mut config = config.with_auth_failure_limit(plugin_runtime::RateLimit {
+        quota: per_minute,
+        burst: per_minute,
+        ..plugin_runtime::auth::AUTH_FAILURES
+    });
+    if let Some(redis) = &args.redis_url {
+        let then = match args.redis_unreachable.as_str() {
+            "refuse" => WhenUnreachable::Refuse,
+            _ => WhenUnreachable::Admit,
+        };
+        config = config.with_limit_store(
+            LimitStore::redis(redis)?
+                .when_unreachable(then)
+                .key_prefix(args.redis_key_prefix.clone()),
+        );
+        tracing::info!(
+            when_unreachable = %args.redis_unreachable,
+            "rate limits are counted in Redis, shared with every server using it"
+        );
+    }
+    let app = items_example::app_with(state, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %redact(url), "listening on http://{addr}");

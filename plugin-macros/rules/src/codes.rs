@@ -34,6 +34,9 @@ pub enum FrameworkCode {
     HeadersTooLarge,
     /// 500: an unexpected failure; the cause is logged with the request id, never sent.
     Internal,
+    /// 503: something the request depends on cannot be reached (the shared rate-limit store,
+    /// when set to refuse rather than admit uncounted); retrying shortly may succeed.
+    Unavailable,
     /// 504: the handler did not finish within the route's timeout.
     Timeout,
 }
@@ -52,6 +55,7 @@ impl FrameworkCode {
         FrameworkCode::RateLimited,
         FrameworkCode::HeadersTooLarge,
         FrameworkCode::Internal,
+        FrameworkCode::Unavailable,
         FrameworkCode::Timeout,
     ];
 
@@ -69,6 +73,7 @@ impl FrameworkCode {
             FrameworkCode::RateLimited => "RATE_LIMITED",
             FrameworkCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
             FrameworkCode::Internal => "INTERNAL",
+            FrameworkCode::Unavailable => "UNAVAILABLE",
             FrameworkCode::Timeout => "TIMEOUT",
         }
     }
@@ -86,6 +91,7 @@ impl FrameworkCode {
             FrameworkCode::RateLimited => 429,
             FrameworkCode::HeadersTooLarge => 431,
             FrameworkCode::Internal => 500,
+            FrameworkCode::Unavailable => 503,
             FrameworkCode::Timeout => 504,
         }
     }

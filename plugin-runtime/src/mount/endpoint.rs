@@ -3,8 +3,10 @@
 //! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
 //! future or allocates beyond what the same work written by hand in axum needs.
 
-use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security, method_filter};
-use crate::policy::{LimitFields, Limiter, Requirement, SharedAuthenticator, unauthorized};
+use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
+use crate::policy::{
+    LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited, unauthorized,
+};
 use crate::request::{
     ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
     Principal, RequestId, Responder, RouteError, RouteResult, panic_message,
@@ -131,11 +133,19 @@ where
         };
         // Counted after authentication (to count per caller) and before a byte of the body.
         if let Some(limiter) = &runtime.limiter {
-            let decision = limiter.check(
-                principal.as_deref().map(Principal::user_id),
-                ClientAddr::of(&parts).map(|c| c.0),
-            );
+            let decision = limiter
+                .check(
+                    principal.as_deref().map(Principal::user_id),
+                    ClientAddr::of(&parts).map(|c| c.0),
+                )
+                .await;
             *limit_slot = Some(decision.fields);
+            if decision.unavailable {
+                return Err(Failure::Framework(ApiError::framework(
+                    FrameworkCode::Unavailable,
+                    "the rate-limit store cannot be reached; try again shortly",
+                )));
+            }
             if let Some(policy) = decision.violated {
                 return Err(Failure::Framework(rate_limited(
                     policy,
@@ -200,20 +210,3 @@ fn respond<R: Responder>(
 /// What running a route produced: its output or failure, or the timeout, or a panic.
 type Outcome<T> =
     Result<Result<Result<T, Failure>, tokio::time::error::Elapsed>, Box<dyn std::any::Any + Send>>;
-
-/// `429 RATE_LIMITED`, naming the policy.
-fn rate_limited(policy: &RateLimit, retry_after: u64) -> ApiError {
-    ApiError::framework(
-        FrameworkCode::RateLimited,
-        format!(
-            "over the quota of {} requests per {} s; retry in {retry_after} s",
-            policy.quota, policy.window_secs
-        ),
-    )
-    .with_details(crate::request::Details::Value(serde_json::json!({
-        "policy": policy.name,
-        "quota": policy.quota,
-        "windowSeconds": policy.window_secs,
-        "retryAfterSeconds": retry_after,
-    })))
-}

@@ -31,7 +31,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         Mounter {
             plugin,
             state,
-            server: *server,
+            server: server.clone(),
             auth: None,
             router: Router::new(),
         }
@@ -60,7 +60,12 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             security,
             permissions,
             auth: self.auth.clone(),
-            limiter: Limiter::new(self.server.rate_limits_for(self.plugin, meta)).map(Arc::new),
+            limiter: Limiter::new(
+                self.server.rate_limits_for(self.plugin, meta),
+                self.server.limit_store(),
+                format!("{}/{}", self.plugin.name, meta.handler),
+            )
+            .map(Arc::new),
         };
         let path = full_path(self.plugin.base_path, meta.path);
         let router = std::mem::take(&mut self.router);

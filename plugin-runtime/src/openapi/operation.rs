@@ -4,7 +4,7 @@
 
 use super::schemas::{Direction, Schemas};
 use crate::declare::{AUTH_BASE_PATH, AuthMethod, InputLocation, PluginMeta, RouteMeta};
-use crate::policy::ServerConfig;
+use crate::policy::{ServerConfig, WhenUnreachable};
 use crate::request::{FieldError, FrameworkCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -140,11 +140,19 @@ pub(crate) fn route(
         }
     }
     let limits = config.rate_limits_for(plugin, route);
-    if !limits.is_empty() {
+    if !limits.is_empty() || !security.is_public() {
         framework(
             FrameworkCode::RateLimited,
-            "over a rate limit; `Retry-After` says in how many seconds to come back, and `details.policy` names the quota",
+            "over a rate limit, or too many failed authentications from this address (`auth-failures`); `Retry-After` says in how many seconds to come back, and `details.policy` names the quota",
         );
+    }
+    if !limits.is_empty() {
+        if config.limit_store().when_unreachable() == WhenUnreachable::Refuse {
+            framework(
+                FrameworkCode::Unavailable,
+                "the shared rate-limit store cannot be reached, and the server refuses what it cannot count",
+            );
+        }
         let policies: Vec<serde_json::Value> =
             limits.iter().map(crate::declare::RateLimit::json).collect();
         extensions = extensions.add("x-rate-limit", policies);

@@ -7,8 +7,11 @@
 //! The built-in store (feature `auth-store`) is one authenticator; any type implementing the
 //! trait is another, so a server can check its own company's tokens or sessions instead.
 
-use crate::declare::{AuthMethod, Method, Security};
-use crate::request::{ApiError, Details, FrameworkCode, Principal};
+use super::limit_store::{LimitStore, Who};
+use super::rate_limit::over_quota;
+use crate::declare::{AuthMethod, LimitKey, Method, RateLimit, Security};
+use crate::request::{ApiError, ClientAddr, Details, FrameworkCode, Principal};
+use http::StatusCode;
 use http::request::Parts;
 use std::borrow::Cow;
 use std::fmt;
@@ -165,30 +168,104 @@ impl Refusal {
     }
 }
 
-/// An [`Authenticator`] shared by every route of a server: one reference count each.
+/// How many failed authentications a client address may make by default: 10 a minute, then one
+/// more every 6 seconds (set another with
+/// [`ServerConfig::with_auth_failure_limit`](crate::ServerConfig::with_auth_failure_limit)).
+/// Counted in the server's [`LimitStore`], so across every server that shares one. Past it, the
+/// address is refused with 429 before its credential is looked up, whatever it presents.
+pub const AUTH_FAILURES: RateLimit = RateLimit {
+    name: "auth-failures",
+    quota: 10,
+    window_secs: 60,
+    burst: 10,
+    key: LimitKey::Address,
+};
+
+/// The failed-authentication counts' scope in a [`LimitStore`].
+const FAILURES_SCOPE: &str = "auth-failures";
+
+/// An [`Authenticator`] shared by every route of a server (one reference count each), with the
+/// count of failed attempts per client address.
 #[derive(Clone)]
-pub struct SharedAuthenticator(Arc<dyn Authenticator>);
+pub struct SharedAuthenticator(Arc<Shared<dyn Authenticator>>);
+
+struct Shared<A: ?Sized> {
+    failures: LimitStore,
+    policy: RateLimit,
+    authenticator: A,
+}
 
 impl SharedAuthenticator {
-    /// Shares `authenticator` among the routes.
+    /// Shares `authenticator` among the routes, counting failures per address in this process
+    /// under [`AUTH_FAILURES`].
     pub fn new(authenticator: impl Authenticator) -> Self {
-        SharedAuthenticator(Arc::new(authenticator))
+        Self::counting_in(authenticator, LimitStore::memory(), AUTH_FAILURES)
+    }
+
+    /// Shares `authenticator` among the routes, counting failures per address in `store` under
+    /// `policy`.
+    pub fn counting_in(
+        authenticator: impl Authenticator,
+        store: LimitStore,
+        policy: RateLimit,
+    ) -> Self {
+        SharedAuthenticator(Arc::new(Shared {
+            failures: store,
+            policy,
+            authenticator,
+        }))
     }
 
     /// Authenticates `request` for a route with `requirement` and `permissions`: the caller, or
     /// the error to send. The framework's own checks (the method admitted, the scopes held) are
-    /// applied to whatever the authenticator answers.
+    /// applied to whatever the authenticator answers. A client address with too many failures
+    /// is refused with 429 before the authenticator is asked.
     pub(crate) async fn check(
         &self,
         request: &Parts,
         requirement: Requirement,
         permissions: &'static [&'static str],
     ) -> Result<Arc<Principal>, ApiError> {
-        let verdict = self.0.authenticate(request, requirement).verdict().await;
-        let principal = verdict.map_err(Refusal::into_api_error)?;
+        let shared = &*self.0;
+        let client = ClientAddr::of(request).map(|c| Who::Address(c.0.to_canonical()));
+        if let Some(who) = client
+            && let Some(wait) = shared.failures.blocked(FAILURES_SCOPE, who)
+        {
+            return Err(too_many_failures(&shared.policy, wait));
+        }
+        let verdict = shared
+            .authenticator
+            .authenticate(request, requirement)
+            .verdict()
+            .await;
+        let principal = match verdict {
+            Ok(p) => p,
+            Err(refusal) => {
+                let error = refusal.into_api_error();
+                if error.status() == StatusCode::UNAUTHORIZED
+                    && let Some(who) = client
+                    && let Some(wait) = shared
+                        .failures
+                        .record_failure(FAILURES_SCOPE, &shared.policy, who)
+                        .await
+                {
+                    tracing::warn!(client = %who, "too many failed authentications: refused for {wait} s");
+                    return Err(too_many_failures(&shared.policy, wait));
+                }
+                return Err(error);
+            }
+        };
         permit(&principal, requirement.security(), permissions)?;
         Ok(principal)
     }
+}
+
+fn too_many_failures(policy: &RateLimit, wait: u64) -> ApiError {
+    over_quota(
+        policy,
+        wait,
+        format!("too many failed authentications from this address; retry in {wait} s"),
+    )
 }
 
 impl fmt::Debug for SharedAuthenticator {

@@ -1,16 +1,28 @@
 //! Floor 3, policies: who may call a route ([`Authenticator`] and the framework's checks on its
 //! answer) and the limits in force for it ([`ServerConfig`] resolves route, plugin and server
-//! settings). Imports the request path and the declared data below it.
+//! settings; [`LimitStore`] counts quotas). Imports the request path and the declared data below
+//! it.
 
 mod authenticate;
+mod limit_store;
 mod rate_limit;
+#[cfg(feature = "redis")]
+mod redis;
 mod server_config;
 
 pub(crate) use authenticate::unauthorized;
 #[cfg(feature = "auth-store")]
 pub(crate) use authenticate::unauthorized_message;
 pub use authenticate::{
-    Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator, Verdict,
+    AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
+    Verdict,
 };
-pub(crate) use rate_limit::{LimitFields, Limiter};
+#[cfg(feature = "auth-store")]
+pub(crate) use limit_store::Who;
+pub use limit_store::{LimitStore, WhenUnreachable};
+#[cfg(feature = "auth-store")]
+pub(crate) use rate_limit::over_quota;
+pub(crate) use rate_limit::{LimitFields, Limiter, rate_limited};
+#[cfg(feature = "redis")]
+pub use redis::RedisLimits;
 pub use server_config::ServerConfig;

@@ -1,68 +1,38 @@
-//! Rate limits, in memory: the generic cell rate algorithm (GCRA) per policy and key.
-//!
-//! For a policy of `quota` requests per `window`, at most `burst` at once, each request moves
-//! its key's "theoretical arrival time" (TAT) on by `window / quota`; a request is admitted
-//! while the TAT stays within `burst × window / quota` of now. One number per key is the whole
-//! state: 8 bytes of TAT and 8 of key hash, about 40 bytes with the map's own overhead. Keys
-//! are hashed (SipHash with a per-process random key), so a check on a known key allocates
-//! nothing. A key whose TAT has passed is at full quota, the same as absent: such keys are
-//! swept out whenever the map doubles, so memory follows the keys active within a window.
+//! A route's rate limits: its policies, counted in the server's [`LimitStore`], and the
+//! response fields that say where a client stands.
 //!
 //! Every response of a limited route carries the fields of draft-ietf-httpapi-ratelimit-headers
 //! revision 09 (March 2025), one item per policy, as structured-field lists:
 //! `RateLimit-Policy: "minute";q=50;w=60` (quota, window in seconds) and
 //! `RateLimit: "minute";r=49;t=2` (remaining, seconds until the quota is whole again). Over
 //! quota, `Retry-After` gives the seconds until the next request is admitted, rounded up.
+//!
+//! A policy counted per caller counts a request without a principal by its address. A request
+//! whose address is unknown (a router served by `axum::serve` without connect info) is not
+//! counted by policies that need one; the first such request logs a warning.
 
+use super::limit_store::{Counted, LimitStore, Step, WhenUnreachable, Who, seconds_up};
 use crate::declare::{LimitKey, RateLimit};
+use crate::request::{ApiError, Details, FrameworkCode};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use tokio::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const STATE: HeaderName = HeaderName::from_static("ratelimit");
-const SWEEP_AT_LEAST: usize = 4096;
-const NANOS: u128 = 1_000_000_000;
 
 /// The limits of one route.
 pub(crate) struct Limiter {
     policies: &'static [RateLimit],
-    /// `(policy index, key hash)` → TAT in nanoseconds since `epoch`.
-    tats: Mutex<Tats>,
-    epoch: Instant,
-    hasher: RandomState,
+    store: LimitStore,
+    /// The route, as named in the store's keys, and hashed.
+    scope: String,
+    scope_hash: u64,
     policy_header: HeaderValue,
 }
 
-struct Tats {
-    map: HashMap<(usize, u64), u64, BuildHasherDefault<KeyHasher>>,
-    sweep_at: usize,
-}
-
-/// The map's hasher. Its keys are SipHash values already (with a random key per process, so a
-/// client cannot choose colliding ones): hashing them again would only cost time.
-#[derive(Clone, Copy, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = self.0.rotate_left(5) ^ n as u64;
-    }
-}
+/// Whether a request without an address has been met by a policy that needed one.
+static WARNED_NO_ADDRESS: AtomicBool = AtomicBool::new(false);
 
 /// The `RateLimit` value, written on the stack.
 struct Field {
@@ -113,6 +83,8 @@ pub(crate) struct Decision {
     pub(crate) fields: LimitFields,
     /// Seconds until the request would be admitted (0 when it is).
     pub(crate) retry_after: u64,
+    /// The store could not be asked, and is set to refuse then.
+    pub(crate) unavailable: bool,
 }
 
 /// The rate-limit fields of one response.
@@ -136,8 +108,13 @@ impl LimitFields {
 }
 
 impl Limiter {
-    /// The limiter of a route with `policies`; `None` if there are none.
-    pub(crate) fn new(policies: &'static [RateLimit]) -> Option<Limiter> {
+    /// The limiter of the route `scope` (`plugin/handler`) with `policies`, counting in
+    /// `store`; `None` if there are no policies.
+    pub(crate) fn new(
+        policies: &'static [RateLimit],
+        store: &LimitStore,
+        scope: String,
+    ) -> Option<Limiter> {
         if policies.is_empty() {
             return None;
         }
@@ -149,63 +126,63 @@ impl Limiter {
             .unwrap_or(HeaderValue::from_static("\"default\""));
         Some(Limiter {
             policies,
-            tats: Mutex::new(Tats {
-                map: HashMap::default(),
-                sweep_at: SWEEP_AT_LEAST,
-            }),
-            epoch: Instant::now(),
-            hasher: RandomState::new(),
+            store: store.clone(),
+            scope_hash: store.scope_hash(&scope),
+            scope,
             policy_header,
         })
     }
 
-    fn key(&self, policy: &RateLimit, caller: Option<&str>, address: Option<IpAddr>) -> u64 {
-        let by_address = |a: Option<IpAddr>| match a {
-            Some(IpAddr::V4(v4)) => self.hasher.hash_one((1u8, v4.octets())),
-            Some(IpAddr::V6(v6)) => self.hasher.hash_one((2u8, v6.octets())),
-            None => self.hasher.hash_one(3u8),
-        };
-        match (policy.key, caller) {
-            (LimitKey::Caller, Some(id)) => self.hasher.hash_one((0u8, id)),
-            (LimitKey::Caller | LimitKey::Address, _) => by_address(address_of(address)),
-            (LimitKey::Route, _) => 0,
-        }
-    }
-
     /// Counts one request by `caller` (its user or key id, if authenticated) from `address`.
     /// Admitted only if every policy admits it; a refused request uses up nothing.
-    pub(crate) fn check(&self, caller: Option<&str>, address: Option<IpAddr>) -> Decision {
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let mut tats = match self.tats.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // (key, TAT before, TAT after if admitted, interval, tolerance) per policy; the macros
-        // allow at most `MAX_POLICIES`.
-        let mut steps = [(0u64, 0u64, 0u64, 0u64, 0u64); plugin_rules::MAX_RATE_LIMITS];
-        let mut violated: Option<(usize, u64)> = None;
+    pub(crate) async fn check(&self, caller: Option<&str>, address: Option<IpAddr>) -> Decision {
+        // The policies that can count this request, and their positions.
+        let mut steps = [Step {
+            policy: "",
+            who: Who::Everyone,
+            interval: 0,
+            tolerance: 0,
+        }; plugin_rules::MAX_RATE_LIMITS];
+        let mut positions = [0usize; plugin_rules::MAX_RATE_LIMITS];
+        let mut n = 0;
         for (i, p) in self.policies.iter().enumerate().take(steps.len()) {
-            let key = self.key(p, caller, address);
-            let interval = interval_nanos(p);
-            let tolerance = interval.saturating_mul(u64::from(p.burst));
-            let tat = tats.map.get(&(i, key)).copied().unwrap_or(0).max(now);
-            let next = tat.saturating_add(interval);
-            if next - now > tolerance && violated.is_none() {
-                violated = Some((i, next - tolerance - now));
-            }
-            steps[i] = (key, tat, next, interval, tolerance);
+            let who = match (p.key, caller, address) {
+                (LimitKey::Caller, Some(id), _) => Who::Name(id),
+                (LimitKey::Caller | LimitKey::Address, _, Some(a)) => {
+                    Who::Address(a.to_canonical())
+                }
+                (LimitKey::Caller | LimitKey::Address, _, None) => {
+                    warn_no_address();
+                    continue;
+                }
+                (LimitKey::Route, _, _) => Who::Everyone,
+            };
+            steps[n] = Step::new(p, who);
+            positions[n] = i;
+            n += 1;
         }
-        let admitted = violated.is_none();
-        if admitted {
-            for (i, &(key, _, next, _, _)) in steps.iter().enumerate().take(self.policies.len()) {
-                tats.map.insert((i, key), next);
-            }
-            if tats.map.len() >= tats.sweep_at {
-                tats.map.retain(|_, tat| *tat > now);
-                tats.sweep_at = (tats.map.len() * 2).max(SWEEP_AT_LEAST);
-            }
-        }
-        drop(tats);
+        let counted = if n == 0 {
+            Ok(Counted {
+                violated: None,
+                used: [0; plugin_rules::MAX_RATE_LIMITS],
+            })
+        } else {
+            self.store
+                .count(self.scope_hash, &self.scope, &steps[..n])
+                .await
+        };
+        let Ok(counted) = counted else {
+            return Decision {
+                violated: None,
+                unavailable: self.store.when_unreachable() == WhenUnreachable::Refuse,
+                fields: LimitFields {
+                    policy: self.policy_header.clone(),
+                    state: None,
+                    retry_after: None,
+                },
+                retry_after: 0,
+            };
+        };
 
         // `RateLimit`, written on the stack: the value's own copy is the one allocation.
         let mut field = Field {
@@ -213,32 +190,30 @@ impl Limiter {
             len: 0,
             overflow: false,
         };
-        for (i, (p, &(_, tat, next, interval, tolerance))) in
-            self.policies.iter().zip(steps.iter()).enumerate()
-        {
-            let held = if admitted { next } else { tat };
-            let used = held - now;
-            if i > 0 {
+        for (j, step) in steps[..n].iter().enumerate() {
+            let used = counted.used[j];
+            if j > 0 {
                 field.push(b", ");
             }
             field.push(b"\"");
-            field.push(p.name.as_bytes());
+            field.push(step.policy.as_bytes());
             field.push(b"\";r=");
-            field.push_u64(tolerance.saturating_sub(used) / interval.max(1));
+            field.push_u64(step.tolerance.saturating_sub(used) / step.interval.max(1));
             field.push(b";t=");
             field.push_u64(seconds_up(used));
         }
-        let state = if field.overflow {
+        let state = if field.overflow || n == 0 {
             None
         } else {
             HeaderValue::from_bytes(&field.bytes[..field.len]).ok()
         };
-        let (violated, retry_after) = match violated {
-            Some((i, wait)) => (Some(&self.policies[i]), seconds_up(wait).max(1)),
+        let (violated, retry_after) = match counted.violated {
+            Some((j, wait)) => (Some(&self.policies[positions[j]]), seconds_up(wait).max(1)),
             None => (None, 0),
         };
         Decision {
             violated,
+            unavailable: false,
             fields: LimitFields {
                 policy: self.policy_header.clone(),
                 state,
@@ -249,19 +224,38 @@ impl Limiter {
     }
 }
 
-fn address_of(address: Option<IpAddr>) -> Option<IpAddr> {
-    address.map(|a| a.to_canonical())
+/// `429 RATE_LIMITED`, naming the policy.
+pub(crate) fn rate_limited(policy: &RateLimit, retry_after: u64) -> ApiError {
+    over_quota(
+        policy,
+        retry_after,
+        format!(
+            "over the quota of {} requests per {} s; retry in {retry_after} s",
+            policy.quota, policy.window_secs
+        ),
+    )
 }
 
-/// `window / quota`, in nanoseconds.
-fn interval_nanos(p: &RateLimit) -> u64 {
-    let window = u128::from(p.window_secs) * NANOS;
-    u64::try_from(window / u128::from(p.quota.max(1))).unwrap_or(u64::MAX)
+/// `429 RATE_LIMITED` with `message`, naming `policy` in the details.
+pub(crate) fn over_quota(policy: &RateLimit, retry_after: u64, message: String) -> ApiError {
+    ApiError::framework(FrameworkCode::RateLimited, message).with_details(Details::Value(
+        serde_json::json!({
+            "policy": policy.name,
+            "quota": policy.quota,
+            "windowSeconds": policy.window_secs,
+            "retryAfterSeconds": retry_after,
+        }),
+    ))
 }
 
-/// Nanoseconds as whole seconds, rounded up: never earlier than the quota really frees.
-fn seconds_up(nanos: u64) -> u64 {
-    nanos.div_ceil(1_000_000_000)
+fn warn_no_address() {
+    if !WARNED_NO_ADDRESS.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "a rate limit counted per address met a request whose address is unknown, and did \
+             not count it: serve with plugin_runtime::serve, or with axum's \
+             into_make_service_with_connect_info"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -293,24 +287,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quota_admits_its_burst_then_one_per_interval() {
-        let l = Limiter::new(MINUTE).unwrap();
+        let l = Limiter::new(MINUTE, &LimitStore::memory(), "test/route".into()).unwrap();
         for remaining in [2, 1, 0] {
-            let d = l.check(Some("ann"), None);
+            let d = l.check(Some("ann"), None).await;
             assert!(d.violated.is_none());
             assert!(header(&d, "ratelimit").contains(&format!(";r={remaining};")));
         }
-        let d = l.check(Some("ann"), None);
+        let d = l.check(Some("ann"), None).await;
         assert_eq!(d.violated.map(|p| p.name), Some("minute"));
         assert_eq!(d.retry_after, 20, "one request frees every 60 / 3 s");
         assert_eq!(header(&d, "retry-after"), "20");
         assert_eq!(header(&d, "ratelimit-policy"), "\"minute\";q=3;w=60");
         // Someone else is counted apart.
-        assert!(l.check(Some("bob"), None).violated.is_none());
+        assert!(l.check(Some("bob"), None).await.violated.is_none());
         // Not a moment before it said.
         tokio::time::advance(Duration::from_secs(19)).await;
-        assert!(l.check(Some("ann"), None).violated.is_some());
+        assert!(l.check(Some("ann"), None).await.violated.is_some());
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(l.check(Some("ann"), None).violated.is_none());
+        assert!(l.check(Some("ann"), None).await.violated.is_none());
     }
 
     #[tokio::test(start_paused = true)]
@@ -331,15 +325,18 @@ mod tests {
                 key: LimitKey::Route,
             },
         ];
-        let l = Limiter::new(TWO).unwrap();
-        assert!(l.check(None, None).violated.is_none());
-        assert!(l.check(None, None).violated.is_none());
-        assert_eq!(l.check(None, None).violated.map(|p| p.name), Some("second"));
+        let l = Limiter::new(TWO, &LimitStore::memory(), "test/route".into()).unwrap();
+        assert!(l.check(None, None).await.violated.is_none());
+        assert!(l.check(None, None).await.violated.is_none());
+        assert_eq!(
+            l.check(None, None).await.violated.map(|p| p.name),
+            Some("second")
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(l.check(None, None).violated.is_none());
+        assert!(l.check(None, None).await.violated.is_none());
         // The per-minute quota is spent (the refusal above did not count).
         tokio::time::advance(Duration::from_secs(1)).await;
-        let d = l.check(None, None);
+        let d = l.check(None, None).await;
         assert_eq!(d.violated.map(|p| p.name), Some("minute"));
         assert_eq!(
             header(&d, "ratelimit-policy"),
@@ -349,13 +346,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn callers_without_a_principal_are_counted_by_address() {
-        let l = Limiter::new(MINUTE).unwrap();
+        let l = Limiter::new(MINUTE, &LimitStore::memory(), "test/route".into()).unwrap();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(None, Some(a)).violated.is_none());
+            assert!(l.check(None, Some(a)).await.violated.is_none());
         }
-        assert!(l.check(None, Some(a)).violated.is_some());
-        assert!(l.check(None, Some(b)).violated.is_none());
+        assert!(l.check(None, Some(a)).await.violated.is_some());
+        assert!(l.check(None, Some(b)).await.violated.is_none());
     }
 }

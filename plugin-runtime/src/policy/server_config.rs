@@ -2,12 +2,13 @@
 //! route (route, else plugin, else server) for its timeout, body limit and security. Mounting,
 //! the documents and the manifest all ask here, so they cannot disagree.
 
+use super::LimitStore;
 use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security};
 use std::time::Duration;
 
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
 /// Also what the OpenAPI documents say about the API as a whole, and whether Swagger UI is served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     timeout: Duration,
     body_limit: usize,
@@ -16,6 +17,8 @@ pub struct ServerConfig {
     docs: bool,
     security: Security,
     rate_limits: &'static [RateLimit],
+    limit_store: LimitStore,
+    auth_failures: RateLimit,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +33,8 @@ impl Default for ServerConfig {
             docs: true,
             security: Security::DEFAULT,
             rate_limits: &[],
+            limit_store: LimitStore::memory(),
+            auth_failures: super::AUTH_FAILURES,
         }
     }
 }
@@ -64,6 +69,45 @@ impl ServerConfig {
         );
         self.rate_limits = limits;
         self
+    }
+
+    /// Sets where quotas are counted (default: in this process). With the `redis` feature, a
+    /// Redis store shares them among every server that uses it:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")] {
+    /// use plugin_runtime::{LimitStore, ServerConfig, WhenUnreachable};
+    ///
+    /// let store = LimitStore::redis("redis://127.0.0.1:6379")
+    ///     .expect("a redis:// URL")
+    ///     .when_unreachable(WhenUnreachable::Refuse);
+    /// let config = ServerConfig::default().with_limit_store(store);
+    /// # let _ = config;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_limit_store(mut self, store: impl Into<LimitStore>) -> Self {
+        self.limit_store = store.into();
+        self
+    }
+
+    /// Where quotas are counted.
+    pub fn limit_store(&self) -> &LimitStore {
+        &self.limit_store
+    }
+
+    /// Sets how many failed authentications a client address may make before it is refused
+    /// with 429 (default [`AUTH_FAILURES`](crate::auth::AUTH_FAILURES): 10 a minute). The
+    /// policy's `key` is ignored: failures are always counted per address.
+    #[must_use]
+    pub fn with_auth_failure_limit(mut self, policy: RateLimit) -> Self {
+        self.auth_failures = policy;
+        self
+    }
+
+    /// How many failed authentications a client address may make.
+    pub fn auth_failure_limit(&self) -> &RateLimit {
+        &self.auth_failures
     }
 
     /// The rate limits in force for `route` of `plugin`: the route's `rate_limit(...)`, else the

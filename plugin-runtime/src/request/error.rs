@@ -179,6 +179,15 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(super::request_id::HEADER, request_id.header_value());
+        if let (StatusCode::TOO_MANY_REQUESTS, Details::Value(details)) =
+            (self.status, &self.details)
+            && let Some(secs) = details
+                .get("retryAfterSeconds")
+                .and_then(serde_json::Value::as_u64)
+        {
+            // RFC 9110: when to come back, in seconds.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names a scheme the client can authenticate with.
             headers.insert(
@@ -207,6 +216,8 @@ enum Repr {
         details: Option<serde_json::Value>,
     },
     Internal(Box<dyn std::error::Error + Send + Sync>),
+    /// One of the framework's own answers (a 429 the built-in login gives).
+    Framework(ApiError),
 }
 
 /// A handler's result: `Ok(output)` or a [`RouteError`].
@@ -216,6 +227,12 @@ impl RouteError {
     /// An unexpected failure (500 `INTERNAL`); `cause` is logged, never sent.
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         RouteError(Repr::Internal(cause.into()))
+    }
+
+    /// One of the framework's own answers, sent as it is.
+    #[cfg_attr(not(feature = "auth-store"), allow(dead_code))]
+    pub(crate) fn framework(error: ApiError) -> Self {
+        RouteError(Repr::Framework(error))
     }
 
     /// Attaches `details` to a declared error; they are sent in the envelope. Does nothing to an
@@ -231,6 +248,7 @@ impl RouteError {
     pub fn code(&self) -> Option<&'static str> {
         match &self.0 {
             Repr::Declared { decl, .. } => Some(decl.code),
+            Repr::Framework(e) => Some(e.code()),
             Repr::Internal(_) => None,
         }
     }
@@ -241,6 +259,7 @@ impl RouteError {
             Repr::Declared { decl, .. } => {
                 StatusCode::from_u16(decl.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Repr::Framework(e) => e.status(),
             Repr::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -251,6 +270,7 @@ impl RouteError {
             Repr::Declared { decl, message, .. } => {
                 message.as_deref().unwrap_or_else(|| default_message(decl))
             }
+            Repr::Framework(e) => e.message(),
             Repr::Internal(_) => INTERNAL_MESSAGE,
         }
     }
@@ -259,6 +279,10 @@ impl RouteError {
     pub fn details(&self) -> Option<&serde_json::Value> {
         match &self.0 {
             Repr::Declared { details, .. } => details.as_ref(),
+            Repr::Framework(e) => match e.details() {
+                Details::Value(v) => Some(v),
+                Details::None | Details::Fields(_) => None,
+            },
             Repr::Internal(_) => None,
         }
     }
@@ -286,6 +310,7 @@ impl RouteError {
                 },
                 details: details.map_or(Details::None, Details::Value),
             },
+            Repr::Framework(e) => e,
             Repr::Internal(cause) => {
                 tracing::error!(error = %cause, "handler failed");
                 ApiError::internal()
@@ -325,6 +350,7 @@ impl fmt::Debug for RouteError {
                 .field("message", message)
                 .field("details", details)
                 .finish(),
+            Repr::Framework(e) => f.debug_tuple("RouteError::Framework").field(e).finish(),
             Repr::Internal(cause) => f.debug_tuple("RouteError::Internal").field(cause).finish(),
         }
     }
@@ -334,6 +360,7 @@ impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::Declared { decl, .. } => write!(f, "{}: {}", decl.code, self.message()),
+            Repr::Framework(e) => write!(f, "{}: {}", e.code(), e.message()),
             Repr::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }

@@ -6,6 +6,8 @@ use super::config::{AuthConfig, AuthError, MAX_PASSWORD, MIN_PASSWORD};
 use super::model::{ApiKeyInfo, CreatedApiKey, User, now_ms, parse_rfc3339};
 use super::sql::Store;
 use super::{scope, secret};
+use crate::declare::{LimitKey, RateLimit};
+use crate::policy::{LimitStore, Who};
 use crate::request::Principal;
 use sqlx::AnyPool;
 use std::sync::Arc;
@@ -20,6 +22,31 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 #[derive(Clone, Debug)]
 pub struct Auth {
     inner: Arc<Inner>,
+    /// Where failed logins are counted per email: the server's limit store once mounted.
+    limits: LimitStore,
+}
+
+/// How many failed logins an email may have: 5 in 15 minutes, then one more every 3 minutes.
+/// Past it, logins to that email are refused with 429 without checking the password. Counted
+/// in the server's limit store, so across every server that shares one.
+pub const LOGIN_FAILURES_PER_EMAIL: RateLimit = RateLimit {
+    name: "login-failures",
+    quota: 5,
+    window_secs: 15 * 60,
+    burst: 5,
+    key: LimitKey::Caller,
+};
+
+const LOGIN_SCOPE: &str = "login-email";
+
+/// What a login attempt came to.
+pub(crate) enum Login {
+    /// A new session (its id) for the user.
+    Admitted(String, User),
+    /// The email or the password is wrong.
+    Refused,
+    /// Too many failures for the email: retry in so many seconds.
+    Blocked(u64),
 }
 
 #[derive(Debug)]
@@ -74,7 +101,14 @@ impl Auth {
                 config,
                 logins: AtomicU64::new(0),
             }),
+            limits: LimitStore::memory(),
         })
+    }
+
+    /// This handle, counting failed logins in `store`.
+    pub(crate) fn counting_in(mut self, store: &LimitStore) -> Self {
+        self.limits = store.clone();
+        self
     }
 
     pub(crate) fn config(&self) -> &AuthConfig {
@@ -250,13 +284,15 @@ impl Auth {
 
     /// Checks the password and, if right, starts a session: its id (the cookie's value) and the
     /// user. `None` for a wrong email or password alike.
-    pub(crate) async fn login(
-        &self,
-        email: &str,
-        password: &str,
-    ) -> Result<Option<(String, User)>, AuthError> {
-        let found = match normalize_email(email) {
-            Ok(e) if password.len() <= MAX_PASSWORD => self.inner.store.user_by_email(&e).await?,
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Result<Login, AuthError> {
+        let email = normalize_email(email).ok();
+        if let Some(e) = &email
+            && let Some(wait) = self.limits.blocked(LOGIN_SCOPE, Who::Name(e))
+        {
+            return Ok(Login::Blocked(wait));
+        }
+        let found = match &email {
+            Some(e) if password.len() <= MAX_PASSWORD => self.inner.store.user_by_email(e).await?,
             _ => None,
         };
         let stored = found.as_ref().map(|(_, h)| h.clone());
@@ -267,7 +303,16 @@ impl Auth {
         .await
         .unwrap_or(false);
         let (Some((user, _)), true) = (found, ok) else {
-            return Ok(None);
+            if let Some(e) = &email
+                && let Some(wait) = self
+                    .limits
+                    .record_failure(LOGIN_SCOPE, &LOGIN_FAILURES_PER_EMAIL, Who::Name(e))
+                    .await
+            {
+                tracing::warn!("too many failed logins for one email: refused for {wait} s");
+                return Ok(Login::Blocked(wait));
+            }
+            return Ok(Login::Refused);
         };
         let session = secret::new_session_id();
         let now = now_ms();
@@ -287,7 +332,7 @@ impl Auth {
                 let _ = store.delete_expired_sessions(now).await;
             });
         }
-        Ok(Some((session, user.into())))
+        Ok(Login::Admitted(session, user.into()))
     }
 
     /// Ends the session everywhere (it is deleted from the store).

@@ -18,7 +18,7 @@ mod settings;
 mod sql;
 
 pub use config::{AuthConfig, AuthError};
-pub use handle::Auth;
+pub use handle::{Auth, LOGIN_FAILURES_PER_EMAIL};
 pub use jwt::{OAuthConfig, OAuthError};
 pub use model::{ApiKeyInfo, CreatedApiKey, User};
 pub use routes::AuthRoutes;

@@ -1,0 +1,404 @@
+//! [`LimitStore`]: where quotas are counted. In this process by default; in Redis (feature
+//! `redis`) when several servers must share them.
+//!
+//! Both count with the generic cell rate algorithm (GCRA). For a policy of `quota` requests per
+//! `window`, at most `burst` at once, each admitted request moves its key's "theoretical arrival
+//! time" (TAT) on by `window / quota`; a request is admitted while the TAT stays within
+//! `burst × window / quota` of now. One number per key is the whole state.
+//!
+//! In memory, a key is 8 bytes of hash and 8 of TAT, about 40 bytes with the map's own
+//! overhead. Keys are hashed with SipHash under a per-process random key, so a check on a known
+//! key allocates nothing and a client cannot choose colliding keys. A key whose TAT has passed
+//! is at full quota, the same as absent: such keys are swept out whenever the map doubles, so
+//! memory follows the keys active within a window.
+
+use crate::declare::RateLimit;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::time::Instant;
+
+const SWEEP_AT_LEAST: usize = 4096;
+
+/// Where rate-limit quotas are counted: give one to
+/// [`ServerConfig::with_limit_store`](crate::ServerConfig::with_limit_store). Cloning it shares
+/// the counts.
+///
+/// [`LimitStore::memory`] (the default) counts in this process. With the `redis` feature,
+/// [`LimitStore::redis`] counts in Redis, so every server using that Redis shares every quota.
+#[derive(Clone)]
+pub struct LimitStore(Arc<Inner>);
+
+struct Inner {
+    backend: Backend,
+    epoch: Instant,
+    hasher: RandomState,
+    /// Who is refused until when after too many failures: `hash(scope, who)` → nanoseconds
+    /// since `epoch`. Kept here even when counting in Redis, so a blocked client is refused
+    /// without asking anyone.
+    blocked: Mutex<Swept>,
+}
+
+enum Backend {
+    Memory(Mutex<Swept>),
+    #[cfg(feature = "redis")]
+    Redis(super::redis::RedisCounter),
+}
+
+/// A map from key hash to a time in nanoseconds since the epoch, swept of times that have
+/// passed whenever it doubles.
+struct Swept {
+    map: HashMap<u64, u64, BuildHasherDefault<KeyHasher>>,
+    sweep_at: usize,
+}
+
+impl Swept {
+    fn new() -> Self {
+        Swept {
+            map: HashMap::default(),
+            sweep_at: SWEEP_AT_LEAST,
+        }
+    }
+
+    fn insert(&mut self, key: u64, until: u64, now: u64) {
+        self.map.insert(key, until);
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, t| *t > now);
+            self.sweep_at = (self.map.len() * 2).max(SWEEP_AT_LEAST);
+        }
+    }
+}
+
+/// The map's hasher. Its keys are SipHash values already (with a random key per process):
+/// hashing them again would only cost time.
+#[derive(Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+/// Who a quota is counted for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Who<'a> {
+    /// An authenticated caller's id, or another name (an email).
+    Name(&'a str),
+    /// A client address, in canonical form.
+    Address(IpAddr),
+    /// Everyone at once.
+    Everyone,
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Name(n) => write!(f, "n:{n}"),
+            Who::Address(a) => write!(f, "a:{a}"),
+            Who::Everyone => f.write_str("all"),
+        }
+    }
+}
+
+/// One policy's part of a check: who it counts and its GCRA parameters, in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step<'a> {
+    pub(crate) policy: &'a str,
+    pub(crate) who: Who<'a>,
+    /// `window / quota`.
+    pub(crate) interval: u64,
+    /// `burst × interval`.
+    pub(crate) tolerance: u64,
+}
+
+impl<'a> Step<'a> {
+    pub(crate) fn new(policy: &'a RateLimit, who: Who<'a>) -> Self {
+        let window = u128::from(policy.window_secs) * 1_000_000_000;
+        let interval = u64::try_from(window / u128::from(policy.quota.max(1))).unwrap_or(u64::MAX);
+        Step {
+            policy: policy.name,
+            who,
+            interval,
+            tolerance: interval.saturating_mul(u64::from(policy.burst)),
+        }
+    }
+}
+
+/// What counting decided, for up to `MAX_RATE_LIMITS` steps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counted {
+    /// The first step over quota and the nanoseconds until it admits, if any.
+    pub(crate) violated: Option<(usize, u64)>,
+    /// Per step: nanoseconds from now to its TAT after this request (before it, if refused).
+    pub(crate) used: [u64; plugin_rules::MAX_RATE_LIMITS],
+}
+
+/// The store could not be asked (Redis unreachable or too slow).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unreachable;
+
+/// What to do with a request when Redis cannot be asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WhenUnreachable {
+    /// Admit it, uncounted (the default): an outage of Redis is not an outage of the API.
+    #[default]
+    Admit,
+    /// Refuse it with `503 UNAVAILABLE`: no request goes uncounted.
+    Refuse,
+}
+
+impl std::fmt::Debug for LimitStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.backend {
+            Backend::Memory(_) => f.write_str("LimitStore::Memory"),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => write!(f, "LimitStore::Redis({r:?})"),
+        }
+    }
+}
+
+impl PartialEq for LimitStore {
+    /// The same store: clones of one another.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LimitStore {}
+
+impl Default for LimitStore {
+    fn default() -> Self {
+        LimitStore::memory()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl LimitStore {
+    /// Counts in this process: each server has its own quotas.
+    pub fn memory() -> Self {
+        Self::with_backend(Backend::Memory(Mutex::new(Swept::new())))
+    }
+
+    fn with_backend(backend: Backend) -> Self {
+        LimitStore(Arc::new(Inner {
+            backend,
+            epoch: Instant::now(),
+            hasher: RandomState::new(),
+            blocked: Mutex::new(Swept::new()),
+        }))
+    }
+
+    /// Counts in Redis at `url` (`redis://[user:password@]host[:port][/db]`), shared by every
+    /// server that uses the same Redis. Each check is one round trip running a script that reads
+    /// Redis's own clock, so servers whose clocks disagree still agree on the quotas. Connects
+    /// on first use and again after a failure.
+    ///
+    /// # Errors
+    /// When `url` is not such a URL (`rediss://`, TLS, is not supported).
+    #[cfg(feature = "redis")]
+    pub fn redis(url: &str) -> Result<super::redis::RedisLimits, String> {
+        super::redis::RedisLimits::parse(url)
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_redis(counter: super::redis::RedisCounter) -> Self {
+        Self::with_backend(Backend::Redis(counter))
+    }
+
+    /// Sends Redis a `PING` and waits for the answer: a bare round trip, which benchmarks set
+    /// beside a check. Not public API.
+    #[cfg(feature = "redis")]
+    #[doc(hidden)]
+    pub async fn ping(&self) -> Result<(), String> {
+        match &self.0.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+
+    /// Counts one request by `caller` against `policy` in `scope`, as a route's check does; for
+    /// benchmarks. Whether it was admitted (`None` if the store could not be asked). Not public
+    /// API.
+    #[doc(hidden)]
+    pub async fn count_one(&self, scope: &str, policy: &RateLimit, caller: &str) -> Option<bool> {
+        let step = Step::new(policy, Who::Name(caller));
+        let counted = self
+            .count(self.scope_hash(scope), scope, std::slice::from_ref(&step))
+            .await
+            .ok()?;
+        Some(counted.violated.is_none())
+    }
+
+    /// What to do when the store cannot be asked.
+    pub(crate) fn when_unreachable(&self) -> WhenUnreachable {
+        match &self.0.backend {
+            Backend::Memory(_) => WhenUnreachable::Admit,
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.when_unreachable(),
+        }
+    }
+
+    /// A number naming `scope` (a route, say) in this store's keys.
+    pub(crate) fn scope_hash(&self, scope: &str) -> u64 {
+        self.0.hasher.hash_one(scope)
+    }
+
+    fn key(&self, scope: u64, step: &Step<'_>) -> u64 {
+        let h = &self.0.hasher;
+        match step.who {
+            Who::Name(n) => h.hash_one((scope, step.policy, 0u8, n)),
+            Who::Address(IpAddr::V4(a)) => h.hash_one((scope, step.policy, 1u8, a.octets())),
+            Who::Address(IpAddr::V6(a)) => h.hash_one((scope, step.policy, 2u8, a.octets())),
+            Who::Everyone => h.hash_one((scope, step.policy, 3u8)),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.0.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts one request against every step of `scope` (named `scope_name` in Redis, hashed
+    /// `scope` in memory). Admitted only if every step admits it; a refused request uses up
+    /// nothing.
+    pub(crate) async fn count(
+        &self,
+        scope: u64,
+        scope_name: &str,
+        steps: &[Step<'_>],
+    ) -> Result<Counted, Unreachable> {
+        match &self.0.backend {
+            Backend::Memory(tats) => {
+                let _ = scope_name;
+                Ok(self.count_in_memory(tats, scope, steps))
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.count(scope_name, steps).await,
+        }
+    }
+
+    fn count_in_memory(&self, tats: &Mutex<Swept>, scope: u64, steps: &[Step<'_>]) -> Counted {
+        let now = self.now();
+        let mut keys = [0u64; plugin_rules::MAX_RATE_LIMITS];
+        let mut held = [0u64; plugin_rules::MAX_RATE_LIMITS];
+        let mut violated = None;
+        let mut tats = lock(tats);
+        for (i, step) in steps.iter().enumerate().take(keys.len()) {
+            keys[i] = self.key(scope, step);
+            let tat = tats.map.get(&keys[i]).copied().unwrap_or(0).max(now);
+            let next = tat.saturating_add(step.interval);
+            if next - now > step.tolerance && violated.is_none() {
+                violated = Some((i, next - step.tolerance - now));
+            }
+            held[i] = next;
+        }
+        if violated.is_none() {
+            for (i, &key) in keys.iter().enumerate().take(steps.len()) {
+                tats.insert(key, held[i], now);
+            }
+        } else {
+            // Refused: nothing is used up, so each TAT stays where it was.
+            for (i, step) in steps.iter().enumerate().take(keys.len()) {
+                held[i] -= step.interval;
+            }
+        }
+        drop(tats);
+        let mut used = [0u64; plugin_rules::MAX_RATE_LIMITS];
+        for (u, h) in used.iter_mut().zip(held).take(steps.len()) {
+            *u = h - now;
+        }
+        Counted { violated, used }
+    }
+
+    /// Seconds until `who` may try again in `scope`, if too many failures have been recorded;
+    /// asks no one.
+    pub(crate) fn blocked(&self, scope: &str, who: Who<'_>) -> Option<u64> {
+        let key = self.key(
+            self.scope_hash(scope),
+            &Step {
+                policy: "",
+                who,
+                interval: 0,
+                tolerance: 0,
+            },
+        );
+        let until = lock(&self.0.blocked).map.get(&key).copied()?;
+        let now = self.now();
+        (until > now).then(|| seconds_up(until - now).max(1))
+    }
+
+    /// Records one failure by `who` in `scope` against `policy`. Past the policy's quota, `who`
+    /// is blocked until it frees again, and the seconds until then are returned.
+    pub(crate) async fn record_failure(
+        &self,
+        scope: &str,
+        policy: &RateLimit,
+        who: Who<'_>,
+    ) -> Option<u64> {
+        let step = Step::new(policy, who);
+        let counted = self
+            .count(self.scope_hash(scope), scope, std::slice::from_ref(&step))
+            .await
+            .ok()?;
+        let (_, wait) = counted.violated?;
+        let key = self.key(self.scope_hash(scope), &Step { policy: "", ..step });
+        let now = self.now();
+        lock(&self.0.blocked).insert(key, now.saturating_add(wait), now);
+        Some(seconds_up(wait).max(1))
+    }
+}
+
+/// Nanoseconds as whole seconds, rounded up: never earlier than the quota really frees.
+pub(crate) fn seconds_up(nanos: u64) -> u64 {
+    nanos.div_ceil(1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::declare::LimitKey;
+    use std::time::Duration;
+
+    const FIVE: RateLimit = RateLimit {
+        name: "failures",
+        quota: 5,
+        window_secs: 60,
+        burst: 5,
+        key: LimitKey::Address,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_past_the_quota_block_until_it_frees() {
+        let store = LimitStore::memory();
+        let a = Who::Address("192.0.2.7".parse().unwrap());
+        for _ in 0..5 {
+            assert_eq!(store.blocked("login", a), None);
+            assert_eq!(store.record_failure("login", &FIVE, a).await, None);
+        }
+        assert_eq!(store.record_failure("login", &FIVE, a).await, Some(12));
+        assert_eq!(store.blocked("login", a), Some(12));
+        // Another scope, and another client, are not blocked.
+        assert_eq!(store.blocked("keys", a), None);
+        assert_eq!(
+            store.blocked("login", Who::Address("192.0.2.8".parse().unwrap())),
+            None
+        );
+        tokio::time::advance(Duration::from_secs(12)).await;
+        assert_eq!(store.blocked("login", a), None);
+    }
+}

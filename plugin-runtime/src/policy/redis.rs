@@ -1,0 +1,596 @@
+//! Quotas counted in Redis (feature `redis`), shared by every server that uses it.
+//!
+//! One check is one round trip: `EVALSHA` of a script that reads Redis's clock (`TIME`), reads
+//! each policy's TAT, and writes them all only if every policy admits the request, so checks
+//! from many servers are atomic and their clocks do not matter. A TAT is stored under
+//! `<prefix>:<scope>:<policy>:<who>` (prefix `plugin-limits` unless set) with an expiry at the TAT itself, so idle keys vanish
+//! on their own.
+//!
+//! The client is a small one, for this script alone: one TCP connection per store, commands
+//! pipelined on it (RESP2), connected on first use and again after any failure. A check that
+//! gets no answer within the store's timeout counts as Redis being unreachable; what happens to
+//! the request then is [`WhenUnreachable`]. Each change between reachable and unreachable is
+//! logged once.
+
+use super::limit_store::{Counted, LimitStore, Step, Unreachable, WhenUnreachable};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// The GCRA over `#KEYS` policies, in microseconds of Redis's clock. `ARGV` holds each policy's
+/// interval and tolerance. Returns the 1-based index of the first policy over quota (0 if
+/// none), the microseconds until it admits, then per policy the microseconds from now to its
+/// TAT as it stands after the check.
+const SCRIPT: &str = r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tats, violated, wait = {}, 0, 0
+for i = 1, #KEYS do
+  local interval, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or 0), now)
+  tats[i] = tat
+  if violated == 0 and tat + interval - now > tolerance then
+    violated = i
+    wait = tat + interval - tolerance - now
+  end
+end
+local out = {violated, wait}
+for i = 1, #KEYS do
+  local held = tats[i]
+  if violated == 0 then
+    held = held + tonumber(ARGV[2 * i - 1])
+    redis.call('SET', KEYS[i], string.format('%d', held),
+      'PX', string.format('%d', math.ceil((held - now) / 1000) + 1))
+  end
+  out[#out + 1] = held - now
+end
+return out
+";
+
+/// A Redis store being configured: [`LimitStore::redis`] makes one; pass it to
+/// [`ServerConfig::with_limit_store`](crate::ServerConfig::with_limit_store).
+#[derive(Clone, Debug)]
+pub struct RedisLimits {
+    target: Target,
+    prefix: String,
+    when_unreachable: WhenUnreachable,
+    timeout: Duration,
+}
+
+#[derive(Clone)]
+struct Target {
+    /// `host:port`.
+    address: String,
+    user: Option<String>,
+    password: Option<String>,
+    db: u32,
+}
+
+impl std::fmt::Debug for Target {
+    /// Never shows the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redis://{}/{}", self.address, self.db)
+    }
+}
+
+impl RedisLimits {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("redis://").ok_or_else(|| {
+            format!(
+                "expected a URL such as redis://127.0.0.1:6379, found `{}`",
+                redact(url)
+            )
+        })?;
+        let (authority, db) = match rest.split_once('/') {
+            Some((a, "")) => (a, 0),
+            Some((a, db)) => (
+                a,
+                db.parse().map_err(|_| {
+                    format!("the database in a Redis URL is a number, found `{db}`")
+                })?,
+            ),
+            None => (rest, 0),
+        };
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((c, h)) => (Some(c), h),
+            None => (None, authority),
+        };
+        let (user, password) = match credentials.map(|c| c.split_once(':').unwrap_or(("", c))) {
+            Some((u, p)) => (
+                (!u.is_empty()).then(|| u.to_owned()),
+                (!p.is_empty()).then(|| p.to_owned()),
+            ),
+            None => (None, None),
+        };
+        if host.is_empty() {
+            return Err("a Redis URL needs a host, such as redis://127.0.0.1:6379".to_owned());
+        }
+        let address = if host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !host.ends_with(']')
+        {
+            host.to_owned()
+        } else {
+            format!("{host}:6379")
+        };
+        Ok(RedisLimits {
+            target: Target {
+                address,
+                user,
+                password,
+                db,
+            },
+            prefix: "plugin-limits".to_owned(),
+            when_unreachable: WhenUnreachable::Admit,
+            timeout: Duration::from_millis(250),
+        })
+    }
+
+    /// What happens to requests while Redis cannot be asked (default: admitted, uncounted).
+    #[must_use]
+    pub fn when_unreachable(mut self, then: WhenUnreachable) -> Self {
+        self.when_unreachable = then;
+        self
+    }
+
+    /// What every key this store writes starts with (default `plugin-limits`): servers share
+    /// quotas only under the same prefix, so several APIs can share one Redis apart.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a check may wait for Redis before it counts as unreachable (default 250 ms).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl From<RedisLimits> for LimitStore {
+    fn from(r: RedisLimits) -> Self {
+        LimitStore::from_redis(RedisCounter {
+            settings: r,
+            connection: Mutex::new(None),
+            state: AtomicU8::new(UNKNOWN),
+        })
+    }
+}
+
+/// A URL with its password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((before, after)) => match before.rsplit_once(':') {
+            Some((scheme_user, _)) if scheme_user.contains("//") || !scheme_user.is_empty() => {
+                format!("{scheme_user}:***@{after}")
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+const UNKNOWN: u8 = 0;
+const REACHABLE: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
+/// The Redis backend of a [`LimitStore`].
+pub(crate) struct RedisCounter {
+    settings: RedisLimits,
+    connection: Mutex<Option<Connection>>,
+    state: AtomicU8,
+}
+
+impl std::fmt::Debug for RedisCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.settings.target)
+    }
+}
+
+impl RedisCounter {
+    pub(crate) fn when_unreachable(&self) -> WhenUnreachable {
+        self.settings.when_unreachable
+    }
+
+    /// Counts one request against `steps`, as the in-memory store does, on Redis's clock.
+    pub(crate) async fn count(
+        &self,
+        scope: &str,
+        steps: &[Step<'_>],
+    ) -> Result<Counted, Unreachable> {
+        let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + 3 * steps.len());
+        args.push(b"EVALSHA".to_vec());
+        args.push(Vec::new()); // the script's digest, filled in by `call`
+        args.push(steps.len().to_string().into_bytes());
+        for step in steps {
+            let mut key = String::with_capacity(64);
+            let _ = write!(
+                key,
+                "{}:{scope}:{}:{}",
+                self.settings.prefix, step.policy, step.who
+            );
+            args.push(key.into_bytes());
+        }
+        for step in steps {
+            // Microseconds, rounded up so that Redis never admits earlier than memory would.
+            args.push(step.interval.div_ceil(1000).to_string().into_bytes());
+            args.push((step.tolerance / 1000).to_string().into_bytes());
+        }
+        let outcome = tokio::time::timeout(self.settings.timeout, self.call(args)).await;
+        let reply = match outcome {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => return Err(self.failed(&e)),
+            Err(_) => return Err(self.failed("no answer within the timeout")),
+        };
+        match parse_counted(&reply, steps.len()) {
+            Some(counted) => {
+                self.succeeded();
+                Ok(counted)
+            }
+            None => Err(self.failed(&format!("unexpected answer {reply:?}"))),
+        }
+    }
+
+    /// Sends `PING` and waits for its answer: the cost of a round trip, for comparison.
+    #[doc(hidden)]
+    pub(crate) async fn ping(&self) -> Result<(), String> {
+        let conn = self.connection().await?;
+        match conn.send(vec![b"PING".to_vec()]).await? {
+            Reply::Simple(s) if s == "PONG" => Ok(()),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    async fn call(&self, mut args: Vec<Vec<u8>>) -> Result<Reply, String> {
+        let conn = self.connection().await?;
+        args[1] = conn.script.clone().into_bytes();
+        match conn.send(args).await? {
+            Reply::Error(e) => {
+                // A `SCRIPT FLUSH` or a failover to a replica without the script: connect anew,
+                // which loads it again.
+                if e.starts_with("NOSCRIPT") {
+                    self.drop_connection(&conn);
+                }
+                Err(e)
+            }
+            reply => Ok(reply),
+        }
+    }
+
+    fn drop_connection(&self, conn: &Connection) {
+        let mut slot = lock(&self.connection);
+        if slot
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.alive, &conn.alive))
+        {
+            *slot = None;
+        }
+    }
+
+    async fn connection(&self) -> Result<Connection, String> {
+        if let Some(c) = lock(&self.connection).as_ref()
+            && c.is_alive()
+        {
+            return Ok(c.clone());
+        }
+        let c = Connection::open(&self.settings.target).await?;
+        *lock(&self.connection) = Some(c.clone());
+        Ok(c)
+    }
+
+    fn failed(&self, why: &(impl std::fmt::Display + ?Sized)) -> Unreachable {
+        if self.state.swap(UNREACHABLE, Ordering::Relaxed) != UNREACHABLE {
+            let then = match self.settings.when_unreachable {
+                WhenUnreachable::Admit => "admitted uncounted",
+                WhenUnreachable::Refuse => "refused with 503",
+            };
+            tracing::error!(
+                redis = ?self.settings.target,
+                error = %why,
+                "the rate-limit store is unreachable: requests to limited routes are {then} until it is back"
+            );
+        }
+        Unreachable
+    }
+
+    fn succeeded(&self) {
+        match self.state.swap(REACHABLE, Ordering::Relaxed) {
+            REACHABLE => {}
+            UNREACHABLE => tracing::warn!(
+                redis = ?self.settings.target,
+                "the rate-limit store is reachable again: requests are counted"
+            ),
+            _ => tracing::info!(redis = ?self.settings.target, "counting rate limits in Redis"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn parse_counted(reply: &Reply, n: usize) -> Option<Counted> {
+    let Reply::Array(items) = reply else {
+        return None;
+    };
+    let ints: Vec<i64> = items
+        .iter()
+        .map(|r| match r {
+            Reply::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if ints.len() != 2 + n || n > plugin_rules::MAX_RATE_LIMITS {
+        return None;
+    }
+    let micros = |v: i64| u64::try_from(v).unwrap_or(0).saturating_mul(1000);
+    let violated = usize::try_from(ints[0]).ok()?;
+    let mut used = [0u64; plugin_rules::MAX_RATE_LIMITS];
+    for (u, &v) in used.iter_mut().zip(&ints[2..]) {
+        *u = micros(v);
+    }
+    Some(Counted {
+        violated: (violated > 0 && violated <= n).then(|| (violated - 1, micros(ints[1]))),
+        used,
+    })
+}
+
+/// An answer from Redis (RESP2).
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+    Nil,
+}
+
+/// Where the answer to one command goes.
+type Answer = oneshot::Sender<Result<Reply, String>>;
+
+/// The commands sent and not yet answered, oldest first.
+type Pending = Arc<Mutex<VecDeque<Answer>>>;
+
+/// One pipelined connection: a writer task sends commands in order, a reader task answers them
+/// in the same order.
+#[derive(Clone)]
+struct Connection {
+    commands: mpsc::Sender<(Vec<u8>, Answer)>,
+    alive: Arc<std::sync::atomic::AtomicBool>,
+    /// The script's SHA-1, as `SCRIPT LOAD` answered it.
+    script: String,
+}
+
+impl Connection {
+    fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    async fn open(target: &Target) -> Result<Connection, String> {
+        let stream = TcpStream::connect(&target.address)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Answer)>(1024);
+        let pending: Pending = Arc::default();
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+
+        let (writer_pending, writer_alive) = (Arc::clone(&pending), Arc::clone(&alive));
+        tokio::spawn(async move {
+            while let Some((bytes, answer)) = rx.recv().await {
+                if !writer_alive.load(Ordering::Relaxed) {
+                    let _ = answer.send(Err("the connection closed".to_owned()));
+                    continue;
+                }
+                lock(&writer_pending).push_back(answer);
+                if let Err(e) = write.write_all(&bytes).await {
+                    writer_alive.store(false, Ordering::Relaxed);
+                    fail_all(&writer_pending, &format!("cannot send: {e}"));
+                }
+            }
+        });
+        let (reader_pending, reader_alive) = (Arc::clone(&pending), Arc::clone(&alive));
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::with_capacity(4096);
+            let why = loop {
+                match parse(&buf) {
+                    Ok(Some((reply, used))) => {
+                        buf.drain(..used);
+                        let next = lock(&reader_pending).pop_front();
+                        match next {
+                            Some(answer) => {
+                                let _ = answer.send(Ok(reply));
+                            }
+                            None => break "an answer nobody asked for".to_owned(),
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => break e,
+                }
+                let mut chunk = [0u8; 4096];
+                match read.read(&mut chunk).await {
+                    Ok(0) => break "the connection closed".to_owned(),
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e) => break format!("cannot read: {e}"),
+                }
+            };
+            reader_alive.store(false, Ordering::Relaxed);
+            fail_all(&reader_pending, &why);
+        });
+
+        let mut conn = Connection {
+            commands: tx,
+            alive,
+            script: String::new(),
+        };
+        if let Some(password) = &target.password {
+            let mut auth = vec![b"AUTH".to_vec()];
+            if let Some(user) = &target.user {
+                auth.push(user.clone().into_bytes());
+            }
+            auth.push(password.clone().into_bytes());
+            conn.expect_ok(auth, "AUTH").await?;
+        }
+        if target.db != 0 {
+            conn.expect_ok(
+                vec![b"SELECT".to_vec(), target.db.to_string().into_bytes()],
+                "SELECT",
+            )
+            .await?;
+        }
+        let load = vec![
+            b"SCRIPT".to_vec(),
+            b"LOAD".to_vec(),
+            SCRIPT.as_bytes().to_vec(),
+        ];
+        match conn.send(load).await? {
+            Reply::Bulk(Some(sha)) => {
+                conn.script = String::from_utf8(sha).map_err(|_| "a malformed script digest")?;
+            }
+            other => return Err(format!("SCRIPT LOAD answered {other:?}")),
+        }
+        Ok(conn)
+    }
+
+    async fn expect_ok(&self, args: Vec<Vec<u8>>, what: &str) -> Result<(), String> {
+        match self.send(args).await? {
+            Reply::Simple(s) if s == "OK" => Ok(()),
+            // Never echo the answer to AUTH: it might quote what was sent.
+            _ => Err(format!("{what} was refused")),
+        }
+    }
+
+    async fn send(&self, args: Vec<Vec<u8>>) -> Result<Reply, String> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((encode(&args), tx))
+            .await
+            .map_err(|_| "the connection closed".to_owned())?;
+        rx.await.map_err(|_| "the connection closed".to_owned())?
+    }
+}
+
+fn fail_all(pending: &Pending, why: &str) {
+    for answer in lock(pending).drain(..) {
+        let _ = answer.send(Err(why.to_owned()));
+    }
+}
+
+/// A command as a RESP array of bulk strings.
+fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// One reply from the start of `buf` and the bytes it took, `None` if more bytes are needed.
+fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let Some((&kind, line)) = buf[..end].split_first() else {
+        return Err("an empty line from Redis".to_owned());
+    };
+    let text = std::str::from_utf8(line).map_err(|_| "a reply that is not UTF-8")?;
+    let after = end + 2;
+    let number = || {
+        text.parse::<i64>()
+            .map_err(|_| format!("a malformed length `{text}`"))
+    };
+    match kind {
+        b'+' => Ok(Some((Reply::Simple(text.to_owned()), after))),
+        b'-' => Ok(Some((Reply::Error(text.to_owned()), after))),
+        b':' => Ok(Some((Reply::Int(number()?), after))),
+        b'$' => {
+            let Ok(len) = usize::try_from(number()?) else {
+                return Ok(Some((Reply::Bulk(None), after)));
+            };
+            if buf.len() < after + len + 2 {
+                return Ok(None);
+            }
+            let bytes = buf[after..after + len].to_vec();
+            Ok(Some((Reply::Bulk(Some(bytes)), after + len + 2)))
+        }
+        b'*' => {
+            let Ok(count) = usize::try_from(number()?) else {
+                return Ok(Some((Reply::Nil, after)));
+            };
+            let mut items = Vec::with_capacity(count.min(64));
+            let mut at = after;
+            for _ in 0..count {
+                match parse(&buf[at..])? {
+                    Some((item, used)) => {
+                        items.push(item);
+                        at += used;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some((Reply::Array(items), at)))
+        }
+        other => Err(format!("an unknown reply type `{}`", char::from(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_and_passwords_never_shown() {
+        let r = RedisLimits::parse("redis://:s3cret@cache.internal/2").unwrap();
+        assert_eq!(r.target.address, "cache.internal:6379");
+        assert_eq!(r.target.password.as_deref(), Some("s3cret"));
+        assert_eq!(r.target.user, None);
+        assert_eq!(r.target.db, 2);
+        assert!(!format!("{r:?}").contains("s3cret"));
+        let r = RedisLimits::parse("redis://ann:pw@127.0.0.1:6380").unwrap();
+        assert_eq!(r.target.address, "127.0.0.1:6380");
+        assert_eq!(r.target.user.as_deref(), Some("ann"));
+        let e = RedisLimits::parse("rediss://ann:pw@host").unwrap_err();
+        assert!(
+            e.contains("redis://127.0.0.1:6379") && !e.contains("pw"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn replies_are_parsed_whole_or_not_at_all() {
+        let whole = b"*3\r\n:1\r\n$3\r\nabc\r\n-ERR no\r\n";
+        assert_eq!(
+            parse(whole).unwrap(),
+            Some((
+                Reply::Array(vec![
+                    Reply::Int(1),
+                    Reply::Bulk(Some(b"abc".to_vec())),
+                    Reply::Error("ERR no".into())
+                ]),
+                whole.len()
+            ))
+        );
+        for cut in 0..whole.len() {
+            assert_eq!(parse(&whole[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Bulk(None), 5)));
+        assert!(parse(b"?x\r\n").is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! Guessers and shared quotas: failed authentications limited per client address before the
+//! credential store is asked, the built-in login's limits per address and per email, and quotas
+//! counted in Redis, shared by servers and handled as configured when Redis cannot be reached.
+
+use crate::fixtures::{ALICE, ALICE_PASSWORD, world};
+use plugin_runtime::auth::{Authentication, Authenticator, Requirement};
+use plugin_runtime::prelude::*;
+use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_runtime::{LimitStore, WhenUnreachable};
+use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const ME: &str = "/v1/auth/me";
+const LOGIN: &str = "/v1/auth/login";
+
+fn address(last: u8) -> IpAddr {
+    [198, 51, 100, last].into()
+}
+
+/// The built-in store, counting how often it is asked (each ask of an unknown key is a query).
+struct Counting {
+    inner: plugin_runtime::Auth,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Authenticator for Counting {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a axum::http::request::Parts,
+        route: Requirement,
+    ) -> Authentication<'a> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.inner.authenticate(request, route)
+    }
+}
+
+fn assert_rate_limited(r: &TestResponse, policy: &str) {
+    assert_eq!(r.status(), 429, "{}", r.text());
+    let e = r.error();
+    assert_eq!(e["code"], "RATE_LIMITED");
+    assert_eq!(e["details"]["policy"], policy);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(json!(retry), e["details"]["retryAfterSeconds"]);
+    assert!(retry >= 1);
+}
+
+#[tokio::test]
+async fn a_burst_of_bad_keys_gets_429_before_the_store_is_asked() {
+    let w = world().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let app = plugins![
+        auth = Counting { inner: w.auth.clone(), asked: Arc::clone(&asked) };
+        plugin_runtime::auth::AuthRoutes::new(w.auth.clone()),
+    ];
+    let guesser = TestClient::new(app.clone()).from_address(address(1));
+    let quota = plugin_runtime::auth::AUTH_FAILURES.quota as usize;
+    for i in 0..quota {
+        let r = guesser
+            .get(ME)
+            .header("authorization", format!("Bearer plk_guess{i}"))
+            .send()
+            .await;
+        assert_eq!(r.status(), 401, "guess {i}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), quota);
+    // The next failure is refused, and from then on nothing reaches the store.
+    let r = guesser
+        .get(ME)
+        .header("authorization", "Bearer plk_onemore")
+        .send()
+        .await;
+    assert_rate_limited(&r, "auth-failures");
+    let after_block = asked.load(Ordering::SeqCst);
+    for i in 0..50 {
+        let r = guesser
+            .get(ME)
+            .header("authorization", format!("Bearer plk_more{i}"))
+            .send()
+            .await;
+        assert_rate_limited(&r, "auth-failures");
+    }
+    // Even a valid key from that address waits: the address is refused before any lookup.
+    let r = guesser
+        .get(ME)
+        .header("authorization", format!("Bearer {}", w.key))
+        .send()
+        .await;
+    assert_rate_limited(&r, "auth-failures");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        after_block,
+        "the store was asked"
+    );
+
+    // Another address is not affected.
+    let other = TestClient::new(app).from_address(address(2));
+    let r = other
+        .get(ME)
+        .header("authorization", format!("Bearer {}", w.key))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+async fn try_login(c: &TestClient, email: &str, password: &str) -> TestResponse {
+    c.post(LOGIN)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_email_across_addresses() {
+    let w = world().await;
+    let quota = plugin_runtime::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+    // Each wrong password comes from another address: the per-address quota never bites.
+    for i in 0..quota {
+        let c = TestClient::new(w.app.clone()).from_address(address(10 + i as u8));
+        let r = try_login(&c, ALICE, "wrong password").await;
+        assert_eq!(r.status(), 401, "attempt {i}");
+        assert_eq!(r.error()["code"], "INVALID_CREDENTIALS");
+    }
+    let c = TestClient::new(w.app.clone()).from_address(address(99));
+    let r = try_login(&c, ALICE, "wrong password").await;
+    assert_rate_limited(&r, "login-failures");
+    // Now even the right password waits: it is not checked.
+    let r = try_login(&c, ALICE, ALICE_PASSWORD).await;
+    assert_rate_limited(&r, "login-failures");
+    // The same email spelt in capitals is the same email.
+    let r = try_login(&c, &ALICE.to_uppercase(), ALICE_PASSWORD).await;
+    assert_rate_limited(&r, "login-failures");
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_address_and_the_answers_say_so() {
+    let w = world().await;
+    let c = TestClient::new(w.app.clone()).from_address(address(50));
+    let r = try_login(&c, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.header("ratelimit-policy"), Some("\"address\";q=20;w=900"));
+    assert_eq!(r.header("ratelimit"), Some("\"address\";r=19;t=45"));
+    // Different emails (so no email is blocked), one address: 20 attempts, then 429.
+    for i in 1..20 {
+        let r = try_login(&c, &format!("nobody{i}@example.com"), "x").await;
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let r = try_login(&c, ALICE, ALICE_PASSWORD).await;
+    assert_rate_limited(&r, "address");
+}
+
+/// The Redis the tests share, if `PLUGIN_TEST_REDIS_URL` is set.
+pub(crate) fn redis_url() -> Option<String> {
+    let url = std::env::var("PLUGIN_TEST_REDIS_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: set PLUGIN_TEST_REDIS_URL to run the tests of quotas in Redis");
+    }
+    url
+}
+
+/// A key prefix no other run shares.
+pub(crate) fn fresh_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("plugin-tests:{test}:{}:{nanos}", std::process::id())
+}
+
+/// Five a minute for everyone.
+#[plugin_route(
+    method = "GET",
+    path = "/scarce",
+    status = 204,
+    security(none),
+    rate_limit(5, per = "1m", key = "route")
+)]
+async fn scarce() -> RouteResult<()> {
+    Ok(())
+}
+
+#[plugin(name = "scarce", version = "1.0.0", routes(scarce))]
+struct Scarce;
+
+fn scarce_server(store: impl Into<LimitStore>) -> TestClient {
+    let config = ServerConfig::default().with_limit_store(store);
+    TestClient::new(plugins![config = config; Scarce::new()])
+}
+
+#[tokio::test]
+async fn servers_on_one_redis_share_a_quota() {
+    let Some(url) = redis_url() else { return };
+    let prefix = fresh_prefix("share");
+    let store = || LimitStore::redis(&url).unwrap().key_prefix(prefix.clone());
+    // Two servers, each with its own connection to Redis.
+    let (a, b) = (scarce_server(store()), scarce_server(store()));
+    let mut admitted = 0;
+    for i in 0..12 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let r = server.get("/v1/plugins/scarce/scarce").send().await;
+        match r.status().as_u16() {
+            204 => admitted += 1,
+            429 => assert_rate_limited(&r, "default"),
+            other => panic!("status {other}: {}", r.text()),
+        }
+    }
+    assert_eq!(
+        admitted, 5,
+        "exactly the quota is admitted across both servers"
+    );
+    // Counted on Redis's clock: the fields agree with the in-memory store's.
+    let r = a.get("/v1/plugins/scarce/scarce").send().await;
+    assert_eq!(r.header("ratelimit-policy"), Some("\"default\";q=5;w=60"));
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with("\"default\";r=0;t=")
+    );
+}
+
+#[tokio::test]
+async fn unreachable_redis_admits_or_refuses_as_configured() {
+    // A port nothing listens on: bind one, then close it.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{closed}");
+    let admit = scarce_server(LimitStore::redis(&url).unwrap());
+    for _ in 0..8 {
+        let r = admit.get("/v1/plugins/scarce/scarce").send().await;
+        assert_eq!(r.status(), 204, "admitted uncounted: {}", r.text());
+        assert_eq!(r.header("ratelimit"), None, "no count to report");
+    }
+    let refuse = scarce_server(
+        LimitStore::redis(&url)
+            .unwrap()
+            .when_unreachable(WhenUnreachable::Refuse),
+    );
+    let r = refuse.get("/v1/plugins/scarce/scarce").send().await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.error()["code"], "UNAVAILABLE");
+}
+
+/// Redis going away mid-run and coming back, through a proxy the test cuts and restores.
+#[tokio::test]
+async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
+    let Some(url) = redis_url() else { return };
+    let upstream = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxy = tokio::spawn(forward(listener, upstream.clone()));
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .key_prefix(fresh_prefix("outage"))
+        .when_unreachable(WhenUnreachable::Refuse);
+    let c = scarce_server(store);
+    let get = || c.get("/v1/plugins/scarce/scarce").send();
+    assert_eq!(get().await.status(), 204);
+    assert_eq!(get().await.status(), 204);
+
+    // Cut: the listener and every forwarded connection close.
+    proxy.abort();
+    let _ = proxy.await;
+    let r = get().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+
+    // Back: the store connects again, and the count went on from where it was.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let proxy = tokio::spawn(forward(listener, upstream));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(get().await.status().as_u16());
+    }
+    assert_eq!(statuses, [204, 204, 204, 429, 429]);
+    proxy.abort();
+}
+
+/// Forwards every connection `listener` accepts to `upstream`, until aborted (which drops the
+/// listener and the connections with it).
+async fn forward(listener: tokio::net::TcpListener, upstream: String) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            return;
+        };
+        let upstream = upstream.clone();
+        conns.spawn(async move {
+            if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+    }
+}
