@@ -4,8 +4,11 @@
 //!
 //! - **A deadline for every request head.** A client must send a whole request head within
 //!   `head_timeout` (30 s by default) of the connection opening or of its previous response.
-//!   One timer covers a head trickled a byte at a time, a connection that opens and sends
-//!   nothing, and an idle keep-alive connection: each is closed when it runs out.
+//!   One timer covers a head trickled a byte at a time and a connection that opens and sends
+//!   nothing: each is closed when it runs out.
+//! - **An idle timeout** (30 s by default): a connection with no request in flight that sends
+//!   and receives nothing for `idle_timeout` is closed, over HTTP/2 as over HTTP/1.1 (where the
+//!   head deadline also applies while waiting for the next request, so the shorter one wins).
 //! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
 //!   `431` with the envelope (code `HEADERS_TOO_LARGE`, with a request id), and the connection
 //!   is closed. A head over twice the cap is not even read: the HTTP layer answers a bare `431`
@@ -33,6 +36,7 @@ use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -57,6 +61,7 @@ pub fn serve(listener: TcpListener, app: Router) -> Serve {
         listener,
         app,
         head_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(30),
         max_head_size: 16 * 1024,
         max_connections: 1024,
         shutdown_grace: Duration::from_secs(30),
@@ -71,6 +76,7 @@ pub struct Serve {
     listener: TcpListener,
     app: Router,
     head_timeout: Duration,
+    idle_timeout: Duration,
     max_head_size: usize,
     max_connections: usize,
     shutdown_grace: Duration,
@@ -82,6 +88,7 @@ impl std::fmt::Debug for Serve {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serve")
             .field("head_timeout", &self.head_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("max_head_size", &self.max_head_size)
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -94,6 +101,13 @@ impl Serve {
     /// previous response (default 30 s).
     pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
         self.head_timeout = timeout;
+        self
+    }
+
+    /// How long a connection with no request in flight may send and receive nothing before it
+    /// is closed (default 30 s).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -136,6 +150,7 @@ impl Serve {
             listener,
             app,
             head_timeout,
+            idle_timeout,
             max_head_size,
             max_connections,
             shutdown_grace,
@@ -148,6 +163,7 @@ impl Serve {
         let permits = Arc::new(Semaphore::new(max_connections));
         let settings = Arc::new(Settings {
             head_timeout,
+            idle_timeout,
             max_head_size,
             proxies,
         });
@@ -209,6 +225,7 @@ impl IntoFuture for Serve {
 
 struct Settings {
     head_timeout: Duration,
+    idle_timeout: Duration,
     max_head_size: usize,
     proxies: TrustedProxies,
 }
@@ -251,8 +268,10 @@ async fn serve_connection(
     let Some(h2) = sniff(&stream, deadline).await else {
         return;
     };
+    let activity = Arc::new(Activity::new());
     // The service shares the server's settings: nothing is copied per connection.
     let shared = Arc::clone(&settings);
+    let counted = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let (max_head, client) = (
             shared.max_head_size,
@@ -262,7 +281,9 @@ async fn serve_connection(
         request.extensions_mut().insert(ClientAddr(client));
         let app = app.clone();
         let size = head_size(&request);
+        let in_flight = InFlight::new(&counted);
         async move {
+            let _in_flight = in_flight;
             if size > max_head {
                 return Ok(head_too_large(&request, size, max_head));
             }
@@ -272,7 +293,11 @@ async fn serve_connection(
             }
         }
     });
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: Arc::clone(&activity),
+    });
+    let idle = closed_when_idle(&activity, settings.idle_timeout);
     let result = if h2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
@@ -280,7 +305,11 @@ async fn serve_connection(
             .max_header_list_size(u32::try_from(settings.max_head_size * 2).unwrap_or(u32::MAX))
             .keep_alive_interval(Some(settings.head_timeout))
             .keep_alive_timeout(settings.head_timeout);
-        watcher.watch(builder.serve_connection(io, service)).await
+        let connection = watcher.watch(builder.serve_connection(io, service));
+        tokio::select! {
+            r = connection => r,
+            () = idle => Ok(()),
+        }
     } else {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -288,10 +317,138 @@ async fn serve_connection(
             .header_read_timeout(settings.head_timeout)
             .max_header_size(settings.max_head_size * 2)
             .max_buf_size(settings.max_head_size * 4);
-        watcher.watch(builder.serve_connection(io, service)).await
+        let connection = watcher.watch(builder.serve_connection(io, service));
+        tokio::select! {
+            r = connection => r,
+            () = idle => Ok(()),
+        }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// What a connection is doing: when it last sent or received a byte, and how many of its
+/// requests are being answered.
+struct Activity {
+    start: tokio::time::Instant,
+    /// Milliseconds from `start` to the last byte read or written.
+    last_io_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: tokio::time::Instant::now(),
+            last_io_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_io_ms.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// One request being answered, for as long as its handler runs.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// Completes once the connection has had no request in flight and no byte either way for
+/// `timeout`.
+async fn closed_when_idle(activity: &Activity, timeout: Duration) {
+    loop {
+        let last = Duration::from_millis(activity.last_io_ms.load(Ordering::Relaxed));
+        let idle_at = activity.start + last + timeout;
+        if tokio::time::Instant::now() >= idle_at {
+            if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            // Busy: look again a timeout from now.
+            tokio::time::sleep(timeout).await;
+        } else {
+            tokio::time::sleep_until(idle_at).await;
+        }
+    }
+}
+
+/// A connection's socket, noting each byte read or written in its [`Activity`].
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -260,3 +260,42 @@ async fn forwarded_for_is_followed_only_through_trusted_proxies() {
     let response = exchange(server.addr, request).await;
     assert!(response.ends_with("\r\n\r\n203.0.113.7"), "{response}");
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_over_either_protocol_but_busy_ones_are_not() {
+    let server = start(|s| {
+        s.with_head_timeout(Duration::from_secs(60))
+            .with_idle_timeout(Duration::from_millis(200))
+    })
+    .await;
+    // HTTP/2: one request answered, then nothing; the client's connection ends.
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let response = sender.send_request(http_request("/hello")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(BOUND, connection)
+        .await
+        .expect("the idle HTTP/2 connection was closed")
+        .unwrap()
+        .ok();
+
+    // HTTP/1.1 keep-alive, idle after its answer, is closed too, well before the head deadline.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(closed_by_server(&mut idle).await);
+
+    // A handler that takes twice the idle timeout is not cut off.
+    let response = exchange(server.addr, &get_request("/slow")).await;
+    assert!(response.ends_with("finished"), "{response}");
+}

@@ -574,3 +574,57 @@ fn two_servers_on_one_redis_share_the_login_quota() {
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }
+
+/// Against the real binary, with its head timeout set to one second: a head trickled a byte at a
+/// time is cut off, and 200 connections that send nothing do not stop a normal request from
+/// being answered; they are closed too.
+#[test]
+fn slow_and_silent_clients_cannot_hold_the_real_server() {
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("hostile");
+    let server = Server::start_with(&binary, &url, &[("HEAD_TIMEOUT_SECS", "1")]);
+
+    let mut trickle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    trickle
+        .write_all(b"GET /v1/plugins/items/health HTTP/1.1\r\n")
+        .unwrap();
+    // One byte every 50 ms for up to 10 s; the server must cut it off long before.
+    let mut cut = false;
+    for _ in 0..200 {
+        if trickle.write_all(b"x").is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !cut {
+        trickle
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        cut = closed_by_peer(&mut trickle);
+    }
+    assert!(cut, "a trickled head was never cut off");
+
+    let silent: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let (status, _, _) = server.call("GET", "/v1/plugins/items/health", None);
+    assert_eq!(status, 200);
+    for mut s in silent.into_iter().take(5) {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(closed_by_peer(&mut s), "a silent connection stayed open");
+    }
+    server.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the other end closed `s` (end of stream or a reset), waiting up to its read timeout;
+/// a timeout is not a close.
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}

@@ -55,6 +55,16 @@ struct Args {
     /// What the keys written to Redis start with: servers share quotas under the same prefix.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "plugin-limits")]
     redis_key_prefix: String,
+    /// Seconds a client has to send a whole request head, from connecting or from its previous
+    /// response: a trickled head, a silent connection and an idle keep-alive one are closed then.
+    #[arg(long, env = "HEAD_TIMEOUT_SECS", default_value_t = 30)]
+    head_timeout_secs: u64,
+    /// Seconds a connection with no request in flight may stay silent before it is closed.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    idle_timeout_secs: u64,
+    /// How many connections are served at once; more wait in the operating system's queue.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// How many failed authentications one client address may make per minute before it is
     /// refused with 429.
     #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
@@ -265,6 +275,9 @@ async fn main() -> Result<(), Error> {
     // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain.
     plugin_runtime::serve(listener, app)
         .with_trusted_proxies(args.trusted_proxies)
+        .with_head_timeout(Duration::from_secs(args.head_timeout_secs))
+        .with_idle_timeout(Duration::from_secs(args.idle_timeout_secs))
+        .with_max_connections(args.max_connections)
         .await?;
     tracing::info!("stopped");
     Ok(())
