@@ -8,6 +8,8 @@
 //! - `bench`: runs the generated-vs-hand-written benchmark and the 500-route start-up benchmark,
 //!   and prints the instruction counts and wall-clock figures recorded in `BENCHMARKS.md`.
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
+//! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
+//!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
 //!   clean, in turn, N rounds (default 3), then each again after touching its source, and prints
 //!   the medians and the number of crates compiled.
@@ -22,11 +24,12 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
         Some("bench-paired") => bench_paired(),
+        Some("bench-limits") => bench_limits(),
         Some("openapi") => export("openapi", "openapi", check),
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|bench-paired|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench-paired|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }
@@ -425,6 +428,47 @@ fn build_time(args: &[String]) -> Result<(), String> {
             ratios(&touched[i], &touched[base]),
         );
     }
+    Ok(())
+}
+
+fn bench_limits() -> Result<(), String> {
+    let binary = release_binary("bench-limits")?;
+    let url = std::env::var("PLUGIN_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let status = Command::new(&binary)
+        .arg(&url)
+        .status()
+        .map_err(|e| format!("cannot run bench-limits: {e}"))?;
+    if !status.success() {
+        return Err("bench-limits failed".to_owned());
+    }
+    // Allocations per in-memory check: the difference between 0 and N checks after the same
+    // warm-up, from DHAT's total.
+    let blocks = |n: u32| -> Result<u64, String> {
+        let out = std::env::temp_dir().join(format!("dhat.limits.{n}"));
+        let run = Command::new("valgrind")
+            .args(["--tool=dhat"])
+            .arg(format!("--dhat-out-file={}", out.display()))
+            .arg(&binary)
+            .args(["--checks", &n.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
+        let _ = std::fs::remove_file(&out);
+        let text = String::from_utf8_lossy(&run.stderr);
+        text.lines()
+            .find_map(|l| {
+                let rest = l.split("Total:").nth(1)?;
+                let blocks = rest.split(" in ").nth(1)?.split_whitespace().next()?;
+                blocks.replace(',', "").parse().ok()
+            })
+            .ok_or_else(|| format!("DHAT printed no total:\n{text}"))
+    };
+    const N: u32 = 10_000;
+    let (base, more) = (blocks(0)?, blocks(N)?);
+    println!(
+        "allocations per in-memory check on a warm key: {} ({more} blocks with {N} more checks, {base} without)",
+        more.saturating_sub(base) as f64 / f64::from(N)
+    );
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 
 use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{
-    LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited, unauthorized,
+    Check, LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited, unauthorized,
 };
 use crate::request::{
     ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
@@ -133,12 +133,14 @@ where
         };
         // Counted after authentication (to count per caller) and before a byte of the body.
         if let Some(limiter) = &runtime.limiter {
-            let decision = limiter
-                .check(
-                    principal.as_deref().map(Principal::user_id),
-                    ClientAddr::of(&parts).map(|c| c.0),
-                )
-                .await;
+            let check = limiter.check(
+                principal.as_deref().map(Principal::user_id),
+                ClientAddr::of(&parts).map(|c| c.0),
+            );
+            let decision = match check {
+                Check::Ready(d) => d,
+                Check::Later(f) => f.await,
+            };
             *limit_slot = Some(decision.fields);
             if decision.unavailable {
                 return Err(Failure::Framework(ApiError::framework(

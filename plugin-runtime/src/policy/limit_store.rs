@@ -275,7 +275,7 @@ impl LimitStore {
 
     /// Counts one request against every step of `scope` (named `scope_name` in Redis, hashed
     /// `scope` in memory). Admitted only if every step admits it; a refused request uses up
-    /// nothing.
+    /// nothing. The wait for Redis is boxed, so the future stays small on the in-memory path.
     pub(crate) async fn count(
         &self,
         scope: u64,
@@ -288,7 +288,16 @@ impl LimitStore {
                 Ok(self.count_in_memory(tats, scope, steps))
             }
             #[cfg(feature = "redis")]
-            Backend::Redis(r) => r.count(scope_name, steps).await,
+            Backend::Redis(r) => Box::pin(r.count(scope_name, steps)).await,
+        }
+    }
+
+    /// [`LimitStore::count`] without waiting, when the store is in memory; `None` otherwise.
+    pub(crate) fn count_now(&self, scope: u64, steps: &[Step<'_>]) -> Option<Counted> {
+        match &self.0.backend {
+            Backend::Memory(tats) => Some(self.count_in_memory(tats, scope, steps)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => None,
         }
     }
 

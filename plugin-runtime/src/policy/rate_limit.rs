@@ -11,11 +11,15 @@
 //! whose address is unknown (a router served by `axum::serve` without connect info) is not
 //! counted by policies that need one; the first such request logs a warning.
 
-use super::limit_store::{Counted, LimitStore, Step, WhenUnreachable, Who, seconds_up};
+use super::limit_store::{
+    Counted, LimitStore, Step, Unreachable, WhenUnreachable, Who, seconds_up,
+};
 use crate::declare::{LimitKey, RateLimit};
 use crate::request::{ApiError, Details, FrameworkCode};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -134,9 +138,36 @@ impl Limiter {
     }
 
     /// Counts one request by `caller` (its user or key id, if authenticated) from `address`.
-    /// Admitted only if every policy admits it; a refused request uses up nothing.
-    pub(crate) async fn check(&self, caller: Option<&str>, address: Option<IpAddr>) -> Decision {
-        // The policies that can count this request, and their positions.
+    /// Admitted only if every policy admits it; a refused request uses up nothing. Decided at
+    /// once in memory; in Redis, after a round trip.
+    pub(crate) fn check<'a>(
+        &'a self,
+        caller: Option<&'a str>,
+        address: Option<IpAddr>,
+    ) -> Check<'a> {
+        let (steps, positions, n) = self.steps(caller, address);
+        if n == 0 {
+            let none = Counted {
+                violated: None,
+                used: [0; plugin_rules::MAX_RATE_LIMITS],
+            };
+            return Check::Ready(self.decide(&steps[..0], &positions, Ok(none)));
+        }
+        match self.store.count_now(self.scope_hash, &steps[..n]) {
+            Some(counted) => Check::Ready(self.decide(&steps[..n], &positions, Ok(counted))),
+            None => Check::Later(Box::pin(async move {
+                let counted = self
+                    .store
+                    .count(self.scope_hash, &self.scope, &steps[..n])
+                    .await;
+                self.decide(&steps[..n], &positions, counted)
+            })),
+        }
+    }
+
+    /// The policies that can count this request, their positions among the route's, and how
+    /// many there are.
+    fn steps<'a>(&'a self, caller: Option<&'a str>, address: Option<IpAddr>) -> Steps<'a> {
         let mut steps = [Step {
             policy: "",
             who: Who::Everyone,
@@ -161,16 +192,16 @@ impl Limiter {
             positions[n] = i;
             n += 1;
         }
-        let counted = if n == 0 {
-            Ok(Counted {
-                violated: None,
-                used: [0; plugin_rules::MAX_RATE_LIMITS],
-            })
-        } else {
-            self.store
-                .count(self.scope_hash, &self.scope, &steps[..n])
-                .await
-        };
+        (steps, positions, n)
+    }
+
+    /// The decision and the response fields from what counting `steps` came to.
+    fn decide(
+        &self,
+        steps: &[Step<'_>],
+        positions: &[usize; plugin_rules::MAX_RATE_LIMITS],
+        counted: Result<Counted, Unreachable>,
+    ) -> Decision {
         let Ok(counted) = counted else {
             return Decision {
                 violated: None,
@@ -190,7 +221,7 @@ impl Limiter {
             len: 0,
             overflow: false,
         };
-        for (j, step) in steps[..n].iter().enumerate() {
+        for (j, step) in steps.iter().enumerate() {
             let used = counted.used[j];
             if j > 0 {
                 field.push(b", ");
@@ -202,7 +233,7 @@ impl Limiter {
             field.push(b";t=");
             field.push_u64(seconds_up(used));
         }
-        let state = if field.overflow || n == 0 {
+        let state = if field.overflow || steps.is_empty() {
             None
         } else {
             HeaderValue::from_bytes(&field.bytes[..field.len]).ok()
@@ -220,6 +251,30 @@ impl Limiter {
                 retry_after: violated.map(|_| retry_after),
             },
             retry_after,
+        }
+    }
+}
+
+/// The steps of a check, their policies' positions, and how many are in use.
+type Steps<'a> = (
+    [Step<'a>; plugin_rules::MAX_RATE_LIMITS],
+    [usize; plugin_rules::MAX_RATE_LIMITS],
+    usize,
+);
+
+/// A check decided at once (in memory), or once Redis answers.
+pub(crate) enum Check<'a> {
+    Ready(Decision),
+    Later(Pin<Box<dyn Future<Output = Decision> + Send + 'a>>),
+}
+
+#[cfg(test)]
+impl Check<'_> {
+    /// The decision, waiting for it if needed.
+    pub(crate) async fn decision(self) -> Decision {
+        match self {
+            Check::Ready(d) => d,
+            Check::Later(f) => f.await,
         }
     }
 }
@@ -289,22 +344,40 @@ mod tests {
     async fn a_quota_admits_its_burst_then_one_per_interval() {
         let l = Limiter::new(MINUTE, &LimitStore::memory(), "test/route".into()).unwrap();
         for remaining in [2, 1, 0] {
-            let d = l.check(Some("ann"), None).await;
+            let d = l.check(Some("ann"), None).decision().await;
             assert!(d.violated.is_none());
             assert!(header(&d, "ratelimit").contains(&format!(";r={remaining};")));
         }
-        let d = l.check(Some("ann"), None).await;
+        let d = l.check(Some("ann"), None).decision().await;
         assert_eq!(d.violated.map(|p| p.name), Some("minute"));
         assert_eq!(d.retry_after, 20, "one request frees every 60 / 3 s");
         assert_eq!(header(&d, "retry-after"), "20");
         assert_eq!(header(&d, "ratelimit-policy"), "\"minute\";q=3;w=60");
         // Someone else is counted apart.
-        assert!(l.check(Some("bob"), None).await.violated.is_none());
+        assert!(
+            l.check(Some("bob"), None)
+                .decision()
+                .await
+                .violated
+                .is_none()
+        );
         // Not a moment before it said.
         tokio::time::advance(Duration::from_secs(19)).await;
-        assert!(l.check(Some("ann"), None).await.violated.is_some());
+        assert!(
+            l.check(Some("ann"), None)
+                .decision()
+                .await
+                .violated
+                .is_some()
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(l.check(Some("ann"), None).await.violated.is_none());
+        assert!(
+            l.check(Some("ann"), None)
+                .decision()
+                .await
+                .violated
+                .is_none()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -326,17 +399,21 @@ mod tests {
             },
         ];
         let l = Limiter::new(TWO, &LimitStore::memory(), "test/route".into()).unwrap();
-        assert!(l.check(None, None).await.violated.is_none());
-        assert!(l.check(None, None).await.violated.is_none());
+        assert!(l.check(None, None).decision().await.violated.is_none());
+        assert!(l.check(None, None).decision().await.violated.is_none());
         assert_eq!(
-            l.check(None, None).await.violated.map(|p| p.name),
+            l.check(None, None)
+                .decision()
+                .await
+                .violated
+                .map(|p| p.name),
             Some("second")
         );
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(l.check(None, None).await.violated.is_none());
+        assert!(l.check(None, None).decision().await.violated.is_none());
         // The per-minute quota is spent (the refusal above did not count).
         tokio::time::advance(Duration::from_secs(1)).await;
-        let d = l.check(None, None).await;
+        let d = l.check(None, None).decision().await;
         assert_eq!(d.violated.map(|p| p.name), Some("minute"));
         assert_eq!(
             header(&d, "ratelimit-policy"),
@@ -350,9 +427,9 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(None, Some(a)).await.violated.is_none());
+            assert!(l.check(None, Some(a)).decision().await.violated.is_none());
         }
-        assert!(l.check(None, Some(a)).await.violated.is_some());
-        assert!(l.check(None, Some(b)).await.violated.is_none());
+        assert!(l.check(None, Some(a)).decision().await.violated.is_some());
+        assert!(l.check(None, Some(b)).decision().await.violated.is_none());
     }
 }

@@ -216,8 +216,9 @@ enum Repr {
         details: Option<serde_json::Value>,
     },
     Internal(Box<dyn std::error::Error + Send + Sync>),
-    /// One of the framework's own answers (a 429 the built-in login gives).
-    Framework(ApiError),
+    /// One of the framework's own answers (a 429 the built-in login gives); boxed, as it is
+    /// rare, to keep every route's result small.
+    Framework(Box<ApiError>),
 }
 
 /// A handler's result: `Ok(output)` or a [`RouteError`].
@@ -232,7 +233,7 @@ impl RouteError {
     /// One of the framework's own answers, sent as it is.
     #[cfg_attr(not(feature = "auth-store"), allow(dead_code))]
     pub(crate) fn framework(error: ApiError) -> Self {
-        RouteError(Repr::Framework(error))
+        RouteError(Repr::Framework(Box::new(error)))
     }
 
     /// Attaches `details` to a declared error; they are sent in the envelope. Does nothing to an
@@ -310,7 +311,7 @@ impl RouteError {
                 },
                 details: details.map_or(Details::None, Details::Value),
             },
-            Repr::Framework(e) => e,
+            Repr::Framework(e) => *e,
             Repr::Internal(cause) => {
                 tracing::error!(error = %cause, "handler failed");
                 ApiError::internal()
