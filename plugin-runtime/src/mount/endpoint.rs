@@ -5,7 +5,8 @@
 
 use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{
-    Check, LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited, unauthorized,
+    Check, Decision, LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited,
+    unauthorized,
 };
 use crate::request::{
     ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
@@ -141,19 +142,7 @@ where
                 Check::Ready(d) => d,
                 Check::Later(f) => f.await,
             };
-            *limit_slot = Some(decision.fields);
-            if decision.unavailable {
-                return Err(Failure::Framework(ApiError::framework(
-                    FrameworkCode::Unavailable,
-                    "the rate-limit store cannot be reached; try again shortly",
-                )));
-            }
-            if let Some(policy) = decision.violated {
-                return Err(Failure::Framework(rate_limited(
-                    policy,
-                    decision.retry_after,
-                )));
-            }
+            admit(decision, limit_slot)?;
         }
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
@@ -207,6 +196,27 @@ fn respond<R: Responder>(
         }
     };
     error.into_response(request_id)
+}
+
+/// Keeps a check's response fields in `slot`, and refuses the request if the check did: over
+/// quota (429), or the shared store unreachable and set to refuse (503). Out of line: it is the
+/// same for every route, and only limited routes call it.
+#[inline(never)]
+fn admit(decision: Decision, slot: &mut Option<LimitFields>) -> Result<(), Failure> {
+    *slot = Some(decision.fields);
+    if decision.unavailable {
+        return Err(Failure::Framework(ApiError::framework(
+            FrameworkCode::Unavailable,
+            "the rate-limit store cannot be reached; try again shortly",
+        )));
+    }
+    match decision.violated {
+        Some(policy) => Err(Failure::Framework(rate_limited(
+            policy,
+            decision.retry_after,
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What running a route produced: its output or failure, or the timeout, or a panic.

@@ -22,7 +22,7 @@ pub(crate) use limit_store::Who;
 pub use limit_store::{LimitStore, WhenUnreachable};
 #[cfg(feature = "auth-store")]
 pub(crate) use rate_limit::over_quota;
-pub(crate) use rate_limit::{Check, LimitFields, Limiter, rate_limited};
+pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};
 #[cfg(feature = "redis")]
 pub use redis::RedisLimits;
 pub use server_config::ServerConfig;

@@ -179,14 +179,8 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(super::request_id::HEADER, request_id.header_value());
-        if let (StatusCode::TOO_MANY_REQUESTS, Details::Value(details)) =
-            (self.status, &self.details)
-            && let Some(secs) = details
-                .get("retryAfterSeconds")
-                .and_then(serde_json::Value::as_u64)
-        {
-            // RFC 9110: when to come back, in seconds.
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            retry_after(headers, &self.details);
         }
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names a scheme the client can authenticate with.
@@ -196,6 +190,18 @@ impl ApiError {
             );
         }
         response
+    }
+}
+
+/// RFC 9110's `Retry-After`, in seconds, from a 429's `details.retryAfterSeconds`.
+#[cold]
+fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
+    if let Details::Value(details) = details
+        && let Some(secs) = details
+            .get("retryAfterSeconds")
+            .and_then(serde_json::Value::as_u64)
+    {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
 }
 
