@@ -7,7 +7,8 @@
 //! The built-in store (feature `auth-store`) is one authenticator; any type implementing the
 //! trait is another, so a server can check its own company's tokens or sessions instead.
 
-use super::limit_store::{LimitStore, Who};
+use super::gcra::Who;
+use super::limit_store::LimitStore;
 use super::rate_limit::over_quota;
 use crate::declare::{AuthMethod, LimitKey, Method, RateLimit, Security};
 use crate::request::{ApiError, ClientAddr, Details, FrameworkCode, Principal};

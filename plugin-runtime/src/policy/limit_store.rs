@@ -12,6 +12,7 @@
 //! is at full quota, the same as absent: such keys are swept out whenever the map doubles, so
 //! memory follows the keys active within a window.
 
+use super::gcra::{Counted, Step, Unreachable, WhenUnreachable, Who, seconds_up};
 use crate::declare::RateLimit;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -89,74 +90,6 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// Who a quota is counted for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Who<'a> {
-    /// An authenticated caller's id, or another name (an email).
-    Name(&'a str),
-    /// A client address, in canonical form.
-    Address(IpAddr),
-    /// Everyone at once.
-    Everyone,
-}
-
-impl std::fmt::Display for Who<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Who::Name(n) => write!(f, "n:{n}"),
-            Who::Address(a) => write!(f, "a:{a}"),
-            Who::Everyone => f.write_str("all"),
-        }
-    }
-}
-
-/// One policy's part of a check: who it counts and its GCRA parameters, in nanoseconds.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Step<'a> {
-    pub(crate) policy: &'a str,
-    pub(crate) who: Who<'a>,
-    /// `window / quota`.
-    pub(crate) interval: u64,
-    /// `burst × interval`.
-    pub(crate) tolerance: u64,
-}
-
-impl<'a> Step<'a> {
-    pub(crate) fn new(policy: &'a RateLimit, who: Who<'a>) -> Self {
-        let window = u128::from(policy.window_secs) * 1_000_000_000;
-        let interval = u64::try_from(window / u128::from(policy.quota.max(1))).unwrap_or(u64::MAX);
-        Step {
-            policy: policy.name,
-            who,
-            interval,
-            tolerance: interval.saturating_mul(u64::from(policy.burst)),
-        }
-    }
-}
-
-/// What counting decided, for up to `MAX_RATE_LIMITS` steps.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Counted {
-    /// The first step over quota and the nanoseconds until it admits, if any.
-    pub(crate) violated: Option<(usize, u64)>,
-    /// Per step: nanoseconds from now to its TAT after this request (before it, if refused).
-    pub(crate) used: [u64; plugin_rules::MAX_RATE_LIMITS],
-}
-
-/// The store could not be asked (Redis unreachable or too slow).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Unreachable;
-
-/// What to do with a request when Redis cannot be asked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WhenUnreachable {
-    /// Admit it, uncounted (the default): an outage of Redis is not an outage of the API.
-    #[default]
-    Admit,
-    /// Refuse it with `503 UNAVAILABLE`: no request goes uncounted.
-    Refuse,
-}
-
 impl std::fmt::Debug for LimitStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0.backend {
@@ -175,6 +108,13 @@ impl PartialEq for LimitStore {
 }
 
 impl Eq for LimitStore {}
+
+#[cfg(feature = "redis")]
+impl From<super::redis::RedisLimits> for LimitStore {
+    fn from(settings: super::redis::RedisLimits) -> Self {
+        Self::with_backend(Backend::Redis(super::redis::RedisCounter::new(settings)))
+    }
+}
 
 impl Default for LimitStore {
     fn default() -> Self {
@@ -214,11 +154,6 @@ impl LimitStore {
     #[cfg(feature = "redis")]
     pub fn redis(url: &str) -> Result<super::redis::RedisLimits, String> {
         super::redis::RedisLimits::parse(url)
-    }
-
-    #[cfg(feature = "redis")]
-    pub(crate) fn from_redis(counter: super::redis::RedisCounter) -> Self {
-        Self::with_backend(Backend::Redis(counter))
     }
 
     /// Sends Redis a `PING` and waits for the answer: a bare round trip, which benchmarks set
@@ -370,11 +305,6 @@ impl LimitStore {
         lock(&self.0.blocked).insert(key, now.saturating_add(wait), now);
         Some(seconds_up(wait).max(1))
     }
-}
-
-/// Nanoseconds as whole seconds, rounded up: never earlier than the quota really frees.
-pub(crate) fn seconds_up(nanos: u64) -> u64 {
-    nanos.div_ceil(1_000_000_000)
 }
 
 #[cfg(test)]

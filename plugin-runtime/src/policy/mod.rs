@@ -4,6 +4,7 @@
 //! it.
 
 mod authenticate;
+mod gcra;
 mod limit_store;
 mod rate_limit;
 #[cfg(feature = "redis")]
@@ -17,9 +18,10 @@ pub use authenticate::{
     AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
     Verdict,
 };
+pub use gcra::WhenUnreachable;
 #[cfg(feature = "auth-store")]
-pub(crate) use limit_store::Who;
-pub use limit_store::{LimitStore, WhenUnreachable};
+pub(crate) use gcra::Who;
+pub use limit_store::LimitStore;
 #[cfg(feature = "auth-store")]
 pub(crate) use rate_limit::over_quota;
 pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};

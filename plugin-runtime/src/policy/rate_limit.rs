@@ -11,9 +11,8 @@
 //! whose address is unknown (a router served by `axum::serve` without connect info) is not
 //! counted by policies that need one; the first such request logs a warning.
 
-use super::limit_store::{
-    Counted, LimitStore, Step, Unreachable, WhenUnreachable, Who, seconds_up,
-};
+use super::gcra::{Counted, Step, Unreachable, WhenUnreachable, Who, seconds_up};
+use super::limit_store::LimitStore;
 use crate::declare::{LimitKey, RateLimit};
 use crate::request::{ApiError, Details, FrameworkCode};
 use http::{HeaderMap, HeaderName, HeaderValue};

@@ -12,7 +12,7 @@
 //! the request then is [`WhenUnreachable`]. Each change between reachable and unreachable is
 //! logged once.
 
-use super::limit_store::{Counted, LimitStore, Step, Unreachable, WhenUnreachable};
+use super::gcra::{Counted, Step, Unreachable, WhenUnreachable};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -52,7 +52,8 @@ end
 return out
 ";
 
-/// A Redis store being configured: [`LimitStore::redis`] makes one; pass it to
+/// A Redis store being configured: [`LimitStore::redis`](super::LimitStore::redis) makes one;
+/// pass it to
 /// [`ServerConfig::with_limit_store`](crate::ServerConfig::with_limit_store).
 #[derive(Clone, Debug)]
 pub struct RedisLimits {
@@ -155,16 +156,6 @@ impl RedisLimits {
     }
 }
 
-impl From<RedisLimits> for LimitStore {
-    fn from(r: RedisLimits) -> Self {
-        LimitStore::from_redis(RedisCounter {
-            settings: r,
-            connection: Mutex::new(None),
-            state: AtomicU8::new(UNKNOWN),
-        })
-    }
-}
-
 /// A URL with its password, if any, replaced by `***`.
 fn redact(url: &str) -> String {
     match url.rsplit_once('@') {
@@ -196,6 +187,14 @@ impl std::fmt::Debug for RedisCounter {
 }
 
 impl RedisCounter {
+    pub(crate) fn new(settings: RedisLimits) -> Self {
+        RedisCounter {
+            settings,
+            connection: Mutex::new(None),
+            state: AtomicU8::new(UNKNOWN),
+        }
+    }
+
     pub(crate) fn when_unreachable(&self) -> WhenUnreachable {
         self.settings.when_unreachable
     }
