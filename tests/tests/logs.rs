@@ -6,7 +6,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything logged so far, by every test.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -22,7 +29,7 @@ impl Write for Captured {
 /// The test binary's one log subscriber, writing into a buffer. It is global rather than scoped to
 /// the test: tracing caches per-callsite interest process-wide, so a scoped subscriber can miss
 /// spans that tests on other threads reached first.
-fn captured() -> Captured {
+pub(crate) fn captured() -> Captured {
     static CAPTURED: OnceLock<Captured> = OnceLock::new();
     CAPTURED
         .get_or_init(|| {
