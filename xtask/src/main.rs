@@ -5,8 +5,9 @@
 //! - `openapi [--check]`: writes the example server's OpenAPI documents to `openapi/`, or with
 //!   `--check` fails naming each committed file that is stale.
 //! - `manifest [--check]`: the same for the plugin manifest, `openapi/manifest.json`.
-//! - `bench`: runs the generated-vs-hand-written benchmark and the 500-route start-up benchmark,
-//!   and prints the instruction counts and wall-clock figures recorded in `BENCHMARKS.md`.
+//! - `bench`: runs the generated-vs-hand-written benchmark, the 500-route start-up benchmark and
+//!   the rate-limit checks, and prints the instruction counts and wall-clock figures recorded in
+//!   `BENCHMARKS.md`.
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
@@ -185,6 +186,9 @@ fn bench() -> Result<(), String> {
         );
     }
     startup_instructions()?;
+    println!();
+    println!("rate-limit checks: in memory, and in Redis beside a PING");
+    bench_limits()?;
     cargo(&["bench", "-p", "plugin-bench"], &[])
 }
 
