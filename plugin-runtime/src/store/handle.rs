@@ -286,7 +286,10 @@ impl Auth {
     /// user. `None` for a wrong email or password alike.
     pub(crate) async fn login(&self, email: &str, password: &str) -> Result<Login, AuthError> {
         let email = normalize_email(email).ok();
-        if let Some(e) = &email
+        // Failures are counted under the email's SHA-256, so a shared store (Redis) never holds
+        // the addresses themselves.
+        let counted_as = email.as_deref().map(secret::digest_hex);
+        if let Some(e) = &counted_as
             && let Some(wait) = self.limits.blocked(LOGIN_SCOPE, Who::Name(e))
         {
             return Ok(Login::Blocked(wait));
@@ -303,7 +306,7 @@ impl Auth {
         .await
         .unwrap_or(false);
         let (Some((user, _)), true) = (found, ok) else {
-            if let Some(e) = &email
+            if let Some(e) = &counted_as
                 && let Some(wait) = self
                     .limits
                     .record_failure(LOGIN_SCOPE, &LOGIN_FAILURES_PER_EMAIL, Who::Name(e))
