@@ -189,14 +189,7 @@ async fn past_the_connection_cap_new_clients_wait_their_turn() {
 #[tokio::test]
 async fn http2_without_tls_is_served() {
     let server = start(|s| s).await;
-    let stream = TcpStream::connect(server.addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let (mut sender, _connection) = h2_client(server.addr).await;
     let request = http_request("/hello");
     let response = tokio::time::timeout(BOUND, sender.send_request(request))
         .await
@@ -204,6 +197,24 @@ async fn http2_without_tls_is_served() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), axum::http::Version::HTTP_2);
+}
+
+/// An HTTP/2 client connection to `addr` (prior knowledge), driven by a task of its own that
+/// ends when the connection does.
+async fn h2_client(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    JoinHandle<hyper::Result<()>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    (sender, tokio::spawn(connection))
 }
 
 fn http_request(path: &str) -> axum::http::Request<http_body_util::Empty<bytes::Bytes>> {
@@ -269,14 +280,7 @@ async fn idle_connections_are_closed_over_either_protocol_but_busy_ones_are_not(
     })
     .await;
     // HTTP/2: one request answered, then nothing; the client's connection ends.
-    let stream = TcpStream::connect(server.addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let connection = tokio::spawn(connection);
+    let (mut sender, connection) = h2_client(server.addr).await;
     let response = sender.send_request(http_request("/hello")).await.unwrap();
     assert_eq!(response.status(), 200);
     tokio::time::timeout(BOUND, connection)

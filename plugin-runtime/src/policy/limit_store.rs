@@ -17,6 +17,7 @@ use crate::declare::RateLimit;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
@@ -39,6 +40,9 @@ struct Inner {
     /// since `epoch`. Kept here even when counting in Redis, so a blocked client is refused
     /// without asking anyone.
     blocked: Mutex<Swept>,
+    /// The latest time anyone is blocked until: before it passes, [`LimitStore::blocked`]
+    /// looks nothing up, so an authenticated request pays a clock read for the feature.
+    blocked_until: AtomicU64,
 }
 
 enum Backend {
@@ -141,6 +145,7 @@ impl LimitStore {
             epoch: Instant::now(),
             hasher: RandomState::new(),
             blocked: Mutex::new(Swept::new()),
+            blocked_until: AtomicU64::new(0),
         }))
     }
 
@@ -194,13 +199,13 @@ impl LimitStore {
         self.0.hasher.hash_one(scope)
     }
 
-    fn key(&self, scope: u64, step: &Step<'_>) -> u64 {
+    fn key(&self, scope: u64, policy: &str, who: Who<'_>) -> u64 {
         let h = &self.0.hasher;
-        match step.who {
-            Who::Name(n) => h.hash_one((scope, step.policy, 0u8, n)),
-            Who::Address(IpAddr::V4(a)) => h.hash_one((scope, step.policy, 1u8, a.octets())),
-            Who::Address(IpAddr::V6(a)) => h.hash_one((scope, step.policy, 2u8, a.octets())),
-            Who::Everyone => h.hash_one((scope, step.policy, 3u8)),
+        match who {
+            Who::Name(n) => h.hash_one((scope, policy, 0u8, n)),
+            Who::Address(IpAddr::V4(a)) => h.hash_one((scope, policy, 1u8, a.octets())),
+            Who::Address(IpAddr::V6(a)) => h.hash_one((scope, policy, 2u8, a.octets())),
+            Who::Everyone => h.hash_one((scope, policy, 3u8)),
         }
     }
 
@@ -243,7 +248,7 @@ impl LimitStore {
         let mut violated = None;
         let mut tats = lock(tats);
         for (i, step) in steps.iter().enumerate().take(keys.len()) {
-            keys[i] = self.key(scope, step);
+            keys[i] = self.key(scope, step.policy, step.who);
             let tat = tats.map.get(&keys[i]).copied().unwrap_or(0).max(now);
             let next = tat.saturating_add(step.interval);
             if next - now > step.tolerance && violated.is_none() {
@@ -272,17 +277,12 @@ impl LimitStore {
     /// Seconds until `who` may try again in `scope`, if too many failures have been recorded;
     /// asks no one.
     pub(crate) fn blocked(&self, scope: &str, who: Who<'_>) -> Option<u64> {
-        let key = self.key(
-            self.scope_hash(scope),
-            &Step {
-                policy: "",
-                who,
-                interval: 0,
-                tolerance: 0,
-            },
-        );
-        let until = lock(&self.0.blocked).map.get(&key).copied()?;
         let now = self.now();
+        if self.0.blocked_until.load(Ordering::Relaxed) <= now {
+            return None;
+        }
+        let key = self.key(self.scope_hash(scope), "", who);
+        let until = lock(&self.0.blocked).map.get(&key).copied()?;
         (until > now).then(|| seconds_up(until - now).max(1))
     }
 
@@ -300,9 +300,11 @@ impl LimitStore {
             .await
             .ok()?;
         let (_, wait) = counted.violated?;
-        let key = self.key(self.scope_hash(scope), &Step { policy: "", ..step });
+        let key = self.key(self.scope_hash(scope), "", who);
         let now = self.now();
-        lock(&self.0.blocked).insert(key, now.saturating_add(wait), now);
+        let until = now.saturating_add(wait);
+        lock(&self.0.blocked).insert(key, until, now);
+        self.0.blocked_until.fetch_max(until, Ordering::Relaxed);
         Some(seconds_up(wait).max(1))
     }
 }
