@@ -1,15 +1,17 @@
 //! [`Assembly`]: what `plugins![...]` expands to. It mounts each plugin with the server's
 //! defaults and authenticator, builds the OpenAPI documents once from what the plugins declare,
-//! and answers everything no route matches (404, 405) in the one envelope.
+//! and answers everything no route matches (404, 405) in the one envelope, or with a redirect
+//! when only a trailing `/` is in the way.
 
-use crate::declare::{PluginMeta, served_routes};
+use crate::declare::{Method, PluginMeta, served_routes};
 use crate::mount::Plugin;
 use crate::policy::{Authenticator, ServerConfig, SharedAuthenticator};
 use crate::request::{ApiError, FrameworkCode, RequestId};
 use axum::Router;
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use plugin_rules::full_path;
+use std::sync::Arc;
 
 /// Collects plugins into one router; used by `plugins![]`.
 #[doc(hidden)]
@@ -70,9 +72,23 @@ impl Assembly {
             );
         }
         let specs = crate::openapi::Specs::build(&self.config, &self.plugins);
+        let mut served = matchit::Router::new();
+        let every = self
+            .plugins
+            .iter()
+            .copied()
+            .chain(crate::openapi::server_plugins(&self.config));
+        for p in every {
+            for r in served_routes(p).filter(|r| matches!(r.method, Method::Get)) {
+                // Two templates differing only in a parameter's name conflict here; one of them
+                // answers for both, which is all a "does this path exist" question needs.
+                let _ = served.insert(full_path(p.base_path, r.path), ());
+            }
+        }
+        let served = Arc::new(served);
         self.router
-            .merge(specs.router(self.config.docs()))
-            .fallback(not_found)
+            .merge(specs.mount(&self.config))
+            .fallback(move |request: Request| not_found(request, Arc::clone(&served)))
             .method_not_allowed_fallback(method_not_allowed)
     }
 
@@ -94,8 +110,30 @@ impl Assembly {
     }
 }
 
-async fn not_found(request: Request) -> Response {
+/// `404 NOT_FOUND`; but a `GET` or `HEAD` of `/some/path/` where `/some/path` is a `GET` route
+/// is sent there with `308 Permanent Redirect`, the query kept (as FastAPI and most routers do).
+async fn not_found(request: Request, served: Arc<matchit::Router<()>>) -> Response {
     let request_id = RequestId::from_headers(request.headers());
+    let path = request.uri().path();
+    let reads = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
+    if let Some(trimmed) = path.strip_suffix('/').filter(|t| reads && !t.is_empty())
+        && served.at(trimmed).is_ok()
+    {
+        let target = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(location) = http::HeaderValue::from_str(&target) {
+            let mut response = http::StatusCode::PERMANENT_REDIRECT.into_response();
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, location);
+            response
+                .headers_mut()
+                .insert(crate::request::REQUEST_ID_HEADER, request_id.header_value());
+            return response;
+        }
+    }
     ApiError::framework(
         FrameworkCode::NotFound,
         format!("no route for {} {}", request.method(), request.uri().path()),

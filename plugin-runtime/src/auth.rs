@@ -9,7 +9,8 @@
 //!
 //! With the `auth-store` feature the crate brings its own, [`Auth`]: users with argon2id
 //! passwords, session cookies (`user`), API keys `plk_...` (`token`) and OAuth JWTs (`oauth`),
-//! stored in SQLite or PostgreSQL, with the `/v1/auth/*` routes as the plugin [`AuthRoutes`].
+//! stored in SQLite or PostgreSQL, with the `/v1/auth/*` routes as the plugin [`AuthRoutes`], and
+//! with `settings-page` a page to manage API keys, [`SettingsPage`].
 
 pub use crate::declare::{AuthMethod, Security};
 pub use crate::policy::{
@@ -25,5 +26,10 @@ pub use crate::store::{
     OAuthConfig, OAuthError, User, grants_within, parse_grants,
 };
 
+#[cfg(feature = "settings-page")]
+pub use crate::store::SettingsPage;
+
+#[cfg(not(feature = "settings-page"))]
+pub use crate::gates::SettingsPage;
 #[cfg(not(feature = "auth-store"))]
 pub use crate::gates::{Auth, AuthConfig, AuthRoutes};

@@ -2,7 +2,7 @@
 
 mod assembly;
 mod declare;
-#[cfg(not(feature = "auth-store"))]
+#[cfg(not(all(feature = "auth-store", feature = "settings-page")))]
 mod gates;
 mod manifest;
 mod mount;
@@ -42,7 +42,10 @@ pub use request::{
     ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,
 };
-pub use request::{ClientAddr, EmptyOutput, Html, RouteOutput, TrustedProxies, WithHeaders};
+pub use request::{
+    Binary, ClientAddr, Conditional, EmptyOutput, Html, IfNoneMatch, RawJson, RouteOutput,
+    TrustedProxies, WithHeaders,
+};
 #[cfg(feature = "serve")]
 pub use serve::{Serve, serve};
 

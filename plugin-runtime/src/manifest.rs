@@ -7,10 +7,13 @@ use crate::policy::ServerConfig;
 use plugin_rules::full_path;
 use serde::Serialize;
 
-/// The manifest of `plugins` mounted with `config`, as JSON.
+/// The manifest of `plugins` mounted with `config`, as JSON, with the server's own (the
+/// documents, and Swagger UI when served) after them, as an assembled server mounts them.
 pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde_json::Value {
     let plugins: Vec<Plugin> = plugins
         .iter()
+        .copied()
+        .chain(crate::openapi::server_plugins(config))
         .map(|p| Plugin {
             name: p.name,
             version: p.version,

@@ -3,7 +3,7 @@
 //! framework's handling of each can be observed from outside.
 
 use items_example::{ItemsPlugin, ItemsState};
-use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
+use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
 use std::time::Duration;
@@ -47,6 +47,7 @@ pub(crate) async fn world_with(config: AuthConfig) -> World {
     let app = plugins![
         auth = auth.clone();
         AuthRoutes::new(auth.clone()),
+        SettingsPage::new(),
         ItemsPlugin::new(state),
         ProbePlugin::new(Probe {
             secret: "hunter2".into()

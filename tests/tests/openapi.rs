@@ -403,7 +403,8 @@ fn documentation_keys_are_reflected() {
         json!({"name": "shapes", "description": "Shapes and colours."})
     );
     // The server's own routes are in the document of everything.
-    assert!(doc["paths"]["/openapi/shapes.json"]["get"].is_object());
+    assert!(doc["paths"]["/openapi/{file}"]["get"].is_object());
+    assert!(doc["paths"]["/openapi.json"]["get"].is_object());
 }
 
 #[tokio::test]
@@ -439,17 +440,18 @@ async fn one_plugin_per_document_and_unknown_ones_are_404() {
     let r = c.get("/openapi/nope.json").send().await;
     assert_eq!(
         (r.status().as_u16(), r.error()["code"].as_str()),
-        (404, Some("NOT_FOUND"))
+        (404, Some("DOCUMENT_NOT_FOUND"))
+    );
+    assert_eq!(
+        r.error()["message"],
+        "no document /openapi/nope.json: the server's plugins are auth, items"
     );
 }
 
 #[tokio::test]
 async fn swagger_ui_is_served_from_the_binary() {
     let c = example().await;
-    let r = c.get("/docs").send().await;
-    assert_eq!(r.status(), 308);
-    assert_eq!(r.header("location"), Some("/docs/"));
-    let page = c.get("/docs/").send().await;
+    let page = c.get("/docs").send().await;
     assert_eq!(page.status(), 200);
     assert!(
         page.header("content-type")
@@ -457,6 +459,16 @@ async fn swagger_ui_is_served_from_the_binary() {
             .starts_with("text/html")
     );
     assert!(page.text().contains("swagger-ui"), "{}", page.text());
+    // Served without a trailing `/`, the page's relative links resolve under `/docs/`.
+    assert!(
+        page.text().contains("<base href=\"/docs/\">"),
+        "{}",
+        page.text()
+    );
+    // The old address with the `/` is sent to the page, as any GET route's is.
+    let r = c.get("/docs/?x=1").send().await;
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.header("location"), Some("/docs?x=1"));
     let init = c.get("/docs/swagger-initializer.js").send().await;
     let text = init.text();
     for url in [
@@ -472,11 +484,13 @@ async fn swagger_ui_is_served_from_the_binary() {
     let missing = c.get("/docs/nothing.js").send().await;
     assert_eq!(
         (missing.status().as_u16(), missing.error()["code"].as_str()),
-        (404, Some("NOT_FOUND"))
+        (404, Some("FILE_NOT_FOUND"))
     );
     let off = TestClient::new(
         plugins![config = ServerConfig::default().without_docs(); ShapesPlugin::new()],
     );
+    assert_eq!(off.get("/docs").send().await.status(), 404);
     assert_eq!(off.get("/docs/").send().await.status(), 404);
+    assert_eq!(off.get("/docs/swagger-ui.css").send().await.status(), 404);
     assert_eq!(off.get("/openapi.json").send().await.status(), 200);
 }

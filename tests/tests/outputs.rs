@@ -1,11 +1,12 @@
 //! What a handler returns decides what is sent and what the documents say: a JSON body, an HTML
-//! page, either with headers added, or no body with headers.
+//! page, bytes of a run-time media type, any of these with headers added or an `ETag`, or no body
+//! with headers. Also: plugins at the site base path `/`, and trailing slashes.
 
 use axum::http::StatusCode;
 use plugin_runtime::http::{HeaderValue, header};
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
-use plugin_runtime::{Html, WithHeaders};
+use plugin_runtime::{Binary, Conditional, Html, IfNoneMatch, RawJson, WithHeaders};
 
 #[derive(Serialize, JsonSchema)]
 struct Visit {
@@ -122,4 +123,147 @@ async fn the_documents_describe_each_output_as_sent() {
     );
     let end = &paths["/v1/plugins/visits/visits"]["delete"]["responses"]["204"];
     assert!(end.get("content").is_none(), "{end}");
+}
+
+/// An avatar: bytes of a media type known at run time, tagged for revalidation.
+#[plugin_route(method = "GET", path = "/avatars/{name}", security(none))]
+async fn avatar(name: String, #[extract] since: IfNoneMatch) -> RouteResult<Conditional<Binary>> {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", name.len())).expect("a quoted number");
+    let png = Binary::new(HeaderValue::from_static("image/png"), name.into_bytes());
+    Ok(Conditional::new(etag, png, &since))
+}
+
+/// A cached listing, serialized once.
+#[plugin_route(method = "GET", path = "/cached", security(none))]
+async fn cached() -> RouteResult<RawJson> {
+    Ok(RawJson::new(&b"[1,2,3]"[..]))
+}
+
+#[plugin(name = "avatars", version = "1.0.0", routes(avatar, cached))]
+struct Avatars;
+
+/// The landing page, at the server's root.
+#[plugin_route(method = "GET", path = "/", security(none))]
+async fn landing() -> RouteResult<Html> {
+    Ok(Html::new("<h1>welcome</h1>"))
+}
+
+/// What the server is about.
+#[plugin_route(method = "GET", path = "/about", security(none))]
+async fn about() -> RouteResult<Html> {
+    Ok(Html::new("<p>about</p>"))
+}
+
+/// Pages around the API.
+#[plugin(
+    name = "site",
+    version = "1.0.0",
+    base_path = "/",
+    routes(landing, about)
+)]
+struct Site;
+
+#[tokio::test]
+async fn binary_is_sent_as_its_media_type_and_conditional_answers_304() {
+    let c = TestClient::new(plugins![Avatars::new()]);
+    let full = c.get("/v1/plugins/avatars/avatars/ada").send().await;
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(full.header("content-type"), Some("image/png"));
+    assert_eq!(full.header("etag"), Some("\"3\""));
+    assert_eq!(&full.bytes()[..], b"ada");
+    let fresh = c
+        .get("/v1/plugins/avatars/avatars/ada")
+        .header("if-none-match", "W/\"3\"")
+        .send()
+        .await;
+    assert_eq!(fresh.status(), StatusCode::NOT_MODIFIED);
+    assert!(fresh.bytes().is_empty());
+    assert_eq!(fresh.header("etag"), Some("\"3\""));
+    assert!(fresh.header("x-request-id").is_some());
+    let stale = c
+        .get("/v1/plugins/avatars/avatars/ada")
+        .header("if-none-match", "\"4\"")
+        .send()
+        .await;
+    assert_eq!(stale.status(), StatusCode::OK);
+    let raw = c.get("/v1/plugins/avatars/cached").send().await;
+    assert_eq!(raw.header("content-type"), Some("application/json"));
+    assert_eq!(raw.json::<Vec<u32>>(), [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_conditional_route_documents_the_header_the_etag_and_the_304() {
+    let doc = plugin_runtime::openapi::document(
+        &ServerConfig::default(),
+        &[<Avatars as Plugin>::META],
+        plugin_runtime::openapi::Scope::All,
+    );
+    let op = &doc["paths"]["/v1/plugins/avatars/avatars/{name}"]["get"];
+    let header = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["in"] == "header")
+        .expect("a header parameter");
+    assert_eq!(header["name"], "if-none-match");
+    assert!(op["responses"]["200"]["headers"]["etag"].is_object());
+    assert!(op["responses"]["304"]["headers"]["etag"].is_object());
+    assert!(
+        op["responses"]["200"]["content"]["application/octet-stream"].is_object(),
+        "{op}"
+    );
+    let plain = &doc["paths"]["/v1/plugins/avatars/cached"]["get"];
+    assert!(plain["responses"].get("304").is_none());
+    assert!(plain["responses"]["200"]["content"]["application/json"].is_object());
+}
+
+#[tokio::test]
+async fn a_plugin_at_the_site_base_path_serves_whole_paths_without_a_health_route() {
+    let c = TestClient::new(plugins![Site::new(), Visits::new()]);
+    let home = c.get("/").send().await;
+    assert_eq!(
+        (home.status(), home.text()),
+        (StatusCode::OK, "<h1>welcome</h1>".into())
+    );
+    assert_eq!(c.get("/about").send().await.status(), StatusCode::OK);
+    let health = c.get("/health").send().await;
+    assert_eq!(health.status(), StatusCode::NOT_FOUND);
+    // The other plugin keeps its own health route.
+    assert_eq!(
+        c.get("/v1/plugins/visits/health").send().await.status(),
+        StatusCode::OK
+    );
+    let metas = [<Site as Plugin>::META, <Visits as Plugin>::META];
+    let config = ServerConfig::default();
+    let all =
+        plugin_runtime::openapi::document(&config, &metas, plugin_runtime::openapi::Scope::All);
+    assert!(all["paths"]["/about"]["get"].is_object());
+    assert!(all["paths"]["/"]["get"].is_object());
+    let only =
+        plugin_runtime::openapi::document(&config, &metas, plugin_runtime::openapi::Scope::Plugins);
+    assert!(only["paths"].get("/about").is_none(), "{only}");
+    assert!(only["paths"]["/v1/plugins/visits/page"]["get"].is_object());
+    // No per-plugin document for the site's routes.
+    assert_eq!(
+        c.get("/openapi/site.json").send().await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_trailing_slash_on_a_get_route_is_redirected_and_nothing_else_is() {
+    let c = client();
+    let r = c.get("/v1/plugins/visits/page/?lang=en").send().await;
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        r.header("location"),
+        Some("/v1/plugins/visits/page?lang=en")
+    );
+    assert!(r.header("x-request-id").is_some());
+    // Not a route without the slash either: 404.
+    let r = c.get("/v1/plugins/visits/nothing/").send().await;
+    assert_eq!(r.error()["code"], "NOT_FOUND");
+    // Only reads are redirected: a POST would lose its body on the way.
+    let r = c.post("/v1/plugins/visits/visits/").send().await;
+    assert_eq!(r.error()["code"], "NOT_FOUND");
 }

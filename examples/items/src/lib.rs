@@ -17,7 +17,7 @@ mod store;
 pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, UpdateItem};
 pub use store::{ItemsState, StoreError};
 
-use plugin_runtime::auth::{Auth, AuthRoutes};
+use plugin_runtime::auth::{Auth, AuthRoutes, SettingsPage};
 use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
@@ -37,13 +37,18 @@ pub fn app_with(state: ItemsState, auth: &Auth, config: ServerConfig) -> axum::R
         config = config;
         auth = auth.clone();
         AuthRoutes::new(auth.clone()),
+        SettingsPage::new(),
         ItemsPlugin::new(state),
     ]
 }
 
 /// What [`app`] documents, for exporting documents and the manifest without a database.
 /// A test checks that what [`app`] serves is built from exactly these.
-pub const PLUGINS: &[&PluginMeta] = &[<AuthRoutes as Plugin>::META, <ItemsPlugin as Plugin>::META];
+pub const PLUGINS: &[&PluginMeta] = &[
+    <AuthRoutes as Plugin>::META,
+    <SettingsPage as Plugin>::META,
+    <ItemsPlugin as Plugin>::META,
+];
 
 /// Items that people keep: create, list, rename, archive and delete them.
 #[plugin(

@@ -16,8 +16,9 @@ pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code
 pub use limits::{LIMIT_KEYS, MAX_RATE_LIMITS, parse_window};
 pub use method::Method;
 pub use names::{
-    AUTH_BASE_PATH, BASE_PREFIX, default_base_path, derive_operation_id, is_allowed_base_path,
-    is_plugin_name, is_semver, operation_id_byte, suggest_plugin_name,
+    AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, derive_operation_id,
+    is_allowed_base_path, is_plugin_name, is_semver, operation_id_byte, serves_default_health,
+    suggest_plugin_name,
 };
 pub use path::{PathTemplate, full_path, parse_template};
 pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};

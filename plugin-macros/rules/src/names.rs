@@ -8,10 +8,24 @@ pub const BASE_PREFIX: &str = "/v1/plugins/";
 /// [`BASE_PREFIX`].
 pub const AUTH_BASE_PATH: &str = "/v1/auth";
 
+/// The base path of routes that serve the API's surroundings rather than belong to it: the
+/// documents, Swagger UI, pages such as `/settings`. A plugin here writes its routes' whole
+/// paths (`path = "/openapi.json"`), serves no default `GET /health` (that is the API's), and
+/// its routes are in the document of everything but in no plugin's document.
+pub const SITE_BASE_PATH: &str = "/";
+
 /// Whether `path` may be a plugin's base path (before its syntax is checked): `/v1/plugins/`
-/// followed by more, or [`AUTH_BASE_PATH`].
+/// followed by more, [`AUTH_BASE_PATH`] or [`SITE_BASE_PATH`].
 pub fn is_allowed_base_path(path: &str) -> bool {
-    path == AUTH_BASE_PATH || (path.starts_with(BASE_PREFIX) && path.len() > BASE_PREFIX.len())
+    path == AUTH_BASE_PATH
+        || path == SITE_BASE_PATH
+        || (path.starts_with(BASE_PREFIX) && path.len() > BASE_PREFIX.len())
+}
+
+/// Whether a plugin at `base_path` serves the default `GET <base>/health` when it declares
+/// none: every plugin but those at [`SITE_BASE_PATH`].
+pub const fn serves_default_health(base_path: &str) -> bool {
+    !crate::str_eq(base_path, SITE_BASE_PATH)
 }
 
 /// Whether `name` is a plugin name: lowercase letters, digits and `-` (it becomes a URL segment

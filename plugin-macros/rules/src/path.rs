@@ -100,10 +100,12 @@ pub fn parse_template(raw: &str) -> Result<PathTemplate, String> {
 }
 
 /// The path a route is served at: `base + path`, with a route path of `/` meaning the base path
-/// itself.
+/// itself, and under the site base path `/` the route's path alone.
 pub fn full_path(base: &str, path: &str) -> String {
     if path == "/" {
         base.to_owned()
+    } else if base == "/" {
+        path.to_owned()
     } else {
         format!("{base}{path}")
     }

@@ -114,7 +114,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 let mut mounter = #rt::Mounter::new(<Self as #rt::Plugin>::META, self.state, server)
                     .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
                 #(mounter.add(#companions());)*
-                if !<Self as #rt::Plugin>::META.declares_health() {
+                if <Self as #rt::Plugin>::META.serves_default_health() {
                     mounter.add(#health_mod::plugin_route_health());
                 }
                 mounter.finish()

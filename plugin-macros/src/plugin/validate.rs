@@ -4,8 +4,8 @@ use crate::ctxt::Ctxt;
 use crate::keyed;
 use crate::security::{self, SecurityDecl};
 use plugin_rules::{
-    AUTH_BASE_PATH, BASE_PREFIX, default_base_path, is_allowed_base_path, is_plugin_name,
-    is_semver, parse_template, suggest_plugin_name,
+    AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, is_allowed_base_path,
+    is_plugin_name, is_semver, parse_template, suggest_plugin_name,
 };
 use proc_macro2::{Span, TokenStream};
 use syn::Token;
@@ -190,7 +190,7 @@ fn check_version(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
 fn check_base(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
     let v = lit.value();
     if !is_allowed_base_path(&v) {
-        cx.error_spanned_by(lit, format!("base path `{v}` must start with `{BASE_PREFIX}` and name the plugin, e.g. `{BASE_PREFIX}items` (or be `{AUTH_BASE_PATH}`, for an authenticator's own routes)"));
+        cx.error_spanned_by(lit, format!("base path `{v}` must start with `{BASE_PREFIX}` and name the plugin, e.g. `{BASE_PREFIX}items` (or be `{AUTH_BASE_PATH}`, for an authenticator's own routes, or `{SITE_BASE_PATH}`, for pages and documents served at their own paths)"));
         return None;
     }
     match parse_template(&v) {

@@ -69,13 +69,18 @@ pub(crate) fn route(
             quote!(::core::option::Option::Some(#rt::schema_inline::<#ty> as #rt::SchemaFn))
         }
     };
-    let (output_schema, output_media_type) = if decl.status == 204 {
-        (quote!(::core::option::Option::None), quote!(""))
+    let (output_schema, output_media_type, output_conditional) = if decl.status == 204 {
+        (
+            quote!(::core::option::Option::None),
+            quote!(""),
+            quote!(false),
+        )
     } else {
         let ty = &sig.output;
         (
             quote!(::core::option::Option::Some(<#ty as #rt::RouteOutput>::schema as #rt::SchemaFn)),
             quote!(<#ty as #rt::RouteOutput>::MEDIA_TYPE),
+            quote!(<#ty as #rt::RouteOutput>::CONDITIONAL),
         )
     };
     let summary = opt_str(summary.as_deref());
@@ -138,6 +143,7 @@ pub(crate) fn route(
                 input_schema: #input_schema,
                 output_schema: #output_schema,
                 output_media_type: #output_media_type,
+                output_conditional: #output_conditional,
                 summary: #summary,
                 description: #description,
                 tags: &[#(#tags),*],

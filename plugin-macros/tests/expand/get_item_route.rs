@@ -70,6 +70,7 @@ impl plugin_route_get_item {
                 as ::plugin_runtime::__private::SchemaFn,
         ),
         output_media_type: <Item as ::plugin_runtime::__private::RouteOutput>::MEDIA_TYPE,
+        output_conditional: <Item as ::plugin_runtime::__private::RouteOutput>::CONDITIONAL,
         summary: ::core::option::Option::Some("Get one item."),
         description: ::core::option::Option::None,
         tags: &[],

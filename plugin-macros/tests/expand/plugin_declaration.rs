@@ -71,7 +71,7 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
             .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
         mounter.add(routes::plugin_route_list_items());
         mounter.add(plugin_route_get_item());
-        if !<Self as ::plugin_runtime::__private::Plugin>::META.declares_health() {
+        if <Self as ::plugin_runtime::__private::Plugin>::META.serves_default_health() {
             mounter.add(__plugin_health_ItemsPlugin::plugin_route_health());
         }
         mounter.finish()

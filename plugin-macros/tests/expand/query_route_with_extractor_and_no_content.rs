@@ -49,6 +49,7 @@ impl plugin_route_clear_tags {
         ),
         output_schema: ::core::option::Option::None,
         output_media_type: "",
+        output_conditional: false,
         summary: ::core::option::Option::None,
         description: ::core::option::Option::None,
         tags: &[],

@@ -5,9 +5,9 @@
 use super::{PluginMeta, RouteMeta};
 
 /// The routes `plugin` serves: those it lists, then its default `GET /health` unless it declares
-/// its own.
+/// its own or lives at the site base path.
 pub(crate) fn served_routes(plugin: &PluginMeta) -> impl Iterator<Item = &'static RouteMeta> {
-    let health = (!plugin.declares_health()).then_some(plugin.health);
+    let health = plugin.serves_default_health().then_some(plugin.health);
     plugin.routes.iter().copied().chain(health)
 }
 

@@ -18,8 +18,5 @@ pub use route::{
 };
 pub use security::{AuthMethod, Security};
 
-pub(crate) use plugin_rules::AUTH_BASE_PATH;
 /// A route's timeout when neither it, its plugin nor the server sets one.
 pub(crate) const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// The path of the built-in settings page.
-pub(crate) const SETTINGS_PATH: &str = "/settings";

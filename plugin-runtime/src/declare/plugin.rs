@@ -57,6 +57,18 @@ impl PluginMeta {
         self.name.is_empty()
     }
 
+    /// Whether it is served a default `GET <base>/health`: it declares none, and its base path
+    /// is not the site's (`/`).
+    pub const fn serves_default_health(&self) -> bool {
+        !self.declares_health() && plugin_rules::serves_default_health(self.base_path)
+    }
+
+    /// Whether it lives at the site base path `/`: its routes are the API's surroundings (the
+    /// documents, Swagger UI, pages), in the document of everything only.
+    pub const fn is_site(&self) -> bool {
+        plugin_rules::str_eq(self.base_path, plugin_rules::SITE_BASE_PATH)
+    }
+
     /// Whether the plugin declares its own `GET /health`.
     pub const fn declares_health(&self) -> bool {
         let mut i = 0;

@@ -96,6 +96,8 @@ pub struct RouteMeta {
     pub output_schema: Option<SchemaFn>,
     /// The success body's media type (`application/json`, `text/html`); empty for `status = 204`.
     pub output_media_type: &'static str,
+    /// Whether the route answers conditional requests (`If-None-Match`, `ETag`, `304`).
+    pub output_conditional: bool,
     /// `summary`, else the first paragraph of the doc comment.
     pub summary: Option<&'static str>,
     /// The rest of the doc comment (all of it when `summary` is set).
@@ -137,6 +139,7 @@ impl RouteMeta {
         input_schema: None,
         output_schema: None,
         output_media_type: "application/json",
+        output_conditional: false,
         summary: None,
         description: None,
         tags: &[],

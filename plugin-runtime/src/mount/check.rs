@@ -169,7 +169,7 @@ const fn diverge(a: &[u8], b: &[u8]) -> bool {
 }
 
 const fn route_count(p: &PluginMeta) -> usize {
-    p.routes.len() + if p.declares_health() { 0 } else { 1 }
+    p.routes.len() + if p.serves_default_health() { 1 } else { 0 }
 }
 
 const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
@@ -291,7 +291,8 @@ const fn compare(base_a: &str, rel_a: &str, base_b: &str, rel_b: &str) -> Shape 
     }
 }
 
-/// A base path and a route path read as one string; a route path of `/` adds nothing.
+/// A base path and a route path read as one string, as `full_path` joins them: a route path of
+/// `/` adds nothing, and the site base path `/` stands for nothing before a route path.
 struct Joined<'a> {
     base: &'a [u8],
     rel: &'a [u8],
@@ -300,6 +301,11 @@ struct Joined<'a> {
 impl<'a> Joined<'a> {
     const fn new(base: &'a str, rel: &'a str) -> Self {
         let rel = if str_eq(rel, "/") { "" } else { rel };
+        let base = if str_eq(base, "/") && !rel.is_empty() {
+            ""
+        } else {
+            base
+        };
         Joined {
             base: base.as_bytes(),
             rel: rel.as_bytes(),
@@ -401,6 +407,8 @@ impl<'a> OpId<'a> {
 const fn describe(m: Msg, base: &str, rel: &str) -> Msg {
     if str_eq(rel, "/") {
         m.s(base)
+    } else if str_eq(base, "/") {
+        m.s(rel)
     } else {
         m.s(base).s(rel)
     }

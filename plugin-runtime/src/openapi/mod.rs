@@ -15,6 +15,7 @@ mod serve;
 mod swagger;
 
 pub use serve::Specs;
+pub(crate) use serve::server_plugins;
 
 pub(crate) use operation::millis;
 
@@ -30,10 +31,10 @@ use utoipa::openapi::{Info, OpenApi};
 /// Which routes a document describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope<'a> {
-    /// Everything the server mounts: the plugins' routes and the server's own (the documents
-    /// themselves and `/docs`).
+    /// Everything the server mounts: the plugins' routes and those at the site base path `/`
+    /// (the documents themselves, `/docs`, pages such as `/settings`).
     All,
-    /// The plugins' routes only.
+    /// The plugins' routes only: none at the site base path.
     Plugins,
     /// One plugin's routes, by name.
     Plugin(&'a str),
@@ -41,7 +42,9 @@ pub enum Scope<'a> {
 
 /// Builds one document as JSON. Hidden routes are left out; everything else a route declares is
 /// in it: method, full path, operation id, summary, description, tags, parameters, request and
-/// response schemas, every error it can send, its timeout and body limit.
+/// response schemas, every error it can send, its timeout and body limit. The server's own
+/// routes (the documents and Swagger UI) are added to `plugins`, as a server assembled from them
+/// serves them.
 pub fn document(config: &ServerConfig, plugins: &[&'static PluginMeta], scope: Scope<'_>) -> Value {
     let bytes = Catalog::new(config, plugins).render(config, scope);
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
@@ -51,9 +54,8 @@ pub fn document(config: &ServerConfig, plugins: &[&'static PluginMeta], scope: S
 /// document splices the pretty-printed pieces it needs, so twelve documents cost little more
 /// than one.
 pub(crate) struct Catalog {
+    /// Every plugin's operations: those given, then the server's own.
     plugins: Vec<(&'static PluginMeta, Vec<Piece>)>,
-    /// The server's own routes, in the document of everything only.
-    server: Vec<Piece>,
     /// Every component by its `$ref`.
     components: BTreeMap<String, Piece>,
 }
@@ -101,7 +103,7 @@ impl Catalog {
     pub(crate) fn new(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
         let mut schemas = Schemas::new();
         let mut generated = Vec::new();
-        for plugin in plugins {
+        for plugin in plugins.iter().copied().chain(server_plugins(config)) {
             let ops: Vec<_> = served_routes(plugin)
                 .filter(|r| !r.hidden)
                 .map(|route| {
@@ -110,9 +112,8 @@ impl Catalog {
                     (path, route.method.as_str(), op)
                 })
                 .collect();
-            generated.push((*plugin, ops));
+            generated.push((plugin, ops));
         }
-        let server = operation::server_routes(&mut schemas, config, plugins);
         let mut finished = schemas.finish();
         let mut pieces = |list: Vec<(String, &str, Operation)>| -> Vec<Piece> {
             list.into_iter()
@@ -125,7 +126,6 @@ impl Catalog {
             .into_iter()
             .map(|(plugin, list)| (plugin, pieces(list)))
             .collect();
-        let server = pieces(server.into_iter().map(|(p, op)| (p, "GET", op)).collect());
         let mut components = BTreeMap::new();
         for (group, table) in [
             ("schemas", std::mem::take(&mut finished.schemas)),
@@ -142,7 +142,6 @@ impl Catalog {
         }
         Catalog {
             plugins,
-            server,
             components,
         }
     }
@@ -152,7 +151,12 @@ impl Catalog {
         let mut ops: Vec<&Piece> = Vec::new();
         let mut tags = Vec::new();
         for (plugin, list) in &self.plugins {
-            if matches!(scope, Scope::Plugin(name) if plugin.name != name) || list.is_empty() {
+            let in_scope = match scope {
+                Scope::All => true,
+                Scope::Plugins => !plugin.is_site(),
+                Scope::Plugin(name) => plugin.name == name && !plugin.is_site(),
+            };
+            if !in_scope || list.is_empty() {
                 continue;
             }
             ops.extend(list);
@@ -161,17 +165,6 @@ impl Catalog {
                 TagBuilder::new()
                     .name(plugin.name)
                     .description(description)
-                    .build(),
-            );
-        }
-        if scope == Scope::All {
-            ops.extend(&self.server);
-            tags.push(
-                TagBuilder::new()
-                    .name(operation::SERVER_TAG)
-                    .description(Some(
-                        "The API's own description: these documents and Swagger UI.",
-                    ))
                     .build(),
             );
         }

@@ -3,7 +3,7 @@
 //! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
 
 use super::schemas::{Direction, Schemas};
-use crate::declare::{AUTH_BASE_PATH, AuthMethod, InputLocation, PluginMeta, RouteMeta};
+use crate::declare::{AuthMethod, InputLocation, PluginMeta, RouteMeta};
 use crate::policy::{ServerConfig, WhenUnreachable};
 use crate::request::{FieldError, FrameworkCode};
 use serde_json::{Value, json};
@@ -17,11 +17,8 @@ use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, Deprecated, Ref, RefOr, Required};
 
-/// The tag of the server's own routes.
-pub(crate) const SERVER_TAG: &str = "api";
-
 const ENVELOPE: &str = "ErrorEnvelope";
-const ETAG: &str = "A strong validator of the document's bytes.";
+const ETAG: &str = "A strong validator of the body's bytes.";
 
 pub(crate) fn route(
     schemas: &mut Schemas,
@@ -50,6 +47,20 @@ pub(crate) fn route(
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
                 .schema(Some(schemas.of(param.schema, Direction::Input))),
+        );
+    }
+    if route.output_conditional {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name("if-none-match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "An `ETag` from an earlier response: `304` if it is still current.",
+                ))
+                .schema(Some(
+                    schemas.value(json!({"type": "string"}), Direction::Input),
+                )),
         );
     }
     let mut reads_body = false;
@@ -95,7 +106,24 @@ pub(crate) fn route(
             ),
         None => with_request_id(ResponseBuilder::new().description(success_text(route.status))),
     };
-    op = op.response(route.status.to_string(), success.build());
+    if route.output_conditional {
+        op = op
+            .response(
+                route.status.to_string(),
+                success.header("etag", string_header(ETAG)).build(),
+            )
+            .response(
+                "304",
+                with_request_id(
+                    ResponseBuilder::new()
+                        .description("Not Modified: `If-None-Match` names the current version")
+                        .header("etag", string_header(ETAG)),
+                )
+                .build(),
+            );
+    } else {
+        op = op.response(route.status.to_string(), success.build());
+    }
 
     // Every error code the route can send, grouped by status.
     let mut by_status: BTreeMap<u16, Vec<(&str, Option<&str>)>> = BTreeMap::new();
@@ -424,109 +452,5 @@ fn string_header(description: &str) -> Header {
     HeaderBuilder::new()
         .description(Some(description))
         .schema(Some(RefOr::T(Object::with_type(Type::String).into())))
-        .build()
-}
-
-/// `GET` operations for the documents themselves and Swagger UI.
-pub(crate) fn server_routes(
-    schemas: &mut Schemas,
-    config: &ServerConfig,
-    plugins: &[&'static PluginMeta],
-) -> Vec<(String, Operation)> {
-    let mut out = vec![
-        (
-            "/openapi.json".to_owned(),
-            document_op(
-                schemas,
-                "openapi_all",
-                "This document: every route the server mounts",
-            ),
-        ),
-        (
-            "/openapi-plugins.json".to_owned(),
-            document_op(
-                schemas,
-                "openapi_plugins",
-                "The document of the plugins' routes only",
-            ),
-        ),
-    ];
-    for plugin in plugins {
-        out.push((
-            format!("/openapi/{}.json", plugin.name),
-            document_op(
-                schemas,
-                &format!("openapi_plugin_{}", plugin.name.replace('-', "_")),
-                &format!("The document of plugin `{}`", plugin.name),
-            ),
-        ));
-    }
-    // Plugins live under `/v1/plugins/`; only the auth routes have this base path.
-    if plugins.iter().any(|p| p.base_path == AUTH_BASE_PATH) {
-        let ok = with_request_id(ResponseBuilder::new().description("The settings page"))
-            .content("text/html", Content::new(None::<Ref>))
-            .build();
-        out.push((
-            crate::declare::SETTINGS_PATH.to_owned(),
-            OperationBuilder::new()
-                .tags(Some([SERVER_TAG]))
-                .summary(Some(
-                    "A page to log in and create, list and revoke API keys",
-                ))
-                .operation_id(Some("settings"))
-                .response("200", ok)
-                .build(),
-        ));
-    }
-    if config.docs() {
-        let ok = with_request_id(ResponseBuilder::new().description("Swagger UI's page"))
-            .content("text/html", Content::new(None::<Ref>))
-            .build();
-        out.push((
-            "/docs/".to_owned(),
-            OperationBuilder::new()
-                .tags(Some([SERVER_TAG]))
-                .summary(Some("Swagger UI, listing these documents"))
-                .operation_id(Some("docs"))
-                .response("200", ok)
-                .build(),
-        ));
-    }
-    out
-}
-
-fn document_op(schemas: &mut Schemas, id: &str, summary: &str) -> Operation {
-    let ok = ResponseBuilder::new()
-        .description("The OpenAPI 3.1 document")
-        .header("etag", string_header(ETAG))
-        .content(
-            "application/json",
-            Content::new(Some(
-                schemas.value(json!({"type": "object"}), Direction::Output),
-            )),
-        )
-        .build();
-    let not_modified = ResponseBuilder::new()
-        .description("Not Modified: `If-None-Match` names the current document")
-        .header("etag", string_header(ETAG))
-        .build();
-    OperationBuilder::new()
-        .tags(Some([SERVER_TAG]))
-        .summary(Some(summary))
-        .operation_id(Some(id))
-        .parameter(
-            ParameterBuilder::new()
-                .name("if-none-match")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some(
-                    "An `ETag` from an earlier response: `304` if it is still current.",
-                ))
-                .schema(Some(
-                    schemas.value(json!({"type": "string"}), Direction::Input),
-                )),
-        )
-        .response("200", ok)
-        .response("304", not_modified)
         .build()
 }

@@ -1,15 +1,16 @@
-//! Serving the documents and Swagger UI. Every document is built and serialized once, when the
-//! router is assembled; a request clones the bytes (a reference count) and compares `ETag`s.
+//! Serving the documents: a plugin at the site base path, declared with `#[plugin_route]` like
+//! any other, so its routes get the same request path, checks and documents. Every document is
+//! built and serialized once, when the router is assembled; a request clones the bytes (a
+//! reference count) and compares `ETag`s.
 
 use super::{Catalog, Scope};
 use crate::declare::PluginMeta;
-use crate::policy::ServerConfig;
-use crate::request::{REQUEST_ID_HEADER, RequestId};
-use axum::Router;
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use crate::mount::Plugin;
+use crate::policy::{ServerConfig, SharedAuthenticator};
+use crate::request::{Conditional, Ctx, IfNoneMatch, RawJson, RouteResult, WithHeaders};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
+use plugin_macros::{plugin, plugin_route};
 
 /// One serialized document and its strong `ETag`.
 #[derive(Clone, Debug)]
@@ -32,31 +33,11 @@ impl Served {
         }
     }
 
-    fn respond(&self, headers: &HeaderMap) -> Response {
-        let request_id = RequestId::from_headers(headers);
-        let fresh = headers
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t.as_bytes() == self.etag.as_bytes());
-        let mut response = if fresh {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            self.bytes.clone().into_response()
-        };
-        let h = response.headers_mut();
-        if !fresh {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-        h.insert(header::ETAG, self.etag.clone());
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert(REQUEST_ID_HEADER, request_id.header_value());
-        response
+    /// The document, or `304` if the client's copy is current; revalidated on every use.
+    fn answer(&self, since: &IfNoneMatch) -> WithHeaders<Conditional<RawJson>> {
+        let body = RawJson::new(self.bytes.clone());
+        WithHeaders::new(Conditional::new(self.etag.clone(), body, since))
+            .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
     }
 }
 
@@ -69,7 +50,8 @@ pub struct Specs {
 }
 
 impl Specs {
-    /// Builds every document for `plugins` mounted with `config`.
+    /// Builds every document for `plugins` mounted with `config`, the server's own routes
+    /// included.
     pub fn build(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
         let catalog = Catalog::new(config, plugins);
         Specs {
@@ -77,6 +59,7 @@ impl Specs {
             plugins: Served::new(catalog.render(config, Scope::Plugins)),
             per_plugin: plugins
                 .iter()
+                .filter(|p| !p.is_site())
                 .map(|p| {
                     (
                         p.name,
@@ -101,35 +84,129 @@ impl Specs {
         out
     }
 
-    /// The routes serving the documents and, if `docs` is on, Swagger UI at `/docs`.
-    pub(crate) fn router(self, docs: bool) -> Router {
-        let mut router = Router::new();
-        let mut urls = Vec::new();
-        for (path, served) in std::iter::once(("/openapi.json".to_owned(), self.all))
-            .chain(std::iter::once((
-                "/openapi-plugins.json".to_owned(),
-                self.plugins,
-            )))
-            .chain(
-                self.per_plugin
-                    .into_iter()
-                    .map(|(n, s)| (format!("/openapi/{n}.json"), s)),
-            )
-        {
-            urls.push(path.clone());
-            router = router.route(
-                &path,
-                axum::routing::get(move |request: Request| async move {
-                    served.respond(request.headers())
-                }),
-            );
-        }
+    /// The paths the documents are served at, the document of everything first.
+    fn urls(&self) -> Vec<String> {
+        let mut out = vec![
+            "/openapi.json".to_owned(),
+            "/openapi-plugins.json".to_owned(),
+        ];
+        out.extend(
+            self.per_plugin
+                .iter()
+                .map(|(name, _)| format!("/openapi/{name}.json")),
+        );
+        out
+    }
+
+    /// Mounts the routes serving the documents and, if `docs` is on, Swagger UI at `/docs`.
+    pub(crate) fn mount(self, config: &ServerConfig) -> axum::Router {
         #[cfg(feature = "swagger-ui")]
-        if docs {
-            router = super::swagger::routes(router, &urls);
-        }
+        let swagger = config
+            .docs()
+            .then(|| super::swagger::SwaggerUi::listing(&self.urls()));
         #[cfg(not(feature = "swagger-ui"))]
-        let _ = (docs, urls);
+        let _ = self.urls();
+        let router = DocumentsApi::new(self).mount(config, None::<&SharedAuthenticator>);
+        #[cfg(feature = "swagger-ui")]
+        let router = match swagger {
+            Some(ui) => router.merge(ui.mount(config, None)),
+            None => router,
+        };
         router
+    }
+}
+
+/// The plugins every assembled server mounts besides its own: the documents, and Swagger UI when
+/// the configuration serves it (feature `swagger-ui`).
+pub(crate) fn server_plugins(config: &ServerConfig) -> impl Iterator<Item = &'static PluginMeta> {
+    #[cfg(feature = "swagger-ui")]
+    let swagger = config.docs().then_some(super::swagger::SwaggerUi::META);
+    #[cfg(not(feature = "swagger-ui"))]
+    let swagger = {
+        let _ = config;
+        None
+    };
+    std::iter::once(DocumentsApi::META).chain(swagger)
+}
+
+/// This document: every route the server mounts
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/openapi.json",
+    operation_id = "openapi_all"
+)]
+async fn openapi_all(
+    specs: Ctx<Specs>,
+    #[extract] since: IfNoneMatch,
+) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
+    Ok(specs.all.answer(&since))
+}
+
+/// The document of the plugins' routes only
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/openapi-plugins.json",
+    operation_id = "openapi_plugins"
+)]
+async fn openapi_plugins(
+    specs: Ctx<Specs>,
+    #[extract] since: IfNoneMatch,
+) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
+    Ok(specs.plugins.answer(&since))
+}
+
+/// The document of one plugin
+///
+/// `file` is the plugin's name followed by `.json`: `/openapi/items.json`.
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/openapi/{file}",
+    operation_id = "openapi_plugin",
+    errors(DOCUMENT_NOT_FOUND = (404, "no plugin of this server has this name"))
+)]
+async fn openapi_plugin(
+    specs: Ctx<Specs>,
+    file: String,
+    #[extract] since: IfNoneMatch,
+) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
+    let name = file.strip_suffix(".json");
+    match specs.per_plugin.iter().find(|(n, _)| Some(*n) == name) {
+        Some((_, served)) => Ok(served.answer(&since)),
+        None => Err(route_error!(
+            DOCUMENT_NOT_FOUND,
+            "no document /openapi/{file}: the server's plugins are {}",
+            specs
+                .per_plugin
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The API's own description: these documents, each with an `ETag`.
+#[plugin(
+    crate = "crate",
+    name = "api",
+    version = "0.1.0",
+    base_path = "/",
+    state = Specs,
+    security(none),
+    rate_limit(none),
+    routes(openapi_all, openapi_plugins, openapi_plugin)
+)]
+struct DocumentsApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documents_plugin_has_the_crate_s_version() {
+        assert_eq!(DocumentsApi::META.version, env!("CARGO_PKG_VERSION"));
     }
 }

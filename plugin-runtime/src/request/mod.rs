@@ -28,4 +28,7 @@ pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
 pub(crate) use respond::Responder;
-pub use respond::{EmptyOutput, Html, NoContent, Output, RouteOutput, WithHeaders};
+pub use respond::{
+    Binary, Conditional, EmptyOutput, Html, IfNoneMatch, NoContent, Output, RawJson, RouteOutput,
+    WithHeaders,
+};

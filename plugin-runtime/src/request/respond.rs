@@ -1,8 +1,10 @@
 //! How a handler's output becomes the success response. What a handler returns says what is
-//! sent: a type that derives `Serialize` and `JsonSchema` is a JSON body, [`Html`] a page, and
-//! [`WithHeaders`] either of those with headers added (a `Set-Cookie`, a policy); a
-//! `status = 204` route returns `()` (or `WithHeaders<()>`) and sends no body. Each kind says
-//! what the documents show for it. Errors never pass through here; they go through the envelope.
+//! sent: a type that derives `Serialize` and `JsonSchema` is a JSON body, [`RawJson`] one
+//! serialized in advance, [`Html`] a page, [`Binary`] bytes of a media type given at run time, [`Conditional`] any of these with an
+//! `ETag` (and `304 Not Modified` when the client has it already), and [`WithHeaders`] any of
+//! them with headers added (a `Set-Cookie`, a policy); a `status = 204` route returns `()` (or
+//! `WithHeaders<()>`) and sends no body. Each kind says what the documents show for it. Errors
+//! never pass through here; they go through the envelope.
 
 use super::error::ApiError;
 use super::request_id::{self, RequestId};
@@ -16,14 +18,19 @@ use std::marker::PhantomData;
 /// written and documented.
 ///
 /// Implemented by every type that derives `Serialize` and `JsonSchema` (a JSON body), by
-/// [`Html`], and by [`WithHeaders`] around either.
+/// [`RawJson`], [`Html`] and [`Binary`], and by [`Conditional`] and [`WithHeaders`] around any
+/// of them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be what a route returns",
-    label = "derive `Serialize` and `JsonSchema` for a JSON body, or return `Html` or `WithHeaders<..>`"
+    label = "derive `Serialize` and `JsonSchema` for a JSON body, or return `RawJson`, `Html`, `Binary`, `Conditional<..>` or `WithHeaders<..>`"
 )]
 pub trait RouteOutput: Send + 'static {
     /// The success body's media type in the documents.
     const MEDIA_TYPE: &'static str;
+
+    /// Whether the route answers conditional requests (`If-None-Match`, `304`): the documents
+    /// then show the request header, the `ETag` and the `304` response.
+    const CONDITIONAL: bool = false;
 
     /// The success body's schema in the documents.
     fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
@@ -93,6 +100,165 @@ impl RouteOutput for Html {
     }
 }
 
+/// Bytes sent as they are, with a media type chosen at run time: a file, an image, a document
+/// serialized in advance. Documented as a string of binary content.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    media_type: HeaderValue,
+    bytes: Bytes,
+}
+
+impl Binary {
+    /// `bytes`, sent with `Content-Type: media_type`. A `&'static [u8]` or a shared [`Bytes`] is
+    /// sent without copying.
+    pub fn new(media_type: HeaderValue, bytes: impl Into<Bytes>) -> Self {
+        Binary {
+            media_type,
+            bytes: bytes.into(),
+        }
+    }
+}
+
+impl RouteOutput for Binary {
+    const MEDIA_TYPE: &'static str = "application/octet-stream";
+
+    fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "contentMediaType": "application/octet-stream" })
+    }
+
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        let mut response = (status, self.bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, self.media_type);
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(request_id::HEADER, request_id.header_value());
+        response
+    }
+}
+
+/// A JSON body serialized in advance (a document built once, a cached answer): sent as it is,
+/// documented as any JSON value. The bytes are trusted to be JSON; nothing checks them.
+#[derive(Clone, Debug)]
+pub struct RawJson(Bytes);
+
+impl RawJson {
+    /// `json`, already serialized. A `&'static [u8]` or a shared [`Bytes`] is sent without
+    /// copying.
+    pub fn new(json: impl Into<Bytes>) -> Self {
+        RawJson(json.into())
+    }
+}
+
+impl RouteOutput for RawJson {
+    const MEDIA_TYPE: &'static str = "application/json";
+
+    fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({})
+    }
+
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        let mut response = (status, self.0).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(request_id::HEADER, request_id.header_value());
+        response
+    }
+}
+
+/// The `If-None-Match` header of a request, for a route that returns [`Conditional`]: take it
+/// with `#[extract]`.
+#[derive(Clone, Debug, Default)]
+pub struct IfNoneMatch(Vec<HeaderValue>);
+
+impl IfNoneMatch {
+    /// Whether the request names `etag` (or `*`): the client has the current version already.
+    /// Weak comparison (RFC 9110 §13.1.2), as `If-None-Match` calls for.
+    pub fn matches(&self, etag: &HeaderValue) -> bool {
+        let wanted = etag.as_bytes();
+        let wanted = wanted.strip_prefix(b"W/").unwrap_or(wanted);
+        self.0
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t.as_bytes() == wanted)
+    }
+}
+
+impl<S: Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IfNoneMatch(
+            parts
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+/// An output with an `ETag`: sent in full with the tag, or as `304 Not Modified` with no body
+/// when the request's [`IfNoneMatch`] already names the tag. The documents show the
+/// `If-None-Match` parameter, the `ETag` header and the `304`.
+///
+/// ```
+/// use plugin_runtime::{Conditional, Html, IfNoneMatch};
+/// use plugin_runtime::http::HeaderValue;
+///
+/// let etag = HeaderValue::from_static("\"v1\"");
+/// let answer = Conditional::new(etag, Html::new("<p>hello</p>"), &IfNoneMatch::default());
+/// # let _ = answer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conditional<T> {
+    etag: HeaderValue,
+    /// `None` when the client's copy is current.
+    body: Option<T>,
+}
+
+impl<T> Conditional<T> {
+    /// `body` tagged `etag` (a quoted string such as `"3f2a"`), or `304` if `request` names it.
+    pub fn new(etag: HeaderValue, body: T, request: &IfNoneMatch) -> Self {
+        let body = (!request.matches(&etag)).then_some(body);
+        Conditional { etag, body }
+    }
+}
+
+impl<T: RouteOutput> RouteOutput for Conditional<T> {
+    const MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+    const CONDITIONAL: bool = true;
+
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::schema(generator)
+    }
+
+    fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        let mut response = match self.body {
+            Some(body) => body.into_response(status, request_id),
+            None => {
+                let mut r = StatusCode::NOT_MODIFIED.into_response();
+                r.headers_mut()
+                    .insert(request_id::HEADER, request_id.header_value());
+                r
+            }
+        };
+        response.headers_mut().insert(header::ETAG, self.etag);
+        response
+    }
+}
+
 /// An output with response headers added: a cookie set or cleared, a content policy, a cache
 /// directive. The body (if any) is `T`'s, documented as `T` is.
 ///
@@ -131,6 +297,7 @@ impl<T> WithHeaders<T> {
 
 impl<T: RouteOutput> RouteOutput for WithHeaders<T> {
     const MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+    const CONDITIONAL: bool = T::CONDITIONAL;
 
     fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         T::schema(generator)

@@ -1,7 +1,8 @@
 //! The built-in credential store (feature `auth-store`): users with argon2id passwords, sessions,
 //! API keys and OAuth JWTs, kept in SQLite or PostgreSQL through sqlx, with a lookup cache. It is
 //! one [`Authenticator`](crate::auth::Authenticator) among any a server may bring; its routes
-//! (`/v1/auth/*`, and with `settings-page` the `/settings` page) are a plugin, [`AuthRoutes`].
+//! (`/v1/auth/*`) are a plugin, [`AuthRoutes`], and with `settings-page` the `/settings` page is
+//! another, [`SettingsPage`].
 
 mod cache;
 mod config;
@@ -23,3 +24,5 @@ pub use jwt::{OAuthConfig, OAuthError};
 pub use model::{ApiKeyInfo, CreatedApiKey, User};
 pub use routes::AuthRoutes;
 pub use scope::{grants_within, parse_grants};
+#[cfg(feature = "settings-page")]
+pub use settings::SettingsPage;

@@ -233,8 +233,8 @@ async fn revoke_api_key(ctx: Ctx<Auth>, id: String) -> RouteResult<()> {
 struct AuthApi;
 
 /// The built-in store's routes as a plugin: `POST /v1/auth/login`, `POST /v1/auth/logout`,
-/// `GET /v1/auth/me` and `GET/POST/DELETE /v1/auth/api-keys`, plus the `/settings` page with the
-/// `settings-page` feature. List it in `plugins![...]` like any plugin:
+/// `GET /v1/auth/me` and `GET/POST/DELETE /v1/auth/api-keys`. List it in `plugins![...]` like
+/// any plugin (and `SettingsPage` next to it for the `/settings` page, feature `settings-page`):
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::AnyPool) -> Result<(), Box<dyn std::error::Error>> {
@@ -257,18 +257,15 @@ impl AuthRoutes {
     }
 }
 
-/// The routes are `AuthApi`'s, declared like any plugin's; the settings page (a page, not part
-/// of the API or its documents) is served next to them.
+/// The routes are `AuthApi`'s, declared like any plugin's, counting failed logins in the
+/// server's limit store.
 impl Plugin for AuthRoutes {
     type State = Auth;
 
     const META: &'static PluginMeta = <AuthApi as Plugin>::META;
 
     fn mount(self, server: &ServerConfig, auth: Option<&SharedAuthenticator>) -> axum::Router {
-        let router = AuthApi::new(self.auth.counting_in(server.limit_store())).mount(server, auth);
-        #[cfg(feature = "settings-page")]
-        let router = router.merge(super::settings::router());
-        router
+        AuthApi::new(self.auth.counting_in(server.limit_store())).mount(server, auth)
     }
 }
 

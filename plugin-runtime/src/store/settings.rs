@@ -2,12 +2,15 @@
 //! assets. Its style and script are inline, allowed by their SHA-256 in a strict
 //! Content-Security-Policy (nothing else may load, and it talks only to this server).
 
-use crate::declare::SETTINGS_PATH;
-use crate::request::{Html, RequestId, RequestLayer, RouteOutput, WithHeaders};
+use crate::declare::PluginMeta;
+use crate::mount::Plugin;
+use crate::policy::{ServerConfig, SharedAuthenticator};
+use crate::request::{Ctx, Html, RouteResult, WithHeaders};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
+use plugin_macros::{plugin, plugin_route};
 use sha2::{Digest, Sha256};
 
 const HTML: &str = include_str!("settings/page.html");
@@ -21,11 +24,11 @@ fn csp_hash(text: &str) -> String {
     )
 }
 
-/// The page and its policy, built once when the router is. It is a page rather than an API
-/// route (outside `/v1`, in no document), so it is a plain axum route; [`RequestLayer`] gives it
-/// what every route has (the request id, the span, the timeout, panics answered in the
-/// envelope), and it is written by the same [`Html`] and [`WithHeaders`] a route returns.
-pub(crate) fn router() -> axum::Router {
+/// The page with its headers.
+type Page = WithHeaders<Html>;
+
+/// The page and its policy, built once when the plugin is.
+fn page() -> Page {
     let body = Bytes::from(
         HTML.replace("{{STYLE}}", STYLE)
             .replace("{{SCRIPT}}", SCRIPT),
@@ -38,19 +41,86 @@ pub(crate) fn router() -> axum::Router {
     );
     let policy =
         HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
-    let page = WithHeaders::new(Html::new(body))
+    WithHeaders::new(Html::new(body))
         .header(header::CONTENT_SECURITY_POLICY, policy)
         .header(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         )
-        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    axum::Router::new()
-        .route(
-            SETTINGS_PATH,
-            axum::routing::get(move |id: RequestId| async move {
-                page.clone().into_response(StatusCode::OK, &id)
-            }),
-        )
-        .layer(RequestLayer::new())
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// A page to log in and create, list and revoke API keys
+///
+/// It talks only to this server's `/v1/auth/*` routes.
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/settings",
+    operation_id = "settings"
+)]
+async fn settings(page: Ctx<Page>) -> RouteResult<Page> {
+    Ok(page.state().clone())
+}
+
+/// The settings page: log in, and manage your API keys.
+#[plugin(
+    crate = "crate",
+    name = "settings",
+    version = "0.1.0",
+    base_path = "/",
+    state = Page,
+    security(none),
+    rate_limit(none),
+    routes(settings)
+)]
+struct SettingsApi;
+
+/// `GET /settings`, a page to log in and create, list and revoke API keys with the built-in
+/// store (feature `settings-page`): a plugin at the site base path, listed next to
+/// [`AuthRoutes`](crate::auth::AuthRoutes).
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::AnyPool) -> Result<(), Box<dyn std::error::Error>> {
+/// use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
+/// use plugin_runtime::plugins;
+///
+/// let auth = Auth::open(pool, AuthConfig::default()).await?;
+/// let app: axum::Router =
+///     plugins![auth = auth.clone(); AuthRoutes::new(auth), SettingsPage::new()];
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SettingsPage(SettingsApi);
+
+impl SettingsPage {
+    /// The page, with its style and script inline.
+    pub fn new() -> Self {
+        SettingsPage(SettingsApi::new(page()))
+    }
+}
+
+impl Default for SettingsPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Plugin for SettingsPage {
+    type State = Page;
+
+    const META: &'static PluginMeta = SettingsApi::META;
+
+    fn mount(self, server: &ServerConfig, auth: Option<&SharedAuthenticator>) -> axum::Router {
+        self.0.mount(server, auth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_settings_plugin_has_the_crate_s_version() {
+        use crate::mount::Plugin;
+        assert_eq!(super::SettingsApi::META.version, env!("CARGO_PKG_VERSION"));
+    }
 }
