@@ -43,8 +43,8 @@ pub use request::{
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,
 };
 pub use request::{
-    Binary, ClientAddr, Conditional, EmptyOutput, Html, IfNoneMatch, RawJson, RouteOutput,
-    TrustedProxies, WithHeaders,
+    Binary, ClientAddr, Conditional, EmptyOutput, EventStream, Html, IfNoneMatch, RawJson,
+    RouteOutput, StreamEvent, TrustedProxies, WithHeaders,
 };
 #[cfg(feature = "serve")]
 pub use serve::{Serve, serve};

@@ -235,6 +235,35 @@ impl TestResponse {
         })
     }
 
+    /// The server-sent events of a `text/event-stream` body, in order: each event's name
+    /// (`message` when it has none; `error` for the event that ends a failed stream) and its data
+    /// parsed as JSON. Comments (`: keep-alive`) are left out.
+    ///
+    /// # Panics
+    /// If an event's data is not JSON.
+    pub fn events(&self) -> Vec<(String, serde_json::Value)> {
+        let text = self.text();
+        let mut out = Vec::new();
+        for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let mut name = "message".to_owned();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    v.clone_into(&mut name);
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let value = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {data}"));
+            out.push((name, value));
+        }
+        out
+    }
+
     /// The `error` member of an error envelope.
     ///
     /// # Panics

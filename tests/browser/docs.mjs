@@ -51,6 +51,12 @@ try {
     'PATCH /v1/plugins/items/items/{id}',
     'DELETE /v1/plugins/items/items/{id}',
     'GET /v1/plugins/items/health',
+    'POST /v1/plugins/ai/generate',
+    'POST /v1/plugins/ai/generate/stream',
+    'GET /v1/plugins/ai/models',
+    'GET /v1/plugins/ai/usage',
+    'GET /openapi/{file}',
+    'GET /docs',
   ];
   for (const op of expected) {
     if (!operations.some((o) => o.replace(/\u200b/g, '') === op)) {
@@ -61,6 +67,15 @@ try {
   if (!title || !title.includes('Items example')) {
     failures.push(`the page's title is ${JSON.stringify(title)}`);
   }
+  // The streamed route renders, its success as server-sent events.
+  const stream = page.locator('#operations-ai-ai_generate_stream');
+  await stream.locator('.opblock-summary').click();
+  await stream.locator('.responses-wrapper').waitFor({ timeout: 30_000 });
+  const streamText = await stream.textContent();
+  if (!streamText.includes('text/event-stream')) {
+    failures.push('POST /v1/plugins/ai/generate/stream does not show text/event-stream');
+  }
+  await stream.locator('.opblock-summary').click();
   // Try a route from the page, as a person would: open it, "Try it out", "Execute". Without a
   // credential it is refused; after entering the key under "Authorize" it answers.
   const op = page.locator('#operations-items-items_list_items');

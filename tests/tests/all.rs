@@ -4,8 +4,10 @@
 // Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod ai;
 mod auth;
 mod custom_auth;
+mod fake_llm;
 mod fixtures;
 mod handlers;
 mod http;
@@ -18,5 +20,6 @@ mod rate_limits;
 mod request_layer;
 mod serve;
 mod server;
+mod streams;
 mod throttling;
 mod ui;

@@ -13,10 +13,14 @@ async fn example() -> TestClient {
     let url = "sqlite::memory:";
     let pool = plugin_runtime::database::connect(url).await.unwrap();
     let state = ItemsState::open(pool.clone(), url).await.unwrap();
+    let ledger = ai_plugin::ledger::Ledger::open(pool.clone(), url)
+        .await
+        .unwrap();
+    let ai = ai_plugin::AiState::new(ai_plugin::AiConfig::none(), ledger);
     let auth = plugin_runtime::Auth::open(pool, plugin_runtime::AuthConfig::default())
         .await
         .unwrap();
-    TestClient::new(items_example::app(state, &auth))
+    TestClient::new(items_example::app(state, ai, &auth))
 }
 
 fn committed(rel: &str) -> Vec<u8> {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Builds (if needed) and locates the binary through cargo, so the test works from any target dir.
-fn server_binary() -> PathBuf {
+pub(crate) fn server_binary() -> PathBuf {
     let out = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -38,15 +38,15 @@ fn server_binary() -> PathBuf {
         .expect("cargo reports the example-server executable")
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     /// Sent as `Authorization: Bearer <key>` by [`Server::call`].
     key: Option<String>,
 }
 
 /// Runs `example-server` with `args` on `database_url`, feeding `stdin`; its stdout.
-fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &str) -> String {
+pub(crate) fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(binary)
         .args(args)
         .env("DATABASE_URL", database_url)
@@ -74,7 +74,7 @@ impl Server {
     }
 
     /// Starts the server with more environment variables (settings such as `AUTH_CACHE_TTL_MS`).
-    fn start_with(binary: &PathBuf, database_url: &str, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_with(binary: &PathBuf, database_url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary)
             .envs(env.iter().copied())
             .env("PORT", "0")
@@ -155,7 +155,7 @@ impl Server {
             .unwrap_or_default()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -169,7 +169,7 @@ fn code(body: &str) -> String {
 }
 
 /// An empty directory for one test's SQLite database, and the database's URL.
-fn fresh_sqlite(test: &str) -> (PathBuf, String) {
+pub(crate) fn fresh_sqlite(test: &str) -> (PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("plugin-tests-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -17,6 +17,7 @@ mod store;
 pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, UpdateItem};
 pub use store::{ItemsState, StoreError};
 
+use ai_plugin::{AiPlugin, AiState};
 use plugin_runtime::auth::{Auth, AuthRoutes, SettingsPage};
 use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
@@ -25,20 +26,22 @@ pub fn config() -> ServerConfig {
     ServerConfig::default().with_api_info("Items example", env!("CARGO_PKG_VERSION"))
 }
 
-/// What `example-server` serves: the items plugin under `/v1/plugins/items`, the auth routes
-/// under `/v1/auth` and the settings page, the OpenAPI documents and Swagger UI at `/docs`.
-pub fn app(state: ItemsState, auth: &Auth) -> axum::Router {
-    app_with(state, auth, config())
+/// What `example-server` serves: the items plugin under `/v1/plugins/items`, the AI plugin under
+/// `/v1/plugins/ai`, the auth routes under `/v1/auth` and the settings page, the OpenAPI
+/// documents and Swagger UI at `/docs`.
+pub fn app(state: ItemsState, ai: AiState, auth: &Auth) -> axum::Router {
+    app_with(state, ai, auth, config())
 }
 
 /// [`app`] with other settings: where quotas are counted, say.
-pub fn app_with(state: ItemsState, auth: &Auth, config: ServerConfig) -> axum::Router {
+pub fn app_with(state: ItemsState, ai: AiState, auth: &Auth, config: ServerConfig) -> axum::Router {
     plugins![
         config = config;
         auth = auth.clone();
         AuthRoutes::new(auth.clone()),
         SettingsPage::new(),
         ItemsPlugin::new(state),
+        AiPlugin::new(ai),
     ]
 }
 
@@ -48,6 +51,7 @@ pub const PLUGINS: &[&PluginMeta] = &[
     <AuthRoutes as Plugin>::META,
     <SettingsPage as Plugin>::META,
     <ItemsPlugin as Plugin>::META,
+    <AiPlugin as Plugin>::META,
 ];
 
 /// Items that people keep: create, list, rename, archive and delete them.

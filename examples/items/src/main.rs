@@ -15,6 +15,8 @@
 //! `DATABASE_URL` lets several servers share one database. `openapi` and `manifest` open no
 //! database. Logs go to stderr.
 
+use ai_plugin::ledger::Ledger;
+use ai_plugin::{AiConfig, AiState};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use items_example::ItemsState;
 use plugin_runtime::auth::{OAuthConfig, parse_grants};
@@ -206,6 +208,7 @@ async fn main() -> Result<(), Error> {
     let url = &args.db.database_url;
     let pool = plugin_runtime::database::connect(url).await?;
     let state = ItemsState::open(pool.clone(), url).await?;
+    let ledger_pool = pool.clone();
     let auth = Auth::open(pool, auth_config(&args.auth)?).await?;
     match args.command {
         Some(Command::Users(Users::Create {
@@ -265,7 +268,17 @@ async fn main() -> Result<(), Error> {
             "rate limits are counted in Redis, shared with every server using it"
         );
     }
-    let app = items_example::app_with(state, &auth, config);
+    let ai_config = AiConfig::from_env(|name| std::env::var(name).ok())?;
+    if ai_config.is_configured() {
+        let models: Vec<&str> = ai_config.models.iter().map(|m| m.name.as_str()).collect();
+        tracing::info!(models = %models.join(", "), "the AI plugin's models");
+    } else {
+        tracing::info!(
+            "no AI provider is configured (AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL): /v1/plugins/ai answers 503 PROVIDER_NOT_CONFIGURED"
+        );
+    }
+    let ai = AiState::new(ai_config, Ledger::open(ledger_pool, url).await?);
+    let app = items_example::app_with(state, ai, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %redact(url), "listening on http://{addr}");

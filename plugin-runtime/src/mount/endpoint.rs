@@ -173,7 +173,7 @@ fn respond<R: Responder>(
     let error = match outcome {
         Ok(Ok(Ok(output))) => {
             let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
-            return R::respond(status, output, request_id);
+            return R::respond(status, output, request_id, timeout);
         }
         Ok(Ok(Err(Failure::Framework(e)))) => e,
         Ok(Ok(Err(Failure::Route(e)))) => e.into_api_error(),

@@ -160,6 +160,19 @@ impl ApiError {
         &self.details
     }
 
+    /// The envelope's `error` object alone as JSON (`code`, `message`, `details`, `requestId`):
+    /// the data of the error event that ends a stream.
+    pub(crate) fn body_json(&self, request_id: &RequestId) -> Vec<u8> {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+            details: &self.details,
+            request_id: request_id.as_str(),
+        };
+        // Serializing these plain strings and JSON values cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
     /// Renders the envelope, with the request id in the body and in `x-request-id`.
     pub fn into_response(self, request_id: &RequestId) -> Response {
         let body = Envelope {

@@ -13,6 +13,7 @@ mod objects_only;
 mod principal;
 mod request_id;
 mod respond;
+mod stream;
 mod wording;
 
 pub(crate) use catch::{CatchUnwind, panic_message};
@@ -32,3 +33,4 @@ pub use respond::{
     Binary, Conditional, EmptyOutput, Html, IfNoneMatch, NoContent, Output, RawJson, RouteOutput,
     WithHeaders,
 };
+pub use stream::{EventStream, StreamEvent};

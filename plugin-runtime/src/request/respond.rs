@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 /// What a route's handler can return on success (the `T` of `RouteResult<T>`), and how it is
 /// written and documented.
@@ -22,7 +23,7 @@ use std::marker::PhantomData;
 /// of them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be what a route returns",
-    label = "derive `Serialize` and `JsonSchema` for a JSON body, or return `RawJson`, `Html`, `Binary`, `Conditional<..>` or `WithHeaders<..>`"
+    label = "derive `Serialize` and `JsonSchema` for a JSON body (or for the events of an `EventStream<..>`), or return `RawJson`, `Html`, `Binary`, `Conditional<..>` or `WithHeaders<..>`"
 )]
 pub trait RouteOutput: Send + 'static {
     /// The success body's media type in the documents.
@@ -37,6 +38,21 @@ pub trait RouteOutput: Send + 'static {
 
     /// Writes the success response with the route's status.
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response;
+
+    /// Writes the success response of a route whose timeout is `timeout`: a stream bounds the
+    /// wait for each event with it; every other kind ignores it.
+    fn into_response_within(
+        self,
+        status: StatusCode,
+        request_id: &RequestId,
+        timeout: Duration,
+    ) -> Response
+    where
+        Self: Sized,
+    {
+        let _ = timeout;
+        self.into_response(status, request_id)
+    }
 }
 
 impl<T: Serialize + schemars::JsonSchema + Send + 'static> RouteOutput for T {
@@ -245,8 +261,17 @@ impl<T: RouteOutput> RouteOutput for Conditional<T> {
     }
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
+        self.into_response_within(status, request_id, crate::declare::DEFAULT_TIMEOUT)
+    }
+
+    fn into_response_within(
+        self,
+        status: StatusCode,
+        request_id: &RequestId,
+        timeout: Duration,
+    ) -> Response {
         let mut response = match self.body {
-            Some(body) => body.into_response(status, request_id),
+            Some(body) => body.into_response_within(status, request_id, timeout),
             None => {
                 let mut r = StatusCode::NOT_MODIFIED.into_response();
                 r.headers_mut()
@@ -304,7 +329,16 @@ impl<T: RouteOutput> RouteOutput for WithHeaders<T> {
     }
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
-        let mut response = self.body.into_response(status, request_id);
+        self.into_response_within(status, request_id, crate::declare::DEFAULT_TIMEOUT)
+    }
+
+    fn into_response_within(
+        self,
+        status: StatusCode,
+        request_id: &RequestId,
+        timeout: Duration,
+    ) -> Response {
+        let mut response = self.body.into_response_within(status, request_id, timeout);
         // `extend` replaces a header the body's kind set and keeps repeated names apart.
         response.headers_mut().extend(self.headers);
         response
@@ -337,8 +371,13 @@ impl EmptyOutput for WithHeaders<()> {
 pub trait Responder: Send + 'static {
     /// The `T` of the handler's `RouteResult<T>`.
     type Output: Send;
-    /// Writes the response.
-    fn respond(status: StatusCode, output: Self::Output, request_id: &RequestId) -> Response;
+    /// Writes the response of a route whose timeout is `timeout`.
+    fn respond(
+        status: StatusCode,
+        output: Self::Output,
+        request_id: &RequestId,
+        timeout: Duration,
+    ) -> Response;
 }
 
 /// A route with a body: what its output type says.
@@ -348,8 +387,13 @@ pub struct Output<T>(PhantomData<fn() -> T>);
 impl<T: RouteOutput> Responder for Output<T> {
     type Output = T;
 
-    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
-        output.into_response(status, request_id)
+    fn respond(
+        status: StatusCode,
+        output: T,
+        request_id: &RequestId,
+        timeout: Duration,
+    ) -> Response {
+        output.into_response_within(status, request_id, timeout)
     }
 }
 
@@ -360,7 +404,7 @@ pub struct NoContent<T = ()>(PhantomData<fn() -> T>);
 impl<T: EmptyOutput> Responder for NoContent<T> {
     type Output = T;
 
-    fn respond(status: StatusCode, output: T, request_id: &RequestId) -> Response {
+    fn respond(status: StatusCode, output: T, request_id: &RequestId, _: Duration) -> Response {
         let mut response = status.into_response();
         if let Some(headers) = output.into_headers() {
             response.headers_mut().extend(headers);

@@ -1,0 +1,436 @@
+//! The AI plugin against a provider double on loopback that speaks OpenAI's wire format: every
+//! declared error produced through real HTTP, costs and budgets in the database, streams, and
+//! the real `example-server` streaming over TCP.
+
+use crate::fake_llm::Upstream;
+use crate::fixtures::scopes;
+use ai_plugin::ledger::Ledger;
+use ai_plugin::{AiConfig, AiPlugin, AiState};
+use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
+use plugin_runtime::plugins;
+use plugin_runtime::testing::TestClient;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MODELS: &[&str] = &[
+    "echo", "gated", "held", "stall", "limited", "broken", "garbled", "cut",
+];
+
+/// A configuration with every model of the double at $1 / $2 per million tokens, a model on a
+/// closed port, and `daily_usd` a day.
+fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> String {
+    let mut models: Vec<Value> = MODELS
+        .iter()
+        .map(|m| json!({"name": m, "provider": "fake", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0}))
+        .collect();
+    models.push(json!({"name": "gone", "provider": "closed"}));
+    json!({
+        "providers": {
+            "fake": {"baseUrl": upstream.base_url},
+            "closed": {"baseUrl": closed},
+        },
+        "models": models,
+        "defaultModel": "echo",
+        "budget": {"dailyUsd": daily_usd, "monthlyUsd": 100.0},
+    })
+    .to_string()
+}
+
+/// A base URL on which nothing listens.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+struct Ai {
+    client: TestClient,
+    upstream: Upstream,
+}
+
+/// The AI plugin with the built-in store, a caller holding `grants`, and the double.
+async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
+    let upstream = Upstream::start().await;
+    let text = config_json(&upstream, &closed_port(), daily_usd);
+    let config = AiConfig::from_json(&text, |_| None).unwrap();
+    let client = app(config, grants).await;
+    Ai { client, upstream }
+}
+
+async fn app(config: AiConfig, grants: &str) -> TestClient {
+    let url = "sqlite::memory:";
+    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let ledger = Ledger::open(pool.clone(), url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user("ada@example.com", "a long password", &scopes("ai:*"))
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key("ada@example.com", "tests", &scopes(grants), None)
+        .await
+        .unwrap()
+        .key;
+    let app = plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth),
+        AiPlugin::new(AiState::new(config, ledger)),
+    ];
+    TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
+}
+
+async fn generate(c: &TestClient, body: Value) -> plugin_runtime::testing::TestResponse {
+    c.post("/v1/plugins/ai/generate").json(&body).send().await
+}
+
+#[tokio::test]
+async fn generates_text_with_usage_and_cost_and_records_it() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = generate(
+        &ai.client,
+        json!({"prompt": "hello world", "maxTokens": 50, "temperature": 0.5}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // 2 words + 3 framing tokens in, 3 words out, at $1 and $2 per million.
+    assert_eq!(
+        r.json::<Value>(),
+        json!({
+            "text": "echo: hello world",
+            "model": "echo",
+            "provider": "fake",
+            "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
+            "costUsd": 0.000_011,
+        })
+    );
+    let sent = ai.upstream.seen.last.lock().unwrap().clone();
+    assert_eq!(sent["max_tokens"], 50);
+    assert_eq!(sent["temperature"], 0.5);
+    assert_eq!(sent["stream"], false);
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 1);
+    assert_eq!(usage["today"]["usage"]["totalTokens"], 8);
+    assert_eq!(usage["month"]["costUsd"], 0.000_011);
+    assert_eq!(usage["today"]["budgetUsd"], 10.0);
+    assert_eq!(usage["today"]["remainingUsd"], 9.999_989);
+}
+
+#[tokio::test]
+async fn every_violation_is_listed() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = generate(
+        &ai.client,
+        json!({"prompt": "", "maxTokens": 4001, "temperature": 2.5}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let mut paths: Vec<String> = r.error()["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap().to_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["maxTokens", "prompt", "temperature"]);
+    let long = "x".repeat(10_001);
+    let r = generate(&ai.client, json!({"prompt": long})).await;
+    assert_eq!(r.error()["details"][0]["path"], "prompt");
+    assert_eq!(ai.upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn models_are_listed_with_prices() {
+    let ai = ai_with("ai:read", 10.0).await;
+    let r = ai.client.get("/v1/plugins/ai/models").send().await;
+    assert_eq!(r.status(), 200);
+    let models: Value = r.json();
+    assert_eq!(models["defaultModel"], "echo");
+    assert_eq!(
+        models["models"][0],
+        json!({"name": "echo", "provider": "fake", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0})
+    );
+    // `ai:read` alone does not generate.
+    let r = generate(&ai.client, json!({"prompt": "hi"})).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.error()["details"]["missingScopes"],
+        json!(["ai:generate"])
+    );
+}
+
+/// Every upstream failure, through real HTTP, as the route declares it.
+#[tokio::test]
+async fn upstream_failures_are_the_declared_codes() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = generate(&ai.client, json!({"prompt": "hi", "model": "limited"})).await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (429, Some("UPSTREAM_RATE_LIMITED"))
+    );
+    assert_eq!(r.header("retry-after"), Some("17"));
+    for (model, says) in [
+        ("broken", "the provider answered HTTP 500"),
+        ("garbled", "the provider's answer is malformed"),
+        (
+            "gone",
+            "the provider cannot be reached: the connection was refused or failed",
+        ),
+    ] {
+        let r = generate(&ai.client, json!({"prompt": "hi", "model": model})).await;
+        assert_eq!(r.status(), 502, "{model}");
+        assert_eq!(r.error()["code"], "LLM_FAILED");
+        let message = r.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(says), "{model}: {message}");
+        assert!(
+            !message.contains("127.0.0.1"),
+            "no addresses in messages: {message}"
+        );
+    }
+    let r = generate(&ai.client, json!({"prompt": "hi", "model": "gpt-9"})).await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (400, Some("MODEL_NOT_FOUND"))
+    );
+    // Failed generations cost nothing and hold nothing.
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 0);
+    assert_eq!(usage["today"]["remainingUsd"], 10.0);
+}
+
+#[tokio::test]
+async fn without_a_provider_every_generating_route_says_so() {
+    let client = app(AiConfig::none(), "ai:*").await;
+    for path in ["/v1/plugins/ai/generate", "/v1/plugins/ai/generate/stream"] {
+        let r = client
+            .post(path)
+            .json(&json!({"prompt": "hi"}))
+            .send()
+            .await;
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.error()["code"], "PROVIDER_NOT_CONFIGURED");
+        assert!(
+            r.error()["message"]
+                .as_str()
+                .unwrap()
+                .contains("OLLAMA_MODEL")
+        );
+    }
+    let r = client.get("/v1/plugins/ai/models").send().await;
+    assert_eq!(r.error()["code"], "PROVIDER_NOT_CONFIGURED");
+    assert_eq!(
+        client.get("/v1/plugins/ai/usage").send().await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn over_budget_is_refused_before_the_provider_is_asked() {
+    // The most "hi" with 1000 tokens could cost: (2 + 16) × $1/M + 1000 × $2/M = $0.002018.
+    let ai = ai_with("ai:*", 0.002).await;
+    let r = generate(&ai.client, json!({"prompt": "hi"})).await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (429, Some("QUOTA_EXCEEDED"))
+    );
+    assert_eq!(r.error()["details"]["budget"], "daily");
+    assert_eq!(ai.upstream.calls(), 0);
+    // A smaller cap fits.
+    let r = generate(&ai.client, json!({"prompt": "hi", "maxTokens": 900})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(ai.upstream.calls(), 1);
+}
+
+#[tokio::test]
+async fn two_requests_cannot_both_spend_the_last_of_a_budget() {
+    // Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two.
+    let ai = ai_with("ai:*", 0.00006).await;
+    let body = json!({"prompt": "hello", "model": "held", "maxTokens": 10});
+    let spawn = |c: TestClient, b: Value| tokio::spawn(async move { generate(&c, b).await });
+    let first = spawn(ai.client.clone(), body.clone());
+    let second = spawn(ai.client.clone(), body);
+    // One is refused at once, while the other is held upstream.
+    let mut waited = 0;
+    while !first.is_finished() && !second.is_finished() && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(ai.upstream.calls(), 1, "only one reached the provider");
+    ai.upstream.release();
+    let mut statuses = vec![
+        first.await.unwrap().status().as_u16(),
+        second.await.unwrap().status().as_u16(),
+    ];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 429]);
+}
+
+#[tokio::test]
+async fn a_stream_sends_deltas_then_usage_and_records_it() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = ai
+        .client
+        .post("/v1/plugins/ai/generate/stream")
+        .json(&json!({"prompt": "hello world"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = r.events();
+    let texts: Vec<&str> = events[..3]
+        .iter()
+        .map(|(_, e)| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["echo:", " hello", " world"]);
+    assert_eq!(
+        events[3].1,
+        json!({
+            "type": "done", "model": "echo", "provider": "fake",
+            "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
+            "costUsd": 0.000_011,
+        })
+    );
+    assert_eq!(events.len(), 4);
+    assert_eq!(
+        ai.upstream.seen.last.lock().unwrap()["stream_options"]["include_usage"],
+        true
+    );
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["usage"]["totalTokens"], 8);
+}
+
+#[tokio::test]
+async fn a_stream_cut_or_garbled_upstream_ends_with_llm_failed() {
+    let ai = ai_with("ai:*", 10.0).await;
+    for (model, says) in [
+        ("cut", "the provider's stream ended before it was complete"),
+        ("garbled", "the provider's answer is malformed"),
+    ] {
+        let r = ai
+            .client
+            .post("/v1/plugins/ai/generate/stream")
+            .json(&json!({"prompt": "hello world", "model": model}))
+            .send()
+            .await;
+        assert_eq!(r.status(), 200, "{model}: the stream had started");
+        let events = r.events();
+        assert_eq!(events[0].1["text"], "echo:", "{model}");
+        let (name, error) = events.last().unwrap();
+        assert_eq!(
+            (name.as_str(), error["code"].as_str()),
+            ("error", Some("LLM_FAILED")),
+            "{model}"
+        );
+        assert!(
+            error["message"].as_str().unwrap().starts_with(says),
+            "{error}"
+        );
+    }
+    // Failures before the first event keep their status.
+    let r = ai
+        .client
+        .post("/v1/plugins/ai/generate/stream")
+        .json(&json!({"prompt": "hi", "model": "limited"}))
+        .send()
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), r.header("retry-after")),
+        (429, Some("17"))
+    );
+    // What the broken streams generated is charged, by estimate.
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 2);
+}
+
+/// The real binary over TCP: events arrive as they are written, and a client that leaves
+/// cancels the generation upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_server_streams_over_tcp_and_cancels_upstream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start().await;
+    let binary = crate::server::server_binary();
+    let (dir, url) = crate::server::fresh_sqlite("ai-stream");
+    let file = dir.join("ai.json");
+    std::fs::write(&file, config_json(&upstream, &closed_port(), 10.0)).unwrap();
+    let out = crate::server::cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--scopes",
+            "ai:*",
+            "--with-api-key",
+            "tcp",
+        ],
+        "a long password\n",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+    let server =
+        crate::server::Server::start_with(&binary, &url, &[("AI_CONFIG", file.to_str().unwrap())]);
+    let port = server.port;
+
+    let open = |model: &'static str| {
+        let key = key.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let body = json!({"prompt": "hello world", "model": model}).to_string();
+            let head = format!(
+                "POST /v1/plugins/ai/generate/stream HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {key}\r\n\
+                 content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s
+        }
+    };
+    /// Reads until `needle` has arrived (ten seconds at most); everything read.
+    async fn read_until(s: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
+        let mut buf = [0u8; 4096];
+        let read = async {
+            while !seen.contains(needle) {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early: {seen}");
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .unwrap_or_else(|_| panic!("`{needle}` did not arrive: {seen}"));
+    }
+
+    // The first word arrives while the provider still holds the rest.
+    let mut s = open("gated").await;
+    let mut seen = String::new();
+    read_until(&mut s, &mut seen, "\"text\":\"echo:\"").await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    assert!(
+        !seen.contains("hello"),
+        "nothing after the first word yet: {seen}"
+    );
+    upstream.release();
+    read_until(&mut s, &mut seen, "\"type\":\"done\"").await;
+    let done = seen.find("\"type\":\"done\"").unwrap();
+    assert!(
+        seen.find(" world").unwrap() < done,
+        "the summary is last: {seen}"
+    );
+    assert!(seen[done..].contains("\"costUsd\":0.000011"), "{seen}");
+    drop(s);
+
+    // A client that leaves mid-stream: the provider sees its request cancelled.
+    let mut s = open("stall").await;
+    let mut seen = String::new();
+    read_until(&mut s, &mut seen, "\"text\":\"echo:\"").await;
+    drop(s);
+    assert!(
+        upstream.wait_cancelled(1).await,
+        "the upstream request was cancelled"
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}
