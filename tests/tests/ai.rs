@@ -434,3 +434,40 @@ async fn example_server_streams_over_tcp_and_cancels_upstream() {
     server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_cancelled_generation_gives_its_hold_back() {
+    // Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two.
+    let ai = ai_with("ai:*", 0.00006).await;
+    let c = ai.client.clone();
+    let held = tokio::spawn(async move {
+        generate(
+            &c,
+            json!({"prompt": "hello", "model": "held", "maxTokens": 10}),
+        )
+        .await
+    });
+    while ai.upstream.calls() == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While it is held, a second one does not fit.
+    let body = json!({"prompt": "hello", "maxTokens": 10});
+    let r = generate(&ai.client, body.clone()).await;
+    assert_eq!(r.error()["code"], "QUOTA_EXCEEDED");
+    // The client goes away: the request's future is dropped, and the hold with it.
+    held.abort();
+    let mut status = 0;
+    for _ in 0..100 {
+        status = generate(&ai.client, body.clone()).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200, "the cancelled generation's hold was released");
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(
+        usage["today"]["generations"], 1,
+        "the cancelled one cost nothing"
+    );
+}

@@ -270,36 +270,27 @@ pub(crate) async fn generate(
         .reserve(&caller, plan.ceiling)
         .await?
         .map_err(|r| refuse!(r))?;
+    // From here the hold is the bill's: settled, released, or released if the request is
+    // cancelled (the client left, or the timeout).
+    let mut bill = Bill::new(ctx.ledger.clone(), reservation, &plan, false);
     let completion = match plan.provider.complete(&plan.ask).await {
         Ok(c) => c,
         Err(e) => {
-            ctx.ledger
-                .release(&reservation)
-                .await
-                .map_err(RouteError::internal)?;
+            bill.release().await.map_err(RouteError::internal)?;
             tracing::warn!(provider = plan.provider.name(), error = %e, "a generation failed");
             return Err(refuse!(Refusal::Upstream(e)));
         }
     };
-    let cost = plan.model.prices.cost(completion.usage);
-    let record = Generation {
-        model: &plan.ask.model,
-        provider: plan.provider.name(),
-        usage: completion.usage,
-        cost,
-        streamed: false,
-        complete: true,
-    };
-    ctx.ledger
-        .settle(&reservation, &record)
+    let summary = bill
+        .settle(completion.usage, true)
         .await
         .map_err(RouteError::internal)?;
     Ok(GenerateResponse {
         text: completion.text,
-        model: plan.ask.model,
-        provider: plan.provider.name().to_owned(),
-        usage: completion.usage,
-        cost_usd: cost.usd(),
+        model: summary.model,
+        provider: summary.provider,
+        usage: summary.usage,
+        cost_usd: summary.cost_usd,
     })
 }
 
@@ -332,25 +323,14 @@ pub(crate) async fn generate_stream(
         .reserve(&caller, plan.ceiling)
         .await?
         .map_err(|r| refuse!(r))?;
+    let mut bill = Bill::new(ctx.ledger.clone(), reservation, &plan, true);
     let upstream = match plan.provider.stream(&plan.ask).await {
         Ok(s) => s,
         Err(e) => {
-            ctx.ledger
-                .release(&reservation)
-                .await
-                .map_err(RouteError::internal)?;
+            bill.release().await.map_err(RouteError::internal)?;
             tracing::warn!(provider = plan.provider.name(), error = %e, "a generation failed");
             return Err(refuse!(Refusal::Upstream(e)));
         }
-    };
-    let bill = Bill {
-        ledger: ctx.ledger.clone(),
-        reservation: Some(reservation),
-        model: plan.ask.model.clone(),
-        provider: plan.provider.name().to_owned(),
-        prices: plan.model.prices,
-        prompt_chars: plan.ask.prompt.chars().count(),
-        written_chars: 0,
     };
     let fail = |e: UpstreamError| refuse!(Refusal::Upstream(e));
     Ok(EventStream::new(events(upstream, bill, fail)))
@@ -401,8 +381,11 @@ fn events(
     )
 }
 
-/// What a streamed generation owes: settled once at its end, or, if the client leaves first,
-/// charged by estimate when it is dropped.
+/// What a generation owes, holding its reservation until it is settled (the real usage),
+/// released (it failed before anything was generated) or charged by estimate (a stream that
+/// broke off). Dropped while still holding it (the request was cancelled: the client left, or
+/// the timeout), it releases the hold if nothing was written, and charges what was written
+/// otherwise, on a task of its own.
 struct Bill {
     ledger: Ledger,
     reservation: Option<Reservation>,
@@ -411,9 +394,23 @@ struct Bill {
     prices: Prices,
     prompt_chars: usize,
     written_chars: usize,
+    streamed: bool,
 }
 
 impl Bill {
+    fn new(ledger: Ledger, reservation: Reservation, plan: &Plan<'_>, streamed: bool) -> Self {
+        Bill {
+            ledger,
+            reservation: Some(reservation),
+            model: plan.ask.model.clone(),
+            provider: plan.provider.name().to_owned(),
+            prices: plan.model.prices,
+            prompt_chars: plan.ask.prompt.chars().count(),
+            written_chars: 0,
+            streamed,
+        }
+    }
+
     /// About four characters a token, when the provider did not say.
     fn estimate(&self) -> Usage {
         Usage::new(
@@ -422,18 +419,20 @@ impl Bill {
         )
     }
 
+    /// Records the generation at what `usage` cost; the hold is let go only once that is done.
     async fn settle(&mut self, usage: Usage, complete: bool) -> Result<Summary, sqlx::Error> {
         let cost = self.prices.cost(usage);
-        if let Some(r) = self.reservation.take() {
+        if let Some(r) = &self.reservation {
             let record = Generation {
                 model: &self.model,
                 provider: &self.provider,
                 usage,
                 cost,
-                streamed: true,
+                streamed: self.streamed,
                 complete,
             };
-            self.ledger.settle(&r, &record).await?;
+            self.ledger.settle(r, &record).await?;
+            self.reservation = None;
         }
         Ok(Summary {
             model: self.model.clone(),
@@ -441,6 +440,14 @@ impl Bill {
             usage,
             cost_usd: cost.usd(),
         })
+    }
+
+    async fn release(&mut self) -> Result<(), sqlx::Error> {
+        if let Some(r) = &self.reservation {
+            self.ledger.release(r).await?;
+            self.reservation = None;
+        }
+        Ok(())
     }
 
     async fn charge_estimate(&mut self) {
@@ -456,7 +463,6 @@ impl Drop for Bill {
         let Some(reservation) = self.reservation.take() else {
             return;
         };
-        // The client left mid-stream: charge what was written, off the request's task.
         let mut rest = Bill {
             ledger: self.ledger.clone(),
             reservation: Some(reservation),
@@ -465,9 +471,20 @@ impl Drop for Bill {
             prices: self.prices,
             prompt_chars: self.prompt_chars,
             written_chars: self.written_chars,
+            streamed: self.streamed,
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { rest.charge_estimate().await });
+            runtime.spawn(async move {
+                if rest.written_chars == 0 {
+                    if let Err(e) = rest.release().await {
+                        tracing::error!(error = %e, "a cancelled generation's hold could not be released");
+                    }
+                } else {
+                    rest.charge_estimate().await;
+                }
+                // Tried once: a hold the database would not take back is not retried forever.
+                let _ = rest.reservation.take();
+            });
         }
     }
 }
