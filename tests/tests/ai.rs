@@ -51,15 +51,23 @@ struct Ai {
 
 /// The AI plugin with the built-in store, a caller holding `grants`, and the double.
 async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
+    ai_on("sqlite::memory:", grants, daily_usd).await
+}
+
+/// [`ai_with`] on the database at `url`.
+async fn ai_on(url: &str, grants: &str, daily_usd: f64) -> Ai {
     let upstream = Upstream::start().await;
     let text = config_json(&upstream, &closed_port(), daily_usd);
     let config = AiConfig::from_json(&text, |_| None).unwrap();
-    let client = app(config, grants).await;
+    let client = app_on(url, config, grants).await;
     Ai { client, upstream }
 }
 
 async fn app(config: AiConfig, grants: &str) -> TestClient {
-    let url = "sqlite::memory:";
+    app_on("sqlite::memory:", config, grants).await
+}
+
+async fn app_on(url: &str, config: AiConfig, grants: &str) -> TestClient {
     let pool = plugin_runtime::database::connect(url).await.unwrap();
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
@@ -242,8 +250,39 @@ async fn over_budget_is_refused_before_the_provider_is_asked() {
 
 #[tokio::test]
 async fn two_requests_cannot_both_spend_the_last_of_a_budget() {
-    // Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two.
-    let ai = ai_with("ai:*", 0.00006).await;
+    race_for_the_last_of_a_budget(ai_with("ai:*", 0.00006).await).await;
+}
+
+/// The same race, and the ledger's sums, on PostgreSQL (a schema of the test's own).
+#[tokio::test]
+async fn budgets_hold_on_postgres_too() {
+    let Ok(base_url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the AI budget test on PostgreSQL");
+        return;
+    };
+    let schema = format!("plugin_ai_{}", std::process::id());
+    let admin = |sql: String| {
+        let base_url = base_url.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        }
+    };
+    admin(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .await;
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+    let ai = ai_on(&url, "ai:*", 0.00006).await;
+    race_for_the_last_of_a_budget(ai).await;
+    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+}
+
+/// Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two: one of two
+/// concurrent requests is refused while the other is held upstream; then the ledger says so.
+async fn race_for_the_last_of_a_budget(ai: Ai) {
     let body = json!({"prompt": "hello", "model": "held", "maxTokens": 10});
     let spawn = |c: TestClient, b: Value| tokio::spawn(async move { generate(&c, b).await });
     let first = spawn(ai.client.clone(), body.clone());
@@ -262,6 +301,9 @@ async fn two_requests_cannot_both_spend_the_last_of_a_budget() {
     ];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 429]);
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 1);
+    assert_eq!(usage["month"]["usage"]["totalTokens"], 6, "{usage}");
 }
 
 #[tokio::test]

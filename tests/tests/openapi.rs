@@ -38,7 +38,7 @@ async fn committed_documents_are_what_the_example_serves() {
     let c = example().await;
     let specs = Specs::build(&items_example::config(), PLUGINS);
     let files = specs.files();
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 5);
     for (rel, bytes) in files {
         let url = match rel.strip_prefix("plugins/") {
             Some(name) => format!("/openapi/{name}"),
@@ -448,7 +448,7 @@ async fn one_plugin_per_document_and_unknown_ones_are_404() {
     );
     assert_eq!(
         r.error()["message"],
-        "no document /openapi/nope.json: the server's plugins are auth, items"
+        "no document /openapi/nope.json: the server's plugins are auth, items, ai"
     );
 }
 

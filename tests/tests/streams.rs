@@ -232,11 +232,20 @@ async fn the_documents_describe_the_stream_and_its_events() {
         plugin_runtime::openapi::Scope::Plugins,
     );
     let ok = &doc["paths"]["/v1/plugins/talk/pieces"]["post"]["responses"]["200"];
-    let content = &ok["content"]["text/event-stream"];
-    assert_eq!(content["schema"], json!({"type": "string"}));
+    // The schema describes one event: its data is JSON of the item's schema, or of the
+    // envelope's `error` for the event that ends a failed stream.
+    let events = &ok["content"]["text/event-stream"]["schema"]["oneOf"];
+    let data = |i: usize| &events[i]["properties"]["data"];
+    assert_eq!(events[0]["properties"]["event"]["const"], "message");
+    assert_eq!(data(0)["contentMediaType"], "application/json");
     assert_eq!(
-        content["x-itemSchema"]["$ref"],
+        data(0)["contentSchema"]["$ref"],
         "#/components/schemas/Piece"
+    );
+    assert_eq!(events[1]["properties"]["event"]["const"], "error");
+    assert_eq!(
+        data(1)["contentSchema"]["$ref"],
+        "#/components/schemas/ErrorEnvelope/properties/error"
     );
     assert!(ok["description"].as_str().unwrap().contains("event: error"));
     let piece = &doc["components"]["schemas"]["Piece"];

@@ -19,10 +19,10 @@ use utoipa::openapi::{Content, Deprecated, Ref, RefOr, Required};
 
 const ENVELOPE: &str = "ErrorEnvelope";
 const EVENT_STREAM: &str = "text/event-stream";
-const STREAM_TEXT: &str = "Server-sent events: one `data:` event per item, its JSON described by \
-    `x-itemSchema`. An error once events flow ends the stream with `event: error`, whose data is \
-    the envelope's `error` object (`code`, `message`, `details`, `requestId`). Quiet streams get \
-    `: keep-alive` comments.";
+const STREAM_TEXT: &str = "Server-sent events: one `data:` event per item, its JSON as the \
+    schema's `contentSchema` says. An error once events flow ends the stream with \
+    `event: error`, whose data is the envelope's `error` object (`code`, `message`, `details`, \
+    `requestId`). Quiet streams get `: keep-alive` comments.";
 const ETAG: &str = "A strong validator of the body's bytes.";
 
 pub(crate) fn route(
@@ -456,16 +456,26 @@ fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
     )
 }
 
-/// A `text/event-stream` body: a string of events, each event's data described by
-/// `x-itemSchema`. OpenAPI 3.2 names this `itemSchema`; a 3.1 document (which these are, for the
-/// validators and tools that read them) allows it only as an extension.
+/// A `text/event-stream` body. Its `schema` describes one event, as schemathesis and the other
+/// tools that read OpenAPI 3.1 take it (3.2 would name this `itemSchema`): an object whose
+/// `data` is JSON, with `contentSchema` the item's schema for `message` events and the envelope's
+/// `error` object for the `error` event that ends a failed stream.
 fn event_stream(schemas: &mut Schemas, item: crate::declare::SchemaFn) -> Content {
     let item = serde_json::to_value(schemas.of(item, Direction::Output)).unwrap_or(Value::Null);
-    let mut content = Content::new(Some(
-        schemas.value(json!({"type": "string"}), Direction::Output),
-    ));
-    content.extensions = Some(ExtensionsBuilder::new().add("x-itemSchema", item).build());
-    content
+    let envelope = envelope(schemas);
+    let error = format!("{}/properties/error", envelope.ref_location);
+    let event = |name: &str, data: Value| {
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "event": {"const": name},
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+            },
+        })
+    };
+    let schema = json!({"oneOf": [event("message", item), event("error", json!({"$ref": error}))]});
+    Content::new(Some(schemas.value(schema, Direction::Output)))
 }
 
 /// A response header whose value is a string.

@@ -180,6 +180,9 @@ fn fill(v: &mut Value, inline: &mut [Option<Value>]) {
                 && let Some(schema) = inline.get_mut(i).and_then(Option::take)
             {
                 *v = schema;
+                // A schema given as JSON may hold placeholders of its own (an event stream's
+                // event schema holds its item's).
+                fill(v, inline);
                 return;
             }
             map.values_mut().for_each(|x| fill(x, inline));
