@@ -6,6 +6,7 @@
 
 mod ai;
 mod auth;
+mod commit;
 mod custom_auth;
 mod fake_llm;
 mod fixtures;

@@ -1,0 +1,152 @@
+//! Paths from clients, checked before git sees them: relative, inside the repository (no `..`,
+//! no absolute path, no drive or root), and never read by git as an option (no leading `-`; every
+//! path also goes after `--`). What is left is normalized: `./a//b/` is `a/b`, the root is `.`.
+
+use std::fmt;
+
+/// A path a client sent, checked: relative, inside the repository, `/`-separated.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RelPath(String);
+
+/// Why a client's path is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathError {
+    /// Empty, or a NUL or control character.
+    Malformed,
+    /// Absolute (`/etc`, `C:\`, `\\server`).
+    Absolute,
+    /// A `..` component.
+    Parent,
+    /// Starts with `-`, which git would read as an option.
+    Option,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::Malformed => "the path is empty or has control characters",
+            PathError::Absolute => "the path is absolute; give it relative to the repository",
+            PathError::Parent => "the path has a `..` component, which could leave the scope",
+            PathError::Option => "the path starts with `-`, which git would read as an option",
+        })
+    }
+}
+
+impl RelPath {
+    /// The repository's root.
+    pub fn root() -> Self {
+        RelPath(".".into())
+    }
+
+    /// Checks and normalizes `raw`.
+    ///
+    /// # Errors
+    /// See [`PathError`].
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.is_empty() || raw.chars().any(char::is_control) {
+            return Err(PathError::Malformed);
+        }
+        if raw.starts_with('-') {
+            return Err(PathError::Option);
+        }
+        let bytes = raw.as_bytes();
+        let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+        if raw.starts_with('/') || raw.starts_with('\\') || drive {
+            return Err(PathError::Absolute);
+        }
+        let mut parts = Vec::new();
+        for part in raw.split(['/', '\\']) {
+            match part {
+                "" | "." => {}
+                ".." => return Err(PathError::Parent),
+                p if p.starts_with('-') && parts.is_empty() => return Err(PathError::Option),
+                p => parts.push(p),
+            }
+        }
+        if parts.is_empty() {
+            return Ok(RelPath::root());
+        }
+        Ok(RelPath(parts.join("/")))
+    }
+
+    /// As git and the file system take it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the repository's root.
+    pub fn is_root(&self) -> bool {
+        self.0 == "."
+    }
+
+    /// Whether `path` (a path git printed, relative to the root) is inside this scope.
+    pub fn contains(&self, path: &str) -> bool {
+        self.is_root()
+            || path == self.0
+            || path
+                .strip_prefix(self.0.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// `path`, given relative to this scope, as a path from the repository's root.
+    pub fn join(&self, path: &RelPath) -> RelPath {
+        match (self.is_root(), path.is_root()) {
+            (true, _) => path.clone(),
+            (false, true) => self.clone(),
+            (false, false) => RelPath(format!("{}/{}", self.0, path.0)),
+        }
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized() {
+        assert_eq!(
+            RelPath::parse("./src//lib.rs/").unwrap().as_str(),
+            "src/lib.rs"
+        );
+        assert_eq!(RelPath::parse(".").unwrap(), RelPath::root());
+        assert_eq!(RelPath::parse("a\\b").unwrap().as_str(), "a/b");
+        assert_eq!(RelPath::parse("a/-b").unwrap().as_str(), "a/-b");
+    }
+
+    #[test]
+    fn paths_that_could_escape_or_mislead_git_are_refused() {
+        for (raw, why) in [
+            ("", PathError::Malformed),
+            ("a\0b", PathError::Malformed),
+            ("a\nb", PathError::Malformed),
+            ("/etc/passwd", PathError::Absolute),
+            ("\\\\server\\share", PathError::Absolute),
+            ("C:\\x", PathError::Absolute),
+            ("..", PathError::Parent),
+            ("src/../../x", PathError::Parent),
+            ("-rf", PathError::Option),
+            ("--output=x", PathError::Option),
+            ("./-x", PathError::Option),
+        ] {
+            assert_eq!(RelPath::parse(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_contain_their_paths_only() {
+        let docs = RelPath::parse("docs").unwrap();
+        assert!(docs.contains("docs/a.md") && docs.contains("docs"));
+        assert!(!docs.contains("docs2/a.md") && !docs.contains("src/docs/a.md"));
+        assert!(RelPath::root().contains("anything"));
+        assert_eq!(
+            docs.join(&RelPath::parse("a.md").unwrap()).as_str(),
+            "docs/a.md"
+        );
+    }
+}
