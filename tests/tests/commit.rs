@@ -1,6 +1,7 @@
-//! The commit plugin's reading routes against real git repositories made in temporary
-//! directories: status, files and diffs as git reports them, scopes, and every path that would
-//! leave its scope or be read by git as an option refused.
+//! The commit plugin against real git repositories made in temporary directories: status,
+//! files and diffs as git reports them, scopes, every path that would leave its scope or be read
+//! by git as an option refused, and plans made, kept across a restart, edited and discarded,
+//! with secrets caught first.
 
 use crate::fixtures::scopes;
 use commit_plugin::{CommitPlugin, CommitState};
@@ -64,23 +65,30 @@ impl Drop for Repo {
 
 /// The commit plugin on `repo`, for a caller holding `grants`.
 async fn client(repo: &Path, grants: &str) -> TestClient {
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    client_on(repo, grants, "sqlite::memory:").await
+}
+
+/// [`client`] keeping its plans (and users) in the database at `url`.
+async fn client_on(repo: &Path, grants: &str, url: &str) -> TestClient {
+    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    auth.create_user(
-        "ada@example.com",
-        "a long password",
-        &scopes("commit:*,items:*"),
-    )
-    .await
-    .unwrap();
+    // A second start on the same database finds the user there already.
+    let _ = auth
+        .create_user(
+            "ada@example.com",
+            "a long password",
+            &scopes("commit:*,items:*"),
+        )
+        .await;
     let key = auth
         .create_api_key("ada@example.com", "tests", &scopes(grants), None)
         .await
         .unwrap()
         .key;
-    let state = CommitState::open(repo, &[]).await.unwrap();
+    let state = CommitState::open(repo, &[], plans).await.unwrap();
     let app = plugins![auth = auth; CommitPlugin::new(state)];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }
@@ -287,4 +295,171 @@ async fn reading_needs_commit_read() {
         r.error()["details"]["missingScopes"],
         json!(["commit:read"])
     );
+}
+
+#[tokio::test]
+async fn a_plan_is_made_kept_across_a_restart_edited_and_discarded() {
+    let repo = with_work("plan");
+    let db_dir = std::env::temp_dir().join(format!("plugin-commit-plan-db-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&db_dir);
+    std::fs::create_dir_all(&db_dir).unwrap();
+    let url = format!("sqlite://{}", db_dir.join("plans.db").display());
+    let c = client_on(&repo.dir, "commit:*", &url).await;
+    let r = c.get("/v1/plugins/commit/plan").send().await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (404, Some("NO_PLAN"))
+    );
+    let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
+    assert_eq!(
+        (status["state"].as_str(), status["filesChanged"].as_u64()),
+        (Some("idle"), Some(4))
+    );
+
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let plan: Value = r.json();
+    let lines: Vec<String> = plan["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["id"].as_str().unwrap(),
+                c["type"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "c1 fix update lib.rs and new.rs",
+            "c2 docs update README.md and guide.md"
+        ]
+    );
+    assert_eq!(plan["state"], "ready");
+
+    // A restart: a new server on the same database still has it.
+    drop(c);
+    let c = client_on(&repo.dir, "commit:*", &url).await;
+    let kept: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+    assert_eq!(kept, plan);
+    let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
+    assert_eq!(
+        (status["state"].as_str(), status["commitsPlanned"].as_u64()),
+        (Some("ready"), Some(2))
+    );
+
+    let r = c
+        .patch("/v1/plugins/commit/plan")
+        .json(&json!({"id": "c1", "message": "add two()", "type": "feat", "body": "And new.rs."}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let edited: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+    assert_eq!(
+        (
+            edited["commits"][0]["message"].as_str(),
+            edited["commits"][0]["type"].as_str(),
+            edited["commits"][0]["body"].as_str()
+        ),
+        (Some("add two()"), Some("feat"), Some("And new.rs."))
+    );
+    let r = c
+        .patch("/v1/plugins/commit/plan")
+        .json(&json!({"id": "c9", "message": "x"}))
+        .send()
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (404, Some("COMMIT_NOT_FOUND"))
+    );
+    let r = c
+        .patch("/v1/plugins/commit/plan")
+        .json(&json!({"id": "c1", "message": ""}))
+        .send()
+        .await;
+    assert_eq!(r.error()["details"][0]["path"], "message");
+
+    assert_eq!(
+        c.delete("/v1/plugins/commit/plan").send().await.status(),
+        204
+    );
+    let r = c.delete("/v1/plugins/commit/plan").send().await;
+    assert_eq!(r.error()["code"], "NO_PLAN");
+    let _ = std::fs::remove_dir_all(db_dir);
+}
+
+#[tokio::test]
+async fn a_clean_scope_has_nothing_to_plan() {
+    let repo = with_work("clean");
+    let c = client(&repo.dir, "commit:*").await;
+    repo.write("notes/todo.txt", "later\n");
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({"scope": "docs"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "docs has a deletion: {}", r.text());
+    repo.git(&["checkout", "--", "docs"]);
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({"scope": "docs"}))
+        .send()
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (400, Some("NO_CHANGES"))
+    );
+}
+
+#[tokio::test]
+async fn secrets_in_the_changes_stop_the_plan_unless_allowed() {
+    let repo = Repo::new("secrets");
+    // A fake private key, the way one is pasted by mistake.
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n";
+    repo.write("deploy/id_ed25519", key);
+    repo.write(
+        "src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\nconst AWS: &str = \"AKIAIOSFODNN7EXAMPLE\";\n",
+    );
+    let c = client(&repo.dir, "commit:*").await;
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (422, Some("SECRETS_DETECTED"))
+    );
+    assert_eq!(
+        r.error()["details"]["findings"],
+        json!([
+            {"file": "deploy/id_ed25519", "line": 1, "kind": "private key"},
+            {"file": "src/lib.rs", "line": 4, "kind": "AWS access key"},
+        ])
+    );
+    assert!(
+        !r.text().contains("AKIAIOSFODNN7EXAMPLE") && !r.text().contains("b3BlbnNz"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        c.get("/v1/plugins/commit/plan").send().await.status(),
+        404,
+        "no half-made plan"
+    );
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({"allowSecrets": true}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
 }

@@ -2,18 +2,26 @@
 //! git, scope by scope (the repository or one of its directories), to be planned into
 //! conventional commits, applied and pushed.
 //!
-//! Done so far: the reading routes, `GET /scopes`, `GET /git-status`, `GET /files` and
-//! `GET /diff`, on git run as a subprocess with an argument vector, every client path checked to
-//! stay inside its scope and passed after `--`.
+//! Done so far: the reading routes (`GET /scopes`, `GET /git-status`, `GET /files`,
+//! `GET /diff`), and planning without a model (`POST /generate`, with secrets caught first),
+//! reading, editing and discarding a plan (`GET`/`PATCH`/`DELETE /plan`) and `GET /status`; git
+//! runs as a subprocess with an argument vector, every client path checked to stay inside its
+//! scope and passed after `--`; plans persist in the database.
 
 pub mod changes;
 pub mod git;
 pub mod paths;
 pub mod planner;
-mod routes;
 pub mod secrets;
+pub mod store;
+// Its `refuse_scope!` serves the routes declared after it.
+#[macro_use]
+mod routes;
+mod plan_routes;
 
+pub use plan_routes::{EditCommit, GenerateRequest, Status};
 pub use routes::{DiffQuery, ScopeInfo, ScopeQuery, Scopes};
+use store::Plans;
 
 use git::Git;
 use paths::RelPath;
@@ -27,6 +35,7 @@ pub struct CommitState {
     /// The work tree's root, with links resolved: a scope must resolve inside it.
     root: PathBuf,
     scopes: Vec<RelPath>,
+    plans: Plans,
 }
 
 /// Why the repository cannot be served.
@@ -47,7 +56,7 @@ impl CommitState {
     ///
     /// # Errors
     /// `repo` not being a git work tree's root, or a scope that is not a directory in it.
-    pub async fn open(repo: &Path, scopes: &[String]) -> Result<Self, RepoError> {
+    pub async fn open(repo: &Path, scopes: &[String], plans: Plans) -> Result<Self, RepoError> {
         let root = std::fs::canonicalize(repo)
             .map_err(|e| RepoError(format!("{}: {e}", repo.display())))?;
         let git = Git::new(&root);
@@ -91,6 +100,7 @@ impl CommitState {
             git,
             root,
             scopes: list,
+            plans,
         })
     }
 }
@@ -102,6 +112,16 @@ impl CommitState {
     state = CommitState,
     security(user, token, oauth),
     permissions("commit:read"),
-    routes(routes::scopes, routes::git_status, routes::files, routes::diff)
+    routes(
+        routes::scopes,
+        routes::git_status,
+        routes::files,
+        routes::diff,
+        plan_routes::status,
+        plan_routes::generate,
+        plan_routes::get_plan,
+        plan_routes::edit_plan,
+        plan_routes::discard_plan,
+    )
 )]
 pub struct CommitPlugin;

@@ -49,14 +49,14 @@ pub struct ScopeInfo {
 }
 
 /// A scope, checked: inside the repository (links resolved) and an existing directory.
-enum ScopeRefusal {
+pub(crate) enum ScopeRefusal {
     Outside(String, PathError),
     Escapes(String),
     Missing(String),
 }
 
 impl CommitState {
-    fn scope(&self, raw: Option<&str>) -> Result<RelPath, ScopeRefusal> {
+    pub(crate) fn scope(&self, raw: Option<&str>) -> Result<RelPath, ScopeRefusal> {
         let Some(raw) = raw else {
             return Ok(RelPath::root());
         };

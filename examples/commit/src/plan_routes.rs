@@ -1,0 +1,352 @@
+//! Making, reading, editing and discarding a scope's plan, and where the scope stands. A plan is
+//! made only from a scope with changes, and only when the lines it adds hold no secret (unless
+//! the caller says `allowSecrets`): nothing is planned, and nothing would leave the machine, from
+//! a diff with a private key in it.
+
+use crate::CommitState;
+use crate::changes::{self, Change};
+use crate::paths::RelPath;
+use crate::planner::{self, CommitType};
+use crate::routes::ScopeRefusal;
+use crate::secrets::{self, Finding};
+use crate::store::{Plan, PlanState, PlannedCommit};
+use plugin_runtime::RouteError;
+use plugin_runtime::prelude::*;
+use std::collections::BTreeMap;
+
+/// What `POST /generate` takes.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    non_snake_case,
+    reason = "fields are named as in JSON, so validation errors name them right"
+)]
+pub struct GenerateRequest {
+    /// A directory of the repository; the whole repository if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Plan even when the changes hold what looks like a secret.
+    #[garde(skip)]
+    #[serde(default)]
+    pub allowSecrets: bool,
+}
+
+/// What `PATCH /plan` takes: one commit's new message, type or body.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct EditCommit {
+    /// A directory of the repository; the whole repository if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The commit's id in the plan (`c1`).
+    #[garde(length(min = 1, max = 20))]
+    pub id: String,
+    /// The new subject, 1 to 200 characters.
+    #[garde(length(chars, min = 1, max = 200))]
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The new conventional type.
+    #[garde(skip)]
+    #[serde(default, rename = "type")]
+    pub kind: Option<CommitType>,
+    /// The new body; an empty string removes it.
+    #[garde(length(chars, max = 10_000))]
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// Where a scope stands: its plan, its changes.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// `idle` (no plan), `ready`, `applied` or `pushed`.
+    pub state: String,
+    /// Files with staged changes.
+    pub staged: usize,
+    /// Files with unstaged changes.
+    pub unstaged: usize,
+    /// Untracked files.
+    pub untracked: usize,
+    /// Files changed against the last commit, untracked ones included.
+    pub files_changed: usize,
+    /// Commits the plan has.
+    pub commits_planned: usize,
+    /// Commits of the plan that were made.
+    pub commits_applied: usize,
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The state of `files` now: each one's blob hash, or `deleted`.
+async fn fingerprint(
+    state: &CommitState,
+    files: &[String],
+) -> Result<BTreeMap<String, String>, RouteError> {
+    let present: Vec<RelPath> = files
+        .iter()
+        .filter(|f| state.root.join(f).is_file())
+        .filter_map(|f| RelPath::parse(f).ok())
+        .collect();
+    let mut out: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.clone(), "deleted".to_owned()))
+        .collect();
+    if !present.is_empty() {
+        let refs: Vec<&RelPath> = present.iter().collect();
+        let hashes = state
+            .git
+            .run(&["hash-object"], &refs, &[])
+            .await
+            .map_err(RouteError::internal)?;
+        let text = String::from_utf8_lossy(&hashes.stdout);
+        for (path, hash) in present.iter().zip(text.lines()) {
+            out.insert(path.as_str().to_owned(), hash.trim().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Where the scope stands
+///
+/// Its plan's state and its changes.
+#[plugin_route(
+    method = "GET",
+    path = "/status",
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+    )
+)]
+pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> RouteResult<Status> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let git_status = changes::status(&ctx.git, &scope)
+        .await
+        .map_err(RouteError::internal)?;
+    let files = changes::files(&ctx.git, &scope)
+        .await
+        .map_err(RouteError::internal)?;
+    let plan = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?;
+    let (state, planned, applied) = match &plan {
+        None => ("idle".to_owned(), 0, 0),
+        Some((p, _)) => {
+            let applied = if p.state == PlanState::Ready {
+                0
+            } else {
+                p.commits.len()
+            };
+            let state = serde_json::to_value(p.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            (state.unwrap_or_default(), p.commits.len(), applied)
+        }
+    };
+    Ok(Status {
+        state,
+        staged: git_status.staged.len(),
+        unstaged: git_status.unstaged.len(),
+        untracked: git_status.untracked.len(),
+        files_changed: files.len(),
+        commits_planned: planned,
+        commits_applied: applied,
+    })
+}
+
+/// Plan the scope's changes into commits
+///
+/// Groups the changed files into conventional commits (documentation, tests, build and CI files,
+/// source by directory) and keeps the plan, replacing the scope's previous one. The added lines
+/// are scanned for secrets first.
+#[plugin_route(
+    method = "POST",
+    path = "/generate",
+    timeout_ms = 300_000,
+    permissions("commit:write"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        NO_CHANGES = (400, "the scope has no changes to plan"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        SECRETS_DETECTED = (422, "the changes hold what looks like a secret; `details.findings` lists file, line and kind"),
+    )
+)]
+pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> RouteResult<Plan> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let files = changes::files(&ctx.git, &scope)
+        .await
+        .map_err(RouteError::internal)?;
+    if files.is_empty() {
+        return Err(route_error!(NO_CHANGES, "scope `{scope}` has no changes"));
+    }
+    if !input.allowSecrets {
+        let mut findings: Vec<Finding> = Vec::new();
+        for f in files.iter().filter(|f| f.change != Change::Deleted) {
+            let Ok(path) = RelPath::parse(&f.path) else {
+                continue;
+            };
+            let diff = changes::diff(&ctx.git, &path)
+                .await
+                .map_err(RouteError::internal)?;
+            findings.extend(secrets::scan_diff(&f.path, &diff.diff));
+        }
+        if !findings.is_empty() {
+            return Err(route_error!(
+                SECRETS_DETECTED,
+                "{} possible secret(s) in the changes; remove them, or plan with `allowSecrets`",
+                findings.len()
+            )
+            .with_details(serde_json::json!({ "findings": findings })));
+        }
+    }
+    let commits: Vec<PlannedCommit> = planner::plan(&files)
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| PlannedCommit {
+            id: format!("c{}", i + 1),
+            kind: d.kind,
+            scope: d.scope,
+            message: d.message,
+            body: None,
+            files: d.files,
+            breaking: false,
+        })
+        .collect();
+    let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let state = fingerprint(&ctx, &every).await?;
+    let plan = Plan {
+        scope: scope.as_str().to_owned(),
+        state: PlanState::Ready,
+        commits,
+        created_at: now_ms(),
+    };
+    ctx.plans
+        .save(&plan, &state)
+        .await
+        .map_err(RouteError::internal)?;
+    Ok(plan)
+}
+
+/// The scope's plan
+#[plugin_route(
+    method = "GET",
+    path = "/plan",
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
+    )
+)]
+pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> RouteResult<Plan> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    match ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+    {
+        Some((plan, _)) => Ok(plan),
+        None => Err(route_error!(NO_PLAN, "scope `{scope}` has no plan")),
+    }
+}
+
+/// Edit one planned commit
+///
+/// Changes its message, type or body; its files stay.
+#[plugin_route(
+    method = "PATCH",
+    path = "/plan",
+    permissions("commit:write"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
+        COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
+    )
+)]
+pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> RouteResult<Plan> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let Some((mut plan, _)) = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+    else {
+        return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+    };
+    let Some(commit) = plan.commits.iter_mut().find(|c| c.id == input.id) else {
+        return Err(route_error!(
+            COMMIT_NOT_FOUND,
+            "the plan has no commit `{}`",
+            input.id
+        ));
+    };
+    if let Some(m) = input.message {
+        commit.message = m;
+    }
+    if let Some(k) = input.kind {
+        commit.kind = k;
+    }
+    if let Some(b) = input.body {
+        commit.body = (!b.is_empty()).then_some(b);
+    }
+    if !ctx
+        .plans
+        .update(&plan, now_ms())
+        .await
+        .map_err(RouteError::internal)?
+    {
+        return Err(route_error!(
+            NO_PLAN,
+            "scope `{scope}`'s plan was discarded meanwhile"
+        ));
+    }
+    Ok(plan)
+}
+
+/// Discard the scope's plan
+#[plugin_route(
+    method = "DELETE",
+    path = "/plan",
+    status = 204,
+    permissions("commit:write"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        NO_PLAN = (404, "the scope has no plan"),
+    )
+)]
+pub(crate) async fn discard_plan(
+    ctx: Ctx<CommitState>,
+    input: crate::ScopeQuery,
+) -> RouteResult<()> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    if ctx
+        .plans
+        .discard(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+    {
+        Ok(())
+    } else {
+        Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"))
+    }
+}
