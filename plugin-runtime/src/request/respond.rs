@@ -64,22 +64,42 @@ impl<T: Serialize + schemars::JsonSchema + Send + 'static> RouteOutput for T {
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
         match serde_json::to_vec(&self) {
-            Ok(bytes) => {
-                let mut response = (status, bytes).into_response();
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                headers.insert(request_id::HEADER, request_id.header_value());
-                response
-            }
+            Ok(bytes) => body_response(
+                status,
+                bytes,
+                HeaderValue::from_static("application/json"),
+                false,
+                request_id,
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "the handler's output could not be serialized");
                 ApiError::internal().into_response(request_id)
             }
         }
     }
+}
+
+/// A success response with `body`, its `Content-Type`, `X-Content-Type-Options: nosniff` if
+/// `nosniff` (for kinds a browser might otherwise guess at), and the request id.
+#[inline]
+fn body_response(
+    status: StatusCode,
+    body: impl IntoResponse,
+    content_type: HeaderValue,
+    nosniff: bool,
+    request_id: &RequestId,
+) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if nosniff {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    headers.insert(request_id::HEADER, request_id.header_value());
+    response
 }
 
 /// An HTML page (`text/html; charset=utf-8`, sent with `X-Content-Type-Options: nosniff`).
@@ -101,18 +121,8 @@ impl RouteOutput for Html {
     }
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
-        let mut response = (status, self.0).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(request_id::HEADER, request_id.header_value());
-        response
+        let html = HeaderValue::from_static("text/html; charset=utf-8");
+        body_response(status, self.0, html, true, request_id)
     }
 }
 
@@ -143,15 +153,7 @@ impl RouteOutput for Binary {
     }
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
-        let mut response = (status, self.bytes).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, self.media_type);
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(request_id::HEADER, request_id.header_value());
-        response
+        body_response(status, self.bytes, self.media_type, true, request_id)
     }
 }
 
@@ -176,14 +178,8 @@ impl RouteOutput for RawJson {
     }
 
     fn into_response(self, status: StatusCode, request_id: &RequestId) -> Response {
-        let mut response = (status, self.0).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(request_id::HEADER, request_id.header_value());
-        response
+        let json = HeaderValue::from_static("application/json");
+        body_response(status, self.0, json, false, request_id)
     }
 }
 
