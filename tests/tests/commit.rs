@@ -299,12 +299,47 @@ async fn reading_needs_commit_read() {
 
 #[tokio::test]
 async fn a_plan_is_made_kept_across_a_restart_edited_and_discarded() {
-    let repo = with_work("plan");
     let db_dir = std::env::temp_dir().join(format!("plugin-commit-plan-db-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&db_dir);
     std::fs::create_dir_all(&db_dir).unwrap();
     let url = format!("sqlite://{}", db_dir.join("plans.db").display());
-    let c = client_on(&repo.dir, "commit:*", &url).await;
+    plan_lifecycle("plan", &url).await;
+    let _ = std::fs::remove_dir_all(db_dir);
+}
+
+/// The same on PostgreSQL, in a schema of the test's own.
+#[tokio::test]
+async fn plans_are_kept_on_postgres_too() {
+    let Ok(base_url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the plan store on PostgreSQL");
+        return;
+    };
+    let schema = format!("plugin_commit_{}", std::process::id());
+    let admin = |sql: String| {
+        let base_url = base_url.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        }
+    };
+    admin(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .await;
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    plan_lifecycle(
+        "plan-pg",
+        &format!("{base_url}{sep}options=-c%20search_path%3D{schema}"),
+    )
+    .await;
+    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+}
+
+/// Makes a plan, restarts on the same database, reads, edits and discards it.
+async fn plan_lifecycle(test: &str, url: &str) {
+    let repo = with_work(test);
+    let c = client_on(&repo.dir, "commit:*", url).await;
     let r = c.get("/v1/plugins/commit/plan").send().await;
     assert_eq!(
         (r.status().as_u16(), r.error()["code"].as_str()),
@@ -347,7 +382,7 @@ async fn a_plan_is_made_kept_across_a_restart_edited_and_discarded() {
 
     // A restart: a new server on the same database still has it.
     drop(c);
-    let c = client_on(&repo.dir, "commit:*", &url).await;
+    let c = client_on(&repo.dir, "commit:*", url).await;
     let kept: Value = c.get("/v1/plugins/commit/plan").send().await.json();
     assert_eq!(kept, plan);
     let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
@@ -393,7 +428,6 @@ async fn a_plan_is_made_kept_across_a_restart_edited_and_discarded() {
     );
     let r = c.delete("/v1/plugins/commit/plan").send().await;
     assert_eq!(r.error()["code"], "NO_PLAN");
-    let _ = std::fs::remove_dir_all(db_dir);
 }
 
 #[tokio::test]
