@@ -256,28 +256,11 @@ async fn two_requests_cannot_both_spend_the_last_of_a_budget() {
 /// The same race, and the ledger's sums, on PostgreSQL (a schema of the test's own).
 #[tokio::test]
 async fn budgets_hold_on_postgres_too() {
-    let Ok(base_url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the AI budget test on PostgreSQL");
+    let Some(pg) = crate::fixtures::PgSchema::fresh("ai").await else {
         return;
     };
-    let schema = format!("plugin_ai_{}", std::process::id());
-    let admin = |sql: String| {
-        let base_url = base_url.clone();
-        async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
-        }
-    };
-    admin(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .await;
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
-    let ai = ai_on(&url, "ai:*", 0.00006).await;
-    race_for_the_last_of_a_budget(ai).await;
-    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+    race_for_the_last_of_a_budget(ai_on(&pg.url, "ai:*", 0.00006).await).await;
+    pg.remove().await;
 }
 
 /// Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two: one of two

@@ -310,30 +310,11 @@ async fn a_plan_is_made_kept_across_a_restart_edited_and_discarded() {
 /// The same on PostgreSQL, in a schema of the test's own.
 #[tokio::test]
 async fn plans_are_kept_on_postgres_too() {
-    let Ok(base_url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the plan store on PostgreSQL");
+    let Some(pg) = crate::fixtures::PgSchema::fresh("commit").await else {
         return;
     };
-    let schema = format!("plugin_commit_{}", std::process::id());
-    let admin = |sql: String| {
-        let base_url = base_url.clone();
-        async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
-        }
-    };
-    admin(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .await;
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    plan_lifecycle(
-        "plan-pg",
-        &format!("{base_url}{sep}options=-c%20search_path%3D{schema}"),
-    )
-    .await;
-    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+    plan_lifecycle("plan-pg", &pg.url).await;
+    pg.remove().await;
 }
 
 /// Makes a plan, restarts on the same database, reads, edits and discards it.

@@ -189,3 +189,45 @@ async fn caller(ctx: Ctx<Probe>) -> RouteResult<serde_json::Value> {
 /// Public, so that what it probes is the framework's handling of each route, not authentication.
 #[plugin(name = "probe", version = "0.3.1", state = Probe, security(none), routes(tags, slow, panics, fails, upload, jobs, agent, caller))]
 pub(crate) struct ProbePlugin;
+
+/// A schema of one test's own on the PostgreSQL that `PLUGIN_TEST_POSTGRES_URL` names, so runs
+/// never meet each other's rows or migrations.
+pub(crate) struct PgSchema {
+    base: String,
+    schema: String,
+    /// A database URL whose connections work in the schema.
+    pub(crate) url: String,
+}
+
+impl PgSchema {
+    /// A fresh schema `plugin_<name>_<pid>`; `None`, after saying the test is skipped, when the
+    /// variable is unset.
+    pub(crate) async fn fresh(name: &str) -> Option<PgSchema> {
+        let Ok(base) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run `{name}` on PostgreSQL");
+            return None;
+        };
+        let schema = format!("plugin_{name}_{}", std::process::id());
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let pg = PgSchema { base, schema, url };
+        let s = &pg.schema;
+        pg.admin(&format!(
+            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s}"
+        ))
+        .await;
+        Some(pg)
+    }
+
+    async fn admin(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+
+    /// Drops the schema and everything in it.
+    pub(crate) async fn remove(self) {
+        self.admin(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await;
+    }
+}

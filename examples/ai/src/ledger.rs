@@ -9,7 +9,6 @@
 //! what it really cost; when it fails, it is released.
 
 use crate::cost::{Pico, Usage};
-use plugin_runtime::database::Backend;
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
@@ -105,13 +104,13 @@ impl Ledger {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        let mut migrator = match Backend::of(url) {
-            Some(Backend::Postgres) => sqlx::migrate!("./migrations/postgres"),
-            _ => sqlx::migrate!("./migrations/sqlite"),
-        };
-        // The server's other tables have their migrations in the same table.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        plugin_runtime::database::migrate(
+            &pool,
+            url,
+            sqlx::migrate!("./migrations/sqlite"),
+            sqlx::migrate!("./migrations/postgres"),
+        )
+        .await?;
         Ok(Ledger { pool })
     }
 

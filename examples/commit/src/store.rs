@@ -3,7 +3,6 @@
 //! from: each file's blob hash, or `deleted`.
 
 use crate::planner::CommitType;
-use plugin_runtime::database::Backend;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
@@ -86,13 +85,13 @@ impl Plans {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        let mut migrator = match Backend::of(url) {
-            Some(Backend::Postgres) => sqlx::migrate!("./migrations/postgres"),
-            _ => sqlx::migrate!("./migrations/sqlite"),
-        };
-        // The server's other tables have their migrations in the same table.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        plugin_runtime::database::migrate(
+            &pool,
+            url,
+            sqlx::migrate!("./migrations/sqlite"),
+            sqlx::migrate!("./migrations/postgres"),
+        )
+        .await?;
         Ok(Plans { pool })
     }
 

@@ -3,7 +3,6 @@
 //! scoped to the caller: an item is visible only to the user who created it.
 
 use crate::model::{Item, ItemStatus};
-use plugin_runtime::database::Backend;
 use sqlx::{AnyPool, Row};
 
 /// The items plugin's state: the database pool.
@@ -59,13 +58,13 @@ impl ItemsState {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        let mut migrator = match Backend::of(url) {
-            Some(Backend::Postgres) => sqlx::migrate!("./migrations/postgres"),
-            _ => sqlx::migrate!("./migrations/sqlite"),
-        };
-        // The auth tables' migrations share the migration table.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        plugin_runtime::database::migrate(
+            &pool,
+            url,
+            sqlx::migrate!("./migrations/sqlite"),
+            sqlx::migrate!("./migrations/postgres"),
+        )
+        .await?;
         Ok(ItemsState { pool })
     }
 

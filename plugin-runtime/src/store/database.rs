@@ -94,6 +94,35 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     pool.connect_with(options).await
 }
 
+/// Runs one plugin's migrations on the database `url` names: `sqlite` or `postgres` by its
+/// backend. Every plugin of a server shares the database and its migration table, so each set
+/// ignores the versions of the others (the built-in store's included).
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::AnyPool, url: &str) -> Result<(), sqlx::Error> {
+/// # let (sqlite, postgres) = (sqlx::migrate::Migrator::DEFAULT, sqlx::migrate::Migrator::DEFAULT);
+/// // with a plugin's own folders: sqlx::migrate!("./migrations/sqlite"), sqlx::migrate!("./migrations/postgres")
+/// plugin_runtime::database::migrate(&pool, url, sqlite, postgres).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// A migration failing, or one applied before that has changed since.
+pub async fn migrate(
+    pool: &AnyPool,
+    url: &str,
+    sqlite: sqlx::migrate::Migrator,
+    postgres: sqlx::migrate::Migrator,
+) -> Result<(), sqlx::Error> {
+    let mut migrator = match Backend::of(url) {
+        Some(Backend::Postgres) => postgres,
+        _ => sqlite,
+    };
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
 fn create_parent_dir(url: &str) -> Result<(), sqlx::Error> {
     let rest = url
         .strip_prefix("sqlite://")
