@@ -216,17 +216,28 @@ pub struct FileDiff {
     pub deletions: u64,
 }
 
-/// The diff of `path` against `HEAD`.
+/// Whether git tracks `path`.
 ///
 /// # Errors
 /// git failing.
-pub async fn diff(git: &Git, path: &RelPath) -> Result<FileDiff, GitError> {
-    let base = git.base().await?;
-    let tracked = git
+pub async fn is_tracked(git: &Git, path: &RelPath) -> Result<bool, GitError> {
+    let out = git
         .run(&["ls-files", "--error-unmatch"], &[path], &[1])
-        .await?
-        .code
-        == 0;
+        .await?;
+    Ok(out.code == 0)
+}
+
+/// The diff of `path` against `base` (see [`Git::base`]); an untracked file's as all added.
+/// Callers that diff many files find `base` and what is tracked once, not per file.
+///
+/// # Errors
+/// git failing.
+pub async fn diff(
+    git: &Git,
+    path: &RelPath,
+    base: &str,
+    tracked: bool,
+) -> Result<FileDiff, GitError> {
     let patch = if tracked {
         git.run(&["diff", "--no-color", "--no-ext-diff", base], &[path], &[])
             .await?

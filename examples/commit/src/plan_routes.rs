@@ -193,11 +193,13 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     }
     if !input.allowSecrets {
         let mut findings: Vec<Finding> = Vec::new();
+        let base = ctx.git.base().await.map_err(RouteError::internal)?;
         for f in files.iter().filter(|f| f.change != Change::Deleted) {
             let Ok(path) = RelPath::parse(&f.path) else {
                 continue;
             };
-            let diff = changes::diff(&ctx.git, &path)
+            let tracked = f.change != Change::Untracked;
+            let diff = changes::diff(&ctx.git, &path, base, tracked)
                 .await
                 .map_err(RouteError::internal)?;
             findings.extend(secrets::scan_diff(&f.path, &diff.diff));

@@ -174,13 +174,9 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
     })?;
     let path = scope.join(&file);
     let on_disk = ctx.root.join(path.as_str());
-    let tracked = ctx
-        .git
-        .run(&["ls-files", "--error-unmatch"], &[&path], &[1])
+    let tracked = changes::is_tracked(&ctx.git, &path)
         .await
-        .map_err(RouteError::internal)?
-        .code
-        == 0;
+        .map_err(RouteError::internal)?;
     if !tracked {
         // An untracked file must really be in the scope, links resolved.
         match std::fs::canonicalize(&on_disk) {
@@ -200,7 +196,8 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
             }
         }
     }
-    changes::diff(&ctx.git, &path)
+    let base = ctx.git.base().await.map_err(RouteError::internal)?;
+    changes::diff(&ctx.git, &path, base, tracked)
         .await
         .map_err(RouteError::internal)
 }
