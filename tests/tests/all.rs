@@ -7,6 +7,7 @@
 mod ai;
 mod auth;
 mod commit;
+mod commit_apply;
 mod custom_auth;
 mod fake_llm;
 mod fixtures;

@@ -70,6 +70,16 @@ async fn client(repo: &Path, grants: &str) -> TestClient {
 
 /// [`client`] keeping its plans (and users) in the database at `url`.
 async fn client_on(repo: &Path, grants: &str, url: &str) -> TestClient {
+    client_with(repo, grants, url, |s| s).await
+}
+
+/// [`client_on`] with the plugin's state set up by `tune`.
+pub(crate) async fn client_with(
+    repo: &Path,
+    grants: &str,
+    url: &str,
+    tune: impl FnOnce(CommitState) -> CommitState,
+) -> TestClient {
     let pool = plugin_runtime::database::connect(url).await.unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
@@ -88,14 +98,14 @@ async fn client_on(repo: &Path, grants: &str, url: &str) -> TestClient {
         .await
         .unwrap()
         .key;
-    let state = CommitState::open(repo, &[], plans).await.unwrap();
+    let state = tune(CommitState::open(repo, &[], plans).await.unwrap());
     let app = plugins![auth = auth; CommitPlugin::new(state)];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }
 
 /// The repository with work under way: `src/lib.rs` edited and staged, then edited again,
 /// `README.md` edited, `docs/guide.md` deleted, `src/new.rs` untracked.
-fn with_work(test: &str) -> Repo {
+pub(crate) fn with_work(test: &str) -> Repo {
     let repo = Repo::new(test);
     repo.write(
         "src/lib.rs",

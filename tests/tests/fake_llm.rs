@@ -14,6 +14,7 @@
 //! | `broken` | `500` |
 //! | `garbled` | `200` with a body that is not JSON (or, streamed, an event that is not) |
 //! | `cut` | a stream that sends one word and closes without `[DONE]` |
+//! | `scripted` | the text given to [`Upstream::script`], whole (what a model would have written) |
 
 use axum::Router;
 use axum::body::Body;
@@ -40,6 +41,8 @@ pub(crate) struct Seen {
     release: Notify,
     /// The last request's JSON.
     pub(crate) last: std::sync::Mutex<Value>,
+    /// What `scripted` answers.
+    script: std::sync::Mutex<String>,
 }
 
 /// A running double.
@@ -69,6 +72,19 @@ impl Upstream {
     pub(crate) fn release(&self) {
         self.seen.release.notify_waiters();
         self.seen.release.notify_one();
+    }
+
+    /// What the `scripted` model answers from now on.
+    pub(crate) fn script(&self, text: impl Into<String>) {
+        *self.seen.script.lock().unwrap() = text.into();
+    }
+
+    /// The prompt of the last request.
+    pub(crate) fn last_prompt(&self) -> String {
+        self.seen.last.lock().unwrap()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub(crate) fn calls(&self) -> usize {
@@ -124,7 +140,10 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
         "held" => seen.release.notified().await,
         _ => {}
     }
-    let (words, prompt_tokens) = words_of(&request);
+    let (mut words, prompt_tokens) = words_of(&request);
+    if model == "scripted" {
+        words = vec![seen.script.lock().unwrap().clone()];
+    }
     let completion_tokens = words.len() as u64;
     let usage = json!({
         "prompt_tokens": prompt_tokens,

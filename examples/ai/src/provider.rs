@@ -22,6 +22,8 @@ pub struct Ask {
     pub max_tokens: u32,
     /// Sampling temperature, if set.
     pub temperature: Option<f64>,
+    /// Whether the answer must be one JSON object (`response_format: json_object`).
+    pub json: bool,
 }
 
 /// A whole answer.
@@ -158,6 +160,9 @@ impl Provider {
         });
         if let Some(t) = ask.temperature {
             body["temperature"] = json!(t);
+        }
+        if ask.json {
+            body["response_format"] = json!({"type": "json_object"});
         }
         if stream {
             body["stream_options"] = json!({"include_usage": true});

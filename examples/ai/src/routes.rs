@@ -218,6 +218,7 @@ impl AiState {
                 prompt: input.prompt,
                 max_tokens: input.maxTokens,
                 temperature: input.temperature,
+                json: false,
             },
         })
     }

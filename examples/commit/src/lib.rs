@@ -2,33 +2,54 @@
 //! git, scope by scope (the repository or one of its directories), to be planned into
 //! conventional commits, applied and pushed.
 //!
-//! Done so far: the reading routes (`GET /scopes`, `GET /git-status`, `GET /files`,
-//! `GET /diff`), and planning without a model (`POST /generate`, with secrets caught first),
-//! reading, editing and discarding a plan (`GET`/`PATCH`/`DELETE /plan`) and `GET /status`; git
-//! runs as a subprocess with an argument vector, every client path checked to stay inside its
-//! scope and passed after `--`; plans persist in the database.
+//! | route | does | needs |
+//! |---|---|---|
+//! | `GET /scopes` | the scopes clients may use | `commit:read` |
+//! | `GET /status` | the plan's state, the scope's changes counted | `commit:read` |
+//! | `GET /git-status`, `GET /files`, `GET /diff` | staged, unstaged and untracked files; changed files with their lines; one file's diff | `commit:read` |
+//! | `POST /generate` | plans the changes into commits | `commit:write` |
+//! | `GET`, `PATCH`, `DELETE /plan` | reads, edits one commit of, discards the plan | `commit:read`, `commit:write` |
+//! | `POST /regenerate-commit` | writes one planned commit anew | `commit:write` |
+//! | `POST /apply` | makes the planned commits | `commit:write` |
+//! | `POST /push` | pushes the branch | `commit:push` |
+//! | `POST /summarize` | summarizes the changes | `commit:read` |
+//! | `GET /actions` | what can be done next | `commit:read` |
+//!
+//! git runs as a subprocess with an argument vector, in a process group killed with its hooks
+//! when the request is cancelled or times out; every client path is checked to stay inside its
+//! scope and passed after `--`. Plans persist in the database with the state of their files.
+//! Planning works without a model; with one ([`CommitState::with_model`]) generating,
+//! redoing a commit and summarizing ask it, after scanning what it would be sent for secrets.
 
 pub mod changes;
 pub mod git;
+pub mod model;
 pub mod paths;
 pub mod planner;
 pub mod secrets;
 pub mod store;
-// Its `refuse_scope!` serves the routes declared after it.
+// Its `refuse_scope!`, `refuse_secrets!` and `refuse_model!` serve the routes declared after it.
 #[macro_use]
 mod routes;
+mod apply;
 mod plan_routes;
+mod rewrite;
 
+pub use apply::{Applied, ApplyRequest, MadeCommit, PushRequest, Pushed};
 pub use plan_routes::{EditCommit, GenerateRequest, Status};
-pub use routes::{DiffQuery, ScopeInfo, ScopeQuery, Scopes};
+pub use rewrite::{ChangeSummary, RegenerateCommit, SummarizeRequest};
+pub use routes::{Actions, DiffQuery, NextAction, ScopeInfo, ScopeQuery, Scopes};
 use store::Plans;
 
 use git::Git;
+use model::Model;
 use paths::RelPath;
 use plugin_runtime::plugin;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The plugin's state: the repository and the scopes clients may use.
+/// The plugin's state: the repository, the scopes clients may use, the plans, and the model
+/// that plans if one is configured.
 #[derive(Debug)]
 pub struct CommitState {
     git: Git,
@@ -36,6 +57,11 @@ pub struct CommitState {
     root: PathBuf,
     scopes: Vec<RelPath>,
     plans: Plans,
+    model: Option<Model>,
+    /// How long a git that runs hooks (`commit`, `push`) may run; the route's timeout if none.
+    git_timeout: Option<Duration>,
+    /// Held while an apply or a push runs: one at a time per repository.
+    applying: tokio::sync::Mutex<()>,
 }
 
 /// Why the repository cannot be served.
@@ -101,7 +127,30 @@ impl CommitState {
             root,
             scopes: list,
             plans,
+            model: None,
+            git_timeout: None,
+            applying: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Plans, redoes commits and summarizes with `model` instead of without one.
+    #[must_use]
+    pub fn with_model(mut self, model: Model) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Kills a `git commit` or `git push` (its hooks with it) that runs longer than `bound`,
+    /// answering `504 GIT_TIMEOUT`; without a bound the route's own timeout applies.
+    #[must_use]
+    pub fn with_git_timeout(mut self, bound: Duration) -> Self {
+        self.git_timeout = Some(bound);
+        self
+    }
+
+    /// The model that plans, if any.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref()
     }
 }
 
@@ -122,6 +171,11 @@ impl CommitState {
         plan_routes::get_plan,
         plan_routes::edit_plan,
         plan_routes::discard_plan,
+        rewrite::regenerate_commit,
+        apply::apply,
+        apply::push,
+        rewrite::summarize,
+        routes::actions,
     )
 )]
 pub struct CommitPlugin;

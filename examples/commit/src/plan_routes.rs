@@ -4,7 +4,7 @@
 //! a diff with a private key in it.
 
 use crate::CommitState;
-use crate::changes::{self, Change};
+use crate::changes::{self, Change, FileDiff, FileStat};
 use crate::paths::RelPath;
 use crate::planner::{self, CommitType};
 use crate::routes::ScopeRefusal;
@@ -77,15 +77,43 @@ pub struct Status {
     pub commits_applied: usize,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The diffs of `files` against the last commit, deleted files left out (they add nothing).
+pub(crate) async fn diffs_of(
+    state: &CommitState,
+    files: &[FileStat],
+) -> Result<Vec<FileDiff>, RouteError> {
+    let base = state.git.base().await.map_err(RouteError::internal)?;
+    let mut out = Vec::new();
+    for f in files.iter().filter(|f| f.change != Change::Deleted) {
+        let Ok(path) = RelPath::parse(&f.path) else {
+            continue;
+        };
+        let tracked = f.change != Change::Untracked;
+        let diff = changes::diff(&state.git, &path, base, tracked)
+            .await
+            .map_err(RouteError::internal)?;
+        out.push(diff);
+    }
+    Ok(out)
+}
+
+/// The secrets in the lines `diffs` add.
+pub(crate) fn secrets_in(diffs: &[FileDiff]) -> Vec<Finding> {
+    diffs
+        .iter()
+        .flat_map(|d| secrets::scan_diff(&d.path, &d.diff))
+        .collect()
+}
+
 /// The state of `files` now: each one's blob hash, or `deleted`.
-async fn fingerprint(
+pub(crate) async fn fingerprint(
     state: &CommitState,
     files: &[String],
 ) -> Result<BTreeMap<String, String>, RouteError> {
@@ -142,15 +170,8 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     let (state, planned, applied) = match &plan {
         None => ("idle".to_owned(), 0, 0),
         Some((p, _)) => {
-            let applied = if p.state == PlanState::Ready {
-                0
-            } else {
-                p.commits.len()
-            };
-            let state = serde_json::to_value(p.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            (state.unwrap_or_default(), p.commits.len(), applied)
+            let applied = p.commits.iter().filter(|c| c.sha.is_some()).count();
+            (p.state.as_str().to_owned(), p.commits.len(), applied)
         }
     };
     Ok(Status {
@@ -179,6 +200,7 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
         NO_CHANGES = (400, "the scope has no changes to plan"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         SECRETS_DETECTED = (422, "the changes hold what looks like a secret; `details.findings` lists file, line and kind"),
+        LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a valid plan; no plan was kept"),
     )
 )]
 pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> RouteResult<Plan> {
@@ -191,47 +213,59 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     if files.is_empty() {
         return Err(route_error!(NO_CHANGES, "scope `{scope}` has no changes"));
     }
+    // The diffs are read when they are scanned, or sent to a model; planning without a model
+    // from changes let through with `allowSecrets` needs only the file list.
+    let diffs = if !input.allowSecrets || ctx.model.is_some() {
+        diffs_of(&ctx, &files).await?
+    } else {
+        Vec::new()
+    };
     if !input.allowSecrets {
-        let mut findings: Vec<Finding> = Vec::new();
-        let base = ctx.git.base().await.map_err(RouteError::internal)?;
-        for f in files.iter().filter(|f| f.change != Change::Deleted) {
-            let Ok(path) = RelPath::parse(&f.path) else {
-                continue;
-            };
-            let tracked = f.change != Change::Untracked;
-            let diff = changes::diff(&ctx.git, &path, base, tracked)
-                .await
-                .map_err(RouteError::internal)?;
-            findings.extend(secrets::scan_diff(&f.path, &diff.diff));
-        }
+        let findings = secrets_in(&diffs);
         if !findings.is_empty() {
-            return Err(route_error!(
-                SECRETS_DETECTED,
-                "{} possible secret(s) in the changes; remove them, or plan with `allowSecrets`",
-                findings.len()
-            )
-            .with_details(serde_json::json!({ "findings": findings })));
+            return Err(refuse_secrets!(findings));
         }
     }
-    let commits: Vec<PlannedCommit> = planner::plan(&files)
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| PlannedCommit {
-            id: format!("c{}", i + 1),
-            kind: d.kind,
-            scope: d.scope,
-            message: d.message,
-            body: None,
-            files: d.files,
-            breaking: false,
-        })
-        .collect();
+    let commits: Vec<PlannedCommit> = match &ctx.model {
+        Some(model) => model
+            .plan(&files, &diffs)
+            .await
+            .map_err(|e| refuse_model!(model, e))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| PlannedCommit {
+                id: format!("c{}", i + 1),
+                kind: p.kind,
+                scope: p.scope,
+                message: p.message,
+                body: p.body,
+                files: p.files,
+                breaking: p.breaking,
+                sha: None,
+            })
+            .collect(),
+        None => planner::plan(&files)
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| PlannedCommit {
+                id: format!("c{}", i + 1),
+                kind: d.kind,
+                scope: d.scope,
+                message: d.message,
+                body: None,
+                files: d.files,
+                breaking: false,
+                sha: None,
+            })
+            .collect(),
+    };
     let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let state = fingerprint(&ctx, &every).await?;
     let plan = Plan {
         scope: scope.as_str().to_owned(),
         state: PlanState::Ready,
         commits,
+        model: ctx.model.as_ref().map(|m| m.name().to_owned()),
         created_at: now_ms(),
     };
     ctx.plans
@@ -278,6 +312,7 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
+        ALREADY_APPLIED = (409, "the commit was made already"),
     )
 )]
 pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> RouteResult<Plan> {
@@ -299,6 +334,13 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
             input.id
         ));
     };
+    if commit.sha.is_some() {
+        return Err(route_error!(
+            ALREADY_APPLIED,
+            "commit `{}` was made already; it can no longer be edited",
+            input.id
+        ));
+    }
     if let Some(m) = input.message {
         commit.message = m;
     }

@@ -6,6 +6,7 @@
 use crate::CommitState;
 use crate::changes::{self, FileDiff, FileStat, GitStatus};
 use crate::paths::{PathError, RelPath};
+use crate::store::PlanState;
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 
@@ -91,6 +92,28 @@ macro_rules! refuse_scope {
             }
         }
     };
+}
+
+/// `422 SECRETS_DETECTED` for `findings`, in the calling handler's terms.
+macro_rules! refuse_secrets {
+    ($findings:expr) => {{
+        let findings = $findings;
+        route_error!(
+            SECRETS_DETECTED,
+            "{} possible secret(s) in the changes; remove them, or go on with `allowSecrets`",
+            findings.len()
+        )
+        .with_details(serde_json::json!({ "findings": findings }))
+    }};
+}
+
+/// `502 LLM_FAILED` for a model that failed, logged, in the calling handler's terms.
+macro_rules! refuse_model {
+    ($model:expr, $error:expr) => {{
+        let error = $error;
+        tracing::warn!(model = $model.name(), error = %error, "the model failed");
+        route_error!(LLM_FAILED, "{error}")
+    }};
 }
 
 /// List the scopes
@@ -200,4 +223,120 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
     changes::diff(&ctx.git, &path, base, tracked)
         .await
         .map_err(RouteError::internal)
+}
+
+/// What can be done next with a scope.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Actions {
+    /// The plan's state: `idle` (none), `ready`, `applied` or `pushed`.
+    pub state: String,
+    /// What can be done now, in the order a person would usually do it.
+    pub actions: Vec<NextAction>,
+}
+
+/// One thing that can be done.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NextAction {
+    /// Its name (`generate`, `edit`, `regenerate-commit`, `apply`, `push`, `discard`,
+    /// `summarize`).
+    pub name: String,
+    /// The route's method.
+    pub method: String,
+    /// The route's path, under the plugin's (`/v1/plugins/commit`).
+    pub path: String,
+    /// What it would do now.
+    pub description: String,
+}
+
+/// What can be done next
+///
+/// The actions that make sense for the scope as it stands: planning its changes, editing,
+/// redoing, applying or discarding its plan, pushing what was applied.
+#[plugin_route(
+    method = "GET",
+    path = "/actions",
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+    )
+)]
+pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResult<Actions> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let changed = !changes::files(&ctx.git, &scope)
+        .await
+        .map_err(RouteError::internal)?
+        .is_empty();
+    let plan = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+        .map(|(p, _)| p);
+    let mut list = Vec::new();
+    let mut add = |name: &str, method: &str, path: &str, description: String| {
+        list.push(NextAction {
+            name: name.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            description,
+        });
+    };
+    let state = plan.as_ref().map_or("idle", |p| p.state.as_str());
+    if let Some(p) = plan.as_ref().filter(|p| p.state == PlanState::Ready) {
+        let left = p.commits.iter().filter(|c| c.sha.is_none()).count();
+        add(
+            "apply",
+            "POST",
+            "/apply",
+            format!("make the plan's {left} remaining commit(s)"),
+        );
+        add(
+            "edit",
+            "PATCH",
+            "/plan",
+            "change a planned commit's message, type or body".into(),
+        );
+        add(
+            "regenerate-commit",
+            "POST",
+            "/regenerate-commit",
+            "write a planned commit anew".into(),
+        );
+    }
+    if plan.as_ref().is_some_and(|p| p.state == PlanState::Applied) {
+        add(
+            "push",
+            "POST",
+            "/push",
+            "push the commits made to the remote".into(),
+        );
+    }
+    if changed {
+        let description = if plan.is_some() {
+            "plan the changes anew, replacing the plan"
+        } else {
+            "plan the changes into commits"
+        };
+        add("generate", "POST", "/generate", description.into());
+        add(
+            "summarize",
+            "POST",
+            "/summarize",
+            "summarize the changes".into(),
+        );
+    }
+    if plan.is_some() {
+        add(
+            "discard",
+            "DELETE",
+            "/plan",
+            "discard the plan (commits made stay made)".into(),
+        );
+    }
+    Ok(Actions {
+        state: state.to_owned(),
+        actions: list,
+    })
 }

@@ -21,7 +21,8 @@ pub enum PlanState {
 }
 
 impl PlanState {
-    fn as_str(self) -> &'static str {
+    /// As stored and answered: `ready`, `applied`, `pushed`.
+    pub fn as_str(self) -> &'static str {
         match self {
             PlanState::Ready => "ready",
             PlanState::Applied => "applied",
@@ -57,6 +58,9 @@ pub struct PlannedCommit {
     pub files: Vec<String>,
     /// Whether it breaks compatibility (`feat!: …`).
     pub breaking: bool,
+    /// The commit's hash, once it was made.
+    #[serde(default)]
+    pub sha: Option<String>,
 }
 
 /// A plan of commits for one scope.
@@ -69,6 +73,9 @@ pub struct Plan {
     pub state: PlanState,
     /// The commits, in the order they are to be made.
     pub commits: Vec<PlannedCommit>,
+    /// The model that planned it; absent when it was planned without one.
+    #[serde(default)]
+    pub model: Option<String>,
     /// When it was made, in milliseconds since 1970.
     pub created_at: i64,
 }

@@ -1,0 +1,496 @@
+//! Making a plan's commits and pushing them. One apply or push runs at a time in a repository
+//! (they share its index and its branch): a second is refused with `409 APPLY_IN_PROGRESS`
+//! while the first runs. A plan is applied only while its files are as they were when it was
+//! made (`409 PLAN_STALE` otherwise); each commit takes exactly its files' work-tree contents,
+//! whatever else is staged, through an index of its own, and runs the repository's hooks.
+
+use crate::CommitState;
+use crate::git::{Git, GitError};
+use crate::paths::RelPath;
+use crate::plan_routes::{fingerprint, now_ms};
+use crate::routes::ScopeRefusal;
+use crate::store::{Plan, PlanState, PlannedCommit};
+use plugin_runtime::RouteError;
+use plugin_runtime::prelude::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What `POST /apply` takes.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// A directory of the repository; the whole repository if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The ids of the commits to make, made in the plan's order; every commit not yet made if
+    /// absent.
+    #[garde(length(min = 1, max = 1000), inner(length(min = 1, max = 20)))]
+    #[serde(default)]
+    pub commits: Option<Vec<String>>,
+}
+
+/// One commit made.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MadeCommit {
+    /// Its id in the plan.
+    pub id: String,
+    /// Its hash.
+    pub sha: String,
+    /// Its subject line.
+    pub subject: String,
+}
+
+/// What `POST /apply` answers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Applied {
+    /// The commits made by this request, in order.
+    pub made: Vec<MadeCommit>,
+    /// The plan as it stands now.
+    pub plan: Plan,
+}
+
+/// What `POST /push` takes.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// A directory of the repository; the whole repository if absent. Its plan, once applied,
+    /// is marked pushed.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The remote's name; `origin` if absent.
+    #[garde(length(min = 1, max = 200))]
+    #[serde(default)]
+    pub remote: Option<String>,
+}
+
+/// What `POST /push` answers.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pushed {
+    /// The remote pushed to.
+    pub remote: String,
+    /// The branch pushed, to the remote's branch of the same name.
+    pub branch: String,
+    /// The commit the remote's branch is at now.
+    pub head: String,
+    /// Whether the remote had it already.
+    pub up_to_date: bool,
+    /// The scope's plan state now: `pushed` if it had been applied, else as it was (`idle` for
+    /// none).
+    pub state: String,
+}
+
+/// The subject line of `c`: `type(scope)!: message`.
+pub(crate) fn subject(c: &PlannedCommit) -> String {
+    let scope = c
+        .scope
+        .as_ref()
+        .map(|s| format!("({s})"))
+        .unwrap_or_default();
+    let bang = if c.breaking { "!" } else { "" };
+    format!("{}{scope}{bang}: {}", c.kind.as_str(), c.message)
+}
+
+/// A temporary index file, removed (with git's lock beside it) when dropped.
+struct TempIndex(PathBuf);
+
+impl TempIndex {
+    fn new() -> TempIndex {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        TempIndex(
+            std::env::temp_dir().join(format!("commit-plugin-index-{}-{n}", std::process::id())),
+        )
+    }
+}
+
+impl Drop for TempIndex {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("lock"));
+    }
+}
+
+/// Why one commit was not made.
+enum CommitFailure {
+    /// Its files hold nothing to commit any more.
+    Empty,
+    /// `git commit` refused (a hook, say), with what it said.
+    Refused(String),
+    TimedOut(GitError),
+    Git(GitError),
+}
+
+impl From<GitError> for CommitFailure {
+    fn from(e: GitError) -> Self {
+        match e {
+            GitError::TimedOut { .. } => CommitFailure::TimedOut(e),
+            e => CommitFailure::Git(e),
+        }
+    }
+}
+
+/// Makes one commit of exactly `c`'s files as they are in the work tree, then sets the
+/// repository's index for them to the new commit's, and answers the commit's hash.
+async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, CommitFailure> {
+    let files: Vec<RelPath> = c
+        .files
+        .iter()
+        .filter_map(|f| RelPath::parse(f).ok())
+        .collect();
+    let refs: Vec<&RelPath> = files.iter().collect();
+    let index = TempIndex::new();
+    let own: Git = state.git.with_index(&index.0);
+    let head = state.git.has_head().await?;
+    if head {
+        own.run(&["read-tree", "HEAD"], &[], &[]).await?;
+    } else {
+        own.run(&["read-tree", "--empty"], &[], &[]).await?;
+    }
+    // Each file as the work tree has it: added or updated if it is there, removed if it is
+    // not (a path in neither the tree nor the index is passed over).
+    own.run(&["update-index", "--add", "--remove"], &refs, &[])
+        .await?;
+    let base = state.git.base().await?;
+    let staged = own
+        .run(&["diff", "--cached", "--quiet", base], &[], &[1])
+        .await?;
+    if staged.code == 0 {
+        return Err(CommitFailure::Empty);
+    }
+    let subject = subject(c);
+    let mut args = vec!["commit", "-q", "-m", subject.as_str()];
+    if let Some(body) = &c.body {
+        args.extend(["-m", body.as_str()]);
+    }
+    let done = own
+        .run_bounded(&args, &[1], state.git_timeout)
+        .await
+        .map_err(CommitFailure::from)?;
+    if done.code != 0 {
+        let said = String::from_utf8_lossy(&done.stderr);
+        let mut said = said.trim().to_owned();
+        if said.len() > 2000 {
+            let cut = (0..=2000).rev().find(|i| said.is_char_boundary(*i));
+            said.truncate(cut.unwrap_or(0));
+        }
+        return Err(CommitFailure::Refused(said));
+    }
+    // The repository's index now agrees with the commit for these files; other staged work stays.
+    state.git.run(&["reset", "-q", "HEAD"], &refs, &[]).await?;
+    let sha = state.git.run(&["rev-parse", "HEAD"], &[], &[]).await?;
+    Ok(String::from_utf8_lossy(&sha.stdout).trim().to_owned())
+}
+
+/// Make the planned commits
+///
+/// Makes the plan's commits, all of them or those named, in the plan's order: each with exactly
+/// its files as they are in the work tree (whatever else is staged stays staged), running the
+/// repository's hooks. Refused if any of their files changed since the plan was made. A commit
+/// that fails stops the apply; those made before it stay made and recorded in the plan.
+#[plugin_route(
+    method = "POST",
+    path = "/apply",
+    timeout_ms = 600_000,
+    permissions("commit:write"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
+        COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
+        ALREADY_APPLIED = (409, "the commits asked for were made already"),
+        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
+        PLAN_STALE = (409, "files changed since the plan was made; `details.files` names them; generate a new plan"),
+        COMMIT_REFUSED = (409, "git refused a commit (a hook rejected it, say); `details.output` has what it said"),
+        GIT_TIMEOUT = (504, "a commit ran longer than the server allows git (a slow hook, say) and was killed"),
+    )
+)]
+pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteResult<Applied> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let Ok(_running) = ctx.applying.try_lock() else {
+        return Err(route_error!(
+            APPLY_IN_PROGRESS,
+            "another apply or push is running in this repository; try again when it is done"
+        ));
+    };
+    let Some((mut plan, made_from)) = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+    else {
+        return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+    };
+    let chosen: Vec<usize> = match &input.commits {
+        None => (0..plan.commits.len())
+            .filter(|i| plan.commits[*i].sha.is_none())
+            .collect(),
+        Some(ids) => {
+            if let Some(id) = ids
+                .iter()
+                .find(|id| !plan.commits.iter().any(|c| c.id == **id))
+            {
+                return Err(route_error!(
+                    COMMIT_NOT_FOUND,
+                    "the plan has no commit `{id}`"
+                ));
+            }
+            if let Some(c) = plan
+                .commits
+                .iter()
+                .find(|c| c.sha.is_some() && ids.contains(&c.id))
+            {
+                return Err(route_error!(
+                    ALREADY_APPLIED,
+                    "commit `{}` was made already",
+                    c.id
+                ));
+            }
+            (0..plan.commits.len())
+                .filter(|i| ids.contains(&plan.commits[*i].id))
+                .collect()
+        }
+    };
+    if chosen.is_empty() {
+        return Err(route_error!(
+            ALREADY_APPLIED,
+            "every commit of scope `{scope}`'s plan was made already"
+        ));
+    }
+    let files: Vec<String> = chosen
+        .iter()
+        .flat_map(|i| plan.commits[*i].files.iter().cloned())
+        .collect();
+    let now = fingerprint(&ctx, &files).await?;
+    let changed: Vec<&String> = files
+        .iter()
+        .filter(|f| now.get(*f) != made_from.get(*f))
+        .collect();
+    if !changed.is_empty() {
+        return Err(route_error!(
+            PLAN_STALE,
+            "{} file(s) changed since the plan was made; generate a new plan",
+            changed.len()
+        )
+        .with_details(serde_json::json!({ "files": changed })));
+    }
+    let mut made = Vec::new();
+    for i in chosen {
+        let outcome = make_commit(&ctx, &plan.commits[i]).await;
+        let sha = match outcome {
+            Ok(sha) => sha,
+            Err(failure) => {
+                // What was made stays recorded before the refusal is answered.
+                if !made.is_empty() {
+                    ctx.plans
+                        .update(&plan, now_ms())
+                        .await
+                        .map_err(RouteError::internal)?;
+                }
+                let id = &plan.commits[i].id;
+                return Err(match failure {
+                    CommitFailure::Empty => route_error!(
+                        PLAN_STALE,
+                        "commit `{id}`'s files hold nothing to commit any more; generate a new plan"
+                    )
+                    .with_details(serde_json::json!({ "files": plan.commits[i].files })),
+                    CommitFailure::Refused(output) => {
+                        route_error!(COMMIT_REFUSED, "git refused to make commit `{id}`")
+                            .with_details(serde_json::json!({ "id": id, "output": output }))
+                    }
+                    CommitFailure::TimedOut(e) => {
+                        tracing::warn!(error = %e, "a commit was killed");
+                        route_error!(GIT_TIMEOUT, "making commit `{id}`: {e}; it was killed")
+                    }
+                    CommitFailure::Git(e) => RouteError::internal(e),
+                });
+            }
+        };
+        let c = &mut plan.commits[i];
+        c.sha = Some(sha.clone());
+        made.push(MadeCommit {
+            id: c.id.clone(),
+            sha,
+            subject: subject(c),
+        });
+    }
+    if plan.commits.iter().all(|c| c.sha.is_some()) {
+        plan.state = PlanState::Applied;
+    }
+    ctx.plans
+        .update(&plan, now_ms())
+        .await
+        .map_err(RouteError::internal)?;
+    Ok(Applied { made, plan })
+}
+
+/// How `git push --porcelain` reported the one ref pushed.
+#[derive(Debug, PartialEq, Eq)]
+enum PushReport {
+    /// `=`: the remote had it.
+    UpToDate,
+    /// ` `, `*` or `+`: the remote's branch moved.
+    Updated,
+    /// `!`: refused, with the reason git gave (`non-fast-forward`, `fetch first`, a hook).
+    Rejected(String),
+}
+
+fn push_report(stdout: &str) -> Option<PushReport> {
+    let line = stdout.lines().find(|l| l.contains('\t'))?;
+    let flag = line.chars().next()?;
+    let summary = line.split('\t').nth(2).unwrap_or_default();
+    Some(match flag {
+        '=' => PushReport::UpToDate,
+        '!' => {
+            let reason = summary
+                .split_once('(')
+                .map_or(summary, |(_, r)| r.trim_end_matches(')'));
+            PushReport::Rejected(reason.trim().to_owned())
+        }
+        _ => PushReport::Updated,
+    })
+}
+
+/// Push the branch
+///
+/// Pushes the current branch to the branch of the same name on the remote (`origin` unless
+/// named), without forcing: a remote that has moved on is `409 PUSH_REJECTED`. The scope's plan,
+/// once applied, is marked pushed.
+#[plugin_route(
+    method = "POST",
+    path = "/push",
+    timeout_ms = 600_000,
+    permissions("commit:push"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        REMOTE_NOT_FOUND = (404, "the repository has no remote with this name"),
+        NO_BRANCH = (409, "the repository is not on a branch (a detached HEAD, or no commit yet)"),
+        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
+        PUSH_REJECTED = (409, "the remote refused the push (it has commits this branch lacks, say); `details.reason` says why"),
+        REMOTE_UNREACHABLE = (502, "the remote could not be reached, or refused the connection or the credentials"),
+        GIT_TIMEOUT = (504, "the push ran longer than the server allows git and was killed"),
+    )
+)]
+pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResult<Pushed> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let remote = input.remote.unwrap_or_else(|| "origin".to_owned());
+    let Ok(_running) = ctx.applying.try_lock() else {
+        return Err(route_error!(
+            APPLY_IN_PROGRESS,
+            "another apply or push is running in this repository; try again when it is done"
+        ));
+    };
+    let remotes = ctx
+        .git
+        .run(&["remote"], &[], &[])
+        .await
+        .map_err(RouteError::internal)?;
+    let known = String::from_utf8_lossy(&remotes.stdout).into_owned();
+    // Only a listed name reaches git's arguments, and none that git could read as an option.
+    if remote.starts_with('-') || !known.lines().any(|r| r == remote) {
+        return Err(
+            route_error!(REMOTE_NOT_FOUND, "the repository has no remote `{remote}`")
+                .with_details(serde_json::json!({"field": "remote"})),
+        );
+    }
+    let branch = ctx
+        .git
+        .run(&["symbolic-ref", "-q", "--short", "HEAD"], &[], &[1])
+        .await
+        .map_err(RouteError::internal)?;
+    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
+    if branch.is_empty() || !ctx.git.has_head().await.map_err(RouteError::internal)? {
+        return Err(route_error!(
+            NO_BRANCH,
+            "the repository is not on a branch with commits; nothing to push"
+        ));
+    }
+    let refspec = format!("HEAD:refs/heads/{branch}");
+    let args = ["push", "--porcelain", remote.as_str(), refspec.as_str()];
+    let out = match ctx.git.run_bounded(&args, &[1, 128], ctx.git_timeout).await {
+        Ok(out) => out,
+        Err(e @ GitError::TimedOut { .. }) => {
+            tracing::warn!(error = %e, "a push was killed");
+            return Err(route_error!(GIT_TIMEOUT, "{e}; it was killed"));
+        }
+        Err(e) => return Err(RouteError::internal(e)),
+    };
+    let report = push_report(&String::from_utf8_lossy(&out.stdout));
+    let up_to_date = match report {
+        Some(PushReport::Rejected(reason)) => {
+            return Err(route_error!(
+                PUSH_REJECTED,
+                "`{remote}` refused the push of `{branch}` ({reason}); pull or rebase, then push again"
+            )
+            .with_details(serde_json::json!({ "reason": reason })));
+        }
+        Some(PushReport::UpToDate) if out.code == 0 => true,
+        Some(PushReport::Updated) if out.code == 0 => false,
+        _ => {
+            // git says why on stderr; it may name the remote's address, so it goes to the log only.
+            let said = String::from_utf8_lossy(&out.stderr);
+            tracing::warn!(remote = %remote, code = out.code, stderr = %said.trim(), "a push failed");
+            return Err(route_error!(
+                REMOTE_UNREACHABLE,
+                "pushing to `{remote}` failed: the remote could not be reached or refused the connection"
+            ));
+        }
+    };
+    let head = ctx
+        .git
+        .run(&["rev-parse", "HEAD"], &[], &[])
+        .await
+        .map_err(RouteError::internal)?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let plan = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?;
+    let state = match plan {
+        None => "idle".to_owned(),
+        Some((mut plan, _)) => {
+            if plan.state == PlanState::Applied {
+                plan.state = PlanState::Pushed;
+                ctx.plans
+                    .update(&plan, now_ms())
+                    .await
+                    .map_err(RouteError::internal)?;
+            }
+            plan.state.as_str().to_owned()
+        }
+    };
+    Ok(Pushed {
+        remote,
+        branch,
+        head,
+        up_to_date,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_push_reports_are_read() {
+        let ok = "To /tmp/origin.git\n \tHEAD:refs/heads/main\t1a2b..3c4d\nDone\n";
+        assert_eq!(push_report(ok), Some(PushReport::Updated));
+        let same = "To /tmp/o\n=\tHEAD:refs/heads/main\t[up to date]\nDone\n";
+        assert_eq!(push_report(same), Some(PushReport::UpToDate));
+        let refused = "To /tmp/o\n!\tHEAD:refs/heads/main\t[rejected] (non-fast-forward)\nDone\n";
+        assert_eq!(
+            push_report(refused),
+            Some(PushReport::Rejected("non-fast-forward".into()))
+        );
+        assert_eq!(push_report("fatal: no\n"), None);
+    }
+}

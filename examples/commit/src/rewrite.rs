@@ -1,0 +1,296 @@
+//! Redoing one planned commit and summarizing changes: by the model when one is configured
+//! (after the diffs it would be sent are scanned for secrets), else from the files themselves.
+
+use crate::CommitState;
+use crate::changes::{self, Change, FileStat};
+use crate::paths::RelPath;
+use crate::plan_routes::{diffs_of, now_ms, secrets_in};
+use crate::planner;
+use crate::routes::ScopeRefusal;
+use crate::store::Plan;
+use plugin_runtime::RouteError;
+use plugin_runtime::prelude::*;
+use std::fmt::Write as _;
+
+/// What `POST /regenerate-commit` takes.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    non_snake_case,
+    reason = "fields are named as in JSON, so validation errors name them right"
+)]
+pub struct RegenerateCommit {
+    /// A directory of the repository; the whole repository if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The commit's id in the plan (`c1`).
+    #[garde(length(min = 1, max = 20))]
+    pub id: String,
+    /// What the model should do differently ("mention the migration"); needs a model.
+    #[garde(length(chars, min = 1, max = 2000))]
+    #[serde(default)]
+    pub instruction: Option<String>,
+    /// Send the diff to the model even when it holds what looks like a secret.
+    #[garde(skip)]
+    #[serde(default)]
+    pub allowSecrets: bool,
+}
+
+/// What `POST /summarize` takes.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    non_snake_case,
+    reason = "fields are named as in JSON, so validation errors name them right"
+)]
+pub struct SummarizeRequest {
+    /// A directory of the repository; the whole repository if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// One changed file, relative to the scope; every changed file of the scope if absent.
+    #[garde(length(min = 1, max = 4096))]
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Send the diffs to the model even when they hold what looks like a secret.
+    #[garde(skip)]
+    #[serde(default)]
+    pub allowSecrets: bool,
+}
+
+/// What `POST /summarize` answers.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeSummary {
+    /// A few sentences on the changes.
+    pub summary: String,
+    /// The files summarized.
+    pub files: usize,
+    /// Lines they add.
+    pub additions: u64,
+    /// Lines they delete.
+    pub deletions: u64,
+    /// The model that wrote it; absent when it was written without one.
+    pub model: Option<String>,
+}
+
+/// Redo one planned commit
+///
+/// Writes the commit's type, scope, message and body anew from its files' changes: by the model,
+/// following the instruction if one is given, or else as planning without a model would. Its
+/// files stay.
+#[plugin_route(
+    method = "POST",
+    path = "/regenerate-commit",
+    timeout_ms = 300_000,
+    permissions("commit:write"),
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        MODEL_NOT_CONFIGURED = (400, "an instruction was given, and this server plans without a model"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
+        COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
+        ALREADY_APPLIED = (409, "the commit was made already"),
+        SECRETS_DETECTED = (422, "the diff the model would be sent holds what looks like a secret; `details.findings` lists file, line and kind"),
+        LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a valid commit; the plan is unchanged"),
+    )
+)]
+pub(crate) async fn regenerate_commit(
+    ctx: Ctx<CommitState>,
+    input: RegenerateCommit,
+) -> RouteResult<Plan> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    if input.instruction.is_some() && ctx.model.is_none() {
+        return Err(route_error!(
+            MODEL_NOT_CONFIGURED,
+            "this server plans without a model, so it cannot follow an instruction; leave it out"
+        )
+        .with_details(serde_json::json!({"field": "instruction"})));
+    }
+    let Some((mut plan, _)) = ctx
+        .plans
+        .load(scope.as_str())
+        .await
+        .map_err(RouteError::internal)?
+    else {
+        return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+    };
+    let Some(at) = plan.commits.iter().position(|c| c.id == input.id) else {
+        return Err(route_error!(
+            COMMIT_NOT_FOUND,
+            "the plan has no commit `{}`",
+            input.id
+        ));
+    };
+    if plan.commits[at].sha.is_some() {
+        return Err(route_error!(
+            ALREADY_APPLIED,
+            "commit `{}` was made already",
+            input.id
+        ));
+    }
+    // Its files as they stand now, the ones no longer changed left out of the description.
+    let changed = changes::files(&ctx.git, &RelPath::root())
+        .await
+        .map_err(RouteError::internal)?;
+    let own: Vec<FileStat> = changed
+        .into_iter()
+        .filter(|f| plan.commits[at].files.contains(&f.path))
+        .collect();
+    let commit = &mut plan.commits[at];
+    match &ctx.model {
+        Some(model) => {
+            let diffs = diffs_of(&ctx, &own).await?;
+            if !input.allowSecrets {
+                let findings = secrets_in(&diffs);
+                if !findings.is_empty() {
+                    return Err(refuse_secrets!(findings));
+                }
+            }
+            let p = model
+                .redo(commit, &diffs, input.instruction.as_deref())
+                .await
+                .map_err(|e| refuse_model!(model, e))?;
+            commit.kind = p.kind;
+            commit.scope = p.scope;
+            commit.message = p.message.trim().to_owned();
+            commit.body = p.body.filter(|b| !b.trim().is_empty());
+            commit.breaking = p.breaking;
+        }
+        None => {
+            // As planning would write it; files no longer changed leave it as it was.
+            if let [draft] = planner::plan(&own).as_slice() {
+                commit.kind = draft.kind;
+                commit.scope.clone_from(&draft.scope);
+                commit.message.clone_from(&draft.message);
+                commit.body = None;
+                commit.breaking = false;
+            }
+        }
+    }
+    if !ctx
+        .plans
+        .update(&plan, now_ms())
+        .await
+        .map_err(RouteError::internal)?
+    {
+        return Err(route_error!(
+            NO_PLAN,
+            "scope `{scope}`'s plan was discarded meanwhile"
+        ));
+    }
+    Ok(plan)
+}
+
+/// Without a model: what changed, counted and named, and how it would be planned.
+fn describe(files: &[FileStat]) -> String {
+    let (adds, dels) = totals(files);
+    let mut text = format!(
+        "{} file{} changed, {adds} line{} added and {dels} deleted",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        if adds == 1 { "" } else { "s" },
+    );
+    for (label, kinds) in [
+        ("added", &[Change::Added, Change::Untracked][..]),
+        (
+            "modified",
+            &[Change::Modified, Change::Renamed, Change::Typechange][..],
+        ),
+        ("deleted", &[Change::Deleted][..]),
+    ] {
+        let names: Vec<&str> = files
+            .iter()
+            .filter(|f| kinds.contains(&f.change))
+            .map(|f| f.path.as_str())
+            .collect();
+        if !names.is_empty() {
+            let _ = write!(text, "; {label}: {}", names.join(", "));
+        }
+    }
+    let planned: Vec<String> = planner::plan(files)
+        .iter()
+        .map(|d| match &d.scope {
+            Some(s) => format!("{}({s}): {}", d.kind.as_str(), d.message),
+            None => format!("{}: {}", d.kind.as_str(), d.message),
+        })
+        .collect();
+    let _ = write!(text, ". As commits: {}.", planned.join("; "));
+    text
+}
+
+fn totals(files: &[FileStat]) -> (u64, u64) {
+    files.iter().fold((0, 0), |(a, d), f| {
+        (a + f.additions.unwrap_or(0), d + f.deletions.unwrap_or(0))
+    })
+}
+
+/// Summarize the changes
+///
+/// A few sentences on the scope's changes, or on one file's: by the model when one is
+/// configured, else which files changed how, and how they would be planned.
+#[plugin_route(
+    method = "POST",
+    path = "/summarize",
+    timeout_ms = 300_000,
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),
+        NO_CHANGES = (400, "the scope (or the file) has no changes"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        SECRETS_DETECTED = (422, "the diffs the model would be sent hold what looks like a secret; `details.findings` lists file, line and kind"),
+        LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a summary"),
+    )
+)]
+pub(crate) async fn summarize(
+    ctx: Ctx<CommitState>,
+    input: SummarizeRequest,
+) -> RouteResult<ChangeSummary> {
+    let scope = ctx
+        .scope(input.scope.as_deref())
+        .map_err(|r| refuse_scope!(r))?;
+    let mut files = changes::files(&ctx.git, &scope)
+        .await
+        .map_err(RouteError::internal)?;
+    if let Some(raw) = &input.file {
+        let file = RelPath::parse(raw).map_err(|why| {
+            route_error!(PATH_OUTSIDE_SCOPE, "file `{raw}`: {why}")
+                .with_details(serde_json::json!({"field": "file"}))
+        })?;
+        let path = scope.join(&file);
+        files.retain(|f| f.path == path.as_str());
+    }
+    if files.is_empty() {
+        return Err(match &input.file {
+            Some(f) => route_error!(NO_CHANGES, "`{f}` has no changes in scope `{scope}`"),
+            None => route_error!(NO_CHANGES, "scope `{scope}` has no changes"),
+        });
+    }
+    let (additions, deletions) = totals(&files);
+    let (summary, model) = match &ctx.model {
+        Some(model) => {
+            let diffs = diffs_of(&ctx, &files).await?;
+            if !input.allowSecrets {
+                let findings = secrets_in(&diffs);
+                if !findings.is_empty() {
+                    return Err(refuse_secrets!(findings));
+                }
+            }
+            let text = model
+                .summarize(&files, &diffs)
+                .await
+                .map_err(|e| refuse_model!(model, e))?;
+            (text, Some(model.name().to_owned()))
+        }
+        None => (describe(&files), None),
+    };
+    Ok(ChangeSummary {
+        summary,
+        files: files.len(),
+        additions,
+        deletions,
+        model,
+    })
+}

@@ -1,0 +1,790 @@
+//! The commit plugin making, pushing and redoing commits in real repositories: plans applied
+//! whole or in part, a stale plan refused, two applies at once, a slow hook killed, pushes to a
+//! local bare `origin` taken and refused, commits redone and changes summarized with and
+//! without a model (the model a real HTTP double of an OpenAI-compatible provider).
+
+use crate::commit::{Repo, client_with, with_work};
+use crate::fake_llm::Upstream;
+use ai_plugin::provider::{Provider, http_client};
+use commit_plugin::model::Model;
+use plugin_runtime::testing::TestClient;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const MEMORY: &str = "sqlite::memory:";
+
+impl Repo {
+    /// A bare repository inside this one's `.git` (so it goes with it), added as `origin` and
+    /// pushed to.
+    fn origin(&self) -> PathBuf {
+        let origin = self.dir.join(".git/test-origin.git");
+        let made = std::process::Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&origin)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        self.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+        self.git(&["push", "-q", "origin", "main"]);
+        origin
+    }
+
+    /// Installs `script` as the `name` hook.
+    fn hook(&self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(".git/hooks").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn commits(&self) -> usize {
+        self.git(&["rev-list", "--count", "HEAD"])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
+    (
+        r.status().as_u16(),
+        r.error()["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn generate(c: &TestClient) -> Value {
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    r.json()
+}
+
+fn subjects(plan: &Value) -> Vec<String> {
+    plan["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let scope = c["scope"]
+                .as_str()
+                .map(|s| format!("({s})"))
+                .unwrap_or_default();
+            let bang = if c["breaking"] == json!(true) {
+                "!"
+            } else {
+                ""
+            };
+            format!(
+                "{}{scope}{bang}: {}",
+                c["type"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn commit_with(plan: &Value, file: &str) -> String {
+    plan["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["files"].as_array().unwrap().contains(&json!(file)))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
+    let repo = with_work("apply");
+    let origin = repo.origin();
+    let before = repo.commits();
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    let planned = subjects(&plan);
+
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let applied: Value = r.json();
+    assert_eq!(applied["plan"]["state"], "applied");
+    assert_eq!(applied["made"].as_array().unwrap().len(), planned.len());
+    assert_eq!(repo.commits(), before + planned.len());
+    // git's own log, newest first, is the plan in reverse, and each commit has its files only.
+    let log = repo.git(&["log", "--format=%s", &format!("-{}", planned.len())]);
+    let mut made: Vec<&str> = log.lines().collect();
+    made.reverse();
+    assert_eq!(made, planned);
+    for (i, c) in plan["commits"].as_array().unwrap().iter().enumerate() {
+        let sha = applied["made"][i]["sha"].as_str().unwrap();
+        let files = repo.git(&["show", "--name-only", "--format=", sha]);
+        let mut files: Vec<&str> = files.lines().collect();
+        files.sort_unstable();
+        let mut want: Vec<&str> = c["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        want.sort_unstable();
+        assert_eq!(files, want, "commit {i}");
+    }
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        "",
+        "nothing is left over"
+    );
+    let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
+    assert_eq!(
+        (&status["state"], &status["commitsApplied"]),
+        (&json!("applied"), &json!(planned.len()))
+    );
+    let actions: Value = c.get("/v1/plugins/commit/actions").send().await.json();
+    let names: Vec<&str> = actions["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["push", "discard"]);
+
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let pushed: Value = r.json();
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        (&pushed["remote"], &pushed["branch"], &pushed["upToDate"]),
+        (&json!("origin"), &json!("main"), &json!(false))
+    );
+    assert_eq!(pushed["head"], head.trim());
+    assert_eq!(pushed["state"], "pushed");
+    let remote_head = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&origin)
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&remote_head.stdout), head);
+
+    let again: Value = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await
+        .json();
+    assert_eq!(again["upToDate"], true);
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
+}
+
+#[tokio::test]
+async fn some_commits_are_applied_alone_and_other_staged_work_stays_staged() {
+    let repo = with_work("apply-some");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    let docs = commit_with(&plan, "README.md");
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({"commits": [docs]}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let applied: Value = r.json();
+    assert_eq!(applied["plan"]["state"], "ready");
+    assert_eq!(applied["made"].as_array().unwrap().len(), 1);
+    let shown = repo.git(&["show", "--name-only", "--format=", "HEAD"]);
+    let mut shown: Vec<&str> = shown.lines().collect();
+    shown.sort_unstable();
+    assert_eq!(shown, ["README.md", "docs/guide.md"]);
+    // What was staged before for other files is still staged, as it was.
+    assert_eq!(
+        repo.git(&["diff", "--cached", "--name-only"]),
+        "src/lib.rs\n"
+    );
+    assert!(
+        repo.git(&["diff", "--cached"]).contains("+    2"),
+        "the staged version, not the work tree's"
+    );
+
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({"commits": [docs]}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
+    let r = c
+        .patch("/v1/plugins/commit/plan")
+        .json(&json!({"id": docs, "message": "too late"}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({"commits": ["c9"]}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (404, "COMMIT_NOT_FOUND".into()));
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json::<Value>()["plan"]["state"], "applied");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
+
+#[tokio::test]
+async fn a_plan_whose_files_changed_since_is_stale() {
+    let repo = with_work("stale");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let before = repo.commits();
+    repo.write("README.md", "# demo\n\nEdited after planning.\n");
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "PLAN_STALE".into()));
+    assert_eq!(r.error()["details"]["files"], json!(["README.md"]));
+    assert_eq!(repo.commits(), before, "nothing was committed");
+    // A file committed behind the plan's back leaves it nothing to commit: stale too.
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    repo.git(&["add", "README.md", "docs/guide.md"]);
+    repo.git(&["commit", "-q", "-m", "docs: by hand"]);
+    let docs = commit_with(&plan, "README.md");
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({"commits": [docs]}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "PLAN_STALE".into()));
+}
+
+#[tokio::test]
+async fn of_two_applies_at_once_one_wins() {
+    let repo = with_work("apply-race");
+    let git_dir = repo.dir.join(".git");
+    let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
+    // The first commit holds in its hook until the test opens the gate.
+    repo.hook(
+        "pre-commit",
+        &format!(
+            "touch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done",
+            started.display(),
+            gate.display()
+        ),
+    );
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let first = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
+    let second = async {
+        assert!(wait_for(&started).await, "the first apply's hook never ran");
+        let r = c
+            .post("/v1/plugins/commit/apply")
+            .json(&json!({}))
+            .send()
+            .await;
+        std::fs::write(&gate, "").unwrap();
+        r
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.status(), 200, "{}", first.text());
+    assert_eq!(code(&second), (409, "APPLY_IN_PROGRESS".into()));
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(
+        code(&r),
+        (404, "REMOTE_NOT_FOUND".into()),
+        "the lock is free again"
+    );
+}
+
+/// Waits up to 20 seconds for `path` to exist.
+async fn wait_for(path: &Path) -> bool {
+    for _ in 0..400 {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
+    let repo = with_work("slow-hook");
+    let pid_file = repo.dir.join(".git/hook-pid");
+    repo.hook(
+        "pre-commit",
+        &format!("echo $$ > '{}'\nsleep 60", pid_file.display()),
+    );
+    let before = repo.commits();
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
+        s.with_git_timeout(Duration::from_millis(500))
+    })
+    .await;
+    generate(&c).await;
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (504, "GIT_TIMEOUT".into()), "{}", r.text());
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.trim();
+    let mut gone = false;
+    for _ in 0..200 {
+        if ended(pid) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the hook (pid {pid}) still runs");
+    assert_eq!(repo.commits(), before, "no commit was made");
+    let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+    assert_eq!(plan["state"], "ready");
+    assert!(
+        plan["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sha"].is_null())
+    );
+    // Nothing was left locked: without the hook, the same plan applies.
+    std::fs::remove_file(repo.dir.join(".git/hooks/pre-commit")).unwrap();
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_hook_that_refuses_is_commit_refused_with_what_it_said() {
+    let repo = with_work("refusing-hook");
+    repo.hook("pre-commit", "echo 'lint failed: src/lib.rs' >&2\nexit 1");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "COMMIT_REFUSED".into()));
+    assert!(
+        r.error()["details"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("lint failed: src/lib.rs")
+    );
+}
+
+#[tokio::test]
+async fn a_push_the_remote_refuses_is_push_rejected() {
+    let repo = with_work("push-rejected");
+    let origin = repo.origin();
+    // Someone else pushes first.
+    let other = repo.dir.join(".git/test-other");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&origin)
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    let other_git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&other)
+            .args(["-c", "user.name=Other", "-c", "user.email=o@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(other.join("NOTES.md"), "theirs\n").unwrap();
+    other_git(&["add", "NOTES.md"]);
+    other_git(&["commit", "-q", "-m", "docs: notes"]);
+    other_git(&["push", "-q", "origin", "main"]);
+    let theirs = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&origin)
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap()
+        .stdout;
+
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "PUSH_REJECTED".into()), "{}", r.text());
+    let reason = r.error()["details"]["reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("fetch first") || reason.contains("non-fast-forward"),
+        "{reason}"
+    );
+    let now = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&origin)
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(now, theirs, "the remote kept its branch");
+    let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
+    assert_eq!(status["state"], "applied", "not pushed");
+
+    for remote in ["upstream", "-v"] {
+        let r = c
+            .post("/v1/plugins/commit/push")
+            .json(&json!({"remote": remote}))
+            .send()
+            .await;
+        assert_eq!(code(&r), (404, "REMOTE_NOT_FOUND".into()), "{remote}");
+    }
+}
+
+#[tokio::test]
+async fn pushing_needs_commit_push_and_writing_commit_write() {
+    let repo = with_work("push-scopes");
+    repo.origin();
+    let c = client_with(&repo.dir, "commit:read,commit:write", MEMORY, |s| s).await;
+    generate(&c).await;
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (403, "FORBIDDEN".into()));
+    assert_eq!(
+        r.error()["details"]["missingScopes"],
+        json!(["commit:push"])
+    );
+    let reader = client_with(&repo.dir, "commit:read", MEMORY, |s| s).await;
+    for route in ["apply", "regenerate-commit", "push"] {
+        let r = reader
+            .post(&format!("/v1/plugins/commit/{route}"))
+            .json(&json!({"id": "c1"}))
+            .send()
+            .await;
+        assert_eq!(r.status(), 403, "{route}");
+    }
+    let r = reader
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(
+        code(&r),
+        (400, "NO_CHANGES".into()),
+        "summarizing only reads"
+    );
+}
+
+#[tokio::test]
+async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_files() {
+    let repo = with_work("no-model");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let actions: Value = c.get("/v1/plugins/commit/actions").send().await.json();
+    let names: Vec<&str> = actions["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (actions["state"].as_str(), names),
+        (Some("idle"), vec!["generate", "summarize"])
+    );
+
+    let r = c
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let summary: Value = r.json();
+    assert_eq!(
+        (&summary["files"], &summary["model"]),
+        (&json!(4), &Value::Null)
+    );
+    let text = summary["summary"].as_str().unwrap();
+    assert!(text.starts_with("4 files changed"), "{text}");
+    assert!(text.contains("deleted: docs/guide.md"), "{text}");
+    assert!(text.contains("added: src/new.rs"), "{text}");
+    let one: Value = c
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({"scope": "src", "file": "lib.rs"}))
+        .send()
+        .await
+        .json();
+    assert_eq!(one["files"], 1);
+    let r = c
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({"file": "../etc/passwd"}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (400, "PATH_OUTSIDE_SCOPE".into()));
+
+    let plan = generate(&c).await;
+    let id = commit_with(&plan, "src/lib.rs");
+    let original = subjects(&plan);
+    let r = c
+        .patch("/v1/plugins/commit/plan")
+        .json(&json!({"id": id, "message": "something else", "type": "chore"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post("/v1/plugins/commit/regenerate-commit")
+        .json(&json!({"id": id}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(
+        subjects(&r.json()),
+        original,
+        "written again from its files"
+    );
+    let r = c
+        .post("/v1/plugins/commit/regenerate-commit")
+        .json(&json!({"id": id, "instruction": "mention two()"}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (400, "MODEL_NOT_CONFIGURED".into()));
+    let r = c
+        .post("/v1/plugins/commit/regenerate-commit")
+        .json(&json!({"id": "c9"}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (404, "COMMIT_NOT_FOUND".into()));
+    let actions: Value = c.get("/v1/plugins/commit/actions").send().await.json();
+    let names: Vec<&str> = actions["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "apply",
+            "edit",
+            "regenerate-commit",
+            "generate",
+            "summarize",
+            "discard"
+        ]
+    );
+
+    let clean = Repo::new("no-model-clean");
+    let c = client_with(&clean.dir, "commit:*", MEMORY, |s| s).await;
+    let r = c
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (400, "NO_CHANGES".into()));
+}
+
+/// The double's `model` through the AI plugin's provider client, as the server would make it.
+fn model(upstream: &Upstream, name: &str) -> Model {
+    Model::new(
+        Provider::new("double", http_client(), &upstream.base_url, None),
+        name,
+    )
+}
+
+#[tokio::test]
+async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_checked() {
+    let upstream = Upstream::start().await;
+    let repo = with_work("model");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
+        s.with_model(model(&upstream, "scripted"))
+    })
+    .await;
+    upstream.script(
+        "```json\n{\"commits\": [\
+         {\"type\": \"feat\", \"scope\": \"lib\", \"message\": \"add two()\", \"body\": \"And new.rs.\", \"files\": [\"src/lib.rs\", \"src/new.rs\"], \"breaking\": false},\
+         {\"type\": \"docs\", \"scope\": null, \"message\": \"rework the docs\", \"files\": [\"README.md\", \"docs/guide.md\"]}\
+         ]}\n```",
+    );
+    let plan = generate(&c).await;
+    assert_eq!(plan["model"], "scripted");
+    assert_eq!(
+        subjects(&plan),
+        ["feat(lib): add two()", "docs: rework the docs"]
+    );
+    assert_eq!(plan["commits"][0]["body"], "And new.rs.");
+    let prompt = upstream.last_prompt();
+    assert!(
+        prompt.contains("- src/new.rs (untracked, +2 -0)"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("+pub fn two() -> u32 {"),
+        "the diffs are sent"
+    );
+    assert_eq!(
+        upstream.seen.last.lock().unwrap()["response_format"]["type"],
+        "json_object"
+    );
+
+    // Answers that are not a valid plan change nothing.
+    for (answer, says) in [
+        (
+            "{\"commits\": [{\"type\": \"feat\", \"message\": \"all\", \"files\": [\"src/lib.rs\", \"README.md\", \"docs/guide.md\"]}]}",
+            "`src/new.rs` is in no commit",
+        ),
+        (
+            "{\"commits\": [{\"type\": \"feat\", \"message\": \"all\", \"files\": [\"src/lib.rs\", \"src/new.rs\", \"README.md\", \"docs/guide.md\", \"/etc/passwd\"]}]}",
+            "`/etc/passwd` is not one of the changed files",
+        ),
+        (
+            "{\"commits\": [{\"type\": \"wip\", \"message\": \"all\", \"files\": []}]}",
+            "not a plan",
+        ),
+        ("Sure! Here is your plan: feat: stuff", "not a plan"),
+    ] {
+        upstream.script(answer);
+        let r = c
+            .post("/v1/plugins/commit/generate")
+            .json(&json!({}))
+            .send()
+            .await;
+        assert_eq!(code(&r), (502, "LLM_FAILED".into()), "{answer}");
+        let message = r.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(says), "{message}");
+        let kept: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+        assert_eq!(kept, plan, "the plan before stays, whole");
+    }
+
+    upstream.script("{\"type\": \"feat\", \"scope\": \"api\", \"message\": \"add two() to the API\", \"body\": null, \"breaking\": true}");
+    let r = c
+        .post("/v1/plugins/commit/regenerate-commit")
+        .json(&json!({"id": "c1", "instruction": "say it is for the API"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let redone: Value = r.json();
+    assert_eq!(
+        subjects(&redone),
+        ["feat(api)!: add two() to the API", "docs: rework the docs"]
+    );
+    assert_eq!(
+        redone["commits"][0]["files"],
+        json!(["src/lib.rs", "src/new.rs"])
+    );
+    assert!(
+        upstream
+            .last_prompt()
+            .contains("The user asks: say it is for the API")
+    );
+
+    upstream.script("{\"summary\": \"Adds two() and reworks the docs.\"}");
+    let r = c
+        .post("/v1/plugins/commit/summarize")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let summary: Value = r.json();
+    assert_eq!(
+        (&summary["summary"], &summary["model"]),
+        (
+            &json!("Adds two() and reworks the docs."),
+            &json!("scripted")
+        )
+    );
+
+    // A secret stops everything before the model is asked.
+    let calls = upstream.calls();
+    repo.write("src/keys.rs", "const K: &str = \"AKIAIOSFODNN7EXAMPLE\";\n");
+    for route in ["generate", "summarize"] {
+        let r = c
+            .post(&format!("/v1/plugins/commit/{route}"))
+            .json(&json!({}))
+            .send()
+            .await;
+        assert_eq!(code(&r), (422, "SECRETS_DETECTED".into()), "{route}");
+    }
+    assert_eq!(upstream.calls(), calls, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_model_that_fails_is_llm_failed_and_no_plan_is_kept() {
+    let upstream = Upstream::start().await;
+    let repo = with_work("model-broken");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
+        s.with_model(model(&upstream, "broken"))
+    })
+    .await;
+    let r = c
+        .post("/v1/plugins/commit/generate")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (502, "LLM_FAILED".into()));
+    assert_eq!(
+        r.error()["message"],
+        "the provider answered HTTP 500",
+        "no address in it"
+    );
+    let r = c.get("/v1/plugins/commit/plan").send().await;
+    assert_eq!(code(&r), (404, "NO_PLAN".into()));
+}
