@@ -1,7 +1,8 @@
 // Opens Swagger UI at /docs of a running example server in Debian's headless Chromium and checks
-// what a person would see: the page renders the items plugin's operations from /openapi.json,
-// a route tried from the page is refused until an API key is entered under "Authorize", and no
-// request leaves the server (Swagger UI's files come from the binary).
+// what a person would see: the page renders the plugins' operations from /openapi.json, a route
+// tried from the page is refused until an API key is entered under "Authorize", the commit
+// plugin's routes answer from the page about the server's repository, and no request leaves the
+// server (Swagger UI's files come from the binary).
 //
 //   API_KEY=plk_... node docs.mjs http://127.0.0.1:8080 [screenshot.png]
 //
@@ -17,7 +18,7 @@ if (!base) {
 const origin = new URL(base).origin;
 const apiKey = process.env.API_KEY;
 if (!apiKey) {
-  console.error('API_KEY must hold an API key with items:read');
+  console.error('API_KEY must hold an API key with items:read and commit:read');
   process.exit(2);
 }
 
@@ -55,6 +56,20 @@ try {
     'POST /v1/plugins/ai/generate/stream',
     'GET /v1/plugins/ai/models',
     'GET /v1/plugins/ai/usage',
+    'GET /v1/plugins/commit/scopes',
+    'GET /v1/plugins/commit/status',
+    'POST /v1/plugins/commit/generate',
+    'GET /v1/plugins/commit/plan',
+    'PATCH /v1/plugins/commit/plan',
+    'DELETE /v1/plugins/commit/plan',
+    'POST /v1/plugins/commit/regenerate-commit',
+    'POST /v1/plugins/commit/apply',
+    'POST /v1/plugins/commit/push',
+    'GET /v1/plugins/commit/git-status',
+    'GET /v1/plugins/commit/files',
+    'GET /v1/plugins/commit/diff',
+    'POST /v1/plugins/commit/summarize',
+    'GET /v1/plugins/commit/actions',
     'GET /openapi/{file}',
     'GET /docs',
   ];
@@ -81,14 +96,17 @@ try {
   const op = page.locator('#operations-items-items_list_items');
   await op.locator('.opblock-summary').click();
   await op.locator('button.try-out__btn').click();
-  const execute = async () => {
-    await op.locator('button.execute').click();
-    const status = op.locator('.live-responses-table .response .response-col_status').first();
+  // Executes the open operation `on`; the status shown, and the body shown.
+  const run = async (on) => {
+    await on.locator('button.execute').click();
+    const status = on.locator('.live-responses-table .response .response-col_status').first();
     await status.waitFor({ timeout: 30_000 });
     const shown = (await status.textContent())?.trim();
-    await op.locator('button.btn-clear').click();
-    return shown;
+    const body = (await on.locator('.live-responses-table .response-col_description').first().textContent()) ?? '';
+    await on.locator('button.btn-clear').click();
+    return [shown, body];
   };
+  const execute = async () => (await run(op))[0];
   const before = await execute();
   if (before !== '401') {
     failures.push(`GET /v1/plugins/items/items without a credential showed status ${before}`);
@@ -101,6 +119,21 @@ try {
   const after = await execute();
   if (after !== '200') {
     failures.push(`GET /v1/plugins/items/items with the key showed status ${after}`);
+  }
+  // The commit plugin, tried from the page: where the server's repository stands, and what
+  // can be done next with it.
+  for (const [id, expect] of [
+    ['commit_status', '"filesChanged"'],
+    ['commit_actions', '"generate"'],
+  ]) {
+    const commit = page.locator(`#operations-commit-${id}`);
+    await commit.locator('.opblock-summary').click();
+    await commit.locator('button.try-out__btn').click();
+    const [status, body] = await run(commit);
+    if (status !== '200' || !body.includes(expect)) {
+      failures.push(`${id} from the page showed ${status}: ${body.slice(0, 200)}`);
+    }
+    await commit.locator('.opblock-summary').click();
   }
   if (!requested.some((url) => url.startsWith(`${origin}/v1/plugins/items/items`))) {
     failures.push('the page never called /v1/plugins/items/items');

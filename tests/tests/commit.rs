@@ -19,7 +19,11 @@ pub(crate) struct Repo {
 
 impl Repo {
     pub(crate) fn new(test: &str) -> Repo {
-        let dir = std::env::temp_dir().join(format!("plugin-commit-{test}-{}", std::process::id()));
+        // Unique per call: tests running at once may share a name.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("plugin-commit-{test}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let repo = Repo { dir };

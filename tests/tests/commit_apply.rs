@@ -788,3 +788,103 @@ async fn a_model_that_fails_is_llm_failed_and_no_plan_is_kept() {
     let r = c.get("/v1/plugins/commit/plan").send().await;
     assert_eq!(code(&r), (404, "NO_PLAN".into()));
 }
+
+/// The whole path a person takes, against the real `example-server` over TCP: pointed at a
+/// repository with uncommitted work, it plans, takes an edited message, applies the plan as
+/// real commits and pushes them to `origin`. Without a repository the plugin is not served,
+/// not documented, and the server says so when it starts.
+#[test]
+fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
+    use crate::server::{Server, cli, fresh_sqlite, server_binary};
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("commit-server");
+    let out = cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--scopes",
+            "commit:*",
+            "--with-api-key",
+            "cli",
+        ],
+        "a long password\n",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+
+    let plain = Server::start_with(&binary, &url, &[]);
+    assert!(
+        plain
+            .startup
+            .iter()
+            .any(|l| l.contains("/v1/plugins/commit is not served")),
+        "{:?}",
+        plain.startup
+    );
+    let (status, _, doc) = plain.call("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert!(
+        !doc.contains("/v1/plugins/commit"),
+        "unserved routes are not documented"
+    );
+    let (status, _, _) = plain.call("GET", "/v1/plugins/commit/status", None);
+    assert_eq!(status, 404);
+    plain.kill();
+
+    let repo = with_work("commit-server");
+    let origin = repo.origin();
+    let repo_path = repo.dir.to_str().unwrap();
+    let mut server = Server::start_with(&binary, &url, &[("COMMIT_REPO", repo_path)]);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("the commit plugin drives this repository")),
+        "{:?}",
+        server.startup
+    );
+    server.key = Some(key);
+    let (status, _, doc) = server.call("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert!(doc.contains("/v1/plugins/commit/apply"));
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/generate", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    let plan: Value = serde_json::from_str(&body).unwrap();
+    let id = commit_with(&plan, "src/new.rs");
+    let (status, _, body) = server.call(
+        "PATCH",
+        "/v1/plugins/commit/plan",
+        Some(&json!({"id": id, "message": "add two() and new.rs", "type": "feat"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        repo.git(&["log", "--format=%s"])
+            .lines()
+            .any(|l| l.ends_with(": add two() and new.rs")),
+        "the edited message is in git's log"
+    );
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    let remote_head = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&origin)
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&remote_head.stdout),
+        repo.git(&["rev-parse", "HEAD"])
+    );
+    let (_, _, body) = server.call("GET", "/v1/plugins/commit/status", None);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["state"],
+        "pushed"
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}

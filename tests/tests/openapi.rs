@@ -17,10 +17,17 @@ async fn example() -> TestClient {
         .await
         .unwrap();
     let ai = ai_plugin::AiState::new(ai_plugin::AiConfig::none(), ledger);
+    let plans = commit_plugin::store::Plans::open(pool.clone(), url)
+        .await
+        .unwrap();
+    let repo = crate::commit::Repo::new("openapi");
+    let commit = commit_plugin::CommitState::open(&repo.dir, &[], plans)
+        .await
+        .unwrap();
     let auth = plugin_runtime::Auth::open(pool, plugin_runtime::AuthConfig::default())
         .await
         .unwrap();
-    TestClient::new(items_example::app(state, ai, &auth))
+    TestClient::new(items_example::app(state, ai, Some(commit), &auth))
 }
 
 fn committed(rel: &str) -> Vec<u8> {
@@ -38,7 +45,7 @@ async fn committed_documents_are_what_the_example_serves() {
     let c = example().await;
     let specs = Specs::build(&items_example::config(), PLUGINS);
     let files = specs.files();
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
     for (rel, bytes) in files {
         let url = match rel.strip_prefix("plugins/") {
             Some(name) => format!("/openapi/{name}"),
@@ -448,7 +455,7 @@ async fn one_plugin_per_document_and_unknown_ones_are_404() {
     );
     assert_eq!(
         r.error()["message"],
-        "no document /openapi/nope.json: the server's plugins are auth, items, ai"
+        "no document /openapi/nope.json: the server's plugins are auth, items, ai, commit"
     );
 }
 

@@ -42,7 +42,9 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
     /// Sent as `Authorization: Bearer <key>` by [`Server::call`].
-    key: Option<String>,
+    pub(crate) key: Option<String>,
+    /// What it logged before it listened.
+    pub(crate) startup: Vec<String>,
 }
 
 /// Runs `example-server` with `args` on `database_url`, feeding `stdin`; its stdout.
@@ -88,6 +90,7 @@ impl Server {
         // The server logs to stderr.
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
+        let mut startup = Vec::new();
         let port = loop {
             let line = lines
                 .next()
@@ -96,6 +99,7 @@ impl Server {
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
+            startup.push(line);
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
@@ -103,6 +107,7 @@ impl Server {
             child,
             port,
             key: None,
+            startup,
         }
     }
 
@@ -119,7 +124,12 @@ impl Server {
         (status, head.to_owned(), body.to_owned())
     }
 
-    fn call(&self, method: &str, path: &str, json: Option<&Value>) -> (u16, String, String) {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&Value>,
+    ) -> (u16, String, String) {
         self.call_with(method, path, json, &[])
     }
 

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// A directory of the repository; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// The ids of the commits to make, made in the plan's order; every commit not yet made if
@@ -56,7 +56,7 @@ pub struct Applied {
 pub struct PushRequest {
     /// A directory of the repository; the whole repository if absent. Its plan, once applied,
     /// is marked pushed.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// The remote's name; `origin` if absent.

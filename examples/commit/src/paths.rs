@@ -1,6 +1,7 @@
 //! Paths from clients, checked before git sees them: relative, inside the repository (no `..`,
-//! no absolute path, no drive or root), and never read by git as an option (no leading `-`; every
-//! path also goes after `--`). What is left is normalized: `./a//b/` is `a/b`, the root is `.`.
+//! no absolute path, no drive or root), never into git's own `.git`, and never read by git as an
+//! option (no leading `-`; every path also goes after `--`). What is left is normalized:
+//! `./a//b/` is `a/b`, the root is `.`.
 
 use std::fmt;
 
@@ -19,6 +20,8 @@ pub enum PathError {
     Parent,
     /// Starts with `-`, which git would read as an option.
     Option,
+    /// Goes into git's own directory, `.git`.
+    GitDir,
 }
 
 impl fmt::Display for PathError {
@@ -28,6 +31,7 @@ impl fmt::Display for PathError {
             PathError::Absolute => "the path is absolute; give it relative to the repository",
             PathError::Parent => "the path has a `..` component, which could leave the scope",
             PathError::Option => "the path starts with `-`, which git would read as an option",
+            PathError::GitDir => "the path goes into `.git`, git's own directory",
         })
     }
 }
@@ -59,6 +63,7 @@ impl RelPath {
             match part {
                 "" | "." => {}
                 ".." => return Err(PathError::Parent),
+                p if p.eq_ignore_ascii_case(".git") => return Err(PathError::GitDir),
                 p if p.starts_with('-') && parts.is_empty() => return Err(PathError::Option),
                 p => parts.push(p),
             }
@@ -133,6 +138,8 @@ mod tests {
             ("-rf", PathError::Option),
             ("--output=x", PathError::Option),
             ("./-x", PathError::Option),
+            (".git", PathError::GitDir),
+            ("src/.GIT/config", PathError::GitDir),
         ] {
             assert_eq!(RelPath::parse(raw), Err(why), "{raw:?}");
         }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 )]
 pub struct GenerateRequest {
     /// A directory of the repository; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// Plan even when the changes hold what looks like a secret.
@@ -37,7 +37,7 @@ pub struct GenerateRequest {
 #[serde(deny_unknown_fields)]
 pub struct EditCommit {
     /// A directory of the repository; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// The commit's id in the plan (`c1`).

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 )]
 pub struct RegenerateCommit {
     /// A directory of the repository; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// The commit's id in the plan (`c1`).
@@ -46,11 +46,11 @@ pub struct RegenerateCommit {
 )]
 pub struct SummarizeRequest {
     /// A directory of the repository; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// One changed file, relative to the scope; every changed file of the scope if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 800))]
     #[serde(default)]
     pub file: Option<String>,
     /// Send the diffs to the model even when they hold what looks like a secret.

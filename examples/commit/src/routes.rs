@@ -15,7 +15,7 @@ use plugin_runtime::prelude::*;
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     /// A directory of the repository, relative to its root; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
 }
@@ -25,11 +25,11 @@ pub struct ScopeQuery {
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
     /// A directory of the repository, relative to its root; the whole repository if absent.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 200))]
     #[serde(default)]
     pub scope: Option<String>,
     /// The file, relative to the scope.
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 800))]
     pub file: String,
 }
 

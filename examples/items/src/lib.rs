@@ -18,6 +18,7 @@ pub use model::{CreateItem, Item, ItemPage, ItemStatus, ListQuery, Pagination, U
 pub use store::{ItemsState, StoreError};
 
 use ai_plugin::{AiPlugin, AiState};
+use commit_plugin::{CommitPlugin, CommitState};
 use plugin_runtime::auth::{Auth, AuthRoutes, SettingsPage};
 use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
 
@@ -27,31 +28,54 @@ pub fn config() -> ServerConfig {
 }
 
 /// What `example-server` serves: the items plugin under `/v1/plugins/items`, the AI plugin under
-/// `/v1/plugins/ai`, the auth routes under `/v1/auth` and the settings page, the OpenAPI
-/// documents and Swagger UI at `/docs`.
-pub fn app(state: ItemsState, ai: AiState, auth: &Auth) -> axum::Router {
-    app_with(state, ai, auth, config())
+/// `/v1/plugins/ai`, the commit plugin under `/v1/plugins/commit` when a repository is given
+/// (without one it is neither served nor documented), the auth routes under `/v1/auth` and the
+/// settings page, the OpenAPI documents and Swagger UI at `/docs`.
+pub fn app(
+    state: ItemsState,
+    ai: AiState,
+    commit: Option<CommitState>,
+    auth: &Auth,
+) -> axum::Router {
+    app_with(state, ai, commit, auth, config())
 }
 
 /// [`app`] with other settings: where quotas are counted, say.
-pub fn app_with(state: ItemsState, ai: AiState, auth: &Auth, config: ServerConfig) -> axum::Router {
-    plugins![
-        config = config;
-        auth = auth.clone();
-        AuthRoutes::new(auth.clone()),
-        SettingsPage::new(),
-        ItemsPlugin::new(state),
-        AiPlugin::new(ai),
-    ]
+pub fn app_with(
+    state: ItemsState,
+    ai: AiState,
+    commit: Option<CommitState>,
+    auth: &Auth,
+    config: ServerConfig,
+) -> axum::Router {
+    // One list, assembled with or without the commit plugin.
+    macro_rules! assemble {
+        ($($more:expr),*) => {
+            plugins![
+                config = config;
+                auth = auth.clone();
+                AuthRoutes::new(auth.clone()),
+                SettingsPage::new(),
+                ItemsPlugin::new(state),
+                AiPlugin::new(ai)
+                $(, $more)*
+            ]
+        };
+    }
+    match commit {
+        Some(commit) => assemble!(CommitPlugin::new(commit)),
+        None => assemble!(),
+    }
 }
 
-/// What [`app`] documents, for exporting documents and the manifest without a database.
-/// A test checks that what [`app`] serves is built from exactly these.
+/// What [`app`] documents when every plugin is served, for exporting documents and the manifest
+/// without a database. A test checks that what [`app`] serves is built from exactly these.
 pub const PLUGINS: &[&PluginMeta] = &[
     <AuthRoutes as Plugin>::META,
     <SettingsPage as Plugin>::META,
     <ItemsPlugin as Plugin>::META,
     <AiPlugin as Plugin>::META,
+    <CommitPlugin as Plugin>::META,
 ];
 
 /// Items that people keep: create, list, rename, archive and delete them.

@@ -3,7 +3,8 @@
 //! ```text
 //! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work;
 //!                                                       TRUSTED_PROXIES names the proxies in front;
-//!                                                       REDIS_URL shares rate limits among servers)
+//!                                                       REDIS_URL shares rate limits among servers;
+//!                                                       COMMIT_REPO mounts the commit plugin on a repository)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -18,6 +19,9 @@
 use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiState};
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use commit_plugin::CommitState;
+use commit_plugin::model::Model;
+use commit_plugin::store::Plans;
 use items_example::ItemsState;
 use plugin_runtime::auth::{OAuthConfig, parse_grants};
 use plugin_runtime::{Auth, AuthConfig, LimitStore, WhenUnreachable};
@@ -75,6 +79,28 @@ struct Args {
     db: Database,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    commit: CommitArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+struct CommitArgs {
+    /// The git repository (its work tree's root) the commit plugin drives under
+    /// /v1/plugins/commit. Without it that plugin is neither served nor documented.
+    #[arg(long, env = "COMMIT_REPO")]
+    commit_repo: Option<PathBuf>,
+    /// The repository's directories offered as scopes, comma-separated; by default the root and
+    /// each top-level directory.
+    #[arg(long, env = "COMMIT_SCOPES", value_delimiter = ',')]
+    commit_scopes: Vec<String>,
+    /// A model of the AI configuration that plans commits, redoes them and summarizes changes.
+    /// Unset, planning is done without a model, and no diff leaves the machine.
+    #[arg(long, env = "COMMIT_MODEL")]
+    commit_model: Option<String>,
+    /// Seconds a `git commit` or `git push` (hooks included) may run before it is killed and
+    /// answered with 504 GIT_TIMEOUT; by default the route's own timeout (10 minutes) bounds it.
+    #[arg(long, env = "COMMIT_GIT_TIMEOUT_SECS")]
+    commit_git_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -209,6 +235,7 @@ async fn main() -> Result<(), Error> {
     let pool = plugin_runtime::database::connect(url).await?;
     let state = ItemsState::open(pool.clone(), url).await?;
     let ledger_pool = pool.clone();
+    let plans_pool = pool.clone();
     let auth = Auth::open(pool, auth_config(&args.auth)?).await?;
     match args.command {
         Some(Command::Users(Users::Create {
@@ -277,8 +304,9 @@ async fn main() -> Result<(), Error> {
             "no AI provider is configured (AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL): /v1/plugins/ai answers 503 PROVIDER_NOT_CONFIGURED"
         );
     }
+    let commit = commit_state(&args.commit, &ai_config, plans_pool, url).await?;
     let ai = AiState::new(ai_config, Ledger::open(ledger_pool, url).await?);
-    let app = items_example::app_with(state, ai, &auth, config);
+    let app = items_example::app_with(state, ai, commit, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %redact(url), "listening on http://{addr}");
@@ -294,6 +322,35 @@ async fn main() -> Result<(), Error> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The commit plugin's state, if a repository is configured; says at start what it drives.
+async fn commit_state(
+    args: &CommitArgs,
+    ai: &AiConfig,
+    pool: sqlx::AnyPool,
+    url: &str,
+) -> Result<Option<CommitState>, Error> {
+    let Some(repo) = &args.commit_repo else {
+        tracing::info!(
+            "no commit repository (--commit-repo or COMMIT_REPO): /v1/plugins/commit is not served"
+        );
+        return Ok(None);
+    };
+    let plans = Plans::open(pool, url).await?;
+    let mut state = CommitState::open(repo, &args.commit_scopes, plans).await?;
+    if let Some(name) = &args.commit_model {
+        state = state.with_model(Model::from_config(ai, name)?);
+    }
+    if let Some(secs) = args.commit_git_timeout_secs {
+        state = state.with_git_timeout(Duration::from_secs(secs));
+    }
+    tracing::info!(
+        repository = %repo.display(),
+        model = state.model().map_or("none", |m| m.name()),
+        "the commit plugin drives this repository under /v1/plugins/commit"
+    );
+    Ok(Some(state))
 }
 
 /// The key alone on the last line of stdout, so `| tail -n 1` gets it.
