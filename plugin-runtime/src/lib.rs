@@ -28,6 +28,26 @@ pub mod database {
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "client")]
+pub mod client;
+
+/// Emits its tokens when the `client` feature is on, and nothing otherwise: the generated
+/// clients exist only where a build asked for one.
+#[doc(hidden)]
+#[cfg(feature = "client")]
+#[macro_export]
+macro_rules! __if_client {
+    ($($t:tt)*) => { $($t)* };
+}
+
+/// See the other definition.
+#[doc(hidden)]
+#[cfg(not(feature = "client"))]
+#[macro_export]
+macro_rules! __if_client {
+    ($($t:tt)*) => {};
+}
+
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use declare::{
     ErrorDecl, InputLocation, LimitKey, Method, PathParam, PluginMeta, RateLimit, RouteMeta,

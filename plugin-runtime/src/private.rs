@@ -10,6 +10,7 @@ pub use crate::declare::{
 pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
+pub use crate::request::Location;
 pub use crate::request::{
     Ctx, IsValidated, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput,
     RouteOutput, RouteResult, declared_error, fallback_error,
@@ -18,6 +19,11 @@ pub use axum::Router;
 pub use axum::routing::MethodRouter;
 pub use plugin_macros::__undeclared_error_code as undeclared_error_code;
 pub use serde;
+pub use serde_json;
+
+pub use crate::__if_client as if_client;
+#[cfg(feature = "client")]
+pub use crate::client;
 
 use serde::de::DeserializeOwned;
 

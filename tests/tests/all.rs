@@ -6,6 +6,7 @@
 
 mod ai;
 mod auth;
+mod client;
 mod commit;
 mod commit_apply;
 mod custom_auth;

@@ -888,3 +888,79 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
     server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn pushes_that_cannot_happen_are_declared_errors() {
+    let repo = with_work("push-failures");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
+        s.with_git_timeout(Duration::from_millis(500))
+    })
+    .await;
+    // An origin that is not there: the remote cannot be reached (its path is not told).
+    let gone = repo.dir.join(".git/no-such-origin.git");
+    repo.git(&["remote", "add", "origin", gone.to_str().unwrap()]);
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (502, "REMOTE_UNREACHABLE".into()), "{}", r.text());
+    assert!(!r.text().contains("no-such-origin"), "{}", r.text());
+    // A pre-push hook that hangs: killed, with the push.
+    repo.git(&["remote", "remove", "origin"]);
+    repo.origin();
+    repo.hook("pre-push", "sleep 60");
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (504, "GIT_TIMEOUT".into()), "{}", r.text());
+    // Not on a branch.
+    std::fs::remove_file(repo.dir.join(".git/hooks/pre-push")).unwrap();
+    repo.git(&["checkout", "-q", "--detach"]);
+    let r = c
+        .post("/v1/plugins/commit/push")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(code(&r), (409, "NO_BRANCH".into()), "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_cancelled_apply_kills_git_and_its_hook() {
+    let repo = with_work("cancelled");
+    let pid_file = repo.dir.join(".git/hook-pid");
+    repo.hook(
+        "pre-commit",
+        &format!("echo $$ > '{}'\nsleep 60", pid_file.display()),
+    );
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let apply = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
+    // The client goes away once the hook runs: the request's future is dropped.
+    tokio::select! {
+        r = apply => panic!("the apply finished: {}", r.text()),
+        started = wait_for(&pid_file) => assert!(started, "the hook never ran"),
+    }
+    let mut pid = String::new();
+    for _ in 0..200 {
+        pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if pid.ends_with('\n') {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!pid.trim().is_empty(), "the hook wrote no pid");
+    let mut gone = false;
+    for _ in 0..200 {
+        if ended(pid.trim()) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the hook still runs after the request was dropped");
+    let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+    assert_eq!(plan["state"], "ready");
+}

@@ -3,7 +3,7 @@
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
-    for m in ["plugin_route", "plugin", "plugins"] {
+    for m in ["plugin_route", "plugin", "plugins", "client"] {
         t.pass(format!("ui/{m}/pass/*.rs"));
         t.compile_fail(format!("ui/{m}/fail/*.rs"));
     }

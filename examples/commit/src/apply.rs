@@ -21,12 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ApplyRequest {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// The ids of the commits to make, made in the plan's order; every commit not yet made if
     /// absent.
     #[garde(length(min = 1, max = 1000), inner(length(min = 1, max = 20)))]
-    #[serde(default)]
     pub commits: Option<Vec<String>>,
 }
 
@@ -57,11 +55,9 @@ pub struct PushRequest {
     /// A directory of the repository; the whole repository if absent. Its plan, once applied,
     /// is marked pushed.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// The remote's name; `origin` if absent.
     #[garde(length(min = 1, max = 200))]
-    #[serde(default)]
     pub remote: Option<String>,
 }
 

@@ -57,12 +57,10 @@ pub struct Proposal {
     #[serde(rename = "type")]
     pub kind: CommitType,
     /// Its scope, if any.
-    #[serde(default)]
     pub scope: Option<String>,
     /// The subject after `type(scope): `.
     pub message: String,
     /// More lines, if any.
-    #[serde(default)]
     pub body: Option<String>,
     /// Its files (absent when one commit is redone: its files stay).
     #[serde(default)]

@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 pub struct GenerateRequest {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// Plan even when the changes hold what looks like a secret.
     #[garde(skip)]
@@ -38,14 +37,12 @@ pub struct GenerateRequest {
 pub struct EditCommit {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// The commit's id in the plan (`c1`).
     #[garde(length(min = 1, max = 20))]
     pub id: String,
     /// The new subject, 1 to 200 characters.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub message: Option<String>,
     /// The new conventional type.
     #[garde(skip)]
@@ -53,7 +50,6 @@ pub struct EditCommit {
     pub kind: Option<CommitType>,
     /// The new body; an empty string removes it.
     #[garde(length(chars, max = 10_000))]
-    #[serde(default)]
     pub body: Option<String>,
 }
 

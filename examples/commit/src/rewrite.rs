@@ -22,14 +22,12 @@ use std::fmt::Write as _;
 pub struct RegenerateCommit {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// The commit's id in the plan (`c1`).
     #[garde(length(min = 1, max = 20))]
     pub id: String,
     /// What the model should do differently ("mention the migration"); needs a model.
     #[garde(length(chars, min = 1, max = 2000))]
-    #[serde(default)]
     pub instruction: Option<String>,
     /// Send the diff to the model even when it holds what looks like a secret.
     #[garde(skip)]
@@ -47,11 +45,9 @@ pub struct RegenerateCommit {
 pub struct SummarizeRequest {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// One changed file, relative to the scope; every changed file of the scope if absent.
     #[garde(length(chars, min = 1, max = 800))]
-    #[serde(default)]
     pub file: Option<String>,
     /// Send the diffs to the model even when they hold what looks like a secret.
     #[garde(skip)]

@@ -16,7 +16,6 @@ use plugin_runtime::prelude::*;
 pub struct ScopeQuery {
     /// A directory of the repository, relative to its root; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
 }
 
@@ -26,7 +25,6 @@ pub struct ScopeQuery {
 pub struct DiffQuery {
     /// A directory of the repository, relative to its root; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
-    #[serde(default)]
     pub scope: Option<String>,
     /// The file, relative to the scope.
     #[garde(length(chars, min = 1, max = 800))]

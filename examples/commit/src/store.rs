@@ -59,7 +59,6 @@ pub struct PlannedCommit {
     /// Whether it breaks compatibility (`feat!: …`).
     pub breaking: bool,
     /// The commit's hash, once it was made.
-    #[serde(default)]
     pub sha: Option<String>,
 }
 
@@ -74,7 +73,6 @@ pub struct Plan {
     /// The commits, in the order they are to be made.
     pub commits: Vec<PlannedCommit>,
     /// The model that planned it; absent when it was planned without one.
-    #[serde(default)]
     pub model: Option<String>,
     /// When it was made, in milliseconds since 1970.
     pub created_at: i64,

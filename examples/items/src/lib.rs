@@ -86,6 +86,7 @@ pub const PLUGINS: &[&PluginMeta] = &[
     timeout_ms = 30_000,
     security(user, token, oauth),
     permissions("items:read"),
+    client = ItemsClient,
     routes(
         routes::list_items,
         routes::get_item,

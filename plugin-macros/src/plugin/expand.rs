@@ -67,8 +67,15 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }
     };
 
+    let client = match &decl.client {
+        Some(name) => client(krate, decl, vis, ident, name, &health_mod),
+        None => quote!(),
+    };
+
     quote! {
         #health
+
+        #client
 
         #(#attrs)*
         #vis struct #ident {
@@ -123,6 +130,131 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
 
         #(#checks)*
     }
+}
+
+/// The typed client, in a module of its own (`items_client` for `ItemsClient`, holding it and
+/// every route's error enum), re-exported next to the plugin. Emitted through the runtime's
+/// `if_client!`: without the `client` feature there is none.
+fn client(
+    krate: &Krate,
+    decl: &PluginDecl,
+    vis: &syn::Visibility,
+    plugin: &syn::Ident,
+    name: &syn::Ident,
+    health_mod: &syn::Ident,
+) -> TokenStream {
+    let rt = krate.private();
+    let child_rt = {
+        let child = krate.seen_from_child_module();
+        let path = child.path();
+        quote!(#path::__private)
+    };
+    let module = format_ident!("{}", snake(&name.to_string()));
+    let base = quote!(<super::#plugin as #child_rt::Plugin>::META.base_path);
+    let mut uses = Vec::new();
+    let mut methods = Vec::new();
+    let mut routes: Vec<syn::Path> = decl.routes.clone();
+    if plugin_rules::serves_default_health(&decl.base_path) {
+        routes.push(syn::parse_quote!(#health_mod::health));
+    }
+    for route in &routes {
+        let Some(last) = route.segments.last() else {
+            continue;
+        };
+        let fn_ident = &last.ident;
+        let module_of: Vec<TokenStream> = from_child(route);
+        let error = crate::route::error_enum(fn_ident);
+        let mac = crate::route::method_macro(fn_ident);
+        uses.push(quote!(pub use #(#module_of)::*::#error;));
+        methods.push(quote!(#(#module_of)::*::#mac!(#(#module_of)::* ; #base);));
+    }
+    let doc = format!(
+        "A typed client of [`{plugin}`]'s routes: one method per route, with its path parameters and input by their Rust types, its output as its Rust type, and an error enum per route."
+    );
+    let module_doc = format!("[`{name}`] and the error enums of its methods.");
+    quote! {
+        #rt::if_client! {
+            #[doc = #module_doc]
+            // Its items are as visible as the plugin: `pub` here, whatever the module's reach.
+            #[allow(unreachable_pub)]
+            #vis mod #module {
+                #(#uses)*
+
+                #[doc = #doc]
+                #[derive(Clone, Debug)]
+                pub struct #name {
+                    client: #child_rt::client::Client,
+                }
+
+                #[automatically_derived]
+                impl #name {
+                    /// A client of the server at `base_url` (`http://127.0.0.1:8080`).
+                    ///
+                    /// # Errors
+                    /// A URL the client cannot use.
+                    pub fn new(base_url: &str) -> ::core::result::Result<Self, #child_rt::client::ClientError> {
+                        ::core::result::Result::Ok(Self { client: #child_rt::client::Client::new(base_url)? })
+                    }
+
+                    /// A client sharing `client`'s connections and settings.
+                    pub fn from_client(client: #child_rt::client::Client) -> Self {
+                        Self { client }
+                    }
+
+                    /// Sends `Authorization: Bearer <token>` (an API key or an OAuth token).
+                    #[must_use]
+                    pub fn bearer(self, token: &str) -> Self {
+                        Self { client: self.client.bearer(token) }
+                    }
+
+                    /// Whether inputs are checked with their garde rules before sending (on by
+                    /// default): an invalid one fails with `InvalidInput`, without a round trip.
+                    #[must_use]
+                    pub fn validate_before_sending(self, on: bool) -> Self {
+                        Self { client: self.client.validate_before_sending(on) }
+                    }
+
+                    #(#methods)*
+                }
+            }
+            #vis use #module::#name;
+        }
+    }
+}
+
+/// `ItemsClient` → `items_client`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The module of `route` as seen from a child module of the plugin's: `routes::get_item` →
+/// `super::routes`, `get_item` → `super`, `crate::a::b` stays `crate::a`.
+fn from_child(route: &syn::Path) -> Vec<TokenStream> {
+    let segments: Vec<&syn::Ident> = route.segments.iter().map(|s| &s.ident).collect();
+    let module = &segments[..segments.len().saturating_sub(1)];
+    let mut out: Vec<TokenStream> = Vec::new();
+    match module.first().map(ToString::to_string).as_deref() {
+        Some("crate") => {}
+        Some("self") => {
+            out.push(quote!(super));
+            out.extend(module[1..].iter().map(|s| quote!(#s)));
+            return out;
+        }
+        _ => out.push(quote!(super)),
+    }
+    out.extend(module.iter().map(|s| quote!(#s)));
+    out
 }
 
 /// `handlers::create_item` → `handlers::plugin_route_create_item`, spanned on the user's name.

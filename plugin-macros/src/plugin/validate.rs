@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "security",
     "permissions",
     "rate_limit",
+    "client",
 ];
 
 pub(crate) struct PluginDecl {
@@ -41,6 +42,9 @@ pub(crate) struct PluginDecl {
     pub(crate) permissions: Option<Vec<String>>,
     /// The default `rate_limit(...)` of its routes.
     pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    /// `client = ItemsClient`: the typed client's name, generated when the runtime's `client`
+    /// feature is on.
+    pub(crate) client: Option<syn::Ident>,
 }
 
 /// What could be read even when the declaration is invalid, for the fallback expansion.
@@ -89,6 +93,7 @@ fn validate_into(
     let mut security = None;
     let mut permissions = None;
     let mut rate_limit = None;
+    let mut client = None;
     for k in &keys {
         match k.key.to_string().as_str() {
             "name" => {
@@ -111,6 +116,10 @@ fn validate_into(
             "security" => security = security::security(cx, k),
             "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
             "rate_limit" => rate_limit = crate::rate_limit::rate_limit(cx, k),
+            "client" => {
+                client =
+                    keyed::value(cx, k, "client = ItemsClient").and_then(|v| client_name(cx, v))
+            }
             // Read before validation, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),
@@ -156,7 +165,30 @@ fn validate_into(
         security,
         permissions: permissions.map(|(p, _)| p),
         rate_limit,
+        client,
     })
+}
+
+fn client_name(cx: &Ctxt, v: &syn::Expr) -> Option<syn::Ident> {
+    match v {
+        syn::Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
+            if let Some(ident) = p.path.get_ident() {
+                return Some(ident.clone());
+            }
+            cx.error_spanned_by(
+                p,
+                "`client` names the type to generate, e.g. `client = ItemsClient`, not a path",
+            );
+            None
+        }
+        other => {
+            cx.error_spanned_by(
+                other,
+                "`client` names the type to generate, e.g. `client = ItemsClient`",
+            );
+            None
+        }
+    }
 }
 
 fn check_name(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {

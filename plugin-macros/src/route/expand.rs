@@ -83,7 +83,7 @@ pub(crate) fn route(
             quote!(<#ty as #rt::RouteOutput>::CONDITIONAL),
         )
     };
-    let summary = opt_str(summary.as_deref());
+    let summary_tokens = opt_str(summary.as_deref());
     let description = opt_str(description.as_deref());
     let tags = &decl.docs.tags;
     let operation_id = opt_str(decl.docs.operation_id.as_deref());
@@ -93,6 +93,7 @@ pub(crate) fn route(
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
     let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
 
+    let client = super::client::client(krate, decl, sig, &fn_ident, &companion, summary.as_deref());
     let assertions = assertions(krate, decl, sig);
     let method_router = method_router(krate, decl, sig, &fn_ident);
     let (impl_generics, state_ty) = match &sig.state {
@@ -144,7 +145,7 @@ pub(crate) fn route(
                 output_schema: #output_schema,
                 output_media_type: #output_media_type,
                 output_conditional: #output_conditional,
-                summary: #summary,
+                summary: #summary_tokens,
                 description: #description,
                 tags: &[#(#tags),*],
                 operation_id: #operation_id,
@@ -157,6 +158,8 @@ pub(crate) fn route(
         }
 
         #assertions
+
+        #client
 
         #[automatically_derived]
         impl #impl_generics #rt::Route<#state_ty> for #companion {

@@ -1,6 +1,7 @@
 //! `#[plugin_route(...)]`: parse the attribute, validate it, read the handler's signature and
 //! generate the route's companion item.
 
+mod client;
 mod expand;
 mod parse;
 mod signature;
@@ -9,6 +10,7 @@ mod validate;
 use crate::ctxt::{Ctxt, with_fallback};
 use proc_macro2::TokenStream;
 
+pub(crate) use client::{error_enum, method_macro};
 pub(crate) use expand::companion_ident as expand_companion_ident;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -91,6 +91,102 @@ const _: () = {
     let _ = ::plugin_runtime::__private::assert_validate::<CreateItem>;
     let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
 };
+::plugin_runtime::__private::if_client! {
+    #[doc =
+    "What `create_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
+    #[derive(Clone, Debug, PartialEq)] pub enum CreateItemError { #[doc =
+    "`409 ITEM_EXISTS`: an item with this name exists."]
+    ItemExists(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
+    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    "`413 PAYLOAD_TOO_LARGE`: the body is larger than the route accepts."]
+    PayloadTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`415 UNSUPPORTED_MEDIA_TYPE`: the body was not sent as JSON."]
+    UnsupportedMediaType(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`401 UNAUTHORIZED`: no valid credential."]
+    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
+    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
+    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
+    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
+    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
+    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
+    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`504 TIMEOUT`: the route did not finish within its timeout."]
+    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    r" An answer the declaration does not allow: its status and body are kept."]
+    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    r" No answer: the connection failed or broke."]
+    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    impl ::core::fmt::Display for CreateItemError { fn fmt(& self, f : & mut
+    ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
+    CreateItemError::ItemExists(e) => ::core::write!(f, "{}: {}", "ITEM_EXISTS", e
+    .message), CreateItemError::InvalidInput(e) => ::core::write!(f, "{}: {}",
+    "INVALID_INPUT", e.message), CreateItemError::PayloadTooLarge(e) => ::core::write!(f,
+    "{}: {}", "PAYLOAD_TOO_LARGE", e.message), CreateItemError::UnsupportedMediaType(e)
+    => ::core::write!(f, "{}: {}", "UNSUPPORTED_MEDIA_TYPE", e.message),
+    CreateItemError::Unauthorized(e) => ::core::write!(f, "{}: {}", "UNAUTHORIZED", e
+    .message), CreateItemError::Forbidden(e) => ::core::write!(f, "{}: {}", "FORBIDDEN",
+    e.message), CreateItemError::CsrfRejected(e) => ::core::write!(f, "{}: {}",
+    "CSRF_REJECTED", e.message), CreateItemError::RateLimited(e) => ::core::write!(f,
+    "{}: {}", "RATE_LIMITED", e.message), CreateItemError::HeadersTooLarge(e) =>
+    ::core::write!(f, "{}: {}", "HEADERS_TOO_LARGE", e.message),
+    CreateItemError::Internal(e) => ::core::write!(f, "{}: {}", "INTERNAL", e.message),
+    CreateItemError::Unavailable(e) => ::core::write!(f, "{}: {}", "UNAVAILABLE", e
+    .message), CreateItemError::Timeout(e) => ::core::write!(f, "{}: {}", "TIMEOUT", e
+    .message), CreateItemError::Unexpected(u) => ::core::write!(f,
+    "unexpected answer {}: {}", u.status, u.why), CreateItemError::Transport(t) =>
+    ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
+    ::std::error::Error for CreateItemError {} #[automatically_derived] impl
+    ::plugin_runtime::__private::client::RouteErrors for CreateItemError { fn
+    from_refusal(r : ::plugin_runtime::__private::client::Refusal) -> Self { match (r
+    .status, r.error.code.as_str()) { (409u16, "ITEM_EXISTS") =>
+    CreateItemError::ItemExists(r.error), (400u16, "INVALID_INPUT") =>
+    CreateItemError::InvalidInput(r.invalid_input()), (413u16, "PAYLOAD_TOO_LARGE") =>
+    CreateItemError::PayloadTooLarge(r.error), (415u16, "UNSUPPORTED_MEDIA_TYPE") =>
+    CreateItemError::UnsupportedMediaType(r.error), (401u16, "UNAUTHORIZED") =>
+    CreateItemError::Unauthorized(r.error), (403u16, "FORBIDDEN") =>
+    CreateItemError::Forbidden(r.forbidden()), (403u16, "CSRF_REJECTED") =>
+    CreateItemError::CsrfRejected(r.error), (429u16, "RATE_LIMITED") =>
+    CreateItemError::RateLimited(r.rate_limited()), (431u16, "HEADERS_TOO_LARGE") =>
+    CreateItemError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
+    CreateItemError::Internal(r.error), (503u16, "UNAVAILABLE") =>
+    CreateItemError::Unavailable(r.error), (504u16, "TIMEOUT") =>
+    CreateItemError::Timeout(r.error), _ => CreateItemError::Unexpected(r.unexpected()),
+    } } fn unexpected(u : ::plugin_runtime::__private::client::Unexpected) -> Self {
+    CreateItemError::Unexpected(u) } fn transport(t :
+    ::plugin_runtime::__private::client::Transport) -> Self {
+    CreateItemError::Transport(t) } fn invalid_input(i :
+    ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    CreateItemError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
+    dead_code)] pub (crate) type plugin_client_create_item__Output = Item; #[doc(hidden)]
+    #[allow(non_camel_case_types, dead_code)] pub (crate) type
+    plugin_client_create_item__input = CreateItem; #[doc(hidden)] #[allow(unused_macros)]
+    macro_rules! plugin_client_create_item_method { ($($m : ident)::+; $base : expr) => {
+    #[doc =
+    "Create an item.\n\n`POST {base}/items`; its errors are [`CreateItemError`]."] pub
+    async fn create_item(& self, input : $($m)::+ ::plugin_client_create_item__input) ->
+    ::core::result::Result < < $($m)::+ ::plugin_client_create_item__Output as
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
+    ::CreateItemError, > { let params = []; let input = { if self.client.validates() { if
+    let ::core::result::Result::Err(i) =
+    ::plugin_runtime::__private::client::check_input(& input,
+    ::plugin_runtime::__private::Location::Body) { return ::core::result::Result::Err(<
+    $($m)::+ ::CreateItemError as ::plugin_runtime::__private::client::RouteErrors >
+    ::invalid_input(i)); } }
+    ::plugin_runtime::__private::client::Input::Json(::plugin_runtime::__private::client::encode_json(&
+    input)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_client_create_item__Output, $($m)::+ ::CreateItemError > (& self.client,
+    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_route_create_item::META, base_path : $base, params : & params, input, }).
+    await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
+    plugin_client_create_item_method;
+}
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item {
     fn meta(&self) -> &'static ::plugin_runtime::__private::RouteMeta {

@@ -86,6 +86,86 @@ const _: () = {
     let _ = ::plugin_runtime::__private::assert_path_param::<i64>;
     let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
 };
+::plugin_runtime::__private::if_client! {
+    #[doc =
+    "What `get_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
+    #[derive(Clone, Debug, PartialEq)] pub enum GetItemError { #[doc =
+    "`404 ITEM_NOT_FOUND`."]
+    ItemNotFound(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
+    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    "`401 UNAUTHORIZED`: no valid credential."]
+    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
+    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
+    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
+    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
+    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
+    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
+    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`504 TIMEOUT`: the route did not finish within its timeout."]
+    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    r" An answer the declaration does not allow: its status and body are kept."]
+    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    r" No answer: the connection failed or broke."]
+    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    impl ::core::fmt::Display for GetItemError { fn fmt(& self, f : & mut
+    ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
+    GetItemError::ItemNotFound(e) => ::core::write!(f, "{}: {}", "ITEM_NOT_FOUND", e
+    .message), GetItemError::InvalidInput(e) => ::core::write!(f, "{}: {}",
+    "INVALID_INPUT", e.message), GetItemError::Unauthorized(e) => ::core::write!(f,
+    "{}: {}", "UNAUTHORIZED", e.message), GetItemError::Forbidden(e) => ::core::write!(f,
+    "{}: {}", "FORBIDDEN", e.message), GetItemError::CsrfRejected(e) => ::core::write!(f,
+    "{}: {}", "CSRF_REJECTED", e.message), GetItemError::RateLimited(e) =>
+    ::core::write!(f, "{}: {}", "RATE_LIMITED", e.message),
+    GetItemError::HeadersTooLarge(e) => ::core::write!(f, "{}: {}", "HEADERS_TOO_LARGE",
+    e.message), GetItemError::Internal(e) => ::core::write!(f, "{}: {}", "INTERNAL", e
+    .message), GetItemError::Unavailable(e) => ::core::write!(f, "{}: {}", "UNAVAILABLE",
+    e.message), GetItemError::Timeout(e) => ::core::write!(f, "{}: {}", "TIMEOUT", e
+    .message), GetItemError::Unexpected(u) => ::core::write!(f,
+    "unexpected answer {}: {}", u.status, u.why), GetItemError::Transport(t) =>
+    ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
+    ::std::error::Error for GetItemError {} #[automatically_derived] impl
+    ::plugin_runtime::__private::client::RouteErrors for GetItemError { fn from_refusal(r
+    : ::plugin_runtime::__private::client::Refusal) -> Self { match (r.status, r.error
+    .code.as_str()) { (404u16, "ITEM_NOT_FOUND") => GetItemError::ItemNotFound(r.error),
+    (400u16, "INVALID_INPUT") => GetItemError::InvalidInput(r.invalid_input()), (401u16,
+    "UNAUTHORIZED") => GetItemError::Unauthorized(r.error), (403u16, "FORBIDDEN") =>
+    GetItemError::Forbidden(r.forbidden()), (403u16, "CSRF_REJECTED") =>
+    GetItemError::CsrfRejected(r.error), (429u16, "RATE_LIMITED") =>
+    GetItemError::RateLimited(r.rate_limited()), (431u16, "HEADERS_TOO_LARGE") =>
+    GetItemError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
+    GetItemError::Internal(r.error), (503u16, "UNAVAILABLE") =>
+    GetItemError::Unavailable(r.error), (504u16, "TIMEOUT") => GetItemError::Timeout(r
+    .error), _ => GetItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
+    ::plugin_runtime::__private::client::Unexpected) -> Self {
+    GetItemError::Unexpected(u) } fn transport(t :
+    ::plugin_runtime::__private::client::Transport) -> Self { GetItemError::Transport(t)
+    } fn invalid_input(i : ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    GetItemError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
+    dead_code)] pub (crate) type plugin_client_get_item__Output = Item; #[doc(hidden)]
+    #[allow(non_camel_case_types, dead_code)] pub (crate) type plugin_client_get_item__id
+    = i64; #[doc(hidden)] #[allow(unused_macros)] macro_rules!
+    plugin_client_get_item_method { ($($m : ident)::+; $base : expr) => { #[doc =
+    "Get one item.\n\n`GET {base}/items/{id}`; its errors are [`GetItemError`]."] pub
+    async fn get_item(& self, id : $($m)::+ ::plugin_client_get_item__id) ->
+    ::core::result::Result < < $($m)::+ ::plugin_client_get_item__Output as
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
+    ::GetItemError, > { let params = [::plugin_runtime::__private::serde_json::to_value(&
+    id).unwrap_or(::plugin_runtime::__private::serde_json::Value::Null)]; let input =
+    ::plugin_runtime::__private::client::Input::None;
+    ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_client_get_item__Output, $($m)::+ ::GetItemError > (& self.client,
+    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_route_get_item::META, base_path : $base, params : & params, input, }). await
+    } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
+    plugin_client_get_item_method;
+}
 #[automatically_derived]
 impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {
     fn meta(&self) -> &'static ::plugin_runtime::__private::RouteMeta {

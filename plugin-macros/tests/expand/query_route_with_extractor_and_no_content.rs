@@ -67,6 +67,88 @@ const _: () = {
     let _ = ::plugin_runtime::__private::assert_extractor::<HeaderMap>;
     let _ = ::plugin_runtime::__private::assert_empty_output::<()>;
 };
+::plugin_runtime::__private::if_client! {
+    #[doc =
+    "What `clear_tags` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
+    #[derive(Clone, Debug, PartialEq)] pub enum ClearTagsError { #[doc =
+    "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
+    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    "`401 UNAUTHORIZED`: no valid credential."]
+    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
+    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
+    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
+    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
+    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
+    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
+    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    "`504 TIMEOUT`: the route did not finish within its timeout."]
+    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    r" An answer the declaration does not allow: its status and body are kept."]
+    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    r" No answer: the connection failed or broke."]
+    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    impl ::core::fmt::Display for ClearTagsError { fn fmt(& self, f : & mut
+    ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
+    ClearTagsError::InvalidInput(e) => ::core::write!(f, "{}: {}", "INVALID_INPUT", e
+    .message), ClearTagsError::Unauthorized(e) => ::core::write!(f, "{}: {}",
+    "UNAUTHORIZED", e.message), ClearTagsError::Forbidden(e) => ::core::write!(f,
+    "{}: {}", "FORBIDDEN", e.message), ClearTagsError::CsrfRejected(e) =>
+    ::core::write!(f, "{}: {}", "CSRF_REJECTED", e.message),
+    ClearTagsError::RateLimited(e) => ::core::write!(f, "{}: {}", "RATE_LIMITED", e
+    .message), ClearTagsError::HeadersTooLarge(e) => ::core::write!(f, "{}: {}",
+    "HEADERS_TOO_LARGE", e.message), ClearTagsError::Internal(e) => ::core::write!(f,
+    "{}: {}", "INTERNAL", e.message), ClearTagsError::Unavailable(e) => ::core::write!(f,
+    "{}: {}", "UNAVAILABLE", e.message), ClearTagsError::Timeout(e) => ::core::write!(f,
+    "{}: {}", "TIMEOUT", e.message), ClearTagsError::Unexpected(u) => ::core::write!(f,
+    "unexpected answer {}: {}", u.status, u.why), ClearTagsError::Transport(t) =>
+    ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
+    ::std::error::Error for ClearTagsError {} #[automatically_derived] impl
+    ::plugin_runtime::__private::client::RouteErrors for ClearTagsError { fn
+    from_refusal(r : ::plugin_runtime::__private::client::Refusal) -> Self { match (r
+    .status, r.error.code.as_str()) { (400u16, "INVALID_INPUT") =>
+    ClearTagsError::InvalidInput(r.invalid_input()), (401u16, "UNAUTHORIZED") =>
+    ClearTagsError::Unauthorized(r.error), (403u16, "FORBIDDEN") =>
+    ClearTagsError::Forbidden(r.forbidden()), (403u16, "CSRF_REJECTED") =>
+    ClearTagsError::CsrfRejected(r.error), (429u16, "RATE_LIMITED") =>
+    ClearTagsError::RateLimited(r.rate_limited()), (431u16, "HEADERS_TOO_LARGE") =>
+    ClearTagsError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
+    ClearTagsError::Internal(r.error), (503u16, "UNAVAILABLE") =>
+    ClearTagsError::Unavailable(r.error), (504u16, "TIMEOUT") =>
+    ClearTagsError::Timeout(r.error), _ => ClearTagsError::Unexpected(r.unexpected()), }
+    } fn unexpected(u : ::plugin_runtime::__private::client::Unexpected) -> Self {
+    ClearTagsError::Unexpected(u) } fn transport(t :
+    ::plugin_runtime::__private::client::Transport) -> Self {
+    ClearTagsError::Transport(t) } fn invalid_input(i :
+    ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    ClearTagsError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
+    dead_code)] pub (crate) type plugin_client_clear_tags__Output = (); #[doc(hidden)]
+    #[allow(non_camel_case_types, dead_code)] pub (crate) type
+    plugin_client_clear_tags__query = TagQuery; #[doc(hidden)] #[allow(unused_macros)]
+    macro_rules! plugin_client_clear_tags_method { ($($m : ident)::+; $base : expr) => {
+    #[doc = "`DELETE {base}/tags`; its errors are [`ClearTagsError`]."] pub async fn
+    clear_tags(& self, query : $($m)::+ ::plugin_client_clear_tags__query) ->
+    ::core::result::Result < < $($m)::+ ::plugin_client_clear_tags__Output as
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
+    ::ClearTagsError, > { let params = []; let input = { if self.client.validates() { if
+    let ::core::result::Result::Err(i) =
+    ::plugin_runtime::__private::client::check_input(& query,
+    ::plugin_runtime::__private::Location::Query) { return ::core::result::Result::Err(<
+    $($m)::+ ::ClearTagsError as ::plugin_runtime::__private::client::RouteErrors >
+    ::invalid_input(i)); } }
+    ::plugin_runtime::__private::client::Input::Query(::plugin_runtime::__private::client::encode_query(&
+    query)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_client_clear_tags__Output, $($m)::+ ::ClearTagsError > (& self.client,
+    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_route_clear_tags::META, base_path : $base, params : & params, input, }).
+    await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
+    plugin_client_clear_tags_method;
+}
 #[automatically_derived]
 impl<
     __S: ::core::marker::Send + ::core::marker::Sync + 'static,

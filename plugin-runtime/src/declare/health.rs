@@ -35,23 +35,25 @@ pub(crate) const fn is_default_health(route: &RouteMeta) -> bool {
 const HEALTH_MODULE: &str = "::__plugin_health_";
 
 /// What the default `GET <base>/health` answers.
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Health {
     /// Always `healthy` while the plugin is mounted.
-    status: &'static str,
+    pub status: std::borrow::Cow<'static, str>,
     /// The plugin's name.
-    plugin: &'static str,
+    pub plugin: std::borrow::Cow<'static, str>,
     /// The plugin's version.
-    version: &'static str,
+    pub version: std::borrow::Cow<'static, str>,
 }
 
 impl Health {
     /// What the health route of plugin `plugin` at `version` answers.
     pub const fn new(plugin: &'static str, version: &'static str) -> Self {
         Health {
-            status: "healthy",
-            plugin,
-            version,
+            status: std::borrow::Cow::Borrowed("healthy"),
+            plugin: std::borrow::Cow::Borrowed(plugin),
+            version: std::borrow::Cow::Borrowed(version),
         }
     }
 }

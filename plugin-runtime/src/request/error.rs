@@ -19,7 +19,9 @@ use std::fmt;
 pub use plugin_rules::FrameworkCode;
 
 /// Where a piece of invalid input was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Location {
     /// The JSON body.
@@ -33,7 +35,7 @@ pub enum Location {
 }
 
 /// One problem with the input, as listed in `details` of an `INVALID_INPUT` error.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
     /// Where the value was read from.
     pub location: Location,

@@ -312,23 +312,25 @@ where
     }
 }
 
+/// A garde report's problems as field errors found at `location`.
+pub(crate) fn field_errors(report: &garde::Report, location: Location) -> Vec<FieldError> {
+    report
+        .iter()
+        .map(|(path, error)| FieldError {
+            location,
+            path: path.to_string(),
+            message: error.message().to_owned(),
+        })
+        .collect()
+}
+
 fn validate<T: IsValidated>(value: &T, location: Location) -> Result<(), ApiError> {
     match value.check() {
         Ok(()) => Ok(()),
-        Err(report) => {
-            let fields = report
-                .iter()
-                .map(|(path, error)| FieldError {
-                    location,
-                    path: path.to_string(),
-                    message: error.message().to_owned(),
-                })
-                .collect();
-            Err(ApiError::invalid_input(
-                "the input failed validation",
-                fields,
-            ))
-        }
+        Err(report) => Err(ApiError::invalid_input(
+            "the input failed validation",
+            field_errors(&report, location),
+        )),
     }
 }
 

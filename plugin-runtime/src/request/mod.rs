@@ -23,6 +23,8 @@ pub use error::{
     ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
     declared_error, fallback_error,
 };
+#[cfg(feature = "client")]
+pub(crate) use input::field_errors;
 pub(crate) use input::{Extractors, InputSource, PathParams};
 pub use input::{IsValidated, JsonBody, NoInput, NoParams, PathOf, QueryInput};
 pub use layer::{RequestFuture, RequestLayer, RequestService};

@@ -1,0 +1,146 @@
+//! A streamed route's events, read as they arrive: each `data:` event is one item, an
+//! `event: error` ends the stream with the envelope's error object, comments (`: keep-alive`)
+//! are skipped.
+
+use super::{ErrorBody, Transport};
+use bytes::{Buf, BytesMut};
+use futures_core::Stream;
+use http_body::Body;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Why a stream ended early.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventError {
+    /// The server ended it with an error event: the envelope's `error` object.
+    Refused(ErrorBody),
+    /// An event whose data is not the route's event type.
+    Malformed(String),
+    /// The connection broke.
+    Transport(Transport),
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventError::Refused(e) => write!(f, "{}: {}", e.code, e.message),
+            EventError::Malformed(why) => write!(f, "a malformed event: {why}"),
+            EventError::Transport(t) => t.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// The events of a streamed route, typed; ends after an error.
+pub struct Events<T> {
+    body: hyper::body::Incoming,
+    buffer: BytesMut,
+    done: bool,
+    _event: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Events<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").field("done", &self.done).finish()
+    }
+}
+
+impl<T> Events<T> {
+    pub(crate) fn new(body: hyper::body::Incoming) -> Self {
+        Events {
+            body,
+            buffer: BytesMut::new(),
+            done: false,
+            _event: PhantomData,
+        }
+    }
+}
+
+/// One whole event from the front of `buffer`: its name and its data.
+fn next_event(buffer: &mut BytesMut) -> Option<(String, String)> {
+    loop {
+        let end = buffer.windows(2).position(|w| w == b"\n\n")?;
+        let block = String::from_utf8_lossy(&buffer[..end]).into_owned();
+        buffer.advance(end + 2);
+        let (mut name, mut data) = (String::from("message"), Vec::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                v.trim().clone_into(&mut name);
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+            }
+        }
+        if !data.is_empty() {
+            return Some((name, data.join("\n")));
+        }
+        // A comment or a keep-alive: nothing to hand out.
+    }
+}
+
+impl<T: DeserializeOwned> Stream for Events<T> {
+    type Item = Result<T, EventError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some((name, data)) = next_event(&mut this.buffer) {
+                let item = if name == "error" {
+                    this.done = true;
+                    match serde_json::from_str::<ErrorBody>(&data) {
+                        Ok(e) => Err(EventError::Refused(e)),
+                        Err(e) => Err(EventError::Malformed(format!("an error event ({e})"))),
+                    }
+                } else {
+                    serde_json::from_str(&data).map_err(|e| {
+                        this.done = true;
+                        EventError::Malformed(e.to_string())
+                    })
+                };
+                return Poll::Ready(Some(item));
+            }
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(EventError::Transport(Transport(e.to_string())))));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        // Line breaks are normalized so that `\r\n` framing splits the same.
+                        let text = data.iter().filter(|b| **b != b'\r').copied();
+                        this.buffer.extend(text);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_split_and_comments_skipped() {
+        let mut b = BytesMut::from(
+            &b": keep-alive\n\ndata: {\"a\":1}\n\nevent: error\ndata: {}\n\ndata: par"[..],
+        );
+        assert_eq!(
+            next_event(&mut b),
+            Some(("message".into(), "{\"a\":1}".into()))
+        );
+        assert_eq!(next_event(&mut b), Some(("error".into(), "{}".into())));
+        assert_eq!(next_event(&mut b), None);
+        assert_eq!(&b[..], b"data: par");
+    }
+}
