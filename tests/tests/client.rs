@@ -371,3 +371,79 @@ async fn timeouts_failures_and_answers_the_declaration_does_not_allow_are_their_
     }
     assert!(matches!(client.pong(4).await, Err(PongError::NoPong(_))));
 }
+
+/// Accepts TLS connections with the test certificate for `127.0.0.1`, for `axum::serve`.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that fails the handshake (it does not trust the certificate) is dropped.
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn test_key(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn over_https_the_client_trusts_the_roots_it_is_given() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&test_key("tls-server.pem"))
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&test_key("tls-server-key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let listener = TlsListener {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tls: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    let port = axum::serve::Listener::local_addr(&listener).unwrap().port();
+    let app = plugin_runtime::plugins![odd::OddPlugin::new()];
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("https://127.0.0.1:{port}");
+
+    let trusted =
+        plugin_runtime::client::Client::with_roots(&url, &test_key("tls-ca.pem")).unwrap();
+    let client = odd::odd_client::OddClient::from_client(trusted);
+    assert_eq!(client.pong(5).await.unwrap(), odd::Pong { n: 5 });
+    // The system's roots do not know the test CA: the handshake fails, as a transport error.
+    let system = odd::odd_client::OddClient::new(&url).unwrap();
+    match system.pong(5).await {
+        Err(odd::odd_client::PongError::Transport(t)) => {
+            assert!(t.0.contains("certificate"), "{}", t.0);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -343,6 +343,17 @@ fn ended(pid: &str) -> bool {
     }
 }
 
+/// Waits, up to ten seconds, for process `pid` to end.
+async fn wait_ended(pid: &str) -> bool {
+    for _ in 0..200 {
+        if ended(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
     let repo = with_work("slow-hook");
@@ -365,15 +376,7 @@ async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
     assert_eq!(code(&r), (504, "GIT_TIMEOUT".into()), "{}", r.text());
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let pid = pid.trim();
-    let mut gone = false;
-    for _ in 0..200 {
-        if ended(pid) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "the hook (pid {pid}) still runs");
+    assert!(wait_ended(pid).await, "the hook (pid {pid}) still runs");
     assert_eq!(repo.commits(), before, "no commit was made");
     let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
     assert_eq!(plan["state"], "ready");
@@ -952,15 +955,10 @@ async fn a_cancelled_apply_kills_git_and_its_hook() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!pid.trim().is_empty(), "the hook wrote no pid");
-    let mut gone = false;
-    for _ in 0..200 {
-        if ended(pid.trim()) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "the hook still runs after the request was dropped");
+    assert!(
+        wait_ended(pid.trim()).await,
+        "the hook still runs after the request was dropped"
+    );
     let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
     assert_eq!(plan["state"], "ready");
 }

@@ -213,12 +213,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             "another apply or push is running in this repository; try again when it is done"
         ));
     };
-    let Some((mut plan, made_from)) = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?
-    else {
+    let Some((mut plan, made_from)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     let chosen: Vec<usize> = match &input.commits {
@@ -445,11 +440,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         .await
         .map_err(RouteError::internal)?;
     let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    let plan = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?;
+    let plan = ctx.plan_of(&scope).await?;
     let state = match plan {
         None => "idle".to_owned(),
         Some((mut plan, _)) => {

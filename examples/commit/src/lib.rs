@@ -148,6 +148,21 @@ impl CommitState {
         self
     }
 
+    /// `scope`'s plan and the state of the files it was made from, if it has one; the database
+    /// failing is an opaque, logged `500`.
+    pub(crate) async fn plan_of(
+        &self,
+        scope: &RelPath,
+    ) -> Result<
+        Option<(store::Plan, std::collections::BTreeMap<String, String>)>,
+        plugin_runtime::RouteError,
+    > {
+        self.plans
+            .load(scope.as_str())
+            .await
+            .map_err(plugin_runtime::RouteError::internal)
+    }
+
     /// The model that plans, if any.
     pub fn model(&self) -> Option<&Model> {
         self.model.as_ref()

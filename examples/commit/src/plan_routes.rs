@@ -158,11 +158,7 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     let files = changes::files(&ctx.git, &scope)
         .await
         .map_err(RouteError::internal)?;
-    let plan = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?;
+    let plan = ctx.plan_of(&scope).await?;
     let (state, planned, applied) = match &plan {
         None => ("idle".to_owned(), 0, 0),
         Some((p, _)) => {
@@ -285,12 +281,7 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    match ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?
-    {
+    match ctx.plan_of(&scope).await? {
         Some((plan, _)) => Ok(plan),
         None => Err(route_error!(NO_PLAN, "scope `{scope}` has no plan")),
     }
@@ -315,12 +306,7 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let Some((mut plan, _)) = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?
-    else {
+    let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     let Some(commit) = plan.commits.iter_mut().find(|c| c.id == input.id) else {

@@ -106,12 +106,7 @@ pub(crate) async fn regenerate_commit(
         )
         .with_details(serde_json::json!({"field": "instruction"})));
     }
-    let Some((mut plan, _)) = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?
-    else {
+    let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     let Some(at) = plan.commits.iter().position(|c| c.id == input.id) else {

@@ -266,12 +266,7 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
         .await
         .map_err(RouteError::internal)?
         .is_empty();
-    let plan = ctx
-        .plans
-        .load(scope.as_str())
-        .await
-        .map_err(RouteError::internal)?
-        .map(|(p, _)| p);
+    let plan = ctx.plan_of(&scope).await?.map(|(p, _)| p);
     let mut list = Vec::new();
     let mut add = |name: &str, method: &str, path: &str, description: String| {
         list.push(NextAction {

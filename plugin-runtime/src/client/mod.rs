@@ -7,9 +7,10 @@
 //! declaration does not allow and `Transport` for a request that got no answer.
 //!
 //! The HTTP client is hyper-util's, over HTTP/1.1: hyper is already what the server runs on, so
-//! the feature adds no crate of its own beyond hyper's client half. It speaks plain HTTP (a
-//! service behind a TLS-terminating proxy, or on a private network); `https://` base URLs are
-//! refused with [`ClientError`] at construction rather than failing later.
+//! `client` adds no crate of its own beyond hyper's client half, and speaks plain `http://`.
+//! `client-tls` adds `https://` through hyper-rustls (rustls on ring, the system's root
+//! certificates, or the roots given to [`Client::with_roots`]). Without it an `https://` base URL
+//! is refused with [`ClientError`] at construction rather than failing later.
 
 mod events;
 mod generated;
@@ -28,10 +29,15 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use std::time::Duration;
 
+#[cfg(feature = "client-tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "client-tls"))]
+type Connector = HttpConnector;
+
 /// A connection to a server, shared by the plugin clients made from it (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: Hyper<HttpConnector, Full<Bytes>>,
+    http: Hyper<Connector, Full<Bytes>>,
     /// `http://host:port`, without a trailing `/`.
     base: String,
     bearer: Option<HeaderValue>,
@@ -51,33 +57,47 @@ impl std::fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 impl Client {
-    /// A client of the server at `base_url` (`http://127.0.0.1:8080`).
+    /// A client of the server at `base_url` (`http://127.0.0.1:8080`; `https://` with the
+    /// `client-tls` feature, trusting the system's root certificates).
     ///
     /// # Errors
-    /// A URL that is not `http://host[:port]` (with an optional path prefix).
+    /// A URL that is not `http://host[:port]` or, with `client-tls`, `https://host[:port]`
+    /// (either with an optional path prefix); with `client-tls`, no root certificates to read.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        let base = base_url.trim_end_matches('/');
-        let uri: http::Uri = base
-            .parse()
-            .map_err(|e| ClientError(format!("`{base_url}` is not a URL: {e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(ClientError(format!(
-                    "`{base_url}`: this client speaks plain HTTP only; reach the server through a proxy that terminates TLS"
-                )));
-            }
-            _ => return Err(ClientError(format!("`{base_url}` is not an http:// URL"))),
+        let base = checked_base(base_url)?;
+        Ok(Client::over(connector(None)?, base))
+    }
+
+    /// A client of the server at `base_url` trusting only the certificate authorities in `pem`
+    /// (one or more PEM certificates): a private CA, say.
+    ///
+    /// # Errors
+    /// A URL the client cannot use, or `pem` holding no certificate it can read.
+    #[cfg(feature = "client-tls")]
+    pub fn with_roots(base_url: &str, pem: &[u8]) -> Result<Self, ClientError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let base = checked_base(base_url)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| ClientError(format!("a root certificate: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError(format!("a root certificate: {e}")))?;
         }
-        if uri.host().is_none() {
-            return Err(ClientError(format!("`{base_url}` has no host")));
+        if roots.is_empty() {
+            return Err(ClientError("no certificate in the roots given".into()));
         }
-        Ok(Client {
-            http: Hyper::builder(TokioExecutor::new()).build_http(),
-            base: base.to_owned(),
+        Ok(Client::over(connector(Some(roots))?, base))
+    }
+
+    fn over(connector: Connector, base: String) -> Self {
+        Client {
+            http: Hyper::builder(TokioExecutor::new()).build(connector),
+            base,
             bearer: None,
             validate: true,
-        })
+        }
     }
 
     /// Sends `Authorization: Bearer <token>` (an API key or an OAuth access token).
@@ -101,6 +121,57 @@ impl Client {
         self.validate = on;
         self
     }
+}
+
+/// `base_url` without its trailing `/`, if the client can reach it.
+fn checked_base(base_url: &str) -> Result<String, ClientError> {
+    let base = base_url.trim_end_matches('/');
+    let uri: http::Uri = base
+        .parse()
+        .map_err(|e| ClientError(format!("`{base_url}` is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        #[cfg(feature = "client-tls")]
+        Some("https") => {}
+        #[cfg(not(feature = "client-tls"))]
+        Some("https") => {
+            return Err(ClientError(format!(
+                "`{base_url}`: `https://` needs plugin-runtime's `client-tls` feature"
+            )));
+        }
+        _ => return Err(ClientError(format!("`{base_url}` is not an http:// URL"))),
+    }
+    if uri.host().is_none() {
+        return Err(ClientError(format!("`{base_url}` has no host")));
+    }
+    Ok(base.to_owned())
+}
+
+#[cfg(not(feature = "client-tls"))]
+#[allow(clippy::unnecessary_wraps, reason = "the TLS connector can fail")]
+fn connector(_: Option<()>) -> Result<Connector, ClientError> {
+    Ok(HttpConnector::new())
+}
+
+/// rustls on ring, trusting `roots` or else the system's certificates; `http://` still works.
+#[cfg(feature = "client-tls")]
+fn connector(roots: Option<rustls::RootCertStore>) -> Result<Connector, ClientError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match roots {
+        Some(roots) => {
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientError(format!("TLS: {e}")))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            builder.with_tls_config(config)
+        }
+        None => builder
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| ClientError(format!("the system's root certificates: {e}")))?,
+    };
+    Ok(builder.https_or_http().enable_http1().build())
 }
 
 /// The envelope's `error` object, for a declared code and most framework codes.
@@ -483,9 +554,13 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_base_urls_are_taken() {
+    fn base_urls_are_checked() {
         assert!(Client::new("http://127.0.0.1:8080/").is_ok());
-        assert!(Client::new("https://example.com").is_err());
+        assert_eq!(
+            Client::new("https://example.com").is_ok(),
+            cfg!(feature = "client-tls")
+        );
         assert!(Client::new("not a url").is_err());
+        assert!(Client::new("ftp://example.com").is_err());
     }
 }
