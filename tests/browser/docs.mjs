@@ -102,7 +102,7 @@ try {
     const status = on.locator('.live-responses-table .response .response-col_status').first();
     await status.waitFor({ timeout: 30_000 });
     const shown = (await status.textContent())?.trim();
-    const body = (await on.locator('.live-responses-table .response-col_description').first().textContent()) ?? '';
+    const body = (await on.locator('.live-responses-table .response .response-col_description').first().textContent()) ?? '';
     await on.locator('button.btn-clear').click();
     return [shown, body];
   };
