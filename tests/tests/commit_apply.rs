@@ -47,6 +47,24 @@ impl Repo {
     }
 }
 
+/// `POST /v1/plugins/commit/<route>` with `body`.
+async fn post(c: &TestClient, route: &str, body: Value) -> plugin_runtime::testing::TestResponse {
+    c.post(&format!("/v1/plugins/commit/{route}"))
+        .json(&body)
+        .send()
+        .await
+}
+
+/// What `git rev-parse main` prints in the bare repository `origin`.
+fn remote_head(origin: &Path) -> std::process::Output {
+    std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(origin)
+        .args(["rev-parse", "main"])
+        .output()
+        .unwrap()
+}
+
 fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
     (
         r.status().as_u16(),
@@ -55,11 +73,7 @@ fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
 }
 
 async fn generate(c: &TestClient) -> Value {
-    let r = c
-        .post("/v1/plugins/commit/generate")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(c, "generate", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     r.json()
 }
@@ -109,11 +123,7 @@ async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
     let plan = generate(&c).await;
     let planned = subjects(&plan);
 
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let applied: Value = r.json();
     assert_eq!(applied["plan"]["state"], "applied");
@@ -157,11 +167,7 @@ async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
         .collect();
     assert_eq!(names, ["push", "discard"]);
 
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let pushed: Value = r.json();
     let head = repo.git(&["rev-parse", "HEAD"]);
@@ -171,26 +177,12 @@ async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
     );
     assert_eq!(pushed["head"], head.trim());
     assert_eq!(pushed["state"], "pushed");
-    let remote_head = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&origin)
-        .args(["rev-parse", "main"])
-        .output()
-        .unwrap();
+    let remote_head = remote_head(&origin);
     assert_eq!(String::from_utf8_lossy(&remote_head.stdout), head);
 
-    let again: Value = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await
-        .json();
+    let again: Value = post(&c, "push", json!({})).await.json();
     assert_eq!(again["upToDate"], true);
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
 }
 
@@ -200,11 +192,7 @@ async fn some_commits_are_applied_alone_and_other_staged_work_stays_staged() {
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     let plan = generate(&c).await;
     let docs = commit_with(&plan, "README.md");
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({"commits": [docs]}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({"commits": [docs]})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let applied: Value = r.json();
     assert_eq!(applied["plan"]["state"], "ready");
@@ -223,11 +211,7 @@ async fn some_commits_are_applied_alone_and_other_staged_work_stays_staged() {
         "the staged version, not the work tree's"
     );
 
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({"commits": [docs]}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({"commits": [docs]})).await;
     assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
     let r = c
         .patch("/v1/plugins/commit/plan")
@@ -235,17 +219,9 @@ async fn some_commits_are_applied_alone_and_other_staged_work_stays_staged() {
         .send()
         .await;
     assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({"commits": ["c9"]}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({"commits": ["c9"]})).await;
     assert_eq!(code(&r), (404, "COMMIT_NOT_FOUND".into()));
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(r.json::<Value>()["plan"]["state"], "applied");
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
@@ -258,11 +234,7 @@ async fn a_plan_whose_files_changed_since_is_stale() {
     generate(&c).await;
     let before = repo.commits();
     repo.write("README.md", "# demo\n\nEdited after planning.\n");
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (409, "PLAN_STALE".into()));
     assert_eq!(r.error()["details"]["files"], json!(["README.md"]));
     assert_eq!(repo.commits(), before, "nothing was committed");
@@ -272,11 +244,7 @@ async fn a_plan_whose_files_changed_since_is_stale() {
     repo.git(&["add", "README.md", "docs/guide.md"]);
     repo.git(&["commit", "-q", "-m", "docs: by hand"]);
     let docs = commit_with(&plan, "README.md");
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({"commits": [docs]}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({"commits": [docs]})).await;
     assert_eq!(code(&r), (409, "PLAN_STALE".into()));
 }
 
@@ -299,22 +267,14 @@ async fn of_two_applies_at_once_one_wins() {
     let first = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
     let second = async {
         assert!(wait_for(&started).await, "the first apply's hook never ran");
-        let r = c
-            .post("/v1/plugins/commit/apply")
-            .json(&json!({}))
-            .send()
-            .await;
+        let r = post(&c, "apply", json!({})).await;
         std::fs::write(&gate, "").unwrap();
         r
     };
     let (first, second) = tokio::join!(first, second);
     assert_eq!(first.status(), 200, "{}", first.text());
     assert_eq!(code(&second), (409, "APPLY_IN_PROGRESS".into()));
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(
         code(&r),
         (404, "REMOTE_NOT_FOUND".into()),
@@ -368,11 +328,7 @@ async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
     })
     .await;
     generate(&c).await;
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (504, "GIT_TIMEOUT".into()), "{}", r.text());
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let pid = pid.trim();
@@ -389,11 +345,7 @@ async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
     );
     // Nothing was left locked: without the hook, the same plan applies.
     std::fs::remove_file(repo.dir.join(".git/hooks/pre-commit")).unwrap();
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
 }
 
@@ -403,11 +355,7 @@ async fn a_hook_that_refuses_is_commit_refused_with_what_it_said() {
     repo.hook("pre-commit", "echo 'lint failed: src/lib.rs' >&2\nexit 1");
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     generate(&c).await;
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (409, "COMMIT_REFUSED".into()));
     assert!(
         r.error()["details"]["output"]
@@ -448,50 +396,26 @@ async fn a_push_the_remote_refuses_is_push_rejected() {
     other_git(&["add", "NOTES.md"]);
     other_git(&["commit", "-q", "-m", "docs: notes"]);
     other_git(&["push", "-q", "origin", "main"]);
-    let theirs = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&origin)
-        .args(["rev-parse", "main"])
-        .output()
-        .unwrap()
-        .stdout;
+    let theirs = remote_head(&origin).stdout;
 
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     generate(&c).await;
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(code(&r), (409, "PUSH_REJECTED".into()), "{}", r.text());
     let reason = r.error()["details"]["reason"].as_str().unwrap().to_owned();
     assert!(
         reason.contains("fetch first") || reason.contains("non-fast-forward"),
         "{reason}"
     );
-    let now = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&origin)
-        .args(["rev-parse", "main"])
-        .output()
-        .unwrap()
-        .stdout;
+    let now = remote_head(&origin).stdout;
     assert_eq!(now, theirs, "the remote kept its branch");
     let status: Value = c.get("/v1/plugins/commit/status").send().await.json();
     assert_eq!(status["state"], "applied", "not pushed");
 
     for remote in ["upstream", "-v"] {
-        let r = c
-            .post("/v1/plugins/commit/push")
-            .json(&json!({"remote": remote}))
-            .send()
-            .await;
+        let r = post(&c, "push", json!({"remote": remote})).await;
         assert_eq!(code(&r), (404, "REMOTE_NOT_FOUND".into()), "{remote}");
     }
 }
@@ -502,17 +426,9 @@ async fn pushing_needs_commit_push_and_writing_commit_write() {
     repo.origin();
     let c = client_with(&repo.dir, "commit:read,commit:write", MEMORY, |s| s).await;
     generate(&c).await;
-    let r = c
-        .post("/v1/plugins/commit/apply")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(code(&r), (403, "FORBIDDEN".into()));
     assert_eq!(
         r.error()["details"]["missingScopes"],
@@ -527,11 +443,7 @@ async fn pushing_needs_commit_push_and_writing_commit_write() {
             .await;
         assert_eq!(r.status(), 403, "{route}");
     }
-    let r = reader
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&reader, "summarize", json!({})).await;
     assert_eq!(
         code(&r),
         (400, "NO_CHANGES".into()),
@@ -555,11 +467,7 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
         (Some("idle"), vec!["generate", "summarize"])
     );
 
-    let r = c
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "summarize", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let summary: Value = r.json();
     assert_eq!(
@@ -570,18 +478,11 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
     assert!(text.starts_with("4 files changed"), "{text}");
     assert!(text.contains("deleted: docs/guide.md"), "{text}");
     assert!(text.contains("added: src/new.rs"), "{text}");
-    let one: Value = c
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({"scope": "src", "file": "lib.rs"}))
-        .send()
+    let one: Value = post(&c, "summarize", json!({"scope": "src", "file": "lib.rs"}))
         .await
         .json();
     assert_eq!(one["files"], 1);
-    let r = c
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({"file": "../etc/passwd"}))
-        .send()
-        .await;
+    let r = post(&c, "summarize", json!({"file": "../etc/passwd"})).await;
     assert_eq!(code(&r), (400, "PATH_OUTSIDE_SCOPE".into()));
 
     let plan = generate(&c).await;
@@ -593,28 +494,21 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
         .send()
         .await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .post("/v1/plugins/commit/regenerate-commit")
-        .json(&json!({"id": id}))
-        .send()
-        .await;
+    let r = post(&c, "regenerate-commit", json!({"id": id})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(
         subjects(&r.json()),
         original,
         "written again from its files"
     );
-    let r = c
-        .post("/v1/plugins/commit/regenerate-commit")
-        .json(&json!({"id": id, "instruction": "mention two()"}))
-        .send()
-        .await;
+    let r = post(
+        &c,
+        "regenerate-commit",
+        json!({"id": id, "instruction": "mention two()"}),
+    )
+    .await;
     assert_eq!(code(&r), (400, "MODEL_NOT_CONFIGURED".into()));
-    let r = c
-        .post("/v1/plugins/commit/regenerate-commit")
-        .json(&json!({"id": "c9"}))
-        .send()
-        .await;
+    let r = post(&c, "regenerate-commit", json!({"id": "c9"})).await;
     assert_eq!(code(&r), (404, "COMMIT_NOT_FOUND".into()));
     let actions: Value = c.get("/v1/plugins/commit/actions").send().await.json();
     let names: Vec<&str> = actions["actions"]
@@ -637,11 +531,7 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
 
     let clean = Repo::new("no-model-clean");
     let c = client_with(&clean.dir, "commit:*", MEMORY, |s| s).await;
-    let r = c
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "summarize", json!({})).await;
     assert_eq!(code(&r), (400, "NO_CHANGES".into()));
 }
 
@@ -705,11 +595,7 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
         ("Sure! Here is your plan: feat: stuff", "not a plan"),
     ] {
         upstream.script(answer);
-        let r = c
-            .post("/v1/plugins/commit/generate")
-            .json(&json!({}))
-            .send()
-            .await;
+        let r = post(&c, "generate", json!({})).await;
         assert_eq!(code(&r), (502, "LLM_FAILED".into()), "{answer}");
         let message = r.error()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(says), "{message}");
@@ -718,11 +604,12 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
     }
 
     upstream.script("{\"type\": \"feat\", \"scope\": \"api\", \"message\": \"add two() to the API\", \"body\": null, \"breaking\": true}");
-    let r = c
-        .post("/v1/plugins/commit/regenerate-commit")
-        .json(&json!({"id": "c1", "instruction": "say it is for the API"}))
-        .send()
-        .await;
+    let r = post(
+        &c,
+        "regenerate-commit",
+        json!({"id": "c1", "instruction": "say it is for the API"}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let redone: Value = r.json();
     assert_eq!(
@@ -740,11 +627,7 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
     );
 
     upstream.script("{\"summary\": \"Adds two() and reworks the docs.\"}");
-    let r = c
-        .post("/v1/plugins/commit/summarize")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "summarize", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let summary: Value = r.json();
     assert_eq!(
@@ -777,11 +660,7 @@ async fn a_model_that_fails_is_llm_failed_and_no_plan_is_kept() {
         s.with_model(model(&upstream, "broken"))
     })
     .await;
-    let r = c
-        .post("/v1/plugins/commit/generate")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "generate", json!({})).await;
     assert_eq!(code(&r), (502, "LLM_FAILED".into()));
     assert_eq!(
         r.error()["message"],
@@ -849,7 +728,8 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
         "{:?}",
         server.startup
     );
-    server.key = Some(key);
+    let server_key = Some(key);
+    server.key.clone_from(&server_key);
     let (status, _, doc) = server.call("GET", "/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc.contains("/v1/plugins/commit/apply"));
@@ -873,12 +753,7 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
     );
     let (status, _, body) = server.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
-    let remote_head = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&origin)
-        .args(["rev-parse", "main"])
-        .output()
-        .unwrap();
+    let remote_head = remote_head(&origin);
     assert_eq!(
         String::from_utf8_lossy(&remote_head.stdout),
         repo.git(&["rev-parse", "HEAD"])
@@ -889,6 +764,36 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
         "pushed"
     );
     server.kill();
+
+    // The scopes offered are the ones configured.
+    let mut scoped = Server::start_with(
+        &binary,
+        &url,
+        &[("COMMIT_REPO", repo_path), ("COMMIT_SCOPES", "src,docs")],
+    );
+    scoped.key = server_key;
+    let (status, _, body) = scoped.call("GET", "/v1/plugins/commit/scopes", None);
+    assert_eq!(status, 200, "{body}");
+    let paths: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(paths, [".", "src", "docs"]);
+    scoped.kill();
+
+    // A model the AI configuration does not have stops the server before it listens.
+    let refused = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", "0")
+        .env("COMMIT_REPO", repo_path)
+        .env("COMMIT_MODEL", "no-such-model")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("no model `no-such-model`"), "{said}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -902,31 +807,19 @@ async fn pushes_that_cannot_happen_are_declared_errors() {
     // An origin that is not there: the remote cannot be reached (its path is not told).
     let gone = repo.dir.join(".git/no-such-origin.git");
     repo.git(&["remote", "add", "origin", gone.to_str().unwrap()]);
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(code(&r), (502, "REMOTE_UNREACHABLE".into()), "{}", r.text());
     assert!(!r.text().contains("no-such-origin"), "{}", r.text());
     // A pre-push hook that hangs: killed, with the push.
     repo.git(&["remote", "remove", "origin"]);
     repo.origin();
     repo.hook("pre-push", "sleep 60");
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(code(&r), (504, "GIT_TIMEOUT".into()), "{}", r.text());
     // Not on a branch.
     std::fs::remove_file(repo.dir.join(".git/hooks/pre-push")).unwrap();
     repo.git(&["checkout", "-q", "--detach"]);
-    let r = c
-        .post("/v1/plugins/commit/push")
-        .json(&json!({}))
-        .send()
-        .await;
+    let r = post(&c, "push", json!({})).await;
     assert_eq!(code(&r), (409, "NO_BRANCH".into()), "{}", r.text());
 }
 

@@ -7,7 +7,7 @@
 use crate::CommitState;
 use crate::git::{Git, GitError};
 use crate::paths::RelPath;
-use crate::plan_routes::{fingerprint, now_ms};
+use crate::plan_routes::fingerprint;
 use crate::routes::ScopeRefusal;
 use crate::store::{Plan, PlanState, PlannedCommit};
 use plugin_runtime::RouteError;
@@ -139,17 +139,13 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
     let refs: Vec<&RelPath> = files.iter().collect();
     let index = TempIndex::new();
     let own: Git = state.git.with_index(&index.0);
-    let head = state.git.has_head().await?;
-    if head {
-        own.run(&["read-tree", "HEAD"], &[], &[]).await?;
-    } else {
-        own.run(&["read-tree", "--empty"], &[], &[]).await?;
-    }
+    // The last commit's tree, or the empty tree before the first commit.
+    let base = state.git.base().await?;
+    own.run(&["read-tree", base], &[], &[]).await?;
     // Each file as the work tree has it: added or updated if it is there, removed if it is
     // not (a path in neither the tree nor the index is passed over).
     own.run(&["update-index", "--add", "--remove"], &refs, &[])
         .await?;
-    let base = state.git.base().await?;
     let staged = own
         .run(&["diff", "--cached", "--quiet", base], &[], &[1])
         .await?;
@@ -277,10 +273,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             Err(failure) => {
                 // What was made stays recorded before the refusal is answered.
                 if !made.is_empty() {
-                    ctx.plans
-                        .update(&plan, now_ms())
-                        .await
-                        .map_err(RouteError::internal)?;
+                    ctx.update_plan(&plan).await?;
                 }
                 let id = &plan.commits[i].id;
                 return Err(match failure {
@@ -312,10 +305,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
     if plan.commits.iter().all(|c| c.sha.is_some()) {
         plan.state = PlanState::Applied;
     }
-    ctx.plans
-        .update(&plan, now_ms())
-        .await
-        .map_err(RouteError::internal)?;
+    ctx.update_plan(&plan).await?;
     Ok(Applied { made, plan })
 }
 
@@ -446,10 +436,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         Some((mut plan, _)) => {
             if plan.state == PlanState::Applied {
                 plan.state = PlanState::Pushed;
-                ctx.plans
-                    .update(&plan, now_ms())
-                    .await
-                    .map_err(RouteError::internal)?;
+                ctx.update_plan(&plan).await?;
             }
             plan.state.as_str().to_owned()
         }

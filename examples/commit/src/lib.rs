@@ -163,6 +163,18 @@ impl CommitState {
             .map_err(plugin_runtime::RouteError::internal)
     }
 
+    /// Saves `plan`'s commits and state (the state of its files stays); `false` if the scope's
+    /// plan was discarded meanwhile.
+    pub(crate) async fn update_plan(
+        &self,
+        plan: &store::Plan,
+    ) -> Result<bool, plugin_runtime::RouteError> {
+        self.plans
+            .update(plan, plan_routes::now_ms())
+            .await
+            .map_err(plugin_runtime::RouteError::internal)
+    }
+
     /// The model that plans, if any.
     pub fn model(&self) -> Option<&Model> {
         self.model.as_ref()

@@ -332,12 +332,7 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     if let Some(b) = input.body {
         commit.body = (!b.is_empty()).then_some(b);
     }
-    if !ctx
-        .plans
-        .update(&plan, now_ms())
-        .await
-        .map_err(RouteError::internal)?
-    {
+    if !ctx.update_plan(&plan).await? {
         return Err(route_error!(
             NO_PLAN,
             "scope `{scope}`'s plan was discarded meanwhile"

@@ -4,7 +4,7 @@
 use crate::CommitState;
 use crate::changes::{self, Change, FileStat};
 use crate::paths::RelPath;
-use crate::plan_routes::{diffs_of, now_ms, secrets_in};
+use crate::plan_routes::{diffs_of, secrets_in};
 use crate::planner;
 use crate::routes::ScopeRefusal;
 use crate::store::Plan;
@@ -162,12 +162,7 @@ pub(crate) async fn regenerate_commit(
             }
         }
     }
-    if !ctx
-        .plans
-        .update(&plan, now_ms())
-        .await
-        .map_err(RouteError::internal)?
-    {
+    if !ctx.update_plan(&plan).await? {
         return Err(route_error!(
             NO_PLAN,
             "scope `{scope}`'s plan was discarded meanwhile"
