@@ -8,12 +8,23 @@
 //! - `bench`: runs the generated-vs-hand-written benchmark, the 500-route start-up benchmark and
 //!   the rate-limit checks, and prints the instruction counts and wall-clock figures recorded in
 //!   `BENCHMARKS.md`.
+//! - `bench peers [--only PART] [--rounds N] [--seconds S] [--connections C] [--processes P]
+//!   [--compile-rounds N]`: the peer suite of `tests/peers/` (this project, hand-written axum,
+//!   utoipa-axum, poem-openapi, dropshot, raw hyper). Builds it, checks every server answers the
+//!   same requests with the same statuses, then measures throughput, latency, CPU and memory over
+//!   loopback with wrk, instructions per request in process with callgrind, a CPU profile of
+//!   this project's `create_item` (written to `docs/benchmarks/create-item.svg`), and compile
+//!   times of generated 100- and 500-route servers. `PART` is one of `check`, `deps`, `load`,
+//!   `instructions`, `profile`, `compile`.
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
 //!   clean, in turn, N rounds (default 3), then each again after touching its source, and prints
 //!   the medians and the number of crates compiled.
+
+mod compile_time;
+mod peers;
 
 use std::process::{Command, ExitCode};
 
@@ -22,6 +33,7 @@ fn main() -> ExitCode {
     let check = args.iter().any(|a| a == "--check");
     let result = match args.first().map(String::as_str) {
         Some("bless") => bless(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "peers") => bench_peers(&args),
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
         Some("bench-paired") => bench_paired(),
@@ -30,7 +42,7 @@ fn main() -> ExitCode {
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|bench-paired|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }
@@ -42,6 +54,99 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask bench peers`: see the module documentation of `peers` and `compile_time`.
+fn bench_peers(args: &[String]) -> Result<(), String> {
+    const PARTS: [&str; 6] = [
+        "check",
+        "deps",
+        "load",
+        "instructions",
+        "profile",
+        "compile",
+    ];
+    let only = match args.iter().position(|a| a == "--only") {
+        Some(i) => {
+            let part = args.get(i + 1).map(String::as_str).unwrap_or_default();
+            if !PARTS.contains(&part) {
+                return Err(format!("--only takes one of {}", PARTS.join(", ")));
+            }
+            Some(part)
+        }
+        None => None,
+    };
+    let runs = |part: &str| only.is_none_or(|o| o == part);
+    let options = peers::Options::parse(args)?;
+    let root = std::env::current_dir().map_err(|e| e.to_string())?;
+    println!("machine: {}", machine());
+    if runs("deps") {
+        peers::dependencies(&root)?;
+    }
+    if ["check", "load", "instructions", "profile"]
+        .iter()
+        .any(|p| runs(p))
+    {
+        let bin = peers::build(&root)?;
+        // The check runs before any measurement, whatever part was asked for.
+        peers::check(&bin)?;
+        if runs("load") {
+            peers::load(&bin, &options)?;
+        }
+        if runs("instructions") {
+            peers::instructions(&bin, &options)?;
+        }
+        if runs("profile") {
+            peers::profile(
+                &bin,
+                &options,
+                &root.join("docs/benchmarks/create-item.svg"),
+            )?;
+        }
+    }
+    if runs("compile") {
+        let rounds = match args.iter().position(|a| a == "--compile-rounds") {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .ok_or("--compile-rounds takes a positive number")?,
+            None => 1,
+        };
+        compile_time::run(&root, rounds)?;
+    }
+    Ok(())
+}
+
+/// The CPU, the number of cores and the toolchain, for the record.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let wrk = Command::new("wrk")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores; {rustc}; {wrk}")
 }
 
 fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {

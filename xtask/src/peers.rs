@@ -1,0 +1,976 @@
+//! `cargo xtask bench peers`: the same two routes served by this project and by its peers
+//! (`tests/peers/`), checked to answer alike, then measured over loopback and in process.
+//!
+//! Each round starts every server afresh, in an order rotated from round to round so the
+//! machine's noise falls on all alike, and runs the load generator against both routes. On a
+//! machine with at least two cores the server is pinned to the first and the load generator to
+//! the second, so neither takes the other's core.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One server of the suite.
+pub(crate) struct Peer {
+    pub(crate) name: &'static str,
+    binary: &'static str,
+    package: &'static str,
+    /// Whether it parses and validates input (raw hyper answers fixed bytes).
+    validates: bool,
+    /// Whether it can answer a request in process, for callgrind.
+    in_process: bool,
+    /// Cases it answers otherwise because the framework gives no way to do as the others do:
+    /// the case's description and the status it gives.
+    own_answers: &'static [(&'static str, u16)],
+}
+
+pub(crate) const PEERS: &[Peer] = &[
+    Peer {
+        name: "this project",
+        binary: "peer-ours",
+        package: "peer-ours",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+    },
+    Peer {
+        name: "axum, hand-written",
+        binary: "peer-axum",
+        package: "peer-axum",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+    },
+    Peer {
+        name: "utoipa-axum + garde",
+        binary: "peer-utoipa-axum",
+        package: "peer-utoipa-axum",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+    },
+    Peer {
+        name: "poem-openapi",
+        binary: "peer-poem-openapi",
+        package: "peer-poem-openapi",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+    },
+    Peer {
+        name: "dropshot",
+        binary: "peer-dropshot",
+        package: "peer-dropshot",
+        validates: true,
+        in_process: false,
+        // `TypedBody` refuses another content type itself, with 400.
+        own_answers: &[("not JSON by its content type", 400)],
+    },
+    Peer {
+        name: "raw hyper, fixed bytes",
+        binary: "peer-hyper",
+        package: "peer-hyper",
+        validates: false,
+        in_process: true,
+        own_answers: &[],
+    },
+];
+
+/// The index of hand-written axum in [`PEERS`]: every ratio is to it.
+const BASE: usize = 1;
+
+const CREATE_BODY: &str = r#"{"name":"widget","status":"active"}"#;
+
+/// The two measured routes.
+#[derive(Clone, Copy)]
+enum Route {
+    Get,
+    Create,
+}
+
+impl Route {
+    const ALL: [Route; 2] = [Route::Get, Route::Create];
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Get => "GET /items/{id}",
+            Route::Create => "POST /items",
+        }
+    }
+
+    fn count_arg(self) -> &'static str {
+        match self {
+            Route::Get => "get",
+            Route::Create => "create",
+        }
+    }
+}
+
+/// The settings of one run.
+pub(crate) struct Options {
+    rounds: usize,
+    seconds: u64,
+    connections: usize,
+    processes: usize,
+}
+
+impl Options {
+    pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
+        let number = |flag: &str, default: usize| -> Result<usize, String> {
+            match args.iter().position(|a| a == flag) {
+                Some(i) => args
+                    .get(i + 1)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("{flag} takes a positive number")),
+                None => Ok(default),
+            }
+        };
+        Ok(Options {
+            rounds: number("--rounds", 5)?,
+            seconds: number("--seconds", 5)? as u64,
+            connections: number("--connections", 32)?,
+            processes: number("--processes", 3)?,
+        })
+    }
+}
+
+/// Builds every server of the suite, release profile, into `target/peers`.
+pub(crate) fn build(root: &Path) -> Result<PathBuf, String> {
+    let target = root.join("target/peers");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--manifest-path",
+        ])
+        .arg(root.join("tests/peers/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building tests/peers failed".to_owned());
+    }
+    Ok(target.join("release"))
+}
+
+/// A server of the suite, running; killed when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && Command::new("taskset")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// A command, pinned to `cpu` where the machine has two cores to pin to.
+fn pinned(program: &Path, cpu: usize) -> Command {
+    if two_cores() {
+        let mut cmd = Command::new("taskset");
+        cmd.arg("-c").arg(cpu.to_string()).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn start(bin: &Path, peer: &Peer) -> Result<Running, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let child = pinned(&bin.join(peer.binary), 0)
+        .arg("--addr")
+        .arg(addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", peer.binary))?;
+    let running = Running { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{} did not listen on {addr}", peer.name));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(running)
+}
+
+/// One request over a fresh connection; the status and the body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {answer:?}"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// One request of the equivalence check.
+struct Case {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: String,
+    expected: u16,
+    /// Whether a server that does not parse input is held to it.
+    valid: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let json = Some("application/json");
+    let post = |what, body: String, expected| Case {
+        what,
+        method: "POST",
+        path: "/v1/plugins/items/items",
+        content_type: json,
+        body,
+        expected,
+        valid: false,
+    };
+    let get = |what, path, expected| Case {
+        what,
+        method: "GET",
+        path,
+        content_type: None,
+        body: String::new(),
+        expected,
+        valid: false,
+    };
+    vec![
+        Case {
+            valid: true,
+            ..get("an item that exists", "/v1/plugins/items/items/7", 200)
+        },
+        get(
+            "an id that is not a number",
+            "/v1/plugins/items/items/abc",
+            400,
+        ),
+        get(
+            "an id too large for i64",
+            "/v1/plugins/items/items/99999999999999999999",
+            400,
+        ),
+        get(
+            "an item that does not exist",
+            "/v1/plugins/items/items/2000000",
+            404,
+        ),
+        Case {
+            valid: true,
+            ..post("a valid item", CREATE_BODY.to_owned(), 201)
+        },
+        post(
+            "the name that is taken",
+            r#"{"name":"taken","status":"active"}"#.to_owned(),
+            409,
+        ),
+        post(
+            "an empty name",
+            r#"{"name":"","status":"active"}"#.to_owned(),
+            400,
+        ),
+        post(
+            "a name of 101 characters",
+            format!(r#"{{"name":"{}","status":"active"}}"#, "é".repeat(101)),
+            400,
+        ),
+        post(
+            "a name of 100 two-byte characters",
+            format!(r#"{{"name":"{}","status":"active"}}"#, "é".repeat(100)),
+            201,
+        ),
+        post(
+            "a status that is not one of the two",
+            r#"{"name":"widget","status":"deleted"}"#.to_owned(),
+            400,
+        ),
+        post("no status", r#"{"name":"widget"}"#.to_owned(), 400),
+        post(
+            "an unknown field",
+            r#"{"name":"widget","status":"active","colour":"red"}"#.to_owned(),
+            400,
+        ),
+        post("JSON cut short", r#"{"name":"wid"#.to_owned(), 400),
+        Case {
+            content_type: Some("text/plain"),
+            ..post("not JSON by its content type", CREATE_BODY.to_owned(), 415)
+        },
+    ]
+}
+
+/// Starts each server and sends it every case; fails, with a table of what differs, unless
+/// every server that validates input answers every case with the expected status, and the one
+/// that does not answers the valid ones alike.
+pub(crate) fn check(bin: &Path) -> Result<(), String> {
+    let cases = cases();
+    let mut table = String::from("| request | expected |");
+    for p in PEERS {
+        table.push_str(&format!(" {} |", p.name));
+    }
+    table.push_str("\n|---|---:|");
+    table.push_str(&"---:|".repeat(PEERS.len()));
+    let mut answers = Vec::new();
+    for p in PEERS {
+        let running = start(bin, p)?;
+        let mut got = Vec::new();
+        for c in &cases {
+            let (status, body) = request(running.addr, c.method, c.path, c.content_type, &c.body)
+                .map_err(|e| format!("{}: {}: {e}", p.name, c.what))?;
+            got.push((status, body));
+        }
+        answers.push(got);
+    }
+    let mut wrong = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        table.push_str(&format!("\n| {} | {} |", c.what, c.expected));
+        for (p, got) in PEERS.iter().zip(&answers) {
+            let (status, body) = &got[i];
+            let held = p.validates || c.valid;
+            let own = p
+                .own_answers
+                .iter()
+                .any(|(what, s)| *what == c.what && s == status);
+            let mark = if !held {
+                " (not held)"
+            } else if own {
+                " (its own)"
+            } else if *status != c.expected {
+                wrong.push(format!(
+                    "{}: {}: {status}, expected {}: {body}",
+                    p.name, c.what, c.expected
+                ));
+                " ✗"
+            } else {
+                ""
+            };
+            table.push_str(&format!(" {status}{mark} |"));
+        }
+    }
+    println!("\nSame requests, same statuses (checked before measuring):\n\n{table}\n");
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the servers do not answer alike:\n{}",
+            wrong.join("\n")
+        ))
+    }
+}
+
+/// The load generator: wrk, from Debian's packages.
+fn ensure_wrk() -> Result<(), String> {
+    let found = || {
+        Command::new("wrk")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if found() {
+        return Ok(());
+    }
+    eprintln!("wrk is not installed; trying `apt-get install -y wrk`");
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "wrk"])
+        .status();
+    if found() {
+        Ok(())
+    } else {
+        Err("the load generator wrk is needed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`".to_owned())
+    }
+}
+
+/// What one run of wrk measured, with the server's CPU time over the same span.
+struct Load {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    requests: u64,
+    cpu_us_per_request: f64,
+}
+
+/// The server's user and system CPU time so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // The command name, in parentheses, may hold spaces: count fields after its end.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("unreadable /proc stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields
+        .get(11)
+        .and_then(|f| f.parse().ok())
+        .ok_or("no utime")?;
+    let stime: u64 = fields
+        .get(12)
+        .and_then(|f| f.parse().ok())
+        .ok_or("no stime")?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn memory_kib(pid: u32) -> Result<(u64, u64), String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or(format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The server's process: the child itself, or the program `taskset` runs in its place.
+fn server_pid(running: &Running) -> u32 {
+    running.child.id()
+}
+
+fn wrk_script(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join("post-item.lua");
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = '{CREATE_BODY}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+    );
+    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+fn wrk(
+    running: &Running,
+    route: Route,
+    seconds: u64,
+    connections: usize,
+    script: &Path,
+) -> Result<Load, String> {
+    let url = match route {
+        Route::Get => format!("http://{}/v1/plugins/items/items/7", running.addr),
+        Route::Create => format!("http://{}/v1/plugins/items/items", running.addr),
+    };
+    let mut cmd = pinned(Path::new("wrk"), 1);
+    cmd.args(["-t1", "--latency"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"));
+    if let Route::Create = route {
+        cmd.arg("-s").arg(script);
+    }
+    let pid = server_pid(running);
+    let before = cpu_ticks(pid)?;
+    let out = cmd
+        .arg(&url)
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let after = cpu_ticks(pid)?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if let Some(line) = text.lines().find(|l| l.contains("Non-2xx")) {
+        return Err(format!("{url}: {}", line.trim()));
+    }
+    let number_after = |label: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned()))
+    };
+    let rps: f64 = number_after("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or(format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| {
+            let (n, rest) = l.trim().split_once(' ')?;
+            rest.starts_with("requests in").then(|| n.parse().ok())?
+        })
+        .ok_or(format!("no request count in wrk's output:\n{text}"))?;
+    let latency = |label: &str| -> Result<f64, String> {
+        let v = number_after(label).ok_or(format!("no {label} latency in wrk's output"))?;
+        duration_us(&v).ok_or(format!("unreadable latency {v:?}"))
+    };
+    let ticks = (after - before) as f64;
+    Ok(Load {
+        rps,
+        p50_us: latency("50%")?,
+        p99_us: latency("99%")?,
+        requests,
+        cpu_us_per_request: ticks / clock_ticks_per_second() * 1e6 / requests.max(1) as f64,
+    })
+}
+
+/// wrk's durations: `812.00us`, `1.23ms`, `2.01s`.
+fn duration_us(v: &str) -> Option<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        _ => return None,
+    })
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The figures of one peer, one route, over all rounds.
+#[derive(Default, Clone)]
+struct Series {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    cpu: Vec<f64>,
+    requests: Vec<f64>,
+}
+
+/// Loads every server, round by round, and prints the tables.
+pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
+    ensure_wrk()?;
+    let scratch = std::env::temp_dir().join(format!("peers-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let script = wrk_script(&scratch)?;
+    let mut series = vec![[Series::default(), Series::default()]; PEERS.len()];
+    let mut idle = vec![Vec::new(); PEERS.len()];
+    let mut rss = vec![Vec::new(); PEERS.len()];
+    let mut hwm = vec![Vec::new(); PEERS.len()];
+    for round in 0..options.rounds {
+        for k in 0..PEERS.len() {
+            let i = (k + round) % PEERS.len();
+            let peer = &PEERS[i];
+            let running = start(bin, peer)?;
+            std::thread::sleep(Duration::from_millis(200));
+            idle[i].push(memory_kib(server_pid(&running))?.0 as f64);
+            // The same order of routes within a round for all; the other order the next round.
+            let routes = if round % 2 == 0 {
+                [Route::Get, Route::Create]
+            } else {
+                [Route::Create, Route::Get]
+            };
+            for route in routes {
+                // A second of warm-up: connections made, allocator and caches settled.
+                wrk(&running, route, 1, options.connections, &script)?;
+                let load = wrk(
+                    &running,
+                    route,
+                    options.seconds,
+                    options.connections,
+                    &script,
+                )?;
+                eprintln!(
+                    "round {}: {}: {}: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {:.1} µs CPU a request",
+                    round + 1,
+                    peer.name,
+                    route.label(),
+                    load.rps,
+                    load.p50_us,
+                    load.p99_us,
+                    load.cpu_us_per_request
+                );
+                let s = &mut series[i][route as usize];
+                s.rps.push(load.rps);
+                s.p50.push(load.p50_us);
+                s.p99.push(load.p99_us);
+                s.cpu.push(load.cpu_us_per_request);
+                s.requests.push(load.requests as f64);
+            }
+            let (now, peak) = memory_kib(server_pid(&running))?;
+            rss[i].push(now as f64);
+            hwm[i].push(peak as f64);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!(
+        "\nOver loopback: wrk, 1 thread, {} connections, {} s per route after 1 s of warm-up, {} rounds; medians of the rounds. Ratios to hand-written axum are taken round by round (median [lowest, highest]).",
+        options.connections, options.seconds, options.rounds
+    );
+    for route in Route::ALL {
+        let r = route as usize;
+        println!("\n`{}`\n", route.label());
+        println!("| server | requests/s | ratio | p50 | p99 | server CPU per request | ratio |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for (i, p) in PEERS.iter().enumerate() {
+            let s = &series[i][r];
+            let b = &series[BASE][r];
+            println!(
+                "| {} | {:.0} | {} | {:.0} µs | {:.0} µs | {:.1} µs | {} |",
+                p.name,
+                median(s.rps.clone()),
+                ratio(&s.rps, &b.rps),
+                median(s.p50.clone()),
+                median(s.p99.clone()),
+                median(s.cpu.clone()),
+                ratio(&s.cpu, &b.cpu),
+            );
+        }
+    }
+    println!(
+        "\nMemory: resident set at start and after both routes' load (`VmRSS`), and the peak (`VmHWM`), medians of the rounds.\n"
+    );
+    println!("| server | at start | after load | peak | after load − axum's |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, p) in PEERS.iter().enumerate() {
+        let after = median(rss[i].clone());
+        println!(
+            "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:+.1} MiB |",
+            p.name,
+            median(idle[i].clone()) / 1024.0,
+            after / 1024.0,
+            median(hwm[i].clone()) / 1024.0,
+            (after - median(rss[BASE].clone())) / 1024.0,
+        );
+    }
+    Ok(())
+}
+
+fn ratio(of: &[f64], to: &[f64]) -> String {
+    let mut r: Vec<f64> = of.iter().zip(to).map(|(a, b)| a / b).collect();
+    r.sort_by(f64::total_cmp);
+    format!("{:.3} [{:.3}, {:.3}]", r[r.len() / 2], r[0], r[r.len() - 1])
+}
+
+/// Instructions per request in process, counted by callgrind inside the peer's
+/// `measured_batch` only; the median of several processes.
+pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> {
+    const REQUESTS: u64 = 2_000;
+    println!(
+        "\nIn process, no sockets: instructions per request counted by callgrind over {REQUESTS} requests after as many to warm up, median of {} processes [lowest, highest].\n",
+        options.processes
+    );
+    println!("| server | `GET` | ratio | `POST` | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut base = [0.0f64; 2];
+    let mut rows = Vec::new();
+    for (i, p) in PEERS.iter().enumerate() {
+        if !p.in_process {
+            rows.push((i, None));
+            continue;
+        }
+        let mut per_route = Vec::new();
+        for route in Route::ALL {
+            let mut counts = Vec::new();
+            for _ in 0..options.processes {
+                counts.push(
+                    callgrind(&bin.join(p.binary), route, REQUESTS)? as f64 / REQUESTS as f64,
+                );
+            }
+            counts.sort_by(f64::total_cmp);
+            eprintln!("{}: {}: {counts:?}", p.name, route.label());
+            per_route.push(counts);
+        }
+        if i == BASE {
+            base = [median(per_route[0].clone()), median(per_route[1].clone())];
+        }
+        rows.push((i, Some(per_route)));
+    }
+    for (i, row) in rows {
+        match row {
+            None => println!("| {} | — | | — | |", PEERS[i].name),
+            Some(routes) => {
+                let cell = |r: usize| {
+                    let c = &routes[r];
+                    let m = median(c.clone());
+                    format!(
+                        "{:.0} [{:.0}, {:.0}] | {:.3}",
+                        m,
+                        c[0],
+                        c[c.len() - 1],
+                        m / base[r]
+                    )
+                };
+                println!("| {} | {} | {} |", PEERS[i].name, cell(0), cell(1));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn callgrind(binary: &Path, route: Route, requests: u64) -> Result<u64, String> {
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--toggle-collect=*measured_batch*",
+        ])
+        .arg(binary)
+        .args(["--count", route.count_arg(), &requests.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{} --count failed: {stderr}", binary.display()));
+    }
+    stderr
+        .lines()
+        .find_map(|l| Some(l.split("Collected :").nth(1)?.trim().replace(',', "")))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no count in valgrind's output:\n{stderr}"))
+}
+
+/// The number of distinct crates each server links (`cargo tree`, normal and build
+/// dependencies, the server's own crate and the suite's shared one included).
+pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
+    println!("\n| server | crates in its dependency tree |\n|---|---:|");
+    for p in PEERS {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "tree",
+                "--locked",
+                "-e",
+                "normal,build",
+                "--prefix",
+                "none",
+                "-p",
+                p.package,
+                "--manifest-path",
+            ])
+            .arg(root.join("tests/peers/Cargo.toml"))
+            .output()
+            .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let mut crates: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches(" (*)").to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        crates.sort();
+        crates.dedup();
+        println!("| {} | {} |", p.name, crates.len());
+    }
+    Ok(())
+}
+
+/// A CPU profile of this project's `create_item` under load: `perf record` with DWARF call
+/// graphs while wrk posts, folded and drawn by inferno, written to `path`.
+pub(crate) fn profile(bin: &Path, options: &Options, path: &Path) -> Result<(), String> {
+    ensure_wrk()?;
+    for tool in ["inferno-collapse-perf", "inferno-flamegraph"] {
+        if Command::new(tool)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!("{tool} is not installed; installing inferno with cargo");
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["install", "--locked", "inferno"])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("`cargo install inferno` failed".to_owned());
+            }
+        }
+    }
+    let scratch = std::env::temp_dir().join(format!("peers-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let script = wrk_script(&scratch)?;
+    let running = start(bin, &PEERS[0])?;
+    wrk(&running, Route::Create, 1, options.connections, &script)?;
+    let data = scratch.join("perf.data");
+    let mut perf = Command::new("perf")
+        .args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "2000",
+            "--call-graph",
+            "dwarf,16384",
+            "-o",
+        ])
+        .arg(&data)
+        .arg("-p")
+        .arg(server_pid(&running).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run perf (apt-get install linux-perf): {e}"))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let load = wrk(
+        &running,
+        Route::Create,
+        options.seconds,
+        options.connections,
+        &script,
+    )?;
+    // perf writes its data when interrupted.
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait();
+    drop(running);
+    eprintln!("profiled {:.0} requests/s", load.rps);
+    let script_out = Command::new("perf")
+        .args(["script", "--no-inline", "-i"])
+        .arg(&data)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !script_out.status.success() {
+        return Err(format!(
+            "perf script failed: {}",
+            String::from_utf8_lossy(&script_out.stderr)
+        ));
+    }
+    let folded = pipe("inferno-collapse-perf", &[], &script_out.stdout)?;
+    std::fs::write(scratch.join("folded.txt"), &folded).map_err(|e| e.to_string())?;
+    let svg = pipe(
+        "inferno-flamegraph",
+        &[
+            "--title",
+            "create_item under load (this project, release)",
+            "--width",
+            "1600",
+        ],
+        &folded,
+    )?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(path, svg).map_err(|e| e.to_string())?;
+    let summary = top_frames(&String::from_utf8_lossy(&folded));
+    println!(
+        "\nProfile of `POST /items` written to {}; share of samples by frame (inclusive):\n\n{summary}",
+        path.display()
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn pipe(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = writer.join();
+    if !out.status.success() {
+        return Err(format!("{program} failed"));
+    }
+    Ok(out.stdout)
+}
+
+/// From folded stacks, the frames that appear in the most samples (each counted once a
+/// stack), as a share of all samples: where the time goes, inclusive of what each calls.
+fn top_frames(folded: &str) -> String {
+    let mut total = 0u64;
+    let mut by_frame: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for line in folded.lines() {
+        let Some((stack, n)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        total += n;
+        let mut seen = std::collections::HashSet::new();
+        for frame in stack.split(';') {
+            let short = shorten(frame);
+            if seen.insert(short.clone()) {
+                *by_frame.entry(short).or_default() += n;
+            }
+        }
+    }
+    let mut frames: Vec<_> = by_frame.into_iter().collect();
+    frames.sort_by_key(|f| std::cmp::Reverse(f.1));
+    let mut out = String::from("| frame | samples |\n|---|---:|\n");
+    for (frame, n) in frames.into_iter().take(40) {
+        out.push_str(&format!(
+            "| `{frame}` | {:.1} % |\n",
+            n as f64 * 100.0 / total.max(1) as f64
+        ));
+    }
+    out
+}
+
+/// A frame's name without its hash suffix and generic arguments, so one function is one row.
+fn shorten(frame: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in frame.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let out = match out.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head.to_owned()
+        }
+        _ => out,
+    };
+    out.replace('`', "'")
+}
