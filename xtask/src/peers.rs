@@ -880,7 +880,7 @@ pub(crate) fn profile(bin: &Path, options: &Options, path: &Path) -> Result<(), 
             String::from_utf8_lossy(&script_out.stderr)
         ));
     }
-    let folded = pipe("inferno-collapse-perf", &[], &script_out.stdout)?;
+    let folded = pipe("inferno-collapse-perf", &["--kernel"], &script_out.stdout)?;
     std::fs::write(scratch.join("folded.txt"), &folded).map_err(|e| e.to_string())?;
     let svg = pipe(
         "inferno-flamegraph",
@@ -923,54 +923,65 @@ fn pipe(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
-/// From folded stacks, the frames that appear in the most samples (each counted once a
-/// stack), as a share of all samples: where the time goes, inclusive of what each calls.
+/// From folded stacks, where the time goes by crate: the share of samples whose innermost frame
+/// is the crate's (its own work), and the share that pass through it at all (its work and what
+/// it calls). Kernel frames (inferno marks them `_[k]`) count as one crate, the kernel; frames
+/// without a Rust path are the C library's.
 fn top_frames(folded: &str) -> String {
     let mut total = 0u64;
-    let mut by_frame: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut own: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut through: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for line in folded.lines() {
         let Some((stack, n)) = line.rsplit_once(' ') else {
             continue;
         };
         let Ok(n) = n.parse::<u64>() else { continue };
         total += n;
+        let frames: Vec<&str> = stack.split(';').collect();
+        if let Some(leaf) = frames.last() {
+            *own.entry(crate_of(leaf)).or_default() += n;
+        }
         let mut seen = std::collections::HashSet::new();
-        for frame in stack.split(';') {
-            let short = shorten(frame);
-            if seen.insert(short.clone()) {
-                *by_frame.entry(short).or_default() += n;
+        // The first frame is the thread's name, not code.
+        for frame in frames.iter().skip(1) {
+            let krate = crate_of(frame);
+            if seen.insert(krate.clone()) {
+                *through.entry(krate).or_default() += n;
             }
         }
     }
-    let mut frames: Vec<_> = by_frame.into_iter().collect();
-    frames.sort_by_key(|f| std::cmp::Reverse(f.1));
-    let mut out = String::from("| frame | samples |\n|---|---:|\n");
-    for (frame, n) in frames.into_iter().take(40) {
+    let mut crates: Vec<_> = own.into_iter().collect();
+    crates.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let share = |n: u64| n as f64 * 100.0 / total.max(1) as f64;
+    let mut out =
+        format!("{total} samples.\n\n| crate | its own frames | through it |\n|---|---:|---:|\n");
+    for (krate, n) in crates.into_iter().take(16) {
         out.push_str(&format!(
-            "| `{frame}` | {:.1} % |\n",
-            n as f64 * 100.0 / total.max(1) as f64
+            "| {krate} | {:.1} % | {:.1} % |\n",
+            share(n),
+            share(through.get(&krate).copied().unwrap_or(n))
         ));
     }
     out
 }
 
-/// A frame's name without its hash suffix and generic arguments, so one function is one row.
-fn shorten(frame: &str) -> String {
-    let mut out = String::new();
-    let mut depth = 0usize;
-    for c in frame.chars() {
-        match c {
-            '<' => depth += 1,
-            '>' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
+/// The crate a frame belongs to: `hyper` for `hyper::proto::h1::...` and for
+/// `<hyper::body::Incoming as http_body::Body>::poll_frame`; `the kernel` for `..._[k]`; `the
+/// C library` for a name without a path.
+fn crate_of(frame: &str) -> String {
+    if frame.ends_with("_[k]") {
+        return "the kernel".to_owned();
     }
-    let out = match out.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
-            head.to_owned()
-        }
-        _ => out,
-    };
-    out.replace('`', "'")
+    let path = frame
+        .trim_start_matches('<')
+        .trim_start_matches('&')
+        .trim_start_matches("mut ");
+    match path.split_once("::") {
+        Some((krate, _)) if !krate.contains([' ', '<', '>']) => match krate {
+            "core" | "alloc" | "std" => "std (core, alloc)".to_owned(),
+            k => k.to_owned(),
+        },
+        _ if frame.contains("::") => "std (core, alloc)".to_owned(),
+        _ => "the C library".to_owned(),
+    }
 }
