@@ -14,8 +14,8 @@
 //!   same requests with the same statuses, then measures throughput, latency, CPU and memory over
 //!   loopback with wrk, instructions per request in process with callgrind, a CPU profile of
 //!   this project's `create_item` (written to `docs/benchmarks/create-item.svg`), and compile
-//!   times of generated 100- and 500-route servers. `PART` is one of `check`, `deps`, `load`,
-//!   `instructions`, `profile`, `compile`.
+//!   times of generated 100- and 500-route servers. `PART` is one or more of `check`, `deps`,
+//!   `load`, `instructions`, `profile`, `compile`, separated by commas.
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
@@ -66,17 +66,25 @@ fn bench_peers(args: &[String]) -> Result<(), String> {
         "profile",
         "compile",
     ];
-    let only = match args.iter().position(|a| a == "--only") {
+    let only: Option<Vec<&str>> = match args.iter().position(|a| a == "--only") {
         Some(i) => {
-            let part = args.get(i + 1).map(String::as_str).unwrap_or_default();
-            if !PARTS.contains(&part) {
-                return Err(format!("--only takes one of {}", PARTS.join(", ")));
+            let parts: Vec<&str> = args
+                .get(i + 1)
+                .map(String::as_str)
+                .unwrap_or_default()
+                .split(',')
+                .collect();
+            if parts.iter().any(|p| !PARTS.contains(p)) {
+                return Err(format!(
+                    "--only takes one or more of {}, separated by commas",
+                    PARTS.join(", ")
+                ));
             }
-            Some(part)
+            Some(parts)
         }
         None => None,
     };
-    let runs = |part: &str| only.is_none_or(|o| o == part);
+    let runs = |part: &str| only.as_ref().is_none_or(|o| o.contains(&part));
     let options = peers::Options::parse(args)?;
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
     println!("machine: {}", machine());

@@ -535,10 +535,30 @@ fn wrk(
     if let Some(line) = text.lines().find(|l| l.contains("Non-2xx")) {
         return Err(format!("{url}: {}", line.trim()));
     }
+    let (rps, requests, p50_us, p99_us) = parse_wrk(&text)?;
+    let ticks = (after - before) as f64;
+    Ok(Load {
+        rps,
+        p50_us,
+        p99_us,
+        requests,
+        cpu_us_per_request: ticks / clock_ticks_per_second() * 1e6 / requests.max(1) as f64,
+    })
+}
+
+/// From wrk's report with `--latency`: requests per second, the number of requests, and the
+/// 50th and 99th percentile latencies in microseconds. A request that timed out is an error:
+/// the figures would leave it out.
+fn parse_wrk(text: &str) -> Result<(f64, u64, f64, f64), String> {
     let number_after = |label: &str| -> Option<String> {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned()))
     };
+    if let Some(errors) = number_after("Socket errors:")
+        && !errors.ends_with("timeout 0")
+    {
+        return Err(format!("wrk saw socket errors: {errors}"));
+    }
     let rps: f64 = number_after("Requests/sec:")
         .and_then(|v| v.parse().ok())
         .ok_or(format!("no Requests/sec in wrk's output:\n{text}"))?;
@@ -553,14 +573,7 @@ fn wrk(
         let v = number_after(label).ok_or(format!("no {label} latency in wrk's output"))?;
         duration_us(&v).ok_or(format!("unreadable latency {v:?}"))
     };
-    let ticks = (after - before) as f64;
-    Ok(Load {
-        rps,
-        p50_us: latency("50%")?,
-        p99_us: latency("99%")?,
-        requests,
-        cpu_us_per_request: ticks / clock_ticks_per_second() * 1e6 / requests.max(1) as f64,
-    })
+    Ok((rps, requests, latency("50%")?, latency("99%")?))
 }
 
 /// wrk's durations: `812.00us`, `1.23ms`, `2.01s`.
@@ -700,12 +713,6 @@ fn ratio(of: &[f64], to: &[f64]) -> String {
 /// `measured_batch` only; the median of several processes.
 pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> {
     const REQUESTS: u64 = 2_000;
-    println!(
-        "\nIn process, no sockets: instructions per request counted by callgrind over {REQUESTS} requests after as many to warm up, median of {} processes [lowest, highest].\n",
-        options.processes
-    );
-    println!("| server | `GET` | ratio | `POST` | ratio |");
-    println!("|---|---:|---:|---:|---:|");
     let mut base = [0.0f64; 2];
     let mut rows = Vec::new();
     for (i, p) in PEERS.iter().enumerate() {
@@ -730,6 +737,12 @@ pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> 
         }
         rows.push((i, Some(per_route)));
     }
+    println!(
+        "\nIn process, no sockets: instructions per request counted by callgrind over {REQUESTS} requests after as many to warm up, median of {} processes [lowest, highest].\n",
+        options.processes
+    );
+    println!("| server | `GET` | ratio | `POST` | ratio |");
+    println!("|---|---:|---:|---:|---:|");
     for (i, row) in rows {
         match row {
             None => println!("| {} | — | | — | |", PEERS[i].name),
@@ -898,7 +911,7 @@ pub(crate) fn profile(bin: &Path, options: &Options, path: &Path) -> Result<(), 
     std::fs::write(path, svg).map_err(|e| e.to_string())?;
     let summary = top_frames(&String::from_utf8_lossy(&folded));
     println!(
-        "\nProfile of `POST /items` written to {}; share of samples by frame (inclusive):\n\n{summary}",
+        "\nProfile of `POST /items` written to {}; where the server's CPU went, by crate:\n\n{summary}",
         path.display()
     );
     let _ = std::fs::remove_dir_all(&scratch);
@@ -953,8 +966,11 @@ fn top_frames(folded: &str) -> String {
     let mut crates: Vec<_> = own.into_iter().collect();
     crates.sort_by_key(|c| std::cmp::Reverse(c.1));
     let share = |n: u64| n as f64 * 100.0 / total.max(1) as f64;
-    let mut out =
-        format!("{total} samples.\n\n| crate | its own frames | through it |\n|---|---:|---:|\n");
+    let mut out = format!(
+        // inferno weighs each sample by perf's period: nanoseconds of CPU for `cpu-clock`.
+        "{:.0} ms of the server's CPU sampled.\n\n| crate | its own frames | through it |\n|---|---:|---:|\n",
+        total as f64 / 1e6
+    );
     for (krate, n) in crates.into_iter().take(16) {
         out.push_str(&format!(
             "| {krate} | {:.1} % | {:.1} % |\n",
@@ -983,5 +999,86 @@ fn crate_of(frame: &str) -> String {
         },
         _ if frame.contains("::") => "std (core, alloc)".to_owned(),
         _ => "the C library".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "Running 5s test @ http://127.0.0.1:40001/v1/plugins/items/items/7
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   281.52us   61.03us   2.98ms   88.12%
+    Req/Sec   113.41k     4.02k  118.90k    80.00%
+  Latency Distribution
+     50%  270.00us
+     75%  296.00us
+     90%  332.00us
+     99%    1.02ms
+  564321 requests in 5.00s, 82.19MB read
+Requests/sec: 112860.43
+Transfer/sec:     16.44MB
+";
+
+    #[test]
+    fn reads_wrk_report() {
+        let (rps, requests, p50, p99) = parse_wrk(REPORT).unwrap();
+        assert_eq!(rps, 112860.43);
+        assert_eq!(requests, 564321);
+        assert_eq!(p50, 270.0);
+        assert_eq!(p99, 1020.0);
+    }
+
+    #[test]
+    fn refuses_a_report_with_timeouts() {
+        let report = REPORT.replace(
+            "Requests/sec",
+            "  Socket errors: connect 0, read 0, write 0, timeout 12\nRequests/sec",
+        );
+        assert!(parse_wrk(&report).unwrap_err().contains("timeout 12"));
+        let clean = REPORT.replace(
+            "Requests/sec",
+            "  Socket errors: connect 0, read 3, write 0, timeout 0\nRequests/sec",
+        );
+        assert!(parse_wrk(&clean).is_ok());
+    }
+
+    #[test]
+    fn durations_in_wrk_units() {
+        assert_eq!(duration_us("812.00us"), Some(812.0));
+        assert_eq!(duration_us("1.5ms"), Some(1500.0));
+        assert_eq!(duration_us("2.00s"), Some(2_000_000.0));
+        assert_eq!(duration_us("3m"), None);
+    }
+
+    #[test]
+    fn frames_by_crate() {
+        assert_eq!(crate_of("hyper::proto::h1::role::Server::parse"), "hyper");
+        assert_eq!(
+            crate_of("<hyper::body::incoming::Incoming as http_body::Body>::poll_frame"),
+            "hyper"
+        );
+        assert_eq!(crate_of("tcp_sendmsg_[k]"), "the kernel");
+        assert_eq!(crate_of("__GI___writev"), "the C library");
+        assert_eq!(crate_of("alloc::raw_vec::finish_grow"), "std (core, alloc)");
+    }
+
+    #[test]
+    fn summary_shares_add_up() {
+        let folded = "worker;tokio::run;hyper::parse;tcp_sendmsg_[k] 60000000\nworker;tokio::run;plugin_runtime::endpoint;serde_json::to_vec 40000000\n";
+        let table = top_frames(folded);
+        assert!(
+            table.contains("| the kernel | 60.0 % | 60.0 % |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| serde_json | 40.0 % | 40.0 % |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| tokio | 0.0 % | 100.0 % |") || !table.contains("| tokio |"),
+            "{table}"
+        );
     }
 }

@@ -109,41 +109,20 @@ where
     let (mut parts, body) = request.into_parts();
     let request_id = RequestId::from_headers(&parts.headers);
     let route = runtime.route;
-    let span = tracing::info_span!(
-        "request",
-        plugin = runtime.plugin.name,
-        route = route.handler,
-        request_id = %request_id,
-    );
+    let span = request_span(runtime.plugin, route, &request_id);
     let ctx_id = request_id.clone();
     // The rate-limit fields, set once the request is counted; every answer carries them.
     let mut limit_headers: Option<LimitFields> = None;
     let limit_slot = &mut limit_headers;
     let work = async move {
-        // Who is calling is settled first: an unauthenticated request is refused before its
-        // parameters are parsed or a byte of its body is read.
-        let principal = if runtime.security.is_public() {
-            None
-        } else {
-            let Some(auth) = &runtime.auth else {
-                // Nothing can check credentials, so nobody is authenticated: fail closed.
-                return Err(Failure::Framework(unauthorized(runtime.security)));
-            };
-            let requirement = Requirement::new(runtime.security, route.method);
-            Some(auth.check(&parts, requirement, runtime.permissions).await?)
+        let gate = Gate {
+            security: runtime.security,
+            auth: runtime.auth.as_ref(),
+            permissions: runtime.permissions,
+            limiter: runtime.limiter.as_deref(),
+            route,
         };
-        // Counted after authentication (to count per caller) and before a byte of the body.
-        if let Some(limiter) = &runtime.limiter {
-            let check = limiter.check(
-                principal.as_deref().map(Principal::user_id),
-                ClientAddr::of(&parts).map(|c| c.0),
-            );
-            let decision = match check {
-                Check::Ready(d) => d,
-                Check::Later(f) => f.await,
-            };
-            admit(decision, limit_slot)?;
-        }
+        let principal = gate.admit(&parts, limit_slot).await?;
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;
@@ -170,14 +149,32 @@ fn respond<R: Responder>(
     timeout: Duration,
     request_id: &RequestId,
 ) -> Response {
-    let error = match outcome {
+    let failed = match outcome {
         Ok(Ok(Ok(output))) => {
             let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
             return R::respond(status, output, request_id, timeout);
         }
-        Ok(Ok(Err(Failure::Framework(e)))) => e,
-        Ok(Ok(Err(Failure::Route(e)))) => e.into_api_error(),
-        Ok(Err(_elapsed)) => {
+        Ok(Ok(Err(failure))) => Failed::Failure(failure),
+        Ok(Err(_elapsed)) => Failed::TimedOut,
+        Err(panic) => Failed::Panicked(panic),
+    };
+    failed_response(failed, timeout, request_id)
+}
+
+/// How a route failed to produce its output.
+enum Failed {
+    Failure(Failure),
+    TimedOut,
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// The error response for a route that failed. Not generic, like everything below: the code
+/// each route's endpoint instantiates is kept to what depends on its own types.
+fn failed_response(failed: Failed, timeout: Duration, request_id: &RequestId) -> Response {
+    let error = match failed {
+        Failed::Failure(Failure::Framework(e)) => e,
+        Failed::Failure(Failure::Route(e)) => e.into_api_error(),
+        Failed::TimedOut => {
             tracing::warn!(
                 timeout_ms = timeout.as_millis(),
                 "the handler timed out and was cancelled"
@@ -190,12 +187,67 @@ fn respond<R: Responder>(
                 ),
             )
         }
-        Err(panic) => {
+        Failed::Panicked(panic) => {
             tracing::error!(panic = panic_message(&*panic), "the handler panicked");
             ApiError::internal()
         }
     };
     error.into_response(request_id)
+}
+
+/// The span every request runs in.
+fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        plugin = plugin.name,
+        route = route.handler,
+        request_id = %request_id,
+    )
+}
+
+/// What is decided about a request before its parameters are read: who is calling, and
+/// whether that is within the route's quotas.
+struct Gate<'a> {
+    security: Security,
+    auth: Option<&'a SharedAuthenticator>,
+    permissions: &'static [&'static str],
+    limiter: Option<&'a Limiter>,
+    route: &'static RouteMeta,
+}
+
+impl Gate<'_> {
+    /// The caller (`None` on a public route), or the refusal to send.
+    async fn admit(
+        &self,
+        parts: &http::request::Parts,
+        limit_slot: &mut Option<LimitFields>,
+    ) -> Result<Option<Arc<Principal>>, Failure> {
+        // Who is calling is settled first: an unauthenticated request is refused before its
+        // parameters are parsed or a byte of its body is read.
+        let principal = if self.security.is_public() {
+            None
+        } else {
+            let Some(auth) = self.auth else {
+                // Nothing can check credentials, so nobody is authenticated: fail closed.
+                return Err(Failure::Framework(unauthorized(self.security)));
+            };
+            let requirement = Requirement::new(self.security, self.route.method);
+            Some(auth.check(parts, requirement, self.permissions).await?)
+        };
+        // Counted after authentication (to count per caller) and before a byte of the body.
+        if let Some(limiter) = self.limiter {
+            let check = limiter.check(
+                principal.as_deref().map(Principal::user_id),
+                ClientAddr::of(parts).map(|c| c.0),
+            );
+            let decision = match check {
+                Check::Ready(d) => d,
+                Check::Later(f) => f.await,
+            };
+            admit(decision, limit_slot)?;
+        }
+        Ok(principal)
+    }
 }
 
 /// Keeps a check's response fields in `slot`, and refuses the request if the check did: over

@@ -2,9 +2,10 @@
 
 use super::endpoint::RouteRuntime;
 use super::plugin::Route;
-use crate::declare::PluginMeta;
+use crate::declare::{PluginMeta, RouteMeta};
 use crate::policy::{Limiter, ServerConfig, SharedAuthenticator};
 use axum::Router;
+use axum::routing::MethodRouter;
 use plugin_rules::full_path;
 use std::sync::Arc;
 
@@ -50,8 +51,15 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         if meta.is_fallback() {
             return;
         }
+        let runtime = self.runtime_for(meta);
+        self.install(meta, route.method_router(runtime));
+    }
+
+    /// The route's limits and security, resolved against the server's settings. Generic only
+    /// in the state, like [`Mounter::install`]: each route instantiates no more than `add`.
+    fn runtime_for(&self, meta: &'static RouteMeta) -> RouteRuntime<S> {
         let (security, permissions) = self.server.security_for(self.plugin, meta);
-        let runtime = RouteRuntime {
+        RouteRuntime {
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,
@@ -66,10 +74,13 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                 format!("{}/{}", self.plugin.name, meta.handler),
             )
             .map(Arc::new),
-        };
+        }
+    }
+
+    fn install(&mut self, meta: &'static RouteMeta, method_router: MethodRouter) {
         let path = full_path(self.plugin.base_path, meta.path);
         let router = std::mem::take(&mut self.router);
-        self.router = router.route(&path, route.method_router(runtime));
+        self.router = router.route(&path, method_router);
     }
 
     pub fn finish(self) -> Router {

@@ -121,13 +121,7 @@ where
     type Value = T;
 
     async fn read(parts: &Parts, body: Body, limit: usize) -> Result<T, ApiError> {
-        if !is_json(&parts.headers) {
-            return Err(ApiError::framework(
-                FrameworkCode::UnsupportedMediaType,
-                "expected a JSON body with `content-type: application/json`",
-            ));
-        }
-        let bytes = read_limited(&parts.headers, body, limit).await?;
+        let bytes = json_bytes(parts, body, limit).await?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value: T = match T::deserialize(ObjectsOnly(&mut de)).and_then(|v| de.end().map(|()| v))
         {
@@ -209,29 +203,48 @@ async fn read_limited(
     }
 }
 
+/// A JSON body's bytes, within `limit`. Not generic: every JSON route shares it.
+async fn json_bytes(parts: &Parts, body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    if !is_json(&parts.headers) {
+        return Err(ApiError::framework(
+            FrameworkCode::UnsupportedMediaType,
+            "expected a JSON body with `content-type: application/json`",
+        ));
+    }
+    read_limited(&parts.headers, body, limit).await
+}
+
 /// Parses `bytes` again as `T`, tracking the path, to say which field is wrong.
 fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (summary, path, message) =
-        match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)) {
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let syntax = inner.is_syntax() || inner.is_eof();
-                let summary = if syntax {
-                    "the body is not valid JSON"
-                } else {
-                    "the body does not match the expected shape"
-                };
-                let (path, message) = field_and_message(path, &inner.to_string(), syntax);
-                (summary, path, message)
-            }
-            // The value parsed; what failed is what follows it.
-            Ok(_) => match de.end() {
-                Err(e) => ("the body is not valid JSON", String::new(), e.to_string()),
-                Ok(()) => ("the body could not be parsed", String::new(), String::new()),
-            },
-        };
+    let parsed = serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)).map(drop);
+    let end = parsed.is_ok().then(|| de.end());
+    describe_json_error(parsed, end)
+}
+
+/// The error for a body that did not parse: from the second parse's result, and what followed
+/// the value if that parse succeeded. Not generic: only the parse itself depends on the type.
+fn describe_json_error(
+    parsed: Result<(), serde_path_to_error::Error<serde_json::Error>>,
+    end: Option<Result<(), serde_json::Error>>,
+) -> ApiError {
+    let (summary, path, message) = match (parsed, end) {
+        (Err(e), _) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let syntax = inner.is_syntax() || inner.is_eof();
+            let summary = if syntax {
+                "the body is not valid JSON"
+            } else {
+                "the body does not match the expected shape"
+            };
+            let (path, message) = field_and_message(path, &inner.to_string(), syntax);
+            (summary, path, message)
+        }
+        // The value parsed; what failed is what follows it.
+        (Ok(()), Some(Err(e))) => ("the body is not valid JSON", String::new(), e.to_string()),
+        (Ok(()), _) => ("the body could not be parsed", String::new(), String::new()),
+    };
     ApiError::invalid_input(
         summary,
         vec![FieldError {
