@@ -122,7 +122,12 @@ where
             limiter: runtime.limiter.as_deref(),
             route,
         };
-        let principal = gate.admit(&parts, limit_slot).await?;
+        // A public route without quotas has nothing to decide: it skips the gate's future.
+        let principal = if gate.is_open() {
+            None
+        } else {
+            gate.admit(&parts, limit_slot).await?
+        };
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;
@@ -216,6 +221,11 @@ struct Gate<'a> {
 }
 
 impl Gate<'_> {
+    /// Whether every request passes: public, and counted against no quota.
+    fn is_open(&self) -> bool {
+        self.security.is_public() && self.limiter.is_none()
+    }
+
     /// The caller (`None` on a public route), or the refusal to send.
     async fn admit(
         &self,
