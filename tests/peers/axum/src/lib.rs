@@ -199,3 +199,32 @@ async fn timeout_envelope(response: Response) -> Response {
     }
     response
 }
+
+/// Serves `app` at the command line's address, or answers the command line's count of requests
+/// in process: the `main` of both axum peers.
+pub fn run(app: Router) {
+    use tower::ServiceExt as _;
+    match peers::mode() {
+        peers::Mode::Serve(addr) => {
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+                axum::serve(listener, app).await.expect("serve");
+            });
+        }
+        peers::Mode::Count { route, requests } => {
+            peers::count(route, requests, |route| {
+                let app = app.clone();
+                async move {
+                    let response = app
+                        .oneshot(route.request::<axum::body::Body>())
+                        .await
+                        .expect("infallible");
+                    let status = response.status().as_u16();
+                    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+                    status
+                }
+            });
+        }
+    }
+}

@@ -10,7 +10,6 @@ use axum::{Extension, Json, Router};
 use garde::Validate;
 use peer_axum::ApiError;
 use serde::{Deserialize, Serialize};
-use tower::ServiceExt as _;
 use tower_http::request_id::RequestId;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -138,28 +137,5 @@ fn app() -> Router {
 }
 
 fn main() {
-    match peers::mode() {
-        peers::Mode::Serve(addr) => {
-            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-                axum::serve(listener, app()).await.expect("serve");
-            });
-        }
-        peers::Mode::Count { route, requests } => {
-            let app = app();
-            peers::count(route, requests, |route| {
-                let app = app.clone();
-                async move {
-                    let response = app
-                        .oneshot(route.request::<axum::body::Body>())
-                        .await
-                        .expect("infallible");
-                    let status = response.status().as_u16();
-                    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
-                    status
-                }
-            });
-        }
-    }
+    peer_axum::run(app());
 }
