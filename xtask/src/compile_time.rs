@@ -9,7 +9,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const PLUGINS: usize = 10;
 const SIZES: [usize; 2] = [100, 500];
@@ -266,7 +265,7 @@ fn generate(framework: Framework, routes: usize, root: &Path) -> Result<PathBuf,
 
 /// One build; its time and how many crates it compiled.
 fn build(dir: &Path, release: bool) -> Result<(f64, usize), String> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = crate::cargo_command();
     cmd.arg("build")
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", dir.join("target"));
@@ -327,8 +326,7 @@ pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
                     std::fs::write(&p0, &source).map_err(|e| e.to_string())?;
                     let (touched, _) = touched?;
                     let package = format!("gen-{}-{n}", f.slug());
-                    let mut clean_p =
-                        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+                    let mut clean_p = crate::cargo_command();
                     clean_p
                         .args(["clean", "-p", &package])
                         .current_dir(dir)
@@ -354,11 +352,6 @@ pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
     for (_, dir) in &dirs {
         let _ = std::fs::remove_dir_all(dir.join("target"));
     }
-    let med = |xs: &[f64]| {
-        let mut xs = xs.to_vec();
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    };
     println!(
         "\nCompile time, median of {rounds} round(s): a clean build from an empty target directory, the crate alone from scratch with its dependencies built, and the rebuild after touching one handler.\n"
     );
@@ -375,9 +368,9 @@ pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
                     f.name(),
                     if release { "release" } else { "debug" },
                     t.crates,
-                    med(&t.clean),
-                    med(&t.alone),
-                    med(&t.touched)
+                    crate::median(&t.clean),
+                    crate::median(&t.alone),
+                    crate::median(&t.touched)
                 );
             }
         }
@@ -393,9 +386,9 @@ pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
                 "| {} | {} | {:.2} | {:.2} | {:.2} |",
                 f.name(),
                 if release { "release" } else { "debug" },
-                med(&b.clean) / med(&a.clean),
-                med(&b.alone) / med(&a.alone),
-                med(&b.touched) / med(&a.touched)
+                crate::median(&b.clean) / crate::median(&a.clean),
+                crate::median(&b.alone) / crate::median(&a.alone),
+                crate::median(&b.touched) / crate::median(&a.touched)
             );
         }
     }
@@ -409,9 +402,9 @@ pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
             println!(
                 "| {} | {n} | {:.2} | {:.2} | {:.2} |",
                 if release { "release" } else { "debug" },
-                med(&a.clean) / med(&b.clean),
-                med(&a.alone) / med(&b.alone),
-                med(&a.touched) / med(&b.touched)
+                crate::median(&a.clean) / crate::median(&b.clean),
+                crate::median(&a.alone) / crate::median(&b.alone),
+                crate::median(&a.touched) / crate::median(&b.touched)
             );
         }
     }

@@ -113,14 +113,7 @@ fn bench_peers(args: &[String]) -> Result<(), String> {
         }
     }
     if runs("compile") {
-        let rounds = match args.iter().position(|a| a == "--compile-rounds") {
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| *n > 0)
-                .ok_or("--compile-rounds takes a positive number")?,
-            None => 1,
-        };
+        let rounds = positive_arg(args, "--compile-rounds", 1)?;
         compile_time::run(&root, rounds)?;
     }
     Ok(())
@@ -158,7 +151,7 @@ fn machine() -> String {
 }
 
 fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = cargo_command();
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -378,12 +371,23 @@ enum Tool {
 
 /// For one run of the harness: the instructions callgrind counts, or the heap blocks DHAT counts.
 fn valgrind(binary: &std::path::Path, tool: Tool, args: &[&str]) -> Result<u64, String> {
+    valgrind_with(binary, tool, &[], args)
+}
+
+/// [`valgrind`], with more options for the tool (`--toggle-collect=...`).
+fn valgrind_with(
+    binary: &std::path::Path,
+    tool: Tool,
+    options: &[&str],
+    args: &[&str],
+) -> Result<u64, String> {
     let tool_args = match tool {
         Tool::Callgrind => ["--tool=callgrind", "--callgrind-out-file=/dev/null"],
         Tool::Dhat => ["--tool=dhat", "--dhat-out-file=/dev/null"],
     };
     let out = Command::new("valgrind")
         .args(tool_args)
+        .args(options)
         .arg(binary)
         .args(args)
         .output()
@@ -453,7 +457,7 @@ struct Built {
 fn timed_build(v: &Variant, target: &std::path::Path) -> Result<Built, String> {
     let dir = std::path::Path::new("tests/bench/build-time").join(v.dir);
     let start = std::time::Instant::now();
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = cargo_command()
         .args(["build", "--locked"])
         .args(v.args)
         .current_dir(&dir)
@@ -472,23 +476,47 @@ fn timed_build(v: &Variant, target: &std::path::Path) -> Result<Built, String> {
     Ok(Built { seconds, crates })
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+fn median(xs: &[f64]) -> f64 {
+    let mut xs = xs.to_vec();
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
+}
+
+/// Ratios taken round by round, `of[i] / to[i]`: their median [lowest, highest], to `decimals`.
+fn ratio_spread(of: &[f64], to: &[f64], decimals: usize) -> String {
+    let mut r: Vec<f64> = of.iter().zip(to).map(|(a, b)| a / b).collect();
+    r.sort_by(f64::total_cmp);
+    format!(
+        "{:.d$} [{:.d$}, {:.d$}]",
+        r[r.len() / 2],
+        r[0],
+        r[r.len() - 1],
+        d = decimals
+    )
+}
+
+/// The value of `flag` in `args`, a positive number, or `default` without the flag.
+fn positive_arg(args: &[String], flag: &str, default: usize) -> Result<usize, String> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .ok_or(format!("{flag} takes a positive number")),
+        None => Ok(default),
+    }
+}
+
+/// The cargo that runs this task, for the builds it starts.
+fn cargo_command() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// Clean debug builds of the same two-route server three ways, interleaved round by round so a
 /// busy machine slows every variant alike; then, on the built tree, the rebuild after touching
 /// the source (what each edit of a handler costs).
 fn build_time(args: &[String]) -> Result<(), String> {
-    let rounds = match args.iter().position(|a| a == "--rounds") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .ok_or("--rounds takes a positive number")?,
-        None => 3,
-    };
+    let rounds = positive_arg(args, "--rounds", 3)?;
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
     let targets: Vec<_> = (0..VARIANTS.len())
         .map(|i| root.join(format!("target/build-time/{i}")))
@@ -529,20 +557,15 @@ fn build_time(args: &[String]) -> Result<(), String> {
     println!("| crate | crates compiled | clean build | ratio | rebuild after an edit | ratio |");
     println!("|---|---:|---:|---:|---:|---:|");
     let base = VARIANTS.len() - 1;
-    let ratios = |of: &[f64], to: &[f64]| {
-        let mut r: Vec<f64> = of.iter().zip(to).map(|(a, b)| a / b).collect();
-        r.sort_by(f64::total_cmp);
-        format!("{:.2} [{:.2}, {:.2}]", r[r.len() / 2], r[0], r[r.len() - 1])
-    };
     for (i, v) in VARIANTS.iter().enumerate() {
         println!(
             "| {} | {} | {:.1} s | {} | {:.1} s | {} |",
             v.name,
             crates[i],
-            median(clean[i].clone()),
-            ratios(&clean[i], &clean[base]),
-            median(touched[i].clone()),
-            ratios(&touched[i], &touched[base]),
+            median(&clean[i]),
+            ratio_spread(&clean[i], &clean[base], 2),
+            median(&touched[i]),
+            ratio_spread(&touched[i], &touched[base], 2),
         );
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! machine with at least two cores the server is pinned to the first and the load generator to
 //! the second, so neither takes the other's core.
 
+use crate::{median, ratio_spread};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 /// One server of the suite.
 pub(crate) struct Peer {
     pub(crate) name: &'static str,
+    /// The binary, which is also its package's name in `tests/peers`.
     binary: &'static str,
-    package: &'static str,
     /// Whether it parses and validates input (raw hyper answers fixed bytes).
     validates: bool,
     /// Whether it can answer a request in process, for callgrind.
@@ -30,7 +31,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "this project",
         binary: "peer-ours",
-        package: "peer-ours",
         validates: true,
         in_process: true,
         own_answers: &[],
@@ -38,7 +38,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "axum, hand-written",
         binary: "peer-axum",
-        package: "peer-axum",
         validates: true,
         in_process: true,
         own_answers: &[],
@@ -46,7 +45,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "utoipa-axum + garde",
         binary: "peer-utoipa-axum",
-        package: "peer-utoipa-axum",
         validates: true,
         in_process: true,
         own_answers: &[],
@@ -54,7 +52,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "poem-openapi",
         binary: "peer-poem-openapi",
-        package: "peer-poem-openapi",
         validates: true,
         in_process: true,
         own_answers: &[],
@@ -62,7 +59,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "dropshot",
         binary: "peer-dropshot",
-        package: "peer-dropshot",
         validates: true,
         in_process: false,
         // `TypedBody` refuses another content type itself, with 400.
@@ -71,7 +67,6 @@ pub(crate) const PEERS: &[Peer] = &[
     Peer {
         name: "raw hyper, fixed bytes",
         binary: "peer-hyper",
-        package: "peer-hyper",
         validates: false,
         in_process: true,
         own_answers: &[],
@@ -118,16 +113,7 @@ pub(crate) struct Options {
 
 impl Options {
     pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
-        let number = |flag: &str, default: usize| -> Result<usize, String> {
-            match args.iter().position(|a| a == flag) {
-                Some(i) => args
-                    .get(i + 1)
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or(format!("{flag} takes a positive number")),
-                None => Ok(default),
-            }
-        };
+        let number = |flag: &str, default: usize| crate::positive_arg(args, flag, default);
         Ok(Options {
             rounds: number("--rounds", 5)?,
             seconds: number("--seconds", 5)? as u64,
@@ -140,7 +126,7 @@ impl Options {
 /// Builds every server of the suite, release profile, into `target/peers`.
 pub(crate) fn build(root: &Path) -> Result<PathBuf, String> {
     let target = root.join("target/peers");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::cargo_command()
         .args([
             "build",
             "--release",
@@ -164,6 +150,13 @@ struct Running {
     addr: SocketAddr,
 }
 
+impl Running {
+    /// The server's process id (`taskset` runs the server in its own place).
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -172,12 +165,15 @@ impl Drop for Running {
 }
 
 fn two_cores() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
-        && Command::new("taskset")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    static PINNABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNABLE.get_or_init(|| {
+        std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    })
 }
 
 /// A command, pinned to `cpu` where the machine has two cores to pin to.
@@ -438,7 +434,6 @@ struct Load {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
-    requests: u64,
     cpu_us_per_request: f64,
 }
 
@@ -464,12 +459,15 @@ fn cpu_ticks(pid: u32) -> Result<u64, String> {
 }
 
 fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// `VmRSS` and `VmHWM` of a process, in KiB.
@@ -484,11 +482,6 @@ fn memory_kib(pid: u32) -> Result<(u64, u64), String> {
             .ok_or(format!("no {name} in /proc/{pid}/status"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// The server's process: the child itself, or the program `taskset` runs in its place.
-fn server_pid(running: &Running) -> u32 {
-    running.child.id()
 }
 
 fn wrk_script(dir: &Path) -> Result<PathBuf, String> {
@@ -518,7 +511,7 @@ fn wrk(
     if let Route::Create = route {
         cmd.arg("-s").arg(script);
     }
-    let pid = server_pid(running);
+    let pid = running.pid();
     let before = cpu_ticks(pid)?;
     let out = cmd
         .arg(&url)
@@ -541,7 +534,6 @@ fn wrk(
         rps,
         p50_us,
         p99_us,
-        requests,
         cpu_us_per_request: ticks / clock_ticks_per_second() * 1e6 / requests.max(1) as f64,
     })
 }
@@ -589,11 +581,6 @@ fn duration_us(v: &str) -> Option<f64> {
     })
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 /// The figures of one peer, one route, over all rounds.
 #[derive(Default, Clone)]
 struct Series {
@@ -601,7 +588,6 @@ struct Series {
     p50: Vec<f64>,
     p99: Vec<f64>,
     cpu: Vec<f64>,
-    requests: Vec<f64>,
 }
 
 /// Loads every server, round by round, and prints the tables.
@@ -620,7 +606,7 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             let peer = &PEERS[i];
             let running = start(bin, peer)?;
             std::thread::sleep(Duration::from_millis(200));
-            idle[i].push(memory_kib(server_pid(&running))?.0 as f64);
+            idle[i].push(memory_kib(running.pid())?.0 as f64);
             // The same order of routes within a round for all; the other order the next round.
             let routes = if round % 2 == 0 {
                 [Route::Get, Route::Create]
@@ -652,9 +638,8 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
                 s.p50.push(load.p50_us);
                 s.p99.push(load.p99_us);
                 s.cpu.push(load.cpu_us_per_request);
-                s.requests.push(load.requests as f64);
             }
-            let (now, peak) = memory_kib(server_pid(&running))?;
+            let (now, peak) = memory_kib(running.pid())?;
             rss[i].push(now as f64);
             hwm[i].push(peak as f64);
         }
@@ -675,12 +660,12 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             println!(
                 "| {} | {:.0} | {} | {:.0} µs | {:.0} µs | {:.1} µs | {} |",
                 p.name,
-                median(s.rps.clone()),
-                ratio(&s.rps, &b.rps),
-                median(s.p50.clone()),
-                median(s.p99.clone()),
-                median(s.cpu.clone()),
-                ratio(&s.cpu, &b.cpu),
+                median(&s.rps),
+                ratio_spread(&s.rps, &b.rps, 3),
+                median(&s.p50),
+                median(&s.p99),
+                median(&s.cpu),
+                ratio_spread(&s.cpu, &b.cpu, 3),
             );
         }
     }
@@ -690,23 +675,17 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     println!("| server | at start | after load | peak | after load − axum's |");
     println!("|---|---:|---:|---:|---:|");
     for (i, p) in PEERS.iter().enumerate() {
-        let after = median(rss[i].clone());
+        let after = median(&rss[i]);
         println!(
             "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:+.1} MiB |",
             p.name,
-            median(idle[i].clone()) / 1024.0,
+            median(&idle[i]) / 1024.0,
             after / 1024.0,
-            median(hwm[i].clone()) / 1024.0,
-            (after - median(rss[BASE].clone())) / 1024.0,
+            median(&hwm[i]) / 1024.0,
+            (after - median(&rss[BASE])) / 1024.0,
         );
     }
     Ok(())
-}
-
-fn ratio(of: &[f64], to: &[f64]) -> String {
-    let mut r: Vec<f64> = of.iter().zip(to).map(|(a, b)| a / b).collect();
-    r.sort_by(f64::total_cmp);
-    format!("{:.3} [{:.3}, {:.3}]", r[r.len() / 2], r[0], r[r.len() - 1])
 }
 
 /// Instructions per request in process, counted by callgrind inside the peer's
@@ -733,7 +712,7 @@ pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> 
             per_route.push(counts);
         }
         if i == BASE {
-            base = [median(per_route[0].clone()), median(per_route[1].clone())];
+            base = [median(&per_route[0]), median(&per_route[1])];
         }
         rows.push((i, Some(per_route)));
     }
@@ -749,7 +728,7 @@ pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> 
             Some(routes) => {
                 let cell = |r: usize| {
                     let c = &routes[r];
-                    let m = median(c.clone());
+                    let m = median(c);
                     format!(
                         "{:.0} [{:.0}, {:.0}] | {:.3}",
                         m,
@@ -766,25 +745,12 @@ pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> 
 }
 
 fn callgrind(binary: &Path, route: Route, requests: u64) -> Result<u64, String> {
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--toggle-collect=*measured_batch*",
-        ])
-        .arg(binary)
-        .args(["--count", route.count_arg(), &requests.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("{} --count failed: {stderr}", binary.display()));
-    }
-    stderr
-        .lines()
-        .find_map(|l| Some(l.split("Collected :").nth(1)?.trim().replace(',', "")))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("no count in valgrind's output:\n{stderr}"))
+    crate::valgrind_with(
+        binary,
+        crate::Tool::Callgrind,
+        &["--toggle-collect=*measured_batch*"],
+        &["--count", route.count_arg(), &requests.to_string()],
+    )
 }
 
 /// The number of distinct crates each server links (`cargo tree`, normal and build
@@ -792,7 +758,7 @@ fn callgrind(binary: &Path, route: Route, requests: u64) -> Result<u64, String> 
 pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
     println!("\n| server | crates in its dependency tree |\n|---|---:|");
     for p in PEERS {
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let out = crate::cargo_command()
             .args([
                 "tree",
                 "--locked",
@@ -801,7 +767,7 @@ pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
                 "--prefix",
                 "none",
                 "-p",
-                p.package,
+                p.binary,
                 "--manifest-path",
             ])
             .arg(root.join("tests/peers/Cargo.toml"))
@@ -834,7 +800,7 @@ pub(crate) fn profile(bin: &Path, options: &Options, path: &Path) -> Result<(), 
             .is_err()
         {
             eprintln!("{tool} is not installed; installing inferno with cargo");
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            let status = crate::cargo_command()
                 .args(["install", "--locked", "inferno"])
                 .status()
                 .map_err(|e| e.to_string())?;
@@ -862,7 +828,7 @@ pub(crate) fn profile(bin: &Path, options: &Options, path: &Path) -> Result<(), 
         ])
         .arg(&data)
         .arg("-p")
-        .arg(server_pid(&running).to_string())
+        .arg(running.pid().to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
