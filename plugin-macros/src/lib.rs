@@ -5,6 +5,7 @@
 //! `proc_macro2` token streams to an `expand` function, so the real work can be unit-tested
 //! without a compiler run.
 
+mod concurrency;
 mod ctxt;
 mod diag;
 mod docs;

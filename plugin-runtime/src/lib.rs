@@ -50,8 +50,8 @@ macro_rules! __if_client {
 
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use declare::{
-    ErrorDecl, InputLocation, LimitKey, Method, PathParam, PluginMeta, RateLimit, RouteMeta,
-    SchemaFn,
+    Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, PathParam,
+    PluginMeta, RateLimit, RouteMeta, SchemaFn,
 };
 pub use manifest::manifest;
 pub use mount::Plugin;

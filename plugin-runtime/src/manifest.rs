@@ -48,6 +48,10 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                             .iter()
                             .map(crate::declare::RateLimit::json)
                             .collect(),
+                        concurrency: config
+                            .concurrency_for(p, r)
+                            .as_ref()
+                            .map(crate::declare::ConcurrencyLimit::json),
                     }
                 })
                 .collect(),
@@ -91,6 +95,9 @@ struct Route {
     /// The rate-limit policies in force; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rate_limits: Vec<serde_json::Value>,
+    /// The concurrency cap in force; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]

@@ -4,8 +4,8 @@
 
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
-    ErrorDecl, Health, InputLocation, LimitKey, Method, PathParam, PluginMeta, RateLimit,
-    RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
+    Concurrency, ErrorDecl, Health, InputLocation, LimitKey, Method, PathParam, PluginMeta,
+    RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
 pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};

@@ -15,6 +15,11 @@
 //!   and closes the connection, so a stalled connection holds at most twice the cap.
 //! - **A cap on connections** (1,024 by default): past it, new connections wait in the
 //!   operating system's queue until one closes.
+//! - **A share of that cap per client address** (a quarter of it by default, at least 1): an
+//!   address that holds its share has each further connection closed as soon as it is
+//!   accepted, so one client cannot fill the cap and keep everyone else waiting. Counted by the
+//!   connection's peer address; the proxies given to `with_trusted_proxies` are exempt, since
+//!   every client behind them shares their address.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
 //!   requests in flight finish for up to `shutdown_grace` (30 s by default), close idle
 //!   connections at once, then return.
@@ -42,6 +47,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+mod per_address;
+use per_address::PerAddress;
+
 /// What an HTTP/2 connection starts with (RFC 9113, section 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -64,6 +72,7 @@ pub fn serve(listener: TcpListener, app: Router) -> Serve {
         idle_timeout: Duration::from_secs(30),
         max_head_size: 16 * 1024,
         max_connections: 1024,
+        max_connections_per_address: None,
         shutdown_grace: Duration::from_secs(30),
         proxies: TrustedProxies::none(),
         signal: None,
@@ -79,6 +88,8 @@ pub struct Serve {
     idle_timeout: Duration,
     max_head_size: usize,
     max_connections: usize,
+    /// `None`: a quarter of `max_connections`.
+    max_connections_per_address: Option<usize>,
     shutdown_grace: Duration,
     proxies: TrustedProxies,
     signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -91,6 +102,10 @@ impl std::fmt::Debug for Serve {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_head_size", &self.max_head_size)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()
     }
@@ -120,6 +135,15 @@ impl Serve {
     /// How many connections are served at once (default 1,024; at least 1).
     pub fn with_max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How many of those connections one client address may hold at once (default a quarter of
+    /// [`Serve::with_max_connections`], at least 1): past it, the address's new connections are
+    /// closed as soon as they are accepted, while other addresses are still served. Counted by
+    /// the peer address; trusted proxies are exempt.
+    pub fn with_max_connections_per_address(mut self, connections: usize) -> Self {
+        self.max_connections_per_address = Some(connections.max(1));
         self
     }
 
@@ -153,10 +177,14 @@ impl Serve {
             idle_timeout,
             max_head_size,
             max_connections,
+            max_connections_per_address,
             shutdown_grace,
             proxies,
             signal,
         } = self;
+        let per_address = Arc::new(PerAddress::new(
+            max_connections_per_address.unwrap_or((max_connections / 4).max(1)),
+        ));
         let signal = signal.unwrap_or_else(|| Box::pin(terminate()));
         tokio::pin!(signal);
         let graceful = GracefulShutdown::new();
@@ -187,12 +215,26 @@ impl Serve {
                     }
                 },
             };
+            let ip = peer.ip().to_canonical();
+            let share = if settings.proxies.contains(ip) {
+                None
+            } else {
+                match PerAddress::take(&per_address, ip) {
+                    Some(share) => Some(share),
+                    None => {
+                        // Its share is full: closed at once, which frees the cap's place too.
+                        tracing::debug!(%peer, "closed: the address holds its share of connections");
+                        drop(stream);
+                        continue;
+                    }
+                }
+            };
             let _ = stream.set_nodelay(true);
             let app = app.clone();
             let settings = Arc::clone(&settings);
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let _permit = permit;
+                let (_permit, _share) = (permit, share);
                 serve_connection(stream, peer, app, settings, watcher).await;
             });
         }

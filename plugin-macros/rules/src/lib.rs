@@ -13,7 +13,7 @@ mod path;
 mod scope;
 
 pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
-pub use limits::{LIMIT_KEYS, MAX_RATE_LIMITS, parse_window};
+pub use limits::{CONCURRENCY_KEYS, LIMIT_KEYS, MAX_RATE_LIMITS, parse_window};
 pub use method::Method;
 pub use names::{
     AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, derive_operation_id,

@@ -1,8 +1,13 @@
-//! Rate-limit declarations: how long a window is, and what a quota is counted per.
+//! Limit declarations: how long a rate limit's window is, and what a quota or a concurrency cap
+//! is counted per.
 
 /// What a quota can be counted per: the caller (its user or key id; its address when it has
 /// none), the client's address, or the route as a whole.
 pub const LIMIT_KEYS: [&str; 3] = ["caller", "address", "route"];
+
+/// What a concurrency cap can be counted per: the caller (as for quotas) or the client's
+/// address. Not the route as a whole: one slow client would then hold everyone's places.
+pub const CONCURRENCY_KEYS: [&str; 2] = ["caller", "address"];
 
 /// How many policies one route may have (the limiter keeps their state on the stack).
 pub const MAX_RATE_LIMITS: usize = 8;

@@ -22,6 +22,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
     let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
+    let concurrency = crate::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
@@ -60,7 +61,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         #[allow(non_snake_case)]
         mod #health_mod {
             #[doc = "Report that the plugin is mounted and serving"]
-            #[#child_path::plugin_route(crate = #child_str, method = "GET", path = "/health", security(none), rate_limit(none))]
+            #[#child_path::plugin_route(crate = #child_str, method = "GET", path = "/health", security(none), rate_limit(none), concurrency(none))]
             pub(super) async fn health() -> #child_path::__private::RouteResult<#child_path::__private::Health> {
                 ::core::result::Result::Ok(#child_path::__private::Health::new(#name, #version))
             }
@@ -110,6 +111,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 security: #security,
                 permissions: #permissions,
                 rate_limits: #rate_limits,
+                concurrency: #concurrency,
                 health: #health_mod::plugin_route_health::META,
             };
 

@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "security",
     "permissions",
     "rate_limit",
+    "concurrency",
     "client",
 ];
 
@@ -42,6 +43,8 @@ pub(crate) struct PluginDecl {
     pub(crate) permissions: Option<Vec<String>>,
     /// The default `rate_limit(...)` of its routes.
     pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    /// The default `concurrency(...)` of its routes.
+    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
     /// `client = ItemsClient`: the typed client's name, generated when the runtime's `client`
     /// feature is on.
     pub(crate) client: Option<syn::Ident>,
@@ -93,6 +96,7 @@ fn validate_into(
     let mut security = None;
     let mut permissions = None;
     let mut rate_limit = None;
+    let mut concurrency = None;
     let mut client = None;
     for k in &keys {
         match k.key.to_string().as_str() {
@@ -116,6 +120,7 @@ fn validate_into(
             "security" => security = security::security(cx, k),
             "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
             "rate_limit" => rate_limit = crate::rate_limit::rate_limit(cx, k),
+            "concurrency" => concurrency = crate::concurrency::concurrency(cx, k),
             "client" => {
                 client =
                     keyed::value(cx, k, "client = ItemsClient").and_then(|v| client_name(cx, v))
@@ -165,6 +170,7 @@ fn validate_into(
         security,
         permissions: permissions.map(|(p, _)| p),
         rate_limit,
+        concurrency,
         client,
     })
 }

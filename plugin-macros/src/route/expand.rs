@@ -92,6 +92,7 @@ pub(crate) fn route(
     let security = crate::security::opt_security(&rt, decl.security);
     let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
     let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
+    let concurrency = crate::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
 
     let client = super::client::client(krate, decl, sig, &fn_ident, &companion, summary.as_deref());
     let assertions = assertions(krate, decl, sig);
@@ -154,6 +155,7 @@ pub(crate) fn route(
                 security: #security,
                 permissions: #permissions,
                 rate_limits: #rate_limits,
+                concurrency: #concurrency,
             };
         }
 

@@ -24,6 +24,7 @@ pub(crate) const KEYS: &[&str] = &[
     "security",
     "permissions",
     "rate_limit",
+    "concurrency",
 ];
 
 pub(crate) struct RawRoute {
@@ -43,6 +44,8 @@ pub(crate) struct RawRoute {
     pub(crate) permissions: Option<(Vec<String>, syn::Ident)>,
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
     pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
+    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -69,6 +72,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         security: None,
         permissions: None,
         rate_limit: None,
+        concurrency: None,
         written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
@@ -92,6 +96,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
                 raw.permissions = security::permissions(cx, &k).map(|p| (p, k.key.clone()));
             }
             "rate_limit" => raw.rate_limit = crate::rate_limit::rate_limit(cx, &k),
+            "concurrency" => raw.concurrency = crate::concurrency::concurrency(cx, &k),
             // Read before parsing, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),

@@ -29,6 +29,8 @@ pub(crate) struct RouteDecl {
     pub(crate) permissions: Option<Vec<String>>,
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
     pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
+    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
 }
 
 /// What the route says about itself in the OpenAPI document (none of it changes behaviour except
@@ -145,6 +147,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         security: raw.security,
         permissions: raw.permissions.map(|(p, _)| p),
         rate_limit: raw.rate_limit,
+        concurrency: raw.concurrency,
     })
 }
 

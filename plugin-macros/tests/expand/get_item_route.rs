@@ -80,6 +80,7 @@ impl plugin_route_get_item {
         security: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
+        concurrency: ::core::option::Option::None,
     };
 }
 const _: () = {

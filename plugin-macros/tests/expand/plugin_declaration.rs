@@ -8,7 +8,8 @@ mod __plugin_health_ItemsPlugin {
         method = "GET",
         path = "/health",
         security(none),
-        rate_limit(none)
+        rate_limit(none),
+        concurrency(none)
     )]
     pub(super) async fn health() -> ::plugin_runtime::__private::RouteResult<
         ::plugin_runtime::__private::Health,
@@ -56,6 +57,7 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
         security: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
+        concurrency: ::core::option::Option::None,
         health: __plugin_health_ItemsPlugin::plugin_route_health::META,
     };
     fn mount(

@@ -59,6 +59,7 @@ impl plugin_route_clear_tags {
         security: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
+        concurrency: ::core::option::Option::None,
     };
 }
 const _: () = {

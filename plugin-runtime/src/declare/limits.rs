@@ -1,4 +1,4 @@
-//! What `rate_limit(...)` declares, as `'static` data.
+//! What `rate_limit(...)` and `concurrency(...)` declare, as `'static` data.
 
 /// One rate-limit policy: `quota` requests per `window_secs`, at most `burst` at once, counted
 /// per `key`. A request must be within every policy of its route.
@@ -49,5 +49,55 @@ impl LimitKey {
             LimitKey::Address => "address",
             LimitKey::Route => "route",
         }
+    }
+}
+
+/// What `concurrency(...)` declares on a route or a plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concurrency {
+    /// `concurrency(none)`: no cap, whatever the plugin or the server's stream cap says.
+    Unlimited,
+    /// `concurrency(4)`, `concurrency(4, key = "address")`: at most `limit` requests in flight
+    /// at once per `key` ([`LimitKey::Caller`] or [`LimitKey::Address`]).
+    Capped {
+        /// Requests in flight at once.
+        limit: u32,
+        /// What they are counted per.
+        key: LimitKey,
+    },
+}
+
+/// A concurrency cap in force for a route: how many of its requests one caller (or address)
+/// may have in flight at once. A request holds its place until its response is finished (an
+/// event stream, until it ends or the client goes away); one past the cap is answered
+/// `429 RATE_LIMITED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConcurrencyLimit {
+    /// `concurrency` for a declared cap, `streams` for the server's default cap on streams
+    /// (in the 429's details and the documents).
+    pub name: &'static str,
+    /// Requests in flight at once.
+    pub limit: u32,
+    /// What they are counted per: [`LimitKey::Caller`] or [`LimitKey::Address`].
+    pub key: LimitKey,
+    /// Counted across every route it applies to (the server's stream cap: 16 streams per
+    /// caller in all), rather than per route (a declared cap).
+    pub shared: bool,
+}
+
+impl ConcurrencyLimit {
+    /// The name of a cap declared with `concurrency(...)`.
+    pub const DECLARED: &'static str = "concurrency";
+    /// The name of the server's default cap on event streams.
+    pub const STREAMS: &'static str = "streams";
+
+    /// As the manifest and the documents' `x-concurrency-limit` show it.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "limit": self.limit,
+            "key": self.key.as_str(),
+            "per": if self.shared { "server" } else { "route" },
+        })
     }
 }

@@ -10,7 +10,7 @@ mod security;
 
 pub use health::Health;
 pub(crate) use health::{is_default_health, served_routes};
-pub use limits::{LimitKey, RateLimit};
+pub use limits::{Concurrency, ConcurrencyLimit, LimitKey, RateLimit};
 pub use plugin::PluginMeta;
 pub(crate) use route::method_filter;
 pub use route::{

@@ -117,6 +117,9 @@ pub struct RouteMeta {
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's; `Some(&[])` is
     /// `rate_limit(none)`.
     pub rate_limits: Option<&'static [super::RateLimit]>,
+    /// `concurrency(...)`; `None` inherits the plugin's, then the server's cap on streams (for
+    /// a streamed route).
+    pub concurrency: Option<super::Concurrency>,
 }
 
 impl RouteMeta {
@@ -149,10 +152,16 @@ impl RouteMeta {
         security: None,
         permissions: None,
         rate_limits: None,
+        concurrency: None,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {
         self.path.is_empty()
+    }
+
+    /// Whether it answers with an event stream (`RouteResult<EventStream<T>>`).
+    pub fn streams(&self) -> bool {
+        self.output_media_type == "text/event-stream"
     }
 
     /// The operation id in the OpenAPI documents: `operation_id`, else `<plugin>_<handler>` with

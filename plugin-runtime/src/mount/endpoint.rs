@@ -4,13 +4,13 @@
 //! future or allocates beyond what the same work written by hand in axum needs.
 //!
 //! Each route compiles its own copy of what is generic, so only what depends on the route's
-//! types is: the gate (authentication and quotas), the span and the error response are plain
+//! types is: the gate (authentication, quotas and concurrency caps), the span and the error response are plain
 //! functions, compiled once (`BENCHMARKS.md`, compile time against the peers).
 
 use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{
-    Check, Decision, LimitFields, Limiter, Requirement, SharedAuthenticator, rate_limited,
-    unauthorized,
+    Capper, Check, Decision, LimitFields, Limiter, Permit, Requirement, SharedAuthenticator, Take,
+    Taken, hold, rate_limited, unauthorized,
 };
 use crate::request::{
     ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
@@ -37,6 +37,8 @@ pub struct RouteRuntime<S> {
     pub(crate) auth: Option<SharedAuthenticator>,
     /// The route's rate limits, if it has any.
     pub(crate) limiter: Option<Arc<Limiter>>,
+    /// The route's concurrency cap, if it has one.
+    pub(crate) capper: Option<Arc<Capper>>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -51,6 +53,7 @@ impl<S> Clone for RouteRuntime<S> {
             permissions: self.permissions,
             auth: self.auth.clone(),
             limiter: self.limiter.clone(),
+            capper: self.capper.clone(),
         }
     }
 }
@@ -115,22 +118,28 @@ where
     let route = runtime.route;
     let span = request_span(runtime.plugin, route, &request_id);
     let ctx_id = request_id.clone();
-    // The rate-limit fields, set once the request is counted; every answer carries them.
-    let mut limit_headers: Option<LimitFields> = None;
-    let limit_slot = &mut limit_headers;
+    // What the gate leaves for the response: the rate-limit fields, set once the request is
+    // counted (every answer carries them), and the place it holds under a concurrency cap
+    // (until the response body is finished).
+    let mut admitted = Admitted {
+        fields: None,
+        permit: None,
+    };
+    let slot = &mut admitted;
     let work = async move {
         let gate = Gate {
             security: runtime.security,
             auth: runtime.auth.as_ref(),
             permissions: runtime.permissions,
             limiter: runtime.limiter.as_deref(),
+            capper: runtime.capper.as_deref(),
             route,
         };
-        // A public route without quotas has nothing to decide: it skips the gate's future.
+        // A public route without limits has nothing to decide: it skips the gate's future.
         let principal = if gate.is_open() {
             None
         } else {
-            gate.admit(&parts, limit_slot).await?
+            gate.admit(&parts, slot).await?
         };
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
@@ -146,10 +155,21 @@ where
         .await;
     let _entered = span.enter();
     let mut response = respond::<R>(route, outcome, timeout, &request_id);
-    if let Some(fields) = limit_headers {
+    if let Some(fields) = admitted.fields {
         fields.apply(response.headers_mut());
     }
-    response
+    match admitted.permit {
+        Some(permit) => hold(response, permit),
+        None => response,
+    }
+}
+
+/// What the gate leaves for the response.
+struct Admitted {
+    /// `RateLimit-Policy`, `RateLimit` (and over quota `Retry-After`), on a limited route.
+    fields: Option<LimitFields>,
+    /// The place taken under the route's concurrency cap, held by the response body.
+    permit: Option<Permit>,
 }
 
 fn respond<R: Responder>(
@@ -221,20 +241,21 @@ struct Gate<'a> {
     auth: Option<&'a SharedAuthenticator>,
     permissions: &'static [&'static str],
     limiter: Option<&'a Limiter>,
+    capper: Option<&'a Capper>,
     route: &'static RouteMeta,
 }
 
 impl Gate<'_> {
-    /// Whether every request passes: public, and counted against no quota.
+    /// Whether every request passes: public, counted against no quota and under no cap.
     fn is_open(&self) -> bool {
-        self.security.is_public() && self.limiter.is_none()
+        self.security.is_public() && self.limiter.is_none() && self.capper.is_none()
     }
 
     /// The caller (`None` on a public route), or the refusal to send.
     async fn admit(
         &self,
         parts: &http::request::Parts,
-        limit_slot: &mut Option<LimitFields>,
+        slot: &mut Admitted,
     ) -> Result<Option<Arc<Principal>>, Failure> {
         // Who is calling is settled first: an unauthenticated request is refused before its
         // parameters are parsed or a byte of its body is read.
@@ -249,16 +270,26 @@ impl Gate<'_> {
             Some(auth.check(parts, requirement, self.permissions).await?)
         };
         // Counted after authentication (to count per caller) and before a byte of the body.
+        let caller = principal.as_deref().map(Principal::user_id);
+        let address = ClientAddr::of(parts).map(|c| c.0);
+        // A place first: a request refused for want of one uses up no quota, and one refused
+        // over quota gives its place back at once.
+        if let Some(capper) = self.capper {
+            let taken = match capper.take(caller, address) {
+                Take::Ready(t) => t,
+                Take::Later(f) => f.await,
+            };
+            match taken {
+                Taken::Admitted(permit) => slot.permit = permit,
+                Taken::Refused(e) => return Err(Failure::Framework(e)),
+            }
+        }
         if let Some(limiter) = self.limiter {
-            let check = limiter.check(
-                principal.as_deref().map(Principal::user_id),
-                ClientAddr::of(parts).map(|c| c.0),
-            );
-            let decision = match check {
+            let decision = match limiter.check(caller, address) {
                 Check::Ready(d) => d,
                 Check::Later(f) => f.await,
             };
-            admit(decision, limit_slot)?;
+            admit(decision, &mut slot.fields)?;
         }
         Ok(principal)
     }

@@ -2,8 +2,8 @@
 
 use super::endpoint::RouteRuntime;
 use super::plugin::Route;
-use crate::declare::{PluginMeta, RouteMeta};
-use crate::policy::{Limiter, ServerConfig, SharedAuthenticator};
+use crate::declare::{ConcurrencyLimit, PluginMeta, RouteMeta};
+use crate::policy::{Capper, Limiter, ServerConfig, SharedAuthenticator};
 use axum::Router;
 use axum::routing::MethodRouter;
 use plugin_rules::full_path;
@@ -74,6 +74,18 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                 format!("{}/{}", self.plugin.name, meta.handler),
             )
             .map(Arc::new),
+            capper: self
+                .server
+                .concurrency_for(self.plugin, meta)
+                .map(|policy| {
+                    // The server's stream cap counts a caller's streams on every route together.
+                    let scope = if policy.shared {
+                        ConcurrencyLimit::STREAMS.to_owned()
+                    } else {
+                        format!("{}/{}", self.plugin.name, meta.handler)
+                    };
+                    Arc::new(Capper::new(policy, self.server.limit_store(), scope))
+                }),
         }
     }
 

@@ -11,6 +11,9 @@
 //! key allocates nothing and a client cannot choose colliding keys. A key whose TAT has passed
 //! is at full quota, the same as absent: such keys are swept out whenever the map doubles, so
 //! memory follows the keys active within a window.
+//!
+//! Concurrency caps count places in flight: in memory, a map from key (hashed the same way) to
+//! count, a key removed when its count falls to zero; in Redis, leases that lapse (`lease.rs`).
 
 use super::gcra::{Counted, Step, Unreachable, WhenUnreachable, Who, seconds_up};
 use crate::declare::RateLimit;
@@ -43,6 +46,24 @@ struct Inner {
     /// The latest time anyone is blocked until: before it passes, [`LimitStore::blocked`]
     /// looks nothing up, so an authenticated request pays a clock read for the feature.
     blocked_until: AtomicU64,
+    /// Places in flight under concurrency caps, counted in this process: `hash(scope, who)` →
+    /// count. Only in-memory stores use it.
+    in_flight: Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>,
+}
+
+/// What asking for a place under a concurrency cap came to.
+pub(crate) enum Place {
+    Taken(super::concurrency::Permit),
+    /// Every place is taken.
+    Full,
+    /// The store could not be asked; `refuse` if it is set to refuse then.
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "only Redis can be unreachable")
+    )]
+    Unreachable {
+        refuse: bool,
+    },
 }
 
 enum Backend {
@@ -146,6 +167,7 @@ impl LimitStore {
             hasher: RandomState::new(),
             blocked: Mutex::new(Swept::new()),
             blocked_until: AtomicU64::new(0),
+            in_flight: Mutex::new(HashMap::default()),
         }))
     }
 
@@ -183,6 +205,15 @@ impl LimitStore {
             .await
             .ok()?;
         Some(counted.violated.is_none())
+    }
+
+    /// The Redis backend, if the store counts in Redis.
+    #[cfg(feature = "redis")]
+    pub(super) fn redis_counter(&self) -> Option<&super::redis::RedisCounter> {
+        match &self.0.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(r) => Some(r),
+        }
     }
 
     /// What to do when the store cannot be asked.
@@ -272,6 +303,76 @@ impl LimitStore {
             *u = h - now;
         }
         Counted { violated, used }
+    }
+
+    /// Takes one of `limit` places for `who` in `scope` (named `scope_name` in Redis, hashed
+    /// `scope` in memory).
+    pub(crate) async fn take_place(&self, scope_name: &str, who: Who<'_>, limit: u32) -> Place {
+        match &self.0.backend {
+            Backend::Memory(_) => {
+                self.take_place_in_memory(self.scope_hash(scope_name), who, limit)
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => {
+                let taken = Box::pin(super::lease::Lease::take(self, r, scope_name, who, limit));
+                match taken.await {
+                    Ok(Some(lease)) => Place::Taken(super::concurrency::Permit(
+                        super::concurrency::Held::Lease(lease),
+                    )),
+                    Ok(None) => Place::Full,
+                    Err(Unreachable) => Place::Unreachable {
+                        refuse: r.when_unreachable() == WhenUnreachable::Refuse,
+                    },
+                }
+            }
+        }
+    }
+
+    /// [`LimitStore::take_place`] without waiting, when the store is in memory; `None`
+    /// otherwise.
+    pub(crate) fn take_place_now(&self, scope: u64, who: Who<'_>, limit: u32) -> Option<Place> {
+        match &self.0.backend {
+            Backend::Memory(_) => Some(self.take_place_in_memory(scope, who, limit)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => None,
+        }
+    }
+
+    fn take_place_in_memory(&self, scope: u64, who: Who<'_>, limit: u32) -> Place {
+        let key = self.key(scope, "", who);
+        let mut in_flight = lock(&self.0.in_flight);
+        let held = in_flight.entry(key).or_insert(0);
+        if *held >= limit {
+            if *held == 0 {
+                in_flight.remove(&key);
+            }
+            return Place::Full;
+        }
+        *held += 1;
+        drop(in_flight);
+        Place::Taken(super::concurrency::Permit(
+            super::concurrency::Held::Memory {
+                store: self.clone(),
+                key,
+            },
+        ))
+    }
+
+    /// Gives back a place taken in memory.
+    pub(super) fn give_back(&self, key: u64) {
+        let mut in_flight = lock(&self.0.in_flight);
+        if let Some(held) = in_flight.get_mut(&key) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                in_flight.remove(&key);
+            }
+        }
+    }
+
+    /// How many keys hold places in memory.
+    #[cfg(test)]
+    pub(super) fn keys_in_flight(&self) -> usize {
+        lock(&self.0.in_flight).len()
     }
 
     /// Seconds until `who` may try again in `scope`, if too many failures have been recorded;

@@ -1,10 +1,13 @@
 //! Floor 3, policies: who may call a route ([`Authenticator`] and the framework's checks on its
 //! answer) and the limits in force for it ([`ServerConfig`] resolves route, plugin and server
-//! settings; [`LimitStore`] counts quotas). Imports the request path and the declared data below
-//! it.
+//! settings; [`LimitStore`] counts quotas, and places under concurrency caps). Imports the
+//! request path and the declared data below it.
 
 mod authenticate;
+mod concurrency;
 mod gcra;
+#[cfg(feature = "redis")]
+mod lease;
 mod limit_store;
 mod rate_limit;
 #[cfg(feature = "redis")]
@@ -18,6 +21,7 @@ pub use authenticate::{
     AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
     Verdict,
 };
+pub(crate) use concurrency::{Capper, Permit, Take, Taken, hold};
 pub use gcra::WhenUnreachable;
 #[cfg(feature = "auth-store")]
 pub(crate) use gcra::Who;

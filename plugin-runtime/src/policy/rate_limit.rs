@@ -302,11 +302,11 @@ pub(crate) fn over_quota(policy: &RateLimit, retry_after: u64, message: String) 
     ))
 }
 
-fn warn_no_address() {
+pub(super) fn warn_no_address() {
     if !WARNED_NO_ADDRESS.swap(true, Ordering::Relaxed) {
         tracing::warn!(
-            "a rate limit counted per address met a request whose address is unknown, and did \
-             not count it: serve with plugin_runtime::serve, or with axum's \
+            "a rate limit or concurrency cap counted per address met a request whose address is \
+             unknown, and did not count it: serve with plugin_runtime::serve, or with axum's \
              into_make_service_with_connect_info"
         );
     }

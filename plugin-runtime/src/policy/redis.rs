@@ -61,6 +61,7 @@ pub struct RedisLimits {
     prefix: String,
     when_unreachable: WhenUnreachable,
     timeout: Duration,
+    lease: Duration,
 }
 
 #[derive(Clone)]
@@ -130,6 +131,7 @@ impl RedisLimits {
             prefix: "plugin-limits".to_owned(),
             when_unreachable: WhenUnreachable::Admit,
             timeout: Duration::from_millis(250),
+            lease: Duration::from_secs(30),
         })
     }
 
@@ -152,6 +154,15 @@ impl RedisLimits {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long a place under a concurrency cap is leased for (default 30 s, at least 1 s).
+    /// A server renews the leases it holds every third of that; the places of a server that
+    /// dies free themselves once their leases lapse.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
         self
     }
 }
@@ -197,6 +208,34 @@ impl RedisCounter {
 
     pub(crate) fn when_unreachable(&self) -> WhenUnreachable {
         self.settings.when_unreachable
+    }
+
+    /// What every key starts with.
+    pub(super) fn prefix(&self) -> &str {
+        &self.settings.prefix
+    }
+
+    /// How long a place is leased for.
+    pub(super) fn lease(&self) -> Duration {
+        self.settings.lease
+    }
+
+    /// Sends one command (a script of its own, say) and waits for its answer within the
+    /// store's timeout; a failure counts as Redis being unreachable, as a check's does.
+    pub(super) async fn command(&self, args: Vec<Vec<u8>>) -> Result<Reply, Unreachable> {
+        let sent = async {
+            let conn = self.connection().await?;
+            conn.send(args).await
+        };
+        match tokio::time::timeout(self.settings.timeout, sent).await {
+            Ok(Ok(Reply::Error(e))) => Err(self.failed(&e)),
+            Ok(Ok(reply)) => {
+                self.succeeded();
+                Ok(reply)
+            }
+            Ok(Err(e)) => Err(self.failed(&e)),
+            Err(_) => Err(self.failed("no answer within the timeout")),
+        }
     }
 
     /// Counts one request against `steps`, as the in-memory store does, on Redis's clock.
@@ -347,7 +386,7 @@ fn parse_counted(reply: &Reply, n: usize) -> Option<Counted> {
 
 /// An answer from Redis (RESP2).
 #[derive(Debug, PartialEq, Eq)]
-enum Reply {
+pub(super) enum Reply {
     Simple(String),
     Error(String),
     Int(i64),

@@ -1,9 +1,11 @@
 //! [`ServerConfig`]: the server-wide defaults, and the one place that resolves what applies to a
-//! route (route, else plugin, else server) for its timeout, body limit and security. Mounting,
+//! route (route, else plugin, else server) for its timeout, body limit, security and limits. Mounting,
 //! the documents and the manifest all ask here, so they cannot disagree.
 
 use super::LimitStore;
-use crate::declare::{PluginMeta, RateLimit, RouteMeta, Security};
+use crate::declare::{
+    Concurrency, ConcurrencyLimit, LimitKey, PluginMeta, RateLimit, RouteMeta, Security,
+};
 use std::time::Duration;
 
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
@@ -19,11 +21,13 @@ pub struct ServerConfig {
     rate_limits: &'static [RateLimit],
     limit_store: LimitStore,
     auth_failures: RateLimit,
+    max_streams_per_caller: u32,
 }
 
 impl Default for ServerConfig {
     /// 60 s timeout, 1 MiB body limit, documents titled "API" at version 1.0.0, Swagger UI on,
-    /// routes that declare nothing need `security(user, token)`.
+    /// routes that declare nothing need `security(user, token)`, at most 16 event streams per
+    /// caller.
     fn default() -> Self {
         ServerConfig {
             timeout: crate::declare::DEFAULT_TIMEOUT,
@@ -35,6 +39,7 @@ impl Default for ServerConfig {
             rate_limits: &[],
             limit_store: LimitStore::memory(),
             auth_failures: super::AUTH_FAILURES,
+            max_streams_per_caller: 16,
         }
     }
 }
@@ -117,6 +122,55 @@ impl ServerConfig {
             .rate_limits
             .or(plugin.rate_limits)
             .unwrap_or(self.rate_limits)
+    }
+
+    /// Sets how many event streams one caller may have open at once on streamed routes whose
+    /// route and plugin declare no `concurrency(...)` (default 16; 0 for no cap). Counted across
+    /// all those routes together, per caller (its user or key id; its address when it has none),
+    /// in the [`LimitStore`]; one past the cap is answered `429 RATE_LIMITED` with the policy
+    /// `streams` in its details.
+    ///
+    /// ```
+    /// use plugin_runtime::ServerConfig;
+    ///
+    /// let config = ServerConfig::default().with_max_streams_per_caller(4);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_max_streams_per_caller(mut self, streams: u32) -> Self {
+        self.max_streams_per_caller = streams;
+        self
+    }
+
+    /// How many event streams one caller may have open at once where no route or plugin says.
+    pub fn max_streams_per_caller(&self) -> u32 {
+        self.max_streams_per_caller
+    }
+
+    /// The concurrency cap in force for `route` of `plugin`: the route's `concurrency(...)`,
+    /// else the plugin's, else (for a streamed route) the server's cap on streams per caller.
+    /// `None` means uncapped.
+    pub fn concurrency_for(
+        &self,
+        plugin: &PluginMeta,
+        route: &RouteMeta,
+    ) -> Option<ConcurrencyLimit> {
+        match route.concurrency.or(plugin.concurrency) {
+            Some(Concurrency::Unlimited) => None,
+            Some(Concurrency::Capped { limit, key }) => Some(ConcurrencyLimit {
+                name: ConcurrencyLimit::DECLARED,
+                limit,
+                key,
+                shared: false,
+            }),
+            None if route.streams() && self.max_streams_per_caller > 0 => Some(ConcurrencyLimit {
+                name: ConcurrencyLimit::STREAMS,
+                limit: self.max_streams_per_caller,
+                key: LimitKey::Caller,
+                shared: true,
+            }),
+            None => None,
+        }
     }
 
     /// Sets the default route timeout.

@@ -27,7 +27,7 @@ struct Book {
 }
 
 /// Search books by tag.
-#[plugin_route(method = "GET", path = "/books", timeout_ms = 2_000)]
+#[plugin_route(method = "GET", path = "/books", timeout_ms = 2_000, concurrency(8, key = "address"))]
 async fn search(ctx: Ctx<Library>, query: Search, #[extract] headers: axum::http::HeaderMap) -> RouteResult<Vec<Book>> {
     let _ = (query.tag, query.limit, headers.len(), &ctx.name, ctx.request_id());
     Ok(Vec::new())
