@@ -45,7 +45,11 @@ async fn committed_documents_are_what_the_example_serves() {
     let c = example().await;
     let specs = Specs::build(&items_example::config(), PLUGINS);
     let files = specs.files();
-    assert_eq!(files.len(), 6);
+    assert_eq!(
+        files.len(),
+        12,
+        "3.1 and 3.0: everything, the plugins, and each of 4 plugins"
+    );
     for (rel, bytes) in files {
         let url = match rel.strip_prefix("plugins/") {
             Some(name) => format!("/openapi/{name}"),
@@ -178,12 +182,13 @@ fn every_operation_documents_what_it_can_send() {
         doc["paths"][items]["post"]["security"],
         scoped("items:write")
     );
-    assert!(
-        doc["paths"]["/v1/plugins/items/health"]["get"]
-            .get("security")
-            .is_none(),
-        "health is public"
+    assert_eq!(
+        doc["paths"]["/v1/plugins/items/health"]["get"]["security"],
+        json!([]),
+        "health is public, and says so"
     );
+    // One server: the one the document was fetched from (paths are relative to it).
+    assert_eq!(doc["servers"][0]["url"], "/", "{}", doc["servers"]);
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["apiKey"]["scheme"], "bearer");
@@ -359,10 +364,17 @@ fn schemars_output_reaches_the_document_whole() {
         })
         .collect();
     assert_eq!(kinds, ["circle", "square"]);
-    let colour = &doc["components"]["schemas"]["Colour"]["oneOf"];
-    assert_eq!(colour[0]["const"], "blue");
-    assert_eq!(colour[0]["description"], "Like the sky.");
-    assert_eq!(colour[1]["const"], "green");
+    // A user's enum of strings is `type` + `enum`, each value's description kept beside it
+    // (generators read a `oneOf` of `const`s as "the first value only").
+    let colour = &doc["components"]["schemas"]["Colour"];
+    assert_eq!(colour["type"], "string", "{colour}");
+    assert_eq!(
+        colour["enum"],
+        serde_json::json!(["blue", "green"]),
+        "{colour}"
+    );
+    assert_eq!(colour["x-enumDescriptions"]["blue"], "Like the sky.");
+    assert!(colour.get("oneOf").is_none(), "{colour}");
     // The enum as a query parameter: optional, described, and never `null` (a query cannot send it).
     let param = &doc["paths"]["/v1/plugins/shapes/paint"]["get"]["parameters"][0];
     assert_eq!(param["name"], "colour");

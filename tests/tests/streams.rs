@@ -254,3 +254,68 @@ async fn the_documents_describe_the_stream_and_its_events() {
     let responses = &doc["paths"]["/v1/plugins/talk/pieces"]["post"]["responses"];
     assert!(responses["422"].is_object() && responses["503"].is_object());
 }
+
+/// The events as they are on the wire: `event` only when the line is there, `data` as sent.
+fn raw_events(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = serde_json::Map::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    event.insert("event".into(), v.into());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    event.insert("data".into(), v.into());
+                }
+            }
+            event.contains_key("data").then_some(event.into())
+        })
+        .collect()
+}
+
+/// A JSON Schema 2020-12 validator for the schema at `pointer` in `doc`, its `$ref`s resolved
+/// within the document.
+fn validator_at(doc: &serde_json::Value, pointer: &str) -> jsonschema::Validator {
+    let mut root = doc.clone();
+    root["$ref"] = format!("#{pointer}").into();
+    jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{pointer}: {e}"))
+}
+
+#[tokio::test]
+async fn every_event_the_server_sends_is_valid_under_the_document() {
+    let doc = plugin_runtime::openapi::document(
+        &plugin_runtime::ServerConfig::default(),
+        &[<Talk as plugin_runtime::Plugin>::META],
+        plugin_runtime::openapi::Scope::All,
+    );
+    let at =
+        "/paths/~1v1~1plugins~1talk~1pieces/post/responses/200/content/text~1event-stream/schema";
+    let event = validator_at(&doc, at);
+    let item = validator_at(&doc, &format!("{at}/oneOf/0/properties/data/contentSchema"));
+    let error = validator_at(&doc, &format!("{at}/oneOf/1/properties/data/contentSchema"));
+    let (c, _) = client();
+    let mut seen = Vec::new();
+    for ask in [json!({"pieces": 3}), json!({"pieces": 3, "fail_after": 2})] {
+        let r = c.post("/v1/plugins/talk/pieces").json(&ask).send().await;
+        seen.extend(raw_events(&r.text()));
+    }
+    assert_eq!(seen.len(), 4 + 3, "{seen:#?}");
+    for e in &seen {
+        let problems: Vec<String> = event.iter_errors(e).map(|p| p.to_string()).collect();
+        assert!(problems.is_empty(), "{e}: {problems:?}");
+        // `contentSchema` is an annotation in 2020-12: the data is checked against it here.
+        let data: serde_json::Value = serde_json::from_str(e["data"].as_str().unwrap()).unwrap();
+        let of = if e.get("event").is_some_and(|n| n == "error") {
+            &error
+        } else {
+            &item
+        };
+        assert!(of.is_valid(&data), "{data} against its contentSchema");
+    }
+    // The branches exclude each other: an error event is not a message, and no event is both.
+    let failed = seen.iter().filter(|e| e.get("event").is_some()).count();
+    assert_eq!(failed, 1, "{seen:#?}");
+    let mut mislabelled = seen[0].clone();
+    mislabelled["event"] = "error".into();
+    let under_message = validator_at(&doc, &format!("{at}/oneOf/0"));
+    assert!(!under_message.is_valid(&mislabelled));
+}

@@ -13,6 +13,7 @@ mod schemas;
 mod serve;
 #[cfg(feature = "swagger-ui")]
 mod swagger;
+mod v30;
 
 pub use serve::Specs;
 pub(crate) use serve::server_plugins;
@@ -27,6 +28,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use utoipa::openapi::path::{Operation, Paths};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{Info, OpenApi};
+
+/// The one `servers` entry: paths are relative to where the document was fetched from, which
+/// serves them.
+const SERVER_DESCRIPTION: &str =
+    "This server: the paths are relative to the address the document was read from.";
 
 /// Which routes a document describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +184,12 @@ impl Catalog {
             Paths::new(),
         );
         openapi.tags = Some(tags);
+        openapi.servers = Some(vec![
+            utoipa::openapi::server::ServerBuilder::new()
+                .url("/")
+                .description(Some(SERVER_DESCRIPTION))
+                .build(),
+        ]);
         let root = match serde_json::to_value(&openapi) {
             Ok(Value::Object(root)) => root,
             _ => serde_json::Map::new(),

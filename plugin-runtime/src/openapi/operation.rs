@@ -97,11 +97,11 @@ pub(crate) fn route(
 
     // Who may call: each admitted method is one alternative, each with the required scopes.
     let (security, permissions) = config.security_for(plugin, route);
-    if !security.is_public() {
-        op = op.securities(Some(security.methods().map(|m| {
-            SecurityRequirement::new(security_scheme(m), permissions.iter().copied())
-        })));
-    }
+    // A public operation says so with an empty list, which linters and generators read as "no
+    // credential" rather than "not stated".
+    op = op.securities(Some(security.methods().map(|m| {
+        SecurityRequirement::new(security_scheme(m), permissions.iter().copied())
+    })));
 
     let success = match route.output_schema {
         Some(f) if route.output_media_type == EVENT_STREAM => {
@@ -177,19 +177,25 @@ pub(crate) fn route(
         }
     }
     let limits = config.rate_limits_for(plugin, route);
-    if !limits.is_empty() || !security.is_public() {
+    let cap = config.concurrency_for(plugin, route);
+    if !limits.is_empty() || !security.is_public() || cap.is_some() {
         framework(
             FrameworkCode::RateLimited,
-            "over a rate limit, or too many failed authentications from this address (`auth-failures`); `Retry-After` says in how many seconds to come back, and `details.policy` names the quota",
+            "over a rate limit, or too many failed authentications from this address (`auth-failures`), or too many requests in flight at once (`x-concurrency-limit`); `Retry-After` says in how many seconds to come back (absent for requests in flight: come back when one finishes), and `details.policy` names the policy",
+        );
+    }
+    if let Some(cap) = cap {
+        extensions = extensions.add("x-concurrency-limit", cap.json());
+    }
+    if (!limits.is_empty() || cap.is_some())
+        && config.limit_store().when_unreachable() == WhenUnreachable::Refuse
+    {
+        framework(
+            FrameworkCode::Unavailable,
+            "the shared rate-limit store cannot be reached, and the server refuses what it cannot count",
         );
     }
     if !limits.is_empty() {
-        if config.limit_store().when_unreachable() == WhenUnreachable::Refuse {
-            framework(
-                FrameworkCode::Unavailable,
-                "the shared rate-limit store cannot be reached, and the server refuses what it cannot count",
-            );
-        }
         let policies: Vec<serde_json::Value> =
             limits.iter().map(crate::declare::RateLimit::json).collect();
         extensions = extensions.add("x-rate-limit", policies);
@@ -459,15 +465,22 @@ fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
 /// A `text/event-stream` body. Its `schema` describes one event, as schemathesis and the other
 /// tools that read OpenAPI 3.1 take it (3.2 would name this `itemSchema`): an object whose
 /// `data` is JSON, with `contentSchema` the item's schema for `message` events and the envelope's
-/// `error` object for the `error` event that ends a failed stream.
+/// `error` object for the `error` event that ends a failed stream. The branches exclude each
+/// other, as `oneOf` needs: a `message` event may leave `event` out (the server does), an `error`
+/// event must name itself.
 fn event_stream(schemas: &mut Schemas, item: crate::declare::SchemaFn) -> Content {
     let item = serde_json::to_value(schemas.of(item, Direction::Output)).unwrap_or(Value::Null);
     let envelope = envelope(schemas);
     let error = format!("{}/properties/error", envelope.ref_location);
     let event = |name: &str, data: Value| {
+        let required = if name == "message" {
+            json!(["data"])
+        } else {
+            json!(["data", "event"])
+        };
         json!({
             "type": "object",
-            "required": ["data"],
+            "required": required,
             "properties": {
                 "event": {"const": name},
                 "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},

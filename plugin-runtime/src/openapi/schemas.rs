@@ -124,7 +124,7 @@ impl Schemas {
             components.entry(key).or_insert(schema);
         }
         components.append(&mut self.fixed);
-        components.values_mut().for_each(bound_integers);
+        components.values_mut().for_each(tidy);
         let inline = self
             .inline
             .into_iter()
@@ -132,7 +132,7 @@ impl Schemas {
                 if direction == Direction::Output {
                     rename_refs(&mut schema, &renamed);
                 }
-                bound_integers(&mut schema);
+                tidy(&mut schema);
                 Some(schema)
             })
             .collect();
@@ -190,6 +190,58 @@ fn fill(v: &mut Value, inline: &mut [Option<Value>]) {
         Value::Array(items) => items.iter_mut().for_each(|x| fill(x, inline)),
         _ => {}
     }
+}
+
+/// What every schema goes through once generated: integers bounded, enums as `enum`.
+fn tidy(v: &mut Value) {
+    bound_integers(v);
+    enums_as_enum(v);
+}
+
+/// Writes an enum of strings as `{"type": "string", "enum": [...]}`, each value's description
+/// kept in `x-enumDescriptions`. schemars writes an enum whose variants have doc comments as a
+/// `oneOf` of `const`s, which JSON Schema reads the same, but which code generators (the Python
+/// one, for one) turn into a parser that accepts only the first value.
+fn enums_as_enum(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let values: Option<Vec<(Value, Option<Value>)>> = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .filter(|branches| !branches.is_empty())
+                .and_then(|branches| branches.iter().map(string_const).collect());
+            if let Some(values) = values {
+                map.remove("oneOf");
+                map.insert("type".into(), "string".into());
+                let descriptions: Map<String, Value> = values
+                    .iter()
+                    .filter_map(|(value, description)| {
+                        Some((value.as_str()?.to_owned(), description.clone()?))
+                    })
+                    .collect();
+                map.insert(
+                    "enum".into(),
+                    values.into_iter().map(|(value, _)| value).collect(),
+                );
+                if !descriptions.is_empty() {
+                    map.insert("x-enumDescriptions".into(), Value::Object(descriptions));
+                }
+            }
+            map.values_mut().for_each(enums_as_enum);
+        }
+        Value::Array(items) => items.iter_mut().for_each(enums_as_enum),
+        _ => {}
+    }
+}
+
+/// A `oneOf` branch that is one string value, with its description if it has one.
+fn string_const(branch: &Value) -> Option<(Value, Option<Value>)> {
+    let map = branch.as_object()?;
+    let value = map.get("const").filter(|c| c.is_string())?;
+    let only_known = map
+        .iter()
+        .all(|(k, v)| k == "const" || k == "description" || (k == "type" && v == "string"));
+    only_known.then(|| (value.clone(), map.get("description").cloned()))
 }
 
 /// Adds the range an integer `format` implies (`uint32`: 0 to 4294967295) where the schema

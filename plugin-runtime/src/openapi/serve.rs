@@ -41,12 +41,37 @@ impl Served {
     }
 }
 
-/// The documents of an assembled server: everything, the plugins' routes, and each plugin's.
+/// One document in OpenAPI 3.1 and its 3.0 rendering.
+#[derive(Clone, Debug)]
+struct Versions {
+    v31: Served,
+    v30: Served,
+}
+
+impl Versions {
+    fn new(v31: Vec<u8>) -> Self {
+        let parsed: serde_json::Value = serde_json::from_slice(&v31).unwrap_or_default();
+        let mut v30 = serde_json::to_vec_pretty(&super::v30::convert(&parsed)).unwrap_or_default();
+        v30.push(b'\n');
+        Versions {
+            v31: Served::new(v31),
+            v30: Served::new(v30),
+        }
+    }
+
+    /// The 3.1 document, or its 3.0 rendering.
+    fn of(&self, v30: bool) -> &Served {
+        if v30 { &self.v30 } else { &self.v31 }
+    }
+}
+
+/// The documents of an assembled server: everything, the plugins' routes, and each plugin's,
+/// each in OpenAPI 3.1 and rendered for 3.0.
 #[derive(Clone, Debug)]
 pub struct Specs {
-    all: Served,
-    plugins: Served,
-    per_plugin: Vec<(&'static str, Served)>,
+    all: Versions,
+    plugins: Versions,
+    per_plugin: Vec<(&'static str, Versions)>,
 }
 
 impl Specs {
@@ -55,15 +80,15 @@ impl Specs {
     pub fn build(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
         let catalog = Catalog::new(config, plugins);
         Specs {
-            all: Served::new(catalog.render(config, Scope::All)),
-            plugins: Served::new(catalog.render(config, Scope::Plugins)),
+            all: Versions::new(catalog.render(config, Scope::All)),
+            plugins: Versions::new(catalog.render(config, Scope::Plugins)),
             per_plugin: plugins
                 .iter()
                 .filter(|p| !p.is_site())
                 .map(|p| {
                     (
                         p.name,
-                        Served::new(catalog.render(config, Scope::Plugin(p.name))),
+                        Versions::new(catalog.render(config, Scope::Plugin(p.name))),
                     )
                 })
                 .collect(),
@@ -71,15 +96,23 @@ impl Specs {
     }
 
     /// Each document with the path it is served at, without the leading `/`
-    /// (`openapi.json`, `openapi-plugins.json`, and `plugins/<plugin>.json` for `/openapi/<plugin>.json`): what
-    /// `cargo xtask openapi` writes.
+    /// (`openapi.json`, `openapi-plugins.json`, and `plugins/<plugin>.json` for
+    /// `/openapi/<plugin>.json`), then their 3.0 renderings (`openapi-3.0.json`, …,
+    /// `plugins/<plugin>-3.0.json`): what `cargo xtask openapi` writes.
     pub fn files(&self) -> Vec<(String, &[u8])> {
-        let mut out = vec![
-            ("openapi.json".to_owned(), &self.all.bytes[..]),
-            ("openapi-plugins.json".to_owned(), &self.plugins.bytes[..]),
-        ];
-        for (name, served) in &self.per_plugin {
-            out.push((format!("plugins/{name}.json"), &served.bytes[..]));
+        let mut out = Vec::new();
+        for (suffix, v30) in [("", false), ("-3.0", true)] {
+            out.push((format!("openapi{suffix}.json"), &self.all.of(v30).bytes[..]));
+            out.push((
+                format!("openapi-plugins{suffix}.json"),
+                &self.plugins.of(v30).bytes[..],
+            ));
+            for (name, served) in &self.per_plugin {
+                out.push((
+                    format!("plugins/{name}{suffix}.json"),
+                    &served.of(v30).bytes[..],
+                ));
+            }
         }
         out
     }
@@ -140,7 +173,24 @@ async fn openapi_all(
     specs: Ctx<Specs>,
     #[extract] since: IfNoneMatch,
 ) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
-    Ok(specs.all.answer(&since))
+    Ok(specs.all.v31.answer(&since))
+}
+
+/// This document, rendered for OpenAPI 3.0
+///
+/// For tools that read only 3.0: the same operations, each with one error schema listing every
+/// code it can answer.
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/openapi-3.0.json",
+    operation_id = "openapi_all_30"
+)]
+async fn openapi_all_30(
+    specs: Ctx<Specs>,
+    #[extract] since: IfNoneMatch,
+) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
+    Ok(specs.all.v30.answer(&since))
 }
 
 /// The document of the plugins' routes only
@@ -154,12 +204,27 @@ async fn openapi_plugins(
     specs: Ctx<Specs>,
     #[extract] since: IfNoneMatch,
 ) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
-    Ok(specs.plugins.answer(&since))
+    Ok(specs.plugins.v31.answer(&since))
+}
+
+/// The document of the plugins' routes, rendered for OpenAPI 3.0
+#[plugin_route(
+    crate = "crate",
+    method = "GET",
+    path = "/openapi-plugins-3.0.json",
+    operation_id = "openapi_plugins_30"
+)]
+async fn openapi_plugins_30(
+    specs: Ctx<Specs>,
+    #[extract] since: IfNoneMatch,
+) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
+    Ok(specs.plugins.v30.answer(&since))
 }
 
 /// The document of one plugin
 ///
-/// `file` is the plugin's name followed by `.json`: `/openapi/items.json`.
+/// `file` is the plugin's name followed by `.json`: `/openapi/items.json`; with `-3.0.json`, its
+/// rendering for OpenAPI 3.0: `/openapi/items-3.0.json`.
 #[plugin_route(
     crate = "crate",
     method = "GET",
@@ -173,8 +238,12 @@ async fn openapi_plugin(
     #[extract] since: IfNoneMatch,
 ) -> RouteResult<WithHeaders<Conditional<RawJson>>> {
     let name = file.strip_suffix(".json");
+    let (name, v30) = match name.and_then(|n| n.strip_suffix("-3.0")) {
+        Some(n) => (Some(n), true),
+        None => (name, false),
+    };
     match specs.per_plugin.iter().find(|(n, _)| Some(*n) == name) {
-        Some((_, served)) => Ok(served.answer(&since)),
+        Some((_, served)) => Ok(served.of(v30).answer(&since)),
         None => Err(route_error!(
             DOCUMENT_NOT_FOUND,
             "no document /openapi/{file}: the server's plugins are {}",
@@ -197,7 +266,13 @@ async fn openapi_plugin(
     state = Specs,
     security(none),
     rate_limit(none),
-    routes(openapi_all, openapi_plugins, openapi_plugin)
+    routes(
+        openapi_all,
+        openapi_plugins,
+        openapi_plugin,
+        openapi_all_30,
+        openapi_plugins_30
+    )
 )]
 struct DocumentsApi;
 

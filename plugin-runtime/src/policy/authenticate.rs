@@ -11,7 +11,7 @@ use super::gcra::Who;
 use super::limit_store::LimitStore;
 use super::rate_limit::over_quota;
 use crate::declare::{AuthMethod, LimitKey, Method, RateLimit, Security};
-use crate::request::{ApiError, ClientAddr, Details, FrameworkCode, Principal};
+use crate::request::{ApiError, ClientAddr, FrameworkCode, Principal, forbidden};
 use http::StatusCode;
 use http::request::Parts;
 use std::borrow::Cow;
@@ -312,15 +312,4 @@ pub(crate) fn unauthorized_message(
 ) -> String {
     let accepted: Vec<&str> = security.methods().map(name).collect();
     format!("authentication required: send {}", accepted.join(" or "))
-}
-
-/// `403 FORBIDDEN`, listing the scopes the caller lacks in `details.missingScopes`.
-pub(crate) fn forbidden(missing: &[&str]) -> ApiError {
-    ApiError::framework(
-        FrameworkCode::Forbidden,
-        format!("this needs the scopes {}", missing.join(", ")),
-    )
-    .with_details(Details::Value(
-        serde_json::json!({ "missingScopes": missing }),
-    ))
 }

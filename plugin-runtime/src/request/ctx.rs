@@ -1,6 +1,6 @@
 //! The context a handler receives: its plugin's state, the request id and what is being served.
 
-use super::error::RouteError;
+use super::error::{ApiError, Details, FrameworkCode, RouteError};
 use super::principal::Principal;
 use super::request_id::RequestId;
 use crate::declare::{PluginMeta, RouteMeta};
@@ -64,6 +64,35 @@ impl<S> Ctx<S> {
         })
     }
 
+    /// Checks that the caller holds every one of `scopes` (directly or through a wildcard), for
+    /// what a handler decides to do beyond what its route's `permissions` already required: ask
+    /// a model, honour an option that needs more rights. Answers the framework's own
+    /// `403 FORBIDDEN`, with the scopes it lacks in `details.missingScopes`, exactly as the
+    /// route-level check does; a route whose `permissions` are not empty documents that answer.
+    ///
+    /// ```ignore
+    /// if input.allowSecrets {
+    ///     ctx.require_scopes(&["commit:write"])?;
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// `403 FORBIDDEN` when a scope is missing; an internal error when there is no caller (see
+    /// [`Ctx::caller`]).
+    pub fn require_scopes(&self, scopes: &[&str]) -> Result<(), RouteError> {
+        let principal = self.caller()?;
+        let missing: Vec<&str> = scopes
+            .iter()
+            .copied()
+            .filter(|s| !principal.has_scope(s))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(RouteError::framework(forbidden(&missing)))
+        }
+    }
+
     /// The plugin's state.
     pub fn state(&self) -> &S {
         &self.state
@@ -88,6 +117,18 @@ impl<S> Ctx<S> {
     pub fn route(&self) -> &'static RouteMeta {
         self.route
     }
+}
+
+/// `403 FORBIDDEN`, listing the scopes the caller lacks in `details.missingScopes`: the one
+/// wording, whether the route's `permissions` or the handler ([`Ctx::require_scopes`]) asked.
+pub(crate) fn forbidden(missing: &[&str]) -> ApiError {
+    ApiError::framework(
+        FrameworkCode::Forbidden,
+        format!("this needs the scopes {}", missing.join(", ")),
+    )
+    .with_details(Details::Value(
+        serde_json::json!({ "missingScopes": missing }),
+    ))
 }
 
 impl<S> Deref for Ctx<S> {

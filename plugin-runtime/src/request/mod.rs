@@ -19,6 +19,7 @@ mod wording;
 pub(crate) use catch::{CatchUnwind, panic_message};
 pub use client_addr::{ClientAddr, TrustedProxies};
 pub use ctx::Ctx;
+pub(crate) use ctx::forbidden;
 pub use error::{
     ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
     declared_error, fallback_error,
