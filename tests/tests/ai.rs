@@ -13,12 +13,27 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const MODELS: &[&str] = &[
-    "echo", "gated", "held", "stall", "limited", "broken", "garbled", "cut",
+    "echo",
+    "gated",
+    "held",
+    "stall",
+    "limited",
+    "broken",
+    "garbled",
+    "cut",
+    "failing",
+    "failing-late",
+    "throttled",
+    "inline-usage",
+    "stall-cjk",
+    "thinking-stall",
+    "null-content",
+    "no-usage",
 ];
 
 /// A configuration with every model of the double at $1 / $2 per million tokens, a model on a
 /// closed port, and `daily_usd` a day.
-fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> String {
+pub(crate) fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> String {
     let mut models: Vec<Value> = MODELS
         .iter()
         .map(|m| json!({"name": m, "provider": "fake", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0}))
@@ -37,20 +52,20 @@ fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> String {
 }
 
 /// A base URL on which nothing listens.
-fn closed_port() -> String {
+pub(crate) fn closed_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     format!("http://127.0.0.1:{port}/v1")
 }
 
-struct Ai {
-    client: TestClient,
-    upstream: Upstream,
+pub(crate) struct Ai {
+    pub(crate) client: TestClient,
+    pub(crate) upstream: Upstream,
 }
 
 /// The AI plugin with the built-in store, a caller holding `grants`, and the double.
-async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
+pub(crate) async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
     ai_on("sqlite::memory:", grants, daily_usd).await
 }
 
@@ -69,25 +84,41 @@ async fn app(config: AiConfig, grants: &str) -> TestClient {
 
 async fn app_on(url: &str, config: AiConfig, grants: &str) -> TestClient {
     let pool = plugin_runtime::database::connect(url).await.unwrap();
-    let ledger = Ledger::open(pool.clone(), url).await.unwrap();
-    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    let key = create_key(&pool, grants).await;
+    client(router(pool, url, config).await, &key)
+}
+
+/// A user, `ada@example.com`, and an API key of hers holding `grants`, in `pool`; the key.
+pub(crate) async fn create_key(pool: &sqlx::AnyPool, grants: &str) -> String {
+    let auth = Auth::open(pool.clone(), AuthConfig::default())
+        .await
+        .unwrap();
     auth.create_user("ada@example.com", "a long password", &scopes("ai:*"))
         .await
         .unwrap();
-    let key = auth
-        .create_api_key("ada@example.com", "tests", &scopes(grants), None)
+    auth.create_api_key("ada@example.com", "tests", &scopes(grants), None)
         .await
         .unwrap()
-        .key;
-    let app = plugins![
+        .key
+}
+
+/// The server's routes over `pool` (whose database `url` names): what a server builds when it
+/// starts, the ledger opened.
+pub(crate) async fn router(pool: sqlx::AnyPool, url: &str, config: AiConfig) -> axum::Router {
+    let ledger = Ledger::open(pool.clone(), url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    plugins![
         auth = auth.clone();
         AuthRoutes::new(auth),
         AiPlugin::new(AiState::new(config, ledger)),
-    ];
-    TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
+    ]
 }
 
-async fn generate(c: &TestClient, body: Value) -> plugin_runtime::testing::TestResponse {
+pub(crate) fn client(router: axum::Router, key: &str) -> TestClient {
+    TestClient::new(router).with_header("authorization", format!("Bearer {key}"))
+}
+
+pub(crate) async fn generate(c: &TestClient, body: Value) -> plugin_runtime::testing::TestResponse {
     c.post("/v1/plugins/ai/generate").json(&body).send().await
 }
 
@@ -370,7 +401,7 @@ async fn a_stream_cut_or_garbled_upstream_ends_with_llm_failed() {
 /// cancels the generation upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_server_streams_over_tcp_and_cancels_upstream() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let upstream = Upstream::start().await;
     let binary = crate::server::server_binary();
     let (dir, url) = crate::server::fresh_sqlite("ai-stream");
@@ -412,21 +443,6 @@ async fn example_server_streams_over_tcp_and_cancels_upstream() {
             s
         }
     };
-    /// Reads until `needle` has arrived (ten seconds at most); everything read.
-    async fn read_until(s: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
-        let mut buf = [0u8; 4096];
-        let read = async {
-            while !seen.contains(needle) {
-                let n = s.read(&mut buf).await.unwrap();
-                assert!(n > 0, "closed early: {seen}");
-                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .unwrap_or_else(|_| panic!("`{needle}` did not arrive: {seen}"));
-    }
-
     // The first word arrives while the provider still holds the rest.
     let mut s = open("gated").await;
     let mut seen = String::new();
@@ -460,8 +476,87 @@ async fn example_server_streams_over_tcp_and_cancels_upstream() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The real binary over TCP: a client that sends a whole (not streamed) generation and hangs up
+/// while the provider works is charged what the provider reports once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_server_charges_a_generation_whose_client_hung_up() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = Upstream::start().await;
+    let binary = crate::server::server_binary();
+    let (dir, url) = crate::server::fresh_sqlite("ai-hung-up");
+    let file = dir.join("ai.json");
+    std::fs::write(&file, config_json(&upstream, &closed_port(), 10.0)).unwrap();
+    let out = crate::server::cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--scopes",
+            "ai:*",
+            "--with-api-key",
+            "tcp",
+        ],
+        "a long password\n",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+    let mut server =
+        crate::server::Server::start_with(&binary, &url, &[("AI_CONFIG", file.to_str().unwrap())]);
+
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let body = json!({"prompt": "hello", "model": "held", "maxTokens": 10}).to_string();
+    let head = format!(
+        "POST /v1/plugins/ai/generate HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..200 {
+        if upstream.calls() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(upstream.calls(), 1, "the provider was asked");
+    drop(s);
+
+    server.key = Some(key);
+    let usage = |server: &crate::server::Server| -> Value {
+        let (status, _, body) = server.call("GET", "/v1/plugins/ai/usage", None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    assert_eq!(
+        usage(&server)["today"]["generations"],
+        0,
+        "not answered yet"
+    );
+    // The provider finishes after the client has gone: 1 + 3 tokens in, 2 out.
+    upstream.release();
+    let mut today = Value::Null;
+    for _ in 0..200 {
+        today = usage(&server)["today"].clone();
+        if today["generations"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(today["generations"], 1, "{today}");
+    assert_eq!(today["usage"]["totalTokens"], 6, "{today}");
+    assert_eq!(today["costUsd"], 0.000_008, "{today}");
+    assert_eq!(upstream.answered(), 1);
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A whole generation whose client leaves is not free: the provider still does the work and
+/// bills the operator, so its answer is waited for and what it reports is charged.
 #[tokio::test]
-async fn a_cancelled_generation_gives_its_hold_back() {
+async fn a_generation_whose_client_left_is_charged_what_the_provider_reports() {
     // Room for one worst case ((5 + 16) × $1/M + 10 × $2/M = $0.000041), not two.
     let ai = ai_with("ai:*", 0.00006).await;
     let c = ai.client.clone();
@@ -475,24 +570,176 @@ async fn a_cancelled_generation_gives_its_hold_back() {
     while ai.upstream.calls() == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // While it is held, a second one does not fit.
+    // The client goes away: the request's future is dropped while the provider works.
+    held.abort();
+    assert!(held.await.unwrap_err().is_cancelled());
     let body = json!({"prompt": "hello", "maxTokens": 10});
     let r = generate(&ai.client, body.clone()).await;
-    assert_eq!(r.error()["code"], "QUOTA_EXCEEDED");
-    // The client goes away: the request's future is dropped, and the hold with it.
-    held.abort();
-    let mut status = 0;
-    for _ in 0..100 {
-        status = generate(&ai.client, body.clone()).await.status().as_u16();
-        if status == 200 {
-            break;
+    assert_eq!(
+        r.error()["code"],
+        "QUOTA_EXCEEDED",
+        "the hold stays while the provider works"
+    );
+    // The provider finishes: its answer is read and charged, 1 + 3 tokens in, 2 out.
+    ai.upstream.release();
+    let usage = usage_once(&ai.client, 1).await;
+    assert_eq!(
+        usage["today"]["usage"],
+        json!({"inputTokens": 4, "outputTokens": 2, "totalTokens": 6})
+    );
+    assert_eq!(usage["today"]["costUsd"], 0.000_008);
+    assert_eq!(ai.upstream.answered(), 1);
+    // Its hold was replaced by what it cost: the next one fits.
+    let r = generate(&ai.client, body).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+}
+
+/// `GET /usage` once it shows `n` generations today (ten seconds at most: the charge of a
+/// request whose client left is written on a task of its own).
+pub(crate) async fn usage_once(c: &TestClient, n: u64) -> Value {
+    let mut usage = Value::Null;
+    for _ in 0..200 {
+        usage = c.get("/v1/plugins/ai/usage").send().await.json();
+        if usage["today"]["generations"] == n {
+            return usage;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(status, 200, "the cancelled generation's hold was released");
+    panic!("not {n} generations: {usage}");
+}
+
+/// LiteLLM (once it has sent keep-alive pings) and vLLM report a failure inside a `200` stream
+/// as `data: {"error": ...}` then `data: [DONE]`: the stream ends with the error's code, not a
+/// `done`, and what was not delivered is not charged.
+#[tokio::test]
+async fn an_error_inside_a_200_stream_ends_it_with_the_declared_code() {
+    let ai = ai_with("ai:*", 10.0).await;
+    for (model, code, says) in [
+        (
+            "failing",
+            "LLM_FAILED",
+            "the provider reported an error: the model is overloaded (InternalServerError, 500)",
+        ),
+        (
+            "throttled",
+            "UPSTREAM_RATE_LIMITED",
+            "the provider is rate limiting; try again later",
+        ),
+    ] {
+        let r = ai
+            .client
+            .post("/v1/plugins/ai/generate/stream")
+            .json(&json!({"prompt": "hello world", "model": model}))
+            .send()
+            .await;
+        assert_eq!(r.status(), 200, "{model}: the stream had started");
+        let events = r.events();
+        assert_eq!(events.len(), 1, "{model}: {events:?}");
+        let (name, error) = &events[0];
+        assert_eq!(
+            (
+                name.as_str(),
+                error["code"].as_str(),
+                error["message"].as_str()
+            ),
+            ("error", Some(code), Some(says)),
+            "{model}"
+        );
+    }
     let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
     assert_eq!(
-        usage["today"]["generations"], 1,
-        "the cancelled one cost nothing"
+        usage["today"]["generations"], 0,
+        "nothing delivered, nothing charged"
     );
+    assert_eq!(usage["today"]["remainingUsd"], 10.0, "and nothing held");
+
+    // Text delivered before the error is charged, by an estimate never less than it could
+    // cost: "hello world" (11 bytes, + 16) in, "echo:" (5 bytes) out; it is not a finished
+    // generation.
+    let r = ai
+        .client
+        .post("/v1/plugins/ai/generate/stream")
+        .json(&json!({"prompt": "hello world", "model": "failing-late"}))
+        .send()
+        .await;
+    let events = r.events();
+    assert_eq!(events[0].1, json!({"type": "delta", "text": "echo:"}));
+    assert_eq!(events[1].0, "error");
+    assert_eq!(events[1].1["code"], "LLM_FAILED");
+    assert_eq!(events.len(), 2);
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 1);
+    assert_eq!(
+        usage["today"]["usage"],
+        json!({"inputTokens": 27, "outputTokens": 5, "totalTokens": 32}),
+        "{usage}"
+    );
+}
+
+/// The same error as a whole `200` answer is the provider failing, not "malformed".
+#[tokio::test]
+async fn an_error_in_a_200_answer_is_the_declared_code() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = generate(&ai.client, json!({"prompt": "hi", "model": "failing"})).await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (502, Some("LLM_FAILED"))
+    );
+    assert_eq!(
+        r.error()["message"],
+        "the provider reported an error: the model is overloaded (InternalServerError, 500)"
+    );
+    let r = generate(&ai.client, json!({"prompt": "hi", "model": "throttled"})).await;
+    assert_eq!(
+        (r.status().as_u16(), r.error()["code"].as_str()),
+        (429, Some("UPSTREAM_RATE_LIMITED"))
+    );
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["generations"], 0);
+    assert_eq!(usage["today"]["remainingUsd"], 10.0);
+}
+
+/// vLLM's continuous usage statistics: every chunk carries its text and the running usage.
+#[tokio::test]
+async fn text_sent_with_the_usage_is_kept() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let r = ai
+        .client
+        .post("/v1/plugins/ai/generate/stream")
+        .json(&json!({"prompt": "hello world", "model": "inline-usage"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let events = r.events();
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, e)| e["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["echo:", " hello", " world"]);
+    let (name, done) = events.last().unwrap();
+    assert_eq!(name, "message");
+    assert_eq!(done["type"], "done");
+    assert_eq!(
+        done["usage"],
+        json!({"inputTokens": 5, "outputTokens": 3, "totalTokens": 8}),
+        "the last running total"
+    );
+    let usage: Value = ai.client.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["usage"]["totalTokens"], 8);
+}
+
+/// Reads until `needle` has arrived (ten seconds at most); everything read.
+pub(crate) async fn read_until(s: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !seen.contains(needle) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or_else(|_| panic!("`{needle}` did not arrive: {seen}"));
 }

@@ -15,6 +15,17 @@
 //! | `garbled` | `200` with a body that is not JSON (or, streamed, an event that is not) |
 //! | `cut` | a stream that sends one word and closes without `[DONE]` |
 //! | `scripted` | the text given to [`Upstream::script`], whole (what a model would have written) |
+//! | `held-scripted` | like `scripted`, after waiting for a release ([`Upstream::release_one`] lets the longest-waiting one go) |
+//! | `failing` | `200` whose body is an error, `{"error": {"message", "type", "code"}}` as vLLM and LiteLLM send it; streamed, keep-alive comments (`: ping`) first, then that error as an event, then `data: [DONE]` |
+//! | `failing-late` | a stream that sends one word, then the error event and `data: [DONE]` |
+//! | `throttled` | like `failing`, the error a rate limit (`"type": "rate_limit_error"`, `"code": "429"`) |
+//! | `inline-usage` | a stream whose every chunk carries its word and the running usage (vLLM's continuous usage statistics), with no usage-only chunk |
+//! | `stall-cjk` | a stream that sends [`CJK`] (eight characters, 24 bytes), then nothing, forever |
+//! | `thinking-stall` | a stream that first sends a running usage of [`THOUGHT`] output tokens (a reasoning model's hidden tokens) and no text, then `ok`, then nothing, forever |
+//! | `null-content` | `200` with the usage but a `null` message content |
+//! | `no-usage` | `200` with the text but no usage |
+//!
+//! Every whole answer sent (the provider did the work) is counted: [`Upstream::answered`].
 
 use axum::Router;
 use axum::body::Body;
@@ -30,6 +41,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// What `stall-cjk` streams before it stalls.
+pub(crate) const CJK: &str = "你好世界你好世界";
+
+/// The output tokens `thinking-stall` reports before its first word.
+pub(crate) const THOUGHT: u64 = 50;
+
 /// What the double has seen, shared with the test.
 #[derive(Default)]
 pub(crate) struct Seen {
@@ -37,6 +54,8 @@ pub(crate) struct Seen {
     pub(crate) calls: AtomicUsize,
     /// Streamed answers whose body was dropped before it ended: the client went away.
     pub(crate) cancelled: AtomicUsize,
+    /// Whole answers (not streamed) sent with a completion: generations the provider finished.
+    answered: AtomicUsize,
     /// Let `gated` and `held` answers go on.
     release: Notify,
     /// The last request's JSON.
@@ -74,6 +93,11 @@ impl Upstream {
         self.seen.release.notify_one();
     }
 
+    /// Lets the held answer that has waited longest go on (or the next one, if none is waiting).
+    pub(crate) fn release_one(&self) {
+        self.seen.release.notify_one();
+    }
+
     /// What the `scripted` model answers from now on.
     pub(crate) fn script(&self, text: impl Into<String>) {
         *self.seen.script.lock().unwrap() = text.into();
@@ -89,6 +113,11 @@ impl Upstream {
 
     pub(crate) fn calls(&self) -> usize {
         self.seen.calls.load(Ordering::SeqCst)
+    }
+
+    /// Whole answers sent with a completion so far.
+    pub(crate) fn answered(&self) -> usize {
+        self.seen.answered.load(Ordering::SeqCst)
     }
 
     /// Waits, up to ten seconds, until `n` streams were cancelled by their client.
@@ -115,6 +144,20 @@ fn words_of(request: &Value) -> (Vec<String>, u64) {
     (words, prompt_tokens)
 }
 
+/// The error body of `failing` (vLLM's) and `throttled` (LiteLLM's, its code a string).
+fn error_body(model: &str) -> Value {
+    match model {
+        "throttled" => json!({"error": {
+            "message": "litellm.RateLimitError: you are sending requests too quickly",
+            "type": "rate_limit_error", "param": null, "code": "429",
+        }}),
+        _ => json!({"error": {
+            "object": "error", "message": "the model is overloaded",
+            "type": "InternalServerError", "param": null, "code": 500,
+        }}),
+    }
+}
+
 fn chunk(text: &str) -> Bytes {
     let event = json!({"choices": [{"index": 0, "delta": {"content": text}}], "usage": null});
     Bytes::from(format!("data: {event}\n\n"))
@@ -137,11 +180,15 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
         }
         "broken" => return (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response(),
         "garbled" if !streamed => return (StatusCode::OK, "{\"choices\": [").into_response(),
-        "held" => seen.release.notified().await,
+        "failing" | "throttled" if !streamed => {
+            let body = error_body(&model).to_string();
+            return ([("content-type", "application/json")], body).into_response();
+        }
+        "held" | "held-scripted" => seen.release.notified().await,
         _ => {}
     }
     let (mut words, prompt_tokens) = words_of(&request);
-    if model == "scripted" {
+    if model == "scripted" || model == "held-scripted" {
         words = vec![seen.script.lock().unwrap().clone()];
     }
     let completion_tokens = words.len() as u64;
@@ -151,13 +198,21 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
         "total_tokens": prompt_tokens + completion_tokens,
     });
     if !streamed {
-        let answer = json!({
+        let content = match model.as_str() {
+            "null-content" => Value::Null,
+            _ => json!(words.join(" ")),
+        };
+        let mut answer = json!({
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": words.join(" ")}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": usage,
         });
+        if model == "no-usage" {
+            answer.as_object_mut().unwrap().remove("usage");
+        }
+        seen.answered.fetch_add(1, Ordering::SeqCst);
         return ([("content-type", "application/json")], answer.to_string()).into_response();
     }
     let guard = Cancelled {
@@ -170,9 +225,43 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
         let usage = usage.clone();
         async move {
             let n = words.len();
+            let error = || Bytes::from(format!("data: {}\n\ndata: [DONE]\n\n", error_body(&model)));
             let out = match (model.as_str(), i) {
+                ("failing" | "throttled", 0) => Bytes::from_static(b": ping\n\n: ping\n\n"),
+                ("failing" | "throttled" | "failing-late", 1) => error(),
+                ("failing" | "throttled" | "failing-late", 2..) => {
+                    guard.finished.set(true);
+                    return None;
+                }
+                ("inline-usage", i) if i < n => {
+                    let text = if i == 0 {
+                        words[0].clone()
+                    } else {
+                        format!(" {}", words[i])
+                    };
+                    let so_far = i as u64 + 1;
+                    let event = json!({
+                        "choices": [{"index": 0, "delta": {"content": text}}],
+                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": so_far, "total_tokens": prompt_tokens + so_far},
+                    });
+                    Bytes::from(format!("data: {event}\n\n"))
+                }
+                ("inline-usage", i) if i == n => Bytes::from_static(b"data: [DONE]\n\n"),
+                ("inline-usage", _) => {
+                    guard.finished.set(true);
+                    return None;
+                }
+                ("stall-cjk", 0) => chunk(CJK),
+                ("thinking-stall", 0) => {
+                    let event = json!({
+                        "choices": [],
+                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": THOUGHT, "total_tokens": prompt_tokens + THOUGHT},
+                    });
+                    Bytes::from(format!("data: {event}\n\n"))
+                }
+                ("thinking-stall", 1) => chunk("ok"),
                 (_, 0) => chunk(&words[0]),
-                ("stall", _) => std::future::pending().await,
+                ("stall" | "stall-cjk" | "thinking-stall", _) => std::future::pending().await,
                 ("cut", _) => {
                     guard.finished.set(true);
                     return None;

@@ -7,10 +7,22 @@
 //! cost <= budget`), which both databases apply atomically, so two requests racing for the
 //! last of a budget cannot both win. When the generation ends, the reservation is replaced by
 //! what it really cost; when it fails, it is released.
+//!
+//! Each reservation is also a row of `ai_holds`, with when it was made. A hold its server never
+//! gave back (the process ended while a call was under way) is released once it is older than
+//! [`STALE_AFTER`], longer than any call can run: when the ledger is opened (a server starting)
+//! and before each reservation of the same caller. Giving a hold back deletes its row first, so
+//! a hold is released once, whether by its call or by age; a call settled after its hold was
+//! released by age (a stream running longer than [`STALE_AFTER`]) is still charged in full.
 
 use crate::cost::{Pico, Usage};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
+use std::time::Duration;
 use time::OffsetDateTime;
+
+/// How old a hold must be to be taken for one its server never gave back: longer than a whole
+/// answer is waited for (`meter::ANSWER_DEADLINE`, ten minutes) with a margin for settling.
+pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// The ledger: the plugin's tables in the server's database.
 #[derive(Clone, Debug)]
@@ -57,9 +69,21 @@ pub enum Over {
     Month,
 }
 
+impl Over {
+    /// `daily` or `monthly`, as error messages and details say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Over::Day => "daily",
+            Over::Month => "monthly",
+        }
+    }
+}
+
 /// A reservation held for a generation under way.
 #[derive(Debug, Clone)]
 pub struct Reservation {
+    /// Its row in `ai_holds`.
+    pub id: i64,
     /// Whose.
     pub caller: String,
     /// The periods it counts in.
@@ -111,7 +135,27 @@ impl Ledger {
             sqlx::migrate!("./migrations/postgres"),
         )
         .await?;
-        Ok(Ledger { pool })
+        let ledger = Ledger { pool };
+        let released = ledger.release_stale(STALE_AFTER).await?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "released budget holds left by a server that ended during model calls"
+            );
+        }
+        Ok(ledger)
+    }
+
+    /// Releases every hold older than `age`, whoever's: holds their servers never gave back.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn release_stale(&self, age: Duration) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let released = release_older(&mut tx, None, age).await?;
+        tx.commit().await?;
+        Ok(released)
     }
 
     /// Holds `amount` against `caller`'s day and month, or says which budget it would exceed.
@@ -127,6 +171,7 @@ impl Ledger {
         monthly: Pico,
     ) -> Result<Result<Reservation, Over>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        release_older(&mut tx, Some(caller), STALE_AFTER).await?;
         for (period, budget, over) in [
             (&periods.day, daily, Over::Day),
             (&periods.month, monthly, Over::Month),
@@ -154,8 +199,21 @@ impl Ledger {
                 return Ok(Err(over));
             }
         }
+        let id: i64 = sqlx::query(
+            "INSERT INTO ai_holds (caller, day, month, amount, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(caller)
+        .bind(periods.day.as_str())
+        .bind(periods.month.as_str())
+        .bind(amount.0)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         tx.commit().await?;
         Ok(Ok(Reservation {
+            id,
             caller: caller.to_owned(),
             periods,
             amount,
@@ -168,38 +226,30 @@ impl Ledger {
     /// The database failing.
     pub async fn release(&self, r: &Reservation) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for period in [&r.periods.day, &r.periods.month] {
-            sqlx::query(
-                "UPDATE ai_budgets SET reserved = reserved - $3 WHERE caller = $1 AND period = $2",
-            )
-            .bind(r.caller.as_str())
-            .bind(period.as_str())
-            .bind(r.amount.0)
-            .execute(&mut *tx)
-            .await?;
+        let held = take_hold(&mut tx, r.id).await?;
+        if held {
+            for period in [&r.periods.day, &r.periods.month] {
+                unreserve(&mut tx, &r.caller, period, r.amount, Pico(0)).await?;
+            }
         }
         tx.commit().await
     }
 
-    /// Replaces a reservation with what the generation cost, and records it.
+    /// Replaces a reservation with what the generation cost, and records it. If the hold was
+    /// already released by age, the cost is still spent.
     ///
     /// # Errors
     /// The database failing.
     pub async fn settle(&self, r: &Reservation, g: &Generation<'_>) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let held = if take_hold(&mut tx, r.id).await? {
+            r.amount
+        } else {
+            Pico(0)
+        };
         for period in [&r.periods.day, &r.periods.month] {
-            sqlx::query(
-                "UPDATE ai_budgets SET reserved = reserved - $3, spent = spent + $4 \
-                 WHERE caller = $1 AND period = $2",
-            )
-            .bind(r.caller.as_str())
-            .bind(period.as_str())
-            .bind(r.amount.0)
-            .bind(g.cost.0)
-            .execute(&mut *tx)
-            .await?;
+            unreserve(&mut tx, &r.caller, period, held, g.cost).await?;
         }
-        let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         sqlx::query(
             "INSERT INTO ai_generations (caller, model, provider, input_tokens, output_tokens, \
              cost_picodollars, streamed, complete, created_at, day, month) \
@@ -213,7 +263,7 @@ impl Ledger {
         .bind(g.cost.0)
         .bind(i32::from(g.streamed))
         .bind(i32::from(g.complete))
-        .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+        .bind(now_ms())
         .bind(r.periods.day.as_str())
         .bind(r.periods.month.as_str())
         .execute(&mut *tx)
@@ -263,6 +313,86 @@ impl Ledger {
             cost: Pico(row.try_get::<i64, _>(3)?),
         })
     }
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    let ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Deletes hold `id`'s row; whether it was still there (not yet released, by its call or by age).
+async fn take_hold(tx: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM ai_holds WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// Takes `held` off `caller`'s reservations in `period` and adds `spent` to what they spent.
+async fn unreserve(
+    tx: &mut AnyConnection,
+    caller: &str,
+    period: &str,
+    held: Pico,
+    spent: Pico,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE ai_budgets SET reserved = reserved - $3, spent = spent + $4 \
+         WHERE caller = $1 AND period = $2",
+    )
+    .bind(caller)
+    .bind(period)
+    .bind(held.0)
+    .bind(spent.0)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Releases the holds older than `age` (of `caller`, or everyone's); how many.
+async fn release_older(
+    tx: &mut AnyConnection,
+    caller: Option<&str>,
+    age: Duration,
+) -> Result<u64, sqlx::Error> {
+    let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    let before = now_ms().saturating_sub(age_ms);
+    let stale = match caller {
+        Some(caller) => {
+            sqlx::query(
+                "SELECT id, caller, day, month, amount FROM ai_holds \
+                 WHERE caller = $1 AND created_at < $2",
+            )
+            .bind(caller)
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        None => {
+            sqlx::query("SELECT id, caller, day, month, amount FROM ai_holds WHERE created_at < $1")
+                .bind(before)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+    };
+    let mut released = 0;
+    for row in stale {
+        // Deleted first: a hold released concurrently (its call ending, another server's
+        // sweep) is not taken off twice.
+        if !take_hold(tx, row.try_get("id")?).await? {
+            continue;
+        }
+        let caller: String = row.try_get("caller")?;
+        let amount = Pico(row.try_get("amount")?);
+        for column in ["day", "month"] {
+            let period: String = row.try_get(column)?;
+            unreserve(tx, &caller, &period, amount, Pico(0)).await?;
+        }
+        released += 1;
+    }
+    Ok(released)
 }
 
 #[cfg(test)]

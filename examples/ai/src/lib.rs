@@ -10,6 +10,7 @@
 pub mod config;
 pub mod cost;
 pub mod ledger;
+pub mod meter;
 pub mod provider;
 mod routes;
 pub mod sse;
@@ -21,16 +22,19 @@ pub use routes::{
 };
 
 use ledger::Ledger;
+use meter::Meter;
 use plugin_runtime::plugin;
 use provider::Provider;
 use std::collections::BTreeMap;
 
-/// The plugin's state: the configuration, a client per provider, and the ledger.
+/// The plugin's state: the configuration, a client per provider, the ledger and the meter
+/// charging to it.
 #[derive(Debug)]
 pub struct AiState {
     config: AiConfig,
     providers: BTreeMap<String, Provider>,
     ledger: Ledger,
+    meter: Meter,
 }
 
 impl AiState {
@@ -46,11 +50,20 @@ impl AiState {
                 (name.clone(), client)
             })
             .collect();
+        let meter = Meter::new(ledger.clone(), &config);
         AiState {
             config,
             providers,
             ledger,
+            meter,
         }
+    }
+
+    /// The meter charging callers' model calls to this plugin's ledger, within its budgets:
+    /// for another plugin that asks a model on a caller's behalf, so that `GET /usage` shows
+    /// those calls and the same budgets bound them.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
     }
 
     /// The configuration in force.

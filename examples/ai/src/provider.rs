@@ -35,12 +35,39 @@ pub struct Completion {
     pub usage: Usage,
 }
 
+/// A whole answer as the provider sent it (a `200` chat completion), before it is checked: its
+/// text and its count of the tokens used, either of which may be missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// The first choice's text, if it has one.
+    pub text: Option<String>,
+    /// The tokens used, if the provider counted them.
+    pub usage: Option<Usage>,
+}
+
+impl Answer {
+    /// The completion, if the answer has both its text and its count.
+    ///
+    /// # Errors
+    /// [`UpstreamError::Malformed`], saying which is missing.
+    pub fn into_completion(self) -> Result<Completion, UpstreamError> {
+        let text = self
+            .text
+            .ok_or_else(|| UpstreamError::Malformed("no message in the answer".into()))?;
+        let usage = self
+            .usage
+            .ok_or_else(|| UpstreamError::Malformed("no usage in the answer".into()))?;
+        Ok(Completion { text, usage })
+    }
+}
+
 /// A piece of a streamed answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Chunk {
     /// More text.
     Delta(String),
-    /// The provider's count of the tokens used (sent last).
+    /// The provider's count of the tokens used: sent last, or with every chunk as a running
+    /// total (vLLM's continuous usage statistics); the last one counts.
     Usage(Usage),
 }
 
@@ -56,6 +83,9 @@ pub enum UpstreamError {
     Status(u16),
     /// An answer that is not the protocol's JSON.
     Malformed(String),
+    /// An error the provider reported in a `200` answer (`{"error": {...}}`, whole or as an
+    /// event of a stream, as LiteLLM and vLLM do), other than a rate limit: what it said.
+    Reported(String),
     /// A stream that ended before `data: [DONE]`.
     Truncated,
     /// No connection, or it broke.
@@ -70,6 +100,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::Malformed(what) => {
                 write!(f, "the provider's answer is malformed: {what}")
             }
+            UpstreamError::Reported(what) => write!(f, "the provider reported an error: {what}"),
             UpstreamError::Truncated => {
                 f.write_str("the provider's stream ended before it was complete")
             }
@@ -128,6 +159,72 @@ struct WireChunk {
     #[serde(default)]
     choices: Vec<WireChoice>,
     usage: Option<WireUsage>,
+    /// `{"error": {"message": ..., "type": ..., "code": ...}}` instead of a chunk.
+    error: Option<serde_json::Value>,
+}
+
+/// A `200` answer that is an error (`{"error": ...}`) rather than a completion.
+#[derive(Deserialize)]
+struct WireFailure {
+    error: serde_json::Value,
+}
+
+/// The most of a provider's own error message passed on.
+const REPORTED_MAX_CHARS: usize = 300;
+
+/// What an `{"error": ...}` the provider sent means: a rate limit when its `code` is `429` or
+/// its `type` or `code` says `rate_limit` (OpenAI's `rate_limit_exceeded`, LiteLLM's
+/// `RateLimitError`), else a failure with its message (cut short, with anything shaped like a
+/// key left out: some providers quote the key they were sent).
+fn reported(error: &serde_json::Value) -> UpstreamError {
+    let field = |name: &str| match error.get(name) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let (kind, code) = (field("type"), field("code"));
+    let says_rate_limit = |s: &str| {
+        let s = s.to_ascii_lowercase().replace(['_', ' ', '-'], "");
+        s.contains("ratelimit")
+    };
+    if code == "429" || says_rate_limit(&kind) || says_rate_limit(&code) {
+        return UpstreamError::RateLimited { retry_after: None };
+    }
+    let message = match error {
+        serde_json::Value::String(s) => s.clone(),
+        _ => field("message"),
+    };
+    let message: String = message
+        .split_whitespace()
+        .map(|w| if looks_like_a_key(w) { "[redacted]" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut what: String = message.chars().take(REPORTED_MAX_CHARS).collect();
+    if what.len() < message.len() {
+        what.push('…');
+    }
+    if what.is_empty() {
+        what = "no message".into();
+    }
+    if !kind.is_empty() || !code.is_empty() {
+        let tag = [kind, code]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        what = format!("{what} ({tag})");
+    }
+    UpstreamError::Reported(what)
+}
+
+/// `sk-...` and other long unbroken runs of letters and digits: API keys, as quoted back.
+fn looks_like_a_key(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+    word.starts_with("sk-")
+        || (word.len() >= 32
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 impl Provider {
@@ -199,26 +296,37 @@ impl Provider {
     /// # Errors
     /// See [`UpstreamError`].
     pub async fn complete(&self, ask: &Ask) -> Result<Completion, UpstreamError> {
+        self.answer(ask).await?.into_completion()
+    }
+
+    /// Generates a whole answer, as sent: a chat completion without its text or without its
+    /// usage is an [`Answer`] still, so that what the provider says it used can be charged.
+    ///
+    /// # Errors
+    /// See [`UpstreamError`].
+    pub async fn answer(&self, ask: &Ask) -> Result<Answer, UpstreamError> {
         let response = self.send(ask, false).await?;
         let bytes = response
             .bytes()
             .await
             .map_err(|e| UpstreamError::Unreachable(describe(&e)))?;
+        if let Ok(failure) = serde_json::from_slice::<WireFailure>(&bytes)
+            && !failure.error.is_null()
+        {
+            return Err(reported(&failure.error));
+        }
         let wire: WireCompletion = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Malformed(format!("not a chat completion ({e})")))?;
-        let text = wire
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message)
-            .and_then(|m| m.content)
-            .ok_or_else(|| UpstreamError::Malformed("no message in the answer".into()))?;
-        let usage = wire
-            .usage
-            .ok_or_else(|| UpstreamError::Malformed("no usage in the answer".into()))?;
-        Ok(Completion {
-            text,
-            usage: Usage::new(usage.prompt_tokens, usage.completion_tokens),
+        Ok(Answer {
+            text: wire
+                .choices
+                .into_iter()
+                .next()
+                .and_then(|c| c.message)
+                .and_then(|m| m.content),
+            usage: wire
+                .usage
+                .map(|u| Usage::new(u.prompt_tokens, u.completion_tokens)),
         })
     }
 
@@ -240,12 +348,17 @@ impl Provider {
     }
 }
 
-/// The protocol's chunks from its server-sent events: `data: {...}` until `data: [DONE]`.
+/// The protocol's chunks from its server-sent events: `data: {...}` until `data: [DONE]`. A
+/// chunk may carry text and usage together (vLLM's continuous usage statistics, some gateways):
+/// both are passed on, the text first. An `{"error": ...}` event ends the stream with its error.
 fn chunks(
     events: SseLines<impl Stream<Item = Result<Bytes, String>> + Send + Unpin>,
 ) -> impl Stream<Item = Result<Chunk, UpstreamError>> + Send {
-    futures_util::stream::unfold(Some(events), |state| async move {
-        let mut events = state?;
+    futures_util::stream::unfold(Some((events, None::<Chunk>)), |state| async move {
+        let (mut events, pending) = state?;
+        if let Some(chunk) = pending {
+            return Some((Ok(chunk), Some((events, None))));
+        }
         loop {
             let data = match events.next_data().await {
                 Ok(Some(data)) => data,
@@ -262,10 +375,12 @@ fn chunks(
                     return Some((Err(UpstreamError::Malformed(what)), None));
                 }
             };
-            if let Some(u) = chunk.usage {
-                let usage = Usage::new(u.prompt_tokens, u.completion_tokens);
-                return Some((Ok(Chunk::Usage(usage)), Some(events)));
+            if let Some(error) = &chunk.error {
+                return Some((Err(reported(error)), None));
             }
+            let usage = chunk
+                .usage
+                .map(|u| Chunk::Usage(Usage::new(u.prompt_tokens, u.completion_tokens)));
             let text = chunk
                 .choices
                 .into_iter()
@@ -273,8 +388,10 @@ fn chunks(
                 .and_then(|c| c.delta)
                 .and_then(|d| d.content)
                 .unwrap_or_default();
-            if !text.is_empty() {
-                return Some((Ok(Chunk::Delta(text)), Some(events)));
+            match (text.is_empty(), usage) {
+                (false, usage) => return Some((Ok(Chunk::Delta(text)), Some((events, usage)))),
+                (true, Some(usage)) => return Some((Ok(usage), Some((events, None)))),
+                (true, None) => {}
             }
         }
     })
@@ -290,5 +407,72 @@ fn describe(e: &reqwest::Error) -> String {
         "the answer broke off".into()
     } else {
         "the request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(sse: &str) -> Vec<Result<Chunk, UpstreamError>> {
+        let bytes = futures_util::stream::iter([Ok(Bytes::from(sse.to_owned()))]);
+        chunks(SseLines::new(bytes)).collect().await
+    }
+
+    #[tokio::test]
+    async fn text_and_usage_in_one_chunk_are_both_kept() {
+        let sse = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+                   data: {\"choices\":[{\"delta\":{\"content\":\" there\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n\
+                   data: [DONE]\n\n";
+        assert_eq!(
+            read(sse).await,
+            [
+                Ok(Chunk::Delta("Hi".into())),
+                Ok(Chunk::Usage(Usage::new(3, 1))),
+                Ok(Chunk::Delta(" there".into())),
+                Ok(Chunk::Usage(Usage::new(3, 2))),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_event_ends_the_stream_with_what_it_says() {
+        let sse = ": ping\n\n: ping\n\n\
+                   data: {\"error\":{\"message\":\"model overloaded\",\"type\":\"server_error\",\"code\":500}}\n\n\
+                   data: [DONE]\n\n";
+        assert_eq!(
+            read(sse).await,
+            [Err(UpstreamError::Reported(
+                "model overloaded (server_error, 500)".into()
+            ))]
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_told_by_code_or_type() {
+        for error in [
+            json!({"message": "slow down", "type": "throttled", "code": 429}),
+            json!({"message": "slow down", "type": "throttled", "code": "429"}),
+            json!({"message": "slow down", "type": "RateLimitError", "code": null}),
+            json!({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}),
+        ] {
+            assert_eq!(
+                reported(&error),
+                UpstreamError::RateLimited { retry_after: None },
+                "{error}"
+            );
+        }
+        assert_eq!(
+            reported(
+                &json!({"message": "Incorrect API key provided: sk-abc123.", "type": "invalid_request_error"})
+            ),
+            UpstreamError::Reported(
+                "Incorrect API key provided: [redacted] (invalid_request_error)".into()
+            )
+        );
+        assert_eq!(
+            reported(&json!("it broke")),
+            UpstreamError::Reported("it broke".into())
+        );
     }
 }

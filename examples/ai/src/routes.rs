@@ -4,8 +4,9 @@
 
 use crate::AiState;
 use crate::config::ModelConfig;
-use crate::cost::{Pico, Prices, Usage};
-use crate::ledger::{Generation, Ledger, Over, Periods, Reservation, Totals};
+use crate::cost::{Pico, Usage};
+use crate::ledger::{Over, Periods, Totals};
+use crate::meter::{Bill, Charge, MeterError};
 use crate::provider::{Ask, Chunk, Provider, UpstreamError};
 use futures_util::{Stream, StreamExt};
 use plugin_runtime::prelude::*;
@@ -161,12 +162,9 @@ macro_rules! refuse {
             Refusal::Over(over) => route_error!(
                 QUOTA_EXCEEDED,
                 "this generation could cost more than is left of your {} budget",
-                match over {
-                    Over::Day => "daily",
-                    Over::Month => "monthly",
-                }
+                over.as_str()
             )
-            .with_details(json!({"budget": match over { Over::Day => "daily", Over::Month => "monthly" }})),
+            .with_details(json!({"budget": over.as_str()})),
             Refusal::Upstream(UpstreamError::RateLimited { retry_after }) => {
                 let error = route_error!(
                     UPSTREAM_RATE_LIMITED,
@@ -182,12 +180,11 @@ macro_rules! refuse {
     };
 }
 
-/// A generation about to be sent: the model, its provider and the most it can cost.
+/// A generation about to be sent: the model and its provider.
 struct Plan<'a> {
     model: &'a ModelConfig,
     provider: &'a Provider,
     ask: Ask,
-    ceiling: Pico,
 }
 
 impl AiState {
@@ -207,12 +204,9 @@ impl AiState {
             .providers
             .get(&model.provider)
             .ok_or(Refusal::NotConfigured)?;
-        // A tokenizer never makes more tokens than bytes, plus a few for the chat's framing.
-        let most = Usage::new(input.prompt.len() as u64 + 16, u64::from(input.maxTokens));
         Ok(Plan {
             model,
             provider,
-            ceiling: model.prices.cost(most),
             ask: Ask {
                 model: name,
                 prompt: input.prompt,
@@ -222,32 +216,18 @@ impl AiState {
             },
         })
     }
-
-    async fn reserve(
-        &self,
-        caller: &str,
-        ceiling: Pico,
-    ) -> Result<Result<Reservation, Refusal>, RouteError> {
-        let held = self
-            .ledger
-            .reserve(
-                caller,
-                Periods::now(),
-                ceiling,
-                self.config.daily_budget,
-                self.config.monthly_budget,
-            )
-            .await
-            .map_err(RouteError::internal)?;
-        Ok(held.map_err(Refusal::Over))
-    }
 }
 
 /// Generate a text
 ///
 /// Asks the model (or the configured default) and answers the whole text with the tokens used
 /// and their cost. The most the generation could cost is held against the caller's daily and
-/// monthly budgets before the provider is asked.
+/// monthly budgets before the provider is asked, and replaced by what the provider reports it
+/// used. A client that leaves (or the timeout) does not cancel the generation: the provider is
+/// still waited for, and what it reports is charged. An answer without its text or without its
+/// count of tokens is `LLM_FAILED`, and charged all the same: what the provider says it used,
+/// else the prompt's bytes in and a token for each byte of text out (all of `maxTokens` if there
+/// is no text).
 #[plugin_route(
     method = "POST",
     path = "/generate",
@@ -256,8 +236,8 @@ impl AiState {
     errors(
         MODEL_NOT_FOUND = (400, "no configured model has this name"),
         QUOTA_EXCEEDED = (429, "the generation could cost more than is left of the caller's budget"),
-        UPSTREAM_RATE_LIMITED = (429, "the provider is rate limiting; `Retry-After` says for how long, when it said"),
-        LLM_FAILED = (502, "the provider failed, answered something malformed or cut off, or cannot be reached"),
+        UPSTREAM_RATE_LIMITED = (429, "the provider is rate limiting (a `429`, or a rate-limit error it reported in its answer); `Retry-After` says for how long, when it said"),
+        LLM_FAILED = (502, "the provider failed or reported an error in its answer, answered something malformed or cut off, or cannot be reached"),
         PROVIDER_NOT_CONFIGURED = (503, "no provider is configured on this server"),
     )
 )]
@@ -266,32 +246,28 @@ pub(crate) async fn generate(
     input: GenerateRequest,
 ) -> RouteResult<GenerateResponse> {
     let caller = ctx.caller()?.user_id().to_owned();
-    let plan = ctx.plan(input).map_err(|r| refuse!(r))?;
-    let reservation = ctx
-        .reserve(&caller, plan.ceiling)
-        .await?
-        .map_err(|r| refuse!(r))?;
-    // From here the hold is the bill's: settled, released, or released if the request is
-    // cancelled (the client left, or the timeout).
-    let mut bill = Bill::new(ctx.ledger.clone(), reservation, &plan, false);
-    let completion = match plan.provider.complete(&plan.ask).await {
-        Ok(c) => c,
-        Err(e) => {
-            bill.release().await.map_err(RouteError::internal)?;
-            tracing::warn!(provider = plan.provider.name(), error = %e, "a generation failed");
-            return Err(refuse!(Refusal::Upstream(e)));
-        }
-    };
-    let summary = bill
-        .settle(completion.usage, true)
+    let Plan {
+        model,
+        provider,
+        ask,
+    } = ctx.plan(input).map_err(|r| refuse!(r))?;
+    // Asked on a task of the meter's: if this request is dropped (the client left, or the
+    // timeout), the provider's answer is still waited for and charged.
+    let (completion, Charge { usage, cost }) = ctx
+        .meter
+        .complete(&caller, provider, model.prices, ask)
         .await
-        .map_err(RouteError::internal)?;
+        .map_err(|e| match e {
+            MeterError::Over(over) => refuse!(Refusal::Over(over)),
+            MeterError::Upstream(e) => refuse!(Refusal::Upstream(e)),
+            MeterError::Internal(e) => RouteError::internal(e),
+        })?;
     Ok(GenerateResponse {
         text: completion.text,
-        model: summary.model,
-        provider: summary.provider,
-        usage: summary.usage,
-        cost_usd: summary.cost_usd,
+        model: model.name.clone(),
+        provider: provider.name().to_owned(),
+        usage,
+        cost_usd: cost.usd(),
     })
 }
 
@@ -300,17 +276,24 @@ pub(crate) async fn generate(
 /// The same as `POST /generate`, answered as server-sent events: a `delta` event for each piece
 /// of text as the model writes it, then a `done` event with the tokens used and their cost.
 /// Closing the connection cancels the generation upstream; what was generated until then is
-/// charged, estimated from its length.
+/// charged: the provider's last count of the tokens, if it sent one, plus a token for each byte
+/// of text sent since (without a count, the prompt's bytes in and a token for each byte of text
+/// out, at most `maxTokens`: never less than it could have cost). A failure once events flow
+/// (the provider's stream cut off, or an error the provider reports inside it, as LiteLLM and
+/// vLLM do) ends the stream with an `error` event, `LLM_FAILED` or, for a rate limit,
+/// `UPSTREAM_RATE_LIMITED`: nothing is charged if no text was sent and the provider counted
+/// nothing, and the same estimate otherwise.
 #[plugin_route(
     method = "POST",
     path = "/generate/stream",
     timeout_ms = 120_000,
+    concurrency(4),
     permissions("ai:generate"),
     errors(
         MODEL_NOT_FOUND = (400, "no configured model has this name"),
         QUOTA_EXCEEDED = (429, "the generation could cost more than is left of the caller's budget"),
-        UPSTREAM_RATE_LIMITED = (429, "the provider is rate limiting; `Retry-After` says for how long, when it said"),
-        LLM_FAILED = (502, "the provider failed, answered something malformed or cut off, or cannot be reached"),
+        UPSTREAM_RATE_LIMITED = (429, "the provider is rate limiting (a `429`, or a rate-limit error it reported in its answer); `Retry-After` says for how long, when it said"),
+        LLM_FAILED = (502, "the provider failed or reported an error in its answer, answered something malformed or cut off, or cannot be reached"),
         PROVIDER_NOT_CONFIGURED = (503, "no provider is configured on this server"),
     )
 )]
@@ -320,11 +303,18 @@ pub(crate) async fn generate_stream(
 ) -> RouteResult<EventStream<GenerateEvent>> {
     let caller = ctx.caller()?.user_id().to_owned();
     let plan = ctx.plan(input).map_err(|r| refuse!(r))?;
-    let reservation = ctx
-        .reserve(&caller, plan.ceiling)
-        .await?
-        .map_err(|r| refuse!(r))?;
-    let mut bill = Bill::new(ctx.ledger.clone(), reservation, &plan, true);
+    let mut bill = ctx
+        .meter
+        .hold(
+            &caller,
+            plan.provider.name(),
+            plan.model.prices,
+            &plan.ask,
+            true,
+        )
+        .await
+        .map_err(RouteError::internal)?
+        .map_err(|over| refuse!(Refusal::Over(over)))?;
     let upstream = match plan.provider.stream(&plan.ask).await {
         Ok(s) => s,
         Err(e) => {
@@ -338,7 +328,9 @@ pub(crate) async fn generate_stream(
 }
 
 /// The events of a streamed generation: deltas as they come, then the summary once the bill is
-/// settled. An upstream failure ends the stream with the route's error.
+/// settled. An upstream failure (the stream cut, garbled, or an error the provider reported in
+/// it) ends the stream with the route's error; the hold is released if nothing was delivered
+/// and the provider counted nothing, and the estimate is charged otherwise.
 fn events(
     upstream: impl Stream<Item = Result<Chunk, UpstreamError>> + Send + 'static,
     bill: Bill,
@@ -357,20 +349,28 @@ fn events(
                 loop {
                     match upstream.next().await {
                         Some(Ok(Chunk::Delta(text))) => {
-                            bill.written_chars += text.chars().count();
+                            bill.wrote(&text);
                             let event = GenerateEvent::Delta { text };
                             return Some((Ok(event), (upstream, bill, usage, false)));
                         }
-                        Some(Ok(Chunk::Usage(u))) => usage = Some(u),
+                        Some(Ok(Chunk::Usage(u))) => {
+                            bill.reported(u);
+                            usage = Some(u);
+                        }
                         Some(Err(e)) => {
-                            tracing::warn!(provider = %bill.provider, error = %e, "a streamed generation failed");
-                            bill.charge_estimate().await;
+                            tracing::warn!(provider = bill.provider(), error = %e, "a streamed generation failed");
+                            bill.end_early().await;
                             return Some((Err(fail(e)), (upstream, bill, usage, true)));
                         }
                         None => {
                             let usage = usage.unwrap_or_else(|| bill.estimate());
                             let summary = match bill.settle(usage, true).await {
-                                Ok(s) => Ok(GenerateEvent::Done(s)),
+                                Ok(Charge { usage, cost }) => Ok(GenerateEvent::Done(Summary {
+                                    model: bill.model().to_owned(),
+                                    provider: bill.provider().to_owned(),
+                                    usage,
+                                    cost_usd: cost.usd(),
+                                })),
                                 Err(e) => Err(RouteError::internal(e)),
                             };
                             return Some((summary, (upstream, bill, Some(usage), true)));
@@ -380,114 +380,6 @@ fn events(
             }
         },
     )
-}
-
-/// What a generation owes, holding its reservation until it is settled (the real usage),
-/// released (it failed before anything was generated) or charged by estimate (a stream that
-/// broke off). Dropped while still holding it (the request was cancelled: the client left, or
-/// the timeout), it releases the hold if nothing was written, and charges what was written
-/// otherwise, on a task of its own.
-struct Bill {
-    ledger: Ledger,
-    reservation: Option<Reservation>,
-    model: String,
-    provider: String,
-    prices: Prices,
-    prompt_chars: usize,
-    written_chars: usize,
-    streamed: bool,
-}
-
-impl Bill {
-    fn new(ledger: Ledger, reservation: Reservation, plan: &Plan<'_>, streamed: bool) -> Self {
-        Bill {
-            ledger,
-            reservation: Some(reservation),
-            model: plan.ask.model.clone(),
-            provider: plan.provider.name().to_owned(),
-            prices: plan.model.prices,
-            prompt_chars: plan.ask.prompt.chars().count(),
-            written_chars: 0,
-            streamed,
-        }
-    }
-
-    /// About four characters a token, when the provider did not say.
-    fn estimate(&self) -> Usage {
-        Usage::new(
-            self.prompt_chars.div_ceil(4) as u64,
-            self.written_chars.div_ceil(4) as u64,
-        )
-    }
-
-    /// Records the generation at what `usage` cost; the hold is let go only once that is done.
-    async fn settle(&mut self, usage: Usage, complete: bool) -> Result<Summary, sqlx::Error> {
-        let cost = self.prices.cost(usage);
-        if let Some(r) = &self.reservation {
-            let record = Generation {
-                model: &self.model,
-                provider: &self.provider,
-                usage,
-                cost,
-                streamed: self.streamed,
-                complete,
-            };
-            self.ledger.settle(r, &record).await?;
-            self.reservation = None;
-        }
-        Ok(Summary {
-            model: self.model.clone(),
-            provider: self.provider.clone(),
-            usage,
-            cost_usd: cost.usd(),
-        })
-    }
-
-    async fn release(&mut self) -> Result<(), sqlx::Error> {
-        if let Some(r) = &self.reservation {
-            self.ledger.release(r).await?;
-            self.reservation = None;
-        }
-        Ok(())
-    }
-
-    async fn charge_estimate(&mut self) {
-        let usage = self.estimate();
-        if let Err(e) = self.settle(usage, false).await {
-            tracing::error!(error = %e, "an unfinished generation could not be recorded");
-        }
-    }
-}
-
-impl Drop for Bill {
-    fn drop(&mut self) {
-        let Some(reservation) = self.reservation.take() else {
-            return;
-        };
-        let mut rest = Bill {
-            ledger: self.ledger.clone(),
-            reservation: Some(reservation),
-            model: std::mem::take(&mut self.model),
-            provider: std::mem::take(&mut self.provider),
-            prices: self.prices,
-            prompt_chars: self.prompt_chars,
-            written_chars: self.written_chars,
-            streamed: self.streamed,
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if rest.written_chars == 0 {
-                    if let Err(e) = rest.release().await {
-                        tracing::error!(error = %e, "a cancelled generation's hold could not be released");
-                    }
-                } else {
-                    rest.charge_estimate().await;
-                }
-                // Tried once: a hold the database would not take back is not retried forever.
-                let _ = rest.reservation.take();
-            });
-        }
-    }
 }
 
 /// List the models

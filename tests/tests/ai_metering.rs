@@ -1,0 +1,227 @@
+//! What the AI plugin charges when a call does not end as planned, through real HTTP against
+//! the provider double: a client that hangs up mid-stream, an answer that cannot be used, and a
+//! server that stops while a call is under way (its hold released once stale, when the next
+//! server opens the ledger).
+
+use crate::ai::{
+    ai_with, client, closed_port, config_json, create_key, generate, read_until, router, usage_once,
+};
+use crate::fake_llm::Upstream;
+use ai_plugin::AiConfig;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Serves `router` on a free loopback port, on the current runtime, until it ends; the port.
+async fn serve(router: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    port
+}
+
+/// Asks the server on `port` for a streamed generation of `body` with `key`, and reads until
+/// the first delta has arrived; the connection.
+async fn stream_until_first_delta(port: u16, key: &str, body: &Value) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let body = body.to_string();
+    let head = format!(
+        "POST /v1/plugins/ai/generate/stream HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut s, &mut seen, "\"type\":\"delta\"").await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    s
+}
+
+/// A stream whose client hangs up is charged never less than it could have cost: without a
+/// count from the provider, a token for each byte of text sent (eight Chinese characters are 24
+/// bytes, and up to 24 tokens; "four characters a token" charged 2) and the prompt's bytes in;
+/// with a running count, that count plus a token a byte sent since (a reasoning model's hidden
+/// tokens are in the count, not in the text).
+#[tokio::test]
+async fn a_stream_whose_client_left_is_charged_never_less_than_it_could_cost() {
+    use crate::fake_llm::{CJK, THOUGHT};
+    let upstream = Upstream::start().await;
+    let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0), |_| None);
+    let pool = plugin_runtime::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let key = create_key(&pool, "ai:*").await;
+    let app = router(pool, "sqlite::memory:", config.unwrap()).await;
+    let port = serve(app.clone()).await;
+    let c = client(app, &key);
+    let prompt = "hello world"; // 11 bytes; the double counts 2 + 3 tokens.
+    let cases = [
+        // (model, input tokens, output tokens)
+        ("stall-cjk", 11 + 16, CJK.len() as u64),
+        ("thinking-stall", 5, THOUGHT + "ok".len() as u64),
+    ];
+    for (n, (model, input, output)) in cases.into_iter().enumerate() {
+        let before = usage_once(&c, n as u64).await["today"]["usage"].clone();
+        let body = json!({"prompt": prompt, "model": model});
+        let s = stream_until_first_delta(port, &key, &body).await;
+        drop(s);
+        assert!(upstream.wait_cancelled(n + 1).await, "{model}: cancelled");
+        let after = usage_once(&c, n as u64 + 1).await;
+        let total = |v: &Value, k: &str| v[k].as_u64().unwrap();
+        assert_eq!(
+            (
+                total(&after["today"]["usage"], "inputTokens") - total(&before, "inputTokens"),
+                total(&after["today"]["usage"], "outputTokens") - total(&before, "outputTokens"),
+            ),
+            (input, output),
+            "{model}: {after}"
+        );
+    }
+    // $1 / $2 per million: 27 in and 24 out, then 5 in and 52 out.
+    let usage: Value = c.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["costUsd"], 0.000_184, "{usage}");
+}
+
+/// A `200` answer that cannot be used is still the provider's work: with its usage and no text,
+/// it is charged that usage; with its text and no usage, the prompt's bytes in and a token a byte
+/// of the text out, at most `maxTokens`. The caller is told `LLM_FAILED` either way.
+#[tokio::test]
+async fn an_unusable_answer_is_charged_what_the_provider_did() {
+    let ai = ai_with("ai:*", 10.0).await;
+    for (n, (model, says, usage)) in [
+        (
+            "null-content",
+            "the provider's answer is malformed: no message in the answer",
+            // The double's count: 1 + 3 in, 2 ("echo: hello") out.
+            json!({"inputTokens": 4, "outputTokens": 2, "totalTokens": 6}),
+        ),
+        (
+            "no-usage",
+            "the provider's answer is malformed: no usage in the answer",
+            // "hello" is 5 bytes, + 16; "echo: hello" is 11 bytes, capped at maxTokens, 10.
+            json!({"inputTokens": 4 + 21, "outputTokens": 2 + 10, "totalTokens": 6 + 31}),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = generate(
+            &ai.client,
+            json!({"prompt": "hello", "model": model, "maxTokens": 10}),
+        )
+        .await;
+        assert_eq!(
+            (r.status().as_u16(), r.error()["code"].as_str()),
+            (502, Some("LLM_FAILED")),
+            "{model}: {}",
+            r.text()
+        );
+        assert_eq!(r.error()["message"], says, "{model}");
+        let report = usage_once(&ai.client, n as u64 + 1).await;
+        assert_eq!(report["today"]["usage"], usage, "{model}: {report}");
+    }
+}
+
+/// The budget `stale_hold_is_released_on_open` allows: one worst case of "hello world" with 10
+/// tokens ((11 + 16) × $1/M + 10 × $2/M = $0.000047) fits, not that and another.
+const ROOM_FOR_ONE: f64 = 0.00006;
+
+/// A server stops (its runtime dropped) while a stream waits on the provider: the process goes
+/// on, and the stream's hold stays in the ledger. Opened again (the next server) while the hold
+/// is younger than any call can run, the ledger keeps it (another server may still be running
+/// the call); once it is older, opening the ledger releases it.
+#[tokio::test]
+async fn a_hold_left_by_a_server_that_stopped_is_released_once_stale() {
+    let (dir, url) = crate::server::fresh_sqlite("ai-stale-hold");
+    stale_hold_is_released_on_open(&url).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The same on PostgreSQL (a schema of the test's own).
+#[tokio::test]
+async fn a_stale_hold_is_released_on_postgres_too() {
+    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_stale").await else {
+        return;
+    };
+    stale_hold_is_released_on_open(&pg.url).await;
+    pg.remove().await;
+}
+
+async fn stale_hold_is_released_on_open(url: &str) {
+    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let key = create_key(&pool, "ai:*").await;
+    // The first server, on a runtime of its own (not this test's), dropped while a stream is
+    // under way. Before the fix, the bill's task was dropped unrun, its copy spawned another,
+    // and so on until the stack overflowed: the whole test binary aborted here.
+    let (server_url, server_key) = (url.to_owned(), key.clone());
+    let stopped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let socket = runtime.block_on(async {
+            let upstream = Upstream::start().await;
+            let text = config_json(&upstream, &closed_port(), ROOM_FOR_ONE);
+            let config = AiConfig::from_json(&text, |_| None).unwrap();
+            let pool = plugin_runtime::database::connect(&server_url)
+                .await
+                .unwrap();
+            let port = serve(router(pool, &server_url, config).await).await;
+            let body = json!({"prompt": "hello world", "model": "stall", "maxTokens": 10});
+            let s = stream_until_first_delta(port, &server_key, &body).await;
+            // The client stays connected: the server stops under it.
+            s.into_std().unwrap()
+        });
+        drop(runtime);
+        socket
+    })
+    .join();
+    let socket = stopped.expect("the server's runtime ended without taking the process down");
+    drop(socket);
+    let held = |pool: sqlx::AnyPool| async move {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ai_holds",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let reserved: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(reserved), 0) AS BIGINT) FROM ai_budgets WHERE period = $1",
+        )
+        .bind(ai_plugin::ledger::Periods::now().month)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        use sqlx::Row;
+        (row.get::<i64, _>(0), row.get::<i64, _>(1), reserved)
+    };
+    // $0.000047 is 47,000,000 picodollars.
+    assert_eq!(held(pool.clone()).await, (1, 47_000_000, 47_000_000));
+
+    // The next server starts at once: the hold is kept, and what is left does not fit another.
+    let upstream = Upstream::start().await;
+    let config = || {
+        let text = config_json(&upstream, &closed_port(), ROOM_FOR_ONE);
+        AiConfig::from_json(&text, |_| None).unwrap()
+    };
+    let c = client(router(pool.clone(), url, config()).await, &key);
+    assert_eq!(held(pool.clone()).await, (1, 47_000_000, 47_000_000));
+    let body = json!({"prompt": "hello world", "maxTokens": 10});
+    let r = generate(&c, body.clone()).await;
+    assert_eq!(r.error()["code"], "QUOTA_EXCEEDED", "{}", r.text());
+
+    // Later, the hold older than any call can run: the next server's ledger releases it.
+    let stale = ai_plugin::ledger::STALE_AFTER + Duration::from_secs(60);
+    sqlx::query("UPDATE ai_holds SET created_at = created_at - $1")
+        .bind(i64::try_from(stale.as_millis()).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let c = client(router(pool.clone(), url, config()).await, &key);
+    assert_eq!(held(pool.clone()).await, (0, 0, 0));
+    let r = generate(&c, body).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(held(pool).await, (0, 0, 0), "settled");
+}
