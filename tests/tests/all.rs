@@ -5,10 +5,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod ai;
+mod ai_metering;
 mod auth;
 mod client;
 mod commit;
 mod commit_apply;
+mod commit_billing;
+mod commit_plans;
+mod commit_races;
+mod commit_reads;
+mod concurrency;
 mod custom_auth;
 mod fake_llm;
 mod fixtures;
@@ -21,6 +27,7 @@ mod openapi;
 mod outputs;
 mod rate_limits;
 mod request_layer;
+mod rules;
 mod serve;
 mod server;
 mod streams;

@@ -94,7 +94,7 @@ pub(crate) async fn client_with(
         .create_user(
             "ada@example.com",
             "a long password",
-            &scopes("commit:*,items:*"),
+            &scopes("commit:*,items:*,ai:generate"),
         )
         .await;
     let key = auth
@@ -142,6 +142,7 @@ async fn git_status_sorts_changes_by_where_they_are() {
                 {"path": "src/lib.rs", "change": "modified"},
             ],
             "untracked": ["src/new.rs"],
+            "leftOut": {"nonUtf8Names": 0, "nestedRepositories": 0},
         })
     );
     // A scope narrows it to its directory.
@@ -151,7 +152,8 @@ async fn git_status_sorts_changes_by_where_they_are() {
         .await;
     assert_eq!(
         r.json::<Value>(),
-        json!({"staged": [], "unstaged": [{"path": "docs/guide.md", "change": "deleted"}], "untracked": []})
+        json!({"staged": [], "unstaged": [{"path": "docs/guide.md", "change": "deleted"}], "untracked": [],
+            "leftOut": {"nonUtf8Names": 0, "nestedRepositories": 0}})
     );
 }
 
@@ -471,8 +473,8 @@ async fn secrets_in_the_changes_stop_the_plan_unless_allowed() {
     assert_eq!(
         r.error()["details"]["findings"],
         json!([
-            {"file": "deploy/id_ed25519", "line": 1, "kind": "private key"},
-            {"file": "src/lib.rs", "line": 4, "kind": "AWS access key"},
+            {"file": "deploy/id_ed25519", "line": 1, "part": "new", "kind": "private key"},
+            {"file": "src/lib.rs", "line": 4, "part": "new", "kind": "AWS access key"},
         ])
     );
     assert!(

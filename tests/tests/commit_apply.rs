@@ -535,11 +535,16 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
     assert_eq!(code(&r), (400, "NO_CHANGES".into()));
 }
 
-/// The double's `model` through the AI plugin's provider client, as the server would make it.
-fn model(upstream: &Upstream, name: &str) -> Model {
+/// The double's `model` through the AI plugin's provider client, as the server would make it,
+/// free, its calls charged to a ledger of its own (`commit_billing` tests what they cost).
+async fn model(upstream: &Upstream, name: &str) -> Model {
+    let pool = plugin_runtime::database::connect(MEMORY).await.unwrap();
+    let ledger = ai_plugin::ledger::Ledger::open(pool, MEMORY).await.unwrap();
     Model::new(
         Provider::new("double", http_client(), &upstream.base_url, None),
         name,
+        ai_plugin::cost::Prices::per_million_usd(0.0, 0.0).unwrap(),
+        ai_plugin::meter::Meter::new(ledger, &ai_plugin::AiConfig::none()),
     )
 }
 
@@ -547,8 +552,9 @@ fn model(upstream: &Upstream, name: &str) -> Model {
 async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_checked() {
     let upstream = Upstream::start().await;
     let repo = with_work("model");
-    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
-        s.with_model(model(&upstream, "scripted"))
+    let m = model(&upstream, "scripted").await;
+    let c = client_with(&repo.dir, "commit:*,ai:generate", MEMORY, |s| {
+        s.with_model(m)
     })
     .await;
     upstream.script(
@@ -656,8 +662,9 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
 async fn a_model_that_fails_is_llm_failed_and_no_plan_is_kept() {
     let upstream = Upstream::start().await;
     let repo = with_work("model-broken");
-    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
-        s.with_model(model(&upstream, "broken"))
+    let m = model(&upstream, "broken").await;
+    let c = client_with(&repo.dir, "commit:*,ai:generate", MEMORY, |s| {
+        s.with_model(m)
     })
     .await;
     let r = post(&c, "generate", json!({})).await;
@@ -854,4 +861,114 @@ async fn a_cancelled_apply_kills_git_and_its_hook() {
     );
     let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
     assert_eq!(plan["state"], "ready");
+}
+
+/// The names of the actions `GET /actions` offers.
+async fn offered(c: &TestClient) -> Vec<String> {
+    let r = c.get("/v1/plugins/commit/actions").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    r.json::<Value>()["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs git in `dir`, expecting it to stop on a conflict (exit code 1).
+fn conflicting(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "git {args:?} did not conflict");
+}
+
+#[tokio::test]
+async fn applying_during_an_unfinished_merge_or_a_conflict_is_operation_in_progress() {
+    let repo = Repo::new("merging");
+    repo.git(&["checkout", "-q", "-b", "other"]);
+    repo.write("README.md", "# theirs\n");
+    repo.write("docs/guide.md", "Theirs.\n");
+    repo.git(&["commit", "-q", "-am", "docs: theirs"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("README.md", "# ours\n");
+    repo.git(&["commit", "-q", "-am", "docs: ours"]);
+    // `README.md` in conflict, `docs/guide.md` staged from the other side.
+    conflicting(&repo.dir, &["merge", "-q", "other"]);
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    assert!(!offered(&c).await.contains(&"apply".to_owned()));
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(
+        code(&r),
+        (409, "OPERATION_IN_PROGRESS".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.error()["details"], json!({"operation": "merge"}));
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), head, "no commit made");
+    // The merge is still the user's to conclude.
+    repo.git(&["rev-parse", "-q", "--verify", "MERGE_HEAD"]);
+    // Resolved but not concluded, a commit would still be the merge's.
+    repo.write("README.md", "# both\n");
+    repo.git(&["add", "README.md"]);
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(r.error()["details"], json!({"operation": "merge"}));
+    repo.git(&["merge", "--abort"]);
+    assert!(offered(&c).await.contains(&"apply".to_owned()));
+
+    // A conflict no operation is under way for: a stash popped onto a changed file.
+    repo.write("README.md", "# stashed\n");
+    repo.git(&["stash", "-q"]);
+    repo.write("README.md", "# committed\n");
+    repo.git(&["commit", "-q", "-am", "docs: committed"]);
+    conflicting(&repo.dir, &["stash", "pop", "-q"]);
+    generate(&c).await;
+    assert!(!offered(&c).await.contains(&"apply".to_owned()));
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(
+        code(&r),
+        (409, "OPERATION_IN_PROGRESS".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.error()["details"], json!({"operation": "conflict"}));
+}
+
+#[tokio::test]
+async fn an_unfinished_cherry_pick_in_a_linked_worktree_is_found_where_git_keeps_it() {
+    let repo = Repo::new("worktree");
+    repo.git(&["checkout", "-q", "-b", "other"]);
+    repo.write("README.md", "# picked\n");
+    repo.git(&["commit", "-q", "-am", "docs: to pick"]);
+    repo.git(&["checkout", "-q", "main"]);
+    // The worktree goes with the repository's directory when it is removed.
+    let tree = repo.dir.join("linked");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "side",
+        tree.to_str().unwrap(),
+    ]);
+    std::fs::write(tree.join("README.md"), "# side\n").unwrap();
+    repo.git(&["-C", "linked", "commit", "-q", "-am", "docs: side"]);
+    conflicting(&tree, &["cherry-pick", "other"]);
+    // Its state is in the main repository's `.git/worktrees/linked`, not in `linked/.git`.
+    assert!(tree.join(".git").is_file());
+    let c = client_with(&tree, "commit:*", MEMORY, |s| s).await;
+    generate(&c).await;
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(
+        code(&r),
+        (409, "OPERATION_IN_PROGRESS".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.error()["details"], json!({"operation": "cherry-pick"}));
 }

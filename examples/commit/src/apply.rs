@@ -5,8 +5,8 @@
 //! whatever else is staged, through an index of its own, and runs the repository's hooks.
 
 use crate::CommitState;
-use crate::git::{Git, GitError};
-use crate::paths::RelPath;
+use crate::changes;
+use crate::git::{Git, GitError, Operation};
 use crate::plan_routes::fingerprint;
 use crate::routes::ScopeRefusal;
 use crate::store::{Plan, PlanState, PlannedCommit};
@@ -24,7 +24,10 @@ pub struct ApplyRequest {
     pub scope: Option<String>,
     /// The ids of the commits to make, made in the plan's order; every commit not yet made if
     /// absent.
-    #[garde(length(min = 1, max = 1000), inner(length(min = 1, max = 20)))]
+    // garde applies `inner` on an `Option` to the list inside it, the schema to the list's
+    // items: the items' rule is written once for each (see `plugin_route`'s input rules).
+    #[garde(length(min = 1, max = 1000), inner(inner(length(min = 1, max = 20))))]
+    #[schemars(inner(length(min = 1, max = 20)))]
     pub commits: Option<Vec<String>>,
 }
 
@@ -86,7 +89,9 @@ pub(crate) fn subject(c: &PlannedCommit) -> String {
         .map(|s| format!("({s})"))
         .unwrap_or_default();
     let bang = if c.breaking { "!" } else { "" };
-    format!("{}{scope}{bang}: {}", c.kind.as_str(), c.message)
+    // One line whatever a stored plan holds: a line break would start a body of trailers.
+    let subject = format!("{}{scope}{bang}: {}", c.kind.as_str(), c.message);
+    crate::planner::one_line(&subject)
 }
 
 /// A temporary index file, removed (with git's lock beside it) when dropped.
@@ -128,24 +133,31 @@ impl From<GitError> for CommitFailure {
     }
 }
 
-/// Makes one commit of exactly `c`'s files as they are in the work tree, then sets the
-/// repository's index for them to the new commit's, and answers the commit's hash.
+/// Makes one commit of exactly `c`'s files as they are in the work tree (a file removed from
+/// the index but kept, removed), then sets the repository's index for them to the new
+/// commit's, and answers the commit's hash. The files are the names git printed, each passed
+/// whole as one literal path (`*`, `-x`, a newline in a name).
 async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, CommitFailure> {
-    let files: Vec<RelPath> = c
-        .files
-        .iter()
-        .filter_map(|f| RelPath::parse(f).ok())
-        .collect();
-    let refs: Vec<&RelPath> = files.iter().collect();
+    let files: Vec<&str> = c.files.iter().map(String::as_str).collect();
     let index = TempIndex::new();
     let own: Git = state.git.with_index(&index.0);
     // The last commit's tree, or the empty tree before the first commit.
     let base = state.git.base().await?;
     own.run(&["read-tree", base], &[], &[]).await?;
-    // Each file as the work tree has it: added or updated if it is there, removed if it is
-    // not (a path in neither the tree nor the index is passed over).
-    own.run(&["update-index", "--add", "--remove"], &refs, &[])
-        .await?;
+    // `git rm --cached`: the commit removes what the user took out of the index.
+    let unindexed = changes::unindexed(&state.git, &files).await?;
+    let (removed, kept): (Vec<&str>, Vec<&str>) =
+        files.iter().partition(|f| unindexed.contains(**f));
+    // Each other file as the work tree has it (a link as a link): added or updated if it is
+    // there, removed if it is not (a path in neither the tree nor the index is passed over).
+    if !kept.is_empty() {
+        own.run_files(&["update-index", "--add", "--remove"], &kept, &[])
+            .await?;
+    }
+    if !removed.is_empty() {
+        own.run_files(&["update-index", "--force-remove"], &removed, &[])
+            .await?;
+    }
     let staged = own
         .run(&["diff", "--cached", "--quiet", base], &[], &[1])
         .await?;
@@ -171,7 +183,10 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
         return Err(CommitFailure::Refused(said));
     }
     // The repository's index now agrees with the commit for these files; other staged work stays.
-    state.git.run(&["reset", "-q", "HEAD"], &refs, &[]).await?;
+    state
+        .git
+        .run_files(&["reset", "-q", "HEAD"], &files, &[])
+        .await?;
     let sha = state.git.run(&["rev-parse", "HEAD"], &[], &[]).await?;
     Ok(String::from_utf8_lossy(&sha.stdout).trim().to_owned())
 }
@@ -180,8 +195,11 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
 ///
 /// Makes the plan's commits, all of them or those named, in the plan's order: each with exactly
 /// its files as they are in the work tree (whatever else is staged stays staged), running the
-/// repository's hooks. Refused if any of their files changed since the plan was made. A commit
-/// that fails stops the apply; those made before it stay made and recorded in the plan.
+/// repository's hooks. Refused if any of their files changed since the plan was made, and
+/// while a merge, cherry-pick, revert or rebase is unfinished or a file is in conflict. A commit
+/// that fails stops the apply; those made before it stay made and recorded in the plan, along
+/// with any edit made to the plan meanwhile. Only the plan's author applies it, unless the
+/// caller holds `commit:admin`.
 #[plugin_route(
     method = "POST",
     path = "/apply",
@@ -190,10 +208,13 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may apply it; `details.createdBy` names them"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
         ALREADY_APPLIED = (409, "the commits asked for were made already"),
+        PLAN_CHANGED = (409, "the commits were made, but the plan was replaced or discarded meanwhile, so it does not record them; `details.made` lists them (id, sha, subject)"),
         APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
+        OPERATION_IN_PROGRESS = (409, "a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict; finish or abort it first; `details.operation` says which (`merge`, `cherry-pick`, `revert`, `rebase`, `conflict`)"),
         PLAN_STALE = (409, "files changed since the plan was made; `details.files` names them; generate a new plan"),
         COMMIT_REFUSED = (409, "git refused a commit (a hook rejected it, say); `details.output` has what it said"),
         GIT_TIMEOUT = (504, "a commit ran longer than the server allows git (a slow hook, say) and was killed"),
@@ -209,9 +230,25 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             "another apply or push is running in this repository; try again when it is done"
         ));
     };
+    // A commit made now would take part in it: `git commit` makes a merge's commit, with its
+    // other parent, from whatever index it is given.
+    if let Some(operation) = ctx.git.in_progress().await.map_err(RouteError::internal)? {
+        let what = match operation {
+            Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
+            other => format!("a {} is in progress", other.as_str()),
+        };
+        return Err(route_error!(
+            OPERATION_IN_PROGRESS,
+            "{what}; finish or abort it first, then apply"
+        )
+        .with_details(serde_json::json!({ "operation": operation.as_str() })));
+    }
     let Some((mut plan, made_from)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
+    if let Some(other) = crate::plan_routes::owned_by_other(ctx.caller()?, &plan) {
+        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+    }
     let chosen: Vec<usize> = match &input.commits {
         None => (0..plan.commits.len())
             .filter(|i| plan.commits[*i].sha.is_none())
@@ -273,7 +310,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             Err(failure) => {
                 // What was made stays recorded before the refusal is answered.
                 if !made.is_empty() {
-                    ctx.update_plan(&plan).await?;
+                    record(&ctx, &scope, &mut plan, &made).await?;
                 }
                 let id = &plan.commits[i].id;
                 return Err(match failure {
@@ -302,11 +339,57 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             subject: subject(c),
         });
     }
-    if plan.commits.iter().all(|c| c.sha.is_some()) {
-        plan.state = PlanState::Applied;
+    if record(&ctx, &scope, &mut plan, &made).await? {
+        Ok(Applied { made, plan })
+    } else {
+        Err(route_error!(
+            PLAN_CHANGED,
+            "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
+             meanwhile, so they are not recorded in it; `details.made` lists them"
+        )
+        .with_details(serde_json::json!({ "made": made })))
     }
-    ctx.update_plan(&plan).await?;
-    Ok(Applied { made, plan })
+}
+
+/// Records the commits `made` (their shas, and their messages as committed) in the scope's
+/// plan, `plan` as this apply read it and changed it, and marks it applied once every commit
+/// is made. If another request changed the plan meanwhile (an edit, a redo), the plan is read
+/// again and the commits merged into it, so no record of a commit made is lost; `false` only if
+/// the plan was replaced or discarded meanwhile. `plan` ends as stored.
+async fn record(
+    ctx: &CommitState,
+    scope: &crate::paths::RelPath,
+    plan: &mut Plan,
+    made: &[MadeCommit],
+) -> Result<bool, RouteError> {
+    let mark = |plan: &mut Plan| {
+        if plan.commits.iter().all(|c| c.sha.is_some()) {
+            plan.state = PlanState::Applied;
+        }
+    };
+    mark(plan);
+    let ours = plan.clone();
+    // Each lost race is another request's change written; a few are plenty.
+    for _ in 0..8 {
+        if ctx.update_plan(plan).await? {
+            return Ok(true);
+        }
+        match ctx.plan_of(scope).await? {
+            Some((now, _)) if now.created_at == ours.created_at => *plan = now,
+            _ => return Ok(false),
+        }
+        for m in made {
+            let mine = ours.commits.iter().find(|c| c.id == m.id);
+            let theirs = plan.commits.iter_mut().find(|c| c.id == m.id);
+            if let (Some(mine), Some(theirs)) = (mine, theirs) {
+                theirs.clone_from(mine);
+            }
+        }
+        mark(plan);
+    }
+    Err(RouteError::internal(
+        "the plan kept changing while an apply recorded its commits",
+    ))
 }
 
 /// How `git push --porcelain` reported the one ref pushed.
@@ -436,7 +519,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         Some((mut plan, _)) => {
             if plan.state == PlanState::Applied {
                 plan.state = PlanState::Pushed;
-                ctx.update_plan(&plan).await?;
+                ctx.update_plan(&mut plan).await?;
             }
             plan.state.as_str().to_owned()
         }

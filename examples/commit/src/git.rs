@@ -1,15 +1,21 @@
 //! git, run as a subprocess with an argument vector (never a shell), in the configured
-//! repository. Every path a client gave goes after `--`. Each git runs in a process group of its
-//! own, and the whole group (hooks included) is killed when the future running it is dropped:
-//! the request was cancelled or timed out, or the command ran past its bound. git never prompts
-//! (no terminal, no credential helper asking), speaks C-locale English and prints paths
-//! unquoted.
+//! repository. Every path goes after `--`, and git reads every pathspec literally
+//! (`--literal-pathspecs`): a file named `*` or `:(top)x` is that file, never a pattern or magic.
+//! Each git runs in a process group of its own, and the whole group (hooks included) is killed
+//! when the future running it is dropped: the request was cancelled or timed out, or the command
+//! ran past its bound. What git prints is read up to a cap, and a git printing past it is killed.
+//! git never prompts (no terminal, no credential helper asking), speaks C-locale English and
+//! prints paths unquoted.
 
 use crate::paths::RelPath;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+/// The most of what git writes to stderr that is kept (a hook may print much more).
+const STDERR_KEPT: usize = 64 * 1024;
 
 /// git in one repository.
 #[derive(Clone, Debug)]
@@ -69,21 +75,89 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// Its stderr.
     pub stderr: Vec<u8>,
-    /// Its exit code (some commands, such as `diff --no-index`, say "different" with 1).
+    /// Its exit code (some commands, such as `diff --no-index`, say "different" with 1); `-1`
+    /// when it was killed for printing past its cap.
     pub code: i32,
+    /// Whether stdout was cut at the cap given ([`Git::run_capped`]), git killed.
+    pub truncated: bool,
 }
 
 /// Kills a git's process group, hooks included, unless the git finished.
 struct Group(Option<u32>);
 
-impl Drop for Group {
-    fn drop(&mut self) {
+impl Group {
+    fn kill(&self) {
         if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
             // The group may be gone already; nothing else can be done about a failure here.
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads `pipe` to its end, handing each chunk to `sink`; stops when `sink` answers `false`,
+/// answering whether it did.
+async fn read_into(
+    pipe: Option<impl AsyncRead + Unpin>,
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> std::io::Result<bool> {
+    let Some(mut pipe) = pipe else {
+        return Ok(false);
+    };
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = pipe.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if !sink(&chunk[..n]) {
+            return Ok(true);
+        }
+    }
+}
+
+/// A sink keeping at most `keep` bytes in `kept`; with `stop`, it stops at the first byte past
+/// `keep` instead of reading on.
+fn keeping(kept: &mut Vec<u8>, keep: usize, stop: bool) -> impl FnMut(&[u8]) -> bool + '_ {
+    move |bytes| {
+        let room = keep - kept.len();
+        kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        !(bytes.len() > room && stop)
+    }
+}
+
+/// A git operation that, unfinished, a commit would take part in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// `MERGE_HEAD`: a commit would be the merge's, with its other parent.
+    Merge,
+    /// `CHERRY_PICK_HEAD`.
+    CherryPick,
+    /// `REVERT_HEAD`.
+    Revert,
+    /// `rebase-merge` or `rebase-apply`.
+    Rebase,
+    /// An index entry in conflict (unmerged), whatever left it.
+    Conflict,
+}
+
+impl Operation {
+    /// Its name in an answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Merge => "merge",
+            Operation::CherryPick => "cherry-pick",
+            Operation::Revert => "revert",
+            Operation::Rebase => "rebase",
+            Operation::Conflict => "conflict",
         }
     }
 }
@@ -121,7 +195,52 @@ impl Git {
         ok: &[i32],
     ) -> Result<Output, GitError> {
         let paths: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
-        self.exec(args, &paths, ok, None).await
+        self.exec_kept(args, &paths, ok, None, None).await
+    }
+
+    /// Runs `git <args> -- <files>` on paths git itself printed (a status, a plan made from
+    /// one): they are the repository's own names, whatever they hold (`-x`, `*`, a newline).
+    ///
+    /// # Errors
+    /// git not starting, or exiting with a code not in `ok`.
+    pub async fn run_files(
+        &self,
+        args: &[&str],
+        files: &[&str],
+        ok: &[i32],
+    ) -> Result<Output, GitError> {
+        self.exec_kept(args, files, ok, None, None).await
+    }
+
+    /// [`Git::run_files`] keeping at most `cap` bytes of stdout: a git printing more is killed
+    /// and its output marked [`Output::truncated`] (its exit code then does not count).
+    ///
+    /// # Errors
+    /// git not starting, or exiting on its own with a code not in `ok`.
+    pub async fn run_capped(
+        &self,
+        args: &[&str],
+        files: &[&str],
+        ok: &[i32],
+        cap: usize,
+    ) -> Result<Output, GitError> {
+        self.exec_kept(args, files, ok, None, Some(cap)).await
+    }
+
+    /// [`Git::run_files`] handing stdout to `each` chunk by chunk as it comes, nothing kept;
+    /// when `each` answers `false`, git is killed and the output marked [`Output::truncated`]
+    /// (its exit code then does not count).
+    ///
+    /// # Errors
+    /// git not starting, or exiting on its own with a code not in `ok`.
+    pub async fn run_streamed(
+        &self,
+        args: &[&str],
+        files: &[&str],
+        ok: &[i32],
+        each: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Output, GitError> {
+        self.exec(args, files, ok, None, each).await
     }
 
     /// [`Git::run`] for a command that runs hooks (`commit`, `push`): killed with its hooks
@@ -135,29 +254,103 @@ impl Git {
         ok: &[i32],
         bound: Option<Duration>,
     ) -> Result<Output, GitError> {
-        self.exec(args, &[], ok, bound).await
+        self.exec_kept(args, &[], ok, bound, None).await
     }
 
-    /// The diff of an untracked file against nothing, as if it were all added.
+    /// The diff of an untracked file against nothing, as if it were all added (a link as its
+    /// target's text, as git would commit it, never what it points to), `numstat` or patch,
+    /// stdout cut at `cap`.
     ///
     /// # Errors
-    /// git not starting, or failing.
-    pub async fn diff_untracked(&self, path: &RelPath) -> Result<Output, GitError> {
-        // `--no-index` compares two paths outside the index; 1 means "they differ".
-        let args = ["diff", "--no-color", "--no-ext-diff", "--no-index"];
-        self.exec(&args, &["/dev/null", path.as_str()], &[1], None)
-            .await
+    /// git not starting, or failing: `--no-index` says "they differ" and "could not read one"
+    /// with the same exit code 1, so a 1 with nothing on stdout and something on stderr (`error:
+    /// Could not access`) is a failure, never an empty diff.
+    pub async fn diff_untracked(
+        &self,
+        path: &str,
+        numstat: bool,
+        cap: usize,
+    ) -> Result<Output, GitError> {
+        let mut args = vec!["diff", "--no-color", "--no-ext-diff", "--no-index"];
+        if numstat {
+            args.push("--numstat");
+        }
+        let out = self
+            .exec_kept(&args, &["/dev/null", path], &[1], None, Some(cap))
+            .await?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        let failed = out.code == 1 && out.stdout.is_empty() && !said.trim().is_empty();
+        if !out.truncated && (failed || said.contains("Could not access")) {
+            return Err(GitError::Failed {
+                command: "diff".to_owned(),
+                code: Some(out.code),
+                stderr: said.into_owned(),
+            });
+        }
+        Ok(out)
     }
 
+    /// The unfinished operation a commit would take part in, if any: a merge, cherry-pick,
+    /// revert or rebase stopped half-way (found where git keeps its state, which differs in a
+    /// linked worktree), or an index entry in conflict.
+    ///
+    /// # Errors
+    /// git failing.
+    pub async fn in_progress(&self) -> Result<Option<Operation>, GitError> {
+        let states = [
+            ("MERGE_HEAD", Operation::Merge),
+            ("CHERRY_PICK_HEAD", Operation::CherryPick),
+            ("REVERT_HEAD", Operation::Revert),
+            ("rebase-merge", Operation::Rebase),
+            ("rebase-apply", Operation::Rebase),
+        ];
+        let mut args = vec!["rev-parse"];
+        for (name, _) in &states {
+            args.extend(["--git-path", name]);
+        }
+        let out = self.run(&args, &[], &[]).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        for ((_, operation), path) in states.iter().zip(text.lines()) {
+            // Relative to the work tree's root, where git ran, unless absolute.
+            if self.repo.join(path).exists() {
+                return Ok(Some(*operation));
+            }
+        }
+        // One byte of `ls-files --unmerged` is enough to know there is a conflict.
+        let unmerged = self
+            .run_capped(&["ls-files", "--unmerged", "-z"], &[], &[], 1)
+            .await?;
+        Ok((!unmerged.stdout.is_empty()).then_some(Operation::Conflict))
+    }
+
+    async fn exec_kept(
+        &self,
+        args: &[&str],
+        after: &[&str],
+        ok: &[i32],
+        bound: Option<Duration>,
+        cap: Option<usize>,
+    ) -> Result<Output, GitError> {
+        let mut kept = Vec::new();
+        let sink = keeping(&mut kept, cap.unwrap_or(usize::MAX), cap.is_some());
+        let mut out = self.exec(args, after, ok, bound, sink).await?;
+        out.stdout = kept;
+        Ok(out)
+    }
+
+    /// Runs git, handing its stdout to `sink` (see [`read_into`]); the [`Output`]'s stdout is
+    /// empty (the caller keeps what it wants through `sink`).
     async fn exec(
         &self,
         args: &[&str],
         after: &[&str],
         ok: &[i32],
         bound: Option<Duration>,
+        sink: impl FnMut(&[u8]) -> bool,
     ) -> Result<Output, GitError> {
         let mut command = Command::new("git");
         command
+            .arg("--literal-pathspecs")
             .arg("-C")
             .arg(&self.repo)
             .args(["-c", "core.quotepath=off", "-c", "color.ui=false"])
@@ -177,11 +370,28 @@ impl Git {
         if let Some(index) = &self.index {
             command.env("GIT_INDEX_FILE", index);
         }
-        let child = command.spawn().map_err(GitError::Spawn)?;
+        let mut child = command.spawn().map_err(GitError::Spawn)?;
         // The group's id is the leader's pid; it is killed if this future is dropped early.
         let mut group = Group(child.id());
-        let waiting = child.wait_with_output();
-        let out = match bound {
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let waiting = async {
+            let mut err_kept = Vec::new();
+            let (out, err) = tokio::join!(
+                async {
+                    let read = read_into(stdout, sink).await;
+                    if matches!(read, Ok(true)) {
+                        // Past what the caller wants: git is stopped rather than read to its end.
+                        group.kill();
+                    }
+                    read
+                },
+                read_into(stderr, keeping(&mut err_kept, STDERR_KEPT, false)),
+            );
+            let (truncated, _) = (out?, err?);
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, Vec::new(), err_kept, truncated))
+        };
+        let (status, stdout, stderr, truncated) = match bound {
             Some(after) => {
                 tokio::time::timeout(after, waiting)
                     .await
@@ -194,18 +404,19 @@ impl Git {
         }
         .map_err(GitError::Spawn)?;
         group.0 = None;
-        let code = out.status.code().unwrap_or(-1);
-        if code == 0 || ok.contains(&code) {
+        let code = status.code().unwrap_or(-1);
+        if code == 0 || ok.contains(&code) || truncated {
             Ok(Output {
-                stdout: out.stdout,
-                stderr: out.stderr,
+                stdout,
+                stderr,
                 code,
+                truncated,
             })
         } else {
             Err(GitError::Failed {
                 command: args.first().copied().unwrap_or_default().to_owned(),
-                code: out.status.code(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                code: status.code(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
             })
         }
     }

@@ -12,14 +12,18 @@
 //! | `POST /regenerate-commit` | writes one planned commit anew | `commit:write` |
 //! | `POST /apply` | makes the planned commits | `commit:write` |
 //! | `POST /push` | pushes the branch | `commit:push` |
-//! | `POST /summarize` | summarizes the changes | `commit:read` |
+//! | `POST /summarize` | summarizes the changes | `commit:read` (`commit:write` for `allowSecrets`) |
 //! | `GET /actions` | what can be done next | `commit:read` |
 //!
 //! git runs as a subprocess with an argument vector, in a process group killed with its hooks
 //! when the request is cancelled or times out; every client path is checked to stay inside its
-//! scope and passed after `--`. Plans persist in the database with the state of their files.
+//! scope and passed after `--`, read by git literally. Plans persist in the database with the
+//! state of their files and who made them: only a plan's author edits, redoes, applies or
+//! discards it (or replaces it before it is applied) unless the caller holds `commit:admin`.
 //! Planning works without a model; with one ([`CommitState::with_model`]) generating,
-//! redoing a commit and summarizing ask it, after scanning what it would be sent for secrets.
+//! redoing a commit and summarizing ask it, after scanning what it would be sent for secrets;
+//! asking it needs `ai:generate` too, and is charged to the caller's AI budget
+//! ([`model::Model::from_config`] takes the AI plugin's meter).
 
 pub mod changes;
 pub mod git;
@@ -62,6 +66,8 @@ pub struct CommitState {
     git_timeout: Option<Duration>,
     /// Held while an apply or a push runs: one at a time per repository.
     applying: tokio::sync::Mutex<()>,
+    /// How much one request reads of the work tree, and how many files it works on.
+    limits: changes::Limits,
 }
 
 /// Why the repository cannot be served.
@@ -130,6 +136,7 @@ impl CommitState {
             model: None,
             git_timeout: None,
             applying: tokio::sync::Mutex::new(()),
+            limits: changes::Limits::default(),
         })
     }
 
@@ -148,6 +155,13 @@ impl CommitState {
         self
     }
 
+    /// Reads and works within `limits` instead of [`changes::Limits::default`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: changes::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// `scope`'s plan and the state of the files it was made from, if it has one; the database
     /// failing is an opaque, logged `500`.
     pub(crate) async fn plan_of(
@@ -163,11 +177,11 @@ impl CommitState {
             .map_err(plugin_runtime::RouteError::internal)
     }
 
-    /// Saves `plan`'s commits and state (the state of its files stays); `false` if the scope's
-    /// plan was discarded meanwhile.
+    /// Saves `plan`'s commits and state (the state of its files stays) over the revision it was
+    /// read at, raising it; `false` if the scope's plan changed or was discarded meanwhile.
     pub(crate) async fn update_plan(
         &self,
-        plan: &store::Plan,
+        plan: &mut store::Plan,
     ) -> Result<bool, plugin_runtime::RouteError> {
         self.plans
             .update(plan, plan_routes::now_ms())

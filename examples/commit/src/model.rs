@@ -8,11 +8,19 @@
 //! What is sent: the changed files' paths, how each changed, and their diffs, each cut to
 //! [`DIFF_PER_FILE`] bytes and all of them to [`DIFF_TOTAL`]. The routes scan those diffs for
 //! secrets before a model is asked.
+//!
+//! Every call is the caller's: it is charged through the AI plugin's [`Meter`] to the same ledger
+//! and budgets as `POST /v1/plugins/ai/generate` (a call that could cost more than is left is
+//! [`ModelError::Over`], and the model is not asked), and the routes ask only for a caller
+//! holding [`GENERATE_SCOPE`].
 
 use crate::changes::{FileDiff, FileStat};
 use crate::planner::CommitType;
 use crate::store::PlannedCommit;
 use ai_plugin::AiConfig;
+use ai_plugin::cost::Prices;
+use ai_plugin::ledger::Over;
+use ai_plugin::meter::{Meter, MeterError};
 use ai_plugin::provider::{Ask, Provider, UpstreamError};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -23,27 +31,43 @@ pub const DIFF_PER_FILE: usize = 4_000;
 /// The most of all diffs together a model is sent.
 pub const DIFF_TOTAL: usize = 60_000;
 
-/// A model to ask: its name and the provider serving it.
+/// The scope a caller needs for a route to ask the model on their behalf: the AI plugin's.
+pub const GENERATE_SCOPE: &str = "ai:generate";
+
+/// A model to ask: its name, the provider serving it, its prices, and the meter its calls are
+/// charged through.
 #[derive(Clone, Debug)]
 pub struct Model {
     provider: Provider,
     name: String,
+    prices: Prices,
+    meter: Meter,
 }
 
 /// Why a model's answer cannot be used.
 #[derive(Debug)]
 pub enum ModelError {
+    /// The call could cost more than is left of the caller's budget; the model was not asked.
+    Over(Over),
     /// The provider failed or could not be reached.
     Upstream(UpstreamError),
     /// It answered something that is not a valid plan (or summary), and why.
     Invalid(String),
+    /// The ledger failed: an internal error.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl std::fmt::Display for ModelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ModelError::Over(over) => write!(
+                f,
+                "asking the model could cost more than is left of your {} AI budget",
+                over.as_str()
+            ),
             ModelError::Upstream(e) => e.fmt(f),
             ModelError::Invalid(why) => write!(f, "the model's answer is not usable: {why}"),
+            ModelError::Internal(e) => write!(f, "the AI ledger failed: {e}"),
         }
     }
 }
@@ -80,22 +104,38 @@ struct SummaryAnswer {
     summary: String,
 }
 
+/// The caller on whose account a route asks the model: `403 FORBIDDEN` (the framework's, with
+/// `details.missingScopes`) unless they hold [`GENERATE_SCOPE`]. Called only when the model is
+/// about to be asked, so a server without one serves the same routes without it.
+///
+/// # Errors
+/// The scope missing.
+pub(crate) fn caller_for_model(
+    ctx: &plugin_runtime::Ctx<crate::CommitState>,
+) -> Result<&str, plugin_runtime::RouteError> {
+    ctx.require_scopes(&[GENERATE_SCOPE])?;
+    Ok(ctx.caller()?.user_id())
+}
+
 const TYPES: &str = "feat, fix, docs, test, refactor, perf, style, build, ci, chore, revert";
 
 impl Model {
-    /// `name`, served by `provider`.
-    pub fn new(provider: Provider, name: impl Into<String>) -> Self {
+    /// `name`, served by `provider` at `prices`, its calls charged through `meter`.
+    pub fn new(provider: Provider, name: impl Into<String>, prices: Prices, meter: Meter) -> Self {
         Model {
             provider,
             name: name.into(),
+            prices,
+            meter,
         }
     }
 
-    /// The model `name` of the AI plugin's configuration, with a client for its provider.
+    /// The model `name` of the AI plugin's configuration, with a client for its provider, its
+    /// calls charged through `meter` (the AI plugin's, [`ai_plugin::AiState::meter`]).
     ///
     /// # Errors
     /// No such model, or its provider is not configured.
-    pub fn from_config(config: &AiConfig, name: &str) -> Result<Self, String> {
+    pub fn from_config(config: &AiConfig, name: &str, meter: Meter) -> Result<Self, String> {
         let model = config
             .model(name)
             .ok_or_else(|| format!("the AI configuration has no model `{name}`"))?;
@@ -111,7 +151,7 @@ impl Model {
             &provider.base_url,
             provider.api_key.clone(),
         );
-        Ok(Model::new(client, name))
+        Ok(Model::new(client, name, model.prices, meter))
     }
 
     /// Its name.
@@ -119,7 +159,13 @@ impl Model {
         &self.name
     }
 
-    async fn ask_json(&self, prompt: String, max_tokens: u32) -> Result<String, ModelError> {
+    /// Asks for one JSON object on `caller`'s account.
+    async fn ask_json(
+        &self,
+        caller: &str,
+        prompt: String,
+        max_tokens: u32,
+    ) -> Result<String, ModelError> {
         let ask = Ask {
             model: self.name.clone(),
             prompt,
@@ -127,20 +173,26 @@ impl Model {
             temperature: Some(0.2),
             json: true,
         };
-        let answer = self
-            .provider
-            .complete(&ask)
+        let (answer, _) = self
+            .meter
+            .complete(caller, &self.provider, self.prices, ask)
             .await
-            .map_err(ModelError::Upstream)?;
+            .map_err(|e| match e {
+                MeterError::Over(over) => ModelError::Over(over),
+                MeterError::Upstream(e) => ModelError::Upstream(e),
+                MeterError::Internal(e) => ModelError::Internal(e),
+            })?;
         Ok(json_object(&answer.text).to_owned())
     }
 
-    /// A plan of commits for `files`, whose diffs are `diffs`, checked.
+    /// A plan of commits for `files`, whose diffs are `diffs`, checked; asked on `caller`'s
+    /// account.
     ///
     /// # Errors
     /// See [`ModelError`].
     pub async fn plan(
         &self,
+        caller: &str,
         files: &[FileStat],
         diffs: &[FileDiff],
     ) -> Result<Vec<Proposal>, ModelError> {
@@ -156,18 +208,20 @@ impl Model {
             "Put every changed file in exactly one commit; use the paths exactly as listed.\n",
         );
         describe_changes(&mut prompt, files, diffs);
-        let text = self.ask_json(prompt, 2_000).await?;
+        let text = self.ask_json(caller, prompt, 2_000).await?;
         let answer: PlanAnswer = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a plan ({e})")))?;
         check_plan(answer.commits, files)
     }
 
     /// `commit` redone from its files' `diffs`, following `instruction` if given; its files stay.
+    /// Asked on `caller`'s account.
     ///
     /// # Errors
     /// See [`ModelError`].
     pub async fn redo(
         &self,
+        caller: &str,
         commit: &PlannedCommit,
         diffs: &[FileDiff],
         instruction: Option<&str>,
@@ -188,7 +242,7 @@ impl Model {
             let _ = writeln!(prompt, "The user asks: {i}");
         }
         describe_changes(&mut prompt, &[], diffs);
-        let text = self.ask_json(prompt, 1_000).await?;
+        let text = self.ask_json(caller, prompt, 1_000).await?;
         let mut proposal: Proposal = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a commit ({e})")))?;
         proposal.files.clone_from(&commit.files);
@@ -196,12 +250,13 @@ impl Model {
         Ok(proposal)
     }
 
-    /// A few sentences on what `files` change, from their `diffs`.
+    /// A few sentences on what `files` change, from their `diffs`; asked on `caller`'s account.
     ///
     /// # Errors
     /// See [`ModelError`].
     pub async fn summarize(
         &self,
+        caller: &str,
         files: &[FileStat],
         diffs: &[FileDiff],
     ) -> Result<String, ModelError> {
@@ -210,7 +265,7 @@ impl Model {
              Answer with one JSON object and nothing else: {\"summary\": \"...\"}.\n",
         );
         describe_changes(&mut prompt, files, diffs);
-        let text = self.ask_json(prompt, 800).await?;
+        let text = self.ask_json(caller, prompt, 800).await?;
         let answer: SummaryAnswer = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a summary ({e})")))?;
         let summary = answer.summary.trim().to_owned();
@@ -249,23 +304,41 @@ fn describe_changes(prompt: &mut String, files: &[FileStat], diffs: &[FileDiff])
         }
     }
     prompt.push_str("\nDiffs:\n");
-    let mut left = DIFF_TOTAL;
-    for d in diffs {
-        if left == 0 {
-            let _ = writeln!(prompt, "(diff of {} left out)", d.path);
-            continue;
+    for (d, sent) in sent_diffs(diffs) {
+        match sent {
+            None => {
+                let _ = writeln!(prompt, "(diff of {} left out)", d.path);
+            }
+            Some(text) => {
+                prompt.push_str(text);
+                if text.len() < d.diff.len() {
+                    prompt.push_str("\n(cut)\n");
+                }
+            }
         }
-        let most = DIFF_PER_FILE.min(left);
-        let cut = (0..=most.min(d.diff.len()))
-            .rev()
-            .find(|i| d.diff.is_char_boundary(*i))
-            .unwrap_or(0);
-        prompt.push_str(&d.diff[..cut]);
-        if cut < d.diff.len() {
-            prompt.push_str("\n(cut)\n");
-        }
-        left -= cut;
     }
+}
+
+/// What of each of `diffs` a model is sent, in order: its first [`DIFF_PER_FILE`] bytes (all of
+/// it if shorter), or `None` once [`DIFF_TOTAL`] is spent. The routes scan exactly this for
+/// secrets.
+pub(crate) fn sent_diffs(diffs: &[FileDiff]) -> Vec<(&FileDiff, Option<&str>)> {
+    let mut left = DIFF_TOTAL;
+    diffs
+        .iter()
+        .map(|d| {
+            if left == 0 {
+                return (d, None);
+            }
+            let most = DIFF_PER_FILE.min(left);
+            let cut = (0..=most.min(d.diff.len()))
+                .rev()
+                .find(|i| d.diff.is_char_boundary(*i))
+                .unwrap_or(0);
+            left -= cut;
+            (d, Some(&d.diff[..cut]))
+        })
+        .collect()
 }
 
 fn check_commit(p: &Proposal) -> Result<(), ModelError> {

@@ -1,7 +1,7 @@
 //! Paths from clients, checked before git sees them: relative, inside the repository (no `..`,
 //! no absolute path, no drive or root), never into git's own `.git`, and never read by git as an
-//! option (no leading `-`; every path also goes after `--`). What is left is normalized:
-//! `./a//b/` is `a/b`, the root is `.`.
+//! option (no leading `-`; every path also goes after `--`, and git reads it literally, never
+//! as a pattern or `:(magic)`). What is left is normalized: `./a//b/` is `a/b`, the root is `.`.
 
 use std::fmt;
 

@@ -1,11 +1,14 @@
 //! Making, reading, editing and discarding a scope's plan, and where the scope stands. A plan is
-//! made only from a scope with changes, and only when the lines it adds hold no secret (unless
-//! the caller says `allowSecrets`): nothing is planned, and nothing would leave the machine, from
-//! a diff with a private key in it.
+//! made only from a scope with changes, and only when what would leave the machine holds no
+//! secret, unless the caller says `allowSecrets`: with a model, everything it would be sent
+//! (every line of the diffs, the names); without one, what would be committed (added lines, the
+//! names). A plan belongs to whoever made it: only they edit, redo, apply, discard or replace it,
+//! unless they hold `commit:admin`; a change made while another request changed the plan is
+//! refused with `409 PLAN_CHANGED`, never written over the other's.
 
 use crate::CommitState;
-use crate::changes::{self, Change, FileDiff, FileStat};
-use crate::paths::RelPath;
+use crate::changes::{self, FileDiff, FileStat};
+use crate::model;
 use crate::planner::{self, CommitType};
 use crate::routes::ScopeRefusal;
 use crate::secrets::{self, Finding};
@@ -13,6 +16,52 @@ use crate::store::{Plan, PlanState, PlannedCommit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::collections::BTreeMap;
+
+/// A subject stays one line: a line break would start a body, and a body can hold trailers
+/// (`Signed-off-by: …`) that the plan's reviewer never saw as such.
+fn one_line(value: &Option<String>, (): &()) -> garde::Result {
+    match value {
+        Some(text) if text.chars().any(planner::breaks_line) => Err(garde::Error::new(
+            "must be one line, without line breaks or other control characters; put more in `body`",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The scope that lets a caller act on plans other users made.
+pub(crate) const OVERRIDE_SCOPE: &str = "commit:admin";
+
+/// A plan someone else made, which the caller may not change: its author's user id.
+pub(crate) struct OwnedByOther(String);
+
+impl std::fmt::Display for OwnedByOther {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the plan was made by another user (`{}`); only they, or a caller holding \
+             `{OVERRIDE_SCOPE}`, may change it",
+            self.0
+        )
+    }
+}
+
+impl OwnedByOther {
+    /// The refusal's details: who made the plan.
+    pub(crate) fn details(&self) -> serde_json::Value {
+        serde_json::json!({ "createdBy": self.0 })
+    }
+}
+
+/// Who made `plan`, if it is not `caller` and `caller` does not hold `commit:admin`. A plan made
+/// before authors were recorded is nobody's: anyone who may write may change it.
+pub(crate) fn owned_by_other(caller: &Principal, plan: &Plan) -> Option<OwnedByOther> {
+    match &plan.created_by {
+        Some(author) if author != caller.user_id() && !caller.has_scope(OVERRIDE_SCOPE) => {
+            Some(OwnedByOther(author.clone()))
+        }
+        _ => None,
+    }
+}
 
 /// What `POST /generate` takes.
 #[derive(Debug, Deserialize, JsonSchema, Validate)]
@@ -41,8 +90,9 @@ pub struct EditCommit {
     /// The commit's id in the plan (`c1`).
     #[garde(length(min = 1, max = 20))]
     pub id: String,
-    /// The new subject, 1 to 200 characters.
-    #[garde(length(chars, min = 1, max = 200))]
+    /// The new subject, 1 to 200 characters on one line: no line breaks or other control
+    /// characters (trailers go in `body`).
+    #[garde(length(chars, min = 1, max = 200), custom(one_line))]
     pub message: Option<String>,
     /// The new conventional type.
     #[garde(skip)]
@@ -80,61 +130,82 @@ pub(crate) fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The diffs of `files` against the last commit, deleted files left out (they add nothing).
+/// The diffs of `files` against the last commit, deleted files left out (they add nothing),
+/// each and all of them cut within the state's limits (see [`changes::diffs`]).
 pub(crate) async fn diffs_of(
     state: &CommitState,
     files: &[FileStat],
 ) -> Result<Vec<FileDiff>, RouteError> {
-    let base = state.git.base().await.map_err(RouteError::internal)?;
-    let mut out = Vec::new();
-    for f in files.iter().filter(|f| f.change != Change::Deleted) {
-        let Ok(path) = RelPath::parse(&f.path) else {
-            continue;
-        };
-        let tracked = f.change != Change::Untracked;
-        let diff = changes::diff(&state.git, &path, base, tracked)
-            .await
-            .map_err(RouteError::internal)?;
-        out.push(diff);
+    changes::diffs(&state.git, files, &state.limits)
+        .await
+        .map_err(RouteError::internal)
+}
+
+/// The secrets in what a model is sent about `files` and `diffs`: every name, and every line of
+/// each diff as far as it is sent ([`model::sent_diffs`]), file by file.
+pub(crate) fn secrets_sent(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    let mut add = |more: Vec<Finding>| {
+        for f in more {
+            if !found.contains(&f) {
+                found.push(f);
+            }
+        }
+    };
+    for f in files {
+        add(secrets::scan_name(&f.path));
     }
-    Ok(out)
+    for (d, sent) in model::sent_diffs(diffs) {
+        add(secrets::scan_name(&d.path));
+        if let Some(text) = sent {
+            add(secrets::scan_diff(&d.path, text));
+        }
+    }
+    found
 }
 
-/// The secrets in the lines `diffs` add.
-pub(crate) fn secrets_in(diffs: &[FileDiff]) -> Vec<Finding> {
-    diffs
-        .iter()
-        .flat_map(|d| secrets::scan_diff(&d.path, &d.diff))
-        .collect()
+/// The secrets in what committing `files` would record: every name, and each diff's added lines
+/// (what planning without a model looks at; nothing leaves the machine, so a secret being
+/// removed, or one already committed beside a change, does not stop it).
+pub(crate) fn secrets_committed(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    for f in files {
+        found.extend(secrets::scan_name(&f.path));
+    }
+    for d in diffs {
+        found.extend(secrets::scan_name(&d.path));
+        found.extend(secrets::scan_added(&d.path, &d.diff));
+    }
+    let mut once = Vec::new();
+    for f in found {
+        if !once.contains(&f) {
+            once.push(f);
+        }
+    }
+    once
 }
 
-/// The state of `files` now: each one's blob hash, or `deleted`.
+/// The refusal of a change that lost a race: the scope's plan is no longer the one it read.
+macro_rules! refuse_changed {
+    ($scope:expr) => {
+        route_error!(
+            PLAN_CHANGED,
+            "scope `{}`'s plan changed, or was discarded or replaced, while this request ran; \
+             read it again (`GET /plan`) and retry",
+            $scope
+        )
+    };
+}
+pub(crate) use refuse_changed;
+
+/// The state of `files` now (see [`changes::fingerprint`]: never read through a link).
 pub(crate) async fn fingerprint(
     state: &CommitState,
     files: &[String],
 ) -> Result<BTreeMap<String, String>, RouteError> {
-    let present: Vec<RelPath> = files
-        .iter()
-        .filter(|f| state.root.join(f).is_file())
-        .filter_map(|f| RelPath::parse(f).ok())
-        .collect();
-    let mut out: BTreeMap<String, String> = files
-        .iter()
-        .map(|f| (f.clone(), "deleted".to_owned()))
-        .collect();
-    if !present.is_empty() {
-        let refs: Vec<&RelPath> = present.iter().collect();
-        let hashes = state
-            .git
-            .run(&["hash-object"], &refs, &[])
-            .await
-            .map_err(RouteError::internal)?;
-        let text = String::from_utf8_lossy(&hashes.stdout);
-        for (path, hash) in present.iter().zip(text.lines()) {
-            out.insert(path.as_str().to_owned(), hash.trim().to_owned());
-        }
-    }
-    Ok(out)
+    changes::fingerprint(&state.git, files)
+        .await
+        .map_err(RouteError::internal)
 }
 
 /// Where the scope stands
@@ -152,10 +223,8 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let git_status = changes::status(&ctx.git, &scope)
-        .await
-        .map_err(RouteError::internal)?;
-    let files = changes::files(&ctx.git, &scope)
+    // Counted as git lists them, no name kept: it answers for a scope of any size.
+    let counts = changes::counts(&ctx.git, &scope)
         .await
         .map_err(RouteError::internal)?;
     let plan = ctx.plan_of(&scope).await?;
@@ -168,10 +237,10 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     };
     Ok(Status {
         state,
-        staged: git_status.staged.len(),
-        unstaged: git_status.unstaged.len(),
-        untracked: git_status.untracked.len(),
-        files_changed: files.len(),
+        staged: counts.staged,
+        unstaged: counts.unstaged,
+        untracked: counts.untracked,
+        files_changed: counts.files,
         commits_planned: planned,
         commits_applied: applied,
     })
@@ -180,8 +249,16 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
 /// Plan the scope's changes into commits
 ///
 /// Groups the changed files into conventional commits (documentation, tests, build and CI files,
-/// source by directory) and keeps the plan, replacing the scope's previous one. The added lines
-/// are scanned for secrets first.
+/// source by directory) and keeps the plan as the caller's, replacing the scope's previous one;
+/// a plan another user made that is not applied yet is replaced only by a caller holding
+/// `commit:admin`. With a model, what it would be sent (every line of the diffs, the file names)
+/// is scanned for secrets first; without one, what would be committed (added lines, file
+/// names). A plan made or changed by another request while this one ran is not replaced
+/// (`409 PLAN_CHANGED`).
+///
+/// With a model configured, it plans instead: asking it needs the scope `ai:generate` as well
+/// (`403 FORBIDDEN` otherwise) and is charged to the caller's AI budget, shown by
+/// `GET /v1/plugins/ai/usage` (`429 QUOTA_EXCEEDED` when it could cost more than is left).
 #[plugin_route(
     method = "POST",
     path = "/generate",
@@ -191,7 +268,11 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         NO_CHANGES = (400, "the scope has no changes to plan"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
-        SECRETS_DETECTED = (422, "the changes hold what looks like a secret; `details.findings` lists file, line and kind"),
+        PLAN_OWNED_BY_OTHER = (403, "the scope's plan, not applied yet, was made by another user; only they or a caller holding `commit:admin` may replace it; `details.createdBy` names them"),
+        PLAN_CHANGED = (409, "the scope's plan changed, or another was made, while this request ran (say, while the model planned); nothing was saved; read the plan again and retry"),
+        SECRETS_DETECTED = (422, "what would leave the machine holds what looks like a secret: with a model, what it would be sent (every line of the diffs, the file names); without one, what would be committed (added lines, file names); `details.findings` lists file, line, part (`new`, `old` or `name`) and kind"),
+        TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
+        QUOTA_EXCEEDED = (429, "asking the model could cost more than is left of the caller's AI budget (see `GET /v1/plugins/ai/usage`); `details.budget` says which"),
         LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a valid plan; no plan was kept"),
     )
 )]
@@ -199,12 +280,26 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let files = changes::files(&ctx.git, &scope)
+    let files = changes::files(&ctx.git, &scope, &ctx.limits)
         .await
-        .map_err(RouteError::internal)?;
+        .map_err(|e| refuse_changes!(e))?;
     if files.is_empty() {
         return Err(route_error!(NO_CHANGES, "scope `{scope}` has no changes"));
     }
+    let caller = ctx.caller()?.clone();
+    // The plan this one replaces, as it is now: it is replaced only if it is still this one
+    // when the new plan is saved (its owner is checked here, and may not change meanwhile).
+    let seen = ctx.plan_of(&scope).await?.map(|(old, _)| old);
+    if let Some(old) = &seen
+        && old.state == PlanState::Ready
+        && let Some(other) = owned_by_other(&caller, old)
+    {
+        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+    }
+    // The files' state the plan records is taken before their diffs are read: what is scanned
+    // and planned is this state or newer, so an edit made meanwhile makes the plan stale.
+    let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let made_from = fingerprint(&ctx, &every).await?;
     // The diffs are read when they are scanned, or sent to a model; planning without a model
     // from changes let through with `allowSecrets` needs only the file list.
     let diffs = if !input.allowSecrets || ctx.model.is_some() {
@@ -213,14 +308,18 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
         Vec::new()
     };
     if !input.allowSecrets {
-        let findings = secrets_in(&diffs);
+        let findings = if ctx.model.is_some() {
+            secrets_sent(&files, &diffs)
+        } else {
+            secrets_committed(&files, &diffs)
+        };
         if !findings.is_empty() {
             return Err(refuse_secrets!(findings));
         }
     }
     let commits: Vec<PlannedCommit> = match &ctx.model {
         Some(model) => model
-            .plan(&files, &diffs)
+            .plan(crate::model::caller_for_model(&ctx)?, &files, &diffs)
             .await
             .map_err(|e| refuse_model!(model, e))?
             .into_iter()
@@ -229,7 +328,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
                 id: format!("c{}", i + 1),
                 kind: p.kind,
                 scope: p.scope,
-                message: p.message,
+                message: planner::one_line(&p.message),
                 body: p.body,
                 files: p.files,
                 breaking: p.breaking,
@@ -251,19 +350,24 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
             })
             .collect(),
     };
-    let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    let state = fingerprint(&ctx, &every).await?;
-    let plan = Plan {
+    let mut plan = Plan {
         scope: scope.as_str().to_owned(),
         state: PlanState::Ready,
         commits,
         model: ctx.model.as_ref().map(|m| m.name().to_owned()),
         created_at: now_ms(),
+        created_by: Some(caller.user_id().to_owned()),
+        edited_by: None,
+        revision: 0,
     };
-    ctx.plans
-        .save(&plan, &state)
+    if !ctx
+        .plans
+        .save(&mut plan, &made_from, seen.as_ref())
         .await
-        .map_err(RouteError::internal)?;
+        .map_err(RouteError::internal)?
+    {
+        return Err(refuse_changed!(scope));
+    }
     Ok(plan)
 }
 
@@ -289,17 +393,21 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
 
 /// Edit one planned commit
 ///
-/// Changes its message, type or body; its files stay.
+/// Changes its message (one line), type or body (where trailers such as `Signed-off-by` go);
+/// its files stay. Only the plan's author edits it, unless the caller holds `commit:admin`; the
+/// plan records who edited it last (`editedBy`).
 #[plugin_route(
     method = "PATCH",
     path = "/plan",
     permissions("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may edit it; `details.createdBy` names them"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
-        ALREADY_APPLIED = (409, "the commit was made already"),
+        ALREADY_APPLIED = (409, "the commit was made already, or the plan is no longer `ready`"),
+        PLAN_CHANGED = (409, "the plan changed (edited, redone, applied, replaced or discarded) while this request ran; nothing was saved; read it again and retry"),
     )
 )]
 pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> RouteResult<Plan> {
@@ -309,6 +417,18 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
+    let caller = ctx.caller()?;
+    if let Some(other) = owned_by_other(caller, &plan) {
+        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+    }
+    if plan.state != PlanState::Ready {
+        return Err(route_error!(
+            ALREADY_APPLIED,
+            "scope `{scope}`'s plan is {}; it can no longer be edited",
+            plan.state.as_str()
+        ));
+    }
+    plan.edited_by = Some(caller.user_id().to_owned());
     let Some(commit) = plan.commits.iter_mut().find(|c| c.id == input.id) else {
         return Err(route_error!(
             COMMIT_NOT_FOUND,
@@ -332,16 +452,15 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     if let Some(b) = input.body {
         commit.body = (!b.is_empty()).then_some(b);
     }
-    if !ctx.update_plan(&plan).await? {
-        return Err(route_error!(
-            NO_PLAN,
-            "scope `{scope}`'s plan was discarded meanwhile"
-        ));
+    if !ctx.update_plan(&mut plan).await? {
+        return Err(refuse_changed!(scope));
     }
     Ok(plan)
 }
 
 /// Discard the scope's plan
+///
+/// Only its author discards it, unless the caller holds `commit:admin`.
 #[plugin_route(
     method = "DELETE",
     path = "/plan",
@@ -349,8 +468,10 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     permissions("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may discard it; `details.createdBy` names them"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan"),
+        PLAN_CHANGED = (409, "the plan changed (edited, redone, applied, replaced or discarded) while this request ran; it was not discarded; read it again and retry"),
     )
 )]
 pub(crate) async fn discard_plan(
@@ -360,14 +481,20 @@ pub(crate) async fn discard_plan(
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
+    let Some((plan, _)) = ctx.plan_of(&scope).await? else {
+        return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+    };
+    if let Some(other) = owned_by_other(ctx.caller()?, &plan) {
+        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+    }
     if ctx
         .plans
-        .discard(scope.as_str())
+        .discard(&plan)
         .await
         .map_err(RouteError::internal)?
     {
         Ok(())
     } else {
-        Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"))
+        Err(refuse_changed!(scope))
     }
 }

@@ -1,6 +1,8 @@
 //! Planning without a model: changed files grouped into conventional commits by what they are
 //! (documentation, tests, build and CI files, then source by directory), each with a type and a
 //! message inferred from the change. What a model plans instead must come out in this same shape.
+//! A subject is one line whatever the files are called: a line break or other control character
+//! in a name is written escaped (`\n`), never as itself.
 
 use crate::changes::{Change, FileStat};
 use schemars::JsonSchema;
@@ -67,6 +69,25 @@ pub struct Draft {
     pub message: String,
     /// Its files, from the repository's root.
     pub files: Vec<String>,
+}
+
+/// Whether `c` would break a subject line: a control character (line feed, carriage return,
+/// tab, escape, …) or a Unicode line or paragraph separator.
+pub fn breaks_line(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// `text` on one line: each character that would break it written escaped (`\n`, `\u{2028}`).
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if breaks_line(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What a file is, for grouping.
@@ -141,12 +162,12 @@ fn group_of(path: &str) -> Group {
 
 /// "add a.rs", "update a.rs and b.rs", "remove a.rs, b.rs and 3 more".
 fn describe(verb: &str, files: &[&FileStat]) -> String {
-    let names: Vec<&str> = files
+    let names: Vec<String> = files
         .iter()
-        .map(|f| f.path.rsplit('/').next().unwrap_or(&f.path))
+        .map(|f| one_line(f.path.rsplit('/').next().unwrap_or(&f.path)))
         .collect();
     let list = match names.as_slice() {
-        [one] => (*one).to_owned(),
+        [one] => one.clone(),
         [a, b] => format!("{a} and {b}"),
         [a, b, rest @ ..] => format!("{a}, {b} and {} more", rest.len()),
         [] => String::new(),
@@ -195,7 +216,7 @@ pub fn plan(files: &[FileStat]) -> Vec<Draft> {
                         "remove" => CommitType::Refactor,
                         _ => CommitType::Fix,
                     };
-                    (kind, (!dir.is_empty()).then(|| dir.clone()))
+                    (kind, (!dir.is_empty()).then(|| one_line(dir)))
                 }
             };
             Draft {
@@ -256,5 +277,28 @@ mod tests {
         );
         let every: usize = plan.iter().map(|d| d.files.len()).sum();
         assert_eq!(every, files.len(), "every file is in exactly one commit");
+    }
+
+    #[test]
+    fn names_with_line_breaks_make_one_line_subjects() {
+        let files = [
+            stat("src/a\nSigned-off-by: Eve <e@x>.rs", Change::Added),
+            stat("lib\r\u{2028}x/b.rs", Change::Modified),
+        ];
+        let plan = plan(&files);
+        let subjects: Vec<(Option<&str>, &str)> = plan
+            .iter()
+            .map(|d| (d.scope.as_deref(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                (Some("lib\\r\\u{2028}x"), "update b.rs"),
+                (Some("src"), "add a\\nSigned-off-by: Eve <e@x>.rs"),
+            ]
+        );
+        for d in &plan {
+            assert!(!d.message.chars().any(breaks_line), "{:?}", d.message);
+        }
     }
 }

@@ -4,10 +4,11 @@
 use crate::CommitState;
 use crate::changes::{self, Change, FileStat};
 use crate::paths::RelPath;
-use crate::plan_routes::{diffs_of, secrets_in};
+use crate::plan_routes::{diffs_of, owned_by_other, refuse_changed, secrets_sent};
 use crate::planner;
 use crate::routes::ScopeRefusal;
-use crate::store::Plan;
+use crate::secrets::{self, Part};
+use crate::store::{Plan, PlanState};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::fmt::Write as _;
@@ -76,6 +77,13 @@ pub struct ChangeSummary {
 /// Writes the commit's type, scope, message and body anew from its files' changes: by the model,
 /// following the instruction if one is given, or else as planning without a model would. Its
 /// files stay.
+/// Only the plan's author redoes its commits, unless the caller holds `commit:admin`; a plan
+/// changed by another request while the model wrote is left as that request left it
+/// (`409 PLAN_CHANGED`).
+///
+/// Asking the model needs the scope `ai:generate` as well (`403 FORBIDDEN` otherwise) and is
+/// charged to the caller's AI budget, shown by `GET /v1/plugins/ai/usage` (`429 QUOTA_EXCEEDED`
+/// when it could cost more than is left).
 #[plugin_route(
     method = "POST",
     path = "/regenerate-commit",
@@ -87,8 +95,11 @@ pub struct ChangeSummary {
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
-        ALREADY_APPLIED = (409, "the commit was made already"),
-        SECRETS_DETECTED = (422, "the diff the model would be sent holds what looks like a secret; `details.findings` lists file, line and kind"),
+        ALREADY_APPLIED = (409, "the commit was made already, or the plan is no longer `ready`"),
+        PLAN_CHANGED = (409, "the plan changed (edited, redone, applied, replaced or discarded) while this request ran; nothing was saved; read it again and retry"),
+        PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may redo its commits; `details.createdBy` names them"),
+        SECRETS_DETECTED = (422, "what the model would be sent (the diffs, the file names, the commit's message, the instruction) holds what looks like a secret; `details.findings` lists file, line, part (`new`, `old`, `name`, `message` or `instruction`) and kind"),
+        QUOTA_EXCEEDED = (429, "asking the model could cost more than is left of the caller's AI budget (see `GET /v1/plugins/ai/usage`); `details.budget` says which"),
         LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a valid commit; the plan is unchanged"),
     )
 )]
@@ -109,6 +120,18 @@ pub(crate) async fn regenerate_commit(
     let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
+    let caller = ctx.caller()?;
+    if let Some(other) = owned_by_other(caller, &plan) {
+        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+    }
+    if plan.state != PlanState::Ready {
+        return Err(route_error!(
+            ALREADY_APPLIED,
+            "scope `{scope}`'s plan is {}; its commits can no longer be redone",
+            plan.state.as_str()
+        ));
+    }
+    plan.edited_by = Some(caller.user_id().to_owned());
     let Some(at) = plan.commits.iter().position(|c| c.id == input.id) else {
         return Err(route_error!(
             COMMIT_NOT_FOUND,
@@ -124,30 +147,46 @@ pub(crate) async fn regenerate_commit(
         ));
     }
     // Its files as they stand now, the ones no longer changed left out of the description.
-    let changed = changes::files(&ctx.git, &RelPath::root())
+    // Only its files are listed (a plan holds no more than a request works on).
+    let named: Vec<&str> = plan.commits[at].files.iter().map(String::as_str).collect();
+    let changed = changes::list_of(&ctx.git, &named, &ctx.limits)
         .await
         .map_err(RouteError::internal)?;
-    let own: Vec<FileStat> = changed
+    let mut own: Vec<FileStat> = changed
         .into_iter()
         .filter(|f| plan.commits[at].files.contains(&f.path))
         .collect();
+    changes::count_untracked(ctx.git.repo(), &mut own, &ctx.limits).await;
     let commit = &mut plan.commits[at];
     match &ctx.model {
         Some(model) => {
             let diffs = diffs_of(&ctx, &own).await?;
             if !input.allowSecrets {
-                let findings = secrets_in(&diffs);
+                // The prompt quotes the commit's subject and the instruction too.
+                let mut findings = secrets_sent(&own, &diffs);
+                findings.extend(secrets::scan_text(
+                    Part::Message,
+                    &crate::apply::subject(commit),
+                ));
+                if let Some(i) = &input.instruction {
+                    findings.extend(secrets::scan_text(Part::Instruction, i));
+                }
                 if !findings.is_empty() {
                     return Err(refuse_secrets!(findings));
                 }
             }
             let p = model
-                .redo(commit, &diffs, input.instruction.as_deref())
+                .redo(
+                    crate::model::caller_for_model(&ctx)?,
+                    commit,
+                    &diffs,
+                    input.instruction.as_deref(),
+                )
                 .await
                 .map_err(|e| refuse_model!(model, e))?;
             commit.kind = p.kind;
             commit.scope = p.scope;
-            commit.message = p.message.trim().to_owned();
+            commit.message = planner::one_line(p.message.trim());
             commit.body = p.body.filter(|b| !b.trim().is_empty());
             commit.breaking = p.breaking;
         }
@@ -162,11 +201,8 @@ pub(crate) async fn regenerate_commit(
             }
         }
     }
-    if !ctx.update_plan(&plan).await? {
-        return Err(route_error!(
-            NO_PLAN,
-            "scope `{scope}`'s plan was discarded meanwhile"
-        ));
+    if !ctx.update_plan(&mut plan).await? {
+        return Err(refuse_changed!(scope));
     }
     Ok(plan)
 }
@@ -218,6 +254,11 @@ fn totals(files: &[FileStat]) -> (u64, u64) {
 ///
 /// A few sentences on the scope's changes, or on one file's: by the model when one is
 /// configured, else which files changed how, and how they would be planned.
+///
+/// Needs `commit:read`; `allowSecrets: true` needs `commit:write` too. Asking the model needs the
+/// scope `ai:generate` as well and is charged to the caller's AI budget, shown by
+/// `GET /v1/plugins/ai/usage` (`429 QUOTA_EXCEEDED` when it could cost more than is left); a
+/// missing scope is `403 FORBIDDEN` with `details.missingScopes`.
 #[plugin_route(
     method = "POST",
     path = "/summarize",
@@ -226,7 +267,9 @@ fn totals(files: &[FileStat]) -> (u64, u64) {
         PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),
         NO_CHANGES = (400, "the scope (or the file) has no changes"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
-        SECRETS_DETECTED = (422, "the diffs the model would be sent hold what looks like a secret; `details.findings` lists file, line and kind"),
+        SECRETS_DETECTED = (422, "what the model would be sent (the diffs, the file names) holds what looks like a secret; `details.findings` lists file, line, part (`new`, `old` or `name`) and kind"),
+        TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
+        QUOTA_EXCEEDED = (429, "asking the model could cost more than is left of the caller's AI budget (see `GET /v1/plugins/ai/usage`); `details.budget` says which"),
         LLM_FAILED = (502, "the model failed, could not be reached, or answered something that is not a summary"),
     )
 )]
@@ -234,12 +277,15 @@ pub(crate) async fn summarize(
     ctx: Ctx<CommitState>,
     input: SummarizeRequest,
 ) -> RouteResult<ChangeSummary> {
+    if input.allowSecrets {
+        ctx.require_scopes(&["commit:write"])?;
+    }
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let mut files = changes::files(&ctx.git, &scope)
+    let mut files = changes::files(&ctx.git, &scope, &ctx.limits)
         .await
-        .map_err(RouteError::internal)?;
+        .map_err(|e| refuse_changes!(e))?;
     if let Some(raw) = &input.file {
         let file = RelPath::parse(raw).map_err(|why| {
             route_error!(PATH_OUTSIDE_SCOPE, "file `{raw}`: {why}")
@@ -259,13 +305,13 @@ pub(crate) async fn summarize(
         Some(model) => {
             let diffs = diffs_of(&ctx, &files).await?;
             if !input.allowSecrets {
-                let findings = secrets_in(&diffs);
+                let findings = secrets_sent(&files, &diffs);
                 if !findings.is_empty() {
                     return Err(refuse_secrets!(findings));
                 }
             }
             let text = model
-                .summarize(&files, &diffs)
+                .summarize(crate::model::caller_for_model(&ctx)?, &files, &diffs)
                 .await
                 .map_err(|e| refuse_model!(model, e))?;
             (text, Some(model.name().to_owned()))

@@ -2,9 +2,11 @@
 //! repository (the whole repository by default); a path that would leave it, or that git could
 //! read as an option, is `400 PATH_OUTSIDE_SCOPE`, a directory that does not exist
 //! `404 SCOPE_NOT_FOUND`. git failing in a way nobody declared is an opaque, logged `500`.
+//! The routes that read the changed files' contents work on at most so many files
+//! (`422 TOO_MANY_CHANGES` past it) and read each within [`crate::changes::Limits`].
 
 use crate::CommitState;
-use crate::changes::{self, FileDiff, FileStat, GitStatus};
+use crate::changes::{self, FileDiff, FileStat, GitStatus, Known};
 use crate::paths::{PathError, RelPath};
 use crate::store::PlanState;
 use plugin_runtime::RouteError;
@@ -92,6 +94,26 @@ macro_rules! refuse_scope {
     };
 }
 
+/// `422 TOO_MANY_CHANGES` for a scope with more changed files than a request works on, an
+/// opaque `500` for git failing, in the calling handler's terms.
+macro_rules! refuse_changes {
+    ($error:expr) => {
+        match $error {
+            $crate::changes::ChangesError::TooMany { files, limit } => route_error!(
+                TOO_MANY_CHANGES,
+                "the scope has {files} changed files, more than the {limit} one request works on; give a narrower scope"
+            )
+            .with_details(serde_json::json!({ "files": files, "limit": limit })),
+            $crate::changes::ChangesError::TooLarge { bytes, limit } => route_error!(
+                TOO_MANY_CHANGES,
+                "git's listing of the scope's changes is longer than the {bytes} bytes one request reads (more than the {limit} files one request works on, or very long names); give a narrower scope"
+            )
+            .with_details(serde_json::json!({ "listingBytes": bytes, "limit": limit })),
+            $crate::changes::ChangesError::Git(e) => plugin_runtime::RouteError::internal(e),
+        }
+    };
+}
+
 /// `422 SECRETS_DETECTED` for `findings`, in the calling handler's terms.
 macro_rules! refuse_secrets {
     ($findings:expr) => {{
@@ -105,12 +127,23 @@ macro_rules! refuse_secrets {
     }};
 }
 
-/// `502 LLM_FAILED` for a model that failed, logged, in the calling handler's terms.
+/// `502 LLM_FAILED` for a model that failed, logged, or `429 QUOTA_EXCEEDED` for a call over
+/// the caller's AI budget, in the calling handler's terms.
 macro_rules! refuse_model {
     ($model:expr, $error:expr) => {{
-        let error = $error;
-        tracing::warn!(model = $model.name(), error = %error, "the model failed");
-        route_error!(LLM_FAILED, "{error}")
+        match $error {
+            $crate::model::ModelError::Over(over) => route_error!(
+                QUOTA_EXCEEDED,
+                "asking the model could cost more than is left of your {} AI budget",
+                over.as_str()
+            )
+            .with_details(serde_json::json!({ "budget": over.as_str() })),
+            $crate::model::ModelError::Internal(e) => plugin_runtime::RouteError::internal(e),
+            error => {
+                tracing::warn!(model = $model.name(), error = %error, "the model failed");
+                route_error!(LLM_FAILED, "{error}")
+            }
+        }
     }};
 }
 
@@ -133,56 +166,63 @@ pub(crate) async fn scopes(ctx: Ctx<CommitState>) -> RouteResult<Scopes> {
 
 /// The scope's git status
 ///
-/// Files staged, unstaged and untracked in the scope.
+/// Files staged, unstaged and untracked in the scope, at most as many as `/files` lists.
+/// Files whose name is not UTF-8 and untracked nested repositories are left out of every
+/// listing and plan, counted in `leftOut`.
 #[plugin_route(
     method = "GET",
     path = "/git-status",
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
     )
 )]
 pub(crate) async fn git_status(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResult<GitStatus> {
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::status(&ctx.git, &scope)
+    changes::status(&ctx.git, &scope, &ctx.limits)
         .await
-        .map_err(RouteError::internal)
+        .map_err(|e| refuse_changes!(e))
 }
 
 /// The scope's changed files
 ///
-/// Every file changed against the last commit (staged or not) and every untracked one, with
-/// the lines added and deleted.
+/// Every file changed against the last commit (staged or not) and every untracked one, once
+/// each, with the lines added and deleted; a file whose name is not UTF-8 and an untracked
+/// nested repository are left out (`/git-status` counts them). An untracked link counts as git stores it (one line,
+/// its target's text), never through it; an untracked file too large to read is not counted.
 #[plugin_route(
     method = "GET",
     path = "/files",
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+        TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
     )
 )]
 pub(crate) async fn files(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResult<Vec<FileStat>> {
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::files(&ctx.git, &scope)
+    changes::files(&ctx.git, &scope, &ctx.limits)
         .await
-        .map_err(RouteError::internal)
+        .map_err(|e| refuse_changes!(e))
 }
 
 /// One file's diff
 ///
-/// The file's changes against the last commit (an untracked file's as all added), with the
-/// lines added and deleted.
+/// The file's changes against the last commit (an untracked file's as all added, a link's as
+/// its target's text), with the lines added and deleted. A diff longer than 1 MiB is cut and
+/// marked `truncated`. A file git ignores is not found, like one that does not exist.
 #[plugin_route(
     method = "GET",
     path = "/diff",
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
-        FILE_NOT_FOUND = (404, "the file neither exists nor is tracked"),
+        FILE_NOT_FOUND = (404, "the file is neither tracked nor an untracked file git does not ignore"),
     )
 )]
 pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult<FileDiff> {
@@ -194,33 +234,32 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
             .with_details(serde_json::json!({"field": "file"}))
     })?;
     let path = scope.join(&file);
-    let on_disk = ctx.root.join(path.as_str());
-    let tracked = changes::is_tracked(&ctx.git, &path)
-        .await
-        .map_err(RouteError::internal)?;
-    if !tracked {
-        // An untracked file must really be in the scope, links resolved.
-        match std::fs::canonicalize(&on_disk) {
-            Ok(real) if real.starts_with(ctx.root.join(scope.as_str())) && real.is_file() => {}
-            Ok(_) => {
-                return Err(route_error!(
-                    PATH_OUTSIDE_SCOPE,
-                    "file `{}` leads outside the scope",
-                    input.file
-                ));
-            }
-            Err(_) => {
-                return Err(route_error!(
-                    FILE_NOT_FOUND,
-                    "`{path}` neither exists nor is tracked"
-                ));
-            }
-        }
-    }
     let base = ctx.git.base().await.map_err(RouteError::internal)?;
-    changes::diff(&ctx.git, &path, base, tracked)
+    // git's own listings decide: nothing through a link, and an ignored file (`.env`) answers
+    // exactly as a missing one, so its existence is not told either.
+    let tracked = match changes::known(&ctx.git, &path, base)
         .await
-        .map_err(RouteError::internal)
+        .map_err(RouteError::internal)?
+    {
+        Known::Tracked => true,
+        Known::Untracked => false,
+        Known::Unknown => {
+            return Err(route_error!(
+                FILE_NOT_FOUND,
+                "`{path}` is neither tracked nor an untracked file"
+            )
+            .with_details(serde_json::json!({"field": "file"})));
+        }
+    };
+    changes::diff(
+        &ctx.git,
+        path.as_str(),
+        base,
+        tracked,
+        ctx.limits.diff_bytes,
+    )
+    .await
+    .map_err(RouteError::internal)
 }
 
 /// What can be done next with a scope.
@@ -249,7 +288,8 @@ pub struct NextAction {
 /// What can be done next
 ///
 /// The actions that make sense for the scope as it stands: planning its changes, editing,
-/// redoing, applying or discarding its plan, pushing what was applied.
+/// redoing, applying or discarding its plan, pushing what was applied. Applying is not offered
+/// while a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict.
 #[plugin_route(
     method = "GET",
     path = "/actions",
@@ -262,10 +302,10 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let changed = !changes::files(&ctx.git, &scope)
+    let changed = changes::changed(&ctx.git, &scope)
         .await
-        .map_err(RouteError::internal)?
-        .is_empty();
+        .map_err(RouteError::internal)?;
+    let busy = ctx.git.in_progress().await.map_err(RouteError::internal)?;
     let plan = ctx.plan_of(&scope).await?.map(|(p, _)| p);
     let mut list = Vec::new();
     let mut add = |name: &str, method: &str, path: &str, description: String| {
@@ -279,12 +319,14 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
     let state = plan.as_ref().map_or("idle", |p| p.state.as_str());
     if let Some(p) = plan.as_ref().filter(|p| p.state == PlanState::Ready) {
         let left = p.commits.iter().filter(|c| c.sha.is_none()).count();
-        add(
-            "apply",
-            "POST",
-            "/apply",
-            format!("make the plan's {left} remaining commit(s)"),
-        );
+        if busy.is_none() {
+            add(
+                "apply",
+                "POST",
+                "/apply",
+                format!("make the plan's {left} remaining commit(s)"),
+            );
+        }
         add(
             "edit",
             "PATCH",

@@ -1,6 +1,9 @@
 //! Plans kept in the server's database through sqlx (SQLite or PostgreSQL, the same statements),
 //! one per scope, so a restart keeps them. A plan records the state of the files it was made
-//! from: each file's blob hash, or `deleted`.
+//! from: each file's blob hash, or `deleted`, and who made it and who last edited it (their user
+//! ids), kept in columns of their own so no stored JSON can claim another author. Every change
+//! is written only over the revision it was made from (a column too), so of two requests at once
+//! that change the same plan, the second to finish is told, never erases the first's work.
 
 use crate::planner::CommitType;
 use schemars::JsonSchema;
@@ -76,6 +79,16 @@ pub struct Plan {
     pub model: Option<String>,
     /// When it was made, in milliseconds since 1970.
     pub created_at: i64,
+    /// The user id of who made it; only they apply, edit, redo or discard it, unless the caller
+    /// holds `commit:admin`. Absent for a plan made before authors were recorded.
+    pub created_by: Option<String>,
+    /// The user id of who last edited or redid one of its commits; absent until someone does.
+    pub edited_by: Option<String>,
+    /// The stored revision this plan was read at (0 before it is stored); not part of the
+    /// plan's JSON.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub revision: i64,
 }
 
 /// The plans' table.
@@ -100,52 +113,86 @@ impl Plans {
         Ok(Plans { pool })
     }
 
-    /// Saves `plan` for its scope, made from files in the state `files`, replacing any other.
+    /// Saves `plan` for its scope, made from files in the state `files`, over `seen`: the plan
+    /// the scope had when the caller decided to replace it (its owner checked), or none. `false`,
+    /// and nothing saved, if the scope's plan is no longer `seen` (another was made, or it was
+    /// changed or discarded, meanwhile). On success `plan.revision` is the stored one.
     ///
     /// # Errors
     /// The database failing.
     pub async fn save(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         files: &BTreeMap<String, String>,
-    ) -> Result<(), sqlx::Error> {
+        seen: Option<&Plan>,
+    ) -> Result<bool, sqlx::Error> {
         let json = serde_json::to_string(plan).unwrap_or_default();
         let fingerprint = serde_json::to_string(files).unwrap_or_default();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM commit_plans WHERE scope = $1")
+        // One statement each way, so the check and the write cannot be torn apart: a new row
+        // only where there is none, or the row `seen` replaced only while it is still `seen`.
+        let (sql, revision) = match seen {
+            None => (
+                "INSERT INTO commit_plans \
+                 (scope, plan, state, fingerprint, created_at, updated_at, created_by, edited_by, \
+                 revision) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, 0) \
+                 ON CONFLICT (scope) DO NOTHING",
+                0,
+            ),
+            Some(old) => (
+                "UPDATE commit_plans SET plan = $2, state = $3, fingerprint = $4, \
+                 created_at = $5, updated_at = $5, created_by = $6, edited_by = $7, \
+                 revision = revision + 1 \
+                 WHERE scope = $1 AND revision = $8 AND created_at = $9",
+                old.revision + 1,
+            ),
+        };
+        let mut query = sqlx::query(sql)
             .bind(plan.scope.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO commit_plans (scope, plan, state, fingerprint, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(plan.scope.as_str())
-        .bind(json)
-        .bind(plan.state.as_str())
-        .bind(fingerprint)
-        .bind(plan.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+            .bind(json)
+            .bind(plan.state.as_str())
+            .bind(fingerprint)
+            .bind(plan.created_at)
+            .bind(plan.created_by.as_deref())
+            .bind(plan.edited_by.as_deref());
+        if let Some(old) = seen {
+            query = query.bind(old.revision).bind(old.created_at);
+        }
+        let done = query.execute(&self.pool).await?;
+        let saved = done.rows_affected() == 1;
+        if saved {
+            plan.revision = revision;
+        }
+        Ok(saved)
     }
 
-    /// Replaces the commits of `scope`'s plan (its files' state stays); `false` if it has none.
+    /// Replaces the commits, state and last editor of `scope`'s plan (its files' state and its
+    /// author stay), raising its revision; `false` if it has none, or if the one it has is no
+    /// longer `plan` as read (another was made, or it was changed, since): nothing is
+    /// overwritten. On success `plan.revision` is the stored one.
     ///
     /// # Errors
     /// The database failing.
-    pub async fn update(&self, plan: &Plan, now_ms: i64) -> Result<bool, sqlx::Error> {
+    pub async fn update(&self, plan: &mut Plan, now_ms: i64) -> Result<bool, sqlx::Error> {
         let json = serde_json::to_string(plan).unwrap_or_default();
         let done = sqlx::query(
-            "UPDATE commit_plans SET plan = $2, state = $3, updated_at = $4 WHERE scope = $1",
+            "UPDATE commit_plans SET plan = $2, state = $3, updated_at = $4, edited_by = $5, \
+             revision = revision + 1 \
+             WHERE scope = $1 AND created_at = $6 AND revision = $7",
         )
         .bind(plan.scope.as_str())
         .bind(json)
         .bind(plan.state.as_str())
         .bind(now_ms)
+        .bind(plan.edited_by.as_deref())
+        .bind(plan.created_at)
+        .bind(plan.revision)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let saved = done.rows_affected() == 1;
+        if saved {
+            plan.revision += 1;
+        }
+        Ok(saved)
     }
 
     /// `scope`'s plan and the state of the files it was made from.
@@ -156,27 +203,38 @@ impl Plans {
         &self,
         scope: &str,
     ) -> Result<Option<(Plan, BTreeMap<String, String>)>, sqlx::Error> {
-        let row = sqlx::query("SELECT plan, state, fingerprint FROM commit_plans WHERE scope = $1")
-            .bind(scope)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT plan, state, fingerprint, created_by, edited_by, revision FROM commit_plans \
+             WHERE scope = $1",
+        )
+        .bind(scope)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
         let mut plan: Plan = serde_json::from_str(&row.try_get::<String, _>(0)?).map_err(decode)?;
         plan.state = PlanState::parse(&row.try_get::<String, _>(1)?);
+        plan.created_by = row.try_get::<Option<String>, _>(3)?;
+        plan.edited_by = row.try_get::<Option<String>, _>(4)?;
+        plan.revision = row.try_get::<i64, _>(5)?;
         let files = serde_json::from_str(&row.try_get::<String, _>(2)?).map_err(decode)?;
         Ok(Some((plan, files)))
     }
 
-    /// Discards `scope`'s plan; `false` if it had none.
+    /// Discards `plan`; `false` if its scope has no plan, or another than `plan` (made or
+    /// changed since `plan` was read: it stays).
     ///
     /// # Errors
     /// The database failing.
-    pub async fn discard(&self, scope: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM commit_plans WHERE scope = $1")
-            .bind(scope)
-            .execute(&self.pool)
-            .await?;
+    pub async fn discard(&self, plan: &Plan) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM commit_plans WHERE scope = $1 AND created_at = $2 AND revision = $3",
+        )
+        .bind(plan.scope.as_str())
+        .bind(plan.created_at)
+        .bind(plan.revision)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -304,8 +304,8 @@ async fn main() -> Result<(), Error> {
             "no AI provider is configured (AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL): /v1/plugins/ai answers 503 PROVIDER_NOT_CONFIGURED"
         );
     }
-    let commit = commit_state(&args.commit, &ai_config, plans_pool, url).await?;
     let ai = AiState::new(ai_config, Ledger::open(ledger_pool, url).await?);
+    let commit = commit_state(&args.commit, &ai, plans_pool, url).await?;
     let app = items_example::app_with(state, ai, commit, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
@@ -327,7 +327,7 @@ async fn main() -> Result<(), Error> {
 /// The commit plugin's state, if a repository is configured; says at start what it drives.
 async fn commit_state(
     args: &CommitArgs,
-    ai: &AiConfig,
+    ai: &AiState,
     pool: sqlx::AnyPool,
     url: &str,
 ) -> Result<Option<CommitState>, Error> {
@@ -340,7 +340,8 @@ async fn commit_state(
     let plans = Plans::open(pool, url).await?;
     let mut state = CommitState::open(repo, &args.commit_scopes, plans).await?;
     if let Some(name) = &args.commit_model {
-        state = state.with_model(Model::from_config(ai, name)?);
+        // Its calls are charged to the caller's AI budget, in the AI plugin's ledger.
+        state = state.with_model(Model::from_config(ai.config(), name, ai.meter().clone())?);
     }
     if let Some(secs) = args.commit_git_timeout_secs {
         state = state.with_git_timeout(Duration::from_secs(secs));

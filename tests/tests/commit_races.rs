@@ -1,0 +1,236 @@
+//! Requests that change one plan at once: a plan made while another user's was being planned,
+//! a redo answered after an edit or an apply, an apply that outlasts an edit, a file edited while
+//! the model plans. Each race is made deterministic by holding a request where it waits (the
+//! model double's `held-scripted` answers, a `pre-commit` hook waiting for a file), never by
+//! timing; the two database races run on SQLite and, when `PLUGIN_TEST_POSTGRES_URL` is set,
+//! PostgreSQL.
+
+use crate::commit::Repo;
+use crate::commit_plans::{URL, code, plan, send, team, team_on};
+use crate::fake_llm::Upstream;
+use plugin_runtime::testing::{TestClient, TestResponse};
+use serde_json::{Value, json};
+
+/// Waits, up to ten seconds, until the double has received `n` requests.
+async fn received(upstream: &Upstream, n: usize) {
+    for _ in 0..1000 {
+        if upstream.calls() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the double received {} requests, not {n}", upstream.calls());
+}
+
+/// Sends a request in a task of its own, to answer while the test goes on.
+fn in_flight(
+    c: &TestClient,
+    method: &'static str,
+    route: &'static str,
+    body: Value,
+) -> tokio::task::JoinHandle<TestResponse> {
+    let c = c.clone();
+    tokio::spawn(async move { send(&c, method, route, body).await })
+}
+
+const PLAN_TWO: &str = "{\"commits\": [{\"type\": \"feat\", \"scope\": null, \"message\": \"add two()\", \"files\": [\"src/two.rs\"]}]}";
+const REDO_TWO: &str = "{\"type\": \"feat\", \"scope\": \"src\", \"message\": \"redone by the model\", \"body\": null}";
+
+fn repo_with_two(test: &str) -> Repo {
+    let repo = Repo::new(test);
+    repo.write("src/two.rs", "pub fn two() -> u32 {\n    2\n}\n");
+    repo
+}
+
+#[tokio::test]
+async fn a_plan_made_while_another_user_s_was_being_planned_is_not_replaced() {
+    plan_race(URL).await;
+}
+
+#[tokio::test]
+async fn a_plan_made_while_another_user_s_was_being_planned_is_not_replaced_on_postgres() {
+    let Some(pg) = crate::fixtures::PgSchema::fresh("commit_plan_race").await else {
+        return;
+    };
+    plan_race(&pg.url).await;
+    pg.remove().await;
+}
+
+async fn plan_race(url: &str) {
+    let upstream = Upstream::start().await;
+    upstream.script(PLAN_TWO);
+    let repo = repo_with_two("plan-race");
+    let t = team_on(url, &repo, Some(&upstream), "held-scripted").await;
+    // Both read "no plan" and ask the model; Ada's answer comes first.
+    let ada = in_flight(&t.ada, "POST", "generate", json!({}));
+    received(&upstream, 1).await;
+    let bob = in_flight(&t.bob, "POST", "generate", json!({}));
+    received(&upstream, 2).await;
+    upstream.release_one();
+    let ada = ada.await.unwrap();
+    assert_eq!(ada.status(), 200, "{}", ada.text());
+    upstream.release_one();
+    let bob = bob.await.unwrap();
+    assert_eq!(code(&bob), (409, "PLAN_CHANGED".into()), "{}", bob.text());
+    let now = plan(&t.ada).await;
+    assert_eq!(now, ada.json::<Value>(), "Ada's plan stands");
+    assert_eq!(now["createdBy"], json!(t.ada_id));
+}
+
+#[tokio::test]
+async fn a_redo_in_flight_erases_neither_an_edit_nor_an_apply() {
+    redo_race(URL).await;
+}
+
+#[tokio::test]
+async fn a_redo_in_flight_erases_neither_an_edit_nor_an_apply_on_postgres() {
+    let Some(pg) = crate::fixtures::PgSchema::fresh("commit_redo_race").await else {
+        return;
+    };
+    redo_race(&pg.url).await;
+    pg.remove().await;
+}
+
+async fn redo_race(url: &str) {
+    let upstream = Upstream::start().await;
+    upstream.script(PLAN_TWO);
+    let repo = repo_with_two("redo-race");
+    let t = team_on(url, &repo, Some(&upstream), "held-scripted").await;
+    upstream.release_one();
+    let r = send(&t.ada, "POST", "generate", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    upstream.script(REDO_TWO);
+
+    // An edit made while the model redoes the commit stays; the redo is refused.
+    let redo = in_flight(&t.ada, "POST", "regenerate-commit", json!({"id": "c1"}));
+    received(&upstream, 2).await;
+    let r = send(
+        &t.admin,
+        "PATCH",
+        "plan",
+        json!({"id": "c1", "message": "add two() by hand"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let edited: Value = r.json();
+    upstream.release_one();
+    let redo = redo.await.unwrap();
+    assert_eq!(code(&redo), (409, "PLAN_CHANGED".into()), "{}", redo.text());
+    assert_eq!(plan(&t.ada).await, edited);
+
+    // An apply made while the model redoes the commit stays recorded; the redo is refused.
+    let redo = in_flight(&t.ada, "POST", "regenerate-commit", json!({"id": "c1"}));
+    received(&upstream, 3).await;
+    let r = send(&t.ada, "POST", "apply", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    upstream.release_one();
+    let redo = redo.await.unwrap();
+    assert_eq!(code(&redo), (409, "PLAN_CHANGED".into()), "{}", redo.text());
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let now = plan(&t.ada).await;
+    assert_eq!(
+        (&now["state"], &now["commits"][0]["sha"]),
+        (&json!("applied"), &json!(head))
+    );
+    assert_eq!(now["commits"][0]["message"], "add two() by hand");
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]).trim(),
+        "feat: add two() by hand"
+    );
+
+    // An applied plan is no longer edited or redone, and applying it again says so.
+    for (method, route, body) in [
+        ("PATCH", "plan", json!({"id": "c1", "message": "again"})),
+        ("POST", "regenerate-commit", json!({"id": "c1"})),
+        ("POST", "apply", json!({})),
+    ] {
+        let r = send(&t.ada, method, route, body).await;
+        assert_eq!(
+            code(&r),
+            (409, "ALREADY_APPLIED".into()),
+            "{method} {route}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(upstream.calls(), 3, "nothing more was asked of the model");
+}
+
+#[tokio::test]
+async fn an_apply_that_outlasts_an_edit_records_its_commit_in_the_edited_plan() {
+    let repo = crate::commit::with_work("apply-edit-race");
+    let t = team(&repo, None).await;
+    let r = send(&t.ada, "POST", "generate", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let git_dir = repo.dir.join(".git");
+    let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
+    std::fs::write(
+        git_dir.join("hooks/pre-commit"),
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+            started.display(),
+            gate.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let hook = git_dir.join("hooks/pre-commit");
+        std::fs::set_permissions(hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // The first commit holds in its hook while the second commit's message is edited.
+    let apply = in_flight(&t.ada, "POST", "apply", json!({"commits": ["c1"]}));
+    for _ in 0..1000 {
+        if started.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(started.exists(), "the apply's hook never ran");
+    let r = send(
+        &t.ada,
+        "PATCH",
+        "plan",
+        json!({"id": "c2", "message": "edited meanwhile"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    std::fs::write(&gate, "").unwrap();
+    let r = apply.await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let now = plan(&t.ada).await;
+    assert_eq!(
+        now["commits"][0]["sha"],
+        json!(head),
+        "the commit is recorded"
+    );
+    assert_eq!(
+        now["commits"][1]["message"], "edited meanwhile",
+        "the edit stays"
+    );
+    assert_eq!(r.json::<Value>()["plan"], now);
+}
+
+#[tokio::test]
+async fn an_edit_made_while_the_model_plans_makes_the_plan_stale() {
+    let upstream = Upstream::start().await;
+    upstream.script(PLAN_TWO);
+    let repo = repo_with_two("edit-while-planning");
+    let t = team_on(URL, &repo, Some(&upstream), "held-scripted").await;
+    let made = in_flight(&t.ada, "POST", "generate", json!({}));
+    received(&upstream, 1).await;
+    // Never scanned, never planned: written while the model plans.
+    repo.write("src/two.rs", "pub fn two() -> u32 {\n    22\n}\n");
+    upstream.release_one();
+    let made = made.await.unwrap();
+    assert_eq!(made.status(), 200, "{}", made.text());
+    let before = repo.git(&["rev-parse", "HEAD"]);
+    let r = send(&t.ada, "POST", "apply", json!({})).await;
+    assert_eq!(code(&r), (409, "PLAN_STALE".into()), "{}", r.text());
+    assert_eq!(r.error()["details"]["files"], json!(["src/two.rs"]));
+    assert_eq!(
+        repo.git(&["rev-parse", "HEAD"]),
+        before,
+        "nothing was committed"
+    );
+}
