@@ -70,7 +70,7 @@ pub(crate) async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
 }
 
 /// [`ai_with`] on the database at `url`.
-async fn ai_on(url: &str, grants: &str, daily_usd: f64) -> Ai {
+pub(crate) async fn ai_on(url: &str, grants: &str, daily_usd: f64) -> Ai {
     let upstream = Upstream::start().await;
     let text = config_json(&upstream, &closed_port(), daily_usd);
     let config = AiConfig::from_json(&text, |_| None).unwrap();

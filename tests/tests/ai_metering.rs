@@ -4,7 +4,8 @@
 //! server opens the ledger).
 
 use crate::ai::{
-    ai_with, client, closed_port, config_json, create_key, generate, read_until, router, usage_once,
+    ai_on, ai_with, client, closed_port, config_json, create_key, generate, read_until, router,
+    usage_once,
 };
 use crate::fake_llm::Upstream;
 use ai_plugin::AiConfig;
@@ -224,4 +225,28 @@ async fn stale_hold_is_released_on_open(url: &str) {
     let r = generate(&c, body).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(held(pool).await, (0, 0, 0), "settled");
+}
+
+/// Many generations at once on a file database (SQLite in WAL mode, several connections): every
+/// one is answered. A reservation's transaction once read before it wrote, and SQLite refuses
+/// such a transaction at once ("database is locked") when another connection has written since,
+/// whatever the busy timeout; every ledger transaction now writes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_generations_on_a_file_database_all_succeed() {
+    let (dir, url) = crate::server::fresh_sqlite("ai-concurrent");
+    let ai = ai_on(&url, "ai:*", 10.0).await;
+    let asks = (0..24).map(|i| {
+        let c = ai.client.clone();
+        async move { generate(&c, json!({"prompt": format!("word {i}"), "maxTokens": 10})).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let refused: Vec<String> = answers
+        .iter()
+        .filter(|r| r.status() != 200)
+        .map(|r| format!("{} {}", r.status(), r.text()))
+        .collect();
+    assert!(refused.is_empty(), "{refused:#?}");
+    let today = usage_once(&ai.client, 24).await["today"].clone();
+    assert_eq!(today["generations"], 24, "{today}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -359,31 +359,32 @@ async fn release_older(
 ) -> Result<u64, sqlx::Error> {
     let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
     let before = now_ms().saturating_sub(age_ms);
-    let stale = match caller {
-        Some(caller) => {
-            sqlx::query(
-                "SELECT id, caller, day, month, amount FROM ai_holds \
-                 WHERE caller = $1 AND created_at < $2",
-            )
-            .bind(caller)
-            .bind(before)
-            .fetch_all(&mut *tx)
-            .await?
-        }
-        None => {
-            sqlx::query("SELECT id, caller, day, month, amount FROM ai_holds WHERE created_at < $1")
+    // One statement that deletes and answers what it deleted: a hold released concurrently (its
+    // call ending, another server's sweep) is not taken off twice. It is also a write first: on
+    // SQLite a transaction that reads before it writes cannot wait for another writer (the
+    // upgrade fails at once with "database is locked"), and this runs at the start of
+    // `reserve`'s transaction.
+    let stale =
+        match caller {
+            Some(caller) => {
+                sqlx::query(
+                    "DELETE FROM ai_holds WHERE caller = $1 AND created_at < $2 \
+                 RETURNING caller, day, month, amount",
+                )
+                .bind(caller)
                 .bind(before)
                 .fetch_all(&mut *tx)
                 .await?
-        }
-    };
+            }
+            None => sqlx::query(
+                "DELETE FROM ai_holds WHERE created_at < $1 RETURNING caller, day, month, amount",
+            )
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?,
+        };
     let mut released = 0;
     for row in stale {
-        // Deleted first: a hold released concurrently (its call ending, another server's
-        // sweep) is not taken off twice.
-        if !take_hold(tx, row.try_get("id")?).await? {
-            continue;
-        }
         let caller: String = row.try_get("caller")?;
         let amount = Pico(row.try_get("amount")?);
         for column in ["day", "month"] {
