@@ -159,6 +159,29 @@ async fn only_a_plan_s_author_edits_redoes_applies_or_discards_it() {
         before,
         "nothing was committed"
     );
+    // What can be done next is what each of them may do.
+    let offered = |r: TestResponse| -> Vec<String> {
+        let actions: Value = r.json();
+        actions["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ada = offered(t.ada.get("/v1/plugins/commit/actions").send().await);
+    let bob = offered(t.bob.get("/v1/plugins/commit/actions").send().await);
+    for name in ["apply", "edit", "regenerate-commit", "discard", "generate"] {
+        assert!(
+            ada.iter().any(|a| a == name),
+            "Ada is offered {name}: {ada:?}"
+        );
+        assert!(
+            !bob.iter().any(|a| a == name),
+            "Bob is not offered {name}: {bob:?}"
+        );
+    }
+    assert!(bob.iter().any(|a| a == "summarize"), "{bob:?}");
 
     // A subject is one line: no trailers smuggled in through it; they go in the body.
     for message in [

@@ -289,7 +289,9 @@ pub struct NextAction {
 ///
 /// The actions that make sense for the scope as it stands: planning its changes, editing,
 /// redoing, applying or discarding its plan, pushing what was applied. Applying is not offered
-/// while a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict.
+/// while a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict; another
+/// caller's plan is not offered for applying, editing, redoing, discarding or (while ready)
+/// replacing, unless the caller holds `commit:admin`.
 #[plugin_route(
     method = "GET",
     path = "/actions",
@@ -307,6 +309,12 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
         .map_err(RouteError::internal)?;
     let busy = ctx.git.in_progress().await.map_err(RouteError::internal)?;
     let plan = ctx.plan_of(&scope).await?.map(|(p, _)| p);
+    // Another caller's plan is theirs to apply, edit, redo, discard or (while ready) replace:
+    // it is not offered to this one (`commit:admin` excepted).
+    let caller = ctx.caller()?;
+    let theirs = plan
+        .as_ref()
+        .is_some_and(|p| crate::plan_routes::owned_by_other(caller, p).is_some());
     let mut list = Vec::new();
     let mut add = |name: &str, method: &str, path: &str, description: String| {
         list.push(NextAction {
@@ -317,7 +325,10 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
         });
     };
     let state = plan.as_ref().map_or("idle", |p| p.state.as_str());
-    if let Some(p) = plan.as_ref().filter(|p| p.state == PlanState::Ready) {
+    if let Some(p) = plan
+        .as_ref()
+        .filter(|p| p.state == PlanState::Ready && !theirs)
+    {
         let left = p.commits.iter().filter(|c| c.sha.is_none()).count();
         if busy.is_none() {
             add(
@@ -348,13 +359,16 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
             "push the commits made to the remote".into(),
         );
     }
-    if changed {
+    let replaceable = !(theirs && plan.as_ref().is_some_and(|p| p.state == PlanState::Ready));
+    if changed && replaceable {
         let description = if plan.is_some() {
             "plan the changes anew, replacing the plan"
         } else {
             "plan the changes into commits"
         };
         add("generate", "POST", "/generate", description.into());
+    }
+    if changed {
         add(
             "summarize",
             "POST",
@@ -362,7 +376,7 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
             "summarize the changes".into(),
         );
     }
-    if plan.is_some() {
+    if plan.is_some() && !theirs {
         add(
             "discard",
             "DELETE",
