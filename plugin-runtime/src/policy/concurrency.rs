@@ -11,7 +11,7 @@
 //! removed when it falls to zero. In Redis, a place is a lease that lapses unless renewed, so
 //! the places of a server that dies free themselves (see `lease.rs`).
 
-use super::limit_store::{LimitStore, Place};
+use super::limit_store::{LimitStore, Permit, Place};
 use crate::declare::{ConcurrencyLimit, LimitKey};
 use crate::request::{ApiError, Details, FrameworkCode};
 use axum::response::Response;
@@ -39,31 +39,6 @@ impl std::fmt::Debug for Capper {
             .field("policy", &self.policy)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
-    }
-}
-
-/// A place taken, given back when dropped.
-pub(crate) struct Permit(pub(super) Held);
-
-pub(super) enum Held {
-    /// A count in this process's map.
-    Memory { store: LimitStore, key: u64 },
-    /// A lease in Redis, renewed until dropped.
-    #[cfg(feature = "redis")]
-    Lease(
-        #[allow(dead_code, reason = "held for its `Drop`, which gives the lease back")]
-        super::lease::Lease,
-    ),
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        match &self.0 {
-            Held::Memory { store, key } => store.give_back(*key),
-            // The lease gives itself back.
-            #[cfg(feature = "redis")]
-            Held::Lease(_) => {}
-        }
     }
 }
 

@@ -9,7 +9,6 @@
 //! neither, so its leases lapse and are removed by the next taker.
 
 use super::gcra::{Unreachable, Who};
-use super::limit_store::LimitStore;
 use super::redis::{RedisCounter, Reply};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -46,7 +45,7 @@ return 1
 
 /// A place held in Redis: renewed by a task of its own until dropped, then removed.
 pub(crate) struct Lease {
-    store: LimitStore,
+    redis: Arc<RedisCounter>,
     key: Arc<str>,
     member: Arc<str>,
     renewal: tokio::task::AbortHandle,
@@ -56,8 +55,7 @@ impl Lease {
     /// Takes one of `limit` places for `who` in `scope`: the lease, `None` if every place is
     /// taken.
     pub(super) async fn take(
-        store: &LimitStore,
-        redis: &RedisCounter,
+        redis: &Arc<RedisCounter>,
         scope: &str,
         who: Who<'_>,
         limit: u32,
@@ -80,14 +78,14 @@ impl Lease {
             return Ok(None);
         }
         let renewal = tokio::spawn(renew(
-            store.clone(),
+            Arc::clone(redis),
             Arc::clone(&key),
             Arc::clone(&member),
             redis.lease(),
         ))
         .abort_handle();
         Ok(Some(Lease {
-            store: store.clone(),
+            redis: Arc::clone(redis),
             key,
             member,
             renewal,
@@ -101,34 +99,29 @@ impl Drop for Lease {
         // Given back by a task, since dropping cannot wait; outside a runtime (the server is
         // going away) the lease is left to lapse.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, key, member) = (
-                self.store.clone(),
+            let (redis, key, member) = (
+                Arc::clone(&self.redis),
                 Arc::clone(&self.key),
                 Arc::clone(&self.member),
             );
             runtime.spawn(async move {
-                if let Some(redis) = store.redis_counter() {
-                    let remove = vec![
-                        b"ZREM".to_vec(),
-                        key.as_bytes().to_vec(),
-                        member.as_bytes().to_vec(),
-                    ];
-                    let _ = redis.command(remove).await;
-                }
+                let remove = vec![
+                    b"ZREM".to_vec(),
+                    key.as_bytes().to_vec(),
+                    member.as_bytes().to_vec(),
+                ];
+                let _ = redis.command(remove).await;
             });
         }
     }
 }
 
 /// Renews `member`'s lease every third of `lease`, until aborted or the lease is found lapsed.
-async fn renew(store: LimitStore, key: Arc<str>, member: Arc<str>, lease: Duration) {
+async fn renew(redis: Arc<RedisCounter>, key: Arc<str>, member: Arc<str>, lease: Duration) {
     let every = lease / 3;
     let lease_ms = millis(lease).to_string();
     loop {
         tokio::time::sleep(every).await;
-        let Some(redis) = store.redis_counter() else {
-            return;
-        };
         match redis
             .command(eval(RENEW, &key, &[&lease_ms, &member]))
             .await

@@ -51,9 +51,35 @@ struct Inner {
     in_flight: Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>,
 }
 
+/// A place taken under a concurrency cap (a count in this process, or a lease in Redis), given
+/// back when dropped.
+pub(crate) struct Permit(Held);
+
+enum Held {
+    /// A count in this process's map.
+    Memory { store: LimitStore, key: u64 },
+    /// A lease in Redis, renewed until dropped.
+    #[cfg(feature = "redis")]
+    Lease(
+        #[allow(dead_code, reason = "held for its `Drop`, which gives the lease back")]
+        super::lease::Lease,
+    ),
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        match &self.0 {
+            Held::Memory { store, key } => store.give_back(*key),
+            // The lease gives itself back.
+            #[cfg(feature = "redis")]
+            Held::Lease(_) => {}
+        }
+    }
+}
+
 /// What asking for a place under a concurrency cap came to.
 pub(crate) enum Place {
-    Taken(super::concurrency::Permit),
+    Taken(Permit),
     /// Every place is taken.
     Full,
     /// The store could not be asked; `refuse` if it is set to refuse then.
@@ -69,7 +95,7 @@ pub(crate) enum Place {
 enum Backend {
     Memory(Mutex<Swept>),
     #[cfg(feature = "redis")]
-    Redis(super::redis::RedisCounter),
+    Redis(Arc<super::redis::RedisCounter>),
 }
 
 /// A map from key hash to a time in nanoseconds since the epoch, swept of times that have
@@ -137,7 +163,9 @@ impl Eq for LimitStore {}
 #[cfg(feature = "redis")]
 impl From<super::redis::RedisLimits> for LimitStore {
     fn from(settings: super::redis::RedisLimits) -> Self {
-        Self::with_backend(Backend::Redis(super::redis::RedisCounter::new(settings)))
+        Self::with_backend(Backend::Redis(Arc::new(super::redis::RedisCounter::new(
+            settings,
+        ))))
     }
 }
 
@@ -205,15 +233,6 @@ impl LimitStore {
             .await
             .ok()?;
         Some(counted.violated.is_none())
-    }
-
-    /// The Redis backend, if the store counts in Redis.
-    #[cfg(feature = "redis")]
-    pub(super) fn redis_counter(&self) -> Option<&super::redis::RedisCounter> {
-        match &self.0.backend {
-            Backend::Memory(_) => None,
-            Backend::Redis(r) => Some(r),
-        }
     }
 
     /// What to do when the store cannot be asked.
@@ -314,11 +333,9 @@ impl LimitStore {
             }
             #[cfg(feature = "redis")]
             Backend::Redis(r) => {
-                let taken = Box::pin(super::lease::Lease::take(self, r, scope_name, who, limit));
+                let taken = Box::pin(super::lease::Lease::take(r, scope_name, who, limit));
                 match taken.await {
-                    Ok(Some(lease)) => Place::Taken(super::concurrency::Permit(
-                        super::concurrency::Held::Lease(lease),
-                    )),
+                    Ok(Some(lease)) => Place::Taken(Permit(Held::Lease(lease))),
                     Ok(None) => Place::Full,
                     Err(Unreachable) => Place::Unreachable {
                         refuse: r.when_unreachable() == WhenUnreachable::Refuse,
@@ -350,12 +367,10 @@ impl LimitStore {
         }
         *held += 1;
         drop(in_flight);
-        Place::Taken(super::concurrency::Permit(
-            super::concurrency::Held::Memory {
-                store: self.clone(),
-                key,
-            },
-        ))
+        Place::Taken(Permit(Held::Memory {
+            store: self.clone(),
+            key,
+        }))
     }
 
     /// Gives back a place taken in memory.

@@ -21,11 +21,12 @@ pub use authenticate::{
     AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
     Verdict,
 };
-pub(crate) use concurrency::{Capper, Permit, Take, Taken, hold};
+pub(crate) use concurrency::{Capper, Take, Taken, hold};
 pub use gcra::WhenUnreachable;
 #[cfg(feature = "auth-store")]
 pub(crate) use gcra::Who;
 pub use limit_store::LimitStore;
+pub(crate) use limit_store::Permit;
 #[cfg(feature = "auth-store")]
 pub(crate) use rate_limit::over_quota;
 pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};
