@@ -5,7 +5,7 @@
 //! `proc_macro2` token streams to an `expand` function, so the real work can be unit-tested
 //! without a compiler run.
 
-mod concurrency;
+mod attr;
 mod ctxt;
 mod diag;
 mod docs;
@@ -16,9 +16,7 @@ mod keyed;
 mod krate;
 mod plugin;
 mod plugins;
-mod rate_limit;
 mod route;
-mod security;
 
 use proc_macro::TokenStream;
 

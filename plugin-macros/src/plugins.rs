@@ -4,7 +4,8 @@
 //! such a route does not compile) and `crate = "path"` (where the runtime is re-exported).
 //!
 //! Each entry must be a constructor call whose path names the plugin type
-//! (`ItemsPlugin::new(..)`): the macro reads the type from it so that duplicate plugin names,
+//! (`ItemsPlugin::new(..)`), optionally followed by method calls
+//! (`CommitPlugin::new(state).with_placeholder("repo", dir)`): the macro reads the type from it so that duplicate plugin names,
 //! base paths and routes across plugins are found by a `const` check, at compile time.
 
 use crate::krate::Krate;
@@ -144,7 +145,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     }
 }
 
-/// The plugin type named by a constructor call: `a::B::new(..)` → `a::B`.
+/// The plugin type named by a constructor call: `a::B::new(..)` → `a::B`, also under method
+/// calls made on the plugin (`a::B::new(..).with_placeholder(..)`).
 fn plugin_type(expr: &Expr) -> Option<syn::Path> {
     match expr {
         Expr::Call(call) => match &*call.func {
@@ -156,6 +158,7 @@ fn plugin_type(expr: &Expr) -> Option<syn::Path> {
             }
             _ => None,
         },
+        Expr::MethodCall(m) => plugin_type(&m.receiver),
         Expr::Paren(p) => plugin_type(&p.expr),
         Expr::Group(g) => plugin_type(&g.expr),
         _ => None,

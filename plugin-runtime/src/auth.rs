@@ -1,9 +1,9 @@
-//! Authentication and permissions: who may call a route, checked before its handler runs (and
+//! Authentication and scopes: who may call a route, checked before its handler runs (and
 //! before its body is read), and said in the OpenAPI documents.
 //!
 //! A route (or its plugin, or the server) declares `security(user, token, oauth)` — any listed
-//! method admits a request — or `security(none)`, and `permissions("items:write", ...)`, scopes
-//! the caller must all hold. What checks a credential is an [`Authenticator`]: give one to
+//! method admits a request — or `security(none)`, and `scopes("items:write", ...)`, the
+//! scopes a caller must all hold. What checks a credential is an [`Authenticator`]: give one to
 //! `plugins![auth = ...; ...]`. The framework holds its answer to the declaration (the method
 //! admitted, every scope held), so a custom authenticator cannot loosen a route.
 //!

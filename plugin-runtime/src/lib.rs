@@ -16,6 +16,7 @@ mod store;
 pub mod auth;
 
 pub mod openapi;
+pub mod reach;
 pub mod testing;
 
 /// Opening the database the built-in store (and a server's plugins) share: SQLite or PostgreSQL.
@@ -51,7 +52,7 @@ macro_rules! __if_client {
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use declare::{
     Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, PathParam,
-    PluginMeta, RateLimit, RouteMeta, SchemaFn,
+    Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn,
 };
 pub use manifest::manifest;
 pub use mount::Plugin;

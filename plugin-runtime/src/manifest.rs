@@ -20,7 +20,7 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
             base_path: p.base_path,
             routes: served_routes(p)
                 .map(|r| {
-                    let (security, permissions) = config.security_for(p, r);
+                    let (security, scopes) = config.security_for(p, r);
                     Route {
                         method: r.method.as_str(),
                         path: full_path(p.base_path, r.path),
@@ -42,7 +42,8 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                         deprecated: r.deprecated,
                         hidden: r.hidden,
                         security: security.methods().map(AuthMethod::keyword).collect(),
-                        permissions: permissions.to_vec(),
+                        scopes: scopes.to_vec(),
+                        permissions: r.effective_permissions(p).json(),
                         rate_limits: config
                             .rate_limits_for(p, r)
                             .iter()
@@ -90,8 +91,11 @@ struct Route {
     hidden: bool,
     /// The admitted methods (`user`, `token`, `oauth`); empty for a public route.
     security: Vec<&'static str>,
-    /// The scopes required.
-    permissions: Vec<&'static str>,
+    /// The scopes a caller must hold.
+    scopes: Vec<&'static str>,
+    /// What the handler's own code may do: presets expanded, the route's replacing the
+    /// plugin's; placeholders as declared.
+    permissions: serde_json::Value,
     /// The rate-limit policies in force; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rate_limits: Vec<serde_json::Value>,

@@ -4,12 +4,13 @@
 
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
-    Concurrency, ErrorDecl, Health, InputLocation, LimitKey, Method, PathParam, PluginMeta,
-    RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
+    Concurrency, ErrorDecl, Health, InputLocation, LimitKey, Method, PathParam, Permissions,
+    PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
 pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
+pub use crate::reach::Placeholders;
 pub use crate::request::Location;
 pub use crate::request::{
     Ctx, IsValidated, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput,

@@ -1,4 +1,4 @@
-//! Floor 6, serving: [`serve`] runs an assembled router on a TCP listener, hardened against
+//! Floor 7, serving: [`serve`] runs an assembled router on a TCP listener, hardened against
 //! clients that hold connections without using them. `axum::serve` works too; this is what a
 //! server facing the internet should use.
 //!

@@ -1,4 +1,4 @@
-//! Authentication and permissions as a client meets them: one 401 for every bad credential, 403
+//! Authentication and scopes as a client meets them: one 401 for every bad credential, 403
 //! with the missing scopes, session cookies and their attributes, logout and expiry that really
 //! end a session, cross-site refusals, API keys that never exceed their owner, OAuth JWTs, and
 //! items that only their owner can see.

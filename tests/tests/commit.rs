@@ -103,7 +103,8 @@ pub(crate) async fn client_with(
         .unwrap()
         .key;
     let state = tune(CommitState::open(repo, &[], plans).await.unwrap());
-    let app = plugins![auth = auth; CommitPlugin::new(state)];
+    let placeholders = state.placeholders();
+    let app = plugins![auth = auth; CommitPlugin::new(state).with_placeholders(&placeholders)];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }
 

@@ -61,10 +61,11 @@ async fn served(
         .await
         .unwrap()
         .key;
+    let placeholders = commit.placeholders();
     let app = plugins![
         auth = auth;
         AiPlugin::new(ai),
-        CommitPlugin::new(commit),
+        CommitPlugin::new(commit).with_placeholders(&placeholders),
     ];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }

@@ -85,7 +85,8 @@ pub(crate) async fn team_on(
             .key;
         keys.push(key);
     }
-    let app = plugins![auth = auth; CommitPlugin::new(state)];
+    let placeholders = state.placeholders();
+    let app = plugins![auth = auth; CommitPlugin::new(state).with_placeholders(&placeholders)];
     let client = |key: &String| {
         TestClient::new(app.clone()).with_header("authorization", format!("Bearer {key}"))
     };

@@ -1,6 +1,6 @@
 //! Bringing one's own authentication: the items plugin mounted with an authenticator written
 //! here (signed team tokens), not the built-in store. The routes' declared `security(...)` and
-//! `permissions(...)` are enforced on whatever it answers, and documented the same way.
+//! `scopes(...)` are enforced on whatever it answers, and documented the same way.
 
 use items_example::{ItemsPlugin, ItemsState};
 use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
@@ -97,7 +97,7 @@ async fn items_plugin_with_a_user_written_authenticator() {
         .await;
     assert_eq!(r.status(), 401);
 
-    // Reading needs `items:read` (the plugin's permissions); writing also `items:write`.
+    // Reading needs `items:read` (the plugin's scopes); writing also `items:write`.
     let reader = "red:s3cret:items:read";
     let r = c.get(ITEMS).header("x-team", reader).send().await;
     assert_eq!(r.status(), 200, "{}", r.text());

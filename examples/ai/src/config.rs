@@ -136,6 +136,10 @@ impl AiConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = match var("AI_CONFIG") {
             Some(path) => {
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the server's own configuration file, read once at start before any route runs"
+                )]
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| ConfigError(format!("cannot read {path}: {e}")))?;
                 Self::from_json(&text, &var)?

@@ -79,7 +79,7 @@ impl AiState {
     version = "1.0.0",
     state = AiState,
     security(user, token, oauth),
-    permissions("ai:read"),
+    scopes("ai:read"),
     routes(
         routes::generate,
         routes::generate_stream,

@@ -232,7 +232,7 @@ impl AiState {
     method = "POST",
     path = "/generate",
     timeout_ms = 120_000,
-    permissions("ai:generate"),
+    scopes("ai:generate"),
     errors(
         MODEL_NOT_FOUND = (400, "no configured model has this name"),
         QUOTA_EXCEEDED = (429, "the generation could cost more than is left of the caller's budget"),
@@ -288,7 +288,7 @@ pub(crate) async fn generate(
     path = "/generate/stream",
     timeout_ms = 120_000,
     concurrency(4),
-    permissions("ai:generate"),
+    scopes("ai:generate"),
     errors(
         MODEL_NOT_FOUND = (400, "no configured model has this name"),
         QUOTA_EXCEEDED = (429, "the generation could cost more than is left of the caller's budget"),

@@ -4,12 +4,12 @@
 //! made (`409 PLAN_STALE` otherwise); each commit takes exactly its files' work-tree contents,
 //! whatever else is staged, through an index of its own, and runs the repository's hooks.
 
-use crate::CommitState;
 use crate::changes;
 use crate::git::{Git, GitError, Operation};
 use crate::plan_routes::fingerprint;
 use crate::routes::ScopeRefusal;
 use crate::store::{Plan, PlanState, PlannedCommit};
+use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::path::PathBuf;
@@ -108,6 +108,10 @@ impl TempIndex {
 }
 
 impl Drop for TempIndex {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the plugin's own temporary index in `{tmp}`, named by it, removed in `drop` where nothing async can run"
+    )]
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_file(self.0.with_extension("lock"));
@@ -137,15 +141,15 @@ impl From<GitError> for CommitFailure {
 /// the index but kept, removed), then sets the repository's index for them to the new
 /// commit's, and answers the commit's hash. The files are the names git printed, each passed
 /// whole as one literal path (`*`, `-x`, a newline in a name).
-async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, CommitFailure> {
+async fn make_commit(state: &Ctx<CommitState>, c: &PlannedCommit) -> Result<String, CommitFailure> {
     let files: Vec<&str> = c.files.iter().map(String::as_str).collect();
     let index = TempIndex::new();
-    let own: Git = state.git.with_index(&index.0);
+    let own: Git = state.git().with_index(&index.0);
     // The last commit's tree, or the empty tree before the first commit.
-    let base = state.git.base().await?;
+    let base = state.git().base().await?;
     own.run(&["read-tree", base], &[], &[]).await?;
     // `git rm --cached`: the commit removes what the user took out of the index.
-    let unindexed = changes::unindexed(&state.git, &files).await?;
+    let unindexed = changes::unindexed(&state.git(), &files).await?;
     let (removed, kept): (Vec<&str>, Vec<&str>) =
         files.iter().partition(|f| unindexed.contains(**f));
     // Each other file as the work tree has it (a link as a link): added or updated if it is
@@ -184,10 +188,10 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
     }
     // The repository's index now agrees with the commit for these files; other staged work stays.
     state
-        .git
+        .git()
         .run_files(&["reset", "-q", "HEAD"], &files, &[])
         .await?;
-    let sha = state.git.run(&["rev-parse", "HEAD"], &[], &[]).await?;
+    let sha = state.git().run(&["rev-parse", "HEAD"], &[], &[]).await?;
     Ok(String::from_utf8_lossy(&sha.stdout).trim().to_owned())
 }
 
@@ -204,7 +208,7 @@ async fn make_commit(state: &CommitState, c: &PlannedCommit) -> Result<String, C
     method = "POST",
     path = "/apply",
     timeout_ms = 600_000,
-    permissions("commit:write"),
+    scopes("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
@@ -232,7 +236,12 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
     };
     // A commit made now would take part in it: `git commit` makes a merge's commit, with its
     // other parent, from whatever index it is given.
-    if let Some(operation) = ctx.git.in_progress().await.map_err(RouteError::internal)? {
+    if let Some(operation) = ctx
+        .git()
+        .in_progress()
+        .await
+        .map_err(RouteError::internal)?
+    {
         let what = match operation {
             Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
             other => format!("a {} is in progress", other.as_str()),
@@ -428,7 +437,8 @@ fn push_report(stdout: &str) -> Option<PushReport> {
     method = "POST",
     path = "/push",
     timeout_ms = 600_000,
-    permissions("commit:push"),
+    scopes("commit:push"),
+    permissions(git, net("{remote}"), fs(write("{remote_dir}"))),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
@@ -452,7 +462,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         ));
     };
     let remotes = ctx
-        .git
+        .git()
         .run(&["remote"], &[], &[])
         .await
         .map_err(RouteError::internal)?;
@@ -465,12 +475,12 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         );
     }
     let branch = ctx
-        .git
+        .git()
         .run(&["symbolic-ref", "-q", "--short", "HEAD"], &[], &[1])
         .await
         .map_err(RouteError::internal)?;
     let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
-    if branch.is_empty() || !ctx.git.has_head().await.map_err(RouteError::internal)? {
+    if branch.is_empty() || !ctx.git().has_head().await.map_err(RouteError::internal)? {
         return Err(route_error!(
             NO_BRANCH,
             "the repository is not on a branch with commits; nothing to push"
@@ -478,7 +488,11 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
     }
     let refspec = format!("HEAD:refs/heads/{branch}");
     let args = ["push", "--porcelain", remote.as_str(), refspec.as_str()];
-    let out = match ctx.git.run_bounded(&args, &[1, 128], ctx.git_timeout).await {
+    let out = match ctx
+        .git()
+        .run_bounded(&args, &[1, 128], ctx.git_timeout)
+        .await
+    {
         Ok(out) => out,
         Err(e @ GitError::TimedOut { .. }) => {
             tracing::warn!(error = %e, "a push was killed");
@@ -508,7 +522,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         }
     };
     let head = ctx
-        .git
+        .git()
         .run(&["rev-parse", "HEAD"], &[], &[])
         .await
         .map_err(RouteError::internal)?;

@@ -1,6 +1,10 @@
 //! git, run as a subprocess with an argument vector (never a shell), in the configured
-//! repository. Every path goes after `--`, and git reads every pathspec literally
-//! (`--literal-pathspecs`): a file named `*` or `:(top)x` is that file, never a pattern or magic.
+//! repository, started only through the route's [`Reach`]: the program, its environment and
+//! its working directory are checked against the route's `permissions(...)`, and on Linux the
+//! kernel confines git and its hooks to them. The subcommand is always the first argument (what
+//! `shell("git push")` matches); what would be global options is said through git's variables.
+//! Every path goes after `--`, and git reads every pathspec literally
+//! (`GIT_LITERAL_PATHSPECS`): a file named `*` or `:(top)x` is that file, never a pattern or magic.
 //! Each git runs in a process group of its own, and the whole group (hooks included) is killed
 //! when the future running it is dropped: the request was cancelled or timed out, or the command
 //! ran past its bound. What git prints is read up to a cap, and a git printing past it is killed.
@@ -8,11 +12,11 @@
 //! prints paths unquoted.
 
 use crate::paths::RelPath;
+use plugin_runtime::reach::{Reach, ReachError, Refused};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 /// The most of what git writes to stderr that is kept (a hook may print much more).
 const STDERR_KEPT: usize = 64 * 1024;
@@ -23,6 +27,8 @@ pub struct Git {
     repo: PathBuf,
     /// The index git uses instead of the repository's, when set.
     index: Option<PathBuf>,
+    /// What git may do: the route's permissions.
+    reach: Reach,
 }
 
 /// git could not be run, or failed.
@@ -30,6 +36,8 @@ pub struct Git {
 pub enum GitError {
     /// The `git` program could not be started.
     Spawn(std::io::Error),
+    /// The route's permissions do not allow what was asked (logged where it was refused).
+    Refused(Refused),
     /// git ran longer than it was allowed to, and was killed with its hooks.
     TimedOut {
         /// The subcommand.
@@ -52,6 +60,7 @@ impl std::fmt::Display for GitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GitError::Spawn(e) => write!(f, "git could not be started: {e}"),
+            GitError::Refused(e) => write!(f, "git was not started: {e}"),
             GitError::TimedOut { command, after } => {
                 write!(f, "git {command} ran longer than {} s", after.as_secs())
             }
@@ -66,7 +75,24 @@ impl std::fmt::Display for GitError {
     }
 }
 
-impl std::error::Error for GitError {}
+impl std::error::Error for GitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GitError::Spawn(e) => Some(e),
+            GitError::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl From<ReachError> for GitError {
+    fn from(e: ReachError) -> Self {
+        match e {
+            ReachError::Refused(r) => GitError::Refused(r),
+            ReachError::Io(e) => GitError::Spawn(e),
+        }
+    }
+}
 
 /// What a successful run printed.
 #[derive(Debug)]
@@ -163,19 +189,28 @@ impl Operation {
 }
 
 impl Git {
-    /// git in the repository at `repo` (its work tree's root).
-    pub fn new(repo: impl Into<PathBuf>) -> Self {
+    /// git in the repository at `repo` (its work tree's root), doing only what `reach` allows.
+    pub fn new(repo: impl Into<PathBuf>, reach: Reach) -> Self {
         Git {
             repo: repo.into(),
             index: None,
+            reach,
         }
     }
 
     /// This git, using the index file at `index` instead of the repository's.
     pub fn with_index(&self, index: &Path) -> Self {
         Git {
-            repo: self.repo.clone(),
             index: Some(index.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// This git, doing only what `reach` (a route's permissions) allows.
+    pub fn with_reach(&self, reach: Reach) -> Self {
+        Git {
+            reach,
+            ..self.clone()
         }
     }
 
@@ -348,29 +383,38 @@ impl Git {
         bound: Option<Duration>,
         sink: impl FnMut(&[u8]) -> bool,
     ) -> Result<Output, GitError> {
-        let mut command = Command::new("git");
-        command
-            .arg("--literal-pathspecs")
-            .arg("-C")
-            .arg(&self.repo)
-            .args(["-c", "core.quotepath=off", "-c", "color.ui=false"])
-            .args(args);
+        let mut command = self.reach.command("git").map_err(GitError::Refused)?;
+        // The subcommand first; `-C`, `-c` and `--literal-pathspecs` said another way.
+        command.args(args);
         if !after.is_empty() {
             command.arg("--").args(after);
         }
+        command.current_dir(&self.repo)?;
+        for (key, value) in [
+            ("GIT_LITERAL_PATHSPECS", "1"),
+            ("GIT_CONFIG_COUNT", "2"),
+            ("GIT_CONFIG_KEY_0", "core.quotepath"),
+            ("GIT_CONFIG_VALUE_0", "off"),
+            ("GIT_CONFIG_KEY_1", "color.ui"),
+            ("GIT_CONFIG_VALUE_1", "false"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("GIT_OPTIONAL_LOCKS", "0"),
+            ("LC_ALL", "C"),
+        ] {
+            command.env(key, value).map_err(GitError::Refused)?;
+        }
         command
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("LC_ALL", "C")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         if let Some(index) = &self.index {
-            command.env("GIT_INDEX_FILE", index);
+            command
+                .env("GIT_INDEX_FILE", index)
+                .map_err(GitError::Refused)?;
         }
-        let mut child = command.spawn().map_err(GitError::Spawn)?;
+        let mut child = command.spawn()?;
         // The group's id is the leader's pid; it is killed if this future is dropped early.
         let mut group = Group(child.id());
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());

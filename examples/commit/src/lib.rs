@@ -15,8 +15,12 @@
 //! | `POST /summarize` | summarizes the changes | `commit:read` (`commit:write` for `allowSecrets`) |
 //! | `GET /actions` | what can be done next | `commit:read` |
 //!
-//! git runs as a subprocess with an argument vector, in a process group killed with its hooks
-//! when the request is cancelled or times out; every client path is checked to stay inside its
+//! git runs as a subprocess with an argument vector, started only through the route's
+//! [`Reach`](plugin_runtime::reach::Reach): the plugin declares `permissions(git, tmp)` (git,
+//! read-write under the repository and the temporary directory, git's variables), and only
+//! `POST /push` may also connect to the remotes' hosts and ports or write to a remote on this
+//! machine; on Linux the kernel holds git and its hooks to that. It runs in a process group
+//! killed with its hooks when the request is cancelled or times out; every client path is checked to stay inside its
 //! scope and passed after `--`, read by git literally. Plans persist in the database with the
 //! state of their files and who made them: only a plan's author edits, redoes, applies or
 //! discards it (or replaces it before it is applied) unless the caller holds `commit:admin`.
@@ -48,7 +52,8 @@ use store::Plans;
 use git::Git;
 use model::Model;
 use paths::RelPath;
-use plugin_runtime::plugin;
+use plugin_runtime::reach::{Placeholders, Reach};
+use plugin_runtime::{Ctx, Plugin, plugin};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +61,12 @@ use std::time::Duration;
 /// that plans if one is configured.
 #[derive(Debug)]
 pub struct CommitState {
-    git: Git,
+    /// git as the server starts it, under the plugin's own permissions; a request's git is
+    /// [`RouteGit::git`], under its route's.
+    start_git: Git,
+    /// The values of the placeholders in the plugin's permissions: `{repo}`, `{remote}` (the
+    /// remotes reached over the network), `{remote_dir}` (those on this machine).
+    placeholders: Placeholders,
     /// The work tree's root, with links resolved: a scope must resolve inside it.
     root: PathBuf,
     scopes: Vec<RelPath>,
@@ -91,7 +101,14 @@ impl CommitState {
     pub async fn open(repo: &Path, scopes: &[String], plans: Plans) -> Result<Self, RepoError> {
         let root = std::fs::canonicalize(repo)
             .map_err(|e| RepoError(format!("{}: {e}", repo.display())))?;
-        let git = Git::new(&root);
+        let mut placeholders =
+            Placeholders::new().with("repo", root.to_string_lossy().into_owned());
+        let permissions = <CommitPlugin as Plugin>::META
+            .permissions
+            .unwrap_or(&plugin_runtime::Permissions::NONE);
+        let reach = Reach::resolve("commit (start)", permissions, &placeholders)
+            .map_err(|e| RepoError(e.to_string()))?;
+        let git = Git::new(&root, reach);
         let top = git
             .run(&["rev-parse", "--show-toplevel"], &[], &[])
             .await
@@ -104,8 +121,14 @@ impl CommitState {
                 top.display()
             )));
         }
+        placeholders.insert_none("remote").insert_none("remote_dir");
+        remotes(&git, &mut placeholders).await?;
         let mut list = vec![RelPath::root()];
         if scopes.is_empty() {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the repository's top-level directories, listed once at start"
+            )]
             let mut dirs: Vec<String> = std::fs::read_dir(&root)
                 .map_err(|e| RepoError(e.to_string()))?
                 .filter_map(Result::ok)
@@ -129,7 +152,8 @@ impl CommitState {
             }
         }
         Ok(CommitState {
-            git,
+            start_git: git,
+            placeholders,
             root,
             scopes: list,
             plans,
@@ -138,6 +162,13 @@ impl CommitState {
             applying: tokio::sync::Mutex::new(()),
             limits: changes::Limits::default(),
         })
+    }
+
+    /// The values of the placeholders in the plugin's permissions: the repository (`{repo}`),
+    /// and the remotes as they were when the state was opened (`{remote}`, `{remote_dir}`).
+    /// Give them to the plugin: `CommitPlugin::new(state).with_placeholders(&placeholders)`.
+    pub fn placeholders(&self) -> Placeholders {
+        self.placeholders.clone()
     }
 
     /// Plans, redoes commits and summarizes with `model` instead of without one.
@@ -195,13 +226,81 @@ impl CommitState {
     }
 }
 
+/// The remotes' addresses, as placeholders of the push route's permissions: each one reached
+/// over the network (`https://`, `ssh://`, `git@host:path`, `git://`) by its host and port as
+/// `{remote}`, each one on this machine (a path, `file://`) as `{remote_dir}`.
+async fn remotes(git: &Git, placeholders: &mut Placeholders) -> Result<(), RepoError> {
+    let out = git
+        .run(
+            &["config", "--get-regexp", r"^remote\..*\.(push)?url$"],
+            &[],
+            &[1],
+        )
+        .await
+        .map_err(|e| RepoError(format!("the remotes could not be read: {e}")))?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((_, url)) = line.split_once(' ') else {
+            continue;
+        };
+        let url = url.trim();
+        let local = url
+            .strip_prefix("file://")
+            .or_else(|| url.starts_with('/').then_some(url));
+        if let Some(dir) = local {
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
+            placeholders.insert("remote_dir", dir.to_string_lossy().into_owned());
+            continue;
+        }
+        // `git@host:path` is ssh to `host`.
+        let network = match url.split_once("://") {
+            Some(_) => url.to_owned(),
+            None => match url.split_once(':') {
+                Some((host, _)) => format!("ssh://{host}"),
+                None => continue,
+            },
+        };
+        match address_of(&network) {
+            Some(address) => {
+                placeholders.insert("remote", address);
+            }
+            None => {
+                tracing::warn!(remote = %url, "a remote's address is not understood; pushing to it is not allowed")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `host:port` of a remote's URL.
+fn address_of(url: &str) -> Option<String> {
+    let (host, port) = plugin_runtime::reach::host_port_of(url).ok()?;
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// git for a request, doing only what its route's `permissions(...)` allow.
+pub(crate) trait RouteGit {
+    /// The repository's git, through the route's handle.
+    fn git(&self) -> Git;
+}
+
+impl RouteGit for Ctx<CommitState> {
+    fn git(&self) -> Git {
+        self.start_git.with_reach(self.reach())
+    }
+}
+
 /// Drive git: read a scope's changes, plan them into conventional commits, apply and push them.
 #[plugin(
     name = "commit",
     version = "1.0.0",
     state = CommitState,
     security(user, token, oauth),
-    permissions("commit:read"),
+    scopes("commit:read"),
+    permissions(git, tmp),
     routes(
         routes::scopes,
         routes::git_status,

@@ -6,13 +6,13 @@
 //! unless they hold `commit:admin`; a change made while another request changed the plan is
 //! refused with `409 PLAN_CHANGED`, never written over the other's.
 
-use crate::CommitState;
 use crate::changes::{self, FileDiff, FileStat};
 use crate::model;
 use crate::planner::{self, CommitType};
 use crate::routes::ScopeRefusal;
 use crate::secrets::{self, Finding};
 use crate::store::{Plan, PlanState, PlannedCommit};
+use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::collections::BTreeMap;
@@ -133,10 +133,10 @@ pub(crate) fn now_ms() -> i64 {
 /// The diffs of `files` against the last commit, deleted files left out (they add nothing),
 /// each and all of them cut within the state's limits (see [`changes::diffs`]).
 pub(crate) async fn diffs_of(
-    state: &CommitState,
+    state: &Ctx<CommitState>,
     files: &[FileStat],
 ) -> Result<Vec<FileDiff>, RouteError> {
-    changes::diffs(&state.git, files, &state.limits)
+    changes::diffs(&state.git(), files, &state.limits)
         .await
         .map_err(RouteError::internal)
 }
@@ -200,10 +200,10 @@ pub(crate) use refuse_changed;
 
 /// The state of `files` now (see [`changes::fingerprint`]: never read through a link).
 pub(crate) async fn fingerprint(
-    state: &CommitState,
+    state: &Ctx<CommitState>,
     files: &[String],
 ) -> Result<BTreeMap<String, String>, RouteError> {
-    changes::fingerprint(&state.git, files)
+    changes::fingerprint(&state.git(), files)
         .await
         .map_err(RouteError::internal)
 }
@@ -224,7 +224,7 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
     // Counted as git lists them, no name kept: it answers for a scope of any size.
-    let counts = changes::counts(&ctx.git, &scope)
+    let counts = changes::counts(&ctx.git(), &scope)
         .await
         .map_err(RouteError::internal)?;
     let plan = ctx.plan_of(&scope).await?;
@@ -263,7 +263,7 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     method = "POST",
     path = "/generate",
     timeout_ms = 300_000,
-    permissions("commit:write"),
+    scopes("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         NO_CHANGES = (400, "the scope has no changes to plan"),
@@ -280,7 +280,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let files = changes::files(&ctx.git, &scope, &ctx.limits)
+    let files = changes::files(&ctx.git(), &scope, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))?;
     if files.is_empty() {
@@ -399,7 +399,7 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
 #[plugin_route(
     method = "PATCH",
     path = "/plan",
-    permissions("commit:write"),
+    scopes("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may edit it; `details.createdBy` names them"),
@@ -465,7 +465,7 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     method = "DELETE",
     path = "/plan",
     status = 204,
-    permissions("commit:write"),
+    scopes("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may discard it; `details.createdBy` names them"),

@@ -1,7 +1,6 @@
 //! Redoing one planned commit and summarizing changes: by the model when one is configured
 //! (after the diffs it would be sent are scanned for secrets), else from the files themselves.
 
-use crate::CommitState;
 use crate::changes::{self, Change, FileStat};
 use crate::paths::RelPath;
 use crate::plan_routes::{diffs_of, owned_by_other, refuse_changed, secrets_sent};
@@ -9,6 +8,7 @@ use crate::planner;
 use crate::routes::ScopeRefusal;
 use crate::secrets::{self, Part};
 use crate::store::{Plan, PlanState};
+use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::fmt::Write as _;
@@ -88,7 +88,7 @@ pub struct ChangeSummary {
     method = "POST",
     path = "/regenerate-commit",
     timeout_ms = 300_000,
-    permissions("commit:write"),
+    scopes("commit:write"),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         MODEL_NOT_CONFIGURED = (400, "an instruction was given, and this server plans without a model"),
@@ -149,14 +149,14 @@ pub(crate) async fn regenerate_commit(
     // Its files as they stand now, the ones no longer changed left out of the description.
     // Only its files are listed (a plan holds no more than a request works on).
     let named: Vec<&str> = plan.commits[at].files.iter().map(String::as_str).collect();
-    let changed = changes::list_of(&ctx.git, &named, &ctx.limits)
+    let changed = changes::list_of(&ctx.git(), &named, &ctx.limits)
         .await
         .map_err(RouteError::internal)?;
     let mut own: Vec<FileStat> = changed
         .into_iter()
         .filter(|f| plan.commits[at].files.contains(&f.path))
         .collect();
-    changes::count_untracked(ctx.git.repo(), &mut own, &ctx.limits).await;
+    changes::count_untracked(ctx.git().repo(), &mut own, &ctx.limits).await;
     let commit = &mut plan.commits[at];
     match &ctx.model {
         Some(model) => {
@@ -283,7 +283,7 @@ pub(crate) async fn summarize(
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let mut files = changes::files(&ctx.git, &scope, &ctx.limits)
+    let mut files = changes::files(&ctx.git(), &scope, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))?;
     if let Some(raw) = &input.file {

@@ -5,10 +5,10 @@
 //! The routes that read the changed files' contents work on at most so many files
 //! (`422 TOO_MANY_CHANGES` past it) and read each within [`crate::changes::Limits`].
 
-use crate::CommitState;
 use crate::changes::{self, FileDiff, FileStat, GitStatus, Known};
 use crate::paths::{PathError, RelPath};
 use crate::store::PlanState;
+use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 
@@ -182,7 +182,7 @@ pub(crate) async fn git_status(ctx: Ctx<CommitState>, input: ScopeQuery) -> Rout
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::status(&ctx.git, &scope, &ctx.limits)
+    changes::status(&ctx.git(), &scope, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))
 }
@@ -206,7 +206,7 @@ pub(crate) async fn files(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResu
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::files(&ctx.git, &scope, &ctx.limits)
+    changes::files(&ctx.git(), &scope, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))
 }
@@ -234,10 +234,10 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
             .with_details(serde_json::json!({"field": "file"}))
     })?;
     let path = scope.join(&file);
-    let base = ctx.git.base().await.map_err(RouteError::internal)?;
+    let base = ctx.git().base().await.map_err(RouteError::internal)?;
     // git's own listings decide: nothing through a link, and an ignored file (`.env`) answers
     // exactly as a missing one, so its existence is not told either.
-    let tracked = match changes::known(&ctx.git, &path, base)
+    let tracked = match changes::known(&ctx.git(), &path, base)
         .await
         .map_err(RouteError::internal)?
     {
@@ -252,7 +252,7 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
         }
     };
     changes::diff(
-        &ctx.git,
+        &ctx.git(),
         path.as_str(),
         base,
         tracked,
@@ -304,10 +304,14 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let changed = changes::changed(&ctx.git, &scope)
+    let changed = changes::changed(&ctx.git(), &scope)
         .await
         .map_err(RouteError::internal)?;
-    let busy = ctx.git.in_progress().await.map_err(RouteError::internal)?;
+    let busy = ctx
+        .git()
+        .in_progress()
+        .await
+        .map_err(RouteError::internal)?;
     let plan = ctx.plan_of(&scope).await?.map(|(p, _)| p);
     // Another caller's plan is theirs to apply, edit, redo, discard or (while ready) replace:
     // it is not offered to this one (`commit:admin` excepted).

@@ -63,7 +63,10 @@ pub fn app_with(
         };
     }
     match commit {
-        Some(commit) => assemble!(CommitPlugin::new(commit)),
+        Some(commit) => {
+            let placeholders = commit.placeholders();
+            assemble!(CommitPlugin::new(commit).with_placeholders(&placeholders))
+        }
         None => assemble!(),
     }
 }
@@ -85,7 +88,7 @@ pub const PLUGINS: &[&PluginMeta] = &[
     state = ItemsState,
     timeout_ms = 30_000,
     security(user, token, oauth),
-    permissions("items:read"),
+    scopes("items:read"),
     client = ItemsClient,
     routes(
         routes::list_items,

@@ -16,6 +16,13 @@
 //! `DATABASE_URL` lets several servers share one database. `openapi` and `manifest` open no
 //! database. Logs go to stderr.
 
+// The host application, not plugin code: it reads its own flags, environment and files before
+// any route runs; the plugins' lint (`examples/clippy.toml`) is for the plugins' own code.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "example-server is the host application, not a plugin"
+)]
+
 use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiState};
 use clap::{Args as ClapArgs, Parser, Subcommand};

@@ -42,7 +42,7 @@ pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
     method = "POST",
     path = "/items",
     status = 201,
-    permissions("items:write"),
+    scopes("items:write"),
     errors(ITEM_EXISTS = (409, "you have an item with this name"))
 )]
 pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult<Item> {
@@ -64,7 +64,7 @@ pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult
 #[plugin_route(
     method = "PATCH",
     path = "/items/{id}",
-    permissions("items:write"),
+    scopes("items:write"),
     errors(ITEM_NOT_FOUND = (404, "you have no item with this id"), ITEM_EXISTS = (409, "you have an item with this name"))
 )]
 pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> RouteResult<Item> {
@@ -93,7 +93,7 @@ pub async fn update_item(ctx: Ctx<ItemsState>, id: i64, input: UpdateItem) -> Ro
     method = "DELETE",
     path = "/items/{id}",
     status = 204,
-    permissions("items:write"),
+    scopes("items:write"),
     errors(ITEM_NOT_FOUND = (404, "you have no item with this id"))
 )]
 pub async fn delete_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<()> {

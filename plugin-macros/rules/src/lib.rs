@@ -10,6 +10,7 @@ mod limits;
 mod method;
 mod names;
 mod path;
+mod reach;
 mod scope;
 
 pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
@@ -21,6 +22,11 @@ pub use names::{
     suggest_plugin_name,
 };
 pub use path::{PathTemplate, full_path, parse_template};
+pub use reach::{
+    BUILTIN_PLACEHOLDERS, FS_KINDS, PERMISSION_KINDS, PRESET_NAMES, PRESETS, Preset, Program,
+    check_net, check_path, env_matches, host_port_of, is_env_pattern, parse_host_port,
+    parse_program, preset, split_placeholder,
+};
 pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};
 
 /// `a == b` in a `const fn` (the compile-time checks compare names and paths with it).

@@ -19,10 +19,11 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     let body_limit = opt(decl.body_limit);
     let type_name = ident.to_string();
     let description = &decl.description;
-    let security = crate::security::opt_security(&rt, decl.security);
-    let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
-    let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
-    let concurrency = crate::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
+    let security = crate::attr::security::opt_security(&rt, decl.security);
+    let scopes = crate::attr::scopes::opt_scopes(decl.scopes.as_deref());
+    let permissions = crate::attr::permissions::opt_permissions(&rt, decl.permissions.as_ref());
+    let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
+    let concurrency = crate::attr::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
@@ -34,19 +35,19 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         quote! {
             /// Creates the plugin with the state its handlers receive through `Ctx`.
             #vis fn new(state: #state) -> Self {
-                Self { state: ::std::sync::Arc::new(state) }
+                Self::from_arc(::std::sync::Arc::new(state))
             }
 
             /// Creates the plugin from state that is already shared.
             #vis fn from_arc(state: ::std::sync::Arc<#state>) -> Self {
-                Self { state }
+                Self { state, placeholders: #rt::Placeholders::new() }
             }
         }
     } else {
         quote! {
             /// Creates the plugin.
             #vis fn new() -> Self {
-                Self { state: ::std::sync::Arc::new(()) }
+                Self { state: ::std::sync::Arc::new(()), placeholders: #rt::Placeholders::new() }
             }
         }
     };
@@ -81,11 +82,33 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         #(#attrs)*
         #vis struct #ident {
             state: ::std::sync::Arc<#state>,
+            placeholders: #rt::Placeholders,
         }
 
         #[automatically_derived]
         impl #ident {
             #constructor
+
+            /// Gives the placeholder `{name}` of the plugin's `permissions(...)` a value: an
+            /// absolute path for a path entry, a URL or `host:port` for a net entry. A
+            /// placeholder may be given several values; each is allowed. Assembling the plugin
+            /// panics, naming the placeholder, if one its routes use has none.
+            #[must_use]
+            #vis fn with_placeholder(
+                mut self,
+                name: &str,
+                value: impl ::core::convert::Into<::std::string::String>,
+            ) -> Self {
+                self.placeholders.insert(name, value);
+                self
+            }
+
+            /// Gives every placeholder in `values` its values (see `with_placeholder`).
+            #[must_use]
+            #vis fn with_placeholders(mut self, values: &#rt::Placeholders) -> Self {
+                self.placeholders.extend(values);
+                self
+            }
         }
 
         #[automatically_derived]
@@ -109,6 +132,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 body_limit: #body_limit,
                 routes: &[#(#companions::META),*],
                 security: #security,
+                scopes: #scopes,
                 permissions: #permissions,
                 rate_limits: #rate_limits,
                 concurrency: #concurrency,
@@ -121,7 +145,8 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 auth: ::core::option::Option<&#rt::SharedAuthenticator>,
             ) -> #rt::Router {
                 let mut mounter = #rt::Mounter::new(<Self as #rt::Plugin>::META, self.state, server)
-                    .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
+                    .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone))
+                    .with_placeholders(self.placeholders);
                 #(mounter.add(#companions());)*
                 if <Self as #rt::Plugin>::META.serves_default_health() {
                     mounter.add(#health_mod::plugin_route_health());

@@ -1,8 +1,10 @@
 //! Parses and checks `#[plugin(...)]` into a [`PluginDecl`].
 
+use crate::attr::permissions::{self, PermissionsDecl};
+use crate::attr::security::{self, SecurityDecl};
+use crate::attr::{PLUGIN_KEYS, concurrency, rate_limit, scopes};
 use crate::ctxt::Ctxt;
 use crate::keyed;
-use crate::security::{self, SecurityDecl};
 use plugin_rules::{
     AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, is_allowed_base_path,
     is_plugin_name, is_semver, parse_template, suggest_plugin_name,
@@ -10,22 +12,6 @@ use plugin_rules::{
 use proc_macro2::{Span, TokenStream};
 use syn::Token;
 use syn::punctuated::Punctuated;
-
-const KEYS: &[&str] = &[
-    "crate",
-    "name",
-    "version",
-    "state",
-    "base_path",
-    "timeout_ms",
-    "body_limit",
-    "routes",
-    "security",
-    "permissions",
-    "rate_limit",
-    "concurrency",
-    "client",
-];
 
 pub(crate) struct PluginDecl {
     pub(crate) name: String,
@@ -39,12 +25,14 @@ pub(crate) struct PluginDecl {
     pub(crate) description: String,
     /// The default `security(...)` of its routes.
     pub(crate) security: Option<SecurityDecl>,
-    /// The default `permissions(...)` of its routes.
-    pub(crate) permissions: Option<Vec<String>>,
+    /// The default `scopes(...)` of its routes.
+    pub(crate) scopes: Option<Vec<String>>,
+    /// The default `permissions(...)` of its routes (a route's own replace it).
+    pub(crate) permissions: Option<PermissionsDecl>,
     /// The default `rate_limit(...)` of its routes.
-    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    pub(crate) rate_limit: Option<rate_limit::RateLimitDecl>,
     /// The default `concurrency(...)` of its routes.
-    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
+    pub(crate) concurrency: Option<concurrency::ConcurrencyDecl>,
     /// `client = ItemsClient`: the typed client's name, generated when the runtime's `client`
     /// feature is on.
     pub(crate) client: Option<syn::Ident>,
@@ -79,7 +67,7 @@ fn validate_into(
             "#[plugin] applies to a unit struct without generics, e.g. `pub struct ItemsPlugin;`; it adds the state field itself",
         );
     }
-    let keys = match keyed::parse(cx, args, "#[plugin]", KEYS) {
+    let keys = match keyed::parse(cx, args, "#[plugin]", PLUGIN_KEYS) {
         Ok(k) => k,
         Err(e) => {
             cx.push(e);
@@ -94,6 +82,7 @@ fn validate_into(
     let mut body_limit = None;
     let mut routes = None;
     let mut security = None;
+    let mut scopes = None;
     let mut permissions = None;
     let mut rate_limit = None;
     let mut concurrency = None;
@@ -118,9 +107,10 @@ fn validate_into(
             "body_limit" => body_limit = keyed::body_limit(cx, k),
             "routes" => routes = parse_routes(cx, k),
             "security" => security = security::security(cx, k),
-            "permissions" => permissions = security::permissions(cx, k).map(|p| (p, k.key.clone())),
-            "rate_limit" => rate_limit = crate::rate_limit::rate_limit(cx, k),
-            "concurrency" => concurrency = crate::concurrency::concurrency(cx, k),
+            "scopes" => scopes = scopes::scopes(cx, k).map(|p| (p, k.key.clone())),
+            "permissions" => permissions = permissions::permissions(cx, k),
+            "rate_limit" => rate_limit = rate_limit::rate_limit(cx, k),
+            "concurrency" => concurrency = concurrency::concurrency(cx, k),
             "client" => {
                 client =
                     keyed::value(cx, k, "client = ItemsClient").and_then(|v| client_name(cx, v))
@@ -131,7 +121,7 @@ fn validate_into(
         }
     }
     let present = |key: &str| keys.iter().any(|k| k.key == key);
-    security::check_public_without_permissions(cx, security, permissions.as_ref().map(|(_, k)| k));
+    scopes::check_public_without_scopes(cx, security, scopes.as_ref().map(|(_, k)| k));
     seen.routes = routes.clone().unwrap_or_default();
     seen.has_state = present("state");
     if !present("name") {
@@ -168,7 +158,8 @@ fn validate_into(
         routes: routes?,
         description: crate::docs::doc_string(&strukt.attrs),
         security,
-        permissions: permissions.map(|(p, _)| p),
+        scopes: scopes.map(|(p, _)| p),
+        permissions,
         rate_limit,
         concurrency,
         client,

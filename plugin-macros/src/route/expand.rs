@@ -89,10 +89,11 @@ pub(crate) fn route(
     let operation_id = opt_str(decl.docs.operation_id.as_deref());
     let (deprecated, hidden) = (decl.docs.deprecated, decl.docs.hidden);
     let handler_name = fn_ident.to_string();
-    let security = crate::security::opt_security(&rt, decl.security);
-    let permissions = crate::security::opt_permissions(decl.permissions.as_deref());
-    let rate_limits = crate::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
-    let concurrency = crate::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
+    let security = crate::attr::security::opt_security(&rt, decl.security);
+    let scopes = crate::attr::scopes::opt_scopes(decl.scopes.as_deref());
+    let permissions = crate::attr::permissions::opt_permissions(&rt, decl.permissions.as_ref());
+    let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
+    let concurrency = crate::attr::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
 
     let client = super::client::client(krate, decl, sig, &fn_ident, &companion, summary.as_deref());
     let assertions = assertions(krate, decl, sig);
@@ -153,6 +154,7 @@ pub(crate) fn route(
                 deprecated: #deprecated,
                 hidden: #hidden,
                 security: #security,
+                scopes: #scopes,
                 permissions: #permissions,
                 rate_limits: #rate_limits,
                 concurrency: #concurrency,

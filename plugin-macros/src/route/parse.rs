@@ -1,31 +1,13 @@
 //! The raw model of `#[plugin_route(...)]`: what was written, with spans, before any rule is
 //! checked. Only syntax errors stop parsing here; everything else is left to `validate`.
 
+use crate::attr::security::{self, SecurityDecl};
+use crate::attr::{ROUTE_KEYS, concurrency, permissions, rate_limit, scopes};
 use crate::ctxt::Ctxt;
 use crate::keyed::{self, Keyed};
-use crate::security::{self, SecurityDecl};
 use proc_macro2::{Span, TokenStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, Token};
-
-pub(crate) const KEYS: &[&str] = &[
-    "crate",
-    "method",
-    "path",
-    "status",
-    "errors",
-    "timeout_ms",
-    "body_limit",
-    "summary",
-    "tags",
-    "operation_id",
-    "deprecated",
-    "hidden",
-    "security",
-    "permissions",
-    "rate_limit",
-    "concurrency",
-];
 
 pub(crate) struct RawRoute {
     pub(crate) method: Option<syn::LitStr>,
@@ -40,12 +22,14 @@ pub(crate) struct RawRoute {
     pub(crate) deprecated: bool,
     pub(crate) hidden: bool,
     pub(crate) security: Option<SecurityDecl>,
-    /// `permissions(...)` and its key, for errors that concern the key as a whole.
-    pub(crate) permissions: Option<(Vec<String>, syn::Ident)>,
+    /// `scopes(...)` and its key, for errors that concern the key as a whole.
+    pub(crate) scopes: Option<(Vec<String>, syn::Ident)>,
+    /// `permissions(...)`: what the handler's code may do; `None` inherits the plugin's.
+    pub(crate) permissions: Option<permissions::PermissionsDecl>,
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
-    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    pub(crate) rate_limit: Option<rate_limit::RateLimitDecl>,
     /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
-    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
+    pub(crate) concurrency: Option<concurrency::ConcurrencyDecl>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -70,12 +54,13 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         deprecated: false,
         hidden: false,
         security: None,
+        scopes: None,
         permissions: None,
         rate_limit: None,
         concurrency: None,
         written: Vec::new(),
     };
-    for k in keyed::parse(cx, args, "#[plugin_route]", KEYS)? {
+    for k in keyed::parse(cx, args, "#[plugin_route]", ROUTE_KEYS)? {
         raw.written.push(k.key.to_string());
         match k.key.to_string().as_str() {
             "method" => raw.method = keyed::lit_str(cx, &k, "method = \"GET\""),
@@ -92,11 +77,10 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "deprecated" => raw.deprecated = keyed::flag(cx, &k),
             "hidden" => raw.hidden = keyed::flag(cx, &k),
             "security" => raw.security = security::security(cx, &k),
-            "permissions" => {
-                raw.permissions = security::permissions(cx, &k).map(|p| (p, k.key.clone()));
-            }
-            "rate_limit" => raw.rate_limit = crate::rate_limit::rate_limit(cx, &k),
-            "concurrency" => raw.concurrency = crate::concurrency::concurrency(cx, &k),
+            "scopes" => raw.scopes = scopes::scopes(cx, &k).map(|p| (p, k.key.clone())),
+            "permissions" => raw.permissions = permissions::permissions(cx, &k),
+            "rate_limit" => raw.rate_limit = rate_limit::rate_limit(cx, &k),
+            "concurrency" => raw.concurrency = concurrency::concurrency(cx, &k),
             // Read before parsing, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),

@@ -2,9 +2,10 @@
 //! enum, the path a checked template, statuses are in range and codes well formed.
 
 use super::parse::{RawError, RawRoute};
+use crate::attr::permissions::PermissionsDecl;
+use crate::attr::security::SecurityDecl;
 use crate::ctxt::Ctxt;
 use crate::diag::one_of;
-use crate::security::SecurityDecl;
 use plugin_rules::{
     FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, PathTemplate, parse_template,
 };
@@ -25,12 +26,14 @@ pub(crate) struct RouteDecl {
     pub(crate) docs: DocsDecl,
     /// `security(...)`; `None` inherits the plugin's, then the server's default.
     pub(crate) security: Option<SecurityDecl>,
-    /// `permissions(...)`; `None` inherits the plugin's.
-    pub(crate) permissions: Option<Vec<String>>,
+    /// `scopes(...)`; `None` inherits the plugin's.
+    pub(crate) scopes: Option<Vec<String>>,
+    /// `permissions(...)`; `None` inherits the plugin's, `Some` replaces it entirely.
+    pub(crate) permissions: Option<PermissionsDecl>,
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's.
-    pub(crate) rate_limit: Option<crate::rate_limit::RateLimitDecl>,
+    pub(crate) rate_limit: Option<crate::attr::rate_limit::RateLimitDecl>,
     /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
-    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyDecl>,
+    pub(crate) concurrency: Option<crate::attr::concurrency::ConcurrencyDecl>,
 }
 
 /// What the route says about itself in the OpenAPI document (none of it changes behaviour except
@@ -116,10 +119,10 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     };
 
     let docs = validate_docs(cx, &raw);
-    crate::security::check_public_without_permissions(
+    crate::attr::scopes::check_public_without_scopes(
         cx,
         raw.security,
-        raw.permissions.as_ref().map(|(_, k)| k),
+        raw.scopes.as_ref().map(|(_, k)| k),
     );
     let errors = validate_errors(cx, raw.errors);
 
@@ -145,7 +148,8 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         errors,
         docs,
         security: raw.security,
-        permissions: raw.permissions.map(|(p, _)| p),
+        scopes: raw.scopes.map(|(p, _)| p),
+        permissions: raw.permissions,
         rate_limit: raw.rate_limit,
         concurrency: raw.concurrency,
     })

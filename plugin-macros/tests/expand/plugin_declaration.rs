@@ -22,18 +22,42 @@ mod __plugin_health_ItemsPlugin {
 /// The items plugin.
 pub struct ItemsPlugin {
     state: ::std::sync::Arc<ItemsState>,
+    placeholders: ::plugin_runtime::__private::Placeholders,
 }
 #[automatically_derived]
 impl ItemsPlugin {
     /// Creates the plugin with the state its handlers receive through `Ctx`.
     pub fn new(state: ItemsState) -> Self {
-        Self {
-            state: ::std::sync::Arc::new(state),
-        }
+        Self::from_arc(::std::sync::Arc::new(state))
     }
     /// Creates the plugin from state that is already shared.
     pub fn from_arc(state: ::std::sync::Arc<ItemsState>) -> Self {
-        Self { state }
+        Self {
+            state,
+            placeholders: ::plugin_runtime::__private::Placeholders::new(),
+        }
+    }
+    /// Gives the placeholder `{name}` of the plugin's `permissions(...)` a value: an
+    /// absolute path for a path entry, a URL or `host:port` for a net entry. A
+    /// placeholder may be given several values; each is allowed. Assembling the plugin
+    /// panics, naming the placeholder, if one its routes use has none.
+    #[must_use]
+    pub fn with_placeholder(
+        mut self,
+        name: &str,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.placeholders.insert(name, value);
+        self
+    }
+    /// Gives every placeholder in `values` its values (see `with_placeholder`).
+    #[must_use]
+    pub fn with_placeholders(
+        mut self,
+        values: &::plugin_runtime::__private::Placeholders,
+    ) -> Self {
+        self.placeholders.extend(values);
+        self
     }
 }
 #[automatically_derived]
@@ -55,6 +79,7 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
         body_limit: ::core::option::Option::None,
         routes: &[routes::plugin_route_list_items::META, plugin_route_get_item::META],
         security: ::core::option::Option::None,
+        scopes: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
         concurrency: ::core::option::Option::None,
@@ -70,7 +95,8 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
                 self.state,
                 server,
             )
-            .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone));
+            .with_auth(::core::option::Option::map(auth, ::core::clone::Clone::clone))
+            .with_placeholders(self.placeholders);
         mounter.add(routes::plugin_route_list_items());
         mounter.add(plugin_route_get_item());
         if <Self as ::plugin_runtime::__private::Plugin>::META.serves_default_health() {

@@ -57,6 +57,7 @@ impl plugin_route_clear_tags {
         deprecated: false,
         hidden: false,
         security: ::core::option::Option::None,
+        scopes: ::core::option::Option::None,
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
         concurrency: ::core::option::Option::None,

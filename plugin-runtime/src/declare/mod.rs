@@ -4,6 +4,7 @@
 
 mod health;
 mod limits;
+mod permissions;
 mod plugin;
 mod route;
 mod security;
@@ -11,6 +12,7 @@ mod security;
 pub use health::Health;
 pub(crate) use health::{is_default_health, served_routes};
 pub use limits::{Concurrency, ConcurrencyLimit, LimitKey, RateLimit};
+pub use permissions::Permissions;
 pub use plugin::PluginMeta;
 pub(crate) use route::method_filter;
 pub use route::{

@@ -1,6 +1,6 @@
 //! What a `#[plugin]` declares, as `'static` data the macro generates.
 
-use super::{Method, RouteMeta, Security};
+use super::{Method, Permissions, RouteMeta, Security};
 
 /// Everything a `#[plugin]` declares.
 #[derive(Debug)]
@@ -23,8 +23,10 @@ pub struct PluginMeta {
     pub routes: &'static [&'static RouteMeta],
     /// The default `security(...)` of its routes; `None` means the server's.
     pub security: Option<Security>,
-    /// The default `permissions(...)` of its routes.
-    pub permissions: Option<&'static [&'static str]>,
+    /// The default `scopes(...)` of its routes.
+    pub scopes: Option<&'static [&'static str]>,
+    /// The default `permissions(...)` of its routes: what their code may do.
+    pub permissions: Option<&'static Permissions>,
     /// The default `rate_limit(...)` of its routes; `None` means the server's.
     pub rate_limits: Option<&'static [super::RateLimit]>,
     /// The default `concurrency(...)` of its routes; `None` means the server's stream cap.
@@ -50,6 +52,7 @@ impl PluginMeta {
         body_limit: None,
         routes: &[],
         security: None,
+        scopes: None,
         permissions: None,
         rate_limits: None,
         concurrency: None,

@@ -1,7 +1,7 @@
 //! What a `#[plugin_route]` declares, as `'static` data the macro generates. The same values
 //! drive mounting, limits, the compile-time duplicate checks, the documents and the manifest.
 
-use super::{PluginMeta, Security};
+use super::{Permissions, PluginMeta, Security};
 use axum::routing::MethodFilter;
 
 pub use plugin_rules::Method;
@@ -112,8 +112,11 @@ pub struct RouteMeta {
     pub hidden: bool,
     /// `security(...)`; `None` inherits the plugin's, then the server's default.
     pub security: Option<Security>,
-    /// `permissions(...)`: scopes a caller must all hold; `None` inherits the plugin's.
-    pub permissions: Option<&'static [&'static str]>,
+    /// `scopes(...)`: scopes a caller must all hold; `None` inherits the plugin's.
+    pub scopes: Option<&'static [&'static str]>,
+    /// `permissions(...)`: what the handler's own code may do; `None` inherits the plugin's,
+    /// `Some` replaces them entirely.
+    pub permissions: Option<&'static Permissions>,
     /// `rate_limit(...)`; `None` inherits the plugin's, then the server's; `Some(&[])` is
     /// `rate_limit(none)`.
     pub rate_limits: Option<&'static [super::RateLimit]>,
@@ -150,6 +153,7 @@ impl RouteMeta {
         deprecated: false,
         hidden: true,
         security: None,
+        scopes: None,
         permissions: None,
         rate_limits: None,
         concurrency: None,
@@ -162,6 +166,24 @@ impl RouteMeta {
     /// Whether it answers with an event stream (`RouteResult<EventStream<T>>`).
     pub fn streams(&self) -> bool {
         self.output_media_type == "text/event-stream"
+    }
+
+    /// What the handler's code may do: the route's `permissions(...)`, else its plugin's (a
+    /// route's replace the plugin's entirely), else nothing.
+    pub fn effective_permissions(&self, plugin: &PluginMeta) -> &'static Permissions {
+        self.permissions
+            .or(plugin.permissions)
+            .unwrap_or(&Permissions::NONE)
+    }
+
+    /// How log lines and refusals name the route: `commit POST /v1/plugins/commit/push`.
+    pub fn label(&self, plugin: &PluginMeta) -> String {
+        format!(
+            "{} {} {}",
+            plugin.name,
+            self.method.as_str(),
+            plugin_rules::full_path(plugin.base_path, self.path)
+        )
     }
 
     /// The operation id in the OpenAPI documents: `operation_id`, else `<plugin>_<handler>` with

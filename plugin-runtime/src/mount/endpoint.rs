@@ -33,8 +33,10 @@ pub struct RouteRuntime<S> {
     pub(crate) timeout: Duration,
     pub(crate) body_limit: usize,
     pub(crate) security: Security,
-    pub(crate) permissions: &'static [&'static str],
+    pub(crate) scopes: &'static [&'static str],
     pub(crate) auth: Option<SharedAuthenticator>,
+    /// What the handler's code may reach; `None` when its permissions allow nothing.
+    pub(crate) reach: Option<crate::reach::Reach>,
     /// The route's rate limits, if it has any.
     pub(crate) limiter: Option<Arc<Limiter>>,
     /// The route's concurrency cap, if it has one.
@@ -50,8 +52,9 @@ impl<S> Clone for RouteRuntime<S> {
             timeout: self.timeout,
             body_limit: self.body_limit,
             security: self.security,
-            permissions: self.permissions,
+            scopes: self.scopes,
             auth: self.auth.clone(),
+            reach: self.reach.clone(),
             limiter: self.limiter.clone(),
             capper: self.capper.clone(),
         }
@@ -66,7 +69,7 @@ impl<S> std::fmt::Debug for RouteRuntime<S> {
             .field("timeout", &self.timeout)
             .field("body_limit", &self.body_limit)
             .field("security", &self.security)
-            .field("permissions", &self.permissions)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +133,7 @@ where
         let gate = Gate {
             security: runtime.security,
             auth: runtime.auth.as_ref(),
-            permissions: runtime.permissions,
+            scopes: runtime.scopes,
             limiter: runtime.limiter.as_deref(),
             capper: runtime.capper.as_deref(),
             route,
@@ -144,7 +147,8 @@ where
         let params = P::extract(&mut parts).await?;
         let extracted = E::extract(&mut parts).await?;
         let input = I::read(&parts, body, runtime.body_limit).await?;
-        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route, principal);
+        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route, principal)
+            .with_reach(runtime.reach);
         handler(ctx, params, input, extracted)
             .await
             .map_err(Failure::Route)
@@ -239,7 +243,7 @@ fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) 
 struct Gate<'a> {
     security: Security,
     auth: Option<&'a SharedAuthenticator>,
-    permissions: &'static [&'static str],
+    scopes: &'static [&'static str],
     limiter: Option<&'a Limiter>,
     capper: Option<&'a Capper>,
     route: &'static RouteMeta,
@@ -267,7 +271,7 @@ impl Gate<'_> {
                 return Err(Failure::Framework(unauthorized(self.security)));
             };
             let requirement = Requirement::new(self.security, self.route.method);
-            Some(auth.check(parts, requirement, self.permissions).await?)
+            Some(auth.check(parts, requirement, self.scopes).await?)
         };
         // Counted after authentication (to count per caller) and before a byte of the body.
         let caller = principal.as_deref().map(Principal::user_id);

@@ -1,4 +1,4 @@
-//! Floor 4, mounting: each route becomes an axum handler (the [`endpoint`] runs the policies,
+//! Floor 5, mounting: each route becomes an axum handler (the [`endpoint`] runs the policies,
 //! then the request path), each plugin a router ([`Mounter`]), and the compile-time checks hold
 //! plugins and routes to each other ([`check`]).
 

@@ -4,6 +4,7 @@ use super::endpoint::RouteRuntime;
 use super::plugin::Route;
 use crate::declare::{ConcurrencyLimit, PluginMeta, RouteMeta};
 use crate::policy::{Capper, Limiter, ServerConfig, SharedAuthenticator};
+use crate::reach::{Placeholders, Reach};
 use axum::Router;
 use axum::routing::MethodRouter;
 use plugin_rules::full_path;
@@ -16,6 +17,7 @@ pub struct Mounter<S> {
     state: Arc<S>,
     server: ServerConfig,
     auth: Option<SharedAuthenticator>,
+    placeholders: Placeholders,
     router: Router,
 }
 
@@ -34,6 +36,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             state,
             server: server.clone(),
             auth: None,
+            placeholders: Placeholders::new(),
             router: Router::new(),
         }
     }
@@ -44,6 +47,38 @@ impl<S: Send + Sync + 'static> Mounter<S> {
     pub fn with_auth(mut self, auth: Option<SharedAuthenticator>) -> Self {
         self.auth = auth;
         self
+    }
+
+    /// The values of the placeholders its routes' `permissions(...)` name.
+    #[must_use]
+    pub fn with_placeholders(mut self, placeholders: Placeholders) -> Self {
+        self.placeholders = placeholders;
+        self
+    }
+
+    /// The handle through which the route's code reaches processes, files, the network and
+    /// the environment; `None` when its permissions allow nothing (the handler then gets a
+    /// handle that refuses everything, made only if it asks).
+    ///
+    /// # Panics
+    /// When a placeholder its permissions name has no value (or a value of the wrong shape):
+    /// like a route conflict in axum, a mistake in assembling the application, reported before
+    /// it serves.
+    fn reach_for(&self, meta: &'static RouteMeta) -> Option<Reach> {
+        let permissions = meta.effective_permissions(self.plugin);
+        if permissions.is_empty() {
+            return None;
+        }
+        // Says once, at start, what the kernel enforces on the programs routes start.
+        crate::reach::enforcement();
+        let label = meta.label(self.plugin);
+        match Reach::resolve(label, permissions, &self.placeholders) {
+            Ok(reach) => Some(reach),
+            Err(e) => panic!(
+                "plugin `{}` cannot be assembled: {e}; give it with `{}::new(..).with_placeholder(\"name\", value)`",
+                self.plugin.name, self.plugin.type_name
+            ),
+        }
     }
 
     pub fn add<R: Route<S>>(&mut self, route: R) {
@@ -58,7 +93,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
     /// The route's limits and security, resolved against the server's settings. Generic only
     /// in the state, like [`Mounter::install`]: each route instantiates no more than `add`.
     fn runtime_for(&self, meta: &'static RouteMeta) -> RouteRuntime<S> {
-        let (security, permissions) = self.server.security_for(self.plugin, meta);
+        let (security, scopes) = self.server.security_for(self.plugin, meta);
         RouteRuntime {
             state: Arc::clone(&self.state),
             plugin: self.plugin,
@@ -66,8 +101,9 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             timeout: self.server.timeout_for(self.plugin, meta),
             body_limit: self.server.body_limit_for(self.plugin, meta),
             security,
-            permissions,
+            scopes,
             auth: self.auth.clone(),
+            reach: self.reach_for(meta),
             limiter: Limiter::new(
                 self.server.rate_limits_for(self.plugin, meta),
                 self.server.limit_store(),

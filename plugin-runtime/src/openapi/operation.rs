@@ -96,11 +96,11 @@ pub(crate) fn route(
         reads_body || route.input != InputLocation::None || !route.path_params.is_empty();
 
     // Who may call: each admitted method is one alternative, each with the required scopes.
-    let (security, permissions) = config.security_for(plugin, route);
+    let (security, scopes) = config.security_for(plugin, route);
     // A public operation says so with an empty list, which linters and generators read as "no
     // credential" rather than "not stated".
     op = op.securities(Some(security.methods().map(|m| {
-        SecurityRequirement::new(security_scheme(m), permissions.iter().copied())
+        SecurityRequirement::new(security_scheme(m), scopes.iter().copied())
     })));
 
     let success = match route.output_schema {
@@ -163,7 +163,7 @@ pub(crate) fn route(
             FrameworkCode::Unauthorized,
             "no valid credential: missing, malformed, unknown, expired and revoked ones all get this same answer",
         );
-        if !permissions.is_empty() {
+        if !scopes.is_empty() {
             framework(
                 FrameworkCode::Forbidden,
                 "the caller lacks a required scope; `details.missingScopes` lists them",
@@ -199,6 +199,11 @@ pub(crate) fn route(
         let policies: Vec<serde_json::Value> =
             limits.iter().map(crate::declare::RateLimit::json).collect();
         extensions = extensions.add("x-rate-limit", policies);
+    }
+    // What the handler's own code may do, reviewed with the API (absent when nothing).
+    let permissions = route.effective_permissions(plugin);
+    if !permissions.is_empty() {
+        extensions = extensions.add("x-permissions", permissions.json());
     }
     framework(
         FrameworkCode::Internal,

@@ -1,7 +1,7 @@
 //! Who may call a route. An [`Authenticator`] turns the credentials a request presents into a
 //! [`Principal`] or a [`Refusal`]; the framework then holds the answer to what the route
 //! declared: the principal's method must be one `security(...)` admits, and its scopes must
-//! cover every scope in `permissions(...)`. All of it runs before the route reads its path,
+//! cover every scope in `scopes(...)`. All of it runs before the route reads its path,
 //! query or body.
 //!
 //! The built-in store (feature `auth-store`) is one authenticator; any type implementing the
@@ -24,7 +24,7 @@ use std::sync::Arc;
 ///
 /// Return who is calling, or why not. The framework checks what the route declares on top of
 /// the answer: a principal whose [`method`](Principal::method) the route's `security(...)` does
-/// not admit is refused with 401, and one whose scopes miss any of the route's `permissions` with
+/// not admit is refused with 401, and one whose scopes miss any of the route's `scopes` with
 /// `403 FORBIDDEN`. An implementation only has to say who presented the credential.
 ///
 /// ```
@@ -217,7 +217,7 @@ impl SharedAuthenticator {
         }))
     }
 
-    /// Authenticates `request` for a route with `requirement` and `permissions`: the caller, or
+    /// Authenticates `request` for a route with `requirement` and `scopes`: the caller, or
     /// the error to send. The framework's own checks (the method admitted, the scopes held) are
     /// applied to whatever the authenticator answers. A client address with too many failures
     /// is refused with 429 before the authenticator is asked.
@@ -225,7 +225,7 @@ impl SharedAuthenticator {
         &self,
         request: &Parts,
         requirement: Requirement,
-        permissions: &'static [&'static str],
+        scopes: &'static [&'static str],
     ) -> Result<Arc<Principal>, ApiError> {
         let shared = &*self.0;
         let client = ClientAddr::of(request).map(|c| Who::Address(c.0.to_canonical()));
@@ -256,7 +256,7 @@ impl SharedAuthenticator {
                 return Err(error);
             }
         };
-        permit(&principal, requirement.security(), permissions)?;
+        permit(&principal, requirement.security(), scopes)?;
         Ok(principal)
     }
 }
@@ -280,13 +280,13 @@ impl fmt::Debug for SharedAuthenticator {
 fn permit(
     principal: &Principal,
     security: Security,
-    permissions: &'static [&'static str],
+    scopes: &'static [&'static str],
 ) -> Result<(), ApiError> {
     if !security.admits(principal.method()) {
         return Err(unauthorized(security));
     }
-    if let Some(first) = permissions.iter().position(|p| !principal.has_scope(p)) {
-        let missing: Vec<&str> = permissions[first..]
+    if let Some(first) = scopes.iter().position(|p| !principal.has_scope(p)) {
+        let missing: Vec<&str> = scopes[first..]
             .iter()
             .copied()
             .filter(|p| !principal.has_scope(p))

@@ -1,4 +1,4 @@
-//! Floor 3, policies: who may call a route ([`Authenticator`] and the framework's checks on its
+//! Floor 4, policies: who may call a route ([`Authenticator`] and the framework's checks on its
 //! answer) and the limits in force for it ([`ServerConfig`] resolves route, plugin and server
 //! settings; [`LimitStore`] counts quotas, and places under concurrency caps). Imports the
 //! request path and the declared data below it.

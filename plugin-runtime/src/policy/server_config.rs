@@ -211,7 +211,7 @@ impl ServerConfig {
     }
 
     /// The security in force for `route` of `plugin` and the scopes it requires: the route's
-    /// `security`, else the plugin's, else this default; the route's `permissions`, else the
+    /// `security`, else the plugin's, else this default; the route's `scopes`, else the
     /// plugin's. A public route requires no scopes.
     pub fn security_for(
         &self,
@@ -222,10 +222,7 @@ impl ServerConfig {
         if security.is_public() {
             return (security, &[]);
         }
-        (
-            security,
-            route.permissions.or(plugin.permissions).unwrap_or(&[]),
-        )
+        (security, route.scopes.or(plugin.scopes).unwrap_or(&[]))
     }
 
     /// The API's title in the documents.

@@ -4,6 +4,7 @@ use super::error::{ApiError, Details, FrameworkCode, RouteError};
 use super::principal::Principal;
 use super::request_id::RequestId;
 use crate::declare::{PluginMeta, RouteMeta};
+use crate::reach::Reach;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Ctx<S> {
     plugin: &'static PluginMeta,
     route: &'static RouteMeta,
     principal: Option<Arc<Principal>>,
+    /// What the handler's code may reach; `None` when its permissions allow nothing.
+    reach: Option<Reach>,
 }
 
 impl<S> Ctx<S> {
@@ -34,6 +37,33 @@ impl<S> Ctx<S> {
             plugin,
             route,
             principal,
+            reach: None,
+        }
+    }
+
+    /// Gives the handler the handle of its route's `permissions(...)`.
+    #[must_use]
+    pub fn with_reach(mut self, reach: Option<Reach>) -> Self {
+        self.reach = reach;
+        self
+    }
+
+    /// The one door from the handler's code to processes, files, the network and the
+    /// environment, holding exactly what its route's `permissions(...)` declare (the route's,
+    /// else its plugin's), placeholders filled in when the server was assembled. Every program
+    /// started through it runs, on Linux with Landlock, confined by the kernel to the same
+    /// declarations (see [`crate::reach`]).
+    ///
+    /// What it refuses is a [`Refused`](crate::reach::Refused): logged once, naming the route,
+    /// the kind and what was asked, and with `?` a `500 INTERNAL` to the client.
+    ///
+    /// ```ignore
+    /// let out = ctx.reach().command("git")?.arg("status").current_dir(&repo)?.output().await?;
+    /// ```
+    pub fn reach(&self) -> Reach {
+        match &self.reach {
+            Some(reach) => reach.clone(),
+            None => Reach::none(self.route.label(self.plugin)),
         }
     }
 
@@ -43,7 +73,7 @@ impl<S> Ctx<S> {
     }
 
     /// Who is calling. `Some` on every route that is not `security(none)`: the framework has
-    /// authenticated the caller and checked the route's `permissions` before the handler runs.
+    /// authenticated the caller and checked the route's `scopes` before the handler runs.
     /// `None` on a public route.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_deref()
@@ -65,10 +95,10 @@ impl<S> Ctx<S> {
     }
 
     /// Checks that the caller holds every one of `scopes` (directly or through a wildcard), for
-    /// what a handler decides to do beyond what its route's `permissions` already required: ask
+    /// what a handler decides to do beyond what its route's `scopes` already required: ask
     /// a model, honour an option that needs more rights. Answers the framework's own
     /// `403 FORBIDDEN`, with the scopes it lacks in `details.missingScopes`, exactly as the
-    /// route-level check does; a route whose `permissions` are not empty documents that answer.
+    /// route-level check does; a route whose `scopes` are not empty documents that answer.
     ///
     /// ```ignore
     /// if input.allowSecrets {
@@ -120,7 +150,7 @@ impl<S> Ctx<S> {
 }
 
 /// `403 FORBIDDEN`, listing the scopes the caller lacks in `details.missingScopes`: the one
-/// wording, whether the route's `permissions` or the handler ([`Ctx::require_scopes`]) asked.
+/// wording, whether the route's `scopes` or the handler ([`Ctx::require_scopes`]) asked.
 pub(crate) fn forbidden(missing: &[&str]) -> ApiError {
     ApiError::framework(
         FrameworkCode::Forbidden,
@@ -147,6 +177,7 @@ impl<S> Clone for Ctx<S> {
             plugin: self.plugin,
             route: self.route,
             principal: self.principal.clone(),
+            reach: self.reach.clone(),
         }
     }
 }

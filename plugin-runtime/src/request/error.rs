@@ -334,7 +334,16 @@ impl RouteError {
             },
             Repr::Framework(e) => *e,
             Repr::Internal(cause) => {
-                tracing::error!(error = %cause, "handler failed");
+                // A refusal by the route's permissions was logged where it was made, naming the
+                // route, the kind and what was asked: once is enough.
+                let refused = std::iter::successors(
+                    Some(&*cause as &(dyn std::error::Error + 'static)),
+                    |e| e.source(),
+                )
+                .any(|e| e.is::<crate::reach::Refused>());
+                if !refused {
+                    tracing::error!(error = %cause, "handler failed");
+                }
                 ApiError::internal()
             }
         }

@@ -1,4 +1,4 @@
-//! Floor 2, the request path: what every route does to a request once it is admitted (its id,
+//! Floor 3, the request path: what every route does to a request once it is admitted (its id,
 //! its path parameters, input and extractors, the context handed to the handler) and how the
 //! outcome becomes a response (the success body, or the one error envelope). Imports only the
 //! declared floor.

@@ -15,7 +15,7 @@ impl Principal {
     /// A caller: what an [`Authenticator`](crate::auth::Authenticator) returns once it has
     /// checked a credential, and what unit tests of handlers pass to `testing::with_caller`.
     /// Holding one grants nothing by itself: the framework still checks that the route admits
-    /// `method` and that `scopes` cover the route's `permissions`.
+    /// `method` and that `scopes` cover the route's `scopes`.
     pub fn new(
         user_id: impl Into<String>,
         email: Option<String>,

@@ -105,7 +105,7 @@ pub fn generated() -> Router {
     version = "1.0.0",
     state = BenchState,
     security(token),
-    permissions("items:read"),
+    scopes("items:read"),
     routes(get_item)
 )]
 pub struct SecuredPlugin;

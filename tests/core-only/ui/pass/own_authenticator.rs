@@ -1,4 +1,4 @@
-//! A plugin on the core alone, its `security(...)` and `permissions(...)` enforced by an
+//! A plugin on the core alone, its `security(...)` and `scopes(...)` enforced by an
 //! authenticator of its own: answered over the in-process client.
 
 use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
@@ -21,12 +21,12 @@ struct Note {
     text: String,
 }
 
-#[plugin_route(method = "GET", path = "/notes", permissions("notes:read"))]
+#[plugin_route(method = "GET", path = "/notes", scopes("notes:read"))]
 async fn notes(ctx: Ctx<()>) -> RouteResult<Vec<Note>> {
     Ok(vec![Note { text: format!("for {}", ctx.caller()?.user_id()) }])
 }
 
-#[plugin_route(method = "DELETE", path = "/notes", status = 204, permissions("notes:write"))]
+#[plugin_route(method = "DELETE", path = "/notes", status = 204, scopes("notes:write"))]
 async fn clear() -> RouteResult<()> {
     Ok(())
 }

@@ -21,7 +21,7 @@ pub struct Note {
     pub text: String,
 }
 
-#[plugin_route(method = "POST", path = "/notes", status = 201, permissions("notes:write"))]
+#[plugin_route(method = "POST", path = "/notes", status = 201, scopes("notes:write"))]
 async fn create(input: NewNote) -> RouteResult<Note> {
     Ok(Note { id: 1, text: input.text })
 }
@@ -43,7 +43,7 @@ async fn watch() -> RouteResult<EventStream<Note>> {
     Ok(EventStream::new(futures_util::stream::empty()))
 }
 
-#[plugin(name = "notes", version = "1.0.0", permissions("notes:read"), client = NotesClient,
+#[plugin(name = "notes", version = "1.0.0", scopes("notes:read"), client = NotesClient,
          routes(create, search, remove, watch))]
 pub struct NotesPlugin;
 

@@ -5,12 +5,12 @@ struct Item {
     name: String,
 }
 
-#[plugin_route(method = "GET", path = "/items")]
+#[plugin_route(method = "POST", path = "/items", permissions(gti, shell("git push")))]
 async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }
 
-#[plugin(name = "demo", version = "1.0.0", permissions("items read"), routes(handler))]
+#[plugin(name = "demo", version = "1.0.0", routes(handler))]
 pub struct DemoPlugin;
 
 fn main() {

@@ -5,7 +5,7 @@ struct Item {
     name: String,
 }
 
-#[plugin_route(method = "POST", path = "/items", permissions("Items:Write"))]
+#[plugin_route(method = "POST", path = "/items", permissions(net("api.openai.com")))]
 async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }

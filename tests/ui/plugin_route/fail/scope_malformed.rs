@@ -5,7 +5,7 @@ struct Item {
     name: String,
 }
 
-#[plugin_route(method = "POST", path = "/items", permissions("items:*"))]
+#[plugin_route(method = "POST", path = "/items", scopes("Items:Write"))]
 async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }

@@ -1,9 +1,5 @@
-//! `security(user, token, oauth)` / `security(none)` and `permissions("items:write", ...)`, shared
-//! by `#[plugin_route]` and `#[plugin]` (where they set the plugin's defaults).
-//!
-//! The scope grammar is `plugin_rules::is_valid_scope`, the one the runtime checks grants with:
-//! segments of lowercase letters, digits, `_`, `-` and `.`, joined by `:`. A route requires
-//! concrete scopes; the wildcards `*` and `items:*` are for granting, so they are refused here.
+//! `security(user, token, oauth)` / `security(none)`: which credentials admit a request, shared
+//! by `#[plugin_route]` and `#[plugin]` (where it sets the plugin's default).
 
 use crate::ctxt::Ctxt;
 use crate::diag::{did_you_mean, one_of};
@@ -15,7 +11,6 @@ use syn::punctuated::Punctuated;
 
 const METHODS: &[&str] = &["user", "token", "oauth", "none"];
 const SECURITY_EXAMPLE: &str = "security(user, token)";
-pub(crate) const PERMISSIONS_EXAMPLE: &str = "permissions(\"items:read\")";
 
 /// Which credentials admit a request; all `false` is `security(none)`, a public route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,65 +109,12 @@ pub(crate) fn security(cx: &Ctxt, k: &Keyed) -> Option<SecurityDecl> {
     ok.then_some(decl)
 }
 
-/// Parses `permissions("a:b", ...)`: every scope well formed and concrete.
-pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
-    let items = keyed::str_list(cx, k, PERMISSIONS_EXAMPLE)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for lit in items {
-        let v = lit.value();
-        if plugin_rules::is_wildcard(&v) {
-            cx.error_spanned_by(
-                &lit,
-                format!(
-                    "`{v}` is a wildcard: a route requires concrete scopes such as `items:read`; wildcards are granted to users and keys"
-                ),
-            );
-            ok = false;
-        } else if !plugin_rules::is_valid_scope(&v) {
-            cx.error_spanned_by(
-                &lit,
-                format!(
-                    "malformed scope `{v}`: expected segments of lowercase letters, digits, `_`, `-` and `.` joined by `:`, e.g. `items:write`"
-                ),
-            );
-            ok = false;
-        } else {
-            out.push(v);
-        }
-    }
-    ok.then_some(out)
-}
-
-/// `permissions` on a public route: nobody is authenticated, so no scope could be checked.
-pub(crate) fn check_public_without_permissions(
-    cx: &Ctxt,
-    security: Option<SecurityDecl>,
-    permissions_key: Option<&syn::Ident>,
-) {
-    if let (Some(sec), Some(key)) = (security, permissions_key)
-        && sec.is_public()
-    {
-        cx.error_spanned_by(
-            key,
-            "`permissions` cannot be required on a `security(none)` route: a public route has no caller whose scopes could be checked",
-        );
-    }
-}
-
 pub(crate) fn opt_security(rt: &TokenStream, s: Option<SecurityDecl>) -> TokenStream {
     match s {
         Some(s) => {
             let t = s.tokens(rt);
             quote!(::core::option::Option::Some(#t))
         }
-        None => quote!(::core::option::Option::None),
-    }
-}
-
-pub(crate) fn opt_permissions(p: Option<&[String]>) -> TokenStream {
-    match p {
-        Some(p) => quote!(::core::option::Option::Some(&[#(#p),*])),
         None => quote!(::core::option::Option::None),
     }
 }

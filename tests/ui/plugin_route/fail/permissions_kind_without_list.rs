@@ -5,7 +5,7 @@ struct Item {
     name: String,
 }
 
-#[plugin_route(method = "GET", path = "/items", security(none), permissions("items:read"))]
+#[plugin_route(method = "POST", path = "/items", permissions(shell))]
 async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }

@@ -8,7 +8,7 @@ struct Item {
     name: String,
 }
 
-/// Inherits the plugin's `security(user, oauth)` and `permissions("items:read")`.
+/// Inherits the plugin's `security(user, oauth)` and `scopes("items:read")`.
 #[plugin_route(method = "GET", path = "/items")]
 async fn list() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
@@ -19,7 +19,7 @@ async fn list() -> RouteResult<Item> {
     method = "POST",
     path = "/items",
     security(token),
-    permissions("items:write", "audit.log:append")
+    scopes("items:write", "audit.log:append")
 )]
 async fn create() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
@@ -35,7 +35,7 @@ async fn status() -> RouteResult<Item> {
     name = "demo",
     version = "1.0.0",
     security(user, oauth),
-    permissions("items:read"),
+    scopes("items:read"),
     routes(list, create, status)
 )]
 pub struct DemoPlugin;

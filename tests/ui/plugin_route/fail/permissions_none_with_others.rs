@@ -1,0 +1,18 @@
+use plugin_runtime::prelude::*;
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+#[plugin_route(method = "POST", path = "/items", permissions(none, git))]
+async fn handler() -> RouteResult<Item> {
+    Ok(Item { name: String::new() })
+}
+
+#[plugin(name = "demo", version = "1.0.0", routes(handler))]
+pub struct DemoPlugin;
+
+fn main() {
+    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
+}
