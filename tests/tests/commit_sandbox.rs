@@ -1,8 +1,8 @@
 //! The commit plugin's git under the kernel's confinement (Landlock), as a user meets it: real
 //! commits and pushes go through, while a repository hook that tries to write outside the
-//! repository, or to connect out from a route that is not `POST /push`, is stopped. The places
-//! "outside" are under Cargo's target directory, which is neither the repository nor the
-//! temporary directory the plugin may also write.
+//! repository, or to open a TCP connection from a route that is not `POST /push`, is stopped.
+//! The places "outside" are neither in the repository nor in the temporary directory the plugin
+//! may also write.
 
 use crate::commit::{Repo, client_with, with_work};
 use plugin_runtime::testing::TestClient;
@@ -26,10 +26,23 @@ fn confined() -> bool {
     e.fs.enforced && e.net.enforced
 }
 
-/// A fresh directory outside the repository and outside the temporary directory.
+/// A fresh directory outside the repository and outside the temporary directory (which the
+/// plugin may write): `/var/tmp`, else `HOME`, else Cargo's target directory, the first not
+/// under the temporary directory (a checkout under `/tmp` puts the target directory there).
 fn outside(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("commit-sandbox-{name}-{}", std::process::id()));
+    let tmp = std::fs::canonicalize(std::env::temp_dir()).unwrap();
+    let candidates = [
+        Some(PathBuf::from("/var/tmp")),
+        std::env::var_os("HOME").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))),
+    ];
+    let base = candidates
+        .into_iter()
+        .flatten()
+        .filter_map(|c| std::fs::canonicalize(c).ok())
+        .find(|c| !c.starts_with(&tmp) && !tmp.starts_with(c))
+        .expect("a writable directory outside the temporary directory");
+    let dir = base.join(format!("commit-sandbox-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -137,13 +150,12 @@ impl Daemon {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-                "--export-all",
-            ])
+        // `git-daemon` itself, not the `git` wrapper, so that killing it stops the server (a
+        // daemon left behind would hold the test binary's output open).
+        let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
+        let exec_path = PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim());
+        let mut child = Command::new(exec_path.join("git-daemon"))
+            .args(["--reuseaddr", "--listen=127.0.0.1", "--export-all"])
             .arg(format!("--port={port}"))
             .arg("--enable=receive-pack")
             .arg(format!("--base-path={}", base.display()))

@@ -410,6 +410,54 @@ async fn children_write_only_inside_their_write_paths() {
 }
 
 #[tokio::test]
+async fn a_declared_directory_made_or_remade_after_a_spawn_is_ruled_as_it_is_now() {
+    if !confined("a_declared_directory_made_or_remade_after_a_spawn_is_ruled_as_it_is_now") {
+        return;
+    }
+    let l = layout("landlock-later");
+    // `{work}` is declared but does not exist yet when the handle is resolved and first used.
+    std::fs::remove_dir_all(&l.work).unwrap();
+    let reach = reach("landlock POST /later", &l, "127.0.0.1:7008");
+    let out = run(&reach, "sh", "true").await;
+    assert!(out.status.success(), "{out:?}");
+    std::fs::create_dir_all(&l.work).unwrap();
+    let made = l.work.join("made.txt");
+    let out = run(&reach, "sh", &format!("echo x > {}", made.display())).await;
+    assert!(out.status.success(), "{out:?}");
+    // Removed and made again: the new directory is the declared one.
+    std::fs::remove_dir_all(&l.work).unwrap();
+    std::fs::create_dir_all(&l.work).unwrap();
+    let out = run(&reach, "sh", &format!("echo y > {}", made.display())).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&made).unwrap(), "y\n");
+}
+
+#[tokio::test]
+async fn children_read_the_plain_devices_and_not_shared_memory() {
+    if !confined("children_read_the_plain_devices_and_not_shared_memory") {
+        return;
+    }
+    let l = layout("landlock-dev");
+    let reach = reach("landlock GET /dev", &l, "127.0.0.1:7009");
+    let out = run(
+        &reach,
+        "sh",
+        "head -c 4 /dev/urandom | wc -c; cat /dev/null",
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    // Another process's shared memory (a database's pages, say) is not readable.
+    let shm = PathBuf::from(format!("/dev/shm/reach-test-{}", std::process::id()));
+    if std::fs::write(&shm, "shared\n").is_ok() {
+        let out = run(&reach, "sh", &format!("cat {}", shm.display())).await;
+        let _ = std::fs::remove_file(&shm);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("shared"));
+    }
+}
+
+#[tokio::test]
 async fn children_read_only_inside_their_read_and_write_paths() {
     if !confined("children_read_only_inside_their_read_and_write_paths") {
         return;

@@ -18,8 +18,10 @@
 //! git runs as a subprocess with an argument vector, started only through the route's
 //! [`Reach`](plugin_runtime::reach::Reach): the plugin declares `permissions(git, tmp)` (git,
 //! read-write under the repository and the temporary directory, git's variables), and only
-//! `POST /push` may also connect to the remotes' hosts and ports or write to a remote on this
-//! machine; on Linux the kernel holds git and its hooks to that. It runs in a process group
+//! `POST /push` may also open TCP connections to the remotes' ports or write to a remote on this
+//! machine; on Linux the kernel holds git and its hooks to that (by port: hosts are the handle's
+//! check; UDP and, below Landlock ABI 9, Unix sockets are not restricted, as
+//! `reach::enforcement()` says). It runs in a process group
 //! killed with its hooks when the request is cancelled or times out; every client path is checked to stay inside its
 //! scope and passed after `--`, read by git literally. Plans persist in the database with the
 //! state of their files and who made them: only a plan's author edits, redoes, applies or

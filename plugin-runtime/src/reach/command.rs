@@ -12,8 +12,9 @@ use tokio::process::{Child, Command};
 
 /// A program about to be started on behalf of a route, made by [`Reach::command`].
 ///
-/// The child starts with an empty environment plus the declared variables copied from the
-/// server's (`GIT_*` copies every `GIT_` variable) plus those set with [`env`](Self::env).
+/// The child starts with an empty environment plus the variables declared by their exact name,
+/// copied from the server's, plus those set with [`env`](Self::env). A declared family
+/// (`GIT_*`) may be set, but is not copied: the server's own `GIT_DIR` never reaches a child.
 ///
 /// **The first argument is literally `args[0]`.** A program declared with one (`git push`)
 /// starts only when the first argument given is exactly that word: write options after the
@@ -184,11 +185,9 @@ impl Reach {
         if !super::enforcement().landlock {
             return cmd.spawn();
         }
-        let confinement = self.inner.confinement.get_or_init(|| {
-            super::sandbox::Confinement::build(&self.inner.allowed, &self.inner.programs)
-                .map_err(|e| e.to_string())
-        });
-        match confinement {
+        // Built for each spawn: Landlock's rules hold the files open when they are made, so a
+        // declared directory made, replaced or moved since is ruled by what it is now.
+        match super::sandbox::Confinement::build(&self.inner.allowed, &self.inner.programs) {
             Ok(confinement) => confinement.spawn(cmd),
             Err(e) => Err(io::Error::other(format!(
                 "the route's Landlock ruleset could not be built: {e}"

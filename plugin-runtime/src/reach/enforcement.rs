@@ -59,8 +59,11 @@ impl Part {
 
 /// Landlock does not tell programs apart: it confines what they touch, not which of the system's
 /// programs they run.
-const SHELL_REASON: &str = "the handle checks the programs it starts; the kernel lets those \
-                            run any program under the system directories";
+const SHELL_REASON: &str = "the handle checks the programs it starts and their first argument, \
+                            not what they run: the kernel lets those run any program under the \
+                            system directories and under the declared write paths (where a \
+                            repository's hooks live), and options can make a program run \
+                            another (`git push --receive-pack=..`)";
 
 impl Enforcement {
     /// Nothing enforced by the kernel, for `reason`.
@@ -85,6 +88,12 @@ impl Enforcement {
         }
         if abi < 5 {
             fs_limits.push("ioctl on device files is not restricted (ABI < 5)");
+        }
+        if abi < 9 {
+            fs_limits.push(
+                "connecting to a Unix socket by its path is not restricted (ABI < 9): a program \
+                 may reach a local daemon's socket (a database, an agent)",
+            );
         }
         Enforcement {
             landlock: true,

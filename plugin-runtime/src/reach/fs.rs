@@ -1,9 +1,10 @@
 //! Files through the handle: every path is made canonical (`..` and links resolved, as far as it
 //! exists) and compared with the declared read and write paths before it is touched.
 //!
-//! These are checks, not a sandbox: the server's own thread is not confined, and a link swapped
-//! in between the check and the operation by some other process is not seen. The programs a
-//! route starts are confined by the kernel (`sandbox.rs`).
+//! With Landlock (feature `sandbox`), the operation itself then runs on a short-lived thread
+//! confined by the route's ruleset, so a link swapped in between the check and the operation (by
+//! a child the route started, say) leads nowhere the route may not go. Without it these are
+//! checks only. The server's own threads are never confined.
 
 use super::{Kind, Reach, ReachError, paths};
 use std::io;
@@ -125,10 +126,30 @@ impl Reach {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let canonical = reach.check_path(&path, kind)?;
-            Ok(op(&canonical)?)
+            Ok(reach.confined(|| op(&canonical))?)
         })
         .await
         .map_err(|e| ReachError::Io(io::Error::other(e)))?
+    }
+}
+
+impl Reach {
+    /// Runs `op` confined by the route's ruleset, where the kernel can.
+    #[cfg(all(feature = "sandbox", target_os = "linux"))]
+    fn confined<T: Send>(&self, op: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        if !super::enforcement().fs.enforced {
+            return op();
+        }
+        super::sandbox::Confinement::build(&self.inner.allowed, &self.inner.programs)
+            .map_err(io::Error::other)?
+            .run(op)
+    }
+
+    /// Runs `op`: without the `sandbox` feature there is nothing to confine it with.
+    #[cfg(not(all(feature = "sandbox", target_os = "linux")))]
+    #[allow(clippy::unused_self)] // the same signature as the confining one
+    fn confined<T: Send>(&self, op: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        op()
     }
 }
 

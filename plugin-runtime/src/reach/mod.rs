@@ -72,9 +72,6 @@ pub struct Reach {
 struct Inner {
     allowed: Allowed,
     programs: Vec<ProgramRule>,
-    /// The route's Landlock ruleset, built at its first spawn.
-    #[cfg(all(feature = "sandbox", target_os = "linux"))]
-    confinement: std::sync::OnceLock<Result<sandbox::Confinement, String>>,
 }
 
 impl Reach {
@@ -108,12 +105,7 @@ impl Reach {
 
     fn from_parts(allowed: Allowed, programs: Vec<ProgramRule>) -> Reach {
         Reach {
-            inner: Arc::new(Inner {
-                allowed,
-                programs,
-                #[cfg(all(feature = "sandbox", target_os = "linux"))]
-                confinement: std::sync::OnceLock::new(),
-            }),
+            inner: Arc::new(Inner { allowed, programs }),
         }
     }
 

@@ -68,10 +68,17 @@ impl Reach {
             .any(|pattern| plugin_rules::env_matches(pattern, name))
     }
 
-    /// The declared variables of the server's environment, for a child's.
+    /// The declared variables of the server's environment, for a child's: only those declared
+    /// by their exact name. A family (`GIT_*`) lets plugin code set its members on a child, but
+    /// does not pass on whatever the server happens to have (`GIT_DIR`, `GIT_SSH_COMMAND` in a
+    /// developer's shell would send git elsewhere).
     pub(super) fn child_env(&self) -> Vec<(OsString, OsString)> {
-        std::env::vars_os()
-            .filter(|(name, _)| name.to_str().is_some_and(|n| self.env_declared(n)))
+        self.inner
+            .allowed
+            .env
+            .iter()
+            .filter(|pattern| !pattern.ends_with('*'))
+            .filter_map(|name| std::env::var_os(name).map(|v| (OsString::from(name), v)))
             .collect()
     }
 }

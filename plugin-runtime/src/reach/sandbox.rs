@@ -60,9 +60,13 @@ const SYSTEM_READ: &[&str] = &[
     "/etc/gitconfig",
     "/etc/mime.types",
     "/etc/os-release",
-    // Devices: `/dev/null`, `/dev/zero`, `/dev/urandom`, `/dev/fd`; read only (`/dev/null` is
-    // also writable, below).
-    "/dev",
+    // Devices a plain program reads, one by one: not all of `/dev`, which holds shared memory
+    // (`/dev/shm`), the kernel's log and the disks. `/dev/null` is also writable, below.
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
 ];
 
 /// Checks which Landlock ABI the kernel has, by confining a throwaway thread (the crate reports
@@ -137,6 +141,27 @@ impl Confinement {
                     Ok::<_, RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))
                 }))?;
         Ok(Confinement { ruleset })
+    }
+
+    /// Runs `op` on a short-lived thread confined by this ruleset: what the server does on a
+    /// route's behalf through the handle's file calls is then held by the kernel too, so a link
+    /// a confined child swaps in between the handle's check and the operation leads nowhere.
+    pub(super) fn run<T: Send>(&self, op: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        let ruleset = self.ruleset.try_clone()?;
+        std::thread::scope(|scope| {
+            let confined = std::thread::Builder::new()
+                .name("reach-file".into())
+                .spawn_scoped(scope, move || {
+                    let status = ruleset.restrict_self().map_err(io::Error::other)?;
+                    if status.ruleset == RulesetStatus::NotEnforced {
+                        return Err(io::Error::other("Landlock did not confine the operation"));
+                    }
+                    op()
+                })?;
+            confined
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the confined file thread panicked")))
+        })
     }
 
     /// Starts `cmd` from a thread confined by this ruleset.
