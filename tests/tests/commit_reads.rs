@@ -549,17 +549,13 @@ async fn names_json_cannot_carry_and_nested_repositories_are_left_out_and_counte
 #[tokio::test]
 async fn an_untracked_file_git_cannot_read_is_a_failed_diff_not_an_empty_one() {
     let repo = Repo::new("no-access");
-    let permissions = plugin_runtime::Permissions {
-        presets: &["git"],
-        shell: &["git"],
-        read: &["{home}/.gitconfig", "{home}/.config/git"],
-        write: &["{repo}"],
-        net: &[],
-        env: &["GIT_*", "HOME", "PATH", "LANG", "LC_ALL"],
-    };
+    // git under the plugin's own permissions, as the plugin starts it.
+    let permissions = <commit_plugin::CommitPlugin as plugin_runtime::Plugin>::META
+        .permissions
+        .unwrap();
     let values = plugin_runtime::reach::Placeholders::new()
         .with("repo", repo.dir.to_string_lossy().into_owned());
-    let reach = plugin_runtime::reach::Reach::resolve("test", &permissions, &values).unwrap();
+    let reach = plugin_runtime::reach::Reach::resolve("test", permissions, &values).unwrap();
     let git = commit_plugin::git::Git::new(&repo.dir, reach);
     // What a file listed a moment ago and removed since is to `diff --no-index`.
     let r = git.diff_untracked("gone.txt", false, 1 << 20).await;

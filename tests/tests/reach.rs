@@ -340,6 +340,68 @@ fn a_refusal_is_an_internal_error_that_says_nothing_about_permissions() {
     assert!(e.details().is_none());
 }
 
+/// An error of plugin code that wraps a refusal, as the commit plugin's `GitError` does.
+#[derive(Debug)]
+struct Wrapped(Refused);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "git was not started: {}", self.0)
+    }
+}
+
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Code that asks its handle for a program its route does not declare, directly and wrapped.
+#[plugin_runtime::plugin_route(method = "GET", path = "/direct", security(none))]
+async fn refused_direct(ctx: plugin_runtime::Ctx<()>) -> plugin_runtime::RouteResult<String> {
+    ctx.reach().command("ssh-once-direct")?;
+    Ok(String::new())
+}
+
+#[plugin_runtime::plugin_route(method = "GET", path = "/wrapped", security(none))]
+async fn refused_wrapped(ctx: plugin_runtime::Ctx<()>) -> plugin_runtime::RouteResult<String> {
+    ctx.reach().command("ssh-once-wrapped").map_err(Wrapped)?;
+    Ok(String::new())
+}
+
+#[plugin_runtime::plugin(
+    name = "reach-errors",
+    version = "1.0.0",
+    routes(refused_direct, refused_wrapped)
+)]
+struct ReachErrors;
+
+#[tokio::test]
+async fn a_refusal_answered_as_a_500_is_logged_once_even_when_wrapped() {
+    let log = captured();
+    let c = plugin_runtime::testing::TestClient::new(plugin_runtime::plugins![ReachErrors::new()]);
+    for (path, asked) in [
+        ("direct", "ssh-once-direct"),
+        ("wrapped", "ssh-once-wrapped"),
+    ] {
+        let r = c
+            .get(&format!("/v1/plugins/reach-errors/{path}"))
+            .send()
+            .await;
+        assert_eq!(r.status(), 500);
+        assert!(!r.text().contains("ssh"), "{}", r.text());
+        // The refusal's own line, and not the envelope's "handler failed" line beside it.
+        let lines: Vec<String> = log
+            .text()
+            .lines()
+            .filter(|l| l.contains(asked))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("refused"), "{}", lines[0]);
+    }
+}
+
 /// Whether this machine must confine: on CI, or where the kernel lists Landlock.
 fn landlock_expected() -> bool {
     std::env::var_os("CI").is_some()
