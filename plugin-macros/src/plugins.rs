@@ -5,7 +5,9 @@
 //!
 //! Each entry must be a constructor call whose path names the plugin type
 //! (`ItemsPlugin::new(..)`), optionally followed by method calls
-//! (`CommitPlugin::new(state).with_placeholder("repo", dir)`): the macro reads the type from it so that duplicate plugin names,
+//! (`CommitPlugin::new(state).with_placeholder("repo", dir)`), or a start awaited in place
+//! (`CommitPlugin::start(config, &mut lifecycle).await?`); a plugin value made earlier is written
+//! with its type, `commit: CommitPlugin`. The macro reads the type from it so that duplicate plugin names,
 //! base paths and routes across plugins are found by a `const` check, at compile time.
 
 use crate::krate::Krate;
@@ -20,7 +22,38 @@ struct Input {
     config: Option<Expr>,
     auth: Option<Expr>,
     krate: Option<syn::LitStr>,
-    plugins: Punctuated<Expr, Token![,]>,
+    plugins: Punctuated<Entry, Token![,]>,
+}
+
+/// One plugin: an expression making it, and its type when written `value: PluginType` (a
+/// plugin made earlier, `commit: CommitPlugin`); otherwise the type is read from the expression.
+struct Entry {
+    expr: Expr,
+    ty: Option<syn::Path>,
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(syn::Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+            let value: syn::Ident = input.parse()?;
+            input.parse::<Token![:]>()?;
+            let ty: syn::Path = input.parse()?;
+            return Ok(Entry {
+                expr: syn::parse_quote!(#value),
+                ty: Some(ty),
+            });
+        }
+        Ok(Entry {
+            expr: input.parse()?,
+            ty: None,
+        })
+    }
+}
+
+impl quote::ToTokens for Entry {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.expr.to_tokens(tokens);
+    }
 }
 
 impl Parse for Input {
@@ -93,13 +126,14 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let rt = krate.private();
     let mut types = Vec::new();
     let mut errors: Option<syn::Error> = None;
-    for expr in &input.plugins {
-        match plugin_type(expr) {
+    for entry in &input.plugins {
+        let expr = &entry.expr;
+        match entry.ty.clone().or_else(|| plugin_type(expr)) {
             Some(ty) => types.push(ty),
             None => {
                 let e = syn::Error::new_spanned(
                     expr,
-                    "expected a plugin constructor such as `ItemsPlugin::new(state)`: plugins! reads the plugin type from it to check routes at compile time",
+                    "expected a plugin constructor such as `ItemsPlugin::new(state)`, or a plugin made earlier with its type, `commit: CommitPlugin`: plugins! reads the plugin type to check routes at compile time",
                 );
                 match &mut errors {
                     Some(all) => all.combine(e),
@@ -146,7 +180,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
 }
 
 /// The plugin type named by a constructor call: `a::B::new(..)` → `a::B`, also under method
-/// calls made on the plugin (`a::B::new(..).with_placeholder(..)`).
+/// calls made on the plugin (`a::B::new(..).with_placeholder(..)`) and an awaited, tried start
+/// (`a::B::start(..).await?`).
 fn plugin_type(expr: &Expr) -> Option<syn::Path> {
     match expr {
         Expr::Call(call) => match &*call.func {
@@ -159,6 +194,9 @@ fn plugin_type(expr: &Expr) -> Option<syn::Path> {
             _ => None,
         },
         Expr::MethodCall(m) => plugin_type(&m.receiver),
+        // `CommitPlugin::start(config, &mut lifecycle).await?`
+        Expr::Await(a) => plugin_type(&a.base),
+        Expr::Try(t) => plugin_type(&t.expr),
         Expr::Paren(p) => plugin_type(&p.expr),
         Expr::Group(g) => plugin_type(&g.expr),
         _ => None,

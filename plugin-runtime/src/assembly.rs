@@ -4,6 +4,7 @@
 //! when only a trailing `/` is in the way.
 
 use crate::declare::{Method, PluginMeta, served_routes};
+use crate::lifecycle::{Readiness, ReadyCheck};
 use crate::mount::Plugin;
 use crate::policy::{Authenticator, ServerConfig, SharedAuthenticator};
 use crate::request::{ApiError, FrameworkCode, RequestId};
@@ -21,6 +22,7 @@ pub struct Assembly {
     auth: Option<SharedAuthenticator>,
     router: Router,
     plugins: Vec<&'static PluginMeta>,
+    ready: Vec<(&'static str, Option<ReadyCheck>)>,
 }
 
 impl Assembly {
@@ -30,6 +32,7 @@ impl Assembly {
             auth: None,
             router: Router::new(),
             plugins: Vec::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -47,6 +50,7 @@ impl Assembly {
 
     #[must_use]
     pub fn mount<P: Plugin>(mut self, plugin: P) -> Self {
+        self.ready.push((P::META.name, plugin.ready_check()));
         self.router = self
             .router
             .merge(plugin.mount(&self.config, self.auth.as_ref()));
@@ -86,7 +90,12 @@ impl Assembly {
             }
         }
         let served = Arc::new(served);
+        let ready: Arc<[(&'static str, Option<ReadyCheck>)]> = self.ready.into();
         self.router
+            .route(
+                READY_PATH,
+                axum::routing::get(move |request: Request| readiness(request, Arc::clone(&ready))),
+            )
             .merge(specs.mount(&self.config))
             .fallback(move |request: Request| not_found(request, Arc::clone(&served)))
             .method_not_allowed_fallback(method_not_allowed)
@@ -138,6 +147,71 @@ async fn not_found(request: Request, served: Arc<matchit::Router<()>>) -> Respon
         FrameworkCode::NotFound,
         format!("no route for {} {}", request.method(), request.uri().path()),
     )
+    .into_response(&request_id)
+}
+
+/// The readiness route: for load balancers and Kubernetes' `readinessProbe`; `<base>/health`
+/// stays each plugin's liveness. Not in the API documents.
+pub(crate) const READY_PATH: &str = "/ready";
+
+/// `200 {"status": "ready", "plugins": {"items": "ready", ...}, "sandbox": {...}}` when every
+/// plugin's `ready` hook says so (a plugin without one is ready while it is mounted); otherwise
+/// `503 NOT_READY`, the same map in `details` with each not-ready plugin's reason. `sandbox` is
+/// what the kernel enforces on the programs plugins start ([`crate::reach::enforcement`]).
+async fn readiness(
+    request: Request,
+    checks: Arc<[(&'static str, Option<ReadyCheck>)]>,
+) -> Response {
+    let request_id = RequestId::from_headers(request.headers());
+    // Every hook at once, each bounded: the answer takes as long as the slowest, at most.
+    let mut asked = tokio::task::JoinSet::new();
+    for (i, (_, check)) in checks.iter().enumerate() {
+        if let Some(check) = check.clone() {
+            asked.spawn(async move { (i, check.ask().await) });
+        }
+    }
+    let mut answers = vec![Readiness::Ready; checks.len()];
+    while let Some(joined) = asked.join_next().await {
+        if let Ok((i, answer)) = joined {
+            answers[i] = answer;
+        }
+    }
+    let mut plugins = serde_json::Map::new();
+    let mut waiting = Vec::new();
+    for ((name, _), answer) in checks.iter().zip(answers) {
+        let said = match answer {
+            Readiness::Ready => "ready".to_owned(),
+            Readiness::NotReady(why) => {
+                waiting.push(format!("{name} ({why})"));
+                why.into_owned()
+            }
+        };
+        plugins.insert((*name).to_owned(), said.into());
+    }
+    if waiting.is_empty() {
+        let body = serde_json::json!({
+            "status": "ready",
+            "plugins": plugins,
+            "sandbox": crate::reach::enforcement(),
+        });
+        let mut response = (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(crate::request::REQUEST_ID_HEADER, request_id.header_value());
+        return response;
+    }
+    ApiError::new(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "NOT_READY",
+        format!("not ready: {}", waiting.join(", ")),
+    )
+    .with_details(crate::request::Details::Value(
+        serde_json::json!({ "plugins": plugins }),
+    ))
     .into_response(&request_id)
 }
 

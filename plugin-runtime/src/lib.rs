@@ -4,6 +4,7 @@ mod assembly;
 mod declare;
 #[cfg(not(all(feature = "auth-store", feature = "settings-page")))]
 mod gates;
+mod lifecycle;
 mod manifest;
 mod mount;
 mod policy;
@@ -16,6 +17,14 @@ mod store;
 pub mod auth;
 
 pub mod openapi;
+
+/// A plugin's typed configuration (`#[plugin(config = T)]`), read from prefixed environment
+/// variables and files and checked whole before the server listens.
+#[cfg(feature = "config")]
+pub mod config {
+    pub use crate::lifecycle::Secret;
+    pub use crate::lifecycle::config::*;
+}
 pub mod reach;
 pub mod testing;
 
@@ -41,6 +50,26 @@ macro_rules! __if_client {
     ($($t:tt)*) => { $($t)* };
 }
 
+/// Emits its tokens when the `config` feature is on; otherwise a compile error saying so.
+#[doc(hidden)]
+#[cfg(feature = "config")]
+#[macro_export]
+macro_rules! __if_config {
+    ($($t:tt)*) => { $($t)* };
+}
+
+/// See the other definition.
+#[doc(hidden)]
+#[cfg(not(feature = "config"))]
+#[macro_export]
+macro_rules! __if_config {
+    ($($t:tt)*) => {
+        ::core::compile_error!(
+            "`config = ...` on #[plugin] needs plugin-runtime's `config` feature"
+        );
+    };
+}
+
 /// See the other definition.
 #[doc(hidden)]
 #[cfg(not(feature = "client"))]
@@ -54,6 +83,7 @@ pub use declare::{
     Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, PathParam,
     Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn,
 };
+pub use lifecycle::{Lifecycle, Missing, Readiness, ReadyCheck, StartFailed, Starting};
 pub use manifest::manifest;
 pub use mount::Plugin;
 #[cfg(feature = "redis")]

@@ -18,6 +18,19 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
             name: p.name,
             version: p.version,
             base_path: p.base_path,
+            config: p.config.map(|c| Config {
+                type_name: c.type_name,
+                env_prefix: c.env_prefix,
+                schema: (c.schema)().to_value(),
+            }),
+            hooks: [
+                ("start", p.hooks.start),
+                ("stop", p.hooks.stop),
+                ("ready", p.hooks.ready),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect(),
             routes: served_routes(p)
                 .map(|r| {
                     let (security, scopes) = config.security_for(p, r);
@@ -72,7 +85,22 @@ struct Plugin {
     name: &'static str,
     version: &'static str,
     base_path: &'static str,
+    /// Its typed configuration: the type, the variables' prefix, the JSON Schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Config>,
+    /// The hooks it declares.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hooks: Vec<&'static str>,
     routes: Vec<Route>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    env_prefix: &'static str,
+    schema: serde_json::Value,
 }
 
 #[derive(Serialize)]

@@ -4,8 +4,8 @@
 
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
-    Concurrency, ErrorDecl, Health, InputLocation, LimitKey, Method, PathParam, Permissions,
-    PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
+    Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method, PathParam,
+    Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
 pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
@@ -23,6 +23,30 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::__if_client as if_client;
+pub use crate::__if_config as if_config;
+#[cfg(feature = "config")]
+pub use crate::lifecycle::config::{Configured, schema_of as config_schema};
+pub use crate::lifecycle::{Lifecycle, Readiness, ReadyCheck, StartFailed};
+
+/// A boxed future, as the generated hooks return.
+pub type BoxFuture<T> =
+    ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = T> + Send + 'static>>;
+
+/// Where the `config` feature is off, a declaration with `config = T` fails at `if_config!`;
+/// this stand-in keeps that the only error.
+#[cfg(not(feature = "config"))]
+pub trait Configured {
+    const CONFIG: &'static ConfigMeta;
+}
+
+#[cfg(not(feature = "config"))]
+impl<T> Configured for T {
+    const CONFIG: &'static ConfigMeta = &ConfigMeta {
+        env_prefix: "",
+        type_name: "",
+        schema: schemars::Schema::default,
+    };
+}
 #[cfg(feature = "client")]
 pub use crate::client;
 

@@ -36,17 +36,17 @@ const MODELS: &[&str] = &[
 pub(crate) fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> String {
     let mut models: Vec<Value> = MODELS
         .iter()
-        .map(|m| json!({"name": m, "provider": "fake", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0}))
+        .map(|m| json!({"name": m, "provider": "fake", "input_per_million_usd": 1.0, "output_per_million_usd": 2.0}))
         .collect();
     models.push(json!({"name": "gone", "provider": "closed"}));
     json!({
         "providers": {
-            "fake": {"baseUrl": upstream.base_url},
-            "closed": {"baseUrl": closed},
+            "fake": {"base_url": upstream.base_url},
+            "closed": {"base_url": closed},
         },
         "models": models,
-        "defaultModel": "echo",
-        "budget": {"dailyUsd": daily_usd, "monthlyUsd": 100.0},
+        "default_model": "echo",
+        "daily_budget_usd": daily_usd, "monthly_budget_usd": 100.0,
     })
     .to_string()
 }
@@ -73,7 +73,7 @@ pub(crate) async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
 pub(crate) async fn ai_on(url: &str, grants: &str, daily_usd: f64) -> Ai {
     let upstream = Upstream::start().await;
     let text = config_json(&upstream, &closed_port(), daily_usd);
-    let config = AiConfig::from_json(&text, |_| None).unwrap();
+    let config = AiConfig::from_json(&text).unwrap();
     let client = app_on(url, config, grants).await;
     Ai { client, upstream }
 }
@@ -107,10 +107,12 @@ pub(crate) async fn create_key(pool: &sqlx::AnyPool, grants: &str) -> String {
 pub(crate) async fn router(pool: sqlx::AnyPool, url: &str, config: AiConfig) -> axum::Router {
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    let state = AiState::new(config, ledger);
+    let placeholders = state.placeholders();
     plugins![
         auth = auth.clone();
         AuthRoutes::new(auth),
-        AiPlugin::new(AiState::new(config, ledger)),
+        AiPlugin::new(state).with_placeholders(&placeholders),
     ]
 }
 
@@ -742,4 +744,59 @@ pub(crate) async fn read_until(s: &mut tokio::net::TcpStream, seen: &mut String,
     tokio::time::timeout(Duration::from_secs(10), read)
         .await
         .unwrap_or_else(|_| panic!("`{needle}` did not arrive: {seen}"));
+}
+
+/// The provider is reached only where the plugin's `net("{provider}")` allows: assembled with
+/// another address for `{provider}`, a generation is refused before the provider is asked —
+/// `500`, nothing about it in the body, one log line naming the route, `net` and the address —
+/// and the double never sees a request.
+#[tokio::test]
+async fn a_provider_outside_the_declared_hosts_is_never_asked() {
+    let log = crate::logs::captured();
+    let upstream = Upstream::start().await;
+    let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0)).unwrap();
+    let url = "sqlite::memory:";
+    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let key = create_key(&pool, "ai:*").await;
+    let ledger = Ledger::open(pool.clone(), url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    let state = AiState::new(config, ledger);
+    assert!(
+        state
+            .placeholders()
+            .get("provider")
+            .iter()
+            .any(|p| p.starts_with(&upstream.base_url)),
+        "the declared providers are the configured ones"
+    );
+    let app = plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth),
+        AiPlugin::new(state).with_placeholder("provider", "http://127.0.0.1:9/v1"),
+    ];
+    let c = client(app, &key);
+    for path in ["/v1/plugins/ai/generate", "/v1/plugins/ai/generate/stream"] {
+        let r = c.post(path).json(&json!({"prompt": "hi"})).send().await;
+        assert_eq!(r.status(), 500, "{path}: {}", r.text());
+        assert!(!r.text().contains("127.0.0.1"), "{}", r.text());
+    }
+    assert_eq!(upstream.calls(), 0, "the provider was never asked");
+    let asked = upstream
+        .base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let text = log.text();
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!("asked=\"{asked}\"")) && l.contains("net"))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{text}");
+    assert!(
+        refusals[0].contains("route=\"ai POST /v1/plugins/ai/generate\""),
+        "{}",
+        refusals[0]
+    );
 }

@@ -49,7 +49,7 @@ async fn stream_until_first_delta(port: u16, key: &str, body: &Value) -> tokio::
 async fn a_stream_whose_client_left_is_charged_never_less_than_it_could_cost() {
     use crate::fake_llm::{CJK, THOUGHT};
     let upstream = Upstream::start().await;
-    let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0), |_| None);
+    let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0));
     let pool = plugin_runtime::database::connect("sqlite::memory:")
         .await
         .unwrap();
@@ -165,7 +165,7 @@ async fn stale_hold_is_released_on_open(url: &str) {
         let socket = runtime.block_on(async {
             let upstream = Upstream::start().await;
             let text = config_json(&upstream, &closed_port(), ROOM_FOR_ONE);
-            let config = AiConfig::from_json(&text, |_| None).unwrap();
+            let config = AiConfig::from_json(&text).unwrap();
             let pool = plugin_runtime::database::connect(&server_url)
                 .await
                 .unwrap();
@@ -205,7 +205,7 @@ async fn stale_hold_is_released_on_open(url: &str) {
     let upstream = Upstream::start().await;
     let config = || {
         let text = config_json(&upstream, &closed_port(), ROOM_FOR_ONE);
-        AiConfig::from_json(&text, |_| None).unwrap()
+        AiConfig::from_json(&text).unwrap()
     };
     let c = client(router(pool.clone(), url, config()).await, &key);
     assert_eq!(held(pool.clone()).await, (1, 47_000_000, 47_000_000));

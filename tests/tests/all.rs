@@ -21,6 +21,7 @@ mod fake_llm;
 mod fixtures;
 mod handlers;
 mod http;
+mod lifecycle;
 mod limits;
 mod lints;
 mod logs;

@@ -495,3 +495,24 @@ async fn secrets_in_the_changes_stop_the_plan_unless_allowed() {
         .await;
     assert_eq!(r.status(), 200, "{}", r.text());
 }
+
+/// The commit plugin's ready hook, through the server's `GET /ready`: ready while its repository
+/// is there, `503 NOT_READY` saying so once it is gone.
+#[tokio::test]
+async fn the_readiness_route_says_when_the_repository_is_gone() {
+    let repo = with_work("readiness");
+    let c = client_with(&repo.dir, "commit:read", "sqlite::memory:", |s| s).await;
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json::<Value>()["plugins"]["commit"], "ready");
+    std::fs::rename(repo.dir.join(".git"), repo.dir.join("git-moved")).unwrap();
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    assert_eq!(r.error()["code"], "NOT_READY");
+    assert_eq!(
+        r.error()["details"]["plugins"]["commit"],
+        "the repository is no longer there"
+    );
+    std::fs::rename(repo.dir.join("git-moved"), repo.dir.join(".git")).unwrap();
+    assert_eq!(c.get("/ready").send().await.status(), 200);
+}

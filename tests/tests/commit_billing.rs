@@ -32,13 +32,13 @@ async fn served(
     let url = "sqlite::memory:";
     let pool = plugin_runtime::database::connect(url).await.unwrap();
     let config = json!({
-        "providers": {"fake": {"baseUrl": upstream.base_url}},
+        "providers": {"fake": {"base_url": upstream.base_url}},
         "models": [{"name": "scripted", "provider": "fake",
-                    "inputPerMillionUsd": 1_000_000.0, "outputPerMillionUsd": 1_000_000.0}],
-        "defaultModel": "scripted",
-        "budget": {"dailyUsd": daily_usd, "monthlyUsd": 1_000_000.0},
+                    "input_per_million_usd": 1_000_000.0, "output_per_million_usd": 1_000_000.0}],
+        "default_model": "scripted",
+        "daily_budget_usd": daily_usd, "monthly_budget_usd": 1_000_000.0,
     });
-    let config = AiConfig::from_json(&config.to_string(), |_| None).unwrap();
+    let config = AiConfig::from_json(&config.to_string()).unwrap();
     let ai = AiState::new(config, Ledger::open(pool.clone(), url).await.unwrap());
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
@@ -62,9 +62,10 @@ async fn served(
         .unwrap()
         .key;
     let placeholders = commit.placeholders();
+    let ai_placeholders = ai.placeholders();
     let app = plugins![
         auth = auth;
-        AiPlugin::new(ai),
+        AiPlugin::new(ai).with_placeholders(&ai_placeholders),
         CommitPlugin::new(commit).with_placeholders(&placeholders),
     ];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))

@@ -1,10 +1,10 @@
 //! Which models exist, which provider serves each, where the providers are, their keys and the
-//! prices, and the callers' budgets: read from a JSON file (`AI_CONFIG`) or, for the common
-//! cases, from environment variables alone. API keys are only ever named here (the variable
-//! that holds them), read from the environment when the server starts, and never logged,
-//! serialized or put in an error.
+//! prices, and the callers' budgets: the plugin's typed configuration ([`AiSettings`], variables
+//! `AI_*` or a file), checked at start into an [`AiConfig`]. API keys are [`Secret`]s: never
+//! logged, serialized or put in an error.
 
 use crate::cost::{Pico, Prices};
+use plugin_runtime::config::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ pub struct ProviderConfig {
     /// Its base URL, up to and including `/v1` (`https://api.openai.com/v1`,
     /// `http://127.0.0.1:11434/v1` for Ollama).
     pub base_url: String,
-    /// The key sent as `Authorization: Bearer`, read from the variable the file names.
+    /// The key sent as `Authorization: Bearer` (from `AI_PROVIDERS__<NAME>__API_KEY`, say).
     pub api_key: Option<String>,
 }
 
@@ -70,42 +70,106 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct File {
+/// The plugin's settings as read at start (variables `AI_*`, or the file `AI_CONFIG` names, or an
+/// `[ai]` table of a shared file), checked into an [`AiConfig`] by the start hook.
+///
+/// | variable | setting |
+/// |---|---|
+/// | `AI_CONFIG` | a TOML or JSON file with the settings below (providers and models are easier there) |
+/// | `AI_PROVIDERS__<NAME>__BASE_URL`, `AI_PROVIDERS__<NAME>__API_KEY` | a provider (an OpenAI-compatible API) |
+/// | `AI_OPENAI_API_KEY`, `AI_OPENAI_BASE_URL`, `AI_OPENAI_MODEL` | OpenAI (`gpt-4o-mini` at $0.15 / $0.60 per million tokens by default) |
+/// | `AI_OLLAMA_MODEL`, `AI_OLLAMA_BASE_URL` | a local model, free (`http://127.0.0.1:11434/v1` by default) |
+/// | `AI_DEFAULT_MODEL` | the model used when a request names none (the first by default) |
+/// | `AI_DAILY_BUDGET_USD`, `AI_MONTHLY_BUDGET_USD` | what each caller may spend ($10 and $100) |
+/// | `AI_REQUIRED` | `true`: refuse to start without a provider |
+#[derive(Debug, Default, Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettings {
+    /// Providers by name.
     #[serde(default)]
-    providers: BTreeMap<String, FileProvider>,
+    #[garde(dive)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    /// The models, in order.
     #[serde(default)]
-    models: Vec<FileModel>,
-    default_model: Option<String>,
+    #[garde(dive)]
+    pub models: Vec<ModelSettings>,
+    /// The model used when a request names none; the first by default.
+    #[garde(inner(length(min = 1)))]
+    pub default_model: Option<String>,
+    /// What each caller may spend per UTC day, in USD.
+    #[garde(inner(range(min = 0.0, max = 1_000_000.0)))]
+    pub daily_budget_usd: Option<f64>,
+    /// What each caller may spend per UTC month, in USD.
+    #[garde(inner(range(min = 0.0, max = 1_000_000.0)))]
+    pub monthly_budget_usd: Option<f64>,
+    /// OpenAI's key: configures provider `openai` with model `openai_model`.
+    #[garde(skip)]
+    pub openai_api_key: Option<Secret<String>>,
+    /// OpenAI's base URL (`https://api.openai.com/v1` by default).
+    #[garde(inner(custom(http_url)))]
+    pub openai_base_url: Option<String>,
+    /// The OpenAI model (`gpt-4o-mini` by default; another costs $0 unless a file prices it).
+    #[garde(inner(length(min = 1)))]
+    pub openai_model: Option<String>,
+    /// A local Ollama model: configures provider `ollama`.
+    #[garde(inner(length(min = 1)))]
+    pub ollama_model: Option<String>,
+    /// Ollama's base URL (`http://127.0.0.1:11434/v1` by default).
+    #[garde(inner(custom(http_url)))]
+    pub ollama_base_url: Option<String>,
+    /// Whether the server must have a provider: without one, the plugin refuses to start.
     #[serde(default)]
-    budget: FileBudget,
+    #[garde(skip)]
+    pub required: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FileProvider {
-    base_url: String,
-    /// The environment variable holding the key; never the key itself.
-    api_key_env: Option<String>,
+/// One provider: an OpenAI-compatible chat-completions API.
+#[derive(Debug, Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Its base URL, up to and including `/v1`.
+    #[garde(custom(http_url))]
+    pub base_url: String,
+    /// The key sent as `Authorization: Bearer`.
+    #[garde(skip)]
+    pub api_key: Option<Secret<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FileModel {
-    name: String,
-    provider: String,
+/// One model and its prices.
+#[derive(Debug, Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// The name clients ask for and the provider is sent.
+    #[garde(length(min = 1, max = 200))]
+    pub name: String,
+    /// The provider serving it.
+    #[garde(length(min = 1))]
+    pub provider: String,
+    /// USD per million input tokens.
     #[serde(default)]
-    input_per_million_usd: f64,
+    #[garde(range(min = 0.0, max = 1_000_000.0))]
+    pub input_per_million_usd: f64,
+    /// USD per million output tokens.
     #[serde(default)]
-    output_per_million_usd: f64,
+    #[garde(range(min = 0.0, max = 1_000_000.0))]
+    pub output_per_million_usd: f64,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FileBudget {
-    daily_usd: Option<f64>,
-    monthly_usd: Option<f64>,
+fn http_url(url: &str, (): &()) -> garde::Result {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err(garde::Error::new("must be an http:// or https:// URL"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || url.contains(['\\', ' ']) {
+        // Credentials go in `api_key`, never in the URL, which is logged and documented.
+        return Err(garde::Error::new(
+            "must name a host, without credentials, spaces or backslashes",
+        ));
+    }
+    Ok(())
 }
 
 impl AiConfig {
@@ -120,70 +184,39 @@ impl AiConfig {
         }
     }
 
-    /// Reads the configuration from the environment, through `var`:
-    ///
-    /// - `AI_CONFIG`: a JSON file (see the README); nothing else is read but the key
-    ///   variables it names and the budget variables.
-    /// - otherwise `OPENAI_API_KEY` (with `OPENAI_BASE_URL` and `OPENAI_MODEL`, by default
-    ///   `https://api.openai.com/v1` and `gpt-4o-mini` at $0.15 / $0.60 per million tokens),
-    ///   and/or `OLLAMA_MODEL` (with `OLLAMA_BASE_URL`, by default `http://127.0.0.1:11434/v1`,
-    ///   free).
-    /// - `AI_DAILY_BUDGET_USD` and `AI_MONTHLY_BUDGET_USD` override the budgets ($10 and $100).
+    /// A settings file's text (JSON) checked into a configuration: for tests and tools.
     ///
     /// # Errors
-    /// An unreadable or malformed file, a model of an unknown provider, a key variable that is
-    /// not set, a bad price or budget.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut config = match var("AI_CONFIG") {
-            Some(path) => {
-                #[expect(
-                    clippy::disallowed_methods,
-                    reason = "the server's own configuration file, read once at start before any route runs"
-                )]
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError(format!("cannot read {path}: {e}")))?;
-                Self::from_json(&text, &var)?
-            }
-            None => Self::from_shortcuts(&var)?,
-        };
-        if let Some(v) = var("AI_DAILY_BUDGET_USD") {
-            config.daily_budget = budget("AI_DAILY_BUDGET_USD", &v)?;
-        }
-        if let Some(v) = var("AI_MONTHLY_BUDGET_USD") {
-            config.monthly_budget = budget("AI_MONTHLY_BUDGET_USD", &v)?;
-        }
-        Ok(config)
+    /// As [`AiConfig::from_settings`], or JSON that is not [`AiSettings`].
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        // serde_json's messages quote the value at fault, which may be a key: only where.
+        let settings: AiSettings = serde_json::from_str(text).map_err(|e| {
+            ConfigError(format!(
+                "the file: not valid settings at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        Self::from_settings(settings)
     }
 
-    /// Parses a configuration file's text; `var` reads the key variables it names.
+    /// Checks what the settings' types cannot: every model's provider exists, the default model
+    /// is among the models, prices and budgets are amounts.
     ///
     /// # Errors
-    /// As [`AiConfig::from_env`].
-    pub fn from_json(
-        text: &str,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let file: File =
-            serde_json::from_str(text).map_err(|e| ConfigError(format!("the file: {e}")))?;
+    /// A model of an unknown provider, an unknown default model, a bad price or budget.
+    pub fn from_settings(s: AiSettings) -> Result<Self, ConfigError> {
         let mut config = AiConfig::none();
-        for (name, p) in file.providers {
-            let api_key = match &p.api_key_env {
-                Some(env) => Some(var(env).ok_or_else(|| {
-                    ConfigError(format!(
-                        "provider `{name}` takes its key from ${env}, which is not set"
-                    ))
-                })?),
-                None => None,
-            };
+        for (name, p) in s.providers {
             config.providers.insert(
                 name,
                 ProviderConfig {
                     base_url: p.base_url.trim_end_matches('/').to_owned(),
-                    api_key,
+                    api_key: p.api_key.map(Secret::into_inner),
                 },
             );
         }
-        for m in file.models {
+        for m in s.models {
             if !config.providers.contains_key(&m.provider) {
                 return Err(ConfigError(format!(
                     "model `{}` names provider `{}`, which is not among the providers",
@@ -198,37 +231,18 @@ impl AiConfig {
                 prices,
             });
         }
-        config.default_model = file
-            .default_model
-            .or_else(|| config.models.first().map(|m| m.name.clone()));
-        if let Some(d) = &config.default_model
-            && config.model(d).is_none()
-        {
-            return Err(ConfigError(format!(
-                "the default model `{d}` is not among the models"
-            )));
-        }
-        if let Some(d) = file.budget.daily_usd {
-            config.daily_budget = budget("budget.dailyUsd", &d.to_string())?;
-        }
-        if let Some(m) = file.budget.monthly_usd {
-            config.monthly_budget = budget("budget.monthlyUsd", &m.to_string())?;
-        }
-        Ok(config)
-    }
-
-    fn from_shortcuts(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut config = AiConfig::none();
-        if let Some(key) = var("OPENAI_API_KEY") {
-            let base = var("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
+        if let Some(key) = s.openai_api_key {
+            let base = s
+                .openai_base_url
+                .unwrap_or_else(|| "https://api.openai.com/v1".into());
             config.providers.insert(
                 "openai".into(),
                 ProviderConfig {
                     base_url: base.trim_end_matches('/').to_owned(),
-                    api_key: Some(key),
+                    api_key: Some(key.into_inner()),
                 },
             );
-            let (name, prices) = match var("OPENAI_MODEL") {
+            let (name, prices) = match s.openai_model {
                 // Prices of a model named by variable are unknown: configure them in a file.
                 Some(m) => (m, Prices::per_million_usd(0.0, 0.0)),
                 None => ("gpt-4o-mini".into(), Prices::per_million_usd(0.15, 0.60)),
@@ -239,8 +253,10 @@ impl AiConfig {
                 prices: prices.ok_or_else(|| ConfigError("bad built-in price".into()))?,
             });
         }
-        if let Some(model) = var("OLLAMA_MODEL") {
-            let base = var("OLLAMA_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:11434/v1".into());
+        if let Some(model) = s.ollama_model {
+            let base = s
+                .ollama_base_url
+                .unwrap_or_else(|| "http://127.0.0.1:11434/v1".into());
             config.providers.insert(
                 "ollama".into(),
                 ProviderConfig {
@@ -255,7 +271,22 @@ impl AiConfig {
                     .ok_or_else(|| ConfigError("bad built-in price".into()))?,
             });
         }
-        config.default_model = config.models.first().map(|m| m.name.clone());
+        config.default_model = s
+            .default_model
+            .or_else(|| config.models.first().map(|m| m.name.clone()));
+        if let Some(d) = &config.default_model
+            && config.model(d).is_none()
+        {
+            return Err(ConfigError(format!(
+                "the default model `{d}` is not among the models"
+            )));
+        }
+        if let Some(d) = s.daily_budget_usd {
+            config.daily_budget = budget("AI_DAILY_BUDGET_USD", d)?;
+        }
+        if let Some(m) = s.monthly_budget_usd {
+            config.monthly_budget = budget("AI_MONTHLY_BUDGET_USD", m)?;
+        }
         Ok(config)
     }
 
@@ -270,34 +301,22 @@ impl AiConfig {
     }
 }
 
-fn budget(what: &str, v: &str) -> Result<Pico, ConfigError> {
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(Pico::from_usd)
-        .ok_or_else(|| ConfigError(format!("{what} must be an amount in USD, not `{v}`")))
+fn budget(what: &str, usd: f64) -> Result<Pico, ConfigError> {
+    Pico::from_usd(usd).ok_or_else(|| ConfigError(format!("{what} must be an amount in USD")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
-
     #[test]
-    fn a_file_names_keys_by_variable_and_checks_its_models() {
+    fn a_file_checks_its_models_and_never_prints_a_key() {
         let text = r#"{
-            "providers": {"openai": {"baseUrl": "https://api.openai.com/v1/", "apiKeyEnv": "MY_KEY"}},
-            "models": [{"name": "gpt-4o-mini", "provider": "openai", "inputPerMillionUsd": 0.15, "outputPerMillionUsd": 0.6}],
-            "budget": {"dailyUsd": 2.5}
+            "providers": {"openai": {"base_url": "https://api.openai.com/v1/", "api_key": "sk-secret"}},
+            "models": [{"name": "gpt-4o-mini", "provider": "openai", "input_per_million_usd": 0.15, "output_per_million_usd": 0.6}],
+            "daily_budget_usd": 2.5
         }"#;
-        let c = AiConfig::from_json(text, vars(&[("MY_KEY", "sk-secret")])).unwrap();
+        let c = AiConfig::from_json(text).unwrap();
         assert_eq!(c.providers["openai"].base_url, "https://api.openai.com/v1");
         assert_eq!(c.default_model.as_deref(), Some("gpt-4o-mini"));
         assert_eq!(c.daily_budget, Pico::from_usd(2.5).unwrap());
@@ -306,30 +325,38 @@ mod tests {
             !format!("{c:?}").contains("sk-secret"),
             "the key is never printed"
         );
-        let missing = AiConfig::from_json(text, vars(&[])).unwrap_err();
-        assert!(missing.0.contains("$MY_KEY"), "{missing}");
-        assert!(!missing.0.contains("sk-"), "{missing}");
+        let settings: AiSettings = serde_json::from_str(text).unwrap();
+        assert!(!format!("{settings:?}").contains("sk-secret"));
     }
 
     #[test]
     fn a_model_of_an_unknown_provider_is_refused() {
         let text = r#"{"models": [{"name": "m", "provider": "nowhere"}]}"#;
-        let e = AiConfig::from_json(text, vars(&[])).unwrap_err();
+        let e = AiConfig::from_json(text).unwrap_err();
         assert!(e.0.contains("`nowhere`"), "{e}");
     }
 
     #[test]
     fn shortcuts_configure_ollama_and_openai() {
-        let c = AiConfig::from_env(vars(&[("OLLAMA_MODEL", "llama3.2")])).unwrap();
+        let c = AiConfig::from_settings(AiSettings {
+            ollama_model: Some("llama3.2".into()),
+            ..AiSettings::default()
+        })
+        .unwrap();
         assert_eq!(c.providers["ollama"].base_url, "http://127.0.0.1:11434/v1");
         assert_eq!(c.default_model.as_deref(), Some("llama3.2"));
-        let c = AiConfig::from_env(vars(&[
-            ("OPENAI_API_KEY", "sk-x"),
-            ("AI_DAILY_BUDGET_USD", "1"),
-        ]))
+        let c = AiConfig::from_settings(AiSettings {
+            openai_api_key: Some(Secret::new("sk-x".into())),
+            daily_budget_usd: Some(1.0),
+            ..AiSettings::default()
+        })
         .unwrap();
         assert_eq!(c.model("gpt-4o-mini").unwrap().provider, "openai");
         assert_eq!(c.daily_budget, Pico::from_usd(1.0).unwrap());
-        assert!(!AiConfig::from_env(vars(&[])).unwrap().is_configured());
+        assert!(
+            !AiConfig::from_settings(AiSettings::default())
+                .unwrap()
+                .is_configured()
+        );
     }
 }

@@ -15,7 +15,7 @@ pub mod provider;
 mod routes;
 pub mod sse;
 
-pub use config::AiConfig;
+pub use config::{AiConfig, AiSettings};
 pub use routes::{
     GenerateEvent, GenerateRequest, GenerateResponse, ModelInfo, Models, PeriodUsage, Summary,
     UsageReport,
@@ -23,7 +23,9 @@ pub use routes::{
 
 use ledger::Ledger;
 use meter::Meter;
-use plugin_runtime::plugin;
+use plugin_runtime::database::Database;
+use plugin_runtime::reach::Placeholders;
+use plugin_runtime::{Starting, plugin};
 use provider::Provider;
 use std::collections::BTreeMap;
 
@@ -66,11 +68,54 @@ impl AiState {
         &self.meter
     }
 
+    /// The values of the placeholder `{provider}` in the plugin's permissions: each provider's
+    /// base URL (a placeholder given no value when none is configured). Give them to the plugin:
+    /// `AiPlugin::new(state).with_placeholders(&placeholders)`; its start hook does.
+    pub fn placeholders(&self) -> Placeholders {
+        let mut placeholders = Placeholders::new();
+        placeholders.insert_none("provider");
+        for p in self.providers.values() {
+            placeholders.insert("provider", p.endpoint());
+        }
+        placeholders
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &AiConfig {
         &self.config
     }
 }
+
+/// The start hook: checks the settings into an [`AiConfig`] and opens the ledger in the host's
+/// database. Without a provider the plugin still starts (generating answers
+/// `503 PROVIDER_NOT_CONFIGURED`), unless `AI_REQUIRED` is set.
+///
+/// # Errors
+/// Settings that do not hold together, a provider required and none configured, a database that
+/// cannot be opened.
+pub async fn start(
+    settings: AiSettings,
+    cx: &mut Starting<'_>,
+) -> Result<AiState, Box<dyn std::error::Error + Send + Sync>> {
+    let required = settings.required;
+    let config = AiConfig::from_settings(settings)?;
+    if config.is_configured() {
+        let models: Vec<&str> = config.models.iter().map(|m| m.name.as_str()).collect();
+        tracing::info!(models = %models.join(", "), "the AI plugin's models");
+    } else if required {
+        return Err(NO_PROVIDER.into());
+    } else {
+        tracing::info!("{NO_PROVIDER}: /v1/plugins/ai answers 503 PROVIDER_NOT_CONFIGURED");
+    }
+    let db = cx.require::<Database>()?;
+    let ledger = Ledger::open(db.pool.clone(), &db.url).await?;
+    let state = AiState::new(config, ledger);
+    cx.placeholders(&state.placeholders());
+    Ok(state)
+}
+
+/// What is said when no provider is configured.
+pub const NO_PROVIDER: &str = "no AI provider is configured: set AI_OPENAI_API_KEY, AI_OLLAMA_MODEL or providers in AI_CONFIG";
 
 /// Text generation through the configured providers: whole or streamed, with usage, cost and
 /// per-caller budgets.
@@ -78,7 +123,10 @@ impl AiState {
     name = "ai",
     version = "1.0.0",
     state = AiState,
+    config = AiSettings,
+    start = start,
     security(user, token, oauth),
+    permissions(net("{provider}")),
     scopes("ai:read"),
     routes(
         routes::generate,

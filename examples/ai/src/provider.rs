@@ -127,10 +127,12 @@ pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     #[expect(
         clippy::disallowed_methods,
-        reason = "the providers' client, built at start; its URLs come from the configuration, not yet checked through a route's handle"
+        reason = "the providers' client, built at start; each request's URL is checked through its route's handle (`Reach::check_url`) before it is sent"
     )]
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
+        // A redirect would take the request (and its prompt) to a host no route declared.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|e| panic!("cannot build the providers' HTTP client: {e}"))
 }
@@ -245,6 +247,11 @@ impl Provider {
             endpoint: format!("{}/chat/completions", base_url.trim_end_matches('/')),
             api_key,
         }
+    }
+
+    /// The URL it posts to: what a route checks against its `net(...)` before asking.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// Its name in the configuration.

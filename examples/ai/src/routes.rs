@@ -154,7 +154,7 @@ macro_rules! refuse {
         match $refusal {
             Refusal::NotConfigured => route_error!(
                 PROVIDER_NOT_CONFIGURED,
-                "no AI provider is configured on this server: set AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL"
+                "no AI provider is configured on this server: set AI_OPENAI_API_KEY, AI_OLLAMA_MODEL or providers in AI_CONFIG"
             ),
             Refusal::UnknownModel(m) => {
                 route_error!(MODEL_NOT_FOUND, "no model `{m}`; GET /v1/plugins/ai/models lists them")
@@ -251,6 +251,7 @@ pub(crate) async fn generate(
         provider,
         ask,
     } = ctx.plan(input).map_err(|r| refuse!(r))?;
+    ctx.reach().check_url(provider.endpoint())?;
     // Asked on a task of the meter's: if this request is dropped (the client left, or the
     // timeout), the provider's answer is still waited for and charged.
     let (completion, Charge { usage, cost }) = ctx
@@ -303,6 +304,7 @@ pub(crate) async fn generate_stream(
 ) -> RouteResult<EventStream<GenerateEvent>> {
     let caller = ctx.caller()?.user_id().to_owned();
     let plan = ctx.plan(input).map_err(|r| refuse!(r))?;
+    ctx.reach().check_url(plan.provider.endpoint())?;
     let mut bill = ctx
         .meter
         .hold(
@@ -395,7 +397,7 @@ pub(crate) async fn list_models(ctx: Ctx<AiState>) -> RouteResult<Models> {
     if !config.is_configured() {
         return Err(route_error!(
             PROVIDER_NOT_CONFIGURED,
-            "no AI provider is configured on this server: set AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL"
+            "no AI provider is configured on this server: set AI_OPENAI_API_KEY, AI_OLLAMA_MODEL or providers in AI_CONFIG"
         ));
     }
     Ok(Models {

@@ -438,7 +438,7 @@ fn push_report(stdout: &str) -> Option<PushReport> {
     path = "/push",
     timeout_ms = 600_000,
     scopes("commit:push"),
-    permissions(git, net("{remote}"), fs(write("{remote_dir}"))),
+    permissions(git, ssh, net("{remote}"), fs(write("{remote_dir}"))),
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),

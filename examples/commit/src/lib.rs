@@ -32,6 +32,7 @@
 //! ([`model::Model::from_config`] takes the AI plugin's meter).
 
 pub mod changes;
+pub mod config;
 pub mod git;
 pub mod model;
 pub mod paths;
@@ -123,7 +124,10 @@ impl CommitState {
                 top.display()
             )));
         }
-        placeholders.insert_none("remote").insert_none("remote_dir");
+        placeholders
+            .insert_none("remote")
+            .insert_none("remote_dir")
+            .insert_none("provider");
         remotes(&git, &mut placeholders).await?;
         let mut list = vec![RelPath::root()];
         if scopes.is_empty() {
@@ -173,9 +177,15 @@ impl CommitState {
         self.placeholders.clone()
     }
 
+    /// The work tree's root.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Plans, redoes commits and summarizes with `model` instead of without one.
     #[must_use]
     pub fn with_model(mut self, model: Model) -> Self {
+        self.placeholders.insert("provider", model.endpoint());
         self.model = Some(model);
         self
     }
@@ -300,6 +310,9 @@ impl RouteGit for Ctx<CommitState> {
     name = "commit",
     version = "1.0.0",
     state = CommitState,
+    config = config::CommitConfig,
+    start = config::start,
+    ready = config::ready,
     security(user, token, oauth),
     scopes("commit:read"),
     permissions(git, tmp),

@@ -114,6 +114,10 @@ pub(crate) fn caller_for_model(
     ctx: &plugin_runtime::Ctx<crate::CommitState>,
 ) -> Result<&str, plugin_runtime::RouteError> {
     ctx.require_scopes(&[GENERATE_SCOPE])?;
+    if let Some(model) = &ctx.model {
+        // The provider is reached only from routes that declare it.
+        ctx.reach().check_url(model.provider.endpoint())?;
+    }
     Ok(ctx.caller()?.user_id())
 }
 
@@ -128,6 +132,11 @@ impl Model {
             prices,
             meter,
         }
+    }
+
+    /// The URL its provider is asked at: the value of the placeholder `{provider}`.
+    pub fn endpoint(&self) -> &str {
+        self.provider.endpoint()
     }
 
     /// The model `name` of the AI plugin's configuration, with a client for its provider, its

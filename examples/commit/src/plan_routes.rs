@@ -262,6 +262,8 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
 #[plugin_route(
     method = "POST",
     path = "/generate",
+    // Its model, when one is configured, is asked over the network.
+    permissions(git, tmp, net("{provider}")),
     timeout_ms = 300_000,
     scopes("commit:write"),
     errors(

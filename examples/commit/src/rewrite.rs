@@ -87,6 +87,8 @@ pub struct ChangeSummary {
 #[plugin_route(
     method = "POST",
     path = "/regenerate-commit",
+    // Its model, when one is configured, is asked over the network.
+    permissions(git, tmp, net("{provider}")),
     timeout_ms = 300_000,
     scopes("commit:write"),
     errors(
@@ -262,6 +264,8 @@ fn totals(files: &[FileStat]) -> (u64, u64) {
 #[plugin_route(
     method = "POST",
     path = "/summarize",
+    // Its model, when one is configured, is asked over the network.
+    permissions(git, tmp, net("{provider}")),
     timeout_ms = 300_000,
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),

@@ -48,25 +48,45 @@ pub fn app_with(
     auth: &Auth,
     config: ServerConfig,
 ) -> axum::Router {
+    let commit = commit.map(|commit| {
+        let placeholders = commit.placeholders();
+        CommitPlugin::new(commit).with_placeholders(&placeholders)
+    });
+    let ai_placeholders = ai.placeholders();
+    app_of(
+        state,
+        AiPlugin::new(ai).with_placeholders(&ai_placeholders),
+        commit,
+        auth,
+        config,
+    )
+}
+
+/// [`app_with`] from plugins already made: started through their hooks, as `example-server`
+/// does.
+pub fn app_of(
+    state: ItemsState,
+    ai: AiPlugin,
+    commit: Option<CommitPlugin>,
+    auth: &Auth,
+    config: ServerConfig,
+) -> axum::Router {
     // One list, assembled with or without the commit plugin.
     macro_rules! assemble {
-        ($($more:expr),*) => {
+        ($($more:tt)*) => {
             plugins![
                 config = config;
                 auth = auth.clone();
                 AuthRoutes::new(auth.clone()),
                 SettingsPage::new(),
                 ItemsPlugin::new(state),
-                AiPlugin::new(ai)
-                $(, $more)*
+                ai: AiPlugin
+                $($more)*
             ]
         };
     }
     match commit {
-        Some(commit) => {
-            let placeholders = commit.placeholders();
-            assemble!(CommitPlugin::new(commit).with_placeholders(&placeholders))
-        }
+        Some(commit) => assemble!(, commit: CommitPlugin),
         None => assemble!(),
     }
 }

@@ -4,7 +4,9 @@
 //! example-server [--host 127.0.0.1] [--port 8080]       serves (PORT, HOST, DATABASE_URL also work;
 //!                                                       TRUSTED_PROXIES names the proxies in front;
 //!                                                       REDIS_URL shares rate limits among servers;
-//!                                                       COMMIT_REPO mounts the commit plugin on a repository)
+//!                                                       the plugins read AI_* and COMMIT_*, see
+//!                                                       the README; COMMIT_REPO mounts the commit
+//!                                                       plugin on a repository)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -23,15 +25,14 @@
     reason = "example-server is the host application, not a plugin"
 )]
 
-use ai_plugin::ledger::Ledger;
-use ai_plugin::{AiConfig, AiState};
+use ai_plugin::AiPlugin;
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use commit_plugin::CommitState;
-use commit_plugin::model::Model;
-use commit_plugin::store::Plans;
+use commit_plugin::CommitPlugin;
 use items_example::ItemsState;
 use plugin_runtime::auth::{OAuthConfig, parse_grants};
-use plugin_runtime::{Auth, AuthConfig, LimitStore, WhenUnreachable};
+use plugin_runtime::config::ConfigSource;
+use plugin_runtime::database::Database;
+use plugin_runtime::{Auth, AuthConfig, Lifecycle, LimitStore, WhenUnreachable};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,35 +84,13 @@ struct Args {
     #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
     auth_failures_per_minute: u32,
     #[command(flatten)]
-    db: Database,
+    db: DatabaseArgs,
     #[command(flatten)]
     auth: AuthArgs,
-    #[command(flatten)]
-    commit: CommitArgs,
 }
 
 #[derive(Debug, ClapArgs)]
-struct CommitArgs {
-    /// The git repository (its work tree's root) the commit plugin drives under
-    /// /v1/plugins/commit. Without it that plugin is neither served nor documented.
-    #[arg(long, env = "COMMIT_REPO")]
-    commit_repo: Option<PathBuf>,
-    /// The repository's directories offered as scopes, comma-separated; by default the root and
-    /// each top-level directory.
-    #[arg(long, env = "COMMIT_SCOPES", value_delimiter = ',')]
-    commit_scopes: Vec<String>,
-    /// A model of the AI configuration that plans commits, redoes them and summarizes changes.
-    /// Unset, planning is done without a model, and no diff leaves the machine.
-    #[arg(long, env = "COMMIT_MODEL")]
-    commit_model: Option<String>,
-    /// Seconds a `git commit` or `git push` (hooks included) may run before it is killed and
-    /// answered with 504 GIT_TIMEOUT; by default the route's own timeout (10 minutes) bounds it.
-    #[arg(long, env = "COMMIT_GIT_TIMEOUT_SECS")]
-    commit_git_timeout_secs: Option<u64>,
-}
-
-#[derive(Debug, ClapArgs)]
-struct Database {
+struct DatabaseArgs {
     /// `sqlite://path` (the default, created if missing) or `postgres://...`.
     #[arg(
         long,
@@ -238,11 +217,23 @@ async fn main() -> Result<(), Error> {
         _ => {}
     }
 
+    // The plugins' settings first, every fault of every plugin at once, before anything opens.
+    let (ai_config, commit_config) = if args.command.is_none() {
+        let source = ConfigSource::from_env();
+        let loaded =
+            plugin_runtime::config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()));
+        match loaded {
+            Ok(both) => (Some(both.0), Some(both.1)),
+            Err(e) => refuse_to_start(&e),
+        }
+    } else {
+        (None, None)
+    };
+
     let url = &args.db.database_url;
-    let pool = plugin_runtime::database::connect(url).await?;
+    let db = Database::connect(url).await?;
+    let pool = db.pool.clone();
     let state = ItemsState::open(pool.clone(), url).await?;
-    let ledger_pool = pool.clone();
-    let plans_pool = pool.clone();
     let auth = Auth::open(pool, auth_config(&args.auth)?).await?;
     match args.command {
         Some(Command::Users(Users::Create {
@@ -302,63 +293,61 @@ async fn main() -> Result<(), Error> {
             "rate limits are counted in Redis, shared with every server using it"
         );
     }
-    let ai_config = AiConfig::from_env(|name| std::env::var(name).ok())?;
-    if ai_config.is_configured() {
-        let models: Vec<&str> = ai_config.models.iter().map(|m| m.name.as_str()).collect();
-        tracing::info!(models = %models.join(", "), "the AI plugin's models");
+    // Each plugin's start hook, in order (the commit plugin uses the AI plugin's models); one
+    // that refuses stops the server before it listens.
+    let (Some(ai_config), Some(commit_config)) = (ai_config, commit_config) else {
+        return Err("a subcommand fell through to serving".into());
+    };
+    let mut life = Lifecycle::new().with(db);
+    // A plugin that refuses: said once, the plugins started before it stopped, and the process
+    // ends (status 1) before anything listens.
+    let ai = match AiPlugin::start(ai_config, &mut life).await {
+        Ok(ai) => ai,
+        Err(e) => {
+            tracing::error!("{e}");
+            life.stop().await;
+            std::process::exit(1)
+        }
+    };
+    let commit = if commit_config.repo.is_some() {
+        match CommitPlugin::start(commit_config, &mut life).await {
+            Ok(commit) => Some(commit),
+            Err(e) => {
+                tracing::error!("{e}");
+                life.stop().await;
+                std::process::exit(1)
+            }
+        }
     } else {
-        tracing::info!(
-            "no AI provider is configured (AI_CONFIG, OPENAI_API_KEY or OLLAMA_MODEL): /v1/plugins/ai answers 503 PROVIDER_NOT_CONFIGURED"
-        );
-    }
-    let ai = AiState::new(ai_config, Ledger::open(ledger_pool, url).await?);
-    let commit = commit_state(&args.commit, &ai, plans_pool, url).await?;
-    let app = items_example::app_with(state, ai, commit, &auth, config);
+        tracing::info!("no commit repository (COMMIT_REPO): /v1/plugins/commit is not served");
+        None
+    };
+    let app = items_example::app_of(state, ai, commit, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %redact(url), "listening on http://{addr}");
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );
-    // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain.
-    plugin_runtime::serve(listener, app)
+    // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain. The
+    // plugins' stop hooks run after the drain, or after serving failed.
+    let served = plugin_runtime::serve(listener, app)
         .with_trusted_proxies(args.trusted_proxies)
         .with_head_timeout(Duration::from_secs(args.head_timeout_secs))
         .with_idle_timeout(Duration::from_secs(args.idle_timeout_secs))
         .with_max_connections(args.max_connections)
-        .await?;
+        .await;
+    life.stop().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The commit plugin's state, if a repository is configured; says at start what it drives.
-async fn commit_state(
-    args: &CommitArgs,
-    ai: &AiState,
-    pool: sqlx::AnyPool,
-    url: &str,
-) -> Result<Option<CommitState>, Error> {
-    let Some(repo) = &args.commit_repo else {
-        tracing::info!(
-            "no commit repository (--commit-repo or COMMIT_REPO): /v1/plugins/commit is not served"
-        );
-        return Ok(None);
-    };
-    let plans = Plans::open(pool, url).await?;
-    let mut state = CommitState::open(repo, &args.commit_scopes, plans).await?;
-    if let Some(name) = &args.commit_model {
-        // Its calls are charged to the caller's AI budget, in the AI plugin's ledger.
-        state = state.with_model(Model::from_config(ai.config(), name, ai.meter().clone())?);
-    }
-    if let Some(secs) = args.commit_git_timeout_secs {
-        state = state.with_git_timeout(Duration::from_secs(secs));
-    }
-    tracing::info!(
-        repository = %repo.display(),
-        model = state.model().map_or("none", |m| m.name()),
-        "the commit plugin drives this repository under /v1/plugins/commit"
-    );
-    Ok(Some(state))
+/// A configuration at fault: said once, in the log, and the process ends (status 1) before
+/// anything opens or listens.
+fn refuse_to_start(e: &dyn std::fmt::Display) -> ! {
+    tracing::error!("{e}");
+    std::process::exit(1)
 }
 
 /// The key alone on the last line of stdout, so `| tail -n 1` gets it.

@@ -42,6 +42,17 @@ pub const PRESETS: &[Preset] = &[
         env: &["GIT_*", "HOME", "PATH", "LANG", "LC_ALL"],
     },
     Preset {
+        name: "ssh",
+        about: "ssh, for remotes reached over SSH: the `ssh` program, the user's SSH configuration \
+                and keys (`{home}/.ssh`, read only: a new host is not remembered) and the \
+                system's (`/etc/ssh`), and the agent's socket (`SSH_AUTH_SOCK`)",
+        shell: &["ssh"],
+        read: &["{home}/.ssh", "/etc/ssh"],
+        write: &[],
+        net: &[],
+        env: &["SSH_AUTH_SOCK"],
+    },
+    Preset {
         name: "tmp",
         about: "read-write under the system's temporary directory (`{tmp}`)",
         shell: &[],
@@ -53,7 +64,7 @@ pub const PRESETS: &[Preset] = &[
 ];
 
 /// The names of the presets.
-pub const PRESET_NAMES: &[&str] = &["git", "tmp"];
+pub const PRESET_NAMES: &[&str] = &["git", "ssh", "tmp"];
 
 /// The preset called `name`.
 pub fn preset(name: &str) -> Option<&'static Preset> {

@@ -45,4 +45,9 @@ pub(crate) const PLUGIN_KEYS: &[&str] = &[
     "rate_limit",
     "concurrency",
     "client",
+    "config",
+    "config_env",
+    "start",
+    "stop",
+    "ready",
 ];

@@ -130,7 +130,33 @@ pub(crate) fn permissions(cx: &Ctxt, k: &Keyed) -> Option<PermissionsDecl> {
         );
         return None;
     }
+    // A placeholder's values are read as paths or as addresses, never both.
+    let paths: Vec<&str> = decl
+        .read
+        .iter()
+        .chain(&decl.write)
+        .flat_map(|e| placeholders_in(e))
+        .collect();
+    for name in decl.net.iter().flat_map(|e| placeholders_in(e)) {
+        if paths.contains(&name) {
+            cx.error_spanned_by(
+                &k.key,
+                format!(
+                    "`{{{name}}}` is used both as a path (in `fs(...)`) and as an address (in `net(...)`): its values cannot be both; give each use a placeholder of its own, e.g. `{{{name}_dir}}` for the path"
+                ),
+            );
+            return None;
+        }
+    }
     ok.then_some(decl)
+}
+
+/// The placeholders an entry names: `{repo}/x` → `repo`.
+fn placeholders_in(entry: &str) -> impl Iterator<Item = &str> {
+    entry
+        .split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
 }
 
 fn preset(cx: &Ctxt, ident: &syn::Ident, decl: &mut PermissionsDecl) -> bool {

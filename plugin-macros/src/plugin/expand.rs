@@ -69,6 +69,30 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }
     };
 
+    let lifecycle = lifecycle(krate, decl, vis, ident, &state);
+    let config_meta = match &decl.config {
+        Some(_) => quote!(::core::option::Option::Some(<#ident as #rt::Configured>::CONFIG)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (has_start, has_stop, has_ready) = (
+        decl.start.is_some(),
+        decl.stop.is_some(),
+        decl.ready.is_some(),
+    );
+    let ready_check = match &decl.ready {
+        Some(ready) => quote_spanned! {ready.span()=>
+            fn ready_check(&self) -> ::core::option::Option<#rt::ReadyCheck> {
+                ::core::option::Option::Some(#rt::ReadyCheck::__new(
+                    #name,
+                    ::std::sync::Arc::clone(&self.state),
+                    |__state: ::std::sync::Arc<#state>| -> #rt::BoxFuture<#rt::Readiness> {
+                        ::std::boxed::Box::pin(async move { #ready(&__state).await })
+                    },
+                ))
+            }
+        },
+        None => quote!(),
+    };
     let client = match &decl.client {
         Some(name) => client(krate, decl, vis, ident, name, &health_mod),
         None => quote!(),
@@ -78,6 +102,8 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         #health
 
         #client
+
+        #lifecycle
 
         #(#attrs)*
         #vis struct #ident {
@@ -137,7 +163,11 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 rate_limits: #rate_limits,
                 concurrency: #concurrency,
                 health: #health_mod::plugin_route_health::META,
+                config: #config_meta,
+                hooks: #rt::Hooks { start: #has_start, stop: #has_stop, ready: #has_ready },
             };
+
+            #ready_check
 
             fn mount(
                 self,
@@ -156,6 +186,108 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }
 
         #(#checks)*
+    }
+}
+
+/// With `start = f`: the generated `start`, which runs the hook (with the configuration when the
+/// plugin declares one), keeps its placeholders and registers its state and `stop` hook with the
+/// host's `Lifecycle`. With `config = T`: `Configured`, so that `ConfigSource::load::<P>()` reads
+/// `T`.
+fn lifecycle(
+    krate: &Krate,
+    decl: &PluginDecl,
+    vis: &syn::Visibility,
+    ident: &syn::Ident,
+    state: &syn::Type,
+) -> TokenStream {
+    let rt = krate.private();
+    let name = &decl.name;
+    let configured = match &decl.config {
+        Some(ty) => {
+            let rt_at = krate.private_at(ty.span());
+            let env = &decl.config_env;
+            let ty_name = quote::ToTokens::to_token_stream(ty)
+                .to_string()
+                .replace(' ', "");
+            quote_spanned! {ty.span()=>
+                #rt_at::if_config! {
+                    #[automatically_derived]
+                    impl #rt_at::Configured for #ident {
+                        type Config = #ty;
+                        const CONFIG: &'static #rt_at::ConfigMeta = &#rt_at::ConfigMeta {
+                            env_prefix: #env,
+                            type_name: #ty_name,
+                            schema: #rt_at::config_schema::<#ty>,
+                        };
+                        const NAME: &'static str = #name;
+                    }
+                }
+            }
+        }
+        None => quote!(),
+    };
+    let Some(start) = &decl.start else {
+        return configured;
+    };
+    let stop = match &decl.stop {
+        Some(stop) => quote_spanned! {stop.span()=>
+            ::core::option::Option::Some(
+                |__state: ::std::sync::Arc<#state>| -> #rt::BoxFuture<()> {
+                    ::std::boxed::Box::pin(async move { #stop(&__state).await })
+                },
+            )
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    let (param, call, doc) = match &decl.config {
+        Some(ty) => (
+            quote!(config: #ty,),
+            quote_spanned!(start.span()=> #start(config, &mut __starting).await),
+            format!(
+                "Starts the plugin: runs its start hook `{}` with `config` (read with `plugin_runtime::config::ConfigSource::load::<{ident}>()`), and registers its state, placeholders and stop hook with `lifecycle`.",
+                quote::ToTokens::to_token_stream(start)
+                    .to_string()
+                    .replace(' ', "")
+            ),
+        ),
+        None => (
+            quote!(),
+            quote_spanned!(start.span()=> #start(&mut __starting).await),
+            format!(
+                "Starts the plugin: runs its start hook `{}`, and registers its state, placeholders and stop hook with `lifecycle`.",
+                quote::ToTokens::to_token_stream(start)
+                    .to_string()
+                    .replace(' ', "")
+            ),
+        ),
+    };
+    quote! {
+        #configured
+
+        #[automatically_derived]
+        impl #ident {
+            #[doc = #doc]
+            ///
+            /// # Errors
+            /// The hook's own error, with the plugin named: the server should stop before it
+            /// listens.
+            #vis async fn start(
+                #param
+                lifecycle: &mut #rt::Lifecycle,
+            ) -> ::core::result::Result<Self, #rt::StartFailed> {
+                let mut __starting = lifecycle.__starting(#name);
+                let __state: #state = match #call {
+                    ::core::result::Result::Ok(__state) => __state,
+                    ::core::result::Result::Err(__error) => {
+                        return ::core::result::Result::Err(#rt::StartFailed::new(#name, __error));
+                    }
+                };
+                let __placeholders = __starting.__into_placeholders();
+                let __state = ::std::sync::Arc::new(__state);
+                lifecycle.__started(#name, &__state, #stop);
+                ::core::result::Result::Ok(Self { state: __state, placeholders: __placeholders })
+            }
+        }
     }
 }
 
@@ -307,6 +439,8 @@ pub(crate) fn fallback(
     } = strukt;
     let rt = krate.private();
     let companions = routes.iter().map(companion_path);
+    // One per plugin, so that two failing plugins in a module do not clash.
+    let uses = format_ident!("__plugin_fallback_uses_{}", ident);
     let constructors = if has_state {
         quote! {
             #vis fn new<T>(_state: T) -> Self { Self {} }
@@ -335,8 +469,8 @@ pub(crate) fn fallback(
             }
         }
 
-        #[allow(dead_code)]
-        fn __plugin_fallback_uses() {
+        #[allow(dead_code, non_snake_case)]
+        fn #uses() {
             #(let _ = #companions;)*
         }
     }

@@ -36,6 +36,14 @@ pub(crate) struct PluginDecl {
     /// `client = ItemsClient`: the typed client's name, generated when the runtime's `client`
     /// feature is on.
     pub(crate) client: Option<syn::Ident>,
+    /// `config = CommitConfig`: the typed configuration its `start` hook receives.
+    pub(crate) config: Option<syn::Type>,
+    /// What its configuration's variables start with: `config_env = "..."`, or the name's.
+    pub(crate) config_env: String,
+    /// `start = f`, `stop = f`, `ready = f`.
+    pub(crate) start: Option<syn::Path>,
+    pub(crate) stop: Option<syn::Path>,
+    pub(crate) ready: Option<syn::Path>,
 }
 
 /// What could be read even when the declaration is invalid, for the fallback expansion.
@@ -87,6 +95,11 @@ fn validate_into(
     let mut rate_limit = None;
     let mut concurrency = None;
     let mut client = None;
+    let mut config = None;
+    let mut config_env = None;
+    let mut start = None;
+    let mut stop = None;
+    let mut ready = None;
     for k in &keys {
         match k.key.to_string().as_str() {
             "name" => {
@@ -115,6 +128,17 @@ fn validate_into(
                 client =
                     keyed::value(cx, k, "client = ItemsClient").and_then(|v| client_name(cx, v))
             }
+            "config" => {
+                config = keyed::value(cx, k, "config = CommitConfig")
+                    .and_then(|v| type_of(cx, v, "config", "config = CommitConfig"))
+            }
+            "config_env" => {
+                config_env = keyed::lit_str(cx, k, "config_env = \"GIT_COMMIT_\"")
+                    .and_then(|l| check_env_prefix(cx, &l))
+            }
+            "start" => start = hook(cx, k, "start = start"),
+            "stop" => stop = hook(cx, k, "stop = stop"),
+            "ready" => ready = hook(cx, k, "ready = ready"),
             // Read before validation, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),
@@ -142,7 +166,25 @@ fn validate_into(
             "missing `routes`: list the plugin's handlers, e.g. `routes(list_items, get_item)`",
         );
     }
+    check_hooks(cx, &keys);
     let name = name?;
+    let config_env = match config_env {
+        Some(prefix) => prefix,
+        None => {
+            let prefix = default_env_prefix(&name);
+            if let Some(config) = keys.iter().find(|k| k.key == "config")
+                && prefix.starts_with(|c: char| c.is_ascii_digit())
+            {
+                cx.error_spanned_by(
+                    &config.key,
+                    format!(
+                        "the plugin's name makes the prefix `{prefix}`, which no shell can export (a variable name cannot start with a digit): add `config_env = \"P{prefix}\"` or another prefix"
+                    ),
+                );
+            }
+            prefix
+        }
+    };
     let base_path = match (present("base_path"), base_path) {
         (false, _) => default_base_path(&name),
         (true, Some(b)) => b,
@@ -163,7 +205,102 @@ fn validate_into(
         rate_limit,
         concurrency,
         client,
+        config,
+        config_env,
+        start,
+        stop,
+        ready,
     })
+}
+
+/// `commit` → `COMMIT_`, `my-plugin` → `MY_PLUGIN_`.
+fn default_env_prefix(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    out.push('_');
+    out
+}
+
+fn check_env_prefix(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
+    let v = lit.value();
+    let ok = v.len() > 1
+        && v.ends_with('_')
+        && v.starts_with(|c: char| c.is_ascii_uppercase())
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        return Some(v);
+    }
+    let suggestion = default_env_prefix(&v.trim_end_matches(['_', '-']).replace('_', "-"));
+    cx.error_spanned_by(
+        lit,
+        format!(
+            "`{v}` cannot start environment variable names: expected upper-case letters, digits and `_`, ending in `_`, e.g. `{suggestion}`"
+        ),
+    );
+    None
+}
+
+/// A hook: the path of a function.
+fn hook(cx: &Ctxt, k: &keyed::Keyed, example: &str) -> Option<syn::Path> {
+    match keyed::value(cx, k, example)? {
+        syn::Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => Some(p.path.clone()),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!("`{}` names a function, e.g. `{example}`", k.key),
+            );
+            None
+        }
+    }
+}
+
+/// A configuration needs a `start` hook to build the state from it; `stop` runs on what `start`
+/// built; `config_env` needs a configuration.
+fn check_hooks(cx: &Ctxt, keys: &[keyed::Keyed]) {
+    let find = |key: &str| keys.iter().find(|k| k.key == key);
+    if let (Some(config), None) = (find("config"), find("start")) {
+        cx.error_spanned_by(
+            &config.key,
+            "a plugin with `config` builds its state from it in a start hook: add `start = start`, with `async fn start(config: YourConfig, cx: &mut Starting<'_>) -> Result<YourState, E>`",
+        );
+    }
+    if let (Some(stop), None) = (find("stop"), find("start")) {
+        cx.error_spanned_by(
+            &stop.key,
+            "`stop` runs on the state a start hook built, once the server has drained: add `start = start` too (the plugin is then started with `Plugin::start(.., &mut lifecycle)`, which keeps the stop hook)",
+        );
+    }
+    if let (Some(env), None) = (find("config_env"), find("config")) {
+        cx.error_spanned_by(
+            &env.key,
+            "`config_env` sets the prefix of a configuration's variables: declare the configuration with `config = YourConfig`",
+        );
+    }
+}
+
+fn type_of(cx: &Ctxt, v: &syn::Expr, key: &str, example: &str) -> Option<syn::Type> {
+    match v {
+        syn::Expr::Path(p) if p.attrs.is_empty() => Some(syn::Type::Path(syn::TypePath {
+            qself: p.qself.clone(),
+            path: p.path.clone(),
+        })),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!("`{key}` takes a type name, e.g. `{example}` (use a `type` alias for generic types)"),
+            );
+            None
+        }
+    }
 }
 
 fn client_name(cx: &Ctxt, v: &syn::Expr) -> Option<syn::Ident> {

@@ -84,6 +84,12 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
         rate_limits: ::core::option::Option::None,
         concurrency: ::core::option::Option::None,
         health: __plugin_health_ItemsPlugin::plugin_route_health::META,
+        config: ::core::option::Option::None,
+        hooks: ::plugin_runtime::__private::Hooks {
+            start: false,
+            stop: false,
+            ready: false,
+        },
     };
     fn mount(
         self,

@@ -3,6 +3,7 @@
 //! crate (its rules come from `plugin-rules`).
 
 mod health;
+mod lifecycle;
 mod limits;
 mod permissions;
 mod plugin;
@@ -11,6 +12,7 @@ mod security;
 
 pub use health::Health;
 pub(crate) use health::{is_default_health, served_routes};
+pub use lifecycle::{ConfigMeta, Hooks};
 pub use limits::{Concurrency, ConcurrencyLimit, LimitKey, RateLimit};
 pub use permissions::Permissions;
 pub use plugin::PluginMeta;

@@ -3,6 +3,7 @@
 
 use super::endpoint::RouteRuntime;
 use crate::declare::{PluginMeta, RouteMeta};
+use crate::lifecycle::ReadyCheck;
 use crate::policy::{ServerConfig, SharedAuthenticator};
 use axum::Router;
 use axum::routing::MethodRouter;
@@ -19,6 +20,11 @@ pub trait Plugin: Send + Sized + 'static {
     /// checking credentials with `auth` (without it, routes that are not public answer 401).
     /// `plugins![]` calls this; call it yourself only to mount a plugin by hand.
     fn mount(self, server: &ServerConfig, auth: Option<&SharedAuthenticator>) -> Router;
+
+    /// Its `ready` hook bound to its state, if it declares one: what the readiness route asks.
+    fn ready_check(&self) -> Option<ReadyCheck> {
+        None
+    }
 }
 
 /// A route a plugin with state `S` can mount. Implemented by `#[plugin_route]` on a hidden

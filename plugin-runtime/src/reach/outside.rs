@@ -29,6 +29,35 @@ impl Reach {
         }
     }
 
+    /// Whether the route may connect where `url` points (`https://api.example.com/v1`: its host,
+    /// and its port or the scheme's), for a client of its own (an HTTP client) to ask before each
+    /// request.
+    ///
+    /// # Errors
+    /// [`Refused`] (logged) when `net(...)` does not declare that host and port, or `url` names
+    /// neither.
+    pub fn check_url(&self, url: &str) -> Result<(), Refused> {
+        // Credentials (`user@`) and backslashes are refused: parsers disagree on where such a
+        // URL's host is (a WHATWG parser reads `\` as `/`), so the host checked could differ
+        // from the one reached. Neither is logged: they may carry a password.
+        let authority = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if authority.contains(['@', '\\']) || url.contains('\\') {
+            return Err(self.refuse(
+                Kind::Net,
+                "a URL with credentials or a backslash".to_owned(),
+            ));
+        }
+        match plugin_rules::host_port_of(url) {
+            Ok((host, port)) => self.check_host(&host, port),
+            Err(_) => Err(self.refuse(Kind::Net, "a URL naming no host and port".to_owned())),
+        }
+    }
+
     /// Connects to `host` on `port` over TCP, after [`check_host`](Self::check_host).
     ///
     /// # Errors

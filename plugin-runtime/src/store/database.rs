@@ -136,3 +136,40 @@ fn create_parent_dir(url: &str) -> Result<(), sqlx::Error> {
         _ => Ok(()),
     }
 }
+
+/// A pool and the URL it was opened on (the URL says which SQL dialect to speak): what a host
+/// provides to its plugins' start hooks (`Lifecycle::with(database)`).
+#[derive(Clone)]
+pub struct Database {
+    /// The pool.
+    pub pool: AnyPool,
+    /// The URL it was opened on.
+    pub url: String,
+}
+
+impl Database {
+    /// Opens a pool on `url` (see [`connect`]).
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        Ok(Database {
+            pool: connect(url).await?,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Which database it is.
+    pub fn backend(&self) -> Option<Backend> {
+        Backend::of(&self.url)
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,465 @@
+//! A plugin's typed configuration: `#[plugin(config = CommitConfig)]` names a type with serde's
+//! `Deserialize`, garde's `Validate` and schemars' `JsonSchema`; [`ConfigSource::load`] reads it
+//! from environment variables with the plugin's prefix and from files, and checks it whole,
+//! before the server listens.
+//!
+//! Where values come from, each layer over the one before:
+//!
+//! 1. a shared file given to [`ConfigSource::file`] (or named by `PLUGIN_CONFIG`), TOML or JSON,
+//!    with a table per plugin (`[commit]`);
+//! 2. the plugin's own file, named by `<PREFIX>CONFIG` (`COMMIT_CONFIG=commit.toml`);
+//! 3. environment variables: `COMMIT_GIT_TIMEOUT_SECS` is `git_timeout_secs`, `__` goes one level
+//!    down (`AI_PROVIDERS__OPENAI__API_KEY`), names are read in lower case. A number, a boolean or
+//!    a list is read from the variable's text as the type asks (`COMMIT_SCOPES=src,docs`, or
+//!    JSON: `["src","docs"]`); an empty variable leaves an optional number or flag unset. Of `X`
+//!    and `X__Y`, the first in name order wins and the other is logged and ignored.
+//!
+//! Every fault is found in one pass and named where it can be mended (the variable, or the key in
+//! its file), with the rule it broke: a missing value, a wrong type, an unknown key in a file,
+//! every garde rule. Values are never printed — not in faults, not in `Debug` of a
+//! [`ConfigSource`] — so a secret cannot leak through an error; a type's own `Deserialize`
+//! message is replaced by a plain one for that reason. Wrap secrets in
+//! [`Secret`](super::Secret) so that `Debug` hides them too. A variable with the plugin's prefix
+//! that names no setting is logged and ignored (other programs share the environment); an
+//! unknown key in a file is a fault.
+//!
+//! What a configuration type should be, for all of this to hold:
+//! - field names in snake_case (serde's default): variables are read in lower case, so a
+//!   `rename_all = "camelCase"` field cannot be set from one, and garde names fields by their
+//!   Rust names;
+//! - `#[serde(deny_unknown_fields)]`, or a misspelt key in a file is silently ignored;
+//! - garde `custom` rules whose messages do not repeat the value.
+//!
+//! On Kubernetes, service links put `<SERVICE>_PORT` and the like in every pod's environment: a
+//! service named like a plugin fills its prefix with variables it does not know (logged and
+//! ignored), or sets one it does (`COMMIT_PORT`); turn them off with `enableServiceLinks: false`.
+
+use crate::declare::ConfigMeta;
+use figment::Figment;
+use figment::providers::{Format, Json, Toml};
+use figment::value::{Dict, Map, Value as FigValue};
+use run::Run;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+mod run;
+mod value;
+
+/// A plugin whose `#[plugin]` declares `config = T`. Implemented by the macro.
+pub trait Configured {
+    /// The configuration type.
+    type Config: PluginConfig;
+    /// What the attribute declares about it.
+    const CONFIG: &'static ConfigMeta;
+    /// The plugin's name: its table in a shared file.
+    const NAME: &'static str;
+}
+
+/// What a configuration type must be: read with serde, checked with garde, described with
+/// schemars.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a plugin's configuration",
+    note = "derive `serde::Deserialize`, `garde::Validate` and `schemars::JsonSchema` on it (garde's context must be `()`)"
+)]
+pub trait PluginConfig:
+    serde::de::DeserializeOwned + garde::Validate<Context = ()> + schemars::JsonSchema + Send + 'static
+{
+}
+
+impl<T> PluginConfig for T where
+    T: serde::de::DeserializeOwned
+        + garde::Validate<Context = ()>
+        + schemars::JsonSchema
+        + Send
+        + 'static
+{
+}
+
+/// The root JSON Schema of a configuration type (the manifest shows it).
+#[doc(hidden)]
+pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::SchemaGenerator::default().into_root_schema_for::<T>()
+}
+
+/// Where configurations are read from: the environment (the process's, or given variables) and
+/// files. Its `Debug` shows the files and how many variables it holds, never a value.
+#[derive(Clone, Default)]
+pub struct ConfigSource {
+    vars: Vec<(String, String)>,
+    files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("variables", &self.vars.len())
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+impl ConfigSource {
+    /// The process's environment, and the shared file `PLUGIN_CONFIG` names, if set.
+    pub fn from_env() -> Self {
+        // The host's configuration, read once before the server listens: not plugin code.
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let shared = vars
+            .iter()
+            .find(|(k, _)| k == "PLUGIN_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let mut source = ConfigSource::from_vars(vars);
+        if let Some(file) = shared {
+            source = source.file(file);
+        }
+        source
+    }
+
+    /// These variables instead of the process's environment (for tests, or a host that reads
+    /// its own).
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        ConfigSource {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Also reads `path`, a TOML (`.toml`) or JSON (`.json`) file with a table per plugin,
+    /// under the environment and the plugin's own file.
+    #[must_use]
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.files.push(path.into());
+        self
+    }
+
+    /// Reads and checks plugin `P`'s configuration.
+    ///
+    /// # Errors
+    /// Every fault found, each named by the variable or file key to mend.
+    pub fn load<P: Configured>(&self) -> Result<P::Config, ConfigError> {
+        self.load_as::<P::Config>(P::NAME, P::CONFIG.env_prefix)
+    }
+
+    /// [`load`](Self::load) for a type and prefix given directly.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_as<C: PluginConfig>(
+        &self,
+        plugin: &'static str,
+        prefix: &str,
+    ) -> Result<C, ConfigError> {
+        let schema = schema_of::<C>();
+        let mut run = Run {
+            plugin,
+            prefix,
+            root: schema.as_value(),
+            faults: Vec::new(),
+            made_up: Vec::new(),
+            stopped: false,
+        };
+        let figment = self.figment(plugin, prefix, &mut run.faults);
+        let mut value = match figment.extract::<Value>() {
+            Ok(v) => v,
+            Err(e) => {
+                for e in e {
+                    run.faults.push(Fault {
+                        place: e
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.source.as_ref())
+                            .and_then(|s| s.file_path())
+                            .map_or_else(|| "a configuration file".to_owned(), file_name),
+                        problem: scrub(&e.kind.to_string()),
+                    });
+                }
+                return Err(run.error());
+            }
+        };
+        if !value.is_object() {
+            value = Value::Object(serde_json::Map::new());
+        }
+        run.coerce(&mut value, run.root, &mut Vec::new());
+        let parsed = run.deserialize::<C>(&mut value, &figment);
+        if let Some(config) = &parsed
+            && let Err(report) = config.validate()
+        {
+            for (path, error) in report.iter() {
+                let path: Vec<String> = path
+                    .__iter()
+                    .rev()
+                    .filter(|(kind, _)| !matches!(kind, garde::error::Kind::None))
+                    .map(|(_, c)| c.to_string())
+                    .collect();
+                if run.is_made_up(&path) {
+                    continue;
+                }
+                let place = run.place(&figment, &path);
+                run.faults.push(Fault {
+                    place,
+                    problem: error.message().to_owned(),
+                });
+            }
+        }
+        match parsed {
+            Some(config) if run.faults.is_empty() => Ok(config),
+            _ => Err(run.error()),
+        }
+    }
+
+    /// The layers for one plugin: shared files' tables, its own file, its variables.
+    fn figment(&self, plugin: &str, prefix: &str, faults: &mut Vec<Fault>) -> Figment {
+        let mut figment = Figment::new();
+        for file in &self.files {
+            match provider_for(file) {
+                Ok(shared) => figment = figment.merge(shared.focus(plugin)),
+                Err(fault) => faults.push(fault),
+            }
+        }
+        let own_var = format!("{prefix}CONFIG");
+        if let Some((_, own)) = self.vars.iter().find(|(k, _)| *k == own_var) {
+            match provider_for(Path::new(own)) {
+                Ok(own) => figment = figment.merge(own),
+                Err(fault) => faults.push(Fault {
+                    place: own_var.clone(),
+                    problem: fault.problem,
+                }),
+            }
+        }
+        figment.merge(Vars {
+            prefix: prefix.to_owned(),
+            own_var,
+            vars: self
+                .vars
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
+/// A file as a figment, if it exists and its kind is known.
+fn provider_for(path: &Path) -> Result<Figment, Fault> {
+    let place = file_name(path);
+    if !path.is_file() {
+        return Err(Fault {
+            place,
+            problem: "no such file".to_owned(),
+        });
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Ok(Figment::from(Toml::file_exact(path))),
+        Some("json") => Ok(Figment::from(Json::file_exact(path))),
+        _ => Err(Fault {
+            place,
+            problem: "a configuration file must end in .toml or .json".to_owned(),
+        }),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// A file's parse error without anything quoted from the file: its first line, quoted text
+/// replaced (a JSON file holding only `"sk-…"` is a string where a table was expected).
+fn scrub(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    let mut out = String::new();
+    let mut inside: Option<char> = None;
+    for c in line.chars() {
+        match inside {
+            Some(q) if c == q => {
+                inside = None;
+                out.push('…');
+                out.push(c);
+            }
+            Some(_) => {}
+            None if matches!(c, '"' | '`' | '\'') => {
+                inside = Some(c);
+                out.push(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The plugin's environment variables as a figment layer: `PREFIX_A__B=v` is `a.b = "v"`, the
+/// text kept as it is (the type decides how to read it).
+struct Vars {
+    prefix: String,
+    own_var: String,
+    vars: Vec<(String, String)>,
+}
+
+/// The name figment gives values from [`Vars`]; how a value's origin is told from a file's.
+pub(super) const FROM_ENV: &str = "environment variable";
+
+impl figment::Provider for Vars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(FROM_ENV)
+    }
+
+    fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        // In name order, so `X` comes before `X__Y` whatever the environment's order.
+        let mut vars: Vec<&(String, String)> = self.vars.iter().collect();
+        vars.sort();
+        for (name, text) in vars {
+            if *name == self.own_var {
+                continue;
+            }
+            let Some(rest) = name.strip_prefix(&self.prefix) else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            if keys.iter().any(String::is_empty) {
+                continue;
+            }
+            if !insert(&mut dict, &keys, FigValue::from(text.clone())) {
+                tracing::warn!(
+                    "{name} is ignored: a variable before it in name order already gives that setting a value"
+                );
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at `keys`, unless something is there already (`X` set, then `X__Y`): false then.
+fn insert(dict: &mut Dict, keys: &[String], value: FigValue) -> bool {
+    match keys {
+        [] => false,
+        [last] => {
+            if dict.contains_key(last) {
+                return false;
+            }
+            dict.insert(last.clone(), value);
+            true
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| FigValue::from(Dict::new()));
+            match entry {
+                FigValue::Dict(_, inner) => insert(inner, rest, value),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// One problem in a configuration, without the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Where to mend it: the variable (`COMMIT_REPO`), or the key and its file.
+    pub place: String,
+    /// What is wrong: the rule it broke.
+    pub problem: String,
+}
+
+/// A plugin's configuration cannot be used: every fault, each named where it can be mended.
+#[derive(Debug)]
+pub struct ConfigError {
+    plugin: &'static str,
+    faults: Vec<Fault>,
+}
+
+impl ConfigError {
+    /// The plugin.
+    pub fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+
+    /// Every fault found.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.faults.len();
+        write!(
+            f,
+            "the configuration of plugin `{}` has {n} problem{}:",
+            self.plugin,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for fault in &self.faults {
+            write!(f, "\n  {}: {}", fault.place, fault.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Several plugins' configuration errors, from [`all`].
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Several plugins' [`ConfigSource::load`] results, all loaded or every error at once:
+/// `let (ai, commit) = config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()))?;`
+pub trait All {
+    /// The configurations.
+    type Output;
+    /// All of them, or every error.
+    ///
+    /// # Errors
+    /// Every plugin's that has faults.
+    fn all(self) -> Result<Self::Output, ConfigErrors>;
+}
+
+/// See [`All`].
+///
+/// # Errors
+/// Every plugin's configuration error at once.
+pub fn all<T: All>(results: T) -> Result<T::Output, ConfigErrors> {
+    results.all()
+}
+
+macro_rules! all_tuple {
+    ($($t:ident $v:ident),+) => {
+        impl<$($t),+> All for ($(Result<$t, ConfigError>,)+) {
+            type Output = ($($t,)+);
+            fn all(self) -> Result<Self::Output, ConfigErrors> {
+                let ($($v,)+) = self;
+                let mut errors = Vec::new();
+                $(let $v = match $v { Ok(v) => Some(v), Err(e) => { errors.push(e); None } };)+
+                match ($($v,)+) {
+                    ($(Some($v),)+) => Ok(($($v,)+)),
+                    _ => Err(ConfigErrors(errors)),
+                }
+            }
+        }
+    };
+}
+all_tuple!(A a);
+all_tuple!(A a, B b);
+all_tuple!(A a, B b, C c);
+all_tuple!(A a, B b, C c, D d);
+all_tuple!(A a, B b, C c, D d, E e);
+all_tuple!(A a, B b, C c, D d, E e, F f);

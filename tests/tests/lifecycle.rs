@@ -1,0 +1,548 @@
+//! A plugin's life outside requests, as a plugin author and a host use it: a typed configuration
+//! read from prefixed variables and files with every fault named at once (and no secret
+//! printed), start hooks that build the state or refuse with their own message, the readiness
+//! route asking each plugin's ready hook, stop hooks after the drain; and the real
+//! `example-server` refusing a bad configuration before it listens.
+
+use plugin_runtime::config::{ConfigSource, Secret};
+use plugin_runtime::testing::TestClient;
+use plugin_runtime::{
+    Ctx, Lifecycle, Plugin, Readiness, RouteResult, Starting, plugin, plugin_route, plugins,
+};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The settings of the `demo` plugin: a bit of everything a configuration has.
+#[derive(Debug, serde::Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DemoConfig {
+    /// Required: no default.
+    #[garde(length(min = 1, max = 20))]
+    name: String,
+    /// A number read from a variable's text.
+    #[serde(default = "default_workers")]
+    #[garde(range(min = 1, max = 64))]
+    workers: u32,
+    /// A list, comma-separated in a variable.
+    #[serde(default)]
+    #[garde(inner(length(min = 1)))]
+    tags: Vec<String>,
+    /// A secret.
+    #[garde(skip)]
+    token: Option<Secret<String>>,
+    /// A nested table.
+    #[serde(default)]
+    #[garde(dive)]
+    upstream: Upstream,
+}
+
+fn default_workers() -> u32 {
+    4
+}
+
+#[derive(Debug, Default, serde::Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Upstream {
+    #[garde(inner(range(min = 1)))]
+    port: Option<u16>,
+    #[serde(default)]
+    #[garde(skip)]
+    tls: bool,
+}
+
+/// The demo plugin's state.
+#[derive(Debug)]
+pub(crate) struct DemoState {
+    name: String,
+    workers: u32,
+    ready: AtomicBool,
+    stopped: Arc<AtomicUsize>,
+}
+
+/// Counts stops, shared by the host and the plugin.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StopCounter(Arc<AtomicUsize>);
+
+async fn start(config: DemoConfig, cx: &mut Starting<'_>) -> Result<DemoState, String> {
+    if config.name == "refuse" {
+        return Err("the name `refuse` is refused".to_owned());
+    }
+    let stopped = cx
+        .require::<StopCounter>()
+        .map_err(|e| e.to_string())?
+        .clone();
+    cx.placeholder("work", "/var/tmp");
+    Ok(DemoState {
+        name: config.name,
+        workers: config.workers,
+        ready: AtomicBool::new(true),
+        stopped: Arc::clone(&stopped.0),
+    })
+}
+
+async fn stop(state: &DemoState) {
+    state.stopped.fetch_add(1, Ordering::SeqCst);
+}
+
+async fn ready(state: &DemoState) -> Readiness {
+    if state.ready.load(Ordering::SeqCst) {
+        Readiness::Ready
+    } else {
+        Readiness::not_ready("warming up")
+    }
+}
+
+/// Says the configured name, and flips readiness.
+#[plugin_route(method = "POST", path = "/flip", security(none))]
+async fn flip(ctx: Ctx<DemoState>) -> RouteResult<String> {
+    let was = ctx.state().ready.fetch_xor(true, Ordering::SeqCst);
+    Ok(format!(
+        "{} ({} workers): ready was {was}",
+        ctx.state().name,
+        ctx.state().workers
+    ))
+}
+
+/// A plugin with every lifecycle key.
+#[plugin(
+    name = "demo",
+    version = "1.0.0",
+    state = DemoState,
+    config = DemoConfig,
+    start = start,
+    stop = stop,
+    ready = ready,
+    routes(flip)
+)]
+pub(crate) struct DemoPlugin;
+
+/// A second, with its own prefix.
+#[plugin(
+    name = "other",
+    version = "1.0.0",
+    state = DemoState,
+    config = DemoConfig,
+    config_env = "OTHER_SVC_",
+    start = start,
+    routes()
+)]
+pub(crate) struct OtherPlugin;
+
+fn faults(e: &plugin_runtime::config::ConfigError) -> Vec<(String, String)> {
+    e.faults()
+        .iter()
+        .map(|f| (f.place.clone(), f.problem.clone()))
+        .collect()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lifecycle-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn variables_with_the_prefix_are_read_as_the_type_asks() {
+    let source = ConfigSource::from_vars([
+        ("DEMO_NAME", "blue"),
+        ("DEMO_WORKERS", "8"),
+        ("DEMO_TAGS", "a, b"),
+        ("DEMO_TOKEN", "tok-123456"),
+        ("DEMO_UPSTREAM__PORT", "8443"),
+        ("DEMO_UPSTREAM__TLS", "true"),
+        ("OTHER_NAME", "not mine"),
+    ]);
+    let c = source.load::<DemoPlugin>().unwrap();
+    assert_eq!(c.name, "blue");
+    assert_eq!(c.workers, 8);
+    assert_eq!(c.tags, ["a", "b"]);
+    assert_eq!(c.token.as_ref().unwrap().expose(), "tok-123456");
+    assert_eq!(c.upstream.port, Some(8443));
+    assert!(c.upstream.tls);
+    assert!(
+        !format!("{c:?}").contains("tok-123456"),
+        "Debug hides a secret: {c:?}"
+    );
+    // Defaults apply; `config_env` changes the prefix.
+    let c = ConfigSource::from_vars([("OTHER_SVC_NAME", "x")])
+        .load::<OtherPlugin>()
+        .unwrap();
+    assert_eq!((c.name.as_str(), c.workers), ("x", 4));
+}
+
+#[test]
+fn every_fault_is_named_at_once_by_its_variable_and_no_value_is_printed() {
+    let source = ConfigSource::from_vars([
+        // `name` is missing.
+        ("DEMO_WORKERS", "many-secret-workers"),
+        ("DEMO_UPSTREAM__PORT", "0"),
+        ("DEMO_TAGS", "ok,,"),
+        ("DEMO_TOKEN", "tok-should-never-print"),
+        // Not a setting: logged and ignored, since other programs share the environment.
+        ("DEMO_COLOUR", "crimson-colour"),
+    ]);
+    let e = source.load::<DemoPlugin>().unwrap_err();
+    let found = faults(&e);
+    let places: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    for want in [
+        "DEMO_NAME (or `name` in a configuration file)",
+        "DEMO_WORKERS",
+        "DEMO_UPSTREAM__PORT",
+        "DEMO_TAGS[1]",
+        "DEMO_TAGS[2]",
+    ] {
+        assert!(places.contains(&want), "{want} missing from {found:?}");
+    }
+    assert_eq!(found.len(), 5, "{found:?}");
+    let text = e.to_string();
+    assert!(text.contains("required, and not set"), "{text}");
+    assert!(
+        text.contains("expected a whole number from 0 to 4294967295"),
+        "{text}"
+    );
+    assert!(text.contains("lower than 1"), "{text}");
+    for secret in ["many-secret-workers", "tok-should-never-print", "crimson"] {
+        assert!(!text.contains(secret), "a value was printed: {text}");
+    }
+    assert!(!text.contains("COLOUR"), "{text}");
+}
+
+/// Types whose values the schema alone does not pin down: an enum with documented variants, an
+/// address, a non-zero number. Each fault is found once, none is invented for a stand-in, and
+/// garde still runs past them.
+#[derive(Debug, serde::Deserialize, garde::Validate, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Kinds {
+    #[serde(default)]
+    #[garde(skip)]
+    level: Level,
+    #[garde(skip)]
+    bind: std::net::IpAddr,
+    #[garde(skip)]
+    shards: std::num::NonZeroI32,
+    #[garde(range(min = 1))]
+    workers: u32,
+}
+
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub(crate) enum Level {
+    /// Says little.
+    #[default]
+    Quiet,
+    /// Says much.
+    Loud,
+}
+
+#[test]
+fn faults_in_types_a_schema_does_not_pin_down_are_found_once() {
+    let source = ConfigSource::from_vars([
+        ("KINDS_LEVEL", "verbose"),
+        ("KINDS_BIND", "not-an-address"),
+        ("KINDS_WORKERS", "0"),
+    ]);
+    let e = source.load_as::<Kinds>("kinds", "KINDS_").unwrap_err();
+    let found = faults(&e);
+    assert_eq!(
+        found,
+        [
+            (
+                "KINDS_BIND".to_owned(),
+                "not a valid value for this setting".to_owned()
+            ),
+            (
+                "KINDS_LEVEL".to_owned(),
+                "expected `Quiet` or `Loud`".to_owned()
+            ),
+            (
+                "KINDS_SHARDS (or `shards` in a configuration file)".to_owned(),
+                "required, and not set".to_owned()
+            ),
+            ("KINDS_WORKERS".to_owned(), "lower than 1".to_owned()),
+        ],
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(
+        !text.contains("verbose") && !text.contains("not-an-address"),
+        "{text}"
+    );
+    let ok = ConfigSource::from_vars([
+        ("KINDS_LEVEL", "Loud"),
+        ("KINDS_BIND", "::1"),
+        ("KINDS_SHARDS", "-2"),
+        ("KINDS_WORKERS", "3"),
+    ])
+    .load_as::<Kinds>("kinds", "KINDS_")
+    .unwrap();
+    assert!(matches!(ok.level, Level::Loud));
+    assert_eq!((ok.shards.get(), ok.workers), (-2, 3));
+    assert!(ok.bind.is_loopback());
+}
+
+#[test]
+fn a_source_never_shows_a_value_and_a_variable_and_its_nested_form_do_not_race() {
+    let source = ConfigSource::from_vars([
+        ("DEMO_TOKEN", "tok-in-debug"),
+        ("DEMO_NAME", "n"),
+        // The setting and a variable inside it: the first in name order is read.
+        ("DEMO_UPSTREAM__PORT", "80"),
+        ("DEMO_UPSTREAM", "plain"),
+    ]);
+    assert!(
+        !format!("{source:?}").contains("tok-in-debug"),
+        "{source:?}"
+    );
+    let e = source.load::<DemoPlugin>().unwrap_err();
+    assert_eq!(
+        faults(&e),
+        [(
+            "DEMO_UPSTREAM".to_owned(),
+            "expected a table of settings".to_owned()
+        )]
+    );
+    // An empty variable leaves an optional number unset.
+    let c = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_UPSTREAM__PORT", "")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert_eq!(c.upstream.port, None);
+}
+
+#[test]
+fn files_layer_under_the_variables_and_a_file_key_is_named_in_its_file() {
+    let dir = scratch("files");
+    let shared = dir.join("plugins.toml");
+    std::fs::write(
+        &shared,
+        "[demo]\nname = \"from-shared\"\nworkers = 2\n[demo.upstream]\nport = 80\n",
+    )
+    .unwrap();
+    let own = dir.join("demo.json");
+    std::fs::write(&own, r#"{"workers": 3, "tags": ["x"]}"#).unwrap();
+    let c = ConfigSource::from_vars([("DEMO_CONFIG", own.to_str().unwrap())])
+        .file(&shared)
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.workers, c.upstream.port),
+        ("from-shared", 3, Some(80))
+    );
+    assert_eq!(c.tags, ["x"]);
+    let c = ConfigSource::from_vars([("DEMO_WORKERS", "9")])
+        .file(&shared)
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert_eq!(c.workers, 9, "a variable wins over a file");
+
+    // In a file, an unknown key is a fault, named with its file; so is a wrong type.
+    std::fs::write(
+        &shared,
+        "[demo]\nname = \"n\"\nworkerz = 2\n[demo.upstream]\nport = \"eighty\"\n",
+    )
+    .unwrap();
+    let e = ConfigSource::from_vars(Vec::<(String, String)>::new())
+        .file(&shared)
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    let found = faults(&e);
+    let file = shared.display().to_string();
+    assert!(
+        found
+            .iter()
+            .any(|(p, m)| *p == format!("`workerz` in {file}") && m.contains("not a setting")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(p, m)| *p == format!("`upstream.port` in {file}")
+                && m.contains("expected a whole number from 0 to 65535")),
+        "{found:?}"
+    );
+    assert!(!e.to_string().contains("eighty"), "{e}");
+    // A file that is not a table: where, never what it holds.
+    let bare = dir.join("bare.json");
+    std::fs::write(&bare, "\"sk-live-in-a-file\"").unwrap();
+    let e = ConfigSource::from_vars([("DEMO_CONFIG", bare.to_str().unwrap())])
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    assert!(!e.to_string().contains("sk-live"), "{e}");
+    // A file named and missing is a fault of its own.
+    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", "/nowhere/demo.toml")])
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    assert_eq!(
+        faults(&e),
+        [("DEMO_CONFIG".to_owned(), "no such file".to_owned())]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn several_plugins_faults_come_together() {
+    let source = ConfigSource::from_vars([("DEMO_WORKERS", "0")]);
+    let e =
+        plugin_runtime::config::all((source.load::<DemoPlugin>(), source.load::<OtherPlugin>()))
+            .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("plugin `demo`") && text.contains("plugin `other`"),
+        "{text}"
+    );
+    assert!(text.contains("OTHER_SVC_NAME"), "{text}");
+}
+
+#[tokio::test]
+async fn hooks_start_the_plugin_answer_readiness_and_stop_after_the_drain() {
+    let counter = StopCounter::default();
+    let mut life = Lifecycle::new().with(counter.clone());
+    let source = ConfigSource::from_vars([("DEMO_NAME", "blue"), ("DEMO_WORKERS", "2")]);
+    let config = source.load::<DemoPlugin>().unwrap();
+    let app = plugins![DemoPlugin::start(config, &mut life).await.unwrap()];
+    assert_eq!(life.started(), ["demo"]);
+    assert!(
+        life.get::<DemoState>().is_some(),
+        "a started state is provided to later plugins"
+    );
+
+    let client = TestClient::new(app);
+    let r = client.get("/ready").send().await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["plugins"], serde_json::json!({"demo": "ready"}));
+    // What the kernel holds the plugins' programs to, as `reach::enforcement()` says.
+    assert_eq!(
+        body["sandbox"],
+        serde_json::to_value(plugin_runtime::reach::enforcement()).unwrap()
+    );
+    let r = client.post("/v1/plugins/demo/flip").send().await;
+    assert_eq!(r.json::<String>(), "blue (2 workers): ready was true");
+    let r = client.get("/ready").send().await;
+    assert_eq!(r.status(), 503);
+    let e = r.error();
+    assert_eq!(e["code"], "NOT_READY");
+    assert_eq!(e["message"], "not ready: demo (warming up)");
+    assert_eq!(e["details"]["plugins"]["demo"], "warming up");
+
+    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+    life.stop().await;
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "stop ran once");
+}
+
+#[tokio::test]
+async fn a_start_hook_refuses_with_its_own_message_naming_the_plugin() {
+    let mut life = Lifecycle::new().with(StopCounter::default());
+    let config = ConfigSource::from_vars([("DEMO_NAME", "refuse")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    let e = DemoPlugin::start(config, &mut life).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "plugin `demo` cannot start: the name `refuse` is refused"
+    );
+    assert!(life.started().is_empty());
+    // What a hook needs and the host did not provide is named.
+    let mut bare = Lifecycle::new();
+    let config = ConfigSource::from_vars([("DEMO_NAME", "x")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    let e = DemoPlugin::start(config, &mut bare).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("plugin `demo` cannot start: it needs a `StopCounter`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_manifest_shows_the_configuration_schema_and_the_hooks() {
+    let m = plugin_runtime::manifest(
+        &plugin_runtime::ServerConfig::default(),
+        &[<DemoPlugin as Plugin>::META],
+    );
+    let demo = &m["plugins"][0];
+    assert_eq!(demo["hooks"], serde_json::json!(["start", "stop", "ready"]));
+    assert_eq!(demo["config"]["envPrefix"], "DEMO_");
+    assert_eq!(demo["config"]["type"], "DemoConfig");
+    let schema = &demo["config"]["schema"];
+    assert_eq!(schema["required"], serde_json::json!(["name"]));
+    assert_eq!(schema["properties"]["token"]["writeOnly"], true);
+}
+
+/// The real server, configured wrongly: it says every fault, prints no secret, and never
+/// listens.
+#[test]
+fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
+    use crate::server::{fresh_sqlite, server_binary};
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("bad-config");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .env("AI_OPENAI_API_KEY", "sk-never-printed-0123")
+        .env("AI_DAILY_BUDGET_USD", "-5")
+        .env("AI_OPENAI_BASE_URL", "ftp://example.com")
+        .env("COMMIT_REPO", "relative/path")
+        .env("COMMIT_GIT_TIMEOUT_SECS", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "AI_DAILY_BUDGET_USD",
+        "AI_OPENAI_BASE_URL: must be an http:// or https:// URL",
+        "COMMIT_REPO: must be an absolute path",
+        "COMMIT_GIT_TIMEOUT_SECS: expected a whole number, 0 or more",
+    ] {
+        assert!(said.contains(want), "{want} not in: {said}");
+    }
+    assert!(!said.contains("sk-never-printed"), "{said}");
+    assert!(!said.contains("listening on"), "{said}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens"
+    );
+
+    // A commit repository that is not a git repository: the plugin's own message.
+    let plain = std::env::temp_dir().join(format!("not-a-repo-{}", std::process::id()));
+    std::fs::create_dir_all(&plain).unwrap();
+    let out = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .env("COMMIT_REPO", &plain)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("plugin `commit` cannot start:") && said.contains("is not a git repository"),
+        "{said}"
+    );
+    assert!(!said.contains("listening on"), "{said}");
+
+    // No AI provider, but one is required: the AI plugin's own message.
+    let out = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .env("AI_REQUIRED", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("plugin `ai` cannot start: no AI provider is configured"),
+        "{said}"
+    );
+    assert!(!said.contains("listening on"), "{said}");
+    let _ = std::fs::remove_dir_all(plain);
+    let _ = std::fs::remove_dir_all(dir);
+}

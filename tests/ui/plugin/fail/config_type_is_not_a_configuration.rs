@@ -1,0 +1,22 @@
+use plugin_runtime::prelude::*;
+use plugin_runtime::Starting;
+
+#[plugin_route(method = "GET", path = "/x", security(none))]
+async fn handler() -> RouteResult<String> {
+    Ok(String::new())
+}
+
+// Read with serde, but neither checked with garde nor described with schemars.
+#[derive(serde::Deserialize)]
+pub struct Settings {
+    pub name: String,
+}
+
+async fn start(_: Settings, _: &mut Starting<'_>) -> Result<(), String> {
+    Ok(())
+}
+
+#[plugin(name = "demo", version = "1.0.0", config = Settings, start = start, routes(handler))]
+pub struct DemoPlugin;
+
+fn main() {}
