@@ -193,6 +193,7 @@ async fn readiness(
             "status": "ready",
             "plugins": plugins,
             "sandbox": crate::reach::enforcement(),
+            "serverConfined": crate::reach::ServerReach::confined().is_some(),
         });
         let mut response = (
             [(http::header::CONTENT_TYPE, "application/json")],

@@ -972,3 +972,79 @@ async fn an_unfinished_cherry_pick_in_a_linked_worktree_is_found_where_git_keeps
     );
     assert_eq!(r.error()["details"], json!({"operation": "cherry-pick"}));
 }
+
+/// `example-server --confine`: the whole server process confined by Landlock to what its plugins
+/// declare and what it needs, and still doing everything a person does — plans, applies with the
+/// repository's hooks, pushes to an origin on this machine — its git nested inside that.
+#[test]
+fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
+    use crate::server::{Server, cli, fresh_sqlite, server_binary};
+    let e = plugin_runtime::reach::enforcement();
+    if !(e.fs.enforced && e.net.enforced) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Landlock expected on CI: {e:?}"
+        );
+        println!("SKIPPED: the kernel cannot confine here: {e:?}");
+        return;
+    }
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("confined-server");
+    let out = cli(
+        &binary,
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--scopes",
+            "commit:*,items:*",
+            "--with-api-key",
+            "cli",
+        ],
+        "a long password\n",
+    );
+    let key = out.lines().last().unwrap().to_owned();
+    let repo = with_work("confined-server");
+    let origin = repo.origin();
+    let repo_path = repo.dir.to_str().unwrap();
+    let mut server = Server::start_with(
+        &binary,
+        &url,
+        &[("COMMIT_REPO", repo_path), ("CONFINE", "true")],
+    );
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("the server process is confined by Landlock")),
+        "{:?}",
+        server.startup
+    );
+    server.key = Some(key);
+    let (status, _, body) = server.call("GET", "/ready", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["serverConfined"],
+        true
+    );
+    let (status, _, body) = server.call(
+        "POST",
+        "/v1/plugins/items/items",
+        Some(&json!({"name": "lamp", "status": "active"})),
+    );
+    assert_eq!(status, 201, "the database is written: {body}");
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/generate", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = server.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        String::from_utf8_lossy(&remote_head(&origin).stdout),
+        repo.git(&["rev-parse", "HEAD"])
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}

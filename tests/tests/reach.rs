@@ -619,3 +619,62 @@ fn enforcement_names_what_is_not_enforced() {
         );
     }
 }
+
+/// `ServerReach` on a thread of its own, as a server's main thread confines itself: that thread,
+/// and a thread it makes afterwards, read only the declared and system paths, write only the
+/// write paths, and connect only to the declared ports.
+#[test]
+fn a_confined_server_thread_and_the_threads_it_makes_keep_to_its_reach() {
+    if !confined("a_confined_server_thread_and_the_threads_it_makes_keep_to_its_reach") {
+        return;
+    }
+    let l = layout("server-reach");
+    let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (allowed_port, other_port) = (
+        allowed.local_addr().unwrap().port(),
+        other.local_addr().unwrap().port(),
+    );
+    let reach = plugin_runtime::reach::ServerReach::new()
+        .read(&l.data)
+        .write(&l.work)
+        .connect(allowed_port);
+    let (work, data, secret) = (l.work.clone(), l.data.clone(), l.secret.clone());
+    let outcome = std::thread::spawn(move || {
+        reach.confine_this_thread().unwrap();
+        // A thread made after confining is confined too (the runtime's would be).
+        std::thread::spawn(move || {
+            let denied = |r: std::io::Result<()>| {
+                matches!(r, Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied)
+            };
+            let read = std::fs::read_to_string(data.join("note")).map(|_| ());
+            let write = std::fs::write(work.join("made.txt"), "x");
+            let write_read_only = std::fs::write(data.join("note"), "changed");
+            let read_secret = std::fs::read_to_string(&secret).map(|_| ());
+            let connect = std::net::TcpStream::connect(("127.0.0.1", allowed_port)).map(|_| ());
+            let connect_other =
+                std::net::TcpStream::connect(("127.0.0.1", other_port)).map(|_| ());
+            (
+                read.is_ok(),
+                write.is_ok(),
+                denied(write_read_only),
+                denied(read_secret),
+                connect.is_ok(),
+                denied(connect_other),
+            )
+        })
+        .join()
+        .unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outcome, (true, true, true, true, true, true));
+    assert_eq!(
+        std::fs::read_to_string(l.work.join("made.txt")).unwrap(),
+        "x"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.data.join("note")).unwrap(),
+        "readable\n"
+    );
+}

@@ -6,7 +6,8 @@
 //!                                                       REDIS_URL shares rate limits among servers;
 //!                                                       the plugins read AI_* and COMMIT_*, see
 //!                                                       the README; COMMIT_REPO mounts the commit
-//!                                                       plugin on a repository)
+//!                                                       plugin on a repository; --confine / CONFINE
+//!                                                       confines the whole process with Landlock)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -32,9 +33,11 @@ use items_example::ItemsState;
 use plugin_runtime::auth::{OAuthConfig, parse_grants};
 use plugin_runtime::config::ConfigSource;
 use plugin_runtime::database::Database;
-use plugin_runtime::{Auth, AuthConfig, Lifecycle, LimitStore, WhenUnreachable};
+use plugin_runtime::reach::ServerReach;
+use plugin_runtime::{Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable};
 use std::io::Read;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -79,6 +82,11 @@ struct Args {
     /// How many connections are served at once; more wait in the operating system's queue.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
+    /// what it needs (its database's directory, its port, the temporary directory): it starts
+    /// once to find that out, then again, confined before it makes any thread.
+    #[arg(long, env = "CONFINE")]
+    confine: bool,
     /// How many failed authentications one client address may make per minute before it is
     /// refused with 429.
     #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
@@ -189,8 +197,7 @@ enum ApiKeys {
 
 type Error = Box<dyn std::error::Error>;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -198,6 +205,25 @@ async fn main() -> Result<(), Error> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // The second start of `--confine`: confined first, while this is the only thread, so that
+    // every thread made from here on (the runtime's, the database's) is confined too.
+    let confined = match std::env::var(ServerReach::ENV) {
+        Ok(value) if args.command.is_none() => {
+            let reach = ServerReach::from_env_value(&value)?;
+            if let Err(e) = reach.confine_this_thread() {
+                refuse_to_start(&e);
+            }
+            true
+        }
+        _ => false,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args, confined))
+}
+
+async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let config = items_example::config();
     match &args.command {
         Some(Command::Openapi { out }) => {
@@ -322,9 +348,23 @@ async fn main() -> Result<(), Error> {
         tracing::info!("no commit repository (COMMIT_REPO): /v1/plugins/commit is not served");
         None
     };
-    let app = items_example::app_of(state, ai, commit, &auth, config);
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
     let addr = listener.local_addr()?;
+    if args.confine && !confined {
+        // The first start of `--confine`: what the plugins reach is known now; start again,
+        // confined to it (on the same port), in place of this process.
+        let reach = server_reach(&args, &ai, commit.as_ref(), addr.port())?;
+        drop(listener);
+        life.stop().await;
+        tracing::info!("starting again, confined");
+        let failed = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .env(ServerReach::ENV, reach.to_env())
+            .env("PORT", addr.port().to_string())
+            .exec();
+        return Err(failed.into());
+    }
+    let app = items_example::app_of(state, ai, commit, &auth, config);
     tracing::info!(database = %redact(url), "listening on http://{addr}");
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
@@ -341,6 +381,63 @@ async fn main() -> Result<(), Error> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the confined server may reach: its plugins' declarations with the values their starts
+/// gave, its database (the SQLite file's directory, or the PostgreSQL port), Redis's port, its
+/// own port, the temporary directory and the configuration files it reads again.
+fn server_reach(
+    args: &Args,
+    ai: &AiPlugin,
+    commit: Option<&CommitPlugin>,
+    port: u16,
+) -> Result<ServerReach, Error> {
+    let mut reach = ServerReach::new()
+        .with_plugin(<AiPlugin as Plugin>::META, ai.placeholders())?
+        .bind(port)
+        .write(std::env::temp_dir());
+    if let Some(commit) = commit {
+        reach = reach.with_plugin(<CommitPlugin as Plugin>::META, commit.placeholders())?;
+    }
+    let url = &args.db.database_url;
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if !path.is_empty() && !path.starts_with(":memory:") {
+            let dir = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            reach = reach.write(std::fs::canonicalize(dir.unwrap_or(Path::new(".")))?);
+        }
+    } else {
+        reach = reach.connect(port_of(url, 5432));
+    }
+    if let Some(redis) = &args.redis_url {
+        reach = reach.connect(port_of(redis, 6379));
+    }
+    for var in [
+        "PLUGIN_CONFIG",
+        "AI_CONFIG",
+        "COMMIT_CONFIG",
+        "OAUTH_KEY_FILE",
+    ] {
+        if let Some(file) = std::env::var_os(var) {
+            reach = reach.read(std::fs::canonicalize(file)?);
+        }
+    }
+    Ok(reach)
+}
+
+/// The port of a `scheme://[user[:password]@]host[:port]/...` URL, or `default`.
+fn port_of(url: &str, default: u16) -> u16 {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.ends_with(']') || host.starts_with('['))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A configuration at fault: said once, in the log, and the process ends (status 1) before

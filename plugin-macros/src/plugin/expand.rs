@@ -129,6 +129,12 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 self
             }
 
+            /// The values its permissions' placeholders were given (by `with_placeholder`, or
+            /// by its start hook): what `reach::ServerReach::with_plugin` needs.
+            #vis fn placeholders(&self) -> &#rt::Placeholders {
+                &self.placeholders
+            }
+
             /// Gives every placeholder in `values` its values (see `with_placeholder`).
             #[must_use]
             #vis fn with_placeholders(mut self, values: &#rt::Placeholders) -> Self {

@@ -50,6 +50,11 @@ impl ItemsPlugin {
         self.placeholders.insert(name, value);
         self
     }
+    /// The values its permissions' placeholders were given (by `with_placeholder`, or
+    /// by its start hook): what `reach::ServerReach::with_plugin` needs.
+    pub fn placeholders(&self) -> &::plugin_runtime::__private::Placeholders {
+        &self.placeholders
+    }
     /// Gives every placeholder in `values` its values (see `with_placeholder`).
     #[must_use]
     pub fn with_placeholders(

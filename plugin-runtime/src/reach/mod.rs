@@ -48,6 +48,7 @@ mod refused;
 mod resolve;
 #[cfg(all(feature = "sandbox", target_os = "linux"))]
 mod sandbox;
+mod server;
 
 pub use command::ReachCommand;
 pub use enforcement::{Enforcement, Part, enforcement};
@@ -56,6 +57,7 @@ pub use placeholders::Placeholders;
 pub use plugin_rules::host_port_of;
 pub use refused::{Kind, ReachError, Refused, ResolveError, SpawnError};
 pub use resolve::{Allowed, Endpoint};
+pub use server::ServerReach;
 
 use crate::declare::Permissions;
 use resolve::ProgramRule;

@@ -5,7 +5,8 @@
 //! afterwards, and cannot be lifted. The workspace forbids `unsafe`, so there is no `pre_exec`
 //! hook to apply it between fork and exec; instead each spawn runs on a short-lived thread that
 //! confines itself, enters the tokio runtime, starts the child (which inherits the confinement)
-//! and ends. The server's own threads are never confined.
+//! and ends. The server's own threads are confined only when it asks, before it has any
+//! ([`ServerReach`](super::ServerReach)).
 
 use super::resolve::{Allowed, ProgramRule};
 use landlock::{
@@ -188,5 +189,48 @@ impl Confinement {
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("the confined spawn thread panicked")))
         })
+    }
+}
+
+/// Confines the calling thread (and the threads it creates) to `reach`: the server's own
+/// ruleset, with the same system files as a route's programs, no scoping (the server signals
+/// the process groups of the programs it started), and TCP by port, to connect and to listen.
+pub(super) fn confine_server(reach: &super::server::ServerReach) -> Result<(), String> {
+    let read: BitFlags<AccessFs> = AccessFs::ReadFile | AccessFs::ReadDir;
+    let read_exec = AccessFs::from_read(REQUESTED);
+    let read_write = read_exec | AccessFs::from_write(REQUESTED);
+    let build = || -> Result<RulesetCreated, RulesetError> {
+        Ruleset::default()
+            .handle_access(AccessFs::from_all(REQUESTED))?
+            .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?
+            .create()?
+            .add_rules(path_beneath_rules(SYSTEM_EXEC, read_exec))?
+            .add_rules(path_beneath_rules(SYSTEM_READ, read))?
+            .add_rules(path_beneath_rules(
+                ["/dev/null"],
+                AccessFs::WriteFile | AccessFs::Truncate,
+            ))?
+            .add_rules(path_beneath_rules(&reach.programs, read_exec))?
+            .add_rules(path_beneath_rules(&reach.read, read))?
+            .add_rules(path_beneath_rules(&reach.write, read_write))?
+            .add_rules(
+                reach
+                    .connect
+                    .iter()
+                    .map(|&port| Ok::<_, RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
+            )?
+            .add_rules(
+                reach
+                    .bind
+                    .iter()
+                    .map(|&port| Ok::<_, RulesetError>(NetPort::new(port, AccessNet::BindTcp))),
+            )
+    };
+    let status = build()
+        .and_then(RulesetCreated::restrict_self)
+        .map_err(|e| e.to_string())?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Ok(()),
+        RulesetStatus::NotEnforced => Err("the kernel did not enforce the ruleset".to_owned()),
     }
 }
