@@ -1029,6 +1029,19 @@ fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
         serde_json::from_str::<Value>(&body).unwrap()["serverConfined"],
         true
     );
+    // Every thread of the process was made after it confined itself: Landlock sets
+    // `no_new_privs` on the thread that confines, and only threads made afterwards inherit it.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap();
+    let mut threads = 0;
+    for task in tasks {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        assert!(
+            status.contains("NoNewPrivs:\t1"),
+            "a thread made before confining: {status}"
+        );
+        threads += 1;
+    }
+    assert!(threads > 1, "the runtime's threads are there");
     let (status, _, body) = server.call(
         "POST",
         "/v1/plugins/items/items",
@@ -1047,4 +1060,38 @@ fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
     );
     server.kill();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A remote on this machine widens what the push route may write only when it is a git
+/// repository of its own: a remote of `/`, or of the directory holding the repository, would
+/// let a push (and the whole confined server) write anywhere under it, so neither is allowed.
+#[tokio::test]
+async fn only_a_repository_of_its_own_is_a_remote_the_push_may_write() {
+    let repo = with_work("remote-roots");
+    let origin = repo.origin();
+    repo.git(&["remote", "add", "root", "/"]);
+    repo.git(&[
+        "remote",
+        "add",
+        "above",
+        repo.dir.parent().unwrap().to_str().unwrap(),
+    ]);
+    repo.git(&["remote", "add", "rooturl", "file:///"]);
+    let pool = plugin_runtime::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let plans = commit_plugin::store::Plans::open(pool, "sqlite::memory:")
+        .await
+        .unwrap();
+    let state = commit_plugin::CommitState::open(&repo.dir, &[], plans)
+        .await
+        .unwrap();
+    let placeholders = state.placeholders();
+    assert_eq!(
+        placeholders.get("remote_dir"),
+        [std::fs::canonicalize(&origin)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()]
+    );
 }

@@ -198,6 +198,11 @@ impl Git {
         }
     }
 
+    /// The work tree it runs in.
+    pub fn root(&self) -> &std::path::Path {
+        &self.repo
+    }
+
     /// This git, using the index file at `index` instead of the repository's.
     pub fn with_index(&self, index: &Path) -> Self {
         Git {

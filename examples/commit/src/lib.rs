@@ -259,8 +259,19 @@ async fn remotes(git: &Git, placeholders: &mut Placeholders) -> Result<(), RepoE
             .strip_prefix("file://")
             .or_else(|| url.starts_with('/').then_some(url));
         if let Some(dir) = local {
+            // Only a git repository, and not this one nor one holding it: a remote of `/` (or
+            // of the repository's parent) would let a push write anywhere under it.
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
-            placeholders.insert("remote_dir", dir.to_string_lossy().into_owned());
+            let is_repository = dir.join("HEAD").is_file() && dir.join("objects").is_dir()
+                || dir.join(".git").exists();
+            if is_repository && !git.root().starts_with(&dir) {
+                placeholders.insert("remote_dir", dir.to_string_lossy().into_owned());
+            } else {
+                tracing::warn!(
+                    remote = %dir.display(),
+                    "a remote on this machine is not a git repository of its own; pushing to it is not allowed"
+                );
+            }
             continue;
         }
         // `git@host:path` is ssh to `host`.

@@ -208,7 +208,7 @@ fn main() -> Result<(), Error> {
     // The second start of `--confine`: confined first, while this is the only thread, so that
     // every thread made from here on (the runtime's, the database's) is confined too.
     let confined = match std::env::var(ServerReach::ENV) {
-        Ok(value) if args.command.is_none() => {
+        Ok(value) if args.command.is_none() && args.confine => {
             let reach = ServerReach::from_env_value(&value)?;
             if let Err(e) = reach.confine_this_thread() {
                 refuse_to_start(&e);
@@ -348,7 +348,13 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         tracing::info!("no commit repository (COMMIT_REPO): /v1/plugins/commit is not served");
         None
     };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
+    // Confined, the port is the one the first start bound (a `--port 0` would pick another,
+    // which the reach does not allow).
+    let port = match ServerReach::confined().map(|r| r.bind.as_slice()) {
+        Some([port]) => *port,
+        _ => args.port,
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, port)).await?;
     let addr = listener.local_addr()?;
     if args.confine && !confined {
         // The first start of `--confine`: what the plugins reach is known now; start again,
@@ -359,8 +365,9 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         tracing::info!("starting again, confined");
         let failed = std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
-            .env(ServerReach::ENV, reach.to_env())
-            .env("PORT", addr.port().to_string())
+            .env(ServerReach::ENV, reach.to_env()?)
+            // SQLite's temporary files go where the reach allows, not to `/var/tmp`.
+            .env("SQLITE_TMPDIR", std::env::temp_dir())
             .exec();
         return Err(failed.into());
     }

@@ -29,6 +29,16 @@ use std::sync::OnceLock;
 /// Besides what is listed, the process may read and run the system's programs and libraries,
 /// and read the few files in `/etc` and `/dev` a program needs (the same set as the programs a
 /// route starts). UDP (DNS) and, below Landlock ABI 9, Unix sockets are not restricted.
+///
+/// What this holds and what it does not:
+/// - one process has one Landlock domain, so every thread is held to the *union*: code of one
+///   route may read what another route declares (its own programs are still held to their
+///   route's ruleset, nested inside);
+/// - rules name the files and directories as they are when the server confines itself: a
+///   declared path made later, or replaced (a repository cloned again, a file swapped for a new
+///   one), is not reachable until the server starts again, and one missing at start is left out;
+/// - the first start runs the plugins' start hooks unconfined, as any start does without this;
+/// - give the SQLite database a directory of its own: the whole directory is writable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerReach {
     /// Files and directories it may read.
@@ -65,9 +75,15 @@ impl ServerReach {
         plugin: &PluginMeta,
         placeholders: &Placeholders,
     ) -> Result<Self, ResolveError> {
-        for route in served_routes(plugin) {
-            let permissions = route.effective_permissions(plugin);
-            let (allowed, programs) = resolve(&route.label(plugin), permissions, placeholders)?;
+        // The plugin's own permissions too: its start hook works under them, even where every
+        // route declares its own.
+        let own = plugin
+            .permissions
+            .map(|p| (format!("{} (start)", plugin.name), p));
+        let routes = served_routes(plugin)
+            .map(|route| (route.label(plugin), route.effective_permissions(plugin)));
+        for (label, permissions) in own.into_iter().chain(routes) {
+            let (allowed, programs) = resolve(&label, permissions, placeholders)?;
             self.read.extend(allowed.read);
             self.write.extend(allowed.write);
             self.connect.extend(allowed.net.iter().map(|e| e.port));
@@ -118,8 +134,11 @@ impl ServerReach {
     }
 
     /// As the value of [`ServerReach::ENV`].
-    pub fn to_env(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    ///
+    /// # Errors
+    /// A path that is not UTF-8 (the value is JSON).
+    pub fn to_env(&self) -> Result<String, String> {
+        serde_json::to_string(self).map_err(|e| format!("{}: {e}", Self::ENV))
     }
 
     /// The reach a first start passed in [`ServerReach::ENV`], if any.
