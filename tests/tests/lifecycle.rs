@@ -72,7 +72,7 @@ async fn start(config: DemoConfig, cx: &mut Starting<'_>) -> Result<DemoState, S
         .require::<StopCounter>()
         .map_err(|e| e.to_string())?
         .clone();
-    cx.placeholder("work", "/var/tmp");
+    cx.placeholder("work", format!("/srv/{}", config.name));
     Ok(DemoState {
         name: config.name,
         workers: config.workers,
@@ -399,7 +399,10 @@ async fn hooks_start_the_plugin_answer_readiness_and_stop_after_the_drain() {
     let mut life = Lifecycle::new().with(counter.clone());
     let source = ConfigSource::from_vars([("DEMO_NAME", "blue"), ("DEMO_WORKERS", "2")]);
     let config = source.load::<DemoPlugin>().unwrap();
-    let app = plugins![DemoPlugin::start(config, &mut life).await.unwrap()];
+    let demo = DemoPlugin::start(config, &mut life).await.unwrap();
+    // The placeholder its start hook gave, from what it was configured with.
+    assert_eq!(demo.placeholders().get("work"), ["/srv/blue"]);
+    let app = plugins![demo: DemoPlugin];
     assert_eq!(life.started(), ["demo"]);
     assert!(
         life.get::<DemoState>().is_some(),
