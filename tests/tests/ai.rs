@@ -409,22 +409,7 @@ async fn example_server_streams_over_tcp_and_cancels_upstream() {
     let (dir, url) = crate::server::fresh_sqlite("ai-stream");
     let file = dir.join("ai.json");
     std::fs::write(&file, config_json(&upstream, &closed_port(), 10.0)).unwrap();
-    let out = crate::server::cli(
-        &binary,
-        &url,
-        &[
-            "users",
-            "create",
-            "--email",
-            "ada@example.com",
-            "--scopes",
-            "ai:*",
-            "--with-api-key",
-            "tcp",
-        ],
-        "a long password\n",
-    );
-    let key = out.lines().last().unwrap().to_owned();
+    let key = crate::server::user_with_key(&binary, &url, "ada@example.com", "ai:*");
     let server =
         crate::server::Server::start_with(&binary, &url, &[("AI_CONFIG", file.to_str().unwrap())]);
     let port = server.port;
@@ -488,22 +473,7 @@ async fn example_server_charges_a_generation_whose_client_hung_up() {
     let (dir, url) = crate::server::fresh_sqlite("ai-hung-up");
     let file = dir.join("ai.json");
     std::fs::write(&file, config_json(&upstream, &closed_port(), 10.0)).unwrap();
-    let out = crate::server::cli(
-        &binary,
-        &url,
-        &[
-            "users",
-            "create",
-            "--email",
-            "ada@example.com",
-            "--scopes",
-            "ai:*",
-            "--with-api-key",
-            "tcp",
-        ],
-        "a long password\n",
-    );
-    let key = out.lines().last().unwrap().to_owned();
+    let key = crate::server::user_with_key(&binary, &url, "ada@example.com", "ai:*");
     let mut server =
         crate::server::Server::start_with(&binary, &url, &[("AI_CONFIG", file.to_str().unwrap())]);
 

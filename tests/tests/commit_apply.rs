@@ -684,25 +684,10 @@ async fn a_model_that_fails_is_llm_failed_and_no_plan_is_kept() {
 /// not documented, and the server says so when it starts.
 #[test]
 fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
-    use crate::server::{Server, cli, fresh_sqlite, server_binary};
+    use crate::server::{Server, fresh_sqlite, server_binary};
     let binary = server_binary();
     let (dir, url) = fresh_sqlite("commit-server");
-    let out = cli(
-        &binary,
-        &url,
-        &[
-            "users",
-            "create",
-            "--email",
-            "dev@example.com",
-            "--scopes",
-            "commit:*",
-            "--with-api-key",
-            "cli",
-        ],
-        "a long password\n",
-    );
-    let key = out.lines().last().unwrap().to_owned();
+    let key = crate::server::user_with_key(&binary, &url, "dev@example.com", "commit:*");
 
     let plain = Server::start_with(&binary, &url, &[]);
     assert!(
@@ -978,7 +963,7 @@ async fn an_unfinished_cherry_pick_in_a_linked_worktree_is_found_where_git_keeps
 /// repository's hooks, pushes to an origin on this machine — its git nested inside that.
 #[test]
 fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
-    use crate::server::{Server, cli, fresh_sqlite, server_binary};
+    use crate::server::{Server, fresh_sqlite, server_binary};
     let e = plugin_runtime::reach::enforcement();
     if !(e.fs.enforced && e.net.enforced) {
         assert!(
@@ -990,22 +975,7 @@ fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
     }
     let binary = server_binary();
     let (dir, url) = fresh_sqlite("confined-server");
-    let out = cli(
-        &binary,
-        &url,
-        &[
-            "users",
-            "create",
-            "--email",
-            "dev@example.com",
-            "--scopes",
-            "commit:*,items:*",
-            "--with-api-key",
-            "cli",
-        ],
-        "a long password\n",
-    );
-    let key = out.lines().last().unwrap().to_owned();
+    let key = crate::server::user_with_key(&binary, &url, "dev@example.com", "commit:*,items:*");
     let repo = with_work("confined-server");
     let origin = repo.origin();
     let repo_path = repo.dir.to_str().unwrap();

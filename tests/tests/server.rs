@@ -69,6 +69,28 @@ pub(crate) fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &s
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A user `email` holding `scopes`, made on the command line with an API key of the same
+/// scopes: the key.
+pub(crate) fn user_with_key(
+    binary: &PathBuf,
+    database_url: &str,
+    email: &str,
+    scopes: &str,
+) -> String {
+    let args = [
+        "users",
+        "create",
+        "--email",
+        email,
+        "--scopes",
+        scopes,
+        "--with-api-key",
+        "tests",
+    ];
+    let out = cli(binary, database_url, &args, "a long password\n");
+    out.lines().last().unwrap().to_owned()
+}
+
 impl Server {
     /// Starts the server on port 0 and reads the port it logs.
     fn start(binary: &PathBuf, database_url: &str) -> Server {
@@ -444,22 +466,7 @@ fn refused_within(server: &Server, path: &str, headers: &[(&str, &str)], limit: 
 fn sigterm_drains_requests_in_flight_and_exits_0() {
     let binary = server_binary();
     let (dir, url) = fresh_sqlite("term");
-    let out = cli(
-        &binary,
-        &url,
-        &[
-            "users",
-            "create",
-            "--email",
-            "term@example.com",
-            "--scopes",
-            "items:*",
-            "--with-api-key",
-            "term",
-        ],
-        "a long password\n",
-    );
-    let key = out.lines().last().unwrap().to_owned();
+    let key = crate::server::user_with_key(&binary, &url, "term@example.com", "items:*");
     let mut server = Server::start(&binary, &url);
 
     let big = format!(

@@ -435,16 +435,9 @@ fn server_reach(
     Ok(reach)
 }
 
-/// The port of a `scheme://[user[:password]@]host[:port]/...` URL, or `default`.
+/// The port a `scheme://[user[:password]@]host[:port]/...` URL names, or `default`.
 fn port_of(url: &str, default: u16) -> u16 {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    host_port
-        .rsplit_once(':')
-        .filter(|(host, _)| !host.ends_with(']') || host.starts_with('['))
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(default)
+    plugin_runtime::reach::host_port_of(url).map_or(default, |(_, port)| port)
 }
 
 /// A configuration at fault: said once, in the log, and the process ends (status 1) before

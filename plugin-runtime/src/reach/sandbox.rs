@@ -98,7 +98,76 @@ pub(super) fn probe() -> Result<u32, String> {
     }
 }
 
-/// A route's ruleset, built once, applied (through a duplicate) to every program it starts.
+/// What a ruleset allows besides the system's programs and files.
+pub(super) struct Rules<'a> {
+    /// Read.
+    pub(super) read: &'a [PathBuf],
+    /// Read, written and run from: a repository's own hooks live under it, and git runs them
+    /// (confined like git itself).
+    pub(super) write: &'a [PathBuf],
+    /// Programs that may be run; those outside the system directories get a rule of their own.
+    pub(super) programs: &'a [PathBuf],
+    /// TCP ports that may be connected to.
+    pub(super) connect: &'a [u16],
+    /// TCP ports that may be listened on.
+    pub(super) bind: &'a [u16],
+    /// Whether signals and abstract Unix sockets stay inside: for a route's programs, not for
+    /// the server, which signals the process groups of the programs it started.
+    pub(super) scoped: bool,
+}
+
+/// The ruleset for `rules`, plus what every program needs to run.
+fn ruleset(rules: &Rules<'_>) -> Result<RulesetCreated, RulesetError> {
+    let read: BitFlags<AccessFs> = AccessFs::ReadFile | AccessFs::ReadDir;
+    let read_exec = AccessFs::from_read(REQUESTED);
+    let read_write = read_exec | AccessFs::from_write(REQUESTED);
+    // Programs found outside the system directories (`/usr/local` is inside `/usr`).
+    let extra_programs = rules
+        .programs
+        .iter()
+        .filter(|p| !SYSTEM_EXEC.iter().any(|dir| p.starts_with(dir)));
+    let ports = |list: &[u16], access: AccessNet| {
+        list.iter()
+            .map(move |&port| Ok::<_, RulesetError>(NetPort::new(port, access)))
+            .collect::<Vec<_>>()
+    };
+    let handled = Ruleset::default()
+        .handle_access(AccessFs::from_all(REQUESTED))?
+        // Only TCP: UDP rules (ABI 10) would stop DNS, which declared host names need.
+        .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
+    let handled = if rules.scoped {
+        handled.scope(Scope::from_all(REQUESTED))?
+    } else {
+        handled
+    };
+    handled
+        .create()?
+        .add_rules(path_beneath_rules(SYSTEM_EXEC, read_exec))?
+        .add_rules(path_beneath_rules(SYSTEM_READ, read))?
+        .add_rules(path_beneath_rules(
+            ["/dev/null"],
+            AccessFs::WriteFile | AccessFs::Truncate,
+        ))?
+        .add_rules(path_beneath_rules(extra_programs, read_exec))?
+        .add_rules(path_beneath_rules(rules.read, read))?
+        .add_rules(path_beneath_rules(rules.write, read_write))?
+        .add_rules(ports(rules.connect, AccessNet::ConnectTcp))?
+        .add_rules(ports(rules.bind, AccessNet::BindTcp))
+}
+
+/// Confines the calling thread (and the threads it creates) to `rules`: the whole server's
+/// ruleset ([`ServerReach`](super::ServerReach)).
+pub(super) fn confine(rules: &Rules<'_>) -> Result<(), String> {
+    let status = ruleset(rules)
+        .and_then(RulesetCreated::restrict_self)
+        .map_err(|e| e.to_string())?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Ok(()),
+        RulesetStatus::NotEnforced => Err("the kernel did not enforce the ruleset".to_owned()),
+    }
+}
+
+/// A route's ruleset, applied (through a duplicate) to every program it starts.
 #[derive(Debug)]
 pub(super) struct Confinement {
     ruleset: RulesetCreated,
@@ -107,40 +176,18 @@ pub(super) struct Confinement {
 impl Confinement {
     /// The ruleset for what `allowed` declares, plus what every program needs to run.
     pub(super) fn build(allowed: &Allowed, programs: &[ProgramRule]) -> Result<Self, RulesetError> {
-        let read: BitFlags<AccessFs> = AccessFs::ReadFile | AccessFs::ReadDir;
-        let read_exec = AccessFs::from_read(REQUESTED);
-        // Write paths may be read, written and run from: a repository's own hooks live under
-        // it, and git runs them (confined like git itself).
-        let read_write = read_exec | AccessFs::from_write(REQUESTED);
-        // Programs found outside the system directories (`/usr/local` is inside `/usr`).
-        let extra_programs: Vec<&PathBuf> = programs
-            .iter()
-            .filter_map(|p| p.path.as_ref())
-            .filter(|p| !SYSTEM_EXEC.iter().any(|dir| p.starts_with(dir)))
-            .collect();
-        let mut ports: Vec<u16> = allowed.net.iter().map(|e| e.port).collect();
-        ports.sort_unstable();
-        ports.dedup();
-
-        let ruleset =
-            Ruleset::default()
-                .handle_access(AccessFs::from_all(REQUESTED))?
-                // Only TCP: UDP rules (ABI 10) would stop DNS, which declared host names need.
-                .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?
-                .scope(Scope::from_all(REQUESTED))?
-                .create()?
-                .add_rules(path_beneath_rules(SYSTEM_EXEC, read_exec))?
-                .add_rules(path_beneath_rules(SYSTEM_READ, read))?
-                .add_rules(path_beneath_rules(
-                    ["/dev/null"],
-                    AccessFs::WriteFile | AccessFs::Truncate,
-                ))?
-                .add_rules(path_beneath_rules(extra_programs, read_exec))?
-                .add_rules(path_beneath_rules(&allowed.read, read))?
-                .add_rules(path_beneath_rules(&allowed.write, read_write))?
-                .add_rules(ports.into_iter().map(|port| {
-                    Ok::<_, RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))
-                }))?;
+        let programs: Vec<PathBuf> = programs.iter().filter_map(|p| p.path.clone()).collect();
+        let mut connect: Vec<u16> = allowed.net.iter().map(|e| e.port).collect();
+        connect.sort_unstable();
+        connect.dedup();
+        let ruleset = ruleset(&Rules {
+            read: &allowed.read,
+            write: &allowed.write,
+            programs: &programs,
+            connect: &connect,
+            bind: &[],
+            scoped: true,
+        })?;
         Ok(Confinement { ruleset })
     }
 
@@ -148,21 +195,7 @@ impl Confinement {
     /// route's behalf through the handle's file calls is then held by the kernel too, so a link
     /// a confined child swaps in between the handle's check and the operation leads nowhere.
     pub(super) fn run<T: Send>(&self, op: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
-        let ruleset = self.ruleset.try_clone()?;
-        std::thread::scope(|scope| {
-            let confined = std::thread::Builder::new()
-                .name("reach-file".into())
-                .spawn_scoped(scope, move || {
-                    let status = ruleset.restrict_self().map_err(io::Error::other)?;
-                    if status.ruleset == RulesetStatus::NotEnforced {
-                        return Err(io::Error::other("Landlock did not confine the operation"));
-                    }
-                    op()
-                })?;
-            confined
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the confined file thread panicked")))
-        })
+        self.on_confined_thread("reach-file", op)
     }
 
     /// Starts `cmd` from a thread confined by this ruleset.
@@ -171,66 +204,34 @@ impl Confinement {
         cmd: &mut tokio::process::Command,
     ) -> io::Result<tokio::process::Child> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        self.on_confined_thread("reach-spawn", move || {
+            let _entered = runtime.enter();
+            cmd.spawn()
+        })
+    }
+
+    /// Runs `op` on a short-lived thread that confines itself first; refuses to run it if the
+    /// kernel did not confine (`enforcement()` said it would: anything else would be silently
+    /// weaker than declared).
+    fn on_confined_thread<T: Send>(
+        &self,
+        name: &str,
+        op: impl FnOnce() -> io::Result<T> + Send,
+    ) -> io::Result<T> {
         let ruleset = self.ruleset.try_clone()?;
         std::thread::scope(|scope| {
             let confined = std::thread::Builder::new()
-                .name("reach-spawn".into())
+                .name(name.to_owned())
                 .spawn_scoped(scope, move || {
                     let status = ruleset.restrict_self().map_err(io::Error::other)?;
                     if status.ruleset == RulesetStatus::NotEnforced {
-                        // `enforcement()` said Landlock works; starting the program unconfined
-                        // now would be silently weaker than declared.
-                        return Err(io::Error::other("Landlock did not confine the program"));
+                        return Err(io::Error::other("Landlock did not confine the thread"));
                     }
-                    let _entered = runtime.enter();
-                    cmd.spawn()
+                    op()
                 })?;
             confined
                 .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the confined spawn thread panicked")))
+                .unwrap_or_else(|_| Err(io::Error::other(format!("the {name} thread panicked"))))
         })
-    }
-}
-
-/// Confines the calling thread (and the threads it creates) to `reach`: the server's own
-/// ruleset, with the same system files as a route's programs, no scoping (the server signals
-/// the process groups of the programs it started), and TCP by port, to connect and to listen.
-pub(super) fn confine_server(reach: &super::server::ServerReach) -> Result<(), String> {
-    let read: BitFlags<AccessFs> = AccessFs::ReadFile | AccessFs::ReadDir;
-    let read_exec = AccessFs::from_read(REQUESTED);
-    let read_write = read_exec | AccessFs::from_write(REQUESTED);
-    let build = || -> Result<RulesetCreated, RulesetError> {
-        Ruleset::default()
-            .handle_access(AccessFs::from_all(REQUESTED))?
-            .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?
-            .create()?
-            .add_rules(path_beneath_rules(SYSTEM_EXEC, read_exec))?
-            .add_rules(path_beneath_rules(SYSTEM_READ, read))?
-            .add_rules(path_beneath_rules(
-                ["/dev/null"],
-                AccessFs::WriteFile | AccessFs::Truncate,
-            ))?
-            .add_rules(path_beneath_rules(&reach.programs, read_exec))?
-            .add_rules(path_beneath_rules(&reach.read, read))?
-            .add_rules(path_beneath_rules(&reach.write, read_write))?
-            .add_rules(
-                reach
-                    .connect
-                    .iter()
-                    .map(|&port| Ok::<_, RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
-            )?
-            .add_rules(
-                reach
-                    .bind
-                    .iter()
-                    .map(|&port| Ok::<_, RulesetError>(NetPort::new(port, AccessNet::BindTcp))),
-            )
-    };
-    let status = build()
-        .and_then(RulesetCreated::restrict_self)
-        .map_err(|e| e.to_string())?;
-    match status.ruleset {
-        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Ok(()),
-        RulesetStatus::NotEnforced => Err("the kernel did not enforce the ruleset".to_owned()),
     }
 }

@@ -176,7 +176,15 @@ impl ServerReach {
 
     #[cfg(all(feature = "sandbox", target_os = "linux"))]
     fn apply(&self) -> Result<(), String> {
-        super::sandbox::confine_server(self).map_err(|e| format!("Landlock: {e}"))
+        super::sandbox::confine(&super::sandbox::Rules {
+            read: &self.read,
+            write: &self.write,
+            programs: &self.programs,
+            connect: &self.connect,
+            bind: &self.bind,
+            scoped: false,
+        })
+        .map_err(|e| format!("Landlock: {e}"))
     }
 
     #[cfg(not(all(feature = "sandbox", target_os = "linux")))]
