@@ -63,7 +63,8 @@ impl Assembly {
     /// # Panics
     /// When no authenticator was given and a route needs one through the server's default
     /// security (the compile-time check cannot see a `ServerConfig` built at run time): the
-    /// server refuses to start, naming the routes and the two ways to fix it.
+    /// server refuses to start, naming the routes and the two ways to fix it. Likewise when a
+    /// rate-limit override names no policy a mounted plugin declares.
     pub fn finish(self) -> Router {
         if self.auth.is_none() {
             let unprotected = self.needing_authentication();
@@ -73,6 +74,22 @@ impl Assembly {
                  add `auth = <an Authenticator>;` to plugins![...] (the built-in store is `plugin_runtime::auth::Auth`), \
                  or declare `security(none)` on the routes or their plugins if they are public",
                 unprotected.join(", ")
+            );
+        }
+        for o in self.config.rate_limit_overrides() {
+            let declared = self.plugins.iter().filter(|p| p.name == o.plugin).any(|p| {
+                served_routes(p)
+                    .filter_map(|r| r.rate_limits)
+                    .chain(p.rate_limits)
+                    .flatten()
+                    .any(|l| l.name == o.policy)
+            });
+            assert!(
+                declared,
+                "the rate-limit override `{}.{}` names no policy a mounted plugin declares: \
+                 write `plugin.policy=quota/window` with a plugin in plugins![...] and a policy \
+                 of its `rate_limit(...)` (`default` when the policy has no name)",
+                o.plugin, o.policy
             );
         }
         let specs = crate::openapi::Specs::build(&self.config, &self.plugins);

@@ -88,7 +88,7 @@ pub use manifest::manifest;
 pub use mount::Plugin;
 #[cfg(feature = "redis")]
 pub use policy::RedisLimits;
-pub use policy::{LimitStore, ServerConfig, WhenUnreachable};
+pub use policy::{LimitOverride, LimitStore, ServerConfig, WhenUnreachable};
 pub use request::{
     ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,

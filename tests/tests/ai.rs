@@ -29,6 +29,12 @@ const MODELS: &[&str] = &[
     "thinking-stall",
     "null-content",
     "no-usage",
+    "cut-short",
+    "filtered",
+    "overshoot",
+    "failing-address",
+    "overloaded",
+    "no-credit",
 ];
 
 /// A configuration with every model of the double at $1 / $2 per million tokens, a model on a
@@ -39,10 +45,28 @@ pub(crate) fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> 
         .map(|m| json!({"name": m, "provider": "fake", "input_per_million_usd": 1.0, "output_per_million_usd": 2.0}))
         .collect();
     models.push(json!({"name": "gone", "provider": "closed"}));
+    // A provider with a key, which the double quotes back when it refuses.
+    models.push(json!({"name": "keyed", "provider": "keyed"}));
+    for m in ["embed-small", "embed-limited"] {
+        models.push(json!({"name": m, "provider": "fake", "input_per_million_usd": 1.0, "embeddings": true}));
+    }
+    for m in [
+        "claude-echo",
+        "claude-long",
+        "claude-refusal",
+        "claude-limited",
+        "claude-overloaded",
+        "claude-stream-error",
+        "claude-no-delta",
+    ] {
+        models.push(json!({"name": m, "provider": "claude", "input_per_million_usd": 1.0, "output_per_million_usd": 2.0}));
+    }
     json!({
         "providers": {
             "fake": {"base_url": upstream.base_url},
             "closed": {"base_url": closed},
+            "keyed": {"base_url": upstream.base_url, "api_key": KEYED_SECRET},
+            "claude": {"kind": "anthropic", "base_url": upstream.anthropic_url, "api_key": "sk-ant-api03-test"},
         },
         "models": models,
         "default_model": "echo",
@@ -50,6 +74,9 @@ pub(crate) fn config_json(upstream: &Upstream, closed: &str, daily_usd: f64) -> 
     })
     .to_string()
 }
+
+/// The key of the provider `keyed`, which its refusal quotes: never in a log or an answer.
+pub(crate) const KEYED_SECRET: &str = "sk-proj-Zq8Lm3Nv5Rt7Xw9Yb2Cd4Fg6Hj8Kp0Qs";
 
 /// A base URL on which nothing listens.
 pub(crate) fn closed_port() -> String {
@@ -138,6 +165,7 @@ async fn generates_text_with_usage_and_cost_and_records_it() {
         r.json::<Value>(),
         json!({
             "text": "echo: hello world",
+            "finishReason": "stop",
             "model": "echo",
             "provider": "fake",
             "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
@@ -188,7 +216,7 @@ async fn models_are_listed_with_prices() {
     assert_eq!(models["defaultModel"], "echo");
     assert_eq!(
         models["models"][0],
-        json!({"name": "echo", "provider": "fake", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0})
+        json!({"name": "echo", "provider": "fake", "kind": "chat", "inputPerMillionUsd": 1.0, "outputPerMillionUsd": 2.0})
     );
     // `ai:read` alone does not generate.
     let r = generate(&ai.client, json!({"prompt": "hi"})).await;
@@ -342,7 +370,7 @@ async fn a_stream_sends_deltas_then_usage_and_records_it() {
     assert_eq!(
         events[3].1,
         json!({
-            "type": "done", "model": "echo", "provider": "fake",
+            "type": "done", "model": "echo", "provider": "fake", "finishReason": "stop",
             "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
             "costUsd": 0.000_011,
         })

@@ -6,6 +6,7 @@
 
 mod ai;
 mod ai_metering;
+mod ai_upstreams;
 mod auth;
 mod client;
 mod commit;

@@ -24,8 +24,29 @@
 //! | `thinking-stall` | a stream that first sends a running usage of [`THOUGHT`] output tokens (a reasoning model's hidden tokens) and no text, then `ok`, then nothing, forever |
 //! | `null-content` | `200` with the usage but a `null` message content |
 //! | `no-usage` | `200` with the text but no usage |
+//! | `cut-short` | the prompt's words up to `max_tokens`, `finish_reason: length` |
+//! | `filtered` | `finish_reason: content_filter`: whole, a `null` content (as Azure OpenAI sends it); streamed, the first word, then the reason |
+//! | `overshoot` | the echo, reporting ten times `max_tokens` output tokens (a gateway's mock did) |
+//! | `keyed` | `401` quoting the key it was sent, as OpenAI does (`invalid_api_key`) |
+//! | `failing-address` | like `failing`, the message naming the upstream's address (LiteLLM's `APIConnectionError`) |
+//! | `overloaded` | `503` with `Retry-After: 9` |
+//! | `no-credit` | `429` whose error is `insufficient_quota`: the account is out of credit, as OpenAI says it |
 //!
 //! Every whole answer sent (the provider did the work) is counted: [`Upstream::answered`].
+//!
+//! It also serves OpenAI's embeddings (`POST /v1/embeddings`: a vector of three numbers for each
+//! input, `embed-limited` answering `429`) and Anthropic's Messages API under
+//! `/anthropic/v1/messages`, which wants `x-api-key` and `anthropic-version` as Anthropic does:
+//!
+//! | model | answers |
+//! |---|---|
+//! | `claude-echo` | the prompt's words back; streamed as Anthropic streams, `ping`s included |
+//! | `claude-long` | the first two words, `stop_reason: max_tokens` |
+//! | `claude-refusal` | no content, `stop_reason: refusal` |
+//! | `claude-limited` | `429` `rate_limit_error` with `retry-after: 11` |
+//! | `claude-overloaded` | `529` `overloaded_error` |
+//! | `claude-no-delta` | a stream with no `message_delta`: the only count is `message_start`'s, sent before the text (an Anthropic-compatible server did this) |
+//! | `claude-stream-error` | a stream that sends one word, then an `error` event (`overloaded_error`), as Anthropic does once the `200` is sent |
 
 use axum::Router;
 use axum::body::Body;
@@ -68,6 +89,8 @@ pub(crate) struct Seen {
 pub(crate) struct Upstream {
     /// `http://127.0.0.1:<port>/v1`, a provider's base URL.
     pub(crate) base_url: String,
+    /// `http://127.0.0.1:<port>/anthropic/v1`, Anthropic's base URL on the double.
+    pub(crate) anthropic_url: String,
     pub(crate) seen: Arc<Seen>,
 }
 
@@ -77,12 +100,15 @@ impl Upstream {
         let seen = Arc::new(Seen::default());
         let app = Router::new()
             .route("/v1/chat/completions", axum::routing::post(complete))
+            .route("/v1/embeddings", axum::routing::post(embed))
+            .route("/anthropic/v1/messages", axum::routing::post(messages))
             .with_state(Arc::clone(&seen));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Upstream {
             base_url: format!("http://127.0.0.1:{port}/v1"),
+            anthropic_url: format!("http://127.0.0.1:{port}/anthropic/v1"),
             seen,
         }
     }
@@ -147,6 +173,10 @@ fn words_of(request: &Value) -> (Vec<String>, u64) {
 /// The error body of `failing` (vLLM's) and `throttled` (LiteLLM's, its code a string).
 fn error_body(model: &str) -> Value {
     match model {
+        "failing-address" => json!({"error": {
+            "message": "litellm.APIConnectionError: OpenAIException - Connection error. Received Model Group=qwen\nAvailable Model Group Fallbacks=None api_base=http://10.1.2.3:8000/v1",
+            "type": null, "param": null, "code": "500",
+        }}),
         "throttled" => json!({"error": {
             "message": "litellm.RateLimitError: you are sending requests too quickly",
             "type": "rate_limit_error", "param": null, "code": "429",
@@ -158,12 +188,22 @@ fn error_body(model: &str) -> Value {
     }
 }
 
+fn finish_chunk(reason: &str) -> Bytes {
+    let event =
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], "usage": null});
+    Bytes::from(format!("data: {event}\n\n"))
+}
+
 fn chunk(text: &str) -> Bytes {
     let event = json!({"choices": [{"index": 0, "delta": {"content": text}}], "usage": null});
     Bytes::from(format!("data: {event}\n\n"))
 }
 
-async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
+async fn complete(
+    State(seen): State<Arc<Seen>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     seen.calls.fetch_add(1, Ordering::SeqCst);
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     *seen.last.lock().unwrap() = request.clone();
@@ -179,8 +219,45 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
                 .into_response();
         }
         "broken" => return (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response(),
+        "overloaded" => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "9")],
+                "The server is overloaded or not ready yet.",
+            )
+                .into_response();
+        }
+        "no-credit" => {
+            let body = json!({"error": {
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "type": "insufficient_quota", "param": null, "code": "insufficient_quota",
+            }});
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+        "keyed" => {
+            let key = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let body = json!({"error": {
+                "message": format!("Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys."),
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key",
+            }});
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
         "garbled" if !streamed => return (StatusCode::OK, "{\"choices\": [").into_response(),
-        "failing" | "throttled" if !streamed => {
+        "failing" | "throttled" | "failing-address" if !streamed => {
             let body = error_body(&model).to_string();
             return ([("content-type", "application/json")], body).into_response();
         }
@@ -191,7 +268,19 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
     if model == "scripted" || model == "held-scripted" {
         words = vec![seen.script.lock().unwrap().clone()];
     }
-    let completion_tokens = words.len() as u64;
+    let max_tokens = request["max_tokens"].as_u64().unwrap_or(16);
+    if model == "cut-short" {
+        words.truncate(usize::try_from(max_tokens).unwrap_or(usize::MAX));
+    }
+    let finish = match model.as_str() {
+        "cut-short" => "length",
+        "filtered" => "content_filter",
+        _ => "stop",
+    };
+    let completion_tokens = match model.as_str() {
+        "overshoot" => max_tokens * 10,
+        _ => words.len() as u64,
+    };
     let usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -199,14 +288,14 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
     });
     if !streamed {
         let content = match model.as_str() {
-            "null-content" => Value::Null,
+            "null-content" | "filtered" => Value::Null,
             _ => json!(words.join(" ")),
         };
         let mut answer = json!({
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
             "usage": usage,
         });
         if model == "no-usage" {
@@ -227,9 +316,11 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
             let n = words.len();
             let error = || Bytes::from(format!("data: {}\n\ndata: [DONE]\n\n", error_body(&model)));
             let out = match (model.as_str(), i) {
-                ("failing" | "throttled", 0) => Bytes::from_static(b": ping\n\n: ping\n\n"),
-                ("failing" | "throttled" | "failing-late", 1) => error(),
-                ("failing" | "throttled" | "failing-late", 2..) => {
+                ("failing" | "throttled" | "failing-address", 0) => {
+                    Bytes::from_static(b": ping\n\n: ping\n\n")
+                }
+                ("failing" | "throttled" | "failing-late" | "failing-address", 1) => error(),
+                ("failing" | "throttled" | "failing-late" | "failing-address", 2..) => {
                     guard.finished.set(true);
                     return None;
                 }
@@ -271,12 +362,20 @@ async fn complete(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
                     guard.seen.release.notified().await;
                     chunk(&format!(" {}", words[1.min(n - 1)]))
                 }
+                ("filtered", 1) => finish_chunk(finish),
+                ("filtered", 2) => Bytes::from_static(b"data: [DONE]\n\n"),
+                ("filtered", _) => {
+                    guard.finished.set(true);
+                    return None;
+                }
                 (_, i) if i < n => chunk(&format!(" {}", words[i])),
-                (_, i) if i == n => Bytes::from(format!(
+                // OpenAI sends why it stopped in a chunk of its own, then the usage.
+                (_, i) if i == n => finish_chunk(finish),
+                (_, i) if i == n + 1 => Bytes::from(format!(
                     "data: {}\n\n",
                     json!({"choices": [], "usage": usage})
                 )),
-                (_, i) if i == n + 1 => Bytes::from_static(b"data: [DONE]\n\n"),
+                (_, i) if i == n + 2 => Bytes::from_static(b"data: [DONE]\n\n"),
                 _ => {
                     guard.finished.set(true);
                     return None;
@@ -305,4 +404,179 @@ impl Drop for Cancelled {
             self.seen.cancelled.fetch_add(1, Ordering::SeqCst);
         }
     }
+}
+
+/// OpenAI's embeddings: for each input, `[its characters, its words, 1]`; the usage is the
+/// inputs' words plus one each.
+async fn embed(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
+    seen.calls.fetch_add(1, Ordering::SeqCst);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    *seen.last.lock().unwrap() = request.clone();
+    if request["model"] == "embed-limited" {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "5")],
+            r#"{"error":{"message":"Rate limit reached for text-embedding-3-small","type":"requests","code":"rate_limit_exceeded"}}"#,
+        )
+            .into_response();
+    }
+    let inputs: Vec<String> = match &request["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let tokens: u64 = inputs
+        .iter()
+        .map(|i| i.split_whitespace().count() as u64 + 1)
+        .sum();
+    // In reverse, with their indexes, as a provider may send them.
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, text)| {
+            json!({
+                "object": "embedding",
+                "index": index,
+                "embedding": [text.chars().count() as f64, text.split_whitespace().count() as f64, 1.0],
+            })
+        })
+        .collect();
+    let answer = json!({
+        "object": "list",
+        "data": data,
+        "model": request["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    });
+    ([("content-type", "application/json")], answer.to_string()).into_response()
+}
+
+/// Anthropic's error body.
+fn anthropic_error(kind: &str, message: &str) -> String {
+    json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
+}
+
+/// Anthropic's Messages API, as it answers (see the module's table).
+async fn messages(
+    State(seen): State<Arc<Seen>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    seen.calls.fetch_add(1, Ordering::SeqCst);
+    let json_body = [("content-type", "application/json")];
+    if headers.get("x-api-key").is_none() || headers.get("anthropic-version").is_none() {
+        let body = anthropic_error(
+            "authentication_error",
+            "x-api-key and anthropic-version are required",
+        );
+        return (StatusCode::UNAUTHORIZED, json_body, body).into_response();
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    *seen.last.lock().unwrap() = request.clone();
+    let model = request["model"].as_str().unwrap_or_default().to_owned();
+    match model.as_str() {
+        "claude-limited" => {
+            let body = anthropic_error(
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit",
+            );
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("content-type", "application/json"), ("retry-after", "11")],
+                body,
+            )
+                .into_response();
+        }
+        "claude-overloaded" => {
+            let status = StatusCode::from_u16(529).unwrap();
+            return (
+                status,
+                json_body,
+                anthropic_error("overloaded_error", "Overloaded"),
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let prompt = request["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
+    let mut words: Vec<String> = prompt.split_whitespace().map(str::to_owned).collect();
+    let stop = match model.as_str() {
+        "claude-long" => {
+            words.truncate(2);
+            "max_tokens"
+        }
+        "claude-refusal" => {
+            words.clear();
+            "refusal"
+        }
+        _ => "end_turn",
+    };
+    let input = prompt.split_whitespace().count() as u64 + 7;
+    let output = words.len() as u64;
+    if !request["stream"].as_bool().unwrap_or(false) {
+        let content: Vec<Value> = if words.is_empty() {
+            Vec::new()
+        } else {
+            vec![json!({"type": "text", "text": words.join(" ")})]
+        };
+        let answer = json!({
+            "id": "msg_test", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": stop, "stop_sequence": null,
+            "usage": {"input_tokens": input, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": output},
+        });
+        seen.answered.fetch_add(1, Ordering::SeqCst);
+        return (json_body, answer.to_string()).into_response();
+    }
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut out = vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_test", "type": "message", "role": "assistant", "content": [], "model": model, "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1}}}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", json!({"type": "ping"})),
+    ];
+    for (i, w) in words.iter().enumerate() {
+        let text = if i == 0 { w.clone() } else { format!(" {w}") };
+        out.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+        ));
+        if model == "claude-stream-error" {
+            out.push(event(
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ));
+            break;
+        }
+    }
+    if model == "claude-no-delta" {
+        out.push(event("message_stop", json!({"type": "message_stop"})));
+    } else if model != "claude-stream-error" {
+        out.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
+        out.push(event(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": output}}),
+        ));
+        out.push(event("message_stop", json!({"type": "message_stop"})));
+    }
+    let pieces: Vec<Result<Bytes, Infallible>> =
+        out.into_iter().map(|e| Ok(Bytes::from(e))).collect();
+    let mut response = Body::from_stream(futures_util::stream::iter(pieces)).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }

@@ -4,6 +4,7 @@
 //! logged, serialized or put in an error.
 
 use crate::cost::{Pico, Prices};
+use crate::provider::Kind;
 use plugin_runtime::config::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,27 +21,36 @@ pub struct AiConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// The models, in the order listed.
     pub models: Vec<ModelConfig>,
-    /// The model used when a request names none.
+    /// The chat model used when a request names none.
     pub default_model: Option<String>,
+    /// The embeddings model used when a request names none.
+    pub default_embedding_model: Option<String>,
+    /// Whether generations are kept in the callers' history unless a request says
+    /// `saveHistory: false`.
+    pub save_history: bool,
     /// What each caller may spend per UTC day.
     pub daily_budget: Pico,
     /// What each caller may spend per UTC month.
     pub monthly_budget: Pico,
 }
 
-/// One provider: an OpenAI-compatible chat-completions API.
+/// One provider.
 #[derive(Clone)]
 pub struct ProviderConfig {
+    /// The wire format it speaks.
+    pub kind: Kind,
     /// Its base URL, up to and including `/v1` (`https://api.openai.com/v1`,
     /// `http://127.0.0.1:11434/v1` for Ollama).
     pub base_url: String,
-    /// The key sent as `Authorization: Bearer` (from `AI_PROVIDERS__<NAME>__API_KEY`, say).
+    /// The key sent as `Authorization: Bearer` (or Anthropic's `x-api-key`), from
+    /// `AI_PROVIDERS__<NAME>__API_KEY`, say.
     pub api_key: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderConfig")
+            .field("kind", &self.kind)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .finish()
@@ -56,6 +66,8 @@ pub struct ModelConfig {
     pub provider: String,
     /// Its prices.
     pub prices: Prices,
+    /// Whether it makes embeddings (for `POST /embeddings`) rather than text.
+    pub embeddings: bool,
 }
 
 /// A configuration that cannot be used, said so that the file can be mended.
@@ -76,10 +88,12 @@ impl std::error::Error for ConfigError {}
 /// | variable | setting |
 /// |---|---|
 /// | `AI_CONFIG` | a TOML or JSON file with the settings below (providers and models are easier there) |
-/// | `AI_PROVIDERS__<NAME>__BASE_URL`, `AI_PROVIDERS__<NAME>__API_KEY` | a provider (an OpenAI-compatible API) |
-/// | `AI_OPENAI_API_KEY`, `AI_OPENAI_BASE_URL`, `AI_OPENAI_MODEL` | OpenAI (`gpt-4o-mini` at $0.15 / $0.60 per million tokens by default) |
+/// | `AI_PROVIDERS__<NAME>__BASE_URL`, `AI_PROVIDERS__<NAME>__API_KEY`, `AI_PROVIDERS__<NAME>__KIND` | a provider: an OpenAI-compatible API (`openai`, the default) or Anthropic's (`anthropic`) |
+/// | `AI_OPENAI_API_KEY`, `AI_OPENAI_BASE_URL`, `AI_OPENAI_MODEL` | OpenAI (`gpt-4o-mini` at $0.15 / $0.60 per million tokens by default, and `text-embedding-3-small` at $0.02) |
+/// | `AI_ANTHROPIC_API_KEY`, `AI_ANTHROPIC_BASE_URL`, `AI_ANTHROPIC_MODEL` | Anthropic's Messages API (`claude-haiku-4-5` at $1 / $5 per million tokens by default) |
 /// | `AI_OLLAMA_MODEL`, `AI_OLLAMA_BASE_URL` | a local model, free (`http://127.0.0.1:11434/v1` by default) |
-/// | `AI_DEFAULT_MODEL` | the model used when a request names none (the first by default) |
+/// | `AI_DEFAULT_MODEL`, `AI_DEFAULT_EMBEDDING_MODEL` | the models used when a request names none (the first of each by default) |
+/// | `AI_SAVE_HISTORY` | `true`: keep every generation in its caller's history unless the request says `saveHistory: false` (off by default: only when a request asks) |
 /// | `AI_DAILY_BUDGET_USD`, `AI_MONTHLY_BUDGET_USD` | what each caller may spend ($10 and $100) |
 /// | `AI_REQUIRED` | `true`: refuse to start without a provider |
 #[derive(Debug, Default, Deserialize, garde::Validate, schemars::JsonSchema)]
@@ -93,9 +107,17 @@ pub struct AiSettings {
     #[serde(default)]
     #[garde(dive)]
     pub models: Vec<ModelSettings>,
-    /// The model used when a request names none; the first by default.
+    /// The chat model used when a request names none; the first by default.
     #[garde(inner(length(min = 1)))]
     pub default_model: Option<String>,
+    /// The embeddings model used when a request names none; the first by default.
+    #[garde(inner(length(min = 1)))]
+    pub default_embedding_model: Option<String>,
+    /// Whether every generation is kept in its caller's history unless the request says
+    /// `saveHistory: false`; by default only those whose request asks are kept.
+    #[serde(default)]
+    #[garde(skip)]
+    pub save_history: bool,
     /// What each caller may spend per UTC day, in USD.
     #[garde(inner(range(min = 0.0, max = 1_000_000.0)))]
     pub daily_budget_usd: Option<f64>,
@@ -111,6 +133,16 @@ pub struct AiSettings {
     /// The OpenAI model (`gpt-4o-mini` by default; another costs $0 unless a file prices it).
     #[garde(inner(length(min = 1)))]
     pub openai_model: Option<String>,
+    /// Anthropic's key: configures provider `anthropic` with model `anthropic_model`.
+    #[garde(skip)]
+    pub anthropic_api_key: Option<Secret<String>>,
+    /// Anthropic's base URL (`https://api.anthropic.com/v1` by default).
+    #[garde(inner(custom(http_url)))]
+    pub anthropic_base_url: Option<String>,
+    /// The Anthropic model (`claude-haiku-4-5` by default; another costs $0 unless a file
+    /// prices it).
+    #[garde(inner(length(min = 1)))]
+    pub anthropic_model: Option<String>,
     /// A local Ollama model: configures provider `ollama`.
     #[garde(inner(length(min = 1)))]
     pub ollama_model: Option<String>,
@@ -123,14 +155,19 @@ pub struct AiSettings {
     pub required: bool,
 }
 
-/// One provider: an OpenAI-compatible chat-completions API.
+/// One provider.
 #[derive(Debug, Deserialize, garde::Validate, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
+    /// The wire format it speaks: `openai` (chat completions and embeddings, as OpenAI, Ollama,
+    /// vLLM and LiteLLM speak it; the default) or `anthropic` (the Messages API).
+    #[serde(default)]
+    #[garde(skip)]
+    pub kind: Kind,
     /// Its base URL, up to and including `/v1`.
     #[garde(custom(http_url))]
     pub base_url: String,
-    /// The key sent as `Authorization: Bearer`.
+    /// The key sent as `Authorization: Bearer` (Anthropic's `x-api-key`).
     #[garde(skip)]
     pub api_key: Option<Secret<String>>,
 }
@@ -153,6 +190,10 @@ pub struct ModelSettings {
     #[serde(default)]
     #[garde(range(min = 0.0, max = 1_000_000.0))]
     pub output_per_million_usd: f64,
+    /// Whether it makes embeddings (`POST /embeddings`) rather than text.
+    #[serde(default)]
+    #[garde(skip)]
+    pub embeddings: bool,
 }
 
 fn http_url(url: &str, (): &()) -> garde::Result {
@@ -179,6 +220,8 @@ impl AiConfig {
             providers: BTreeMap::new(),
             models: Vec::new(),
             default_model: None,
+            default_embedding_model: None,
+            save_history: false,
             daily_budget: Pico::from_usd(DAILY_BUDGET_USD).unwrap_or_default(),
             monthly_budget: Pico::from_usd(MONTHLY_BUDGET_USD).unwrap_or_default(),
         }
@@ -211,6 +254,7 @@ impl AiConfig {
             config.providers.insert(
                 name,
                 ProviderConfig {
+                    kind: p.kind,
                     base_url: p.base_url.trim_end_matches('/').to_owned(),
                     api_key: p.api_key.map(Secret::into_inner),
                 },
@@ -229,6 +273,7 @@ impl AiConfig {
                 name: m.name,
                 provider: m.provider,
                 prices,
+                embeddings: m.embeddings,
             });
         }
         if let Some(key) = s.openai_api_key {
@@ -238,20 +283,43 @@ impl AiConfig {
             config.providers.insert(
                 "openai".into(),
                 ProviderConfig {
+                    kind: Kind::Openai,
                     base_url: base.trim_end_matches('/').to_owned(),
                     api_key: Some(key.into_inner()),
                 },
             );
             let (name, prices) = match s.openai_model {
                 // Prices of a model named by variable are unknown: configure them in a file.
-                Some(m) => (m, Prices::per_million_usd(0.0, 0.0)),
-                None => ("gpt-4o-mini".into(), Prices::per_million_usd(0.15, 0.60)),
+                Some(m) => (m, (0.0, 0.0)),
+                None => ("gpt-4o-mini".into(), (0.15, 0.60)),
             };
-            config.models.push(ModelConfig {
-                name,
-                provider: "openai".into(),
-                prices: prices.ok_or_else(|| ConfigError("bad built-in price".into()))?,
-            });
+            config.models.push(built_in(name, "openai", prices, false)?);
+            config.models.push(built_in(
+                "text-embedding-3-small".into(),
+                "openai",
+                (0.02, 0.0),
+                true,
+            )?);
+        }
+        if let Some(key) = s.anthropic_api_key {
+            let base = s
+                .anthropic_base_url
+                .unwrap_or_else(|| "https://api.anthropic.com/v1".into());
+            config.providers.insert(
+                "anthropic".into(),
+                ProviderConfig {
+                    kind: Kind::Anthropic,
+                    base_url: base.trim_end_matches('/').to_owned(),
+                    api_key: Some(key.into_inner()),
+                },
+            );
+            let (name, prices) = match s.anthropic_model {
+                Some(m) => (m, (0.0, 0.0)),
+                None => ("claude-haiku-4-5".into(), (1.0, 5.0)),
+            };
+            config
+                .models
+                .push(built_in(name, "anthropic", prices, false)?);
         }
         if let Some(model) = s.ollama_model {
             let base = s
@@ -260,27 +328,45 @@ impl AiConfig {
             config.providers.insert(
                 "ollama".into(),
                 ProviderConfig {
+                    kind: Kind::Openai,
                     base_url: base.trim_end_matches('/').to_owned(),
                     api_key: None,
                 },
             );
-            config.models.push(ModelConfig {
-                name: model,
-                provider: "ollama".into(),
-                prices: Prices::per_million_usd(0.0, 0.0)
-                    .ok_or_else(|| ConfigError("bad built-in price".into()))?,
-            });
+            config
+                .models
+                .push(built_in(model, "ollama", (0.0, 0.0), false)?);
         }
-        config.default_model = s
-            .default_model
-            .or_else(|| config.models.first().map(|m| m.name.clone()));
-        if let Some(d) = &config.default_model
-            && config.model(d).is_none()
-        {
-            return Err(ConfigError(format!(
-                "the default model `{d}` is not among the models"
-            )));
+        let first = |embeddings: bool| {
+            config
+                .models
+                .iter()
+                .find(|m| m.embeddings == embeddings)
+                .map(|m| m.name.clone())
+        };
+        config.default_model = s.default_model.or_else(|| first(false));
+        config.default_embedding_model = s.default_embedding_model.or_else(|| first(true));
+        for (default, embeddings, what) in [
+            (&config.default_model, false, "chat"),
+            (&config.default_embedding_model, true, "embeddings"),
+        ] {
+            if let Some(d) = default
+                && config.model(d).is_none_or(|m| m.embeddings != embeddings)
+            {
+                return Err(ConfigError(format!(
+                    "the default {what} model `{d}` is not among the {what} models"
+                )));
+            }
         }
+        for m in &config.models {
+            if m.embeddings && config.providers[&m.provider].kind == Kind::Anthropic {
+                return Err(ConfigError(format!(
+                    "model `{}` makes embeddings, which provider `{}` (Anthropic) does not offer",
+                    m.name, m.provider
+                )));
+            }
+        }
+        config.save_history = s.save_history;
         if let Some(d) = s.daily_budget_usd {
             config.daily_budget = budget("AI_DAILY_BUDGET_USD", d)?;
         }
@@ -299,6 +385,22 @@ impl AiConfig {
     pub fn is_configured(&self) -> bool {
         !self.models.is_empty()
     }
+}
+
+/// A model the shortcuts configure, at `(input, output)` USD per million tokens.
+fn built_in(
+    name: String,
+    provider: &str,
+    (input, output): (f64, f64),
+    embeddings: bool,
+) -> Result<ModelConfig, ConfigError> {
+    Ok(ModelConfig {
+        name,
+        provider: provider.into(),
+        prices: Prices::per_million_usd(input, output)
+            .ok_or_else(|| ConfigError("bad built-in price".into()))?,
+        embeddings,
+    })
 }
 
 fn budget(what: &str, usd: f64) -> Result<Pico, ConfigError> {

@@ -146,6 +146,11 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// The database it records in.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Releases every hold older than `age`, whoever's: holds their servers never gave back.
     /// Returns how many.
     ///
@@ -316,7 +321,7 @@ impl Ledger {
 }
 
 /// Milliseconds since the epoch, now.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     i64::try_from(ms).unwrap_or(i64::MAX)
 }

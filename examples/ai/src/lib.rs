@@ -1,14 +1,17 @@
 //! The AI plugin, mounted under `/v1/plugins/ai`: text generation through OpenAI-compatible
-//! providers, whole (`POST /generate`) or streamed as server-sent events
-//! (`POST /generate/stream`), with the tokens used and what they cost, per-caller daily and
-//! monthly budgets enforced before a provider is asked, and the models and the caller's usage
-//! to read (`GET /models`, `GET /usage`).
+//! providers or Anthropic's Messages API, whole (`POST /generate`) or streamed as server-sent
+//! events (`POST /generate/stream`), with why the model stopped, the tokens used and what they
+//! cost; embeddings (`POST /embeddings`); per-caller daily and monthly budgets enforced before a
+//! provider is asked and a rate limit on every call that asks one; the models and the caller's
+//! usage to read (`GET /models`, `GET /usage`); and a history the caller owns, kept only when
+//! asked, secrets removed (`GET /history`, `GET` and `DELETE /history/{id}`).
 //!
 //! Which providers and models exist comes from [`AiConfig`]; with none configured the plugin
 //! still mounts, and generating answers `503 PROVIDER_NOT_CONFIGURED`.
 
 pub mod config;
 pub mod cost;
+pub mod history;
 pub mod ledger;
 pub mod meter;
 pub mod provider;
@@ -16,11 +19,15 @@ mod routes;
 pub mod sse;
 
 pub use config::{AiConfig, AiSettings};
+pub use history::HistoryEntry;
+pub use provider::FinishReason;
 pub use routes::{
-    GenerateEvent, GenerateRequest, GenerateResponse, ModelInfo, Models, PeriodUsage, Summary,
-    UsageReport,
+    EmbeddingsRequest, EmbeddingsResponse, GENERATIONS_PER_MINUTE, GenerateEvent, GenerateRequest,
+    GenerateResponse, HistoryPage, HistoryQuery, ModelInfo, ModelKind, Models, PeriodUsage,
+    Summary, UsageReport,
 };
 
+use history::History;
 use ledger::Ledger;
 use meter::Meter;
 use plugin_runtime::database::Database;
@@ -29,14 +36,15 @@ use plugin_runtime::{Starting, plugin};
 use provider::Provider;
 use std::collections::BTreeMap;
 
-/// The plugin's state: the configuration, a client per provider, the ledger and the meter
-/// charging to it.
+/// The plugin's state: the configuration, a client per provider, the ledger, the meter
+/// charging to it and the callers' history.
 #[derive(Debug)]
 pub struct AiState {
     config: AiConfig,
     providers: BTreeMap<String, Provider>,
     ledger: Ledger,
     meter: Meter,
+    history: History,
 }
 
 impl AiState {
@@ -47,17 +55,24 @@ impl AiState {
             .providers
             .iter()
             .map(|(name, p)| {
-                let client =
-                    Provider::new(name.clone(), http.clone(), &p.base_url, p.api_key.clone());
+                let client = Provider::of_kind(
+                    p.kind,
+                    name.clone(),
+                    http.clone(),
+                    &p.base_url,
+                    p.api_key.clone(),
+                );
                 (name.clone(), client)
             })
             .collect();
         let meter = Meter::new(ledger.clone(), &config);
+        let history = History::new(ledger.pool().clone());
         AiState {
             config,
             providers,
             ledger,
             meter,
+            history,
         }
     }
 
@@ -115,10 +130,11 @@ pub async fn start(
 }
 
 /// What is said when no provider is configured.
-pub const NO_PROVIDER: &str = "no AI provider is configured: set AI_OPENAI_API_KEY, AI_OLLAMA_MODEL or providers in AI_CONFIG";
+pub const NO_PROVIDER: &str = "no AI provider is configured: set AI_OPENAI_API_KEY, AI_ANTHROPIC_API_KEY, AI_OLLAMA_MODEL or providers in AI_CONFIG";
 
-/// Text generation through the configured providers: whole or streamed, with usage, cost and
-/// per-caller budgets.
+/// Text generation and embeddings through the configured providers (OpenAI-compatible or
+/// Anthropic): whole or streamed, with why each answer stopped, usage, cost, per-caller budgets
+/// and rate limits, and a history each caller owns.
 #[plugin(
     name = "ai",
     version = "1.0.0",
@@ -129,10 +145,14 @@ pub const NO_PROVIDER: &str = "no AI provider is configured: set AI_OPENAI_API_K
     permissions(net("{provider}")),
     scopes("ai:read"),
     routes(
-        routes::generate,
-        routes::generate_stream,
-        routes::list_models,
-        routes::usage,
+        routes::generate::generate,
+        routes::generate::generate_stream,
+        routes::embeddings::embeddings,
+        routes::account::list_models,
+        routes::account::usage,
+        routes::history::list_history,
+        routes::history::get_history,
+        routes::history::delete_history,
     )
 )]
 pub struct AiPlugin;

@@ -10,11 +10,20 @@
 //! disconnects, a route's timeout), the provider still does the work and bills the operator, so
 //! the task waits for its answer and settles with the usage it reports, or charges the whole
 //! hold if no answer comes within [`ANSWER_DEADLINE`].
+//!
+//! **How far a budget can be overshot.** A call is let through only if its hold (the prompt's
+//! bytes as input tokens, all of `maxTokens` as output) fits in what is left, so a provider that
+//! keeps to `max_tokens` never takes a caller past a budget. A provider that reports more (a
+//! gateway's mock did, and a count of hidden reasoning tokens may) is charged what it reports,
+//! since that is what the operator is billed, and the excess is logged as a warning: the
+//! overshoot is then what each call under way at once reported beyond its hold, which nothing
+//! here can bound. Once spent reaches the budget, every later call is refused before a
+//! provider is asked (`QUOTA_EXCEEDED`).
 
 use crate::AiConfig;
 use crate::cost::{Pico, Prices, Usage};
 use crate::ledger::{Generation, Ledger, Over, Periods, Reservation, STALE_AFTER};
-use crate::provider::{Ask, Completion, Provider, UpstreamError};
+use crate::provider::{Ask, Completion, Embeddings, Provider, UpstreamError};
 use std::time::Duration;
 
 /// How long a whole answer is waited for once asked, whether or not anyone still waits for it;
@@ -85,8 +94,8 @@ impl Meter {
         Usage::new(ask.prompt.len() as u64 + 16, u64::from(ask.max_tokens))
     }
 
-    /// Holds the most `ask` could cost at `prices` against `caller`'s day and month, or says
-    /// which budget it would exceed.
+    /// Holds what `most` would cost at `prices` against `caller`'s day and month, for a call to
+    /// `model` of `provider`, or says which budget it would exceed.
     ///
     /// # Errors
     /// The database failing.
@@ -94,11 +103,11 @@ impl Meter {
         &self,
         caller: &str,
         provider: &str,
+        model: &str,
         prices: Prices,
-        ask: &Ask,
+        most: Usage,
         streamed: bool,
     ) -> Result<Result<Bill, Over>, sqlx::Error> {
-        let most = Meter::ceiling(ask);
         let held = self
             .ledger
             .reserve(
@@ -113,7 +122,7 @@ impl Meter {
             tab: Tab {
                 ledger: self.ledger.clone(),
                 reservation: Some(reservation),
-                model: ask.model.clone(),
+                model: model.to_owned(),
                 provider: provider.to_owned(),
                 prices,
                 most,
@@ -137,10 +146,9 @@ impl Meter {
         prices: Prices,
         ask: Ask,
     ) -> Result<(Completion, Charge), MeterError> {
-        let mut bill = match self
-            .hold(caller, provider.name(), prices, &ask, false)
-            .await
-        {
+        let most = Meter::ceiling(&ask);
+        let held = self.hold(caller, provider.name(), &ask.model, prices, most, false);
+        let mut bill = match held.await {
             Ok(Ok(bill)) => bill,
             Ok(Err(over)) => return Err(MeterError::Over(over)),
             Err(e) => return Err(MeterError::Internal(e.into())),
@@ -185,6 +193,70 @@ impl Meter {
                         provider = provider.name(),
                         "a model call got no answer in time; its hold is charged"
                     );
+                    bill.charge_hold().await;
+                    Err(MeterError::Upstream(UpstreamError::Unreachable(
+                        "it did not answer in time".into(),
+                    )))
+                }
+            }
+        });
+        call.await
+            .unwrap_or_else(|e| Err(MeterError::Internal(e.into())))
+    }
+}
+
+impl Meter {
+    /// The most tokens embedding `inputs` can use: each input's bytes and a few for its
+    /// framing, as [`Meter::ceiling`] counts a prompt; embeddings write nothing.
+    pub fn embedding_ceiling(inputs: &[String]) -> Usage {
+        let bytes: u64 = inputs.iter().map(|i| i.len() as u64 + 16).sum();
+        Usage::new(bytes, 0)
+    }
+
+    /// Embeds `inputs` with `model` of `provider` on `caller`'s account: holds their most,
+    /// asks, and settles with the tokens the provider reports (all that was held if it reports
+    /// none), or releases the hold if it failed. Asked on a task of its own, like
+    /// [`Meter::complete`].
+    ///
+    /// # Errors
+    /// See [`MeterError`].
+    pub async fn embed(
+        &self,
+        caller: &str,
+        provider: &Provider,
+        model: &str,
+        prices: Prices,
+        inputs: Vec<String>,
+    ) -> Result<(Embeddings, Charge), MeterError> {
+        let most = Meter::embedding_ceiling(&inputs);
+        let mut bill = match self
+            .hold(caller, provider.name(), model, prices, most, false)
+            .await
+        {
+            Ok(Ok(bill)) => bill,
+            Ok(Err(over)) => return Err(MeterError::Over(over)),
+            Err(e) => return Err(MeterError::Internal(e.into())),
+        };
+        let provider = provider.clone();
+        let model = model.to_owned();
+        let call = tokio::spawn(async move {
+            match tokio::time::timeout(ANSWER_DEADLINE, provider.embed(&model, &inputs)).await {
+                Ok(Ok(embeddings)) => {
+                    let usage = embeddings.usage.unwrap_or(most);
+                    let charge = bill
+                        .settle(usage, embeddings.usage.is_some())
+                        .await
+                        .map_err(|e| MeterError::Internal(e.into()))?;
+                    Ok((embeddings, charge))
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(provider = provider.name(), error = %e, "an embeddings call failed");
+                    bill.release()
+                        .await
+                        .map_err(|e| MeterError::Internal(e.into()))?;
+                    Err(MeterError::Upstream(e))
+                }
+                Err(_) => {
                     bill.charge_hold().await;
                     Err(MeterError::Upstream(UpstreamError::Unreachable(
                         "it did not answer in time".into(),
@@ -288,6 +360,20 @@ impl Bill {
         self.tab.delivered.estimate(self.tab.most)
     }
 
+    /// What a call that ended as it should is charged: the provider's last count if no text
+    /// came after it, else [`Bill::estimate`] (a count sent early, such as Anthropic's
+    /// `message_start` when no `message_delta` follows, does not cover the text after it).
+    pub fn final_usage(&self) -> Usage {
+        match self.tab.delivered {
+            Delivered {
+                reported: Some(u),
+                bytes_since_report: 0,
+                ..
+            } => u,
+            _ => self.estimate(),
+        }
+    }
+
     /// Records the call at what `usage` cost; the hold is let go only once that is done.
     ///
     /// # Errors
@@ -323,6 +409,22 @@ impl Bill {
 impl Tab {
     async fn settle(&mut self, usage: Usage, complete: bool) -> Result<Charge, sqlx::Error> {
         let cost = self.prices.cost(usage);
+        if usage.output_tokens > self.most.output_tokens
+            || usage.input_tokens > self.most.input_tokens
+        {
+            // Charged as reported: the provider's count is what the operator is billed.
+            let held = self.prices.cost(self.most);
+            tracing::warn!(
+                provider = %self.provider,
+                model = %self.model,
+                input_tokens = usage.input_tokens,
+                output_tokens = usage.output_tokens,
+                most_input_tokens = self.most.input_tokens,
+                most_output_tokens = self.most.output_tokens,
+                excess_usd = Pico(cost.0.saturating_sub(held.0).max(0)).usd(),
+                "the provider reported more tokens than the call could use; charged as reported"
+            );
+        }
         if let Some(r) = &self.reservation {
             let record = Generation {
                 model: &self.model,

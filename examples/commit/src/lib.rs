@@ -37,7 +37,8 @@ pub mod git;
 pub mod model;
 pub mod paths;
 pub mod planner;
-pub mod secrets;
+/// The secret scanner, shared with the AI plugin's history.
+pub use secret_scan as secrets;
 pub mod store;
 // Its `refuse_scope!`, `refuse_secrets!` and `refuse_model!` serve the routes declared after it.
 #[macro_use]

@@ -148,13 +148,19 @@ impl Model {
         let model = config
             .model(name)
             .ok_or_else(|| format!("the AI configuration has no model `{name}`"))?;
+        if model.embeddings {
+            return Err(format!(
+                "the AI configuration's model `{name}` makes embeddings, not text"
+            ));
+        }
         let provider = config.providers.get(&model.provider).ok_or_else(|| {
             format!(
                 "model `{name}`'s provider `{}` is not configured",
                 model.provider
             )
         })?;
-        let client = Provider::new(
+        let client = Provider::of_kind(
+            provider.kind,
             model.provider.clone(),
             ai_plugin::provider::http_client(),
             &provider.base_url,

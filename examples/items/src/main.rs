@@ -7,7 +7,9 @@
 //!                                                       the plugins read AI_* and COMMIT_*, see
 //!                                                       the README; COMMIT_REPO mounts the commit
 //!                                                       plugin on a repository; --confine / CONFINE
-//!                                                       confines the whole process with Landlock)
+//!                                                       confines the whole process with Landlock;
+//!                                                       --rate-limit / RATE_LIMITS changes a
+//!                                                       declared rate limit: ai.generations=100/1m)
 //! example-server users create --email E --scopes S [--with-api-key NAME]
 //!                                                        makes a user; the password is read from stdin
 //! example-server api-keys create --email E --name N --scopes S
@@ -91,6 +93,16 @@ struct Args {
     /// refused with 429.
     #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
     auth_failures_per_minute: u32,
+    /// Changes a rate limit a plugin declares, `plugin.policy=quota/window` (repeatable, or
+    /// comma-separated in the variable): `ai.generations=100/1m` lets each caller make 100 calls
+    /// to a model a minute instead of 50.
+    #[arg(
+        long = "rate-limit",
+        env = "RATE_LIMITS",
+        value_delimiter = ',',
+        value_name = "PLUGIN.POLICY=QUOTA/WINDOW"
+    )]
+    rate_limits: Vec<plugin_runtime::LimitOverride>,
     #[command(flatten)]
     db: DatabaseArgs,
     #[command(flatten)]
@@ -224,7 +236,13 @@ fn main() -> Result<(), Error> {
 }
 
 async fn run(args: Args, confined: bool) -> Result<(), Error> {
-    let config = items_example::config();
+    let config = args
+        .rate_limits
+        .iter()
+        .cloned()
+        .fold(items_example::config(), |c, o| {
+            c.with_rate_limit_override(o)
+        });
     match &args.command {
         Some(Command::Openapi { out }) => {
             let specs = plugin_runtime::openapi::Specs::build(&config, items_example::PLUGINS);

@@ -313,7 +313,7 @@ fn admit(decision: Decision, slot: &mut Option<LimitFields>) -> Result<(), Failu
     }
     match decision.violated {
         Some(policy) => Err(Failure::Framework(rate_limited(
-            policy,
+            &policy,
             decision.retry_after,
         ))),
         None => Ok(()),

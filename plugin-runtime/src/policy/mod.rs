@@ -32,4 +32,4 @@ pub(crate) use rate_limit::over_quota;
 pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};
 #[cfg(feature = "redis")]
 pub use redis::RedisLimits;
-pub use server_config::ServerConfig;
+pub use server_config::{LimitOverride, ServerConfig};

@@ -16,6 +16,7 @@ use super::limit_store::LimitStore;
 use crate::declare::{LimitKey, RateLimit};
 use crate::request::{ApiError, Details, FrameworkCode};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -26,7 +27,7 @@ const STATE: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The limits of one route.
 pub(crate) struct Limiter {
-    policies: &'static [RateLimit],
+    policies: Cow<'static, [RateLimit]>,
     store: LimitStore,
     /// The route, as named in the store's keys, and hashed.
     scope: String,
@@ -81,7 +82,7 @@ impl std::fmt::Debug for Limiter {
 /// What a check decided, and the fields the response carries either way.
 pub(crate) struct Decision {
     /// The policy the request is over, if any.
-    pub(crate) violated: Option<&'static RateLimit>,
+    pub(crate) violated: Option<RateLimit>,
     /// `RateLimit-Policy`, `RateLimit`, and over quota `Retry-After`.
     pub(crate) fields: LimitFields,
     /// Seconds until the request would be admitted (0 when it is).
@@ -114,7 +115,7 @@ impl Limiter {
     /// The limiter of the route `scope` (`plugin/handler`) with `policies`, counting in
     /// `store`; `None` if there are no policies.
     pub(crate) fn new(
-        policies: &'static [RateLimit],
+        policies: Cow<'static, [RateLimit]>,
         store: &LimitStore,
         scope: String,
     ) -> Option<Limiter> {
@@ -238,7 +239,7 @@ impl Limiter {
             HeaderValue::from_bytes(&field.bytes[..field.len]).ok()
         };
         let (violated, retry_after) = match counted.violated {
-            Some((j, wait)) => (Some(&self.policies[positions[j]]), seconds_up(wait).max(1)),
+            Some((j, wait)) => (Some(self.policies[positions[j]]), seconds_up(wait).max(1)),
             None => (None, 0),
         };
         Decision {
@@ -341,7 +342,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quota_admits_its_burst_then_one_per_interval() {
-        let l = Limiter::new(MINUTE, &LimitStore::memory(), "test/route".into()).unwrap();
+        let l = Limiter::new(MINUTE.into(), &LimitStore::memory(), "test/route".into()).unwrap();
         for remaining in [2, 1, 0] {
             let d = l.check(Some("ann"), None).decision().await;
             assert!(d.violated.is_none());
@@ -397,7 +398,7 @@ mod tests {
                 key: LimitKey::Route,
             },
         ];
-        let l = Limiter::new(TWO, &LimitStore::memory(), "test/route".into()).unwrap();
+        let l = Limiter::new(TWO.into(), &LimitStore::memory(), "test/route".into()).unwrap();
         assert!(l.check(None, None).decision().await.violated.is_none());
         assert!(l.check(None, None).decision().await.violated.is_none());
         assert_eq!(
@@ -422,7 +423,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn callers_without_a_principal_are_counted_by_address() {
-        let l = Limiter::new(MINUTE, &LimitStore::memory(), "test/route".into()).unwrap();
+        let l = Limiter::new(MINUTE.into(), &LimitStore::memory(), "test/route".into()).unwrap();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {

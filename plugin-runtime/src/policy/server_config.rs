@@ -6,6 +6,7 @@ use super::LimitStore;
 use crate::declare::{
     Concurrency, ConcurrencyLimit, LimitKey, PluginMeta, RateLimit, RouteMeta, Security,
 };
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
@@ -19,6 +20,7 @@ pub struct ServerConfig {
     docs: bool,
     security: Security,
     rate_limits: &'static [RateLimit],
+    overrides: Vec<LimitOverride>,
     limit_store: LimitStore,
     auth_failures: RateLimit,
     max_streams_per_caller: u32,
@@ -37,6 +39,7 @@ impl Default for ServerConfig {
             docs: true,
             security: Security::DEFAULT,
             rate_limits: &[],
+            overrides: Vec::new(),
             limit_store: LimitStore::memory(),
             auth_failures: super::AUTH_FAILURES,
             max_streams_per_caller: 16,
@@ -74,6 +77,31 @@ impl ServerConfig {
         );
         self.rate_limits = limits;
         self
+    }
+
+    /// Changes a rate-limit policy a plugin declares: wherever a route of `over.plugin` (or the
+    /// plugin itself) declares the policy `over.policy`, its quota and window are the override's,
+    /// and so is its burst (the new quota). The documents and the manifest show the limit in
+    /// force. An override that names no plugin or policy mounted stops the assembly.
+    ///
+    /// ```
+    /// use plugin_runtime::{LimitOverride, ServerConfig};
+    ///
+    /// let more: LimitOverride = "ai.generations=100/1m".parse().expect("an override");
+    /// let config = ServerConfig::default().with_rate_limit_override(more);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_rate_limit_override(mut self, over: LimitOverride) -> Self {
+        self.overrides
+            .retain(|o| (&o.plugin, &o.policy) != (&over.plugin, &over.policy));
+        self.overrides.push(over);
+        self
+    }
+
+    /// The overrides of declared rate limits, in the order given.
+    pub fn rate_limit_overrides(&self) -> &[LimitOverride] {
+        &self.overrides
     }
 
     /// Sets where quotas are counted (default: in this process). With the `redis` feature, a
@@ -116,12 +144,39 @@ impl ServerConfig {
     }
 
     /// The rate limits in force for `route` of `plugin`: the route's `rate_limit(...)`, else the
-    /// plugin's, else the server's. Empty means unlimited.
-    pub fn rate_limits_for(&self, plugin: &PluginMeta, route: &RouteMeta) -> &'static [RateLimit] {
-        route
+    /// plugin's, else the server's, with the overrides for `plugin` applied. Empty means
+    /// unlimited.
+    pub fn rate_limits_for(
+        &self,
+        plugin: &PluginMeta,
+        route: &RouteMeta,
+    ) -> Cow<'static, [RateLimit]> {
+        let declared = route
             .rate_limits
             .or(plugin.rate_limits)
-            .unwrap_or(self.rate_limits)
+            .unwrap_or(self.rate_limits);
+        let applies =
+            |o: &&LimitOverride, l: &RateLimit| o.plugin == plugin.name && o.policy == l.name;
+        if !declared
+            .iter()
+            .any(|l| self.overrides.iter().any(|o| applies(&o, l)))
+        {
+            return Cow::Borrowed(declared);
+        }
+        Cow::Owned(
+            declared
+                .iter()
+                .map(|l| match self.overrides.iter().find(|o| applies(o, l)) {
+                    Some(o) => RateLimit {
+                        quota: o.quota,
+                        window_secs: o.window_secs,
+                        burst: o.quota,
+                        ..*l
+                    },
+                    None => *l,
+                })
+                .collect(),
+        )
     }
 
     /// Sets how many event streams one caller may have open at once on streamed routes whose
@@ -269,5 +324,80 @@ impl ServerConfig {
     /// The default body limit in bytes.
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+}
+
+/// A new quota and window for a rate-limit policy a plugin declares:
+/// [`ServerConfig::with_rate_limit_override`]. Written `plugin.policy=quota/window`
+/// (`ai.generations=100/1m`; windows in `s`, `m`, `h` or `d`), as `FromStr` reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitOverride {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The policy's name, as declared (`default` for `rate_limit(50, per = "1m")`).
+    pub policy: String,
+    /// Requests admitted per window.
+    pub quota: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
+}
+
+impl std::str::FromStr for LimitOverride {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let shape = || {
+            format!(
+                "`{s}` is not an override: write `plugin.policy=quota/window`, e.g. `ai.generations=100/1m`"
+            )
+        };
+        let (name, limit) = s.split_once('=').ok_or_else(shape)?;
+        let (plugin, policy) = name.trim().split_once('.').ok_or_else(shape)?;
+        let (quota, window) = limit.trim().split_once('/').ok_or_else(shape)?;
+        if plugin.is_empty() || policy.is_empty() {
+            return Err(shape());
+        }
+        let quota: u32 = quota
+            .trim()
+            .parse()
+            .ok()
+            .filter(|q| *q > 0)
+            .ok_or_else(|| format!("`{quota}` in `{s}` is not a quota: a whole number from 1"))?;
+        let window_secs = plugin_rules::parse_window(window.trim())?;
+        Ok(LimitOverride {
+            plugin: plugin.to_owned(),
+            policy: policy.to_owned(),
+            quota,
+            window_secs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LimitOverride;
+
+    #[test]
+    fn overrides_read_plugin_policy_quota_and_window() {
+        let o: LimitOverride = "ai.generations=100/1m".parse().unwrap();
+        assert_eq!(
+            o,
+            LimitOverride {
+                plugin: "ai".into(),
+                policy: "generations".into(),
+                quota: 100,
+                window_secs: 60
+            }
+        );
+        for bad in [
+            "ai=100/1m",
+            "ai.generations=100",
+            "ai.generations=0/1m",
+            ".x=1/1s",
+        ] {
+            assert!(bad.parse::<LimitOverride>().is_err(), "{bad}");
+        }
+        let e = "ai.generations=5/1w".parse::<LimitOverride>().unwrap_err();
+        assert!(e.contains("unknown unit"), "{e}");
     }
 }

@@ -194,7 +194,9 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(super::request_id::HEADER, request_id.header_value());
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status == StatusCode::SERVICE_UNAVAILABLE
+        {
             retry_after(headers, &self.details);
         }
         if self.status == StatusCode::UNAUTHORIZED {
@@ -208,7 +210,7 @@ impl ApiError {
     }
 }
 
-/// RFC 9110's `Retry-After`, in seconds, from a 429's `details.retryAfterSeconds`.
+/// RFC 9110's `Retry-After`, in seconds, from a 429's or a 503's `details.retryAfterSeconds`.
 #[cold]
 fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
     if let Details::Value(details) = details

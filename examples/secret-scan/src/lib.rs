@@ -1,13 +1,18 @@
-//! Secrets caught before anything leaves the machine. What a model would be sent is scanned
-//! whole: every line of every diff as far as it is sent (added, removed, unchanged beside a
-//! change, the headers and what a hunk header quotes), every file's name, and the message and
-//! instruction a redo quotes; without a model, only what would be committed ([`scan_added`]).
-//! Each line is checked for the shapes `shapes.rs` knows (key blocks, well-known credentials,
-//! long random-looking values assigned to names like `password`, the same base64-encoded); up to
-//! four neighbouring lines, blank ones passed over, are checked joined (a secret split into
-//! string literals), and a run of base64 lines is a private key's body seen beside a change with
-//! its header out of sight. A finding names the file, the line, which part of what would be
-//! sent it is in, and the kind; never the secret.
+//! Secrets caught before text leaves the machine or is kept: the commit plugin scans what a model
+//! would be sent, the AI plugin removes secrets from the prompts and answers it keeps.
+//!
+//! What a model would be sent is scanned whole: every line of every diff as far as it is sent
+//! (added, removed, unchanged beside a change, the headers and what a hunk header quotes), every
+//! file's name, and the message and instruction a redo quotes; without a model, only what would
+//! be committed ([`scan_added`]). Each line is checked for the shapes `shapes.rs` knows (key
+//! blocks, well-known credentials, long random-looking values assigned to names like
+//! `password`, the same base64-encoded); up to four neighbouring lines, blank ones passed over,
+//! are checked joined (a secret split into string literals), and a run of base64 lines is a
+//! private key's body seen beside a change with its header out of sight. A finding names the
+//! file, the line, which part of what would be sent it is in, and the kind; never the secret.
+//!
+//! Text to be kept is cleaned with [`redact_text`]: each secret replaced by `[redacted]`, a
+//! private key's block and lines that hold a secret only joined replaced whole.
 
 mod shapes;
 
@@ -316,6 +321,131 @@ pub fn scan_text(part: Part, text: &str) -> Vec<Finding> {
     scan.found
 }
 
+/// Text with its secrets taken out, and how many there were.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redacted {
+    /// The text, each secret replaced by `[redacted]`.
+    pub text: String,
+    /// How many secrets were replaced: a key's block, a run of key-body lines or lines holding a
+    /// secret joined count once each.
+    pub secrets: usize,
+}
+
+/// `text` with every secret [`scan_text`] would find replaced by `[redacted]`: on a line, the
+/// secret alone; a private key's block from its header to its footer (or to the end), a run of
+/// key-body lines and neighbouring lines that hold a secret only joined, the lines whole. Line
+/// breaks are kept.
+pub fn redact_text(text: &str) -> Redacted {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let bare = |l: &str| l.trim_end_matches(['\n', '\r']).to_owned();
+    let mut out: Vec<Option<String>> = lines.iter().map(|l| Some(bare(l))).collect();
+    let mut whole = vec![false; lines.len()];
+    // Where each block or run replaced whole starts: it becomes one `[redacted]`.
+    let mut starts = vec![false; lines.len()];
+    let mut secrets = 0;
+    // Key blocks, and runs of key-body lines outside any block.
+    let (mut i, mut in_public) = (0, false);
+    while i < lines.len() {
+        let line = bare(lines[i]);
+        if let Some(c) = PEM.captures(&line) {
+            let private = c[2].ends_with("PRIVATE KEY") || c[2].ends_with("PRIVATE KEY BLOCK");
+            let begin = &c[1] == "BEGIN";
+            if private && begin {
+                secrets += 1;
+                starts[i] = true;
+                while i < lines.len() {
+                    whole[i] = true;
+                    // Its footer, on a line of its own or on the same one (a key inside a
+                    // one-line JSON string, its breaks written `\n`).
+                    let end = PEM.captures_iter(&bare(lines[i])).any(|c| &c[1] == "END");
+                    i += 1;
+                    if end {
+                        break;
+                    }
+                }
+                continue;
+            }
+            in_public = begin && !private;
+        } else if !in_public && key_body_line(&line) {
+            let start = i;
+            while i < lines.len() && key_body_line(&bare(lines[i])) {
+                i += 1;
+            }
+            if i - start >= 2 {
+                secrets += 1;
+                starts[start] = true;
+                whole[start..i].fill(true);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    // Each line by itself, then with up to three lines before it joined (blank ones passed
+    // over, as `scan_text` does), none of which held a secret by itself.
+    let mut held = vec![false; lines.len()];
+    for n in 0..lines.len() {
+        let line = bare(lines[n]);
+        if whole[n] || line.trim().is_empty() {
+            continue;
+        }
+        if let Some(clean) = shapes::redact(&line) {
+            secrets += clean.matches("[redacted]").count();
+            out[n] = Some(clean);
+            held[n] = true;
+            continue;
+        }
+        let mut before = Vec::new();
+        let mut j = n;
+        while j > 0 && before.len() < WINDOW - 1 {
+            j -= 1;
+            if bare(lines[j]).trim().is_empty() {
+                continue;
+            }
+            if whole[j] || held[j] {
+                break;
+            }
+            before.push(j);
+        }
+        for k in 1..=before.len() {
+            let first = before[k - 1];
+            let joined: Vec<String> = before[..k]
+                .iter()
+                .rev()
+                .chain([&n])
+                .map(|&j| bare(lines[j]))
+                .collect();
+            let joined: Vec<&str> = joined.iter().map(String::as_str).collect();
+            if scan_joined(&joined).is_some() {
+                secrets += 1;
+                starts[first] = true;
+                whole[first..=n].fill(true);
+                break;
+            }
+        }
+    }
+    let mut text_out = String::with_capacity(text.len());
+    for (n, line) in lines.iter().enumerate() {
+        let ending = &line[line.trim_end_matches(['\n', '\r']).len()..];
+        if whole[n] {
+            // A block or a run is one `[redacted]`, however many lines it had.
+            if starts[n] {
+                text_out.push_str("[redacted]");
+            }
+            let last = n + 1 == lines.len() || !whole[n + 1] || starts[n + 1];
+            if last {
+                text_out.push_str(ending);
+            }
+        } else if let Some(l) = out[n].take() {
+            text_out.push_str(&l);
+            text_out.push_str(ending);
+        }
+    }
+    Redacted {
+        text: text_out,
+        secrets,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +668,46 @@ mod tests {
         // Nothing joins across a line that is not added.
         let diff = "@@ -1,2 +1,3 @@\n+x = \"AKIAIOSF\" +\n \"ODNN7EXAMPLE\"\n+y\n";
         assert_eq!(scan_added("k.py", diff), []);
+    }
+
+    #[test]
+    fn text_to_keep_loses_its_secrets_and_nothing_else() {
+        let text = format!(
+            "Deploy with key AKIAIOSFODNN7EXAMPLE please.\n-----BEGIN RSA PRIVATE KEY-----\n{}\n{}\n-----END RSA PRIVATE KEY-----\nkey = \"AKIA\" +\n  \"IOSFODNN7EXAMPLE\"\nThanks!\n",
+            BODY[0], BODY[1]
+        );
+        let r = redact_text(&text);
+        assert_eq!(
+            r.text,
+            "Deploy with key [redacted] please.\n[redacted]\n[redacted]\nThanks!\n"
+        );
+        assert_eq!(r.secrets, 3);
+        let plain = "An ordinary prompt:\nwrite a haiku about tokens and passwords.";
+        assert_eq!(
+            redact_text(plain),
+            Redacted {
+                text: plain.into(),
+                secrets: 0
+            }
+        );
+        // The line after a secret is kept; a secret split over a blank line is found.
+        let r = redact_text("Here is my key sk-proj-abcdefghijklmnopqrstuvwx\nWhy does it fail?\n");
+        assert_eq!(r.text, "Here is my key [redacted]\nWhy does it fail?\n");
+        assert_eq!(r.secrets, 1);
+        let r = redact_text("key = \"AKIA\" +\n\n  \"IOSFODNN7EXAMPLE\"\nnext\n");
+        assert_eq!((r.text.as_str(), r.secrets), ("[redacted]\nnext\n", 1));
+        // A key inside a one-line JSON string ends on its own line.
+        let json = format!(
+            "{{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\\n\"}}\nWhat does this do?",
+            BODY[0]
+        );
+        let r = redact_text(&json);
+        assert_eq!(
+            (r.text.as_str(), r.secrets),
+            ("[redacted]\nWhat does this do?", 1)
+        );
+        // A key's body without its header is a run of key-body lines.
+        let r = redact_text(&format!("{}\n{}\n{}", BODY[0], BODY[1], BODY[2]));
+        assert_eq!((r.text.as_str(), r.secrets), ("[redacted]", 1));
     }
 }
