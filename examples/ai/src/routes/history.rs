@@ -17,7 +17,6 @@ pub struct HistoryQuery {
     pub limit: u32,
     /// Only entries older than this one: the `next` of the page before.
     #[garde(length(min = 1, max = 100))]
-    #[serde(default)]
     pub before: Option<String>,
 }
 
