@@ -12,6 +12,7 @@ mod client;
 mod commit;
 mod commit_apply;
 mod commit_billing;
+mod commit_eval;
 mod commit_plans;
 mod commit_races;
 mod commit_reads;

@@ -371,10 +371,7 @@ async fn plan_lifecycle(test: &str, url: &str) {
         .collect();
     assert_eq!(
         lines,
-        [
-            "c1 fix update lib.rs and new.rs",
-            "c2 docs update README.md and guide.md"
-        ]
+        ["c1 feat add two", "c2 docs update readme and guide"]
     );
     assert_eq!(plan["state"], "ready");
 

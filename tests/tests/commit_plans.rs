@@ -231,7 +231,7 @@ async fn only_a_plan_s_author_edits_redoes_applies_or_discards_it() {
     let message = repo.git(&["log", "-1", "--format=%B", "HEAD~1"]);
     assert_eq!(
         message.trim_end(),
-        "fix(src): add two()\n\nReviewed-by: Ada <ada@example.com>"
+        "feat: add two()\n\nReviewed-by: Ada <ada@example.com>"
     );
 
     // An applied plan is history: another user may plan new changes over it.
@@ -262,7 +262,7 @@ async fn a_file_name_with_a_line_break_makes_a_one_line_subject() {
     let message = repo.git(&["log", "-1", "--format=%B"]);
     assert_eq!(
         message.trim_end(),
-        "feat(src): add a\\nSigned-off-by: Eve <eve@example.com>"
+        "feat: add a\\nSigned-off-by: Eve <eve@example.com>"
     );
     let trailers = repo.git(&["log", "-1", "--format=%(trailers)"]);
     assert_eq!(trailers.trim(), "", "no trailer made it into the commit");

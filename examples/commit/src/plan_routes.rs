@@ -302,13 +302,8 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     // and planned is this state or newer, so an edit made meanwhile makes the plan stale.
     let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let made_from = fingerprint(&ctx, &every).await?;
-    // The diffs are read when they are scanned, or sent to a model; planning without a model
-    // from changes let through with `allowSecrets` needs only the file list.
-    let diffs = if !input.allowSecrets || ctx.model.is_some() {
-        diffs_of(&ctx, &files).await?
-    } else {
-        Vec::new()
-    };
+    // The diffs are scanned, sent to a model, or read by the planner.
+    let diffs = diffs_of(&ctx, &files).await?;
     if !input.allowSecrets {
         let findings = if ctx.model.is_some() {
             secrets_sent(&files, &diffs)
@@ -337,7 +332,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
                 sha: None,
             })
             .collect(),
-        None => planner::plan(&files)
+        None => planner::plan(&files, &diffs)
             .into_iter()
             .enumerate()
             .map(|(i, d)| PlannedCommit {

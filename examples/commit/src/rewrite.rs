@@ -1,7 +1,7 @@
 //! Redoing one planned commit and summarizing changes: by the model when one is configured
 //! (after the diffs it would be sent are scanned for secrets), else from the files themselves.
 
-use crate::changes::{self, Change, FileStat};
+use crate::changes::{self, Change, FileDiff, FileStat};
 use crate::paths::RelPath;
 use crate::plan_routes::{diffs_of, owned_by_other, refuse_changed, secrets_sent};
 use crate::planner;
@@ -194,7 +194,8 @@ pub(crate) async fn regenerate_commit(
         }
         None => {
             // As planning would write it; files no longer changed leave it as it was.
-            if let [draft] = planner::plan(&own).as_slice() {
+            let diffs = diffs_of(&ctx, &own).await?;
+            if let [draft] = planner::plan(&own, &diffs).as_slice() {
                 commit.kind = draft.kind;
                 commit.scope.clone_from(&draft.scope);
                 commit.message.clone_from(&draft.message);
@@ -210,7 +211,7 @@ pub(crate) async fn regenerate_commit(
 }
 
 /// Without a model: what changed, counted and named, and how it would be planned.
-fn describe(files: &[FileStat]) -> String {
+fn describe(files: &[FileStat], diffs: &[FileDiff]) -> String {
     let (adds, dels) = totals(files);
     let mut text = format!(
         "{} file{} changed, {adds} line{} added and {dels} deleted",
@@ -235,7 +236,7 @@ fn describe(files: &[FileStat]) -> String {
             let _ = write!(text, "; {label}: {}", names.join(", "));
         }
     }
-    let planned: Vec<String> = planner::plan(files)
+    let planned: Vec<String> = planner::plan(files, diffs)
         .iter()
         .map(|d| match &d.scope {
             Some(s) => format!("{}({s}): {}", d.kind.as_str(), d.message),
@@ -320,7 +321,7 @@ pub(crate) async fn summarize(
                 .map_err(|e| refuse_model!(model, e))?;
             (text, Some(model.name().to_owned()))
         }
-        None => (describe(&files), None),
+        None => (describe(&files, &diffs_of(&ctx, &files).await?), None),
     };
     Ok(ChangeSummary {
         summary,
