@@ -559,7 +559,7 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
     .await;
     upstream.script(
         "```json\n{\"commits\": [\
-         {\"type\": \"feat\", \"scope\": \"lib\", \"message\": \"add two()\", \"body\": \"And new.rs.\", \"files\": [\"src/lib.rs\", \"src/new.rs\"], \"breaking\": false},\
+         {\"type\": \"feat\", \"scope\": \"lib\", \"message\": \"add two()\", \"body\": \"And new.rs.\", \"files\": [\"src/lib.rs\", \"src/new.rs\"], \"breaking\": false, \"reasoning\": \"Both files add the\\nsame function.\"},\
          {\"type\": \"docs\", \"scope\": null, \"message\": \"rework the docs\", \"files\": [\"README.md\", \"docs/guide.md\"]}\
          ]}\n```",
     );
@@ -570,6 +570,18 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
         ["feat(lib): add two()", "docs: rework the docs"]
     );
     assert_eq!(plan["commits"][0]["body"], "And new.rs.");
+    // How it was made, what it took, and why, on one line.
+    let tokens = plan["metadata"]["tokensUsed"].as_u64().unwrap();
+    assert!(tokens > 0, "{plan}");
+    assert_eq!(
+        plan["metadata"],
+        json!({"method": "model", "model": "scripted", "tokensUsed": tokens})
+    );
+    assert_eq!(
+        plan["commits"][0]["reasoning"],
+        "Both files add the\\nsame function."
+    );
+    assert!(plan["commits"][1].get("reasoning").is_none());
     let prompt = upstream.last_prompt();
     assert!(
         prompt.contains("- src/new.rs (untracked, +2 -0)"),
@@ -627,6 +639,10 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
         json!(["src/lib.rs", "src/new.rs"])
     );
     assert!(
+        redone["metadata"]["tokensUsed"].as_u64().unwrap() > tokens,
+        "the plan counts every token it took, the redo's too"
+    );
+    assert!(
         upstream
             .last_prompt()
             .contains("The user asks: say it is for the API")
@@ -643,6 +659,7 @@ async fn a_configured_model_plans_redoes_and_summarizes_and_its_answers_are_chec
             &json!("scripted")
         )
     );
+    assert!(summary["tokensUsed"].as_u64().unwrap() > 0);
 
     // A secret stops everything before the model is asked.
     let calls = upstream.calls();
@@ -1064,4 +1081,38 @@ async fn only_a_repository_of_its_own_is_a_remote_the_push_may_write() {
             .to_string_lossy()
             .into_owned()]
     );
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_a_plan_it_does_not_keep_and_a_commit_s_scope_can_be_edited() {
+    let repo = with_work("dry-run");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let r = post(&c, "generate", json!({"dryRun": true})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let dry: Value = r.json();
+    assert_eq!(
+        dry["metadata"],
+        json!({"method": "heuristics", "model": null, "tokensUsed": 0})
+    );
+    let r = c.get("/v1/plugins/commit/plan").send().await;
+    assert_eq!(code(&r), (404, "NO_PLAN".into()), "nothing was kept");
+
+    // Kept, then a dry run beside it leaves it as it is.
+    let plan = generate(&c).await;
+    assert_eq!(subjects(&plan), subjects(&dry), "the same plan");
+    let r = post(&c, "generate", json!({"dryRun": true})).await;
+    assert_eq!(r.status(), 200);
+    let kept: Value = c.get("/v1/plugins/commit/plan").send().await.json();
+    assert_eq!(kept, plan);
+
+    // The conventional-commit scope of one commit.
+    let edit = |body: Value| c.patch("/v1/plugins/commit/plan").json(&body).send();
+    let r = edit(json!({"id": "c1", "commitScope": "api"})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(subjects(&r.json())[0], "feat(api): add two");
+    let r = edit(json!({"id": "c1", "commitScope": ""})).await;
+    assert_eq!(subjects(&r.json())[0], "feat: add two");
+    let r = edit(json!({"id": "c1", "commitScope": "my scope)"})).await;
+    assert_eq!(code(&r), (400, "INVALID_INPUT".into()));
+    assert_eq!(r.error()["details"][0]["path"], "commitScope");
 }

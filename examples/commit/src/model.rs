@@ -92,6 +92,9 @@ pub struct Proposal {
     /// Whether it breaks compatibility.
     #[serde(default)]
     pub breaking: bool,
+    /// Why the model made it so, in a sentence, if it said.
+    #[serde(default)]
+    pub reasoning: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +183,7 @@ impl Model {
         caller: &str,
         prompt: String,
         max_tokens: u32,
-    ) -> Result<String, ModelError> {
+    ) -> Result<(String, u64), ModelError> {
         let ask = Ask {
             model: self.name.clone(),
             prompt,
@@ -188,7 +191,7 @@ impl Model {
             temperature: Some(0.2),
             json: true,
         };
-        let (answer, _) = self
+        let (answer, charge) = self
             .meter
             .complete(caller, &self.provider, self.prices, ask)
             .await
@@ -197,7 +200,10 @@ impl Model {
                 MeterError::Upstream(e) => ModelError::Upstream(e),
                 MeterError::Internal(e) => ModelError::Internal(e),
             })?;
-        Ok(json_object(&answer.text).to_owned())
+        Ok((
+            json_object(&answer.text).to_owned(),
+            charge.usage.total_tokens,
+        ))
     }
 
     /// A plan of commits for `files`, whose diffs are `diffs`, checked; asked on `caller`'s
@@ -210,23 +216,23 @@ impl Model {
         caller: &str,
         files: &[FileStat],
         diffs: &[FileDiff],
-    ) -> Result<Vec<Proposal>, ModelError> {
+    ) -> Result<(Vec<Proposal>, u64), ModelError> {
         let mut prompt = String::from(
             "You group a repository's uncommitted changes into conventional commits.\n\
              Answer with one JSON object and nothing else: {\"commits\": [{\"type\": ..., \
              \"scope\": null or a short word, \"message\": imperative subject under 72 \
              characters, \"body\": null or more lines, \"files\": [paths], \"breaking\": \
-             false}]}.\n",
+             false, \"reasoning\": one sentence on why these files belong together}]}.\n",
         );
         let _ = writeln!(prompt, "Types: {TYPES}.");
         prompt.push_str(
             "Put every changed file in exactly one commit; use the paths exactly as listed.\n",
         );
         describe_changes(&mut prompt, files, diffs);
-        let text = self.ask_json(caller, prompt, 2_000).await?;
+        let (text, tokens) = self.ask_json(caller, prompt, 2_000).await?;
         let answer: PlanAnswer = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a plan ({e})")))?;
-        check_plan(answer.commits, files)
+        Ok((check_plan(answer.commits, files)?, tokens))
     }
 
     /// `commit` redone from its files' `diffs`, following `instruction` if given; its files stay.
@@ -240,7 +246,7 @@ impl Model {
         commit: &PlannedCommit,
         diffs: &[FileDiff],
         instruction: Option<&str>,
-    ) -> Result<Proposal, ModelError> {
+    ) -> Result<(Proposal, u64), ModelError> {
         let mut prompt = String::from(
             "You write one conventional commit for the changes below.\n\
              Answer with one JSON object and nothing else: {\"type\": ..., \"scope\": null or a \
@@ -257,12 +263,12 @@ impl Model {
             let _ = writeln!(prompt, "The user asks: {i}");
         }
         describe_changes(&mut prompt, &[], diffs);
-        let text = self.ask_json(caller, prompt, 1_000).await?;
+        let (text, tokens) = self.ask_json(caller, prompt, 1_000).await?;
         let mut proposal: Proposal = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a commit ({e})")))?;
         proposal.files.clone_from(&commit.files);
         check_commit(&proposal)?;
-        Ok(proposal)
+        Ok((proposal, tokens))
     }
 
     /// A few sentences on what `files` change, from their `diffs`; asked on `caller`'s account.
@@ -274,13 +280,13 @@ impl Model {
         caller: &str,
         files: &[FileStat],
         diffs: &[FileDiff],
-    ) -> Result<String, ModelError> {
+    ) -> Result<(String, u64), ModelError> {
         let mut prompt = String::from(
             "Summarize the changes below for a reviewer in a few sentences.\n\
              Answer with one JSON object and nothing else: {\"summary\": \"...\"}.\n",
         );
         describe_changes(&mut prompt, files, diffs);
-        let text = self.ask_json(caller, prompt, 800).await?;
+        let (text, tokens) = self.ask_json(caller, prompt, 800).await?;
         let answer: SummaryAnswer = serde_json::from_str(&text)
             .map_err(|e| ModelError::Invalid(format!("not a summary ({e})")))?;
         let summary = answer.summary.trim().to_owned();
@@ -289,7 +295,7 @@ impl Model {
                 "the summary is empty or longer than 4000 characters".into(),
             ));
         }
-        Ok(summary)
+        Ok((summary, tokens))
     }
 }
 
@@ -441,6 +447,7 @@ mod tests {
             body: None,
             files: files.iter().map(|f| (*f).to_owned()).collect(),
             breaking: false,
+            reasoning: None,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::model;
 use crate::planner::{self, CommitType};
 use crate::routes::ScopeRefusal;
 use crate::secrets::{self, Finding};
-use crate::store::{Plan, PlanState, PlannedCommit};
+use crate::store::{Plan, PlanMetadata, PlanMethod, PlanState, PlannedCommit};
 use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
@@ -78,11 +78,19 @@ pub struct GenerateRequest {
     #[garde(skip)]
     #[serde(default)]
     pub allowSecrets: bool,
+    /// Answer the plan without keeping it: the scope's plan, if it has one, stays as it is.
+    #[garde(skip)]
+    #[serde(default)]
+    pub dryRun: bool,
 }
 
-/// What `PATCH /plan` takes: one commit's new message, type or body.
+/// What `PATCH /plan` takes: one commit's new message, type, body or scope.
 #[derive(Debug, Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    non_snake_case,
+    reason = "fields are named as in JSON, so validation errors name them right"
+)]
 pub struct EditCommit {
     /// A directory of the repository; the whole repository if absent.
     #[garde(length(chars, min = 1, max = 200))]
@@ -101,6 +109,21 @@ pub struct EditCommit {
     /// The new body; an empty string removes it.
     #[garde(length(chars, max = 10_000))]
     pub body: Option<String>,
+    /// The new conventional-commit scope (`api` in `feat(api): …`), up to 50 characters of
+    /// letters, digits, `-`, `_`, `.` and `/`; an empty string removes it.
+    #[garde(length(chars, max = 50), custom(commit_scope))]
+    pub commitScope: Option<String>,
+}
+
+fn commit_scope(value: &Option<String>, (): &()) -> garde::Result {
+    match value {
+        Some(s) if !s.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c)) => {
+            Err(garde::Error::new(
+                "must be letters, digits, `-`, `_`, `.` and `/` only (no spaces, parentheses or colons)",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Where a scope stands: its plan, its changes.
@@ -248,13 +271,15 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
 
 /// Plan the scope's changes into commits
 ///
-/// Groups the changed files into conventional commits (documentation, tests, build and CI files,
-/// source by directory) and keeps the plan as the caller's, replacing the scope's previous one;
+/// Groups the changed files into conventional commits, from what their diffs do (see the
+/// plugin's README), and keeps the plan as the caller's, replacing the scope's previous one;
 /// a plan another user made that is not applied yet is replaced only by a caller holding
 /// `commit:admin`. With a model, what it would be sent (every line of the diffs, the file names)
 /// is scanned for secrets first; without one, what would be committed (added lines, file
 /// names). A plan made or changed by another request while this one ran is not replaced
-/// (`409 PLAN_CHANGED`).
+/// (`409 PLAN_CHANGED`). With `dryRun`, the plan is answered and not kept. `metadata` says how
+/// it was made (`model` or `heuristics`) and the tokens it took (`tokensUsed`, planning and
+/// redoing its commits together), and a model's commits say why (`reasoning`).
 ///
 /// With a model configured, it plans instead: asking it needs the scope `ai:generate` as well
 /// (`403 FORBIDDEN` otherwise) and is charged to the caller's AI budget, shown by
@@ -293,6 +318,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     // when the new plan is saved (its owner is checked here, and may not change meanwhile).
     let seen = ctx.plan_of(&scope).await?.map(|(old, _)| old);
     if let Some(old) = &seen
+        && !input.dryRun
         && old.state == PlanState::Ready
         && let Some(other) = owned_by_other(&caller, old)
     {
@@ -314,24 +340,33 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
             return Err(refuse_secrets!(findings));
         }
     }
+    let mut tokens_used = 0;
     let commits: Vec<PlannedCommit> = match &ctx.model {
-        Some(model) => model
-            .plan(crate::model::caller_for_model(&ctx)?, &files, &diffs)
-            .await
-            .map_err(|e| refuse_model!(model, e))?
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| PlannedCommit {
-                id: format!("c{}", i + 1),
-                kind: p.kind,
-                scope: p.scope,
-                message: planner::one_line(&p.message),
-                body: p.body,
-                files: p.files,
-                breaking: p.breaking,
-                sha: None,
-            })
-            .collect(),
+        Some(model) => {
+            let (proposals, tokens) = model
+                .plan(crate::model::caller_for_model(&ctx)?, &files, &diffs)
+                .await
+                .map_err(|e| refuse_model!(model, e))?;
+            tokens_used = tokens;
+            proposals
+        }
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| PlannedCommit {
+            id: format!("c{}", i + 1),
+            kind: p.kind,
+            scope: p.scope,
+            message: planner::one_line(&p.message),
+            body: p.body,
+            files: p.files,
+            breaking: p.breaking,
+            sha: None,
+            reasoning: p
+                .reasoning
+                .map(|r| planner::one_line(r.trim()))
+                .filter(|r| !r.is_empty()),
+        })
+        .collect(),
         None => planner::plan(&files, &diffs)
             .into_iter()
             .enumerate()
@@ -344,6 +379,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
                 files: d.files,
                 breaking: false,
                 sha: None,
+                reasoning: None,
             })
             .collect(),
     };
@@ -355,8 +391,20 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
         created_at: now_ms(),
         created_by: Some(caller.user_id().to_owned()),
         edited_by: None,
+        metadata: Some(PlanMetadata {
+            method: if ctx.model.is_some() {
+                PlanMethod::Model
+            } else {
+                PlanMethod::Heuristics
+            },
+            model: ctx.model.as_ref().map(|m| m.name().to_owned()),
+            tokens_used,
+        }),
         revision: 0,
     };
+    if input.dryRun {
+        return Ok(plan);
+    }
     if !ctx
         .plans
         .save(&mut plan, &made_from, seen.as_ref())
@@ -390,8 +438,8 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
 
 /// Edit one planned commit
 ///
-/// Changes its message (one line), type or body (where trailers such as `Signed-off-by` go);
-/// its files stay. Only the plan's author edits it, unless the caller holds `commit:admin`; the
+/// Changes its message (one line), type, body (where trailers such as `Signed-off-by` go) or
+/// conventional-commit scope (`commitScope`, empty to remove it); its files stay. Only the plan's author edits it, unless the caller holds `commit:admin`; the
 /// plan records who edited it last (`editedBy`).
 #[plugin_route(
     method = "PATCH",
@@ -448,6 +496,9 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     }
     if let Some(b) = input.body {
         commit.body = (!b.is_empty()).then_some(b);
+    }
+    if let Some(s) = input.commitScope {
+        commit.scope = (!s.is_empty()).then_some(s);
     }
     if !ctx.update_plan(&mut plan).await? {
         return Err(refuse_changed!(scope));

@@ -70,6 +70,8 @@ pub struct ChangeSummary {
     pub deletions: u64,
     /// The model that wrote it; absent when it was written without one.
     pub model: Option<String>,
+    /// Tokens the model used for it; 0 without a model.
+    pub tokens_used: u64,
 }
 
 /// Redo one planned commit
@@ -177,7 +179,7 @@ pub(crate) async fn regenerate_commit(
                     return Err(refuse_secrets!(findings));
                 }
             }
-            let p = model
+            let (p, tokens) = model
                 .redo(
                     crate::model::caller_for_model(&ctx)?,
                     commit,
@@ -191,6 +193,13 @@ pub(crate) async fn regenerate_commit(
             commit.message = planner::one_line(p.message.trim());
             commit.body = p.body.filter(|b| !b.trim().is_empty());
             commit.breaking = p.breaking;
+            commit.reasoning = p
+                .reasoning
+                .map(|r| planner::one_line(r.trim()))
+                .filter(|r| !r.is_empty());
+            if let Some(m) = &mut plan.metadata {
+                m.tokens_used = m.tokens_used.saturating_add(tokens);
+            }
         }
         None => {
             // As planning would write it; files no longer changed leave it as it was.
@@ -201,6 +210,7 @@ pub(crate) async fn regenerate_commit(
                 commit.message.clone_from(&draft.message);
                 commit.body = None;
                 commit.breaking = false;
+                commit.reasoning = None;
             }
         }
     }
@@ -306,7 +316,7 @@ pub(crate) async fn summarize(
         });
     }
     let (additions, deletions) = totals(&files);
-    let (summary, model) = match &ctx.model {
+    let (summary, model, tokens_used) = match &ctx.model {
         Some(model) => {
             let diffs = diffs_of(&ctx, &files).await?;
             if !input.allowSecrets {
@@ -315,13 +325,13 @@ pub(crate) async fn summarize(
                     return Err(refuse_secrets!(findings));
                 }
             }
-            let text = model
+            let (text, tokens) = model
                 .summarize(crate::model::caller_for_model(&ctx)?, &files, &diffs)
                 .await
                 .map_err(|e| refuse_model!(model, e))?;
-            (text, Some(model.name().to_owned()))
+            (text, Some(model.name().to_owned()), tokens)
         }
-        None => (describe(&files, &diffs_of(&ctx, &files).await?), None),
+        None => (describe(&files, &diffs_of(&ctx, &files).await?), None, 0),
     };
     Ok(ChangeSummary {
         summary,
@@ -329,5 +339,6 @@ pub(crate) async fn summarize(
         additions,
         deletions,
         model,
+        tokens_used,
     })
 }

@@ -63,6 +63,31 @@ pub struct PlannedCommit {
     pub breaking: bool,
     /// The commit's hash, once it was made.
     pub sha: Option<String>,
+    /// Why the model grouped these files so, when a model planned it and said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+}
+
+/// How a plan was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanMethod {
+    /// By a model (`COMMIT_MODEL`).
+    Model,
+    /// Without one, from the diffs ([`crate::planner`]).
+    Heuristics,
+}
+
+/// How a plan was made and what it cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanMetadata {
+    /// `model` or `heuristics`.
+    pub method: PlanMethod,
+    /// The model, when one planned it.
+    pub model: Option<String>,
+    /// Tokens the model used for this plan: planning it and redoing its commits (0 without one).
+    pub tokens_used: u64,
 }
 
 /// A plan of commits for one scope.
@@ -84,6 +109,9 @@ pub struct Plan {
     pub created_by: Option<String>,
     /// The user id of who last edited or redid one of its commits; absent until someone does.
     pub edited_by: Option<String>,
+    /// How it was made and the tokens it took; absent for a plan made before this was kept.
+    #[serde(default)]
+    pub metadata: Option<PlanMetadata>,
     /// The stored revision this plan was read at (0 before it is stored); not part of the
     /// plan's JSON.
     #[serde(skip)]
