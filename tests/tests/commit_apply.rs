@@ -421,6 +421,93 @@ async fn a_push_the_remote_refuses_is_push_rejected() {
 }
 
 #[tokio::test]
+async fn protected_branches_are_not_pushed_and_force_replaces_only_what_was_seen() {
+    let repo = with_work("push-force");
+    let origin = repo.origin();
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| {
+        s.with_protected_branches(vec!["main".into(), "master".into()])
+    })
+    .await;
+    generate(&c).await;
+    assert_eq!(post(&c, "apply", json!({})).await.status(), 200);
+    let before = remote_head(&origin).stdout;
+    let r = post(&c, "push", json!({})).await;
+    assert_eq!(code(&r), (409, "PROTECTED_BRANCH".into()), "{}", r.text());
+    assert_eq!(r.error()["details"]["branch"], "main");
+    assert_eq!(remote_head(&origin).stdout, before, "nothing was pushed");
+    // From a branch of its own, it is.
+    repo.git(&["checkout", "-q", "-b", "work"]);
+    let r = post(&c, "push", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    // Someone else pushes to `work`, and this branch is rewritten meanwhile.
+    let other = repo.dir.join(".git/test-other");
+    let git_in = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=Other", "-c", "user.email=o@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git_in(
+        &repo.dir,
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "work",
+            origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(other.join("THEIRS.md"), "theirs\n").unwrap();
+    git_in(&other, &["add", "THEIRS.md"]);
+    git_in(&other, &["commit", "-q", "-m", "docs: theirs"]);
+    git_in(&other, &["push", "-q", "origin", "work"]);
+    let theirs = git_in(&other, &["rev-parse", "HEAD"]);
+    git_in(
+        &repo.dir,
+        &["commit", "-q", "--amend", "-m", "feat: reworded"],
+    );
+    let work_head = |origin: &Path| {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(origin)
+            .args(["rev-parse", "work"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+
+    // Without force: refused. With force, the lease fails: the remote is not where this
+    // repository last saw it, and their commit stays.
+    let r = post(&c, "push", json!({})).await;
+    assert_eq!(code(&r), (409, "PUSH_REJECTED".into()), "{}", r.text());
+    let r = post(&c, "push", json!({"force": true})).await;
+    assert_eq!(code(&r), (409, "PUSH_REJECTED".into()), "{}", r.text());
+    let reason = r.error()["details"]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("stale info"), "{reason}");
+    assert_eq!(work_head(&origin), theirs, "their work was not overwritten");
+
+    // Once this repository has seen their commit, force replaces it.
+    git_in(&repo.dir, &["fetch", "-q", "origin"]);
+    let r = post(&c, "push", json!({"force": true})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(
+        work_head(&origin),
+        git_in(&repo.dir, &["rev-parse", "HEAD"])
+    );
+}
+
+#[tokio::test]
 async fn pushing_needs_commit_push_and_writing_commit_write() {
     let repo = with_work("push-scopes");
     repo.origin();
@@ -728,7 +815,14 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
     let repo = with_work("commit-server");
     let origin = repo.origin();
     let repo_path = repo.dir.to_str().unwrap();
-    let mut server = Server::start_with(&binary, &url, &[("COMMIT_REPO", repo_path)]);
+    let mut server = Server::start_with(
+        &binary,
+        &url,
+        &[
+            ("COMMIT_REPO", repo_path),
+            ("COMMIT_PROTECTED_BRANCHES", "release"),
+        ],
+    );
     assert!(
         server
             .startup
@@ -999,7 +1093,11 @@ fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
     let mut server = Server::start_with(
         &binary,
         &url,
-        &[("COMMIT_REPO", repo_path), ("CONFINE", "true")],
+        &[
+            ("COMMIT_REPO", repo_path),
+            ("CONFINE", "true"),
+            ("COMMIT_PROTECTED_BRANCHES", "release"),
+        ],
     );
     assert!(
         server

@@ -62,6 +62,12 @@ pub struct PushRequest {
     /// The remote's name; `origin` if absent.
     #[garde(length(min = 1, max = 200))]
     pub remote: Option<String>,
+    /// Replace the remote's branch even when it has commits this one lacks, but only if it is
+    /// still where this repository last saw it (`git push --force-with-lease`): work pushed
+    /// there since by someone else is never overwritten. Never a plain force.
+    #[garde(skip)]
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// What `POST /push` answers.
@@ -431,8 +437,11 @@ fn push_report(stdout: &str) -> Option<PushReport> {
 /// Push the branch
 ///
 /// Pushes the current branch to the branch of the same name on the remote (`origin` unless
-/// named), without forcing: a remote that has moved on is `409 PUSH_REJECTED`. The scope's plan,
-/// once applied, is marked pushed.
+/// named), without forcing: a remote that has moved on is `409 PUSH_REJECTED`. With `force`,
+/// the remote's branch is replaced only if it is still where this repository last fetched it
+/// (`--force-with-lease`), never with a plain force. Protected branches (`main` and `master`
+/// unless configured) are never pushed (`409 PROTECTED_BRANCH`). The scope's plan, once
+/// applied, is marked pushed.
 #[plugin_route(
     method = "POST",
     path = "/push",
@@ -444,6 +453,7 @@ fn push_report(stdout: &str) -> Option<PushReport> {
         SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         REMOTE_NOT_FOUND = (404, "the repository has no remote with this name"),
         NO_BRANCH = (409, "the repository is not on a branch (a detached HEAD, or no commit yet)"),
+        PROTECTED_BRANCH = (409, "the branch is protected (`main` and `master` unless the server configures others): push from another branch; `details.branch` names it"),
         APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
         PUSH_REJECTED = (409, "the remote refused the push (it has commits this branch lacks, say); `details.reason` says why"),
         REMOTE_UNREACHABLE = (502, "the remote could not be reached, or refused the connection or the credentials"),
@@ -486,8 +496,21 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
             "the repository is not on a branch with commits; nothing to push"
         ));
     }
+    if ctx.protected.contains(&branch) {
+        return Err(route_error!(
+            PROTECTED_BRANCH,
+            "branch `{branch}` is protected and is not pushed from here; push from another branch"
+        )
+        .with_details(serde_json::json!({"branch": branch})));
+    }
     let refspec = format!("HEAD:refs/heads/{branch}");
-    let args = ["push", "--porcelain", remote.as_str(), refspec.as_str()];
+    // The lease: the remote's branch must still be where this repository's tracking ref says.
+    let lease = format!("--force-with-lease=refs/heads/{branch}");
+    let mut args = vec!["push", "--porcelain"];
+    if input.force {
+        args.push(lease.as_str());
+    }
+    args.extend([remote.as_str(), refspec.as_str()]);
     let out = match ctx
         .git()
         .run_bounded(&args, &[1, 128], ctx.git_timeout)

@@ -40,6 +40,10 @@ pub struct CommitConfig {
     /// answered with `504 GIT_TIMEOUT`; by default the route's own timeout bounds it.
     #[garde(inner(range(min = 1, max = 3600)))]
     pub git_timeout_secs: Option<u64>,
+    /// Branches `POST /push` refuses to push (`409 PROTECTED_BRANCH`); `main` and `master` when
+    /// unset. A list naming no real branch (`["none"]`) protects none.
+    #[garde(inner(inner(length(min = 1, max = 255))))]
+    pub protected_branches: Option<Vec<String>>,
 }
 
 fn absolute(repo: &Option<PathBuf>, (): &()) -> garde::Result {
@@ -74,6 +78,9 @@ pub async fn start(
     }
     if let Some(secs) = config.git_timeout_secs {
         state = state.with_git_timeout(Duration::from_secs(secs));
+    }
+    if let Some(branches) = config.protected_branches {
+        state = state.with_protected_branches(branches);
     }
     cx.placeholders(&state.placeholders());
     tracing::info!(

@@ -80,6 +80,8 @@ pub struct CommitState {
     git_timeout: Option<Duration>,
     /// Held while an apply or a push runs: one at a time per repository.
     applying: tokio::sync::Mutex<()>,
+    /// Branches a push refuses.
+    protected: Vec<String>,
     /// How much one request reads of the work tree, and how many files it works on.
     limits: changes::Limits,
 }
@@ -167,6 +169,7 @@ impl CommitState {
             model: None,
             git_timeout: None,
             applying: tokio::sync::Mutex::new(()),
+            protected: vec!["main".to_owned(), "master".to_owned()],
             limits: changes::Limits::default(),
         })
     }
@@ -196,6 +199,14 @@ impl CommitState {
     #[must_use]
     pub fn with_git_timeout(mut self, bound: Duration) -> Self {
         self.git_timeout = Some(bound);
+        self
+    }
+
+    /// Refuses to push `branches` (`409 PROTECTED_BRANCH`) instead of `main` and `master`; an
+    /// empty list protects none.
+    #[must_use]
+    pub fn with_protected_branches(mut self, branches: Vec<String>) -> Self {
+        self.protected = branches;
         self
     }
 
