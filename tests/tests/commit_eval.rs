@@ -217,14 +217,38 @@ fn plans_of_real_history_score_as_recorded() {
     );
     let mut detail = String::new();
     let mut sum = 0.0;
+    // A plan that knows nothing: every file in one `fix: update` commit.
+    let mut naive_sum = 0.0;
     for path in &names {
         let text = std::fs::read_to_string(path).unwrap();
         let case: Case =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (stats, diffs) = inputs(&case);
         let plan = planner::plan(&stats, &diffs);
+        for f in &case.files {
+            let holding = plan.iter().filter(|d| d.files.contains(&f.path)).count();
+            assert_eq!(
+                holding,
+                1,
+                "{}: `{}` is in {holding} commits",
+                path.display(),
+                f.path
+            );
+        }
+        assert!(
+            plan.iter().all(|d| !d.files.is_empty()),
+            "{}: an empty commit",
+            path.display()
+        );
         let s = score(&case, &plan);
         sum += s.total();
+        let naive = [Draft {
+            kind: commit_plugin::planner::CommitType::Fix,
+            scope: None,
+            message: "update".into(),
+            files: case.files.iter().map(|f| f.path.clone()).collect(),
+        }];
+        naive_sum += score(&case, &naive).total();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let _ = writeln!(
             table,
@@ -253,12 +277,14 @@ fn plans_of_real_history_score_as_recorded() {
         }
     }
     let mean = sum / names.len() as f64;
+    let naive = naive_sum / names.len() as f64;
     let report = format!(
         "# The commit planner on real history\n\n\
          Written by `cargo test -p plugin-tests --test all -- commit_eval` with `BLESS=1`; \
          the cases and how they are scored are described in `README.md` and \
          `tests/tests/commit_eval.rs`.\n\n\
-         **Mean: {mean:.2} of 6** over {} cases.\n\n{table}\n## Each plan beside its author's commits\n{detail}",
+         **Mean: {mean:.2} of 6** over {} cases. A plan that knows nothing (every file in one \
+         `fix: update` commit) scores {naive:.2}.\n\n{table}\n## Each plan beside its author's commits\n{detail}",
         names.len()
     );
     let file = eval_dir().join("scores.md");

@@ -112,14 +112,19 @@ pub struct EditCommit {
     /// The new conventional-commit scope (`api` in `feat(api): …`), up to 50 characters of
     /// letters, digits, `-`, `_`, `.` and `/`; an empty string removes it.
     #[garde(length(chars, max = 50), custom(commit_scope))]
+    #[schemars(pattern(r"^[A-Za-z0-9._/-]*$"))]
     pub commitScope: Option<String>,
 }
 
 fn commit_scope(value: &Option<String>, (): &()) -> garde::Result {
     match value {
-        Some(s) if !s.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c)) => {
+        Some(s)
+            if !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) =>
+        {
             Err(garde::Error::new(
-                "must be letters, digits, `-`, `_`, `.` and `/` only (no spaces, parentheses or colons)",
+                "must be ASCII letters, digits, `-`, `_`, `.` and `/` only (no spaces, parentheses or colons)",
             ))
         }
         _ => Ok(()),
@@ -363,7 +368,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
             sha: None,
             reasoning: p
                 .reasoning
-                .map(|r| planner::one_line(r.trim()))
+                .map(|r| planner::one_line(&r.trim().chars().take(500).collect::<String>()))
                 .filter(|r| !r.is_empty()),
         })
         .collect(),

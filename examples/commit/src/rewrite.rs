@@ -195,7 +195,7 @@ pub(crate) async fn regenerate_commit(
             commit.breaking = p.breaking;
             commit.reasoning = p
                 .reasoning
-                .map(|r| planner::one_line(r.trim()))
+                .map(|r| planner::one_line(&r.trim().chars().take(500).collect::<String>()))
                 .filter(|r| !r.is_empty());
             if let Some(m) = &mut plan.metadata {
                 m.tokens_used = m.tokens_used.saturating_add(tokens);

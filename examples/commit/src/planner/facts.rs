@@ -154,7 +154,13 @@ pub(super) fn kind_of(path: &str) -> Kind {
     {
         return Kind::Toolchain;
     }
-    if lower.starts_with("changelog") || lower.starts_with("changes.") || lower == "news.md" {
+    let prose_ext = [".md", ".rst", ".adoc", ".txt"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    let changelog_name = lower.starts_with("changelog")
+        || lower.starts_with("changes.")
+        || lower.starts_with("news.");
+    if changelog_name && (prose_ext || !lower.contains('.')) {
         return Kind::Changelog;
     }
     if [
@@ -176,11 +182,20 @@ pub(super) fn kind_of(path: &str) -> Kind {
     {
         return Kind::Chore;
     }
-    let prose = [".md", ".rst", ".adoc", ".txt"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-        || lower.starts_with("license")
-        || lower.starts_with("readme");
+    // Plain text is prose only as a well-known page or under `docs/`: elsewhere it is a
+    // fixture or a build file (`CMakeLists.txt`).
+    let known_page = [
+        "readme",
+        "license",
+        "licence",
+        "notice",
+        "authors",
+        "contributing",
+        "copying",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    let prose = [".md", ".rst", ".adoc"].iter().any(|e| lower.ends_with(e)) || known_page;
     if prose || in_dir(&["docs", "doc"]) && !lower.ends_with(".rs") {
         return Kind::Docs;
     }
@@ -191,7 +206,6 @@ pub(super) fn kind_of(path: &str) -> Kind {
         "__tests__",
         "testdata",
         "test_suite",
-        "ui",
     ]) || lower.contains("_test.")
         || lower.contains(".test.")
         || lower.contains(".spec.")
@@ -268,18 +282,37 @@ pub(super) fn facts(file: &FileStat, diff: Option<&str>) -> Facts {
                     .chain(&removed)
                     .any(|l| is_comment(l, c) || code_part(l, c) != l.trim())
         });
-    // The same characters, whitespace and separators aside, in any order: lines reflowed,
-    // re-indented, imports sorted, trailing commas added, as a formatter does.
-    let squeeze = |lines: &[&str]| -> Vec<char> {
-        let mut chars: Vec<char> = lines
-            .iter()
-            .flat_map(|l| l.chars())
-            .filter(|ch| !ch.is_whitespace() && *ch != ',' && *ch != ';')
-            .collect();
-        chars.sort_unstable();
-        chars
+    // The same code, whitespace and trailing commas aside, in the same order: lines reflowed
+    // and re-indented as a formatter does; imports may be sorted anew. Never in a language
+    // whose indentation is meaning (Python, YAML).
+    let is_import = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("use ") || t.starts_with("pub use ") || t.starts_with("import ")
     };
+    // Code in order; imports (a statement from `use` to its `;`, however a formatter splits or
+    // merges them) as a bag of characters.
+    let squeeze = |lines: &[&str]| -> (Vec<char>, Vec<char>) {
+        let (mut code, mut imports) = (Vec::new(), Vec::new());
+        let mut in_import = false;
+        for l in lines {
+            in_import = in_import || is_import(l);
+            let kept = l.chars().filter(|ch| !ch.is_whitespace() && *ch != ',');
+            if in_import {
+                imports.extend(kept);
+                in_import = !l.contains(';');
+            } else {
+                code.extend(kept);
+            }
+        }
+        imports.sort_unstable();
+        (code, imports)
+    };
+    let lower_path = f.path.to_ascii_lowercase();
+    let meaningful_indent = [".py", ".yml", ".yaml", "makefile"]
+        .iter()
+        .any(|e| lower_path.ends_with(e));
     f.format_only = !f.comments_only
+        && !meaningful_indent
         && !added.is_empty()
         && !removed.is_empty()
         && squeeze(&added) == squeeze(&removed);
@@ -438,7 +471,8 @@ fn comment_style(path: &str) -> Option<&'static str> {
 fn is_comment(line: &str, style: &str) -> bool {
     let t = line.trim_start();
     t.starts_with(style)
-        || (style == "//" && (t.starts_with("/*") || t.starts_with('*')))
+        || (style == "//"
+            && (t.starts_with("/*") || t == "*" || t.starts_with("* ") || t.starts_with("*/")))
         || (style == "#" && (t.starts_with("\"\"\"")))
 }
 
@@ -478,11 +512,17 @@ fn code_part(line: &str, style: &str) -> String {
     let mut at = 0;
     while let Some(i) = line[at..].find(style) {
         let i = at + i;
-        if style == "//" && line[..i].ends_with(':') {
-            at = i + 2;
+        let before = &line[..i];
+        // Not a comment: inside a string (an odd number of quotes before it), a URL's `://`,
+        // or `#` right after a word (`a#b`).
+        let in_string =
+            before.matches('"').count() % 2 == 1 || before.matches('\'').count() % 2 == 1;
+        let glued = !before.is_empty() && !before.ends_with(char::is_whitespace);
+        if in_string || (style == "//" && before.ends_with(':')) || (style == "#" && glued) {
+            at = i + style.len();
             continue;
         }
-        return line[..i].trim().to_owned();
+        return before.trim().to_owned();
     }
     line.trim().to_owned()
 }
@@ -586,8 +626,10 @@ fn quoted_or_bare_version(line: &str) -> Option<String> {
         Some(_) => return None,
         None => t,
     };
-    let v = value.trim_matches(['"', '\'']).to_owned();
-    (!v.is_empty()).then_some(v)
+    // `"1.75" # MSRV`: the value, without a comment after it.
+    let value = value.split('#').next().unwrap_or_default().trim();
+    let v = value.trim_matches(['"', '\'']).trim().to_owned();
+    (!v.is_empty() && !v.contains(char::is_whitespace)).then_some(v)
 }
 
 /// Manifest keys that are not dependencies.
@@ -686,11 +728,17 @@ fn key_value(line: &str, json: bool) -> Option<(String, String)> {
 /// The version a dependency's value names: `"1.0"`, `{ version = "1.0", … }`.
 fn version_in(value: &str) -> Option<String> {
     let v = value.trim();
-    if let Some(inner) = v.strip_prefix('"') {
-        return inner.split('"').next().map(str::to_owned);
-    }
-    let at = v.find("version")?;
-    v[at..].split('"').nth(1).map(str::to_owned)
+    let found = if let Some(inner) = v.strip_prefix('"') {
+        inner.split('"').next()
+    } else {
+        let at = v.find("version")?;
+        v[at..].split('"').nth(1)
+    }?;
+    // A version, not a script or a path: a digit first, or a requirement's operator.
+    found
+        .trim_start_matches(['=', '^', '~', '>', '<', ' '])
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| found.to_owned())
 }
 
 /// Where a manifest's line is: among dependencies, in the package's own table, elsewhere, or
@@ -723,7 +771,10 @@ fn sectioned(diff: &str, json: bool) -> (Placed<'_>, Placed<'_>) {
             in_hunk = false;
             continue;
         }
-        let (sign, text) = l.split_at(l.len().min(1));
+        let (sign, text) = match l.chars().next() {
+            Some(c @ ('+' | '-' | ' ')) => (c, &l[1..]),
+            _ => ('?', l),
+        };
         let t = text.trim();
         let header = if json {
             t.ends_with('{').then(|| {
@@ -748,8 +799,8 @@ fn sectioned(diff: &str, json: bool) -> (Placed<'_>, Placed<'_>) {
             section = Section::Package;
         }
         match sign {
-            "+" => added.push((text, section)),
-            "-" => removed.push((text, section)),
+            '+' => added.push((text, section)),
+            '-' => removed.push((text, section)),
             _ => {}
         }
     }

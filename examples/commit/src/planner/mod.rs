@@ -264,7 +264,7 @@ fn build_change(manifests: &[&ManifestChange]) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     for m in manifests {
         if let Some(v) = &m.msrv {
-            parts.push(format!("raise the MSRV to {v}"));
+            parts.push(format!("set the MSRV to {v}"));
         }
         if let Some(e) = &m.edition {
             parts.push(format!("move to the {e} edition"));
@@ -275,8 +275,13 @@ fn build_change(manifests: &[&ManifestChange]) -> Option<String> {
                 None => format!("add {d}"),
             });
         }
-        for (d, v) in &m.bumped {
-            parts.push(format!("bump {d} to {v}"));
+        let bumped: Vec<String> = m
+            .bumped
+            .iter()
+            .map(|(d, v)| format!("{d} to {v}"))
+            .collect();
+        if !bumped.is_empty() {
+            parts.push(format!("bump {}", names(&bumped, 2)));
         }
         for d in &m.removed {
             parts.push(format!("remove {d}"));
@@ -306,8 +311,19 @@ fn describe(b: &Bundle) -> (CommitType, String) {
         }
         out
     };
-    let added_items = in_code(|f| &f.added_items);
-    let removed_items = in_code(|f| &f.removed_items);
+    // An item removed from one file and added to another moved: it is neither.
+    let added_everywhere = in_code(|f| &f.added_items);
+    let removed_everywhere = in_code(|f| &f.removed_items);
+    let added_items: Vec<String> = added_everywhere
+        .iter()
+        .filter(|n| !removed_everywhere.contains(n))
+        .cloned()
+        .collect();
+    let removed_items: Vec<String> = removed_everywhere
+        .iter()
+        .filter(|n| !added_everywhere.contains(n))
+        .cloned()
+        .collect();
     // What code the change touches, named from the code before its tests.
     let mut touched: Vec<String> = Vec::new();
     for f in b
@@ -328,7 +344,30 @@ fn describe(b: &Bundle) -> (CommitType, String) {
         .copied()
         .filter(|f| matches!(f.change, Change::Added | Change::Untracked))
         .collect();
-    let renamed = code.iter().filter(|f| f.change == Change::Renamed).count();
+    // Moves: git's renames, or (as the server lists changes, without rename detection) a file
+    // deleted and one of the same name added.
+    let name_of = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+    let moved_to: Vec<&Facts> = code
+        .iter()
+        .copied()
+        .filter(|f| {
+            f.change == Change::Renamed
+                || matches!(f.change, Change::Added | Change::Untracked)
+                    && code.iter().any(|d| {
+                        d.change == Change::Deleted && name_of(&d.path) == name_of(&f.path)
+                    })
+        })
+        .collect();
+    let deleted_for_move = code
+        .iter()
+        .filter(|d| {
+            d.change == Change::Deleted
+                && moved_to
+                    .iter()
+                    .any(|f| name_of(&f.path) == name_of(&d.path))
+        })
+        .count();
+    let renamed = moved_to.len();
     if !code.is_empty() {
         if !added_items.is_empty() {
             return (CommitType::Feat, format!("add {}", names(&added_items, 3)));
@@ -339,12 +378,8 @@ fn describe(b: &Bundle) -> (CommitType, String) {
                 format!("deprecate {}", names(&deprecated, 2)),
             );
         }
-        if renamed > 0 && renamed * 2 >= code.len() {
-            let moved: Vec<String> = code
-                .iter()
-                .filter(|f| f.change == Change::Renamed)
-                .map(|f| stem(&f.path))
-                .collect();
+        if renamed > 0 && (renamed + deleted_for_move) * 2 >= code.len() {
+            let moved: Vec<String> = moved_to.iter().map(|f| stem(&f.path)).collect();
             let into = scope_of(b)
                 .map(|s| format!(" into {s}"))
                 .unwrap_or_default();
@@ -546,8 +581,9 @@ fn scope_of(b: &Bundle) -> Option<String> {
 /// - a release (a manifest whose only change is its version, the lock with it, a changelog
 ///   naming that version, code whose only change is that version) is its own commit, last;
 /// - raising the minimum toolchain (the MSRV in a manifest, a toolchain pin, and the CI that
-///   tests it) is its own commit, first, so that what follows builds;
-/// - CI changes beside other work are their own commit, after it.
+///   tests it, a README naming it) is its own commit, first, so that what follows builds;
+/// - a reformatting (the same code, whitespace aside) is its own commit;
+/// - prose that names nothing the change adds, removes or touches is its own commit.
 ///
 /// Each commit's type comes from what its diff does (new public items → `feat`, comments or
 /// prose only → `docs`, tests only → `test`, moves and removals → `refactor`, dependencies,
@@ -619,7 +655,6 @@ pub fn plan(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Draft> {
     let mut style = Bundle::default();
     let mut prose = Bundle::default();
     let mut msrv = Bundle::default();
-    let mut ci = Bundle::default();
     let mut main = Bundle::default();
     for f in facts {
         if in_release(&f) {
@@ -661,12 +696,8 @@ pub fn plan(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Draft> {
         prose.facts = apart;
     }
     if main.facts.is_empty() {
-        // CI alone is the change, or formatting.
-        if ci.facts.is_empty() {
-            std::mem::swap(&mut main, &mut style);
-        } else {
-            std::mem::swap(&mut main, &mut ci);
-        }
+        // Formatting alone is the change.
+        std::mem::swap(&mut main, &mut style);
     }
     let released = release_versions.first().cloned();
     let mut manifests = release
@@ -686,7 +717,6 @@ pub fn plan(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Draft> {
         (false, style),
         (false, main),
         (false, prose),
-        (false, ci),
         (true, release),
     ] {
         if b.facts.is_empty() {
@@ -705,7 +735,8 @@ pub fn plan(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Draft> {
         drafts.push(Draft {
             kind,
             scope,
-            message,
+            // Names, versions and headings come from the diffs: on one line, whatever they hold.
+            message: one_line(&message),
             files: b.facts.into_iter().map(|f| f.path).collect(),
         });
     }
@@ -839,7 +870,7 @@ mod tests {
                 Change::Modified,
                 "@@ -5,1 +5,1 @@\n-rust-version = \"1.66\"\n+rust-version = \"1.75\"\n"
             ),
-            "build: raise the MSRV to 1.75"
+            "build: set the MSRV to 1.75"
         );
         assert_eq!(
             one(
@@ -873,6 +904,95 @@ mod tests {
             ),
             "docs: document Routing QUERY"
         );
+    }
+
+    #[test]
+    fn what_only_looks_like_comments_formatting_or_prose_is_not() {
+        let one = |path: &str, change: Change, body: &str| {
+            let p = plan(&[stat(path, change)], &[diff(path, body)]);
+            lines(&p).remove(0)
+        };
+        // A dereference is code, not a doc comment's `*`.
+        assert_eq!(
+            one(
+                "src/count.rs",
+                Change::Modified,
+                "@@ -3,1 +3,1 @@ fn decrement(&mut self) {\n-        *self.count += 1;\n+        *self.count -= 1;\n"
+            ),
+            "fix: fix decrement"
+        );
+        // Python's indentation is meaning; swapped arguments are a change.
+        assert_eq!(
+            one(
+                "app/io.py",
+                Change::Modified,
+                "@@ -3,1 +3,1 @@ def save(self):\n-        return result\n+    return result\n"
+            ),
+            "fix: fix save"
+        );
+        assert_eq!(
+            one(
+                "src/copy.rs",
+                Change::Modified,
+                "@@ -3,1 +3,1 @@ fn run() {\n-    copy(src, dst);\n+    copy(dst, src);\n"
+            ),
+            "fix: fix run"
+        );
+        // A `#` inside a string is no comment.
+        assert_eq!(
+            one(
+                "src/style.rs",
+                Change::Modified,
+                "@@ -1,1 +1,1 @@ fn red() {\n-    let c = \"#ff0000\";\n+    let c = \"#ee0000\";\n"
+            ),
+            "fix: fix red"
+        );
+        // Reformatting is style.
+        assert_eq!(
+            one(
+                "src/fmt.rs",
+                Change::Modified,
+                "@@ -1,2 +1,1 @@ fn f() {\n-    call(a,\n-         b)\n+    call(a, b)\n"
+            ),
+            "style: format the code"
+        );
+        // A build file and a module named like a changelog are code.
+        assert_eq!(facts::kind_of("CMakeLists.txt"), Kind::Source);
+        assert_eq!(facts::kind_of("src/changes.rs"), Kind::Source);
+        // A toolchain pin's comment is not its version.
+        assert_eq!(
+            one(
+                "rust-toolchain.toml",
+                Change::Modified,
+                "@@ -2,1 +2,1 @@\n-channel = \"1.74\"\n+channel = \"1.75\" # MSRV\n"
+            ),
+            "chore: pin the toolchain to 1.75"
+        );
+        // A script is no dependency.
+        assert_eq!(
+            one(
+                "package.json",
+                Change::Modified,
+                "@@ -5,1 +5,1 @@\n-    \"lint\": \"eslint .\",\n+    \"lint\": \"eslint --fix .\",\n"
+            ),
+            "build: update the build"
+        );
+    }
+
+    #[test]
+    fn a_file_deleted_and_added_under_another_directory_moved() {
+        let files = [
+            stat("src/old/parse.rs", Change::Deleted),
+            stat("src/parser/parse.rs", Change::Added),
+        ];
+        let diffs = [
+            diff("src/old/parse.rs", "@@ -1,1 +0,0 @@\n-pub fn parse() {}\n"),
+            diff(
+                "src/parser/parse.rs",
+                "@@ -0,0 +1,1 @@\n+pub fn parse() {}\n",
+            ),
+        ];
+        assert_eq!(lines(&plan(&files, &diffs)), ["refactor: move parse"]);
     }
 
     #[test]
