@@ -9,7 +9,7 @@ use crate::fake_llm::Upstream;
 use crate::fixtures::scopes;
 use crate::logs::captured;
 use ai_plugin::ledger::Ledger;
-use ai_plugin::{AiConfig, AiPlugin, AiState};
+use ai_plugin::{AiConfig, AiPlugin, AiState, GENERATIONS_PER_MINUTE};
 use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
 use plugin_runtime::testing::{TestClient, TestResponse};
 use plugin_runtime::{LimitOverride, ServerConfig, plugins};
@@ -552,7 +552,7 @@ async fn calls_to_a_model_are_rate_limited_per_caller_as_declared_or_configured(
         let op = &doc["paths"][format!("/v1/plugins/ai/{path}")]["post"];
         assert_eq!(
             op["x-rate-limit"],
-            json!([{"name": "generations", "quota": 50, "windowSeconds": 60, "burst": 50, "key": "caller"}]),
+            json!([{"name": "generations", "quota": GENERATIONS_PER_MINUTE, "windowSeconds": 60, "burst": GENERATIONS_PER_MINUTE, "key": "caller"}]),
             "{path}"
         );
     }

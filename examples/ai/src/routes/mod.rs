@@ -8,7 +8,9 @@
 //! `ServerConfig::with_rate_limit_override("ai", policy)` (in `example-server`,
 //! `--rate-limit ai.generations=100/1m`); the documents show what is in force.
 
-/// The rate-limit policy of the routes that ask a provider: 50 a minute per caller.
+/// The rate-limit policy of the routes that ask a provider: 50 a minute per caller. Their
+/// `rate_limit(generations(50, per = "1m"))` must say the same (an attribute takes a literal);
+/// the tests check the documents against this.
 pub const GENERATIONS_PER_MINUTE: u32 = 50;
 
 /// What is said when no provider is configured.
