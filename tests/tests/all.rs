@@ -17,6 +17,7 @@ mod commit_plans;
 mod commit_races;
 mod commit_reads;
 mod commit_sandbox;
+mod commit_scopes;
 mod concurrency;
 mod custom_auth;
 mod fake_llm;

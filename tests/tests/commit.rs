@@ -4,6 +4,7 @@
 //! with secrets caught first.
 
 use crate::fixtures::scopes;
+use commit_plugin::scope::ScopeConfig;
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_runtime::auth::{Auth, AuthConfig};
 use plugin_runtime::plugins;
@@ -40,18 +41,7 @@ impl Repo {
     }
 
     pub(crate) fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        git_in(&self.dir, args)
     }
 
     pub(crate) fn write(&self, path: &str, text: &str) {
@@ -61,10 +51,36 @@ impl Repo {
     }
 }
 
+/// `git -C dir args…`, which must succeed; what it printed.
+pub(crate) fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 impl Drop for Repo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A plan store of its own in an in-memory SQLite database.
+pub(crate) async fn plans_in_memory() -> commit_plugin::store::Plans {
+    let pool = plugin_runtime::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    commit_plugin::store::Plans::open(pool, "sqlite::memory:")
+        .await
+        .unwrap()
 }
 
 /// The commit plugin on `repo`, for a caller holding `grants`.
@@ -82,6 +98,17 @@ pub(crate) async fn client_with(
     repo: &Path,
     grants: &str,
     url: &str,
+    tune: impl FnOnce(CommitState) -> CommitState,
+) -> TestClient {
+    client_scoped(repo, grants, url, &[], tune).await
+}
+
+/// [`client_with`] offering the scopes `configured`.
+pub(crate) async fn client_scoped(
+    repo: &Path,
+    grants: &str,
+    url: &str,
+    configured: &[ScopeConfig],
     tune: impl FnOnce(CommitState) -> CommitState,
 ) -> TestClient {
     let pool = plugin_runtime::database::connect(url).await.unwrap();
@@ -104,7 +131,7 @@ pub(crate) async fn client_with(
         .key;
     // Tests push their `main`; the protection of `main` and `master` is tested on its own.
     let state = tune(
-        CommitState::open(repo, &[], plans)
+        CommitState::open(repo, configured, plans)
             .await
             .unwrap()
             .with_protected_branches(Vec::new()),
@@ -230,14 +257,23 @@ async fn a_diff_is_the_file_against_the_last_commit() {
 #[tokio::test]
 async fn scopes_are_the_root_and_its_directories() {
     let repo = Repo::new("scopes");
+    // A top-level directory that is a repository of its own is served as one.
+    std::fs::create_dir(repo.dir.join("widget")).unwrap();
+    let init = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(repo.dir.join("widget"))
+        .status()
+        .unwrap();
+    assert!(init.success());
     let c = client(&repo.dir, "commit:read").await;
     let r: Value = c.get("/v1/plugins/commit/scopes").send().await.json();
     assert_eq!(
         r,
         json!({"scopes": [
-            {"path": ".", "root": true},
-            {"path": "docs", "root": false},
-            {"path": "src", "root": false},
+            {"path": ".", "root": true, "repository": "."},
+            {"path": "docs", "root": false, "repository": "."},
+            {"path": "src", "root": false, "repository": "."},
+            {"path": "widget", "root": false, "repository": "widget"},
         ]})
     );
 }

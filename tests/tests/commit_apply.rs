@@ -17,7 +17,7 @@ const MEMORY: &str = "sqlite::memory:";
 impl Repo {
     /// A bare repository inside this one's `.git` (so it goes with it), added as `origin` and
     /// pushed to.
-    fn origin(&self) -> PathBuf {
+    pub(crate) fn origin(&self) -> PathBuf {
         let origin = self.dir.join(".git/test-origin.git");
         let made = std::process::Command::new("git")
             .args(["init", "-q", "--bare", "-b", "main"])
@@ -31,7 +31,7 @@ impl Repo {
     }
 
     /// Installs `script` as the `name` hook.
-    fn hook(&self, name: &str, script: &str) {
+    pub(crate) fn hook(&self, name: &str, script: &str) {
         use std::os::unix::fs::PermissionsExt;
         let path = self.dir.join(".git/hooks").join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -39,7 +39,23 @@ impl Repo {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    fn commits(&self) -> usize {
+    /// Makes every commit wait in its `pre-commit` hook, once it has created the first file
+    /// answered, until the second exists.
+    pub(crate) fn hold_commits(&self) -> (PathBuf, PathBuf) {
+        let git_dir = self.dir.join(".git");
+        let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
+        self.hook(
+            "pre-commit",
+            &format!(
+                "touch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done",
+                started.display(),
+                gate.display()
+            ),
+        );
+        (started, gate)
+    }
+
+    pub(crate) fn commits(&self) -> usize {
         self.git(&["rev-list", "--count", "HEAD"])
             .trim()
             .parse()
@@ -48,7 +64,11 @@ impl Repo {
 }
 
 /// `POST /v1/plugins/commit/<route>` with `body`.
-async fn post(c: &TestClient, route: &str, body: Value) -> plugin_runtime::testing::TestResponse {
+pub(crate) async fn post(
+    c: &TestClient,
+    route: &str,
+    body: Value,
+) -> plugin_runtime::testing::TestResponse {
     c.post(&format!("/v1/plugins/commit/{route}"))
         .json(&body)
         .send()
@@ -56,7 +76,7 @@ async fn post(c: &TestClient, route: &str, body: Value) -> plugin_runtime::testi
 }
 
 /// What `git rev-parse main` prints in the bare repository `origin`.
-fn remote_head(origin: &Path) -> std::process::Output {
+pub(crate) fn remote_head(origin: &Path) -> std::process::Output {
     std::process::Command::new("git")
         .arg("--git-dir")
         .arg(origin)
@@ -65,14 +85,14 @@ fn remote_head(origin: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
+pub(crate) fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
     (
         r.status().as_u16(),
         r.error()["code"].as_str().unwrap_or_default().to_owned(),
     )
 }
 
-async fn generate(c: &TestClient) -> Value {
+pub(crate) async fn generate(c: &TestClient) -> Value {
     let r = post(c, "generate", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     r.json()
@@ -102,7 +122,7 @@ fn subjects(plan: &Value) -> Vec<String> {
         .collect()
 }
 
-fn commit_with(plan: &Value, file: &str) -> String {
+pub(crate) fn commit_with(plan: &Value, file: &str) -> String {
     plan["commits"]
         .as_array()
         .unwrap()
@@ -249,19 +269,64 @@ async fn a_plan_whose_files_changed_since_is_stale() {
 }
 
 #[tokio::test]
+async fn force_applies_a_stale_plan_as_the_files_are_now() {
+    let repo = with_work("apply-force");
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    let docs = commit_with(&plan, "README.md");
+    assert_eq!(docs, commit_with(&plan, "docs/guide.md"), "{plan}");
+    let code_commit = commit_with(&plan, "src/new.rs");
+    assert_ne!(docs, code_commit, "{plan}");
+    // After planning: the docs commit's files go back to the last commit, and a new file
+    // changes again.
+    repo.git(&["checkout", "--", "README.md", "docs/guide.md"]);
+    repo.write("src/new.rs", "// new, edited after planning\nfn x() {}\n");
+    let before = repo.commits();
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(code(&r), (409, "PLAN_STALE".into()));
+    assert_eq!(repo.commits(), before);
+
+    let r = post(&c, "apply", json!({"force": true})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let applied: Value = r.json();
+    assert_eq!(applied["skipped"], json!([docs]));
+    let mut changed: Vec<&str> = applied["changedSincePlan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    changed.sort_unstable();
+    assert_eq!(changed, ["README.md", "docs/guide.md", "src/new.rs"]);
+    // The skipped commit is dropped: every commit left was made, so the plan is applied.
+    let left: Vec<&str> = applied["plan"]["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(!left.contains(&docs.as_str()), "{applied}");
+    assert_eq!(applied["plan"]["state"], "applied");
+    assert_eq!(
+        repo.commits(),
+        before + applied["made"].as_array().unwrap().len()
+    );
+    // The file went in as it is now, not as it was planned.
+    assert_eq!(
+        repo.git(&["show", "HEAD:src/new.rs"]).lines().next(),
+        Some("// new, edited after planning")
+    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    // A forced apply of a plan with nothing left is still refused as applied.
+    let r = post(&c, "apply", json!({"force": true})).await;
+    assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
+}
+
+#[tokio::test]
 async fn of_two_applies_at_once_one_wins() {
     let repo = with_work("apply-race");
-    let git_dir = repo.dir.join(".git");
-    let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
     // The first commit holds in its hook until the test opens the gate.
-    repo.hook(
-        "pre-commit",
-        &format!(
-            "touch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done",
-            started.display(),
-            gate.display()
-        ),
-    );
+    let (started, gate) = repo.hold_commits();
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     generate(&c).await;
     let first = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
@@ -874,7 +939,7 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
         &url,
         &[("COMMIT_REPO", repo_path), ("COMMIT_SCOPES", "src,docs")],
     );
-    scoped.key = server_key;
+    scoped.key.clone_from(&server_key);
     let (status, _, body) = scoped.call("GET", "/v1/plugins/commit/scopes", None);
     assert_eq!(status, 200, "{body}");
     let paths: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["scopes"]
@@ -884,6 +949,26 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
         .map(|s| s["path"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(paths, [".", "src", "docs"]);
+    scoped.kill();
+    // Or with labels and descriptions, as JSON in the same variable.
+    let labelled =
+        r#"[{"path": "src", "label": "Library", "description": "The crate's code."}, "docs"]"#;
+    let mut scoped = Server::start_with(
+        &binary,
+        &url,
+        &[("COMMIT_REPO", repo_path), ("COMMIT_SCOPES", labelled)],
+    );
+    scoped.key.clone_from(&server_key);
+    let (status, _, body) = scoped.call("GET", "/v1/plugins/commit/scopes", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["scopes"],
+        json!([
+            {"path": ".", "root": true, "repository": "."},
+            {"path": "src", "root": false, "label": "Library", "description": "The crate's code.", "repository": "."},
+            {"path": "docs", "root": false, "repository": "."},
+        ])
+    );
     scoped.kill();
 
     // A model the AI configuration does not have stops the server before it listens.
@@ -1162,12 +1247,7 @@ async fn only_a_repository_of_its_own_is_a_remote_the_push_may_write() {
         repo.dir.parent().unwrap().to_str().unwrap(),
     ]);
     repo.git(&["remote", "add", "rooturl", "file:///"]);
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
-        .await
-        .unwrap();
-    let plans = commit_plugin::store::Plans::open(pool, "sqlite::memory:")
-        .await
-        .unwrap();
+    let plans = crate::commit::plans_in_memory().await;
     let state = commit_plugin::CommitState::open(&repo.dir, &[], plans)
         .await
         .unwrap();

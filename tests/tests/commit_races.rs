@@ -234,3 +234,93 @@ async fn an_edit_made_while_the_model_plans_makes_the_plan_stale() {
         "nothing was committed"
     );
 }
+
+/// git's own lock held by another git (here a branch's `.lock` file, as a commit in progress
+/// leaves it) is `409 APPLY_IN_PROGRESS`, not a `500`; nothing is committed, and the apply
+/// goes through once the lock is gone.
+#[tokio::test]
+async fn an_apply_meeting_git_s_lock_is_apply_in_progress() {
+    use crate::commit_apply::post;
+    let repo = crate::commit::with_work("git-lock");
+    let c = crate::commit::client_with(&repo.dir, "commit:*", URL, |s| s).await;
+    let r = post(&c, "generate", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let before = repo.commits();
+    let lock = repo.dir.join(".git/refs/heads/main.lock");
+    std::fs::write(&lock, "").unwrap();
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(code(&r), (409, "APPLY_IN_PROGRESS".into()), "{}", r.text());
+    assert_eq!(repo.commits(), before);
+    std::fs::remove_file(&lock).unwrap();
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert!(repo.commits() > before);
+}
+
+/// Two `example-server` processes on one repository and one PostgreSQL database, applying at
+/// the same moment: while the first holds the repository (its commit waiting in a hook), the
+/// other server's apply is `409 APPLY_IN_PROGRESS`; the first succeeds, and once it is done the
+/// repository is free again on either server.
+#[test]
+fn two_servers_on_one_repository_apply_one_at_a_time() {
+    use crate::server::{Server, server_binary, user_with_key};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(pg) = rt.block_on(crate::fixtures::PgSchema::fresh("commit_two_servers")) else {
+        return;
+    };
+    let binary = server_binary();
+    let key = user_with_key(&binary, &pg.url, "two@example.com", "commit:*");
+    let repo = crate::commit::with_work("two-servers");
+    let (started, gate) = repo.hold_commits();
+    let env = [
+        ("COMMIT_REPO", repo.dir.to_str().unwrap()),
+        ("COMMIT_PROTECTED_BRANCHES", "release"),
+    ];
+    let mut a = Server::start_with(&binary, &pg.url, &env);
+    let mut b = Server::start_with(&binary, &pg.url, &env);
+    a.key = Some(key.clone());
+    b.key = Some(key);
+    let (status, _, body) = a.call("POST", "/v1/plugins/commit/generate", Some(&json!({})));
+    assert_eq!(status, 200, "{body}");
+    let before = repo.commits();
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| a.call("POST", "/v1/plugins/commit/apply", Some(&json!({}))));
+        for _ in 0..400 {
+            if started.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(started.exists(), "the first apply's hook never ran");
+        // B reads the same plan from the shared database and tries the same repository.
+        let second = b.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+        std::fs::write(&gate, "").unwrap();
+        (first.join().unwrap(), second)
+    });
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(second.0, 409, "{}", second.2);
+    let error: Value = serde_json::from_str(&second.2).unwrap();
+    assert_eq!(error["error"]["code"], "APPLY_IN_PROGRESS", "{error}");
+    let applied: Value = serde_json::from_str(&first.2).unwrap();
+    assert_eq!(
+        repo.commits(),
+        before + applied["made"].as_array().unwrap().len()
+    );
+    // Released when the first was done: B's push takes the repository, and finds no remote.
+    let (status, _, body) = b.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    assert_eq!(code_of(status, &body), (404, "REMOTE_NOT_FOUND".into()));
+    a.kill();
+    b.kill();
+    rt.block_on(pg.remove());
+}
+
+fn code_of(status: u16, body: &str) -> (u16, String) {
+    let v: Value = serde_json::from_str(body).unwrap_or_default();
+    (
+        status,
+        v["error"]["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}

@@ -1,14 +1,19 @@
 //! Making a plan's commits and pushing them. One apply or push runs at a time in a repository
 //! (they share its index and its branch): a second is refused with `409 APPLY_IN_PROGRESS`
-//! while the first runs. A plan is applied only while its files are as they were when it was
-//! made (`409 PLAN_STALE` otherwise); each commit takes exactly its files' work-tree contents,
-//! whatever else is staged, through an index of its own, and runs the repository's hooks.
+//! while the first runs — in this process by a lock of its own, across the servers sharing a
+//! PostgreSQL database by an advisory lock on the repository's path (let go when the holder
+//! ends, its server dying included). On SQLite, which one server owns, git's own lock files
+//! are the guard across processes: a commit or push refused because another git holds one is
+//! `409 APPLY_IN_PROGRESS` too, never a `500`. A plan is applied only while its files are as
+//! they were when it was made (`409 PLAN_STALE` otherwise, unless `force`); each commit takes
+//! exactly its files' work-tree contents, whatever else is staged, through an index of its own,
+//! and runs the repository's hooks.
 
 use crate::changes;
 use crate::git::{Git, GitError, Operation};
 use crate::plan_routes::fingerprint;
-use crate::routes::ScopeRefusal;
-use crate::store::{Plan, PlanState, PlannedCommit};
+use crate::scope::{Scope, ScopeRefusal};
+use crate::store::{Plan, PlanState, PlannedCommit, RepositoryLock};
 use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
@@ -29,6 +34,12 @@ pub struct ApplyRequest {
     #[garde(length(min = 1, max = 1000), inner(inner(length(min = 1, max = 20))))]
     #[schemars(inner(length(min = 1, max = 20)))]
     pub commits: Option<Vec<String>>,
+    /// Apply even though files changed since the plan was made: each commit takes its files as
+    /// they are now, and a commit whose files hold nothing to commit any more is skipped (and
+    /// dropped from the plan). The answer's `changedSincePlan` names the files that changed.
+    #[garde(skip)]
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// One commit made.
@@ -44,9 +55,16 @@ pub struct MadeCommit {
 
 /// What `POST /apply` answers.
 #[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Applied {
     /// The commits made by this request, in order.
     pub made: Vec<MadeCommit>,
+    /// With `force`: the commits skipped because their files held nothing to commit any more,
+    /// dropped from the plan.
+    pub skipped: Vec<String>,
+    /// With `force`: the files of the commits asked for that changed since the plan was made,
+    /// committed as they are now (without `force` any such file refuses the apply).
+    pub changed_since_plan: Vec<String>,
     /// The plan as it stands now.
     pub plan: Plan,
 }
@@ -130,14 +148,25 @@ enum CommitFailure {
     Empty,
     /// `git commit` refused (a hook, say), with what it said.
     Refused(String),
+    /// Another git (another server's apply, a person's commit) holds one of git's lock files.
+    Locked(String),
     TimedOut(GitError),
     Git(GitError),
+}
+
+/// Whether git refused because another git holds one of its lock files (`index.lock`, a
+/// branch's `.lock`): what git says is the only sign.
+fn locked_out(stderr: &str) -> bool {
+    stderr.contains(".lock': File exists") || stderr.contains("cannot lock ref")
 }
 
 impl From<GitError> for CommitFailure {
     fn from(e: GitError) -> Self {
         match e {
             GitError::TimedOut { .. } => CommitFailure::TimedOut(e),
+            GitError::Failed { ref stderr, .. } if locked_out(stderr) => {
+                CommitFailure::Locked(stderr.trim().to_owned())
+            }
             e => CommitFailure::Git(e),
         }
     }
@@ -147,15 +176,19 @@ impl From<GitError> for CommitFailure {
 /// the index but kept, removed), then sets the repository's index for them to the new
 /// commit's, and answers the commit's hash. The files are the names git printed, each passed
 /// whole as one literal path (`*`, `-x`, a newline in a name).
-async fn make_commit(state: &Ctx<CommitState>, c: &PlannedCommit) -> Result<String, CommitFailure> {
+async fn make_commit(
+    state: &Ctx<CommitState>,
+    scope: &Scope<'_>,
+    c: &PlannedCommit,
+) -> Result<String, CommitFailure> {
     let files: Vec<&str> = c.files.iter().map(String::as_str).collect();
     let index = TempIndex::new();
-    let own: Git = state.git().with_index(&index.0);
+    let own: Git = state.git(scope.repo).with_index(&index.0);
     // The last commit's tree, or the empty tree before the first commit.
-    let base = state.git().base().await?;
+    let base = state.git(scope.repo).base().await?;
     own.run(&["read-tree", base], &[], &[]).await?;
     // `git rm --cached`: the commit removes what the user took out of the index.
-    let unindexed = changes::unindexed(&state.git(), &files).await?;
+    let unindexed = changes::unindexed(&state.git(scope.repo), &files).await?;
     let (removed, kept): (Vec<&str>, Vec<&str>) =
         files.iter().partition(|f| unindexed.contains(**f));
     // Each other file as the work tree has it (a link as a link): added or updated if it is
@@ -190,23 +223,76 @@ async fn make_commit(state: &Ctx<CommitState>, c: &PlannedCommit) -> Result<Stri
             let cut = (0..=2000).rev().find(|i| said.is_char_boundary(*i));
             said.truncate(cut.unwrap_or(0));
         }
+        if locked_out(&said) {
+            return Err(CommitFailure::Locked(said));
+        }
         return Err(CommitFailure::Refused(said));
     }
-    // The repository's index now agrees with the commit for these files; other staged work stays.
-    state
-        .git()
-        .run_files(&["reset", "-q", "HEAD"], &files, &[])
+    let sha = state
+        .git(scope.repo)
+        .run(&["rev-parse", "HEAD"], &[], &[])
         .await?;
-    let sha = state.git().run(&["rev-parse", "HEAD"], &[], &[]).await?;
-    Ok(String::from_utf8_lossy(&sha.stdout).trim().to_owned())
+    let sha = String::from_utf8_lossy(&sha.stdout).trim().to_owned();
+    // The repository's index now agrees with the commit for these files; other staged work
+    // stays. The commit is made: another git holding the index only delays this (git holds it
+    // for moments), and past a few seconds the commit stands with the index left as it was.
+    for attempt in 0..50 {
+        match state
+            .git(scope.repo)
+            .run_files(&["reset", "-q", "HEAD"], &files, &[])
+            .await
+        {
+            Ok(_) => break,
+            Err(GitError::Failed { stderr, .. }) if locked_out(&stderr) => {
+                if attempt == 49 {
+                    tracing::warn!(commit = %sha, "the index stayed locked: a commit was made but the index was not updated for its files");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(sha)
+}
+
+/// The scope's repository, held for one apply or push.
+struct Held<'a> {
+    /// This process's hold.
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    /// The hold across the servers sharing the database.
+    shared: RepositoryLock,
+}
+
+impl Held<'_> {
+    async fn release(self) {
+        self.shared.release().await;
+    }
+}
+
+/// Holds the scope's repository for one apply or push: in this process, and across every
+/// server sharing the database (an advisory lock on PostgreSQL); `None` while another holds it.
+async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held<'a>>, RouteError> {
+    let Ok(local) = scope.repo.applying.try_lock() else {
+        return Ok(None);
+    };
+    let shared = ctx
+        .plans
+        .lock_repository(scope.repo.git.repo())
+        .await
+        .map_err(RouteError::internal)?;
+    Ok(shared.map(|shared| Held {
+        _local: local,
+        shared,
+    }))
 }
 
 /// Make the planned commits
 ///
 /// Makes the plan's commits, all of them or those named, in the plan's order: each with exactly
 /// its files as they are in the work tree (whatever else is staged stays staged), running the
-/// repository's hooks. Refused if any of their files changed since the plan was made, and
-/// while a merge, cherry-pick, revert or rebase is unfinished or a file is in conflict. A commit
+/// repository's hooks. Refused if any of their files changed since the plan was made (unless
+/// `force`: then each commit takes its files as they are now, and one left with nothing to
+/// commit is skipped), and while a merge, cherry-pick, revert or rebase is unfinished or a file is in conflict. A commit
 /// that fails stops the apply; those made before it stay made and recorded in the plan, along
 /// with any edit made to the plan meanwhile. Only the plan's author applies it, unless the
 /// caller holds `commit:admin`.
@@ -223,9 +309,9 @@ async fn make_commit(state: &Ctx<CommitState>, c: &PlannedCommit) -> Result<Stri
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
         ALREADY_APPLIED = (409, "the commits asked for were made already"),
         PLAN_CHANGED = (409, "the commits were made, but the plan was replaced or discarded meanwhile, so it does not record them; `details.made` lists them (id, sha, subject)"),
-        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
+        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository, on this server or another sharing its PostgreSQL database, or another git holds git's lock there"),
         OPERATION_IN_PROGRESS = (409, "a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict; finish or abort it first; `details.operation` says which (`merge`, `cherry-pick`, `revert`, `rebase`, `conflict`)"),
-        PLAN_STALE = (409, "files changed since the plan was made; `details.files` names them; generate a new plan"),
+        PLAN_STALE = (409, "files changed since the plan was made; `details.files` names them; generate a new plan, or apply with `force` to commit them as they are now"),
         COMMIT_REFUSED = (409, "git refused a commit (a hook rejected it, say); `details.output` has what it said"),
         GIT_TIMEOUT = (504, "a commit ran longer than the server allows git (a slow hook, say) and was killed"),
     )
@@ -234,141 +320,164 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let Ok(_running) = ctx.applying.try_lock() else {
+    let Some(held) = hold(&ctx, &scope).await? else {
         return Err(route_error!(
             APPLY_IN_PROGRESS,
             "another apply or push is running in this repository; try again when it is done"
         ));
     };
-    // A commit made now would take part in it: `git commit` makes a merge's commit, with its
-    // other parent, from whatever index it is given.
-    if let Some(operation) = ctx
-        .git()
-        .in_progress()
-        .await
-        .map_err(RouteError::internal)?
-    {
-        let what = match operation {
-            Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
-            other => format!("a {} is in progress", other.as_str()),
-        };
-        return Err(route_error!(
-            OPERATION_IN_PROGRESS,
-            "{what}; finish or abort it first, then apply"
-        )
-        .with_details(serde_json::json!({ "operation": operation.as_str() })));
-    }
-    let Some((mut plan, made_from)) = ctx.plan_of(&scope).await? else {
-        return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
-    };
-    if let Some(other) = crate::plan_routes::owned_by_other(ctx.caller()?, &plan) {
-        return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
-    }
-    let chosen: Vec<usize> = match &input.commits {
-        None => (0..plan.commits.len())
-            .filter(|i| plan.commits[*i].sha.is_none())
-            .collect(),
-        Some(ids) => {
-            if let Some(id) = ids
-                .iter()
-                .find(|id| !plan.commits.iter().any(|c| c.id == **id))
-            {
-                return Err(route_error!(
-                    COMMIT_NOT_FOUND,
-                    "the plan has no commit `{id}`"
-                ));
-            }
-            if let Some(c) = plan
-                .commits
-                .iter()
-                .find(|c| c.sha.is_some() && ids.contains(&c.id))
-            {
-                return Err(route_error!(
-                    ALREADY_APPLIED,
-                    "commit `{}` was made already",
-                    c.id
-                ));
-            }
-            (0..plan.commits.len())
-                .filter(|i| ids.contains(&plan.commits[*i].id))
-                .collect()
+    let outcome: RouteResult<Applied> = async {
+        // A commit made now would take part in it: `git commit` makes a merge's commit, with its
+        // other parent, from whatever index it is given.
+        if let Some(operation) = ctx
+            .git(scope.repo)
+            .in_progress()
+            .await
+            .map_err(RouteError::internal)?
+        {
+            let what = match operation {
+                Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
+                other => format!("a {} is in progress", other.as_str()),
+            };
+            return Err(route_error!(
+                OPERATION_IN_PROGRESS,
+                "{what}; finish or abort it first, then apply"
+            )
+            .with_details(serde_json::json!({ "operation": operation.as_str() })));
         }
-    };
-    if chosen.is_empty() {
-        return Err(route_error!(
-            ALREADY_APPLIED,
-            "every commit of scope `{scope}`'s plan was made already"
-        ));
-    }
-    let files: Vec<String> = chosen
-        .iter()
-        .flat_map(|i| plan.commits[*i].files.iter().cloned())
-        .collect();
-    let now = fingerprint(&ctx, &files).await?;
-    let changed: Vec<&String> = files
-        .iter()
-        .filter(|f| now.get(*f) != made_from.get(*f))
-        .collect();
-    if !changed.is_empty() {
-        return Err(route_error!(
-            PLAN_STALE,
-            "{} file(s) changed since the plan was made; generate a new plan",
-            changed.len()
-        )
-        .with_details(serde_json::json!({ "files": changed })));
-    }
-    let mut made = Vec::new();
-    for i in chosen {
-        let outcome = make_commit(&ctx, &plan.commits[i]).await;
-        let sha = match outcome {
-            Ok(sha) => sha,
-            Err(failure) => {
-                // What was made stays recorded before the refusal is answered.
-                if !made.is_empty() {
-                    record(&ctx, &scope, &mut plan, &made).await?;
+        let Some((mut plan, made_from)) = ctx.plan_of(&scope.name).await? else {
+            return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+        };
+        if let Some(other) = crate::plan_routes::owned_by_other(ctx.caller()?, &plan) {
+            return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+        }
+        let chosen: Vec<usize> = match &input.commits {
+            None => (0..plan.commits.len())
+                .filter(|i| plan.commits[*i].sha.is_none())
+                .collect(),
+            Some(ids) => {
+                if let Some(id) = ids
+                    .iter()
+                    .find(|id| !plan.commits.iter().any(|c| c.id == **id))
+                {
+                    return Err(route_error!(
+                        COMMIT_NOT_FOUND,
+                        "the plan has no commit `{id}`"
+                    ));
                 }
-                let id = &plan.commits[i].id;
-                return Err(match failure {
-                    CommitFailure::Empty => route_error!(
-                        PLAN_STALE,
-                        "commit `{id}`'s files hold nothing to commit any more; generate a new plan"
-                    )
-                    .with_details(serde_json::json!({ "files": plan.commits[i].files })),
-                    CommitFailure::Refused(output) => {
-                        route_error!(COMMIT_REFUSED, "git refused to make commit `{id}`")
-                            .with_details(serde_json::json!({ "id": id, "output": output }))
-                    }
-                    CommitFailure::TimedOut(e) => {
-                        tracing::warn!(error = %e, "a commit was killed");
-                        route_error!(GIT_TIMEOUT, "making commit `{id}`: {e}; it was killed")
-                    }
-                    CommitFailure::Git(e) => RouteError::internal(e),
-                });
+                if let Some(c) = plan
+                    .commits
+                    .iter()
+                    .find(|c| c.sha.is_some() && ids.contains(&c.id))
+                {
+                    return Err(route_error!(
+                        ALREADY_APPLIED,
+                        "commit `{}` was made already",
+                        c.id
+                    ));
+                }
+                (0..plan.commits.len())
+                    .filter(|i| ids.contains(&plan.commits[*i].id))
+                    .collect()
             }
         };
-        let c = &mut plan.commits[i];
-        c.sha = Some(sha.clone());
-        made.push(MadeCommit {
-            id: c.id.clone(),
-            sha,
-            subject: subject(c),
-        });
+        if chosen.is_empty() {
+            return Err(route_error!(
+                ALREADY_APPLIED,
+                "every commit of scope `{scope}`'s plan was made already"
+            ));
+        }
+        let files: Vec<String> = chosen
+            .iter()
+            .flat_map(|i| plan.commits[*i].files.iter().cloned())
+            .collect();
+        let now = fingerprint(&ctx, &scope, &files).await?;
+        let changed: Vec<String> = files
+            .iter()
+            .filter(|f| now.get(*f) != made_from.get(*f))
+            .cloned()
+            .collect();
+        if !changed.is_empty() && !input.force {
+            return Err(route_error!(
+                PLAN_STALE,
+                "{} file(s) changed since the plan was made; generate a new plan, or apply with `force`",
+                changed.len()
+            )
+            .with_details(serde_json::json!({ "files": changed })));
+        }
+        let mut made = Vec::new();
+        let mut skipped = Vec::new();
+        for i in chosen {
+            let outcome = make_commit(&ctx, &scope, &plan.commits[i]).await;
+            let sha = match outcome {
+                Ok(sha) => sha,
+                Err(CommitFailure::Empty) if input.force => {
+                    skipped.push(plan.commits[i].id.clone());
+                    continue;
+                }
+                Err(failure) => {
+                    // What was made stays recorded before the refusal is answered.
+                    if !made.is_empty() || !skipped.is_empty() {
+                        record(&ctx, &scope.name, &mut plan, &made, &skipped).await?;
+                    }
+                    let id = &plan.commits[i].id;
+                    return Err(match failure {
+                        CommitFailure::Empty => route_error!(
+                            PLAN_STALE,
+                            "commit `{id}`'s files hold nothing to commit any more; generate a new plan"
+                        )
+                        .with_details(serde_json::json!({ "files": plan.commits[i].files })),
+                        CommitFailure::Refused(output) => {
+                            route_error!(COMMIT_REFUSED, "git refused to make commit `{id}`")
+                                .with_details(serde_json::json!({ "id": id, "output": output }))
+                        }
+                        CommitFailure::TimedOut(e) => {
+                            tracing::warn!(error = %e, "a commit was killed");
+                            route_error!(GIT_TIMEOUT, "making commit `{id}`: {e}; it was killed")
+                        }
+                        CommitFailure::Locked(said) => {
+                            tracing::info!(git = %said, "another git holds the repository's lock");
+                            route_error!(
+                                APPLY_IN_PROGRESS,
+                                "another git is working in this repository (it holds git's lock); commit `{id}` was not made; try again when it is done"
+                            )
+                        }
+                        CommitFailure::Git(e) => RouteError::internal(e),
+                    });
+                }
+            };
+            let c = &mut plan.commits[i];
+            c.sha = Some(sha.clone());
+            made.push(MadeCommit {
+                id: c.id.clone(),
+                sha,
+                subject: subject(c),
+            });
+        }
+        if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
+            Ok(Applied {
+                made,
+                skipped,
+                changed_since_plan: changed,
+                plan,
+            })
+        } else {
+            Err(route_error!(
+                PLAN_CHANGED,
+                "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
+                 meanwhile, so they are not recorded in it; `details.made` lists them"
+            )
+            .with_details(serde_json::json!({ "made": made })))
+        }
     }
-    if record(&ctx, &scope, &mut plan, &made).await? {
-        Ok(Applied { made, plan })
-    } else {
-        Err(route_error!(
-            PLAN_CHANGED,
-            "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
-             meanwhile, so they are not recorded in it; `details.made` lists them"
-        )
-        .with_details(serde_json::json!({ "made": made })))
-    }
+    .await;
+    held.release().await;
+    outcome
 }
 
 /// Records the commits `made` (their shas, and their messages as committed) in the scope's
-/// plan, `plan` as this apply read it and changed it, and marks it applied once every commit
-/// is made. If another request changed the plan meanwhile (an edit, a redo), the plan is read
+/// plan, `plan` as this apply read it and changed it, drops the commits `skipped` (nothing left
+/// to commit, under `force`), and marks it applied once every commit is made. If another request changed the plan meanwhile (an edit, a redo), the plan is read
 /// again and the commits merged into it, so no record of a commit made is lost; `false` only if
 /// the plan was replaced or discarded meanwhile. `plan` ends as stored.
 async fn record(
@@ -376,8 +485,10 @@ async fn record(
     scope: &crate::paths::RelPath,
     plan: &mut Plan,
     made: &[MadeCommit],
+    skipped: &[String],
 ) -> Result<bool, RouteError> {
     let mark = |plan: &mut Plan| {
+        plan.commits.retain(|c| !skipped.contains(&c.id));
         if plan.commits.iter().all(|c| c.sha.is_some()) {
             plan.state = PlanState::Applied;
         }
@@ -454,7 +565,7 @@ fn push_report(stdout: &str) -> Option<PushReport> {
         REMOTE_NOT_FOUND = (404, "the repository has no remote with this name"),
         NO_BRANCH = (409, "the repository is not on a branch (a detached HEAD, or no commit yet)"),
         PROTECTED_BRANCH = (409, "the branch is protected (`main` and `master` unless the server configures others): push from another branch; `details.branch` names it"),
-        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository"),
+        APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository, on this server or another sharing its PostgreSQL database, or another git holds git's lock there"),
         PUSH_REJECTED = (409, "the remote refused the push (it has commits this branch lacks, say); `details.reason` says why"),
         REMOTE_UNREACHABLE = (502, "the remote could not be reached, or refused the connection or the credentials"),
         GIT_TIMEOUT = (504, "the push ran longer than the server allows git and was killed"),
@@ -465,109 +576,120 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
     let remote = input.remote.unwrap_or_else(|| "origin".to_owned());
-    let Ok(_running) = ctx.applying.try_lock() else {
+    let Some(held) = hold(&ctx, &scope).await? else {
         return Err(route_error!(
             APPLY_IN_PROGRESS,
             "another apply or push is running in this repository; try again when it is done"
         ));
     };
-    let remotes = ctx
-        .git()
-        .run(&["remote"], &[], &[])
-        .await
-        .map_err(RouteError::internal)?;
-    let known = String::from_utf8_lossy(&remotes.stdout).into_owned();
-    // Only a listed name reaches git's arguments, and none that git could read as an option.
-    if remote.starts_with('-') || !known.lines().any(|r| r == remote) {
-        return Err(
-            route_error!(REMOTE_NOT_FOUND, "the repository has no remote `{remote}`")
-                .with_details(serde_json::json!({"field": "remote"})),
-        );
-    }
-    let branch = ctx
-        .git()
-        .run(&["symbolic-ref", "-q", "--short", "HEAD"], &[], &[1])
-        .await
-        .map_err(RouteError::internal)?;
-    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
-    if branch.is_empty() || !ctx.git().has_head().await.map_err(RouteError::internal)? {
-        return Err(route_error!(
-            NO_BRANCH,
-            "the repository is not on a branch with commits; nothing to push"
-        ));
-    }
-    if ctx.protected.contains(&branch) {
-        return Err(route_error!(
-            PROTECTED_BRANCH,
-            "branch `{branch}` is protected and is not pushed from here; push from another branch"
-        )
-        .with_details(serde_json::json!({"branch": branch})));
-    }
-    let refspec = format!("HEAD:refs/heads/{branch}");
-    // The lease: the remote's branch must still be where this repository's tracking ref says.
-    let lease = format!("--force-with-lease=refs/heads/{branch}");
-    let mut args = vec!["push", "--porcelain"];
-    if input.force {
-        args.push(lease.as_str());
-    }
-    args.extend([remote.as_str(), refspec.as_str()]);
-    let out = match ctx
-        .git()
-        .run_bounded(&args, &[1, 128], ctx.git_timeout)
-        .await
-    {
-        Ok(out) => out,
-        Err(e @ GitError::TimedOut { .. }) => {
-            tracing::warn!(error = %e, "a push was killed");
-            return Err(route_error!(GIT_TIMEOUT, "{e}; it was killed"));
+    let outcome: RouteResult<Pushed> = async {
+        let remotes = ctx
+            .git(scope.repo)
+            .run(&["remote"], &[], &[])
+            .await
+            .map_err(RouteError::internal)?;
+        let known = String::from_utf8_lossy(&remotes.stdout).into_owned();
+        // Only a listed name reaches git's arguments, and none that git could read as an option.
+        if remote.starts_with('-') || !known.lines().any(|r| r == remote) {
+            return Err(
+                route_error!(REMOTE_NOT_FOUND, "the repository has no remote `{remote}`")
+                    .with_details(serde_json::json!({"field": "remote"})),
+            );
         }
-        Err(e) => return Err(RouteError::internal(e)),
-    };
-    let report = push_report(&String::from_utf8_lossy(&out.stdout));
-    let up_to_date = match report {
-        Some(PushReport::Rejected(reason)) => {
+        let branch = ctx
+            .git(scope.repo)
+            .run(&["symbolic-ref", "-q", "--short", "HEAD"], &[], &[1])
+            .await
+            .map_err(RouteError::internal)?;
+        let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
+        if branch.is_empty() || !ctx.git(scope.repo).has_head().await.map_err(RouteError::internal)? {
             return Err(route_error!(
-                PUSH_REJECTED,
-                "`{remote}` refused the push of `{branch}` ({reason}); pull or rebase, then push again"
-            )
-            .with_details(serde_json::json!({ "reason": reason })));
-        }
-        Some(PushReport::UpToDate) if out.code == 0 => true,
-        Some(PushReport::Updated) if out.code == 0 => false,
-        _ => {
-            // git says why on stderr; it may name the remote's address, so it goes to the log only.
-            let said = String::from_utf8_lossy(&out.stderr);
-            tracing::warn!(remote = %remote, code = out.code, stderr = %said.trim(), "a push failed");
-            return Err(route_error!(
-                REMOTE_UNREACHABLE,
-                "pushing to `{remote}` failed: the remote could not be reached or refused the connection"
+                NO_BRANCH,
+                "the repository is not on a branch with commits; nothing to push"
             ));
         }
-    };
-    let head = ctx
-        .git()
-        .run(&["rev-parse", "HEAD"], &[], &[])
-        .await
-        .map_err(RouteError::internal)?;
-    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    let plan = ctx.plan_of(&scope).await?;
-    let state = match plan {
-        None => "idle".to_owned(),
-        Some((mut plan, _)) => {
-            if plan.state == PlanState::Applied {
-                plan.state = PlanState::Pushed;
-                ctx.update_plan(&mut plan).await?;
-            }
-            plan.state.as_str().to_owned()
+        if ctx.protected.contains(&branch) {
+            return Err(route_error!(
+                PROTECTED_BRANCH,
+                "branch `{branch}` is protected and is not pushed from here; push from another branch"
+            )
+            .with_details(serde_json::json!({"branch": branch})));
         }
-    };
-    Ok(Pushed {
-        remote,
-        branch,
-        head,
-        up_to_date,
-        state,
-    })
+        let refspec = format!("HEAD:refs/heads/{branch}");
+        // The lease: the remote's branch must still be where this repository's tracking ref says.
+        let lease = format!("--force-with-lease=refs/heads/{branch}");
+        let mut args = vec!["push", "--porcelain"];
+        if input.force {
+            args.push(lease.as_str());
+        }
+        args.extend([remote.as_str(), refspec.as_str()]);
+        let out = match ctx
+            .git(scope.repo)
+            .run_bounded(&args, &[1, 128], ctx.git_timeout)
+            .await
+        {
+            Ok(out) => out,
+            Err(e @ GitError::TimedOut { .. }) => {
+                tracing::warn!(error = %e, "a push was killed");
+                return Err(route_error!(GIT_TIMEOUT, "{e}; it was killed"));
+            }
+            Err(e) => return Err(RouteError::internal(e)),
+        };
+        let report = push_report(&String::from_utf8_lossy(&out.stdout));
+        let up_to_date = match report {
+            Some(PushReport::Rejected(reason)) => {
+                return Err(route_error!(
+                    PUSH_REJECTED,
+                    "`{remote}` refused the push of `{branch}` ({reason}); pull or rebase, then push again"
+                )
+                .with_details(serde_json::json!({ "reason": reason })));
+            }
+            Some(PushReport::UpToDate) if out.code == 0 => true,
+            Some(PushReport::Updated) if out.code == 0 => false,
+            _ if locked_out(&String::from_utf8_lossy(&out.stderr)) => {
+                return Err(route_error!(
+                    APPLY_IN_PROGRESS,
+                    "another git is working in this repository (it holds git's lock); try again when it is done"
+                ));
+            }
+            _ => {
+                // git says why on stderr; it may name the remote's address, so it goes to the log only.
+                let said = String::from_utf8_lossy(&out.stderr);
+                tracing::warn!(remote = %remote, code = out.code, stderr = %said.trim(), "a push failed");
+                return Err(route_error!(
+                    REMOTE_UNREACHABLE,
+                    "pushing to `{remote}` failed: the remote could not be reached or refused the connection"
+                ));
+            }
+        };
+        let head = ctx
+            .git(scope.repo)
+            .run(&["rev-parse", "HEAD"], &[], &[])
+            .await
+            .map_err(RouteError::internal)?;
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        let plan = ctx.plan_of(&scope.name).await?;
+        let state = match plan {
+            None => "idle".to_owned(),
+            Some((mut plan, _)) => {
+                if plan.state == PlanState::Applied {
+                    plan.state = PlanState::Pushed;
+                    ctx.update_plan(&mut plan).await?;
+                }
+                plan.state.as_str().to_owned()
+            }
+        };
+        Ok(Pushed {
+            remote,
+            branch,
+            head,
+            up_to_date,
+            state,
+        })
+    }
+    .await;
+    held.release().await;
+    outcome
 }
 
 #[cfg(test)]

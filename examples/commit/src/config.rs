@@ -4,7 +4,7 @@
 //! | variable | setting |
 //! |---|---|
 //! | `COMMIT_REPO` | the git repository (its work tree's root) the plugin drives; unset, a host may leave the plugin out |
-//! | `COMMIT_SCOPES` | the directories offered as scopes, comma-separated; by default the root and each top-level directory |
+//! | `COMMIT_SCOPES` | the directories offered as scopes, comma-separated, or as JSON with labels and descriptions (`[{"path":"web","label":"Web app","description":"…"}]`); by default the root and each top-level directory; one that is a git repository of its own is served as one |
 //! | `COMMIT_MODEL` | a model of the AI plugin's configuration that plans, redoes and summarizes; unset, planning is done without a model and no diff leaves the machine |
 //! | `COMMIT_GIT_TIMEOUT_SECS` | seconds a `git commit` or `git push` (hooks included) may run before it is killed (1 to 3600); by default the route's own timeout |
 //!
@@ -27,11 +27,12 @@ pub struct CommitConfig {
     /// The git repository (its work tree's root) the plugin drives.
     #[garde(custom(absolute))]
     pub repo: Option<PathBuf>,
-    /// The repository's directories offered as scopes; by default the root and each top-level
-    /// directory.
+    /// The repository's directories offered as scopes, each a path or a table with `path`,
+    /// `label` and `description`; by default the root and each top-level directory. A scope
+    /// that is a git repository of its own (or lies in one) is served by that repository.
     #[serde(default)]
-    #[garde(inner(length(min = 1, max = 4096)))]
-    pub scopes: Vec<String>,
+    #[garde(length(max = 1000), dive)]
+    pub scopes: Vec<crate::scope::ScopeConfig>,
     /// A model of the AI plugin's configuration that plans commits, redoes them and summarizes
     /// changes. Unset, planning is done without a model, and no diff leaves the machine.
     #[garde(inner(length(min = 1, max = 200)))]

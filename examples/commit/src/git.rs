@@ -219,6 +219,11 @@ impl Git {
         }
     }
 
+    /// What it may do.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
     /// The work tree's root.
     pub fn repo(&self) -> &Path {
         &self.repo

@@ -1,10 +1,11 @@
 //! The commit plugin, mounted under `/v1/plugins/commit`: a repository's changes read through
-//! git, scope by scope (the repository or one of its directories), to be planned into
-//! conventional commits, applied and pushed.
+//! git, scope by scope (the repository or one of its directories, or a git repository of its own
+//! nested in it, handled as that repository: see [`scope`]), to be planned into conventional
+//! commits, applied and pushed.
 //!
 //! | route | does | needs |
 //! |---|---|---|
-//! | `GET /scopes` | the scopes clients may use | `commit:read` |
+//! | `GET /scopes` | the scopes clients may use, their labels and repositories | `commit:read` |
 //! | `GET /status` | the plan's state, the scope's changes counted | `commit:read` |
 //! | `GET /git-status`, `GET /files`, `GET /diff` | staged, unstaged and untracked files; changed files with their lines; one file's diff | `commit:read` |
 //! | `POST /generate` | plans the changes into commits | `commit:write` |
@@ -16,7 +17,7 @@
 //! | `GET /actions` | what can be done next | `commit:read` |
 //!
 //! git runs as a subprocess with an argument vector, started only through the route's
-//! [`Reach`](plugin_runtime::reach::Reach): the plugin declares `permissions(git, tmp)` (git,
+//! [`Reach`]: the plugin declares `permissions(git, tmp)` (git,
 //! read-write under the repository and the temporary directory, git's variables), and only
 //! `POST /push` may also open TCP connections to the remotes' ports or write to a remote on this
 //! machine; on Linux the kernel holds git and its hooks to that (by port: hosts are the handle's
@@ -37,6 +38,7 @@ pub mod git;
 pub mod model;
 pub mod paths;
 pub mod planner;
+pub mod scope;
 /// The secret scanner, shared with the AI plugin's history.
 pub use secret_scan as secrets;
 pub mod store;
@@ -65,21 +67,17 @@ use std::time::Duration;
 /// that plans if one is configured.
 #[derive(Debug)]
 pub struct CommitState {
-    /// git as the server starts it, under the plugin's own permissions; a request's git is
-    /// [`RouteGit::git`], under its route's.
-    start_git: Git,
     /// The values of the placeholders in the plugin's permissions: `{repo}`, `{remote}` (the
     /// remotes reached over the network), `{remote_dir}` (those on this machine).
     placeholders: Placeholders,
     /// The work tree's root, with links resolved: a scope must resolve inside it.
     root: PathBuf,
-    scopes: Vec<RelPath>,
+    /// The scopes offered, and the repositories (the configured one, nested ones) holding them.
+    scopes: scope::Scopes,
     plans: Plans,
     model: Option<Model>,
     /// How long a git that runs hooks (`commit`, `push`) may run; the route's timeout if none.
     git_timeout: Option<Duration>,
-    /// Held while an apply or a push runs: one at a time per repository.
-    applying: tokio::sync::Mutex<()>,
     /// Branches a push refuses.
     protected: Vec<String>,
     /// How much one request reads of the work tree, and how many files it works on.
@@ -99,12 +97,19 @@ impl std::fmt::Display for RepoError {
 impl std::error::Error for RepoError {}
 
 impl CommitState {
-    /// The repository whose work tree is at `repo`, with `scopes` (paths relative to it) as the
-    /// scopes clients may list; none means the root and each of its top-level directories.
+    /// The repository whose work tree is at `repo`, with `scopes` (paths relative to it, with
+    /// labels and descriptions if given) as the scopes clients may list; none means the root and
+    /// each of its top-level directories. A scope that is a git repository of its own, or lies
+    /// in one, is served by that repository ([`scope`]).
     ///
     /// # Errors
-    /// `repo` not being a git work tree's root, or a scope that is not a directory in it.
-    pub async fn open(repo: &Path, scopes: &[String], plans: Plans) -> Result<Self, RepoError> {
+    /// `repo` not being a git work tree's root, a scope that is not a directory in it, or one
+    /// with a `.git` that is not a repository's.
+    pub async fn open(
+        repo: &Path,
+        scopes: &[scope::ScopeConfig],
+        plans: Plans,
+    ) -> Result<Self, RepoError> {
         let root = std::fs::canonicalize(repo)
             .map_err(|e| RepoError(format!("{}: {e}", repo.display())))?;
         let mut placeholders =
@@ -132,43 +137,14 @@ impl CommitState {
             .insert_none("remote_dir")
             .insert_none("provider");
         remotes(&git, &mut placeholders).await?;
-        let mut list = vec![RelPath::root()];
-        if scopes.is_empty() {
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "the repository's top-level directories, listed once at start"
-            )]
-            let mut dirs: Vec<String> = std::fs::read_dir(&root)
-                .map_err(|e| RepoError(e.to_string()))?
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| !n.starts_with('.'))
-                .collect();
-            dirs.sort();
-            list.extend(dirs.iter().filter_map(|d| RelPath::parse(d).ok()));
-        } else {
-            for s in scopes {
-                let path = RelPath::parse(s).map_err(|e| RepoError(format!("scope `{s}`: {e}")))?;
-                if !root.join(path.as_str()).is_dir() {
-                    return Err(RepoError(format!(
-                        "scope `{s}` is not a directory of the repository"
-                    )));
-                }
-                if !path.is_root() {
-                    list.push(path);
-                }
-            }
-        }
+        let scopes = scope::Scopes::open(&root, &git, scopes, &mut placeholders).await?;
         Ok(CommitState {
-            start_git: git,
             placeholders,
             root,
-            scopes: list,
+            scopes,
             plans,
             model: None,
             git_timeout: None,
-            applying: tokio::sync::Mutex::new(()),
             protected: vec!["main".to_owned(), "master".to_owned()],
             limits: changes::Limits::default(),
         })
@@ -253,7 +229,7 @@ impl CommitState {
 /// The remotes' addresses, as placeholders of the push route's permissions: each one reached
 /// over the network (`https://`, `ssh://`, `git@host:path`, `git://`) by its host and port as
 /// `{remote}`, each one on this machine (a path, `file://`) as `{remote_dir}`.
-async fn remotes(git: &Git, placeholders: &mut Placeholders) -> Result<(), RepoError> {
+pub(crate) async fn remotes(git: &Git, placeholders: &mut Placeholders) -> Result<(), RepoError> {
     let out = git
         .run(
             &["config", "--get-regexp", r"^remote\..*\.(push)?url$"],
@@ -318,13 +294,13 @@ fn address_of(url: &str) -> Option<String> {
 
 /// git for a request, doing only what its route's `permissions(...)` allow.
 pub(crate) trait RouteGit {
-    /// The repository's git, through the route's handle.
-    fn git(&self) -> Git;
+    /// `repo`'s git (the scope's repository), through the route's handle.
+    fn git(&self, repo: &scope::Repository) -> Git;
 }
 
 impl RouteGit for Ctx<CommitState> {
-    fn git(&self) -> Git {
-        self.start_git.with_reach(self.reach())
+    fn git(&self, repo: &scope::Repository) -> Git {
+        repo.git.with_reach(self.reach())
     }
 }
 

@@ -93,6 +93,35 @@ impl RelPath {
                 .is_some_and(|rest| rest.starts_with('/'))
     }
 
+    /// This path relative to `outer`, if it is `outer` or inside it (`a/b/c` in `a` is `b/c`).
+    pub fn relative_to(&self, outer: &RelPath) -> Option<RelPath> {
+        if outer.is_root() {
+            return Some(self.clone());
+        }
+        if self == outer {
+            return Some(RelPath::root());
+        }
+        let rest = self.0.strip_prefix(outer.0.as_str())?.strip_prefix('/')?;
+        Some(RelPath(rest.to_owned()))
+    }
+
+    /// The directories leading to this path and the path itself, outermost first (`a`, `a/b`
+    /// for `a/b`); none for the root.
+    pub fn prefixes(&self) -> impl Iterator<Item = RelPath> + '_ {
+        let parts: Vec<usize> = if self.is_root() {
+            Vec::new()
+        } else {
+            self.0
+                .match_indices('/')
+                .map(|(i, _)| i)
+                .chain([self.0.len()])
+                .collect()
+        };
+        parts
+            .into_iter()
+            .map(|end| RelPath(self.0[..end].to_owned()))
+    }
+
     /// `path`, given relative to this scope, as a path from the repository's root.
     pub fn join(&self, path: &RelPath) -> RelPath {
         match (self.is_root(), path.is_root()) {
@@ -155,5 +184,17 @@ mod tests {
             docs.join(&RelPath::parse("a.md").unwrap()).as_str(),
             "docs/a.md"
         );
+    }
+
+    #[test]
+    fn paths_are_taken_relative_to_a_directory() {
+        let p = |s: &str| RelPath::parse(s).unwrap();
+        assert_eq!(p("a/b/c").relative_to(&p("a")), Some(p("b/c")));
+        assert_eq!(p("a").relative_to(&p("a")), Some(RelPath::root()));
+        assert_eq!(p("ab/c").relative_to(&p("a")), None);
+        assert_eq!(p("a/b").relative_to(&RelPath::root()), Some(p("a/b")));
+        let prefixes: Vec<RelPath> = p("a/b/c").prefixes().collect();
+        assert_eq!(prefixes, [p("a"), p("a/b"), p("a/b/c")]);
+        assert_eq!(RelPath::root().prefixes().count(), 0);
     }
 }

@@ -9,7 +9,7 @@
 use crate::changes::{self, FileDiff, FileStat};
 use crate::model;
 use crate::planner::{self, CommitType};
-use crate::routes::ScopeRefusal;
+use crate::scope::{Scope, ScopeRefusal};
 use crate::secrets::{self, Finding};
 use crate::store::{Plan, PlanMetadata, PlanMethod, PlanState, PlannedCommit};
 use crate::{CommitState, RouteGit};
@@ -162,9 +162,10 @@ pub(crate) fn now_ms() -> i64 {
 /// each and all of them cut within the state's limits (see [`changes::diffs`]).
 pub(crate) async fn diffs_of(
     state: &Ctx<CommitState>,
+    scope: &Scope<'_>,
     files: &[FileStat],
 ) -> Result<Vec<FileDiff>, RouteError> {
-    changes::diffs(&state.git(), files, &state.limits)
+    changes::diffs(&state.git(scope.repo), files, &state.limits)
         .await
         .map_err(RouteError::internal)
 }
@@ -229,9 +230,10 @@ pub(crate) use refuse_changed;
 /// The state of `files` now (see [`changes::fingerprint`]: never read through a link).
 pub(crate) async fn fingerprint(
     state: &Ctx<CommitState>,
+    scope: &Scope<'_>,
     files: &[String],
 ) -> Result<BTreeMap<String, String>, RouteError> {
-    changes::fingerprint(&state.git(), files)
+    changes::fingerprint(&state.git(scope.repo), files)
         .await
         .map_err(RouteError::internal)
 }
@@ -252,10 +254,10 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
     // Counted as git lists them, no name kept: it answers for a scope of any size.
-    let counts = changes::counts(&ctx.git(), &scope)
+    let counts = changes::counts(&ctx.git(scope.repo), &scope.within)
         .await
         .map_err(RouteError::internal)?;
-    let plan = ctx.plan_of(&scope).await?;
+    let plan = ctx.plan_of(&scope.name).await?;
     let (state, planned, applied) = match &plan {
         None => ("idle".to_owned(), 0, 0),
         Some((p, _)) => {
@@ -312,7 +314,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let files = changes::files(&ctx.git(), &scope, &ctx.limits)
+    let files = changes::files(&ctx.git(scope.repo), &scope.within, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))?;
     if files.is_empty() {
@@ -321,7 +323,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     let caller = ctx.caller()?.clone();
     // The plan this one replaces, as it is now: it is replaced only if it is still this one
     // when the new plan is saved (its owner is checked here, and may not change meanwhile).
-    let seen = ctx.plan_of(&scope).await?.map(|(old, _)| old);
+    let seen = ctx.plan_of(&scope.name).await?.map(|(old, _)| old);
     if let Some(old) = &seen
         && !input.dryRun
         && old.state == PlanState::Ready
@@ -332,9 +334,9 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     // The files' state the plan records is taken before their diffs are read: what is scanned
     // and planned is this state or newer, so an edit made meanwhile makes the plan stale.
     let every: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    let made_from = fingerprint(&ctx, &every).await?;
+    let made_from = fingerprint(&ctx, &scope, &every).await?;
     // The diffs are scanned, sent to a model, or read by the planner.
-    let diffs = diffs_of(&ctx, &files).await?;
+    let diffs = diffs_of(&ctx, &scope, &files).await?;
     if !input.allowSecrets {
         let findings = if ctx.model.is_some() {
             secrets_sent(&files, &diffs)
@@ -389,7 +391,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
             .collect(),
     };
     let mut plan = Plan {
-        scope: scope.as_str().to_owned(),
+        scope: scope.name.as_str().to_owned(),
         state: PlanState::Ready,
         commits,
         model: ctx.model.as_ref().map(|m| m.name().to_owned()),
@@ -435,7 +437,7 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    match ctx.plan_of(&scope).await? {
+    match ctx.plan_of(&scope.name).await? {
         Some((plan, _)) => Ok(plan),
         None => Err(route_error!(NO_PLAN, "scope `{scope}` has no plan")),
     }
@@ -464,7 +466,7 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
+    let Some((mut plan, _)) = ctx.plan_of(&scope.name).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     let caller = ctx.caller()?;
@@ -534,7 +536,7 @@ pub(crate) async fn discard_plan(
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let Some((plan, _)) = ctx.plan_of(&scope).await? else {
+    let Some((plan, _)) = ctx.plan_of(&scope.name).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     if let Some(other) = owned_by_other(ctx.caller()?, &plan) {

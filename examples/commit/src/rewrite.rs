@@ -5,7 +5,7 @@ use crate::changes::{self, Change, FileDiff, FileStat};
 use crate::paths::RelPath;
 use crate::plan_routes::{diffs_of, owned_by_other, refuse_changed, secrets_sent};
 use crate::planner;
-use crate::routes::ScopeRefusal;
+use crate::scope::ScopeRefusal;
 use crate::secrets::{self, Part};
 use crate::store::{Plan, PlanState};
 use crate::{CommitState, RouteGit};
@@ -121,7 +121,7 @@ pub(crate) async fn regenerate_commit(
         )
         .with_details(serde_json::json!({"field": "instruction"})));
     }
-    let Some((mut plan, _)) = ctx.plan_of(&scope).await? else {
+    let Some((mut plan, _)) = ctx.plan_of(&scope.name).await? else {
         return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
     };
     let caller = ctx.caller()?;
@@ -153,18 +153,18 @@ pub(crate) async fn regenerate_commit(
     // Its files as they stand now, the ones no longer changed left out of the description.
     // Only its files are listed (a plan holds no more than a request works on).
     let named: Vec<&str> = plan.commits[at].files.iter().map(String::as_str).collect();
-    let changed = changes::list_of(&ctx.git(), &named, &ctx.limits)
+    let changed = changes::list_of(&ctx.git(scope.repo), &named, &ctx.limits)
         .await
         .map_err(RouteError::internal)?;
     let mut own: Vec<FileStat> = changed
         .into_iter()
         .filter(|f| plan.commits[at].files.contains(&f.path))
         .collect();
-    changes::count_untracked(ctx.git().repo(), &mut own, &ctx.limits).await;
+    changes::count_untracked(ctx.git(scope.repo).repo(), &mut own, &ctx.limits).await;
     let commit = &mut plan.commits[at];
     match &ctx.model {
         Some(model) => {
-            let diffs = diffs_of(&ctx, &own).await?;
+            let diffs = diffs_of(&ctx, &scope, &own).await?;
             if !input.allowSecrets {
                 // The prompt quotes the commit's subject and the instruction too.
                 let mut findings = secrets_sent(&own, &diffs);
@@ -203,7 +203,7 @@ pub(crate) async fn regenerate_commit(
         }
         None => {
             // As planning would write it; files no longer changed leave it as it was.
-            let diffs = diffs_of(&ctx, &own).await?;
+            let diffs = diffs_of(&ctx, &scope, &own).await?;
             if let [draft] = planner::plan(&own, &diffs).as_slice() {
                 commit.kind = draft.kind;
                 commit.scope.clone_from(&draft.scope);
@@ -298,7 +298,7 @@ pub(crate) async fn summarize(
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let mut files = changes::files(&ctx.git(), &scope, &ctx.limits)
+    let mut files = changes::files(&ctx.git(scope.repo), &scope.within, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))?;
     if let Some(raw) = &input.file {
@@ -306,7 +306,7 @@ pub(crate) async fn summarize(
             route_error!(PATH_OUTSIDE_SCOPE, "file `{raw}`: {why}")
                 .with_details(serde_json::json!({"field": "file"}))
         })?;
-        let path = scope.join(&file);
+        let path = scope.within.join(&file);
         files.retain(|f| f.path == path.as_str());
     }
     if files.is_empty() {
@@ -318,7 +318,7 @@ pub(crate) async fn summarize(
     let (additions, deletions) = totals(&files);
     let (summary, model, tokens_used) = match &ctx.model {
         Some(model) => {
-            let diffs = diffs_of(&ctx, &files).await?;
+            let diffs = diffs_of(&ctx, &scope, &files).await?;
             if !input.allowSecrets {
                 let findings = secrets_sent(&files, &diffs);
                 if !findings.is_empty() {
@@ -331,7 +331,11 @@ pub(crate) async fn summarize(
                 .map_err(|e| refuse_model!(model, e))?;
             (text, Some(model.name().to_owned()), tokens)
         }
-        None => (describe(&files, &diffs_of(&ctx, &files).await?), None, 0),
+        None => (
+            describe(&files, &diffs_of(&ctx, &scope, &files).await?),
+            None,
+            0,
+        ),
     };
     Ok(ChangeSummary {
         summary,

@@ -6,7 +6,8 @@
 //! (`422 TOO_MANY_CHANGES` past it) and read each within [`crate::changes::Limits`].
 
 use crate::changes::{self, FileDiff, FileStat, GitStatus, Known};
-use crate::paths::{PathError, RelPath};
+use crate::paths::RelPath;
+use crate::scope::{Scope, ScopeRefusal};
 use crate::store::PlanState;
 use crate::{CommitState, RouteGit};
 use plugin_runtime::RouteError;
@@ -47,30 +48,22 @@ pub struct ScopeInfo {
     pub path: String,
     /// Whether it is the whole repository.
     pub root: bool,
-}
-
-/// A scope, checked: inside the repository (links resolved) and an existing directory.
-pub(crate) enum ScopeRefusal {
-    Outside(String, PathError),
-    Escapes(String),
-    Missing(String),
+    /// A short name to show for it, when the configuration gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// What it holds, when the configuration says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The git repository that holds it, from the configured repository's root: `.` for that
+    /// one, else a repository of its own nested in it, where git runs for this scope and from
+    /// whose root the scope's plans and listings name files.
+    pub repository: String,
 }
 
 impl CommitState {
-    pub(crate) fn scope(&self, raw: Option<&str>) -> Result<RelPath, ScopeRefusal> {
-        let Some(raw) = raw else {
-            return Ok(RelPath::root());
-        };
-        let path = RelPath::parse(raw).map_err(|e| ScopeRefusal::Outside(raw.to_owned(), e))?;
-        let resolved = std::fs::canonicalize(self.root.join(path.as_str()))
-            .map_err(|_| ScopeRefusal::Missing(raw.to_owned()))?;
-        if !resolved.starts_with(&self.root) {
-            return Err(ScopeRefusal::Escapes(raw.to_owned()));
-        }
-        if !resolved.is_dir() {
-            return Err(ScopeRefusal::Missing(raw.to_owned()));
-        }
-        Ok(path)
+    /// The scope `raw` names (the root if none), resolved: see [`crate::scope`].
+    pub(crate) fn scope(&self, raw: Option<&str>) -> Result<Scope<'_>, ScopeRefusal> {
+        self.scopes.resolve(raw)
     }
 }
 
@@ -90,6 +83,11 @@ macro_rules! refuse_scope {
             ScopeRefusal::Missing(raw) => {
                 route_error!(SCOPE_NOT_FOUND, "the repository has no directory `{raw}`")
             }
+            ScopeRefusal::Foreign(raw, nested) => route_error!(
+                PATH_OUTSIDE_SCOPE,
+                "scope `{raw}` is inside `{nested}`, a git repository of its own that no configured scope leads into"
+            )
+            .with_details(serde_json::json!({"field": "scope"})),
         }
     };
 }
@@ -149,16 +147,23 @@ macro_rules! refuse_model {
 
 /// List the scopes
 ///
-/// The repository's root and the directories configured as scopes.
+/// The repository's root and the directories configured as scopes, with their labels and
+/// descriptions, and the git repository each is in: a scope that is (or lies in) a repository
+/// of its own nested in the configured one is served by that repository, and its files are
+/// named from that repository's root.
 #[plugin_route(method = "GET", path = "/scopes")]
 pub(crate) async fn scopes(ctx: Ctx<CommitState>) -> RouteResult<Scopes> {
     Ok(Scopes {
         scopes: ctx
             .scopes
+            .offered
             .iter()
             .map(|s| ScopeInfo {
-                path: s.as_str().to_owned(),
-                root: s.is_root(),
+                path: s.path.as_str().to_owned(),
+                root: s.path.is_root(),
+                label: s.label.clone(),
+                description: s.description.clone(),
+                repository: ctx.scopes.repos[s.repo].dir.as_str().to_owned(),
             })
             .collect(),
     })
@@ -182,7 +187,7 @@ pub(crate) async fn git_status(ctx: Ctx<CommitState>, input: ScopeQuery) -> Rout
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::status(&ctx.git(), &scope, &ctx.limits)
+    changes::status(&ctx.git(scope.repo), &scope.within, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))
 }
@@ -206,7 +211,7 @@ pub(crate) async fn files(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResu
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    changes::files(&ctx.git(), &scope, &ctx.limits)
+    changes::files(&ctx.git(scope.repo), &scope.within, &ctx.limits)
         .await
         .map_err(|e| refuse_changes!(e))
 }
@@ -233,11 +238,15 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
         route_error!(PATH_OUTSIDE_SCOPE, "file `{}`: {why}", input.file)
             .with_details(serde_json::json!({"field": "file"}))
     })?;
-    let path = scope.join(&file);
-    let base = ctx.git().base().await.map_err(RouteError::internal)?;
+    let path = scope.within.join(&file);
+    let base = ctx
+        .git(scope.repo)
+        .base()
+        .await
+        .map_err(RouteError::internal)?;
     // git's own listings decide: nothing through a link, and an ignored file (`.env`) answers
     // exactly as a missing one, so its existence is not told either.
-    let tracked = match changes::known(&ctx.git(), &path, base)
+    let tracked = match changes::known(&ctx.git(scope.repo), &path, base)
         .await
         .map_err(RouteError::internal)?
     {
@@ -252,7 +261,7 @@ pub(crate) async fn diff(ctx: Ctx<CommitState>, input: DiffQuery) -> RouteResult
         }
     };
     changes::diff(
-        &ctx.git(),
+        &ctx.git(scope.repo),
         path.as_str(),
         base,
         tracked,
@@ -304,15 +313,15 @@ pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteRe
     let scope = ctx
         .scope(input.scope.as_deref())
         .map_err(|r| refuse_scope!(r))?;
-    let changed = changes::changed(&ctx.git(), &scope)
+    let changed = changes::changed(&ctx.git(scope.repo), &scope.within)
         .await
         .map_err(RouteError::internal)?;
     let busy = ctx
-        .git()
+        .git(scope.repo)
         .in_progress()
         .await
         .map_err(RouteError::internal)?;
-    let plan = ctx.plan_of(&scope).await?.map(|(p, _)| p);
+    let plan = ctx.plan_of(&scope.name).await?.map(|(p, _)| p);
     // Another caller's plan is theirs to apply, edit, redo, discard or (while ready) replace:
     // it is not offered to this one (`commit:admin` excepted).
     let caller = ctx.caller()?;

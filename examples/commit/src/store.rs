@@ -123,6 +123,56 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct Plans {
     pool: AnyPool,
+    /// Whether the database is PostgreSQL, where several servers may share it.
+    postgres: bool,
+}
+
+/// An apply or push holding a repository for every server that shares the database: on
+/// PostgreSQL, a transaction-scoped advisory lock, let go when the transaction ends — when the
+/// holder is done, when its request is dropped, or when its server dies and its connection
+/// closes, so no lock outlives its holder. On SQLite it holds nothing: one server owns an
+/// SQLite file, and its own lock serves.
+#[derive(Debug)]
+pub struct RepositoryLock {
+    held: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+impl RepositoryLock {
+    /// Lets the lock go now.
+    pub async fn release(mut self) {
+        if let Some(tx) = self.held.take() {
+            // A connection that failed is closed by the pool, and the lock with it.
+            let _ = tx.rollback().await;
+        }
+    }
+}
+
+impl Drop for RepositoryLock {
+    fn drop(&mut self) {
+        // Dropped without `release` (the request was cancelled): the rollback is sent now rather
+        // than left queued on a connection resting in the pool, lock held.
+        if let Some(tx) = self.held.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = tx.rollback().await;
+            });
+        }
+    }
+}
+
+/// The advisory lock's key for the repository at `path`: FNV-1a of the path, so every server
+/// naming the repository by the same path takes the same lock.
+fn lock_key(path: &std::path::Path) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"commit-plugin:"
+        .iter()
+        .chain(path.as_os_str().as_encoded_bytes())
+    {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_le_bytes(hash.to_le_bytes())
 }
 
 impl Plans {
@@ -138,7 +188,33 @@ impl Plans {
             sqlx::migrate!("./migrations/postgres"),
         )
         .await?;
-        Ok(Plans { pool })
+        let postgres = url.starts_with("postgres");
+        Ok(Plans { pool, postgres })
+    }
+
+    /// Takes the repository at `path` (its work tree, links resolved) for an apply or a push
+    /// across every server sharing the database; `None` while another holds it.
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn lock_repository(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Option<RepositoryLock>, sqlx::Error> {
+        if !self.postgres {
+            return Ok(Some(RepositoryLock { held: None }));
+        }
+        let mut tx = self.pool.begin().await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(lock_key(path))
+            .fetch_one(&mut *tx)
+            .await?;
+        if taken {
+            Ok(Some(RepositoryLock { held: Some(tx) }))
+        } else {
+            let _ = tx.rollback().await;
+            Ok(None)
+        }
     }
 
     /// Saves `plan` for its scope, made from files in the state `files`, over `seen`: the plan
