@@ -287,6 +287,84 @@ async fn listen(app: axum::Router) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// A gateway in front of the odd plugin: it lets a request through only with `x-user-id` and an
+/// `x-signature` of its method and path, as a host's own authentication might.
+async fn gateway(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let signed = format!("{} {}", request.method(), request.uri().path());
+    let user = headers.get("x-user-id").and_then(|v| v.to_str().ok());
+    let signature = headers.get("x-signature").and_then(|v| v.to_str().ok());
+    if user == Some("ada") && signature == Some(signed.as_str()) {
+        next.run(request).await
+    } else {
+        axum::response::IntoResponse::into_response((
+            axum::http::StatusCode::UNAUTHORIZED,
+            "the gateway says no",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn the_client_sends_the_host_s_headers_and_goes_through_its_layers() {
+    use odd::odd_client::{OddClient, PongError};
+    use plugin_runtime::client::Client;
+    let app =
+        plugin_runtime::plugins![odd::OddPlugin::new()].layer(axum::middleware::from_fn(gateway));
+    let base = listen(app).await;
+    // Signs each request as it leaves, whatever the route.
+    let sign = tower::util::MapRequestLayer::new(
+        |mut request: axum::http::Request<http_body_util::Full<bytes::Bytes>>| {
+            let signed = format!("{} {}", request.method(), request.uri().path());
+            request
+                .headers_mut()
+                .insert("x-signature", signed.parse().unwrap());
+            request
+        },
+    );
+    let client = OddClient::from_client(
+        Client::new(&base)
+            .unwrap()
+            .header("x-user-id", "ada")
+            .unwrap()
+            .layer(sign.clone()),
+    );
+    assert_eq!(client.pong(3).await.unwrap(), odd::Pong { n: 3 });
+    assert!(matches!(client.pong(0).await, Err(PongError::NoPong(_))));
+    // A stream's events come through the layer too.
+    use futures_util::StreamExt;
+    let events: Vec<_> = client.count(2).await.unwrap().collect().await;
+    assert_eq!(events, [Ok(odd::Pong { n: 1 }), Ok(odd::Pong { n: 2 })]);
+
+    // Without either, the gateway refuses, and the client says the answer was not declared.
+    let unsigned = OddClient::new(&base)
+        .unwrap()
+        .header("x-user-id", "ada")
+        .unwrap();
+    match unsigned.pong(3).await {
+        Err(PongError::Unexpected(u)) => assert_eq!(u.status, 401),
+        other => panic!("{other:?}"),
+    }
+    let anonymous = OddClient::from_client(Client::new(&base).unwrap().layer(sign));
+    assert!(matches!(
+        anonymous.pong(3).await,
+        Err(PongError::Unexpected(_))
+    ));
+    // A header that cannot be sent is refused where it is given, naming it.
+    let refused = Client::new(&base)
+        .unwrap()
+        .header("x user", "ada")
+        .unwrap_err();
+    assert!(refused.to_string().contains("`x user`"), "{refused}");
+    let refused = Client::new(&base)
+        .unwrap()
+        .header("x-user-id", "a\nb")
+        .unwrap_err();
+    assert!(refused.to_string().contains("x-user-id"), "{refused}");
+}
+
 #[tokio::test]
 async fn timeouts_failures_and_answers_the_declaration_does_not_allow_are_their_variants() {
     use odd::odd_client::{BrokenError, OddClient, PongError, SlowError};

@@ -316,6 +316,7 @@ fn client(
     };
     let module = format_ident!("{}", snake(&name.to_string()));
     let base = quote!(<super::#plugin as #child_rt::Plugin>::META.base_path);
+    let doc_base = decl.base_path.trim_end_matches('/');
     let mut uses = Vec::new();
     let mut methods = Vec::new();
     let mut routes: Vec<syn::Path> = decl.routes.clone();
@@ -331,7 +332,7 @@ fn client(
         let error = crate::route::error_enum(fn_ident);
         let mac = crate::route::method_macro(fn_ident);
         uses.push(quote!(pub use #(#module_of)::*::#error;));
-        methods.push(quote!(#(#module_of)::*::#mac!(#(#module_of)::* ; #base);));
+        methods.push(quote!(#(#module_of)::*::#mac!(#(#module_of)::* ; #base ; #doc_base);));
     }
     let doc = format!(
         "A typed client of [`{plugin}`]'s routes: one method per route, with its path parameters and input by their Rust types, its output as its Rust type, and an error enum per route."
@@ -353,7 +354,8 @@ fn client(
 
                 #[automatically_derived]
                 impl #name {
-                    /// A client of the server at `base_url` (`http://127.0.0.1:8080`).
+                    /// A client of the server at `base_url`: its root (`http://127.0.0.1:8080`),
+                    /// not the plugin's path, which each method adds.
                     ///
                     /// # Errors
                     /// A URL the client cannot use.
@@ -370,6 +372,16 @@ fn client(
                     #[must_use]
                     pub fn bearer(self, token: &str) -> Self {
                         Self { client: self.client.bearer(token) }
+                    }
+
+                    /// Sends the header `name: value` with every request (a gateway's
+                    /// `x-user-id`, say); for a tower layer, make a `plugin_runtime::client::Client`
+                    /// with `layer` and use `from_client`.
+                    ///
+                    /// # Errors
+                    /// A name or value a header cannot have.
+                    pub fn header(self, name: &str, value: &str) -> ::core::result::Result<Self, #child_rt::client::ClientError> {
+                        ::core::result::Result::Ok(Self { client: self.client.header(name, value)? })
                     }
 
                     /// Whether inputs are checked with their garde rules before sending (on by

@@ -261,15 +261,16 @@ pub(crate) fn client(
     // only its routes' types need `Serialize` and `Deserialize` both ways).
     let mac = method_macro(fn_ident);
     let method_params = params.iter().map(|(i, a)| quote!(#i: $($m)::+::#a));
-    let route_line = format!(
-        "`{} {{base}}{}`",
+    // `GET {base_url}/v1/plugins/items/items/{id}`: the plugin's base path comes from the plugin.
+    let doc_before = format!(
+        "{}`{} {{base_url}}",
+        summary.map(|s| format!("{s}\n\n")).unwrap_or_default(),
         decl.method.variant_name().to_ascii_uppercase(),
+    );
+    let doc_after = format!(
+        "{}`, where `base_url` is the one the client was made with (the server's root); its errors are [`{enum_ident}`].",
         decl.path.template
     );
-    let method_doc = match summary {
-        Some(s) => format!("{s}\n\n{route_line}; its errors are [`{enum_ident}`]."),
-        None => format!("{route_line}; its errors are [`{enum_ident}`]."),
-    };
 
     quote! {
         #rt::if_client! {
@@ -321,8 +322,8 @@ pub(crate) fn client(
             #[doc(hidden)]
             #[allow(unused_macros)]
             macro_rules! #mac {
-                ($($m:ident)::+ ; $base:expr) => {
-                    #[doc = #method_doc]
+                ($($m:ident)::+ ; $base:expr ; $doc_base:literal) => {
+                    #[doc = ::core::concat!(#doc_before, $doc_base, #doc_after)]
                     pub async fn #fn_ident(&self, #(#method_params),*) -> ::core::result::Result<
                         <$($m)::+::#out_alias as #c::ClientOutput>::Received,
                         $($m)::+::#enum_ident,

@@ -169,11 +169,12 @@ const _: () = {
     dead_code)] pub (crate) type plugin_client_create_item__Output = Item; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
     plugin_client_create_item__input = CreateItem; #[doc(hidden)] #[allow(unused_macros)]
-    macro_rules! plugin_client_create_item_method { ($($m : ident)::+; $base : expr) => {
-    #[doc =
-    "Create an item.\n\n`POST {base}/items`; its errors are [`CreateItemError`]."] pub
-    async fn create_item(& self, input : $($m)::+ ::plugin_client_create_item__input) ->
-    ::core::result::Result < < $($m)::+ ::plugin_client_create_item__Output as
+    macro_rules! plugin_client_create_item_method { ($($m : ident)::+; $base : expr;
+    $doc_base : literal) => { #[doc =
+    ::core::concat!("Create an item.\n\n`POST {base_url}", $doc_base,
+    "/items`, where `base_url` is the one the client was made with (the server's root); its errors are [`CreateItemError`].")]
+    pub async fn create_item(& self, input : $($m)::+ ::plugin_client_create_item__input)
+    -> ::core::result::Result < < $($m)::+ ::plugin_client_create_item__Output as
     ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
     ::CreateItemError, > { let params = []; let input = { if self.client.validates() { if
     let ::core::result::Result::Err(i) =

@@ -153,9 +153,10 @@ const _: () = {
     dead_code)] pub (crate) type plugin_client_get_item__Output = Item; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type plugin_client_get_item__id
     = i64; #[doc(hidden)] #[allow(unused_macros)] macro_rules!
-    plugin_client_get_item_method { ($($m : ident)::+; $base : expr) => { #[doc =
-    "Get one item.\n\n`GET {base}/items/{id}`; its errors are [`GetItemError`]."] pub
-    async fn get_item(& self, id : $($m)::+ ::plugin_client_get_item__id) ->
+    plugin_client_get_item_method { ($($m : ident)::+; $base : expr; $doc_base : literal)
+    => { #[doc = ::core::concat!("Get one item.\n\n`GET {base_url}", $doc_base,
+    "/items/{id}`, where `base_url` is the one the client was made with (the server's root); its errors are [`GetItemError`].")]
+    pub async fn get_item(& self, id : $($m)::+ ::plugin_client_get_item__id) ->
     ::core::result::Result < < $($m)::+ ::plugin_client_get_item__Output as
     ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
     ::GetItemError, > { let params = [::plugin_runtime::__private::serde_json::to_value(&

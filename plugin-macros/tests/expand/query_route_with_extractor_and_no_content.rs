@@ -132,10 +132,11 @@ const _: () = {
     dead_code)] pub (crate) type plugin_client_clear_tags__Output = (); #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
     plugin_client_clear_tags__query = TagQuery; #[doc(hidden)] #[allow(unused_macros)]
-    macro_rules! plugin_client_clear_tags_method { ($($m : ident)::+; $base : expr) => {
-    #[doc = "`DELETE {base}/tags`; its errors are [`ClearTagsError`]."] pub async fn
-    clear_tags(& self, query : $($m)::+ ::plugin_client_clear_tags__query) ->
-    ::core::result::Result < < $($m)::+ ::plugin_client_clear_tags__Output as
+    macro_rules! plugin_client_clear_tags_method { ($($m : ident)::+; $base : expr;
+    $doc_base : literal) => { #[doc = ::core::concat!("`DELETE {base_url}", $doc_base,
+    "/tags`, where `base_url` is the one the client was made with (the server's root); its errors are [`ClearTagsError`].")]
+    pub async fn clear_tags(& self, query : $($m)::+ ::plugin_client_clear_tags__query)
+    -> ::core::result::Result < < $($m)::+ ::plugin_client_clear_tags__Output as
     ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
     ::ClearTagsError, > { let params = []; let input = { if self.client.validates() { if
     let ::core::result::Result::Err(i) =

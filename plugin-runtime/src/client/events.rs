@@ -36,7 +36,7 @@ impl std::error::Error for EventError {}
 
 /// The events of a streamed route, typed; ends after an error.
 pub struct Events<T> {
-    body: hyper::body::Incoming,
+    body: super::ClientBody,
     buffer: BytesMut,
     done: bool,
     _event: PhantomData<fn() -> T>,
@@ -49,7 +49,7 @@ impl<T> std::fmt::Debug for Events<T> {
 }
 
 impl<T> Events<T> {
-    pub(crate) fn new(body: hyper::body::Incoming) -> Self {
+    pub(crate) fn new(body: super::ClientBody) -> Self {
         Events {
             body,
             buffer: BytesMut::new(),

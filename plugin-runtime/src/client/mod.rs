@@ -11,6 +11,13 @@
 //! `client-tls` adds `https://` through hyper-rustls (rustls on ring, the system's root
 //! certificates, or the roots given to [`Client::with_roots`]). Without it an `https://` base URL
 //! is refused with [`ClientError`] at construction rather than failing later.
+//!
+//! The base URL is the server's root (`http://127.0.0.1:8080`, or with the path a proxy puts in
+//! front: `https://example.com/gateway`); each method adds its plugin's base path and the route's
+//! own (`/v1/plugins/items/items/{id}`), as its documentation shows. A host's own
+//! authentication is sent with [`Client::header`] (any header, on every request) or with a tower
+//! layer around the HTTP service ([`Client::layer`]: signing, tracing, retries), beside or instead
+//! of [`Client::bearer`].
 
 mod events;
 mod generated;
@@ -21,27 +28,54 @@ pub use generated::{ClientOutput, Failure, RouteErrors, call};
 use crate::declare::{Method, RouteMeta};
 use crate::request::{FieldError, Location};
 use bytes::Bytes;
-use http::{HeaderValue, Request, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use std::time::Duration;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
 
 #[cfg(feature = "client-tls")]
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[cfg(not(feature = "client-tls"))]
 type Connector = HttpConnector;
 
+/// Any error a layer's service may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response's body as the client reads it, whatever layers wrap the HTTP service.
+pub type ClientBody = BoxBody<Bytes, BoxError>;
+
+/// The HTTP service requests go through: hyper's client, inside the layers given to
+/// [`Client::layer`]. What a layer wraps and must answer like.
+pub type HttpService = BoxCloneSyncService<Request<Full<Bytes>>, Response<ClientBody>, BoxError>;
+
 /// A connection to a server, shared by the plugin clients made from it (cheap to clone).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
-    http: Hyper<Connector, Full<Bytes>>,
+    http: HttpService,
     /// `http://host:port`, without a trailing `/`.
     base: String,
     bearer: Option<HeaderValue>,
+    /// Sent with every request, after the client's own.
+    headers: HeaderMap,
     validate: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values are marked sensitive, so `Debug` of the map does not show them.
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("bearer", &self.bearer.is_some())
+            .field("headers", &self.headers)
+            .field("validate", &self.validate)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A base URL the client cannot use.
@@ -92,12 +126,56 @@ impl Client {
     }
 
     fn over(connector: Connector, base: String) -> Self {
+        let hyper: Hyper<Connector, Full<Bytes>> =
+            Hyper::builder(TokioExecutor::new()).build(connector);
+        let http = hyper
+            .map_response(|r| r.map(|body| body.map_err(BoxError::from).boxed()))
+            .map_err(BoxError::from);
         Client {
-            http: Hyper::builder(TokioExecutor::new()).build(connector),
+            http: BoxCloneSyncService::new(http),
             base,
             bearer: None,
+            headers: HeaderMap::new(),
             validate: true,
         }
+    }
+
+    /// Sends the header `name: value` with every request (a gateway's `x-user-id`, a tenant, an
+    /// API key in a header of the host's own); given again, the header is sent with each value.
+    /// The value is marked sensitive: it is not shown by `Debug`, nor indexed by HTTP/2.
+    ///
+    /// # Errors
+    /// A name or value a header cannot have (a space in a name, a line break in a value).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, ClientError> {
+        let header = HeaderName::try_from(name)
+            .map_err(|_| ClientError(format!("`{name}` cannot be a header's name")))?;
+        let mut value = HeaderValue::try_from(value)
+            .map_err(|_| ClientError(format!("the value of `{name}` cannot be a header's")))?;
+        value.set_sensitive(true);
+        self.headers.append(header, value);
+        Ok(self)
+    }
+
+    /// Sends every request through `layer` (any tower layer: one that signs requests, adds a
+    /// header it computes, traces, retries); layers given later wrap those given before, so the
+    /// last one sees each request first. What the layer's service answers is read as the
+    /// server's answer; its errors are [`Transport`] failures.
+    #[must_use]
+    pub fn layer<L, S, B>(mut self, layer: L) -> Self
+    where
+        L: Layer<HttpService, Service = S>,
+        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let wrapped = layer
+            .layer(self.http)
+            .map_response(|r: Response<B>| r.map(|body| body.map_err(Into::into).boxed()))
+            .map_err(Into::into);
+        self.http = BoxCloneSyncService::new(wrapped);
+        self
     }
 
     /// Sends `Authorization: Bearer <token>` (an API key or an OAuth access token).
@@ -251,7 +329,7 @@ impl std::fmt::Display for Transport {
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
-    pub body: hyper::body::Incoming,
+    pub body: ClientBody,
 }
 
 /// A refusal, read from an answer's envelope.
@@ -378,14 +456,18 @@ impl Client {
         if let Some(b) = &self.bearer {
             request = request.header(header::AUTHORIZATION, b.clone());
         }
-        let request = request
+        let mut request = request
             .body(Full::new(body))
             .map_err(|e| Transport(format!("the request cannot be built: {e}")))?;
+        for (name, value) in &self.headers {
+            request.headers_mut().append(name, value.clone());
+        }
         let response = self
             .http
-            .request(request)
+            .clone()
+            .oneshot(request)
             .await
-            .map_err(|e| Transport(describe(&e)))?;
+            .map_err(|e| Transport(describe(&*e)))?;
         let (parts, body) = response.into_parts();
         Ok(Answer {
             status: parts.status.as_u16(),
@@ -405,7 +487,7 @@ impl Answer {
             .collect()
             .await
             .map(http_body_util::Collected::to_bytes)
-            .map_err(|e| Transport(describe(&e)))
+            .map_err(|e| Transport(describe(&*e)))
     }
 
     /// A failed answer read as the envelope, or as unexpected if it is not one.
