@@ -285,6 +285,16 @@ async fn force_applies_a_stale_plan_as_the_files_are_now() {
     let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (409, "PLAN_STALE".into()));
     assert_eq!(repo.commits(), before);
+    // What changed since planning was never scanned: a secret in it stops the forced apply.
+    repo.write(
+        "src/new.rs",
+        "// new, edited after planning\nfn x() {}\nconst AWS: &str = \"AKIAIOSFODNN7EXAMPLE\";\n",
+    );
+    let r = post(&c, "apply", json!({"force": true})).await;
+    assert_eq!(code(&r), (422, "SECRETS_DETECTED".into()), "{}", r.text());
+    assert_eq!(r.error()["details"]["findings"][0]["file"], "src/new.rs");
+    assert_eq!(repo.commits(), before);
+    repo.write("src/new.rs", "// new, edited after planning\nfn x() {}\n");
 
     let r = post(&c, "apply", json!({"force": true})).await;
     assert_eq!(r.status(), 200, "{}", r.text());

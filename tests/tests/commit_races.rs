@@ -252,6 +252,28 @@ async fn an_apply_meeting_git_s_lock_is_apply_in_progress() {
     assert_eq!(code(&r), (409, "APPLY_IN_PROGRESS".into()), "{}", r.text());
     assert_eq!(repo.commits(), before);
     std::fs::remove_file(&lock).unwrap();
+    // The index's lock is answered before anything is made.
+    let index_lock = repo.dir.join(".git/index.lock");
+    std::fs::write(&index_lock, "").unwrap();
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(code(&r), (409, "APPLY_IN_PROGRESS".into()), "{}", r.text());
+    assert!(r.error()["message"].as_str().unwrap().contains("index"));
+    assert_eq!(repo.commits(), before);
+    std::fs::remove_file(&index_lock).unwrap();
+    // A hook that prints git's words about a lock and fails is still a hook's refusal.
+    repo.hook(
+        "pre-commit",
+        "echo \"fatal: cannot lock ref 'HEAD': Unable to create 'x.lock': File exists.\" >&2\nexit 1",
+    );
+    let r = post(&c, "apply", json!({})).await;
+    assert_eq!(code(&r), (409, "COMMIT_REFUSED".into()), "{}", r.text());
+    assert!(
+        r.error()["details"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("cannot lock ref")
+    );
+    repo.hook("pre-commit", "exit 0");
     let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert!(repo.commits() > before);
@@ -295,10 +317,20 @@ fn two_servers_on_one_repository_apply_one_at_a_time() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert!(started.exists(), "the first apply's hook never ran");
+        // Should B get past the lock, its commit would wait in the hook too: the gate opens
+        // after ten seconds whatever happens, so a broken lock fails the test, never hangs it.
+        let (answered, waiting) = std::sync::mpsc::channel::<()>();
+        let gate_ref = &gate;
+        let opener = s.spawn(move || {
+            let _ = waiting.recv_timeout(std::time::Duration::from_secs(10));
+            let _ = std::fs::write(gate_ref, "");
+        });
         // B reads the same plan from the shared database and tries the same repository.
         let second = b.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
-        std::fs::write(&gate, "").unwrap();
-        (first.join().unwrap(), second)
+        let _ = answered.send(());
+        let first = first.join().unwrap();
+        opener.join().unwrap();
+        (first, second)
     });
     assert_eq!(first.0, 200, "{}", first.2);
     assert_eq!(second.0, 409, "{}", second.2);

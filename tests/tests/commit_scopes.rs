@@ -54,8 +54,10 @@ async fn paths(c: &TestClient, query: &str) -> Vec<String> {
 #[tokio::test]
 async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
     let repo = Repo::new("scopes-nested");
-    // A repository checked out inside the workspace, with an `origin` of its own.
+    // A repository checked out inside the workspace, with an `origin` of its own outside it:
+    // pushing there is allowed only because the nested repository's remotes were read at start.
     let widget = repo.dir.join("libs/widget");
+    let elsewhere = Repo::new("scopes-nested-origin");
     repository_at(
         &widget,
         &[
@@ -63,7 +65,7 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
             ("README.md", "# widget\n"),
         ],
     );
-    let origin = widget.join(".git/test-origin.git");
+    let origin = elsewhere.dir.join("widget-origin.git");
     let made = Command::new("git")
         .args(["init", "-q", "--bare", "-b", "main"])
         .arg(&origin)
@@ -88,8 +90,11 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
         "vendor/sub",
     ]);
     repo.git(&["commit", "-q", "-m", "chore: add the submodule"]);
-    // A nested repository no scope leads into.
+    // A nested repository no scope leads into, and a link to it.
     repository_at(&repo.dir.join("tools/other"), &[("x.txt", "x\n")]);
+    std::os::unix::fs::symlink("tools/other", repo.dir.join("alias")).unwrap();
+    // A second path to the widget, through a link: the same repository.
+    std::os::unix::fs::symlink("libs/widget", repo.dir.join("widget-link")).unwrap();
 
     let configured = [
         ScopeConfig::Described(DescribedScope {
@@ -100,6 +105,7 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
         "libs/widget/src".into(),
         "vendor/sub".into(),
         "src".into(),
+        "widget-link".into(),
     ];
     let c = client_scoped(&repo.dir, "commit:*", "sqlite::memory:", &configured, |s| s).await;
     let r: Value = c.get("/v1/plugins/commit/scopes").send().await.json();
@@ -113,6 +119,7 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
             {"path": "libs/widget/src", "root": false, "repository": "libs/widget"},
             {"path": "vendor/sub", "root": false, "repository": "vendor/sub"},
             {"path": "src", "root": false, "repository": "."},
+            {"path": "widget-link", "root": false, "repository": "libs/widget"},
         ]})
     );
 
@@ -135,7 +142,18 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
         paths(&c, "?scope=libs/widget/src").await,
         ["src/extra.rs", "src/lib.rs"]
     );
-    assert_eq!(paths(&c, "").await, ["README.md"]);
+    assert_eq!(
+        paths(&c, "?scope=widget-link").await,
+        ["src/extra.rs", "src/lib.rs"]
+    );
+    // The links are untracked files to it.
+    assert_eq!(paths(&c, "").await, ["README.md", "alias", "widget-link"]);
+    let r = c
+        .get("/v1/plugins/commit/status?scope=libs/widget")
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json::<Value>()["state"], "idle");
     let r = c
         .get("/v1/plugins/commit/diff?scope=libs/widget&file=src/lib.rs")
         .send()
@@ -157,7 +175,46 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
     assert_eq!(plan["scope"], "libs/widget");
     commit_with(&plan, "src/extra.rs");
     let widget_before = count(&widget);
-    let r = post(&c, "apply", json!({"scope": "libs/widget"})).await;
+    // One repository, one lock, whichever path leads to it: an apply holding it through one
+    // path refuses an apply through the other.
+    let (started, gate) = (
+        widget.join(".git/hook-started"),
+        widget.join(".git/hook-gate"),
+    );
+    std::fs::create_dir_all(widget.join(".git/hooks")).unwrap();
+    let hook = widget.join(".git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+            started.display(),
+            gate.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let first = post(&c, "apply", json!({"scope": "libs/widget"}));
+    let second = async {
+        for _ in 0..400 {
+            if started.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let r = post(&c, "apply", json!({"scope": "widget-link"})).await;
+        std::fs::write(&gate, "").unwrap();
+        r
+    };
+    let (r, other) = tokio::join!(first, second);
+    assert_eq!(
+        code(&other),
+        (409, "APPLY_IN_PROGRESS".into()),
+        "{}",
+        other.text()
+    );
     assert_eq!(r.status(), 200, "{}", r.text());
     let made = r.json::<Value>()["made"].as_array().unwrap().len();
     assert_eq!(count(&widget), widget_before + made);
@@ -183,28 +240,73 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
     // Each scope keeps its own plan: the root has none.
     let r = c.get("/v1/plugins/commit/plan").send().await;
     assert_eq!(code(&r), (404, "NO_PLAN".into()));
+    // The root's plan holds its own changes only (the links are files to it, a link to a
+    // directory included), nothing of the nested repositories.
     let r = generate(&c).await;
-    assert_eq!(r["commits"][0]["files"], json!(["README.md"]));
+    let mut planned: Vec<&str> = r["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["files"].as_array().unwrap())
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    planned.sort_unstable();
+    assert_eq!(planned, ["README.md", "alias", "widget-link"]);
+    let r = c.get("/v1/plugins/commit/diff?file=alias").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert!(
+        r.json::<Value>()["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+tools/other")
+    );
 
     // The submodule is served by its own repository too.
     std::fs::write(repo.dir.join("vendor/sub/file.txt"), "two\n").unwrap();
     assert_eq!(paths(&c, "?scope=vendor/sub").await, ["file.txt"]);
 
     // A directory inside a nested repository no scope leads into is refused, not read as
-    // an untracked directory of the outer one.
-    for scope in ["tools/other", "tools/other/."] {
+    // an untracked directory of the outer one, by its own path or through a link.
+    for scope in ["tools/other", "alias"] {
         let r = c
             .get(&format!("/v1/plugins/commit/files?scope={scope}"))
             .send()
             .await;
         assert_eq!(code(&r), (400, "PATH_OUTSIDE_SCOPE".into()), "{scope}");
-        assert!(
-            r.error()["message"]
-                .as_str()
-                .unwrap()
-                .contains("tools/other")
-        );
+        let message = r.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(&format!("`{scope}`")), "{message}");
     }
+
+    // A nested repository whose `.git` goes away is not served by the outer one meanwhile.
+    std::fs::rename(widget.join(".git"), widget.join("git-away")).unwrap();
+    let r = c
+        .get("/v1/plugins/commit/files?scope=libs/widget")
+        .send()
+        .await;
+    assert_eq!(code(&r), (404, "SCOPE_NOT_FOUND".into()), "{}", r.text());
+    std::fs::rename(widget.join("git-away"), widget.join(".git")).unwrap();
+}
+
+#[tokio::test]
+async fn a_git_file_leading_back_to_the_outer_repository_is_not_a_repository_of_its_own() {
+    let repo = Repo::new("scopes-gitfile");
+    let outer_git = repo.dir.join(".git");
+    repo.write("inner/a.txt", "a\n");
+    repo.write("inner/.git", &format!("gitdir: {}\n", outer_git.display()));
+    let plans = crate::commit::plans_in_memory().await;
+    let refused = commit_plugin::CommitState::open(&repo.dir, &["inner".into()], plans)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("leading to the git directory of `.`"),
+        "{refused}"
+    );
+    // By default it is not offered at all.
+    let c = crate::commit::client_with(&repo.dir, "commit:read", "sqlite::memory:", |s| s).await;
+    let r: Value = c.get("/v1/plugins/commit/scopes").send().await.json();
+    assert!(!r.to_string().contains("inner"), "{r}");
 }
 
 #[tokio::test]

@@ -1,10 +1,13 @@
 //! Making a plan's commits and pushing them. One apply or push runs at a time in a repository
 //! (they share its index and its branch): a second is refused with `409 APPLY_IN_PROGRESS`
 //! while the first runs — in this process by a lock of its own, across the servers sharing a
-//! PostgreSQL database by an advisory lock on the repository's path (let go when the holder
-//! ends, its server dying included). On SQLite, which one server owns, git's own lock files
-//! are the guard across processes: a commit or push refused because another git holds one is
-//! `409 APPLY_IN_PROGRESS` too, never a `500`. A plan is applied only while its files are as
+//! PostgreSQL database by an advisory lock on the repository's git directory (each server must
+//! reach it by the same path; the lock is let go when the holder ends, its server's process
+//! dying included). On SQLite one server owns the database, and nothing of this plugin spans
+//! processes: another git working in the repository at the same moment (a person's commit, a
+//! second server) is met only through git's own lock files, answered `409 APPLY_IN_PROGRESS`
+//! rather than a `500`, and a commit made by another process between an apply's reading of
+//! the last commit and its own commit is not detected: run one server per repository there. A plan is applied only while its files are as
 //! they were when it was made (`409 PLAN_STALE` otherwise, unless `force`); each commit takes
 //! exactly its files' work-tree contents, whatever else is staged, through an index of its own,
 //! and runs the repository's hooks.
@@ -40,6 +43,11 @@ pub struct ApplyRequest {
     #[garde(skip)]
     #[serde(default)]
     pub force: bool,
+    /// With `force`: commit even when what changed since the plan was made holds what looks
+    /// like a secret (it is scanned as planning scans, since planning never saw it).
+    #[garde(skip)]
+    #[serde(default, rename = "allowSecrets")]
+    pub allow_secrets: bool,
 }
 
 /// One commit made.
@@ -154,19 +162,27 @@ enum CommitFailure {
     Git(GitError),
 }
 
-/// Whether git refused because another git holds one of its lock files (`index.lock`, a
-/// branch's `.lock`): what git says is the only sign.
-fn locked_out(stderr: &str) -> bool {
-    stderr.contains(".lock': File exists") || stderr.contains("cannot lock ref")
+/// Whether git stopped (exit code 128, git's own `fatal:`: a hook's refusal is exit code 1)
+/// because another git holds one of its lock files: `fatal: Unable to create '….lock': File
+/// exists.` or `fatal: cannot lock ref …`, followed by git's advice.
+fn locked_out(code: Option<i32>, stderr: &str) -> bool {
+    code == Some(128)
+        && stderr.lines().any(|line| {
+            line.strip_prefix("fatal: ").is_some_and(|said| {
+                said.starts_with("cannot lock ref ")
+                    || (said.starts_with("Unable to create '")
+                        && said.contains(".lock': File exists"))
+            })
+        })
 }
 
 impl From<GitError> for CommitFailure {
     fn from(e: GitError) -> Self {
         match e {
             GitError::TimedOut { .. } => CommitFailure::TimedOut(e),
-            GitError::Failed { ref stderr, .. } if locked_out(stderr) => {
-                CommitFailure::Locked(stderr.trim().to_owned())
-            }
+            GitError::Failed {
+                code, ref stderr, ..
+            } if locked_out(code, stderr) => CommitFailure::Locked(stderr.trim().to_owned()),
             e => CommitFailure::Git(e),
         }
     }
@@ -223,9 +239,6 @@ async fn make_commit(
             let cut = (0..=2000).rev().find(|i| said.is_char_boundary(*i));
             said.truncate(cut.unwrap_or(0));
         }
-        if locked_out(&said) {
-            return Err(CommitFailure::Locked(said));
-        }
         return Err(CommitFailure::Refused(said));
     }
     let sha = state
@@ -243,7 +256,7 @@ async fn make_commit(
             .await
         {
             Ok(_) => break,
-            Err(GitError::Failed { stderr, .. }) if locked_out(&stderr) => {
+            Err(GitError::Failed { code, stderr, .. }) if locked_out(code, &stderr) => {
                 if attempt == 49 {
                     tracing::warn!(commit = %sha, "the index stayed locked: a commit was made but the index was not updated for its files");
                 }
@@ -277,7 +290,7 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
     };
     let shared = ctx
         .plans
-        .lock_repository(scope.repo.git.repo())
+        .lock_repository(&scope.repo.git_dir)
         .await
         .map_err(RouteError::internal)?;
     Ok(shared.map(|shared| Held {
@@ -311,7 +324,8 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
         PLAN_CHANGED = (409, "the commits were made, but the plan was replaced or discarded meanwhile, so it does not record them; `details.made` lists them (id, sha, subject)"),
         APPLY_IN_PROGRESS = (409, "another apply or push is running in this repository, on this server or another sharing its PostgreSQL database, or another git holds git's lock there"),
         OPERATION_IN_PROGRESS = (409, "a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict; finish or abort it first; `details.operation` says which (`merge`, `cherry-pick`, `revert`, `rebase`, `conflict`)"),
-        PLAN_STALE = (409, "files changed since the plan was made; `details.files` names them; generate a new plan, or apply with `force` to commit them as they are now"),
+        PLAN_STALE = (409, "files changed since the plan was made (`details.files` names them): generate a new plan, or apply with `force` to commit them as they are now; or the scope is no longer served by the repository the plan was made in, or `force` left nothing to commit: generate a new plan"),
+        SECRETS_DETECTED = (422, "with `force`, what changed since the plan was made holds what looks like a secret (added lines, file names); `details.findings` lists file, line, part and kind; `allowSecrets` commits it anyway"),
         COMMIT_REFUSED = (409, "git refused a commit (a hook rejected it, say); `details.output` has what it said"),
         GIT_TIMEOUT = (504, "a commit ran longer than the server allows git (a slow hook, say) and was killed"),
     )
@@ -391,6 +405,24 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             .iter()
             .flat_map(|i| plan.commits[*i].files.iter().cloned())
             .collect();
+        // The plan names files from the root of the repository it was made in: it is applied
+        // only there, and only to files inside the scope.
+        let made_in = plan.repository.as_deref().unwrap_or(".");
+        if made_in != scope.repo.dir.as_str() {
+            return Err(route_error!(
+                PLAN_STALE,
+                "scope `{scope}`'s plan was made in repository `{made_in}`, but the scope is now served by `{}`; generate a new plan",
+                scope.repo.dir
+            ));
+        }
+        let outside: Vec<&String> = files.iter().filter(|f| !scope.within.contains(f)).collect();
+        if !outside.is_empty() {
+            return Err(route_error!(
+                PLAN_STALE,
+                "scope `{scope}`'s plan names files outside it; generate a new plan"
+            )
+            .with_details(serde_json::json!({ "files": outside })));
+        }
         let now = fingerprint(&ctx, &scope, &files).await?;
         let changed: Vec<String> = files
             .iter()
@@ -404,6 +436,34 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                 changed.len()
             )
             .with_details(serde_json::json!({ "files": changed })));
+        }
+        if !changed.is_empty() && !input.allow_secrets {
+            // What changed since planning was never scanned: it is now, as planning scans.
+            let named: Vec<&str> = changed.iter().map(String::as_str).collect();
+            let mut stats = changes::list_of(&ctx.git(scope.repo), &named, &ctx.limits)
+                .await
+                .map_err(RouteError::internal)?;
+            stats.retain(|f| changed.contains(&f.path));
+            changes::count_untracked(ctx.git(scope.repo).repo(), &mut stats, &ctx.limits).await;
+            let diffs = crate::plan_routes::diffs_of(&ctx, &scope, &stats).await?;
+            let findings = crate::plan_routes::secrets_committed(&stats, &diffs);
+            if !findings.is_empty() {
+                return Err(refuse_secrets!(findings));
+            }
+        }
+        // A commit waits for nothing: another git holding the index (a person's `git add`, a
+        // crashed git's lock left behind) is answered now, before anything is made.
+        let index_lock = ctx
+            .git(scope.repo)
+            .run(&["rev-parse", "--git-path", "index.lock"], &[], &[])
+            .await
+            .map_err(RouteError::internal)?;
+        let index_lock = String::from_utf8_lossy(&index_lock.stdout).trim().to_owned();
+        if scope.repo.git.repo().join(&index_lock).exists() {
+            return Err(route_error!(
+                APPLY_IN_PROGRESS,
+                "another git is working in this repository: git's index is locked (`.git/index.lock`; remove it if no git is running)"
+            ));
         }
         let mut made = Vec::new();
         let mut skipped = Vec::new();
@@ -454,6 +514,14 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                 subject: subject(c),
             });
         }
+        if made.is_empty() {
+            // `force` found nothing left to commit in any commit asked for: the plan stays.
+            return Err(route_error!(
+                PLAN_STALE,
+                "none of the commits asked for has anything left to commit; generate a new plan"
+            )
+            .with_details(serde_json::json!({ "files": changed })));
+        }
         if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
             Ok(Applied {
                 made,
@@ -467,7 +535,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                 "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
                  meanwhile, so they are not recorded in it; `details.made` lists them"
             )
-            .with_details(serde_json::json!({ "made": made })))
+            .with_details(serde_json::json!({ "made": made, "skipped": skipped })))
         }
     }
     .await;
@@ -646,7 +714,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
             }
             Some(PushReport::UpToDate) if out.code == 0 => true,
             Some(PushReport::Updated) if out.code == 0 => false,
-            _ if locked_out(&String::from_utf8_lossy(&out.stderr)) => {
+            _ if locked_out(Some(out.code), &String::from_utf8_lossy(&out.stderr)) => {
                 return Err(route_error!(
                     APPLY_IN_PROGRESS,
                     "another git is working in this repository (it holds git's lock); try again when it is done"
@@ -695,6 +763,21 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_git_s_own_lock_failures_are_read_as_locks() {
+        let advice = "\n\nAnother git process seems to be running in this repository, e.g.\nan editor opened by 'git commit'.\nremove the file manually to continue.\n";
+        let reference = format!(
+            "fatal: cannot lock ref 'HEAD': Unable to create '/r/.git/refs/heads/main.lock': File exists.{advice}"
+        );
+        let index = format!("fatal: Unable to create '/r/.git/index.lock': File exists.{advice}");
+        assert!(locked_out(Some(128), &reference));
+        assert!(locked_out(Some(128), &index));
+        // A hook that prints the same words and fails is a hook's refusal (exit code 1).
+        assert!(!locked_out(Some(1), &reference));
+        assert!(!locked_out(Some(128), "fatal: not a git repository"));
+        assert!(!locked_out(None, &index));
+    }
 
     #[test]
     fn porcelain_push_reports_are_read() {

@@ -92,11 +92,18 @@ pub async fn start(
     Ok(state)
 }
 
-/// The ready hook: ready while the repository is still there.
+/// The ready hook: ready while the repository, and each nested one a scope leads into, is
+/// still there.
 pub async fn ready(state: &CommitState) -> Readiness {
     // Asked off the runtime's threads' blocking path: a hung mount times the hook out.
     match tokio::fs::try_exists(state.root().join(".git")).await {
-        Ok(true) => Readiness::Ready,
-        _ => Readiness::not_ready("the repository is no longer there"),
+        Ok(true) => {}
+        _ => return Readiness::not_ready("the repository is no longer there"),
+    }
+    match state.scopes.gone().first() {
+        None => Readiness::Ready,
+        Some(dir) => {
+            Readiness::not_ready(format!("`{dir}` is no longer a git repository of its own"))
+        }
     }
 }

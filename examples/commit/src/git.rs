@@ -316,6 +316,27 @@ impl Git {
         numstat: bool,
         cap: usize,
     ) -> Result<Output, GitError> {
+        // git reads a link to a directory as that directory (and fails); it is written here as
+        // git writes any other new link: its target as the one line of a file of mode 120000.
+        let at = self.repo.join(path);
+        if let Ok(target) = std::fs::read_link(&at)
+            && at.is_dir()
+        {
+            let target = target.to_string_lossy();
+            let text = if numstat {
+                format!("1\t0\t/dev/null => {path}\n")
+            } else {
+                format!(
+                    "diff --git a/{path} b/{path}\nnew file mode 120000\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n"
+                )
+            };
+            return Ok(Output {
+                stdout: text.into_bytes(),
+                stderr: Vec::new(),
+                code: 1,
+                truncated: false,
+            });
+        }
         let mut args = vec!["diff", "--no-color", "--no-ext-diff", "--no-index"];
         if numstat {
             args.push("--numstat");

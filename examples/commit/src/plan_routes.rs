@@ -392,6 +392,7 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     };
     let mut plan = Plan {
         scope: scope.name.as_str().to_owned(),
+        repository: Some(scope.repo.dir.as_str().to_owned()),
         state: PlanState::Ready,
         commits,
         model: ctx.model.as_ref().map(|m| m.name().to_owned()),

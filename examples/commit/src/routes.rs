@@ -85,9 +85,13 @@ macro_rules! refuse_scope {
             }
             ScopeRefusal::Foreign(raw, nested) => route_error!(
                 PATH_OUTSIDE_SCOPE,
-                "scope `{raw}` is inside `{nested}`, a git repository of its own that no configured scope leads into"
+                "scope `{raw}` is inside `{nested}`, a git repository of its own that the server does not serve (list it in COMMIT_SCOPES, and restart, to serve it)"
             )
             .with_details(serde_json::json!({"field": "scope"})),
+            ScopeRefusal::Gone(raw, nested) => route_error!(
+                SCOPE_NOT_FOUND,
+                "scope `{raw}` is in `{nested}`, which was a git repository of its own when the server started and is no longer"
+            ),
         }
     };
 }

@@ -4,9 +4,13 @@
 //! repository of its own nested in the configured one (a submodule, or a repository checked out
 //! inside a workspace), or a directory inside one, is served by that repository: git runs in it,
 //! its files are named from its root, and it has its own index, branch, remotes and plans. A
-//! nested repository is known only when a configured scope leads into it: a request naming a
-//! directory inside any other nested repository is refused (`400 PATH_OUTSIDE_SCOPE`), since
-//! the configured repository's git would only see an untracked directory there.
+//! nested repository is served only when a scope in `COMMIT_SCOPES` leads into it, never by
+//! default (git would run with that repository's own configuration and hooks): a request naming
+//! a directory inside any other nested repository is refused (`400 PATH_OUTSIDE_SCOPE`), since
+//! the configured repository's git would only see an untracked directory there. A nested
+//! repository is known by its git directory: one whose `.git` leads back to the configured
+//! repository's (a linked worktree, a `gitdir:` file pointing there) is refused at start, and
+//! two scopes reaching one repository by different paths (a link) share it, with one lock.
 
 use crate::git::Git;
 use crate::paths::{PathError, RelPath};
@@ -66,6 +70,37 @@ pub(crate) struct Repository {
     pub(crate) git: Git,
     /// Held while an apply or a push runs in it: one at a time per repository in this process.
     pub(crate) applying: tokio::sync::Mutex<()>,
+    /// Its work tree, links resolved: two paths to one repository are one repository.
+    tree: PathBuf,
+    /// Its git directory (the common one a linked worktree shares), links resolved: what
+    /// servers sharing a database lock it by.
+    pub(crate) git_dir: PathBuf,
+}
+
+/// The work tree's and the (common) git directory's resolved paths of the repository `git`
+/// runs in.
+async fn identity(git: &Git, at: &Path) -> Result<(PathBuf, PathBuf), RepoError> {
+    let out = git
+        .run(
+            &["rev-parse", "--show-toplevel", "--git-common-dir"],
+            &[],
+            &[],
+        )
+        .await
+        .map_err(|e| RepoError(format!("{} is not a git repository: {e}", at.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let (Some(top), Some(common)) = (lines.next(), lines.next()) else {
+        return Err(RepoError(format!(
+            "git did not say where {} is",
+            at.display()
+        )));
+    };
+    let resolve = |p: &str| {
+        // `--git-common-dir` is relative to where git ran unless absolute.
+        std::fs::canonicalize(at.join(p)).map_err(|e| RepoError(format!("{p}: {e}")))
+    };
+    Ok((resolve(top)?, resolve(common)?))
 }
 
 /// A scope offered to clients.
@@ -85,6 +120,9 @@ pub(crate) struct Scopes {
     pub(crate) offered: Vec<Offered>,
     /// The configured repository first, then the nested ones, each once.
     pub(crate) repos: Vec<Repository>,
+    /// Each directory known to be a nested repository's work tree, with that repository: two
+    /// paths (one through a link) may lead to one.
+    nested: Vec<(RelPath, usize)>,
     /// The configured repository's work tree, links resolved.
     root: PathBuf,
 }
@@ -116,6 +154,8 @@ pub(crate) enum ScopeRefusal {
     Missing(String),
     /// Inside a git repository of its own (the second) that no configured scope leads into.
     Foreign(String, RelPath),
+    /// In a nested repository (the second) whose `.git` is gone since the server started.
+    Gone(String, RelPath),
 }
 
 /// Whether `dir` has a `.git` of its own (a directory, or a submodule's file), the last
@@ -148,11 +188,17 @@ impl Scopes {
                 .filter(|n| !n.starts_with('.'))
                 .collect();
             dirs.sort();
-            wanted.extend(
-                dirs.iter()
-                    .filter_map(|d| RelPath::parse(d).ok())
-                    .map(|p| (p, None, None)),
-            );
+            for dir in dirs.iter().filter_map(|d| RelPath::parse(d).ok()) {
+                // Served only when configured: git would run with its own configuration.
+                if has_git(&root.join(dir.as_str())) {
+                    tracing::info!(
+                        directory = %dir,
+                        "a top-level directory is a git repository of its own and is not offered as a scope; list it in COMMIT_SCOPES to serve it"
+                    );
+                } else {
+                    wanted.push((dir, None, None));
+                }
+            }
         } else {
             for s in configured {
                 let raw = s.path();
@@ -174,14 +220,18 @@ impl Scopes {
                 wanted.push((path, label, description));
             }
         }
+        let (tree, git_dir) = identity(git, root).await?;
         let mut scopes = Scopes {
             offered: Vec::new(),
             repos: vec![Repository {
                 dir: RelPath::root(),
                 git: git.clone(),
                 applying: tokio::sync::Mutex::new(()),
+                tree,
+                git_dir,
             }],
             root: root.to_owned(),
+            nested: Vec::new(),
         };
         // The root is always offered, first, with what the configuration says of it.
         let root_entry = wanted.iter().position(|(p, ..)| p.is_root());
@@ -197,10 +247,11 @@ impl Scopes {
         for (path, label, description) in wanted.into_iter().filter(|(p, ..)| !p.is_root()) {
             let mut repo = 0;
             for prefix in path.prefixes() {
-                if let Some(known) = scopes.repos.iter().position(|r| r.dir == prefix) {
-                    repo = known;
+                if let Some((_, known)) = scopes.nested.iter().find(|(d, _)| *d == prefix) {
+                    repo = *known;
                 } else if has_git(&root.join(prefix.as_str())) {
                     repo = scopes.nest(&prefix, git, placeholders).await?;
+                    scopes.nested.push((prefix, repo));
                 }
             }
             scopes.offered.push(Offered {
@@ -213,7 +264,10 @@ impl Scopes {
         Ok(scopes)
     }
 
-    /// Adds the repository nested at `dir`, checking it is a work tree's root; answers its index.
+    /// The repository nested at `dir`, added unless it is one already known by another path;
+    /// answers its index. Refused when its `.git` does not make a repository whose work tree is
+    /// `dir`, or leads to a known repository's git directory from another work tree (a linked
+    /// worktree, a `gitdir:` file pointing at the configured repository's).
     async fn nest(
         &mut self,
         dir: &RelPath,
@@ -222,15 +276,22 @@ impl Scopes {
     ) -> Result<usize, RepoError> {
         let at = self.root.join(dir.as_str());
         let nested = Git::new(&at, git.reach().clone());
-        let top = nested
-            .run(&["rev-parse", "--show-toplevel"], &[], &[])
+        let (tree, git_dir) = identity(&nested, &at)
             .await
-            .map_err(|e| RepoError(format!("`{dir}` has a `.git` but is not a repository: {e}")))?;
-        let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
-        if std::fs::canonicalize(&top).ok() != std::fs::canonicalize(&at).ok() {
+            .map_err(|e| RepoError(format!("scope `{dir}` has a `.git` but: {e}")))?;
+        if let Some(known) = self.repos.iter().position(|r| r.tree == tree) {
+            return Ok(known);
+        }
+        if std::fs::canonicalize(&at).ok().as_ref() != Some(&tree) {
             return Err(RepoError(format!(
-                "`{dir}` has a `.git` but git places its work tree at {}",
-                top.display()
+                "scope `{dir}` has a `.git` but git places its work tree at {}",
+                tree.display()
+            )));
+        }
+        if let Some(shared) = self.repos.iter().find(|r| r.git_dir == git_dir) {
+            return Err(RepoError(format!(
+                "scope `{dir}` has a `.git` leading to the git directory of `{}` (a linked worktree, or a `gitdir:` file pointing there); it cannot be served as a repository of its own",
+                shared.dir
             )));
         }
         remotes(&nested, placeholders).await?;
@@ -239,8 +300,19 @@ impl Scopes {
             dir: dir.clone(),
             git: nested,
             applying: tokio::sync::Mutex::new(()),
+            tree,
+            git_dir,
         });
         Ok(self.repos.len() - 1)
+    }
+
+    /// The nested repositories whose `.git` is gone since the server started.
+    pub(crate) fn gone(&self) -> Vec<&RelPath> {
+        self.nested
+            .iter()
+            .filter(|(dir, _)| !has_git(&self.root.join(dir.as_str())))
+            .map(|(dir, _)| dir)
+            .collect()
     }
 
     /// The scope `raw` names (the root if none): inside the repository (links resolved), an
@@ -263,15 +335,21 @@ impl Scopes {
         if !resolved.is_dir() {
             return Err(ScopeRefusal::Missing(raw.to_owned()));
         }
-        let mut repo = &self.repos[0];
+        let (mut repo, mut tree) = (&self.repos[0], RelPath::root());
         for prefix in path.prefixes() {
-            if let Some(known) = self.repos.iter().find(|r| r.dir == prefix) {
-                repo = known;
-            } else if has_git(&self.root.join(prefix.as_str())) {
+            let has = has_git(&self.root.join(prefix.as_str()));
+            if let Some((_, known)) = self.nested.iter().find(|(d, _)| *d == prefix) {
+                // Without its `.git`, git there would find the configured repository instead.
+                if !has {
+                    return Err(ScopeRefusal::Gone(raw.to_owned(), prefix));
+                }
+                repo = &self.repos[*known];
+                tree = prefix;
+            } else if has {
                 return Err(ScopeRefusal::Foreign(raw.to_owned(), prefix));
             }
         }
-        let within = path.relative_to(&repo.dir).unwrap_or_else(RelPath::root);
+        let within = path.relative_to(&tree).unwrap_or_else(RelPath::root);
         Ok(Scope {
             name: path,
             repo,

@@ -96,6 +96,11 @@ pub struct PlanMetadata {
 pub struct Plan {
     /// The scope it was made for.
     pub scope: String,
+    /// The git repository whose root its files are named from: `.` for the configured one, or
+    /// the directory of a repository of its own nested in it. Absent in a plan made before this
+    /// was kept, which means `.`.
+    #[serde(default)]
+    pub repository: Option<String>,
     /// Where it stands.
     pub state: PlanState,
     /// The commits, in the order they are to be made.
@@ -128,35 +133,29 @@ pub struct Plans {
 }
 
 /// An apply or push holding a repository for every server that shares the database: on
-/// PostgreSQL, a transaction-scoped advisory lock, let go when the transaction ends — when the
-/// holder is done, when its request is dropped, or when its server dies and its connection
-/// closes, so no lock outlives its holder. On SQLite it holds nothing: one server owns an
-/// SQLite file, and its own lock serves.
+/// PostgreSQL, a session-level advisory lock on a connection of its own, taken out of the pool
+/// (so a long apply neither holds one of the pool's connections nor sits idle in a transaction
+/// that a server-side timeout could end). It is let go by [`RepositoryLock::release`], or when
+/// the connection closes: the lock dropped (its request cancelled), or its server's process
+/// ending. A server whose host vanishes without closing the connection holds it until
+/// PostgreSQL notices the connection is dead (its TCP keepalive settings). On SQLite it holds
+/// nothing: one server owns an SQLite file, and its own lock serves.
 #[derive(Debug)]
 pub struct RepositoryLock {
-    held: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    held: Option<(sqlx::AnyConnection, i64)>,
 }
 
 impl RepositoryLock {
     /// Lets the lock go now.
     pub async fn release(mut self) {
-        if let Some(tx) = self.held.take() {
-            // A connection that failed is closed by the pool, and the lock with it.
-            let _ = tx.rollback().await;
-        }
-    }
-}
-
-impl Drop for RepositoryLock {
-    fn drop(&mut self) {
-        // Dropped without `release` (the request was cancelled): the rollback is sent now rather
-        // than left queued on a connection resting in the pool, lock held.
-        if let Some(tx) = self.held.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                let _ = tx.rollback().await;
-            });
+        use sqlx::Connection;
+        if let Some((mut conn, key)) = self.held.take() {
+            // Closing the connection lets the lock go even if the unlock fails.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
         }
     }
 }
@@ -192,8 +191,9 @@ impl Plans {
         Ok(Plans { pool, postgres })
     }
 
-    /// Takes the repository at `path` (its work tree, links resolved) for an apply or a push
-    /// across every server sharing the database; `None` while another holds it.
+    /// Takes the repository whose git directory is `path` (links resolved) for an apply or a
+    /// push across every server sharing the database (each must reach it by the same path);
+    /// `None` while another holds it.
     ///
     /// # Errors
     /// The database failing.
@@ -204,17 +204,20 @@ impl Plans {
         if !self.postgres {
             return Ok(Some(RepositoryLock { held: None }));
         }
-        let mut tx = self.pool.begin().await?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(lock_key(path))
-            .fetch_one(&mut *tx)
+        let mut conn = self.pool.acquire().await?.detach();
+        // A server-side idle timeout would end the session, and the lock with it, mid-apply.
+        // (`idle_session_timeout` exists from PostgreSQL 14; older servers have none to end it.)
+        let _ = sqlx::query("SET idle_session_timeout = 0")
+            .execute(&mut conn)
+            .await;
+        let key = lock_key(path);
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
             .await?;
-        if taken {
-            Ok(Some(RepositoryLock { held: Some(tx) }))
-        } else {
-            let _ = tx.rollback().await;
-            Ok(None)
-        }
+        Ok(taken.then_some(RepositoryLock {
+            held: Some((conn, key)),
+        }))
     }
 
     /// Saves `plan` for its scope, made from files in the state `files`, over `seen`: the plan
