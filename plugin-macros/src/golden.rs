@@ -104,7 +104,7 @@ fn plugin_declaration() {
 #[test]
 fn plugins_assembly() {
     let input = quote!(config = ServerConfig::default(); ItemsPlugin::new(state), other::OtherPlugin::new());
-    let wrapped = crate::plugins::expand(input);
+    let wrapped = crate::plugins::expand(input, crate::plugins::Output::Router);
     check(
         "plugins_assembly",
         quote!(fn assemble() { let _app = #wrapped; }),

@@ -35,7 +35,14 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Assembles plugins into one router. Documented on `plugin_runtime::plugins`.
 #[proc_macro]
 pub fn plugins(input: TokenStream) -> TokenStream {
-    plugins::expand(input.into()).into()
+    plugins::expand(input.into(), plugins::Output::Router).into()
+}
+
+/// Assembles plugins into an `App`: the router and its documents. Documented on
+/// `plugin_runtime::app`.
+#[proc_macro]
+pub fn app(input: TokenStream) -> TokenStream {
+    plugins::expand(input.into(), plugins::Output::App).into()
 }
 
 /// Emits the diagnostic for an error code a route did not declare. Used by the `route_error!`

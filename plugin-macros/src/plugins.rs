@@ -108,7 +108,15 @@ impl Parse for Input {
     }
 }
 
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+/// What the macro gives: `plugins![...]` the router, `app![...]` the assembled `App`.
+#[derive(Clone, Copy)]
+pub(crate) enum Output {
+    Router,
+    App,
+}
+
+pub(crate) fn expand(input: TokenStream, output: Output) -> TokenStream {
+    let with_router_fallback = |krate: &Krate, e: &syn::Error| fallback(krate, e, output);
     let input = match syn::parse2::<Input>(input) {
         Ok(i) => i,
         Err(e) => return with_router_fallback(&Krate::default(), &e),
@@ -165,6 +173,10 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         None => quote!(#rt::ServerConfig::default()),
     };
     let auth = input.auth.as_ref().map(|a| quote!(.with_auth(#a)));
+    let finish = match output {
+        Output::Router => quote!(finish),
+        Output::App => quote!(finish_app),
+    };
     let mounts = input
         .plugins
         .iter()
@@ -174,7 +186,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         {
             #(#checks)*
             #(#needs_auth)*
-            #rt::Assembly::new(#config) #auth #(#mounts)* .finish()
+            #rt::Assembly::new(#config) #auth #(#mounts)* .#finish()
         }
     }
 }
@@ -203,11 +215,17 @@ fn plugin_type(expr: &Expr) -> Option<syn::Path> {
     }
 }
 
-fn with_router_fallback(krate: &Krate, e: &syn::Error) -> TokenStream {
+fn fallback(krate: &Krate, e: &syn::Error, output: Output) -> TokenStream {
     let errors = e.to_compile_error();
     let rt = krate.private();
-    quote! {{
-        #errors
-        #rt::Router::new()
-    }}
+    match output {
+        Output::Router => quote! {{
+            #errors
+            #rt::Router::new()
+        }},
+        Output::App => quote! {{
+            #errors
+            #rt::Assembly::new(#rt::ServerConfig::default()).finish_app()
+        }},
+    }
 }

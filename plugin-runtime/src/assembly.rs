@@ -61,11 +61,19 @@ impl Assembly {
     /// The router, with the OpenAPI documents (built here, once) and Swagger UI.
     ///
     /// # Panics
+    /// As [`Assembly::finish_app`].
+    pub fn finish(self) -> Router {
+        self.finish_app().into_router()
+    }
+
+    /// The assembled application: the router, and the documents and manifest it serves.
+    ///
+    /// # Panics
     /// When no authenticator was given and a route needs one through the server's default
     /// security (the compile-time check cannot see a `ServerConfig` built at run time): the
     /// server refuses to start, naming the routes and the two ways to fix it. Likewise when a
     /// rate-limit override names no policy a mounted plugin declares.
-    pub fn finish(self) -> Router {
+    pub fn finish_app(self) -> App {
         if self.auth.is_none() {
             let unprotected = self.needing_authentication();
             assert!(
@@ -93,6 +101,7 @@ impl Assembly {
             );
         }
         let specs = crate::openapi::Specs::build(&self.config, &self.plugins);
+        let manifest = crate::manifest(&self.config, &self.plugins);
         let mut served = matchit::Router::new();
         let every = self
             .plugins
@@ -108,14 +117,21 @@ impl Assembly {
         }
         let served = Arc::new(served);
         let ready: Arc<[(&'static str, Option<ReadyCheck>)]> = self.ready.into();
-        self.router
+        let router = self
+            .router
             .route(
                 READY_PATH,
                 axum::routing::get(move |request: Request| readiness(request, Arc::clone(&ready))),
             )
-            .merge(specs.mount(&self.config))
+            .merge(specs.clone().mount(&self.config))
             .fallback(move |request: Request| not_found(request, Arc::clone(&served)))
-            .method_not_allowed_fallback(method_not_allowed)
+            .method_not_allowed_fallback(method_not_allowed);
+        App {
+            router,
+            specs,
+            manifest,
+            plugins: self.plugins,
+        }
     }
 
     /// `GET /v1/plugins/items/items`, ... for every route whose security is not public.
@@ -133,6 +149,111 @@ impl Assembly {
             }
         }
         out
+    }
+}
+
+/// An assembled application, made by [`app!`](crate::app): the router to serve, and the OpenAPI
+/// documents and manifest of exactly what it serves — the same bytes its `/openapi*.json` routes
+/// answer — to export from the program that serves them, so they cannot drift from it.
+///
+/// Routes written with plain axum and merged into the router afterwards are not in the
+/// documents or the manifest: only what a plugin declares is described. Declare a route with
+/// `#[plugin_route]` in a plugin to have it documented (and checked).
+#[derive(Clone, Debug)]
+pub struct App {
+    router: Router,
+    specs: crate::openapi::Specs,
+    manifest: serde_json::Value,
+    plugins: Vec<&'static PluginMeta>,
+}
+
+impl App {
+    /// The router to serve (cheap: routers share their routes).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The router to serve.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
+
+    /// Each OpenAPI document with the path it is served at (`openapi.json`,
+    /// `openapi-plugins.json`, `plugins/<plugin>.json`, then their 3.0 renderings), the bytes
+    /// the server answers.
+    pub fn documents(&self) -> Vec<(String, &[u8])> {
+        self.specs.files()
+    }
+
+    /// The manifest: every plugin, route, error code, limit, scope and permission.
+    pub fn manifest(&self) -> &serde_json::Value {
+        &self.manifest
+    }
+
+    /// Whether the plugin `P` is mounted in this app (a `#[plugin]` left out of `app![...]`
+    /// is served nowhere and documented nowhere).
+    pub fn serves<P: Plugin>(&self) -> bool {
+        // By name and base path: a `const`'s address is not guaranteed to be one.
+        self.plugins
+            .iter()
+            .any(|p| p.name == P::META.name && p.base_path == P::META.base_path)
+    }
+
+    /// Panics, naming them, if any of `plugins` (a crate's plugins, listed in its tests) is not
+    /// mounted in this app.
+    ///
+    /// # Panics
+    /// A plugin of `plugins` that `app![...]` did not mount.
+    pub fn assert_mounted(&self, plugins: &[&'static PluginMeta]) {
+        let missing: Vec<&str> = plugins
+            .iter()
+            .filter(|p| {
+                !self
+                    .plugins
+                    .iter()
+                    .any(|m| m.name == p.name && m.base_path == p.base_path)
+            })
+            .map(|p| p.name)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "these plugins are declared but not mounted in the app, so nothing serves or documents them: {}; add them to app![...] (or plugins![...])",
+            missing.join(", ")
+        );
+    }
+
+    /// Writes every document (as [`App::documents`] names them) and the manifest
+    /// (`manifest.json`) under `dir`, creating directories as needed; answers the files
+    /// written.
+    ///
+    /// # Errors
+    /// A directory or file that cannot be written.
+    pub fn write_documents(
+        &self,
+        dir: &std::path::Path,
+    ) -> std::io::Result<Vec<std::path::PathBuf>> {
+        let mut manifest = serde_json::to_vec_pretty(&self.manifest)?;
+        manifest.push(b'\n');
+        let mut written = Vec::new();
+        for (name, bytes) in self
+            .documents()
+            .into_iter()
+            .chain([("manifest.json".to_owned(), &manifest[..])])
+        {
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, bytes)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+impl From<App> for Router {
+    fn from(app: App) -> Router {
+        app.router
     }
 }
 

@@ -78,6 +78,7 @@ macro_rules! __if_client {
     ($($t:tt)*) => {};
 }
 
+pub use assembly::App;
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use declare::{
     Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, PathParam,
@@ -110,6 +111,22 @@ pub use plugin_macros::plugin_route;
 #[doc = include_str!("../docs/plugin.md")]
 pub use plugin_macros::plugin;
 
+/// [`plugins!`], giving the assembled [`App`] instead of its router alone: the router, and the
+/// OpenAPI documents and manifest it serves, to export from the same program.
+///
+/// ```
+/// # use plugin_runtime::prelude::*;
+/// # #[plugin_route(method = "GET", path = "/ping", status = 204)]
+/// # async fn ping() -> RouteResult<()> { Ok(()) }
+/// # #[plugin(name = "a", version = "1.0.0", security(none), routes(ping))]
+/// # pub struct APlugin;
+/// let app = plugin_runtime::app![APlugin::new()];
+/// assert!(app.documents().iter().any(|(name, _)| name == "plugins/a.json"));
+/// assert_eq!(app.manifest()["plugins"][0]["name"], "a");
+/// let router: axum::Router = app.into_router();
+/// # let _ = router;
+/// ```
+pub use plugin_macros::app;
 #[doc = include_str!("../docs/plugins.md")]
 pub use plugin_macros::plugins;
 

@@ -2,14 +2,14 @@
 //! example serves, every operation lists the responses the route can produce, schemars' schemas
 //! arrive whole, and the documents are served with `ETag`s next to Swagger UI.
 
-use items_example::{ItemsState, PLUGINS};
-use plugin_runtime::openapi::Specs;
+use items_example::ItemsState;
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-async fn example() -> TestClient {
+/// The example's app, with every plugin served, as `example-server` assembles it.
+async fn example_app() -> plugin_runtime::App {
     let url = "sqlite::memory:";
     let pool = plugin_runtime::database::connect(url).await.unwrap();
     let state = ItemsState::open(pool.clone(), url).await.unwrap();
@@ -27,7 +27,15 @@ async fn example() -> TestClient {
     let auth = plugin_runtime::Auth::open(pool, plugin_runtime::AuthConfig::default())
         .await
         .unwrap();
-    TestClient::new(items_example::app(state, ai, Some(commit), &auth))
+    let ai_placeholders = ai.placeholders();
+    let ai = ai_plugin::AiPlugin::new(ai).with_placeholders(&ai_placeholders);
+    let placeholders = commit.placeholders();
+    let commit = commit_plugin::CommitPlugin::new(commit).with_placeholders(&placeholders);
+    items_example::assembled(state, ai, Some(commit), &auth, items_example::config())
+}
+
+async fn example() -> TestClient {
+    TestClient::new(example_app().await.into_router())
 }
 
 fn committed(rel: &str) -> Vec<u8> {
@@ -38,13 +46,14 @@ fn committed(rel: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask openapi`", path.display()))
 }
 
-/// The golden files: `openapi/` holds what the example server serves, byte for byte, and what
-/// `Specs::build` makes from `PLUGINS` (so the exported files cannot drift from the server).
+/// The golden files: `openapi/` holds what the example server serves, byte for byte, as the
+/// assembled app gives it to export (`example-server openapi`, which `cargo xtask openapi` runs),
+/// the manifest included.
 #[tokio::test]
 async fn committed_documents_are_what_the_example_serves() {
-    let c = example().await;
-    let specs = Specs::build(&items_example::config(), PLUGINS);
-    let files = specs.files();
+    let app = example_app().await;
+    let c = TestClient::new(app.router());
+    let files = app.documents();
     assert_eq!(
         files.len(),
         12,
@@ -60,7 +69,7 @@ async fn committed_documents_are_what_the_example_serves() {
         assert_eq!(served.header("content-type"), Some("application/json"));
         assert!(
             served.bytes()[..] == *bytes,
-            "{url} differs from Specs::build"
+            "{url} differs from what the app gives to export"
         );
         assert!(
             committed(&rel) == bytes,
@@ -70,7 +79,13 @@ async fn committed_documents_are_what_the_example_serves() {
     let doc: Value = serde_json::from_slice(&committed("openapi.json")).unwrap();
     // The documents are spliced from pieces printed once; the result must be exactly what
     // serde_json's pretty printer writes for the whole document.
-    for (rel, bytes) in specs.files() {
+    let mut manifest = serde_json::to_vec_pretty(app.manifest()).unwrap();
+    manifest.push(b'\n');
+    assert!(
+        committed("manifest.json") == manifest,
+        "openapi/manifest.json is stale: run `cargo xtask openapi` and review the diff"
+    );
+    for (rel, bytes) in app.documents() {
         let parsed: Value = serde_json::from_slice(bytes).unwrap();
         let mut pretty = serde_json::to_vec_pretty(&parsed).unwrap();
         pretty.push(b'\n');
@@ -141,13 +156,15 @@ fn codes(doc: &Value, path: &str, method: &str, status: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn every_operation_documents_what_it_can_send() {
-    let doc = plugin_runtime::openapi::document(
-        &items_example::config(),
-        PLUGINS,
-        plugin_runtime::openapi::Scope::Plugins,
-    );
+#[tokio::test]
+async fn every_operation_documents_what_it_can_send() {
+    let app = example_app().await;
+    let (_, plugins) = app
+        .documents()
+        .into_iter()
+        .find(|(name, _)| name == "openapi-plugins.json")
+        .unwrap();
+    let doc: Value = serde_json::from_slice(plugins).unwrap();
     let items = "/v1/plugins/items/items";
     let one = "/v1/plugins/items/items/{id}";
     assert_eq!(
@@ -516,4 +533,41 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(off.get("/docs/").send().await.status(), 404);
     assert_eq!(off.get("/docs/swagger-ui.css").send().await.status(), 404);
     assert_eq!(off.get("/openapi.json").send().await.status(), 200);
+}
+
+/// A crate's tests can check that every plugin it declares is mounted: one left out of
+/// `app![...]` is named, never silently absent.
+#[tokio::test]
+async fn a_plugin_left_out_of_the_app_is_named() {
+    use plugin_runtime::Plugin;
+    let app = example_app().await;
+    let declared = [
+        <items_example::ItemsPlugin as Plugin>::META,
+        <ai_plugin::AiPlugin as Plugin>::META,
+        <commit_plugin::CommitPlugin as Plugin>::META,
+    ];
+    app.assert_mounted(&declared);
+    assert!(app.serves::<commit_plugin::CommitPlugin>());
+    let alone = plugin_runtime::app![security_none::NotMounted::new()];
+    assert!(!alone.serves::<commit_plugin::CommitPlugin>());
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        alone.assert_mounted(&declared);
+    }))
+    .unwrap_err();
+    let said = refused.downcast_ref::<String>().unwrap();
+    assert!(said.contains("items, ai, commit"), "{said}");
+}
+
+mod security_none {
+    use plugin_runtime::prelude::*;
+
+    /// Answers nothing.
+    #[plugin_route(method = "GET", path = "/nothing", status = 204, security(none))]
+    pub(crate) async fn nothing() -> RouteResult<()> {
+        Ok(())
+    }
+
+    /// A plugin of its own, mounted alone.
+    #[plugin(name = "alone", version = "1.0.0", routes(nothing))]
+    pub(crate) struct NotMounted;
 }

@@ -164,35 +164,74 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     }
 }
 
-/// Runs `example-server <what> --out <target>` (which starts no server), into a scratch
-/// directory when checking, and compares or copies the files it wrote.
+/// Runs `example-server <what> --out <target>` into a scratch directory, and compares or copies
+/// the files it wrote. The server starts its plugins as it does to serve — on an in-memory
+/// database, with a scratch repository as `COMMIT_REPO` so the commit plugin is served, and none
+/// of this shell's plugin settings — and writes what it would serve instead of listening.
 fn export(what: &str, target: &str, check: bool) -> Result<(), String> {
     let scratch = std::env::temp_dir().join(format!("xtask-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let out = if target.ends_with(".json") {
         scratch.join("manifest.json")
     } else {
-        scratch.clone()
+        scratch.join("documents")
     };
+    let repo = scratch.join("repository");
+    std::fs::create_dir_all(&repo).map_err(|e| e.to_string())?;
+    let init = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&repo)
+        .status()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !init.success() {
+        return Err("`git init` failed".into());
+    }
     let out_arg = out.to_string_lossy().into_owned();
-    cargo(
-        &[
-            "run",
-            "--quiet",
-            "-p",
-            "items-example",
-            "--bin",
-            "example-server",
-            "--",
-            what,
-            "--out",
-            &out_arg,
-        ],
-        &[("RUST_LOG", "warn")],
-    )?;
+    let mut cmd = cargo_command();
+    cmd.args([
+        "run",
+        "--quiet",
+        "-p",
+        "items-example",
+        "--bin",
+        "example-server",
+        "--",
+        what,
+        "--out",
+        &out_arg,
+    ]);
+    for (name, _) in std::env::vars() {
+        if [
+            "AI_",
+            "COMMIT_",
+            "PLUGIN_CONFIG",
+            "RATE_LIMITS",
+            "REDIS_URL",
+            "OAUTH_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    let status = cmd
+        .env("RUST_LOG", "warn")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("COMMIT_REPO", &repo)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("`example-server {what}` failed"));
+    }
+    let written = if target.ends_with(".json") {
+        vec![out.clone()]
+    } else {
+        files_under(&out)?
+    };
     let mut stale = Vec::new();
-    for file in files_under(&scratch)? {
-        let rel = file.strip_prefix(&scratch).map_err(|e| e.to_string())?;
+    for file in written {
+        let rel = file.strip_prefix(&out).unwrap_or(&file);
         let committed = if target.ends_with(".json") {
             std::path::PathBuf::from(target)
         } else {

@@ -20,7 +20,7 @@ pub use store::{ItemsState, StoreError};
 use ai_plugin::{AiPlugin, AiState};
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_runtime::auth::{Auth, AuthRoutes, SettingsPage};
-use plugin_runtime::{Plugin, PluginMeta, ServerConfig, plugin, plugins};
+use plugin_runtime::{App, ServerConfig, app, plugin};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {
@@ -71,10 +71,22 @@ pub fn app_of(
     auth: &Auth,
     config: ServerConfig,
 ) -> axum::Router {
+    assembled(state, ai, commit, auth, config).into_router()
+}
+
+/// [`app_of`] as the assembled [`App`]: the router, and the documents and manifest it serves
+/// (`example-server openapi` writes them).
+pub fn assembled(
+    state: ItemsState,
+    ai: AiPlugin,
+    commit: Option<CommitPlugin>,
+    auth: &Auth,
+    config: ServerConfig,
+) -> App {
     // One list, assembled with or without the commit plugin.
     macro_rules! assemble {
         ($($more:tt)*) => {
-            plugins![
+            app![
                 config = config;
                 auth = auth.clone();
                 AuthRoutes::new(auth.clone()),
@@ -90,16 +102,6 @@ pub fn app_of(
         None => assemble!(),
     }
 }
-
-/// What [`app`] documents when every plugin is served, for exporting documents and the manifest
-/// without a database. A test checks that what [`app`] serves is built from exactly these.
-pub const PLUGINS: &[&PluginMeta] = &[
-    <AuthRoutes as Plugin>::META,
-    <SettingsPage as Plugin>::META,
-    <ItemsPlugin as Plugin>::META,
-    <AiPlugin as Plugin>::META,
-    <CommitPlugin as Plugin>::META,
-];
 
 /// Items that people keep: create, list, rename, archive and delete them.
 #[plugin(

@@ -150,13 +150,15 @@ struct AuthArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Writes the OpenAPI documents the server serves, as files under a directory.
+    /// Writes the OpenAPI documents and the manifest the server serves, as files under a
+    /// directory: the plugins are configured and started as for serving (`COMMIT_REPO` and the
+    /// rest), the app assembled, and what it would serve written instead of served.
     Openapi {
         /// The directory (created if missing).
         #[arg(long, default_value = "openapi")]
         out: PathBuf,
     },
-    /// Writes the plugin manifest: plugins, routes, errors, limits, security.
+    /// Writes the plugin manifest alone: plugins, routes, errors, limits, security.
     Manifest {
         /// The file.
         #[arg(long, default_value = "openapi/manifest.json")]
@@ -243,26 +245,13 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .fold(items_example::config(), |c, o| {
             c.with_rate_limit_override(o)
         });
-    match &args.command {
-        Some(Command::Openapi { out }) => {
-            let specs = plugin_runtime::openapi::Specs::build(&config, items_example::PLUGINS);
-            for (name, bytes) in specs.files() {
-                write(&out.join(name), bytes)?;
-            }
-            return Ok(());
-        }
-        Some(Command::Manifest { out }) => {
-            let manifest = plugin_runtime::manifest(&config, items_example::PLUGINS);
-            let mut bytes = serde_json::to_vec_pretty(&manifest)?;
-            bytes.push(b'\n');
-            write(out, &bytes)?;
-            return Ok(());
-        }
-        _ => {}
-    }
-
+    // Serving and exporting what would be served start the plugins alike.
+    let starts = matches!(
+        args.command,
+        None | Some(Command::Openapi { .. } | Command::Manifest { .. })
+    );
     // The plugins' settings first, every fault of every plugin at once, before anything opens.
-    let (ai_config, commit_config) = if args.command.is_none() {
+    let (ai_config, commit_config) = if starts {
         let source = ConfigSource::from_env();
         let loaded =
             plugin_runtime::config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()));
@@ -366,6 +355,22 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         tracing::info!("no commit repository (COMMIT_REPO): /v1/plugins/commit is not served");
         None
     };
+    if let Some(Command::Openapi { out } | Command::Manifest { out }) = &args.command {
+        // What this process would serve, from the app it would serve.
+        let app = items_example::assembled(state, ai, commit, &auth, config);
+        let written = match &args.command {
+            Some(Command::Manifest { .. }) => {
+                let mut bytes = serde_json::to_vec_pretty(app.manifest())?;
+                bytes.push(b'\n');
+                write(out, &bytes)?;
+                1
+            }
+            _ => app.write_documents(out)?.len(),
+        };
+        life.stop().await;
+        tracing::info!(files = written, out = %out.display(), "wrote what the server serves");
+        return Ok(());
+    }
     // Confined, the port is the one the first start bound (a `--port 0` would pick another,
     // which the reach does not allow).
     let port = match ServerReach::confined().map(|r| r.bind.as_slice()) {
