@@ -32,11 +32,7 @@ const SWEEP_AT_LEAST: usize = 4096;
 ///
 /// [`LimitStore::memory`] (the default) counts in this process. With the `redis` feature,
 /// `LimitStore::redis` counts in Redis, so every server using that Redis shares every quota.
-#[cfg_attr(
-    feature = "redis",
-    doc = "",
-    doc = "See [`LimitStore::redis`]."
-)]
+#[cfg_attr(feature = "redis", doc = "", doc = "See [`LimitStore::redis`].")]
 #[derive(Clone)]
 pub struct LimitStore(Arc<Inner>);
 
