@@ -32,27 +32,12 @@ impl Repo {
 
     /// Installs `script` as the `name` hook.
     pub(crate) fn hook(&self, name: &str, script: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.dir.join(".git/hooks").join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hook_in(&self.dir, name, script);
     }
 
-    /// Makes every commit wait in its `pre-commit` hook, once it has created the first file
-    /// answered, until the second exists.
+    /// Makes every commit wait in its `pre-commit` hook (see [`hold_commits_in`]).
     pub(crate) fn hold_commits(&self) -> (PathBuf, PathBuf) {
-        let git_dir = self.dir.join(".git");
-        let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
-        self.hook(
-            "pre-commit",
-            &format!(
-                "touch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done",
-                started.display(),
-                gate.display()
-            ),
-        );
-        (started, gate)
+        hold_commits_in(&self.dir)
     }
 
     pub(crate) fn commits(&self) -> usize {
@@ -61,6 +46,32 @@ impl Repo {
             .parse()
             .unwrap()
     }
+}
+
+/// Installs `script` as the `name` hook of the repository whose work tree is `dir`.
+pub(crate) fn hook_in(dir: &Path, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(".git/hooks").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Makes every commit in the repository at `dir` wait in its `pre-commit` hook, once it has
+/// created the first file answered, until the second exists.
+pub(crate) fn hold_commits_in(dir: &Path) -> (PathBuf, PathBuf) {
+    let git_dir = dir.join(".git");
+    let (started, gate) = (git_dir.join("hook-started"), git_dir.join("hook-gate"));
+    hook_in(
+        dir,
+        "pre-commit",
+        &format!(
+            "touch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done",
+            started.display(),
+            gate.display()
+        ),
+    );
+    (started, gate)
 }
 
 /// `POST /v1/plugins/commit/<route>` with `body`.
@@ -358,7 +369,7 @@ async fn of_two_applies_at_once_one_wins() {
 }
 
 /// Waits up to 20 seconds for `path` to exist.
-async fn wait_for(path: &Path) -> bool {
+pub(crate) async fn wait_for(path: &Path) -> bool {
     for _ in 0..400 {
         if path.exists() {
             return true;

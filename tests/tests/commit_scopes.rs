@@ -177,33 +177,13 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
     let widget_before = count(&widget);
     // One repository, one lock, whichever path leads to it: an apply holding it through one
     // path refuses an apply through the other.
-    let (started, gate) = (
-        widget.join(".git/hook-started"),
-        widget.join(".git/hook-gate"),
-    );
-    std::fs::create_dir_all(widget.join(".git/hooks")).unwrap();
-    let hook = widget.join(".git/hooks/pre-commit");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
-            started.display(),
-            gate.display()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let (started, gate) = crate::commit_apply::hold_commits_in(&widget);
     let first = post(&c, "apply", json!({"scope": "libs/widget"}));
     let second = async {
-        for _ in 0..400 {
-            if started.exists() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        assert!(
+            crate::commit_apply::wait_for(&started).await,
+            "the first apply's hook never ran"
+        );
         let r = post(&c, "apply", json!({"scope": "widget-link"})).await;
         std::fs::write(&gate, "").unwrap();
         r
@@ -284,7 +264,14 @@ async fn labelled_scopes_and_nested_repositories_are_served_as_their_own() {
         .send()
         .await;
     assert_eq!(code(&r), (404, "SCOPE_NOT_FOUND".into()), "{}", r.text());
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    assert_eq!(
+        r.error()["details"]["plugins"]["commit"],
+        "`libs/widget` is no longer a git repository of its own"
+    );
     std::fs::rename(widget.join("git-away"), widget.join(".git")).unwrap();
+    assert_eq!(c.get("/ready").send().await.status(), 200);
 }
 
 #[tokio::test]

@@ -7,10 +7,12 @@
 //! processes: another git working in the repository at the same moment (a person's commit, a
 //! second server) is met only through git's own lock files, answered `409 APPLY_IN_PROGRESS`
 //! rather than a `500`, and a commit made by another process between an apply's reading of
-//! the last commit and its own commit is not detected: run one server per repository there. A plan is applied only while its files are as
-//! they were when it was made (`409 PLAN_STALE` otherwise, unless `force`); each commit takes
-//! exactly its files' work-tree contents, whatever else is staged, through an index of its own,
-//! and runs the repository's hooks.
+//! the last commit and its own commit is not detected: run one server per repository there.
+//!
+//! A plan is applied only while its files are as they were when it was made
+//! (`409 PLAN_STALE` otherwise, unless `force`); each commit takes exactly its files' work-tree
+//! contents, whatever else is staged, through an index of its own, and runs the repository's
+//! hooks.
 
 use crate::changes;
 use crate::git::{Git, GitError, Operation};
@@ -305,10 +307,10 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
 /// its files as they are in the work tree (whatever else is staged stays staged), running the
 /// repository's hooks. Refused if any of their files changed since the plan was made (unless
 /// `force`: then each commit takes its files as they are now, and one left with nothing to
-/// commit is skipped), and while a merge, cherry-pick, revert or rebase is unfinished or a file is in conflict. A commit
-/// that fails stops the apply; those made before it stay made and recorded in the plan, along
-/// with any edit made to the plan meanwhile. Only the plan's author applies it, unless the
-/// caller holds `commit:admin`.
+/// commit is skipped), and while a merge, cherry-pick, revert or rebase is unfinished or a file
+/// is in conflict. A commit that fails stops the apply; those made before it stay made and
+/// recorded in the plan, along with any edit made to the plan meanwhile. Only the plan's author
+/// applies it, unless the caller holds `commit:admin`.
 #[plugin_route(
     method = "POST",
     path = "/apply",
@@ -439,12 +441,7 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
         }
         if !changed.is_empty() && !input.allow_secrets {
             // What changed since planning was never scanned: it is now, as planning scans.
-            let named: Vec<&str> = changed.iter().map(String::as_str).collect();
-            let mut stats = changes::list_of(&ctx.git(scope.repo), &named, &ctx.limits)
-                .await
-                .map_err(RouteError::internal)?;
-            stats.retain(|f| changed.contains(&f.path));
-            changes::count_untracked(ctx.git(scope.repo).repo(), &mut stats, &ctx.limits).await;
+            let stats = crate::plan_routes::stats_of(&ctx, &scope, &changed).await?;
             let diffs = crate::plan_routes::diffs_of(&ctx, &scope, &stats).await?;
             let findings = crate::plan_routes::secrets_committed(&stats, &diffs);
             if !findings.is_empty() {

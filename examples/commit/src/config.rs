@@ -4,7 +4,7 @@
 //! | variable | setting |
 //! |---|---|
 //! | `COMMIT_REPO` | the git repository (its work tree's root) the plugin drives; unset, a host may leave the plugin out |
-//! | `COMMIT_SCOPES` | the directories offered as scopes, comma-separated, or as JSON with labels and descriptions (`[{"path":"web","label":"Web app","description":"…"}]`); by default the root and each top-level directory; one that is a git repository of its own is served as one |
+//! | `COMMIT_SCOPES` | the directories offered as scopes, comma-separated, or as JSON with labels and descriptions (`[{"path":"web","label":"Web app","description":"…"}]`); by default the root and each top-level directory that is not a git repository of its own; one listed that is (or lies in) a git repository of its own is served by that repository |
 //! | `COMMIT_MODEL` | a model of the AI plugin's configuration that plans, redoes and summarizes; unset, planning is done without a model and no diff leaves the machine |
 //! | `COMMIT_GIT_TIMEOUT_SECS` | seconds a `git commit` or `git push` (hooks included) may run before it is killed (1 to 3600); by default the route's own timeout |
 //!

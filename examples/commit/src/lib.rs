@@ -120,12 +120,8 @@ impl CommitState {
         let reach = Reach::resolve("commit (start)", permissions, &placeholders)
             .map_err(|e| RepoError(e.to_string()))?;
         let git = Git::new(&root, reach);
-        let top = git
-            .run(&["rev-parse", "--show-toplevel"], &[], &[])
-            .await
-            .map_err(|e| RepoError(format!("{} is not a git repository: {e}", root.display())))?;
-        let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
-        if std::fs::canonicalize(&top).ok().as_deref() != Some(root.as_path()) {
+        let (top, git_dir) = scope::identity(&git, &root).await?;
+        if top != root {
             return Err(RepoError(format!(
                 "{} is inside the repository at {}; give its root",
                 root.display(),
@@ -137,7 +133,7 @@ impl CommitState {
             .insert_none("remote_dir")
             .insert_none("provider");
         remotes(&git, &mut placeholders).await?;
-        let scopes = scope::Scopes::open(&root, &git, scopes, &mut placeholders).await?;
+        let scopes = scope::Scopes::open(&root, &git, git_dir, scopes, &mut placeholders).await?;
         Ok(CommitState {
             placeholders,
             root,

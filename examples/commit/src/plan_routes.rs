@@ -170,6 +170,23 @@ pub(crate) async fn diffs_of(
         .map_err(RouteError::internal)
 }
 
+/// `files` (names from the scope's repository's root) as they stand now, those no longer
+/// changed left out, with their lines counted (an untracked one's too).
+pub(crate) async fn stats_of(
+    state: &Ctx<CommitState>,
+    scope: &Scope<'_>,
+    files: &[String],
+) -> Result<Vec<FileStat>, RouteError> {
+    let named: Vec<&str> = files.iter().map(String::as_str).collect();
+    let git = state.git(scope.repo);
+    let mut stats = changes::list_of(&git, &named, &state.limits)
+        .await
+        .map_err(RouteError::internal)?;
+    stats.retain(|f| files.contains(&f.path));
+    changes::count_untracked(git.repo(), &mut stats, &state.limits).await;
+    Ok(stats)
+}
+
 /// The secrets in what a model is sent about `files` and `diffs`: every name, and every line of
 /// each diff as far as it is sent ([`model::sent_diffs`]), file by file.
 pub(crate) fn secrets_sent(files: &[FileStat], diffs: &[FileDiff]) -> Vec<Finding> {

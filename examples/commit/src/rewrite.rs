@@ -9,7 +9,6 @@ use crate::scope::ScopeRefusal;
 use crate::secrets::{self, Part};
 use crate::store::{Plan, PlanState};
 use crate::{CommitState, RouteGit};
-use plugin_runtime::RouteError;
 use plugin_runtime::prelude::*;
 use std::fmt::Write as _;
 
@@ -152,15 +151,7 @@ pub(crate) async fn regenerate_commit(
     }
     // Its files as they stand now, the ones no longer changed left out of the description.
     // Only its files are listed (a plan holds no more than a request works on).
-    let named: Vec<&str> = plan.commits[at].files.iter().map(String::as_str).collect();
-    let changed = changes::list_of(&ctx.git(scope.repo), &named, &ctx.limits)
-        .await
-        .map_err(RouteError::internal)?;
-    let mut own: Vec<FileStat> = changed
-        .into_iter()
-        .filter(|f| plan.commits[at].files.contains(&f.path))
-        .collect();
-    changes::count_untracked(ctx.git(scope.repo).repo(), &mut own, &ctx.limits).await;
+    let own = crate::plan_routes::stats_of(&ctx, &scope, &plan.commits[at].files).await?;
     let commit = &mut plan.commits[at];
     match &ctx.model {
         Some(model) => {

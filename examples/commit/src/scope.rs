@@ -79,7 +79,7 @@ pub(crate) struct Repository {
 
 /// The work tree's and the (common) git directory's resolved paths of the repository `git`
 /// runs in.
-async fn identity(git: &Git, at: &Path) -> Result<(PathBuf, PathBuf), RepoError> {
+pub(crate) async fn identity(git: &Git, at: &Path) -> Result<(PathBuf, PathBuf), RepoError> {
     let out = git
         .run(
             &["rev-parse", "--show-toplevel", "--git-common-dir"],
@@ -166,7 +166,8 @@ fn has_git(dir: &Path) -> bool {
 
 impl Scopes {
     /// The scopes `configured` (the root and each top-level directory if none) of the
-    /// repository whose work tree is `root` (links resolved) and whose git is `git`; the remotes
+    /// repository whose work tree is `root` (links resolved), whose git is `git` and whose git
+    /// directory is `git_dir` (as [`identity`] finds them); the remotes
     /// of each nested repository go into `placeholders` like the configured one's.
     #[expect(
         clippy::disallowed_methods,
@@ -175,6 +176,7 @@ impl Scopes {
     pub(crate) async fn open(
         root: &Path,
         git: &Git,
+        git_dir: PathBuf,
         configured: &[ScopeConfig],
         placeholders: &mut Placeholders,
     ) -> Result<Scopes, RepoError> {
@@ -220,14 +222,13 @@ impl Scopes {
                 wanted.push((path, label, description));
             }
         }
-        let (tree, git_dir) = identity(git, root).await?;
         let mut scopes = Scopes {
             offered: Vec::new(),
             repos: vec![Repository {
                 dir: RelPath::root(),
                 git: git.clone(),
                 applying: tokio::sync::Mutex::new(()),
-                tree,
+                tree: root.to_owned(),
                 git_dir,
             }],
             root: root.to_owned(),
