@@ -6,7 +6,7 @@
 use crate::declare::{Method, PluginMeta, served_routes};
 use crate::lifecycle::{Readiness, ReadyCheck};
 use crate::mount::Plugin;
-use crate::policy::{Authenticator, ServerConfig, SharedAuthenticator};
+use crate::policy::{Authenticator, Scheme, ServerConfig, SharedAuthenticator};
 use crate::request::{ApiError, FrameworkCode, RequestId};
 use axum::Router;
 use axum::extract::Request;
@@ -72,9 +72,27 @@ impl Assembly {
     /// When no authenticator was given and a route needs one through the server's default
     /// security (the compile-time check cannot see a `ServerConfig` built at run time): the
     /// server refuses to start, naming the routes and the two ways to fix it. Likewise when a
-    /// rate-limit override names no policy a mounted plugin declares.
+    /// route names a security scheme the authenticator does not serve, and when a rate-limit
+    /// override names no policy a mounted plugin declares.
     pub fn finish_app(self) -> App {
-        if self.auth.is_none() {
+        for p in &self.plugins {
+            assert!(
+                self.config.admits_base_path(p),
+                "plugin `{}` declares base_path `{}`, outside this server's plugin prefix `{}`: serve plugins under the host's prefix with `ServerConfig::with_plugin_prefix(\"...\")`, or declare a base path under it",
+                p.name,
+                p.base_path,
+                self.config.plugin_prefix()
+            );
+        }
+        for name in self.config.plugin_security_overrides() {
+            assert!(
+                self.plugins.iter().any(|p| p.name == name),
+                "ServerConfig::with_plugin_security names `{name}`, which is not a plugin in plugins![...]"
+            );
+        }
+        if let Some(auth) = &self.auth {
+            self.check_schemes(auth.schemes());
+        } else {
             let unprotected = self.needing_authentication();
             assert!(
                 unprotected.is_empty(),
@@ -100,7 +118,11 @@ impl Assembly {
                 o.plugin, o.policy
             );
         }
-        let specs = crate::openapi::Specs::build(&self.config, &self.plugins);
+        let schemes = self
+            .auth
+            .as_ref()
+            .map_or(&[][..], SharedAuthenticator::schemes);
+        let specs = crate::openapi::Specs::build(&self.config, schemes, &self.plugins);
         let manifest = crate::manifest(&self.config, &self.plugins);
         let mut served = matchit::Router::new();
         let every = self
@@ -112,7 +134,7 @@ impl Assembly {
             for r in served_routes(p).filter(|r| matches!(r.method, Method::Get)) {
                 // Two templates differing only in a parameter's name conflict here; one of them
                 // answers for both, which is all a "does this path exist" question needs.
-                let _ = served.insert(full_path(p.base_path, r.path), ());
+                let _ = served.insert(full_path(&self.config.base_path_of(p), r.path), ());
             }
         }
         let served = Arc::new(served);
@@ -134,6 +156,71 @@ impl Assembly {
         }
     }
 
+    /// Refuses to start when a route names a security scheme the authenticator does not serve:
+    /// it would answer 401 to everyone.
+    fn check_schemes(&self, served: &[Scheme]) {
+        let mut unserved = Vec::new();
+        let mut inherited = false;
+        for p in &self.plugins {
+            for r in served_routes(p) {
+                let security = self.config.security_for(p, r).0;
+                let missing: Vec<&str> = security
+                    .schemes()
+                    .iter()
+                    .copied()
+                    .filter(|n| !served.iter().any(|s| s.name() == *n))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                inherited |= r.security.is_none() && p.security.is_none();
+                let named: Vec<String> = missing
+                    .iter()
+                    .map(|n| {
+                        let names: Vec<&str> = served.iter().map(Scheme::name).collect();
+                        match plugin_rules::did_you_mean(n, &names) {
+                            Some(close) => format!("`{n}` (did you mean `{close}`?)"),
+                            None => format!("`{n}`"),
+                        }
+                    })
+                    .collect();
+                unserved.push(format!(
+                    "{} {} names {}",
+                    r.method.as_str(),
+                    full_path(&self.config.base_path_of(p), r.path),
+                    named.join(" and ")
+                ));
+            }
+        }
+        if unserved.is_empty() {
+            return;
+        }
+        let serves: Vec<String> = served.iter().map(|s| format!("`{}`", s.name())).collect();
+        let default = if inherited {
+            format!(
+                "; routes that declare no `security(...)` take the server's default, {}: set it with `ServerConfig::with_default_security(Security::of(&[...]))` or declare `security(...)` on the plugin",
+                self.config
+                    .default_security()
+                    .schemes()
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        };
+        panic!(
+            "these routes name security schemes that the authenticator of plugins![...] does not serve, so they would refuse everyone: {}; it serves {}{default}",
+            unserved.join(", "),
+            if serves.is_empty() {
+                "none".to_owned()
+            } else {
+                serves.join(", ")
+            }
+        );
+    }
+
     /// `GET /v1/plugins/items/items`, ... for every route whose security is not public.
     fn needing_authentication(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -143,7 +230,7 @@ impl Assembly {
                     out.push(format!(
                         "{} {}",
                         r.method.as_str(),
-                        full_path(p.base_path, r.path)
+                        full_path(&self.config.base_path_of(p), r.path)
                     ));
                 }
             }

@@ -1,21 +1,24 @@
 //! Authentication and scopes: who may call a route, checked before its handler runs (and
 //! before its body is read), and said in the OpenAPI documents.
 //!
-//! A route (or its plugin, or the server) declares `security(user, token, oauth)` — any listed
-//! method admits a request — or `security(none)`, and `scopes("items:write", ...)`, the
-//! scopes a caller must all hold. What checks a credential is an [`Authenticator`]: give one to
-//! `plugins![auth = ...; ...]`. The framework holds its answer to the declaration (the method
-//! admitted, every scope held), so a custom authenticator cannot loosen a route.
+//! A route (or its plugin, or the server) declares `security(gateway, token)` — any listed
+//! security scheme admits a request — or `security(none)`, and `scopes("items:write", ...)`,
+//! the scopes a caller must all hold. What checks a credential is an [`Authenticator`]: give one
+//! to `plugins![auth = ...; ...]`. It names the [`Scheme`]s it serves, which the documents
+//! describe in its words; a route naming a scheme it does not serve stops the server at start.
+//! The framework holds its answer to the declaration (the scheme admitted, every scope held),
+//! so a custom authenticator cannot loosen a route.
 //!
 //! With the `auth-store` feature the crate brings its own, [`Auth`]: users with argon2id
-//! passwords, session cookies (`user`), API keys `plk_...` (`token`) and OAuth JWTs (`oauth`),
+//! passwords, and three schemes: session cookies (`user`), API keys `plk_...` (`token`) and
+//! OAuth JWTs (`oauth`),
 //! stored in SQLite or PostgreSQL, with the `/v1/auth/*` routes as the plugin [`AuthRoutes`], and
 //! with `settings-page` a page to manage API keys, [`SettingsPage`].
 
 pub use crate::declare::{AuthMethod, Security};
 pub use crate::policy::{
-    AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
-    Verdict,
+    AUTH_FAILURES, Authentication, Authenticator, KeyLocation, OAuthFlow, Refusal, Requirement,
+    Scheme, SchemeKind, SharedAuthenticator, Verdict,
 };
 pub use crate::request::Principal;
 pub use plugin_rules::{is_valid_grant, is_valid_scope};

@@ -2,7 +2,7 @@
 //! routes included. A machine-readable summary for tooling and review, written by
 //! `cargo xtask manifest`.
 
-use crate::declare::{AuthMethod, InputLocation, PluginMeta, served_routes};
+use crate::declare::{InputLocation, PluginMeta, served_routes};
 use crate::policy::ServerConfig;
 use plugin_rules::full_path;
 use serde::Serialize;
@@ -14,61 +14,64 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
         .iter()
         .copied()
         .chain(crate::openapi::server_plugins(config))
-        .map(|p| Plugin {
-            name: p.name,
-            version: p.version,
-            base_path: p.base_path,
-            config: p.config.map(|c| Config {
-                type_name: c.type_name,
-                env_prefix: c.env_prefix,
-                schema: (c.schema)().to_value(),
-            }),
-            hooks: [
-                ("start", p.hooks.start),
-                ("stop", p.hooks.stop),
-                ("ready", p.hooks.ready),
-            ]
-            .into_iter()
-            .filter_map(|(name, on)| on.then_some(name))
-            .collect(),
-            routes: served_routes(p)
-                .map(|r| {
-                    let (security, scopes) = config.security_for(p, r);
-                    Route {
-                        method: r.method.as_str(),
-                        path: full_path(p.base_path, r.path),
-                        operation_id: r.operation_id(p),
-                        handler: r.handler,
-                        status: r.status,
-                        errors: r
-                            .errors
-                            .iter()
-                            .map(|e| Error {
-                                code: e.code,
-                                status: e.status,
-                                description: e.description,
-                            })
-                            .collect(),
-                        timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
-                        body_limit: (r.input == InputLocation::Body)
-                            .then(|| config.body_limit_for(p, r)),
-                        deprecated: r.deprecated,
-                        hidden: r.hidden,
-                        security: security.methods().map(AuthMethod::keyword).collect(),
-                        scopes: scopes.to_vec(),
-                        permissions: r.effective_permissions(p).json(),
-                        rate_limits: config
-                            .rate_limits_for(p, r)
-                            .iter()
-                            .map(crate::declare::RateLimit::json)
-                            .collect(),
-                        concurrency: config
-                            .concurrency_for(p, r)
-                            .as_ref()
-                            .map(crate::declare::ConcurrencyLimit::json),
-                    }
-                })
+        .map(|p| {
+            let base_path = config.base_path_of(p);
+            Plugin {
+                name: p.name,
+                version: p.version,
+                base_path: base_path.clone(),
+                config: p.config.map(|c| Config {
+                    type_name: c.type_name,
+                    env_prefix: c.env_prefix,
+                    schema: (c.schema)().to_value(),
+                }),
+                hooks: [
+                    ("start", p.hooks.start),
+                    ("stop", p.hooks.stop),
+                    ("ready", p.hooks.ready),
+                ]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
                 .collect(),
+                routes: served_routes(p)
+                    .map(|r| {
+                        let (security, scopes) = config.security_for(p, r);
+                        Route {
+                            method: r.method.as_str(),
+                            path: full_path(&base_path, r.path),
+                            operation_id: r.operation_id(p),
+                            handler: r.handler,
+                            status: r.status,
+                            errors: r
+                                .errors
+                                .iter()
+                                .map(|e| Error {
+                                    code: e.code,
+                                    status: e.status,
+                                    description: e.description,
+                                })
+                                .collect(),
+                            timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
+                            body_limit: (r.input == InputLocation::Body)
+                                .then(|| config.body_limit_for(p, r)),
+                            deprecated: r.deprecated,
+                            hidden: r.hidden,
+                            security: security.schemes().to_vec(),
+                            scopes: scopes.to_vec(),
+                            permissions: r.effective_permissions(p).json(),
+                            rate_limits: config
+                                .rate_limits_for(p, r)
+                                .iter()
+                                .map(crate::declare::RateLimit::json)
+                                .collect(),
+                            concurrency: config
+                                .concurrency_for(p, r)
+                                .as_ref()
+                                .map(crate::declare::ConcurrencyLimit::json),
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
     serde_json::to_value(Manifest { plugins }).unwrap_or(serde_json::Value::Null)
@@ -84,7 +87,7 @@ struct Manifest {
 struct Plugin {
     name: &'static str,
     version: &'static str,
-    base_path: &'static str,
+    base_path: std::borrow::Cow<'static, str>,
     /// Its typed configuration: the type, the variables' prefix, the JSON Schema.
     #[serde(skip_serializing_if = "Option::is_none")]
     config: Option<Config>,

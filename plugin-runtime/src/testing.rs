@@ -315,18 +315,30 @@ pub fn context_for<P: Plugin>(state: P::State) -> Ctx<P::State> {
 }
 
 /// `ctx` with `principal` as the caller, for calling a handler of a secured route directly:
-/// `with_caller(context_for::<ItemsPlugin>(state), Principal::new("u1", None, AuthMethod::ApiKey, scopes))`.
+/// `with_caller(context_for::<ItemsPlugin>(state), Principal::new("u1", None, "token", scopes))`.
 pub fn with_caller<S>(ctx: Ctx<S>, principal: Principal) -> Ctx<S> {
     ctx.with_principal(Some(Arc::new(principal)))
 }
 
 /// An [`Authenticator`](crate::auth::Authenticator) that refuses every credential (401): for
 /// tests and fixtures that assemble secured routes and call only the public ones, or check the
-/// refusal itself.
+/// refusal itself. It serves the built-in store's scheme names (`user`, `token`, `oauth`), as
+/// bearer tokens that nothing can present.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RefuseAll;
 
 impl crate::policy::Authenticator for RefuseAll {
+    fn schemes(&self) -> Vec<crate::policy::Scheme> {
+        ["user", "token", "oauth"]
+            .into_iter()
+            .map(|name| {
+                crate::policy::Scheme::bearer(name).describe(
+                    "Refused, whatever is sent: this server admits nobody (`testing::RefuseAll`).",
+                )
+            })
+            .collect()
+    }
+
     fn authenticate<'a>(
         &'a self,
         _request: &'a http::request::Parts,

@@ -112,7 +112,7 @@ try {
     failures.push(`GET /v1/plugins/items/items without a credential showed status ${before}`);
   }
   await page.locator('.auth-wrapper button.authorize').click();
-  const scheme = page.locator('.auth-container').filter({ hasText: 'apiKey (http, Bearer)' });
+  const scheme = page.locator('.auth-container').filter({ hasText: 'token (http, Bearer)' });
   await scheme.locator('input').fill(apiKey);
   await scheme.locator('button.authorize').click();
   await page.locator('.modal-ux button.close-modal').click();

@@ -23,6 +23,7 @@ mod custom_auth;
 mod fake_llm;
 mod fixtures;
 mod handlers;
+mod host_layout;
 mod http;
 mod lifecycle;
 mod limits;

@@ -222,7 +222,7 @@ async fn the_items_client_calls_every_route_and_gets_every_answer_as_a_type() {
 }
 
 /// A plugin of the test's own, for the framework codes the items server cannot be made to send.
-mod odd {
+pub(crate) mod odd {
     use plugin_runtime::prelude::*;
     use std::time::Duration;
 
@@ -280,7 +280,7 @@ mod odd {
     pub(crate) struct OddPlugin;
 }
 
-async fn listen(app: axum::Router) -> String {
+pub(crate) async fn listen(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { plugin_runtime::serve(listener, app).await });

@@ -10,9 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
+use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
 use plugin_runtime::prelude::*;
-use plugin_runtime::{AuthMethod, ClientAddr, EventStream, Principal, ServerConfig};
+use plugin_runtime::{ClientAddr, EventStream, Principal, ServerConfig};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -106,6 +106,10 @@ struct Capped;
 struct Callers;
 
 impl Authenticator for Callers {
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![Scheme::header("caller", "x-caller")]
+    }
+
     fn authenticate<'a>(
         &'a self,
         request: &'a axum::http::request::Parts,
@@ -116,15 +120,14 @@ impl Authenticator for Callers {
             .get("x-caller")
             .and_then(|v| v.to_str().ok())
         {
-            Some(name) => {
-                Authentication::admit(Principal::new(name, None, AuthMethod::ApiKey, Vec::new()))
-            }
+            Some(name) => Authentication::admit(Principal::new(name, None, "caller", Vec::new())),
             None => Authentication::refuse(Refusal::unauthorized("send `x-caller`")),
         }
     }
 }
 
 fn app_with(config: ServerConfig, gates: Gates) -> Router {
+    let config = config.with_default_security(plugin_runtime::Security::of(&["caller"]));
     plugins![config = config; auth = Callers; Capped::new(gates)]
 }
 
@@ -353,10 +356,16 @@ async fn callers_are_counted_by_who_they_are_or_by_address_when_declared() {
 
 #[test]
 fn the_documents_and_the_manifest_state_each_cap() {
-    let config = ServerConfig::default().with_max_streams_per_caller(3);
+    let config = ServerConfig::default()
+        .with_max_streams_per_caller(3)
+        .with_default_security(plugin_runtime::Security::of(&["caller"]));
     let metas = [<Capped as plugin_runtime::Plugin>::META];
-    let doc =
-        plugin_runtime::openapi::document(&config, &metas, plugin_runtime::openapi::Scope::Plugins);
+    let doc = plugin_runtime::openapi::document(
+        &config,
+        &Callers.schemes(),
+        &metas,
+        plugin_runtime::openapi::Scope::Plugins,
+    );
     let op = |path: &str| doc["paths"][format!("/v1/plugins/capped{path}")]["get"].clone();
     assert_eq!(
         op("/feed")["x-concurrency-limit"],

@@ -1,11 +1,16 @@
-//! Bringing one's own authentication: the items plugin mounted with an authenticator written
-//! here (signed team tokens), not the built-in store. The routes' declared `security(...)` and
-//! `scopes(...)` are enforced on whatever it answers, and documented the same way.
+//! Bringing one's own authentication: plugins mounted with an authenticator written here (a
+//! team header), not the built-in store. It names the scheme it serves; routes name schemes in
+//! `security(...)`; the framework enforces the declaration on whatever the authenticator
+//! answers, the documents describe the authenticator's scheme in its words and no other, a 401
+//! challenges for it, and a route naming a scheme nothing serves stops the server at start.
 
 use items_example::{ItemsPlugin, ItemsState};
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
+use plugin_runtime::auth::{
+    Authentication, Authenticator, OAuthFlow, Refusal, Requirement, Scheme,
+};
 use plugin_runtime::testing::TestClient;
-use plugin_runtime::{AuthMethod, Principal, plugins};
+use plugin_runtime::{Principal, Security, ServerConfig, app, plugins};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +21,14 @@ struct TeamTokens {
     calls: Arc<AtomicUsize>,
 }
 
+const TEAM_WORDS: &str =
+    "`<team>:<secret>:<scopes>`, set by the company gateway after its own login.";
+
 impl Authenticator for TeamTokens {
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![Scheme::header("team", "x-team").describe(TEAM_WORDS)]
+    }
+
     fn authenticate<'a>(
         &'a self,
         request: &'a axum::http::request::Parts,
@@ -37,31 +49,15 @@ impl Authenticator for TeamTokens {
         // Checked like a database lookup would be: after a wait.
         Authentication::later(async move {
             tokio::task::yield_now().await;
-            Ok(Arc::new(Principal::new(
-                team,
-                None,
-                AuthMethod::ApiKey,
-                scopes,
-            )))
+            Ok(Arc::new(Principal::new(team, None, "team", scopes)))
         })
     }
 }
 
-/// An authenticator that answers with a method the items routes do not admit.
-struct SessionsOnly;
-
-impl Authenticator for SessionsOnly {
-    fn authenticate<'a>(
-        &'a self,
-        _: &'a axum::http::request::Parts,
-        _: Requirement,
-    ) -> Authentication<'a> {
-        Authentication::admit(Principal::new(
-            "someone",
-            None,
-            AuthMethod::Session,
-            vec!["*".into()],
-        ))
+fn team_tokens() -> TeamTokens {
+    TeamTokens {
+        secret: "s3cret",
+        calls: Arc::new(AtomicUsize::new(0)),
     }
 }
 
@@ -71,25 +67,31 @@ async fn items() -> ItemsState {
     ItemsState::open(pool, url).await.unwrap()
 }
 
+/// The items plugin is written for the built-in store (`security(user, token, oauth)`); the
+/// host admits its callers by its own scheme instead.
+fn behind_the_gateway() -> ServerConfig {
+    ServerConfig::default()
+        .with_default_security(Security::of(&["team"]))
+        .with_plugin_security("items", Security::of(&["team"]))
+}
+
 #[tokio::test]
 async fn items_plugin_with_a_user_written_authenticator() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let auth = TeamTokens {
-        secret: "s3cret",
-        calls: Arc::clone(&calls),
-    };
-    let app = plugins![auth = auth; ItemsPlugin::new(items().await)];
+    let auth = team_tokens();
+    let calls = Arc::clone(&auth.calls);
+    let app = plugins![config = behind_the_gateway(); auth = auth; ItemsPlugin::new(items().await)];
     let c = TestClient::new(app);
     const ITEMS: &str = "/v1/plugins/items/items";
 
-    // No credential, a wrong one: the authenticator's 401, in the envelope.
+    // No credential, a wrong one: the authenticator's 401, in the envelope, challenging for
+    // the scheme it serves.
     let r = c.get(ITEMS).send().await;
     assert_eq!(r.status(), 401, "{}", r.text());
+    assert_eq!(r.error()["message"], "send `x-team`");
     assert_eq!(
-        r.json::<serde_json::Value>()["error"]["message"],
-        "send `x-team`"
+        r.header("www-authenticate"),
+        Some(r#"ApiKey realm="api", in="header", name="x-team""#)
     );
-    assert!(r.headers().contains_key("www-authenticate"));
     let r = c
         .get(ITEMS)
         .header("x-team", "red:wrong:items:read")
@@ -104,13 +106,13 @@ async fn items_plugin_with_a_user_written_authenticator() {
     let r = c
         .post(ITEMS)
         .header("x-team", reader)
-        .json(&serde_json::json!({"name": "lamp", "status": "active"}))
+        .json(&json!({"name": "lamp", "status": "active"}))
         .send()
         .await;
     assert_eq!(r.status(), 403, "{}", r.text());
     assert_eq!(
-        r.json::<serde_json::Value>()["error"]["details"]["missingScopes"],
-        serde_json::json!(["items:write"])
+        r.error()["details"]["missingScopes"],
+        json!(["items:write"])
     );
 
     // With both scopes the item is made, owned by the team the authenticator named.
@@ -118,11 +120,11 @@ async fn items_plugin_with_a_user_written_authenticator() {
     let r = c
         .post(ITEMS)
         .header("x-team", writer)
-        .json(&serde_json::json!({"name": "lamp", "status": "active"}))
+        .json(&json!({"name": "lamp", "status": "active"}))
         .send()
         .await;
     assert_eq!(r.status(), 201, "{}", r.text());
-    let id = r.json::<serde_json::Value>()["id"].as_i64().unwrap();
+    let id = r.json::<Value>()["id"].as_i64().unwrap();
     let one = format!("{ITEMS}/{id}");
     assert_eq!(
         c.get(&one).header("x-team", writer).send().await.status(),
@@ -143,41 +145,305 @@ async fn items_plugin_with_a_user_written_authenticator() {
 }
 
 #[tokio::test]
-async fn a_session_principal_is_admitted_where_sessions_are() {
-    // The items routes admit `user, token, oauth`, so a session principal is let in.
-    let app = plugins![auth = SessionsOnly; ItemsPlugin::new(items().await)];
-    let c = TestClient::new(app);
-    assert_eq!(c.get("/v1/plugins/items/items").send().await.status(), 200);
+async fn the_documents_describe_the_host_s_scheme_and_no_other() {
+    let app =
+        app![config = behind_the_gateway(); auth = team_tokens(); ItemsPlugin::new(items().await)];
+    let served: Value = TestClient::new(app.router())
+        .get("/openapi.json")
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        served["components"]["securitySchemes"],
+        json!({"team": {"type": "apiKey", "in": "header", "name": "x-team", "description": TEAM_WORDS}}),
+    );
+    let list = &served["paths"]["/v1/plugins/items/items"]["get"];
+    assert_eq!(list["security"], json!([{"team": ["items:read"]}]));
+    assert_eq!(
+        served["paths"]["/v1/plugins/items/health"]["get"]["security"],
+        json!([])
+    );
+    // Nothing of the built-in store is promised: no API keys, no login.
+    let text = served.to_string();
+    for absent in ["plk_", "/v1/auth", "apiKey\":{", "session"] {
+        assert!(!text.contains(absent), "the document mentions {absent}");
+    }
+    // The 401 says what it challenges with.
+    let challenge =
+        &served["components"]["responses"]["Unauthorized"]["headers"]["www-authenticate"];
+    let words = challenge["description"].as_str().unwrap();
+    assert!(
+        words.contains(r#"`ApiKey realm="api", in="header", name="x-team"` for `team`"#),
+        "{words}"
+    );
+    // The manifest names the scheme too.
+    let routes = app.manifest()["plugins"][0]["routes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let list = routes
+        .iter()
+        .find(|r| r["path"] == "/v1/plugins/items/items" && r["method"] == "GET")
+        .unwrap();
+    assert_eq!(list["security"], json!(["team"]), "{list}");
 }
 
-#[tokio::test]
-async fn the_framework_refuses_what_the_route_does_not_admit_whatever_the_authenticator_says() {
-    use plugin_runtime::prelude::*;
+/// Two schemes: the team header, and partners' bearer tokens.
+struct TeamsAndPartners;
 
-    /// Only API keys may call this.
-    #[plugin_route(method = "GET", path = "/keys-only", security(token))]
-    async fn keys_only() -> RouteResult<String> {
-        Ok("in".into())
+impl Authenticator for TeamsAndPartners {
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![
+            Scheme::header("team", "x-team").describe(TEAM_WORDS),
+            Scheme::bearer("partner")
+                .describe("A partner's token, issued by the partner desk.")
+                .challenge_with(r#"Bearer realm="partners""#),
+        ]
     }
 
-    #[plugin(name = "strict", version = "1.0.0", routes(keys_only))]
-    pub struct StrictPlugin;
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a axum::http::request::Parts,
+        _: Requirement,
+    ) -> Authentication<'a> {
+        let scheme = if request.headers.contains_key("authorization") {
+            "partner"
+        } else {
+            "team"
+        };
+        Authentication::admit(Principal::new("someone", None, scheme, vec!["*".into()]))
+    }
+}
 
-    let app = plugins![auth = SessionsOnly; StrictPlugin::new()];
-    let r = TestClient::new(app)
-        .get("/v1/plugins/strict/keys-only")
+mod strict {
+    use plugin_runtime::prelude::*;
+
+    /// Only teams may call this; it says which scheme admitted the caller.
+    #[plugin_route(method = "GET", path = "/teams-only", security(team))]
+    pub(crate) async fn teams_only(ctx: Ctx<()>) -> RouteResult<String> {
+        Ok(ctx
+            .principal()
+            .map(|p| p.scheme())
+            .unwrap_or("?")
+            .to_owned())
+    }
+
+    /// Teams or partners.
+    #[plugin_route(method = "GET", path = "/either", security(team, partner))]
+    pub(crate) async fn either(ctx: Ctx<()>) -> RouteResult<String> {
+        Ok(ctx
+            .principal()
+            .map(|p| p.scheme())
+            .unwrap_or("?")
+            .to_owned())
+    }
+
+    #[plugin(name = "strict", version = "1.0.0", routes(teams_only, either))]
+    pub struct StrictPlugin;
+}
+use strict::StrictPlugin;
+
+#[tokio::test]
+async fn the_framework_refuses_a_scheme_the_route_does_not_admit_and_says_which_admitted() {
+    let c = TestClient::new(plugins![auth = TeamsAndPartners; StrictPlugin::new()]);
+    let r = c.get("/v1/plugins/strict/teams-only").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json::<String>(), "team");
+    let r = c
+        .get("/v1/plugins/strict/either")
+        .header("authorization", "Bearer p")
+        .send()
+        .await;
+    assert_eq!(r.json::<String>(), "partner");
+
+    // A partner is admitted by the authenticator, but the route admits only teams.
+    let r = c
+        .get("/v1/plugins/strict/teams-only")
+        .header("authorization", "Bearer p")
         .send()
         .await;
     assert_eq!(r.status(), 401, "{}", r.text());
+    assert_eq!(r.error()["code"], "UNAUTHORIZED");
     assert_eq!(
-        r.json::<serde_json::Value>()["error"]["code"],
-        "UNAUTHORIZED"
+        r.error()["message"],
+        "authentication required: send `team` (the `x-team` header)"
+    );
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"ApiKey realm="api", in="header", name="x-team""#)
     );
 }
 
 #[tokio::test]
+async fn a_401_challenges_for_every_scheme_the_route_admits() {
+    struct Nobody;
+    impl Authenticator for Nobody {
+        fn schemes(&self) -> Vec<Scheme> {
+            TeamsAndPartners.schemes()
+        }
+        fn authenticate<'a>(
+            &'a self,
+            _: &'a axum::http::request::Parts,
+            _: Requirement,
+        ) -> Authentication<'a> {
+            Authentication::refuse(Refusal::unauthorized("nobody gets in"))
+        }
+    }
+    let c = TestClient::new(plugins![auth = Nobody; StrictPlugin::new()]);
+    let r = c.get("/v1/plugins/strict/either").send().await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"ApiKey realm="api", in="header", name="x-team", Bearer realm="partners""#)
+    );
+}
+
+/// The message of the panic `f` makes.
+fn start_refusal(f: impl FnOnce()) -> String {
+    let panic =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("the server started");
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_route_naming_a_scheme_nothing_serves_stops_the_server_at_start() {
+    // `team` alone is served; `either` also names `partner`.
+    let message = start_refusal(|| {
+        let _ = plugins![auth = team_tokens(); StrictPlugin::new()];
+    });
+    assert!(
+        message.contains("GET /v1/plugins/strict/either names `partner`"),
+        "{message}"
+    );
+    assert!(message.contains("it serves `team`"), "{message}");
+    assert!(!message.contains("teams-only"), "{message}");
+
+    // A typo is met with the served name closest to it.
+    mod typo {
+        use plugin_runtime::prelude::*;
+        #[plugin_route(method = "GET", path = "/t", security(teem))]
+        pub(crate) async fn t() -> RouteResult<String> {
+            Ok(String::new())
+        }
+        #[plugin(name = "typo", version = "1.0.0", routes(t))]
+        pub struct TypoPlugin;
+    }
+    let message = start_refusal(|| {
+        let _ = plugins![auth = team_tokens(); typo::TypoPlugin::new()];
+    });
+    assert!(
+        message.contains("GET /v1/plugins/typo/t names `teem` (did you mean `team`?)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_declares_nothing_takes_the_server_default_which_must_be_served() {
+    let state = items().await;
+    let message = start_refusal(move || {
+        // The items plugin names the store's schemes; no host security for it.
+        let _ = plugins![auth = team_tokens(); ItemsPlugin::new(state)];
+    });
+    assert!(
+        message.contains("GET /v1/plugins/items/items names `user` and `token` and `oauth`"),
+        "{message}"
+    );
+
+    mod quiet {
+        use plugin_runtime::prelude::*;
+        #[plugin_route(method = "GET", path = "/q")]
+        pub(crate) async fn q() -> RouteResult<String> {
+            Ok(String::new())
+        }
+        #[plugin(name = "quiet", version = "1.0.0", routes(q))]
+        pub struct QuietPlugin;
+    }
+    let message = start_refusal(|| {
+        let _ = plugins![config = ServerConfig::default(); auth = team_tokens(); quiet::QuietPlugin::new()];
+    });
+    assert!(
+        message.contains("with_default_security(Security::of(&[...]))"),
+        "{message}"
+    );
+    // With the default set, it starts and admits teams.
+    let config = ServerConfig::default().with_default_security(Security::of(&["team"]));
+    let c =
+        TestClient::new(plugins![config = config; auth = team_tokens(); quiet::QuietPlugin::new()]);
+    let r = c
+        .get("/v1/plugins/quiet/q")
+        .header("x-team", "red:s3cret:")
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+}
+
+#[test]
+fn host_security_for_a_plugin_that_is_not_mounted_stops_the_server() {
+    let message = start_refusal(|| {
+        let config = ServerConfig::default()
+            .with_default_security(Security::of(&["team"]))
+            .with_plugin_security("itms", Security::of(&["team"]));
+        let _ = plugins![config = config; auth = team_tokens(); StrictPlugin::new()];
+    });
+    assert!(message.contains("names `itms`"), "{message}");
+}
+
+#[tokio::test]
+async fn an_oauth_scheme_offers_the_scopes_the_routes_require() {
+    struct Provider;
+    impl Authenticator for Provider {
+        fn schemes(&self) -> Vec<Scheme> {
+            vec![
+                Scheme::oauth2(
+                    "team",
+                    vec![OAuthFlow::ClientCredentials {
+                        token_url: "https://id.example.com/token".into(),
+                    }],
+                )
+                .describe("Tokens from the company's identity provider."),
+            ]
+        }
+        fn authenticate<'a>(
+            &'a self,
+            _: &'a axum::http::request::Parts,
+            _: Requirement,
+        ) -> Authentication<'a> {
+            Authentication::refuse(Refusal::unauthorized("send a token"))
+        }
+    }
+    let app = app![config = behind_the_gateway(); auth = Provider; ItemsPlugin::new(items().await)];
+    let doc: Value = serde_json::from_slice(
+        app.documents()
+            .into_iter()
+            .find(|(name, _)| name == "openapi.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    let flow = &doc["components"]["securitySchemes"]["team"]["flows"]["clientCredentials"];
+    assert_eq!(flow["tokenUrl"], "https://id.example.com/token");
+    let offered: Vec<&str> = flow["scopes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(offered, ["items:read", "items:write"]);
+    // An OAuth 2 scheme is challenged as a bearer token.
+    let r = TestClient::new(app.router())
+        .get("/v1/plugins/items/items")
+        .send()
+        .await;
+    assert_eq!(r.header("www-authenticate"), Some(r#"Bearer realm="api""#));
+}
+
+#[tokio::test]
 async fn mounted_by_hand_without_an_authenticator_a_secured_route_answers_401() {
-    use plugin_runtime::{Plugin, ServerConfig};
+    use plugin_runtime::Plugin;
     let router = ItemsPlugin::new(items().await).mount(&ServerConfig::default(), None);
     let c = TestClient::new(router);
     let r = c.get("/v1/plugins/items/items").send().await;

@@ -3,8 +3,8 @@
 
 use items_example::routes::{create_item, get_item};
 use items_example::{CreateItem, ItemStatus, ItemsPlugin, ItemsState};
+use plugin_runtime::Principal;
 use plugin_runtime::testing::{context_for, with_caller};
-use plugin_runtime::{AuthMethod, Principal};
 
 #[tokio::test]
 async fn handlers_can_be_called_directly() {
@@ -12,7 +12,7 @@ async fn handlers_can_be_called_directly() {
     let ctx = context_for::<ItemsPlugin>(state.clone());
     // A secured handler without a caller fails rather than serve anyone's items.
     assert!(get_item(ctx.clone(), 7).await.unwrap_err().is_internal());
-    let alice = Principal::new("alice", None, AuthMethod::ApiKey, vec!["items:*".into()]);
+    let alice = Principal::new("alice", None, "token", vec!["items:*".into()]);
     let ctx = with_caller(ctx, alice);
     assert_eq!(ctx.plugin().name, "items");
 
@@ -41,7 +41,7 @@ async fn handlers_can_be_called_directly() {
     assert_eq!(dup.status(), 409);
 
     // Another caller sees none of it.
-    let bob = Principal::new("bob", None, AuthMethod::Session, vec!["items:*".into()]);
+    let bob = Principal::new("bob", None, "user", vec!["items:*".into()]);
     let ctx = with_caller(context_for::<ItemsPlugin>(state), bob);
     let err = get_item(ctx, item.id).await.unwrap_err();
     assert_eq!(err.code(), Some("ITEM_NOT_FOUND"));

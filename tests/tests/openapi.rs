@@ -192,8 +192,7 @@ async fn every_operation_documents_what_it_can_send() {
         ["204", "400", "401", "403", "404", "429", "500", "504"]
     );
     // Who may call, as alternatives, each with the scopes the route requires.
-    let scoped =
-        |scope: &str| json!([{"session": [scope]}, {"apiKey": [scope]}, {"oauth": [scope]}]);
+    let scoped = |scope: &str| json!([{"user": [scope]}, {"token": [scope]}, {"oauth": [scope]}]);
     assert_eq!(doc["paths"][items]["get"]["security"], scoped("items:read"));
     assert_eq!(
         doc["paths"][items]["post"]["security"],
@@ -207,8 +206,10 @@ async fn every_operation_documents_what_it_can_send() {
     // One server: the one the document was fetched from (paths are relative to it).
     assert_eq!(doc["servers"][0]["url"], "/", "{}", doc["servers"]);
     let schemes = &doc["components"]["securitySchemes"];
-    assert_eq!(schemes["session"]["in"], "cookie");
-    assert_eq!(schemes["apiKey"]["scheme"], "bearer");
+    // Named as `security(...)` names them, described in the store's words.
+    assert_eq!(schemes["user"]["in"], "cookie");
+    assert_eq!(schemes["token"]["scheme"], "bearer");
+    assert_eq!(schemes["token"]["bearerFormat"], "plk_...");
     assert_eq!(schemes["oauth"]["bearerFormat"], "JWT");
     assert!(
         doc["paths"][items]["get"]["responses"]["401"]["$ref"]
@@ -361,6 +362,7 @@ struct ShapesPlugin;
 fn shapes_doc() -> Value {
     plugin_runtime::openapi::document(
         &ServerConfig::default(),
+        &[],
         &[<ShapesPlugin as Plugin>::META],
         plugin_runtime::openapi::Scope::All,
     )

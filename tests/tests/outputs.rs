@@ -195,6 +195,7 @@ async fn binary_is_sent_as_its_media_type_and_conditional_answers_304() {
 async fn a_conditional_route_documents_the_header_the_etag_and_the_304() {
     let doc = plugin_runtime::openapi::document(
         &ServerConfig::default(),
+        &[],
         &[<Avatars as Plugin>::META],
         plugin_runtime::openapi::Scope::All,
     );
@@ -235,12 +236,20 @@ async fn a_plugin_at_the_site_base_path_serves_whole_paths_without_a_health_rout
     );
     let metas = [<Site as Plugin>::META, <Visits as Plugin>::META];
     let config = ServerConfig::default();
-    let all =
-        plugin_runtime::openapi::document(&config, &metas, plugin_runtime::openapi::Scope::All);
+    let all = plugin_runtime::openapi::document(
+        &config,
+        &[],
+        &metas,
+        plugin_runtime::openapi::Scope::All,
+    );
     assert!(all["paths"]["/about"]["get"].is_object());
     assert!(all["paths"]["/"]["get"].is_object());
-    let only =
-        plugin_runtime::openapi::document(&config, &metas, plugin_runtime::openapi::Scope::Plugins);
+    let only = plugin_runtime::openapi::document(
+        &config,
+        &[],
+        &metas,
+        plugin_runtime::openapi::Scope::Plugins,
+    );
     assert!(only["paths"].get("/about").is_none(), "{only}");
     assert!(only["paths"]["/v1/plugins/visits/page"]["get"].is_object());
     // No per-plugin document for the site's routes.

@@ -228,6 +228,7 @@ async fn dropping_the_response_drops_the_stream() {
 async fn the_documents_describe_the_stream_and_its_events() {
     let doc = plugin_runtime::openapi::document(
         &ServerConfig::default(),
+        &[],
         &[<Talk as Plugin>::META],
         plugin_runtime::openapi::Scope::Plugins,
     );
@@ -284,6 +285,7 @@ fn validator_at(doc: &serde_json::Value, pointer: &str) -> jsonschema::Validator
 async fn every_event_the_server_sends_is_valid_under_the_document() {
     let doc = plugin_runtime::openapi::document(
         &plugin_runtime::ServerConfig::default(),
+        &[],
         &[<Talk as plugin_runtime::Plugin>::META],
         plugin_runtime::openapi::Scope::All,
     );

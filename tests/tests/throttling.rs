@@ -26,6 +26,10 @@ struct Counting {
 }
 
 impl Authenticator for Counting {
+    fn schemes(&self) -> Vec<plugin_runtime::auth::Scheme> {
+        self.inner.schemes()
+    }
+
     fn authenticate<'a>(
         &'a self,
         request: &'a axum::http::request::Parts,

@@ -12,14 +12,15 @@ mod names;
 mod path;
 mod reach;
 mod scope;
+mod suggest;
 
 pub use codes::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, is_error_code};
 pub use limits::{CONCURRENCY_KEYS, LIMIT_KEYS, MAX_RATE_LIMITS, parse_window};
 pub use method::Method;
 pub use names::{
-    AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, derive_operation_id,
-    is_allowed_base_path, is_plugin_name, is_semver, operation_id_byte, serves_default_health,
-    suggest_plugin_name,
+    AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, check_plugin_prefix, default_base_path,
+    derive_operation_id, in_default_layout, is_allowed_base_path, is_plugin_name, is_semver,
+    operation_id_byte, rebase, serves_default_health, suggest_plugin_name,
 };
 pub use path::{PathTemplate, full_path, parse_template};
 pub use reach::{
@@ -28,6 +29,7 @@ pub use reach::{
     parse_program, preset, split_placeholder,
 };
 pub use scope::{grant_covers, is_valid_grant, is_valid_scope, is_wildcard};
+pub use suggest::{did_you_mean, is_scheme_name};
 
 /// `a == b` in a `const fn` (the compile-time checks compare names and paths with it).
 pub const fn str_eq(a: &str, b: &str) -> bool {

@@ -14,12 +14,54 @@ pub const AUTH_BASE_PATH: &str = "/v1/auth";
 /// its routes are in the document of everything but in no plugin's document.
 pub const SITE_BASE_PATH: &str = "/";
 
-/// Whether `path` may be a plugin's base path (before its syntax is checked): `/v1/plugins/`
-/// followed by more, [`AUTH_BASE_PATH`] or [`SITE_BASE_PATH`].
+/// Whether `path` may be declared as a plugin's base path (before its syntax is checked): an
+/// absolute path, but not the plugin prefix alone (`/v1/plugins`), which names no plugin.
+/// Whether the server serves it there is the host's rule, checked at start: a path under
+/// `/v1/plugins/`, [`AUTH_BASE_PATH`] and [`SITE_BASE_PATH`] always, any other only under the
+/// host's plugin prefix.
 pub fn is_allowed_base_path(path: &str) -> bool {
-    path == AUTH_BASE_PATH
-        || path == SITE_BASE_PATH
-        || (path.starts_with(BASE_PREFIX) && path.len() > BASE_PREFIX.len())
+    path.starts_with('/') && path.trim_end_matches('/') != BASE_PREFIX.trim_end_matches('/')
+}
+
+/// Whether `path` follows the default layout, `/v1/plugins/<...>`, which a host's plugin prefix
+/// moves.
+pub fn in_default_layout(path: &str) -> bool {
+    path.starts_with(BASE_PREFIX) && path.len() > BASE_PREFIX.len()
+}
+
+/// Where a plugin declared at `base_path` is served on a server whose plugins live under
+/// `prefix` (`/api/v1/plugin`): the default layout moves under it (`/v1/plugins/notes` →
+/// `/api/v1/plugin/notes`); any other base path stays where it is declared. `None` when it
+/// does not move.
+pub fn rebase(base_path: &str, prefix: &str) -> Option<String> {
+    let rest = base_path.strip_prefix(BASE_PREFIX)?;
+    if rest.is_empty() || prefix == BASE_PREFIX.trim_end_matches('/') {
+        return None;
+    }
+    Some(format!("{prefix}/{rest}"))
+}
+
+/// Whether `prefix` can hold plugins (`/api/v1/plugin`): absolute, without a trailing `/`,
+/// parameters or characters a path segment does not take.
+pub fn check_plugin_prefix(prefix: &str) -> Result<(), String> {
+    if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+        return Err(format!(
+            "the plugin prefix `{prefix}` must start with `/`, name at least one segment and not end with `/`, e.g. `/api/v1/plugin`"
+        ));
+    }
+    let ok = prefix[1..].split('/').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the plugin prefix `{prefix}` may hold only segments of letters, digits, `-`, `_`, `.` and `~`, without parameters"
+        ))
+    }
 }
 
 /// Whether a plugin at `base_path` serves the default `GET <base>/health` when it declares
@@ -113,6 +155,25 @@ pub const fn operation_id_byte(plugin: &str, handler: &str, i: usize) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_prefix_moves_the_default_layout_only() {
+        assert_eq!(
+            rebase("/v1/plugins/notes", "/api/v1/plugin").as_deref(),
+            Some("/api/v1/plugin/notes")
+        );
+        assert_eq!(rebase("/v1/plugins/notes", "/v1/plugins"), None);
+        assert_eq!(rebase("/api/notes", "/api"), None);
+        assert_eq!(rebase("/v1/auth", "/api"), None);
+        assert!(check_plugin_prefix("/api/v1/plugin").is_ok());
+        for bad in ["api", "/", "/api/", "/api/{id}", "/a b", "/api//x"] {
+            assert!(check_plugin_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(is_allowed_base_path("/api/notes"));
+        assert!(!is_allowed_base_path("/v1/plugins"));
+        assert!(!is_allowed_base_path("/v1/plugins/"));
+        assert!(!is_allowed_base_path("notes"));
+    }
 
     #[test]
     fn semver() {

@@ -46,7 +46,7 @@ pub(crate) fn scopes(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
 /// `scopes` on a public route: nobody is authenticated, so no scope could be checked.
 pub(crate) fn check_public_without_scopes(
     cx: &Ctxt,
-    security: Option<SecurityDecl>,
+    security: Option<&SecurityDecl>,
     scopes_key: Option<&syn::Ident>,
 ) {
     if let (Some(sec), Some(key)) = (security, scopes_key)

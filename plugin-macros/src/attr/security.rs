@@ -1,37 +1,39 @@
-//! `security(user, token, oauth)` / `security(none)`: which credentials admit a request, shared
-//! by `#[plugin_route]` and `#[plugin]` (where it sets the plugin's default).
+//! `security(gateway, token)` / `security(none)`: which security schemes admit a request, by
+//! name, shared by `#[plugin_route]` and `#[plugin]` (where it sets the plugin's default).
+//! Whether something serves each scheme is known only once the app is assembled: the server
+//! refuses to start when nothing does.
 
 use crate::ctxt::Ctxt;
-use crate::diag::{did_you_mean, one_of};
+use crate::diag::{all_of, one_of};
 use crate::keyed::{self, Keyed};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Token;
 use syn::punctuated::Punctuated;
 
-const METHODS: &[&str] = &["user", "token", "oauth", "none"];
+/// The built-in store's schemes, for the messages.
+const BUILT_IN: &[&str] = &["user", "token", "oauth"];
 const SECURITY_EXAMPLE: &str = "security(user, token)";
 
-/// Which credentials admit a request; all `false` is `security(none)`, a public route.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The schemes that admit a request, by name; none is `security(none)`, a public route.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SecurityDecl {
-    pub(crate) user: bool,
-    pub(crate) token: bool,
-    pub(crate) oauth: bool,
+    pub(crate) schemes: Vec<String>,
 }
 
 impl SecurityDecl {
-    pub(crate) fn is_public(self) -> bool {
-        !(self.user || self.token || self.oauth)
+    pub(crate) fn is_public(&self) -> bool {
+        self.schemes.is_empty()
     }
 
-    pub(crate) fn tokens(self, rt: &TokenStream) -> TokenStream {
-        let SecurityDecl { user, token, oauth } = self;
-        quote!(#rt::Security::new(#user, #token, #oauth))
+    pub(crate) fn tokens(&self, rt: &TokenStream) -> TokenStream {
+        let names = &self.schemes;
+        quote!(#rt::Security::of(&[#(#names),*]))
     }
 }
 
-/// Parses `security(...)`; `None` after reporting a mistake.
+/// Parses `security(...)`; `None` after reporting a mistake. Each entry is a scheme's name, a
+/// bare word (`gateway`) or a string for names that are not Rust identifiers (`"x-gateway"`).
 pub(crate) fn security(cx: &Ctxt, k: &Keyed) -> Option<SecurityDecl> {
     let list = keyed::list(cx, k, SECURITY_EXAMPLE)?;
     let entries =
@@ -40,65 +42,62 @@ pub(crate) fn security(cx: &Ctxt, k: &Keyed) -> Option<SecurityDecl> {
         cx.error_spanned_by(
             list,
             format!(
-                "`security` needs at least one method: {}, e.g. `{SECURITY_EXAMPLE}`, or `security(none)` for a public route",
-                one_of(&METHODS[..3])
+                "`security` needs at least one security scheme: a name the app's authenticator serves (the built-in store serves {}), e.g. `{SECURITY_EXAMPLE}`, or `security(none)` for a public route",
+                all_of(BUILT_IN)
             ),
         );
         return None;
     }
     let mut decl = SecurityDecl::default();
-    let mut seen: Vec<(String, syn::Ident)> = Vec::new();
+    let mut none: Option<&syn::Expr> = None;
     let mut ok = true;
     for entry in &entries {
-        let ident = match entry {
-            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+        let name = match entry {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
             _ => None,
         };
-        let Some(ident) = ident else {
+        let Some(name) = name else {
             cx.error_spanned_by(
                 entry,
                 format!(
-                    "expected a security method: {} (bare words, not strings)",
-                    one_of(METHODS)
+                    "expected the name of a security scheme (a bare word such as {}, or a string), or `none`",
+                    one_of(BUILT_IN)
                 ),
             );
             ok = false;
             continue;
         };
-        let name = ident.to_string();
-        if seen.iter().any(|(s, _)| *s == name) {
-            cx.error_spanned_by(&ident, format!("`{name}` is listed more than once"));
+        if !plugin_rules::is_scheme_name(&name) {
+            cx.error_spanned_by(
+                entry,
+                format!(
+                    "`{name}` cannot name a security scheme: use ASCII letters, digits, `.`, `-` and `_`"
+                ),
+            );
             ok = false;
             continue;
         }
-        match name.as_str() {
-            "user" => decl.user = true,
-            "token" => decl.token = true,
-            "oauth" => decl.oauth = true,
-            "none" => {}
-            _ => {
-                let hint = match did_you_mean(&name, METHODS) {
-                    Some(s) => format!("; did you mean `{s}`?"),
-                    None => format!("; expected one of {}", one_of(METHODS)),
-                };
-                cx.error_spanned_by(&ident, format!("unknown security method `{name}`{hint}"));
-                ok = false;
-                continue;
-            }
+        if name == "none" {
+            none = Some(entry);
+            continue;
         }
-        seen.push((name, ident));
+        if decl.schemes.contains(&name) {
+            cx.error_spanned_by(entry, format!("`{name}` is listed more than once"));
+            ok = false;
+            continue;
+        }
+        decl.schemes.push(name);
     }
-    let none = seen.iter().find(|(s, _)| s == "none");
-    if let Some((_, none_ident)) = none
-        && seen.len() > 1
+    if let Some(none) = none
+        && (entries.len() > 1)
     {
-        let others: Vec<&str> = seen
-            .iter()
-            .filter(|(s, _)| s != "none")
-            .map(|(s, _)| s.as_str())
-            .collect();
+        let others: Vec<&str> = decl.schemes.iter().map(String::as_str).collect();
         cx.error_spanned_by(
-            none_ident,
+            none,
             format!(
                 "`none` makes the route public and cannot be combined with {}: write `security(none)` alone, or drop `none`",
                 one_of(&others)
@@ -109,7 +108,7 @@ pub(crate) fn security(cx: &Ctxt, k: &Keyed) -> Option<SecurityDecl> {
     ok.then_some(decl)
 }
 
-pub(crate) fn opt_security(rt: &TokenStream, s: Option<SecurityDecl>) -> TokenStream {
+pub(crate) fn opt_security(rt: &TokenStream, s: Option<&SecurityDecl>) -> TokenStream {
     match s {
         Some(s) => {
             let t = s.tokens(rt);

@@ -19,7 +19,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     let body_limit = opt(decl.body_limit);
     let type_name = ident.to_string();
     let description = &decl.description;
-    let security = crate::attr::security::opt_security(&rt, decl.security);
+    let security = crate::attr::security::opt_security(&rt, decl.security.as_ref());
     let scopes = crate::attr::scopes::opt_scopes(decl.scopes.as_deref());
     let permissions = crate::attr::permissions::opt_permissions(&rt, decl.permissions.as_ref());
     let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());

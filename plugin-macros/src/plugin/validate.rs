@@ -145,7 +145,7 @@ fn validate_into(
         }
     }
     let present = |key: &str| keys.iter().any(|k| k.key == key);
-    scopes::check_public_without_scopes(cx, security, scopes.as_ref().map(|(_, k)| k));
+    scopes::check_public_without_scopes(cx, security.as_ref(), scopes.as_ref().map(|(_, k)| k));
     seen.routes = routes.clone().unwrap_or_default();
     seen.has_state = present("state");
     if !present("name") {
@@ -356,7 +356,7 @@ fn check_version(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
 fn check_base(cx: &Ctxt, lit: &syn::LitStr) -> Option<String> {
     let v = lit.value();
     if !is_allowed_base_path(&v) {
-        cx.error_spanned_by(lit, format!("base path `{v}` must start with `{BASE_PREFIX}` and name the plugin, e.g. `{BASE_PREFIX}items` (or be `{AUTH_BASE_PATH}`, for an authenticator's own routes, or `{SITE_BASE_PATH}`, for pages and documents served at their own paths)"));
+        cx.error_spanned_by(lit, format!("base path `{v}` must be an absolute path naming the plugin, e.g. `{BASE_PREFIX}items` (the default layout), `/api/items` (under a host's plugin prefix), `{AUTH_BASE_PATH}` (an authenticator's own routes) or `{SITE_BASE_PATH}` (pages and documents served at their own paths)"));
         return None;
     }
     match parse_template(&v) {

@@ -10,6 +10,7 @@
 
 use super::signature::{Role, Signature};
 use super::validate::RouteDecl;
+use crate::attr::security::SecurityDecl;
 use crate::krate::Krate;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -119,7 +120,7 @@ pub(crate) fn client(
     }
     // A route that inherits its security may still be public (a plugin's `security(none)`);
     // only an explicit `security(none)` is known here to need no credential.
-    if !decl.security.is_some_and(|s| s.is_public()) {
+    if !decl.security.as_ref().is_some_and(SecurityDecl::is_public) {
         framework(
             "UNAUTHORIZED",
             401,

@@ -89,7 +89,7 @@ pub(crate) fn route(
     let operation_id = opt_str(decl.docs.operation_id.as_deref());
     let (deprecated, hidden) = (decl.docs.deprecated, decl.docs.hidden);
     let handler_name = fn_ident.to_string();
-    let security = crate::attr::security::opt_security(&rt, decl.security);
+    let security = crate::attr::security::opt_security(&rt, decl.security.as_ref());
     let scopes = crate::attr::scopes::opt_scopes(decl.scopes.as_deref());
     let permissions = crate::attr::permissions::opt_permissions(&rt, decl.permissions.as_ref());
     let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());

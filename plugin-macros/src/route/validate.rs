@@ -121,7 +121,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     let docs = validate_docs(cx, &raw);
     crate::attr::scopes::check_public_without_scopes(
         cx,
-        raw.security,
+        raw.security.as_ref(),
         raw.scopes.as_ref().map(|(_, k)| k),
     );
     let errors = validate_errors(cx, raw.errors);

@@ -64,6 +64,8 @@ pub struct Client {
     /// Sent with every request, after the client's own.
     headers: HeaderMap,
     validate: bool,
+    /// The server's plugin prefix, when it is not `/v1/plugins`.
+    plugin_prefix: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -137,6 +139,7 @@ impl Client {
             bearer: None,
             headers: HeaderMap::new(),
             validate: true,
+            plugin_prefix: None,
         }
     }
 
@@ -189,6 +192,18 @@ impl Client {
         value.set_sensitive(true);
         self.bearer = Some(value);
         self
+    }
+
+    /// Calls a server that serves its plugins under its own prefix
+    /// ([`ServerConfig::with_plugin_prefix`](crate::ServerConfig::with_plugin_prefix)): a
+    /// plugin of the default layout, `/v1/plugins/notes`, is called at `<prefix>/notes`.
+    ///
+    /// # Errors
+    /// A prefix a server could not have (see `with_plugin_prefix`).
+    pub fn with_plugin_prefix(mut self, prefix: &str) -> Result<Self, ClientError> {
+        plugin_rules::check_plugin_prefix(prefix).map_err(ClientError)?;
+        self.plugin_prefix = Some(prefix.to_owned());
+        Ok(self)
     }
 
     /// Whether inputs are validated with their garde rules before they are sent (on by default):
@@ -426,7 +441,16 @@ impl Client {
     #[doc(hidden)]
     pub async fn send(&self, call: Call<'_>) -> Result<Answer, Transport> {
         let mut path = String::from(&self.base);
-        path.push_str(call.base_path.trim_end_matches('/'));
+        let moved = self
+            .plugin_prefix
+            .as_deref()
+            .and_then(|prefix| plugin_rules::rebase(call.base_path, prefix));
+        path.push_str(
+            moved
+                .as_deref()
+                .unwrap_or(call.base_path)
+                .trim_end_matches('/'),
+        );
         let mut params = call.params.iter();
         for piece in split_template(call.route.path) {
             match piece {

@@ -268,7 +268,7 @@ impl Gate<'_> {
         } else {
             let Some(auth) = self.auth else {
                 // Nothing can check credentials, so nobody is authenticated: fail closed.
-                return Err(Failure::Framework(unauthorized(self.security)));
+                return Err(Failure::Framework(unauthorized(self.security, &[])));
             };
             let requirement = Requirement::new(self.security, self.route.method);
             Some(auth.check(parts, requirement, self.scopes).await?)

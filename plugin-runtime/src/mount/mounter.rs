@@ -126,7 +126,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
     }
 
     fn install(&mut self, meta: &'static RouteMeta, method_router: MethodRouter) {
-        let path = full_path(self.plugin.base_path, meta.path);
+        let path = full_path(&self.server.base_path_of(self.plugin), meta.path);
         let router = std::mem::take(&mut self.router);
         self.router = router.route(&path, method_router);
     }

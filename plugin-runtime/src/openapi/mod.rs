@@ -21,7 +21,7 @@ pub(crate) use serve::server_plugins;
 pub(crate) use operation::millis;
 
 use crate::declare::{PluginMeta, served_routes};
-use crate::policy::ServerConfig;
+use crate::policy::{Scheme, ServerConfig};
 use schemas::Schemas;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,9 +50,15 @@ pub enum Scope<'a> {
 /// in it: method, full path, operation id, summary, description, tags, parameters, request and
 /// response schemas, every error it can send, its timeout and body limit. The server's own
 /// routes (the documents and Swagger UI) are added to `plugins`, as a server assembled from them
-/// serves them.
-pub fn document(config: &ServerConfig, plugins: &[&'static PluginMeta], scope: Scope<'_>) -> Value {
-    let bytes = Catalog::new(config, plugins).render(config, scope);
+/// serves them. `schemes` are the security schemes the server's authenticator serves
+/// ([`Authenticator::schemes`](crate::auth::Authenticator::schemes)).
+pub fn document(
+    config: &ServerConfig,
+    schemes: &[Scheme],
+    plugins: &[&'static PluginMeta],
+    scope: Scope<'_>,
+) -> Value {
+    let bytes = Catalog::new(config, schemes, plugins).render(config, scope);
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
@@ -106,15 +112,23 @@ impl Piece {
 }
 
 impl Catalog {
-    pub(crate) fn new(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
+    pub(crate) fn new(
+        config: &ServerConfig,
+        schemes: &[Scheme],
+        plugins: &[&'static PluginMeta],
+    ) -> Self {
         let mut schemas = Schemas::new();
+        let served = operation::Served::new(schemes);
         let mut generated = Vec::new();
+        let mut scopes = BTreeSet::new();
         for plugin in plugins.iter().copied().chain(server_plugins(config)) {
+            let base_path = config.base_path_of(plugin);
             let ops: Vec<_> = served_routes(plugin)
                 .filter(|r| !r.hidden)
                 .map(|route| {
-                    let path = plugin_rules::full_path(plugin.base_path, route.path);
-                    let op = operation::route(&mut schemas, config, plugin, route);
+                    scopes.extend(config.security_for(plugin, route).1.iter().copied());
+                    let path = plugin_rules::full_path(&base_path, route.path);
+                    let op = operation::route(&mut schemas, config, &served, plugin, route);
                     (path, route.method.as_str(), op)
                 })
                 .collect();
@@ -142,7 +156,8 @@ impl Catalog {
                 components.insert(format!("#/components/{group}/{}", piece.key), piece);
             }
         }
-        for (name, value) in operation::security_schemes() {
+        let scopes: Vec<&str> = scopes.into_iter().collect();
+        for (name, value) in served.components(&scopes) {
             let piece = Piece::new("securitySchemes".to_owned(), name.to_owned(), &value);
             components.insert(format!("#/components/securitySchemes/{name}"), piece);
         }

@@ -3,8 +3,8 @@
 //! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
 
 use super::schemas::{Direction, Schemas};
-use crate::declare::{AuthMethod, InputLocation, PluginMeta, RouteMeta};
-use crate::policy::{ServerConfig, WhenUnreachable};
+use crate::declare::{InputLocation, PluginMeta, RouteMeta};
+use crate::policy::{KeyLocation, Scheme, SchemeKind, ServerConfig, WhenUnreachable};
 use crate::request::{FieldError, FrameworkCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -28,6 +28,7 @@ const ETAG: &str = "A strong validator of the body's bytes.";
 pub(crate) fn route(
     schemas: &mut Schemas,
     config: &ServerConfig,
+    auth: &Served<'_>,
     plugin: &PluginMeta,
     route: &RouteMeta,
 ) -> Operation {
@@ -95,13 +96,16 @@ pub(crate) fn route(
     let takes_input =
         reads_body || route.input != InputLocation::None || !route.path_params.is_empty();
 
-    // Who may call: each admitted method is one alternative, each with the required scopes.
+    // Who may call: each admitted scheme is one alternative, each with the required scopes.
     let (security, scopes) = config.security_for(plugin, route);
     // A public operation says so with an empty list, which linters and generators read as "no
     // credential" rather than "not stated".
-    op = op.securities(Some(security.methods().map(|m| {
-        SecurityRequirement::new(security_scheme(m), scopes.iter().copied())
-    })));
+    op = op.securities(Some(
+        security
+            .schemes()
+            .iter()
+            .map(|name| SecurityRequirement::new(*name, scopes.iter().copied())),
+    ));
 
     let success = match route.output_schema {
         Some(f) if route.output_media_type == EVENT_STREAM => {
@@ -169,7 +173,8 @@ pub(crate) fn route(
                 "the caller lacks a required scope; `details.missingScopes` lists them",
             );
         }
-        if security.admits(AuthMethod::Session) && route.method.is_unsafe() {
+        let by_cookie = security.schemes().iter().any(|name| auth.is_cookie(name));
+        if by_cookie && route.method.is_unsafe() {
             framework(
                 FrameworkCode::CsrfRejected,
                 "a cookie-authenticated request came from another site (`Sec-Fetch-Site` or `Origin`)",
@@ -225,9 +230,9 @@ pub(crate) fn route(
             // written once, under `components/responses`.
             [(code, _)] if !route.errors.iter().any(|e| e.status == status) => {
                 let name = pascal_case(code);
-                RefOr::Ref(schemas.shared_response(&name, |s| error_response(s, &codes)))
+                RefOr::Ref(schemas.shared_response(&name, |s| error_response(s, auth, &codes)))
             }
-            _ => RefOr::T(error_response(schemas, &codes)),
+            _ => RefOr::T(error_response(schemas, auth, &codes)),
         };
         op = op.response(status.to_string(), response);
     }
@@ -332,7 +337,11 @@ fn strip_null(schema: &mut Value) {
 }
 
 /// One status's response: the envelope, with `code` narrowed to the codes sent with the status.
-fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Response {
+fn error_response(
+    schemas: &mut Schemas,
+    auth: &Served<'_>,
+    codes: &[(&str, Option<&str>)],
+) -> Response {
     let envelope = envelope(schemas);
     let names: Vec<&str> = codes.iter().map(|(c, _)| *c).collect();
     let description = codes
@@ -366,11 +375,8 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
         ]
     });
     let mut response = with_request_id(ResponseBuilder::new().description(description));
-    if unauthorized {
-        response = response.header(
-            "www-authenticate",
-            string_header("The scheme to authenticate with: `Bearer realm=\"api\"`."),
-        );
+    if unauthorized && let Some(challenges) = auth.challenges() {
+        response = response.header("www-authenticate", string_header(&challenges));
     }
     if limited {
         response = response
@@ -395,46 +401,70 @@ fn error_response(schemas: &mut Schemas, codes: &[(&str, Option<&str>)]) -> Resp
         .build()
 }
 
-/// The name of the security scheme of a method, under `components/securitySchemes`.
-pub(crate) fn security_scheme(method: AuthMethod) -> &'static str {
-    match method {
-        AuthMethod::Session => "session",
-        AuthMethod::ApiKey => "apiKey",
-        AuthMethod::OAuth => "oauth",
-    }
+/// The security schemes the app serves, as the documents describe them.
+pub(crate) struct Served<'a> {
+    schemes: &'a [Scheme],
 }
 
-/// The security schemes, as components.
-pub(crate) fn security_schemes() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "session",
-            json!({
-                "type": "apiKey",
-                "in": "cookie",
-                "name": "session",
-                "description": "The session cookie `POST /v1/auth/login` sets (named `__Host-session` when the server runs over HTTPS). Requests that change state must come from this site."
-            }),
-        ),
-        (
-            "apiKey",
-            json!({
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "plk_...",
-                "description": "An API key, `Authorization: Bearer plk_...`: made with `POST /v1/auth/api-keys`, on the settings page, or with `example-server api-keys create`."
-            }),
-        ),
-        (
-            "oauth",
-            json!({
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "JWT",
-                "description": "An OAuth 2 access token (a JWT from the configured issuer, for the configured audience); its `scope` claim lists the scopes."
-            }),
-        ),
-    ]
+impl<'a> Served<'a> {
+    pub(crate) fn new(schemes: &'a [Scheme]) -> Self {
+        Served { schemes }
+    }
+
+    /// Whether the scheme `name` is a cookie, which a browser sends on its own.
+    fn is_cookie(&self, name: &str) -> bool {
+        self.schemes.iter().any(|s| {
+            s.name() == name
+                && matches!(
+                    s.kind(),
+                    SchemeKind::ApiKey {
+                        location: KeyLocation::Cookie,
+                        ..
+                    }
+                )
+        })
+    }
+
+    /// What a `401`'s `WWW-Authenticate` carries: each challenge with the schemes that send it.
+    fn challenges(&self) -> Option<String> {
+        let mut by_challenge: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut alone = Vec::new();
+        for s in self.schemes {
+            let name = format!("`{}`", s.name());
+            let Some(c) = s.challenge() else {
+                if let Some(c) = s.kind_challenge() {
+                    alone.push(format!(
+                        "`{c}` for {name} where the operation admits no scheme above"
+                    ));
+                }
+                continue;
+            };
+            match by_challenge.iter_mut().find(|(seen, _)| *seen == c) {
+                Some((_, names)) => names.push(name),
+                None => by_challenge.push((c, vec![name])),
+            }
+        }
+        let each: Vec<String> = by_challenge
+            .iter()
+            .map(|(c, names)| format!("`{c}` for {}", names.join(" and ")))
+            .chain(alone)
+            .collect();
+        if each.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "The challenges of the schemes the operation admits (see `security`), comma-separated: {}.",
+            each.join("; ")
+        ))
+    }
+
+    /// The schemes as components, an OAuth 2 scheme's flows offering `scopes`.
+    pub(crate) fn components(&self, scopes: &[&str]) -> Vec<(&'static str, Value)> {
+        self.schemes
+            .iter()
+            .map(|s| (s.name(), s.to_openapi(scopes)))
+            .collect()
+    }
 }
 
 /// The one error envelope, as a component.

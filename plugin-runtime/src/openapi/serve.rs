@@ -6,7 +6,7 @@
 use super::{Catalog, Scope};
 use crate::declare::PluginMeta;
 use crate::mount::Plugin;
-use crate::policy::{ServerConfig, SharedAuthenticator};
+use crate::policy::{Scheme, ServerConfig, SharedAuthenticator};
 use crate::request::{Conditional, Ctx, IfNoneMatch, RawJson, RouteResult, WithHeaders};
 use bytes::Bytes;
 use http::{HeaderValue, header};
@@ -76,9 +76,13 @@ pub struct Specs {
 
 impl Specs {
     /// Builds every document for `plugins` mounted with `config`, the server's own routes
-    /// included.
-    pub fn build(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> Self {
-        let catalog = Catalog::new(config, plugins);
+    /// included, its authenticator serving `schemes`.
+    pub fn build(
+        config: &ServerConfig,
+        schemes: &[Scheme],
+        plugins: &[&'static PluginMeta],
+    ) -> Self {
+        let catalog = Catalog::new(config, schemes, plugins);
         Specs {
             all: Versions::new(catalog.render(config, Scope::All)),
             plugins: Versions::new(catalog.render(config, Scope::Plugins)),

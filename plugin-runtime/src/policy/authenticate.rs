@@ -1,6 +1,6 @@
 //! Who may call a route. An [`Authenticator`] turns the credentials a request presents into a
 //! [`Principal`] or a [`Refusal`]; the framework then holds the answer to what the route
-//! declared: the principal's method must be one `security(...)` admits, and its scopes must
+//! declared: the principal's scheme must be one `security(...)` admits, and its scopes must
 //! cover every scope in `scopes(...)`. All of it runs before the route reads its path,
 //! query or body.
 //!
@@ -10,7 +10,8 @@
 use super::gcra::Who;
 use super::limit_store::LimitStore;
 use super::rate_limit::over_quota;
-use crate::declare::{AuthMethod, LimitKey, Method, RateLimit, Security};
+use super::scheme::Scheme;
+use crate::declare::{LimitKey, Method, RateLimit, Security};
 use crate::request::{ApiError, ClientAddr, FrameworkCode, Principal, forbidden};
 use http::StatusCode;
 use http::request::Parts;
@@ -22,14 +23,16 @@ use std::sync::Arc;
 
 /// Checks the credentials of requests to routes that are not `security(none)`.
 ///
+/// It names the security [schemes](Authenticator::schemes) it serves: routes name them in
+/// `security(...)`, the documents describe them in its words, and a 401 sends their challenges.
 /// Return who is calling, or why not. The framework checks what the route declares on top of
-/// the answer: a principal whose [`method`](Principal::method) the route's `security(...)` does
+/// the answer: a principal whose [`scheme`](Principal::scheme) the route's `security(...)` does
 /// not admit is refused with 401, and one whose scopes miss any of the route's `scopes` with
 /// `403 FORBIDDEN`. An implementation only has to say who presented the credential.
 ///
 /// ```
-/// use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
-/// use plugin_runtime::{AuthMethod, Principal};
+/// use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
+/// use plugin_runtime::Principal;
 ///
 /// /// Callers send `x-team-token: <team>.<secret>`; the team is the caller.
 /// struct TeamTokens {
@@ -37,6 +40,11 @@ use std::sync::Arc;
 /// }
 ///
 /// impl Authenticator for TeamTokens {
+///     fn schemes(&self) -> Vec<Scheme> {
+///         vec![Scheme::header("team", "x-team-token")
+///             .describe("`<team>.<secret>`, as issued by the platform team.")]
+///     }
+///
 ///     fn authenticate<'a>(
 ///         &'a self,
 ///         request: &'a axum::http::request::Parts,
@@ -45,7 +53,7 @@ use std::sync::Arc;
 ///         let token = request.headers.get("x-team-token").and_then(|v| v.to_str().ok());
 ///         match token.and_then(|t| t.split_once('.')) {
 ///             Some((team, secret)) if secret == self.secret => Authentication::admit(
-///                 Principal::new(team, None, AuthMethod::ApiKey, vec!["items:*".into()]),
+///                 Principal::new(team, None, "team", vec!["items:*".into()]),
 ///             ),
 ///             _ => Authentication::refuse(Refusal::unauthorized("send `x-team-token`")),
 ///         }
@@ -53,6 +61,12 @@ use std::sync::Arc;
 /// }
 /// ```
 pub trait Authenticator: Send + Sync + 'static {
+    /// The security schemes this authenticator serves, each with a name unique among them:
+    /// what routes may name in `security(...)` (the server refuses to start when a route names
+    /// another), what the OpenAPI documents describe, and whose challenges a 401 sends. Asked
+    /// once, when the app is assembled.
+    fn schemes(&self) -> Vec<Scheme>;
+
     /// Decides who presents `request`'s credentials, for a route that admits
     /// `route.security()`. Called only for routes that are not public, before anything else of
     /// the request is read. Decide synchronously where possible ([`Authentication::admit`],
@@ -74,7 +88,7 @@ impl Requirement {
         Requirement { security, method }
     }
 
-    /// The kinds of credential the route admits (never `security(none)` here).
+    /// The schemes the route admits (never `security(none)` here).
     pub const fn security(self) -> Security {
         self.security
     }
@@ -186,13 +200,14 @@ pub const AUTH_FAILURES: RateLimit = RateLimit {
 const FAILURES_SCOPE: &str = "auth-failures";
 
 /// An [`Authenticator`] shared by every route of a server (one reference count each), with the
-/// count of failed attempts per client address.
+/// count of failed attempts per client address and the schemes it serves.
 #[derive(Clone)]
 pub struct SharedAuthenticator(Arc<Shared<dyn Authenticator>>);
 
 struct Shared<A: ?Sized> {
     failures: LimitStore,
     policy: RateLimit,
+    schemes: Vec<Scheme>,
     authenticator: A,
 }
 
@@ -205,16 +220,57 @@ impl SharedAuthenticator {
 
     /// Shares `authenticator` among the routes, counting failures per address in `store` under
     /// `policy`.
+    ///
+    /// # Panics
+    /// When two of the authenticator's schemes have one name.
     pub fn counting_in(
         authenticator: impl Authenticator,
         store: LimitStore,
         policy: RateLimit,
     ) -> Self {
+        let schemes = authenticator.schemes();
+        for (i, s) in schemes.iter().enumerate() {
+            assert!(
+                !schemes[..i].iter().any(|t| t.name() == s.name()),
+                "the authenticator serves two security schemes named `{s}`: give each its own name"
+            );
+        }
         SharedAuthenticator(Arc::new(Shared {
             failures: store,
             policy,
+            schemes,
             authenticator,
         }))
+    }
+
+    /// The schemes the authenticator serves.
+    pub fn schemes(&self) -> &[Scheme] {
+        &self.0.schemes
+    }
+
+    /// The scheme named `name`, if the authenticator serves it.
+    pub(crate) fn scheme(&self, name: &str) -> Option<&Scheme> {
+        self.0.schemes.iter().find(|s| s.name() == name)
+    }
+
+    /// `WWW-Authenticate` for a route admitting `security`: the challenge of each of its schemes
+    /// that has one, once each; if none has, the kind's challenge of the first.
+    fn challenges(&self, security: Security) -> Option<String> {
+        let mut said: Vec<&str> = Vec::new();
+        for c in security
+            .schemes()
+            .iter()
+            .filter_map(|n| self.scheme(n)?.challenge())
+        {
+            if !said.contains(&c) {
+                said.push(c);
+            }
+        }
+        if said.is_empty() {
+            let first = security.schemes().first().and_then(|n| self.scheme(n));
+            return first.and_then(Scheme::kind_challenge);
+        }
+        Some(said.join(", "))
     }
 
     /// Authenticates `request` for a route with `requirement` and `scopes`: the caller, or
@@ -242,7 +298,10 @@ impl SharedAuthenticator {
         let principal = match verdict {
             Ok(p) => p,
             Err(refusal) => {
-                let error = refusal.into_api_error();
+                let mut error = refusal.into_api_error();
+                if error.status() == StatusCode::UNAUTHORIZED {
+                    error = error.with_challenge(self.challenges(requirement.security()));
+                }
                 if error.status() == StatusCode::UNAUTHORIZED
                     && let Some(who) = client
                     && let Some(wait) = shared
@@ -256,7 +315,13 @@ impl SharedAuthenticator {
                 return Err(error);
             }
         };
-        permit(&principal, requirement.security(), scopes)?;
+        let security = requirement.security();
+        permit(&principal, security, scopes).map_err(|e| match e {
+            Some(e) => e,
+            None => {
+                unauthorized(security, &shared.schemes).with_challenge(self.challenges(security))
+            }
+        })?;
         Ok(principal)
     }
 }
@@ -276,14 +341,15 @@ impl fmt::Debug for SharedAuthenticator {
 }
 
 /// The framework's checks on a principal, whoever authenticated it: the route admits its
-/// method, and it holds every scope the route requires.
+/// scheme, and it holds every scope the route requires.
+/// `Err(None)`: the scheme is not admitted (the caller words the 401).
 fn permit(
     principal: &Principal,
     security: Security,
     scopes: &'static [&'static str],
-) -> Result<(), ApiError> {
-    if !security.admits(principal.method()) {
-        return Err(unauthorized(security));
+) -> Result<(), Option<ApiError>> {
+    if !security.admits(principal.scheme()) {
+        return Err(None);
     }
     if let Some(first) = scopes.iter().position(|p| !principal.has_scope(p)) {
         let missing: Vec<&str> = scopes[first..]
@@ -291,25 +357,28 @@ fn permit(
             .copied()
             .filter(|p| !principal.has_scope(p))
             .collect();
-        return Err(forbidden(&missing));
+        return Err(Some(forbidden(&missing)));
     }
     Ok(())
 }
 
-/// The framework's 401 for a route with `security`: what the route accepts, by kind.
-pub(crate) fn unauthorized(security: Security) -> ApiError {
+/// The framework's 401 for a route with `security`: what the route accepts, in the words of
+/// the `schemes` served (by name alone for a scheme not among them).
+pub(crate) fn unauthorized(security: Security, schemes: &[Scheme]) -> ApiError {
     ApiError::framework(
         FrameworkCode::Unauthorized,
-        unauthorized_message(security, AuthMethod::credential),
+        unauthorized_message(security, |name| {
+            schemes
+                .iter()
+                .find(|s| s.name() == name)
+                .map_or_else(|| format!("`{name}`"), Scheme::credential)
+        }),
     )
 }
 
-/// "authentication required: send A or B", naming each kind of credential `security` admits
-/// with `name`: the one wording of a 401, whoever words the credentials.
-pub(crate) fn unauthorized_message(
-    security: Security,
-    name: fn(AuthMethod) -> &'static str,
-) -> String {
-    let accepted: Vec<&str> = security.methods().map(name).collect();
+/// "authentication required: send A or B", naming each scheme `security` admits with `name`:
+/// the one wording of a 401, whoever words the credentials.
+pub(crate) fn unauthorized_message(security: Security, name: impl Fn(&str) -> String) -> String {
+    let accepted: Vec<String> = security.schemes().iter().map(|s| name(s)).collect();
     format!("authentication required: send {}", accepted.join(" or "))
 }

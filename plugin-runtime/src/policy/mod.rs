@@ -12,6 +12,7 @@ mod limit_store;
 mod rate_limit;
 #[cfg(feature = "redis")]
 mod redis;
+mod scheme;
 mod server_config;
 
 pub(crate) use authenticate::unauthorized;
@@ -32,4 +33,5 @@ pub(crate) use rate_limit::over_quota;
 pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};
 #[cfg(feature = "redis")]
 pub use redis::RedisLimits;
+pub use scheme::{KeyLocation, OAuthFlow, Scheme, SchemeKind};
 pub use server_config::{LimitOverride, ServerConfig};

@@ -9,6 +9,9 @@ use crate::declare::{
 use std::borrow::Cow;
 use std::time::Duration;
 
+/// The plugin prefix of the default layout, `/v1/plugins`.
+const DEFAULT_PLUGIN_PREFIX: &str = "/v1/plugins";
+
 /// Server-wide defaults for routes that set neither their own value nor their plugin's.
 /// Also what the OpenAPI documents say about the API as a whole, and whether Swagger UI is served.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +24,10 @@ pub struct ServerConfig {
     security: Security,
     rate_limits: &'static [RateLimit],
     overrides: Vec<LimitOverride>,
+    /// The host's security for a plugin's secured routes, by plugin name.
+    plugin_security: Vec<(&'static str, Security)>,
+    /// Where plugins of the default layout are served; `None`: `/v1/plugins`.
+    plugin_prefix: Option<Cow<'static, str>>,
     limit_store: LimitStore,
     auth_failures: RateLimit,
     max_streams_per_caller: u32,
@@ -40,6 +47,8 @@ impl Default for ServerConfig {
             security: Security::DEFAULT,
             rate_limits: &[],
             overrides: Vec::new(),
+            plugin_security: Vec::new(),
+            plugin_prefix: None,
             limit_store: LimitStore::memory(),
             auth_failures: super::AUTH_FAILURES,
             max_streams_per_caller: 16,
@@ -257,25 +266,124 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the security of routes whose route and plugin declare none (`security(user, token)`
-    /// by default).
+    /// Sets the security of routes whose route and plugin declare none (`security(user, token)`,
+    /// the built-in store's, by default): a server with its own authenticator names its schemes,
+    /// `Security::of(&["gateway"])`.
     #[must_use]
     pub fn with_default_security(mut self, security: Security) -> Self {
         self.security = security;
         self
     }
 
+    /// The security of routes whose route and plugin declare none.
+    pub fn default_security(&self) -> Security {
+        self.security
+    }
+
+    /// Admits callers to every secured route of the plugin named `plugin` by the host's own
+    /// schemes, whatever the plugin declares: how a plugin written for the built-in store
+    /// (`security(user, token, oauth)`) is mounted behind a gateway. Its public routes stay
+    /// public, its scopes stay required.
+    ///
+    /// ```
+    /// use plugin_runtime::{Security, ServerConfig};
+    ///
+    /// let config = ServerConfig::default()
+    ///     .with_default_security(Security::of(&["gateway"]))
+    ///     .with_plugin_security("items", Security::of(&["gateway"]));
+    /// # let _ = config;
+    /// ```
+    ///
+    /// # Panics
+    /// With `Security::NONE`: making a plugin's secured routes public is not the host's call
+    /// here; the server also refuses to start when no mounted plugin has the name.
+    #[must_use]
+    pub fn with_plugin_security(mut self, plugin: &'static str, security: Security) -> Self {
+        assert!(
+            !security.is_public(),
+            "with_plugin_security(\"{plugin}\", ...) needs at least one scheme: it cannot make a plugin's secured routes public"
+        );
+        self.plugin_security.retain(|(p, _)| *p != plugin);
+        self.plugin_security.push((plugin, security));
+        self
+    }
+
+    /// Serves the plugins under the host's own prefix instead of `/v1/plugins`: a plugin of the
+    /// default layout, `/v1/plugins/notes`, is served at `<prefix>/notes`
+    /// (`/api/v1/plugin/notes` with `/api/v1/plugin`), and a plugin may declare a base path
+    /// under the prefix (`base_path = "/api/v1/plugin/notes-v2"`). The documents, the manifest,
+    /// the trailing-slash redirects and the readiness report follow; a typed client follows
+    /// with `Client::with_plugin_prefix` (feature `client`). Routes at
+    /// `/v1/auth` and at the site's own paths (`/openapi.json`, `/docs`) do not move.
+    ///
+    /// ```
+    /// use plugin_runtime::ServerConfig;
+    ///
+    /// let config = ServerConfig::default().with_plugin_prefix("/api/v1/plugin");
+    /// assert_eq!(config.plugin_prefix(), "/api/v1/plugin");
+    /// ```
+    ///
+    /// # Panics
+    /// When `prefix` is not an absolute path of plain segments without a trailing `/`.
+    #[must_use]
+    pub fn with_plugin_prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
+        let prefix = prefix.into();
+        if let Err(e) = plugin_rules::check_plugin_prefix(&prefix) {
+            panic!("{e}");
+        }
+        self.plugin_prefix = Some(prefix);
+        self
+    }
+
+    /// Where plugins of the default layout are served: `/v1/plugins` unless
+    /// [`ServerConfig::with_plugin_prefix`] set another.
+    pub fn plugin_prefix(&self) -> &str {
+        self.plugin_prefix
+            .as_deref()
+            .unwrap_or(DEFAULT_PLUGIN_PREFIX)
+    }
+
+    /// Where `plugin` is served on this server: its declared base path, moved under the
+    /// plugin prefix when it follows the default layout.
+    pub fn base_path_of(&self, plugin: &PluginMeta) -> Cow<'static, str> {
+        match plugin_rules::rebase(plugin.base_path, self.plugin_prefix()) {
+            Some(moved) => Cow::Owned(moved),
+            None => Cow::Borrowed(plugin.base_path),
+        }
+    }
+
+    /// Whether this server may serve `plugin` where it is declared: the default layout, the
+    /// authenticator's and the site's base paths, or a path under the plugin prefix.
+    pub(crate) fn admits_base_path(&self, plugin: &PluginMeta) -> bool {
+        let base = plugin.base_path;
+        plugin_rules::in_default_layout(base)
+            || base == plugin_rules::AUTH_BASE_PATH
+            || base == plugin_rules::SITE_BASE_PATH
+            || base
+                .strip_prefix(self.plugin_prefix())
+                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+    }
+
+    /// The plugins whose security the host set, by name.
+    pub(crate) fn plugin_security_overrides(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.plugin_security.iter().map(|(p, _)| *p)
+    }
+
     /// The security in force for `route` of `plugin` and the scopes it requires: the route's
-    /// `security`, else the plugin's, else this default; the route's `scopes`, else the
+    /// `security`, else the plugin's, else this default, replaced by the host's for the plugin
+    /// ([`ServerConfig::with_plugin_security`]) unless public; the route's `scopes`, else the
     /// plugin's. A public route requires no scopes.
     pub fn security_for(
         &self,
         plugin: &PluginMeta,
         route: &RouteMeta,
     ) -> (Security, &'static [&'static str]) {
-        let security = route.security.or(plugin.security).unwrap_or(self.security);
+        let mut security = route.security.or(plugin.security).unwrap_or(self.security);
         if security.is_public() {
             return (security, &[]);
+        }
+        if let Some((_, host)) = self.plugin_security.iter().find(|(p, _)| *p == plugin.name) {
+            security = *host;
         }
         (security, route.scopes.or(plugin.scopes).unwrap_or(&[]))
     }

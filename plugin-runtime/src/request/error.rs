@@ -81,6 +81,8 @@ pub struct ApiError {
     code: &'static str,
     message: Cow<'static, str>,
     details: Details,
+    /// `WWW-Authenticate` of a 401 from authentication: the challenges of the route's schemes.
+    challenge: Option<Box<str>>,
 }
 
 #[derive(Serialize)]
@@ -106,6 +108,7 @@ impl ApiError {
             code: code.as_str(),
             message: message.into(),
             details: Details::None,
+            challenge: None,
         }
     }
 
@@ -121,6 +124,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Details::None,
+            challenge: None,
         }
     }
 
@@ -139,6 +143,12 @@ impl ApiError {
     /// Replaces the details.
     pub fn with_details(mut self, details: Details) -> Self {
         self.details = details;
+        self
+    }
+
+    /// Sets what a 401 sends in `WWW-Authenticate` (nothing, with `None`).
+    pub(crate) fn with_challenge(mut self, challenge: Option<String>) -> Self {
+        self.challenge = challenge.map(String::into_boxed_str);
         self
     }
 
@@ -199,12 +209,12 @@ impl ApiError {
         {
             retry_after(headers, &self.details);
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 9110: a 401 names a scheme the client can authenticate with.
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"api\""),
-            );
+        // RFC 9110: a 401 names the schemes the client can authenticate with; authentication
+        // sets the route's (a route's own 401 codes are not about credentials).
+        if let Some(challenge) = self.challenge
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }
@@ -333,6 +343,7 @@ impl RouteError {
                     None => Cow::Borrowed(default_message(decl)),
                 },
                 details: details.map_or(Details::None, Details::Value),
+                challenge: None,
             },
             Repr::Framework(e) => *e,
             Repr::Internal(cause) => {

@@ -1,31 +1,31 @@
 //! Who is calling: what authentication produces and a handler reads through `Ctx::principal`.
 
-use crate::declare::AuthMethod;
-
 /// Who is calling: what a handler of a non-public route sees through `Ctx::principal`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub(crate) user_id: String,
     pub(crate) email: Option<String>,
-    pub(crate) method: AuthMethod,
+    pub(crate) scheme: &'static str,
     pub(crate) scopes: Vec<String>,
 }
 
 impl Principal {
     /// A caller: what an [`Authenticator`](crate::auth::Authenticator) returns once it has
     /// checked a credential, and what unit tests of handlers pass to `testing::with_caller`.
-    /// Holding one grants nothing by itself: the framework still checks that the route admits
-    /// `method` and that `scopes` cover the route's `scopes`.
+    /// `scheme` names the security scheme that admitted it (one its authenticator
+    /// [serves](crate::auth::Authenticator::schemes)). Holding one grants nothing by itself: the
+    /// framework still checks that the route admits `scheme` and that `scopes` cover the route's
+    /// `scopes`.
     pub fn new(
         user_id: impl Into<String>,
         email: Option<String>,
-        method: AuthMethod,
+        scheme: &'static str,
         scopes: Vec<String>,
     ) -> Self {
         Principal {
             user_id: user_id.into(),
             email,
-            method,
+            scheme,
             scopes,
         }
     }
@@ -41,9 +41,10 @@ impl Principal {
         self.email.as_deref()
     }
 
-    /// How the caller authenticated.
-    pub fn method(&self) -> AuthMethod {
-        self.method
+    /// The security scheme that admitted the caller, as `security(...)` names it (`user`,
+    /// `token` or `oauth` for the built-in store).
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// The scopes held, wildcards (`*`, `items:*`) included. For an API key these are the key's

@@ -10,7 +10,7 @@ use super::handle::Auth;
 use super::{jwt, secret};
 use crate::declare::{AuthMethod, Security};
 use crate::policy::{
-    Authentication, Authenticator, Refusal, Requirement, Verdict, unauthorized_message,
+    Authentication, Authenticator, Refusal, Requirement, Scheme, Verdict, unauthorized_message,
 };
 use crate::request::Principal;
 use http::request::Parts;
@@ -21,11 +21,17 @@ use std::sync::Arc;
 /// missing credential from an unknown, expired or revoked one.
 /// The store names where each credential comes from.
 fn unauthorized(security: Security) -> Refusal {
-    Refusal::unauthorized(unauthorized_message(security, |m| match m {
-        AuthMethod::Session => "a session cookie (POST /v1/auth/login)",
-        AuthMethod::ApiKey => "an API key (Authorization: Bearer plk_...)",
-        AuthMethod::OAuth => "an OAuth access token (Authorization: Bearer <JWT>)",
-    }))
+    Refusal::unauthorized(unauthorized_message(
+        security,
+        |scheme| match AuthMethod::of_scheme(scheme) {
+            Some(AuthMethod::Session) => "a session cookie (POST /v1/auth/login)".to_owned(),
+            Some(AuthMethod::ApiKey) => "an API key (Authorization: Bearer plk_...)".to_owned(),
+            Some(AuthMethod::OAuth) => {
+                "an OAuth access token (Authorization: Bearer <JWT>)".to_owned()
+            }
+            None => format!("`{scheme}`"),
+        },
+    ))
 }
 
 /// The credential a request presents, by its form.
@@ -39,6 +45,25 @@ enum Credential<'a> {
 }
 
 impl Authenticator for Auth {
+    /// `user` (the session cookie), `token` (API keys) and `oauth` (JWTs from the configured
+    /// issuer; every one refused while none is configured).
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![
+            Scheme::cookie(AuthMethod::Session.scheme(), self.cookie_name())
+                .describe(
+                    "The session cookie `POST /v1/auth/login` sets (named `__Host-session` when the server runs over HTTPS). Requests that change state must come from this site.",
+                )
+                // Where a route also takes keys, a 401 asks for a Bearer token alone.
+                .without_challenge(),
+            Scheme::bearer_format(AuthMethod::ApiKey.scheme(), "plk_...").describe(
+                "An API key, `Authorization: Bearer plk_...`: made with `POST /v1/auth/api-keys`, on the settings page, or with `example-server api-keys create`.",
+            ),
+            Scheme::bearer_format(AuthMethod::OAuth.scheme(), "JWT").describe(
+                "An OAuth 2 access token (a JWT from the configured issuer, for the configured audience); its `scope` claim lists the scopes.",
+            ),
+        ]
+    }
+
     fn authenticate<'a>(&'a self, request: &'a Parts, route: Requirement) -> Authentication<'a> {
         let security = route.security();
         let credential = match credential(self, security, &request.headers) {
@@ -90,16 +115,19 @@ fn credential<'a>(
             .and_then(bearer)
             .ok_or_else(|| unauthorized(security))?;
         let is_key = token.starts_with(secret::API_KEY_PREFIX);
-        return if is_key && security.admits(AuthMethod::ApiKey) {
+        return if is_key && security.admits(AuthMethod::ApiKey.scheme()) {
             Ok(Credential::ApiKey(token))
-        } else if !is_key && jwt::looks_like_jwt(token) && security.admits(AuthMethod::OAuth) {
+        } else if !is_key
+            && jwt::looks_like_jwt(token)
+            && security.admits(AuthMethod::OAuth.scheme())
+        {
             Ok(Credential::Jwt(token))
         } else {
             Err(unauthorized(security))
         };
     }
     cookie(headers, auth.cookie_name())
-        .filter(|_| security.admits(AuthMethod::Session))
+        .filter(|_| security.admits(AuthMethod::Session.scheme()))
         .map(Credential::Session)
         .ok_or_else(|| unauthorized(security))
 }

@@ -181,7 +181,7 @@ impl OAuthConfig {
         Some(Principal {
             user_id: format!("oauth|{}", data.claims.sub),
             email: None,
-            method: AuthMethod::OAuth,
+            scheme: AuthMethod::OAuth.scheme(),
             scopes,
         })
     }

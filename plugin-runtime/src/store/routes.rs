@@ -95,7 +95,8 @@ fn describe(p: &Principal) -> Me {
     Me {
         user_id: p.user_id().to_owned(),
         email: p.email().map(str::to_owned),
-        method: p.method(),
+        // The store serves only its own three schemes.
+        method: AuthMethod::of_scheme(p.scheme()).unwrap_or(AuthMethod::ApiKey),
         scopes: p.scopes().to_vec(),
     }
 }

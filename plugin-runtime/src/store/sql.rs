@@ -180,7 +180,7 @@ impl Store {
             principal: Principal {
                 user_id: row.try_get("id")?,
                 email: Some(row.try_get("email")?),
-                method: AuthMethod::Session,
+                scheme: AuthMethod::Session.scheme(),
                 scopes: split(&row.try_get::<String, _>("scopes")?),
             },
             expires_at: Some(row.try_get("expires_at")?),
@@ -275,7 +275,7 @@ impl Store {
             principal: Principal {
                 user_id: row.try_get("id")?,
                 email: Some(row.try_get("email")?),
-                method: AuthMethod::ApiKey,
+                scheme: AuthMethod::ApiKey.scheme(),
                 scopes: scope::intersect(&key_scopes, &owner_scopes),
             },
             expires_at: row.try_get("expires_at")?,

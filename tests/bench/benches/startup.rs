@@ -21,7 +21,7 @@ fn startup(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("router_and_documents", |b| b.iter(router));
     group.bench_function("documents_only", |b| {
-        b.iter(|| Specs::build(&ServerConfig::default(), METAS));
+        b.iter(|| Specs::build(&ServerConfig::default(), &[], METAS));
     });
     group.finish();
 }

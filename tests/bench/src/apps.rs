@@ -199,6 +199,7 @@ fn same_route_table() -> Router {
     }
     let specs = plugin_runtime::openapi::Specs::build(
         &plugin_runtime::ServerConfig::default(),
+        &[],
         &[<BenchPlugin as Plugin>::META],
     );
     let mut router = Router::new();

@@ -20,6 +20,7 @@ fn main() {
             "router" => drop(std::hint::black_box(many_routes::router())),
             "documents" => drop(std::hint::black_box(plugin_runtime::openapi::Specs::build(
                 &plugin_runtime::ServerConfig::default(),
+                &[],
                 many_routes::METAS,
             ))),
             other => panic!("unknown target {other}"),

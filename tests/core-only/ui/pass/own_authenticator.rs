@@ -1,16 +1,20 @@
 //! A plugin on the core alone, its `security(...)` and `scopes(...)` enforced by an
 //! authenticator of its own: answered over the in-process client.
 
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement};
+use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
 use plugin_runtime::prelude::*;
 use plugin_runtime::testing::TestClient;
 
 struct ApiKeys;
 
 impl Authenticator for ApiKeys {
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![Scheme::header("key", "x-key").describe("A reader's key.")]
+    }
+
     fn authenticate<'a>(&'a self, req: &'a axum::http::request::Parts, _: Requirement) -> Authentication<'a> {
         match req.headers.get("x-key").map(|v| v.as_bytes()) {
-            Some(b"reader") => Authentication::admit(Principal::new("r", None, AuthMethod::ApiKey, vec!["notes:read".into()])),
+            Some(b"reader") => Authentication::admit(Principal::new("r", None, "key", vec!["notes:read".into()])),
             _ => Authentication::refuse(Refusal::unauthorized("send x-key")),
         }
     }
@@ -31,7 +35,7 @@ async fn clear() -> RouteResult<()> {
     Ok(())
 }
 
-#[plugin(name = "notes", version = "1.0.0", security(token), routes(notes, clear))]
+#[plugin(name = "notes", version = "1.0.0", security(key), routes(notes, clear))]
 pub struct NotesPlugin;
 
 #[tokio::main(flavor = "current_thread")]
@@ -45,7 +49,8 @@ async fn main() {
     assert_eq!(denied.status(), 403);
     // The documents say who may call.
     let doc = c.get("/openapi.json").send().await.json::<serde_json::Value>();
-    assert!(doc["paths"]["/v1/plugins/notes/notes"]["get"]["security"].is_array());
+    assert_eq!(doc["paths"]["/v1/plugins/notes/notes"]["get"]["security"], serde_json::json!([{"key": ["notes:read"]}]));
+    assert_eq!(doc["components"]["securitySchemes"]["key"]["in"], "header");
     // No Swagger UI without its feature.
     assert_eq!(c.get("/docs/").send().await.status(), 404);
 }

@@ -60,12 +60,12 @@ fn main() {
         .collect();
     assert_eq!(
         resolved[0],
-        (Security::new(true, false, true), &["items:read"][..])
+        (Security::of(&["user", "oauth"]), &["items:read"][..])
     );
     assert_eq!(
         resolved[1],
         (
-            Security::new(false, true, false),
+            Security::of(&["token"]),
             &["items:write", "audit.log:append"][..]
         )
     );

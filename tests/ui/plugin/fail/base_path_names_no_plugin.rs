@@ -1,5 +1,12 @@
 use plugin_runtime::prelude::*;
 
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct CreateItem {
+    #[garde(length(min = 1))]
+    name: String,
+}
+
 #[derive(Serialize, JsonSchema)]
 struct Item {
     name: String,
@@ -10,7 +17,7 @@ async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }
 
-#[plugin(name = "demo", version = "1.0.0", security(oauth2), routes(handler))]
+#[plugin(name = "demo", version = "1.0.0", base_path = "/v1/plugins", routes(handler))]
 pub struct DemoPlugin;
 
 fn main() {

@@ -1,23 +1,16 @@
 use plugin_runtime::prelude::*;
 
-
-#[derive(Deserialize, JsonSchema, Validate)]
-struct CreateItem {
-    #[garde(length(min = 1))]
-    name: String,
-}
-
 #[derive(Serialize, JsonSchema)]
 struct Item {
     name: String,
 }
 
-#[plugin_route(method = "GET", path = "/items")]
+#[plugin_route(method = "GET", path = "/items", security(user, "two words"))]
 async fn handler() -> RouteResult<Item> {
     Ok(Item { name: String::new() })
 }
 
-#[plugin(name = "demo", version = "1.0.0", base_path = "/api/demo", routes(handler))]
+#[plugin(name = "demo", version = "1.0.0", routes(handler))]
 pub struct DemoPlugin;
 
 fn main() {
