@@ -48,8 +48,23 @@ impl Assembly {
         self
     }
 
+    /// # Panics
+    /// When `P` would be served at the base path of a plugin mounted before it (one declared
+    /// there, the other moved there by the plugin prefix), naming both.
     #[must_use]
     pub fn mount<P: Plugin>(mut self, plugin: P) -> Self {
+        let served = self.config.base_path_of(P::META);
+        if let Some(q) = self
+            .plugins
+            .iter()
+            .find(|q| !P::META.is_site() && self.config.base_path_of(q) == served)
+        {
+            panic!(
+                "plugins `{}` and `{}` would both be served at `{served}` (one declared there, the other moved there by the plugin prefix): give one of them another base path",
+                q.name,
+                P::META.name
+            );
+        }
         self.ready.push((P::META.name, plugin.ready_check()));
         self.router = self
             .router

@@ -450,3 +450,202 @@ async fn mounted_by_hand_without_an_authenticator_a_secured_route_answers_401() 
     assert_eq!(r.status(), 401, "{}", r.text());
     assert_eq!(c.get("/v1/plugins/items/health").send().await.status(), 200);
 }
+
+/// A session cookie of the host's own, its authenticator leaving cross-site checks to the
+/// framework.
+struct Sessions;
+
+impl Authenticator for Sessions {
+    fn schemes(&self) -> Vec<Scheme> {
+        vec![Scheme::cookie("sid", "sid").describe("The host's own session.")]
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a axum::http::request::Parts,
+        _: Requirement,
+    ) -> Authentication<'a> {
+        if request.headers.contains_key("cookie") {
+            Authentication::admit(Principal::new("ada", None, "sid", vec!["*".into()]))
+        } else {
+            Authentication::refuse(Refusal::unauthorized("log in"))
+        }
+    }
+}
+
+mod cookies {
+    use plugin_runtime::prelude::*;
+
+    /// Changes state.
+    #[plugin_route(method = "POST", path = "/touch", status = 204, security(sid))]
+    pub(crate) async fn touch() -> RouteResult<()> {
+        Ok(())
+    }
+
+    /// Reads.
+    #[plugin_route(method = "GET", path = "/look", security(sid))]
+    pub(crate) async fn look() -> RouteResult<String> {
+        Ok("seen".into())
+    }
+
+    /// Wrong password: the route's own 401.
+    #[plugin_route(
+        method = "POST",
+        path = "/login",
+        status = 204,
+        security(none),
+        errors(WRONG_PASSWORD = 401)
+    )]
+    pub(crate) async fn login() -> RouteResult<()> {
+        Err(route_error!(WRONG_PASSWORD))
+    }
+
+    #[plugin(name = "cookies", version = "1.0.0", routes(touch, look, login))]
+    pub struct CookiesPlugin;
+}
+
+#[tokio::test]
+async fn a_cookie_scheme_of_the_host_s_own_is_refused_across_sites_by_the_framework() {
+    let c = TestClient::new(plugins![auth = Sessions; cookies::CookiesPlugin::new()]);
+    const TOUCH: &str = "/v1/plugins/cookies/touch";
+    let r = c
+        .post(TOUCH)
+        .header("cookie", "sid=1")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await;
+    assert_eq!(r.status(), 403, "{}", r.text());
+    assert_eq!(r.error()["code"], "CSRF_REJECTED");
+    let r = c
+        .post(TOUCH)
+        .header("cookie", "sid=1")
+        .header("host", "app.example")
+        .header("origin", "https://evil.example")
+        .send()
+        .await;
+    assert_eq!(r.error()["code"], "CSRF_REJECTED");
+    // From its own site, and reads from anywhere, go through.
+    let r = c
+        .post(TOUCH)
+        .header("cookie", "sid=1")
+        .header("host", "app.example")
+        .header("origin", "https://app.example")
+        .send()
+        .await;
+    assert_eq!(r.status(), 204, "{}", r.text());
+    let r = c
+        .get("/v1/plugins/cookies/look")
+        .header("cookie", "sid=1")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // The documents promise exactly that.
+    let doc: Value = c.get("/openapi.json").send().await.json();
+    let touch = &doc["paths"][TOUCH]["post"]["responses"]["403"];
+    assert_eq!(
+        touch["$ref"], "#/components/responses/CsrfRejected",
+        "{touch}"
+    );
+}
+
+#[tokio::test]
+async fn a_401_the_route_answers_itself_names_how_to_authenticate() {
+    let c = TestClient::new(plugins![auth = Sessions; cookies::CookiesPlugin::new()]);
+    let r = c.post("/v1/plugins/cookies/login").send().await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.error()["code"], "WRONG_PASSWORD");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"ApiKey realm="api", in="cookie", name="sid""#)
+    );
+}
+
+mod mixed {
+    use plugin_runtime::prelude::*;
+
+    /// Takes the plugin's security.
+    #[plugin_route(method = "GET", path = "/inherits")]
+    pub(crate) async fn inherits(ctx: Ctx<()>) -> RouteResult<String> {
+        Ok(ctx
+            .principal()
+            .map(|p| p.scheme())
+            .unwrap_or("?")
+            .to_owned())
+    }
+
+    /// Narrowed on purpose: teams only.
+    #[plugin_route(method = "GET", path = "/own", security(team))]
+    pub(crate) async fn own(ctx: Ctx<()>) -> RouteResult<String> {
+        Ok(ctx
+            .principal()
+            .map(|p| p.scheme())
+            .unwrap_or("?")
+            .to_owned())
+    }
+
+    #[plugin(
+        name = "mixed",
+        version = "1.0.0",
+        security(team),
+        routes(inherits, own)
+    )]
+    pub struct MixedPlugin;
+}
+
+#[tokio::test]
+async fn the_host_s_security_for_a_plugin_never_replaces_what_a_route_declares() {
+    let config = ServerConfig::default().with_plugin_security("mixed", Security::of(&["partner"]));
+    let c = TestClient::new(
+        plugins![config = config; auth = TeamsAndPartners; mixed::MixedPlugin::new()],
+    );
+    let partner = |path: &'static str| c.get(path).header("authorization", "Bearer p").send();
+    // The inherited security is the host's now...
+    assert_eq!(partner("/v1/plugins/mixed/inherits").await.status(), 200);
+    assert_eq!(
+        c.get("/v1/plugins/mixed/inherits").send().await.status(),
+        401
+    );
+    // ...and the route that narrowed its own keeps it.
+    assert_eq!(partner("/v1/plugins/mixed/own").await.status(), 401);
+    assert_eq!(c.get("/v1/plugins/mixed/own").send().await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_certificate_scheme_is_written_for_openapi_3_0_too() {
+    struct Certificates;
+    impl Authenticator for Certificates {
+        fn schemes(&self) -> Vec<Scheme> {
+            vec![Scheme::mutual_tls("team").describe("The client certificate the proxy checked.")]
+        }
+        fn authenticate<'a>(
+            &'a self,
+            _: &'a axum::http::request::Parts,
+            _: Requirement,
+        ) -> Authentication<'a> {
+            Authentication::refuse(Refusal::unauthorized("present a certificate"))
+        }
+    }
+    let app = app![auth = Certificates; mixed::MixedPlugin::new()];
+    let doc = |name: &str| -> Value {
+        let (_, bytes) = app
+            .documents()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap();
+        serde_json::from_slice(bytes).unwrap()
+    };
+    assert_eq!(
+        doc("openapi.json")["components"]["securitySchemes"]["team"]["type"],
+        "mutualTLS"
+    );
+    let v30 = &doc("openapi-3.0.json")["components"]["securitySchemes"]["team"];
+    assert_eq!(v30["type"], "http");
+    assert_eq!(v30["scheme"], "mutual");
+    assert!(
+        v30["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("The client certificate")
+    );
+}

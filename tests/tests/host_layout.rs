@@ -180,3 +180,35 @@ fn a_base_path_outside_the_host_s_prefix_stops_the_server() {
 fn a_prefix_a_path_cannot_start_is_refused() {
     let _ = ServerConfig::default().with_plugin_prefix("api/v1/plugin");
 }
+
+#[test]
+fn a_plugin_moved_onto_another_s_base_path_stops_the_server_naming_both() {
+    mod clash {
+        use plugin_runtime::prelude::*;
+        /// Where `odd` is moved by the prefix.
+        #[plugin_route(method = "GET", path = "/here", security(none))]
+        pub(crate) async fn here() -> RouteResult<u32> {
+            Ok(1)
+        }
+        #[plugin(
+            name = "squatter",
+            version = "1.0.0",
+            base_path = "/api/v1/plugin/odd",
+            routes(here)
+        )]
+        pub(crate) struct SquatterPlugin;
+    }
+    let refused = std::panic::catch_unwind(|| {
+        let _ = plugins![config = nextspark(); odd::OddPlugin::new(), clash::SquatterPlugin::new()];
+    })
+    .expect_err("the server started");
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message
+            .contains("plugins `odd` and `squatter` would both be served at `/api/v1/plugin/odd`"),
+        "{message}"
+    );
+}

@@ -49,8 +49,15 @@ pub fn check_plugin_prefix(prefix: &str) -> Result<(), String> {
             "the plugin prefix `{prefix}` must start with `/`, name at least one segment and not end with `/`, e.g. `/api/v1/plugin`"
         ));
     }
+    if prefix == AUTH_BASE_PATH || prefix.starts_with("/v1/auth/") {
+        return Err(format!(
+            "the plugin prefix `{prefix}` would put plugins among the authenticator's routes (`{AUTH_BASE_PATH}`)"
+        ));
+    }
     let ok = prefix[1..].split('/').all(|segment| {
         !segment.is_empty()
+            && segment != "."
+            && segment != ".."
             && segment
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
@@ -166,7 +173,16 @@ mod tests {
         assert_eq!(rebase("/api/notes", "/api"), None);
         assert_eq!(rebase("/v1/auth", "/api"), None);
         assert!(check_plugin_prefix("/api/v1/plugin").is_ok());
-        for bad in ["api", "/", "/api/", "/api/{id}", "/a b", "/api//x"] {
+        for bad in [
+            "api",
+            "/",
+            "/api/",
+            "/api/{id}",
+            "/a b",
+            "/api//x",
+            "/api/../x",
+            "/v1/auth",
+        ] {
             assert!(check_plugin_prefix(bad).is_err(), "{bad}");
         }
         assert!(is_allowed_base_path("/api/notes"));

@@ -118,6 +118,11 @@ where
 {
     let (mut parts, body) = request.into_parts();
     let request_id = RequestId::from_headers(&parts.headers);
+    let mut runtime = runtime;
+    // Kept here, borrowed by the gate: a 401 the route itself answers gets its challenges too.
+    let auth = runtime.auth.take();
+    let checker = auth.as_ref();
+    let security = runtime.security;
     let route = runtime.route;
     let span = request_span(runtime.plugin, route, &request_id);
     let ctx_id = request_id.clone();
@@ -132,7 +137,7 @@ where
     let work = async move {
         let gate = Gate {
             security: runtime.security,
-            auth: runtime.auth.as_ref(),
+            auth: checker,
             scopes: runtime.scopes,
             limiter: runtime.limiter.as_deref(),
             capper: runtime.capper.as_deref(),
@@ -159,12 +164,36 @@ where
         .await;
     let _entered = span.enter();
     let mut response = respond::<R>(route, outcome, timeout, &request_id);
+    if response.status() == StatusCode::UNAUTHORIZED {
+        challenge(&mut response, auth.as_ref(), security);
+    }
     if let Some(fields) = admitted.fields {
         fields.apply(response.headers_mut());
     }
     match admitted.permit {
         Some(permit) => hold(response, permit),
         None => response,
+    }
+}
+
+/// RFC 9110: every 401 names how to authenticate. Authentication's own refusals carry the
+/// route's challenges; a 401 the route answers itself (a login's wrong password) gets them here,
+/// or, on a public route, those of every scheme the server serves.
+#[cold]
+fn challenge(response: &mut Response, auth: Option<&SharedAuthenticator>, security: Security) {
+    if response
+        .headers()
+        .contains_key(http::header::WWW_AUTHENTICATE)
+    {
+        return;
+    }
+    if let Some(value) = auth
+        .and_then(|a| a.challenges(security))
+        .and_then(|c| http::HeaderValue::from_str(&c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, value);
     }
 }
 

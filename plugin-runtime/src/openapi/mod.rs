@@ -51,7 +51,9 @@ pub enum Scope<'a> {
 /// response schemas, every error it can send, its timeout and body limit. The server's own
 /// routes (the documents and Swagger UI) are added to `plugins`, as a server assembled from them
 /// serves them. `schemes` are the security schemes the server's authenticator serves
-/// ([`Authenticator::schemes`](crate::auth::Authenticator::schemes)).
+/// ([`Authenticator::schemes`](crate::auth::Authenticator::schemes)); a scheme a route names
+/// that is not among them is referred to but not described (an assembled app refuses to start
+/// in that case, so its documents never do this).
 pub fn document(
     config: &ServerConfig,
     schemes: &[Scheme],

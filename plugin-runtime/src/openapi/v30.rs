@@ -57,6 +57,12 @@ pub(crate) fn convert(doc: &Value) -> Value {
                 schemas.insert(name, error);
             }
         }
+        if let Some(schemes) = components
+            .get_mut("securitySchemes")
+            .and_then(Value::as_object_mut)
+        {
+            schemes.values_mut().for_each(mutual_tls_for_30);
+        }
         if let Some(responses) = components
             .get_mut("responses")
             .and_then(Value::as_object_mut)
@@ -78,6 +84,26 @@ pub(crate) fn convert(doc: &Value) -> Value {
     type_nullable_refs(&mut out, &types);
     drop_unused_responses(&mut out);
     out
+}
+
+/// 3.0 has no `mutualTLS` scheme type: a client certificate is written as HTTP's `mutual`
+/// scheme, its description saying what it is, so that operations keep requiring it (dropping
+/// it would leave them looking public).
+fn mutual_tls_for_30(scheme: &mut Value) {
+    if scheme["type"] != "mutualTLS" {
+        return;
+    }
+    let said = scheme["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let note = "Mutual TLS: a client certificate, checked when the connection is made (OpenAPI 3.0 has no type for it; the 3.1 document says `mutualTLS`).";
+    let description = if said.is_empty() {
+        note.to_owned()
+    } else {
+        format!("{said}\n\n{note}")
+    };
+    *scheme = serde_json::json!({"type": "http", "scheme": "mutual", "description": description});
 }
 
 /// `nullable` needs a `type` beside it in 3.0: a nullable reference takes its target's.

@@ -253,22 +253,27 @@ impl SharedAuthenticator {
         self.0.schemes.iter().find(|s| s.name() == name)
     }
 
-    /// `WWW-Authenticate` for a route admitting `security`: the challenge of each of its schemes
-    /// that has one, once each; if none has, the kind's challenge of the first.
-    fn challenges(&self, security: Security) -> Option<String> {
+    /// `WWW-Authenticate` for a route admitting `security` (every scheme served, for a public
+    /// route): the challenge of each of its schemes that has one, once each; if none has, the
+    /// kind's challenge of the first.
+    pub(crate) fn challenges(&self, security: Security) -> Option<String> {
+        let served: Vec<&Scheme> = if security.is_public() {
+            self.0.schemes.iter().collect()
+        } else {
+            security
+                .schemes()
+                .iter()
+                .filter_map(|n| self.scheme(n))
+                .collect()
+        };
         let mut said: Vec<&str> = Vec::new();
-        for c in security
-            .schemes()
-            .iter()
-            .filter_map(|n| self.scheme(n)?.challenge())
-        {
+        for c in served.iter().filter_map(|s| s.challenge()) {
             if !said.contains(&c) {
                 said.push(c);
             }
         }
         if said.is_empty() {
-            let first = security.schemes().first().and_then(|n| self.scheme(n));
-            return first.and_then(Scheme::kind_challenge);
+            return served.first().and_then(|s| s.kind_challenge());
         }
         Some(said.join(", "))
     }
@@ -322,7 +327,40 @@ impl SharedAuthenticator {
                 unauthorized(security, &shared.schemes).with_challenge(self.challenges(security))
             }
         })?;
+        if requirement.changes_state()
+            && self
+                .scheme(principal.scheme())
+                .is_some_and(Scheme::framework_checks_cross_site)
+            && cross_site(&request.headers)
+        {
+            return Err(Refusal::cross_site().into_api_error());
+        }
         Ok(principal)
+    }
+}
+
+/// Whether a request comes from another site: the browser says so (`Sec-Fetch-Site:
+/// cross-site`), or its `Origin` names another host than the one it was sent to.
+fn cross_site(headers: &http::HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
+        return false;
+    };
+    let authority = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+    });
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    match (authority, host) {
+        (Some(a), Some(h)) => !a.eq_ignore_ascii_case(h),
+        _ => true,
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Scheme {
     kind: SchemeKind,
     description: Option<Cow<'static, str>>,
     challenge: Option<Cow<'static, str>>,
+    /// Whether the framework refuses cross-site requests that change state when this scheme
+    /// admits them (cookie schemes, unless the authenticator does it itself).
+    cross_site_check: bool,
 }
 
 /// What kind of credential a [`Scheme`] takes: OpenAPI's security scheme types.
@@ -108,15 +111,47 @@ impl Scheme {
     /// or `_`.
     pub fn new(name: &'static str, kind: SchemeKind) -> Self {
         assert!(
-            plugin_rules::is_scheme_name(name),
-            "the security scheme name `{name}` is not valid: use ASCII letters, digits, `.`, `-` and `_`"
+            plugin_rules::is_scheme_name(name) && name != "none",
+            "the security scheme name `{name}` is not valid: use ASCII letters, digits, `.`, `-` and `_` (and not `none`, which `security(none)` reads as public)"
         );
+        match &kind {
+            SchemeKind::ApiKey { name: key, .. } => assert!(
+                !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b';' | b',')),
+                "the key name of security scheme `{name}` cannot be a header, cookie or query name: {key:?}"
+            ),
+            SchemeKind::OAuth2 { flows } => {
+                assert!(
+                    !flows.is_empty(),
+                    "the OAuth 2 security scheme `{name}` needs at least one flow"
+                );
+                for (i, f) in flows.iter().enumerate() {
+                    assert!(
+                        !flows[..i]
+                            .iter()
+                            .any(|g| std::mem::discriminant(g) == std::mem::discriminant(f)),
+                        "the OAuth 2 security scheme `{name}` lists one kind of flow twice"
+                    );
+                }
+            }
+            _ => {}
+        }
         let challenge = default_challenge(&kind).map(Cow::Owned);
+        let cross_site_check = matches!(
+            kind,
+            SchemeKind::ApiKey {
+                location: KeyLocation::Cookie,
+                ..
+            }
+        );
         Scheme {
             name,
             kind,
             description: None,
             challenge,
+            cross_site_check,
         }
     }
 
@@ -216,6 +251,23 @@ impl Scheme {
     pub fn without_challenge(mut self) -> Self {
         self.challenge = None;
         self
+    }
+
+    /// For a cookie scheme whose authenticator refuses cross-site requests itself
+    /// ([`Refusal::cross_site`](super::Refusal::cross_site), with its own list of allowed
+    /// origins): the framework then leaves them to it. Otherwise a request that changes state,
+    /// admitted by a cookie scheme, from another site (`Sec-Fetch-Site: cross-site`, or an
+    /// `Origin` that is not the `Host`) is refused with `403 CSRF_REJECTED`, whoever
+    /// authenticated it.
+    #[must_use]
+    pub fn checks_cross_site_itself(mut self) -> Self {
+        self.cross_site_check = false;
+        self
+    }
+
+    /// Whether the framework refuses cross-site requests that change state for this scheme.
+    pub(crate) fn framework_checks_cross_site(&self) -> bool {
+        self.cross_site_check
     }
 
     /// The name `security(...)` uses, and the key under `components/securitySchemes`.

@@ -280,10 +280,12 @@ impl ServerConfig {
         self.security
     }
 
-    /// Admits callers to every secured route of the plugin named `plugin` by the host's own
-    /// schemes, whatever the plugin declares: how a plugin written for the built-in store
-    /// (`security(user, token, oauth)`) is mounted behind a gateway. Its public routes stay
-    /// public, its scopes stay required.
+    /// Admits callers to the secured routes of the plugin named `plugin` that take the
+    /// plugin's or the server's security by the host's own schemes instead: how a plugin
+    /// written for the built-in store (`#[plugin(security(user, token, oauth))]`) is mounted
+    /// behind a gateway. A route that declares its own `security(...)` keeps it (it may have
+    /// narrowed it on purpose, `security(user)` for managing keys), and the server refuses to
+    /// start if nothing serves it; public routes stay public, scopes stay required.
     ///
     /// ```
     /// use plugin_runtime::{Security, ServerConfig};
@@ -370,8 +372,8 @@ impl ServerConfig {
     }
 
     /// The security in force for `route` of `plugin` and the scopes it requires: the route's
-    /// `security`, else the plugin's, else this default, replaced by the host's for the plugin
-    /// ([`ServerConfig::with_plugin_security`]) unless public; the route's `scopes`, else the
+    /// `security`, else the plugin's or this default (either replaced by the host's,
+    /// [`ServerConfig::with_plugin_security`], unless public); the route's `scopes`, else the
     /// plugin's. A public route requires no scopes.
     pub fn security_for(
         &self,
@@ -382,7 +384,9 @@ impl ServerConfig {
         if security.is_public() {
             return (security, &[]);
         }
-        if let Some((_, host)) = self.plugin_security.iter().find(|(p, _)| *p == plugin.name) {
+        if route.security.is_none()
+            && let Some((_, host)) = self.plugin_security.iter().find(|(p, _)| *p == plugin.name)
+        {
             security = *host;
         }
         (security, route.scopes.or(plugin.scopes).unwrap_or(&[]))

@@ -54,7 +54,9 @@ impl Authenticator for Auth {
                     "The session cookie `POST /v1/auth/login` sets (named `__Host-session` when the server runs over HTTPS). Requests that change state must come from this site.",
                 )
                 // Where a route also takes keys, a 401 asks for a Bearer token alone.
-                .without_challenge(),
+                .without_challenge()
+                // With the configured allowed origins, below.
+                .checks_cross_site_itself(),
             Scheme::bearer_format(AuthMethod::ApiKey.scheme(), "plk_...").describe(
                 "An API key, `Authorization: Bearer plk_...`: made with `POST /v1/auth/api-keys`, on the settings page, or with `example-server api-keys create`.",
             ),
