@@ -166,7 +166,7 @@ pub(crate) fn expand(input: TokenStream, output: Output) -> TokenStream {
     let defer_inherited = input.config.is_some();
     let needs_auth = input.plugins.iter().enumerate().filter(|_| input.auth.is_none()).map(|(i, expr)| {
         let rt = krate.private_at(expr.span());
-        quote_spanned!(expr.span()=> const _: () = #rt::check_authenticator_needed(&[#(#metas),*], #i, #defer_inherited);)
+        quote_spanned!(expr.span()=> const _: () = if let ::core::option::Option::Some(m) = #rt::check_authenticator_needed(&[#(#metas),*], #i, #defer_inherited) { ::core::panic!("{}", m.text()) };)
     });
     let config = match &input.config {
         Some(c) => quote!(#c),

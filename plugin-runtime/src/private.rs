@@ -7,7 +7,7 @@ pub use crate::declare::{
     Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method, PathParam,
     Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
-pub use crate::mount::check::{check_authenticator_needed, check_plugin_route, check_plugins};
+pub use crate::mount::check::{Msg, check_authenticator_needed, check_plugin_route, check_plugins};
 pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::reach::Placeholders;

@@ -15,22 +15,26 @@ fn assemble() {
             ],
             1usize,
         );
-        const _: () = ::plugin_runtime::__private::check_authenticator_needed(
+        const _: () = if let ::core::option::Option::Some(m) = ::plugin_runtime::__private::check_authenticator_needed(
             &[
                 <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
                 <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
             ],
             0usize,
             true,
-        );
-        const _: () = ::plugin_runtime::__private::check_authenticator_needed(
+        ) {
+            ::core::panic!("{}", m.text())
+        };
+        const _: () = if let ::core::option::Option::Some(m) = ::plugin_runtime::__private::check_authenticator_needed(
             &[
                 <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
                 <other::OtherPlugin as ::plugin_runtime::__private::Plugin>::META,
             ],
             1usize,
             true,
-        );
+        ) {
+            ::core::panic!("{}", m.text())
+        };
         ::plugin_runtime::__private::Assembly::new(ServerConfig::default())
             .mount::<ItemsPlugin>(ItemsPlugin::new(state))
             .mount::<other::OtherPlugin>(other::OtherPlugin::new())

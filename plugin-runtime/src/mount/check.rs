@@ -68,19 +68,21 @@ pub const fn check_plugins(plugins: &[&PluginMeta], index: usize) {
     }
 }
 
-/// For `plugins![...]` given no authenticator: fails compilation if a route of plugin `index`
-/// needs one, by its own or its plugin's `security(...)`, or by inheriting the server's default
-/// `security(user, token)`. With `defer_inherited` (the server's default comes from a `config`
-/// built at run time) inherited security is left to `Assembly::finish`, at start. Nothing could check its callers' credentials, so
-/// it would answer 401 to everyone.
+/// For `plugins![...]` given no authenticator: the message that fails compilation if a route
+/// of plugin `index` needs one, by its own or its plugin's `security(...)`, or by inheriting the
+/// server's default `security(user, token)`. With `defer_inherited` (the server's default comes
+/// from a `config` built at run time) inherited security is left to `Assembly::finish`, at
+/// start. Nothing could check its callers' credentials, so it would answer 401 to everyone.
+/// The generated `const` panics with the message itself, so the error is that one line, at the
+/// plugin in `plugins![...]`, without the notes of a panic inside this function.
 pub const fn check_authenticator_needed(
     plugins: &[&PluginMeta],
     index: usize,
     defer_inherited: bool,
-) {
+) -> Option<Msg> {
     let p = plugins[index];
     if p.is_fallback() {
-        return;
+        return None;
     }
     let mut i = 0;
     while i < p.routes.len() {
@@ -94,7 +96,7 @@ pub const fn check_authenticator_needed(
             None => defer_inherited,
         };
         if !r.is_fallback() && !public {
-            fail(
+            return Some(
                 describe(
                     Msg::new()
                         .s("route `")
@@ -110,6 +112,7 @@ pub const fn check_authenticator_needed(
         }
         i += 1;
     }
+    None
 }
 
 /// Checks every route of `p` against every route of `q`, skipping what cannot collide: when the
@@ -415,7 +418,9 @@ const fn describe(m: Msg, base: &str, rel: &str) -> Msg {
 }
 
 /// A message built at compile time; long parts are cut rather than overflowing.
-struct Msg {
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Msg {
     buf: [u8; 640],
     len: usize,
 }
@@ -459,14 +464,21 @@ impl Msg {
 }
 
 const fn fail(m: Msg) {
-    let (head, _) = m.buf.split_at(m.len);
-    // Cutting at the buffer's end may split a multi-byte character; fall back to the valid part.
-    match core::str::from_utf8(head) {
-        Ok(s) => panic!("{}", s),
-        Err(e) => match core::str::from_utf8(head.split_at(e.valid_up_to()).0) {
-            Ok(s) => panic!("{}", s),
-            Err(_) => panic!("conflicting routes"),
-        },
+    panic!("{}", m.text())
+}
+
+impl Msg {
+    /// The message. Cutting at the buffer's end may split a multi-byte character: the valid
+    /// part then.
+    pub const fn text(&self) -> &str {
+        let (head, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(head) {
+            Ok(s) => s,
+            Err(e) => match core::str::from_utf8(head.split_at(e.valid_up_to()).0) {
+                Ok(s) => s,
+                Err(_) => "",
+            },
+        }
     }
 }
 
