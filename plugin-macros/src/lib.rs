@@ -9,7 +9,6 @@ mod attr;
 mod ctxt;
 mod diag;
 mod docs;
-mod error_code;
 #[cfg(test)]
 mod golden;
 mod keyed;
@@ -43,12 +42,4 @@ pub fn plugins(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn app(input: TokenStream) -> TokenStream {
     plugins::expand(input.into(), plugins::Output::App).into()
-}
-
-/// Emits the diagnostic for an error code a route did not declare. Used by the `route_error!`
-/// macro that `#[plugin_route]` defines inside each handler; not public API.
-#[doc(hidden)]
-#[proc_macro]
-pub fn __undeclared_error_code(input: TokenStream) -> TokenStream {
-    error_code::expand_undeclared(input.into()).into()
 }

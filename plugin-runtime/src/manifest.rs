@@ -43,8 +43,7 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                             handler: r.handler,
                             status: r.status,
                             errors: r
-                                .errors
-                                .iter()
+                                .effective_errors(p)
                                 .map(|e| Error {
                                     code: e.code,
                                     status: e.status,
@@ -54,8 +53,8 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                             timeout_ms: crate::openapi::millis(config.timeout_for(p, r)),
                             body_limit: (r.input == InputLocation::Body)
                                 .then(|| config.body_limit_for(p, r)),
-                            deprecated: r.deprecated,
-                            hidden: r.hidden,
+                            deprecated: r.is_deprecated(p),
+                            hidden: r.is_hidden(p),
                             security: security.schemes().to_vec(),
                             scopes: scopes.to_vec(),
                             permissions: r.effective_permissions(p).json(),

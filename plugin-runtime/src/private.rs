@@ -2,6 +2,8 @@
 //! never need axum, serde or this crate's public paths in their own `Cargo.toml` or scope for the
 //! macros to work. Not public API: anything here may change in any release.
 
+use std::marker::PhantomData;
+
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
     Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method, PathParam,
@@ -16,9 +18,9 @@ pub use crate::request::{
     Ctx, IsValidated, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput,
     RouteOutput, RouteResult, declared_error, fallback_error,
 };
+pub use crate::request::{Responder, StreamEvent};
 pub use axum::Router;
 pub use axum::routing::MethodRouter;
-pub use plugin_macros::__undeclared_error_code as undeclared_error_code;
 pub use serde;
 pub use serde_json;
 
@@ -62,11 +64,74 @@ pub fn fallback_method_router() -> MethodRouter {
 pub fn assert_body_deserialize<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_query_deserialize<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_validate<T: IsValidated>() {}
-pub fn assert_route_output<T: crate::request::RouteOutput>() {}
+pub fn assert_responder<R: Responder>() {}
 pub fn assert_empty_output<T: crate::request::EmptyOutput>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_extractor<T: axum::extract::FromRequestParts<()> + Send + 'static>() {}
 pub fn assert_route_error<E: IsRouteError>() {}
+
+/// The output type, once it is known to be one: the macros write the handler's output type as
+/// `<T as CheckedOutput>::Output` wherever they use it, so a type that is no `RouteOutput` is
+/// one error at the type (rustc reports the same failure at the same span once), and every use
+/// after it sees an error type and says nothing more.
+pub trait CheckedOutput {
+    type Output;
+}
+impl<T: crate::request::RouteOutput> CheckedOutput for T {
+    type Output = T;
+}
+
+/// The responder of a route returning `EventStream<T>`, bounded on `T` alone: an event type
+/// that is no `StreamEvent` is then one error naming it (where `Output<EventStream<T>>` would be
+/// reported as the stream not being a `RouteOutput`, as well).
+#[derive(Debug)]
+pub struct Events<T>(PhantomData<fn() -> T>);
+
+impl<T: StreamEvent> Responder for Events<T> {
+    type Output = crate::EventStream<T>;
+
+    fn respond(
+        status: http::StatusCode,
+        output: Self::Output,
+        request_id: &crate::RequestId,
+        timeout: std::time::Duration,
+    ) -> axum::response::Response {
+        RouteOutput::into_response_within(output, status, request_id, timeout)
+    }
+}
+
+/// The event type, once it is known to be one: `Events<<T as CheckedEvent>::Event>`, as
+/// `CheckedOutput` for other outputs.
+pub trait CheckedEvent {
+    type Event;
+}
+impl<T: StreamEvent> CheckedEvent for T {
+    type Event = T;
+}
+
+/// What the documents say of a responder's success: the metadata of `#[plugin_route]` reads it
+/// from the same responder the endpoint writes with, so both name one type.
+pub trait Described {
+    const MEDIA_TYPE: &'static str;
+    const CONDITIONAL: bool;
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+}
+
+impl<T: RouteOutput> Described for Output<T> {
+    const MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+    const CONDITIONAL: bool = T::CONDITIONAL;
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::schema(generator)
+    }
+}
+
+impl<T: StreamEvent> Described for Events<T> {
+    const MEDIA_TYPE: &'static str = <crate::EventStream<T> as RouteOutput>::MEDIA_TYPE;
+    const CONDITIONAL: bool = false;
+    fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <crate::EventStream<T> as RouteOutput>::schema(generator)
+    }
+}
 
 /// Only [`RouteError`](crate::RouteError) is a handler's error type.
 #[diagnostic::on_unimplemented(

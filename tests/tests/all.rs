@@ -37,6 +37,7 @@ mod request_layer;
 mod rules;
 mod serve;
 mod server;
+mod shared_declarations;
 mod streams;
 mod throttling;
 mod ui;

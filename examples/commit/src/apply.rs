@@ -317,8 +317,6 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
     timeout_ms = 600_000,
     scopes("commit:write"),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may apply it; `details.createdBy` names them"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
@@ -625,8 +623,6 @@ fn push_report(stdout: &str) -> Option<PushReport> {
     scopes("commit:push"),
     permissions(git, ssh, net("{remote}"), fs(write("{remote_dir}"))),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         REMOTE_NOT_FOUND = (404, "the repository has no remote with this name"),
         NO_BRANCH = (409, "the repository is not on a branch (a detached HEAD, or no commit yet)"),
         PROTECTED_BRANCH = (409, "the branch is protected (`main` and `master` unless the server configures others): push from another branch; `details.branch` names it"),

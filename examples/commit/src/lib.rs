@@ -311,6 +311,11 @@ impl RouteGit for Ctx<CommitState> {
     security(user, token, oauth),
     scopes("commit:read"),
     permissions(git, tmp),
+    // Every route takes a scope, but `GET /scopes`, which lists them (and leaves these out).
+    errors(
+        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
+        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
+    ),
     routes(
         routes::scopes,
         routes::git_status,

@@ -258,14 +258,7 @@ pub(crate) async fn fingerprint(
 /// Where the scope stands
 ///
 /// Its plan's state and its changes.
-#[plugin_route(
-    method = "GET",
-    path = "/status",
-    errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
-    )
-)]
+#[plugin_route(method = "GET", path = "/status")]
 pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> RouteResult<Status> {
     let scope = ctx
         .scope(input.scope.as_deref())
@@ -316,9 +309,7 @@ pub(crate) async fn status(ctx: Ctx<CommitState>, input: crate::ScopeQuery) -> R
     timeout_ms = 300_000,
     scopes("commit:write"),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         NO_CHANGES = (400, "the scope has no changes to plan"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         PLAN_OWNED_BY_OTHER = (403, "the scope's plan, not applied yet, was made by another user; only they or a caller holding `commit:admin` may replace it; `details.createdBy` names them"),
         PLAN_CHANGED = (409, "the scope's plan changed, or another was made, while this request ran (say, while the model planned); nothing was saved; read the plan again and retry"),
         SECRETS_DETECTED = (422, "what would leave the machine holds what looks like a secret: with a model, what it would be sent (every line of the diffs, the file names); without one, what would be committed (added lines, file names); `details.findings` lists file, line, part (`new`, `old` or `name`) and kind"),
@@ -446,8 +437,6 @@ pub(crate) async fn generate(ctx: Ctx<CommitState>, input: GenerateRequest) -> R
     method = "GET",
     path = "/plan",
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
     )
 )]
@@ -471,9 +460,7 @@ pub(crate) async fn get_plan(ctx: Ctx<CommitState>, input: crate::ScopeQuery) ->
     path = "/plan",
     scopes("commit:write"),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may edit it; `details.createdBy` names them"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
         ALREADY_APPLIED = (409, "the commit was made already, or the plan is no longer `ready`"),
@@ -540,9 +527,7 @@ pub(crate) async fn edit_plan(ctx: Ctx<CommitState>, input: EditCommit) -> Route
     status = 204,
     scopes("commit:write"),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         PLAN_OWNED_BY_OTHER = (403, "the plan was made by another user; only they or a caller holding `commit:admin` may discard it; `details.createdBy` names them"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan"),
         PLAN_CHANGED = (409, "the plan changed (edited, redone, applied, replaced or discarded) while this request ran; it was not discarded; read it again and retry"),
     )

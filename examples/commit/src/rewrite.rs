@@ -93,9 +93,7 @@ pub struct ChangeSummary {
     timeout_ms = 300_000,
     scopes("commit:write"),
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
         MODEL_NOT_CONFIGURED = (400, "an instruction was given, and this server plans without a model"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         NO_PLAN = (404, "the scope has no plan; `POST /generate` makes one"),
         COMMIT_NOT_FOUND = (404, "the plan has no commit with this id"),
         ALREADY_APPLIED = (409, "the commit was made already, or the plan is no longer `ready`"),
@@ -272,7 +270,6 @@ fn totals(files: &[FileStat]) -> (u64, u64) {
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),
         NO_CHANGES = (400, "the scope (or the file) has no changes"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         SECRETS_DETECTED = (422, "what the model would be sent (the diffs, the file names) holds what looks like a secret; `details.findings` lists file, line, part (`new`, `old` or `name`) and kind"),
         TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
         QUOTA_EXCEEDED = (429, "asking the model could cost more than is left of the caller's AI budget (see `GET /v1/plugins/ai/usage`); `details.budget` says which"),

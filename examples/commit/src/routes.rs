@@ -155,7 +155,11 @@ macro_rules! refuse_model {
 /// descriptions, and the git repository each is in: a scope that is (or lies in) a repository
 /// of its own nested in the configured one is served by that repository, and its files are
 /// named from that repository's root.
-#[plugin_route(method = "GET", path = "/scopes")]
+#[plugin_route(
+    method = "GET",
+    path = "/scopes",
+    errors(PATH_OUTSIDE_SCOPE = none, SCOPE_NOT_FOUND = none)
+)]
 pub(crate) async fn scopes(ctx: Ctx<CommitState>) -> RouteResult<Scopes> {
     Ok(Scopes {
         scopes: ctx
@@ -182,8 +186,6 @@ pub(crate) async fn scopes(ctx: Ctx<CommitState>) -> RouteResult<Scopes> {
     method = "GET",
     path = "/git-status",
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
     )
 )]
@@ -206,8 +208,6 @@ pub(crate) async fn git_status(ctx: Ctx<CommitState>, input: ScopeQuery) -> Rout
     method = "GET",
     path = "/files",
     errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         TOO_MANY_CHANGES = (422, "the scope has more changed files than one request works on; `details.files` and `details.limit` say how many (`details.listingBytes` instead of `details.files` when git's listing of them is longer than a request reads); give a narrower scope"),
     )
 )]
@@ -230,7 +230,6 @@ pub(crate) async fn files(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResu
     path = "/diff",
     errors(
         PATH_OUTSIDE_SCOPE = (400, "the scope or the file is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
         FILE_NOT_FOUND = (404, "the file is neither tracked nor an untracked file git does not ignore"),
     )
 )]
@@ -305,14 +304,7 @@ pub struct NextAction {
 /// while a merge, cherry-pick, revert or rebase is unfinished, or a file is in conflict; another
 /// caller's plan is not offered for applying, editing, redoing, discarding or (while ready)
 /// replacing, unless the caller holds `commit:admin`.
-#[plugin_route(
-    method = "GET",
-    path = "/actions",
-    errors(
-        PATH_OUTSIDE_SCOPE = (400, "the scope is not a relative path inside the repository"),
-        SCOPE_NOT_FOUND = (404, "the repository has no such directory"),
-    )
-)]
+#[plugin_route(method = "GET", path = "/actions")]
 pub(crate) async fn actions(ctx: Ctx<CommitState>, input: ScopeQuery) -> RouteResult<Actions> {
     let scope = ctx
         .scope(input.scope.as_deref())

@@ -3,6 +3,7 @@
 //! `#[plugin_route]` and `#[plugin]` alike; and the keys each attribute accepts, spelled once.
 
 pub(crate) mod concurrency;
+pub(crate) mod errors;
 pub(crate) mod permissions;
 pub(crate) mod rate_limit;
 pub(crate) mod scopes;
@@ -39,6 +40,9 @@ pub(crate) const PLUGIN_KEYS: &[&str] = &[
     "timeout_ms",
     "body_limit",
     "routes",
+    "errors",
+    "deprecated",
+    "hidden",
     "security",
     "scopes",
     "permissions",

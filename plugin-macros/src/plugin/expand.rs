@@ -3,7 +3,7 @@
 
 use super::validate::PluginDecl;
 use crate::krate::Krate;
-use crate::route::expand_companion_ident;
+use crate::route::{expand_companion_ident, shared_errors_macro};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -25,6 +25,17 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
     let concurrency = crate::attr::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
     let companions: Vec<syn::Path> = decl.routes.iter().map(companion_path).collect();
+    let shared_errors = shared_errors(
+        &decl.routes,
+        decl.errors.iter().enumerate().map(|(i, e)| {
+            (
+                e.code.clone(),
+                quote!(&<#ident as #rt::Plugin>::META.errors[#i]),
+            )
+        }),
+    );
+    let error_decls = crate::attr::errors::decls(&rt, &decl.errors);
+    let (deprecated, hidden) = (decl.deprecated, decl.hidden);
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
         quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as #rt::Plugin>::META, #i);)
@@ -163,6 +174,9 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
                 timeout_ms: #timeout,
                 body_limit: #body_limit,
                 routes: &[#(#companions::META),*],
+                errors: &[#(#error_decls),*],
+                deprecated: #deprecated,
+                hidden: #hidden,
                 security: #security,
                 scopes: #scopes,
                 permissions: #permissions,
@@ -192,7 +206,46 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }
 
         #(#checks)*
+
+        #shared_errors
     }
+}
+
+/// The plugin's `errors(...)` as constants of each listed route's errors struct, where that
+/// route's `route_error!` finds them; each through the route's own macro, which leaves out a
+/// code the route declares itself.
+fn shared_errors(
+    routes: &[syn::Path],
+    codes: impl Iterator<Item = (syn::Ident, TokenStream)>,
+) -> TokenStream {
+    let codes: Vec<_> = codes.collect();
+    let mut out = TokenStream::new();
+    let mut done: Vec<String> = Vec::new();
+    for route in routes {
+        // A route listed twice is reported once, by the duplicate-route check.
+        let written = quote!(#route).to_string();
+        if done.contains(&written) {
+            continue;
+        }
+        done.push(written);
+        let Some(last) = route.segments.last() else {
+            continue;
+        };
+        let mac = shared_errors_macro(&last.ident);
+        let module: Vec<&syn::Ident> = route
+            .segments
+            .iter()
+            .take(route.segments.len() - 1)
+            .map(|s| &s.ident)
+            .collect();
+        // The route's module as a prefix, `routes::`, or nothing: a route in the plugin's own
+        // module is named bare, which also finds it when both are items of a block.
+        let module = quote!(#(#module ::)*);
+        for (code, decl) in &codes {
+            out.extend(quote!(#module #mac!(#module ; #code = #decl);));
+        }
+    }
+    out
 }
 
 /// With `start = f`: the generated `start`, which runs the hook (with the configuration when the
@@ -323,15 +376,37 @@ fn client(
     if plugin_rules::serves_default_health(&decl.base_path) {
         routes.push(syn::parse_quote!(#health_mod::health));
     }
-    for route in &routes {
+    // The shared codes, as each route's error enum takes them: `CODE Variant "CODE" status "doc"`.
+    let shared: Vec<TokenStream> = decl
+        .errors
+        .iter()
+        .map(|e| {
+            let code = e.code.to_string();
+            let variant = format_ident!("{}", crate::route::camel(&code));
+            let status = e.status;
+            let doc = match &e.description {
+                Some(d) => format!("`{status} {code}`: {d}."),
+                None => format!("`{status} {code}`."),
+            };
+            let ident = &e.code;
+            quote!(#ident #variant #code #status #doc)
+        })
+        .collect();
+    for (i, route) in routes.iter().enumerate() {
         let Some(last) = route.segments.last() else {
             continue;
         };
         let fn_ident = &last.ident;
         let module_of: Vec<TokenStream> = from_child(route);
-        let error = crate::route::error_enum(fn_ident);
         let mac = crate::route::method_macro(fn_ident);
-        uses.push(quote!(pub use #(#module_of)::*::#error;));
+        let errors_mac = crate::route::errors_macro(fn_ident);
+        // The default `GET /health` returns none of them.
+        let shared = if i < decl.routes.len() {
+            &shared[..]
+        } else {
+            &[]
+        };
+        uses.push(quote!(#(#module_of)::*::#errors_mac!(#(#module_of)::* ; [] #(#shared)*);));
         methods.push(quote!(#(#module_of)::*::#mac!(#(#module_of)::* ; #base ; #doc_base);));
     }
     let doc = format!(
@@ -450,6 +525,7 @@ pub(crate) fn fallback(
     krate: &Krate,
     strukt: &syn::ItemStruct,
     routes: &[syn::Path],
+    errors: &[syn::Ident],
     has_state: bool,
 ) -> TokenStream {
     let syn::ItemStruct {
@@ -457,6 +533,17 @@ pub(crate) fn fallback(
     } = strukt;
     let rt = krate.private();
     let companions = routes.iter().map(companion_path);
+    // The codes it tried to declare, so the routes returning them are not reported as well.
+    let shared_errors = shared_errors(
+        routes,
+        errors.iter().map(|code| {
+            let name = code.to_string();
+            let decl = quote! {
+                &#rt::ErrorDecl { code: #name, status: 500, description: ::core::option::Option::None }
+            };
+            (code.clone(), decl)
+        }),
+    );
     // One per plugin, so that two failing plugins in a module do not clash.
     let uses = format_ident!("__plugin_fallback_uses_{}", ident);
     let constructors = if has_state {
@@ -491,6 +578,8 @@ pub(crate) fn fallback(
         fn #uses() {
             #(let _ = #companions;)*
         }
+
+        #shared_errors
     }
 }
 

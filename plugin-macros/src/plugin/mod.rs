@@ -28,7 +28,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         (Ok(()), Some(decl)) => expand::plugin(&krate, &decl, &strukt),
         (Err(e), _) => with_fallback(
             &e,
-            expand::fallback(&krate, &strukt, &seen.routes, seen.has_state),
+            expand::fallback(&krate, &strukt, &seen.routes, &seen.errors, seen.has_state),
         ),
         (Ok(()), None) => unreachable!("validation failed without recording an error"),
     }

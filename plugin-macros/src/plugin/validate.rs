@@ -2,7 +2,7 @@
 
 use crate::attr::permissions::{self, PermissionsDecl};
 use crate::attr::security::{self, SecurityDecl};
-use crate::attr::{PLUGIN_KEYS, concurrency, rate_limit, scopes};
+use crate::attr::{PLUGIN_KEYS, concurrency, errors, rate_limit, scopes};
 use crate::ctxt::Ctxt;
 use crate::keyed;
 use plugin_rules::{
@@ -21,6 +21,11 @@ pub(crate) struct PluginDecl {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<u64>,
     pub(crate) routes: Vec<syn::Path>,
+    /// `errors(...)`: codes every listed route may return, besides its own.
+    pub(crate) errors: Vec<errors::ErrorDecl>,
+    /// `deprecated` and `hidden`: every route is.
+    pub(crate) deprecated: bool,
+    pub(crate) hidden: bool,
     /// The struct's doc comment: the description of the plugin's tag in the OpenAPI document.
     pub(crate) description: String,
     /// The default `security(...)` of its routes.
@@ -50,6 +55,8 @@ pub(crate) struct PluginDecl {
 #[derive(Default)]
 pub(crate) struct Seen {
     pub(crate) routes: Vec<syn::Path>,
+    /// The codes of `errors(...)`, so routes returning them are not also reported.
+    pub(crate) errors: Vec<syn::Ident>,
     pub(crate) has_state: bool,
 }
 
@@ -89,6 +96,9 @@ fn validate_into(
     let mut timeout_ms = None;
     let mut body_limit = None;
     let mut routes = None;
+    let mut errors = Vec::new();
+    let mut deprecated = false;
+    let mut hidden = false;
     let mut security = None;
     let mut scopes = None;
     let mut permissions = None;
@@ -119,6 +129,12 @@ fn validate_into(
             "timeout_ms" => timeout_ms = keyed::timeout_ms(cx, k),
             "body_limit" => body_limit = keyed::body_limit(cx, k),
             "routes" => routes = parse_routes(cx, k),
+            "deprecated" => deprecated = keyed::flag(cx, k),
+            "hidden" => hidden = keyed::flag(cx, k),
+            "errors" => match errors::parse(cx, k) {
+                Ok(raw) => errors = raw,
+                Err(e) => cx.push(e),
+            },
             "security" => security = security::security(cx, k),
             "scopes" => scopes = scopes::scopes(cx, k).map(|p| (p, k.key.clone())),
             "permissions" => permissions = permissions::permissions(cx, k),
@@ -147,6 +163,8 @@ fn validate_into(
     let present = |key: &str| keys.iter().any(|k| k.key == key);
     scopes::check_public_without_scopes(cx, security.as_ref(), scopes.as_ref().map(|(_, k)| k));
     seen.routes = routes.clone().unwrap_or_default();
+    seen.errors = errors.iter().map(|e| e.code.clone()).collect();
+    let errors = errors::validate(cx, errors, true).declared;
     seen.has_state = present("state");
     if !present("name") {
         cx.error_at(
@@ -198,6 +216,9 @@ fn validate_into(
         timeout_ms,
         body_limit,
         routes: routes?,
+        errors,
+        deprecated,
+        hidden,
         description: crate::docs::doc_string(&strukt.attrs),
         security,
         scopes: scopes.map(|(p, _)| p),

@@ -30,13 +30,19 @@ pub(crate) fn camel(name: &str) -> String {
 }
 
 /// The error enum of the route `fn_ident`.
-pub(crate) fn error_enum(fn_ident: &syn::Ident) -> syn::Ident {
+fn error_enum(fn_ident: &syn::Ident) -> syn::Ident {
     format_ident!("{}Error", camel(&fn_ident.to_string()))
 }
 
 /// The method macro of the route `fn_ident`.
 pub(crate) fn method_macro(fn_ident: &syn::Ident) -> syn::Ident {
     format_ident!("plugin_client_{}_method", fn_ident)
+}
+
+/// The macro that defines the error enum of the route `fn_ident` where a plugin's client is,
+/// given the plugin's shared codes as `Variant "CODE" status "doc"`.
+pub(crate) fn errors_macro(fn_ident: &syn::Ident) -> syn::Ident {
+    format_ident!("plugin_client_{}_errors", fn_ident)
 }
 
 struct Variant {
@@ -83,6 +89,7 @@ pub(crate) fn client(
             }
         })
         .collect();
+    let declared = variants.len();
     let mut framework = |name: &str, status: u16, doc: &str, payload: TokenStream, build| {
         variants.push(Variant {
             ident: format_ident!("{}", camel(name)),
@@ -179,10 +186,12 @@ pub(crate) fn client(
         quote!(r.error),
     );
 
-    let defs = variants.iter().map(|v| {
+    let def = |v: &Variant| {
         let (ident, doc, payload) = (&v.ident, &v.doc, &v.payload);
         quote!(#[doc = #doc] #ident(#payload),)
-    });
+    };
+    let own_defs = variants[..declared].iter().map(def);
+    let framework_defs = variants[declared..].iter().map(def);
     let arms = variants.iter().map(|v| {
         let (ident, status, code, build) = (&v.ident, v.status, &v.code, &v.build);
         quote!((#status, #code) => #enum_ident::#ident(#build),)
@@ -201,6 +210,16 @@ pub(crate) fn client(
             why: ::std::format!("the input was refused before sending: {}", i.message),
         }))
     };
+    let errors_mac = errors_macro(fn_ident);
+    // The plugin passes its shared codes as `CODE Variant "CODE" status "doc"` after `[]`; they
+    // are kept in the brackets one by one, but for the codes the route declares itself.
+    let skips = super::expand::own_codes(decl).into_iter().map(|code| {
+        quote! {
+            ($($m:ident)::+ ; [$($kept:tt)*] #code $variant:ident $code:tt $status:tt $doc:tt $($rest:tt)*) => {
+                $($m)::+::#errors_mac!($($m)::+ ; [$($kept)*] $($rest)*);
+            };
+        }
+    });
     let enum_doc = format!(
         "What `{fn_ident}` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."
     );
@@ -250,7 +269,7 @@ pub(crate) fn client(
             quote! {{
                 if self.client.validates() {
                     if let ::core::result::Result::Err(i) = #c::check_input(&#ident, #location) {
-                        return ::core::result::Result::Err(<$($m)::+::#enum_ident as #c::RouteErrors>::invalid_input(i));
+                        return ::core::result::Result::Err(<#enum_ident as #c::RouteErrors>::invalid_input(i));
                     }
                 }
                 #encoded
@@ -275,48 +294,69 @@ pub(crate) fn client(
 
     quote! {
         #rt::if_client! {
-            #[doc = #enum_doc]
-            #[derive(Clone, Debug, PartialEq)]
-            pub enum #enum_ident {
-                #(#defs)*
-                /// An answer the declaration does not allow: its status and body are kept.
-                Unexpected(#c::Unexpected),
-                /// No answer: the connection failed or broke.
-                Transport(#c::Transport),
-            }
-
-            #[automatically_derived]
-            impl ::core::fmt::Display for #enum_ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    match self {
-                        #(#displays)*
-                        #enum_ident::Unexpected(u) => ::core::write!(f, "unexpected answer {}: {}", u.status, u.why),
-                        #enum_ident::Transport(t) => ::core::fmt::Display::fmt(t, f),
+            // The error enum, defined where the plugin's client is, with the plugin's shared
+            // codes (which this route cannot know) among its variants.
+            #[doc(hidden)]
+            #[allow(unused_macros)]
+            macro_rules! #errors_mac {
+                #(#skips)*
+                ($($m:ident)::+ ; [$($kept:tt)*] $name:ident $variant:ident $code:tt $status:tt $doc:tt $($rest:tt)*) => {
+                    $($m)::+::#errors_mac!($($m)::+ ; [$($kept)* $variant $code $status $doc] $($rest)*);
+                };
+                ($($m:ident)::+ ; [$($variant:ident $code:tt $status:tt $doc:tt)*]) => {
+                    #[doc = #enum_doc]
+                    // Unused when the client's method for the route is never called.
+                    #[allow(dead_code)]
+                    #[derive(Clone, Debug, PartialEq)]
+                    pub enum #enum_ident {
+                        #(#own_defs)*
+                        $(#[doc = $doc] $variant(#c::ErrorBody),)*
+                        #(#framework_defs)*
+                        /// An answer the declaration does not allow: its status and body are kept.
+                        Unexpected(#c::Unexpected),
+                        /// No answer: the connection failed or broke.
+                        Transport(#c::Transport),
                     }
-                }
-            }
 
-            #[automatically_derived]
-            impl ::std::error::Error for #enum_ident {}
-
-            #[automatically_derived]
-            impl #c::RouteErrors for #enum_ident {
-                fn from_refusal(r: #c::Refusal) -> Self {
-                    match (r.status, r.error.code.as_str()) {
-                        #(#arms)*
-                        _ => #enum_ident::Unexpected(r.unexpected()),
+                    #[automatically_derived]
+                    impl ::core::fmt::Display for #enum_ident {
+                        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                            match self {
+                                #(#displays)*
+                                $(#enum_ident::$variant(e) => ::core::write!(f, "{}: {}", $code, e.message),)*
+                                #enum_ident::Unexpected(u) => ::core::write!(f, "unexpected answer {}: {}", u.status, u.why),
+                                #enum_ident::Transport(t) => ::core::fmt::Display::fmt(t, f),
+                            }
+                        }
                     }
-                }
-                fn unexpected(u: #c::Unexpected) -> Self {
-                    #enum_ident::Unexpected(u)
-                }
-                fn transport(t: #c::Transport) -> Self {
-                    #enum_ident::Transport(t)
-                }
-                fn invalid_input(i: #c::InvalidInput) -> Self {
-                    #invalid_input
-                }
+
+                    #[automatically_derived]
+                    impl ::std::error::Error for #enum_ident {}
+
+                    #[automatically_derived]
+                    impl #c::RouteErrors for #enum_ident {
+                        fn from_refusal(r: #c::Refusal) -> Self {
+                            match (r.status, r.error.code.as_str()) {
+                                #(#arms)*
+                                $(($status, $code) => #enum_ident::$variant(r.error),)*
+                                _ => #enum_ident::Unexpected(r.unexpected()),
+                            }
+                        }
+                        fn unexpected(u: #c::Unexpected) -> Self {
+                            #enum_ident::Unexpected(u)
+                        }
+                        fn transport(t: #c::Transport) -> Self {
+                            #enum_ident::Transport(t)
+                        }
+                        fn invalid_input(i: #c::InvalidInput) -> Self {
+                            #invalid_input
+                        }
+                    }
+                };
             }
+            #[doc(hidden)]
+            #[allow(unused_imports)]
+            pub(crate) use #errors_mac;
 
             #(#[doc(hidden)] #[allow(non_camel_case_types, dead_code)] #aliases)*
 
@@ -327,11 +367,11 @@ pub(crate) fn client(
                     #[doc = ::core::concat!(#doc_before, $doc_base, #doc_after)]
                     pub async fn #fn_ident(&self, #(#method_params),*) -> ::core::result::Result<
                         <$($m)::+::#out_alias as #c::ClientOutput>::Received,
-                        $($m)::+::#enum_ident,
+                        #enum_ident,
                     > {
                         let params = [#(#values),*];
                         let input = #encode;
-                        #c::call::<$($m)::+::#out_alias, $($m)::+::#enum_ident>(&self.client, #c::Call {
+                        #c::call::<$($m)::+::#out_alias, #enum_ident>(&self.client, #c::Call {
                             route: $($m)::+::#companion::META,
                             base_path: $base,
                             params: &params,

@@ -19,6 +19,70 @@ pub(crate) fn companion_ident(fn_ident: &syn::Ident) -> syn::Ident {
     format_ident!("plugin_route_{}", fn_ident, span = fn_ident.span())
 }
 
+/// The struct whose associated constants are the codes the route may return: its own, and (added
+/// by the plugin that lists it) its plugin's. `route_error!(CODE)` reads `plugin_errors_<fn>::CODE`.
+pub(crate) fn errors_ident(fn_ident: &syn::Ident) -> syn::Ident {
+    format_ident!("plugin_errors_{}", fn_ident, span = fn_ident.span())
+}
+
+/// The macro a plugin calls once per shared code to add it to the route's errors struct; it
+/// adds nothing for a code the route declares itself, whose declaration wins.
+pub(crate) fn shared_errors_macro(fn_ident: &syn::Ident) -> syn::Ident {
+    format_ident!("plugin_route_{}_shared_error", fn_ident)
+}
+
+/// The struct `errors_ident` names and the macro `shared_errors_macro` names, for a route whose
+/// own codes (declared, or left out with `CODE = none`) are `own` (`None`: a route whose attribute failed, which takes any code and adds
+/// nothing, as its `route_error!` accepts anything).
+fn errors_struct(
+    rt: &TokenStream,
+    fn_ident: &syn::Ident,
+    own: Option<&[&syn::Ident]>,
+) -> TokenStream {
+    let errors = errors_ident(fn_ident);
+    let mac = shared_errors_macro(fn_ident);
+    let arms = match own {
+        Some(own) => {
+            let skips = own
+                .iter()
+                .map(|code| quote!(($($m:ident ::)* ; #code = $decl:expr) => {};));
+            quote! {
+                #(#skips)*
+                ($($m:ident ::)* ; $code:ident = $decl:expr) => {
+                    impl $($m ::)* #errors {
+                        pub(crate) const $code: &'static #rt::ErrorDecl = $decl;
+                    }
+                };
+            }
+        }
+        None => quote!(($($t:tt)*) => {};),
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        pub(crate) struct #errors {}
+
+        #[doc(hidden)]
+        #[allow(unused_macros)]
+        macro_rules! #mac {
+            #arms
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        pub(crate) use #mac;
+    }
+}
+
+/// The codes a plugin's shared ones must not add to the route: those it declares itself and
+/// those it leaves out.
+pub(crate) fn own_codes(decl: &RouteDecl) -> Vec<&syn::Ident> {
+    decl.errors
+        .iter()
+        .map(|e| &e.code)
+        .chain(&decl.left_out_errors)
+        .collect()
+}
+
 pub(crate) fn route(
     krate: &Krate,
     decl: &RouteDecl,
@@ -31,17 +95,16 @@ pub(crate) fn route(
     let (summary, description) =
         summary_and_description(decl.docs.summary.as_deref(), &doc_string(&func.attrs));
 
-    insert_error_macro(&rt, &mut func, decl, &companion);
+    let errors_ty = errors_ident(&fn_ident);
+    insert_error_macro(&rt, &mut func, &errors_ty);
     func.attrs.push(syn::parse_quote!(
         #[allow(clippy::unused_async, reason = "a route handler is an `async fn` whether or not it awaits")]
     ));
 
-    let errors = decl.errors.iter().map(|e| {
-        let code = e.code.to_string();
-        let status = e.status;
-        let description = opt_str(e.description.as_deref());
-        quote!(#rt::ErrorDecl { code: #code, status: #status, description: #description })
-    });
+    let errors = crate::attr::errors::decls(&rt, &decl.errors);
+    let error_consts = crate::attr::errors::consts(&rt, &decl.errors, &quote!(#companion::ERRORS));
+    let errors_def = errors_struct(&rt, &fn_ident, Some(&own_codes(decl)));
+    let left_out = decl.left_out_errors.iter().map(ToString::to_string);
     let method = format_ident!("{}", decl.method.variant_name());
     let path = &decl.path.template;
     let status = decl.status;
@@ -76,11 +139,12 @@ pub(crate) fn route(
             quote!(false),
         )
     } else {
-        let ty = &sig.output;
+        let responder = Returned::of(krate, &sig.output);
+        let responder = responder.responder();
         (
-            quote!(::core::option::Option::Some(<#ty as #rt::RouteOutput>::schema as #rt::SchemaFn)),
-            quote!(<#ty as #rt::RouteOutput>::MEDIA_TYPE),
-            quote!(<#ty as #rt::RouteOutput>::CONDITIONAL),
+            quote!(::core::option::Option::Some(<#responder as #rt::Described>::schema as #rt::SchemaFn)),
+            quote!(<#responder as #rt::Described>::MEDIA_TYPE),
+            quote!(<#responder as #rt::Described>::CONDITIONAL),
         )
     };
     let summary_tokens = opt_str(summary.as_deref());
@@ -127,6 +191,12 @@ pub(crate) fn route(
 
         #constructor
 
+        #errors_def
+
+        impl #errors_ty {
+            #(#error_consts)*
+        }
+
         #[automatically_derived]
         impl #companion {
             #[doc(hidden)]
@@ -139,6 +209,7 @@ pub(crate) fn route(
                 path: #path,
                 status: #status,
                 errors: Self::ERRORS,
+                left_out_errors: &[#(#left_out),*],
                 timeout_ms: #timeout,
                 body_limit: #body_limit,
                 input: #input_location,
@@ -245,7 +316,7 @@ fn method_router(
     let responder = if decl.status == 204 {
         quote!(#rt::NoContent<#output>)
     } else {
-        quote!(#rt::Output<#output>)
+        Returned::of(krate, output).responder().clone()
     };
 
     quote! {
@@ -262,6 +333,45 @@ fn method_router(
                     ::core::result::Result::map_err(#fn_ident(#(#call_args),*).await, ::core::convert::Into::into)
                 },
             )
+        }
+    }
+}
+
+/// How the generated code names what the handler returns, spanned on the user's type, so that a
+/// type that cannot be returned is one error there rather than one per use: rustc reports a
+/// failed bound once per span and predicate.
+enum Returned {
+    /// `EventStream<E>` (known by its last segment): everything is bounded on `E: StreamEvent`
+    /// alone, so the error names `E`, the type to derive for.
+    Events(TokenStream),
+    /// Anything else, written `<T as CheckedOutput>::Output`.
+    Other(TokenStream),
+}
+
+impl Returned {
+    fn of(krate: &Krate, output: &syn::Type) -> Self {
+        if let syn::Type::Path(p) = output
+            && p.qself.is_none()
+            && let Some(last) = p.path.segments.last()
+            && last.ident == "EventStream"
+            && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+            && let [syn::GenericArgument::Type(event)] = args.args.iter().collect::<Vec<_>>()[..]
+        {
+            let span = type_span(event);
+            let rt = krate.private_at(span);
+            return Returned::Events(
+                quote_spanned!(span=> #rt::Events<<#event as #rt::CheckedEvent>::Event>),
+            );
+        }
+        let span = type_span(output);
+        let rt = krate.private_at(span);
+        Returned::Other(quote_spanned!(span=> #rt::Output<<#output as #rt::CheckedOutput>::Output>))
+    }
+
+    /// The `Responder` the endpoint writes the success with.
+    fn responder(&self) -> &TokenStream {
+        match self {
+            Returned::Events(r) | Returned::Other(r) => r,
         }
     }
 }
@@ -296,7 +406,9 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
     if decl.status == 204 {
         checks.push(quote_spanned!(span=> #rt::assert_empty_output::<#output>));
     } else {
-        checks.push(quote_spanned!(span=> #rt::assert_route_output::<#output>));
+        let responder = Returned::of(krate, output);
+        let responder = responder.responder();
+        checks.push(quote_spanned!(span=> #rt::assert_responder::<#responder>));
     }
     if let Some(e) = &sig.error_ty {
         let span = type_span(e);
@@ -310,33 +422,19 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
     }
 }
 
-/// Adds `route_error!` to the top of the handler body. Each declared code has its arms; any
-/// other identifier reaches a proc macro that reports it, listing the declared codes.
-fn insert_error_macro(
-    rt: &TokenStream,
-    func: &mut syn::ItemFn,
-    decl: &RouteDecl,
-    companion: &syn::Ident,
-) {
-    let arms = decl.errors.iter().enumerate().map(|(i, e)| {
-        let code = &e.code;
-        quote! {
-            (#code $(,)?) => {
-                #rt::declared_error(&#companion::ERRORS[#i], ::core::option::Option::None)
-            };
-            (#code, $($fmt:tt)+) => {
-                #rt::declared_error(&#companion::ERRORS[#i], ::core::option::Option::Some(::std::format!($($fmt)+)))
-            };
-        }
-    });
-    let fn_name = func.sig.ident.to_string();
-    let codes = decl.errors.iter().map(|e| &e.code);
+/// Adds `route_error!` to the top of the handler body. A code is found as an associated
+/// constant of the route's errors struct, which holds the route's codes and its plugin's: one
+/// the route and its plugin do not declare is rustc's "no associated item named `CODE` found for
+/// struct `plugin_errors_<fn>`", at the code, suggesting the closest declared one.
+fn insert_error_macro(rt: &TokenStream, func: &mut syn::ItemFn, errors: &syn::Ident) {
     let mac: syn::Stmt = syn::parse_quote! {
         #[allow(unused_macros)]
         macro_rules! route_error {
-            #(#arms)*
-            ($code:ident $($rest:tt)*) => {
-                #rt::undeclared_error_code!($code; #fn_name; #(#codes)*)
+            ($code:ident $(,)?) => {
+                #rt::declared_error(#errors::$code, ::core::option::Option::None)
+            };
+            ($code:ident, $($fmt:tt)+) => {
+                #rt::declared_error(#errors::$code, ::core::option::Option::Some(::std::format!($($fmt)+)))
             };
             ($($other:tt)*) => {
                 ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
@@ -364,8 +462,10 @@ pub(crate) fn fallback(krate: &Krate, mut func: syn::ItemFn) -> TokenStream {
             t.attrs.retain(|a| !a.path().is_ident("extract"));
         }
     }
+    let errors_def = errors_struct(&rt, &func.sig.ident, None);
     quote! {
         #func
+        #errors_def
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
         pub(crate) struct #companion {}

@@ -1,13 +1,12 @@
 //! The raw model of `#[plugin_route(...)]`: what was written, with spans, before any rule is
 //! checked. Only syntax errors stop parsing here; everything else is left to `validate`.
 
+use crate::attr::errors::{self, RawError};
 use crate::attr::security::{self, SecurityDecl};
 use crate::attr::{ROUTE_KEYS, concurrency, permissions, rate_limit, scopes};
 use crate::ctxt::Ctxt;
-use crate::keyed::{self, Keyed};
+use crate::keyed;
 use proc_macro2::{Span, TokenStream};
-use syn::punctuated::Punctuated;
-use syn::{Expr, Lit, Token};
 
 pub(crate) struct RawRoute {
     pub(crate) method: Option<syn::LitStr>,
@@ -32,12 +31,6 @@ pub(crate) struct RawRoute {
     pub(crate) concurrency: Option<concurrency::ConcurrencyDecl>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
-}
-
-pub(crate) struct RawError {
-    pub(crate) code: syn::Ident,
-    pub(crate) status: (u64, Span),
-    pub(crate) description: Option<syn::LitStr>,
 }
 
 pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
@@ -68,7 +61,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "status" => raw.status = keyed::lit_u64(cx, &k, "status = 201"),
             "timeout_ms" => raw.timeout_ms = keyed::timeout_ms(cx, &k),
             "body_limit" => raw.body_limit = keyed::body_limit(cx, &k).map(|v| (v, k.key.span())),
-            "errors" => raw.errors = parse_errors(cx, &k)?,
+            "errors" => raw.errors = errors::parse(cx, &k)?,
             "summary" => raw.summary = keyed::lit_str(cx, &k, "summary = \"Create an item\""),
             "tags" => raw.tags = keyed::str_list(cx, &k, "tags(\"items\", \"admin\")"),
             "operation_id" => {
@@ -87,69 +80,4 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         }
     }
     Ok(raw)
-}
-
-/// `errors(CODE = 404, OTHER = (409, "description"))`.
-fn parse_errors(cx: &Ctxt, k: &Keyed) -> syn::Result<Vec<RawError>> {
-    const EXAMPLE: &str =
-        "errors(ITEM_NOT_FOUND = 404, ITEM_EXISTS = (409, \"an item with that name exists\"))";
-    let Some(list) = keyed::list(cx, k, EXAMPLE) else {
-        return Ok(Vec::new());
-    };
-    let entries =
-        list.parse_args_with(Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated)?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let Some(code) = entry.path.get_ident().cloned() else {
-            cx.error_spanned_by(
-                &entry.path,
-                format!("expected an error code name, as in `{EXAMPLE}`"),
-            );
-            continue;
-        };
-        let (status, description) = match &entry.value {
-            Expr::Lit(syn::ExprLit {
-                lit: Lit::Int(i), ..
-            }) => (i, None),
-            Expr::Tuple(t) if t.elems.len() == 2 => {
-                let status = match &t.elems[0] {
-                    Expr::Lit(syn::ExprLit {
-                        lit: Lit::Int(i), ..
-                    }) => i,
-                    other => {
-                        cx.error_spanned_by(other, "expected an HTTP status such as `404`");
-                        continue;
-                    }
-                };
-                let description = match &t.elems[1] {
-                    Expr::Lit(syn::ExprLit {
-                        lit: Lit::Str(s), ..
-                    }) => s.clone(),
-                    other => {
-                        cx.error_spanned_by(other, "expected a description string literal");
-                        continue;
-                    }
-                };
-                (status, Some(description))
-            }
-            other => {
-                cx.error_spanned_by(
-                    other,
-                    format!(
-                        "expected `{code} = <status>` or `{code} = (<status>, \"description\")`"
-                    ),
-                );
-                continue;
-            }
-        };
-        let Some(value) = cx.ok(status.base10_parse::<u64>()) else {
-            continue;
-        };
-        out.push(RawError {
-            code,
-            status: (value, status.span()),
-            description,
-        });
-    }
-    Ok(out)
 }

@@ -1,14 +1,13 @@
 //! Turns the raw attribute into a [`RouteDecl`] that code generation can trust: the method is an
 //! enum, the path a checked template, statuses are in range and codes well formed.
 
-use super::parse::{RawError, RawRoute};
+use super::parse::RawRoute;
+use crate::attr::errors::{self, ErrorDecl};
 use crate::attr::permissions::PermissionsDecl;
 use crate::attr::security::SecurityDecl;
 use crate::ctxt::Ctxt;
 use crate::diag::one_of;
-use plugin_rules::{
-    FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS, PathTemplate, parse_template,
-};
+use plugin_rules::{PathTemplate, parse_template};
 use proc_macro2::Span;
 
 pub(crate) use plugin_rules::Method;
@@ -23,6 +22,8 @@ pub(crate) struct RouteDecl {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) body_limit: Option<(u64, Span)>,
     pub(crate) errors: Vec<ErrorDecl>,
+    /// `CODE = none` in `errors(...)`: codes of its plugin's that the route never returns.
+    pub(crate) left_out_errors: Vec<syn::Ident>,
     pub(crate) docs: DocsDecl,
     /// `security(...)`; `None` inherits the plugin's, then the server's default.
     pub(crate) security: Option<SecurityDecl>,
@@ -44,12 +45,6 @@ pub(crate) struct DocsDecl {
     pub(crate) operation_id: Option<String>,
     pub(crate) deprecated: bool,
     pub(crate) hidden: bool,
-}
-
-pub(crate) struct ErrorDecl {
-    pub(crate) code: syn::Ident,
-    pub(crate) status: u16,
-    pub(crate) description: Option<String>,
 }
 
 pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
@@ -124,7 +119,10 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         raw.security.as_ref(),
         raw.scopes.as_ref().map(|(_, k)| k),
     );
-    let errors = validate_errors(cx, raw.errors);
+    let errors::Errors {
+        declared: errors,
+        left_out: left_out_errors,
+    } = errors::validate(cx, raw.errors, false);
 
     let (method, (path, path_lit)) = (method?, path?);
     if let Some((_, span)) = raw.body_limit
@@ -146,6 +144,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         timeout_ms: raw.timeout_ms,
         body_limit: raw.body_limit,
         errors,
+        left_out_errors,
         docs,
         security: raw.security,
         scopes: raw.scopes.map(|(p, _)| p),
@@ -188,80 +187,5 @@ fn validate_docs(cx: &Ctxt, raw: &RawRoute) -> DocsDecl {
         operation_id,
         deprecated: raw.deprecated,
         hidden: raw.hidden,
-    }
-}
-
-fn validate_errors(cx: &Ctxt, raw: Vec<RawError>) -> Vec<ErrorDecl> {
-    let mut out: Vec<ErrorDecl> = Vec::new();
-    for e in raw {
-        let name = e.code.to_string();
-        if !plugin_rules::is_error_code(&name) {
-            cx.error_spanned_by(
-                &e.code,
-                format!(
-                    "error code `{name}` must be SCREAMING_SNAKE_CASE, e.g. `{}`",
-                    to_screaming_snake(&name)
-                ),
-            );
-            continue;
-        }
-        if FrameworkCode::from_code(&name).is_some() {
-            cx.error_spanned_by(
-                &e.code,
-                format!(
-                    "`{name}` is reserved for errors the framework itself sends; name the plugin's failure, e.g. `ITEM_{name}`"
-                ),
-            );
-            continue;
-        }
-        let (status, span) = e.status;
-        if !(u64::from(MIN_ERROR_STATUS)..=u64::from(MAX_ERROR_STATUS)).contains(&status) {
-            cx.error_at(
-                span,
-                format!("error `{name}` has status {status}: error statuses are {MIN_ERROR_STATUS}–{MAX_ERROR_STATUS}"),
-            );
-            continue;
-        }
-        if out.iter().any(|d| d.code == e.code) {
-            cx.error_spanned_by(
-                &e.code,
-                format!("error code `{name}` is declared more than once"),
-            );
-            continue;
-        }
-        out.push(ErrorDecl {
-            code: e.code,
-            status: status as u16,
-            description: e.description.map(|d| d.value()),
-        });
-    }
-    out
-}
-
-fn to_screaming_snake(s: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for c in s.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
-            out.push('_');
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        if c == '-' {
-            out.push('_');
-        } else {
-            out.push(c.to_ascii_uppercase());
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn code_casing() {
-        assert_eq!(to_screaming_snake("ItemNotFound"), "ITEM_NOT_FOUND");
-        assert_eq!(to_screaming_snake("item_not_found"), "ITEM_NOT_FOUND");
     }
 }

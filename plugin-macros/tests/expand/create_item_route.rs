@@ -7,18 +7,13 @@
 pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult<Item> {
     #[allow(unused_macros)]
     macro_rules! route_error {
-        (ITEM_EXISTS $(,)?) => {
-            ::plugin_runtime::__private::declared_error(&
-            plugin_route_create_item::ERRORS[0usize], ::core::option::Option::None)
+        ($code:ident $(,)?) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_create_item::
+            $code, ::core::option::Option::None)
         };
-        (ITEM_EXISTS, $($fmt:tt)+) => {
-            ::plugin_runtime::__private::declared_error(&
-            plugin_route_create_item::ERRORS[0usize],
-            ::core::option::Option::Some(::std::format!($($fmt)+)))
-        };
-        ($code:ident $($rest:tt)*) => {
-            ::plugin_runtime::__private::undeclared_error_code!($code; "create_item";
-            ITEM_EXISTS)
+        ($code:ident, $($fmt:tt)+) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_create_item::
+            $code, ::core::option::Option::Some(::std::format!($($fmt)+)))
         };
         ($($other:tt)*) => {
             ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
@@ -43,6 +38,24 @@ pub(crate) struct plugin_route_create_item {}
 pub(crate) const fn plugin_route_create_item() -> plugin_route_create_item {
     plugin_route_create_item {}
 }
+#[doc(hidden)]
+#[allow(non_camel_case_types, dead_code)]
+pub(crate) struct plugin_errors_create_item {}
+#[doc(hidden)]
+#[allow(unused_macros)]
+macro_rules! plugin_route_create_item_shared_error {
+    ($($m:ident ::)*; ITEM_EXISTS = $decl:expr) => {};
+    ($($m:ident ::)*; $code:ident = $decl:expr) => {
+        impl $($m ::)* plugin_errors_create_item { pub (crate) const $code : & 'static
+        ::plugin_runtime::__private::ErrorDecl = $decl; }
+    };
+}
+#[doc(hidden)]
+#[allow(unused_imports)]
+pub(crate) use plugin_route_create_item_shared_error;
+impl plugin_errors_create_item {
+    pub(crate) const ITEM_EXISTS: &'static ::plugin_runtime::__private::ErrorDecl = &plugin_route_create_item::ERRORS[0usize];
+}
 #[automatically_derived]
 impl plugin_route_create_item {
     #[doc(hidden)]
@@ -61,6 +74,7 @@ impl plugin_route_create_item {
         path: "/items",
         status: 201u16,
         errors: Self::ERRORS,
+        left_out_errors: &[],
         timeout_ms: ::core::option::Option::None,
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::Body,
@@ -70,11 +84,17 @@ impl plugin_route_create_item {
                 as ::plugin_runtime::__private::SchemaFn,
         ),
         output_schema: ::core::option::Option::Some(
-            <Item as ::plugin_runtime::__private::RouteOutput>::schema
+            <::plugin_runtime::__private::Output<
+                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            > as ::plugin_runtime::__private::Described>::schema
                 as ::plugin_runtime::__private::SchemaFn,
         ),
-        output_media_type: <Item as ::plugin_runtime::__private::RouteOutput>::MEDIA_TYPE,
-        output_conditional: <Item as ::plugin_runtime::__private::RouteOutput>::CONDITIONAL,
+        output_media_type: <::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        > as ::plugin_runtime::__private::Described>::MEDIA_TYPE,
+        output_conditional: <::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        > as ::plugin_runtime::__private::Described>::CONDITIONAL,
         summary: ::core::option::Option::Some("Create an item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -91,14 +111,26 @@ impl plugin_route_create_item {
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_body_deserialize::<CreateItem>;
     let _ = ::plugin_runtime::__private::assert_validate::<CreateItem>;
-    let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
+    let _ = ::plugin_runtime::__private::assert_responder::<
+        ::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        >,
+    >;
 };
 ::plugin_runtime::__private::if_client! {
-    #[doc =
+    #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_create_item_errors
+    { ($($m : ident)::+; [$($kept : tt)*] ITEM_EXISTS $variant : ident $code : tt $status
+    : tt $doc : tt $($rest : tt)*) => { $($m)::+
+    ::plugin_client_create_item_errors!($($m)::+; [$($kept)*] $($rest)*); }; ($($m :
+    ident)::+; [$($kept : tt)*] $name : ident $variant : ident $code : tt $status : tt
+    $doc : tt $($rest : tt)*) => { $($m)::+ ::plugin_client_create_item_errors!($($m)::+;
+    [$($kept)* $variant $code $status $doc] $($rest)*); }; ($($m : ident)::+; [$($variant
+    : ident $code : tt $status : tt $doc : tt)*]) => { #[doc =
     "What `create_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
-    #[derive(Clone, Debug, PartialEq)] pub enum CreateItemError { #[doc =
-    "`409 ITEM_EXISTS`: an item with this name exists."]
-    ItemExists(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum CreateItemError {
+    #[doc = "`409 ITEM_EXISTS`: an item with this name exists."]
+    ItemExists(::plugin_runtime::__private::client::ErrorBody), $(#[doc = $doc] $variant
+    (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
     InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
     "`413 PAYLOAD_TOO_LARGE`: the body is larger than the route accepts."]
@@ -141,7 +173,8 @@ const _: () = {
     CreateItemError::Internal(e) => ::core::write!(f, "{}: {}", "INTERNAL", e.message),
     CreateItemError::Unavailable(e) => ::core::write!(f, "{}: {}", "UNAVAILABLE", e
     .message), CreateItemError::Timeout(e) => ::core::write!(f, "{}: {}", "TIMEOUT", e
-    .message), CreateItemError::Unexpected(u) => ::core::write!(f,
+    .message), $(CreateItemError:: $variant (e) => ::core::write!(f, "{}: {}", $code, e
+    .message),)* CreateItemError::Unexpected(u) => ::core::write!(f,
     "unexpected answer {}: {}", u.status, u.why), CreateItemError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for CreateItemError {} #[automatically_derived] impl
@@ -159,14 +192,17 @@ const _: () = {
     CreateItemError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
     CreateItemError::Internal(r.error), (503u16, "UNAVAILABLE") =>
     CreateItemError::Unavailable(r.error), (504u16, "TIMEOUT") =>
-    CreateItemError::Timeout(r.error), _ => CreateItemError::Unexpected(r.unexpected()),
-    } } fn unexpected(u : ::plugin_runtime::__private::client::Unexpected) -> Self {
+    CreateItemError::Timeout(r.error), $(($status, $code) => CreateItemError:: $variant
+    (r.error),)* _ => CreateItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
+    ::plugin_runtime::__private::client::Unexpected) -> Self {
     CreateItemError::Unexpected(u) } fn transport(t :
     ::plugin_runtime::__private::client::Transport) -> Self {
     CreateItemError::Transport(t) } fn invalid_input(i :
     ::plugin_runtime::__private::client::InvalidInput) -> Self {
-    CreateItemError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
-    dead_code)] pub (crate) type plugin_client_create_item__Output = Item; #[doc(hidden)]
+    CreateItemError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
+    (crate) use plugin_client_create_item_errors; #[doc(hidden)]
+    #[allow(non_camel_case_types, dead_code)] pub (crate) type
+    plugin_client_create_item__Output = Item; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
     plugin_client_create_item__input = CreateItem; #[doc(hidden)] #[allow(unused_macros)]
     macro_rules! plugin_client_create_item_method { ($($m : ident)::+; $base : expr;
@@ -175,16 +211,15 @@ const _: () = {
     "/items`, where `base_url` is the one the client was made with (the server's root); its errors are [`CreateItemError`].")]
     pub async fn create_item(& self, input : $($m)::+ ::plugin_client_create_item__input)
     -> ::core::result::Result < < $($m)::+ ::plugin_client_create_item__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
-    ::CreateItemError, > { let params = []; let input = { if self.client.validates() { if
-    let ::core::result::Result::Err(i) =
-    ::plugin_runtime::__private::client::check_input(& input,
-    ::plugin_runtime::__private::Location::Body) { return ::core::result::Result::Err(<
-    $($m)::+ ::CreateItemError as ::plugin_runtime::__private::client::RouteErrors >
-    ::invalid_input(i)); } }
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, CreateItemError, > {
+    let params = []; let input = { if self.client.validates() { if let
+    ::core::result::Result::Err(i) = ::plugin_runtime::__private::client::check_input(&
+    input, ::plugin_runtime::__private::Location::Body) { return
+    ::core::result::Result::Err(< CreateItemError as
+    ::plugin_runtime::__private::client::RouteErrors > ::invalid_input(i)); } }
     ::plugin_runtime::__private::client::Input::Json(::plugin_runtime::__private::client::encode_json(&
     input)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
-    ::plugin_client_create_item__Output, $($m)::+ ::CreateItemError > (& self.client,
+    ::plugin_client_create_item__Output, CreateItemError > (& self.client,
     ::plugin_runtime::__private::client::Call { route : $($m)::+
     ::plugin_route_create_item::META, base_path : $base, params : & params, input, }).
     await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
@@ -204,7 +239,9 @@ impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item
             ::plugin_runtime::__private::NoParams,
             ::plugin_runtime::__private::JsonBody<CreateItem>,
             (),
-            ::plugin_runtime::__private::Output<Item>,
+            ::plugin_runtime::__private::Output<
+                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            >,
             _,
             _,
         >(

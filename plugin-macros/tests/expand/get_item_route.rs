@@ -7,18 +7,13 @@
 pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
     #[allow(unused_macros)]
     macro_rules! route_error {
-        (ITEM_NOT_FOUND $(,)?) => {
-            ::plugin_runtime::__private::declared_error(&
-            plugin_route_get_item::ERRORS[0usize], ::core::option::Option::None)
+        ($code:ident $(,)?) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_get_item:: $code,
+            ::core::option::Option::None)
         };
-        (ITEM_NOT_FOUND, $($fmt:tt)+) => {
-            ::plugin_runtime::__private::declared_error(&
-            plugin_route_get_item::ERRORS[0usize],
+        ($code:ident, $($fmt:tt)+) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_get_item:: $code,
             ::core::option::Option::Some(::std::format!($($fmt)+)))
-        };
-        ($code:ident $($rest:tt)*) => {
-            ::plugin_runtime::__private::undeclared_error_code!($code; "get_item";
-            ITEM_NOT_FOUND)
         };
         ($($other:tt)*) => {
             ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
@@ -36,6 +31,24 @@ pub(crate) struct plugin_route_get_item {}
 )]
 pub(crate) const fn plugin_route_get_item() -> plugin_route_get_item {
     plugin_route_get_item {}
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types, dead_code)]
+pub(crate) struct plugin_errors_get_item {}
+#[doc(hidden)]
+#[allow(unused_macros)]
+macro_rules! plugin_route_get_item_shared_error {
+    ($($m:ident ::)*; ITEM_NOT_FOUND = $decl:expr) => {};
+    ($($m:ident ::)*; $code:ident = $decl:expr) => {
+        impl $($m ::)* plugin_errors_get_item { pub (crate) const $code : & 'static
+        ::plugin_runtime::__private::ErrorDecl = $decl; }
+    };
+}
+#[doc(hidden)]
+#[allow(unused_imports)]
+pub(crate) use plugin_route_get_item_shared_error;
+impl plugin_errors_get_item {
+    pub(crate) const ITEM_NOT_FOUND: &'static ::plugin_runtime::__private::ErrorDecl = &plugin_route_get_item::ERRORS[0usize];
 }
 #[automatically_derived]
 impl plugin_route_get_item {
@@ -55,6 +68,7 @@ impl plugin_route_get_item {
         path: "/items/{id}",
         status: 200u16,
         errors: Self::ERRORS,
+        left_out_errors: &[],
         timeout_ms: ::core::option::Option::None,
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::None,
@@ -66,11 +80,17 @@ impl plugin_route_get_item {
         ],
         input_schema: ::core::option::Option::None,
         output_schema: ::core::option::Option::Some(
-            <Item as ::plugin_runtime::__private::RouteOutput>::schema
+            <::plugin_runtime::__private::Output<
+                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            > as ::plugin_runtime::__private::Described>::schema
                 as ::plugin_runtime::__private::SchemaFn,
         ),
-        output_media_type: <Item as ::plugin_runtime::__private::RouteOutput>::MEDIA_TYPE,
-        output_conditional: <Item as ::plugin_runtime::__private::RouteOutput>::CONDITIONAL,
+        output_media_type: <::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        > as ::plugin_runtime::__private::Described>::MEDIA_TYPE,
+        output_conditional: <::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        > as ::plugin_runtime::__private::Described>::CONDITIONAL,
         summary: ::core::option::Option::Some("Get one item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -86,14 +106,26 @@ impl plugin_route_get_item {
 }
 const _: () = {
     let _ = ::plugin_runtime::__private::assert_path_param::<i64>;
-    let _ = ::plugin_runtime::__private::assert_route_output::<Item>;
+    let _ = ::plugin_runtime::__private::assert_responder::<
+        ::plugin_runtime::__private::Output<
+            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+        >,
+    >;
 };
 ::plugin_runtime::__private::if_client! {
-    #[doc =
+    #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_get_item_errors {
+    ($($m : ident)::+; [$($kept : tt)*] ITEM_NOT_FOUND $variant : ident $code : tt
+    $status : tt $doc : tt $($rest : tt)*) => { $($m)::+
+    ::plugin_client_get_item_errors!($($m)::+; [$($kept)*] $($rest)*); }; ($($m :
+    ident)::+; [$($kept : tt)*] $name : ident $variant : ident $code : tt $status : tt
+    $doc : tt $($rest : tt)*) => { $($m)::+ ::plugin_client_get_item_errors!($($m)::+;
+    [$($kept)* $variant $code $status $doc] $($rest)*); }; ($($m : ident)::+; [$($variant
+    : ident $code : tt $status : tt $doc : tt)*]) => { #[doc =
     "What `get_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
-    #[derive(Clone, Debug, PartialEq)] pub enum GetItemError { #[doc =
-    "`404 ITEM_NOT_FOUND`."]
-    ItemNotFound(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum GetItemError { #[doc
+    = "`404 ITEM_NOT_FOUND`."]
+    ItemNotFound(::plugin_runtime::__private::client::ErrorBody), $(#[doc = $doc]
+    $variant (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
     InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
     "`401 UNAUTHORIZED`: no valid credential."]
@@ -129,7 +161,8 @@ const _: () = {
     e.message), GetItemError::Internal(e) => ::core::write!(f, "{}: {}", "INTERNAL", e
     .message), GetItemError::Unavailable(e) => ::core::write!(f, "{}: {}", "UNAVAILABLE",
     e.message), GetItemError::Timeout(e) => ::core::write!(f, "{}: {}", "TIMEOUT", e
-    .message), GetItemError::Unexpected(u) => ::core::write!(f,
+    .message), $(GetItemError:: $variant (e) => ::core::write!(f, "{}: {}", $code, e
+    .message),)* GetItemError::Unexpected(u) => ::core::write!(f,
     "unexpected answer {}: {}", u.status, u.why), GetItemError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for GetItemError {} #[automatically_derived] impl
@@ -144,26 +177,29 @@ const _: () = {
     GetItemError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
     GetItemError::Internal(r.error), (503u16, "UNAVAILABLE") =>
     GetItemError::Unavailable(r.error), (504u16, "TIMEOUT") => GetItemError::Timeout(r
-    .error), _ => GetItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
+    .error), $(($status, $code) => GetItemError:: $variant (r.error),)* _ =>
+    GetItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
     ::plugin_runtime::__private::client::Unexpected) -> Self {
     GetItemError::Unexpected(u) } fn transport(t :
     ::plugin_runtime::__private::client::Transport) -> Self { GetItemError::Transport(t)
     } fn invalid_input(i : ::plugin_runtime::__private::client::InvalidInput) -> Self {
-    GetItemError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
-    dead_code)] pub (crate) type plugin_client_get_item__Output = Item; #[doc(hidden)]
-    #[allow(non_camel_case_types, dead_code)] pub (crate) type plugin_client_get_item__id
-    = i64; #[doc(hidden)] #[allow(unused_macros)] macro_rules!
-    plugin_client_get_item_method { ($($m : ident)::+; $base : expr; $doc_base : literal)
-    => { #[doc = ::core::concat!("Get one item.\n\n`GET {base_url}", $doc_base,
+    GetItemError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
+    (crate) use plugin_client_get_item_errors; #[doc(hidden)]
+    #[allow(non_camel_case_types, dead_code)] pub (crate) type
+    plugin_client_get_item__Output = Item; #[doc(hidden)] #[allow(non_camel_case_types,
+    dead_code)] pub (crate) type plugin_client_get_item__id = i64; #[doc(hidden)]
+    #[allow(unused_macros)] macro_rules! plugin_client_get_item_method { ($($m :
+    ident)::+; $base : expr; $doc_base : literal) => { #[doc =
+    ::core::concat!("Get one item.\n\n`GET {base_url}", $doc_base,
     "/items/{id}`, where `base_url` is the one the client was made with (the server's root); its errors are [`GetItemError`].")]
     pub async fn get_item(& self, id : $($m)::+ ::plugin_client_get_item__id) ->
     ::core::result::Result < < $($m)::+ ::plugin_client_get_item__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
-    ::GetItemError, > { let params = [::plugin_runtime::__private::serde_json::to_value(&
-    id).unwrap_or(::plugin_runtime::__private::serde_json::Value::Null)]; let input =
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, GetItemError, > { let
+    params = [::plugin_runtime::__private::serde_json::to_value(& id)
+    .unwrap_or(::plugin_runtime::__private::serde_json::Value::Null)]; let input =
     ::plugin_runtime::__private::client::Input::None;
     ::plugin_runtime::__private::client::call:: < $($m)::+
-    ::plugin_client_get_item__Output, $($m)::+ ::GetItemError > (& self.client,
+    ::plugin_client_get_item__Output, GetItemError > (& self.client,
     ::plugin_runtime::__private::client::Call { route : $($m)::+
     ::plugin_route_get_item::META, base_path : $base, params : & params, input, }). await
     } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
@@ -188,7 +224,9 @@ impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {
             ::plugin_runtime::__private::PathOf<__PluginPathParams>,
             ::plugin_runtime::__private::NoInput,
             (),
-            ::plugin_runtime::__private::Output<Item>,
+            ::plugin_runtime::__private::Output<
+                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            >,
             _,
             _,
         >(

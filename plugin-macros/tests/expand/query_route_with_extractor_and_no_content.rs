@@ -6,8 +6,13 @@
 async fn clear_tags(query: TagQuery, headers: HeaderMap) -> RouteResult<()> {
     #[allow(unused_macros)]
     macro_rules! route_error {
-        ($code:ident $($rest:tt)*) => {
-            ::plugin_runtime::__private::undeclared_error_code!($code; "clear_tags";)
+        ($code:ident $(,)?) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_clear_tags:: $code,
+            ::core::option::Option::None)
+        };
+        ($code:ident, $($fmt:tt)+) => {
+            ::plugin_runtime::__private::declared_error(plugin_errors_clear_tags:: $code,
+            ::core::option::Option::Some(::std::format!($($fmt)+)))
         };
         ($($other:tt)*) => {
             ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
@@ -27,6 +32,21 @@ pub(crate) struct plugin_route_clear_tags {}
 pub(crate) const fn plugin_route_clear_tags() -> plugin_route_clear_tags {
     plugin_route_clear_tags {}
 }
+#[doc(hidden)]
+#[allow(non_camel_case_types, dead_code)]
+pub(crate) struct plugin_errors_clear_tags {}
+#[doc(hidden)]
+#[allow(unused_macros)]
+macro_rules! plugin_route_clear_tags_shared_error {
+    ($($m:ident ::)*; $code:ident = $decl:expr) => {
+        impl $($m ::)* plugin_errors_clear_tags { pub (crate) const $code : & 'static
+        ::plugin_runtime::__private::ErrorDecl = $decl; }
+    };
+}
+#[doc(hidden)]
+#[allow(unused_imports)]
+pub(crate) use plugin_route_clear_tags_shared_error;
+impl plugin_errors_clear_tags {}
 #[automatically_derived]
 impl plugin_route_clear_tags {
     #[doc(hidden)]
@@ -39,6 +59,7 @@ impl plugin_route_clear_tags {
         path: "/tags",
         status: 204u16,
         errors: Self::ERRORS,
+        left_out_errors: &[],
         timeout_ms: ::core::option::Option::Some(500u64),
         body_limit: ::core::option::Option::None,
         input: ::plugin_runtime::__private::InputLocation::Query,
@@ -70,9 +91,15 @@ const _: () = {
     let _ = ::plugin_runtime::__private::assert_empty_output::<()>;
 };
 ::plugin_runtime::__private::if_client! {
-    #[doc =
+    #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_clear_tags_errors {
+    ($($m : ident)::+; [$($kept : tt)*] $name : ident $variant : ident $code : tt $status
+    : tt $doc : tt $($rest : tt)*) => { $($m)::+
+    ::plugin_client_clear_tags_errors!($($m)::+; [$($kept)* $variant $code $status $doc]
+    $($rest)*); }; ($($m : ident)::+; [$($variant : ident $code : tt $status : tt $doc :
+    tt)*]) => { #[doc =
     "What `clear_tags` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
-    #[derive(Clone, Debug, PartialEq)] pub enum ClearTagsError { #[doc =
+    #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum ClearTagsError {
+    $(#[doc = $doc] $variant (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
     InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
     "`401 UNAUTHORIZED`: no valid credential."]
@@ -107,7 +134,8 @@ const _: () = {
     "HEADERS_TOO_LARGE", e.message), ClearTagsError::Internal(e) => ::core::write!(f,
     "{}: {}", "INTERNAL", e.message), ClearTagsError::Unavailable(e) => ::core::write!(f,
     "{}: {}", "UNAVAILABLE", e.message), ClearTagsError::Timeout(e) => ::core::write!(f,
-    "{}: {}", "TIMEOUT", e.message), ClearTagsError::Unexpected(u) => ::core::write!(f,
+    "{}: {}", "TIMEOUT", e.message), $(ClearTagsError:: $variant (e) => ::core::write!(f,
+    "{}: {}", $code, e.message),)* ClearTagsError::Unexpected(u) => ::core::write!(f,
     "unexpected answer {}: {}", u.status, u.why), ClearTagsError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for ClearTagsError {} #[automatically_derived] impl
@@ -122,31 +150,33 @@ const _: () = {
     ClearTagsError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
     ClearTagsError::Internal(r.error), (503u16, "UNAVAILABLE") =>
     ClearTagsError::Unavailable(r.error), (504u16, "TIMEOUT") =>
-    ClearTagsError::Timeout(r.error), _ => ClearTagsError::Unexpected(r.unexpected()), }
-    } fn unexpected(u : ::plugin_runtime::__private::client::Unexpected) -> Self {
+    ClearTagsError::Timeout(r.error), $(($status, $code) => ClearTagsError:: $variant (r
+    .error),)* _ => ClearTagsError::Unexpected(r.unexpected()), } } fn unexpected(u :
+    ::plugin_runtime::__private::client::Unexpected) -> Self {
     ClearTagsError::Unexpected(u) } fn transport(t :
     ::plugin_runtime::__private::client::Transport) -> Self {
     ClearTagsError::Transport(t) } fn invalid_input(i :
     ::plugin_runtime::__private::client::InvalidInput) -> Self {
-    ClearTagsError::InvalidInput(i) } } #[doc(hidden)] #[allow(non_camel_case_types,
-    dead_code)] pub (crate) type plugin_client_clear_tags__Output = (); #[doc(hidden)]
+    ClearTagsError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
+    (crate) use plugin_client_clear_tags_errors; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
-    plugin_client_clear_tags__query = TagQuery; #[doc(hidden)] #[allow(unused_macros)]
-    macro_rules! plugin_client_clear_tags_method { ($($m : ident)::+; $base : expr;
-    $doc_base : literal) => { #[doc = ::core::concat!("`DELETE {base_url}", $doc_base,
+    plugin_client_clear_tags__Output = (); #[doc(hidden)] #[allow(non_camel_case_types,
+    dead_code)] pub (crate) type plugin_client_clear_tags__query = TagQuery;
+    #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_clear_tags_method {
+    ($($m : ident)::+; $base : expr; $doc_base : literal) => { #[doc =
+    ::core::concat!("`DELETE {base_url}", $doc_base,
     "/tags`, where `base_url` is the one the client was made with (the server's root); its errors are [`ClearTagsError`].")]
     pub async fn clear_tags(& self, query : $($m)::+ ::plugin_client_clear_tags__query)
     -> ::core::result::Result < < $($m)::+ ::plugin_client_clear_tags__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, $($m)::+
-    ::ClearTagsError, > { let params = []; let input = { if self.client.validates() { if
-    let ::core::result::Result::Err(i) =
-    ::plugin_runtime::__private::client::check_input(& query,
-    ::plugin_runtime::__private::Location::Query) { return ::core::result::Result::Err(<
-    $($m)::+ ::ClearTagsError as ::plugin_runtime::__private::client::RouteErrors >
-    ::invalid_input(i)); } }
+    ::plugin_runtime::__private::client::ClientOutput > ::Received, ClearTagsError, > {
+    let params = []; let input = { if self.client.validates() { if let
+    ::core::result::Result::Err(i) = ::plugin_runtime::__private::client::check_input(&
+    query, ::plugin_runtime::__private::Location::Query) { return
+    ::core::result::Result::Err(< ClearTagsError as
+    ::plugin_runtime::__private::client::RouteErrors > ::invalid_input(i)); } }
     ::plugin_runtime::__private::client::Input::Query(::plugin_runtime::__private::client::encode_query(&
     query)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
-    ::plugin_client_clear_tags__Output, $($m)::+ ::ClearTagsError > (& self.client,
+    ::plugin_client_clear_tags__Output, ClearTagsError > (& self.client,
     ::plugin_runtime::__private::client::Call { route : $($m)::+
     ::plugin_route_clear_tags::META, base_path : $base, params : & params, input, }).
     await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use

@@ -21,6 +21,12 @@ pub struct PluginMeta {
     pub body_limit: Option<u64>,
     /// The routes, in declaration order.
     pub routes: &'static [&'static RouteMeta],
+    /// `errors(...)`: codes every route it lists may return, besides the route's own.
+    pub errors: &'static [super::ErrorDecl],
+    /// `deprecated`: every route of it is deprecated in the documents.
+    pub deprecated: bool,
+    /// `hidden`: served, but in no document (no routes, no tag, no document of its own).
+    pub hidden: bool,
     /// The default `security(...)` of its routes; `None` means the server's.
     pub security: Option<Security>,
     /// The default `scopes(...)` of its routes.
@@ -55,6 +61,9 @@ impl PluginMeta {
         timeout_ms: None,
         body_limit: None,
         routes: &[],
+        errors: &[],
+        deprecated: false,
+        hidden: false,
         security: None,
         scopes: None,
         permissions: None,

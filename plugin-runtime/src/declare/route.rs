@@ -82,6 +82,8 @@ pub struct RouteMeta {
     pub status: u16,
     /// The declared error codes.
     pub errors: &'static [ErrorDecl],
+    /// The codes of its plugin's `errors(...)` it never returns (`errors(CODE = none)`).
+    pub left_out_errors: &'static [&'static str],
     /// `timeout_ms`, if the route sets one.
     pub timeout_ms: Option<u64>,
     /// `body_limit` in bytes, if the route sets one.
@@ -138,6 +140,7 @@ impl RouteMeta {
         path: "",
         status: 200,
         errors: &[],
+        left_out_errors: &[],
         timeout_ms: None,
         body_limit: None,
         input: InputLocation::None,
@@ -174,6 +177,37 @@ impl RouteMeta {
         self.permissions
             .or(plugin.permissions)
             .unwrap_or(&Permissions::NONE)
+    }
+
+    /// The codes the route may return: its own `errors(...)`, then those of its plugin's that it
+    /// neither declares itself (a route's declaration of a shared code replaces the plugin's) nor
+    /// leaves out (`CODE = none`). The default `GET /health` returns none of the plugin's.
+    pub fn effective_errors(
+        &self,
+        plugin: &PluginMeta,
+    ) -> impl Iterator<Item = &'static ErrorDecl> + use<> {
+        let own: &'static [ErrorDecl] = self.errors;
+        let shared: &'static [ErrorDecl] = if std::ptr::eq(self, plugin.health) {
+            &[]
+        } else {
+            plugin.errors
+        };
+        let left_out = self.left_out_errors;
+        own.iter().chain(
+            shared.iter().filter(move |s| {
+                !own.iter().any(|e| e.code == s.code) && !left_out.contains(&s.code)
+            }),
+        )
+    }
+
+    /// Whether the documents mark it deprecated: it says so, or its plugin does.
+    pub fn is_deprecated(&self, plugin: &PluginMeta) -> bool {
+        self.deprecated || plugin.deprecated
+    }
+
+    /// Whether it is in no document: it says so, or its plugin does.
+    pub const fn is_hidden(&self, plugin: &PluginMeta) -> bool {
+        self.hidden || plugin.hidden
     }
 
     /// How log lines and refusals name the route: `commit POST /v1/plugins/commit/push`.

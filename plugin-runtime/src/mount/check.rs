@@ -1,5 +1,5 @@
-//! Compile-time checks for duplicate routes and plugins, and for routes that need an
-//! authenticator the server was not given.
+//! Compile-time checks for duplicate routes and plugins, for routes that need an authenticator
+//! the server was not given, and for routes leaving out error codes their plugin does not share.
 //!
 //! `#[plugin]` and `plugins![]` emit `const _: () = check_…(…);` items. Constants are evaluated
 //! by `cargo check` as well as `cargo build`, so a conflict is a compile error whose message
@@ -11,9 +11,35 @@
 use crate::declare::{PluginMeta, RouteMeta, is_default_health};
 use plugin_rules::str_eq;
 
-/// Checks route `index` of `plugin` against the routes before it.
+/// Checks route `index` of `plugin` against the routes before it, and that each code it leaves
+/// out with `errors(CODE = none)` is one the plugin declares.
 pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
     let route = plugin.routes[index];
+    let mut k = 0;
+    while k < route.left_out_errors.len() {
+        let code = route.left_out_errors[k];
+        let mut declared = false;
+        let mut e = 0;
+        while e < plugin.errors.len() {
+            declared = declared || str_eq(plugin.errors[e].code, code);
+            e += 1;
+        }
+        if !declared {
+            fail(
+                Msg::new()
+                    .s("route `")
+                    .s(route.handler)
+                    .s("` leaves out `")
+                    .s(code)
+                    .s("` with `errors(")
+                    .s(code)
+                    .s(" = none)`, but plugin `")
+                    .s(plugin.name)
+                    .s("` does not declare it: remove it, or declare it in the plugin's `errors(...)`"),
+            );
+        }
+        k += 1;
+    }
     let mut j = 0;
     while j < index {
         conflict(plugin, route, plugin, plugin.routes[j]);
@@ -195,7 +221,7 @@ const fn id_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlie
     if later.is_fallback() || earlier.is_fallback() {
         return;
     }
-    if !later.hidden && !earlier.hidden {
+    if !later.is_hidden(lp) && !earlier.is_hidden(ep) {
         let (a, b) = (OpId::new(lp, later), OpId::new(ep, earlier));
         if a.eq(&b) {
             fail(

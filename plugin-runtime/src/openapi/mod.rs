@@ -126,7 +126,7 @@ impl Catalog {
         for plugin in plugins.iter().copied().chain(server_plugins(config)) {
             let base_path = config.base_path_of(plugin);
             let ops: Vec<_> = served_routes(plugin)
-                .filter(|r| !r.hidden)
+                .filter(|r| !r.is_hidden(plugin))
                 .map(|route| {
                     scopes.extend(config.security_for(plugin, route).1.iter().copied());
                     let path = plugin_rules::full_path(&base_path, route.path);

@@ -3,7 +3,7 @@
 //! input or parameters, `413`/`415` when it reads a body, `500` and `504` always).
 
 use super::schemas::{Direction, Schemas};
-use crate::declare::{InputLocation, PluginMeta, RouteMeta};
+use crate::declare::{ErrorDecl, InputLocation, PluginMeta, RouteMeta};
 use crate::policy::{KeyLocation, Scheme, SchemeKind, ServerConfig, WhenUnreachable};
 use crate::request::{FieldError, FrameworkCode};
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ pub(crate) fn route(
         .summary(route.summary)
         .description(route.description)
         .operation_id(Some(route.operation_id(plugin)))
-        .deprecated(route.deprecated.then_some(Deprecated::True));
+        .deprecated(route.is_deprecated(plugin).then_some(Deprecated::True));
 
     for param in route.path_params {
         op = op.parameter(
@@ -218,7 +218,8 @@ pub(crate) fn route(
         FrameworkCode::Timeout,
         "the handler did not finish within the route's timeout",
     );
-    for e in route.errors {
+    let errors: Vec<&ErrorDecl> = route.effective_errors(plugin).collect();
+    for e in &errors {
         by_status
             .entry(e.status)
             .or_default()
@@ -228,7 +229,7 @@ pub(crate) fn route(
         let response = match codes.as_slice() {
             // A framework error alone under its status reads the same on every operation: it is
             // written once, under `components/responses`.
-            [(code, _)] if !route.errors.iter().any(|e| e.status == status) => {
+            [(code, _)] if !errors.iter().any(|e| e.status == status) => {
                 let name = pascal_case(code);
                 RefOr::Ref(schemas.shared_response(&name, |s| error_response(s, auth, &codes)))
             }

@@ -88,7 +88,7 @@ impl Specs {
             plugins: Versions::new(catalog.render(config, Scope::Plugins)),
             per_plugin: plugins
                 .iter()
-                .filter(|p| !p.is_site())
+                .filter(|p| !p.is_site() && !p.hidden)
                 .map(|p| {
                     (
                         p.name,

@@ -31,7 +31,7 @@ pub use input::{IsValidated, JsonBody, NoInput, NoParams, PathOf, QueryInput};
 pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
-pub(crate) use respond::Responder;
+pub use respond::Responder;
 pub use respond::{
     Binary, Conditional, EmptyOutput, Html, IfNoneMatch, NoContent, Output, RawJson, RouteOutput,
     WithHeaders,

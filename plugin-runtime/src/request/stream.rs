@@ -83,6 +83,10 @@ impl<T> EventStream<T> {
 }
 
 /// What a stream's events are: sent as JSON and documented by their schema.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an event of an `EventStream`",
+    label = "derive `Serialize` and `JsonSchema` for `{Self}`: each event is sent as JSON and documented by its schema"
+)]
 pub trait StreamEvent: Serialize + schemars::JsonSchema + Send + 'static {}
 
 impl<T: Serialize + schemars::JsonSchema + Send + 'static> StreamEvent for T {}
