@@ -1,6 +1,6 @@
 //! Small helpers for diagnostics: "did you mean" suggestions and lists of alternatives.
 
-pub(crate) use plugin_rules::did_you_mean;
+pub(crate) use plugin_routes_rules::did_you_mean;
 
 /// "`a`, `b` or `c`".
 pub(crate) fn one_of(items: &[&str]) -> String {

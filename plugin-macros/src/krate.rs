@@ -1,6 +1,6 @@
-//! `crate = "path"`: where generated code finds the runtime when `plugin-runtime` is re-exported
+//! `crate = "path"`: where generated code finds the runtime when `plugin-routes` is re-exported
 //! under another name (as serde's and dropshot's `crate` attributes do). Every path the macros
-//! emit starts with [`Krate::private`], `<path>::__private`, `::plugin_runtime::__private` by
+//! emit starts with [`Krate::private`], `<path>::__private`, `::plugin_routes::__private` by
 //! default.
 
 use proc_macro2::{Span, TokenStream};
@@ -13,7 +13,7 @@ pub(crate) struct Krate(syn::Path);
 
 impl Default for Krate {
     fn default() -> Self {
-        Krate(syn::parse_quote!(::plugin_runtime))
+        Krate(syn::parse_quote!(::plugin_routes))
     }
 }
 
@@ -90,7 +90,7 @@ pub(crate) fn scan(args: &TokenStream) -> (Krate, Option<syn::Error>) {
 
 /// The path a `crate = "..."` meta names.
 pub(crate) fn from_meta(meta: &Meta) -> (Krate, Option<syn::Error>) {
-    const EXAMPLE: &str = "crate = \"my_api::plugin_runtime\"";
+    const EXAMPLE: &str = "crate = \"my_api::plugin_routes\"";
     let lit = match meta {
         Meta::NameValue(nv) => match &nv.value {
             syn::Expr::Lit(syn::ExprLit {
@@ -116,7 +116,7 @@ pub(crate) fn from_meta(meta: &Meta) -> (Krate, Option<syn::Error>) {
             let e = syn::Error::new_spanned(
                 &lit,
                 format!(
-                    "`{}` is not a path: write the path `plugin-runtime` is reachable at, e.g. `{EXAMPLE}`",
+                    "`{}` is not a path: write the path `plugin-routes` is reachable at, e.g. `{EXAMPLE}`",
                     lit.value()
                 ),
             );

@@ -11,7 +11,7 @@ use crate::request::{ApiError, FrameworkCode, RequestId};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use plugin_rules::full_path;
+use plugin_routes_rules::full_path;
 use std::sync::Arc;
 
 /// Collects plugins into one router; used by `plugins![]`.
@@ -112,7 +112,7 @@ impl Assembly {
             assert!(
                 unprotected.is_empty(),
                 "these routes need authentication, but plugins![...] has nothing to check credentials with: {}; \
-                 add `auth = <an Authenticator>;` to plugins![...] (the built-in store is `plugin_runtime::auth::Auth`), \
+                 add `auth = <an Authenticator>;` to plugins![...] (the built-in store is `plugin_routes::auth::Auth`), \
                  or declare `security(none)` on the routes or their plugins if they are public",
                 unprotected.join(", ")
             );
@@ -193,7 +193,7 @@ impl Assembly {
                     .iter()
                     .map(|n| {
                         let names: Vec<&str> = served.iter().map(Scheme::name).collect();
-                        match plugin_rules::did_you_mean(n, &names) {
+                        match plugin_routes_rules::did_you_mean(n, &names) {
                             Some(close) => format!("`{n}` (did you mean `{close}`?)"),
                             None => format!("`{n}`"),
                         }

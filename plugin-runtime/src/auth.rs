@@ -21,7 +21,7 @@ pub use crate::policy::{
     Scheme, SchemeKind, SharedAuthenticator, Verdict,
 };
 pub use crate::request::Principal;
-pub use plugin_rules::{is_valid_grant, is_valid_scope};
+pub use plugin_routes_rules::{is_valid_grant, is_valid_scope};
 
 #[cfg(feature = "auth-store")]
 pub use crate::store::{

@@ -9,9 +9,9 @@ use std::marker::PhantomData;
 /// Implemented by nothing: the bound of every item of the `auth-store` feature while it is off.
 #[cfg(not(feature = "auth-store"))]
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is the built-in credential store: it needs the `auth-store` feature of `plugin-runtime`",
-    label = "needs `features = [\"sqlite\"]` (or `\"postgres\"`) on `plugin-runtime`",
-    note = "in Cargo.toml: plugin-runtime = {{ version = \"0.1\", features = [\"sqlite\"] }}; or give `plugins![auth = ...]` your own `Authenticator`"
+    message = "`{Self}` is the built-in credential store: it needs the `auth-store` feature of `plugin-routes`",
+    label = "needs `features = [\"sqlite\"]` (or `\"postgres\"`) on `plugin-routes`",
+    note = "in Cargo.toml: plugin-routes = {{ version = \"0.1\", features = [\"sqlite\"] }}; or give `plugins![auth = ...]` your own `Authenticator`"
 )]
 pub trait AuthStoreFeature<'a> {}
 
@@ -70,9 +70,9 @@ impl crate::mount::Plugin for AuthRoutes {
 
 /// Implemented by nothing: the bound of the `settings-page` feature's items while it is off.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is the built-in settings page: it needs the `settings-page` feature of `plugin-runtime`",
-    label = "needs `features = [\"settings-page\"]` on `plugin-runtime`",
-    note = "in Cargo.toml: plugin-runtime = {{ version = \"0.1\", features = [\"sqlite\", \"settings-page\"] }}"
+    message = "`{Self}` is the built-in settings page: it needs the `settings-page` feature of `plugin-routes`",
+    label = "needs `features = [\"settings-page\"]` on `plugin-routes`",
+    note = "in Cargo.toml: plugin-routes = {{ version = \"0.1\", features = [\"sqlite\", \"settings-page\"] }}"
 )]
 pub trait SettingsPageFeature<'a> {}
 

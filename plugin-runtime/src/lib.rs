@@ -66,7 +66,7 @@ macro_rules! __if_config {
 macro_rules! __if_config {
     ($($t:tt)*) => {
         ::core::compile_error!(
-            "`config = ...` on #[plugin] needs plugin-runtime's `config` feature"
+            "`config = ...` on #[plugin] needs plugin-routes's `config` feature"
         );
     };
 }
@@ -107,29 +107,29 @@ pub use serve::{Serve, serve};
 pub use http;
 
 #[doc = include_str!("../docs/plugin_route.md")]
-pub use plugin_macros::plugin_route;
+pub use plugin_routes_macros::plugin_route;
 
 #[doc = include_str!("../docs/plugin.md")]
-pub use plugin_macros::plugin;
+pub use plugin_routes_macros::plugin;
 
 /// [`plugins!`], giving the assembled [`App`] instead of its router alone: the router, and the
 /// OpenAPI documents and manifest it serves, to export from the same program.
 ///
 /// ```
-/// # use plugin_runtime::prelude::*;
+/// # use plugin_routes::prelude::*;
 /// # #[plugin_route(method = "GET", path = "/ping", status = 204)]
 /// # async fn ping() -> RouteResult<()> { Ok(()) }
 /// # #[plugin(name = "a", version = "1.0.0", security(none), routes(ping))]
 /// # pub struct APlugin;
-/// let app = plugin_runtime::app![APlugin::new()];
+/// let app = plugin_routes::app![APlugin::new()];
 /// assert!(app.documents().iter().any(|(name, _)| name == "plugins/a.json"));
 /// assert_eq!(app.manifest()["plugins"][0]["name"], "a");
 /// let router: axum::Router = app.into_router();
 /// # let _ = router;
 /// ```
-pub use plugin_macros::app;
+pub use plugin_routes_macros::app;
 #[doc = include_str!("../docs/plugins.md")]
-pub use plugin_macros::plugins;
+pub use plugin_routes_macros::plugins;
 
 /// Everything a plugin author usually needs, plus the derives for input and output types.
 pub mod prelude {

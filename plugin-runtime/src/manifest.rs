@@ -4,7 +4,7 @@
 
 use crate::declare::{InputLocation, PluginMeta, served_routes};
 use crate::policy::ServerConfig;
-use plugin_rules::full_path;
+use plugin_routes_rules::full_path;
 use serde::Serialize;
 
 /// The manifest of `plugins` mounted with `config`, as JSON, with the server's own (the

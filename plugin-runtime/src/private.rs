@@ -133,6 +133,13 @@ impl<T: StreamEvent> Described for Events<T> {
     }
 }
 
+/// Implemented by `#[plugin]` for each route it lists: for its own type by a plugin without
+/// `errors(...)`, for every type by one with. A route may be listed by several plugins (the same
+/// handler under other security or limits), but one whose plugin shares error codes by that
+/// plugin alone, since the codes become the route's: a second is rustc's "conflicting
+/// implementations of trait `SharedErrorsNeedOnePlugin<_>`", naming both listings.
+pub trait SharedErrorsNeedOnePlugin<P> {}
+
 /// Only [`RouteError`](crate::RouteError) is a handler's error type.
 #[diagnostic::on_unimplemented(
     message = "a route handler's error type must be `RouteError`, not `{Self}`",

@@ -59,7 +59,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// ```no_run
 /// # async fn run(app: axum::Router) -> std::io::Result<()> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// plugin_runtime::serve(listener, app)
+/// plugin_routes::serve(listener, app)
 ///     .with_head_timeout(std::time::Duration::from_secs(10))
 ///     .await
 /// # }

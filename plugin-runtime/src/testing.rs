@@ -2,7 +2,7 @@
 //! contexts for calling one handler directly.
 //!
 //! ```
-//! # use plugin_runtime::testing::TestClient;
+//! # use plugin_routes::testing::TestClient;
 //! # async fn demo(app: axum::Router) {
 //! let client = TestClient::new(app);
 //! let response = client.get("/v1/plugins/items/health").send().await;
@@ -14,8 +14,8 @@
 //! A handler is an ordinary `async fn`, so a unit test calls it with a context built here:
 //!
 //! ```
-//! use plugin_runtime::prelude::*;
-//! use plugin_runtime::testing::context_for;
+//! use plugin_routes::prelude::*;
+//! use plugin_routes::testing::context_for;
 //!
 //! pub struct Counter {
 //!     limit: i64,
@@ -287,7 +287,7 @@ const TEST_PLUGIN: &PluginMeta = &PluginMeta {
 
 const TEST_ROUTE: &RouteMeta = &RouteMeta {
     handler: "<test>",
-    module: "plugin_runtime::testing",
+    module: "plugin_routes::testing",
     path: "/",
     ..RouteMeta::BLANK
 };

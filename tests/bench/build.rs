@@ -51,7 +51,7 @@ async fn {name}(id: i64, {arg}: {ty}) -> RouteResult<Output> {{
         out,
         "/// All the plugins in one router, with their documents.
 pub fn router() -> axum::Router {{
-    plugins![auth = plugin_runtime::testing::RefuseAll; {}]
+    plugins![auth = plugin_routes::testing::RefuseAll; {}]
 }}
 
 /// The plugins' metadata.

@@ -6,9 +6,9 @@ use crate::fake_llm::Upstream;
 use crate::fixtures::scopes;
 use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiPlugin, AiState};
-use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
-use plugin_runtime::plugins;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
+use plugin_routes::plugins;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -110,7 +110,7 @@ async fn app(config: AiConfig, grants: &str) -> TestClient {
 }
 
 async fn app_on(url: &str, config: AiConfig, grants: &str) -> TestClient {
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let key = create_key(&pool, grants).await;
     client(router(pool, url, config).await, &key)
 }
@@ -147,7 +147,7 @@ pub(crate) fn client(router: axum::Router, key: &str) -> TestClient {
     TestClient::new(router).with_header("authorization", format!("Bearer {key}"))
 }
 
-pub(crate) async fn generate(c: &TestClient, body: Value) -> plugin_runtime::testing::TestResponse {
+pub(crate) async fn generate(c: &TestClient, body: Value) -> plugin_routes::testing::TestResponse {
     c.post("/v1/plugins/ai/generate").json(&body).send().await
 }
 
@@ -754,7 +754,7 @@ async fn a_provider_outside_the_declared_hosts_is_never_asked() {
     let upstream = Upstream::start().await;
     let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0)).unwrap();
     let url = "sqlite::memory:";
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let key = create_key(&pool, "ai:*").await;
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();

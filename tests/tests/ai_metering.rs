@@ -50,7 +50,7 @@ async fn a_stream_whose_client_left_is_charged_never_less_than_it_could_cost() {
     use crate::fake_llm::{CJK, THOUGHT};
     let upstream = Upstream::start().await;
     let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0));
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     let key = create_key(&pool, "ai:*").await;
@@ -151,7 +151,7 @@ async fn a_stale_hold_is_released_on_postgres_too() {
 }
 
 async fn stale_hold_is_released_on_open(url: &str) {
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let key = create_key(&pool, "ai:*").await;
     // The first server, on a runtime of its own (not this test's), dropped while a stream is
     // under way. Before the fix, the bill's task was dropped unrun, its copy spawned another,
@@ -166,9 +166,7 @@ async fn stale_hold_is_released_on_open(url: &str) {
             let upstream = Upstream::start().await;
             let text = config_json(&upstream, &closed_port(), ROOM_FOR_ONE);
             let config = AiConfig::from_json(&text).unwrap();
-            let pool = plugin_runtime::database::connect(&server_url)
-                .await
-                .unwrap();
+            let pool = plugin_routes::database::connect(&server_url).await.unwrap();
             let port = serve(router(pool, &server_url, config).await).await;
             let body = json!({"prompt": "hello world", "model": "stall", "maxTokens": 10});
             let s = stream_until_first_delta(port, &server_key, &body).await;

@@ -10,9 +10,9 @@ use crate::fixtures::scopes;
 use crate::logs::captured;
 use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiPlugin, AiState, GENERATIONS_PER_MINUTE};
-use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
-use plugin_runtime::testing::{TestClient, TestResponse};
-use plugin_runtime::{LimitOverride, ServerConfig, plugins};
+use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
+use plugin_routes::testing::{TestClient, TestResponse};
+use plugin_routes::{LimitOverride, ServerConfig, plugins};
 use serde_json::{Value, json};
 
 async fn stream(c: &TestClient, body: Value) -> TestResponse {
@@ -374,7 +374,7 @@ async fn embeddings_are_validated_metered_and_in_order() {
 
 #[tokio::test]
 async fn without_an_embeddings_model_embeddings_are_not_configured() {
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     let key = create_key(&pool, "ai:*").await;
@@ -392,7 +392,7 @@ async fn without_an_embeddings_model_embeddings_are_not_configured() {
 async fn two_callers(url: &str) -> (TestClient, TestClient, Upstream) {
     let upstream = Upstream::start().await;
     let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0)).unwrap();
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let ada = create_key(&pool, "ai:*").await;
     let auth = Auth::open(pool.clone(), AuthConfig::default())
         .await
@@ -529,7 +529,7 @@ async fn the_configuration_can_keep_every_generation_unless_a_request_says_not()
         serde_json::from_str(&config_json(&upstream, &closed_port(), 10.0)).unwrap();
     settings["save_history"] = json!(true);
     let config = AiConfig::from_json(&settings.to_string()).unwrap();
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     let key = create_key(&pool, "ai:*").await;
@@ -560,7 +560,7 @@ async fn calls_to_a_model_are_rate_limited_per_caller_as_declared_or_configured(
     // Changed to 2 a minute by the server: the documents say so, and the third call is refused.
     let upstream = Upstream::start().await;
     let config = AiConfig::from_json(&config_json(&upstream, &closed_port(), 10.0)).unwrap();
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     let key = create_key(&pool, "ai:*").await;
@@ -601,7 +601,7 @@ fn an_override_of_no_declared_policy_stops_the_assembly() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let pool = plugin_runtime::database::connect("sqlite::memory:")
+        let pool = plugin_routes::database::connect("sqlite::memory:")
             .await
             .unwrap();
         let ledger = Ledger::open(pool.clone(), "sqlite::memory:").await.unwrap();

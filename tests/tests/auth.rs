@@ -5,8 +5,8 @@
 
 use crate::fixtures::{ALICE, ALICE_PASSWORD, World, scopes, world, world_with};
 use axum::body::Body;
-use plugin_runtime::testing::{TestClient, TestResponse};
-use plugin_runtime::{AuthConfig, auth::OAuthConfig};
+use plugin_routes::testing::{TestClient, TestResponse};
+use plugin_routes::{AuthConfig, auth::OAuthConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -177,7 +177,7 @@ async fn expired_keys_and_sessions_stop_working() {
             .unwrap()
     };
     assert_eq!(sessions().await, 1);
-    plugin_runtime::Auth::open(w.pool.clone(), AuthConfig::default())
+    plugin_routes::Auth::open(w.pool.clone(), AuthConfig::default())
         .await
         .unwrap();
     assert_eq!(sessions().await, 0);
@@ -501,7 +501,7 @@ async fn api_keys_are_shown_once_and_never_exceed_their_owner() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, plugin_runtime::auth::AuthError::ScopesNotHeld(_)),
+        matches!(err, plugin_routes::auth::AuthError::ScopesNotHeld(_)),
         "{err}"
     );
     // Revoking someone else's key (or a made-up id) is a 404.

@@ -8,7 +8,7 @@ use items_example::items_client::{
     CreateItemError, DeleteItemError, GetItemError, ItemsClient, ListItemsError, UpdateItemError,
 };
 use items_example::{CreateItem, ItemStatus, ListQuery, UpdateItem};
-use plugin_runtime::Location;
+use plugin_routes::Location;
 /// A user with `items:*` and keys: one with every scope, one that may only read.
 fn keys(binary: &std::path::PathBuf, url: &str) -> (String, String) {
     let out = cli(
@@ -223,7 +223,7 @@ async fn the_items_client_calls_every_route_and_gets_every_answer_as_a_type() {
 
 /// A plugin of the test's own, for the framework codes the items server cannot be made to send.
 pub(crate) mod odd {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
     use std::time::Duration;
 
     #[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -241,7 +241,7 @@ pub(crate) mod odd {
     /// Always failing inside.
     #[plugin_route(method = "GET", path = "/broken", security(none))]
     pub(crate) async fn broken() -> RouteResult<Pong> {
-        Err(plugin_runtime::RouteError::internal("the disk is gone"))
+        Err(plugin_routes::RouteError::internal("the disk is gone"))
     }
 
     /// Answers, or says it is not there.
@@ -266,13 +266,13 @@ pub(crate) mod odd {
 
     /// Counts to `n`, then fails if `n` is odd.
     #[plugin_route(method = "GET", path = "/count/{n}", security(none), errors(ODD = 409))]
-    pub(crate) async fn count(n: u32) -> RouteResult<plugin_runtime::EventStream<Pong>> {
+    pub(crate) async fn count(n: u32) -> RouteResult<plugin_routes::EventStream<Pong>> {
         let items = (1..=n)
             .map(Ok)
             .chain((n % 2 == 1).then(|| Err(route_error!(ODD, "{n} is odd"))));
-        Ok(plugin_runtime::EventStream::new(
-            futures_util::stream::iter(items.map(|r| r.map(|n| Pong { n }))),
-        ))
+        Ok(plugin_routes::EventStream::new(futures_util::stream::iter(
+            items.map(|r| r.map(|n| Pong { n })),
+        )))
     }
 
     /// A plugin whose client is tested against servers good and bad.
@@ -283,7 +283,7 @@ pub(crate) mod odd {
 pub(crate) async fn listen(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { plugin_runtime::serve(listener, app).await });
+    tokio::spawn(async move { plugin_routes::serve(listener, app).await });
     format!("http://127.0.0.1:{port}")
 }
 
@@ -310,9 +310,9 @@ async fn gateway(
 #[tokio::test]
 async fn the_client_sends_the_host_s_headers_and_goes_through_its_layers() {
     use odd::odd_client::{OddClient, PongError};
-    use plugin_runtime::client::Client;
+    use plugin_routes::client::Client;
     let app =
-        plugin_runtime::plugins![odd::OddPlugin::new()].layer(axum::middleware::from_fn(gateway));
+        plugin_routes::plugins![odd::OddPlugin::new()].layer(axum::middleware::from_fn(gateway));
     let base = listen(app).await;
     // Signs each request as it leaves, whatever the route.
     let sign = tower::util::MapRequestLayer::new(
@@ -368,7 +368,7 @@ async fn the_client_sends_the_host_s_headers_and_goes_through_its_layers() {
 #[tokio::test]
 async fn timeouts_failures_and_answers_the_declaration_does_not_allow_are_their_variants() {
     use odd::odd_client::{BrokenError, OddClient, PongError, SlowError};
-    let real = listen(plugin_runtime::plugins![odd::OddPlugin::new()]).await;
+    let real = listen(plugin_routes::plugins![odd::OddPlugin::new()]).await;
     let client = OddClient::new(&real).unwrap();
     assert_eq!(client.pong(3).await.unwrap(), odd::Pong { n: 3 });
     assert!(matches!(client.pong(0).await, Err(PongError::NoPong(_))));
@@ -399,7 +399,7 @@ async fn timeouts_failures_and_answers_the_declaration_does_not_allow_are_their_
         assert_eq!(events.next().await, Some(Ok(odd::Pong { n })));
     }
     match events.next().await {
-        Some(Err(plugin_runtime::client::EventError::Refused(e))) => {
+        Some(Err(plugin_routes::client::EventError::Refused(e))) => {
             assert_eq!((e.code.as_str(), e.message.as_str()), ("ODD", "3 is odd"));
         }
         other => panic!("{other:?}"),
@@ -508,12 +508,11 @@ async fn over_https_the_client_trusts_the_roots_it_is_given() {
         tls: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
     };
     let port = axum::serve::Listener::local_addr(&listener).unwrap().port();
-    let app = plugin_runtime::plugins![odd::OddPlugin::new()];
+    let app = plugin_routes::plugins![odd::OddPlugin::new()];
     tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("https://127.0.0.1:{port}");
 
-    let trusted =
-        plugin_runtime::client::Client::with_roots(&url, &test_key("tls-ca.pem")).unwrap();
+    let trusted = plugin_routes::client::Client::with_roots(&url, &test_key("tls-ca.pem")).unwrap();
     let client = odd::odd_client::OddClient::from_client(trusted);
     assert_eq!(client.pong(5).await.unwrap(), odd::Pong { n: 5 });
     // The system's roots do not know the test CA: the handshake fails, as a transport error.

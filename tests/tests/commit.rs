@@ -6,9 +6,9 @@
 use crate::fixtures::scopes;
 use commit_plugin::scope::ScopeConfig;
 use commit_plugin::{CommitPlugin, CommitState};
-use plugin_runtime::auth::{Auth, AuthConfig};
-use plugin_runtime::plugins;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::auth::{Auth, AuthConfig};
+use plugin_routes::plugins;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,7 +75,7 @@ impl Drop for Repo {
 
 /// A plan store of its own in an in-memory SQLite database.
 pub(crate) async fn plans_in_memory() -> commit_plugin::store::Plans {
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     commit_plugin::store::Plans::open(pool, "sqlite::memory:")
@@ -111,7 +111,7 @@ pub(crate) async fn client_scoped(
     configured: &[ScopeConfig],
     tune: impl FnOnce(CommitState) -> CommitState,
 ) -> TestClient {
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();

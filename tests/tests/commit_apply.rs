@@ -7,7 +7,7 @@ use crate::commit::{Repo, client_with, with_work};
 use crate::fake_llm::Upstream;
 use ai_plugin::provider::{Provider, http_client};
 use commit_plugin::model::Model;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub(crate) async fn post(
     c: &TestClient,
     route: &str,
     body: Value,
-) -> plugin_runtime::testing::TestResponse {
+) -> plugin_routes::testing::TestResponse {
     c.post(&format!("/v1/plugins/commit/{route}"))
         .json(&body)
         .send()
@@ -96,7 +96,7 @@ pub(crate) fn remote_head(origin: &Path) -> std::process::Output {
         .unwrap()
 }
 
-pub(crate) fn code(r: &plugin_runtime::testing::TestResponse) -> (u16, String) {
+pub(crate) fn code(r: &plugin_routes::testing::TestResponse) -> (u16, String) {
     (
         r.status().as_u16(),
         r.error()["code"].as_str().unwrap_or_default().to_owned(),
@@ -711,7 +711,7 @@ async fn without_a_model_commits_are_redone_and_changes_summarized_from_the_file
 /// The double's `model` through the AI plugin's provider client, as the server would make it,
 /// free, its calls charged to a ledger of its own (`commit_billing` tests what they cost).
 async fn model(upstream: &Upstream, name: &str) -> Model {
-    let pool = plugin_runtime::database::connect(MEMORY).await.unwrap();
+    let pool = plugin_routes::database::connect(MEMORY).await.unwrap();
     let ledger = ai_plugin::ledger::Ledger::open(pool, MEMORY).await.unwrap();
     Model::new(
         Provider::new("double", http_client(), &upstream.base_url, None),
@@ -1181,7 +1181,7 @@ async fn an_unfinished_cherry_pick_in_a_linked_worktree_is_found_where_git_keeps
 #[test]
 fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
     use crate::server::{Server, fresh_sqlite, server_binary};
-    let e = plugin_runtime::reach::enforcement();
+    let e = plugin_routes::reach::enforcement();
     if !(e.fs.enforced && e.net.enforced) {
         assert!(
             std::env::var_os("CI").is_none(),

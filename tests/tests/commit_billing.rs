@@ -12,9 +12,9 @@ use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiPlugin, AiState};
 use commit_plugin::model::Model;
 use commit_plugin::{CommitPlugin, CommitState};
-use plugin_runtime::auth::{Auth, AuthConfig};
-use plugin_runtime::plugins;
-use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_routes::auth::{Auth, AuthConfig};
+use plugin_routes::plugins;
+use plugin_routes::testing::{TestClient, TestResponse};
 use serde_json::{Value, json};
 
 const SUMMARY: &str = "{\"summary\": \"Adds two() and reworks the docs.\"}";
@@ -30,7 +30,7 @@ async fn served(
     with_model: bool,
 ) -> TestClient {
     let url = "sqlite::memory:";
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let config = json!({
         "providers": {"fake": {"base_url": upstream.base_url}},
         "models": [{"name": "scripted", "provider": "fake",

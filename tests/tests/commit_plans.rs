@@ -17,9 +17,9 @@ use ai_plugin::meter::Meter;
 use ai_plugin::provider::{Provider, http_client};
 use commit_plugin::model::Model;
 use commit_plugin::{CommitPlugin, CommitState};
-use plugin_runtime::auth::{Auth, AuthConfig};
-use plugin_runtime::plugins;
-use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_routes::auth::{Auth, AuthConfig};
+use plugin_routes::plugins;
+use plugin_routes::testing::{TestClient, TestResponse};
 use serde_json::{Value, json};
 
 pub(crate) const URL: &str = "sqlite::memory:";
@@ -49,7 +49,7 @@ pub(crate) async fn team_on(
     upstream: Option<&Upstream>,
     model: &str,
 ) -> Team {
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();

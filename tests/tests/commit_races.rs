@@ -8,7 +8,7 @@
 use crate::commit::Repo;
 use crate::commit_plans::{URL, code, plan, send, team, team_on};
 use crate::fake_llm::Upstream;
-use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_routes::testing::{TestClient, TestResponse};
 use serde_json::{Value, json};
 
 /// Waits, up to ten seconds, until the double has received `n` requests.

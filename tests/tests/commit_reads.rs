@@ -5,7 +5,7 @@
 
 use crate::commit::{Repo, client_with};
 use commit_plugin::changes::Limits;
-use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_routes::testing::{TestClient, TestResponse};
 use serde_json::{Value, json};
 use std::os::unix::fs::symlink;
 
@@ -551,12 +551,12 @@ async fn names_json_cannot_carry_and_nested_repositories_are_left_out_and_counte
 async fn an_untracked_file_git_cannot_read_is_a_failed_diff_not_an_empty_one() {
     let repo = Repo::new("no-access");
     // git under the plugin's own permissions, as the plugin starts it.
-    let permissions = <commit_plugin::CommitPlugin as plugin_runtime::Plugin>::META
+    let permissions = <commit_plugin::CommitPlugin as plugin_routes::Plugin>::META
         .permissions
         .unwrap();
-    let values = plugin_runtime::reach::Placeholders::new()
+    let values = plugin_routes::reach::Placeholders::new()
         .with("repo", repo.dir.to_string_lossy().into_owned());
-    let reach = plugin_runtime::reach::Reach::resolve("test", permissions, &values).unwrap();
+    let reach = plugin_routes::reach::Reach::resolve("test", permissions, &values).unwrap();
     let git = commit_plugin::git::Git::new(&repo.dir, reach);
     // What a file listed a moment ago and removed since is to `diff --no-index`.
     let r = git.diff_untracked("gone.txt", false, 1 << 20).await;

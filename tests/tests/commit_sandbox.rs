@@ -5,7 +5,7 @@
 //! may also write.
 
 use crate::commit::{Repo, client_with, with_work};
-use plugin_runtime::testing::TestClient;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 /// Whether the kernel confines children here; on a machine without Landlock the tests say they
 /// were skipped, but never in CI, where this machine's kernel has it.
 fn confined() -> bool {
-    let e = plugin_runtime::reach::enforcement();
+    let e = plugin_routes::reach::enforcement();
     if std::env::var_os("CI").is_some() {
         assert!(
             e.fs.enforced && e.net.enforced,

@@ -6,7 +6,7 @@
 use crate::commit::{Repo, client_scoped, git_in};
 use crate::commit_apply::{code, commit_with, generate, post, remote_head};
 use commit_plugin::scope::{DescribedScope, ScopeConfig};
-use plugin_runtime::testing::TestClient;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;

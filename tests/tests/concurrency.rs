@@ -3,16 +3,16 @@
 //! the client drops it); one past the cap is answered `429 RATE_LIMITED` naming the policy;
 //! streamed routes that declare nothing get the server's cap on streams per caller; places are
 //! counted in memory, or in Redis as leases that lapse when a server dies. And
-//! `plugin_runtime::serve` keeps room for other addresses when one fills the connection cap.
+//! `plugin_routes::serve` keeps room for other addresses when one fills the connection cap.
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
-use plugin_runtime::prelude::*;
-use plugin_runtime::{ClientAddr, EventStream, Principal, ServerConfig};
+use plugin_routes::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
+use plugin_routes::prelude::*;
+use plugin_routes::{ClientAddr, EventStream, Principal, ServerConfig};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ impl Authenticator for Callers {
 }
 
 fn app_with(config: ServerConfig, gates: Gates) -> Router {
-    let config = config.with_default_security(plugin_runtime::Security::of(&["caller"]));
+    let config = config.with_default_security(plugin_routes::Security::of(&["caller"]));
     plugins![config = config; auth = Callers; Capped::new(gates)]
 }
 
@@ -135,7 +135,7 @@ fn app() -> Router {
     app_with(ServerConfig::default(), Gates::default())
 }
 
-/// A request to `path` from `address`, as `plugin_runtime::serve` would pass it.
+/// A request to `path` from `address`, as `plugin_routes::serve` would pass it.
 fn request(path: &str, address: [u8; 4], caller: Option<&str>) -> Request<Body> {
     let mut builder = Request::get(format!("/v1/plugins/capped{path}"))
         .extension(ClientAddr(IpAddr::from(address)));
@@ -358,13 +358,13 @@ async fn callers_are_counted_by_who_they_are_or_by_address_when_declared() {
 fn the_documents_and_the_manifest_state_each_cap() {
     let config = ServerConfig::default()
         .with_max_streams_per_caller(3)
-        .with_default_security(plugin_runtime::Security::of(&["caller"]));
-    let metas = [<Capped as plugin_runtime::Plugin>::META];
-    let doc = plugin_runtime::openapi::document(
+        .with_default_security(plugin_routes::Security::of(&["caller"]));
+    let metas = [<Capped as plugin_routes::Plugin>::META];
+    let doc = plugin_routes::openapi::document(
         &config,
         &Callers.schemes(),
         &metas,
-        plugin_runtime::openapi::Scope::Plugins,
+        plugin_routes::openapi::Scope::Plugins,
     );
     let op = |path: &str| doc["paths"][format!("/v1/plugins/capped{path}")]["get"].clone();
     assert_eq!(
@@ -384,7 +384,7 @@ fn the_documents_and_the_manifest_state_each_cap() {
     assert!(op("/feed")["responses"].get("429").is_some());
     assert!(op("/firehose")["responses"].get("429").is_none());
 
-    let manifest = plugin_runtime::manifest(&config, &metas);
+    let manifest = plugin_routes::manifest(&config, &metas);
     let routes = manifest["plugins"][0]["routes"].as_array().unwrap();
     let route = |handler: &str| {
         routes
@@ -401,9 +401,9 @@ fn the_documents_and_the_manifest_state_each_cap() {
 #[test]
 fn the_ai_plugins_stream_declares_its_own_cap() {
     let config = ServerConfig::default();
-    let manifest = plugin_runtime::manifest(
+    let manifest = plugin_routes::manifest(
         &config,
-        &[<ai_plugin::AiPlugin as plugin_runtime::Plugin>::META],
+        &[<ai_plugin::AiPlugin as plugin_routes::Plugin>::META],
     );
     let routes = manifest["plugins"][0]["routes"].as_array().unwrap();
     let stream = routes

@@ -5,11 +5,9 @@
 //! challenges for it, and a route naming a scheme nothing serves stops the server at start.
 
 use items_example::{ItemsPlugin, ItemsState};
-use plugin_runtime::auth::{
-    Authentication, Authenticator, OAuthFlow, Refusal, Requirement, Scheme,
-};
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{Principal, Security, ServerConfig, app, plugins};
+use plugin_routes::auth::{Authentication, Authenticator, OAuthFlow, Refusal, Requirement, Scheme};
+use plugin_routes::testing::TestClient;
+use plugin_routes::{Principal, Security, ServerConfig, app, plugins};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,7 +61,7 @@ fn team_tokens() -> TeamTokens {
 
 async fn items() -> ItemsState {
     let url = "sqlite::memory:";
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     ItemsState::open(pool, url).await.unwrap()
 }
 
@@ -216,7 +214,7 @@ impl Authenticator for TeamsAndPartners {
 }
 
 mod strict {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// Only teams may call this; it says which scheme admitted the caller.
     #[plugin_route(method = "GET", path = "/teams-only", security(team))]
@@ -324,7 +322,7 @@ fn a_route_naming_a_scheme_nothing_serves_stops_the_server_at_start() {
 
     // A typo is met with the served name closest to it.
     mod typo {
-        use plugin_runtime::prelude::*;
+        use plugin_routes::prelude::*;
         #[plugin_route(method = "GET", path = "/t", security(teem))]
         pub(crate) async fn t() -> RouteResult<String> {
             Ok(String::new())
@@ -354,7 +352,7 @@ async fn a_plugin_that_declares_nothing_takes_the_server_default_which_must_be_s
     );
 
     mod quiet {
-        use plugin_runtime::prelude::*;
+        use plugin_routes::prelude::*;
         #[plugin_route(method = "GET", path = "/q")]
         pub(crate) async fn q() -> RouteResult<String> {
             Ok(String::new())
@@ -443,7 +441,7 @@ async fn an_oauth_scheme_offers_the_scopes_the_routes_require() {
 
 #[tokio::test]
 async fn mounted_by_hand_without_an_authenticator_a_secured_route_answers_401() {
-    use plugin_runtime::Plugin;
+    use plugin_routes::Plugin;
     let router = ItemsPlugin::new(items().await).mount(&ServerConfig::default(), None);
     let c = TestClient::new(router);
     let r = c.get("/v1/plugins/items/items").send().await;
@@ -474,7 +472,7 @@ impl Authenticator for Sessions {
 }
 
 mod cookies {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// Changes state.
     #[plugin_route(method = "POST", path = "/touch", status = 204, security(sid))]
@@ -562,7 +560,7 @@ async fn a_401_the_route_answers_itself_names_how_to_authenticate() {
 }
 
 mod mixed {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// Takes the plugin's security.
     #[plugin_route(method = "GET", path = "/inherits")]

@@ -3,9 +3,9 @@
 //! framework's handling of each can be observed from outside.
 
 use items_example::{ItemsPlugin, ItemsState};
-use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
 use std::time::Duration;
 
 /// The items example and the probe plugin on one in-memory database, with authentication and a
@@ -22,12 +22,12 @@ pub(crate) const ALICE: &str = "alice@example.com";
 pub(crate) const ALICE_PASSWORD: &str = "alice-password";
 
 pub(crate) fn scopes(list: &str) -> Vec<String> {
-    plugin_runtime::auth::parse_grants(list).expect("valid scopes")
+    plugin_routes::auth::parse_grants(list).expect("valid scopes")
 }
 
 pub(crate) async fn world_with(config: AuthConfig) -> World {
     let url = "sqlite::memory:";
-    let pool = plugin_runtime::database::connect(url)
+    let pool = plugin_routes::database::connect(url)
         .await
         .expect("in-memory database");
     let state = ItemsState::open(pool.clone(), url)

@@ -1,10 +1,10 @@
 //! A handler is an ordinary `async fn`: unit tests call it with a context from
-//! `plugin_runtime::testing`, without HTTP.
+//! `plugin_routes::testing`, without HTTP.
 
 use items_example::routes::{create_item, get_item};
 use items_example::{CreateItem, ItemStatus, ItemsPlugin, ItemsState};
-use plugin_runtime::Principal;
-use plugin_runtime::testing::{context_for, with_caller};
+use plugin_routes::Principal;
+use plugin_routes::testing::{context_for, with_caller};
 
 #[tokio::test]
 async fn handlers_can_be_called_directly() {

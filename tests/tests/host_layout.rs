@@ -4,14 +4,14 @@
 //! trailing-slash redirects, the rate limits and the typed client.
 
 use crate::client::{listen, odd};
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{ServerConfig, app, plugins};
+use plugin_routes::testing::TestClient;
+use plugin_routes::{ServerConfig, app, plugins};
 use serde_json::Value;
 
 const PREFIX: &str = "/api/v1/plugin";
 
 mod notes {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// How many notes there are.
     #[plugin_route(
@@ -123,7 +123,7 @@ async fn plugins_live_under_the_host_s_prefix_and_everything_follows() {
 #[tokio::test]
 async fn the_typed_client_calls_the_host_s_layout() {
     use odd::odd_client::OddClient;
-    use plugin_runtime::client::Client;
+    use plugin_routes::client::Client;
     let base = listen(plugins![config = nextspark(); odd::OddPlugin::new()]).await;
     let moved = OddClient::from_client(
         Client::new(&base)
@@ -184,7 +184,7 @@ fn a_prefix_a_path_cannot_start_is_refused() {
 #[test]
 fn a_plugin_moved_onto_another_s_base_path_stops_the_server_naming_both() {
     mod clash {
-        use plugin_runtime::prelude::*;
+        use plugin_routes::prelude::*;
         /// Where `odd` is moved by the prefix.
         #[plugin_route(method = "GET", path = "/here", security(none))]
         pub(crate) async fn here() -> RouteResult<u32> {

@@ -3,7 +3,7 @@
 
 use crate::fixtures::client;
 use axum::body::Body;
-use plugin_runtime::testing::{TestClient, TestResponse};
+use plugin_routes::testing::{TestClient, TestResponse};
 use serde_json::{Value, json};
 
 const ITEMS: &str = "/v1/plugins/items/items";

@@ -4,9 +4,9 @@
 //! route asking each plugin's ready hook, stop hooks after the drain; and the real
 //! `example-server` refusing a bad configuration before it listens.
 
-use plugin_runtime::config::{ConfigSource, Secret};
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{
+use plugin_routes::config::{ConfigSource, Secret};
+use plugin_routes::testing::TestClient;
+use plugin_routes::{
     Ctx, Lifecycle, Plugin, Readiness, RouteResult, Starting, plugin, plugin_route, plugins,
 };
 use serde_json::Value;
@@ -129,7 +129,7 @@ pub(crate) struct DemoPlugin;
 )]
 pub(crate) struct OtherPlugin;
 
-fn faults(e: &plugin_runtime::config::ConfigError) -> Vec<(String, String)> {
+fn faults(e: &plugin_routes::config::ConfigError) -> Vec<(String, String)> {
     e.faults()
         .iter()
         .map(|f| (f.place.clone(), f.problem.clone()))
@@ -382,9 +382,8 @@ fn files_layer_under_the_variables_and_a_file_key_is_named_in_its_file() {
 #[test]
 fn several_plugins_faults_come_together() {
     let source = ConfigSource::from_vars([("DEMO_WORKERS", "0")]);
-    let e =
-        plugin_runtime::config::all((source.load::<DemoPlugin>(), source.load::<OtherPlugin>()))
-            .unwrap_err();
+    let e = plugin_routes::config::all((source.load::<DemoPlugin>(), source.load::<OtherPlugin>()))
+        .unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("plugin `demo`") && text.contains("plugin `other`"),
@@ -418,7 +417,7 @@ async fn hooks_start_the_plugin_answer_readiness_and_stop_after_the_drain() {
     // What the kernel holds the plugins' programs to, as `reach::enforcement()` says.
     assert_eq!(
         body["sandbox"],
-        serde_json::to_value(plugin_runtime::reach::enforcement()).unwrap()
+        serde_json::to_value(plugin_routes::reach::enforcement()).unwrap()
     );
     let r = client.post("/v1/plugins/demo/flip").send().await;
     assert_eq!(r.json::<String>(), "blue (2 workers): ready was true");
@@ -461,8 +460,8 @@ async fn a_start_hook_refuses_with_its_own_message_naming_the_plugin() {
 
 #[test]
 fn the_manifest_shows_the_configuration_schema_and_the_hooks() {
-    let m = plugin_runtime::manifest(
-        &plugin_runtime::ServerConfig::default(),
+    let m = plugin_routes::manifest(
+        &plugin_routes::ServerConfig::default(),
         &[<DemoPlugin as Plugin>::META],
     );
     let demo = &m["plugins"][0];

@@ -1,8 +1,8 @@
 //! Limits resolve route first, then plugin, then server; a plugin's own `GET /health` replaces the
 //! default one.
 
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
 use serde_json::json;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! pedantic group (CI runs clippy over all targets) while using each kind of expansion.
 #![deny(warnings, clippy::pedantic)]
 
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 /// State.
 pub(crate) struct Shop;
@@ -75,5 +75,5 @@ pub(crate) struct ShopPlugin;
 
 #[test]
 fn expansions_compile_without_warnings() {
-    let _router = plugins![auth = plugin_runtime::testing::RefuseAll; ShopPlugin::new(Shop)];
+    let _router = plugins![auth = plugin_routes::testing::RefuseAll; ShopPlugin::new(Shop)];
 }

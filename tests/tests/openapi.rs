@@ -3,15 +3,15 @@
 //! arrive whole, and the documents are served with `ETag`s next to Swagger UI.
 
 use items_example::ItemsState;
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
 /// The example's app, with every plugin served, as `example-server` assembles it.
-async fn example_app() -> plugin_runtime::App {
+async fn example_app() -> plugin_routes::App {
     let url = "sqlite::memory:";
-    let pool = plugin_runtime::database::connect(url).await.unwrap();
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let state = ItemsState::open(pool.clone(), url).await.unwrap();
     let ledger = ai_plugin::ledger::Ledger::open(pool.clone(), url)
         .await
@@ -24,7 +24,7 @@ async fn example_app() -> plugin_runtime::App {
     let commit = commit_plugin::CommitState::open(&repo.dir, &[], plans)
         .await
         .unwrap();
-    let auth = plugin_runtime::Auth::open(pool, plugin_runtime::AuthConfig::default())
+    let auth = plugin_routes::Auth::open(pool, plugin_routes::AuthConfig::default())
         .await
         .unwrap();
     let ai_placeholders = ai.placeholders();
@@ -360,11 +360,11 @@ async fn reset() -> RouteResult<()> {
 struct ShapesPlugin;
 
 fn shapes_doc() -> Value {
-    plugin_runtime::openapi::document(
+    plugin_routes::openapi::document(
         &ServerConfig::default(),
         &[],
         &[<ShapesPlugin as Plugin>::META],
-        plugin_runtime::openapi::Scope::All,
+        plugin_routes::openapi::Scope::All,
     )
 }
 
@@ -455,7 +455,7 @@ async fn hidden_routes_are_served_and_in_the_manifest() {
     let r = c.delete("/v1/plugins/shapes/admin/reset").send().await;
     assert_eq!(r.status(), 204);
     let manifest =
-        plugin_runtime::manifest(&ServerConfig::default(), &[<ShapesPlugin as Plugin>::META]);
+        plugin_routes::manifest(&ServerConfig::default(), &[<ShapesPlugin as Plugin>::META]);
     let routes = manifest["plugins"][0]["routes"].as_array().unwrap();
     let reset = routes.iter().find(|r| r["handler"] == "reset").unwrap();
     assert_eq!(
@@ -541,7 +541,7 @@ async fn swagger_ui_is_served_from_the_binary() {
 /// `app![...]` is named, never silently absent.
 #[tokio::test]
 async fn a_plugin_left_out_of_the_app_is_named() {
-    use plugin_runtime::Plugin;
+    use plugin_routes::Plugin;
     let app = example_app().await;
     let declared = [
         <items_example::ItemsPlugin as Plugin>::META,
@@ -550,7 +550,7 @@ async fn a_plugin_left_out_of_the_app_is_named() {
     ];
     app.assert_mounted(&declared);
     assert!(app.serves::<commit_plugin::CommitPlugin>());
-    let alone = plugin_runtime::app![security_none::NotMounted::new()];
+    let alone = plugin_routes::app![security_none::NotMounted::new()];
     assert!(!alone.serves::<commit_plugin::CommitPlugin>());
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         alone.assert_mounted(&declared);
@@ -561,7 +561,7 @@ async fn a_plugin_left_out_of_the_app_is_named() {
 }
 
 mod security_none {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// Answers nothing.
     #[plugin_route(method = "GET", path = "/nothing", status = 204, security(none))]

@@ -3,10 +3,10 @@
 //! with headers. Also: plugins at the site base path `/`, and trailing slashes.
 
 use axum::http::StatusCode;
-use plugin_runtime::http::{HeaderValue, header};
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{Binary, Conditional, Html, IfNoneMatch, RawJson, WithHeaders};
+use plugin_routes::http::{HeaderValue, header};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
+use plugin_routes::{Binary, Conditional, Html, IfNoneMatch, RawJson, WithHeaders};
 
 #[derive(Serialize, JsonSchema)]
 struct Visit {
@@ -193,11 +193,11 @@ async fn binary_is_sent_as_its_media_type_and_conditional_answers_304() {
 
 #[tokio::test]
 async fn a_conditional_route_documents_the_header_the_etag_and_the_304() {
-    let doc = plugin_runtime::openapi::document(
+    let doc = plugin_routes::openapi::document(
         &ServerConfig::default(),
         &[],
         &[<Avatars as Plugin>::META],
-        plugin_runtime::openapi::Scope::All,
+        plugin_routes::openapi::Scope::All,
     );
     let op = &doc["paths"]["/v1/plugins/avatars/avatars/{name}"]["get"];
     let header = op["parameters"]
@@ -236,19 +236,15 @@ async fn a_plugin_at_the_site_base_path_serves_whole_paths_without_a_health_rout
     );
     let metas = [<Site as Plugin>::META, <Visits as Plugin>::META];
     let config = ServerConfig::default();
-    let all = plugin_runtime::openapi::document(
-        &config,
-        &[],
-        &metas,
-        plugin_runtime::openapi::Scope::All,
-    );
+    let all =
+        plugin_routes::openapi::document(&config, &[], &metas, plugin_routes::openapi::Scope::All);
     assert!(all["paths"]["/about"]["get"].is_object());
     assert!(all["paths"]["/"]["get"].is_object());
-    let only = plugin_runtime::openapi::document(
+    let only = plugin_routes::openapi::document(
         &config,
         &[],
         &metas,
-        plugin_runtime::openapi::Scope::Plugins,
+        plugin_routes::openapi::Scope::Plugins,
     );
     assert!(only["paths"].get("/about").is_none(), "{only}");
     assert!(only["paths"]["/v1/plugins/visits/page"]["get"].is_object());

@@ -3,8 +3,8 @@
 //! response of a limited route, and documented. Time is tokio's paused clock, never a sleep.
 
 use axum::http::StatusCode;
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -187,9 +187,9 @@ async fn limits_are_documented_where_they_apply() {
     for header in ["retry-after", "ratelimit", "ratelimit-policy"] {
         assert!(shared["headers"].get(header).is_some(), "{shared}");
     }
-    let manifest = plugin_runtime::manifest(
-        &plugin_runtime::ServerConfig::default(),
-        &[<Limited as plugin_runtime::Plugin>::META],
+    let manifest = plugin_routes::manifest(
+        &plugin_routes::ServerConfig::default(),
+        &[<Limited as plugin_routes::Plugin>::META],
     );
     let routes = manifest["plugins"][0]["routes"].as_array().unwrap();
     let upload = routes.iter().find(|r| r["handler"] == "upload").unwrap();
@@ -205,17 +205,17 @@ async fn open() -> RouteResult<Pong> {
 #[plugin(name = "plain", version = "1.0.0", routes(open))]
 struct Plain;
 
-const SERVER_DEFAULT: &[plugin_runtime::RateLimit] = &[plugin_runtime::RateLimit {
+const SERVER_DEFAULT: &[plugin_routes::RateLimit] = &[plugin_routes::RateLimit {
     name: "server",
     quota: 2,
     window_secs: 60,
     burst: 2,
-    key: plugin_runtime::LimitKey::Route,
+    key: plugin_routes::LimitKey::Route,
 }];
 
 #[tokio::test(start_paused = true)]
 async fn the_server_default_applies_where_route_and_plugin_say_nothing() {
-    let config = plugin_runtime::ServerConfig::default().with_rate_limits(SERVER_DEFAULT);
+    let config = plugin_routes::ServerConfig::default().with_rate_limits(SERVER_DEFAULT);
     let c = TestClient::new(plugins![config = config; Plain::new(), Limited::new()]);
     for _ in 0..2 {
         assert_eq!(c.get("/v1/plugins/plain/open").send().await.status(), 200);

@@ -1,13 +1,13 @@
-//! `plugin_runtime::reach`, as a plugin author uses it: permissions declared as the macro would
+//! `plugin_routes::reach`, as a plugin author uses it: permissions declared as the macro would
 //! (`static Permissions`), resolved with placeholder values, every kind of request refused when
 //! undeclared (and logged once), and — where the kernel has Landlock — the programs started
 //! through the handle confined to the declared files and ports.
 
 use crate::logs::captured;
-use plugin_runtime::reach::{
+use plugin_routes::reach::{
     Kind, Placeholders, Reach, ReachError, Refused, ResolveError, enforcement,
 };
-use plugin_runtime::{Permissions, RouteError};
+use plugin_routes::{Permissions, RouteError};
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -357,19 +357,19 @@ impl std::error::Error for Wrapped {
 }
 
 /// Code that asks its handle for a program its route does not declare, directly and wrapped.
-#[plugin_runtime::plugin_route(method = "GET", path = "/direct", security(none))]
-async fn refused_direct(ctx: plugin_runtime::Ctx<()>) -> plugin_runtime::RouteResult<String> {
+#[plugin_routes::plugin_route(method = "GET", path = "/direct", security(none))]
+async fn refused_direct(ctx: plugin_routes::Ctx<()>) -> plugin_routes::RouteResult<String> {
     ctx.reach().command("ssh-once-direct")?;
     Ok(String::new())
 }
 
-#[plugin_runtime::plugin_route(method = "GET", path = "/wrapped", security(none))]
-async fn refused_wrapped(ctx: plugin_runtime::Ctx<()>) -> plugin_runtime::RouteResult<String> {
+#[plugin_routes::plugin_route(method = "GET", path = "/wrapped", security(none))]
+async fn refused_wrapped(ctx: plugin_routes::Ctx<()>) -> plugin_routes::RouteResult<String> {
     ctx.reach().command("ssh-once-wrapped").map_err(Wrapped)?;
     Ok(String::new())
 }
 
-#[plugin_runtime::plugin(
+#[plugin_routes::plugin(
     name = "reach-errors",
     version = "1.0.0",
     routes(refused_direct, refused_wrapped)
@@ -379,7 +379,7 @@ struct ReachErrors;
 #[tokio::test]
 async fn a_refusal_answered_as_a_500_is_logged_once_even_when_wrapped() {
     let log = captured();
-    let c = plugin_runtime::testing::TestClient::new(plugin_runtime::plugins![ReachErrors::new()]);
+    let c = plugin_routes::testing::TestClient::new(plugin_routes::plugins![ReachErrors::new()]);
     for (path, asked) in [
         ("direct", "ssh-once-direct"),
         ("wrapped", "ssh-once-wrapped"),
@@ -635,7 +635,7 @@ fn a_confined_server_thread_and_the_threads_it_makes_keep_to_its_reach() {
         allowed.local_addr().unwrap().port(),
         other.local_addr().unwrap().port(),
     );
-    let reach = plugin_runtime::reach::ServerReach::new()
+    let reach = plugin_routes::reach::ServerReach::new()
         .read(&l.data)
         .write(&l.work)
         .connect(allowed_port);

@@ -6,9 +6,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{RequestId, RequestLayer};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
+use plugin_routes::{RequestId, RequestLayer};
 use std::convert::Infallible;
 use std::time::Duration;
 

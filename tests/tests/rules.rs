@@ -10,7 +10,7 @@
 //! value inside it, while the schema applies it to the list's items, so the one-attribute
 //! spelling on `Option<Vec<String>>` (what `POST /apply` had) disagrees, and the test says so.
 
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use schemars::generate::SchemaSettings;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};

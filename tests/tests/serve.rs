@@ -1,4 +1,4 @@
-//! `plugin_runtime::serve` over real TCP on 127.0.0.1: request heads have a deadline and a size
+//! `plugin_routes::serve` over real TCP on 127.0.0.1: request heads have a deadline and a size
 //! cap, silent connections cannot starve the server, HTTP/2 without TLS is served, and shutdown
 //! lets requests in flight finish while idle connections do not hold it open. Every wait is
 //! bounded.
@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use plugin_runtime::{ClientAddr, Serve, TrustedProxies};
+use plugin_routes::{ClientAddr, Serve, TrustedProxies};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,7 +47,7 @@ async fn start(configure: impl FnOnce(Serve) -> Serve) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let serve = configure(plugin_runtime::serve(listener, app())).with_shutdown_signal(async {
+    let serve = configure(plugin_routes::serve(listener, app())).with_shutdown_signal(async {
         let _ = stopped.await;
     });
     let server = tokio::spawn(serve.into_future());

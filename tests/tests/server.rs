@@ -553,7 +553,7 @@ fn two_servers_on_one_redis_share_the_login_quota() {
     let (dir_b, url_b) = fresh_sqlite("redis-b");
     let a = Server::start_with(&binary, &url_a, &env);
     let b = Server::start_with(&binary, &url_b, &env);
-    let quota = plugin_runtime::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+    let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
     let body = json!({"email": "someone@example.com", "password": "a guess"});
     let mut answered = 0;
     let mut limited = 0;

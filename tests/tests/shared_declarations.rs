@@ -4,12 +4,12 @@
 //! documents, the manifest and the typed client's error enums all say the same. `deprecated` and
 //! `hidden` on a plugin mark every one of its routes.
 
-use plugin_runtime::app;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::app;
+use plugin_routes::testing::TestClient;
 use serde_json::Value;
 
 mod shop {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     #[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
     pub(crate) struct Item {
@@ -73,7 +73,7 @@ mod shop {
 }
 
 mod old {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     #[derive(Debug, Serialize, Deserialize, JsonSchema)]
     pub(crate) struct Answer {
@@ -103,7 +103,7 @@ mod old {
 
 use shop::{ShopClient, ShopPlugin, shop_client};
 
-fn shop() -> plugin_runtime::App {
+fn shop() -> plugin_routes::App {
     app![ShopPlugin::new()]
 }
 

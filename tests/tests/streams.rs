@@ -4,9 +4,9 @@
 //! the response drops the stream.
 
 use futures_util::stream::{self, StreamExt};
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
-use plugin_runtime::{EventStream, RouteError};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
+use plugin_routes::{EventStream, RouteError};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,11 +226,11 @@ async fn dropping_the_response_drops_the_stream() {
 
 #[tokio::test]
 async fn the_documents_describe_the_stream_and_its_events() {
-    let doc = plugin_runtime::openapi::document(
+    let doc = plugin_routes::openapi::document(
         &ServerConfig::default(),
         &[],
         &[<Talk as Plugin>::META],
-        plugin_runtime::openapi::Scope::Plugins,
+        plugin_routes::openapi::Scope::Plugins,
     );
     let ok = &doc["paths"]["/v1/plugins/talk/pieces"]["post"]["responses"]["200"];
     // The schema describes one event: its data is JSON of the item's schema, or of the
@@ -283,11 +283,11 @@ fn validator_at(doc: &serde_json::Value, pointer: &str) -> jsonschema::Validator
 
 #[tokio::test]
 async fn every_event_the_server_sends_is_valid_under_the_document() {
-    let doc = plugin_runtime::openapi::document(
-        &plugin_runtime::ServerConfig::default(),
+    let doc = plugin_routes::openapi::document(
+        &plugin_routes::ServerConfig::default(),
         &[],
-        &[<Talk as plugin_runtime::Plugin>::META],
-        plugin_runtime::openapi::Scope::All,
+        &[<Talk as plugin_routes::Plugin>::META],
+        plugin_routes::openapi::Scope::All,
     );
     let at =
         "/paths/~1v1~1plugins~1talk~1pieces/post/responses/200/content/text~1event-stream/schema";

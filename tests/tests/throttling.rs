@@ -3,10 +3,10 @@
 //! counted in Redis, shared by servers and handled as configured when Redis cannot be reached.
 
 use crate::fixtures::{ALICE, ALICE_PASSWORD, world};
-use plugin_runtime::auth::{Authentication, Authenticator, Requirement};
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::{TestClient, TestResponse};
-use plugin_runtime::{LimitStore, WhenUnreachable};
+use plugin_routes::auth::{Authentication, Authenticator, Requirement};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::{TestClient, TestResponse};
+use plugin_routes::{LimitStore, WhenUnreachable};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,12 +21,12 @@ fn address(last: u8) -> IpAddr {
 
 /// The built-in store, counting how often it is asked (each ask of an unknown key is a query).
 struct Counting {
-    inner: plugin_runtime::Auth,
+    inner: plugin_routes::Auth,
     asked: Arc<AtomicUsize>,
 }
 
 impl Authenticator for Counting {
-    fn schemes(&self) -> Vec<plugin_runtime::auth::Scheme> {
+    fn schemes(&self) -> Vec<plugin_routes::auth::Scheme> {
         self.inner.schemes()
     }
 
@@ -56,10 +56,10 @@ async fn a_burst_of_bad_keys_gets_429_before_the_store_is_asked() {
     let asked = Arc::new(AtomicUsize::new(0));
     let app = plugins![
         auth = Counting { inner: w.auth.clone(), asked: Arc::clone(&asked) };
-        plugin_runtime::auth::AuthRoutes::new(w.auth.clone()),
+        plugin_routes::auth::AuthRoutes::new(w.auth.clone()),
     ];
     let guesser = TestClient::new(app.clone()).from_address(address(1));
-    let quota = plugin_runtime::auth::AUTH_FAILURES.quota as usize;
+    let quota = plugin_routes::auth::AUTH_FAILURES.quota as usize;
     for i in 0..quota {
         let r = guesser
             .get(ME)
@@ -118,7 +118,7 @@ async fn try_login(c: &TestClient, email: &str, password: &str) -> TestResponse 
 #[tokio::test]
 async fn failed_logins_are_limited_per_email_across_addresses() {
     let w = world().await;
-    let quota = plugin_runtime::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+    let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
     // Each wrong password comes from another address: the per-address quota never bites.
     for i in 0..quota {
         let c = TestClient::new(w.app.clone()).from_address(address(10 + i as u8));

@@ -43,7 +43,7 @@ const TOUCHED: &str = "\"gone 0\"";
 fn manifest(framework: Framework, routes: usize, root: &Path) -> String {
     let deps = match framework {
         Framework::Ours => format!(
-            "plugin-runtime = {{ path = {:?}, default-features = false }}\n\
+            "plugin-routes = {{ path = {:?}, default-features = false }}\n\
              axum = {{ version = \"0.8.9\", default-features = false, features = [\"http1\", \"tokio\"] }}\n\
              tokio = {{ version = \"1.54\", features = [\"macros\", \"rt-multi-thread\", \"net\"] }}\n\
              serde = {{ version = \"1\", features = [\"derive\"] }}\n\
@@ -68,7 +68,7 @@ fn manifest(framework: Framework, routes: usize, root: &Path) -> String {
 
 fn ours_module(p: usize, routes: usize) -> String {
     let mut out = format!(
-        "use plugin_runtime::prelude::*;\n\n#[derive(Debug, Serialize, JsonSchema)]\npub struct Output{p} {{\n    id: i64,\n    name: String,\n    count: u32,\n}}\n"
+        "use plugin_routes::prelude::*;\n\n#[derive(Debug, Serialize, JsonSchema)]\npub struct Output{p} {{\n    id: i64,\n    name: String,\n    count: u32,\n}}\n"
     );
     let mut names = Vec::new();
     for r in 0..routes {
@@ -113,7 +113,7 @@ fn ours_main() -> String {
         .collect();
     format!(
         "{mods}
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {{

@@ -277,7 +277,7 @@ fn files_under(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String>
 
 fn bless() -> Result<(), String> {
     cargo(
-        &["test", "-p", "plugin-macros", "golden"],
+        &["test", "-p", "plugin-routes-macros", "golden"],
         &[("PLUGIN_BLESS", "1")],
     )?;
     cargo(
@@ -471,12 +471,12 @@ struct Variant {
 
 const VARIANTS: &[Variant] = &[
     Variant {
-        name: "plugin-runtime, core alone",
+        name: "plugin-routes, core alone",
         dir: "ours",
         args: &[],
     },
     Variant {
-        name: "plugin-runtime, every feature",
+        name: "plugin-routes, every feature",
         dir: "ours",
         args: &["--features", "all"],
     },

@@ -1032,7 +1032,7 @@ Transfer/sec:     16.44MB
 
     #[test]
     fn summary_shares_add_up() {
-        let folded = "worker;tokio::run;hyper::parse;tcp_sendmsg_[k] 60000000\nworker;tokio::run;plugin_runtime::endpoint;serde_json::to_vec 40000000\n";
+        let folded = "worker;tokio::run;hyper::parse;tcp_sendmsg_[k] 60000000\nworker;tokio::run;plugin_routes::endpoint;serde_json::to_vec 40000000\n";
         let table = top_frames(folded);
         assert!(
             table.contains("| the kernel | 60.0 % | 60.0 % |"),

@@ -5,7 +5,7 @@
 
 use crate::cost::{Pico, Prices};
 use crate::provider::Kind;
-use plugin_runtime::config::Secret;
+use plugin_routes::config::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -128,7 +128,7 @@ impl Ledger {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        plugin_runtime::database::migrate(
+        plugin_routes::database::migrate(
             &pool,
             url,
             sqlx::migrate!("./migrations/sqlite"),

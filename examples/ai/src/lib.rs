@@ -30,9 +30,9 @@ pub use routes::{
 use history::History;
 use ledger::Ledger;
 use meter::Meter;
-use plugin_runtime::database::Database;
-use plugin_runtime::reach::Placeholders;
-use plugin_runtime::{Starting, plugin};
+use plugin_routes::database::Database;
+use plugin_routes::reach::Placeholders;
+use plugin_routes::{Starting, plugin};
 use provider::Provider;
 use std::collections::BTreeMap;
 

@@ -20,8 +20,8 @@ use crate::plan_routes::fingerprint;
 use crate::scope::{Scope, ScopeRefusal};
 use crate::store::{Plan, PlanState, PlannedCommit, RepositoryLock};
 use crate::{CommitState, RouteGit};
-use plugin_runtime::RouteError;
-use plugin_runtime::prelude::*;
+use plugin_routes::RouteError;
+use plugin_routes::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 

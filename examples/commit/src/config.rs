@@ -15,8 +15,8 @@ use crate::model::Model;
 use crate::store::Plans;
 use crate::{CommitState, RepoError};
 use ai_plugin::AiState;
-use plugin_runtime::database::Database;
-use plugin_runtime::{Readiness, Starting};
+use plugin_routes::database::Database;
+use plugin_routes::{Readiness, Starting};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -12,7 +12,7 @@
 //! prints paths unquoted.
 
 use crate::paths::RelPath;
-use plugin_runtime::reach::{Reach, ReachError, Refused};
+use plugin_routes::reach::{Reach, ReachError, Refused};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

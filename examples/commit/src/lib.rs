@@ -58,8 +58,8 @@ use store::Plans;
 use git::Git;
 use model::Model;
 use paths::RelPath;
-use plugin_runtime::reach::{Placeholders, Reach};
-use plugin_runtime::{Ctx, Plugin, plugin};
+use plugin_routes::reach::{Placeholders, Reach};
+use plugin_routes::{Ctx, Plugin, plugin};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,7 +116,7 @@ impl CommitState {
             Placeholders::new().with("repo", root.to_string_lossy().into_owned());
         let permissions = <CommitPlugin as Plugin>::META
             .permissions
-            .unwrap_or(&plugin_runtime::Permissions::NONE);
+            .unwrap_or(&plugin_routes::Permissions::NONE);
         let reach = Reach::resolve("commit (start)", permissions, &placeholders)
             .map_err(|e| RepoError(e.to_string()))?;
         let git = Git::new(&root, reach);
@@ -196,12 +196,12 @@ impl CommitState {
         scope: &RelPath,
     ) -> Result<
         Option<(store::Plan, std::collections::BTreeMap<String, String>)>,
-        plugin_runtime::RouteError,
+        plugin_routes::RouteError,
     > {
         self.plans
             .load(scope.as_str())
             .await
-            .map_err(plugin_runtime::RouteError::internal)
+            .map_err(plugin_routes::RouteError::internal)
     }
 
     /// Saves `plan`'s commits and state (the state of its files stays) over the revision it was
@@ -209,11 +209,11 @@ impl CommitState {
     pub(crate) async fn update_plan(
         &self,
         plan: &mut store::Plan,
-    ) -> Result<bool, plugin_runtime::RouteError> {
+    ) -> Result<bool, plugin_routes::RouteError> {
         self.plans
             .update(plan, plan_routes::now_ms())
             .await
-            .map_err(plugin_runtime::RouteError::internal)
+            .map_err(plugin_routes::RouteError::internal)
     }
 
     /// The model that plans, if any.
@@ -280,7 +280,7 @@ pub(crate) async fn remotes(git: &Git, placeholders: &mut Placeholders) -> Resul
 
 /// `host:port` of a remote's URL.
 fn address_of(url: &str) -> Option<String> {
-    let (host, port) = plugin_runtime::reach::host_port_of(url).ok()?;
+    let (host, port) = plugin_routes::reach::host_port_of(url).ok()?;
     Some(if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

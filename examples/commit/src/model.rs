@@ -114,8 +114,8 @@ struct SummaryAnswer {
 /// # Errors
 /// The scope missing.
 pub(crate) fn caller_for_model(
-    ctx: &plugin_runtime::Ctx<crate::CommitState>,
-) -> Result<&str, plugin_runtime::RouteError> {
+    ctx: &plugin_routes::Ctx<crate::CommitState>,
+) -> Result<&str, plugin_routes::RouteError> {
     ctx.require_scopes(&[GENERATE_SCOPE])?;
     if let Some(model) = &ctx.model {
         // The provider is reached only from routes that declare it.

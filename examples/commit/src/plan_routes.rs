@@ -13,8 +13,8 @@ use crate::scope::{Scope, ScopeRefusal};
 use crate::secrets::{self, Finding};
 use crate::store::{Plan, PlanMetadata, PlanMethod, PlanState, PlannedCommit};
 use crate::{CommitState, RouteGit};
-use plugin_runtime::RouteError;
-use plugin_runtime::prelude::*;
+use plugin_routes::RouteError;
+use plugin_routes::prelude::*;
 use std::collections::BTreeMap;
 
 /// A subject stays one line: a line break would start a body, and a body can hold trailers

@@ -9,7 +9,7 @@ use crate::scope::ScopeRefusal;
 use crate::secrets::{self, Part};
 use crate::store::{Plan, PlanState};
 use crate::{CommitState, RouteGit};
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use std::fmt::Write as _;
 
 /// What `POST /regenerate-commit` takes.

@@ -10,8 +10,8 @@ use crate::paths::RelPath;
 use crate::scope::{Scope, ScopeRefusal};
 use crate::store::PlanState;
 use crate::{CommitState, RouteGit};
-use plugin_runtime::RouteError;
-use plugin_runtime::prelude::*;
+use plugin_routes::RouteError;
+use plugin_routes::prelude::*;
 
 /// The query of the routes that read a scope.
 #[derive(Debug, Deserialize, JsonSchema, Validate)]
@@ -111,7 +111,7 @@ macro_rules! refuse_changes {
                 "git's listing of the scope's changes is longer than the {bytes} bytes one request reads (more than the {limit} files one request works on, or very long names); give a narrower scope"
             )
             .with_details(serde_json::json!({ "listingBytes": bytes, "limit": limit })),
-            $crate::changes::ChangesError::Git(e) => plugin_runtime::RouteError::internal(e),
+            $crate::changes::ChangesError::Git(e) => plugin_routes::RouteError::internal(e),
         }
     };
 }
@@ -140,7 +140,7 @@ macro_rules! refuse_model {
                 over.as_str()
             )
             .with_details(serde_json::json!({ "budget": over.as_str() })),
-            $crate::model::ModelError::Internal(e) => plugin_runtime::RouteError::internal(e),
+            $crate::model::ModelError::Internal(e) => plugin_routes::RouteError::internal(e),
             error => {
                 tracing::warn!(model = $model.name(), error = %error, "the model failed");
                 route_error!(LLM_FAILED, "{error}")

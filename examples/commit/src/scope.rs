@@ -15,7 +15,7 @@
 use crate::git::Git;
 use crate::paths::{PathError, RelPath};
 use crate::{RepoError, remotes};
-use plugin_runtime::reach::Placeholders;
+use plugin_routes::reach::Placeholders;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -180,7 +180,7 @@ impl Plans {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        plugin_runtime::database::migrate(
+        plugin_routes::database::migrate(
             &pool,
             url,
             sqlx::migrate!("./migrations/sqlite"),

@@ -19,8 +19,8 @@ pub use store::{ItemsState, StoreError};
 
 use ai_plugin::{AiPlugin, AiState};
 use commit_plugin::{CommitPlugin, CommitState};
-use plugin_runtime::auth::{Auth, AuthRoutes, SettingsPage};
-use plugin_runtime::{App, ServerConfig, app, plugin};
+use plugin_routes::auth::{Auth, AuthRoutes, SettingsPage};
+use plugin_routes::{App, ServerConfig, app, plugin};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {

@@ -32,11 +32,11 @@ use ai_plugin::AiPlugin;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use commit_plugin::CommitPlugin;
 use items_example::ItemsState;
-use plugin_runtime::auth::{OAuthConfig, parse_grants};
-use plugin_runtime::config::ConfigSource;
-use plugin_runtime::database::Database;
-use plugin_runtime::reach::ServerReach;
-use plugin_runtime::{Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable};
+use plugin_routes::auth::{OAuthConfig, parse_grants};
+use plugin_routes::config::ConfigSource;
+use plugin_routes::database::Database;
+use plugin_routes::reach::ServerReach;
+use plugin_routes::{Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -61,8 +61,8 @@ struct Args {
     port: u16,
     /// The proxies in front of the server (addresses and CIDR ranges, comma-separated): through
     /// them the client's address is read from `X-Forwarded-For`. None by default.
-    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_runtime::TrustedProxies::parse)]
-    trusted_proxies: plugin_runtime::TrustedProxies,
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_routes::TrustedProxies::parse)]
+    trusted_proxies: plugin_routes::TrustedProxies,
     /// Count rate limits in this Redis (`redis://[user:password@]host[:port][/db]`), shared by
     /// every server that uses it, instead of in this process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -91,7 +91,7 @@ struct Args {
     confine: bool,
     /// How many failed authentications one client address may make per minute before it is
     /// refused with 429.
-    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_runtime::auth::AUTH_FAILURES.quota)]
+    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = plugin_routes::auth::AUTH_FAILURES.quota)]
     auth_failures_per_minute: u32,
     /// Changes a rate limit a plugin declares, `plugin.policy=quota/window` (repeatable, or
     /// comma-separated in the variable): `ai.generations=100/1m` lets each caller make 100 calls
@@ -102,7 +102,7 @@ struct Args {
         value_delimiter = ',',
         value_name = "PLUGIN.POLICY=QUOTA/WINDOW"
     )]
-    rate_limits: Vec<plugin_runtime::LimitOverride>,
+    rate_limits: Vec<plugin_routes::LimitOverride>,
     #[command(flatten)]
     db: DatabaseArgs,
     #[command(flatten)]
@@ -254,7 +254,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let (ai_config, commit_config) = if starts {
         let source = ConfigSource::from_env();
         let loaded =
-            plugin_runtime::config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()));
+            plugin_routes::config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()));
         match loaded {
             Ok(both) => (Some(both.0), Some(both.1)),
             Err(e) => refuse_to_start(&e),
@@ -306,10 +306,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     }
 
     let per_minute = args.auth_failures_per_minute.max(1);
-    let mut config = config.with_auth_failure_limit(plugin_runtime::RateLimit {
+    let mut config = config.with_auth_failure_limit(plugin_routes::RateLimit {
         quota: per_minute,
         burst: per_minute,
-        ..plugin_runtime::auth::AUTH_FAILURES
+        ..plugin_routes::auth::AUTH_FAILURES
     });
     if let Some(redis) = &args.redis_url {
         let then = match args.redis_unreachable.as_str() {
@@ -401,7 +401,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     );
     // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain. The
     // plugins' stop hooks run after the drain, or after serving failed.
-    let served = plugin_runtime::serve(listener, app)
+    let served = plugin_routes::serve(listener, app)
         .with_trusted_proxies(args.trusted_proxies)
         .with_head_timeout(Duration::from_secs(args.head_timeout_secs))
         .with_idle_timeout(Duration::from_secs(args.idle_timeout_secs))
@@ -460,7 +460,7 @@ fn server_reach(
 
 /// The port a `scheme://[user[:password]@]host[:port]/...` URL names, or `default`.
 fn port_of(url: &str, default: u16) -> u16 {
-    plugin_runtime::reach::host_port_of(url).map_or(default, |(_, port)| port)
+    plugin_routes::reach::host_port_of(url).map_or(default, |(_, port)| port)
 }
 
 /// A configuration at fault: said once, in the log, and the process ends (status 1) before
@@ -471,7 +471,7 @@ fn refuse_to_start(e: &dyn std::fmt::Display) -> ! {
 }
 
 /// The key alone on the last line of stdout, so `| tail -n 1` gets it.
-fn print_key(created: &plugin_runtime::auth::CreatedApiKey, email: &str) {
+fn print_key(created: &plugin_routes::auth::CreatedApiKey, email: &str) {
     println!(
         "created API key {} ({}) for {email} with scopes [{}]; it is shown once:",
         created.info.name,

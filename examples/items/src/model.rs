@@ -1,7 +1,7 @@
 //! The items API's types. The same `#[garde(...)]` attributes drive validation and the JSON
 //! Schema of each input.
 
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 /// Whether an item is in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

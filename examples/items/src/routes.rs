@@ -5,7 +5,7 @@
 
 use crate::model::{CreateItem, Item, ItemPage, ListQuery, Pagination, UpdateItem};
 use crate::store::{ItemsState, StoreError};
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 /// List items, newest first, one page at a time.
 #[plugin_route(method = "GET", path = "/items")]

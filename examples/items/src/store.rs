@@ -43,13 +43,13 @@ impl From<sqlx::Error> for StoreError {
 const COLUMNS: &str = "id, name, status, created_at";
 
 impl ItemsState {
-    /// Opens the database at `url` (see `plugin_runtime::database::connect`) and runs the
+    /// Opens the database at `url` (see `plugin_routes::database::connect`) and runs the
     /// migrations. `sqlite::memory:` gives a private in-memory database, for tests.
     ///
     /// # Errors
     /// If the database cannot be opened or migrated.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        let pool = plugin_runtime::database::connect(url).await?;
+        let pool = plugin_routes::database::connect(url).await?;
         Self::open(pool, url).await
     }
 
@@ -58,7 +58,7 @@ impl ItemsState {
     /// # Errors
     /// If the migrations fail.
     pub async fn open(pool: AnyPool, url: &str) -> Result<Self, sqlx::Error> {
-        plugin_runtime::database::migrate(
+        plugin_routes::database::migrate(
             &pool,
             url,
             sqlx::migrate!("./migrations/sqlite"),

@@ -1,9 +1,9 @@
-//! The rules that both halves of the framework apply: `plugin-macros` when it expands an
-//! attribute (so a bad declaration does not compile) and `plugin-runtime` when it serves and
+//! The rules that both halves of the framework apply: `plugin-routes-macros` when it expands an
+//! attribute (so a bad declaration does not compile) and `plugin-routes` when it serves and
 //! documents a route (and in its `const` checks). Each rule is written here once.
 //!
 //! This crate has no dependencies and is not meant to be used directly: depend on
-//! `plugin-runtime`, which re-exports what users see ([`Method`], [`FrameworkCode`]).
+//! `plugin-routes`, which re-exports what users see ([`Method`], [`FrameworkCode`]).
 
 mod codes;
 mod limits;

@@ -12,7 +12,7 @@
 use crate::ctxt::Ctxt;
 use crate::diag::{did_you_mean, one_of};
 use crate::keyed::{self, Keyed};
-use plugin_rules::CONCURRENCY_KEYS;
+use plugin_routes_rules::CONCURRENCY_KEYS;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;

@@ -4,7 +4,7 @@
 
 use crate::ctxt::Ctxt;
 use crate::keyed::{self, Keyed};
-use plugin_rules::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS};
+use plugin_routes_rules::{FrameworkCode, MAX_ERROR_STATUS, MIN_ERROR_STATUS};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::punctuated::Punctuated;
@@ -103,18 +103,59 @@ pub(crate) fn parse(cx: &Ctxt, k: &Keyed) -> syn::Result<Vec<RawError>> {
     Ok(out)
 }
 
+/// The codes written in `errors(...)`, whatever else is wrong with it (each once): what a failed
+/// `#[plugin]` still gives its routes, so `route_error!` on them reports nothing more.
+pub(crate) fn codes_written(k: &Keyed) -> Vec<syn::Ident> {
+    let mut out: Vec<syn::Ident> = Vec::new();
+    if let syn::Meta::List(l) = &k.meta {
+        for t in l.tokens.clone() {
+            if let proc_macro2::TokenTree::Ident(i) = t
+                && plugin_routes_rules::is_error_code(&i.to_string())
+                && !out.contains(&i)
+            {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
 /// Checks the codes; `on_plugin` refuses `CODE = none`, which only a route can say.
 pub(crate) fn validate(cx: &Ctxt, raw: Vec<RawError>, on_plugin: bool) -> Errors {
     let mut out: Vec<ErrorDecl> = Vec::new();
     let mut left_out: Vec<syn::Ident> = Vec::new();
     for e in raw {
         let name = e.code.to_string();
-        if !plugin_rules::is_error_code(&name) {
+        if !plugin_routes_rules::is_error_code(&name) {
             cx.error_spanned_by(
                 &e.code,
                 format!(
                     "error code `{name}` must be SCREAMING_SNAKE_CASE, e.g. `{}`",
                     to_screaming_snake(&name)
+                ),
+            );
+            continue;
+        }
+        let variant = crate::route::camel(&name);
+        if ["Unexpected", "Transport", "Self"].contains(&variant.as_str()) {
+            cx.error_spanned_by(
+                &e.code,
+                format!(
+                    "`{name}` would be the typed client's variant `{variant}`, which is taken: name the failure, e.g. `ITEM_{name}`"
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = out
+            .iter()
+            .map(|d| &d.code)
+            .chain(&left_out)
+            .find(|c| *c != &e.code && crate::route::camel(&c.to_string()) == variant)
+        {
+            cx.error_spanned_by(
+                &e.code,
+                format!(
+                    "`{name}` and `{other}` would both be the typed client's variant `{variant}`: rename one"
                 ),
             );
             continue;

@@ -3,7 +3,7 @@
 //! written bare (`git`), or kinds: `shell("git push")`, `fs(read("/etc/ssl"), write("{repo}"))`,
 //! `net("{provider}", "127.0.0.1:6379")`, `env("OPENAI_API_KEY")`; `permissions(none)` allows
 //! nothing. Presets are expanded here, so the runtime sees the effective lists. Each entry's
-//! grammar is `plugin_rules`' (the runtime resolves and checks with the same functions).
+//! grammar is `plugin_routes_rules`' (the runtime resolves and checks with the same functions).
 //!
 //! Until this key meant caller scopes, so a string written directly in the list
 //! (`permissions("items:write")`) is answered with the way to write it now: `scopes(...)`.
@@ -11,7 +11,7 @@
 use crate::ctxt::Ctxt;
 use crate::diag::{did_you_mean, one_of};
 use crate::keyed::{self, Keyed};
-use plugin_rules::{FS_KINDS, PERMISSION_KINDS, PRESET_NAMES};
+use plugin_routes_rules::{FS_KINDS, PERMISSION_KINDS, PRESET_NAMES};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::punctuated::Punctuated;
@@ -161,7 +161,7 @@ fn placeholders_in(entry: &str) -> impl Iterator<Item = &str> {
 
 fn preset(cx: &Ctxt, ident: &syn::Ident, decl: &mut PermissionsDecl) -> bool {
     let name = ident.to_string();
-    if let Some(p) = plugin_rules::preset(&name) {
+    if let Some(p) = plugin_routes_rules::preset(&name) {
         if decl.presets.contains(&name) {
             cx.error_spanned_by(ident, format!("preset `{name}` is listed more than once"));
             return false;
@@ -258,9 +258,9 @@ fn kind(
     for lit in items {
         let v = lit.value();
         let checked = match name.as_str() {
-            "shell" => plugin_rules::parse_program(&v).map(|_| ()),
-            "net" => plugin_rules::check_net(&v),
-            _ if plugin_rules::is_env_pattern(&v) => Ok(()),
+            "shell" => plugin_routes_rules::parse_program(&v).map(|_| ()),
+            "net" => plugin_routes_rules::check_net(&v),
+            _ if plugin_routes_rules::is_env_pattern(&v) => Ok(()),
             _ => Err(format!(
                 "`{v}` is not an environment variable: expected upper-case letters, digits and `_` (`OPENAI_API_KEY`), or a family ending in `*` (`GIT_*`)"
             )),
@@ -314,7 +314,7 @@ fn fs(cx: &Ctxt, call: &syn::ExprCall, decl: &mut PermissionsDecl) -> bool {
             continue;
         };
         for lit in items {
-            let checked = plugin_rules::check_path(&lit.value());
+            let checked = plugin_routes_rules::check_path(&lit.value());
             let list = if name == "read" {
                 &mut decl.read
             } else {

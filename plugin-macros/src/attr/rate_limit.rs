@@ -12,7 +12,7 @@
 use crate::ctxt::Ctxt;
 use crate::diag::{did_you_mean, one_of};
 use crate::keyed::{self, Keyed};
-use plugin_rules::{LIMIT_KEYS, parse_window};
+use plugin_routes_rules::{LIMIT_KEYS, parse_window};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
@@ -98,12 +98,12 @@ pub(crate) fn rate_limit(cx: &Ctxt, k: &Keyed) -> Option<RateLimitDecl> {
                     None => ok = false,
                 }
             }
-            if policies.len() > plugin_rules::MAX_RATE_LIMITS {
+            if policies.len() > plugin_routes_rules::MAX_RATE_LIMITS {
                 cx.error_spanned_by(
                     list,
                     format!(
                         "at most {} policies apply to one route",
-                        plugin_rules::MAX_RATE_LIMITS
+                        plugin_routes_rules::MAX_RATE_LIMITS
                     ),
                 );
                 return None;

@@ -1,7 +1,7 @@
 //! `scopes("items:write", ...)`: the scopes a caller must all hold, shared by `#[plugin_route]`
 //! and `#[plugin]` (where it sets the plugin's default).
 //!
-//! The scope grammar is `plugin_rules::is_valid_scope`, the one the runtime checks grants with:
+//! The scope grammar is `plugin_routes_rules::is_valid_scope`, the one the runtime checks grants with:
 //! segments of lowercase letters, digits, `_`, `-` and `.`, joined by `:`. A route requires
 //! concrete scopes; the wildcards `*` and `items:*` are for granting, so they are refused here.
 
@@ -20,7 +20,7 @@ pub(crate) fn scopes(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
     let mut ok = true;
     for lit in items {
         let v = lit.value();
-        if plugin_rules::is_wildcard(&v) {
+        if plugin_routes_rules::is_wildcard(&v) {
             cx.error_spanned_by(
                 &lit,
                 format!(
@@ -28,7 +28,7 @@ pub(crate) fn scopes(cx: &Ctxt, k: &Keyed) -> Option<Vec<String>> {
                 ),
             );
             ok = false;
-        } else if !plugin_rules::is_valid_scope(&v) {
+        } else if !plugin_routes_rules::is_valid_scope(&v) {
             cx.error_spanned_by(
                 &lit,
                 format!(

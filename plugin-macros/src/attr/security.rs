@@ -71,7 +71,7 @@ pub(crate) fn security(cx: &Ctxt, k: &Keyed) -> Option<SecurityDecl> {
             ok = false;
             continue;
         };
-        if !plugin_rules::is_scheme_name(&name) {
+        if !plugin_routes_rules::is_scheme_name(&name) {
             cx.error_spanned_by(
                 entry,
                 format!(

@@ -35,6 +35,22 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
         }),
     );
     let error_decls = crate::attr::errors::decls(&rt, &decl.errors);
+    let mut written: Vec<String> = Vec::new();
+    let listed_once = companions.iter().filter_map(|c| {
+        // `routes(x, x)` is reported by the duplicate-route check alone.
+        let text = quote!(#c).to_string();
+        if written.contains(&text) {
+            return None;
+        }
+        written.push(text);
+        let rt = krate.private_at(c.span());
+        Some(if decl.errors.is_empty() {
+            quote_spanned!(c.span()=> impl #rt::SharedErrorsNeedOnePlugin<#ident> for #c {})
+        } else {
+            quote_spanned!(c.span()=> impl<__P> #rt::SharedErrorsNeedOnePlugin<__P> for #c {})
+        })
+    });
+    let listed_once: Vec<TokenStream> = listed_once.collect();
     let (deprecated, hidden) = (decl.deprecated, decl.hidden);
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
@@ -207,6 +223,8 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
 
         #(#checks)*
 
+        #(#listed_once)*
+
         #shared_errors
     }
 }
@@ -303,7 +321,7 @@ fn lifecycle(
             quote!(config: #ty,),
             quote_spanned!(start.span()=> #start(config, &mut __starting).await),
             format!(
-                "Starts the plugin: runs its start hook `{}` with `config` (read with `plugin_runtime::config::ConfigSource::load::<{ident}>()`), and registers its state, placeholders and stop hook with `lifecycle`.",
+                "Starts the plugin: runs its start hook `{}` with `config` (read with `plugin_routes::config::ConfigSource::load::<{ident}>()`), and registers its state, placeholders and stop hook with `lifecycle`.",
                 quote::ToTokens::to_token_stream(start)
                     .to_string()
                     .replace(' ', "")
@@ -373,7 +391,7 @@ fn client(
     let mut uses = Vec::new();
     let mut methods = Vec::new();
     let mut routes: Vec<syn::Path> = decl.routes.clone();
-    if plugin_rules::serves_default_health(&decl.base_path) {
+    if plugin_routes_rules::serves_default_health(&decl.base_path) {
         routes.push(syn::parse_quote!(#health_mod::health));
     }
     // The shared codes, as each route's error enum takes them: `CODE Variant "CODE" status "doc"`.
@@ -450,7 +468,7 @@ fn client(
                     }
 
                     /// Sends the header `name: value` with every request (a gateway's
-                    /// `x-user-id`, say); for a tower layer, make a `plugin_runtime::client::Client`
+                    /// `x-user-id`, say); for a tower layer, make a `plugin_routes::client::Client`
                     /// with `layer` and use `from_client`.
                     ///
                     /// # Errors

@@ -5,7 +5,7 @@ use crate::attr::security::{self, SecurityDecl};
 use crate::attr::{PLUGIN_KEYS, concurrency, errors, rate_limit, scopes};
 use crate::ctxt::Ctxt;
 use crate::keyed;
-use plugin_rules::{
+use plugin_routes_rules::{
     AUTH_BASE_PATH, BASE_PREFIX, SITE_BASE_PATH, default_base_path, is_allowed_base_path,
     is_plugin_name, is_semver, parse_template, suggest_plugin_name,
 };
@@ -163,7 +163,11 @@ fn validate_into(
     let present = |key: &str| keys.iter().any(|k| k.key == key);
     scopes::check_public_without_scopes(cx, security.as_ref(), scopes.as_ref().map(|(_, k)| k));
     seen.routes = routes.clone().unwrap_or_default();
-    seen.errors = errors.iter().map(|e| e.code.clone()).collect();
+    seen.errors = keys
+        .iter()
+        .find(|k| k.key == "errors")
+        .map(errors::codes_written)
+        .unwrap_or_default();
     let errors = errors::validate(cx, errors, true).declared;
     seen.has_state = present("state");
     if !present("name") {

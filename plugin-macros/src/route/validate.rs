@@ -7,10 +7,10 @@ use crate::attr::permissions::PermissionsDecl;
 use crate::attr::security::SecurityDecl;
 use crate::ctxt::Ctxt;
 use crate::diag::one_of;
-use plugin_rules::{PathTemplate, parse_template};
+use plugin_routes_rules::{PathTemplate, parse_template};
 use proc_macro2::Span;
 
-pub(crate) use plugin_rules::Method;
+pub(crate) use plugin_routes_rules::Method;
 
 pub(crate) const METHODS: &[&str] = &Method::NAMES;
 

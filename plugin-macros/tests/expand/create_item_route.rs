@@ -8,12 +8,12 @@ pub async fn create_item(ctx: Ctx<ItemsState>, input: CreateItem) -> RouteResult
     #[allow(unused_macros)]
     macro_rules! route_error {
         ($code:ident $(,)?) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_create_item::
-            $code, ::core::option::Option::None)
+            ::plugin_routes::__private::declared_error(plugin_errors_create_item:: $code,
+            ::core::option::Option::None)
         };
         ($code:ident, $($fmt:tt)+) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_create_item::
-            $code, ::core::option::Option::Some(::std::format!($($fmt)+)))
+            ::plugin_routes::__private::declared_error(plugin_errors_create_item:: $code,
+            ::core::option::Option::Some(::std::format!($($fmt)+)))
         };
         ($($other:tt)*) => {
             ::core::compile_error!("expected `route_error!(CODE)` or `route_error!(CODE, \"message {}\", args)`")
@@ -47,54 +47,54 @@ macro_rules! plugin_route_create_item_shared_error {
     ($($m:ident ::)*; ITEM_EXISTS = $decl:expr) => {};
     ($($m:ident ::)*; $code:ident = $decl:expr) => {
         impl $($m ::)* plugin_errors_create_item { pub (crate) const $code : & 'static
-        ::plugin_runtime::__private::ErrorDecl = $decl; }
+        ::plugin_routes::__private::ErrorDecl = $decl; }
     };
 }
 #[doc(hidden)]
 #[allow(unused_imports)]
 pub(crate) use plugin_route_create_item_shared_error;
 impl plugin_errors_create_item {
-    pub(crate) const ITEM_EXISTS: &'static ::plugin_runtime::__private::ErrorDecl = &plugin_route_create_item::ERRORS[0usize];
+    pub(crate) const ITEM_EXISTS: &'static ::plugin_routes::__private::ErrorDecl = &plugin_route_create_item::ERRORS[0usize];
 }
 #[automatically_derived]
 impl plugin_route_create_item {
     #[doc(hidden)]
-    pub(crate) const ERRORS: &'static [::plugin_runtime::__private::ErrorDecl] = &[
-        ::plugin_runtime::__private::ErrorDecl {
+    pub(crate) const ERRORS: &'static [::plugin_routes::__private::ErrorDecl] = &[
+        ::plugin_routes::__private::ErrorDecl {
             code: "ITEM_EXISTS",
             status: 409u16,
             description: ::core::option::Option::Some("an item with this name exists"),
         },
     ];
     #[doc(hidden)]
-    pub(crate) const META: &'static ::plugin_runtime::__private::RouteMeta = &::plugin_runtime::__private::RouteMeta {
+    pub(crate) const META: &'static ::plugin_routes::__private::RouteMeta = &::plugin_routes::__private::RouteMeta {
         handler: "create_item",
         module: ::core::module_path!(),
-        method: ::plugin_runtime::__private::Method::Post,
+        method: ::plugin_routes::__private::Method::Post,
         path: "/items",
         status: 201u16,
         errors: Self::ERRORS,
         left_out_errors: &[],
         timeout_ms: ::core::option::Option::None,
         body_limit: ::core::option::Option::None,
-        input: ::plugin_runtime::__private::InputLocation::Body,
+        input: ::plugin_routes::__private::InputLocation::Body,
         path_params: &[],
         input_schema: ::core::option::Option::Some(
-            ::plugin_runtime::__private::schema_ref::<CreateItem>
-                as ::plugin_runtime::__private::SchemaFn,
+            ::plugin_routes::__private::schema_ref::<CreateItem>
+                as ::plugin_routes::__private::SchemaFn,
         ),
         output_schema: ::core::option::Option::Some(
-            <::plugin_runtime::__private::Output<
-                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-            > as ::plugin_runtime::__private::Described>::schema
-                as ::plugin_runtime::__private::SchemaFn,
+            <::plugin_routes::__private::Output<
+                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+            > as ::plugin_routes::__private::Described>::schema
+                as ::plugin_routes::__private::SchemaFn,
         ),
-        output_media_type: <::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-        > as ::plugin_runtime::__private::Described>::MEDIA_TYPE,
-        output_conditional: <::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-        > as ::plugin_runtime::__private::Described>::CONDITIONAL,
+        output_media_type: <::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+        > as ::plugin_routes::__private::Described>::MEDIA_TYPE,
+        output_conditional: <::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+        > as ::plugin_routes::__private::Described>::CONDITIONAL,
         summary: ::core::option::Option::Some("Create an item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -109,15 +109,15 @@ impl plugin_route_create_item {
     };
 }
 const _: () = {
-    let _ = ::plugin_runtime::__private::assert_body_deserialize::<CreateItem>;
-    let _ = ::plugin_runtime::__private::assert_validate::<CreateItem>;
-    let _ = ::plugin_runtime::__private::assert_responder::<
-        ::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+    let _ = ::plugin_routes::__private::assert_body_deserialize::<CreateItem>;
+    let _ = ::plugin_routes::__private::assert_validate::<CreateItem>;
+    let _ = ::plugin_routes::__private::assert_responder::<
+        ::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
         >,
     >;
 };
-::plugin_runtime::__private::if_client! {
+::plugin_routes::__private::if_client! {
     #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_create_item_errors
     { ($($m : ident)::+; [$($kept : tt)*] ITEM_EXISTS $variant : ident $code : tt $status
     : tt $doc : tt $($rest : tt)*) => { $($m)::+
@@ -129,34 +129,34 @@ const _: () = {
     "What `create_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
     #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum CreateItemError {
     #[doc = "`409 ITEM_EXISTS`: an item with this name exists."]
-    ItemExists(::plugin_runtime::__private::client::ErrorBody), $(#[doc = $doc] $variant
-    (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
+    ItemExists(::plugin_routes::__private::client::ErrorBody), $(#[doc = $doc] $variant
+    (::plugin_routes::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
-    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    InvalidInput(::plugin_routes::__private::client::InvalidInput), #[doc =
     "`413 PAYLOAD_TOO_LARGE`: the body is larger than the route accepts."]
-    PayloadTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    PayloadTooLarge(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`415 UNSUPPORTED_MEDIA_TYPE`: the body was not sent as JSON."]
-    UnsupportedMediaType(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    UnsupportedMediaType(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`401 UNAUTHORIZED`: no valid credential."]
-    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unauthorized(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
-    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    Forbidden(::plugin_routes::__private::client::Forbidden), #[doc =
     "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
-    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    CsrfRejected(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
-    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    RateLimited(::plugin_routes::__private::client::RateLimited), #[doc =
     "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
-    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    HeadersTooLarge(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
-    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Internal(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
-    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unavailable(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`504 TIMEOUT`: the route did not finish within its timeout."]
-    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Timeout(::plugin_routes::__private::client::ErrorBody), #[doc =
     r" An answer the declaration does not allow: its status and body are kept."]
-    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    Unexpected(::plugin_routes::__private::client::Unexpected), #[doc =
     r" No answer: the connection failed or broke."]
-    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    Transport(::plugin_routes::__private::client::Transport), } #[automatically_derived]
     impl ::core::fmt::Display for CreateItemError { fn fmt(& self, f : & mut
     ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
     CreateItemError::ItemExists(e) => ::core::write!(f, "{}: {}", "ITEM_EXISTS", e
@@ -178,8 +178,8 @@ const _: () = {
     "unexpected answer {}: {}", u.status, u.why), CreateItemError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for CreateItemError {} #[automatically_derived] impl
-    ::plugin_runtime::__private::client::RouteErrors for CreateItemError { fn
-    from_refusal(r : ::plugin_runtime::__private::client::Refusal) -> Self { match (r
+    ::plugin_routes::__private::client::RouteErrors for CreateItemError { fn
+    from_refusal(r : ::plugin_routes::__private::client::Refusal) -> Self { match (r
     .status, r.error.code.as_str()) { (409u16, "ITEM_EXISTS") =>
     CreateItemError::ItemExists(r.error), (400u16, "INVALID_INPUT") =>
     CreateItemError::InvalidInput(r.invalid_input()), (413u16, "PAYLOAD_TOO_LARGE") =>
@@ -194,11 +194,11 @@ const _: () = {
     CreateItemError::Unavailable(r.error), (504u16, "TIMEOUT") =>
     CreateItemError::Timeout(r.error), $(($status, $code) => CreateItemError:: $variant
     (r.error),)* _ => CreateItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
-    ::plugin_runtime::__private::client::Unexpected) -> Self {
+    ::plugin_routes::__private::client::Unexpected) -> Self {
     CreateItemError::Unexpected(u) } fn transport(t :
-    ::plugin_runtime::__private::client::Transport) -> Self {
+    ::plugin_routes::__private::client::Transport) -> Self {
     CreateItemError::Transport(t) } fn invalid_input(i :
-    ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    ::plugin_routes::__private::client::InvalidInput) -> Self {
     CreateItemError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
     (crate) use plugin_client_create_item_errors; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
@@ -211,43 +211,43 @@ const _: () = {
     "/items`, where `base_url` is the one the client was made with (the server's root); its errors are [`CreateItemError`].")]
     pub async fn create_item(& self, input : $($m)::+ ::plugin_client_create_item__input)
     -> ::core::result::Result < < $($m)::+ ::plugin_client_create_item__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, CreateItemError, > {
+    ::plugin_routes::__private::client::ClientOutput > ::Received, CreateItemError, > {
     let params = []; let input = { if self.client.validates() { if let
-    ::core::result::Result::Err(i) = ::plugin_runtime::__private::client::check_input(&
-    input, ::plugin_runtime::__private::Location::Body) { return
+    ::core::result::Result::Err(i) = ::plugin_routes::__private::client::check_input(&
+    input, ::plugin_routes::__private::Location::Body) { return
     ::core::result::Result::Err(< CreateItemError as
-    ::plugin_runtime::__private::client::RouteErrors > ::invalid_input(i)); } }
-    ::plugin_runtime::__private::client::Input::Json(::plugin_runtime::__private::client::encode_json(&
-    input)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_routes::__private::client::RouteErrors > ::invalid_input(i)); } }
+    ::plugin_routes::__private::client::Input::Json(::plugin_routes::__private::client::encode_json(&
+    input)) }; ::plugin_routes::__private::client::call:: < $($m)::+
     ::plugin_client_create_item__Output, CreateItemError > (& self.client,
-    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_routes::__private::client::Call { route : $($m)::+
     ::plugin_route_create_item::META, base_path : $base, params : & params, input, }).
     await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
     plugin_client_create_item_method;
 }
 #[automatically_derived]
-impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_create_item {
-    fn meta(&self) -> &'static ::plugin_runtime::__private::RouteMeta {
+impl ::plugin_routes::__private::Route<ItemsState> for plugin_route_create_item {
+    fn meta(&self) -> &'static ::plugin_routes::__private::RouteMeta {
         Self::META
     }
     fn method_router(
         self,
-        runtime: ::plugin_runtime::__private::RouteRuntime<ItemsState>,
-    ) -> ::plugin_runtime::__private::MethodRouter {
-        ::plugin_runtime::__private::endpoint::<
+        runtime: ::plugin_routes::__private::RouteRuntime<ItemsState>,
+    ) -> ::plugin_routes::__private::MethodRouter {
+        ::plugin_routes::__private::endpoint::<
             ItemsState,
-            ::plugin_runtime::__private::NoParams,
-            ::plugin_runtime::__private::JsonBody<CreateItem>,
+            ::plugin_routes::__private::NoParams,
+            ::plugin_routes::__private::JsonBody<CreateItem>,
             (),
-            ::plugin_runtime::__private::Output<
-                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            ::plugin_routes::__private::Output<
+                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
             >,
             _,
             _,
         >(
             runtime,
             |
-                ctx: ::plugin_runtime::__private::Ctx<ItemsState>,
+                ctx: ::plugin_routes::__private::Ctx<ItemsState>,
                 (): (),
                 input: CreateItem,
                 (): ()|

@@ -8,11 +8,11 @@ pub async fn get_item(ctx: Ctx<ItemsState>, id: i64) -> RouteResult<Item> {
     #[allow(unused_macros)]
     macro_rules! route_error {
         ($code:ident $(,)?) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_get_item:: $code,
+            ::plugin_routes::__private::declared_error(plugin_errors_get_item:: $code,
             ::core::option::Option::None)
         };
         ($code:ident, $($fmt:tt)+) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_get_item:: $code,
+            ::plugin_routes::__private::declared_error(plugin_errors_get_item:: $code,
             ::core::option::Option::Some(::std::format!($($fmt)+)))
         };
         ($($other:tt)*) => {
@@ -41,56 +41,56 @@ macro_rules! plugin_route_get_item_shared_error {
     ($($m:ident ::)*; ITEM_NOT_FOUND = $decl:expr) => {};
     ($($m:ident ::)*; $code:ident = $decl:expr) => {
         impl $($m ::)* plugin_errors_get_item { pub (crate) const $code : & 'static
-        ::plugin_runtime::__private::ErrorDecl = $decl; }
+        ::plugin_routes::__private::ErrorDecl = $decl; }
     };
 }
 #[doc(hidden)]
 #[allow(unused_imports)]
 pub(crate) use plugin_route_get_item_shared_error;
 impl plugin_errors_get_item {
-    pub(crate) const ITEM_NOT_FOUND: &'static ::plugin_runtime::__private::ErrorDecl = &plugin_route_get_item::ERRORS[0usize];
+    pub(crate) const ITEM_NOT_FOUND: &'static ::plugin_routes::__private::ErrorDecl = &plugin_route_get_item::ERRORS[0usize];
 }
 #[automatically_derived]
 impl plugin_route_get_item {
     #[doc(hidden)]
-    pub(crate) const ERRORS: &'static [::plugin_runtime::__private::ErrorDecl] = &[
-        ::plugin_runtime::__private::ErrorDecl {
+    pub(crate) const ERRORS: &'static [::plugin_routes::__private::ErrorDecl] = &[
+        ::plugin_routes::__private::ErrorDecl {
             code: "ITEM_NOT_FOUND",
             status: 404u16,
             description: ::core::option::Option::None,
         },
     ];
     #[doc(hidden)]
-    pub(crate) const META: &'static ::plugin_runtime::__private::RouteMeta = &::plugin_runtime::__private::RouteMeta {
+    pub(crate) const META: &'static ::plugin_routes::__private::RouteMeta = &::plugin_routes::__private::RouteMeta {
         handler: "get_item",
         module: ::core::module_path!(),
-        method: ::plugin_runtime::__private::Method::Get,
+        method: ::plugin_routes::__private::Method::Get,
         path: "/items/{id}",
         status: 200u16,
         errors: Self::ERRORS,
         left_out_errors: &[],
         timeout_ms: ::core::option::Option::None,
         body_limit: ::core::option::Option::None,
-        input: ::plugin_runtime::__private::InputLocation::None,
+        input: ::plugin_routes::__private::InputLocation::None,
         path_params: &[
-            ::plugin_runtime::__private::PathParam {
+            ::plugin_routes::__private::PathParam {
                 name: "id",
-                schema: ::plugin_runtime::__private::schema_ref::<i64>,
+                schema: ::plugin_routes::__private::schema_ref::<i64>,
             },
         ],
         input_schema: ::core::option::Option::None,
         output_schema: ::core::option::Option::Some(
-            <::plugin_runtime::__private::Output<
-                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-            > as ::plugin_runtime::__private::Described>::schema
-                as ::plugin_runtime::__private::SchemaFn,
+            <::plugin_routes::__private::Output<
+                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+            > as ::plugin_routes::__private::Described>::schema
+                as ::plugin_routes::__private::SchemaFn,
         ),
-        output_media_type: <::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-        > as ::plugin_runtime::__private::Described>::MEDIA_TYPE,
-        output_conditional: <::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
-        > as ::plugin_runtime::__private::Described>::CONDITIONAL,
+        output_media_type: <::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+        > as ::plugin_routes::__private::Described>::MEDIA_TYPE,
+        output_conditional: <::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+        > as ::plugin_routes::__private::Described>::CONDITIONAL,
         summary: ::core::option::Option::Some("Get one item."),
         description: ::core::option::Option::None,
         tags: &[],
@@ -105,14 +105,14 @@ impl plugin_route_get_item {
     };
 }
 const _: () = {
-    let _ = ::plugin_runtime::__private::assert_path_param::<i64>;
-    let _ = ::plugin_runtime::__private::assert_responder::<
-        ::plugin_runtime::__private::Output<
-            <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+    let _ = ::plugin_routes::__private::assert_path_param::<i64>;
+    let _ = ::plugin_routes::__private::assert_responder::<
+        ::plugin_routes::__private::Output<
+            <Item as ::plugin_routes::__private::CheckedOutput>::Output,
         >,
     >;
 };
-::plugin_runtime::__private::if_client! {
+::plugin_routes::__private::if_client! {
     #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_get_item_errors {
     ($($m : ident)::+; [$($kept : tt)*] ITEM_NOT_FOUND $variant : ident $code : tt
     $status : tt $doc : tt $($rest : tt)*) => { $($m)::+
@@ -124,30 +124,30 @@ const _: () = {
     "What `get_item` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
     #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum GetItemError { #[doc
     = "`404 ITEM_NOT_FOUND`."]
-    ItemNotFound(::plugin_runtime::__private::client::ErrorBody), $(#[doc = $doc]
-    $variant (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
+    ItemNotFound(::plugin_routes::__private::client::ErrorBody), $(#[doc = $doc] $variant
+    (::plugin_routes::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
-    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    InvalidInput(::plugin_routes::__private::client::InvalidInput), #[doc =
     "`401 UNAUTHORIZED`: no valid credential."]
-    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unauthorized(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
-    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    Forbidden(::plugin_routes::__private::client::Forbidden), #[doc =
     "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
-    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    CsrfRejected(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
-    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    RateLimited(::plugin_routes::__private::client::RateLimited), #[doc =
     "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
-    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    HeadersTooLarge(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
-    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Internal(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
-    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unavailable(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`504 TIMEOUT`: the route did not finish within its timeout."]
-    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Timeout(::plugin_routes::__private::client::ErrorBody), #[doc =
     r" An answer the declaration does not allow: its status and body are kept."]
-    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    Unexpected(::plugin_routes::__private::client::Unexpected), #[doc =
     r" No answer: the connection failed or broke."]
-    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    Transport(::plugin_routes::__private::client::Transport), } #[automatically_derived]
     impl ::core::fmt::Display for GetItemError { fn fmt(& self, f : & mut
     ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
     GetItemError::ItemNotFound(e) => ::core::write!(f, "{}: {}", "ITEM_NOT_FOUND", e
@@ -166,8 +166,8 @@ const _: () = {
     "unexpected answer {}: {}", u.status, u.why), GetItemError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for GetItemError {} #[automatically_derived] impl
-    ::plugin_runtime::__private::client::RouteErrors for GetItemError { fn from_refusal(r
-    : ::plugin_runtime::__private::client::Refusal) -> Self { match (r.status, r.error
+    ::plugin_routes::__private::client::RouteErrors for GetItemError { fn from_refusal(r
+    : ::plugin_routes::__private::client::Refusal) -> Self { match (r.status, r.error
     .code.as_str()) { (404u16, "ITEM_NOT_FOUND") => GetItemError::ItemNotFound(r.error),
     (400u16, "INVALID_INPUT") => GetItemError::InvalidInput(r.invalid_input()), (401u16,
     "UNAUTHORIZED") => GetItemError::Unauthorized(r.error), (403u16, "FORBIDDEN") =>
@@ -179,10 +179,10 @@ const _: () = {
     GetItemError::Unavailable(r.error), (504u16, "TIMEOUT") => GetItemError::Timeout(r
     .error), $(($status, $code) => GetItemError:: $variant (r.error),)* _ =>
     GetItemError::Unexpected(r.unexpected()), } } fn unexpected(u :
-    ::plugin_runtime::__private::client::Unexpected) -> Self {
-    GetItemError::Unexpected(u) } fn transport(t :
-    ::plugin_runtime::__private::client::Transport) -> Self { GetItemError::Transport(t)
-    } fn invalid_input(i : ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    ::plugin_routes::__private::client::Unexpected) -> Self { GetItemError::Unexpected(u)
+    } fn transport(t : ::plugin_routes::__private::client::Transport) -> Self {
+    GetItemError::Transport(t) } fn invalid_input(i :
+    ::plugin_routes::__private::client::InvalidInput) -> Self {
     GetItemError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
     (crate) use plugin_client_get_item_errors; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
@@ -194,45 +194,45 @@ const _: () = {
     "/items/{id}`, where `base_url` is the one the client was made with (the server's root); its errors are [`GetItemError`].")]
     pub async fn get_item(& self, id : $($m)::+ ::plugin_client_get_item__id) ->
     ::core::result::Result < < $($m)::+ ::plugin_client_get_item__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, GetItemError, > { let
-    params = [::plugin_runtime::__private::serde_json::to_value(& id)
-    .unwrap_or(::plugin_runtime::__private::serde_json::Value::Null)]; let input =
-    ::plugin_runtime::__private::client::Input::None;
-    ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_routes::__private::client::ClientOutput > ::Received, GetItemError, > { let
+    params = [::plugin_routes::__private::serde_json::to_value(& id)
+    .unwrap_or(::plugin_routes::__private::serde_json::Value::Null)]; let input =
+    ::plugin_routes::__private::client::Input::None;
+    ::plugin_routes::__private::client::call:: < $($m)::+
     ::plugin_client_get_item__Output, GetItemError > (& self.client,
-    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_routes::__private::client::Call { route : $($m)::+
     ::plugin_route_get_item::META, base_path : $base, params : & params, input, }). await
     } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
     plugin_client_get_item_method;
 }
 #[automatically_derived]
-impl ::plugin_runtime::__private::Route<ItemsState> for plugin_route_get_item {
-    fn meta(&self) -> &'static ::plugin_runtime::__private::RouteMeta {
+impl ::plugin_routes::__private::Route<ItemsState> for plugin_route_get_item {
+    fn meta(&self) -> &'static ::plugin_routes::__private::RouteMeta {
         Self::META
     }
     fn method_router(
         self,
-        runtime: ::plugin_runtime::__private::RouteRuntime<ItemsState>,
-    ) -> ::plugin_runtime::__private::MethodRouter {
-        #[derive(::plugin_runtime::__private::serde::Deserialize)]
-        #[serde(crate = "::plugin_runtime::__private::serde")]
+        runtime: ::plugin_routes::__private::RouteRuntime<ItemsState>,
+    ) -> ::plugin_routes::__private::MethodRouter {
+        #[derive(::plugin_routes::__private::serde::Deserialize)]
+        #[serde(crate = "::plugin_routes::__private::serde")]
         struct __PluginPathParams {
             id: i64,
         }
-        ::plugin_runtime::__private::endpoint::<
+        ::plugin_routes::__private::endpoint::<
             ItemsState,
-            ::plugin_runtime::__private::PathOf<__PluginPathParams>,
-            ::plugin_runtime::__private::NoInput,
+            ::plugin_routes::__private::PathOf<__PluginPathParams>,
+            ::plugin_routes::__private::NoInput,
             (),
-            ::plugin_runtime::__private::Output<
-                <Item as ::plugin_runtime::__private::CheckedOutput>::Output,
+            ::plugin_routes::__private::Output<
+                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
             >,
             _,
             _,
         >(
             runtime,
             |
-                ctx: ::plugin_runtime::__private::Ctx<ItemsState>,
+                ctx: ::plugin_routes::__private::Ctx<ItemsState>,
                 __PluginPathParams { id }: __PluginPathParams,
                 (): (),
                 (): ()|

@@ -3,26 +3,26 @@
 #[allow(non_snake_case)]
 mod __plugin_health_ItemsPlugin {
     ///Report that the plugin is mounted and serving
-    #[::plugin_runtime::plugin_route(
-        crate = "::plugin_runtime",
+    #[::plugin_routes::plugin_route(
+        crate = "::plugin_routes",
         method = "GET",
         path = "/health",
         security(none),
         rate_limit(none),
         concurrency(none)
     )]
-    pub(super) async fn health() -> ::plugin_runtime::__private::RouteResult<
-        ::plugin_runtime::__private::Health,
+    pub(super) async fn health() -> ::plugin_routes::__private::RouteResult<
+        ::plugin_routes::__private::Health,
     > {
         ::core::result::Result::Ok(
-            ::plugin_runtime::__private::Health::new("items", "1.0.0"),
+            ::plugin_routes::__private::Health::new("items", "1.0.0"),
         )
     }
 }
 /// The items plugin.
 pub struct ItemsPlugin {
     state: ::std::sync::Arc<ItemsState>,
-    placeholders: ::plugin_runtime::__private::Placeholders,
+    placeholders: ::plugin_routes::__private::Placeholders,
 }
 #[automatically_derived]
 impl ItemsPlugin {
@@ -34,7 +34,7 @@ impl ItemsPlugin {
     pub fn from_arc(state: ::std::sync::Arc<ItemsState>) -> Self {
         Self {
             state,
-            placeholders: ::plugin_runtime::__private::Placeholders::new(),
+            placeholders: ::plugin_routes::__private::Placeholders::new(),
         }
     }
     /// Gives the placeholder `{name}` of the plugin's `permissions(...)` a value: an
@@ -52,14 +52,14 @@ impl ItemsPlugin {
     }
     /// The values its permissions' placeholders were given (by `with_placeholder`, or
     /// by its start hook): what `reach::ServerReach::with_plugin` needs.
-    pub fn placeholders(&self) -> &::plugin_runtime::__private::Placeholders {
+    pub fn placeholders(&self) -> &::plugin_routes::__private::Placeholders {
         &self.placeholders
     }
     /// Gives every placeholder in `values` its values (see `with_placeholder`).
     #[must_use]
     pub fn with_placeholders(
         mut self,
-        values: &::plugin_runtime::__private::Placeholders,
+        values: &::plugin_routes::__private::Placeholders,
     ) -> Self {
         self.placeholders.extend(values);
         self
@@ -72,9 +72,9 @@ impl ::core::fmt::Debug for ItemsPlugin {
     }
 }
 #[automatically_derived]
-impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
+impl ::plugin_routes::__private::Plugin for ItemsPlugin {
     type State = ItemsState;
-    const META: &'static ::plugin_runtime::__private::PluginMeta = &::plugin_runtime::__private::PluginMeta {
+    const META: &'static ::plugin_routes::__private::PluginMeta = &::plugin_routes::__private::PluginMeta {
         name: "items",
         version: "1.0.0",
         base_path: "/v1/plugins/items",
@@ -93,7 +93,7 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
         concurrency: ::core::option::Option::None,
         health: __plugin_health_ItemsPlugin::plugin_route_health::META,
         config: ::core::option::Option::None,
-        hooks: ::plugin_runtime::__private::Hooks {
+        hooks: ::plugin_routes::__private::Hooks {
             start: false,
             stop: false,
             ready: false,
@@ -101,11 +101,11 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
     };
     fn mount(
         self,
-        server: &::plugin_runtime::__private::ServerConfig,
-        auth: ::core::option::Option<&::plugin_runtime::__private::SharedAuthenticator>,
-    ) -> ::plugin_runtime::__private::Router {
-        let mut mounter = ::plugin_runtime::__private::Mounter::new(
-                <Self as ::plugin_runtime::__private::Plugin>::META,
+        server: &::plugin_routes::__private::ServerConfig,
+        auth: ::core::option::Option<&::plugin_routes::__private::SharedAuthenticator>,
+    ) -> ::plugin_routes::__private::Router {
+        let mut mounter = ::plugin_routes::__private::Mounter::new(
+                <Self as ::plugin_routes::__private::Plugin>::META,
                 self.state,
                 server,
             )
@@ -113,17 +113,21 @@ impl ::plugin_runtime::__private::Plugin for ItemsPlugin {
             .with_placeholders(self.placeholders);
         mounter.add(routes::plugin_route_list_items());
         mounter.add(plugin_route_get_item());
-        if <Self as ::plugin_runtime::__private::Plugin>::META.serves_default_health() {
+        if <Self as ::plugin_routes::__private::Plugin>::META.serves_default_health() {
             mounter.add(__plugin_health_ItemsPlugin::plugin_route_health());
         }
         mounter.finish()
     }
 }
-const _: () = ::plugin_runtime::__private::check_plugin_route(
-    <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+const _: () = ::plugin_routes::__private::check_plugin_route(
+    <ItemsPlugin as ::plugin_routes::__private::Plugin>::META,
     0usize,
 );
-const _: () = ::plugin_runtime::__private::check_plugin_route(
-    <ItemsPlugin as ::plugin_runtime::__private::Plugin>::META,
+const _: () = ::plugin_routes::__private::check_plugin_route(
+    <ItemsPlugin as ::plugin_routes::__private::Plugin>::META,
     1usize,
 );
+impl ::plugin_routes::__private::SharedErrorsNeedOnePlugin<ItemsPlugin>
+for routes::plugin_route_list_items {}
+impl ::plugin_routes::__private::SharedErrorsNeedOnePlugin<ItemsPlugin>
+for plugin_route_get_item {}

@@ -7,11 +7,11 @@ async fn clear_tags(query: TagQuery, headers: HeaderMap) -> RouteResult<()> {
     #[allow(unused_macros)]
     macro_rules! route_error {
         ($code:ident $(,)?) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_clear_tags:: $code,
+            ::plugin_routes::__private::declared_error(plugin_errors_clear_tags:: $code,
             ::core::option::Option::None)
         };
         ($code:ident, $($fmt:tt)+) => {
-            ::plugin_runtime::__private::declared_error(plugin_errors_clear_tags:: $code,
+            ::plugin_routes::__private::declared_error(plugin_errors_clear_tags:: $code,
             ::core::option::Option::Some(::std::format!($($fmt)+)))
         };
         ($($other:tt)*) => {
@@ -40,7 +40,7 @@ pub(crate) struct plugin_errors_clear_tags {}
 macro_rules! plugin_route_clear_tags_shared_error {
     ($($m:ident ::)*; $code:ident = $decl:expr) => {
         impl $($m ::)* plugin_errors_clear_tags { pub (crate) const $code : & 'static
-        ::plugin_runtime::__private::ErrorDecl = $decl; }
+        ::plugin_routes::__private::ErrorDecl = $decl; }
     };
 }
 #[doc(hidden)]
@@ -50,23 +50,23 @@ impl plugin_errors_clear_tags {}
 #[automatically_derived]
 impl plugin_route_clear_tags {
     #[doc(hidden)]
-    pub(crate) const ERRORS: &'static [::plugin_runtime::__private::ErrorDecl] = &[];
+    pub(crate) const ERRORS: &'static [::plugin_routes::__private::ErrorDecl] = &[];
     #[doc(hidden)]
-    pub(crate) const META: &'static ::plugin_runtime::__private::RouteMeta = &::plugin_runtime::__private::RouteMeta {
+    pub(crate) const META: &'static ::plugin_routes::__private::RouteMeta = &::plugin_routes::__private::RouteMeta {
         handler: "clear_tags",
         module: ::core::module_path!(),
-        method: ::plugin_runtime::__private::Method::Delete,
+        method: ::plugin_routes::__private::Method::Delete,
         path: "/tags",
         status: 204u16,
         errors: Self::ERRORS,
         left_out_errors: &[],
         timeout_ms: ::core::option::Option::Some(500u64),
         body_limit: ::core::option::Option::None,
-        input: ::plugin_runtime::__private::InputLocation::Query,
+        input: ::plugin_routes::__private::InputLocation::Query,
         path_params: &[],
         input_schema: ::core::option::Option::Some(
-            ::plugin_runtime::__private::schema_inline::<TagQuery>
-                as ::plugin_runtime::__private::SchemaFn,
+            ::plugin_routes::__private::schema_inline::<TagQuery>
+                as ::plugin_routes::__private::SchemaFn,
         ),
         output_schema: ::core::option::Option::None,
         output_media_type: "",
@@ -85,12 +85,12 @@ impl plugin_route_clear_tags {
     };
 }
 const _: () = {
-    let _ = ::plugin_runtime::__private::assert_query_deserialize::<TagQuery>;
-    let _ = ::plugin_runtime::__private::assert_validate::<TagQuery>;
-    let _ = ::plugin_runtime::__private::assert_extractor::<HeaderMap>;
-    let _ = ::plugin_runtime::__private::assert_empty_output::<()>;
+    let _ = ::plugin_routes::__private::assert_query_deserialize::<TagQuery>;
+    let _ = ::plugin_routes::__private::assert_validate::<TagQuery>;
+    let _ = ::plugin_routes::__private::assert_extractor::<HeaderMap>;
+    let _ = ::plugin_routes::__private::assert_empty_output::<()>;
 };
-::plugin_runtime::__private::if_client! {
+::plugin_routes::__private::if_client! {
     #[doc(hidden)] #[allow(unused_macros)] macro_rules! plugin_client_clear_tags_errors {
     ($($m : ident)::+; [$($kept : tt)*] $name : ident $variant : ident $code : tt $status
     : tt $doc : tt $($rest : tt)*) => { $($m)::+
@@ -99,29 +99,29 @@ const _: () = {
     tt)*]) => { #[doc =
     "What `clear_tags` can fail with: each code it declares, each framework code it can answer, an answer its declaration does not allow, or none at all."]
     #[allow(dead_code)] #[derive(Clone, Debug, PartialEq)] pub enum ClearTagsError {
-    $(#[doc = $doc] $variant (::plugin_runtime::__private::client::ErrorBody),)* #[doc =
+    $(#[doc = $doc] $variant (::plugin_routes::__private::client::ErrorBody),)* #[doc =
     "`400 INVALID_INPUT`: the input was refused, field by field (by the server, or before sending)."]
-    InvalidInput(::plugin_runtime::__private::client::InvalidInput), #[doc =
+    InvalidInput(::plugin_routes::__private::client::InvalidInput), #[doc =
     "`401 UNAUTHORIZED`: no valid credential."]
-    Unauthorized(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unauthorized(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`403 FORBIDDEN`: the credential lacks scopes; `missing_scopes` names them."]
-    Forbidden(::plugin_runtime::__private::client::Forbidden), #[doc =
+    Forbidden(::plugin_routes::__private::client::Forbidden), #[doc =
     "`403 CSRF_REJECTED`: a cookie-authenticated write from a foreign origin."]
-    CsrfRejected(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    CsrfRejected(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`429 RATE_LIMITED`: over a quota; `retry_after` says when to come back."]
-    RateLimited(::plugin_runtime::__private::client::RateLimited), #[doc =
+    RateLimited(::plugin_routes::__private::client::RateLimited), #[doc =
     "`431 HEADERS_TOO_LARGE`: the request's head is larger than the server accepts."]
-    HeadersTooLarge(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    HeadersTooLarge(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`500 INTERNAL`: the server failed; its log has the cause under the request id."]
-    Internal(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Internal(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`503 UNAVAILABLE`: something the server depends on cannot be reached."]
-    Unavailable(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Unavailable(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`504 TIMEOUT`: the route did not finish within its timeout."]
-    Timeout(::plugin_runtime::__private::client::ErrorBody), #[doc =
+    Timeout(::plugin_routes::__private::client::ErrorBody), #[doc =
     r" An answer the declaration does not allow: its status and body are kept."]
-    Unexpected(::plugin_runtime::__private::client::Unexpected), #[doc =
+    Unexpected(::plugin_routes::__private::client::Unexpected), #[doc =
     r" No answer: the connection failed or broke."]
-    Transport(::plugin_runtime::__private::client::Transport), } #[automatically_derived]
+    Transport(::plugin_routes::__private::client::Transport), } #[automatically_derived]
     impl ::core::fmt::Display for ClearTagsError { fn fmt(& self, f : & mut
     ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { match self {
     ClearTagsError::InvalidInput(e) => ::core::write!(f, "{}: {}", "INVALID_INPUT", e
@@ -139,8 +139,8 @@ const _: () = {
     "unexpected answer {}: {}", u.status, u.why), ClearTagsError::Transport(t) =>
     ::core::fmt::Display::fmt(t, f), } } } #[automatically_derived] impl
     ::std::error::Error for ClearTagsError {} #[automatically_derived] impl
-    ::plugin_runtime::__private::client::RouteErrors for ClearTagsError { fn
-    from_refusal(r : ::plugin_runtime::__private::client::Refusal) -> Self { match (r
+    ::plugin_routes::__private::client::RouteErrors for ClearTagsError { fn
+    from_refusal(r : ::plugin_routes::__private::client::Refusal) -> Self { match (r
     .status, r.error.code.as_str()) { (400u16, "INVALID_INPUT") =>
     ClearTagsError::InvalidInput(r.invalid_input()), (401u16, "UNAUTHORIZED") =>
     ClearTagsError::Unauthorized(r.error), (403u16, "FORBIDDEN") =>
@@ -152,11 +152,10 @@ const _: () = {
     ClearTagsError::Unavailable(r.error), (504u16, "TIMEOUT") =>
     ClearTagsError::Timeout(r.error), $(($status, $code) => ClearTagsError:: $variant (r
     .error),)* _ => ClearTagsError::Unexpected(r.unexpected()), } } fn unexpected(u :
-    ::plugin_runtime::__private::client::Unexpected) -> Self {
+    ::plugin_routes::__private::client::Unexpected) -> Self {
     ClearTagsError::Unexpected(u) } fn transport(t :
-    ::plugin_runtime::__private::client::Transport) -> Self {
-    ClearTagsError::Transport(t) } fn invalid_input(i :
-    ::plugin_runtime::__private::client::InvalidInput) -> Self {
+    ::plugin_routes::__private::client::Transport) -> Self { ClearTagsError::Transport(t)
+    } fn invalid_input(i : ::plugin_routes::__private::client::InvalidInput) -> Self {
     ClearTagsError::InvalidInput(i) } } }; } #[doc(hidden)] #[allow(unused_imports)] pub
     (crate) use plugin_client_clear_tags_errors; #[doc(hidden)]
     #[allow(non_camel_case_types, dead_code)] pub (crate) type
@@ -168,16 +167,16 @@ const _: () = {
     "/tags`, where `base_url` is the one the client was made with (the server's root); its errors are [`ClearTagsError`].")]
     pub async fn clear_tags(& self, query : $($m)::+ ::plugin_client_clear_tags__query)
     -> ::core::result::Result < < $($m)::+ ::plugin_client_clear_tags__Output as
-    ::plugin_runtime::__private::client::ClientOutput > ::Received, ClearTagsError, > {
+    ::plugin_routes::__private::client::ClientOutput > ::Received, ClearTagsError, > {
     let params = []; let input = { if self.client.validates() { if let
-    ::core::result::Result::Err(i) = ::plugin_runtime::__private::client::check_input(&
-    query, ::plugin_runtime::__private::Location::Query) { return
+    ::core::result::Result::Err(i) = ::plugin_routes::__private::client::check_input(&
+    query, ::plugin_routes::__private::Location::Query) { return
     ::core::result::Result::Err(< ClearTagsError as
-    ::plugin_runtime::__private::client::RouteErrors > ::invalid_input(i)); } }
-    ::plugin_runtime::__private::client::Input::Query(::plugin_runtime::__private::client::encode_query(&
-    query)) }; ::plugin_runtime::__private::client::call:: < $($m)::+
+    ::plugin_routes::__private::client::RouteErrors > ::invalid_input(i)); } }
+    ::plugin_routes::__private::client::Input::Query(::plugin_routes::__private::client::encode_query(&
+    query)) }; ::plugin_routes::__private::client::call:: < $($m)::+
     ::plugin_client_clear_tags__Output, ClearTagsError > (& self.client,
-    ::plugin_runtime::__private::client::Call { route : $($m)::+
+    ::plugin_routes::__private::client::Call { route : $($m)::+
     ::plugin_route_clear_tags::META, base_path : $base, params : & params, input, }).
     await } }; } #[doc(hidden)] #[allow(unused_imports)] pub (crate) use
     plugin_client_clear_tags_method;
@@ -185,26 +184,26 @@ const _: () = {
 #[automatically_derived]
 impl<
     __S: ::core::marker::Send + ::core::marker::Sync + 'static,
-> ::plugin_runtime::__private::Route<__S> for plugin_route_clear_tags {
-    fn meta(&self) -> &'static ::plugin_runtime::__private::RouteMeta {
+> ::plugin_routes::__private::Route<__S> for plugin_route_clear_tags {
+    fn meta(&self) -> &'static ::plugin_routes::__private::RouteMeta {
         Self::META
     }
     fn method_router(
         self,
-        runtime: ::plugin_runtime::__private::RouteRuntime<__S>,
-    ) -> ::plugin_runtime::__private::MethodRouter {
-        ::plugin_runtime::__private::endpoint::<
+        runtime: ::plugin_routes::__private::RouteRuntime<__S>,
+    ) -> ::plugin_routes::__private::MethodRouter {
+        ::plugin_routes::__private::endpoint::<
             __S,
-            ::plugin_runtime::__private::NoParams,
-            ::plugin_runtime::__private::QueryInput<TagQuery>,
+            ::plugin_routes::__private::NoParams,
+            ::plugin_routes::__private::QueryInput<TagQuery>,
             (HeaderMap,),
-            ::plugin_runtime::__private::NoContent<()>,
+            ::plugin_routes::__private::NoContent<()>,
             _,
             _,
         >(
             runtime,
             |
-                _: ::plugin_runtime::__private::Ctx<__S>,
+                _: ::plugin_routes::__private::Ctx<__S>,
                 (): (),
                 query: TagQuery,
                 (headers,): (HeaderMap,)|

@@ -201,7 +201,7 @@ impl Client {
     /// # Errors
     /// A prefix a server could not have (see `with_plugin_prefix`).
     pub fn with_plugin_prefix(mut self, prefix: &str) -> Result<Self, ClientError> {
-        plugin_rules::check_plugin_prefix(prefix).map_err(ClientError)?;
+        plugin_routes_rules::check_plugin_prefix(prefix).map_err(ClientError)?;
         self.plugin_prefix = Some(prefix.to_owned());
         Ok(self)
     }
@@ -229,7 +229,7 @@ fn checked_base(base_url: &str) -> Result<String, ClientError> {
         #[cfg(not(feature = "client-tls"))]
         Some("https") => {
             return Err(ClientError(format!(
-                "`{base_url}`: `https://` needs plugin-runtime's `client-tls` feature"
+                "`{base_url}`: `https://` needs plugin-routes's `client-tls` feature"
             )));
         }
         _ => return Err(ClientError(format!("`{base_url}` is not an http:// URL"))),
@@ -444,7 +444,7 @@ impl Client {
         let moved = self
             .plugin_prefix
             .as_deref()
-            .and_then(|prefix| plugin_rules::rebase(call.base_path, prefix));
+            .and_then(|prefix| plugin_routes_rules::rebase(call.base_path, prefix));
         path.push_str(
             moved
                 .as_deref()

@@ -1,6 +1,6 @@
 //! Floor 1, declared data: what `#[plugin_route]` and `#[plugin]` declare, as `'static` values
 //! the macros generate. Everything above reads these; this floor imports nothing else of the
-//! crate (its rules come from `plugin-rules`).
+//! crate (its rules come from `plugin-routes-rules`).
 
 mod health;
 mod lifecycle;

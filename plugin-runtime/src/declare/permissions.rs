@@ -1,6 +1,6 @@
 //! What a plugin's own code may do, as `permissions(...)` declares it on `#[plugin]` (the default
 //! of its routes) and on `#[plugin_route]` (replacing the plugin's entirely). The macro checks
-//! each entry with `plugin-rules` and expands the presets, so these lists are the effective ones;
+//! each entry with `plugin-routes-rules` and expands the presets, so these lists are the effective ones;
 //! placeholders (`{repo}`) are still unresolved: they are filled in at start.
 
 /// What a plugin's code may start, read, write, reach and read from the environment.
@@ -68,7 +68,7 @@ impl Permissions {
     pub fn placeholders(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for entry in self.read.iter().chain(self.write).chain(self.net) {
-            if let Some((name, _)) = plugin_rules::split_placeholder(entry)
+            if let Some((name, _)) = plugin_routes_rules::split_placeholder(entry)
                 && !out.contains(&name)
             {
                 out.push(name);

@@ -81,13 +81,13 @@ impl PluginMeta {
     /// Whether it is served a default `GET <base>/health`: it declares none, and its base path
     /// is not the site's (`/`).
     pub const fn serves_default_health(&self) -> bool {
-        !self.declares_health() && plugin_rules::serves_default_health(self.base_path)
+        !self.declares_health() && plugin_routes_rules::serves_default_health(self.base_path)
     }
 
     /// Whether it lives at the site base path `/`: its routes are the API's surroundings (the
     /// documents, Swagger UI, pages), in the document of everything only.
     pub const fn is_site(&self) -> bool {
-        plugin_rules::str_eq(self.base_path, plugin_rules::SITE_BASE_PATH)
+        plugin_routes_rules::str_eq(self.base_path, plugin_routes_rules::SITE_BASE_PATH)
     }
 
     /// Whether the plugin declares its own `GET /health`.
@@ -95,7 +95,7 @@ impl PluginMeta {
         let mut i = 0;
         while i < self.routes.len() {
             let r = self.routes[i];
-            if matches!(r.method, Method::Get) && plugin_rules::str_eq(r.path, "/health") {
+            if matches!(r.method, Method::Get) && plugin_routes_rules::str_eq(r.path, "/health") {
                 return true;
             }
             i += 1;

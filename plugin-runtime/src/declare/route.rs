@@ -4,7 +4,7 @@
 use super::{Permissions, PluginMeta, Security};
 use axum::routing::MethodFilter;
 
-pub use plugin_rules::Method;
+pub use plugin_routes_rules::Method;
 
 /// The axum filter that routes `method`.
 pub(crate) fn method_filter(method: Method) -> MethodFilter {
@@ -216,7 +216,7 @@ impl RouteMeta {
             "{} {} {}",
             plugin.name,
             self.method.as_str(),
-            plugin_rules::full_path(plugin.base_path, self.path)
+            plugin_routes_rules::full_path(plugin.base_path, self.path)
         )
     }
 
@@ -225,7 +225,7 @@ impl RouteMeta {
     pub fn operation_id(&self, plugin: &PluginMeta) -> String {
         match self.operation_id {
             Some(id) => id.to_owned(),
-            None => plugin_rules::derive_operation_id(plugin.name, self.handler),
+            None => plugin_routes_rules::derive_operation_id(plugin.name, self.handler),
         }
     }
 }

@@ -23,7 +23,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 ///     AiPlugin::start(ai_config, &mut life).await?,      // its state is then provided too
 ///     CommitPlugin::start(commit_config, &mut life).await?,
 /// ];
-/// plugin_runtime::serve(listener, app).await?;
+/// plugin_routes::serve(listener, app).await?;
 /// life.stop().await;
 /// ```
 #[derive(Default)]

@@ -9,7 +9,7 @@
 //! conflict when they have the same operation id, explicit or derived.
 
 use crate::declare::{PluginMeta, RouteMeta, is_default_health};
-use plugin_rules::str_eq;
+use plugin_routes_rules::str_eq;
 
 /// Checks route `index` of `plugin` against the routes before it, and that each code it leaves
 /// out with `errors(CODE = none)` is one the plugin declares.
@@ -133,7 +133,7 @@ pub const fn check_authenticator_needed(
                 )
                 .s("` (")
                 .s_route(r, p)
-                .s(") needs authentication, but `plugins![...]` has nothing to check credentials with: add `auth = <an Authenticator>;` to `plugins![...]` (the built-in store is `plugin_runtime::auth::Auth`), or declare `security(none)` on the route or its plugin if it is public"),
+                .s(") needs authentication, but `plugins![...]` has nothing to check credentials with: add `auth = <an Authenticator>;` to `plugins![...]` (the built-in store is `plugin_routes::auth::Auth`), or declare `security(none)` on the route or its plugin if it is public"),
             );
         }
         i += 1;
@@ -375,7 +375,7 @@ impl<'a> Joined<'a> {
     }
 }
 
-/// A route's operation id, `operation_id` or the one `plugin_rules::derive_operation_id` derives,
+/// A route's operation id, `operation_id` or the one `plugin_routes_rules::derive_operation_id` derives,
 /// readable byte by byte in a `const fn`.
 struct OpId<'a> {
     explicit: Option<&'a [u8]>,
@@ -405,7 +405,7 @@ impl<'a> OpId<'a> {
     const fn at(&self, i: usize) -> u8 {
         match self.explicit {
             Some(e) => e[i],
-            None => plugin_rules::operation_id_byte(self.plugin, self.handler, i),
+            None => plugin_routes_rules::operation_id_byte(self.plugin, self.handler, i),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::policy::{Capper, Limiter, ServerConfig, SharedAuthenticator};
 use crate::reach::{Placeholders, Reach};
 use axum::Router;
 use axum::routing::MethodRouter;
-use plugin_rules::full_path;
+use plugin_routes_rules::full_path;
 use std::sync::Arc;
 
 /// Builds one plugin's router; used by the code `#[plugin]` generates.

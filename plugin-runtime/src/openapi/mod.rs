@@ -129,7 +129,7 @@ impl Catalog {
                 .filter(|r| !r.is_hidden(plugin))
                 .map(|route| {
                     scopes.extend(config.security_for(plugin, route).1.iter().copied());
-                    let path = plugin_rules::full_path(&base_path, route.path);
+                    let path = plugin_routes_rules::full_path(&base_path, route.path);
                     let op = operation::route(&mut schemas, config, &served, plugin, route);
                     (path, route.method.as_str(), op)
                 })

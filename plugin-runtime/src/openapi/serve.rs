@@ -10,7 +10,7 @@ use crate::policy::{Scheme, ServerConfig, SharedAuthenticator};
 use crate::request::{Conditional, Ctx, IfNoneMatch, RawJson, RouteResult, WithHeaders};
 use bytes::Bytes;
 use http::{HeaderValue, header};
-use plugin_macros::{plugin, plugin_route};
+use plugin_routes_macros::{plugin, plugin_route};
 
 /// One serialized document and its strong `ETag`.
 #[derive(Clone, Debug)]

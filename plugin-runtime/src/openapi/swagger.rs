@@ -5,7 +5,7 @@
 use crate::request::{Binary, Ctx, Html, RouteResult};
 use bytes::Bytes;
 use http::HeaderValue;
-use plugin_macros::{plugin, plugin_route};
+use plugin_routes_macros::{plugin, plugin_route};
 use std::sync::{Arc, LazyLock};
 
 /// What the routes serve: the page and the start-up script listing this server's documents.

@@ -31,8 +31,8 @@ use std::sync::Arc;
 /// `403 FORBIDDEN`. An implementation only has to say who presented the credential.
 ///
 /// ```
-/// use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
-/// use plugin_runtime::Principal;
+/// use plugin_routes::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
+/// use plugin_routes::Principal;
 ///
 /// /// Callers send `x-team-token: <team>.<secret>`; the team is the caller.
 /// struct TeamTokens {

@@ -55,7 +55,7 @@ pub(crate) struct Counted {
     /// The first step over quota and the nanoseconds until it admits, if any.
     pub(crate) violated: Option<(usize, u64)>,
     /// Per step: nanoseconds from now to its TAT after this request (before it, if refused).
-    pub(crate) used: [u64; plugin_rules::MAX_RATE_LIMITS],
+    pub(crate) used: [u64; plugin_routes_rules::MAX_RATE_LIMITS],
 }
 
 /// The store could not be asked (Redis unreachable or too slow).

@@ -294,8 +294,8 @@ impl LimitStore {
 
     fn count_in_memory(&self, tats: &Mutex<Swept>, scope: u64, steps: &[Step<'_>]) -> Counted {
         let now = self.now();
-        let mut keys = [0u64; plugin_rules::MAX_RATE_LIMITS];
-        let mut held = [0u64; plugin_rules::MAX_RATE_LIMITS];
+        let mut keys = [0u64; plugin_routes_rules::MAX_RATE_LIMITS];
+        let mut held = [0u64; plugin_routes_rules::MAX_RATE_LIMITS];
         let mut violated = None;
         let mut tats = lock(tats);
         for (i, step) in steps.iter().enumerate().take(keys.len()) {
@@ -318,7 +318,7 @@ impl LimitStore {
             }
         }
         drop(tats);
-        let mut used = [0u64; plugin_rules::MAX_RATE_LIMITS];
+        let mut used = [0u64; plugin_routes_rules::MAX_RATE_LIMITS];
         for (u, h) in used.iter_mut().zip(held).take(steps.len()) {
             *u = h - now;
         }

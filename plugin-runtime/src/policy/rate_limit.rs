@@ -149,7 +149,7 @@ impl Limiter {
         if n == 0 {
             let none = Counted {
                 violated: None,
-                used: [0; plugin_rules::MAX_RATE_LIMITS],
+                used: [0; plugin_routes_rules::MAX_RATE_LIMITS],
             };
             return Check::Ready(self.decide(&steps[..0], &positions, Ok(none)));
         }
@@ -173,8 +173,8 @@ impl Limiter {
             who: Who::Everyone,
             interval: 0,
             tolerance: 0,
-        }; plugin_rules::MAX_RATE_LIMITS];
-        let mut positions = [0usize; plugin_rules::MAX_RATE_LIMITS];
+        }; plugin_routes_rules::MAX_RATE_LIMITS];
+        let mut positions = [0usize; plugin_routes_rules::MAX_RATE_LIMITS];
         let mut n = 0;
         for (i, p) in self.policies.iter().enumerate().take(steps.len()) {
             let who = match (p.key, caller, address) {
@@ -199,7 +199,7 @@ impl Limiter {
     fn decide(
         &self,
         steps: &[Step<'_>],
-        positions: &[usize; plugin_rules::MAX_RATE_LIMITS],
+        positions: &[usize; plugin_routes_rules::MAX_RATE_LIMITS],
         counted: Result<Counted, Unreachable>,
     ) -> Decision {
         let Ok(counted) = counted else {
@@ -257,8 +257,8 @@ impl Limiter {
 
 /// The steps of a check, their policies' positions, and how many are in use.
 type Steps<'a> = (
-    [Step<'a>; plugin_rules::MAX_RATE_LIMITS],
-    [usize; plugin_rules::MAX_RATE_LIMITS],
+    [Step<'a>; plugin_routes_rules::MAX_RATE_LIMITS],
+    [usize; plugin_routes_rules::MAX_RATE_LIMITS],
     usize,
 );
 
@@ -307,7 +307,7 @@ pub(super) fn warn_no_address() {
     if !WARNED_NO_ADDRESS.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             "a rate limit or concurrency cap counted per address met a request whose address is \
-             unknown, and did not count it: serve with plugin_runtime::serve, or with axum's \
+             unknown, and did not count it: serve with plugin_routes::serve, or with axum's \
              into_make_service_with_connect_info"
         );
     }

@@ -369,12 +369,12 @@ fn parse_counted(reply: &Reply, n: usize) -> Option<Counted> {
             _ => None,
         })
         .collect::<Option<_>>()?;
-    if ints.len() != 2 + n || n > plugin_rules::MAX_RATE_LIMITS {
+    if ints.len() != 2 + n || n > plugin_routes_rules::MAX_RATE_LIMITS {
         return None;
     }
     let micros = |v: i64| u64::try_from(v).unwrap_or(0).saturating_mul(1000);
     let violated = usize::try_from(ints[0]).ok()?;
-    let mut used = [0u64; plugin_rules::MAX_RATE_LIMITS];
+    let mut used = [0u64; plugin_routes_rules::MAX_RATE_LIMITS];
     for (u, &v) in used.iter_mut().zip(&ints[2..]) {
         *u = micros(v);
     }

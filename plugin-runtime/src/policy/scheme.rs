@@ -12,7 +12,7 @@ use std::fmt;
 /// `WWW-Authenticate`.
 ///
 /// ```
-/// use plugin_runtime::auth::Scheme;
+/// use plugin_routes::auth::Scheme;
 ///
 /// let gateway = Scheme::header("gateway", "x-user-id")
 ///     .describe("The user id the company gateway sets after its own login; never sent by browsers.");
@@ -111,7 +111,7 @@ impl Scheme {
     /// or `_`.
     pub fn new(name: &'static str, kind: SchemeKind) -> Self {
         assert!(
-            plugin_rules::is_scheme_name(name) && name != "none",
+            plugin_routes_rules::is_scheme_name(name) && name != "none",
             "the security scheme name `{name}` is not valid: use ASCII letters, digits, `.`, `-` and `_` (and not `none`, which `security(none)` reads as public)"
         );
         match &kind {

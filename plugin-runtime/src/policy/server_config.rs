@@ -60,7 +60,7 @@ impl ServerConfig {
     /// Sets the rate limits of routes whose route and plugin declare none (default: none).
     ///
     /// ```
-    /// use plugin_runtime::{LimitKey, RateLimit, ServerConfig};
+    /// use plugin_routes::{LimitKey, RateLimit, ServerConfig};
     ///
     /// const PER_ADDRESS: &[RateLimit] = &[RateLimit {
     ///     name: "default",
@@ -79,9 +79,9 @@ impl ServerConfig {
     #[must_use]
     pub fn with_rate_limits(mut self, limits: &'static [RateLimit]) -> Self {
         assert!(
-            limits.len() <= plugin_rules::MAX_RATE_LIMITS,
+            limits.len() <= plugin_routes_rules::MAX_RATE_LIMITS,
             "a route can have at most {} rate-limit policies; the server default has {}",
-            plugin_rules::MAX_RATE_LIMITS,
+            plugin_routes_rules::MAX_RATE_LIMITS,
             limits.len()
         );
         self.rate_limits = limits;
@@ -94,7 +94,7 @@ impl ServerConfig {
     /// force. An override that names no plugin or policy mounted stops the assembly.
     ///
     /// ```
-    /// use plugin_runtime::{LimitOverride, ServerConfig};
+    /// use plugin_routes::{LimitOverride, ServerConfig};
     ///
     /// let more: LimitOverride = "ai.generations=100/1m".parse().expect("an override");
     /// let config = ServerConfig::default().with_rate_limit_override(more);
@@ -118,7 +118,7 @@ impl ServerConfig {
     ///
     /// ```no_run
     /// # #[cfg(feature = "redis")] {
-    /// use plugin_runtime::{LimitStore, ServerConfig, WhenUnreachable};
+    /// use plugin_routes::{LimitStore, ServerConfig, WhenUnreachable};
     ///
     /// let store = LimitStore::redis("redis://127.0.0.1:6379")
     ///     .expect("a redis:// URL")
@@ -195,7 +195,7 @@ impl ServerConfig {
     /// `streams` in its details.
     ///
     /// ```
-    /// use plugin_runtime::ServerConfig;
+    /// use plugin_routes::ServerConfig;
     ///
     /// let config = ServerConfig::default().with_max_streams_per_caller(4);
     /// # let _ = config;
@@ -288,7 +288,7 @@ impl ServerConfig {
     /// start if nothing serves it; public routes stay public, scopes stay required.
     ///
     /// ```
-    /// use plugin_runtime::{Security, ServerConfig};
+    /// use plugin_routes::{Security, ServerConfig};
     ///
     /// let config = ServerConfig::default()
     ///     .with_default_security(Security::of(&["gateway"]))
@@ -319,7 +319,7 @@ impl ServerConfig {
     /// `/v1/auth` and at the site's own paths (`/openapi.json`, `/docs`) do not move.
     ///
     /// ```
-    /// use plugin_runtime::ServerConfig;
+    /// use plugin_routes::ServerConfig;
     ///
     /// let config = ServerConfig::default().with_plugin_prefix("/api/v1/plugin");
     /// assert_eq!(config.plugin_prefix(), "/api/v1/plugin");
@@ -330,7 +330,7 @@ impl ServerConfig {
     #[must_use]
     pub fn with_plugin_prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
         let prefix = prefix.into();
-        if let Err(e) = plugin_rules::check_plugin_prefix(&prefix) {
+        if let Err(e) = plugin_routes_rules::check_plugin_prefix(&prefix) {
             panic!("{e}");
         }
         self.plugin_prefix = Some(prefix);
@@ -348,7 +348,7 @@ impl ServerConfig {
     /// Where `plugin` is served on this server: its declared base path, moved under the
     /// plugin prefix when it follows the default layout.
     pub fn base_path_of(&self, plugin: &PluginMeta) -> Cow<'static, str> {
-        match plugin_rules::rebase(plugin.base_path, self.plugin_prefix()) {
+        match plugin_routes_rules::rebase(plugin.base_path, self.plugin_prefix()) {
             Some(moved) => Cow::Owned(moved),
             None => Cow::Borrowed(plugin.base_path),
         }
@@ -358,9 +358,9 @@ impl ServerConfig {
     /// authenticator's and the site's base paths, or a path under the plugin prefix.
     pub(crate) fn admits_base_path(&self, plugin: &PluginMeta) -> bool {
         let base = plugin.base_path;
-        plugin_rules::in_default_layout(base)
-            || base == plugin_rules::AUTH_BASE_PATH
-            || base == plugin_rules::SITE_BASE_PATH
+        plugin_routes_rules::in_default_layout(base)
+            || base == plugin_routes_rules::AUTH_BASE_PATH
+            || base == plugin_routes_rules::SITE_BASE_PATH
             || base
                 .strip_prefix(self.plugin_prefix())
                 .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
@@ -475,7 +475,7 @@ impl std::str::FromStr for LimitOverride {
             .ok()
             .filter(|q| *q > 0)
             .ok_or_else(|| format!("`{quota}` in `{s}` is not a quota: a whole number from 1"))?;
-        let window_secs = plugin_rules::parse_window(window.trim())?;
+        let window_secs = plugin_routes_rules::parse_window(window.trim())?;
         Ok(LimitOverride {
             plugin: plugin.to_owned(),
             policy: policy.to_owned(),

@@ -10,8 +10,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use plugin_runtime::Permissions;
-//! use plugin_runtime::reach::{Placeholders, Reach};
+//! use plugin_routes::Permissions;
+//! use plugin_routes::reach::{Placeholders, Reach};
 //!
 //! static PERMS: Permissions = Permissions {
 //!     presets: &[],
@@ -54,7 +54,7 @@ pub use command::ReachCommand;
 pub use enforcement::{Enforcement, Part, enforcement};
 pub use placeholders::Placeholders;
 /// The host and port a URL (or `host:port`) connects to, as `net(...)` placeholders resolve it.
-pub use plugin_rules::host_port_of;
+pub use plugin_routes_rules::host_port_of;
 pub use refused::{Kind, ReachError, Refused, ResolveError, SpawnError};
 pub use resolve::{Allowed, Endpoint};
 pub use server::ServerReach;

@@ -52,7 +52,7 @@ impl Reach {
                 "a URL with credentials or a backslash".to_owned(),
             ));
         }
-        match plugin_rules::host_port_of(url) {
+        match plugin_routes_rules::host_port_of(url) {
             Ok((host, port)) => self.check_host(&host, port),
             Err(_) => Err(self.refuse(Kind::Net, "a URL naming no host and port".to_owned())),
         }
@@ -94,7 +94,7 @@ impl Reach {
             .allowed
             .env
             .iter()
-            .any(|pattern| plugin_rules::env_matches(pattern, name))
+            .any(|pattern| plugin_routes_rules::env_matches(pattern, name))
     }
 
     /// The declared variables of the server's environment, for a child's: only those declared

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// each of them.
 ///
 /// ```
-/// use plugin_runtime::reach::Placeholders;
+/// use plugin_routes::reach::Placeholders;
 ///
 /// let values = Placeholders::new()
 ///     .with("repo", "/srv/repos/site")

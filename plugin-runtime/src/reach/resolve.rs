@@ -57,11 +57,12 @@ pub(super) fn resolve(
     };
     let mut programs = Vec::new();
     for entry in perms.shell {
-        let program =
-            plugin_rules::parse_program(entry).map_err(|problem| ResolveError::BadProgram {
+        let program = plugin_routes_rules::parse_program(entry).map_err(|problem| {
+            ResolveError::BadProgram {
                 route: route.to_owned(),
                 problem,
-            })?;
+            }
+        })?;
         programs.push(ProgramRule {
             name: program.name.to_owned(),
             first_arg: program.first_arg.map(str::to_owned),
@@ -102,7 +103,7 @@ fn expand<'a>(
     entry: &'a str,
     values: &'a Placeholders,
 ) -> Result<Vec<(String, &'a str)>, ResolveError> {
-    let Some((name, rest)) = plugin_rules::split_placeholder(entry) else {
+    let Some((name, rest)) = plugin_routes_rules::split_placeholder(entry) else {
         return Ok(vec![(entry.to_owned(), entry)]);
     };
     let given = values.get(name);
@@ -144,7 +145,7 @@ fn resolve_net(
     expand(route, entry, values)?
         .into_iter()
         .map(|(value, entry)| {
-            plugin_rules::host_port_of(&value).map_err(|problem| ResolveError::BadHost {
+            plugin_routes_rules::host_port_of(&value).map_err(|problem| ResolveError::BadHost {
                 route: route.to_owned(),
                 entry: entry.to_owned(),
                 problem,

@@ -37,7 +37,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         ClientAddr::of(parts).ok_or((
             StatusCode::INTERNAL_SERVER_ERROR,
-            "the client's address is unknown: serve with plugin_runtime::serve, or with axum's \
+            "the client's address is unknown: serve with plugin_routes::serve, or with axum's \
              into_make_service_with_connect_info",
         ))
     }

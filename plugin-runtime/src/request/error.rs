@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 
-pub use plugin_rules::FrameworkCode;
+pub use plugin_routes_rules::FrameworkCode;
 
 /// Where a piece of invalid input was found.
 #[derive(

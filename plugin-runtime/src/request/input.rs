@@ -308,7 +308,7 @@ fn field_and_message(path: String, message: &str, syntax: bool) -> (String, Stri
 /// words wherever the compiler meets it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is a route's input, so it must derive `Validate` (garde)",
-    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_runtime::prelude::*;` or `use garde::Validate;`)",
+    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_routes::prelude::*;` or `use garde::Validate;`)",
     note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]` for a field without any"
 )]
 pub trait IsValidated {

@@ -30,7 +30,7 @@ use tracing::instrument::Instrumented;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use plugin_runtime::RequestLayer;
+/// use plugin_routes::RequestLayer;
 /// use std::time::Duration;
 ///
 /// async fn status() -> &'static str {

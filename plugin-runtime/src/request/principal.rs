@@ -57,6 +57,6 @@ impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes
             .iter()
-            .any(|g| plugin_rules::grant_covers(g, scope))
+            .any(|g| plugin_routes_rules::grant_covers(g, scope))
     }
 }

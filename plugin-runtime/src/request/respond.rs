@@ -226,8 +226,8 @@ impl<S: Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
 /// `If-None-Match` parameter, the `ETag` header and the `304`.
 ///
 /// ```
-/// use plugin_runtime::{Conditional, Html, IfNoneMatch};
-/// use plugin_runtime::http::HeaderValue;
+/// use plugin_routes::{Conditional, Html, IfNoneMatch};
+/// use plugin_routes::http::HeaderValue;
 ///
 /// let etag = HeaderValue::from_static("\"v1\"");
 /// let answer = Conditional::new(etag, Html::new("<p>hello</p>"), &IfNoneMatch::default());
@@ -284,8 +284,8 @@ impl<T: RouteOutput> RouteOutput for Conditional<T> {
 /// directive. The body (if any) is `T`'s, documented as `T` is.
 ///
 /// ```
-/// use plugin_runtime::WithHeaders;
-/// use plugin_runtime::http::{HeaderValue, header};
+/// use plugin_routes::WithHeaders;
+/// use plugin_routes::http::{HeaderValue, header};
 ///
 /// let answer = WithHeaders::new(())
 ///     .header(header::SET_COOKIE, HeaderValue::from_static("sid=; Max-Age=0"))

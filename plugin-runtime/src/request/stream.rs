@@ -37,8 +37,8 @@ type Items<T> = Pin<Box<dyn Stream<Item = Result<T, RouteError>> + Send>>;
 /// declared code, or `INTERNAL` with the cause logged).
 ///
 /// ```
-/// use plugin_runtime::EventStream;
-/// use plugin_runtime::prelude::*;
+/// use plugin_routes::EventStream;
+/// use plugin_routes::prelude::*;
 ///
 /// #[derive(Serialize, JsonSchema)]
 /// struct Tick { n: u32 }

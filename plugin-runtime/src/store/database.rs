@@ -54,7 +54,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         };
         return Err(sqlx::Error::Configuration(
             format!(
-                "{url:?} needs the `{feature}` feature of plugin-runtime, which this build does not have"
+                "{url:?} needs the `{feature}` feature of plugin-routes, which this build does not have"
             )
             .into(),
         ));
@@ -102,7 +102,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
 /// # async fn run(pool: sqlx::AnyPool, url: &str) -> Result<(), sqlx::Error> {
 /// # let (sqlite, postgres) = (sqlx::migrate::Migrator::DEFAULT, sqlx::migrate::Migrator::DEFAULT);
 /// // with a plugin's own folders: sqlx::migrate!("./migrations/sqlite"), sqlx::migrate!("./migrations/postgres")
-/// plugin_runtime::database::migrate(&pool, url, sqlite, postgres).await?;
+/// plugin_routes::database::migrate(&pool, url, sqlite, postgres).await?;
 /// # Ok(()) }
 /// ```
 ///

@@ -175,7 +175,7 @@ impl OAuthConfig {
             .as_deref()
             .unwrap_or_default()
             .split_whitespace()
-            .filter(|s| plugin_rules::is_valid_grant(s))
+            .filter(|s| plugin_routes_rules::is_valid_grant(s))
             .map(str::to_owned)
             .collect();
         Some(Principal {

@@ -10,7 +10,7 @@ use crate::mount::Plugin;
 use crate::policy::{ServerConfig, SharedAuthenticator, over_quota};
 use crate::request::{Ctx, Principal, RouteError, RouteResult, WithHeaders};
 use http::{HeaderMap, HeaderValue, header};
-use plugin_macros::{plugin, plugin_route};
+use plugin_routes_macros::{plugin, plugin_route};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +65,10 @@ pub(crate) struct CreateKeyRequest {
 }
 
 fn valid_grants(scopes: &[String], (): &()) -> garde::Result {
-    match scopes.iter().find(|s| !plugin_rules::is_valid_grant(s)) {
+    match scopes
+        .iter()
+        .find(|s| !plugin_routes_rules::is_valid_grant(s))
+    {
         Some(bad) => Err(garde::Error::new(format!(
             "malformed scope `{bad}`: expected e.g. `items:read`, `items:*` or `*`"
         ))),
@@ -239,8 +242,8 @@ struct AuthApi;
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::AnyPool) -> Result<(), Box<dyn std::error::Error>> {
-/// use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
-/// use plugin_runtime::plugins;
+/// use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
+/// use plugin_routes::plugins;
 ///
 /// let auth = Auth::open(pool, AuthConfig::default()).await?;
 /// let app: axum::Router = plugins![auth = auth.clone(); AuthRoutes::new(auth)];

@@ -1,7 +1,7 @@
 //! Scopes and grants. A scope is what a route requires (`items:write`); a grant is what a user,
 //! key or token holds: a scope, `*` (everything) or `prefix:*` (every scope under `prefix:`).
 
-pub(crate) use plugin_rules::{grant_covers, is_valid_grant};
+pub(crate) use plugin_routes_rules::{grant_covers, is_valid_grant};
 
 /// Parses a comma-separated list of grants (`items:read,items:*`), ignoring blanks around
 /// entries and repeated entries. An empty list is valid (no scopes).

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{HeaderValue, header};
-use plugin_macros::{plugin, plugin_route};
+use plugin_routes_macros::{plugin, plugin_route};
 use sha2::{Digest, Sha256};
 
 const HTML: &str = include_str!("settings/page.html");
@@ -82,8 +82,8 @@ struct SettingsApi;
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::AnyPool) -> Result<(), Box<dyn std::error::Error>> {
-/// use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
-/// use plugin_runtime::plugins;
+/// use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes, SettingsPage};
+/// use plugin_routes::plugins;
 ///
 /// let auth = Auth::open(pool, AuthConfig::default()).await?;
 /// let app: axum::Router =

@@ -1,5 +1,5 @@
 //! What confining a child costs: spawning and waiting for `true` with a plain
-//! `tokio::process::Command`, and through a `plugin_runtime::reach::Reach` (a thread per spawn
+//! `tokio::process::Command`, and through a `plugin_routes::reach::Reach` (a thread per spawn
 //! that applies the route's Landlock ruleset first), on the same runtime. Run with
 //! `cargo bench -p plugin-bench --bench spawn`.
 
@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use plugin_runtime::Permissions;
-use plugin_runtime::reach::{Placeholders, Reach, enforcement};
+use plugin_routes::Permissions;
+use plugin_routes::reach::{Placeholders, Reach, enforcement};
 
 static PERMS: Permissions = Permissions {
     presets: &[],

@@ -11,8 +11,8 @@ mod many_routes;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use many_routes::{METAS, router};
-use plugin_runtime::ServerConfig;
-use plugin_runtime::openapi::Specs;
+use plugin_routes::ServerConfig;
+use plugin_routes::openapi::Specs;
 
 fn startup(c: &mut Criterion) {
     let routes: usize = METAS.iter().map(|m| m.routes.len()).sum();

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use plugin_runtime::prelude::*;
-use plugin_runtime::{ApiError, FieldError, FrameworkCode, Location, RequestId};
+use plugin_routes::prelude::*;
+use plugin_routes::{ApiError, FieldError, FrameworkCode, Location, RequestId};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -139,12 +139,12 @@ pub fn with_limits() -> Router {
 /// one. The cache lifetime is an hour, so every request after the first finds the key cached:
 /// a warm cache is what is measured (a miss costs one indexed query on top).
 pub async fn with_auth() -> (Router, String) {
-    let pool = plugin_runtime::database::connect("sqlite::memory:")
+    let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
-    let auth = plugin_runtime::Auth::open(
+    let auth = plugin_routes::Auth::open(
         pool,
-        plugin_runtime::AuthConfig::default().with_cache_ttl(Duration::from_secs(3600)),
+        plugin_routes::AuthConfig::default().with_cache_ttl(Duration::from_secs(3600)),
     )
     .await
     .unwrap();
@@ -159,7 +159,7 @@ pub async fn with_auth() -> (Router, String) {
         .key;
     let router = plugins![
         auth = auth.clone();
-        plugin_runtime::auth::AuthRoutes::new(auth),
+        plugin_routes::auth::AuthRoutes::new(auth),
         BenchPlugin::new(BenchState { next_id: AtomicI64::new(1) }),
         SecuredPlugin::new(BenchState { next_id: AtomicI64::new(1) })
     ];
@@ -197,8 +197,8 @@ fn same_route_table() -> Router {
     async fn other() -> &'static str {
         "not measured"
     }
-    let specs = plugin_runtime::openapi::Specs::build(
-        &plugin_runtime::ServerConfig::default(),
+    let specs = plugin_routes::openapi::Specs::build(
+        &plugin_routes::ServerConfig::default(),
         &[],
         &[<BenchPlugin as Plugin>::META],
     );

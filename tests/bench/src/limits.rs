@@ -12,7 +12,7 @@
 //! Prints each as the median of the batches' per-operation times [lowest, highest], and the
 //! ratio check/PING as the median of the per-round ratios.
 
-use plugin_runtime::{LimitKey, LimitStore, RateLimit};
+use plugin_routes::{LimitKey, LimitStore, RateLimit};
 use std::time::Instant;
 
 const POLICY: RateLimit = RateLimit {

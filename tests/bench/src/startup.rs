@@ -18,8 +18,8 @@ fn main() {
     for _ in 0..n {
         match what.as_str() {
             "router" => drop(std::hint::black_box(many_routes::router())),
-            "documents" => drop(std::hint::black_box(plugin_runtime::openapi::Specs::build(
-                &plugin_runtime::ServerConfig::default(),
+            "documents" => drop(std::hint::black_box(plugin_routes::openapi::Specs::build(
+                &plugin_routes::ServerConfig::default(),
                 &[],
                 many_routes::METAS,
             ))),

@@ -1,2 +1,2 @@
-//! Nothing here: `tests/core_only.rs` compiles programs against `plugin-runtime` without its
+//! Nothing here: `tests/core_only.rs` compiles programs against `plugin-routes` without its
 //! default features.

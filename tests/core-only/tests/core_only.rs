@@ -1,4 +1,4 @@
-//! `plugin-runtime` with `default-features = false`: a plugin with its own authenticator
+//! `plugin-routes` with `default-features = false`: a plugin with its own authenticator
 //! compiles and serves; the built-in store's items are compile errors naming the feature.
 
 #[test]

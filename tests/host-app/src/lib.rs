@@ -2,9 +2,9 @@
 //! `x-user-id` and `x-scopes`, its API lives under `/api/v1/plugin/<name>`, and it already has
 //! routes of its own. Nothing of the built-in store is used or promised.
 
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
-use plugin_runtime::prelude::*;
-use plugin_runtime::{App, Security, ServerConfig, app};
+use plugin_routes::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
+use plugin_routes::prelude::*;
+use plugin_routes::{App, Security, ServerConfig, app};
 use std::sync::Mutex;
 
 /// Where this host serves its plugins.

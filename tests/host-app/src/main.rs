@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
                 }
             };
             let router = plugin_host_app::router(&app);
-            match plugin_runtime::serve(listener, router).await {
+            match plugin_routes::serve(listener, router).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("host-app: {e}");

@@ -7,8 +7,8 @@
 
 use plugin_host_app::notes_client::{CreateNoteError, ListNotesError, NotesClient};
 use plugin_host_app::{GATEWAY_WORDS, NewNote, NotesPlugin, PREFIX};
-use plugin_runtime::Plugin;
-use plugin_runtime::client::Client;
+use plugin_routes::Plugin;
+use plugin_routes::client::Client;
 use serde_json::{Value, json};
 
 async fn listen() -> String {
@@ -16,7 +16,7 @@ async fn listen() -> String {
     let port = listener.local_addr().unwrap().port();
     let app = plugin_host_app::assembled();
     tokio::spawn(
-        async move { plugin_runtime::serve(listener, plugin_host_app::router(&app)).await },
+        async move { plugin_routes::serve(listener, plugin_host_app::router(&app)).await },
     );
     format!("http://127.0.0.1:{port}")
 }

@@ -5,12 +5,12 @@ use super::{Gates, Open, app_with, open, refused, request};
 use axum::Router;
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
-use plugin_runtime::{LimitStore, ServerConfig};
+use plugin_routes::{LimitStore, ServerConfig};
 use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;
 
-fn redis_store(url: &str, prefix: &str) -> plugin_runtime::RedisLimits {
+fn redis_store(url: &str, prefix: &str) -> plugin_routes::RedisLimits {
     LimitStore::redis(url)
         .unwrap()
         .key_prefix(prefix.to_owned())
@@ -126,7 +126,7 @@ async fn an_unreachable_redis_admits_uncounted_or_refuses_as_configured() {
         ServerConfig::default().with_limit_store(
             LimitStore::redis(&url)
                 .unwrap()
-                .when_unreachable(plugin_runtime::WhenUnreachable::Refuse),
+                .when_unreachable(plugin_routes::WhenUnreachable::Refuse),
         ),
         Gates::default(),
     );

@@ -1,4 +1,4 @@
-//! Over real TCP with `plugin_runtime::serve`: a stream holds its place until the client hangs
+//! Over real TCP with `plugin_routes::serve`: a stream holds its place until the client hangs
 //! up, and one address cannot hold every connection.
 
 use super::app;
@@ -15,12 +15,12 @@ async fn serve(app: Router, connections: usize) -> std::net::SocketAddr {
 /// A server on 127.0.0.1 with `app`, set up by `configure`.
 async fn serve_with(
     app: Router,
-    configure: impl FnOnce(plugin_runtime::Serve) -> plugin_runtime::Serve,
+    configure: impl FnOnce(plugin_routes::Serve) -> plugin_routes::Serve,
 ) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let server = configure(plugin_runtime::serve(listener, app))
-        .with_shutdown_signal(std::future::pending());
+    let server =
+        configure(plugin_routes::serve(listener, app)).with_shutdown_signal(std::future::pending());
     tokio::spawn(server.into_future());
     address
 }
@@ -135,7 +135,7 @@ async fn the_share_can_be_set_and_trusted_proxies_are_exempt() {
     let server = serve_with(app(), |s| {
         s.with_max_connections(8)
             .with_max_connections_per_address(3)
-            .with_trusted_proxies(plugin_runtime::TrustedProxies::parse("127.0.0.9").unwrap())
+            .with_trusted_proxies(plugin_routes::TrustedProxies::parse("127.0.0.9").unwrap())
     })
     .await;
     let mut held = Vec::new();

@@ -3,8 +3,8 @@
 use crate::AiState;
 use crate::cost::{Pico, Usage};
 use crate::ledger::{Periods, Totals};
-use plugin_runtime::RouteError;
-use plugin_runtime::prelude::*;
+use plugin_routes::RouteError;
+use plugin_routes::prelude::*;
 
 /// The models that can be asked for.
 #[derive(Debug, Serialize, JsonSchema)]

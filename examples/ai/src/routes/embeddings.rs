@@ -5,7 +5,7 @@ use super::Refusal;
 use crate::AiState;
 use crate::cost::Usage;
 use crate::meter::Charge;
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use serde::de::{self, SeqAccess, Visitor};
 
 /// What `POST /embeddings` takes.

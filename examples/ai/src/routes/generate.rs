@@ -8,8 +8,8 @@ use crate::history::Kept;
 use crate::meter::{Bill, Charge};
 use crate::provider::{Ask, Chunk, FinishReason, Provider, UpstreamError};
 use futures_util::{Stream, StreamExt};
-use plugin_runtime::prelude::*;
-use plugin_runtime::{EventStream, RouteError};
+use plugin_routes::prelude::*;
+use plugin_routes::{EventStream, RouteError};
 use std::pin::Pin;
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 
 use crate::AiState;
 use crate::history::HistoryEntry;
-use plugin_runtime::RouteError;
-use plugin_runtime::prelude::*;
+use plugin_routes::RouteError;
+use plugin_routes::prelude::*;
 
 /// What `GET /history` takes.
 #[derive(Debug, Deserialize, JsonSchema, Validate)]

@@ -77,7 +77,7 @@ macro_rules! metered {
             $crate::meter::MeterError::Upstream(e) => {
                 refuse!($crate::routes::Refusal::Upstream(e))
             }
-            $crate::meter::MeterError::Internal(e) => plugin_runtime::RouteError::internal(e),
+            $crate::meter::MeterError::Internal(e) => plugin_routes::RouteError::internal(e),
         }
     };
 }

@@ -1,4 +1,4 @@
-use plugin_runtime::auth::{Auth, AuthConfig, AuthRoutes};
+use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
 
 async fn serve(pool: ()) {
     let auth = Auth::open(pool, AuthConfig::default()).await;

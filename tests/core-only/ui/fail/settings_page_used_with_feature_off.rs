@@ -1,4 +1,4 @@
-use plugin_runtime::auth::SettingsPage;
+use plugin_routes::auth::SettingsPage;
 
 fn main() {
     let _page = SettingsPage::new();

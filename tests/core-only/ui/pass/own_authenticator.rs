@@ -1,9 +1,9 @@
 //! A plugin on the core alone, its `security(...)` and `scopes(...)` enforced by an
 //! authenticator of its own: answered over the in-process client.
 
-use plugin_runtime::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
-use plugin_runtime::prelude::*;
-use plugin_runtime::testing::TestClient;
+use plugin_routes::auth::{Authentication, Authenticator, Refusal, Requirement, Scheme};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::TestClient;
 
 struct ApiKeys;
 

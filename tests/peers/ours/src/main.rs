@@ -1,7 +1,7 @@
 //! The two routes as a user of this project writes them: the macros generate the input parsing,
 //! validation, the error envelope, the request id and the documents.
 
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use tower::ServiceExt as _;
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema)]
@@ -79,7 +79,7 @@ fn main() {
             let runtime = tokio::runtime::Runtime::new().expect("a runtime");
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-                plugin_runtime::serve(listener, app()).await.expect("serve");
+                plugin_routes::serve(listener, app()).await.expect("serve");
             });
         }
         peers::Mode::Count { route, requests } => {

@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 // `Serialize` alone serves the route; the client must also read it back.
 #[derive(Debug, Serialize, JsonSchema)]

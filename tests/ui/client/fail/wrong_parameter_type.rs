@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Item {

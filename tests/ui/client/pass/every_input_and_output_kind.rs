@@ -1,7 +1,7 @@
 //! A client for routes with a body, a query, path parameters, no content and a stream; a plugin
 //! without `client = ...` gets none, and its types need no `Deserialize`.
-use plugin_runtime::EventStream;
-use plugin_runtime::prelude::*;
+use plugin_routes::EventStream;
+use plugin_routes::prelude::*;
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, Validate)]
 pub struct NewNote {
@@ -48,7 +48,7 @@ async fn watch() -> RouteResult<EventStream<Note>> {
 pub struct NotesPlugin;
 
 mod other {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     #[derive(Serialize, JsonSchema)]
     pub struct Only {
@@ -69,7 +69,7 @@ async fn calls(client: &NotesClient) {
         client.create(NewNote { text: "hi".into() }).await;
     let found: Result<Vec<Note>, notes_client::SearchError> = client.search(Search { page: 1 }).await;
     let gone: Result<(), notes_client::RemoveError> = client.remove("b".into(), 2).await;
-    let events: Result<plugin_runtime::client::Events<Note>, notes_client::WatchError> =
+    let events: Result<plugin_routes::client::Events<Note>, notes_client::WatchError> =
         client.watch().await;
     let health = client.health().await.map(|h| h.status);
     let _ = (note, found, gone, events, health);
@@ -87,7 +87,7 @@ async fn calls(client: &NotesClient) {
 }
 
 fn main() {
-    let auth = plugin_runtime::testing::RefuseAll;
+    let auth = plugin_routes::testing::RefuseAll;
     let _app = plugins![auth = auth; NotesPlugin::new(), other::OtherPlugin::new()];
     let _client = NotesClient::new("http://127.0.0.1:8080").map(|c| c.bearer("key"));
     let _ = calls;

@@ -1,5 +1,5 @@
-use plugin_runtime::prelude::*;
-use plugin_runtime::Starting;
+use plugin_routes::prelude::*;
+use plugin_routes::Starting;
 
 #[plugin_route(method = "GET", path = "/x", security(none))]
 async fn handler() -> RouteResult<String> {

@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 pub struct Item {
@@ -28,5 +28,5 @@ mod groups {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -1,6 +1,6 @@
 //! A route leaving out a code its plugin does not declare: a mistake (a misspelt code, or one the
 //! plugin no longer shares) that would otherwise go unnoticed.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Item {

@@ -1,6 +1,6 @@
 //! `CODE = none` leaves a plugin's code out of one route; on the plugin itself it means nothing.
 //! The routes returning the plugin's codes are not reported as well.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Item {

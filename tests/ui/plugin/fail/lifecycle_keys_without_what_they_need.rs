@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[plugin_route(method = "GET", path = "/x", security(none))]
 async fn handler() -> RouteResult<String> {

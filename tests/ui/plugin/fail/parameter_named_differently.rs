@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 
 #[derive(Deserialize, JsonSchema, Validate)]
@@ -28,5 +28,5 @@ async fn delete_item(key: i64) -> RouteResult<()> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; DemoPlugin::new()];
 }

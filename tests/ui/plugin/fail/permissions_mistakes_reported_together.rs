@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[plugin_route(method = "GET", path = "/x")]
 async fn handler() -> RouteResult<String> {
@@ -14,5 +14,5 @@ async fn handler() -> RouteResult<String> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new()];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; DemoPlugin::new()];
 }

@@ -1,6 +1,6 @@
 //! A plugin's `errors(...)`, shared by routes in its module and in another, with a route
 //! declaring its own beside them, replacing one, and leaving one out.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Item {
@@ -9,7 +9,7 @@ struct Item {
 
 mod routes {
     use super::Item;
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     #[plugin_route(method = "GET", path = "/items/{id}", security(none), errors(ITEM_LOCKED = 423))]
     pub(crate) async fn get_item(id: u32) -> RouteResult<Item> {

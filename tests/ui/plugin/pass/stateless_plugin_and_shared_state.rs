@@ -1,5 +1,5 @@
 //! A plugin without state has `new()`; one with state also has `from_arc`.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use std::sync::Arc;
 
 #[plugin_route(method = "POST", path = "/ping", status = 204)]
@@ -22,6 +22,6 @@ async fn root(ctx: Ctx<Counter>) -> RouteResult<()> {
 pub struct CounterPlugin;
 
 fn main() {
-    let _ = plugins![auth = plugin_runtime::testing::RefuseAll; PingPlugin::new(), CounterPlugin::from_arc(Arc::new(Counter))];
+    let _ = plugins![auth = plugin_routes::testing::RefuseAll; PingPlugin::new(), CounterPlugin::from_arc(Arc::new(Counter))];
     assert_eq!(<CounterPlugin as Plugin>::META.base_path, "/v1/plugins/counter");
 }

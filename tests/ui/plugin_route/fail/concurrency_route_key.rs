@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Item {

@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 
 #[derive(Deserialize, JsonSchema, Validate)]
@@ -25,5 +25,5 @@ async fn handler(ctx: Ctx<OtherState>) -> RouteResult<Item> {
 pub struct DemoPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new(ItemsState)];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; DemoPlugin::new(ItemsState)];
 }

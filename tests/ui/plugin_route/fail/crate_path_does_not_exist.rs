@@ -1,6 +1,6 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
-#[plugin_route(crate = "no_such_crate::plugin_runtime", method = "GET", path = "/ping", security(none))]
+#[plugin_route(crate = "no_such_crate::plugin_routes", method = "GET", path = "/ping", security(none))]
 async fn ping() -> RouteResult<String> {
     Ok("pong".into())
 }

@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 // `{remote}` cannot be both where files are written and where connections go.
 #[plugin_route(

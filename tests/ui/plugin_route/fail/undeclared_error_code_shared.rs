@@ -1,6 +1,6 @@
 //! A code declared by neither the route nor its plugin: rustc names it at the code, and suggests
 //! the closest code the route may return (here, the plugin's).
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Item {

@@ -1,8 +1,8 @@
-//! A crate that wraps `plugin-runtime` and re-exports it under another path: `crate = "..."`
+//! A crate that wraps `plugin-routes` and re-exports it under another path: `crate = "..."`
 //! tells each macro where to find it.
 
 mod framework {
-    pub use plugin_runtime as runtime;
+    pub use plugin_routes as runtime;
 }
 
 use framework::runtime::prelude::*;

@@ -1,5 +1,5 @@
 //! Every `#[plugin_route]` key and every kind of argument, in one plugin that compiles and mounts.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 pub struct Library {
     name: String,
@@ -53,7 +53,7 @@ async fn put_book(id: u64, input: NewBook, shelf: String, ctx: Ctx<Library>) -> 
 }
 
 mod removal {
-    use plugin_runtime::prelude::*;
+    use plugin_routes::prelude::*;
 
     /// Remove a book.
     #[plugin_route(method = "DELETE", path = "/books/{id}", status = 204, errors(BOOK_NOT_FOUND = 404))]
@@ -81,7 +81,7 @@ async fn health() -> RouteResult<serde_json::Value> {
 pub struct LibraryPlugin;
 
 fn main() {
-    let app: axum::Router = plugins![auth = plugin_runtime::testing::RefuseAll; 
+    let app: axum::Router = plugins![auth = plugin_routes::testing::RefuseAll; 
         config = ServerConfig::default().with_body_limit(1 << 16);
         LibraryPlugin::new(Library { name: "city".into() }),
     ];

@@ -1,6 +1,6 @@
 //! `permissions(...)` on a plugin and on a route: presets expanded, the route's replacing the
 //! plugin's entirely, `none` allowing nothing.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[plugin_route(method = "GET", path = "/status")]
 async fn status() -> RouteResult<String> {
@@ -30,7 +30,7 @@ async fn quiet() -> RouteResult<String> {
 pub struct DemoPlugin;
 
 fn main() {
-    let meta = <DemoPlugin as plugin_runtime::Plugin>::META;
+    let meta = <DemoPlugin as plugin_routes::Plugin>::META;
     let status = meta.routes[0].effective_permissions(meta);
     assert_eq!(status.presets, ["git", "tmp"]);
     assert_eq!(status.shell, ["git"]);

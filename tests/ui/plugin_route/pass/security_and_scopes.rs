@@ -1,7 +1,7 @@
 //! Security declared on a plugin and overridden by its routes; the resolved values reach the
 //! metadata the server enforces and documents.
-use plugin_runtime::prelude::*;
-use plugin_runtime::{Security, ServerConfig};
+use plugin_routes::prelude::*;
+use plugin_routes::{Security, ServerConfig};
 
 #[derive(Serialize, JsonSchema)]
 struct Item {
@@ -50,7 +50,7 @@ async fn plain() -> RouteResult<Item> {
 pub struct OtherPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; DemoPlugin::new(), OtherPlugin::new()];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; DemoPlugin::new(), OtherPlugin::new()];
     let config = ServerConfig::default();
     let meta = <DemoPlugin as Plugin>::META;
     let resolved: Vec<_> = meta

@@ -1,5 +1,5 @@
-use plugin_runtime::EventStream;
-use plugin_runtime::prelude::*;
+use plugin_routes::EventStream;
+use plugin_routes::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 struct Tick {

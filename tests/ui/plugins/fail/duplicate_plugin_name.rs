@@ -1,4 +1,4 @@
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 
 #[derive(Deserialize, JsonSchema, Validate)]
@@ -29,5 +29,5 @@ pub struct AlphaPlugin;
 pub struct BetaPlugin;
 
 fn main() {
-    let _app = plugins![auth = plugin_runtime::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
+    let _app = plugins![auth = plugin_routes::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
 }

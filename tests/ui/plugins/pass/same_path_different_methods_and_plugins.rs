@@ -1,5 +1,5 @@
 //! Routes may share a path across methods, and plugins may sit side by side under one prefix.
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 
 #[plugin_route(method = "GET", path = "/items/{id}", status = 204)]
 async fn get_item(id: i64) -> RouteResult<()> {
@@ -31,5 +31,5 @@ async fn beta_item(id: i64) -> RouteResult<()> {
 pub struct BetaPlugin;
 
 fn main() {
-    let _ = plugins![auth = plugin_runtime::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
+    let _ = plugins![auth = plugin_routes::testing::RefuseAll; AlphaPlugin::new(), BetaPlugin::new()];
 }

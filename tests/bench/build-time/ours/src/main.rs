@@ -1,7 +1,7 @@
 //! Two routes, `POST /items` (a validated JSON body, `201`, a declared `409`) and
 //! `GET /items/{id}` (a typed path parameter, a declared `404`), documented at `/openapi.json`.
 
-use plugin_runtime::prelude::*;
+use plugin_routes::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
