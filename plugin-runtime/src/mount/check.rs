@@ -122,18 +122,42 @@ pub const fn check_authenticator_needed(
             None => defer_inherited,
         };
         if !r.is_fallback() && !public {
+            let schemes = match declared {
+                Some(s) => s.schemes(),
+                None => crate::declare::Security::DEFAULT.schemes(),
+            };
+            let mut m = describe(
+                Msg::new().s("route `").s(r.method.as_str()).s(" "),
+                p.base_path,
+                r.path,
+            )
+            .s("` (")
+            .s_route(r, p)
+            .s(") admits callers by the scheme");
+            m = if schemes.len() > 1 {
+                m.s("s ")
+            } else {
+                m.s(" ")
+            };
+            let mut k = 0;
+            while k < schemes.len() {
+                if k > 0 {
+                    m = m.s(if k + 1 == schemes.len() { " or " } else { ", " });
+                }
+                m = m.s("`").s(schemes[k]).s("`");
+                k += 1;
+            }
+            let (them, naming_them) = if schemes.len() > 1 {
+                ("them", "naming them")
+            } else {
+                ("it", "naming it")
+            };
             return Some(
-                describe(
-                    Msg::new()
-                        .s("route `")
-                        .s(r.method.as_str())
-                        .s(" "),
-                    p.base_path,
-                    r.path,
-                )
-                .s("` (")
-                .s_route(r, p)
-                .s(") needs authentication, but `plugins![...]` has nothing to check credentials with: add `auth = <an Authenticator>;` to `plugins![...]` (the built-in store is `plugin_routes::auth::Auth`), or declare `security(none)` on the route or its plugin if it is public"),
+                m.s(", but `plugins![...]` has no authenticator to serve ")
+                    .s(them)
+                    .s(": add `auth = <an Authenticator>;` ")
+                    .s(naming_them)
+                    .s(" in its `schemes()` (the built-in store, `plugin_routes::auth::Auth`, serves `user`, `token` and `oauth`), or declare `security(none)` on the route or its plugin if it is public"),
             );
         }
         i += 1;
@@ -447,14 +471,14 @@ const fn describe(m: Msg, base: &str, rel: &str) -> Msg {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Msg {
-    buf: [u8; 640],
+    buf: [u8; 1024],
     len: usize,
 }
 
 impl Msg {
     const fn new() -> Self {
         Msg {
-            buf: [0; 640],
+            buf: [0; 1024],
             len: 0,
         }
     }
