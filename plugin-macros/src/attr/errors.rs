@@ -136,7 +136,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: Vec<RawError>, on_plugin: bool) -> Errors
             );
             continue;
         }
-        let variant = crate::route::camel(&name);
+        let variant = camel(&name);
         if ["Unexpected", "Transport", "Self"].contains(&variant.as_str()) {
             cx.error_spanned_by(
                 &e.code,
@@ -150,7 +150,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: Vec<RawError>, on_plugin: bool) -> Errors
             .iter()
             .map(|d| &d.code)
             .chain(&left_out)
-            .find(|c| *c != &e.code && crate::route::camel(&c.to_string()) == variant)
+            .find(|c| *c != &e.code && camel(&c.to_string()) == variant)
         {
             cx.error_spanned_by(
                 &e.code,
@@ -237,6 +237,20 @@ pub(crate) fn decls(rt: &TokenStream, errors: &[ErrorDecl]) -> Vec<TokenStream> 
                 None => quote!(::core::option::Option::None),
             };
             quote!(#rt::ErrorDecl { code: #code, status: #status, description: #description })
+        })
+        .collect()
+}
+
+/// `get_item` → `GetItem`; `ITEM_NOT_FOUND` → `ItemNotFound`.
+pub(crate) fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
         })
         .collect()
 }

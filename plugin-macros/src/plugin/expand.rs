@@ -400,7 +400,7 @@ fn client(
         .iter()
         .map(|e| {
             let code = e.code.to_string();
-            let variant = format_ident!("{}", crate::route::camel(&code));
+            let variant = format_ident!("{}", crate::attr::errors::camel(&code));
             let status = e.status;
             let doc = match &e.description {
                 Some(d) => format!("`{status} {code}`: {d}."),

@@ -10,24 +10,11 @@
 
 use super::signature::{Role, Signature};
 use super::validate::RouteDecl;
+use crate::attr::errors::camel;
 use crate::attr::security::SecurityDecl;
 use crate::krate::Krate;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-
-/// `get_item` → `GetItem`; `ITEM_NOT_FOUND` → `ItemNotFound`.
-pub(crate) fn camel(name: &str) -> String {
-    name.split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let lower = w.to_ascii_lowercase();
-            let mut chars = lower.chars();
-            chars.next().map_or_else(String::new, |c| {
-                c.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect()
-}
 
 /// The error enum of the route `fn_ident`.
 fn error_enum(fn_ident: &syn::Ident) -> syn::Ident {
@@ -213,7 +200,7 @@ pub(crate) fn client(
     let errors_mac = errors_macro(fn_ident);
     // The plugin passes its shared codes as `CODE Variant "CODE" status "doc"` after `[]`; they
     // are kept in the brackets one by one, but for the codes the route declares itself.
-    let skips = super::expand::own_codes(decl).into_iter().map(|code| {
+    let skips = decl.own_codes().into_iter().map(|code| {
         quote! {
             ($($m:ident)::+ ; [$($kept:tt)*] #code $variant:ident $code:tt $status:tt $doc:tt $($rest:tt)*) => {
                 $($m)::+::#errors_mac!($($m)::+ ; [$($kept)*] $($rest)*);

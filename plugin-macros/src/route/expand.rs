@@ -73,16 +73,6 @@ fn errors_struct(
     }
 }
 
-/// The codes a plugin's shared ones must not add to the route: those it declares itself and
-/// those it leaves out.
-pub(crate) fn own_codes(decl: &RouteDecl) -> Vec<&syn::Ident> {
-    decl.errors
-        .iter()
-        .map(|e| &e.code)
-        .chain(&decl.left_out_errors)
-        .collect()
-}
-
 pub(crate) fn route(
     krate: &Krate,
     decl: &RouteDecl,
@@ -103,7 +93,7 @@ pub(crate) fn route(
 
     let errors = crate::attr::errors::decls(&rt, &decl.errors);
     let error_consts = crate::attr::errors::consts(&rt, &decl.errors, &quote!(#companion::ERRORS));
-    let errors_def = errors_struct(&rt, &fn_ident, Some(&own_codes(decl)));
+    let errors_def = errors_struct(&rt, &fn_ident, Some(&decl.own_codes()));
     let left_out = decl.left_out_errors.iter().map(ToString::to_string);
     let method = format_ident!("{}", decl.method.variant_name());
     let path = &decl.path.template;
@@ -139,8 +129,7 @@ pub(crate) fn route(
             quote!(false),
         )
     } else {
-        let responder = Returned::of(krate, &sig.output);
-        let responder = responder.responder();
+        let responder = responder(krate, &sig.output);
         (
             quote!(::core::option::Option::Some(<#responder as #rt::Described>::schema as #rt::SchemaFn)),
             quote!(<#responder as #rt::Described>::MEDIA_TYPE),
@@ -316,7 +305,7 @@ fn method_router(
     let responder = if decl.status == 204 {
         quote!(#rt::NoContent<#output>)
     } else {
-        Returned::of(krate, output).responder().clone()
+        responder(krate, output)
     };
 
     quote! {
@@ -337,43 +326,26 @@ fn method_router(
     }
 }
 
-/// How the generated code names what the handler returns, spanned on the user's type, so that a
-/// type that cannot be returned is one error there rather than one per use: rustc reports a
-/// failed bound once per span and predicate.
-enum Returned {
-    /// `EventStream<E>` (known by its last segment): everything is bounded on `E: StreamEvent`
-    /// alone, so the error names `E`, the type to derive for.
-    Events(TokenStream),
-    /// Anything else, written `<T as CheckedOutput>::Output`.
-    Other(TokenStream),
-}
-
-impl Returned {
-    fn of(krate: &Krate, output: &syn::Type) -> Self {
-        if let syn::Type::Path(p) = output
-            && p.qself.is_none()
-            && let Some(last) = p.path.segments.last()
-            && last.ident == "EventStream"
-            && let syn::PathArguments::AngleBracketed(args) = &last.arguments
-            && let [syn::GenericArgument::Type(event)] = args.args.iter().collect::<Vec<_>>()[..]
-        {
-            let span = type_span(event);
-            let rt = krate.private_at(span);
-            return Returned::Events(
-                quote_spanned!(span=> #rt::Events<<#event as #rt::CheckedEvent>::Event>),
-            );
-        }
-        let span = type_span(output);
+/// The `Responder` the endpoint writes the handler's success with, spanned on the user's type,
+/// so that a type that cannot be returned is one error there rather than one per use: rustc
+/// reports a failed bound once per span and predicate. For `EventStream<E>` (known by its last
+/// segment) everything is bounded on `E: StreamEvent` alone, so the error names `E`, the type to
+/// derive for; anything else is written `<T as CheckedOutput>::Output`.
+fn responder(krate: &Krate, output: &syn::Type) -> TokenStream {
+    if let syn::Type::Path(p) = output
+        && p.qself.is_none()
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "EventStream"
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let [syn::GenericArgument::Type(event)] = args.args.iter().collect::<Vec<_>>()[..]
+    {
+        let span = type_span(event);
         let rt = krate.private_at(span);
-        Returned::Other(quote_spanned!(span=> #rt::Output<<#output as #rt::CheckedOutput>::Output>))
+        return quote_spanned!(span=> #rt::Events<<#event as #rt::CheckedEvent>::Event>);
     }
-
-    /// The `Responder` the endpoint writes the success with.
-    fn responder(&self) -> &TokenStream {
-        match self {
-            Returned::Events(r) | Returned::Other(r) => r,
-        }
-    }
+    let span = type_span(output);
+    let rt = krate.private_at(span);
+    quote_spanned!(span=> #rt::Output<<#output as #rt::CheckedOutput>::Output>)
 }
 
 /// Trait-bound checks spanned on the user's types, so "does not implement `Validate`" points at
@@ -406,8 +378,7 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
     if decl.status == 204 {
         checks.push(quote_spanned!(span=> #rt::assert_empty_output::<#output>));
     } else {
-        let responder = Returned::of(krate, output);
-        let responder = responder.responder();
+        let responder = responder(krate, output);
         checks.push(quote_spanned!(span=> #rt::assert_responder::<#responder>));
     }
     if let Some(e) = &sig.error_ty {

@@ -10,7 +10,7 @@ mod validate;
 use crate::ctxt::{Ctxt, with_fallback};
 use proc_macro2::TokenStream;
 
-pub(crate) use client::{camel, errors_macro, method_macro};
+pub(crate) use client::{errors_macro, method_macro};
 pub(crate) use expand::{companion_ident as expand_companion_ident, shared_errors_macro};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {

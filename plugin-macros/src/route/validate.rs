@@ -47,6 +47,18 @@ pub(crate) struct DocsDecl {
     pub(crate) hidden: bool,
 }
 
+impl RouteDecl {
+    /// The codes a plugin's shared ones must not add to the route: those it declares itself and
+    /// those it leaves out.
+    pub(crate) fn own_codes(&self) -> Vec<&syn::Ident> {
+        self.errors
+            .iter()
+            .map(|e| &e.code)
+            .chain(&self.left_out_errors)
+            .collect()
+    }
+}
+
 pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
     let written = |key: &str| raw.written.iter().any(|k| k == key);
     let method = match &raw.method {
