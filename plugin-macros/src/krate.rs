@@ -62,12 +62,6 @@ impl Krate {
         let path = &self.0;
         quote!(#path).to_string().replace(' ', "")
     }
-
-    /// `<path>::__private::serde`, as the string `#[serde(crate = "...")]` takes.
-    pub(crate) fn serde(&self) -> String {
-        let path = &self.0;
-        quote!(#path::__private::serde).to_string().replace(' ', "")
-    }
 }
 
 /// Finds `crate = "path"` among an attribute's (or `plugins!`'s) settings. Other keys are left to

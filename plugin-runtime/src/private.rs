@@ -10,7 +10,9 @@ pub use crate::declare::{
     Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
 pub use crate::mount::check::{Msg, check_authenticator_needed, check_plugin_route, check_plugins};
-pub use crate::mount::{Mounter, Plugin, Route, RouteRuntime, endpoint};
+pub use crate::mount::{
+    Mounter, Plugin, Route, RouteRuntime, ServeFn, ServeFuture, endpoint, serve,
+};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::reach::Placeholders;
 pub use crate::request::Location;

@@ -294,14 +294,31 @@ struct Times {
     crates: usize,
 }
 
-/// Measures every crate, profile and size, interleaving the two frameworks, and prints the table.
-pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
+/// A generated crate: its framework and number of routes, and where it is.
+type Generated = ((Framework, usize), PathBuf);
+
+/// Every generated crate, written and not built.
+fn generate_all(root: &Path) -> Result<Vec<Generated>, String> {
     let mut dirs = Vec::new();
     for f in Framework::ALL {
         for n in SIZES {
             dirs.push(((f, n), generate(f, n, root)?));
         }
     }
+    Ok(dirs)
+}
+
+/// Writes every generated crate and says where.
+pub(crate) fn write_all(root: &Path) -> Result<(), String> {
+    for ((f, n), dir) in generate_all(root)? {
+        println!("{} ({n} routes): {}", f.name(), dir.display());
+    }
+    Ok(())
+}
+
+/// Measures every crate, profile and size, interleaving the two frameworks, and prints the table.
+pub(crate) fn run(root: &Path, rounds: usize) -> Result<(), String> {
+    let dirs = generate_all(root)?;
     let mut times: std::collections::HashMap<(usize, usize, bool), Times> = Default::default();
     for round in 1..=rounds {
         for release in [false, true] {

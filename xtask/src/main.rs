@@ -16,6 +16,9 @@
 //!   this project's `create_item` (written to `docs/benchmarks/create-item.svg`), and compile
 //!   times of generated 100- and 500-route servers. `PART` is one or more of `check`, `deps`,
 //!   `load`, `instructions`, `profile`, `compile`, separated by commas.
+//! - `compile-crates`: writes the generated 100- and 500-route servers of `bench peers`' compile
+//!   part to `target/compile-time/`, without building them, to measure one change by hand
+//!   (`cargo llvm-lines`, `-Z time-passes`).
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
@@ -37,12 +40,15 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
         Some("bench-paired") => bench_paired(),
+        Some("compile-crates") => std::env::current_dir()
+            .map_err(|e| e.to_string())
+            .and_then(|root| compile_time::write_all(&root)),
         Some("bench-limits") => bench_limits(),
         Some("openapi") => export("openapi", "openapi", check),
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|compile-crates|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }

@@ -245,31 +245,27 @@ fn method_router(
     fn_ident: &syn::Ident,
 ) -> TokenStream {
     let rt = krate.private();
-    let serde_crate = krate.serde();
     let state_ty = match &sig.state {
         Some(s) => quote!(#s),
         None => quote!(__S),
     };
 
-    let path_args: Vec<_> = sig.with_role(|r| matches!(r, Role::Path)).collect();
-    let (params_def, params_source, params_ty, params_pat) = if path_args.is_empty() {
-        (quote!(), quote!(#rt::NoParams), quote!(()), quote!(()))
+    // The path parameters as a tuple in the order the path names them: one deserializer for
+    // every route whose parameters have the same types, where a struct of their own would make
+    // one a route.
+    let path_args: Vec<_> = decl
+        .path
+        .params
+        .iter()
+        .filter_map(|name| sig.args.iter().find(|a| a.ident == name))
+        .collect();
+    let (params_source, params_ty, params_pat) = if path_args.is_empty() {
+        (quote!(#rt::NoParams), quote!(()), quote!(()))
     } else {
-        let fields = path_args.iter().map(|a| {
-            let (ident, ty) = (&a.ident, &a.ty);
-            quote!(#ident: #ty)
-        });
+        let tys = path_args.iter().map(|a| &a.ty);
         let names = path_args.iter().map(|a| &a.ident);
-        (
-            quote! {
-                #[derive(#rt::serde::Deserialize)]
-                #[serde(crate = #serde_crate)]
-                struct __PluginPathParams { #(#fields),* }
-            },
-            quote!(#rt::PathOf<__PluginPathParams>),
-            quote!(__PluginPathParams),
-            quote!(__PluginPathParams { #(#names),* }),
-        )
+        let ty = quote!((#(#tys,)*));
+        (quote!(#rt::PathOf<#ty>), ty, quote!((#(#names,)*)))
     };
 
     let (input_source, input_ty, input_pat) = match sig.input() {
@@ -310,18 +306,22 @@ fn method_router(
 
     quote! {
         fn method_router(self, runtime: #rt::RouteRuntime<#state_ty>) -> #rt::MethodRouter {
-            #params_def
-            #rt::endpoint::<#state_ty, #params_source, #input_source, #extract_ty, #responder, _, _>(
-                runtime,
-                |#ctx_pat: #rt::Ctx<#state_ty>,
-                 #params_pat: #params_ty,
-                 #input_pat: #input_ty,
-                 (#(#extract_idents,)*): #extract_ty| async move {
-                    // The identity for `RouteResult`; for another error type the assertion above
-                    // reports the mistake, and this keeps it to that one error.
-                    ::core::result::Result::map_err(#fn_ident(#(#call_args),*).await, ::core::convert::Into::into)
-                },
-            )
+            // A closure capturing nothing: a plain function pointer, the same type for every
+            // route of this state.
+            #rt::endpoint::<#state_ty>(runtime, |runtime, request| {
+                #rt::serve::<#state_ty, #params_source, #input_source, #extract_ty, #responder, _, _>(
+                    runtime,
+                    request,
+                    |#ctx_pat: #rt::Ctx<#state_ty>,
+                     #params_pat: #params_ty,
+                     #input_pat: #input_ty,
+                     (#(#extract_idents,)*): #extract_ty| async move {
+                        // The identity for `RouteResult`; for another error type the assertion
+                        // above reports the mistake, and this keeps it to that one error.
+                        ::core::result::Result::map_err(#fn_ident(#(#call_args),*).await, ::core::convert::Into::into)
+                    },
+                )
+            })
         }
     }
 }

@@ -236,25 +236,33 @@ impl ::plugin_routes::__private::Route<ItemsState> for plugin_route_create_item 
     ) -> ::plugin_routes::__private::MethodRouter {
         ::plugin_routes::__private::endpoint::<
             ItemsState,
-            ::plugin_routes::__private::NoParams,
-            ::plugin_routes::__private::JsonBody<CreateItem>,
-            (),
-            ::plugin_routes::__private::Output<
-                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
-            >,
-            _,
-            _,
         >(
             runtime,
-            |
-                ctx: ::plugin_routes::__private::Ctx<ItemsState>,
-                (): (),
-                input: CreateItem,
-                (): ()|
-            async move {
-                ::core::result::Result::map_err(
-                    create_item(ctx, input).await,
-                    ::core::convert::Into::into,
+            |runtime, request| {
+                ::plugin_routes::__private::serve::<
+                    ItemsState,
+                    ::plugin_routes::__private::NoParams,
+                    ::plugin_routes::__private::JsonBody<CreateItem>,
+                    (),
+                    ::plugin_routes::__private::Output<
+                        <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+                    >,
+                    _,
+                    _,
+                >(
+                    runtime,
+                    request,
+                    |
+                        ctx: ::plugin_routes::__private::Ctx<ItemsState>,
+                        (): (),
+                        input: CreateItem,
+                        (): ()|
+                    async move {
+                        ::core::result::Result::map_err(
+                            create_item(ctx, input).await,
+                            ::core::convert::Into::into,
+                        )
+                    },
                 )
             },
         )

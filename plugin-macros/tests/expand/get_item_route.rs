@@ -214,32 +214,35 @@ impl ::plugin_routes::__private::Route<ItemsState> for plugin_route_get_item {
         self,
         runtime: ::plugin_routes::__private::RouteRuntime<ItemsState>,
     ) -> ::plugin_routes::__private::MethodRouter {
-        #[derive(::plugin_routes::__private::serde::Deserialize)]
-        #[serde(crate = "::plugin_routes::__private::serde")]
-        struct __PluginPathParams {
-            id: i64,
-        }
         ::plugin_routes::__private::endpoint::<
             ItemsState,
-            ::plugin_routes::__private::PathOf<__PluginPathParams>,
-            ::plugin_routes::__private::NoInput,
-            (),
-            ::plugin_routes::__private::Output<
-                <Item as ::plugin_routes::__private::CheckedOutput>::Output,
-            >,
-            _,
-            _,
         >(
             runtime,
-            |
-                ctx: ::plugin_routes::__private::Ctx<ItemsState>,
-                __PluginPathParams { id }: __PluginPathParams,
-                (): (),
-                (): ()|
-            async move {
-                ::core::result::Result::map_err(
-                    get_item(ctx, id).await,
-                    ::core::convert::Into::into,
+            |runtime, request| {
+                ::plugin_routes::__private::serve::<
+                    ItemsState,
+                    ::plugin_routes::__private::PathOf<(i64,)>,
+                    ::plugin_routes::__private::NoInput,
+                    (),
+                    ::plugin_routes::__private::Output<
+                        <Item as ::plugin_routes::__private::CheckedOutput>::Output,
+                    >,
+                    _,
+                    _,
+                >(
+                    runtime,
+                    request,
+                    |
+                        ctx: ::plugin_routes::__private::Ctx<ItemsState>,
+                        (id,): (i64,),
+                        (): (),
+                        (): ()|
+                    async move {
+                        ::core::result::Result::map_err(
+                            get_item(ctx, id).await,
+                            ::core::convert::Into::into,
+                        )
+                    },
                 )
             },
         )

@@ -194,23 +194,31 @@ impl<
     ) -> ::plugin_routes::__private::MethodRouter {
         ::plugin_routes::__private::endpoint::<
             __S,
-            ::plugin_routes::__private::NoParams,
-            ::plugin_routes::__private::QueryInput<TagQuery>,
-            (HeaderMap,),
-            ::plugin_routes::__private::NoContent<()>,
-            _,
-            _,
         >(
             runtime,
-            |
-                _: ::plugin_routes::__private::Ctx<__S>,
-                (): (),
-                query: TagQuery,
-                (headers,): (HeaderMap,)|
-            async move {
-                ::core::result::Result::map_err(
-                    clear_tags(query, headers).await,
-                    ::core::convert::Into::into,
+            |runtime, request| {
+                ::plugin_routes::__private::serve::<
+                    __S,
+                    ::plugin_routes::__private::NoParams,
+                    ::plugin_routes::__private::QueryInput<TagQuery>,
+                    (HeaderMap,),
+                    ::plugin_routes::__private::NoContent<()>,
+                    _,
+                    _,
+                >(
+                    runtime,
+                    request,
+                    |
+                        _: ::plugin_routes::__private::Ctx<__S>,
+                        (): (),
+                        query: TagQuery,
+                        (headers,): (HeaderMap,)|
+                    async move {
+                        ::core::result::Result::map_err(
+                            clear_tags(query, headers).await,
+                            ::core::convert::Into::into,
+                        )
+                    },
                 )
             },
         )

@@ -20,8 +20,11 @@ use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::MethodRouter;
 use http::StatusCode;
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -85,87 +88,208 @@ impl From<ApiError> for Failure {
     }
 }
 
-/// The axum handler for one route. Called by the code `#[plugin_route]` generates.
-pub fn endpoint<S, P, I, E, R, F, Fut>(runtime: RouteRuntime<S>, handler: F) -> MethodRouter
+/// The per-request entry of one route: a plain function pointer, the same type for every route
+/// of a state, so axum's router, its boxed service and the endpoint's `Service` are compiled once
+/// per state rather than once per route. The future it returns is the one allocation axum's own
+/// handlers make per request.
+pub type ServeFn<S> = fn(Arc<RouteRuntime<S>>, Request) -> ServeFuture;
+
+/// The future of one request through a route.
+pub type ServeFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send + 'static>>;
+
+/// The axum handler for one route: `serve` is the route's [`serve`] instance, written by the
+/// code `#[plugin_route]` generates as a closure that captures nothing.
+pub fn endpoint<S: Send + Sync + 'static>(
+    runtime: RouteRuntime<S>,
+    serve: ServeFn<S>,
+) -> MethodRouter {
+    let filter = method_filter(runtime.route.method);
+    axum::routing::on_service(
+        filter,
+        Endpoint {
+            runtime: Arc::new(runtime),
+            serve,
+        },
+    )
+}
+
+/// One route as a tower service: its resolved runtime, shared by every request (one reference
+/// count a request), and its typed entry.
+struct Endpoint<S> {
+    runtime: Arc<RouteRuntime<S>>,
+    serve: ServeFn<S>,
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Self {
+        Endpoint {
+            runtime: Arc::clone(&self.runtime),
+            serve: self.serve,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> tower::Service<Request> for Endpoint<S> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ServeFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> ServeFuture {
+        (self.serve)(Arc::clone(&self.runtime), request)
+    }
+}
+
+/// What one route does with a request, from reading its pieces to writing its answer; the only
+/// part of the request path compiled once per route. Everything around it (the request id, the
+/// span, the timeout, catching a panic, the error response, the rate-limit fields) is plain code
+/// that reaches the route's work through `dyn Future`, compiled once.
+pub fn serve<S, P, I, E, R, F, Fut>(
+    runtime: Arc<RouteRuntime<S>>,
+    request: Request,
+    handler: F,
+) -> ServeFuture
 where
     S: Send + Sync + 'static,
     P: PathParams,
     I: InputSource,
     E: Extractors,
     R: Responder,
-    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut + Clone + Send + Sync + 'static,
+    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut + Send + 'static,
     Fut: Future<Output = RouteResult<R::Output>> + Send,
 {
-    let filter = method_filter(runtime.route.method);
-    axum::routing::on(filter, move |request: Request| {
-        serve::<S, P, I, E, R, F, Fut>(runtime, handler, request)
+    Box::pin(async move {
+        let (mut parts, body) = request.into_parts();
+        let begun = Begun::new(runtime.plugin, runtime.route, &parts);
+        // What the gate leaves for the response: the rate-limit fields, set once the request is
+        // counted (every answer carries them), and the place it holds under a concurrency cap
+        // (until the response body is finished).
+        let mut admitted = Admitted::default();
+        let outcome = {
+            let rt = &*runtime;
+            let slot = &mut admitted;
+            let request_id = &begun.request_id;
+            let work = pin!(async move {
+                let gate = rt.gate();
+                // A public route without limits has nothing to decide: it skips the gate's future.
+                let principal = if gate.is_open() {
+                    None
+                } else {
+                    gate.admit(&parts, slot).await?
+                };
+                let params = P::extract(&mut parts, rt.route.path_params).await?;
+                let extracted = E::extract(&mut parts).await?;
+                let input = I::read(&parts, body, rt.body_limit).await?;
+                let ctx = rt.ctx(request_id.clone(), principal);
+                let output = handler(ctx, params, input, extracted)
+                    .await
+                    .map_err(Failure::Route)?;
+                Ok(R::respond(begun.status, output, request_id, rt.timeout))
+            });
+            run(work, rt.timeout, &begun.span).await
+        };
+        Ok(begun.finish(&runtime, outcome, admitted))
     })
 }
 
-async fn serve<S, P, I, E, R, F, Fut>(
-    runtime: RouteRuntime<S>,
-    handler: F,
-    request: Request,
-) -> Response
-where
-    S: Send + Sync + 'static,
-    P: PathParams,
-    I: InputSource,
-    E: Extractors,
-    R: Responder,
-    F: FnOnce(Ctx<S>, P::Value, I::Value, E) -> Fut,
-    Fut: Future<Output = RouteResult<R::Output>> + Send,
-{
-    let (mut parts, body) = request.into_parts();
-    let request_id = RequestId::from_headers(&parts.headers);
-    let mut runtime = runtime;
-    // Kept here, borrowed by the gate: a 401 the route itself answers gets its challenges too.
-    let auth = runtime.auth.take();
-    let checker = auth.as_ref();
-    let security = runtime.security;
-    let route = runtime.route;
-    let span = request_span(runtime.plugin, route, &request_id);
-    let ctx_id = request_id.clone();
-    // What the gate leaves for the response: the rate-limit fields, set once the request is
-    // counted (every answer carries them), and the place it holds under a concurrency cap
-    // (until the response body is finished).
-    let mut admitted = Admitted {
-        fields: None,
-        permit: None,
-    };
-    let slot = &mut admitted;
-    let work = async move {
-        let gate = Gate {
-            security: runtime.security,
-            auth: checker,
-            scopes: runtime.scopes,
-            limiter: runtime.limiter.as_deref(),
-            capper: runtime.capper.as_deref(),
-            route,
-        };
-        // A public route without limits has nothing to decide: it skips the gate's future.
-        let principal = if gate.is_open() {
-            None
-        } else {
-            gate.admit(&parts, slot).await?
-        };
-        let params = P::extract(&mut parts).await?;
-        let extracted = E::extract(&mut parts).await?;
-        let input = I::read(&parts, body, runtime.body_limit).await?;
-        let ctx = Ctx::new(runtime.state, ctx_id, runtime.plugin, route, principal)
-            .with_reach(runtime.reach);
-        handler(ctx, params, input, extracted)
-            .await
-            .map_err(Failure::Route)
-    };
-    let timeout = runtime.timeout;
-    let outcome = CatchUnwind::new(tokio::time::timeout(timeout, work))
+impl<S> RouteRuntime<S> {
+    /// The gate of this route's requests.
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            security: self.security,
+            auth: self.auth.as_ref(),
+            scopes: self.scopes,
+            limiter: self.limiter.as_deref(),
+            capper: self.capper.as_deref(),
+            route: self.route,
+        }
+    }
+
+    /// The handler's context for one request.
+    fn ctx(&self, request_id: RequestId, principal: Option<Arc<Principal>>) -> Ctx<S> {
+        Ctx::new(
+            Arc::clone(&self.state),
+            request_id,
+            self.plugin,
+            self.route,
+            principal,
+        )
+        .with_reach(self.reach.clone())
+    }
+}
+
+/// What every request starts with, whatever its route: its id, its span and the status of a
+/// success. Not generic.
+struct Begun {
+    request_id: RequestId,
+    span: tracing::Span,
+    status: StatusCode,
+}
+
+impl Begun {
+    fn new(plugin: &PluginMeta, route: &RouteMeta, parts: &http::request::Parts) -> Self {
+        let request_id = RequestId::from_headers(&parts.headers);
+        let span = request_span(plugin, route, &request_id);
+        Begun {
+            request_id,
+            span,
+            status: StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK),
+        }
+    }
+
+    /// The response: the route's own, or the error of how it failed, with the challenges of a
+    /// 401, the rate-limit fields, and the place under a concurrency cap held by its body.
+    fn finish<S>(
+        self,
+        runtime: &RouteRuntime<S>,
+        outcome: Outcome,
+        admitted: Admitted,
+    ) -> Response {
+        finish(
+            self,
+            runtime.timeout,
+            runtime.auth.as_ref(),
+            runtime.security,
+            outcome,
+            admitted,
+        )
+    }
+}
+
+/// The work of one route under its timeout and span, a panic caught: reached through `dyn`, so
+/// these adapters are compiled once rather than once per route.
+async fn run(
+    work: Pin<&mut (dyn Future<Output = Result<Response, Failure>> + Send + '_)>,
+    timeout: Duration,
+    span: &tracing::Span,
+) -> Outcome {
+    CatchUnwind::new(tokio::time::timeout(timeout, work))
         .instrument(span.clone())
-        .await;
-    let _entered = span.enter();
-    let mut response = respond::<R>(route, outcome, timeout, &request_id);
+        .await
+}
+
+fn finish(
+    begun: Begun,
+    timeout: Duration,
+    auth: Option<&SharedAuthenticator>,
+    security: Security,
+    outcome: Outcome,
+    admitted: Admitted,
+) -> Response {
+    let _entered = begun.span.enter();
+    let mut response = match outcome {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(failure))) => {
+            failed_response(Failed::Failure(failure), timeout, &begun.request_id)
+        }
+        Ok(Err(_elapsed)) => failed_response(Failed::TimedOut, timeout, &begun.request_id),
+        Err(panic) => failed_response(Failed::Panicked(panic), timeout, &begun.request_id),
+    };
     if response.status() == StatusCode::UNAUTHORIZED {
-        challenge(&mut response, auth.as_ref(), security);
+        challenge(&mut response, auth, security);
     }
     if let Some(fields) = admitted.fields {
         fields.apply(response.headers_mut());
@@ -198,29 +322,12 @@ fn challenge(response: &mut Response, auth: Option<&SharedAuthenticator>, securi
 }
 
 /// What the gate leaves for the response.
+#[derive(Default)]
 struct Admitted {
     /// `RateLimit-Policy`, `RateLimit` (and over quota `Retry-After`), on a limited route.
     fields: Option<LimitFields>,
     /// The place taken under the route's concurrency cap, held by the response body.
     permit: Option<Permit>,
-}
-
-fn respond<R: Responder>(
-    route: &RouteMeta,
-    outcome: Outcome<R::Output>,
-    timeout: Duration,
-    request_id: &RequestId,
-) -> Response {
-    let failed = match outcome {
-        Ok(Ok(Ok(output))) => {
-            let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
-            return R::respond(status, output, request_id, timeout);
-        }
-        Ok(Ok(Err(failure))) => Failed::Failure(failure),
-        Ok(Err(_elapsed)) => Failed::TimedOut,
-        Err(panic) => Failed::Panicked(panic),
-    };
-    failed_response(failed, timeout, request_id)
 }
 
 /// How a route failed to produce its output.
@@ -349,6 +456,8 @@ fn admit(decision: Decision, slot: &mut Option<LimitFields>) -> Result<(), Failu
     }
 }
 
-/// What running a route produced: its output or failure, or the timeout, or a panic.
-type Outcome<T> =
-    Result<Result<Result<T, Failure>, tokio::time::error::Elapsed>, Box<dyn std::any::Any + Send>>;
+/// What running a route produced: its response or failure, or the timeout, or a panic.
+type Outcome = Result<
+    Result<Result<Response, Failure>, tokio::time::error::Elapsed>,
+    Box<dyn std::any::Any + Send>,
+>;

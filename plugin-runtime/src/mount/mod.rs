@@ -7,6 +7,6 @@ mod endpoint;
 mod mounter;
 mod plugin;
 
-pub use endpoint::{RouteRuntime, endpoint};
+pub use endpoint::{RouteRuntime, ServeFn, ServeFuture, endpoint, serve};
 pub use mounter::Mounter;
 pub use plugin::{Plugin, Route};

@@ -8,6 +8,7 @@
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
 use super::wording::{client_terms, expected_term};
+use crate::declare::PathParam;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::extract::Path;
@@ -25,8 +26,11 @@ use std::marker::PhantomData;
 pub trait PathParams: Send + 'static {
     /// What the handler receives.
     type Value: Send;
-    /// Reads them from the matched path.
-    fn extract(parts: &mut Parts) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
+    /// Reads them from the matched path; `params` names them in the path's order.
+    fn extract(
+        parts: &mut Parts,
+        params: &'static [PathParam],
+    ) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
 }
 
 /// A route without path parameters.
@@ -35,26 +39,27 @@ pub struct NoParams;
 
 impl PathParams for NoParams {
     type Value = ();
-    async fn extract(_: &mut Parts) -> Result<(), ApiError> {
+    async fn extract(_: &mut Parts, _: &'static [PathParam]) -> Result<(), ApiError> {
         Ok(())
     }
 }
 
-/// Path parameters deserialized into `T`, a struct the macro generates with one field a parameter.
+/// Path parameters deserialized into `T`, a tuple of their types in the order the path names
+/// them, so routes whose parameters have the same types share one deserializer.
 #[derive(Debug)]
 pub struct PathOf<T>(PhantomData<fn() -> T>);
 
 impl<T: DeserializeOwned + Send + 'static> PathParams for PathOf<T> {
     type Value = T;
-    async fn extract(parts: &mut Parts) -> Result<T, ApiError> {
+    async fn extract(parts: &mut Parts, params: &'static [PathParam]) -> Result<T, ApiError> {
         match Path::<T>::from_request_parts(parts, &()).await {
             Ok(Path(v)) => Ok(v),
-            Err(rejection) => Err(path_error(rejection)),
+            Err(rejection) => Err(path_error(rejection, params)),
         }
     }
 }
 
-fn path_error(rejection: PathRejection) -> ApiError {
+fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiError {
     let field = |path: String, message: String| FieldError {
         location: Location::Path,
         path,
@@ -71,6 +76,27 @@ fn path_error(rejection: PathRejection) -> ApiError {
                     key,
                     format!("expected {}, found `{value}`", expected_term(expected_type)),
                 )]
+            }
+            ErrorKind::ParseErrorAtIndex {
+                index,
+                value,
+                expected_type,
+            } => {
+                let key = params.get(index).map(|p| p.name).unwrap_or_default();
+                vec![field(
+                    key.to_owned(),
+                    format!("expected {}, found `{value}`", expected_term(expected_type)),
+                )]
+            }
+            ErrorKind::WrongNumberOfParameters { got, .. } => {
+                // The route matched more (or fewer) parameters than it names: it was nested
+                // under a path with parameters of its own, which the declaration cannot know.
+                tracing::error!(
+                    matched = got,
+                    declared = params.len(),
+                    "a route matched another number of path parameters than it declares; is it nested under a path with parameters?"
+                );
+                return ApiError::internal();
             }
             ErrorKind::DeserializeError {
                 key,
