@@ -9,7 +9,10 @@ pub use crate::declare::{
     Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method, PathParam,
     Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
 };
-pub use crate::mount::check::{Msg, check_authenticator_needed, check_plugin_route, check_plugins};
+pub use crate::mount::check::{
+    Msg, RouteFingerprint, check_authenticator_needed, check_plugin_route, check_plugins,
+    route_fingerprints,
+};
 pub use crate::mount::{
     Mounter, Plugin, Route, RouteRuntime, ServeFn, ServeFuture, endpoint, serve,
 };

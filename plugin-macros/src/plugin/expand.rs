@@ -52,9 +52,17 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
     });
     let listed_once: Vec<TokenStream> = listed_once.collect();
     let (deprecated, hidden) = (decl.deprecated, decl.hidden);
+    let route_count = companions.len();
+    let fingerprints = quote! {
+        impl #ident {
+            #[doc(hidden)]
+            const __PLUGIN_ROUTE_FINGERPRINTS: [#rt::RouteFingerprint; #route_count] =
+                #rt::route_fingerprints::<#route_count>(<#ident as #rt::Plugin>::META);
+        }
+    };
     let checks = companions.iter().enumerate().map(|(i, c)| {
         let rt = krate.private_at(c.span());
-        quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as #rt::Plugin>::META, #i);)
+        quote_spanned!(c.span()=> const _: () = #rt::check_plugin_route(<#ident as #rt::Plugin>::META, &#ident::__PLUGIN_ROUTE_FINGERPRINTS, #i);)
     });
     // Spanned on the state type, so a private state in a public plugin is reported there.
     let state_assoc = quote_spanned!(state.span()=> type State = #state;);
@@ -221,6 +229,7 @@ pub(crate) fn plugin(krate: &Krate, decl: &PluginDecl, strukt: &syn::ItemStruct)
             }
         }
 
+        #fingerprints
         #(#checks)*
 
         #(#listed_once)*

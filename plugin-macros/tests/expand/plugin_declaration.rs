@@ -119,12 +119,20 @@ impl ::plugin_routes::__private::Plugin for ItemsPlugin {
         mounter.finish()
     }
 }
+impl ItemsPlugin {
+    #[doc(hidden)]
+    const __PLUGIN_ROUTE_FINGERPRINTS: [::plugin_routes::__private::RouteFingerprint; 2usize] = ::plugin_routes::__private::route_fingerprints::<
+        2usize,
+    >(<ItemsPlugin as ::plugin_routes::__private::Plugin>::META);
+}
 const _: () = ::plugin_routes::__private::check_plugin_route(
     <ItemsPlugin as ::plugin_routes::__private::Plugin>::META,
+    &ItemsPlugin::__PLUGIN_ROUTE_FINGERPRINTS,
     0usize,
 );
 const _: () = ::plugin_routes::__private::check_plugin_route(
     <ItemsPlugin as ::plugin_routes::__private::Plugin>::META,
+    &ItemsPlugin::__PLUGIN_ROUTE_FINGERPRINTS,
     1usize,
 );
 impl ::plugin_routes::__private::SharedErrorsNeedOnePlugin<ItemsPlugin>

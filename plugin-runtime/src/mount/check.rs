@@ -13,7 +13,11 @@ use plugin_routes_rules::str_eq;
 
 /// Checks route `index` of `plugin` against the routes before it, and that each code it leaves
 /// out with `errors(CODE = none)` is one the plugin declares.
-pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
+pub const fn check_plugin_route(
+    plugin: &PluginMeta,
+    fingerprints: &[RouteFingerprint],
+    index: usize,
+) {
     let route = plugin.routes[index];
     let mut k = 0;
     while k < route.left_out_errors.len() {
@@ -42,9 +46,117 @@ pub const fn check_plugin_route(plugin: &PluginMeta, index: usize) {
     }
     let mut j = 0;
     while j < index {
-        conflict(plugin, route, plugin, plugin.routes[j]);
+        sibling_conflict(plugin, fingerprints, index, j);
         j += 1;
     }
+}
+
+/// What the checks of two routes of one plugin compare first, computed once a route by
+/// [`route_fingerprints`]. Two paths can only conflict when their shapes are equal without their
+/// parameters' names, or when they agree up to a parameter named differently at the same
+/// position, whatever follows (axum's router cannot hold both); so the fingerprint hashes the
+/// shape, and the shape up to the first parameter. Derived operation ids,
+/// `<plugin>_<handler>`, are equal exactly when the handlers' names are, so it hashes the name.
+/// Each `#[plugin]` compares every pair of its routes, and rustc interprets the comparisons:
+/// whole, they made a plugin of fifty routes take seconds to type-check.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteFingerprint {
+    shape: u64,
+    /// `0` for a path without parameters.
+    to_first_param: u64,
+    handler: u64,
+}
+
+impl RouteFingerprint {
+    /// Whether the paths of the two routes may conflict.
+    const fn paths_may_meet(&self, other: &RouteFingerprint) -> bool {
+        self.shape == other.shape
+            || self.to_first_param != 0 && self.to_first_param == other.to_first_param
+    }
+}
+
+/// The fingerprints of the first `N` routes of `plugin`, in order.
+pub const fn route_fingerprints<const N: usize>(plugin: &PluginMeta) -> [RouteFingerprint; N] {
+    let mut out = [RouteFingerprint {
+        shape: 0,
+        to_first_param: 0,
+        handler: 0,
+    }; N];
+    let mut i = 0;
+    while i < N && i < plugin.routes.len() {
+        let r = plugin.routes[i];
+        let (shape, to_first_param) = shape_hashes(relative(r.path).as_bytes());
+        out[i] = RouteFingerprint {
+            shape,
+            to_first_param,
+            handler: fnv(FNV_OFFSET, r.handler.as_bytes()),
+        };
+        i += 1;
+    }
+    out
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+const fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = fnv_byte(hash, bytes[i]);
+        i += 1;
+    }
+    hash
+}
+
+const fn fnv_byte(hash: u64, byte: u8) -> u64 {
+    (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
+}
+
+/// The hashes of a path's shape, each parameter's name left out (`/a/{id}` and `/a/{name}` hash
+/// alike), and of its shape up to and with its first parameter (`0` without one).
+const fn shape_hashes(path: &[u8]) -> (u64, u64) {
+    let mut hash = FNV_OFFSET;
+    let mut to_first_param = 0;
+    let mut i = 0;
+    while i < path.len() {
+        hash = fnv_byte(hash, path[i]);
+        if path[i] == b'{' && i > 0 && path[i - 1] == b'/' {
+            while i + 1 < path.len() && path[i + 1] != b'/' {
+                i += 1;
+            }
+            if to_first_param == 0 {
+                to_first_param = hash | 1;
+            }
+        }
+        i += 1;
+    }
+    (hash, to_first_param)
+}
+
+/// [`path_conflict`] and [`id_conflict`] for routes `later` and `earlier` of one plugin, each
+/// run only when the fingerprints say it may find something (always, without them).
+const fn sibling_conflict(
+    plugin: &PluginMeta,
+    prints: &[RouteFingerprint],
+    later: usize,
+    earlier: usize,
+) {
+    let (l, e) = (plugin.routes[later], plugin.routes[earlier]);
+    if l.is_fallback() || e.is_fallback() {
+        return;
+    }
+    let printed = later < prints.len() && earlier < prints.len();
+    if !printed || prints[later].paths_may_meet(&prints[earlier]) {
+        path_conflict(plugin, l, plugin, e);
+    }
+    let derived = l.operation_id.is_none() && e.operation_id.is_none();
+    if !printed || !derived || prints[later].handler == prints[earlier].handler {
+        id_conflict(plugin, l, plugin, e);
+    }
+}
+
+/// A route's path as it adds to its plugin's base path: `/` adds nothing.
+const fn relative(path: &str) -> &str {
+    if str_eq(path, "/") { "" } else { path }
 }
 
 /// Checks plugin `index` of `plugins` against the plugins before it: names, base paths and every
@@ -231,13 +343,6 @@ const fn route_at(p: &PluginMeta, i: usize) -> &RouteMeta {
     } else {
         p.health
     }
-}
-
-/// Fails compilation if `later` (of plugin `lp`) conflicts with `earlier` (of plugin `ep`) in
-/// its path or its operation id.
-const fn conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earlier: &RouteMeta) {
-    path_conflict(lp, later, ep, earlier);
-    id_conflict(lp, later, ep, earlier);
 }
 
 /// Fails compilation if two documented routes have the same operation id.
@@ -587,6 +692,63 @@ mod tests {
             shape(("/v1/plugins/a", "/item"), ("/v1/plugins/a", "/items")),
             "different"
         );
+    }
+
+    /// A fingerprint may say "maybe" wrongly, never "no": whenever two relative paths compare
+    /// as anything but different, their shapes hash alike.
+    #[test]
+    fn shapes_hash_alike_whenever_paths_may_conflict() {
+        let paths = [
+            "/",
+            "/items",
+            "/items/",
+            "/item",
+            "/items/{id}",
+            "/items/{key}",
+            "/items/{*rest}",
+            "/items/new",
+            "/items/{id}/x",
+            "/items/{key}/x",
+            "/items/{id}/y",
+            "/{a}",
+            "/{b}/c",
+            "/x{y}",
+            "/x{z}",
+        ];
+        for a in paths {
+            for b in paths {
+                let may_conflict =
+                    !matches!(compare("", relative(a), "", relative(b)), Shape::Different);
+                let print = |p: &str| {
+                    let (shape, to_first_param) = shape_hashes(relative(p).as_bytes());
+                    RouteFingerprint {
+                        shape,
+                        to_first_param,
+                        handler: 0,
+                    }
+                };
+                if may_conflict {
+                    assert!(
+                        print(a).paths_may_meet(&print(b)),
+                        "`{a}` and `{b}` may conflict but their fingerprints say not"
+                    );
+                }
+                assert_eq!(
+                    may_conflict,
+                    matches!(
+                        compare("/v1/plugins/p", a, "/v1/plugins/p", b),
+                        Shape::Same | Shape::ParamNamesDiffer
+                    ),
+                    "`{a}` and `{b}` compare otherwise under a shared base path"
+                );
+            }
+        }
+        assert_ne!(shape_hashes(b"/items/{id}"), shape_hashes(b"/items/new"));
+        assert_eq!(
+            shape_hashes(b"/items/{id}/x"),
+            shape_hashes(b"/items/{key}/x")
+        );
+        assert_eq!(shape_hashes(b"/items").1, 0);
     }
 
     #[test]

@@ -14,11 +14,12 @@ use crate::policy::{
 };
 use crate::request::{
     ApiError, CatchUnwind, ClientAddr, Ctx, Extractors, FrameworkCode, InputSource, PathParams,
-    Principal, RequestId, Responder, RouteError, RouteResult, panic_message,
+    Principal, RequestId, Responder, RouteError, RouteResult, json_bytes, panic_message,
 };
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::MethodRouter;
+use bytes::Bytes;
 use http::StatusCode;
 use std::convert::Infallible;
 use std::future::Future;
@@ -180,9 +181,14 @@ where
                 } else {
                     gate.admit(&parts, slot).await?
                 };
-                let params = P::extract(&mut parts, rt.route.path_params).await?;
+                let params = P::extract(&mut parts, rt.route.path_params)?;
                 let extracted = E::extract(&mut parts).await?;
-                let input = I::read(&parts, body, rt.body_limit).await?;
+                let bytes = if I::BODY {
+                    json_bytes(&parts, body, rt.body_limit).await?
+                } else {
+                    Bytes::new()
+                };
+                let input = I::parse(&parts, &bytes)?;
                 let ctx = rt.ctx(request_id.clone(), principal);
                 let output = handler(ctx, params, input, extracted)
                     .await

@@ -21,16 +21,15 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 /// Path parameters of a route.
 pub trait PathParams: Send + 'static {
     /// What the handler receives.
     type Value: Send;
     /// Reads them from the matched path; `params` names them in the path's order.
-    fn extract(
-        parts: &mut Parts,
-        params: &'static [PathParam],
-    ) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
+    fn extract(parts: &mut Parts, params: &'static [PathParam]) -> Result<Self::Value, ApiError>;
 }
 
 /// A route without path parameters.
@@ -39,7 +38,7 @@ pub struct NoParams;
 
 impl PathParams for NoParams {
     type Value = ();
-    async fn extract(_: &mut Parts, _: &'static [PathParam]) -> Result<(), ApiError> {
+    fn extract(_: &mut Parts, _: &'static [PathParam]) -> Result<(), ApiError> {
         Ok(())
     }
 }
@@ -51,10 +50,17 @@ pub struct PathOf<T>(PhantomData<fn() -> T>);
 
 impl<T: DeserializeOwned + Send + 'static> PathParams for PathOf<T> {
     type Value = T;
-    async fn extract(parts: &mut Parts, params: &'static [PathParam]) -> Result<T, ApiError> {
-        match Path::<T>::from_request_parts(parts, &()).await {
-            Ok(Path(v)) => Ok(v),
-            Err(rejection) => Err(path_error(rejection, params)),
+    fn extract(parts: &mut Parts, params: &'static [PathParam]) -> Result<T, ApiError> {
+        // axum's extractor is an `async fn` that never waits: it reads what the router left
+        // in the request's extensions. Polled once here, so a route's work has no future of it.
+        let extracted = pin!(Path::<T>::from_request_parts(parts, &()));
+        match extracted.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(Path(v))) => Ok(v),
+            Poll::Ready(Err(rejection)) => Err(path_error(rejection, params)),
+            Poll::Pending => {
+                tracing::error!("reading the path parameters waited, which axum's never does");
+                Err(ApiError::internal())
+            }
         }
     }
 }
@@ -117,12 +123,12 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
 pub trait InputSource: Send + 'static {
     /// What the handler receives.
     type Value: Send;
-    /// Reads and validates the input.
-    fn read(
-        parts: &Parts,
-        body: Body,
-        limit: usize,
-    ) -> impl Future<Output = Result<Self::Value, ApiError>> + Send;
+    /// Whether it is the request's JSON body, read (within the route's limit) before
+    /// [`InputSource::parse`] by one function every route shares.
+    const BODY: bool;
+    /// Parses and validates the input from the request's head and, if [`InputSource::BODY`],
+    /// its body.
+    fn parse(parts: &Parts, body: &[u8]) -> Result<Self::Value, ApiError>;
 }
 
 /// A route without input: the body, if any, is not read.
@@ -131,7 +137,8 @@ pub struct NoInput;
 
 impl InputSource for NoInput {
     type Value = ();
-    async fn read(_: &Parts, _: Body, _: usize) -> Result<(), ApiError> {
+    const BODY: bool = false;
+    fn parse(_: &Parts, _: &[u8]) -> Result<(), ApiError> {
         Ok(())
     }
 }
@@ -145,14 +152,14 @@ where
     T: DeserializeOwned + IsValidated + Send + 'static,
 {
     type Value = T;
+    const BODY: bool = true;
 
-    async fn read(parts: &Parts, body: Body, limit: usize) -> Result<T, ApiError> {
-        let bytes = json_bytes(parts, body, limit).await?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
+    fn parse(_: &Parts, bytes: &[u8]) -> Result<T, ApiError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
         let value: T = match T::deserialize(ObjectsOnly(&mut de)).and_then(|v| de.end().map(|()| v))
         {
             Ok(v) => v,
-            Err(_) => return Err(json_error::<T>(&bytes)),
+            Err(_) => return Err(json_error::<T>(bytes)),
         };
         validate(&value, Location::Body)?;
         Ok(value)
@@ -168,8 +175,9 @@ where
     T: DeserializeOwned + IsValidated + Send + 'static,
 {
     type Value = T;
+    const BODY: bool = false;
 
-    async fn read(parts: &Parts, _: Body, _: usize) -> Result<T, ApiError> {
+    fn parse(parts: &Parts, _: &[u8]) -> Result<T, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let value: T = match serde_html_form::from_str(query) {
             Ok(v) => v,
@@ -230,7 +238,11 @@ async fn read_limited(
 }
 
 /// A JSON body's bytes, within `limit`. Not generic: every JSON route shares it.
-async fn json_bytes(parts: &Parts, body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn json_bytes(
+    parts: &Parts,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     if !is_json(&parts.headers) {
         return Err(ApiError::framework(
             FrameworkCode::UnsupportedMediaType,

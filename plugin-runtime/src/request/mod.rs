@@ -26,7 +26,7 @@ pub use error::{
 };
 #[cfg(feature = "client")]
 pub(crate) use input::field_errors;
-pub(crate) use input::{Extractors, InputSource, PathParams};
+pub(crate) use input::{Extractors, InputSource, PathParams, json_bytes};
 pub use input::{IsValidated, JsonBody, NoInput, NoParams, PathOf, QueryInput};
 pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
