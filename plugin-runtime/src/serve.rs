@@ -23,8 +23,8 @@
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
 //!   requests in flight finish for up to `shutdown_grace` (30 s by default), close idle
 //!   connections at once, then return.
-//! - **HTTP/1.1 and HTTP/2 over plain TCP** (h2c with prior knowledge), told apart by the first
-//!   bytes.
+//! - **HTTP/1.1, and with the `http2` feature (a default one) HTTP/2 over plain TCP** (h2c with
+//!   prior knowledge), told apart by the first bytes.
 //!
 //! Handlers read the client's address with [`ClientAddr`]: the peer, or behind proxies given
 //! to `with_trusted_proxies`, the first untrusted hop of `X-Forwarded-For` (never believed by
@@ -34,7 +34,7 @@ use crate::request::{ApiError, ClientAddr, FrameworkCode, RequestId, TrustedProx
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -51,6 +51,7 @@ mod per_address;
 use per_address::PerAddress;
 
 /// What an HTTP/2 connection starts with (RFC 9113, section 3.4).
+#[cfg(feature = "http2")]
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `app` on `listener` until SIGTERM or Ctrl-C; `.await` it. Its settings are set with
@@ -274,6 +275,7 @@ struct Settings {
 
 /// Which protocol a connection speaks, from its first bytes; `None` if it sent too little in
 /// time, or closed.
+#[cfg(feature = "http2")]
 async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
     let mut buf = [0u8; 24];
     loop {
@@ -306,8 +308,8 @@ async fn serve_connection(
     settings: Arc<Settings>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let deadline = tokio::time::Instant::now() + settings.head_timeout;
-    let Some(h2) = sniff(&stream, deadline).await else {
+    #[cfg(feature = "http2")]
+    let Some(h2) = sniff(&stream, tokio::time::Instant::now() + settings.head_timeout).await else {
         return;
     };
     let activity = Arc::new(Activity::new());
@@ -340,19 +342,26 @@ async fn serve_connection(
         activity: Arc::clone(&activity),
     });
     let idle = closed_when_idle(&activity, settings.idle_timeout);
-    let result = if h2 {
-        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    #[cfg(feature = "http2")]
+    if h2 {
+        let mut builder =
+            hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_head_size * 2).unwrap_or(u32::MAX))
             .keep_alive_interval(Some(settings.head_timeout))
             .keep_alive_timeout(settings.head_timeout);
         let connection = watcher.watch(builder.serve_connection(io, service));
-        tokio::select! {
+        let result = tokio::select! {
             r = connection => r,
             () = idle => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
         }
-    } else {
+        return;
+    }
+    let result = {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

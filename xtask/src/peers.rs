@@ -435,6 +435,10 @@ struct Load {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_request: f64,
+    /// The server's CPU time over the span wrk ran: near 1.0 when its one core was saturated,
+    /// lower when wrk, not the server, set the pace (a server waiting for work spends more CPU a
+    /// request, in wake-ups and smaller batches).
+    busy: f64,
 }
 
 /// The server's user and system CPU time so far, in clock ticks.
@@ -513,11 +517,13 @@ fn wrk(
     }
     let pid = running.pid();
     let before = cpu_ticks(pid)?;
+    let started = Instant::now();
     let out = cmd
         .arg(&url)
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;
     let after = cpu_ticks(pid)?;
+    let span = started.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         return Err(format!(
@@ -535,6 +541,7 @@ fn wrk(
         p50_us,
         p99_us,
         cpu_us_per_request: ticks / clock_ticks_per_second() * 1e6 / requests.max(1) as f64,
+        busy: ticks / clock_ticks_per_second() / span,
     })
 }
 
@@ -588,6 +595,7 @@ struct Series {
     p50: Vec<f64>,
     p99: Vec<f64>,
     cpu: Vec<f64>,
+    busy: Vec<f64>,
 }
 
 /// Loads every server, round by round, and prints the tables.
@@ -624,20 +632,22 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
                     &script,
                 )?;
                 eprintln!(
-                    "round {}: {}: {}: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {:.1} µs CPU a request",
+                    "round {}: {}: {}: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {:.1} µs CPU a request, server core {:.0} % busy",
                     round + 1,
                     peer.name,
                     route.label(),
                     load.rps,
                     load.p50_us,
                     load.p99_us,
-                    load.cpu_us_per_request
+                    load.cpu_us_per_request,
+                    load.busy * 100.0
                 );
                 let s = &mut series[i][route as usize];
                 s.rps.push(load.rps);
                 s.p50.push(load.p50_us);
                 s.p99.push(load.p99_us);
                 s.cpu.push(load.cpu_us_per_request);
+                s.busy.push(load.busy);
             }
             let (now, peak) = memory_kib(running.pid())?;
             rss[i].push(now as f64);
@@ -652,13 +662,16 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     for route in Route::ALL {
         let r = route as usize;
         println!("\n`{}`\n", route.label());
-        println!("| server | requests/s | ratio | p50 | p99 | server CPU per request | ratio |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| server | requests/s | ratio | p50 | p99 | server CPU per request | ratio | server core busy [lowest] |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for (i, p) in PEERS.iter().enumerate() {
             let s = &series[i][r];
             let b = &series[BASE][r];
+            let lowest = s.busy.iter().copied().fold(f64::INFINITY, f64::min);
             println!(
-                "| {} | {:.0} | {} | {:.0} µs | {:.0} µs | {:.1} µs | {} |",
+                "| {} | {:.0} | {} | {:.0} µs | {:.0} µs | {:.1} µs | {} | {:.0} % [{:.0} %] |",
                 p.name,
                 median(&s.rps),
                 ratio_spread(&s.rps, &b.rps, 3),
@@ -666,6 +679,30 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
                 median(&s.p99),
                 median(&s.cpu),
                 ratio_spread(&s.cpu, &b.cpu, 3),
+                median(&s.busy) * 100.0,
+                lowest * 100.0,
+            );
+        }
+    }
+    let index = |binary: &str| PEERS.iter().position(|p| p.binary == binary);
+    if let (Some(ours), Some(hyper)) = (index("peer-ours"), index("peer-hyper")) {
+        println!(
+            "\nThis project against raw hyper answering fixed bytes, round by round (median [lowest, highest]):\n"
+        );
+        println!(
+            "| route | requests/s, this project / raw hyper | server CPU per request, this project / raw hyper |"
+        );
+        println!("|---|---:|---:|");
+        for route in Route::ALL {
+            let (a, b) = (
+                &series[ours][route as usize],
+                &series[hyper][route as usize],
+            );
+            println!(
+                "| `{}` | {} | {} |",
+                route.label(),
+                ratio_spread(&a.rps, &b.rps, 3),
+                ratio_spread(&a.cpu, &b.cpu, 3)
             );
         }
     }
