@@ -31,6 +31,7 @@ mod lints;
 mod logs;
 mod openapi;
 mod outputs;
+mod path_params;
 mod rate_limits;
 mod reach;
 mod request_layer;
