@@ -257,7 +257,11 @@ fn method_router(
         .path
         .params
         .iter()
-        .filter_map(|name| sig.args.iter().find(|a| a.ident == name))
+        .filter_map(|name| {
+            sig.args
+                .iter()
+                .find(|a| a.ident == name && matches!(a.role, Role::Path))
+        })
         .collect();
     let (params_source, params_ty, params_pat) = if path_args.is_empty() {
         (quote!(#rt::NoParams), quote!(()), quote!(()))

@@ -177,12 +177,40 @@ fn headers_around_unit(ty: &Type) -> bool {
 fn check_against_route(cx: &Ctxt, args: &[Arg], decl: &RouteDecl, fn_ident: &syn::Ident) {
     // Every `{param}` has an argument of the same name.
     for param in &decl.path.params {
-        if !args.iter().any(|a| a.ident == param) {
-            cx.error_spanned_by(
+        match args.iter().find(|a| a.ident == param) {
+            None => cx.error_spanned_by(
                 &decl.path_lit,
                 format!("path parameter `{{{param}}}` has no argument: add `{param}: <type>` to `{fn_ident}`"),
+            ),
+            Some(arg) if matches!(arg.role, Role::Extract) => cx.error_spanned_by(
+                &arg.ident,
+                format!("`{param}` names the path parameter `{{{param}}}`, so it cannot be an `#[extract]` argument: rename the extractor's argument, or drop `#[extract]` to take the parameter"),
+            ),
+            Some(_) => {}
+        }
+    }
+    // Each parameter is one segment, read as one value: a tuple or an array would take the
+    // parameter's name and value apart, or fail on every request.
+    for arg in args.iter().filter(|a| matches!(a.role, Role::Path)) {
+        if matches!(arg.ty, Type::Tuple(_) | Type::Array(_) | Type::Slice(_)) {
+            cx.error_spanned_by(
+                &arg.ty,
+                format!(
+                    "path parameter `{{{name}}}` is one segment of the path, so its type cannot be a tuple or an array: use a scalar, a `String`, or a type that deserializes from one string (a newtype, an enum)",
+                    name = arg.ident
+                ),
             );
         }
+    }
+    // The parameters reach the handler as one tuple, and serde reads tuples of at most 16.
+    if decl.path.params.len() > 16 {
+        cx.error_spanned_by(
+            &decl.path_lit,
+            format!(
+                "a route takes at most 16 path parameters; this path names {}",
+                decl.path.params.len()
+            ),
+        );
     }
     let mut input: Option<&Arg> = None;
     for arg in args.iter().filter(|a| matches!(a.role, Role::Input)) {

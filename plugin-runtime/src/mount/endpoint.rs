@@ -1,11 +1,11 @@
-//! The per-request path of every generated route: one generic function, monomorphised per route,
-//! that reads the request id, extracts parameters, input and extractors, runs the handler under
-//! its timeout with panics caught, and writes the response. Nothing here boxes the handler's
-//! future or allocates beyond what the same work written by hand in axum needs.
-//!
-//! Each route compiles its own copy of what is generic, so only what depends on the route's
-//! types is: the gate (authentication, quotas and concurrency caps), the span and the error response are plain
-//! functions, compiled once (`BENCHMARKS.md`, compile time against the peers).
+//! The per-request path of every generated route. Every route of a state is one tower service,
+//! [`Endpoint`]: its resolved settings behind one `Arc`, and a function pointer to the route's
+//! typed work, [`serve`], the one part compiled per route (gate, parameters, extractors, input,
+//! handler, the success response). The request id, the span, the timeout, catching a panic, the
+//! error response, the challenges of a 401 and the rate-limit fields reach that work through
+//! `Pin<&mut dyn Future>` and are compiled once. A request allocates what the same work written
+//! by hand in axum does: the one boxed future axum's own handlers make, which axum's router
+//! boxes once more (`BENCHMARKS.md`, issue 28).
 
 use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{
