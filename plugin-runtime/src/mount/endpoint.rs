@@ -197,7 +197,14 @@ where
             });
             run(work, rt.timeout, &begun.span).await
         };
-        Ok(begun.finish(&runtime, outcome, admitted))
+        Ok(finish(
+            begun,
+            runtime.timeout,
+            runtime.auth.as_ref(),
+            runtime.security,
+            outcome,
+            admitted,
+        ))
     })
 }
 
@@ -245,24 +252,6 @@ impl Begun {
             status: StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK),
         }
     }
-
-    /// The response: the route's own, or the error of how it failed, with the challenges of a
-    /// 401, the rate-limit fields, and the place under a concurrency cap held by its body.
-    fn finish<S>(
-        self,
-        runtime: &RouteRuntime<S>,
-        outcome: Outcome,
-        admitted: Admitted,
-    ) -> Response {
-        finish(
-            self,
-            runtime.timeout,
-            runtime.auth.as_ref(),
-            runtime.security,
-            outcome,
-            admitted,
-        )
-    }
 }
 
 /// The work of one route under its timeout and span, a panic caught: reached through `dyn`, so
@@ -277,6 +266,8 @@ async fn run(
         .await
 }
 
+/// The response: the route's own, or the error of how it failed, with the challenges of a 401,
+/// the rate-limit fields, and the place under a concurrency cap held by its body.
 fn finish(
     begun: Begun,
     timeout: Duration,
