@@ -322,7 +322,11 @@ async fn serve_connection(
             shared.proxies.client(peer.ip(), request.headers()),
         );
         request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(ClientAddr(client));
+        // `ClientAddr` falls back to the peer: an extension (an allocation) only where a
+        // trusted proxy named another client.
+        if client != peer.ip() {
+            request.extensions_mut().insert(ClientAddr(client));
+        }
         let app = app.clone();
         let size = head_size(&request);
         let in_flight = InFlight::new(&counted);

@@ -581,7 +581,7 @@ impl<T: serde::Serialize> ClientInput for T {}
 /// A query input as the query string.
 #[doc(hidden)]
 pub fn encode_query<T: ClientInput>(input: &T) -> String {
-    serde_html_form::to_string(input).unwrap_or_default()
+    crate::request::query::to_string(input).unwrap_or_default()
 }
 
 /// A path parameter's value as its text: a string as it is, a number or boolean as printed.

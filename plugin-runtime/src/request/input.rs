@@ -1,7 +1,7 @@
 //! Reading a route's pieces from the request: path parameters, the input (JSON body or query
 //! string) and extra axum extractors. Each failure is an `ApiError` for the one envelope.
 //!
-//! Parsing takes a fast path first (plain `serde_json` / `serde_html_form`); only when that fails
+//! Parsing takes a fast path first (plain `serde_json`, or the query reader of [`super::query`]); only when that fails
 //! is the input parsed again with `serde_path_to_error`, to name the field that is wrong. A valid
 //! request pays nothing for the error reporting.
 
@@ -166,7 +166,10 @@ where
     }
 }
 
-/// Input from the query string (GET, DELETE). Repeated keys fill lists: `?tag=a&tag=b`.
+/// Input from the query string (GET, DELETE). Repeated keys fill lists (`?tag=a&tag=b`); an
+/// empty value (`?before=`) is the empty string, `Some("")` for an optional one (only an absent
+/// parameter is `None`); any other parameter given twice is refused, naming it. The reader is the crate's own and borrows the query: a value without
+/// escapes is not copied.
 #[derive(Debug)]
 pub struct QueryInput<T>(PhantomData<fn() -> T>);
 
@@ -179,7 +182,7 @@ where
 
     fn parse(parts: &Parts, _: &[u8]) -> Result<T, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        let value: T = match serde_html_form::from_str(query) {
+        let value: T = match super::query::from_str(query) {
             Ok(v) => v,
             Err(_) => return Err(query_error::<T>(query)),
         };
@@ -295,7 +298,7 @@ fn describe_json_error(
 
 /// Parses the query again as `T`, tracking the path, to say which parameter is wrong.
 fn query_error<T: DeserializeOwned>(query: &str) -> ApiError {
-    let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+    let de = super::query::Deserializer::new(query);
     let (path, message) = match serde_path_to_error::deserialize::<_, T>(de) {
         Err(e) => {
             let path = e.path().to_string();

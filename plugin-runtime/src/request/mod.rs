@@ -11,6 +11,7 @@ mod input;
 mod layer;
 mod objects_only;
 mod principal;
+pub(crate) mod query;
 mod request_id;
 mod respond;
 mod stream;

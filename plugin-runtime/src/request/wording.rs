@@ -4,7 +4,7 @@
 //! found the string "7"` and `expected a JSON object`. Anything not recognised is passed on
 //! as it is.
 
-/// `message` from serde_json or serde_html_form, reworded. A syntax error keeps its position
+/// `message` from serde_json or the query reader, reworded. A syntax error keeps its position
 /// (`at line 1 column 9`: the client needs it to find the spot); a data error loses it, since
 /// the field's path says where.
 pub(crate) fn client_terms(message: &str, syntax: bool) -> String {
@@ -50,7 +50,8 @@ fn reword(message: &str) -> String {
     let known = match message {
         // serde_json, where a value of another JSON type starts (an enum given a number).
         "expected value" => "not an allowed value here",
-        // `FromStr` of numbers and booleans, as query strings are read.
+        // `FromStr` of numbers and booleans, which a type that reads itself from text (a
+        // `serde_with::DisplayFromStr` field) passes on.
         "invalid digit found in string" => "expected an integer",
         "number too large to fit in target type" => "the number is too large",
         "number too small to fit in target type" => "the number is too small",
@@ -58,8 +59,6 @@ fn reword(message: &str) -> String {
         "invalid float literal" => "expected a number",
         "cannot parse float from empty string" => "expected a number, found nothing",
         "provided string was not `true` or `false`" => "expected true or false",
-        // serde_html_form, for a parameter given twice where one value is expected.
-        "unsupported value" => "expected a single value",
         other => return other.to_owned(),
     };
     known.to_owned()
@@ -233,11 +232,15 @@ mod tests {
             false,
             "expected an integer",
         );
-        says("unsupported value", false, "expected a single value");
         says(
-            "invalid value: string \"maybe\", expected \"true\", \"on\" or \"false\"",
+            "invalid value: string \"lots\", expected u32",
             false,
-            "expected \"true\", \"on\" or \"false\", found the string \"maybe\"",
+            "expected an integer from 0 to 4294967295, found the string \"lots\"",
+        );
+        says(
+            "invalid value: string \"maybe\", expected true or false",
+            false,
+            "expected true or false, found the string \"maybe\"",
         );
     }
 
