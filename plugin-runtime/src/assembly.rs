@@ -6,7 +6,9 @@
 use crate::declare::{Method, PluginMeta, served_routes};
 use crate::lifecycle::{Readiness, ReadyCheck};
 use crate::mount::Plugin;
-use crate::policy::{Authenticator, Scheme, ServerConfig, SharedAuthenticator};
+use crate::policy::{
+    Authenticator, LimitStore, Scheme, ServerConfig, SharedAuthenticator, WhenUnreachable,
+};
 use crate::request::{ApiError, FrameworkCode, RequestId};
 use axum::Router;
 use axum::extract::Request;
@@ -153,7 +155,11 @@ impl Assembly {
             }
         }
         let served = Arc::new(served);
-        let ready: Arc<[(&'static str, Option<ReadyCheck>)]> = self.ready.into();
+        let ready = Arc::new(ReadyChecks {
+            plugins: self.ready,
+            store: self.config.limit_store().clone(),
+            auth: self.auth.clone(),
+        });
         let router = self
             .router
             .route(
@@ -394,16 +400,121 @@ async fn not_found(request: Request, served: Arc<matchit::Router<()>>) -> Respon
 /// stays each plugin's liveness. Not in the API documents.
 pub(crate) const READY_PATH: &str = "/ready";
 
-/// `200 {"status": "ready", "plugins": {"items": "ready", ...}, "sandbox": {...}}` when every
-/// plugin's `ready` hook says so (a plugin without one is ready while it is mounted); otherwise
-/// `503 NOT_READY`, the same map in `details` with each not-ready plugin's reason. `sandbox` is
-/// what the kernel enforces on the programs plugins start ([`crate::reach::enforcement`]).
-async fn readiness(
-    request: Request,
-    checks: Arc<[(&'static str, Option<ReadyCheck>)]>,
-) -> Response {
+/// What the readiness route asks: each plugin's `ready` hook, the rate-limit store when it is
+/// Redis, and the authenticator's own check (the credential store's database).
+struct ReadyChecks {
+    plugins: Vec<(&'static str, Option<ReadyCheck>)>,
+    store: LimitStore,
+    auth: Option<SharedAuthenticator>,
+}
+
+/// How long the readiness route waits for the database or Redis to answer.
+const ASK_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `200 {"status": "ready", "plugins": {"items": "ready", ...}, "database": "ready", "redis":
+/// "ready", "sandbox": {...}}` when every plugin's `ready` hook says so (a plugin without one is
+/// ready while it is mounted), the authenticator's database answers, and Redis answers where
+/// the rate limits count in it; otherwise `503 NOT_READY`, the same in `details` with each
+/// reason. `database` is there when the authenticator has something to ask (the credential
+/// store), `redis` when the limit store is Redis. A Redis set to admit requests uncounted while
+/// unreachable (the default) is reported but does not make the server unready: it still serves.
+/// `sandbox` is what the kernel enforces on the programs plugins start
+/// ([`crate::reach::enforcement`]).
+async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
     let request_id = RequestId::from_headers(request.headers());
-    // Every hook at once, each bounded: the answer takes as long as the slowest, at most.
+    let asked = checks
+        .auth
+        .as_ref()
+        .and_then(SharedAuthenticator::readiness);
+    let database = async move {
+        match asked {
+            Some(f) => Some(
+                tokio::time::timeout(ASK_AT_MOST, f)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!("no answer within {} s", ASK_AT_MOST.as_secs()))
+                    }),
+            ),
+            None => None,
+        }
+    };
+    let redis = async {
+        tokio::time::timeout(ASK_AT_MOST, checks.store.reachable())
+            .await
+            .unwrap_or_else(|_| Some(Err(format!("no answer within {} s", ASK_AT_MOST.as_secs()))))
+    };
+    let (answers, database, redis) = tokio::join!(ask_plugins(&checks.plugins), database, redis);
+    let mut plugins = serde_json::Map::new();
+    let mut waiting = Vec::new();
+    for ((name, _), answer) in checks.plugins.iter().zip(answers) {
+        let said = match answer {
+            Readiness::Ready => "ready".to_owned(),
+            Readiness::NotReady(why) => {
+                waiting.push(format!("{name} ({why})"));
+                why.into_owned()
+            }
+        };
+        plugins.insert((*name).to_owned(), said.into());
+    }
+    let mut services = serde_json::Map::new();
+    if let Some(answer) = database {
+        let said = match answer {
+            Ok(()) => "ready".to_owned(),
+            Err(why) => {
+                waiting.push(format!("database ({why})"));
+                why
+            }
+        };
+        services.insert("database".to_owned(), said.into());
+    }
+    if let Some(answer) = redis {
+        let said = match (answer, checks.store.when_unreachable()) {
+            (Ok(()), _) => "ready".to_owned(),
+            (Err(why), WhenUnreachable::Admit) => {
+                format!("{why}; rate-limited requests are admitted uncounted meanwhile")
+            }
+            (Err(why), WhenUnreachable::Refuse) => {
+                waiting.push(format!("redis ({why})"));
+                format!("{why}; rate-limited requests are refused meanwhile")
+            }
+        };
+        services.insert("redis".to_owned(), said.into());
+    }
+    if waiting.is_empty() {
+        let mut body = serde_json::json!({
+            "status": "ready",
+            "plugins": plugins,
+            "sandbox": crate::reach::enforcement(),
+            "serverConfined": crate::reach::ServerReach::confined().is_some(),
+        });
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(services);
+        }
+        let mut response = (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(crate::request::REQUEST_ID_HEADER, request_id.header_value());
+        return response;
+    }
+    let mut details = serde_json::json!({ "plugins": plugins });
+    if let Some(fields) = details.as_object_mut() {
+        fields.extend(services);
+    }
+    ApiError::new(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "NOT_READY",
+        format!("not ready: {}", waiting.join(", ")),
+    )
+    .with_details(crate::request::Details::Value(details))
+    .into_response(&request_id)
+}
+
+/// Every plugin's `ready` hook at once, each bounded: as long as the slowest, at most.
+async fn ask_plugins(checks: &[(&'static str, Option<ReadyCheck>)]) -> Vec<Readiness> {
     let mut asked = tokio::task::JoinSet::new();
     for (i, (_, check)) in checks.iter().enumerate() {
         if let Some(check) = check.clone() {
@@ -416,44 +527,7 @@ async fn readiness(
             answers[i] = answer;
         }
     }
-    let mut plugins = serde_json::Map::new();
-    let mut waiting = Vec::new();
-    for ((name, _), answer) in checks.iter().zip(answers) {
-        let said = match answer {
-            Readiness::Ready => "ready".to_owned(),
-            Readiness::NotReady(why) => {
-                waiting.push(format!("{name} ({why})"));
-                why.into_owned()
-            }
-        };
-        plugins.insert((*name).to_owned(), said.into());
-    }
-    if waiting.is_empty() {
-        let body = serde_json::json!({
-            "status": "ready",
-            "plugins": plugins,
-            "sandbox": crate::reach::enforcement(),
-            "serverConfined": crate::reach::ServerReach::confined().is_some(),
-        });
-        let mut response = (
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(crate::request::REQUEST_ID_HEADER, request_id.header_value());
-        return response;
-    }
-    ApiError::new(
-        http::StatusCode::SERVICE_UNAVAILABLE,
-        "NOT_READY",
-        format!("not ready: {}", waiting.join(", ")),
-    )
-    .with_details(crate::request::Details::Value(
-        serde_json::json!({ "plugins": plugins }),
-    ))
-    .into_response(&request_id)
+    answers
 }
 
 /// axum adds the `Allow` header listing the methods the path does serve.

@@ -17,8 +17,8 @@
 
 pub use crate::declare::{AuthMethod, Security};
 pub use crate::policy::{
-    AUTH_FAILURES, Authentication, Authenticator, KeyLocation, OAuthFlow, Refusal, Requirement,
-    Scheme, SchemeKind, SharedAuthenticator, Verdict,
+    AUTH_FAILURES, Authentication, Authenticator, KeyLocation, OAuthFlow, ReadinessFuture, Refusal,
+    Requirement, Scheme, SchemeKind, SharedAuthenticator, Verdict,
 };
 pub use crate::request::Principal;
 pub use plugin_routes_rules::{is_valid_grant, is_valid_scope};

@@ -34,6 +34,7 @@ mod outputs;
 mod path_params;
 mod rate_limits;
 mod reach;
+mod readiness;
 mod request_layer;
 mod rules;
 mod serve;

@@ -305,7 +305,7 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
 
 /// Forwards every connection `listener` accepts to `upstream`, until aborted (which drops the
 /// listener and the connections with it).
-async fn forward(listener: tokio::net::TcpListener, upstream: String) {
+pub(crate) async fn forward(listener: tokio::net::TcpListener, upstream: String) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let Ok((mut client, _)) = listener.accept().await else {

@@ -73,7 +73,19 @@ pub trait Authenticator: Send + Sync + 'static {
     /// [`Authentication::refuse`]); a lookup that must wait (a database, another service) goes in
     /// [`Authentication::later`].
     fn authenticate<'a>(&'a self, request: &'a Parts, route: Requirement) -> Authentication<'a>;
+
+    /// Whether what credentials are checked against (a database, another service) answers now,
+    /// for the readiness route (`GET /ready`): `None` when there is nothing to ask (the default),
+    /// else a future that completes with why not. The readiness route gives it two seconds; a
+    /// reason is shown to whoever asks, so say nothing secret (log the details instead).
+    fn readiness(&self) -> Option<ReadinessFuture<'_>> {
+        None
+    }
 }
+
+/// What [`Authenticator::readiness`] returns: `Err` with why the authenticator cannot check
+/// credentials now.
+pub type ReadinessFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// What the route being called asks of its caller, as an [`Authenticator`] sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +253,11 @@ impl SharedAuthenticator {
             schemes,
             authenticator,
         }))
+    }
+
+    /// Whether what the authenticator checks against answers now ([`Authenticator::readiness`]).
+    pub(crate) fn readiness(&self) -> Option<ReadinessFuture<'_>> {
+        self.0.authenticator.readiness()
     }
 
     /// The schemes the authenticator serves.

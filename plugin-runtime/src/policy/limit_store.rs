@@ -236,6 +236,16 @@ impl LimitStore {
         Some(counted.violated.is_none())
     }
 
+    /// For the readiness route: `None` for a store in this process (nothing to ask); for Redis,
+    /// whether it answers a `PING`.
+    pub(crate) async fn reachable(&self) -> Option<Result<(), String>> {
+        match &self.0.backend {
+            Backend::Memory(_) => None,
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => Some(r.ping().await),
+        }
+    }
+
     /// What to do when the store cannot be asked.
     pub(crate) fn when_unreachable(&self) -> WhenUnreachable {
         match &self.0.backend {

@@ -19,8 +19,8 @@ pub(crate) use authenticate::unauthorized;
 #[cfg(feature = "auth-store")]
 pub(crate) use authenticate::unauthorized_message;
 pub use authenticate::{
-    AUTH_FAILURES, Authentication, Authenticator, Refusal, Requirement, SharedAuthenticator,
-    Verdict,
+    AUTH_FAILURES, Authentication, Authenticator, ReadinessFuture, Refusal, Requirement,
+    SharedAuthenticator, Verdict,
 };
 pub(crate) use concurrency::{Capper, Take, Taken, hold};
 pub use gcra::WhenUnreachable;

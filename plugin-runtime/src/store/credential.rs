@@ -66,6 +66,11 @@ impl Authenticator for Auth {
         ]
     }
 
+    /// The database answers a `SELECT 1`.
+    fn readiness(&self) -> Option<crate::policy::ReadinessFuture<'_>> {
+        Some(Box::pin(self.database_answers()))
+    }
+
     fn authenticate<'a>(&'a self, request: &'a Parts, route: Requirement) -> Authentication<'a> {
         let security = route.security();
         let credential = match credential(self, security, &request.headers) {

@@ -111,6 +111,15 @@ impl Auth {
         self
     }
 
+    /// Whether the store's database answers: for the readiness route. The error is logged; the
+    /// route shows only that it does not answer.
+    pub(crate) async fn database_answers(&self) -> Result<(), String> {
+        self.inner.store.ping().await.map_err(|e| {
+            tracing::warn!(error = %e, "the credential store's database does not answer");
+            "the database does not answer".to_owned()
+        })
+    }
+
     pub(crate) fn config(&self) -> &AuthConfig {
         &self.inner.config
     }

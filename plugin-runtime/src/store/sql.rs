@@ -83,6 +83,11 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Whether the database answers a `SELECT 1`.
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
     pub(crate) async fn create_user(
         &self,
         id: &str,
