@@ -428,21 +428,12 @@ async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
         .and_then(SharedAuthenticator::readiness);
     let database = async move {
         match asked {
-            Some(f) => Some(
-                tokio::time::timeout(ASK_AT_MOST, f)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(format!("no answer within {} s", ASK_AT_MOST.as_secs()))
-                    }),
-            ),
+            Some(f) => Some(within_limit(f).await),
             None => None,
         }
     };
-    let redis = async {
-        tokio::time::timeout(ASK_AT_MOST, checks.store.reachable())
-            .await
-            .unwrap_or_else(|_| Some(Err(format!("no answer within {} s", ASK_AT_MOST.as_secs()))))
-    };
+    // `None` for a store in this process: nothing to ask.
+    let redis = within_limit(checks.store.reachable());
     let (answers, database, redis) = tokio::join!(ask_plugins(&checks.plugins), database, redis);
     let mut plugins = serde_json::Map::new();
     let mut waiting = Vec::new();
@@ -511,6 +502,13 @@ async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
     )
     .with_details(crate::request::Details::Value(details))
     .into_response(&request_id)
+}
+
+/// What `asked` answers within [`ASK_AT_MOST`], else that it did not answer.
+async fn within_limit<T: From<Result<(), String>>>(asked: impl Future<Output = T>) -> T {
+    tokio::time::timeout(ASK_AT_MOST, asked)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", ASK_AT_MOST.as_secs())).into())
 }
 
 /// Every plugin's `ready` hook at once, each bounded: as long as the slowest, at most.

@@ -1,9 +1,9 @@
 //! Reading a route's pieces from the request: path parameters, the input (JSON body or query
 //! string) and extra axum extractors. Each failure is an `ApiError` for the one envelope.
 //!
-//! Parsing takes a fast path first (plain `serde_json`, or the query reader of [`super::query`]); only when that fails
-//! is the input parsed again with `serde_path_to_error`, to name the field that is wrong. A valid
-//! request pays nothing for the error reporting.
+//! Parsing takes a fast path first (plain `serde_json`, or the crate's query reader); only when
+//! that fails is the input parsed again with `serde_path_to_error`, to name the field that is
+//! wrong. A valid request pays nothing for the error reporting.
 
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
@@ -168,8 +168,8 @@ where
 
 /// Input from the query string (GET, DELETE). Repeated keys fill lists (`?tag=a&tag=b`); an
 /// empty value (`?before=`) is the empty string, `Some("")` for an optional one (only an absent
-/// parameter is `None`); any other parameter given twice is refused, naming it. The reader is the crate's own and borrows the query: a value without
-/// escapes is not copied.
+/// parameter is `None`); any other parameter given twice is refused, naming it. The reader is
+/// the crate's own and borrows the query: a value without escapes is not copied.
 #[derive(Debug)]
 pub struct QueryInput<T>(PhantomData<fn() -> T>);
 
