@@ -166,6 +166,7 @@ impl Assembly {
                 READY_PATH,
                 axum::routing::get(move |request: Request| readiness(request, Arc::clone(&ready))),
             )
+            .merge(metrics_route(&self.config))
             .merge(specs.clone().mount(&self.config))
             .fallback(move |request: Request| not_found(request, Arc::clone(&served)))
             .method_not_allowed_fallback(method_not_allowed);
@@ -529,6 +530,36 @@ async fn ask_plugins(checks: &[(&'static str, Option<ReadyCheck>)]) -> Vec<Readi
 }
 
 /// axum adds the `Allow` header listing the methods the path does serve.
+/// `GET <metrics path>`: every metric in the text format (feature `metrics`; nothing without it,
+/// or when the host serves them itself).
+fn metrics_route(config: &ServerConfig) -> Router {
+    #[cfg(feature = "metrics")]
+    if let Some(path) = config.metrics_path() {
+        let metrics = config.metrics().clone();
+        return Router::new().route(
+            path,
+            axum::routing::get(move |headers: http::HeaderMap| {
+                // Prometheus asks for OpenMetrics first when it can read it.
+                let open = headers.get_all(http::header::ACCEPT).iter().any(|v| {
+                    v.to_str()
+                        .is_ok_and(|v| v.contains("application/openmetrics-text"))
+                });
+                let (text, kind) = if open {
+                    (
+                        metrics.render_openmetrics(),
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )
+                } else {
+                    (metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+                };
+                async move { ([(http::header::CONTENT_TYPE, kind)], text) }
+            }),
+        );
+    }
+    let _ = config;
+    Router::new()
+}
+
 async fn method_not_allowed(request: Request) -> Response {
     let request_id = RequestId::from_headers(request.headers());
     ApiError::framework(

@@ -7,6 +7,8 @@ mod declare;
 mod gates;
 mod lifecycle;
 mod manifest;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod mount;
 mod policy;
 mod request;
@@ -87,6 +89,8 @@ pub use declare::{
 };
 pub use lifecycle::{Lifecycle, Missing, Readiness, ReadyCheck, StartFailed, Starting};
 pub use manifest::manifest;
+#[cfg(feature = "metrics")]
+pub use metrics::Metrics;
 pub use mount::Plugin;
 #[cfg(feature = "redis")]
 pub use policy::RedisLimits;

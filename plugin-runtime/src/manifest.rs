@@ -73,12 +73,32 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
             }
         })
         .collect();
-    serde_json::to_value(Manifest { plugins }).unwrap_or(serde_json::Value::Null)
+    serde_json::to_value(Manifest {
+        plugins,
+        #[cfg(feature = "metrics")]
+        metrics: Metrics {
+            path: config.metrics_path().map(str::to_owned),
+            metrics: &crate::metrics::CATALOGUE,
+        },
+    })
+    .unwrap_or(serde_json::Value::Null)
 }
 
 #[derive(Serialize)]
 struct Manifest {
     plugins: Vec<Plugin>,
+    /// What `/metrics` serves (feature `metrics`): each route's series are those of its
+    /// `errors` and `rateLimits`, with its `path` as the `route` label.
+    #[cfg(feature = "metrics")]
+    metrics: Metrics,
+}
+
+#[cfg(feature = "metrics")]
+#[derive(Serialize)]
+struct Metrics {
+    /// Where the router serves them; `None` when the host serves them itself.
+    path: Option<String>,
+    metrics: &'static [crate::metrics::Described],
 }
 
 #[derive(Serialize)]

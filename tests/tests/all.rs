@@ -29,6 +29,7 @@ mod lifecycle;
 mod limits;
 mod lints;
 mod logs;
+mod metrics;
 mod openapi;
 mod outputs;
 mod path_params;

@@ -169,28 +169,39 @@ async fn every_operation_documents_what_it_can_send() {
     let one = "/v1/plugins/items/items/{id}";
     assert_eq!(
         responses(&doc, items, "get"),
-        ["200", "400", "401", "403", "429", "500", "504"]
+        ["200", "400", "401", "403", "429", "500", "503", "504"]
     );
     assert_eq!(
         responses(&doc, items, "post"),
         [
-            "201", "400", "401", "403", "409", "413", "415", "429", "500", "504"
+            "201", "400", "401", "403", "409", "413", "415", "429", "500", "503", "504"
         ]
     );
     assert_eq!(
         responses(&doc, one, "get"),
-        ["200", "400", "401", "403", "404", "429", "500", "504"]
+        [
+            "200", "400", "401", "403", "404", "429", "500", "503", "504"
+        ]
     );
     assert_eq!(
         responses(&doc, one, "patch"),
         [
-            "200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "504"
+            "200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "503", "504"
         ]
     );
     assert_eq!(
         responses(&doc, one, "delete"),
-        ["204", "400", "401", "403", "404", "429", "500", "504"]
+        [
+            "204", "400", "401", "403", "404", "429", "500", "503", "504"
+        ]
     );
+    // A database that cannot answer: 503 with when to try again.
+    let unavailable = &doc["components"]["responses"]["Unavailable"];
+    assert!(
+        unavailable["headers"]["retry-after"].is_object(),
+        "{unavailable}"
+    );
+    assert_eq!(codes(&doc, items, "get", "503"), ["UNAVAILABLE"]);
     // Who may call, as alternatives, each with the scopes the route requires.
     let scoped = |scope: &str| json!([{"user": [scope]}, {"token": [scope]}, {"oauth": [scope]}]);
     assert_eq!(doc["paths"][items]["get"]["security"], scoped("items:read"));
@@ -224,7 +235,7 @@ async fn every_operation_documents_what_it_can_send() {
     );
     assert_eq!(
         responses(&doc, "/v1/plugins/items/health", "get"),
-        ["200", "500", "504"]
+        ["200", "500", "503", "504"]
     );
     assert_eq!(codes(&doc, one, "get", "404"), ["ITEM_NOT_FOUND"]);
     assert_eq!(

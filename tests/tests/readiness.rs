@@ -1,15 +1,18 @@
 //! `GET /ready` as a load balancer or Kubernetes' `readinessProbe` reads it: the credential
 //! store's database and the Redis that counts rate limits are asked beside each plugin's hook;
 //! a database that goes away turns readiness false until it is back; a Redis that the server
-//! may do without (requests admitted uncounted) is reported without turning it false.
+//! may do without (requests admitted uncounted) is reported without turning it false. A database
+//! that cannot answer gives `503 UNAVAILABLE` with `Retry-After` to the requests that need it,
+//! and everything recovers by itself when it is back.
 
-use crate::fixtures::PgSchema;
+use crate::fixtures::{ALICE, ALICE_PASSWORD, PgSchema, scopes};
 use crate::throttling::{forward, redis_url};
+use items_example::{ItemsPlugin, ItemsState};
 use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
 use plugin_routes::prelude::*;
 use plugin_routes::testing::TestClient;
 use plugin_routes::{LimitStore, WhenUnreachable};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn server_on(pool: sqlx::AnyPool, store: LimitStore) -> TestClient {
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
@@ -37,6 +40,69 @@ async fn the_credential_store_s_database_is_part_of_readiness() {
     assert_eq!(body.get("redis"), None, "no Redis to ask: {body}");
 }
 
+/// PostgreSQL behind a TCP proxy that a test cuts and restores.
+struct CutPostgres {
+    upstream: String,
+    port: u16,
+    proxy: Option<tokio::task::JoinHandle<()>>,
+    /// A URL whose connections go through the proxy.
+    url: String,
+}
+
+impl CutPostgres {
+    async fn start(pg: &PgSchema) -> CutPostgres {
+        let upstream = {
+            let after = pg.url.split_once('@').map_or(pg.url.as_str(), |(_, a)| a);
+            after.split('/').next().unwrap().to_owned()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(forward(listener, upstream.clone()));
+        let url = pg.url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
+        CutPostgres {
+            upstream,
+            port,
+            proxy: Some(proxy),
+            url,
+        }
+    }
+
+    /// The listener and every forwarded connection close: connections are refused.
+    async fn cut(&mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            proxy.abort();
+            let _ = proxy.await;
+        }
+    }
+
+    /// The same port forwards again.
+    async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.proxy = Some(tokio::spawn(forward(listener, self.upstream.clone())));
+    }
+}
+
+impl Drop for CutPostgres {
+    fn drop(&mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            proxy.abort();
+        }
+    }
+}
+
+/// Asks `request` every 250 ms until it answers 200, for at most 10 s.
+async fn until_ok(request: impl AsyncFn() -> plugin_routes::testing::TestResponse) -> bool {
+    for _ in 0..40 {
+        if request().await.status() == 200 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    false
+}
+
 /// PostgreSQL behind a proxy the test cuts and restores: 503 `NOT_READY` naming the database
 /// while it is gone, ready again by itself once it is back.
 #[tokio::test]
@@ -44,25 +110,14 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     let Some(pg) = PgSchema::fresh("readiness").await else {
         return;
     };
-    let upstream = {
-        let after = pg.url.split_once('@').map_or(pg.url.as_str(), |(_, a)| a);
-        after.split('/').next().unwrap().to_owned()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = tokio::spawn(forward(listener, upstream.clone()));
-    let through_proxy = pg.url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
-    let pool = plugin_routes::database::connect(&through_proxy)
-        .await
-        .unwrap();
+    let mut db = CutPostgres::start(&pg).await;
+    let pool = plugin_routes::database::connect(&db.url).await.unwrap();
     let c = server_on(pool, LimitStore::memory()).await;
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(r.json::<Value>()["database"], "ready");
 
-    // Cut: the listener and every forwarded connection close.
-    proxy.abort();
-    let _ = proxy.await;
+    db.cut().await;
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 503, "{}", r.text());
     let e = r.error();
@@ -85,21 +140,173 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     );
 
     // Back: the pool connects again without being told.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    db.restore().await;
+    assert!(
+        until_ok(async || c.get("/ready").send().await).await,
+        "ready again within 10 s of the database's return"
+    );
+    drop(db);
+    pg.remove().await;
+}
+
+/// `503 UNAVAILABLE` with `Retry-After`, the envelope naming no address.
+fn assert_unavailable(r: &plugin_routes::testing::TestResponse, what: &str) {
+    assert_eq!(r.status(), 503, "{what}: {}", r.text());
+    assert_eq!(r.header("retry-after"), Some("5"), "{what}");
+    let e = r.error();
+    assert_eq!(e["code"], "UNAVAILABLE", "{what}: {e}");
+    assert_eq!(e["details"]["retryAfterSeconds"], 5, "{what}: {e}");
+    let text = r.text();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("postgres"),
+        "{what}: no address or user in the answer: {text}"
+    );
+}
+
+/// The items plugin and the credential store on PostgreSQL, cut behind a proxy: every request
+/// that needs the database gets `503 UNAVAILABLE` with `Retry-After` (not 500) within the
+/// connection wait, readiness is false, and once the database is back everything answers again
+/// by itself, with what was acknowledged before the cut still there.
+#[tokio::test]
+async fn a_database_outage_is_503_with_retry_after_and_passes_by_itself() {
+    let Some(pg) = PgSchema::fresh("outage").await else {
+        return;
+    };
+    let mut db = CutPostgres::start(&pg).await;
+    let pool = plugin_routes::database::connect(&db.url).await.unwrap();
+    let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
         .await
         .unwrap();
-    let proxy = tokio::spawn(forward(listener, upstream));
-    let mut ready = false;
-    for _ in 0..20 {
-        if c.get("/ready").send().await.status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    assert!(ready, "ready again within 5 s of the database's return");
-    proxy.abort();
+    let key = async |name| {
+        auth.create_api_key(ALICE, name, &scopes("items:*"), None)
+            .await
+            .unwrap()
+            .key
+    };
+    let (used, unused) = (key("used").await, key("unused").await);
+    let c = TestClient::new(plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth.clone()),
+        ItemsPlugin::new(items)
+    ]);
+    let bearer = |key: &str| format!("Bearer {key}");
+    let r = c
+        .post("/v1/plugins/items/items")
+        .header("authorization", bearer(&used))
+        .json(&json!({"name": "acknowledged", "status": "active"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text());
+
+    db.cut().await;
+    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
+    let (write, unchecked, logged_in, ready) = tokio::join!(
+        // A known key (cached): the handler's own query fails.
+        c.post("/v1/plugins/items/items")
+            .header("authorization", bearer(&used))
+            .json(&json!({"name": "during the outage", "status": "active"}))
+            .send(),
+        // A key not seen before: checking it needs the database.
+        c.get("/v1/plugins/items/items")
+            .header("authorization", bearer(&unused))
+            .send(),
+        c.post("/v1/auth/login").json(&login).send(),
+        c.get("/ready").send(),
+    );
+    assert_unavailable(&write, "a write by the handler");
+    assert_unavailable(&unchecked, "a credential to look up");
+    assert_unavailable(&logged_in, "a login");
+    assert_eq!(ready.status(), 503, "{}", ready.text());
+
+    db.restore().await;
+    assert!(
+        until_ok(async || {
+            c.get("/v1/plugins/items/items")
+                .header("authorization", bearer(&unused))
+                .send()
+                .await
+        })
+        .await,
+        "the key is checked again within 10 s of the database's return"
+    );
+    let r = c
+        .get("/v1/plugins/items/items")
+        .header("authorization", bearer(&used))
+        .send()
+        .await;
+    let names: Vec<String> = r.json::<Value>()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"acknowledged".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"during the outage".to_owned()),
+        "a write answered 503 was not made: {names:?}"
+    );
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(c.get("/ready").send().await.status(), 200);
+    drop(db);
     pg.remove().await;
+}
+
+/// SQLite with another connection holding the write lock: a write waits the busy timeout, then
+/// gets `503 UNAVAILABLE`; reads go on (WAL); once the lock is released writes succeed, and the
+/// other connection's committed write is there.
+#[tokio::test]
+async fn a_locked_sqlite_database_is_503_after_a_bounded_wait() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("plugin-busy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("sqlite://{}/items.db", dir.display());
+    let pool = plugin_routes::database::connect(&url).await.unwrap();
+    let items = ItemsState::open(pool.clone(), &url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key(ALICE, "k", &scopes("items:*"), None)
+        .await
+        .unwrap()
+        .key;
+    let c = TestClient::new(plugins![auth = auth; ItemsPlugin::new(items)])
+        .with_header("authorization", format!("Bearer {key}"));
+    let create = async |name: &str| {
+        c.post("/v1/plugins/items/items")
+            .json(&json!({"name": name, "status": "active"}))
+            .send()
+            .await
+    };
+    assert_eq!(create("first").await.status(), 201);
+
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let r = create("while locked").await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    assert_eq!(r.error()["code"], "UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    let r = c.get("/v1/plugins/items/items").send().await;
+    assert_eq!(r.status(), 200, "reads go on beside a writer: {}", r.text());
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+
+    assert_eq!(create("after").await.status(), 201);
+    let r = c.get("/v1/plugins/items/items").send().await;
+    let listed = r.text();
+    assert!(
+        listed.contains("\"first\"") && listed.contains("\"after\""),
+        "{listed}"
+    );
+    assert!(!listed.contains("while locked"), "{listed}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

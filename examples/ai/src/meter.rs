@@ -75,7 +75,14 @@ impl std::fmt::Display for MeterError {
     }
 }
 
-impl std::error::Error for MeterError {}
+impl std::error::Error for MeterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MeterError::Internal(e) => Some(&**e),
+            MeterError::Over(_) | MeterError::Upstream(_) => None,
+        }
+    }
+}
 
 impl Meter {
     /// Charging to `ledger` within `config`'s daily and monthly budgets.

@@ -29,7 +29,16 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    // The database's error stays reachable, so the framework can tell a database that cannot be
+    // reached (503) from a failing query (500).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::NameTaken => None,
+            StoreError::Database(e) => Some(e),
+        }
+    }
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {

@@ -45,6 +45,9 @@ pub struct RouteRuntime<S> {
     pub(crate) limiter: Option<Arc<Limiter>>,
     /// The route's concurrency cap, if it has one.
     pub(crate) capper: Option<Arc<Capper>>,
+    /// Where its requests are counted.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Arc<crate::metrics::RecordTo>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -61,6 +64,8 @@ impl<S> Clone for RouteRuntime<S> {
             reach: self.reach.clone(),
             limiter: self.limiter.clone(),
             capper: self.capper.clone(),
+            #[cfg(feature = "metrics")]
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -163,6 +168,7 @@ where
     Fut: Future<Output = RouteResult<R::Output>> + Send,
 {
     Box::pin(async move {
+        let recording = runtime.begin();
         let (mut parts, body) = request.into_parts();
         let begun = Begun::new(runtime.plugin, runtime.route, &parts);
         // What the gate leaves for the response: the rate-limit fields, set once the request is
@@ -204,14 +210,25 @@ where
             runtime.security,
             outcome,
             admitted,
+            recording,
         ))
     })
 }
 
 impl<S> RouteRuntime<S> {
+    /// A request begins: counted in flight, its time taken from here.
+    fn begin(&self) -> Recording<'_> {
+        #[cfg(feature = "metrics")]
+        return self.metrics.begin();
+        #[cfg(not(feature = "metrics"))]
+        Recording(std::marker::PhantomData)
+    }
+
     /// The gate of this route's requests.
     fn gate(&self) -> Gate<'_> {
         Gate {
+            #[cfg(feature = "metrics")]
+            metrics: &self.metrics.route,
             security: self.security,
             auth: self.auth.as_ref(),
             scopes: self.scopes,
@@ -275,10 +292,11 @@ fn finish(
     security: Security,
     outcome: Outcome,
     admitted: Admitted,
+    recording: Recording<'_>,
 ) -> Response {
     let _entered = begun.span.enter();
-    let mut response = match outcome {
-        Ok(Ok(Ok(response))) => response,
+    let (mut response, code) = match outcome {
+        Ok(Ok(Ok(response))) => (response, None),
         Ok(Ok(Err(failure))) => {
             failed_response(Failed::Failure(failure), timeout, &begun.request_id)
         }
@@ -291,9 +309,25 @@ fn finish(
     if let Some(fields) = admitted.fields {
         fields.apply(response.headers_mut());
     }
-    match admitted.permit {
-        Some(permit) => hold(response, permit),
-        None => response,
+    match (admitted.permit, recording.answered(&response, code)) {
+        (None, None) => response,
+        held => hold(response, held),
+    }
+}
+
+/// What the metrics keep of a request in flight (nothing without the `metrics` feature).
+#[cfg(feature = "metrics")]
+use crate::metrics::InFlight as Recording;
+
+/// What the metrics keep of a request in flight (nothing without the `metrics` feature).
+#[cfg(not(feature = "metrics"))]
+struct Recording<'a>(std::marker::PhantomData<&'a ()>);
+
+#[cfg(not(feature = "metrics"))]
+impl Recording<'_> {
+    #[inline(always)]
+    fn answered(self, _: &Response, _: Option<&'static str>) -> Option<()> {
+        None
     }
 }
 
@@ -336,7 +370,11 @@ enum Failed {
 
 /// The error response for a route that failed. Not generic, like everything below: the code
 /// each route's endpoint instantiates is kept to what depends on its own types.
-fn failed_response(failed: Failed, timeout: Duration, request_id: &RequestId) -> Response {
+fn failed_response(
+    failed: Failed,
+    timeout: Duration,
+    request_id: &RequestId,
+) -> (Response, Option<&'static str>) {
     let error = match failed {
         Failed::Failure(Failure::Framework(e)) => e,
         Failed::Failure(Failure::Route(e)) => e.into_api_error(),
@@ -358,7 +396,8 @@ fn failed_response(failed: Failed, timeout: Duration, request_id: &RequestId) ->
             ApiError::internal()
         }
     };
-    error.into_response(request_id)
+    let code = error.code();
+    (error.into_response(request_id), Some(code))
 }
 
 /// The span every request runs in.
@@ -374,6 +413,8 @@ fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) 
 /// What is decided about a request before its parameters are read: who is calling, and
 /// whether that is within the route's quotas.
 struct Gate<'a> {
+    #[cfg(feature = "metrics")]
+    metrics: &'a crate::metrics::route::RouteMetrics,
     security: Security,
     auth: Option<&'a SharedAuthenticator>,
     scopes: &'static [&'static str],
@@ -383,6 +424,14 @@ struct Gate<'a> {
 }
 
 impl Gate<'_> {
+    /// Counts a refusal by the policy `name`.
+    #[inline(always)]
+    fn refused(&self, name: &'static str) {
+        #[cfg(feature = "metrics")]
+        self.metrics.refused(name);
+        #[cfg(not(feature = "metrics"))]
+        let _ = name;
+    }
     /// Whether every request passes: public, counted against no quota and under no cap.
     fn is_open(&self) -> bool {
         self.security.is_public() && self.limiter.is_none() && self.capper.is_none()
@@ -418,7 +467,10 @@ impl Gate<'_> {
             };
             match taken {
                 Taken::Admitted(permit) => slot.permit = permit,
-                Taken::Refused(e) => return Err(Failure::Framework(e)),
+                Taken::Refused(e) => {
+                    self.refused(capper.name());
+                    return Err(Failure::Framework(e));
+                }
             }
         }
         if let Some(limiter) = self.limiter {
@@ -426,6 +478,9 @@ impl Gate<'_> {
                 Check::Ready(d) => d,
                 Check::Later(f) => f.await,
             };
+            if let Some(policy) = &decision.violated {
+                self.refused(policy.name);
+            }
             admit(decision, &mut slot.fields)?;
         }
         Ok(principal)
@@ -439,9 +494,9 @@ impl Gate<'_> {
 fn admit(decision: Decision, slot: &mut Option<LimitFields>) -> Result<(), Failure> {
     *slot = Some(decision.fields);
     if decision.unavailable {
-        return Err(Failure::Framework(ApiError::framework(
-            FrameworkCode::Unavailable,
+        return Err(Failure::Framework(ApiError::unavailable(
             "the rate-limit store cannot be reached; try again shortly",
+            crate::policy::UNREACHABLE_RETRY_SECS,
         )));
     }
     match decision.violated {

@@ -94,7 +94,16 @@ impl<S: Send + Sync + 'static> Mounter<S> {
     /// in the state, like [`Mounter::install`]: each route instantiates no more than `add`.
     fn runtime_for(&self, meta: &'static RouteMeta) -> RouteRuntime<S> {
         let (security, scopes) = self.server.security_for(self.plugin, meta);
+        let limits = self.server.rate_limits_for(self.plugin, meta);
+        let cap = self.server.concurrency_for(self.plugin, meta);
         RouteRuntime {
+            #[cfg(feature = "metrics")]
+            metrics: self.server.metrics().route(
+                self.plugin,
+                meta,
+                full_path(&self.server.base_path_of(self.plugin), meta.path),
+                limits.iter().map(|l| l.name).chain(cap.map(|c| c.name)),
+            ),
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,
@@ -105,23 +114,20 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             auth: self.auth.clone(),
             reach: self.reach_for(meta),
             limiter: Limiter::new(
-                self.server.rate_limits_for(self.plugin, meta),
+                limits,
                 self.server.limit_store(),
                 format!("{}/{}", self.plugin.name, meta.handler),
             )
             .map(Arc::new),
-            capper: self
-                .server
-                .concurrency_for(self.plugin, meta)
-                .map(|policy| {
-                    // The server's stream cap counts a caller's streams on every route together.
-                    let scope = if policy.shared {
-                        ConcurrencyLimit::STREAMS.to_owned()
-                    } else {
-                        format!("{}/{}", self.plugin.name, meta.handler)
-                    };
-                    Arc::new(Capper::new(policy, self.server.limit_store(), scope))
-                }),
+            capper: cap.map(|policy| {
+                // The server's stream cap counts a caller's streams on every route together.
+                let scope = if policy.shared {
+                    ConcurrencyLimit::STREAMS.to_owned()
+                } else {
+                    format!("{}/{}", self.plugin.name, meta.handler)
+                };
+                Arc::new(Capper::new(policy, self.server.limit_store(), scope))
+            }),
         }
     }
 

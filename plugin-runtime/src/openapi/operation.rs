@@ -192,13 +192,24 @@ pub(crate) fn route(
     if let Some(cap) = cap {
         extensions = extensions.add("x-concurrency-limit", cap.json());
     }
-    if (!limits.is_empty() || cap.is_some())
-        && config.limit_store().when_unreachable() == WhenUnreachable::Refuse
-    {
-        framework(
+    // A database the handler or the credential check needs that cannot answer now; and, where
+    // the server refuses what it cannot count, the shared rate-limit store.
+    let refuses_uncounted = (!limits.is_empty() || cap.is_some())
+        && config.limit_store().when_unreachable() == WhenUnreachable::Refuse;
+    match (cfg!(feature = "auth-store"), refuses_uncounted) {
+        (true, false) => framework(
             FrameworkCode::Unavailable,
-            "the shared rate-limit store cannot be reached, and the server refuses what it cannot count",
-        );
+            "the database cannot be reached now; `Retry-After` says in how many seconds to try again",
+        ),
+        (true, true) => framework(
+            FrameworkCode::Unavailable,
+            "the database, or the shared rate-limit store the server refuses to do without, cannot be reached now; `Retry-After` says in how many seconds to try again",
+        ),
+        (false, true) => framework(
+            FrameworkCode::Unavailable,
+            "the shared rate-limit store cannot be reached, and the server refuses what it cannot count; `Retry-After` says in how many seconds to try again",
+        ),
+        (false, false) => {}
     }
     if !limits.is_empty() {
         let policies: Vec<serde_json::Value> =
@@ -369,6 +380,7 @@ fn error_response(
     }
     let unauthorized = names.contains(&FrameworkCode::Unauthorized.as_str());
     let limited = names.contains(&FrameworkCode::RateLimited.as_str());
+    let unavailable = names.contains(&FrameworkCode::Unavailable.as_str());
     let schema = json!({
         "allOf": [
             {"$ref": envelope.ref_location},
@@ -393,6 +405,12 @@ fn error_response(
                 "ratelimit",
                 string_header("Each policy's state: `\"name\";r=<remaining>;t=<seconds until whole>`; sent on every response of a limited route."),
             );
+    }
+    if unavailable {
+        response = response.header(
+            "retry-after",
+            string_header("Seconds after which to try again (also `details.retryAfterSeconds`)."),
+        );
     }
     response
         .content(

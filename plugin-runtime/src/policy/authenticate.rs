@@ -183,11 +183,22 @@ impl Refusal {
         ))
     }
 
-    /// `500 INTERNAL`: checking the credential failed (a database is down). `cause` is logged
-    /// with the request id, never sent.
+    /// `500 INTERNAL`: checking the credential failed unexpectedly. `cause` is logged with the
+    /// request id, never sent.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "checking a credential failed");
         Refusal(ApiError::internal())
+    }
+
+    /// `503 UNAVAILABLE` with `Retry-After: {retry_after_secs}`: the credential cannot be
+    /// checked now because what holds the credentials (a database, an identity provider) does
+    /// not answer; it will pass by itself. `cause` is logged with the request id, never sent.
+    pub fn unavailable(cause: impl fmt::Display, retry_after_secs: u64) -> Self {
+        tracing::warn!(error = %cause, "a credential cannot be checked now");
+        Refusal(ApiError::unavailable(
+            "the credential cannot be checked now; try again shortly",
+            retry_after_secs,
+        ))
     }
 
     pub(crate) fn into_api_error(self) -> ApiError {

@@ -33,6 +33,14 @@ pub(crate) struct Capper {
     scope_hash: u64,
 }
 
+impl Capper {
+    /// The name of its policy (`concurrency`, or `streams` for the server's stream cap).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn name(&self) -> &'static str {
+        self.policy.name
+    }
+}
+
 impl std::fmt::Debug for Capper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capper")
@@ -100,9 +108,9 @@ impl Capper {
             Place::Taken(permit) => Taken::Admitted(Some(permit)),
             Place::Full => Taken::Refused(concurrency_limited(&self.policy)),
             Place::Unreachable { refuse: false } => Taken::Admitted(None),
-            Place::Unreachable { refuse: true } => Taken::Refused(ApiError::framework(
-                FrameworkCode::Unavailable,
+            Place::Unreachable { refuse: true } => Taken::Refused(ApiError::unavailable(
                 "the rate-limit store cannot be reached; try again shortly",
+                crate::policy::UNREACHABLE_RETRY_SECS,
             )),
         }
     }
@@ -134,23 +142,25 @@ fn concurrency_limited(policy: &ConcurrencyLimit) -> ApiError {
     })))
 }
 
-/// `response`, holding `permit` until its body is finished or dropped.
-pub(crate) fn hold(response: Response, permit: Permit) -> Response {
+/// `response`, holding `guard` (a [`Permit`], a count of open streams) until its body is finished
+/// or dropped.
+pub(crate) fn hold<G: Send + Unpin + 'static>(response: Response, guard: G) -> Response {
     response.map(|body| {
         axum::body::Body::new(HeldBody {
             inner: body,
-            permit: Some(permit),
+            permit: Some(guard),
         })
     })
 }
 
-/// A body that gives its permit back once it has sent its last frame, or when it is dropped.
-struct HeldBody {
+/// A body that drops its guard (gives its permit back) once it has sent its last frame, or when
+/// it is dropped.
+struct HeldBody<G> {
     inner: axum::body::Body,
-    permit: Option<Permit>,
+    permit: Option<G>,
 }
 
-impl Body for HeldBody {
+impl<G: Unpin> Body for HeldBody<G> {
     type Data = Bytes;
     type Error = axum::Error;
 

@@ -35,3 +35,7 @@ pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited}
 pub use redis::RedisLimits;
 pub use scheme::{KeyLocation, OAuthFlow, Scheme, SchemeKind};
 pub use server_config::{LimitOverride, ServerConfig};
+
+/// What `Retry-After` says, in seconds, when a shared rate-limit store that the server refuses
+/// to do without cannot be reached.
+pub(crate) const UNREACHABLE_RETRY_SECS: u64 = 5;

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     limit_store: LimitStore,
     auth_failures: RateLimit,
     max_streams_per_caller: u32,
+    /// What the routes record, and where it is served (`None`: not served by the router).
+    #[cfg(feature = "metrics")]
+    metrics: (crate::metrics::Metrics, Option<Cow<'static, str>>),
 }
 
 impl Default for ServerConfig {
@@ -52,7 +55,50 @@ impl Default for ServerConfig {
             limit_store: LimitStore::memory(),
             auth_failures: super::AUTH_FAILURES,
             max_streams_per_caller: 16,
+            #[cfg(feature = "metrics")]
+            metrics: (
+                crate::metrics::Metrics::new(),
+                Some(Cow::Borrowed("/metrics")),
+            ),
         }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl ServerConfig {
+    /// Serves the metrics at `path` (default `/metrics`; feature `metrics`). The route is left
+    /// out of the API documents and is public: to protect it, or serve it on another port, use
+    /// [`without_metrics_route`](Self::without_metrics_route) and serve
+    /// [`Metrics::render`](crate::Metrics::render) from a route of the host's own.
+    ///
+    /// # Panics
+    /// When `path` does not start with `/`.
+    #[must_use]
+    pub fn with_metrics_path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        let path = path.into();
+        assert!(
+            path.starts_with('/'),
+            "the metrics path `{path}` must start with `/`, e.g. `/metrics`"
+        );
+        self.metrics.1 = Some(path);
+        self
+    }
+
+    /// Records the metrics without serving them on the router: the host serves
+    /// [`Metrics::render`](crate::Metrics::render) where it chooses.
+    #[must_use]
+    pub fn without_metrics_route(mut self) -> Self {
+        self.metrics.1 = None;
+        self
+    }
+
+    /// The server's metrics: to render them, or to register a host's or plugin's own.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics.0
+    }
+
+    pub(crate) fn metrics_path(&self) -> Option<&str> {
+        self.metrics.1.as_deref()
     }
 }
 

@@ -134,6 +134,14 @@ impl ApiError {
         ApiError::framework(FrameworkCode::Internal, INTERNAL_MESSAGE)
     }
 
+    /// `503 UNAVAILABLE` with `Retry-After: {retry_after_secs}` (sent as
+    /// `details.retryAfterSeconds` too): something the request needs cannot be reached now.
+    pub(crate) fn unavailable(message: &'static str, retry_after_secs: u64) -> Self {
+        ApiError::framework(FrameworkCode::Unavailable, message).with_details(Details::Value(
+            serde_json::json!({ "retryAfterSeconds": retry_after_secs }),
+        ))
+    }
+
     /// `INVALID_INPUT` listing every problem found.
     pub fn invalid_input(message: impl Into<Cow<'static, str>>, fields: Vec<FieldError>) -> Self {
         ApiError::framework(FrameworkCode::InvalidInput, message)
@@ -239,7 +247,10 @@ fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
 /// naming a code the route did not declare does not compile.
 ///
 /// Any other error converts with `?` (like `anyhow`) and becomes an opaque `500 INTERNAL`: the
-/// cause is logged with the request id and never sent to the client.
+/// cause is logged with the request id and never sent to the client. One kind is told apart: an
+/// error whose chain of sources holds a [`sqlx::Error`] saying the database cannot answer now
+/// (see [`database::is_unavailable`](crate::database::is_unavailable)) becomes
+/// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself.
 pub struct RouteError(Repr);
 
 enum Repr {
@@ -258,9 +269,15 @@ enum Repr {
 pub type RouteResult<T> = Result<T, RouteError>;
 
 impl RouteError {
-    /// An unexpected failure (500 `INTERNAL`); `cause` is logged, never sent.
+    /// An unexpected failure (500 `INTERNAL`); `cause` is logged, never sent. A database that
+    /// cannot answer now is `503 UNAVAILABLE` instead (see the type's docs).
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        RouteError(Repr::Internal(cause.into()))
+        let cause = cause.into();
+        #[cfg(feature = "auth-store")]
+        if super::outage::unavailable_in(&*cause) {
+            return RouteError::framework(super::outage::database_unavailable(&*cause));
+        }
+        RouteError(Repr::Internal(cause))
     }
 
     /// One of the framework's own answers, sent as it is.

@@ -10,6 +10,8 @@ mod error;
 mod input;
 mod layer;
 mod objects_only;
+#[cfg(feature = "auth-store")]
+pub(crate) mod outage;
 mod principal;
 pub(crate) mod query;
 mod request_id;

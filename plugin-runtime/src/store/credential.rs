@@ -6,6 +6,7 @@
 //! wins over any cookie, a Bearer value starting `plk_` is an API key, one shaped like a JWT is an
 //! OAuth token, and anything else is refused. An invalid Bearer never falls back to the cookie.
 
+use super::config::AuthError;
 use super::handle::Auth;
 use super::{jwt, secret};
 use crate::declare::{AuthMethod, Security};
@@ -103,8 +104,19 @@ impl Authenticator for Auth {
             } else {
                 self.lookup_session(digest).await
             };
-            finish(found.map_err(Refusal::internal)?)
+            finish(found.map_err(refused_by_store)?)
         })
+    }
+}
+
+/// A lookup that failed: `503` while the database cannot answer, `500` otherwise.
+#[cold]
+fn refused_by_store(e: AuthError) -> Refusal {
+    match &e {
+        AuthError::Database(db) if super::database::is_unavailable(db) => {
+            Refusal::unavailable(e, super::database::RETRY_AFTER_SECS)
+        }
+        _ => Refusal::internal(e),
     }
 }
 

@@ -5,6 +5,19 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a query waits for a connection from the pool: for one to come free, or for the
+/// database to accept a new one. Past it the query fails with `PoolTimedOut`, which
+/// [`is_unavailable`] counts, so a request that needs an unreachable database is answered
+/// `503 UNAVAILABLE` within this bound instead of hanging (sqlx's default is 30 s).
+pub const CONNECTION_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a SQLite write waits for another connection's write to finish (`busy_timeout`)
+/// before it fails as busy, which [`is_unavailable`] counts.
+pub const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
+
+pub use crate::request::outage::{RETRY_AFTER_SECS, is_unavailable};
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +45,10 @@ impl Backend {
 /// mode with `synchronous = FULL` and foreign keys on, so an acknowledged write survives a crash;
 /// `sqlite::memory:` keeps one connection forever (each connection would be a database of its
 /// own).
+///
+/// A query waits at most [`CONNECTION_WAIT`] for a connection and, on SQLite, at most
+/// [`SQLITE_BUSY_WAIT`] for another write; then it fails with an error [`is_unavailable`]
+/// recognises. The pool reconnects by itself when the database is back.
 ///
 /// # Errors
 /// An unsupported scheme, or a database that cannot be reached or created.
@@ -79,19 +96,23 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
             } else {
                 AnyPoolOptions::new().max_connections(8)
             };
-            pool.after_connect(|conn, _| {
+            let busy = format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                SQLITE_BUSY_WAIT.as_millis()
+            );
+            pool.after_connect(move |conn, _| {
+                let busy = busy.clone();
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                    )
-                    .await?;
+                    conn.execute(busy.as_str()).await?;
                     Ok(())
                 })
             })
         }
         Backend::Postgres => AnyPoolOptions::new().max_connections(16),
     };
-    pool.connect_with(options).await
+    pool.acquire_timeout(CONNECTION_WAIT)
+        .connect_with(options)
+        .await
 }
 
 /// Runs one plugin's migrations on the database `url` names: `sqlite` or `postgres` by its

@@ -1,0 +1,67 @@
+//! A database that cannot answer now, told apart from a query that is wrong: the first passes by
+//! itself and is answered `503 UNAVAILABLE` with `Retry-After`, the second is a `500`. Here, below
+//! the credential store and the routes, because a handler's error and a credential check both
+//! ask it.
+
+use super::error::ApiError;
+
+/// What `Retry-After` says, in seconds, when the database cannot be reached.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether `error` says the database cannot answer now, rather than that the query is wrong:
+/// - no connection within [`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT) (the database refuses connections or is slow to
+///   accept them, or every connection is busy), or the pool closed;
+/// - the connection failed (reset, cut, TLS);
+/// - PostgreSQL: a connection exception (SQLSTATE class `08`), the server shutting down or not
+///   yet accepting connections (`57P01` to `57P03`), too many connections (`53300`);
+/// - SQLite: busy or locked past [`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT).
+///
+/// Such a failure passes by itself. A handler that returns it with `?` gets `503 UNAVAILABLE`
+/// with `Retry-After: 5`, not `500 INTERNAL`; so does a request whose credential cannot be
+/// checked because of it.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => unavailable_code(&**db),
+        _ => false,
+    }
+}
+
+fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "sqlite")]
+    if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        // The primary result code is the extended code's low byte: SQLITE_BUSY, SQLITE_LOCKED.
+        let code = sqlx::error::DatabaseError::code(e)
+            .and_then(|c| c.parse::<i32>().ok())
+            .unwrap_or(0);
+        return matches!(code & 0xff, 5 | 6);
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = e.code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    let _ = db;
+    false
+}
+
+/// Whether `error`'s chain of sources holds a [`sqlx::Error`] that [`is_unavailable`] counts.
+pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<sqlx::Error>())
+        .any(is_unavailable)
+}
+
+/// `503 UNAVAILABLE` for a database that cannot answer now; `cause` is logged, never sent (it may
+/// name the database's address).
+#[cold]
+pub(crate) fn database_unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %cause, "the database cannot answer");
+    ApiError::unavailable(
+        "the database cannot be reached; try again shortly",
+        RETRY_AFTER_SECS,
+    )
+}
