@@ -42,11 +42,16 @@ impl Assembly {
     /// counts its failures per client address in the configuration's limit store.
     #[must_use]
     pub fn with_auth(mut self, auth: impl Authenticator) -> Self {
-        self.auth = Some(SharedAuthenticator::counting_in(
+        let shared = SharedAuthenticator::counting_in(
             auth,
             self.config.limit_store().clone(),
             *self.config.auth_failure_limit(),
-        ));
+        );
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.config.metrics() {
+            shared.count_failures_in(metrics);
+        }
+        self.auth = Some(shared);
         self
     }
 
@@ -534,8 +539,8 @@ async fn ask_plugins(checks: &[(&'static str, Option<ReadyCheck>)]) -> Vec<Readi
 /// or when the host serves them itself).
 fn metrics_route(config: &ServerConfig) -> Router {
     #[cfg(feature = "metrics")]
-    if let Some(path) = config.metrics_path() {
-        let metrics = config.metrics().clone();
+    if let (Some(path), Some(metrics)) = (config.metrics_path(), config.metrics()) {
+        let metrics = metrics.clone();
         return Router::new().route(
             path,
             axum::routing::get(move |headers: http::HeaderMap| {

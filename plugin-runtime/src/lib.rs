@@ -41,6 +41,24 @@ pub mod database {
 #[path = "private.rs"]
 pub mod __private;
 
+/// The parsers the fuzz targets in `tests/fuzz` drive directly (built with `--cfg fuzzing` only;
+/// not an API).
+#[doc(hidden)]
+#[cfg(fuzzing)]
+pub mod __fuzz {
+    /// One Redis reply from the front of `buf`: the bytes it took, `None` if more are needed.
+    #[cfg(feature = "redis")]
+    pub fn redis_reply(buf: &[u8]) -> Result<Option<usize>, String> {
+        crate::policy::redis_reply(buf).map(|parsed| parsed.map(|(_, used)| used))
+    }
+
+    /// Every whole event in `bytes`, as the typed client splits a stream: name and data.
+    #[cfg(feature = "client")]
+    pub fn events(bytes: &[u8]) -> Vec<(String, String)> {
+        crate::client::split_events(bytes)
+    }
+}
+
 #[cfg(feature = "client")]
 pub mod client;
 

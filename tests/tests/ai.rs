@@ -3,12 +3,12 @@
 //! the real `example-server` streaming over TCP.
 
 use crate::fake_llm::Upstream;
-use crate::fixtures::scopes;
+use crate::fixtures::{metric, scopes};
 use ai_plugin::ledger::Ledger;
 use ai_plugin::{AiConfig, AiPlugin, AiState};
 use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
-use plugin_routes::plugins;
 use plugin_routes::testing::TestClient;
+use plugin_routes::{ServerConfig, plugins};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -134,9 +134,13 @@ pub(crate) async fn create_key(pool: &sqlx::AnyPool, grants: &str) -> String {
 pub(crate) async fn router(pool: sqlx::AnyPool, url: &str, config: AiConfig) -> axum::Router {
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    let state = AiState::new(config, ledger);
+    let mut state = AiState::new(config, ledger);
     let placeholders = state.placeholders();
+    // The plugin's counters on the server's `/metrics`, as its start hook sets them up.
+    let server = ServerConfig::default();
+    state.count_in(server.metrics().unwrap());
     plugins![
+        config = server;
         auth = auth.clone();
         AuthRoutes::new(auth),
         AiPlugin::new(state).with_placeholders(&placeholders),
@@ -182,6 +186,34 @@ async fn generates_text_with_usage_and_cost_and_records_it() {
     assert_eq!(usage["month"]["costUsd"], 0.000_011);
     assert_eq!(usage["today"]["budgetUsd"], 10.0);
     assert_eq!(usage["today"]["remainingUsd"], 9.999_989);
+}
+
+#[tokio::test]
+async fn charged_tokens_and_cost_are_counted_by_model() {
+    let ai = ai_with("ai:*", 10.0).await;
+    let c = &ai.client;
+    let echo_in = r#"ai_tokens_total{model="echo",kind="input"}"#;
+    let echo_out = r#"ai_tokens_total{model="echo",kind="output"}"#;
+    let other = r#"ai_tokens_total{model="claude-no-delta",kind="output"}"#;
+    assert_eq!(
+        metric(c, echo_in).await,
+        0.0,
+        "every model listed from the start"
+    );
+    assert_eq!(metric(c, other).await, 0.0);
+    for _ in 0..2 {
+        let r = generate(c, json!({"prompt": "hello world", "maxTokens": 50})).await;
+        assert_eq!(r.status(), 200, "{}", r.text());
+    }
+    // Each call: 5 tokens in, 3 out, $0.000011 (see the test above), as `GET /usage` says.
+    assert_eq!(metric(c, echo_in).await, 10.0);
+    assert_eq!(metric(c, echo_out).await, 6.0);
+    assert_eq!(metric(c, r#"ai_calls_total{model="echo"}"#).await, 2.0);
+    let cost = metric(c, r#"ai_cost_usd_total{model="echo"}"#).await;
+    assert!((cost - 0.000_022).abs() < 1e-12, "{cost}");
+    assert_eq!(metric(c, other).await, 0.0);
+    let usage: Value = c.get("/v1/plugins/ai/usage").send().await.json();
+    assert_eq!(usage["today"]["usage"]["totalTokens"], 16);
 }
 
 #[tokio::test]

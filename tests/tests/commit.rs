@@ -7,8 +7,8 @@ use crate::fixtures::scopes;
 use commit_plugin::scope::ScopeConfig;
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_routes::auth::{Auth, AuthConfig};
-use plugin_routes::plugins;
 use plugin_routes::testing::TestClient;
+use plugin_routes::{ServerConfig, plugins};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,14 +130,21 @@ pub(crate) async fn client_scoped(
         .unwrap()
         .key;
     // Tests push their `main`; the protection of `main` and `master` is tested on its own.
+    // The plugin's counters on the server's `/metrics`, as its start hook sets them up.
+    let server = ServerConfig::default();
     let state = tune(
         CommitState::open(repo, configured, plans)
             .await
             .unwrap()
-            .with_protected_branches(Vec::new()),
+            .with_protected_branches(Vec::new())
+            .with_metrics(server.metrics().unwrap()),
     );
     let placeholders = state.placeholders();
-    let app = plugins![auth = auth; CommitPlugin::new(state).with_placeholders(&placeholders)];
+    let app = plugins![
+        config = server;
+        auth = auth;
+        CommitPlugin::new(state).with_placeholders(&placeholders)
+    ];
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }
 

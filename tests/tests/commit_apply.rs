@@ -5,6 +5,7 @@
 
 use crate::commit::{Repo, client_with, with_work};
 use crate::fake_llm::Upstream;
+use crate::fixtures::metric;
 use ai_plugin::provider::{Provider, http_client};
 use commit_plugin::model::Model;
 use plugin_routes::testing::TestClient;
@@ -153,11 +154,16 @@ async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     let plan = generate(&c).await;
     let planned = subjects(&plan);
+    let commits = "commit_commits_total";
+    let pushes = |result: &str| format!(r#"commit_pushes_total{{result="{result}"}}"#);
+    assert_eq!(metric(&c, commits).await, 0.0);
+    assert_eq!(metric(&c, &pushes("pushed")).await, 0.0);
 
     let r = post(&c, "apply", json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let applied: Value = r.json();
     assert_eq!(applied["plan"]["state"], "applied");
+    assert_eq!(metric(&c, commits).await, planned.len() as f64);
     assert_eq!(applied["made"].as_array().unwrap().len(), planned.len());
     assert_eq!(repo.commits(), before + planned.len());
     // git's own log, newest first, is the plan in reverse, and each commit has its files only.
@@ -213,6 +219,9 @@ async fn a_plan_is_applied_as_real_commits_and_pushed_to_origin() {
 
     let again: Value = post(&c, "push", json!({})).await.json();
     assert_eq!(again["upToDate"], true);
+    assert_eq!(metric(&c, &pushes("pushed")).await, 1.0);
+    assert_eq!(metric(&c, &pushes("up_to_date")).await, 1.0);
+    assert_eq!(metric(&c, &pushes("rejected")).await, 0.0);
     let r = post(&c, "apply", json!({})).await;
     assert_eq!(code(&r), (409, "ALREADY_APPLIED".into()));
 }
@@ -504,6 +513,11 @@ async fn a_push_the_remote_refuses_is_push_rejected() {
         let r = post(&c, "push", json!({"remote": remote})).await;
         assert_eq!(code(&r), (404, "REMOTE_NOT_FOUND".into()), "{remote}");
     }
+    // One push ran and was refused; the two refused before running git are no pushes.
+    let pushes = |result: &str| format!(r#"commit_pushes_total{{result="{result}"}}"#);
+    assert_eq!(metric(&c, &pushes("rejected")).await, 1.0);
+    assert_eq!(metric(&c, &pushes("failed")).await, 0.0);
+    assert_eq!(metric(&c, &pushes("pushed")).await, 0.0);
 }
 
 #[tokio::test]

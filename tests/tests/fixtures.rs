@@ -231,3 +231,13 @@ impl PgSchema {
             .await;
     }
 }
+
+/// The sample of `series` (name and labels as written) in `/metrics`.
+pub(crate) async fn metric(c: &TestClient, series: &str) -> f64 {
+    let text = c.get("/metrics").send().await.text();
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"));
+    value.trim().parse().unwrap()
+}

@@ -304,13 +304,22 @@ async fn the_host_chooses_the_path_or_serves_the_text_itself() {
     );
 
     let config = ServerConfig::default().without_metrics_route();
-    let metrics = config.metrics().clone();
+    let metrics = config.metrics().unwrap().clone();
     let c = TestClient::new(plugins![config = config; Gauge::new(Gate::default())]);
     assert_eq!(c.get("/metrics").send().await.status(), 404);
     c.get("/v1/plugins/gauge/pick?how=missing").send().await;
     let text = metrics.render();
     let series = format!(r#"plugin_route_errors_total{{{PICK},code="NOT_THERE"}}"#);
     assert_eq!(sample(&text, &series), 1.0);
+    // Nothing recorded or served, though the feature is compiled in.
+    let config = ServerConfig::default().without_metrics();
+    assert!(config.metrics().is_none());
+    let c = TestClient::new(plugins![config = config; Gauge::new(Gate::default())]);
+    assert_eq!(c.get("/metrics").send().await.status(), 404);
+    let r = c.get("/v1/plugins/gauge/pick?how=missing").send().await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.error()["code"], "NOT_THERE");
+
     // OpenMetrics for a scraper that asks for it.
     let c = TestClient::new(plugins![Gauge::new(Gate::default())]);
     let r = c
@@ -334,4 +343,43 @@ async fn the_host_chooses_the_path_or_serves_the_text_itself() {
     // Not in the documents.
     let doc = c.get("/openapi.json").send().await.text();
     assert!(!doc.contains("metrics"), "{doc}");
+}
+
+#[tokio::test]
+async fn failed_authentications_are_counted_per_scheme() {
+    let w = crate::fixtures::world().await;
+    let c = TestClient::new(w.app);
+    let failures = |text: &str, scheme: &str| {
+        sample(
+            text,
+            &format!(r#"plugin_auth_failures_total{{scheme="{scheme}"}}"#),
+        )
+    };
+    let before = scrape(&c).await;
+    for scheme in ["user", "token", "oauth", "none"] {
+        assert_eq!(
+            failures(&before, scheme),
+            0.0,
+            "{scheme} listed from the start"
+        );
+    }
+    let items = "/v1/plugins/items/items";
+    let r = c
+        .get(items)
+        .header("authorization", "Bearer plk_not-a-key-anyone-made")
+        .send()
+        .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(c.get(items).send().await.status(), 401, "no credential");
+    let r = c
+        .get(items)
+        .header("authorization", format!("Bearer {}", w.key))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "a good key is no failure");
+    let after = scrape(&c).await;
+    assert_eq!(failures(&after, "token"), 1.0);
+    assert_eq!(failures(&after, "none"), 1.0);
+    assert_eq!(failures(&after, "user"), 0.0);
+    assert_eq!(failures(&after, "oauth"), 0.0);
 }

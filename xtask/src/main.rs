@@ -20,6 +20,9 @@
 //!   part to `target/compile-time/`, without building them, to measure one change by hand
 //!   (`cargo llvm-lines`, `-Z time-passes`).
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
+//! - `bench-metrics`: what recording metrics costs a request: instructions paired in one
+//!   process (routers recording and not), wall time likewise, and heap allocations per request
+//!   (DHAT), from the harness built with the `metrics` feature in `target/bench-metrics`.
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
         Some("bench-paired") => bench_paired(),
+        Some("bench-metrics") => bench_metrics(),
         Some("compile-crates") => std::env::current_dir()
             .map_err(|e| e.to_string())
             .and_then(|root| compile_time::write_all(&root)),
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|compile-crates|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|bench-metrics|compile-crates|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }
@@ -654,6 +658,61 @@ fn bench_limits() -> Result<(), String> {
         "allocations per in-memory check on a warm key: {} ({more} blocks with {N} more checks, {base} without)",
         more.saturating_sub(base) as f64 / f64::from(N)
     );
+    Ok(())
+}
+
+/// `cargo xtask bench-metrics`: see the module documentation.
+fn bench_metrics() -> Result<(), String> {
+    let dir = format!("{}/bench-metrics", target_dir());
+    cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "plugin-bench",
+            "--bin",
+            "bench-instructions",
+            "--features",
+            "metrics",
+        ],
+        &[("CARGO_TARGET_DIR", &dir)],
+    )?;
+    let binary = std::path::Path::new(&dir).join("release/bench-instructions");
+    println!();
+    println!(
+        "metrics recorded and not (`ServerConfig::without_metrics`), the feature compiled into both, one process, {PAIRED_ROUNDS} alternating batches of {PAIRED_BATCH}; median of {RUNS} processes [lowest, highest]"
+    );
+    println!("| route | instructions, recording | not recording | ratio |");
+    println!("|---|---:|---:|---:|");
+    for route in ["get_item", "create_item"] {
+        let (on, off, ratio) = paired(
+            &binary,
+            &["paired-metrics", route],
+            "measure_metrics_on",
+            "measure_metrics_off",
+        )?;
+        println!("| {route} | {on} | {off} | {ratio} |");
+    }
+    println!();
+    println!("wall time, the same pairing without valgrind (2,000 requests a batch, 41 rounds):");
+    for route in ["get_item", "create_item"] {
+        let out = Command::new(&binary)
+            .args(["time-metrics", route, "2000", "41"])
+            .output()
+            .map_err(|e| format!("cannot run the harness: {e}"))?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!();
+    println!("heap allocations per request (DHAT, {LARGE} requests against {SMALL}):");
+    for variant in ["generated", "generated_without_metrics"] {
+        let per_request =
+            |n: u64| valgrind(&binary, Tool::Dhat, &[variant, "get_item", &n.to_string()]);
+        let (a, b) = (per_request(SMALL)?, per_request(LARGE)?);
+        println!(
+            "  get_item, {variant}: {}",
+            (b - a) as f64 / (LARGE - SMALL) as f64
+        );
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod cost;
 pub mod history;
 pub mod ledger;
 pub mod meter;
+pub mod metrics;
 pub mod provider;
 mod routes;
 pub mod sse;
@@ -76,6 +77,14 @@ impl AiState {
         }
     }
 
+    /// Counts every charged call's tokens and cost by model in `metrics` (see
+    /// [`metrics::AiMetrics`]).
+    pub fn count_in(&mut self, metrics: &plugin_routes::Metrics) {
+        let models = self.config.models.iter().map(|m| m.name.as_str());
+        self.meter
+            .count_in(metrics::AiMetrics::register(metrics, models));
+    }
+
     /// The meter charging callers' model calls to this plugin's ledger, within its budgets:
     /// for another plugin that asks a model on a caller's behalf, so that `GET /usage` shows
     /// those calls and the same budgets bound them.
@@ -124,7 +133,11 @@ pub async fn start(
     }
     let db = cx.require::<Database>()?;
     let ledger = Ledger::open(db.pool.clone(), &db.url).await?;
-    let state = AiState::new(config, ledger);
+    let mut state = AiState::new(config, ledger);
+    // The server's metrics, when the host provides them: tokens and cost by model.
+    if let Some(metrics) = cx.get::<plugin_routes::Metrics>() {
+        state.count_in(metrics);
+    }
     cx.placeholders(&state.placeholders());
     Ok(state)
 }

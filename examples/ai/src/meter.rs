@@ -23,7 +23,9 @@
 use crate::AiConfig;
 use crate::cost::{Pico, Prices, Usage};
 use crate::ledger::{Generation, Ledger, Over, Periods, Reservation, STALE_AFTER};
+use crate::metrics::AiMetrics;
 use crate::provider::{Ask, Completion, Embeddings, Provider, UpstreamError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a whole answer is waited for once asked, whether or not anyone still waits for it;
@@ -39,6 +41,8 @@ pub struct Meter {
     ledger: Ledger,
     daily: Pico,
     monthly: Pico,
+    /// Where charged calls are counted, when the server has metrics.
+    metrics: Option<Arc<AiMetrics>>,
 }
 
 /// What a call cost.
@@ -91,7 +95,13 @@ impl Meter {
             ledger,
             daily: config.daily_budget,
             monthly: config.monthly_budget,
+            metrics: None,
         }
+    }
+
+    /// Counts every charged call in `metrics`.
+    pub fn count_in(&mut self, metrics: AiMetrics) {
+        self.metrics = Some(Arc::new(metrics));
     }
 
     /// The most tokens `ask` can use: its prompt's bytes as input tokens (a tokenizer never
@@ -128,6 +138,7 @@ impl Meter {
         Ok(held.map(|reservation| Bill {
             tab: Tab {
                 ledger: self.ledger.clone(),
+                metrics: self.metrics.clone(),
                 reservation: Some(reservation),
                 model: model.to_owned(),
                 provider: provider.to_owned(),
@@ -294,6 +305,7 @@ pub struct Bill {
 #[derive(Debug)]
 struct Tab {
     ledger: Ledger,
+    metrics: Option<Arc<AiMetrics>>,
     reservation: Option<Reservation>,
     model: String,
     provider: String,
@@ -443,6 +455,10 @@ impl Tab {
             };
             self.ledger.settle(r, &record).await?;
             self.reservation = None;
+            // Counted once, as the ledger recorded it.
+            if let Some(metrics) = &self.metrics {
+                metrics.charged(&self.model, usage, cost);
+            }
         }
         Ok(Charge { usage, cost })
     }
@@ -476,6 +492,7 @@ impl Drop for Bill {
         };
         let mut rest = Tab {
             ledger: self.tab.ledger.clone(),
+            metrics: self.tab.metrics.take(),
             reservation: Some(reservation),
             model: std::mem::take(&mut self.tab.model),
             provider: std::mem::take(&mut self.tab.provider),

@@ -16,6 +16,7 @@
 
 use crate::changes;
 use crate::git::{Git, GitError, Operation};
+use crate::metrics::PushEnd;
 use crate::plan_routes::fingerprint;
 use crate::scope::{Scope, ScopeRefusal};
 use crate::store::{Plan, PlanState, PlannedCommit, RepositoryLock};
@@ -517,6 +518,9 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             )
             .with_details(serde_json::json!({ "files": changed })));
         }
+        if let Some(metrics) = &ctx.metrics {
+            metrics.committed(made.len());
+        }
         if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
             Ok(Applied {
                 made,
@@ -692,6 +696,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
             Ok(out) => out,
             Err(e @ GitError::TimedOut { .. }) => {
                 tracing::warn!(error = %e, "a push was killed");
+                count_push(&ctx, PushEnd::Failed);
                 return Err(route_error!(GIT_TIMEOUT, "{e}; it was killed"));
             }
             Err(e) => return Err(RouteError::internal(e)),
@@ -699,6 +704,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
         let report = push_report(&String::from_utf8_lossy(&out.stdout));
         let up_to_date = match report {
             Some(PushReport::Rejected(reason)) => {
+                count_push(&ctx, PushEnd::Rejected);
                 return Err(route_error!(
                     PUSH_REJECTED,
                     "`{remote}` refused the push of `{branch}` ({reason}); pull or rebase, then push again"
@@ -717,12 +723,21 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
                 // git says why on stderr; it may name the remote's address, so it goes to the log only.
                 let said = String::from_utf8_lossy(&out.stderr);
                 tracing::warn!(remote = %remote, code = out.code, stderr = %said.trim(), "a push failed");
+                count_push(&ctx, PushEnd::Failed);
                 return Err(route_error!(
                     REMOTE_UNREACHABLE,
                     "pushing to `{remote}` failed: the remote could not be reached or refused the connection"
                 ));
             }
         };
+        count_push(
+            &ctx,
+            if up_to_date {
+                PushEnd::UpToDate
+            } else {
+                PushEnd::Pushed
+            },
+        );
         let head = ctx
             .git(scope.repo)
             .run(&["rev-parse", "HEAD"], &[], &[])
@@ -751,6 +766,13 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
     .await;
     held.release().await;
     outcome
+}
+
+/// Counts a push that ended as `end`, when the server has metrics.
+fn count_push(ctx: &CommitState, end: PushEnd) {
+    if let Some(metrics) = &ctx.metrics {
+        metrics.pushed(end);
+    }
 }
 
 #[cfg(test)]

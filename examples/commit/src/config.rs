@@ -83,6 +83,10 @@ pub async fn start(
     if let Some(branches) = config.protected_branches {
         state = state.with_protected_branches(branches);
     }
+    // The server's metrics, when the host provides them: commits made and pushes.
+    if let Some(metrics) = cx.get::<plugin_routes::Metrics>() {
+        state = state.with_metrics(metrics);
+    }
     cx.placeholders(&state.placeholders());
     tracing::info!(
         repository = %repo.display(),

@@ -35,6 +35,7 @@
 pub mod changes;
 pub mod config;
 pub mod git;
+pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod planner;
@@ -82,6 +83,8 @@ pub struct CommitState {
     protected: Vec<String>,
     /// How much one request reads of the work tree, and how many files it works on.
     limits: changes::Limits,
+    /// Where commits and pushes are counted, when the server has metrics.
+    metrics: Option<metrics::CommitMetrics>,
 }
 
 /// Why the repository cannot be served.
@@ -143,6 +146,7 @@ impl CommitState {
             git_timeout: None,
             protected: vec!["main".to_owned(), "master".to_owned()],
             limits: changes::Limits::default(),
+            metrics: None,
         })
     }
 
@@ -179,6 +183,14 @@ impl CommitState {
     #[must_use]
     pub fn with_protected_branches(mut self, branches: Vec<String>) -> Self {
         self.protected = branches;
+        self
+    }
+
+    /// Counts the commits made and the pushes in `metrics` (`commit_commits_total`,
+    /// `commit_pushes_total`).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: &plugin_routes::Metrics) -> Self {
+        self.metrics = Some(metrics::CommitMetrics::register(metrics));
         self
     }
 

@@ -331,7 +331,11 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let (Some(ai_config), Some(commit_config)) = (ai_config, commit_config) else {
         return Err("a subcommand fell through to serving".into());
     };
+    // The database, and the server's metrics for the plugins' own counters.
     let mut life = Lifecycle::new().with(db);
+    if let Some(metrics) = config.metrics() {
+        life.provide(metrics.clone());
+    }
     // A plugin that refuses: said once, the plugins started before it stopped, and the process
     // ends (status 1) before anything listens.
     let ai = match AiPlugin::start(ai_config, &mut life).await {

@@ -59,6 +59,13 @@ impl<T> Events<T> {
     }
 }
 
+/// Every whole event in `bytes` (for the fuzz target).
+#[cfg(fuzzing)]
+pub(crate) fn split_events(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut buffer = BytesMut::from(bytes);
+    std::iter::from_fn(|| next_event(&mut buffer)).collect()
+}
+
 /// One whole event from the front of `buffer`: its name and its data.
 fn next_event(buffer: &mut BytesMut) -> Option<(String, String)> {
     loop {

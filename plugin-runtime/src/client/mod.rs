@@ -20,6 +20,8 @@
 //! of [`Client::bearer`].
 
 mod events;
+#[cfg(fuzzing)]
+pub(crate) use events::split_events;
 mod generated;
 
 pub use events::{EventError, Events};

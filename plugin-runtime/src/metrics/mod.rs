@@ -17,7 +17,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use route::RouteMetrics;
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The server's metrics: what the routes record, and what a host or plugin registers. Cloning
@@ -35,6 +35,7 @@ pub struct Metrics {
 #[derive(Default)]
 struct Shared {
     routes: Mutex<Vec<Arc<RouteMetrics>>>,
+    auth: Mutex<Option<Arc<AuthFailures>>>,
     in_flight: AtomicI64,
     streams: AtomicI64,
 }
@@ -111,6 +112,23 @@ impl Metrics {
         text
     }
 
+    /// The failed-authentication counters of an authenticator serving `schemes`, at zero.
+    pub(crate) fn auth_failures(
+        &self,
+        schemes: impl Iterator<Item = &'static str>,
+    ) -> Arc<AuthFailures> {
+        let counted = Arc::new(AuthFailures {
+            by_scheme: schemes.map(|s| (s, AtomicU64::new(0))).collect(),
+            unnamed: AtomicU64::new(0),
+        });
+        *self
+            .shared
+            .auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&counted));
+        counted
+    }
+
     /// The counters of a route being mounted, at zero.
     pub(crate) fn route(
         &self,
@@ -157,6 +175,22 @@ fn classic(openmetrics: &str) -> String {
         text.push('\n');
     }
     text
+}
+
+/// Failed authentications (401s from the authenticator) per scheme, and those that named none.
+pub(crate) struct AuthFailures {
+    by_scheme: Box<[(&'static str, AtomicU64)]>,
+    unnamed: AtomicU64,
+}
+
+impl AuthFailures {
+    /// The authenticator refused a credential presented for `scheme`.
+    pub(crate) fn failed(&self, scheme: Option<&str>) {
+        let counter = scheme
+            .and_then(|s| self.by_scheme.iter().find(|(name, _)| *name == s))
+            .map_or(&self.unnamed, |(_, n)| n);
+        counter.fetch_add(1, Relaxed);
+    }
 }
 
 /// What one route records into: its own counters and the server's gauges.
@@ -255,7 +289,7 @@ const fn counter(
 
 /// Every metric the routes record, spelled once: the collector writes these and the manifest
 /// lists them.
-pub(crate) const CATALOGUE: [Described; 6] = [
+pub(crate) const CATALOGUE: [Described; 7] = [
     counter(
         "http_server_requests",
         "http_server_requests_total",
@@ -281,6 +315,12 @@ pub(crate) const CATALOGUE: [Described; 6] = [
         &["plugin", "route", "method", "policy"],
         "Requests refused by a rate limit or a concurrency cap, by plugin, route template, method and policy; every policy in force is present from the start.",
     ),
+    counter(
+        "plugin_auth_failures",
+        "plugin_auth_failures_total",
+        &["scheme"],
+        "Credentials the authenticator refused (401), by the scheme they were presented for; `none` when it did not say. Every scheme served is present from the start.",
+    ),
     Described {
         family: "http_server_requests_in_flight",
         name: "http_server_requests_in_flight",
@@ -302,8 +342,9 @@ const REQUESTS: usize = 0;
 const DURATION: usize = 1;
 const ERRORS: usize = 2;
 const REFUSALS: usize = 3;
-const IN_FLIGHT: usize = 4;
-const STREAMS: usize = 5;
+const AUTH_FAILURES: usize = 4;
+const IN_FLIGHT: usize = 5;
+const STREAMS: usize = 6;
 
 impl Described {
     fn descriptor<'e>(
@@ -388,6 +429,19 @@ impl Collector for Routes {
                     let set = (labels(r), [("policy", *policy)]);
                     Count(n.load(Relaxed)).encode(family.encode_family(&set)?)?;
                 }
+            }
+        }
+        let auth = self
+            .0
+            .auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(auth) = auth {
+            let mut family = CATALOGUE[AUTH_FAILURES].descriptor(&mut encoder)?;
+            let unnamed = ("none", &auth.unnamed);
+            for (scheme, n) in auth.by_scheme.iter().map(|(s, n)| (*s, n)).chain([unnamed]) {
+                Count(n.load(Relaxed)).encode(family.encode_family(&[("scheme", scheme)])?)?;
             }
         }
         for (described, value) in [

@@ -45,9 +45,9 @@ pub struct RouteRuntime<S> {
     pub(crate) limiter: Option<Arc<Limiter>>,
     /// The route's concurrency cap, if it has one.
     pub(crate) capper: Option<Arc<Capper>>,
-    /// Where its requests are counted.
+    /// Where its requests are counted (`None`: the server records no metrics).
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: Arc<crate::metrics::RecordTo>,
+    pub(crate) metrics: Option<Arc<crate::metrics::RecordTo>>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -65,7 +65,7 @@ impl<S> Clone for RouteRuntime<S> {
             limiter: self.limiter.clone(),
             capper: self.capper.clone(),
             #[cfg(feature = "metrics")]
-            metrics: Arc::clone(&self.metrics),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -219,7 +219,7 @@ impl<S> RouteRuntime<S> {
     /// A request begins: counted in flight, its time taken from here.
     fn begin(&self) -> Recording<'_> {
         #[cfg(feature = "metrics")]
-        return self.metrics.begin();
+        return Recording(self.metrics.as_deref().map(crate::metrics::RecordTo::begin));
         #[cfg(not(feature = "metrics"))]
         Recording(std::marker::PhantomData)
     }
@@ -228,7 +228,7 @@ impl<S> RouteRuntime<S> {
     fn gate(&self) -> Gate<'_> {
         Gate {
             #[cfg(feature = "metrics")]
-            metrics: &self.metrics.route,
+            metrics: self.metrics.as_deref().map(|m| &*m.route),
             security: self.security,
             auth: self.auth.as_ref(),
             scopes: self.scopes,
@@ -315,11 +315,25 @@ fn finish(
     }
 }
 
-/// What the metrics keep of a request in flight (nothing without the `metrics` feature).
+/// What the metrics keep of a request in flight: nothing without the `metrics` feature, or when
+/// the server records none.
 #[cfg(feature = "metrics")]
-use crate::metrics::InFlight as Recording;
+struct Recording<'a>(Option<crate::metrics::InFlight<'a>>);
 
-/// What the metrics keep of a request in flight (nothing without the `metrics` feature).
+#[cfg(feature = "metrics")]
+impl Recording<'_> {
+    /// Counts the answer; an event stream is counted open while the guard returned lives.
+    #[inline(always)]
+    fn answered(
+        self,
+        response: &Response,
+        code: Option<&'static str>,
+    ) -> Option<crate::metrics::StreamOpen> {
+        self.0.and_then(|r| r.answered(response, code))
+    }
+}
+
+/// See the other definition.
 #[cfg(not(feature = "metrics"))]
 struct Recording<'a>(std::marker::PhantomData<&'a ()>);
 
@@ -414,7 +428,7 @@ fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) 
 /// whether that is within the route's quotas.
 struct Gate<'a> {
     #[cfg(feature = "metrics")]
-    metrics: &'a crate::metrics::route::RouteMetrics,
+    metrics: Option<&'a crate::metrics::route::RouteMetrics>,
     security: Security,
     auth: Option<&'a SharedAuthenticator>,
     scopes: &'static [&'static str],
@@ -428,7 +442,9 @@ impl Gate<'_> {
     #[inline(always)]
     fn refused(&self, name: &'static str) {
         #[cfg(feature = "metrics")]
-        self.metrics.refused(name);
+        if let Some(metrics) = self.metrics {
+            metrics.refused(name);
+        }
         #[cfg(not(feature = "metrics"))]
         let _ = name;
     }

@@ -98,12 +98,14 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         let cap = self.server.concurrency_for(self.plugin, meta);
         RouteRuntime {
             #[cfg(feature = "metrics")]
-            metrics: self.server.metrics().route(
-                self.plugin,
-                meta,
-                full_path(&self.server.base_path_of(self.plugin), meta.path),
-                limits.iter().map(|l| l.name).chain(cap.map(|c| c.name)),
-            ),
+            metrics: self.server.metrics().map(|m| {
+                m.route(
+                    self.plugin,
+                    meta,
+                    full_path(&self.server.base_path_of(self.plugin), meta.path),
+                    limits.iter().map(|l| l.name).chain(cap.map(|c| c.name)),
+                )
+            }),
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,

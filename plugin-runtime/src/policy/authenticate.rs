@@ -164,30 +164,53 @@ impl fmt::Debug for Authentication<'_> {
 
 /// Why a request is not admitted. Every refusal is sent in the one envelope.
 #[derive(Debug)]
-pub struct Refusal(ApiError);
+pub struct Refusal {
+    error: ApiError,
+    /// The scheme whose credential was refused, when the authenticator says.
+    scheme: Option<&'static str>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal {
+            error,
+            scheme: None,
+        }
+    }
+}
 
 impl Refusal {
     /// `401 UNAUTHORIZED` (with `WWW-Authenticate`): no credential, or one that is malformed,
     /// unknown, expired or revoked. Give every such case the same message, so the answer does not
     /// tell a guesser which it was; say what the caller should send instead.
     pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
-        Refusal(ApiError::framework(FrameworkCode::Unauthorized, message))
+        ApiError::framework(FrameworkCode::Unauthorized, message).into()
+    }
+
+    /// Says for which of the authenticator's schemes (by name) the refused credential was
+    /// presented. With the `metrics` feature, failed authentications are counted per scheme
+    /// (`plugin_auth_failures_total`); a refusal that names none counts under `none`.
+    #[must_use]
+    pub fn for_scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = Some(scheme);
+        self
     }
 
     /// `403 CSRF_REJECTED`: a request authenticated by something the browser sends on its own (a
     /// cookie) that changes state and comes from another site.
     pub fn cross_site() -> Self {
-        Refusal(ApiError::framework(
+        ApiError::framework(
             FrameworkCode::CsrfRejected,
             "a cookie-authenticated request that changes state must come from this site",
-        ))
+        )
+        .into()
     }
 
     /// `500 INTERNAL`: checking the credential failed unexpectedly. `cause` is logged with the
     /// request id, never sent.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "checking a credential failed");
-        Refusal(ApiError::internal())
+        ApiError::internal().into()
     }
 
     /// `503 UNAVAILABLE` with `Retry-After: {retry_after_secs}`: the credential cannot be
@@ -195,14 +218,15 @@ impl Refusal {
     /// not answer; it will pass by itself. `cause` is logged with the request id, never sent.
     pub fn unavailable(cause: impl fmt::Display, retry_after_secs: u64) -> Self {
         tracing::warn!(error = %cause, "a credential cannot be checked now");
-        Refusal(ApiError::unavailable(
+        ApiError::unavailable(
             "the credential cannot be checked now; try again shortly",
             retry_after_secs,
-        ))
+        )
+        .into()
     }
 
     pub(crate) fn into_api_error(self) -> ApiError {
-        self.0
+        self.error
     }
 }
 
@@ -228,6 +252,9 @@ const FAILURES_SCOPE: &str = "auth-failures";
 pub struct SharedAuthenticator(Arc<Shared<dyn Authenticator>>);
 
 struct Shared<A: ?Sized> {
+    /// Failed authentications per scheme, once the server's metrics count them.
+    #[cfg(feature = "metrics")]
+    counted: std::sync::OnceLock<Arc<crate::metrics::AuthFailures>>,
     failures: LimitStore,
     policy: RateLimit,
     schemes: Vec<Scheme>,
@@ -259,11 +286,20 @@ impl SharedAuthenticator {
             );
         }
         SharedAuthenticator(Arc::new(Shared {
+            #[cfg(feature = "metrics")]
+            counted: std::sync::OnceLock::new(),
             failures: store,
             policy,
             schemes,
             authenticator,
         }))
+    }
+
+    /// Counts failed authentications per scheme in `metrics` (the first call wins).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_failures_in(&self, metrics: &crate::metrics::Metrics) {
+        let names = self.0.schemes.iter().map(Scheme::name);
+        let _ = self.0.counted.set(metrics.auth_failures(names));
     }
 
     /// Whether what the authenticator checks against answers now ([`Authenticator::readiness`]).
@@ -331,6 +367,12 @@ impl SharedAuthenticator {
         let principal = match verdict {
             Ok(p) => p,
             Err(refusal) => {
+                #[cfg(feature = "metrics")]
+                if refusal.error.status() == StatusCode::UNAUTHORIZED
+                    && let Some(counted) = shared.counted.get()
+                {
+                    counted.failed(refusal.scheme);
+                }
                 let mut error = refusal.into_api_error();
                 if error.status() == StatusCode::UNAUTHORIZED {
                     error = error.with_challenge(self.challenges(requirement.security()));

@@ -33,6 +33,8 @@ pub(crate) use rate_limit::over_quota;
 pub(crate) use rate_limit::{Check, Decision, LimitFields, Limiter, rate_limited};
 #[cfg(feature = "redis")]
 pub use redis::RedisLimits;
+#[cfg(all(fuzzing, feature = "redis"))]
+pub(crate) use redis::parse as redis_reply;
 pub use scheme::{KeyLocation, OAuthFlow, Scheme, SchemeKind};
 pub use server_config::{LimitOverride, ServerConfig};
 

@@ -386,7 +386,7 @@ fn parse_counted(reply: &Reply, n: usize) -> Option<Counted> {
 
 /// An answer from Redis (RESP2).
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Reply {
+pub(crate) enum Reply {
     Simple(String),
     Error(String),
     Int(i64),
@@ -540,8 +540,17 @@ fn encode(args: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// How deep arrays may nest in a reply: the scripts answer arrays of integers (depth 1), so a
+/// deeper reply is a server speaking something else, refused before it can exhaust the stack.
+const MAX_DEPTH: usize = 8;
+
 /// One reply from the start of `buf` and the bytes it took, `None` if more bytes are needed.
-fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+    parse_within(buf, MAX_DEPTH)
+}
+
+/// [`parse`], with arrays nested at most `depth` deep.
+fn parse_within(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, String> {
     let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
         return Ok(None);
     };
@@ -572,10 +581,13 @@ fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
             let Ok(count) = usize::try_from(number()?) else {
                 return Ok(Some((Reply::Nil, after)));
             };
+            let Some(inner) = depth.checked_sub(1) else {
+                return Err(format!("a reply nested deeper than {MAX_DEPTH} arrays"));
+            };
             let mut items = Vec::with_capacity(count.min(64));
             let mut at = after;
             for _ in 0..count {
-                match parse(&buf[at..])? {
+                match parse_within(&buf[at..], inner)? {
                     Some((item, used)) => {
                         items.push(item);
                         at += used;
@@ -630,5 +642,17 @@ mod tests {
         }
         assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Bulk(None), 5)));
         assert!(parse(b"?x\r\n").is_err());
+    }
+
+    #[test]
+    fn arrays_nested_past_the_bound_are_refused_not_recursed_into() {
+        let nested = |depth: usize| {
+            let mut reply = b"*1\r\n".repeat(depth);
+            reply.extend_from_slice(b":7\r\n");
+            reply
+        };
+        assert!(parse(&nested(MAX_DEPTH)).unwrap().is_some());
+        let deep = parse(&nested(100_000)).unwrap_err();
+        assert_eq!(deep, "a reply nested deeper than 8 arrays");
     }
 }

@@ -31,9 +31,10 @@ pub struct ServerConfig {
     limit_store: LimitStore,
     auth_failures: RateLimit,
     max_streams_per_caller: u32,
-    /// What the routes record, and where it is served (`None`: not served by the router).
+    /// What the routes record (`None`: nothing), and where it is served (`None`: not served by
+    /// the router).
     #[cfg(feature = "metrics")]
-    metrics: (crate::metrics::Metrics, Option<Cow<'static, str>>),
+    metrics: (Option<crate::metrics::Metrics>, Option<Cow<'static, str>>),
 }
 
 impl Default for ServerConfig {
@@ -57,7 +58,7 @@ impl Default for ServerConfig {
             max_streams_per_caller: 16,
             #[cfg(feature = "metrics")]
             metrics: (
-                crate::metrics::Metrics::new(),
+                Some(crate::metrics::Metrics::new()),
                 Some(Cow::Borrowed("/metrics")),
             ),
         }
@@ -92,9 +93,18 @@ impl ServerConfig {
         self
     }
 
-    /// The server's metrics: to render them, or to register a host's or plugin's own.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.metrics.0
+    /// Records no metrics and serves none, though the feature is compiled in: the routes keep
+    /// no counters and a request costs what it costs without the feature, bar one branch.
+    #[must_use]
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = (None, None);
+        self
+    }
+
+    /// The server's metrics, to render them or to register a host's or plugin's own; `None`
+    /// after [`without_metrics`](Self::without_metrics).
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.0.as_ref()
     }
 
     pub(crate) fn metrics_path(&self) -> Option<&str> {

@@ -275,7 +275,7 @@ impl RouteError {
         let cause = cause.into();
         #[cfg(feature = "auth-store")]
         if super::outage::unavailable_in(&*cause) {
-            return RouteError::framework(super::outage::database_unavailable(&*cause));
+            return RouteError::framework(database_unavailable(&*cause));
         }
         RouteError(Repr::Internal(cause))
     }
@@ -378,6 +378,18 @@ impl RouteError {
             }
         }
     }
+}
+
+/// `503 UNAVAILABLE` for a database that cannot answer now; `cause` is logged, never sent (it may
+/// name the database's address).
+#[cfg(feature = "auth-store")]
+#[cold]
+fn database_unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %cause, "the database cannot answer");
+    ApiError::unavailable(
+        "the database cannot be reached; try again shortly",
+        super::outage::RETRY_AFTER_SECS,
+    )
 }
 
 /// The HTTP status a framework code is sent with.

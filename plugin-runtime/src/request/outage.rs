@@ -3,8 +3,6 @@
 //! the credential store and the routes, because a handler's error and a credential check both
 //! ask it.
 
-use super::error::ApiError;
-
 /// What `Retry-After` says, in seconds, when the database cannot be reached.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
@@ -53,15 +51,4 @@ pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool 
     std::iter::successors(Some(error), |e| e.source())
         .filter_map(|e| e.downcast_ref::<sqlx::Error>())
         .any(is_unavailable)
-}
-
-/// `503 UNAVAILABLE` for a database that cannot answer now; `cause` is logged, never sent (it may
-/// name the database's address).
-#[cold]
-pub(crate) fn database_unavailable(cause: &dyn std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %cause, "the database cannot answer");
-    ApiError::unavailable(
-        "the database cannot be reached; try again shortly",
-        RETRY_AFTER_SECS,
-    )
 }

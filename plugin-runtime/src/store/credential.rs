@@ -80,8 +80,14 @@ impl Authenticator for Auth {
         };
         // A cookie-authenticated request that changes state must come from this site.
         let csrf = route.changes_state() && matches!(credential, Credential::Session(_));
+        let scheme = match credential {
+            Credential::Jwt(_) => AuthMethod::OAuth,
+            Credential::ApiKey(_) => AuthMethod::ApiKey,
+            Credential::Session(_) => AuthMethod::Session,
+        }
+        .scheme();
         let finish = move |found: Option<Arc<Principal>>| -> Verdict {
-            let principal = found.ok_or_else(|| unauthorized(security))?;
+            let principal = found.ok_or_else(|| unauthorized(security).for_scheme(scheme))?;
             if csrf && cross_site(&request.headers, self) {
                 return Err(Refusal::cross_site());
             }

@@ -98,6 +98,17 @@ pub fn generated() -> Router {
     })]
 }
 
+/// [`generated`] recording no metrics, though the feature is compiled in.
+#[cfg(feature = "metrics")]
+pub fn generated_without_metrics() -> Router {
+    plugins![
+        config = plugin_routes::ServerConfig::default().without_metrics();
+        BenchPlugin::new(BenchState {
+            next_id: AtomicI64::new(1)
+        })
+    ]
+}
+
 /// The same `get_item`, for API keys with `items:read` only: measured against the public one in
 /// the same router, the difference is what authenticating a request costs.
 #[plugin(

@@ -30,6 +30,14 @@ fn main() {
             .expect("ROUNDS is a number");
         return paired_limit(n, rounds);
     }
+    #[cfg(feature = "metrics")]
+    if variant == "paired-metrics" || variant == "time-metrics" {
+        let rounds: u32 = args
+            .get(4)
+            .map_or(Ok(10), |r| r.parse())
+            .expect("ROUNDS is a number");
+        return paired_metrics(route, n, rounds, variant == "time-metrics");
+    }
     if variant == "paired" {
         let rounds: u32 = args
             .get(4)
@@ -44,6 +52,8 @@ fn main() {
     rt.block_on(async {
         let (router, key) = match variant.as_str() {
             "generated" => (apps::generated(), None),
+            #[cfg(feature = "metrics")]
+            "generated_without_metrics" => (apps::generated_without_metrics(), None),
             "hand_written" => (apps::hand_written(), None),
             "public" | "api_key" => {
                 let (router, key) = apps::with_auth().await;
@@ -107,6 +117,57 @@ fn run(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32)
             }
         }
     });
+}
+
+/// One route in a router that records metrics and in one that records none (the feature compiled
+/// into both), batches alternating as in [`paired`]. With `time`, each batch is also timed and
+/// the medians of the per-batch nanoseconds per request are printed: one process, one heap, the
+/// two sides interleaved.
+#[cfg(feature = "metrics")]
+fn paired_metrics(route: &str, n: u32, rounds: u32, time: bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let on = apps::generated();
+    let off = apps::generated_without_metrics();
+    run(&rt, &on, route, n);
+    run(&rt, &off, route, n);
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        measure_metrics_on(&rt, &on, route, n);
+        with.push(started.elapsed().as_nanos() as f64 / f64::from(n));
+        let started = std::time::Instant::now();
+        measure_metrics_off(&rt, &off, route, n);
+        without.push(started.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+    if time {
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let mut deltas: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a - b).collect();
+        let (a, b) = (median(&mut with), median(&mut without));
+        println!(
+            "{route}: {a:.0} ns/request recording metrics, {b:.0} without; per-round difference median {:.0} ns",
+            median(&mut deltas)
+        );
+    }
+}
+
+#[cfg(feature = "metrics")]
+#[inline(never)]
+fn measure_metrics_on(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32) {
+    std::hint::black_box("metrics on");
+    run(rt, router, route, n);
+}
+
+#[cfg(feature = "metrics")]
+#[inline(never)]
+fn measure_metrics_off(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32) {
+    std::hint::black_box("metrics off");
+    run(rt, router, route, n);
 }
 
 /// `get_item` unlimited and limited, in one router: batches alternate as in [`paired`].
