@@ -383,3 +383,19 @@ async fn failed_authentications_are_counted_per_scheme() {
     assert_eq!(failures(&after, "user"), 0.0);
     assert_eq!(failures(&after, "oauth"), 0.0);
 }
+
+#[tokio::test]
+async fn two_apps_from_one_configuration_share_each_route_s_series() {
+    let config = ServerConfig::default();
+    let metrics = config.metrics().unwrap().clone();
+    let first = TestClient::new(plugins![config = config.clone(); Gauge::new(Gate::default())]);
+    let second = TestClient::new(plugins![config = config; Gauge::new(Gate::default())]);
+    first.get("/v1/plugins/gauge/pick?how=missing").send().await;
+    second
+        .get("/v1/plugins/gauge/pick?how=missing")
+        .send()
+        .await;
+    let series = format!(r#"plugin_route_errors_total{{{PICK},code="NOT_THERE"}}"#);
+    // `sample` insists on exactly one line for the series.
+    assert_eq!(sample(&metrics.render(), &series), 2.0);
+}

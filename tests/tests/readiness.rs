@@ -360,3 +360,29 @@ async fn a_reachable_redis_is_ready() {
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(r.json::<Value>()["redis"], "ready");
 }
+
+/// A query that is wrong is not an outage: PostgreSQL's protocol violation (`08P01`, here a bind
+/// count that does not match) is in the connection-exception class but is answered 500.
+#[tokio::test]
+async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
+    let Some(pg) = PgSchema::fresh("wrong_query").await else {
+        return;
+    };
+    let pool = plugin_routes::database::connect(&pg.url).await.unwrap();
+    let e = sqlx::query("SELECT $1::int + $2::int")
+        .bind(1)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("08P01"), "{e}");
+    assert!(!plugin_routes::database::is_unavailable(&e), "{e}");
+    // And a refused connection is one.
+    let closed = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
+    let e = plugin_routes::database::connect(&closed).await.unwrap_err();
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+    pg.remove().await;
+}

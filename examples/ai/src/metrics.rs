@@ -69,17 +69,17 @@ impl AiMetrics {
         }
         metrics.register(
             "ai_tokens",
-            "Tokens charged, by model and kind (input or output).",
+            "Tokens charged, by model and kind (input or output)",
             counted.tokens.clone(),
         );
         metrics.register(
             "ai_cost_usd",
-            "What the charged calls cost, in US dollars, by model.",
+            "What the charged calls cost, in US dollars, by model",
             counted.cost.clone(),
         );
         metrics.register(
             "ai_calls",
-            "Calls to a model that were charged, by model.",
+            "Calls to a model that were charged, by model",
             counted.calls.clone(),
         );
         counted

@@ -466,7 +466,13 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
         for i in chosen {
             let outcome = make_commit(&ctx, &scope, &plan.commits[i]).await;
             let sha = match outcome {
-                Ok(sha) => sha,
+                Ok(sha) => {
+                    // Counted as made, whatever happens to the rest of the apply.
+                    if let Some(metrics) = &ctx.metrics {
+                        metrics.committed(1);
+                    }
+                    sha
+                }
                 Err(CommitFailure::Empty) if input.force => {
                     skipped.push(plan.commits[i].id.clone());
                     continue;
@@ -517,9 +523,6 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                 "none of the commits asked for has anything left to commit; generate a new plan"
             )
             .with_details(serde_json::json!({ "files": changed })));
-        }
-        if let Some(metrics) = &ctx.metrics {
-            metrics.committed(made.len());
         }
         if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
             Ok(Applied {

@@ -58,20 +58,20 @@ impl CommitMetrics {
         }
         metrics.register(
             "commit_commits",
-            "Commits the plugin made in the repository.",
+            "Commits the plugin made in the repository",
             counted.commits.clone(),
         );
         metrics.register(
             "commit_pushes",
-            "Pushes the plugin ran, by how they ended: pushed, up_to_date, rejected or failed.",
+            "Pushes the plugin ran, by how they ended: pushed, up_to_date, rejected or failed",
             counted.pushes.clone(),
         );
         counted
     }
 
-    /// `n` commits were made and recorded.
-    pub(crate) fn committed(&self, n: usize) {
-        self.commits.inc_by(n as u64);
+    /// `n` commits were made.
+    pub(crate) fn committed(&self, n: u64) {
+        self.commits.inc_by(n);
     }
 
     /// A push ended as `result`.

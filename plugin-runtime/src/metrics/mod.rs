@@ -83,7 +83,8 @@ impl Metrics {
 
     /// Adds a metric of a host's or a plugin's own (a prometheus-client `Counter`, `Gauge`,
     /// `Histogram` or `Family` of them); it is rendered with the routes' metrics. prometheus-client
-    /// adds `_total` to a counter's name.
+    /// adds `_total` to a counter's name and a full stop to `help`. The Prometheus 0.0.4 text
+    /// [`render`](Self::render) writes has no `Info` metrics and no exemplars: register neither.
     pub fn register(
         &self,
         name: &str,
@@ -129,7 +130,8 @@ impl Metrics {
         counted
     }
 
-    /// The counters of a route being mounted, at zero.
+    /// The counters of a route being mounted, at zero; the same counters for a route mounted
+    /// again (a second app assembled with the same configuration), so no series is written twice.
     pub(crate) fn route(
         &self,
         plugin: &'static PluginMeta,
@@ -137,8 +139,22 @@ impl Metrics {
         template: String,
         policies: impl Iterator<Item = &'static str>,
     ) -> Arc<RecordTo> {
-        let counters = Arc::new(RouteMetrics::new(plugin, route, template, policies));
-        self.shared.routes().push(Arc::clone(&counters));
+        let counters = {
+            let mut routes = self.shared.routes();
+            let mounted = routes.iter().find(|r| {
+                r.plugin == plugin.name
+                    && r.method == route.method.as_str()
+                    && r.template == template
+            });
+            match mounted {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let made = Arc::new(RouteMetrics::new(plugin, route, template, policies));
+                    routes.push(Arc::clone(&made));
+                    made
+                }
+            }
+        };
         Arc::new(RecordTo {
             route: counters,
             shared: Arc::clone(&self.shared),

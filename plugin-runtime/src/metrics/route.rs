@@ -54,11 +54,8 @@ impl RouteMetrics {
         template: String,
         policies: impl Iterator<Item = &'static str>,
     ) -> Self {
-        let mut errors: Vec<&'static str> =
-            route.effective_errors(plugin).map(|e| e.code).collect();
-        errors.dedup();
-        let mut refusals: Vec<&'static str> = policies.collect();
-        refusals.dedup();
+        let errors = distinct(route.effective_errors(plugin).map(|e| e.code));
+        let refusals = distinct(policies);
         RouteMetrics {
             plugin: plugin.name,
             template,
@@ -158,9 +155,27 @@ impl RouteMetrics {
     }
 }
 
+/// `names` without repeats, in their order: one series per code and per policy, whatever repeats
+/// (a policy named like the concurrency cap, a code declared on the plugin and the route).
+fn distinct(names: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
+    let mut kept: Vec<&'static str> = Vec::new();
+    for name in names {
+        if !kept.contains(&name) {
+            kept.push(name);
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_names_make_one_series() {
+        let names = ["concurrency", "day", "concurrency", "day", "hour"];
+        assert_eq!(distinct(names.into_iter()), ["concurrency", "day", "hour"]);
+    }
 
     #[test]
     fn bounds_in_nanoseconds_match_the_seconds() {

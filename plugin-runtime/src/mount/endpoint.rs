@@ -484,7 +484,10 @@ impl Gate<'_> {
             match taken {
                 Taken::Admitted(permit) => slot.permit = permit,
                 Taken::Refused(e) => {
-                    self.refused(capper.name());
+                    // A full cap (429), not a store that cannot be reached (503).
+                    if e.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                        self.refused(capper.name());
+                    }
                     return Err(Failure::Framework(e));
                 }
             }

@@ -10,8 +10,9 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// - no connection within [`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT) (the database refuses connections or is slow to
 ///   accept them, or every connection is busy), or the pool closed;
 /// - the connection failed (reset, cut, TLS);
-/// - PostgreSQL: a connection exception (SQLSTATE class `08`), the server shutting down or not
-///   yet accepting connections (`57P01` to `57P03`), too many connections (`53300`);
+/// - PostgreSQL: a connection exception (SQLSTATE `08000`, `08001`, `08003`, `08004`, `08006`,
+///   `08007`; not `08P01`, a protocol violation), the server shutting down or not yet accepting
+///   connections (`57P01` to `57P03`), too many connections (`53300`);
 /// - SQLite: busy or locked past [`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT).
 ///
 /// Such a failure passes by itself. A handler that returns it with `?` gets `503 UNAVAILABLE`
@@ -40,7 +41,20 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
     #[cfg(feature = "postgres")]
     if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         let code = e.code();
-        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+        // Connection exceptions, but not `08P01` (a protocol violation: the query's fault).
+        return matches!(
+            code,
+            "08000"
+                | "08001"
+                | "08003"
+                | "08004"
+                | "08006"
+                | "08007"
+                | "57P01"
+                | "57P02"
+                | "57P03"
+                | "53300"
+        );
     }
     let _ = db;
     false
