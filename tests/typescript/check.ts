@@ -30,6 +30,8 @@ export async function describeItem(id: number): Promise<string> {
     case "INTERNAL":
     case "TIMEOUT":
       return error.error.message;
+    case "UNAVAILABLE":
+      return `${error.error.message} (Retry-After says when)`;
     // @ts-expect-error: `GET /items/{id}` does not declare ITEM_EXISTS (only creating and renaming do)
     case "ITEM_EXISTS":
       return "never";
