@@ -377,8 +377,15 @@ async fn failed_authentications_are_counted_per_scheme() {
         .send()
         .await;
     assert_eq!(r.status(), 200, "a good key is no failure");
+    // A key on a route that admits only sessions is a failure of the key's scheme.
+    let r = c
+        .post("/v1/auth/logout")
+        .header("authorization", format!("Bearer {}", w.key))
+        .send()
+        .await;
     let after = scrape(&c).await;
-    assert_eq!(failures(&after, "token"), 1.0);
+    assert_eq!(r.status(), 401, "{}", r.text());
+    assert_eq!(failures(&after, "token"), 2.0);
     assert_eq!(failures(&after, "none"), 1.0);
     assert_eq!(failures(&after, "user"), 0.0);
     assert_eq!(failures(&after, "oauth"), 0.0);

@@ -147,6 +147,11 @@ fn credential<'a>(
             && security.admits(AuthMethod::OAuth.scheme())
         {
             Ok(Credential::Jwt(token))
+        } else if is_key {
+            // A key where the route admits none: a failure of the key's scheme.
+            Err(unauthorized(security).for_scheme(AuthMethod::ApiKey.scheme()))
+        } else if jwt::looks_like_jwt(token) {
+            Err(unauthorized(security).for_scheme(AuthMethod::OAuth.scheme()))
         } else {
             Err(unauthorized(security))
         };
