@@ -115,14 +115,14 @@ impl Authenticator for Auth {
     }
 }
 
-/// A lookup that failed: `503` while the database cannot answer, `500` otherwise.
+/// A lookup that failed: `503` while the database cannot answer (told apart as a handler's error
+/// is, down its chain of sources), `500` otherwise.
 #[cold]
 fn refused_by_store(e: AuthError) -> Refusal {
-    match &e {
-        AuthError::Database(db) if super::database::is_unavailable(db) => {
-            Refusal::unavailable(e, super::database::RETRY_AFTER_SECS)
-        }
-        _ => Refusal::internal(e),
+    if crate::request::outage::unavailable_in(&e) {
+        Refusal::unavailable(e, super::database::RETRY_AFTER_SECS)
+    } else {
+        Refusal::internal(e)
     }
 }
 
