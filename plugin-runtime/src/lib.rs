@@ -10,6 +10,9 @@ mod manifest;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod mount;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod policy;
 mod request;
 #[cfg(feature = "serve")]
@@ -123,6 +126,44 @@ pub use request::{
 };
 #[cfg(feature = "serve")]
 pub use serve::{Serve, serve};
+
+/// The W3C `traceparent` to send on a call made for the request being served, with its server
+/// span as the caller's parent: the header an outbound HTTP call (to an upstream API, a git
+/// remote) carries so the trace continues there. `None` outside a handler of a traced request,
+/// and always without the `otel` feature, so a plugin calls it whatever the host's features.
+///
+/// It reads the current OpenTelemetry context, which is the request's while its handler runs;
+/// in a stream's body, which runs after the handler returned, use
+/// [`Ctx::traceparent`](crate::Ctx::traceparent).
+pub fn traceparent() -> Option<http::HeaderValue> {
+    #[cfg(feature = "otel")]
+    return otel::current_traceparent();
+    #[cfg(not(feature = "otel"))]
+    None
+}
+
+/// `future`, kept in the trace of the request being served wherever it is polled: wrap a future
+/// before `tokio::spawn`, so the calls it makes ([`traceparent`]) continue the request's trace
+/// and the host's own spans nest under the request's. Without the `otel` feature, or outside a
+/// traced request, it is `future` as it was.
+///
+/// ```
+/// # async fn ask_upstream() {}
+/// # async fn handler() {
+/// let call = tokio::spawn(plugin_routes::in_current_trace(async move {
+///     ask_upstream().await
+/// }));
+/// # let _ = call.await;
+/// # }
+/// ```
+pub fn in_current_trace<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "otel")]
+    return opentelemetry::context::FutureExt::with_current_context(future);
+    #[cfg(not(feature = "otel"))]
+    future
+}
 
 /// The `http` crate's types (`HeaderName`, `HeaderValue`, `StatusCode`, `header::*`), as
 /// [`WithHeaders`] takes them.

@@ -98,10 +98,17 @@ pub(crate) async fn ai_with(grants: &str, daily_usd: f64) -> Ai {
 
 /// [`ai_with`] on the database at `url`.
 pub(crate) async fn ai_on(url: &str, grants: &str, daily_usd: f64) -> Ai {
+    ai_served(url, grants, daily_usd, ServerConfig::default()).await
+}
+
+/// [`ai_on`] with the server's settings.
+pub(crate) async fn ai_served(url: &str, grants: &str, daily_usd: f64, server: ServerConfig) -> Ai {
     let upstream = Upstream::start().await;
     let text = config_json(&upstream, &closed_port(), daily_usd);
     let config = AiConfig::from_json(&text).unwrap();
-    let client = app_on(url, config, grants).await;
+    let pool = plugin_routes::database::connect(url).await.unwrap();
+    let key = create_key(&pool, grants).await;
+    let client = client(router_with(pool, url, config, server).await, &key);
     Ai { client, upstream }
 }
 
@@ -132,12 +139,21 @@ pub(crate) async fn create_key(pool: &sqlx::AnyPool, grants: &str) -> String {
 /// The server's routes over `pool` (whose database `url` names): what a server builds when it
 /// starts, the ledger opened.
 pub(crate) async fn router(pool: sqlx::AnyPool, url: &str, config: AiConfig) -> axum::Router {
+    router_with(pool, url, config, ServerConfig::default()).await
+}
+
+/// [`router`] with the server's settings.
+pub(crate) async fn router_with(
+    pool: sqlx::AnyPool,
+    url: &str,
+    config: AiConfig,
+    server: ServerConfig,
+) -> axum::Router {
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     let mut state = AiState::new(config, ledger);
     let placeholders = state.placeholders();
     // The plugin's counters on the server's `/metrics`, as its start hook sets them up.
-    let server = ServerConfig::default();
     state.count_in(server.metrics().unwrap());
     plugins![
         config = server;

@@ -43,4 +43,5 @@ mod server;
 mod shared_declarations;
 mod streams;
 mod throttling;
+mod traces;
 mod ui;

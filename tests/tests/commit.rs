@@ -111,6 +111,18 @@ pub(crate) async fn client_scoped(
     configured: &[ScopeConfig],
     tune: impl FnOnce(CommitState) -> CommitState,
 ) -> TestClient {
+    client_served(repo, grants, url, configured, tune, ServerConfig::default()).await
+}
+
+/// [`client_scoped`] with the server's settings.
+pub(crate) async fn client_served(
+    repo: &Path,
+    grants: &str,
+    url: &str,
+    configured: &[ScopeConfig],
+    tune: impl FnOnce(CommitState) -> CommitState,
+    server: ServerConfig,
+) -> TestClient {
     let pool = plugin_routes::database::connect(url).await.unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
@@ -131,7 +143,6 @@ pub(crate) async fn client_scoped(
         .key;
     // Tests push their `main`; the protection of `main` and `master` is tested on its own.
     // The plugin's counters on the server's `/metrics`, as its start hook sets them up.
-    let server = ServerConfig::default();
     let state = tune(
         CommitState::open(repo, configured, plans)
             .await

@@ -81,6 +81,8 @@ pub(crate) struct Seen {
     release: Notify,
     /// The last request's JSON.
     pub(crate) last: std::sync::Mutex<Value>,
+    /// The last request's `traceparent`, if it had one.
+    pub(crate) traceparent: std::sync::Mutex<Option<String>>,
     /// What `scripted` answers.
     script: std::sync::Mutex<String>,
 }
@@ -207,6 +209,10 @@ async fn complete(
     seen.calls.fetch_add(1, Ordering::SeqCst);
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     *seen.last.lock().unwrap() = request.clone();
+    *seen.traceparent.lock().unwrap() = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let streamed = request["stream"].as_bool().unwrap_or(false);
     match model.as_str() {

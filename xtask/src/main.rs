@@ -20,9 +20,10 @@
 //!   part to `target/compile-time/`, without building them, to measure one change by hand
 //!   (`cargo llvm-lines`, `-Z time-passes`).
 //! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
-//! - `bench-metrics`: what recording metrics costs a request: instructions paired in one
-//!   process (routers recording and not), wall time likewise, and heap allocations per request
-//!   (DHAT), from the harness built with the `metrics` feature in `target/bench-metrics`.
+//! - `bench-metrics`: what recording metrics, and tracing every request, costs it: instructions
+//!   paired in one process (routers recording and not), wall time likewise, and heap allocations
+//!   per request (DHAT), from the harness built with `metrics` and `otel` in
+//!   `target/bench-metrics`.
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
@@ -673,38 +674,57 @@ fn bench_metrics() -> Result<(), String> {
             "--bin",
             "bench-instructions",
             "--features",
-            "metrics",
+            "otel",
         ],
         &[("CARGO_TARGET_DIR", &dir)],
     )?;
     let binary = std::path::Path::new(&dir).join("release/bench-instructions");
-    println!();
-    println!(
-        "metrics recorded and not (`ServerConfig::without_metrics`), the feature compiled into both, one process, {PAIRED_ROUNDS} alternating batches of {PAIRED_BATCH}; median of {RUNS} processes [lowest, highest]"
-    );
-    println!("| route | instructions, recording | not recording | ratio |");
-    println!("|---|---:|---:|---:|");
-    for route in ["get_item", "create_item"] {
-        let (on, off, ratio) = paired(
-            &binary,
-            &["paired-metrics", route],
-            "measure_metrics_on",
-            "measure_metrics_off",
-        )?;
-        println!("| {route} | {on} | {off} | {ratio} |");
-    }
-    println!();
-    println!("wall time, the same pairing without valgrind (2,000 requests a batch, 41 rounds):");
-    for route in ["get_item", "create_item"] {
-        let out = Command::new(&binary)
-            .args(["time-metrics", route, "2000", "41"])
-            .output()
-            .map_err(|e| format!("cannot run the harness: {e}"))?;
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+    for (mode, what) in [
+        ("metrics", "metrics recorded"),
+        (
+            "unsampled",
+            "metrics recorded and every request traced, the sampler dropping each span",
+        ),
+        (
+            "traced",
+            "metrics recorded and every request traced, each span sampled (batched, discarded)",
+        ),
+    ] {
+        println!();
+        println!(
+            "{what}, against neither (`ServerConfig::without_metrics`, no tracer), the features compiled into both, one process, {PAIRED_ROUNDS} alternating batches of {PAIRED_BATCH}; median of {RUNS} processes [lowest, highest]"
+        );
+        println!("| route | instructions, recording | not recording | ratio |");
+        println!("|---|---:|---:|---:|");
+        for route in ["get_item", "create_item"] {
+            let (on, off, ratio) = paired(
+                &binary,
+                &[&format!("paired-{mode}"), route],
+                "measure_metrics_on",
+                "measure_metrics_off",
+            )?;
+            println!("| {route} | {on} | {off} | {ratio} |");
+        }
+        println!();
+        println!(
+            "wall time, the same pairing without valgrind (2,000 requests a batch, 41 rounds):"
+        );
+        for route in ["get_item", "create_item"] {
+            let out = Command::new(&binary)
+                .args([&format!("time-{mode}"), route, "2000", "41"])
+                .output()
+                .map_err(|e| format!("cannot run the harness: {e}"))?;
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
     }
     println!();
     println!("heap allocations per request (DHAT, {LARGE} requests against {SMALL}):");
-    for variant in ["generated", "generated_without_metrics"] {
+    for variant in [
+        "generated",
+        "generated_unsampled",
+        "generated_traced",
+        "generated_without_metrics",
+    ] {
         let per_request =
             |n: u64| valgrind(&binary, Tool::Dhat, &[variant, "get_item", &n.to_string()]);
         let (a, b) = (per_request(SMALL)?, per_request(LARGE)?);

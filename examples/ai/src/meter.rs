@@ -172,7 +172,8 @@ impl Meter {
             Err(e) => return Err(MeterError::Internal(e.into())),
         };
         let provider = provider.clone();
-        let call = tokio::spawn(async move {
+        // The call continues the request's trace, though it runs on its own task.
+        let call = tokio::spawn(plugin_routes::in_current_trace(async move {
             match tokio::time::timeout(ANSWER_DEADLINE, provider.answer(&ask)).await {
                 Ok(Ok(answer)) => {
                     let usage = match (answer.text.is_some(), answer.usage) {
@@ -217,7 +218,7 @@ impl Meter {
                     )))
                 }
             }
-        });
+        }));
         call.await
             .unwrap_or_else(|e| Err(MeterError::Internal(e.into())))
     }
@@ -257,7 +258,8 @@ impl Meter {
         };
         let provider = provider.clone();
         let model = model.to_owned();
-        let call = tokio::spawn(async move {
+        // The call continues the request's trace, though it runs on its own task.
+        let call = tokio::spawn(plugin_routes::in_current_trace(async move {
             match tokio::time::timeout(ANSWER_DEADLINE, provider.embed(&model, &inputs)).await {
                 Ok(Ok(embeddings)) => {
                     let usage = embeddings.usage.unwrap_or(most);
@@ -281,7 +283,7 @@ impl Meter {
                     )))
                 }
             }
-        });
+        }));
         call.await
             .unwrap_or_else(|e| Err(MeterError::Internal(e.into())))
     }

@@ -29,6 +29,8 @@ pub struct Git {
     index: Option<PathBuf>,
     /// What git may do: the route's permissions.
     reach: Reach,
+    /// The `traceparent` sent to a remote over HTTP, when the request is traced.
+    traceparent: Option<String>,
 }
 
 /// git could not be run, or failed.
@@ -194,6 +196,7 @@ impl Git {
         Git {
             repo: repo.into(),
             index: None,
+            traceparent: None,
             reach,
         }
     }
@@ -217,6 +220,19 @@ impl Git {
             reach,
             ..self.clone()
         }
+    }
+
+    /// Sends `traceparent` with every request to a remote over HTTP(S) (`http.extraHeader`), so
+    /// a traced push continues its trace at the remote; other transports ignore it.
+    #[must_use]
+    pub fn with_traceparent(
+        mut self,
+        traceparent: Option<&plugin_routes::http::HeaderValue>,
+    ) -> Self {
+        self.traceparent = traceparent
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("traceparent: {v}"));
+        self
     }
 
     /// What it may do.
@@ -433,6 +449,15 @@ impl Git {
             ("LC_ALL", "C"),
         ] {
             command.env(key, value).map_err(GitError::Refused)?;
+        }
+        if let Some(header) = &self.traceparent {
+            for (key, value) in [
+                ("GIT_CONFIG_COUNT", "3"),
+                ("GIT_CONFIG_KEY_2", "http.extraHeader"),
+                ("GIT_CONFIG_VALUE_2", header.as_str()),
+            ] {
+                command.env(key, value).map_err(GitError::Refused)?;
+            }
         }
         command
             .stdin(Stdio::null())

@@ -308,7 +308,9 @@ pub(crate) trait RouteGit {
 
 impl RouteGit for Ctx<CommitState> {
     fn git(&self, repo: &scope::Repository) -> Git {
-        repo.git.with_reach(self.reach())
+        repo.git
+            .with_reach(self.reach())
+            .with_traceparent(self.traceparent().as_ref())
     }
 }
 

@@ -20,11 +20,49 @@ pub use store::{ItemsState, StoreError};
 use ai_plugin::{AiPlugin, AiState};
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_routes::auth::{Auth, AuthRoutes, SettingsPage};
+use plugin_routes::otel::opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use plugin_routes::{App, ServerConfig, app, plugin};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {
     ServerConfig::default().with_api_info("Items example", env!("CARGO_PKG_VERSION"))
+}
+
+/// A tracer provider exporting spans over OTLP/HTTP (protobuf) in batches, from a background
+/// thread: to `endpoint` (the full URL, `http://collector:4318/v1/traces`) when given, else as
+/// the standard variables say (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` added; `OTEL_EXPORTER_OTLP_HEADERS`,
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`). The service is `OTEL_SERVICE_NAME`, else `example-server`;
+/// the sampler is `OTEL_TRACES_SAMPLER`, else every request (and what a caller's
+/// `traceparent` decided).
+///
+/// # Errors
+/// When the endpoint is not a URL.
+pub fn otlp_tracer_provider(
+    endpoint: Option<&str>,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    // The exporter's reqwest has no crypto provider of its own; ring is the process's (an
+    // `https://` endpoint needs it, and reqwest refuses to build without one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary);
+    if let Some(endpoint) = endpoint {
+        exporter = exporter.with_endpoint(endpoint);
+    }
+    let mut resource = Resource::builder();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the server's own start-up, before any route runs: the service's name is the operator's"
+    )]
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("example-server");
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_resource(resource.build())
+        .with_batch_exporter(exporter.build()?)
+        .build())
 }
 
 /// What `example-server` serves: the items plugin under `/v1/plugins/items`, the AI plugin under

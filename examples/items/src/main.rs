@@ -326,6 +326,16 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             "rate limits are counted in Redis, shared with every server using it"
         );
     }
+    // Traces over OTLP/HTTP, when an endpoint is set the standard way.
+    let traces = match otlp_endpoint() {
+        Some(endpoint) => {
+            let provider = items_example::otlp_tracer_provider(None)?;
+            config = config.with_tracer_provider(&provider);
+            tracing::info!(endpoint = %redact(&endpoint), "traces are exported over OTLP/HTTP");
+            Some(provider)
+        }
+        None => None,
+    };
     // Each plugin's start hook, in order (the commit plugin uses the AI plugin's models); one
     // that refuses stops the server before it listens.
     let (Some(ai_config), Some(commit_config)) = (ai_config, commit_config) else {
@@ -412,6 +422,12 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .with_max_connections(args.max_connections)
         .await;
     life.stop().await;
+    // The spans still in the batch are sent before the process ends.
+    if let Some(traces) = traces
+        && let Err(e) = traces.shutdown()
+    {
+        tracing::warn!(error = %e, "the last traces could not be exported");
+    }
     served?;
     tracing::info!("stopped");
     Ok(())
@@ -449,6 +465,9 @@ fn server_reach(
     if let Some(redis) = &args.redis_url {
         reach = reach.connect(port_of(redis, 6379));
     }
+    if let Some(endpoint) = otlp_endpoint() {
+        reach = reach.connect(port_of(&endpoint, 4318));
+    }
     for var in [
         "PLUGIN_CONFIG",
         "AI_CONFIG",
@@ -460,6 +479,17 @@ fn server_reach(
         }
     }
     Ok(reach)
+}
+
+/// Where traces go, if anywhere: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (the OTLP exporter reads them itself).
+fn otlp_endpoint() -> Option<String> {
+    [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .into_iter()
+    .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
 }
 
 /// The port a `scheme://[user[:password]@]host[:port]/...` URL names, or `default`.

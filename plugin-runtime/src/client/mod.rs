@@ -283,6 +283,9 @@ pub struct ErrorBody {
     /// The id the server logged the request under.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// The request's trace id, when the server traces requests and this one was sampled.
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 /// `400 INVALID_INPUT`: what was wrong, field by field.

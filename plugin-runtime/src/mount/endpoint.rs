@@ -48,6 +48,9 @@ pub struct RouteRuntime<S> {
     /// Where its requests are counted (`None`: the server records no metrics).
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<Arc<crate::metrics::RecordTo>>,
+    /// What its requests' server spans are made by (`None`: the server does not trace).
+    #[cfg(feature = "otel")]
+    pub(crate) tracer: Option<Arc<crate::otel::RouteTracer>>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -66,6 +69,8 @@ impl<S> Clone for RouteRuntime<S> {
             capper: self.capper.clone(),
             #[cfg(feature = "metrics")]
             metrics: self.metrics.clone(),
+            #[cfg(feature = "otel")]
+            tracer: self.tracer.clone(),
         }
     }
 }
@@ -170,7 +175,7 @@ where
     Box::pin(async move {
         let recording = runtime.begin();
         let (mut parts, body) = request.into_parts();
-        let begun = Begun::new(runtime.plugin, runtime.route, &parts);
+        let begun = Begun::new(runtime.plugin, runtime.route, &parts, runtime.tracer());
         // What the gate leaves for the response: the rate-limit fields, set once the request is
         // counted (every answer carries them), and the place it holds under a concurrency cap
         // (until the response body is finished).
@@ -201,7 +206,7 @@ where
                     .map_err(Failure::Route)?;
                 Ok(R::respond(begun.status, output, request_id, rt.timeout))
             });
-            run(work, rt.timeout, &begun.span).await
+            run(work, rt.timeout, &begun.span, &begun.trace).await
         };
         Ok(finish(
             begun,
@@ -222,6 +227,14 @@ impl<S> RouteRuntime<S> {
         return Recording(self.metrics.as_deref().map(crate::metrics::RecordTo::begin));
         #[cfg(not(feature = "metrics"))]
         Recording(std::marker::PhantomData)
+    }
+
+    /// What this route's server spans are made by.
+    fn tracer(&self) -> TracerRef<'_> {
+        #[cfg(feature = "otel")]
+        return self.tracer.as_deref();
+        #[cfg(not(feature = "otel"))]
+        std::marker::PhantomData
     }
 
     /// The gate of this route's requests.
@@ -257,16 +270,47 @@ struct Begun {
     request_id: RequestId,
     span: tracing::Span,
     status: StatusCode,
+    /// The context carrying the request's server span, when it is traced.
+    trace: Trace,
 }
 
+/// A route's tracer (feature `otel`), or nothing.
+#[cfg(feature = "otel")]
+type TracerRef<'a> = Option<&'a crate::otel::RouteTracer>;
+#[cfg(not(feature = "otel"))]
+type TracerRef<'a> = std::marker::PhantomData<&'a ()>;
+
+/// The OpenTelemetry context of a traced request (feature `otel`), or nothing.
+#[cfg(feature = "otel")]
+type Trace = Option<opentelemetry::Context>;
+#[cfg(not(feature = "otel"))]
+type Trace = ();
+
 impl Begun {
-    fn new(plugin: &PluginMeta, route: &RouteMeta, parts: &http::request::Parts) -> Self {
+    fn new(
+        plugin: &PluginMeta,
+        route: &RouteMeta,
+        parts: &http::request::Parts,
+        tracer: TracerRef<'_>,
+    ) -> Self {
         let request_id = RequestId::from_headers(&parts.headers);
+        #[cfg(feature = "otel")]
+        let (trace, request_id) = {
+            let trace = tracer.map(|t| t.start(parts));
+            let ids = trace.as_ref().and_then(crate::otel::TraceIds::of);
+            (trace, request_id.with_trace(ids))
+        };
+        #[cfg(not(feature = "otel"))]
+        let _ = tracer;
         let span = request_span(plugin, route, &request_id);
         Begun {
             request_id,
             span,
             status: StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK),
+            #[cfg(feature = "otel")]
+            trace,
+            #[cfg(not(feature = "otel"))]
+            trace: (),
         }
     }
 }
@@ -277,10 +321,17 @@ async fn run(
     work: Pin<&mut (dyn Future<Output = Result<Response, Failure>> + Send + '_)>,
     timeout: Duration,
     span: &tracing::Span,
+    trace: &Trace,
 ) -> Outcome {
-    CatchUnwind::new(tokio::time::timeout(timeout, work))
-        .instrument(span.clone())
-        .await
+    let work = CatchUnwind::new(tokio::time::timeout(timeout, work)).instrument(span.clone());
+    // The handler's code sees the request's span as the current OpenTelemetry context.
+    #[cfg(feature = "otel")]
+    if let Some(cx) = trace {
+        return opentelemetry::context::FutureExt::with_context(work, cx.clone()).await;
+    }
+    #[cfg(not(feature = "otel"))]
+    let () = *trace;
+    work.await
 }
 
 /// The response: the route's own, or the error of how it failed, with the challenges of a 401,
@@ -308,6 +359,10 @@ fn finish(
     }
     if let Some(fields) = admitted.fields {
         fields.apply(response.headers_mut());
+    }
+    #[cfg(feature = "otel")]
+    if let Some(cx) = &begun.trace {
+        crate::otel::end(cx, response.status(), code);
     }
     match (admitted.permit, recording.answered(&response, code)) {
         (None, None) => response,

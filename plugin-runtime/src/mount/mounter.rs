@@ -106,6 +106,14 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                     limits.iter().map(|l| l.name).chain(cap.map(|c| c.name)),
                 )
             }),
+            #[cfg(feature = "otel")]
+            tracer: self.server.tracing().map(|t| {
+                Arc::new(t.route(
+                    self.plugin,
+                    meta,
+                    &full_path(&self.server.base_path_of(self.plugin), meta.path),
+                ))
+            }),
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,

@@ -501,7 +501,8 @@ fn envelope(schemas: &mut Schemas) -> Ref {
                         "code": {"type": "string", "description": "What went wrong, SCREAMING_SNAKE_CASE."},
                         "message": {"type": "string", "description": "For a person to read."},
                         "details": {"description": "More about the error: for `INVALID_INPUT`, every problem found."},
-                        "requestId": {"type": "string", "description": "Also in the `x-request-id` header; quote it when reporting a problem."}
+                        "requestId": {"type": "string", "description": "Also in the `x-request-id` header; quote it when reporting a problem."},
+                        "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "The request's W3C trace id, when the server traces requests (OpenTelemetry) and this one was sampled: look it up in the tracing backend."}
                     }
                 }
             }

@@ -35,6 +35,9 @@ pub struct ServerConfig {
     /// the router).
     #[cfg(feature = "metrics")]
     metrics: (Option<crate::metrics::Metrics>, Option<Cow<'static, str>>),
+    /// What the routes' spans are made by (`None`: no spans).
+    #[cfg(feature = "otel")]
+    tracing: Option<crate::otel::Tracing>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,8 @@ impl Default for ServerConfig {
                 Some(crate::metrics::Metrics::new()),
                 Some(Cow::Borrowed("/metrics")),
             ),
+            #[cfg(feature = "otel")]
+            tracing: None,
         }
     }
 }
@@ -109,6 +114,36 @@ impl ServerConfig {
 
     pub(crate) fn metrics_path(&self) -> Option<&str> {
         self.metrics.1.as_deref()
+    }
+}
+
+#[cfg(feature = "otel")]
+impl ServerConfig {
+    /// Traces every request of a generated route (feature `otel`): a server span named
+    /// `METHOD /route/{template}`, child of the caller's `traceparent`, made by `provider` (the
+    /// host's, with the exporter and sampler it chooses). A sampled request's error envelope
+    /// carries its `traceId`.
+    ///
+    /// ```
+    /// use plugin_routes::ServerConfig;
+    /// use plugin_routes::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+    ///
+    /// // An exporter is added with `.with_batch_exporter(..)`, e.g. opentelemetry-otlp's.
+    /// let provider = SdkTracerProvider::builder().build();
+    /// let config = ServerConfig::default().with_tracer_provider(&provider);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_tracer_provider(
+        mut self,
+        provider: &crate::otel::opentelemetry_sdk::trace::SdkTracerProvider,
+    ) -> Self {
+        self.tracing = Some(crate::otel::Tracing::new(provider));
+        self
+    }
+
+    pub(crate) fn tracing(&self) -> Option<&crate::otel::Tracing> {
+        self.tracing.as_ref()
     }
 }
 

@@ -138,6 +138,15 @@ impl<S> Ctx<S> {
         self.request_id.as_str()
     }
 
+    /// The W3C `traceparent` to send on a call made for this request (an upstream API, a git
+    /// remote over HTTP), with the request's server span as the caller's parent; `None` when the
+    /// server does not trace (feature `otel` and `ServerConfig::with_tracer_provider`).
+    /// Unlike [`traceparent`](crate::traceparent), it works wherever the context is, also in a
+    /// stream's body after the handler returned.
+    pub fn traceparent(&self) -> Option<http::HeaderValue> {
+        self.request_id.traceparent()
+    }
+
     /// The plugin serving the request (name, version, base path…).
     pub fn plugin(&self) -> &'static PluginMeta {
         self.plugin

@@ -98,6 +98,10 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Details::is_none")]
     details: &'a Details,
     request_id: &'a str,
+    /// The request's trace, when it is traced and sampled (feature `otel`).
+    #[cfg(feature = "otel")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<crate::otel::Hex<32>>,
 }
 
 impl ApiError {
@@ -188,6 +192,8 @@ impl ApiError {
             message: &self.message,
             details: &self.details,
             request_id: request_id.as_str(),
+            #[cfg(feature = "otel")]
+            trace_id: request_id.trace_id(),
         };
         // Serializing these plain strings and JSON values cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -201,6 +207,8 @@ impl ApiError {
                 message: &self.message,
                 details: &self.details,
                 request_id: request_id.as_str(),
+                #[cfg(feature = "otel")]
+                trace_id: request_id.trace_id(),
             },
         };
         // Serializing these plain strings and JSON values cannot fail.

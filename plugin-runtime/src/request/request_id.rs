@@ -11,7 +11,12 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of one request, in every log line of that request and in every error body.
 #[derive(Clone)]
-pub struct RequestId(Repr);
+pub struct RequestId {
+    repr: Repr,
+    /// The ids of the request's server span, when it is traced (feature `otel`).
+    #[cfg(feature = "otel")]
+    trace: Option<crate::otel::TraceIds>,
+}
 
 #[derive(Clone)]
 enum Repr {
@@ -24,7 +29,7 @@ impl RequestId {
     /// else a new id.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         match headers.get(HEADER) {
-            Some(v) if is_well_formed(v.as_bytes()) => RequestId(Repr::Incoming(v.clone())),
+            Some(v) if is_well_formed(v.as_bytes()) => RequestId::of(Repr::Incoming(v.clone())),
             _ => RequestId::generate(),
         }
     }
@@ -55,12 +60,42 @@ impl RequestId {
             buf[2 * i] = HEX[usize::from(byte >> 4)];
             buf[2 * i + 1] = HEX[usize::from(byte & 0xf)];
         }
-        RequestId(Repr::Generated(buf))
+        RequestId::of(Repr::Generated(buf))
+    }
+
+    fn of(repr: Repr) -> Self {
+        RequestId {
+            repr,
+            #[cfg(feature = "otel")]
+            trace: None,
+        }
+    }
+
+    /// Keeps the ids of the request's server span with its id.
+    #[cfg(feature = "otel")]
+    pub(crate) fn with_trace(mut self, trace: Option<crate::otel::TraceIds>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The request's trace id for the error envelope: 32 hex digits, when the request is traced
+    /// and sampled.
+    #[cfg(feature = "otel")]
+    pub(crate) fn trace_id(&self) -> Option<crate::otel::Hex<32>> {
+        self.trace.and_then(|t| t.sampled_trace_hex())
+    }
+
+    /// `traceparent` for a call made on behalf of this request (feature `otel`).
+    pub(crate) fn traceparent(&self) -> Option<HeaderValue> {
+        #[cfg(feature = "otel")]
+        return self.trace.map(|t| t.traceparent());
+        #[cfg(not(feature = "otel"))]
+        None
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
+        match &self.repr {
             // Both are checked ASCII.
             Repr::Generated(buf) => std::str::from_utf8(buf).unwrap_or_default(),
             Repr::Incoming(v) => v.to_str().unwrap_or_default(),
@@ -68,7 +103,7 @@ impl RequestId {
     }
 
     pub(crate) fn header_value(&self) -> HeaderValue {
-        match &self.0 {
+        match &self.repr {
             Repr::Generated(buf) => {
                 HeaderValue::from_bytes(buf).unwrap_or(HeaderValue::from_static("invalid"))
             }

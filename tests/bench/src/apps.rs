@@ -109,6 +109,48 @@ pub fn generated_without_metrics() -> Router {
     ]
 }
 
+/// [`generated`] recording metrics and tracing every request: each one a sampled server span
+/// (with `sampled`; else the sampler drops every one), handed to a batch processor whose exporter
+/// discards what it gets (the export, on the processor's own thread, is not on the request's
+/// path).
+#[cfg(feature = "otel")]
+pub fn generated_traced(sampled: bool) -> Router {
+    use plugin_routes::otel::opentelemetry_sdk::error::OTelSdkResult;
+    use plugin_routes::otel::opentelemetry_sdk::trace::{
+        Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    };
+
+    #[derive(Debug)]
+    struct Discard;
+
+    impl SpanExporter for Discard {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            std::hint::black_box(batch);
+            Ok(())
+        }
+    }
+
+    // Kept for the process: the routes hold their tracer.
+    static PROVIDERS: [std::sync::OnceLock<SdkTracerProvider>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let provider = PROVIDERS[usize::from(sampled)].get_or_init(|| {
+        SdkTracerProvider::builder()
+            .with_sampler(if sampled {
+                Sampler::AlwaysOn
+            } else {
+                Sampler::AlwaysOff
+            })
+            .with_batch_exporter(Discard)
+            .build()
+    });
+    plugins![
+        config = plugin_routes::ServerConfig::default().with_tracer_provider(provider);
+        BenchPlugin::new(BenchState {
+            next_id: AtomicI64::new(1)
+        })
+    ]
+}
+
 /// The same `get_item`, for API keys with `items:read` only: measured against the public one in
 /// the same router, the difference is what authenticating a request costs.
 #[plugin(

@@ -31,12 +31,24 @@ fn main() {
         return paired_limit(n, rounds);
     }
     #[cfg(feature = "metrics")]
-    if variant == "paired-metrics" || variant == "time-metrics" {
+    if let Some(what) = variant
+        .strip_prefix("paired-")
+        .or_else(|| variant.strip_prefix("time-"))
+        .filter(|w| matches!(*w, "metrics" | "traced" | "unsampled"))
+    {
         let rounds: u32 = args
             .get(4)
             .map_or(Ok(10), |r| r.parse())
             .expect("ROUNDS is a number");
-        return paired_metrics(route, n, rounds, variant == "time-metrics");
+        let on = match what {
+            #[cfg(feature = "otel")]
+            "traced" => apps::generated_traced(true),
+            #[cfg(feature = "otel")]
+            "unsampled" => apps::generated_traced(false),
+            "metrics" => apps::generated(),
+            other => panic!("`{other}` needs the harness built with `--features otel`"),
+        };
+        return paired_metrics(on, route, n, rounds, variant.starts_with("time-"));
     }
     if variant == "paired" {
         let rounds: u32 = args
@@ -54,6 +66,10 @@ fn main() {
             "generated" => (apps::generated(), None),
             #[cfg(feature = "metrics")]
             "generated_without_metrics" => (apps::generated_without_metrics(), None),
+            #[cfg(feature = "otel")]
+            "generated_traced" => (apps::generated_traced(true), None),
+            #[cfg(feature = "otel")]
+            "generated_unsampled" => (apps::generated_traced(false), None),
             "hand_written" => (apps::hand_written(), None),
             "public" | "api_key" => {
                 let (router, key) = apps::with_auth().await;
@@ -119,17 +135,16 @@ fn run(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32)
     });
 }
 
-/// One route in a router that records metrics and in one that records none (the feature compiled
-/// into both), batches alternating as in [`paired`]. With `time`, each batch is also timed and
-/// the medians of the per-batch nanoseconds per request are printed: one process, one heap, the
-/// two sides interleaved.
+/// One route in `on` (a router recording metrics, and tracing with `paired-traced`) and in one
+/// that records none (the features compiled into both), batches alternating as in [`paired`].
+/// With `time`, each batch is also timed and the medians of the per-batch nanoseconds per
+/// request are printed: one process, one heap, the two sides interleaved.
 #[cfg(feature = "metrics")]
-fn paired_metrics(route: &str, n: u32, rounds: u32, time: bool) {
+fn paired_metrics(on: axum::Router, route: &str, n: u32, rounds: u32, time: bool) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let on = apps::generated();
     let off = apps::generated_without_metrics();
     run(&rt, &on, route, n);
     run(&rt, &off, route, n);
@@ -150,7 +165,7 @@ fn paired_metrics(route: &str, n: u32, rounds: u32, time: bool) {
         let mut deltas: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a - b).collect();
         let (a, b) = (median(&mut with), median(&mut without));
         println!(
-            "{route}: {a:.0} ns/request recording metrics, {b:.0} without; per-round difference median {:.0} ns",
+            "{route}: {a:.0} ns/request recording, {b:.0} without; per-round difference median {:.0} ns",
             median(&mut deltas)
         );
     }

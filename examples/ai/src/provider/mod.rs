@@ -387,6 +387,10 @@ impl Provider {
             }
             (Kind::Openai, None) => {}
         }
+        // The request's trace goes on to the provider, when the server traces.
+        if let Some(traceparent) = plugin_routes::traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         let response = request
             .send()
             .await
