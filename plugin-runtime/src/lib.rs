@@ -142,6 +142,16 @@ pub fn traceparent() -> Option<http::HeaderValue> {
     None
 }
 
+/// The caller's W3C `tracestate`, to send with [`traceparent`] on a call made for the request
+/// being served (the specification asks that it be passed on); `None` when the caller sent none,
+/// outside a traced request, and without the `otel` feature.
+pub fn tracestate() -> Option<http::HeaderValue> {
+    #[cfg(feature = "otel")]
+    return otel::current_tracestate();
+    #[cfg(not(feature = "otel"))]
+    None
+}
+
 /// `future`, kept in the trace of the request being served wherever it is polled: wrap a future
 /// before `tokio::spawn`, so the calls it makes ([`traceparent`]) continue the request's trace
 /// and the host's own spans nest under the request's. Without the `otel` feature, or outside a

@@ -116,16 +116,15 @@ pub(crate) struct RouteTracer {
 }
 
 impl RouteTracer {
-    /// Starts the server span of a request, child of its `traceparent` when it has a valid one;
-    /// the context returned carries it.
-    pub(crate) fn start(&self, parts: &http::request::Parts) -> Context {
+    /// Starts the server span of a request, child of its `traceparent` when it has a well-formed
+    /// one (W3C Trace Context: anything else starts a new trace).
+    pub(crate) fn start(&self, parts: &http::request::Parts) -> ServerSpan {
         // Most requests come without a trace: one lookup by a known name, not the propagator's
         // two by text.
-        let parent = if parts.headers.contains_key(TRACEPARENT) {
-            TraceContextPropagator::new()
-                .extract_with_context(&Context::new(), &Headers(&parts.headers))
-        } else {
-            Context::new()
+        let parent = match parts.headers.get(TRACEPARENT) {
+            Some(value) if well_formed(value.as_bytes()) => TraceContextPropagator::new()
+                .extract_with_context(&Context::new(), &Headers(&parts.headers)),
+            _ => Context::new(),
         };
         let version = match parts.version {
             http::Version::HTTP_10 => "1.0",
@@ -143,38 +142,116 @@ impl RouteTracer {
             .with_kind(SpanKind::Server)
             .start_with_context(&self.tracer, &parent);
         if span.is_recording() {
+            // Under a host's `Router::nest`, the path (like the route) is the nested one: axum
+            // keeps the original only with its `original-uri` feature, which costs every
+            // request a copy of it.
+            let path = parts.uri.path();
+            let scheme = match parts.uri.scheme_str() {
+                Some("https") => "https",
+                _ => "http",
+            };
             span.set_attributes([
                 KeyValue::new(HTTP_REQUEST_METHOD, self.method),
                 KeyValue::new(HTTP_ROUTE, self.route),
-                KeyValue::new(URL_PATH, parts.uri.path().to_owned()),
-                KeyValue::new(URL_SCHEME, "http"),
+                KeyValue::new(URL_PATH, path.to_owned()),
+                KeyValue::new(URL_SCHEME, scheme),
                 KeyValue::new(NETWORK_PROTOCOL_VERSION, version),
                 KeyValue::new(PLUGIN_NAME, self.plugin),
             ]);
         }
-        parent.with_span(span)
+        ServerSpan(Some(parent.with_span(span)))
     }
 }
 
-/// Ends a request's server span with the response's status, and with the error code of a
-/// failure (`error.type` and an error status for a 5xx, as the conventions ask).
-pub(crate) fn end(cx: &Context, status: StatusCode, code: Option<&'static str>) {
-    let span = cx.span();
-    if span.is_recording() {
-        span.set_attribute(KeyValue::new(
-            HTTP_RESPONSE_STATUS_CODE,
-            i64::from(status.as_u16()),
-        ));
-        if let Some(code) = code {
-            span.set_attribute(KeyValue::new(PLUGIN_ERROR_CODE, code));
+/// A request's server span, in the context that carries it to the handler. Ended with the
+/// response by [`ServerSpan::end`]; a request dropped before it has one (the client went away)
+/// ends it on drop, with `error.type` `cancelled`, so the span neither looks answered nor waits
+/// for whatever still holds its context.
+#[derive(Debug)]
+pub(crate) struct ServerSpan(Option<Context>);
+
+impl ServerSpan {
+    /// The context carrying the span.
+    pub(crate) fn context(&self) -> Option<&Context> {
+        self.0.as_ref()
+    }
+
+    /// Ends the span with the response's status, and with the error code of a failure
+    /// (`error.type` and an error status for a 5xx, as the conventions ask; a 4xx is the
+    /// client's).
+    pub(crate) fn end(mut self, status: StatusCode, code: Option<&'static str>) {
+        let Some(cx) = self.0.take() else { return };
+        let span = cx.span();
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(
+                HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+            if let Some(code) = code {
+                span.set_attribute(KeyValue::new(PLUGIN_ERROR_CODE, code));
+            }
+            if status.is_server_error() {
+                let kind = code.unwrap_or_else(|| server_error_text(status));
+                span.set_attribute(KeyValue::new(ERROR_TYPE, kind));
+                // The conventions leave the description out: the status code says it.
+                span.set_status(Status::error(""));
+            }
         }
-        if status.is_server_error() {
-            let kind = code.unwrap_or("_OTHER");
-            span.set_attribute(KeyValue::new(ERROR_TYPE, kind));
-            span.set_status(Status::error(kind));
+        span.end();
+    }
+}
+
+impl Drop for ServerSpan {
+    fn drop(&mut self) {
+        if let Some(cx) = self.0.take() {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new(ERROR_TYPE, "cancelled"));
+            span.end();
         }
     }
-    span.end();
+}
+
+/// A 5xx status as the conventions' `error.type` names one without a code of its own.
+fn server_error_text(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        500 => "500",
+        501 => "501",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        505 => "505",
+        506 => "506",
+        507 => "507",
+        508 => "508",
+        510 => "510",
+        511 => "511",
+        _ => "_OTHER",
+    }
+}
+
+/// Whether `value` is a `traceparent` W3C Trace Context accepts: `version-traceid-parentid-flags`
+/// in lowercase hex, version `00` exactly 55 characters, a later version at least that with
+/// anything more after a `-`, version `ff` and all-zero ids refused. The SDK's parser is more
+/// lenient (a short id, a sign, whitespace), and what a caller sends must not set a trace id
+/// the specification would not.
+fn well_formed(value: &[u8]) -> bool {
+    let hex = |b: &[u8]| b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let not_zero = |b: &[u8]| b.iter().any(|&c| c != b'0');
+    if value.len() < 55 || !hex(&value[..2]) || &value[..2] == b"ff" {
+        return false;
+    }
+    let fits = match &value[..2] {
+        b"00" => value.len() == 55,
+        _ => value.len() == 55 || value[55] == b'-',
+    };
+    fits && value[2] == b'-'
+        && value[35] == b'-'
+        && value[52] == b'-'
+        && hex(&value[3..35])
+        && not_zero(&value[3..35])
+        && hex(&value[36..52])
+        && not_zero(&value[36..52])
+        && hex(&value[53..55])
 }
 
 /// The ids of a request's span, kept with its request id: the trace id for the error envelope,
@@ -252,6 +329,17 @@ pub(crate) fn current_traceparent() -> Option<HeaderValue> {
     TraceIds::of(&Context::current()).map(|ids| ids.traceparent())
 }
 
+/// The caller's `tracestate`, to pass on with [`current_traceparent`]; `None` when it sent
+/// none.
+pub(crate) fn current_tracestate() -> Option<HeaderValue> {
+    let cx = Context::current();
+    let span = cx.span();
+    let state = span.span_context().trace_state().header();
+    (!state.is_empty())
+        .then(|| HeaderValue::from_str(&state).ok())
+        .flatten()
+}
+
 /// A request's headers, as the propagator reads them.
 struct Headers<'a>(&'a HeaderMap);
 
@@ -290,6 +378,31 @@ mod tests {
             ids.sampled_trace_hex().unwrap().as_str(),
             "abababababababababababababababab"
         );
+    }
+
+    #[test]
+    fn only_a_well_formed_traceparent_is_read() {
+        let good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        assert!(well_formed(good.as_bytes()));
+        // A later version may carry more, after a dash.
+        assert!(well_formed(
+            b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-more"
+        ));
+        for bad in [
+            "00-1-2-1",
+            "00-+af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",
+            " 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
+        ] {
+            assert!(!well_formed(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -81,8 +81,9 @@ pub(crate) struct Seen {
     release: Notify,
     /// The last request's JSON.
     pub(crate) last: std::sync::Mutex<Value>,
-    /// The last request's `traceparent`, if it had one.
+    /// The last request's `traceparent` and `tracestate`, if it had them.
     pub(crate) traceparent: std::sync::Mutex<Option<String>>,
+    pub(crate) tracestate: std::sync::Mutex<Option<String>>,
     /// What `scripted` answers.
     script: std::sync::Mutex<String>,
 }
@@ -209,10 +210,15 @@ async fn complete(
     seen.calls.fetch_add(1, Ordering::SeqCst);
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     *seen.last.lock().unwrap() = request.clone();
-    *seen.traceparent.lock().unwrap() = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    for (name, kept) in [
+        ("traceparent", &seen.traceparent),
+        ("tracestate", &seen.tracestate),
+    ] {
+        *kept.lock().unwrap() = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+    }
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let streamed = request["stream"].as_bool().unwrap_or(false);
     match model.as_str() {

@@ -154,7 +154,13 @@ async fn thing(id: u32) -> RouteResult<Thing> {
     }
 }
 
-#[plugin(name = "traced", version = "1.0.0", routes(thing))]
+/// Never answers: a client that gives up on it drops the request.
+#[plugin_route(method = "GET", path = "/forever", security(none))]
+async fn forever() -> RouteResult<Thing> {
+    std::future::pending().await
+}
+
+#[plugin(name = "traced", version = "1.0.0", routes(thing, forever))]
 struct Traced;
 
 const CALLER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -256,16 +262,30 @@ async fn without_a_caller_a_trace_begins_and_a_trace_not_sampled_is_not_recorded
     let spans = receiver.spans_of(&provider, &trace).await;
     assert_eq!(spans.len(), 1);
     assert!(spans[0].span.parent_span_id.is_empty());
-    // A malformed `traceparent` is ignored, as W3C says: a new trace.
-    let r = c
-        .get("/v1/plugins/traced/things/0")
-        .header("traceparent", "00-not-a-trace-01")
-        .send()
-        .await;
-    assert_eq!(r.status(), 502);
-    let other = r.error()["traceId"].as_str().unwrap().to_owned();
-    assert_eq!(other.len(), 32);
-    assert_ne!(other, trace);
+    // A malformed `traceparent` is ignored, as W3C says: a new trace, with no parent. Among
+    // them, forms a lenient parser would read as ids (short, signed, uppercase, zero, `ff`).
+    for malformed in [
+        "00-not-a-trace-01".to_owned(),
+        "00-1-2-1".to_owned(),
+        format!("00-+{}-{CALLER_SPAN}-01", &CALLER_TRACE[1..]),
+        format!("00-{}-{CALLER_SPAN}-01", CALLER_TRACE.to_uppercase()),
+        format!("00-{}-{CALLER_SPAN}-01", "0".repeat(32)),
+        format!("ff-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+        format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01-"),
+    ] {
+        let r = c
+            .get("/v1/plugins/traced/things/0")
+            .header("traceparent", &malformed)
+            .send()
+            .await;
+        assert_eq!(r.status(), 502);
+        let other = r.error()["traceId"].as_str().unwrap().to_owned();
+        assert_ne!(other, CALLER_TRACE, "{malformed}");
+        assert_ne!(other.trim_start_matches('0'), "1", "{malformed}");
+        let spans = receiver.spans_of(&provider, &other).await;
+        assert_eq!(spans.len(), 1, "{malformed}");
+        assert!(spans[0].span.parent_span_id.is_empty(), "{malformed}");
+    }
     // The caller decided not to sample: nothing is recorded, and no trace id is given out.
     let unsampled = "11111111111111111111111111111111";
     let r = c
@@ -276,6 +296,30 @@ async fn without_a_caller_a_trace_begins_and_a_trace_not_sampled_is_not_recorded
     assert_eq!(r.status(), 502);
     assert!(r.error().get("traceId").is_none(), "{}", r.text());
     assert!(receiver.spans_of(&provider, unsampled).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_the_client_gives_up_on_ends_its_span_as_cancelled() {
+    let receiver = Receiver::start().await;
+    let provider = receiver.provider();
+    let c = traced_app(&provider);
+    let trace = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c";
+    let request = c
+        .get("/v1/plugins/traced/forever")
+        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+        .send();
+    // The client gives up: the request's future is dropped, as hyper drops it on a disconnect.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(100), request)
+            .await
+            .is_err()
+    );
+    let spans = receiver.spans_of(&provider, trace).await;
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let s = &spans[0];
+    assert_eq!(s.span.name, "GET /v1/plugins/traced/forever");
+    assert_eq!(s.text("error.type"), "cancelled");
+    assert!(s.attribute("http.response.status_code").is_none());
 }
 
 #[tokio::test]
@@ -305,7 +349,8 @@ async fn the_call_to_the_ai_provider_continues_the_trace() {
     let c = ai
         .client
         .clone()
-        .with_header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"));
+        .with_header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+        .with_header("tracestate", "vendor=opaque-value");
     let r = generate(&c, json!({"prompt": "hello world"})).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let spans = receiver.spans_of(&provider, trace).await;
@@ -327,6 +372,11 @@ async fn the_call_to_the_ai_provider_continues_the_trace() {
         sent,
         format!("00-{trace}-{}-01", hex(&served.span.span_id)),
         "{sent}"
+    );
+    // The caller's `tracestate` goes on with it, as W3C asks.
+    assert_eq!(
+        ai.upstream.seen.tracestate.lock().unwrap().as_deref(),
+        Some("vendor=opaque-value")
     );
     // A caller that does not sample: the provider hears that too, in the same trace.
     let unsampled = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";

@@ -280,9 +280,9 @@ type TracerRef<'a> = Option<&'a crate::otel::RouteTracer>;
 #[cfg(not(feature = "otel"))]
 type TracerRef<'a> = std::marker::PhantomData<&'a ()>;
 
-/// The OpenTelemetry context of a traced request (feature `otel`), or nothing.
+/// The server span of a traced request (feature `otel`), or nothing.
 #[cfg(feature = "otel")]
-type Trace = Option<opentelemetry::Context>;
+type Trace = Option<crate::otel::ServerSpan>;
 #[cfg(not(feature = "otel"))]
 type Trace = ();
 
@@ -297,7 +297,10 @@ impl Begun {
         #[cfg(feature = "otel")]
         let (trace, request_id) = {
             let trace = tracer.map(|t| t.start(parts));
-            let ids = trace.as_ref().and_then(crate::otel::TraceIds::of);
+            let ids = trace
+                .as_ref()
+                .and_then(crate::otel::ServerSpan::context)
+                .and_then(crate::otel::TraceIds::of);
             (trace, request_id.with_trace(ids))
         };
         #[cfg(not(feature = "otel"))]
@@ -326,7 +329,7 @@ async fn run(
     let work = CatchUnwind::new(tokio::time::timeout(timeout, work)).instrument(span.clone());
     // The handler's code sees the request's span as the current OpenTelemetry context.
     #[cfg(feature = "otel")]
-    if let Some(cx) = trace {
+    if let Some(cx) = trace.as_ref().and_then(crate::otel::ServerSpan::context) {
         return opentelemetry::context::FutureExt::with_context(work, cx.clone()).await;
     }
     #[cfg(not(feature = "otel"))]
@@ -361,8 +364,8 @@ fn finish(
         fields.apply(response.headers_mut());
     }
     #[cfg(feature = "otel")]
-    if let Some(cx) = &begun.trace {
-        crate::otel::end(cx, response.status(), code);
+    if let Some(span) = begun.trace {
+        span.end(response.status(), code);
     }
     match (admitted.permit, recording.answered(&response, code)) {
         (None, None) => response,
@@ -471,12 +474,19 @@ fn failed_response(
 
 /// The span every request runs in.
 fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         plugin = plugin.name,
         route = route.handler,
         request_id = %request_id,
-    )
+        trace_id = tracing::field::Empty,
+    );
+    // Every log line of a sampled request names its trace too.
+    #[cfg(feature = "otel")]
+    if let Some(trace_id) = request_id.trace_id() {
+        span.record("trace_id", trace_id.as_str());
+    }
+    span
 }
 
 /// What is decided about a request before its parameters are read: who is calling, and

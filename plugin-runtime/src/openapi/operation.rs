@@ -22,7 +22,8 @@ const EVENT_STREAM: &str = "text/event-stream";
 const STREAM_TEXT: &str = "Server-sent events: one `data:` event per item, its JSON as the \
     schema's `contentSchema` says. An error once events flow ends the stream with \
     `event: error`, whose data is the envelope's `error` object (`code`, `message`, `details`, \
-    `requestId`). Quiet streams get `: keep-alive` comments.";
+    `requestId`, and `traceId` when the request is traced). Quiet streams get `: keep-alive` \
+    comments.";
 const ETAG: &str = "A strong validator of the body's bytes.";
 
 pub(crate) fn route(
@@ -502,7 +503,7 @@ fn envelope(schemas: &mut Schemas) -> Ref {
                         "message": {"type": "string", "description": "For a person to read."},
                         "details": {"description": "More about the error: for `INVALID_INPUT`, every problem found."},
                         "requestId": {"type": "string", "description": "Also in the `x-request-id` header; quote it when reporting a problem."},
-                        "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "The request's W3C trace id, when the server traces requests (OpenTelemetry) and this one was sampled: look it up in the tracing backend."}
+                        "traceId": {"type": "string", "description": "The request's W3C trace id (32 lowercase hex digits), when the server traces requests (OpenTelemetry) and this one was sampled: look it up in the tracing backend."}
                     }
                 }
             }

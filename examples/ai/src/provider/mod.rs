@@ -391,6 +391,9 @@ impl Provider {
         if let Some(traceparent) = plugin_routes::traceparent() {
             request = request.header("traceparent", traceparent);
         }
+        if let Some(tracestate) = plugin_routes::tracestate() {
+            request = request.header("tracestate", tracestate);
+        }
         let response = request
             .send()
             .await
