@@ -5,6 +5,7 @@ mod assembly;
 mod declare;
 #[cfg(not(all(feature = "auth-store", feature = "settings-page")))]
 mod gates;
+mod hex;
 mod lifecycle;
 mod manifest;
 #[cfg(feature = "metrics")]

@@ -302,12 +302,8 @@ pub(crate) struct Hex<const N: usize>([u8; N]);
 
 impl<const N: usize> Hex<N> {
     fn of(bytes: &[u8]) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'0'; N];
-        for (i, b) in bytes.iter().take(N / 2).enumerate() {
-            out[2 * i] = DIGITS[usize::from(b >> 4)];
-            out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
-        }
+        crate::hex::write_hex(bytes, &mut out);
         Hex(out)
     }
 
@@ -335,9 +331,7 @@ pub(crate) fn current_tracestate() -> Option<HeaderValue> {
     let cx = Context::current();
     let span = cx.span();
     let state = span.span_context().trace_state().header();
-    (!state.is_empty())
-        .then(|| HeaderValue::from_str(&state).ok())
-        .flatten()
+    HeaderValue::from_str(&state).ok().filter(|v| !v.is_empty())
 }
 
 /// A request's headers, as the propagator reads them.

@@ -166,6 +166,15 @@ struct Traced;
 const CALLER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";
 
+/// `GET path` sent under `traceparent`.
+async fn get_under(
+    c: &TestClient,
+    path: &str,
+    traceparent: &str,
+) -> plugin_routes::testing::TestResponse {
+    c.get(path).header("traceparent", traceparent).send().await
+}
+
 fn traced_app(provider: &SdkTracerProvider) -> TestClient {
     let config = ServerConfig::default().with_tracer_provider(provider);
     TestClient::new(plugins![config = config; Traced::new()])
@@ -176,11 +185,12 @@ async fn a_request_is_a_server_span_named_by_its_route_under_the_callers_trace()
     let receiver = Receiver::start().await;
     let provider = receiver.provider();
     let c = traced_app(&provider);
-    let r = c
-        .get("/v1/plugins/traced/things/7")
-        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
-        .send()
-        .await;
+    let r = get_under(
+        &c,
+        "/v1/plugins/traced/things/7",
+        &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let spans = receiver.spans_of(&provider, CALLER_TRACE).await;
     assert_eq!(spans.len(), 1, "{spans:#?}");
@@ -211,21 +221,23 @@ async fn the_error_envelope_carries_the_trace_id_and_the_span_the_declared_code(
     let provider = receiver.provider();
     let c = traced_app(&provider);
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let r = c
-        .get("/v1/plugins/traced/things/0")
-        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
-        .send()
-        .await;
+    let r = get_under(
+        &c,
+        "/v1/plugins/traced/things/0",
+        &format!("00-{trace}-00f067aa0ba902b7-01"),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     assert_eq!(r.error()["code"], "BROKEN_UPSTREAM");
     assert_eq!(r.error()["traceId"], trace);
     assert!(r.error()["requestId"].is_string());
     // A client error: recorded, not an error of the server.
-    let r = c
-        .get("/v1/plugins/traced/things/404")
-        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
-        .send()
-        .await;
+    let r = get_under(
+        &c,
+        "/v1/plugins/traced/things/404",
+        &format!("00-{trace}-00f067aa0ba902b7-01"),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.error()["traceId"], trace);
     let spans = receiver.spans_of(&provider, trace).await;
@@ -273,11 +285,7 @@ async fn without_a_caller_a_trace_begins_and_a_trace_not_sampled_is_not_recorded
         format!("ff-{CALLER_TRACE}-{CALLER_SPAN}-01"),
         format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01-"),
     ] {
-        let r = c
-            .get("/v1/plugins/traced/things/0")
-            .header("traceparent", &malformed)
-            .send()
-            .await;
+        let r = get_under(&c, "/v1/plugins/traced/things/0", &malformed).await;
         assert_eq!(r.status(), 502);
         let other = r.error()["traceId"].as_str().unwrap().to_owned();
         assert_ne!(other, CALLER_TRACE, "{malformed}");
@@ -288,11 +296,12 @@ async fn without_a_caller_a_trace_begins_and_a_trace_not_sampled_is_not_recorded
     }
     // The caller decided not to sample: nothing is recorded, and no trace id is given out.
     let unsampled = "11111111111111111111111111111111";
-    let r = c
-        .get("/v1/plugins/traced/things/0")
-        .header("traceparent", format!("00-{unsampled}-{CALLER_SPAN}-00"))
-        .send()
-        .await;
+    let r = get_under(
+        &c,
+        "/v1/plugins/traced/things/0",
+        &format!("00-{unsampled}-{CALLER_SPAN}-00"),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     assert!(r.error().get("traceId").is_none(), "{}", r.text());
     assert!(receiver.spans_of(&provider, unsampled).await.is_empty());
@@ -325,11 +334,12 @@ async fn a_request_the_client_gives_up_on_ends_its_span_as_cancelled() {
 #[tokio::test]
 async fn a_server_that_does_not_trace_sends_no_trace_id() {
     let c = TestClient::new(plugins![Traced::new()]);
-    let r = c
-        .get("/v1/plugins/traced/things/0")
-        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
-        .send()
-        .await;
+    let r = get_under(
+        &c,
+        "/v1/plugins/traced/things/0",
+        &format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     assert!(r.error().get("traceId").is_none(), "{}", r.text());
 }

@@ -437,9 +437,11 @@ impl Git {
             command.arg("--").args(after);
         }
         command.current_dir(&self.repo)?;
+        // A traced request's `traceparent` is a third setting, for a remote over HTTP(S).
+        let count = if self.traceparent.is_some() { "3" } else { "2" };
         for (key, value) in [
             ("GIT_LITERAL_PATHSPECS", "1"),
-            ("GIT_CONFIG_COUNT", "2"),
+            ("GIT_CONFIG_COUNT", count),
             ("GIT_CONFIG_KEY_0", "core.quotepath"),
             ("GIT_CONFIG_VALUE_0", "off"),
             ("GIT_CONFIG_KEY_1", "color.ui"),
@@ -452,7 +454,6 @@ impl Git {
         }
         if let Some(header) = &self.traceparent {
             for (key, value) in [
-                ("GIT_CONFIG_COUNT", "3"),
                 ("GIT_CONFIG_KEY_2", "http.extraHeader"),
                 ("GIT_CONFIG_VALUE_2", header.as_str()),
             ] {

@@ -50,16 +50,11 @@ impl RequestId {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let hi = mix(a ^ n);
         let lo = mix(b.wrapping_add(n));
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&hi.to_be_bytes());
+        bytes[8..].copy_from_slice(&lo.to_be_bytes());
         let mut buf = [0u8; 32];
-        for (i, byte) in hi
-            .to_be_bytes()
-            .iter()
-            .chain(lo.to_be_bytes().iter())
-            .enumerate()
-        {
-            buf[2 * i] = HEX[usize::from(byte >> 4)];
-            buf[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
+        crate::hex::write_hex(&bytes, &mut buf);
         RequestId::of(Repr::Generated(buf))
     }
 
@@ -124,8 +119,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
         Ok(RequestId::from_headers(&parts.headers))
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// splitmix64's finaliser: spreads a counter into well-mixed bits.
 fn mix(mut z: u64) -> u64 {
