@@ -66,6 +66,24 @@ fn get_item_route() {
 }
 
 #[test]
+fn operation_route() {
+    let args = quote!(
+        method = "POST",
+        path = "/plans/{id}/apply",
+        operation(rerun),
+        errors(PLAN_NOT_FOUND = 404)
+    );
+    let item = quote! {
+        /// Apply a plan.
+        pub async fn apply(ctx: Ctx<PlanState>, id: String, input: Apply) -> RouteResult<Applied> {
+            ctx.progress(None, "applying");
+            ctx.apply(&id, input).await?.ok_or_else(|| route_error!(PLAN_NOT_FOUND))
+        }
+    };
+    check("operation_route", crate::route::expand(args, item));
+}
+
+#[test]
 fn query_route_with_extractor_and_no_content() {
     let args = quote!(
         method = "DELETE",

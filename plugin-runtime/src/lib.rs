@@ -11,6 +11,9 @@ mod manifest;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod mount;
+#[cfg(feature = "operations")]
+#[cfg_attr(docsrs, doc(cfg(feature = "operations")))]
+pub mod operations;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
@@ -37,9 +40,7 @@ pub mod testing;
 
 /// Opening the database the built-in store (and a server's plugins) share: SQLite or PostgreSQL.
 #[cfg(feature = "auth-store")]
-pub mod database {
-    pub use crate::store::database::*;
-}
+pub mod database;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -106,8 +107,8 @@ macro_rules! __if_client {
 pub use assembly::App;
 pub use auth::{Auth, AuthConfig, AuthMethod, Principal, Security};
 pub use declare::{
-    Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, PathParam,
-    Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn,
+    Concurrency, ConcurrencyLimit, ErrorDecl, InputLocation, LimitKey, Method, OperationDecl,
+    PathParam, Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn,
 };
 pub use lifecycle::{Lifecycle, Missing, Readiness, ReadyCheck, StartFailed, Starting};
 pub use manifest::manifest;

@@ -67,6 +67,12 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
                                 .concurrency_for(p, r)
                                 .as_ref()
                                 .map(crate::declare::ConcurrencyLimit::json),
+                            operation: r.operation.map(|o| {
+                                serde_json::json!({
+                                    "rerun": o.rerun,
+                                    "location": format!("{}/operations/{{operationId}}", full_path(&base_path, r.path)),
+                                })
+                            }),
                         }
                     })
                     .collect(),
@@ -152,6 +158,11 @@ struct Route {
     /// The concurrency cap in force; absent when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     concurrency: Option<serde_json::Value>,
+    /// On a route declared `operation`: whether a run its server's death interrupted is run
+    /// again, and where its operations are read (`status` and `errors` are then the
+    /// operation's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]

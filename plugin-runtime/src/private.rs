@@ -6,8 +6,9 @@ use std::marker::PhantomData;
 
 pub use crate::assembly::Assembly;
 pub use crate::declare::{
-    Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method, PathParam,
-    Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security, schema_inline, schema_ref,
+    Concurrency, ConfigMeta, ErrorDecl, Health, Hooks, InputLocation, LimitKey, Method,
+    OperationDecl, PathParam, Permissions, PluginMeta, RateLimit, RouteMeta, SchemaFn, Security,
+    schema_inline, schema_ref,
 };
 pub use crate::mount::check::{
     Msg, RouteFingerprint, check_authenticator_needed, check_plugin_route, check_plugins,
@@ -16,8 +17,12 @@ pub use crate::mount::check::{
 pub use crate::mount::{
     Mounter, Plugin, Route, RouteRuntime, ServeFn, ServeFuture, endpoint, serve,
 };
+#[cfg(feature = "operations")]
+pub use crate::mount::{RunFn, accept_operation, operation_endpoint, run_operation};
 pub use crate::policy::{ServerConfig, SharedAuthenticator};
 pub use crate::reach::Placeholders;
+#[cfg(feature = "operations")]
+pub use crate::request::Accepted;
 pub use crate::request::Location;
 pub use crate::request::{
     Ctx, IsValidated, JsonBody, NoContent, NoInput, NoParams, Output, PathOf, QueryInput,
@@ -74,6 +79,78 @@ pub fn assert_empty_output<T: crate::request::EmptyOutput>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
 pub fn assert_extractor<T: axum::extract::FromRequestParts<()> + Send + 'static>() {}
 pub fn assert_route_error<E: IsRouteError>() {}
+pub fn assert_operations_enabled<T: OperationsEnabled>() {}
+pub fn assert_stored<T: Stored>() {}
+pub fn assert_operation_result<T: OperationResult>() {}
+
+/// Implemented when the crate can run operations: a route declared `operation` in a build
+/// without them fails here, once, at the key.
+#[diagnostic::on_unimplemented(
+    message = "a route declared `operation` needs the feature `operations-sqlite` or `operations-postgres` of plugin-routes",
+    label = "this route is an operation",
+    note = "add `features = [\"operations-sqlite\"]` (or `operations-postgres`) to plugin-routes in Cargo.toml"
+)]
+pub trait OperationsEnabled {}
+#[cfg(feature = "operations")]
+impl OperationsEnabled for () {}
+
+/// What an operation keeps between its request and its run: written and read back as JSON.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is stored with the operation until it runs, so it must implement `Serialize` as well as `Deserialize`",
+    label = "derive `Serialize` for it too"
+)]
+pub trait Stored: serde::Serialize + DeserializeOwned + Send + 'static {}
+impl<T: serde::Serialize + DeserializeOwned + Send + 'static> Stored for T {}
+
+/// What an operation's result can be: stored as JSON until its client reads it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of an operation",
+    label = "an operation's result waits in the database as JSON: derive `Serialize` and `JsonSchema` (a stream, headers, HTML or bytes cannot wait there)"
+)]
+pub trait OperationResult: serde::Serialize + schemars::JsonSchema + Send + 'static {}
+impl<T: serde::Serialize + schemars::JsonSchema + Send + 'static> OperationResult for T {}
+
+/// Stand-ins where operations are off: the route fails at `assert_operations_enabled` alone.
+#[cfg(not(feature = "operations"))]
+mod no_operations {
+    use super::{Ctx, MethodRouter, RouteResult, RouteRuntime, ServeFn};
+
+    #[derive(Debug)]
+    pub struct Accepted;
+
+    impl crate::request::Responder for Accepted {
+        type Output = Accepted;
+        fn respond(
+            _: http::StatusCode,
+            _: Accepted,
+            _: &crate::RequestId,
+            _: std::time::Duration,
+        ) -> axum::response::Response {
+            axum::response::Response::default()
+        }
+    }
+
+    pub type RunFn<S> = fn(Ctx<S>, String) -> super::BoxFuture<()>;
+
+    pub async fn accept_operation<S, P, I>(_: Ctx<S>, _: P, _: I) -> RouteResult<Accepted> {
+        Ok(Accepted)
+    }
+
+    pub fn run_operation<S, P, I, T, F, Fut>(
+        _: Ctx<S>,
+        _: String,
+        _: u16,
+        _: F,
+    ) -> super::BoxFuture<()> {
+        Box::pin(async {})
+    }
+
+    pub fn operation_endpoint<S>(_: RouteRuntime<S>, _: ServeFn<S>, _: RunFn<S>) -> MethodRouter {
+        MethodRouter::new()
+    }
+}
+#[cfg(not(feature = "operations"))]
+pub use no_operations::*;
 
 /// The output type, once it is known to be one: the macros write the handler's output type as
 /// `<T as CheckedOutput>::Output` wherever they use it, so a type that is no `RouteOutput` is

@@ -31,6 +31,7 @@ mod lints;
 mod logs;
 mod metrics;
 mod openapi;
+mod operations;
 mod outputs;
 mod path_params;
 mod rate_limits;

@@ -222,7 +222,24 @@ impl PgSchema {
     async fn admin(&self, sql: &str) {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
-        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// A URL whose connections work in the schema and then in `public`, where `extension` is
+    /// made if missing: apalis's tables (in a schema of their own, shared by every test) use
+    /// `hstore`, which must outlive the test's schema.
+    pub(crate) async fn url_with_public_extension(&self, extension: &str) -> String {
+        self.admin(&format!(
+            "CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public"
+        ))
+        .await;
+        self.url.replace(
+            &format!("search_path%3D{}", self.schema),
+            &format!("search_path%3D{}%2Cpublic", self.schema),
+        )
     }
 
     /// Drops the schema and everything in it.

@@ -349,7 +349,10 @@ fn two_servers_share_one_postgres() {
         rt.block_on(async {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         });
     };
     admin(format!(

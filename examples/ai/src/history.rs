@@ -125,7 +125,7 @@ impl History {
                     "SELECT {COLUMNS} FROM ai_history WHERE caller = $1 \
                      ORDER BY created_at DESC, id DESC LIMIT $2"
                 );
-                sqlx::query(&sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(caller)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
@@ -145,7 +145,7 @@ impl History {
                      AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
                      ORDER BY created_at DESC, id DESC LIMIT $4"
                 );
-                sqlx::query(&sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(caller)
                     .bind(at)
                     .bind(before)
@@ -163,7 +163,7 @@ impl History {
     /// The database failing.
     pub async fn get(&self, caller: &str, id: &str) -> Result<Option<HistoryEntry>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM ai_history WHERE caller = $1 AND id = $2");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(caller)
             .bind(id)
             .fetch_optional(&self.pool)

@@ -303,7 +303,7 @@ impl Ledger {
              CAST(COALESCE(SUM(cost_picodollars), 0) AS BIGINT) \
              FROM ai_generations WHERE caller = $1 AND {column} = $2"
         );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(caller)
             .bind(period)
             .fetch_one(&self.pool)

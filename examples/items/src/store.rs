@@ -49,8 +49,6 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-const COLUMNS: &str = "id, name, status, created_at";
-
 impl ItemsState {
     /// Opens the database at `url` (see `plugin_routes::database::connect`) and runs the
     /// migrations. `sqlite::memory:` gives a private in-memory database, for tests.
@@ -91,9 +89,9 @@ impl ItemsState {
     ) -> Result<(Vec<Item>, u64), StoreError> {
         let offset = i64::from(page - 1) * i64::from(limit);
         let status = filter.map(ItemStatus::as_str);
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
-        ))
+        let rows = sqlx::query(
+            "SELECT id, name, status, created_at FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
+        )
         .bind(owner)
         .bind(status)
         .bind(i64::from(limit))
@@ -112,9 +110,9 @@ impl ItemsState {
     }
 
     pub(crate) async fn get(&self, owner: &str, id: i64) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM items WHERE id = $1 AND owner = $2"
-        ))
+        let row = sqlx::query(
+            "SELECT id, name, status, created_at FROM items WHERE id = $1 AND owner = $2",
+        )
         .bind(id)
         .bind(owner)
         .fetch_optional(&self.pool)
@@ -128,9 +126,9 @@ impl ItemsState {
         name: &str,
         status: ItemStatus,
     ) -> Result<Item, StoreError> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO items (owner, name, status) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
-        ))
+        let row = sqlx::query(
+            "INSERT INTO items (owner, name, status) VALUES ($1, $2, $3) RETURNING id, name, status, created_at",
+        )
         .bind(owner)
         .bind(name)
         .bind(status.as_str())
@@ -146,9 +144,9 @@ impl ItemsState {
         name: Option<&str>,
         status: Option<ItemStatus>,
     ) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE items SET name = COALESCE($2, name), status = COALESCE($3, status) WHERE id = $1 AND owner = $4 RETURNING {COLUMNS}"
-        ))
+        let row = sqlx::query(
+            "UPDATE items SET name = COALESCE($2, name), status = COALESCE($3, status) WHERE id = $1 AND owner = $4 RETURNING id, name, status, created_at",
+        )
         .bind(id)
         .bind(name)
         .bind(status.map(ItemStatus::as_str))

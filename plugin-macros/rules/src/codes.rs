@@ -39,6 +39,9 @@ pub enum FrameworkCode {
     Unavailable,
     /// 504: the handler did not finish within the route's timeout.
     Timeout,
+    /// 499: an operation cancelled before it ended (the status nginx made common for a
+    /// request its client gave up on); found in the operation, never sent as a response.
+    Cancelled,
 }
 
 impl FrameworkCode {
@@ -57,6 +60,7 @@ impl FrameworkCode {
         FrameworkCode::Internal,
         FrameworkCode::Unavailable,
         FrameworkCode::Timeout,
+        FrameworkCode::Cancelled,
     ];
 
     /// The code as it appears in the envelope.
@@ -75,6 +79,7 @@ impl FrameworkCode {
             FrameworkCode::Internal => "INTERNAL",
             FrameworkCode::Unavailable => "UNAVAILABLE",
             FrameworkCode::Timeout => "TIMEOUT",
+            FrameworkCode::Cancelled => "CANCELLED",
         }
     }
 
@@ -93,6 +98,7 @@ impl FrameworkCode {
             FrameworkCode::Internal => 500,
             FrameworkCode::Unavailable => 503,
             FrameworkCode::Timeout => 504,
+            FrameworkCode::Cancelled => 499,
         }
     }
 

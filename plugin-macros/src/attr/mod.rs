@@ -4,6 +4,7 @@
 
 pub(crate) mod concurrency;
 pub(crate) mod errors;
+pub(crate) mod operation;
 pub(crate) mod permissions;
 pub(crate) mod rate_limit;
 pub(crate) mod scopes;
@@ -28,6 +29,7 @@ pub(crate) const ROUTE_KEYS: &[&str] = &[
     "permissions",
     "rate_limit",
     "concurrency",
+    "operation",
 ];
 
 /// The keys of `#[plugin(...)]`.

@@ -172,6 +172,15 @@ pub(crate) fn client(
         quote!(#c::ErrorBody),
         quote!(r.error),
     );
+    if decl.operation.is_some() {
+        framework(
+            "CANCELLED",
+            499,
+            "the operation was cancelled before it ended",
+            quote!(#c::ErrorBody),
+            quote!(r.error),
+        );
+    }
 
     let def = |v: &Variant| {
         let (ident, doc, payload) = (&v.ident, &v.doc, &v.payload);
@@ -274,10 +283,29 @@ pub(crate) fn client(
         summary.map(|s| format!("{s}\n\n")).unwrap_or_default(),
         decl.method.variant_name().to_ascii_uppercase(),
     );
-    let doc_after = format!(
-        "{}`, where `base_url` is the one the client was made with (the server's root); its errors are [`{enum_ident}`].",
-        decl.path.template
-    );
+    let doc_after = if decl.operation.is_some() {
+        format!(
+            "`, where `base_url` is the one the client was made with (the server's root): starts the operation, answering once the server accepted it; wait for its result (or cancel it) through the [`Pending`]({c}::Pending) answered. Its errors are [`{enum_ident}`].",
+            c = "plugin_routes::client"
+        )
+    } else {
+        "`, where `base_url` is the one the client was made with (the server's root); its errors are [`{enum_ident}`]."
+            .replace("{enum_ident}", &enum_ident.to_string())
+    };
+    let doc_after = format!("{}{doc_after}", decl.path.template);
+
+    // An operation's method answers once it is accepted, with what waits for its end.
+    let (returns, sends) = if decl.operation.is_some() {
+        (
+            quote!(#c::Pending<$($m)::+::#out_alias, #enum_ident>),
+            quote!(#c::start::<$($m)::+::#out_alias, #enum_ident>),
+        )
+    } else {
+        (
+            quote!(<$($m)::+::#out_alias as #c::ClientOutput>::Received),
+            quote!(#c::call::<$($m)::+::#out_alias, #enum_ident>),
+        )
+    };
 
     quote! {
         #rt::if_client! {
@@ -353,12 +381,12 @@ pub(crate) fn client(
                 ($($m:ident)::+ ; $base:expr ; $doc_base:literal) => {
                     #[doc = ::core::concat!(#doc_before, $doc_base, #doc_after)]
                     pub async fn #fn_ident(&self, #(#method_params),*) -> ::core::result::Result<
-                        <$($m)::+::#out_alias as #c::ClientOutput>::Received,
+                        #returns,
                         #enum_ident,
                     > {
                         let params = [#(#values),*];
                         let input = #encode;
-                        #c::call::<$($m)::+::#out_alias, #enum_ident>(&self.client, #c::Call {
+                        #sends(&self.client, #c::Call {
                             route: $($m)::+::#companion::META,
                             base_path: $base,
                             params: &params,

@@ -147,6 +147,7 @@ pub(crate) fn route(
     let permissions = crate::attr::permissions::opt_permissions(&rt, decl.permissions.as_ref());
     let rate_limits = crate::attr::rate_limit::opt_rate_limits(&rt, decl.rate_limit.as_ref());
     let concurrency = crate::attr::concurrency::opt_concurrency(&rt, decl.concurrency.as_ref());
+    let operation = crate::attr::operation::opt_operation(&rt, decl.operation.as_ref());
 
     let client = super::client::client(krate, decl, sig, &fn_ident, &companion, summary.as_deref());
     let assertions = assertions(krate, decl, sig);
@@ -218,6 +219,7 @@ pub(crate) fn route(
                 permissions: #permissions,
                 rate_limits: #rate_limits,
                 concurrency: #concurrency,
+                operation: #operation,
             };
         }
 
@@ -308,6 +310,38 @@ fn method_router(
         responder(krate, output)
     };
 
+    if decl.operation.is_some() {
+        let status = decl.status;
+        return quote! {
+            fn method_router(self, runtime: #rt::RouteRuntime<#state_ty>) -> #rt::MethodRouter {
+                #rt::operation_endpoint::<#state_ty>(
+                    runtime,
+                    // The request: read and checked like any route's, then stored and queued.
+                    |runtime, request| {
+                        #rt::serve::<#state_ty, #params_source, #input_source, (), #rt::Accepted, _, _>(
+                            runtime,
+                            request,
+                            |ctx: #rt::Ctx<#state_ty>, params: #params_ty, input: #input_ty, (): ()| {
+                                #rt::accept_operation(ctx, params, input)
+                            },
+                        )
+                    },
+                    // The run, later, wherever it is taken: the stored input back in order.
+                    |ctx, input| {
+                        #rt::run_operation::<#state_ty, #params_ty, #input_ty, _, _, _>(
+                            ctx,
+                            input,
+                            #status,
+                            |#ctx_pat: #rt::Ctx<#state_ty>, #params_pat: #params_ty, #input_pat: #input_ty| async move {
+                                ::core::result::Result::map_err(#fn_ident(#(#call_args),*).await, ::core::convert::Into::into)
+                            },
+                        )
+                    },
+                )
+            }
+        };
+    }
+
     quote! {
         fn method_router(self, runtime: #rt::RouteRuntime<#state_ty>) -> #rt::MethodRouter {
             // A closure capturing nothing: a plain function pointer, the same type for every
@@ -379,7 +413,24 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
     let output = &sig.output;
     let span = type_span(output);
     let rt = krate.private_at(span);
-    if decl.status == 204 {
+    if let Some(op) = &decl.operation {
+        // Stored between the request and the run: the input and path parameters are written
+        // and read back as JSON, and so is the result.
+        let key_span = op.key.span();
+        let krt = krate.private_at(key_span);
+        checks.push(quote_spanned!(key_span=> #krt::assert_operations_enabled::<()>));
+        for arg in sig
+            .args
+            .iter()
+            .filter(|a| matches!(a.role, Role::Input | Role::Path))
+        {
+            let ty = &arg.ty;
+            let span = type_span(ty);
+            let rt = krate.private_at(span);
+            checks.push(quote_spanned!(span=> #rt::assert_stored::<#ty>));
+        }
+        checks.push(quote_spanned!(span=> #rt::assert_operation_result::<#output>));
+    } else if decl.status == 204 {
         checks.push(quote_spanned!(span=> #rt::assert_empty_output::<#output>));
     } else {
         let responder = responder(krate, output);

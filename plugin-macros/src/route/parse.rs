@@ -3,7 +3,7 @@
 
 use crate::attr::errors::{self, RawError};
 use crate::attr::security::{self, SecurityDecl};
-use crate::attr::{ROUTE_KEYS, concurrency, permissions, rate_limit, scopes};
+use crate::attr::{ROUTE_KEYS, concurrency, operation, permissions, rate_limit, scopes};
 use crate::ctxt::Ctxt;
 use crate::keyed;
 use proc_macro2::{Span, TokenStream};
@@ -29,6 +29,8 @@ pub(crate) struct RawRoute {
     pub(crate) rate_limit: Option<rate_limit::RateLimitDecl>,
     /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
     pub(crate) concurrency: Option<concurrency::ConcurrencyDecl>,
+    /// `operation` or `operation(rerun)`.
+    pub(crate) operation: Option<operation::OperationDecl>,
     /// Keys that were written, valid or not, so a malformed value is not also reported missing.
     pub(crate) written: Vec<String>,
 }
@@ -51,6 +53,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
         permissions: None,
         rate_limit: None,
         concurrency: None,
+        operation: None,
         written: Vec::new(),
     };
     for k in keyed::parse(cx, args, "#[plugin_route]", ROUTE_KEYS)? {
@@ -74,6 +77,7 @@ pub(crate) fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<RawRoute> {
             "permissions" => raw.permissions = permissions::permissions(cx, &k),
             "rate_limit" => raw.rate_limit = rate_limit::rate_limit(cx, &k),
             "concurrency" => raw.concurrency = concurrency::concurrency(cx, &k),
+            "operation" => raw.operation = operation::operation(cx, &k),
             // Read before parsing, by `krate::scan`.
             "crate" => {}
             _ => unreachable!("keyed::parse only yields known keys"),

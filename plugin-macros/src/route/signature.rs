@@ -212,6 +212,18 @@ fn check_against_route(cx: &Ctxt, args: &[Arg], decl: &RouteDecl, fn_ident: &syn
             ),
         );
     }
+    // An operation's handler runs after its request is gone, from what was stored.
+    if decl.operation.is_some() {
+        for arg in args.iter().filter(|a| matches!(a.role, Role::Extract)) {
+            cx.error_spanned_by(
+                &arg.ident,
+                format!(
+                    "`{}` is an `#[extract]` argument, but the route is an `operation`: its handler runs after the request is gone, from the path parameters and input stored with it; take what it needs as input",
+                    arg.ident
+                ),
+            );
+        }
+    }
     let mut input: Option<&Arg> = None;
     for arg in args.iter().filter(|a| matches!(a.role, Role::Input)) {
         if is_scalar(&arg.ty) {

@@ -35,6 +35,8 @@ pub(crate) struct RouteDecl {
     pub(crate) rate_limit: Option<crate::attr::rate_limit::RateLimitDecl>,
     /// `concurrency(...)`; `None` inherits the plugin's, then the server's stream cap.
     pub(crate) concurrency: Option<crate::attr::concurrency::ConcurrencyDecl>,
+    /// `operation`: answered `202` at once, the handler run later.
+    pub(crate) operation: Option<crate::attr::operation::OperationDecl>,
 }
 
 /// What the route says about itself in the OpenAPI document (none of it changes behaviour except
@@ -148,6 +150,14 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
             ),
         );
     }
+    if let Some(op) = &raw.operation
+        && method == Method::Get
+    {
+        cx.error_spanned_by(
+            &op.key,
+            "a GET route cannot be an `operation`: starting one creates something, so declare it on a POST (or PUT, PATCH, DELETE) route",
+        );
+    }
     Some(RouteDecl {
         method,
         path,
@@ -163,6 +173,7 @@ pub(crate) fn validate(cx: &Ctxt, raw: RawRoute) -> Option<RouteDecl> {
         permissions: raw.permissions,
         rate_limit: raw.rate_limit,
         concurrency: raw.concurrency,
+        operation: raw.operation,
     })
 }
 

@@ -106,6 +106,7 @@ impl plugin_route_create_item {
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
         concurrency: ::core::option::Option::None,
+        operation: ::core::option::Option::None,
     };
 }
 const _: () = {

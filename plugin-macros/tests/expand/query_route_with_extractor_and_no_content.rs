@@ -82,6 +82,7 @@ impl plugin_route_clear_tags {
         permissions: ::core::option::Option::None,
         rate_limits: ::core::option::Option::None,
         concurrency: ::core::option::Option::None,
+        operation: ::core::option::Option::None,
     };
 }
 const _: () = {

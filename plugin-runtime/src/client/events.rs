@@ -36,8 +36,7 @@ impl std::error::Error for EventError {}
 
 /// The events of a streamed route, typed; ends after an error.
 pub struct Events<T> {
-    body: super::ClientBody,
-    buffer: BytesMut,
+    frames: Frames,
     done: bool,
     _event: PhantomData<fn() -> T>,
 }
@@ -51,11 +50,70 @@ impl<T> std::fmt::Debug for Events<T> {
 impl<T> Events<T> {
     pub(crate) fn new(body: super::ClientBody) -> Self {
         Events {
-            body,
-            buffer: BytesMut::new(),
+            frames: Frames::new(body),
             done: false,
             _event: PhantomData,
         }
+    }
+}
+
+/// One event as sent: its name (`message` when it has none), its `id`, its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub(crate) name: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: String,
+}
+
+/// The events of a body, untyped, as they arrive.
+pub(crate) struct Frames {
+    body: super::ClientBody,
+    buffer: BytesMut,
+    ended: bool,
+}
+
+impl Frames {
+    pub(crate) fn new(body: super::ClientBody) -> Self {
+        Frames {
+            body,
+            buffer: BytesMut::new(),
+            ended: false,
+        }
+    }
+
+    /// The next whole event; `None` once the body ends.
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Event, Transport>>> {
+        loop {
+            if let Some(event) = next_event(&mut self.buffer) {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.ended = true,
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(Transport(e.to_string()))));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        // Line breaks are normalized so that `\r\n` framing splits the same.
+                        let text = data.iter().filter(|b| **b != b'\r').copied();
+                        self.buffer.extend(text);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next whole event; `None` once the body ends.
+    pub(crate) async fn next(&mut self) -> Option<Result<Event, Transport>> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 }
 
@@ -63,25 +121,33 @@ impl<T> Events<T> {
 #[cfg(fuzzing)]
 pub(crate) fn split_events(bytes: &[u8]) -> Vec<(String, String)> {
     let mut buffer = BytesMut::from(bytes);
-    std::iter::from_fn(|| next_event(&mut buffer)).collect()
+    std::iter::from_fn(|| next_event(&mut buffer))
+        .map(|e| (e.name, e.data))
+        .collect()
 }
 
-/// One whole event from the front of `buffer`: its name and its data.
-fn next_event(buffer: &mut BytesMut) -> Option<(String, String)> {
+/// One whole event from the front of `buffer`.
+fn next_event(buffer: &mut BytesMut) -> Option<Event> {
     loop {
         let end = buffer.windows(2).position(|w| w == b"\n\n")?;
         let block = String::from_utf8_lossy(&buffer[..end]).into_owned();
         buffer.advance(end + 2);
-        let (mut name, mut data) = (String::from("message"), Vec::new());
+        let (mut name, mut id, mut data) = (String::from("message"), None, Vec::new());
         for line in block.lines() {
             if let Some(v) = line.strip_prefix("event:") {
                 v.trim().clone_into(&mut name);
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_owned());
             } else if let Some(v) = line.strip_prefix("data:") {
                 data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
             }
         }
         if !data.is_empty() {
-            return Some((name, data.join("\n")));
+            return Some(Event {
+                name,
+                id,
+                data: data.join("\n"),
+            });
         }
         // A comment or a keep-alive: nothing to hand out.
     }
@@ -92,44 +158,34 @@ impl<T: DeserializeOwned> Stream for Events<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            if this.done {
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let event = match this.frames.poll_event(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => {
+                this.done = true;
                 return Poll::Ready(None);
             }
-            if let Some((name, data)) = next_event(&mut this.buffer) {
-                let item = if name == "error" {
-                    this.done = true;
-                    match serde_json::from_str::<ErrorBody>(&data) {
-                        Ok(e) => Err(EventError::Refused(e)),
-                        Err(e) => Err(EventError::Malformed(format!("an error event ({e})"))),
-                    }
-                } else {
-                    serde_json::from_str(&data).map_err(|e| {
-                        this.done = true;
-                        EventError::Malformed(e.to_string())
-                    })
-                };
-                return Poll::Ready(Some(item));
+            Poll::Ready(Some(Err(t))) => {
+                this.done = true;
+                return Poll::Ready(Some(Err(EventError::Transport(t))));
             }
-            match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(EventError::Transport(Transport(e.to_string())))));
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        // Line breaks are normalized so that `\r\n` framing splits the same.
-                        let text = data.iter().filter(|b| **b != b'\r').copied();
-                        this.buffer.extend(text);
-                    }
-                }
+            Poll::Ready(Some(Ok(event))) => event,
+        };
+        let item = if event.name == "error" {
+            this.done = true;
+            match serde_json::from_str::<ErrorBody>(&event.data) {
+                Ok(e) => Err(EventError::Refused(e)),
+                Err(e) => Err(EventError::Malformed(format!("an error event ({e})"))),
             }
-        }
+        } else {
+            serde_json::from_str(&event.data).map_err(|e| {
+                this.done = true;
+                EventError::Malformed(e.to_string())
+            })
+        };
+        Poll::Ready(Some(item))
     }
 }
 
@@ -140,13 +196,19 @@ mod tests {
     #[test]
     fn events_are_split_and_comments_skipped() {
         let mut b = BytesMut::from(
-            &b": keep-alive\n\ndata: {\"a\":1}\n\nevent: error\ndata: {}\n\ndata: par"[..],
+            &b": keep-alive\n\ndata: {\"a\":1}\n\nevent: error\ndata: {}\n\nid: 7\nevent: progress\ndata: {}\n\ndata: par"[..],
         );
+        let event = |name: &str, id: Option<&str>, data: &str| Event {
+            name: name.into(),
+            id: id.map(Into::into),
+            data: data.into(),
+        };
         assert_eq!(
             next_event(&mut b),
-            Some(("message".into(), "{\"a\":1}".into()))
+            Some(event("message", None, "{\"a\":1}"))
         );
-        assert_eq!(next_event(&mut b), Some(("error".into(), "{}".into())));
+        assert_eq!(next_event(&mut b), Some(event("error", None, "{}")));
+        assert_eq!(next_event(&mut b), Some(event("progress", Some("7"), "{}")));
         assert_eq!(next_event(&mut b), None);
         assert_eq!(&b[..], b"data: par");
     }

@@ -23,9 +23,12 @@ mod events;
 #[cfg(fuzzing)]
 pub(crate) use events::split_events;
 mod generated;
+mod operation;
 
+pub use crate::declare::{Operation, OperationState, Progress};
 pub use events::{EventError, Events};
 pub use generated::{ClientOutput, Failure, RouteErrors, call};
+pub use operation::{Pending, start};
 
 use crate::declare::{Method, RouteMeta};
 use crate::request::{FieldError, Location};
@@ -477,11 +480,37 @@ impl Client {
         }
         let mut request = Request::builder()
             .method(http_method(call.route.method))
-            .uri(&path)
-            .header(header::ACCEPT, "application/json, text/event-stream");
+            .uri(&path);
         if json {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
+        self.exchange(request, body).await
+    }
+
+    /// Sends a request to `path` (an absolute path on the server, as a `Location` names one)
+    /// with `headers`, without a body.
+    pub(crate) async fn to_path(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(http::HeaderName, HeaderValue)],
+    ) -> Result<Answer, Transport> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        self.exchange(request, Bytes::new()).await
+    }
+
+    /// Adds the client's credentials and headers to `request`, sends it, and takes the answer.
+    async fn exchange(
+        &self,
+        request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<Answer, Transport> {
+        let mut request = request.header(header::ACCEPT, "application/json, text/event-stream");
         if let Some(b) = &self.bearer {
             request = request.header(header::AUTHORIZATION, b.clone());
         }

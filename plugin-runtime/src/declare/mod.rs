@@ -5,6 +5,8 @@
 mod health;
 mod lifecycle;
 mod limits;
+#[cfg(any(feature = "client", feature = "operations"))]
+mod operation;
 mod permissions;
 mod plugin;
 mod route;
@@ -14,11 +16,14 @@ pub use health::Health;
 pub(crate) use health::{is_default_health, served_routes};
 pub use lifecycle::{ConfigMeta, Hooks};
 pub use limits::{Concurrency, ConcurrencyLimit, LimitKey, RateLimit};
+#[cfg(any(feature = "client", feature = "operations"))]
+pub use operation::{Operation, OperationState, Progress};
 pub use permissions::Permissions;
 pub use plugin::PluginMeta;
 pub(crate) use route::method_filter;
 pub use route::{
-    ErrorDecl, InputLocation, Method, PathParam, RouteMeta, SchemaFn, schema_inline, schema_ref,
+    ErrorDecl, InputLocation, Method, OperationDecl, PathParam, RouteMeta, SchemaFn, schema_inline,
+    schema_ref,
 };
 pub use security::{AuthMethod, Security};
 

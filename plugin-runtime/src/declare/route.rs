@@ -125,6 +125,17 @@ pub struct RouteMeta {
     /// `concurrency(...)`; `None` inherits the plugin's, then the server's cap on streams (for
     /// a streamed route).
     pub concurrency: Option<super::Concurrency>,
+    /// `operation` (or `operation(rerun)`): the route answers `202 Accepted` and runs its
+    /// handler as an operation.
+    pub operation: Option<OperationDecl>,
+}
+
+/// What `operation(...)` declares of a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperationDecl {
+    /// `operation(rerun)`: an operation whose server died while running it is run again from
+    /// the start by another; without it, it ends `failed` (`503 UNAVAILABLE`).
+    pub rerun: bool,
 }
 
 impl RouteMeta {
@@ -160,6 +171,7 @@ impl RouteMeta {
         permissions: None,
         rate_limits: None,
         concurrency: None,
+        operation: None,
     };
 
     pub(crate) const fn is_fallback(&self) -> bool {

@@ -51,6 +51,9 @@ pub struct RouteRuntime<S> {
     /// What its requests' server spans are made by (`None`: the server does not trace).
     #[cfg(feature = "otel")]
     pub(crate) tracer: Option<Arc<crate::otel::RouteTracer>>,
+    /// The server's operations, on a route declared `operation`.
+    #[cfg(feature = "operations")]
+    pub(crate) operation: Option<crate::operations::RouteOperation>,
 }
 
 impl<S> Clone for RouteRuntime<S> {
@@ -71,6 +74,8 @@ impl<S> Clone for RouteRuntime<S> {
             metrics: self.metrics.clone(),
             #[cfg(feature = "otel")]
             tracer: self.tracer.clone(),
+            #[cfg(feature = "operations")]
+            operation: self.operation.clone(),
         }
     }
 }
@@ -201,6 +206,8 @@ where
                 };
                 let input = I::parse(&parts, &bytes)?;
                 let ctx = rt.ctx(request_id.clone(), principal);
+                #[cfg(feature = "operations")]
+                let ctx = rt.accepting(ctx, &parts);
                 let output = handler(ctx, params, input, extracted)
                     .await
                     .map_err(Failure::Route)?;
@@ -251,8 +258,20 @@ impl<S> RouteRuntime<S> {
         }
     }
 
+    /// An operation route's context carries what accepts its request, and the path it came to.
+    #[cfg(feature = "operations")]
+    fn accepting(&self, ctx: Ctx<S>, parts: &http::request::Parts) -> Ctx<S> {
+        match &self.operation {
+            None => ctx,
+            Some(op) => ctx.with_operation(Some(crate::request::OperationCx::Accepting(
+                Arc::clone(&op.acceptor),
+                Arc::from(parts.uri.path()),
+            ))),
+        }
+    }
+
     /// The handler's context for one request.
-    fn ctx(&self, request_id: RequestId, principal: Option<Arc<Principal>>) -> Ctx<S> {
+    pub(crate) fn ctx(&self, request_id: RequestId, principal: Option<Arc<Principal>>) -> Ctx<S> {
         Ctx::new(
             Arc::clone(&self.state),
             request_id,

@@ -5,8 +5,12 @@
 pub(crate) mod check;
 mod endpoint;
 mod mounter;
+#[cfg(feature = "operations")]
+mod operation;
 mod plugin;
 
 pub use endpoint::{RouteRuntime, ServeFn, ServeFuture, endpoint, serve};
 pub use mounter::Mounter;
+#[cfg(feature = "operations")]
+pub use operation::{RunFn, accept_operation, operation_endpoint, run_operation};
 pub use plugin::{Plugin, Route};

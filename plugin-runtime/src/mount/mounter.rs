@@ -87,7 +87,36 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             return;
         }
         let runtime = self.runtime_for(meta);
+        #[cfg(feature = "operations")]
+        if runtime.operation.is_some() {
+            let path = full_path(&self.server.base_path_of(self.plugin), meta.path);
+            for (at, resource) in super::operation::resource_routes(&runtime, &path) {
+                let router = std::mem::take(&mut self.router);
+                self.router = router.route(&at, resource);
+            }
+        }
         self.install(meta, route.method_router(runtime));
+    }
+
+    /// The server's operations for a route declared `operation`.
+    ///
+    /// # Panics
+    /// When the route is one and the server has no operations: a mistake in assembling the
+    /// application, reported before it serves.
+    #[cfg(feature = "operations")]
+    fn operation_for(&self, meta: &'static RouteMeta) -> Option<crate::operations::RouteOperation> {
+        meta.operation?;
+        let Some(operations) = self.server.operations() else {
+            panic!(
+                "route `{}` of plugin `{}` is declared `operation`, but the server has no operations: open them with `plugin_routes::operations::Operations::open(&database, settings)` and give them to `ServerConfig::with_operations`",
+                meta.handler, self.plugin.name
+            );
+        };
+        Some(super::operation::route_operation(
+            operations,
+            self.plugin,
+            meta,
+        ))
     }
 
     /// The route's limits and security, resolved against the server's settings. Generic only
@@ -114,6 +143,8 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                     &full_path(&self.server.base_path_of(self.plugin), meta.path),
                 ))
             }),
+            #[cfg(feature = "operations")]
+            operation: self.operation_for(meta),
             state: Arc::clone(&self.state),
             plugin: self.plugin,
             route: meta,

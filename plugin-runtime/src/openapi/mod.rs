@@ -7,6 +7,7 @@
 //! holds a placeholder `$ref` in the utoipa model, swapped for schemars' JSON after serialization
 //! (see the `schemas` module).
 
+mod long_running;
 mod operation;
 mod render;
 mod schemas;
@@ -125,15 +126,23 @@ impl Catalog {
         let mut scopes = BTreeSet::new();
         for plugin in plugins.iter().copied().chain(server_plugins(config)) {
             let base_path = config.base_path_of(plugin);
-            let ops: Vec<_> = served_routes(plugin)
-                .filter(|r| !r.is_hidden(plugin))
-                .map(|route| {
-                    scopes.extend(config.security_for(plugin, route).1.iter().copied());
-                    let path = plugin_routes_rules::full_path(&base_path, route.path);
-                    let op = operation::route(&mut schemas, config, &served, plugin, route);
-                    (path, route.method.as_str(), op)
-                })
-                .collect();
+            let mut ops = Vec::new();
+            for route in served_routes(plugin).filter(|r| !r.is_hidden(plugin)) {
+                scopes.extend(config.security_for(plugin, route).1.iter().copied());
+                let path = plugin_routes_rules::full_path(&base_path, route.path);
+                let op = operation::route(&mut schemas, config, &served, plugin, route);
+                if route.operation.is_some() {
+                    ops.extend(long_running::resources(
+                        &mut schemas,
+                        config,
+                        &served,
+                        plugin,
+                        route,
+                        &path,
+                    ));
+                }
+                ops.push((path, route.method.as_str(), op));
+            }
             generated.push((plugin, ops));
         }
         let mut finished = schemas.finish();

@@ -120,7 +120,19 @@ pub(crate) fn route(
             ),
         None => with_request_id(ResponseBuilder::new().description(success_text(route.status))),
     };
-    if route.output_conditional {
+    // An operation answers `202` with the operation; its result and declared errors are the
+    // operation's, documented with its own paths.
+    let long = route.operation.is_some();
+    if long {
+        op = op.response(
+            "202",
+            super::long_running::accepted(schemas, plugin, route).build(),
+        );
+        extensions = extensions.add(
+            "x-operation",
+            json!({"rerun": route.operation.is_some_and(|o| o.rerun)}),
+        );
+    } else if route.output_conditional {
         op = op
             .response(
                 route.status.to_string(),
@@ -163,25 +175,7 @@ pub(crate) fn route(
             "the body is not `application/json`",
         );
     }
-    if !security.is_public() {
-        framework(
-            FrameworkCode::Unauthorized,
-            "no valid credential: missing, malformed, unknown, expired and revoked ones all get this same answer",
-        );
-        if !scopes.is_empty() {
-            framework(
-                FrameworkCode::Forbidden,
-                "the caller lacks a required scope; `details.missingScopes` lists them",
-            );
-        }
-        let by_cookie = security.schemes().iter().any(|name| auth.is_cookie(name));
-        if by_cookie && route.method.is_unsafe() {
-            framework(
-                FrameworkCode::CsrfRejected,
-                "a cookie-authenticated request came from another site (`Sec-Fetch-Site` or `Origin`)",
-            );
-        }
-    }
+    caller_errors(&mut framework, auth, security, scopes, route.method);
     let limits = config.rate_limits_for(plugin, route);
     let cap = config.concurrency_for(plugin, route);
     if !limits.is_empty() || !security.is_public() || cap.is_some() {
@@ -226,11 +220,17 @@ pub(crate) fn route(
         FrameworkCode::Internal,
         "an unexpected failure; the cause is logged with the request id",
     );
-    framework(
-        FrameworkCode::Timeout,
-        "the handler did not finish within the route's timeout",
-    );
-    let errors: Vec<&ErrorDecl> = route.effective_errors(plugin).collect();
+    if !long {
+        framework(
+            FrameworkCode::Timeout,
+            "the handler did not finish within the route's timeout",
+        );
+    }
+    let errors: Vec<&ErrorDecl> = if long {
+        Vec::new()
+    } else {
+        route.effective_errors(plugin).collect()
+    };
     for e in &errors {
         by_status
             .entry(e.status)
@@ -250,6 +250,37 @@ pub(crate) fn route(
         op = op.response(status.to_string(), response);
     }
     op.extensions(Some(extensions.build())).build()
+}
+
+/// What checking the caller can refuse: `401`, `403` without a scope, and a cookie's write
+/// from another site.
+pub(super) fn caller_errors(
+    framework: &mut impl FnMut(FrameworkCode, &'static str),
+    auth: &Served<'_>,
+    security: crate::declare::Security,
+    scopes: &[&str],
+    method: crate::declare::Method,
+) {
+    if security.is_public() {
+        return;
+    }
+    framework(
+        FrameworkCode::Unauthorized,
+        "no valid credential: missing, malformed, unknown, expired and revoked ones all get this same answer",
+    );
+    if !scopes.is_empty() {
+        framework(
+            FrameworkCode::Forbidden,
+            "the caller lacks a required scope; `details.missingScopes` lists them",
+        );
+    }
+    let by_cookie = security.schemes().iter().any(|name| auth.is_cookie(name));
+    if by_cookie && method.is_unsafe() {
+        framework(
+            FrameworkCode::CsrfRejected,
+            "a cookie-authenticated request came from another site (`Sec-Fetch-Site` or `Origin`)",
+        );
+    }
 }
 
 /// `INVALID_INPUT` → `InvalidInput`.
@@ -350,7 +381,7 @@ fn strip_null(schema: &mut Value) {
 }
 
 /// One status's response: the envelope, with `code` narrowed to the codes sent with the status.
-fn error_response(
+pub(super) fn error_response(
     schemas: &mut Schemas,
     auth: &Served<'_>,
     codes: &[(&str, Option<&str>)],
@@ -432,7 +463,7 @@ impl<'a> Served<'a> {
     }
 
     /// Whether the scheme `name` is a cookie, which a browser sends on its own.
-    fn is_cookie(&self, name: &str) -> bool {
+    pub(super) fn is_cookie(&self, name: &str) -> bool {
         self.schemes.iter().any(|s| {
             s.name() == name
                 && matches!(
@@ -488,7 +519,7 @@ impl<'a> Served<'a> {
 }
 
 /// The one error envelope, as a component.
-fn envelope(schemas: &mut Schemas) -> Ref {
+pub(super) fn envelope(schemas: &mut Schemas) -> Ref {
     schemas.fixed(ENVELOPE, || {
         json!({
             "description": "The body of every error the server sends.",
@@ -511,7 +542,7 @@ fn envelope(schemas: &mut Schemas) -> Ref {
     })
 }
 
-fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
+pub(super) fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
     response.header(
         "x-request-id",
         string_header("The request's id: the caller's well-formed `x-request-id`, else a new one."),
@@ -548,7 +579,7 @@ fn event_stream(schemas: &mut Schemas, item: crate::declare::SchemaFn) -> Conten
 }
 
 /// A response header whose value is a string.
-fn string_header(description: &str) -> Header {
+pub(super) fn string_header(description: &str) -> Header {
     HeaderBuilder::new()
         .description(Some(description))
         .schema(Some(RefOr::T(Object::with_type(Type::String).into())))

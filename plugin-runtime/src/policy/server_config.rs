@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// What the routes' spans are made by (`None`: no spans).
     #[cfg(feature = "otel")]
     tracing: Option<crate::otel::Tracing>,
+    /// Where the operations of routes declared `operation` are stored and run.
+    #[cfg(feature = "operations")]
+    operations: Option<crate::operations::Operations>,
 }
 
 impl Default for ServerConfig {
@@ -66,7 +69,26 @@ impl Default for ServerConfig {
             ),
             #[cfg(feature = "otel")]
             tracing: None,
+            #[cfg(feature = "operations")]
+            operations: None,
         }
+    }
+}
+
+#[cfg(feature = "operations")]
+impl ServerConfig {
+    /// Stores and runs the operations of the routes declared `operation` with `operations`
+    /// (feature `operations-sqlite` or `operations-postgres`). A server serving such a route
+    /// without them refuses to start.
+    #[must_use]
+    pub fn with_operations(mut self, operations: &crate::operations::Operations) -> Self {
+        self.operations = Some(operations.clone());
+        self
+    }
+
+    /// The operations, if given.
+    pub fn operations(&self) -> Option<&crate::operations::Operations> {
+        self.operations.as_ref()
     }
 }
 

@@ -21,6 +21,48 @@ pub struct Ctx<S> {
     principal: Option<Arc<Principal>>,
     /// What the handler's code may reach; `None` when its permissions allow nothing.
     reach: Option<Reach>,
+    /// Where an operation's handler reports progress, or where an operation route's request
+    /// is accepted (feature `operations`).
+    #[cfg(feature = "operations")]
+    operation: Option<OperationCx>,
+}
+
+/// What an operation route's context carries besides the rest (feature `operations`).
+#[cfg(feature = "operations")]
+#[derive(Clone)]
+pub(crate) enum OperationCx {
+    /// The request that starts it: who accepts it, and the path it came to.
+    Accepting(Arc<dyn Acceptor>, Arc<str>),
+    /// The run: where its progress goes.
+    Running(ProgressSink),
+}
+
+/// What starts an operation from its accepted request (implemented where operations are
+/// mounted): stores the input (the path parameters and the input, as JSON) under the caller
+/// and queues it.
+#[cfg(feature = "operations")]
+pub(crate) trait Acceptor: Send + Sync + 'static {
+    fn accept<'a>(
+        &'a self,
+        caller: Option<&'a Principal>,
+        request_id: &'a RequestId,
+        path: &'a str,
+        input: String,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<super::Accepted, ApiError>> + Send + 'a>,
+    >;
+}
+
+/// Where an operation's progress reports go: to the task that writes them, in order.
+#[cfg(feature = "operations")]
+#[derive(Clone, Debug)]
+pub(crate) struct ProgressSink(tokio::sync::mpsc::UnboundedSender<(Option<f64>, String)>);
+
+#[cfg(feature = "operations")]
+impl ProgressSink {
+    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<(Option<f64>, String)>) -> Self {
+        ProgressSink(tx)
+    }
 }
 
 impl<S> Ctx<S> {
@@ -38,7 +80,47 @@ impl<S> Ctx<S> {
             route,
             principal,
             reach: None,
+            #[cfg(feature = "operations")]
+            operation: None,
         }
+    }
+
+    /// Makes it the context of an operation's request or run.
+    #[cfg(feature = "operations")]
+    pub(crate) fn with_operation(mut self, operation: Option<OperationCx>) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// Where an operation's request is accepted, with the path it came to.
+    #[cfg(feature = "operations")]
+    pub(crate) fn acceptor(&self) -> Option<(&dyn Acceptor, &str)> {
+        match &self.operation {
+            Some(OperationCx::Accepting(a, path)) => Some((&**a, path)),
+            _ => None,
+        }
+    }
+
+    /// Reports how far the operation is, for its clients to read and watch: `fraction` from 0
+    /// to 1 when the handler knows it (`None` otherwise), and what it is doing. Reports are
+    /// kept in order, every one of them, and each is an event of the operation's stream.
+    /// Outside an operation (a route that is not `operation`, a handler called in a test) it
+    /// does nothing, so one handler serves both.
+    ///
+    /// ```ignore
+    /// ctx.progress(Some(0.5), format!("pushed {done} of {total} commits"));
+    /// ```
+    pub fn progress(&self, fraction: Option<f64>, message: impl Into<String>) {
+        #[cfg(feature = "operations")]
+        if let Some(OperationCx::Running(sink)) = &self.operation {
+            let fraction = fraction
+                .filter(|f| f.is_finite())
+                .map(|f| f.clamp(0.0, 1.0));
+            // The run is over when its receiver is gone; a report after it has nowhere to go.
+            let _ = sink.0.send((fraction, message.into()));
+        }
+        #[cfg(not(feature = "operations"))]
+        let _ = (fraction, message);
     }
 
     /// Gives the handler the handle of its route's `permissions(...)`.
@@ -133,6 +215,12 @@ impl<S> Ctx<S> {
         &self.state
     }
 
+    /// The request id itself.
+    #[cfg(feature = "operations")]
+    pub(crate) fn request_id_value(&self) -> &RequestId {
+        &self.request_id
+    }
+
     /// This request's id, as sent back in `x-request-id` and in error bodies.
     pub fn request_id(&self) -> &str {
         self.request_id.as_str()
@@ -187,6 +275,8 @@ impl<S> Clone for Ctx<S> {
             route: self.route,
             principal: self.principal.clone(),
             reach: self.reach.clone(),
+            #[cfg(feature = "operations")]
+            operation: self.operation.clone(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub(crate) use catch::{CatchUnwind, panic_message};
 pub use client_addr::{ClientAddr, TrustedProxies};
 pub use ctx::Ctx;
 pub(crate) use ctx::forbidden;
+#[cfg(feature = "operations")]
+pub(crate) use ctx::{Acceptor, OperationCx, ProgressSink};
 pub use error::{
     ApiError, Details, FieldError, FrameworkCode, Location, RouteError, RouteResult,
     declared_error, fallback_error,
@@ -34,9 +36,13 @@ pub use input::{IsValidated, JsonBody, NoInput, NoParams, PathOf, QueryInput};
 pub use layer::{RequestFuture, RequestLayer, RequestService};
 pub use principal::Principal;
 pub use request_id::{HEADER as REQUEST_ID_HEADER, RequestId};
+#[cfg(feature = "operations")]
+pub use respond::Accepted;
 pub use respond::Responder;
 pub use respond::{
     Binary, Conditional, EmptyOutput, Html, IfNoneMatch, NoContent, Output, RawJson, RouteOutput,
     WithHeaders,
 };
+#[cfg(feature = "operations")]
+pub(crate) use stream::event_stream_headers;
 pub use stream::{EventStream, StreamEvent};

@@ -58,6 +58,16 @@ impl RequestId {
         RequestId::of(Repr::Generated(buf))
     }
 
+    /// The id of a request stored earlier (an operation's), or a new one if it is not well
+    /// formed.
+    #[cfg(feature = "operations")]
+    pub(crate) fn restored(id: &str) -> Self {
+        match HeaderValue::from_str(id) {
+            Ok(v) if is_well_formed(v.as_bytes()) => RequestId::of(Repr::Incoming(v)),
+            _ => RequestId::generate(),
+        }
+    }
+
     fn of(repr: Repr) -> Self {
         RequestId {
             repr,

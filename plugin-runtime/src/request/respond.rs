@@ -411,3 +411,31 @@ impl<T: EmptyOutput> Responder for NoContent<T> {
         response
     }
 }
+
+/// The answer that starts an operation (feature `operations`): `202 Accepted`, the operation's
+/// URL in `Location`, and the operation as it stands in the body.
+#[cfg(feature = "operations")]
+#[derive(Debug)]
+pub struct Accepted {
+    pub(crate) location: String,
+    pub(crate) body: Vec<u8>,
+}
+
+#[cfg(feature = "operations")]
+impl Responder for Accepted {
+    type Output = Accepted;
+
+    fn respond(_: StatusCode, output: Accepted, request_id: &RequestId, _: Duration) -> Response {
+        let mut response = body_response(
+            StatusCode::ACCEPTED,
+            output.body,
+            HeaderValue::from_static("application/json"),
+            false,
+            request_id,
+        );
+        if let Ok(location) = HeaderValue::from_str(&output.location) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
+    }
+}

@@ -121,17 +121,21 @@ impl<T: StreamEvent> RouteOutput for EventStream<T> {
         };
         let mut response = Response::new(axum::body::Body::new(body));
         *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        // Proxies that buffer responses (nginx) pass this one through as it comes.
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        headers.insert(request_id::HEADER, request_id.header_value());
+        event_stream_headers(response.headers_mut(), request_id);
         response
     }
+}
+
+/// The headers of every event stream the server sends.
+pub(crate) fn event_stream_headers(headers: &mut http::HeaderMap, request_id: &RequestId) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies that buffer responses (nginx) pass this one through as it comes.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(request_id::HEADER, request_id.header_value());
 }
 
 /// The response body: polls the items, writes each as an event, and watches the clocks.

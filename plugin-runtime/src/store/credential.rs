@@ -120,7 +120,7 @@ impl Authenticator for Auth {
 #[cold]
 fn refused_by_store(e: AuthError) -> Refusal {
     if crate::request::outage::unavailable_in(&e) {
-        Refusal::unavailable(e, super::database::RETRY_AFTER_SECS)
+        Refusal::unavailable(e, crate::database::RETRY_AFTER_SECS)
     } else {
         Refusal::internal(e)
     }

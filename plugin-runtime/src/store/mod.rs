@@ -7,10 +7,9 @@
 mod cache;
 mod config;
 mod credential;
-pub(crate) mod database;
 mod handle;
 mod jwt;
-mod model;
+pub(crate) mod model;
 mod routes;
 mod scope;
 mod secret;

@@ -1,8 +1,8 @@
 //! What the auth API answers with: users and API keys as clients see them, with times in RFC 3339.
 
 use super::sql::{KeyRow, UserRow};
+pub(crate) use crate::database::{now_ms, parse_rfc3339, rfc3339};
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A user account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -75,26 +75,4 @@ impl From<KeyRow> for ApiKeyInfo {
             last_used_at: k.last_used_at.map(rfc3339),
         }
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Parses an RFC 3339 time into ms since the epoch.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

@@ -6,6 +6,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
 use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long a query waits for a connection from the pool: for one to come free, or for the
 /// database to accept a new one. Past it the query fails with `PoolTimedOut`, which
@@ -101,9 +102,10 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
                 SQLITE_BUSY_WAIT.as_millis()
             );
             pool.after_connect(move |conn, _| {
-                let busy = busy.clone();
+                // Built from constants of this module, never from input.
+                let busy = sqlx::raw_sql(sqlx::AssertSqlSafe(busy.clone()));
                 Box::pin(async move {
-                    conn.execute(busy.as_str()).await?;
+                    conn.execute(busy).await?;
                     Ok(())
                 })
             })
@@ -112,6 +114,48 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     };
     pool.acquire_timeout(CONNECTION_WAIT)
         .connect_with(options)
+        .await
+}
+
+/// A SQLite pool of its own on `url`, set up as [`connect`] sets up the shared one: what
+/// apalis's storage takes (it speaks to SQLite, not through `Any`). On `sqlite::memory:` it is
+/// a second private database, holding only the queue.
+#[cfg(feature = "operations-sqlite")]
+pub(crate) async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut options = SqliteConnectOptions::from_str(url)?
+        .busy_timeout(SQLITE_BUSY_WAIT)
+        .foreign_keys(true);
+    if !memory {
+        create_parent_dir(url)?;
+        options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+    }
+    let pool = if memory {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(4)
+    };
+    pool.acquire_timeout(CONNECTION_WAIT)
+        .connect_with(options)
+        .await
+}
+
+/// A PostgreSQL pool of its own on `url`, for apalis's storage.
+#[cfg(feature = "operations-postgres")]
+pub(crate) async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(CONNECTION_WAIT)
+        .connect(url)
         .await
 }
 
@@ -193,4 +237,28 @@ impl std::fmt::Debug for Database {
             .field("backend", &self.backend())
             .finish_non_exhaustive()
     }
+}
+
+/// Now, as the tables store times: milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A stored time as RFC 3339, as the API shows it.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 time into ms since the epoch.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

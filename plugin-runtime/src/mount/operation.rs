@@ -1,0 +1,536 @@
+//! Mounting a route declared `operation`: its request is admitted and read like any route's,
+//! then stored and queued instead of run ([`accept_operation`], answering `202 Accepted`); its
+//! handler is registered with the server's [`Operations`] to run later ([`RunFn`]); and its
+//! operations are served beside it, under the same security and scopes:
+//!
+//! - `GET {path}/operations/{operationId}`: the operation as it stands;
+//! - `GET {path}/operations/{operationId}/events`: its progress as events, ending with it;
+//! - `POST {path}/operations/{operationId}/cancel`: asks it to stop.
+//!
+//! An operation belongs to the caller who started it: to anyone else, and under another path
+//! than its own, it does not exist (`404`).
+
+use super::endpoint::{RouteRuntime, ServeFn, endpoint};
+use crate::declare::{Method, PluginMeta, RouteMeta};
+use crate::operations::{
+    Job, OperationRow, Operations, Outcome, RouteOperation, RunFuture, Runner, State, View,
+};
+use crate::policy::Requirement;
+use crate::request::{
+    Accepted, Acceptor, ApiError, Ctx, Details, FrameworkCode, OperationCx, Principal, RequestId,
+    RouteError, RouteResult,
+};
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A route's handler as its operations run it: the context, and the path parameters and input
+/// as stored (JSON). Written by `#[plugin_route]` as a closure that captures nothing.
+pub type RunFn<S> = fn(Ctx<S>, String) -> RunFuture;
+
+/// What accepts the requests of route `route`.
+pub(crate) fn route_operation(
+    operations: &Operations,
+    plugin: &'static PluginMeta,
+    route: &'static RouteMeta,
+) -> RouteOperation {
+    RouteOperation {
+        operations: operations.clone(),
+        acceptor: Arc::new(RouteAcceptor {
+            operations: operations.clone(),
+            plugin,
+            route,
+        }),
+    }
+}
+
+/// The axum handler of an operation route: `accept` is the route's [`serve`](super::serve)
+/// with [`accept_operation`] as its handler; `run` runs the handler itself, later.
+pub fn operation_endpoint<S: Send + Sync + 'static>(
+    runtime: RouteRuntime<S>,
+    accept: ServeFn<S>,
+    run: RunFn<S>,
+) -> MethodRouter {
+    if let Some(op) = &runtime.operation {
+        let key = key(runtime.plugin, runtime.route);
+        let rerun = runtime.route.operation.is_some_and(|o| o.rerun);
+        op.operations.register(
+            key,
+            Arc::new(TypedRunner {
+                runtime: runtime.clone(),
+                run,
+                rerun,
+            }),
+        );
+    }
+    endpoint(runtime, accept)
+}
+
+/// `plugin/handler`: the name of a route's runner and of its queue.
+fn key(plugin: &PluginMeta, route: &RouteMeta) -> String {
+    format!("{}/{}", plugin.name, route.handler)
+}
+
+/// The handler of an operation route's request: stores the path parameters and input the
+/// request carried (read and validated as for any route) and queues the operation.
+///
+/// # Errors
+/// `429 RATE_LIMITED` past the per-caller cap, `503 UNAVAILABLE` when the database cannot be
+/// reached.
+pub async fn accept_operation<S, P: Serialize, I: Serialize>(
+    ctx: Ctx<S>,
+    params: P,
+    input: I,
+) -> RouteResult<Accepted> {
+    let Some((acceptor, path)) = ctx.acceptor() else {
+        return Err(RouteError::internal(
+            "an operation route was served without the server's operations",
+        ));
+    };
+    let input = serde_json::to_string(&(params, input)).map_err(RouteError::internal)?;
+    acceptor
+        .accept(ctx.principal(), ctx.request_id_value(), path, input)
+        .await
+        .map_err(RouteError::framework)
+}
+
+/// Runs the handler on the stored input: `handler` is the route's function with its arguments
+/// put back in order; `status` is the route's success status.
+pub fn run_operation<S, P, I, T, F, Fut>(
+    ctx: Ctx<S>,
+    input: String,
+    status: u16,
+    handler: F,
+) -> RunFuture
+where
+    S: Send + Sync + 'static,
+    P: DeserializeOwned + Send + 'static,
+    I: DeserializeOwned + Send + 'static,
+    T: Serialize,
+    F: FnOnce(Ctx<S>, P, I) -> Fut + Send + 'static,
+    Fut: Future<Output = RouteResult<T>> + Send + 'static,
+{
+    Box::pin(async move {
+        let (params, input): (P, I) = match serde_json::from_str(&input) {
+            Ok(read) => read,
+            Err(e) => {
+                // Stored by an older build whose input had another shape.
+                tracing::error!(error = %e, "an operation's stored input no longer reads as its route's input");
+                return Outcome::Failed(RouteError::internal(e).into_api_error());
+            }
+        };
+        match handler(ctx, params, input).await {
+            Ok(output) => match serde_json::to_string(&output) {
+                Ok(result) => Outcome::Succeeded { status, result },
+                Err(e) => Outcome::Failed(RouteError::internal(e).into_api_error()),
+            },
+            Err(e) => Outcome::Failed(e.into_api_error()),
+        }
+    })
+}
+
+/// Runs one route's operations on this server.
+struct TypedRunner<S> {
+    runtime: RouteRuntime<S>,
+    run: RunFn<S>,
+    rerun: bool,
+}
+
+impl<S: Send + Sync + 'static> Runner for TypedRunner<S> {
+    fn run(&self, job: Job) -> RunFuture {
+        let caller = job
+            .caller
+            .as_deref()
+            .and_then(|c| StoredCaller::restore(c, self.runtime.security.schemes()))
+            .map(Arc::new);
+        let ctx = self
+            .runtime
+            .ctx(job.request_id, caller)
+            .with_operation(Some(OperationCx::Running(job.progress)));
+        (self.run)(ctx, job.input)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.runtime.timeout
+    }
+
+    fn rerun(&self) -> bool {
+        self.rerun
+    }
+}
+
+/// The caller of an operation, as stored with it: the run sees who started it.
+#[derive(Serialize, Deserialize)]
+struct StoredCaller {
+    user_id: String,
+    email: Option<String>,
+    scheme: String,
+    scopes: Vec<String>,
+}
+
+impl StoredCaller {
+    fn of(p: &Principal) -> String {
+        let stored = StoredCaller {
+            user_id: p.user_id().to_owned(),
+            email: p.email().map(str::to_owned),
+            scheme: p.scheme().to_owned(),
+            scopes: p.scopes().to_vec(),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// The principal again; its scheme must be one the route still admits.
+    fn restore(json: &str, schemes: &'static [&'static str]) -> Option<Principal> {
+        let stored: StoredCaller = serde_json::from_str(json).ok()?;
+        let scheme = schemes.iter().find(|s| **s == stored.scheme)?;
+        Some(Principal::new(
+            stored.user_id,
+            stored.email,
+            scheme,
+            stored.scopes,
+        ))
+    }
+}
+
+/// Accepts one route's requests: the cap, the row, the queue.
+struct RouteAcceptor {
+    operations: Operations,
+    plugin: &'static PluginMeta,
+    route: &'static RouteMeta,
+}
+
+impl Acceptor for RouteAcceptor {
+    fn accept<'a>(
+        &'a self,
+        caller: Option<&'a Principal>,
+        request_id: &'a RequestId,
+        path: &'a str,
+        input: String,
+    ) -> Pin<Box<dyn Future<Output = Result<Accepted, ApiError>> + Send + 'a>> {
+        Box::pin(async move {
+            let engine = &self.operations.0;
+            let owner = caller.map_or("", Principal::user_id);
+            let max = engine.settings.max_active_per_caller;
+            if caller.is_some() {
+                let active = engine.store.active(owner).await.map_err(database)?;
+                if active >= u64::from(max) {
+                    return Err(over_cap(max));
+                }
+            }
+            let id = new_id().map_err(|_| ApiError::internal())?;
+            let row = OperationRow {
+                location: format!("{path}/operations/{id}"),
+                id,
+                plugin: self.plugin.name.to_owned(),
+                route: self.route.handler.to_owned(),
+                owner: owner.to_owned(),
+                caller: caller.map(StoredCaller::of),
+                request_id: request_id.as_str().to_owned(),
+                input,
+                state: State::Queued,
+                attempts: 0,
+                cancel_requested: false,
+                progress: None,
+                message: None,
+                last_event: 0,
+                status: None,
+                result: None,
+                error: None,
+                created_at: crate::operations::now_ms(),
+                started_at: None,
+                finished_at: None,
+            };
+            engine.submit(&row).await.map_err(database)?;
+            Ok(Accepted {
+                body: View::of(&row).to_json(),
+                location: row.location,
+            })
+        })
+    }
+}
+
+/// `429 RATE_LIMITED`: the caller has `max` operations queued or running.
+fn over_cap(max: u32) -> ApiError {
+    ApiError::framework(
+        FrameworkCode::RateLimited,
+        format!("you have {max} operations queued or running, the most allowed; wait for one to end or cancel one"),
+    )
+    .with_details(Details::Value(serde_json::json!({
+        "maxActiveOperations": max,
+        "retryAfterSeconds": 1,
+    })))
+}
+
+/// An operation id: 128 random bits, 32 hex digits.
+fn new_id() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+/// The database failing: `503` when it cannot be reached now, else `500` (logged).
+fn database(e: sqlx::Error) -> ApiError {
+    RouteError::internal(e).into_api_error()
+}
+
+/// Which of an operation's resources a request asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Operation,
+    Events,
+    Cancel,
+}
+
+impl Resource {
+    const fn suffix(self) -> &'static str {
+        match self {
+            Resource::Operation => "",
+            Resource::Events => "/events",
+            Resource::Cancel => "/cancel",
+        }
+    }
+}
+
+/// The routes of the operations of the route `runtime` serves, at `path` (the route's full
+/// path template).
+pub(crate) fn resource_routes<S: Send + Sync + 'static>(
+    runtime: &RouteRuntime<S>,
+    path: &str,
+) -> Vec<(String, MethodRouter)> {
+    let runtime = Arc::new(runtime.clone());
+    let at = |resource: Resource| {
+        let rt = Arc::clone(&runtime);
+        move |request: Request| {
+            let rt = Arc::clone(&rt);
+            async move { Ok::<_, Infallible>(serve_resource(&rt, request, resource).await) }
+        }
+    };
+    let base = format!("{path}/operations/{{operationId}}");
+    vec![
+        (
+            base.clone(),
+            axum::routing::get_service(tower::service_fn(at(Resource::Operation))),
+        ),
+        (
+            format!("{base}/events"),
+            axum::routing::get_service(tower::service_fn(at(Resource::Events))),
+        ),
+        (
+            format!("{base}/cancel"),
+            axum::routing::post_service(tower::service_fn(at(Resource::Cancel))),
+        ),
+    ]
+}
+
+async fn serve_resource<S>(rt: &RouteRuntime<S>, request: Request, resource: Resource) -> Response {
+    let (parts, _body) = request.into_parts();
+    let request_id = RequestId::from_headers(&parts.headers);
+    let span = tracing::info_span!(
+        "request",
+        plugin = rt.plugin.name,
+        route = rt.route.handler,
+        request_id = %request_id,
+    );
+    let _ = span.enter();
+    match resource_response(rt, &parts, resource, &request_id).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(&request_id),
+    }
+}
+
+async fn resource_response<S>(
+    rt: &RouteRuntime<S>,
+    parts: &http::request::Parts,
+    resource: Resource,
+    request_id: &RequestId,
+) -> Result<Response, ApiError> {
+    let Some(op) = &rt.operation else {
+        return Err(ApiError::internal());
+    };
+    let engine = &op.operations.0;
+    // Who is calling, as for the route itself.
+    let caller = if rt.security.is_public() {
+        None
+    } else {
+        let Some(auth) = &rt.auth else {
+            return Err(crate::policy::unauthorized(rt.security, &[]));
+        };
+        let method = if resource == Resource::Cancel {
+            Method::Post
+        } else {
+            Method::Get
+        };
+        Some(
+            auth.check(parts, Requirement::new(rt.security, method), rt.scopes)
+                .await?,
+        )
+    };
+    let path = parts.uri.path();
+    let location = path.strip_suffix(resource.suffix()).unwrap_or(path);
+    let id = location.rsplit('/').next().unwrap_or_default();
+    let not_found = || {
+        ApiError::framework(
+            FrameworkCode::NotFound,
+            "no operation of yours has this id here",
+        )
+    };
+    let row = engine.store.get(id).await.map_err(database)?;
+    let Some(row) = row.filter(|row| {
+        row.plugin == rt.plugin.name
+            && row.route == rt.route.handler
+            && row.location == location
+            && row.owner == caller.as_deref().map_or("", Principal::user_id)
+    }) else {
+        return Err(not_found());
+    };
+    match resource {
+        Resource::Operation => Ok(json(StatusCode::OK, View::of(&row).to_json(), request_id)),
+        Resource::Cancel => {
+            engine.cancel(&row.id).await.map_err(database)?;
+            let row = engine
+                .store
+                .get(&row.id)
+                .await
+                .map_err(database)?
+                .ok_or_else(not_found)?;
+            Ok(json(
+                StatusCode::ACCEPTED,
+                View::of(&row).to_json(),
+                request_id,
+            ))
+        }
+        Resource::Events => {
+            let after = parts
+                .headers
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            Ok(events(
+                Arc::clone(&op.operations.0),
+                row.id,
+                after,
+                request_id,
+            ))
+        }
+    }
+}
+
+fn json(status: StatusCode, body: Vec<u8>, request_id: &RequestId) -> Response {
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(crate::request::REQUEST_ID_HEADER, request_id.header_value());
+    response
+}
+
+/// The operation's events after `after`: each progress report (`event: progress`, its `id`
+/// the report's number, for `Last-Event-ID`), then one event naming how it ended
+/// (`succeeded`, `failed`, `cancelled`) whose data is the operation, result or error included.
+fn events(
+    engine: Arc<crate::operations::Engine>,
+    id: String,
+    after: i64,
+    request_id: &RequestId,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        if let Err(e) = feed(&engine, &id, after, &tx).await {
+            tracing::warn!(operation = %id, error = %e, "an operation's event stream ended early");
+        }
+    });
+    let mut response = Response::new(axum::body::Body::from_stream(Frames(rx)));
+    crate::request::event_stream_headers(response.headers_mut(), request_id);
+    response
+}
+
+/// How often a stream looks for what another server wrote; changes made here wake it at once.
+const STREAM_POLL: Duration = Duration::from_millis(250);
+/// A comment line after this long without an event keeps proxies from closing the stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+async fn feed(
+    engine: &crate::operations::Engine,
+    id: &str,
+    mut after: i64,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut changes = engine.changes();
+    let mut quiet = Duration::ZERO;
+    loop {
+        let before = after;
+        send_progress(engine, id, &mut after, tx).await?;
+        let Some(row) = engine.store.get(id).await? else {
+            return Ok(());
+        };
+        if row.state.is_finished() {
+            // Reports written before it ended, read after the last look.
+            send_progress(engine, id, &mut after, tx).await?;
+            let data = String::from_utf8(View::of(&row).to_json())?;
+            tx.send(Bytes::from(format!(
+                "event: {}\ndata: {data}\n\n",
+                row.state.as_str()
+            )))
+            .await?;
+            return Ok(());
+        }
+        if after != before {
+            quiet = Duration::ZERO;
+        } else if quiet >= KEEP_ALIVE {
+            tx.send(Bytes::from_static(b": keep-alive\n\n")).await?;
+            quiet = Duration::ZERO;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(STREAM_POLL) => quiet += STREAM_POLL,
+            () = tx.closed() => return Ok(()),
+        }
+    }
+}
+
+/// Sends the progress reported after `after`, moving it to the last one sent.
+async fn send_progress(
+    engine: &crate::operations::Engine,
+    id: &str,
+    after: &mut i64,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for event in engine.store.events_after(id, *after).await? {
+        *after = event.seq;
+        let data = serde_json::to_string(&crate::operations::Progress::from(&event))?;
+        tx.send(Bytes::from(format!(
+            "id: {}\nevent: progress\ndata: {data}\n\n",
+            event.seq
+        )))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The stream's frames as a body.
+struct Frames(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl futures_core::Stream for Frames {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|frame| frame.map(Ok))
+    }
+}

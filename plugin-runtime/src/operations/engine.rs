@@ -1,0 +1,591 @@
+//! Running operations: apalis hands each one to a server (its queues and workers live in the
+//! application's database, SQLite or PostgreSQL), and this module runs it there, watching for a
+//! cancel and writing its progress and its end where every server reads them.
+//!
+//! Each operation route has its own queue, so a server only takes the work of routes it serves.
+//! A worker that stops sending heartbeats (its server died) has its operations handed again by
+//! apalis to a live server, which either runs them again (`operation(rerun)`) or ends them
+//! failed; apalis is never asked to retry by itself: the handler's outcome is stored here, and
+//! the job always succeeds.
+
+use super::runner::{Job, Outcome, Runner};
+use super::settings::OperationSettings;
+use super::store::{Ending, EventRow, OperationRow, Store};
+use crate::database::{Backend, Database};
+use crate::declare::OperationState as State;
+use crate::request::{ApiError, CatchUnwind, FrameworkCode, RequestId, panic_message};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+
+/// What apalis carries: only the operation's id; everything else is in its row.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OperationJob {
+    id: String,
+}
+
+/// The queue apalis keeps, on the database the application uses.
+#[derive(Clone, Debug)]
+pub(crate) enum Queue {
+    #[cfg(feature = "operations-sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "operations-postgres")]
+    Postgres(sqlx::PgPool),
+    /// Neither backend is compiled in: `Engine::open` refuses, so there is never a queue.
+    #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+    #[allow(
+        dead_code,
+        reason = "never made: it stands for the queue no build without a backend has"
+    )]
+    Missing(std::convert::Infallible),
+}
+
+pub(crate) struct Engine {
+    pub(crate) store: Store,
+    queue: Queue,
+    pub(crate) settings: OperationSettings,
+    /// The runner of each operation route this server serves, by `plugin/handler`.
+    runners: Mutex<HashMap<String, Arc<dyn Runner>>>,
+    /// The operations running here, each with what wakes its cancel watch.
+    running: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Moves whenever an operation run here reports progress or ends: what event streams
+    /// served here wait on between their reads.
+    changed: watch::Sender<u64>,
+    /// Wakes the worker of a route when an operation is accepted here.
+    wake: Mutex<HashMap<String, futures_channel::mpsc::UnboundedSender<()>>>,
+    stopping: watch::Sender<bool>,
+    instance: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    crate::database::now_ms()
+}
+
+impl Engine {
+    pub(crate) async fn open(
+        db: &Database,
+        settings: OperationSettings,
+    ) -> Result<Engine, sqlx::Error> {
+        let store = Store::open(db.pool.clone())
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let queue = open_queue(db).await?;
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id)
+            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?;
+        Ok(Engine {
+            store,
+            queue,
+            settings,
+            runners: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            changed: watch::Sender::new(0),
+            wake: Mutex::new(HashMap::new()),
+            stopping: watch::Sender::new(false),
+            instance: format!("{}-{}", std::process::id(), hex::encode(id)),
+        })
+    }
+
+    pub(crate) fn register(&self, key: String, runner: Arc<dyn Runner>) {
+        lock(&self.runners).insert(key, runner);
+    }
+
+    /// A receiver that sees every change made here.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Stores a new operation and queues it.
+    pub(crate) async fn submit(&self, row: &OperationRow) -> Result<(), sqlx::Error> {
+        self.store.insert(row).await?;
+        let job = OperationJob { id: row.id.clone() };
+        let key = format!("{}/{}", row.plugin, row.route);
+        if let Err(e) = self.push(&key, job).await {
+            // Not queued: it would stay `queued` forever.
+            let error =
+                ApiError::unavailable("the operation could not be queued; try again shortly", 1)
+                    .body_json(&RequestId::restored(&row.request_id));
+            let error = String::from_utf8_lossy(&error).into_owned();
+            let _ = self
+                .store
+                .finish(
+                    &row.id,
+                    &Ending {
+                        state: State::Failed,
+                        status: 503,
+                        result: None,
+                        error: Some(&error),
+                    },
+                    now_ms(),
+                )
+                .await;
+            return Err(e);
+        }
+        if let Some(wake) = lock(&self.wake).get(&key) {
+            let _ = wake.unbounded_send(());
+        }
+        Ok(())
+    }
+
+    async fn push(&self, key: &str, job: OperationJob) -> Result<(), sqlx::Error> {
+        let queue = queue_name(&self.settings.namespace, key);
+        let failed = |e: &dyn std::fmt::Display| {
+            sqlx::Error::Protocol(format!("queueing the operation: {e}"))
+        };
+        match &self.queue {
+            #[cfg(feature = "operations-sqlite")]
+            Queue::Sqlite(pool) => {
+                use apalis_core::backend::TaskSink;
+                let mut storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
+                    .with_config(apalis_sqlite::Config::default().queue(&queue));
+                storage.push(job).await.map_err(|e| failed(&e))
+            }
+            #[cfg(feature = "operations-postgres")]
+            Queue::Postgres(pool) => {
+                use apalis_core::backend::TaskSink;
+                let mut storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
+                    .with_config(apalis_postgres::Config::default().queue(&queue));
+                storage.push(job).await.map_err(|e| failed(&e))
+            }
+            #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+            Queue::Missing(never) => {
+                let _ = (queue, job, failed);
+                match *never {}
+            }
+        }
+    }
+
+    /// Asks a running operation to stop; one running here stops at once.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<(), sqlx::Error> {
+        let was_queued = self.store.request_cancel(id, now_ms()).await?;
+        if let Some(notify) = lock(&self.running).get(id) {
+            notify.notify_one();
+        }
+        if was_queued {
+            self.bump();
+        }
+        Ok(())
+    }
+
+    /// Runs one operation handed to this server.
+    async fn execute(self: &Arc<Self>, id: &str) {
+        if let Err(e) = self.try_execute(id).await {
+            tracing::error!(operation = id, error = %e, "an operation could not be run or recorded");
+        }
+    }
+
+    async fn try_execute(self: &Arc<Self>, id: &str) -> Result<(), sqlx::Error> {
+        let Some(row) = self.store.get(id).await? else {
+            return Ok(()); // deleted since
+        };
+        if row.state.is_finished() {
+            return Ok(()); // handed twice
+        }
+        let key = format!("{}/{}", row.plugin, row.route);
+        let runner = lock(&self.runners).get(&key).cloned();
+        let Some(runner) = runner else {
+            return Ok(()); // only workers of registered routes take work
+        };
+        let request_id = RequestId::restored(&row.request_id);
+        if row.cancel_requested {
+            self.end(&row.id, cancelled(&request_id)).await?;
+            return Ok(());
+        }
+        if row.state == State::Running && !runner.rerun() {
+            tracing::warn!(operation = id, route = %key, "the server running this operation stopped before it ended; it is not declared `operation(rerun)`, so it fails");
+            let error = ApiError::framework(
+                FrameworkCode::Unavailable,
+                "the server running this operation stopped before it ended; start it again",
+            );
+            self.end(&row.id, Finished::error(&error, &request_id))
+                .await?;
+            return Ok(());
+        }
+        if !self.store.begin(&row.id, row.attempts, now_ms()).await? {
+            return Ok(()); // another server took it, or it was cancelled meanwhile
+        }
+        self.bump();
+        let notify = Arc::new(Notify::new());
+        lock(&self.running).insert(row.id.clone(), Arc::clone(&notify));
+        let finished = self.run(&row, runner, &request_id, &notify).await;
+        lock(&self.running).remove(&row.id);
+        self.end(&row.id, finished).await
+    }
+
+    /// The handler's run, under its timeout, until it ends or is cancelled; its progress
+    /// written in order meanwhile, all of it before the end.
+    async fn run(
+        self: &Arc<Self>,
+        row: &OperationRow,
+        runner: Arc<dyn Runner>,
+        request_id: &RequestId,
+        notify: &Notify,
+    ) -> Finished {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = self.write_progress(&row.id, row.last_event, rx);
+        let timeout = runner.timeout();
+        let work = CatchUnwind::new(tokio::time::timeout(
+            timeout,
+            runner.run(Job {
+                input: row.input.clone(),
+                caller: row.caller.clone(),
+                request_id: request_id.clone(),
+                progress: crate::request::ProgressSink::new(tx),
+            }),
+        ));
+        let ended = async {
+            tokio::select! {
+                outcome = work => Some(outcome),
+                () = self.cancel_asked(&row.id, notify) => None,
+            }
+        };
+        // The handler's future (and the sender it holds) is gone once `ended` is; the writer
+        // then drains what was sent and stops.
+        let (ended, ()) = tokio::join!(ended, writer);
+        match ended {
+            None => cancelled(request_id),
+            Some(Err(panic)) => {
+                tracing::error!(operation = %row.id, panic = panic_message(&*panic), "the operation's handler panicked");
+                Finished::error(&ApiError::internal(), request_id)
+            }
+            Some(Ok(Err(_elapsed))) => {
+                let error = ApiError::framework(
+                    FrameworkCode::Timeout,
+                    format!(
+                        "the operation did not complete within {} ms",
+                        timeout.as_millis()
+                    ),
+                );
+                Finished::error(&error, request_id)
+            }
+            Some(Ok(Ok(Outcome::Succeeded { status, result }))) => {
+                if result.len() > self.settings.max_result_bytes {
+                    tracing::error!(operation = %row.id, bytes = result.len(), limit = self.settings.max_result_bytes, "the operation's result is over the size stored");
+                    return Finished::error(&ApiError::internal(), request_id);
+                }
+                Finished {
+                    state: State::Succeeded,
+                    status,
+                    result: Some(result),
+                    error: None,
+                }
+            }
+            Some(Ok(Ok(Outcome::Failed(error)))) => {
+                if error.status().is_server_error() && error.code() == "INTERNAL" {
+                    tracing::error!(operation = %row.id, "the operation failed");
+                }
+                Finished::error(&error, request_id)
+            }
+        }
+    }
+
+    /// Writes each progress report as it comes, in order, until the handler is gone.
+    async fn write_progress(
+        &self,
+        id: &str,
+        mut seq: i64,
+        mut rx: mpsc::UnboundedReceiver<(Option<f64>, String)>,
+    ) {
+        while let Some((fraction, message)) = rx.recv().await {
+            seq += 1;
+            let event = EventRow {
+                seq,
+                fraction,
+                message,
+            };
+            if let Err(e) = self.store.progress(id, &event).await {
+                tracing::warn!(operation = id, error = %e, "a progress report was not recorded");
+            }
+            self.bump();
+        }
+    }
+
+    /// Resolves when a cancel is asked for: at once from this server, else within the
+    /// settings' `cancel_poll` from any.
+    async fn cancel_asked(&self, id: &str, notify: &Notify) {
+        let mut stopping = self.stopping.subscribe();
+        loop {
+            tokio::select! {
+                () = notify.notified() => {}
+                () = tokio::time::sleep(self.settings.cancel_poll) => {}
+                // A server stopping lets its runs go on until its grace ends.
+                _ = stopping.changed() => {}
+            }
+            match self.store.cancel_requested(id).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(operation = id, error = %e, "could not read whether the operation was cancelled")
+                }
+            }
+        }
+    }
+
+    async fn end(&self, id: &str, finished: Finished) -> Result<(), sqlx::Error> {
+        let ending = Ending {
+            state: finished.state,
+            status: finished.status,
+            result: finished.result.as_deref(),
+            error: finished.error.as_deref(),
+        };
+        self.store.finish(id, &ending, now_ms()).await?;
+        self.bump();
+        Ok(())
+    }
+
+    /// Starts a worker for every registered route, and the sweeper of ended operations.
+    pub(crate) fn start(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let keys: Vec<String> = lock(&self.runners).keys().cloned().collect();
+        let mut tasks: Vec<_> = keys
+            .into_iter()
+            .map(|key| {
+                let (tx, rx) = futures_channel::mpsc::unbounded();
+                lock(&self.wake).insert(key.clone(), tx);
+                tokio::spawn(Arc::clone(self).supervise(key, rx))
+            })
+            .collect();
+        tasks.push(tokio::spawn(Arc::clone(self).sweep()));
+        tasks
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Runs the worker of route `key`, starting it again when it fails (its database gone for a
+    /// while), until the server stops.
+    async fn supervise(
+        self: Arc<Self>,
+        key: String,
+        wake: futures_channel::mpsc::UnboundedReceiver<()>,
+    ) {
+        let wake = Arc::new(tokio::sync::Mutex::new(wake));
+        let mut stopping = self.stopping.subscribe();
+        let mut round = 0u32;
+        loop {
+            if *stopping.borrow_and_update() {
+                return;
+            }
+            round += 1;
+            let name = format!("{}/{}#{round}", self.instance, key);
+            let result = self.work(&key, &name, Arc::clone(&wake)).await;
+            if *stopping.borrow() {
+                return;
+            }
+            if let Err(e) = result {
+                tracing::warn!(route = %key, error = %e, "the operations worker stopped; starting it again in a second");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopping.changed() => return,
+            }
+        }
+    }
+
+    /// One life of the worker of route `key`, named `name`.
+    async fn work(
+        self: &Arc<Self>,
+        key: &str,
+        name: &str,
+        wake: Arc<tokio::sync::Mutex<futures_channel::mpsc::UnboundedReceiver<()>>>,
+    ) -> Result<(), apalis_core::error::WorkerError> {
+        async fn handle(
+            job: OperationJob,
+            engine: apalis_core::task::data::Data<Arc<Engine>>,
+        ) -> Result<(), apalis_core::error::BoxDynError> {
+            engine.execute(&job.id).await;
+            Ok(())
+        }
+
+        let queue = queue_name(&self.settings.namespace, key);
+        let heartbeat = self.settings.heartbeat;
+        let strategy = apalis_core::backend::ext::poll_strategy::Strategy::new()
+            .interval(self.settings.poll)
+            .stream(WakeStream(wake));
+        let mut stopping = self.stopping.subscribe();
+        let stop = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            Ok::<(), std::io::Error>(())
+        };
+        match &self.queue {
+            #[cfg(feature = "operations-sqlite")]
+            Queue::Sqlite(pool) => {
+                use apalis_core::backend::ext::BackendExt;
+                use apalis_core::worker::builder::WorkerBuilder;
+                let storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
+                    .with_config(
+                        apalis_sqlite::Config::default()
+                            .queue(&queue)
+                            .heartbeat_interval(heartbeat)
+                            .missed_heartbeats(2),
+                    )
+                    .poll_with_strategy(strategy);
+                WorkerBuilder::new(name)
+                    .backend(storage)
+                    .data(Arc::clone(self))
+                    .build(handle)
+                    .run_until(stop)
+                    .await
+            }
+            #[cfg(feature = "operations-postgres")]
+            Queue::Postgres(pool) => {
+                use apalis_core::backend::ext::BackendExt;
+                use apalis_core::worker::builder::WorkerBuilder;
+                let storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
+                    .with_config(
+                        apalis_postgres::Config::default()
+                            .queue(&queue)
+                            .heartbeat_interval(heartbeat)
+                            .missed_heartbeats(2),
+                    )
+                    .poll_with_strategy(strategy);
+                WorkerBuilder::new(name)
+                    .backend(storage)
+                    .data(Arc::clone(self))
+                    .build(handle)
+                    .run_until(stop)
+                    .await
+            }
+            #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+            Queue::Missing(never) => {
+                let _ = (name, queue, heartbeat, strategy, stop, handle);
+                match *never {}
+            }
+        }
+    }
+
+    /// Deletes operations that ended longer ago than the retention period.
+    async fn sweep(self: Arc<Self>) {
+        let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
+        let every = (self.settings.retention / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut stopping = self.stopping.subscribe();
+        loop {
+            match self
+                .store
+                .delete_ended_before(now_ms().saturating_sub(retention))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "deleted operations past their retention"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete the operations past their retention")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => return,
+            }
+        }
+    }
+}
+
+/// The queue of route `key` (`plugin/handler`) in `namespace`.
+fn queue_name(namespace: &str, key: &str) -> String {
+    if namespace.is_empty() {
+        format!("plugin-operations/{key}")
+    } else {
+        format!("plugin-operations/{namespace}/{key}")
+    }
+}
+
+/// apalis wants its wake-ups as a `Stream`; the receiver is shared by the worker's lives.
+struct WakeStream(Arc<tokio::sync::Mutex<futures_channel::mpsc::UnboundedReceiver<()>>>);
+
+impl futures_core::Stream for WakeStream {
+    type Item = ();
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<()>> {
+        match self.0.try_lock() {
+            Ok(mut rx) => std::pin::Pin::new(&mut *rx).poll_next(cx),
+            // Another life of the worker still holds it: wake by the interval meanwhile.
+            Err(_) => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// How a run ended, ready to store.
+struct Finished {
+    state: State,
+    status: u16,
+    result: Option<String>,
+    error: Option<String>,
+}
+
+impl Finished {
+    fn error(error: &ApiError, request_id: &RequestId) -> Finished {
+        Finished {
+            state: State::Failed,
+            status: error.status().as_u16(),
+            result: None,
+            error: Some(String::from_utf8_lossy(&error.body_json(request_id)).into_owned()),
+        }
+    }
+}
+
+/// A cancelled operation's end: the status nginx made common for a client that closed the
+/// request, and an error object saying so.
+fn cancelled(request_id: &RequestId) -> Finished {
+    let error = ApiError::framework(FrameworkCode::Cancelled, "the operation was cancelled");
+    Finished {
+        state: State::Cancelled,
+        status: 499,
+        result: None,
+        error: Some(String::from_utf8_lossy(&error.body_json(request_id)).into_owned()),
+    }
+}
+
+async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
+    match db.backend() {
+        #[cfg(feature = "operations-sqlite")]
+        Some(Backend::Sqlite) => {
+            let pool = crate::database::connect_sqlite(&db.url).await?;
+            let mut migrator = apalis_sqlite::SqliteStorage::<()>::migrations();
+            migrator.set_ignore_missing(true);
+            migrator.run(&pool).await?;
+            Ok(Queue::Sqlite(pool))
+        }
+        #[cfg(feature = "operations-postgres")]
+        Some(Backend::Postgres) => {
+            let pool = crate::database::connect_postgres(&db.url).await?;
+            apalis_postgres::PostgresStorage::setup(&pool)
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("setting up apalis: {e}")))?;
+            Ok(Queue::Postgres(pool))
+        }
+        other => Err(sqlx::Error::Configuration(
+            format!(
+                "operations on {other:?} need the feature `operations-{}` of plugin-routes, which this build does not have",
+                match other {
+                    Some(Backend::Postgres) => "postgres",
+                    _ => "sqlite",
+                }
+            )
+            .into(),
+        )),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these maps leaves it consistent (single inserts and removes).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

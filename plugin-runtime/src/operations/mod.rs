@@ -1,0 +1,124 @@
+//! Operations: a route declared `operation` answers `202 Accepted` at once, with the `Location`
+//! of a resource the client reads (`GET`), watches (`GET …/events`) and cancels
+//! (`POST …/cancel`), while its handler runs on whichever server takes it, after the request
+//! is gone. The outcome outlives the connection, the server and a deploy: operations are rows
+//! in the application's database, handed to servers by apalis (features `operations-sqlite`,
+//! `operations-postgres`).
+//!
+//! ```ignore
+//! let db = Database::connect(&url).await?;
+//! let operations = Operations::open(&db, OperationSettings::default()).await?;
+//! let config = ServerConfig::default().with_operations(&operations);
+//! let app = plugins![config; auth = auth; CommitPlugin::new(state)];
+//! let running = operations.start();          // after the plugins are mounted
+//! plugin_routes::serve(listener, app).await?;
+//! running.stop(Duration::from_secs(30)).await;
+//! ```
+//!
+//! Why apalis: it is the maintained job library for Rust that keeps its queue in SQLite and
+//! PostgreSQL through sqlx (as this crate does), with worker heartbeats that hand the work of a
+//! dead server to a live one; what a client reads (state, progress, result) is this module's
+//! own two tables beside apalis's.
+
+mod engine;
+mod runner;
+mod settings;
+mod store;
+mod view;
+
+pub use crate::declare::{Operation, OperationState, Progress};
+pub(crate) use runner::{Job, Runner};
+pub use runner::{Outcome, RunFuture};
+pub use settings::OperationSettings;
+
+pub(crate) use crate::declare::OperationState as State;
+pub(crate) use engine::{Engine, now_ms};
+pub(crate) use store::OperationRow;
+pub(crate) use view::View;
+
+use crate::database::Database;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The operations of a server: open once on the application's database, give it to the
+/// [`ServerConfig`](crate::ServerConfig), [`start`](Operations::start) it once the plugins
+/// are mounted.
+#[derive(Clone, Debug)]
+pub struct Operations(pub(crate) Arc<engine::Engine>);
+
+impl PartialEq for Operations {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Operations {}
+
+impl Operations {
+    /// Creates the tables of operations and of apalis's queue on `db` if missing (SQLite with
+    /// `operations-sqlite`, PostgreSQL with `operations-postgres`).
+    ///
+    /// # Errors
+    /// A database that cannot be reached or migrated, or one whose feature is off.
+    pub async fn open(db: &Database, settings: OperationSettings) -> Result<Self, sqlx::Error> {
+        Ok(Operations(Arc::new(
+            engine::Engine::open(db, settings).await?,
+        )))
+    }
+
+    /// Starts taking work: one apalis worker per operation route mounted with this server's
+    /// configuration, and the deletion of operations past their retention.
+    #[must_use = "stop the workers with `Running::stop` once the server has drained"]
+    pub fn start(&self) -> Running {
+        Running {
+            engine: Arc::clone(&self.0),
+            tasks: self.0.start(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &OperationSettings {
+        &self.0.settings
+    }
+}
+
+/// The workers of a started [`Operations`].
+#[derive(Debug)]
+pub struct Running {
+    engine: Arc<engine::Engine>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops taking work and waits up to `grace` for the operations running here. Those still
+    /// running then are dropped: their rows say `running` until another server (or this one,
+    /// started again) finds their worker dead and runs them again or fails them, as their
+    /// routes declare.
+    pub async fn stop(self, grace: Duration) {
+        self.engine.stop();
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let all = async {
+            for task in self.tasks {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            for abort in aborts {
+                abort.abort();
+            }
+        }
+    }
+}
+
+/// What an operation route needs of the server's operations: where they are, and what accepts
+/// its requests (implemented where routes are mounted).
+#[derive(Clone)]
+pub(crate) struct RouteOperation {
+    pub(crate) operations: Operations,
+    pub(crate) acceptor: Arc<dyn crate::request::Acceptor>,
+}
+
+impl Operations {
+    pub(crate) fn register(&self, key: String, runner: Arc<dyn Runner>) {
+        self.0.register(key, runner);
+    }
+}

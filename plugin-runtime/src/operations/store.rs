@@ -1,0 +1,276 @@
+//! The rows a client reads: one per operation (who started it, its input, its state, its result)
+//! and the progress it reported, in order. Written in SQL both SQLite and PostgreSQL accept, on
+//! the application's pool; apalis's tables, beside them, only say which server runs what.
+
+use crate::declare::OperationState as State;
+use sqlx::{AnyPool, Row};
+
+/// One operation as stored.
+#[derive(Clone, Debug)]
+pub(crate) struct OperationRow {
+    pub(crate) id: String,
+    pub(crate) plugin: String,
+    pub(crate) route: String,
+    pub(crate) owner: String,
+    /// The caller, as JSON (`None` on a public route).
+    pub(crate) caller: Option<String>,
+    pub(crate) request_id: String,
+    pub(crate) location: String,
+    /// The path parameters and the input, as JSON.
+    pub(crate) input: String,
+    pub(crate) state: State,
+    pub(crate) attempts: i64,
+    pub(crate) cancel_requested: bool,
+    pub(crate) progress: Option<f64>,
+    pub(crate) message: Option<String>,
+    pub(crate) last_event: i64,
+    pub(crate) status: Option<i64>,
+    pub(crate) result: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) started_at: Option<i64>,
+    pub(crate) finished_at: Option<i64>,
+}
+
+/// One progress report.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EventRow {
+    pub(crate) seq: i64,
+    pub(crate) fraction: Option<f64>,
+    pub(crate) message: String,
+}
+
+/// How an operation ended, as stored.
+pub(crate) struct Ending<'a> {
+    pub(crate) state: State,
+    pub(crate) status: u16,
+    pub(crate) result: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    pub(crate) async fn open(pool: AnyPool) -> Result<Self, sqlx::migrate::MigrateError> {
+        let mut migrator = sqlx::migrate!("./operations-migrations");
+        // The application's own migrations (and the auth store's) share the migration table.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub(crate) async fn insert(&self, row: &OperationRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO plugin_operations (id, plugin, route, owner, caller, request_id, location, \
+             input, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&row.id)
+        .bind(&row.plugin)
+        .bind(&row.route)
+        .bind(&row.owner)
+        .bind(row.caller.as_deref())
+        .bind(&row.request_id)
+        .bind(&row.location)
+        .bind(&row.input)
+        .bind(row.state.as_str())
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<OperationRow>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, plugin, route, owner, caller, request_id, location, input, state, \
+             attempts, cancel_requested, progress, message, last_event, status, result, error, \
+             created_at, started_at, finished_at FROM plugin_operations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(operation).transpose()
+    }
+
+    /// How many operations `owner` has queued or running.
+    pub(crate) async fn active(&self, owner: &str) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM plugin_operations WHERE owner = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Takes the operation for one run: from `queued`, or from `running` when the run before
+    /// was interrupted (`attempts` as read, so two servers cannot both take it).
+    pub(crate) async fn begin(
+        &self,
+        id: &str,
+        attempts: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE plugin_operations SET state = 'running', attempts = attempts + 1, \
+             started_at = $3 WHERE id = $1 AND attempts = $2 AND state IN ('queued', 'running') \
+             AND cancel_requested = 0",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a progress report as event `seq`.
+    pub(crate) async fn progress(&self, id: &str, event: &EventRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO plugin_operation_events (operation_id, seq, fraction, message) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(event.seq)
+        .bind(event.fraction)
+        .bind(&event.message)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE plugin_operations SET progress = $2, message = $3, last_event = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(event.fraction)
+        .bind(&event.message)
+        .bind(event.seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The progress reported after event `after`, in order.
+    pub(crate) async fn events_after(
+        &self,
+        id: &str,
+        after: i64,
+    ) -> Result<Vec<EventRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT seq, fraction, message FROM plugin_operation_events \
+             WHERE operation_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    seq: r.try_get(0)?,
+                    fraction: r.try_get(1)?,
+                    message: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends a queued or running operation; `false` when it had already ended.
+    pub(crate) async fn finish(
+        &self,
+        id: &str,
+        ending: &Ending<'_>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE plugin_operations SET state = $2, status = $3, result = $4, error = $5, \
+             finished_at = $6 WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(ending.state.as_str())
+        .bind(i64::from(ending.status))
+        .bind(ending.result)
+        .bind(ending.error)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Asks for the operation to stop. One still queued ends `cancelled` at once; one running
+    /// stops where its server next looks. Returns whether it was queued.
+    pub(crate) async fn request_cancel(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        sqlx::query(
+            "UPDATE plugin_operations SET cancel_requested = 1 WHERE id = $1 \
+             AND state IN ('queued', 'running')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE plugin_operations SET state = 'cancelled', status = 499, finished_at = $2 \
+             WHERE id = $1 AND state = 'queued'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether a cancel was asked for.
+    pub(crate) async fn cancel_requested(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let flag: Option<i64> =
+            sqlx::query_scalar("SELECT cancel_requested FROM plugin_operations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        // A row deleted under a running operation stops it too.
+        Ok(flag.is_none_or(|f| f != 0))
+    }
+
+    /// Deletes the operations that ended before `cutoff`, with their events; returns how many.
+    pub(crate) async fn delete_ended_before(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM plugin_operation_events WHERE operation_id IN \
+             (SELECT id FROM plugin_operations WHERE finished_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM plugin_operations WHERE finished_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn operation(r: &sqlx::any::AnyRow) -> Result<OperationRow, sqlx::Error> {
+    let state: String = r.try_get(8)?;
+    Ok(OperationRow {
+        id: r.try_get(0)?,
+        plugin: r.try_get(1)?,
+        route: r.try_get(2)?,
+        owner: r.try_get(3)?,
+        caller: r.try_get(4)?,
+        request_id: r.try_get(5)?,
+        location: r.try_get(6)?,
+        input: r.try_get(7)?,
+        state: State::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown state {state:?}").into()))?,
+        attempts: r.try_get(9)?,
+        cancel_requested: r.try_get::<i64, _>(10)? != 0,
+        progress: r.try_get(11)?,
+        message: r.try_get(12)?,
+        last_event: r.try_get(13)?,
+        status: r.try_get(14)?,
+        result: r.try_get(15)?,
+        error: r.try_get(16)?,
+        created_at: r.try_get(17)?,
+        started_at: r.try_get(18)?,
+        finished_at: r.try_get(19)?,
+    })
+}

@@ -1,0 +1,680 @@
+//! Operations: a route declared `operation` answers `202 Accepted` with the `Location` of an
+//! operation; `GET` reads it, `…/events` streams its progress and its end, `…/cancel` stops
+//! it. Its outcome is in the database: a server started again on the same SQLite file, or
+//! another server on the same PostgreSQL database, reads it, runs what was left, and takes its
+//! cancel.
+
+use crate::fixtures::{PgSchema, scopes};
+use plugin_routes::auth::Auth;
+use plugin_routes::database::Database;
+use plugin_routes::operations::{OperationSettings, Operations, Running};
+use plugin_routes::prelude::*;
+use plugin_routes::testing::{TestClient, TestResponse};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the routes share: how many times `hold` ran (counted across servers), and whether a
+/// held run was dropped.
+#[derive(Default)]
+struct Jobs {
+    holds: Arc<AtomicU32>,
+    dropped: Arc<AtomicBool>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, garde::Validate)]
+struct Count {
+    /// How far to count.
+    #[garde(range(min = 1, max = 50))]
+    to: u32,
+    /// Fail with `TOO_FAR` on reaching this.
+    #[garde(skip)]
+    #[serde(default)]
+    fail_at: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct Counted {
+    counted: u32,
+}
+
+/// Counts, reporting each step.
+#[plugin_route(
+    method = "POST",
+    path = "/counts",
+    operation,
+    status = 201,
+    scopes("jobs:run"),
+    errors(TOO_FAR = 422)
+)]
+async fn count(ctx: Ctx<Jobs>, input: Count) -> RouteResult<Counted> {
+    for i in 1..=input.to {
+        if input.fail_at == Some(i) {
+            return Err(route_error!(TOO_FAR, "{i} is too far"));
+        }
+        ctx.progress(
+            Some(f64::from(i) / f64::from(input.to)),
+            format!("counted {i}"),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(Counted { counted: input.to })
+}
+
+struct Guard(Arc<AtomicBool>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct Held {
+    /// Which run this was.
+    run: u32,
+}
+
+/// Its first run waits until it is stopped (holding a guard); any later one answers at once.
+/// Safe to run again.
+#[plugin_route(
+    method = "POST",
+    path = "/queues/{queue}/holds",
+    operation(rerun),
+    scopes("jobs:run")
+)]
+async fn hold(ctx: Ctx<Jobs>, queue: String) -> RouteResult<Held> {
+    let run = ctx.holds.fetch_add(1, Ordering::SeqCst) + 1;
+    if run == 1 {
+        let _guard = Guard(Arc::clone(&ctx.dropped));
+        ctx.progress(None, format!("holding in {queue}"));
+        std::future::pending::<()>().await;
+    }
+    Ok(Held { run })
+}
+
+/// Waits until it is stopped; not safe to run again.
+#[plugin_route(method = "POST", path = "/once", operation, scopes("jobs:run"))]
+async fn once(ctx: Ctx<Jobs>) -> RouteResult<Held> {
+    ctx.progress(None, "holding");
+    std::future::pending::<()>().await;
+    Ok(Held { run: 1 })
+}
+
+#[plugin(
+    name = "jobs",
+    version = "1.0.0",
+    state = Jobs,
+    client = JobsClient,
+    routes(count, hold, once)
+)]
+struct JobsPlugin;
+
+/// One server: its client, its workers, alice's and bob's keys.
+struct Server {
+    client: TestClient,
+    app: axum::Router,
+    running: Running,
+    alice: String,
+    bob: String,
+}
+
+fn fast(settings: OperationSettings) -> OperationSettings {
+    settings
+        .with_heartbeat(Duration::from_secs(1))
+        .with_poll(Duration::from_millis(50))
+        .with_cancel_poll(Duration::from_millis(50))
+}
+
+/// A server on `url`, its users made on first use.
+async fn server(url: &str, jobs: Jobs, settings: OperationSettings) -> Server {
+    // Servers of different tests on one PostgreSQL database (each in its own schema) do not
+    // take each other's work.
+    let settings = settings.with_namespace(url);
+    let db = Database::connect(url).await.unwrap();
+    let auth = Auth::open(db.pool.clone(), Default::default())
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    for who in ["alice@example.com", "bob@example.com"] {
+        if auth
+            .create_user(who, "a-password-1", &scopes("jobs:*"))
+            .await
+            .is_err()
+        {
+            // Made by the server before this one.
+        }
+        let key = auth
+            .create_api_key(who, "tests", &scopes("jobs:*"), None)
+            .await
+            .unwrap();
+        keys.push(format!("Bearer {}", key.key));
+    }
+    let operations = Operations::open(&db, fast(settings)).await.unwrap();
+    let config = ServerConfig::default().with_operations(&operations);
+    let app = plugins![config = config; auth = auth; JobsPlugin::new(jobs)];
+    let running = operations.start();
+    let bob = keys.pop().unwrap();
+    let alice = keys.pop().unwrap();
+    Server {
+        client: TestClient::new(app.clone()),
+        app,
+        running,
+        alice,
+        bob,
+    }
+}
+
+fn sqlite_file(name: &str) -> (String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("plugin-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (format!("sqlite:{}", dir.join("app.db").display()), dir)
+}
+
+impl Server {
+    async fn start(&self, path: &str, body: Value) -> TestResponse {
+        self.client
+            .post(path)
+            .header("authorization", &self.alice)
+            .json(&body)
+            .send()
+            .await
+    }
+
+    async fn get(&self, location: &str, key: &str) -> TestResponse {
+        self.client
+            .get(location)
+            .header("authorization", key)
+            .send()
+            .await
+    }
+
+    /// Reads the operation until `done` says so (within 30 s).
+    async fn until(&self, location: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.get(location, &self.alice).await;
+            assert_eq!(r.status(), 200, "{}", r.text());
+            let op: Value = r.json();
+            if done(&op) {
+                return op;
+            }
+            assert!(Instant::now() < deadline, "still {op}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn state_is(state: &'static str) -> impl Fn(&Value) -> bool {
+    move |op| op["state"] == state
+}
+
+#[tokio::test]
+async fn an_operation_answers_202_and_its_result_is_read_later() {
+    let (url, dir) = sqlite_file("result");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 3})).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let op: Value = r.json();
+    let id = op["id"].as_str().unwrap();
+    assert_eq!(location, format!("/v1/plugins/jobs/counts/operations/{id}"));
+    assert_eq!(op["state"], "queued");
+    assert!(op.get("result").is_none());
+
+    let op = s.until(&location, |op| op["state"] == "succeeded").await;
+    assert_eq!(op["result"], json!({"counted": 3}));
+    assert_eq!(op["status"], 201, "the status the route declares");
+    assert_eq!(
+        op["progress"],
+        json!({"fraction": 1.0, "message": "counted 3"})
+    );
+    assert!(op["finishedAt"].is_string());
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn input_is_checked_before_anything_is_queued() {
+    let (url, dir) = sqlite_file("input");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 0})).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.error()["code"], "INVALID_INPUT");
+    assert!(r.header("location").is_none());
+    let r = s
+        .client
+        .post("/v1/plugins/jobs/counts")
+        .json(&json!({"to": 2}))
+        .send()
+        .await;
+    assert_eq!(
+        r.status(),
+        401,
+        "the route's security applies to starting it"
+    );
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn progress_events_arrive_in_order_and_the_stream_ends_with_the_result() {
+    let (url, dir) = sqlite_file("events");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 4})).await;
+    let location = r.header("location").unwrap().to_owned();
+    let r = s.get(&format!("{location}/events"), &s.alice).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = r.events();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["progress", "progress", "progress", "progress", "succeeded"]
+    );
+    for (i, (_, data)) in events.iter().take(4).enumerate() {
+        assert_eq!(data["message"], format!("counted {}", i + 1));
+    }
+    assert_eq!(events[4].1["result"], json!({"counted": 4}));
+    assert_eq!(events[4].1["state"], "succeeded");
+
+    // Resumed after the second report: the rest only.
+    let r = s
+        .client
+        .get(&format!("{location}/events"))
+        .header("authorization", &s.alice)
+        .header("last-event-id", "2")
+        .send()
+        .await;
+    let names: Vec<String> = r.events().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["progress", "progress", "succeeded"]);
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_declared_error_ends_it_failed_with_the_envelope_the_route_would_send() {
+    let (url, dir) = sqlite_file("failed");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s
+        .start("/v1/plugins/jobs/counts", json!({"to": 5, "fail_at": 3}))
+        .await;
+    let request_id = r.header("x-request-id").unwrap().to_owned();
+    let location = r.header("location").unwrap().to_owned();
+    let op = s.until(&location, |op| op["state"] == "failed").await;
+    assert_eq!(op["status"], 422);
+    assert_eq!(op["error"]["code"], "TOO_FAR");
+    assert_eq!(op["error"]["message"], "3 is too far");
+    assert_eq!(op["error"]["requestId"], request_id.as_str());
+    assert!(op.get("result").is_none());
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn an_operation_is_its_creator_s_alone() {
+    let (url, dir) = sqlite_file("owner");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("succeeded")).await;
+    let r = s.get(&location, &s.bob).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.error()["code"], "NOT_FOUND");
+    let r = s
+        .client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &s.bob)
+        .send()
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = s.get(&format!("{location}/events"), &s.bob).await;
+    assert_eq!(r.status(), 404);
+    // Under another route's path, it does not exist either.
+    let id = location.rsplit('/').next().unwrap();
+    let r = s
+        .get(
+            &format!("/v1/plugins/jobs/queues/q/holds/operations/{id}"),
+            &s.alice,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = s.client.get(&location).send().await;
+    assert_eq!(r.status(), 401, "reading it needs the route's credentials");
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_cancelled_operation_is_dropped_and_ends_cancelled() {
+    let (url, dir) = sqlite_file("cancel");
+    let jobs = Jobs::default();
+    let dropped = Arc::clone(&jobs.dropped);
+    let s = server(&url, jobs, OperationSettings::default()).await;
+    let r = s
+        .start("/v1/plugins/jobs/queues/main/holds", json!(null))
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.starts_with("/v1/plugins/jobs/queues/main/holds/operations/"));
+    let op = s
+        .until(&location, |op| {
+            op["progress"]["message"] == "holding in main"
+        })
+        .await;
+    assert_eq!(op["state"], "running");
+    let r = s
+        .client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &s.alice)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>()["cancelRequested"], true);
+    let op = s.until(&location, state_is("cancelled")).await;
+    assert_eq!(op["status"], 499);
+    assert_eq!(op["error"]["code"], "CANCELLED");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the handler's future was dropped"
+    );
+    let events = s
+        .get(&format!("{location}/events"), &s.alice)
+        .await
+        .events();
+    assert_eq!(events.last().unwrap().0, "cancelled");
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn past_the_per_caller_cap_starting_one_answers_429() {
+    let (url, dir) = sqlite_file("cap");
+    let s = server(
+        &url,
+        Jobs::default(),
+        OperationSettings::default().with_max_active_per_caller(2),
+    )
+    .await;
+    let first = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(
+        s.start("/v1/plugins/jobs/once", json!(null)).await.status(),
+        202
+    );
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.error()["code"], "RATE_LIMITED");
+    assert_eq!(r.error()["details"]["maxActiveOperations"], 2);
+    assert!(r.header("retry-after").is_some());
+    // Bob has his own.
+    let r = s
+        .client
+        .post("/v1/plugins/jobs/once")
+        .header("authorization", &s.bob)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202);
+    // One cancelled frees a place.
+    let location = first.header("location").unwrap().to_owned();
+    s.client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &s.alice)
+        .send()
+        .await;
+    s.until(&location, state_is("cancelled")).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
+    assert_eq!(r.status(), 202);
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn ended_operations_are_deleted_after_the_retention_period() {
+    let (url, dir) = sqlite_file("retention");
+    let s = server(
+        &url,
+        Jobs::default(),
+        OperationSettings::default().with_retention(Duration::from_millis(300)),
+    )
+    .await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("succeeded")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get(&location, &s.alice).await.status() == 200 {
+        assert!(Instant::now() < deadline, "still there after its retention");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.get(&location, &s.alice).await.status(), 404);
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The server stops mid-operation (its workers gone at once, as in a crash); started again on
+/// the same SQLite file, it runs again what its route declares safe to run again, fails what it
+/// does not, and the client reads both outcomes.
+#[tokio::test]
+async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
+    let (url, dir) = sqlite_file("restart");
+    let jobs = Jobs::default();
+    let holds = Arc::clone(&jobs.holds);
+    let first = server(&url, jobs, OperationSettings::default()).await;
+    let rerun = first
+        .start("/v1/plugins/jobs/queues/main/holds", json!(null))
+        .await
+        .header("location")
+        .unwrap()
+        .to_owned();
+    let once = first
+        .start("/v1/plugins/jobs/once", json!(null))
+        .await
+        .header("location")
+        .unwrap()
+        .to_owned();
+    first.until(&rerun, state_is("running")).await;
+    first.until(&once, state_is("running")).await;
+    first.running.stop(Duration::ZERO).await;
+    drop(first.client);
+
+    let again = Jobs {
+        holds,
+        ..Jobs::default()
+    };
+    let second = server(&url, again, OperationSettings::default()).await;
+    // The new server's keys are alice's too: the operation is hers.
+    let op = second.until(&rerun, state_is("succeeded")).await;
+    assert_eq!(
+        op["result"],
+        json!({"run": 2}),
+        "run again from the start here"
+    );
+    let op = second.until(&once, state_is("failed")).await;
+    assert_eq!(op["status"], 503);
+    assert_eq!(op["error"]["code"], "UNAVAILABLE");
+    second.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two servers on one PostgreSQL database: one accepts, the other answers its status and takes
+/// its cancel; whichever runs it, the outcome is the same row.
+#[tokio::test]
+async fn on_postgres_any_server_answers_and_cancels_an_operation() {
+    let Some(pg) = PgSchema::fresh("operations").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let a = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let b = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = a.start("/v1/plugins/jobs/counts", json!({"to": 3})).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    // Keys differ per server, the owner does not: alice reads it on b.
+    let op = b.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"counted": 3}));
+
+    let r = a.start("/v1/plugins/jobs/once", json!(null)).await;
+    let location = r.header("location").unwrap().to_owned();
+    b.until(&location, state_is("running")).await;
+    let r = b
+        .client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &b.alice)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202);
+    let op = a.until(&location, state_is("cancelled")).await;
+    assert_eq!(op["error"]["code"], "CANCELLED");
+    a.running.stop(Duration::from_secs(5)).await;
+    b.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
+/// The documents say what the routes do: `202` with `Location` and the operation (its result
+/// the route's output, its error the route's codes), and the operation's own paths.
+#[tokio::test]
+async fn the_documents_describe_the_operation_and_its_paths() {
+    let (url, dir) = sqlite_file("documents");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let doc: Value = s.client.get("/openapi.json").send().await.json();
+    let start = &doc["paths"]["/v1/plugins/jobs/counts"]["post"];
+    let accepted = &start["responses"]["202"];
+    assert!(accepted["headers"]["location"].is_object(), "{accepted}");
+    let operation = &accepted["content"]["application/json"]["schema"];
+    assert_eq!(
+        operation["properties"]["result"]["$ref"],
+        "#/components/schemas/Counted"
+    );
+    let codes = operation["properties"]["error"]["properties"]["code"]["enum"].clone();
+    for code in ["TOO_FAR", "TIMEOUT", "CANCELLED", "UNAVAILABLE", "INTERNAL"] {
+        assert!(
+            codes.as_array().unwrap().contains(&json!(code)),
+            "{code} in {codes}"
+        );
+    }
+    let statuses: Vec<&String> = start["responses"].as_object().unwrap().keys().collect();
+    assert!(
+        !statuses.contains(&&"201".to_owned()),
+        "the result is the operation's: {statuses:?}"
+    );
+    assert!(
+        !statuses.contains(&&"422".to_owned()),
+        "so are the declared errors: {statuses:?}"
+    );
+    assert_eq!(start["x-operation"], json!({"rerun": false}));
+
+    let base = "/v1/plugins/jobs/queues/{queue}/holds/operations/{operationId}";
+    let read = &doc["paths"][base]["get"];
+    assert_eq!(
+        read["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["result"]["$ref"],
+        "#/components/schemas/Held"
+    );
+    assert!(read["responses"]["404"].is_object());
+    let names: Vec<&str> = read["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["queue", "operationId"]);
+    assert_eq!(
+        read["security"],
+        json!([{"user": ["jobs:run"]}, {"token": ["jobs:run"]}])
+    );
+    assert!(doc["paths"][format!("{base}/events")]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
+    assert!(doc["paths"][format!("{base}/cancel")]["post"]["responses"]["202"].is_object());
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_manifest_lists_operation_routes() {
+    let manifest = plugin_routes::manifest(&ServerConfig::default(), &[JobsPlugin::META]);
+    let routes = manifest["plugins"][0]["routes"].as_array().unwrap();
+    let hold = routes.iter().find(|r| r["handler"] == "hold").unwrap();
+    assert_eq!(
+        hold["operation"],
+        json!({"rerun": true, "location": "/v1/plugins/jobs/queues/{queue}/holds/operations/{operationId}"})
+    );
+    let count = routes.iter().find(|r| r["handler"] == "count").unwrap();
+    assert_eq!(count["operation"]["rerun"], false);
+    assert_eq!(count["errors"][0]["code"], "TOO_FAR");
+}
+
+/// The typed client: the method starts the operation; what it answers waits for the result
+/// (with each progress report), reads it, cancels it, and is found again from its `Location`.
+#[tokio::test]
+async fn the_typed_client_starts_waits_cancels_and_resumes() {
+    use jobs_client::{CountError, OnceError};
+    use plugin_routes::client::{Client, Pending};
+    let (url, dir) = sqlite_file("client");
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = s.app.clone();
+    tokio::spawn(async move { plugin_routes::serve(listener, app).await });
+    let raw = Client::new(&base)
+        .unwrap()
+        .bearer(s.alice.strip_prefix("Bearer ").unwrap());
+    let jobs = JobsClient::from_client(raw.clone());
+
+    let pending = jobs
+        .count(Count {
+            to: 3,
+            fail_at: None,
+        })
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let counted = pending
+        .clone()
+        .wait_with(|p| seen.push(p.message.clone()))
+        .await
+        .unwrap();
+    assert_eq!(counted.counted, 3);
+    assert_eq!(seen, ["counted 1", "counted 2", "counted 3"]);
+    let again = Pending::<Counted, CountError>::resume(&raw, pending.location());
+    let op = again.status().await.unwrap();
+    assert_eq!(op.state, plugin_routes::client::OperationState::Succeeded);
+    assert_eq!(op.result.unwrap().counted, 3);
+    assert_eq!(op.status, Some(201));
+
+    let failing = jobs
+        .count(Count {
+            to: 5,
+            fail_at: Some(2),
+        })
+        .await
+        .unwrap();
+    match failing.wait().await {
+        Err(CountError::TooFar(e)) => assert_eq!(e.message, "2 is too far"),
+        other => panic!("{other:?}"),
+    }
+    match jobs
+        .count(Count {
+            to: 0,
+            fail_at: None,
+        })
+        .await
+    {
+        Err(CountError::InvalidInput(_)) => {}
+        other => panic!("{other:?}"),
+    }
+
+    let held = jobs.once().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held.status().await.unwrap().state != plugin_routes::client::OperationState::Running {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held.cancel().await.unwrap().cancel_requested);
+    match held.wait().await {
+        Err(OnceError::Cancelled(e)) => assert_eq!(e.code, "CANCELLED"),
+        other => panic!("{other:?}"),
+    }
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
