@@ -4,6 +4,7 @@
 -- tables; these hold what a client reads.
 CREATE TABLE plugin_operations (
     id               TEXT             PRIMARY KEY,
+    namespace        TEXT             NOT NULL DEFAULT '',
     plugin           TEXT             NOT NULL,
     route            TEXT             NOT NULL,
     owner            TEXT             NOT NULL,
@@ -24,8 +25,8 @@ CREATE TABLE plugin_operations (
     started_at       BIGINT,
     finished_at      BIGINT
 );
-CREATE INDEX plugin_operations_owner_state ON plugin_operations (owner, state);
-CREATE INDEX plugin_operations_finished ON plugin_operations (finished_at);
+CREATE INDEX plugin_operations_owner_state ON plugin_operations (namespace, owner, state);
+CREATE INDEX plugin_operations_finished ON plugin_operations (namespace, finished_at);
 
 CREATE TABLE plugin_operation_events (
     operation_id TEXT             NOT NULL REFERENCES plugin_operations (id) ON DELETE CASCADE,

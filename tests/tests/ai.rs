@@ -150,6 +150,10 @@ pub(crate) async fn router_with(
     server: ServerConfig,
 ) -> axum::Router {
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
+    let server = match server.operations() {
+        Some(_) => server,
+        None => crate::fixtures::with_operations(server, &pool, url).await,
+    };
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     let mut state = AiState::new(config, ledger);
     let placeholders = state.placeholders();
@@ -805,6 +809,7 @@ async fn a_provider_outside_the_declared_hosts_is_never_asked() {
     let pool = plugin_routes::database::connect(url).await.unwrap();
     let key = create_key(&pool, "ai:*").await;
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
+    let server = crate::fixtures::with_operations(ServerConfig::default(), &pool, url).await;
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     let state = AiState::new(config, ledger);
     assert!(
@@ -816,6 +821,7 @@ async fn a_provider_outside_the_declared_hosts_is_never_asked() {
         "the declared providers are the configured ones"
     );
     let app = plugins![
+        config = server;
         auth = auth.clone();
         AuthRoutes::new(auth),
         AiPlugin::new(state).with_placeholder("provider", "http://127.0.0.1:9/v1"),

@@ -565,11 +565,12 @@ async fn calls_to_a_model_are_rate_limited_per_caller_as_declared_or_configured(
         .unwrap();
     let key = create_key(&pool, "ai:*").await;
     let ledger = Ledger::open(pool.clone(), "sqlite::memory:").await.unwrap();
+    let server = ServerConfig::default()
+        .with_rate_limit_override("ai.generations=2/1m".parse::<LimitOverride>().unwrap());
+    let server = crate::fixtures::with_operations(server, &pool, "sqlite::memory:").await;
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     let state = AiState::new(config, ledger);
     let placeholders = state.placeholders();
-    let server = ServerConfig::default()
-        .with_rate_limit_override("ai.generations=2/1m".parse::<LimitOverride>().unwrap());
     let app = plugins![
         config = server;
         auth = auth.clone();
@@ -605,11 +606,12 @@ fn an_override_of_no_declared_policy_stops_the_assembly() {
             .await
             .unwrap();
         let ledger = Ledger::open(pool.clone(), "sqlite::memory:").await.unwrap();
+        let server = ServerConfig::default()
+            .with_rate_limit_override("ai.writes=2/1m".parse::<LimitOverride>().unwrap());
+        let server = crate::fixtures::with_operations(server, &pool, "sqlite::memory:").await;
         let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
         let state = AiState::new(AiConfig::none(), ledger);
         let placeholders = state.placeholders();
-        let server = ServerConfig::default()
-            .with_rate_limit_override("ai.writes=2/1m".parse::<LimitOverride>().unwrap());
         let _ = plugins![
             config = server;
             auth = auth.clone();

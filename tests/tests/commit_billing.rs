@@ -48,6 +48,8 @@ async fn served(
         let model = Model::from_config(ai.config(), "scripted", ai.meter().clone()).unwrap();
         commit = commit.with_model(model);
     }
+    let server =
+        crate::fixtures::with_operations(plugin_routes::ServerConfig::default(), &pool, url).await;
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     auth.create_user(
         "ada@example.com",
@@ -64,6 +66,7 @@ async fn served(
     let placeholders = commit.placeholders();
     let ai_placeholders = ai.placeholders();
     let app = plugins![
+        config = server;
         auth = auth;
         AiPlugin::new(ai).with_placeholders(&ai_placeholders),
         CommitPlugin::new(commit).with_placeholders(&placeholders),

@@ -258,3 +258,21 @@ pub(crate) async fn metric(c: &TestClient, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"));
     value.trim().parse().unwrap()
 }
+
+/// `config` with operations kept on `pool` (whose database `url` names), not started: what a
+/// server mounting a plugin with an operation route (the AI plugin's `POST /generations`)
+/// needs, for tests that do not start them.
+pub(crate) async fn with_operations(
+    config: plugin_routes::ServerConfig,
+    pool: &sqlx::AnyPool,
+    url: &str,
+) -> plugin_routes::ServerConfig {
+    let db = plugin_routes::database::Database {
+        pool: pool.clone(),
+        url: url.to_owned(),
+    };
+    let operations = plugin_routes::operations::Operations::open(&db, Default::default())
+        .await
+        .unwrap();
+    config.with_operations(&operations)
+}

@@ -24,6 +24,7 @@ async fn example_app() -> plugin_routes::App {
     let commit = commit_plugin::CommitState::open(&repo.dir, &[], plans)
         .await
         .unwrap();
+    let config = crate::fixtures::with_operations(items_example::config(), &pool, url).await;
     let auth = plugin_routes::Auth::open(pool, plugin_routes::AuthConfig::default())
         .await
         .unwrap();
@@ -31,7 +32,7 @@ async fn example_app() -> plugin_routes::App {
     let ai = ai_plugin::AiPlugin::new(ai).with_placeholders(&ai_placeholders);
     let placeholders = commit.placeholders();
     let commit = commit_plugin::CommitPlugin::new(commit).with_placeholders(&placeholders);
-    items_example::assembled(state, ai, Some(commit), &auth, items_example::config())
+    items_example::assembled(state, ai, Some(commit), &auth, config)
 }
 
 async fn example() -> TestClient {

@@ -548,7 +548,7 @@ async fn the_documents_describe_the_operation_and_its_paths() {
         operation["properties"]["result"]["$ref"],
         "#/components/schemas/Counted"
     );
-    let codes = operation["properties"]["error"]["properties"]["code"]["enum"].clone();
+    let codes = operation["properties"]["error"]["allOf"][1]["properties"]["code"]["enum"].clone();
     for code in ["TOO_FAR", "TIMEOUT", "CANCELLED", "UNAVAILABLE", "INTERNAL"] {
         assert!(
             codes.as_array().unwrap().contains(&json!(code)),
@@ -676,5 +676,195 @@ async fn the_typed_client_starts_waits_cancels_and_resumes() {
         other => panic!("{other:?}"),
     }
     s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An operation cancelled while still queued (no server takes work here) ends at once, with
+/// the same error as one stopped while running.
+#[tokio::test]
+async fn a_queued_operation_cancelled_ends_with_the_cancelled_error() {
+    use jobs_client::CountError;
+    use plugin_routes::client::{Client, Pending};
+    let (url, dir) = sqlite_file("queued-cancel");
+    let Server {
+        client,
+        app,
+        running,
+        alice,
+        bob,
+    } = server(&url, Jobs::default(), OperationSettings::default()).await;
+    running.stop(Duration::ZERO).await;
+    let r = client
+        .post("/v1/plugins/jobs/counts")
+        .header("authorization", &alice)
+        .json(&json!({"to": 2}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 202);
+    let location = r.header("location").unwrap().to_owned();
+    let r = client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &bob)
+        .send()
+        .await;
+    assert_eq!(r.status(), 404, "not bob's to cancel");
+    let r = client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &alice)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202);
+    let op: Value = r.json();
+    assert_eq!(op["state"], "cancelled");
+    assert_eq!(op["status"], 499);
+    assert_eq!(op["error"]["code"], "CANCELLED");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { plugin_routes::serve(listener, app).await });
+    let raw = Client::new(&base)
+        .unwrap()
+        .bearer(alice.strip_prefix("Bearer ").unwrap());
+    match Pending::<Counted, CountError>::resume(&raw, &location)
+        .wait()
+        .await
+    {
+        Err(CountError::Cancelled(e)) => assert_eq!(e.message, "the operation was cancelled"),
+        other => panic!("{other:?}"),
+    }
+    let gone = format!("{}0", &location[..location.len() - 1]);
+    match Pending::<Counted, CountError>::resume(&raw, gone)
+        .status()
+        .await
+    {
+        Err(CountError::NotFound(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The AI plugin's `POST /generations`: the provider's answer as the operation's result, the
+/// model asked as its progress.
+#[tokio::test]
+async fn the_ai_plugin_generates_as_an_operation() {
+    let (url, dir) = sqlite_file("ai");
+    let db = Database::connect(&url).await.unwrap();
+    let operations = Operations::open(&db, fast(OperationSettings::default()))
+        .await
+        .unwrap();
+    let config = ServerConfig::default().with_operations(&operations);
+    let ai = crate::ai::ai_served(&url, "ai:*", 10.0, config).await;
+    let running = operations.start();
+    let r = ai
+        .client
+        .post("/v1/plugins/ai/generations")
+        .json(&json!({"prompt": "hello world", "maxTokens": 50}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let events = ai
+        .client
+        .get(&format!("{location}/events"))
+        .send()
+        .await
+        .events();
+    let (last, op) = events.last().unwrap();
+    assert_eq!(last, "succeeded", "{events:?}");
+    assert_eq!(events[0].1["message"], "asking the default model");
+    let sync = crate::ai::generate(
+        &ai.client,
+        json!({"prompt": "hello world", "maxTokens": 50}),
+    )
+    .await;
+    let sync: Value = sync.json();
+    assert_eq!(op["result"]["text"], sync["text"]);
+    assert_eq!(op["result"]["usage"], sync["usage"]);
+    assert_eq!(op["status"], 200);
+    running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two `example-server` processes on one PostgreSQL database, the AI plugin's
+/// `POST /generations` held by the provider's double: one server accepts, the other answers the
+/// operation's status and takes its cancel; a server killed while running one leaves it to a
+/// server started after, which fails it (a generation is not run twice: it would be charged
+/// twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_servers_on_postgres_share_cancel_and_outlive_each_other() {
+    use crate::fake_llm::Upstream;
+    use crate::server::{Server as Process, server_binary, user_with_key};
+    let Some(pg) = PgSchema::fresh("ops_servers").await else {
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let binary = server_binary();
+    let upstream = Upstream::start().await;
+    let (dir, _) = crate::server::fresh_sqlite("ops-servers");
+    let file = dir.join("ai.json");
+    let config = crate::ai::config_json(&upstream, &crate::ai::closed_port(), 10.0);
+    std::fs::write(&file, config).unwrap();
+    let key = user_with_key(&binary, &url, "ada@example.com", "ai:*");
+    let namespace = format!("ops-servers-{}", std::process::id());
+    let env = [
+        ("AI_CONFIG", file.to_str().unwrap()),
+        ("OPERATIONS_HEARTBEAT_SECS", "1"),
+        ("OPERATIONS_NAMESPACE", namespace.as_str()),
+    ];
+    let start = || {
+        let mut p = Process::start_with(&binary, &url, &env);
+        p.key = Some(key.clone());
+        p
+    };
+    let location = |head: &str| -> String {
+        head.lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .expect("a Location")
+            .trim()
+            .to_owned()
+    };
+    let state = |p: &Process, location: &str| -> Value {
+        let (status, _, body) = p.call("GET", location, None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let until = |p: &Process, location: &str, want: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let op = state(p, location);
+            if op["state"] == want {
+                return op;
+            }
+            assert!(Instant::now() < deadline, "still {op}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let held = json!({"prompt": "hello", "model": "held", "maxTokens": 10});
+
+    let a = start();
+    let b = start();
+    let (status, head, body) = a.call("POST", "/v1/plugins/ai/generations", Some(&held));
+    assert_eq!(status, 202, "{body}");
+    let first = location(&head);
+    until(&b, &first, "running");
+    let (status, _, body) = b.call("POST", &format!("{first}/cancel"), None);
+    assert_eq!(status, 202, "{body}");
+    let op = until(&a, &first, "cancelled");
+    assert_eq!(op["error"]["code"], "CANCELLED");
+
+    // Only `a` is left to take the next one; it dies while running it.
+    b.kill();
+    let (status, head, body) = a.call("POST", "/v1/plugins/ai/generations", Some(&held));
+    assert_eq!(status, 202, "{body}");
+    let second = location(&head);
+    until(&a, &second, "running");
+    a.kill();
+    let c = start();
+    let op = until(&c, &second, "failed");
+    assert_eq!(op["status"], 503);
+    assert_eq!(op["error"]["code"], "UNAVAILABLE");
+    upstream.release();
+    c.kill();
+    pg.remove().await;
     let _ = std::fs::remove_dir_all(dir);
 }

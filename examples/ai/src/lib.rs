@@ -160,6 +160,7 @@ pub const NO_PROVIDER: &str = "no AI provider is configured: set AI_OPENAI_API_K
     routes(
         routes::generate::generate,
         routes::generate::generate_stream,
+        routes::generate::generation,
         routes::embeddings::embeddings,
         routes::account::list_models,
         routes::account::usage,

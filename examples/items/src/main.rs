@@ -35,6 +35,7 @@ use items_example::ItemsState;
 use plugin_routes::auth::{OAuthConfig, parse_grants};
 use plugin_routes::config::ConfigSource;
 use plugin_routes::database::Database;
+use plugin_routes::operations::{OperationSettings, Operations};
 use plugin_routes::reach::ServerReach;
 use plugin_routes::{Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable};
 use std::io::Read;
@@ -84,6 +85,24 @@ struct Args {
     /// How many connections are served at once; more wait in the operating system's queue.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Seconds between a server's heartbeats to the operations' queue: a server silent for two
+    /// of them is dead, and its operations are run again or failed by another.
+    #[arg(long, env = "OPERATIONS_HEARTBEAT_SECS", default_value_t = 10)]
+    operations_heartbeat_secs: u64,
+    /// Hours an ended operation stays readable before it is deleted.
+    #[arg(long, env = "OPERATIONS_RETENTION_HOURS", default_value_t = 168)]
+    operations_retention_hours: u64,
+    /// How many operations one caller may have queued or running at once.
+    #[arg(long, env = "OPERATIONS_PER_CALLER", default_value_t = 8)]
+    operations_per_caller: u32,
+    /// Keeps this server's operations apart from those of other applications on the same
+    /// database: only servers with the same namespace take each other's.
+    #[arg(long, env = "OPERATIONS_NAMESPACE", default_value = "")]
+    operations_namespace: String,
+    /// Seconds a stopping server waits for the operations it runs to end; those still running
+    /// then are run again or failed by the next server to take them.
+    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 30)]
+    operations_grace_secs: u64,
     /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
     /// what it needs (its database's directory, its port, the temporary directory): it starts
     /// once to find that out, then again, confined before it makes any thread.
@@ -341,6 +360,18 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let (Some(ai_config), Some(commit_config)) = (ai_config, commit_config) else {
         return Err("a subcommand fell through to serving".into());
     };
+    // Operations (routes declared `operation`): kept in the same database, run by whichever
+    // server sharing it takes them.
+    let operations = Operations::open(
+        &db,
+        OperationSettings::default()
+            .with_heartbeat(Duration::from_secs(args.operations_heartbeat_secs))
+            .with_retention(Duration::from_secs(args.operations_retention_hours * 3600))
+            .with_max_active_per_caller(args.operations_per_caller)
+            .with_namespace(args.operations_namespace.clone()),
+    )
+    .await?;
+    let config = config.with_operations(&operations);
     // The database, and the server's metrics for the plugins' own counters.
     let mut life = Lifecycle::new().with(db);
     if let Some(metrics) = config.metrics() {
@@ -409,6 +440,8 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         return Err(failed.into());
     }
     let app = items_example::app_of(state, ai, commit, &auth, config);
+    // Taken once every plugin is mounted: each operation route has its worker.
+    let running = operations.start();
     tracing::info!(database = %redact(url), "listening on http://{addr}");
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
@@ -420,6 +453,9 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .with_head_timeout(Duration::from_secs(args.head_timeout_secs))
         .with_idle_timeout(Duration::from_secs(args.idle_timeout_secs))
         .with_max_connections(args.max_connections)
+        .await;
+    running
+        .stop(Duration::from_secs(args.operations_grace_secs))
         .await;
     life.stop().await;
     // The spans still in the batch are sent before the process ends.

@@ -174,6 +174,13 @@ pub(crate) fn client(
     );
     if decl.operation.is_some() {
         framework(
+            "NOT_FOUND",
+            404,
+            "the operation is not the caller's, or was deleted after the retention period",
+            quote!(#c::ErrorBody),
+            quote!(r.error),
+        );
+        framework(
             "CANCELLED",
             499,
             "the operation was cancelled before it ended",

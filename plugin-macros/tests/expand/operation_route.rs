@@ -159,6 +159,8 @@ const _: () = {
     Unavailable(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`504 TIMEOUT`: the route did not finish within its timeout."]
     Timeout(::plugin_routes::__private::client::ErrorBody), #[doc =
+    "`404 NOT_FOUND`: the operation is not the caller's, or was deleted after the retention period."]
+    NotFound(::plugin_routes::__private::client::ErrorBody), #[doc =
     "`499 CANCELLED`: the operation was cancelled before it ended."]
     Cancelled(::plugin_routes::__private::client::ErrorBody), #[doc =
     r" An answer the declaration does not allow: its status and body are kept."]
@@ -180,7 +182,8 @@ const _: () = {
     ::core::write!(f, "{}: {}", "HEADERS_TOO_LARGE", e.message), ApplyError::Internal(e)
     => ::core::write!(f, "{}: {}", "INTERNAL", e.message), ApplyError::Unavailable(e) =>
     ::core::write!(f, "{}: {}", "UNAVAILABLE", e.message), ApplyError::Timeout(e) =>
-    ::core::write!(f, "{}: {}", "TIMEOUT", e.message), ApplyError::Cancelled(e) =>
+    ::core::write!(f, "{}: {}", "TIMEOUT", e.message), ApplyError::NotFound(e) =>
+    ::core::write!(f, "{}: {}", "NOT_FOUND", e.message), ApplyError::Cancelled(e) =>
     ::core::write!(f, "{}: {}", "CANCELLED", e.message), $(ApplyError:: $variant (e) =>
     ::core::write!(f, "{}: {}", $code, e.message),)* ApplyError::Unexpected(u) =>
     ::core::write!(f, "unexpected answer {}: {}", u.status, u.why),
@@ -198,9 +201,10 @@ const _: () = {
     (429u16, "RATE_LIMITED") => ApplyError::RateLimited(r.rate_limited()), (431u16,
     "HEADERS_TOO_LARGE") => ApplyError::HeadersTooLarge(r.error), (500u16, "INTERNAL") =>
     ApplyError::Internal(r.error), (503u16, "UNAVAILABLE") => ApplyError::Unavailable(r
-    .error), (504u16, "TIMEOUT") => ApplyError::Timeout(r.error), (499u16, "CANCELLED")
-    => ApplyError::Cancelled(r.error), $(($status, $code) => ApplyError:: $variant (r
-    .error),)* _ => ApplyError::Unexpected(r.unexpected()), } } fn unexpected(u :
+    .error), (504u16, "TIMEOUT") => ApplyError::Timeout(r.error), (404u16, "NOT_FOUND")
+    => ApplyError::NotFound(r.error), (499u16, "CANCELLED") => ApplyError::Cancelled(r
+    .error), $(($status, $code) => ApplyError:: $variant (r.error),)* _ =>
+    ApplyError::Unexpected(r.unexpected()), } } fn unexpected(u :
     ::plugin_routes::__private::client::Unexpected) -> Self { ApplyError::Unexpected(u) }
     fn transport(t : ::plugin_routes::__private::client::Transport) -> Self {
     ApplyError::Transport(t) } fn invalid_input(i :

@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// How many times [`Pending::wait`] reconnects to a stream that broke before the end.
-const RECONNECTS: u32 = 10;
+/// How many times in a row [`Pending::wait`] joins again a stream that broke (or a server
+/// that did not answer) before the end: with the waits between, about two minutes.
+const RECONNECTS: u32 = 30;
 
 /// An operation the server accepted: `T` is its route's result, `E` its route's errors.
 pub struct Pending<T, E> {
@@ -133,7 +134,7 @@ impl<T: DeserializeOwned, E: RouteErrors> Pending<T, E> {
     /// The route's errors.
     pub async fn wait_with(self, mut progress: impl FnMut(&Progress)) -> Result<T, E> {
         let mut last: Option<String> = None;
-        let mut broken = 0;
+        let mut broken: u32 = 0;
         loop {
             let mut headers = Vec::new();
             if let Some(id) = &last
@@ -142,34 +143,43 @@ impl<T: DeserializeOwned, E: RouteErrors> Pending<T, E> {
                 headers.push((http::HeaderName::from_static("last-event-id"), v));
             }
             let path = format!("{}/events", self.location);
-            let answer = self
+            let why = match self
                 .client
                 .to_path(http::Method::GET, &path, &headers)
                 .await
-                .map_err(E::transport)?;
-            if answer.status != 200 {
-                return Err(refused(answer).await);
-            }
-            let mut frames = Frames::new(answer.body);
-            let why = loop {
-                match frames.next().await {
-                    None => break "the stream ended before the operation did".to_owned(),
-                    Some(Err(t)) => break t.0,
-                    Some(Ok(event)) if event.name == "progress" => {
-                        if let Ok(p) = serde_json::from_str::<Progress>(&event.data) {
-                            progress(&p);
+            {
+                // No server, or none that can answer now (a deploy, a proxy without upstream):
+                // joined again, as a broken stream is.
+                Err(t) => t.0,
+                Ok(answer) if answer.status >= 500 => {
+                    format!("the server answered {}", answer.status)
+                }
+                Ok(answer) if answer.status != 200 => return Err(refused(answer).await),
+                Ok(answer) => {
+                    let mut frames = Frames::new(answer.body);
+                    loop {
+                        match frames.next().await {
+                            None => break "the stream ended before the operation did".to_owned(),
+                            Some(Err(t)) => break t.0,
+                            Some(Ok(event)) if event.name == "progress" => {
+                                if let Ok(p) = serde_json::from_str::<Progress>(&event.data) {
+                                    progress(&p);
+                                }
+                                last = event.id;
+                                // It moves: only breaks in a row count against it.
+                                broken = 0;
+                            }
+                            Some(Ok(event)) => {
+                                return match serde_json::from_str::<Operation<T>>(&event.data) {
+                                    Ok(op) => ended(op),
+                                    Err(e) => Err(E::unexpected(Unexpected {
+                                        status: 200,
+                                        body: event.data,
+                                        why: format!("the end is not the operation ({e})"),
+                                    })),
+                                };
+                            }
                         }
-                        last = event.id;
-                    }
-                    Some(Ok(event)) => {
-                        return match serde_json::from_str::<Operation<T>>(&event.data) {
-                            Ok(op) => ended(op),
-                            Err(e) => Err(E::unexpected(Unexpected {
-                                status: 200,
-                                body: event.data,
-                                why: format!("the end is not the operation ({e})"),
-                            })),
-                        };
                     }
                 }
             };
@@ -177,7 +187,8 @@ impl<T: DeserializeOwned, E: RouteErrors> Pending<T, E> {
             if broken > RECONNECTS {
                 return Err(E::transport(Transport(why)));
             }
-            tokio::time::sleep(Duration::from_millis(200) * broken).await;
+            tokio::time::sleep((Duration::from_millis(250) * broken).min(Duration::from_secs(5)))
+                .await;
         }
     }
 

@@ -220,12 +220,12 @@ impl Acceptor for RouteAcceptor {
             let engine = &self.operations.0;
             let owner = caller.map_or("", Principal::user_id);
             let max = engine.settings.max_active_per_caller;
-            if caller.is_some() {
-                let active = engine.store.active(owner).await.map_err(database)?;
-                if active >= u64::from(max) {
-                    return Err(over_cap(max));
-                }
-            }
+            // Callers are capped; a public route's are not told apart (rate-limit it).
+            let cap = if caller.is_some() {
+                u64::from(max)
+            } else {
+                u64::MAX
+            };
             let id = new_id().map_err(|_| ApiError::internal())?;
             let row = OperationRow {
                 location: format!("{path}/operations/{id}"),
@@ -249,7 +249,19 @@ impl Acceptor for RouteAcceptor {
                 started_at: None,
                 finished_at: None,
             };
-            engine.submit(&row).await.map_err(database)?;
+            match engine.submit(&row, cap).await {
+                Ok(true) => {}
+                Ok(false) => return Err(over_cap(max)),
+                Err(crate::operations::Submit::Store(e)) => return Err(database(e)),
+                Err(crate::operations::Submit::Queue(e)) => {
+                    tracing::error!(error = %e, "an operation could not be queued");
+                    return Err(ApiError::framework(
+                        FrameworkCode::Unavailable,
+                        "the operation could not be queued; try again shortly",
+                    )
+                    .with_details(Details::Value(serde_json::json!({"retryAfterSeconds": 1}))));
+                }
+            }
             Ok(Accepted {
                 body: View::of(&row).to_json(),
                 location: row.location,
@@ -265,6 +277,7 @@ fn over_cap(max: u32) -> ApiError {
         format!("you have {max} operations queued or running, the most allowed; wait for one to end or cancel one"),
     )
     .with_details(Details::Value(serde_json::json!({
+        "policy": "operations",
         "maxActiveOperations": max,
         "retryAfterSeconds": 1,
     })))
@@ -340,8 +353,8 @@ async fn serve_resource<S>(rt: &RouteRuntime<S>, request: Request, resource: Res
         route = rt.route.handler,
         request_id = %request_id,
     );
-    let _ = span.enter();
-    match resource_response(rt, &parts, resource, &request_id).await {
+    let answered = resource_response(rt, &parts, resource, &request_id);
+    match tracing::Instrument::instrument(answered, span).await {
         Ok(response) => response,
         Err(error) => error.into_response(&request_id),
     }
@@ -395,7 +408,10 @@ async fn resource_response<S>(
     match resource {
         Resource::Operation => Ok(json(StatusCode::OK, View::of(&row).to_json(), request_id)),
         Resource::Cancel => {
-            engine.cancel(&row.id).await.map_err(database)?;
+            engine
+                .cancel(&row.id, &row.request_id)
+                .await
+                .map_err(database)?;
             let row = engine
                 .store
                 .get(&row.id)

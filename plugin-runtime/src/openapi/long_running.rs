@@ -11,6 +11,7 @@ use crate::policy::ServerConfig;
 use crate::request::FrameworkCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::SecurityRequirement;
@@ -24,13 +25,14 @@ const EVENTS_TEXT: &str = "Server-sent events: one `progress` event per report t
     data is the operation, its result or error included. Quiet streams get `: keep-alive` \
     comments.";
 
-/// The `202 Accepted` that starts the operation.
+/// Makes `op` (the route's own operation) answer `202 Accepted` with the operation, and say so.
 pub(super) fn accepted(
+    op: &mut Operation,
     schemas: &mut Schemas,
     plugin: &PluginMeta,
     route: &RouteMeta,
-) -> ResponseBuilder {
-    with_request_id(
+) {
+    let response = with_request_id(
         ResponseBuilder::new()
             .description("Accepted: the operation is queued; its outcome is read at `Location`"),
     )
@@ -39,6 +41,16 @@ pub(super) fn accepted(
         "application/json",
         Content::new(Some(operation_schema(schemas, plugin, route))),
     )
+    .build();
+    op.responses
+        .responses
+        .insert("202".to_owned(), utoipa::openapi::RefOr::T(response));
+    let rerun = route.operation.is_some_and(|o| o.rerun);
+    op.extensions.get_or_insert_with(Default::default).merge(
+        ExtensionsBuilder::new()
+            .add("x-operation", json!({"rerun": rerun}))
+            .build(),
+    );
 }
 
 /// The operation as a client reads it.
@@ -94,8 +106,10 @@ fn operation_schema(
             "result": result,
             "error": {
                 "description": "Once it failed or was cancelled: the `error` object of the envelope the route would have answered.",
-                "allOf": [{"$ref": format!("{}/properties/error", envelope.ref_location)}],
-                "properties": {"code": {"enum": codes}}
+                "allOf": [
+                    {"$ref": format!("{}/properties/error", envelope.ref_location)},
+                    {"properties": {"code": {"enum": codes}}}
+                ]
             }
         }
     });
@@ -218,12 +232,6 @@ fn resource(
             .or_default()
             .push((code.as_str(), Some(text)));
     };
-    if !route.path_params.is_empty() {
-        add(
-            FrameworkCode::InvalidInput,
-            "a path parameter is invalid; `details` lists every problem",
-        );
-    }
     caller_errors(&mut add, auth, security, scopes, method);
     if !security.is_public() {
         add(

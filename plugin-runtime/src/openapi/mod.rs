@@ -130,8 +130,9 @@ impl Catalog {
             for route in served_routes(plugin).filter(|r| !r.is_hidden(plugin)) {
                 scopes.extend(config.security_for(plugin, route).1.iter().copied());
                 let path = plugin_routes_rules::full_path(&base_path, route.path);
-                let op = operation::route(&mut schemas, config, &served, plugin, route);
+                let mut op = operation::route(&mut schemas, config, &served, plugin, route);
                 if route.operation.is_some() {
+                    long_running::accepted(&mut op, &mut schemas, plugin, route);
                     ops.extend(long_running::resources(
                         &mut schemas,
                         config,

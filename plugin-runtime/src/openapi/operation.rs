@@ -120,35 +120,28 @@ pub(crate) fn route(
             ),
         None => with_request_id(ResponseBuilder::new().description(success_text(route.status))),
     };
-    // An operation answers `202` with the operation; its result and declared errors are the
-    // operation's, documented with its own paths.
+    // An operation's success (`202`) is added where its own paths are documented; its result
+    // and declared errors are the operation's.
     let long = route.operation.is_some();
-    if long {
-        op = op.response(
-            "202",
-            super::long_running::accepted(schemas, plugin, route).build(),
-        );
-        extensions = extensions.add(
-            "x-operation",
-            json!({"rerun": route.operation.is_some_and(|o| o.rerun)}),
-        );
-    } else if route.output_conditional {
-        op = op
-            .response(
-                route.status.to_string(),
-                success.header("etag", string_header(ETAG)).build(),
-            )
-            .response(
-                "304",
-                with_request_id(
-                    ResponseBuilder::new()
-                        .description("Not Modified: `If-None-Match` names the current version")
-                        .header("etag", string_header(ETAG)),
+    if !long {
+        if route.output_conditional {
+            op = op
+                .response(
+                    route.status.to_string(),
+                    success.header("etag", string_header(ETAG)).build(),
                 )
-                .build(),
-            );
-    } else {
-        op = op.response(route.status.to_string(), success.build());
+                .response(
+                    "304",
+                    with_request_id(
+                        ResponseBuilder::new()
+                            .description("Not Modified: `If-None-Match` names the current version")
+                            .header("etag", string_header(ETAG)),
+                    )
+                    .build(),
+                );
+        } else {
+            op = op.response(route.status.to_string(), success.build());
+        }
     }
 
     // Every error code the route can send, grouped by status.

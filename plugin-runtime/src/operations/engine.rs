@@ -20,6 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
+/// Why an operation could not be accepted.
+#[derive(Debug)]
+pub(crate) enum Submit {
+    /// Its row could not be written.
+    Store(sqlx::Error),
+    /// It could not be queued (its row says so: failed, 503).
+    Queue(sqlx::Error),
+}
+
 /// What apalis carries: only the operation's id; everything else is in its row.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct OperationJob {
@@ -78,7 +87,7 @@ impl Engine {
         db: &Database,
         settings: OperationSettings,
     ) -> Result<Engine, sqlx::Error> {
-        let store = Store::open(db.pool.clone())
+        let store = Store::open(db.pool.clone(), settings.namespace.clone())
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         let queue = open_queue(db).await?;
@@ -111,9 +120,12 @@ impl Engine {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Stores a new operation and queues it.
-    pub(crate) async fn submit(&self, row: &OperationRow) -> Result<(), sqlx::Error> {
-        self.store.insert(row).await?;
+    /// Stores a new operation and queues it; `Ok(false)` when its owner has `max` queued or
+    /// running already.
+    pub(crate) async fn submit(&self, row: &OperationRow, max: u64) -> Result<bool, Submit> {
+        if !self.store.insert(row, max).await.map_err(Submit::Store)? {
+            return Ok(false);
+        }
         let job = OperationJob { id: row.id.clone() };
         let key = format!("{}/{}", row.plugin, row.route);
         if let Err(e) = self.push(&key, job).await {
@@ -135,12 +147,18 @@ impl Engine {
                     now_ms(),
                 )
                 .await;
-            return Err(e);
+            return Err(Submit::Queue(e));
         }
-        if let Some(wake) = lock(&self.wake).get(&key) {
-            let _ = wake.unbounded_send(());
+        match lock(&self.wake).get(&key) {
+            Some(wake) => {
+                let _ = wake.unbounded_send(());
+            }
+            None => tracing::warn!(
+                route = %key,
+                "an operation was accepted, but this server takes none: call `Operations::start` once the plugins are mounted (another server sharing the database may take it)"
+            ),
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn push(&self, key: &str, job: OperationJob) -> Result<(), sqlx::Error> {
@@ -171,9 +189,13 @@ impl Engine {
         }
     }
 
-    /// Asks a running operation to stop; one running here stops at once.
-    pub(crate) async fn cancel(&self, id: &str) -> Result<(), sqlx::Error> {
-        let was_queued = self.store.request_cancel(id, now_ms()).await?;
+    /// Asks a running operation to stop; one running here stops at once. `request_id` is the
+    /// one it was accepted under, for the error a queued one ends with.
+    pub(crate) async fn cancel(&self, id: &str, request_id: &str) -> Result<(), sqlx::Error> {
+        let error = cancelled(&RequestId::restored(request_id))
+            .error
+            .unwrap_or_default();
+        let was_queued = self.store.request_cancel(id, now_ms(), &error).await?;
         if let Some(notify) = lock(&self.running).get(id) {
             notify.notify_one();
         }
@@ -183,29 +205,74 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs one operation handed to this server.
+    /// Runs one operation handed to this server. The database failing on the way (before the
+    /// run, or when its end is written) is waited out, a little longer each time, as long as
+    /// the server runs: an operation is never left `queued` or `running` for a moment's outage.
     async fn execute(self: &Arc<Self>, id: &str) {
-        if let Err(e) = self.try_execute(id).await {
-            tracing::error!(operation = id, error = %e, "an operation could not be run or recorded");
+        if lock(&self.running).contains_key(id) {
+            // Handed again while it runs here (the worker started again under the same name).
+            return;
+        }
+        let mut wait = Duration::from_millis(200);
+        let prepared = loop {
+            match self.prepare(id).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    tracing::warn!(operation = id, error = %e, "an operation could not be read or taken; trying again");
+                    if *self.stopping.borrow() {
+                        return;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let Some((row, runner, request_id)) = prepared else {
+            return;
+        };
+        let notify = Arc::new(Notify::new());
+        lock(&self.running).insert(row.id.clone(), Arc::clone(&notify));
+        let finished = self.run(&row, runner, &request_id, &notify).await;
+        lock(&self.running).remove(&row.id);
+        self.record_end(&row.id, finished).await;
+    }
+
+    /// Writes how a run ended, waiting out the database's failures while the server runs.
+    async fn record_end(&self, id: &str, finished: Finished) {
+        let mut wait = Duration::from_millis(200);
+        while let Err(e) = self.end(id, &finished).await {
+            if *self.stopping.borrow() {
+                tracing::error!(operation = id, error = %e, "an operation's end could not be written before the server stopped; the next server to take it runs it again or fails it");
+                return;
+            }
+            tracing::warn!(operation = id, error = %e, "an operation's end could not be written; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
 
-    async fn try_execute(self: &Arc<Self>, id: &str) -> Result<(), sqlx::Error> {
+    /// Reads the operation and takes it for a run: `None` when there is nothing to run (it
+    /// ended, was deleted, was taken elsewhere, or was just ended here as cancelled or as
+    /// interrupted).
+    async fn prepare(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OperationRow, Arc<dyn Runner>, RequestId)>, sqlx::Error> {
         let Some(row) = self.store.get(id).await? else {
-            return Ok(()); // deleted since
+            return Ok(None); // deleted since
         };
         if row.state.is_finished() {
-            return Ok(()); // handed twice
+            return Ok(None); // handed twice
         }
         let key = format!("{}/{}", row.plugin, row.route);
         let runner = lock(&self.runners).get(&key).cloned();
         let Some(runner) = runner else {
-            return Ok(()); // only workers of registered routes take work
+            return Ok(None); // only workers of registered routes take work
         };
         let request_id = RequestId::restored(&row.request_id);
         if row.cancel_requested {
-            self.end(&row.id, cancelled(&request_id)).await?;
-            return Ok(());
+            self.end(&row.id, &cancelled(&request_id)).await?;
+            return Ok(None);
         }
         if row.state == State::Running && !runner.rerun() {
             tracing::warn!(operation = id, route = %key, "the server running this operation stopped before it ended; it is not declared `operation(rerun)`, so it fails");
@@ -213,19 +280,15 @@ impl Engine {
                 FrameworkCode::Unavailable,
                 "the server running this operation stopped before it ended; start it again",
             );
-            self.end(&row.id, Finished::error(&error, &request_id))
+            self.end(&row.id, &Finished::error(&error, &request_id))
                 .await?;
-            return Ok(());
+            return Ok(None);
         }
         if !self.store.begin(&row.id, row.attempts, now_ms()).await? {
-            return Ok(()); // another server took it, or it was cancelled meanwhile
+            return Ok(None); // another server took it, or it was cancelled meanwhile
         }
         self.bump();
-        let notify = Arc::new(Notify::new());
-        lock(&self.running).insert(row.id.clone(), Arc::clone(&notify));
-        let finished = self.run(&row, runner, &request_id, &notify).await;
-        lock(&self.running).remove(&row.id);
-        self.end(&row.id, finished).await
+        Ok(Some((row, runner, request_id)))
     }
 
     /// The handler's run, under its timeout, until it ends or is cancelled; its progress
@@ -238,7 +301,8 @@ impl Engine {
         notify: &Notify,
     ) -> Finished {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = self.write_progress(&row.id, row.last_event, rx);
+        let (over, run_over) = tokio::sync::oneshot::channel::<()>();
+        let writer = self.write_progress(&row.id, row.last_event, rx, run_over);
         let timeout = runner.timeout();
         let work = CatchUnwind::new(tokio::time::timeout(
             timeout,
@@ -250,13 +314,15 @@ impl Engine {
             }),
         ));
         let ended = async {
-            tokio::select! {
+            let ended = tokio::select! {
                 outcome = work => Some(outcome),
                 () = self.cancel_asked(&row.id, notify) => None,
-            }
+            };
+            // The run is over, whoever still holds a clone of its context: the writer takes
+            // what was reported until now, and nothing after.
+            let _ = over.send(());
+            ended
         };
-        // The handler's future (and the sender it holds) is gone once `ended` is; the writer
-        // then drains what was sent and stops.
         let (ended, ()) = tokio::join!(ended, writer);
         match ended {
             None => cancelled(request_id),
@@ -295,14 +361,33 @@ impl Engine {
         }
     }
 
-    /// Writes each progress report as it comes, in order, until the handler is gone.
+    /// Writes each progress report as it comes, in order, until the run is over, then what
+    /// was reported before it ended.
     async fn write_progress(
         &self,
         id: &str,
         mut seq: i64,
         mut rx: mpsc::UnboundedReceiver<(Option<f64>, String)>,
+        mut over: tokio::sync::oneshot::Receiver<()>,
     ) {
-        while let Some((fraction, message)) = rx.recv().await {
+        let mut ended = false;
+        loop {
+            let report = if ended {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    report = rx.recv() => report,
+                    _ = &mut over => {
+                        ended = true;
+                        rx.close();
+                        rx.recv().await
+                    }
+                }
+            };
+            let Some((fraction, message)) = report else {
+                return;
+            };
             seq += 1;
             let event = EventRow {
                 seq,
@@ -337,7 +422,7 @@ impl Engine {
         }
     }
 
-    async fn end(&self, id: &str, finished: Finished) -> Result<(), sqlx::Error> {
+    async fn end(&self, id: &str, finished: &Finished) -> Result<(), sqlx::Error> {
         let ending = Ending {
             state: finished.state,
             status: finished.status,
@@ -377,13 +462,13 @@ impl Engine {
     ) {
         let wake = Arc::new(tokio::sync::Mutex::new(wake));
         let mut stopping = self.stopping.subscribe();
-        let mut round = 0u32;
         loop {
             if *stopping.borrow_and_update() {
                 return;
             }
-            round += 1;
-            let name = format!("{}/{}#{round}", self.instance, key);
+            // One name for every life of the worker: its operations stay its own (not another
+            // server's to take) across a restart after a failure.
+            let name = format!("{}/{}", self.instance, key);
             let result = self.work(&key, &name, Arc::clone(&wake)).await;
             if *stopping.borrow() {
                 return;
@@ -409,7 +494,11 @@ impl Engine {
             job: OperationJob,
             engine: apalis_core::task::data::Data<Arc<Engine>>,
         ) -> Result<(), apalis_core::error::BoxDynError> {
-            engine.execute(&job.id).await;
+            // Run apart from the worker's own future: a worker that fails (its database gone
+            // for a moment) and starts again does not take the runs it was driving with it.
+            let engine = Arc::clone(&engine);
+            let run = tokio::spawn(async move { engine.execute(&job.id).await });
+            let _ = run.await;
             Ok(())
         }
 

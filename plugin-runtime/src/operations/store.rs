@@ -48,24 +48,35 @@ pub(crate) struct Ending<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
+/// The operations of one namespace (see `OperationSettings::with_namespace`): the cap and the
+/// retention count and delete only its own.
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     pool: AnyPool,
+    namespace: String,
 }
 
 impl Store {
-    pub(crate) async fn open(pool: AnyPool) -> Result<Self, sqlx::migrate::MigrateError> {
+    pub(crate) async fn open(
+        pool: AnyPool,
+        namespace: String,
+    ) -> Result<Self, sqlx::migrate::MigrateError> {
         let mut migrator = sqlx::migrate!("./operations-migrations");
         // The application's own migrations (and the auth store's) share the migration table.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, namespace })
     }
 
-    pub(crate) async fn insert(&self, row: &OperationRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Stores a new operation, unless its owner has `max` queued or running already (one
+    /// statement, so that requests at once cannot all pass the count); whether it was stored.
+    pub(crate) async fn insert(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
             "INSERT INTO plugin_operations (id, plugin, route, owner, caller, request_id, location, \
-             input, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             input, state, created_at, namespace) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS BIGINT), $11 \
+             WHERE (SELECT COUNT(*) FROM plugin_operations WHERE namespace = $11 AND owner = $4 \
+             AND state IN ('queued', 'running')) < CAST($12 AS BIGINT)",
         )
         .bind(&row.id)
         .bind(&row.plugin)
@@ -77,9 +88,11 @@ impl Store {
         .bind(&row.input)
         .bind(row.state.as_str())
         .bind(row.created_at)
+        .bind(&self.namespace)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
         .execute(&self.pool)
-        .await
-        .map(drop)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<Option<OperationRow>, sqlx::Error> {
@@ -92,17 +105,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(operation).transpose()
-    }
-
-    /// How many operations `owner` has queued or running.
-    pub(crate) async fn active(&self, owner: &str) -> Result<u64, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM plugin_operations WHERE owner = $1 AND state IN ('queued', 'running')",
-        )
-        .bind(owner)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Takes the operation for one run: from `queued`, or from `running` when the run before
@@ -199,7 +201,12 @@ impl Store {
 
     /// Asks for the operation to stop. One still queued ends `cancelled` at once; one running
     /// stops where its server next looks. Returns whether it was queued.
-    pub(crate) async fn request_cancel(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn request_cancel(
+        &self,
+        id: &str,
+        now: i64,
+        error: &str,
+    ) -> Result<bool, sqlx::Error> {
         sqlx::query(
             "UPDATE plugin_operations SET cancel_requested = 1 WHERE id = $1 \
              AND state IN ('queued', 'running')",
@@ -208,11 +215,12 @@ impl Store {
         .execute(&self.pool)
         .await?;
         let done = sqlx::query(
-            "UPDATE plugin_operations SET state = 'cancelled', status = 499, finished_at = $2 \
-             WHERE id = $1 AND state = 'queued'",
+            "UPDATE plugin_operations SET state = 'cancelled', status = 499, finished_at = $2, \
+             error = $3 WHERE id = $1 AND state = 'queued'",
         )
         .bind(id)
         .bind(now)
+        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -234,15 +242,18 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM plugin_operation_events WHERE operation_id IN \
-             (SELECT id FROM plugin_operations WHERE finished_at < $1)",
+             (SELECT id FROM plugin_operations WHERE namespace = $2 AND finished_at < $1)",
         )
         .bind(cutoff)
+        .bind(&self.namespace)
         .execute(&mut *tx)
         .await?;
-        let done = sqlx::query("DELETE FROM plugin_operations WHERE finished_at < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM plugin_operations WHERE namespace = $2 AND finished_at < $1")
+                .bind(cutoff)
+                .bind(&self.namespace)
+                .execute(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

@@ -1,4 +1,5 @@
-//! Generating text: `POST /generate` (whole) and `POST /generate/stream` (server-sent events).
+//! Generating text: `POST /generate` (whole), `POST /generate/stream` (server-sent events) and
+//! `POST /generations` (an operation, read later).
 
 use super::Refusal;
 use crate::AiState;
@@ -13,8 +14,8 @@ use plugin_routes::{EventStream, RouteError};
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// What `POST /generate` and `POST /generate/stream` take.
-#[derive(Debug, Deserialize, JsonSchema, Validate)]
+/// What `POST /generate`, `POST /generate/stream` and `POST /generations` take.
+#[derive(Debug, Serialize, Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[allow(
     non_snake_case,
@@ -192,14 +193,38 @@ pub(crate) async fn generate(
     ctx: Ctx<AiState>,
     input: GenerateRequest,
 ) -> RouteResult<GenerateResponse> {
+    whole(&ctx, input).await.map_err(|failed| match failed {
+        Failed::Refused(r) => refuse!(r),
+        Failed::Metered(e) => metered!(e),
+        Failed::Route(e) => e,
+    })
+}
+
+/// Why a whole generation failed, for each route to answer with its own codes.
+enum Failed {
+    Refused(Refusal),
+    Metered(crate::meter::MeterError),
+    Route(RouteError),
+}
+
+impl From<RouteError> for Failed {
+    fn from(e: RouteError) -> Self {
+        Failed::Route(e)
+    }
+}
+
+/// A whole generation: what `POST /generate` answers and `POST /generations` ends with.
+async fn whole(ctx: &Ctx<AiState>, input: GenerateRequest) -> Result<GenerateResponse, Failed> {
     let caller = ctx.caller()?.user_id().to_owned();
     let Plan {
         model,
         provider,
         ask,
         keep,
-    } = ctx.plan(input).map_err(|r| refuse!(r))?;
-    ctx.reach().check_url(provider.endpoint())?;
+    } = ctx.plan(input).map_err(Failed::Refused)?;
+    ctx.reach()
+        .check_url(provider.endpoint())
+        .map_err(|e| Failed::Route(e.into()))?;
     let prompt = keep.then(|| ask.prompt.clone());
     // Asked on a task of the meter's: if this request is dropped (the client left, or the
     // timeout), the provider's answer is still waited for and charged.
@@ -207,7 +232,7 @@ pub(crate) async fn generate(
         .meter
         .complete(&caller, provider, model.prices, ask)
         .await
-        .map_err(|e| metered!(e))?;
+        .map_err(Failed::Metered)?;
     let history_id = match &prompt {
         Some(prompt) => {
             let kept = Kept {
@@ -232,6 +257,47 @@ pub(crate) async fn generate(
         usage,
         cost_usd: cost.usd(),
         history_id,
+    })
+}
+
+/// Generate a text, as an operation
+///
+/// The same as `POST /generate`, answered at once with `202 Accepted` and the `Location` of an
+/// operation whose result is what `POST /generate` answers: for a client that cannot hold a
+/// request open as long as the model takes (behind a proxy's idle timeout, across a deploy).
+/// It reports `asking <model>` as its progress. It is not run again if its server dies (it
+/// would be charged twice): it then fails `503 UNAVAILABLE`. Cancelling it stops the wait, but
+/// as for a client that leaves `POST /generate`, the provider's answer is still waited for and
+/// charged.
+#[plugin_route(
+    method = "POST",
+    path = "/generations",
+    operation,
+    timeout_ms = 120_000,
+    scopes("ai:generate"),
+    rate_limit(generations(50, per = "1m")),
+    errors(
+        MODEL_NOT_FOUND = (400, "no configured model has this name, or it makes embeddings"),
+        QUOTA_EXCEEDED = (429, "the generation could cost more than is left of the caller's budget"),
+        UPSTREAM_RATE_LIMITED = (429, "the provider is rate limiting (a `429`, or a rate-limit error it reported in its answer); `Retry-After` says for how long, when it said"),
+        LLM_FAILED = (502, "the provider failed or reported an error in its answer, answered something malformed or cut off, or cannot be reached"),
+        UPSTREAM_OVERLOADED = (503, "the provider is overloaded (a `529` or `503`, or an overload it reported in its answer); `Retry-After` says for how long, when it said"),
+        PROVIDER_NOT_CONFIGURED = (503, "no provider is configured on this server"),
+    )
+)]
+pub(crate) async fn generation(
+    ctx: Ctx<AiState>,
+    input: GenerateRequest,
+) -> RouteResult<GenerateResponse> {
+    let model = input
+        .model
+        .clone()
+        .unwrap_or_else(|| "the default model".to_owned());
+    ctx.progress(None, format!("asking {model}"));
+    whole(&ctx, input).await.map_err(|failed| match failed {
+        Failed::Refused(r) => refuse!(r),
+        Failed::Metered(e) => metered!(e),
+        Failed::Route(e) => e,
     })
 }
 
