@@ -868,3 +868,35 @@ async fn example_servers_on_postgres_share_cancel_and_outlive_each_other() {
     pg.remove().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A server runs at most its `max_running` at once; the next waits its turn, queued.
+#[tokio::test]
+async fn a_server_runs_at_most_its_places_at_once() {
+    let (url, dir) = sqlite_file("places");
+    let s = server(
+        &url,
+        Jobs::default(),
+        OperationSettings::default().with_max_running(1),
+    )
+    .await;
+    let first = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    let first = first.header("location").unwrap().to_owned();
+    s.until(&first, state_is("running")).await;
+    let second = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    let second = second.header("location").unwrap().to_owned();
+    // Long enough for a free place to have been taken.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        s.get(&second, &s.alice).await.json::<Value>()["state"],
+        "queued"
+    );
+    s.client
+        .post(&format!("{first}/cancel"))
+        .header("authorization", &s.alice)
+        .send()
+        .await;
+    s.until(&first, state_is("cancelled")).await;
+    s.until(&second, state_is("running")).await;
+    s.running.stop(Duration::ZERO).await;
+    let _ = std::fs::remove_dir_all(dir);
+}

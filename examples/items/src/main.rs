@@ -95,6 +95,9 @@ struct Args {
     /// How many operations one caller may have queued or running at once.
     #[arg(long, env = "OPERATIONS_PER_CALLER", default_value_t = 8)]
     operations_per_caller: u32,
+    /// How many operations this server runs at once; the others wait, queued.
+    #[arg(long, env = "OPERATIONS_MAX_RUNNING", default_value_t = 16)]
+    operations_max_running: usize,
     /// Keeps this server's operations apart from those of other applications on the same
     /// database: only servers with the same namespace take each other's.
     #[arg(long, env = "OPERATIONS_NAMESPACE", default_value = "")]
@@ -368,6 +371,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             .with_heartbeat(Duration::from_secs(args.operations_heartbeat_secs))
             .with_retention(Duration::from_secs(args.operations_retention_hours * 3600))
             .with_max_active_per_caller(args.operations_per_caller)
+            .with_max_running(args.operations_max_running)
             .with_namespace(args.operations_namespace.clone()),
     )
     .await?;

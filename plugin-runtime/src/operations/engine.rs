@@ -65,6 +65,8 @@ pub(crate) struct Engine {
     /// Wakes the worker of a route when an operation is accepted here.
     wake: Mutex<HashMap<String, futures_channel::mpsc::UnboundedSender<()>>>,
     stopping: watch::Sender<bool>,
+    /// The places of the runs this server drives at once.
+    places: Arc<tokio::sync::Semaphore>,
     instance: String,
 }
 
@@ -94,6 +96,7 @@ impl Engine {
         let mut id = [0u8; 8];
         getrandom::fill(&mut id)
             .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?;
+        let places = Arc::new(tokio::sync::Semaphore::new(settings.max_running));
         Ok(Engine {
             store,
             queue,
@@ -103,6 +106,7 @@ impl Engine {
             changed: watch::Sender::new(0),
             wake: Mutex::new(HashMap::new()),
             stopping: watch::Sender::new(false),
+            places,
             instance: format!("{}-{}", std::process::id(), hex::encode(id)),
         })
     }
@@ -213,6 +217,10 @@ impl Engine {
             // Handed again while it runs here (the worker started again under the same name).
             return;
         }
+        // A place among the runs this server drives at once, held until this one ends.
+        let Ok(_place) = Arc::clone(&self.places).acquire_owned().await else {
+            return;
+        };
         let mut wait = Duration::from_millis(200);
         let prepared = loop {
             match self.prepare(id).await {

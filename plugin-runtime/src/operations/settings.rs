@@ -9,6 +9,7 @@ pub struct OperationSettings {
     pub(crate) max_active_per_caller: u32,
     pub(crate) retention: Duration,
     pub(crate) max_result_bytes: usize,
+    pub(crate) max_running: usize,
     pub(crate) heartbeat: Duration,
     pub(crate) poll: Duration,
     pub(crate) cancel_poll: Duration,
@@ -17,13 +18,14 @@ pub struct OperationSettings {
 
 impl Default for OperationSettings {
     /// 8 operations queued or running per caller, ended ones kept 7 days, results of at most
-    /// 1 MiB, a heartbeat every 10 s (a dead server's work is handed on after 20 s), other
+    /// 1 MiB, 16 running at once on one server, a heartbeat every 10 s (a dead server's work is handed on after 20 s), other
     /// servers' new operations looked for every second, a cancel seen within half a second.
     fn default() -> Self {
         OperationSettings {
             max_active_per_caller: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_result_bytes: 1024 * 1024,
+            max_running: 16,
             heartbeat: Duration::from_secs(10),
             poll: Duration::from_secs(1),
             cancel_poll: Duration::from_millis(500),
@@ -53,6 +55,14 @@ impl OperationSettings {
     #[must_use]
     pub fn with_max_result_bytes(mut self, bytes: usize) -> Self {
         self.max_result_bytes = bytes;
+        self
+    }
+
+    /// At most `n` operations run at once on this server (over every route); the others wait
+    /// their turn here, or are taken by another server.
+    #[must_use]
+    pub fn with_max_running(mut self, n: usize) -> Self {
+        self.max_running = n.max(1);
         self
     }
 
