@@ -461,6 +461,7 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
     let (url, dir) = sqlite_file("restart");
     let jobs = Jobs::default();
     let holds = Arc::clone(&jobs.holds);
+    let dropped = Arc::clone(&jobs.dropped);
     let first = server(&url, jobs, OperationSettings::default()).await;
     let rerun = first
         .start("/v1/plugins/jobs/queues/main/holds", json!(null))
@@ -478,6 +479,12 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
     first.until(&once, state_is("running")).await;
     first.running.stop(Duration::ZERO).await;
     drop(first.client);
+    // Past its grace (none here), a stopping server drops the runs it drove.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the held run was not dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let again = Jobs {
         holds,

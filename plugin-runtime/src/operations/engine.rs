@@ -65,6 +65,8 @@ pub(crate) struct Engine {
     /// Wakes the worker of a route when an operation is accepted here.
     wake: Mutex<HashMap<String, futures_channel::mpsc::UnboundedSender<()>>>,
     stopping: watch::Sender<bool>,
+    /// The tasks of the runs driven here, to drop them when the server stops past its grace.
+    runs: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     /// The places of the runs this server drives at once.
     places: Arc<tokio::sync::Semaphore>,
     instance: String,
@@ -107,6 +109,7 @@ impl Engine {
             wake: Mutex::new(HashMap::new()),
             stopping: watch::Sender::new(false),
             places,
+            runs: Mutex::new(HashMap::new()),
             instance: format!("{}-{}", std::process::id(), hex::encode(id)),
         })
     }
@@ -461,6 +464,13 @@ impl Engine {
         self.stopping.send_replace(true);
     }
 
+    /// Drops every run still driven here: what a server stopping past its grace does.
+    pub(crate) fn abort_runs(&self) {
+        for (_, run) in lock(&self.runs).drain() {
+            run.abort();
+        }
+    }
+
     /// Runs the worker of route `key`, starting it again when it fails (its database gone for a
     /// while), until the server stops.
     async fn supervise(
@@ -504,9 +514,12 @@ impl Engine {
         ) -> Result<(), apalis_core::error::BoxDynError> {
             // Run apart from the worker's own future: a worker that fails (its database gone
             // for a moment) and starts again does not take the runs it was driving with it.
-            let engine = Arc::clone(&engine);
-            let run = tokio::spawn(async move { engine.execute(&job.id).await });
+            let id = job.id.clone();
+            let driven = Arc::clone(&engine);
+            let run = tokio::spawn(async move { driven.execute(&job.id).await });
+            lock(&engine.runs).insert(id.clone(), run.abort_handle());
             let _ = run.await;
+            lock(&engine.runs).remove(&id);
             Ok(())
         }
 

@@ -105,6 +105,7 @@ impl Running {
             for abort in aborts {
                 abort.abort();
             }
+            self.engine.abort_runs();
         }
     }
 }
