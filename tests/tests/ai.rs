@@ -852,3 +852,25 @@ async fn a_provider_outside_the_declared_hosts_is_never_asked() {
         refusals[0]
     );
 }
+
+/// JSON Schema's `integer` (what the documents say `maxTokens` is) admits `50.0` and `5e1`:
+/// read as 50, as the documents promise; `50.5` is still refused, naming the field.
+#[tokio::test]
+async fn a_whole_number_written_with_a_fraction_is_an_integer() {
+    let ai = ai_with("ai:*", 10.0).await;
+    for tokens in [json!(50.0), json!(5e1)] {
+        let r = generate(
+            &ai.client,
+            json!({"prompt": "hello world", "maxTokens": tokens}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{tokens}: {}", r.text());
+    }
+    let r = generate(
+        &ai.client,
+        json!({"prompt": "hello world", "maxTokens": 50.5}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.error()["details"][0]["path"], "maxTokens");
+}

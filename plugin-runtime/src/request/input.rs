@@ -155,14 +155,62 @@ where
     const BODY: bool = true;
 
     fn parse(_: &Parts, bytes: &[u8]) -> Result<T, ApiError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value: T = match T::deserialize(ObjectsOnly(&mut de)).and_then(|v| de.end().map(|()| v))
-        {
-            Ok(v) => v,
-            Err(_) => return Err(json_error::<T>(bytes)),
+        let value: T = match read_json(bytes) {
+            Some(v) => v,
+            // JSON Schema's `integer` admits `572.0`, which serde does not read as an integer:
+            // the documents promise it, so it is read as `572` (on this failing path only).
+            None => match whole_numbers(bytes).and_then(|b| read_json(&b)) {
+                Some(v) => v,
+                None => return Err(json_error::<T>(bytes)),
+            },
         };
         validate(&value, Location::Body)?;
         Ok(value)
+    }
+}
+
+/// `bytes` read as one JSON object of type `T`, and nothing after it.
+fn read_json<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    T::deserialize(ObjectsOnly(&mut de))
+        .and_then(|v| de.end().map(|()| v))
+        .ok()
+}
+
+/// `bytes` with every number that is a whole number written with a fraction or an exponent
+/// (`572.0`, `5e2`) written as an integer; `None` when there is none (or it is not JSON).
+fn whole_numbers(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn walk(v: &mut serde_json::Value, changed: &mut bool) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // Within the range a 64-bit integer holds exactly.
+                let exact = f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0;
+                if exact {
+                    #[allow(
+                        clippy::cast_possible_truncation,
+                        reason = "a whole number within 2^53, so exactly an i64"
+                    )]
+                    let whole = f as i64;
+                    *v = serde_json::Value::from(whole);
+                    *changed = true;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|x| walk(x, changed)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|x| walk(x, changed)),
+            _ => {}
+        }
+    }
+    if !bytes.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut changed = false;
+    walk(&mut value, &mut changed);
+    if changed {
+        serde_json::to_vec(&value).ok()
+    } else {
+        None
     }
 }
 
