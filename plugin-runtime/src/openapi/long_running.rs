@@ -4,7 +4,9 @@
 //! security, each with the operation's schema: the route's result type, and the codes its
 //! error may carry (the route's declared ones, and the framework's that a run can end with).
 
-use super::operation::{Served, caller_errors, error_response, string_header, with_request_id};
+use super::operation::{
+    Served, caller_errors, error_response, string_header, tagged_with_path, with_request_id,
+};
 use super::schemas::{Direction, Schemas};
 use crate::declare::{Method, PluginMeta, RouteMeta};
 use crate::policy::ServerConfig;
@@ -193,22 +195,7 @@ fn resource(
     route: &RouteMeta,
     method: Method,
 ) -> OperationBuilder {
-    let tags: Vec<&str> = if route.tags.is_empty() {
-        vec![plugin.name]
-    } else {
-        route.tags.to_vec()
-    };
-    let mut op = OperationBuilder::new().tags(Some(tags));
-    for param in route.path_params {
-        op = op.parameter(
-            ParameterBuilder::new()
-                .name(param.name)
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .schema(Some(schemas.of(param.schema, Direction::Input))),
-        );
-    }
-    op = op.parameter(
+    let mut op = tagged_with_path(schemas, plugin, route).parameter(
         ParameterBuilder::new()
             .name("operationId")
             .parameter_in(ParameterIn::Path)

@@ -33,29 +33,13 @@ pub(crate) fn route(
     plugin: &PluginMeta,
     route: &RouteMeta,
 ) -> Operation {
-    let tags: Vec<&str> = if route.tags.is_empty() {
-        vec![plugin.name]
-    } else {
-        route.tags.to_vec()
-    };
     let timeout_ms = millis(config.timeout_for(plugin, route));
     let mut extensions = ExtensionsBuilder::new().add("x-timeout-ms", timeout_ms);
-    let mut op = OperationBuilder::new()
-        .tags(Some(tags))
+    let mut op = tagged_with_path(schemas, plugin, route)
         .summary(route.summary)
         .description(route.description)
         .operation_id(Some(route.operation_id(plugin)))
         .deprecated(route.is_deprecated(plugin).then_some(Deprecated::True));
-
-    for param in route.path_params {
-        op = op.parameter(
-            ParameterBuilder::new()
-                .name(param.name)
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .schema(Some(schemas.of(param.schema, Direction::Input))),
-        );
-    }
     if route.output_conditional {
         op = op.parameter(
             ParameterBuilder::new()
@@ -243,6 +227,31 @@ pub(crate) fn route(
         op = op.response(status.to_string(), response);
     }
     op.extensions(Some(extensions.build())).build()
+}
+
+/// An operation of `route` with its tags (its own, else its plugin's name) and its path
+/// parameters: what the route's operation and those of its operations start from.
+pub(super) fn tagged_with_path(
+    schemas: &mut Schemas,
+    plugin: &PluginMeta,
+    route: &RouteMeta,
+) -> OperationBuilder {
+    let tags: Vec<&str> = if route.tags.is_empty() {
+        vec![plugin.name]
+    } else {
+        route.tags.to_vec()
+    };
+    let mut op = OperationBuilder::new().tags(Some(tags));
+    for param in route.path_params {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(param.name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(schemas.of(param.schema, Direction::Input))),
+        );
+    }
+    op
 }
 
 /// What checking the caller can refuse: `401`, `403` without a scope, and a cookie's write
