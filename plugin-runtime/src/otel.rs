@@ -44,6 +44,8 @@ const NETWORK_PROTOCOL_VERSION: Key = Key::from_static_str("network.protocol.ver
 const ERROR_TYPE: Key = Key::from_static_str("error.type");
 const PLUGIN_NAME: Key = Key::from_static_str("plugin.name");
 const PLUGIN_ERROR_CODE: Key = Key::from_static_str("plugin.error.code");
+#[cfg(feature = "operations")]
+const OPERATION_ID: Key = Key::from_static_str("plugin.operation.id");
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// The server's tracer: every route's spans are made by it. Two are equal when they are the
@@ -82,6 +84,8 @@ impl Tracing {
         RouteTracer {
             tracer: SdkTracer::clone(&self.tracer),
             name: intern(format!("{method} {template}")),
+            #[cfg(feature = "operations")]
+            run_name: intern(format!("operation {}/{}", plugin.name, meta.handler)),
             route: intern(template.to_owned()),
             method,
             plugin: plugin.name,
@@ -110,6 +114,9 @@ fn intern(s: String) -> &'static str {
 pub(crate) struct RouteTracer {
     tracer: SdkTracer,
     name: &'static str,
+    /// The span of an operation's run: `operation <plugin>/<handler>`.
+    #[cfg(feature = "operations")]
+    run_name: &'static str,
     route: &'static str,
     method: &'static str,
     plugin: &'static str,
@@ -157,6 +164,37 @@ impl RouteTracer {
                 KeyValue::new(URL_SCHEME, scheme),
                 KeyValue::new(NETWORK_PROTOCOL_VERSION, version),
                 KeyValue::new(PLUGIN_NAME, self.plugin),
+            ]);
+        }
+        ServerSpan(Some(parent.with_span(span)))
+    }
+
+    /// Starts the span of one run of an operation (a consumer's, as of work taken from a
+    /// queue), child of the span of the request that started it (`traceparent`, as stored), so
+    /// the run is in the caller's trace however long after, on whichever server.
+    #[cfg(feature = "operations")]
+    pub(crate) fn start_run(&self, traceparent: Option<&str>, operation: &str) -> ServerSpan {
+        let parent = match traceparent {
+            Some(value) if well_formed(value.as_bytes()) => {
+                let mut headers = HeaderMap::new();
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(TRACEPARENT, value);
+                }
+                TraceContextPropagator::new()
+                    .extract_with_context(&Context::new(), &Headers(&headers))
+            }
+            _ => Context::new(),
+        };
+        let mut span = self
+            .tracer
+            .span_builder(self.run_name)
+            .with_kind(SpanKind::Consumer)
+            .start_with_context(&self.tracer, &parent);
+        if span.is_recording() {
+            span.set_attributes([
+                KeyValue::new(HTTP_ROUTE, self.route),
+                KeyValue::new(PLUGIN_NAME, self.plugin),
+                KeyValue::new(OPERATION_ID, operation.to_owned()),
             ]);
         }
         ServerSpan(Some(parent.with_span(span)))

@@ -167,21 +167,136 @@ impl TestRequest {
     /// If the request cannot be built (an invalid header, say) or the body cannot be read.
     pub async fn send(self) -> TestResponse {
         let request = self.builder.body(self.body).expect("a valid test request");
-        let response = match self.router.oneshot(request).await {
-            Ok(r) => r,
-            Err(never) => match never {},
+        read(&self.router, request).await
+    }
+
+    /// Sends the request and, when it starts an operation (a route declared `operation`
+    /// answers `202 Accepted` with the operation's `Location`), follows the operation to its
+    /// end through its event stream, as a client would: the response is then what the route
+    /// would have answered had it run within the request, its status with its result or its
+    /// error envelope. Any other response is returned as it is. Each request of the follow-up
+    /// carries this request's headers (its credential), so it is read as its caller.
+    ///
+    /// ```
+    /// # use plugin_routes::testing::TestClient;
+    /// # async fn demo(client: TestClient) {
+    /// let applied = client
+    ///     .post("/v1/plugins/commit/apply")
+    ///     .json(&serde_json::json!({}))
+    ///     .send_and_wait()
+    ///     .await;
+    /// assert_eq!(applied.status(), 200);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`send`](TestRequest::send), and if the operation does not end within two minutes
+    /// (its server's operations never started, say) or its stream ends without saying how it
+    /// ended.
+    pub async fn send_and_wait(self) -> TestResponse {
+        let headers = self.builder.headers_ref().cloned().unwrap_or_default();
+        let address = self
+            .builder
+            .extensions_ref()
+            .and_then(|e| e.get::<crate::ClientAddr>())
+            .copied();
+        let router = self.router.clone();
+        let accepted = self.send().await;
+        let location = accepted.header(header::LOCATION).map(str::to_owned);
+        let (StatusCode::ACCEPTED, Some(location)) = (accepted.status(), location) else {
+            return accepted;
         };
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .expect("the response body is readable")
-            .to_bytes();
-        TestResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
+        // An operation's `Location` ends with its id, which its body carries too.
+        let id = serde_json::from_slice::<serde_json::Value>(accepted.bytes())
+            .ok()
+            .and_then(|body| body["id"].as_str().map(str::to_owned));
+        let is_operation = id.is_some_and(|id| {
+            location
+                .strip_suffix(id.as_str())
+                .is_some_and(|base| base.ends_with("/operations/"))
+        });
+        if !is_operation {
+            return accepted;
         }
+        let mut follow = Request::get(format!("{location}/events"));
+        for (name, value) in &headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                follow = follow.header(name, value);
+            }
+        }
+        if let Some(address) = address {
+            follow = follow.extension(address);
+        }
+        let request = follow.body(Body::empty()).expect("a valid test request");
+        let Ok(events) = tokio::time::timeout(WAIT_FOR_OPERATION, read(&router, request)).await
+        else {
+            panic!(
+                "the operation at {location} did not end within {} s: were the server's \
+                 operations started (`Operations::start`) once its plugins were mounted?",
+                WAIT_FOR_OPERATION.as_secs()
+            );
+        };
+        assert_eq!(
+            events.status(),
+            StatusCode::OK,
+            "the operation's events at {location}: {}",
+            events.text()
+        );
+        let end = events
+            .events()
+            .into_iter()
+            .rev()
+            .find(|(name, _)| matches!(name.as_str(), "succeeded" | "failed" | "cancelled"));
+        let Some((_, operation)) = end else {
+            panic!(
+                "the operation's event stream ended without its end: {}",
+                events.text()
+            );
+        };
+        let status = operation["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or_else(|| panic!("an ended operation without a status: {operation}"));
+        let body = match operation.get("result") {
+            Some(result) => result.clone(),
+            None => serde_json::json!({ "error": operation["error"] }),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(id) = accepted.headers().get(crate::request::REQUEST_ID_HEADER) {
+            headers.insert(crate::request::REQUEST_ID_HEADER, id.clone());
+        }
+        TestResponse {
+            status,
+            headers,
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        }
+    }
+}
+
+/// How long [`TestRequest::send_and_wait`] waits for an operation to end.
+const WAIT_FOR_OPERATION: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Sends `request` to `router` and reads the whole response.
+async fn read(router: &Router, request: Request<Body>) -> TestResponse {
+    let response = match router.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .expect("the response body is readable")
+        .to_bytes();
+    TestResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
     }
 }
 

@@ -372,7 +372,9 @@ async fn budgets_hold_on_postgres_too() {
     let Some(pg) = crate::fixtures::PgSchema::fresh("ai").await else {
         return;
     };
-    race_for_the_last_of_a_budget(ai_on(&pg.url, "ai:*", 0.00006).await).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = pg.url_with_public_extension("hstore").await;
+    race_for_the_last_of_a_budget(ai_on(&url, "ai:*", 0.00006).await).await;
     pg.remove().await;
 }
 

@@ -146,7 +146,9 @@ async fn a_stale_hold_is_released_on_postgres_too() {
     let Some(pg) = crate::fixtures::PgSchema::fresh("ai_stale").await else {
         return;
     };
-    stale_hold_is_released_on_open(&pg.url).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = pg.url_with_public_extension("hstore").await;
+    stale_hold_is_released_on_open(&url).await;
     pg.remove().await;
 }
 

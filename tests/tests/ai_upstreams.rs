@@ -423,7 +423,9 @@ async fn history_on_postgresql() {
     let Some(pg) = crate::fixtures::PgSchema::fresh("ai_history").await else {
         return;
     };
-    history_for_its_owner_only(&pg.url).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = pg.url_with_public_extension("hstore").await;
+    history_for_its_owner_only(&url).await;
     pg.remove().await;
 }
 

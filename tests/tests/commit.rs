@@ -127,7 +127,9 @@ pub(crate) async fn client_served(
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();
-    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    let auth = Auth::open(pool.clone(), AuthConfig::default())
+        .await
+        .unwrap();
     // A second start on the same database finds the user there already.
     let _ = auth
         .create_user(
@@ -151,11 +153,13 @@ pub(crate) async fn client_served(
             .with_metrics(server.metrics().unwrap()),
     );
     let placeholders = state.placeholders();
+    let operations = crate::fixtures::operations_on(&pool, url).await;
     let app = plugins![
-        config = server;
+        config = server.with_operations(&operations);
         auth = auth;
         CommitPlugin::new(state).with_placeholders(&placeholders)
     ];
+    crate::fixtures::run_operations(&operations);
     TestClient::new(app).with_header("authorization", format!("Bearer {key}"))
 }
 
@@ -390,7 +394,9 @@ async fn plans_are_kept_on_postgres_too() {
     let Some(pg) = crate::fixtures::PgSchema::fresh("commit").await else {
         return;
     };
-    plan_lifecycle("plan-pg", &pg.url).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = pg.url_with_public_extension("hstore").await;
+    plan_lifecycle("plan-pg", &url).await;
     pg.remove().await;
 }
 

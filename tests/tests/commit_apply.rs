@@ -81,9 +81,10 @@ pub(crate) async fn post(
     route: &str,
     body: Value,
 ) -> plugin_routes::testing::TestResponse {
+    // Apply and push are operations: followed to their end, their answer is the route's.
     c.post(&format!("/v1/plugins/commit/{route}"))
         .json(&body)
-        .send()
+        .send_and_wait()
         .await
 }
 
@@ -359,7 +360,10 @@ async fn of_two_applies_at_once_one_wins() {
     let (started, gate) = repo.hold_commits();
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     generate(&c).await;
-    let first = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
+    let first = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send_and_wait();
     let second = async {
         assert!(wait_for(&started).await, "the first apply's hook never ran");
         let r = post(&c, "apply", json!({})).await;
@@ -428,20 +432,34 @@ async fn a_commit_whose_hook_runs_too_long_is_killed_with_its_hook() {
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let pid = pid.trim();
     assert!(wait_ended(pid).await, "the hook (pid {pid}) still runs");
+    nothing_made_then_applied(&c, &repo, before, "pre-commit").await;
+}
+
+/// Nothing of the plan was made: the repository still has `before` commits and the plan none
+/// recorded. Nothing was left locked either: without the hook `hook`, the same plan applies.
+async fn nothing_made_then_applied(c: &TestClient, repo: &Repo, before: usize, hook: &str) {
     assert_eq!(repo.commits(), before, "no commit was made");
     let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
     assert_eq!(plan["state"], "ready");
-    assert!(
-        plan["commits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["sha"].is_null())
-    );
-    // Nothing was left locked: without the hook, the same plan applies.
-    std::fs::remove_file(repo.dir.join(".git/hooks/pre-commit")).unwrap();
-    let r = post(&c, "apply", json!({})).await;
+    let commits = plan["commits"].as_array().unwrap();
+    assert!(commits.iter().all(|c| c["sha"].is_null()), "{plan}");
+    std::fs::remove_file(repo.dir.join(".git/hooks").join(hook)).unwrap();
+    let r = apply_when_let_go(c).await;
     assert_eq!(r.status(), 200, "{}", r.text());
+}
+
+/// The plan once its first commit is recorded (within ten seconds): a cancelled apply records
+/// what it made moments after its operation ended.
+async fn plan_with_first_recorded(c: &TestClient) -> Value {
+    let mut plan = Value::Null;
+    for _ in 0..200 {
+        plan = c.get("/v1/plugins/commit/plan").send().await.json();
+        if plan["commits"][0]["sha"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    plan
 }
 
 #[tokio::test]
@@ -946,7 +964,7 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
         Some(&json!({"id": id, "message": "add two() and new.rs", "type": "feat"})),
     );
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = server.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+    let (status, body) = server.call_to_end("POST", "/v1/plugins/commit/apply", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
     assert!(
         repo.git(&["log", "--format=%s"])
@@ -954,7 +972,7 @@ fn the_example_server_plans_applies_and_pushes_a_repository_it_is_pointed_at() {
             .any(|l| l.ends_with(": add two() and new.rs")),
         "the edited message is in git's log"
     );
-    let (status, _, body) = server.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    let (status, body) = server.call_to_end("POST", "/v1/plugins/commit/push", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
     let remote_head = remote_head(&origin);
     assert_eq!(
@@ -1046,6 +1064,62 @@ async fn pushes_that_cannot_happen_are_declared_errors() {
     assert_eq!(code(&r), (409, "NO_BRANCH".into()), "{}", r.text());
 }
 
+/// Starts an apply, answered `202 Accepted`: the operation's `Location`.
+async fn start_apply(c: &TestClient) -> String {
+    let r = c
+        .post("/v1/plugins/commit/apply")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    assert_eq!(
+        r.json::<Value>()["id"],
+        *location.rsplit('/').next().unwrap()
+    );
+    location
+}
+
+/// The operation at `location` once it ended (within ten seconds).
+async fn ended_operation(c: &TestClient, location: &str) -> Value {
+    for _ in 0..200 {
+        let op: Value = c.get(location).send().await.json();
+        if op["finishedAt"].is_string() {
+            return op;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the operation at {location} did not end");
+}
+
+/// Applies once a cancelled apply has let the repository go: it holds it until it has recorded
+/// what it made, moments after its operation ended.
+async fn apply_when_let_go(c: &TestClient) -> plugin_routes::testing::TestResponse {
+    for _ in 0..200 {
+        let r = post(c, "apply", json!({})).await;
+        let held = r.status() == 409 && r.json::<Value>()["error"]["code"] == "APPLY_IN_PROGRESS";
+        if !held {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the repository stayed held after the cancelled apply ended");
+}
+
+/// Reads the pid a hook wrote to `pid_file` once it has written all of it.
+async fn hook_pid(pid_file: &Path) -> String {
+    let mut pid = String::new();
+    for _ in 0..200 {
+        pid = std::fs::read_to_string(pid_file).unwrap_or_default();
+        if pid.ends_with('\n') {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!pid.trim().is_empty(), "the hook wrote no pid");
+    pid.trim().to_owned()
+}
+
 #[tokio::test]
 async fn a_cancelled_apply_kills_git_and_its_hook() {
     let repo = with_work("cancelled");
@@ -1056,27 +1130,139 @@ async fn a_cancelled_apply_kills_git_and_its_hook() {
     );
     let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
     generate(&c).await;
-    let apply = c.post("/v1/plugins/commit/apply").json(&json!({})).send();
-    // The client goes away once the hook runs: the request's future is dropped.
-    tokio::select! {
-        r = apply => panic!("the apply finished: {}", r.text()),
-        started = wait_for(&pid_file) => assert!(started, "the hook never ran"),
-    }
-    let mut pid = String::new();
-    for _ in 0..200 {
-        pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
-        if pid.ends_with('\n') {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!pid.trim().is_empty(), "the hook wrote no pid");
+    let before = repo.commits();
+    let location = start_apply(&c).await;
+    assert!(wait_for(&pid_file).await, "the hook never ran");
+    let pid = hook_pid(&pid_file).await;
+    let r = c.post(&format!("{location}/cancel")).send().await;
+    assert_eq!(r.status(), 202, "{}", r.text());
     assert!(
-        wait_ended(pid.trim()).await,
-        "the hook still runs after the request was dropped"
+        wait_ended(&pid).await,
+        "the hook still runs after the apply was cancelled"
     );
-    let plan: Value = c.get("/v1/plugins/commit/plan").send().await.json();
-    assert_eq!(plan["state"], "ready");
+    let op = ended_operation(&c, &location).await;
+    assert_eq!(op["state"], "cancelled", "{op}");
+    assert_eq!(op["error"]["code"], "CANCELLED", "{op}");
+    // Nothing was made: the plan stands as it was, and is applied as usual.
+    nothing_made_then_applied(&c, &repo, before, "pre-commit").await;
+}
+
+/// A cancel while the second of a plan's commits is being made: the first stays made and
+/// recorded in the plan, the second is killed in its hook and not made (nor would any after
+/// it be); the plan's other commits are then applied as usual.
+#[tokio::test]
+async fn a_cancelled_apply_keeps_the_commits_made_recorded_in_the_plan() {
+    let repo = with_work("cancelled-midway");
+    let git_dir = repo.dir.join(".git");
+    let (count, pid_file) = (git_dir.join("hook-count"), git_dir.join("hook-pid"));
+    // Every commit but the first waits in its hook.
+    repo.hook(
+        "pre-commit",
+        &format!(
+            "echo x >> '{count}'\nif [ \"$(wc -l < '{count}')\" -ge 2 ]; then echo $$ > '{pid}'; sleep 60; fi",
+            count = count.display(),
+            pid = pid_file.display()
+        ),
+    );
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    let planned = plan["commits"].as_array().unwrap().len();
+    assert!(planned >= 2, "{plan}");
+    let before = repo.commits();
+    let location = start_apply(&c).await;
+    assert!(
+        wait_for(&pid_file).await,
+        "the second commit's hook never ran"
+    );
+    let pid = hook_pid(&pid_file).await;
+    // Its progress said so as it went.
+    let op: Value = c.get(&location).send().await.json();
+    assert_eq!(op["state"], "running", "{op}");
+    let r = c.post(&format!("{location}/cancel")).send().await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    assert!(
+        wait_ended(&pid).await,
+        "the hook still runs after the cancel"
+    );
+    let op = ended_operation(&c, &location).await;
+    assert_eq!(op["state"], "cancelled", "{op}");
+
+    // In the repository: exactly the first commit, on top of what was there.
+    assert_eq!(repo.commits(), before + 1);
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let subject = repo.git(&["log", "-1", "--format=%s"]).trim().to_owned();
+    assert_eq!(subject, subjects(&plan)[0]);
+    // In the plan, once the apply let the repository go: the first recorded, the rest not.
+    let now = plan_with_first_recorded(&c).await;
+    assert_eq!(now["commits"][0]["sha"], json!(head), "{now}");
+    let commits = now["commits"].as_array().unwrap();
+    assert!(commits[1..].iter().all(|c| c["sha"].is_null()), "{now}");
+    assert_eq!(now["state"], "ready");
+    // The events told each step, in order, and ended with the cancel.
+    let events = c.get(&format!("{location}/events")).send().await.events();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.last(), Some(&"cancelled"), "{events:?}");
+    let said: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "progress")
+        .map(|(_, e)| e["message"].as_str().unwrap())
+        .collect();
+    assert!(said[0].starts_with("making "), "{said:?}");
+    assert!(said[1].starts_with("made 1 of "), "{said:?}");
+
+    // The rest is applied as usual, and the plan is applied.
+    std::fs::remove_file(git_dir.join("hooks/pre-commit")).unwrap();
+    let r = apply_when_let_go(&c).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let applied: Value = r.json();
+    assert_eq!(applied["made"].as_array().unwrap().len(), planned - 1);
+    assert_eq!(applied["plan"]["state"], "applied");
+    assert_eq!(repo.commits(), before + planned);
+}
+
+/// A cancel while git runs the `post-commit` hook: git had made the commit (it moves the
+/// branch, then runs the hook), so it is recorded in the plan though git was killed; the index
+/// is set for its files as after any commit, and the hook is killed.
+#[tokio::test]
+async fn a_commit_git_made_before_it_was_killed_is_recorded() {
+    let repo = with_work("cancelled-after-commit");
+    let pid_file = repo.dir.join(".git/hook-pid");
+    repo.hook(
+        "post-commit",
+        &format!("echo $$ > '{}'\nsleep 60", pid_file.display()),
+    );
+    let c = client_with(&repo.dir, "commit:*", MEMORY, |s| s).await;
+    let plan = generate(&c).await;
+    let planned = plan["commits"].as_array().unwrap().len();
+    let before = repo.commits();
+    let location = start_apply(&c).await;
+    assert!(wait_for(&pid_file).await, "the post-commit hook never ran");
+    let pid = hook_pid(&pid_file).await;
+    let r = c.post(&format!("{location}/cancel")).send().await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    assert!(
+        wait_ended(&pid).await,
+        "the hook still runs after the cancel"
+    );
+    assert_eq!(ended_operation(&c, &location).await["state"], "cancelled");
+    assert_eq!(repo.commits(), before + 1);
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let now = plan_with_first_recorded(&c).await;
+    assert_eq!(now["commits"][0]["sha"], json!(head), "{now}");
+    // The index agrees with the commit for its files: none of them shows as staged.
+    let files: Vec<&str> = now["commits"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let mut args = vec!["diff", "--cached", "--name-only", "HEAD", "--"];
+    args.extend(&files);
+    assert_eq!(repo.git(&args).trim(), "", "staged against the commit");
+    std::fs::remove_file(repo.dir.join(".git/hooks/post-commit")).unwrap();
+    let r = apply_when_let_go(&c).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(repo.commits(), before + planned);
 }
 
 /// The names of the actions `GET /actions` offers.
@@ -1255,9 +1441,9 @@ fn the_example_server_confines_itself_and_still_plans_applies_and_pushes() {
     assert_eq!(status, 201, "the database is written: {body}");
     let (status, _, body) = server.call("POST", "/v1/plugins/commit/generate", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = server.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+    let (status, body) = server.call_to_end("POST", "/v1/plugins/commit/apply", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = server.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    let (status, body) = server.call_to_end("POST", "/v1/plugins/commit/push", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         String::from_utf8_lossy(&remote_head(&origin).stdout),

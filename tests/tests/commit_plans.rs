@@ -18,8 +18,8 @@ use ai_plugin::provider::{Provider, http_client};
 use commit_plugin::model::Model;
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_routes::auth::{Auth, AuthConfig};
-use plugin_routes::plugins;
 use plugin_routes::testing::{TestClient, TestResponse};
+use plugin_routes::{ServerConfig, plugins};
 use serde_json::{Value, json};
 
 pub(crate) const URL: &str = "sqlite::memory:";
@@ -58,7 +58,7 @@ pub(crate) async fn team_on(
         .unwrap();
     let mut state = CommitState::open(&repo.dir, &[], plans).await.unwrap();
     if let Some(upstream) = upstream {
-        let ledger = Ledger::open(pool, url).await.unwrap();
+        let ledger = Ledger::open(pool.clone(), url).await.unwrap();
         let meter = Meter::new(ledger, &AiConfig::none());
         let provider = Provider::new("double", http_client(), &upstream.base_url, None);
         let free = Prices::per_million_usd(0.0, 0.0).unwrap();
@@ -86,7 +86,13 @@ pub(crate) async fn team_on(
         keys.push(key);
     }
     let placeholders = state.placeholders();
-    let app = plugins![auth = auth; CommitPlugin::new(state).with_placeholders(&placeholders)];
+    let operations = crate::fixtures::operations_on(&pool, url).await;
+    let app = plugins![
+        config = ServerConfig::default().with_operations(&operations);
+        auth = auth;
+        CommitPlugin::new(state).with_placeholders(&placeholders)
+    ];
+    crate::fixtures::run_operations(&operations);
     let client = |key: &String| {
         TestClient::new(app.clone()).with_header("authorization", format!("Bearer {key}"))
     };
@@ -107,7 +113,8 @@ pub(crate) async fn send(c: &TestClient, method: &str, route: &str, body: Value)
         "DELETE" => c.delete(&uri),
         _ => c.get(&uri),
     };
-    request.json(&body).send().await
+    // Apply and push are operations: followed to their end, their answer is the route's.
+    request.json(&body).send_and_wait().await
 }
 
 pub(crate) fn code(r: &TestResponse) -> (u16, String) {

@@ -52,7 +52,8 @@ async fn a_plan_made_while_another_user_s_was_being_planned_is_not_replaced_on_p
     let Some(pg) = crate::fixtures::PgSchema::fresh("commit_plan_race").await else {
         return;
     };
-    plan_race(&pg.url).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    plan_race(&pg.url_with_public_extension("hstore").await).await;
     pg.remove().await;
 }
 
@@ -87,7 +88,8 @@ async fn a_redo_in_flight_erases_neither_an_edit_nor_an_apply_on_postgres() {
     let Some(pg) = crate::fixtures::PgSchema::fresh("commit_redo_race").await else {
         return;
     };
-    redo_race(&pg.url).await;
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    redo_race(&pg.url_with_public_extension("hstore").await).await;
     pg.remove().await;
 }
 
@@ -282,7 +284,8 @@ async fn an_apply_meeting_git_s_lock_is_apply_in_progress() {
 /// Two `example-server` processes on one repository and one PostgreSQL database, applying at
 /// the same moment: while the first holds the repository (its commit waiting in a hook), the
 /// other server's apply is `409 APPLY_IN_PROGRESS`; the first succeeds, and once it is done the
-/// repository is free again on either server.
+/// repository is free again on either server. (Each apply is an operation, run by whichever
+/// server takes it: on one server they meet its own lock, on two the database's.)
 #[test]
 fn two_servers_on_one_repository_apply_one_at_a_time() {
     use crate::server::{Server, server_binary, user_with_key};
@@ -293,23 +296,27 @@ fn two_servers_on_one_repository_apply_one_at_a_time() {
     let Some(pg) = rt.block_on(crate::fixtures::PgSchema::fresh("commit_two_servers")) else {
         return;
     };
+    // Operations' queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = rt.block_on(pg.url_with_public_extension("hstore"));
     let binary = server_binary();
-    let key = user_with_key(&binary, &pg.url, "two@example.com", "commit:*");
+    let key = user_with_key(&binary, &url, "two@example.com", "commit:*");
     let repo = crate::commit::with_work("two-servers");
     let (started, gate) = repo.hold_commits();
+    let namespace = format!("commit-two-servers-{}", std::process::id());
     let env = [
         ("COMMIT_REPO", repo.dir.to_str().unwrap()),
         ("COMMIT_PROTECTED_BRANCHES", "release"),
+        ("OPERATIONS_NAMESPACE", namespace.as_str()),
     ];
-    let mut a = Server::start_with(&binary, &pg.url, &env);
-    let mut b = Server::start_with(&binary, &pg.url, &env);
+    let mut a = Server::start_with(&binary, &url, &env);
+    let mut b = Server::start_with(&binary, &url, &env);
     a.key = Some(key.clone());
     b.key = Some(key);
     let (status, _, body) = a.call("POST", "/v1/plugins/commit/generate", Some(&json!({})));
     assert_eq!(status, 200, "{body}");
     let before = repo.commits();
     let (first, second) = std::thread::scope(|s| {
-        let first = s.spawn(|| a.call("POST", "/v1/plugins/commit/apply", Some(&json!({}))));
+        let first = s.spawn(|| a.call_to_end("POST", "/v1/plugins/commit/apply", Some(&json!({}))));
         for _ in 0..400 {
             if started.exists() {
                 break;
@@ -326,23 +333,23 @@ fn two_servers_on_one_repository_apply_one_at_a_time() {
             let _ = std::fs::write(gate_ref, "");
         });
         // B reads the same plan from the shared database and tries the same repository.
-        let second = b.call("POST", "/v1/plugins/commit/apply", Some(&json!({})));
+        let second = b.call_to_end("POST", "/v1/plugins/commit/apply", Some(&json!({})));
         let _ = answered.send(());
         let first = first.join().unwrap();
         opener.join().unwrap();
         (first, second)
     });
-    assert_eq!(first.0, 200, "{}", first.2);
-    assert_eq!(second.0, 409, "{}", second.2);
-    let error: Value = serde_json::from_str(&second.2).unwrap();
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(second.0, 409, "{}", second.1);
+    let error: Value = serde_json::from_str(&second.1).unwrap();
     assert_eq!(error["error"]["code"], "APPLY_IN_PROGRESS", "{error}");
-    let applied: Value = serde_json::from_str(&first.2).unwrap();
+    let applied: Value = serde_json::from_str(&first.1).unwrap();
     assert_eq!(
         repo.commits(),
         before + applied["made"].as_array().unwrap().len()
     );
     // Released when the first was done: B's push takes the repository, and finds no remote.
-    let (status, _, body) = b.call("POST", "/v1/plugins/commit/push", Some(&json!({})));
+    let (status, body) = b.call_to_end("POST", "/v1/plugins/commit/push", Some(&json!({})));
     assert_eq!(code_of(status, &body), (404, "REMOTE_NOT_FOUND".into()));
     a.kill();
     b.kill();

@@ -16,9 +16,10 @@ async fn get(c: &TestClient, route: &str) -> TestResponse {
 }
 
 async fn post(c: &TestClient, route: &str, body: Value) -> TestResponse {
+    // Apply and push are operations: followed to their end, their answer is the route's.
     c.post(&format!("/v1/plugins/commit/{route}"))
         .json(&body)
-        .send()
+        .send_and_wait()
         .await
 }
 

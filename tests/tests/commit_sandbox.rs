@@ -64,7 +64,7 @@ async fn post(c: &TestClient, route: &str) -> (u16, Value) {
     let r = c
         .post(&format!("/v1/plugins/commit/{route}"))
         .json(&json!({}))
-        .send()
+        .send_and_wait()
         .await;
     (r.status().as_u16(), r.json())
 }

@@ -276,3 +276,30 @@ pub(crate) async fn with_operations(
         .unwrap();
     config.with_operations(&operations)
 }
+
+/// Operations kept on `pool` (whose database `url` names), for a server whose plugins have
+/// operation routes (the commit plugin's apply and push): give them to its `ServerConfig`, then
+/// [`run_operations`] once the plugins are mounted. Servers of different tests on one
+/// PostgreSQL database (each in its own schema) do not take each other's work.
+pub(crate) async fn operations_on(
+    pool: &sqlx::AnyPool,
+    url: &str,
+) -> plugin_routes::operations::Operations {
+    let db = plugin_routes::database::Database {
+        pool: pool.clone(),
+        url: url.to_owned(),
+    };
+    let settings = plugin_routes::operations::OperationSettings::default()
+        .with_namespace(url)
+        .with_poll(std::time::Duration::from_millis(50))
+        .with_cancel_poll(std::time::Duration::from_millis(50));
+    plugin_routes::operations::Operations::open(&db, settings)
+        .await
+        .unwrap()
+}
+
+/// Starts `operations`' workers for the rest of the test (its runtime): the handle is let go,
+/// which leaves them running.
+pub(crate) fn run_operations(operations: &plugin_routes::operations::Operations) {
+    drop(operations.start());
+}

@@ -160,6 +160,46 @@ impl Server {
         self.call_with(method, path, json, &[])
     }
 
+    /// [`Server::call`] of a route that may start an operation: answered `202 Accepted`, the
+    /// operation is read at its `Location` until it ends (within two minutes), and the answer
+    /// is what the route would have answered within the request: its status, and its result or
+    /// its error envelope. Any other answer is returned as it is.
+    pub(crate) fn call_to_end(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&Value>,
+    ) -> (u16, String) {
+        let (status, head, body) = self.call(method, path, json);
+        let location = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: ")
+                .map(|_| l[10..].trim().to_owned())
+        });
+        let (202, Some(location)) = (status, location) else {
+            return (status, body);
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, _, body) = self.call("GET", &location, None);
+            assert_eq!(status, 200, "the operation at {location}: {body}");
+            let op: Value = serde_json::from_str(&body).unwrap();
+            if op["finishedAt"].is_string() {
+                let status = u16::try_from(op["status"].as_u64().unwrap()).unwrap();
+                let body = match op.get("result") {
+                    Some(result) => result.to_string(),
+                    None => json!({"error": op["error"]}).to_string(),
+                };
+                return (status, body);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the operation at {location} is still {op}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// [`Server::call`] with more headers.
     fn call_with(
         &self,
@@ -355,11 +395,14 @@ fn two_servers_share_one_postgres() {
                 .unwrap();
         });
     };
+    // `example-server` opens its operations, whose queue (apalis) needs `hstore`: in `public`,
+    // never in this schema, whose removal would take it from apalis's shared tables.
     admin(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+         CREATE EXTENSION IF NOT EXISTS hstore SCHEMA public"
     ));
     let sep = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}%2Cpublic");
 
     let binary = server_binary();
     cli(

@@ -563,11 +563,13 @@ async fn a_push_over_http_carries_the_trace_to_the_remote() {
     )
     .await;
     let trace = "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a";
+    // The push is an operation: accepted under the request's span, run under a span of its own
+    // in the same trace, child of the request's, which is the parent git's requests name.
     let r = c
         .post("/v1/plugins/commit/push")
         .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
         .json(&json!({}))
-        .send()
+        .send_and_wait()
         .await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let pushed = crate::commit::git_in(&remote.bare, &["log", "-1", "--format=%s", "main"]);
@@ -577,8 +579,22 @@ async fn a_push_over_http_carries_the_trace_to_the_remote() {
         .iter()
         .find(|s| s.span.name == "POST /v1/plugins/commit/push")
         .unwrap();
-    let expected = format!("00-{trace}-{}-01", hex(&served.span.span_id));
-    // Every request git made (the refs, then the pack) carried the request's trace.
+    assert_eq!(hex(&served.span.parent_span_id), CALLER_SPAN);
+    let run = spans
+        .iter()
+        .find(|s| s.span.name == "operation commit/push")
+        .unwrap_or_else(|| {
+            panic!(
+                "no run span among {:?}",
+                spans.iter().map(|s| &s.span.name).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(hex(&run.span.parent_span_id), hex(&served.span.span_id));
+    assert_eq!(run.text("plugin.name"), "commit");
+    assert_eq!(run.text("http.route"), "/v1/plugins/commit/push");
+    assert_eq!(run.text("plugin.operation.id").len(), 32);
+    let expected = format!("00-{trace}-{}-01", hex(&run.span.span_id));
+    // Every request git made (the refs, then the pack) carried the run's span.
     let seen = remote.traceparents.lock().unwrap().clone();
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(

@@ -25,9 +25,10 @@ use plugin_routes::RouteError;
 use plugin_routes::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::oneshot::error::TryRecvError;
 
 /// What `POST /apply` takes.
-#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// A directory of the repository; the whole repository if absent.
@@ -81,7 +82,7 @@ pub struct Applied {
 }
 
 /// What `POST /push` takes.
-#[derive(Debug, Deserialize, JsonSchema, Validate)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// A directory of the repository; the whole repository if absent. Its plan, once applied,
@@ -192,9 +193,9 @@ impl From<GitError> for CommitFailure {
 }
 
 /// Makes one commit of exactly `c`'s files as they are in the work tree (a file removed from
-/// the index but kept, removed), then sets the repository's index for them to the new
-/// commit's, and answers the commit's hash. The files are the names git printed, each passed
-/// whole as one literal path (`*`, `-x`, a newline in a name).
+/// the index but kept, removed), and answers the commit's hash ([`sync_index`] then sets the
+/// repository's index for them). The files are the names git printed, each passed whole as one
+/// literal path (`*`, `-x`, a newline in a name).
 async fn make_commit(
     state: &Ctx<CommitState>,
     scope: &Scope<'_>,
@@ -249,13 +250,22 @@ async fn make_commit(
         .run(&["rev-parse", "HEAD"], &[], &[])
         .await?;
     let sha = String::from_utf8_lossy(&sha.stdout).trim().to_owned();
-    // The repository's index now agrees with the commit for these files; other staged work
-    // stays. The commit is made: another git holding the index only delays this (git holds it
-    // for moments), and past a few seconds the commit stands with the index left as it was.
+    Ok(sha)
+}
+
+/// Sets the repository's index for `files` to commit `sha`'s, just made: other staged work
+/// stays. The commit is made: another git holding the index only delays this (git holds it for
+/// moments), and past a few seconds the commit stands with the index left as it was.
+async fn sync_index(
+    state: &Ctx<CommitState>,
+    scope: &Scope<'_>,
+    files: &[&str],
+    sha: &str,
+) -> Result<(), CommitFailure> {
     for attempt in 0..50 {
         match state
             .git(scope.repo)
-            .run_files(&["reset", "-q", "HEAD"], &files, &[])
+            .run_files(&["reset", "-q", "HEAD"], files, &[])
             .await
         {
             Ok(_) => break,
@@ -268,7 +278,7 @@ async fn make_commit(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(sha)
+    Ok(())
 }
 
 /// The scope's repository, held for one apply or push.
@@ -312,9 +322,18 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
 /// is in conflict. A commit that fails stops the apply; those made before it stay made and
 /// recorded in the plan, along with any edit made to the plan meanwhile. Only the plan's author
 /// applies it, unless the caller holds `commit:admin`.
+///
+/// An operation: the answer is `202 Accepted` with its `Location`, and its progress reports
+/// each commit made. Cancelled (or past its time), the git it is running is killed with its
+/// hooks: every commit made stays in the repository and is recorded in the plan (one git
+/// finished as it was killed included), the rest are not made, and applying again makes them
+/// once the repository is let go (moments after). It is not run again after a server dies
+/// mid-apply (the operation fails): commits made then are in the repository but not recorded
+/// in the plan.
 #[plugin_route(
     method = "POST",
     path = "/apply",
+    operation,
     timeout_ms = 600_000,
     scopes("commit:write"),
     errors(
@@ -332,217 +351,363 @@ async fn hold<'a>(ctx: &'a CommitState, scope: &Scope<'a>) -> Result<Option<Held
     )
 )]
 pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteResult<Applied> {
-    let scope = ctx
-        .scope(input.scope.as_deref())
-        .map_err(|r| refuse_scope!(r))?;
-    let Some(held) = hold(&ctx, &scope).await? else {
-        return Err(route_error!(
-            APPLY_IN_PROGRESS,
-            "another apply or push is running in this repository; try again when it is done"
-        ));
-    };
-    let outcome: RouteResult<Applied> = async {
-        // A commit made now would take part in it: `git commit` makes a merge's commit, with its
-        // other parent, from whatever index it is given.
-        if let Some(operation) = ctx
-            .git(scope.repo)
-            .in_progress()
-            .await
-            .map_err(RouteError::internal)?
-        {
-            let what = match operation {
-                Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
-                other => format!("a {} is in progress", other.as_str()),
-            };
-            return Err(route_error!(
-                OPERATION_IN_PROGRESS,
-                "{what}; finish or abort it first, then apply"
-            )
-            .with_details(serde_json::json!({ "operation": operation.as_str() })));
-        }
-        let Some((mut plan, made_from)) = ctx.plan_of(&scope.name).await? else {
-            return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
-        };
-        if let Some(other) = crate::plan_routes::owned_by_other(ctx.caller()?, &plan) {
-            return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
-        }
-        let chosen: Vec<usize> = match &input.commits {
-            None => (0..plan.commits.len())
-                .filter(|i| plan.commits[*i].sha.is_none())
-                .collect(),
-            Some(ids) => {
-                if let Some(id) = ids
-                    .iter()
-                    .find(|id| !plan.commits.iter().any(|c| c.id == **id))
-                {
-                    return Err(route_error!(
-                        COMMIT_NOT_FOUND,
-                        "the plan has no commit `{id}`"
-                    ));
-                }
-                if let Some(c) = plan
-                    .commits
-                    .iter()
-                    .find(|c| c.sha.is_some() && ids.contains(&c.id))
-                {
-                    return Err(route_error!(
-                        ALREADY_APPLIED,
-                        "commit `{}` was made already",
-                        c.id
-                    ));
-                }
-                (0..plan.commits.len())
-                    .filter(|i| ids.contains(&plan.commits[*i].id))
-                    .collect()
-            }
-        };
-        if chosen.is_empty() {
-            return Err(route_error!(
-                ALREADY_APPLIED,
-                "every commit of scope `{scope}`'s plan was made already"
-            ));
-        }
-        let files: Vec<String> = chosen
-            .iter()
-            .flat_map(|i| plan.commits[*i].files.iter().cloned())
-            .collect();
-        // The plan names files from the root of the repository it was made in: it is applied
-        // only there, and only to files inside the scope.
-        let made_in = plan.repository.as_deref().unwrap_or(".");
-        if made_in != scope.repo.dir.as_str() {
-            return Err(route_error!(
-                PLAN_STALE,
-                "scope `{scope}`'s plan was made in repository `{made_in}`, but the scope is now served by `{}`; generate a new plan",
-                scope.repo.dir
-            ));
-        }
-        let outside: Vec<&String> = files.iter().filter(|f| !scope.within.contains(f)).collect();
-        if !outside.is_empty() {
-            return Err(route_error!(
-                PLAN_STALE,
-                "scope `{scope}`'s plan names files outside it; generate a new plan"
-            )
-            .with_details(serde_json::json!({ "files": outside })));
-        }
-        let now = fingerprint(&ctx, &scope, &files).await?;
-        let changed: Vec<String> = files
-            .iter()
-            .filter(|f| now.get(*f) != made_from.get(*f))
-            .cloned()
-            .collect();
-        if !changed.is_empty() && !input.force {
-            return Err(route_error!(
-                PLAN_STALE,
-                "{} file(s) changed since the plan was made; generate a new plan, or apply with `force`",
-                changed.len()
-            )
-            .with_details(serde_json::json!({ "files": changed })));
-        }
-        if !changed.is_empty() && !input.allow_secrets {
-            // What changed since planning was never scanned: it is now, as planning scans.
-            let stats = crate::plan_routes::stats_of(&ctx, &scope, &changed).await?;
-            let diffs = crate::plan_routes::diffs_of(&ctx, &scope, &stats).await?;
-            let findings = crate::plan_routes::secrets_committed(&stats, &diffs);
-            if !findings.is_empty() {
-                return Err(refuse_secrets!(findings));
-            }
-        }
-        // A commit waits for nothing: another git holding the index (a person's `git add`, a
-        // crashed git's lock left behind) is answered now, before anything is made.
-        let index_lock = ctx
-            .git(scope.repo)
-            .run(&["rev-parse", "--git-path", "index.lock"], &[], &[])
-            .await
-            .map_err(RouteError::internal)?;
-        let index_lock = String::from_utf8_lossy(&index_lock.stdout).trim().to_owned();
-        if scope.repo.git.repo().join(&index_lock).exists() {
+    // The apply runs as a task of its own, told to stop when this future is dropped (its
+    // operation cancelled or out of time): it kills the git it is running (and its hooks), then
+    // records in the plan every commit made, the one git may have finished as it was killed
+    // included. Dropped itself, it would leave that to chance. (A server stopping past its
+    // grace ends with the process: commits made then are not recorded.)
+    let (_running, mut stop) = tokio::sync::oneshot::channel::<std::convert::Infallible>();
+    let run = async move {
+        let scope = ctx
+            .scope(input.scope.as_deref())
+            .map_err(|r| refuse_scope!(r))?;
+        let Some(held) = hold(&ctx, &scope).await? else {
             return Err(route_error!(
                 APPLY_IN_PROGRESS,
-                "another git is working in this repository: git's index is locked (`.git/index.lock`; remove it if no git is running)"
+                "another apply or push is running in this repository; try again when it is done"
             ));
-        }
-        let mut made = Vec::new();
-        let mut skipped = Vec::new();
-        for i in chosen {
-            let outcome = make_commit(&ctx, &scope, &plan.commits[i]).await;
-            let sha = match outcome {
-                Ok(sha) => {
-                    // Counted as made, whatever happens to the rest of the apply.
-                    if let Some(metrics) = &ctx.metrics {
-                        metrics.committed(1);
+        };
+        let outcome: RouteResult<Applied> = async {
+            // Told to stop before a commit is made, the checks' git is killed and nothing else
+            // is done.
+            let checked = async {
+                // A commit made now would take part in it: `git commit` makes a merge's commit, with its
+                // other parent, from whatever index it is given.
+                if let Some(operation) = ctx
+                    .git(scope.repo)
+                    .in_progress()
+                    .await
+                    .map_err(RouteError::internal)?
+                {
+                    let what = match operation {
+                        Operation::Conflict => "files are in conflict (unmerged)".to_owned(),
+                        other => format!("a {} is in progress", other.as_str()),
+                    };
+                    return Err(route_error!(
+                        OPERATION_IN_PROGRESS,
+                        "{what}; finish or abort it first, then apply"
+                    )
+                    .with_details(serde_json::json!({ "operation": operation.as_str() })));
+                }
+                let Some((plan, made_from)) = ctx.plan_of(&scope.name).await? else {
+                    return Err(route_error!(NO_PLAN, "scope `{scope}` has no plan"));
+                };
+                if let Some(other) = crate::plan_routes::owned_by_other(ctx.caller()?, &plan) {
+                    return Err(route_error!(PLAN_OWNED_BY_OTHER, "{other}").with_details(other.details()));
+                }
+                let chosen: Vec<usize> = match &input.commits {
+                    None => (0..plan.commits.len())
+                        .filter(|i| plan.commits[*i].sha.is_none())
+                        .collect(),
+                    Some(ids) => {
+                        if let Some(id) = ids
+                            .iter()
+                            .find(|id| !plan.commits.iter().any(|c| c.id == **id))
+                        {
+                            return Err(route_error!(
+                                COMMIT_NOT_FOUND,
+                                "the plan has no commit `{id}`"
+                            ));
+                        }
+                        if let Some(c) = plan
+                            .commits
+                            .iter()
+                            .find(|c| c.sha.is_some() && ids.contains(&c.id))
+                        {
+                            return Err(route_error!(
+                                ALREADY_APPLIED,
+                                "commit `{}` was made already",
+                                c.id
+                            ));
+                        }
+                        (0..plan.commits.len())
+                            .filter(|i| ids.contains(&plan.commits[*i].id))
+                            .collect()
                     }
-                    sha
+                };
+                if chosen.is_empty() {
+                    return Err(route_error!(
+                        ALREADY_APPLIED,
+                        "every commit of scope `{scope}`'s plan was made already"
+                    ));
                 }
-                Err(CommitFailure::Empty) if input.force => {
-                    skipped.push(plan.commits[i].id.clone());
-                    continue;
+                let files: Vec<String> = chosen
+                    .iter()
+                    .flat_map(|i| plan.commits[*i].files.iter().cloned())
+                    .collect();
+                // The plan names files from the root of the repository it was made in: it is applied
+                // only there, and only to files inside the scope.
+                let made_in = plan.repository.as_deref().unwrap_or(".");
+                if made_in != scope.repo.dir.as_str() {
+                    return Err(route_error!(
+                        PLAN_STALE,
+                        "scope `{scope}`'s plan was made in repository `{made_in}`, but the scope is now served by `{}`; generate a new plan",
+                        scope.repo.dir
+                    ));
                 }
-                Err(failure) => {
-                    // What was made stays recorded before the refusal is answered.
-                    if !made.is_empty() || !skipped.is_empty() {
-                        record(&ctx, &scope.name, &mut plan, &made, &skipped).await?;
+                let outside: Vec<&String> = files.iter().filter(|f| !scope.within.contains(f)).collect();
+                if !outside.is_empty() {
+                    return Err(route_error!(
+                        PLAN_STALE,
+                        "scope `{scope}`'s plan names files outside it; generate a new plan"
+                    )
+                    .with_details(serde_json::json!({ "files": outside })));
+                }
+                let now = fingerprint(&ctx, &scope, &files).await?;
+                let changed: Vec<String> = files
+                    .iter()
+                    .filter(|f| now.get(*f) != made_from.get(*f))
+                    .cloned()
+                    .collect();
+                if !changed.is_empty() && !input.force {
+                    return Err(route_error!(
+                        PLAN_STALE,
+                        "{} file(s) changed since the plan was made; generate a new plan, or apply with `force`",
+                        changed.len()
+                    )
+                    .with_details(serde_json::json!({ "files": changed })));
+                }
+                if !changed.is_empty() && !input.allow_secrets {
+                    // What changed since planning was never scanned: it is now, as planning scans.
+                    let stats = crate::plan_routes::stats_of(&ctx, &scope, &changed).await?;
+                    let diffs = crate::plan_routes::diffs_of(&ctx, &scope, &stats).await?;
+                    let findings = crate::plan_routes::secrets_committed(&stats, &diffs);
+                    if !findings.is_empty() {
+                        return Err(refuse_secrets!(findings));
                     }
-                    let id = &plan.commits[i].id;
-                    return Err(match failure {
-                        CommitFailure::Empty => route_error!(
-                            PLAN_STALE,
-                            "commit `{id}`'s files hold nothing to commit any more; generate a new plan"
-                        )
-                        .with_details(serde_json::json!({ "files": plan.commits[i].files })),
-                        CommitFailure::Refused(output) => {
-                            route_error!(COMMIT_REFUSED, "git refused to make commit `{id}`")
-                                .with_details(serde_json::json!({ "id": id, "output": output }))
-                        }
-                        CommitFailure::TimedOut(e) => {
-                            tracing::warn!(error = %e, "a commit was killed");
-                            route_error!(GIT_TIMEOUT, "making commit `{id}`: {e}; it was killed")
-                        }
-                        CommitFailure::Locked(said) => {
-                            tracing::info!(git = %said, "another git holds the repository's lock");
-                            route_error!(
-                                APPLY_IN_PROGRESS,
-                                "another git is working in this repository (it holds git's lock); commit `{id}` was not made; try again when it is done"
-                            )
-                        }
-                        CommitFailure::Git(e) => RouteError::internal(e),
-                    });
                 }
+                // A commit waits for nothing: another git holding the index (a person's `git add`, a
+                // crashed git's lock left behind) is answered now, before anything is made.
+                let index_lock = ctx
+                    .git(scope.repo)
+                    .run(&["rev-parse", "--git-path", "index.lock"], &[], &[])
+                    .await
+                    .map_err(RouteError::internal)?;
+                let index_lock = String::from_utf8_lossy(&index_lock.stdout).trim().to_owned();
+                if scope.repo.git.repo().join(&index_lock).exists() {
+                    return Err(route_error!(
+                        APPLY_IN_PROGRESS,
+                        "another git is working in this repository: git's index is locked (`.git/index.lock`; remove it if no git is running)"
+                    ));
+                }
+                Ok((plan, chosen, changed))
             };
-            let c = &mut plan.commits[i];
-            c.sha = Some(sha.clone());
-            made.push(MadeCommit {
-                id: c.id.clone(),
-                sha,
-                subject: subject(c),
-            });
+            let (mut plan, chosen, changed) = tokio::select! {
+                checked = checked => checked?,
+                _ = &mut stop => return Err(stopped("before making a commit", &[], &[])),
+            };
+            let mut made = Vec::new();
+            let mut skipped = Vec::new();
+            let total = chosen.len();
+            ctx.progress(Some(0.0), format!("making {total} commit(s)"));
+            for (done, i) in chosen.into_iter().enumerate() {
+                // Told to stop between two commits.
+                if matches!(stop.try_recv(), Err(TryRecvError::Closed)) {
+                    keep_made(&ctx, &scope, &mut plan, &made, &skipped).await;
+                    return Err(stopped("between two commits", &made, &skipped));
+                }
+                if done > 0 {
+                    let fraction = done as f64 / total as f64;
+                    ctx.progress(
+                        Some(fraction),
+                        format!(
+                            "made {} of {total} commit(s); making `{}`",
+                            made.len(),
+                            plan.commits[i].id
+                        ),
+                    );
+                }
+                let before = head(&ctx, &scope).await.map_err(RouteError::internal)?;
+                // Only git's making of the commit is stopped: setting the repository's index
+                // afterwards is moments, and a git killed then would leave its lock behind.
+                let outcome = tokio::select! {
+                    outcome = make_commit(&ctx, &scope, &plan.commits[i]) => outcome,
+                    _ = &mut stop => {
+                        // Told to stop while git makes the commit: it was killed, its hooks
+                        // with it, when `make_commit`'s future was dropped. It may have made
+                        // the commit first (a `post-commit` hook runs after): that is read.
+                        let c = &plan.commits[i];
+                        match made_as_killed(&ctx, &scope, before.as_deref(), c).await {
+                            Ok(Some(sha)) => {
+                                if let Some(metrics) = &ctx.metrics {
+                                    metrics.committed(1);
+                                }
+                                made.push(MadeCommit { id: c.id.clone(), sha: sha.clone(), subject: subject(c) });
+                                plan.commits[i].sha = Some(sha);
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(commit = %c.id, error = %e, "after an apply was stopped, whether git had made its commit could not be read; if it did, the plan does not record it"),
+                        }
+                        keep_made(&ctx, &scope, &mut plan, &made, &skipped).await;
+                        return Err(stopped("while git made a commit", &made, &skipped));
+                    }
+                };
+                let outcome = match outcome {
+                    Ok(sha) => {
+                        let files: Vec<&str> =
+                            plan.commits[i].files.iter().map(String::as_str).collect();
+                        sync_index(&ctx, &scope, &files, &sha).await.map(|()| sha)
+                    }
+                    Err(e) => Err(e),
+                };
+                let sha = match outcome {
+                    Ok(sha) => {
+                        // Counted as made, whatever happens to the rest of the apply.
+                        if let Some(metrics) = &ctx.metrics {
+                            metrics.committed(1);
+                        }
+                        sha
+                    }
+                    Err(CommitFailure::Empty) if input.force => {
+                        skipped.push(plan.commits[i].id.clone());
+                        continue;
+                    }
+                    Err(failure) => {
+                        // What was made stays recorded before the refusal is answered.
+                        if !made.is_empty() || !skipped.is_empty() {
+                            record(&ctx, &scope.name, &mut plan, &made, &skipped).await?;
+                        }
+                        let id = &plan.commits[i].id;
+                        return Err(match failure {
+                            CommitFailure::Empty => route_error!(
+                                PLAN_STALE,
+                                "commit `{id}`'s files hold nothing to commit any more; generate a new plan"
+                            )
+                            .with_details(serde_json::json!({ "files": plan.commits[i].files })),
+                            CommitFailure::Refused(output) => {
+                                route_error!(COMMIT_REFUSED, "git refused to make commit `{id}`")
+                                    .with_details(serde_json::json!({ "id": id, "output": output }))
+                            }
+                            CommitFailure::TimedOut(e) => {
+                                tracing::warn!(error = %e, "a commit was killed");
+                                route_error!(GIT_TIMEOUT, "making commit `{id}`: {e}; it was killed")
+                            }
+                            CommitFailure::Locked(said) => {
+                                tracing::info!(git = %said, "another git holds the repository's lock");
+                                route_error!(
+                                    APPLY_IN_PROGRESS,
+                                    "another git is working in this repository (it holds git's lock); commit `{id}` was not made; try again when it is done"
+                                )
+                            }
+                            CommitFailure::Git(e) => RouteError::internal(e),
+                        });
+                    }
+                };
+                let c = &mut plan.commits[i];
+                c.sha = Some(sha.clone());
+                made.push(MadeCommit {
+                    id: c.id.clone(),
+                    sha,
+                    subject: subject(c),
+                });
+            }
+            if made.is_empty() {
+                // `force` found nothing left to commit in any commit asked for: the plan stays.
+                return Err(route_error!(
+                    PLAN_STALE,
+                    "none of the commits asked for has anything left to commit; generate a new plan"
+                )
+                .with_details(serde_json::json!({ "files": changed })));
+            }
+            if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
+                ctx.progress(Some(1.0), format!("made {} commit(s)", made.len()));
+                Ok(Applied {
+                    made,
+                    skipped,
+                    changed_since_plan: changed,
+                    plan,
+                })
+            } else {
+                Err(route_error!(
+                    PLAN_CHANGED,
+                    "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
+                     meanwhile, so they are not recorded in it; `details.made` lists them"
+                )
+                .with_details(serde_json::json!({ "made": made, "skipped": skipped })))
+            }
         }
-        if made.is_empty() {
-            // `force` found nothing left to commit in any commit asked for: the plan stays.
-            return Err(route_error!(
-                PLAN_STALE,
-                "none of the commits asked for has anything left to commit; generate a new plan"
-            )
-            .with_details(serde_json::json!({ "files": changed })));
+        .await;
+        held.release().await;
+        outcome
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(
+        plugin_routes::in_current_trace(run),
+    ))
+    .await
+    .map_err(RouteError::internal)?
+}
+
+/// The commit `HEAD` names; `None` before the first.
+async fn head(ctx: &Ctx<CommitState>, scope: &Scope<'_>) -> Result<Option<String>, GitError> {
+    let out = ctx
+        .git(scope.repo)
+        .run(&["rev-parse", "-q", "--verify", "HEAD"], &[], &[1])
+        .await?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((out.code == 0 && !sha.is_empty()).then_some(sha))
+}
+
+/// Whether the git making commit `c` on `before` made it before it was killed (it writes the
+/// commit, then moves the branch, then runs `post-commit`): `HEAD`'s hash if `HEAD` moved to a
+/// child of `before`. The repository is held, so no other apply moved it; its index is then set
+/// for `c`'s files as [`make_commit`] sets it.
+async fn made_as_killed(
+    ctx: &Ctx<CommitState>,
+    scope: &Scope<'_>,
+    before: Option<&str>,
+    c: &PlannedCommit,
+) -> Result<Option<String>, GitError> {
+    let Some(now) = head(ctx, scope).await? else {
+        return Ok(None);
+    };
+    if Some(now.as_str()) == before {
+        return Ok(None);
+    }
+    let parents = ctx
+        .git(scope.repo)
+        .run(&["log", "-1", "--format=%P", now.as_str()], &[], &[])
+        .await?;
+    let parents = String::from_utf8_lossy(&parents.stdout).trim().to_owned();
+    if parents != before.unwrap_or_default() {
+        return Ok(None);
+    }
+    let files: Vec<&str> = c.files.iter().map(String::as_str).collect();
+    if sync_index(ctx, scope, &files, &now).await.is_err() {
+        tracing::warn!(commit = %now, "a commit made as its apply was stopped is recorded, but the index was not set for its files");
+    }
+    Ok(Some(now))
+}
+
+/// Records in the plan what a stopped apply made; nobody waits for its answer, so what could
+/// not be recorded is logged.
+async fn keep_made(
+    ctx: &Ctx<CommitState>,
+    scope: &Scope<'_>,
+    plan: &mut Plan,
+    made: &[MadeCommit],
+    skipped: &[String],
+) {
+    if made.is_empty() && skipped.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = made.iter().map(|m| m.id.as_str()).collect();
+    match record(ctx, &scope.name, plan, made, skipped).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(made = ?ids, skipped = ?skipped, "a stopped apply's commits are made, but the plan was replaced or discarded meanwhile, so it does not record them")
         }
-        if record(&ctx, &scope.name, &mut plan, &made, &skipped).await? {
-            Ok(Applied {
-                made,
-                skipped,
-                changed_since_plan: changed,
-                plan,
-            })
-        } else {
-            Err(route_error!(
-                PLAN_CHANGED,
-                "the commits were made, but scope `{scope}`'s plan was replaced or discarded \
-                 meanwhile, so they are not recorded in it; `details.made` lists them"
-            )
-            .with_details(serde_json::json!({ "made": made, "skipped": skipped })))
+        Err(e) => {
+            tracing::warn!(made = ?ids, skipped = ?skipped, error = %e, "a stopped apply's commits are made, but could not be recorded in the plan")
         }
     }
-    .await;
-    held.release().await;
-    outcome
+}
+
+/// The error a stopped apply ends with (nobody reads it: its operation ended when it was
+/// told to stop), logged with what it made.
+fn stopped(when: &str, made: &[MadeCommit], skipped: &[String]) -> RouteError {
+    let ids: Vec<&str> = made.iter().map(|m| m.id.as_str()).collect();
+    tracing::info!(made = ?ids, skipped = ?skipped, "an apply was stopped {when}");
+    RouteError::internal("the apply was stopped")
 }
 
 /// Records the commits `made` (their shas, and their messages as committed) in the scope's
@@ -623,9 +788,14 @@ fn push_report(stdout: &str) -> Option<PushReport> {
 /// (`--force-with-lease`), never with a plain force. Protected branches (`main` and `master`
 /// unless configured) are never pushed (`409 PROTECTED_BRANCH`). The scope's plan, once
 /// applied, is marked pushed.
+///
+/// An operation: the answer is `202 Accepted` with its `Location`. Cancelled, the push is
+/// killed; the remote takes a branch's update whole or not at all. Pushing again is safe (what
+/// the remote has is up to date), so a push whose server died is run again by another.
 #[plugin_route(
     method = "POST",
     path = "/push",
+    operation(rerun),
     timeout_ms = 600_000,
     scopes("commit:push"),
     permissions(git, ssh, net("{remote}"), fs(write("{remote_dir}"))),
@@ -691,6 +861,7 @@ pub(crate) async fn push(ctx: Ctx<CommitState>, input: PushRequest) -> RouteResu
             args.push(lease.as_str());
         }
         args.extend([remote.as_str(), refspec.as_str()]);
+        ctx.progress(None, format!("pushing `{branch}` to `{remote}`"));
         let out = match ctx
             .git(scope.repo)
             .run_bounded(&args, &[1, 128], ctx.git_timeout)

@@ -152,11 +152,34 @@ impl<S: Send + Sync + 'static> Runner for TypedRunner<S> {
             .as_deref()
             .and_then(|c| StoredCaller::restore(c, self.runtime.security.schemes()))
             .map(Arc::new);
+        // Traced, the run has a span of its own in the trace of the request that started it.
+        #[cfg(feature = "otel")]
+        let span = self
+            .runtime
+            .tracer
+            .as_ref()
+            .map(|t| t.start_run(job.traceparent.as_deref(), &job.id));
+        #[cfg(feature = "otel")]
+        let request_id = job.request_id.with_trace(
+            span.as_ref()
+                .and_then(crate::otel::ServerSpan::context)
+                .and_then(crate::otel::TraceIds::of),
+        );
+        #[cfg(not(feature = "otel"))]
+        let request_id = {
+            let _untraced = (job.id, job.traceparent);
+            job.request_id
+        };
         let ctx = self
             .runtime
-            .ctx(job.request_id, caller)
+            .ctx(request_id, caller)
             .with_operation(Some(OperationCx::Running(job.progress)));
-        (self.run)(ctx, job.input)
+        let run = (self.run)(ctx, job.input);
+        #[cfg(feature = "otel")]
+        if let Some(span) = span {
+            return Box::pin(traced(run, span));
+        }
+        run
     }
 
     fn timeout(&self) -> Duration {
@@ -166,6 +189,26 @@ impl<S: Send + Sync + 'static> Runner for TypedRunner<S> {
     fn rerun(&self) -> bool {
         self.rerun
     }
+}
+
+/// A run under its span, the current OpenTelemetry context while it runs, ended with the
+/// status and error code the route would have answered (dropped, a cancelled run's span ends
+/// as `cancelled`).
+#[cfg(feature = "otel")]
+async fn traced(run: RunFuture, span: crate::otel::ServerSpan) -> Outcome {
+    let outcome = match span.context() {
+        Some(cx) => opentelemetry::context::FutureExt::with_context(run, cx.clone()).await,
+        None => run.await,
+    };
+    let (status, code) = match &outcome {
+        Outcome::Succeeded { status, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+            None,
+        ),
+        Outcome::Failed(error) => (error.status(), Some(error.code())),
+    };
+    span.end(status, code);
+    outcome
 }
 
 /// The caller of an operation, as stored with it: the run sees who started it.
@@ -235,6 +278,9 @@ impl Acceptor for RouteAcceptor {
                 owner: owner.to_owned(),
                 caller: caller.map(StoredCaller::of),
                 request_id: request_id.as_str().to_owned(),
+                traceparent: request_id
+                    .traceparent()
+                    .and_then(|v| v.to_str().ok().map(str::to_owned)),
                 input,
                 state: State::Queued,
                 attempts: 0,

@@ -321,6 +321,8 @@ impl Engine {
                 input: row.input.clone(),
                 caller: row.caller.clone(),
                 request_id: request_id.clone(),
+                id: row.id.clone(),
+                traceparent: row.traceparent.clone(),
                 progress: crate::request::ProgressSink::new(tx),
             }),
         ));

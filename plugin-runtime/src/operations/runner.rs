@@ -14,6 +14,10 @@ pub(crate) struct Job {
     /// The caller, as JSON.
     pub(crate) caller: Option<String>,
     pub(crate) request_id: RequestId,
+    /// The operation's id.
+    pub(crate) id: String,
+    /// The accepting request's span as a W3C `traceparent`, when it was traced.
+    pub(crate) traceparent: Option<String>,
     pub(crate) progress: ProgressSink,
 }
 

@@ -15,6 +15,8 @@ pub(crate) struct OperationRow {
     /// The caller, as JSON (`None` on a public route).
     pub(crate) caller: Option<String>,
     pub(crate) request_id: String,
+    /// The accepting request's span as a W3C `traceparent`, when it was traced.
+    pub(crate) traceparent: Option<String>,
     pub(crate) location: String,
     /// The path parameters and the input, as JSON.
     pub(crate) input: String,
@@ -73,8 +75,8 @@ impl Store {
     pub(crate) async fn insert(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO plugin_operations (id, plugin, route, owner, caller, request_id, location, \
-             input, state, created_at, namespace) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS BIGINT), $11 \
+             input, state, created_at, namespace, traceparent) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS BIGINT), $11, $13 \
              WHERE (SELECT COUNT(*) FROM plugin_operations WHERE namespace = $11 AND owner = $4 \
              AND state IN ('queued', 'running')) < CAST($12 AS BIGINT)",
         )
@@ -90,6 +92,7 @@ impl Store {
         .bind(row.created_at)
         .bind(&self.namespace)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .bind(row.traceparent.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -99,7 +102,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, plugin, route, owner, caller, request_id, location, input, state, \
              attempts, cancel_requested, progress, message, last_event, status, result, error, \
-             created_at, started_at, finished_at FROM plugin_operations WHERE id = $1",
+             created_at, started_at, finished_at, traceparent FROM plugin_operations \
+             WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -283,5 +287,6 @@ fn operation(r: &sqlx::any::AnyRow) -> Result<OperationRow, sqlx::Error> {
         created_at: r.try_get(17)?,
         started_at: r.try_get(18)?,
         finished_at: r.try_get(19)?,
+        traceparent: r.try_get(20)?,
     })
 }
