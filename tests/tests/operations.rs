@@ -129,6 +129,16 @@ fn fast(settings: OperationSettings) -> OperationSettings {
 
 /// A server on `url`, its users made on first use.
 async fn server(url: &str, jobs: Jobs, settings: OperationSettings) -> Server {
+    server_with(url, jobs, settings, ServerConfig::default()).await
+}
+
+/// [`server`] with the server's configuration `config`.
+async fn server_with(
+    url: &str,
+    jobs: Jobs,
+    settings: OperationSettings,
+    config: ServerConfig,
+) -> Server {
     // Servers of different tests on one PostgreSQL database (each in its own schema) do not
     // take each other's work.
     let settings = settings.with_namespace(url);
@@ -152,7 +162,7 @@ async fn server(url: &str, jobs: Jobs, settings: OperationSettings) -> Server {
         keys.push(format!("Bearer {}", key.key));
     }
     let operations = Operations::open(&db, fast(settings)).await.unwrap();
-    let config = ServerConfig::default().with_operations(&operations);
+    let config = config.with_operations(&operations);
     let app = plugins![config = config; auth = auth; JobsPlugin::new(jobs)];
     let running = operations.start();
     let bob = keys.pop().unwrap();
@@ -232,6 +242,29 @@ async fn an_operation_answers_202_and_its_result_is_read_later() {
         json!({"fraction": 1.0, "message": "counted 3"})
     );
     assert!(op["finishedAt"].is_string());
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Served under the host's plugin prefix, an operation's `Location` has the prefix, and its
+/// resources are there.
+#[tokio::test]
+async fn under_a_plugin_prefix_the_location_has_the_prefix() {
+    let (url, dir) = sqlite_file("prefix");
+    let config = ServerConfig::default().with_plugin_prefix("/api/v1/plugin");
+    let s = server_with(&url, Jobs::default(), OperationSettings::default(), config).await;
+    let r = s
+        .start("/api/v1/plugin/jobs/counts", json!({"to": 2}))
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/api/v1/plugin/jobs/counts/operations/{id}")
+    );
+    let op = s.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"counted": 2}));
     s.running.stop(Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -431,20 +464,33 @@ async fn past_the_per_caller_cap_starting_one_answers_429() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An ended operation is deleted once its retention period is past, and apalis's row of its job
+/// with it (apalis keeps done jobs until they are deleted).
 #[tokio::test]
 async fn ended_operations_are_deleted_after_the_retention_period() {
     let (url, dir) = sqlite_file("retention");
     let s = server(
         &url,
         Jobs::default(),
-        OperationSettings::default().with_retention(Duration::from_millis(300)),
+        OperationSettings::default().with_retention(Duration::from_millis(1500)),
     )
     .await;
+    // apalis's own row of the operation's job, beside the operation's.
+    let db = plugin_routes::database::connect(&url).await.unwrap();
+    let jobs = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM Jobs WHERE job_type LIKE 'plugin-operations/%'",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
     let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
     let location = r.header("location").unwrap().to_owned();
     s.until(&location, state_is("succeeded")).await;
+    assert_eq!(jobs().await, 1);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.get(&location, &s.alice).await.status() == 200 {
+    while s.get(&location, &s.alice).await.status() == 200 || jobs().await > 0 {
         assert!(Instant::now() < deadline, "still there after its retention");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

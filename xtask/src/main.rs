@@ -19,7 +19,9 @@
 //! - `compile-crates`: writes the generated 100- and 500-route servers of `bench peers`' compile
 //!   part to `target/compile-time/`, without building them, to measure one change by hand
 //!   (`cargo llvm-lines`, `-Z time-passes`).
-//! - `bench-paired`: only the paired instruction counts of `bench` (both routers in one process).
+//! - `bench-paired [operations]`: only the paired instruction counts of `bench` (both routers in
+//!   one process); with `operations`, from the harness built with `operations-sqlite`, in
+//!   `target/bench-operations`.
 //! - `bench-metrics`: what recording metrics, and tracing every request, costs it: instructions
 //!   paired in one process (routers recording and not), wall time likewise, and heap allocations
 //!   per request (DHAT), from the harness built with `metrics` and `otel` in
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "peers") => bench_peers(&args),
         Some("bench") => bench(),
         Some("build-time") => build_time(&args),
-        Some("bench-paired") => bench_paired(),
+        Some("bench-paired") => bench_paired(args.get(1).map(String::as_str)),
         Some("bench-metrics") => bench_metrics(),
         Some("compile-crates") => std::env::current_dir()
             .map_err(|e| e.to_string())
@@ -53,7 +55,7 @@ fn main() -> ExitCode {
         Some("manifest") => export("manifest", "openapi/manifest.json", check),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired|bench-metrics|compile-crates|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
+                "usage: cargo xtask <bless|bench|bench peers [--only PART]|bench-paired [operations]|bench-metrics|compile-crates|bench-limits|build-time [--rounds N]|openapi [--check]|manifest [--check]>"
             );
             return ExitCode::from(2);
         }
@@ -736,8 +738,33 @@ fn bench_metrics() -> Result<(), String> {
     Ok(())
 }
 
-fn bench_paired() -> Result<(), String> {
-    paired_instructions(&instructions_harness()?)
+fn bench_paired(features: Option<&str>) -> Result<(), String> {
+    match features {
+        None => paired_instructions(&instructions_harness()?),
+        // The same measurement with operations compiled in (none of the two routes is one):
+        // what the feature costs the routes that do not use it.
+        Some("operations") => {
+            let dir = format!("{}/bench-operations", target_dir());
+            cargo(
+                &[
+                    "build",
+                    "--release",
+                    "-p",
+                    "plugin-bench",
+                    "--bin",
+                    "bench-instructions",
+                    "--features",
+                    "operations",
+                ],
+                &[("CARGO_TARGET_DIR", &dir)],
+            )?;
+            println!("with the `operations-sqlite` feature compiled in");
+            paired_instructions(&std::path::Path::new(&dir).join("release/bench-instructions"))
+        }
+        Some(other) => Err(format!(
+            "bench-paired measures the default build, or `operations`; not `{other}`"
+        )),
+    }
 }
 
 /// Builds `bench-instructions` in release and returns its path.

@@ -11,8 +11,8 @@
 //! | `POST /generate` | plans the changes into commits | `commit:write` |
 //! | `GET`, `PATCH`, `DELETE /plan` | reads, edits one commit of, discards the plan | `commit:read`, `commit:write` |
 //! | `POST /regenerate-commit` | writes one planned commit anew | `commit:write` |
-//! | `POST /apply` | makes the planned commits | `commit:write` |
-//! | `POST /push` | pushes the branch | `commit:push` |
+//! | `POST /apply` | makes the planned commits (an operation: `202` and its `Location`) | `commit:write` |
+//! | `POST /push` | pushes the branch (an operation, run again if its server dies) | `commit:push` |
 //! | `POST /summarize` | summarizes the changes | `commit:read` (`commit:write` for `allowSecrets`) |
 //! | `GET /actions` | what can be done next | `commit:read` |
 //!
@@ -23,7 +23,7 @@
 //! machine; on Linux the kernel holds git and its hooks to that (by port: hosts are the handle's
 //! check; UDP and, below Landlock ABI 9, Unix sockets are not restricted, as
 //! `reach::enforcement()` says). It runs in a process group
-//! killed with its hooks when the request is cancelled or times out; every client path is checked to stay inside its
+//! killed with its hooks when the request (or the operation) is cancelled or times out; every client path is checked to stay inside its
 //! scope and passed after `--`, read by git literally. Plans persist in the database with the
 //! state of their files and who made them: only a plan's author edits, redoes, applies or
 //! discards it (or replaces it before it is applied) unless the caller holds `commit:admin`.

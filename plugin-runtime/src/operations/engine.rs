@@ -582,6 +582,50 @@ impl Engine {
         }
     }
 
+    /// Deletes apalis's jobs of the queues this server takes that were done before `before`
+    /// (milliseconds): an operation's job is always done once its run ends (its outcome is
+    /// the operation's row), and apalis keeps done jobs until they are deleted.
+    #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+    async fn delete_jobs_done_before(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let queues: Vec<String> = lock(&self.runners)
+            .keys()
+            .map(|key| queue_name(&self.settings.namespace, key))
+            .collect();
+        let mut deleted = 0;
+        for queue in queues {
+            deleted += match &self.queue {
+                // apalis writes `done_at` in seconds since the epoch on SQLite.
+                #[cfg(feature = "operations-sqlite")]
+                Queue::Sqlite(pool) => sqlx::query(
+                    "DELETE FROM Jobs WHERE job_type = ?1 AND status = 'Done' AND done_at < ?2",
+                )
+                .bind(&queue)
+                .bind(before / 1000)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+                #[cfg(feature = "operations-postgres")]
+                Queue::Postgres(pool) => sqlx::query(
+                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND status = 'Done' \
+                     AND done_at < to_timestamp($2::double precision / 1000)",
+                )
+                .bind(&queue)
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            };
+        }
+        Ok(deleted)
+    }
+
+    #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+    async fn delete_jobs_done_before(&self, _before: i64) -> Result<u64, sqlx::Error> {
+        match self.queue {
+            Queue::Missing(never) => match never {},
+        }
+    }
+
     /// Deletes operations that ended longer ago than the retention period.
     async fn sweep(self: Arc<Self>) {
         let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
@@ -589,16 +633,16 @@ impl Engine {
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
         let mut stopping = self.stopping.subscribe();
         loop {
-            match self
-                .store
-                .delete_ended_before(now_ms().saturating_sub(retention))
-                .await
-            {
+            let before = now_ms().saturating_sub(retention);
+            match self.store.delete_ended_before(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(deleted = n, "deleted operations past their retention"),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not delete the operations past their retention")
                 }
+            }
+            if let Err(e) = self.delete_jobs_done_before(before).await {
+                tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
