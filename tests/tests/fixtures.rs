@@ -267,14 +267,7 @@ pub(crate) async fn with_operations(
     pool: &sqlx::AnyPool,
     url: &str,
 ) -> plugin_routes::ServerConfig {
-    let db = plugin_routes::database::Database {
-        pool: pool.clone(),
-        url: url.to_owned(),
-    };
-    let operations = plugin_routes::operations::Operations::open(&db, Default::default())
-        .await
-        .unwrap();
-    config.with_operations(&operations)
+    config.with_operations(&operations_on(pool, url).await)
 }
 
 /// Operations kept on `pool` (whose database `url` names), for a server whose plugins have

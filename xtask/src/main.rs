@@ -666,21 +666,7 @@ fn bench_limits() -> Result<(), String> {
 
 /// `cargo xtask bench-metrics`: see the module documentation.
 fn bench_metrics() -> Result<(), String> {
-    let dir = format!("{}/bench-metrics", target_dir());
-    cargo(
-        &[
-            "build",
-            "--release",
-            "-p",
-            "plugin-bench",
-            "--bin",
-            "bench-instructions",
-            "--features",
-            "otel",
-        ],
-        &[("CARGO_TARGET_DIR", &dir)],
-    )?;
-    let binary = std::path::Path::new(&dir).join("release/bench-instructions");
+    let binary = instructions_harness_with("otel", "bench-metrics")?;
     for (mode, what) in [
         ("metrics", "metrics recorded"),
         (
@@ -744,22 +730,9 @@ fn bench_paired(features: Option<&str>) -> Result<(), String> {
         // The same measurement with operations compiled in (none of the two routes is one):
         // what the feature costs the routes that do not use it.
         Some("operations") => {
-            let dir = format!("{}/bench-operations", target_dir());
-            cargo(
-                &[
-                    "build",
-                    "--release",
-                    "-p",
-                    "plugin-bench",
-                    "--bin",
-                    "bench-instructions",
-                    "--features",
-                    "operations",
-                ],
-                &[("CARGO_TARGET_DIR", &dir)],
-            )?;
+            let binary = instructions_harness_with("operations", "bench-operations")?;
             println!("with the `operations-sqlite` feature compiled in");
-            paired_instructions(&std::path::Path::new(&dir).join("release/bench-instructions"))
+            paired_instructions(&binary)
         }
         Some(other) => Err(format!(
             "bench-paired measures the default build, or `operations`; not `{other}`"
@@ -770,6 +743,26 @@ fn bench_paired(features: Option<&str>) -> Result<(), String> {
 /// Builds `bench-instructions` in release and returns its path.
 fn instructions_harness() -> Result<std::path::PathBuf, String> {
     release_binary("bench-instructions")
+}
+
+/// Builds `bench-instructions` in release with the benchmark crate's `feature`, in
+/// `target/<dir>` (so the default build stays as it is), and returns its path.
+fn instructions_harness_with(feature: &str, dir: &str) -> Result<std::path::PathBuf, String> {
+    let dir = format!("{}/{dir}", target_dir());
+    cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "plugin-bench",
+            "--bin",
+            "bench-instructions",
+            "--features",
+            feature,
+        ],
+        &[("CARGO_TARGET_DIR", &dir)],
+    )?;
+    Ok(std::path::Path::new(&dir).join("release/bench-instructions"))
 }
 
 /// Builds the benchmark crate's binary `name` in release and returns its path.

@@ -500,6 +500,8 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
             let mut skipped = Vec::new();
             let total = chosen.len();
             ctx.progress(Some(0.0), format!("making {total} commit(s)"));
+            // Where `HEAD` is before each commit: read once, then each commit made moves it.
+            let mut before = head(&ctx, &scope).await.map_err(RouteError::internal)?;
             for (done, i) in chosen.into_iter().enumerate() {
                 // Told to stop between two commits.
                 if matches!(stop.try_recv(), Err(TryRecvError::Closed)) {
@@ -517,7 +519,6 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                         ),
                     );
                 }
-                let before = head(&ctx, &scope).await.map_err(RouteError::internal)?;
                 // Only git's making of the commit is stopped: setting the repository's index
                 // afterwards is moments, and a git killed then would leave its lock behind.
                 let outcome = tokio::select! {
@@ -544,11 +545,12 @@ pub(crate) async fn apply(ctx: Ctx<CommitState>, input: ApplyRequest) -> RouteRe
                 };
                 let outcome = match outcome {
                     Ok(sha) => {
+                        before = Some(sha.clone());
                         let files: Vec<&str> =
                             plan.commits[i].files.iter().map(String::as_str).collect();
                         sync_index(&ctx, &scope, &files, &sha).await.map(|()| sha)
                     }
-                    Err(e) => Err(e),
+                    failed => failed,
                 };
                 let sha = match outcome {
                     Ok(sha) => {
