@@ -7,8 +7,8 @@
 //! [`ServerConfig::with_tracer_provider`](crate::ServerConfig::with_tracer_provider). What a
 //! route does per request is decided at mount: its span's name (`GET /v1/plugins/items/items/{id}`)
 //! and its `http.route` are made once and shared by every request. The attributes are set after
-//! the sampler decided, so a request it drops allocates two blocks (the context that carries the
-//! span to the handler, and the SDK's), and a sampled one five (its attribute list, grown once,
+//! the sampler decided, so a request it drops allocates one block (the context that carries the
+//! span's ids to the handler), and a sampled one five (its attribute list, grown once,
 //! and its `url.path` besides); the batch processor then takes the span off the request's path.
 //! `cargo xtask bench-metrics` measures both (BENCHMARKS.md).
 //!
@@ -148,24 +148,25 @@ impl RouteTracer {
             .span_builder(self.name)
             .with_kind(SpanKind::Server)
             .start_with_context(&self.tracer, &parent);
-        if span.is_recording() {
-            // Under a host's `Router::nest`, the path (like the route) is the nested one: axum
-            // keeps the original only with its `original-uri` feature, which costs every
-            // request a copy of it.
-            let path = parts.uri.path();
-            let scheme = match parts.uri.scheme_str() {
-                Some("https") => "https",
-                _ => "http",
-            };
-            span.set_attributes([
-                KeyValue::new(HTTP_REQUEST_METHOD, self.method),
-                KeyValue::new(HTTP_ROUTE, self.route),
-                KeyValue::new(URL_PATH, path.to_owned()),
-                KeyValue::new(URL_SCHEME, scheme),
-                KeyValue::new(NETWORK_PROTOCOL_VERSION, version),
-                KeyValue::new(PLUGIN_NAME, self.plugin),
-            ]);
+        if !span.is_recording() {
+            return ServerSpan(Some(dropped(&parent, &span)));
         }
+        // Under a host's `Router::nest`, the path (like the route) is the nested one: axum keeps
+        // the original only with its `original-uri` feature, which costs every request a copy
+        // of it.
+        let path = parts.uri.path();
+        let scheme = match parts.uri.scheme_str() {
+            Some("https") => "https",
+            _ => "http",
+        };
+        span.set_attributes([
+            KeyValue::new(HTTP_REQUEST_METHOD, self.method),
+            KeyValue::new(HTTP_ROUTE, self.route),
+            KeyValue::new(URL_PATH, path.to_owned()),
+            KeyValue::new(URL_SCHEME, scheme),
+            KeyValue::new(NETWORK_PROTOCOL_VERSION, version),
+            KeyValue::new(PLUGIN_NAME, self.plugin),
+        ]);
         ServerSpan(Some(parent.with_span(span)))
     }
 
@@ -190,15 +191,27 @@ impl RouteTracer {
             .span_builder(self.run_name)
             .with_kind(SpanKind::Consumer)
             .start_with_context(&self.tracer, &parent);
-        if span.is_recording() {
-            span.set_attributes([
-                KeyValue::new(HTTP_ROUTE, self.route),
-                KeyValue::new(PLUGIN_NAME, self.plugin),
-                KeyValue::new(OPERATION_ID, operation.to_owned()),
-            ]);
+        if !span.is_recording() {
+            return ServerSpan(Some(dropped(&parent, &span)));
         }
+        span.set_attributes([
+            KeyValue::new(HTTP_ROUTE, self.route),
+            KeyValue::new(PLUGIN_NAME, self.plugin),
+            KeyValue::new(OPERATION_ID, operation.to_owned()),
+        ]);
         ServerSpan(Some(parent.with_span(span)))
     }
+}
+
+/// The context of a span the sampler dropped: only its ids and flags, which are all that a
+/// span recording nothing has to give (to the handler's own spans, and to `traceparent` on the
+/// calls it makes). Carrying the SDK's span object instead would cost a request an allocation
+/// and a lock more, for an `end` that does nothing.
+fn dropped(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Context {
+    // Despite the method's name, the span context is kept as it is: the SDK made it local
+    // (`is_remote` false), so a `ParentBased` sampler of the handler's own spans still sees a
+    // local parent that was not sampled.
+    parent.with_remote_span_context(span.span_context().clone())
 }
 
 /// A request's server span, in the context that carries it to the handler. Ended with the

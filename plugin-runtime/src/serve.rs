@@ -4,8 +4,10 @@
 //!
 //! - **A deadline for every request head.** A client must send a whole request head within
 //!   `head_timeout` (30 s by default) of the connection opening or of its previous response.
-//!   One timer covers a head trickled a byte at a time and a connection that opens and sends
-//!   nothing: each is closed when it runs out.
+//!   One deadline covers a head trickled a byte at a time and a connection that opens and sends
+//!   nothing: each is closed when it runs out. A connection's deadlines are kept by one
+//!   watchdog that looks eight times per the shorter timeout (a deadline is noticed up to a
+//!   quarter of it late), so answering a request arms no timer and reads no clock.
 //! - **An idle timeout** (30 s by default): a connection with no request in flight that sends
 //!   and receives nothing for `idle_timeout` is closed, over HTTP/2 as over HTTP/1.1 (where the
 //!   head deadline also applies while waiting for the next request, so the shorter one wins).
@@ -34,14 +36,14 @@ use crate::request::{ApiError, ClientAddr, FrameworkCode, RequestId, TrustedProx
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -49,6 +51,9 @@ use tower::ServiceExt;
 
 mod per_address;
 use per_address::PerAddress;
+
+/// The longest head or idle timeout: a deadline computed from a longer one could overflow.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// What an HTTP/2 connection starts with (RFC 9113, section 3.4).
 #[cfg(feature = "http2")]
@@ -114,16 +119,16 @@ impl std::fmt::Debug for Serve {
 
 impl Serve {
     /// How long a client has to send a whole request head, from the connection's start or its
-    /// previous response (default 30 s).
+    /// previous response (default 30 s; at most a year).
     pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
-        self.head_timeout = timeout;
+        self.head_timeout = timeout.min(LONGEST_TIMEOUT);
         self
     }
 
     /// How long a connection with no request in flight may send and receive nothing before it
-    /// is closed (default 30 s).
+    /// is closed (default 30 s; at most a year).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.idle_timeout = timeout.min(LONGEST_TIMEOUT);
         self
     }
 
@@ -308,8 +313,10 @@ async fn serve_connection(
     settings: Arc<Settings>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
+    // The first head's deadline runs from here, through the sniffing of the protocol.
+    let opened = tokio::time::Instant::now();
     #[cfg(feature = "http2")]
-    let Some(h2) = sniff(&stream, tokio::time::Instant::now() + settings.head_timeout).await else {
+    let Some(h2) = sniff(&stream, opened + settings.head_timeout).await else {
         return;
     };
     let activity = Arc::new(Activity::new());
@@ -329,31 +336,41 @@ async fn serve_connection(
         }
         let app = app.clone();
         let size = head_size(&request);
-        let in_flight = InFlight::new(&counted);
+        let mut answering = Answering::new(&counted);
         async move {
-            let _in_flight = in_flight;
-            if size > max_head {
-                return Ok(head_too_large(&request, size, max_head));
-            }
-            match app.oneshot(request).await {
-                Ok(response) => Ok::<_, Infallible>(response),
-                Err(never) => match never {},
-            }
+            let response = if size > max_head {
+                head_too_large(&request, size, max_head)
+            } else {
+                match app.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            };
+            answering.handled();
+            // The body carries the rest of the answer's account: no allocation, the type
+            // wraps axum's body in place.
+            Ok::<_, Infallible>(response.map(|body| Sending {
+                body,
+                _answering: answering,
+            }))
         }
     });
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: Arc::clone(&activity),
     });
-    let idle = closed_when_idle(&activity, settings.idle_timeout);
     #[cfg(feature = "http2")]
     if h2 {
+        let idle = watchdog(&activity, opened, settings.idle_timeout, None);
         let mut builder =
             hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
         builder
-            .timer(TokioTimer::new())
+            .timer(hyper_util::rt::TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_head_size * 2).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(settings.head_timeout))
+            // Pings (to find a peer that went away while a request runs) are activity: sent
+            // no sooner than the idle timeout and its watchdog's lateness, they never keep an
+            // idle connection open.
+            .keep_alive_interval(Some(settings.idle_timeout + settings.idle_timeout / 2))
             .keep_alive_timeout(settings.head_timeout);
         let connection = watcher.watch(builder.serve_connection(io, service));
         let result = tokio::select! {
@@ -365,17 +382,24 @@ async fn serve_connection(
         }
         return;
     }
+    // The head deadline is the watchdog's, not hyper's: hyper's header timer is a timer
+    // allocated, armed and disarmed for every request.
+    let watchdog = watchdog(
+        &activity,
+        opened,
+        settings.idle_timeout,
+        Some(settings.head_timeout),
+    );
     let result = {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.head_timeout)
+            .header_read_timeout(None)
             .max_header_size(settings.max_head_size * 2)
             .max_buf_size(settings.max_head_size * 4);
         let connection = watcher.watch(builder.serve_connection(io, service));
         tokio::select! {
             r = connection => r,
-            () = idle => Ok(()),
+            () = watchdog => Ok(()),
         }
     };
     if let Err(e) = result {
@@ -383,61 +407,140 @@ async fn serve_connection(
     }
 }
 
-/// What a connection is doing: when it last sent or received a byte, and how many of its
-/// requests are being answered.
+/// What a connection has done since its watchdog last looked: flags, so that the request path
+/// reads no clock (the watchdog reads it, a few times a timeout).
 struct Activity {
-    start: tokio::time::Instant,
-    /// Milliseconds from `start` to the last byte read or written.
-    last_io_ms: AtomicU64,
-    in_flight: AtomicUsize,
+    /// A byte was read or written, or an answer moved on.
+    active: AtomicBool,
+    /// A byte was written, or an answer moved on: the head deadline starts again.
+    answered: AtomicBool,
+    /// Requests whose handlers are running: neither deadline applies.
+    handling: AtomicUsize,
+    /// Answers whose bodies are still being sent: the connection is not waiting for a head,
+    /// but a body that sends nothing for the idle timeout still has its connection closed.
+    sending: AtomicUsize,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
-            start: tokio::time::Instant::now(),
-            last_io_ms: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
+            active: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
+            handling: AtomicUsize::new(0),
+            sending: AtomicUsize::new(0),
         }
     }
 
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_io_ms.store(ms, Ordering::Relaxed);
+    fn read(&self) {
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        self.active.store(true, Ordering::Relaxed);
+        self.answered.store(true, Ordering::Relaxed);
     }
 }
 
-/// One request being answered, for as long as its handler runs.
-struct InFlight(Arc<Activity>);
+/// One request, from its head to the last of its answer: counted as handling until
+/// [`Answering::handled`], and as sending until dropped with its body (sent, or its connection
+/// closed).
+struct Answering {
+    activity: Arc<Activity>,
+    handling: bool,
+}
 
-impl InFlight {
+impl Answering {
     fn new(activity: &Arc<Activity>) -> Self {
-        activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(Arc::clone(activity))
+        activity.handling.fetch_add(1, Ordering::Relaxed);
+        activity.sending.fetch_add(1, Ordering::Relaxed);
+        Answering {
+            activity: Arc::clone(activity),
+            handling: true,
+        }
+    }
+
+    /// The handler is done: its answer's body is being sent.
+    fn handled(&mut self) {
+        if std::mem::take(&mut self.handling) {
+            self.activity.handling.fetch_sub(1, Ordering::Relaxed);
+            self.activity.wrote();
+        }
     }
 }
 
-impl Drop for InFlight {
+impl Drop for Answering {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
+        self.handled();
+        self.activity.sending.fetch_sub(1, Ordering::Relaxed);
+        self.activity.wrote();
     }
 }
 
-/// Completes once the connection has had no request in flight and no byte either way for
-/// `timeout`.
-async fn closed_when_idle(activity: &Activity, timeout: Duration) {
+/// An answer's body, holding its [`Answering`] until hyper drops it.
+struct Sending<B> {
+    body: B,
+    _answering: Answering,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Sending<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// How many times a timeout the watchdog looks at its connection.
+const LOOKS_PER_TIMEOUT: u32 = 8;
+
+/// Completes when the connection should be closed: it has had no request being handled and no
+/// byte either way for `idle`, or (with `head`, over HTTP/1.1) it has been waiting for a
+/// request head for `head` since `opened` or since its last answer was sent, however many bytes
+/// of that head arrived. It wakes eight times per the shorter timeout and reads the flags the
+/// request path set, so a deadline is noticed up to a quarter of the shorter timeout late (a
+/// look to see the last activity, and one to see the deadline passed).
+async fn watchdog(
+    activity: &Activity,
+    opened: tokio::time::Instant,
+    idle: Duration,
+    head: Option<Duration>,
+) {
+    let step =
+        (head.map_or(idle, |h| h.min(idle)) / LOOKS_PER_TIMEOUT).max(Duration::from_millis(1));
+    let (mut quiet_since, mut waiting_since) = (opened, opened);
     loop {
-        let last = Duration::from_millis(activity.last_io_ms.load(Ordering::Relaxed));
-        let idle_at = activity.start + last + timeout;
-        if tokio::time::Instant::now() >= idle_at {
-            if activity.in_flight.load(Ordering::Relaxed) == 0 {
-                return;
-            }
-            // Busy: look again a timeout from now.
-            tokio::time::sleep(timeout).await;
-        } else {
-            tokio::time::sleep_until(idle_at).await;
+        tokio::time::sleep(step).await;
+        let now = tokio::time::Instant::now();
+        if activity.active.swap(false, Ordering::Relaxed) {
+            quiet_since = now;
+        }
+        if activity.answered.swap(false, Ordering::Relaxed) {
+            waiting_since = now;
+        }
+        if activity.handling.load(Ordering::Relaxed) > 0 {
+            // A handler is running: neither deadline applies until it is done.
+            (quiet_since, waiting_since) = (now, now);
+            continue;
+        }
+        if activity.sending.load(Ordering::Relaxed) > 0 {
+            // A body is being sent: not waiting for a head (the idle timeout still applies).
+            waiting_since = now;
+        }
+        let head_passed = head.is_some_and(|h| now.duration_since(waiting_since) >= h);
+        if head_passed || now.duration_since(quiet_since) >= idle {
+            return;
         }
     }
 }
@@ -457,7 +560,7 @@ impl tokio::io::AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.read();
         }
         polled
     }
@@ -471,7 +574,7 @@ impl tokio::io::AsyncWrite for Watched {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         polled
     }
@@ -483,7 +586,7 @@ impl tokio::io::AsyncWrite for Watched {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         polled
     }

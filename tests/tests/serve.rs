@@ -27,6 +27,16 @@ fn app() -> Router {
                 "finished"
             }),
         )
+        // Ten chunks 100 ms apart, and three after pauses of 500 ms: the handler is done at
+        // once, the body takes a second or more.
+        .route(
+            "/stream",
+            get(|| async { chunks(10, Duration::from_millis(100)) }),
+        )
+        .route(
+            "/pauses",
+            get(|| async { chunks(3, Duration::from_millis(500)) }),
+        )
         .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
@@ -35,6 +45,28 @@ fn app() -> Router {
             "/client",
             get(|ClientAddr(ip): ClientAddr| async move { ip.to_string() }),
         )
+}
+
+/// A body of `count` chunks `0;`, `1;`, ..., each sent after `pause`.
+fn chunks(count: u8, pause: Duration) -> axum::body::Body {
+    let chunks = futures_util::stream::unfold(0u8, move |n| async move {
+        if n == count {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, std::convert::Infallible>(format!("{n};")), n + 1))
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
+/// Asserts `response` is a `200` whose chunked body has all of `count` chunks and its end.
+fn assert_whole(response: &str, count: u8) {
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for n in 0..count {
+        assert!(response.contains(&format!("{n};")), "{response:?}");
+    }
+    // The last chunk of a chunked body: the answer was finished, not cut.
+    assert!(response.ends_with("0\r\n\r\n"), "{response:?}");
 }
 
 struct Running {
@@ -59,6 +91,11 @@ async fn start(configure: impl FnOnce(Serve) -> Serve) -> Running {
 }
 
 use std::future::IntoFuture;
+
+/// A server with these head and idle timeouts.
+async fn start_with(head: Duration, idle: Duration) -> Running {
+    start(|s| s.with_head_timeout(head).with_idle_timeout(idle)).await
+}
 
 /// Sends `request` and reads until the server closes the connection.
 async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
@@ -274,11 +311,7 @@ async fn forwarded_for_is_followed_only_through_trusted_proxies() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_over_either_protocol_but_busy_ones_are_not() {
-    let server = start(|s| {
-        s.with_head_timeout(Duration::from_secs(60))
-            .with_idle_timeout(Duration::from_millis(200))
-    })
-    .await;
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(200)).await;
     // HTTP/2: one request answered, then nothing; the client's connection ends.
     let (mut sender, connection) = h2_client(server.addr).await;
     let response = sender.send_request(http_request("/hello")).await.unwrap();
@@ -302,4 +335,59 @@ async fn idle_connections_are_closed_over_either_protocol_but_busy_ones_are_not(
     // A handler that takes twice the idle timeout is not cut off.
     let response = exchange(server.addr, &get_request("/slow")).await;
     assert!(response.ends_with("finished"), "{response}");
+}
+
+#[tokio::test]
+async fn a_response_still_being_sent_is_not_cut_off_by_either_deadline() {
+    // Both deadlines far shorter than the second the body takes: while it is being written, the
+    // connection is not waiting for a head, nor idle.
+    let server = start_with(Duration::from_millis(300), Duration::from_millis(300)).await;
+    assert_whole(&exchange(server.addr, &get_request("/stream")).await, 10);
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_waiting_for_its_next_head_is_closed_at_the_head_deadline() {
+    // The idle timeout is far away: what closes the connection is the head deadline, which
+    // starts again when a response has been sent.
+    let server = start_with(Duration::from_millis(300), Duration::from_secs(60)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..3 {
+        // Each request well inside the deadline of the one before.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+    // Then half a head, and nothing more.
+    s.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_by_server(&mut s).await, "the connection stayed open");
+    // Closed by the head deadline, not the idle timeout a minute away.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_response_that_pauses_longer_than_the_head_deadline_is_not_cut_off() {
+    // The connection is not waiting for a head while its answer is being sent, however long
+    // the answer pauses; only the idle timeout (far away here) bounds a pause.
+    let server = start_with(Duration::from_millis(300), Duration::from_secs(5)).await;
+    assert_whole(&exchange(server.addr, &get_request("/pauses")).await, 3);
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_though_the_server_pings() {
+    // Equal deadlines: the server's keep-alive pings must not count as the connection being in
+    // use.
+    let server = start_with(Duration::from_millis(300), Duration::from_millis(300)).await;
+    let (mut sender, connection) = h2_client(server.addr).await;
+    let response = sender.send_request(http_request("/hello")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(BOUND, connection)
+        .await
+        .expect("the idle HTTP/2 connection was closed")
+        .unwrap()
+        .ok();
 }

@@ -80,16 +80,19 @@ impl<T: Serialize + schemars::JsonSchema + Send + 'static> RouteOutput for T {
 }
 
 /// A success response with `body`, its `Content-Type`, `X-Content-Type-Options: nosniff` if
-/// `nosniff` (for kinds a browser might otherwise guess at), and the request id.
+/// `nosniff` (for kinds a browser might otherwise guess at), and the request id. Built
+/// directly: axum's `IntoResponse` for bytes would first set a `Content-Type` of its own, only
+/// for it to be replaced.
 #[inline]
 fn body_response(
     status: StatusCode,
-    body: impl IntoResponse,
+    body: impl Into<Bytes>,
     content_type: HeaderValue,
     nosniff: bool,
     request_id: &RequestId,
 ) -> Response {
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(axum::body::Body::from(body.into()));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
     if nosniff {
