@@ -8,14 +8,17 @@
 //! - `bench`: runs the generated-vs-hand-written benchmark, the 500-route start-up benchmark and
 //!   the rate-limit checks, and prints the instruction counts and wall-clock figures recorded in
 //!   `BENCHMARKS.md`.
-//! - `bench peers [--only PART] [--rounds N] [--seconds S] [--connections C] [--processes P]
-//!   [--compile-rounds N]`: the peer suite of `tests/peers/` (this project, hand-written axum,
-//!   utoipa-axum, poem-openapi, dropshot, raw hyper). Builds it, checks every server answers the
+//! - `bench peers [--only PART] [--peers A,B] [--rounds N] [--seconds S] [--connections C]
+//!   [--processes P] [--compile-rounds N]`: the peer suite of `tests/peers/` (this project,
+//!   hand-written axum, utoipa-axum, poem-openapi, dropshot, raw hyper, and this project
+//!   recording metrics and traces); `--peers` measures only those named (`ours`, `hyper`,
+//!   `ours-observed`, ...) beside hand-written axum. Builds it, checks every server answers the
 //!   same requests with the same statuses, then measures throughput, latency, CPU and memory over
-//!   loopback with wrk, instructions per request in process with callgrind, a CPU profile of
+//!   loopback with wrk, the server's instructions per request over loopback and in process with
+//!   callgrind, a CPU profile of
 //!   this project's `create_item` (written to `docs/benchmarks/create-item.svg`), and compile
 //!   times of generated 100- and 500-route servers. `PART` is one or more of `check`, `deps`,
-//!   `load`, `instructions`, `profile`, `compile`, separated by commas.
+//!   `load`, `socket`, `instructions`, `profile`, `compile`, separated by commas.
 //! - `compile-crates`: writes the generated 100- and 500-route servers of `bench peers`' compile
 //!   part to `target/compile-time/`, without building them, to measure one change by hand
 //!   (`cargo llvm-lines`, `-Z time-passes`).
@@ -71,10 +74,11 @@ fn main() -> ExitCode {
 
 /// `cargo xtask bench peers`: see the module documentation of `peers` and `compile_time`.
 fn bench_peers(args: &[String]) -> Result<(), String> {
-    const PARTS: [&str; 6] = [
+    const PARTS: [&str; 7] = [
         "check",
         "deps",
         "load",
+        "socket",
         "instructions",
         "profile",
         "compile",
@@ -104,7 +108,7 @@ fn bench_peers(args: &[String]) -> Result<(), String> {
     if runs("deps") {
         peers::dependencies(&root)?;
     }
-    if ["check", "load", "instructions", "profile"]
+    if ["check", "load", "socket", "instructions", "profile"]
         .iter()
         .any(|p| runs(p))
     {
@@ -113,6 +117,9 @@ fn bench_peers(args: &[String]) -> Result<(), String> {
         peers::check(&bin)?;
         if runs("load") {
             peers::load(&bin, &options)?;
+        }
+        if runs("socket") {
+            peers::socket(&bin, &options)?;
         }
         if runs("instructions") {
             peers::instructions(&bin, &options)?;

@@ -25,6 +25,8 @@ pub(crate) struct Peer {
     /// Cases it answers otherwise because the framework gives no way to do as the others do:
     /// the case's description and the status it gives.
     own_answers: &'static [(&'static str, u16)],
+    /// Environment variables it is started with.
+    env: &'static [(&'static str, &'static str)],
 }
 
 pub(crate) const PEERS: &[Peer] = &[
@@ -34,6 +36,7 @@ pub(crate) const PEERS: &[Peer] = &[
         validates: true,
         in_process: true,
         own_answers: &[],
+        env: &[],
     },
     Peer {
         name: "axum, hand-written",
@@ -41,6 +44,7 @@ pub(crate) const PEERS: &[Peer] = &[
         validates: true,
         in_process: true,
         own_answers: &[],
+        env: &[],
     },
     Peer {
         name: "utoipa-axum + garde",
@@ -48,6 +52,7 @@ pub(crate) const PEERS: &[Peer] = &[
         validates: true,
         in_process: true,
         own_answers: &[],
+        env: &[],
     },
     Peer {
         name: "poem-openapi",
@@ -55,6 +60,7 @@ pub(crate) const PEERS: &[Peer] = &[
         validates: true,
         in_process: true,
         own_answers: &[],
+        env: &[],
     },
     Peer {
         name: "dropshot",
@@ -63,6 +69,7 @@ pub(crate) const PEERS: &[Peer] = &[
         in_process: false,
         // `TypedBody` refuses another content type itself, with 400.
         own_answers: &[("not JSON by its content type", 400)],
+        env: &[],
     },
     Peer {
         name: "raw hyper, fixed bytes",
@@ -70,6 +77,25 @@ pub(crate) const PEERS: &[Peer] = &[
         validates: false,
         in_process: true,
         own_answers: &[],
+        env: &[],
+    },
+    // This project again, recording metrics and tracing every request (`peer-ours` built with
+    // its `observed` feature): each span sampled, then each dropped by the sampler.
+    Peer {
+        name: "this project, metrics and traces, sampled",
+        binary: "peer-ours-observed",
+        validates: true,
+        in_process: false,
+        own_answers: &[],
+        env: &[("PEER_TRACES", "sampled")],
+    },
+    Peer {
+        name: "this project, metrics and traces, not sampled",
+        binary: "peer-ours-observed",
+        validates: true,
+        in_process: false,
+        own_answers: &[],
+        env: &[("PEER_TRACES", "dropped")],
     },
 ];
 
@@ -109,6 +135,9 @@ pub(crate) struct Options {
     seconds: u64,
     connections: usize,
     processes: usize,
+    /// `--peers a,b`: only the servers whose binary is named (`peer-` may be left out), and
+    /// hand-written axum, whom every ratio is to.
+    peers: Option<Vec<String>>,
 }
 
 impl Options {
@@ -119,29 +148,81 @@ impl Options {
             seconds: number("--seconds", 5)? as u64,
             connections: number("--connections", 32)?,
             processes: number("--processes", 3)?,
+            peers: match args.iter().position(|a| a == "--peers") {
+                None => None,
+                Some(i) => {
+                    let names: Vec<String> = args
+                        .get(i + 1)
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|n| format!("peer-{}", n.trim_start_matches("peer-")))
+                        .collect();
+                    if let Some(unknown) = names
+                        .iter()
+                        .find(|n| !PEERS.iter().any(|p| p.binary == n.as_str()))
+                    {
+                        return Err(format!(
+                            "--peers: no server {unknown}; the servers are {}",
+                            PEERS
+                                .iter()
+                                .map(|p| p.binary)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    Some(names)
+                }
+            },
         })
+    }
+
+    /// Whether the `i`th server of [`PEERS`] is measured.
+    fn measures(&self, i: usize) -> bool {
+        i == BASE
+            || self
+                .peers
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| n == PEERS[i].binary))
     }
 }
 
 /// Builds every server of the suite, release profile, into `target/peers`.
 pub(crate) fn build(root: &Path) -> Result<PathBuf, String> {
     let target = root.join("target/peers");
+    release_build(root, &target, &["--workspace"])?;
+    // `peer-ours` with metrics and traces, in a target of its own: built with the others, the
+    // features would be unified into the plain `peer-ours` too.
+    let observed = root.join("target/peers-observed");
+    release_build(
+        root,
+        &observed,
+        &["--package", "peer-ours", "--features", "observed"],
+    )?;
+    let bin = target.join("release");
+    std::fs::copy(
+        observed.join("release/peer-ours"),
+        bin.join("peer-ours-observed"),
+    )
+    .map_err(|e| format!("cannot copy peer-ours-observed: {e}"))?;
+    Ok(bin)
+}
+
+/// `cargo build --release --locked` of the suite's `what`, into `target`.
+fn release_build(root: &Path, target: &Path, what: &[&str]) -> Result<(), String> {
     let status = crate::cargo_command()
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--workspace",
-            "--manifest-path",
-        ])
+        .args(["build", "--release", "--locked"])
+        .args(what)
+        .arg("--manifest-path")
         .arg(root.join("tests/peers/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", target)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("building tests/peers failed".to_owned());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building tests/peers ({}) failed", what.join(" ")))
     }
-    Ok(target.join("release"))
 }
 
 /// A server of the suite, running; killed when dropped.
@@ -194,14 +275,7 @@ fn free_port() -> Result<u16, String> {
 
 fn start(bin: &Path, peer: &Peer) -> Result<Running, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let child = pinned(&bin.join(peer.binary), 0)
-        .arg("--addr")
-        .arg(addr.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", peer.binary))?;
-    let running = Running { child, addr };
+    let running = launch(pinned(&bin.join(peer.binary), 0), peer, addr)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(addr).is_err() {
         if Instant::now() > deadline {
@@ -210,6 +284,20 @@ fn start(bin: &Path, peer: &Peer) -> Result<Running, String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(running)
+}
+
+/// Starts `command` (the peer's binary, or a tool running it) serving on `addr`, with the peer's
+/// environment.
+fn launch(mut command: Command, peer: &Peer, addr: SocketAddr) -> Result<Running, String> {
+    let child = command
+        .envs(peer.env.iter().copied())
+        .arg("--addr")
+        .arg(addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", peer.binary))?;
+    Ok(Running { child, addr })
 }
 
 /// One request over a fresh connection; the status and the body.
@@ -611,6 +699,9 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     for round in 0..options.rounds {
         for k in 0..PEERS.len() {
             let i = (k + round) % PEERS.len();
+            if !options.measures(i) {
+                continue;
+            }
             let peer = &PEERS[i];
             let running = start(bin, peer)?;
             std::thread::sleep(Duration::from_millis(200));
@@ -667,6 +758,9 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for (i, p) in PEERS.iter().enumerate() {
+            if !options.measures(i) {
+                continue;
+            }
             let s = &series[i][r];
             let b = &series[BASE][r];
             let lowest = s.busy.iter().copied().fold(f64::INFINITY, f64::min);
@@ -685,25 +779,31 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
         }
     }
     let index = |binary: &str| PEERS.iter().position(|p| p.binary == binary);
-    if let (Some(ours), Some(hyper)) = (index("peer-ours"), index("peer-hyper")) {
+    if let Some(hyper) = index("peer-hyper").filter(|&h| options.measures(h)) {
         println!(
             "\nThis project against raw hyper answering fixed bytes, round by round (median [lowest, highest]):\n"
         );
         println!(
-            "| route | requests/s, this project / raw hyper | server CPU per request, this project / raw hyper |"
+            "| server | route | requests/s, to raw hyper | server CPU per request, to raw hyper |"
         );
-        println!("|---|---:|---:|");
-        for route in Route::ALL {
-            let (a, b) = (
-                &series[ours][route as usize],
-                &series[hyper][route as usize],
-            );
-            println!(
-                "| `{}` | {} | {} |",
-                route.label(),
-                ratio_spread(&a.rps, &b.rps, 3),
-                ratio_spread(&a.cpu, &b.cpu, 3)
-            );
+        println!("|---|---|---:|---:|");
+        for (ours, p) in PEERS.iter().enumerate() {
+            if !p.binary.starts_with("peer-ours") || !options.measures(ours) {
+                continue;
+            }
+            for route in Route::ALL {
+                let (a, b) = (
+                    &series[ours][route as usize],
+                    &series[hyper][route as usize],
+                );
+                println!(
+                    "| {} | `{}` | {} | {} |",
+                    p.name,
+                    route.label(),
+                    ratio_spread(&a.rps, &b.rps, 3),
+                    ratio_spread(&a.cpu, &b.cpu, 3)
+                );
+            }
         }
     }
     println!(
@@ -712,6 +812,9 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     println!("| server | at start | after load | peak | after load − axum's |");
     println!("|---|---:|---:|---:|---:|");
     for (i, p) in PEERS.iter().enumerate() {
+        if !options.measures(i) {
+            continue;
+        }
         let after = median(&rss[i]);
         println!(
             "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:+.1} MiB |",
@@ -725,6 +828,219 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Requests of the socket count measured, after as many to warm up.
+const SOCKET_REQUESTS: usize = 5_000;
+
+/// Instructions the server process runs per request over loopback, every thread and the whole
+/// stack above the kernel (hyper, the runtime, the allocator) counted by callgrind: the part of
+/// the CPU a request that the load figures cannot measure finer than the machine's noise. Each
+/// server runs under callgrind; a client sends the requests over four keep-alive connections,
+/// eight at a time on each, and callgrind's counters are zeroed after the warm-up and dumped
+/// after the measured requests. The median of several processes.
+pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
+    let scratch = std::env::temp_dir().join(format!("peers-socket-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (i, p) in PEERS.iter().enumerate() {
+        let mut per_route = Vec::new();
+        if !options.measures(i) {
+            rows.push(per_route);
+            continue;
+        }
+        for route in Route::ALL {
+            let mut counts = Vec::new();
+            for _ in 0..options.processes {
+                let total = socket_count(bin, p, route, &scratch)?;
+                counts.push(total as f64 / SOCKET_REQUESTS as f64);
+            }
+            counts.sort_by(f64::total_cmp);
+            eprintln!("{} over loopback: {}: {counts:?}", p.name, route.label());
+            per_route.push(counts);
+        }
+        rows.push(per_route);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let hyper = PEERS
+        .iter()
+        .position(|p| p.binary == "peer-hyper")
+        .filter(|&h| options.measures(h));
+    println!(
+        "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum and to raw hyper.\n",
+        options.processes
+    );
+    println!("| server | `GET` | to axum | to raw hyper | `POST` | to axum | to raw hyper |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (i, routes) in rows.iter().enumerate() {
+        if routes.is_empty() {
+            continue;
+        }
+        let cell = |r: usize| {
+            let c = &routes[r];
+            let m = median(c);
+            let to_hyper = hyper.map_or("—".to_owned(), |h| {
+                format!("{:.2}", m / median(&rows[h][r]))
+            });
+            format!(
+                "{:.0} [{:.0}, {:.0}] | {:.3} | {}",
+                m,
+                c[0],
+                c[c.len() - 1],
+                m / median(&rows[BASE][r]),
+                to_hyper
+            )
+        };
+        println!("| {} | {} | {} |", PEERS[i].name, cell(0), cell(1));
+    }
+    Ok(())
+}
+
+/// One server under callgrind: warmed up, its counters zeroed, [`SOCKET_REQUESTS`] answered,
+/// and the instructions run since the zeroing.
+fn socket_count(bin: &Path, peer: &Peer, route: Route, scratch: &Path) -> Result<u64, String> {
+    let binary = bin.join(peer.binary);
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let out = scratch.join("callgrind.out.%p");
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&binary);
+    let running = launch(valgrind, peer, addr)?;
+    let pid = running.pid().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} did not listen under valgrind",
+                binary.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drive(addr, route, SOCKET_REQUESTS)?;
+    callgrind_control(&["-z", &pid])?;
+    drive(addr, route, SOCKET_REQUESTS)?;
+    callgrind_control(&["-d", &pid])?;
+    drop(running);
+    // The dump asked for is the process's first numbered part; the part written at exit has
+    // no number.
+    let dump = scratch.join(format!("callgrind.out.{pid}.1"));
+    let text = std::fs::read_to_string(&dump)
+        .map_err(|e| format!("no callgrind dump at {}: {e}", dump.display()))?;
+    for entry in std::fs::read_dir(scratch).map_err(|e| e.to_string())? {
+        let _ = std::fs::remove_file(entry.map_err(|e| e.to_string())?.path());
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| format!("no totals in {}", dump.display()))
+}
+
+fn callgrind_control(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("callgrind_control")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run callgrind_control: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "callgrind_control {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Sends `requests` of `route` over four keep-alive connections, eight at a time on each, and
+/// reads every answer, checking its status.
+fn drive(addr: SocketAddr, route: Route, requests: usize) -> Result<(), String> {
+    let one = match route {
+        Route::Get => format!("GET /v1/plugins/items/items/7 HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+        Route::Create => format!(
+            "POST /v1/plugins/items/items HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{CREATE_BODY}",
+            CREATE_BODY.len()
+        ),
+    };
+    let expected = match route {
+        Route::Get => 200,
+        Route::Create => 201,
+    };
+    let mut connections = (0..4)
+        .map(|_| {
+            let s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(60)))
+                .map_err(|e| e.to_string())?;
+            Ok((s, Vec::new()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut sent = 0;
+    while sent < requests {
+        for (stream, buf) in &mut connections {
+            let n = 8.min(requests - sent);
+            if n == 0 {
+                break;
+            }
+            stream
+                .write_all(one.repeat(n).as_bytes())
+                .map_err(|e| e.to_string())?;
+            for _ in 0..n {
+                let status = read_answer(stream, buf)?;
+                if status != expected {
+                    return Err(format!(
+                        "{} answered {status}, not {expected}",
+                        route.label()
+                    ));
+                }
+            }
+            sent += n;
+        }
+    }
+    Ok(())
+}
+
+/// Reads one response from `stream` (bytes already read in `buf`), leaving what follows it in
+/// `buf`; its status.
+fn read_answer(stream: &mut impl std::io::Read, buf: &mut Vec<u8>) -> Result<u16, String> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("no status line in {head:?}"))?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
+            let total = end + 4 + length;
+            while buf.len() < total {
+                let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("the server closed the connection".to_owned());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.drain(..total);
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the server closed the connection".to_owned());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 /// Instructions per request in process, counted by callgrind inside the peer's
 /// `measured_batch` only; the median of several processes.
 pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> {
@@ -732,7 +1048,7 @@ pub(crate) fn instructions(bin: &Path, options: &Options) -> Result<(), String> 
     let mut base = [0.0f64; 2];
     let mut rows = Vec::new();
     for (i, p) in PEERS.iter().enumerate() {
-        if !p.in_process {
+        if !p.in_process || !options.measures(i) {
             rows.push((i, None));
             continue;
         }
@@ -1023,6 +1339,21 @@ mod tests {
 Requests/sec: 112860.43
 Transfer/sec:     16.44MB
 ";
+
+    #[test]
+    fn reads_pipelined_answers_one_at_a_time() {
+        let two = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        // Split across reads anywhere: the reader waits for the whole body.
+        for split in [1, 20, 40, 45] {
+            let (a, b) = two.split_at(split);
+            let mut stream = std::io::Read::chain(a, b);
+            let mut buf = Vec::new();
+            assert_eq!(read_answer(&mut stream, &mut buf), Ok(200));
+            assert_eq!(read_answer(&mut stream, &mut buf), Ok(404));
+            assert!(buf.is_empty());
+            assert!(read_answer(&mut stream, &mut buf).is_err());
+        }
+    }
 
     #[test]
     fn reads_wrk_report() {

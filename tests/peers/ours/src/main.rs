@@ -69,8 +69,51 @@ async fn get_item(id: i64) -> RouteResult<Item> {
 )]
 struct Items;
 
+#[cfg(not(feature = "observed"))]
 fn app() -> axum::Router {
     plugins![Items::new()]
+}
+
+/// The same routes recording metrics and tracing every request: a server span each, sampled or
+/// dropped as `PEER_TRACES` says (`sampled` or `dropped`), handed to the SDK's batch processor,
+/// whose exporter discards what it gets. The processor's thread is the server's, so its work is
+/// in the server's CPU; sending the spans over the network would come on top.
+#[cfg(feature = "observed")]
+fn app() -> axum::Router {
+    use plugin_routes::otel::opentelemetry_sdk::error::OTelSdkResult;
+    use plugin_routes::otel::opentelemetry_sdk::trace::{
+        Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    };
+
+    #[derive(Debug)]
+    struct Discard;
+
+    impl SpanExporter for Discard {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            std::hint::black_box(batch);
+            Ok(())
+        }
+    }
+
+    static PROVIDER: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+    let provider = PROVIDER.get_or_init(|| {
+        let sampler = match std::env::var("PEER_TRACES").as_deref() {
+            Ok("sampled") => Sampler::AlwaysOn,
+            Ok("dropped") => Sampler::AlwaysOff,
+            other => {
+                eprintln!("PEER_TRACES must be `sampled` or `dropped`, not {other:?}");
+                std::process::exit(2)
+            }
+        };
+        SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .with_batch_exporter(Discard)
+            .build()
+    });
+    plugins![
+        config = plugin_routes::ServerConfig::default().with_tracer_provider(provider);
+        Items::new()
+    ]
 }
 
 fn main() {
