@@ -50,7 +50,7 @@ use tower::ServiceExt;
 
 mod liveness;
 mod per_address;
-use liveness::{Activity, Answering, Sending, Watched, watchdog};
+use liveness::{Activity, Answering, Watched, watchdog};
 use per_address::PerAddress;
 
 /// The longest head or idle timeout: a deadline computed from a longer one could overflow.
@@ -337,7 +337,7 @@ async fn serve_connection(
         }
         let app = app.clone();
         let size = head_size(&request);
-        let mut answering = Answering::new(&counted);
+        let answering = Answering::new(&counted);
         async move {
             let response = if size > max_head {
                 head_too_large(&request, size, max_head)
@@ -347,13 +347,7 @@ async fn serve_connection(
                     Err(never) => match never {},
                 }
             };
-            answering.handled();
-            // The body carries the rest of the answer's account: no allocation, the type
-            // wraps axum's body in place.
-            Ok::<_, Infallible>(response.map(|body| Sending {
-                body,
-                _answering: answering,
-            }))
+            Ok::<_, Infallible>(answering.carried_by(response))
         }
     });
     let io = TokioIo::new(Watched {

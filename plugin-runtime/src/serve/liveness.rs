@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 pub(super) struct Activity {
     /// A byte was read or written, or an answer moved on.
     active: AtomicBool,
-    /// A byte was written, or an answer moved on: the head deadline starts again.
+    /// An answer moved on (its handler finished, or its body was sent): the head deadline
+    /// starts again. Bytes written need not say so: they are only written while `sending`.
     answered: AtomicBool,
     /// Requests whose handlers are running: neither deadline applies.
     handling: AtomicUsize,
@@ -31,19 +32,21 @@ impl Activity {
         }
     }
 
-    fn read(&self) {
+    /// Bytes were read or written.
+    fn io(&self) {
         self.active.store(true, Ordering::Relaxed);
     }
 
-    fn wrote(&self) {
+    /// An answer moved on.
+    fn answered(&self) {
         self.active.store(true, Ordering::Relaxed);
         self.answered.store(true, Ordering::Relaxed);
     }
 }
 
-/// One request, from its head to the last of its answer: counted as handling until
-/// [`Answering::handled`], and as sending until dropped with its body (sent, or its connection
-/// closed).
+/// One request, from its head to the last of its answer: counted as handling until its
+/// response is given to [`Answering::carried_by`], and as sending until dropped with that
+/// response's body (sent, or its connection closed).
 pub(super) struct Answering {
     activity: Arc<Activity>,
     handling: bool,
@@ -59,11 +62,23 @@ impl Answering {
         }
     }
 
-    /// The handler is done: its answer's body is being sent.
-    pub(super) fn handled(&mut self) {
+    /// The handler is done with `response`, whose body now carries this account: no
+    /// allocation, the type wraps the body in place.
+    pub(super) fn carried_by<B>(
+        mut self,
+        response: http::Response<B>,
+    ) -> http::Response<Sending<B>> {
+        self.handled();
+        response.map(|body| Sending {
+            body,
+            _answering: self,
+        })
+    }
+
+    fn handled(&mut self) {
         if std::mem::take(&mut self.handling) {
             self.activity.handling.fetch_sub(1, Ordering::Relaxed);
-            self.activity.wrote();
+            self.activity.answered();
         }
     }
 }
@@ -72,14 +87,14 @@ impl Drop for Answering {
     fn drop(&mut self) {
         self.handled();
         self.activity.sending.fetch_sub(1, Ordering::Relaxed);
-        self.activity.wrote();
+        self.activity.answered();
     }
 }
 
 /// An answer's body, holding its [`Answering`] until hyper drops it.
 pub(super) struct Sending<B> {
-    pub(super) body: B,
-    pub(super) _answering: Answering,
+    body: B,
+    _answering: Answering,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Sending<B> {
@@ -160,7 +175,7 @@ impl tokio::io::AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.read();
+            self.activity.io();
         }
         polled
     }
@@ -174,7 +189,7 @@ impl tokio::io::AsyncWrite for Watched {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
+            self.activity.io();
         }
         polled
     }
@@ -186,7 +201,7 @@ impl tokio::io::AsyncWrite for Watched {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
+            self.activity.io();
         }
         polled
     }
