@@ -249,6 +249,62 @@ impl PgSchema {
     }
 }
 
+/// PostgreSQL behind a TCP proxy that a test cuts and restores.
+pub(crate) struct CutPostgres {
+    upstream: String,
+    port: u16,
+    proxy: Option<tokio::task::JoinHandle<()>>,
+    /// A URL whose connections go through the proxy.
+    pub(crate) url: String,
+}
+
+impl CutPostgres {
+    /// A proxy to the database of `url`, a PostgreSQL URL.
+    pub(crate) async fn start(url: &str) -> CutPostgres {
+        let upstream = {
+            let after = url.split_once('@').map_or(url, |(_, a)| a);
+            after.split('/').next().unwrap().to_owned()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(crate::throttling::forward(listener, upstream.clone()));
+        let url = url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
+        CutPostgres {
+            upstream,
+            port,
+            proxy: Some(proxy),
+            url,
+        }
+    }
+
+    /// The listener and every forwarded connection close: connections are refused.
+    pub(crate) async fn cut(&mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            proxy.abort();
+            let _ = proxy.await;
+        }
+    }
+
+    /// The same port forwards again.
+    pub(crate) async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.proxy = Some(tokio::spawn(crate::throttling::forward(
+            listener,
+            self.upstream.clone(),
+        )));
+    }
+}
+
+impl Drop for CutPostgres {
+    fn drop(&mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            proxy.abort();
+        }
+    }
+}
+
 /// The sample of `series` (name and labels as written) in `/metrics`.
 pub(crate) async fn metric(c: &TestClient, series: &str) -> f64 {
     let text = c.get("/metrics").send().await.text();

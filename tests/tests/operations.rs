@@ -4,7 +4,7 @@
 //! another server on the same PostgreSQL database, reads it, runs what was left, and takes its
 //! cancel.
 
-use crate::fixtures::{PgSchema, scopes};
+use crate::fixtures::{CutPostgres, PgSchema, scopes};
 use plugin_routes::auth::Auth;
 use plugin_routes::database::Database;
 use plugin_routes::operations::{OperationSettings, Operations, Running};
@@ -583,6 +583,60 @@ async fn on_postgres_any_server_answers_and_cancels_an_operation() {
     assert_eq!(op["error"]["code"], "CANCELLED");
     a.running.stop(Duration::from_secs(5)).await;
     b.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
+/// An event stream outlives its server losing the database for a while: it stays open while
+/// the operation cannot be read, and goes on to the end once the database is back. Two servers
+/// share PostgreSQL: one runs the operation, the other streams it through a proxy the test cuts
+/// for longer than a query waits for a connection.
+#[tokio::test]
+async fn an_event_stream_rides_out_its_server_losing_the_database() {
+    let Some(pg) = PgSchema::fresh("operations_cut").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let mut cut = CutPostgres::start(&url).await;
+    let runner = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let streamer = server(&cut.url, Jobs::default(), OperationSettings::default()).await;
+    // The streaming server runs nothing itself.
+    streamer.running.stop(Duration::from_secs(5)).await;
+    let r = runner.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    runner.until(&location, state_is("running")).await;
+    let stream = tokio::spawn(
+        streamer
+            .client
+            .get(&format!("{location}/events"))
+            .header("authorization", &streamer.alice)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cut.cut().await;
+    tokio::time::sleep(plugin_routes::database::CONNECTION_WAIT + Duration::from_secs(2)).await;
+    assert!(
+        !stream.is_finished(),
+        "the stream ended while the database was gone"
+    );
+    cut.restore().await;
+    let r = runner
+        .client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &runner.alice)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let events = tokio::time::timeout(Duration::from_secs(30), stream)
+        .await
+        .expect("the stream ended once the operation did")
+        .unwrap()
+        .events();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["progress", "cancelled"], "{events:?}");
+    assert_eq!(events[0].1["message"], "holding");
+    runner.running.stop(Duration::from_secs(5)).await;
     pg.remove().await;
 }
 

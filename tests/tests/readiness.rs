@@ -5,8 +5,8 @@
 //! that cannot answer gives `503 UNAVAILABLE` with `Retry-After` to the requests that need it,
 //! and everything recovers by itself when it is back.
 
-use crate::fixtures::{ALICE, ALICE_PASSWORD, PgSchema, scopes};
-use crate::throttling::{forward, redis_url};
+use crate::fixtures::{ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, scopes};
+use crate::throttling::redis_url;
 use items_example::{ItemsPlugin, ItemsState};
 use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
 use plugin_routes::prelude::*;
@@ -40,58 +40,6 @@ async fn the_credential_store_s_database_is_part_of_readiness() {
     assert_eq!(body.get("redis"), None, "no Redis to ask: {body}");
 }
 
-/// PostgreSQL behind a TCP proxy that a test cuts and restores.
-struct CutPostgres {
-    upstream: String,
-    port: u16,
-    proxy: Option<tokio::task::JoinHandle<()>>,
-    /// A URL whose connections go through the proxy.
-    url: String,
-}
-
-impl CutPostgres {
-    async fn start(pg: &PgSchema) -> CutPostgres {
-        let upstream = {
-            let after = pg.url.split_once('@').map_or(pg.url.as_str(), |(_, a)| a);
-            after.split('/').next().unwrap().to_owned()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let proxy = tokio::spawn(forward(listener, upstream.clone()));
-        let url = pg.url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
-        CutPostgres {
-            upstream,
-            port,
-            proxy: Some(proxy),
-            url,
-        }
-    }
-
-    /// The listener and every forwarded connection close: connections are refused.
-    async fn cut(&mut self) {
-        if let Some(proxy) = self.proxy.take() {
-            proxy.abort();
-            let _ = proxy.await;
-        }
-    }
-
-    /// The same port forwards again.
-    async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .unwrap();
-        self.proxy = Some(tokio::spawn(forward(listener, self.upstream.clone())));
-    }
-}
-
-impl Drop for CutPostgres {
-    fn drop(&mut self) {
-        if let Some(proxy) = self.proxy.take() {
-            proxy.abort();
-        }
-    }
-}
-
 /// Asks `request` every 250 ms until it answers 200, for at most 10 s.
 async fn until_ok(request: impl AsyncFn() -> plugin_routes::testing::TestResponse) -> bool {
     for _ in 0..40 {
@@ -110,7 +58,7 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     let Some(pg) = PgSchema::fresh("readiness").await else {
         return;
     };
-    let mut db = CutPostgres::start(&pg).await;
+    let mut db = CutPostgres::start(&pg.url).await;
     let pool = plugin_routes::database::connect(&db.url).await.unwrap();
     let c = server_on(pool, LimitStore::memory()).await;
     let r = c.get("/ready").send().await;
@@ -172,7 +120,7 @@ async fn a_database_outage_is_503_with_retry_after_and_passes_by_itself() {
     let Some(pg) = PgSchema::fresh("outage").await else {
         return;
     };
-    let mut db = CutPostgres::start(&pg).await;
+    let mut db = CutPostgres::start(&pg.url).await;
     let pool = plugin_routes::database::connect(&db.url).await.unwrap();
     let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();

@@ -533,22 +533,25 @@ async fn feed(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut changes = engine.changes();
     let mut quiet = Duration::ZERO;
+    let mut unreachable = false;
     loop {
         let before = after;
-        send_progress(engine, id, &mut after, tx).await?;
-        let Some(row) = engine.store.get(id).await? else {
-            return Ok(());
-        };
-        if row.state.is_finished() {
-            // Reports written before it ended, read after the last look.
-            send_progress(engine, id, &mut after, tx).await?;
-            let data = String::from_utf8(View::of(&row).to_json())?;
-            tx.send(Bytes::from(format!(
-                "event: {}\ndata: {data}\n\n",
-                row.state.as_str()
-            )))
-            .await?;
-            return Ok(());
+        match look(engine, id, &mut after, tx).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => unreachable = false,
+            // The database is away for a while (a connection cut, SQLite busy): the operation
+            // goes on without it, so the stream waits for it to come back rather than end
+            // without saying how the operation ended.
+            Err(e)
+                if e.downcast_ref()
+                    .is_some_and(crate::database::is_unavailable) =>
+            {
+                if !unreachable {
+                    tracing::warn!(operation = %id, error = %e, "an operation's event stream waits for the database");
+                }
+                unreachable = true;
+            }
+            Err(e) => return Err(e),
         }
         if after != before {
             quiet = Duration::ZERO;
@@ -562,6 +565,32 @@ async fn feed(
             () = tx.closed() => return Ok(()),
         }
     }
+}
+
+/// Sends what is new since `after`, and the end once the operation has ended (or is gone):
+/// `true` once the stream is complete.
+async fn look(
+    engine: &crate::operations::Engine,
+    id: &str,
+    after: &mut i64,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    send_progress(engine, id, after, tx).await?;
+    let Some(row) = engine.store.get(id).await? else {
+        return Ok(true);
+    };
+    if !row.state.is_finished() {
+        return Ok(false);
+    }
+    // Reports written before it ended, read after the last look.
+    send_progress(engine, id, after, tx).await?;
+    let data = String::from_utf8(View::of(&row).to_json())?;
+    tx.send(Bytes::from(format!(
+        "event: {}\ndata: {data}\n\n",
+        row.state.as_str()
+    )))
+    .await?;
+    Ok(true)
 }
 
 /// Sends the progress reported after `after`, moving it to the last one sent.
