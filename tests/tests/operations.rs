@@ -587,11 +587,14 @@ async fn on_postgres_any_server_answers_and_cancels_an_operation() {
 }
 
 /// An event stream outlives its server losing the database for a while: it stays open while
-/// the operation cannot be read, and goes on to the end once the database is back. Two servers
-/// share PostgreSQL: one runs the operation, the other streams it through a proxy the test cuts
-/// for longer than a query waits for a connection.
+/// the operation cannot be read, with a comment every 15 s of quiet as at any time, and goes on
+/// to the end once the database is back. Two servers share PostgreSQL: one runs the operation,
+/// the other streams it through a proxy the test cuts for longer than the comments' interval.
 #[tokio::test]
 async fn an_event_stream_rides_out_its_server_losing_the_database() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
     let Some(pg) = PgSchema::fresh("operations_cut").await else {
         eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
         return;
@@ -606,21 +609,33 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
     assert_eq!(r.status(), 202, "{}", r.text());
     let location = r.header("location").unwrap().to_owned();
     runner.until(&location, state_is("running")).await;
-    let stream = tokio::spawn(
-        streamer
-            .client
-            .get(&format!("{location}/events"))
-            .header("authorization", &streamer.alice)
-            .send(),
-    );
+    // The stream's head: the operation has been read, the stream is under way.
+    let request = axum::http::Request::get(format!("{location}/events"))
+        .header("authorization", &streamer.alice)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = streamer.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let frames = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                frames.push((Instant::now(), String::from_utf8(data.to_vec()).unwrap()));
+            }
+        }
+        frames
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
     cut.cut().await;
-    tokio::time::sleep(plugin_routes::database::CONNECTION_WAIT + Duration::from_secs(2)).await;
+    let gone = Instant::now();
+    tokio::time::sleep(Duration::from_secs(17)).await;
     assert!(
-        !stream.is_finished(),
+        !frames.is_finished(),
         "the stream ended while the database was gone"
     );
     cut.restore().await;
+    let back = Instant::now();
     let r = runner
         .client
         .post(&format!("{location}/cancel"))
@@ -628,13 +643,30 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
         .send()
         .await;
     assert_eq!(r.status(), 202, "{}", r.text());
-    let events = tokio::time::timeout(Duration::from_secs(30), stream)
+    let frames = tokio::time::timeout(Duration::from_secs(30), frames)
         .await
         .expect("the stream ended once the operation did")
-        .unwrap()
-        .events();
-    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["progress", "cancelled"], "{events:?}");
+        .unwrap();
+    let meanwhile: Vec<&str> = frames
+        .iter()
+        .filter(|(at, _)| (gone..back).contains(at))
+        .map(|(_, f)| f.as_str())
+        .collect();
+    assert!(
+        meanwhile.contains(&": keep-alive\n\n"),
+        "no comment while the database was gone: {frames:?}"
+    );
+    let text: String = frames.iter().map(|(_, f)| f.as_str()).collect();
+    let events: Vec<(&str, Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["progress", "cancelled"], "{text}");
     assert_eq!(events[0].1["message"], "holding");
     runner.running.stop(Duration::from_secs(5)).await;
     pg.remove().await;

@@ -18,7 +18,8 @@
 //!   callgrind, a CPU profile of
 //!   this project's `create_item` (written to `docs/benchmarks/create-item.svg`), and compile
 //!   times of generated 100- and 500-route servers. `PART` is one or more of `check`, `deps`,
-//!   `load`, `socket`, `instructions`, `profile`, `compile`, separated by commas.
+//!   `load`, `socket`, `instructions`, `profile`, `compile`, separated by commas. With
+//!   `PEERS_KEEP_PROFILES=DIR`, `socket` keeps each server's callgrind profile in `DIR`.
 //! - `compile-crates`: writes the generated 100- and 500-route servers of `bench peers`' compile
 //!   part to `target/compile-time/`, without building them, to measure one change by hand
 //!   (`cargo llvm-lines`, `-Z time-passes`).

@@ -927,6 +927,14 @@ fn socket_count(bin: &Path, peer: &Peer, route: Route, scratch: &Path) -> Result
     let dump = scratch.join(format!("callgrind.out.{pid}.1"));
     let text = std::fs::read_to_string(&dump)
         .map_err(|e| format!("no callgrind dump at {}: {e}", dump.display()))?;
+    // Kept for `callgrind_annotate --inclusive=yes`, to see where a server's instructions go.
+    if let Some(keep) = std::env::var_os("PEERS_KEEP_PROFILES") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).map_err(|e| e.to_string())?;
+        let name = format!("callgrind.{}.{}.{pid}", peer.binary, route.count_arg());
+        std::fs::copy(&dump, keep.join(name))
+            .map_err(|e| format!("cannot keep {}: {e}", dump.display()))?;
+    }
     for entry in std::fs::read_dir(scratch).map_err(|e| e.to_string())? {
         let _ = std::fs::remove_file(entry.map_err(|e| e.to_string())?.path());
     }

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -532,37 +532,66 @@ async fn feed(
     tx: &tokio::sync::mpsc::Sender<Bytes>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut changes = engine.changes();
-    let mut quiet = Duration::ZERO;
+    // When the stream last sent anything; a comment follows after KEEP_ALIVE without.
+    let mut sent = tokio::time::Instant::now();
     let mut unreachable = false;
     loop {
         let before = after;
-        match look(engine, id, &mut after, tx).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => unreachable = false,
+        // A read may take long (a database that went away is waited for up to
+        // `CONNECTION_WAIT`, one that stopped answering longer): the comments go on meanwhile.
+        let looked = {
+            let look = pin!(look(engine, id, &mut after, tx));
+            keep_alive(look, &mut sent, tx).await?
+        };
+        match looked {
+            Some(Ok(true)) | None => return Ok(()),
+            Some(Ok(false)) => unreachable = false,
             // The database is away for a while (a connection cut, SQLite busy): the operation
             // goes on without it, so the stream waits for it to come back rather than end
-            // without saying how the operation ended.
-            Err(e)
-                if e.downcast_ref()
-                    .is_some_and(crate::database::is_unavailable) =>
+            // without saying how the operation ended. A pool closed by the application does
+            // not come back.
+            Some(Err(e))
+                if e.downcast_ref().is_some_and(|e| {
+                    !matches!(e, sqlx::Error::PoolClosed) && crate::database::is_unavailable(e)
+                }) =>
             {
                 if !unreachable {
                     tracing::warn!(operation = %id, error = %e, "an operation's event stream waits for the database");
                 }
                 unreachable = true;
             }
-            Err(e) => return Err(e),
+            Some(Err(e)) => return Err(e),
         }
         if after != before {
-            quiet = Duration::ZERO;
-        } else if quiet >= KEEP_ALIVE {
-            tx.send(Bytes::from_static(b": keep-alive\n\n")).await?;
-            quiet = Duration::ZERO;
+            sent = tokio::time::Instant::now();
         }
+        let wait = pin!(async {
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(STREAM_POLL) => {}
+            }
+        });
+        if keep_alive(wait, &mut sent, tx).await?.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs `work`, sending a comment each KEEP_ALIVE the stream has sent nothing meanwhile;
+/// `None` once the client has gone.
+async fn keep_alive<T>(
+    mut work: Pin<&mut impl Future<Output = T>>,
+    sent: &mut tokio::time::Instant,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<Option<T>, Box<dyn std::error::Error + Send + Sync>> {
+    loop {
         tokio::select! {
-            _ = changes.changed() => {}
-            () = tokio::time::sleep(STREAM_POLL) => quiet += STREAM_POLL,
-            () = tx.closed() => return Ok(()),
+            out = &mut work => return Ok(Some(out)),
+            () = tokio::time::sleep_until(*sent + KEEP_ALIVE) => {
+                tx.send(Bytes::from_static(b": keep-alive\n\n")).await?;
+                *sent = tokio::time::Instant::now();
+            }
+            () = tx.closed() => return Ok(None),
         }
     }
 }
