@@ -5,12 +5,15 @@
 //! - **A deadline for every request head.** A client must send a whole request head within
 //!   `head_timeout` (30 s by default) of the connection opening or of its previous response.
 //!   One deadline covers a head trickled a byte at a time and a connection that opens and sends
-//!   nothing: each is closed when it runs out. A connection's deadlines are kept by one
+//!   nothing: each is closed when it runs out. Over HTTP/2 the same deadline closes a
+//!   connection with no request for that long, whatever frames (pings, a header block sent a
+//!   byte at a time) it sends meanwhile. A connection's deadlines are kept by one
 //!   watchdog that looks eight times per the shorter timeout (a deadline is noticed up to a
 //!   quarter of it late), so answering a request arms no timer and reads no clock.
-//! - **An idle timeout** (30 s by default): a connection with no request in flight that sends
-//!   and receives nothing for `idle_timeout` is closed, over HTTP/2 as over HTTP/1.1 (where the
-//!   head deadline also applies while waiting for the next request, so the shorter one wins).
+//! - **An idle timeout** (30 s by default): a connection with no request in flight (or only
+//!   handlers waiting for request bodies their clients do not send) that sends and receives
+//!   nothing for `idle_timeout` is closed, over HTTP/2 as over HTTP/1.1 (the head
+//!   deadline also applies while waiting for the next request, so the shorter one wins).
 //! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
 //!   `431` with the envelope (code `HEADERS_TOO_LARGE`, with a request id), and the connection
 //!   is closed. A head over twice the cap is not even read: the HTTP layer answers a bare `431`
@@ -23,8 +26,9 @@
 //!   connection's peer address; the proxies given to `with_trusted_proxies` are exempt, since
 //!   every client behind them shares their address.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
-//!   requests in flight finish for up to `shutdown_grace` (30 s by default), close idle
-//!   connections at once, then return.
+//!   requests in flight finish for up to `shutdown_grace` (30 s by default), close connections
+//!   with nothing in flight at once (idle ones, and ones that have not sent a whole first
+//!   request), close the rest when the grace period ends, then return.
 //! - **HTTP/1.1, and with the `http2` feature (a default one) HTTP/2 over plain TCP** (h2c with
 //!   prior knowledge), told apart by the first bytes.
 //!
@@ -50,7 +54,7 @@ use tower::ServiceExt;
 
 mod liveness;
 mod per_address;
-use liveness::{Activity, Answering, Watched, watchdog};
+use liveness::{Activity, Answering, Receiving, Stage, Watched, watchdog};
 use per_address::PerAddress;
 
 /// The longest head or idle timeout: a deadline computed from a longer one could overflow.
@@ -195,6 +199,8 @@ impl Serve {
         let signal = signal.unwrap_or_else(|| Box::pin(terminate()));
         tokio::pin!(signal);
         let graceful = GracefulShutdown::new();
+        // What each connection's watchdog is told of the shutdown.
+        let (stage, staged) = tokio::sync::watch::channel(Stage::Serving);
         let permits = Arc::new(Semaphore::new(max_connections));
         let settings = Arc::new(Settings {
             head_timeout,
@@ -240,9 +246,10 @@ impl Serve {
             let app = app.clone();
             let settings = Arc::clone(&settings);
             let watcher = graceful.watcher();
+            let stage = staged.clone();
             tokio::spawn(async move {
                 let (_permit, _share) = (permit, share);
-                serve_connection(stream, peer, app, settings, watcher).await;
+                serve_connection(stream, peer, app, settings, watcher, stage).await;
             });
         }
         drop(listener);
@@ -250,7 +257,12 @@ impl Serve {
             connections = graceful.count(),
             "shutting down: no new connections; requests in flight may finish"
         );
-        if tokio::time::timeout(shutdown_grace, graceful.shutdown())
+        // Connections with nothing in flight close at once (hyper's own graceful shutdown
+        // does not close one that has not sent its first request yet).
+        stage.send_replace(Stage::Draining);
+        let finished = graceful.shutdown();
+        tokio::pin!(finished);
+        if tokio::time::timeout(shutdown_grace, &mut finished)
             .await
             .is_err()
         {
@@ -258,6 +270,9 @@ impl Serve {
                 grace_ms = shutdown_grace.as_millis(),
                 "requests were still running when the grace period ended; closing them"
             );
+            stage.send_replace(Stage::Closing);
+            // Each closes when its task next runs, at once.
+            let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
         }
         Ok(())
     }
@@ -284,6 +299,7 @@ struct Settings {
 #[cfg(feature = "http2")]
 async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
     let mut buf = [0u8; 24];
+    let mut pause = Duration::from_millis(5);
     loop {
         let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
             .await
@@ -299,11 +315,13 @@ async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<boo
             return Some(true);
         }
         // A prefix of the HTTP/2 preface so far: wait for more (peek does not wait for new
-        // bytes once some are there).
+        // bytes once some are there), looking less often the longer it takes, so a client
+        // that stops part-way costs a few wake-ups, not a hundred a second.
         if tokio::time::Instant::now() >= deadline {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
     }
 }
 
@@ -313,11 +331,22 @@ async fn serve_connection(
     app: Router,
     settings: Arc<Settings>,
     watcher: hyper_util::server::graceful::Watcher,
+    mut stage: tokio::sync::watch::Receiver<Stage>,
 ) {
-    // The first head's deadline runs from here, through the sniffing of the protocol.
+    // The first head's deadline runs from here, through the sniffing of the protocol, which
+    // a connection sending nothing may not outlast the shorter timeout in.
     let opened = tokio::time::Instant::now();
     #[cfg(feature = "http2")]
-    let Some(h2) = sniff(&stream, opened + settings.head_timeout).await else {
+    let sniffed = tokio::select! {
+        sniffed = sniff(
+            &stream,
+            opened + settings.head_timeout.min(settings.idle_timeout),
+        ) => sniffed,
+        // Shutting down: nothing of it is in flight.
+        _ = stage.wait_for(|s| *s != Stage::Serving) => None,
+    };
+    #[cfg(feature = "http2")]
+    let Some(h2) = sniffed else {
         return;
     };
     let activity = Arc::new(Activity::new());
@@ -338,6 +367,7 @@ async fn serve_connection(
         let app = app.clone();
         let size = head_size(&request);
         let answering = Answering::new(&counted);
+        let request = request.map(|body| Receiving::new(body, &counted));
         async move {
             let response = if size > max_head {
                 head_too_large(&request, size, max_head)
@@ -356,15 +386,24 @@ async fn serve_connection(
     });
     #[cfg(feature = "http2")]
     if h2 {
-        let idle = watchdog(&activity, opened, settings.idle_timeout, None);
+        // The head deadline holds over HTTP/2 too: a connection with no request for it is
+        // closed, however many frames (pings, a header block a byte at a time) it sends.
+        let idle = watchdog(
+            &activity,
+            opened,
+            settings.idle_timeout,
+            Some(settings.head_timeout),
+            &mut stage,
+        );
         let mut builder =
             hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
         builder
             .timer(hyper_util::rt::TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_head_size * 2).unwrap_or(u32::MAX))
-            // Pings (to find a peer that went away while a request runs) are activity: sent
-            // no sooner than the idle timeout and its watchdog's lateness, they never keep an
-            // idle connection open.
+            // Pings (to find a peer that went away while a request runs) are activity, but
+            // they cannot keep a connection without requests open: the head deadline does not
+            // count them. Sent no sooner than the idle timeout and its watchdog's lateness,
+            // they mostly come while a request runs.
             .keep_alive_interval(Some(settings.idle_timeout + settings.idle_timeout / 2))
             .keep_alive_timeout(settings.head_timeout);
         let connection = watcher.watch(builder.serve_connection(io, service));
@@ -384,6 +423,7 @@ async fn serve_connection(
         opened,
         settings.idle_timeout,
         Some(settings.head_timeout),
+        &mut stage,
     );
     let result = {
         let mut builder = hyper::server::conn::http1::Builder::new();

@@ -37,6 +37,11 @@ fn app() -> Router {
             "/pauses",
             get(|| async { chunks(3, Duration::from_millis(500)) }),
         )
+        .route("/forever", get(std::future::pending::<&'static str>))
+        .route(
+            "/echo",
+            axum::routing::post(|body: String| async move { format!("{} bytes", body.len()) }),
+        )
         .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
@@ -390,4 +395,133 @@ async fn an_idle_http2_connection_is_closed_though_the_server_pings() {
         .expect("the idle HTTP/2 connection was closed")
         .unwrap()
         .ok();
+}
+
+/// The HTTP/2 connection preface and an empty `SETTINGS` frame: what a client sends first.
+const H2_OPENING: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+/// A `PING` frame (stream 0, eight bytes of data), which the server answers by itself.
+const H2_PING: &[u8] = b"\0\0\x08\x06\0\0\0\0\0pingping";
+
+#[tokio::test]
+async fn an_http2_connection_that_only_pings_is_closed_at_the_head_deadline() {
+    // Pings are bytes both ways, so the idle timeout never runs out; the head deadline does,
+    // as no request comes.
+    let server = start_with(Duration::from_millis(300), Duration::from_secs(60)).await;
+    let s = TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = s.into_split();
+    write.write_all(H2_OPENING).await.unwrap();
+    let pinging = tokio::spawn(async move {
+        loop {
+            if write.write_all(H2_PING).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let mut answered = 0;
+    let closed = tokio::time::timeout(BOUND, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answered += n,
+            }
+        }
+    })
+    .await;
+    pinging.abort();
+    assert!(closed.is_ok(), "a connection that only pings stayed open");
+    // The server did answer: settings and pongs came back before the close.
+    assert!(answered > 17 * 3, "{answered} bytes");
+}
+
+#[tokio::test]
+async fn a_connection_that_stops_inside_the_http2_preface_is_closed_at_the_shorter_timeout() {
+    // The head deadline is a minute away; the idle timeout is what runs out while the server
+    // waits to tell the protocol.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"PRI * HTTP").await.unwrap();
+    assert!(closed_by_server(&mut s).await, "the connection stayed open");
+}
+
+#[tokio::test]
+async fn a_request_body_the_client_stops_sending_is_bounded_by_the_idle_timeout() {
+    // The handler waits for a body of 100 bytes; the client sends three and stops. Without a
+    // route timeout nothing else would end the wait: the idle timeout does.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nabc")
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut s).await, "the connection stayed open");
+
+    // A body sent in pieces, each pause shorter than the idle timeout, is read whole.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 12\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    for piece in [b"abcd", b"efgh", b"ijkl"] {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.write_all(piece).await.unwrap();
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .expect("answered")
+        .unwrap();
+    let response = String::from_utf8_lossy(&out);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("12 bytes"), "{response}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_that_have_sent_no_request_at_once() {
+    // Deadlines and grace far beyond the bound: only the shutdown itself can close these.
+    let mut server = start(|s| {
+        s.with_head_timeout(Duration::from_secs(60))
+            .with_idle_timeout(Duration::from_secs(60))
+            .with_shutdown_grace(Duration::from_secs(60))
+    })
+    .await;
+    // One that sent nothing (its protocol not told yet), one that sent half a head.
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut half = TcpStream::connect(server.addr).await.unwrap();
+    half.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.stop.take().unwrap().send(());
+    assert!(
+        closed_by_server(&mut silent).await,
+        "the silent connection held the shutdown"
+    );
+    assert!(
+        closed_by_server(&mut half).await,
+        "the half head held the shutdown"
+    );
+    let ended = tokio::time::timeout(BOUND, &mut server.server)
+        .await
+        .expect("serve returned at once");
+    assert!(ended.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn after_the_grace_period_requests_still_running_are_closed() {
+    let mut server = start(|s| s.with_shutdown_grace(Duration::from_millis(300))).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /forever HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.stop.take().unwrap().send(());
+    let ended = tokio::time::timeout(BOUND, &mut server.server)
+        .await
+        .expect("serve returned after the grace period");
+    assert!(ended.unwrap().is_ok());
+    // Its connection is closed, not left to run after `serve` returned.
+    assert!(
+        closed_by_server(&mut s).await,
+        "the request outlived the shutdown"
+    );
 }

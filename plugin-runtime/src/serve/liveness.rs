@@ -20,6 +20,11 @@ pub(super) struct Activity {
     /// Answers whose bodies are still being sent: the connection is not waiting for a head,
     /// but a body that sends nothing for the idle timeout still has its connection closed.
     sending: AtomicUsize,
+    /// Request bodies a handler is waiting on (the client has not sent the next bytes yet):
+    /// while every running handler is, the idle timeout applies, so a client that announces
+    /// a body and sends none of it does not hold its connection for as long as the handler
+    /// would wait.
+    receiving: AtomicUsize,
 }
 
 impl Activity {
@@ -29,6 +34,7 @@ impl Activity {
             answered: AtomicBool::new(false),
             handling: AtomicUsize::new(0),
             sending: AtomicUsize::new(0),
+            receiving: AtomicUsize::new(0),
         }
     }
 
@@ -117,26 +123,119 @@ impl<B: http_body::Body + Unpin> http_body::Body for Sending<B> {
     }
 }
 
+/// A request's body as its handler reads it, counted in [`Activity`] as awaited while the
+/// client has not sent what the handler asks for.
+pub(super) struct Receiving<B> {
+    body: B,
+    /// `None` for a request without a body (most `GET`s): nothing to wait for, nothing shared.
+    activity: Option<Arc<Activity>>,
+    awaited: bool,
+}
+
+impl<B: http_body::Body> Receiving<B> {
+    pub(super) fn new(body: B, activity: &Arc<Activity>) -> Self {
+        Receiving {
+            activity: (!body.is_end_stream()).then(|| Arc::clone(activity)),
+            body,
+            awaited: false,
+        }
+    }
+}
+
+impl<B> Receiving<B> {
+    fn awaited(&mut self, awaited: bool) {
+        let Some(activity) = &self.activity else {
+            return;
+        };
+        if self.awaited != awaited {
+            self.awaited = awaited;
+            if awaited {
+                activity.receiving.fetch_add(1, Ordering::Relaxed);
+            } else {
+                activity.receiving.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<B> Drop for Receiving<B> {
+    fn drop(&mut self) {
+        self.awaited(false);
+    }
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Receiving<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        this.awaited(polled.is_pending());
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Where the server is in its life, as its connections' watchdogs are told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    Serving,
+    /// Shutting down: a connection with nothing in flight is closed at once.
+    Draining,
+    /// The grace period is over: every connection is closed.
+    Closing,
+}
+
 /// How many times a timeout the watchdog looks at its connection.
 const LOOKS_PER_TIMEOUT: u32 = 8;
 
-/// Completes when the connection should be closed: it has had no request being handled and no
-/// byte either way for `idle`, or (with `head`, over HTTP/1.1) it has been waiting for a
+/// Completes when the connection should be closed: it has had no request being handled (or
+/// only handlers waiting for their request's body) and no byte either way for `idle`, or (with `head`) it has been waiting for a
 /// request head for `head` since `opened` or since its last answer was sent, however many bytes
 /// of that head arrived. It wakes eight times per the shorter timeout and reads the flags the
 /// request path set, so a deadline is noticed up to a quarter of the shorter timeout late (a
-/// look to see the last activity, and one to see the deadline passed).
+/// look to see the last activity, and one to see the deadline passed). Told of a shutdown by
+/// `stage`, it completes at once when nothing is in flight, and when the grace period is over.
 pub(super) async fn watchdog(
     activity: &Activity,
     opened: tokio::time::Instant,
     idle: Duration,
     head: Option<Duration>,
+    stage: &mut tokio::sync::watch::Receiver<Stage>,
 ) {
     let step =
         (head.map_or(idle, |h| h.min(idle)) / LOOKS_PER_TIMEOUT).max(Duration::from_millis(1));
     let (mut quiet_since, mut waiting_since) = (opened, opened);
     loop {
-        tokio::time::sleep(step).await;
+        tokio::select! {
+            () = tokio::time::sleep(step) => {}
+            changed = stage.changed() => if changed.is_err() {
+                // The server is gone.
+                return;
+            },
+        }
+        match *stage.borrow() {
+            Stage::Serving => {}
+            Stage::Closing => return,
+            Stage::Draining => {
+                if activity.handling.load(Ordering::Relaxed) == 0
+                    && activity.sending.load(Ordering::Relaxed) == 0
+                {
+                    return;
+                }
+            }
+        }
         let now = tokio::time::Instant::now();
         if activity.active.swap(false, Ordering::Relaxed) {
             quiet_since = now;
@@ -144,9 +243,19 @@ pub(super) async fn watchdog(
         if activity.answered.swap(false, Ordering::Relaxed) {
             waiting_since = now;
         }
-        if activity.handling.load(Ordering::Relaxed) > 0 {
-            // A handler is running: neither deadline applies until it is done.
-            (quiet_since, waiting_since) = (now, now);
+        let handling = activity.handling.load(Ordering::Relaxed);
+        if handling > 0 {
+            waiting_since = now;
+            if activity.receiving.load(Ordering::Relaxed) < handling {
+                // A handler is at work: neither deadline applies until it is done.
+                quiet_since = now;
+                continue;
+            }
+            // Every running handler waits for its client to send more of its body: the idle
+            // timeout applies, the bytes of a body arriving being activity.
+            if now.duration_since(quiet_since) >= idle {
+                return;
+            }
             continue;
         }
         if activity.sending.load(Ordering::Relaxed) > 0 {
