@@ -27,8 +27,9 @@
 //!   every client behind them shares their address.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
 //!   requests in flight finish for up to `shutdown_grace` (30 s by default), close connections
-//!   with nothing in flight at once (idle ones, and ones that have not sent a whole first
-//!   request), close the rest when the grace period ends, then return.
+//!   with nothing in flight at once (idle ones once their last answer is written, and ones that
+//!   have not sent a whole first request), close the rest when the grace period ends, then
+//!   return.
 //! - **HTTP/1.1, and with the `http2` feature (a default one) HTTP/2 over plain TCP** (h2c with
 //!   prior knowledge), told apart by the first bytes.
 //!
@@ -338,6 +339,8 @@ async fn serve_connection(
     let opened = tokio::time::Instant::now();
     #[cfg(feature = "http2")]
     let sniffed = tokio::select! {
+        // A connection whose first bytes are in is told apart even as the shutdown begins.
+        biased;
         sniffed = sniff(
             &stream,
             opened + settings.head_timeout.min(settings.idle_timeout),
@@ -393,6 +396,7 @@ async fn serve_connection(
             opened,
             settings.idle_timeout,
             Some(settings.head_timeout),
+            false,
             &mut stage,
         );
         let mut builder =
@@ -408,6 +412,8 @@ async fn serve_connection(
             .keep_alive_timeout(settings.head_timeout);
         let connection = watcher.watch(builder.serve_connection(io, service));
         let result = tokio::select! {
+            // The connection first: what it has read is handled before the watchdog looks.
+            biased;
             r = connection => r,
             () = idle => Ok(()),
         };
@@ -423,6 +429,7 @@ async fn serve_connection(
         opened,
         settings.idle_timeout,
         Some(settings.head_timeout),
+        true,
         &mut stage,
     );
     let result = {
@@ -433,6 +440,9 @@ async fn serve_connection(
             .max_buf_size(settings.max_head_size * 4);
         let connection = watcher.watch(builder.serve_connection(io, service));
         tokio::select! {
+            // The connection first: a head it has read is being handled before the watchdog
+            // looks.
+            biased;
             r = connection => r,
             () = watchdog => Ok(()),
         }

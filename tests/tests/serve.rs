@@ -17,6 +17,11 @@ use tokio::task::JoinHandle;
 /// Far longer than any deadline set below: a wait that reaches it is a failure.
 const BOUND: Duration = Duration::from_secs(10);
 
+/// The size of `/big`'s answer: more than the kernel buffers between a server and a client
+/// that reads through a small window (`slow_reader`), so the server is still writing it while
+/// the client waits.
+const BIG: usize = 8 << 20;
+
 fn app() -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
@@ -38,6 +43,7 @@ fn app() -> Router {
             get(|| async { chunks(3, Duration::from_millis(500)) }),
         )
         .route("/forever", get(std::future::pending::<&'static str>))
+        .route("/big", get(|| async { vec![b'x'; BIG] }))
         .route(
             "/echo",
             axum::routing::post(|body: String| async move { format!("{} bytes", body.len()) }),
@@ -449,7 +455,7 @@ async fn a_connection_that_stops_inside_the_http2_preface_is_closed_at_the_short
 async fn a_request_body_the_client_stops_sending_is_bounded_by_the_idle_timeout() {
     // The handler waits for a body of 100 bytes; the client sends three and stops. Without a
     // route timeout nothing else would end the wait: the idle timeout does.
-    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(600)).await;
     let mut s = TcpStream::connect(server.addr).await.unwrap();
     s.write_all(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nabc")
         .await
@@ -464,7 +470,7 @@ async fn a_request_body_the_client_stops_sending_is_bounded_by_the_idle_timeout(
     .await
     .unwrap();
     for piece in [b"abcd", b"efgh", b"ijkl"] {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         s.write_all(piece).await.unwrap();
     }
     let mut out = Vec::new();
@@ -524,4 +530,111 @@ async fn after_the_grace_period_requests_still_running_are_closed() {
         closed_by_server(&mut s).await,
         "the request outlived the shutdown"
     );
+}
+
+/// A connection to `addr` whose client reads through a small window: what the server writes
+/// past the kernel's buffers waits until the client reads.
+async fn slow_reader(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Reads until the server closes `s`; how many bytes of `/big`'s body came, after its head.
+async fn body_read(s: &mut TcpStream) -> usize {
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .expect("the answer ended in time")
+        .unwrap();
+    let head = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&out[..head])
+    );
+    out.len() - head
+}
+
+#[tokio::test]
+async fn an_answer_still_being_written_to_a_slow_client_is_not_cut_at_the_head_deadline() {
+    // hyper takes the whole body at once and writes it as the client reads: the connection is
+    // not waiting for a head meanwhile, however long the client takes (within the idle
+    // timeout).
+    let server = start_with(Duration::from_millis(300), Duration::from_secs(5)).await;
+    let mut s = slow_reader(server.addr).await;
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Three head deadlines without reading a byte.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(body_read(&mut s).await, BIG, "the answer was cut");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_answer_being_written_finish() {
+    let mut server = start(|s| s.with_shutdown_grace(Duration::from_secs(5))).await;
+    let mut s = slow_reader(server.addr).await;
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    // The handler is done and its body handed to hyper, which waits for the client to read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = server.stop.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        body_read(&mut s).await,
+        BIG,
+        "the answer was cut by the shutdown"
+    );
+    let ended = tokio::time::timeout(BOUND, &mut server.server)
+        .await
+        .expect("serve returned once the answer was written");
+    assert!(ended.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn over_http2_a_body_the_client_stops_sending_is_closed_though_it_pings() {
+    // The client pings every 50 ms, which the server answers: bytes both ways, but none of
+    // the body its handler waits for.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(600)).await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_millis(50))
+            .keep_alive_while_idle(true)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    // Three bytes of the body, then nothing.
+    let body = http_body_util::StreamBody::new(Box::pin(futures_util::stream::unfold(
+        0u8,
+        |n| async move {
+            if n > 0 {
+                std::future::pending::<()>().await;
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(
+                    bytes::Bytes::from_static(b"abc"),
+                )),
+                n + 1,
+            ))
+        },
+    )));
+    let request = axum::http::Request::post("http://test/echo")
+        .body(body)
+        .unwrap();
+    let answered = tokio::spawn(async move { sender.send_request(request).await });
+    tokio::time::timeout(BOUND, connection)
+        .await
+        .expect("the connection was closed")
+        .unwrap()
+        .ok();
+    assert!(answered.await.unwrap().is_err(), "the request was answered");
 }

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 pub(super) struct Activity {
     /// A byte was read or written, or an answer moved on.
     active: AtomicBool,
-    /// An answer moved on (its handler finished, or its body was sent): the head deadline
-    /// starts again. Bytes written need not say so: they are only written while `sending`.
+    /// An answer moved on (its handler finished, or hyper took the last of its body): the
+    /// head deadline starts again.
     answered: AtomicBool,
     /// Requests whose handlers are running: neither deadline applies.
     handling: AtomicUsize,
@@ -25,7 +25,18 @@ pub(super) struct Activity {
     /// a body and sends none of it does not hold its connection for as long as the handler
     /// would wait.
     receiving: AtomicUsize,
+    /// Bytes of a request body reached its handler.
+    received: AtomicBool,
+    /// More than [`SMALL_WRITE`] bytes were written at once: an answer going out, which
+    /// hyper may still be writing after it took the last of the body.
+    wrote: AtomicBool,
+    /// The last write waited for the client to read: an answer is going out, however slowly.
+    blocked: AtomicBool,
 }
+
+/// The most a write can be and still not be an answer going out: what HTTP/2 sends by itself
+/// (a ping's answer is 17 bytes, a window update 13, a settings acknowledgement 9) is less.
+const SMALL_WRITE: usize = 64;
 
 impl Activity {
     pub(super) fn new() -> Self {
@@ -35,12 +46,31 @@ impl Activity {
             handling: AtomicUsize::new(0),
             sending: AtomicUsize::new(0),
             receiving: AtomicUsize::new(0),
+            received: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         }
     }
 
     /// Bytes were read or written.
     fn io(&self) {
         self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// A write ended: `n` bytes written, or none yet (`Pending`: the client reads too slowly).
+    fn wrote(&self, polled: &std::task::Poll<std::io::Result<usize>>) {
+        match polled {
+            std::task::Poll::Pending => self.blocked.store(true, Ordering::Relaxed),
+            std::task::Poll::Ready(written) => {
+                self.blocked.store(false, Ordering::Relaxed);
+                if let Ok(n @ 1..) = written {
+                    self.io();
+                    if *n > SMALL_WRITE {
+                        self.wrote.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// An answer moved on.
@@ -175,6 +205,9 @@ impl<B: http_body::Body + Unpin> http_body::Body for Receiving<B> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         this.awaited(polled.is_pending());
+        if let (std::task::Poll::Ready(Some(Ok(_))), Some(activity)) = (&polled, &this.activity) {
+            activity.received.store(true, Ordering::Relaxed);
+        }
         polled
     }
 
@@ -191,7 +224,9 @@ impl<B: http_body::Body + Unpin> http_body::Body for Receiving<B> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Stage {
     Serving,
-    /// Shutting down: a connection with nothing in flight is closed at once.
+    /// Shutting down: an HTTP/1.1 connection that has answered nothing and handles nothing
+    /// is closed at once (hyper's graceful shutdown closes the others once their answers are
+    /// written).
     Draining,
     /// The grace period is over: every connection is closed.
     Closing,
@@ -200,23 +235,33 @@ pub(super) enum Stage {
 /// How many times a timeout the watchdog looks at its connection.
 const LOOKS_PER_TIMEOUT: u32 = 8;
 
-/// Completes when the connection should be closed: it has had no request being handled (or
-/// only handlers waiting for their request's body) and no byte either way for `idle`, or (with `head`) it has been waiting for a
-/// request head for `head` since `opened` or since its last answer was sent, however many bytes
-/// of that head arrived. It wakes eight times per the shorter timeout and reads the flags the
-/// request path set, so a deadline is noticed up to a quarter of the shorter timeout late (a
-/// look to see the last activity, and one to see the deadline passed). Told of a shutdown by
-/// `stage`, it completes at once when nothing is in flight, and when the grace period is over.
+/// Completes when the connection should be closed:
+///
+/// - it has had no request being handled and no byte either way for `idle`;
+/// - every handler it runs waits for more of its request body, no answer is going out, and
+///   no byte of a body has come for `idle` (whatever else the client sends: pings);
+/// - (with `head`) it has been waiting for a request head for `head` since `opened` or since
+///   its last answer went out, however many bytes of that head (or pings) arrived;
+/// - the server is shutting down (`stage`): at once for a connection that has answered
+///   nothing and is handling nothing when `drain` (HTTP/1.1; hyper closes the others once
+///   their answers are written, and HTTP/2 connections by `GOAWAY`), and for every connection
+///   when the grace period is over.
+///
+/// It wakes eight times per the shorter timeout and reads the flags the request path set, so a
+/// deadline is noticed up to a quarter of the shorter timeout late (a look to see the last
+/// activity, and one to see the deadline passed).
 pub(super) async fn watchdog(
     activity: &Activity,
     opened: tokio::time::Instant,
     idle: Duration,
     head: Option<Duration>,
+    drain: bool,
     stage: &mut tokio::sync::watch::Receiver<Stage>,
 ) {
     let step =
         (head.map_or(idle, |h| h.min(idle)) / LOOKS_PER_TIMEOUT).max(Duration::from_millis(1));
-    let (mut quiet_since, mut waiting_since) = (opened, opened);
+    let (mut quiet_since, mut waiting_since, mut body_since) = (opened, opened, opened);
+    let mut answered_once = false;
     loop {
         tokio::select! {
             () = tokio::time::sleep(step) => {}
@@ -225,40 +270,48 @@ pub(super) async fn watchdog(
                 return;
             },
         }
-        match *stage.borrow() {
-            Stage::Serving => {}
-            Stage::Closing => return,
-            Stage::Draining => {
-                if activity.handling.load(Ordering::Relaxed) == 0
-                    && activity.sending.load(Ordering::Relaxed) == 0
-                {
-                    return;
-                }
-            }
-        }
         let now = tokio::time::Instant::now();
         if activity.active.swap(false, Ordering::Relaxed) {
             quiet_since = now;
         }
         if activity.answered.swap(false, Ordering::Relaxed) {
+            (waiting_since, answered_once) = (now, true);
+        }
+        if activity.wrote.swap(false, Ordering::Relaxed) || activity.blocked.load(Ordering::Relaxed)
+        {
+            // An answer is still going out: not waiting for a head.
             waiting_since = now;
         }
+        if activity.received.swap(false, Ordering::Relaxed) {
+            body_since = now;
+        }
         let handling = activity.handling.load(Ordering::Relaxed);
+        let sending = activity.sending.load(Ordering::Relaxed);
+        match *stage.borrow() {
+            Stage::Serving => {}
+            Stage::Closing => return,
+            Stage::Draining => {
+                if drain && !answered_once && handling == 0 {
+                    return;
+                }
+            }
+        }
         if handling > 0 {
             waiting_since = now;
-            if activity.receiving.load(Ordering::Relaxed) < handling {
+            // `sending` counts every request being handled too: more is an answer going out.
+            if activity.receiving.load(Ordering::Relaxed) < handling || sending > handling {
                 // A handler is at work: neither deadline applies until it is done.
-                quiet_since = now;
+                (quiet_since, body_since) = (now, now);
                 continue;
             }
-            // Every running handler waits for its client to send more of its body: the idle
-            // timeout applies, the bytes of a body arriving being activity.
-            if now.duration_since(quiet_since) >= idle {
+            // Every running handler waits for its client to send more of its body.
+            if now.duration_since(body_since) >= idle {
                 return;
             }
             continue;
         }
-        if activity.sending.load(Ordering::Relaxed) > 0 {
+        body_since = now;
+        if sending > 0 {
             // A body is being sent: not waiting for a head (the idle timeout still applies).
             waiting_since = now;
         }
@@ -297,9 +350,7 @@ impl tokio::io::AsyncWrite for Watched {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.io();
-        }
+        self.activity.wrote(&polled);
         polled
     }
 
@@ -309,9 +360,7 @@ impl tokio::io::AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.io();
-        }
+        self.activity.wrote(&polled);
         polled
     }
 
