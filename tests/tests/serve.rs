@@ -638,3 +638,65 @@ async fn over_http2_a_body_the_client_stops_sending_is_closed_though_it_pings() 
         .ok();
     assert!(answered.await.unwrap().is_err(), "the request was answered");
 }
+
+/// Reads what the server sends on `read` until it closes the connection, while `write` sends
+/// `frames` every 50 ms; whether it closed within the bound.
+async fn closed_while_sending(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    frames: Vec<u8>,
+) -> bool {
+    let sending = tokio::spawn(async move {
+        while write.write_all(&frames).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(BOUND, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    sending.abort();
+    closed.is_ok()
+}
+
+#[tokio::test]
+async fn an_http2_connection_that_pings_in_batches_is_closed_at_the_head_deadline() {
+    // Eight pings at once: the server's answers to them go out together, more bytes than any
+    // single frame it sends by itself, and still no request.
+    let server = start_with(Duration::from_millis(300), Duration::from_secs(60)).await;
+    let s = TcpStream::connect(server.addr).await.unwrap();
+    let (read, mut write) = s.into_split();
+    write.write_all(H2_OPENING).await.unwrap();
+    assert!(
+        closed_while_sending(read, write, H2_PING.repeat(8)).await,
+        "a connection that pings in batches stayed open"
+    );
+}
+
+#[tokio::test]
+async fn an_http2_answer_the_client_never_lets_through_is_closed_though_it_pings() {
+    // The client allows no data on its streams (an initial window of 0), asks for `/hello`,
+    // then only pings: the answer cannot move, and pings do not count as it moving.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let s = TcpStream::connect(server.addr).await.unwrap();
+    let (read, mut write) = s.into_split();
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS: INITIAL_WINDOW_SIZE (4) = 0.
+    opening.extend_from_slice(b"\0\0\x06\x04\0\0\0\0\0\0\x04\0\0\0\0");
+    // HEADERS on stream 1, END_STREAM and END_HEADERS: GET http://test/hello, in HPACK (the
+    // static table's `:method GET` and `:scheme http`, `:authority` and `:path` literal).
+    let block: &[u8] = b"\x82\x86\x01\x04test\x04\x06/hello";
+    opening.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, 1]);
+    opening.extend_from_slice(block);
+    write.write_all(&opening).await.unwrap();
+    assert!(
+        closed_while_sending(read, write, H2_PING.to_vec()).await,
+        "a stalled answer held the connection open"
+    );
+}

@@ -27,16 +27,15 @@ pub(super) struct Activity {
     receiving: AtomicUsize,
     /// Bytes of a request body reached its handler.
     received: AtomicBool,
-    /// More than [`SMALL_WRITE`] bytes were written at once: an answer going out, which
-    /// hyper may still be writing after it took the last of the body.
-    wrote: AtomicBool,
-    /// The last write waited for the client to read: an answer is going out, however slowly.
-    blocked: AtomicBool,
+    /// Bytes of answers hyper has taken and not yet written (about: a write pays for what it
+    /// writes, framing included, never below zero). While some are owed, an answer is going
+    /// out even after hyper took the last of its body, so the connection is not waiting for
+    /// a head; what a client makes the server write by itself (pings' answers) cannot make
+    /// any owed.
+    owed: AtomicUsize,
+    /// An answer moved: hyper took a frame of its body, or wrote some of what was owed.
+    progressed: AtomicBool,
 }
-
-/// The most a write can be and still not be an answer going out: what HTTP/2 sends by itself
-/// (a ping's answer is 17 bytes, a window update 13, a settings acknowledgement 9) is less.
-const SMALL_WRITE: usize = 64;
 
 impl Activity {
     pub(super) fn new() -> Self {
@@ -47,8 +46,8 @@ impl Activity {
             sending: AtomicUsize::new(0),
             receiving: AtomicUsize::new(0),
             received: AtomicBool::new(false),
-            wrote: AtomicBool::new(false),
-            blocked: AtomicBool::new(false),
+            owed: AtomicUsize::new(0),
+            progressed: AtomicBool::new(false),
         }
     }
 
@@ -57,26 +56,31 @@ impl Activity {
         self.active.store(true, Ordering::Relaxed);
     }
 
-    /// A write ended: `n` bytes written, or none yet (`Pending`: the client reads too slowly).
-    fn wrote(&self, polled: &std::task::Poll<std::io::Result<usize>>) {
-        match polled {
-            std::task::Poll::Pending => self.blocked.store(true, Ordering::Relaxed),
-            std::task::Poll::Ready(written) => {
-                self.blocked.store(false, Ordering::Relaxed);
-                if let Ok(n @ 1..) = written {
-                    self.io();
-                    if *n > SMALL_WRITE {
-                        self.wrote.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
-
     /// An answer moved on.
     fn answered(&self) {
         self.active.store(true, Ordering::Relaxed);
         self.answered.store(true, Ordering::Relaxed);
+    }
+
+    /// `n` bytes were written: they pay for what answers owe first.
+    fn wrote(&self, n: usize) {
+        self.io();
+        if self.owed.load(Ordering::Relaxed) > 0 {
+            let _ = self
+                .owed
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |owed| {
+                    Some(owed.saturating_sub(n))
+                });
+            self.progressed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Hyper took a frame of an answer's body, `n` bytes of data.
+    fn handed(&self, n: usize) {
+        if n > 0 {
+            self.owed.fetch_add(n, Ordering::Relaxed);
+        }
+        self.progressed.store(true, Ordering::Relaxed);
     }
 }
 
@@ -107,7 +111,7 @@ impl Answering {
         self.handled();
         response.map(|body| Sending {
             body,
-            _answering: self,
+            answering: self,
         })
     }
 
@@ -130,7 +134,7 @@ impl Drop for Answering {
 /// An answer's body, holding its [`Answering`] until hyper drops it.
 pub(super) struct Sending<B> {
     body: B,
-    _answering: Answering,
+    answering: Answering,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Sending<B> {
@@ -141,7 +145,13 @@ impl<B: http_body::Body + Unpin> http_body::Body for Sending<B> {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            let n = frame.data_ref().map_or(0, bytes::Buf::remaining);
+            this.answering.activity.handed(n);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -238,8 +248,9 @@ const LOOKS_PER_TIMEOUT: u32 = 8;
 /// Completes when the connection should be closed:
 ///
 /// - it has had no request being handled and no byte either way for `idle`;
-/// - every handler it runs waits for more of its request body, no answer is going out, and
-///   no byte of a body has come for `idle` (whatever else the client sends: pings);
+/// - an answer going out has not moved for `idle` (its client reads none of it), or every
+///   handler it runs waits for more of its request body and none has come for `idle`:
+///   whatever else the client sends (pings) does not count;
 /// - (with `head`) it has been waiting for a request head for `head` since `opened` or since
 ///   its last answer went out, however many bytes of that head (or pings) arrived;
 /// - the server is shutting down (`stage`): at once for a connection that has answered
@@ -260,7 +271,8 @@ pub(super) async fn watchdog(
 ) {
     let step =
         (head.map_or(idle, |h| h.min(idle)) / LOOKS_PER_TIMEOUT).max(Duration::from_millis(1));
-    let (mut quiet_since, mut waiting_since, mut body_since) = (opened, opened, opened);
+    let mut quiet_since = opened;
+    let (mut waiting_since, mut body_since, mut moved_since) = (opened, opened, opened);
     let mut answered_once = false;
     loop {
         tokio::select! {
@@ -275,18 +287,15 @@ pub(super) async fn watchdog(
             quiet_since = now;
         }
         if activity.answered.swap(false, Ordering::Relaxed) {
-            (waiting_since, answered_once) = (now, true);
+            (waiting_since, moved_since, answered_once) = (now, now, true);
         }
-        if activity.wrote.swap(false, Ordering::Relaxed) || activity.blocked.load(Ordering::Relaxed)
-        {
-            // An answer is still going out: not waiting for a head.
-            waiting_since = now;
+        if activity.progressed.swap(false, Ordering::Relaxed) {
+            moved_since = now;
         }
         if activity.received.swap(false, Ordering::Relaxed) {
             body_since = now;
         }
         let handling = activity.handling.load(Ordering::Relaxed);
-        let sending = activity.sending.load(Ordering::Relaxed);
         match *stage.borrow() {
             Stage::Serving => {}
             Stage::Closing => return,
@@ -296,25 +305,41 @@ pub(super) async fn watchdog(
                 }
             }
         }
+        // An answer is going out: its body not all taken by hyper (`sending` counts the
+        // requests being handled too), or some of it not yet written.
+        let going_out = activity.sending.load(Ordering::Relaxed) > handling
+            || activity.owed.load(Ordering::Relaxed) > 0;
         if handling > 0 {
             waiting_since = now;
-            // `sending` counts every request being handled too: more is an answer going out.
-            if activity.receiving.load(Ordering::Relaxed) < handling || sending > handling {
+            if activity.receiving.load(Ordering::Relaxed) < handling {
                 // A handler is at work: neither deadline applies until it is done.
-                (quiet_since, body_since) = (now, now);
+                (quiet_since, body_since, moved_since) = (now, now, now);
                 continue;
             }
-            // Every running handler waits for its client to send more of its body.
-            if now.duration_since(body_since) >= idle {
+            // Every running handler waits for its client to send more of its body, and any
+            // answer going out waits for its client to read: timed by their own progress, not
+            // by other bytes (pings).
+            let since = if going_out {
+                body_since.max(moved_since)
+            } else {
+                body_since
+            };
+            if now.duration_since(since) >= idle {
                 return;
             }
             continue;
         }
         body_since = now;
-        if sending > 0 {
-            // A body is being sent: not waiting for a head (the idle timeout still applies).
+        if going_out {
+            // Not waiting for a head; an answer that has not moved for the idle timeout is
+            // not read.
             waiting_since = now;
+            if now.duration_since(moved_since) >= idle {
+                return;
+            }
+            continue;
         }
+        moved_since = now;
         let head_passed = head.is_some_and(|h| now.duration_since(waiting_since) >= h);
         if head_passed || now.duration_since(quiet_since) >= idle {
             return;
@@ -350,7 +375,9 @@ impl tokio::io::AsyncWrite for Watched {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.activity.wrote(&polled);
+        if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
+            self.activity.wrote(n);
+        }
         polled
     }
 
@@ -360,7 +387,9 @@ impl tokio::io::AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.activity.wrote(&polled);
+        if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
+            self.activity.wrote(n);
+        }
         polled
     }
 
