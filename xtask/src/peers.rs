@@ -1118,7 +1118,15 @@ fn callgrind(binary: &Path, route: Route, requests: u64) -> Result<u64, String> 
 /// dependencies, the server's own crate and the suite's shared one included).
 pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
     println!("\n| server | crates in its dependency tree |\n|---|---:|");
-    for p in PEERS {
+    for (i, p) in PEERS.iter().enumerate() {
+        // The observed rows are one build (`peer-ours` with its `observed` feature), counted once.
+        if PEERS[..i].iter().any(|q| q.binary == p.binary) {
+            continue;
+        }
+        let package: &[&str] = match p.binary {
+            "peer-ours-observed" => &["-p", "peer-ours", "--features", "observed"],
+            binary => &["-p", binary],
+        };
         let out = crate::cargo_command()
             .args([
                 "tree",
@@ -1127,10 +1135,9 @@ pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
                 "normal,build",
                 "--prefix",
                 "none",
-                "-p",
-                p.binary,
-                "--manifest-path",
             ])
+            .args(package)
+            .arg("--manifest-path")
             .arg(root.join("tests/peers/Cargo.toml"))
             .output()
             .map_err(|e| format!("cannot run cargo tree: {e}"))?;
@@ -1144,7 +1151,11 @@ pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
             .collect();
         crates.sort();
         crates.dedup();
-        println!("| {} | {} |", p.name, crates.len());
+        let name = match p.binary {
+            "peer-ours-observed" => "this project, with `metrics` and `otel`",
+            _ => p.name,
+        };
+        println!("| {name} | {} |", crates.len());
     }
     Ok(())
 }
