@@ -10,9 +10,11 @@
 //!   byte at a time) it sends meanwhile. A connection's deadlines are kept by one
 //!   watchdog that looks eight times per the shorter timeout (a deadline is noticed up to a
 //!   quarter of it late), so answering a request arms no timer and reads no clock.
-//! - **An idle timeout** (30 s by default): a connection with no request in flight (or only
-//!   handlers waiting for request bodies their clients do not send) that sends and receives
-//!   nothing for `idle_timeout` is closed, over HTTP/2 as over HTTP/1.1 (the head
+//! - **An idle timeout** (30 s by default): a connection with no request in flight that sends
+//!   and receives nothing for `idle_timeout` is closed; so is one whose handlers all wait for
+//!   request bodies that do not come, or whose answer going out does not move (its client
+//!   reads nothing, or a streamed answer sends nothing: keep a stream's keep-alive comments
+//!   more frequent than this) for that long, over HTTP/2 as over HTTP/1.1 (the head
 //!   deadline also applies while waiting for the next request, so the shorter one wins).
 //! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
 //!   `431` with the envelope (code `HEADERS_TOO_LARGE`, with a request id), and the connection
@@ -132,7 +134,9 @@ impl Serve {
     }
 
     /// How long a connection with no request in flight may send and receive nothing before it
-    /// is closed (default 30 s; at most a year).
+    /// is closed, and how long an answer going out (or a request body a handler waits for) may
+    /// not move (default 30 s; at most a year). Keep it above the keep-alive interval of
+    /// event streams (15 s by default), which is what moves a quiet stream.
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout.min(LONGEST_TIMEOUT);
         self

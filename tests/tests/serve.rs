@@ -44,6 +44,22 @@ fn app() -> Router {
         )
         .route("/forever", get(std::future::pending::<&'static str>))
         .route("/big", get(|| async { vec![b'x'; BIG] }))
+        // Answers at once with a body that reads the upload and says at its end how long it
+        // was: the answer goes out while the request's body still arrives.
+        .route(
+            "/summary",
+            axum::routing::post(|body: axum::body::Body| async move {
+                use futures_util::StreamExt;
+                let mut upload = body.into_data_stream();
+                axum::body::Body::from_stream(futures_util::stream::once(async move {
+                    let mut n = 0;
+                    while let Some(Ok(chunk)) = upload.next().await {
+                        n += chunk.len();
+                    }
+                    Ok::<_, std::convert::Infallible>(format!("{n} bytes"))
+                }))
+            }),
+        )
         .route(
             "/echo",
             axum::routing::post(|body: String| async move { format!("{} bytes", body.len()) }),
@@ -699,4 +715,29 @@ async fn an_http2_answer_the_client_never_lets_through_is_closed_though_it_pings
         closed_while_sending(read, write, H2_PING.to_vec()).await,
         "a stalled answer held the connection open"
     );
+}
+
+#[tokio::test]
+async fn an_answer_that_reads_its_upload_is_not_cut_while_the_upload_arrives() {
+    // The handler is done at once; its answer says nothing until the upload ends, a second
+    // after, in pieces 100 ms apart: the upload moving is the answer moving.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(
+        b"POST /summary HTTP/1.1\r\nHost: test\r\nContent-Length: 20\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s.write_all(b"ab").await.unwrap();
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .expect("answered")
+        .unwrap();
+    let response = String::from_utf8_lossy(&out);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("20 bytes"), "{response}");
 }

@@ -1128,14 +1128,7 @@ pub(crate) fn dependencies(root: &Path) -> Result<(), String> {
             binary => &["-p", binary],
         };
         let out = crate::cargo_command()
-            .args([
-                "tree",
-                "--locked",
-                "-e",
-                "normal,build",
-                "--prefix",
-                "none",
-            ])
+            .args(["tree", "--locked", "-e", "normal,build", "--prefix", "none"])
             .args(package)
             .arg("--manifest-path")
             .arg(root.join("tests/peers/Cargo.toml"))

@@ -35,6 +35,8 @@ pub(super) struct Activity {
     owed: AtomicUsize,
     /// An answer moved: hyper took a frame of its body, or wrote some of what was owed.
     progressed: AtomicBool,
+    /// The last write waited for the client to read.
+    blocked: AtomicBool,
 }
 
 impl Activity {
@@ -48,6 +50,7 @@ impl Activity {
             received: AtomicBool::new(false),
             owed: AtomicUsize::new(0),
             progressed: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -254,7 +257,7 @@ const LOOKS_PER_TIMEOUT: u32 = 8;
 /// - (with `head`) it has been waiting for a request head for `head` since `opened` or since
 ///   its last answer went out, however many bytes of that head (or pings) arrived;
 /// - the server is shutting down (`stage`): at once for a connection that has answered
-///   nothing and is handling nothing when `drain` (HTTP/1.1; hyper closes the others once
+///   nothing and is handling nothing over HTTP/1.1 (`http1`; hyper closes the others once
 ///   their answers are written, and HTTP/2 connections by `GOAWAY`), and for every connection
 ///   when the grace period is over.
 ///
@@ -266,7 +269,7 @@ pub(super) async fn watchdog(
     opened: tokio::time::Instant,
     idle: Duration,
     head: Option<Duration>,
-    drain: bool,
+    http1: bool,
     stage: &mut tokio::sync::watch::Receiver<Stage>,
 ) {
     let step =
@@ -300,7 +303,7 @@ pub(super) async fn watchdog(
             Stage::Serving => {}
             Stage::Closing => return,
             Stage::Draining => {
-                if drain && !answered_once && handling == 0 {
+                if http1 && !answered_once && handling == 0 {
                     return;
                 }
             }
@@ -308,7 +311,10 @@ pub(super) async fn watchdog(
         // An answer is going out: its body not all taken by hyper (`sending` counts the
         // requests being handled too), or some of it not yet written.
         let going_out = activity.sending.load(Ordering::Relaxed) > handling
-            || activity.owed.load(Ordering::Relaxed) > 0;
+            || activity.owed.load(Ordering::Relaxed) > 0
+            // Over HTTP/1.1 a write that waits for the client is an answer (what is owed is
+            // paid by the head's bytes too, so it runs out before the body's last bytes).
+            || (http1 && activity.blocked.load(Ordering::Relaxed));
         if handling > 0 {
             waiting_since = now;
             if activity.receiving.load(Ordering::Relaxed) < handling {
@@ -329,17 +335,16 @@ pub(super) async fn watchdog(
             }
             continue;
         }
-        body_since = now;
         if going_out {
             // Not waiting for a head; an answer that has not moved for the idle timeout is
-            // not read.
+            // not read (unless it is reading its request's body, which is still arriving).
             waiting_since = now;
-            if now.duration_since(moved_since) >= idle {
+            if now.duration_since(moved_since.max(body_since)) >= idle {
                 return;
             }
             continue;
         }
-        moved_since = now;
+        (body_since, moved_since) = (now, now);
         let head_passed = head.is_some_and(|h| now.duration_since(waiting_since) >= h);
         if head_passed || now.duration_since(quiet_since) >= idle {
             return;
@@ -375,6 +380,9 @@ impl tokio::io::AsyncWrite for Watched {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity
+            .blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
         if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
             self.activity.wrote(n);
         }
@@ -387,6 +395,9 @@ impl tokio::io::AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity
+            .blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
         if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
             self.activity.wrote(n);
         }
