@@ -387,10 +387,9 @@ async fn serve_connection(
             Ok::<_, Infallible>(answering.carried_by(response))
         }
     });
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: Arc::clone(&activity),
-    });
+    #[cfg(not(feature = "http2"))]
+    let h2 = false;
+    let io = TokioIo::new(Watched::new(stream, &activity, h2));
     #[cfg(feature = "http2")]
     if h2 {
         // The head deadline holds over HTTP/2 too: a connection with no request for it is

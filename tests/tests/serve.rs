@@ -700,17 +700,7 @@ async fn an_http2_answer_the_client_never_lets_through_is_closed_though_it_pings
     // The client allows no data on its streams (an initial window of 0), asks for `/hello`,
     // then only pings: the answer cannot move, and pings do not count as it moving.
     let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
-    let s = TcpStream::connect(server.addr).await.unwrap();
-    let (read, mut write) = s.into_split();
-    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    // SETTINGS: INITIAL_WINDOW_SIZE (4) = 0.
-    opening.extend_from_slice(b"\0\0\x06\x04\0\0\0\0\0\0\x04\0\0\0\0");
-    // HEADERS on stream 1, END_STREAM and END_HEADERS: GET http://test/hello, in HPACK (the
-    // static table's `:method GET` and `:scheme http`, `:authority` and `:path` literal).
-    let block: &[u8] = b"\x82\x86\x01\x04test\x04\x06/hello";
-    opening.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, 1]);
-    opening.extend_from_slice(block);
-    write.write_all(&opening).await.unwrap();
+    let (read, write) = h2_get_with_window(server.addr, 0, "/hello").await;
     assert!(
         closed_while_sending(read, write, H2_PING.to_vec()).await,
         "a stalled answer held the connection open"
@@ -740,4 +730,43 @@ async fn an_answer_that_reads_its_upload_is_not_cut_while_the_upload_arrives() {
     let response = String::from_utf8_lossy(&out);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("20 bytes"), "{response}");
+}
+
+#[tokio::test]
+async fn an_http2_answer_held_up_by_the_client_s_window_is_closed_though_it_pings() {
+    // A window of one byte: hyper takes the whole of `/big` and h2 holds it, waiting for a
+    // window update that never comes. The server's answers to pings are not the answer moving.
+    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let (read, write) = h2_get_with_window(server.addr, 1, "/big").await;
+    assert!(
+        closed_while_sending(read, write, H2_PING.repeat(4)).await,
+        "a held-up answer stayed open"
+    );
+}
+
+/// An HTTP/2 connection to `addr` whose client allows `window` bytes of data on each stream,
+/// and has asked for `path` (stream 1): the halves of its socket.
+async fn h2_get_with_window(
+    addr: SocketAddr,
+    window: u8,
+    path: &str,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = s.into_split();
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS: INITIAL_WINDOW_SIZE (4).
+    opening.extend_from_slice(b"\0\0\x06\x04\0\0\0\0\0\0\x04\0\0\0");
+    opening.push(window);
+    // HEADERS on stream 1, END_STREAM and END_HEADERS: GET http://test{path}, in HPACK (the
+    // static table's `:method GET` and `:scheme http`, `:authority` and `:path` literal).
+    let mut block = b"\x82\x86\x01\x04test\x04".to_vec();
+    block.push(path.len() as u8);
+    block.extend_from_slice(path.as_bytes());
+    opening.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, 1]);
+    opening.extend_from_slice(&block);
+    write.write_all(&opening).await.unwrap();
+    (read, write)
 }
