@@ -709,18 +709,18 @@ async fn an_http2_answer_the_client_never_lets_through_is_closed_though_it_pings
 
 #[tokio::test]
 async fn an_answer_that_reads_its_upload_is_not_cut_while_the_upload_arrives() {
-    // The handler is done at once; its answer says nothing until the upload ends, a second
+    // The handler is done at once; its answer says nothing until the upload ends, two seconds
     // after, in pieces 100 ms apart: the upload moving is the answer moving.
-    let server = start_with(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let server = start_with(Duration::from_secs(60), Duration::from_secs(1)).await;
     let mut s = TcpStream::connect(server.addr).await.unwrap();
     s.write_all(
         b"POST /summary HTTP/1.1\r\nHost: test\r\nContent-Length: 20\r\nConnection: close\r\n\r\n",
     )
     .await
     .unwrap();
-    for _ in 0..10 {
+    for _ in 0..20 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        s.write_all(b"ab").await.unwrap();
+        s.write_all(b"a").await.unwrap();
     }
     let mut out = Vec::new();
     tokio::time::timeout(BOUND, s.read_to_end(&mut out))
