@@ -57,8 +57,10 @@ use tower::ServiceExt;
 
 mod liveness;
 mod per_address;
-use liveness::{Activity, Answering, Receiving, Stage, Watched, watchdog};
+mod watched;
+use liveness::{Activity, Answering, Receiving, Stage, watchdog};
 use per_address::PerAddress;
+use watched::Watched;
 
 /// The longest head or idle timeout: a deadline computed from a longer one could overflow.
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);

@@ -1,0 +1,195 @@
+//! A connection's socket as the watchdog sees it: each byte read or written noted in the
+//! connection's [`Activity`], and over HTTP/2 what the server writes read as frames, so that
+//! only answers' data counts as answers moving.
+
+use super::liveness::Activity;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpStream;
+
+/// A connection's socket, noting each byte read or written in its [`Activity`].
+pub(super) struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+    /// Over HTTP/2, what is written read as frames: only the bytes of `DATA` frames are
+    /// answers moving, not the server's answers to pings or its window updates.
+    frames: Option<Frames>,
+}
+
+impl Watched {
+    pub(super) fn new(inner: TcpStream, activity: &Arc<Activity>, http2: bool) -> Self {
+        Watched {
+            inner,
+            activity: Arc::clone(activity),
+            frames: http2.then(Frames::default),
+        }
+    }
+
+    /// `n` bytes of `bufs`, in order, were written.
+    fn wrote<'a>(&mut self, bufs: impl IntoIterator<Item = &'a [u8]>, mut n: usize) {
+        let Some(frames) = &mut self.frames else {
+            self.activity.wrote(n);
+            return;
+        };
+        self.activity.io();
+        let mut data = 0;
+        for buf in bufs {
+            let part = &buf[..n.min(buf.len())];
+            data += frames.data_in(part);
+            n -= part.len();
+            if n == 0 {
+                break;
+            }
+        }
+        if data > 0 {
+            self.activity.paid(data);
+        }
+    }
+}
+
+/// Where the server's HTTP/2 frames are in what it writes: a frame is a 9-byte header (its
+/// payload's length in the first three bytes, its type in the fourth; `DATA` is 0) and its
+/// payload.
+#[derive(Default)]
+struct Frames {
+    header: [u8; 9],
+    /// Bytes of the current frame's header written so far.
+    filled: usize,
+    /// Bytes of the current frame's payload still to come.
+    left: usize,
+    /// The current frame is `DATA`.
+    data: bool,
+}
+
+impl Frames {
+    /// Reads `bytes`, the next ones written; how many of them are `DATA` payload.
+    fn data_in(&mut self, mut bytes: &[u8]) -> usize {
+        let mut data = 0;
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let n = self.left.min(bytes.len());
+                if self.data {
+                    data += n;
+                }
+                self.left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.filled).min(bytes.len());
+            self.header[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == 9 {
+                self.filled = 0;
+                let [a, b, c, kind, ..] = self.header;
+                self.left = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                self.data = kind == 0;
+            }
+        }
+        data
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.io();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity
+            .blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
+        if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
+            self.wrote([buf], n);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity
+            .blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
+        if let std::task::Poll::Ready(Ok(n @ 1..)) = polled {
+            self.wrote(bufs.iter().map(|b| &**b), n);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Frames;
+
+    /// A frame: its header (length, type, no flags, stream 1) and `len` bytes of payload.
+    fn frame(kind: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ];
+        f.resize(9 + len, 0xaa);
+        f
+    }
+
+    #[test]
+    fn only_data_payloads_are_counted_however_the_writes_cut_the_frames() {
+        let mut written = Vec::new();
+        written.extend(frame(4, 0)); // SETTINGS acknowledged: a header alone
+        written.extend(frame(6, 8)); // a ping's answer
+        written.extend(frame(1, 20)); // HEADERS
+        written.extend(frame(0, 70_000)); // DATA, longer than 16 bits
+        written.extend(frame(8, 4)); // WINDOW_UPDATE
+        written.extend(frame(0, 5)); // DATA
+        for cut in [1, 2, 7, 9, 10, 4096, written.len()] {
+            let mut frames = Frames::default();
+            let data: usize = written.chunks(cut).map(|c| frames.data_in(c)).sum();
+            assert_eq!(data, 70_005, "written {cut} bytes at a time");
+        }
+    }
+}
