@@ -191,8 +191,8 @@ impl TestRequest {
     ///
     /// # Panics
     /// As [`send`](TestRequest::send), and if the operation does not end within two minutes
-    /// (its server's operations never started, say) or its stream ends without saying how it
-    /// ended.
+    /// (its server's operations never started, say). A stream that ends without saying how the
+    /// operation ended is followed again from its last event, as an event-stream client does.
     pub async fn send_and_wait(self) -> TestResponse {
         let headers = self.builder.headers_ref().cloned().unwrap_or_default();
         let address = self
@@ -218,40 +218,51 @@ impl TestRequest {
         if !is_operation {
             return accepted;
         }
-        let mut follow = Request::get(format!("{location}/events"));
-        for (name, value) in &headers {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                follow = follow.header(name, value);
+        // As an event-stream client does, a stream that breaks before the end is followed
+        // again from the last event seen (`Last-Event-ID`).
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_OPERATION;
+        let mut seen = String::new();
+        let operation = loop {
+            let mut follow = Request::get(format!("{location}/events"));
+            for (name, value) in &headers {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    follow = follow.header(name, value);
+                }
             }
-        }
-        if let Some(address) = address {
-            follow = follow.extension(address);
-        }
-        let request = follow.body(Body::empty()).expect("a valid test request");
-        let Ok(events) = tokio::time::timeout(WAIT_FOR_OPERATION, read(&router, request)).await
-        else {
-            panic!(
-                "the operation at {location} did not end within {} s: were the server's \
-                 operations started (`Operations::start`) once its plugins were mounted?",
-                WAIT_FOR_OPERATION.as_secs()
-            );
-        };
-        assert_eq!(
-            events.status(),
-            StatusCode::OK,
-            "the operation's events at {location}: {}",
-            events.text()
-        );
-        let end = events
-            .events()
-            .into_iter()
-            .rev()
-            .find(|(name, _)| matches!(name.as_str(), "succeeded" | "failed" | "cancelled"));
-        let Some((_, operation)) = end else {
-            panic!(
-                "the operation's event stream ended without its end: {}",
+            if let Some(last) = seen.lines().rev().find_map(|l| l.strip_prefix("id: ")) {
+                follow = follow.header("last-event-id", last);
+            }
+            if let Some(address) = address {
+                follow = follow.extension(address);
+            }
+            let request = follow.body(Body::empty()).expect("a valid test request");
+            let Ok(events) = tokio::time::timeout_at(deadline, read(&router, request)).await else {
+                panic!(
+                    "the operation at {location} did not end within {} s: were the server's \
+                     operations started (`Operations::start`) once its plugins were mounted? \
+                     Its events: {seen}",
+                    WAIT_FOR_OPERATION.as_secs()
+                );
+            };
+            assert_eq!(
+                events.status(),
+                StatusCode::OK,
+                "the operation's events at {location}: {}",
                 events.text()
             );
+            seen.push_str(&events.text());
+            let end =
+                events.events().into_iter().rev().find(|(name, _)| {
+                    matches!(name.as_str(), "succeeded" | "failed" | "cancelled")
+                });
+            if let Some((_, operation)) = end {
+                break operation;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the operation's event stream ended without its end, again and again: {seen}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
         let status = operation["status"]
             .as_u64()

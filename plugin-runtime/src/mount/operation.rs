@@ -606,6 +606,7 @@ async fn look(
 ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
     send_progress(engine, id, after, tx).await?;
     let Some(row) = engine.store.get(id).await? else {
+        tracing::warn!(operation = %id, "an operation's event stream found the operation gone");
         return Ok(true);
     };
     if !row.state.is_finished() {
