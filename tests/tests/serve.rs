@@ -128,12 +128,17 @@ async fn start_with(head: Duration, idle: Duration) -> Running {
 async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
+    String::from_utf8_lossy(&until_closed(&mut s).await).into_owned()
+}
+
+/// Everything the server sends on `s` until it closes it, within the bound.
+async fn until_closed(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     tokio::time::timeout(BOUND, s.read_to_end(&mut out))
         .await
         .expect("the server answered in time")
         .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn get_request(path: &str) -> Vec<u8> {
@@ -489,11 +494,7 @@ async fn a_request_body_the_client_stops_sending_is_bounded_by_the_idle_timeout(
         tokio::time::sleep(Duration::from_millis(100)).await;
         s.write_all(piece).await.unwrap();
     }
-    let mut out = Vec::new();
-    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
-        .await
-        .expect("answered")
-        .unwrap();
+    let out = until_closed(&mut s).await;
     let response = String::from_utf8_lossy(&out);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("12 bytes"), "{response}");
@@ -558,11 +559,7 @@ async fn slow_reader(addr: SocketAddr) -> TcpStream {
 
 /// Reads until the server closes `s`; how many bytes of `/big`'s body came, after its head.
 async fn body_read(s: &mut TcpStream) -> usize {
-    let mut out = Vec::new();
-    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
-        .await
-        .expect("the answer ended in time")
-        .unwrap();
+    let out = until_closed(s).await;
     let head = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -722,11 +719,7 @@ async fn an_answer_that_reads_its_upload_is_not_cut_while_the_upload_arrives() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         s.write_all(b"a").await.unwrap();
     }
-    let mut out = Vec::new();
-    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
-        .await
-        .expect("answered")
-        .unwrap();
+    let out = until_closed(&mut s).await;
     let response = String::from_utf8_lossy(&out);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("20 bytes"), "{response}");

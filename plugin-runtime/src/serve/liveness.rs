@@ -70,12 +70,7 @@ impl Activity {
     pub(super) fn wrote(&self, n: usize) {
         self.io();
         if self.owed.load(Ordering::Relaxed) > 0 {
-            let _ = self
-                .owed
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |owed| {
-                    Some(owed.saturating_sub(n))
-                });
-            self.progressed.store(true, Ordering::Relaxed);
+            self.paid(n);
         }
     }
 
