@@ -43,9 +43,12 @@ impl Backend {
 }
 
 /// Opens a pool on `url`. A SQLite file is created if missing (its directory too) and used in WAL
-/// mode with `synchronous = FULL` and foreign keys on, so an acknowledged write survives a crash;
-/// `sqlite::memory:` keeps one connection forever (each connection would be a database of its
-/// own).
+/// mode with `synchronous = FULL` and foreign keys on, so an acknowledged write survives a crash.
+/// `sqlite::memory:` is one database for as long as the pool lives, served through one
+/// connection at a time: a connection the pool closes and opens again (sqlx closes one whose
+/// query was cancelled partway, by a timeout or a client gone) still finds every table and row.
+/// So is an in-memory URL that names its database (`sqlite:file:name?mode=memory`), which
+/// other pools in the process may open too.
 ///
 /// A query waits at most [`CONNECTION_WAIT`] for a connection and, on SQLite, at most
 /// [`SQLITE_BUSY_WAIT`] for another write; then it fails with an error [`is_unavailable`]
@@ -78,13 +81,21 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         ));
     }
     let mut url = url.to_owned();
-    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    let memory = is_memory(&url);
     if backend == Backend::Sqlite && !memory {
         create_parent_dir(&url)?;
         if !url.contains("mode=") {
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str("mode=rwc");
         }
+    }
+    let mut keeper = None;
+    if backend == Backend::Sqlite && memory {
+        url = named_memory(&url);
+        let options = AnyConnectOptions::from_str(&url)?;
+        keeper = Some(std::sync::Mutex::new(
+            <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?,
+        ));
     }
     let options = AnyConnectOptions::from_str(&url)?;
     let pool = match backend {
@@ -102,6 +113,8 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
                 SQLITE_BUSY_WAIT.as_millis()
             );
             pool.after_connect(move |conn, _| {
+                // Owned by the pool, as this hook is: the in-memory database lives as long.
+                let _open_while_the_pool_lives = &keeper;
                 // Built from constants of this module, never from input.
                 let busy = sqlx::raw_sql(sqlx::AssertSqlSafe(busy.clone()));
                 Box::pin(async move {
@@ -117,6 +130,39 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         .await
 }
 
+/// Whether a SQLite URL names an in-memory database.
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// An in-memory SQLite URL whose database has a name of its own. Each connection to
+/// `sqlite::memory:` would be a new, empty database (sqlx names it anew each time the URL is
+/// read); with a name, every connection the pool opens, and the one [`connect`] keeps open so
+/// that the database outlives them, is the same. A URL that names its database already
+/// (`sqlite:file:name?mode=memory`) is left as it is; the parameters of one that does not are
+/// kept (a `cache=private` among them makes each connection a database of its own again).
+fn named_memory(url: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    if !database.is_empty() && database != ":memory:" {
+        return url.to_owned();
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut named = format!("sqlite:file:plugin-routes-memory-{n}?mode=memory");
+    for param in params
+        .split('&')
+        .filter(|p| !p.is_empty() && *p != "mode=memory")
+    {
+        named.push('&');
+        named.push_str(param);
+    }
+    named
+}
+
 /// A SQLite pool of its own on `url`, set up as [`connect`] sets up the shared one: what
 /// apalis's storage takes (it speaks to SQLite, not through `Any`). On `sqlite::memory:` it is
 /// a second private database, holding only the queue.
@@ -125,17 +171,29 @@ pub(crate) async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
-    let memory = url.contains(":memory:") || url.contains("mode=memory");
-    let mut options = SqliteConnectOptions::from_str(url)?
+    let memory = is_memory(url);
+    let url = if memory {
+        named_memory(url)
+    } else {
+        url.to_owned()
+    };
+    let mut options = SqliteConnectOptions::from_str(&url)?
         .busy_timeout(SQLITE_BUSY_WAIT)
         .foreign_keys(true);
     if !memory {
-        create_parent_dir(url)?;
+        create_parent_dir(&url)?;
         options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
     }
+    let keeper = if memory {
+        Some(std::sync::Mutex::new(
+            <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await?,
+        ))
+    } else {
+        None
+    };
     let pool = if memory {
         SqlitePoolOptions::new()
             .max_connections(1)
@@ -145,6 +203,11 @@ pub(crate) async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::
         SqlitePoolOptions::new().max_connections(4)
     };
     pool.acquire_timeout(CONNECTION_WAIT)
+        .after_connect(move |_, _| {
+            // As for `connect`: the in-memory database lives as long as the pool.
+            let _open_while_the_pool_lives = &keeper;
+            Box::pin(async { Ok(()) })
+        })
         .connect_with(options)
         .await
 }
@@ -261,4 +324,66 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM kept")
+            .fetch_one(pool)
+            .await
+    }
+
+    async fn memory_with_a_row() -> AnyPool {
+        let pool = connect("sqlite::memory:").await.expect("in memory");
+        sqlx::query("CREATE TABLE kept (x BIGINT); INSERT INTO kept (x) VALUES (1)")
+            .execute(&pool)
+            .await
+            .expect("a table and a row");
+        pool
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_outlives_its_connection() {
+        let pool = memory_with_a_row().await;
+        // The pool's one connection closed, as sqlx closes one it no longer trusts.
+        pool.acquire().await.unwrap().close().await.unwrap();
+        assert_eq!(count(&pool).await.unwrap(), 1);
+        // Another pool on `sqlite::memory:` is a database of its own.
+        let other = connect("sqlite::memory:").await.unwrap();
+        assert!(count(&other).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_cancelled_partway_lose_nothing_in_memory() {
+        // A timeout or a client gone cancels a query wherever it is; sqlx then closes the
+        // connection. Before the database had a name of its own this lost every table within a
+        // few rounds.
+        let pool = memory_with_a_row().await;
+        for round in 0..1_000u64 {
+            let cancelled = count(&pool);
+            let _ = tokio::time::timeout(Duration::from_micros(round % 250), cancelled).await;
+            let kept = count(&pool).await;
+            assert_eq!(kept.as_ref().ok(), Some(&1), "round {round}: {kept:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_unnamed_memory_url_is_named() {
+        let a = named_memory("sqlite::memory:");
+        assert!(a.starts_with("sqlite:file:plugin-routes-memory-") && a.ends_with("?mode=memory"));
+        for unnamed in [
+            "sqlite://:memory:?cache=shared",
+            "sqlite:?mode=memory&cache=shared",
+        ] {
+            let b = named_memory(unnamed);
+            assert!(b.starts_with("sqlite:file:plugin-routes-memory-"), "{b}");
+            assert!(b.ends_with("?mode=memory&cache=shared"), "{b}");
+            assert_ne!(a, b.split('&').next().unwrap_or_default());
+        }
+        let named = "sqlite:file:mine?mode=memory&cache=shared";
+        assert_eq!(named_memory(named), named);
+    }
 }

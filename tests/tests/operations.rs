@@ -871,7 +871,9 @@ async fn a_queued_operation_cancelled_ends_with_the_cancelled_error() {
         Err(CountError::Cancelled(e)) => assert_eq!(e.message, "the operation was cancelled"),
         other => panic!("{other:?}"),
     }
-    let gone = format!("{}0", &location[..location.len() - 1]);
+    // Another id: the last digit changed (to one it is not).
+    let (kept, last) = location.split_at(location.len() - 1);
+    let gone = format!("{kept}{}", if last == "0" { '1' } else { '0' });
     match Pending::<Counted, CountError>::resume(&raw, gone)
         .status()
         .await
