@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// What the routes share: how many times `hold` ran (counted across servers), and whether a
-/// held run was dropped.
+/// What the routes share: how many times `hold` ran (counted across servers), whether a held
+/// run was dropped, and the gate `gated` waits at.
 #[derive(Default)]
 struct Jobs {
     holds: Arc<AtomicU32>,
     dropped: Arc<AtomicBool>,
+    gate: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, garde::Validate)]
@@ -102,12 +103,20 @@ async fn once(ctx: Ctx<Jobs>) -> RouteResult<Held> {
     Ok(Held { run: 1 })
 }
 
+/// Waits until the test opens its gate, then answers; not safe to run again.
+#[plugin_route(method = "POST", path = "/gated", operation, scopes("jobs:run"))]
+async fn gated(ctx: Ctx<Jobs>) -> RouteResult<Held> {
+    ctx.progress(None, "waiting at the gate");
+    ctx.gate.notified().await;
+    Ok(Held { run: 1 })
+}
+
 #[plugin(
     name = "jobs",
     version = "1.0.0",
     state = Jobs,
     client = JobsClient,
-    routes(count, hold, once)
+    routes(count, hold, once, gated)
 )]
 struct JobsPlugin;
 
@@ -669,6 +678,37 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
     assert_eq!(names, ["progress", "cancelled"], "{text}");
     assert_eq!(events[0].1["message"], "holding");
     runner.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
+/// A run that ends while its server has lost the database keeps its result. Its end is
+/// written once the database is back; meanwhile the queue hands the job back to the server (its
+/// worker, stale after two missed heartbeats, registers again), and that neither fails it as a
+/// run its server stopped nor runs it again.
+#[tokio::test]
+async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
+    let Some(pg) = PgSchema::fresh("operations_end_cut").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let mut cut = CutPostgres::start(&url).await;
+    let jobs = Jobs::default();
+    let gate = Arc::clone(&jobs.gate);
+    let s = server(&cut.url, jobs, OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/gated", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("running")).await;
+    cut.cut().await;
+    gate.notify_one();
+    // Four heartbeats (1 s each here) without the database.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cut.restore().await;
+    let op = s.until(&location, |op| op["state"] != "running").await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["result"], json!({"run": 1}), "{op}");
+    s.running.stop(Duration::from_secs(5)).await;
     pg.remove().await;
 }
 

@@ -57,7 +57,8 @@ pub(crate) struct Engine {
     pub(crate) settings: OperationSettings,
     /// The runner of each operation route this server serves, by `plugin/handler`.
     runners: Mutex<HashMap<String, Arc<dyn Runner>>>,
-    /// The operations running here, each with what wakes its cancel watch.
+    /// The operations running here, or whose end is still being written, each with what wakes
+    /// its cancel watch.
     running: Mutex<HashMap<String, Arc<Notify>>>,
     /// Moves whenever an operation run here reports progress or ends: what event streams
     /// served here wait on between their reads.
@@ -244,8 +245,11 @@ impl Engine {
         let notify = Arc::new(Notify::new());
         lock(&self.running).insert(row.id.clone(), Arc::clone(&notify));
         let finished = self.run(&row, runner, &request_id, &notify).await;
-        lock(&self.running).remove(&row.id);
+        // Still this server's until its end is written: handed again meanwhile (the queue
+        // gives a worker's jobs back when it registers again after an outage), it is not
+        // taken for a run that stopped, nor run twice.
         self.record_end(&row.id, finished).await;
+        lock(&self.running).remove(&row.id);
     }
 
     /// Writes how a run ended, waiting out the database's failures while the server runs.
