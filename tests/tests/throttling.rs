@@ -303,6 +303,79 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
     assert_eq!(count("reachable again"), 1, "{text}");
 }
 
+/// Redis's host replaced without a word: the connection the store holds stops answering but
+/// is never closed (no reset reaches it), while a new connection reaches Redis. The first
+/// check meets the timeout; the store gives that connection up, and the next check counts on a
+/// new one, where the count went on.
+#[tokio::test]
+async fn a_redis_connection_gone_silent_is_given_up_after_one_timeout() {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(url) = redis_url() else { return };
+    let upstream = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Each forwarded connection's flag: once set, what the client sends is read and dropped.
+    let silenced: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
+    let accepted = Arc::clone(&silenced);
+    let proxy = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((client, _)) = listener.accept().await {
+            let silent = Arc::new(AtomicBool::new(false));
+            accepted.lock().unwrap().push(Arc::clone(&silent));
+            let upstream = upstream.clone();
+            conns.spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let up = async {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        if !silent.load(Ordering::SeqCst) {
+                            let _ = to_server.write_all(&buf[..n]).await;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut from_server, &mut to_client);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .key_prefix(fresh_prefix("silent"))
+        .when_unreachable(WhenUnreachable::Refuse);
+    let c = scarce_server(store);
+    let get = || c.get("/v1/plugins/scarce/scarce").send();
+    assert_eq!(get().await.status(), 204);
+    assert_eq!(get().await.status(), 204);
+    for conn in silenced.lock().unwrap().iter() {
+        conn.store(true, Ordering::SeqCst);
+    }
+    let r = get().await;
+    assert_eq!(
+        r.status(),
+        503,
+        "no answer within the timeout: {}",
+        r.text()
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get().await.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [204, 204, 204, 429],
+        "counted on a new connection"
+    );
+    proxy.abort();
+}
+
 /// Forwards every connection `listener` accepts to `upstream`, until aborted (which drops the
 /// listener and the connections with it).
 pub(crate) async fn forward(listener: tokio::net::TcpListener, upstream: String) {

@@ -223,6 +223,7 @@ impl RedisCounter {
     /// Sends one command (a script of its own, say) and waits for its answer within the
     /// store's timeout; a failure counts as Redis being unreachable, as a check's does.
     pub(super) async fn command(&self, args: Vec<Vec<u8>>) -> Result<Reply, Unreachable> {
+        let current = self.current();
         let sent = async {
             let conn = self.connection().await?;
             conn.send(args).await
@@ -234,7 +235,7 @@ impl RedisCounter {
                 Ok(reply)
             }
             Ok(Err(e)) => Err(self.failed(&e)),
-            Err(_) => Err(self.failed("no answer within the timeout")),
+            Err(_) => Err(self.timed_out(current)),
         }
     }
 
@@ -262,11 +263,12 @@ impl RedisCounter {
             args.push(step.interval.div_ceil(1000).to_string().into_bytes());
             args.push((step.tolerance / 1000).to_string().into_bytes());
         }
+        let current = self.current();
         let outcome = tokio::time::timeout(self.settings.timeout, self.call(args)).await;
         let reply = match outcome {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(self.failed(&e)),
-            Err(_) => return Err(self.failed("no answer within the timeout")),
+            Err(_) => return Err(self.timed_out(current)),
         };
         match parse_counted(&reply, steps.len()) {
             Some(counted) => {
@@ -311,6 +313,24 @@ impl RedisCounter {
         {
             *slot = None;
         }
+    }
+
+    /// The connection a command is about to use, if one is open: what [`Self::timed_out`]
+    /// gives up on.
+    fn current(&self) -> Option<Connection> {
+        lock(&self.connection).clone()
+    }
+
+    /// A command got no answer within the timeout on `conn`. A connection whose peer went
+    /// away without a word (a Redis host replaced, an address moved) would never answer again,
+    /// and TCP would take many minutes to say so: it is closed, and the next command opens
+    /// another. (Commands still waiting on it fail at once, as they would have timed out.)
+    fn timed_out(&self, conn: Option<Connection>) -> Unreachable {
+        if let Some(conn) = conn {
+            self.drop_connection(&conn);
+            conn.close();
+        }
+        self.failed("no answer within the timeout")
     }
 
     async fn connection(&self) -> Result<Connection, String> {
@@ -407,6 +427,8 @@ type Pending = Arc<Mutex<VecDeque<Answer>>>;
 struct Connection {
     commands: mpsc::Sender<(Vec<u8>, Answer)>,
     alive: Arc<std::sync::atomic::AtomicBool>,
+    /// Stops the reader, which would otherwise wait on a silent peer for as long as TCP does.
+    closing: Arc<tokio::sync::Notify>,
     /// The script's SHA-1, as `SCRIPT LOAD` answered it.
     script: String,
 }
@@ -414,6 +436,12 @@ struct Connection {
 impl Connection {
     fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Fails what waits on it and closes it.
+    fn close(&self) {
+        self.alive.store(false, Ordering::Relaxed);
+        self.closing.notify_one();
     }
 
     async fn open(target: &Target) -> Result<Connection, String> {
@@ -441,6 +469,8 @@ impl Connection {
             }
         });
         let (reader_pending, reader_alive) = (Arc::clone(&pending), Arc::clone(&alive));
+        let closing = Arc::new(tokio::sync::Notify::new());
+        let reader_closing = Arc::clone(&closing);
         tokio::spawn(async move {
             let mut buf: Vec<u8> = Vec::with_capacity(4096);
             let why = loop {
@@ -460,7 +490,11 @@ impl Connection {
                     Err(e) => break e,
                 }
                 let mut chunk = [0u8; 4096];
-                match read.read(&mut chunk).await {
+                let got = tokio::select! {
+                    got = read.read(&mut chunk) => got,
+                    () = reader_closing.notified() => break "the connection was closed".to_owned(),
+                };
+                match got {
                     Ok(0) => break "the connection closed".to_owned(),
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     Err(e) => break format!("cannot read: {e}"),
@@ -473,6 +507,7 @@ impl Connection {
         let mut conn = Connection {
             commands: tx,
             alive,
+            closing,
             script: String::new(),
         };
         if let Some(password) = &target.password {
