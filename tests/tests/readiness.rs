@@ -332,5 +332,19 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
     let closed = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
     let e = plugin_routes::database::connect(&closed).await.unwrap_err();
     assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+    // So is a write meeting a server that takes none now, as a standby does while a failover
+    // moves the primary (here a session that is read-only).
+    let read_only = format!("{}%20-c%20default_transaction_read_only%3Don", pg.url);
+    let pool = plugin_routes::database::connect(&read_only).await.unwrap();
+    let e = sqlx::query("CREATE TABLE written (x BIGINT)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("25006"), "{e}");
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
     pg.remove().await;
 }

@@ -12,7 +12,8 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// - the connection failed (reset, cut, TLS);
 /// - PostgreSQL: a connection exception (SQLSTATE `08000`, `08001`, `08003`, `08004`, `08006`,
 ///   `08007`; not `08P01`, a protocol violation), the server shutting down or not yet accepting
-///   connections (`57P01` to `57P03`), too many connections (`53300`);
+///   connections (`57P01` to `57P03`), too many connections (`53300`), a write reaching a
+///   server that is read-only now (`25006`: a standby, during a failover);
 /// - SQLite: busy or locked past [`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT).
 ///
 /// Such a failure passes by itself. A handler that returns it with `?` gets `503 UNAVAILABLE`
@@ -54,6 +55,7 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
                 | "57P02"
                 | "57P03"
                 | "53300"
+                | "25006"
         );
     }
     let _ = db;
