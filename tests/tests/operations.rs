@@ -473,6 +473,61 @@ async fn past_the_per_caller_cap_starting_one_answers_429() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An operation stored whose job never reached the queue (the queue failed after the insert, or
+/// the insert's answer was lost) is not left `queued` for ever, counting against its owner's
+/// cap: a server serving its route queues it again after three heartbeats, and it runs.
+#[tokio::test]
+async fn an_operation_left_queued_without_a_job_is_queued_again() {
+    let (url, dir) = sqlite_file("orphan");
+    orphan_queued_again(&url, "DELETE FROM Jobs WHERE idempotency_key = $1").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The same on PostgreSQL, whose queue is apalis's tables there.
+#[tokio::test]
+async fn an_operation_left_queued_without_a_job_is_queued_again_on_postgres() {
+    let Some(pg) = PgSchema::fresh("operations_orphan").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    orphan_queued_again(&url, "DELETE FROM apalis.jobs WHERE idempotency_key = $1").await;
+    pg.remove().await;
+}
+
+/// An operation accepted by a server with no workers, its job deleted with `delete` (bound to
+/// the operation's id), then a second server on `url` that runs it.
+async fn orphan_queued_again(url: &str, delete: &'static str) {
+    let first = server(url, Jobs::default(), OperationSettings::default()).await;
+    first.running.stop(Duration::from_secs(5)).await;
+    let r = first
+        .client
+        .post("/v1/plugins/jobs/counts")
+        .header("authorization", &first.alice)
+        .json(&json!({"to": 2}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    let db = plugin_routes::database::connect(url).await.unwrap();
+    let deleted = sqlx::query(delete).bind(&id).execute(&db).await.unwrap();
+    assert_eq!(
+        deleted.rows_affected(),
+        1,
+        "the operation's job, keyed by its id"
+    );
+    let second = server(
+        url,
+        Jobs::default(),
+        OperationSettings::default().with_retention(Duration::from_secs(2)),
+    )
+    .await;
+    let op = second.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"counted": 2}), "{op}");
+    second.running.stop(Duration::from_secs(5)).await;
+}
+
 /// An ended operation is deleted once its retention period is past, and apalis's row of its job
 /// with it (apalis keeps done jobs until they are deleted).
 #[tokio::test]

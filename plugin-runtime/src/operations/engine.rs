@@ -134,9 +134,8 @@ impl Engine {
         if !self.store.insert(row, max).await.map_err(Submit::Store)? {
             return Ok(false);
         }
-        let job = OperationJob { id: row.id.clone() };
         let key = format!("{}/{}", row.plugin, row.route);
-        if let Err(e) = self.push(&key, job).await {
+        if let Err(e) = self.push(&key, &row.id).await {
             // Not queued: it would stay `queued` forever.
             let error =
                 ApiError::unavailable("the operation could not be queued; try again shortly", 1)
@@ -169,32 +168,135 @@ impl Engine {
         Ok(true)
     }
 
-    async fn push(&self, key: &str, job: OperationJob) -> Result<(), sqlx::Error> {
+    /// Queues operation `id` of route `key`: a job keyed by the operation's id, so that the
+    /// queue holds at most one for it and [`Self::requeue_orphans`] can find it.
+    async fn push(&self, key: &str, id: &str) -> Result<(), sqlx::Error> {
         let queue = queue_name(&self.settings.namespace, key);
         let failed = |e: &dyn std::fmt::Display| {
             sqlx::Error::Protocol(format!("queueing the operation: {e}"))
         };
+        #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+        let task = apalis_core::task::builder::TaskBuilder::new(OperationJob { id: id.to_owned() })
+            .idempotency_key(id)
+            .build();
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
                 use apalis_core::backend::TaskSink;
                 let mut storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
                     .with_config(apalis_sqlite::Config::default().queue(&queue));
-                storage.push(job).await.map_err(|e| failed(&e))
+                storage.push_task(task).await.map_err(|e| failed(&e))
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
                 use apalis_core::backend::TaskSink;
                 let mut storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
                     .with_config(apalis_postgres::Config::default().queue(&queue));
-                storage.push(job).await.map_err(|e| failed(&e))
+                storage.push_task(task).await.map_err(|e| failed(&e))
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, job, failed);
+                let _ = (queue, id, failed);
                 match *never {}
             }
         }
+    }
+
+    /// Whether the queue holds a job for operation `id` of route `key` that a worker will still
+    /// take or is running; a job that ended is removed, so that the operation can be queued
+    /// again.
+    async fn job_pending(&self, key: &str, id: &str) -> Result<bool, sqlx::Error> {
+        let queue = queue_name(&self.settings.namespace, key);
+        let status: Option<String> =
+            match &self.queue {
+                #[cfg(feature = "operations-sqlite")]
+                Queue::Sqlite(pool) => {
+                    sqlx::query_scalar(
+                        "SELECT status FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
+                    )
+                    .bind(&queue)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+                }
+                #[cfg(feature = "operations-postgres")]
+                Queue::Postgres(pool) => sqlx::query_scalar(
+                    "SELECT status FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2",
+                )
+                .bind(&queue)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?,
+                #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+                Queue::Missing(never) => {
+                    let _ = (queue, id);
+                    match *never {}
+                }
+            };
+        let Some(status) = status else {
+            return Ok(false);
+        };
+        if !matches!(status.as_str(), "Done" | "Failed" | "Killed") {
+            return Ok(true);
+        }
+        match &self.queue {
+            #[cfg(feature = "operations-sqlite")]
+            Queue::Sqlite(pool) => {
+                sqlx::query(
+                    "DELETE FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2 AND status = ?3",
+                )
+                .bind(&queue)
+                .bind(id)
+                .bind(&status)
+                .execute(pool)
+                .await?;
+            }
+            #[cfg(feature = "operations-postgres")]
+            Queue::Postgres(pool) => {
+                sqlx::query(
+                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2 AND status = $3",
+                )
+                .bind(&queue)
+                .bind(id)
+                .bind(&status)
+                .execute(pool)
+                .await?;
+            }
+            #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+            Queue::Missing(never) => match *never {},
+        }
+        Ok(false)
+    }
+
+    /// Queues again the operations of routes served here that have been `queued` longer than
+    /// three heartbeats with no job a worker will take: their job was never written (the queue
+    /// failed after the operation was stored, or the answer to the insert was lost) or ended
+    /// without the operation starting (a server stopping while it waited for the database).
+    /// Without this they would stay `queued` for ever, counting against their owner's cap.
+    /// Whichever server's job comes first runs it; any other finds it taken.
+    async fn requeue_orphans(&self) -> Result<u64, sqlx::Error> {
+        let grace = i64::try_from((self.settings.heartbeat * 3).as_millis()).unwrap_or(i64::MAX);
+        let mut requeued = 0;
+        for (id, key) in self
+            .store
+            .queued_before(now_ms().saturating_sub(grace))
+            .await?
+        {
+            if !lock(&self.runners).contains_key(&key) || self.job_pending(&key, &id).await? {
+                continue;
+            }
+            // Another server may have just done the same: the queue keeps one job an id.
+            if let Err(e) = self.push(&key, &id).await {
+                tracing::debug!(operation = %id, error = %e, "an orphaned operation was not queued again here");
+                continue;
+            }
+            tracing::warn!(operation = %id, route = %key, "an operation left queued without a job was queued again");
+            requeued += 1;
+            if let Some(wake) = lock(&self.wake).get(&key) {
+                let _ = wake.unbounded_send(());
+            }
+        }
+        Ok(requeued)
     }
 
     /// Asks a running operation to stop; one running here stops at once. `request_id` is the
@@ -647,6 +749,9 @@ impl Engine {
             }
             if let Err(e) = self.delete_jobs_done_before(before).await {
                 tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
+            }
+            if let Err(e) = self.requeue_orphans().await {
+                tracing::warn!(error = %e, "could not look for operations left queued without a job");
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
