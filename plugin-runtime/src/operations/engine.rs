@@ -207,65 +207,81 @@ impl Engine {
     /// again.
     async fn job_pending(&self, key: &str, id: &str) -> Result<bool, sqlx::Error> {
         let queue = queue_name(&self.settings.namespace, key);
-        let status: Option<String> =
-            match &self.queue {
-                #[cfg(feature = "operations-sqlite")]
-                Queue::Sqlite(pool) => {
-                    sqlx::query_scalar(
-                        "SELECT status FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
-                    )
-                    .bind(&queue)
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?
-                }
-                #[cfg(feature = "operations-postgres")]
-                Queue::Postgres(pool) => sqlx::query_scalar(
-                    "SELECT status FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2",
-                )
-                .bind(&queue)
-                .bind(id)
-                .fetch_optional(pool)
-                .await?,
-                #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
-                Queue::Missing(never) => {
-                    let _ = (queue, id);
-                    match *never {}
-                }
-            };
-        let Some(status) = status else {
+        let Some(status) = self.job_status(&queue, id).await? else {
             return Ok(false);
         };
         if !matches!(status.as_str(), "Done" | "Failed" | "Killed") {
             return Ok(true);
         }
+        self.delete_job(&queue, id, &status).await?;
+        Ok(false)
+    }
+
+    /// The status apalis gives the job of operation `id` in `queue`, if there is one.
+    async fn job_status(&self, queue: &str, id: &str) -> Result<Option<String>, sqlx::Error> {
+        match &self.queue {
+            #[cfg(feature = "operations-sqlite")]
+            Queue::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT status FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
+                )
+                .bind(queue)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+            }
+            #[cfg(feature = "operations-postgres")]
+            Queue::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT status FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2",
+                )
+                .bind(queue)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+            }
+            #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
+            Queue::Missing(never) => {
+                let _ = (queue, id);
+                match *never {}
+            }
+        }
+    }
+
+    /// Deletes the job of operation `id` in `queue` if its status is still `status`.
+    async fn delete_job(&self, queue: &str, id: &str, status: &str) -> Result<(), sqlx::Error> {
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
                 sqlx::query(
                     "DELETE FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2 AND status = ?3",
                 )
-                .bind(&queue)
+                .bind(queue)
                 .bind(id)
-                .bind(&status)
+                .bind(status)
                 .execute(pool)
                 .await?;
+                Ok(())
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
                 sqlx::query(
-                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2 AND status = $3",
+                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2 \
+                     AND status = $3",
                 )
-                .bind(&queue)
+                .bind(queue)
                 .bind(id)
-                .bind(&status)
+                .bind(status)
                 .execute(pool)
                 .await?;
+                Ok(())
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
-            Queue::Missing(never) => match *never {},
+            Queue::Missing(never) => {
+                let _ = (queue, id, status);
+                match *never {}
+            }
         }
-        Ok(false)
     }
 
     /// Queues again the operations of routes served here that have been `queued` longer than
