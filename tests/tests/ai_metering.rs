@@ -250,3 +250,46 @@ async fn concurrent_generations_on_a_file_database_all_succeed() {
     assert_eq!(today["generations"], 24, "{today}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A call the provider answered whose charge the database would not take (SQLite's write lock
+/// held past its busy wait): the caller gets `503 UNAVAILABLE`, and the call is charged what the
+/// provider counted once the database takes writes again, not handed back as if unused.
+#[tokio::test]
+async fn a_charge_the_database_refused_is_made_once_it_is_back() {
+    use sqlx::Connection;
+    let (dir, url) = crate::server::fresh_sqlite("ai-refused-charge");
+    let ai = ai_on(&url, "ai:*", 10.0).await;
+    let c = ai.client.clone();
+    // "hello world": the double counts 2 + 3 tokens in and 3 out ("echo:", "hello", "world").
+    let call = tokio::spawn(async move {
+        generate(&c, json!({"prompt": "hello world", "model": "held"})).await
+    });
+    while ai.upstream.calls() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The hold is taken; the provider answers while another connection holds the write lock.
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    ai.upstream.release();
+    let r = call.await.unwrap();
+    assert_eq!(r.status(), 503, "{}", r.text());
+    assert_eq!(r.error()["code"], "UNAVAILABLE");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder.close().await.unwrap();
+    let today = usage_once(&ai.client, 1).await["today"].clone();
+    assert_eq!(today["usage"]["inputTokens"], 5, "{today}");
+    assert_eq!(today["usage"]["outputTokens"], 3, "{today}");
+    // At the model's prices (1 and 2 USD a million tokens), and nothing more held.
+    assert_eq!(today["costUsd"], 0.000011, "{today}");
+    assert_eq!(
+        today["remainingUsd"], 9.999989,
+        "the hold is settled: {today}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

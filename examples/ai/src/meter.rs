@@ -146,6 +146,7 @@ impl Meter {
                 most,
                 delivered: Delivered::default(),
                 streamed,
+                owed: None,
             },
         }))
     }
@@ -315,6 +316,9 @@ struct Tab {
     most: Usage,
     delivered: Delivered,
     streamed: bool,
+    /// What a settlement the database refused was charging (usage, and whether the call was
+    /// whole): what ending the call charges, rather than an estimate or nothing.
+    owed: Option<(Usage, bool)>,
 }
 
 /// What a call delivered and what the provider counted: what an estimate is made of.
@@ -455,7 +459,12 @@ impl Tab {
                 streamed: self.streamed,
                 complete,
             };
-            self.ledger.settle(r, &record).await?;
+            if let Err(e) = self.ledger.settle(r, &record).await {
+                // The provider did the work: the call is charged this once the database takes
+                // it (the bill, dropped, tries again), never handed back as if unused.
+                self.owed = Some((usage, complete));
+                return Err(e);
+            }
             self.reservation = None;
             // Counted once, as the ledger recorded it.
             if let Some(metrics) = &self.metrics {
@@ -473,15 +482,49 @@ impl Tab {
         Ok(())
     }
 
-    async fn end_early(&mut self) {
-        if !self.delivered.any() {
-            if let Err(e) = self.release().await {
-                tracing::error!(error = %e, "an unfinished call's hold could not be released");
+    /// Ends a call that stopped before it settled: charges what a refused settlement was
+    /// charging, else releases the hold if nothing was delivered or counted, else charges the
+    /// estimate.
+    ///
+    /// # Errors
+    /// The database failing; the hold is then still the tab's.
+    async fn end(&mut self) -> Result<(), sqlx::Error> {
+        match self.owed {
+            Some((usage, complete)) => self.settle(usage, complete).await.map(drop),
+            None if !self.delivered.any() => self.release().await,
+            None => {
+                let usage = self.delivered.estimate(self.most);
+                self.settle(usage, false).await.map(drop)
             }
-        } else {
-            let usage = self.delivered.estimate(self.most);
-            if let Err(e) = self.settle(usage, false).await {
-                tracing::error!(error = %e, "an unfinished call could not be recorded");
+        }
+    }
+
+    async fn end_early(&mut self) {
+        if let Err(e) = self.end().await {
+            tracing::error!(error = %e, "an unfinished call could not be recorded; its bill tries again once dropped");
+        }
+    }
+
+    /// [`Tab::end`], waiting out a database that cannot answer for a while (a little longer
+    /// each time) for up to half a hold's life: past that the hold is released by age anyway.
+    async fn end_in_time(&mut self) {
+        let give_up = tokio::time::Instant::now() + STALE_AFTER / 2;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.end().await {
+                Ok(()) => return,
+                Err(e)
+                    if plugin_routes::database::is_unavailable(&e)
+                        && tokio::time::Instant::now() + wait < give_up =>
+                {
+                    tracing::warn!(error = %e, model = %self.model, "an unfinished call could not be recorded yet; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, model = %self.model, "an unfinished call could not be recorded; its hold is left to be released by age");
+                    return;
+                }
             }
         }
     }
@@ -502,13 +545,14 @@ impl Drop for Bill {
             most: self.tab.most,
             delivered: self.tab.delivered,
             streamed: self.tab.streamed,
+            owed: self.tab.owed,
         };
         match tokio::runtime::Handle::try_current() {
             // A `Tab` dropped unfinished (the runtime shutting down before this task runs) does
             // not spawn again: its hold is left to be released by age.
             Ok(runtime) => drop(runtime.spawn(async move {
-                rest.end_early().await;
-                // Tried once: a hold the database would not take back is left to age.
+                rest.end_in_time().await;
+                // A hold the database would not take back in time is left to age.
                 let _ = rest.reservation.take();
             })),
             // No runtime to end it on: `rest` says, when dropped, that its hold is left to age.
