@@ -389,6 +389,24 @@ const fn path_conflict(lp: &PluginMeta, later: &RouteMeta, ep: &PluginMeta, earl
                     .s(" and by ")
                     .s_route(earlier, ep),
                 );
+            } else if later.operation.is_some() && earlier.operation.is_some() {
+                // Each adds `GET {path}/operations/{operationId}` and the rest beside itself.
+                let m = describe(
+                    Msg::new().s("routes `").s(later.method.as_str()).s(" "),
+                    lp.base_path,
+                    later.path,
+                )
+                .s("` (")
+                .s_route(later, lp)
+                .s(") and `")
+                .s(earlier.method.as_str())
+                .s("` (")
+                .s_route(earlier, ep)
+                .s(") are both operations on one path, so both would serve `GET ");
+                fail(
+                    describe(m, ep.base_path, earlier.path)
+                        .s("/operations/{operationId}`; give one a path of its own, or make only one an `operation`"),
+                );
             }
         }
         Shape::ParamNamesDiffer => {
