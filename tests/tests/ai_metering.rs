@@ -252,8 +252,9 @@ async fn concurrent_generations_on_a_file_database_all_succeed() {
 }
 
 /// A call the provider answered whose charge the database would not take (SQLite's write lock
-/// held past its busy wait): the caller gets `503 UNAVAILABLE`, and the call is charged what the
-/// provider counted once the database takes writes again, not handed back as if unused.
+/// held past its busy wait): the caller gets the answer it paid for, and the call is charged
+/// what the provider counted once the database takes writes again, once, not handed back as if
+/// unused.
 #[tokio::test]
 async fn a_charge_the_database_refused_is_made_once_it_is_back() {
     use sqlx::Connection;
@@ -275,8 +276,13 @@ async fn a_charge_the_database_refused_is_made_once_it_is_back() {
         .unwrap();
     ai.upstream.release();
     let r = call.await.unwrap();
-    assert_eq!(r.status(), 503, "{}", r.text());
-    assert_eq!(r.error()["code"], "UNAVAILABLE");
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(
+        r.json::<Value>()["text"],
+        "echo: hello world",
+        "{}",
+        r.text()
+    );
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut holder)
         .await
@@ -292,4 +298,45 @@ async fn a_charge_the_database_refused_is_made_once_it_is_back() {
         "the hold is settled: {today}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A settlement tried again after an error whose outcome is unknown (its commit made, the
+/// answer lost on the way back) charges once: the hold it finds gone says it was made.
+#[tokio::test]
+async fn a_settlement_tried_again_after_its_answer_was_lost_charges_once() {
+    use ai_plugin::cost::{Pico, Usage};
+    use ai_plugin::ledger::{Generation, Ledger, Periods};
+    let pool = plugin_routes::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let ledger = Ledger::open(pool, "sqlite::memory:").await.unwrap();
+    let periods = Periods::now();
+    let hold = || {
+        ledger.reserve(
+            "ada",
+            periods.clone(),
+            Pico(1_000),
+            Pico(100_000),
+            Pico(1_000_000),
+        )
+    };
+    let g = Generation {
+        model: "echo",
+        provider: "fake",
+        usage: Usage::new(5, 3),
+        cost: Pico(700),
+        streamed: false,
+        complete: true,
+    };
+    let made = hold().await.unwrap().unwrap();
+    ledger.settle(&made, &g).await.unwrap();
+    assert!(!ledger.settle_again(&made, &g).await.unwrap());
+    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
+    assert_eq!((day.generations, day.cost), (1, Pico(700)));
+    // One that was not made is made, once.
+    let refused = hold().await.unwrap().unwrap();
+    assert!(ledger.settle_again(&refused, &g).await.unwrap());
+    assert!(!ledger.settle_again(&refused, &g).await.unwrap());
+    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
+    assert_eq!((day.generations, day.cost), (2, Pico(1_400)));
 }

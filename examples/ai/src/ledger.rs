@@ -246,11 +246,37 @@ impl Ledger {
     /// # Errors
     /// The database failing.
     pub async fn settle(&self, r: &Reservation, g: &Generation<'_>) -> Result<(), sqlx::Error> {
+        self.settle_as(r, g, true).await.map(drop)
+    }
+
+    /// [`Ledger::settle`] tried again after a failure whose outcome is unknown (the answer to
+    /// its commit lost): if the hold is gone, that settlement was made (holds are released by
+    /// age only long after), and nothing is charged again. Whether this one charged.
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn settle_again(
+        &self,
+        r: &Reservation,
+        g: &Generation<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        self.settle_as(r, g, false).await
+    }
+
+    async fn settle_as(
+        &self,
+        r: &Reservation,
+        g: &Generation<'_>,
+        without_hold: bool,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let held = if take_hold(&mut tx, r.id).await? {
             r.amount
-        } else {
+        } else if without_hold {
             Pico(0)
+        } else {
+            tx.rollback().await?;
+            return Ok(false);
         };
         for period in [&r.periods.day, &r.periods.month] {
             unreserve(&mut tx, &r.caller, period, held, g.cost).await?;
@@ -273,7 +299,8 @@ impl Ledger {
         .bind(r.periods.month.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// `caller`'s totals for the day and the month of `periods`.

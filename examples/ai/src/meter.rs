@@ -189,10 +189,7 @@ impl Meter {
                         (false, None) => bill.tab.most,
                     };
                     let whole = answer.text.is_some() && answer.usage.is_some();
-                    let charge = bill
-                        .settle(usage, whole)
-                        .await
-                        .map_err(|e| MeterError::Internal(e.into()))?;
+                    let charge = bill.settle_or_owe(usage, whole).await;
                     match answer.into_completion() {
                         Ok(completion) => Ok((completion, charge)),
                         Err(e) => {
@@ -264,10 +261,7 @@ impl Meter {
             match tokio::time::timeout(ANSWER_DEADLINE, provider.embed(&model, &inputs)).await {
                 Ok(Ok(embeddings)) => {
                     let usage = embeddings.usage.unwrap_or(most);
-                    let charge = bill
-                        .settle(usage, embeddings.usage.is_some())
-                        .await
-                        .map_err(|e| MeterError::Internal(e.into()))?;
+                    let charge = bill.settle_or_owe(usage, embeddings.usage.is_some()).await;
                     Ok((embeddings, charge))
                 }
                 Ok(Err(e)) => {
@@ -407,6 +401,23 @@ impl Bill {
         self.tab.settle(usage, complete).await
     }
 
+    /// [`Bill::settle`] for an answer in hand: if the database will not take the charge now,
+    /// the answer still goes to the caller (the provider did the work, and asking again would
+    /// pay for it twice), and the charge is made once the database takes it, by the bill
+    /// dropped. The charge either way.
+    pub async fn settle_or_owe(&mut self, usage: Usage, complete: bool) -> Charge {
+        match self.tab.settle(usage, complete).await {
+            Ok(charge) => charge,
+            Err(e) => {
+                tracing::warn!(error = %e, model = %self.tab.model, "a call's charge could not be recorded yet; its answer is sent and the charge follows");
+                Charge {
+                    usage,
+                    cost: self.tab.prices.cost(usage),
+                }
+            }
+        }
+    }
+
     /// Gives the hold back: the call generated nothing.
     ///
     /// # Errors
@@ -474,6 +485,30 @@ impl Tab {
         Ok(Charge { usage, cost })
     }
 
+    /// Makes the settlement the database refused, unless it was made after all (its answer
+    /// lost): charged once either way.
+    async fn settle_again(&mut self, usage: Usage, complete: bool) -> Result<(), sqlx::Error> {
+        let Some(r) = &self.reservation else {
+            return Ok(());
+        };
+        let cost = self.prices.cost(usage);
+        let record = Generation {
+            model: &self.model,
+            provider: &self.provider,
+            usage,
+            cost,
+            streamed: self.streamed,
+            complete,
+        };
+        let charged = self.ledger.settle_again(r, &record).await?;
+        self.reservation = None;
+        self.owed = None;
+        if charged && let Some(metrics) = &self.metrics {
+            metrics.charged(&self.model, usage, cost);
+        }
+        Ok(())
+    }
+
     async fn release(&mut self) -> Result<(), sqlx::Error> {
         if let Some(r) = &self.reservation {
             self.ledger.release(r).await?;
@@ -490,7 +525,7 @@ impl Tab {
     /// The database failing; the hold is then still the tab's.
     async fn end(&mut self) -> Result<(), sqlx::Error> {
         match self.owed {
-            Some((usage, complete)) => self.settle(usage, complete).await.map(drop),
+            Some((usage, complete)) => self.settle_again(usage, complete).await,
             None if !self.delivered.any() => self.release().await,
             None => {
                 let usage = self.delivered.estimate(self.most);
