@@ -188,6 +188,9 @@ const UNREACHABLE: u8 = 2;
 pub(crate) struct RedisCounter {
     settings: RedisLimits,
     connection: Mutex<Option<Connection>>,
+    /// Held while a connection is opened, so that requests meeting a closed one open one
+    /// between them rather than one each.
+    opening: tokio::sync::Mutex<()>,
     state: AtomicU8,
 }
 
@@ -202,6 +205,7 @@ impl RedisCounter {
         RedisCounter {
             settings,
             connection: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
             state: AtomicU8::new(UNKNOWN),
         }
     }
@@ -315,18 +319,24 @@ impl RedisCounter {
         }
     }
 
-    /// The connection a command is about to use, if one is open: what [`Self::timed_out`]
-    /// gives up on.
-    fn current(&self) -> Option<Connection> {
-        lock(&self.connection).clone()
+    /// The connection a command is about to use, if one is open, and how much had been read
+    /// on it: what [`Self::timed_out`] looks at.
+    fn current(&self) -> Option<(Connection, u64)> {
+        lock(&self.connection)
+            .clone()
+            .map(|c| (c.clone(), c.heard.load(Ordering::Relaxed)))
     }
 
-    /// A command got no answer within the timeout on `conn`. A connection whose peer went
-    /// away without a word (a Redis host replaced, an address moved) would never answer again,
-    /// and TCP would take many minutes to say so: it is closed, and the next command opens
-    /// another. (Commands still waiting on it fail at once, as they would have timed out.)
-    fn timed_out(&self, conn: Option<Connection>) -> Unreachable {
-        if let Some(conn) = conn {
+    /// A command got no answer within the timeout on the connection `seen` before it. If
+    /// nothing at all was read on that connection meanwhile, though it had a command to
+    /// answer, its peer is silent: it went away without a word (a Redis host replaced, an
+    /// address moved) and TCP would take many minutes to say so. That connection is closed
+    /// and the next command opens another. A Redis that is slow but answering keeps its
+    /// connection, and only the command that waited too long fails.
+    fn timed_out(&self, seen: Option<(Connection, u64)>) -> Unreachable {
+        if let Some((conn, heard)) = seen
+            && conn.heard.load(Ordering::Relaxed) == heard
+        {
             self.drop_connection(&conn);
             conn.close();
         }
@@ -334,6 +344,13 @@ impl RedisCounter {
     }
 
     async fn connection(&self) -> Result<Connection, String> {
+        if let Some(c) = lock(&self.connection).as_ref()
+            && c.is_alive()
+        {
+            return Ok(c.clone());
+        }
+        let _opening = self.opening.lock().await;
+        // Opened by another request meanwhile.
         if let Some(c) = lock(&self.connection).as_ref()
             && c.is_alive()
         {
@@ -427,8 +444,11 @@ type Pending = Arc<Mutex<VecDeque<Answer>>>;
 struct Connection {
     commands: mpsc::Sender<(Vec<u8>, Answer)>,
     alive: Arc<std::sync::atomic::AtomicBool>,
-    /// Stops the reader, which would otherwise wait on a silent peer for as long as TCP does.
-    closing: Arc<tokio::sync::Notify>,
+    /// Stops the reader, which would otherwise wait on a silent peer for as long as TCP does:
+    /// when the connection is closed, or its last handle dropped.
+    closer: Arc<Closer>,
+    /// How many reads brought bytes: whether the peer said anything while a command waited.
+    heard: Arc<std::sync::atomic::AtomicU64>,
     /// The script's SHA-1, as `SCRIPT LOAD` answered it.
     script: String,
 }
@@ -441,7 +461,7 @@ impl Connection {
     /// Fails what waits on it and closes it.
     fn close(&self) {
         self.alive.store(false, Ordering::Relaxed);
-        self.closing.notify_one();
+        self.closer.0.notify_one();
     }
 
     async fn open(target: &Target) -> Result<Connection, String> {
@@ -471,6 +491,8 @@ impl Connection {
         let (reader_pending, reader_alive) = (Arc::clone(&pending), Arc::clone(&alive));
         let closing = Arc::new(tokio::sync::Notify::new());
         let reader_closing = Arc::clone(&closing);
+        let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader_heard = Arc::clone(&heard);
         tokio::spawn(async move {
             let mut buf: Vec<u8> = Vec::with_capacity(4096);
             let why = loop {
@@ -496,7 +518,10 @@ impl Connection {
                 };
                 match got {
                     Ok(0) => break "the connection closed".to_owned(),
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(n) => {
+                        reader_heard.fetch_add(1, Ordering::Relaxed);
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
                     Err(e) => break format!("cannot read: {e}"),
                 }
             };
@@ -507,7 +532,8 @@ impl Connection {
         let mut conn = Connection {
             commands: tx,
             alive,
-            closing,
+            closer: Arc::new(Closer(closing)),
+            heard,
             script: String::new(),
         };
         if let Some(password) = &target.password {
@@ -560,6 +586,16 @@ impl Connection {
 fn fail_all(pending: &Pending, why: &str) {
     for answer in lock(pending).drain(..) {
         let _ = answer.send(Err(why.to_owned()));
+    }
+}
+
+/// Stops a connection's reader when dropped with the connection's last handle (an open given
+/// up on halfway, a connection replaced), as [`Connection::close`] does.
+struct Closer(Arc<tokio::sync::Notify>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.notify_one();
     }
 }
 
