@@ -495,6 +495,49 @@ async fn an_operation_left_queued_without_a_job_is_queued_again_on_postgres() {
     pg.remove().await;
 }
 
+/// A job queued without a key, as an earlier version queued them, is found by what it carries:
+/// an operation waiting for a place behind a long run is not queued a second time (a second job
+/// finding it running would take it for a run whose server stopped).
+#[tokio::test]
+async fn an_operation_waiting_behind_a_run_is_not_queued_twice() {
+    let (url, dir) = sqlite_file("unkeyed");
+    let jobs = Jobs::default();
+    let gate = Arc::clone(&jobs.gate);
+    let settings = OperationSettings::default()
+        .with_max_running(1)
+        .with_retention(Duration::from_secs(2));
+    let s = server(&url, jobs, settings).await;
+    let r = s.start("/v1/plugins/jobs/gated", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let gated = r.header("location").unwrap().to_owned();
+    s.until(&gated, state_is("running")).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let counts = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    let db = plugin_routes::database::connect(&url).await.unwrap();
+    let unkeyed = sqlx::query("UPDATE Jobs SET idempotency_key = NULL WHERE idempotency_key = $1")
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(unkeyed.rows_affected(), 1);
+    // Past three heartbeats (1 s here) and a few rounds of the sweep (0.5 s), still waiting.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let r = s.get(&counts, &s.alice).await;
+    assert_eq!(r.json::<Value>()["state"], "queued", "{}", r.text());
+    gate.notify_one();
+    s.until(&counts, state_is("succeeded")).await;
+    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE CAST(job AS TEXT) LIKE $1")
+        .bind(format!("%{id}%"))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 1, "queued once");
+    s.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// An operation accepted by a server with no workers, its job deleted with `delete` (bound to
 /// the operation's id), then a second server on `url` that runs it.
 async fn orphan_queued_again(url: &str, delete: &'static str) {

@@ -298,15 +298,7 @@ impl Acceptor for RouteAcceptor {
             match engine.submit(&row, cap).await {
                 Ok(true) => {}
                 Ok(false) => return Err(over_cap(max)),
-                Err(crate::operations::Submit::Store(e)) => return Err(database(e)),
-                Err(crate::operations::Submit::Queue(e)) => {
-                    tracing::error!(error = %e, "an operation could not be queued");
-                    return Err(ApiError::framework(
-                        FrameworkCode::Unavailable,
-                        "the operation could not be queued; try again shortly",
-                    )
-                    .with_details(Details::Value(serde_json::json!({"retryAfterSeconds": 1}))));
-                }
+                Err(e) => return Err(database(e)),
             }
             Ok(Accepted {
                 body: View::of(&row).to_json(),

@@ -20,15 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
-/// Why an operation could not be accepted.
-#[derive(Debug)]
-pub(crate) enum Submit {
-    /// Its row could not be written.
-    Store(sqlx::Error),
-    /// It could not be queued (its row says so: failed, 503).
-    Queue(sqlx::Error),
-}
-
 /// What apalis carries: only the operation's id; everything else is in its row.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct OperationJob {
@@ -129,32 +120,20 @@ impl Engine {
     }
 
     /// Stores a new operation and queues it; `Ok(false)` when its owner has `max` queued or
-    /// running already.
-    pub(crate) async fn submit(&self, row: &OperationRow, max: u64) -> Result<bool, Submit> {
-        if !self.store.insert(row, max).await.map_err(Submit::Store)? {
+    /// running already. Once stored it is accepted: if the queue fails now, the operation is
+    /// queued again by [`Self::requeue_orphans`] (marking it failed instead could write over a
+    /// run that a job pushed meanwhile started, and the client would ask again).
+    ///
+    /// # Errors
+    /// The operation could not be stored.
+    pub(crate) async fn submit(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
+        if !self.store.insert(row, max).await? {
             return Ok(false);
         }
         let key = format!("{}/{}", row.plugin, row.route);
         if let Err(e) = self.push(&key, &row.id).await {
-            // Not queued: it would stay `queued` forever.
-            let error =
-                ApiError::unavailable("the operation could not be queued; try again shortly", 1)
-                    .body_json(&RequestId::restored(&row.request_id));
-            let error = String::from_utf8_lossy(&error).into_owned();
-            let _ = self
-                .store
-                .finish(
-                    &row.id,
-                    &Ending {
-                        state: State::Failed,
-                        status: 503,
-                        result: None,
-                        error: Some(&error),
-                    },
-                    now_ms(),
-                )
-                .await;
-            return Err(Submit::Queue(e));
+            tracing::warn!(operation = %row.id, route = %key, error = %e, "an operation was stored but not queued; a server serving its route queues it after three heartbeats");
+            return Ok(true);
         }
         match lock(&self.wake).get(&key) {
             Some(wake) => {
@@ -217,32 +196,42 @@ impl Engine {
         Ok(false)
     }
 
-    /// The status apalis gives the job of operation `id` in `queue`, if there is one.
+    /// The status apalis gives the job of operation `id` in `queue`, if there is one: one that
+    /// has not ended if there are several. A job is found by its key, or by what it carries
+    /// (`{"id":...}`, as apalis writes it) for one queued without a key, by an earlier version.
     async fn job_status(&self, queue: &str, id: &str) -> Result<Option<String>, sqlx::Error> {
+        let carried = serde_json::to_vec(&OperationJob { id: id.to_owned() })
+            .map_err(|e| sqlx::Error::Encode(e.into()))?;
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
                 sqlx::query_scalar(
-                    "SELECT status FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
+                    "SELECT status FROM Jobs WHERE job_type = ?1 \
+                     AND (idempotency_key = ?2 OR job = ?3) \
+                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1",
                 )
                 .bind(queue)
                 .bind(id)
+                .bind(carried)
                 .fetch_optional(pool)
                 .await
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
                 sqlx::query_scalar(
-                    "SELECT status FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = $2",
+                    "SELECT status FROM apalis.jobs WHERE job_type = $1 \
+                     AND (idempotency_key = $2 OR job = $3) \
+                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1",
                 )
                 .bind(queue)
                 .bind(id)
+                .bind(carried)
                 .fetch_optional(pool)
                 .await
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, id);
+                let _ = (queue, carried);
                 match *never {}
             }
         }
@@ -289,27 +278,30 @@ impl Engine {
     /// failed after the operation was stored, or the answer to the insert was lost) or ended
     /// without the operation starting (a server stopping while it waited for the database).
     /// Without this they would stay `queued` for ever, counting against their owner's cap.
-    /// Whichever server's job comes first runs it; any other finds it taken.
+    /// The queue keeps one job an operation (its key), so two servers doing this at once, or a
+    /// push that was only slow, queue it once.
     async fn requeue_orphans(&self) -> Result<u64, sqlx::Error> {
         let grace = i64::try_from((self.settings.heartbeat * 3).as_millis()).unwrap_or(i64::MAX);
+        let before = now_ms().saturating_sub(grace);
+        let keys: Vec<String> = lock(&self.runners).keys().cloned().collect();
         let mut requeued = 0;
-        for (id, key) in self
-            .store
-            .queued_before(now_ms().saturating_sub(grace))
-            .await?
-        {
-            if !lock(&self.runners).contains_key(&key) || self.job_pending(&key, &id).await? {
+        for key in keys {
+            let Some((plugin, route)) = key.split_once('/') else {
                 continue;
-            }
-            // Another server may have just done the same: the queue keeps one job an id.
-            if let Err(e) = self.push(&key, &id).await {
-                tracing::debug!(operation = %id, error = %e, "an orphaned operation was not queued again here");
-                continue;
-            }
-            tracing::warn!(operation = %id, route = %key, "an operation left queued without a job was queued again");
-            requeued += 1;
-            if let Some(wake) = lock(&self.wake).get(&key) {
-                let _ = wake.unbounded_send(());
+            };
+            for id in self.store.queued_before(plugin, route, before).await? {
+                if self.job_pending(&key, &id).await? {
+                    continue;
+                }
+                if let Err(e) = self.push(&key, &id).await {
+                    tracing::debug!(operation = %id, error = %e, "an orphaned operation was not queued again here");
+                    continue;
+                }
+                tracing::warn!(operation = %id, route = %key, "an operation left queued without a job was queued again");
+                requeued += 1;
+                if let Some(wake) = lock(&self.wake).get(&key) {
+                    let _ = wake.unbounded_send(());
+                }
             }
         }
         Ok(requeued)

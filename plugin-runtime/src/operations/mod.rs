@@ -32,7 +32,7 @@ pub use runner::{Outcome, RunFuture};
 pub use settings::OperationSettings;
 
 pub(crate) use crate::declare::OperationState as State;
-pub(crate) use engine::{Engine, Submit, now_ms};
+pub(crate) use engine::{Engine, now_ms};
 pub(crate) use store::OperationRow;
 pub(crate) use view::View;
 

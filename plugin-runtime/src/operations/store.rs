@@ -156,26 +156,25 @@ impl Store {
         tx.commit().await
     }
 
-    /// Operations still `queued` that were stored before `before` (at most 100, oldest
-    /// first), each with its route's key (`plugin/handler`).
+    /// The operations of route `plugin`/`route` still `queued` that were stored before
+    /// `before`: at most 100, oldest first (those a job never reached are the oldest).
     pub(crate) async fn queued_before(
         &self,
+        plugin: &str,
+        route: &str,
         before: i64,
-    ) -> Result<Vec<(String, String)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT id, plugin, route FROM plugin_operations WHERE namespace = $1 \
-             AND state = 'queued' AND created_at < CAST($2 AS BIGINT) ORDER BY created_at LIMIT 100",
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM plugin_operations WHERE namespace = $1 AND plugin = $2 \
+             AND route = $3 AND state = 'queued' AND created_at < CAST($4 AS BIGINT) \
+             ORDER BY created_at LIMIT 100",
         )
         .bind(&self.namespace)
+        .bind(plugin)
+        .bind(route)
         .bind(before)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let (plugin, route): (String, String) = (r.try_get(1)?, r.try_get(2)?);
-                Ok((r.try_get(0)?, format!("{plugin}/{route}")))
-            })
-            .collect()
+        .await
     }
 
     /// The progress reported after event `after`, in order.
