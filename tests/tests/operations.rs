@@ -810,6 +810,42 @@ async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
     pg.remove().await;
 }
 
+/// The cap on a caller's operations holds for requests at once on PostgreSQL too, whose
+/// transactions (read committed) do not see each other's rows until they commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_holds_for_requests_at_once_on_postgres() {
+    let Some(pg) = PgSchema::fresh("operations_cap").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let s = server(
+        &url,
+        Jobs::default(),
+        OperationSettings::default().with_max_active_per_caller(3),
+    )
+    .await;
+    let asks = (0..24).map(|_| {
+        let (client, alice) = (s.client.clone(), s.alice.clone());
+        async move {
+            client
+                .post("/v1/plugins/jobs/once")
+                .header("authorization", &alice)
+                .send()
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(asks).await;
+    statuses.sort_unstable();
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    assert_eq!(accepted, 3, "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    s.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
 /// The documents say what the routes do: `202` with `Location` and the operation (its result
 /// the route's output, its error the route's codes), and the operation's own paths.
 #[tokio::test]

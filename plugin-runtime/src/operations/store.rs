@@ -56,6 +56,8 @@ pub(crate) struct Ending<'a> {
 pub(crate) struct Store {
     pool: AnyPool,
     namespace: String,
+    /// Whether the pool is PostgreSQL's, whose inserts at once take turns for the cap.
+    postgres: bool,
 }
 
 impl Store {
@@ -67,12 +69,48 @@ impl Store {
         // The application's own migrations (and the auth store's) share the migration table.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Store { pool, namespace })
+        let postgres = pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres");
+        Ok(Store {
+            pool,
+            namespace,
+            postgres,
+        })
     }
 
-    /// Stores a new operation, unless its owner has `max` queued or running already (one
-    /// statement, so that requests at once cannot all pass the count); whether it was stored.
+    /// Stores a new operation, unless its owner has `max` queued or running already; whether
+    /// it was stored. Requests at once cannot all pass the count: on SQLite the statement
+    /// counts under the database's write lock; on PostgreSQL, whose statements at once would
+    /// each count without the others' rows (read committed), one owner's inserts take turns
+    /// behind a lock held until they commit.
     pub(crate) async fn insert(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
+        if !self.postgres {
+            return self
+                .insert_counted(&mut *self.pool.acquire().await?, row, max)
+                .await;
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!(
+                "plugin-operations/{}/{}",
+                self.namespace, row.owner
+            ))
+            .execute(&mut *tx)
+            .await?;
+        let stored = self.insert_counted(&mut tx, row, max).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn insert_counted(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        row: &OperationRow,
+        max: u64,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO plugin_operations (id, plugin, route, owner, caller, request_id, location, \
              input, state, created_at, namespace, traceparent) \
@@ -93,7 +131,7 @@ impl Store {
         .bind(&self.namespace)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
         .bind(row.traceparent.as_deref())
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
