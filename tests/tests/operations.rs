@@ -108,6 +108,7 @@ async fn once(ctx: Ctx<Jobs>) -> RouteResult<Held> {
 async fn gated(ctx: Ctx<Jobs>) -> RouteResult<Held> {
     ctx.progress(None, "waiting at the gate");
     ctx.gate.notified().await;
+    ctx.progress(Some(1.0), "through the gate");
     Ok(Held { run: 1 })
 }
 
@@ -779,8 +780,8 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
     pg.remove().await;
 }
 
-/// A run that ends while its server has lost the database keeps its result. Its end is
-/// written once the database is back; meanwhile the queue hands the job back to the server (its
+/// A run that ends while its server has lost the database keeps its result and the progress it
+/// reported meanwhile. Its end is written once the database is back; meanwhile the queue hands the job back to the server (its
 /// worker, stale after two missed heartbeats, registers again), and that neither fails it as a
 /// run its server stopped nor runs it again.
 #[tokio::test]
@@ -806,6 +807,8 @@ async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
     let op = s.until(&location, |op| op["state"] != "running").await;
     assert_eq!(op["state"], "succeeded", "{op}");
     assert_eq!(op["result"], json!({"run": 1}), "{op}");
+    // The progress it reported while the database was gone was recorded once it was back.
+    assert_eq!(op["progress"]["message"], "through the gate", "{op}");
     s.running.stop(Duration::from_secs(5)).await;
     pg.remove().await;
 }

@@ -521,8 +521,16 @@ impl Engine {
                 fraction,
                 message,
             };
-            if let Err(e) = self.store.progress(id, &event).await {
-                tracing::warn!(operation = id, error = %e, "a progress report was not recorded");
+            // A database away for a while is waited out (the reports after it wait in order),
+            // as long as the server runs: a client reading the events misses none.
+            let mut wait = Duration::from_millis(200);
+            while let Err(e) = self.store.progress(id, &event).await {
+                if !crate::database::is_unavailable(&e) || *self.stopping.borrow() {
+                    tracing::warn!(operation = id, error = %e, "a progress report was not recorded");
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
             }
             self.bump();
         }
