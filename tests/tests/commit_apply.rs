@@ -1515,3 +1515,45 @@ async fn a_dry_run_answers_a_plan_it_does_not_keep_and_a_commit_s_scope_can_be_e
     assert_eq!(code(&r), (400, "INVALID_INPUT".into()));
     assert_eq!(r.error()["details"][0]["path"], "commitScope");
 }
+
+/// The database refusing writes just after git made the commits (SQLite's write lock held by
+/// another connection past its busy wait): the apply waits it out and records them once it
+/// can, rather than failing with the commits made and their record lost (asked again, it would
+/// find nothing left to commit).
+#[tokio::test]
+async fn commits_made_while_the_database_refuses_writes_are_recorded_once_it_takes_them() {
+    use sqlx::Connection;
+    let repo = with_work("record-outage");
+    let (dir, url) = crate::server::fresh_sqlite("commit-record-outage");
+    let c = client_with(&repo.dir, "commit:*", &url, |s| s).await;
+    let planned = subjects(&generate(&c).await).len();
+    let before = repo.commits();
+    let (started, gate) = repo.hold_commits();
+    let applying = {
+        let c = c.clone();
+        tokio::spawn(async move { post(&c, "apply", json!({})).await })
+    };
+    while !started.exists() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    std::fs::write(&gate, "").unwrap();
+    // Longer than SQLite's busy wait (5 s): the first try to record them fails.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(repo.commits(), before + planned, "made meanwhile");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder.close().await.unwrap();
+    let r = applying.await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let applied: Value = r.json();
+    assert_eq!(applied["plan"]["state"], "applied", "{applied}");
+    assert_eq!(applied["made"].as_array().unwrap().len(), planned);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -724,6 +724,48 @@ async fn record(
     made: &[MadeCommit],
     skipped: &[String],
 ) -> Result<bool, RouteError> {
+    // The commits exist whatever the database says: one that cannot answer for a while (`503`)
+    // is waited out, a little longer each time, so that their record is not lost to an apply
+    // answered as failed (asked again, it would find nothing left to commit).
+    let give_up = tokio::time::Instant::now() + RECORD_WAIT;
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match record_once(ctx, scope, plan, made, skipped).await {
+            Err(e)
+                if e.status().as_u16() == 503 && tokio::time::Instant::now() + wait < give_up =>
+            {
+                let shas: Vec<&str> = made.iter().map(|m| m.sha.as_str()).collect();
+                tracing::warn!(
+                    ?shas,
+                    "the commits made could not be recorded yet; trying again"
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                let shas: Vec<&str> = made.iter().map(|m| m.sha.as_str()).collect();
+                tracing::error!(
+                    ?shas,
+                    "the commits made could not be recorded in their plan"
+                );
+                return Err(e);
+            }
+            ok => return ok,
+        }
+    }
+}
+
+/// How long an apply waits for the database to record the commits it made.
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One try of [`record`].
+async fn record_once(
+    ctx: &CommitState,
+    scope: &crate::paths::RelPath,
+    plan: &mut Plan,
+    made: &[MadeCommit],
+    skipped: &[String],
+) -> Result<bool, RouteError> {
     let mark = |plan: &mut Plan| {
         plan.commits.retain(|c| !skipped.contains(&c.id));
         if plan.commits.iter().all(|c| c.sha.is_some()) {
