@@ -322,11 +322,7 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
         .execute(&pool)
         .await
         .unwrap_err();
-    let code = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .map(|c| c.into_owned());
-    assert_eq!(code.as_deref(), Some("08P01"), "{e}");
+    assert_eq!(sqlstate(&e).as_deref(), Some("08P01"), "{e}");
     assert!(!plugin_routes::database::is_unavailable(&e), "{e}");
     // And a refused connection is one.
     let closed = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
@@ -340,11 +336,14 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
         .execute(&pool)
         .await
         .unwrap_err();
-    let code = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .map(|c| c.into_owned());
-    assert_eq!(code.as_deref(), Some("25006"), "{e}");
+    assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
     assert!(plugin_routes::database::is_unavailable(&e), "{e}");
     pg.remove().await;
+}
+
+/// The SQLSTATE PostgreSQL answered with, if `e` is its error.
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }

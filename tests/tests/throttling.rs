@@ -163,6 +163,17 @@ pub(crate) fn redis_url() -> Option<String> {
     url
 }
 
+/// The `host:port` of the Redis the tests share, if `PLUGIN_TEST_REDIS_URL` is set: what a
+/// proxy in front of it forwards to.
+fn redis_upstream() -> Option<String> {
+    let url = redis_url()?;
+    Some(
+        url.trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned(),
+    )
+}
+
 /// A key prefix no other run shares.
 pub(crate) fn fresh_prefix(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -250,11 +261,9 @@ async fn unreachable_redis_admits_or_refuses_as_configured() {
 /// Redis going away mid-run and coming back, through a proxy the test cuts and restores.
 #[tokio::test]
 async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
-    let Some(url) = redis_url() else { return };
-    let upstream = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let proxy = tokio::spawn(forward(listener, upstream.clone()));
@@ -311,11 +320,9 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
 async fn a_redis_connection_gone_silent_is_given_up_after_one_timeout() {
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(url) = redis_url() else { return };
-    let upstream = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     // Each forwarded connection's flag: once set, what the client sends is read and dropped.

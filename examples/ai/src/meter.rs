@@ -462,14 +462,7 @@ impl Tab {
             );
         }
         if let Some(r) = &self.reservation {
-            let record = Generation {
-                model: &self.model,
-                provider: &self.provider,
-                usage,
-                cost,
-                streamed: self.streamed,
-                complete,
-            };
+            let record = self.generation(usage, cost, complete);
             if let Err(e) = self.ledger.settle(r, &record).await {
                 // The provider did the work: the call is charged this once the database takes
                 // it (the bill, dropped, tries again), never handed back as if unused.
@@ -485,6 +478,18 @@ impl Tab {
         Ok(Charge { usage, cost })
     }
 
+    /// What the ledger records of this call, at `usage` costing `cost`.
+    fn generation(&self, usage: Usage, cost: Pico, complete: bool) -> Generation<'_> {
+        Generation {
+            model: &self.model,
+            provider: &self.provider,
+            usage,
+            cost,
+            streamed: self.streamed,
+            complete,
+        }
+    }
+
     /// Makes the settlement the database refused, unless it was made after all (its answer
     /// lost): charged once either way.
     async fn settle_again(&mut self, usage: Usage, complete: bool) -> Result<(), sqlx::Error> {
@@ -492,14 +497,7 @@ impl Tab {
             return Ok(());
         };
         let cost = self.prices.cost(usage);
-        let record = Generation {
-            model: &self.model,
-            provider: &self.provider,
-            usage,
-            cost,
-            streamed: self.streamed,
-            complete,
-        };
+        let record = self.generation(usage, cost, complete);
         let charged = self.ledger.settle_again(r, &record).await?;
         self.reservation = None;
         self.owed = None;
