@@ -85,24 +85,35 @@ impl Store {
     /// it was stored. Requests at once cannot all pass the count: on SQLite the statement
     /// counts under the database's write lock; on PostgreSQL, whose statements at once would
     /// each count without the others' rows (read committed), one owner's inserts take turns
-    /// behind a lock held until they commit.
+    /// behind a lock held until they commit. A request that finds the lock taken gives its
+    /// connection back and tries again a moment later, so that one owner's burst cannot hold
+    /// the pool; after [`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT) it fails as a
+    /// pool would (`503`).
     pub(crate) async fn insert(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
         if !self.postgres {
             return self
                 .insert_counted(&mut *self.pool.acquire().await?, row, max)
                 .await;
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!(
-                "plugin-operations/{}/{}",
-                self.namespace, row.owner
-            ))
-            .execute(&mut *tx)
-            .await?;
-        let stored = self.insert_counted(&mut tx, row, max).await?;
-        tx.commit().await?;
-        Ok(stored)
+        let key = format!("plugin-operations/{}/{}", self.namespace, row.owner);
+        let give_up = tokio::time::Instant::now() + crate::database::CONNECTION_WAIT;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await?;
+            if locked {
+                let stored = self.insert_counted(&mut tx, row, max).await?;
+                tx.commit().await?;
+                return Ok(stored);
+            }
+            tx.rollback().await?;
+            if tokio::time::Instant::now() >= give_up {
+                return Err(sqlx::Error::PoolTimedOut);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     async fn insert_counted(
