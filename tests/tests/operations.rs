@@ -149,10 +149,25 @@ async fn server_with(
     settings: OperationSettings,
     config: ServerConfig,
 ) -> Server {
+    server_on(
+        Database::connect(url).await.unwrap(),
+        jobs,
+        settings,
+        config,
+    )
+    .await
+}
+
+/// [`server_with`] on the database `db`.
+async fn server_on(
+    db: Database,
+    jobs: Jobs,
+    settings: OperationSettings,
+    config: ServerConfig,
+) -> Server {
     // Servers of different tests on one PostgreSQL database (each in its own schema) do not
     // take each other's work.
-    let settings = settings.with_namespace(url);
-    let db = Database::connect(url).await.unwrap();
+    let settings = settings.with_namespace(&db.url);
     let auth = Auth::open(db.pool.clone(), Default::default())
         .await
         .unwrap();
@@ -822,12 +837,17 @@ async fn the_cap_holds_for_requests_at_once_on_postgres() {
         return;
     };
     let url = pg.url_with_public_extension("hstore").await;
-    let s = server(
-        &url,
-        Jobs::default(),
-        OperationSettings::default().with_max_active_per_caller(3),
-    )
-    .await;
+    // A pool of four: requests at once wait for its connections, not for PostgreSQL's, which
+    // the other tests share.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    let db = Database { pool, url };
+    let settings = OperationSettings::default().with_max_active_per_caller(3);
+    let s = server_on(db, Jobs::default(), settings, ServerConfig::default()).await;
     let asks = (0..12).map(|_| {
         let (client, alice) = (s.client.clone(), s.alice.clone());
         async move {
