@@ -319,12 +319,14 @@ impl RedisCounter {
         }
     }
 
-    /// The connection a command is about to use, if one is open, and how much had been read
-    /// on it: what [`Self::timed_out`] looks at.
-    fn current(&self) -> Option<(Connection, u64)> {
-        lock(&self.connection)
-            .clone()
-            .map(|c| (c.clone(), c.heard.load(Ordering::Relaxed)))
+    /// How much had been read on the connection a command is about to use, if one is open:
+    /// what [`Self::timed_out`] compares with (one reference count, no copy of the connection).
+    fn current(&self) -> Option<(Arc<std::sync::atomic::AtomicU64>, u64)> {
+        lock(&self.connection).as_ref().map(|c| {
+            let heard = Arc::clone(&c.heard);
+            let now = heard.load(Ordering::Relaxed);
+            (heard, now)
+        })
     }
 
     /// A command got no answer within the timeout on the connection `seen` before it. If
@@ -333,12 +335,16 @@ impl RedisCounter {
     /// address moved) and TCP would take many minutes to say so. That connection is closed
     /// and the next command opens another. A Redis that is slow but answering keeps its
     /// connection, and only the command that waited too long fails.
-    fn timed_out(&self, seen: Option<(Connection, u64)>) -> Unreachable {
-        if let Some((conn, heard)) = seen
-            && conn.heard.load(Ordering::Relaxed) == heard
+    fn timed_out(&self, seen: Option<(Arc<std::sync::atomic::AtomicU64>, u64)>) -> Unreachable {
+        if let Some((heard, then)) = seen
+            && heard.load(Ordering::Relaxed) == then
         {
-            self.drop_connection(&conn);
-            conn.close();
+            let mut slot = lock(&self.connection);
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(&c.heard, &heard))
+                && let Some(silent) = slot.take()
+            {
+                silent.close();
+            }
         }
         self.failed("no answer within the timeout")
     }
