@@ -54,9 +54,28 @@ impl Backend {
 /// [`SQLITE_BUSY_WAIT`] for another write; then it fails with an error [`is_unavailable`]
 /// recognises. The pool reconnects by itself when the database is back.
 ///
+/// A pool holds at most 16 connections on PostgreSQL and 8 on a SQLite file; [`connect_with`]
+/// sets another bound.
+///
 /// # Errors
 /// An unsupported scheme, or a database that cannot be reached or created.
 pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
+    let max = match Backend::of(url) {
+        Some(Backend::Postgres) => 16,
+        _ => 8,
+    };
+    connect_with(url, max).await
+}
+
+/// [`connect`], with a pool that holds at most `max_connections` connections (at least 1). Every
+/// server on a PostgreSQL database takes up to this many of its `max_connections` (100 unless
+/// configured), and the queue of [operations](crate::operations) up to half as many more: a
+/// fleet of servers, or a test suite starting many, sizes its pools to fit. An in-memory SQLite
+/// database is always served through one connection.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url).ok_or_else(|| {
         sqlx::Error::Configuration(
@@ -106,7 +125,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
                     .idle_timeout(None)
                     .max_lifetime(None)
             } else {
-                AnyPoolOptions::new().max_connections(8)
+                AnyPoolOptions::new().max_connections(max_connections.max(1))
             };
             let busy = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
@@ -123,7 +142,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
                 })
             })
         }
-        Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        Backend::Postgres => AnyPoolOptions::new().max_connections(max_connections.max(1)),
     };
     pool.acquire_timeout(CONNECTION_WAIT)
         .connect_with(options)
@@ -212,11 +231,16 @@ pub(crate) async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::
         .await
 }
 
-/// A PostgreSQL pool of its own on `url`, for apalis's storage.
+/// A PostgreSQL pool of its own on `url`, for apalis's storage: half as many connections as the
+/// shared pool `beside` may hold, from 2 to 8.
 #[cfg(feature = "operations-postgres")]
-pub(crate) async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+pub(crate) async fn connect_postgres(
+    url: &str,
+    beside: &AnyPool,
+) -> Result<sqlx::PgPool, sqlx::Error> {
+    let max = (beside.options().get_max_connections() / 2).clamp(2, 8);
     sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
+        .max_connections(max)
         .acquire_timeout(CONNECTION_WAIT)
         .connect(url)
         .await
@@ -287,6 +311,18 @@ impl Database {
         })
     }
 
+    /// Opens a pool on `url` holding at most `max_connections` connections (see
+    /// [`connect_with`]).
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        Ok(Database {
+            pool: connect_with(url, max_connections).await?,
+            url: url.to_owned(),
+        })
+    }
+
     /// Which database it is.
     pub fn backend(&self) -> Option<Backend> {
         Backend::of(&self.url)
@@ -343,6 +379,23 @@ mod tests {
             .await
             .expect("a table and a row");
         pool
+    }
+
+    #[tokio::test]
+    async fn a_pool_holds_at_most_the_connections_it_is_given() {
+        let dir = std::env::temp_dir().join(format!("plugin-routes-sized-{}", std::process::id()));
+        let url = format!("sqlite:{}", dir.join("app.db").display());
+        let max = |pool: &AnyPool| pool.options().get_max_connections();
+        assert_eq!(max(&connect(&url).await.unwrap()), 8);
+        assert_eq!(max(&connect_with(&url, 3).await.unwrap()), 3);
+        assert_eq!(
+            max(&connect_with(&url, 0).await.unwrap()),
+            1,
+            "at least one"
+        );
+        let memory = connect_with("sqlite::memory:", 5).await.unwrap();
+        assert_eq!(max(&memory), 1, "an in-memory database has one connection");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

@@ -152,13 +152,13 @@ async fn server_with(
     server_on(
         Database::connect(url).await.unwrap(),
         jobs,
-        settings,
+        fast(settings),
         config,
     )
     .await
 }
 
-/// [`server_with`] on the database `db`.
+/// [`server_with`] on the database `db`, with `settings` as they are.
 async fn server_on(
     db: Database,
     jobs: Jobs,
@@ -186,7 +186,7 @@ async fn server_on(
             .unwrap();
         keys.push(format!("Bearer {}", key.key));
     }
-    let operations = Operations::open(&db, fast(settings)).await.unwrap();
+    let operations = Operations::open(&db, settings).await.unwrap();
     let config = config.with_operations(&operations);
     let app = plugins![config = config; auth = auth; JobsPlugin::new(jobs)];
     let running = operations.start();
@@ -622,6 +622,29 @@ async fn ended_operations_are_deleted_after_the_retention_period() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Stops `first` at once, as in a crash, waits until the run it held (`dropped`) is dropped,
+/// and starts a server on `url` again, counting its `hold` runs on from `holds`.
+async fn crash_and_restart(
+    first: Server,
+    url: &str,
+    holds: Arc<AtomicU32>,
+    dropped: &AtomicBool,
+) -> Server {
+    first.running.stop(Duration::ZERO).await;
+    drop(first.client);
+    // Past its grace (none here), a stopping server drops the runs it drove.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the held run was not dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let again = Jobs {
+        holds,
+        ..Jobs::default()
+    };
+    server(url, again, OperationSettings::default()).await
+}
+
 /// The server stops mid-operation (its workers gone at once, as in a crash); started again on
 /// the same SQLite file, it runs again what its route declares safe to run again, fails what it
 /// does not, and the client reads both outcomes.
@@ -646,20 +669,7 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
         .to_owned();
     first.until(&rerun, state_is("running")).await;
     first.until(&once, state_is("running")).await;
-    first.running.stop(Duration::ZERO).await;
-    drop(first.client);
-    // Past its grace (none here), a stopping server drops the runs it drove.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dropped.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "the held run was not dropped");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    let again = Jobs {
-        holds,
-        ..Jobs::default()
-    };
-    let second = server(&url, again, OperationSettings::default()).await;
+    let second = crash_and_restart(first, &url, holds, &dropped).await;
     // The new server's keys are alice's too: the operation is hers.
     let op = second.until(&rerun, state_is("succeeded")).await;
     assert_eq!(
@@ -670,6 +680,59 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
     let op = second.until(&once, state_is("failed")).await;
     assert_eq!(op["status"], 503);
     assert_eq!(op["error"]["code"], "UNAVAILABLE");
+    second.running.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The queue hands a job again to the server running it (as when its worker registers again
+/// after its database came back). That job is held until the run's end is written: when the
+/// server stops first, its job is still the queue's, and the next server runs it again. Were it
+/// acknowledged at once, nothing would be left to hand on, and the operation would stay
+/// `running` for ever.
+#[tokio::test]
+async fn a_job_handed_again_while_it_runs_is_kept_until_its_run_ends() {
+    let (url, dir) = sqlite_file("handed-again");
+    let jobs = Jobs::default();
+    let holds = Arc::clone(&jobs.holds);
+    let dropped = Arc::clone(&jobs.dropped);
+    let first = server(&url, jobs, OperationSettings::default()).await;
+    let r = first
+        .start("/v1/plugins/jobs/queues/main/holds", json!(null))
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    first.until(&location, state_is("running")).await;
+    // The job given back to the queue, as apalis does with a worker's jobs when it registers
+    // again; this server's worker takes it at its next poll.
+    let db = plugin_routes::database::connect(&url).await.unwrap();
+    let given_back = sqlx::query(
+        "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+         WHERE idempotency_key = $1",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(given_back.rows_affected(), 1);
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM Jobs WHERE idempotency_key = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status().await == "Pending" {
+        assert!(Instant::now() < deadline, "the job was not taken again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for an acknowledgement, were the job handed again acknowledged at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_ne!(status().await, "Done", "held while the run goes on");
+    let second = crash_and_restart(first, &url, holds, &dropped).await;
+    let op = second.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"run": 2}), "run again here: {op}");
     second.running.stop(Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -706,6 +769,148 @@ async fn on_postgres_any_server_answers_and_cancels_an_operation() {
     assert_eq!(op["error"]["code"], "CANCELLED");
     a.running.stop(Duration::from_secs(5)).await;
     b.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
+/// What another server does when it takes an operation for a run of its own (its first
+/// server taken for dead): the row's `attempts` move on.
+async fn taken_by_another_server(url: &str, id: &str) {
+    let db = plugin_routes::database::connect(url).await.unwrap();
+    let taken = sqlx::query("UPDATE plugin_operations SET attempts = attempts + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(taken.rows_affected(), 1);
+}
+
+/// A run whose operation another server has taken (this one was taken for dead, its database
+/// out of reach for longer than its heartbeats) is stopped within the cancel poll, as a
+/// cancelled one is, and writes nothing more: the operation is the other run's.
+#[tokio::test]
+async fn a_run_another_server_has_taken_is_stopped_and_writes_nothing() {
+    let (url, dir) = sqlite_file("taken");
+    let jobs = Jobs::default();
+    let dropped = Arc::clone(&jobs.dropped);
+    let s = server(&url, jobs, OperationSettings::default()).await;
+    let r = s
+        .start("/v1/plugins/jobs/queues/q/holds", json!(null))
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    s.until(&location, |op| op["progress"]["message"] == "holding in q")
+        .await;
+    taken_by_another_server(&url, &id).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the run goes on");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Server {
+        client,
+        running,
+        alice,
+        ..
+    } = s;
+    running.stop(Duration::from_secs(5)).await;
+    let r = client.get(&location).header("authorization", &alice).send();
+    let op: Value = r.await.json();
+    assert_eq!(op["state"], "running", "left to the run that took it: {op}");
+    assert_eq!(op["result"], Value::Null, "{op}");
+    assert_eq!(op["error"], Value::Null, "not ended as cancelled: {op}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A run that ends before it sees that another server has taken its operation (its cancel
+/// poll an hour here) writes neither its last progress nor its end.
+#[tokio::test]
+async fn a_run_ending_after_another_server_took_it_writes_nothing() {
+    let (url, dir) = sqlite_file("taken-end");
+    let jobs = Jobs::default();
+    let gate = Arc::clone(&jobs.gate);
+    let settings = fast(OperationSettings::default()).with_cancel_poll(Duration::from_secs(3600));
+    let db = Database::connect(&url).await.unwrap();
+    let s = server_on(db, jobs, settings, ServerConfig::default()).await;
+    let r = s.start("/v1/plugins/jobs/gated", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    s.until(&location, |op| {
+        op["progress"]["message"] == "waiting at the gate"
+    })
+    .await;
+    taken_by_another_server(&url, &id).await;
+    gate.notify_one();
+    // Stopping waits for the run, its progress and its end written (or refused).
+    let Server {
+        client,
+        running,
+        alice,
+        ..
+    } = s;
+    running.stop(Duration::from_secs(10)).await;
+    let r = client.get(&location).header("authorization", &alice).send();
+    let op: Value = r.await.json();
+    assert_eq!(op["state"], "running", "{op}");
+    assert_eq!(op["progress"]["message"], "waiting at the gate", "{op}");
+    assert_eq!(op["result"], Value::Null, "{op}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A server stopped and dropped gives its database connections back: nothing it made (its
+/// routes' runners, its workers, its queue) keeps its pools alive. Its connections are told
+/// from every other test's by their `application_name`.
+#[tokio::test]
+async fn a_server_stopped_and_dropped_closes_its_database_connections() {
+    let Some(pg) = PgSchema::fresh("operations_dropped").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("plugin_dropped_{}", std::process::id());
+    let url = format!(
+        "{}&application_name={name}",
+        pg.url_with_public_extension("hstore").await
+    );
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("succeeded")).await;
+    let open = || async {
+        let admin = plugin_routes::database::connect_with(&pg.url, 1)
+            .await
+            .unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(&name)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        n
+    };
+    assert!(
+        open().await > 0,
+        "the server's connections are told by their name"
+    );
+    // Everything but its workers dropped here, then they stop.
+    let Server {
+        client,
+        app,
+        running,
+        ..
+    } = s;
+    drop((client, app));
+    running.stop(Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = open().await;
+        if n == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} connections still open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     pg.remove().await;
 }
 
@@ -839,15 +1044,9 @@ async fn the_cap_holds_for_requests_at_once_on_postgres() {
     let url = pg.url_with_public_extension("hstore").await;
     // A pool of four: requests at once wait for its connections, not for PostgreSQL's, which
     // the other tests share.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(4)
-        .connect(&url)
-        .await
-        .unwrap();
-    let db = Database { pool, url };
+    let db = Database::connect_with(&url, 4).await.unwrap();
     let settings = OperationSettings::default().with_max_active_per_caller(3);
-    let s = server_on(db, Jobs::default(), settings, ServerConfig::default()).await;
+    let s = server_on(db, Jobs::default(), fast(settings), ServerConfig::default()).await;
     let asks = (0..12).map(|_| {
         let (client, alice) = (s.client.clone(), s.alice.clone());
         async move {

@@ -114,10 +114,14 @@ impl Server {
         let mut lines = BufReader::new(stderr).lines();
         let mut startup = Vec::new();
         let port = loop {
-            let line = lines
-                .next()
-                .expect("the server logs before exiting")
-                .unwrap();
+            let Some(line) = lines.next() else {
+                let status = child.wait().expect("example-server exits");
+                panic!(
+                    "example-server exited ({status}) before listening; it logged:\n{}",
+                    startup.join("\n")
+                );
+            };
+            let line = line.unwrap();
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
@@ -418,7 +422,11 @@ fn two_servers_share_one_postgres() {
         ],
         "scale-out password\n",
     );
-    let ttl = [("AUTH_CACHE_TTL_MS", "1000")];
+    // Each server's pool bounded, as a fleet sharing one PostgreSQL sizes them.
+    let ttl = [
+        ("AUTH_CACHE_TTL_MS", "1000"),
+        ("DATABASE_MAX_CONNECTIONS", "4"),
+    ];
     let a = Server::start_with(&binary, &url, &ttl);
     let b = Server::start_with(&binary, &url, &ttl);
 

@@ -18,7 +18,8 @@
 //! example-server manifest --out openapi/manifest.json    writes the plugin manifest
 //! ```
 //! The database defaults to `./data/items.db` (SQLite, created on first start); a `postgres://`
-//! `DATABASE_URL` lets several servers share one database. `openapi` and `manifest` open no
+//! `DATABASE_URL` lets several servers share one database (`DATABASE_MAX_CONNECTIONS` bounds
+//! each one's pool). `openapi` and `manifest` open no
 //! database. Logs go to stderr.
 
 // The host application, not plugin code: it reads its own flags, environment and files before
@@ -141,6 +142,11 @@ struct DatabaseArgs {
         global = true
     )]
     database_url: String,
+    /// At most this many connections to the database (default: 16 on PostgreSQL, 8 on a SQLite
+    /// file); operations' queue takes up to half as many more on PostgreSQL. Servers sharing
+    /// one PostgreSQL database together stay under its `max_connections`.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true)]
+    database_max_connections: Option<u32>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -286,7 +292,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     };
 
     let url = &args.db.database_url;
-    let db = Database::connect(url).await?;
+    let db = match args.db.database_max_connections {
+        Some(max) => Database::connect_with(url, max).await?,
+        None => Database::connect(url).await?,
+    };
     let pool = db.pool.clone();
     let state = ItemsState::open(pool.clone(), url).await?;
     let auth = Auth::open(pool, auth_config(&args.auth)?).await?;

@@ -63,10 +63,15 @@ pub fn operation_endpoint<S: Send + Sync + 'static>(
     if let Some(op) = &runtime.operation {
         let key = key(runtime.plugin, runtime.route);
         let rerun = runtime.route.operation.is_some_and(|o| o.rerun);
+        // A run's context is given its progress, never the acceptor, which holds the engine:
+        // the engine holding its runners' acceptors would keep itself, and its database pools
+        // with their connections, alive once the application is dropped.
+        let mut runs = runtime.clone();
+        runs.operation = None;
         op.operations.register(
             key,
             Arc::new(TypedRunner {
-                runtime: runtime.clone(),
+                runtime: runs,
                 run,
                 rerun,
             }),

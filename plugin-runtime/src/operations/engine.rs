@@ -10,7 +10,7 @@
 
 use super::runner::{Job, Outcome, Runner};
 use super::settings::OperationSettings;
-use super::store::{Ending, EventRow, OperationRow, Store};
+use super::store::{Ending, EventRow, OperationRow, Standing, Store};
 use crate::database::{Backend, Database};
 use crate::declare::OperationState as State;
 use crate::request::{ApiError, CatchUnwind, FrameworkCode, RequestId, panic_message};
@@ -48,9 +48,8 @@ pub(crate) struct Engine {
     pub(crate) settings: OperationSettings,
     /// The runner of each operation route this server serves, by `plugin/handler`.
     runners: Mutex<HashMap<String, Arc<dyn Runner>>>,
-    /// The operations running here, or whose end is still being written, each with what wakes
-    /// its cancel watch.
-    running: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The operations running here, or whose end is still being written.
+    running: Mutex<HashMap<String, Here>>,
     /// Moves whenever an operation run here reports progress or ends: what event streams
     /// served here wait on between their reads.
     changed: watch::Sender<u64>,
@@ -71,6 +70,23 @@ impl std::fmt::Debug for Engine {
             .field("instance", &self.instance)
             .finish_non_exhaustive()
     }
+}
+
+/// An operation running on this server.
+struct Here {
+    /// Wakes its cancel watch.
+    cancel: Arc<Notify>,
+    /// Says `true` once its end is written; closed without, the run was dropped first.
+    ended: watch::Receiver<bool>,
+}
+
+/// What became of an operation handed to this server.
+enum Handled {
+    /// Run and ended here, or nothing to run: the queue may forget its job.
+    Done,
+    /// Its run here was dropped before its end was written (the server stopping past its
+    /// grace): its job must stay with the queue, to be handed on once this server is gone.
+    Dropped,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -314,8 +330,8 @@ impl Engine {
             .error
             .unwrap_or_default();
         let was_queued = self.store.request_cancel(id, now_ms(), &error).await?;
-        if let Some(notify) = lock(&self.running).get(id) {
-            notify.notify_one();
+        if let Some(here) = lock(&self.running).get(id) {
+            here.cancel.notify_one();
         }
         if was_queued {
             self.bump();
@@ -326,14 +342,21 @@ impl Engine {
     /// Runs one operation handed to this server. The database failing on the way (before the
     /// run, or when its end is written) is waited out, a little longer each time, as long as
     /// the server runs: an operation is never left `queued` or `running` for a moment's outage.
-    async fn execute(self: &Arc<Self>, id: &str) {
-        if lock(&self.running).contains_key(id) {
-            // Handed again while it runs here (the worker started again under the same name).
-            return;
+    async fn execute(self: &Arc<Self>, id: &str) -> Handled {
+        let here = lock(&self.running).get(id).map(|h| h.ended.clone());
+        if let Some(mut ended) = here {
+            // Handed again while it runs here (the worker started again under the same name, after
+            // its database came back). This job is held until the run's end is written: were it
+            // let go at once, and this server to stop before that end, no job would be left to
+            // hand the operation to another server, and it would stay `running` for ever.
+            return match ended.wait_for(|written| *written).await {
+                Ok(_) => Handled::Done,
+                Err(_) => Handled::Dropped,
+            };
         }
         // A place among the runs this server drives at once, held until this one ends.
         let Ok(_place) = Arc::clone(&self.places).acquire_owned().await else {
-            return;
+            return Handled::Done;
         };
         let mut wait = Duration::from_millis(200);
         let prepared = loop {
@@ -342,7 +365,7 @@ impl Engine {
                 Err(e) => {
                     tracing::warn!(operation = id, error = %e, "an operation could not be read or taken; trying again");
                     if *self.stopping.borrow() {
-                        return;
+                        return Handled::Dropped;
                     }
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
@@ -350,30 +373,56 @@ impl Engine {
             }
         };
         let Some((row, runner, request_id)) = prepared else {
-            return;
+            return Handled::Done;
         };
-        let notify = Arc::new(Notify::new());
-        lock(&self.running).insert(row.id.clone(), Arc::clone(&notify));
-        let finished = self.run(&row, runner, &request_id, &notify).await;
-        // Still this server's until its end is written: handed again meanwhile (the queue
-        // gives a worker's jobs back when it registers again after an outage), it is not
-        // taken for a run that stopped, nor run twice.
-        self.record_end(&row.id, finished).await;
+        // The run's number: what `begin` made the row's `attempts`. Its progress and its end are
+        // written only while the row still says so.
+        let attempt = row.attempts + 1;
+        let cancel = Arc::new(Notify::new());
+        // Dropped with this future: a job handed again meanwhile then learns the run was
+        // dropped before its end.
+        let (ended, ended_rx) = watch::channel(false);
+        let here = Here {
+            cancel: Arc::clone(&cancel),
+            ended: ended_rx,
+        };
+        lock(&self.running).insert(row.id.clone(), here);
+        let written = match self.run(&row, attempt, runner, &request_id, &cancel).await {
+            // Still this server's until its end is written: handed again meanwhile (the queue
+            // gives a worker's jobs back when it registers again after an outage), it is not
+            // taken for a run that stopped, nor run twice.
+            Some(finished) => self.record_end(&row.id, attempt, finished).await,
+            None => {
+                tracing::warn!(
+                    operation = %row.id,
+                    "another server took this operation while it ran here (this server was taken for dead, its database out of reach); its run here was stopped and wrote nothing more"
+                );
+                true
+            }
+        };
         lock(&self.running).remove(&row.id);
+        if written {
+            ended.send_replace(true);
+            Handled::Done
+        } else {
+            Handled::Dropped
+        }
     }
 
-    /// Writes how a run ended, waiting out the database's failures while the server runs.
-    async fn record_end(&self, id: &str, finished: Finished) {
+    /// Writes how run `attempt` ended, waiting out the database's failures while the server
+    /// runs; `false` when the server stopped first.
+    async fn record_end(&self, id: &str, attempt: i64, finished: Finished) -> bool {
         let mut wait = Duration::from_millis(200);
-        while let Err(e) = self.end(id, &finished).await {
+        while let Err(e) = self.end(id, attempt, &finished).await {
             if *self.stopping.borrow() {
                 tracing::error!(operation = id, error = %e, "an operation's end could not be written before the server stopped; the next server to take it runs it again or fails it");
-                return;
+                return false;
             }
             tracing::warn!(operation = id, error = %e, "an operation's end could not be written; trying again");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
+        true
     }
 
     /// Reads the operation and takes it for a run: `None` when there is nothing to run (it
@@ -396,7 +445,8 @@ impl Engine {
         };
         let request_id = RequestId::restored(&row.request_id);
         if row.cancel_requested {
-            self.end(&row.id, &cancelled(&request_id)).await?;
+            self.end(&row.id, row.attempts, &cancelled(&request_id))
+                .await?;
             return Ok(None);
         }
         if row.state == State::Running && !runner.rerun() {
@@ -405,7 +455,7 @@ impl Engine {
                 FrameworkCode::Unavailable,
                 "the server running this operation stopped before it ended; start it again",
             );
-            self.end(&row.id, &Finished::error(&error, &request_id))
+            self.end(&row.id, row.attempts, &Finished::error(&error, &request_id))
                 .await?;
             return Ok(None);
         }
@@ -416,18 +466,20 @@ impl Engine {
         Ok(Some((row, runner, request_id)))
     }
 
-    /// The handler's run, under its timeout, until it ends or is cancelled; its progress
-    /// written in order meanwhile, all of it before the end.
+    /// The handler's run, number `attempt`, under its timeout, until it ends or is cancelled;
+    /// its progress written in order meanwhile, all of it before the end. `None` when another
+    /// server took the operation meanwhile: the run is dropped there, as for a cancel.
     async fn run(
         self: &Arc<Self>,
         row: &OperationRow,
+        attempt: i64,
         runner: Arc<dyn Runner>,
         request_id: &RequestId,
         notify: &Notify,
-    ) -> Finished {
+    ) -> Option<Finished> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (over, run_over) = tokio::sync::oneshot::channel::<()>();
-        let writer = self.write_progress(&row.id, row.last_event, rx, run_over);
+        let writer = self.write_progress(&row.id, attempt, row.last_event, rx, run_over);
         let timeout = runner.timeout();
         let work = CatchUnwind::new(tokio::time::timeout(
             timeout,
@@ -442,8 +494,8 @@ impl Engine {
         ));
         let ended = async {
             let ended = tokio::select! {
-                outcome = work => Some(outcome),
-                () = self.cancel_asked(&row.id, notify) => None,
+                outcome = work => Ok(outcome),
+                stopped = self.stop_asked(&row.id, attempt, notify) => Err(stopped),
             };
             // The run is over, whoever still holds a clone of its context: the writer takes
             // what was reported until now, and nothing after.
@@ -451,13 +503,14 @@ impl Engine {
             ended
         };
         let (ended, ()) = tokio::join!(ended, writer);
-        match ended {
-            None => cancelled(request_id),
-            Some(Err(panic)) => {
+        Some(match ended {
+            Err(Standing::TakenOver) => return None,
+            Err(_) => cancelled(request_id),
+            Ok(Err(panic)) => {
                 tracing::error!(operation = %row.id, panic = panic_message(&*panic), "the operation's handler panicked");
                 Finished::error(&ApiError::internal(), request_id)
             }
-            Some(Ok(Err(_elapsed))) => {
+            Ok(Ok(Err(_elapsed))) => {
                 let error = ApiError::framework(
                     FrameworkCode::Timeout,
                     format!(
@@ -467,10 +520,10 @@ impl Engine {
                 );
                 Finished::error(&error, request_id)
             }
-            Some(Ok(Ok(Outcome::Succeeded { status, result }))) => {
+            Ok(Ok(Ok(Outcome::Succeeded { status, result }))) => {
                 if result.len() > self.settings.max_result_bytes {
                     tracing::error!(operation = %row.id, bytes = result.len(), limit = self.settings.max_result_bytes, "the operation's result is over the size stored");
-                    return Finished::error(&ApiError::internal(), request_id);
+                    return Some(Finished::error(&ApiError::internal(), request_id));
                 }
                 Finished {
                     state: State::Succeeded,
@@ -479,13 +532,13 @@ impl Engine {
                     error: None,
                 }
             }
-            Some(Ok(Ok(Outcome::Failed(error)))) => {
+            Ok(Ok(Ok(Outcome::Failed(error)))) => {
                 if error.status().is_server_error() && error.code() == "INTERNAL" {
                     tracing::error!(operation = %row.id, "the operation failed");
                 }
                 Finished::error(&error, request_id)
             }
-        }
+        })
     }
 
     /// Writes each progress report as it comes, in order, until the run is over, then what
@@ -493,11 +546,14 @@ impl Engine {
     async fn write_progress(
         &self,
         id: &str,
+        attempt: i64,
         mut seq: i64,
         mut rx: mpsc::UnboundedReceiver<(Option<f64>, String)>,
         mut over: tokio::sync::oneshot::Receiver<()>,
     ) {
         let mut ended = false;
+        // Set once the operation is found to be another run's: what is reported after is dropped.
+        let mut taken = false;
         loop {
             let report = if ended {
                 rx.recv().await
@@ -515,6 +571,9 @@ impl Engine {
             let Some((fraction, message)) = report else {
                 return;
             };
+            if taken {
+                continue;
+            }
             seq += 1;
             let event = EventRow {
                 seq,
@@ -524,21 +583,31 @@ impl Engine {
             // A database away for a while is waited out (the reports after it wait in order),
             // as long as the server runs: a client reading the events misses none.
             let mut wait = Duration::from_millis(200);
-            while let Err(e) = self.store.progress(id, &event).await {
-                if !crate::database::is_unavailable(&e) || *self.stopping.borrow() {
-                    tracing::warn!(operation = id, error = %e, "a progress report was not recorded");
-                    break;
+            loop {
+                match self.store.progress(id, attempt, &event).await {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        taken = true;
+                        break;
+                    }
+                    Err(e) if crate::database::is_unavailable(&e) && !*self.stopping.borrow() => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        tracing::warn!(operation = id, error = %e, "a progress report was not recorded");
+                        break;
+                    }
                 }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
             self.bump();
         }
     }
 
-    /// Resolves when a cancel is asked for: at once from this server, else within the
-    /// settings' `cancel_poll` from any.
-    async fn cancel_asked(&self, id: &str, notify: &Notify) {
+    /// Resolves when run `attempt` is to stop: a cancel asked for (at once from this server,
+    /// else within the settings' `cancel_poll` from any), or the operation found to be another
+    /// run's within the same poll.
+    async fn stop_asked(&self, id: &str, attempt: i64, notify: &Notify) -> Standing {
         let mut stopping = self.stopping.subscribe();
         loop {
             tokio::select! {
@@ -547,9 +616,9 @@ impl Engine {
                 // A server stopping lets its runs go on until its grace ends.
                 _ = stopping.changed() => {}
             }
-            match self.store.cancel_requested(id).await {
-                Ok(true) => return,
-                Ok(false) => {}
+            match self.store.standing(id, attempt).await {
+                Ok(Standing::Running) => {}
+                Ok(stop) => return stop,
                 Err(e) => {
                     tracing::warn!(operation = id, error = %e, "could not read whether the operation was cancelled")
                 }
@@ -557,14 +626,21 @@ impl Engine {
         }
     }
 
-    async fn end(&self, id: &str, finished: &Finished) -> Result<(), sqlx::Error> {
+    /// Ends the operation if its `attempts` are still `attempts`: ended already, or taken by
+    /// another run since, it is left as it is.
+    async fn end(&self, id: &str, attempts: i64, finished: &Finished) -> Result<(), sqlx::Error> {
         let ending = Ending {
             state: finished.state,
             status: finished.status,
             result: finished.result.as_deref(),
             error: finished.error.as_deref(),
         };
-        self.store.finish(id, &ending, now_ms()).await?;
+        if !self.store.finish(id, attempts, &ending, now_ms()).await? {
+            tracing::debug!(
+                operation = id,
+                "an operation's end was not written: it had ended, or another run had taken it"
+            );
+        }
         self.bump();
         Ok(())
     }
@@ -641,10 +717,30 @@ impl Engine {
             let id = job.id.clone();
             let driven = Arc::clone(&engine);
             let run = tokio::spawn(async move { driven.execute(&job.id).await });
-            lock(&engine.runs).insert(id.clone(), run.abort_handle());
-            let _ = run.await;
-            lock(&engine.runs).remove(&id);
-            Ok(())
+            // The run's own handle, not that of the same job handed again while it runs.
+            let first = match lock(&engine.runs).entry(id.clone()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(run.abort_handle());
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            };
+            let handled = run.await;
+            if first {
+                lock(&engine.runs).remove(&id);
+            }
+            match handled {
+                Ok(Handled::Done) => Ok(()),
+                // The server is stopping: this job is not acknowledged, and is dropped with the
+                // worker, so the queue hands it to a live server once this one is gone.
+                Ok(Handled::Dropped) => std::future::pending().await,
+                Err(e) => {
+                    if e.is_panic() {
+                        tracing::error!(operation = %id, "an operation's run panicked outside its handler; its job is left to the queue");
+                    }
+                    std::future::pending().await
+                }
+            }
         }
 
         let queue = queue_name(&self.settings.namespace, key);
@@ -847,7 +943,7 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
         }
         #[cfg(feature = "operations-postgres")]
         Some(Backend::Postgres) => {
-            let pool = crate::database::connect_postgres(&db.url).await?;
+            let pool = crate::database::connect_postgres(&db.url, &db.pool).await?;
             apalis_postgres::PostgresStorage::setup(&pool)
                 .await
                 .map_err(|e| sqlx::Error::Protocol(format!("setting up apalis: {e}")))?;

@@ -50,6 +50,16 @@ pub(crate) struct Ending<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
+/// Where a run stands, as its server reads it while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    Running,
+    /// A cancel was asked for, or the operation was deleted.
+    Cancelled,
+    /// Another server has run it since (its server was taken for dead), or ended it.
+    TakenOver,
+}
+
 /// The operations of one namespace (see `OperationSettings::with_namespace`): the cap and the
 /// retention count and delete only its own.
 #[derive(Clone, Debug)]
@@ -181,9 +191,30 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records a progress report as event `seq`.
-    pub(crate) async fn progress(&self, id: &str, event: &EventRow) -> Result<(), sqlx::Error> {
+    /// Records a progress report of run `attempt` as event `seq`; `false`, recording nothing,
+    /// when the operation is no longer that run's (taken by another, or ended).
+    pub(crate) async fn progress(
+        &self,
+        id: &str,
+        attempt: i64,
+        event: &EventRow,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let mine = sqlx::query(
+            "UPDATE plugin_operations SET progress = $2, message = $3, last_event = $4 \
+             WHERE id = $1 AND attempts = $5 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(event.fraction)
+        .bind(&event.message)
+        .bind(event.seq)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?;
+        if mine.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO plugin_operation_events (operation_id, seq, fraction, message) VALUES ($1, $2, $3, $4)",
         )
@@ -193,16 +224,8 @@ impl Store {
         .bind(&event.message)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE plugin_operations SET progress = $2, message = $3, last_event = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(event.fraction)
-        .bind(&event.message)
-        .bind(event.seq)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The operations of route `plugin`/`route` still `queued` that were stored before
@@ -251,16 +274,18 @@ impl Store {
             .collect()
     }
 
-    /// Ends a queued or running operation; `false` when it had already ended.
+    /// Ends a queued or running operation whose `attempts` are still `attempts` (as read, or as
+    /// a run began it): `false` when it had ended, or another server has taken it since.
     pub(crate) async fn finish(
         &self,
         id: &str,
+        attempts: i64,
         ending: &Ending<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE plugin_operations SET state = $2, status = $3, result = $4, error = $5, \
-             finished_at = $6 WHERE id = $1 AND state IN ('queued', 'running')",
+             finished_at = $6 WHERE id = $1 AND state IN ('queued', 'running') AND attempts = $7",
         )
         .bind(id)
         .bind(ending.state.as_str())
@@ -268,6 +293,7 @@ impl Store {
         .bind(ending.result)
         .bind(ending.error)
         .bind(now)
+        .bind(attempts)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -300,15 +326,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether a cancel was asked for.
-    pub(crate) async fn cancel_requested(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let flag: Option<i64> =
-            sqlx::query_scalar("SELECT cancel_requested FROM plugin_operations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        // A row deleted under a running operation stops it too.
-        Ok(flag.is_none_or(|f| f != 0))
+    /// Whether run `attempt` of the operation goes on: not when a cancel was asked for (or the
+    /// row was deleted), nor when the operation is no longer that run's.
+    pub(crate) async fn standing(&self, id: &str, attempt: i64) -> Result<Standing, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT cancel_requested, attempts, state FROM plugin_operations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Standing::Cancelled);
+        };
+        let cancel: i64 = row.try_get(0)?;
+        let attempts: i64 = row.try_get(1)?;
+        let state: String = row.try_get(2)?;
+        Ok(if attempts != attempt || state != "running" {
+            Standing::TakenOver
+        } else if cancel != 0 {
+            Standing::Cancelled
+        } else {
+            Standing::Running
+        })
     }
 
     /// Deletes the operations that ended before `cutoff`, with their events; returns how many.
