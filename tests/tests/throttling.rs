@@ -258,6 +258,58 @@ async fn unreachable_redis_admits_or_refuses_as_configured() {
     assert_eq!(r.error()["code"], "UNAVAILABLE");
 }
 
+/// With Redis out of reach, failed authentications are still limited: each server counts them
+/// in its own memory meanwhile, whether the store admits or refuses what it cannot count.
+#[tokio::test]
+async fn failed_authentications_are_limited_while_redis_is_out_of_reach() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{closed}");
+    for then in [WhenUnreachable::Admit, WhenUnreachable::Refuse] {
+        let w = world().await;
+        let store = LimitStore::redis(&url).unwrap().when_unreachable(then);
+        let config = ServerConfig::default().with_limit_store(store);
+        let app = plugins![
+            config = config;
+            auth = w.auth.clone();
+            plugin_routes::auth::AuthRoutes::new(w.auth.clone()),
+        ];
+        let guesser = TestClient::new(app.clone()).from_address(address(3));
+        let quota = plugin_routes::auth::AUTH_FAILURES.quota;
+        for i in 0..quota {
+            let r = guesser
+                .get(ME)
+                .header("authorization", format!("Bearer plk_guess{i}"))
+                .send()
+                .await;
+            assert_eq!(r.status(), 401, "{then:?}, guess {i}: {}", r.text());
+        }
+        let r = guesser
+            .get(ME)
+            .header("authorization", "Bearer plk_onemore")
+            .send()
+            .await;
+        assert_rate_limited(&r, "auth-failures");
+        if then == WhenUnreachable::Admit {
+            // The login route's own quota is admitted uncounted; its failures per email are
+            // counted here.
+            let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+            for i in 0..quota {
+                let c = TestClient::new(app.clone()).from_address(address(10 + i as u8));
+                let r = try_login(&c, ALICE, "wrong password").await;
+                assert_eq!(r.status(), 401, "attempt {i}: {}", r.text());
+            }
+            let c = TestClient::new(app.clone()).from_address(address(99));
+            let r = try_login(&c, ALICE, "wrong password").await;
+            assert_rate_limited(&r, "login-failures");
+            let r = try_login(&c, ALICE, ALICE_PASSWORD).await;
+            assert_rate_limited(&r, "login-failures");
+        }
+    }
+}
+
 /// Redis going away mid-run and coming back, through a proxy the test cuts and restores.
 #[tokio::test]
 async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {

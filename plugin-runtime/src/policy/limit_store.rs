@@ -47,6 +47,9 @@ struct Inner {
     /// The latest time anyone is blocked until: before it passes, [`LimitStore::blocked`]
     /// looks nothing up, so an authenticated request pays a clock read for the feature.
     blocked_until: AtomicU64,
+    /// Failures counted in this process while the shared store cannot be reached, so that an
+    /// outage does not lift the limit on guessing (each server then counts its own).
+    failures_here: Mutex<Swept>,
     /// Places in flight under concurrency caps, counted in this process: `hash(scope, who)` →
     /// count. Only in-memory stores use it.
     in_flight: Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>,
@@ -196,6 +199,7 @@ impl LimitStore {
             hasher: RandomState::new(),
             blocked: Mutex::new(Swept::new()),
             blocked_until: AtomicU64::new(0),
+            failures_here: Mutex::new(Swept::new()),
             in_flight: Mutex::new(HashMap::default()),
         }))
     }
@@ -414,7 +418,8 @@ impl LimitStore {
     }
 
     /// Records one failure by `who` in `scope` against `policy`. Past the policy's quota, `who`
-    /// is blocked until it frees again, and the seconds until then are returned.
+    /// is blocked until it frees again, and the seconds until then are returned. While Redis
+    /// cannot be reached, failures are counted in this process instead.
     pub(crate) async fn record_failure(
         &self,
         scope: &str,
@@ -422,10 +427,15 @@ impl LimitStore {
         who: Who<'_>,
     ) -> Option<u64> {
         let step = Step::new(policy, who);
-        let counted = self
-            .count(self.scope_hash(scope), scope, std::slice::from_ref(&step))
-            .await
-            .ok()?;
+        let steps = std::slice::from_ref(&step);
+        let counted = match self.count(self.scope_hash(scope), scope, steps).await {
+            Ok(counted) => counted,
+            // Admitted or refused, the request has failed already: its failure is counted here
+            // until the shared store answers again.
+            Err(Unreachable) => {
+                self.count_in_memory(&self.0.failures_here, self.scope_hash(scope), steps)
+            }
+        };
         let (_, wait) = counted.violated?;
         let key = self.key(self.scope_hash(scope), "", who);
         let now = self.now();
