@@ -105,7 +105,7 @@ struct Args {
     operations_namespace: String,
     /// Seconds a stopping server waits for the operations it runs to end; those still running
     /// then are run again or failed by the next server to take them.
-    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 30)]
+    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 15)]
     operations_grace_secs: u64,
     /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
     /// what it needs (its database's directory, its port, the temporary directory): it starts

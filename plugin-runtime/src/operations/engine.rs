@@ -56,8 +56,9 @@ pub(crate) struct Engine {
     /// Wakes the worker of a route when an operation is accepted here.
     wake: Mutex<HashMap<String, futures_channel::mpsc::UnboundedSender<()>>>,
     stopping: watch::Sender<bool>,
-    /// The tasks of the runs driven here, to drop them when the server stops past its grace.
-    runs: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// The tasks of the handings driven here, by number, to drop them when the server stops
+    /// past its grace.
+    runs: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     /// The places of the runs this server drives at once.
     places: Arc<tokio::sync::Semaphore>,
     instance: String,
@@ -72,12 +73,50 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// An operation running on this server.
+/// An operation this server has been handed and is running (or preparing to run, or writing
+/// the end of).
 struct Here {
     /// Wakes its cancel watch.
     cancel: Arc<Notify>,
-    /// Says `true` once its end is written; closed without, the run was dropped first.
+    /// Says `true` once the handing is done with it; closed without, the run was dropped first.
     ended: watch::Receiver<bool>,
+    /// Which handing registered it.
+    token: u64,
+}
+
+/// Numbers each handing of a job to this process.
+static NEXT_HANDLING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A handing's hold on its operation in `running`: let go when dropped, whatever happened
+/// (the future dropped, a panic); a job handed again meanwhile then learns that the run was
+/// dropped, unless [`Registered::done`] said it ended.
+struct Registered<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    token: u64,
+    ended: watch::Sender<bool>,
+}
+
+impl Registered<'_> {
+    /// The handing is done with the operation (nothing to run, or its end written).
+    fn done(self) -> Handled {
+        self.release();
+        self.ended.send_replace(true);
+        Handled::Done
+    }
+
+    fn release(&self) {
+        let mut running = lock(&self.engine.running);
+        if running.get(self.id).is_some_and(|h| h.token == self.token) {
+            running.remove(self.id);
+        }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// What became of an operation handed to this server.
@@ -343,21 +382,59 @@ impl Engine {
     /// run, or when its end is written) is waited out, a little longer each time, as long as
     /// the server runs: an operation is never left `queued` or `running` for a moment's outage.
     async fn execute(self: &Arc<Self>, id: &str) -> Handled {
-        let here = lock(&self.running).get(id).map(|h| h.ended.clone());
-        if let Some(mut ended) = here {
-            // Handed again while it runs here (the worker started again under the same name, after
-            // its database came back). This job is held until the run's end is written: were it
-            // let go at once, and this server to stop before that end, no job would be left to
-            // hand the operation to another server, and it would stay `running` for ever.
+        let token = NEXT_HANDLING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancel = Arc::new(Notify::new());
+        let (ended, ended_rx) = watch::channel(false);
+        let first = {
+            let mut running = lock(&self.running);
+            match running.get(id) {
+                Some(here) => Err(here.ended.clone()),
+                None => {
+                    running.insert(
+                        id.to_owned(),
+                        Here {
+                            cancel: Arc::clone(&cancel),
+                            ended: ended_rx,
+                            token,
+                        },
+                    );
+                    Ok(())
+                }
+            }
+        };
+        if let Err(mut ended) = first {
+            // Handed again while this server has it (the worker started again under the same
+            // name, after its database came back). This job is held until the first handing's
+            // end is written: were it let go at once, and this server to stop before that end,
+            // no job would be left to hand the operation to another server, and it would stay
+            // `running` for ever.
             return match ended.wait_for(|written| *written).await {
                 Ok(_) => Handled::Done,
                 Err(_) => Handled::Dropped,
             };
         }
+        // From here the operation is this handing's until `here` is dropped (or done with), at
+        // the end or if this future is dropped or panics first.
+        let here = Registered {
+            engine: self,
+            id,
+            token,
+            ended,
+        };
         // A place among the runs this server drives at once, held until this one ends.
         let Ok(_place) = Arc::clone(&self.places).acquire_owned().await else {
-            return Handled::Done;
+            return here.done();
         };
+        if *self.stopping.borrow() {
+            // Stopping: not started now. One still `queued` is let go, for a server serving its
+            // route to queue again (`requeue_orphans`); the job of one a dead server was running
+            // is left to the queue to hand on.
+            return match self.store.get(id).await {
+                Ok(Some(row)) if row.state == State::Running => Handled::Dropped,
+                Ok(_) => here.done(),
+                Err(_) => Handled::Dropped,
+            };
+        }
         let mut wait = Duration::from_millis(200);
         let prepared = loop {
             match self.prepare(id).await {
@@ -373,20 +450,11 @@ impl Engine {
             }
         };
         let Some((row, runner, request_id)) = prepared else {
-            return Handled::Done;
+            return here.done();
         };
         // The run's number: what `begin` made the row's `attempts`. Its progress and its end are
         // written only while the row still says so.
         let attempt = row.attempts + 1;
-        let cancel = Arc::new(Notify::new());
-        // Dropped with this future: a job handed again meanwhile then learns the run was
-        // dropped before its end.
-        let (ended, ended_rx) = watch::channel(false);
-        let here = Here {
-            cancel: Arc::clone(&cancel),
-            ended: ended_rx,
-        };
-        lock(&self.running).insert(row.id.clone(), here);
         let written = match self.run(&row, attempt, runner, &request_id, &cancel).await {
             // Still this server's until its end is written: handed again meanwhile (the queue
             // gives a worker's jobs back when it registers again after an outage), it is not
@@ -400,13 +468,16 @@ impl Engine {
                 true
             }
         };
-        lock(&self.running).remove(&row.id);
         if written {
-            ended.send_replace(true);
-            Handled::Done
+            here.done()
         } else {
             Handled::Dropped
         }
+    }
+
+    /// Whether no operation is running here (or having its end written).
+    pub(crate) fn idle(&self) -> bool {
+        lock(&self.running).is_empty()
     }
 
     /// Writes how run `attempt` ended, waiting out the database's failures while the server
@@ -432,7 +503,7 @@ impl Engine {
         &self,
         id: &str,
     ) -> Result<Option<(OperationRow, Arc<dyn Runner>, RequestId)>, sqlx::Error> {
-        let Some(row) = self.store.get(id).await? else {
+        let Some(mut row) = self.store.get(id).await? else {
             return Ok(None); // deleted since
         };
         if row.state.is_finished() {
@@ -459,9 +530,11 @@ impl Engine {
                 .await?;
             return Ok(None);
         }
-        if !self.store.begin(&row.id, row.attempts, now_ms()).await? {
+        let Some(last_event) = self.store.begin(&row.id, row.attempts, now_ms()).await? else {
             return Ok(None); // another server took it, or it was cancelled meanwhile
-        }
+        };
+        // This run's events follow the last one recorded when it was taken.
+        row.last_event = last_event;
         self.bump();
         Ok(Some((row, runner, request_id)))
     }
@@ -714,21 +787,20 @@ impl Engine {
         ) -> Result<(), apalis_core::error::BoxDynError> {
             // Run apart from the worker's own future: a worker that fails (its database gone
             // for a moment) and starts again does not take the runs it was driving with it.
-            let id = job.id.clone();
+            // The task is listed until it ends, whether or not this future is still awaiting it.
+            static NEXT_TASK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let task = NEXT_TASK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let driven = Arc::clone(&engine);
-            let run = tokio::spawn(async move { driven.execute(&job.id).await });
-            // The run's own handle, not that of the same job handed again while it runs.
-            let first = match lock(&engine.runs).entry(id.clone()) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(run.abort_handle());
-                    true
-                }
-                std::collections::hash_map::Entry::Occupied(_) => false,
-            };
+            let id = job.id.clone();
+            let run = tokio::spawn(async move {
+                let handled = driven.execute(&job.id).await;
+                lock(&driven.runs).remove(&task);
+                handled
+            });
+            lock(&engine.runs).insert(task, run.abort_handle());
             let handled = run.await;
-            if first {
-                lock(&engine.runs).remove(&id);
-            }
+            // Listed after it ended, had it ended at once.
+            lock(&engine.runs).remove(&task);
             match handled {
                 Ok(Handled::Done) => Ok(()),
                 // The server is stopping: this job is not acknowledged, and is dropped with the

@@ -92,21 +92,31 @@ impl Running {
     /// Stops taking work and waits up to `grace` for the operations running here. Those still
     /// running then are dropped: their rows say `running` until another server (or this one,
     /// started again) finds their worker dead and runs them again or fails them, as their
-    /// routes declare.
+    /// routes declare. A stopping server sends no heartbeats: past two of them (see
+    /// [`OperationSettings::with_heartbeat`]) other servers may take its runs already, and the
+    /// runs here then stop, writing nothing. A grace under two heartbeats avoids running them
+    /// twice.
     pub async fn stop(self, grace: Duration) {
         self.engine.stop();
         let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let engine = &self.engine;
         let all = async {
             for task in self.tasks {
                 let _ = task.await;
+            }
+            // Runs a worker let go of before it stopped (it failed and started again) are
+            // driven apart from it: waited for too.
+            while !engine.idle() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
         if tokio::time::timeout(grace, all).await.is_err() {
             for abort in aborts {
                 abort.abort();
             }
-            self.engine.abort_runs();
         }
+        // Whatever is left (nothing, when all ended in time) holds the engine no longer.
+        self.engine.abort_runs();
     }
 }
 

@@ -171,24 +171,25 @@ impl Store {
     }
 
     /// Takes the operation for one run: from `queued`, or from `running` when the run before
-    /// was interrupted (`attempts` as read, so two servers cannot both take it).
+    /// was interrupted (`attempts` as read, so two servers cannot both take it). Returns the
+    /// last event recorded as it was taken (the run before may have recorded one since it was
+    /// read), or `None` when it was not taken.
     pub(crate) async fn begin(
         &self,
         id: &str,
         attempts: i64,
         now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
             "UPDATE plugin_operations SET state = 'running', attempts = attempts + 1, \
              started_at = $3 WHERE id = $1 AND attempts = $2 AND state IN ('queued', 'running') \
-             AND cancel_requested = 0",
+             AND cancel_requested = 0 RETURNING last_event",
         )
         .bind(id)
         .bind(attempts)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// Records a progress report of run `attempt` as event `seq`; `false`, recording nothing,
