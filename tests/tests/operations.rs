@@ -914,6 +914,51 @@ async fn a_server_stopped_and_dropped_closes_its_database_connections() {
     pg.remove().await;
 }
 
+/// An operation's event streams count against the server's cap on event streams per caller,
+/// as every other stream does: one past it is refused with `429`, and a stream that ends gives
+/// its place back.
+#[tokio::test]
+async fn operation_event_streams_count_against_the_callers_stream_cap() {
+    use tower::ServiceExt;
+
+    let (url, dir) = sqlite_file("stream-cap");
+    let config = ServerConfig::default().with_max_streams_per_caller(2);
+    let s = server_with(&url, Jobs::default(), OperationSettings::default(), config).await;
+    let r = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("running")).await;
+    let open = || {
+        let request = axum::http::Request::get(format!("{location}/events"))
+            .header("authorization", &s.alice)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        s.app.clone().oneshot(request)
+    };
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), 429);
+    let body = axum::body::to_bytes(third.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "RATE_LIMITED", "{error}");
+    assert_eq!(error["error"]["details"]["policy"], "streams", "{error}");
+    drop(first);
+    let again = open().await.unwrap();
+    assert_eq!(
+        again.status(),
+        200,
+        "the place of a stream that ended is free"
+    );
+    drop((second, again));
+    s.running.stop(Duration::ZERO).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// An event stream outlives its server losing the database for a while: it stays open while
 /// the operation cannot be read, with a comment every 15 s of quiet as at any time, and goes on
 /// to the end once the database is back. Two servers share PostgreSQL: one runs the operation,

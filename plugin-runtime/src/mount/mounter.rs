@@ -112,10 +112,26 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                 meta.handler, self.plugin.name
             );
         };
+        // Its event streams count against the server's cap on streams per caller.
+        let streams = self.server.max_streams_per_caller();
+        let streams = (streams > 0).then(|| {
+            let policy = ConcurrencyLimit {
+                name: ConcurrencyLimit::STREAMS,
+                limit: streams,
+                key: crate::declare::LimitKey::Caller,
+                shared: true,
+            };
+            Arc::new(Capper::new(
+                policy,
+                self.server.limit_store(),
+                ConcurrencyLimit::STREAMS.to_owned(),
+            ))
+        });
         Some(super::operation::route_operation(
             operations,
             self.plugin,
             meta,
+            streams,
         ))
     }
 

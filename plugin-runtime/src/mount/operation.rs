@@ -15,7 +15,7 @@ use crate::declare::{Method, PluginMeta, RouteMeta};
 use crate::operations::{
     Job, OperationRow, Operations, Outcome, RouteOperation, RunFuture, Runner, State, View,
 };
-use crate::policy::Requirement;
+use crate::policy::{Capper, Requirement, Take, Taken, hold};
 use crate::request::{
     Accepted, Acceptor, ApiError, Ctx, Details, FrameworkCode, OperationCx, Principal, RequestId,
     RouteError, RouteResult,
@@ -42,6 +42,7 @@ pub(crate) fn route_operation(
     operations: &Operations,
     plugin: &'static PluginMeta,
     route: &'static RouteMeta,
+    streams: Option<Arc<Capper>>,
 ) -> RouteOperation {
     RouteOperation {
         operations: operations.clone(),
@@ -50,6 +51,7 @@ pub(crate) fn route_operation(
             plugin,
             route,
         }),
+        streams,
     }
 }
 
@@ -474,12 +476,27 @@ async fn resource_response<S>(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(0);
-            Ok(events(
-                Arc::clone(&op.operations.0),
-                row.id,
-                after,
-                request_id,
-            ))
+            // A place among the caller's streams, held until this one ends.
+            let permit = match &op.streams {
+                None => None,
+                Some(capper) => {
+                    let who = caller.as_deref().map(Principal::user_id);
+                    let address = crate::request::ClientAddr::of(parts).map(|c| c.0);
+                    let taken = match capper.take(who, address) {
+                        Take::Ready(t) => t,
+                        Take::Later(f) => f.await,
+                    };
+                    match taken {
+                        Taken::Admitted(permit) => permit,
+                        Taken::Refused(e) => return Err(e),
+                    }
+                }
+            };
+            let response = events(Arc::clone(&op.operations.0), row.id, after, request_id);
+            Ok(match permit {
+                Some(permit) => hold(response, permit),
+                None => response,
+            })
         }
     }
 }

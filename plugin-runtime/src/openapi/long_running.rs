@@ -8,7 +8,7 @@ use super::operation::{
     Served, caller_errors, error_response, string_header, tagged_with_path, with_request_id,
 };
 use super::schemas::{Direction, Schemas};
-use crate::declare::{Method, PluginMeta, RouteMeta};
+use crate::declare::{ConcurrencyLimit, Method, PluginMeta, RouteMeta};
 use crate::policy::ServerConfig;
 use crate::request::FrameworkCode;
 use serde_json::{Value, json};
@@ -129,7 +129,7 @@ pub(super) fn resources(
 ) -> Vec<(String, &'static str, Operation)> {
     let base = format!("{path}/operations/{{operationId}}");
     let id = route.operation_id(plugin);
-    let read = resource(schemas, config, auth, plugin, route, Method::Get)
+    let read = resource(schemas, config, auth, plugin, route, Method::Get, None)
         .operation_id(Some(format!("{id}_operation")))
         .summary(Some(format!(
             "Read an operation of `{}`",
@@ -144,7 +144,14 @@ pub(super) fn resources(
                 )
                 .build(),
         );
-    let events = resource(schemas, config, auth, plugin, route, Method::Get)
+    // Its event streams count against the server's cap on streams per caller.
+    let streams = (config.max_streams_per_caller() > 0).then(|| ConcurrencyLimit {
+        name: ConcurrencyLimit::STREAMS,
+        limit: config.max_streams_per_caller(),
+        key: crate::declare::LimitKey::Caller,
+        shared: true,
+    });
+    let events = resource(schemas, config, auth, plugin, route, Method::Get, streams)
         .operation_id(Some(format!("{id}_operation_events")))
         .summary(Some(format!("Watch an operation of `{id}`")))
         .parameter(
@@ -164,7 +171,7 @@ pub(super) fn resources(
                 .content("text/event-stream", events_content(schemas, plugin, route))
                 .build(),
         );
-    let cancel = resource(schemas, config, auth, plugin, route, Method::Post)
+    let cancel = resource(schemas, config, auth, plugin, route, Method::Post, None)
         .operation_id(Some(format!("{id}_operation_cancel")))
         .summary(Some(format!("Cancel an operation of `{id}`")))
         .response(
@@ -186,7 +193,8 @@ pub(super) fn resources(
 }
 
 /// What every operation path shares: the route's parameters and `operationId`, its security,
-/// and the errors of reading one (`404` for an operation that is not the caller's).
+/// and the errors of reading one (`404` for an operation that is not the caller's); `cap`, the
+/// cap on streams a path's answers count against.
 fn resource(
     schemas: &mut Schemas,
     config: &ServerConfig,
@@ -194,6 +202,7 @@ fn resource(
     plugin: &PluginMeta,
     route: &RouteMeta,
     method: Method,
+    cap: Option<ConcurrencyLimit>,
 ) -> OperationBuilder {
     let mut op = tagged_with_path(schemas, plugin, route).parameter(
         ParameterBuilder::new()
@@ -220,11 +229,27 @@ fn resource(
             .push((code.as_str(), Some(text)));
     };
     caller_errors(&mut add, auth, security, scopes, method);
-    if !security.is_public() {
-        add(
+    match (security.is_public(), &cap) {
+        (true, None) => {}
+        (false, None) => add(
             FrameworkCode::RateLimited,
             "too many failed authentications from this address; `Retry-After` says in how many seconds to come back",
-        );
+        ),
+        (true, Some(_)) => add(
+            FrameworkCode::RateLimited,
+            "as many event streams open at once as the caller may have (`x-concurrency-limit`); come back when one ends; `details.policy` names the policy",
+        ),
+        (false, Some(_)) => add(
+            FrameworkCode::RateLimited,
+            "too many failed authentications from this address (`auth-failures`; `Retry-After` says in how many seconds to come back), or as many event streams open at once as the caller may have (`x-concurrency-limit`; come back when one ends); `details.policy` names the policy",
+        ),
+    }
+    if let Some(cap) = &cap {
+        op = op.extensions(Some(
+            ExtensionsBuilder::new()
+                .add("x-concurrency-limit", cap.json())
+                .build(),
+        ));
     }
     add(
         FrameworkCode::NotFound,
