@@ -69,7 +69,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
 
 /// [`connect`], with a pool that holds at most `max_connections` connections (at least 1). Every
 /// server on a PostgreSQL database takes up to this many of its `max_connections` (100 unless
-/// configured), and the queue of [operations](crate::operations) up to half as many more: a
+/// configured), and the queue of operations (feature `operations`) up to half as many more: a
 /// fleet of servers, or a test suite starting many, sizes its pools to fit. An in-memory SQLite
 /// database is always served through one connection.
 ///
