@@ -142,7 +142,14 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
                 })
             })
         }
-        Backend::Postgres => AnyPoolOptions::new().max_connections(max_connections.max(1)),
+        Backend::Postgres => AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // A connection made before a write met a read-only server (see `is_unavailable`)
+            // is closed and another made in its place.
+            .before_acquire(|_, meta| {
+                let keep = !crate::request::outage::made_before_read_only(meta.age);
+                Box::pin(async move { Ok(keep) })
+            }),
     };
     pool.acquire_timeout(CONNECTION_WAIT)
         .connect_with(options)

@@ -341,6 +341,35 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
     pg.remove().await;
 }
 
+/// After a failover, a pooled connection may still reach the old primary, now read-only. Once
+/// a write has been refused there (`25006`, answered 503), the pool replaces the connections it
+/// made before, and the next write goes through. Here the pool's one connection is made
+/// read-only by its session, as a demoted server's would be.
+#[tokio::test]
+async fn a_connection_that_met_a_read_only_server_is_replaced() {
+    let Some(pg) = PgSchema::fresh("read_only_replaced").await else {
+        return;
+    };
+    let pool = plugin_routes::database::connect_with(&pg.url, 1)
+        .await
+        .unwrap();
+    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let e = sqlx::query("CREATE TABLE written (x BIGINT)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+    sqlx::query("CREATE TABLE written (x BIGINT)")
+        .execute(&pool)
+        .await
+        .expect("a new connection, which takes writes");
+    pg.remove().await;
+}
+
 /// The SQLSTATE PostgreSQL answered with, if `e` is its error.
 fn sqlstate(e: &sqlx::Error) -> Option<String> {
     e.as_database_error()

@@ -103,9 +103,10 @@ struct Args {
     /// database: only servers with the same namespace take each other's.
     #[arg(long, env = "OPERATIONS_NAMESPACE", default_value = "")]
     operations_namespace: String,
-    /// Seconds a stopping server waits for the operations it runs to end; those still running
-    /// then are run again or failed by the next server to take them.
-    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 15)]
+    /// Seconds a stopping server waits for the operations it runs to end (under one heartbeat,
+    /// so that no other server takes them meanwhile); those still running then are run again
+    /// or failed by the next server to take them.
+    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 8)]
     operations_grace_secs: u64,
     /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
     /// what it needs (its database's directory, its port, the temporary directory): it starts

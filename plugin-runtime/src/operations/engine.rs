@@ -531,7 +531,17 @@ impl Engine {
             return Ok(None);
         }
         let Some(last_event) = self.store.begin(&row.id, row.attempts, now_ms()).await? else {
-            return Ok(None); // another server took it, or it was cancelled meanwhile
+            // Another server took it, or a cancel came meanwhile. A cancel of one still queued
+            // has ended it; one that a dead server was running is ended here, or nobody would.
+            if let Some(now) = self.store.get(id).await?
+                && now.cancel_requested
+                && now.attempts == row.attempts
+                && !now.state.is_finished()
+            {
+                self.end(&row.id, row.attempts, &cancelled(&request_id))
+                    .await?;
+            }
+            return Ok(None);
         };
         // This run's events follow the last one recorded when it was taken.
         row.last_event = last_event;

@@ -12,7 +12,7 @@
 //! let app = plugins![config; auth = auth; CommitPlugin::new(state)];
 //! let running = operations.start();          // after the plugins are mounted
 //! plugin_routes::serve(listener, app).await?;
-//! running.stop(Duration::from_secs(30)).await;
+//! running.stop(Duration::from_secs(8)).await;
 //! ```
 //!
 //! Why apalis: it is the maintained job library for Rust that keeps its queue in SQLite and
@@ -92,28 +92,39 @@ impl Running {
     /// Stops taking work and waits up to `grace` for the operations running here. Those still
     /// running then are dropped: their rows say `running` until another server (or this one,
     /// started again) finds their worker dead and runs them again or fails them, as their
-    /// routes declare. A stopping server sends no heartbeats: past two of them (see
-    /// [`OperationSettings::with_heartbeat`]) other servers may take its runs already, and the
-    /// runs here then stop, writing nothing. A grace under two heartbeats avoids running them
-    /// twice.
+    /// routes declare. A stopping server sends no heartbeats, and others take a server for dead
+    /// two heartbeats after the last one it sent, which may be as soon as one heartbeat (see
+    /// [`OperationSettings::with_heartbeat`]) after it stops: its runs then stop here, writing
+    /// nothing. A grace under one heartbeat avoids running them twice.
     pub async fn stop(self, grace: Duration) {
+        /// How long workers get to acknowledge what ended once nothing runs.
+        const ACKNOWLEDGE: Duration = Duration::from_secs(2);
         self.engine.stop();
-        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
         let engine = &self.engine;
-        let all = async {
-            for task in self.tasks {
-                let _ = task.await;
-            }
+        let started = tokio::time::Instant::now();
+        let runs_ended = async {
             // Runs a worker let go of before it stopped (it failed and started again) are
             // driven apart from it: waited for too.
             while !engine.idle() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        if tokio::time::timeout(grace, all).await.is_err() {
-            for abort in aborts {
-                abort.abort();
+        if tokio::time::timeout(grace, runs_ended).await.is_ok() {
+            // The workers acknowledge the jobs whose ends are written, then stop. One holding
+            // the job of a run dropped before its end never does (the job is left to the
+            // queue): it is not waited for past a moment.
+            let left = grace.saturating_sub(started.elapsed()).min(ACKNOWLEDGE);
+            let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+            let all = async {
+                for task in self.tasks {
+                    let _ = task.await;
+                }
+            };
+            if tokio::time::timeout(left, all).await.is_err() {
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
             }
+        } else {
+            self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
         }
         // Whatever is left (nothing, when all ended in time) holds the engine no longer.
         self.engine.abort_runs();

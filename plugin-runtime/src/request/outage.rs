@@ -19,6 +19,11 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// Such a failure passes by itself. A handler that returns it with `?` gets `503 UNAVAILABLE`
 /// with `Retry-After: 5`, not `500 INTERNAL`; so does a request whose credential cannot be
 /// checked because of it.
+///
+/// A `25006` seen here also has the PostgreSQL pools opened by
+/// [`connect`](crate::database::connect) replace, at their next use, the connections they made
+/// before it: after a failover, a connection that still reaches the old primary, now a
+/// standby, would otherwise refuse every write until it was closed for another reason.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -42,6 +47,9 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
     #[cfg(feature = "postgres")]
     if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         let code = e.code();
+        if code == "25006" {
+            read_only_seen();
+        }
         // Connection exceptions, but not `08P01` (a protocol violation: the query's fault).
         return matches!(
             code,
@@ -67,4 +75,35 @@ pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool 
     std::iter::successors(Some(error), |e| e.source())
         .filter_map(|e| e.downcast_ref::<sqlx::Error>())
         .any(is_unavailable)
+}
+
+/// When a write last met a read-only PostgreSQL server, in milliseconds after [`epoch`], plus
+/// one (0: never).
+static READ_ONLY_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn read_only_seen() {
+    let now = millis_since_epoch();
+    READ_ONLY_SEEN.fetch_max(now.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a connection `age` old was made before (or as) a write last met a read-only
+/// PostgreSQL server: such a connection is replaced rather than used again.
+pub(crate) fn made_before_read_only(age: std::time::Duration) -> bool {
+    let seen = READ_ONLY_SEEN.load(std::sync::atomic::Ordering::Relaxed);
+    if seen == 0 {
+        return false;
+    }
+    let made =
+        millis_since_epoch().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+    made < seen
 }
