@@ -194,7 +194,8 @@ pub(crate) struct ProbePlugin;
 /// never meet each other's rows or migrations.
 pub(crate) struct PgSchema {
     base: String,
-    schema: String,
+    /// The schema's name.
+    pub(crate) schema: String,
     /// A database URL whose connections work in the schema.
     pub(crate) url: String,
 }
@@ -219,7 +220,8 @@ impl PgSchema {
         Some(pg)
     }
 
-    async fn admin(&self, sql: &str) {
+    /// Runs `sql` on the database, outside the schema (as its owner would).
+    pub(crate) async fn admin(&self, sql: &str) {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))

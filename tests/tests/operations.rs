@@ -684,6 +684,40 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The queue refusing the job of an operation just stored: the request is still answered
+/// `202` (the operation is stored, so it is accepted), and once the queue takes jobs again a
+/// server serving the route queues it and runs it. Here PostgreSQL refuses this test's jobs by a
+/// trigger on apalis's table, for as long as the test keeps it.
+#[tokio::test]
+async fn an_operation_whose_job_the_queue_refused_is_accepted_and_run_later() {
+    let Some(pg) = PgSchema::fresh("push_refused").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let s = server(&url, Jobs::default(), OperationSettings::default()).await;
+    let schema = &pg.schema;
+    // In the test's schema, so that removing it removes the trigger too. Queues are named
+    // after the namespace, here the URL, which holds the schema's name.
+    pg.admin(&format!(
+        "CREATE FUNCTION {schema}.refuse_job() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'the queue refuses this job'; END $$; \
+         CREATE TRIGGER {schema}_refuse BEFORE INSERT ON apalis.jobs FOR EACH ROW \
+         WHEN (NEW.job_type LIKE '%{schema}%') EXECUTE FUNCTION {schema}.refuse_job()"
+    ))
+    .await;
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
+    pg.admin(&format!("DROP TRIGGER {schema}_refuse ON apalis.jobs"))
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    // Queued again after three heartbeats (1 s here), then run.
+    let op = s.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"counted": 2}), "{op}");
+    s.running.stop(Duration::from_secs(5)).await;
+    pg.remove().await;
+}
+
 /// The queue hands a job again to the server running it (as when its worker registers again
 /// after its database came back). That job is held until the run's end is written: when the
 /// server stops first, its job is still the queue's, and the next server runs it again. Were it

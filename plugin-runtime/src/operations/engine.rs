@@ -929,20 +929,28 @@ impl Engine {
     /// Deletes operations that ended longer ago than the retention period.
     async fn sweep(self: Arc<Self>) {
         let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
-        let every = (self.settings.retention / 4)
+        let delete_every = (self.settings.retention / 4)
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        // Orphans are looked for once a heartbeat, so one is queued again within four of them.
+        let every = delete_every.min(self.settings.heartbeat);
+        let mut deleted_at: Option<tokio::time::Instant> = None;
         let mut stopping = self.stopping.subscribe();
         loop {
-            let before = now_ms().saturating_sub(retention);
-            match self.store.delete_ended_before(before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(deleted = n, "deleted operations past their retention"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not delete the operations past their retention")
+            if deleted_at.is_none_or(|at| at.elapsed() >= delete_every) {
+                deleted_at = Some(tokio::time::Instant::now());
+                let before = now_ms().saturating_sub(retention);
+                match self.store.delete_ended_before(before).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(deleted = n, "deleted operations past their retention");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not delete the operations past their retention");
+                    }
                 }
-            }
-            if let Err(e) = self.delete_jobs_done_before(before).await {
-                tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
+                if let Err(e) = self.delete_jobs_done_before(before).await {
+                    tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
+                }
             }
             if let Err(e) = self.requeue_orphans().await {
                 tracing::warn!(error = %e, "could not look for operations left queued without a job");
