@@ -364,6 +364,56 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
     assert_eq!(count("reachable again"), 1, "{text}");
 }
 
+/// Failures counted in a server's memory while Redis was away still weigh once it is back: a
+/// guesser who used most of the quota during an outage is not given a fresh one by Redis's
+/// return.
+#[tokio::test]
+async fn failures_counted_during_a_redis_outage_still_weigh_once_it_is_back() {
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxy = tokio::spawn(forward(listener, upstream.clone()));
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .key_prefix(fresh_prefix("flap"));
+    let w = world().await;
+    let app = plugins![
+        config = ServerConfig::default().with_limit_store(store);
+        auth = w.auth.clone();
+        plugin_routes::auth::AuthRoutes::new(w.auth.clone()),
+    ];
+    let guesser = TestClient::new(app).from_address(address(4));
+    let guess = |i: u32| {
+        guesser
+            .get(ME)
+            .header("authorization", format!("Bearer plk_flap{i}"))
+            .send()
+    };
+    // Reachable: counted in Redis.
+    assert_eq!(guess(0).await.status(), 401);
+    // Cut: counted here, up to the quota.
+    proxy.abort();
+    let _ = proxy.await;
+    let quota = plugin_routes::auth::AUTH_FAILURES.quota;
+    for i in 1..quota {
+        let r = guess(i).await;
+        assert_eq!(r.status(), 401, "guess {i}: {}", r.text());
+    }
+    // Back: Redis has counted one failure, this server all but one of the quota. Counted in
+    // both, the stricter count decides: the second failure from now on is one too many (with
+    // Redis's count alone, the quota would almost start again).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let proxy = tokio::spawn(forward(listener, upstream));
+    assert_eq!(guess(quota).await.status(), 401);
+    let r = guess(quota + 1).await;
+    assert_rate_limited(&r, "auth-failures");
+    proxy.abort();
+}
+
 /// Redis's host replaced without a word: the connection the store holds stops answering but
 /// is never closed (no reset reaches it), while a new connection reaches Redis. The first
 /// check meets the timeout; the store gives that connection up, and the next check counts on a

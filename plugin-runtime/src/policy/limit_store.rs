@@ -50,6 +50,9 @@ struct Inner {
     /// Failures counted in this process while the shared store cannot be reached, so that an
     /// outage does not lift the limit on guessing (each server then counts its own).
     failures_here: Mutex<Swept>,
+    /// Until when (nanoseconds since `epoch`) a failure counted in `failures_here` still
+    /// weighs: before it passes, failures are counted there too once Redis answers again.
+    failures_here_until: AtomicU64,
     /// Places in flight under concurrency caps, counted in this process: `hash(scope, who)` →
     /// count. Only in-memory stores use it.
     in_flight: Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>,
@@ -200,6 +203,7 @@ impl LimitStore {
             blocked: Mutex::new(Swept::new()),
             blocked_until: AtomicU64::new(0),
             failures_here: Mutex::new(Swept::new()),
+            failures_here_until: AtomicU64::new(0),
             in_flight: Mutex::new(HashMap::default()),
         }))
     }
@@ -428,15 +432,28 @@ impl LimitStore {
     ) -> Option<u64> {
         let step = Step::new(policy, who);
         let steps = std::slice::from_ref(&step);
-        let counted = match self.count(self.scope_hash(scope), scope, steps).await {
-            Ok(counted) => counted,
+        let scope_hash = self.scope_hash(scope);
+        let here = |store: &Self| {
+            let counted = store.count_in_memory(&store.0.failures_here, scope_hash, steps);
+            let until = store.now().saturating_add(counted.used[0]);
+            store
+                .0
+                .failures_here_until
+                .fetch_max(until, Ordering::Relaxed);
+            counted.violated
+        };
+        let violated = match self.count(scope_hash, scope, steps).await {
+            // Failures counted here while Redis was away still weigh until they lapse: the
+            // stricter count decides, so a Redis that comes and goes lifts no limit.
+            Ok(counted) if self.now() < self.0.failures_here_until.load(Ordering::Relaxed) => {
+                counted.violated.or_else(|| here(self))
+            }
+            Ok(counted) => counted.violated,
             // Admitted or refused, the request has failed already: its failure is counted here
             // until the shared store answers again.
-            Err(Unreachable) => {
-                self.count_in_memory(&self.0.failures_here, self.scope_hash(scope), steps)
-            }
+            Err(Unreachable) => here(self),
         };
-        let (_, wait) = counted.violated?;
+        let (_, wait) = violated?;
         let key = self.key(self.scope_hash(scope), "", who);
         let now = self.now();
         let until = now.saturating_add(wait);
