@@ -248,6 +248,11 @@ pub(crate) async fn connect_postgres(
     let max = (beside.options().get_max_connections() / 2).clamp(2, 8);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max)
+        // As in `connect`: after a write met a read-only server, older connections are replaced.
+        .before_acquire(|_, meta| {
+            let keep = !crate::request::outage::made_before_read_only(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
         .acquire_timeout(CONNECTION_WAIT)
         .connect(url)
         .await

@@ -103,11 +103,11 @@ struct Args {
     /// database: only servers with the same namespace take each other's.
     #[arg(long, env = "OPERATIONS_NAMESPACE", default_value = "")]
     operations_namespace: String,
-    /// Seconds a stopping server waits for the operations it runs to end (under one heartbeat,
-    /// so that no other server takes them meanwhile); those still running then are run again
-    /// or failed by the next server to take them.
-    #[arg(long, env = "OPERATIONS_GRACE_SECS", default_value_t = 8)]
-    operations_grace_secs: u64,
+    /// Seconds a stopping server waits for the operations it runs to end (default: two less
+    /// than a heartbeat, so that no other server takes them meanwhile); those still running
+    /// then are run again or failed by the next server to take them.
+    #[arg(long, env = "OPERATIONS_GRACE_SECS")]
+    operations_grace_secs: Option<u64>,
     /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
     /// what it needs (its database's directory, its port, the temporary directory): it starts
     /// once to find that out, then again, confined before it makes any thread.
@@ -469,7 +469,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .with_max_connections(args.max_connections)
         .await;
     running
-        .stop(Duration::from_secs(args.operations_grace_secs))
+        .stop(Duration::from_secs(
+            args.operations_grace_secs
+                .unwrap_or_else(|| args.operations_heartbeat_secs.saturating_sub(2).max(1)),
+        ))
         .await;
     life.stop().await;
     // The spans still in the batch are sent before the process ends.

@@ -252,41 +252,61 @@ impl Engine {
     }
 
     /// The status apalis gives the job of operation `id` in `queue`, if there is one: one that
-    /// has not ended if there are several. A job is found by its key, or by what it carries
-    /// (`{"id":...}`, as apalis writes it) for one queued without a key, by an earlier version.
+    /// has not ended if there are several. A job is found by its key (the queue's unique index),
+    /// else by what it carries (`{"id":...}`, as apalis writes it) for one queued without a key,
+    /// by an earlier version.
     async fn job_status(&self, queue: &str, id: &str) -> Result<Option<String>, sqlx::Error> {
+        if let Some(status) = self
+            .job_status_where(queue, "idempotency_key", id.as_bytes())
+            .await?
+        {
+            return Ok(Some(status));
+        }
         let carried = serde_json::to_vec(&OperationJob { id: id.to_owned() })
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
+        self.job_status_where(queue, "job", &carried).await
+    }
+
+    /// [`Self::job_status`] of the job whose `column` (`idempotency_key` or `job`, never input)
+    /// is `value`.
+    async fn job_status_where(
+        &self,
+        queue: &str,
+        column: &'static str,
+        value: &[u8],
+    ) -> Result<Option<String>, sqlx::Error> {
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT status FROM Jobs WHERE job_type = ?1 \
-                     AND (idempotency_key = ?2 OR job = ?3) \
-                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1",
-                )
-                .bind(queue)
-                .bind(id)
-                .bind(carried)
-                .fetch_optional(pool)
-                .await
+                let sql = format!(
+                    "SELECT status FROM Jobs WHERE job_type = ?1 AND {column} = ?2 \
+                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1"
+                );
+                let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(queue);
+                let query = if column == "job" {
+                    query.bind(value.to_vec())
+                } else {
+                    query.bind(String::from_utf8_lossy(value).into_owned())
+                };
+                query.fetch_optional(pool).await
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT status FROM apalis.jobs WHERE job_type = $1 \
-                     AND (idempotency_key = $2 OR job = $3) \
-                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1",
-                )
-                .bind(queue)
-                .bind(id)
-                .bind(carried)
-                .fetch_optional(pool)
-                .await
+                let sql = format!(
+                    "SELECT status FROM apalis.jobs WHERE job_type = $1 AND {column} = $2 \
+                     ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1"
+                );
+                let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(queue);
+                let query = if column == "job" {
+                    query.bind(value.to_vec())
+                } else {
+                    query.bind(String::from_utf8_lossy(value).into_owned())
+                };
+                query.fetch_optional(pool).await
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, carried);
+                let _ = (queue, column, value);
                 match *never {}
             }
         }

@@ -433,25 +433,28 @@ impl LimitStore {
         let step = Step::new(policy, who);
         let steps = std::slice::from_ref(&step);
         let scope_hash = self.scope_hash(scope);
-        let here = |store: &Self| {
+        // Counted here; while Redis is away (`outage`), how long that count weighs is kept.
+        let here = |store: &Self, outage: bool| {
             let counted = store.count_in_memory(&store.0.failures_here, scope_hash, steps);
-            let until = store.now().saturating_add(counted.used[0]);
-            store
-                .0
-                .failures_here_until
-                .fetch_max(until, Ordering::Relaxed);
+            if outage {
+                let until = store.now().saturating_add(counted.used[0]);
+                store
+                    .0
+                    .failures_here_until
+                    .fetch_max(until, Ordering::Relaxed);
+            }
             counted.violated
         };
         let violated = match self.count(scope_hash, scope, steps).await {
             // Failures counted here while Redis was away still weigh until they lapse: the
             // stricter count decides, so a Redis that comes and goes lifts no limit.
             Ok(counted) if self.now() < self.0.failures_here_until.load(Ordering::Relaxed) => {
-                counted.violated.or_else(|| here(self))
+                counted.violated.or_else(|| here(self, false))
             }
             Ok(counted) => counted.violated,
             // Admitted or refused, the request has failed already: its failure is counted here
             // until the shared store answers again.
-            Err(Unreachable) => here(self),
+            Err(Unreachable) => here(self, true),
         };
         let (_, wait) = violated?;
         let key = self.key(self.scope_hash(scope), "", who);

@@ -77,7 +77,7 @@ pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool 
         .any(is_unavailable)
 }
 
-/// When a write last met a read-only PostgreSQL server, in milliseconds after [`epoch`], plus
+/// When a write last met a read-only PostgreSQL server, in nanoseconds after [`epoch`], plus
 /// one (0: never).
 static READ_ONLY_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -86,14 +86,16 @@ fn epoch() -> std::time::Instant {
     *EPOCH.get_or_init(std::time::Instant::now)
 }
 
-fn millis_since_epoch() -> u64 {
-    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+fn nanos_since_epoch() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn read_only_seen() {
-    let now = millis_since_epoch();
-    READ_ONLY_SEEN.fetch_max(now.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+    // Each refused write moves it: a database read-only on purpose has every pooled connection
+    // replaced at its next use after each, which costs a connection per write that fails anyway.
+    let now = nanos_since_epoch().saturating_add(1);
+    READ_ONLY_SEEN.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether a connection `age` old was made before (or as) a write last met a read-only
@@ -103,7 +105,6 @@ pub(crate) fn made_before_read_only(age: std::time::Duration) -> bool {
     if seen == 0 {
         return false;
     }
-    let made =
-        millis_since_epoch().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
-    made < seen
+    let age = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+    nanos_since_epoch().saturating_sub(age) <= seen
 }
