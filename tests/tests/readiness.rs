@@ -21,7 +21,7 @@ async fn server_on(pool: sqlx::AnyPool, store: LimitStore) -> TestClient {
 }
 
 /// A port nothing listens on.
-fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }

@@ -237,11 +237,7 @@ async fn servers_on_one_redis_share_a_quota() {
 #[tokio::test]
 async fn unreachable_redis_admits_or_refuses_as_configured() {
     // A port nothing listens on: bind one, then close it.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("redis://127.0.0.1:{closed}");
+    let url = format!("redis://127.0.0.1:{}", crate::readiness::closed_port());
     let admit = scarce_server(LimitStore::redis(&url).unwrap());
     for _ in 0..8 {
         let r = admit.get("/v1/plugins/scarce/scarce").send().await;
@@ -262,11 +258,7 @@ async fn unreachable_redis_admits_or_refuses_as_configured() {
 /// in its own memory meanwhile, whether the store admits or refuses what it cannot count.
 #[tokio::test]
 async fn failed_authentications_are_limited_while_redis_is_out_of_reach() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("redis://127.0.0.1:{closed}");
+    let url = format!("redis://127.0.0.1:{}", crate::readiness::closed_port());
     for then in [WhenUnreachable::Admit, WhenUnreachable::Refuse] {
         let w = world().await;
         let store = LimitStore::redis(&url).unwrap().when_unreachable(then);

@@ -113,14 +113,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             );
         };
         // Its event streams count against the server's cap on streams per caller.
-        let streams = self.server.max_streams_per_caller();
-        let streams = (streams > 0).then(|| {
-            let policy = ConcurrencyLimit {
-                name: ConcurrencyLimit::STREAMS,
-                limit: streams,
-                key: crate::declare::LimitKey::Caller,
-                shared: true,
-            };
+        let streams = self.server.stream_cap().map(|policy| {
             Arc::new(Capper::new(
                 policy,
                 self.server.limit_store(),

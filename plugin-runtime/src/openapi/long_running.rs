@@ -145,32 +145,34 @@ pub(super) fn resources(
                 .build(),
         );
     // Its event streams count against the server's cap on streams per caller.
-    let streams = (config.max_streams_per_caller() > 0).then(|| ConcurrencyLimit {
-        name: ConcurrencyLimit::STREAMS,
-        limit: config.max_streams_per_caller(),
-        key: crate::declare::LimitKey::Caller,
-        shared: true,
-    });
-    let events = resource(schemas, config, auth, plugin, route, Method::Get, streams)
-        .operation_id(Some(format!("{id}_operation_events")))
-        .summary(Some(format!("Watch an operation of `{id}`")))
-        .parameter(
-            ParameterBuilder::new()
-                .name("last-event-id")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some("Resume after the progress report of this number."))
-                .schema(Some(schemas.value(
-                    json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
-                    Direction::Input,
-                ))),
-        )
-        .response(
-            "200",
-            with_request_id(ResponseBuilder::new().description(EVENTS_TEXT))
-                .content("text/event-stream", events_content(schemas, plugin, route))
-                .build(),
-        );
+    let events = resource(
+        schemas,
+        config,
+        auth,
+        plugin,
+        route,
+        Method::Get,
+        config.stream_cap(),
+    )
+    .operation_id(Some(format!("{id}_operation_events")))
+    .summary(Some(format!("Watch an operation of `{id}`")))
+    .parameter(
+        ParameterBuilder::new()
+            .name("last-event-id")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some("Resume after the progress report of this number."))
+            .schema(Some(schemas.value(
+                json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
+                Direction::Input,
+            ))),
+    )
+    .response(
+        "200",
+        with_request_id(ResponseBuilder::new().description(EVENTS_TEXT))
+            .content("text/event-stream", events_content(schemas, plugin, route))
+            .build(),
+    );
     let cancel = resource(schemas, config, auth, plugin, route, Method::Post, None)
         .operation_id(Some(format!("{id}_operation_cancel")))
         .summary(Some(format!("Cancel an operation of `{id}`")))

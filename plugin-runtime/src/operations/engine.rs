@@ -84,7 +84,7 @@ struct Here {
     token: u64,
 }
 
-/// Numbers each handing of a job to this process.
+/// Numbers each handing of a job to this process (and the task that drives it).
 static NEXT_HANDLING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A handing's hold on its operation in `running`: let go when dropped, whatever happened
@@ -116,6 +116,28 @@ impl Registered<'_> {
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// How a job is looked up in apalis's table.
+#[cfg_attr(
+    not(any(feature = "operations-sqlite", feature = "operations-postgres")),
+    allow(dead_code, reason = "no queue to look in without a backend")
+)]
+enum JobBy<'a> {
+    /// By its key, the operation's id (the queue's unique index).
+    Key(&'a str),
+    /// By what it carries, as apalis wrote it: for a job queued without a key.
+    Carried(Vec<u8>),
+}
+
+impl JobBy<'_> {
+    /// The column it is found by: one of two names, never input.
+    fn column(&self) -> &'static str {
+        match self {
+            JobBy::Key(_) => "idempotency_key",
+            JobBy::Carried(_) => "job",
+        }
     }
 }
 
@@ -256,25 +278,21 @@ impl Engine {
     /// else by what it carries (`{"id":...}`, as apalis writes it) for one queued without a key,
     /// by an earlier version.
     async fn job_status(&self, queue: &str, id: &str) -> Result<Option<String>, sqlx::Error> {
-        if let Some(status) = self
-            .job_status_where(queue, "idempotency_key", id.as_bytes())
-            .await?
-        {
+        if let Some(status) = self.job_status_by(queue, JobBy::Key(id)).await? {
             return Ok(Some(status));
         }
         let carried = serde_json::to_vec(&OperationJob { id: id.to_owned() })
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
-        self.job_status_where(queue, "job", &carried).await
+        self.job_status_by(queue, JobBy::Carried(carried)).await
     }
 
-    /// [`Self::job_status`] of the job whose `column` (`idempotency_key` or `job`, never input)
-    /// is `value`.
-    async fn job_status_where(
+    /// [`Self::job_status`] of the job found `by` its key or what it carries.
+    async fn job_status_by(
         &self,
         queue: &str,
-        column: &'static str,
-        value: &[u8],
+        by: JobBy<'_>,
     ) -> Result<Option<String>, sqlx::Error> {
+        let column = by.column();
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
@@ -283,12 +301,12 @@ impl Engine {
                      ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1"
                 );
                 let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(queue);
-                let query = if column == "job" {
-                    query.bind(value.to_vec())
-                } else {
-                    query.bind(String::from_utf8_lossy(value).into_owned())
-                };
-                query.fetch_optional(pool).await
+                match by {
+                    JobBy::Key(key) => query.bind(key),
+                    JobBy::Carried(carried) => query.bind(carried),
+                }
+                .fetch_optional(pool)
+                .await
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
@@ -297,16 +315,16 @@ impl Engine {
                      ORDER BY status IN ('Done', 'Failed', 'Killed') LIMIT 1"
                 );
                 let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(queue);
-                let query = if column == "job" {
-                    query.bind(value.to_vec())
-                } else {
-                    query.bind(String::from_utf8_lossy(value).into_owned())
-                };
-                query.fetch_optional(pool).await
+                match by {
+                    JobBy::Key(key) => query.bind(key),
+                    JobBy::Carried(carried) => query.bind(carried),
+                }
+                .fetch_optional(pool)
+                .await
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, column, value);
+                let _ = (queue, column, by);
                 match *never {}
             }
         }
@@ -818,8 +836,7 @@ impl Engine {
             // Run apart from the worker's own future: a worker that fails (its database gone
             // for a moment) and starts again does not take the runs it was driving with it.
             // The task is listed until it ends, whether or not this future is still awaiting it.
-            static NEXT_TASK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let task = NEXT_TASK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let task = NEXT_HANDLING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let driven = Arc::clone(&engine);
             let id = job.id.clone();
             let run = tokio::spawn(async move {

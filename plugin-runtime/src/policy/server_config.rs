@@ -340,14 +340,20 @@ impl ServerConfig {
                 key,
                 shared: false,
             }),
-            None if route.streams() && self.max_streams_per_caller > 0 => Some(ConcurrencyLimit {
-                name: ConcurrencyLimit::STREAMS,
-                limit: self.max_streams_per_caller,
-                key: LimitKey::Caller,
-                shared: true,
-            }),
+            None if route.streams() => self.stream_cap(),
             None => None,
         }
+    }
+
+    /// The server's cap on event streams per caller (`None` when 0): what streamed routes that
+    /// declare no cap, and operations' event streams, count against together.
+    pub(crate) fn stream_cap(&self) -> Option<ConcurrencyLimit> {
+        (self.max_streams_per_caller > 0).then_some(ConcurrencyLimit {
+            name: ConcurrencyLimit::STREAMS,
+            limit: self.max_streams_per_caller,
+            key: LimitKey::Caller,
+            shared: true,
+        })
     }
 
     /// Sets the default route timeout.
