@@ -94,7 +94,9 @@ pub fn manifest(config: &ServerConfig, plugins: &[&'static PluginMeta]) -> serde
 struct Manifest {
     plugins: Vec<Plugin>,
     /// What `/metrics` serves (feature `metrics`): each route's series are those of its
-    /// `errors` and `rateLimits`, with its `path` as the `route` label.
+    /// `errors` and `rateLimits`, with its `path` as the `route` label; an operation route's
+    /// resources (its `location`, `/events` and `/cancel`) have series of their own, with no
+    /// codes, and `/events` the server's `streams` policy when it caps streams.
     #[cfg(feature = "metrics")]
     metrics: Metrics,
 }

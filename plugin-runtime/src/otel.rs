@@ -20,7 +20,7 @@
 //! tracer provider with the same ones: [`opentelemetry_sdk`] (the provider, samplers, the
 //! batch processor) and [`opentelemetry`] (the API).
 
-use crate::declare::{PluginMeta, RouteMeta};
+use crate::declare::{Method, PluginMeta, RouteMeta};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
@@ -73,14 +73,18 @@ impl Tracing {
         }
     }
 
-    /// What one route's requests are traced with; `template` is its full path.
+    /// What the requests to `method template` are traced with: route `meta`'s own (`template` is
+    /// its full path), or those of its operations' resources.
     pub(crate) fn route(
         &self,
         plugin: &'static PluginMeta,
         meta: &'static RouteMeta,
+        method: Method,
         template: &str,
     ) -> RouteTracer {
-        let method = meta.method.as_str();
+        let method = method.as_str();
+        #[cfg(not(feature = "operations"))]
+        let _ = meta;
         RouteTracer {
             tracer: SdkTracer::clone(&self.tracer),
             name: intern(format!("{method} {template}")),

@@ -79,7 +79,7 @@ async fn ticks() -> RouteResult<EventStream<Tick>> {
 struct Gauge;
 
 /// The value of the one sample whose line starts with `series` (name and labels as written).
-fn sample(text: &str, series: &str) -> f64 {
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
     let found: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix(series))

@@ -993,6 +993,113 @@ async fn operation_event_streams_count_against_the_callers_stream_cap() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An operation's resources are served like routes of their own: each counted by its template
+/// and method from the start, a refusal by the stream cap counted under its policy, an open
+/// event stream in the gauge of open streams, and a 401 naming how to authenticate.
+#[tokio::test]
+async fn an_operations_resources_are_counted_like_routes() {
+    use crate::metrics::sample;
+    use tower::ServiceExt;
+
+    let (url, dir) = sqlite_file("resource-metrics");
+    let config = ServerConfig::default().with_max_streams_per_caller(1);
+    let s = server_with(&url, Jobs::default(), OperationSettings::default(), config).await;
+    let scrape = || async {
+        let r = s.client.get("/metrics").send().await;
+        assert_eq!(r.status(), 200, "{}", r.text());
+        r.text()
+    };
+    let base = r#"plugin="jobs",route="/v1/plugins/jobs/once/operations/{operationId}"#;
+    let status = format!(r#"{base}",method="GET""#);
+    let events = format!(r#"{base}/events",method="GET""#);
+    let cancel = format!(r#"{base}/cancel",method="POST""#);
+    let before = scrape().await;
+    for series in [&status, &events, &cancel] {
+        assert_eq!(
+            sample(
+                &before,
+                &format!("http_server_request_duration_seconds_count{{{series}}}")
+            ),
+            0.0,
+            "{series} listed before any request"
+        );
+    }
+    let refusals = format!(r#"plugin_rate_limit_refusals_total{{{events},policy="streams"}}"#);
+    assert_eq!(sample(&before, &refusals), 0.0);
+
+    let r = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("running")).await;
+
+    // One read by its owner, one by a caller it is not theirs to read, one with no credentials.
+    let read = |text: &str, answered: u16| {
+        sample(
+            text,
+            &format!(r#"http_server_requests_total{{{status},status="{answered}"}}"#),
+        )
+    };
+    let counted = scrape().await;
+    let (ok, missing) = (read(&counted, 200), 0.0);
+    assert_eq!(s.get(&location, &s.alice).await.status(), 200);
+    assert_eq!(s.get(&location, &s.bob).await.status(), 404);
+    let anonymous = s.client.get(&location).send().await;
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.header("www-authenticate").is_some(),
+        "a 401 names how to authenticate"
+    );
+    let after = scrape().await;
+    assert_eq!(read(&after, 200), ok + 1.0);
+    assert_eq!(read(&after, 404), missing + 1.0);
+    assert_eq!(read(&after, 401), 1.0);
+
+    // A stream is open while its body lives; a second, past the cap of one, is refused.
+    let open = || {
+        let request = axum::http::Request::get(format!("{location}/events"))
+            .header("authorization", &s.alice)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        s.app.clone().oneshot(request)
+    };
+    let first = open().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let streaming = scrape().await;
+    assert_eq!(sample(&streaming, "http_server_open_event_streams"), 1.0);
+    assert_eq!(open().await.unwrap().status(), 429);
+    let refused = scrape().await;
+    assert_eq!(sample(&refused, &refusals), 1.0);
+    assert_eq!(
+        sample(
+            &refused,
+            &format!(r#"http_server_requests_total{{{events},status="429"}}"#)
+        ),
+        1.0
+    );
+    drop(first);
+    assert_eq!(
+        sample(&scrape().await, "http_server_open_event_streams"),
+        0.0
+    );
+
+    let r = s
+        .client
+        .post(&format!("{location}/cancel"))
+        .header("authorization", &s.alice)
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    assert_eq!(
+        sample(
+            &scrape().await,
+            &format!(r#"http_server_requests_total{{{cancel},status="202"}}"#)
+        ),
+        1.0
+    );
+    s.running.stop(Duration::ZERO).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// An event stream outlives its server losing the database for a while: it stays open while
 /// the operation cannot be read, with a comment every 15 s of quiet as at any time, and goes on
 /// to the end once the database is back. Two servers share PostgreSQL: one runs the operation,

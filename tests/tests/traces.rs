@@ -601,4 +601,26 @@ async fn a_push_over_http_carries_the_trace_to_the_remote() {
         seen.iter().all(|t| t.as_deref() == Some(&expected)),
         "{seen:?}"
     );
+    // The operation's own resources are served spans named by their templates.
+    let id = run.text("plugin.operation.id");
+    let read = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";
+    let r = c
+        .get(&format!("/v1/plugins/commit/push/operations/{id}"))
+        .header("traceparent", format!("00-{read}-{CALLER_SPAN}-01"))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let spans = receiver.spans_of(&provider, read).await;
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let s = &spans[0];
+    assert_eq!(
+        s.span.name,
+        "GET /v1/plugins/commit/push/operations/{operationId}"
+    );
+    assert_eq!(hex(&s.span.parent_span_id), CALLER_SPAN);
+    assert_eq!(
+        s.text("http.route"),
+        "/v1/plugins/commit/push/operations/{operationId}"
+    );
+    assert_eq!(s.int("http.response.status_code"), 200);
 }

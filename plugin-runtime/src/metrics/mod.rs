@@ -11,7 +11,6 @@
 
 pub(crate) mod route;
 
-use crate::declare::{PluginMeta, RouteMeta};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -130,26 +129,26 @@ impl Metrics {
         counted
     }
 
-    /// The counters of a route being mounted, at zero; the same counters for a route mounted
-    /// again (a second app assembled with the same configuration), so no series is written twice.
+    /// The counters of a route being mounted, at zero: its declared error codes and the
+    /// policies that can refuse it. The same counters for a route mounted again (a second app
+    /// assembled with the same configuration), so no series is written twice.
     pub(crate) fn route(
         &self,
-        plugin: &'static PluginMeta,
-        route: &'static RouteMeta,
-        template: String,
+        served: route::Served,
+        errors: impl Iterator<Item = &'static str>,
         policies: impl Iterator<Item = &'static str>,
     ) -> Arc<RecordTo> {
         let counters = {
             let mut routes = self.shared.routes();
             let mounted = routes.iter().find(|r| {
-                r.plugin == plugin.name
-                    && r.method == route.method.as_str()
-                    && r.template == template
+                r.plugin == served.plugin
+                    && r.method == served.method
+                    && r.template == served.template
             });
             match mounted {
                 Some(r) => Arc::clone(r),
                 None => {
-                    let made = Arc::new(RouteMetrics::new(plugin, route, template, policies));
+                    let made = Arc::new(RouteMetrics::new(served, errors, policies));
                     routes.push(Arc::clone(&made));
                     made
                 }

@@ -2,7 +2,6 @@
 //! takes no lock, looks nothing up by name and allocates nothing. The declared error codes and
 //! the rate-limit policies are known then, so each has its counter from the start, at zero.
 
-use crate::declare::{PluginMeta, RouteMeta};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -25,6 +24,14 @@ const BUCKET_NANOS: [u64; 12] = {
 /// How many distinct statuses one route can count; a route answers a handful (its success, the
 /// framework's refusals, its declared errors), so a status past these is counted as `other`.
 const STATUS_SLOTS: usize = 16;
+
+/// What a route's series are labelled with: its plugin, its template as served (never a raw
+/// path) and its method.
+pub(crate) struct Served {
+    pub(crate) plugin: &'static str,
+    pub(crate) template: String,
+    pub(crate) method: &'static str,
+}
 
 /// A route's requests, latency, declared errors and rate-limit refusals.
 pub(crate) struct RouteMetrics {
@@ -49,17 +56,16 @@ pub(crate) struct RouteMetrics {
 
 impl RouteMetrics {
     pub(crate) fn new(
-        plugin: &'static PluginMeta,
-        route: &'static RouteMeta,
-        template: String,
+        served: Served,
+        errors: impl Iterator<Item = &'static str>,
         policies: impl Iterator<Item = &'static str>,
     ) -> Self {
-        let errors = distinct(route.effective_errors(plugin).map(|e| e.code));
+        let errors = distinct(errors);
         let refusals = distinct(policies);
         RouteMetrics {
-            plugin: plugin.name,
-            template,
-            method: route.method.as_str(),
+            plugin: served.plugin,
+            template: served.template,
+            method: served.method,
             statuses: std::array::from_fn(|_| (AtomicU16::new(0), AtomicU64::new(0))),
             other_statuses: AtomicU64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),

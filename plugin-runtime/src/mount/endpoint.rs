@@ -7,7 +7,7 @@
 //! by hand in axum does: the one boxed future axum's own handlers make, which axum's router
 //! boxes once more (`BENCHMARKS.md`, issue 28).
 
-use crate::declare::{PluginMeta, RouteMeta, Security, method_filter};
+use crate::declare::{Method, PluginMeta, RouteMeta, Security, method_filter};
 use crate::policy::{
     Capper, Check, Decision, LimitFields, Limiter, Permit, Requirement, SharedAuthenticator, Take,
     Taken, hold, rate_limited, unauthorized,
@@ -227,6 +227,47 @@ where
     })
 }
 
+/// One request to a resource of an operation route's operations (its status, its events, its
+/// cancel): the same request id, span, gate, timeout, error response, metrics and trace as a
+/// route's own requests, the route's caller checked for the resource's method.
+#[cfg(feature = "operations")]
+pub(crate) async fn serve_resource<S: Send + Sync + 'static>(
+    runtime: &RouteRuntime<S>,
+    request: Request,
+    resource: super::operation::Resource,
+) -> Response {
+    let recording = runtime.begin();
+    let (parts, _body) = request.into_parts();
+    let begun = Begun::new(runtime.plugin, runtime.route, &parts, runtime.tracer());
+    let mut admitted = Admitted::default();
+    let outcome = {
+        let slot = &mut admitted;
+        let request_id = &begun.request_id;
+        let parts = &parts;
+        let work = pin!(async move {
+            let gate = runtime.gate_for(resource.method());
+            let caller = if gate.is_open() {
+                None
+            } else {
+                gate.admit(parts, slot).await?
+            };
+            super::operation::resource_response(runtime, parts, resource, request_id, caller)
+                .await
+                .map_err(Failure::Framework)
+        });
+        run(work, runtime.timeout, &begun.span, &begun.trace).await
+    };
+    finish(
+        begun,
+        runtime.timeout,
+        runtime.auth.as_ref(),
+        runtime.security,
+        outcome,
+        admitted,
+        recording,
+    )
+}
+
 impl<S> RouteRuntime<S> {
     /// A request begins: counted in flight, its time taken from here.
     fn begin(&self) -> Recording<'_> {
@@ -246,6 +287,12 @@ impl<S> RouteRuntime<S> {
 
     /// The gate of this route's requests.
     fn gate(&self) -> Gate<'_> {
+        self.gate_for(self.route.method)
+    }
+
+    /// The gate of requests made with `method` (the route's own, or that of one of its
+    /// operations' resources).
+    fn gate_for(&self, method: Method) -> Gate<'_> {
         Gate {
             #[cfg(feature = "metrics")]
             metrics: self.metrics.as_deref().map(|m| &*m.route),
@@ -254,7 +301,7 @@ impl<S> RouteRuntime<S> {
             scopes: self.scopes,
             limiter: self.limiter.as_deref(),
             capper: self.capper.as_deref(),
-            route: self.route,
+            method,
         }
     }
 
@@ -518,7 +565,8 @@ struct Gate<'a> {
     scopes: &'static [&'static str],
     limiter: Option<&'a Limiter>,
     capper: Option<&'a Capper>,
-    route: &'static RouteMeta,
+    /// The method the caller's credentials must allow.
+    method: Method,
 }
 
 impl Gate<'_> {
@@ -552,7 +600,7 @@ impl Gate<'_> {
                 // Nothing can check credentials, so nobody is authenticated: fail closed.
                 return Err(Failure::Framework(unauthorized(self.security, &[])));
             };
-            let requirement = Requirement::new(self.security, self.route.method);
+            let requirement = Requirement::new(self.security, self.method);
             Some(auth.check(parts, requirement, self.scopes).await?)
         };
         // Counted after authentication (to count per caller) and before a byte of the body.

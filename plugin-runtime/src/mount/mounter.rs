@@ -90,9 +90,14 @@ impl<S: Send + Sync + 'static> Mounter<S> {
         #[cfg(feature = "operations")]
         if runtime.operation.is_some() {
             let path = full_path(&self.server.base_path_of(self.plugin), meta.path);
-            for (at, resource) in super::operation::resource_routes(&runtime, &path) {
+            for resource in super::operation::Resource::ALL {
+                let at = resource.template(&path);
+                let served = super::operation::resource_route(
+                    self.resource_runtime(&runtime, resource, &at),
+                    resource,
+                );
                 let router = std::mem::take(&mut self.router);
-                self.router = router.route(&at, resource);
+                self.router = router.route(&at, served);
             }
         }
         self.install(meta, route.method_router(runtime));
@@ -112,20 +117,62 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                 meta.handler, self.plugin.name
             );
         };
-        // Its event streams count against the server's cap on streams per caller.
-        let streams = self.server.stream_cap().map(|policy| {
-            Arc::new(Capper::new(
-                policy,
-                self.server.limit_store(),
-                ConcurrencyLimit::STREAMS.to_owned(),
-            ))
-        });
         Some(super::operation::route_operation(
             operations,
             self.plugin,
             meta,
-            streams,
         ))
+    }
+
+    /// What serves one resource of an operation route's operations, at `template`: the route's
+    /// callers, under the server's timeout (the route's is its run's), counted and traced as a
+    /// route of its own, under no rate limit; its
+    /// event streams count against the server's cap on streams per caller, with every other
+    /// stream.
+    #[cfg(feature = "operations")]
+    fn resource_runtime(
+        &self,
+        runtime: &RouteRuntime<S>,
+        resource: super::operation::Resource,
+        template: &str,
+    ) -> RouteRuntime<S> {
+        let mut served = runtime.clone();
+        // A read of the database, not the run: the server's timeout, not the route's.
+        served.timeout = self.server.timeout();
+        served.limiter = None;
+        served.capper = match resource {
+            super::operation::Resource::Events => self.server.stream_cap().map(|policy| {
+                Arc::new(Capper::new(
+                    policy,
+                    self.server.limit_store(),
+                    ConcurrencyLimit::STREAMS.to_owned(),
+                ))
+            }),
+            _ => None,
+        };
+        #[cfg(feature = "metrics")]
+        {
+            served.metrics = self.server.metrics().map(|m| {
+                m.route(
+                    crate::metrics::route::Served {
+                        plugin: self.plugin.name,
+                        template: template.to_owned(),
+                        method: resource.method().as_str(),
+                    },
+                    std::iter::empty(),
+                    served.capper.as_deref().map(Capper::name).into_iter(),
+                )
+            });
+        }
+        #[cfg(feature = "otel")]
+        {
+            served.tracer = self.server.tracing().map(|t| {
+                Arc::new(t.route(self.plugin, runtime.route, resource.method(), template))
+            });
+        }
+        #[cfg(not(any(feature = "metrics", feature = "otel")))]
+        let _ = template;
+        served
     }
 
     /// The route's limits and security, resolved against the server's settings. Generic only
@@ -138,9 +185,12 @@ impl<S: Send + Sync + 'static> Mounter<S> {
             #[cfg(feature = "metrics")]
             metrics: self.server.metrics().map(|m| {
                 m.route(
-                    self.plugin,
-                    meta,
-                    full_path(&self.server.base_path_of(self.plugin), meta.path),
+                    crate::metrics::route::Served {
+                        plugin: self.plugin.name,
+                        template: full_path(&self.server.base_path_of(self.plugin), meta.path),
+                        method: meta.method.as_str(),
+                    },
+                    meta.effective_errors(self.plugin).map(|e| e.code),
                     limits.iter().map(|l| l.name).chain(cap.map(|c| c.name)),
                 )
             }),
@@ -149,6 +199,7 @@ impl<S: Send + Sync + 'static> Mounter<S> {
                 Arc::new(t.route(
                     self.plugin,
                     meta,
+                    meta.method,
                     &full_path(&self.server.base_path_of(self.plugin), meta.path),
                 ))
             }),

@@ -15,7 +15,6 @@ use crate::declare::{Method, PluginMeta, RouteMeta};
 use crate::operations::{
     Job, OperationRow, Operations, Outcome, RouteOperation, RunFuture, Runner, State, View,
 };
-use crate::policy::{Capper, Requirement, Take, Taken, hold};
 use crate::request::{
     Accepted, Acceptor, ApiError, Ctx, Details, FrameworkCode, OperationCx, Principal, RequestId,
     RouteError, RouteResult,
@@ -42,7 +41,6 @@ pub(crate) fn route_operation(
     operations: &Operations,
     plugin: &'static PluginMeta,
     route: &'static RouteMeta,
-    streams: Option<Arc<Capper>>,
 ) -> RouteOperation {
     RouteOperation {
         operations: operations.clone(),
@@ -51,7 +49,6 @@ pub(crate) fn route_operation(
             plugin,
             route,
         }),
-        streams,
     }
 }
 
@@ -342,13 +339,15 @@ fn database(e: sqlx::Error) -> ApiError {
 
 /// Which of an operation's resources a request asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Resource {
+pub(crate) enum Resource {
     Operation,
     Events,
     Cancel,
 }
 
 impl Resource {
+    pub(crate) const ALL: [Resource; 3] = [Resource::Operation, Resource::Events, Resource::Cancel];
+
     const fn suffix(self) -> &'static str {
         match self {
             Resource::Operation => "",
@@ -356,82 +355,49 @@ impl Resource {
             Resource::Cancel => "/cancel",
         }
     }
-}
 
-/// The routes of the operations of the route `runtime` serves, at `path` (the route's full
-/// path template).
-pub(crate) fn resource_routes<S: Send + Sync + 'static>(
-    runtime: &RouteRuntime<S>,
-    path: &str,
-) -> Vec<(String, MethodRouter)> {
-    let runtime = Arc::new(runtime.clone());
-    let at = |resource: Resource| {
-        let rt = Arc::clone(&runtime);
-        move |request: Request| {
-            let rt = Arc::clone(&rt);
-            async move { Ok::<_, Infallible>(serve_resource(&rt, request, resource).await) }
+    pub(crate) const fn method(self) -> Method {
+        match self {
+            Resource::Operation | Resource::Events => Method::Get,
+            Resource::Cancel => Method::Post,
         }
-    };
-    let base = format!("{path}/operations/{{operationId}}");
-    vec![
-        (
-            base.clone(),
-            axum::routing::get_service(tower::service_fn(at(Resource::Operation))),
-        ),
-        (
-            format!("{base}/events"),
-            axum::routing::get_service(tower::service_fn(at(Resource::Events))),
-        ),
-        (
-            format!("{base}/cancel"),
-            axum::routing::post_service(tower::service_fn(at(Resource::Cancel))),
-        ),
-    ]
-}
+    }
 
-async fn serve_resource<S>(rt: &RouteRuntime<S>, request: Request, resource: Resource) -> Response {
-    let (parts, _body) = request.into_parts();
-    let request_id = RequestId::from_headers(&parts.headers);
-    let span = tracing::info_span!(
-        "request",
-        plugin = rt.plugin.name,
-        route = rt.route.handler,
-        request_id = %request_id,
-    );
-    let answered = resource_response(rt, &parts, resource, &request_id);
-    match tracing::Instrument::instrument(answered, span).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(&request_id),
+    /// Its path template, for an operation route at `path` (the route's full path template).
+    pub(crate) fn template(self, path: &str) -> String {
+        format!("{path}/operations/{{operationId}}{}", self.suffix())
     }
 }
 
-async fn resource_response<S>(
+/// The route serving `resource`, with `runtime` resolved for it (its own metrics, tracer and,
+/// for event streams, the server's stream cap).
+pub(crate) fn resource_route<S: Send + Sync + 'static>(
+    runtime: RouteRuntime<S>,
+    resource: Resource,
+) -> MethodRouter {
+    let runtime = Arc::new(runtime);
+    let serve = move |request: Request| {
+        let rt = Arc::clone(&runtime);
+        async move { Ok::<_, Infallible>(super::endpoint::serve_resource(&rt, request, resource).await) }
+    };
+    axum::routing::on_service(
+        crate::declare::method_filter(resource.method()),
+        tower::service_fn(serve),
+    )
+}
+
+/// What a resource answers a caller (`None` on a public route) the gate let through.
+pub(crate) async fn resource_response<S>(
     rt: &RouteRuntime<S>,
     parts: &http::request::Parts,
     resource: Resource,
     request_id: &RequestId,
+    caller: Option<Arc<Principal>>,
 ) -> Result<Response, ApiError> {
     let Some(op) = &rt.operation else {
         return Err(ApiError::internal());
     };
     let engine = &op.operations.0;
-    // Who is calling, as for the route itself.
-    let caller = if rt.security.is_public() {
-        None
-    } else {
-        let Some(auth) = &rt.auth else {
-            return Err(crate::policy::unauthorized(rt.security, &[]));
-        };
-        let method = if resource == Resource::Cancel {
-            Method::Post
-        } else {
-            Method::Get
-        };
-        Some(
-            auth.check(parts, Requirement::new(rt.security, method), rt.scopes)
-                .await?,
-        )
-    };
     let path = parts.uri.path();
     let location = path.strip_suffix(resource.suffix()).unwrap_or(path);
     let id = location.rsplit('/').next().unwrap_or_default();
@@ -476,27 +442,12 @@ async fn resource_response<S>(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(0);
-            // A place among the caller's streams, held until this one ends.
-            let permit = match &op.streams {
-                None => None,
-                Some(capper) => {
-                    let who = caller.as_deref().map(Principal::user_id);
-                    let address = crate::request::ClientAddr::of(parts).map(|c| c.0);
-                    let taken = match capper.take(who, address) {
-                        Take::Ready(t) => t,
-                        Take::Later(f) => f.await,
-                    };
-                    match taken {
-                        Taken::Admitted(permit) => permit,
-                        Taken::Refused(e) => return Err(e),
-                    }
-                }
-            };
-            let response = events(Arc::clone(&op.operations.0), row.id, after, request_id);
-            Ok(match permit {
-                Some(permit) => hold(response, permit),
-                None => response,
-            })
+            Ok(events(
+                Arc::clone(&op.operations.0),
+                row.id,
+                after,
+                request_id,
+            ))
         }
     }
 }

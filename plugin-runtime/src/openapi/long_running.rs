@@ -263,7 +263,15 @@ fn resource(
     );
     add(
         FrameworkCode::Unavailable,
-        "the database cannot be reached now; `Retry-After` says in how many seconds to try again",
+        if cap.is_some() {
+            "the database, or the store counting the caller's streams, cannot be reached now; `Retry-After` says in how many seconds to try again"
+        } else {
+            "the database cannot be reached now; `Retry-After` says in how many seconds to try again"
+        },
+    );
+    add(
+        FrameworkCode::Timeout,
+        "the database did not answer within the server's timeout",
     );
     for (status, codes) in by_status {
         op = op.response(status.to_string(), error_response(schemas, auth, &codes));

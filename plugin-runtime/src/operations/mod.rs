@@ -137,9 +137,6 @@ impl Running {
 pub(crate) struct RouteOperation {
     pub(crate) operations: Operations,
     pub(crate) acceptor: Arc<dyn crate::request::Acceptor>,
-    /// The server's cap on event streams per caller, which its operations' event streams count
-    /// against with every other stream (`None`: uncapped).
-    pub(crate) streams: Option<Arc<crate::policy::Capper>>,
 }
 
 impl Operations {
