@@ -279,6 +279,11 @@ impl CutPostgres {
         }
     }
 
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The listener and every forwarded connection close: connections are refused.
     pub(crate) async fn cut(&mut self) {
         if let Some(proxy) = self.proxy.take() {

@@ -218,6 +218,21 @@ impl Server {
             .await
     }
 
+    /// Alice's request for the event stream of the operation at `location`, through the app
+    /// itself: the response's body is the stream, open until it is dropped.
+    fn events(
+        &self,
+        location: &str,
+    ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + use<>
+    {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get(format!("{location}/events"))
+            .header("authorization", &self.alice)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        self.app.clone().oneshot(request)
+    }
+
     async fn get(&self, location: &str, key: &str) -> TestResponse {
         self.client
             .get(location)
@@ -771,6 +786,49 @@ async fn a_job_handed_again_while_it_runs_is_kept_until_its_run_ends() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A server takes from the queue only the jobs it has a place to run: with its one place taken,
+/// a second operation stays in the queue, for the next server that comes up to run at once,
+/// rather than held by the busy one.
+#[tokio::test]
+async fn a_server_takes_from_the_queue_only_what_it_has_places_for() {
+    let Some(pg) = PgSchema::fresh("operations_places").await else {
+        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = pg.url_with_public_extension("hstore").await;
+    let one = || OperationSettings::default().with_max_running(1);
+    let a = server_with(&url, Jobs::default(), one(), ServerConfig::default()).await;
+    let r = a.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let first = r.header("location").unwrap().to_owned();
+    a.until(&first, state_is("running")).await;
+    let r = a.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let second = r.header("location").unwrap().to_owned();
+    let id = r.json::<Value>()["id"].as_str().unwrap().to_owned();
+    // Time for the busy server to look at the queue, woken by the start and on its own polls.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        a.get(&second, &a.alice).await.json::<Value>()["state"],
+        "queued"
+    );
+    // Its job is still the queue's, taken by no server.
+    let db = plugin_routes::database::connect(&url).await.unwrap();
+    let (status, taker): (String, Option<String>) =
+        sqlx::query_as("SELECT status, lock_by FROM apalis.jobs WHERE idempotency_key = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), taker), ("Pending", None));
+    db.close().await;
+    let b = server_with(&url, Jobs::default(), one(), ServerConfig::default()).await;
+    b.until(&second, state_is("running")).await;
+    a.running.stop(Duration::ZERO).await;
+    b.running.stop(Duration::ZERO).await;
+    pg.remove().await;
+}
+
 /// Two servers on one PostgreSQL database: one accepts, the other answers its status and takes
 /// its cancel; whichever runs it, the outcome is the same row.
 #[tokio::test]
@@ -953,8 +1011,6 @@ async fn a_server_stopped_and_dropped_closes_its_database_connections() {
 /// its place back.
 #[tokio::test]
 async fn operation_event_streams_count_against_the_callers_stream_cap() {
-    use tower::ServiceExt;
-
     let (url, dir) = sqlite_file("stream-cap");
     let config = ServerConfig::default().with_max_streams_per_caller(2);
     let s = server_with(&url, Jobs::default(), OperationSettings::default(), config).await;
@@ -962,13 +1018,7 @@ async fn operation_event_streams_count_against_the_callers_stream_cap() {
     assert_eq!(r.status(), 202, "{}", r.text());
     let location = r.header("location").unwrap().to_owned();
     s.until(&location, state_is("running")).await;
-    let open = || {
-        let request = axum::http::Request::get(format!("{location}/events"))
-            .header("authorization", &s.alice)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        s.app.clone().oneshot(request)
-    };
+    let open = || s.events(&location);
     let first = open().await.unwrap();
     let second = open().await.unwrap();
     assert_eq!(first.status(), 200);
@@ -999,7 +1049,6 @@ async fn operation_event_streams_count_against_the_callers_stream_cap() {
 #[tokio::test]
 async fn an_operations_resources_are_counted_like_routes() {
     use crate::metrics::sample;
-    use tower::ServiceExt;
 
     let (url, dir) = sqlite_file("resource-metrics");
     let config = ServerConfig::default().with_max_streams_per_caller(1);
@@ -1055,13 +1104,7 @@ async fn an_operations_resources_are_counted_like_routes() {
     assert_eq!(read(&after, 401), 1.0);
 
     // A stream is open while its body lives; a second, past the cap of one, is refused.
-    let open = || {
-        let request = axum::http::Request::get(format!("{location}/events"))
-            .header("authorization", &s.alice)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        s.app.clone().oneshot(request)
-    };
+    let open = || s.events(&location);
     let first = open().await.unwrap();
     assert_eq!(first.status(), 200);
     let streaming = scrape().await;

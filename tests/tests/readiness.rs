@@ -376,3 +376,149 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
         .and_then(|d| d.code())
         .map(|c| c.into_owned())
 }
+
+/// PgBouncer (Debian's `pgbouncer`, which CI installs), run by a test on a port of its own in
+/// front of PostgreSQL at `127.0.0.1:upstream`. Session pooling, so that sqlx's prepared
+/// statements keep their server connection; each server connection works in `schema`.
+struct Bouncer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Bouncer {
+    fn start(upstream: u16, schema: &str) -> Option<Bouncer> {
+        let binary = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .chain(["/usr/sbin".into()])
+            .map(|dir| dir.join("pgbouncer"))
+            .find(|p| p.is_file());
+        let Some(binary) = binary else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "pgbouncer is not installed: .ci/run installs Debian's `pgbouncer` package"
+            );
+            eprintln!("skipped: install pgbouncer (Debian's `pgbouncer` package) to run this test");
+            return None;
+        };
+        let dir =
+            std::env::temp_dir().join(format!("plugin-tests-pgbouncer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = closed_port();
+        let d = dir.display();
+        // A database gone behind it is said within a second: PgBouncer's own refusals are what
+        // the test is about, not the server's connection wait.
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n\
+                 test = host=127.0.0.1 port={upstream} dbname=test user=postgres connect_query='SET search_path TO {schema}'\n\
+                 [pgbouncer]\n\
+                 listen_addr = 127.0.0.1\n\
+                 listen_port = {port}\n\
+                 unix_socket_dir =\n\
+                 auth_type = trust\n\
+                 auth_file = {d}/users.txt\n\
+                 pool_mode = session\n\
+                 ignore_startup_parameters = extra_float_digits,options\n\
+                 server_login_retry = 1\n\
+                 query_wait_timeout = 1\n\
+                 logfile = {d}/pgbouncer.log\n\
+                 pidfile = {d}/pgbouncer.pid\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        let mut command = std::process::Command::new(binary);
+        // PgBouncer does not run as root: as root, it runs as the database's own user, which
+        // must be able to read its files and write its log.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if root {
+            use std::os::unix::fs::PermissionsExt;
+            for entry in [
+                dir.clone(),
+                dir.join("pgbouncer.ini"),
+                dir.join("users.txt"),
+            ] {
+                std::fs::set_permissions(entry, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+            command.args(["-u", "postgres"]);
+        }
+        let child = command
+            .arg(dir.join("pgbouncer.ini"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "pgbouncer did not listen: {}",
+                std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(Bouncer {
+            child,
+            dir,
+            url: format!("postgres://postgres@127.0.0.1:{port}/test"),
+        })
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// PgBouncer between the server and PostgreSQL: when PostgreSQL goes away behind it, PgBouncer
+/// answers with refusals of its own (`query_wait_timeout`, `server conn crashed?`), all as
+/// SQLSTATE `08P01`, the code of a malformed query. They are an outage all the same: `503` with
+/// `Retry-After`, readiness false, and everything back by itself once PostgreSQL is.
+#[tokio::test]
+async fn behind_pgbouncer_a_database_outage_is_503_too() {
+    let Some(pg) = PgSchema::fresh("pgbouncer").await else {
+        return;
+    };
+    let mut db = CutPostgres::start(&pg.url).await;
+    let Some(bouncer) = Bouncer::start(db.port(), &pg.schema) else {
+        pg.remove().await;
+        return;
+    };
+    let pool = plugin_routes::database::connect(&bouncer.url)
+        .await
+        .unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![auth = auth.clone(); AuthRoutes::new(auth)]);
+    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    db.cut().await;
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_unavailable(&r, "a login while PostgreSQL is gone behind PgBouncer");
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+
+    db.restore().await;
+    assert!(
+        until_ok(async || c.post("/v1/auth/login").json(&login).send().await).await,
+        "logins work again within 10 s of the database's return"
+    );
+    assert_eq!(c.get("/ready").send().await.status(), 200);
+    drop(bouncer);
+    drop(db);
+    pg.remove().await;
+}

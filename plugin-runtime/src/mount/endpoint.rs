@@ -93,7 +93,7 @@ impl<S> std::fmt::Debug for RouteRuntime<S> {
     }
 }
 
-enum Failure {
+pub(super) enum Failure {
     Framework(ApiError),
     Route(RouteError),
 }
@@ -227,50 +227,9 @@ where
     })
 }
 
-/// One request to a resource of an operation route's operations (its status, its events, its
-/// cancel): the same request id, span, gate, timeout, error response, metrics and trace as a
-/// route's own requests, the route's caller checked for the resource's method.
-#[cfg(feature = "operations")]
-pub(crate) async fn serve_resource<S: Send + Sync + 'static>(
-    runtime: &RouteRuntime<S>,
-    request: Request,
-    resource: super::operation::Resource,
-) -> Response {
-    let recording = runtime.begin();
-    let (parts, _body) = request.into_parts();
-    let begun = Begun::new(runtime.plugin, runtime.route, &parts, runtime.tracer());
-    let mut admitted = Admitted::default();
-    let outcome = {
-        let slot = &mut admitted;
-        let request_id = &begun.request_id;
-        let parts = &parts;
-        let work = pin!(async move {
-            let gate = runtime.gate_for(resource.method());
-            let caller = if gate.is_open() {
-                None
-            } else {
-                gate.admit(parts, slot).await?
-            };
-            super::operation::resource_response(runtime, parts, resource, request_id, caller)
-                .await
-                .map_err(Failure::Framework)
-        });
-        run(work, runtime.timeout, &begun.span, &begun.trace).await
-    };
-    finish(
-        begun,
-        runtime.timeout,
-        runtime.auth.as_ref(),
-        runtime.security,
-        outcome,
-        admitted,
-        recording,
-    )
-}
-
 impl<S> RouteRuntime<S> {
     /// A request begins: counted in flight, its time taken from here.
-    fn begin(&self) -> Recording<'_> {
+    pub(super) fn begin(&self) -> Recording<'_> {
         #[cfg(feature = "metrics")]
         return Recording(self.metrics.as_deref().map(crate::metrics::RecordTo::begin));
         #[cfg(not(feature = "metrics"))]
@@ -278,7 +237,7 @@ impl<S> RouteRuntime<S> {
     }
 
     /// What this route's server spans are made by.
-    fn tracer(&self) -> TracerRef<'_> {
+    pub(super) fn tracer(&self) -> TracerRef<'_> {
         #[cfg(feature = "otel")]
         return self.tracer.as_deref();
         #[cfg(not(feature = "otel"))]
@@ -292,7 +251,7 @@ impl<S> RouteRuntime<S> {
 
     /// The gate of requests made with `method` (the route's own, or that of one of its
     /// operations' resources).
-    fn gate_for(&self, method: Method) -> Gate<'_> {
+    pub(super) fn gate_for(&self, method: Method) -> Gate<'_> {
         Gate {
             #[cfg(feature = "metrics")]
             metrics: self.metrics.as_deref().map(|m| &*m.route),
@@ -332,28 +291,28 @@ impl<S> RouteRuntime<S> {
 
 /// What every request starts with, whatever its route: its id, its span and the status of a
 /// success. Not generic.
-struct Begun {
-    request_id: RequestId,
-    span: tracing::Span,
+pub(super) struct Begun {
+    pub(super) request_id: RequestId,
+    pub(super) span: tracing::Span,
     status: StatusCode,
     /// The context carrying the request's server span, when it is traced.
-    trace: Trace,
+    pub(super) trace: Trace,
 }
 
 /// A route's tracer (feature `otel`), or nothing.
 #[cfg(feature = "otel")]
-type TracerRef<'a> = Option<&'a crate::otel::RouteTracer>;
+pub(super) type TracerRef<'a> = Option<&'a crate::otel::RouteTracer>;
 #[cfg(not(feature = "otel"))]
-type TracerRef<'a> = std::marker::PhantomData<&'a ()>;
+pub(super) type TracerRef<'a> = std::marker::PhantomData<&'a ()>;
 
 /// The server span of a traced request (feature `otel`), or nothing.
 #[cfg(feature = "otel")]
-type Trace = Option<crate::otel::ServerSpan>;
+pub(super) type Trace = Option<crate::otel::ServerSpan>;
 #[cfg(not(feature = "otel"))]
-type Trace = ();
+pub(super) type Trace = ();
 
 impl Begun {
-    fn new(
+    pub(super) fn new(
         plugin: &PluginMeta,
         route: &RouteMeta,
         parts: &http::request::Parts,
@@ -386,7 +345,7 @@ impl Begun {
 
 /// The work of one route under its timeout and span, a panic caught: reached through `dyn`, so
 /// these adapters are compiled once rather than once per route.
-async fn run(
+pub(super) async fn run(
     work: Pin<&mut (dyn Future<Output = Result<Response, Failure>> + Send + '_)>,
     timeout: Duration,
     span: &tracing::Span,
@@ -405,7 +364,7 @@ async fn run(
 
 /// The response: the route's own, or the error of how it failed, with the challenges of a 401,
 /// the rate-limit fields, and the place under a concurrency cap held by its body.
-fn finish(
+pub(super) fn finish(
     begun: Begun,
     timeout: Duration,
     auth: Option<&SharedAuthenticator>,
@@ -442,7 +401,7 @@ fn finish(
 /// What the metrics keep of a request in flight: nothing without the `metrics` feature, or when
 /// the server records none.
 #[cfg(feature = "metrics")]
-struct Recording<'a>(Option<crate::metrics::InFlight<'a>>);
+pub(super) struct Recording<'a>(Option<crate::metrics::InFlight<'a>>);
 
 #[cfg(feature = "metrics")]
 impl Recording<'_> {
@@ -459,7 +418,7 @@ impl Recording<'_> {
 
 /// See the other definition.
 #[cfg(not(feature = "metrics"))]
-struct Recording<'a>(std::marker::PhantomData<&'a ()>);
+pub(super) struct Recording<'a>(std::marker::PhantomData<&'a ()>);
 
 #[cfg(not(feature = "metrics"))]
 impl Recording<'_> {
@@ -492,7 +451,7 @@ fn challenge(response: &mut Response, auth: Option<&SharedAuthenticator>, securi
 
 /// What the gate leaves for the response.
 #[derive(Default)]
-struct Admitted {
+pub(super) struct Admitted {
     /// `RateLimit-Policy`, `RateLimit` (and over quota `Retry-After`), on a limited route.
     fields: Option<LimitFields>,
     /// The place taken under the route's concurrency cap, held by the response body.
@@ -557,7 +516,7 @@ fn request_span(plugin: &PluginMeta, route: &RouteMeta, request_id: &RequestId) 
 
 /// What is decided about a request before its parameters are read: who is calling, and
 /// whether that is within the route's quotas.
-struct Gate<'a> {
+pub(super) struct Gate<'a> {
     #[cfg(feature = "metrics")]
     metrics: Option<&'a crate::metrics::route::RouteMetrics>,
     security: Security,
@@ -581,12 +540,12 @@ impl Gate<'_> {
         let _ = name;
     }
     /// Whether every request passes: public, counted against no quota and under no cap.
-    fn is_open(&self) -> bool {
+    pub(super) fn is_open(&self) -> bool {
         self.security.is_public() && self.limiter.is_none() && self.capper.is_none()
     }
 
     /// The caller (`None` on a public route), or the refusal to send.
-    async fn admit(
+    pub(super) async fn admit(
         &self,
         parts: &http::request::Parts,
         slot: &mut Admitted,

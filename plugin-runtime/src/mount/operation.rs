@@ -10,7 +10,7 @@
 //! An operation belongs to the caller who started it: to anyone else, and under another path
 //! than its own, it does not exist (`404`).
 
-use super::endpoint::{RouteRuntime, ServeFn, endpoint};
+use super::endpoint::{Admitted, Begun, Failure, RouteRuntime, ServeFn, endpoint, finish, run};
 use crate::declare::{Method, PluginMeta, RouteMeta};
 use crate::operations::{
     Job, OperationRow, Operations, Outcome, RouteOperation, RunFuture, Runner, State, View,
@@ -378,7 +378,7 @@ pub(crate) fn resource_route<S: Send + Sync + 'static>(
     let runtime = Arc::new(runtime);
     let serve = move |request: Request| {
         let rt = Arc::clone(&runtime);
-        async move { Ok::<_, Infallible>(super::endpoint::serve_resource(&rt, request, resource).await) }
+        async move { Ok::<_, Infallible>(serve_resource(&rt, request, resource).await) }
     };
     axum::routing::on_service(
         crate::declare::method_filter(resource.method()),
@@ -386,8 +386,48 @@ pub(crate) fn resource_route<S: Send + Sync + 'static>(
     )
 }
 
+/// One request to a resource of an operation route's operations (its status, its events, its
+/// cancel): the same request id, span, gate, timeout, error response, metrics and trace as a
+/// route's own requests, the route's caller checked for the resource's method.
+async fn serve_resource<S: Send + Sync + 'static>(
+    runtime: &RouteRuntime<S>,
+    request: Request,
+    resource: Resource,
+) -> Response {
+    let recording = runtime.begin();
+    let (parts, _body) = request.into_parts();
+    let begun = Begun::new(runtime.plugin, runtime.route, &parts, runtime.tracer());
+    let mut admitted = Admitted::default();
+    let outcome = {
+        let slot = &mut admitted;
+        let request_id = &begun.request_id;
+        let parts = &parts;
+        let work = pin!(async move {
+            let gate = runtime.gate_for(resource.method());
+            let caller = if gate.is_open() {
+                None
+            } else {
+                gate.admit(parts, slot).await?
+            };
+            resource_response(runtime, parts, resource, request_id, caller)
+                .await
+                .map_err(Failure::Framework)
+        });
+        run(work, runtime.timeout, &begun.span, &begun.trace).await
+    };
+    finish(
+        begun,
+        runtime.timeout,
+        runtime.auth.as_ref(),
+        runtime.security,
+        outcome,
+        admitted,
+        recording,
+    )
+}
+
 /// What a resource answers a caller (`None` on a public route) the gate let through.
-pub(crate) async fn resource_response<S>(
+async fn resource_response<S>(
     rt: &RouteRuntime<S>,
     parts: &http::request::Parts,
     resource: Resource,

@@ -60,7 +60,7 @@ pub(crate) struct Engine {
     /// past its grace.
     runs: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     /// The places of the runs this server drives at once.
-    places: Arc<tokio::sync::Semaphore>,
+    places: Arc<Places>,
     instance: String,
 }
 
@@ -167,7 +167,7 @@ impl Engine {
         let mut id = [0u8; 8];
         getrandom::fill(&mut id)
             .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?;
-        let places = Arc::new(tokio::sync::Semaphore::new(settings.max_running));
+        let places = Places::new(settings.max_running);
         Ok(Engine {
             store,
             queue,
@@ -460,7 +460,7 @@ impl Engine {
             ended,
         };
         // A place among the runs this server drives at once, held until this one ends.
-        let Ok(_place) = Arc::clone(&self.places).acquire_owned().await else {
+        let Some(_place) = self.places.take().await else {
             return here.done();
         };
         if *self.stopping.borrow() {
@@ -882,11 +882,13 @@ impl Engine {
                         apalis_sqlite::Config::default()
                             .queue(&queue)
                             .heartbeat_interval(heartbeat)
-                            .missed_heartbeats(2),
+                            .missed_heartbeats(2)
+                            .batch_size(1),
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
                     .backend(storage)
+                    .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
                     .run_until(stop)
@@ -901,11 +903,13 @@ impl Engine {
                         apalis_postgres::Config::default()
                             .queue(&queue)
                             .heartbeat_interval(heartbeat)
-                            .missed_heartbeats(2),
+                            .missed_heartbeats(2)
+                            .batch_size(1),
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
                     .backend(storage)
+                    .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
                     .run_until(stop)
@@ -1092,4 +1096,128 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding one of these maps leaves it consistent (single inserts and removes).
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The places of the runs a server drives at once, and word each time one is given back.
+pub(crate) struct Places {
+    slots: Arc<tokio::sync::Semaphore>,
+    freed: Arc<Notify>,
+}
+
+impl Places {
+    fn new(n: usize) -> Arc<Places> {
+        Arc::new(Places {
+            slots: Arc::new(tokio::sync::Semaphore::new(n)),
+            freed: Arc::new(Notify::new()),
+        })
+    }
+
+    /// A place, once one is free (`None`: never, the places are closed).
+    async fn take(self: &Arc<Self>) -> Option<Place> {
+        let permit = Arc::clone(&self.slots).acquire_owned().await.ok()?;
+        Some(Place {
+            permit: Some(permit),
+            places: Arc::clone(self),
+        })
+    }
+
+    /// Whether a place is free now.
+    #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+    fn free(&self) -> bool {
+        self.slots.available_permits() > 0
+    }
+}
+
+/// A place held by a run, given back (and said so) when dropped.
+struct Place {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    places: Arc<Places>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.places.freed.notify_waiters();
+    }
+}
+
+/// Makes a queue's worker take a job only while this server has a place to run one: a job it
+/// took with none free would wait here, taken from the queue, while another server sat idle.
+/// With each fetch taking one job (`batch_size(1)`), a server holds at most one job a queue
+/// beyond its places: the workers of several queues can see the same place free at once, a
+/// fetch that found nothing looks again without asking, and a job handed is counted once its
+/// run takes its place (a moment later, on another task). The worker only watches for a free
+/// place, taking none: the run takes its own.
+///
+/// A job the queue gives back to a full server (its worker registering again after missing
+/// heartbeats) waits for a free place too. On PostgreSQL that happens when every other server
+/// may take the job anyway (two missed heartbeats: the server is taken for dead). On SQLite a
+/// worker gives its own jobs back after one; with several servers on one SQLite file, another
+/// may then take the job of a run still going here, which it stops (`Standing::TakenOver`).
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+#[derive(Clone)]
+struct WhilePlaces(Arc<Places>);
+
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+impl<Svc> tower::Layer<Svc> for WhilePlaces {
+    type Service = PlaceGated<Svc>;
+
+    fn layer(&self, inner: Svc) -> PlaceGated<Svc> {
+        PlaceGated {
+            places: Arc::clone(&self.0),
+            waiting: None,
+            open: false,
+            inner,
+        }
+    }
+}
+
+/// See [`WhilePlaces`].
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+struct PlaceGated<Svc> {
+    places: Arc<Places>,
+    /// Word of a place given back, awaited while none is free.
+    waiting: Option<std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>>,
+    /// Said ready, and no job handed since. It stays so until one is: the worker drives its
+    /// fetch only while this says ready, and a fetch left half done would hold its database
+    /// connection (on SQLite, the write lock every run needs to begin).
+    open: bool,
+    inner: Svc,
+}
+
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+impl<Svc: tower::Service<R>, R> tower::Service<R> for PlaceGated<Svc> {
+    type Response = Svc::Response;
+    type Error = Svc::Error;
+    type Future = Svc::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Svc::Error>> {
+        while !self.open {
+            if let Some(waiting) = &mut self.waiting {
+                std::task::ready!(waiting.as_mut().poll(cx));
+                self.waiting = None;
+            }
+            if self.places.free() {
+                self.open = true;
+                break;
+            }
+            // Listening before looking again: a place given back in between is not missed.
+            let mut freed = Box::pin(Arc::clone(&self.places.freed).notified_owned());
+            freed.as_mut().enable();
+            if self.places.free() {
+                self.open = true;
+                break;
+            }
+            self.waiting = Some(freed);
+        }
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Svc::Future {
+        self.open = false;
+        self.inner.call(request)
+    }
 }

@@ -58,8 +58,10 @@ impl OperationSettings {
         self
     }
 
-    /// At most `n` operations run at once on this server (over every route); the others wait
-    /// their turn here, or are taken by another server.
+    /// At most `n` operations run at once on this server (over every route). A server takes a
+    /// job from the queue only while it has a place free, one job at a time, so the others
+    /// wait in the queue for whichever server frees a place first (with several operation
+    /// routes, a server may hold at most one job a route beyond its places).
     #[must_use]
     pub fn with_max_running(mut self, n: usize) -> Self {
         self.max_running = n.max(1);

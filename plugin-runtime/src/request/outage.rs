@@ -11,7 +11,8 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 ///   accept them, or every connection is busy), or the pool closed;
 /// - the connection failed (reset, cut, TLS);
 /// - PostgreSQL: a connection exception (SQLSTATE `08000`, `08001`, `08003`, `08004`, `08006`,
-///   `08007`; not `08P01`, a protocol violation), the server shutting down or not yet accepting
+///   `08007`; not `08P01`, a protocol violation, unless PgBouncer sent it for the database
+///   behind it: `query_wait_timeout`, `server conn crashed?` and the like), the server shutting down or not yet accepting
 ///   connections (`57P01` to `57P03`), too many connections (`53300`), a write reaching a
 ///   server that is read-only now (`25006`: a standby, during a failover);
 /// - SQLite: busy or locked past [`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT).
@@ -50,7 +51,11 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
         if code == "25006" {
             read_only_seen();
         }
-        // Connection exceptions, but not `08P01` (a protocol violation: the query's fault).
+        // Connection exceptions, but not `08P01` (a protocol violation: the query's fault),
+        // except where PgBouncer sends it for the database behind it failing.
+        if code == "08P01" {
+            return pooler_outage(e.message());
+        }
         return matches!(
             code,
             "08000"
@@ -68,6 +73,31 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
     }
     let _ = db;
     false
+}
+
+/// PgBouncer's own refusals when the database behind it cannot serve now (it is down, cut off,
+/// overloaded, or being shut down or suspended). PgBouncer sends them all as SQLSTATE `08P01`,
+/// the code PostgreSQL gives a malformed message (a query with the wrong number of
+/// parameters), so they are told apart by their text, which PgBouncer has kept for years.
+#[cfg(feature = "postgres")]
+const POOLER_OUTAGES: [&str; 11] = [
+    "server conn crashed?",
+    "server shutting down",
+    "query_wait_timeout",
+    "client_login_timeout (server down)",
+    "server login has been failing",
+    "pooler is shutting down",
+    "no more connections allowed",
+    "client connections exceeded",
+    "bouncer resources exhaustion",
+    "suspend_timeout",
+    "pause failed",
+];
+
+/// Whether `message`, sent with `08P01`, is one of [`POOLER_OUTAGES`].
+#[cfg(feature = "postgres")]
+fn pooler_outage(message: &str) -> bool {
+    POOLER_OUTAGES.iter().any(|m| message.starts_with(m))
 }
 
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] that [`is_unavailable`] counts.
