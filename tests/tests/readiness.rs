@@ -387,7 +387,9 @@ struct Bouncer {
 }
 
 impl Bouncer {
-    fn start(upstream: u16, schema: &str) -> Option<Bouncer> {
+    /// In front of the database of `url` (a PostgreSQL URL: its user, password and database),
+    /// reached at `127.0.0.1:upstream`.
+    fn start(url: &str, upstream: u16, schema: &str) -> Option<Bouncer> {
         let binary = std::env::var_os("PATH")
             .into_iter()
             .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -408,13 +410,24 @@ impl Bouncer {
         std::fs::create_dir_all(&dir).unwrap();
         let port = closed_port();
         let d = dir.display();
+        // postgres://user[:password]@host:port/database[?...]
+        let rest = url.split_once("://").unwrap().1;
+        let (who, rest) = rest.split_once('@').unwrap();
+        let (user, password) = who.split_once(':').unwrap_or((who, ""));
+        let database = rest.split_once('/').unwrap().1;
+        let database = database.split('?').next().unwrap();
+        let password = if password.is_empty() {
+            String::new()
+        } else {
+            format!(" password={password}")
+        };
         // A database gone behind it is said within a second: PgBouncer's own refusals are what
         // the test is about, not the server's connection wait.
         std::fs::write(
             dir.join("pgbouncer.ini"),
             format!(
                 "[databases]\n\
-                 test = host=127.0.0.1 port={upstream} dbname=test user=postgres connect_query='SET search_path TO {schema}'\n\
+                 {database} = host=127.0.0.1 port={upstream} dbname={database} user={user}{password} connect_query='SET search_path TO {schema}'\n\
                  [pgbouncer]\n\
                  listen_addr = 127.0.0.1\n\
                  listen_port = {port}\n\
@@ -422,6 +435,7 @@ impl Bouncer {
                  auth_type = trust\n\
                  auth_file = {d}/users.txt\n\
                  pool_mode = session\n\
+                 server_reset_query = DEALLOCATE ALL\n\
                  ignore_startup_parameters = extra_float_digits,options\n\
                  server_login_retry = 1\n\
                  query_wait_timeout = 1\n\
@@ -430,7 +444,7 @@ impl Bouncer {
             ),
         )
         .unwrap();
-        std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        std::fs::write(dir.join("users.txt"), format!("\"{user}\" \"\"\n")).unwrap();
         let mut command = std::process::Command::new(binary);
         // PgBouncer does not run as root: as root, it runs as the database's own user, which
         // must be able to read its files and write its log.
@@ -455,20 +469,29 @@ impl Bouncer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Made first, so that a failure below still stops it.
+        let mut bouncer = Bouncer {
+            child,
+            dir,
+            url: format!("postgres://{user}@127.0.0.1:{port}/{database}"),
+        };
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log =
+                || std::fs::read_to_string(bouncer.dir.join("pgbouncer.log")).unwrap_or_default();
+            assert!(
+                bouncer.child.try_wait().unwrap().is_none(),
+                "pgbouncer exited: {}",
+                log()
+            );
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(10),
                 "pgbouncer did not listen: {}",
-                std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default()
+                log()
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Some(Bouncer {
-            child,
-            dir,
-            url: format!("postgres://postgres@127.0.0.1:{port}/test"),
-        })
+        Some(bouncer)
     }
 }
 
@@ -481,16 +504,16 @@ impl Drop for Bouncer {
 }
 
 /// PgBouncer between the server and PostgreSQL: when PostgreSQL goes away behind it, PgBouncer
-/// answers with refusals of its own (`query_wait_timeout`, `server conn crashed?`), all as
-/// SQLSTATE `08P01`, the code of a malformed query. They are an outage all the same: `503` with
-/// `Retry-After`, readiness false, and everything back by itself once PostgreSQL is.
+/// answers with refusals of its own (`query_wait_timeout`, `server login has been failing`),
+/// all as SQLSTATE `08P01`, the code of a malformed query. They are an outage all the same:
+/// `503` with `Retry-After`, and everything back by itself once PostgreSQL is.
 #[tokio::test]
 async fn behind_pgbouncer_a_database_outage_is_503_too() {
     let Some(pg) = PgSchema::fresh("pgbouncer").await else {
         return;
     };
     let mut db = CutPostgres::start(&pg.url).await;
-    let Some(bouncer) = Bouncer::start(db.port(), &pg.schema) else {
+    let Some(bouncer) = Bouncer::start(&pg.url, db.port(), &pg.schema) else {
         pg.remove().await;
         return;
     };
@@ -509,6 +532,7 @@ async fn behind_pgbouncer_a_database_outage_is_503_too() {
     db.cut().await;
     let r = c.post("/v1/auth/login").json(&login).send().await;
     assert_unavailable(&r, "a login while PostgreSQL is gone behind PgBouncer");
+    // Readiness is false on any failure of its query, PgBouncer's included.
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 503, "{}", r.text());
 

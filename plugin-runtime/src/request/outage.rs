@@ -76,17 +76,20 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 /// PgBouncer's own refusals when the database behind it cannot serve now (it is down, cut off,
-/// overloaded, or being shut down or suspended). PgBouncer sends them all as SQLSTATE `08P01`,
-/// the code PostgreSQL gives a malformed message (a query with the wrong number of
-/// parameters), so they are told apart by their text, which PgBouncer has kept for years.
+/// overloaded, disabled for maintenance, or being shut down or suspended). PgBouncer sends them
+/// as SQLSTATE `08P01`, the code PostgreSQL gives a malformed message (a query with the wrong
+/// number of parameters), so they are told apart by their text, which PgBouncer writes as is.
 #[cfg(feature = "postgres")]
-const POOLER_OUTAGES: [&str; 11] = [
+const POOLER_OUTAGES: [&str; 13] = [
     "server conn crashed?",
     "server shutting down",
     "query_wait_timeout",
+    "query_timeout",
     "client_login_timeout (server down)",
-    "server login has been failing",
+    // Before PgBouncer 1.17, for logins that had been failing.
+    "pgbouncer cannot connect to server",
     "pooler is shutting down",
+    "database configuration changed",
     "no more connections allowed",
     "client connections exceeded",
     "bouncer resources exhaustion",
@@ -94,10 +97,39 @@ const POOLER_OUTAGES: [&str; 11] = [
     "pause failed",
 ];
 
-/// Whether `message`, sent with `08P01`, is one of [`POOLER_OUTAGES`].
+/// What PostgreSQL says when it cannot take a connection now (`57P01` to `57P03`, `53300`),
+/// which PgBouncer before 1.20 passes on as `08P01`, and later quotes as why logins fail.
+#[cfg(feature = "postgres")]
+const SERVER_OUTAGES: [&str; 6] = [
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "sorry, too many clients already",
+];
+
+/// Why PgBouncer could not log in to the database, when the database did not say.
+#[cfg(feature = "postgres")]
+const CONNECT_FAILURES: [&str; 3] = ["cannot connect", "connect failed", "server conn crashed?"];
+
+/// Whether `message`, sent with `08P01`, is one of PgBouncer's outage refusals.
 #[cfg(feature = "postgres")]
 fn pooler_outage(message: &str) -> bool {
-    POOLER_OUTAGES.iter().any(|m| message.starts_with(m))
+    let starts = |list: &[&str], text: &str| list.iter().any(|m| text.starts_with(m));
+    if let Some(rest) = message.strip_prefix("server login has been failing") {
+        // Since PgBouncer 1.24 it quotes why: an outage, or what a retry cannot fix (a wrong
+        // password, a database that does not exist), which stays a 500.
+        return match rest.split_once("cached error: ") {
+            None => true,
+            Some((_, why)) => starts(&CONNECT_FAILURES, why) || starts(&SERVER_OUTAGES, why),
+        };
+    }
+    // An operator's `DISABLE`, for maintenance.
+    if message.starts_with("database \"") && message.ends_with("\" is disabled") {
+        return true;
+    }
+    starts(&POOLER_OUTAGES, message) || starts(&SERVER_OUTAGES, message)
 }
 
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] that [`is_unavailable`] counts.
@@ -137,4 +169,34 @@ pub(crate) fn made_before_read_only(age: std::time::Duration) -> bool {
     }
     let age = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
     nanos_since_epoch().saturating_sub(age) <= seen
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::pooler_outage;
+
+    #[test]
+    fn pgbouncer_outages_are_told_from_what_a_retry_cannot_fix() {
+        for outage in [
+            "query_wait_timeout",
+            "server conn crashed?",
+            "server login has been failing, try again later (server_login_retry)",
+            "server login has been failing, cached error: connect failed (server_login_retry)",
+            "server login has been failing, cached error: the database system is starting up (server_login_retry)",
+            "pgbouncer cannot connect to server",
+            "the database system is shutting down",
+            "database \"items\" is disabled",
+        ] {
+            assert!(pooler_outage(outage), "{outage}");
+        }
+        for fault in [
+            "bind message supplies 1 parameters, but prepared statement \"\" requires 2",
+            "server login has been failing, cached error: password authentication failed for user \"app\" (server_login_retry)",
+            "server login has been failing, cached error: database \"gone\" does not exist (server_login_retry)",
+            "no such database: items",
+            "unsupported startup parameter: options",
+        ] {
+            assert!(!pooler_outage(fault), "{fault}");
+        }
+    }
 }
