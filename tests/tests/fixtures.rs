@@ -251,31 +251,24 @@ impl PgSchema {
     }
 }
 
-/// PostgreSQL behind a TCP proxy that a test cuts and restores.
-pub(crate) struct CutPostgres {
+/// A TCP proxy on loopback that the test cuts and restores: while cut, its port refuses
+/// connections and every forwarded connection is closed, as when a server goes away.
+pub(crate) struct CutProxy {
     upstream: String,
     port: u16,
     proxy: Option<tokio::task::JoinHandle<()>>,
-    /// A URL whose connections go through the proxy.
-    pub(crate) url: String,
 }
 
-impl CutPostgres {
-    /// A proxy to the database of `url`, a PostgreSQL URL.
-    pub(crate) async fn start(url: &str) -> CutPostgres {
-        let upstream = {
-            let after = url.split_once('@').map_or(url, |(_, a)| a);
-            after.split('/').next().unwrap().to_owned()
-        };
+impl CutProxy {
+    /// A proxy to `upstream` (`host:port`), forwarding from now on.
+    pub(crate) async fn start(upstream: String) -> CutProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let proxy = tokio::spawn(crate::throttling::forward(listener, upstream.clone()));
-        let url = url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
-        CutPostgres {
+        CutProxy {
             upstream,
             port,
             proxy: Some(proxy),
-            url,
         }
     }
 
@@ -304,11 +297,46 @@ impl CutPostgres {
     }
 }
 
-impl Drop for CutPostgres {
+impl Drop for CutProxy {
     fn drop(&mut self) {
         if let Some(proxy) = self.proxy.take() {
             proxy.abort();
         }
+    }
+}
+
+/// PostgreSQL behind a [`CutProxy`].
+pub(crate) struct CutPostgres {
+    proxy: CutProxy,
+    /// A URL whose connections go through the proxy.
+    pub(crate) url: String,
+}
+
+impl CutPostgres {
+    /// A proxy to the database of `url`, a PostgreSQL URL.
+    pub(crate) async fn start(url: &str) -> CutPostgres {
+        let upstream = {
+            let after = url.split_once('@').map_or(url, |(_, a)| a);
+            after.split('/').next().unwrap().to_owned()
+        };
+        let proxy = CutProxy::start(upstream.clone()).await;
+        let url = url.replacen(&upstream, &format!("127.0.0.1:{}", proxy.port()), 1);
+        CutPostgres { proxy, url }
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.proxy.port()
+    }
+
+    /// Connections to the database are refused, and those made are closed.
+    pub(crate) async fn cut(&mut self) {
+        self.proxy.cut().await;
+    }
+
+    /// The database is reachable again.
+    pub(crate) async fn restore(&mut self) {
+        self.proxy.restore().await;
     }
 }
 

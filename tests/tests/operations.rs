@@ -142,6 +142,14 @@ async fn server(url: &str, jobs: Jobs, settings: OperationSettings) -> Server {
     server_with(url, jobs, settings, ServerConfig::default()).await
 }
 
+/// A fresh schema on the tests' PostgreSQL and a URL for servers working in it (apalis's queue
+/// needs `hstore`); `None`, said, when the tests have no PostgreSQL.
+async fn on_postgres(name: &str) -> Option<(PgSchema, String)> {
+    let pg = PgSchema::fresh(name).await?;
+    let url = pg.url_with_public_extension("hstore").await;
+    Some((pg, url))
+}
+
 /// [`server`] with the server's configuration `config`.
 async fn server_with(
     url: &str,
@@ -517,11 +525,9 @@ async fn an_operation_left_queued_without_a_job_is_queued_again() {
 /// The same on PostgreSQL, whose queue is apalis's tables there.
 #[tokio::test]
 async fn an_operation_left_queued_without_a_job_is_queued_again_on_postgres() {
-    let Some(pg) = PgSchema::fresh("operations_orphan").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations_orphan").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     orphan_queued_again(&url, "DELETE FROM apalis.jobs WHERE idempotency_key = $1").await;
     pg.remove().await;
 }
@@ -705,11 +711,9 @@ async fn after_a_restart_on_sqlite_operations_complete_or_fail_as_declared() {
 /// trigger on apalis's table, for as long as the test keeps it.
 #[tokio::test]
 async fn an_operation_whose_job_the_queue_refused_is_accepted_and_run_later() {
-    let Some(pg) = PgSchema::fresh("push_refused").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("push_refused").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let s = server(&url, Jobs::default(), OperationSettings::default()).await;
     let schema = &pg.schema;
     // In the test's schema, so that removing it removes the trigger too. Queues are named
@@ -791,11 +795,9 @@ async fn a_job_handed_again_while_it_runs_is_kept_until_its_run_ends() {
 /// rather than held by the busy one.
 #[tokio::test]
 async fn a_server_takes_from_the_queue_only_what_it_has_places_for() {
-    let Some(pg) = PgSchema::fresh("operations_places").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations_places").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let one = || OperationSettings::default().with_max_running(1);
     let a = server_with(&url, Jobs::default(), one(), ServerConfig::default()).await;
     let r = a.start("/v1/plugins/jobs/once", json!(null)).await;
@@ -833,11 +835,9 @@ async fn a_server_takes_from_the_queue_only_what_it_has_places_for() {
 /// its cancel; whichever runs it, the outcome is the same row.
 #[tokio::test]
 async fn on_postgres_any_server_answers_and_cancels_an_operation() {
-    let Some(pg) = PgSchema::fresh("operations").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let a = server(&url, Jobs::default(), OperationSettings::default()).await;
     let b = server(&url, Jobs::default(), OperationSettings::default()).await;
     let r = a.start("/v1/plugins/jobs/counts", json!({"to": 3})).await;
@@ -1152,11 +1152,9 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    let Some(pg) = PgSchema::fresh("operations_cut").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations_cut").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let mut cut = CutPostgres::start(&url).await;
     let runner = server(&url, Jobs::default(), OperationSettings::default()).await;
     let streamer = server(&cut.url, Jobs::default(), OperationSettings::default()).await;
@@ -1235,11 +1233,9 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
 /// run its server stopped nor runs it again.
 #[tokio::test]
 async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
-    let Some(pg) = PgSchema::fresh("operations_end_cut").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations_end_cut").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let mut cut = CutPostgres::start(&url).await;
     let jobs = Jobs::default();
     let gate = Arc::clone(&jobs.gate);
@@ -1266,11 +1262,9 @@ async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
 /// transactions (read committed) do not see each other's rows until they commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_holds_for_requests_at_once_on_postgres() {
-    let Some(pg) = PgSchema::fresh("operations_cap").await else {
-        eprintln!("skipped: PLUGIN_TEST_POSTGRES_URL is not set");
+    let Some((pg, url)) = on_postgres("operations_cap").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     // A pool of four: requests at once wait for its connections, not for PostgreSQL's, which
     // the other tests share.
     let db = Database::connect_with(&url, 4).await.unwrap();
@@ -1561,10 +1555,9 @@ async fn the_ai_plugin_generates_as_an_operation() {
 async fn example_servers_on_postgres_share_cancel_and_outlive_each_other() {
     use crate::fake_llm::Upstream;
     use crate::server::{Server as Process, server_binary, user_with_key};
-    let Some(pg) = PgSchema::fresh("ops_servers").await else {
+    let Some((pg, url)) = on_postgres("ops_servers").await else {
         return;
     };
-    let url = pg.url_with_public_extension("hstore").await;
     let binary = server_binary();
     let upstream = Upstream::start().await;
     let (dir, _) = crate::server::fresh_sqlite("ops-servers");

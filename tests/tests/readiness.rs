@@ -332,12 +332,7 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
     // moves the primary (here a session that is read-only).
     let read_only = format!("{}%20-c%20default_transaction_read_only%3Don", pg.url);
     let pool = plugin_routes::database::connect(&read_only).await.unwrap();
-    let e = sqlx::query("CREATE TABLE written (x BIGINT)")
-        .execute(&pool)
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
-    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+    refused_write(&pool).await;
     pg.remove().await;
 }
 
@@ -357,17 +352,23 @@ async fn a_connection_that_met_a_read_only_server_is_replaced() {
         .execute(&pool)
         .await
         .unwrap();
-    let e = sqlx::query("CREATE TABLE written (x BIGINT)")
-        .execute(&pool)
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
-    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+    refused_write(&pool).await;
     sqlx::query("CREATE TABLE written (x BIGINT)")
         .execute(&pool)
         .await
         .expect("a new connection, which takes writes");
     pg.remove().await;
+}
+
+/// A write on `pool`, whose connection takes none: refused with `25006`, which counts as the
+/// database being unavailable.
+async fn refused_write(pool: &sqlx::AnyPool) {
+    let e = sqlx::query("CREATE TABLE written (x BIGINT)")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
 }
 
 /// The SQLSTATE PostgreSQL answered with, if `e` is its error.

@@ -2,7 +2,7 @@
 //! credential store is asked, the built-in login's limits per address and per email, and quotas
 //! counted in Redis, shared by servers and handled as configured when Redis cannot be reached.
 
-use crate::fixtures::{ALICE, ALICE_PASSWORD, world};
+use crate::fixtures::{ALICE, ALICE_PASSWORD, CutProxy, world};
 use plugin_routes::auth::{Authentication, Authenticator, Requirement};
 use plugin_routes::prelude::*;
 use plugin_routes::testing::{TestClient, TestResponse};
@@ -308,9 +308,8 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
     let Some(upstream) = redis_upstream() else {
         return;
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = tokio::spawn(forward(listener, upstream.clone()));
+    let mut proxy = CutProxy::start(upstream).await;
+    let port = proxy.port();
     let store = LimitStore::redis(&format!("redis://127.0.0.1:{port}"))
         .unwrap()
         .key_prefix(fresh_prefix("outage"))
@@ -322,24 +321,20 @@ async fn a_redis_outage_mid_run_is_survived_and_counting_resumes() {
     assert_eq!(get().await.status(), 204);
 
     // Cut: the listener and every forwarded connection close.
-    proxy.abort();
-    let _ = proxy.await;
+    proxy.cut().await;
     for _ in 0..3 {
         let r = get().await;
         assert_eq!(r.status(), 503, "{}", r.text());
     }
 
     // Back: the store connects again, and the count went on from where it was.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let proxy = tokio::spawn(forward(listener, upstream));
+    proxy.restore().await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
         statuses.push(get().await.status().as_u16());
     }
     assert_eq!(statuses, [204, 204, 204, 429, 429]);
-    proxy.abort();
+    drop(proxy);
 
     // Each change was logged once, naming the store (never a password), however many requests
     // met it. Other tests log into the same buffer: these lines name this test's port.
@@ -364,10 +359,8 @@ async fn failures_counted_during_a_redis_outage_still_weigh_once_it_is_back() {
     let Some(upstream) = redis_upstream() else {
         return;
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = tokio::spawn(forward(listener, upstream.clone()));
-    let store = LimitStore::redis(&format!("redis://127.0.0.1:{port}"))
+    let mut proxy = CutProxy::start(upstream).await;
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{}", proxy.port()))
         .unwrap()
         .key_prefix(fresh_prefix("flap"));
     let w = world().await;
@@ -386,8 +379,7 @@ async fn failures_counted_during_a_redis_outage_still_weigh_once_it_is_back() {
     // Reachable: counted in Redis.
     assert_eq!(guess(0).await.status(), 401);
     // Cut: counted here, up to the quota.
-    proxy.abort();
-    let _ = proxy.await;
+    proxy.cut().await;
     let quota = plugin_routes::auth::AUTH_FAILURES.quota;
     for i in 1..quota {
         let r = guess(i).await;
@@ -396,14 +388,11 @@ async fn failures_counted_during_a_redis_outage_still_weigh_once_it_is_back() {
     // Back: Redis has counted one failure, this server all but one of the quota. Counted in
     // both, the stricter count decides: the second failure from now on is one too many (with
     // Redis's count alone, the quota would almost start again).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let proxy = tokio::spawn(forward(listener, upstream));
+    proxy.restore().await;
     assert_eq!(guess(quota).await.status(), 401);
     let r = guess(quota + 1).await;
     assert_rate_limited(&r, "auth-failures");
-    proxy.abort();
+    drop(proxy);
 }
 
 /// Redis's host replaced without a word: the connection the store holds stops answering but
