@@ -1200,18 +1200,16 @@ impl<Svc: tower::Service<R>, R> tower::Service<R> for PlaceGated<Svc> {
                 std::task::ready!(waiting.as_mut().poll(cx));
                 self.waiting = None;
             }
-            if self.places.free() {
-                self.open = true;
-                break;
+            if !self.places.free() {
+                // Listening before looking again: a place given back in between is not missed.
+                let mut freed = Box::pin(Arc::clone(&self.places.freed).notified_owned());
+                freed.as_mut().enable();
+                if !self.places.free() {
+                    self.waiting = Some(freed);
+                    continue;
+                }
             }
-            // Listening before looking again: a place given back in between is not missed.
-            let mut freed = Box::pin(Arc::clone(&self.places.freed).notified_owned());
-            freed.as_mut().enable();
-            if self.places.free() {
-                self.open = true;
-                break;
-            }
-            self.waiting = Some(freed);
+            self.open = true;
         }
         self.inner.poll_ready(cx)
     }
