@@ -64,6 +64,14 @@ fn app() -> Router {
             "/echo",
             axum::routing::post(|body: String| async move { format!("{} bytes", body.len()) }),
         )
+        // A body over 1 KiB is refused from its `Content-Length`, before any of it is read.
+        .route(
+            "/small",
+            axum::routing::post(
+                |body: bytes::Bytes| async move { format!("{} bytes", body.len()) },
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(1024)),
+        )
         .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
@@ -498,6 +506,57 @@ async fn a_request_body_the_client_stops_sending_is_bounded_by_the_idle_timeout(
     let response = String::from_utf8_lossy(&out);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("12 bytes"), "{response}");
+}
+
+/// `POST /small` with a body of `len` bytes announced; `Connection: close` is not sent, so
+/// what closes the connection is the refusal.
+fn small_head(len: usize) -> String {
+    format!("POST /small HTTP/1.1\r\nHost: test\r\nContent-Length: {len}\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_body_refused_before_it_is_read_leaves_the_client_its_answer_not_a_reset() {
+    // The server answers `413` from the head and closes the connection with most of the
+    // body still to come. Closing with bytes unread would reset the connection: the client's
+    // writing would fail before it read the answer. The close lingers instead, reading and
+    // discarding, so the whole body goes out and the answer is there to read.
+    let server = start(|s| s).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(small_head(BIG).as_bytes()).await.unwrap();
+    tokio::time::timeout(BOUND, s.write_all(&vec![b'y'; BIG]))
+        .await
+        .expect("the body was taken in time")
+        .expect("the body was read and discarded, not refused by a reset");
+    let answer = String::from_utf8_lossy(&until_closed(&mut s).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // The server serves on, and a body within the limit is read.
+    let answer = exchange(
+        server.addr,
+        b"POST /small HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert!(answer.ends_with("5 bytes"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_lingering_close_ends_though_the_client_never_stops_sending() {
+    // Timeouts far beyond the bound, so that only the linger's own limit can end it.
+    let server = start_with(Duration::from_secs(60), Duration::from_secs(60)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(small_head(usize::MAX >> 1).as_bytes())
+        .await
+        .unwrap();
+    let chunk = vec![b'y'; 64 * 1024];
+    let sent = tokio::time::timeout(BOUND, async {
+        loop {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "the server was still reading after {BOUND:?}");
 }
 
 #[tokio::test]

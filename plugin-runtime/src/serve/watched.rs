@@ -1,12 +1,19 @@
 //! A connection's socket as the watchdog sees it: each byte read or written noted in the
 //! connection's [`Activity`], and over HTTP/2 what the server writes read as frames, so that
-//! only answers' data counts as answers moving.
+//! only answers' data counts as answers moving; and closing an HTTP/1.1 connection the client
+//! is still sending on lingers, so that the client reads its answer rather than a reset.
 
 use super::liveness::Activity;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Poll, ready};
+use std::time::Duration;
 use tokio::net::TcpStream;
+
+/// How long an HTTP/1.1 connection closed while its client still sends is read and discarded
+/// before it is closed regardless.
+pub(super) const LINGER: Duration = Duration::from_secs(5);
 
 /// A connection's socket, noting each byte read or written in its [`Activity`].
 pub(super) struct Watched {
@@ -15,6 +22,11 @@ pub(super) struct Watched {
     /// Over HTTP/2, what is written read as frames: only the bytes of `DATA` frames are
     /// answers moving, not the server's answers to pings or its window updates.
     frames: Option<Frames>,
+    /// The client's end was read, or a close found nothing unread or has lingered: closing
+    /// now resets nothing the client reads.
+    drained: bool,
+    /// Set while a close lingers: when it stops waiting for the client's end.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Watched {
@@ -23,6 +35,8 @@ impl Watched {
             inner,
             activity: Arc::clone(activity),
             frames: http2.then(Frames::default),
+            drained: false,
+            linger: None,
         }
     }
 
@@ -101,6 +115,8 @@ impl tokio::io::AsyncRead for Watched {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.io();
+        } else if matches!(polled, Poll::Ready(Ok(()))) && buf.remaining() > 0 {
+            self.drained = true;
         }
         polled
     }
@@ -148,11 +164,54 @@ impl tokio::io::AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Over HTTP/1.1, a lingering close. hyper closes a connection whose request body it did not
+    /// read (an answer such as `413` sent before the body came); the kernel answers a close
+    /// with unread bytes by a reset, and the client, still writing, then reports a broken
+    /// connection instead of reading the answer it was sent. So the sending side is shut down
+    /// (the client reads the answer and its end), and while bytes keep arriving they are read
+    /// and discarded, until the client's end comes or for at most [`LINGER`]. A connection
+    /// with nothing unread when it closes is closed at once.
     fn poll_shutdown(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.frames.is_some() || this.drained {
+            return Pin::new(&mut this.inner).poll_shutdown(cx);
+        }
+        let mut scratch = [0u8; 16 * 1024];
+        let linger = match &mut this.linger {
+            Some(linger) => linger,
+            None => {
+                ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                if !matches!(this.inner.try_read(&mut scratch), Ok(1..)) {
+                    // Nothing unread, or the client's end: the close resets nothing.
+                    this.drained = true;
+                    return Poll::Ready(Ok(()));
+                }
+                this.linger.insert(Box::pin(tokio::time::sleep(LINGER)))
+            }
+        };
+        loop {
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match tokio::io::AsyncRead::poll_read(Pin::new(&mut this.inner), cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                // The client's end, or its reset.
+                Poll::Ready(_) => break,
+                // Pending also when the task has used its budget of work for now, in which
+                // case the timer would say pending too, elapsed or not: asked first whether
+                // it fired, it ends a client that never stops sending.
+                Poll::Pending => {
+                    if !linger.is_elapsed() && linger.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    break;
+                }
+            }
+        }
+        this.drained = true;
+        this.linger = None;
+        Poll::Ready(Ok(()))
     }
 }
 
