@@ -27,11 +27,11 @@
 //!   accepted, so one client cannot fill the cap and keep everyone else waiting. Counted by the
 //!   connection's peer address; the proxies given to `with_trusted_proxies` are exempt, since
 //!   every client behind them shares their address.
-//! - **A lingering close.** An HTTP/1.1 connection closed while its client still sends a
-//!   request body the server did not read (answered `413` from its `Content-Length`, say)
-//!   stops sending, then reads and discards until the client's end, for at most 5 s: closed
-//!   with bytes unread, the kernel would reset it, and the client, still writing, would
-//!   report a broken connection instead of the answer.
+//! - **A lingering close.** An HTTP/1.1 connection being closed stops sending at once, then
+//!   reads and discards what still arrives until its client's end, a second with nothing, or
+//!   5 s in all. Closed with bytes unread (a request body answered `413` before it came, say),
+//!   the kernel would reset it, and the client, still writing, would report a broken
+//!   connection instead of the answer.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
 //!   requests in flight finish for up to `shutdown_grace` (30 s by default), close connections
 //!   with nothing in flight at once (idle ones once their last answer is written, and ones that

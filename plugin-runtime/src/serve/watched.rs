@@ -11,9 +11,12 @@ use std::task::{Poll, ready};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// How long an HTTP/1.1 connection closed while its client still sends is read and discarded
-/// before it is closed regardless.
+/// How long an HTTP/1.1 connection being closed is read and discarded at most, waiting for its
+/// client's end, before it is closed regardless.
 pub(super) const LINGER: Duration = Duration::from_secs(5);
+
+/// How long a lingering close waits for more bytes, or the client's end, once none arrive.
+pub(super) const LINGER_QUIET: Duration = Duration::from_secs(1);
 
 /// A connection's socket, noting each byte read or written in its [`Activity`].
 pub(super) struct Watched {
@@ -22,11 +25,20 @@ pub(super) struct Watched {
     /// Over HTTP/2, what is written read as frames: only the bytes of `DATA` frames are
     /// answers moving, not the server's answers to pings or its window updates.
     frames: Option<Frames>,
-    /// The client's end was read, or a close found nothing unread or has lingered: closing
-    /// now resets nothing the client reads.
+    /// The client's end was read, or a close has lingered: nothing more to wait for.
     drained: bool,
-    /// Set while a close lingers: when it stops waiting for the client's end.
-    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set while a close lingers.
+    linger: Option<Linger>,
+}
+
+/// A close lingering: when it stops waiting for the client's end.
+struct Linger {
+    /// [`LINGER`] after it began.
+    ends: tokio::time::Instant,
+    /// When the last bytes arrived (or it began): it stops [`LINGER_QUIET`] after.
+    quiet_from: tokio::time::Instant,
+    /// Wakes it at the sooner of the two.
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Watched {
@@ -168,9 +180,9 @@ impl tokio::io::AsyncWrite for Watched {
     /// read (an answer such as `413` sent before the body came); the kernel answers a close
     /// with unread bytes by a reset, and the client, still writing, then reports a broken
     /// connection instead of reading the answer it was sent. So the sending side is shut down
-    /// (the client reads the answer and its end), and while bytes keep arriving they are read
-    /// and discarded, until the client's end comes or for at most [`LINGER`]. A connection
-    /// with nothing unread when it closes is closed at once.
+    /// (the client reads the answer and its end) and what still arrives is read and discarded,
+    /// until the client's end, a pause of [`LINGER_QUIET`], or [`LINGER`] in all. A connection
+    /// whose client's end was already read is closed at once.
     fn poll_shutdown(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -179,33 +191,44 @@ impl tokio::io::AsyncWrite for Watched {
         if this.frames.is_some() || this.drained {
             return Pin::new(&mut this.inner).poll_shutdown(cx);
         }
-        let mut scratch = [0u8; 16 * 1024];
         let linger = match &mut this.linger {
             Some(linger) => linger,
             None => {
                 ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
-                if !matches!(this.inner.try_read(&mut scratch), Ok(1..)) {
-                    // Nothing unread, or the client's end: the close resets nothing.
-                    this.drained = true;
-                    return Poll::Ready(Ok(()));
-                }
-                this.linger.insert(Box::pin(tokio::time::sleep(LINGER)))
+                let now = tokio::time::Instant::now();
+                this.linger.insert(Linger {
+                    ends: now + LINGER,
+                    quiet_from: now,
+                    timer: Box::pin(tokio::time::sleep_until(now + LINGER_QUIET)),
+                })
             }
         };
-        loop {
-            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let mut heard = false;
+        let ended = loop {
+            let mut buf = tokio::io::ReadBuf::uninit(&mut scratch);
             match tokio::io::AsyncRead::poll_read(Pin::new(&mut this.inner), cx, &mut buf) {
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => heard = true,
                 // The client's end, or its reset.
-                Poll::Ready(_) => break,
-                // Pending also when the task has used its budget of work for now, in which
-                // case the timer would say pending too, elapsed or not: asked first whether
-                // it fired, it ends a client that never stops sending.
-                Poll::Pending => {
-                    if !linger.is_elapsed() && linger.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    break;
+                Poll::Ready(_) => break true,
+                // Also when the task has used its budget of work for now (it is woken again
+                // at once); the clock, not the timer (which would say pending too), tells
+                // whether a client that never stops sending has had its time.
+                Poll::Pending => break false,
+            }
+        };
+        if !ended {
+            let now = tokio::time::Instant::now();
+            if heard {
+                linger.quiet_from = now;
+            }
+            let until = linger.ends.min(linger.quiet_from + LINGER_QUIET);
+            if now < until {
+                if linger.timer.deadline() != until {
+                    linger.timer.as_mut().reset(until);
+                }
+                if linger.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
             }
         }
