@@ -18,8 +18,9 @@
 //!   deadline also applies while waiting for the next request, so the shorter one wins).
 //! - **A cap on a request head** (16 KiB by default, at least 8 KiB): a larger one is answered
 //!   `431` with the envelope (code `HEADERS_TOO_LARGE`, with a request id), and the connection
-//!   is closed. A head over twice the cap is not even read: the HTTP layer answers a bare `431`
-//!   and closes the connection, so a stalled connection holds at most twice the cap.
+//!   is closed. A head over twice the cap is not even parsed: the HTTP layer answers a bare
+//!   `431` and closes the connection (what else arrives is discarded while the close
+//!   lingers), so a stalled connection holds at most twice the cap.
 //! - **A cap on connections** (1,024 by default): past it, new connections wait in the
 //!   operating system's queue until one closes.
 //! - **A share of that cap per client address** (a quarter of it by default, at least 1): an
@@ -27,11 +28,13 @@
 //!   accepted, so one client cannot fill the cap and keep everyone else waiting. Counted by the
 //!   connection's peer address; the proxies given to `with_trusted_proxies` are exempt, since
 //!   every client behind them shares their address.
-//! - **A lingering close.** An HTTP/1.1 connection being closed stops sending at once, then
-//!   reads and discards what still arrives until its client's end, a second with nothing, or
-//!   5 s in all. Closed with bytes unread (a request body answered `413` before it came, say),
-//!   the kernel would reset it, and the client, still writing, would report a broken
-//!   connection instead of the answer.
+//! - **A lingering close.** An HTTP/1.1 connection the HTTP layer closes after an answer stops
+//!   sending at once, then reads and discards what still arrives until its client's end, two
+//!   seconds with nothing, or 5 s in all. Closed with bytes unread (a request body answered
+//!   `413` before it came, say), the kernel would reset it, and the client, still writing,
+//!   would report a broken connection instead of the answer. A connection closed by a
+//!   deadline, or when the shutdown's grace ends, is dropped at once; the deadlines still run
+//!   while a close lingers.
 //! - **Graceful shutdown** on SIGTERM or Ctrl-C (or a future of your own): stop accepting, let
 //!   requests in flight finish for up to `shutdown_grace` (30 s by default), close connections
 //!   with nothing in flight at once (idle ones once their last answer is written, and ones that

@@ -545,6 +545,31 @@ async fn a_body_refused_before_it_is_read_leaves_the_client_its_answer_not_a_res
 }
 
 #[tokio::test]
+async fn a_lingering_close_reads_on_after_the_answer_and_stops_after_a_pause() {
+    // Timeouts far beyond the waits below, so that only the linger decides.
+    let server = start_with(Duration::from_secs(60), Duration::from_secs(60)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(&get_request("/hello")).await.unwrap();
+    let answer = String::from_utf8_lossy(&until_closed(&mut s).await).into_owned();
+    assert!(answer.ends_with("hello"), "{answer}");
+    // The server has sent its end, and still reads: what the client sends now is discarded,
+    // not answered by a reset (which would fail the second write).
+    for _ in 0..2 {
+        s.write_all(b"more").await.expect("the server still reads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Quiet for longer than the linger's pause (2 s), but not its whole 5 s: it has closed,
+    // so the next bytes meet a reset, and a write after it fails.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let _ = s.write_all(b"late").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        s.write_all(b"later").await.is_err(),
+        "the close was still lingering after a pause of 3.5 s"
+    );
+}
+
+#[tokio::test]
 async fn a_lingering_close_ends_though_the_client_never_stops_sending() {
     // Timeouts far beyond the bound, so that only the linger's own limit can end it.
     let server = start_with(Duration::from_secs(60), Duration::from_secs(60)).await;

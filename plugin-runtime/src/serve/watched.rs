@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 pub(super) const LINGER: Duration = Duration::from_secs(5);
 
 /// How long a lingering close waits for more bytes, or the client's end, once none arrive.
-pub(super) const LINGER_QUIET: Duration = Duration::from_secs(1);
+pub(super) const LINGER_QUIET: Duration = Duration::from_secs(2);
 
 /// A connection's socket, noting each byte read or written in its [`Activity`].
 pub(super) struct Watched {
