@@ -360,6 +360,43 @@ async fn a_connection_that_met_a_read_only_server_is_replaced() {
     pg.remove().await;
 }
 
+/// A database that answers but takes no writes (a standby, or an old primary made read-only
+/// while a failover moves it) is not ready: every write would be refused. Readiness finding it
+/// has the pool replace the connections it made before, so it turns ready again by itself once
+/// a new connection takes writes. Here the pool's one connection is made read-only by its
+/// session.
+#[tokio::test]
+async fn a_database_that_takes_no_writes_is_not_ready_until_a_connection_does() {
+    let Some(pg) = PgSchema::fresh("read_only_ready").await else {
+        return;
+    };
+    let pool = plugin_routes::database::connect_with(&pg.url, 1)
+        .await
+        .unwrap();
+    let c = server_on(pool.clone(), LimitStore::memory()).await;
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    let e = r.error();
+    assert_eq!(e["code"], "NOT_READY");
+    assert_eq!(
+        e["details"]["database"], "the database takes no writes",
+        "{e}"
+    );
+
+    // The read-only connection was replaced at its next use: ready again, with no write
+    // refused in between.
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    pg.remove().await;
+}
+
 /// A write on `pool`, whose connection takes none: refused with `25006`, which counts as the
 /// database being unavailable.
 async fn refused_write(pool: &sqlx::AnyPool) {

@@ -152,8 +152,9 @@ fn nanos_since_epoch() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-fn read_only_seen() {
+/// A PostgreSQL server was found taking no writes: the pools replace the connections they made
+/// before, at their next use.
+pub(crate) fn read_only_seen() {
     // Each refused write moves it: a database read-only on purpose has every pooled connection
     // replaced at its next use after each, which costs a connection per write that fails anyway.
     let now = nanos_since_epoch().saturating_add(1);

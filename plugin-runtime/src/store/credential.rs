@@ -67,7 +67,7 @@ impl Authenticator for Auth {
         ]
     }
 
-    /// The database answers a `SELECT 1`.
+    /// The database answers, and on PostgreSQL takes writes.
     fn readiness(&self) -> Option<crate::policy::ReadinessFuture<'_>> {
         Some(Box::pin(self.database_answers()))
     }

@@ -114,10 +114,19 @@ impl Auth {
     /// Whether the store's database answers: for the readiness route. The error is logged; the
     /// route shows only that it does not answer.
     pub(crate) async fn database_answers(&self) -> Result<(), String> {
-        self.inner.store.ping().await.map_err(|e| {
-            tracing::warn!(error = %e, "the credential store's database does not answer");
-            "the database does not answer".to_owned()
-        })
+        match self.inner.store.ping().await {
+            Ok(super::sql::Health::Serving) => Ok(()),
+            Ok(super::sql::Health::ReadOnly) => {
+                tracing::warn!(
+                    "the credential store's database takes no writes (a standby, or read-only sessions)"
+                );
+                Err("the database takes no writes".to_owned())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the credential store's database does not answer");
+                Err("the database does not answer".to_owned())
+            }
+        }
     }
 
     pub(crate) fn config(&self) -> &AuthConfig {

@@ -73,6 +73,14 @@ fn split(scopes: &str) -> Vec<String> {
         .collect()
 }
 
+/// What [`Store::ping`] found of a database that answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    Serving,
+    /// PostgreSQL answers but takes no writes: a standby, or read-only sessions.
+    ReadOnly,
+}
+
 impl Store {
     /// Runs the auth migrations (idempotent) and wraps the pool.
     pub(crate) async fn open(pool: AnyPool) -> Result<Self, sqlx::migrate::MigrateError> {
@@ -83,9 +91,32 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Whether the database answers a `SELECT 1`.
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    /// Whether the database can serve requests: PostgreSQL answers and takes writes (it is not a
+    /// standby, and its sessions are not read-only); SQLite answers a `SELECT 1`.
+    ///
+    /// A PostgreSQL that takes no writes counts as a write refused with `25006`: the pools
+    /// replace the connections they made before, so that once a failover is done the next
+    /// check (and request) reaches the new primary.
+    pub(crate) async fn ping(&self) -> Result<Health, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        if conn.backend_name() == "PostgreSQL" {
+            let read_only: bool = sqlx::query_scalar(
+                "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            if read_only {
+                crate::request::outage::read_only_seen();
+                return Ok(Health::ReadOnly);
+            }
+            return Ok(Health::Serving);
+        }
+        // A query that reads the file would not prove more: in WAL mode it may be served from
+        // the log and the cache, and a file deleted under a connection stays readable to it.
+        sqlx::query("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .map(|_| Health::Serving)
     }
 
     pub(crate) async fn create_user(
