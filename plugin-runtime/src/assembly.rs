@@ -419,7 +419,8 @@ const ASK_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `200 {"status": "ready", "plugins": {"items": "ready", ...}, "database": "ready", "redis":
 /// "ready", "sandbox": {...}}` when every plugin's `ready` hook says so (a plugin without one is
-/// ready while it is mounted), the authenticator's database answers, and Redis answers where
+/// ready while it is mounted), the authenticator's database answers (and on PostgreSQL takes
+/// writes), and Redis answers where
 /// the rate limits count in it; otherwise `503 NOT_READY`, the same in `details` with each
 /// reason. `database` is there when the authenticator has something to ask (the credential
 /// store), `redis` when the limit store is Redis. A Redis set to admit requests uncounted while

@@ -144,8 +144,8 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         }
         Backend::Postgres => AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            // A connection made before a write met a read-only server (see `is_unavailable`)
-            // is closed and another made in its place.
+            // A connection made before a write or a readiness check met a read-only server
+            // (see `is_unavailable`) is closed and another made in its place.
             .before_acquire(|_, meta| {
                 let keep = !crate::request::outage::made_before_read_only(meta.age);
                 Box::pin(async move { Ok(keep) })
@@ -248,7 +248,8 @@ pub(crate) async fn connect_postgres(
     let max = (beside.options().get_max_connections() / 2).clamp(2, 8);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max)
-        // As in `connect`: after a write met a read-only server, older connections are replaced.
+        // As in `connect`: after a write or a readiness check met a read-only server, older
+        // connections are replaced.
         .before_acquire(|_, meta| {
             let keep = !crate::request::outage::made_before_read_only(meta.age);
             Box::pin(async move { Ok(keep) })

@@ -311,8 +311,14 @@ async fn a_reachable_redis_is_ready() {
 
 /// A query that is wrong is not an outage: PostgreSQL's protocol violation (`08P01`, here a bind
 /// count that does not match) is in the connection-exception class but is answered 500.
+/// Held by the tests that meet a read-only server: each such meeting has every PostgreSQL
+/// pool in the process replace its older connections, which would replace the read-only
+/// connection another of them is looking at.
+static READ_ONLY_MARKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
+    let _marker = READ_ONLY_MARKER.lock().await;
     let Some(pg) = PgSchema::fresh("wrong_query").await else {
         return;
     };
@@ -342,6 +348,7 @@ async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
 /// read-only by its session, as a demoted server's would be.
 #[tokio::test]
 async fn a_connection_that_met_a_read_only_server_is_replaced() {
+    let _marker = READ_ONLY_MARKER.lock().await;
     let Some(pg) = PgSchema::fresh("read_only_replaced").await else {
         return;
     };
@@ -367,6 +374,7 @@ async fn a_connection_that_met_a_read_only_server_is_replaced() {
 /// session.
 #[tokio::test]
 async fn a_database_that_takes_no_writes_is_not_ready_until_a_connection_does() {
+    let _marker = READ_ONLY_MARKER.lock().await;
     let Some(pg) = PgSchema::fresh("read_only_ready").await else {
         return;
     };

@@ -139,8 +139,8 @@ pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool 
         .any(is_unavailable)
 }
 
-/// When a write last met a read-only PostgreSQL server, in nanoseconds after [`epoch`], plus
-/// one (0: never).
+/// When a write (or the readiness route) last met a read-only PostgreSQL server, in
+/// nanoseconds after [`epoch`], plus one (0: never).
 static READ_ONLY_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn epoch() -> std::time::Instant {
@@ -155,14 +155,15 @@ fn nanos_since_epoch() -> u64 {
 /// A PostgreSQL server was found taking no writes: the pools replace the connections they made
 /// before, at their next use.
 pub(crate) fn read_only_seen() {
-    // Each refused write moves it: a database read-only on purpose has every pooled connection
-    // replaced at its next use after each, which costs a connection per write that fails anyway.
+    // Each refused write, and each readiness check that finds the server read-only, moves it: a
+    // database read-only for long has every pooled connection (of every PostgreSQL pool) replaced
+    // at its next use after each, a connection per write that fails anyway or per probe.
     let now = nanos_since_epoch().saturating_add(1);
     READ_ONLY_SEEN.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether a connection `age` old was made before (or as) a write last met a read-only
-/// PostgreSQL server: such a connection is replaced rather than used again.
+/// Whether a connection `age` old was made before (or as) a write or a readiness check last met
+/// a read-only PostgreSQL server: such a connection is replaced rather than used again.
 pub(crate) fn made_before_read_only(age: std::time::Duration) -> bool {
     let seen = READ_ONLY_SEEN.load(std::sync::atomic::Ordering::Relaxed);
     if seen == 0 {
