@@ -355,10 +355,7 @@ async fn a_connection_that_met_a_read_only_server_is_replaced() {
     let pool = plugin_routes::database::connect_with(&pg.url, 1)
         .await
         .unwrap();
-    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        .execute(&pool)
-        .await
-        .unwrap();
+    read_only_session(&pool).await;
     refused_write(&pool).await;
     sqlx::query("CREATE TABLE written (x BIGINT)")
         .execute(&pool)
@@ -385,10 +382,7 @@ async fn a_database_that_takes_no_writes_is_not_ready_until_a_connection_does() 
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
 
-    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        .execute(&pool)
-        .await
-        .unwrap();
+    read_only_session(&pool).await;
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 503, "{}", r.text());
     let e = r.error();
@@ -403,6 +397,15 @@ async fn a_database_that_takes_no_writes_is_not_ready_until_a_connection_does() 
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
     pg.remove().await;
+}
+
+/// Makes the connection of `pool` (a pool of one) read-only by its session, as a demoted
+/// primary's connections are: it refuses writes, and a new connection does not.
+async fn read_only_session(pool: &sqlx::AnyPool) {
+    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// A write on `pool`, whose connection takes none: refused with `25006`, which counts as the

@@ -1,7 +1,7 @@
 //! A connection's socket as the watchdog sees it: each byte read or written noted in the
 //! connection's [`Activity`], and over HTTP/2 what the server writes read as frames, so that
-//! only answers' data counts as answers moving; and closing an HTTP/1.1 connection the client
-//! is still sending on lingers, so that the client reads its answer rather than a reset.
+//! only answers' data counts as answers moving; and closing an HTTP/1.1 connection lingers, so
+//! that a client still sending reads its answer rather than a reset.
 
 use super::liveness::Activity;
 use std::pin::Pin;

@@ -111,8 +111,9 @@ impl Auth {
         self
     }
 
-    /// Whether the store's database answers: for the readiness route. The error is logged; the
-    /// route shows only that it does not answer.
+    /// Whether the store's database answers, and on PostgreSQL takes writes: for the readiness
+    /// route. The error is logged; the route shows only that it does not answer, or takes no
+    /// writes.
     pub(crate) async fn database_answers(&self) -> Result<(), String> {
         match self.inner.store.ping().await {
             Ok(super::sql::Health::Serving) => Ok(()),
