@@ -190,6 +190,12 @@ async fn caller(ctx: Ctx<Probe>) -> RouteResult<serde_json::Value> {
 #[plugin(name = "probe", version = "0.3.1", state = Probe, security(none), routes(tags, slow, panics, fails, upload, jobs, agent, caller))]
 pub(crate) struct ProbePlugin;
 
+/// Held by the tests that meet a read-only PostgreSQL server: each such meeting has every
+/// PostgreSQL pool in the process replace its older connections (the marker is the process's),
+/// which would replace the read-only connection another of them is looking at, or mend the one
+/// it waits to see mended.
+pub(crate) static READ_ONLY_MARKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A schema of one test's own on the PostgreSQL that `PLUGIN_TEST_POSTGRES_URL` names, so runs
 /// never meet each other's rows or migrations.
 pub(crate) struct PgSchema {

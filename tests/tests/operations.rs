@@ -4,7 +4,7 @@
 //! another server on the same PostgreSQL database, reads it, runs what was left, and takes its
 //! cancel.
 
-use crate::fixtures::{CutPostgres, PgSchema, scopes};
+use crate::fixtures::{CutPostgres, PgSchema, READ_ONLY_MARKER, scopes};
 use plugin_routes::auth::Auth;
 use plugin_routes::database::Database;
 use plugin_routes::operations::{OperationSettings, Operations, Running};
@@ -525,6 +525,101 @@ async fn an_operation_left_queued_without_a_job_is_queued_again_on_postgres() {
     };
     orphan_queued_again(&url, "DELETE FROM apalis.jobs WHERE idempotency_key = $1").await;
     pg.remove().await;
+}
+
+/// After a failover, the queue's pooled connections may still reach the old primary, now a
+/// standby: apalis's fetches and pushes there are refused (`25006`). A worker failing so has
+/// the queue's pool replace the connections it made before, as a refused write does, and the
+/// work goes on by itself. Here the queue's pool logs in as a role of its own whose sessions
+/// are read-only while the test says so: its connections are ended and come back read-only,
+/// then only connections made after that take writes, as after a failover.
+#[tokio::test]
+async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
+    let _marker = READ_ONLY_MARKER.lock().await;
+    let Some((pg, url)) = on_postgres("queue_read_only").await else {
+        return;
+    };
+    let role = format!("plugin_queue_ro_{}", std::process::id());
+    drop_role(&pg, &role).await;
+    pg.admin(&format!("CREATE ROLE {role} LOGIN SUPERUSER"))
+        .await;
+    // The rest of the server logs in as before; the queue's pool is opened on the URL given,
+    // and holds at most 2 connections beside a pool of 4.
+    let main = Database::connect_with(&url, 4).await.unwrap();
+    let db = Database {
+        pool: main.pool,
+        url: with_user(&url, &role),
+    };
+    let s = server_on(
+        db,
+        Jobs::default(),
+        fast(OperationSettings::default()),
+        ServerConfig::default(),
+    )
+    .await;
+
+    // The server the queue reaches turns read-only: its connections end, and come back
+    // read-only (the workers poll every 50 ms).
+    pg.admin(&format!(
+        "ALTER ROLE {role} SET default_transaction_read_only = on; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+    ))
+    .await;
+    let admin = sqlx::PgPool::connect(&std::env::var("PLUGIN_TEST_POSTGRES_URL").unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let back: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE usename = $1")
+                .bind(&role)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        if back == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue has {back} connections, not 2"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin.close().await;
+    // The queue holds only read-only connections; from now on a new one takes writes.
+    pg.admin(&format!(
+        "ALTER ROLE {role} RESET default_transaction_read_only"
+    ))
+    .await;
+
+    let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let op = s.until(&location, state_is("succeeded")).await;
+    assert_eq!(op["result"], json!({"counted": 2}));
+
+    s.running.stop(Duration::from_secs(5)).await;
+    drop_role(&pg, &role).await;
+    pg.remove().await;
+}
+
+/// Ends `role`'s sessions and drops it if it exists, handing what it made (apalis's tables, had
+/// it been the first to make them) to the tests' own user.
+async fn drop_role(pg: &PgSchema, role: &str) {
+    pg.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'; \
+         DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN \
+         EXECUTE 'REASSIGN OWNED BY {role} TO CURRENT_USER'; \
+         EXECUTE 'DROP OWNED BY {role}'; EXECUTE 'DROP ROLE {role}'; END IF; END $$"
+    ))
+    .await;
+}
+
+/// `url` logging in as `user` (no password: the tests' PostgreSQL trusts loopback).
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
 }
 
 /// A job queued without a key, as an earlier version queued them, is found by what it carries:

@@ -5,7 +5,7 @@
 //! that cannot answer gives `503 UNAVAILABLE` with `Retry-After` to the requests that need it,
 //! and everything recovers by itself when it is back.
 
-use crate::fixtures::{ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, scopes};
+use crate::fixtures::{ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, scopes};
 use crate::throttling::redis_url;
 use items_example::{ItemsPlugin, ItemsState};
 use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
@@ -311,11 +311,6 @@ async fn a_reachable_redis_is_ready() {
 
 /// A query that is wrong is not an outage: PostgreSQL's protocol violation (`08P01`, here a bind
 /// count that does not match) is in the connection-exception class but is answered 500.
-/// Held by the tests that meet a read-only server: each such meeting has every PostgreSQL
-/// pool in the process replace its older connections, which would replace the read-only
-/// connection another of them is looking at.
-static READ_ONLY_MARKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test]
 async fn a_wrong_query_is_not_counted_as_the_database_going_away() {
     let _marker = READ_ONLY_MARKER.lock().await;

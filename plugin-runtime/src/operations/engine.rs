@@ -814,10 +814,33 @@ impl Engine {
             }
             if let Err(e) = result {
                 tracing::warn!(route = %key, error = %e, "the operations worker stopped; starting it again in a second");
+                self.notice_read_only().await;
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stopping.changed() => return,
+            }
+        }
+    }
+
+    /// After a worker failed: whether the queue's database takes no writes (a standby, or an
+    /// old primary that a failover demoted, which the pool's older connections still reach).
+    /// apalis's errors hold sqlx's in generic wrappers of their own, not as their source, so its
+    /// `25006` is not seen where a request's is: the database is asked instead, as readiness
+    /// asks it, and a read-only one counts as a refused write does (every PostgreSQL pool, the
+    /// queue's included, replaces the connections it made before).
+    async fn notice_read_only(&self) {
+        #[cfg(feature = "operations-postgres")]
+        #[allow(
+            irrefutable_let_patterns,
+            reason = "the only variant when SQLite's queue is not compiled in"
+        )]
+        if let Queue::Postgres(pool) = &self.queue {
+            let asked = sqlx::query_scalar::<_, bool>(crate::request::outage::TAKES_NO_WRITES)
+                .fetch_one(pool);
+            // Not waited for past a second: a database that is away is the next life's to meet.
+            if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(1), asked).await {
+                crate::request::outage::read_only_seen();
             }
         }
     }

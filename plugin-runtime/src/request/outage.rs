@@ -24,7 +24,8 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// A `25006` seen here also has the PostgreSQL pools opened by
 /// [`connect`](crate::database::connect) replace, at their next use, the connections they made
 /// before it: after a failover, a connection that still reaches the old primary, now a
-/// standby, would otherwise refuse every write until it was closed for another reason.
+/// standby, would otherwise refuse every write until it was closed for another reason. (The
+/// operations queue's worker, whose errors are apalis's, asks its database after it fails.)
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -138,6 +139,11 @@ pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool 
         .filter_map(|e| e.downcast_ref::<sqlx::Error>())
         .any(is_unavailable)
 }
+
+/// Whether the PostgreSQL server a connection reaches takes no writes: a standby, or a session
+/// made read-only (as a demoted primary's may be).
+pub(crate) const TAKES_NO_WRITES: &str =
+    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'";
 
 /// When a write (or the readiness route) last met a read-only PostgreSQL server, in
 /// nanoseconds after [`epoch`], plus one (0: never).
