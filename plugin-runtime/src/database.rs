@@ -144,8 +144,9 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         }
         Backend::Postgres => AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            // A connection made before a write or a readiness check met a read-only server
-            // (see `is_unavailable`) is closed and another made in its place.
+            // A connection made before a write (a request's or the operations queue's) or a
+            // readiness check met a read-only server (see `is_unavailable`) is closed and
+            // another made in its place.
             .before_acquire(|_, meta| {
                 let keep = !crate::request::outage::made_before_read_only(meta.age);
                 Box::pin(async move { Ok(keep) })
@@ -248,11 +249,25 @@ pub(crate) async fn connect_postgres(
     let max = (beside.options().get_max_connections() / 2).clamp(2, 8);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max)
-        // As in `connect`: after a write or a readiness check met a read-only server, older
-        // connections are replaced.
+        // As in `connect`: after a write (this queue's too) or a readiness check met a
+        // read-only server, older connections are replaced.
         .before_acquire(|_, meta| {
             let keep = !crate::request::outage::made_before_read_only(meta.age);
             Box::pin(async move { Ok(keep) })
+        })
+        // apalis registers a worker again (a life after a failure) under a session-level
+        // advisory lock on its name that it never releases, and refuses the registration on any
+        // other session: kept by a pooled connection, it would let the worker start again only
+        // on that connection, for as long as it lives. Worker names are this process's own
+        // (its id and 64 random bits), so nothing else needs the lock: released as each
+        // connection comes back (one round trip a release, off the request path).
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SELECT pg_advisory_unlock_all()")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(true)
+            })
         })
         .acquire_timeout(CONNECTION_WAIT)
         .connect(url)

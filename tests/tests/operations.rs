@@ -539,16 +539,18 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     let Some((pg, url)) = on_postgres("queue_read_only").await else {
         return;
     };
-    let role = format!("plugin_queue_ro_{}", std::process::id());
-    drop_role(&pg, &role).await;
-    pg.admin(&format!("CREATE ROLE {role} LOGIN SUPERUSER"))
-        .await;
+    // apalis's tables, shared by every test, are made (if they are not yet) by the tests' user,
+    // not by the role that is dropped at the end.
+    let main = Database::connect_with(&url, 4).await.unwrap();
+    Operations::open(&main, OperationSettings::default())
+        .await
+        .unwrap();
+    let role = QueueRole::create(&pg).await;
     // The rest of the server logs in as before; the queue's pool is opened on the URL given,
     // and holds at most 2 connections beside a pool of 4.
-    let main = Database::connect_with(&url, 4).await.unwrap();
     let db = Database {
         pool: main.pool,
-        url: with_user(&url, &role),
+        url: role.url(&url),
     };
     let s = server_on(
         db,
@@ -558,39 +560,76 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     )
     .await;
 
+    // The clean-up's first round (its next is a minute away) writes through the queue too:
+    // done before the server turns read-only, the workers are the only ones to meet it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     // The server the queue reaches turns read-only: its connections end, and come back
     // read-only (the workers poll every 50 ms).
-    pg.admin(&format!(
-        "ALTER ROLE {role} SET default_transaction_read_only = on; \
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
-    ))
-    .await;
     let admin = sqlx::PgPool::connect(&std::env::var("PLUGIN_TEST_POSTGRES_URL").unwrap())
         .await
         .unwrap();
+    let turned: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    pg.admin(&format!(
+        "ALTER ROLE {0} SET default_transaction_read_only = on; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{0}'",
+        role.name
+    ))
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let back: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE usename = $1")
-                .bind(&role)
-                .fetch_one(&admin)
-                .await
-                .unwrap();
+        let back: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE usename = $1 AND backend_start > $2::timestamptz",
+        )
+        .bind(&role.name)
+        .bind(&turned)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
         if back == 2 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the queue has {back} connections, not 2"
+            "the queue has {back} new connections, not 2"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    admin.close().await;
     // The queue holds only read-only connections; from now on a new one takes writes.
+    let reset: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
     pg.admin(&format!(
-        "ALTER ROLE {role} RESET default_transaction_read_only"
+        "ALTER ROLE {} RESET default_transaction_read_only",
+        role.name
     ))
     .await;
+    // The workers' failures alone (nothing else writes through the queue meanwhile) have the
+    // pool replace them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let old: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE usename = $1 AND backend_start < $2::timestamptz",
+        )
+        .bind(&role.name)
+        .bind(&reset)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        if old == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue still has {old} read-only connections"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
     assert_eq!(r.status(), 202, "{}", r.text());
@@ -598,28 +637,71 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     let op = s.until(&location, state_is("succeeded")).await;
     assert_eq!(op["result"], json!({"counted": 2}));
 
+    // Each worker failed and started again, registering its name anew, which apalis does under
+    // a lock of the session's that it keeps: no connection the pool holds still has one, or
+    // the next life of that worker could register only on that connection.
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE a.usename = $1 AND l.locktype = 'advisory' AND a.state = 'idle'",
+    )
+    .bind(&role.name)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(locks, 0, "advisory locks kept by idle queue connections");
+    admin.close().await;
+
     s.running.stop(Duration::from_secs(5)).await;
-    drop_role(&pg, &role).await;
+    role.drop(&pg).await;
     pg.remove().await;
 }
 
-/// Ends `role`'s sessions and drops it if it exists, handing what it made (apalis's tables, had
-/// it been the first to make them) to the tests' own user.
-async fn drop_role(pg: &PgSchema, role: &str) {
-    pg.admin(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'; \
-         DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN \
-         EXECUTE 'REASSIGN OWNED BY {role} TO CURRENT_USER'; \
-         EXECUTE 'DROP OWNED BY {role}'; EXECUTE 'DROP ROLE {role}'; END IF; END $$"
-    ))
-    .await;
+/// A PostgreSQL role of one test's own, to log a pool in as: `ALTER ROLE ... SET` then changes
+/// what its new sessions are, and only theirs.
+struct QueueRole {
+    name: String,
 }
 
-/// `url` logging in as `user` (no password: the tests' PostgreSQL trusts loopback).
-fn with_user(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
-    format!("{scheme}://{user}@{host}")
+impl QueueRole {
+    const PASSWORD: &str = "queue-role-password";
+
+    /// Made afresh (roles left by an earlier run that failed are dropped first).
+    async fn create(pg: &PgSchema) -> QueueRole {
+        let name = format!("plugin_queue_ro_{}", std::process::id());
+        pg.admin(&format!(
+            "DO $$ DECLARE r TEXT; BEGIN \
+             FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'plugin_queue_ro_%' LOOP \
+             PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = r; \
+             EXECUTE format('REASSIGN OWNED BY %I TO CURRENT_USER', r); \
+             EXECUTE format('DROP OWNED BY %I', r); EXECUTE format('DROP ROLE %I', r); \
+             END LOOP; END $$; \
+             CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{}'",
+            Self::PASSWORD
+        ))
+        .await;
+        QueueRole { name }
+    }
+
+    /// `url` logging in as the role.
+    fn url(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let authority_ends = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_ends);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        format!("{scheme}://{}:{}@{host}{path}", self.name, Self::PASSWORD)
+    }
+
+    /// Ends its sessions and drops it.
+    async fn drop(self, pg: &PgSchema) {
+        pg.admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{0}'; \
+             DROP OWNED BY {0}; DROP ROLE {0}",
+            self.name
+        ))
+        .await;
+    }
 }
 
 /// A job queued without a key, as an earlier version queued them, is found by what it carries:

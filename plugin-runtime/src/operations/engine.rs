@@ -209,6 +209,7 @@ impl Engine {
         }
         let key = format!("{}/{}", row.plugin, row.route);
         if let Err(e) = self.push(&key, &row.id).await {
+            crate::request::outage::notice(&e);
             tracing::warn!(operation = %row.id, route = %key, error = %e, "an operation was stored but not queued; a server serving its route queues it after three heartbeats");
             return Ok(true);
         }
@@ -228,9 +229,22 @@ impl Engine {
     /// queue holds at most one for it and [`Self::requeue_orphans`] can find it.
     async fn push(&self, key: &str, id: &str) -> Result<(), sqlx::Error> {
         let queue = queue_name(&self.settings.namespace, key);
-        let failed = |e: &dyn std::fmt::Display| {
+        // The database's own error where there is one, so that a caller can tell an outage (and
+        // a read-only server) from a fault.
+        #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+        fn failed<E: std::fmt::Display>(
+            e: apalis_core::backend::TaskSinkError<E>,
+            database: impl FnOnce(E) -> Result<sqlx::Error, E>,
+        ) -> sqlx::Error {
+            let e = match e {
+                apalis_core::backend::TaskSinkError::PushError(e) => match database(e) {
+                    Ok(e) => return e,
+                    Err(e) => e.to_string(),
+                },
+                other => other.to_string(),
+            };
             sqlx::Error::Protocol(format!("queueing the operation: {e}"))
-        };
+        }
         #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
         let task = apalis_core::task::builder::TaskBuilder::new(OperationJob { id: id.to_owned() })
             .idempotency_key(id)
@@ -241,18 +255,28 @@ impl Engine {
                 use apalis_core::backend::TaskSink;
                 let mut storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
                     .with_config(apalis_sqlite::Config::default().queue(&queue));
-                storage.push_task(task).await.map_err(|e| failed(&e))
+                storage.push_task(task).await.map_err(|e| {
+                    failed(e, |e| match e {
+                        apalis_sqlite::Error::Database(e) => Ok(e),
+                        other => Err(other),
+                    })
+                })
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
                 use apalis_core::backend::TaskSink;
                 let mut storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
                     .with_config(apalis_postgres::Config::default().queue(&queue));
-                storage.push_task(task).await.map_err(|e| failed(&e))
+                storage.push_task(task).await.map_err(|e| {
+                    failed(e, |e| match e {
+                        apalis_postgres::Error::Database(e) => Ok(e),
+                        other => Err(other),
+                    })
+                })
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, id, failed);
+                let _ = (queue, id);
                 match *never {}
             }
         }
@@ -387,6 +411,7 @@ impl Engine {
                     continue;
                 }
                 if let Err(e) = self.push(&key, &id).await {
+                    crate::request::outage::notice(&e);
                     tracing::debug!(operation = %id, error = %e, "an orphaned operation was not queued again here");
                     continue;
                 }
@@ -814,33 +839,13 @@ impl Engine {
             }
             if let Err(e) = result {
                 tracing::warn!(route = %key, error = %e, "the operations worker stopped; starting it again in a second");
-                self.notice_read_only().await;
+                if let Some(e) = database_error(&e) {
+                    crate::request::outage::notice(e);
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stopping.changed() => return,
-            }
-        }
-    }
-
-    /// After a worker failed: whether the queue's database takes no writes (a standby, or an
-    /// old primary that a failover demoted, which the pool's older connections still reach).
-    /// apalis's errors hold sqlx's in generic wrappers of their own, not as their source, so its
-    /// `25006` is not seen where a request's is: the database is asked instead, as readiness
-    /// asks it, and a read-only one counts as a refused write does (every PostgreSQL pool, the
-    /// queue's included, replaces the connections it made before).
-    async fn notice_read_only(&self) {
-        #[cfg(feature = "operations-postgres")]
-        #[allow(
-            irrefutable_let_patterns,
-            reason = "the only variant when SQLite's queue is not compiled in"
-        )]
-        if let Queue::Postgres(pool) = &self.queue {
-            let asked = sqlx::query_scalar::<_, bool>(crate::request::outage::TAKES_NO_WRITES)
-                .fetch_one(pool);
-            // Not waited for past a second: a database that is away is the next life's to meet.
-            if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(1), asked).await {
-                crate::request::outage::read_only_seen();
             }
         }
     }
@@ -1009,14 +1014,17 @@ impl Engine {
                         tracing::debug!(deleted = n, "deleted operations past their retention");
                     }
                     Err(e) => {
+                        crate::request::outage::notice(&e);
                         tracing::warn!(error = %e, "could not delete the operations past their retention");
                     }
                 }
                 if let Err(e) = self.delete_jobs_done_before(before).await {
+                    crate::request::outage::notice(&e);
                     tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
                 }
             }
             if let Err(e) = self.requeue_orphans().await {
+                crate::request::outage::notice(&e);
                 tracing::warn!(error = %e, "could not look for operations left queued without a job");
             }
             tokio::select! {
@@ -1025,6 +1033,35 @@ impl Engine {
             }
         }
     }
+}
+
+/// The database's error that ended a worker's life, if one did. apalis holds it as a field of
+/// its own generic wrappers (the backend's error inside the decoding layer's), not as their
+/// `source()`, so it is looked for by type.
+fn database_error(e: &apalis_core::error::WorkerError) -> Option<&sqlx::Error> {
+    let apalis_core::error::WorkerError::BackendError(inner) = e else {
+        return None;
+    };
+    #[cfg(feature = "operations-postgres")]
+    if let Some(apalis_core::backend::finalize::DurableError::PollNextError(
+        apalis_postgres::Error::Database(e),
+    )) = inner.downcast_ref::<apalis_core::backend::finalize::DurableError<
+        apalis_postgres::Error,
+        serde_json::Error,
+    >>() {
+        return Some(e);
+    }
+    #[cfg(feature = "operations-sqlite")]
+    if let Some(apalis_core::backend::finalize::DurableError::PollNextError(
+        apalis_sqlite::Error::Database(e),
+    )) = inner.downcast_ref::<apalis_core::backend::finalize::DurableError<
+        apalis_sqlite::Error,
+        serde_json::Error,
+    >>() {
+        return Some(e);
+    }
+    let _ = inner;
+    None
 }
 
 /// The queue of route `key` (`plugin/handler`) in `namespace`.
