@@ -260,7 +260,9 @@ pub(crate) async fn connect_postgres(
         // other session: kept by a pooled connection, it would let the worker start again only
         // on that connection, for as long as it lives. Worker names are this process's own
         // (its id and 64 random bits), so nothing else needs the lock: released as each
-        // connection comes back (one round trip a release, off the request path).
+        // connection comes back. One round trip a release, beside the ping sqlx sends then: about
+        // one a second for each operation route at the default poll (a request starting an
+        // operation queues it through this pool too).
         .after_release(|conn, _| {
             Box::pin(async move {
                 sqlx::query("SELECT pg_advisory_unlock_all()")

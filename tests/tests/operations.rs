@@ -549,9 +549,22 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     // The rest of the server logs in as before; the queue's pool is opened on the URL given,
     // and holds at most 2 connections beside a pool of 4.
     let db = Database {
-        pool: main.pool,
+        pool: main.pool.clone(),
         url: role.url(&url),
     };
+    // The queue's clean-up also writes through it: a job done long ago, which its first round
+    // deletes (its next is a minute away), says when that round is over, so that only the
+    // workers meet the server once it is read-only.
+    let done_long_ago = format!("done-long-ago-{}", std::process::id());
+    sqlx::query(
+        "INSERT INTO apalis.jobs (job, id, job_type, status, done_at) \
+         VALUES ('\\x'::bytea, $1, $2, 'Done', now() - interval '30 days')",
+    )
+    .bind(&done_long_ago)
+    .bind(format!("plugin-operations/{}/jobs/count", db.url))
+    .execute(&main.pool)
+    .await
+    .unwrap();
     let s = server_on(
         db,
         Jobs::default(),
@@ -559,15 +572,34 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
         ServerConfig::default(),
     )
     .await;
-
-    // The clean-up's first round (its next is a minute away) writes through the queue too:
-    // done before the server turns read-only, the workers are the only ones to meet it.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    // The server the queue reaches turns read-only: its connections end, and come back
-    // read-only (the workers poll every 50 ms).
     let admin = sqlx::PgPool::connect(&std::env::var("PLUGIN_TEST_POSTGRES_URL").unwrap())
         .await
         .unwrap();
+    let count = |sql: &'static str, bind: String| {
+        let admin = admin.clone();
+        let role = role.name.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(role)
+                .bind(bind)
+                .fetch_one(&admin)
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let still_there = || {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM apalis.jobs WHERE id = $1")
+            .bind(&done_long_ago)
+            .fetch_one(&admin)
+    };
+    while still_there().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the clean-up never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The server the queue reaches turns read-only: its connections end, and come back
+    // read-only (the workers poll every 50 ms).
     let turned: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
         .fetch_one(&admin)
         .await
@@ -578,23 +610,20 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
         role.name
     ))
     .await;
+    let sessions_since = "SELECT COUNT(*) FROM pg_stat_activity \
+                          WHERE usename = $1 AND backend_start > $2::timestamptz";
+    let sessions_before = "SELECT COUNT(*) FROM pg_stat_activity \
+                           WHERE usename = $1 AND backend_start < $2::timestamptz";
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let back: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity \
-             WHERE usename = $1 AND backend_start > $2::timestamptz",
-        )
-        .bind(&role.name)
-        .bind(&turned)
-        .fetch_one(&admin)
-        .await
-        .unwrap();
-        if back == 2 {
+        let new = count(sessions_since, turned.clone()).await;
+        let old = count(sessions_before, turned.clone()).await;
+        if new >= 2 && old == 0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the queue has {back} new connections, not 2"
+            "the queue has {new} read-only connections and {old} older ones, not 2 and none"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -612,15 +641,7 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     // pool replace them.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let old: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity \
-             WHERE usename = $1 AND backend_start < $2::timestamptz",
-        )
-        .bind(&role.name)
-        .bind(&reset)
-        .fetch_one(&admin)
-        .await
-        .unwrap();
+        let old = count(sessions_before, reset.clone()).await;
         if old == 0 {
             break;
         }
@@ -638,17 +659,27 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     assert_eq!(op["result"], json!({"counted": 2}));
 
     // Each worker failed and started again, registering its name anew, which apalis does under
-    // a lock of the session's that it keeps: no connection the pool holds still has one, or
-    // the next life of that worker could register only on that connection.
-    let locks: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE a.usename = $1 AND l.locktype = 'advisory' AND a.state = 'idle'",
-    )
-    .bind(&role.name)
-    .fetch_one(&admin)
-    .await
-    .unwrap();
-    assert_eq!(locks, 0, "advisory locks kept by idle queue connections");
+    // a lock of the session's that it keeps: no connection the pool holds keeps one, or the
+    // next life of that worker could register only on that connection. (A connection just
+    // back from a registration may hold it for a moment.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let locks = count(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE a.usename = $1 AND l.locktype = 'advisory' \
+             AND a.state = 'idle' AND a.backend_start > $2::timestamptz",
+            reset.clone(),
+        )
+        .await;
+        if locks == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{locks} advisory locks kept by idle queue connections"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     admin.close().await;
 
     s.running.stop(Duration::from_secs(5)).await;
@@ -660,26 +691,35 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
 /// what its new sessions are, and only theirs.
 struct QueueRole {
     name: String,
+    password: String,
 }
 
 impl QueueRole {
-    const PASSWORD: &str = "queue-role-password";
-
-    /// Made afresh (roles left by an earlier run that failed are dropped first).
+    /// Made afresh. Roles that earlier runs left (they failed before dropping theirs) are
+    /// dropped first: those made over ten minutes ago with no session open.
     async fn create(pg: &PgSchema) -> QueueRole {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
         let name = format!("plugin_queue_ro_{}", std::process::id());
+        let password = format!("{:x}{:x}", nanos.as_nanos(), std::process::id());
         pg.admin(&format!(
             "DO $$ DECLARE r TEXT; BEGIN \
-             FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'plugin_queue_ro_%' LOOP \
-             PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = r; \
+             FOR r IN SELECT rolname FROM pg_roles \
+               WHERE rolname LIKE 'plugin\\_queue\\_ro\\_%' \
+               AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE usename = rolname) \
+               AND coalesce(shobj_description(oid, 'pg_authid'), '0')::bigint \
+                   < extract(epoch FROM now())::bigint - 600 LOOP \
              EXECUTE format('REASSIGN OWNED BY %I TO CURRENT_USER', r); \
              EXECUTE format('DROP OWNED BY %I', r); EXECUTE format('DROP ROLE %I', r); \
              END LOOP; END $$; \
-             CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{}'",
-            Self::PASSWORD
+             DROP ROLE IF EXISTS {name}; \
+             CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{password}'; \
+             COMMENT ON ROLE {name} IS '{}'",
+            nanos.as_secs()
         ))
         .await;
-        QueueRole { name }
+        QueueRole { name, password }
     }
 
     /// `url` logging in as the role.
@@ -690,7 +730,7 @@ impl QueueRole {
         let host = authority
             .rsplit_once('@')
             .map_or(authority, |(_, host)| host);
-        format!("{scheme}://{}:{}@{host}{path}", self.name, Self::PASSWORD)
+        format!("{scheme}://{}:{}@{host}{path}", self.name, self.password)
     }
 
     /// Ends its sessions and drops it.

@@ -826,6 +826,11 @@ impl Engine {
     ) {
         let wake = Arc::new(tokio::sync::Mutex::new(wake));
         let mut stopping = self.stopping.subscribe();
+        // A second after a failure, doubled after each life that fails within a heartbeat, up
+        // to a heartbeat: a database that stays away (or read-only) is not asked every second
+        // by every route's worker.
+        let longest = self.settings.heartbeat.max(Duration::from_secs(1));
+        let mut pause = Duration::from_secs(1);
         loop {
             if *stopping.borrow_and_update() {
                 return;
@@ -833,20 +838,25 @@ impl Engine {
             // One name for every life of the worker: its operations stay its own (not another
             // server's to take) across a restart after a failure.
             let name = format!("{}/{}", self.instance, key);
+            let began = tokio::time::Instant::now();
             let result = self.work(&key, &name, Arc::clone(&wake)).await;
             if *stopping.borrow() {
                 return;
             }
+            if began.elapsed() >= longest {
+                pause = Duration::from_secs(1);
+            }
             if let Err(e) = result {
-                tracing::warn!(route = %key, error = %e, "the operations worker stopped; starting it again in a second");
+                tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
                 if let Some(e) = database_error(&e) {
                     crate::request::outage::notice(e);
                 }
             }
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tokio::time::sleep(pause) => {}
                 _ = stopping.changed() => return,
             }
+            pause = (pause * 2).min(longest);
         }
     }
 
@@ -915,7 +925,7 @@ impl Engine {
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
-                    .backend(storage)
+                    .backend(reads_sqlite_errors(storage))
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -936,7 +946,7 @@ impl Engine {
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
-                    .backend(storage)
+                    .backend(reads_postgres_errors(storage))
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -1062,6 +1072,30 @@ fn database_error(e: &apalis_core::error::WorkerError) -> Option<&sqlx::Error> {
     }
     let _ = inner;
     None
+}
+
+/// A PostgreSQL worker's backend, unchanged, if its errors are what [`database_error`] reads
+/// (its own, decoded by serde_json): another version of apalis that changes them is a compile
+/// error here, not a `25006` missed.
+#[cfg(feature = "operations-postgres")]
+fn reads_postgres_errors<B>(backend: B) -> B
+where
+    B: apalis_core::backend::Backend<Error = apalis_postgres::Error>
+        + apalis_core::backend::WireFormatBackend,
+    B::Codec: apalis_core::backend::codec::Codec<OperationJob, Error = serde_json::Error>,
+{
+    backend
+}
+
+/// As [`reads_postgres_errors`], for SQLite's worker.
+#[cfg(feature = "operations-sqlite")]
+fn reads_sqlite_errors<B>(backend: B) -> B
+where
+    B: apalis_core::backend::Backend<Error = apalis_sqlite::Error>
+        + apalis_core::backend::WireFormatBackend,
+    B::Codec: apalis_core::backend::codec::Codec<OperationJob, Error = serde_json::Error>,
+{
+    backend
 }
 
 /// The queue of route `key` (`plugin/handler`) in `namespace`.

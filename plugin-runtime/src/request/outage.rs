@@ -22,8 +22,8 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// checked because of it.
 ///
 /// A `25006` seen here also has the PostgreSQL pools opened by
-/// [`connect`](crate::database::connect) replace, at their next use, the connections they made
-/// before it: after a failover, a connection that still reaches the old primary, now a
+/// [`connect`](crate::database::connect) (and the operations queue's own) replace, at their next
+/// use, the connections they made before it: after a failover, a connection that still reaches the old primary, now a
 /// standby, would otherwise refuse every write until it was closed for another reason. The
 /// operations queue's own failures (a worker's, a job queued, the queue's clean-up) move them
 /// the same way.
