@@ -552,19 +552,21 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
         pool: main.pool.clone(),
         url: role.url(&url),
     };
-    // The queue's clean-up also writes through it: a job done long ago, which its first round
-    // deletes (its next is a minute away), says when that round is over, so that only the
-    // workers meet the server once it is read-only.
-    let done_long_ago = format!("done-long-ago-{}", std::process::id());
-    sqlx::query(
-        "INSERT INTO apalis.jobs (job, id, job_type, status, done_at) \
-         VALUES ('\\x'::bytea, $1, $2, 'Done', now() - interval '30 days')",
-    )
-    .bind(&done_long_ago)
-    .bind(format!("plugin-operations/{}/jobs/count", db.url))
-    .execute(&main.pool)
-    .await
-    .unwrap();
+    // The queue's clean-up also writes through it: a job done long ago in each route's queue,
+    // which its first round deletes (its next is a minute away), says when that round is over,
+    // so that only the workers meet the server once it is read-only.
+    let done_long_ago = format!("done-long-ago-{}-{}", std::process::id(), role.password);
+    for route in ["count", "hold", "once", "gated"] {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (job, id, job_type, status, done_at) \
+             VALUES ('\\x'::bytea, $1, $2, 'Done', now() - interval '30 days')",
+        )
+        .bind(format!("{done_long_ago}-{route}"))
+        .bind(format!("plugin-operations/{}/jobs/{route}", db.url))
+        .execute(&main.pool)
+        .await
+        .unwrap();
+    }
     let s = server_on(
         db,
         Jobs::default(),
@@ -589,7 +591,7 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let still_there = || {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM apalis.jobs WHERE id = $1")
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM apalis.jobs WHERE id LIKE $1 || '%'")
             .bind(&done_long_ago)
             .fetch_one(&admin)
     };
@@ -660,14 +662,14 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
 
     // Each worker failed and started again, registering its name anew, which apalis does under
     // a lock of the session's that it keeps: no connection the pool holds keeps one, or the
-    // next life of that worker could register only on that connection. (A connection just
-    // back from a registration may hold it for a moment.)
+    // next life of that worker could register only on that connection. (A connection busy
+    // registering, or just back from it, holds one for a moment.)
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let locks = count(
             "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE a.usename = $1 AND l.locktype = 'advisory' \
-             AND a.state = 'idle' AND a.backend_start > $2::timestamptz",
+             AND a.backend_start > $2::timestamptz",
             reset.clone(),
         )
         .await;
@@ -676,7 +678,7 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
         }
         assert!(
             Instant::now() < deadline,
-            "{locks} advisory locks kept by idle queue connections"
+            "{locks} advisory locks kept by queue connections"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -698,11 +700,16 @@ impl QueueRole {
     /// Made afresh. Roles that earlier runs left (they failed before dropping theirs) are
     /// dropped first: those made over ten minutes ago with no session open.
     async fn create(pg: &PgSchema) -> QueueRole {
+        use std::hash::BuildHasher;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap();
         let name = format!("plugin_queue_ro_{}", std::process::id());
-        let password = format!("{:x}{:x}", nanos.as_nanos(), std::process::id());
+        // Keyed afresh by the process: not to be guessed from the name and the time.
+        let password = format!(
+            "{:016x}",
+            std::collections::hash_map::RandomState::new().hash_one(nanos)
+        );
         pg.admin(&format!(
             "DO $$ DECLARE r TEXT; BEGIN \
              FOR r IN SELECT rolname FROM pg_roles \
@@ -733,12 +740,16 @@ impl QueueRole {
         format!("{scheme}://{}:{}@{host}{path}", self.name, self.password)
     }
 
-    /// Ends its sessions and drops it.
+    /// Ends its sessions and drops it, with the rows its queues left in apalis's tables (their
+    /// names hold the URL the role logs in with).
     async fn drop(self, pg: &PgSchema) {
         pg.admin(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{0}'; \
+             DELETE FROM apalis.jobs WHERE job_type LIKE '%{1}%'; \
+             DELETE FROM apalis.workers WHERE worker_type LIKE '%{1}%' \
+               AND NOT EXISTS (SELECT FROM apalis.jobs WHERE lock_by = workers.id); \
              DROP OWNED BY {0}; DROP ROLE {0}",
-            self.name
+            self.name, self.password
         ))
         .await;
     }

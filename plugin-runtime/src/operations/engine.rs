@@ -826,10 +826,12 @@ impl Engine {
     ) {
         let wake = Arc::new(tokio::sync::Mutex::new(wake));
         let mut stopping = self.stopping.subscribe();
-        // A second after a failure, doubled after each life that fails within a heartbeat, up
-        // to a heartbeat: a database that stays away (or read-only) is not asked every second
-        // by every route's worker.
-        let longest = self.settings.heartbeat.max(Duration::from_secs(1));
+        // A second after a failure, while the other servers still count this worker alive (two
+        // heartbeats after its last), so that it is back before they take its work; past that,
+        // twice as long after each failure, up to a heartbeat: a database that stays away (or
+        // read-only) is not asked every second by every route's worker.
+        let heartbeat = self.settings.heartbeat;
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut pause = Duration::from_secs(1);
         loop {
             if *stopping.borrow_and_update() {
@@ -843,20 +845,27 @@ impl Engine {
             if *stopping.borrow() {
                 return;
             }
-            if began.elapsed() >= longest {
-                pause = Duration::from_secs(1);
+            if began.elapsed() >= heartbeat {
+                failing_since = None;
             }
             if let Err(e) = result {
+                let since = *failing_since.get_or_insert(began);
+                pause = if since.elapsed() < heartbeat * 2 {
+                    Duration::from_secs(1)
+                } else {
+                    (pause * 2).min(heartbeat)
+                };
                 tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
                 if let Some(e) = database_error(&e) {
                     crate::request::outage::notice(e);
                 }
+            } else {
+                pause = Duration::from_secs(1);
             }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 _ = stopping.changed() => return,
             }
-            pause = (pause * 2).min(longest);
         }
     }
 
@@ -1055,34 +1064,42 @@ fn database_error(e: &apalis_core::error::WorkerError) -> Option<&sqlx::Error> {
     #[cfg(feature = "operations-postgres")]
     if let Some(apalis_core::backend::finalize::DurableError::PollNextError(
         apalis_postgres::Error::Database(e),
-    )) = inner.downcast_ref::<apalis_core::backend::finalize::DurableError<
-        apalis_postgres::Error,
-        serde_json::Error,
-    >>() {
+    )) = inner.downcast_ref::<PostgresWorkerError>()
+    {
         return Some(e);
     }
     #[cfg(feature = "operations-sqlite")]
     if let Some(apalis_core::backend::finalize::DurableError::PollNextError(
         apalis_sqlite::Error::Database(e),
-    )) = inner.downcast_ref::<apalis_core::backend::finalize::DurableError<
-        apalis_sqlite::Error,
-        serde_json::Error,
-    >>() {
+    )) = inner.downcast_ref::<SqliteWorkerError>()
+    {
         return Some(e);
     }
     let _ = inner;
     None
 }
 
-/// A PostgreSQL worker's backend, unchanged, if its errors are what [`database_error`] reads
-/// (its own, decoded by serde_json): another version of apalis that changes them is a compile
-/// error here, not a `25006` missed.
+/// What a PostgreSQL worker's life ends with when its backend fails (the backend's own error
+/// inside the decoding layer's): what [`database_error`] reads.
+#[cfg(feature = "operations-postgres")]
+type PostgresWorkerError =
+    apalis_core::backend::finalize::DurableError<apalis_postgres::Error, serde_json::Error>;
+
+/// As [`PostgresWorkerError`], for SQLite's worker.
+#[cfg(feature = "operations-sqlite")]
+type SqliteWorkerError =
+    apalis_core::backend::finalize::DurableError<apalis_sqlite::Error, serde_json::Error>;
+
+/// A PostgreSQL worker's backend, unchanged, if the worker it finalizes into fails with
+/// [`PostgresWorkerError`]: another version of apalis that changes it is a compile error here,
+/// not a `25006` missed.
 #[cfg(feature = "operations-postgres")]
 fn reads_postgres_errors<B>(backend: B) -> B
 where
-    B: apalis_core::backend::Backend<Error = apalis_postgres::Error>
-        + apalis_core::backend::WireFormatBackend,
-    B::Codec: apalis_core::backend::codec::Codec<OperationJob, Error = serde_json::Error>,
+    B: apalis_core::backend::BackendConfig<Args = OperationJob>,
+    B::Kind: apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>,
+    <B::Kind as apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>>::Backend:
+        apalis_core::backend::Backend<Error = PostgresWorkerError>,
 {
     backend
 }
@@ -1091,9 +1108,10 @@ where
 #[cfg(feature = "operations-sqlite")]
 fn reads_sqlite_errors<B>(backend: B) -> B
 where
-    B: apalis_core::backend::Backend<Error = apalis_sqlite::Error>
-        + apalis_core::backend::WireFormatBackend,
-    B::Codec: apalis_core::backend::codec::Codec<OperationJob, Error = serde_json::Error>,
+    B: apalis_core::backend::BackendConfig<Args = OperationJob>,
+    B::Kind: apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>,
+    <B::Kind as apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>>::Backend:
+        apalis_core::backend::Backend<Error = SqliteWorkerError>,
 {
     backend
 }
