@@ -22,11 +22,11 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// checked because of it.
 ///
 /// A `25006` seen here also has the PostgreSQL pools opened by
-/// [`connect`](crate::database::connect) (and the operations queue's own) replace, at their next
-/// use, the connections they made before it: after a failover, a connection that still reaches the old primary, now a
-/// standby, would otherwise refuse every write until it was closed for another reason. The
-/// operations queue's own failures (a worker's, a job queued, the queue's clean-up) move them
-/// the same way.
+/// [`connect`](crate::database::connect) (and the operations queue's own) replace, at their
+/// next use, the connections they made before it: after a failover, a connection that still
+/// reaches the old primary, now a standby, would otherwise refuse every write until it was
+/// closed for another reason. The operations queue's own failures (a worker's, a job queued,
+/// the queue's clean-up) move them the same way.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -148,14 +148,8 @@ pub(crate) fn notice(error: &sqlx::Error) {
     let _ = is_unavailable(error);
 }
 
-/// Whether the PostgreSQL server a connection reaches takes no writes: a standby, or a session
-/// made read-only (as a demoted primary's may be).
-pub(crate) const TAKES_NO_WRITES: &str =
-    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'";
-
 /// When a write (a request's or the operations queue's, or the readiness route) last met a
-/// read-only PostgreSQL server, in
-/// nanoseconds after [`epoch`], plus one (0: never).
+/// read-only PostgreSQL server, in nanoseconds after [`epoch`], plus one (0: never).
 static READ_ONLY_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn epoch() -> std::time::Instant {
@@ -173,7 +167,8 @@ pub(crate) fn read_only_seen() {
     // Each refused write, and each readiness check that finds the server read-only, moves it: a
     // database read-only for long has every pooled connection (of every PostgreSQL pool) replaced
     // at its next use after each, a connection per write that fails anyway or per probe, and
-    // per failure of an operations worker (about one a second for each operation route).
+    // per failure of an operations worker (one a second for each operation route at first,
+    // one a heartbeat once it has been failing for two).
     let now = nanos_since_epoch().saturating_add(1);
     READ_ONLY_SEEN.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
 }

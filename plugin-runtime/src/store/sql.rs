@@ -100,9 +100,11 @@ impl Store {
     pub(crate) async fn ping(&self) -> Result<Health, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         if conn.backend_name() == "PostgreSQL" {
-            let read_only: bool = sqlx::query_scalar(crate::request::outage::TAKES_NO_WRITES)
-                .fetch_one(&mut *conn)
-                .await?;
+            let read_only: bool = sqlx::query_scalar(
+                "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             if read_only {
                 crate::request::outage::read_only_seen();
                 return Ok(Health::ReadOnly);
