@@ -589,21 +589,23 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
                 .unwrap()
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let still_there = || {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM apalis.jobs WHERE id LIKE $1 || '%'")
-            .bind(&done_long_ago)
-            .fetch_one(&admin)
-    };
-    while still_there().await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "the clean-up never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let count = &count;
+    let (admin, done_long_ago) = (&admin, &done_long_ago);
+    awaiting(move || async move {
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs WHERE id LIKE $1 || '%'")
+                .bind(done_long_ago)
+                .fetch_one(admin)
+                .await
+                .unwrap();
+        (left > 0).then(|| format!("the clean-up never ran: {left} jobs left"))
+    })
+    .await;
 
     // The server the queue reaches turns read-only: its connections end, and come back
     // read-only (the workers poll every 50 ms).
     let turned: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
-        .fetch_one(&admin)
+        .fetch_one(admin)
         .await
         .unwrap();
     pg.admin(&format!(
@@ -616,22 +618,20 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
                           WHERE usename = $1 AND backend_start > $2::timestamptz";
     let sessions_before = "SELECT COUNT(*) FROM pg_stat_activity \
                            WHERE usename = $1 AND backend_start < $2::timestamptz";
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let turned = &turned;
+    awaiting(move || async move {
         let new = count(sessions_since, turned.clone()).await;
         let old = count(sessions_before, turned.clone()).await;
-        if new >= 2 && old == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the queue has {new} read-only connections and {old} older ones, not 2 and none"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (new < 2 || old > 0).then(|| {
+            format!(
+                "the queue has {new} read-only connections and {old} older ones, not 2 and none"
+            )
+        })
+    })
+    .await;
     // The queue holds only read-only connections; from now on a new one takes writes.
     let reset: String = sqlx::query_scalar("SELECT clock_timestamp()::text")
-        .fetch_one(&admin)
+        .fetch_one(admin)
         .await
         .unwrap();
     pg.admin(&format!(
@@ -641,18 +641,12 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     .await;
     // The workers' failures alone (nothing else writes through the queue meanwhile) have the
     // pool replace them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let reset = &reset;
+    awaiting(move || async move {
         let old = count(sessions_before, reset.clone()).await;
-        if old == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the queue still has {old} read-only connections"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (old > 0).then(|| format!("the queue still has {old} read-only connections"))
+    })
+    .await;
 
     let r = s.start("/v1/plugins/jobs/counts", json!({"to": 2})).await;
     assert_eq!(r.status(), 202, "{}", r.text());
@@ -664,8 +658,7 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
     // a lock of the session's that it keeps: no connection the pool holds keeps one, or the
     // next life of that worker could register only on that connection. (A connection busy
     // registering, or just back from it, holds one for a moment.)
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    awaiting(move || async move {
         let locks = count(
             "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE a.usename = $1 AND l.locktype = 'advisory' \
@@ -673,20 +666,28 @@ async fn the_queue_leaves_a_server_that_turned_read_only_on_postgres() {
             reset.clone(),
         )
         .await;
-        if locks == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{locks} advisory locks kept by queue connections"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (locks > 0).then(|| format!("{locks} advisory locks kept by queue connections"))
+    })
+    .await;
     admin.close().await;
 
     s.running.stop(Duration::from_secs(5)).await;
     role.drop(&pg).await;
     pg.remove().await;
+}
+
+/// Asks `pending` every 50 ms until it says nothing is (`None`), for at most 30 s; past that,
+/// fails with what it said last.
+async fn awaiting<F, Fut>(mut pending: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(why) = pending().await {
+        assert!(Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A PostgreSQL role of one test's own, to log a pool in as: `ALTER ROLE ... SET` then changes

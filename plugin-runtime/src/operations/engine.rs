@@ -229,22 +229,11 @@ impl Engine {
     /// queue holds at most one for it and [`Self::requeue_orphans`] can find it.
     async fn push(&self, key: &str, id: &str) -> Result<(), sqlx::Error> {
         let queue = queue_name(&self.settings.namespace, key);
-        // The database's own error where there is one, so that a caller can tell an outage (and
-        // a read-only server) from a fault.
-        #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
-        fn failed<E: std::fmt::Display>(
-            e: apalis_core::backend::TaskSinkError<E>,
-            database: impl FnOnce(E) -> Result<sqlx::Error, E>,
-        ) -> sqlx::Error {
-            let e = match e {
-                apalis_core::backend::TaskSinkError::PushError(e) => match database(e) {
-                    Ok(e) => return e,
-                    Err(e) => e.to_string(),
-                },
-                other => other.to_string(),
-            };
+        // The database's own error is passed on as it is, so that a caller can tell an outage
+        // (and a read-only server) from a fault; anything else is described.
+        let failed = |e: &dyn std::fmt::Display| {
             sqlx::Error::Protocol(format!("queueing the operation: {e}"))
-        }
+        };
         #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
         let task = apalis_core::task::builder::TaskBuilder::new(OperationJob { id: id.to_owned() })
             .idempotency_key(id)
@@ -252,31 +241,27 @@ impl Engine {
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
-                use apalis_core::backend::TaskSink;
+                use apalis_core::backend::{TaskSink, TaskSinkError};
                 let mut storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
                     .with_config(apalis_sqlite::Config::default().queue(&queue));
-                storage.push_task(task).await.map_err(|e| {
-                    failed(e, |e| match e {
-                        apalis_sqlite::Error::Database(e) => Ok(e),
-                        other => Err(other),
-                    })
+                storage.push_task(task).await.map_err(|e| match e {
+                    TaskSinkError::PushError(apalis_sqlite::Error::Database(e)) => e,
+                    other => failed(&other),
                 })
             }
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
-                use apalis_core::backend::TaskSink;
+                use apalis_core::backend::{TaskSink, TaskSinkError};
                 let mut storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
                     .with_config(apalis_postgres::Config::default().queue(&queue));
-                storage.push_task(task).await.map_err(|e| {
-                    failed(e, |e| match e {
-                        apalis_postgres::Error::Database(e) => Ok(e),
-                        other => Err(other),
-                    })
+                storage.push_task(task).await.map_err(|e| match e {
+                    TaskSinkError::PushError(apalis_postgres::Error::Database(e)) => e,
+                    other => failed(&other),
                 })
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (queue, id);
+                let _ = (queue, id, failed);
                 match *never {}
             }
         }
@@ -934,7 +919,7 @@ impl Engine {
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
-                    .backend(reads_sqlite_errors(storage))
+                    .backend(worker_fails_with::<SqliteWorkerError, _>(storage))
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -955,7 +940,7 @@ impl Engine {
                     )
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
-                    .backend(reads_postgres_errors(storage))
+                    .backend(worker_fails_with::<PostgresWorkerError, _>(storage))
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -1090,28 +1075,16 @@ type PostgresWorkerError =
 type SqliteWorkerError =
     apalis_core::backend::finalize::DurableError<apalis_sqlite::Error, serde_json::Error>;
 
-/// A PostgreSQL worker's backend, unchanged, if the worker it finalizes into fails with
-/// [`PostgresWorkerError`]: another version of apalis that changes it is a compile error here,
-/// not a `25006` missed.
-#[cfg(feature = "operations-postgres")]
-fn reads_postgres_errors<B>(backend: B) -> B
+/// A worker's backend, unchanged, if the worker apalis finalizes it into fails with `E`
+/// ([`PostgresWorkerError`] or [`SqliteWorkerError`], what [`database_error`] reads): another
+/// version of apalis that changes it is a compile error here, not a `25006` missed.
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+fn worker_fails_with<E, B>(backend: B) -> B
 where
     B: apalis_core::backend::BackendConfig<Args = OperationJob>,
     B::Kind: apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>,
     <B::Kind as apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>>::Backend:
-        apalis_core::backend::Backend<Error = PostgresWorkerError>,
-{
-    backend
-}
-
-/// As [`reads_postgres_errors`], for SQLite's worker.
-#[cfg(feature = "operations-sqlite")]
-fn reads_sqlite_errors<B>(backend: B) -> B
-where
-    B: apalis_core::backend::BackendConfig<Args = OperationJob>,
-    B::Kind: apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>,
-    <B::Kind as apalis_core::backend::finalize::FinalizeBackend<B, OperationJob>>::Backend:
-        apalis_core::backend::Backend<Error = SqliteWorkerError>,
+        apalis_core::backend::Backend<Error = E>,
 {
     backend
 }
