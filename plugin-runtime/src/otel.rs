@@ -24,11 +24,13 @@ use crate::declare::{Method, PluginMeta, RouteMeta};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, Key, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -137,24 +139,27 @@ impl RouteTracer {
                 .extract_with_context(&Context::new(), &Headers(&parts.headers)),
             _ => Context::new(),
         };
+        // The attributes are set once the sampler has decided, so a request it drops makes none
+        // of them (a sampler sees the span's name, which holds the method and the route).
+        // Most requests are not sampled where traffic is heavy: this is what they cost least
+        // with (BENCHMARKS.md, issue 29).
+        let mut span = self.tracer.build_with_context(
+            SpanBuilder {
+                name: Cow::Borrowed(self.name),
+                span_kind: Some(SpanKind::Server),
+                ..SpanBuilder::default()
+            },
+            &parent,
+        );
+        if !span.is_recording() {
+            return ServerSpan::dropped(&parent, &span);
+        }
         let version = match parts.version {
             http::Version::HTTP_10 => "1.0",
             http::Version::HTTP_2 => "2",
             http::Version::HTTP_3 => "3",
             _ => "1.1",
         };
-        // The attributes are set once the sampler has decided, so a request it drops makes none
-        // of them (a sampler sees the span's name, which holds the method and the route).
-        // Most requests are not sampled where traffic is heavy: this is what they cost least
-        // with (BENCHMARKS.md, issue 29).
-        let mut span = self
-            .tracer
-            .span_builder(self.name)
-            .with_kind(SpanKind::Server)
-            .start_with_context(&self.tracer, &parent);
-        if !span.is_recording() {
-            return ServerSpan(Some(dropped(&parent, &span)));
-        }
         // Under a host's `Router::nest`, the path (like the route) is the nested one: axum keeps
         // the original only with its `original-uri` feature, which costs every request a copy
         // of it.
@@ -171,7 +176,7 @@ impl RouteTracer {
             KeyValue::new(NETWORK_PROTOCOL_VERSION, version),
             KeyValue::new(PLUGIN_NAME, self.plugin),
         ]);
-        ServerSpan(Some(parent.with_span(span)))
+        ServerSpan::recording(parent.with_span(span))
     }
 
     /// Starts the span of one run of an operation (a consumer's, as of work taken from a
@@ -196,26 +201,15 @@ impl RouteTracer {
             .with_kind(SpanKind::Consumer)
             .start_with_context(&self.tracer, &parent);
         if !span.is_recording() {
-            return ServerSpan(Some(dropped(&parent, &span)));
+            return ServerSpan::dropped(&parent, &span);
         }
         span.set_attributes([
             KeyValue::new(HTTP_ROUTE, self.route),
             KeyValue::new(PLUGIN_NAME, self.plugin),
             KeyValue::new(OPERATION_ID, operation.to_owned()),
         ]);
-        ServerSpan(Some(parent.with_span(span)))
+        ServerSpan::recording(parent.with_span(span))
     }
-}
-
-/// The context of a span the sampler dropped: only its ids and flags, which are all that a
-/// span recording nothing has to give (to the handler's own spans, and to `traceparent` on the
-/// calls it makes). Carrying the SDK's span object instead would cost a request an allocation
-/// and a lock more, for an `end` that does nothing.
-fn dropped(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Context {
-    // Despite the method's name, the span context is kept as it is: the SDK made it local
-    // (`is_remote` false), so a `ParentBased` sampler of the handler's own spans still sees a
-    // local parent that was not sampled.
-    parent.with_remote_span_context(span.span_context().clone())
 }
 
 /// A request's server span, in the context that carries it to the handler. Ended with the
@@ -223,34 +217,67 @@ fn dropped(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Context {
 /// ends it on drop, with `error.type` `cancelled`, so the span neither looks answered nor waits
 /// for whatever still holds its context.
 #[derive(Debug)]
-pub(crate) struct ServerSpan(Option<Context>);
+pub(crate) struct ServerSpan {
+    cx: Context,
+    /// Whether the span records (the sampler kept it). A dropped span has nothing to end:
+    /// ending it anyway would read the clock for the end time it then throws away, the largest
+    /// part of what ending costs (BENCHMARKS.md, issue 29).
+    recording: bool,
+    /// Ended, by [`ServerSpan::end`]: nothing left to do on drop.
+    ended: bool,
+}
 
 impl ServerSpan {
+    /// A span the sampler kept, in `cx`.
+    fn recording(cx: Context) -> Self {
+        ServerSpan {
+            cx,
+            recording: true,
+            ended: false,
+        }
+    }
+
+    /// The context of a span the sampler dropped: only its ids and flags, which are all that a
+    /// span recording nothing has to give (to the handler's own spans, and to `traceparent` on
+    /// the calls it makes). Carrying the SDK's span object instead would cost a request an
+    /// allocation and a lock more, for an `end` that does nothing.
+    fn dropped(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Self {
+        // Despite the method's name, the span context is kept as it is: the SDK made it local
+        // (`is_remote` false), so a `ParentBased` sampler of the handler's own spans still sees
+        // a local parent that was not sampled.
+        ServerSpan {
+            cx: parent.with_remote_span_context(span.span_context().clone()),
+            recording: false,
+            ended: false,
+        }
+    }
+
     /// The context carrying the span.
-    pub(crate) fn context(&self) -> Option<&Context> {
-        self.0.as_ref()
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
     }
 
     /// Ends the span with the response's status, and with the error code of a failure
     /// (`error.type` and an error status for a 5xx, as the conventions ask; a 4xx is the
     /// client's).
     pub(crate) fn end(mut self, status: StatusCode, code: Option<&'static str>) {
-        let Some(cx) = self.0.take() else { return };
-        let span = cx.span();
-        if span.is_recording() {
-            span.set_attribute(KeyValue::new(
-                HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status.as_u16()),
-            ));
-            if let Some(code) = code {
-                span.set_attribute(KeyValue::new(PLUGIN_ERROR_CODE, code));
-            }
-            if status.is_server_error() {
-                let kind = code.unwrap_or_else(|| server_error_text(status));
-                span.set_attribute(KeyValue::new(ERROR_TYPE, kind));
-                // The conventions leave the description out: the status code says it.
-                span.set_status(Status::error(""));
-            }
+        self.ended = true;
+        if !self.recording {
+            return;
+        }
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(
+            HTTP_RESPONSE_STATUS_CODE,
+            i64::from(status.as_u16()),
+        ));
+        if let Some(code) = code {
+            span.set_attribute(KeyValue::new(PLUGIN_ERROR_CODE, code));
+        }
+        if status.is_server_error() {
+            let kind = code.unwrap_or_else(|| server_error_text(status));
+            span.set_attribute(KeyValue::new(ERROR_TYPE, kind));
+            // The conventions leave the description out: the status code says it.
+            span.set_status(Status::error(""));
         }
         span.end();
     }
@@ -258,8 +285,8 @@ impl ServerSpan {
 
 impl Drop for ServerSpan {
     fn drop(&mut self) {
-        if let Some(cx) = self.0.take() {
-            let span = cx.span();
+        if self.recording && !self.ended {
+            let span = self.cx.span();
             span.set_attribute(KeyValue::new(ERROR_TYPE, "cancelled"));
             span.end();
         }

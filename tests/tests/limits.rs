@@ -107,6 +107,20 @@ async fn timeouts_resolve_route_then_plugin_then_server() {
     );
 }
 
+/// A host that means "no timeout" may write the longest one there is: the route's deadline,
+/// counted from the request's start, saturates instead of overflowing the clock.
+#[tokio::test]
+async fn the_longest_timeout_is_none() {
+    let config = ServerConfig::default().with_timeout(Duration::MAX);
+    let c = TestClient::new(plugins![config = config; PlainPlugin::new()]);
+    let r = c
+        .post("/v1/plugins/plain/server-limit")
+        .json(&json!({"text": "x"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+}
+
 #[tokio::test]
 async fn body_limits_resolve_plugin_then_server() {
     let c = client();

@@ -215,13 +215,12 @@ pub(crate) struct RecordTo {
 }
 
 impl RecordTo {
-    /// A request begins; it is in flight until the guard is dropped, answered or abandoned.
-    pub(crate) fn begin(&self) -> InFlight<'_> {
+    /// A request begun at `started` (the time its timeout counts from too, so that one read
+    /// of the clock serves both); it is in flight until the guard is dropped, answered or
+    /// abandoned.
+    pub(crate) fn begin(&self, started: tokio::time::Instant) -> InFlight<'_> {
         self.shared.in_flight.fetch_add(1, Relaxed);
-        InFlight {
-            started: std::time::Instant::now(),
-            to: self,
-        }
+        InFlight { started, to: self }
     }
 
     /// An open event stream on this route, until the guard is dropped.
@@ -233,7 +232,7 @@ impl RecordTo {
 
 /// A request in flight on a route.
 pub(crate) struct InFlight<'a> {
-    started: std::time::Instant,
+    started: tokio::time::Instant,
     to: &'a RecordTo,
 }
 

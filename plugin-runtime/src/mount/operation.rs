@@ -166,7 +166,7 @@ impl<S: Send + Sync + 'static> Runner for TypedRunner<S> {
         #[cfg(feature = "otel")]
         let request_id = job.request_id.with_trace(
             span.as_ref()
-                .and_then(crate::otel::ServerSpan::context)
+                .map(crate::otel::ServerSpan::context)
                 .and_then(crate::otel::TraceIds::of),
         );
         #[cfg(not(feature = "otel"))]
@@ -200,10 +200,8 @@ impl<S: Send + Sync + 'static> Runner for TypedRunner<S> {
 /// as `cancelled`).
 #[cfg(feature = "otel")]
 async fn traced(run: RunFuture, span: crate::otel::ServerSpan) -> Outcome {
-    let outcome = match span.context() {
-        Some(cx) => opentelemetry::context::FutureExt::with_context(run, cx.clone()).await,
-        None => run.await,
-    };
+    let outcome =
+        opentelemetry::context::FutureExt::with_context(run, span.context().clone()).await;
     let (status, code) = match &outcome {
         Outcome::Succeeded { status, .. } => (
             StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
@@ -394,7 +392,8 @@ async fn serve_resource<S: Send + Sync + 'static>(
     request: Request,
     resource: Resource,
 ) -> Response {
-    let recording = runtime.begin();
+    let started = tokio::time::Instant::now();
+    let recording = runtime.begin(started);
     let (parts, _body) = request.into_parts();
     let begun = Begun::new(runtime.plugin, runtime.route, &parts, runtime.tracer());
     let mut admitted = Admitted::default();
@@ -413,7 +412,7 @@ async fn serve_resource<S: Send + Sync + 'static>(
                 .await
                 .map_err(Failure::Framework)
         });
-        run(work, runtime.timeout, &begun.span, &begun.trace).await
+        run(work, started, runtime.timeout, &begun.span, &begun.trace).await
     };
     finish(
         begun,
