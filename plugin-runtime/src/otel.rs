@@ -219,12 +219,10 @@ impl RouteTracer {
 #[derive(Debug)]
 pub(crate) struct ServerSpan {
     cx: Context,
-    /// Whether the span records (the sampler kept it). A dropped span has nothing to end:
-    /// ending it anyway would read the clock for the end time it then throws away, the largest
-    /// part of what ending costs (BENCHMARKS.md, issue 29).
+    /// Whether the span records and is not ended yet. A span the sampler dropped has nothing
+    /// to end: ending it anyway would read the clock for the end time it then throws away, the
+    /// largest part of what ending costs (BENCHMARKS.md, issue 29).
     recording: bool,
-    /// Ended, by [`ServerSpan::end`]: nothing left to do on drop.
-    ended: bool,
 }
 
 impl ServerSpan {
@@ -233,7 +231,6 @@ impl ServerSpan {
         ServerSpan {
             cx,
             recording: true,
-            ended: false,
         }
     }
 
@@ -248,7 +245,6 @@ impl ServerSpan {
         ServerSpan {
             cx: parent.with_remote_span_context(span.span_context().clone()),
             recording: false,
-            ended: false,
         }
     }
 
@@ -261,8 +257,7 @@ impl ServerSpan {
     /// (`error.type` and an error status for a 5xx, as the conventions ask; a 4xx is the
     /// client's).
     pub(crate) fn end(mut self, status: StatusCode, code: Option<&'static str>) {
-        self.ended = true;
-        if !self.recording {
+        if !std::mem::replace(&mut self.recording, false) {
             return;
         }
         let span = self.cx.span();
@@ -285,7 +280,7 @@ impl ServerSpan {
 
 impl Drop for ServerSpan {
     fn drop(&mut self) {
-        if self.recording && !self.ended {
+        if self.recording {
             let span = self.cx.span();
             span.set_attribute(KeyValue::new(ERROR_TYPE, "cancelled"));
             span.end();

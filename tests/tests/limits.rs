@@ -107,8 +107,8 @@ async fn timeouts_resolve_route_then_plugin_then_server() {
     );
 }
 
-/// A host that means "no timeout" may write the longest one there is: the route's deadline,
-/// counted from the request's start, saturates instead of overflowing the clock.
+/// A host that means "no timeout" may write the longest one there is: it arms no timer, and
+/// adding it to the request's start does not overflow the clock.
 #[tokio::test]
 async fn the_longest_timeout_is_none() {
     let config = ServerConfig::default().with_timeout(Duration::MAX);

@@ -224,6 +224,21 @@ async fn dropping_the_response_drops_the_stream() {
     );
 }
 
+/// The longest timeout there is (a host's "none") bounds nothing: each event resets the wait
+/// for the next without overflowing the clock.
+#[tokio::test]
+async fn the_longest_timeout_is_none() {
+    let config = ServerConfig::default().with_timeout(Duration::MAX);
+    let c = TestClient::new(plugins![config = config; Talk::new(Watch::default())]);
+    let r = c
+        .post("/v1/plugins/talk/pieces")
+        .json(&json!({"pieces": 2}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.events().len(), 3, "{}", r.text());
+}
+
 #[tokio::test]
 async fn the_documents_describe_the_stream_and_its_events() {
     let doc = plugin_routes::openapi::document(

@@ -349,14 +349,6 @@ impl Begun {
     }
 }
 
-/// When a request begun at `started` times out; a timeout too long to add (`Duration::MAX`,
-/// as a host may write for "none") is 30 years away, as tokio's own `timeout` makes it.
-fn deadline(started: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
-    started
-        .checked_add(timeout)
-        .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365 * 30))
-}
-
 /// The work of one route under its timeout (counted from `started`, the request's start, as its
 /// latency is) and span, a panic caught: reached through `dyn`, so these adapters are compiled
 /// once rather than once per route.
@@ -367,8 +359,13 @@ pub(super) async fn run(
     span: &tracing::Span,
     trace: &Trace,
 ) -> Outcome {
-    let due = deadline(started, timeout);
-    let work = CatchUnwind::new(tokio::time::timeout_at(due, work)).instrument(span.clone());
+    // A timeout too long to add to the clock (`Duration::MAX`, as a host may write for "none")
+    // arms no timer at all, as tokio's own `timeout` does with it.
+    let work = match started.checked_add(timeout) {
+        Some(due) => tokio::time::timeout_at(due, work),
+        None => tokio::time::timeout(timeout, work),
+    };
+    let work = CatchUnwind::new(work).instrument(span.clone());
     // The handler's code sees the request's span as the current OpenTelemetry context, made so
     // for each poll from the request's own (borrowed, not cloned into a wrapper).
     #[cfg(feature = "otel")]

@@ -138,6 +138,13 @@ pub(crate) fn event_stream_headers(headers: &mut http::HeaderMap, request_id: &R
     headers.insert(request_id::HEADER, request_id.header_value());
 }
 
+/// `wait` after `now`; a wait too long to add to the clock (`Duration::MAX`, a host's "no
+/// timeout") is 30 years, as `tokio::time::sleep` makes it when the stream starts.
+fn later(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
+
 /// The response body: polls the items, writes each as an event, and watches the clocks.
 struct EventBody<T> {
     items: Items<T>,
@@ -158,8 +165,8 @@ impl<T: Serialize> EventBody<T> {
         match serde_json::to_vec(item) {
             Ok(json) => {
                 let now = Instant::now();
-                self.idle.as_mut().reset(now + self.timeout);
-                self.quiet.as_mut().reset(now + self.keep_alive);
+                self.idle.as_mut().reset(later(now, self.timeout));
+                self.quiet.as_mut().reset(later(now, self.keep_alive));
                 // Compact JSON has no line breaks, so it is one `data:` line.
                 let mut out = Vec::with_capacity(json.len() + 8);
                 out.extend_from_slice(b"data: ");
