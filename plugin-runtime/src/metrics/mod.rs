@@ -247,10 +247,12 @@ impl InFlight<'_> {
         self.to
             .route
             .record(response.status().as_u16(), self.started.elapsed(), code);
-        let streams = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        // A streamed route's failures before its stream are JSON envelopes: its answer says.
+        let streams = self.to.route.streams
+            && response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         streams.then(|| self.to.stream_opened())
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct Served {
     pub(crate) plugin: &'static str,
     pub(crate) template: String,
     pub(crate) method: &'static str,
+    /// Whether it is declared to answer with an event stream (counted open while sent).
+    pub(crate) streams: bool,
 }
 
 /// A route's requests, latency, declared errors and rate-limit refusals.
@@ -39,6 +41,9 @@ pub(crate) struct RouteMetrics {
     /// The route's template as served (`/v1/plugins/items/items/{id}`), never a raw path.
     pub(crate) template: String,
     pub(crate) method: &'static str,
+    /// Declared to answer with an event stream: only such a route's answers are looked at for
+    /// one, which spares every other request a header lookup.
+    pub(crate) streams: bool,
     /// Statuses seen, each with its count; a slot's status is set once, by the first request
     /// that answers it (0 is free).
     statuses: [(AtomicU16, AtomicU64); STATUS_SLOTS],
@@ -66,6 +71,7 @@ impl RouteMetrics {
             plugin: served.plugin,
             template: served.template,
             method: served.method,
+            streams: served.streams,
             statuses: std::array::from_fn(|_| (AtomicU16::new(0), AtomicU64::new(0))),
             other_statuses: AtomicU64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
