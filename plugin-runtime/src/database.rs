@@ -14,6 +14,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `503 UNAVAILABLE` within this bound instead of hanging (sqlx's default is 30 s).
 pub const CONNECTION_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a PostgreSQL connection coming back to the pool may take to answer the check it is
+/// given then, before it is closed instead. A query abandoned partway (by a route's timeout, a
+/// client gone) leaves its answer to be read on the way back; from a server that vanished
+/// without closing the connection (a host powered off, a partition, a failover that leaves the
+/// old address behind) no answer comes, and sqlx's own check would wait for one as long as TCP
+/// keeps the connection, which is forever if the path still acknowledges. Bounded, the
+/// connection's place in the pool comes free, and the pool connects anew.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(3);
+
 /// How long a SQLite write waits for another connection's write to finish (`busy_timeout`)
 /// before it fails as busy, which [`is_unavailable`] counts.
 pub const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
@@ -70,7 +79,9 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
 /// [`connect`], with a pool that holds at most `max_connections` connections (at least 1). Every
 /// server on a PostgreSQL database takes up to this many of its `max_connections` (100 unless
 /// configured), and the queue of operations (feature `operations`) up to half as many more: a
-/// fleet of servers, or a test suite starting many, sizes its pools to fit. An in-memory SQLite
+/// fleet of servers, or a test suite starting many, sizes its pools to fit. (A connection the pool
+/// lets go while a query abandoned on it still runs, see [`RELEASE_WAIT`], counts on the server
+/// until the server ends the query: within a second from PostgreSQL 14 on.) An in-memory SQLite
 /// database is always served through one connection.
 ///
 /// # Errors
@@ -142,19 +153,100 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
                 })
             })
         }
-        Backend::Postgres => AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            // A connection made before a write (a request's or the operations queue's) or a
-            // readiness check met a read-only server (see `is_unavailable`) is closed and
-            // another made in its place.
-            .before_acquire(|_, meta| {
-                let keep = !crate::request::outage::made_before_read_only(meta.age);
-                Box::pin(async move { Ok(keep) })
-            }),
+        Backend::Postgres => {
+            checked_postgres(AnyPoolOptions::new().max_connections(max_connections.max(1)))
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        within_release_wait(sqlx::Connection::ping(conn)).await?;
+                        Ok(true)
+                    })
+                })
+        }
     };
     pool.acquire_timeout(CONNECTION_WAIT)
         .connect_with(options)
         .await
+}
+
+/// How recently a PostgreSQL connection must have come back to the pool to be handed out again
+/// unchecked. sqlx pings every connection it hands out unless told not to; with the check each
+/// one is given on its way back ([`within_release_wait`]), that would be two round trips a query
+/// besides the query's own. A connection in steady use is back and out again within
+/// milliseconds, and answered on its way back. What the window costs: a connection the server
+/// closed within it, or one sqlx's clean-up (every ten minutes) put back within it, fails the
+/// query it is given instead of being replaced unseen; one to a server that vanished within it
+/// holds its query until the route's timeout. Measured in BENCHMARKS.md (issue 29).
+const CHECKED_WITHIN: Duration = Duration::from_millis(500);
+
+/// Asks PostgreSQL (14 and later) to look every second, while a query runs, whether its client
+/// is still there, and to end the query if not. A connection closed by [`within_release_wait`]
+/// may have left a query running on a server that is slow rather than gone: ended within a
+/// second, it stops taking the server's time, and the pool's bound on connections holds but for
+/// that second.
+const CHECK_CLIENT: &str = "SET client_connection_check_interval = 1000";
+
+/// `options` for a PostgreSQL pool, with what every such pool of this module does but the check
+/// on the way back ([`within_release_wait`], which each makes its own way): queries abandoned are
+/// ended by the server ([`CHECK_CLIENT`]), and idle connections are checked on the way out as
+/// [`fit_to_acquire`] says.
+fn checked_postgres<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+) -> sqlx::pool::PoolOptions<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    options
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // Refused by a server older than 14, which then lets abandoned queries run.
+                let _ = conn.execute(CHECK_CLIENT).await;
+                Ok(())
+            })
+        })
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(fit_to_acquire(conn, meta)))
+}
+
+/// Whether an idle PostgreSQL connection may be handed out: not one made before a write (a
+/// request's or the operations queue's) or a readiness check met a read-only server (see
+/// `is_unavailable`), which is closed and another made in its place; and one idle longer than
+/// [`CHECKED_WITHIN`] only if it answers a ping. A ping that fails closes the connection, and
+/// the pool opens another; one that does not answer is bounded by the pool's wait for a
+/// connection ([`CONNECTION_WAIT`]), past which the query fails as unavailable.
+async fn fit_to_acquire<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if crate::request::outage::made_before_read_only(meta.age) {
+        return Ok(false);
+    }
+    if meta.idle_for > CHECKED_WITHIN {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
+/// `check`, a round trip on a PostgreSQL connection coming back to its pool, failed if it takes
+/// longer than [`RELEASE_WAIT`]. Run as the pool's `after_release`, before sqlx's own check,
+/// which waits without a bound: a failure closes the connection without that check, and an
+/// answer in time means sqlx's check will have one too (the connection is answering, with
+/// nothing left to read). The round trip this adds to a release, after the request has its
+/// answer, is taken back on the way out ([`CHECKED_WITHIN`]). A query left running on a server
+/// that is only slow is ended by the server ([`CHECK_CLIENT`]).
+async fn within_release_wait<T>(
+    check: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(RELEASE_WAIT, check)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer within {} s from a connection coming back to the pool: closed",
+                    RELEASE_WAIT.as_secs()
+                ),
+            )))
+        })
 }
 
 /// Whether a SQLite URL names an in-memory database.
@@ -247,14 +339,8 @@ pub(crate) async fn connect_postgres(
     beside: &AnyPool,
 ) -> Result<sqlx::PgPool, sqlx::Error> {
     let max = (beside.options().get_max_connections() / 2).clamp(2, 8);
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(max)
-        // As in `connect`: after a write (this queue's too) or a readiness check met a
-        // read-only server, older connections are replaced.
-        .before_acquire(|_, meta| {
-            let keep = !crate::request::outage::made_before_read_only(meta.age);
-            Box::pin(async move { Ok(keep) })
-        })
+    // As in `connect`, with the check on the way back made by the unlock below.
+    checked_postgres(sqlx::postgres::PgPoolOptions::new().max_connections(max))
         // apalis registers a worker again (a life after a failure) under a session-level
         // advisory lock on its name that it never releases, and refuses the registration on any
         // other session: kept by a pooled connection, it would let the worker start again only
@@ -262,12 +348,14 @@ pub(crate) async fn connect_postgres(
         // (its id and 64 random bits), so nothing else needs the lock: released as each
         // connection comes back. One round trip a release, beside the ping sqlx sends then: about
         // one a second for each operation route at the default poll (a request starting an
-        // operation queues it through this pool too).
+        // operation queues it through this pool too). Bounded by `RELEASE_WAIT`, it is also the
+        // check that the shared pool's `after_release` makes with a ping.
         .after_release(|conn, _| {
             Box::pin(async move {
-                sqlx::query("SELECT pg_advisory_unlock_all()")
-                    .execute(&mut *conn)
-                    .await?;
+                within_release_wait(
+                    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn),
+                )
+                .await?;
                 Ok(true)
             })
         })

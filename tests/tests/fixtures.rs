@@ -250,6 +250,20 @@ impl PgSchema {
         )
     }
 
+    /// How many queries the server is running now for connections named `application` (a URL's
+    /// `application_name`).
+    pub(crate) async fn running_queries(&self, application: &str) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+        )
+        .bind(application)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    }
+
     /// Drops the schema and everything in it.
     pub(crate) async fn remove(self) {
         self.admin(&format!("DROP SCHEMA {} CASCADE", self.schema))
@@ -258,11 +272,15 @@ impl PgSchema {
 }
 
 /// A TCP proxy on loopback that the test cuts and restores: while cut, its port refuses
-/// connections and every forwarded connection is closed, as when a server goes away.
+/// connections and every forwarded connection is closed, as when a server goes away. It can
+/// also freeze the connections it forwards (see [`CutProxy::freeze`]).
 pub(crate) struct CutProxy {
     upstream: String,
     port: u16,
     proxy: Option<tokio::task::JoinHandle<()>>,
+    /// How many times the open connections were frozen: a connection made before the last
+    /// freeze forwards nothing more.
+    freezes: tokio::sync::watch::Sender<u64>,
 }
 
 impl CutProxy {
@@ -270,12 +288,26 @@ impl CutProxy {
     pub(crate) async fn start(upstream: String) -> CutProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let proxy = tokio::spawn(crate::throttling::forward(listener, upstream.clone()));
+        let freezes = tokio::sync::watch::Sender::new(0);
+        let proxy = tokio::spawn(forward_until_frozen(
+            listener,
+            upstream.clone(),
+            freezes.subscribe(),
+        ));
         CutProxy {
             upstream,
             port,
             proxy: Some(proxy),
+            freezes,
         }
+    }
+
+    /// Every connection open now stops forwarding, both ways, and stays open: what a client
+    /// sees of a server that vanished without a word (a host powered off, a network partition,
+    /// a failover that left the old address behind). Connections made after it forward as
+    /// before, to the same upstream (the server that took its place).
+    pub(crate) fn freeze(&self) {
+        self.freezes.send_modify(|n| *n += 1);
     }
 
     /// The port it listens on.
@@ -296,10 +328,41 @@ impl CutProxy {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .unwrap();
-        self.proxy = Some(tokio::spawn(crate::throttling::forward(
+        self.proxy = Some(tokio::spawn(forward_until_frozen(
             listener,
             self.upstream.clone(),
+            self.freezes.subscribe(),
         )));
+    }
+}
+
+/// Forwards each connection `listener` accepts to `upstream` until [`CutProxy::freeze`]; then
+/// holds both ends open, forwarding nothing, until the proxy is cut or dropped.
+async fn forward_until_frozen(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+    freezes: tokio::sync::watch::Receiver<u64>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            return;
+        };
+        let upstream = upstream.clone();
+        let mut freezes = freezes.clone();
+        let born = *freezes.borrow_and_update();
+        conns.spawn(async move {
+            let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let frozen = tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                _ = freezes.wait_for(|&n| n > born) => true,
+            };
+            if frozen {
+                std::future::pending::<()>().await;
+            }
+        });
     }
 }
 
@@ -343,6 +406,11 @@ impl CutPostgres {
     /// The database is reachable again.
     pub(crate) async fn restore(&mut self) {
         self.proxy.restore().await;
+    }
+
+    /// The connections open now go silent and stay open; new ones reach the database.
+    pub(crate) fn freeze(&self) {
+        self.proxy.freeze();
     }
 }
 

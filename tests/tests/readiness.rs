@@ -590,3 +590,150 @@ async fn behind_pgbouncer_a_database_outage_is_503_too() {
     drop(db);
     pg.remove().await;
 }
+
+/// The database of the `queries` plugin's routes.
+struct Pooled {
+    pool: sqlx::AnyPool,
+}
+
+/// A query that answers after 3 s, under a route timeout of 1 s.
+#[plugin_route(method = "GET", path = "/slow", timeout_ms = 1_000)]
+async fn slow_query(ctx: Ctx<Pooled>) -> RouteResult<Value> {
+    sqlx::query("SELECT 1 FROM pg_sleep(3)")
+        .execute(&ctx.pool)
+        .await?;
+    Ok(json!({"ok": true}))
+}
+
+/// A query that would answer after 30 s, under a route timeout of 1 s.
+#[plugin_route(method = "GET", path = "/stuck", timeout_ms = 1_000)]
+async fn stuck_query(ctx: Ctx<Pooled>) -> RouteResult<Value> {
+    sqlx::query("SELECT 1 FROM pg_sleep(30)")
+        .execute(&ctx.pool)
+        .await?;
+    Ok(json!({"ok": true}))
+}
+
+/// A query that answers at once.
+#[plugin_route(method = "GET", path = "/quick")]
+async fn quick_query(ctx: Ctx<Pooled>) -> RouteResult<Value> {
+    sqlx::query("SELECT 1").execute(&ctx.pool).await?;
+    Ok(json!({"ok": true}))
+}
+
+#[plugin(
+    name = "queries",
+    version = "1.0.0",
+    state = Pooled,
+    security(none),
+    routes(slow_query, stuck_query, quick_query)
+)]
+struct Queries;
+
+/// A database that vanishes without a word (a host powered off, a partition, a failover that
+/// leaves the old address behind) while queries wait on every connection of the pool: the
+/// route's timeout gives up on them, and the connections they leave, whose check on the way
+/// back to the pool would wait for an answer forever, are let go within a bounded wait. The
+/// pool then connects anew, here to the server in the old one's place, instead of staying full
+/// of connections to a server that is gone.
+#[tokio::test]
+async fn connections_to_a_database_that_vanished_without_a_word_are_let_go() {
+    let Some(pg) = PgSchema::fresh("vanished").await else {
+        return;
+    };
+    let application = format!("plugin_vanished_{}", std::process::id());
+    let db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
+    let pool = plugin_routes::database::connect_with(&db.url, 2)
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![Queries::new(Pooled { pool })]);
+    let r = c.get("/v1/plugins/queries/quick").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    let (first, second, ()) = tokio::join!(
+        c.get("/v1/plugins/queries/slow").send(),
+        c.get("/v1/plugins/queries/slow").send(),
+        async {
+            // Once both queries run, one on each of the pool's connections.
+            while pg.running_queries(&application).await < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            db.freeze();
+        },
+    );
+    for r in [first, second] {
+        assert_eq!(r.status(), 504, "{}", r.text());
+    }
+    assert!(
+        until_ok(async || c.get("/v1/plugins/queries/quick").send().await).await,
+        "the pool connects anew once it has let the silent connections go"
+    );
+    drop(db);
+    pg.remove().await;
+}
+
+/// A connection that the server closed while it sat idle in the pool (a restart, an idle timeout
+/// of the server's or of a proxy's) is found out before it is handed out, and another takes its
+/// place: the request after it does not fail. Only a connection that came back to the pool
+/// within the last second, answering then, is handed out unchecked.
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_replaced_unseen() {
+    let Some(pg) = PgSchema::fresh("idle_closed").await else {
+        return;
+    };
+    let mut db = CutPostgres::start(&pg.url).await;
+    let pool = plugin_routes::database::connect_with(&db.url, 1)
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![Queries::new(Pooled { pool: pool.clone() })]);
+    let r = c.get("/v1/plugins/queries/quick").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // Back in the pool, checked on its way.
+    while pool.num_idle() < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // The proxy closes the pool's one connection, and forwards new ones.
+    db.cut().await;
+    db.restore().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let r = c.get("/v1/plugins/queries/quick").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    drop(db);
+    pg.remove().await;
+}
+
+/// A query whose route gave up on it, on a server that is slow rather than gone: the connection
+/// it holds gets no answer within the wait on its way back to the pool and is closed, and the
+/// server, told to look for its clients while a query runs, ends the query within a second
+/// instead of running it to its end for nobody (and beside the connection that takes its place).
+#[tokio::test]
+async fn a_query_its_route_gave_up_on_ends_on_the_server_too() {
+    let Some(pg) = PgSchema::fresh("abandoned").await else {
+        return;
+    };
+    let application = format!("plugin_abandoned_{}", std::process::id());
+    let url = format!("{}&application_name={application}", pg.url);
+    let pool = plugin_routes::database::connect_with(&url, 1)
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![Queries::new(Pooled { pool })]);
+    let r = c.get("/v1/plugins/queries/stuck").send().await;
+    assert_eq!(r.status(), 504, "{}", r.text());
+    assert_eq!(pg.running_queries(&application).await, 1, "still running");
+
+    // 1 s of the route's timeout, 3 s of the wait on the way back, then at most 1 s: well
+    // before the 30 s the query would take.
+    let mut ended = false;
+    for _ in 0..60 {
+        if pg.running_queries(&application).await == 0 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(ended, "the server ended the query within 15 s");
+    let r = c.get("/v1/plugins/queries/quick").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    pg.remove().await;
+}

@@ -465,20 +465,3 @@ async fn a_redis_connection_gone_silent_is_given_up_after_one_timeout() {
     );
     proxy.abort();
 }
-
-/// Forwards every connection `listener` accepts to `upstream`, until aborted (which drops the
-/// listener and the connections with it).
-pub(crate) async fn forward(listener: tokio::net::TcpListener, upstream: String) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let Ok((mut client, _)) = listener.accept().await else {
-            return;
-        };
-        let upstream = upstream.clone();
-        conns.spawn(async move {
-            if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            }
-        });
-    }
-}
