@@ -81,7 +81,8 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
 /// configured), and the queue of operations (feature `operations`) up to half as many more: a
 /// fleet of servers, or a test suite starting many, sizes its pools to fit. (A connection the pool
 /// lets go while a query abandoned on it still runs, see [`RELEASE_WAIT`], counts on the server
-/// until the server ends the query: within a second from PostgreSQL 14 on.) An in-memory SQLite
+/// until the server ends the query: within a second where the server can look for its clients,
+/// see `client_connection_check_interval`.) An in-memory SQLite
 /// database is always served through one connection.
 ///
 /// # Errors
@@ -178,12 +179,16 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
 /// holds its query until the route's timeout. Measured in BENCHMARKS.md (issue 29).
 const CHECKED_WITHIN: Duration = Duration::from_millis(500);
 
-/// Asks PostgreSQL (14 and later) to look every second, while a query runs, whether its client
-/// is still there, and to end the query if not. A connection closed by [`within_release_wait`]
-/// may have left a query running on a server that is slow rather than gone: ended within a
-/// second, it stops taking the server's time, and the pool's bound on connections holds but for
-/// that second.
-const CHECK_CLIENT: &str = "SET client_connection_check_interval = 1000";
+/// Asks PostgreSQL to look every second, while a query runs, whether its client is still there,
+/// and to end the query if not (`client_connection_check_interval`, from version 14, on the
+/// systems where it can tell: Linux, macOS and the BSDs among them). A connection closed by
+/// [`within_release_wait`] may have left a query running on a server that is slow rather than
+/// gone: ended within a second, it stops taking the server's time, and the pool's bound on
+/// connections holds but for that second. A value the server or the role already sets is kept,
+/// and a server without the setting is asked nothing (`current_setting(.., true)` is null there),
+/// so nothing is refused and nothing written to its log.
+const CHECK_CLIENT: &str = "SELECT set_config('client_connection_check_interval', '1000', false) \
+     WHERE current_setting('client_connection_check_interval', true) = '0'";
 
 /// `options` for a PostgreSQL pool, with what every such pool of this module does but the check
 /// on the way back ([`within_release_wait`], which each makes its own way): queries abandoned are
@@ -198,9 +203,13 @@ where
     options
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // Refused by a server older than 14, which then lets abandoned queries run.
-                let _ = conn.execute(CHECK_CLIENT).await;
-                Ok(())
+                // A refusal (a server or a pooler in front of it that will not have it) leaves
+                // abandoned queries to run their course, as before; a connection that failed
+                // is closed, and the pool makes another.
+                match conn.execute(CHECK_CLIENT).await {
+                    Ok(_) | Err(sqlx::Error::Database(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
             })
         })
         .test_before_acquire(false)
