@@ -630,6 +630,35 @@ async fn quick_query(ctx: Ctx<Pooled>) -> RouteResult<Value> {
 )]
 struct Queries;
 
+/// Waits, for at most 10 s, until `pool` holds `n` idle connections: back from use, each having
+/// answered its check on the way.
+async fn until_idle(pool: &sqlx::AnyPool, n: usize) {
+    let idle = async {
+        while pool.num_idle() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), idle)
+        .await
+        .expect("the pool's connections are back in it within 10 s");
+}
+
+/// Asks every 50 ms, for at most `within`, until the server runs `n` queries for connections
+/// named `application`; whether it came to that.
+async fn until_running(
+    pg: &PgSchema,
+    application: &str,
+    n: i64,
+    within: std::time::Duration,
+) -> bool {
+    let running = async {
+        while pg.running_queries(application).await != n {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(within, running).await.is_ok()
+}
+
 /// A database that vanishes without a word (a host powered off, a partition, a failover that
 /// leaves the old address behind) while queries wait on every connection of the pool: the
 /// route's timeout gives up on them, and the connections they leave, whose check on the way
@@ -649,9 +678,7 @@ async fn connections_to_a_database_that_vanished_without_a_word_are_let_go() {
     // Both of the pool's connections made, and back in it.
     let both = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
     drop(both);
-    while pool.num_idle() < 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_idle(&pool, 2).await;
     let c = TestClient::new(plugins![Queries::new(Pooled { pool })]);
 
     let (first, second, ()) = tokio::join!(
@@ -659,14 +686,11 @@ async fn connections_to_a_database_that_vanished_without_a_word_are_let_go() {
         c.get("/v1/plugins/queries/slow").send(),
         async {
             // Once both queries run, one on each of the pool's connections.
-            let both = async {
-                while pg.running_queries(&application).await < 2 {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            };
-            tokio::time::timeout(std::time::Duration::from_secs(2), both)
-                .await
-                .expect("both queries run within their route's 2 s");
+            let two_s = std::time::Duration::from_secs(2);
+            assert!(
+                until_running(&pg, &application, 2, two_s).await,
+                "both queries run within their route's 2 s"
+            );
             db.freeze();
         },
     );
@@ -697,10 +721,7 @@ async fn an_idle_connection_the_server_closed_is_replaced_unseen() {
     let c = TestClient::new(plugins![Queries::new(Pooled { pool: pool.clone() })]);
     let r = c.get("/v1/plugins/queries/quick").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
-    // Back in the pool, checked on its way.
-    while pool.num_idle() < 1 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_idle(&pool, 1).await;
 
     // The proxy closes the pool's one connection, and forwards new ones.
     db.cut().await;
@@ -742,15 +763,10 @@ async fn a_query_its_route_gave_up_on_ends_on_the_server_too() {
 
     // 1 s of the route's timeout, 3 s of the wait on the way back, then at most 1 s: well
     // before the 30 s the query would take.
-    let mut ended = false;
-    for _ in 0..60 {
-        if pg.running_queries(&application).await == 0 {
-            ended = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    assert!(ended, "the server ended the query within 15 s");
+    assert!(
+        until_running(&pg, &application, 0, std::time::Duration::from_secs(15)).await,
+        "the server ended the query within 15 s"
+    );
     let r = c.get("/v1/plugins/queries/quick").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
     pg.remove().await;
