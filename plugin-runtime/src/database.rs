@@ -245,17 +245,29 @@ async fn fit_to_acquire<C: sqlx::Connection>(
 async fn within_release_wait<T>(
     check: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
-    tokio::time::timeout(RELEASE_WAIT, check)
-        .await
-        .unwrap_or_else(|_| {
-            Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "no answer within {} s from a connection coming back to the pool: closed",
-                    RELEASE_WAIT.as_secs()
-                ),
-            )))
-        })
+    within(
+        RELEASE_WAIT,
+        "from a connection coming back to the pool: closed",
+        check,
+    )
+    .await
+}
+
+/// `work`, on a database, failed as [`is_unavailable`] (an I/O error that timed out) if it has
+/// not ended within `wait`; `what` says, in the error, what gave no answer. Dropped then, its
+/// connection goes back to its pool, whose check on the way back ([`within_release_wait`])
+/// closes it if it does not answer either.
+pub(crate) async fn within<T>(
+    wait: Duration,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(wait, work).await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} ms {what}", wait.as_millis()),
+        )))
+    })
 }
 
 /// Whether a SQLite URL names an in-memory database.

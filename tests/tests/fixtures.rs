@@ -253,15 +253,28 @@ impl PgSchema {
     /// How many queries the server is running now for connections named `application` (a URL's
     /// `application_name`).
     pub(crate) async fn running_queries(&self, application: &str) -> i64 {
+        self.activity(application, "").await
+    }
+
+    /// How many of the queries [`Self::running_queries`] counts wait for a lock.
+    pub(crate) async fn queries_waiting_for_locks(&self, application: &str) -> i64 {
+        self.activity(application, "AND wait_event_type = 'Lock'")
+            .await
+    }
+
+    /// How many connections named `application` run a query that meets `and` (SQL).
+    async fn activity(&self, application: &str, and: &'static str) -> i64 {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
-        sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-        )
-        .bind(application)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND state = 'active' {and}"
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(application)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     }
 
     /// Drops the schema and everything in it.

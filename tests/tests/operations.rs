@@ -260,9 +260,33 @@ impl Server {
 
     /// Reads the operation until `done` says so (within 30 s).
     async fn until(&self, location: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.read_until(location, done, Duration::from_secs(30), false)
+            .await
+    }
+
+    /// [`Self::until`], for at most 60 s, with the reads answered `503` (the database out of
+    /// reach for a while) asked again.
+    async fn until_answered(&self, location: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.read_until(location, done, Duration::from_secs(60), true)
+            .await
+    }
+
+    /// Reads the operation until `done` says so, for at most `within`; every read answered
+    /// `200`, or `503` too when `past_outage` (asked again then).
+    async fn read_until(
+        &self,
+        location: &str,
+        done: impl Fn(&Value) -> bool,
+        within: Duration,
+        past_outage: bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
         loop {
-            let r = self.get(location, &self.alice).await;
+            let r = if past_outage {
+                past_503(|| self.get(location, &self.alice)).await
+            } else {
+                self.get(location, &self.alice).await
+            };
             assert_eq!(r.status(), 200, "{}", r.text());
             let op: Value = r.json();
             if done(&op) {
@@ -1465,6 +1489,86 @@ async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
     assert_eq!(op["progress"]["message"], "through the gate", "{op}");
     s.running.stop(Duration::from_secs(5)).await;
     pg.remove().await;
+}
+
+/// A database that vanishes without a word while the operations' statements are in flight (the
+/// connections open go silent and stay open; new ones reach the server in its place): those
+/// statements are given up within their bound and their connections let go, so a running
+/// operation still sees its cancel; the route's worker, stuck on a call of apalis's on a silent
+/// connection, is started again once it has gone too long without a heartbeat, and takes new
+/// operations. A request meeting a silent connection meanwhile is answered `503`.
+#[tokio::test]
+async fn operations_go_on_after_the_database_vanished_mid_statement() {
+    use sqlx::Connection;
+
+    let Some((pg, url)) = on_postgres("operations_vanished").await else {
+        return;
+    };
+    let application = format!("plugin_ops_vanished_{}", std::process::id());
+    let mut db = CutPostgres::start(&format!("{url}&application_name={application}")).await;
+    let s = server(&db.url, Jobs::default(), OperationSettings::default()).await;
+    let r = s.start("/v1/plugins/jobs/once", json!(null)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    s.until(&location, state_is("running")).await;
+
+    // The statements on the operations' table (the run's look for a cancel, every 50 ms here,
+    // among them) wait behind a lock when the database goes silent; it answers them once the
+    // lock is let go, and the answers never arrive.
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE plugin_operations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    awaiting(|| async {
+        (pg.queries_waiting_for_locks(&application).await == 0)
+            .then(|| "no statement of the server waits for the lock".to_owned())
+    })
+    .await;
+    db.freeze();
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+
+    let r = past_503(|| s.cancel(&location, &s.alice)).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let op = s
+        .until_answered(&location, |op| op["state"] != "running")
+        .await;
+    assert_eq!(op["state"], "cancelled", "{op}");
+
+    let r = past_503(|| s.start("/v1/plugins/jobs/counts", json!({"to": 2}))).await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let op = s
+        .until_answered(&location, |op| {
+            op["state"] != "queued" && op["state"] != "running"
+        })
+        .await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["result"], json!({"counted": 2}), "{op}");
+
+    s.running.stop(Duration::from_secs(5)).await;
+    // The sessions the database still holds for the silent connections end with them.
+    db.cut().await;
+    pg.remove().await;
+}
+
+/// `request`'s answer once it is anything but `503` (which says when to ask again), asked again
+/// a moment after each for at most 60 s: how a client rides out a database out of reach.
+async fn past_503<F, Fut>(request: F) -> TestResponse
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = TestResponse>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = request().await;
+        if r.status() != 503 {
+            return r;
+        }
+        assert!(r.header("retry-after").is_some(), "{}", r.text());
+        assert!(Instant::now() < deadline, "still 503: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The cap on a caller's operations holds for requests at once on PostgreSQL too, whose

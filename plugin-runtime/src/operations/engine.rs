@@ -10,7 +10,7 @@
 
 use super::runner::{Job, Outcome, Runner};
 use super::settings::OperationSettings;
-use super::store::{Ending, EventRow, OperationRow, Standing, Store};
+use super::store::{Ending, EventRow, OperationRow, Standing, Store, bounded};
 use crate::database::{Backend, Database};
 use crate::declare::OperationState as State;
 use crate::request::{ApiError, CatchUnwind, FrameworkCode, RequestId, panic_message};
@@ -208,7 +208,7 @@ impl Engine {
             return Ok(false);
         }
         let key = format!("{}/{}", row.plugin, row.route);
-        if let Err(e) = self.push(&key, &row.id).await {
+        if let Err(e) = bounded(self.push(&key, &row.id)).await {
             crate::request::outage::notice(&e);
             tracing::warn!(operation = %row.id, route = %key, error = %e, "an operation was stored but not queued; a server serving its route queues it after three heartbeats");
             return Ok(true);
@@ -392,10 +392,10 @@ impl Engine {
                 continue;
             };
             for id in self.store.queued_before(plugin, route, before).await? {
-                if self.job_pending(&key, &id).await? {
+                if bounded(self.job_pending(&key, &id)).await? {
                     continue;
                 }
-                if let Err(e) = self.push(&key, &id).await {
+                if let Err(e) = bounded(self.push(&key, &id)).await {
                     crate::request::outage::notice(&e);
                     tracing::debug!(operation = %id, error = %e, "an orphaned operation was not queued again here");
                     continue;
@@ -816,6 +816,7 @@ impl Engine {
         // twice as long after each failure, up to a heartbeat: a database that stays away (or
         // read-only) is not asked every second by every route's worker.
         let heartbeat = self.settings.heartbeat;
+        let stuck_after = stuck_after(heartbeat);
         let mut failing_since: Option<tokio::time::Instant> = None;
         let mut pause = Duration::from_secs(1);
         loop {
@@ -826,7 +827,17 @@ impl Engine {
             // server's to take) across a restart after a failure.
             let name = format!("{}/{}", self.instance, key);
             let began = tokio::time::Instant::now();
-            let result = self.work(&key, &name, Arc::clone(&wake)).await;
+            let beats = Arc::new(watch::Sender::new(began));
+            // A life whose database stopped answering partway through one of apalis's calls
+            // (which have no bound of their own) would wait for it as long as TCP keeps the
+            // connection: it is dropped, its calls and their connections with it, once it has
+            // gone too long without a heartbeat, and a new life started as after a failure.
+            let result = tokio::select! {
+                ended = self.work(&key, &name, Arc::clone(&wake), Arc::clone(&beats)) => {
+                    ended.map_err(Some)
+                }
+                () = silent_for(&beats, stuck_after) => Err(None),
+            };
             if *stopping.borrow() {
                 return;
             }
@@ -840,9 +851,19 @@ impl Engine {
                 } else {
                     (pause * 2).min(heartbeat)
                 };
-                tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
-                if let Some(e) = database_error(&e) {
-                    crate::request::outage::notice(e);
+                match e {
+                    Some(e) => {
+                        tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
+                        if let Some(e) = database_error(&e) {
+                            crate::request::outage::notice(e);
+                        }
+                    }
+                    None => tracing::warn!(
+                        route = %key,
+                        silent_ms = stuck_after.as_millis(),
+                        pause_ms = pause.as_millis(),
+                        "the operations worker made no heartbeat for too long: its database stopped answering one of its calls; starting it again after a pause"
+                    ),
                 }
             } else {
                 pause = Duration::from_secs(1);
@@ -860,6 +881,7 @@ impl Engine {
         key: &str,
         name: &str,
         wake: Arc<tokio::sync::Mutex<futures_channel::mpsc::UnboundedReceiver<()>>>,
+        beats: Arc<watch::Sender<tokio::time::Instant>>,
     ) -> Result<(), apalis_core::error::WorkerError> {
         async fn handle(
             job: OperationJob,
@@ -904,11 +926,20 @@ impl Engine {
             let _ = stopping.wait_for(|s| *s).await;
             Ok::<(), std::io::Error>(())
         };
+        // Registering and each heartbeat after it, as apalis reports them.
+        #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+        let beat = move |_: &apalis_core::worker::context::WorkerContext,
+                         event: &apalis_core::worker::event::Event| {
+            if matches!(event, apalis_core::worker::event::Event::HeartBeat) {
+                beats.send_replace(tokio::time::Instant::now());
+            }
+        };
         match &self.queue {
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
                 use apalis_core::backend::ext::BackendExt;
                 use apalis_core::worker::builder::WorkerBuilder;
+                use apalis_core::worker::ext::event_listener::EventListenerExt;
                 let storage = apalis_sqlite::SqliteStorage::<OperationJob>::new(pool)
                     .with_config(
                         apalis_sqlite::Config::default()
@@ -920,6 +951,7 @@ impl Engine {
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
                     .backend(worker_fails_with::<SqliteWorkerError, _>(storage))
+                    .on_event(beat)
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -930,6 +962,7 @@ impl Engine {
             Queue::Postgres(pool) => {
                 use apalis_core::backend::ext::BackendExt;
                 use apalis_core::worker::builder::WorkerBuilder;
+                use apalis_core::worker::ext::event_listener::EventListenerExt;
                 let storage = apalis_postgres::PostgresStorage::<OperationJob>::new(pool)
                     .with_config(
                         apalis_postgres::Config::default()
@@ -941,6 +974,7 @@ impl Engine {
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name)
                     .backend(worker_fails_with::<PostgresWorkerError, _>(storage))
+                    .on_event(beat)
                     .layer(WhilePlaces(Arc::clone(&self.places)))
                     .data(Arc::clone(self))
                     .build(handle)
@@ -949,7 +983,7 @@ impl Engine {
             }
             #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
             Queue::Missing(never) => {
-                let _ = (name, queue, heartbeat, strategy, stop, handle);
+                let _ = (name, queue, heartbeat, strategy, stop, handle, beats);
                 match *never {}
             }
         }
@@ -1022,7 +1056,7 @@ impl Engine {
                         tracing::warn!(error = %e, "could not delete the operations past their retention");
                     }
                 }
-                if let Err(e) = self.delete_jobs_done_before(before).await {
+                if let Err(e) = bounded(self.delete_jobs_done_before(before)).await {
                     crate::request::outage::notice(&e);
                     tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
                 }
@@ -1087,6 +1121,25 @@ where
         apalis_core::backend::Backend<Error = E>,
 {
     backend
+}
+
+/// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
+/// it is taken for stuck on a call to a database that stopped answering: two heartbeats, which
+/// is when the other servers take it for dead, and then as long as one of the operations' own
+/// statements may wait ([`STATEMENT_WAIT`](super::STATEMENT_WAIT)).
+fn stuck_after(heartbeat: Duration) -> Duration {
+    heartbeat * 2 + super::STATEMENT_WAIT
+}
+
+/// Resolves once `beats` has not moved for `limit`.
+async fn silent_for(beats: &watch::Sender<tokio::time::Instant>, limit: Duration) {
+    loop {
+        let due = *beats.borrow() + limit;
+        if tokio::time::Instant::now() >= due {
+            return;
+        }
+        tokio::time::sleep_until(due).await;
+    }
 }
 
 /// The queue of route `key` (`plugin/handler`) in `namespace`.

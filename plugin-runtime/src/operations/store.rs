@@ -5,6 +5,20 @@
 use crate::declare::OperationState as State;
 use sqlx::{AnyPool, Row};
 
+/// `statement`, failed as unavailable if it has no answer within
+/// [`STATEMENT_WAIT`](super::STATEMENT_WAIT): every statement on the operations' tables and on
+/// the queue's is run through it.
+pub(super) async fn bounded<T>(
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    crate::database::within(
+        super::STATEMENT_WAIT,
+        "to a statement on the operations' tables",
+        statement,
+    )
+    .await
+}
+
 /// One operation as stored.
 #[derive(Clone, Debug)]
 pub(crate) struct OperationRow {
@@ -100,6 +114,10 @@ impl Store {
     /// the pool; after [`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT) it fails as a
     /// pool would (`503`).
     pub(crate) async fn insert(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
+        bounded(self.insert_within_cap(row, max)).await
+    }
+
+    async fn insert_within_cap(&self, row: &OperationRow, max: u64) -> Result<bool, sqlx::Error> {
         if !self.postgres {
             return self
                 .insert_counted(&mut *self.pool.acquire().await?, row, max)
@@ -165,9 +183,8 @@ impl Store {
              WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(operation).transpose()
+        .fetch_optional(&self.pool);
+        bounded(row).await?.as_ref().map(operation).transpose()
     }
 
     /// Takes the operation for one run: from `queued`, or from `running` when the run before
@@ -180,21 +197,32 @@ impl Store {
         attempts: i64,
         now: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
-            "UPDATE plugin_operations SET state = 'running', attempts = attempts + 1, \
-             started_at = $3 WHERE id = $1 AND attempts = $2 AND state IN ('queued', 'running') \
-             AND cancel_requested = 0 RETURNING last_event",
+        bounded(
+            sqlx::query_scalar(
+                "UPDATE plugin_operations SET state = 'running', attempts = attempts + 1, \
+                 started_at = $3 WHERE id = $1 AND attempts = $2 \
+                 AND state IN ('queued', 'running') AND cancel_requested = 0 RETURNING last_event",
+            )
+            .bind(id)
+            .bind(attempts)
+            .bind(now)
+            .fetch_optional(&self.pool),
         )
-        .bind(id)
-        .bind(attempts)
-        .bind(now)
-        .fetch_optional(&self.pool)
         .await
     }
 
     /// Records a progress report of run `attempt` as event `seq`; `false`, recording nothing,
     /// when the operation is no longer that run's (taken by another, or ended).
     pub(crate) async fn progress(
+        &self,
+        id: &str,
+        attempt: i64,
+        event: &EventRow,
+    ) -> Result<bool, sqlx::Error> {
+        bounded(self.record_progress(id, attempt, event)).await
+    }
+
+    async fn record_progress(
         &self,
         id: &str,
         attempt: i64,
@@ -237,7 +265,7 @@ impl Store {
         route: &str,
         before: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
+        let ids = sqlx::query_scalar(
             "SELECT id FROM plugin_operations WHERE namespace = $1 AND plugin = $2 \
              AND route = $3 AND state = 'queued' AND created_at < CAST($4 AS BIGINT) \
              ORDER BY created_at LIMIT 100",
@@ -246,8 +274,8 @@ impl Store {
         .bind(plugin)
         .bind(route)
         .bind(before)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(&self.pool);
+        bounded(ids).await
     }
 
     /// The progress reported after event `after`, in order.
@@ -262,9 +290,10 @@ impl Store {
         )
         .bind(id)
         .bind(after)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        .fetch_all(&self.pool);
+        bounded(rows)
+            .await?
+            .iter()
             .map(|r| {
                 Ok(EventRow {
                     seq: r.try_get(0)?,
@@ -295,9 +324,8 @@ impl Store {
         .bind(ending.error)
         .bind(now)
         .bind(attempts)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(&self.pool);
+        Ok(bounded(done).await?.rows_affected() == 1)
     }
 
     /// Asks for the operation to stop. One still queued ends `cancelled` at once; one running
@@ -308,6 +336,10 @@ impl Store {
         now: i64,
         error: &str,
     ) -> Result<bool, sqlx::Error> {
+        bounded(self.mark_cancelled(id, now, error)).await
+    }
+
+    async fn mark_cancelled(&self, id: &str, now: i64, error: &str) -> Result<bool, sqlx::Error> {
         sqlx::query(
             "UPDATE plugin_operations SET cancel_requested = 1 WHERE id = $1 \
              AND state IN ('queued', 'running')",
@@ -334,9 +366,8 @@ impl Store {
             "SELECT cancel_requested, attempts, state FROM plugin_operations WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        .fetch_optional(&self.pool);
+        let Some(row) = bounded(row).await? else {
             return Ok(Standing::Cancelled);
         };
         let cancel: i64 = row.try_get(0)?;
@@ -353,6 +384,10 @@ impl Store {
 
     /// Deletes the operations that ended before `cutoff`, with their events; returns how many.
     pub(crate) async fn delete_ended_before(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        bounded(self.delete_ended(cutoff)).await
+    }
+
+    async fn delete_ended(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM plugin_operation_events WHERE operation_id IN \
