@@ -857,7 +857,8 @@ async fn orphan_queued_again(url: &str, delete: &'static str) {
 }
 
 /// An ended operation is deleted once its retention period is past, and apalis's row of its job
-/// with it (apalis keeps done jobs until they are deleted).
+/// with it (apalis keeps done jobs until they are deleted). A backlog larger than one batch of
+/// deletions goes too, with its events, and nothing else.
 #[tokio::test]
 async fn ended_operations_are_deleted_after_the_retention_period() {
     let (url, dir) = sqlite_file("retention");
@@ -877,16 +878,64 @@ async fn ended_operations_are_deleted_after_the_retention_period() {
         .await
         .unwrap()
     };
+    // 1,200 operations that ended long ago, an event each (a backlog of more than two batches),
+    // beside one that ended a minute from now and one still running.
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1202) \
+         INSERT INTO plugin_operations (id, namespace, plugin, route, owner, request_id, \
+         location, input, state, created_at, finished_at) \
+         SELECT 'old-' || i, $1, 'jobs', 'count', 'someone', 'r', '/', '{}', \
+         CASE WHEN i = 1202 THEN 'running' ELSE 'succeeded' END, 0, \
+         CASE WHEN i = 1201 THEN $2 WHEN i = 1202 THEN NULL ELSE i END FROM n",
+    )
+    .bind(&url)
+    .bind(now + 60_000)
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO plugin_operation_events (operation_id, seq, message) \
+         SELECT id, 1, 'old' FROM plugin_operations WHERE id LIKE 'old-%'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let left = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
     let r = s.start("/v1/plugins/jobs/counts", json!({"to": 1})).await;
     let location = r.header("location").unwrap().to_owned();
     s.until(&location, state_is("succeeded")).await;
     assert_eq!(jobs().await, 1);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.get(&location, &s.alice).await.status() == 200 || jobs().await > 0 {
+    while s.get(&location, &s.alice).await.status() == 200
+        || jobs().await > 0
+        || left("plugin_operations").await > 2
+    {
         assert!(Instant::now() < deadline, "still there after its retention");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(s.get(&location, &s.alice).await.status(), 404);
+    let kept: Vec<String> = sqlx::query_scalar("SELECT id FROM plugin_operations ORDER BY id")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["old-1201", "old-1202"]);
+    assert_eq!(left("plugin_operation_events").await, 2);
     s.running.stop(Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -1549,6 +1598,78 @@ async fn operations_go_on_after_the_database_vanished_mid_statement() {
     s.running.stop(Duration::from_secs(5)).await;
     // The sessions the database still holds for the silent connections end with them.
     db.cut().await;
+    pg.remove().await;
+}
+
+/// A server whose taking of an operation the database carried out but never answered (it went
+/// silent while the statement waited for a row lock) knows the run for its own when it reads the
+/// operation again: it runs it, instead of failing it as a run its server stopped (the route is
+/// not declared `rerun`).
+#[tokio::test]
+async fn a_taking_whose_answer_was_lost_runs_the_operation() {
+    use sqlx::Connection;
+
+    let Some((pg, url)) = on_postgres("operations_taking_lost").await else {
+        return;
+    };
+    let accepting = server(&url, Jobs::default(), OperationSettings::default()).await;
+    // It takes none of them itself.
+    accepting.running.stop(Duration::from_secs(5)).await;
+    let r = accepting
+        .client
+        .post("/v1/plugins/jobs/counts")
+        .header("authorization", &accepting.alice)
+        .json(&json!({"to": 1}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("SELECT 1 FROM plugin_operations WHERE id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let application = format!("plugin_ops_taking_{}", std::process::id());
+    let db = CutPostgres::start(&format!("{url}&application_name={application}")).await;
+    // The runner's operations go through the proxy; its queue (apalis's, on a pool of its own
+    // on the database's URL, the accepting server's namespace) does not.
+    let through_proxy = Database {
+        pool: plugin_routes::database::connect(&db.url).await.unwrap(),
+        url: url.clone(),
+    };
+    let runner = server_on(
+        through_proxy,
+        Jobs::default(),
+        fast(OperationSettings::default()),
+        ServerConfig::default(),
+    )
+    .await;
+    // Its reader's key known to it (a credential's lookup, as any request's statements, waits
+    // on a silent connection until the route's timeout).
+    let r = runner.get(&location, &runner.alice).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    awaiting(|| async {
+        (pg.queries_waiting_for_locks(&application).await == 0)
+            .then(|| "the runner does not wait to take the operation".to_owned())
+    })
+    .await;
+    db.freeze();
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+
+    let op = runner
+        .until_answered(&location, |op| {
+            op["state"] != "queued" && op["state"] != "running"
+        })
+        .await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["result"], json!({"counted": 1}), "{op}");
+
+    runner.running.stop(Duration::from_secs(5)).await;
+    drop(db);
     pg.remove().await;
 }
 

@@ -283,6 +283,7 @@ impl Acceptor for RouteAcceptor {
                 traceparent: request_id
                     .traceparent()
                     .and_then(|v| v.to_str().ok().map(str::to_owned)),
+                taken_by: None,
                 input,
                 state: State::Queued,
                 attempts: 0,

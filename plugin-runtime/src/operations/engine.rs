@@ -483,9 +483,12 @@ impl Engine {
                 Err(_) => Handled::Dropped,
             };
         }
+        // What this handing writes in the row as it takes it, to know the run for its own if
+        // the answer to taking it is lost and the row read again.
+        let taken_by = format!("{}/{token}", self.instance);
         let mut wait = Duration::from_millis(200);
         let prepared = loop {
-            match self.prepare(id).await {
+            match self.prepare(id, &taken_by).await {
                 Ok(p) => break p,
                 Err(e) => {
                     tracing::warn!(operation = id, error = %e, "an operation could not be read or taken; trying again");
@@ -497,12 +500,11 @@ impl Engine {
                 }
             }
         };
-        let Some((row, runner, request_id)) = prepared else {
-            return here.done();
-        };
         // The run's number: what `begin` made the row's `attempts`. Its progress and its end are
         // written only while the row still says so.
-        let attempt = row.attempts + 1;
+        let Some((row, attempt, runner, request_id)) = prepared else {
+            return here.done();
+        };
         let written = match self.run(&row, attempt, runner, &request_id, &cancel).await {
             // Still this server's until its end is written: handed again meanwhile (the queue
             // gives a worker's jobs back when it registers again after an outage), it is not
@@ -544,13 +546,16 @@ impl Engine {
         true
     }
 
-    /// Reads the operation and takes it for a run: `None` when there is nothing to run (it
-    /// ended, was deleted, was taken elsewhere, or was just ended here as cancelled or as
-    /// interrupted).
+    /// Reads the operation and takes it for a run as the handing `taken_by`: the row, the run's
+    /// number, its runner and its request id, or `None` when there is nothing to run (it ended,
+    /// was deleted, was taken elsewhere, or was just ended here as cancelled or as interrupted).
+    /// A row this handing took already (a try before this one was carried out, its answer lost
+    /// or late) is its run, as taken.
     async fn prepare(
         &self,
         id: &str,
-    ) -> Result<Option<(OperationRow, Arc<dyn Runner>, RequestId)>, sqlx::Error> {
+        taken_by: &str,
+    ) -> Result<Option<(OperationRow, i64, Arc<dyn Runner>, RequestId)>, sqlx::Error> {
         let Some(mut row) = self.store.get(id).await? else {
             return Ok(None); // deleted since
         };
@@ -568,6 +573,11 @@ impl Engine {
                 .await?;
             return Ok(None);
         }
+        if taken_here(&row, taken_by) {
+            self.bump();
+            let attempt = row.attempts;
+            return Ok(Some((row, attempt, runner, request_id)));
+        }
         if row.state == State::Running && !runner.rerun() {
             tracing::warn!(operation = id, route = %key, "the server running this operation stopped before it ended; it is not declared `operation(rerun)`, so it fails");
             let error = ApiError::framework(
@@ -578,14 +588,23 @@ impl Engine {
                 .await?;
             return Ok(None);
         }
-        let Some(last_event) = self.store.begin(&row.id, row.attempts, now_ms()).await? else {
-            // Another server took it, or a cancel came meanwhile. A cancel of one still queued
-            // has ended it; one that a dead server was running is ended here, or nobody would.
-            if let Some(now) = self.store.get(id).await?
-                && now.cancel_requested
-                && now.attempts == row.attempts
-                && !now.state.is_finished()
-            {
+        let begun = self
+            .store
+            .begin(&row.id, row.attempts, now_ms(), taken_by)
+            .await?;
+        let Some(last_event) = begun else {
+            // Another server took it, or a cancel came meanwhile, or this handing's try before
+            // this one, carried out late. A cancel of one still queued has ended it; one that a
+            // dead server was running is ended here, or nobody would.
+            let Some(now) = self.store.get(id).await? else {
+                return Ok(None);
+            };
+            if taken_here(&now, taken_by) {
+                self.bump();
+                let attempt = now.attempts;
+                return Ok(Some((now, attempt, runner, request_id)));
+            }
+            if now.cancel_requested && now.attempts == row.attempts && !now.state.is_finished() {
                 self.end(&row.id, row.attempts, &cancelled(&request_id))
                     .await?;
             }
@@ -594,7 +613,8 @@ impl Engine {
         // This run's events follow the last one recorded when it was taken.
         row.last_event = last_event;
         self.bump();
-        Ok(Some((row, runner, request_id)))
+        let attempt = row.attempts + 1;
+        Ok(Some((row, attempt, runner, request_id)))
     }
 
     /// The handler's run, number `attempt`, under its timeout, until it ends or is cancelled;
@@ -836,7 +856,7 @@ impl Engine {
                 ended = self.work(&key, &name, Arc::clone(&wake), Arc::clone(&beats)) => {
                     ended.map_err(Some)
                 }
-                () = silent_for(&beats, stuck_after) => Err(None),
+                () = silent_for(&beats, stuck_after, self.stopping.subscribe()) => Err(None),
             };
             if *stopping.borrow() {
                 return;
@@ -991,7 +1011,9 @@ impl Engine {
 
     /// Deletes apalis's jobs of the queues this server takes that were done before `before`
     /// (milliseconds): an operation's job is always done once its run ends (its outcome is
-    /// the operation's row), and apalis keeps done jobs until they are deleted.
+    /// the operation's row), and apalis keeps done jobs until they are deleted. A queue's go
+    /// [`DELETE_BATCH`](super::store::DELETE_BATCH) at a time, each statement bounded on its
+    /// own.
     #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
     async fn delete_jobs_done_before(&self, before: i64) -> Result<u64, sqlx::Error> {
         let queues: Vec<String> = lock(&self.runners)
@@ -1000,30 +1022,53 @@ impl Engine {
             .collect();
         let mut deleted = 0;
         for queue in queues {
-            deleted += match &self.queue {
-                // apalis writes `done_at` in seconds since the epoch on SQLite.
-                #[cfg(feature = "operations-sqlite")]
-                Queue::Sqlite(pool) => sqlx::query(
-                    "DELETE FROM Jobs WHERE job_type = ?1 AND status = 'Done' AND done_at < ?2",
-                )
-                .bind(&queue)
-                .bind(before / 1000)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-                #[cfg(feature = "operations-postgres")]
-                Queue::Postgres(pool) => sqlx::query(
-                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND status = 'Done' \
-                     AND done_at < to_timestamp($2::double precision / 1000)",
-                )
-                .bind(&queue)
-                .bind(before)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            };
+            loop {
+                let batch = bounded(self.delete_done_jobs(&queue, before)).await?;
+                deleted += batch;
+                if batch < super::store::DELETE_BATCH {
+                    break;
+                }
+            }
         }
         Ok(deleted)
+    }
+
+    /// One batch of [`Self::delete_jobs_done_before`] in `queue`.
+    #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+    async fn delete_done_jobs(&self, queue: &str, before: i64) -> Result<u64, sqlx::Error> {
+        Ok(match &self.queue {
+            // apalis writes `done_at` in seconds since the epoch on SQLite.
+            #[cfg(feature = "operations-sqlite")]
+            Queue::Sqlite(pool) => {
+                let sql = format!(
+                    "DELETE FROM Jobs WHERE id IN (SELECT id FROM Jobs WHERE job_type = ?1 \
+                     AND status = 'Done' AND done_at < ?2 LIMIT {})",
+                    super::store::DELETE_BATCH
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(queue)
+                    .bind(before / 1000)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+            #[cfg(feature = "operations-postgres")]
+            Queue::Postgres(pool) => {
+                let sql = format!(
+                    "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs \
+                     WHERE job_type = $1 AND status = 'Done' \
+                     AND done_at < to_timestamp($2::double precision / 1000) \
+                     LIMIT {})",
+                    super::store::DELETE_BATCH
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(queue)
+                    .bind(before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        })
     }
 
     #[cfg(not(any(feature = "operations-sqlite", feature = "operations-postgres")))]
@@ -1056,7 +1101,7 @@ impl Engine {
                         tracing::warn!(error = %e, "could not delete the operations past their retention");
                     }
                 }
-                if let Err(e) = bounded(self.delete_jobs_done_before(before)).await {
+                if let Err(e) = self.delete_jobs_done_before(before).await {
                     crate::request::outage::notice(&e);
                     tracing::warn!(error = %e, "could not delete apalis's jobs past the operations' retention");
                 }
@@ -1123,22 +1168,49 @@ where
     backend
 }
 
-/// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
-/// it is taken for stuck on a call to a database that stopped answering: two heartbeats, which
-/// is when the other servers take it for dead, and then as long as one of the operations' own
-/// statements may wait ([`STATEMENT_WAIT`](super::STATEMENT_WAIT)).
-fn stuck_after(heartbeat: Duration) -> Duration {
-    heartbeat * 2 + super::STATEMENT_WAIT
+/// Whether `row` is running as taken by the handing `taken_by`.
+fn taken_here(row: &OperationRow, taken_by: &str) -> bool {
+    row.state == State::Running && row.taken_by.as_deref() == Some(taken_by)
 }
 
-/// Resolves once `beats` has not moved for `limit`.
-async fn silent_for(beats: &watch::Sender<tokio::time::Instant>, limit: Duration) {
+/// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
+/// it is taken for stuck on a call to a database that stopped answering. A working one's
+/// heartbeats can be further apart than `heartbeat`: one comes due while a fetch or an
+/// acknowledgement is under way, and each of those and the heartbeat itself may wait for a
+/// connection ([`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT)) and for SQLite's write
+/// lock ([`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT)). So: the longer of two
+/// heartbeats (when the other servers take it for dead) and a heartbeat with two such waits,
+/// and then as long as one of the operations' own statements may wait
+/// ([`STATEMENT_WAIT`](super::STATEMENT_WAIT)).
+fn stuck_after(heartbeat: Duration) -> Duration {
+    let waits = crate::database::CONNECTION_WAIT + crate::database::SQLITE_BUSY_WAIT;
+    (heartbeat * 2).max(heartbeat + waits * 2) + super::STATEMENT_WAIT
+}
+
+/// Resolves once `beats` has not moved for `limit`, unless the server is stopping (`stopping`
+/// says so): a worker draining its runs makes no heartbeats, and is stopped by its grace.
+async fn silent_for(
+    beats: &watch::Sender<tokio::time::Instant>,
+    limit: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
     loop {
+        if *stopping.borrow_and_update() {
+            return std::future::pending().await;
+        }
         let due = *beats.borrow() + limit;
         if tokio::time::Instant::now() >= due {
             return;
         }
-        tokio::time::sleep_until(due).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            changed = stopping.changed() => {
+                if changed.is_err() {
+                    // The engine is gone: nothing left to watch for.
+                    return std::future::pending().await;
+                }
+            }
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct OperationRow {
     pub(crate) request_id: String,
     /// The accepting request's span as a W3C `traceparent`, when it was traced.
     pub(crate) traceparent: Option<String>,
+    /// Which handing to a server took it for its current run (see [`Store::begin`]).
+    pub(crate) taken_by: Option<String>,
     pub(crate) location: String,
     /// The path parameters and the input, as JSON.
     pub(crate) input: String,
@@ -179,7 +181,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, plugin, route, owner, caller, request_id, location, input, state, \
              attempts, cancel_requested, progress, message, last_event, status, result, error, \
-             created_at, started_at, finished_at, traceparent FROM plugin_operations \
+             created_at, started_at, finished_at, traceparent, taken_by FROM plugin_operations \
              WHERE id = $1",
         )
         .bind(id)
@@ -187,25 +189,28 @@ impl Store {
         bounded(row).await?.as_ref().map(operation).transpose()
     }
 
-    /// Takes the operation for one run: from `queued`, or from `running` when the run before
-    /// was interrupted (`attempts` as read, so two servers cannot both take it). Returns the
-    /// last event recorded as it was taken (the run before may have recorded one since it was
-    /// read), or `None` when it was not taken.
+    /// Takes the operation for one run, as the handing `taken_by` (unique to one handing of it
+    /// to one server): from `queued`, or from `running` when the run before was interrupted
+    /// (`attempts` as read, so two servers cannot both take it). Returns the last event
+    /// recorded as it was taken (the run before may have recorded one since it was read), or
+    /// `None` when it was not taken.
     pub(crate) async fn begin(
         &self,
         id: &str,
         attempts: i64,
         now: i64,
+        taken_by: &str,
     ) -> Result<Option<i64>, sqlx::Error> {
         bounded(
             sqlx::query_scalar(
                 "UPDATE plugin_operations SET state = 'running', attempts = attempts + 1, \
-                 started_at = $3 WHERE id = $1 AND attempts = $2 \
+                 started_at = $3, taken_by = $4 WHERE id = $1 AND attempts = $2 \
                  AND state IN ('queued', 'running') AND cancel_requested = 0 RETURNING last_event",
             )
             .bind(id)
             .bind(attempts)
             .bind(now)
+            .bind(taken_by)
             .fetch_optional(&self.pool),
         )
         .await
@@ -383,30 +388,49 @@ impl Store {
     }
 
     /// Deletes the operations that ended before `cutoff`, with their events; returns how many.
+    /// They go [`DELETE_BATCH`] at a time, each batch a transaction bounded on its own, so that a
+    /// backlog (a retention shortened, a long stop) is worked through instead of given up whole
+    /// at the bound every time, and no write waits long behind one.
     pub(crate) async fn delete_ended_before(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
-        bounded(self.delete_ended(cutoff)).await
+        let mut deleted = 0;
+        loop {
+            let batch = bounded(self.delete_ended(cutoff)).await?;
+            deleted += batch;
+            if batch < DELETE_BATCH {
+                return Ok(deleted);
+            }
+        }
     }
 
+    /// One batch of [`Self::delete_ended_before`]: the oldest ended operations, by a subquery
+    /// that both statements run alike (the same order, ties broken by id).
     async fn delete_ended(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        let oldest = format!(
+            "SELECT id FROM plugin_operations WHERE namespace = $2 AND finished_at < $1 \
+             ORDER BY finished_at, id LIMIT {DELETE_BATCH}"
+        );
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM plugin_operation_events WHERE operation_id IN \
-             (SELECT id FROM plugin_operations WHERE namespace = $2 AND finished_at < $1)",
-        )
-        .bind(cutoff)
-        .bind(&self.namespace)
-        .execute(&mut *tx)
-        .await?;
-        let done =
-            sqlx::query("DELETE FROM plugin_operations WHERE namespace = $2 AND finished_at < $1")
-                .bind(cutoff)
-                .bind(&self.namespace)
-                .execute(&mut *tx)
-                .await?;
+        let events =
+            format!("DELETE FROM plugin_operation_events WHERE operation_id IN ({oldest})");
+        sqlx::query(sqlx::AssertSqlSafe(events))
+            .bind(cutoff)
+            .bind(&self.namespace)
+            .execute(&mut *tx)
+            .await?;
+        let operations = format!("DELETE FROM plugin_operations WHERE id IN ({oldest})");
+        let done = sqlx::query(sqlx::AssertSqlSafe(operations))
+            .bind(cutoff)
+            .bind(&self.namespace)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
+
+/// How many ended operations, or done jobs of a queue, are deleted at a time (the `LIMIT` the
+/// deletions write).
+pub(super) const DELETE_BATCH: u64 = 500;
 
 fn operation(r: &sqlx::any::AnyRow) -> Result<OperationRow, sqlx::Error> {
     let state: String = r.try_get(8)?;
@@ -433,5 +457,6 @@ fn operation(r: &sqlx::any::AnyRow) -> Result<OperationRow, sqlx::Error> {
         started_at: r.try_get(18)?,
         finished_at: r.try_get(19)?,
         traceparent: r.try_get(20)?,
+        taken_by: r.try_get(21)?,
     })
 }
