@@ -27,6 +27,21 @@ pub const RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// before it fails as busy, which [`is_unavailable`] counts.
 pub const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a statement that no route's timeout bounds may wait for its answer before the
+/// database is taken for gone (see [`bounded`]): the operations' own statements (reading and
+/// writing an operation, the queue's bookkeeping around it; the few that go together, such as a
+/// cancel's two, share it), the built-in store's writes in the background, and a plugin's in a
+/// task that outlives its request. Without a bound, a statement in flight when the server
+/// vanished without closing its connections (a host powered off, a partition, a failover that
+/// leaves the old address behind) waits as long as TCP keeps the connection, for ever if the
+/// path still acknowledges, and holds its place in the pool as long. Long enough for what a
+/// statement may wait for in the normal course: a connection from the pool
+/// ([`CONNECTION_WAIT`]) and, on SQLite, the write lock ([`SQLITE_BUSY_WAIT`]). A statement
+/// given up may still be carried out by a server that is only slow: what a request was
+/// answered `503` for may have been done (an operation's start accepted, a cancel recorded),
+/// as when a connection is cut while the database commits.
+pub const STATEMENT_WAIT: Duration = Duration::from_secs(10);
+
 pub use crate::request::outage::{RETRY_AFTER_SECS, is_unavailable};
 
 /// Which database a URL names.
@@ -251,6 +266,29 @@ async fn within_release_wait<T>(
         check,
     )
     .await
+}
+
+/// `statement`, failed as [`is_unavailable`] (an I/O error that timed out) if it has no answer
+/// within [`STATEMENT_WAIT`]; given up then, its connection goes back to its pool, which closes
+/// it if it does not answer on the way back either ([`RELEASE_WAIT`], PostgreSQL). For a
+/// statement outside a request's course, such as one in a task that outlives its request:
+///
+/// ```ignore
+/// tokio::spawn(async move {
+///     let done = plugin_routes::database::bounded(
+///         sqlx::query("UPDATE ledger SET settled = 1 WHERE id = $1").bind(id).execute(&pool),
+///     )
+///     .await;
+///     // ...
+/// });
+/// ```
+///
+/// # Errors
+/// The statement's own, or `sqlx::Error::Io` (`TimedOut`) past the wait.
+pub async fn bounded<T>(
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    within(STATEMENT_WAIT, "to a statement", statement).await
 }
 
 /// `work`, on a database, failed as [`is_unavailable`] (an I/O error that timed out) if it has

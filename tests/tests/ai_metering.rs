@@ -304,39 +304,120 @@ async fn a_charge_the_database_refused_is_made_once_it_is_back() {
 /// answer lost on the way back) charges once: the hold it finds gone says it was made.
 #[tokio::test]
 async fn a_settlement_tried_again_after_its_answer_was_lost_charges_once() {
-    use ai_plugin::cost::{Pico, Usage};
-    use ai_plugin::ledger::{Generation, Ledger, Periods};
+    use ai_plugin::cost::Pico;
+    use ai_plugin::ledger::{Ledger, Periods};
     let pool = plugin_routes::database::connect("sqlite::memory:")
         .await
         .unwrap();
     let ledger = Ledger::open(pool, "sqlite::memory:").await.unwrap();
     let periods = Periods::now();
-    let hold = || {
-        ledger.reserve(
+    let g = generation();
+    let made = hold(&ledger, &periods).await;
+    ledger.settle(&made, &g).await.unwrap();
+    assert!(!ledger.settle_again(&made, &g).await.unwrap());
+    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
+    assert_eq!((day.generations, day.cost), (1, Pico(700)));
+    // One that was not made is made, once.
+    let refused = hold(&ledger, &periods).await;
+    assert!(ledger.settle_again(&refused, &g).await.unwrap());
+    assert!(!ledger.settle_again(&refused, &g).await.unwrap());
+    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
+    assert_eq!((day.generations, day.cost), (2, Pico(1_400)));
+}
+
+/// A settlement caught on a connection whose database went silent (it waited behind a lock, and
+/// the answer to its first statement never came) gives up within its bound instead of waiting
+/// as long as TCP keeps the connection, which would keep the pool's place and the bill's task
+/// for ever. Once the database has ended the abandoned session (here when the silent
+/// connection closes; for a client cut off, when its keepalives go unanswered), the bill's
+/// next try charges it, once.
+#[tokio::test]
+async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
+    use ai_plugin::cost::Pico;
+    use ai_plugin::ledger::{Ledger, Periods};
+    use sqlx::Connection;
+
+    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_settle_silent").await else {
+        return;
+    };
+    let application = format!("plugin_ai_settle_{}", std::process::id());
+    let mut db =
+        crate::fixtures::CutPostgres::start(&format!("{}&application_name={application}", pg.url))
+            .await;
+    let pool = plugin_routes::database::connect_with(&db.url, 1)
+        .await
+        .unwrap();
+    let ledger = Ledger::open(pool, &db.url).await.unwrap();
+    let periods = Periods::now();
+    let made = hold(&ledger, &periods).await;
+    let g = generation();
+
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM ai_holds FOR UPDATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let silence = async {
+        while pg.queries_waiting_for_locks(&application).await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        db.freeze();
+        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    let settled = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(ledger.settle(&made, &g), silence).0
+    })
+    .await
+    .expect("the settlement gives up within 30 s");
+    let e = settled.expect_err("its answer never came");
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+
+    // The abandoned transaction, which holds the hold's row, ends with its session.
+    db.cut().await;
+    db.restore().await;
+    // Tried again as the bill does, while the pool lets the silent connection go.
+    let mut tries = 0;
+    let charged = loop {
+        match ledger.settle_again(&made, &g).await {
+            Err(e) if plugin_routes::database::is_unavailable(&e) && tries < 5 => tries += 1,
+            other => break other.unwrap(),
+        }
+    };
+    assert!(charged, "the abandoned settlement was not made");
+    assert!(!ledger.settle_again(&made, &g).await.unwrap());
+    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
+    assert_eq!((day.generations, day.cost), (1, Pico(700)));
+    drop(db);
+    pg.remove().await;
+}
+
+/// A generation of 5 tokens in and 3 out, costing 700 picodollars.
+fn generation() -> ai_plugin::ledger::Generation<'static> {
+    ai_plugin::ledger::Generation {
+        model: "echo",
+        provider: "fake",
+        usage: ai_plugin::cost::Usage::new(5, 3),
+        cost: ai_plugin::cost::Pico(700),
+        streamed: false,
+        complete: true,
+    }
+}
+
+/// A hold of 1,000 picodollars for `ada`, whose budgets are far above it.
+async fn hold(
+    ledger: &ai_plugin::ledger::Ledger,
+    periods: &ai_plugin::ledger::Periods,
+) -> ai_plugin::ledger::Reservation {
+    use ai_plugin::cost::Pico;
+    ledger
+        .reserve(
             "ada",
             periods.clone(),
             Pico(1_000),
             Pico(100_000),
             Pico(1_000_000),
         )
-    };
-    let g = Generation {
-        model: "echo",
-        provider: "fake",
-        usage: Usage::new(5, 3),
-        cost: Pico(700),
-        streamed: false,
-        complete: true,
-    };
-    let made = hold().await.unwrap().unwrap();
-    ledger.settle(&made, &g).await.unwrap();
-    assert!(!ledger.settle_again(&made, &g).await.unwrap());
-    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
-    assert_eq!((day.generations, day.cost), (1, Pico(700)));
-    // One that was not made is made, once.
-    let refused = hold().await.unwrap().unwrap();
-    assert!(ledger.settle_again(&refused, &g).await.unwrap());
-    assert!(!ledger.settle_again(&refused, &g).await.unwrap());
-    let (day, _) = ledger.totals("ada", &periods).await.unwrap();
-    assert_eq!((day.generations, day.cost), (2, Pico(1_400)));
+        .await
+        .unwrap()
+        .unwrap()
 }

@@ -474,3 +474,26 @@ pub(crate) async fn operations_on(
 pub(crate) fn run_operations(operations: &plugin_routes::operations::Operations) {
     drop(operations.start());
 }
+
+/// `request`'s answer once it is anything but `503` (which says when to ask again), asked again
+/// a moment after each for at most 60 s: how a client rides out a database out of reach.
+pub(crate) async fn past_503<F, Fut>(request: F) -> plugin_routes::testing::TestResponse
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = plugin_routes::testing::TestResponse>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = request().await;
+        if r.status() != 503 {
+            return r;
+        }
+        assert!(r.header("retry-after").is_some(), "{}", r.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still 503: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -4,7 +4,7 @@
 //! another server on the same PostgreSQL database, reads it, runs what was left, and takes its
 //! cancel.
 
-use crate::fixtures::{CutPostgres, PgSchema, READ_ONLY_MARKER, scopes};
+use crate::fixtures::{CutPostgres, PgSchema, READ_ONLY_MARKER, past_503, scopes};
 use plugin_routes::auth::Auth;
 use plugin_routes::database::Database;
 use plugin_routes::operations::{OperationSettings, Operations, Running};
@@ -1671,25 +1671,6 @@ async fn a_taking_whose_answer_was_lost_runs_the_operation() {
     runner.running.stop(Duration::from_secs(5)).await;
     drop(db);
     pg.remove().await;
-}
-
-/// `request`'s answer once it is anything but `503` (which says when to ask again), asked again
-/// a moment after each for at most 60 s: how a client rides out a database out of reach.
-async fn past_503<F, Fut>(request: F) -> TestResponse
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = TestResponse>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = request().await;
-        if r.status() != 503 {
-            return r;
-        }
-        assert!(r.header("retry-after").is_some(), "{}", r.text());
-        assert!(Instant::now() < deadline, "still 503: {}", r.text());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The cap on a caller's operations holds for requests at once on PostgreSQL too, whose

@@ -5,7 +5,9 @@
 //! that cannot answer gives `503 UNAVAILABLE` with `Retry-After` to the requests that need it,
 //! and everything recovers by itself when it is back.
 
-use crate::fixtures::{ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, scopes};
+use crate::fixtures::{
+    ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, past_503, scopes,
+};
 use crate::throttling::redis_url;
 use items_example::{ItemsPlugin, ItemsState};
 use plugin_routes::auth::{Auth, AuthConfig, AuthRoutes};
@@ -769,5 +771,77 @@ async fn a_query_its_route_gave_up_on_ends_on_the_server_too() {
     );
     let r = c.get("/v1/plugins/queries/quick").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
+    pg.remove().await;
+}
+
+/// A write the server makes in the background (an API key's last use), where no route's
+/// timeout bounds it, caught on a connection whose database went silent: it gives the
+/// connection's place in the pool back within its bound, so the pool (of one connection here)
+/// connects anew and the next request that needs the database is answered, instead of every
+/// one being answered 503 for as long as TCP keeps the silent connection.
+#[tokio::test]
+async fn a_background_write_on_a_silent_connection_gives_its_place_back() {
+    use sqlx::Connection;
+
+    let Some(pg) = PgSchema::fresh("background_silent").await else {
+        return;
+    };
+    let application = format!("plugin_background_{}", std::process::id());
+    let db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
+    let pool = plugin_routes::database::connect_with(&db.url, 1)
+        .await
+        .unwrap();
+    let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
+    let auth = Auth::open(pool.clone(), AuthConfig::default())
+        .await
+        .unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    for name in ["first", "second"] {
+        let key = auth
+            .create_api_key(ALICE, name, &scopes("items:*"), None)
+            .await
+            .unwrap();
+        keys.push(format!("Bearer {}", key.key));
+    }
+    let c = TestClient::new(plugins![auth = auth; ItemsPlugin::new(items)]);
+
+    // The first key's last use, written after its request, waits behind a lock when the
+    // database goes silent; the database makes it once the lock is let go, and its answer
+    // never arrives.
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM auth_api_keys FOR UPDATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    // Its own answer does not matter: the write may take the pool's one connection first.
+    let _ = c
+        .get("/v1/plugins/items/items")
+        .header("authorization", &keys[0])
+        .send()
+        .await;
+    let waiting = async {
+        while pg.queries_waiting_for_locks(&application).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the key's last use is written within 10 s");
+    db.freeze();
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+
+    // The second key is looked up in the database.
+    let r = past_503(|| {
+        c.get("/v1/plugins/items/items")
+            .header("authorization", &keys[1])
+            .send()
+    })
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    drop(db);
     pg.remove().await;
 }

@@ -16,6 +16,9 @@
 //! released by age (a stream running longer than [`STALE_AFTER`]) is still charged in full.
 
 use crate::cost::{Pico, Usage};
+// A settlement or a release is made after its request may be gone (the bill's task goes on,
+// or the bill dropped tries again), where no route's timeout bounds it.
+use plugin_routes::database::bounded;
 use sqlx::{AnyConnection, AnyPool, Row};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -157,10 +160,13 @@ impl Ledger {
     /// # Errors
     /// The database failing.
     pub async fn release_stale(&self, age: Duration) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let released = release_older(&mut tx, None, age).await?;
-        tx.commit().await?;
-        Ok(released)
+        bounded(async {
+            let mut tx = self.pool.begin().await?;
+            let released = release_older(&mut tx, None, age).await?;
+            tx.commit().await?;
+            Ok(released)
+        })
+        .await
     }
 
     /// Holds `amount` against `caller`'s day and month, or says which budget it would exceed.
@@ -230,14 +236,17 @@ impl Ledger {
     /// # Errors
     /// The database failing.
     pub async fn release(&self, r: &Reservation) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let held = take_hold(&mut tx, r.id).await?;
-        if held {
-            for period in [&r.periods.day, &r.periods.month] {
-                unreserve(&mut tx, &r.caller, period, r.amount, Pico(0)).await?;
+        bounded(async {
+            let mut tx = self.pool.begin().await?;
+            let held = take_hold(&mut tx, r.id).await?;
+            if held {
+                for period in [&r.periods.day, &r.periods.month] {
+                    unreserve(&mut tx, &r.caller, period, r.amount, Pico(0)).await?;
+                }
             }
-        }
-        tx.commit().await
+            tx.commit().await
+        })
+        .await
     }
 
     /// Replaces a reservation with what the generation cost, and records it. If the hold was
@@ -264,6 +273,15 @@ impl Ledger {
     }
 
     async fn settle_as(
+        &self,
+        r: &Reservation,
+        g: &Generation<'_>,
+        without_hold: bool,
+    ) -> Result<bool, sqlx::Error> {
+        bounded(self.settle_in(r, g, without_hold)).await
+    }
+
+    async fn settle_in(
         &self,
         r: &Reservation,
         g: &Generation<'_>,

@@ -150,12 +150,17 @@ impl RepositoryLock {
     pub async fn release(mut self) {
         use sqlx::Connection;
         if let Some((mut conn, key)) = self.held.take() {
-            // Closing the connection lets the lock go even if the unlock fails.
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(key)
-                .execute(&mut conn)
-                .await;
-            let _ = conn.close().await;
+            // Closing the connection lets the lock go even if the unlock fails. Made after the
+            // request may be gone, where no route's timeout bounds it: a connection whose server
+            // stopped answering is dropped, and so closed, once the wait is over.
+            let _ = plugin_routes::database::bounded(async move {
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut conn)
+                    .await;
+                conn.close().await
+            })
+            .await;
         }
     }
 }

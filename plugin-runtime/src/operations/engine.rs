@@ -1181,10 +1181,10 @@ fn taken_here(row: &OperationRow, taken_by: &str) -> bool {
 /// lock ([`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT)). So: the longer of two
 /// heartbeats (when the other servers take it for dead) and a heartbeat with two such waits,
 /// and then as long as one of the operations' own statements may wait
-/// ([`STATEMENT_WAIT`](super::STATEMENT_WAIT)).
+/// ([`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT)).
 fn stuck_after(heartbeat: Duration) -> Duration {
     let waits = crate::database::CONNECTION_WAIT + crate::database::SQLITE_BUSY_WAIT;
-    (heartbeat * 2).max(heartbeat + waits * 2) + super::STATEMENT_WAIT
+    (heartbeat * 2).max(heartbeat + waits * 2) + crate::database::STATEMENT_WAIT
 }
 
 /// Resolves once `beats` has not moved for `limit`, unless the server is stopping (`stopping`

@@ -40,23 +40,6 @@ use crate::database::Database;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long one of the operations' own statements (reading or writing an operation, and the
-/// queue's bookkeeping around it; the few that go together, such as a cancel's two, share it)
-/// may wait for its answer before the database is taken for gone: the statement is given up, its connection let go (and closed if it does not answer on
-/// its way back to the pool either, see [`RELEASE_WAIT`](crate::database::RELEASE_WAIT)), and
-/// the work tried again as for any outage. Without a bound, a statement in flight when the
-/// server vanished without closing its connections (a host powered off, a partition, a
-/// failover that leaves the old address behind) would wait as long as TCP keeps the
-/// connection, for ever if the path still acknowledges, and the run, the cancel or the
-/// clean-up waiting on it with it. Long enough for what a statement may wait for in the normal
-/// course: a connection from the pool ([`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT))
-/// and, on SQLite, the write lock
-/// ([`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT)). A statement given up may still
-/// be carried out by a server that is only slow: what a request was answered `503` for may have
-/// been done (a start accepted, a cancel recorded), as when a connection is cut while the
-/// database commits.
-pub const STATEMENT_WAIT: Duration = Duration::from_secs(10);
-
 /// The operations of a server: open once on the application's database, give it to the
 /// [`ServerConfig`](crate::ServerConfig), [`start`](Operations::start) it once the plugins
 /// are mounted.

@@ -72,7 +72,7 @@ impl OperationSettings {
     /// two of them is dead: its operations are run again or failed by another. A worker of its
     /// own that has made no heartbeat for the longer of two heartbeats and one plus 16 s (two
     /// waits for a connection and for SQLite's lock), plus
-    /// [`STATEMENT_WAIT`](super::STATEMENT_WAIT), is taken for stuck on a database that stopped
+    /// [`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT), is taken for stuck on a database that stopped
     /// answering, and started again: 36 s with the default heartbeat.
     #[must_use]
     pub fn with_heartbeat(mut self, every: Duration) -> Self {

@@ -5,19 +5,9 @@
 use crate::declare::OperationState as State;
 use sqlx::{AnyPool, Row};
 
-/// `statement`, failed as unavailable if it has no answer within
-/// [`STATEMENT_WAIT`](super::STATEMENT_WAIT): every statement on the operations' tables and on
-/// the queue's is run through it.
-pub(super) async fn bounded<T>(
-    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, sqlx::Error> {
-    crate::database::within(
-        super::STATEMENT_WAIT,
-        "to a statement on the operations' tables",
-        statement,
-    )
-    .await
-}
+/// Every statement on the operations' tables and on the queue's is bounded (see
+/// [`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT)).
+pub(super) use crate::database::bounded;
 
 /// One operation as stored.
 #[derive(Clone, Debug)]

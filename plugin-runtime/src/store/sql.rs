@@ -234,11 +234,11 @@ impl Store {
 
     /// Sessions past their expiry are useless; this keeps the table from growing without bound.
     pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        // Made in the background, where no route's timeout bounds it.
         let done = sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(&self.pool);
+        Ok(crate::database::bounded(done).await?.rows_affected())
     }
 
     #[allow(clippy::too_many_arguments, reason = "one column each")]
@@ -371,14 +371,15 @@ impl Store {
         now: i64,
         every_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let touched = sqlx::query(
             "UPDATE auth_api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
         )
         .bind(now)
         .bind(id)
         .bind(now - every_ms)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        // Made in the background, where no route's timeout bounds it.
+        crate::database::bounded(touched).await?;
         Ok(())
     }
 }
