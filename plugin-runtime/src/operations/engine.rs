@@ -485,10 +485,13 @@ impl Engine {
         }
         // What this handing writes in the row as it takes it, to know the run for its own if
         // the answer to taking it is lost and the row read again.
-        let taken_by = format!("{}/{token}", self.instance);
+        let mut taking = Taking {
+            by: format!("{}/{token}", self.instance),
+            from: None,
+        };
         let mut wait = Duration::from_millis(200);
         let prepared = loop {
-            match self.prepare(id, &taken_by).await {
+            match self.prepare(id, &mut taking).await {
                 Ok(p) => break p,
                 Err(e) => {
                     tracing::warn!(operation = id, error = %e, "an operation could not be read or taken; trying again");
@@ -546,7 +549,7 @@ impl Engine {
         true
     }
 
-    /// Reads the operation and takes it for a run as the handing `taken_by`: the row, the run's
+    /// Reads the operation and takes it for a run as `taking` says: the row, the run's
     /// number, its runner and its request id, or `None` when there is nothing to run (it ended,
     /// was deleted, was taken elsewhere, or was just ended here as cancelled or as interrupted).
     /// A row this handing took already (a try before this one was carried out, its answer lost
@@ -554,7 +557,7 @@ impl Engine {
     async fn prepare(
         &self,
         id: &str,
-        taken_by: &str,
+        taking: &mut Taking,
     ) -> Result<Option<(OperationRow, i64, Arc<dyn Runner>, RequestId)>, sqlx::Error> {
         let Some(mut row) = self.store.get(id).await? else {
             return Ok(None); // deleted since
@@ -573,7 +576,7 @@ impl Engine {
                 .await?;
             return Ok(None);
         }
-        if taken_here(&row, taken_by) {
+        if taking.mine(&row) {
             self.bump();
             let attempt = row.attempts;
             return Ok(Some((row, attempt, runner, request_id)));
@@ -588,9 +591,10 @@ impl Engine {
                 .await?;
             return Ok(None);
         }
+        taking.from = Some(row.attempts);
         let begun = self
             .store
-            .begin(&row.id, row.attempts, now_ms(), taken_by)
+            .begin(&row.id, row.attempts, now_ms(), &taking.by)
             .await?;
         let Some(last_event) = begun else {
             // Another server took it, or a cancel came meanwhile, or this handing's try before
@@ -599,14 +603,19 @@ impl Engine {
             let Some(now) = self.store.get(id).await? else {
                 return Ok(None);
             };
-            if taken_here(&now, taken_by) {
+            let mine = taking.mine(&now);
+            if now.cancel_requested
+                && !now.state.is_finished()
+                && (mine || now.attempts == row.attempts)
+            {
+                self.end(&row.id, now.attempts, &cancelled(&request_id))
+                    .await?;
+                return Ok(None);
+            }
+            if mine {
                 self.bump();
                 let attempt = now.attempts;
                 return Ok(Some((now, attempt, runner, request_id)));
-            }
-            if now.cancel_requested && now.attempts == row.attempts && !now.state.is_finished() {
-                self.end(&row.id, row.attempts, &cancelled(&request_id))
-                    .await?;
             }
             return Ok(None);
         };
@@ -1168,9 +1177,24 @@ where
     backend
 }
 
-/// Whether `row` is running as taken by the handing `taken_by`.
-fn taken_here(row: &OperationRow, taken_by: &str) -> bool {
-    row.state == State::Running && row.taken_by.as_deref() == Some(taken_by)
+/// How a handing of an operation to this server takes it for a run: what it writes in the
+/// row's `taken_by` (this server's instance and the handing's number, unique to it), and the
+/// `attempts` it last asked `begin` to take the row from.
+struct Taking {
+    by: String,
+    from: Option<i64>,
+}
+
+impl Taking {
+    /// Whether `row` runs as this handing took it: its `begin` carried out, the answer lost or
+    /// late (a statement given up). Its `attempts` must be the one that `begin` made, so that a
+    /// server that took the row after it (one that does not write `taken_by`) is not taken for
+    /// this handing.
+    fn mine(&self, row: &OperationRow) -> bool {
+        row.state == State::Running
+            && row.taken_by.as_deref() == Some(self.by.as_str())
+            && self.from.is_some_and(|from| row.attempts == from + 1)
+    }
 }
 
 /// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
