@@ -1031,13 +1031,7 @@ impl Engine {
             .collect();
         let mut deleted = 0;
         for queue in queues {
-            loop {
-                let batch = bounded(self.delete_done_jobs(&queue, before)).await?;
-                deleted += batch;
-                if batch < super::store::DELETE_BATCH {
-                    break;
-                }
-            }
+            deleted += super::store::in_batches(|| self.delete_done_jobs(&queue, before)).await?;
         }
         Ok(deleted)
     }

@@ -382,14 +382,7 @@ impl Store {
     /// backlog (a retention shortened, a long stop) is worked through instead of given up whole
     /// at the bound every time, and no write waits long behind one.
     pub(crate) async fn delete_ended_before(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
-        let mut deleted = 0;
-        loop {
-            let batch = bounded(self.delete_ended(cutoff)).await?;
-            deleted += batch;
-            if batch < DELETE_BATCH {
-                return Ok(deleted);
-            }
-        }
+        in_batches(|| self.delete_ended(cutoff)).await
     }
 
     /// One batch of [`Self::delete_ended_before`]: the oldest ended operations, by a subquery
@@ -421,6 +414,23 @@ impl Store {
 /// How many ended operations, or done jobs of a queue, are deleted at a time (the `LIMIT` the
 /// deletions write).
 pub(super) const DELETE_BATCH: u64 = 500;
+
+/// Runs `batch` (a deletion of at most [`DELETE_BATCH`] rows, saying how many it deleted), each
+/// run bounded on its own, until one deletes fewer; how many were deleted in all.
+pub(super) async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut deleted = 0;
+    loop {
+        let n = bounded(batch()).await?;
+        deleted += n;
+        if n < DELETE_BATCH {
+            return Ok(deleted);
+        }
+    }
+}
 
 fn operation(r: &sqlx::any::AnyRow) -> Result<OperationRow, sqlx::Error> {
     let state: String = r.try_get(8)?;
