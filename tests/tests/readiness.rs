@@ -845,3 +845,72 @@ async fn a_background_write_on_a_silent_connection_gives_its_place_back() {
     drop(db);
     pg.remove().await;
 }
+
+/// A credential the built-in store looks up on a connection whose database went silent is
+/// answered `503 UNAVAILABLE` with `Retry-After` once the statement's bound has passed
+/// (`database::STATEMENT_WAIT`), not held until the route's timeout and answered `504`; the key
+/// works again once the pool has connected anew.
+#[tokio::test]
+async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
+    use sqlx::Connection;
+
+    let Some(pg) = PgSchema::fresh("lookup_silent").await else {
+        return;
+    };
+    let application = format!("plugin_lookup_{}", std::process::id());
+    let db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
+    let pool = plugin_routes::database::connect_with(&db.url, 2)
+        .await
+        .unwrap();
+    let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
+    let auth = Auth::open(pool.clone(), AuthConfig::default())
+        .await
+        .unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key(ALICE, "silent", &scopes("items:*"), None)
+        .await
+        .unwrap();
+    let key = format!("Bearer {}", key.key);
+    let c = TestClient::new(plugins![auth = auth; ItemsPlugin::new(items)]);
+
+    // The key's lookup waits behind a lock when the database goes silent; the database answers
+    // it once the lock is let go, and the answer never arrives.
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE auth_api_keys IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let silenced = async {
+        let waiting = async {
+            while pg.queries_waiting_for_locks(&application).await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the key is looked up within 10 s");
+        db.freeze();
+        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    let (r, ()) = tokio::join!(
+        c.get("/v1/plugins/items/items")
+            .header("authorization", &key)
+            .send(),
+        silenced
+    );
+    assert_unavailable(&r, "a key looked up on a silent connection");
+
+    let r = past_503(|| {
+        c.get("/v1/plugins/items/items")
+            .header("authorization", &key)
+            .send()
+    })
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    drop(db);
+    pg.remove().await;
+}

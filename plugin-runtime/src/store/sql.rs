@@ -1,8 +1,15 @@
 //! Users, sessions and API keys in SQL, through sqlx's `Any` driver so one set of queries serves
 //! SQLite and PostgreSQL. Every lookup on the request path is one query on a primary or unique
 //! key, joined to the owner for their current scopes.
+//!
+//! Every statement waits at most [`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT) for its
+//! answer ([`bounded`]), then fails as unavailable: a credential looked up on a connection whose
+//! database went silent is answered `503` within it, not held until the route's timeout (`504`
+//! after a minute); and the writes made in the background, where no route's timeout bounds them,
+//! give their connection's place in the pool back.
 
 use super::scope;
+use crate::database::bounded;
 use crate::declare::AuthMethod;
 use crate::request::Principal;
 use sqlx::any::AnyRow;
@@ -127,7 +134,7 @@ impl Store {
         scopes: &[String],
         now: i64,
     ) -> Result<UserRow, StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO auth_users (id, email, password_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
@@ -135,8 +142,8 @@ impl Store {
         .bind(password_hash)
         .bind(join(scopes))
         .bind(now)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        bounded(statement).await?;
         Ok(UserRow {
             id: id.to_owned(),
             email: email.to_owned(),
@@ -151,13 +158,13 @@ impl Store {
         email: &str,
         scopes: &[String],
     ) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE auth_users SET scopes = $1 WHERE email = $2 RETURNING id, email, scopes, created_at",
         )
         .bind(join(scopes))
         .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         Ok(row.as_ref().map(user).transpose()?)
     }
 
@@ -166,12 +173,12 @@ impl Store {
         &self,
         email: &str,
     ) -> Result<Option<(UserRow, String)>, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "SELECT id, email, scopes, created_at, password_hash FROM auth_users WHERE email = $1",
         )
         .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         row.map(|r| Ok((user(&r)?, r.try_get("password_hash")?)))
             .transpose()
     }
@@ -183,15 +190,15 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO auth_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        bounded(statement).await?;
         Ok(())
     }
 
@@ -203,14 +210,14 @@ impl Store {
     ) -> Result<Option<Found>, StoreError> {
         // Found by its digest: what timing could reveal about the lookup is a digest's prefix,
         // which says nothing about the session id.
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "SELECT s.expires_at, u.id, u.email, u.scopes FROM auth_sessions s \
              JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Found {
             principal: Principal {
@@ -225,20 +232,19 @@ impl Store {
     }
 
     pub(crate) async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
+        let statement = sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+            .execute(&self.pool);
+        bounded(statement).await?;
         Ok(())
     }
 
     /// Sessions past their expiry are useless; this keeps the table from growing without bound.
     pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        // Made in the background, where no route's timeout bounds it.
         let done = sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool);
-        Ok(crate::database::bounded(done).await?.rows_affected())
+        Ok(bounded(done).await?.rows_affected())
     }
 
     #[allow(clippy::too_many_arguments, reason = "one column each")]
@@ -253,7 +259,7 @@ impl Store {
         now: i64,
         expires_at: Option<i64>,
     ) -> Result<KeyRow, StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO auth_api_keys (id, user_id, name, key_hash, prefix, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -265,8 +271,8 @@ impl Store {
         .bind(join(scopes))
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        bounded(statement).await?;
         Ok(KeyRow {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -287,15 +293,15 @@ impl Store {
         key_hash: &str,
         now: i64,
     ) -> Result<Option<Found>, StoreError> {
-        let rows = sqlx::query(
+        let statement = sqlx::query(
             "SELECT k.id AS key_id, k.key_hash, k.scopes AS key_scopes, k.expires_at, u.id, u.email, u.scopes \
              FROM auth_api_keys k JOIN auth_users u ON u.id = k.user_id \
              WHERE k.prefix = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
         )
         .bind(prefix)
         .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&self.pool);
+        let rows = bounded(statement).await?;
         let mut matched = None;
         // Every candidate is compared, so the time taken does not depend on which one matches.
         for row in &rows {
@@ -322,13 +328,13 @@ impl Store {
     /// The user's keys that are not revoked, newest first (expired ones included, marked by
     /// their expiry).
     pub(crate) async fn list_keys(&self, user_id: &str) -> Result<Vec<KeyRow>, StoreError> {
-        let rows = sqlx::query(
+        let statement = sqlx::query(
             "SELECT id, name, prefix, scopes, created_at, expires_at, last_used_at FROM auth_api_keys \
              WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&self.pool);
+        let rows = bounded(statement).await?;
         rows.iter()
             .map(|r| {
                 Ok(KeyRow {
@@ -352,15 +358,15 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE auth_api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
              RETURNING key_hash",
         )
         .bind(now)
         .bind(id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         Ok(row.map(|r| r.try_get("key_hash")).transpose()?)
     }
 
@@ -378,8 +384,7 @@ impl Store {
         .bind(id)
         .bind(now - every_ms)
         .execute(&self.pool);
-        // Made in the background, where no route's timeout bounds it.
-        crate::database::bounded(touched).await?;
+        bounded(touched).await?;
         Ok(())
     }
 }
