@@ -391,6 +391,81 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
     pg.remove().await;
 }
 
+/// A reserve, the first thing every generation does, caught on a connection whose database went
+/// silent (its update waited behind a lock, and the answer never came) gives up as unavailable
+/// within its bound, so the generation is answered 503 rather than 504 after its route's two
+/// minutes; once the pool has let the silent connection go, the next reserve is made.
+#[tokio::test]
+async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
+    use ai_plugin::cost::Pico;
+    use ai_plugin::ledger::{Ledger, Periods};
+    use sqlx::Connection;
+
+    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_reserve_silent").await else {
+        return;
+    };
+    let application = format!("plugin_ai_reserve_{}", std::process::id());
+    let mut db =
+        crate::fixtures::CutPostgres::start(&format!("{}&application_name={application}", pg.url))
+            .await;
+    let pool = plugin_routes::database::connect_with(&db.url, 1)
+        .await
+        .unwrap();
+    let ledger = Ledger::open(pool, &db.url).await.unwrap();
+    let periods = Periods::now();
+    // The caller's budget rows exist, so the next reserve's update waits for their lock.
+    hold(&ledger, &periods).await;
+
+    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM ai_budgets FOR UPDATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let silence = async {
+        while pg.queries_waiting_for_locks(&application).await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        db.freeze();
+        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    let reserve = ledger.reserve(
+        "ada",
+        periods.clone(),
+        Pico(1_000),
+        Pico(100_000),
+        Pico(1_000_000),
+    );
+    let reserved = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(reserve, silence).0
+    })
+    .await
+    .expect("the reserve gives up within 30 s");
+    let e = reserved.expect_err("its answer never came");
+    assert!(plugin_routes::database::is_unavailable(&e), "{e}");
+
+    db.cut().await;
+    db.restore().await;
+    let mut tries = 0;
+    let held = loop {
+        let made = ledger
+            .reserve(
+                "ada",
+                periods.clone(),
+                Pico(1_000),
+                Pico(100_000),
+                Pico(1_000_000),
+            )
+            .await;
+        match made {
+            Err(e) if plugin_routes::database::is_unavailable(&e) && tries < 5 => tries += 1,
+            other => break other.unwrap(),
+        }
+    };
+    assert!(held.is_ok(), "within the budgets");
+    drop(db);
+    pg.remove().await;
+}
+
 /// A generation of 5 tokens in and 3 out, costing 700 picodollars.
 fn generation() -> ai_plugin::ledger::Generation<'static> {
     ai_plugin::ledger::Generation {

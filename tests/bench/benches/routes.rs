@@ -63,5 +63,37 @@ fn routes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, routes);
+/// A header looked up by name as `HeaderMap::get` does it (hashing the name, byte by byte) and
+/// by comparing the names of the request's headers in turn, on requests with two to eight
+/// headers; `traceparent` absent, as on most requests. Comparing was tried for the request path
+/// and dropped: it wins only on requests with at most three headers (BENCHMARKS.md, issue 29).
+fn header_lookup(c: &mut Criterion) {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use std::hint::black_box;
+    const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    fn compared<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+        headers
+            .iter()
+            .find_map(|(n, value)| (n == name).then_some(value))
+    }
+    let mut headers = apps::create_request().headers().clone();
+    for count in [2, 4, 6, 8] {
+        for i in headers.keys_len()..count {
+            let name = HeaderName::try_from(format!("x-other-{i}")).unwrap();
+            headers.insert(name, HeaderValue::from_static("value"));
+        }
+        let mut group = c.benchmark_group(format!("header_lookup_{count}_headers"));
+        for name in [TRACEPARENT, plugin_routes::REQUEST_ID_HEADER] {
+            group.bench_function(format!("{name}_hashed"), |b| {
+                b.iter(|| black_box(&headers).get(black_box(&name)).is_some())
+            });
+            group.bench_function(format!("{name}_compared"), |b| {
+                b.iter(|| compared(black_box(&headers), black_box(&name)).is_some())
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, routes, header_lookup);
 criterion_main!(benches);
