@@ -27,11 +27,12 @@ pub const RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// before it fails as busy, which [`is_unavailable`] counts.
 pub const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
 
-/// How long a statement that no route's timeout bounds may wait for its answer before the
-/// database is taken for gone (see [`bounded`]): the operations' own statements (reading and
-/// writing an operation, the queue's bookkeeping around it; the few that go together, such as a
-/// cancel's two, share it), the built-in store's writes in the background, and a plugin's in a
-/// task that outlives its request. Without a bound, a statement in flight when the server
+/// How long a statement may wait for its answer before the database is taken for gone (see
+/// [`bounded`]): every statement of the built-in credential store's, the operations' own
+/// (reading and writing an operation, the queue's bookkeeping around it; the few that go
+/// together, such as a cancel's two, share it), and a plugin's that it bounds, on a request's
+/// path (answered `503` within it, not `504` at the route's timeout) or in a task that outlives
+/// its request. Without a bound, a statement in flight when the server
 /// vanished without closing its connections (a host powered off, a partition, a failover that
 /// leaves the old address behind) waits as long as TCP keeps the connection, for ever if the
 /// path still acknowledges, and holds its place in the pool as long. Long enough for what a
@@ -39,7 +40,8 @@ pub const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
 /// ([`CONNECTION_WAIT`]) and, on SQLite, the write lock ([`SQLITE_BUSY_WAIT`]). A statement
 /// given up may still be carried out by a server that is only slow: what a request was
 /// answered `503` for may have been done (an operation's start accepted, a cancel recorded),
-/// as when a connection is cut while the database commits.
+/// as when a connection is cut while the database commits. A statement waiting this long behind
+/// another's lock on a database that is up is given up the same way.
 pub const STATEMENT_WAIT: Duration = Duration::from_secs(10);
 
 pub use crate::request::outage::{RETRY_AFTER_SECS, is_unavailable};
@@ -292,8 +294,10 @@ async fn within_release_wait<T>(
 
 /// `statement`, failed as [`is_unavailable`] (an I/O error that timed out) if it has no answer
 /// within [`STATEMENT_WAIT`]; given up then, its connection goes back to its pool, which closes
-/// it if it does not answer on the way back either ([`RELEASE_WAIT`], PostgreSQL). For a
-/// statement outside a request's course, such as one in a task that outlives its request:
+/// it if it does not answer on the way back either ([`RELEASE_WAIT`], PostgreSQL). On a
+/// request's path, the request is answered `503 UNAVAILABLE` then rather than `504 TIMEOUT` at
+/// its route's timeout; outside a request's course, such as in a task that outlives its
+/// request, the statement does not wait for ever:
 ///
 /// ```ignore
 /// tokio::spawn(async move {

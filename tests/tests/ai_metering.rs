@@ -335,7 +335,6 @@ async fn a_settlement_tried_again_after_its_answer_was_lost_charges_once() {
 async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
     use ai_plugin::cost::Pico;
     use ai_plugin::ledger::{Ledger, Periods};
-    use sqlx::Connection;
 
     let Some(pg) = crate::fixtures::PgSchema::fresh("ai_settle_silent").await else {
         return;
@@ -352,23 +351,16 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
     let made = hold(&ledger, &periods).await;
     let g = generation();
 
-    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; SELECT 1 FROM ai_holds FOR UPDATE")
-        .execute(&mut lock)
+    let settle = crate::fixtures::silenced_behind(
+        &pg,
+        &application,
+        &db,
+        "SELECT 1 FROM ai_holds FOR UPDATE",
+        ledger.settle(&made, &g),
+    );
+    let settled = tokio::time::timeout(Duration::from_secs(30), settle)
         .await
-        .unwrap();
-    let silence = async {
-        while pg.queries_waiting_for_locks(&application).await == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        db.freeze();
-        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
-    };
-    let settled = tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(ledger.settle(&made, &g), silence).0
-    })
-    .await
-    .expect("the settlement gives up within 30 s");
+        .expect("the settlement gives up within 30 s");
     let e = settled.expect_err("its answer never came");
     assert!(plugin_routes::database::is_unavailable(&e), "{e}");
 
@@ -399,7 +391,6 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
 async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
     use ai_plugin::cost::Pico;
     use ai_plugin::ledger::{Ledger, Periods};
-    use sqlx::Connection;
 
     let Some(pg) = crate::fixtures::PgSchema::fresh("ai_reserve_silent").await else {
         return;
@@ -416,30 +407,22 @@ async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
     // The caller's budget rows exist, so the next reserve's update waits for their lock.
     hold(&ledger, &periods).await;
 
-    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; SELECT 1 FROM ai_budgets FOR UPDATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
-    let silence = async {
-        while pg.queries_waiting_for_locks(&application).await == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        db.freeze();
-        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
-    };
-    let reserve = ledger.reserve(
-        "ada",
-        periods.clone(),
-        Pico(1_000),
-        Pico(100_000),
-        Pico(1_000_000),
+    let reserve = crate::fixtures::silenced_behind(
+        &pg,
+        &application,
+        &db,
+        "SELECT 1 FROM ai_budgets FOR UPDATE",
+        ledger.reserve(
+            "ada",
+            periods.clone(),
+            Pico(1_000),
+            Pico(100_000),
+            Pico(1_000_000),
+        ),
     );
-    let reserved = tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(reserve, silence).0
-    })
-    .await
-    .expect("the reserve gives up within 30 s");
+    let reserved = tokio::time::timeout(Duration::from_secs(30), reserve)
+        .await
+        .expect("the reserve gives up within 30 s");
     let e = reserved.expect_err("its answer never came");
     assert!(plugin_routes::database::is_unavailable(&e), "{e}");
 

@@ -368,9 +368,13 @@ async fn forward_until_frozen(
             let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                 return;
             };
+            // A freeze is looked at first: bytes that arrive after it (the answer a test makes
+            // the database send once it has frozen the connection) are never passed on, however
+            // late this task runs.
             let frozen = tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                biased;
                 _ = freezes.wait_for(|&n| n > born) => true,
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
             };
             if frozen {
                 std::future::pending::<()>().await;
@@ -496,4 +500,40 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// `work`, run while a statement of the server's (on `application`'s connections) waits behind
+/// `lock` (taken in a transaction of its own): once it waits, the database goes silent (the
+/// connections open through `db` stop carrying anything; new ones still reach the server) and
+/// the lock is let go, so the database answers the statement and the answer never arrives.
+pub(crate) async fn silenced_behind<T>(
+    pg: &PgSchema,
+    application: &str,
+    db: &CutPostgres,
+    lock: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    use sqlx::Connection;
+
+    let mut locker = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; {lock}")))
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let silence = async {
+        let waiting = async {
+            while pg.queries_waiting_for_locks(application).await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the statement waits for the lock within 10 s");
+        db.freeze();
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+    };
+    tokio::join!(work, silence).0
 }

@@ -846,18 +846,9 @@ async fn a_background_write_on_a_silent_connection_gives_its_place_back() {
     pg.remove().await;
 }
 
-/// A credential the built-in store looks up on a connection whose database went silent is
-/// answered `503 UNAVAILABLE` with `Retry-After` once the statement's bound has passed
-/// (`database::STATEMENT_WAIT`), not held until the route's timeout and answered `504`; the key
-/// works again once the pool has connected anew.
-#[tokio::test]
-async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
-    use sqlx::Connection;
-
-    let Some(pg) = PgSchema::fresh("lookup_silent").await else {
-        return;
-    };
-    let application = format!("plugin_lookup_{}", std::process::id());
+/// A server of the items plugin behind an API key, on `pg` through a proxy that can go silent,
+/// with a pool of two connections; and the key's `Authorization`.
+async fn items_behind_a_key(pg: &PgSchema, application: &str) -> (CutPostgres, TestClient, String) {
     let db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
     let pool = plugin_routes::database::connect_with(&db.url, 2)
         .await
@@ -873,44 +864,59 @@ async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
         .create_api_key(ALICE, "silent", &scopes("items:*"), None)
         .await
         .unwrap();
-    let key = format!("Bearer {}", key.key);
     let c = TestClient::new(plugins![auth = auth; ItemsPlugin::new(items)]);
+    (db, c, format!("Bearer {}", key.key))
+}
 
-    // The key's lookup waits behind a lock when the database goes silent; the database answers
-    // it once the lock is let go, and the answer never arrives.
-    let mut lock = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE auth_api_keys IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
-    let silenced = async {
-        let waiting = async {
-            while pg.queries_waiting_for_locks(&application).await == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
-            .await
-            .expect("the key is looked up within 10 s");
-        db.freeze();
-        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+/// A credential the built-in store looks up on a connection whose database went silent is
+/// answered `503 UNAVAILABLE` with `Retry-After` once the statement's bound has passed
+/// (`database::STATEMENT_WAIT`), not held until the route's timeout and answered `504`; the key
+/// works again once the pool has connected anew.
+#[tokio::test]
+async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
+    let Some(pg) = PgSchema::fresh("lookup_silent").await else {
+        return;
     };
-    let (r, ()) = tokio::join!(
-        c.get("/v1/plugins/items/items")
-            .header("authorization", &key)
-            .send(),
-        silenced
-    );
-    assert_unavailable(&r, "a key looked up on a silent connection");
-
-    let r = past_503(|| {
+    let application = format!("plugin_lookup_{}", std::process::id());
+    let (db, c, key) = items_behind_a_key(&pg, &application).await;
+    let list = || {
         c.get("/v1/plugins/items/items")
             .header("authorization", &key)
             .send()
-    })
-    .await;
-    assert_eq!(r.status(), 200, "{}", r.text());
+    };
+    let lock = "LOCK TABLE auth_api_keys IN ACCESS EXCLUSIVE MODE";
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, list()).await;
+    assert_unavailable(&r, "a key looked up on a silent connection");
 
+    let r = past_503(list).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    drop(db);
+    pg.remove().await;
+}
+
+/// The same for a plugin's own query: the items example bounds each of its statements
+/// (`database::bounded`), so a request whose query is caught on a silent connection is answered
+/// `503` within the bound rather than `504` at the route's timeout, and the next is served.
+#[tokio::test]
+async fn a_plugin_query_on_a_silent_connection_is_answered_503() {
+    let Some(pg) = PgSchema::fresh("items_silent").await else {
+        return;
+    };
+    let application = format!("plugin_items_silent_{}", std::process::id());
+    let (db, c, key) = items_behind_a_key(&pg, &application).await;
+    let list = || {
+        c.get("/v1/plugins/items/items")
+            .header("authorization", &key)
+            .send()
+    };
+    // The key is looked up and cached: the next request asks the database only for items.
+    assert_eq!(list().await.status(), 200);
+    let lock = "LOCK TABLE items IN ACCESS EXCLUSIVE MODE";
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, list()).await;
+    assert_unavailable(&r, "items listed on a silent connection");
+
+    let r = past_503(list).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
     drop(db);
     pg.remove().await;
 }

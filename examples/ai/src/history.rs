@@ -2,9 +2,11 @@
 //! configuration says so, with the secrets in the prompt and the answer removed first
 //! ([`secret_scan::redact_text`], the scanner the commit plugin uses). Every entry is its
 //! caller's alone: reading or deleting another's is the same as reading or deleting nothing.
+//! Each statement waits at most `plugin_routes::database::STATEMENT_WAIT` for its answer.
 
 use crate::cost::{Pico, Usage};
 use crate::provider::FinishReason;
+use plugin_routes::database::bounded;
 use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -85,7 +87,7 @@ impl History {
         let answer = secret_scan::redact_text(kept.answer);
         let removed = u32::try_from(prompt.secrets + answer.secrets).unwrap_or(u32::MAX);
         let id = new_id();
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO ai_history (id, caller, model, provider, prompt, answer, finish_reason, \
              input_tokens, output_tokens, cost_picodollars, streamed, secrets_removed, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -103,8 +105,8 @@ impl History {
         .bind(i64::from(kept.streamed))
         .bind(i64::from(removed))
         .bind(crate::ledger::now_ms())
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        bounded(statement).await?;
         Ok(id)
     }
 
@@ -125,33 +127,33 @@ impl History {
                     "SELECT {COLUMNS} FROM ai_history WHERE caller = $1 \
                      ORDER BY created_at DESC, id DESC LIMIT $2"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(caller)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
+                    .fetch_all(&self.pool);
+                bounded(statement).await?
             }
             Some(before) => {
-                let at: Option<i64> = sqlx::query_scalar(
+                let statement = sqlx::query_scalar(
                     "SELECT created_at FROM ai_history WHERE caller = $1 AND id = $2",
                 )
                 .bind(caller)
                 .bind(before)
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(&self.pool);
+                let at: Option<i64> = bounded(statement).await?;
                 let Some(at) = at else { return Ok(None) };
                 let sql = format!(
                     "SELECT {COLUMNS} FROM ai_history WHERE caller = $1 \
                      AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
                      ORDER BY created_at DESC, id DESC LIMIT $4"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(caller)
                     .bind(at)
                     .bind(before)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
+                    .fetch_all(&self.pool);
+                bounded(statement).await?
             }
         };
         rows.iter().map(entry).collect::<Result<_, _>>().map(Some)
@@ -163,11 +165,11 @@ impl History {
     /// The database failing.
     pub async fn get(&self, caller: &str, id: &str) -> Result<Option<HistoryEntry>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM ai_history WHERE caller = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(caller)
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         row.as_ref().map(entry).transpose()
     }
 
@@ -176,11 +178,11 @@ impl History {
     /// # Errors
     /// The database failing.
     pub async fn delete(&self, caller: &str, id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM ai_history WHERE caller = $1 AND id = $2")
+        let statement = sqlx::query("DELETE FROM ai_history WHERE caller = $1 AND id = $2")
             .bind(caller)
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(&self.pool);
+        let done = bounded(statement).await?;
         Ok(done.rows_affected() == 1)
     }
 }

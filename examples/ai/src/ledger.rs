@@ -183,7 +183,8 @@ impl Ledger {
     ) -> Result<Result<Reservation, Over>, sqlx::Error> {
         // On the path of every generation, whose route waits two minutes: a database gone
         // silent is answered 503 within the statement's bound instead. A reserve given up that
-        // the database still made leaves a hold that `release_stale` gives back.
+        // the database still made leaves a hold on the caller's budgets until it is released by
+        // age (`STALE_AFTER`), as a hold whose server stopped is: nothing is spent by it.
         bounded(async {
             let mut tx = self.pool.begin().await?;
             release_older(&mut tx, Some(caller), STALE_AFTER).await?;
@@ -354,11 +355,11 @@ impl Ledger {
              CAST(COALESCE(SUM(cost_picodollars), 0) AS BIGINT) \
              FROM ai_generations WHERE caller = $1 AND {column} = $2"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let statement = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(caller)
             .bind(period)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(&self.pool);
+        let row = bounded(statement).await?;
         let count = |i: usize| -> Result<u64, sqlx::Error> {
             Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
         };

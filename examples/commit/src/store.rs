@@ -6,6 +6,7 @@
 //! that change the same plan, the second to finish is told, never erases the first's work.
 
 use crate::planner::CommitType;
+use plugin_routes::database::bounded;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
@@ -153,7 +154,7 @@ impl RepositoryLock {
             // Closing the connection lets the lock go even if the unlock fails. Made after the
             // request may be gone, where no route's timeout bounds it: a connection whose server
             // stopped answering is dropped, and so closed, once the wait is over.
-            let _ = plugin_routes::database::bounded(async move {
+            let _ = bounded(async move {
                 let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(key)
                     .execute(&mut conn)
@@ -209,17 +210,23 @@ impl Plans {
         if !self.postgres {
             return Ok(Some(RepositoryLock { held: None }));
         }
-        let mut conn = self.pool.acquire().await?.detach();
-        // A server-side idle timeout would end the session, and the lock with it, mid-apply.
-        // (`idle_session_timeout` exists from PostgreSQL 14; older servers have none to end it.)
-        let _ = sqlx::query("SET idle_session_timeout = 0")
-            .execute(&mut conn)
-            .await;
         let key = lock_key(path);
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut conn)
-            .await?;
+        // Given up, the connection is dropped, and closed: a lock the server took on it goes
+        // with its session.
+        let (conn, taken) = bounded(async {
+            let mut conn = self.pool.acquire().await?.detach();
+            // A server-side idle timeout would end the session, and the lock with it, mid-apply.
+            // (`idle_session_timeout` exists from PostgreSQL 14; older servers have none to end it.)
+            let _ = sqlx::query("SET idle_session_timeout = 0")
+                .execute(&mut conn)
+                .await;
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
+            Ok((conn, taken))
+        })
+        .await?;
         Ok(taken.then_some(RepositoryLock {
             held: Some((conn, key)),
         }))
@@ -269,7 +276,7 @@ impl Plans {
         if let Some(old) = seen {
             query = query.bind(old.revision).bind(old.created_at);
         }
-        let done = query.execute(&self.pool).await?;
+        let done = bounded(query.execute(&self.pool)).await?;
         let saved = done.rows_affected() == 1;
         if saved {
             plan.revision = revision;
@@ -286,7 +293,7 @@ impl Plans {
     /// The database failing.
     pub async fn update(&self, plan: &mut Plan, now_ms: i64) -> Result<bool, sqlx::Error> {
         let json = serde_json::to_string(plan).unwrap_or_default();
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE commit_plans SET plan = $2, state = $3, updated_at = $4, edited_by = $5, \
              revision = revision + 1 \
              WHERE scope = $1 AND created_at = $6 AND revision = $7",
@@ -298,8 +305,8 @@ impl Plans {
         .bind(plan.edited_by.as_deref())
         .bind(plan.created_at)
         .bind(plan.revision)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        let done = bounded(statement).await?;
         let saved = done.rows_affected() == 1;
         if saved {
             plan.revision += 1;
@@ -315,13 +322,13 @@ impl Plans {
         &self,
         scope: &str,
     ) -> Result<Option<(Plan, BTreeMap<String, String>)>, sqlx::Error> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "SELECT plan, state, fingerprint, created_by, edited_by, revision FROM commit_plans \
              WHERE scope = $1",
         )
         .bind(scope)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         let Some(row) = row else { return Ok(None) };
         let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
         let mut plan: Plan = serde_json::from_str(&row.try_get::<String, _>(0)?).map_err(decode)?;
@@ -339,14 +346,14 @@ impl Plans {
     /// # Errors
     /// The database failing.
     pub async fn discard(&self, plan: &Plan) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "DELETE FROM commit_plans WHERE scope = $1 AND created_at = $2 AND revision = $3",
         )
         .bind(plan.scope.as_str())
         .bind(plan.created_at)
         .bind(plan.revision)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        let done = bounded(statement).await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -1,8 +1,11 @@
 //! Items in SQL through sqlx: the plugin's state. SQLite by default, PostgreSQL to run several
 //! servers on one database; the same queries serve both (sqlx's `Any` driver). Every query is
-//! scoped to the caller: an item is visible only to the user who created it.
+//! scoped to the caller: an item is visible only to the user who created it. Every query waits
+//! at most `plugin_routes::database::STATEMENT_WAIT` for its answer (`bounded`), so a database
+//! gone silent is answered `503` within it rather than `504` at the route's timeout.
 
 use crate::model::{Item, ItemStatus};
+use plugin_routes::database::bounded;
 use sqlx::{AnyPool, Row};
 
 /// The items plugin's state: the database pool.
@@ -89,34 +92,34 @@ impl ItemsState {
     ) -> Result<(Vec<Item>, u64), StoreError> {
         let offset = i64::from(page - 1) * i64::from(limit);
         let status = filter.map(ItemStatus::as_str);
-        let rows = sqlx::query(
+        let statement = sqlx::query(
             "SELECT id, name, status, created_at FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
         )
         .bind(owner)
         .bind(status)
         .bind(i64::from(limit))
         .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
+        .fetch_all(&self.pool);
+        let rows = bounded(statement).await?;
+        let statement = sqlx::query_scalar(
             "SELECT COUNT(*) FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2)",
         )
         .bind(owner)
         .bind(status)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(&self.pool);
+        let total: i64 = bounded(statement).await?;
         let items = rows.iter().map(item).collect::<Result<_, _>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
     pub(crate) async fn get(&self, owner: &str, id: i64) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "SELECT id, name, status, created_at FROM items WHERE id = $1 AND owner = $2",
         )
         .bind(id)
         .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         Ok(row.as_ref().map(item).transpose()?)
     }
 
@@ -126,14 +129,14 @@ impl ItemsState {
         name: &str,
         status: ItemStatus,
     ) -> Result<Item, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO items (owner, name, status) VALUES ($1, $2, $3) RETURNING id, name, status, created_at",
         )
         .bind(owner)
         .bind(name)
         .bind(status.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(&self.pool);
+        let row = bounded(statement).await?;
         Ok(item(&row)?)
     }
 
@@ -144,24 +147,24 @@ impl ItemsState {
         name: Option<&str>,
         status: Option<ItemStatus>,
     ) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE items SET name = COALESCE($2, name), status = COALESCE($3, status) WHERE id = $1 AND owner = $4 RETURNING id, name, status, created_at",
         )
         .bind(id)
         .bind(name)
         .bind(status.map(ItemStatus::as_str))
         .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool);
+        let row = bounded(statement).await?;
         Ok(row.as_ref().map(item).transpose()?)
     }
 
     pub(crate) async fn delete(&self, owner: &str, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM items WHERE id = $1 AND owner = $2")
+        let statement = sqlx::query("DELETE FROM items WHERE id = $1 AND owner = $2")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
-            .await?;
+            .execute(&self.pool);
+        let done = bounded(statement).await?;
         Ok(done.rows_affected() == 1)
     }
 }

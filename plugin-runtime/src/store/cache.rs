@@ -106,6 +106,15 @@ impl Cache {
             .remove(digest);
     }
 
+    /// Evicts the entry of the API key `key_id`, found by its id: for a revocation whose
+    /// answer did not come, which the database may still have made.
+    pub(crate) fn evict_key(&self, key_id: &str) {
+        self.map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, e| e.key_id.as_deref() != Some(key_id));
+    }
+
     pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }
@@ -121,5 +130,33 @@ impl Entry {
                 .touched
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cache;
+    use crate::request::Principal;
+    use std::time::Duration;
+
+    fn principal() -> Principal {
+        Principal {
+            user_id: "u1".to_owned(),
+            email: None,
+            scheme: "apiKey",
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_key_is_evicted_by_its_id_and_nothing_else_is() {
+        let cache = Cache::new(Duration::from_secs(10));
+        cache.insert([1; 32], principal(), None, Some("k1".to_owned()), 0, 0);
+        cache.insert([2; 32], principal(), None, Some("k2".to_owned()), 0, 0);
+        cache.insert([3; 32], principal(), None, None, 0, 0);
+        cache.evict_key("k1");
+        assert!(cache.get(&[1; 32], 1).is_none());
+        assert!(cache.get(&[2; 32], 1).is_some());
+        assert!(cache.get(&[3; 32], 1).is_some());
     }
 }

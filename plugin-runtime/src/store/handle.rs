@@ -288,7 +288,13 @@ impl Auth {
     /// Revokes the user's key; `false` if they have no such active key. Evicted from this
     /// server's cache at once; other servers stop accepting it within [`Auth::cache_ttl`].
     pub(crate) async fn revoke_key(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
-        match self.inner.store.revoke_key(user_id, id, now_ms()).await? {
+        let revoked = self.inner.store.revoke_key(user_id, id, now_ms()).await;
+        // A revocation given up (no answer within the statement's bound) may still have been
+        // made: the key stops working here at once whichever it was, and is looked up again.
+        if revoked.is_err() {
+            self.inner.cache.evict_key(id);
+        }
+        match revoked? {
             Some(hash_hex) => {
                 if let Ok(bytes) = hex::decode(&hash_hex)
                     && let Ok(digest) = <[u8; 32]>::try_from(bytes.as_slice())
