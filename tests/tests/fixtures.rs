@@ -520,20 +520,22 @@ pub(crate) async fn silenced_behind<T>(
         .execute(&mut locker)
         .await
         .unwrap();
-    let silence = async {
-        let waiting = async {
-            while pg.queries_waiting_for_locks(application).await == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
-            .await
-            .expect("the statement waits for the lock within 10 s");
-        db.freeze();
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut locker)
-            .await
-            .unwrap();
+    let mut work = std::pin::pin!(work);
+    let waiting = async {
+        while pg.queries_waiting_for_locks(application).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     };
-    tokio::join!(work, silence).0
+    tokio::select! {
+        _ = &mut work => panic!("the work ended before a statement of its waited for the lock"),
+        waited = tokio::time::timeout(std::time::Duration::from_secs(10), waiting) => {
+            waited.expect("a statement waits for the lock within 10 s");
+        }
+    }
+    db.freeze();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    work.await
 }

@@ -1648,8 +1648,8 @@ async fn a_taking_whose_answer_was_lost_runs_the_operation() {
         ServerConfig::default(),
     )
     .await;
-    // Its reader's key known to it (a credential's lookup, as any request's statements, waits
-    // on a silent connection until the route's timeout).
+    // Its reader's key known to it (a credential's lookup on a silent connection would be
+    // answered 503 after the statement's bound, and the cancel below would not be sent).
     let r = runner.get(&location, &runner.alice).await;
     assert_eq!(r.status(), 200, "{}", r.text());
     awaiting(|| async {

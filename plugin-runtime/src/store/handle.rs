@@ -290,7 +290,7 @@ impl Auth {
     pub(crate) async fn revoke_key(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
         let revoked = self.inner.store.revoke_key(user_id, id, now_ms()).await;
         // A revocation given up (no answer within the statement's bound) may still have been
-        // made: the key stops working here at once whichever it was, and is looked up again.
+        // made: this server no longer trusts its cached entry, and asks the database again.
         if revoked.is_err() {
             self.inner.cache.evict_key(id);
         }
