@@ -92,7 +92,7 @@ impl ItemsState {
     ) -> Result<(Vec<Item>, u64), StoreError> {
         let offset = i64::from(page - 1) * i64::from(limit);
         let status = filter.map(ItemStatus::as_str);
-        let statement = sqlx::query(
+        let rows = sqlx::query(
             "SELECT id, name, status, created_at FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
         )
         .bind(owner)
@@ -100,14 +100,14 @@ impl ItemsState {
         .bind(i64::from(limit))
         .bind(offset)
         .fetch_all(&self.pool);
-        let rows = bounded(statement).await?;
-        let statement = sqlx::query_scalar(
+        let total = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM items WHERE owner = $1 AND ($2 IS NULL OR status = $2)",
         )
         .bind(owner)
         .bind(status)
         .fetch_one(&self.pool);
-        let total: i64 = bounded(statement).await?;
+        // The page and its count share one bound, so the two together answer within it.
+        let (rows, total) = bounded(async { Ok((rows.await?, total.await?)) }).await?;
         let items = rows.iter().map(item).collect::<Result<_, _>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
