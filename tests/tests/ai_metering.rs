@@ -334,19 +334,11 @@ async fn a_settlement_tried_again_after_its_answer_was_lost_charges_once() {
 #[tokio::test]
 async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
     use ai_plugin::cost::Pico;
-    use ai_plugin::ledger::{Ledger, Periods};
+    use ai_plugin::ledger::Periods;
 
-    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_settle_silent").await else {
+    let Some((pg, mut db, application, ledger)) = ledger_behind_a_proxy("ai_settle").await else {
         return;
     };
-    let application = format!("plugin_ai_settle_{}", std::process::id());
-    let mut db =
-        crate::fixtures::CutPostgres::start(&format!("{}&application_name={application}", pg.url))
-            .await;
-    let pool = plugin_routes::database::connect_with(&db.url, 1)
-        .await
-        .unwrap();
-    let ledger = Ledger::open(pool, &db.url).await.unwrap();
     let periods = Periods::now();
     let made = hold(&ledger, &periods).await;
     let g = generation();
@@ -368,13 +360,7 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
     db.cut().await;
     db.restore().await;
     // Tried again as the bill does, while the pool lets the silent connection go.
-    let mut tries = 0;
-    let charged = loop {
-        match ledger.settle_again(&made, &g).await {
-            Err(e) if plugin_routes::database::is_unavailable(&e) && tries < 5 => tries += 1,
-            other => break other.unwrap(),
-        }
-    };
+    let charged = past_unavailable(|| ledger.settle_again(&made, &g)).await;
     assert!(charged, "the abandoned settlement was not made");
     assert!(!ledger.settle_again(&made, &g).await.unwrap());
     let (day, _) = ledger.totals("ada", &periods).await.unwrap();
@@ -389,38 +375,23 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
 /// minutes; once the pool has let the silent connection go, the next reserve is made.
 #[tokio::test]
 async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
-    use ai_plugin::cost::Pico;
-    use ai_plugin::ledger::{Ledger, Periods};
+    use ai_plugin::ledger::Periods;
 
-    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_reserve_silent").await else {
+    let Some((pg, mut db, application, ledger)) = ledger_behind_a_proxy("ai_reserve").await else {
         return;
     };
-    let application = format!("plugin_ai_reserve_{}", std::process::id());
-    let mut db =
-        crate::fixtures::CutPostgres::start(&format!("{}&application_name={application}", pg.url))
-            .await;
-    let pool = plugin_routes::database::connect_with(&db.url, 1)
-        .await
-        .unwrap();
-    let ledger = Ledger::open(pool, &db.url).await.unwrap();
     let periods = Periods::now();
     // The caller's budget rows exist, so the next reserve's update waits for their lock.
     hold(&ledger, &periods).await;
 
-    let reserve = crate::fixtures::silenced_behind(
+    let silenced = crate::fixtures::silenced_behind(
         &pg,
         &application,
         &db,
         "SELECT 1 FROM ai_budgets FOR UPDATE",
-        ledger.reserve(
-            "ada",
-            periods.clone(),
-            Pico(1_000),
-            Pico(100_000),
-            Pico(1_000_000),
-        ),
+        reserve(&ledger, &periods),
     );
-    let reserved = tokio::time::timeout(Duration::from_secs(30), reserve)
+    let reserved = tokio::time::timeout(Duration::from_secs(30), silenced)
         .await
         .expect("the reserve gives up within 30 s");
     let e = reserved.expect_err("its answer never came");
@@ -428,22 +399,7 @@ async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
 
     db.cut().await;
     db.restore().await;
-    let mut tries = 0;
-    let held = loop {
-        let made = ledger
-            .reserve(
-                "ada",
-                periods.clone(),
-                Pico(1_000),
-                Pico(100_000),
-                Pico(1_000_000),
-            )
-            .await;
-        match made {
-            Err(e) if plugin_routes::database::is_unavailable(&e) && tries < 5 => tries += 1,
-            other => break other.unwrap(),
-        }
-    };
+    let held = past_unavailable(|| reserve(&ledger, &periods)).await;
     assert!(held.is_ok(), "within the budgets");
     drop(db);
     pg.remove().await;
@@ -466,6 +422,14 @@ async fn hold(
     ledger: &ai_plugin::ledger::Ledger,
     periods: &ai_plugin::ledger::Periods,
 ) -> ai_plugin::ledger::Reservation {
+    reserve(ledger, periods).await.unwrap().unwrap()
+}
+
+/// Asks for that hold.
+async fn reserve(
+    ledger: &ai_plugin::ledger::Ledger,
+    periods: &ai_plugin::ledger::Periods,
+) -> Result<Result<ai_plugin::ledger::Reservation, ai_plugin::ledger::Over>, sqlx::Error> {
     use ai_plugin::cost::Pico;
     ledger
         .reserve(
@@ -476,6 +440,44 @@ async fn hold(
             Pico(1_000_000),
         )
         .await
-        .unwrap()
-        .unwrap()
+}
+
+/// A ledger on a fresh schema named after `name`, reached through a proxy that can go silent,
+/// its pool one connection: the schema, the proxy, and the application name its connections
+/// carry. `None` without PostgreSQL.
+async fn ledger_behind_a_proxy(
+    name: &str,
+) -> Option<(
+    crate::fixtures::PgSchema,
+    crate::fixtures::CutPostgres,
+    String,
+    ai_plugin::ledger::Ledger,
+)> {
+    let pg = crate::fixtures::PgSchema::fresh(&format!("{name}_silent")).await?;
+    let application = format!("plugin_{name}_{}", std::process::id());
+    let db =
+        crate::fixtures::CutPostgres::start(&format!("{}&application_name={application}", pg.url))
+            .await;
+    let pool = plugin_routes::database::connect_with(&db.url, 1)
+        .await
+        .unwrap();
+    let ledger = ai_plugin::ledger::Ledger::open(pool, &db.url)
+        .await
+        .unwrap();
+    Some((pg, db, application, ledger))
+}
+
+/// `attempt`'s answer once it is not unavailable, tried at most six times: as a caller tries
+/// again while the pool lets a silent connection go.
+async fn past_unavailable<T, Fut>(attempt: impl Fn() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    for _ in 0..5 {
+        match attempt().await {
+            Err(e) if plugin_routes::database::is_unavailable(&e) => {}
+            other => return other.unwrap(),
+        }
+    }
+    attempt().await.unwrap()
 }
