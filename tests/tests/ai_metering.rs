@@ -405,6 +405,69 @@ async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
     pg.remove().await;
 }
 
+/// The same, through the route as a caller meets it: a generation whose reserve is caught on a
+/// silent connection is answered `503 UNAVAILABLE` with `Retry-After` within the statement's
+/// bound (not `504` after the route's two minutes), the provider is not asked, and nothing is
+/// charged for it; once the pool has let the connection go, the next generation is made.
+#[tokio::test]
+async fn a_generation_whose_reserve_meets_a_silent_connection_is_answered_503() {
+    let Some(pg) = crate::fixtures::PgSchema::fresh("ai_route_silent").await else {
+        return;
+    };
+    let application = format!("plugin_ai_route_{}", std::process::id());
+    // The server's operations queue on PostgreSQL (apalis) needs `hstore`, kept in `public`.
+    let url = pg.url_with_public_extension("hstore").await;
+    let mut db =
+        crate::fixtures::CutPostgres::start(&format!("{url}&application_name={application}")).await;
+    let ai = ai_on(&db.url, "ai:*", 10.0).await;
+    let ask = || generate(&ai.client, json!({"prompt": "hello world"}));
+    // The key is looked up and cached, and the caller's budget rows are made: the next
+    // generation's first statement is its reserve, which waits for their lock.
+    let r = ask().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let asked = ai
+        .upstream
+        .seen
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+
+    let lock = "SELECT 1 FROM ai_budgets FOR UPDATE";
+    let answered = crate::fixtures::silenced_behind(&pg, &application, &db, lock, ask());
+    let r = tokio::time::timeout(Duration::from_secs(30), answered)
+        .await
+        .expect("answered within 30 s");
+    crate::fixtures::assert_unavailable(&r, "a reserve on a silent connection");
+    assert_eq!(
+        ai.upstream
+            .seen
+            .calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        asked,
+        "the provider was not asked"
+    );
+
+    // The refused reserve's transaction is still open on the connection that went silent,
+    // holding the caller's budget rows. Its end on the database's side, as the session's
+    // keepalives bring it within about 25 s of a client gone (`database::connect`), is what lets
+    // the caller's next reserve through: the proxy, whose kernel answers them, ends its
+    // connections instead.
+    assert_eq!(pg.transactions_left_open(&application).await, 1);
+    db.cut().await;
+    db.restore().await;
+    let r = crate::fixtures::past_503(ask).await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // Two generations of 5 tokens in and 3 out are charged, and nothing for the one refused.
+    let usage = usage_once(&ai.client, 2).await;
+    assert_eq!(
+        usage["today"]["usage"],
+        json!({"inputTokens": 10, "outputTokens": 6, "totalTokens": 16}),
+        "{usage}"
+    );
+    drop(ai);
+    drop(db);
+    pg.remove().await;
+}
+
 /// A generation of 5 tokens in and 3 out, costing 700 picodollars.
 fn generation() -> ai_plugin::ledger::Generation<'static> {
     ai_plugin::ledger::Generation {

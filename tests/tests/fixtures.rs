@@ -262,16 +262,28 @@ impl PgSchema {
             .await
     }
 
+    /// How many connections named `application` are in a transaction with no query running:
+    /// one whose client gave up on a statement (its answer lost) and never ended it.
+    pub(crate) async fn transactions_left_open(&self, application: &str) -> i64 {
+        self.sessions(application, "idle in transaction", "").await
+    }
+
     /// How many connections named `application` run a query that meets `and` (SQL).
     async fn activity(&self, application: &str, and: &'static str) -> i64 {
+        self.sessions(application, "active", and).await
+    }
+
+    /// How many connections named `application` are in `state` and meet `and` (SQL).
+    async fn sessions(&self, application: &str, state: &str, and: &'static str) -> i64 {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
         let sql = format!(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-             AND state = 'active' {and}"
+             AND state = $2 {and}"
         );
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(application)
+            .bind(state)
             .fetch_one(&mut conn)
             .await
             .unwrap()
@@ -477,6 +489,20 @@ pub(crate) async fn operations_on(
 /// which leaves them running.
 pub(crate) fn run_operations(operations: &plugin_routes::operations::Operations) {
     drop(operations.start());
+}
+
+/// `503 UNAVAILABLE` with `Retry-After`, the envelope naming no address.
+pub(crate) fn assert_unavailable(r: &plugin_routes::testing::TestResponse, what: &str) {
+    assert_eq!(r.status(), 503, "{what}: {}", r.text());
+    assert_eq!(r.header("retry-after"), Some("5"), "{what}");
+    let e = r.error();
+    assert_eq!(e["code"], "UNAVAILABLE", "{what}: {e}");
+    assert_eq!(e["details"]["retryAfterSeconds"], 5, "{what}: {e}");
+    let text = r.text();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("postgres"),
+        "{what}: no address or user in the answer: {text}"
+    );
 }
 
 /// `request`'s answer once it is anything but `503` (which says when to ask again), asked again

@@ -6,7 +6,8 @@
 //! and everything recovers by itself when it is back.
 
 use crate::fixtures::{
-    ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, past_503, scopes,
+    ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, assert_unavailable, past_503,
+    scopes,
 };
 use crate::throttling::redis_url;
 use items_example::{ItemsPlugin, ItemsState};
@@ -97,20 +98,6 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     );
     drop(db);
     pg.remove().await;
-}
-
-/// `503 UNAVAILABLE` with `Retry-After`, the envelope naming no address.
-fn assert_unavailable(r: &plugin_routes::testing::TestResponse, what: &str) {
-    assert_eq!(r.status(), 503, "{what}: {}", r.text());
-    assert_eq!(r.header("retry-after"), Some("5"), "{what}");
-    let e = r.error();
-    assert_eq!(e["code"], "UNAVAILABLE", "{what}: {e}");
-    assert_eq!(e["details"]["retryAfterSeconds"], 5, "{what}: {e}");
-    let text = r.text();
-    assert!(
-        !text.contains("127.0.0.1") && !text.contains("postgres"),
-        "{what}: no address or user in the answer: {text}"
-    );
 }
 
 /// The items plugin and the credential store on PostgreSQL, cut behind a proxy: every request
