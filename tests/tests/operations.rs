@@ -2071,3 +2071,95 @@ async fn a_server_runs_at_most_its_places_at_once() {
     s.running.stop(Duration::ZERO).await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The clean-up of done jobs finds those past the retention through an index of its own, made
+/// when the queue is opened (`plugin_routes_jobs_done`), on SQLite and on PostgreSQL: apalis's
+/// indexes had it read every job of a queue done within the retention (SQLite) or the whole
+/// table (PostgreSQL), once a minute for each operation route of each server. On PostgreSQL the
+/// plan is asked with sequential scans priced out, so it names the index only if the index can
+/// serve the clean-up's condition; a database of the test's own makes sure this server's queue
+/// made it.
+#[tokio::test]
+async fn done_jobs_past_the_retention_are_found_through_an_index() {
+    const CLEAN_UP: &str = "DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} \
+                            WHERE job_type = 'q' AND status = 'Done' AND done_at < {before} \
+                            LIMIT 1000)";
+    let (dir, url) = crate::server::fresh_sqlite("ops-done-index");
+    let db = Database::connect(&url).await.unwrap();
+    let operations = Operations::open(&db, OperationSettings::default().with_namespace(&url))
+        .await
+        .unwrap();
+    let sql = CLEAN_UP.replace("{jobs}", "Jobs").replace("{before}", "5");
+    let plan: Vec<String> = {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<String, _>("detail")).collect()
+    };
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX plugin_routes_jobs_done")),
+        "SQLite: {plan:?}"
+    );
+    drop(operations);
+    db.pool.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+
+    let Ok(base) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the index's test on PostgreSQL");
+        return;
+    };
+    let name = format!("plugin_ops_done_index_{}", std::process::id());
+    let admin = |sql: String| {
+        let base = base.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    admin(format!("CREATE DATABASE {name}")).await;
+    let url = {
+        let (head, tail) = base.rsplit_once('/').unwrap();
+        let query = tail.split_once('?').map(|(_, q)| format!("?{q}"));
+        format!("{head}/{name}{}", query.unwrap_or_default())
+    };
+    let db = Database::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS hstore")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let operations = Operations::open(&db, OperationSettings::default().with_namespace(&url))
+        .await
+        .unwrap();
+    let sql = CLEAN_UP
+        .replace("{jobs}", "apalis.jobs")
+        .replace("{before}", "to_timestamp(5)");
+    let plan: Vec<String> = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("plugin_routes_jobs_done")),
+        "PostgreSQL: {plan:#?}"
+    );
+    drop(operations);
+    db.pool.close().await;
+    admin(format!("DROP DATABASE {name} WITH (FORCE)")).await;
+}

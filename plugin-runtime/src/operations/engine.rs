@@ -1055,6 +1055,7 @@ impl Engine {
                     .await?
                     .rows_affected()
             }
+            // Read through `plugin_routes_jobs_done` (`index_done_jobs`), on either database.
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
                 let sql = format!(
@@ -1298,6 +1299,14 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
             let mut migrator = apalis_sqlite::SqliteStorage::<()>::migrations();
             migrator.set_ignore_missing(true);
             migrator.run(&pool).await?;
+            // As on PostgreSQL (`index_done_jobs`): apalis's index on a queue's jobs by status
+            // has the clean-up read every job done within the retention.
+            sqlx::query(
+                "CREATE INDEX IF NOT EXISTS plugin_routes_jobs_done ON Jobs (job_type, done_at) \
+                 WHERE status = 'Done'",
+            )
+            .execute(&pool)
+            .await?;
             Ok(Queue::Sqlite(pool))
         }
         #[cfg(feature = "operations-postgres")]
@@ -1306,6 +1315,7 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
             apalis_postgres::PostgresStorage::setup(&pool)
                 .await
                 .map_err(|e| sqlx::Error::Protocol(format!("setting up apalis: {e}")))?;
+            index_done_jobs(&pool).await?;
             Ok(Queue::Postgres(pool))
         }
         other => Err(sqlx::Error::Configuration(
@@ -1319,6 +1329,33 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
             .into(),
         )),
     }
+}
+
+/// The index that the clean-up of done jobs reads ([`Engine::delete_done_jobs`]), made on
+/// apalis's table unless it is there. apalis's own indexes on PostgreSQL cover only the jobs a
+/// worker may take, so without it each clean-up scans the whole table (every queue's jobs, done
+/// within the retention or not), once a minute for each operation route of each server, however
+/// few jobs are past the retention. Made once for the database, by the first server to open the queue;
+/// servers opening together take turns, and the others find it made. Built on a table that
+/// already holds jobs, it holds off writes to them while it is built (BENCHMARKS.md: about a
+/// second a million jobs).
+#[cfg(feature = "operations-postgres")]
+async fn index_done_jobs(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    let made = "SELECT to_regclass('apalis.plugin_routes_jobs_done') IS NOT NULL";
+    if sqlx::query_scalar::<_, bool>(made).fetch_one(pool).await? {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "CREATE INDEX IF NOT EXISTS plugin_routes_jobs_done ON apalis.jobs (job_type, done_at) \
+         WHERE status = 'Done'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
