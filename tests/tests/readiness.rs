@@ -855,6 +855,90 @@ async fn items_behind_a_key(pg: &PgSchema, application: &str) -> (CutPostgres, T
     (db, c, format!("Bearer {}", key.key))
 }
 
+/// A key's revocation whose answer was lost (its statement given up on a silent connection after
+/// the database had made it) is answered `503 UNAVAILABLE`, and this server no longer trusts its
+/// cached entry for the key, however long its cache keeps entries: the key's next use is looked
+/// up again and refused as revoked, where the cache would have let it in.
+#[tokio::test]
+async fn a_key_whose_revocation_was_answered_503_is_looked_up_again() {
+    let Some(pg) = PgSchema::fresh("revoke_silent").await else {
+        return;
+    };
+    let application = format!("plugin_revoke_silent_{}", std::process::id());
+    let mut db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
+    let pool = plugin_routes::database::connect_with(&db.url, 2)
+        .await
+        .unwrap();
+    let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
+    let config = AuthConfig::default().with_cache_ttl(std::time::Duration::from_secs(600));
+    let auth = Auth::open(pool.clone(), config).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key(ALICE, "revoked while silent", &scopes("items:*"), None)
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth),
+        ItemsPlugin::new(items),
+    ]);
+    let bearer = format!("Bearer {}", key.key);
+    let list = || {
+        c.get("/v1/plugins/items/items")
+            .header("authorization", &bearer)
+            .send()
+    };
+    // Looked up and cached for ten minutes.
+    assert_eq!(list().await.status(), 200);
+    let r = c
+        .post("/v1/auth/login")
+        .json(&json!({"email": ALICE, "password": ALICE_PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let revoke = c
+        .delete(&format!("/v1/auth/api-keys/{}", key.info.id))
+        .header("cookie", &cookie)
+        .send();
+    // The key's row, not the table: the update is parsed, sent and carried out once the lock is
+    // let go (a table's lock would hold it at parsing, before it is sent).
+    let lock = "SELECT 1 FROM auth_api_keys FOR UPDATE";
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, revoke).await;
+    assert_unavailable(&r, "a revocation on a silent connection");
+
+    db.cut().await;
+    db.restore().await;
+    // The database made the revocation; only its answer was lost.
+    let revoked_at: Option<i64> = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+        sqlx::query_scalar("SELECT revoked_at FROM auth_api_keys")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert!(revoked_at.is_some(), "revoked by the database");
+    let r = past_503(list).await;
+    assert_eq!(
+        r.status(),
+        401,
+        "the revoked key, looked up again: {}",
+        r.text()
+    );
+    drop(db);
+    pg.remove().await;
+}
+
 /// A credential the built-in store looks up on a connection whose database went silent is
 /// answered `503 UNAVAILABLE` with `Retry-After` once the statement's bound has passed
 /// (`database::STATEMENT_WAIT`), not held until the route's timeout and answered `504`; the key
