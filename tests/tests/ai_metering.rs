@@ -348,6 +348,7 @@ async fn a_settlement_on_a_silent_connection_gives_up_and_charges_once() {
         &application,
         &db,
         "SELECT 1 FROM ai_holds FOR UPDATE",
+        "DELETE FROM ai_holds WHERE id = %",
         ledger.settle(&made, &g),
     );
     let settled = tokio::time::timeout(Duration::from_secs(30), settle)
@@ -389,6 +390,7 @@ async fn a_reserve_on_a_silent_connection_gives_up_as_unavailable() {
         &application,
         &db,
         "SELECT 1 FROM ai_budgets FOR UPDATE",
+        "UPDATE ai_budgets SET reserved = reserved + %",
         reserve(&ledger, &periods),
     );
     let reserved = tokio::time::timeout(Duration::from_secs(30), silenced)
@@ -432,7 +434,10 @@ async fn a_generation_whose_reserve_meets_a_silent_connection_is_answered_503() 
         .load(std::sync::atomic::Ordering::SeqCst);
 
     let lock = "SELECT 1 FROM ai_budgets FOR UPDATE";
-    let answered = crate::fixtures::silenced_behind(&pg, &application, &db, lock, ask());
+    // The reserve's own update, not the first generation's settlement (written on a task of its
+    // own) should that come late.
+    let reserving = "UPDATE ai_budgets SET reserved = reserved + %";
+    let answered = crate::fixtures::silenced_behind(&pg, &application, &db, lock, reserving, ask());
     let r = tokio::time::timeout(Duration::from_secs(30), answered)
         .await
         .expect("answered within 30 s");

@@ -262,6 +262,22 @@ impl PgSchema {
             .await
     }
 
+    /// How many of the queries [`Self::running_queries`] counts wait for a lock running a
+    /// statement `like` (SQL `LIKE`).
+    pub(crate) async fn statements_waiting_for_locks(&self, application: &str, like: &str) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND state = 'active' AND wait_event_type = 'Lock' AND query LIKE $2",
+        )
+        .bind(application)
+        .bind(like)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    }
+
     /// How many connections named `application` are in a transaction with no query running:
     /// one whose client gave up on a statement (its answer lost) and never ended it.
     pub(crate) async fn transactions_left_open(&self, application: &str) -> i64 {
@@ -528,15 +544,18 @@ where
     }
 }
 
-/// `work`, run while a statement of the server's (on `application`'s connections) waits behind
-/// `lock` (taken in a transaction of its own): once it waits, the database goes silent (the
-/// connections open through `db` stop carrying anything; new ones still reach the server) and
-/// the lock is let go, so the database answers the statement and the answer never arrives.
+/// `work`, run while a statement of the server's (on `application`'s connections) that is
+/// `like` `waiting` (SQL `LIKE`: the one the test means to catch, not a background write that
+/// happens to meet the lock) waits behind `lock` (taken in a transaction of its own): once it
+/// waits, the database goes silent (the connections open through `db` stop carrying anything;
+/// new ones still reach the server) and the lock is let go, so the database answers the
+/// statement and the answer never arrives.
 pub(crate) async fn silenced_behind<T>(
     pg: &PgSchema,
     application: &str,
     db: &CutPostgres,
     lock: &str,
+    waiting: &str,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     use sqlx::Connection;
@@ -548,7 +567,7 @@ pub(crate) async fn silenced_behind<T>(
         .unwrap();
     let mut work = std::pin::pin!(work);
     let waiting = async {
-        while pg.queries_waiting_for_locks(application).await == 0 {
+        while pg.statements_waiting_for_locks(application, waiting).await == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };

@@ -2074,26 +2074,32 @@ async fn a_server_runs_at_most_its_places_at_once() {
 
 /// The clean-up of done jobs finds those past the retention through an index of its own, made
 /// when the queue is opened (`plugin_routes_jobs_done`), on SQLite and on PostgreSQL: apalis's
-/// indexes had it read every job of a queue done within the retention (SQLite) or the whole
-/// table (PostgreSQL), once a minute for each operation route of each server. On PostgreSQL the
-/// plan is asked with sequential scans priced out, so it names the index only if the index can
-/// serve the clean-up's condition; a database of the test's own makes sure this server's queue
-/// made it.
+/// indexes had it read every job of the queue done within the retention, once a minute for each
+/// operation route of each server. The plan asked for is the clean-up's own statement with its
+/// parameters' types (on PostgreSQL prepared, with sequential scans priced out, so it names the
+/// index only if the index can serve it); a PostgreSQL database of the test's own makes sure
+/// this server's queue made it.
 #[tokio::test]
 async fn done_jobs_past_the_retention_are_found_through_an_index() {
-    const CLEAN_UP: &str = "DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} \
-                            WHERE job_type = 'q' AND status = 'Done' AND done_at < {before} \
-                            LIMIT 1000)";
+    use plugin_routes::database::Backend;
+    use plugin_routes::operations::done_jobs_statement;
+    use sqlx::Connection;
+
     let (dir, url) = crate::server::fresh_sqlite("ops-done-index");
     let db = Database::connect(&url).await.unwrap();
     let operations = Operations::open(&db, OperationSettings::default().with_namespace(&url))
         .await
         .unwrap();
-    let sql = CLEAN_UP.replace("{jobs}", "Jobs").replace("{before}", "5");
     let plan: Vec<String> = {
-        use sqlx::{Connection, Row};
+        use sqlx::Row;
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {}",
+            done_jobs_statement(Backend::Sqlite)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind("q")
+            .bind(5_i64)
             .fetch_all(&mut conn)
             .await
             .unwrap();
@@ -2108,48 +2114,27 @@ async fn done_jobs_past_the_retention_are_found_through_an_index() {
     db.pool.close().await;
     let _ = std::fs::remove_dir_all(dir);
 
-    let Ok(base) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run the index's test on PostgreSQL");
+    let Some(mut scratch) = ScratchDatabase::make("plugin_ops_done_index").await else {
         return;
     };
-    let name = format!("plugin_ops_done_index_{}", std::process::id());
-    let admin = |sql: String| {
-        let base = base.clone();
-        async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    };
-    admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    admin(format!("CREATE DATABASE {name}")).await;
-    let url = {
-        let (head, tail) = base.rsplit_once('/').unwrap();
-        let query = tail.split_once('?').map(|(_, q)| format!("?{q}"));
-        format!("{head}/{name}{}", query.unwrap_or_default())
-    };
-    let db = Database::connect(&url).await.unwrap();
+    let db = Database::connect(&scratch.url).await.unwrap();
     sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS hstore")
         .execute(&db.pool)
         .await
         .unwrap();
-    let operations = Operations::open(&db, OperationSettings::default().with_namespace(&url))
-        .await
-        .unwrap();
-    let sql = CLEAN_UP
-        .replace("{jobs}", "apalis.jobs")
-        .replace("{before}", "to_timestamp(5)");
+    let settings = OperationSettings::default().with_namespace(&scratch.url);
+    let operations = Operations::open(&db, settings).await.unwrap();
     let plan: Vec<String> = {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("SET enable_seqscan = off")
+        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+        let prepare = format!(
+            "SET enable_seqscan = off; PREPARE clean_up (text, int8) AS {}",
+            done_jobs_statement(Backend::Postgres)
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
             .execute(&mut conn)
             .await
             .unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+        sqlx::query_scalar("EXPLAIN EXECUTE clean_up ('q', 5000)")
             .fetch_all(&mut conn)
             .await
             .unwrap()
@@ -2161,5 +2146,140 @@ async fn done_jobs_past_the_retention_are_found_through_an_index() {
     );
     drop(operations);
     db.pool.close().await;
-    admin(format!("DROP DATABASE {name} WITH (FORCE)")).await;
+
+    // A server whose role may use apalis's tables but does not own them (an owner made them,
+    // and the index is not there) cannot make the index: it starts without it.
+    let role = format!("plugin_not_owner_{}", std::process::id());
+    scratch.admin(&format!("DROP ROLE IF EXISTS {role}")).await;
+    scratch.roles.push(role.clone());
+    scratch
+        .admin(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT ALL ON DATABASE {name} TO {role}",
+            name = scratch.name
+        ))
+        .await;
+    {
+        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+        let grants = format!(
+            "DROP INDEX apalis.plugin_routes_jobs_done; \
+             GRANT USAGE, CREATE ON SCHEMA apalis, public TO {role}; \
+             GRANT ALL ON ALL TABLES IN SCHEMA apalis, public TO {role}; \
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA apalis, public TO {role}; \
+             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apalis TO {role}"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(grants))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let as_role = {
+        let (scheme, rest) = scratch.url.split_once("://").unwrap();
+        let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{role}@{host}")
+    };
+    let db = Database::connect(&as_role).await.unwrap();
+    let settings = OperationSettings::default().with_namespace(&scratch.url);
+    let opened = Operations::open(&db, settings).await;
+    assert!(opened.is_ok(), "{:?}", opened.err());
+    let made: bool =
+        sqlx::query_scalar("SELECT to_regclass('apalis.plugin_routes_jobs_done') IS NOT NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        !made,
+        "the index was made by a role that does not own the table"
+    );
+    drop(opened);
+    db.pool.close().await;
+}
+
+/// A PostgreSQL database of a test's own, dropped with it (panicking or not), for what would
+/// touch what every test shares (apalis's schema).
+struct ScratchDatabase {
+    base: String,
+    name: String,
+    /// A URL to it.
+    url: String,
+    /// Roles the test made, dropped after the database.
+    roles: Vec<String>,
+}
+
+impl ScratchDatabase {
+    /// A fresh database `<name>_<pid>`; `None`, said, without PostgreSQL.
+    async fn make(name: &str) -> Option<ScratchDatabase> {
+        let Ok(base) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: set PLUGIN_TEST_POSTGRES_URL to run `{name}` on PostgreSQL");
+            return None;
+        };
+        let name = format!("{name}_{}", std::process::id());
+        let url = {
+            let (path, query) = base.split_once('?').unwrap_or((&base, ""));
+            let (server, _) = path.rsplit_once('/').unwrap();
+            let sep = if query.is_empty() { "" } else { "?" };
+            format!("{server}/{name}{sep}{query}")
+        };
+        let scratch = ScratchDatabase {
+            base,
+            name,
+            url,
+            roles: Vec::new(),
+        };
+        scratch
+            .admin(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                scratch.name
+            ))
+            .await;
+        scratch
+            .admin(&format!("CREATE DATABASE {}", scratch.name))
+            .await;
+        Some(scratch)
+    }
+
+    async fn admin(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        // One at a time: a database is not dropped inside a transaction, which several
+        // statements sent together would be.
+        let mut statements = vec![format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )];
+        statements.extend(
+            self.roles
+                .iter()
+                .map(|r| format!("DROP ROLE IF EXISTS {r}")),
+        );
+        let base = self.base.clone();
+        // On a thread of its own: this may run inside the test's runtime, which cannot be
+        // blocked on.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await
+                        .ok()?;
+                }
+                Some(())
+            })
+        });
+        let _ = dropped.join();
+    }
 }

@@ -913,7 +913,9 @@ async fn a_key_whose_revocation_was_answered_503_is_looked_up_again() {
     // The key's row, not the table: the update is parsed, sent and carried out once the lock is
     // let go (a table's lock would hold it at parsing, before it is sent).
     let lock = "SELECT 1 FROM auth_api_keys FOR UPDATE";
-    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, revoke).await;
+    // The revocation, not the key's last use written in the background should that come late.
+    let revoking = "UPDATE auth_api_keys SET revoked_at%";
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, revoking, revoke).await;
     assert_unavailable(&r, "a revocation on a silent connection");
 
     db.cut().await;
@@ -956,7 +958,7 @@ async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
             .send()
     };
     let lock = "LOCK TABLE auth_api_keys IN ACCESS EXCLUSIVE MODE";
-    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, list()).await;
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, "SELECT%", list()).await;
     assert_unavailable(&r, "a key looked up on a silent connection");
 
     let r = past_503(list).await;
@@ -983,7 +985,7 @@ async fn a_plugin_query_on_a_silent_connection_is_answered_503() {
     // The key is looked up and cached: the next request asks the database only for items.
     assert_eq!(list().await.status(), 200);
     let lock = "LOCK TABLE items IN ACCESS EXCLUSIVE MODE";
-    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, list()).await;
+    let r = crate::fixtures::silenced_behind(&pg, &application, &db, lock, "SELECT%", list()).await;
     assert_unavailable(&r, "items listed on a silent connection");
 
     let r = past_503(list).await;

@@ -190,7 +190,10 @@ impl Ledger {
         // On the path of every generation, whose route waits two minutes: a database gone
         // silent is answered 503 within the statement's bound instead. A reserve given up that
         // the database still made leaves a hold on the caller's budgets until it is released by
-        // age (`STALE_AFTER`), as a hold whose server stopped is: nothing is spent by it.
+        // age (`STALE_AFTER`), as a hold whose server stopped is: nothing is spent by it. One
+        // given up before its end leaves its transaction open, holding the caller's budget rows,
+        // so the caller's next reserves wait out their bound too, until the database ends the
+        // session (when the pool closes the connection, or by keepalives if it is cut off).
         bounded(async {
             let mut tx = self.pool.begin().await?;
             release_older(&mut tx, Some(caller), STALE_AFTER).await?;

@@ -1036,36 +1036,24 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// One batch of [`Self::delete_jobs_done_before`] in `queue`.
+    /// One batch of [`Self::delete_jobs_done_before`] in `queue`, read through
+    /// `plugin_routes_jobs_done` where it was made ([`index_done_jobs`]).
     #[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
     async fn delete_done_jobs(&self, queue: &str, before: i64) -> Result<u64, sqlx::Error> {
         Ok(match &self.queue {
             // apalis writes `done_at` in seconds since the epoch on SQLite.
             #[cfg(feature = "operations-sqlite")]
             Queue::Sqlite(pool) => {
-                let sql = format!(
-                    "DELETE FROM Jobs WHERE id IN (SELECT id FROM Jobs WHERE job_type = ?1 \
-                     AND status = 'Done' AND done_at < ?2 LIMIT {})",
-                    super::store::DELETE_BATCH
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                sqlx::query(sqlx::AssertSqlSafe(done_jobs_statement(Backend::Sqlite)))
                     .bind(queue)
                     .bind(before / 1000)
                     .execute(pool)
                     .await?
                     .rows_affected()
             }
-            // Read through `plugin_routes_jobs_done` (`index_done_jobs`), on either database.
             #[cfg(feature = "operations-postgres")]
             Queue::Postgres(pool) => {
-                let sql = format!(
-                    "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs \
-                     WHERE job_type = $1 AND status = 'Done' \
-                     AND done_at < to_timestamp($2::double precision / 1000) \
-                     LIMIT {})",
-                    super::store::DELETE_BATCH
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                sqlx::query(sqlx::AssertSqlSafe(done_jobs_statement(Backend::Postgres)))
                     .bind(queue)
                     .bind(before)
                     .execute(pool)
@@ -1300,11 +1288,12 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
             migrator.set_ignore_missing(true);
             migrator.run(&pool).await?;
             // As on PostgreSQL (`index_done_jobs`): apalis's index on a queue's jobs by status
-            // has the clean-up read every job done within the retention.
-            sqlx::query(
-                "CREATE INDEX IF NOT EXISTS plugin_routes_jobs_done ON Jobs (job_type, done_at) \
-                 WHERE status = 'Done'",
-            )
+            // has the clean-up read every job of the queue done within the retention. A
+            // server's own file: made here, or the server does not start, as with a migration.
+            let jobs_index = DONE_JOBS_INDEX.replace("{jobs}", "Jobs");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE INDEX IF NOT EXISTS {jobs_index}"
+            )))
             .execute(&pool)
             .await?;
             Ok(Queue::Sqlite(pool))
@@ -1315,7 +1304,7 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
             apalis_postgres::PostgresStorage::setup(&pool)
                 .await
                 .map_err(|e| sqlx::Error::Protocol(format!("setting up apalis: {e}")))?;
-            index_done_jobs(&pool).await?;
+            index_done_jobs(&pool).await;
             Ok(Queue::Postgres(pool))
         }
         other => Err(sqlx::Error::Configuration(
@@ -1331,31 +1320,82 @@ async fn open_queue(db: &Database) -> Result<Queue, sqlx::Error> {
     }
 }
 
-/// The index that the clean-up of done jobs reads ([`Engine::delete_done_jobs`]), made on
-/// apalis's table unless it is there. apalis's own indexes on PostgreSQL cover only the jobs a
-/// worker may take, so without it each clean-up scans the whole table (every queue's jobs, done
-/// within the retention or not), once a minute for each operation route of each server, however
-/// few jobs are past the retention. Made once for the database, by the first server to open the queue;
-/// servers opening together take turns, and the others find it made. Built on a table that
-/// already holds jobs, it holds off writes to them while it is built (BENCHMARKS.md: about a
-/// second a million jobs).
+/// The statement that deletes a batch of a queue's jobs done before a time: the queue's name
+/// (`$1`/`?1`) and the time (`$2`/`?2`: milliseconds since the epoch as an `int8` on PostgreSQL,
+/// seconds on SQLite, as apalis writes `done_at` there). Shared with the tests, which ask for its
+/// plan.
+pub fn done_jobs_statement(backend: Backend) -> String {
+    let batch = super::store::DELETE_BATCH;
+    match backend {
+        Backend::Sqlite => format!(
+            "DELETE FROM Jobs WHERE id IN (SELECT id FROM Jobs WHERE job_type = ?1 \
+             AND status = 'Done' AND done_at < ?2 LIMIT {batch})"
+        ),
+        Backend::Postgres => format!(
+            "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs \
+             WHERE job_type = $1 AND status = 'Done' \
+             AND done_at < to_timestamp($2::double precision / 1000) LIMIT {batch})"
+        ),
+    }
+}
+
+/// What the index the clean-up of done jobs reads is made with, on either database.
+#[cfg(any(feature = "operations-sqlite", feature = "operations-postgres"))]
+const DONE_JOBS_INDEX: &str = "plugin_routes_jobs_done ON {jobs} (job_type, done_at) \
+                               WHERE status = 'Done'";
+
+/// Makes the index that the clean-up of done jobs reads ([`Engine::delete_done_jobs`]) on
+/// apalis's table, unless it is there. apalis's own indexes on PostgreSQL have the clean-up
+/// read every job of the queue, done within the retention or not, once a minute for each
+/// operation route of each server, however few are past the retention (BENCHMARKS.md). Made
+/// once for the database, by the first server to open the queue; servers opening together take
+/// turns, and the others find it made.
+///
+/// Building it holds off writes to the jobs table, about a second a million jobs, so it is
+/// given up if the table's lock is not had within 2 s or the build does not end within 10 s
+/// (a table of many millions of jobs), and it cannot be made by a role that does not own the
+/// table: then the server starts without it and says how to make it (the clean-up is slower,
+/// not wrong).
 #[cfg(feature = "operations-postgres")]
-async fn index_done_jobs(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
-    let made = "SELECT to_regclass('apalis.plugin_routes_jobs_done') IS NOT NULL";
-    if sqlx::query_scalar::<_, bool>(made).fetch_one(pool).await? {
-        return Ok(());
+async fn index_done_jobs(pool: &sqlx::PgPool) {
+    let jobs_index = DONE_JOBS_INDEX.replace("{jobs}", "apalis.jobs");
+    match make_done_jobs_index(pool, &jobs_index).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "the index `apalis.plugin_routes_jobs_done` is there but not valid (a concurrent build that failed): the clean-up of done jobs reads every job of a queue until it is made again: `DROP INDEX CONCURRENTLY apalis.plugin_routes_jobs_done; CREATE INDEX CONCURRENTLY {jobs_index}`"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "the index the clean-up of done jobs reads was not made; the clean-up reads every job of a queue until the table's owner makes it: `CREATE INDEX CONCURRENTLY {jobs_index}`"
+        ),
+    }
+}
+
+/// [`index_done_jobs`]'s work: whether the index is there and valid once it is done.
+#[cfg(feature = "operations-postgres")]
+async fn make_done_jobs_index(pool: &sqlx::PgPool, jobs_index: &str) -> Result<bool, sqlx::Error> {
+    const VALID: &str = "SELECT i.indisvalid FROM pg_index i \
+                         WHERE i.indexrelid = to_regclass('apalis.plugin_routes_jobs_done')";
+    if let Some(valid) = bounded(sqlx::query_scalar::<_, bool>(VALID).fetch_optional(pool)).await? {
+        return Ok(valid);
     }
     let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL lock_timeout = '2s'")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL statement_timeout = '10s'")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "CREATE INDEX IF NOT EXISTS plugin_routes_jobs_done ON apalis.jobs (job_type, done_at) \
-         WHERE status = 'Done'",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE INDEX IF NOT EXISTS {jobs_index}"
+    )))
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -32,6 +32,9 @@ pub use runner::{Outcome, RunFuture};
 pub use settings::OperationSettings;
 
 pub(crate) use crate::declare::OperationState as State;
+/// The clean-up's statement, for the tests that ask for its plan. Not public API.
+#[doc(hidden)]
+pub use engine::done_jobs_statement;
 pub(crate) use engine::{Engine, now_ms};
 pub(crate) use store::OperationRow;
 pub(crate) use view::View;

@@ -9,7 +9,8 @@
 set -euo pipefail
 src=${1:-postgres://postgres@127.0.0.1:5432/test}
 db=plugin_done_jobs_bench
-base=${src%/*}
+path=${src%%\?*}
+base=${path%/*}
 psql "$src" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 trap 'psql "$src" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
 psql "$base/$db" -qc "CREATE EXTENSION hstore"
