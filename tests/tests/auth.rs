@@ -46,7 +46,7 @@ fn assert_unauthorized(r: &TestResponse) {
 }
 
 /// Logs in over HTTP and returns the `Cookie` header value to send.
-async fn login(c: &TestClient, email: &str, password: &str) -> String {
+pub(crate) async fn login(c: &TestClient, email: &str, password: &str) -> String {
     let r = c
         .post("/v1/auth/login")
         .json(&json!({"email": email, "password": password}))

@@ -892,19 +892,7 @@ async fn a_key_whose_revocation_was_answered_503_is_looked_up_again() {
     };
     // Looked up and cached for ten minutes.
     assert_eq!(list().await.status(), 200);
-    let r = c
-        .post("/v1/auth/login")
-        .json(&json!({"email": ALICE, "password": ALICE_PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text());
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::auth::login(&c, ALICE, ALICE_PASSWORD).await;
 
     let revoke = c
         .delete(&format!("/v1/auth/api-keys/{}", key.info.id))
