@@ -756,13 +756,7 @@ impl QueueRole {
 
     /// `url` logging in as the role.
     fn url(&self, url: &str) -> String {
-        let (scheme, rest) = url.split_once("://").unwrap();
-        let authority_ends = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(authority_ends);
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
-        format!("{scheme}://{}:{}@{host}{path}", self.name, self.password)
+        url_as(url, &self.name, &self.password)
     }
 
     /// Ends its sessions and drops it, with the rows its queues left in apalis's tables (their
@@ -2154,7 +2148,7 @@ async fn done_jobs_past_the_retention_are_found_through_an_index() {
     scratch.roles.push(role.clone());
     scratch
         .admin(&format!(
-            "CREATE ROLE {role} LOGIN; GRANT ALL ON DATABASE {name} TO {role}",
+            "CREATE ROLE {role} LOGIN PASSWORD '{role}'; GRANT ALL ON DATABASE {name} TO {role}",
             name = scratch.name
         ))
         .await;
@@ -2172,11 +2166,7 @@ async fn done_jobs_past_the_retention_are_found_through_an_index() {
             .await
             .unwrap();
     }
-    let as_role = {
-        let (scheme, rest) = scratch.url.split_once("://").unwrap();
-        let host = rest.split_once('@').map_or(rest, |(_, host)| host);
-        format!("{scheme}://{role}@{host}")
-    };
+    let as_role = url_as(&scratch.url, &role, &role);
     let db = Database::connect(&as_role).await.unwrap();
     let settings = OperationSettings::default().with_namespace(&scratch.url);
     let opened = Operations::open(&db, settings).await;
@@ -2192,6 +2182,39 @@ async fn done_jobs_past_the_retention_are_found_through_an_index() {
     );
     drop(opened);
     db.pool.close().await;
+
+    // On a table whose statistics say it holds three million jobs, the owner's server does not
+    // hold off writes to build it either: it starts without it.
+    let db = Database::connect(&scratch.url).await.unwrap();
+    sqlx::raw_sql("UPDATE pg_class SET reltuples = 3000000 WHERE oid = 'apalis.jobs'::regclass")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let settings = OperationSettings::default().with_namespace(&scratch.url);
+    let opened = Operations::open(&db, settings).await;
+    assert!(opened.is_ok(), "{:?}", opened.err());
+    let made: bool =
+        sqlx::query_scalar("SELECT to_regclass('apalis.plugin_routes_jobs_done') IS NOT NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        !made,
+        "the index was built on a table of three million jobs"
+    );
+    drop(opened);
+    db.pool.close().await;
+}
+
+/// `url` logging in as `role` with `password`.
+fn url_as(url: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let authority_ends = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_ends);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{role}:{password}@{host}{path}")
 }
 
 /// A PostgreSQL database of a test's own, dropped with it (panicking or not), for what would

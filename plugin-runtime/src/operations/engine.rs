@@ -1351,51 +1351,107 @@ const DONE_JOBS_INDEX: &str = "plugin_routes_jobs_done ON {jobs} (job_type, done
 /// once for the database, by the first server to open the queue; servers opening together take
 /// turns, and the others find it made.
 ///
-/// Building it holds off writes to the jobs table, about a second a million jobs, so it is
-/// given up if the table's lock is not had within 2 s or the build does not end within 10 s
-/// (a table of many millions of jobs), and it cannot be made by a role that does not own the
-/// table: then the server starts without it and says how to make it (the clean-up is slower,
-/// not wrong).
+/// Building it holds off writes to the jobs table, about a second a million jobs, so it is not
+/// built here on a table of more than [`BUILD_AT_MOST`] jobs, and it is given up if the
+/// table's lock is not had within 2 s or the build does not end within 10 s; nor can it be
+/// made by a role that does not own the table. In each case the server starts without it and
+/// logs the statement for the table's owner (the clean-up is slower without it, not wrong); a
+/// build given up is tried again at the next start.
 #[cfg(feature = "operations-postgres")]
 async fn index_done_jobs(pool: &sqlx::PgPool) {
     let jobs_index = DONE_JOBS_INDEX.replace("{jobs}", "apalis.jobs");
+    let make = format!("CREATE INDEX CONCURRENTLY {jobs_index}");
     match make_done_jobs_index(pool, &jobs_index).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "the index `apalis.plugin_routes_jobs_done` is there but not valid (a concurrent build that failed): the clean-up of done jobs reads every job of a queue until it is made again: `DROP INDEX CONCURRENTLY apalis.plugin_routes_jobs_done; CREATE INDEX CONCURRENTLY {jobs_index}`"
+        Ok(Indexed::Valid) => {}
+        Ok(Indexed::Invalid) => tracing::warn!(
+            "the index `apalis.plugin_routes_jobs_done` is there but not valid (a concurrent build that failed, or one still running): until it is made again the clean-up of done jobs reads every job of a queue; as the table's owner, run `DROP INDEX CONCURRENTLY apalis.plugin_routes_jobs_done`, then, on its own, `{make}`"
+        ),
+        Ok(Indexed::TooLarge(jobs)) => tracing::warn!(
+            jobs,
+            "apalis's jobs table is too large to build the index the clean-up of done jobs reads while writes to it wait; until it is made the clean-up reads every job of a queue; as the table's owner, run `{make}`"
         ),
         Err(e) => tracing::warn!(
             error = %e,
-            "the index the clean-up of done jobs reads was not made; the clean-up reads every job of a queue until the table's owner makes it: `CREATE INDEX CONCURRENTLY {jobs_index}`"
+            "the index the clean-up of done jobs reads was not made; until it is, the clean-up reads every job of a queue; as the table's owner, run `{make}`"
         ),
     }
 }
 
-/// [`index_done_jobs`]'s work: whether the index is there and valid once it is done.
+/// How many jobs (by the table's statistics) apalis's table may hold for the index to be built
+/// when the queue is opened: about two seconds of writes held off.
 #[cfg(feature = "operations-postgres")]
-async fn make_done_jobs_index(pool: &sqlx::PgPool, jobs_index: &str) -> Result<bool, sqlx::Error> {
+const BUILD_AT_MOST: f32 = 2_000_000.0;
+
+/// What [`make_done_jobs_index`] found or did.
+#[cfg(feature = "operations-postgres")]
+enum Indexed {
+    /// The index is there, usable.
+    Valid,
+    /// The index is there and not usable: a concurrent build failed or still runs.
+    Invalid,
+    /// Not built: the table holds about this many jobs.
+    TooLarge(f32),
+}
+
+/// [`index_done_jobs`]'s work, bounded as a whole (25 s) besides its statements' own limits.
+#[cfg(feature = "operations-postgres")]
+async fn make_done_jobs_index(
+    pool: &sqlx::PgPool,
+    jobs_index: &str,
+) -> Result<Indexed, sqlx::Error> {
     const VALID: &str = "SELECT i.indisvalid FROM pg_index i \
                          WHERE i.indexrelid = to_regclass('apalis.plugin_routes_jobs_done')";
-    if let Some(valid) = bounded(sqlx::query_scalar::<_, bool>(VALID).fetch_optional(pool)).await? {
-        return Ok(valid);
+    let found = |valid: bool| {
+        if valid {
+            Indexed::Valid
+        } else {
+            Indexed::Invalid
+        }
+    };
+    if let Some(valid) = bounded(sqlx::query_scalar(VALID).fetch_optional(pool)).await? {
+        return Ok(found(valid));
     }
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL lock_timeout = '2s'")
+    let make = async {
+        let mut tx = pool.begin().await?;
+        // Servers opening together take turns: the wait is bounded by `statement_timeout`,
+        // longer than the build one of them may take before it.
+        sqlx::query("SET LOCAL statement_timeout = '12s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))")
+            .execute(&mut *tx)
+            .await?;
+        if let Some(valid) = sqlx::query_scalar(VALID).fetch_optional(&mut *tx).await? {
+            return Ok(found(valid));
+        }
+        let jobs: f32 = sqlx::query_scalar(
+            "SELECT reltuples FROM pg_class WHERE oid = 'apalis.jobs'::regclass",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if jobs > BUILD_AT_MOST {
+            return Ok(Indexed::TooLarge(jobs));
+        }
+        sqlx::raw_sql("SET LOCAL lock_timeout = '2s'; SET LOCAL statement_timeout = '10s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE INDEX IF NOT EXISTS {jobs_index}"
+        )))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SET LOCAL statement_timeout = '10s'")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE INDEX IF NOT EXISTS {jobs_index}"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(true)
+        let valid = sqlx::query_scalar(VALID).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(found(valid.unwrap_or(false)))
+    };
+    tokio::time::timeout(Duration::from_secs(25), make)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer within 25 s while making the index",
+            )))
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -27,7 +27,7 @@ sweep() {
 BEGIN;
 EXPLAIN (ANALYZE) DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs
   WHERE job_type = 'plugin-ops:q1' AND status = 'Done'
-  AND done_at < to_timestamp((extract(epoch FROM now()) * 1000 - 604800000) / 1000) LIMIT 1000);
+  AND done_at < to_timestamp((extract(epoch FROM now()) * 1000 - 604800000) / 1000) LIMIT 500);
 ROLLBACK;
 SQL
 }
