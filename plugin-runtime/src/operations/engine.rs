@@ -1348,8 +1348,8 @@ const DONE_JOBS_INDEX: &str = "plugin_routes_jobs_done ON {jobs} (job_type, done
 /// apalis's table, unless it is there. apalis's own indexes on PostgreSQL have the clean-up
 /// read every job of the queue, done within the retention or not, once a minute for each
 /// operation route of each server, however few are past the retention (BENCHMARKS.md). Made
-/// once for the database, by the first server to open the queue; servers opening together take
-/// turns, and the others find it made.
+/// once for the database, by the first server to open the queue; a server opening while another
+/// makes it goes on without it.
 ///
 /// Building it holds off writes to the jobs table, about a second a million jobs, so it is not
 /// built here on a table of more than [`BUILD_AT_MOST`] jobs, and it is given up if the
@@ -1363,6 +1363,9 @@ async fn index_done_jobs(pool: &sqlx::PgPool) {
     let make = format!("CREATE INDEX CONCURRENTLY {jobs_index}");
     match make_done_jobs_index(pool, &jobs_index).await {
         Ok(Indexed::Valid) => {}
+        Ok(Indexed::Elsewhere) => tracing::debug!(
+            "another server is making the index `apalis.plugin_routes_jobs_done`; this one goes on"
+        ),
         Ok(Indexed::Invalid) => tracing::warn!(
             "the index `apalis.plugin_routes_jobs_done` is there but not valid (a concurrent build that failed, or one still running): until it is made again the clean-up of done jobs reads every job of a queue; as the table's owner, run `DROP INDEX CONCURRENTLY apalis.plugin_routes_jobs_done`, then, on its own, `{make}`"
         ),
@@ -1377,8 +1380,8 @@ async fn index_done_jobs(pool: &sqlx::PgPool) {
     }
 }
 
-/// How many jobs (by the table's statistics) apalis's table may hold for the index to be built
-/// when the queue is opened: about two seconds of writes held off.
+/// How many jobs (by the table's statistics, or its size) apalis's table may hold for the
+/// index to be built when the queue is opened: about two seconds of writes held off.
 #[cfg(feature = "operations-postgres")]
 const BUILD_AT_MOST: f32 = 2_000_000.0;
 
@@ -1391,6 +1394,8 @@ enum Indexed {
     Invalid,
     /// Not built: the table holds about this many jobs.
     TooLarge(f32),
+    /// Another server is making it now.
+    Elsewhere,
 }
 
 /// [`index_done_jobs`]'s work, bounded as a whole (25 s) besides its statements' own limits.
@@ -1413,19 +1418,25 @@ async fn make_done_jobs_index(
     }
     let make = async {
         let mut tx = pool.begin().await?;
-        // Servers opening together take turns: the wait is bounded by `statement_timeout`,
-        // longer than the build one of them may take before it.
-        sqlx::query("SET LOCAL statement_timeout = '12s'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))")
-            .execute(&mut *tx)
-            .await?;
+        // One server builds it; one opening meanwhile goes on without waiting, and finds it
+        // made at its next start.
+        let ours: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext('apalis.plugin_routes_jobs_done'))",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !ours {
+            return Ok(Indexed::Elsewhere);
+        }
         if let Some(valid) = sqlx::query_scalar(VALID).fetch_optional(&mut *tx).await? {
             return Ok(found(valid));
         }
+        // The statistics' count, or, for a table never analysed, one from its size (a job's row
+        // is some 250 bytes).
         let jobs: f32 = sqlx::query_scalar(
-            "SELECT reltuples FROM pg_class WHERE oid = 'apalis.jobs'::regclass",
+            "SELECT CASE WHEN reltuples >= 0 THEN reltuples \
+             ELSE pg_relation_size(oid) / 250.0 END::real \
+             FROM pg_class WHERE oid = 'apalis.jobs'::regclass",
         )
         .fetch_one(&mut *tx)
         .await?;
