@@ -321,7 +321,7 @@ pub async fn bounded<T>(
 /// not ended within `wait`; `what` says, in the error, what gave no answer. Dropped then, its
 /// connection goes back to its pool, whose check on the way back ([`within_release_wait`])
 /// closes it if it does not answer either.
-async fn within<T>(
+pub(crate) async fn within<T>(
     wait: Duration,
     what: &str,
     work: impl std::future::Future<Output = Result<T, sqlx::Error>>,

@@ -253,13 +253,12 @@ impl PgSchema {
     /// How many queries the server is running now for connections named `application` (a URL's
     /// `application_name`).
     pub(crate) async fn running_queries(&self, application: &str) -> i64 {
-        self.activity(application, "").await
+        self.sessions(application, "active").await
     }
 
     /// How many of the queries [`Self::running_queries`] counts wait for a lock.
     pub(crate) async fn queries_waiting_for_locks(&self, application: &str) -> i64 {
-        self.activity(application, "AND wait_event_type = 'Lock'")
-            .await
+        self.statements_waiting_for_locks(application, "%").await
     }
 
     /// How many of the queries [`Self::running_queries`] counts wait for a lock running a
@@ -281,28 +280,21 @@ impl PgSchema {
     /// How many connections named `application` are in a transaction with no query running:
     /// one whose client gave up on a statement (its answer lost) and never ended it.
     pub(crate) async fn transactions_left_open(&self, application: &str) -> i64 {
-        self.sessions(application, "idle in transaction", "").await
+        self.sessions(application, "idle in transaction").await
     }
 
-    /// How many connections named `application` run a query that meets `and` (SQL).
-    async fn activity(&self, application: &str, and: &'static str) -> i64 {
-        self.sessions(application, "active", and).await
-    }
-
-    /// How many connections named `application` are in `state` and meet `and` (SQL).
-    async fn sessions(&self, application: &str, state: &str, and: &'static str) -> i64 {
+    /// How many connections named `application` are in `state`.
+    async fn sessions(&self, application: &str, state: &str) -> i64 {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.base).await.unwrap();
-        let sql = format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-             AND state = $2 {and}"
-        );
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(application)
-            .bind(state)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = $2",
+        )
+        .bind(application)
+        .bind(state)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
     }
 
     /// Drops the schema and everything in it.

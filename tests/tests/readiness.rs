@@ -833,17 +833,20 @@ async fn a_background_write_on_a_silent_connection_gives_its_place_back() {
     pg.remove().await;
 }
 
-/// A server of the items plugin behind an API key, on `pg` through a proxy that can go silent,
-/// with a pool of two connections; and the key's `Authorization`.
-async fn items_behind_a_key(pg: &PgSchema, application: &str) -> (CutPostgres, TestClient, String) {
+/// A server of the items plugin and the `/v1/auth` routes behind an API key, on `pg` through a
+/// proxy that can go silent, with a pool of two connections and credentials cached ten minutes;
+/// the key's `Authorization` and its id.
+async fn items_behind_a_key(
+    pg: &PgSchema,
+    application: &str,
+) -> (CutPostgres, TestClient, String, String) {
     let db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
     let pool = plugin_routes::database::connect_with(&db.url, 2)
         .await
         .unwrap();
     let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
-    let auth = Auth::open(pool.clone(), AuthConfig::default())
-        .await
-        .unwrap();
+    let config = AuthConfig::default().with_cache_ttl(std::time::Duration::from_secs(600));
+    let auth = Auth::open(pool.clone(), config).await.unwrap();
     auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
         .await
         .unwrap();
@@ -851,8 +854,12 @@ async fn items_behind_a_key(pg: &PgSchema, application: &str) -> (CutPostgres, T
         .create_api_key(ALICE, "silent", &scopes("items:*"), None)
         .await
         .unwrap();
-    let c = TestClient::new(plugins![auth = auth; ItemsPlugin::new(items)]);
-    (db, c, format!("Bearer {}", key.key))
+    let c = TestClient::new(plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth),
+        ItemsPlugin::new(items),
+    ]);
+    (db, c, format!("Bearer {}", key.key), key.info.id)
 }
 
 /// A key's revocation whose answer was lost (its statement given up on a silent connection after
@@ -865,26 +872,7 @@ async fn a_key_whose_revocation_was_answered_503_is_looked_up_again() {
         return;
     };
     let application = format!("plugin_revoke_silent_{}", std::process::id());
-    let mut db = CutPostgres::start(&format!("{}&application_name={application}", pg.url)).await;
-    let pool = plugin_routes::database::connect_with(&db.url, 2)
-        .await
-        .unwrap();
-    let items = ItemsState::open(pool.clone(), &db.url).await.unwrap();
-    let config = AuthConfig::default().with_cache_ttl(std::time::Duration::from_secs(600));
-    let auth = Auth::open(pool.clone(), config).await.unwrap();
-    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
-        .await
-        .unwrap();
-    let key = auth
-        .create_api_key(ALICE, "revoked while silent", &scopes("items:*"), None)
-        .await
-        .unwrap();
-    let c = TestClient::new(plugins![
-        auth = auth.clone();
-        AuthRoutes::new(auth),
-        ItemsPlugin::new(items),
-    ]);
-    let bearer = format!("Bearer {}", key.key);
+    let (mut db, c, bearer, key_id) = items_behind_a_key(&pg, &application).await;
     let list = || {
         c.get("/v1/plugins/items/items")
             .header("authorization", &bearer)
@@ -895,7 +883,7 @@ async fn a_key_whose_revocation_was_answered_503_is_looked_up_again() {
     let cookie = crate::auth::login(&c, ALICE, ALICE_PASSWORD).await;
 
     let revoke = c
-        .delete(&format!("/v1/auth/api-keys/{}", key.info.id))
+        .delete(&format!("/v1/auth/api-keys/{key_id}"))
         .header("cookie", &cookie)
         .send();
     // The key's row, not the table: the update is parsed, sent and carried out once the lock is
@@ -939,7 +927,7 @@ async fn a_credential_looked_up_on_a_silent_connection_is_answered_503() {
         return;
     };
     let application = format!("plugin_lookup_{}", std::process::id());
-    let (db, c, key) = items_behind_a_key(&pg, &application).await;
+    let (db, c, key, _) = items_behind_a_key(&pg, &application).await;
     let list = || {
         c.get("/v1/plugins/items/items")
             .header("authorization", &key)
@@ -964,7 +952,7 @@ async fn a_plugin_query_on_a_silent_connection_is_answered_503() {
         return;
     };
     let application = format!("plugin_items_silent_{}", std::process::id());
-    let (db, c, key) = items_behind_a_key(&pg, &application).await;
+    let (db, c, key, _) = items_behind_a_key(&pg, &application).await;
     let list = || {
         c.get("/v1/plugins/items/items")
             .header("authorization", &key)

@@ -1398,7 +1398,8 @@ enum Indexed {
     Elsewhere,
 }
 
-/// [`index_done_jobs`]'s work, bounded as a whole (25 s) besides its statements' own limits.
+/// [`index_done_jobs`]'s work, bounded as a whole (25 s) besides its statements' own limits: the
+/// check for the index, which is all it does once the index is made, and the build.
 #[cfg(feature = "operations-postgres")]
 async fn make_done_jobs_index(
     pool: &sqlx::PgPool,
@@ -1413,10 +1414,10 @@ async fn make_done_jobs_index(
             Indexed::Invalid
         }
     };
-    if let Some(valid) = bounded(sqlx::query_scalar(VALID).fetch_optional(pool)).await? {
-        return Ok(found(valid));
-    }
     let make = async {
+        if let Some(valid) = sqlx::query_scalar(VALID).fetch_optional(pool).await? {
+            return Ok(found(valid));
+        }
         let mut tx = pool.begin().await?;
         // One server builds it; one opening meanwhile goes on without waiting, and finds it
         // made at its next start.
@@ -1455,14 +1456,7 @@ async fn make_done_jobs_index(
         tx.commit().await?;
         Ok(found(valid.unwrap_or(false)))
     };
-    tokio::time::timeout(Duration::from_secs(25), make)
-        .await
-        .unwrap_or_else(|_| {
-            Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "no answer within 25 s while making the index",
-            )))
-        })
+    crate::database::within(Duration::from_secs(25), "while making the index", make).await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
