@@ -124,21 +124,8 @@ impl Assembly {
                 unprotected.join(", ")
             );
         }
-        for o in self.config.rate_limit_overrides() {
-            let declared = self.plugins.iter().filter(|p| p.name == o.plugin).any(|p| {
-                served_routes(p)
-                    .filter_map(|r| r.rate_limits)
-                    .chain(p.rate_limits)
-                    .flatten()
-                    .any(|l| l.name == o.policy)
-            });
-            assert!(
-                declared,
-                "the rate-limit override `{}.{}` names no policy a mounted plugin declares: \
-                 write `plugin.policy=quota/window` with a plugin in plugins![...] and a policy \
-                 of its `rate_limit(...)` (`default` when the policy has no name)",
-                o.plugin, o.policy
-            );
+        if let Err(e) = self.config.check_rate_limit_overrides(&self.plugins) {
+            panic!("{e}");
         }
         let schemes = self
             .auth

@@ -548,3 +548,70 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
     let _ = std::fs::remove_dir_all(plain);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The example server's commands, and a start that cannot listen, say what went wrong in words
+/// (not as a Rust value) and end with status 1.
+#[test]
+fn the_example_servers_failures_are_said_in_words() {
+    use crate::server::{fresh_sqlite, server_binary};
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("said-in-words");
+    let run = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+        let out = crate::server::run_cli(&binary, &url, args, env, stdin);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let create = [
+        "users",
+        "create",
+        "--email",
+        "words@example.com",
+        "--scopes",
+        "items:read",
+    ];
+    let (code, said) = run(&create, &[], "short\n");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("a password must be 8 to 1024 bytes"),
+        "{said}"
+    );
+    assert!(!said.contains("InvalidPassword"), "{said}");
+
+    let (code, said) = run(&create, &[], "long enough password\n");
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = run(&create, &[], "long enough password\n");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("a user with this email exists"), "{said}");
+    assert!(!said.contains("EmailTaken"), "{said}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, said) = run(&[], &[("PORT", &port)], "");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{said}"
+    );
+    assert!(!said.contains("Os {"), "{said}");
+    drop(taken);
+
+    // A rate-limit override that names no declared policy: refused in words, before listening.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let (code, said) = run(
+        &["--rate-limit", "ai.nothing=100/1m"],
+        &[("PORT", &port)],
+        "",
+    );
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("the rate-limit override `ai.nothing` names no policy"),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(!said.contains("listening on"), "{said}");
+    let _ = std::fs::remove_dir_all(dir);
+}

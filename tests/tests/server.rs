@@ -49,13 +49,31 @@ pub(crate) struct Server {
 
 /// Runs `example-server` with `args` on `database_url`, feeding `stdin`; its stdout.
 pub(crate) fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &str) -> String {
+    let out = run_cli(binary, database_url, args, &[], stdin);
+    assert!(
+        out.status.success(),
+        "example-server {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `example-server` with `args` and `env` on `database_url`, feeding `stdin`; how it ended.
+pub(crate) fn run_cli(
+    binary: &PathBuf,
+    database_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> std::process::Output {
     let mut child = Command::new(binary)
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("example-server runs");
     child
@@ -64,9 +82,7 @@ pub(crate) fn cli(binary: &PathBuf, database_url: &str, args: &[&str], stdin: &s
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "example-server {args:?} failed");
-    String::from_utf8(out.stdout).unwrap()
+    child.wait_with_output().unwrap()
 }
 
 /// A user `email` holding `scopes`, made on the command line with an API key of the same

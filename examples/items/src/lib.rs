@@ -21,7 +21,7 @@ use ai_plugin::{AiPlugin, AiState};
 use commit_plugin::{CommitPlugin, CommitState};
 use plugin_routes::auth::{Auth, AuthRoutes, SettingsPage};
 use plugin_routes::otel::opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use plugin_routes::{App, ServerConfig, app, plugin};
+use plugin_routes::{App, Plugin as _, ServerConfig, app, plugin};
 
 /// The server's settings: the defaults, with the API's name and version in the documents.
 pub fn config() -> ServerConfig {
@@ -110,6 +110,24 @@ pub fn app_of(
     config: ServerConfig,
 ) -> axum::Router {
     assembled(state, ai, commit, auth, config).into_router()
+}
+
+/// Whether `config`'s rate-limit overrides each name a policy of a plugin [`assembled`] mounts
+/// (the commit plugin with `commit`): the server refuses a wrong one before it assembles.
+///
+/// # Errors
+/// The first override that names nothing.
+pub fn check_overrides(config: &ServerConfig, commit: bool) -> Result<(), String> {
+    let mut mounted = vec![
+        AuthRoutes::META,
+        SettingsPage::META,
+        ItemsPlugin::META,
+        AiPlugin::META,
+    ];
+    if commit {
+        mounted.push(CommitPlugin::META);
+    }
+    config.check_rate_limit_overrides(&mounted)
 }
 
 /// [`app_of`] as the assembled [`App`]: the router, and the documents and manifest it serves

@@ -240,7 +240,29 @@ enum ApiKeys {
 
 type Error = Box<dyn std::error::Error>;
 
-fn main() -> Result<(), Error> {
+/// A failure is said in words (its `Display`, with what caused it), not as a Rust value, and
+/// ends the process with status 1.
+fn main() -> std::process::ExitCode {
+    match start() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut said = e.to_string();
+            let mut cause = std::error::Error::source(&*e);
+            while let Some(c) = cause {
+                // thiserror's messages often carry their source's already.
+                let text = c.to_string();
+                if !said.contains(&text) {
+                    said = format!("{said}: {text}");
+                }
+                cause = std::error::Error::source(c);
+            }
+            tracing::error!("{said}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -291,6 +313,12 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     } else {
         (None, None)
     };
+    // A rate-limit override the operator gave that names nothing: said before anything opens.
+    if let Some(commit) = &commit_config
+        && let Err(e) = items_example::check_overrides(&config, commit.repo.is_some())
+    {
+        refuse_to_start(&e);
+    }
 
     let url = &args.db.database_url;
     let db = match args.db.database_max_connections {
@@ -436,7 +464,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         Some([port]) => *port,
         _ => args.port,
     };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, port)).await?;
+    let address = SocketAddr::new(args.host, port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let addr = listener.local_addr()?;
     if args.confine && !confined {
         // The first start of `--confine`: what the plugins reach is known now; start again,

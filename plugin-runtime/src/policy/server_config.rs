@@ -226,6 +226,34 @@ impl ServerConfig {
         &self.overrides
     }
 
+    /// Checks that every rate-limit override names a policy one of `plugins` declares (their
+    /// `META`s, as they will be mounted). The assembly makes the same check and stops there;
+    /// a host whose overrides come from its operator (a flag, a variable) calls this first, to
+    /// refuse a wrong one with a message rather than a panic.
+    ///
+    /// # Errors
+    /// The first override that names nothing, said in words.
+    pub fn check_rate_limit_overrides(&self, plugins: &[&PluginMeta]) -> Result<(), String> {
+        for o in &self.overrides {
+            let declared = plugins.iter().filter(|p| p.name == o.plugin).any(|p| {
+                crate::declare::served_routes(p)
+                    .filter_map(|r| r.rate_limits)
+                    .chain(p.rate_limits)
+                    .flatten()
+                    .any(|l| l.name == o.policy)
+            });
+            if !declared {
+                return Err(format!(
+                    "the rate-limit override `{}.{}` names no policy a mounted plugin declares: \
+                     write `plugin.policy=quota/window` with a plugin in plugins![...] and a policy \
+                     of its `rate_limit(...)` (`default` when the policy has no name)",
+                    o.plugin, o.policy
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Sets where quotas are counted (default: in this process). With the `redis` feature, a
     /// Redis store shares them among every server that uses it:
     ///
