@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
-use super::wording::{client_terms, expected_term};
+use super::wording::{client_terms, expected_of_text};
 use crate::declare::PathParam;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -80,7 +80,10 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
             } => {
                 vec![field(
                     key,
-                    format!("expected {}, found `{value}`", expected_term(expected_type)),
+                    format!(
+                        "expected {}, found the string {value:?}",
+                        expected_of_text(expected_type, &value)
+                    ),
                 )]
             }
             ErrorKind::ParseErrorAtIndex {
@@ -91,7 +94,10 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
                 let key = params.get(index).map(|p| p.name).unwrap_or_default();
                 vec![field(
                     key.to_owned(),
-                    format!("expected {}, found `{value}`", expected_term(expected_type)),
+                    format!(
+                        "expected {}, found the string {value:?}",
+                        expected_of_text(expected_type, &value)
+                    ),
                 )]
             }
             ErrorKind::WrongNumberOfParameters { got, .. } => {

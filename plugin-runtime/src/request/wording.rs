@@ -31,11 +31,11 @@ fn reword(message: &str) -> String {
             // The last `, expected`: what was found may be a client's string holding one.
             && let Some((found, expected)) = rest.rsplit_once(", expected ")
         {
-            return format!(
-                "expected {}, found {}",
-                expected_term(expected),
-                found_term(found)
-            );
+            let expected = match found.strip_prefix("string ") {
+                Some(text) => expected_of_text(expected, text.trim_matches('"')),
+                None => expected_term(expected),
+            };
+            return format!("expected {expected}, found {}", found_term(found));
         }
     }
     if let Some(rest) = message.strip_prefix("invalid length ")
@@ -99,6 +99,20 @@ pub(crate) fn expected_term(expected: &str) -> String {
     }
 }
 
+/// [`expected_term`] for a value sent as `text` (a path segment, a query value, a JSON string):
+/// an integer type's range is named only when the text is an integer, since that is what it
+/// was out of; for any other text it is `an integer` (`?limit=abc` is not an integer at all,
+/// and the type's bounds say nothing of what the route allows).
+pub(crate) fn expected_of_text(expected: &str, text: &str) -> String {
+    let term = expected_term(expected);
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !integer && term.starts_with("an integer from ") {
+        return "an integer".into();
+    }
+    term
+}
+
 /// serde's `Unexpected` (what was found), in JSON terms.
 fn found_term(found: &str) -> String {
     let between_ticks = |s: &str| s.trim_matches('`').to_owned();
@@ -142,6 +156,17 @@ mod tests {
             "invalid type: string \"7\", expected u32 at line 1 column 26",
             false,
             "expected an integer from 0 to 4294967295, found the string \"7\"",
+        );
+        // Text that is no integer at all is not told a type's range.
+        says(
+            "invalid type: string \"seven\", expected u32 at line 1 column 26",
+            false,
+            "expected an integer, found the string \"seven\"",
+        );
+        says(
+            "invalid value: string \"-3\", expected u8",
+            false,
+            "expected an integer from 0 to 255, found the string \"-3\"",
         );
         says(
             "invalid value: integer `-1`, expected u32",
@@ -235,7 +260,7 @@ mod tests {
         says(
             "invalid value: string \"lots\", expected u32",
             false,
-            "expected an integer from 0 to 4294967295, found the string \"lots\"",
+            "expected an integer, found the string \"lots\"",
         );
         says(
             "invalid value: string \"maybe\", expected true or false",
