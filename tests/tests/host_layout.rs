@@ -212,3 +212,25 @@ fn a_plugin_moved_onto_another_s_base_path_stops_the_server_naming_both() {
         "{message}"
     );
 }
+
+/// A host's layer that rewrites an answer's body and keeps its headers is sent with the length
+/// of the body it made: a route sets no `Content-Length` of its own, so axum counts the body
+/// once every layer has run, as it does for its own handlers.
+#[tokio::test]
+async fn a_host_layer_that_rewrites_a_body_is_sent_with_its_own_length() {
+    const LONGER: &str = "a body the host's layer made, longer than the route's";
+    let app = app![config = nextspark(); notes::NotesPlugin::new()]
+        .into_router()
+        .layer(axum::middleware::map_response(
+            |r: axum::response::Response| async move {
+                let (parts, _) = r.into_parts();
+                axum::response::Response::from_parts(parts, axum::body::Body::from(LONGER))
+            },
+        ));
+    let c = TestClient::new(app).from_address([192, 0, 2, 9].into());
+    let r = c.get("/api/v1/plugin/my-notes/count").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.text(), LONGER);
+    let length = LONGER.len().to_string();
+    assert_eq!(r.header("content-length"), Some(length.as_str()));
+}

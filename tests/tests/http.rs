@@ -256,10 +256,7 @@ async fn invalid_input_400_for_bad_query_and_path() {
     );
 
     // An integer out of the type's range is told the range it was out of.
-    let r = c
-        .get(&format!("{ITEMS}/99999999999999999999"))
-        .send()
-        .await;
+    let r = c.get(&format!("{ITEMS}/99999999999999999999")).send().await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     assert_eq!(
         details(&e)[0].2,
@@ -545,10 +542,7 @@ async fn bad_input_is_described_in_the_client_s_terms() {
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     let d = details(&e);
     assert_eq!((d[0].0.as_str(), d[0].1.as_str()), ("query", "limit"));
-    assert_eq!(
-        d[0].2,
-        "expected an integer, found the string \"many\""
-    );
+    assert_eq!(d[0].2, "expected an integer, found the string \"many\"");
     let r = c.get(&format!("{ITEMS}?limit=-1")).send().await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     assert_eq!(

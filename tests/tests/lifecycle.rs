@@ -198,6 +198,13 @@ fn every_fault_is_named_at_once_by_its_variable_and_no_value_is_printed() {
     assert_eq!(found.len(), 5, "{found:?}");
     let text = e.to_string();
     assert!(text.contains("required, and not set"), "{text}");
+    // Returned with `?` from `main`, it is printed with `Debug`: the same words.
+    assert_eq!(format!("{e:?}"), text);
+    let all =
+        plugin_routes::config::all((source.load::<DemoPlugin>(), source.load::<DemoPlugin>()))
+            .unwrap_err();
+    assert_eq!(format!("{all:?}"), all.to_string());
+    assert!(format!("{e:#?}").starts_with("ConfigError {"), "{e:#?}");
     assert!(
         text.contains("expected a whole number from 0 to 4294967295"),
         "{text}"

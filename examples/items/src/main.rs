@@ -240,8 +240,8 @@ enum ApiKeys {
 
 type Error = Box<dyn std::error::Error>;
 
-/// A failure is said in words (its `Display`, with what caused it), not as a Rust value, and
-/// ends the process with status 1.
+/// A failure is said in words (its `Display`, with what caused it), not as a Rust value, on
+/// stderr, and ends the process with status 1.
 fn main() -> std::process::ExitCode {
     match start() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -256,7 +256,8 @@ fn main() -> std::process::ExitCode {
                 }
                 cause = std::error::Error::source(c);
             }
-            tracing::error!("{said}");
+            // Not through the log, which an operator may have turned off.
+            eprintln!("error: {said}");
             std::process::ExitCode::FAILURE
         }
     }

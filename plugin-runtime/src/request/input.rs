@@ -114,7 +114,7 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
                 key,
                 value,
                 message,
-            } => vec![field(key, format!("`{value}`: {message}"))],
+            } => vec![field(key, format!("{value:?}: {message}"))],
             ErrorKind::InvalidUtf8InPathParam { key } => {
                 vec![field(key, "not valid UTF-8 once percent-decoded".into())]
             }

@@ -91,15 +91,10 @@ fn body_response(
     nosniff: bool,
     request_id: &RequestId,
 ) -> Response {
-    let body = body.into();
-    let length = content_length(status, body.len());
-    let mut response = Response::new(axum::body::Body::from(body));
+    let mut response = Response::new(axum::body::Body::from(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
-    if let Some(length) = length {
-        headers.insert(header::CONTENT_LENGTH, length);
-    }
     if nosniff {
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -108,66 +103,6 @@ fn body_response(
     }
     headers.insert(request_id::HEADER, request_id.header_value());
     response
-}
-
-/// The `Content-Length` of a body of `len` bytes sent with `status`, for a body under 10,000
-/// bytes: a slice of one static table, so it costs no allocation. Without it axum's route sets
-/// one for every body it finds without, formatting the number into a new allocation (about 300
-/// instructions a request: BENCHMARKS.md, issue 28). A longer body, and a status that carries
-/// none (`1xx`, `204`, `304`), are left as axum and hyper treat them.
-fn content_length(status: StatusCode, len: usize) -> Option<HeaderValue> {
-    if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return None;
-    }
-    let (start, digits) = lengths::place(len)?;
-    HeaderValue::from_maybe_shared(Bytes::from_static(&lengths::TABLE[start..start + digits])).ok()
-}
-
-/// Every number under [`lengths::END`] in decimal, one after the other, with where each is.
-mod lengths {
-    /// The first number not in the table.
-    pub(super) const END: usize = 10_000;
-
-    /// Where the numbers of each width start: 0–9, 10–99, 100–999, 1000–9999.
-    const STARTS: [usize; 4] = [0, 10, 10 + 90 * 2, 10 + 90 * 2 + 900 * 3];
-
-    /// The table's length: every number's digits.
-    const SIZE: usize = STARTS[3] + 9_000 * 4;
-
-    pub(super) static TABLE: [u8; SIZE] = {
-        let mut table = [0u8; SIZE];
-        let mut n = 0;
-        while n < END {
-            let (start, digits) = match place(n) {
-                Some(place) => place,
-                None => unreachable!(),
-            };
-            let mut rest = n;
-            let mut i = digits;
-            while i > 0 {
-                i -= 1;
-                table[start + i] = b'0' + (rest % 10) as u8;
-                rest /= 10;
-            }
-            n += 1;
-        }
-        table
-    };
-
-    /// Where `n` is in [`TABLE`] and how many digits it has; `None` from [`END`] on.
-    pub(super) const fn place(n: usize) -> Option<(usize, usize)> {
-        let (width, first) = match n {
-            0..=9 => (1, 0),
-            10..=99 => (2, 10),
-            100..=999 => (3, 100),
-            1_000..END => (4, 1_000),
-            _ => return None,
-        };
-        Some((STARTS[width - 1] + (n - first) * width, width))
-    }
 }
 
 /// An HTML page (`text/html; charset=utf-8`, sent with `X-Content-Type-Options: nosniff`).
@@ -505,22 +440,5 @@ impl Responder for Accepted {
             response.headers_mut().insert(header::LOCATION, location);
         }
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_length_in_the_table_is_its_number() {
-        for len in 0..lengths::END {
-            let value = content_length(StatusCode::OK, len).expect("in the table");
-            assert_eq!(value.to_str().unwrap(), len.to_string());
-        }
-        assert_eq!(content_length(StatusCode::OK, lengths::END), None);
-        assert_eq!(content_length(StatusCode::NO_CONTENT, 0), None);
-        assert_eq!(content_length(StatusCode::NOT_MODIFIED, 12), None);
-        assert_eq!(content_length(StatusCode::CREATED, 12).unwrap(), "12");
     }
 }

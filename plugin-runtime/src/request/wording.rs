@@ -100,9 +100,10 @@ pub(crate) fn expected_term(expected: &str) -> String {
 }
 
 /// [`expected_term`] for a value sent as `text` (a path segment, a query value, a JSON string):
-/// an integer type's range is named only when the text is an integer, since that is what it
-/// was out of; for any other text it is `an integer` (`?limit=abc` is not an integer at all,
-/// and the type's bounds say nothing of what the route allows).
+/// an integer type's range is named only when the text is an integer (it may be out of that
+/// range, or a JSON string holding a number); for any other text it is `an integer`
+/// (`?limit=abc` is not an integer at all, and the type's bounds say nothing of what the route
+/// allows).
 pub(crate) fn expected_of_text(expected: &str, text: &str) -> String {
     let term = expected_term(expected);
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);

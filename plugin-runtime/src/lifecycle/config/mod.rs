@@ -367,7 +367,9 @@ pub struct Fault {
 }
 
 /// A plugin's configuration cannot be used: every fault, each named where it can be mended.
-#[derive(Debug)]
+///
+/// Its `Debug` is its message (as `{:#?}` gives the fields), so that an error returned with `?`
+/// from `main`, which Rust prints with `Debug`, reads as the operator should see it.
 pub struct ConfigError {
     plugin: &'static str,
     faults: Vec<Fault>,
@@ -401,11 +403,34 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            f.debug_struct("ConfigError")
+                .field("plugin", &self.plugin)
+                .field("faults", &self.faults)
+                .finish()
+        } else {
+            std::fmt::Display::fmt(self, f)
+        }
+    }
+}
+
 impl std::error::Error for ConfigError {}
 
-/// Several plugins' configuration errors, from [`all`].
-#[derive(Debug)]
+/// Several plugins' configuration errors, from [`all`]. Its `Debug` is its message, as
+/// [`ConfigError`]'s is.
 pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Debug for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            f.debug_tuple("ConfigErrors").field(&self.0).finish()
+        } else {
+            std::fmt::Display::fmt(self, f)
+        }
+    }
+}
 
 impl std::fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
