@@ -37,7 +37,7 @@ pub use serde_json;
 pub use crate::__if_client as if_client;
 pub use crate::__if_config as if_config;
 #[cfg(feature = "config")]
-pub use crate::lifecycle::config::{Configured, schema_of as config_schema};
+pub use crate::lifecycle::config::{Configured, schema_of_config as config_schema};
 pub use crate::lifecycle::{Lifecycle, Readiness, ReadyCheck, StartFailed};
 
 /// A boxed future, as the generated hooks return.

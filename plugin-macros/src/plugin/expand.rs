@@ -303,6 +303,7 @@ fn lifecycle(
                         const CONFIG: &'static #rt_at::ConfigMeta = &#rt_at::ConfigMeta {
                             env_prefix: #env,
                             type_name: #ty_name,
+                            // Also the check of the type: each derive it needs, asked where it is named.
                             schema: #rt_at::config_schema::<#ty>,
                         };
                         const NAME: &'static str = #name;

@@ -47,8 +47,9 @@ mod value;
 
 /// A plugin whose `#[plugin]` declares `config = T`. Implemented by the macro.
 pub trait Configured {
-    /// The configuration type.
-    type Config: PluginConfig;
+    /// The configuration type: a [`PluginConfig`], which the macro checks where `config = T`
+    /// names it (each missing derive reported by name) and every use asks for.
+    type Config;
     /// What the attribute declares about it.
     const CONFIG: &'static ConfigMeta;
     /// The plugin's name: its table in a shared file.
@@ -56,29 +57,58 @@ pub trait Configured {
 }
 
 /// What a configuration type must be: read with serde, checked with garde, described with
-/// schemars.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a plugin's configuration",
-    note = "derive `serde::Deserialize`, `garde::Validate` and `schemars::JsonSchema` on it (garde's context must be `()`)"
-)]
-pub trait PluginConfig:
-    serde::de::DeserializeOwned + garde::Validate<Context = ()> + schemars::JsonSchema + Send + 'static
-{
-}
+/// schemars. Each of the three is asked through a trait of its own, so that a missing derive is
+/// reported by name at the type in `config = T`.
+pub trait PluginConfig: IsRead + IsChecked + IsDescribed + Send + 'static {}
 
-impl<T> PluginConfig for T where
-    T: serde::de::DeserializeOwned
-        + garde::Validate<Context = ()>
-        + schemars::JsonSchema
-        + Send
-        + 'static
-{
-}
+impl<T: IsRead + IsChecked + IsDescribed + Send + 'static> PluginConfig for T {}
+
+/// A plugin's configuration is read with serde.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a plugin's configuration, so it must derive `Deserialize` (serde)",
+    label = "add `#[derive(Deserialize)]` to `{Self}` (with `use plugin_routes::prelude::*;`)",
+    note = "a configuration is also checked with garde (`Validate`) and described with schemars (`JsonSchema`)"
+)]
+pub trait IsRead: serde::de::DeserializeOwned {}
+
+impl<T: serde::de::DeserializeOwned> IsRead for T {}
+
+/// A plugin's configuration is checked with garde, with no context.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a plugin's configuration, so it must derive `Validate` (garde)",
+    label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_routes::prelude::*;`)",
+    note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]`; a configuration's garde context must be `()`"
+)]
+pub trait IsChecked: garde::Validate<Context = ()> {}
+
+impl<T: garde::Validate<Context = ()>> IsChecked for T {}
+
+/// A plugin's configuration is described with schemars (the manifest shows its schema).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a plugin's configuration, so it must derive `JsonSchema` (schemars 1.x)",
+    label = "add `#[derive(JsonSchema)]` to `{Self}` (with `use plugin_routes::prelude::*;`)",
+    note = "the manifest lists each plugin's configuration schema"
+)]
+pub trait IsDescribed: schemars::JsonSchema {}
+
+impl<T: schemars::JsonSchema> IsDescribed for T {}
 
 /// The root JSON Schema of a configuration type (the manifest shows it).
 #[doc(hidden)]
 pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
     schemars::SchemaGenerator::default().into_root_schema_for::<T>()
+}
+
+/// The root JSON Schema of a plugin's configuration, as `#[plugin(config = T)]` records it. Its
+/// bounds are the check of `T` (each of [`PluginConfig`]'s three named by its own trait, so that
+/// a missing derive is reported in words, once, at `T`).
+#[doc(hidden)]
+pub fn schema_of_config<T: IsRead + IsChecked + IsDescribed + Send + 'static>() -> schemars::Schema
+{
+    schema_of::<T>()
 }
 
 /// Where configurations are read from: the environment (the process's, or given variables) and
@@ -142,7 +172,10 @@ impl ConfigSource {
     ///
     /// # Errors
     /// Every fault found, each named by the variable or file key to mend.
-    pub fn load<P: Configured>(&self) -> Result<P::Config, ConfigError> {
+    pub fn load<P: Configured>(&self) -> Result<P::Config, ConfigError>
+    where
+        P::Config: PluginConfig,
+    {
         self.load_as::<P::Config>(P::NAME, P::CONFIG.env_prefix)
     }
 
