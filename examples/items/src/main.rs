@@ -240,8 +240,8 @@ enum ApiKeys {
 
 type Error = Box<dyn std::error::Error>;
 
-/// A failure is said in words (its `Display`, with what caused it), not as a Rust value, on
-/// stderr, and ends the process with status 1.
+/// A failure is said in words (its `Display`, with what caused it), not as a Rust value, and
+/// ends the process with status 1.
 fn main() -> std::process::ExitCode {
     match start() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -256,8 +256,7 @@ fn main() -> std::process::ExitCode {
                 }
                 cause = std::error::Error::source(c);
             }
-            // Not through the log, which an operator may have turned off.
-            eprintln!("error: {said}");
+            say_error(&said);
             std::process::ExitCode::FAILURE
         }
     }
@@ -582,11 +581,21 @@ fn port_of(url: &str, default: u16) -> u16 {
     plugin_routes::reach::host_port_of(url).map_or(default, |(_, port)| port)
 }
 
-/// A configuration at fault: said once, in the log, and the process ends (status 1) before
-/// anything opens or listens.
+/// A configuration at fault: said once, and the process ends (status 1) before anything opens
+/// or listens.
 fn refuse_to_start(e: &dyn std::fmt::Display) -> ! {
-    tracing::error!("{e}");
+    say_error(e);
     std::process::exit(1)
+}
+
+/// Why the process stops: in the log, or on stderr as it is when the log shows no errors
+/// (`RUST_LOG=off`), so that it never stops without a word.
+fn say_error(e: &dyn std::fmt::Display) {
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!("{e}");
+    } else {
+        eprintln!("error: {e}");
+    }
 }
 
 /// The key alone on the last line of stdout, so `| tail -n 1` gets it.

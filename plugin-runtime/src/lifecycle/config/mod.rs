@@ -59,6 +59,10 @@ pub trait Configured {
 /// What a configuration type must be: read with serde, checked with garde, described with
 /// schemars. Each of the three is asked through a trait of its own, so that a missing derive is
 /// reported by name at the type in `config = T`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a plugin's configuration",
+    note = "derive `serde::Deserialize`, `garde::Validate` and `schemars::JsonSchema` on it (garde's context must be `()`)"
+)]
 pub trait PluginConfig: IsRead + IsChecked + IsDescribed + Send + 'static {}
 
 impl<T: IsRead + IsChecked + IsDescribed + Send + 'static> PluginConfig for T {}
