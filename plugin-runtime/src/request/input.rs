@@ -71,34 +71,28 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
         path,
         message,
     };
+    // A segment that does not parse as its type, named by the parameter.
+    let unparsed = |path: String, value: &str, expected: &str| {
+        let expected = expected_of_text(expected, value);
+        field(
+            path,
+            format!("expected {expected}, found the string {value:?}"),
+        )
+    };
     let fields = match rejection {
         PathRejection::FailedToDeserializePathParams(e) => match e.into_kind() {
             ErrorKind::ParseErrorAtKey {
                 key,
                 value,
                 expected_type,
-            } => {
-                vec![field(
-                    key,
-                    format!(
-                        "expected {}, found the string {value:?}",
-                        expected_of_text(expected_type, &value)
-                    ),
-                )]
-            }
+            } => vec![unparsed(key, &value, expected_type)],
             ErrorKind::ParseErrorAtIndex {
                 index,
                 value,
                 expected_type,
             } => {
                 let key = params.get(index).map(|p| p.name).unwrap_or_default();
-                vec![field(
-                    key.to_owned(),
-                    format!(
-                        "expected {}, found the string {value:?}",
-                        expected_of_text(expected_type, &value)
-                    ),
-                )]
+                vec![unparsed(key.to_owned(), &value, expected_type)]
             }
             ErrorKind::WrongNumberOfParameters { got, .. } => {
                 // The route matched more (or fewer) parameters than it names: it was nested
