@@ -38,6 +38,7 @@ pub use crate::__if_client as if_client;
 pub use crate::__if_config as if_config;
 #[cfg(feature = "config")]
 pub use crate::lifecycle::config::{Configured, schema_of_config as config_schema};
+pub use crate::lifecycle::hooks::__within_start;
 pub use crate::lifecycle::{Lifecycle, Readiness, ReadyCheck, StartFailed};
 
 /// A boxed future, as the generated hooks return.

@@ -68,6 +68,10 @@ async fn start(config: DemoConfig, cx: &mut Starting<'_>) -> Result<DemoState, S
     if config.name == "refuse" {
         return Err("the name `refuse` is refused".to_owned());
     }
+    if config.name == "silent" {
+        // What waiting on a database that accepts connections and answers nothing looks like.
+        std::future::pending::<()>().await;
+    }
     let stopped = cx
         .require::<StopCounter>()
         .map_err(|e| e.to_string())?
@@ -465,6 +469,44 @@ async fn a_start_hook_refuses_with_its_own_message_naming_the_plugin() {
     );
 }
 
+#[tokio::test]
+async fn a_start_hook_that_never_finishes_is_abandoned_at_the_start_timeout() {
+    let mut life = Lifecycle::new()
+        .with(StopCounter::default())
+        .with_start_timeout(std::time::Duration::from_millis(200));
+    assert_eq!(
+        Lifecycle::new().start_timeout(),
+        std::time::Duration::from_secs(60)
+    );
+    let config = ConfigSource::from_vars([("DEMO_NAME", "silent")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    let e = DemoPlugin::start(config, &mut life).await.unwrap_err();
+    assert!(e.is_timeout());
+    assert_eq!(
+        e.to_string(),
+        "plugin `demo` cannot start: its start hook did not finish within 200ms and was \
+         abandoned (what it waits on does not answer: a database that accepts connections but \
+         answers nothing, say; `Lifecycle::with_start_timeout` sets the bound)"
+    );
+    assert!(life.started().is_empty());
+    // A refusal is not a timeout; and a hook that finishes in time starts its plugin.
+    let config = ConfigSource::from_vars([("DEMO_NAME", "refuse")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert!(
+        !DemoPlugin::start(config, &mut life)
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
+    let config = ConfigSource::from_vars([("DEMO_NAME", "blue")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    DemoPlugin::start(config, &mut life).await.unwrap();
+    assert_eq!(life.started(), ["demo"]);
+}
+
 #[test]
 fn the_manifest_shows_the_configuration_schema_and_the_hooks() {
     let m = plugin_routes::manifest(
@@ -621,4 +663,98 @@ fn the_example_servers_failures_are_said_in_words() {
     assert!(!said.contains("panicked"), "{said}");
     assert!(!said.contains("listening on"), "{said}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A database that takes connections and then answers nothing holds no step of the example
+/// server's start for ever: the pool's open gives up within its connection wait, naming the
+/// database, and a set of migrations that waits (here behind a lock another session holds)
+/// gives up at `START_TIMEOUT_SECS`, naming the step; once the lock is gone, the same command
+/// works.
+#[test]
+fn the_example_server_gives_up_on_a_database_that_does_not_answer() {
+    use crate::server::server_binary;
+    let binary = server_binary();
+    let create = |email: &str| {
+        [
+            "users",
+            "create",
+            "--email",
+            email,
+            "--scopes",
+            "items:read",
+        ]
+        .map(str::to_owned)
+    };
+    let run = |url: &str, args: &[String], env: &[(&str, &str)]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = crate::server::run_cli(&binary, url, &args, env, "a long enough password\n");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // Accepted by the kernel's backlog, never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgres://someone:hunter2@{}/db",
+        silent.local_addr().unwrap()
+    );
+    let (code, said) = run(&url, &create("silent@example.com"), &[]);
+    assert_eq!(code, Some(1), "{said}");
+    let redacted = url.replace("hunter2", "***");
+    assert!(
+        said.contains(&format!("cannot open the database at {redacted}: ")),
+        "{said}"
+    );
+    assert!(!said.contains("hunter2"), "{said}");
+    drop(silent);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(pg) = rt.block_on(crate::fixtures::PgSchema::fresh("start_bound")) else {
+        return;
+    };
+    let url = rt.block_on(pg.url_with_public_extension("hstore"));
+    let (code, said) = run(&url, &create("first@example.com"), &[]);
+    assert_eq!(code, Some(0), "{said}");
+    // Another session holds the migrations' table: every set of migrations waits for it.
+    let mut holder = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+    let (code, said) = run(
+        &url,
+        &create("second@example.com"),
+        &[("START_TIMEOUT_SECS", "2")],
+    );
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "cannot start: the items plugin's migrations did not finish within 2 s; the database \
+             accepts connections but does not answer (a hung server or proxy), or another server \
+             holds its migration lock (START_TIMEOUT_SECS sets the bound)"
+        ),
+        "{said}"
+    );
+    rt.block_on(async {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .unwrap()
+    });
+    let (code, said) = run(
+        &url,
+        &create("second@example.com"),
+        &[("START_TIMEOUT_SECS", "2")],
+    );
+    assert_eq!(code, Some(0), "{said}");
+    rt.block_on(pg.admin(&format!("DROP SCHEMA {} CASCADE", pg.schema)));
 }

@@ -148,6 +148,11 @@ struct DatabaseArgs {
     /// one PostgreSQL database together stay under its `max_connections`.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true)]
     database_max_connections: Option<u32>,
+    /// Seconds each step of start-up may wait (a set of migrations, a plugin's start hook)
+    /// before the process gives up, saying which step: a database that accepts connections and
+    /// then answers nothing (a hung server or proxy) would otherwise hold it without a word.
+    #[arg(long, env = "START_TIMEOUT_SECS", default_value_t = 60, global = true)]
+    start_timeout_secs: u64,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -321,13 +326,26 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     }
 
     let url = &args.db.database_url;
-    let db = match args.db.database_max_connections {
-        Some(max) => Database::connect_with(url, max).await?,
-        None => Database::connect(url).await?,
+    let wait = Duration::from_secs(args.db.start_timeout_secs);
+    let opened = match args.db.database_max_connections {
+        Some(max) => Database::connect_with(url, max).await,
+        None => Database::connect(url).await,
     };
+    let db = opened.map_err(|e| format!("cannot open the database at {}: {e}", redact(url)))?;
     let pool = db.pool.clone();
-    let state = ItemsState::open(pool.clone(), url).await?;
-    let auth = Auth::open(pool, auth_config(&args.auth)?).await?;
+    let state = within(
+        wait,
+        "the items plugin's migrations",
+        ItemsState::open(pool.clone(), url),
+    )
+    .await?;
+    let auth_config = auth_config(&args.auth)?;
+    let auth = within(
+        wait,
+        "the credential store's migrations",
+        Auth::open(pool, auth_config),
+    )
+    .await?;
     match args.command {
         Some(Command::Users(Users::Create {
             email,
@@ -403,19 +421,22 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     };
     // Operations (routes declared `operation`): kept in the same database, run by whichever
     // server sharing it takes them.
-    let operations = Operations::open(
-        &db,
-        OperationSettings::default()
-            .with_heartbeat(Duration::from_secs(args.operations_heartbeat_secs))
-            .with_retention(Duration::from_secs(args.operations_retention_hours * 3600))
-            .with_max_active_per_caller(args.operations_per_caller)
-            .with_max_running(args.operations_max_running)
-            .with_namespace(args.operations_namespace.clone()),
+    let settings = OperationSettings::default()
+        .with_heartbeat(Duration::from_secs(args.operations_heartbeat_secs))
+        .with_retention(Duration::from_secs(args.operations_retention_hours * 3600))
+        .with_max_active_per_caller(args.operations_per_caller)
+        .with_max_running(args.operations_max_running)
+        .with_namespace(args.operations_namespace.clone());
+    let operations = within(
+        wait,
+        "the operations queue's migrations",
+        Operations::open(&db, settings),
     )
     .await?;
     let config = config.with_operations(&operations);
-    // The database, and the server's metrics for the plugins' own counters.
-    let mut life = Lifecycle::new().with(db);
+    // The database, and the server's metrics for the plugins' own counters; each start hook
+    // bounded as the steps above are.
+    let mut life = Lifecycle::new().with(db).with_start_timeout(wait);
     if let Some(metrics) = config.metrics() {
         life.provide(metrics.clone());
     }
@@ -424,7 +445,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let ai = match AiPlugin::start(ai_config, &mut life).await {
         Ok(ai) => ai,
         Err(e) => {
-            tracing::error!("{e}");
+            say_error(&e);
             life.stop().await;
             std::process::exit(1)
         }
@@ -433,7 +454,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         match CommitPlugin::start(commit_config, &mut life).await {
             Ok(commit) => Some(commit),
             Err(e) => {
-                tracing::error!("{e}");
+                say_error(&e);
                 life.stop().await;
                 std::process::exit(1)
             }
@@ -579,6 +600,24 @@ fn otlp_endpoint() -> Option<String> {
 /// The port a `scheme://[user[:password]@]host[:port]/...` URL names, or `default`.
 fn port_of(url: &str, default: u16) -> u16 {
     plugin_routes::reach::host_port_of(url).map_or(default, |(_, port)| port)
+}
+
+/// A step of start-up, given up past `wait` with an error that names it (`START_TIMEOUT_SECS`).
+async fn within<T, E: Into<Error>>(
+    wait: Duration,
+    step: &str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(wait, work).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(_) => Err(format!(
+            "cannot start: {step} did not finish within {} s; the database accepts connections \
+             but does not answer (a hung server or proxy), or another server holds its migration \
+             lock (START_TIMEOUT_SECS sets the bound)",
+            wait.as_secs()
+        )
+        .into()),
+    }
 }
 
 /// A configuration at fault: said once, and the process ends (status 1) before anything opens

@@ -356,17 +356,22 @@ fn lifecycle(
             #[doc = #doc]
             ///
             /// # Errors
-            /// The hook's own error, with the plugin named: the server should stop before it
+            /// The hook's own error, with the plugin named, or the hook running past the
+            /// lifecycle's start timeout (60 s unless set): the server should stop before it
             /// listens.
             #vis async fn start(
                 #param
                 lifecycle: &mut #rt::Lifecycle,
             ) -> ::core::result::Result<Self, #rt::StartFailed> {
+                let __wait = lifecycle.start_timeout();
                 let mut __starting = lifecycle.__starting(#name);
-                let __state: #state = match #call {
-                    ::core::result::Result::Ok(__state) => __state,
-                    ::core::result::Result::Err(__error) => {
+                let __state: #state = match #rt::__within_start(__wait, async { #call }).await {
+                    ::core::option::Option::Some(::core::result::Result::Ok(__state)) => __state,
+                    ::core::option::Option::Some(::core::result::Result::Err(__error)) => {
                         return ::core::result::Result::Err(#rt::StartFailed::new(#name, __error));
+                    }
+                    ::core::option::Option::None => {
+                        return ::core::result::Result::Err(#rt::StartFailed::timed_out(#name, __wait));
                     }
                 };
                 let __placeholders = __starting.__into_placeholders();

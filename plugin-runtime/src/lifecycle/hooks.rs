@@ -26,11 +26,22 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// plugin_routes::serve(listener, app).await?;
 /// life.stop().await;
 /// ```
-#[derive(Default)]
 pub struct Lifecycle {
     provided: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     stops: Vec<(&'static str, StopFn)>,
     started: Vec<&'static str>,
+    start_timeout: Duration,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            provided: HashMap::new(),
+            stops: Vec::new(),
+            started: Vec::new(),
+            start_timeout: START_TIMEOUT,
+        }
+    }
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -38,6 +49,7 @@ impl std::fmt::Debug for Lifecycle {
         f.debug_struct("Lifecycle")
             .field("provided", &self.provided.len())
             .field("started", &self.started)
+            .field("start_timeout", &self.start_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +65,23 @@ impl Lifecycle {
     pub fn with<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.provide(value);
         self
+    }
+
+    /// Bounds each plugin's `start` hook to `wait` (60 s unless set): a hook still running then
+    /// is abandoned and its plugin's `start` fails, saying so. A hook waits on what its plugin
+    /// needs (its database's migrations, a repository); without a bound, a database that accepts
+    /// connections and then answers nothing (a hung server or proxy) would hold the server's
+    /// start for as long as TCP keeps the connection, with nothing in its log to say why.
+    /// `Duration::MAX` sets no bound.
+    #[must_use]
+    pub fn with_start_timeout(mut self, wait: Duration) -> Self {
+        self.start_timeout = wait;
+        self
+    }
+
+    /// How long each plugin's `start` hook may run ([`with_start_timeout`](Self::with_start_timeout)).
+    pub fn start_timeout(&self) -> Duration {
+        self.start_timeout
     }
 
     /// Provides `value` to the `start` hooks from now on.
@@ -133,6 +162,20 @@ impl Lifecycle {
 
 /// How long one `stop` hook may run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one `start` hook may run unless the host says otherwise.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Used by the generated `start`: the hook's outcome, or `None` when it ran past `wait`
+/// (abandoned: dropped where it waited).
+#[doc(hidden)]
+pub async fn __within_start<T>(wait: Duration, hook: impl Future<Output = T>) -> Option<T> {
+    match tokio::time::Instant::now().checked_add(wait) {
+        Some(due) => tokio::time::timeout_at(due, hook).await.ok(),
+        // Too long to add to the clock: no bound.
+        None => Some(hook.await),
+    }
+}
 
 /// What a `start` hook receives besides its configuration: what the host provided, the states
 /// of the plugins started before it, and a place to give its `permissions(...)` placeholders
@@ -228,6 +271,18 @@ impl StartFailed {
         }
     }
 
+    /// Plugin `plugin`'s start hook ran past `wait` and was abandoned.
+    #[doc(hidden)]
+    pub fn timed_out(plugin: &'static str, wait: Duration) -> Self {
+        StartFailed::new(plugin, StartTimedOut { wait })
+    }
+
+    /// Whether the plugin's start hook ran past [`Lifecycle::with_start_timeout`] and was
+    /// abandoned, rather than refusing.
+    pub fn is_timeout(&self) -> bool {
+        self.source.is::<StartTimedOut>()
+    }
+
     /// The plugin that refused.
     pub fn plugin(&self) -> &'static str {
         self.plugin
@@ -245,6 +300,26 @@ impl std::error::Error for StartFailed {
         Some(&*self.source)
     }
 }
+
+/// A start hook that ran past its bound.
+#[derive(Debug)]
+struct StartTimedOut {
+    wait: Duration,
+}
+
+impl std::fmt::Display for StartTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its start hook did not finish within {:?} and was abandoned (what it waits on does \
+             not answer: a database that accepts connections but answers nothing, say; \
+             `Lifecycle::with_start_timeout` sets the bound)",
+            self.wait
+        )
+    }
+}
+
+impl std::error::Error for StartTimedOut {}
 
 /// Whether a plugin can serve now, as its `ready` hook answers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 #[cfg(feature = "config")]
 pub(crate) mod config;
-mod hooks;
+pub(crate) mod hooks;
 #[cfg(feature = "config")]
 mod secret;
 
