@@ -562,6 +562,24 @@ async fn a_plugin_left_out_of_the_app_is_named() {
     ];
     app.assert_mounted(&declared);
     assert!(app.serves::<commit_plugin::CommitPlugin>());
+    // The list the example server checks its operator's rate-limit overrides against is the
+    // app's own: every plugin on it mounted, and nothing mounted beside them but the
+    // framework's own documents (`api`, `docs`), which declare no rate limit.
+    let listed = items_example::mounted(true);
+    app.assert_mounted(&listed);
+    let names = |plugins: &serde_json::Value| -> Vec<String> {
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .filter(|name| name != "api" && name != "docs")
+            .collect()
+    };
+    assert_eq!(
+        names(&app.manifest()["plugins"]),
+        listed.iter().map(|p| p.name.to_owned()).collect::<Vec<_>>()
+    );
     let alone = plugin_routes::app![security_none::NotMounted::new()];
     assert!(!alone.serves::<commit_plugin::CommitPlugin>());
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

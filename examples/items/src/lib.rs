@@ -118,6 +118,12 @@ pub fn app_of(
 /// # Errors
 /// The first override that names nothing.
 pub fn check_overrides(config: &ServerConfig, commit: bool) -> Result<(), String> {
+    config.check_rate_limit_overrides(&mounted(commit))
+}
+
+/// The plugins [`assembled`] mounts (the commit plugin with `commit`), known before any of them
+/// is made. `tests/tests/openapi.rs` holds this list to the app's own.
+pub fn mounted(commit: bool) -> Vec<&'static plugin_routes::PluginMeta> {
     let mut mounted = vec![
         AuthRoutes::META,
         SettingsPage::META,
@@ -127,7 +133,7 @@ pub fn check_overrides(config: &ServerConfig, commit: bool) -> Result<(), String
     if commit {
         mounted.push(CommitPlugin::META);
     }
-    config.check_rate_limit_overrides(&mounted)
+    mounted
 }
 
 /// [`app_of`] as the assembled [`App`]: the router, and the documents and manifest it serves
