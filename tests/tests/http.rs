@@ -180,6 +180,31 @@ async fn invalid_input_400_for_wrong_type_and_missing_field() {
         .await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     assert!(details(&e)[0].2.contains("unknown field `colour`"), "{e}");
+
+    // A string outside an enumeration's values, in a body and in a query: the values allowed,
+    // in the JSON the client writes, and never Rust's "variant".
+    let r = c
+        .post(ITEMS)
+        .json(&json!({"name": "x", "status": "gone"}))
+        .send()
+        .await;
+    let e = assert_envelope(&r, 400, "INVALID_INPUT");
+    assert_eq!(
+        (details(&e)[0].1.as_str(), details(&e)[0].2.as_str()),
+        (
+            "status",
+            "expected one of \"active\", \"archived\", found the string \"gone\""
+        )
+    );
+    let r = c.get(&format!("{ITEMS}?filter=gone")).send().await;
+    let e = assert_envelope(&r, 400, "INVALID_INPUT");
+    assert_eq!(
+        (details(&e)[0].1.as_str(), details(&e)[0].2.as_str()),
+        (
+            "filter",
+            "expected one of \"active\", \"archived\", found the string \"gone\""
+        )
+    );
 }
 
 #[tokio::test]

@@ -26,8 +26,22 @@ mod library {
         Ok(Note { shelf, book, page })
     }
 
+    /// How a shelf is sorted.
+    #[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+    #[serde(rename_all = "lowercase")]
+    pub(crate) enum Order {
+        Title,
+        Author,
+    }
+
+    /// A path parameter that is one of an enumeration's values.
+    #[plugin_route(method = "GET", path = "/shelves/{shelf}/by/{order}", security(none))]
+    pub(crate) async fn sorted(shelf: String, order: Order) -> RouteResult<String> {
+        Ok(format!("{shelf} by {order:?}"))
+    }
+
     /// A library.
-    #[plugin(name = "library", version = "1.0.0", routes(note))]
+    #[plugin(name = "library", version = "1.0.0", routes(note, sorted))]
     pub(crate) struct LibraryPlugin;
 }
 
@@ -36,6 +50,11 @@ use library::LibraryPlugin;
 #[tokio::test]
 async fn parameters_reach_the_handler_by_name() {
     let c = TestClient::new(app![LibraryPlugin::new()].router());
+    let r = c
+        .get("/v1/plugins/library/shelves/poetry/by/author")
+        .send()
+        .await;
+    assert_eq!(r.json::<String>(), "poetry by Author");
     let r = c
         .get("/v1/plugins/library/shelves/poetry/books/12/pages/7")
         .send()
@@ -61,6 +80,12 @@ async fn a_parameter_that_does_not_parse_is_named() {
             "/v1/plugins/library/shelves/a/books/1/pages/70000",
             "page",
             "expected an integer from 0 to 65535, found the string \"70000\"",
+        ),
+        // A value outside an enumeration: the values allowed, never Rust's "variant".
+        (
+            "/v1/plugins/library/shelves/a/by/price",
+            "order",
+            "expected one of \"title\", \"author\", found the string \"price\"",
         ),
     ] {
         let r = c.get(uri).send().await;

@@ -53,10 +53,13 @@ impl<T: DeserializeOwned + Send + 'static> PathParams for PathOf<T> {
     fn extract(parts: &mut Parts, params: &'static [PathParam]) -> Result<T, ApiError> {
         // axum's extractor is an `async fn` that never waits: it reads what the router left
         // in the request's extensions. Polled once here, so a route's work has no future of it.
-        let extracted = pin!(Path::<T>::from_request_parts(parts, &()));
-        match extracted.poll(&mut Context::from_waker(Waker::noop())) {
+        let polled = {
+            let extracted = pin!(Path::<T>::from_request_parts(parts, &()));
+            extracted.poll(&mut Context::from_waker(Waker::noop()))
+        };
+        match polled {
             Poll::Ready(Ok(Path(v))) => Ok(v),
-            Poll::Ready(Err(rejection)) => Err(path_error(rejection, params)),
+            Poll::Ready(Err(rejection)) => Err(path_error(rejection, params, parts)),
             Poll::Pending => {
                 tracing::error!("reading the path parameters waited, which axum's never does");
                 Err(ApiError::internal())
@@ -65,7 +68,11 @@ impl<T: DeserializeOwned + Send + 'static> PathParams for PathOf<T> {
     }
 }
 
-fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiError {
+fn path_error(
+    rejection: PathRejection,
+    params: &'static [PathParam],
+    parts: &mut Parts,
+) -> ApiError {
     let field = |path: String, message: String| FieldError {
         location: Location::Path,
         path,
@@ -108,15 +115,56 @@ fn path_error(rejection: PathRejection, params: &'static [PathParam]) -> ApiErro
                 key,
                 value,
                 message,
-            } => vec![field(key, format!("{value:?}: {message}"))],
+            } => {
+                // An enumeration's value outside it is said in the client's terms, with the
+                // value; anything else keeps serde's words after the value.
+                let reworded = client_terms(&message, false);
+                if reworded == message {
+                    vec![field(key, format!("{value:?}: {message}"))]
+                } else {
+                    vec![field(key, reworded)]
+                }
+            }
             ErrorKind::InvalidUtf8InPathParam { key } => {
                 vec![field(key, "not valid UTF-8 once percent-decoded".into())]
+            }
+            ErrorKind::Message(message) => {
+                // An enumeration's value outside it comes from axum without the parameter's
+                // name: it is the one parameter whose value the message quotes.
+                let reworded = client_terms(&message, false);
+                match unknown_value_of(&message).map(|value| named_with(parts, value)) {
+                    Some(Some(name)) if reworded != message => vec![field(name, reworded)],
+                    _ => vec![field(String::new(), reworded)],
+                }
             }
             other => vec![field(String::new(), other.to_string())],
         },
         other => vec![field(String::new(), other.body_text())],
     };
     ApiError::invalid_input("invalid path parameter", fields)
+}
+
+/// The value serde's ``unknown variant `VALUE`, expected ...`` quotes.
+fn unknown_value_of(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let end = rest
+        .rfind("`, expected ")
+        .or_else(|| rest.rfind("`, there are no variants"))?;
+    Some(&rest[..end])
+}
+
+/// The name of the one path parameter whose (decoded) value is `value`; `None` when none is,
+/// or several are (which of them failed cannot be told).
+fn named_with(parts: &mut Parts, value: &str) -> Option<String> {
+    let raw = pin!(axum::extract::RawPathParams::from_request_parts(parts, &()));
+    let Poll::Ready(Ok(raw)) = raw.poll(&mut Context::from_waker(Waker::noop())) else {
+        return None;
+    };
+    let mut named = raw.iter().filter(|(_, v)| *v == value).map(|(k, _)| k);
+    match (named.next(), named.next()) {
+        (Some(name), None) => Some(name.to_owned()),
+        _ => None,
+    }
 }
 
 /// Where a route's input comes from.

@@ -26,6 +26,9 @@ fn split_position(message: &str) -> (&str, Option<&str>) {
 }
 
 fn reword(message: &str) -> String {
+    if let Some(said) = unknown_variant(message) {
+        return said;
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix)
             // The last `, expected`: what was found may be a client's string holding one.
@@ -62,6 +65,35 @@ fn reword(message: &str) -> String {
         other => return other.to_owned(),
     };
     known.to_owned()
+}
+
+/// serde's ``unknown variant `gone`, expected `active` or `archived` `` (or ``one of `a`, `b`,
+/// `c` ``, or `there are no variants`): "variant" is Rust's word, and a client sent a string, so
+/// `expected one of "active", "archived", found the string "gone"`. The client's text may hold
+/// anything, the allowed names are the server's: the last `` `, expected `` is where they start.
+fn unknown_variant(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let Some(at) = rest.rfind("`, expected ") else {
+        let found = rest.strip_suffix("`, there are no variants")?;
+        return Some(format!(
+            "no value is allowed here, found the string {found:?}"
+        ));
+    };
+    let found = &rest[..at];
+    // The names are those between backticks: `a`, `a` or `b`, one of `a`, `b`, `c`.
+    let names: Vec<String> = rest[at + "`, expected ".len()..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| format!("{name:?}"))
+        .collect();
+    Some(match names.as_slice() {
+        [one] => format!("expected {one}, found the string {found:?}"),
+        _ => format!(
+            "expected one of {}, found the string {found:?}",
+            names.join(", ")
+        ),
+    })
 }
 
 /// serde's `expected ...` (or a path parameter's type), which names Rust types, as a JSON type.
@@ -271,12 +303,37 @@ mod tests {
     }
 
     #[test]
-    fn what_is_already_in_the_client_s_terms_is_kept() {
+    fn an_unknown_variant_is_a_string_outside_the_allowed_ones() {
         says(
             "unknown variant `gone`, expected `active` or `archived` at line 1 column 30",
             false,
-            "unknown variant `gone`, expected `active` or `archived`",
+            "expected one of \"active\", \"archived\", found the string \"gone\"",
         );
+        says(
+            "unknown variant `x`, expected one of `a`, `b`, `c`",
+            false,
+            "expected one of \"a\", \"b\", \"c\", found the string \"x\"",
+        );
+        says(
+            "unknown variant `x`, expected `only`",
+            false,
+            "expected \"only\", found the string \"x\"",
+        );
+        says(
+            "unknown variant `x`, there are no variants",
+            false,
+            "no value is allowed here, found the string \"x\"",
+        );
+        // What the client sent may look like serde's own words, and holds quotes.
+        says(
+            "unknown variant `a`, expected `b\"`, expected `active` or `archived`",
+            false,
+            "expected one of \"active\", \"archived\", found the string \"a`, expected `b\\\"\"",
+        );
+    }
+
+    #[test]
+    fn what_is_already_in_the_client_s_terms_is_kept() {
         says(
             "unknown field `b`, expected `a`",
             false,
