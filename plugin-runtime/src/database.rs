@@ -108,8 +108,11 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url).ok_or_else(|| {
         sqlx::Error::Configuration(
-            format!("unsupported database URL {url:?}: expected sqlite:... or postgres://...")
-                .into(),
+            format!(
+                "unsupported database URL {:?}: expected sqlite:... or postgres://...",
+                crate::redacted_url(url)
+            )
+            .into(),
         )
     })?;
     let compiled = match backend {
@@ -123,7 +126,8 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         };
         return Err(sqlx::Error::Configuration(
             format!(
-                "{url:?} needs the `{feature}` feature of plugin-routes, which this build does not have"
+                "{:?} needs the `{feature}` feature of plugin-routes, which this build does not have",
+                crate::redacted_url(url)
             )
             .into(),
         ));

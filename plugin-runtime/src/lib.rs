@@ -18,6 +18,7 @@ pub mod operations;
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod policy;
+mod redact;
 mod request;
 #[cfg(feature = "serve")]
 mod serve;
@@ -118,6 +119,7 @@ pub use mount::Plugin;
 #[cfg(feature = "redis")]
 pub use policy::RedisLimits;
 pub use policy::{LimitOverride, LimitStore, ServerConfig, WhenUnreachable};
+pub use redact::redacted_url;
 pub use request::{
     ApiError, Ctx, Details, FieldError, FrameworkCode, Location, REQUEST_ID_HEADER, RequestFuture,
     RequestId, RequestLayer, RequestService, RouteError, RouteResult,

@@ -485,9 +485,10 @@ async fn a_start_hook_that_never_finishes_is_abandoned_at_the_start_timeout() {
     assert!(e.is_timeout());
     assert_eq!(
         e.to_string(),
-        "plugin `demo` cannot start: its start hook did not finish within 200ms and was \
-         abandoned (what it waits on does not answer: a database that accepts connections but \
-         answers nothing, say; `Lifecycle::with_start_timeout` sets the bound)"
+        "plugin `demo` cannot start: its start hook did not finish within 200 ms and was \
+         abandoned: what it waits on does not answer (a database that accepts connections but \
+         answers nothing, say), or its work takes longer than that (a long migration); \
+         `Lifecycle::with_start_timeout` sets the bound"
     );
     assert!(life.started().is_empty());
     // A refusal is not a timeout; and a hook that finishes in time starts its plugin.
@@ -694,6 +695,23 @@ fn the_example_server_gives_up_on_a_database_that_does_not_answer() {
         )
     };
 
+    // A URL that names no database this server knows: refused at once, its password left out
+    // of every part of the message.
+    let (code, said) = run(
+        "postgress://someone:hunter2@127.0.0.1/db?password=hunter2",
+        &create("typo@example.com"),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "cannot open the database at postgress://someone:***@127.0.0.1/db?password=***: "
+        ),
+        "{said}"
+    );
+    assert!(said.contains("unsupported database URL"), "{said}");
+    assert!(!said.contains("hunter2"), "{said}");
+
     // Accepted by the kernel's backlog, never answered.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
@@ -739,8 +757,9 @@ fn the_example_server_gives_up_on_a_database_that_does_not_answer() {
     assert!(
         said.contains(
             "cannot start: the items plugin's migrations did not finish within 2 s; the database \
-             accepts connections but does not answer (a hung server or proxy), or another server \
-             holds its migration lock (START_TIMEOUT_SECS sets the bound)"
+             accepts connections but does not answer (a hung server or proxy), another server \
+             holds its migration lock, or a migration takes longer than that (START_TIMEOUT_SECS \
+             sets the bound)"
         ),
         "{said}"
     );

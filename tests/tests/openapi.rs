@@ -580,6 +580,11 @@ async fn a_plugin_left_out_of_the_app_is_named() {
         names(&app.manifest()["plugins"]),
         listed.iter().map(|p| p.name.to_owned()).collect::<Vec<_>>()
     );
+    let without_commit: Vec<&str> = items_example::mounted(false)
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(without_commit, ["auth", "settings", "items", "ai"]);
     let alone = plugin_routes::app![security_none::NotMounted::new()];
     assert!(!alone.serves::<commit_plugin::CommitPlugin>());
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

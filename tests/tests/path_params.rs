@@ -87,6 +87,12 @@ async fn a_parameter_that_does_not_parse_is_named() {
             "order",
             "expected one of \"title\", \"author\", found the string \"price\"",
         ),
+        // Compared and quoted once decoded; words serde_json uses for a position kept whole.
+        (
+            "/v1/plugins/library/shelves/a/by/pr%C3%AFce%20at%20line%201%20column%202",
+            "order",
+            "expected one of \"title\", \"author\", found the string \"prïce at line 1 column 2\"",
+        ),
     ] {
         let r = c.get(uri).send().await;
         assert_eq!(r.status(), 400, "{uri}: {}", r.text());

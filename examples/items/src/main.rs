@@ -38,7 +38,9 @@ use plugin_routes::config::ConfigSource;
 use plugin_routes::database::Database;
 use plugin_routes::operations::{OperationSettings, Operations};
 use plugin_routes::reach::ServerReach;
-use plugin_routes::{Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable};
+use plugin_routes::{
+    Auth, AuthConfig, Lifecycle, LimitStore, Plugin, WhenUnreachable, redacted_url,
+};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -151,7 +153,8 @@ struct DatabaseArgs {
     /// Seconds each step of start-up may wait (a set of migrations, a plugin's start hook)
     /// before the process gives up, saying which step: a database that accepts connections and
     /// then answers nothing (a hung server or proxy) would otherwise hold it without a word.
-    #[arg(long, env = "START_TIMEOUT_SECS", default_value_t = 60, global = true)]
+    #[arg(long, env = "START_TIMEOUT_SECS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
     start_timeout_secs: u64,
 }
 
@@ -331,7 +334,8 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         Some(max) => Database::connect_with(url, max).await,
         None => Database::connect(url).await,
     };
-    let db = opened.map_err(|e| format!("cannot open the database at {}: {e}", redact(url)))?;
+    let db =
+        opened.map_err(|e| format!("cannot open the database at {}: {e}", redacted_url(url)))?;
     let pool = db.pool.clone();
     let state = within(
         wait,
@@ -409,7 +413,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         Some(endpoint) => {
             let provider = items_example::otlp_tracer_provider(None)?;
             config = config.with_tracer_provider(&provider);
-            tracing::info!(endpoint = %redact(&endpoint), "traces are exported over OTLP/HTTP");
+            tracing::info!(endpoint = %redacted_url(&endpoint), "traces are exported over OTLP/HTTP");
             Some(provider)
         }
         None => None,
@@ -445,7 +449,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let ai = match AiPlugin::start(ai_config, &mut life).await {
         Ok(ai) => ai,
         Err(e) => {
-            say_error(&e);
+            say_start_failed(&e);
             life.stop().await;
             std::process::exit(1)
         }
@@ -454,7 +458,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         match CommitPlugin::start(commit_config, &mut life).await {
             Ok(commit) => Some(commit),
             Err(e) => {
-                say_error(&e);
+                say_start_failed(&e);
                 life.stop().await;
                 std::process::exit(1)
             }
@@ -508,7 +512,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     let app = items_example::app_of(state, ai, commit, &auth, config);
     // Taken once every plugin is mounted: each operation route has its worker.
     let running = operations.start();
-    tracing::info!(database = %redact(url), "listening on http://{addr}");
+    tracing::info!(database = %redacted_url(url), "listening on http://{addr}");
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );
@@ -612,11 +616,20 @@ async fn within<T, E: Into<Error>>(
         Ok(done) => done.map_err(Into::into),
         Err(_) => Err(format!(
             "cannot start: {step} did not finish within {} s; the database accepts connections \
-             but does not answer (a hung server or proxy), or another server holds its migration \
-             lock (START_TIMEOUT_SECS sets the bound)",
+             but does not answer (a hung server or proxy), another server holds its migration \
+             lock, or a migration takes longer than that (START_TIMEOUT_SECS sets the bound)",
             wait.as_secs()
         )
         .into()),
+    }
+}
+
+/// A plugin that did not start; one that ran past the bound is told where this server sets it.
+fn say_start_failed(e: &plugin_routes::StartFailed) {
+    if e.is_timeout() {
+        say_error(&format!("{e} (here: START_TIMEOUT_SECS)"));
+    } else {
+        say_error(e);
     }
 }
 
@@ -676,18 +689,6 @@ fn read_password() -> Result<String, Error> {
     std::io::stdin().read_to_string(&mut input)?;
     let line = input.lines().next().unwrap_or_default();
     Ok(line.to_owned())
-}
-
-/// The URL without a password, for the log.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

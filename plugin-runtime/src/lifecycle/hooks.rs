@@ -72,7 +72,9 @@ impl Lifecycle {
     /// needs (its database's migrations, a repository); without a bound, a database that accepts
     /// connections and then answers nothing (a hung server or proxy) would hold the server's
     /// start for as long as TCP keeps the connection, with nothing in its log to say why.
-    /// `Duration::MAX` sets no bound.
+    /// `Duration::MAX` sets no bound. The bound is kept by tokio's timer: the runtime must
+    /// have it enabled (`#[tokio::main]` does), and under a paused clock
+    /// (`tokio::time::pause`) a hook waiting on real input and output runs past it at once.
     #[must_use]
     pub fn with_start_timeout(mut self, wait: Duration) -> Self {
         self.start_timeout = wait;
@@ -254,7 +256,8 @@ impl std::fmt::Display for Missing {
 
 impl std::error::Error for Missing {}
 
-/// A plugin refused to start: its `start` hook's own error, with the plugin named. The server
+/// A plugin did not start: its `start` hook's own error, or the hook running past the
+/// lifecycle's start timeout ([`StartFailed::is_timeout`]), with the plugin named. The server
 /// stops before it listens.
 #[derive(Debug)]
 pub struct StartFailed {
@@ -283,7 +286,7 @@ impl StartFailed {
         self.source.is::<StartTimedOut>()
     }
 
-    /// The plugin that refused.
+    /// The plugin that did not start.
     pub fn plugin(&self) -> &'static str {
         self.plugin
     }
@@ -309,12 +312,24 @@ struct StartTimedOut {
 
 impl std::fmt::Display for StartTimedOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "its start hook did not finish within {:?} and was abandoned (what it waits on does \
-             not answer: a database that accepts connections but answers nothing, say; \
-             `Lifecycle::with_start_timeout` sets the bound)",
-            self.wait
+        let wait = self.wait;
+        if wait.subsec_nanos() == 0 {
+            write!(
+                f,
+                "its start hook did not finish within {} s",
+                wait.as_secs()
+            )?;
+        } else {
+            write!(
+                f,
+                "its start hook did not finish within {} ms",
+                wait.as_millis()
+            )?;
+        }
+        f.write_str(
+            " and was abandoned: what it waits on does not answer (a database that accepts \
+             connections but answers nothing, say), or its work takes longer than that (a long \
+             migration); `Lifecycle::with_start_timeout` sets the bound",
         )
     }
 }

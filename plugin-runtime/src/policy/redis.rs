@@ -85,7 +85,7 @@ impl RedisLimits {
         let rest = url.strip_prefix("redis://").ok_or_else(|| {
             format!(
                 "expected a URL such as redis://127.0.0.1:6379, found `{}`",
-                redact(url)
+                crate::redacted_url(url)
             )
         })?;
         let (authority, db) = match rest.split_once('/') {
@@ -164,19 +164,6 @@ impl RedisLimits {
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
         self
-    }
-}
-
-/// A URL with its password, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    match url.rsplit_once('@') {
-        Some((before, after)) => match before.rsplit_once(':') {
-            Some((scheme_user, _)) if scheme_user.contains("//") || !scheme_user.is_empty() => {
-                format!("{scheme_user}:***@{after}")
-            }
-            _ => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 

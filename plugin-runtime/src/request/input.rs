@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
-use super::wording::{client_terms, expected_of_text};
+use super::wording::{client_terms, expected_of_text, json_string};
 use crate::declare::PathParam;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -119,10 +119,11 @@ fn path_error(
                 // An enumeration's value outside it is said in the client's terms, with the
                 // value; anything else keeps serde's words after the value.
                 let reworded = client_terms(&message, false);
-                if reworded == message {
-                    vec![field(key, format!("{value:?}: {message}"))]
-                } else {
+                let quoted = json_string(&value);
+                if reworded.contains(&quoted) {
                     vec![field(key, reworded)]
+                } else {
+                    vec![field(key, format!("{quoted}: {reworded}"))]
                 }
             }
             ErrorKind::InvalidUtf8InPathParam { key } => {
@@ -147,10 +148,8 @@ fn path_error(
 /// The value serde's ``unknown variant `VALUE`, expected ...`` quotes.
 fn unknown_value_of(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown variant `")?;
-    let end = rest
-        .rfind("`, expected ")
-        .or_else(|| rest.rfind("`, there are no variants"))?;
-    Some(&rest[..end])
+    rest.strip_suffix("`, there are no variants")
+        .or_else(|| rest.rfind("`, expected ").map(|end| &rest[..end]))
 }
 
 /// The name of the one path parameter whose (decoded) value is `value`; `None` when none is,

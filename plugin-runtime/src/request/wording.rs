@@ -17,10 +17,18 @@ pub(crate) fn client_terms(message: &str, syntax: bool) -> String {
     }
 }
 
-/// serde_json appends ` at line L column C` to every message.
+/// serde_json appends ` at line L column C` to every message: only that, at its very end, is
+/// taken for a position (a client's value quoted in the message may hold the same words).
 fn split_position(message: &str) -> (&str, Option<&str>) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(" column ") => (&message[..i], Some(&message[i + 1..])),
+        Some(i)
+            if message[i + " at line ".len()..]
+                .split_once(" column ")
+                .is_some_and(|(line, column)| digits(line) && digits(column)) =>
+        {
+            (&message[..i], Some(&message[i + 1..]))
+        }
         _ => (message, None),
     }
 }
@@ -73,27 +81,33 @@ fn reword(message: &str) -> String {
 /// anything, the allowed names are the server's: the last `` `, expected `` is where they start.
 fn unknown_variant(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown variant `")?;
-    let Some(at) = rest.rfind("`, expected ") else {
-        let found = rest.strip_suffix("`, there are no variants")?;
+    if let Some(found) = rest.strip_suffix("`, there are no variants") {
         return Some(format!(
-            "no value is allowed here, found the string {found:?}"
+            "no value is allowed here, found the string {}",
+            json_string(found)
         ));
-    };
-    let found = &rest[..at];
+    }
+    let at = rest.rfind("`, expected ")?;
     // The names are those between backticks: `a`, `a` or `b`, one of `a`, `b`, `c`.
     let names: Vec<String> = rest[at + "`, expected ".len()..]
         .split('`')
         .skip(1)
         .step_by(2)
-        .map(|name| format!("{name:?}"))
+        .map(json_string)
         .collect();
+    let found = json_string(&rest[..at]);
     Some(match names.as_slice() {
-        [one] => format!("expected {one}, found the string {found:?}"),
+        [one] => format!("expected {one}, found the string {found}"),
         _ => format!(
-            "expected one of {}, found the string {found:?}",
+            "expected one of {}, found the string {found}",
             names.join(", ")
         ),
     })
+}
+
+/// `text` as a JSON string, quoted and escaped as the client writes it.
+pub(crate) fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
 }
 
 /// serde's `expected ...` (or a path parameter's type), which names Rust types, as a JSON type.
@@ -329,6 +343,28 @@ mod tests {
             "unknown variant `a`, expected `b\"`, expected `active` or `archived`",
             false,
             "expected one of \"active\", \"archived\", found the string \"a`, expected `b\\\"\"",
+        );
+        says(
+            "unknown variant `a`, expected `b`, there are no variants",
+            false,
+            "no value is allowed here, found the string \"a`, expected `b\"",
+        );
+        // Escaped as JSON, not as Rust.
+        says(
+            "unknown variant `\u{200b}x`, expected `a`",
+            false,
+            "expected \"a\", found the string \"\u{200b}x\"",
+        );
+        says(
+            "unknown variant `\u{1}`, expected `a`",
+            false,
+            "expected \"a\", found the string \"\\u0001\"",
+        );
+        // A value that holds serde_json's position words is not cut there.
+        says(
+            "unknown variant `a at line 1 column 2`, expected `b`",
+            false,
+            "expected \"b\", found the string \"a at line 1 column 2\"",
         );
     }
 
