@@ -17,11 +17,15 @@
 /// ```
 pub fn redacted_url(url: &str) -> String {
     let mut out = String::with_capacity(url.len() + 3);
-    // The authority runs from `://` to the first `/`, `?` or `#`: an `@` after it (in a path or
-    // a query) is no user's.
-    let rest = match url.find("://") {
+    // The authority runs from `://` (or a mistyped `//`) to the first `/`, `?` or `#`: an `@`
+    // after it (in a path or a query) is no user's.
+    let authority = url
+        .find("://")
+        .map(|at| at + 3)
+        .or_else(|| url.find("//").map(|at| at + 2));
+    let rest = match authority {
         Some(at) => {
-            let (scheme, rest) = url.split_at(at + 3);
+            let (scheme, rest) = url.split_at(at);
             out.push_str(scheme);
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             let (authority, rest) = rest.split_at(end);

@@ -562,6 +562,22 @@ async fn bad_input_is_described_in_the_client_s_terms() {
     let d = details(&e);
     assert_eq!(d[0].1, "", "{e}");
     assert_eq!(d[0].2, "expected `:` at line 1 column 9");
+    assert_eq!(e["message"], "the body is not valid JSON");
+
+    // An enumeration's value of another JSON type is valid JSON of the wrong shape; text that is
+    // no JSON at all (here not even UTF-8) is told so, where it broke.
+    let r = post(r#"{"name": "x", "status": true}"#).await;
+    let e = assert_envelope(&r, 400, "INVALID_INPUT");
+    assert_eq!(e["message"], "the body does not match the expected shape");
+    let r = c
+        .post(ITEMS)
+        .header("content-type", "application/json")
+        .body(&b"\xff\xfe{}"[..])
+        .send()
+        .await;
+    let e = assert_envelope(&r, 400, "INVALID_INPUT");
+    assert_eq!(e["message"], "the body is not valid JSON");
+    assert_eq!(details(&e)[0].2, "expected value at line 1 column 1");
 
     let r = c.get(&format!("{ITEMS}?limit=many")).send().await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");

@@ -661,6 +661,9 @@ fn the_example_servers_failures_are_said_in_words() {
         said.contains("the rate-limit override `ai.nothing` names no policy"),
         "{said}"
     );
+    // And the operator is told which ones there are.
+    assert!(said.contains("the policies there are: "), "{said}");
+    assert!(said.contains("ai.generations"), "{said}");
     assert!(!said.contains("panicked"), "{said}");
     assert!(!said.contains("listening on"), "{said}");
     let _ = std::fs::remove_dir_all(dir);

@@ -191,6 +191,64 @@ async fn a_database_outage_is_503_with_retry_after_and_passes_by_itself() {
     pg.remove().await;
 }
 
+/// A JSON string may hold `U+0000`, which PostgreSQL's `text` cannot: the client's input is at
+/// fault, so a write holding one is `400 INVALID_INPUT` in the envelope, not a 500, on a
+/// plugin's route and on the built-in login alike; nothing is written, and the server goes on.
+#[tokio::test]
+async fn text_postgres_cannot_store_is_400_not_500() {
+    let Some(pg) = PgSchema::fresh("nul_text").await else {
+        return;
+    };
+    let pool = plugin_routes::database::connect(&pg.url).await.unwrap();
+    let items = ItemsState::open(pool.clone(), &pg.url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let key = auth
+        .create_api_key(ALICE, "nul", &scopes("items:*"), None)
+        .await
+        .unwrap()
+        .key;
+    let c = TestClient::new(plugins![
+        auth = auth.clone();
+        AuthRoutes::new(auth.clone()),
+        ItemsPlugin::new(items)
+    ]);
+    let refused = |r: &plugin_routes::testing::TestResponse, what: &str| {
+        assert_eq!(r.status(), 400, "{what}: {}", r.text());
+        let e = r.error();
+        assert_eq!(e["code"], "INVALID_INPUT", "{what}: {e}");
+        assert_eq!(
+            e["message"],
+            "a text value holds a character the database cannot store (such as U+0000, NUL)",
+            "{what}: {e}"
+        );
+    };
+    let bearer = format!("Bearer {key}");
+    let r = c
+        .post("/v1/plugins/items/items")
+        .header("authorization", &bearer)
+        .json(&json!({"name": "a\u{0}b", "status": "active"}))
+        .send()
+        .await;
+    refused(&r, "an item's name");
+    let r = c
+        .post("/v1/auth/login")
+        .json(&json!({"email": "me\u{0}@example.com", "password": ALICE_PASSWORD}))
+        .send()
+        .await;
+    refused(&r, "a login's email");
+    let r = c
+        .get("/v1/plugins/items/items")
+        .header("authorization", &bearer)
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(r.json::<Value>()["items"], json!([]));
+    pg.remove().await;
+}
+
 /// SQLite with another connection holding the write lock: a write waits the busy timeout, then
 /// gets `503 UNAVAILABLE`; reads go on (WAL); once the lock is released writes succeed, and the
 /// other connection's committed write is there.

@@ -112,14 +112,23 @@ impl RedisLimits {
         if host.is_empty() {
             return Err("a Redis URL needs a host, such as redis://127.0.0.1:6379".to_owned());
         }
-        let address = if host
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !host.ends_with(']')
-        {
-            host.to_owned()
-        } else {
-            format!("{host}:6379")
+        // A port is what follows the last `:`, outside an IPv6 address's brackets.
+        let port = match host.rsplit_once(':') {
+            Some((before, port))
+                if !host.ends_with(']') && (!host.starts_with('[') || before.ends_with(']')) =>
+            {
+                Some(port)
+            }
+            _ => None,
+        };
+        let address = match port {
+            None => format!("{host}:6379"),
+            Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => host.to_owned(),
+            Some(port) => {
+                return Err(format!(
+                    "the port in a Redis URL is a number from 1 to 65535, found `{port}`"
+                ));
+            }
         };
         Ok(RedisLimits {
             target: Target {
@@ -685,6 +694,25 @@ mod tests {
             e.contains("redis://127.0.0.1:6379") && !e.contains("pw"),
             "{e}"
         );
+        // IPv6, with and without a port.
+        let r = RedisLimits::parse("redis://[::1]").unwrap();
+        assert_eq!(r.target.address, "[::1]:6379");
+        let r = RedisLimits::parse("redis://[::1]:6390/1").unwrap();
+        assert_eq!(r.target.address, "[::1]:6390");
+        // A port that is no port is refused, not taken for part of the host.
+        for (url, port) in [
+            ("redis://:pw@127.0.0.1:notaport", "notaport"),
+            ("redis://cache:0", "0"),
+            ("redis://cache:", ""),
+            ("redis://[::1]:x", "x"),
+        ] {
+            let e = RedisLimits::parse(url).unwrap_err();
+            assert_eq!(
+                e,
+                format!("the port in a Redis URL is a number from 1 to 65535, found `{port}`"),
+                "{url}"
+            );
+        }
     }
 
     #[test]

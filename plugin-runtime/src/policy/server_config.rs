@@ -234,19 +234,31 @@ impl ServerConfig {
     /// # Errors
     /// The first override that names nothing, said in words.
     pub fn check_rate_limit_overrides(&self, plugins: &[&PluginMeta]) -> Result<(), String> {
+        // Every `plugin.policy` the mounted plugins declare, in order, once each.
+        let mut declared: Vec<(&str, &str)> = Vec::new();
+        for p in plugins {
+            let policies = crate::declare::served_routes(p)
+                .filter_map(|r| r.rate_limits)
+                .chain(p.rate_limits)
+                .flatten();
+            for l in policies {
+                if !declared.contains(&(p.name, l.name)) {
+                    declared.push((p.name, l.name));
+                }
+            }
+        }
         for o in &self.overrides {
-            let declared = plugins.iter().filter(|p| p.name == o.plugin).any(|p| {
-                crate::declare::served_routes(p)
-                    .filter_map(|r| r.rate_limits)
-                    .chain(p.rate_limits)
-                    .flatten()
-                    .any(|l| l.name == o.policy)
-            });
-            if !declared {
+            if !declared.contains(&(o.plugin.as_ref(), o.policy.as_ref())) {
+                let names: Vec<String> = declared.iter().map(|(p, l)| format!("{p}.{l}")).collect();
+                let known = if names.is_empty() {
+                    "no mounted plugin declares a rate limit".to_owned()
+                } else {
+                    format!("the policies there are: {}", names.join(", "))
+                };
                 return Err(format!(
-                    "the rate-limit override `{}.{}` names no policy a mounted plugin declares: \
-                     write `plugin.policy=quota/window` with a plugin in plugins![...] and a policy \
-                     of its `rate_limit(...)` (`default` when the policy has no name)",
+                    "the rate-limit override `{}.{}` names no policy a mounted plugin declares \
+                     ({known}); write `plugin.policy=quota/window` with a plugin in plugins![...] \
+                     and a policy of its `rate_limit(...)` (`default` when the policy has no name)",
                     o.plugin, o.policy
                 ));
             }

@@ -258,7 +258,8 @@ fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
 /// cause is logged with the request id and never sent to the client. One kind is told apart: an
 /// error whose chain of sources holds a [`sqlx::Error`] saying the database cannot answer now
 /// (see [`database::is_unavailable`](crate::database::is_unavailable)) becomes
-/// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself.
+/// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself; one saying PostgreSQL cannot
+/// store a text value the client sent (`U+0000`) becomes `400 INVALID_INPUT`.
 pub struct RouteError(Repr);
 
 enum Repr {
@@ -284,6 +285,14 @@ impl RouteError {
         #[cfg(feature = "auth-store")]
         if super::outage::unavailable_in(&*cause) {
             return RouteError::framework(database_unavailable(&*cause));
+        }
+        #[cfg(feature = "auth-store")]
+        if super::outage::unstorable_text_in(&*cause) {
+            tracing::debug!(error = %cause, "the database refused a text value");
+            return RouteError::framework(ApiError::invalid_input(
+                "a text value holds a character the database cannot store (such as U+0000, NUL)",
+                Vec::new(),
+            ));
         }
         RouteError(Repr::Internal(cause))
     }

@@ -363,7 +363,7 @@ fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)).map(drop);
     let end = parsed.is_ok().then(|| de.end());
-    describe_json_error(parsed, end)
+    describe_json_error(parsed, end, bytes)
 }
 
 /// The error for a body that did not parse: from the second parse's result, and what followed
@@ -371,12 +371,17 @@ fn json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
 fn describe_json_error(
     parsed: Result<(), serde_path_to_error::Error<serde_json::Error>>,
     end: Option<Result<(), serde_json::Error>>,
+    bytes: &[u8],
 ) -> ApiError {
     let (summary, path, message) = match (parsed, end) {
         (Err(e), _) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let syntax = inner.is_syntax() || inner.is_eof();
+            // serde_json says `expected value` both where the text is no JSON and where an
+            // enumeration's value is not a string (`"status": 5`), and counts both as syntax:
+            // only a body that is no JSON at all is told so.
+            let syntax = (inner.is_syntax() || inner.is_eof())
+                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
             let summary = if syntax {
                 "the body is not valid JSON"
             } else {

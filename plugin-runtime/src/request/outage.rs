@@ -134,6 +134,22 @@ fn pooler_outage(message: &str) -> bool {
     starts(&POOLER_OUTAGES, message) || starts(&SERVER_OUTAGES, message)
 }
 
+/// Whether `error`'s chain of sources holds a [`sqlx::Error`] in which PostgreSQL refused a text
+/// value it cannot store: `U+0000` (NUL), which JSON and Rust strings may hold and PostgreSQL's
+/// `text` may not (`22021`), or a character outside a database's non-UTF-8 encoding (`22P05`).
+/// The client's input is at fault, not the server: a 400, not a 500. (SQLite stores both.)
+pub(crate) fn unstorable_text_in(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<sqlx::Error>())
+        .any(|e| match e {
+            #[cfg(feature = "postgres")]
+            sqlx::Error::Database(db) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|pg| matches!(pg.code(), "22021" | "22P05")),
+            _ => false,
+        })
+}
+
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] that [`is_unavailable`] counts.
 pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(error), |e| e.source())

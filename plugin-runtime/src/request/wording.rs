@@ -9,7 +9,12 @@
 /// the field's path says where.
 pub(crate) fn client_terms(message: &str, syntax: bool) -> String {
     let (body, position) = split_position(message);
-    let reworded = reword(body);
+    let reworded = match body {
+        // Where the text is no JSON at all, that is what it means; elsewhere a value of the
+        // wrong JSON type for an enumeration.
+        "expected value" if syntax => body.to_owned(),
+        _ => reword(body),
+    };
     match position {
         // A message reworded here is about a value, which the path locates.
         Some(p) if syntax && reworded == body => format!("{reworded} {p}"),
@@ -289,10 +294,16 @@ mod tests {
             true,
             "EOF while parsing a value at line 1 column 9",
         );
-        // Classed as syntax by serde_json, but about a value: the path says where.
+        // Text that is no JSON keeps serde_json's words and position; in a body that is valid
+        // JSON (an enumeration's value of the wrong type), the path says where.
+        says(
+            "expected value at line 1 column 1",
+            true,
+            "expected value at line 1 column 1",
+        );
         says(
             "expected value at line 1 column 25",
-            true,
+            false,
             "not an allowed value here",
         );
     }
