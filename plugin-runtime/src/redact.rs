@@ -17,8 +17,9 @@
 /// ```
 pub fn redacted_url(url: &str) -> String {
     let mut out = String::with_capacity(url.len() + 3);
-    // The authority runs from `://` (or a mistyped `//`) to the first `/`, `?` or `#`: an `@`
-    // after it (in a path or a query) is no user's.
+    // The user information runs from `://` (or a mistyped `//`) to the last `@` before the
+    // query: a password may hold a `/` (base64 does), so an `@` in a path is taken for the
+    // user's too, and the most that is lost is part of a host.
     let authority = url
         .find("://")
         .map(|at| at + 3)
@@ -27,7 +28,13 @@ pub fn redacted_url(url: &str) -> String {
         Some(at) => {
             let (scheme, rest) = url.split_at(at);
             out.push_str(scheme);
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let query = rest.find(['?', '#']).unwrap_or(rest.len());
+            // The authority ends where the host after the user information does.
+            let host = rest[..query].rfind('@').map_or(0, |at| at + 1);
+            let end = host
+                + rest[host..]
+                    .find(['/', '?', '#'])
+                    .unwrap_or(rest.len() - host);
             let (authority, rest) = rest.split_at(end);
             match authority.rsplit_once('@') {
                 Some((userinfo, host)) => {

@@ -578,6 +578,45 @@ async fn bad_input_is_described_in_the_client_s_terms() {
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     assert_eq!(e["message"], "the body is not valid JSON");
     assert_eq!(details(&e)[0].2, "expected value at line 1 column 1");
+    // A string that is not UTF-8, and a wrong shape before the text stops being JSON: told
+    // where the JSON breaks, not what the shape lacks.
+    for (body, path, said) in [
+        (
+            &b"{\"name\": \"\xff\", \"status\": \"active\"}"[..],
+            "name",
+            "invalid unicode code point at line 1 column 11",
+        ),
+        (
+            &b"{\"name\": \"x\", \"status\": 5} x"[..],
+            "",
+            "trailing characters at line 1 column 28",
+        ),
+    ] {
+        let r = c
+            .post(ITEMS)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        let e = assert_envelope(&r, 400, "INVALID_INPUT");
+        assert_eq!(e["message"], "the body is not valid JSON", "{e}");
+        assert_eq!(
+            (details(&e)[0].1.as_str(), details(&e)[0].2.as_str()),
+            (path, said)
+        );
+    }
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let r = c
+        .post(ITEMS)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await;
+    let e = assert_envelope(&r, 400, "INVALID_INPUT");
+    assert_eq!(
+        e["message"],
+        "the body is nested too deeply (at most 128 levels)"
+    );
 
     let r = c.get(&format!("{ITEMS}?limit=many")).send().await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");

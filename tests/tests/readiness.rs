@@ -221,7 +221,7 @@ async fn text_postgres_cannot_store_is_400_not_500() {
         assert_eq!(e["code"], "INVALID_INPUT", "{what}: {e}");
         assert_eq!(
             e["message"],
-            "a text value holds a character the database cannot store (such as U+0000, NUL)",
+            "a text value holds the character U+0000 (NUL), which the database cannot store",
             "{what}: {e}"
         );
     };

@@ -319,12 +319,14 @@ impl std::fmt::Display for StartTimedOut {
                 "its start hook did not finish within {} s",
                 wait.as_secs()
             )?;
-        } else {
+        } else if wait.subsec_nanos().is_multiple_of(1_000_000) {
             write!(
                 f,
                 "its start hook did not finish within {} ms",
                 wait.as_millis()
             )?;
+        } else {
+            write!(f, "its start hook did not finish within {wait:?}")?;
         }
         f.write_str(
             " and was abandoned: what it waits on does not answer (a database that accepts \

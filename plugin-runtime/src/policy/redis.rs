@@ -88,12 +88,15 @@ impl RedisLimits {
                 crate::redacted_url(url)
             )
         })?;
-        let (authority, db) = match rest.split_once('/') {
-            Some((a, "")) => (a, 0),
-            Some((a, db)) => (
-                a,
+        // The database follows the first `/` after the user information (a password may hold
+        // a `/`); what is quoted back is only ever digits, never part of a password.
+        let host_at = rest.rfind('@').map_or(0, |at| at + 1);
+        let (authority, db) = match rest[host_at..].split_once('/') {
+            Some((_, "")) => (&rest[..rest.len() - 1], 0),
+            Some((host, db)) => (
+                &rest[..host_at + host.len()],
                 db.parse().map_err(|_| {
-                    format!("the database in a Redis URL is a number, found `{db}`")
+                    "the database in a Redis URL is a number (redis://host:6379/2)".to_owned()
                 })?,
             ),
             None => (rest, 0),
@@ -121,13 +124,28 @@ impl RedisLimits {
             }
             _ => None,
         };
+        let name = port.map_or(host, |port| &host[..host.len() - port.len() - 1]);
+        // An IPv6 address is written in brackets, or its last group would be taken for a port.
+        if name.is_empty() || (name.contains(':') && !name.starts_with('[')) {
+            return Err(
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379"
+                    .to_owned(),
+            );
+        }
         let address = match port {
             None => format!("{host}:6379"),
             Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => host.to_owned(),
-            Some(port) => {
+            Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
                 return Err(format!(
                     "the port in a Redis URL is a number from 1 to 65535, found `{port}`"
                 ));
+            }
+            Some(_) => {
+                // Not quoted: without its `@`, a URL's password reads as a port.
+                return Err(
+                    "the port in a Redis URL is a number from 1 to 65535 (redis://host:6379)"
+                        .to_owned(),
+                );
             }
         };
         Ok(RedisLimits {
@@ -700,19 +718,52 @@ mod tests {
         let r = RedisLimits::parse("redis://[::1]:6390/1").unwrap();
         assert_eq!(r.target.address, "[::1]:6390");
         // A port that is no port is refused, not taken for part of the host.
-        for (url, port) in [
-            ("redis://:pw@127.0.0.1:notaport", "notaport"),
-            ("redis://cache:0", "0"),
-            ("redis://cache:", ""),
-            ("redis://[::1]:x", "x"),
+        for (url, said) in [
+            (
+                "redis://cache:0",
+                "the port in a Redis URL is a number from 1 to 65535, found `0`",
+            ),
+            (
+                "redis://cache:70000",
+                "the port in a Redis URL is a number from 1 to 65535, found `70000`",
+            ),
+            (
+                "redis://:pw@127.0.0.1:notaport",
+                "the port in a Redis URL is a number from 1 to 65535 (redis://host:6379)",
+            ),
+            (
+                "redis://cache:",
+                "the port in a Redis URL is a number from 1 to 65535 (redis://host:6379)",
+            ),
+            (
+                "redis://[::1]:x",
+                "the port in a Redis URL is a number from 1 to 65535 (redis://host:6379)",
+            ),
+            // A password whose `@host` was left out is never quoted back.
+            (
+                "redis://default:s3cret",
+                "the port in a Redis URL is a number from 1 to 65535 (redis://host:6379)",
+            ),
+            (
+                "redis://:pa/ss@cache/x",
+                "the database in a Redis URL is a number (redis://host:6379/2)",
+            ),
+            (
+                "redis://:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+            ),
+            (
+                "redis://2001:db8::5",
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+            ),
         ] {
             let e = RedisLimits::parse(url).unwrap_err();
-            assert_eq!(
-                e,
-                format!("the port in a Redis URL is a number from 1 to 65535, found `{port}`"),
-                "{url}"
-            );
+            assert_eq!(e, said, "{url}");
         }
+        // A password holding `/`.
+        let r = RedisLimits::parse("redis://:pa/ss@cache/3").unwrap();
+        assert_eq!(r.target.password.as_deref(), Some("pa/ss"));
+        assert_eq!((r.target.address.as_str(), r.target.db), ("cache:6379", 3));
     }
 
     #[test]

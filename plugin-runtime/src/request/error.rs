@@ -259,7 +259,7 @@ fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
 /// error whose chain of sources holds a [`sqlx::Error`] saying the database cannot answer now
 /// (see [`database::is_unavailable`](crate::database::is_unavailable)) becomes
 /// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself; one saying PostgreSQL cannot
-/// store a text value the client sent (`U+0000`) becomes `400 INVALID_INPUT`.
+/// store a text value holding `U+0000` becomes `400 INVALID_INPUT`.
 pub struct RouteError(Repr);
 
 enum Repr {
@@ -290,7 +290,7 @@ impl RouteError {
         if super::outage::unstorable_text_in(&*cause) {
             tracing::debug!(error = %cause, "the database refused a text value");
             return RouteError::framework(ApiError::invalid_input(
-                "a text value holds a character the database cannot store (such as U+0000, NUL)",
+                "a text value holds the character U+0000 (NUL), which the database cannot store",
                 Vec::new(),
             ));
         }

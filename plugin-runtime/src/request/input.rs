@@ -378,17 +378,32 @@ fn describe_json_error(
             let path = e.path().to_string();
             let inner = e.into_inner();
             // serde_json says `expected value` both where the text is no JSON and where an
-            // enumeration's value is not a string (`"status": 5`), and counts both as syntax:
-            // only a body that is no JSON at all is told so.
-            let syntax = (inner.is_syntax() || inner.is_eof())
-                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
-            let summary = if syntax {
-                "the body is not valid JSON"
-            } else {
-                "the body does not match the expected shape"
-            };
-            let (path, message) = field_and_message(path, &inner.to_string(), syntax);
-            (summary, path, message)
+            // enumeration's value is not a string (`"status": 5`), and counts both as syntax;
+            // and a body may be of the wrong shape before it stops being JSON. So whether it is
+            // JSON at all is asked of serde_json's own value (strings checked as UTF-8): if not,
+            // that is what the client is told, where it broke.
+            match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Err(not_json) => {
+                    let summary = if not_json.to_string().starts_with("recursion limit exceeded") {
+                        "the body is nested too deeply (at most 128 levels)"
+                    } else {
+                        "the body is not valid JSON"
+                    };
+                    // The path where the typed parse stopped, if it stopped at the same fault.
+                    let syntax_path = if inner.to_string() == not_json.to_string() {
+                        path
+                    } else {
+                        String::new()
+                    };
+                    let (path, message) =
+                        field_and_message(syntax_path, &not_json.to_string(), true);
+                    (summary, path, message)
+                }
+                Ok(_) => {
+                    let (path, message) = field_and_message(path, &inner.to_string(), false);
+                    ("the body does not match the expected shape", path, message)
+                }
+            }
         }
         // The value parsed; what failed is what follows it.
         (Ok(()), Some(Err(e))) => ("the body is not valid JSON", String::new(), e.to_string()),

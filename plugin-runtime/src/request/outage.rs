@@ -135,9 +135,10 @@ fn pooler_outage(message: &str) -> bool {
 }
 
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] in which PostgreSQL refused a text
-/// value it cannot store: `U+0000` (NUL), which JSON and Rust strings may hold and PostgreSQL's
-/// `text` may not (`22021`), or a character outside a database's non-UTF-8 encoding (`22P05`).
-/// The client's input is at fault, not the server: a 400, not a 500. (SQLite stores both.)
+/// value holding `U+0000` (NUL), which JSON and Rust strings may hold and PostgreSQL's `text`
+/// may not (`22021`): the client's input is at fault, not the server, so a 400, not a 500.
+/// (SQLite stores it.) A character a non-UTF-8 database cannot hold (`22P05`) stays a 500: the
+/// server's own text (a model's answer, a file name) meets it too, and the operator must see it.
 pub(crate) fn unstorable_text_in(error: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(error), |e| e.source())
         .filter_map(|e| e.downcast_ref::<sqlx::Error>())
@@ -145,7 +146,7 @@ pub(crate) fn unstorable_text_in(error: &(dyn std::error::Error + 'static)) -> b
             #[cfg(feature = "postgres")]
             sqlx::Error::Database(db) => db
                 .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some_and(|pg| matches!(pg.code(), "22021" | "22P05")),
+                .is_some_and(|pg| pg.code() == "22021"),
             _ => false,
         })
 }
