@@ -506,6 +506,14 @@ async fn a_start_hook_that_never_finishes_is_abandoned_at_the_start_timeout() {
         .unwrap();
     DemoPlugin::start(config, &mut life).await.unwrap();
     assert_eq!(life.started(), ["demo"]);
+    // No bound at all: a wait too long to add to the clock starts as well.
+    let mut unbounded = Lifecycle::new()
+        .with(StopCounter::default())
+        .with_start_timeout(std::time::Duration::MAX);
+    let config = ConfigSource::from_vars([("DEMO_NAME", "blue")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    DemoPlugin::start(config, &mut unbounded).await.unwrap();
 }
 
 #[test]

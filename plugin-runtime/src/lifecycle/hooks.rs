@@ -172,11 +172,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// (abandoned: dropped where it waited).
 #[doc(hidden)]
 pub async fn __within_start<T>(wait: Duration, hook: impl Future<Output = T>) -> Option<T> {
-    match tokio::time::Instant::now().checked_add(wait) {
-        Some(due) => tokio::time::timeout_at(due, hook).await.ok(),
-        // Too long to add to the clock: no bound.
-        None => Some(hook.await),
-    }
+    // A wait too long to add to the clock (`Duration::MAX`) arms no timer: tokio's own rule.
+    tokio::time::timeout(wait, hook).await.ok()
 }
 
 /// What a `start` hook receives besides its configuration: what the host provided, the states

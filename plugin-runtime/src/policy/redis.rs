@@ -116,15 +116,14 @@ impl RedisLimits {
             return Err("a Redis URL needs a host, such as redis://127.0.0.1:6379".to_owned());
         }
         // A port is what follows the last `:`, outside an IPv6 address's brackets.
-        let port = match host.rsplit_once(':') {
-            Some((before, port))
-                if !host.ends_with(']') && (!host.starts_with('[') || before.ends_with(']')) =>
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port))
+                if !host.ends_with(']') && (!host.starts_with('[') || name.ends_with(']')) =>
             {
-                Some(port)
+                (name, Some(port))
             }
-            _ => None,
+            _ => (host, None),
         };
-        let name = port.map_or(host, |port| &host[..host.len() - port.len() - 1]);
         // An IPv6 address is written in brackets, or its last group would be taken for a port.
         if name.is_empty() || (name.contains(':') && !name.starts_with('[')) {
             return Err(

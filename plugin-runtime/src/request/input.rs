@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, FieldError, FrameworkCode, Location};
 use super::objects_only::ObjectsOnly;
-use super::wording::{client_terms, expected_of_text, json_string};
+use super::wording::{client_terms, expected_of_text, json_string, unknown_variant_parts};
 use crate::declare::PathParam;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -83,7 +83,10 @@ fn path_error(
         let expected = expected_of_text(expected, value);
         field(
             path,
-            format!("expected {expected}, found the string {value:?}"),
+            format!(
+                "expected {expected}, found the string {}",
+                json_string(value)
+            ),
         )
     };
     let fields = match rejection {
@@ -133,7 +136,7 @@ fn path_error(
                 // An enumeration's value outside it comes from axum without the parameter's
                 // name: it is the one parameter whose value the message quotes.
                 let reworded = client_terms(&message, false);
-                match unknown_value_of(&message).map(|value| named_with(parts, value)) {
+                match unknown_variant_parts(&message).map(|(value, _)| named_with(parts, value)) {
                     Some(Some(name)) if reworded != message => vec![field(name, reworded)],
                     _ => vec![field(String::new(), reworded)],
                 }
@@ -143,13 +146,6 @@ fn path_error(
         other => vec![field(String::new(), other.body_text())],
     };
     ApiError::invalid_input("invalid path parameter", fields)
-}
-
-/// The value serde's ``unknown variant `VALUE`, expected ...`` quotes.
-fn unknown_value_of(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown variant `")?;
-    rest.strip_suffix("`, there are no variants")
-        .or_else(|| rest.rfind("`, expected ").map(|end| &rest[..end]))
 }
 
 /// The name of the one path parameter whose (decoded) value is `value`; `None` when none is,
@@ -384,19 +380,19 @@ fn describe_json_error(
             // that is what the client is told, where it broke.
             match serde_json::from_slice::<serde_json::Value>(bytes) {
                 Err(not_json) => {
-                    let summary = if not_json.to_string().starts_with("recursion limit exceeded") {
+                    let said = not_json.to_string();
+                    let summary = if said.starts_with("recursion limit exceeded") {
                         "the body is nested too deeply (at most 128 levels)"
                     } else {
                         "the body is not valid JSON"
                     };
                     // The path where the typed parse stopped, if it stopped at the same fault.
-                    let syntax_path = if inner.to_string() == not_json.to_string() {
+                    let syntax_path = if inner.to_string() == said {
                         path
                     } else {
                         String::new()
                     };
-                    let (path, message) =
-                        field_and_message(syntax_path, &not_json.to_string(), true);
+                    let (path, message) = field_and_message(syntax_path, &said, true);
                     (summary, path, message)
                 }
                 Ok(_) => {

@@ -140,22 +140,26 @@ fn pooler_outage(message: &str) -> bool {
 /// (SQLite stores it.) A character a non-UTF-8 database cannot hold (`22P05`) stays a 500: the
 /// server's own text (a model's answer, a file name) meets it too, and the operator must see it.
 pub(crate) fn unstorable_text_in(error: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(error), |e| e.source())
-        .filter_map(|e| e.downcast_ref::<sqlx::Error>())
-        .any(|e| match e {
-            #[cfg(feature = "postgres")]
-            sqlx::Error::Database(db) => db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some_and(|pg| pg.code() == "22021"),
-            _ => false,
-        })
+    sqlx_errors_in(error).any(|e| match e {
+        #[cfg(feature = "postgres")]
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| pg.code() == "22021"),
+        _ => false,
+    })
 }
 
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] that [`is_unavailable`] counts.
 pub(crate) fn unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool {
+    sqlx_errors_in(error).any(is_unavailable)
+}
+
+/// The [`sqlx::Error`]s in `error`'s chain of sources.
+fn sqlx_errors_in<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a sqlx::Error> {
     std::iter::successors(Some(error), |e| e.source())
         .filter_map(|e| e.downcast_ref::<sqlx::Error>())
-        .any(is_unavailable)
 }
 
 /// For an error that is only logged: moves the read-only marker if it is a write refused by a

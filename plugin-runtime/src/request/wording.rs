@@ -85,22 +85,20 @@ fn reword(message: &str) -> String {
 /// `expected one of "active", "archived", found the string "gone"`. The client's text may hold
 /// anything, the allowed names are the server's: the last `` `, expected `` is where they start.
 fn unknown_variant(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown variant `")?;
-    if let Some(found) = rest.strip_suffix("`, there are no variants") {
+    let (found, allowed) = unknown_variant_parts(message)?;
+    let found = json_string(found);
+    let Some(allowed) = allowed else {
         return Some(format!(
-            "no value is allowed here, found the string {}",
-            json_string(found)
+            "no value is allowed here, found the string {found}"
         ));
-    }
-    let at = rest.rfind("`, expected ")?;
+    };
     // The names are those between backticks: `a`, `a` or `b`, one of `a`, `b`, `c`.
-    let names: Vec<String> = rest[at + "`, expected ".len()..]
+    let names: Vec<String> = allowed
         .split('`')
         .skip(1)
         .step_by(2)
         .map(json_string)
         .collect();
-    let found = json_string(&rest[..at]);
     Some(match names.as_slice() {
         [one] => format!("expected {one}, found the string {found}"),
         _ => format!(
@@ -108,6 +106,17 @@ fn unknown_variant(message: &str) -> Option<String> {
             names.join(", ")
         ),
     })
+}
+
+/// serde's unknown-variant message taken apart: the value the client sent, and serde's list of
+/// the allowed ones (`None` for an enumeration without any).
+pub(crate) fn unknown_variant_parts(message: &str) -> Option<(&str, Option<&str>)> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    if let Some(found) = rest.strip_suffix("`, there are no variants") {
+        return Some((found, None));
+    }
+    let at = rest.rfind("`, expected ")?;
+    Some((&rest[..at], Some(&rest[at + "`, expected ".len()..])))
 }
 
 /// `text` as a JSON string, quoted and escaped as the client writes it.
