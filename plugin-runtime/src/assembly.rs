@@ -151,6 +151,7 @@ impl Assembly {
             plugins: self.ready,
             store: self.config.limit_store().clone(),
             auth: self.auth.clone(),
+            last: std::sync::Mutex::new(None),
         });
         let router = self
             .router
@@ -399,6 +400,38 @@ struct ReadyChecks {
     plugins: Vec<(&'static str, Option<ReadyCheck>)>,
     store: LimitStore,
     auth: Option<SharedAuthenticator>,
+    /// What the last check found, and since when: each change is logged once.
+    last: std::sync::Mutex<Option<(bool, std::time::Instant)>>,
+}
+
+impl ReadyChecks {
+    /// Logs a change of readiness: a warning with the reasons when the server stops being
+    /// ready (a database gone, a plugin's hook), and when it is ready again, after how long. An
+    /// operator reading the log sees where an outage began and ended, not a line per probe.
+    fn note(&self, ready: bool, waiting: &[String]) {
+        let now = std::time::Instant::now();
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let since = match *last {
+            Some((was, _)) if was == ready => return,
+            Some((_, since)) => Some(now.duration_since(since)),
+            None => None,
+        };
+        *last = Some((ready, now));
+        drop(last);
+        match (ready, since) {
+            (true, Some(after)) => tracing::info!(
+                not_ready_for_secs = after.as_secs(),
+                "the server is ready again"
+            ),
+            (true, None) => {}
+            (false, _) => tracing::warn!(
+                waiting = %waiting.join(", "),
+                "the server is not ready"
+            ),
+        }
+    }
 }
 
 /// How long the readiness route waits for the database or Redis to answer.
@@ -413,7 +446,8 @@ const ASK_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
 /// store), `redis` when the limit store is Redis. A Redis set to admit requests uncounted while
 /// unreachable (the default) is reported but does not make the server unready: it still serves.
 /// `sandbox` is what the kernel enforces on the programs plugins start
-/// ([`crate::reach::enforcement`]).
+/// ([`crate::reach::enforcement`]). Each change of readiness is logged once: a warning with the
+/// reasons when it is lost, and how long it was lost for when it is back.
 async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
     let request_id = RequestId::from_headers(request.headers());
     let asked = checks
@@ -465,6 +499,7 @@ async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
         };
         services.insert("redis".to_owned(), said.into());
     }
+    checks.note(waiting.is_empty(), &waiting);
     if waiting.is_empty() {
         let mut body = serde_json::json!({
             "status": "ready",

@@ -28,7 +28,16 @@ pub fn redacted_url(url: &str) -> String {
         Some(at) => {
             let (scheme, rest) = url.split_at(at);
             out.push_str(scheme);
-            let query = rest.find(['?', '#']).unwrap_or(rest.len());
+            let mut query = rest.find(['?', '#']).unwrap_or(rest.len());
+            // A `?` or `#` left unescaped in a password: from it to the next `@`, text that
+            // holds no `=` or `&` is no query (nor a fragment) but the rest of the password.
+            if !rest[..query].contains('@')
+                && let Some(at) = rest[query..].find('@')
+                && !rest[query..query + at].contains(['=', '&'])
+            {
+                let host = query + at + 1;
+                query = host + rest[host..].find(['?', '#']).unwrap_or(rest.len() - host);
+            }
             // The authority ends where the host after the user information does.
             let host = rest[..query].rfind('@').map_or(0, |at| at + 1);
             let end = host
@@ -117,6 +126,19 @@ mod tests {
                 "sqlite:data/items.db?mode=rwc",
             ),
             ("sqlite::memory:", "sqlite::memory:"),
+            // A `?` or `#` left unescaped in a password is not taken for the query's start.
+            ("postgres://app:pa?ss@db/app", "postgres://app:***@db/app"),
+            (
+                "postgres://app:p#w?d@db/app?sslmode=disable",
+                "postgres://app:***@db/app?sslmode=disable",
+            ),
+            ("redis://:p?w@cache:6379", "redis://:***@cache:6379"),
+            // A query that holds an `@` is still a query.
+            (
+                "postgres://db:5432/app?user=a@b",
+                "postgres://db:5432/app?user=a@b",
+            ),
+            ("postgres://db?x=a@b", "postgres://db?x=a@b"),
         ] {
             assert_eq!(redacted_url(url), said, "{url}");
         }

@@ -522,6 +522,24 @@ async fn history_for_its_owner_only(url: &str) {
         .send()
         .await;
     assert_eq!(r.status(), 404);
+
+    // A NUL, which PostgreSQL's text cannot hold, is kept as U+FFFD on either database: the
+    // generation is kept, not dropped with an error in the log.
+    let answer: Value = generate(&ada, json!({"prompt": "a\u{0}b", "saveHistory": true}))
+        .await
+        .json();
+    assert_eq!(
+        answer["text"], "echo: a\u{0}b",
+        "the answer itself is as the model gave it"
+    );
+    let id = answer["historyId"].as_str().expect("kept");
+    let entry: Value = ada
+        .get(&format!("/v1/plugins/ai/history/{id}"))
+        .send()
+        .await
+        .json();
+    assert_eq!(entry["prompt"], "a\u{fffd}b");
+    assert_eq!(entry["text"], "echo: a\u{fffd}b");
 }
 
 #[tokio::test]

@@ -403,6 +403,63 @@ fn several_plugins_faults_come_together() {
     assert!(text.contains("OTHER_SVC_NAME"), "{text}");
 }
 
+#[test]
+fn a_shared_file_s_table_that_no_plugin_reads_is_a_fault() {
+    let dir = scratch("stray");
+    let shared = dir.join("plugins.toml");
+    std::fs::write(
+        &shared,
+        "[demo]\nname = \"n\"\n[othr]\nsvc_name = \"sk-live-stray\"\n[items]\nx = 1\n",
+    )
+    .unwrap();
+    let source = ConfigSource::from_vars([("OTHER_SVC_NAME", "o")]).file(&shared);
+    // Each plugin alone reads its own table and is content.
+    assert!(source.load::<DemoPlugin>().is_ok());
+    // Loaded together, the tables nobody reads are named, with the plugins that were read, the
+    // closest name first; what the tables hold is never printed.
+    let e = source.load_all::<(DemoPlugin, OtherPlugin)>().unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].plugin(), None);
+    let file = shared.display().to_string();
+    let found = faults(&e.0[0]);
+    assert_eq!(
+        found,
+        [
+            (
+                format!("`items` in {file}"),
+                "no plugin here reads this table; the plugins configured are `demo`, `other`"
+                    .to_owned()
+            ),
+            (
+                format!("`othr` in {file}"),
+                "no plugin here reads this table; the plugins configured are `other`, `demo`"
+                    .to_owned()
+            ),
+        ]
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with("the shared configuration file has 2 problems:"),
+        "{text}"
+    );
+    assert!(!text.contains("sk-live"), "{text}");
+    // A plugin's own faults come with them, all at once.
+    let e = ConfigSource::from_vars([("DEMO_WORKERS", "0")])
+        .file(&shared)
+        .load_all::<(DemoPlugin, OtherPlugin)>()
+        .unwrap_err();
+    let plugins: Vec<_> = e.0.iter().map(|e| e.plugin()).collect();
+    assert_eq!(plugins, [Some("demo"), Some("other"), None], "{e}");
+    // Once the tables are right, the configurations come back in the tuple's order.
+    std::fs::write(&shared, "[demo]\nname = \"n\"\n[other]\nname = \"o\"\n").unwrap();
+    let (demo, other) = ConfigSource::from_vars(Vec::<(String, String)>::new())
+        .file(&shared)
+        .load_all::<(DemoPlugin, OtherPlugin)>()
+        .unwrap();
+    assert_eq!((demo.name.as_str(), other.name.as_str()), ("n", "o"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn hooks_start_the_plugin_answer_readiness_and_stop_after_the_drain() {
     let counter = StopCounter::default();
@@ -736,8 +793,25 @@ fn the_example_server_gives_up_on_a_database_that_does_not_answer() {
         said.contains(&format!("cannot open the database at {redacted}: ")),
         "{said}"
     );
+    assert!(
+        said.contains("no answer within 3000 ms to a new connection"),
+        "a database that answers nothing is told from one that refuses: {said}"
+    );
     assert!(!said.contains("hunter2"), "{said}");
     drop(silent);
+
+    // Nothing listening: refused, said at once in the system's words, not as a pool's timeout.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgres://someone:hunter2@{}/db",
+        refused.local_addr().unwrap()
+    );
+    drop(refused);
+    let (code, said) = run(&url, &create("refused@example.com"), &[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("onnection refused"), "{said}");
+    assert!(!said.contains("timed out"), "{said}");
+    assert!(!said.contains("hunter2"), "{said}");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

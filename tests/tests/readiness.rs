@@ -23,6 +23,37 @@ async fn server_on(pool: sqlx::AnyPool, store: LimitStore) -> TestClient {
     TestClient::new(plugins![config = config; auth = auth.clone(); AuthRoutes::new(auth)])
 }
 
+/// Log lines written on this thread while installed, as text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let to = self.clone();
+        tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || to.clone())
+                .finish(),
+        )
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A port nothing listens on.
 pub(crate) fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -64,6 +95,9 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     let mut db = CutPostgres::start(&pg.url).await;
     let pool = plugin_routes::database::connect(&db.url).await.unwrap();
     let c = server_on(pool, LimitStore::memory()).await;
+    // What the log says, read as an operator would (this test's thread only).
+    let logs = Captured::default();
+    let _logging = logs.install();
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(r.json::<Value>()["database"], "ready");
@@ -71,6 +105,14 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
     db.cut().await;
     let r = c.get("/ready").send().await;
     assert_eq!(r.status(), 503, "{}", r.text());
+    // The loss is logged once, with its reason, however often the probe asks.
+    assert_eq!(c.get("/ready").send().await.status(), 503);
+    let said = logs.text();
+    assert_eq!(said.matches("the server is not ready").count(), 1, "{said}");
+    assert!(
+        said.contains("WARN") && said.contains("database ("),
+        "{said}"
+    );
     let e = r.error();
     assert_eq!(e["code"], "NOT_READY");
     assert!(
@@ -96,6 +138,13 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
         until_ok(async || c.get("/ready").send().await).await,
         "ready again within 10 s of the database's return"
     );
+    let said = logs.text();
+    assert_eq!(
+        said.matches("the server is ready again").count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("not_ready_for_secs="), "{said}");
     drop(db);
     pg.remove().await;
 }

@@ -78,13 +78,19 @@ impl History {
         History { pool }
     }
 
-    /// Keeps `kept` as `caller`'s, secrets removed; its id.
+    /// Keeps `kept` as `caller`'s, secrets removed; its id. A `U+0000` (NUL) in the prompt or the
+    /// answer, which PostgreSQL's text cannot hold, is kept as `U+FFFD` on every database.
     ///
     /// # Errors
     /// The database failing.
     pub async fn keep(&self, caller: &str, kept: &Kept<'_>) -> Result<String, sqlx::Error> {
-        let prompt = secret_scan::redact_text(kept.prompt);
-        let answer = secret_scan::redact_text(kept.answer);
+        let mut prompt = secret_scan::redact_text(kept.prompt);
+        let mut answer = secret_scan::redact_text(kept.answer);
+        for text in [&mut prompt.text, &mut answer.text] {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{fffd}");
+            }
+        }
         let removed = u32::try_from(prompt.secrets + answer.secrets).unwrap_or(u32::MAX);
         let id = new_id();
         let statement = sqlx::query(

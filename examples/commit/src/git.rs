@@ -71,7 +71,14 @@ impl std::fmt::Display for GitError {
                 code,
                 stderr,
             } => {
-                write!(f, "git {command} failed ({code:?}): {}", stderr.trim())
+                match code {
+                    Some(code) => write!(f, "git {command} exited with status {code}")?,
+                    None => write!(f, "git {command} was stopped by a signal")?,
+                }
+                match stderr.trim() {
+                    "" => Ok(()),
+                    said => write!(f, ": {said}"),
+                }
             }
         }
     }

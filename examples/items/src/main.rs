@@ -273,7 +273,10 @@ fn main() -> std::process::ExitCode {
 fn start() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // PostgreSQL's notices ("relation already exists, skipping" on every start) are
+            // INFO in sqlx: left out unless `RUST_LOG` asks for them.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -312,9 +315,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     // The plugins' settings first, every fault of every plugin at once, before anything opens.
     let (ai_config, commit_config) = if starts {
         let source = ConfigSource::from_env();
-        let loaded =
-            plugin_routes::config::all((source.load::<AiPlugin>(), source.load::<CommitPlugin>()));
-        match loaded {
+        match source.load_all::<(AiPlugin, CommitPlugin)>() {
             Ok(both) => (Some(both.0), Some(both.1)),
             Err(e) => refuse_to_start(&e),
         }

@@ -183,6 +183,58 @@ impl ConfigSource {
         self.load_as::<P::Config>(P::NAME, P::CONFIG.env_prefix)
     }
 
+    /// Reads and checks every plugin of a tuple, `(AiPlugin, CommitPlugin)`, and checks that
+    /// each table of the shared files belongs to one of them: a table no plugin reads (a
+    /// misspelt `[comit]`, a plugin not mounted) is a fault, as an unknown key inside a table is.
+    /// Every fault of every plugin, and of the files, comes back at once.
+    ///
+    /// A file shared with another program, holding tables this one does not read, is read with
+    /// [`load`](Self::load) and [`all`] instead, which look at their own tables only.
+    ///
+    /// # Errors
+    /// Each plugin's [`ConfigError`], and one for the shared files' stray tables.
+    pub fn load_all<T: ConfiguredAll>(&self) -> Result<T::Configs, ConfigErrors> {
+        let stray = self.stray_tables(T::NAMES);
+        match (T::load(self), stray) {
+            (Ok(configs), None) => Ok(configs),
+            (Ok(_), Some(stray)) => Err(ConfigErrors(vec![stray])),
+            (Err(mut errors), Some(stray)) => {
+                errors.0.push(stray);
+                Err(errors)
+            }
+            (Err(errors), None) => Err(errors),
+        }
+    }
+
+    /// The shared files' top-level tables that none of `plugins` reads. A file that cannot be
+    /// read is left to each plugin's own load, which names it.
+    fn stray_tables(&self, plugins: &[&'static str]) -> Option<ConfigError> {
+        let mut faults = Vec::new();
+        for file in &self.files {
+            let Ok(figment) = provider_for(file) else {
+                continue;
+            };
+            let Ok(tables) = figment.extract::<serde_json::Map<String, Value>>() else {
+                continue;
+            };
+            for key in tables.keys().filter(|k| !plugins.contains(&k.as_str())) {
+                let mut read: Vec<&str> = plugins.to_vec();
+                read.sort_by_key(|p| std::cmp::Reverse(run::shared_prefix(p, key)));
+                faults.push(Fault {
+                    place: format!("`{key}` in {}", file_name(file)),
+                    problem: format!(
+                        "no plugin here reads this table; the plugins configured are `{}`",
+                        read.join("`, `")
+                    ),
+                });
+            }
+        }
+        (!faults.is_empty()).then_some(ConfigError {
+            plugin: None,
+            faults,
+        })
+    }
+
     /// [`load`](Self::load) for a type and prefix given directly.
     ///
     /// # Errors
@@ -408,13 +460,14 @@ pub struct Fault {
 /// Its `Debug` is its message (as `{:#?}` gives the fields), so that an error returned with `?`
 /// from `main`, which Rust prints with `Debug`, reads as the operator should see it.
 pub struct ConfigError {
-    plugin: &'static str,
+    plugin: Option<&'static str>,
     faults: Vec<Fault>,
 }
 
 impl ConfigError {
-    /// The plugin.
-    pub fn plugin(&self) -> &'static str {
+    /// The plugin, or `None` for the shared files' tables that no plugin reads
+    /// ([`ConfigSource::load_all`]).
+    pub fn plugin(&self) -> Option<&'static str> {
         self.plugin
     }
 
@@ -427,12 +480,14 @@ impl ConfigError {
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.faults.len();
-        write!(
-            f,
-            "the configuration of plugin `{}` has {n} problem{}:",
-            self.plugin,
-            if n == 1 { "" } else { "s" }
-        )?;
+        let s = if n == 1 { "" } else { "s" };
+        match self.plugin {
+            Some(plugin) => write!(
+                f,
+                "the configuration of plugin `{plugin}` has {n} problem{s}:"
+            )?,
+            None => write!(f, "the shared configuration file has {n} problem{s}:")?,
+        }
         for fault in &self.faults {
             write!(f, "\n  {}: {}", fault.place, fault.problem)?;
         }
@@ -519,6 +574,41 @@ macro_rules! all_tuple {
         }
     };
 }
+/// A tuple of plugins with configurations, for [`ConfigSource::load_all`]:
+/// `(AiPlugin, CommitPlugin)`.
+pub trait ConfiguredAll {
+    /// Their configurations, in the same order.
+    type Configs;
+    /// Their names: the shared files' tables they read.
+    const NAMES: &'static [&'static str];
+    /// Every plugin's configuration, or every error.
+    ///
+    /// # Errors
+    /// Every plugin's configuration error at once.
+    fn load(source: &ConfigSource) -> Result<Self::Configs, ConfigErrors>;
+}
+
+macro_rules! configured_tuple {
+    ($($t:ident),+) => {
+        impl<$($t: Configured),+> ConfiguredAll for ($($t,)+)
+        where
+            $($t::Config: PluginConfig,)+
+        {
+            type Configs = ($($t::Config,)+);
+            const NAMES: &'static [&'static str] = &[$($t::NAME),+];
+            fn load(source: &ConfigSource) -> Result<Self::Configs, ConfigErrors> {
+                ($(source.load::<$t>(),)+).all()
+            }
+        }
+    };
+}
+configured_tuple!(A);
+configured_tuple!(A, B);
+configured_tuple!(A, B, C);
+configured_tuple!(A, B, C, D);
+configured_tuple!(A, B, C, D, E);
+configured_tuple!(A, B, C, D, E, F);
+
 all_tuple!(A a);
 all_tuple!(A a, B b);
 all_tuple!(A a, B b, C c);

@@ -34,7 +34,7 @@ impl Run<'_> {
             });
         }
         ConfigError {
-            plugin: self.plugin,
+            plugin: Some(self.plugin),
             faults: self.faults,
         }
     }
@@ -240,7 +240,7 @@ fn expected_of(message: &str) -> Option<&str> {
         .or_else(|| message.split_once("expected ").map(|(_, e)| e))
 }
 
-fn shared_prefix(a: &str, b: &str) -> usize {
+pub(super) fn shared_prefix(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
 
