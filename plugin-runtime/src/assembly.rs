@@ -400,29 +400,50 @@ struct ReadyChecks {
     plugins: Vec<(&'static str, Option<ReadyCheck>)>,
     store: LimitStore,
     auth: Option<SharedAuthenticator>,
-    /// What the last check found, and since when: each change is logged once.
-    last: std::sync::Mutex<Option<(bool, std::time::Instant)>>,
+    /// What the latest check found: each change is logged once.
+    last: std::sync::Mutex<Option<Observed>>,
+}
+
+/// What a readiness check found.
+#[derive(Clone, Copy)]
+struct Observed {
+    ready: bool,
+    /// When the check that found the current state began.
+    since: std::time::Instant,
+    /// When the latest check taken into account began.
+    asked: std::time::Instant,
 }
 
 impl ReadyChecks {
     /// Logs a change of readiness: a warning with the reasons when the server stops being
     /// ready (a database gone, a plugin's hook), and when it is ready again, after how long. An
-    /// operator reading the log sees where an outage began and ended, not a line per probe.
-    fn note(&self, ready: bool, waiting: &[String]) {
-        let now = std::time::Instant::now();
+    /// operator reading the log sees where an outage began and ended, not a line per probe. A
+    /// check that began before the latest one counted is late (it waited out a bound while a
+    /// later one answered) and changes nothing.
+    fn note(&self, asked: std::time::Instant, ready: bool, waiting: &[String]) {
         let Ok(mut last) = self.last.lock() else {
             return;
         };
-        let since = match *last {
-            Some((was, _)) if was == ready => return,
-            Some((_, since)) => Some(now.duration_since(since)),
-            None => None,
-        };
-        *last = Some((ready, now));
+        let before = *last;
+        match before {
+            Some(seen) if asked < seen.asked => return,
+            Some(seen) if seen.ready == ready => {
+                *last = Some(Observed { asked, ..seen });
+                return;
+            }
+            _ => {
+                *last = Some(Observed {
+                    ready,
+                    since: asked,
+                    asked,
+                });
+            }
+        }
         drop(last);
-        match (ready, since) {
-            (true, Some(after)) => tracing::info!(
-                not_ready_for_secs = after.as_secs(),
+        match (ready, before) {
+            (true, Some(was)) => tracing::info!(
+                not_ready_for_ms =
+                    u64::try_from(asked.duration_since(was.since).as_millis()).unwrap_or(u64::MAX),
                 "the server is ready again"
             ),
             (true, None) => {}
@@ -449,6 +470,7 @@ const ASK_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
 /// ([`crate::reach::enforcement`]). Each change of readiness is logged once: a warning with the
 /// reasons when it is lost, and how long it was lost for when it is back.
 async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
+    let asked_at = std::time::Instant::now();
     let request_id = RequestId::from_headers(request.headers());
     let asked = checks
         .auth
@@ -499,7 +521,7 @@ async fn readiness(request: Request, checks: Arc<ReadyChecks>) -> Response {
         };
         services.insert("redis".to_owned(), said.into());
     }
-    checks.note(waiting.is_empty(), &waiting);
+    checks.note(asked_at, waiting.is_empty(), &waiting);
     if waiting.is_empty() {
         let mut body = serde_json::json!({
             "status": "ready",
@@ -599,4 +621,39 @@ async fn method_not_allowed(request: Request) -> Response {
         ),
     )
     .into_response(&request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LimitStore, ReadyChecks};
+    use std::time::{Duration, Instant};
+
+    fn state(checks: &ReadyChecks) -> Option<bool> {
+        checks.last.lock().unwrap().map(|seen| seen.ready)
+    }
+
+    #[test]
+    fn a_late_readiness_check_does_not_undo_a_later_one() {
+        let checks = ReadyChecks {
+            plugins: Vec::new(),
+            store: LimitStore::memory(),
+            auth: None,
+            last: std::sync::Mutex::new(None),
+        };
+        let t0 = Instant::now();
+        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        checks.note(t0, true, &[]);
+        // Asked at t1 while the database was gone, answered (after its bound) only after a
+        // check asked at t2 found it back: the later check stands.
+        checks.note(t2, true, &[]);
+        checks.note(t1, false, &["database (gone)".to_owned()]);
+        assert_eq!(state(&checks), Some(true));
+        // A check asked later that finds it gone counts.
+        checks.note(t2 + Duration::from_secs(1), false, &[]);
+        assert_eq!(state(&checks), Some(false));
+        let since = checks.last.lock().unwrap().unwrap().since;
+        // Another one finding the same keeps when the change was first seen.
+        checks.note(t2 + Duration::from_secs(2), false, &[]);
+        assert_eq!(checks.last.lock().unwrap().unwrap().since, since);
+    }
 }

@@ -150,9 +150,6 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         ));
     }
     let options = AnyConnectOptions::from_str(&url)?;
-    if backend == Backend::Postgres {
-        first_contact(&options).await?;
-    }
     let pool = match backend {
         Backend::Sqlite => {
             let pool = if memory {
@@ -188,23 +185,34 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
                 })
         }
     };
-    pool.acquire_timeout(CONNECTION_WAIT)
-        .connect_with(options)
+    match pool
+        .acquire_timeout(CONNECTION_WAIT)
+        .connect_with(options.clone())
         .await
+    {
+        Err(sqlx::Error::PoolTimedOut) if backend == Backend::Postgres => {
+            Err(why_no_connection(&options).await)
+        }
+        opened => opened,
+    }
 }
 
-/// One connection made and closed before the pool opens, so that a database that cannot be
-/// reached says why. The pool's own first connection is retried until [`CONNECTION_WAIT`] is
-/// over and then fails as `PoolTimedOut` whatever the cause; made directly, a refused
-/// connection, an unknown host, a wrong password or a database that does not exist is told at
-/// once in its own words, and a server that takes the connection and answers nothing is told
-/// so within the same bound.
-async fn first_contact(options: &AnyConnectOptions) -> Result<(), sqlx::Error> {
+/// Why the pool could not open: its first connection is tried again until [`CONNECTION_WAIT`]
+/// is over where the cause may pass (a refused connection, PostgreSQL starting up or out of
+/// connections), and then fails as `PoolTimedOut`, which says nothing of the cause. One more
+/// connection, made directly, tells it in its own words (`Connection refused`), or that the
+/// server did not answer (a server that takes connections and answers nothing, a host whose
+/// packets are dropped).
+async fn why_no_connection(options: &AnyConnectOptions) -> sqlx::Error {
     let connect = <sqlx::AnyConnection as sqlx::Connection>::connect_with(options);
-    let conn = within(CONNECTION_WAIT, "to a new connection", connect).await?;
-    // Closing says goodbye to the server; one that stops answering now is the pool's to meet.
-    let _ = within(RELEASE_WAIT, "", sqlx::Connection::close(conn)).await;
-    Ok(())
+    match within(CONNECTION_WAIT, "to a new connection", connect).await {
+        Err(e) => e,
+        // Up just now: the pool's own words, as the next try would likely succeed.
+        Ok(conn) => {
+            let _ = within(RELEASE_WAIT, "", sqlx::Connection::close(conn)).await;
+            sqlx::Error::PoolTimedOut
+        }
+    }
 }
 
 /// How recently a PostgreSQL connection must have come back to the pool to be handed out again

@@ -196,6 +196,30 @@ async fn invalid_input_400_for_wrong_type_and_missing_field() {
             "expected one of \"active\", \"archived\", found the string \"gone\""
         )
     );
+    // An object where the enumeration's string goes: serde words its key as it words a string,
+    // and the client is told it sent an object.
+    for (status, said) in [
+        (
+            json!({"gone": 1}),
+            "expected one of \"active\", \"archived\", found an object whose key \"gone\" is none of them",
+        ),
+        (
+            json!({"a": 1, "b": 2}),
+            "expected one of \"active\", \"archived\", found an object of 2 keys",
+        ),
+    ] {
+        let r = c
+            .post(ITEMS)
+            .json(&json!({"name": "x", "status": status}))
+            .send()
+            .await;
+        let e = assert_envelope(&r, 400, "INVALID_INPUT");
+        assert_eq!(
+            (details(&e)[0].1.as_str(), details(&e)[0].2.as_str()),
+            ("status", said),
+            "{e}"
+        );
+    }
     let r = c.get(&format!("{ITEMS}?filter=gone")).send().await;
     let e = assert_envelope(&r, 400, "INVALID_INPUT");
     assert_eq!(

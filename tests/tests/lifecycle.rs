@@ -439,7 +439,7 @@ fn a_shared_file_s_table_that_no_plugin_reads_is_a_fault() {
     );
     let text = e.to_string();
     assert!(
-        text.starts_with("the shared configuration file has 2 problems:"),
+        text.starts_with("the shared configuration has 2 problems:"),
         "{text}"
     );
     assert!(!text.contains("sk-live"), "{text}");
@@ -457,6 +457,42 @@ fn a_shared_file_s_table_that_no_plugin_reads_is_a_fault() {
         .load_all::<(DemoPlugin, OtherPlugin)>()
         .unwrap();
     assert_eq!((demo.name.as_str(), other.name.as_str()), ("n", "o"));
+
+    // JSON too: an editor's `$schema` is left alone, and a setting outside any table is named
+    // as such.
+    let json = dir.join("plugins.json");
+    std::fs::write(
+        &json,
+        r#"{"$schema": "./schema.json", "workers": 2, "demo": {"name": "n"}, "other": {"name": "o"}}"#,
+    )
+    .unwrap();
+    let e = ConfigSource::from_vars(Vec::<(String, String)>::new())
+        .file(&json)
+        .load_all::<(DemoPlugin, OtherPlugin)>()
+        .unwrap_err();
+    assert_eq!(
+        faults(&e.0[0]),
+        [(
+            format!("`workers` in {}", json.display()),
+            "a setting outside any plugin's table; settings go in the table of their plugin: `demo`, `other`"
+                .to_owned()
+        )],
+        "{e}"
+    );
+    // A shared file that is missing is said once, not once for each plugin that reads it; a
+    // file given twice is read twice and said once.
+    let missing = dir.join("missing.toml");
+    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("OTHER_SVC_NAME", "o")])
+        .file(&missing)
+        .file(&missing)
+        .load_all::<(DemoPlugin, OtherPlugin)>()
+        .unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].plugin(), None);
+    assert_eq!(
+        faults(&e.0[0]),
+        [(missing.display().to_string(), "no such file".to_owned())]
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -643,6 +679,33 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         said.contains("plugin `commit` cannot start:") && said.contains("is not a git repository"),
         "{said}"
     );
+    // git's exit in words, and what git said; no Rust in it.
+    assert!(
+        said.contains("git rev-parse exited with status 128: fatal: not a git repository"),
+        "{said}"
+    );
+    assert!(!said.contains("Some("), "{said}");
+
+    // A shared file's table that no plugin reads (a misspelt `[comit]`) stops it too.
+    let shared = plain.join("plugins.toml");
+    std::fs::write(&shared, "[comit]\nrepo = \"/srv/repo\"\n").unwrap();
+    let out = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .env("PLUGIN_CONFIG", &shared)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "`comit` in {}: no plugin here reads this table; the plugins configured are `commit`, `ai`",
+            shared.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("listening on"), "{said}");
     assert!(!said.contains("listening on"), "{said}");
 
     // No AI provider, but one is required: the AI plugin's own message.

@@ -144,7 +144,7 @@ async fn readiness_turns_false_while_the_database_is_cut_and_back_when_it_return
         1,
         "{said}"
     );
-    assert!(said.contains("not_ready_for_secs="), "{said}");
+    assert!(said.contains("not_ready_for_ms="), "{said}");
     drop(db);
     pg.remove().await;
 }

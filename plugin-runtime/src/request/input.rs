@@ -371,6 +371,7 @@ fn describe_json_error(
 ) -> ApiError {
     let (summary, path, message) = match (parsed, end) {
         (Err(e), _) => {
+            let segments = e.path().clone();
             let path = e.path().to_string();
             let inner = e.into_inner();
             // serde_json says `expected value` both where the text is no JSON and where an
@@ -395,8 +396,22 @@ fn describe_json_error(
                     let (path, message) = field_and_message(syntax_path, &said, true);
                     (summary, path, message)
                 }
-                Ok(_) => {
-                    let (path, message) = field_and_message(path, &inner.to_string(), false);
+                Ok(value) => {
+                    let (path, mut message) = field_and_message(path, &inner.to_string(), false);
+                    // serde words an object's unknown key as it words an unknown string: the
+                    // value sent says which the client gave.
+                    if let Some(serde_json::Value::Object(fields)) = value_at(&value, &segments)
+                        && let Some(found) = message.find(", found the string ")
+                    {
+                        message.truncate(found);
+                        message.push_str(&match fields.keys().next() {
+                            Some(key) if fields.len() == 1 => format!(
+                                ", found an object whose key {} is none of them",
+                                json_string(key)
+                            ),
+                            _ => format!(", found an object of {} keys", fields.len()),
+                        });
+                    }
                     ("the body does not match the expected shape", path, message)
                 }
             }
@@ -413,6 +428,18 @@ fn describe_json_error(
             message,
         }],
     )
+}
+
+/// The value at serde_path_to_error's `path` in `root`, if every segment names one.
+fn value_at<'a>(
+    root: &'a serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(root, |value, segment| match segment {
+        serde_path_to_error::Segment::Seq { index } => value.get(*index),
+        serde_path_to_error::Segment::Map { key } => value.get(key),
+        _ => None,
+    })
 }
 
 /// Parses the query again as `T`, tracking the path, to say which parameter is wrong.

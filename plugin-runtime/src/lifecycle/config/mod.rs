@@ -194,22 +194,44 @@ impl ConfigSource {
     /// # Errors
     /// Each plugin's [`ConfigError`], and one for the shared files' stray tables.
     pub fn load_all<T: ConfiguredAll>(&self) -> Result<T::Configs, ConfigErrors> {
-        let stray = self.stray_tables(T::NAMES);
-        match (T::load(self), stray) {
-            (Ok(configs), None) => Ok(configs),
-            (Ok(_), Some(stray)) => Err(ConfigErrors(vec![stray])),
-            (Err(mut errors), Some(stray)) => {
-                errors.0.push(stray);
-                Err(errors)
-            }
-            (Err(errors), None) => Err(errors),
+        let mut shared = self.stray_tables(T::NAMES);
+        let mut errors = match T::load(self) {
+            Ok(configs) if shared.is_empty() => return Ok(configs),
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0,
+        };
+        // A shared file's own fault (missing, not TOML, not a table) is each plugin's that
+        // reads it: said once, with the file's other faults.
+        let files: Vec<String> = self.files.iter().map(|f| file_name(f)).collect();
+        let mut own: Vec<Fault> = Vec::new();
+        for error in &mut errors {
+            error.faults.retain(|fault| {
+                if !files.contains(&fault.place) {
+                    return true;
+                }
+                if !own.contains(fault) {
+                    own.push(fault.clone());
+                }
+                false
+            });
         }
+        errors.retain(|e| !e.faults.is_empty());
+        own.append(&mut shared);
+        let shared = own;
+        if !shared.is_empty() {
+            errors.push(ConfigError {
+                plugin: None,
+                faults: shared,
+            });
+        }
+        Err(ConfigErrors(errors))
     }
 
-    /// The shared files' top-level tables that none of `plugins` reads. A file that cannot be
-    /// read is left to each plugin's own load, which names it.
-    fn stray_tables(&self, plugins: &[&'static str]) -> Option<ConfigError> {
-        let mut faults = Vec::new();
+    /// The shared files' top-level keys that none of `plugins` reads (a key starting with `$`,
+    /// such as an editor's `$schema`, is left alone). A file that cannot be read is named by
+    /// each plugin's own load.
+    fn stray_tables(&self, plugins: &[&'static str]) -> Vec<Fault> {
+        let mut faults: Vec<Fault> = Vec::new();
         for file in &self.files {
             let Ok(figment) = provider_for(file) else {
                 continue;
@@ -217,22 +239,31 @@ impl ConfigSource {
             let Ok(tables) = figment.extract::<serde_json::Map<String, Value>>() else {
                 continue;
             };
-            for key in tables.keys().filter(|k| !plugins.contains(&k.as_str())) {
+            for (key, value) in tables
+                .iter()
+                .filter(|(k, _)| !k.starts_with('$') && !plugins.contains(&k.as_str()))
+            {
                 let mut read: Vec<&str> = plugins.to_vec();
                 read.sort_by_key(|p| std::cmp::Reverse(run::shared_prefix(p, key)));
-                faults.push(Fault {
+                let read = read.join("`, `");
+                let fault = Fault {
                     place: format!("`{key}` in {}", file_name(file)),
-                    problem: format!(
-                        "no plugin here reads this table; the plugins configured are `{}`",
-                        read.join("`, `")
-                    ),
-                });
+                    problem: if value.is_object() {
+                        format!(
+                            "no plugin here reads this table; the plugins configured are `{read}`"
+                        )
+                    } else {
+                        format!(
+                            "a setting outside any plugin's table; settings go in the table of their plugin: `{read}`"
+                        )
+                    },
+                };
+                if !faults.contains(&fault) {
+                    faults.push(fault);
+                }
             }
         }
-        (!faults.is_empty()).then_some(ConfigError {
-            plugin: None,
-            faults,
-        })
+        faults
     }
 
     /// [`load`](Self::load) for a type and prefix given directly.
@@ -486,7 +517,7 @@ impl std::fmt::Display for ConfigError {
                 f,
                 "the configuration of plugin `{plugin}` has {n} problem{s}:"
             )?,
-            None => write!(f, "the shared configuration file has {n} problem{s}:")?,
+            None => write!(f, "the shared configuration has {n} problem{s}:")?,
         }
         for fault in &self.faults {
             write!(f, "\n  {}: {}", fault.place, fault.problem)?;
@@ -510,7 +541,8 @@ impl std::fmt::Debug for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Several plugins' configuration errors, from [`all`]. Its `Debug` is its message, as
+/// Several plugins' configuration errors, from [`all`] or [`ConfigSource::load_all`] (which adds
+/// one, with no plugin, for the shared files themselves). Its `Debug` is its message, as
 /// [`ConfigError`]'s is.
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
