@@ -5,6 +5,12 @@
 /// `sslpassword` query parameter. The rest is kept as it is, so the message still names the
 /// database or server meant.
 ///
+/// A password typed unescaped may hold the characters that end a URL's parts (`/ ? # @ &`);
+/// where it is unclear where it ends, more is masked rather than less (up to the URL's last
+/// `@`, which may take the host with it). One shape is still printed in part, as a URL parser
+/// reads it as a port and a query too: digits, then `/`, `?` or `#`, then a `=` somewhere
+/// (`app:12/x=y@db`). Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this arises.
+///
 /// ```
 /// use plugin_routes::redacted_url;
 ///
@@ -27,7 +33,21 @@ pub fn redacted_url(url: &str) -> String {
             out.push_str(&url[..at]);
             authority(&mut out, &url[at..])
         }
-        None => url,
+        // No `//` at all (`postgres:app:s3cret@db/app`): a `user:secret@` after the scheme is
+        // masked all the same.
+        None => match (url.split_once(':'), url.rfind('@')) {
+            (Some((scheme, rest)), Some(at))
+                if at
+                    .checked_sub(scheme.len() + 1)
+                    .is_some_and(|end| rest[..end].contains(':')) =>
+            {
+                let colon = scheme.len() + 1 + rest.find(':').unwrap_or(0);
+                out.push_str(&url[..colon]);
+                out.push_str(":***");
+                authority(&mut out, &url[at..])
+            }
+            _ => url,
+        },
     };
     query(&mut out, rest);
     out
@@ -49,9 +69,17 @@ fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
         // None: a host, or `user:secret` cut short by a `/`, `?` or `#` in the secret, which
         // reads as a host whose port is no number. An address in brackets is a host.
         None if authority.starts_with('[') => None,
-        None => authority
-            .find(':')
-            .filter(|&c| !authority[c + 1..].bytes().all(|b| b.is_ascii_digit())),
+        // A port of digits is taken for one unless an `@` follows with no `=` before it: a
+        // password that begins with digits and then holds a `/`, `?` or `#` and later an `=`
+        // is printed from that `/`, `?` or `#` on.
+        None => authority.find(':').filter(|&c| {
+            let port = &authority[c + 1..];
+            port.is_empty()
+                || !port.bytes().all(|b| b.is_ascii_digit())
+                || rest[end..]
+                    .rfind('@')
+                    .is_some_and(|at| !rest[end..end + at].contains('='))
+        }),
     };
     let Some(colon) = colon else {
         out.push_str(authority);
@@ -62,7 +90,7 @@ fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
     match rest.rfind('@') {
         Some(at) if at > colon => {
             let host = &rest[at..];
-            let end = host.find(['/', '?', '#']).unwrap_or(host.len());
+            let end = host.find(['/', '?', '#', '&']).unwrap_or(host.len());
             out.push_str(&host[..end]);
             &host[end..]
         }
@@ -74,12 +102,18 @@ fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
 /// Writes the path and the query, the values of `password` and `sslpassword` masked. Such a
 /// value runs to the next parameter (`&key=`): a `&` or `#` in it is taken for part of it.
 fn query(out: &mut String, rest: &str) {
-    let Some((path, query)) = rest.split_once('?') else {
+    // Without a `?`, what followed a password cut short (`@srv&password=…`) may still hold
+    // parameters after a `&`.
+    let Some((path, query, mark)) = rest
+        .split_once('?')
+        .map(|(path, query)| (path, query, '?'))
+        .or_else(|| rest.split_once('&').map(|(path, query)| (path, query, '&')))
+    else {
         out.push_str(rest);
         return;
     };
     out.push_str(path);
-    out.push('?');
+    out.push(mark);
     let mut in_password = false;
     for (i, pair) in query.split('&').enumerate() {
         let key = pair.split_once('=').map(|(key, _)| key).filter(|key| {
@@ -110,6 +144,59 @@ fn query(out: &mut String, rest: &str) {
 #[cfg(test)]
 mod tests {
     use super::redacted_url;
+
+    /// Passwords of every mix of the characters that end a URL's parts, typed unescaped: none
+    /// is printed, whatever follows.
+    #[test]
+    fn no_password_is_printed_whatever_it_holds() {
+        let alphabet = b"aZ9/?#@&=:%+";
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = 1 + (seed >> 60) as usize;
+            let password: String = (0..len)
+                .map(|i| alphabet[((seed >> (i * 4)) & 0xff) as usize % alphabet.len()] as char)
+                .collect();
+            for (url, said) in [
+                (
+                    format!("postgres://app:{password}@db/app"),
+                    "postgres://app:***@db/app",
+                ),
+                (
+                    format!("postgres://app:{password}@db:5432/app?sslmode=disable"),
+                    "postgres://app:***@db:5432/app?sslmode=disable",
+                ),
+                (
+                    format!("redis://:{password}@cache:6379"),
+                    "redis://:***@cache:6379",
+                ),
+                (
+                    format!("postgres://db/app?password={password}"),
+                    "postgres://db/app?password=***",
+                ),
+            ] {
+                let out = redacted_url(&url);
+                // A password that reads as parameters of their own (`a&b=c`) keeps them.
+                if url.contains("?password=") && password.contains('&') {
+                    assert!(out.starts_with(said), "{url} gave {out}");
+                    continue;
+                }
+                // The one shape left printed in part: digits, then `/`, `?` or `#`, then `=`
+                // before the `@` (a port, then a query, as a URL parser reads it too).
+                let digits = password.bytes().take_while(u8::is_ascii_digit).count();
+                if !url.contains("?password=")
+                    && digits > 0
+                    && password[digits..].starts_with(['/', '?', '#'])
+                    && password.contains('=')
+                {
+                    continue;
+                }
+                assert_eq!(out, said, "{url}");
+            }
+        }
+    }
 
     #[test]
     fn passwords_are_left_out_and_the_rest_kept() {
@@ -176,14 +263,31 @@ mod tests {
                 "postgres://db:5432/app?user=a@b",
             ),
             ("postgres://db?x=a@b", "postgres://db?x=a@b"),
-            ("postgres://db:5432/app?x@y", "postgres://db:5432/app?x@y"),
-            ("postgres://db:5432/app#x@y", "postgres://db:5432/app#x@y"),
+            // A port, then an `@` with no `=` before it: may be a password, so masked.
+            ("postgres://db:5432/app?x@y", "postgres://db:***@y"),
+            ("postgres://db:5432/app#x@y", "postgres://db:***@y"),
+            // A user name with `@` in the query (as Azure's once were) keeps the URL whole.
+            (
+                "postgres://host:5432/db?user=me@srv&password=x",
+                "postgres://host:5432/db?user=me@srv&password=***",
+            ),
+            // A password cut short whose host is followed by parameters: they are read too.
+            (
+                "postgres://host:abc/db?user=me@srv&password=x",
+                "postgres://host:***@srv&password=***",
+            ),
             ("postgres://[::1]:5432/app", "postgres://[::1]:5432/app"),
             (
                 "postgres://u:p@[::1]:5432/app",
                 "postgres://u:***@[::1]:5432/app",
             ),
             ("postgres://app@db/app?x=a@b", "postgres://app@db/app?x=a@b"),
+            // Without `//`.
+            ("postgres:app:s3cret@db/app", "postgres:app:***@db/app"),
+            ("postgres:/app:s3/cret@db/app", "postgres:/app:***@db/app"),
+            ("sqlite:a@b.db", "sqlite:a@b.db"),
+            ("a@b:c", "a@b:c"),
+            ("@:", "@:"),
         ] {
             assert_eq!(redacted_url(url), said, "{url}");
         }
