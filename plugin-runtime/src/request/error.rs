@@ -260,6 +260,12 @@ fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
 /// (see [`database::is_unavailable`](crate::database::is_unavailable)) becomes
 /// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself; one saying PostgreSQL cannot
 /// store a text value holding `U+0000` becomes `400 INVALID_INPUT`.
+///
+/// An `anyhow::Error` made from an error directly (`?` in a function returning
+/// `anyhow::Result`) hides that error's type: anyhow boxes it in a wrapper of its own, which
+/// answers for its first error's message and sources but not for its type. Give it a context
+/// (`.context("reading the items")?`), after which the error is a source again and is
+/// recognised, or convert the `sqlx::Error` itself.
 pub struct RouteError(Repr);
 
 enum Repr {
@@ -470,4 +476,18 @@ pub fn declared_error(decl: &'static ErrorDecl, message: Option<String>) -> Rout
 #[doc(hidden)]
 pub fn fallback_error() -> RouteError {
     RouteError::internal("route attribute failed to compile")
+}
+
+#[cfg(all(test, feature = "auth-store"))]
+mod tests {
+    use super::RouteError;
+
+    #[test]
+    fn an_outage_is_recognised_through_anyhow_with_a_context_and_not_without() {
+        let with = anyhow::Error::from(sqlx::Error::PoolTimedOut).context("reading the items");
+        assert_eq!(RouteError::from(with).status(), 503);
+        // As the type's docs say: anyhow's own wrapper hides the error's type.
+        let without = anyhow::Error::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(RouteError::from(without).status(), 500);
+    }
 }
