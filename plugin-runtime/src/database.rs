@@ -149,7 +149,7 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
             <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?,
         ));
     }
-    let options = AnyConnectOptions::from_str(&url)?;
+    let options = AnyConnectOptions::from_str(&url).map_err(|e| unparsed(&url, e))?;
     let pool = match backend {
         Backend::Sqlite => {
             let pool = if memory {
@@ -193,8 +193,36 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         Err(sqlx::Error::PoolTimedOut) if backend == Backend::Postgres => {
             Err(why_no_connection(&options).await)
         }
+        Err(e) => Err(unparsed(&url, e)),
         opened => opened,
     }
+}
+
+/// An error opening the database, said once (the `Any` driver wraps a driver's configuration
+/// error in another), and for a URL sqlx could not read, with the likeliest cause where the
+/// URL's shape points at one: a password holding a character that ends a part of a URL, left
+/// unescaped, reads as a host whose port is no number.
+fn unparsed(url: &str, error: sqlx::Error) -> sqlx::Error {
+    // The `Any` driver wraps the driver's own configuration error in one more.
+    let error = match error {
+        sqlx::Error::Configuration(inner) => match inner.downcast::<sqlx::Error>() {
+            Ok(inner) => *inner,
+            Err(inner) => sqlx::Error::Configuration(inner),
+        },
+        other => other,
+    };
+    let said = error.to_string();
+    if !said.contains("invalid port number") {
+        return error;
+    }
+    sqlx::Error::Configuration(
+        format!(
+            "{:?} does not read as a URL: its port is not a number. If a password holds `/`, `?`, \
+             `#`, `@` or `&`, write them percent-encoded: `%2F`, `%3F`, `%23`, `%40`, `%26`",
+            crate::redacted_url(url)
+        )
+        .into(),
+    )
 }
 
 /// Why the pool could not open: its first connection is tried again until [`CONNECTION_WAIT`]
@@ -597,6 +625,21 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_password_left_unescaped_is_named_as_the_likely_cause() {
+        let e = connect("postgres://someone:pa/ss@127.0.0.1:1/db")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("its port is not a number") && e.contains("`%2F`"),
+            "{e}"
+        );
+        assert!(e.contains("postgres://someone:***@127.0.0.1:1/db"), "{e}");
+        assert!(!e.contains("pa/") && !e.contains("ss@"), "{e}");
+    }
 
     async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT COUNT(*) FROM kept")

@@ -8,8 +8,9 @@
 /// A password typed unescaped may hold the characters that end a URL's parts (`/ ? # @ &`);
 /// where it is unclear where it ends, more is masked rather than less (up to the URL's last
 /// `@`, which may take the host with it). One shape is still printed in part, as a URL parser
-/// reads it as a port and a query too: digits, then `/`, `?` or `#`, then a `=` somewhere
-/// (`app:12/x=y@db`). Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this arises.
+/// reads it as a port and a query too: digits, then a `?` with a `=` after it (`app:12?x=y@db`),
+/// which is printed. Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this
+/// arises. libpq's `host=db password=…` form is masked too.
 ///
 /// ```
 /// use plugin_routes::redacted_url;
@@ -22,6 +23,9 @@
 /// assert_eq!(redacted_url("sqlite://data/items.db"), "sqlite://data/items.db");
 /// ```
 pub fn redacted_url(url: &str) -> String {
+    if !url.contains("//") && starts_with_keyword(url) {
+        return keywords(url);
+    }
     let mut out = String::with_capacity(url.len() + 3);
     // The authority starts after `://` (or a mistyped `//`).
     let rest = match url
@@ -53,6 +57,61 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
+/// Whether `text` begins as libpq's `keyword=value` form does (`host=db password=…`).
+fn starts_with_keyword(text: &str) -> bool {
+    text.trim_start().split_once('=').is_some_and(|(key, _)| {
+        let key = key.trim_end();
+        !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+/// libpq's `keyword=value` form with the values of `password` and `sslpassword` masked: a value
+/// runs to the next space, or is quoted in `'…'` with `\` escaping.
+fn keywords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let spaces = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..spaces]);
+        rest = &rest[spaces..];
+        let Some((mut key, after)) = rest.split_once('=') else {
+            out.push_str(rest);
+            break;
+        };
+        // `key = value` is allowed; a word without `=` before the key is kept as it is.
+        let key_trimmed = key.trim_end();
+        if let Some(space) = key_trimmed.rfind(char::is_whitespace) {
+            out.push_str(&key[..=space]);
+            key = &key_trimmed[space + 1..];
+        }
+        let after = after.trim_start();
+        // The value: quoted, or up to the next space.
+        let end = if let Some(quoted) = after.strip_prefix('\'') {
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let closes = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map_or(after.len(), |(i, _)| i + 2)
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        let key = key.trim_end();
+        out.push_str(key);
+        out.push('=');
+        if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") {
+            out.push_str("***");
+        } else {
+            out.push_str(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
 /// Writes the authority at the start of `rest`, its password masked; what follows it.
 ///
 /// A password is written as it was typed more often than escaped, and may then hold the `/`,
@@ -69,16 +128,20 @@ fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
         // None: a host, or `user:secret` cut short by a `/`, `?` or `#` in the secret, which
         // reads as a host whose port is no number. An address in brackets is a host.
         None if authority.starts_with('[') => None,
-        // A port of digits is taken for one unless an `@` follows with no `=` before it: a
-        // password that begins with digits and then holds a `/`, `?` or `#` and later an `=`
-        // is printed from that `/`, `?` or `#` on.
+        // A port of digits is taken for one unless an `@` follows that is in no query's
+        // parameter (`?user=me@srv`): with no `=` before it, or a `=` before any `?`. A password
+        // that begins with digits and then holds a `?` and after it a `=` (`12?x=y`) is printed
+        // from that `?` on, as a URL parser reads it too.
         None => authority.find(':').filter(|&c| {
             let port = &authority[c + 1..];
             port.is_empty()
                 || !port.bytes().all(|b| b.is_ascii_digit())
-                || rest[end..]
-                    .rfind('@')
-                    .is_some_and(|at| !rest[end..end + at].contains('='))
+                || rest[end..].rfind('@').is_some_and(|at| {
+                    let before = &rest[end..end + at];
+                    before
+                        .find('=')
+                        .is_none_or(|eq| !before[..eq].contains('?'))
+                })
         }),
     };
     let Some(colon) = colon else {
@@ -183,13 +246,14 @@ mod tests {
                     assert!(out.starts_with(said), "{url} gave {out}");
                     continue;
                 }
-                // The one shape left printed in part: digits, then `/`, `?` or `#`, then `=`
-                // before the `@` (a port, then a query, as a URL parser reads it too).
+                // The one shape left printed in part: digits, then a `/`, `?` or `#`, and a `?`
+                // before the first `=` (a port, then a query, as a URL parser reads it too).
                 let digits = password.bytes().take_while(u8::is_ascii_digit).count();
+                let after = &password[digits..];
                 if !url.contains("?password=")
                     && digits > 0
-                    && password[digits..].starts_with(['/', '?', '#'])
-                    && password.contains('=')
+                    && after.starts_with(['/', '?', '#'])
+                    && after.find('=').is_some_and(|eq| after[..eq].contains('?'))
                 {
                     continue;
                 }
@@ -266,6 +330,10 @@ mod tests {
             // A port, then an `@` with no `=` before it: may be a password, so masked.
             ("postgres://db:5432/app?x@y", "postgres://db:***@y"),
             ("postgres://db:5432/app#x@y", "postgres://db:***@y"),
+            (
+                "postgres://op:12/QQx=QQy@db/app",
+                "postgres://op:***@db/app",
+            ),
             // A user name with `@` in the query (as Azure's once were) keeps the URL whole.
             (
                 "postgres://host:5432/db?user=me@srv&password=x",
@@ -282,6 +350,24 @@ mod tests {
                 "postgres://u:***@[::1]:5432/app",
             ),
             ("postgres://app@db/app?x=a@b", "postgres://app@db/app?x=a@b"),
+            // libpq's `keyword=value` form.
+            (
+                "host=127.0.0.1 port=5432 user=op password=QQa dbname=opdb",
+                "host=127.0.0.1 port=5432 user=op password=*** dbname=opdb",
+            ),
+            (
+                "host=db password='a b\\' c' sslpassword=k user=x",
+                "host=db password=*** sslpassword=*** user=x",
+            ),
+            ("dbname=x PASSWORD='unclosed", "dbname=x PASSWORD=***"),
+            (
+                "host = db password = s3cret dbname=x",
+                "host=db password=*** dbname=x",
+            ),
+            (
+                "host=db stray password=s3cret",
+                "host=db stray password=***",
+            ),
             // Without `//`.
             ("postgres:app:s3cret@db/app", "postgres:app:***@db/app"),
             ("postgres:/app:s3/cret@db/app", "postgres:/app:***@db/app"),

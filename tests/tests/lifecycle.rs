@@ -385,8 +385,42 @@ fn files_layer_under_the_variables_and_a_file_key_is_named_in_its_file() {
         .unwrap_err();
     assert_eq!(
         faults(&e),
-        [("DEMO_CONFIG".to_owned(), "no such file".to_owned())]
+        [(
+            "DEMO_CONFIG".to_owned(),
+            "no such file: /nowhere/demo.toml".to_owned()
+        )]
     );
+    // A directory is said to be one; an empty variable is no file at all.
+    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", dir.to_str().unwrap())])
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    assert_eq!(
+        faults(&e),
+        [(
+            "DEMO_CONFIG".to_owned(),
+            format!("a directory, not a file: {}", dir.display())
+        )]
+    );
+    let c = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", "")])
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert_eq!(c.name, "n");
+    // A TOML file that does not parse says why, without the file's lines (which the parser
+    // quotes); an editor's `$schema` in a plugin's own file is no setting.
+    let broken = dir.join("broken.toml");
+    std::fs::write(&broken, "name = \"sk-live-dup\"\nname = \"again\"\n").unwrap();
+    let e = ConfigSource::from_vars([("DEMO_CONFIG", broken.to_str().unwrap())])
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("duplicate key"), "{text}");
+    assert!(!text.contains("sk-live"), "{text}");
+    let schema = dir.join("with-schema.json");
+    std::fs::write(&schema, r#"{"$schema": "./demo.schema.json", "name": "n"}"#).unwrap();
+    let c = ConfigSource::from_vars([("DEMO_CONFIG", schema.to_str().unwrap())])
+        .load::<DemoPlugin>()
+        .unwrap();
+    assert_eq!(c.name, "n");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -685,6 +719,25 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         "{said}"
     );
     assert!(!said.contains("Some("), "{said}");
+    // A file is said to be one, not that git could not be started.
+    let file = plain.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &url)
+        .env("PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .env("COMMIT_REPO", &file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "{} is not a git repository: it is a file, not a directory",
+            file.display()
+        )),
+        "{said}"
+    );
 
     // A shared file's table that no plugin reads (a misspelt `[comit]`) stops it too.
     let shared = plain.join("plugins.toml");

@@ -240,6 +240,77 @@ async fn a_database_outage_is_503_with_retry_after_and_passes_by_itself() {
     pg.remove().await;
 }
 
+/// A database that takes no connections for now (`ALLOW_CONNECTIONS false`, as for maintenance):
+/// PostgreSQL refuses each new connection with `55000`, a code queries give for faults of their
+/// own too. It is an outage like the others: `503 UNAVAILABLE` with `Retry-After`, readiness
+/// false saying the database refuses, and back by itself.
+#[tokio::test]
+async fn a_database_that_takes_no_connections_is_an_outage() {
+    let Some(pg) = PgSchema::fresh("no_connections").await else {
+        return;
+    };
+    let name = format!("plugin_no_connections_{}", std::process::id());
+    pg.admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    pg.admin(&format!("CREATE DATABASE {name}")).await;
+    let base = std::env::var("PLUGIN_TEST_POSTGRES_URL").unwrap();
+    let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+    let url = format!(
+        "{}/{name}{}{query}",
+        &head[..head.rfind('/').unwrap()],
+        if query.is_empty() { "" } else { "?" }
+    );
+    let pool = plugin_routes::database::connect(&url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![auth = auth.clone(); AuthRoutes::new(auth)]);
+    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+
+    pg.admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await;
+    pg.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    // What a new connection meets is counted as the database being away.
+    use sqlx::Connection;
+    let refused = sqlx::PgConnection::connect(&url).await.unwrap_err();
+    assert!(
+        plugin_routes::database::is_unavailable(&refused),
+        "{refused}"
+    );
+    // The pool's connections were cut; once the pool has let them go, every new one is refused.
+    let mut said = Value::Null;
+    for _ in 0..20 {
+        let r = c.get("/ready").send().await;
+        assert_eq!(r.status(), 503, "{}", r.text());
+        said = r.error()["details"]["database"].clone();
+        if said == "the database refuses the server's requests" {
+            break;
+        }
+    }
+    assert_eq!(said, "the database refuses the server's requests");
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_unavailable(&r, "a login while the database takes no connections");
+
+    pg.admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await;
+    assert!(
+        until_ok(async || c.get("/ready").send().await).await,
+        "ready again within 10 s"
+    );
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    drop(c);
+    pg.admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await;
+    pg.remove().await;
+}
+
 /// A JSON string may hold `U+0000`, which PostgreSQL's `text` cannot: the client's input is at
 /// fault, so a write holding one is `400 INVALID_INPUT` in the envelope, not a 500, on a
 /// plugin's route and on the built-in login alike; nothing is written, and the server goes on.

@@ -38,6 +38,8 @@ pub struct Git {
 pub enum GitError {
     /// The `git` program could not be started.
     Spawn(std::io::Error),
+    /// The repository's directory is gone, or is no directory: git was not started in it.
+    NoDirectory(PathBuf),
     /// The route's permissions do not allow what was asked (logged where it was refused).
     Refused(Refused),
     /// git ran longer than it was allowed to, and was killed with its hooks.
@@ -62,6 +64,11 @@ impl std::fmt::Display for GitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GitError::Spawn(e) => write!(f, "git could not be started: {e}"),
+            GitError::NoDirectory(path) => write!(
+                f,
+                "git was not started: the repository's directory {} is gone or is no directory",
+                path.display()
+            ),
             GitError::Refused(e) => write!(f, "git was not started: {e}"),
             GitError::TimedOut { command, after } => {
                 write!(f, "git {command} ran longer than {} s", after.as_secs())
@@ -478,7 +485,12 @@ impl Git {
                 .env("GIT_INDEX_FILE", index)
                 .map_err(GitError::Refused)?;
         }
-        let mut child = command.spawn()?;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            // Told apart from git itself missing, which fails the same way.
+            Err(_) if !self.repo.is_dir() => return Err(GitError::NoDirectory(self.repo.clone())),
+            Err(e) => return Err(e.into()),
+        };
         // The group's id is the leader's pid; it is killed if this future is dropped early.
         let mut group = Group(child.id());
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());

@@ -80,6 +80,12 @@ pub(crate) struct Repository {
 /// The work tree's and the (common) git directory's resolved paths of the repository `git`
 /// runs in.
 pub(crate) async fn identity(git: &Git, at: &Path) -> Result<(PathBuf, PathBuf), RepoError> {
+    if at.exists() && !at.is_dir() {
+        return Err(RepoError(format!(
+            "{} is not a git repository: it is a file, not a directory",
+            at.display()
+        )));
+    }
     let out = git
         .run(
             &["rev-parse", "--show-toplevel", "--git-common-dir"],

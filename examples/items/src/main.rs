@@ -274,9 +274,14 @@ fn start() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
             // PostgreSQL's notices ("relation already exists, skipping" on every start) are
-            // INFO in sqlx: left out unless `RUST_LOG` asks for them.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
+            // INFO in sqlx: left out unless `RUST_LOG` asks for them. sqlx warns of a URL's
+            // parameter it does not know with its value, which is the rest of a password holding
+            // an unescaped `&`: left out too (the URL's faults are said, masked, when it fails).
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                EnvFilter::new(
+                    "info,sqlx::postgres::notice=warn,sqlx_postgres::options::parse=error",
+                )
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

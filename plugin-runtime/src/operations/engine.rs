@@ -846,8 +846,7 @@ impl Engine {
         // read-only) is not asked every second by every route's worker.
         let heartbeat = self.settings.heartbeat;
         let stuck_after = stuck_after(heartbeat);
-        let mut failing_since: Option<tokio::time::Instant> = None;
-        let mut pause = Duration::from_secs(1);
+        let mut backoff = Backoff::default();
         loop {
             if *stopping.borrow_and_update() {
                 return;
@@ -870,16 +869,13 @@ impl Engine {
             if *stopping.borrow() {
                 return;
             }
-            if began.elapsed() >= heartbeat {
-                failing_since = None;
-            }
+            let pause = backoff.after_life(
+                began,
+                tokio::time::Instant::now(),
+                result.is_err(),
+                heartbeat,
+            );
             if let Err(e) = result {
-                let since = *failing_since.get_or_insert(began);
-                pause = if since.elapsed() < heartbeat * 2 {
-                    Duration::from_secs(1)
-                } else {
-                    (pause * 2).min(heartbeat)
-                };
                 match e {
                     Some(e) => {
                         tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
@@ -894,8 +890,6 @@ impl Engine {
                         "the operations worker made no heartbeat for too long: its database stopped answering one of its calls; starting it again after a pause"
                     ),
                 }
-            } else {
-                pause = Duration::from_secs(1);
             }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
@@ -1189,6 +1183,42 @@ impl Taking {
 /// heartbeats (when the other servers take it for dead) and a heartbeat with two such waits,
 /// and then as long as one of the operations' own statements may wait
 /// ([`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT)).
+/// How long a worker pauses before its next life: a second while it has been failing for less
+/// than two heartbeats (so that it is back before other servers take its work), then twice as
+/// long after each failure, up to a heartbeat. A life that ran a heartbeat or longer ends the
+/// streak: the next failure starts a new one, counted from that failure.
+#[derive(Default)]
+struct Backoff {
+    failing_since: Option<tokio::time::Instant>,
+    pause: Option<Duration>,
+}
+
+impl Backoff {
+    fn after_life(
+        &mut self,
+        began: tokio::time::Instant,
+        now: tokio::time::Instant,
+        failed: bool,
+        heartbeat: Duration,
+    ) -> Duration {
+        const FIRST: Duration = Duration::from_secs(1);
+        if !failed || now.duration_since(began) >= heartbeat {
+            self.failing_since = None;
+            self.pause = None;
+        }
+        if !failed {
+            return FIRST;
+        }
+        let since = *self.failing_since.get_or_insert(now);
+        let pause = match self.pause {
+            Some(pause) if now.duration_since(since) >= heartbeat * 2 => (pause * 2).min(heartbeat),
+            _ => FIRST,
+        };
+        self.pause = Some(pause);
+        pause
+    }
+}
+
 fn stuck_after(heartbeat: Duration) -> Duration {
     let waits = crate::database::CONNECTION_WAIT + crate::database::SQLITE_BUSY_WAIT;
     (heartbeat * 2).max(heartbeat + waits * 2) + crate::database::STATEMENT_WAIT
@@ -1583,5 +1613,41 @@ impl<Svc: tower::Service<R>, R> tower::Service<R> for PlaceGated<Svc> {
     fn call(&mut self, request: R) -> Svc::Future {
         self.open = false;
         self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn a_worker_failing_anew_after_a_long_life_starts_again_within_a_second() {
+        let heartbeat = Duration::from_secs(10);
+        let secs = Duration::from_secs;
+        let t0 = tokio::time::Instant::now();
+        let mut backoff = Backoff::default();
+        // Failing from the start: a second each while under two heartbeats, then doubling.
+        let mut now = t0;
+        let mut pauses = Vec::new();
+        for _ in 0..26 {
+            let began = now;
+            now += secs(0);
+            let pause = backoff.after_life(began, now, true, heartbeat);
+            pauses.push(pause.as_secs());
+            now += pause;
+        }
+        assert_eq!(&pauses[..20], [1; 20]);
+        assert_eq!(&pauses[20..], [2, 4, 8, 10, 10, 10]);
+        // A life of minutes, then a failure: a new streak, a second again (it was 10 s).
+        let began = now;
+        now += secs(300);
+        assert_eq!(backoff.after_life(began, now, true, heartbeat), secs(1));
+        // A short life that failed continues the streak.
+        let began = now + secs(1);
+        now += secs(2);
+        assert_eq!(backoff.after_life(began, now, true, heartbeat), secs(1));
+        // A life that ended without failing ends it too.
+        assert_eq!(backoff.after_life(now, now, false, heartbeat), secs(1));
     }
 }

@@ -58,6 +58,13 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
         if code == "08P01" {
             return pooler_outage(e.message());
         }
+        // A database that takes no connections for now (`ALLOW_CONNECTIONS false`, as during
+        // maintenance) refuses each new one with `55000`, a code queries give for their own
+        // faults too (`currval` before `nextval`); told apart by where the server raised it,
+        // which does not depend on the server's language.
+        if code == "55000" {
+            return e.routine() == Some("CheckMyDatabase");
+        }
         return matches!(
             code,
             "08000"

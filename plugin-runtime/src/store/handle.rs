@@ -56,6 +56,9 @@ struct Inner {
     config: AuthConfig,
     /// Logins since start; every [`SWEEP_EVERY`]th one also deletes expired sessions.
     logins: AtomicU64,
+    /// Whether the last readiness check found the database failing: its error is logged as a
+    /// warning when it begins to fail, not at every probe.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 /// How many logins apart expired sessions are swept from the store (and once at start), so the
@@ -100,6 +103,7 @@ impl Auth {
                 cache,
                 config,
                 logins: AtomicU64::new(0),
+                failing: std::sync::atomic::AtomicBool::new(false),
             }),
             limits: LimitStore::memory(),
         })
@@ -112,20 +116,38 @@ impl Auth {
     }
 
     /// Whether the store's database answers, and on PostgreSQL takes writes: for the readiness
-    /// route. The error is logged; the route shows only that it does not answer, or takes no
-    /// writes.
+    /// route. The error is logged, as a warning when the database begins to fail and at debug
+    /// level at each probe after; the route shows only whether it does not answer, refuses
+    /// connections or takes no writes (its answer is public: no address, no server's words).
     pub(crate) async fn database_answers(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let failing = &self.inner.failing;
         match self.inner.store.ping().await {
-            Ok(super::sql::Health::Serving) => Ok(()),
+            Ok(super::sql::Health::Serving) => {
+                failing.store(false, Relaxed);
+                Ok(())
+            }
             Ok(super::sql::Health::ReadOnly) => {
-                tracing::warn!(
-                    "the credential store's database takes no writes (a standby, or read-only sessions)"
-                );
+                if failing.swap(true, Relaxed) {
+                    tracing::debug!("the credential store's database takes no writes");
+                } else {
+                    tracing::warn!(
+                        "the credential store's database takes no writes (a standby, or read-only sessions)"
+                    );
+                }
                 Err("the database takes no writes".to_owned())
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the credential store's database does not answer");
-                Err("the database does not answer".to_owned())
+                if failing.swap(true, Relaxed) {
+                    tracing::debug!(error = %e, "the credential store's database still fails");
+                } else {
+                    tracing::warn!(error = %e, "the credential store's database fails");
+                }
+                Err(match e {
+                    sqlx::Error::Database(_) => "the database refuses the server's requests",
+                    _ => "the database does not answer",
+                }
+                .to_owned())
             }
         }
     }

@@ -14,6 +14,9 @@
 //!    JSON: `["src","docs"]`); an empty variable leaves an optional number or flag unset. Of `X`
 //!    and `X__Y`, the first in name order wins and the other is logged and ignored.
 //!
+//! A key starting with `$` (an editor's `$schema`) is ignored at the top of a file and of a
+//! plugin's table.
+//!
 //! Every fault is found in one pass and named where it can be mended (the variable, or the key in
 //! its file), with the rule it broke: a missing value, a wrong type, an unknown key in a file,
 //! every garde rule. Values are never printed — not in faults, not in `Debug` of a
@@ -141,7 +144,7 @@ impl ConfigSource {
             .collect();
         let shared = vars
             .iter()
-            .find(|(k, _)| k == "PLUGIN_CONFIG")
+            .find(|(k, v)| k == "PLUGIN_CONFIG" && !v.is_empty())
             .map(|(_, v)| PathBuf::from(v));
         let mut source = ConfigSource::from_vars(vars);
         if let Some(file) = shared {
@@ -302,8 +305,10 @@ impl ConfigSource {
                 return Err(run.error());
             }
         };
-        if !value.is_object() {
-            value = Value::Object(serde_json::Map::new());
+        match &mut value {
+            // An editor's `$schema` (or any key starting with `$`) names no setting.
+            Value::Object(settings) => settings.retain(|key, _| !key.starts_with('$')),
+            _ => value = Value::Object(serde_json::Map::new()),
         }
         run.coerce(&mut value, run.root, &mut Vec::new());
         let parsed = run.deserialize::<C>(&mut value, &figment);
@@ -343,12 +348,17 @@ impl ConfigSource {
             }
         }
         let own_var = format!("{prefix}CONFIG");
-        if let Some((_, own)) = self.vars.iter().find(|(k, _)| *k == own_var) {
+        // Set and empty is unset, as `KEY=` in a compose file or an env file says.
+        if let Some((_, own)) = self
+            .vars
+            .iter()
+            .find(|(k, v)| *k == own_var && !v.is_empty())
+        {
             match provider_for(Path::new(own)) {
                 Ok(own) => figment = figment.merge(own),
                 Err(fault) => faults.push(Fault {
                     place: own_var.clone(),
-                    problem: fault.problem,
+                    problem: format!("{}: {}", fault.problem, fault.place),
                 }),
             }
         }
@@ -371,7 +381,12 @@ fn provider_for(path: &Path) -> Result<Figment, Fault> {
     if !path.is_file() {
         return Err(Fault {
             place,
-            problem: "no such file".to_owned(),
+            problem: if path.is_dir() {
+                "a directory, not a file"
+            } else {
+                "no such file"
+            }
+            .to_owned(),
         });
     }
     match path.extension().and_then(|e| e.to_str()) {
@@ -388,10 +403,22 @@ fn file_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// A file's parse error without anything quoted from the file: its first line, quoted text
-/// replaced (a JSON file holding only `"sk-…"` is a string where a table was expected).
+/// A file's parse error without anything quoted from the file: its first line and, where the
+/// parser puts it on a line of its own (TOML's `duplicate key`), its reason, never the lines of
+/// the file it shows between them; quoted text replaced (a JSON file holding only `"sk-…"` is a
+/// string where a table was expected).
 fn scrub(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default();
+    let first = s.lines().next().unwrap_or_default();
+    let reason = s
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('|'))
+        .last();
+    let line = match reason {
+        Some(reason) => format!("{first}: {reason}"),
+        None => first.to_owned(),
+    };
     let mut out = String::new();
     let mut inside: Option<char> = None;
     for c in line.chars() {
