@@ -211,8 +211,16 @@ fn unparsed(url: &str, error: sqlx::Error) -> sqlx::Error {
         },
         other => other,
     };
-    let said = error.to_string();
-    if !said.contains("invalid port number") {
+    // The port as written: digits (too large a number) are not a password's doing.
+    let port_is_digits = url.split_once("://").is_some_and(|(_, rest)| {
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        host.rsplit_once(':')
+            .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if port_is_digits || !error.to_string().contains("invalid port number") {
         return error;
     }
     sqlx::Error::Configuration(
@@ -639,6 +647,13 @@ mod tests {
         );
         assert!(e.contains("postgres://someone:***@127.0.0.1:1/db"), "{e}");
         assert!(!e.contains("pa/") && !e.contains("ss@"), "{e}");
+        // A port with a digit too many is no password's doing.
+        let e = connect("postgres://someone@127.0.0.1:654321/db")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("percent-encoded"), "{e}");
+        assert!(e.contains("invalid port number"), "{e}");
     }
 
     async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {

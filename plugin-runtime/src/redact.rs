@@ -8,8 +8,8 @@
 /// A password typed unescaped may hold the characters that end a URL's parts (`/ ? # @ &`);
 /// where it is unclear where it ends, more is masked rather than less (up to the URL's last
 /// `@`, which may take the host with it). One shape is still printed in part, as a URL parser
-/// reads it as a port and a query too: digits, then a `?` with a `=` after it (`app:12?x=y@db`),
-/// which is printed. Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this
+/// reads it as a port and a query too: digits, then a `?` and a parameter holding the `@` in its
+/// value, with no `/` after it (`redis://:12?a=b@cache:6379`), which is printed. Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this
 /// arises. libpq's `host=db password=…` form is masked too.
 ///
 /// ```
@@ -23,19 +23,24 @@
 /// assert_eq!(redacted_url("sqlite://data/items.db"), "sqlite://data/items.db");
 /// ```
 pub fn redacted_url(url: &str) -> String {
-    if !url.contains("//") && starts_with_keyword(url) {
+    // A URL never passes this: its first key would hold a `:`.
+    if starts_with_keyword(url) {
         return keywords(url);
     }
     let mut out = String::with_capacity(url.len() + 3);
-    // The authority starts after `://` (or a mistyped `//`).
-    let rest = match url
-        .find("://")
-        .map(|at| at + 3)
-        .or_else(|| url.find("//").map(|at| at + 2))
-    {
+    // The authority starts after `://`, or a mistyped `//` after a scheme without its `:`
+    // (`postgres//…`); a `//` after a `:` is in a password or a path.
+    let rest = match url.find("://").map(|at| at + 3).or_else(|| {
+        url.find("//")
+            .filter(|&at| !url[..at].contains(':'))
+            .map(|at| at + 2)
+    }) {
         Some(at) => {
-            out.push_str(&url[..at]);
-            authority(&mut out, &url[at..])
+            let scheme = &url[..at];
+            out.push_str(scheme);
+            // Redis reads user information without a `:` as the password alone.
+            let bare_is_password = scheme.to_ascii_lowercase().starts_with("redis");
+            authority(&mut out, &url[at..], bare_is_password)
         }
         // No `//` at all (`postgres:app:s3cret@db/app`): a `user:secret@` after the scheme is
         // masked all the same.
@@ -48,7 +53,7 @@ pub fn redacted_url(url: &str) -> String {
                 let colon = scheme.len() + 1 + rest.find(':').unwrap_or(0);
                 out.push_str(&url[..colon]);
                 out.push_str(":***");
-                authority(&mut out, &url[at..])
+                authority(&mut out, &url[at..], false)
             }
             _ => url,
         },
@@ -57,21 +62,29 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
-/// Whether `text` begins as libpq's `keyword=value` form does (`host=db password=…`).
-fn starts_with_keyword(text: &str) -> bool {
-    text.trim_start().split_once('=').is_some_and(|(key, _)| {
-        let key = key.trim_end();
-        !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    })
+/// The spaces libpq's connection strings are split at (C's `isspace`, ASCII only).
+fn libpq_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
-/// libpq's `keyword=value` form with the values of `password` and `sslpassword` masked: a value
-/// runs to the next space, or is quoted in `'…'` with `\` escaping.
+/// Whether `text` begins as libpq's `keyword=value` form does (`host=db password=…`).
+fn starts_with_keyword(text: &str) -> bool {
+    text.trim_start_matches(libpq_space)
+        .split_once('=')
+        .is_some_and(|(key, _)| {
+            let key = key.trim_end_matches(libpq_space);
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// libpq's `keyword=value` form with the values of `password` and `sslpassword` masked. A
+/// value runs to the next space not escaped by `\`, or is quoted in `'…'` with `\` escaping; a
+/// quote left open (which libpq refuses) is masked whatever its key, as it takes in the rest.
 fn keywords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        let spaces = rest.len() - rest.trim_start().len();
+        let spaces = rest.len() - rest.trim_start_matches(libpq_space).len();
         out.push_str(&rest[..spaces]);
         rest = &rest[spaces..];
         let Some((mut key, after)) = rest.split_once('=') else {
@@ -79,15 +92,17 @@ fn keywords(text: &str) -> String {
             break;
         };
         // `key = value` is allowed; a word without `=` before the key is kept as it is.
-        let key_trimmed = key.trim_end();
-        if let Some(space) = key_trimmed.rfind(char::is_whitespace) {
+        let key_trimmed = key.trim_end_matches(libpq_space);
+        if let Some(space) = key_trimmed.rfind(libpq_space) {
+            // An ASCII space: one byte.
             out.push_str(&key[..=space]);
             key = &key_trimmed[space + 1..];
         }
-        let after = after.trim_start();
-        // The value: quoted, or up to the next space.
-        let end = if let Some(quoted) = after.strip_prefix('\'') {
-            let mut escaped = false;
+        let key = key.trim_end_matches(libpq_space);
+        let after = after.trim_start_matches(libpq_space);
+        // The value's end, and whether it is a quote left open.
+        let mut escaped = false;
+        let (end, open) = if let Some(quoted) = after.strip_prefix('\'') {
             quoted
                 .char_indices()
                 .find(|&(_, c)| {
@@ -95,14 +110,23 @@ fn keywords(text: &str) -> String {
                     escaped = c == '\\' && !escaped;
                     closes
                 })
-                .map_or(after.len(), |(i, _)| i + 2)
+                .map_or((after.len(), true), |(i, _)| (i + 2, false))
         } else {
-            after.find(char::is_whitespace).unwrap_or(after.len())
+            let end = after
+                .char_indices()
+                .find(|&(_, c)| {
+                    let ends = libpq_space(c) && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    ends
+                })
+                .map_or(after.len(), |(i, _)| i);
+            (end, false)
         };
-        let key = key.trim_end();
         out.push_str(key);
         out.push('=');
-        if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") {
+        // `sslpassword` too, and a key run into a word before it by a space libpq does not
+        // split at (a no-break space pasted in).
+        if open || key.to_ascii_lowercase().ends_with("password") {
             out.push_str("***");
         } else {
             out.push_str(&after[..end]);
@@ -119,29 +143,30 @@ fn keywords(text: &str) -> String {
 /// password ends, more is masked rather than less: it runs to the last `@` of the URL, so that
 /// an `@` in the query (`?x=a@b`) costs the host its place in the message, and the password
 /// is never printed.
-fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
+fn authority<'a>(out: &mut String, rest: &'a str, bare_is_password: bool) -> &'a str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
     let colon = match authority.rfind('@') {
-        // User information as a URL parser reads it: a password after its first `:`.
-        Some(at) => authority[..at].find(':'),
+        // User information as a URL parser reads it: a password after its first `:`, or all of
+        // it where a bare one is the password.
+        Some(at) => match authority[..at].find(':') {
+            None if bare_is_password => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+                return &rest[end..];
+            }
+            colon => colon,
+        },
         // None: a host, or `user:secret` cut short by a `/`, `?` or `#` in the secret, which
         // reads as a host whose port is no number. An address in brackets is a host.
         None if authority.starts_with('[') => None,
-        // A port of digits is taken for one unless an `@` follows that is in no query's
-        // parameter (`?user=me@srv`): with no `=` before it, or a `=` before any `?`. A password
-        // that begins with digits and then holds a `?` and after it a `=` (`12?x=y`) is printed
-        // from that `?` on, as a URL parser reads it too.
+        // A port of digits is taken for one where what follows reads as a path and a query
+        // whose every `@` is in a parameter's value ([`port_then_query`]).
         None => authority.find(':').filter(|&c| {
             let port = &authority[c + 1..];
             port.is_empty()
                 || !port.bytes().all(|b| b.is_ascii_digit())
-                || rest[end..].rfind('@').is_some_and(|at| {
-                    let before = &rest[end..end + at];
-                    before
-                        .find('=')
-                        .is_none_or(|eq| !before[..eq].contains('?'))
-                })
+                || !port_then_query(&rest[end..])
         }),
     };
     let Some(colon) = colon else {
@@ -160,6 +185,22 @@ fn authority<'a>(out: &mut String, rest: &'a str) -> &'a str {
         // No `@` at all: what stood after the `:` is masked, whatever it was.
         _ => &rest[end..],
     }
+}
+
+/// Whether `after`, what follows `host:1234`, reads as a URL's path and query with every `@` in
+/// a parameter's value, as a user name may hold one (`?user=me@srv`, as Azure's once did): a
+/// key of letters, digits and `_`, and a value with no `/`, `?` or `#`. Otherwise an `@` there
+/// is taken for the end of a password that began with digits and held one of these.
+fn port_then_query(after: &str) -> bool {
+    let (path, query) = after.split_once('?').unwrap_or((after, ""));
+    !path.contains('@')
+        && query.split('&').filter(|p| p.contains('@')).all(|param| {
+            param.split_once('=').is_some_and(|(key, value)| {
+                !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !value.contains(['/', '?', '#'])
+            })
+        })
 }
 
 /// Writes the path and the query, the values of `password` and `sslpassword` masked. Such a
@@ -239,6 +280,11 @@ mod tests {
                     format!("postgres://db/app?password={password}"),
                     "postgres://db/app?password=***",
                 ),
+                // An `@` in the query too: masked to it.
+                (
+                    format!("postgres://app:{password}@db/app?user=me@srv"),
+                    "postgres://app:***@srv",
+                ),
             ] {
                 let out = redacted_url(&url);
                 // A password that reads as parameters of their own (`a&b=c`) keeps them.
@@ -248,12 +294,14 @@ mod tests {
                 }
                 // The one shape left printed in part: digits, then a `/`, `?` or `#`, and a `?`
                 // before the first `=` (a port, then a query, as a URL parser reads it too).
+                // The one shape left printed: a password of digits after which the URL reads as
+                // a port, a path and a query whose every `@` is in a parameter's value.
                 let digits = password.bytes().take_while(u8::is_ascii_digit).count();
-                let after = &password[digits..];
-                if !url.contains("?password=")
+                if let Some(at) = url.find(&password)
+                    && !url.contains("?password=")
                     && digits > 0
-                    && after.starts_with(['/', '?', '#'])
-                    && after.find('=').is_some_and(|eq| after[..eq].contains('?'))
+                    && password[digits..].starts_with(['/', '?', '#'])
+                    && super::port_then_query(&url[at + digits..])
                 {
                     continue;
                 }
@@ -334,6 +382,47 @@ mod tests {
                 "postgres://op:12/QQx=QQy@db/app",
                 "postgres://op:***@db/app",
             ),
+            (
+                "postgres://app:2024/Secret@db/app?user=me@srv",
+                "postgres://app:***@srv",
+            ),
+            (
+                "postgres://app:12#Secret@db:5432/app?application_name=ops@team",
+                "postgres://app:***@team",
+            ),
+            (
+                "postgres://app:6?8094K@db/app?user=me@srv",
+                "postgres://app:***@srv",
+            ),
+            (
+                "postgres://app:12/x?y@db/app?user=me@srv",
+                "postgres://app:***@srv",
+            ),
+            // A `//` in a password, with or without the scheme's.
+            ("postgres:app:K//@x@db/app", "postgres:app:***@db/app"),
+            (
+                "host=db password=Ab//x9 dbname=x",
+                "host=db password=*** dbname=x",
+            ),
+            ("host=db password='a//b'", "host=db password=***"),
+            // libpq's escapes and spaces; a quote left open takes in the rest, masked.
+            (
+                "host=db password=p4ss\\ w0rd dbname=x",
+                "host=db password=*** dbname=x",
+            ),
+            (
+                "host=db password=ab\u{a0}cd dbname=x",
+                "host=db password=*** dbname=x",
+            ),
+            (
+                "host=db application_name='my app password=s3cret",
+                "host=db application_name=***",
+            ),
+            ("dbname='a\\' password=s3cret", "dbname=***"),
+            ("host=db x\u{a0}password=y", "host=db x\u{a0}password=***"),
+            // Redis reads a bare user information as the password.
+            ("rediss://s3cret@cache:6380", "rediss://***@cache:6380"),
+            ("redis://default:s3cret@cache", "redis://default:***@cache"),
             // A user name with `@` in the query (as Azure's once were) keeps the URL whole.
             (
                 "postgres://host:5432/db?user=me@srv&password=x",

@@ -390,15 +390,32 @@ fn files_layer_under_the_variables_and_a_file_key_is_named_in_its_file() {
             "no such file: /nowhere/demo.toml".to_owned()
         )]
     );
-    // A directory is said to be one; an empty variable is no file at all.
-    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", dir.to_str().unwrap())])
-        .load::<DemoPlugin>()
-        .unwrap_err();
+    // A directory is said to be one; an empty variable is no file at all; a value that is no
+    // file's name (a secret given by mistake) is not printed.
+    let folder = dir.join("conf.toml");
+    std::fs::create_dir_all(&folder).unwrap();
+    let e = ConfigSource::from_vars([
+        ("DEMO_NAME", "n"),
+        ("DEMO_CONFIG", folder.to_str().unwrap()),
+    ])
+    .load::<DemoPlugin>()
+    .unwrap_err();
     assert_eq!(
         faults(&e),
         [(
             "DEMO_CONFIG".to_owned(),
-            format!("a directory, not a file: {}", dir.display())
+            format!("a directory, not a file: {}", folder.display())
+        )]
+    );
+    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", "sk-live-given-here")])
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    assert!(!e.to_string().contains("sk-live"), "{e}");
+    assert_eq!(
+        faults(&e),
+        [(
+            "DEMO_CONFIG".to_owned(),
+            "a configuration file must end in .toml or .json".to_owned()
         )]
     );
     let c = ConfigSource::from_vars([("DEMO_NAME", "n"), ("DEMO_CONFIG", "")])

@@ -589,8 +589,10 @@ fn server_reach(
         "COMMIT_CONFIG",
         "OAUTH_KEY_FILE",
     ] {
-        if let Some(file) = std::env::var_os(var) {
-            reach = reach.read(std::fs::canonicalize(file)?);
+        // Set and empty is unset, as the configuration reads it; the value is not printed.
+        if let Some(file) = std::env::var_os(var).filter(|file| !file.is_empty()) {
+            let file = std::fs::canonicalize(file).map_err(|e| format!("{var}: {e}"))?;
+            reach = reach.read(file);
         }
     }
     Ok(reach)

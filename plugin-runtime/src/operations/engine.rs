@@ -869,12 +869,13 @@ impl Engine {
             if *stopping.borrow() {
                 return;
             }
-            let pause = backoff.after_life(
-                began,
-                tokio::time::Instant::now(),
-                result.is_err(),
-                heartbeat,
-            );
+            let now = tokio::time::Instant::now();
+            // A life stuck on a call failed when its heartbeats stopped; another, when it ended.
+            let failure_began = match &result {
+                Err(None) => *beats.borrow(),
+                _ => now,
+            };
+            let pause = backoff.after_life(began, failure_began, now, result.is_err(), heartbeat);
             if let Err(e) = result {
                 match e {
                     Some(e) => {
@@ -1174,19 +1175,11 @@ impl Taking {
     }
 }
 
-/// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
-/// it is taken for stuck on a call to a database that stopped answering. A working one's
-/// heartbeats can be further apart than `heartbeat`: one comes due while a fetch or an
-/// acknowledgement is under way, and each of those and the heartbeat itself may wait for a
-/// connection ([`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT)) and for SQLite's write
-/// lock ([`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT)). So: the longer of two
-/// heartbeats (when the other servers take it for dead) and a heartbeat with two such waits,
-/// and then as long as one of the operations' own statements may wait
-/// ([`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT)).
 /// How long a worker pauses before its next life: a second while it has been failing for less
 /// than two heartbeats (so that it is back before other servers take its work), then twice as
-/// long after each failure, up to a heartbeat. A life that ran a heartbeat or longer ends the
-/// streak: the next failure starts a new one, counted from that failure.
+/// long after each failure, up to a heartbeat. A life that was healthy for a heartbeat or longer
+/// before it failed ends the streak: the next one is counted from that failure (for a life stuck
+/// on a call, from its last heartbeat).
 #[derive(Default)]
 struct Backoff {
     failing_since: Option<tokio::time::Instant>,
@@ -1197,28 +1190,39 @@ impl Backoff {
     fn after_life(
         &mut self,
         began: tokio::time::Instant,
+        failure_began: tokio::time::Instant,
         now: tokio::time::Instant,
         failed: bool,
         heartbeat: Duration,
     ) -> Duration {
         const FIRST: Duration = Duration::from_secs(1);
-        if !failed || now.duration_since(began) >= heartbeat {
+        if !failed || failure_began.duration_since(began) >= heartbeat {
             self.failing_since = None;
             self.pause = None;
         }
         if !failed {
             return FIRST;
         }
-        let since = *self.failing_since.get_or_insert(now);
-        let pause = match self.pause {
-            Some(pause) if now.duration_since(since) >= heartbeat * 2 => (pause * 2).min(heartbeat),
-            _ => FIRST,
+        let since = *self.failing_since.get_or_insert(failure_began);
+        let pause = if now.duration_since(since) >= heartbeat * 2 {
+            (self.pause.unwrap_or(FIRST) * 2).min(heartbeat)
+        } else {
+            FIRST
         };
         self.pause = Some(pause);
         pause
     }
 }
 
+/// How long a worker's life may go without a heartbeat (apalis's, due every `heartbeat`) before
+/// it is taken for stuck on a call to a database that stopped answering. A working one's
+/// heartbeats can be further apart than `heartbeat`: one comes due while a fetch or an
+/// acknowledgement is under way, and each of those and the heartbeat itself may wait for a
+/// connection ([`CONNECTION_WAIT`](crate::database::CONNECTION_WAIT)) and for SQLite's write
+/// lock ([`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT)). So: the longer of two
+/// heartbeats (when the other servers take it for dead) and a heartbeat with two such waits,
+/// and then as long as one of the operations' own statements may wait
+/// ([`STATEMENT_WAIT`](crate::database::STATEMENT_WAIT)).
 fn stuck_after(heartbeat: Duration) -> Duration {
     let waits = crate::database::CONNECTION_WAIT + crate::database::SQLITE_BUSY_WAIT;
     (heartbeat * 2).max(heartbeat + waits * 2) + crate::database::STATEMENT_WAIT
@@ -1632,8 +1636,7 @@ mod tests {
         let mut pauses = Vec::new();
         for _ in 0..26 {
             let began = now;
-            now += secs(0);
-            let pause = backoff.after_life(began, now, true, heartbeat);
+            let pause = backoff.after_life(began, now, now, true, heartbeat);
             pauses.push(pause.as_secs());
             now += pause;
         }
@@ -1642,12 +1645,38 @@ mod tests {
         // A life of minutes, then a failure: a new streak, a second again (it was 10 s).
         let began = now;
         now += secs(300);
-        assert_eq!(backoff.after_life(began, now, true, heartbeat), secs(1));
+        assert_eq!(
+            backoff.after_life(began, now, now, true, heartbeat),
+            secs(1)
+        );
         // A short life that failed continues the streak.
         let began = now + secs(1);
         now += secs(2);
-        assert_eq!(backoff.after_life(began, now, true, heartbeat), secs(1));
+        assert_eq!(
+            backoff.after_life(began, now, now, true, heartbeat),
+            secs(1)
+        );
         // A life that ended without failing ends it too.
-        assert_eq!(backoff.after_life(now, now, false, heartbeat), secs(1));
+        assert_eq!(backoff.after_life(now, now, now, false, heartbeat), secs(1));
+        // Lives stuck on a call (36 s without a heartbeat each, from their start): failing for
+        // longer than two heartbeats at once, so twice as long each time, as before.
+        let mut backoff = Backoff::default();
+        let mut stuck = Vec::new();
+        for _ in 0..4 {
+            let began = now;
+            now += secs(36);
+            let pause = backoff.after_life(began, began, now, true, heartbeat);
+            stuck.push(pause.as_secs());
+            now += pause;
+        }
+        assert_eq!(stuck, [2, 4, 8, 10]);
+        // A life healthy for minutes that then got stuck: a new streak from its last heartbeat.
+        let began = now;
+        let last_beat = now + secs(300);
+        now = last_beat + secs(36);
+        assert_eq!(
+            backoff.after_life(began, last_beat, now, true, heartbeat),
+            secs(2)
+        );
     }
 }

@@ -13,8 +13,10 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// - PostgreSQL: a connection exception (SQLSTATE `08000`, `08001`, `08003`, `08004`, `08006`,
 ///   `08007`; not `08P01`, a protocol violation, unless PgBouncer sent it for the database
 ///   behind it: `query_wait_timeout`, `server conn crashed?` and the like), the server shutting down or not yet accepting
-///   connections (`57P01` to `57P03`), too many connections (`53300`), a write reaching a
-///   server that is read-only now (`25006`: a standby, during a failover);
+///   connections (`57P01` to `57P03`), a database taking no connections for now (`55000`
+///   from the server's log-in, as `ALLOW_CONNECTIONS false` gives), too many connections
+///   (`53300`), a write reaching a server that is read-only now (`25006`: a standby, during a
+///   failover);
 /// - SQLite: busy or locked past [`SQLITE_BUSY_WAIT`](crate::database::SQLITE_BUSY_WAIT).
 ///
 /// Such a failure passes by itself. A handler that returns it with `?` gets `503 UNAVAILABLE`
@@ -63,7 +65,11 @@ fn unavailable_code(db: &dyn sqlx::error::DatabaseError) -> bool {
         // faults too (`currval` before `nextval`); told apart by where the server raised it,
         // which does not depend on the server's language.
         if code == "55000" {
-            return e.routine() == Some("CheckMyDatabase");
+            return match e.routine() {
+                Some(routine) => routine == "CheckMyDatabase",
+                // PgBouncer 1.20 and later passes the code on without the routine.
+                None => takes_no_connections(e.message()),
+            };
         }
         return matches!(
             code,
@@ -131,14 +137,28 @@ fn pooler_outage(message: &str) -> bool {
         // password, a database that does not exist), which stays a 500.
         return match rest.split_once("cached error: ") {
             None => true,
-            Some((_, why)) => starts(&CONNECT_FAILURES, why) || starts(&SERVER_OUTAGES, why),
+            Some((_, why)) => {
+                starts(&CONNECT_FAILURES, why)
+                    || starts(&SERVER_OUTAGES, why)
+                    || takes_no_connections(why)
+            }
         };
     }
     // An operator's `DISABLE`, for maintenance.
     if message.starts_with("database \"") && message.ends_with("\" is disabled") {
         return true;
     }
-    starts(&POOLER_OUTAGES, message) || starts(&SERVER_OUTAGES, message)
+    starts(&POOLER_OUTAGES, message)
+        || starts(&SERVER_OUTAGES, message)
+        || takes_no_connections(message)
+}
+
+/// PostgreSQL's words for a database that takes no connections for now (`ALLOW_CONNECTIONS
+/// false`), as PgBouncer passes them on.
+#[cfg(feature = "postgres")]
+fn takes_no_connections(message: &str) -> bool {
+    message.starts_with("database \"")
+        && message.contains("\" is not currently accepting connections")
 }
 
 /// Whether `error`'s chain of sources holds a [`sqlx::Error`] in which PostgreSQL refused a text
@@ -227,6 +247,8 @@ mod tests {
             "pgbouncer cannot connect to server",
             "the database system is shutting down",
             "database \"items\" is disabled",
+            "database \"items\" is not currently accepting connections",
+            "server login has been failing, cached error: database \"items\" is not currently accepting connections (server_login_retry)",
         ] {
             assert!(pooler_outage(outage), "{outage}");
         }

@@ -56,9 +56,9 @@ struct Inner {
     config: AuthConfig,
     /// Logins since start; every [`SWEEP_EVERY`]th one also deletes expired sessions.
     logins: AtomicU64,
-    /// Whether the last readiness check found the database failing: its error is logged as a
-    /// warning when it begins to fail, not at every probe.
-    failing: std::sync::atomic::AtomicBool,
+    /// How the last readiness check found the database (0: serving; else the failure's kind):
+    /// a failure is logged as a warning when it begins or changes, not at every probe.
+    failing: std::sync::atomic::AtomicU8,
 }
 
 /// How many logins apart expired sessions are swept from the store (and once at start), so the
@@ -103,7 +103,7 @@ impl Auth {
                 cache,
                 config,
                 logins: AtomicU64::new(0),
-                failing: std::sync::atomic::AtomicBool::new(false),
+                failing: std::sync::atomic::AtomicU8::new(0),
             }),
             limits: LimitStore::memory(),
         })
@@ -121,35 +121,29 @@ impl Auth {
     /// connections or takes no writes (its answer is public: no address, no server's words).
     pub(crate) async fn database_answers(&self) -> Result<(), String> {
         use std::sync::atomic::Ordering::Relaxed;
-        let failing = &self.inner.failing;
-        match self.inner.store.ping().await {
+        let (kind, said, error) = match self.inner.store.ping().await {
             Ok(super::sql::Health::Serving) => {
-                failing.store(false, Relaxed);
-                Ok(())
+                self.inner.failing.store(0, Relaxed);
+                return Ok(());
             }
-            Ok(super::sql::Health::ReadOnly) => {
-                if failing.swap(true, Relaxed) {
-                    tracing::debug!("the credential store's database takes no writes");
-                } else {
-                    tracing::warn!(
-                        "the credential store's database takes no writes (a standby, or read-only sessions)"
-                    );
-                }
-                Err("the database takes no writes".to_owned())
-            }
-            Err(e) => {
-                if failing.swap(true, Relaxed) {
-                    tracing::debug!(error = %e, "the credential store's database still fails");
-                } else {
-                    tracing::warn!(error = %e, "the credential store's database fails");
-                }
-                Err(match e {
-                    sqlx::Error::Database(_) => "the database refuses the server's requests",
-                    _ => "the database does not answer",
-                }
-                .to_owned())
-            }
+            Ok(super::sql::Health::ReadOnly) => (
+                1,
+                "the database takes no writes",
+                "a standby, or read-only sessions".to_owned(),
+            ),
+            Err(e @ sqlx::Error::Database(_)) => (
+                2,
+                "the database refuses the server's requests",
+                e.to_string(),
+            ),
+            Err(e) => (3, "the database does not answer", e.to_string()),
+        };
+        if self.inner.failing.swap(kind, Relaxed) == kind {
+            tracing::debug!(error, "the credential store's database: {said}");
+        } else {
+            tracing::warn!(error, "the credential store's database: {said}");
         }
+        Err(said.to_owned())
     }
 
     pub(crate) fn config(&self) -> &AuthConfig {

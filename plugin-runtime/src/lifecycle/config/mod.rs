@@ -356,6 +356,13 @@ impl ConfigSource {
         {
             match provider_for(Path::new(own)) {
                 Ok(own) => figment = figment.merge(own),
+                // The path is named only when it ends in .toml or .json.
+                Err(fault) if fault.problem.starts_with("a configuration file") => {
+                    faults.push(Fault {
+                        place: own_var.clone(),
+                        problem: fault.problem,
+                    });
+                }
                 Err(fault) => faults.push(Fault {
                     place: own_var.clone(),
                     problem: format!("{}: {}", fault.problem, fault.place),
@@ -378,6 +385,18 @@ impl ConfigSource {
 /// A file as a figment, if it exists and its kind is known.
 fn provider_for(path: &Path) -> Result<Figment, Fault> {
     let place = file_name(path);
+    // The name first: a value that does not end so is not printed (a variable meant to name a
+    // file may have been given a secret, or settings written inline).
+    let toml = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => true,
+        Some("json") => false,
+        _ => {
+            return Err(Fault {
+                place,
+                problem: "a configuration file must end in .toml or .json".to_owned(),
+            });
+        }
+    };
     if !path.is_file() {
         return Err(Fault {
             place,
@@ -389,14 +408,11 @@ fn provider_for(path: &Path) -> Result<Figment, Fault> {
             .to_owned(),
         });
     }
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => Ok(Figment::from(Toml::file_exact(path))),
-        Some("json") => Ok(Figment::from(Json::file_exact(path))),
-        _ => Err(Fault {
-            place,
-            problem: "a configuration file must end in .toml or .json".to_owned(),
-        }),
-    }
+    Ok(if toml {
+        Figment::from(Toml::file_exact(path))
+    } else {
+        Figment::from(Json::file_exact(path))
+    })
 }
 
 fn file_name(path: &Path) -> String {
