@@ -54,6 +54,21 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The built-in login on the database at `url`, with Alice made and logged in once: the client,
+/// and her login's body.
+async fn logged_in_on(url: &str) -> (TestClient, Value) {
+    let pool = plugin_routes::database::connect(url).await.unwrap();
+    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
+    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
+        .await
+        .unwrap();
+    let c = TestClient::new(plugins![auth = auth.clone(); AuthRoutes::new(auth)]);
+    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
+    let r = c.post("/v1/auth/login").json(&login).send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    (c, login)
+}
+
 /// A port nothing listens on.
 pub(crate) fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -260,15 +275,7 @@ async fn a_database_that_takes_no_connections_is_an_outage() {
         &head[..head.rfind('/').unwrap()],
         if query.is_empty() { "" } else { "?" }
     );
-    let pool = plugin_routes::database::connect(&url).await.unwrap();
-    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
-        .await
-        .unwrap();
-    let c = TestClient::new(plugins![auth = auth.clone(); AuthRoutes::new(auth)]);
-    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
-    let r = c.post("/v1/auth/login").json(&login).send().await;
-    assert_eq!(r.status(), 200, "{}", r.text());
+    let (c, login) = logged_in_on(&url).await;
 
     pg.admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         .await;
@@ -728,17 +735,7 @@ async fn behind_pgbouncer_a_database_outage_is_503_too() {
         pg.remove().await;
         return;
     };
-    let pool = plugin_routes::database::connect(&bouncer.url)
-        .await
-        .unwrap();
-    let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    auth.create_user(ALICE, ALICE_PASSWORD, &scopes("items:*"))
-        .await
-        .unwrap();
-    let c = TestClient::new(plugins![auth = auth.clone(); AuthRoutes::new(auth)]);
-    let login = json!({"email": ALICE, "password": ALICE_PASSWORD});
-    let r = c.post("/v1/auth/login").json(&login).send().await;
-    assert_eq!(r.status(), 200, "{}", r.text());
+    let (c, login) = logged_in_on(&bouncer.url).await;
 
     db.cut().await;
     let r = c.post("/v1/auth/login").json(&login).send().await;
