@@ -8,8 +8,9 @@
 /// A password typed unescaped may hold the characters that end a URL's parts (`/ ? # @ &`);
 /// where it is unclear where it ends, more is masked rather than less (up to the URL's last
 /// `@`, which may take the host with it). One shape is still printed in part, as a URL parser
-/// reads it as a port and a query too: digits, then a `?` and a parameter holding the `@` in its
-/// value, with no `/` after it (`redis://:12?a=b@cache:6379`), which is printed. Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this
+/// reads it as a URL too: a password that begins with digits and makes the rest read as a port,
+/// a path and a query in which every `@` is inside a parameter's value with no `/`, `?` or `#`
+/// (`redis://:12?a=b@cache:6379`), which is printed. Escape passwords (`%2F`, `%3F`, `%23`, `%40`) and none of this
 /// arises. libpq's `host=db password=…` form is masked too.
 ///
 /// ```
@@ -23,18 +24,24 @@
 /// assert_eq!(redacted_url("sqlite://data/items.db"), "sqlite://data/items.db");
 /// ```
 pub fn redacted_url(url: &str) -> String {
-    // A URL never passes this: its first key would hold a `:`.
-    if starts_with_keyword(url) {
+    // A URL never passes this: its first key would hold a `:`. A string that names a
+    // `password=` and has no `://` is read as libpq's form too (a stray word before its first
+    // key), as the URL's rules would print it.
+    if starts_with_keyword(url) || (!url.contains("://") && names_a_password(url)) {
         return keywords(url);
     }
     let mut out = String::with_capacity(url.len() + 3);
     // The authority starts after `://`, or a mistyped `//` after a scheme without its `:`
     // (`postgres//…`); a `//` after a `:` is in a password or a path.
-    let rest = match url.find("://").map(|at| at + 3).or_else(|| {
-        url.find("//")
-            .filter(|&at| !url[..at].contains(':'))
-            .map(|at| at + 2)
-    }) {
+    let rest = match url
+        .find("://")
+        .filter(|&at| !url[..at].contains(':'))
+        .map(|at| at + 3)
+        .or_else(|| {
+            url.find("//")
+                .filter(|&at| !url[..at].contains(':'))
+                .map(|at| at + 2)
+        }) {
         Some(at) => {
             let scheme = &url[..at];
             out.push_str(scheme);
@@ -65,6 +72,41 @@ pub fn redacted_url(url: &str) -> String {
 /// The spaces libpq's connection strings are split at (C's `isspace`, ASCII only).
 fn libpq_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// Whether `key` is a password's (`password`, `sslpassword`, whatever the case; a key run into a
+/// word before it by a space libpq does not split at, such as a pasted no-break space), its
+/// escapes decoded (`pass%77ord`, which sqlx decodes).
+fn is_password_key(key: &str) -> bool {
+    let bytes = key.trim_end().as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push(u8::try_from(high * 16 + low).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+    decoded.to_ascii_lowercase().ends_with(b"password")
+}
+
+/// Whether `text` names a password as a keyword: `password` (in any case), then spaces, `=`.
+fn names_a_password(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower
+        .match_indices("password")
+        .any(|(at, word)| lower[at + word.len()..].trim_start().starts_with('='))
 }
 
 /// Whether `text` begins as libpq's `keyword=value` form does (`host=db password=…`).
@@ -124,9 +166,8 @@ fn keywords(text: &str) -> String {
         };
         out.push_str(key);
         out.push('=');
-        // `sslpassword` too, and a key run into a word before it by a space libpq does not
-        // split at (a no-break space pasted in).
-        if open || key.to_ascii_lowercase().ends_with("password") {
+        // A value holding `password=` after a space libpq does not split at is masked too.
+        if open || is_password_key(key) || names_a_password(&after[..end]) {
             out.push_str("***");
         } else {
             out.push_str(&after[..end]);
@@ -146,30 +187,28 @@ fn keywords(text: &str) -> String {
 fn authority<'a>(out: &mut String, rest: &'a str, bare_is_password: bool) -> &'a str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
-    let colon = match authority.rfind('@') {
-        // User information as a URL parser reads it: a password after its first `:`, or all of
-        // it where a bare one is the password.
-        Some(at) => match authority[..at].find(':') {
-            None if bare_is_password => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-                return &rest[end..];
-            }
-            colon => colon,
-        },
-        // None: a host, or `user:secret` cut short by a `/`, `?` or `#` in the secret, which
-        // reads as a host whose port is no number. An address in brackets is a host.
-        None if authority.starts_with('[') => None,
-        // A port of digits is taken for one where what follows reads as a path and a query
-        // whose every `@` is in a parameter's value ([`port_then_query`]).
-        None => authority.find(':').filter(|&c| {
-            let port = &authority[c + 1..];
-            port.is_empty()
-                || !port.bytes().all(|b| b.is_ascii_digit())
-                || !port_then_query(&rest[end..])
-        }),
-    };
+    // The user information as a URL parser reads it, up to the authority's last `@`.
+    let user_end = authority.rfind('@').map_or(0, |at| at + 1);
+    let colon = authority[..user_end].find(':').or_else(|| {
+        // None: after it, a host; or the rest of `user:secret` cut short by a `/`, `?` or `#`
+        // in the secret (a user name may hold an `@`, as Azure's did), which reads as a host
+        // whose port is no number ([`port_is_real`]).
+        let host = &authority[user_end..];
+        host.find(':')
+            .filter(|_| !port_is_real(host, &rest[end..]))
+            .map(|c| user_end + c)
+    });
     let Some(colon) = colon else {
+        // Redis reads user information without a `:` as the password alone; and a bare one
+        // cut short by a `/`, `?` or `#` leaves an `@` further on.
+        if bare_is_password && (user_end > 0 || rest[end..].contains('@')) {
+            let at = rest.rfind('@').unwrap_or(0);
+            out.push_str("***");
+            let host = &rest[at..];
+            let host_end = host.find(['/', '?', '#', '&']).unwrap_or(host.len());
+            out.push_str(&host[..host_end]);
+            return &host[host_end..];
+        }
         out.push_str(authority);
         return &rest[end..];
     };
@@ -185,6 +224,21 @@ fn authority<'a>(out: &mut String, rest: &'a str, bare_is_password: bool) -> &'a
         // No `@` at all: what stood after the `:` is masked, whatever it was.
         _ => &rest[end..],
     }
+}
+
+/// Whether the port in `host` (`db:5432`, or several, `db:5432,db2:5433`; an address in brackets
+/// too) is one: digits, with what follows the authority, `after`, reading as a path and a query
+/// ([`port_then_query`]).
+fn port_is_real(host: &str, after: &str) -> bool {
+    let digits = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    host.split(',').all(|one| match one.rsplit_once(':') {
+        // `[::1]` and `[::1]:5432`: the address's own `:` are inside the brackets.
+        _ if one.starts_with('[') => one
+            .rsplit_once(']')
+            .is_some_and(|(_, port)| port.is_empty() || port.strip_prefix(':').is_some_and(digits)),
+        Some((_, port)) => digits(port),
+        None => true,
+    }) && port_then_query(after)
 }
 
 /// Whether `after`, what follows `host:1234`, reads as a URL's path and query with every `@` in
@@ -224,7 +278,7 @@ fn query(out: &mut String, rest: &str) {
             !key.is_empty()
                 && key
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%'))
         });
         if in_password && key.is_none() {
             continue;
@@ -232,9 +286,7 @@ fn query(out: &mut String, rest: &str) {
         if i > 0 {
             out.push('&');
         }
-        in_password = key.is_some_and(|key| {
-            key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
-        });
+        in_password = key.is_some_and(is_password_key);
         match key {
             Some(key) if in_password => {
                 out.push_str(key);
@@ -287,13 +339,15 @@ mod tests {
                 ),
             ] {
                 let out = redacted_url(&url);
+                // Redis's user information may be masked whole, the `:` with it.
+                if out == "redis://***@cache:6379" {
+                    continue;
+                }
                 // A password that reads as parameters of their own (`a&b=c`) keeps them.
                 if url.contains("?password=") && password.contains('&') {
                     assert!(out.starts_with(said), "{url} gave {out}");
                     continue;
                 }
-                // The one shape left printed in part: digits, then a `/`, `?` or `#`, and a `?`
-                // before the first `=` (a port, then a query, as a URL parser reads it too).
                 // The one shape left printed: a password of digits after which the URL reads as
                 // a port, a path and a query whose every `@` is in a parameter's value.
                 let digits = password.bytes().take_while(u8::is_ascii_digit).count();
@@ -420,6 +474,48 @@ mod tests {
             ),
             ("dbname='a\\' password=s3cret", "dbname=***"),
             ("host=db x\u{a0}password=y", "host=db x\u{a0}password=***"),
+            // A user name holding `@` (as Azure's did), and a password holding `/`, `?` or `#`.
+            (
+                "postgres://app@srv:Ab/cd+ef==@srv.example.com:5432/db?sslmode=require",
+                "postgres://app@srv:***@srv.example.com:5432/db?sslmode=require",
+            ),
+            (
+                "postgres://me@x.io:p?w@db/app",
+                "postgres://me@x.io:***@db/app",
+            ),
+            (
+                "redis://me@x.io:p/w@cache:6379",
+                "redis://me@x.io:***@cache:6379",
+            ),
+            // Redis's bare password holding them.
+            ("redis://ab/cd@cache:6379", "redis://***@cache:6379"),
+            ("redis://K?x@cache", "redis://***@cache"),
+            ("redis://cache:6379/0", "redis://cache:6379/0"),
+            // `://` inside a password, with no `//` of the scheme's.
+            ("postgres:app:a://b@db/app", "postgres:app:***@db/app"),
+            // libpq's form with a no-break space where libpq does not split, a stray word first,
+            // an escaped key in a URL's query.
+            ("host=db\u{a0}password=s3cret", "host=***"),
+            ("password\u{a0}=s3cret", "password\u{a0}=***"),
+            ("stray host=db password=x", "stray host=db password=***"),
+            (
+                "postgres://db/app?pass%77ord=K&x=1",
+                "postgres://db/app?pass%77ord=***&x=1",
+            ),
+            (
+                "postgres://db/app?%70assword=K",
+                "postgres://db/app?%70assword=***",
+            ),
+            // Several hosts, each with its port; and no port.
+            (
+                "postgres://db:5432,db2:5433/app",
+                "postgres://db:5432,db2:5433/app",
+            ),
+            ("postgres://db,db2/app", "postgres://db,db2/app"),
+            (
+                "postgres://[::1]:5432,db2/app",
+                "postgres://[::1]:5432,db2/app",
+            ),
             // Redis reads a bare user information as the password.
             ("rediss://s3cret@cache:6380", "rediss://***@cache:6380"),
             ("redis://default:s3cret@cache", "redis://default:***@cache"),

@@ -411,6 +411,17 @@ fn files_layer_under_the_variables_and_a_file_key_is_named_in_its_file() {
         .load::<DemoPlugin>()
         .unwrap_err();
     assert!(!e.to_string().contains("sk-live"), "{e}");
+    let shared_secret = ConfigSource::from_vars([("DEMO_NAME", "n")])
+        .file("sk-live-as-a-shared-file")
+        .load::<DemoPlugin>()
+        .unwrap_err();
+    assert_eq!(
+        faults(&shared_secret),
+        [(
+            "a shared configuration file".to_owned(),
+            "a configuration file must end in .toml or .json".to_owned()
+        )]
+    );
     assert_eq!(
         faults(&e),
         [(

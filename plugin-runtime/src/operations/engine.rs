@@ -870,11 +870,9 @@ impl Engine {
                 return;
             }
             let now = tokio::time::Instant::now();
-            // A life stuck on a call failed when its heartbeats stopped; another, when it ended.
-            let failure_began = match &result {
-                Err(None) => *beats.borrow(),
-                _ => now,
-            };
+            // A life was working until its last heartbeat: one that failed slowly (a call
+            // waiting out its bounds) or got stuck made none since, whatever ended it.
+            let failure_began = *beats.borrow();
             let pause = backoff.after_life(began, failure_began, now, result.is_err(), heartbeat);
             if let Err(e) = result {
                 match e {
@@ -1177,9 +1175,8 @@ impl Taking {
 
 /// How long a worker pauses before its next life: a second while it has been failing for less
 /// than two heartbeats (so that it is back before other servers take its work), then twice as
-/// long after each failure, up to a heartbeat. A life that was healthy for a heartbeat or longer
-/// before it failed ends the streak: the next one is counted from that failure (for a life stuck
-/// on a call, from its last heartbeat).
+/// long after each failure, up to a heartbeat. A life that made heartbeats for a heartbeat or
+/// longer ends the streak: a failure after it starts a new one, counted from its last heartbeat.
 #[derive(Default)]
 struct Backoff {
     failing_since: Option<tokio::time::Instant>,
@@ -1658,8 +1655,9 @@ mod tests {
         );
         // A life that ended without failing ends it too.
         assert_eq!(backoff.after_life(now, now, now, false, heartbeat), secs(1));
-        // Lives stuck on a call (36 s without a heartbeat each, from their start): failing for
-        // longer than two heartbeats at once, so twice as long each time, as before.
+        // Lives stuck on a call, or failing slowly as their calls wait out their bounds (36 s
+        // without a heartbeat each, from their start): failing for longer than two heartbeats
+        // at once, so twice as long each time, as before.
         let mut backoff = Backoff::default();
         let mut stuck = Vec::new();
         for _ in 0..4 {

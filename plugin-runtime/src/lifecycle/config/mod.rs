@@ -390,9 +390,10 @@ fn provider_for(path: &Path) -> Result<Figment, Fault> {
     let toml = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => true,
         Some("json") => false,
+        // Not the value itself, which may be anything.
         _ => {
             return Err(Fault {
-                place,
+                place: "a shared configuration file".to_owned(),
                 problem: "a configuration file must end in .toml or .json".to_owned(),
             });
         }
