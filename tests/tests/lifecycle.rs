@@ -555,6 +555,19 @@ fn a_shared_file_s_table_that_no_plugin_reads_is_a_fault() {
         faults(&e.0[0]),
         [(missing.display().to_string(), "no such file".to_owned())]
     );
+    // So is one whose name is not printed (it ends in neither .toml nor .json).
+    let e = ConfigSource::from_vars([("DEMO_NAME", "n"), ("OTHER_SVC_NAME", "o")])
+        .file("sk-live-not-a-file-name")
+        .load_all::<(DemoPlugin, OtherPlugin)>()
+        .unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(
+        faults(&e.0[0]),
+        [(
+            "a shared configuration file".to_owned(),
+            "a configuration file must end in .toml or .json".to_owned()
+        )]
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -209,7 +209,7 @@ impl ConfigSource {
         let mut own: Vec<Fault> = Vec::new();
         for error in &mut errors {
             error.faults.retain(|fault| {
-                if !files.contains(&fault.place) {
+                if fault.place != UNNAMED_SHARED && !files.contains(&fault.place) {
                     return true;
                 }
                 if !own.contains(fault) {
@@ -344,7 +344,7 @@ impl ConfigSource {
         for file in &self.files {
             match provider_for(file) {
                 Ok(shared) => figment = figment.merge(shared.focus(plugin)),
-                Err(fault) => faults.push(fault),
+                Err(why) => faults.push(why.fault(file, None)),
             }
         }
         let own_var = format!("{prefix}CONFIG");
@@ -356,17 +356,7 @@ impl ConfigSource {
         {
             match provider_for(Path::new(own)) {
                 Ok(own) => figment = figment.merge(own),
-                // The path is named only when it ends in .toml or .json.
-                Err(fault) if fault.problem.starts_with("a configuration file") => {
-                    faults.push(Fault {
-                        place: own_var.clone(),
-                        problem: fault.problem,
-                    });
-                }
-                Err(fault) => faults.push(Fault {
-                    place: own_var.clone(),
-                    problem: format!("{}: {}", fault.problem, fault.place),
-                }),
+                Err(why) => faults.push(why.fault(Path::new(own), Some(&own_var))),
             }
         }
         figment.merge(Vars {
@@ -383,37 +373,67 @@ impl ConfigSource {
 }
 
 /// A file as a figment, if it exists and its kind is known.
-fn provider_for(path: &Path) -> Result<Figment, Fault> {
-    let place = file_name(path);
+fn provider_for(path: &Path) -> Result<Figment, Unreadable> {
     // The name first: a value that does not end so is not printed (a variable meant to name a
     // file may have been given a secret, or settings written inline).
     let toml = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => true,
         Some("json") => false,
-        // Not the value itself, which may be anything.
-        _ => {
-            return Err(Fault {
-                place: "a shared configuration file".to_owned(),
-                problem: "a configuration file must end in .toml or .json".to_owned(),
-            });
-        }
+        _ => return Err(Unreadable::Unnamed),
     };
+    if path.is_dir() {
+        return Err(Unreadable::Directory);
+    }
     if !path.is_file() {
-        return Err(Fault {
-            place,
-            problem: if path.is_dir() {
-                "a directory, not a file"
-            } else {
-                "no such file"
-            }
-            .to_owned(),
-        });
+        return Err(Unreadable::Missing);
     }
     Ok(if toml {
         Figment::from(Toml::file_exact(path))
     } else {
         Figment::from(Json::file_exact(path))
     })
+}
+
+/// Where a shared file is named whose name is not printed (it ends in neither .toml nor .json).
+const UNNAMED_SHARED: &str = "a shared configuration file";
+
+/// Why a configuration file cannot be read, before it is parsed.
+enum Unreadable {
+    /// Its name ends in neither `.toml` nor `.json`: it is not printed.
+    Unnamed,
+    Directory,
+    Missing,
+}
+
+impl Unreadable {
+    /// The fault, for a shared file (`var` is `None`) or a plugin's own, named by `var`; the
+    /// path is printed only where its name ends in `.toml` or `.json`.
+    fn fault(self, path: &Path, var: Option<&str>) -> Fault {
+        let problem = match self {
+            Unreadable::Unnamed => "a configuration file must end in .toml or .json",
+            Unreadable::Directory => "a directory, not a file",
+            Unreadable::Missing => "no such file",
+        };
+        let named = !matches!(self, Unreadable::Unnamed);
+        match var {
+            Some(var) => Fault {
+                place: var.to_owned(),
+                problem: if named {
+                    format!("{problem}: {}", file_name(path))
+                } else {
+                    problem.to_owned()
+                },
+            },
+            None => Fault {
+                place: if named {
+                    file_name(path)
+                } else {
+                    UNNAMED_SHARED.to_owned()
+                },
+                problem: problem.to_owned(),
+            },
+        }
+    }
 }
 
 fn file_name(path: &Path) -> String {
