@@ -57,14 +57,29 @@ pub enum Backend {
 
 impl Backend {
     /// The backend of `url`, or `None` for another scheme.
+    /// A scheme is read in any case, as URLs are (`Postgres://` is `postgres://`).
     pub fn of(url: &str) -> Option<Backend> {
-        if url.starts_with("sqlite:") {
+        let starts = |prefix: &str| {
+            url.get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        };
+        if starts("sqlite:") {
             Some(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        } else if starts("postgres://") || starts("postgresql://") {
             Some(Backend::Postgres)
         } else {
             None
         }
+    }
+}
+
+/// `url` with its scheme in lowercase, as this module and sqlx's SQLite options read it.
+fn scheme_lowercased(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, rest)) if scheme.bytes().any(|b| b.is_ascii_uppercase()) => {
+            format!("{}:{rest}", scheme.to_ascii_lowercase())
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -132,7 +147,7 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
             .into(),
         ));
     }
-    let mut url = url.to_owned();
+    let mut url = scheme_lowercased(url);
     let memory = is_memory(&url);
     if backend == Backend::Sqlite && !memory {
         create_parent_dir(&url)?;
@@ -654,6 +669,41 @@ mod tests {
             .to_string();
         assert!(!e.contains("percent-encoded"), "{e}");
         assert!(e.contains("invalid port number"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_scheme_is_read_in_any_case() {
+        assert_eq!(Backend::of("Postgres://db/x"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("POSTGRESQL://db/x"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("SQLite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of("mysql://db/x"), None);
+        assert_eq!(Backend::of("pg"), None);
+        assert_eq!(scheme_lowercased("SQLite:Data/A.db"), "sqlite:Data/A.db");
+        let pool = connect("SQLite::memory:")
+            .await
+            .expect("an in-memory database");
+        assert_eq!(
+            sqlx::query_scalar::<_, i64>("SELECT 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+            1
+        );
+        let Ok(url) = std::env::var("PLUGIN_TEST_POSTGRES_URL") else {
+            eprintln!("skipped on PostgreSQL: set PLUGIN_TEST_POSTGRES_URL to run it");
+            return;
+        };
+        let Some((_, rest)) = url.split_once("://") else {
+            panic!("PLUGIN_TEST_POSTGRES_URL is not a URL");
+        };
+        let pool = connect(&format!("Postgres://{rest}")).await.unwrap();
+        assert_eq!(
+            sqlx::query_scalar::<_, i32>("SELECT 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+            1
+        );
     }
 
     async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {

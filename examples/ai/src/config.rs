@@ -108,10 +108,10 @@ pub struct AiSettings {
     #[garde(dive)]
     pub models: Vec<ModelSettings>,
     /// The chat model used when a request names none; the first by default.
-    #[garde(inner(length(min = 1)))]
+    #[garde(length(min = 1))]
     pub default_model: Option<String>,
     /// The embeddings model used when a request names none; the first by default.
-    #[garde(inner(length(min = 1)))]
+    #[garde(length(min = 1))]
     pub default_embedding_model: Option<String>,
     /// Whether every generation is kept in its caller's history unless the request says
     /// `saveHistory: false`; by default only those whose request asks are kept.
@@ -119,10 +119,10 @@ pub struct AiSettings {
     #[garde(skip)]
     pub save_history: bool,
     /// What each caller may spend per UTC day, in USD.
-    #[garde(inner(range(min = 0.0, max = 1_000_000.0)))]
+    #[garde(range(min = 0.0, max = 1_000_000.0))]
     pub daily_budget_usd: Option<f64>,
     /// What each caller may spend per UTC month, in USD.
-    #[garde(inner(range(min = 0.0, max = 1_000_000.0)))]
+    #[garde(range(min = 0.0, max = 1_000_000.0))]
     pub monthly_budget_usd: Option<f64>,
     /// OpenAI's key: configures provider `openai` with model `openai_model`.
     #[garde(skip)]
@@ -131,7 +131,7 @@ pub struct AiSettings {
     #[garde(inner(custom(http_url)))]
     pub openai_base_url: Option<String>,
     /// The OpenAI model (`gpt-4o-mini` by default; another costs $0 unless a file prices it).
-    #[garde(inner(length(min = 1)))]
+    #[garde(length(min = 1))]
     pub openai_model: Option<String>,
     /// Anthropic's key: configures provider `anthropic` with model `anthropic_model`.
     #[garde(skip)]
@@ -141,10 +141,10 @@ pub struct AiSettings {
     pub anthropic_base_url: Option<String>,
     /// The Anthropic model (`claude-haiku-4-5` by default; another costs $0 unless a file
     /// prices it).
-    #[garde(inner(length(min = 1)))]
+    #[garde(length(min = 1))]
     pub anthropic_model: Option<String>,
     /// A local Ollama model: configures provider `ollama`.
-    #[garde(inner(length(min = 1)))]
+    #[garde(length(min = 1))]
     pub ollama_model: Option<String>,
     /// Ollama's base URL (`http://127.0.0.1:11434/v1` by default).
     #[garde(inner(custom(http_url)))]

@@ -35,15 +35,18 @@ pub struct CommitConfig {
     pub scopes: Vec<crate::scope::ScopeConfig>,
     /// A model of the AI plugin's configuration that plans commits, redoes them and summarizes
     /// changes. Unset, planning is done without a model, and no diff leaves the machine.
-    #[garde(inner(length(min = 1, max = 200)))]
+    #[garde(length(min = 1, max = 200))]
     pub model: Option<String>,
     /// Seconds a `git commit` or `git push` (hooks included) may run before it is killed and
     /// answered with `504 GIT_TIMEOUT`; by default the route's own timeout bounds it.
-    #[garde(inner(range(min = 1, max = 3600)))]
+    #[garde(range(min = 1, max = 3600))]
     pub git_timeout_secs: Option<u64>,
     /// Branches `POST /push` refuses to push (`409 PROTECTED_BRANCH`); `main` and `master` when
     /// unset. A list naming no real branch (`["none"]`) protects none.
+    // Each branch's rule is written for garde and for the schema: see `plugin_route`'s input
+    // rules, which a plugin's configuration follows too.
     #[garde(inner(inner(length(min = 1, max = 255))))]
+    #[schemars(inner(length(min = 1, max = 255)))]
     pub protected_branches: Option<Vec<String>>,
 }
 

@@ -38,10 +38,10 @@ pub struct DescribedScope {
     #[garde(length(min = 1, max = 4096))]
     pub path: String,
     /// A short name to show for it (`Web app`).
-    #[garde(inner(length(chars, min = 1, max = 100)))]
+    #[garde(length(chars, min = 1, max = 100))]
     pub label: Option<String>,
     /// What it holds, in a sentence or two.
-    #[garde(inner(length(chars, max = 1000)))]
+    #[garde(length(chars, max = 1000))]
     pub description: Option<String>,
 }
 

@@ -193,7 +193,8 @@ impl Plans {
             sqlx::migrate!("./migrations/postgres"),
         )
         .await?;
-        let postgres = url.starts_with("postgres");
+        let postgres = plugin_routes::database::Backend::of(url)
+            == Some(plugin_routes::database::Backend::Postgres);
         Ok(Plans { pool, postgres })
     }
 

@@ -2,7 +2,7 @@
 //! mended and the value mended (a stand-in of the right type, or an unknown key removed) so the
 //! next is found; the words that say what is wrong without the value.
 
-use super::value::{child, read_text, remove, resolve, schema_at, set, synthesize};
+use super::value::{child, number_bounds, read_text, remove, resolve, schema_at, set, synthesize};
 use super::{ConfigError, FROM_ENV, Fault, PluginConfig, file_name};
 use figment::Figment;
 use serde_json::Value;
@@ -206,9 +206,16 @@ impl Run<'_> {
                 remove(value, &path);
             } else {
                 if !self.is_made_up(&path) {
+                    // A number the schema bounds is told its bounds, not its Rust type's.
+                    let bounds = schema_at(self.root, &path)
+                        .and_then(|schema| number_bounds(self.root, schema))
+                        .filter(|_| expected_of(&message).is_some_and(is_a_number_type));
                     self.faults.push(Fault {
                         place: self.place(figment, &path),
-                        problem: problem_of(&message),
+                        problem: match bounds {
+                            Some(words) => format!("expected {words}"),
+                            None => problem_of(&message),
+                        },
                     });
                 }
                 self.make_up(value, &path);
@@ -261,6 +268,26 @@ fn problem_of(message: &str) -> String {
     // A message of the type's own `Deserialize` (a URL's parser, an IP address's): such
     // messages often repeat the value, so none of it is kept.
     "not a valid value for this setting".to_owned()
+}
+
+/// Whether serde's `expected` names one of Rust's number types.
+fn is_a_number_type(expected: &str) -> bool {
+    matches!(
+        expected,
+        "u8" | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f32"
+            | "f64"
+    )
 }
 
 /// serde's name of what it expected, in words rather than Rust's types.
