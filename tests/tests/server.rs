@@ -623,6 +623,14 @@ fn two_servers_on_one_redis_share_the_login_quota() {
     let (dir_b, url_b) = fresh_sqlite("redis-b");
     let a = Server::start_with(&binary, &url_a, &env);
     let b = Server::start_with(&binary, &url_b, &env);
+    // Whether Redis answers is said before the server listens.
+    assert!(
+        a.startup
+            .iter()
+            .any(|l| l.contains("counting rate limits in Redis")),
+        "{:?}",
+        a.startup
+    );
     let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
     let body = json!({"email": "someone@example.com", "password": "a guess"});
     let mut answered = 0;
@@ -659,6 +667,14 @@ fn two_servers_on_one_redis_share_the_login_quota() {
             ("REDIS_URL", nowhere.as_str()),
             ("REDIS_UNREACHABLE", "refuse"),
         ],
+    );
+    // Said at start, not at the first limited request, with what such requests get.
+    let said = refusing.startup.join("\n");
+    assert!(
+        said.contains("the rate-limit store is unreachable")
+            && said.contains("refused with 503")
+            && said.contains("Connection refused"),
+        "{said}"
     );
     let (status, _, body) = refusing.call("POST", "/v1/auth/login", Some(&body));
     assert_eq!((status, code(&body).as_str()), (503, "UNAVAILABLE"));

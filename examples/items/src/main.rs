@@ -413,6 +413,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             when_unreachable = %args.redis_unreachable,
             "rate limits are counted in Redis, shared with every server using it"
         );
+        // Said now, not at the first limited request: a Redis that does not answer is logged as
+        // an error saying what limited routes answer meanwhile. The server starts anyway, and
+        // counts there once Redis answers.
+        config.limit_store().check().await;
     }
     // Traces over OTLP/HTTP, when an endpoint is set the standard way.
     let traces = match otlp_endpoint() {

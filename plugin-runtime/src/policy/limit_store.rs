@@ -244,6 +244,20 @@ impl LimitStore {
         Some(counted.violated.is_none())
     }
 
+    /// Whether the store answers now: always for a store in this process; for Redis, whether
+    /// it answers a `PING` within the store's timeout. The answer is logged as a request's
+    /// would be: an error saying what requests to limited routes get while Redis does not
+    /// answer, or that rate limits are counted in Redis. A host that calls this once at start,
+    /// as the example server does, says at once that a Redis URL leads nowhere, rather than at
+    /// the first request to a limited route.
+    pub async fn check(&self) -> bool {
+        match &self.0.backend {
+            Backend::Memory(_) => true,
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.check().await,
+        }
+    }
+
     /// For the readiness route: `None` for a store in this process (nothing to ask); for Redis,
     /// whether it answers a `PING`.
     pub(crate) async fn reachable(&self) -> Option<Result<(), String>> {

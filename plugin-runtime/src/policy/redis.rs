@@ -296,6 +296,19 @@ impl RedisCounter {
         }
     }
 
+    /// Sends `PING` within the store's timeout, and logs a change in whether Redis answers as
+    /// a request's command does.
+    pub(crate) async fn check(&self) -> bool {
+        match self.command(vec![b"PING".to_vec()]).await {
+            Ok(Reply::Simple(pong)) if pong == "PONG" => true,
+            Ok(other) => {
+                let _ = self.failed(&format!("unexpected answer {other:?} to PING"));
+                false
+            }
+            Err(Unreachable) => false,
+        }
+    }
+
     /// Sends `PING` and waits for its answer: the cost of a round trip, for comparison.
     #[doc(hidden)]
     pub(crate) async fn ping(&self) -> Result<(), String> {
