@@ -73,6 +73,19 @@ impl Backend {
     }
 }
 
+/// The `sslmode` of a PostgreSQL URL when it is one that cannot do without TLS (`require`,
+/// `verify-ca`, `verify-full`), as sqlx reads it (`sslmode` or `ssl-mode`, in any case).
+fn tls_required(url: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    // The last one given counts, as sqlx sets each in turn.
+    let mode = query.split('&').rev().find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        matches!(key, "sslmode" | "ssl-mode").then(|| value.to_ascii_lowercase())
+    })?;
+    matches!(mode.as_str(), "require" | "verify-ca" | "verify-full").then_some(mode)
+}
+
 /// `url` with its scheme in lowercase, as this module and sqlx's SQLite options read it.
 fn scheme_lowercased(url: &str) -> String {
     match url.split_once(':') {
@@ -142,6 +155,19 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         return Err(sqlx::Error::Configuration(
             format!(
                 "{:?} needs the `{feature}` feature of plugin-routes, which this build does not have",
+                crate::redacted_url(url)
+            )
+            .into(),
+        ));
+    }
+    if backend == Backend::Postgres
+        && !cfg!(feature = "postgres-tls")
+        && let Some(mode) = tls_required(url)
+    {
+        return Err(sqlx::Error::Configuration(
+            format!(
+                "{:?} asks for TLS (sslmode={mode}), which needs the `postgres-tls` feature of \
+                 plugin-routes, which this build does not have",
                 crate::redacted_url(url)
             )
             .into(),
@@ -669,6 +695,28 @@ mod tests {
             .to_string();
         assert!(!e.contains("percent-encoded"), "{e}");
         assert!(e.contains("invalid port number"), "{e}");
+    }
+
+    #[test]
+    fn the_modes_that_need_tls_are_known() {
+        for (url, mode) in [
+            ("postgres://u@db/x?sslmode=require", Some("require")),
+            (
+                "postgres://u@db/x?a=1&sslmode=VERIFY-FULL",
+                Some("verify-full"),
+            ),
+            (
+                "postgres://u@db/x?ssl-mode=verify-ca&sslrootcert=/ca.pem",
+                Some("verify-ca"),
+            ),
+            ("postgres://u@db/x?sslmode=prefer", None),
+            ("postgres://u@db/x?sslmode=require&sslmode=disable", None),
+            ("postgres://u@db/x?sslmode=disable", None),
+            ("postgres://u@db/x", None),
+            ("postgres://u@db/x?application_name=sslmode=require", None),
+        ] {
+            assert_eq!(tls_required(url).as_deref(), mode, "{url}");
+        }
     }
 
     #[tokio::test]

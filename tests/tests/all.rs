@@ -34,6 +34,7 @@ mod openapi;
 mod operations;
 mod outputs;
 mod path_params;
+mod postgres_tls;
 mod rate_limits;
 mod reach;
 mod readiness;

@@ -553,7 +553,8 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
 }
 
 /// What the confined server may reach: its plugins' declarations with the values their starts
-/// gave, its database (the SQLite file's directory, or the PostgreSQL port), Redis's port, its
+/// gave, its database (the SQLite file's directory, or the PostgreSQL port and the certificate
+/// files its URL names), Redis's port, its
 /// own port, the temporary directory and the configuration files it reads again.
 fn server_reach(
     args: &Args,
@@ -569,7 +570,8 @@ fn server_reach(
         reach = reach.with_plugin(<CommitPlugin as Plugin>::META, commit.placeholders())?;
     }
     let url = &args.db.database_url;
-    if let Some(path) = url.strip_prefix("sqlite:") {
+    if plugin_routes::database::Backend::of(url) == Some(plugin_routes::database::Backend::Sqlite) {
+        let path = &url["sqlite:".len()..];
         let path = path.trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
         if !path.is_empty() && !path.starts_with(":memory:") {
@@ -580,6 +582,12 @@ fn server_reach(
         }
     } else {
         reach = reach.connect(port_of(url, 5432));
+        // Over TLS, each new connection reads the certificate files the URL names (the system's
+        // roots are readable to every confined program).
+        for file in tls_files(url) {
+            let file = std::fs::canonicalize(&file).map_err(|e| format!("{file}: {e}"))?;
+            reach = reach.read(file);
+        }
     }
     if let Some(redis) = &args.redis_url {
         reach = reach.connect(port_of(redis, 6379));
@@ -600,6 +608,53 @@ fn server_reach(
         }
     }
     Ok(reach)
+}
+
+/// The files a PostgreSQL URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`), their escapes
+/// decoded.
+fn tls_files(url: &str) -> Vec<String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| {
+            matches!(
+                *key,
+                "sslrootcert"
+                    | "ssl-root-cert"
+                    | "ssl-ca"
+                    | "sslcert"
+                    | "ssl-cert"
+                    | "sslkey"
+                    | "ssl-key"
+            )
+        })
+        .map(|(_, value)| percent_decoded(value))
+        .collect()
+}
+
+/// `text` with its `%XX` escapes decoded (an escape that is not one is kept as it is).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where traces go, if anywhere: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
