@@ -253,15 +253,7 @@ fn unparsed(url: &str, error: sqlx::Error) -> sqlx::Error {
         other => other,
     };
     // The port as written: digits (too large a number) are not a password's doing.
-    let port_is_digits = url.split_once("://").is_some_and(|(_, rest)| {
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
-        host.rsplit_once(':')
-            .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-    });
-    if port_is_digits || !error.to_string().contains("invalid port number") {
+    if crate::redact::port_is_digits(url) || !error.to_string().contains("invalid port number") {
         return error;
     }
     sqlx::Error::Configuration(

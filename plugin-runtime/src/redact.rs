@@ -185,10 +185,8 @@ fn keywords(text: &str) -> String {
 /// an `@` in the query (`?x=a@b`) costs the host its place in the message, and the password
 /// is never printed.
 fn authority<'a>(out: &mut String, rest: &'a str, bare_is_password: bool) -> &'a str {
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    // The user information as a URL parser reads it, up to the authority's last `@`.
-    let user_end = authority.rfind('@').map_or(0, |at| at + 1);
+    let (authority, user_end) = split_authority(rest);
+    let end = authority.len();
     let colon = authority[..user_end].find(':').or_else(|| {
         // None: after it, a host; or the rest of `user:secret` cut short by a `/`, `?` or `#`
         // in the secret (a user name may hold an `@`, as Azure's did), which reads as a host
@@ -224,6 +222,26 @@ fn authority<'a>(out: &mut String, rest: &'a str, bare_is_password: bool) -> &'a
         // No `@` at all: what stood after the `:` is masked, whatever it was.
         _ => &rest[end..],
     }
+}
+
+/// The authority at the start of `rest` (what follows `scheme://`) as a URL parser reads it, up
+/// to its first `/`, `?` or `#`; and where its user information ends, after its last `@` (0
+/// without one).
+fn split_authority(rest: &str) -> (&str, usize) {
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    (authority, authority.rfind('@').map_or(0, |at| at + 1))
+}
+
+/// Whether the port of a `scheme://` URL, as a URL parser reads it (after the host, after the
+/// user information), is written as digits: one too large is not a password's doing, one that
+/// is not digits may be.
+pub(crate) fn port_is_digits(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| {
+        let (authority, user_end) = split_authority(rest);
+        authority[user_end..]
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// Whether the port in `host` (`db:5432`, or several, `db:5432,db2:5433`; an address in brackets
@@ -299,7 +317,21 @@ fn query(out: &mut String, rest: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_url;
+    use super::{port_is_digits, redacted_url};
+
+    #[test]
+    fn a_port_is_read_after_the_user_information() {
+        for (url, digits) in [
+            ("postgres://u:p@db:5432/x", true),
+            ("postgres://u@db:654321/x", true),
+            ("postgres://u:pa/ss@db:5432/x", false),
+            ("postgres://u:p:q@db/x?a=b", false),
+            ("postgres://db:5432", true),
+            ("sqlite:data.db", false),
+        ] {
+            assert_eq!(port_is_digits(url), digits, "{url}");
+        }
+    }
 
     /// Passwords of every mix of the characters that end a URL's parts, typed unescaped: none
     /// is printed, whatever follows.
