@@ -4,7 +4,7 @@
 //! another server on the same PostgreSQL database, reads it, runs what was left, and takes its
 //! cancel.
 
-use crate::fixtures::{CutPostgres, PgSchema, READ_ONLY_MARKER, past_503, scopes};
+use crate::fixtures::{Captured, CutPostgres, PgSchema, READ_ONLY_MARKER, past_503, scopes};
 use plugin_routes::auth::Auth;
 use plugin_routes::database::Database;
 use plugin_routes::operations::{OperationSettings, Operations, Running};
@@ -1506,12 +1506,16 @@ async fn an_event_stream_rides_out_its_server_losing_the_database() {
 /// A run that ends while its server has lost the database keeps its result and the progress it
 /// reported meanwhile. Its end is written once the database is back; meanwhile the queue hands the job back to the server (its
 /// worker, stale after two missed heartbeats, registers again), and that neither fails it as a
-/// run its server stopped nor runs it again.
+/// run its server stopped nor runs it again. Each route's worker, started again several times
+/// meanwhile, says so once when it first fails and once when it runs again.
 #[tokio::test]
 async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
     let Some((pg, url)) = on_postgres("operations_end_cut").await else {
         return;
     };
+    // What the log says, read as an operator would (this test's thread only).
+    let logs = Captured::default();
+    let _logging = logs.install();
     let mut cut = CutPostgres::start(&url).await;
     let jobs = Jobs::default();
     let gate = Arc::clone(&jobs.gate);
@@ -1530,7 +1534,33 @@ async fn a_run_ending_while_the_database_is_gone_keeps_its_result() {
     assert_eq!(op["result"], json!({"run": 1}), "{op}");
     // The progress it reported while the database was gone was recorded once it was back.
     assert_eq!(op["progress"]["message"], "through the gate", "{op}");
+    // Each worker says it runs again at its first heartbeat (every second here).
+    let lines = |what: &str| -> Vec<String> {
+        let mut routes: Vec<String> = logs
+            .text()
+            .lines()
+            .filter(|l| l.contains(what))
+            .filter_map(|l| l.split("route=").nth(1)?.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        routes.sort();
+        routes
+    };
+    let stopped = lines("the operations worker stopped");
+    let mut once = stopped.clone();
+    once.dedup();
+    let waited = Instant::now();
+    while lines("the operations worker runs again") != once
+        && waited.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     s.running.stop(Duration::from_secs(5)).await;
+    let said = logs.text();
+    assert!(!stopped.is_empty(), "{said}");
+    assert_eq!(stopped, once, "each route's first failure only: {said}");
+    assert_eq!(lines("the operations worker runs again"), once, "{said}");
+    assert!(said.contains("failed_for_ms="), "{said}");
     pg.remove().await;
 }
 

@@ -6,8 +6,8 @@
 //! and everything recovers by itself when it is back.
 
 use crate::fixtures::{
-    ALICE, ALICE_PASSWORD, CutPostgres, PgSchema, READ_ONLY_MARKER, assert_unavailable, past_503,
-    scopes,
+    ALICE, ALICE_PASSWORD, Captured, CutPostgres, PgSchema, READ_ONLY_MARKER, assert_unavailable,
+    past_503, scopes,
 };
 use crate::throttling::redis_url;
 use items_example::{ItemsPlugin, ItemsState};
@@ -21,37 +21,6 @@ async fn server_on(pool: sqlx::AnyPool, store: LimitStore) -> TestClient {
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
     let config = ServerConfig::default().with_limit_store(store);
     TestClient::new(plugins![config = config; auth = auth.clone(); AuthRoutes::new(auth)])
-}
-
-/// Log lines written on this thread while installed, as text.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let to = self.clone();
-        tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || to.clone())
-                .finish(),
-        )
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The built-in login on the database at `url`, with Alice made and logged in once: the client,

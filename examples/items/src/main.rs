@@ -277,9 +277,12 @@ fn start() -> Result<(), Error> {
             // INFO in sqlx: left out unless `RUST_LOG` asks for them. sqlx warns of a URL's
             // parameter it does not know with its value, which is the rest of a password holding
             // an unescaped `&`: left out too (the URL's faults are said, masked, when it fails).
+            // apalis logs each start of an operations worker, and each failure at error level:
+            // the engine says both once an outage (a warning, then that the worker runs again).
             EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 EnvFilter::new(
-                    "info,sqlx::postgres::notice=warn,sqlx_postgres::options::parse=error",
+                    "info,sqlx::postgres::notice=warn,sqlx_postgres::options::parse=error,\
+                     apalis_core::worker=off",
                 )
             }),
         )

@@ -847,6 +847,11 @@ impl Engine {
         let heartbeat = self.settings.heartbeat;
         let stuck_after = stuck_after(heartbeat);
         let mut backoff = Backoff::default();
+        // When the worker's current spell of failures began, if it is in one: its first failure
+        // is a warning, the rest of the spell only debug, and its end (a life's first
+        // heartbeat) is said once with how long it lasted. An outage of minutes is two lines a
+        // route, not one each time the worker starts again.
+        let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             if *stopping.borrow_and_update() {
                 return;
@@ -865,6 +870,7 @@ impl Engine {
                     ended.map_err(Some)
                 }
                 () = silent_for(&beats, stuck_after, self.stopping.subscribe()) => Err(None),
+                () = say_when_back(&beats, failing_since, &key) => Ok(()),
             };
             if *stopping.borrow() {
                 return;
@@ -873,21 +879,34 @@ impl Engine {
             // A life was working until its last heartbeat: one that failed slowly (a call
             // waiting out its bounds) or got stuck made none since, whatever ended it.
             let failure_began = *beats.borrow();
+            if failure_began > began {
+                // It made a heartbeat: whatever ended it, the spell before it is over.
+                failing_since = None;
+            }
             let pause = backoff.after_life(began, failure_began, now, result.is_err(), heartbeat);
             if let Err(e) = result {
-                match e {
-                    Some(e) => {
-                        tracing::warn!(route = %key, error = %e, pause_ms = pause.as_millis(), "the operations worker stopped; starting it again after a pause");
-                        if let Some(e) = database_error(&e) {
-                            crate::request::outage::notice(e);
-                        }
-                    }
-                    None => tracing::warn!(
-                        route = %key,
-                        silent_ms = stuck_after.as_millis(),
-                        pause_ms = pause.as_millis(),
-                        "the operations worker made no heartbeat for too long: its database stopped answering one of its calls; starting it again after a pause"
-                    ),
+                let first = failing_since.is_none();
+                failing_since.get_or_insert(failure_began);
+                if let Some(e) = e.as_ref().and_then(database_error) {
+                    crate::request::outage::notice(e);
+                }
+                let (error, silent_ms) = match &e {
+                    Some(e) => (Some(e), None),
+                    None => (None, Some(stuck_after.as_millis())),
+                };
+                let what = if e.is_some() {
+                    "the operations worker stopped; starting it again after a pause, and again \
+                     (logged at debug) until it runs"
+                } else {
+                    "the operations worker made no heartbeat for too long: its database stopped \
+                     answering one of its calls; starting it again after a pause, and again \
+                     (logged at debug) until it runs"
+                };
+                let pause_ms = pause.as_millis();
+                if first {
+                    tracing::warn!(route = %key, error = error.map(tracing::field::display), silent_ms, pause_ms, "{what}");
+                } else {
+                    tracing::debug!(route = %key, error = error.map(tracing::field::display), silent_ms, pause_ms, "{what}");
                 }
             }
             tokio::select! {
@@ -1223,6 +1242,26 @@ impl Backoff {
 fn stuck_after(heartbeat: Duration) -> Duration {
     let waits = crate::database::CONNECTION_WAIT + crate::database::SQLITE_BUSY_WAIT;
     (heartbeat * 2).max(heartbeat + waits * 2) + crate::database::STATEMENT_WAIT
+}
+
+/// Says, at the first heartbeat of a life that follows failures (`failing_since`), that the
+/// worker of route `key` runs again and how long it failed; never resolves.
+async fn say_when_back(
+    beats: &watch::Sender<tokio::time::Instant>,
+    failing_since: Option<tokio::time::Instant>,
+    key: &str,
+) {
+    if let Some(since) = failing_since {
+        let mut seen = beats.subscribe();
+        if seen.changed().await.is_ok() {
+            tracing::info!(
+                route = %key,
+                failed_for_ms = since.elapsed().as_millis(),
+                "the operations worker runs again"
+            );
+        }
+    }
+    std::future::pending().await
 }
 
 /// Resolves once `beats` has not moved for `limit`, unless the server is stopping (`stopping`
