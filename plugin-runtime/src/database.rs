@@ -74,15 +74,21 @@ impl Backend {
 }
 
 /// The `sslmode` of a PostgreSQL URL when it is one that cannot do without TLS (`require`,
-/// `verify-ca`, `verify-full`), as sqlx reads it (`sslmode` or `ssl-mode`, in any case).
+/// `verify-ca`, `verify-full`), read as sqlx reads it: the URL's query decoded (`sslmode` or
+/// `ssl-mode`, the last one given), else the variable `PGSSLMODE`.
+#[cfg(all(feature = "postgres", any(test, not(feature = "postgres-tls"))))]
 fn tls_required(url: &str) -> Option<String> {
-    let (_, query) = url.split_once('?')?;
-    let query = query.split('#').next().unwrap_or_default();
-    // The last one given counts, as sqlx sets each in turn.
-    let mode = query.split('&').rev().find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        matches!(key, "sslmode" | "ssl-mode").then(|| value.to_ascii_lowercase())
-    })?;
+    let parsed = url::Url::parse(url).ok()?;
+    let mode = parsed
+        .query_pairs()
+        .filter(|(key, _)| key == "sslmode" || key == "ssl-mode")
+        .last()
+        .map(|(_, value)| value.to_ascii_lowercase())
+        .or_else(|| {
+            std::env::var("PGSSLMODE")
+                .ok()
+                .map(|v| v.to_ascii_lowercase())
+        })?;
     matches!(mode.as_str(), "require" | "verify-ca" | "verify-full").then_some(mode)
 }
 
@@ -160,8 +166,8 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
             .into(),
         ));
     }
+    #[cfg(all(feature = "postgres", not(feature = "postgres-tls")))]
     if backend == Backend::Postgres
-        && !cfg!(feature = "postgres-tls")
         && let Some(mode) = tls_required(url)
     {
         return Err(sqlx::Error::Configuration(
@@ -473,12 +479,9 @@ pub(crate) async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
-    let memory = is_memory(url);
-    let url = if memory {
-        named_memory(url)
-    } else {
-        url.to_owned()
-    };
+    let url = scheme_lowercased(url);
+    let memory = is_memory(&url);
+    let url = if memory { named_memory(&url) } else { url };
     let mut options = SqliteConnectOptions::from_str(&url)?
         .busy_timeout(SQLITE_BUSY_WAIT)
         .foreign_keys(true);
@@ -608,7 +611,7 @@ impl Database {
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         Ok(Database {
             pool: connect(url).await?,
-            url: url.to_owned(),
+            url: scheme_lowercased(url),
         })
     }
 
@@ -620,7 +623,7 @@ impl Database {
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         Ok(Database {
             pool: connect_with(url, max_connections).await?,
-            url: url.to_owned(),
+            url: scheme_lowercased(url),
         })
     }
 
@@ -689,8 +692,13 @@ mod tests {
         assert!(e.contains("invalid port number"), "{e}");
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn the_modes_that_need_tls_are_known() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            eprintln!("skipped: PGSSLMODE is set, and a URL without sslmode reads it");
+            return;
+        }
         for (url, mode) in [
             ("postgres://u@db/x?sslmode=require", Some("require")),
             (
@@ -706,6 +714,15 @@ mod tests {
             ("postgres://u@db/x?sslmode=disable", None),
             ("postgres://u@db/x", None),
             ("postgres://u@db/x?application_name=sslmode=require", None),
+            // Escapes are decoded, as sqlx's URL parser does.
+            ("postgres://u@db/x?%73slmode=requir%65", Some("require")),
+            (
+                "postgres://u@db/x?sslmode=disable&%73slmode=require",
+                Some("require"),
+            ),
+            ("postgres://u@db/x?sslmode=require&%73slmode=disable", None),
+            // A fragment ends the URL: what follows is not its query.
+            ("postgres://u@db/x#f?sslmode=require", None),
         ] {
             assert_eq!(tls_required(url).as_deref(), mode, "{url}");
         }
@@ -719,6 +736,28 @@ mod tests {
         assert_eq!(Backend::of("mysql://db/x"), None);
         assert_eq!(Backend::of("pg"), None);
         assert_eq!(scheme_lowercased("SQLite:Data/A.db"), "sqlite:Data/A.db");
+        // A file, by the pool and by the operations' own pool alike: the same file.
+        let dir = std::env::temp_dir().join(format!("plugin-scheme-case-{}", std::process::id()));
+        let url = format!("SQLite:{}/data/a.db", dir.display());
+        let db = Database::connect(&url).await.unwrap();
+        assert!(db.url.starts_with("sqlite:"), "{}", db.url);
+        #[cfg(feature = "operations-sqlite")]
+        {
+            let queue = connect_sqlite(&url).await.unwrap();
+            sqlx::query("CREATE TABLE seen (x INTEGER)")
+                .execute(&queue)
+                .await
+                .unwrap();
+            queue.close().await;
+            let tables: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'seen'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(tables, 1);
+        }
+        db.pool.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
         let pool = connect("SQLite::memory:")
             .await
             .expect("an in-memory database");

@@ -235,6 +235,7 @@ fn split_authority(rest: &str) -> (&str, usize) {
 /// Whether the port of a `scheme://` URL, as a URL parser reads it (after the host, after the
 /// user information), is written as digits: one too large is not a password's doing, one that
 /// is not digits may be.
+#[cfg(any(test, feature = "auth-store"))]
 pub(crate) fn port_is_digits(url: &str) -> bool {
     url.split_once("://").is_some_and(|(_, rest)| {
         let (authority, user_end) = split_authority(rest);

@@ -46,6 +46,8 @@ impl PgFront {
                 let accepting = async {
                     loop {
                         let Ok((client, _)) = listener.accept().await else {
+                            // Out of descriptors, say: not a loop at full speed.
+                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                             continue;
                         };
                         let upstream = upstream.clone();

@@ -414,7 +414,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         );
         tracing::info!(
             when_unreachable = %args.redis_unreachable,
-            "rate limits are counted in Redis, shared with every server using it"
+            "rate limits are to be counted in Redis, shared with every server using it"
         );
         // Said now, not at the first limited request: a Redis that does not answer is logged as
         // an error saying what limited routes answer meanwhile. The server starts anyway, and
@@ -588,7 +588,6 @@ fn server_reach(
         // Over TLS, each new connection reads the certificate files the URL names (the system's
         // roots are readable to every confined program).
         for file in tls_files(url) {
-            let file = std::fs::canonicalize(&file).map_err(|e| format!("{file}: {e}"))?;
             reach = reach.read(file);
         }
     }
@@ -613,51 +612,37 @@ fn server_reach(
     Ok(reach)
 }
 
-/// The files a PostgreSQL URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`), their escapes
-/// decoded.
-fn tls_files(url: &str) -> Vec<String> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(key, _)| {
-            matches!(
-                *key,
-                "sslrootcert"
-                    | "ssl-root-cert"
-                    | "ssl-ca"
-                    | "sslcert"
-                    | "ssl-cert"
-                    | "sslkey"
-                    | "ssl-key"
-            )
+/// The files a PostgreSQL connection reads for TLS, as sqlx finds them: those the URL names
+/// (`sslrootcert`, `sslcert`, `sslkey` and their other spellings, decoded as sqlx decodes them),
+/// else those the variables `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` name. Only files that
+/// exist: one that does not is for the connection to report, if its `sslmode` reads it.
+fn tls_files(url: &str) -> Vec<PathBuf> {
+    let named: Vec<(String, String)> = url::Url::parse(url)
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
         })
-        .map(|(_, value)| percent_decoded(value))
-        .collect()
-}
-
-/// `text` with its `%XX` escapes decoded (an escape that is not one is kept as it is).
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .unwrap_or_default();
+    [
+        (
+            &["sslrootcert", "ssl-root-cert", "ssl-ca"][..],
+            "PGSSLROOTCERT",
+        ),
+        (&["sslcert", "ssl-cert"][..], "PGSSLCERT"),
+        (&["sslkey", "ssl-key"][..], "PGSSLKEY"),
+    ]
+    .into_iter()
+    .filter_map(|(keys, var)| {
+        named
+            .iter()
+            .rev()
+            .find(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(var).ok())
+    })
+    .filter_map(|file| std::fs::canonicalize(file).ok())
+    .collect()
 }
 
 /// Where traces go, if anywhere: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else

@@ -240,17 +240,33 @@ impl RedisCounter {
     /// Sends one command (a script of its own, say) and waits for its answer within the
     /// store's timeout; a failure counts as Redis being unreachable, as a check's does.
     pub(super) async fn command(&self, args: Vec<Vec<u8>>) -> Result<Reply, Unreachable> {
+        self.command_expecting(args, |reply| match reply {
+            Reply::Error(e) => Err(e.clone()),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// [`Self::command`], with the answer counted as Redis answering only when `expected`
+    /// accepts it (otherwise as a failure, with the reason it gives).
+    async fn command_expecting(
+        &self,
+        args: Vec<Vec<u8>>,
+        expected: fn(&Reply) -> Result<(), String>,
+    ) -> Result<Reply, Unreachable> {
         let current = self.current();
         let sent = async {
             let conn = self.connection().await?;
             conn.send(args).await
         };
         match tokio::time::timeout(self.settings.timeout, sent).await {
-            Ok(Ok(Reply::Error(e))) => Err(self.failed(&e)),
-            Ok(Ok(reply)) => {
-                self.succeeded();
-                Ok(reply)
-            }
+            Ok(Ok(reply)) => match expected(&reply) {
+                Ok(()) => {
+                    self.succeeded();
+                    Ok(reply)
+                }
+                Err(why) => Err(self.failed(&why)),
+            },
             Ok(Err(e)) => Err(self.failed(&e)),
             Err(_) => Err(self.timed_out(current)),
         }
@@ -299,14 +315,13 @@ impl RedisCounter {
     /// Sends `PING` within the store's timeout, and logs a change in whether Redis answers as
     /// a request's command does.
     pub(crate) async fn check(&self) -> bool {
-        match self.command(vec![b"PING".to_vec()]).await {
-            Ok(Reply::Simple(pong)) if pong == "PONG" => true,
-            Ok(other) => {
-                let _ = self.failed(&format!("unexpected answer {other:?} to PING"));
-                false
-            }
-            Err(Unreachable) => false,
-        }
+        let pong = |reply: &Reply| match reply {
+            Reply::Simple(pong) if pong == "PONG" => Ok(()),
+            other => Err(format!("unexpected answer {other:?} to PING")),
+        };
+        self.command_expecting(vec![b"PING".to_vec()], pong)
+            .await
+            .is_ok()
     }
 
     /// Sends `PING` and waits for its answer: the cost of a round trip, for comparison.

@@ -206,13 +206,13 @@ impl Run<'_> {
                 remove(value, &path);
             } else {
                 if !self.is_made_up(&path) {
-                    // A number the schema bounds is told its bounds, not its Rust type's.
-                    let bounds = schema_at(self.root, &path)
+                    // A number the schema bounds is told those bounds within its type's.
+                    let bounded = schema_at(self.root, &path)
                         .and_then(|schema| number_bounds(self.root, schema))
-                        .filter(|_| expected_of(&message).is_some_and(is_a_number_type));
+                        .and_then(|bounds| within_type(expected_of(&message)?, bounds));
                     self.faults.push(Fault {
                         place: self.place(figment, &path),
-                        problem: match bounds {
+                        problem: match bounded {
                             Some(words) => format!("expected {words}"),
                             None => problem_of(&message),
                         },
@@ -270,24 +270,38 @@ fn problem_of(message: &str) -> String {
     "not a valid value for this setting".to_owned()
 }
 
-/// Whether serde's `expected` names one of Rust's number types.
-fn is_a_number_type(expected: &str) -> bool {
-    matches!(
-        expected,
-        "u8" | "u16"
-            | "u32"
-            | "u64"
-            | "u128"
-            | "usize"
-            | "i8"
-            | "i16"
-            | "i32"
-            | "i64"
-            | "i128"
-            | "isize"
-            | "f32"
-            | "f64"
-    )
+/// A number of Rust type `expected` (serde's name for it) within a schema's `bounds`, in
+/// words: the tighter of the two at each end (`a whole number from 1 to 64` for a `u32` whose
+/// schema says at least 1 and at most 64; `from 1 to 4294967295` with at least 1 alone).
+/// `None` when `expected` is not a number type.
+fn within_type(expected: &str, bounds: (Option<f64>, Option<f64>)) -> Option<String> {
+    // The 64-bit types' ends are said as "or more" or not at all, as without a schema.
+    let (whole, low, high): (bool, Option<f64>, Option<f64>) = match expected {
+        "u8" => (true, Some(0.0), Some(255.0)),
+        "u16" => (true, Some(0.0), Some(65_535.0)),
+        "u32" => (true, Some(0.0), Some(4_294_967_295.0)),
+        "u64" | "u128" | "usize" => (true, Some(0.0), None),
+        "i8" => (true, Some(-128.0), Some(127.0)),
+        "i16" => (true, Some(-32_768.0), Some(32_767.0)),
+        "i32" => (true, Some(-2_147_483_648.0), Some(2_147_483_647.0)),
+        "i64" | "i128" | "isize" => (true, None, None),
+        "f32" | "f64" => (false, None, None),
+        _ => return None,
+    };
+    let tighter = |a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64| match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    };
+    let low = tighter(low, bounds.0, f64::max);
+    let high = tighter(high, bounds.1, f64::min);
+    let kind = if whole { "a whole number" } else { "a number" };
+    // `{}` writes 1000000.0 as 1000000, and 0.5 as it is.
+    Some(match (low, high) {
+        (Some(low), Some(high)) => format!("{kind} from {low} to {high}"),
+        (Some(low), None) => format!("{kind}, {low} or more"),
+        (None, Some(high)) => format!("{kind}, at most {high}"),
+        (None, None) => kind.to_owned(),
+    })
 }
 
 /// serde's name of what it expected, in words rather than Rust's types.
@@ -306,4 +320,52 @@ fn in_words(expected: &str) -> String {
         other => other,
     };
     words.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_type;
+
+    #[test]
+    fn a_number_is_told_the_tighter_of_its_schemas_bounds_and_its_types() {
+        for (expected, bounds, words) in [
+            (
+                "u64",
+                (Some(1.0), Some(3600.0)),
+                "a whole number from 1 to 3600",
+            ),
+            // schemars gives a plain `u32` a minimum only: the type keeps its maximum.
+            (
+                "u32",
+                (Some(0.0), None),
+                "a whole number from 0 to 4294967295",
+            ),
+            (
+                "u32",
+                (Some(1.0), None),
+                "a whole number from 1 to 4294967295",
+            ),
+            ("u64", (Some(0.0), None), "a whole number, 0 or more"),
+            (
+                "i32",
+                (Some(1.0), None),
+                "a whole number from 1 to 2147483647",
+            ),
+            ("i64", (None, Some(10.0)), "a whole number, at most 10"),
+            (
+                "u8",
+                (Some(-5.0), Some(1000.0)),
+                "a whole number from 0 to 255",
+            ),
+            (
+                "f64",
+                (Some(0.0), Some(1_000_000.0)),
+                "a number from 0 to 1000000",
+            ),
+            ("f32", (Some(0.5), None), "a number, 0.5 or more"),
+        ] {
+            assert_eq!(within_type(expected, bounds).unwrap(), words, "{expected}");
+        }
+        assert_eq!(within_type("a string", (Some(1.0), None)), None);
+    }
 }

@@ -81,29 +81,17 @@ fn types_of(schema: &Value) -> Vec<&str> {
     }
 }
 
-/// The numbers a schema admits, in words, when it bounds them (`a whole number from 1 to
-/// 3600`): what a value of the wrong type or out of the type's range is told it should be,
-/// rather than the bounds of the Rust type alone.
-pub(super) fn number_bounds(root: &Value, schema: &Value) -> Option<String> {
+/// The bounds a schema sets on a number (`minimum`, `maximum`), when it sets either: what a
+/// value of the wrong type is told it should be, with its Rust type's own range.
+pub(super) fn number_bounds(root: &Value, schema: &Value) -> Option<(Option<f64>, Option<f64>)> {
     let number = alternatives(root, schema).into_iter().find(|s| {
         types_of(s)
             .iter()
             .any(|t| matches!(*t, "integer" | "number"))
     })?;
-    let whole = types_of(number).contains(&"integer");
-    let bound = |key: &str| {
-        number
-            .get(key)
-            .filter(|v| v.is_number())
-            .map(Value::to_string)
-    };
-    let kind = if whole { "a whole number" } else { "a number" };
-    Some(match (bound("minimum"), bound("maximum")) {
-        (Some(min), Some(max)) => format!("{kind} from {min} to {max}"),
-        (Some(min), None) => format!("{kind}, {min} or more"),
-        (None, Some(max)) => format!("{kind}, at most {max}"),
-        (None, None) => return None,
-    })
+    let bound = |key: &str| number.get(key).and_then(Value::as_f64);
+    let bounds = (bound("minimum"), bound("maximum"));
+    (bounds != (None, None)).then_some(bounds)
 }
 
 /// The schema of `key` inside `schema`: a property, a map's values, a list's items.
