@@ -55,9 +55,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -340,6 +341,39 @@ async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<boo
     }
 }
 
+/// Whether the server has said that a proxy it was not told of forwards requests to it.
+static UNNAMED_PROXY_SAID: AtomicBool = AtomicBool::new(false);
+
+/// Whether a connection from `peer` could be a proxy's that `proxies` does not name: an address
+/// on this host or a private network (where load balancers and ingress proxies connect from),
+/// while nothing was said of one yet. A client on the internet sending `X-Forwarded-For` is not
+/// taken for a proxy.
+fn may_be_an_unnamed_proxy(proxies: &TrustedProxies, peer: IpAddr) -> bool {
+    let private = match peer.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+    };
+    private && !UNNAMED_PROXY_SAID.load(Ordering::Relaxed) && !proxies.contains(peer)
+}
+
+/// Warns, once for the process, that `peer`, which no one named a trusted proxy, sends requests
+/// forwarded for others: their `X-Forwarded-For` is ignored, so every client behind it is one
+/// address to rate limits and to the count of failed logins, and one guesser can lock the rest
+/// out. Looked at on a connection's first request only.
+fn warn_of_an_unnamed_proxy(peer: IpAddr, headers: &http::HeaderMap) {
+    if (headers.contains_key("x-forwarded-for") || headers.contains_key(http::header::FORWARDED))
+        && !UNNAMED_PROXY_SAID.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            %peer,
+            "requests forwarded for other clients come from {peer}, which is not a trusted proxy: \
+             their X-Forwarded-For is ignored, so every client behind it counts as {peer} for \
+             rate limits and failed logins; if it is this server's proxy, name it \
+             (`Serve::with_trusted_proxies`; TRUSTED_PROXIES in the example server)"
+        );
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -370,7 +404,12 @@ async fn serve_connection(
     // The service shares the server's settings: nothing is copied per connection.
     let shared = Arc::clone(&settings);
     let counted = Arc::clone(&activity);
+    // Whether this connection's first request is to be looked at for a proxy nobody named.
+    let unchecked = AtomicBool::new(may_be_an_unnamed_proxy(&settings.proxies, peer.ip()));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        if unchecked.load(Ordering::Relaxed) && unchecked.swap(false, Ordering::Relaxed) {
+            warn_of_an_unnamed_proxy(peer.ip(), request.headers());
+        }
         let (max_head, client) = (
             shared.max_head_size,
             shared.proxies.client(peer.ip(), request.headers()),

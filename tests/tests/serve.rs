@@ -335,13 +335,31 @@ async fn shutdown_lets_requests_in_flight_finish_and_closes_idle_connections() {
     );
 }
 
+/// `X-Forwarded-For` is believed only from the proxies named; a proxy on this host or a private
+/// network that was not named is warned of once, since every client behind it then shares its
+/// address for rate limits and failed logins.
 #[tokio::test]
 async fn forwarded_for_is_followed_only_through_trusted_proxies() {
+    let logs = crate::fixtures::Captured::default();
+    let _logging = logs.install();
     let request = b"GET /client HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.9, 203.0.113.7, 10.0.0.2\r\nConnection: close\r\n\r\n";
     // By default the header is anyone's to send: the client is the peer.
     let server = start(|s| s).await;
     let response = exchange(server.addr, request).await;
     assert!(response.ends_with("\r\n\r\n127.0.0.1"), "{response}");
+    // A second connection forwarded the same way: said once for the process, not again.
+    let response = exchange(server.addr, request).await;
+    assert!(response.ends_with("\r\n\r\n127.0.0.1"), "{response}");
+    let said = logs.text();
+    assert_eq!(
+        said.matches("which is not a trusted proxy").count(),
+        1,
+        "{said}"
+    );
+    assert!(
+        said.contains("WARN") && said.contains("counts as 127.0.0.1 for rate limits"),
+        "{said}"
+    );
     // Behind a proxy on 127.0.0.1 and others in 10.0.0.0/8: the first untrusted hop.
     let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
     let server = start(|s| s.with_trusted_proxies(proxies)).await;
