@@ -190,18 +190,10 @@ async fn the_database_is_reached_over_tls_as_its_url_asks() {
         return;
     };
     let front = PgFront::start(upstream_of(&base), true);
-    let pool = plugin_routes::database::connect(&verified(&base, &front))
-        .await
-        .unwrap();
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(one, 1);
+    answers(&verified(&base, &front)).await;
     let (tls, plain) = front.counts();
     assert!(tls >= 1, "over TLS: {tls}");
     assert_eq!(plain, 0, "nothing in the clear");
-    pool.close().await;
 
     // The system's roots do not know the test CA.
     let untrusted = through(&base, &front, "sslmode=verify-full");
@@ -223,17 +215,20 @@ async fn the_database_is_reached_over_tls_as_its_url_asks() {
 
     // `disable`: no request for TLS at all.
     let before = front.counts();
-    let pool = plugin_routes::database::connect(&through(&base, &front, "sslmode=disable"))
-        .await
-        .unwrap();
+    answers(&through(&base, &front, "sslmode=disable")).await;
+    let after = front.counts();
+    assert_eq!(after.0, before.0, "no TLS");
+    assert!(after.1 > before.1, "in the clear");
+}
+
+/// A pool opened on `url` answers a query; closed after.
+async fn answers(url: &str) {
+    let pool = plugin_routes::database::connect(url).await.unwrap();
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(one, 1);
-    let after = front.counts();
-    assert_eq!(after.0, before.0, "no TLS");
-    assert!(after.1 > before.1, "in the clear");
     pool.close().await;
 }
 
