@@ -73,6 +73,115 @@ impl Backend {
     }
 }
 
+/// The query parameters of a PostgreSQL URL that sqlx reads; any other it ignores.
+#[cfg(feature = "postgres")]
+const POSTGRES_PARAMS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// The values `sslmode` (and `PGSSLMODE`) may take.
+#[cfg(feature = "postgres")]
+const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// What sqlx would let pass without a word, or with a warning that the example's log leaves
+/// out since it quotes the value: a parameter of the URL's query that sqlx does not read (a
+/// misspelt TLS one, `sslmod=verify-full`, would leave TLS unchecked: refused; another is
+/// warned of by its name alone), an `sslmode` or `PGSSLMODE` that is no mode, and a root
+/// certificate that a verifying mode needs and that is not there.
+#[cfg(feature = "postgres")]
+fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
+    let refused = |why: String| Err(sqlx::Error::Configuration(why.into()));
+    let Ok(parsed) = url::Url::parse(url) else {
+        // sqlx says why, masked by `unparsed`.
+        return Ok(());
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    for (key, _) in &pairs {
+        if POSTGRES_PARAMS.contains(&key.as_str()) || key.starts_with("options[") {
+            continue;
+        }
+        let tls_keys = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+        let meant = plugin_routes_rules::did_you_mean(key, &tls_keys).or_else(|| {
+            key.to_ascii_lowercase()
+                .contains("ssl")
+                .then_some("sslmode")
+        });
+        if let Some(meant) = meant {
+            return refused(format!(
+                "the database URL's parameter `{key}` is not one a PostgreSQL connection reads \
+                 (did you mean `{meant}`?): a TLS setting left unread would leave the \
+                 connection's TLS unchecked"
+            ));
+        }
+        tracing::warn!(
+            parameter = %key,
+            "the database URL has a parameter that PostgreSQL connections do not read; it is ignored"
+        );
+    }
+    let last = |keys: &[&str]| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+    };
+    let (mode, from) = match last(&["sslmode", "ssl-mode"]) {
+        Some(mode) => (Some(mode), "the URL's sslmode"),
+        None => (std::env::var("PGSSLMODE").ok(), "PGSSLMODE"),
+    };
+    let mode = mode.map(|m| m.to_ascii_lowercase());
+    if let Some(mode) = &mode
+        && !SSL_MODES.contains(&mode.as_str())
+    {
+        return refused(format!(
+            "{from} `{mode}` is not a mode: one of {}",
+            SSL_MODES.join(", ")
+        ));
+    }
+    if matches!(mode.as_deref(), Some("verify-ca" | "verify-full")) {
+        let (root, from) = match last(&["sslrootcert", "ssl-root-cert", "ssl-ca"]) {
+            Some(root) => (Some(root), "the URL's sslrootcert"),
+            None => (std::env::var("PGSSLROOTCERT").ok(), "PGSSLROOTCERT"),
+        };
+        if let Some(root) = root
+            && !std::path::Path::new(&root).is_file()
+        {
+            return refused(format!(
+                "{from} `{root}` is not a file: the server's certificate cannot be verified \
+                 against it"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The `sslmode` of a PostgreSQL URL when it is one that cannot do without TLS (`require`,
 /// `verify-ca`, `verify-full`), read as sqlx reads it: the URL's query decoded (`sslmode` or
 /// `ssl-mode`, the last one given), else the variable `PGSSLMODE`.
@@ -178,6 +287,10 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
             )
             .into(),
         ));
+    }
+    #[cfg(feature = "postgres")]
+    if backend == Backend::Postgres {
+        postgres_params_checked(url)?;
     }
     let mut url = scheme_lowercased(url);
     let memory = is_memory(&url);
@@ -725,6 +838,48 @@ mod tests {
             ("postgres://u@db/x#f?sslmode=require", None),
         ] {
             assert_eq!(tls_required(url).as_deref(), mode, "{url}");
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_misspelt_tls_parameter_or_mode_is_refused_and_others_pass() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            eprintln!("skipped: PGSSLMODE is set");
+            return;
+        }
+        let base = "postgres://u:secret@db/x?";
+        for (query, refused) in [
+            ("sslmod=verify-full", Some("did you mean `sslmode`?")),
+            ("ssl_mode=verify-full", Some("did you mean `sslmode`?")),
+            ("sslrootcrt=/ca.pem", Some("did you mean `sslrootcert`?")),
+            (
+                "sslmode=requir",
+                Some("the URL's sslmode `requir` is not a mode"),
+            ),
+            (
+                "sslmode=verify-full&sslrootcert=/no/such/ca.pem",
+                Some("is not a file"),
+            ),
+            ("sslmode=require&sslrootcert=/no/such/ca.pem", None),
+            ("sslmode=VERIFY-CA&ssl-mode=prefer", None),
+            (
+                "application_name=a&options=-c%20x%3Dy&options[search_path]=s",
+                None,
+            ),
+            ("connect_timeout=10", None),
+        ] {
+            let said = postgres_params_checked(&format!("{base}{query}"))
+                .err()
+                .map(|e| e.to_string());
+            match (refused, said) {
+                (None, None) => {}
+                (Some(want), Some(said)) => {
+                    assert!(said.contains(want), "{query}: {said}");
+                    assert!(!said.contains("secret"), "{said}");
+                }
+                (want, said) => panic!("{query}: wanted {want:?}, got {said:?}"),
+            }
         }
     }
 

@@ -271,7 +271,10 @@ fn faults_in_types_a_schema_does_not_pin_down_are_found_once() {
                 "KINDS_SHARDS (or `shards` in a configuration file)".to_owned(),
                 "required, and not set".to_owned()
             ),
-            ("KINDS_WORKERS".to_owned(), "lower than 1".to_owned()),
+            (
+                "KINDS_WORKERS".to_owned(),
+                "lower than 1: expected a whole number from 1 to 4294967295".to_owned()
+            ),
         ],
         "{e}"
     );

@@ -86,11 +86,11 @@ struct Args {
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 30)]
     idle_timeout_secs: u64,
     /// How many connections are served at once; more wait in the operating system's queue.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
-    max_connections: usize,
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
     /// Seconds between a server's heartbeats to the operations' queue: a server silent for two
     /// of them is dead, and its operations are run again or failed by another.
-    #[arg(long, env = "OPERATIONS_HEARTBEAT_SECS", default_value_t = 10)]
+    #[arg(long, env = "OPERATIONS_HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     operations_heartbeat_secs: u64,
     /// Hours an ended operation stays readable before it is deleted.
     #[arg(long, env = "OPERATIONS_RETENTION_HOURS", default_value_t = 168)]
@@ -99,8 +99,8 @@ struct Args {
     #[arg(long, env = "OPERATIONS_PER_CALLER", default_value_t = 8)]
     operations_per_caller: u32,
     /// How many operations this server runs at once; the others wait, queued.
-    #[arg(long, env = "OPERATIONS_MAX_RUNNING", default_value_t = 16)]
-    operations_max_running: usize,
+    #[arg(long, env = "OPERATIONS_MAX_RUNNING", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    operations_max_running: u64,
     /// Keeps this server's operations apart from those of other applications on the same
     /// database: only servers with the same namespace take each other's.
     #[arg(long, env = "OPERATIONS_NAMESPACE", default_value = "")]
@@ -148,7 +148,7 @@ struct DatabaseArgs {
     /// At most this many connections to the database (default: 16 on PostgreSQL, 8 on a SQLite
     /// file); operations' queue takes up to half as many more on PostgreSQL. Servers sharing
     /// one PostgreSQL database together stay under its `max_connections`.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true)]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u32).range(1..))]
     database_max_connections: Option<u32>,
     /// Seconds each step of start-up may wait (a set of migrations, a plugin's start hook)
     /// before the process gives up, saying which step: a database that accepts connections and
@@ -277,16 +277,20 @@ fn start() -> Result<(), Error> {
             // INFO in sqlx: left out unless `RUST_LOG` asks for them. sqlx warns of a URL's
             // parameter it does not know with its value, which is the rest of a password holding
             // an unescaped `&`: left out too (the URL's faults are said, masked, when it fails).
-            // apalis logs each start of an operations worker, and each failure at error level:
-            // the engine says both once an outage (a warning, then that the worker runs again).
+            // apalis logs each start of an operations worker, each failed heartbeat and each
+            // failure at error level: the engine says an outage once (a warning, then that the
+            // worker runs again). sqlx's unknown-parameter warning is said again by the
+            // runtime, naming the parameter alone.
             EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 EnvFilter::new(
                     "info,sqlx::postgres::notice=warn,sqlx_postgres::options::parse=error,\
-                     apalis_core::worker=off",
+                     apalis_core=off",
                 )
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, not in a file or a log collector's pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     // The second start of `--confine`: confined first, while this is the only thread, so that
@@ -442,7 +446,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .with_heartbeat(Duration::from_secs(args.operations_heartbeat_secs))
         .with_retention(Duration::from_secs(args.operations_retention_hours * 3600))
         .with_max_active_per_caller(args.operations_per_caller)
-        .with_max_running(args.operations_max_running)
+        .with_max_running(usize::try_from(args.operations_max_running).unwrap_or(usize::MAX))
         .with_namespace(args.operations_namespace.clone());
     let operations = within(
         wait,
@@ -535,7 +539,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         .with_trusted_proxies(args.trusted_proxies)
         .with_head_timeout(Duration::from_secs(args.head_timeout_secs))
         .with_idle_timeout(Duration::from_secs(args.idle_timeout_secs))
-        .with_max_connections(args.max_connections)
+        .with_max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
         .await;
     running
         .stop(Duration::from_secs(

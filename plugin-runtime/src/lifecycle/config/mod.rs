@@ -328,7 +328,7 @@ impl ConfigSource {
                 let place = run.place(&figment, &path);
                 run.faults.push(Fault {
                     place,
-                    problem: error.message().to_owned(),
+                    problem: run.with_bounds(&path, error.message()),
                 });
             }
         }

@@ -2,7 +2,9 @@
 //! mended and the value mended (a stand-in of the right type, or an unknown key removed) so the
 //! next is found; the words that say what is wrong without the value.
 
-use super::value::{child, number_bounds, read_text, remove, resolve, schema_at, set, synthesize};
+use super::value::{
+    child, number_bounds, number_type, read_text, remove, resolve, schema_at, set, synthesize,
+};
 use super::{ConfigError, FROM_ENV, Fault, PluginConfig, file_name};
 use figment::Figment;
 use serde_json::Value;
@@ -223,6 +225,20 @@ impl Run<'_> {
         }
         self.stopped = true;
         None
+    }
+
+    /// garde's `message` for the setting at `path`, with the whole range when it is a number
+    /// out of its schema's bounds (`lower than 1` alone does not say the most it may be).
+    pub(super) fn with_bounds(&self, path: &[String], message: &str) -> String {
+        if !(message.starts_with("lower than") || message.starts_with("greater than")) {
+            return message.to_owned();
+        }
+        let words = schema_at(self.root, path)
+            .and_then(|s| within_type(number_type(self.root, s)?, number_bounds(self.root, s)?));
+        match words {
+            Some(words) => format!("{message}: expected {words}"),
+            None => message.to_owned(),
+        }
     }
 
     /// Puts a value of the schema's type at `path`, and remembers that it is not the user's.

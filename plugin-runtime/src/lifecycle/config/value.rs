@@ -94,6 +94,28 @@ pub(super) fn number_bounds(root: &Value, schema: &Value) -> Option<(Option<f64>
     (bounds != (None, None)).then_some(bounds)
 }
 
+/// The Rust number type a schema stands for, by serde's name (`u32`), as schemars writes its
+/// `format` (`uint32`); a whole number of no known width is `i64`, another number `f64`.
+pub(super) fn number_type(root: &Value, schema: &Value) -> Option<&'static str> {
+    let number = alternatives(root, schema).into_iter().find(|s| {
+        types_of(s)
+            .iter()
+            .any(|t| matches!(*t, "integer" | "number"))
+    })?;
+    let whole = types_of(number).contains(&"integer");
+    Some(match number.get("format").and_then(Value::as_str) {
+        Some("uint8") => "u8",
+        Some("uint16") => "u16",
+        Some("uint32") => "u32",
+        Some("uint64" | "uint") => "u64",
+        Some("int8") => "i8",
+        Some("int16") => "i16",
+        Some("int32") => "i32",
+        _ if whole => "i64",
+        _ => "f64",
+    })
+}
+
 /// The schema of `key` inside `schema`: a property, a map's values, a list's items.
 pub(super) fn child<'a>(root: &'a Value, schema: &'a Value, key: &str) -> Option<&'a Value> {
     for s in alternatives(root, schema) {
