@@ -96,6 +96,45 @@ const POSTGRES_PARAMS: &[&str] = &[
     "options",
 ];
 
+/// libpq's parameters that sqlx does not read and whose loss weakens a check: refused.
+#[cfg(feature = "postgres")]
+const LIBPQ_REFUSED: &[&str] = &[
+    "sslcrl",
+    "sslcrldir",
+    "sslpassword",
+    "sslcertmode",
+    "requirepeer",
+];
+
+/// libpq's parameters that sqlx does not read and whose loss weakens no check: warned of.
+#[cfg(feature = "postgres")]
+const LIBPQ_IGNORED: &[&str] = &[
+    "sslsni",
+    "sslcompression",
+    "sslnegotiation",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "gssencmode",
+    "gsslib",
+    "gssdelegation",
+    "krbsrvname",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "channel_binding",
+    "client_encoding",
+    "fallback_application_name",
+    "replication",
+    "service",
+    "passfile",
+    "require_auth",
+];
+
 /// The values `sslmode` (and `PGSSLMODE`) may take.
 #[cfg(feature = "postgres")]
 const SSL_MODES: &[&str] = &[
@@ -123,25 +162,50 @@ fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    for (key, _) in &pairs {
+    for (i, (key, _)) in pairs.iter().enumerate() {
         if POSTGRES_PARAMS.contains(&key.as_str()) || key.starts_with("options[") {
             continue;
         }
+        // After `password=`, what reads as a key may be the rest of a password holding `&`:
+        // not named.
+        if i > 0 && pairs[i - 1].0 == "password" {
+            tracing::warn!(
+                "the database URL has a parameter after `password` that PostgreSQL connections \
+                 do not read (or a password holding `&`, to be written `%26`); it is ignored"
+            );
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        if LIBPQ_REFUSED.contains(&lower.as_str()) {
+            return refused(format!(
+                "the database URL's parameter {key:?} is libpq's, and sqlx does not check it: \
+                 a revocation list or a key's password left unread would leave the connection \
+                 less checked than asked"
+            ));
+        }
+        if LIBPQ_IGNORED.contains(&lower.as_str()) {
+            tracing::warn!(
+                parameter = ?key,
+                "the database URL has a parameter of libpq's that sqlx does not read; it is ignored"
+            );
+            continue;
+        }
         let tls_keys = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
-        let meant = plugin_routes_rules::did_you_mean(key, &tls_keys).or_else(|| {
-            key.to_ascii_lowercase()
-                .contains("ssl")
-                .then_some("sslmode")
-        });
+        let tls_like = lower.starts_with("ssl")
+            || ["tls", "cert", "root"]
+                .iter()
+                .any(|part| lower.contains(part));
+        let meant = plugin_routes_rules::did_you_mean(key, &tls_keys)
+            .or_else(|| tls_like.then_some("sslmode or sslrootcert"));
         if let Some(meant) = meant {
             return refused(format!(
-                "the database URL's parameter `{key}` is not one a PostgreSQL connection reads \
+                "the database URL's parameter {key:?} is not one a PostgreSQL connection reads \
                  (did you mean `{meant}`?): a TLS setting left unread would leave the \
                  connection's TLS unchecked"
             ));
         }
         tracing::warn!(
-            parameter = %key,
+            parameter = ?key,
             "the database URL has a parameter that PostgreSQL connections do not read; it is ignored"
         );
     }
@@ -170,13 +234,26 @@ fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
             Some(root) => (Some(root), "the URL's sslrootcert"),
             None => (std::env::var("PGSSLROOTCERT").ok(), "PGSSLROOTCERT"),
         };
-        if let Some(root) = root
-            && !std::path::Path::new(&root).is_file()
-        {
-            return refused(format!(
-                "{from} `{root}` is not a file: the server's certificate cannot be verified \
-                 against it"
-            ));
+        // The variable may hold the certificate itself, which sqlx reads as it is.
+        let inline = |root: &str| from == "PGSSLROOTCERT" && root.trim().starts_with("-----BEGIN");
+        match root {
+            Some(root) if !inline(&root) && !std::path::Path::new(&root).is_file() => {
+                return refused(format!(
+                    "{from} {root:?} is not a file: the server's certificate cannot be verified \
+                     against it"
+                ));
+            }
+            // Without a root of its own, verify-ca checks the certificate against the system's
+            // roots and not its name: any public certificate, for any name, would pass.
+            None if mode.as_deref() == Some("verify-ca") => {
+                return refused(
+                    "sslmode verify-ca needs sslrootcert (or PGSSLROOTCERT), the CA that signed \
+                     the server's certificate: against the system's roots, with no name to check, \
+                     any public certificate would pass (verify-full checks the name)"
+                        .to_owned(),
+                );
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -862,6 +939,15 @@ mod tests {
                 Some("is not a file"),
             ),
             ("sslmode=require&sslrootcert=/no/such/ca.pem", None),
+            ("sslmode=verify-ca&root_cert=/ca.pem", Some("did you mean")),
+            ("sslmode=verify-ca", Some("verify-ca needs sslrootcert")),
+            ("sslcrl=/crl.pem", Some("is libpq's")),
+            (
+                "sslsni=1&sslnegotiation=postgres&gsslib=gssapi&connect_timeout=5",
+                None,
+            ),
+            ("password=hunter&2", None),
+            ("tls_mode=verify-full", Some("did you mean")),
             ("sslmode=VERIFY-CA&ssl-mode=prefer", None),
             (
                 "application_name=a&options=-c%20x%3Dy&options[search_path]=s",

@@ -364,6 +364,8 @@ fn warn_of_an_unnamed_proxy(peer: IpAddr, headers: &http::HeaderMap) {
     if (headers.contains_key("x-forwarded-for") || headers.contains_key(http::header::FORWARDED))
         && !UNNAMED_PROXY_SAID.swap(true, Ordering::Relaxed)
     {
+        // `::ffff:10.0.0.5` on a dual-stack listener is named as the IPv4 address it is.
+        let peer = peer.to_canonical();
         tracing::warn!(
             %peer,
             "requests forwarded for other clients come from {peer}, which is not a trusted proxy: \

@@ -86,11 +86,11 @@ struct Args {
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 30)]
     idle_timeout_secs: u64,
     /// How many connections are served at once; more wait in the operating system's queue.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
     /// Seconds between a server's heartbeats to the operations' queue: a server silent for two
     /// of them is dead, and its operations are run again or failed by another.
-    #[arg(long, env = "OPERATIONS_HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "OPERATIONS_HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     operations_heartbeat_secs: u64,
     /// Hours an ended operation stays readable before it is deleted.
     #[arg(long, env = "OPERATIONS_RETENTION_HOURS", default_value_t = 168)]
@@ -99,7 +99,7 @@ struct Args {
     #[arg(long, env = "OPERATIONS_PER_CALLER", default_value_t = 8)]
     operations_per_caller: u32,
     /// How many operations this server runs at once; the others wait, queued.
-    #[arg(long, env = "OPERATIONS_MAX_RUNNING", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "OPERATIONS_MAX_RUNNING", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     operations_max_running: u64,
     /// Keeps this server's operations apart from those of other applications on the same
     /// database: only servers with the same namespace take each other's.
@@ -148,7 +148,7 @@ struct DatabaseArgs {
     /// At most this many connections to the database (default: 16 on PostgreSQL, 8 on a SQLite
     /// file); operations' queue takes up to half as many more on PostgreSQL. Servers sharing
     /// one PostgreSQL database together stay under its `max_connections`.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     database_max_connections: Option<u32>,
     /// Seconds each step of start-up may wait (a set of migrations, a plugin's start hook)
     /// before the process gives up, saying which step: a database that accepts connections and

@@ -74,6 +74,12 @@ impl TrustedProxies {
                     .filter(|b| *b <= max)
                     .ok_or_else(|| format!("`{item}`: the prefix length must be 0 to {max}"))?,
             };
+            // An IPv4 address written mapped into IPv6 (`::ffff:10.0.0.5`) is the IPv4 one, as
+            // a peer's address is compared.
+            let (ip, bits) = match (ip, ip.to_canonical()) {
+                (IpAddr::V6(_), IpAddr::V4(v4)) if bits >= 96 => (IpAddr::V4(v4), bits - 96),
+                _ => (ip, bits),
+            };
             ranges.push((ip, bits));
         }
         Ok(TrustedProxies(ranges))
@@ -165,6 +171,15 @@ mod tests {
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("proxy.internal").is_err());
         assert_eq!(TrustedProxies::parse(" ").unwrap(), TrustedProxies::none());
+    }
+
+    #[test]
+    fn a_mapped_ipv4_proxy_is_the_ipv4_one() {
+        let t = TrustedProxies::parse("::ffff:10.0.0.5, ::ffff:192.168.0.0/112").unwrap();
+        assert!(t.contains(ip("10.0.0.5")));
+        assert!(t.contains(ip("::ffff:10.0.0.5")));
+        assert!(t.contains(ip("192.168.3.4")));
+        assert!(!t.contains(ip("192.169.0.1")));
     }
 
     #[test]

@@ -233,8 +233,26 @@ impl Run<'_> {
         if !(message.starts_with("lower than") || message.starts_with("greater than")) {
             return message.to_owned();
         }
-        let words = schema_at(self.root, path)
-            .and_then(|s| within_type(number_type(self.root, s)?, number_bounds(self.root, s)?));
+        // The bound garde names counts too: a rule the schema does not carry (`inner(...)` on
+        // an `Option`) must not be contradicted by the schema's looser one.
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+        };
+        let words = schema_at(self.root, path).and_then(|s| {
+            let (low, high) = number_bounds(self.root, s).unwrap_or((None, None));
+            let low = match (low, named("lower than ")) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let high = match (high, named("greater than ")) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            within_type(number_type(self.root, s)?, (low, high))
+        });
         match words {
             Some(words) => format!("{message}: expected {words}"),
             None => message.to_owned(),
