@@ -146,11 +146,33 @@ const SSL_MODES: &[&str] = &[
     "verify-full",
 ];
 
+/// The value of the last of `keys` in a URL's query, as sqlx sets each in turn.
+#[cfg(feature = "postgres")]
+fn last(pairs: &[(String, String)], keys: &[&str]) -> Option<String> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| keys.contains(&k.as_str()))
+        .map(|(_, v)| v.clone())
+}
+
+/// The `sslmode` a PostgreSQL connection takes, lowercased, and where it came from: the URL's
+/// query (`sslmode` or `ssl-mode`, the last one given), else the variable `PGSSLMODE`.
+#[cfg(feature = "postgres")]
+fn sslmode(pairs: &[(String, String)]) -> (Option<String>, &'static str) {
+    let (mode, from) = match last(pairs, &["sslmode", "ssl-mode"]) {
+        Some(mode) => (Some(mode), "the URL's sslmode"),
+        None => (std::env::var("PGSSLMODE").ok(), "PGSSLMODE"),
+    };
+    (mode.map(|m| m.to_ascii_lowercase()), from)
+}
+
 /// What sqlx would let pass without a word, or with a warning that the example's log leaves
 /// out since it quotes the value: a parameter of the URL's query that sqlx does not read (a
 /// misspelt TLS one, `sslmod=verify-full`, would leave TLS unchecked: refused; another is
-/// warned of by its name alone), an `sslmode` or `PGSSLMODE` that is no mode, and a root
-/// certificate that a verifying mode needs and that is not there.
+/// warned of by its name alone), an `sslmode` or `PGSSLMODE` that is no mode, a mode that
+/// needs TLS in a build without `postgres-tls`, and a root certificate that a verifying mode
+/// needs and that is not there.
 #[cfg(feature = "postgres")]
 fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
     let refused = |why: String| Err(sqlx::Error::Configuration(why.into()));
@@ -209,18 +231,7 @@ fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
             "the database URL has a parameter that PostgreSQL connections do not read; it is ignored"
         );
     }
-    let last = |keys: &[&str]| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| keys.contains(&k.as_str()))
-            .map(|(_, v)| v.clone())
-    };
-    let (mode, from) = match last(&["sslmode", "ssl-mode"]) {
-        Some(mode) => (Some(mode), "the URL's sslmode"),
-        None => (std::env::var("PGSSLMODE").ok(), "PGSSLMODE"),
-    };
-    let mode = mode.map(|m| m.to_ascii_lowercase());
+    let (mode, from) = sslmode(&pairs);
     if let Some(mode) = &mode
         && !SSL_MODES.contains(&mode.as_str())
     {
@@ -229,8 +240,20 @@ fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
             SSL_MODES.join(", ")
         ));
     }
+    if !cfg!(feature = "postgres-tls")
+        && matches!(
+            mode.as_deref(),
+            Some("require" | "verify-ca" | "verify-full")
+        )
+    {
+        return refused(format!(
+            "{from} `{}` asks for TLS, which needs the `postgres-tls` feature of plugin-routes, \
+             which this build does not have",
+            mode.unwrap_or_default()
+        ));
+    }
     if matches!(mode.as_deref(), Some("verify-ca" | "verify-full")) {
-        let (root, from) = match last(&["sslrootcert", "ssl-root-cert", "ssl-ca"]) {
+        let (root, from) = match last(&pairs, &["sslrootcert", "ssl-root-cert", "ssl-ca"]) {
             Some(root) => (Some(root), "the URL's sslrootcert"),
             None => (std::env::var("PGSSLROOTCERT").ok(), "PGSSLROOTCERT"),
         };
@@ -257,25 +280,6 @@ fn postgres_params_checked(url: &str) -> Result<(), sqlx::Error> {
         }
     }
     Ok(())
-}
-
-/// The `sslmode` of a PostgreSQL URL when it is one that cannot do without TLS (`require`,
-/// `verify-ca`, `verify-full`), read as sqlx reads it: the URL's query decoded (`sslmode` or
-/// `ssl-mode`, the last one given), else the variable `PGSSLMODE`.
-#[cfg(all(feature = "postgres", any(test, not(feature = "postgres-tls"))))]
-fn tls_required(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let mode = parsed
-        .query_pairs()
-        .filter(|(key, _)| key == "sslmode" || key == "ssl-mode")
-        .last()
-        .map(|(_, value)| value.to_ascii_lowercase())
-        .or_else(|| {
-            std::env::var("PGSSLMODE")
-                .ok()
-                .map(|v| v.to_ascii_lowercase())
-        })?;
-    matches!(mode.as_str(), "require" | "verify-ca" | "verify-full").then_some(mode)
 }
 
 /// `url` with its scheme in lowercase, as this module and sqlx's SQLite options read it.
@@ -347,19 +351,6 @@ pub async fn connect_with(url: &str, max_connections: u32) -> Result<AnyPool, sq
         return Err(sqlx::Error::Configuration(
             format!(
                 "{:?} needs the `{feature}` feature of plugin-routes, which this build does not have",
-                crate::redacted_url(url)
-            )
-            .into(),
-        ));
-    }
-    #[cfg(all(feature = "postgres", not(feature = "postgres-tls")))]
-    if backend == Backend::Postgres
-        && let Some(mode) = tls_required(url)
-    {
-        return Err(sqlx::Error::Configuration(
-            format!(
-                "{:?} asks for TLS (sslmode={mode}), which needs the `postgres-tls` feature of \
-                 plugin-routes, which this build does not have",
                 crate::redacted_url(url)
             )
             .into(),
@@ -884,7 +875,7 @@ mod tests {
 
     #[cfg(feature = "postgres")]
     #[test]
-    fn the_modes_that_need_tls_are_known() {
+    fn the_mode_is_read_as_sqlx_reads_it() {
         if std::env::var_os("PGSSLMODE").is_some() {
             eprintln!("skipped: PGSSLMODE is set, and a URL without sslmode reads it");
             return;
@@ -899,9 +890,12 @@ mod tests {
                 "postgres://u@db/x?ssl-mode=verify-ca&sslrootcert=/ca.pem",
                 Some("verify-ca"),
             ),
-            ("postgres://u@db/x?sslmode=prefer", None),
-            ("postgres://u@db/x?sslmode=require&sslmode=disable", None),
-            ("postgres://u@db/x?sslmode=disable", None),
+            ("postgres://u@db/x?sslmode=prefer", Some("prefer")),
+            (
+                "postgres://u@db/x?sslmode=require&sslmode=disable",
+                Some("disable"),
+            ),
+            ("postgres://u@db/x?sslmode=disable", Some("disable")),
             ("postgres://u@db/x", None),
             ("postgres://u@db/x?application_name=sslmode=require", None),
             // Escapes are decoded, as sqlx's URL parser does.
@@ -910,11 +904,19 @@ mod tests {
                 "postgres://u@db/x?sslmode=disable&%73slmode=require",
                 Some("require"),
             ),
-            ("postgres://u@db/x?sslmode=require&%73slmode=disable", None),
+            (
+                "postgres://u@db/x?sslmode=require&%73slmode=disable",
+                Some("disable"),
+            ),
             // A fragment ends the URL: what follows is not its query.
             ("postgres://u@db/x#f?sslmode=require", None),
         ] {
-            assert_eq!(tls_required(url).as_deref(), mode, "{url}");
+            let pairs: Vec<(String, String)> = url::Url::parse(url)
+                .unwrap()
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(sslmode(&pairs).0.as_deref(), mode, "{url}");
         }
     }
 
