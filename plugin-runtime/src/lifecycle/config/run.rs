@@ -243,14 +243,8 @@ impl Run<'_> {
         };
         let words = schema_at(self.root, path).and_then(|s| {
             let (low, high) = number_bounds(self.root, s).unwrap_or((None, None));
-            let low = match (low, named("lower than ")) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            let high = match (high, named("greater than ")) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let low = tighter(low, named("lower than "), f64::max);
+            let high = tighter(high, named("greater than "), f64::min);
             within_type(number_type(self.root, s)?, (low, high))
         });
         match words {
@@ -322,10 +316,6 @@ fn within_type(expected: &str, bounds: (Option<f64>, Option<f64>)) -> Option<Str
         "f32" | "f64" => (false, None, None),
         _ => return None,
     };
-    let tighter = |a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64| match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
-    };
     let low = tighter(low, bounds.0, f64::max);
     let high = tighter(high, bounds.1, f64::min);
     let kind = if whole { "a whole number" } else { "a number" };
@@ -338,15 +328,22 @@ fn within_type(expected: &str, bounds: (Option<f64>, Option<f64>)) -> Option<Str
     })
 }
 
+/// Of two bounds at one end, the one `pick` chooses (`f64::max` for the lower end); either
+/// alone when the other is not there.
+fn tighter(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// serde's name of what it expected, in words rather than Rust's types.
 fn in_words(expected: &str) -> String {
+    // A number type: its range, as with a schema's bounds (one table of the types' ranges).
+    if let Some(words) = within_type(expected, (None, None)) {
+        return words;
+    }
     let words = match expected {
-        "u8" => "a whole number from 0 to 255",
-        "u16" => "a whole number from 0 to 65535",
-        "u32" => "a whole number from 0 to 4294967295",
-        "u64" | "u128" | "usize" => "a whole number, 0 or more",
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
-        "f32" | "f64" => "a number",
         "a boolean" => "true or false",
         "a sequence" => "a list",
         "a map" => "a table of settings",
@@ -358,7 +355,7 @@ fn in_words(expected: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::within_type;
+    use super::{in_words, within_type};
 
     #[test]
     fn a_number_is_told_the_tighter_of_its_schemas_bounds_and_its_types() {
@@ -401,5 +398,9 @@ mod tests {
             assert_eq!(within_type(expected, bounds).unwrap(), words, "{expected}");
         }
         assert_eq!(within_type("a string", (Some(1.0), None)), None);
+        // Without a schema's bounds, a type's own range, as every number fault says it.
+        assert_eq!(in_words("u16"), "a whole number from 0 to 65535");
+        assert_eq!(in_words("i64"), "a whole number");
+        assert_eq!(in_words("a boolean"), "true or false");
     }
 }
