@@ -55,7 +55,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,9 +66,11 @@ use tower::ServiceExt;
 
 mod liveness;
 mod per_address;
+mod unnamed_proxy;
 mod watched;
 use liveness::{Activity, Answering, Receiving, Stage, watchdog};
 use per_address::PerAddress;
+use unnamed_proxy::UnnamedProxies;
 use watched::Watched;
 
 /// The longest head or idle timeout: a deadline computed from a longer one could overflow.
@@ -223,6 +225,7 @@ impl Serve {
             idle_timeout,
             max_head_size,
             proxies,
+            unnamed_proxies: UnnamedProxies::default(),
         });
         loop {
             let permit = tokio::select! {
@@ -308,6 +311,8 @@ struct Settings {
     idle_timeout: Duration,
     max_head_size: usize,
     proxies: TrustedProxies,
+    /// The proxies not named in `proxies` that this server has warned of.
+    unnamed_proxies: UnnamedProxies,
 }
 
 /// Which protocol a connection speaks, from its first bytes; `None` if it sent too little in
@@ -338,41 +343,6 @@ async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<boo
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(200));
-    }
-}
-
-/// Whether the server has said that a proxy it was not told of forwards requests to it.
-static UNNAMED_PROXY_SAID: AtomicBool = AtomicBool::new(false);
-
-/// Whether a connection from `peer` could be a proxy's that `proxies` does not name: an address
-/// on this host or a private network (where load balancers and ingress proxies connect from),
-/// while nothing was said of one yet. A client on the internet sending `X-Forwarded-For` is not
-/// taken for a proxy.
-fn may_be_an_unnamed_proxy(proxies: &TrustedProxies, peer: IpAddr) -> bool {
-    let private = match peer.to_canonical() {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
-    };
-    private && !UNNAMED_PROXY_SAID.load(Ordering::Relaxed) && !proxies.contains(peer)
-}
-
-/// Warns, once for the process, that `peer`, which no one named a trusted proxy, sends requests
-/// forwarded for others: their `X-Forwarded-For` is ignored, so every client behind it is one
-/// address to rate limits and to the count of failed logins, and one guesser can lock the rest
-/// out. Looked at on a connection's first request only.
-fn warn_of_an_unnamed_proxy(peer: IpAddr, headers: &http::HeaderMap) {
-    if (headers.contains_key("x-forwarded-for") || headers.contains_key(http::header::FORWARDED))
-        && !UNNAMED_PROXY_SAID.swap(true, Ordering::Relaxed)
-    {
-        // `::ffff:10.0.0.5` on a dual-stack listener is named as the IPv4 address it is.
-        let peer = peer.to_canonical();
-        tracing::warn!(
-            %peer,
-            "requests forwarded for other clients come from {peer}, which is not a trusted proxy: \
-             their X-Forwarded-For is ignored, so every client behind it counts as {peer} for \
-             rate limits and failed logins; if it is this server's proxy, name it \
-             (`Serve::with_trusted_proxies`; TRUSTED_PROXIES in the example server)"
-        );
     }
 }
 
@@ -407,10 +377,14 @@ async fn serve_connection(
     let shared = Arc::clone(&settings);
     let counted = Arc::clone(&activity);
     // Whether this connection's first request is to be looked at for a proxy nobody named.
-    let unchecked = AtomicBool::new(may_be_an_unnamed_proxy(&settings.proxies, peer.ip()));
+    let unchecked = AtomicBool::new(
+        settings
+            .unnamed_proxies
+            .worth_looking_at(&settings.proxies, peer.ip()),
+    );
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         if unchecked.load(Ordering::Relaxed) && unchecked.swap(false, Ordering::Relaxed) {
-            warn_of_an_unnamed_proxy(peer.ip(), request.headers());
+            shared.unnamed_proxies.look_at(peer.ip(), request.headers());
         }
         let (max_head, client) = (
             shared.max_head_size,

@@ -38,6 +38,7 @@ mod postgres_tls;
 mod rate_limits;
 mod reach;
 mod readiness;
+mod redis_tls;
 mod request_layer;
 mod rules;
 mod serve;

@@ -411,6 +411,62 @@ impl Drop for CutProxy {
     }
 }
 
+/// A server on loopback, on a thread and runtime of its own (so that a test that blocks on a
+/// server process does not stall it), handing each connection to its function; stopped when
+/// dropped.
+pub(crate) struct Front {
+    pub(crate) port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Front {
+    pub(crate) fn start<F, Fut>(serve: F) -> Front
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let accepting = async {
+                    loop {
+                        let Ok((client, _)) = listener.accept().await else {
+                            // Out of descriptors, say: not a loop at full speed.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        };
+                        tokio::spawn(serve(client));
+                    }
+                };
+                tokio::select! {
+                    () = accepting => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        Front {
+            port,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// PostgreSQL behind a [`CutProxy`].
 pub(crate) struct CutPostgres {
     proxy: CutProxy,

@@ -15,68 +15,41 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
 
-/// A PostgreSQL front door on loopback, on a thread and runtime of its own (so that a test
-/// that blocks on a server process does not stall it).
+/// A PostgreSQL front door on loopback.
 struct PgFront {
-    port: u16,
+    front: crate::fixtures::Front,
     tls: Arc<AtomicUsize>,
     plain: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl PgFront {
     /// Forwards to `upstream` (`host:port`); offers TLS when `offer_tls`, as a server with
     /// `ssl = on` does, else answers `N` as one with `ssl = off`.
     fn start(upstream: String, offer_tls: bool) -> PgFront {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let tls = Arc::new(AtomicUsize::new(0));
         let plain = Arc::new(AtomicUsize::new(0));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config()));
         let counts = (Arc::clone(&tls), Arc::clone(&plain));
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let accepting = async {
-                    loop {
-                        let Ok((client, _)) = listener.accept().await else {
-                            // Out of descriptors, say: not a loop at full speed.
-                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                            continue;
-                        };
-                        let upstream = upstream.clone();
-                        let acceptor = acceptor.clone();
-                        let (tls, plain) = (Arc::clone(&counts.0), Arc::clone(&counts.1));
-                        tokio::spawn(async move {
-                            let _ = serve_one(
-                                client,
-                                &upstream,
-                                offer_tls.then_some(&acceptor),
-                                &tls,
-                                &plain,
-                            )
-                            .await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    () = accepting => {}
-                    _ = stopped => {}
-                }
-            });
+        let front = crate::fixtures::Front::start(move |client| {
+            let upstream = upstream.clone();
+            let acceptor = acceptor.clone();
+            let (tls, plain) = (Arc::clone(&counts.0), Arc::clone(&counts.1));
+            async move {
+                let _ = serve_one(
+                    client,
+                    &upstream,
+                    offer_tls.then_some(&acceptor),
+                    &tls,
+                    &plain,
+                )
+                .await;
+            }
         });
-        PgFront {
-            port,
-            tls,
-            plain,
-            stop: Some(stop),
-        }
+        PgFront { front, tls, plain }
+    }
+
+    fn port(&self) -> u16 {
+        self.front.port
     }
 
     /// Connections that came over TLS, and those that did not.
@@ -85,14 +58,6 @@ impl PgFront {
             self.tls.load(Ordering::SeqCst),
             self.plain.load(Ordering::SeqCst),
         )
-    }
-}
-
-impl Drop for PgFront {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
@@ -132,13 +97,13 @@ async fn serve_one(
     }
 }
 
-fn key_file(name: &str) -> std::path::PathBuf {
+pub(crate) fn key_file(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("keys")
         .join(name)
 }
 
-fn server_config() -> rustls::ServerConfig {
+pub(crate) fn server_config() -> rustls::ServerConfig {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> =
@@ -158,7 +123,7 @@ fn server_config() -> rustls::ServerConfig {
 /// `url` (a PostgreSQL URL) sent through `front`, with `params` added to its query.
 fn through(url: &str, front: &PgFront, params: &str) -> String {
     let upstream = upstream_of(url);
-    let url = url.replacen(&upstream, &format!("127.0.0.1:{}", front.port), 1);
+    let url = url.replacen(&upstream, &format!("127.0.0.1:{}", front.port()), 1);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{params}")
 }

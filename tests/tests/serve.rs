@@ -336,8 +336,8 @@ async fn shutdown_lets_requests_in_flight_finish_and_closes_idle_connections() {
 }
 
 /// `X-Forwarded-For` is believed only from the proxies named; a proxy on this host or a private
-/// network that was not named is warned of once, since every client behind it then shares its
-/// address for rate limits and failed logins.
+/// network that was not named is warned of once for each address, since every client behind it
+/// then shares its address for rate limits and failed logins.
 #[tokio::test]
 async fn forwarded_for_is_followed_only_through_trusted_proxies() {
     let logs = crate::fixtures::Captured::default();
@@ -347,7 +347,7 @@ async fn forwarded_for_is_followed_only_through_trusted_proxies() {
     let server = start(|s| s).await;
     let response = exchange(server.addr, request).await;
     assert!(response.ends_with("\r\n\r\n127.0.0.1"), "{response}");
-    // A second connection forwarded the same way: said once for the process, not again.
+    // A second connection forwarded the same way: said once for the address, not again.
     let response = exchange(server.addr, request).await;
     assert!(response.ends_with("\r\n\r\n127.0.0.1"), "{response}");
     let said = logs.text();
@@ -358,6 +358,28 @@ async fn forwarded_for_is_followed_only_through_trusted_proxies() {
     );
     assert!(
         said.contains("WARN") && said.contains("counts as 127.0.0.1 for rate limits"),
+        "{said}"
+    );
+    // Another address on this host (the real proxy, after a developer's curl): said too.
+    let from = |ip: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((ip, 0))).unwrap();
+        let mut s = socket.connect(server.addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        String::from_utf8_lossy(&until_closed(&mut s).await).into_owned()
+    };
+    for _ in 0..2 {
+        let response = from([127, 0, 0, 2]).await;
+        assert!(response.ends_with("\r\n\r\n127.0.0.2"), "{response}");
+    }
+    let said = logs.text();
+    assert_eq!(
+        said.matches("which is not a trusted proxy").count(),
+        2,
+        "{said}"
+    );
+    assert!(
+        said.contains("counts as 127.0.0.2 for rate limits"),
         "{said}"
     );
     // Behind a proxy on 127.0.0.1 and others in 10.0.0.0/8: the first untrusted hop.

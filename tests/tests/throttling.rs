@@ -165,7 +165,7 @@ pub(crate) fn redis_url() -> Option<String> {
 
 /// The `host:port` of the Redis the tests share, if `PLUGIN_TEST_REDIS_URL` is set: what a
 /// proxy in front of it forwards to.
-fn redis_upstream() -> Option<String> {
+pub(crate) fn redis_upstream() -> Option<String> {
     let url = redis_url()?;
     Some(
         url.trim_start_matches("redis://")
@@ -198,9 +198,25 @@ async fn scarce() -> RouteResult<()> {
 #[plugin(name = "scarce", version = "1.0.0", routes(scarce))]
 struct Scarce;
 
-fn scarce_server(store: impl Into<LimitStore>) -> TestClient {
+pub(crate) fn scarce_server(store: impl Into<LimitStore>) -> TestClient {
     let config = ServerConfig::default().with_limit_store(store);
     TestClient::new(plugins![config = config; Scarce::new()])
+}
+
+/// How many of `requests` to `/scarce`, sent to `a` and `b` by turns, were admitted; the rest
+/// must be refused by its quota.
+pub(crate) async fn admitted_by_turns(a: &TestClient, b: &TestClient, requests: usize) -> usize {
+    let mut admitted = 0;
+    for i in 0..requests {
+        let server = if i % 2 == 0 { a } else { b };
+        let r = server.get("/v1/plugins/scarce/scarce").send().await;
+        match r.status().as_u16() {
+            204 => admitted += 1,
+            429 => assert_rate_limited(&r, "default"),
+            other => panic!("status {other}: {}", r.text()),
+        }
+    }
+    admitted
 }
 
 #[tokio::test]
@@ -210,18 +226,9 @@ async fn servers_on_one_redis_share_a_quota() {
     let store = || LimitStore::redis(&url).unwrap().key_prefix(prefix.clone());
     // Two servers, each with its own connection to Redis.
     let (a, b) = (scarce_server(store()), scarce_server(store()));
-    let mut admitted = 0;
-    for i in 0..12 {
-        let server = if i % 2 == 0 { &a } else { &b };
-        let r = server.get("/v1/plugins/scarce/scarce").send().await;
-        match r.status().as_u16() {
-            204 => admitted += 1,
-            429 => assert_rate_limited(&r, "default"),
-            other => panic!("status {other}: {}", r.text()),
-        }
-    }
     assert_eq!(
-        admitted, 5,
+        admitted_by_turns(&a, &b, 12).await,
+        5,
         "exactly the quota is admitted across both servers"
     );
     // Counted on Redis's clock: the fields agree with the in-memory store's.

@@ -67,8 +67,9 @@ struct Args {
     /// them the client's address is read from `X-Forwarded-For`. None by default.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_routes::TrustedProxies::parse)]
     trusted_proxies: plugin_routes::TrustedProxies,
-    /// Count rate limits in this Redis (`redis://[user:password@]host[:port][/db]`), shared by
-    /// every server that uses it, instead of in this process.
+    /// Count rate limits in this Redis (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` over TLS, checked against the system's roots or those `SSL_CERT_FILE` names),
+    /// shared by every server that uses it, instead of in this process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// What happens to requests to rate-limited routes while Redis cannot be reached: `admit`
@@ -561,8 +562,9 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
 
 /// What the confined server may reach: its plugins' declarations with the values their starts
 /// gave, its database (the SQLite file's directory, or the PostgreSQL port and the certificate
-/// files its URL names), Redis's port, its
-/// own port, the temporary directory and the configuration files it reads again.
+/// files its URL names), Redis's port and the root certificates `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name, its own port, the temporary directory and the configuration files it
+/// reads again.
 fn server_reach(
     args: &Args,
     ai: &AiPlugin,
@@ -597,6 +599,16 @@ fn server_reach(
     }
     if let Some(redis) = &args.redis_url {
         reach = reach.connect(port_of(redis, 6379));
+    }
+    // Root certificates named the way OpenSSL reads them, which a `rediss://` store reads when
+    // it starts (the system's own are readable to every confined program). Only what exists: a
+    // path that does not is for the store to report.
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        for path in std::env::split_paths(&std::env::var_os(var).unwrap_or_default()) {
+            if let Ok(path) = std::fs::canonicalize(path) {
+                reach = reach.read(path);
+            }
+        }
     }
     if let Some(endpoint) = otlp_endpoint() {
         reach = reach.connect(port_of(&endpoint, 4318));

@@ -208,13 +208,19 @@ impl LimitStore {
         }))
     }
 
-    /// Counts in Redis at `url` (`redis://[user:password@]host[:port][/db]`), shared by every
-    /// server that uses the same Redis. Each check is one round trip running a script that reads
-    /// Redis's own clock, so servers whose clocks disagree still agree on the quotas. Connects
-    /// on first use and again after a failure.
+    /// Counts in Redis at `url` (`redis://[user:password@]host[:port][/db]`, or with the
+    /// `redis-tls` feature `rediss://` over TLS), shared by every server that uses the same
+    /// Redis. Each check is one round trip running a script that reads Redis's own clock, so
+    /// servers whose clocks disagree still agree on the quotas. Connects on first use and again
+    /// after a failure.
+    ///
+    /// Over TLS the server's certificate is checked against the host the URL names and the
+    /// system's roots, read now (`SSL_CERT_FILE` and `SSL_CERT_DIR` name others), or the roots
+    /// given to [`RedisLimits::with_roots`](super::redis::RedisLimits::with_roots).
     ///
     /// # Errors
-    /// When `url` is not such a URL (`rediss://`, TLS, is not supported).
+    /// When `url` is not such a URL; `rediss://` without `redis-tls`; over TLS, a host that is
+    /// no name or address, or roots that cannot be read.
     #[cfg(feature = "redis")]
     pub fn redis(url: &str) -> Result<super::redis::RedisLimits, String> {
         super::redis::RedisLimits::parse(url)

@@ -6,8 +6,9 @@
 //! `<prefix>:<scope>:<policy>:<who>` (prefix `plugin-limits` unless set) with an expiry at the TAT itself, so idle keys vanish
 //! on their own.
 //!
-//! The client is a small one, for this script alone: one TCP connection per store, commands
-//! pipelined on it (RESP2), connected on first use and again after any failure. A check that
+//! The client is a small one, for this script alone: one TCP connection per store (over TLS for
+//! a `rediss://` URL, with the feature `redis-tls`), commands pipelined on it (RESP2), connected
+//! on first use and again after any failure. A check that
 //! gets no answer within the store's timeout counts as Redis being unreachable; what happens to
 //! the request then is [`WhenUnreachable`]. Each change between reachable and unreachable is
 //! logged once.
@@ -18,7 +19,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,23 +72,93 @@ struct Target {
     user: Option<String>,
     password: Option<String>,
     db: u32,
+    /// Over TLS (`rediss://`): the name the server's certificate must carry, and what it is
+    /// checked against.
+    #[cfg(feature = "redis-tls")]
+    tls: Option<Tls>,
+}
+
+#[cfg(feature = "redis-tls")]
+#[derive(Clone)]
+struct Tls {
+    name: rustls::pki_types::ServerName<'static>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl Target {
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "redis-tls")]
+        if self.tls.is_some() {
+            return "rediss";
+        }
+        "redis"
+    }
 }
 
 impl std::fmt::Debug for Target {
     /// Never shows the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "redis://{}/{}", self.address, self.db)
+        write!(f, "{}://{}/{}", self.scheme(), self.address, self.db)
     }
+}
+
+/// A TLS client trusting `roots`: rustls on ring, as the typed clients' `client-tls`.
+#[cfg(feature = "redis-tls")]
+fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The system's root certificates, read once, when the URL is read (`SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name others, as OpenSSL reads them). A file or directory among them that
+/// cannot be read is an error, not a root quietly missing.
+#[cfg(feature = "redis-tls")]
+fn system_roots() -> Result<rustls::RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    if !found.errors.is_empty() {
+        let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "a rediss:// URL: the system's root certificates: {}",
+            why.join("; ")
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(
+            "a rediss:// URL: the system has no root certificate to check Redis's against"
+                .to_owned(),
+        );
+    }
+    Ok(roots)
 }
 
 impl RedisLimits {
     pub(crate) fn parse(url: &str) -> Result<Self, String> {
-        let rest = url.strip_prefix("redis://").ok_or_else(|| {
-            format!(
-                "expected a URL such as redis://127.0.0.1:6379, found `{}`",
-                crate::redacted_url(url)
-            )
-        })?;
+        // The scheme, in any case, as a URL's is read.
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        let (tls, rest) = match scheme.as_deref() {
+            Some("redis") => (false, &url["redis://".len()..]),
+            Some("rediss") => (true, &url["rediss://".len()..]),
+            _ => {
+                return Err(format!(
+                    "expected a URL such as redis://127.0.0.1:6379 (or rediss:// over TLS), \
+                     found `{}`",
+                    crate::redacted_url(url)
+                ));
+            }
+        };
+        if tls && cfg!(not(feature = "redis-tls")) {
+            return Err(
+                "a rediss:// URL (Redis over TLS) needs plugin-routes' feature `redis-tls`"
+                    .to_owned(),
+            );
+        }
         // The database follows the first `/` after the user information (a password may hold
         // a `/`); what is quoted back is only ever digits, never part of a password.
         let host_at = rest.rfind('@').map_or(0, |at| at + 1);
@@ -147,18 +218,67 @@ impl RedisLimits {
                 );
             }
         };
+        #[cfg(feature = "redis-tls")]
+        let tls = match tls {
+            true => {
+                // The name the certificate must carry: the host, an IPv6 address without its
+                // brackets.
+                let host = name.trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|_| format!("`{host}` in a rediss:// URL is not a host name"))?;
+                Some(Tls {
+                    name,
+                    config: tls_config(system_roots()?)?,
+                })
+            }
+            false => None,
+        };
+        #[cfg(not(feature = "redis-tls"))]
+        let _ = tls;
         Ok(RedisLimits {
             target: Target {
                 address,
                 user,
                 password,
                 db,
+                #[cfg(feature = "redis-tls")]
+                tls,
             },
             prefix: "plugin-limits".to_owned(),
             when_unreachable: WhenUnreachable::Admit,
             timeout: Duration::from_millis(250),
             lease: Duration::from_secs(30),
         })
+    }
+
+    /// Over TLS (a `rediss://` URL), trusts only the certificate authorities in `pem` (one or
+    /// more PEM certificates; a private CA, say) instead of the system's.
+    ///
+    /// # Errors
+    /// A `redis://` URL (nothing to verify), or `pem` holding no certificate that can be read.
+    #[cfg(feature = "redis-tls")]
+    pub fn with_roots(mut self, pem: &[u8]) -> Result<Self, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let Some(tls) = &mut self.target.tls else {
+            return Err(
+                "root certificates for a redis:// URL, which is not over TLS: \
+                 write rediss://"
+                    .to_owned(),
+            );
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("a root certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a root certificate: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate in the roots given".to_owned());
+        }
+        tls.config = tls_config(roots)?;
+        Ok(self)
     }
 
     /// What happens to requests while Redis cannot be asked (default: admitted, uncounted).
@@ -516,7 +636,25 @@ impl Connection {
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
+        #[cfg(feature = "redis-tls")]
+        if let Some(tls) = &target.tls {
+            let stream = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config))
+                .connect(tls.name.clone(), stream)
+                .await
+                .map_err(|e| format!("cannot connect over TLS: {e}"))?;
+            let (read, write) = tokio::io::split(stream);
+            return Self::over(read, write, target).await;
+        }
+        let (read, write) = stream.into_split();
+        Self::over(read, write, target).await
+    }
+
+    /// A connection over `read` and `write`, logged in and with the script loaded.
+    async fn over(
+        mut read: impl AsyncRead + Unpin + Send + 'static,
+        mut write: impl AsyncWrite + Unpin + Send + 'static,
+        target: &Target,
+    ) -> Result<Connection, String> {
         let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Answer)>(1024);
         let pending: Pending = Arc::default();
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -529,7 +667,12 @@ impl Connection {
                     continue;
                 }
                 lock(&writer_pending).push_back(answer);
-                if let Err(e) = write.write_all(&bytes).await {
+                // Flushed: over TLS, what is written may wait in the session until then.
+                let sent = match write.write_all(&bytes).await {
+                    Ok(()) => write.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = sent {
                     writer_alive.store(false, Ordering::Relaxed);
                     fail_all(&writer_pending, &format!("cannot send: {e}"));
                 }
@@ -734,11 +877,14 @@ mod tests {
         let r = RedisLimits::parse("redis://ann:pw@127.0.0.1:6380").unwrap();
         assert_eq!(r.target.address, "127.0.0.1:6380");
         assert_eq!(r.target.user.as_deref(), Some("ann"));
-        let e = RedisLimits::parse("rediss://ann:pw@host").unwrap_err();
+        let e = RedisLimits::parse("http://ann:pw@host").unwrap_err();
         assert!(
             e.contains("redis://127.0.0.1:6379") && !e.contains("pw"),
             "{e}"
         );
+        // The scheme in any case.
+        let r = RedisLimits::parse("REDIS://cache").unwrap();
+        assert_eq!(format!("{:?}", r.target), "redis://cache:6379/0");
         // IPv6, with and without a port.
         let r = RedisLimits::parse("redis://[::1]").unwrap();
         assert_eq!(r.target.address, "[::1]:6379");
@@ -824,5 +970,43 @@ mod tests {
         assert!(parse(&nested(MAX_DEPTH)).unwrap().is_some());
         let deep = parse(&nested(100_000)).unwrap_err();
         assert_eq!(deep, "a reply nested deeper than 8 arrays");
+    }
+
+    /// `rediss://`: over TLS with the feature, checked against the host's name; said to need the
+    /// feature without it.
+    #[test]
+    fn a_rediss_url_is_redis_over_tls() {
+        #[cfg(feature = "redis-tls")]
+        {
+            let r = RedisLimits::parse("Rediss://:pw@cache.internal:6380/1").unwrap();
+            assert_eq!(format!("{:?}", r.target), "rediss://cache.internal:6380/1");
+            let tls = r.target.tls.as_ref().unwrap();
+            assert_eq!(tls.name.to_str(), "cache.internal");
+            let r = RedisLimits::parse("rediss://[::1]").unwrap();
+            assert_eq!(r.target.tls.unwrap().name.to_str(), "::1");
+            // Roots of its own: a private CA.
+            let pem = &std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/keys/tls-ca.pem"),
+            )
+            .unwrap();
+            let r = RedisLimits::parse("rediss://localhost").unwrap();
+            assert!(r.with_roots(pem).is_ok());
+            let e = RedisLimits::parse("rediss://localhost")
+                .unwrap()
+                .with_roots(b"not a certificate")
+                .unwrap_err();
+            assert!(e.contains("no certificate"), "{e}");
+            // Nothing to verify without TLS.
+            let e = RedisLimits::parse("redis://localhost")
+                .unwrap()
+                .with_roots(pem)
+                .unwrap_err();
+            assert!(e.contains("write rediss://"), "{e}");
+        }
+        #[cfg(not(feature = "redis-tls"))]
+        {
+            let e = RedisLimits::parse("rediss://ann:pw@host").unwrap_err();
+            assert!(e.contains("`redis-tls`") && !e.contains("pw"), "{e}");
+        }
     }
 }

@@ -1,0 +1,181 @@
+//! Quotas counted in Redis over TLS (`rediss://`, feature `redis-tls`), through a front that
+//! ends TLS with the test certificate for `localhost` and `127.0.0.1` (`tests/keys`) and forwards
+//! what it decrypts to the real Redis that `PLUGIN_TEST_REDIS_URL` names. It counts the
+//! connections whose handshake succeeded, so a test sees that the bytes went over TLS.
+
+use crate::postgres_tls::{key_file, server_config};
+use crate::throttling::{admitted_by_turns, fresh_prefix, redis_upstream, scarce_server};
+use plugin_routes::{LimitStore, WhenUnreachable};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Redis behind TLS on loopback.
+struct RedisOverTls {
+    front: crate::fixtures::Front,
+    secured: Arc<AtomicUsize>,
+}
+
+impl RedisOverTls {
+    fn start(upstream: String) -> RedisOverTls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config()));
+        let secured = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&secured);
+        let front = crate::fixtures::Front::start(move |client| {
+            let (acceptor, upstream, count) =
+                (acceptor.clone(), upstream.clone(), Arc::clone(&count));
+            async move {
+                let Ok(mut client) = acceptor.accept(client).await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+        RedisOverTls { front, secured }
+    }
+
+    /// Connections that completed a TLS handshake.
+    fn secured(&self) -> usize {
+        self.secured.load(Ordering::SeqCst)
+    }
+}
+
+/// Two servers share a quota in Redis reached over TLS, trusting the test CA; a server trusting
+/// only the system's roots does not trust that certificate, and its limited routes answer as
+/// Redis being out of reach does, with the reason logged.
+#[tokio::test]
+async fn quotas_are_shared_through_redis_over_tls() {
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
+    let redis = RedisOverTls::start(upstream);
+    let ca = std::fs::read(key_file("tls-ca.pem")).unwrap();
+    let prefix = fresh_prefix("tls");
+    // By name, and by the address the certificate also carries.
+    for (i, host) in ["localhost", "127.0.0.1"].into_iter().enumerate() {
+        let url = format!("rediss://{host}:{}", redis.front.port);
+        let store = || {
+            LimitStore::redis(&url)
+                .unwrap()
+                .with_roots(&ca)
+                .unwrap()
+                .key_prefix(format!("{prefix}:{i}"))
+                .when_unreachable(WhenUnreachable::Refuse)
+        };
+        let (a, b) = (scarce_server(store()), scarce_server(store()));
+        assert_eq!(
+            admitted_by_turns(&a, &b, 8).await,
+            5,
+            "{host}: the quota, across both servers"
+        );
+    }
+    assert!(redis.secured() >= 4, "over TLS: {}", redis.secured());
+
+    // The system's roots do not hold the test CA.
+    let logs = crate::fixtures::Captured::default();
+    let _logging = logs.install();
+    let untrusted = scarce_server(
+        LimitStore::redis(&format!("rediss://localhost:{}", redis.front.port))
+            .unwrap()
+            .timeout(std::time::Duration::from_secs(5))
+            .when_unreachable(WhenUnreachable::Refuse),
+    );
+    let r = untrusted.get("/v1/plugins/scarce/scarce").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    assert_eq!(r.error()["code"], "UNAVAILABLE");
+    let said = logs.text();
+    assert!(
+        said.contains("the rate-limit store is unreachable")
+            && said.contains("cannot connect over TLS")
+            && said.contains("UnknownIssuer"),
+        "{said}"
+    );
+}
+
+/// The example server counts its login quota in Redis over TLS, trusting the CA that
+/// `SSL_CERT_FILE` names as OpenSSL would, confined by Landlock where the kernel can; a file
+/// named there that cannot be read stops it at start.
+#[test]
+fn the_example_server_counts_in_redis_over_tls() {
+    use crate::server::{Server, fresh_sqlite, server_binary};
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
+    let redis = RedisOverTls::start(upstream);
+    let binary = server_binary();
+    let url = format!("rediss://localhost:{}", redis.front.port);
+    let ca = key_file("tls-ca.pem");
+    let prefix = fresh_prefix("tls-server");
+    let e = plugin_routes::reach::enforcement();
+    let confine = if e.fs.enforced && e.net.enforced {
+        "true"
+    } else {
+        println!("not confined: the kernel cannot confine here: {e:?}");
+        "false"
+    };
+    let (dir, db) = fresh_sqlite("redis-tls");
+    // Roots named that cannot be read stop it at start, saying which.
+    let missing = dir.join("missing-ca.pem");
+    let mut refused = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &db)
+        .env("PORT", "0")
+        .env("REDIS_URL", &url)
+        .env("SSL_CERT_FILE", &missing)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while refused.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            refused.kill().unwrap();
+            panic!("the server started with roots it cannot read");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = refused.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the system's root certificates") && said.contains("missing-ca.pem"),
+        "{said}"
+    );
+    let server = Server::start_with(
+        &binary,
+        &db,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_KEY_PREFIX", prefix.as_str()),
+            ("REDIS_UNREACHABLE", "refuse"),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+            ("CONFINE", confine),
+        ],
+    );
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("counting rate limits in Redis") && l.contains("rediss://")),
+        "{:?}",
+        server.startup
+    );
+    let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+    let body = serde_json::json!({"email": "tls@example.com", "password": "a guess"});
+    let statuses: Vec<u16> = (0..quota + 1)
+        .map(|_| server.call("POST", "/v1/auth/login", Some(&body)).0)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 401).count(),
+        quota as usize,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let (status, _, ready) = server.call("GET", "/ready", None);
+    assert_eq!(status, 200, "{ready}");
+    server.kill();
+    assert!(redis.secured() >= 1, "over TLS: {}", redis.secured());
+    let _ = std::fs::remove_dir_all(&dir);
+}
