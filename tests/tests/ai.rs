@@ -155,7 +155,7 @@ pub(crate) async fn router_with(
         None => crate::fixtures::with_operations(server, &pool, url).await,
     };
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    let mut state = AiState::new(config, ledger);
+    let mut state = AiState::new(config, ledger).unwrap();
     let placeholders = state.placeholders();
     // The plugin's counters on the server's `/metrics`, as its start hook sets them up.
     state.count_in(server.metrics().unwrap());
@@ -813,7 +813,7 @@ async fn a_provider_outside_the_declared_hosts_is_never_asked() {
     let ledger = Ledger::open(pool.clone(), url).await.unwrap();
     let server = crate::fixtures::with_operations(ServerConfig::default(), &pool, url).await;
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    let state = AiState::new(config, ledger);
+    let state = AiState::new(config, ledger).unwrap();
     assert!(
         state
             .placeholders()

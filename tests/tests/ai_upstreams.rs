@@ -589,7 +589,7 @@ async fn calls_to_a_model_are_rate_limited_per_caller_as_declared_or_configured(
         .with_rate_limit_override("ai.generations=2/1m".parse::<LimitOverride>().unwrap());
     let server = crate::fixtures::with_operations(server, &pool, "sqlite::memory:").await;
     let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-    let state = AiState::new(config, ledger);
+    let state = AiState::new(config, ledger).unwrap();
     let placeholders = state.placeholders();
     let app = plugins![
         config = server;
@@ -630,7 +630,7 @@ fn an_override_of_no_declared_policy_stops_the_assembly() {
             .with_rate_limit_override("ai.writes=2/1m".parse::<LimitOverride>().unwrap());
         let server = crate::fixtures::with_operations(server, &pool, "sqlite::memory:").await;
         let auth = Auth::open(pool, AuthConfig::default()).await.unwrap();
-        let state = AiState::new(AiConfig::none(), ledger);
+        let state = AiState::new(AiConfig::none(), ledger).unwrap();
         let placeholders = state.placeholders();
         let _ = plugins![
             config = server;

@@ -39,7 +39,7 @@ async fn served(
         "daily_budget_usd": daily_usd, "monthly_budget_usd": 1_000_000.0,
     });
     let config = AiConfig::from_json(&config.to_string()).unwrap();
-    let ai = AiState::new(config, Ledger::open(pool.clone(), url).await.unwrap());
+    let ai = AiState::new(config, Ledger::open(pool.clone(), url).await.unwrap()).unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();

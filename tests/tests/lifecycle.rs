@@ -795,6 +795,19 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         said.contains("plugin `ai` cannot start: no AI provider is configured"),
         "{said}"
     );
+
+    // A provider to call, on a system whose root certificates cannot be read: said, not a panic.
+    let missing = plain.join("no-such-roots.pem");
+    let said = refused(&[
+        ("AI_OLLAMA_MODEL", "llama3.2".as_ref()),
+        ("SSL_CERT_FILE", missing.as_os_str()),
+        ("SSL_CERT_DIR", "".as_ref()),
+    ]);
+    assert!(
+        said.contains("plugin `ai` cannot start: cannot build the providers' HTTP client"),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
     let _ = std::fs::remove_dir_all(plain);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -16,7 +16,7 @@ async fn example_app() -> plugin_routes::App {
     let ledger = ai_plugin::ledger::Ledger::open(pool.clone(), url)
         .await
         .unwrap();
-    let ai = ai_plugin::AiState::new(ai_plugin::AiConfig::none(), ledger);
+    let ai = ai_plugin::AiState::new(ai_plugin::AiConfig::none(), ledger).unwrap();
     let plans = commit_plugin::store::Plans::open(pool.clone(), url)
         .await
         .unwrap();

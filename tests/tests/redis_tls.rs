@@ -63,6 +63,7 @@ async fn quotas_are_shared_through_redis_over_tls() {
                 .with_roots(&ca)
                 .unwrap()
                 .key_prefix(format!("{prefix}:{i}"))
+                .timeout(std::time::Duration::from_secs(5))
                 .when_unreachable(WhenUnreachable::Refuse)
         };
         let (a, b) = (scarce_server(store()), scarce_server(store()));
@@ -96,8 +97,8 @@ async fn quotas_are_shared_through_redis_over_tls() {
 }
 
 /// The example server counts its login quota in Redis over TLS, trusting the CA that
-/// `SSL_CERT_FILE` names as OpenSSL would, confined by Landlock where the kernel can; a file
-/// named there that cannot be read stops it at start.
+/// `SSL_CERT_FILE` names in place of the system's, confined by Landlock where the kernel can;
+/// with no roots it can read, it says so at start and refuses limited routes as told.
 #[test]
 fn the_example_server_counts_in_redis_over_tls() {
     use crate::server::{Server, fresh_sqlite, server_binary};
@@ -117,32 +118,30 @@ fn the_example_server_counts_in_redis_over_tls() {
         "false"
     };
     let (dir, db) = fresh_sqlite("redis-tls");
-    // Roots named that cannot be read stop it at start, saying which.
+    // Roots named that cannot be read: said at start, and limited routes refused meanwhile.
     let missing = dir.join("missing-ca.pem");
-    let mut refused = std::process::Command::new(&binary)
-        .env("DATABASE_URL", &db)
-        .env("PORT", "0")
-        .env("REDIS_URL", &url)
-        .env("SSL_CERT_FILE", &missing)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while refused.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            refused.kill().unwrap();
-            panic!("the server started with roots it cannot read");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = refused.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{said}");
+    let without = Server::start_with(
+        &binary,
+        &db,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_UNREACHABLE", "refuse"),
+            ("SSL_CERT_FILE", missing.to_str().unwrap()),
+            ("SSL_CERT_DIR", ""),
+            ("CONFINE", confine),
+        ],
+    );
+    let said = without.startup.join("\n");
     assert!(
-        said.contains("the system's root certificates") && said.contains("missing-ca.pem"),
+        said.contains("the rate-limit store is unreachable")
+            && said.contains("no root certificate")
+            && said.contains("missing-ca.pem"),
         "{said}"
     );
+    let body = serde_json::json!({"email": "tls@example.com", "password": "a guess"});
+    let (status, _, answer) = without.call("POST", "/v1/auth/login", Some(&body));
+    assert_eq!(status, 503, "{answer}");
+    without.kill();
     let server = Server::start_with(
         &binary,
         &db,
@@ -163,7 +162,6 @@ fn the_example_server_counts_in_redis_over_tls() {
         server.startup
     );
     let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
-    let body = serde_json::json!({"email": "tls@example.com", "password": "a guess"});
     let statuses: Vec<u16> = (0..quota + 1)
         .map(|_| server.call("POST", "/v1/auth/login", Some(&body)).0)
         .collect();

@@ -472,3 +472,55 @@ async fn a_redis_connection_gone_silent_is_given_up_after_one_timeout() {
     );
     proxy.abort();
 }
+
+/// A Redis that takes longer to connect to than a check waits (far away, or over TLS): the
+/// checks that give up meanwhile do not cancel the connection being made, so it is made once,
+/// and the checks after it count on it.
+#[tokio::test]
+async fn a_connection_slower_than_a_check_is_still_made_and_used() {
+    let Some(upstream) = redis_upstream() else {
+        return;
+    };
+    // Each connection is forwarded only after 600 ms: three times what a check waits.
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&opened);
+    let slow = crate::fixtures::Front::start(move |mut client| {
+        let (upstream, counted) = (upstream.clone(), Arc::clone(&counted));
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }
+    });
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{}", slow.port))
+        .unwrap()
+        .key_prefix(fresh_prefix("slow"))
+        .timeout(std::time::Duration::from_millis(200))
+        .when_unreachable(WhenUnreachable::Refuse);
+    let c = scarce_server(store);
+    // Refused while the connection is being made, then counted on it.
+    let mut refused = 0;
+    let started = std::time::Instant::now();
+    let counted_at_last = loop {
+        let r = c.get("/v1/plugins/scarce/scarce").send().await;
+        match r.status().as_u16() {
+            503 => refused += 1,
+            204 => break true,
+            other => panic!("status {other}: {}", r.text()),
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(counted_at_last, "never counted after {refused} refusals");
+    assert!(refused >= 1, "the first check cannot have waited 600 ms");
+    assert_eq!(
+        opened.load(Ordering::SeqCst),
+        1,
+        "one connection, not one per check"
+    );
+}

@@ -50,12 +50,16 @@ pub struct AiState {
 
 impl AiState {
     /// The state for `config`, recording in `ledger`.
-    pub fn new(config: AiConfig, ledger: Ledger) -> Self {
-        let http = provider::http_client();
-        let providers = config
-            .providers
-            .iter()
-            .map(|(name, p)| {
+    ///
+    /// # Errors
+    /// With providers configured, when their HTTP client cannot be built (no root certificates
+    /// can be read).
+    pub fn new(config: AiConfig, ledger: Ledger) -> Result<Self, String> {
+        // No client without a provider to call: a system without roots serves the rest.
+        let mut providers = BTreeMap::new();
+        if !config.providers.is_empty() {
+            let http = provider::http_client()?;
+            for (name, p) in &config.providers {
                 let client = Provider::of_kind(
                     p.kind,
                     name.clone(),
@@ -63,18 +67,18 @@ impl AiState {
                     &p.base_url,
                     p.api_key.clone(),
                 );
-                (name.clone(), client)
-            })
-            .collect();
+                providers.insert(name.clone(), client);
+            }
+        }
         let meter = Meter::new(ledger.clone(), &config);
         let history = History::new(ledger.pool().clone());
-        AiState {
+        Ok(AiState {
             config,
             providers,
             ledger,
             meter,
             history,
-        }
+        })
     }
 
     /// Counts every charged call's tokens and cost by model in `metrics` (see
@@ -133,7 +137,7 @@ pub async fn start(
     }
     let db = cx.require::<Database>()?;
     let ledger = Ledger::open(db.pool.clone(), &db.url).await?;
-    let mut state = AiState::new(config, ledger);
+    let mut state = AiState::new(config, ledger)?;
     // The server's metrics, when the host provides them: tokens and cost by model.
     if let Some(metrics) = cx.get::<plugin_routes::Metrics>() {
         state.count_in(metrics);

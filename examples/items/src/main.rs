@@ -600,15 +600,8 @@ fn server_reach(
     if let Some(redis) = &args.redis_url {
         reach = reach.connect(port_of(redis, 6379));
     }
-    // Root certificates named the way OpenSSL reads them, which a `rediss://` store reads when
-    // it starts (the system's own are readable to every confined program). Only what exists: a
-    // path that does not is for the store to report.
-    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-        for path in std::env::split_paths(&std::env::var_os(var).unwrap_or_default()) {
-            if let Ok(path) = std::fs::canonicalize(path) {
-                reach = reach.read(path);
-            }
-        }
+    for path in root_certificates() {
+        reach = reach.read(path);
     }
     if let Some(endpoint) = otlp_endpoint() {
         reach = reach.connect(port_of(&endpoint, 4318));
@@ -659,6 +652,36 @@ fn tls_files(url: &str) -> Vec<PathBuf> {
     })
     .filter_map(|file| std::fs::canonicalize(file).ok())
     .collect()
+}
+
+/// What a `rediss://` store reads for its roots when it starts, where `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name them in place of the system's (whose default locations every confined
+/// program may read): the file, each directory and the directories its entries link into (a
+/// store of links, as on NixOS). Only what exists: a path that does not is for the store to
+/// report.
+fn root_certificates() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
+        .filter(|file| !file.is_empty())
+        .and_then(|file| std::fs::canonicalize(file).ok())
+        .into_iter()
+        .collect();
+    let dirs = std::env::var_os("SSL_CERT_DIR").unwrap_or_default();
+    for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        paths.extend(std::fs::canonicalize(&dir));
+        for entry in entries.flatten() {
+            if let Some(linked) = std::fs::canonicalize(entry.path())
+                .ok()
+                .and_then(|target| target.parent().map(Path::to_path_buf))
+                && !paths.contains(&linked)
+            {
+                paths.push(linked);
+            }
+        }
+    }
+    paths
 }
 
 /// Where traces go, if anywhere: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The GCRA over `#KEYS` policies, in microseconds of Redis's clock. `ARGV` holds each policy's
 /// interval and tolerance. Returns the 1-based index of the first policy over quota (0 if
@@ -82,7 +82,9 @@ struct Target {
 #[derive(Clone)]
 struct Tls {
     name: rustls::pki_types::ServerName<'static>,
-    config: Arc<rustls::ClientConfig>,
+    /// Why there is none, if the system had no roots and none were given: each connection
+    /// fails with it, as one Redis refused would.
+    config: Result<Arc<rustls::ClientConfig>, String>,
 }
 
 impl Target {
@@ -114,25 +116,35 @@ fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>,
     Ok(Arc::new(config))
 }
 
-/// The system's root certificates, read once, when the URL is read (`SSL_CERT_FILE` and
-/// `SSL_CERT_DIR` name others, as OpenSSL reads them). A file or directory among them that
-/// cannot be read is an error, not a root quietly missing.
+/// The system's root certificates, read once, when the URL is read: those of the default
+/// locations, or of the file `SSL_CERT_FILE` and the directories `SSL_CERT_DIR` name in their
+/// place (every file in them). What cannot be read among them is warned of, as the typed
+/// clients' `client-tls` does; none at all is an error.
 #[cfg(feature = "redis-tls")]
 fn system_roots() -> Result<rustls::RootCertStore, String> {
     let found = rustls_native_certs::load_native_certs();
-    if !found.errors.is_empty() {
+    let why = || {
         let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        why.join("; ")
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs.iter().cloned());
+    if roots.is_empty() {
         return Err(format!(
-            "a rediss:// URL: the system's root certificates: {}",
-            why.join("; ")
+            "no root certificate to check Redis's against: the system has none{}",
+            if found.errors.is_empty() {
+                String::new()
+            } else {
+                format!(" that could be read ({})", why())
+            }
         ));
     }
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(found.certs);
-    if roots.is_empty() {
-        return Err(
-            "a rediss:// URL: the system has no root certificate to check Redis's against"
-                .to_owned(),
+    if !found.errors.is_empty() {
+        tracing::warn!(
+            roots = roots.len(),
+            errors = %why(),
+            "some of the system's root certificates could not be read; Redis over TLS is checked \
+             against those that could"
         );
     }
     Ok(roots)
@@ -195,8 +207,15 @@ impl RedisLimits {
             }
             _ => (host, None),
         };
-        // An IPv6 address is written in brackets, or its last group would be taken for a port.
-        if name.is_empty() || (name.contains(':') && !name.starts_with('[')) {
+        // An IPv6 address is written in brackets, or its last group would be taken for a port;
+        // brackets hold nothing else.
+        let bracketed = name.len() > 2 && name.starts_with('[') && name.ends_with(']');
+        let inner = if bracketed {
+            &name[1..name.len() - 1]
+        } else {
+            name
+        };
+        if name.is_empty() || inner.contains(['[', ']']) || (name.contains(':') && !bracketed) {
             return Err(
                 "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379"
                     .to_owned(),
@@ -228,7 +247,7 @@ impl RedisLimits {
                     .map_err(|_| format!("`{host}` in a rediss:// URL is not a host name"))?;
                 Some(Tls {
                     name,
-                    config: tls_config(system_roots()?)?,
+                    config: system_roots().and_then(tls_config),
                 })
             }
             false => None,
@@ -277,7 +296,7 @@ impl RedisLimits {
         if roots.is_empty() {
             return Err("no certificate in the roots given".to_owned());
         }
-        tls.config = tls_config(roots)?;
+        tls.config = Ok(tls_config(roots)?);
         Ok(self)
     }
 
@@ -320,12 +339,21 @@ const UNREACHABLE: u8 = 2;
 /// The Redis backend of a [`LimitStore`].
 pub(crate) struct RedisCounter {
     settings: RedisLimits,
-    connection: Mutex<Option<Connection>>,
-    /// Held while a connection is opened, so that requests meeting a closed one open one
-    /// between them rather than one each.
-    opening: tokio::sync::Mutex<()>,
+    connection: Arc<Mutex<Option<Connection>>>,
+    /// The connection being opened, if one is: its outcome, once there is one. Requests meeting
+    /// a closed connection wait for the one open under way rather than open one each.
+    opening: Arc<Mutex<Option<Opening>>>,
     state: AtomicU8,
 }
+
+/// Where the outcome of opening a connection is told.
+type Opening = watch::Receiver<Option<Result<Connection, String>>>;
+
+/// How long opening a connection may take at the least, whatever the store's timeout: a
+/// request gives up on it after its own timeout, but the open goes on, so that a connection
+/// that takes longer than one request's wait to make (over TLS, a round trip or two more) is
+/// still made and every request after it uses it.
+const OPEN_AT_LEAST: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for RedisCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -337,8 +365,8 @@ impl RedisCounter {
     pub(crate) fn new(settings: RedisLimits) -> Self {
         RedisCounter {
             settings,
-            connection: Mutex::new(None),
-            opening: tokio::sync::Mutex::new(()),
+            connection: Arc::default(),
+            opening: Arc::default(),
             state: AtomicU8::new(UNKNOWN),
         }
     }
@@ -511,21 +539,47 @@ impl RedisCounter {
     }
 
     async fn connection(&self) -> Result<Connection, String> {
-        if let Some(c) = lock(&self.connection).as_ref()
-            && c.is_alive()
-        {
-            return Ok(c.clone());
+        if let Some(c) = live(&self.connection) {
+            return Ok(c);
         }
-        let _opening = self.opening.lock().await;
-        // Opened by another request meanwhile.
-        if let Some(c) = lock(&self.connection).as_ref()
-            && c.is_alive()
-        {
-            return Ok(c.clone());
+        let mut outcome = {
+            let mut opening = lock(&self.opening);
+            // Opened meanwhile: the open stores its connection before it clears `opening`.
+            if let Some(c) = live(&self.connection) {
+                return Ok(c);
+            }
+            opening.get_or_insert_with(|| self.open()).clone()
+        };
+        let told = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| "the connection was not made".to_owned())?;
+        match &*told {
+            Some(outcome) => outcome.clone(),
+            None => Err("the connection was not made".to_owned()),
         }
-        let c = Connection::open(&self.settings.target).await?;
-        *lock(&self.connection) = Some(c.clone());
-        Ok(c)
+    }
+
+    /// Opens a connection in a task of its own, bounded by the longer of the store's timeout
+    /// and [`OPEN_AT_LEAST`], not by the wait of the request that asked for it; stores it for
+    /// every request after.
+    fn open(&self) -> Opening {
+        let (tell, told) = watch::channel(None);
+        let target = self.settings.target.clone();
+        let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
+        let bound = self.settings.timeout.max(OPEN_AT_LEAST);
+        tokio::spawn(async move {
+            let outcome = match tokio::time::timeout(bound, Connection::open(&target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("no connection within {} ms", bound.as_millis())),
+            };
+            if let Ok(c) = &outcome {
+                *lock(&slot) = Some(c.clone());
+            }
+            *lock(&opening) = None;
+            tell.send_replace(Some(outcome));
+        });
+        told
     }
 
     fn failed(&self, why: &(impl std::fmt::Display + ?Sized)) -> Unreachable {
@@ -553,6 +607,11 @@ impl RedisCounter {
             _ => tracing::info!(redis = ?self.settings.target, "counting rate limits in Redis"),
         }
     }
+}
+
+/// The connection in `slot`, if it is open.
+fn live(slot: &Mutex<Option<Connection>>) -> Option<Connection> {
+    lock(slot).as_ref().filter(|c| c.is_alive()).cloned()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -632,14 +691,20 @@ impl Connection {
     }
 
     async fn open(target: &Target) -> Result<Connection, String> {
+        // Over TLS, what the certificate is checked against, before anything is sent.
+        #[cfg(feature = "redis-tls")]
+        let tls = match &target.tls {
+            Some(tls) => Some((tls.name.clone(), tls.config.clone()?)),
+            None => None,
+        };
         let stream = TcpStream::connect(&target.address)
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         let _ = stream.set_nodelay(true);
         #[cfg(feature = "redis-tls")]
-        if let Some(tls) = &target.tls {
-            let stream = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config))
-                .connect(tls.name.clone(), stream)
+        if let Some((name, config)) = tls {
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
                 .await
                 .map_err(|e| format!("cannot connect over TLS: {e}"))?;
             let (read, write) = tokio::io::split(stream);
@@ -726,50 +791,67 @@ impl Connection {
             heard,
             script: String::new(),
         };
+        // Logging in, choosing the database and loading the script, sent at once: one round
+        // trip, answered in order.
+        let mut setup: Vec<(&str, Vec<Vec<u8>>)> = Vec::with_capacity(3);
         if let Some(password) = &target.password {
             let mut auth = vec![b"AUTH".to_vec()];
             if let Some(user) = &target.user {
                 auth.push(user.clone().into_bytes());
             }
             auth.push(password.clone().into_bytes());
-            conn.expect_ok(auth, "AUTH").await?;
+            setup.push(("AUTH", auth));
         }
         if target.db != 0 {
-            conn.expect_ok(
-                vec![b"SELECT".to_vec(), target.db.to_string().into_bytes()],
-                "SELECT",
-            )
-            .await?;
+            let select = vec![b"SELECT".to_vec(), target.db.to_string().into_bytes()];
+            setup.push(("SELECT", select));
         }
         let load = vec![
             b"SCRIPT".to_vec(),
             b"LOAD".to_vec(),
             SCRIPT.as_bytes().to_vec(),
         ];
-        match conn.send(load).await? {
-            Reply::Bulk(Some(sha)) => {
-                conn.script = String::from_utf8(sha).map_err(|_| "a malformed script digest")?;
+        setup.push(("SCRIPT LOAD", load));
+        let mut answers = Vec::with_capacity(setup.len());
+        for (what, args) in setup {
+            answers.push((what, conn.enqueue(&args).await?));
+        }
+        for (what, answer) in answers {
+            let reply = answer
+                .await
+                .map_err(|_| "the connection closed".to_owned())??;
+            match (what, reply) {
+                ("SCRIPT LOAD", Reply::Bulk(Some(sha))) => {
+                    conn.script =
+                        String::from_utf8(sha).map_err(|_| "a malformed script digest")?;
+                }
+                ("SCRIPT LOAD", other) => return Err(format!("SCRIPT LOAD answered {other:?}")),
+                (_, Reply::Simple(s)) if s == "OK" => {}
+                // Never echo the answer to AUTH: it might quote what was sent.
+                (what, _) => return Err(format!("{what} was refused")),
             }
-            other => return Err(format!("SCRIPT LOAD answered {other:?}")),
         }
         Ok(conn)
     }
 
-    async fn expect_ok(&self, args: Vec<Vec<u8>>, what: &str) -> Result<(), String> {
-        match self.send(args).await? {
-            Reply::Simple(s) if s == "OK" => Ok(()),
-            // Never echo the answer to AUTH: it might quote what was sent.
-            _ => Err(format!("{what} was refused")),
-        }
+    /// Queues `args` to be sent; where its answer will come.
+    async fn enqueue(
+        &self,
+        args: &[Vec<u8>],
+    ) -> Result<oneshot::Receiver<Result<Reply, String>>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((encode(args), tx))
+            .await
+            .map_err(|_| "the connection closed".to_owned())?;
+        Ok(rx)
     }
 
     async fn send(&self, args: Vec<Vec<u8>>) -> Result<Reply, String> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send((encode(&args), tx))
+        let answer = self.enqueue(&args).await?;
+        answer
             .await
-            .map_err(|_| "the connection closed".to_owned())?;
-        rx.await.map_err(|_| "the connection closed".to_owned())?
+            .map_err(|_| "the connection closed".to_owned())?
     }
 }
 
@@ -927,6 +1009,18 @@ mod tests {
             ),
             (
                 "redis://2001:db8::5",
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+            ),
+            (
+                "redis://[::1",
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+            ),
+            (
+                "redis://[::1]]:6380",
+                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+            ),
+            (
+                "redis://[]",
                 "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
             ),
         ] {

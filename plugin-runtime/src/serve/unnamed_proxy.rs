@@ -7,7 +7,8 @@
 //! balancer needs. Only peers that could be a load balancer's are looked at: this host, private
 //! networks, and the shared address space (100.64.0.0/10) that cloud load balancers and overlay
 //! networks connect from. A client on the internet sending `X-Forwarded-For` is not taken for a
-//! proxy, and cannot fill the list.
+//! proxy and cannot fill the list (unless a layer-4 balancer or NAT in front makes its address a
+//! private one: the warning then says to name only an HTTP proxy that sets the header itself).
 
 use super::TrustedProxies;
 use std::net::IpAddr;
@@ -28,7 +29,8 @@ pub(super) struct UnnamedProxies {
 impl UnnamedProxies {
     /// Whether a connection from `peer` is to have its first request looked at: a peer that
     /// could be a proxy, that `proxies` does not name, while the list has room. One relaxed load
-    /// for a peer that passes the address test; nothing is locked per connection.
+    /// for a peer that passes the address test; [`Self::look_at`] takes the list's lock only for
+    /// a first request that carries the headers.
     pub(super) fn worth_looking_at(&self, proxies: &TrustedProxies, peer: IpAddr) -> bool {
         could_be_a_proxy(peer) && !self.full.load(Ordering::Relaxed) && !proxies.contains(peer)
     }
@@ -60,8 +62,10 @@ impl UnnamedProxies {
             %peer,
             "requests forwarded for other clients come from {peer}, which is not a trusted proxy: \
              their X-Forwarded-For is ignored, so every client behind it counts as {peer} for \
-             rate limits and failed logins; if it is this server's proxy, name it \
-             (`Serve::with_trusted_proxies`; TRUSTED_PROXIES in the example server)"
+             rate limits and failed logins; if it is this server's HTTP proxy and sets \
+             X-Forwarded-For itself, name it (`Serve::with_trusted_proxies`; TRUSTED_PROXIES in \
+             the example server); never name a layer-4 balancer or NAT, which passes on what \
+             clients send"
         );
         if last {
             tracing::warn!(

@@ -219,9 +219,10 @@ pub struct Provider {
 
 /// The HTTP client every provider shares: rustls with ring and the system's roots.
 ///
-/// # Panics
-/// If no TLS configuration can be built (no root certificates can be read at all).
-pub fn http_client() -> reqwest::Client {
+/// # Errors
+/// If no TLS configuration can be built (no root certificates can be read at all), with
+/// reqwest's reasons.
+pub fn http_client() -> Result<reqwest::Client, String> {
     // reqwest is built without a crypto provider of its own; ring is this process's.
     let _ = rustls::crypto::ring::default_provider().install_default();
     #[expect(
@@ -233,7 +234,15 @@ pub fn http_client() -> reqwest::Client {
         // A redirect would take the request (and its prompt) to a host no route declared.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap_or_else(|e| panic!("cannot build the providers' HTTP client: {e}"))
+        .map_err(|e| {
+            let mut said = format!("cannot build the providers' HTTP client: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                said.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            said
+        })
 }
 
 /// The most of an error answer's body read to be logged.
