@@ -384,7 +384,9 @@ async fn serve_connection(
     );
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         if unchecked.load(Ordering::Relaxed) && unchecked.swap(false, Ordering::Relaxed) {
-            shared.unnamed_proxies.look_at(peer.ip(), request.headers());
+            shared
+                .unnamed_proxies
+                .look_at(&shared.proxies, peer.ip(), request.headers());
         }
         let (max_head, client) = (
             shared.max_head_size,

@@ -97,7 +97,7 @@ async fn quotas_are_shared_through_redis_over_tls() {
 }
 
 /// The example server counts its login quota in Redis over TLS, trusting the CA that
-/// `SSL_CERT_FILE` names in place of the system's, confined by Landlock where the kernel can;
+/// `SSL_CERT_FILE` names in place of the system's, or `REDIS_CA_FILE` for Redis alone, confined by Landlock where the kernel can;
 /// with no roots it can read, it says so at start and refuses limited routes as told.
 #[test]
 fn the_example_server_counts_in_redis_over_tls() {
@@ -135,6 +135,7 @@ fn the_example_server_counts_in_redis_over_tls() {
     assert!(
         said.contains("the rate-limit store is unreachable")
             && said.contains("no root certificate")
+            && said.contains("SSL_CERT_FILE=")
             && said.contains("missing-ca.pem"),
         "{said}"
     );
@@ -142,38 +143,47 @@ fn the_example_server_counts_in_redis_over_tls() {
     let (status, _, answer) = without.call("POST", "/v1/auth/login", Some(&body));
     assert_eq!(status, 503, "{answer}");
     without.kill();
-    let server = Server::start_with(
-        &binary,
-        &db,
-        &[
-            ("REDIS_URL", url.as_str()),
-            ("REDIS_KEY_PREFIX", prefix.as_str()),
-            ("REDIS_UNREACHABLE", "refuse"),
-            ("SSL_CERT_FILE", ca.to_str().unwrap()),
-            ("CONFINE", confine),
-        ],
-    );
-    assert!(
-        server
-            .startup
-            .iter()
-            .any(|l| l.contains("counting rate limits in Redis") && l.contains("rediss://")),
-        "{:?}",
-        server.startup
-    );
-    let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
-    let statuses: Vec<u16> = (0..quota + 1)
-        .map(|_| server.call("POST", "/v1/auth/login", Some(&body)).0)
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 401).count(),
-        quota as usize,
-        "{statuses:?}"
-    );
-    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    let (status, _, ready) = server.call("GET", "/ready", None);
-    assert_eq!(status, 200, "{ready}");
-    server.kill();
+    // The test CA as the process's roots (`SSL_CERT_FILE`), then as Redis's alone
+    // (`REDIS_CA_FILE`), each with a quota of its own.
+    let ca = ca.to_str().unwrap();
+    for (i, roots) in [("SSL_CERT_FILE", ca), ("REDIS_CA_FILE", ca)]
+        .into_iter()
+        .enumerate()
+    {
+        let prefix = format!("{prefix}:{i}");
+        let server = Server::start_with(
+            &binary,
+            &db,
+            &[
+                ("REDIS_URL", url.as_str()),
+                ("REDIS_KEY_PREFIX", prefix.as_str()),
+                ("REDIS_UNREACHABLE", "refuse"),
+                roots,
+                ("CONFINE", confine),
+            ],
+        );
+        assert!(
+            server
+                .startup
+                .iter()
+                .any(|l| l.contains("counting rate limits in Redis") && l.contains("rediss://")),
+            "{roots:?}: {:?}",
+            server.startup
+        );
+        let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
+        let statuses: Vec<u16> = (0..quota + 1)
+            .map(|_| server.call("POST", "/v1/auth/login", Some(&body)).0)
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 401).count(),
+            quota as usize,
+            "{roots:?}: {statuses:?}"
+        );
+        assert_eq!(statuses.last(), Some(&429), "{roots:?}: {statuses:?}");
+        let (status, _, ready) = server.call("GET", "/ready", None);
+        assert_eq!(status, 200, "{roots:?}: {ready}");
+        server.kill();
+    }
     assert!(redis.secured() >= 1, "over TLS: {}", redis.secured());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -382,6 +382,23 @@ async fn forwarded_for_is_followed_only_through_trusted_proxies() {
         said.contains("counts as 127.0.0.2 for rate limits"),
         "{said}"
     );
+    // A proxy that sends only `Forwarded`, which is not read: told to send X-Forwarded-For.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 3], 0))).unwrap();
+    let mut s = socket.connect(server.addr).await.unwrap();
+    s.write_all(
+        b"GET /client HTTP/1.1\r\nHost: t\r\nForwarded: for=192.0.2.9\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let response = String::from_utf8_lossy(&until_closed(&mut s).await).into_owned();
+    assert!(response.ends_with("\r\n\r\n127.0.0.3"), "{response}");
+    let said = logs.text();
+    assert!(
+        said.contains("come from 127.0.0.3 with a Forwarded header and no X-Forwarded-For")
+            && said.contains("have the proxy send X-Forwarded-For, and name it"),
+        "{said}"
+    );
     // Behind a proxy on 127.0.0.1 and others in 10.0.0.0/8: the first untrusted hop.
     let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
     let server = start(|s| s.with_trusted_proxies(proxies)).await;

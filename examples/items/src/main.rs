@@ -68,10 +68,15 @@ struct Args {
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = plugin_routes::TrustedProxies::parse)]
     trusted_proxies: plugin_routes::TrustedProxies,
     /// Count rate limits in this Redis (`redis://[user:password@]host[:port][/db]`, or
-    /// `rediss://` over TLS, checked against the system's roots or those `SSL_CERT_FILE` names),
-    /// shared by every server that uses it, instead of in this process.
+    /// `rediss://` over TLS, checked against the system's roots, which `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` replace, or `REDIS_CA_FILE`'s), shared by every server that uses it,
+    /// instead of in this process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// The certificate authorities (PEM) a `rediss://` Redis's certificate is checked against, in
+    /// place of the system's roots for Redis alone: a private CA, say.
+    #[arg(long, env = "REDIS_CA_FILE")]
+    redis_ca_file: Option<PathBuf>,
     /// What happens to requests to rate-limited routes while Redis cannot be reached: `admit`
     /// them uncounted, or `refuse` them with 503.
     #[arg(long, env = "REDIS_UNREACHABLE", default_value = "admit", value_parser = ["admit", "refuse"])]
@@ -112,8 +117,9 @@ struct Args {
     #[arg(long, env = "OPERATIONS_GRACE_SECS")]
     operations_grace_secs: Option<u64>,
     /// Confine the whole server process with Landlock (Linux) to what its plugins declare and
-    /// what it needs (its database's directory, its port, the temporary directory): it starts
-    /// once to find that out, then again, confined before it makes any thread.
+    /// what it needs (its database's directory or port and TLS files, Redis's port and roots,
+    /// the OTLP endpoint's port, its port, the temporary directory, its configuration files): it
+    /// starts once to find that out, then again, confined before it makes any thread.
     #[arg(long, env = "CONFINE")]
     confine: bool,
     /// How many failed authentications one client address may make per minute before it is
@@ -412,11 +418,21 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             "refuse" => WhenUnreachable::Refuse,
             _ => WhenUnreachable::Admit,
         };
-        config = config.with_limit_store(
-            LimitStore::redis(redis)?
-                .when_unreachable(then)
-                .key_prefix(args.redis_key_prefix.clone()),
-        );
+        let mut store = LimitStore::redis(redis)?
+            .when_unreachable(then)
+            .key_prefix(args.redis_key_prefix.clone());
+        if let Some(file) = args
+            .redis_ca_file
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty())
+        {
+            let pem = std::fs::read(file)
+                .map_err(|e| format!("REDIS_CA_FILE {}: {e}", file.display()))?;
+            store = store
+                .with_roots(&pem)
+                .map_err(|e| format!("REDIS_CA_FILE {}: {e}", file.display()))?;
+        }
+        config = config.with_limit_store(store);
         tracing::info!(
             when_unreachable = %args.redis_unreachable,
             "rate limits are to be counted in Redis, shared with every server using it"
@@ -562,8 +578,8 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
 
 /// What the confined server may reach: its plugins' declarations with the values their starts
 /// gave, its database (the SQLite file's directory, or the PostgreSQL port and the certificate
-/// files its URL names), Redis's port and the root certificates `SSL_CERT_FILE` and
-/// `SSL_CERT_DIR` name, its own port, the temporary directory and the configuration files it
+/// files its URL names), Redis's port and the root certificates `SSL_CERT_FILE`, `SSL_CERT_DIR`
+/// and `REDIS_CA_FILE` name, its own port, the temporary directory and the configuration files it
 /// reads again.
 fn server_reach(
     args: &Args,
@@ -602,6 +618,13 @@ fn server_reach(
     }
     for path in root_certificates() {
         reach = reach.read(path);
+    }
+    if let Some(file) = args
+        .redis_ca_file
+        .as_ref()
+        .filter(|f| !f.as_os_str().is_empty())
+    {
+        reach = reach.read(std::fs::canonicalize(file).map_err(|e| format!("REDIS_CA_FILE: {e}"))?);
     }
     if let Some(endpoint) = otlp_endpoint() {
         reach = reach.connect(port_of(&endpoint, 4318));

@@ -127,15 +127,27 @@ fn system_roots() -> Result<rustls::RootCertStore, String> {
         let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
         why.join("; ")
     };
+    // Where they were looked for: the variables that name them, or the default locations.
+    let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .into_iter()
+        .filter_map(|var| {
+            std::env::var_os(var).map(|v| format!("{var}={}", std::path::Path::new(&v).display()))
+        })
+        .collect();
+    let place = if named.is_empty() {
+        "the system's default locations".to_owned()
+    } else {
+        format!("{} (in place of the system's)", named.join(" and "))
+    };
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(found.certs.iter().cloned());
     if roots.is_empty() {
         return Err(format!(
-            "no root certificate to check Redis's against: the system has none{}",
+            "no root certificate to check Redis's against could be read from {place}{}",
             if found.errors.is_empty() {
                 String::new()
             } else {
-                format!(" that could be read ({})", why())
+                format!(": {}", why())
             }
         ));
     }
@@ -143,8 +155,8 @@ fn system_roots() -> Result<rustls::RootCertStore, String> {
         tracing::warn!(
             roots = roots.len(),
             errors = %why(),
-            "some of the system's root certificates could not be read; Redis over TLS is checked \
-             against those that could"
+            "some root certificates in {place} could not be read; Redis over TLS is checked \
+             against the others"
         );
     }
     Ok(roots)
@@ -340,14 +352,31 @@ const UNREACHABLE: u8 = 2;
 pub(crate) struct RedisCounter {
     settings: RedisLimits,
     connection: Arc<Mutex<Option<Connection>>>,
-    /// The connection being opened, if one is: its outcome, once there is one. Requests meeting
-    /// a closed connection wait for the one open under way rather than open one each.
-    opening: Arc<Mutex<Option<Opening>>>,
+    /// The connection being opened, or why the last attempt failed. Requests meeting a closed
+    /// connection wait for the one attempt under way rather than make one each.
+    opening: Arc<Mutex<Attempt>>,
     state: AtomicU8,
 }
 
 /// Where the outcome of opening a connection is told.
 type Opening = watch::Receiver<Option<Result<Connection, String>>>;
+
+/// The last attempt to open a connection.
+#[derive(Default)]
+enum Attempt {
+    /// None yet, or the last one succeeded.
+    #[default]
+    None,
+    /// Under way since then.
+    Open(tokio::time::Instant, Opening),
+    /// Failed then, for this reason: the next waits [`RETRY_AFTER`].
+    Failed(tokio::time::Instant, String),
+}
+
+/// How long after a failed attempt to connect the next is made: meanwhile requests are told at
+/// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
+/// at the rate requests come.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How long opening a connection may take at the least, whatever the store's timeout: a
 /// request gives up on it after its own timeout, but the open goes on, so that a connection
@@ -543,12 +572,29 @@ impl RedisCounter {
             return Ok(c);
         }
         let mut outcome = {
-            let mut opening = lock(&self.opening);
+            let mut attempt = lock(&self.opening);
             // Opened meanwhile: the open stores its connection before it clears `opening`.
             if let Some(c) = live(&self.connection) {
                 return Ok(c);
             }
-            opening.get_or_insert_with(|| self.open()).clone()
+            match &*attempt {
+                // An attempt that has taken longer than a request may wait is not waited for:
+                // a Redis gone silent costs the requests that meet it at first one timeout, not
+                // each request one until the attempt gives up.
+                Attempt::Open(since, _) if since.elapsed() >= self.settings.timeout => {
+                    return Err(format!(
+                        "no connection yet: the one being made has taken {} ms so far",
+                        since.elapsed().as_millis()
+                    ));
+                }
+                Attempt::Open(_, outcome) => outcome.clone(),
+                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
+                _ => {
+                    let outcome = self.open();
+                    *attempt = Attempt::Open(tokio::time::Instant::now(), outcome.clone());
+                    outcome
+                }
+            }
         };
         let told = outcome
             .wait_for(Option::is_some)
@@ -569,14 +615,14 @@ impl RedisCounter {
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
         let bound = self.settings.timeout.max(OPEN_AT_LEAST);
         tokio::spawn(async move {
-            let outcome = match tokio::time::timeout(bound, Connection::open(&target)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(format!("no connection within {} ms", bound.as_millis())),
-            };
+            let outcome = Connection::open(&target, bound).await;
             if let Ok(c) = &outcome {
                 *lock(&slot) = Some(c.clone());
             }
-            *lock(&opening) = None;
+            *lock(&opening) = match &outcome {
+                Ok(_) => Attempt::None,
+                Err(why) => Attempt::Failed(tokio::time::Instant::now(), why.clone()),
+            };
             tell.send_replace(Some(outcome));
         });
         told
@@ -690,28 +736,48 @@ impl Connection {
         self.closer.0.notify_one();
     }
 
-    async fn open(target: &Target) -> Result<Connection, String> {
+    /// Connects to `target`, each step (the TCP connection, the TLS handshake, Redis's first
+    /// answers) within `bound`, and says which step failed.
+    async fn open(target: &Target, bound: Duration) -> Result<Connection, String> {
+        let within = |what: &str| format!("{what} within {} ms", bound.as_millis());
         // Over TLS, what the certificate is checked against, before anything is sent.
         #[cfg(feature = "redis-tls")]
         let tls = match &target.tls {
             Some(tls) => Some((tls.name.clone(), tls.config.clone()?)),
             None => None,
         };
-        let stream = TcpStream::connect(&target.address)
+        let stream = tokio::time::timeout(bound, TcpStream::connect(&target.address))
             .await
+            .map_err(|_| within("no connection"))?
             .map_err(|e| format!("cannot connect: {e}"))?;
         let _ = stream.set_nodelay(true);
         #[cfg(feature = "redis-tls")]
         if let Some((name, config)) = tls {
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, stream)
+            let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
+            let stream = tokio::time::timeout(bound, handshake)
                 .await
+                .map_err(|_| {
+                    within("no answer to the TLS handshake")
+                        + ": does Redis at this address serve TLS? (if not, its URL is redis://)"
+                })?
                 .map_err(|e| format!("cannot connect over TLS: {e}"))?;
             let (read, write) = tokio::io::split(stream);
-            return Self::over(read, write, target).await;
+            return tokio::time::timeout(bound, Self::over(read, write, target))
+                .await
+                .map_err(|_| within("no answer from Redis"))?;
         }
         let (read, write) = stream.into_split();
-        Self::over(read, write, target).await
+        tokio::time::timeout(bound, Self::over(read, write, target))
+            .await
+            .map_err(|_| within("no answer from Redis"))?
+            .map_err(|e| {
+                // A TLS server takes what a client in the clear sends for a broken handshake.
+                if e.contains("closed") || e.contains("reset") {
+                    format!("{e} (if this Redis serves TLS, its URL is rediss://)")
+                } else {
+                    e
+                }
+            })
     }
 
     /// A connection over `read` and `write`, logged in and with the script loaded.

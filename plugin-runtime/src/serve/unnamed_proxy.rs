@@ -28,19 +28,26 @@ pub(super) struct UnnamedProxies {
 
 impl UnnamedProxies {
     /// Whether a connection from `peer` is to have its first request looked at: a peer that
-    /// could be a proxy, that `proxies` does not name, while the list has room. One relaxed load
-    /// for a peer that passes the address test; [`Self::look_at`] takes the list's lock only for
-    /// a first request that carries the headers.
+    /// `proxies` names (it may send only `Forwarded`, which is not read) or that could be a
+    /// proxy, while the list has room. One relaxed load; [`Self::look_at`] takes the list's lock
+    /// only for a first request that carries the headers.
     pub(super) fn worth_looking_at(&self, proxies: &TrustedProxies, peer: IpAddr) -> bool {
-        could_be_a_proxy(peer) && !self.full.load(Ordering::Relaxed) && !proxies.contains(peer)
+        !self.full.load(Ordering::Relaxed) && (could_be_a_proxy(peer) || proxies.contains(peer))
     }
 
-    /// Warns of `peer` if its request was forwarded for others (`X-Forwarded-For` or
-    /// `Forwarded`) and it was not named before. Called for a connection's first request only.
-    pub(super) fn look_at(&self, peer: IpAddr, headers: &http::HeaderMap) {
-        if !headers.contains_key("x-forwarded-for")
-            && !headers.contains_key(http::header::FORWARDED)
-        {
+    /// Warns of `peer`, once, if its request was forwarded for others and the client behind it
+    /// cannot be told: from a proxy `proxies` does not name, or with only a `Forwarded` header
+    /// (RFC 7239), which is not read. Called for a connection's first request only.
+    pub(super) fn look_at(
+        &self,
+        proxies: &TrustedProxies,
+        peer: IpAddr,
+        headers: &http::HeaderMap,
+    ) {
+        let forwarded_for = headers.contains_key("x-forwarded-for");
+        let only_forwarded = !forwarded_for && headers.contains_key(http::header::FORWARDED);
+        let trusted = proxies.contains(peer);
+        if !(only_forwarded || forwarded_for && !trusted) {
             return;
         }
         // `::ffff:10.0.0.5` on a dual-stack listener is named as the IPv4 address it is.
@@ -58,19 +65,34 @@ impl UnnamedProxies {
             }
             last
         };
-        tracing::warn!(
-            %peer,
-            "requests forwarded for other clients come from {peer}, which is not a trusted proxy: \
-             their X-Forwarded-For is ignored, so every client behind it counts as {peer} for \
-             rate limits and failed logins; if it is this server's HTTP proxy and sets \
-             X-Forwarded-For itself, name it (`Serve::with_trusted_proxies`; TRUSTED_PROXIES in \
-             the example server); never name a layer-4 balancer or NAT, which passes on what \
-             clients send"
-        );
+        if only_forwarded {
+            let and = if trusted {
+                ""
+            } else {
+                ", and name it a trusted proxy"
+            };
+            tracing::warn!(
+                %peer,
+                "requests forwarded for other clients come from {peer} with a Forwarded header \
+                 and no X-Forwarded-For: only X-Forwarded-For is read, so every client behind \
+                 it counts as {peer} for rate limits and failed logins; have the proxy send \
+                 X-Forwarded-For{and}"
+            );
+        } else {
+            tracing::warn!(
+                %peer,
+                "requests forwarded for other clients come from {peer}, which is not a trusted \
+                 proxy: their X-Forwarded-For is ignored, so every client behind it counts as \
+                 {peer} for rate limits and failed logins; if it is this server's HTTP proxy \
+                 and sets X-Forwarded-For itself, name it (`Serve::with_trusted_proxies`; \
+                 TRUSTED_PROXIES in the example server); never name a layer-4 balancer or NAT, \
+                 which passes on what clients send"
+            );
+        }
         if last {
             tracing::warn!(
-                "{NAMED_AT_MOST} addresses forwarding requests without being trusted proxies \
-                 were named; further ones will not be"
+                "{NAMED_AT_MOST} addresses forwarding requests the server cannot follow were \
+                 named; further ones will not be"
             );
         }
     }
@@ -132,7 +154,7 @@ mod tests {
         forwarded.insert("x-forwarded-for", "192.0.2.1".parse().unwrap());
         let peer = |n: u8| IpAddr::from([10, 0, 0, n]);
         // Without the header nothing is named.
-        unnamed.look_at(peer(1), &http::HeaderMap::new());
+        unnamed.look_at(&none, peer(1), &http::HeaderMap::new());
         assert!(unnamed.named.lock().unwrap().is_empty());
         for n in 1..=40 {
             assert_eq!(
@@ -141,11 +163,37 @@ mod tests {
                 "{n}"
             );
             // Twice each: the second changes nothing.
-            unnamed.look_at(peer(n), &forwarded);
-            unnamed.look_at(peer(n), &forwarded);
+            unnamed.look_at(&none, peer(n), &forwarded);
+            unnamed.look_at(&none, peer(n), &forwarded);
         }
         let named = unnamed.named.lock().unwrap();
         assert_eq!(named.len(), NAMED_AT_MOST);
         assert_eq!(named[0], peer(1));
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_named_only_when_it_sends_only_forwarded() {
+        let unnamed = UnnamedProxies::default();
+        let proxies = TrustedProxies::parse("10.0.0.1, 203.0.113.5").unwrap();
+        let header = |name: &'static str, value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(name, value.parse().unwrap());
+            h
+        };
+        let named = || unnamed.named.lock().unwrap().clone();
+        // A trusted proxy on a public address is looked at too.
+        assert!(unnamed.worth_looking_at(&proxies, "203.0.113.5".parse().unwrap()));
+        assert!(!unnamed.worth_looking_at(&proxies, "203.0.113.6".parse().unwrap()));
+        // Trusted and sending X-Forwarded-For: followed, nothing to say.
+        let trusted: IpAddr = "10.0.0.1".parse().unwrap();
+        unnamed.look_at(&proxies, trusted, &header("x-forwarded-for", "192.0.2.1"));
+        assert!(named().is_empty());
+        // Trusted, but only `Forwarded`, which is not read: said.
+        unnamed.look_at(&proxies, trusted, &header("forwarded", "for=192.0.2.1"));
+        assert_eq!(named(), [trusted]);
+        // Not trusted, only `Forwarded`: said too.
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        unnamed.look_at(&proxies, other, &header("forwarded", "for=192.0.2.1"));
+        assert_eq!(named(), [trusted, other]);
     }
 }
