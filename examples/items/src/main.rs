@@ -547,6 +547,17 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     // Taken once every plugin is mounted: each operation route has its worker.
     let running = operations.start();
     tracing::info!(database = %redacted_url(url), "listening on http://{addr}");
+    if args.trusted_proxies.is_empty() {
+        tracing::info!(
+            "no trusted proxies (TRUSTED_PROXIES): a client's address is its connection's, and \
+             X-Forwarded-For is not read"
+        );
+    } else {
+        tracing::info!(
+            proxies = %args.trusted_proxies,
+            "a client's address is read from X-Forwarded-For through the trusted proxies"
+        );
+    }
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );

@@ -384,7 +384,12 @@ impl SharedAuthenticator {
                         .record_failure(FAILURES_SCOPE, &shared.policy, who)
                         .await
                 {
-                    tracing::warn!(client = %who, "too many failed authentications: refused for {wait} s");
+                    // The address itself, not the key it is counted under (`a:...`).
+                    let client = match who {
+                        Who::Address(address) => address.to_string(),
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(%client, "too many failed authentications: refused for {wait} s");
                     return Err(too_many_failures(&shared.policy, wait));
                 }
                 return Err(error);

@@ -270,7 +270,7 @@ impl LimitStore {
         match &self.0.backend {
             Backend::Memory(_) => None,
             #[cfg(feature = "redis")]
-            Backend::Redis(r) => Some(r.ping().await),
+            Backend::Redis(r) => Some(r.probe().await),
         }
     }
 

@@ -229,7 +229,8 @@ impl RedisLimits {
         };
         if name.is_empty() || inner.contains(['[', ']']) || (name.contains(':') && !bracketed) {
             return Err(
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379"
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)"
                     .to_owned(),
             );
         }
@@ -334,12 +335,14 @@ impl RedisLimits {
         self
     }
 
-    /// How long a place under a concurrency cap is leased for (default 30 s, at least 1 s).
+    /// How long a place under a concurrency cap is leased for (default 30 s, at least 3 s).
     /// A server renews the leases it holds every third of that; the places of a server that
-    /// dies free themselves once their leases lapse.
+    /// dies free themselves once their leases lapse. At least 3 s, so that a renewal that meets
+    /// a failed connection can wait out the second before the next is tried and still be in
+    /// time.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_secs(1));
+        self.lease = lease.max(Duration::from_secs(3));
         self
     }
 }
@@ -417,7 +420,8 @@ impl RedisCounter {
     /// Sends one command (a script of its own, say) and waits for its answer within the
     /// store's timeout; a failure counts as Redis being unreachable, as a check's does.
     pub(super) async fn command(&self, args: Vec<Vec<u8>>) -> Result<Reply, Unreachable> {
-        self.command_expecting(args, |reply| match reply {
+        let bound = self.settings.timeout;
+        self.command_expecting(args, bound, |reply| match reply {
             Reply::Error(e) => Err(e.clone()),
             _ => Ok(()),
         })
@@ -429,6 +433,7 @@ impl RedisCounter {
     async fn command_expecting(
         &self,
         args: Vec<Vec<u8>>,
+        within: Duration,
         expected: fn(&Reply) -> Result<(), String>,
     ) -> Result<Reply, Unreachable> {
         let current = self.current();
@@ -436,7 +441,7 @@ impl RedisCounter {
             let conn = self.connection().await?;
             conn.send(args).await
         };
-        match tokio::time::timeout(self.settings.timeout, sent).await {
+        match tokio::time::timeout(within, sent).await {
             Ok(Ok(reply)) => match expected(&reply) {
                 Ok(()) => {
                     self.succeeded();
@@ -489,16 +494,34 @@ impl RedisCounter {
         }
     }
 
-    /// Sends `PING` within the store's timeout, and logs a change in whether Redis answers as
-    /// a request's command does.
+    /// Sends `PING`, waiting as long as a connection may take to make (the longer of the
+    /// store's timeout and [`OPEN_AT_LEAST`]: at start, a Redis far away is not logged
+    /// unreachable for taking longer than a request waits), and logs a change in whether Redis
+    /// answers as a request's command does.
     pub(crate) async fn check(&self) -> bool {
         let pong = |reply: &Reply| match reply {
             Reply::Simple(pong) if pong == "PONG" => Ok(()),
             other => Err(format!("unexpected answer {other:?} to PING")),
         };
-        self.command_expecting(vec![b"PING".to_vec()], pong)
+        let within = self.settings.timeout.max(OPEN_AT_LEAST);
+        self.command_expecting(vec![b"PING".to_vec()], within, pong)
             .await
             .is_ok()
+    }
+
+    /// Sends `PING` within the store's timeout, for the readiness route: whether Redis answers,
+    /// changing no logged state. A connection that stays silent is given up as a request's
+    /// command gives it up, so a server that limited requests no longer reach (taken out of
+    /// its load balancer for not being ready) still finds Redis again.
+    pub(crate) async fn probe(&self) -> Result<(), String> {
+        let current = self.current();
+        match tokio::time::timeout(self.settings.timeout, self.ping()).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                self.close_if_silent(current);
+                Err("no answer within the timeout".to_owned())
+            }
+        }
     }
 
     /// Sends `PING` and waits for its answer: the cost of a round trip, for comparison.
@@ -554,6 +577,12 @@ impl RedisCounter {
     /// and the next command opens another. A Redis that is slow but answering keeps its
     /// connection, and only the command that waited too long fails.
     fn timed_out(&self, seen: Option<(Arc<std::sync::atomic::AtomicU64>, u64)>) -> Unreachable {
+        self.close_if_silent(seen);
+        self.failed("no answer within the timeout")
+    }
+
+    /// Closes the connection `seen` before a command if nothing was read on it since.
+    fn close_if_silent(&self, seen: Option<(Arc<std::sync::atomic::AtomicU64>, u64)>) {
         if let Some((heard, then)) = seen
             && heard.load(Ordering::Relaxed) == then
         {
@@ -564,7 +593,6 @@ impl RedisCounter {
                 silent.close();
             }
         }
-        self.failed("no answer within the timeout")
     }
 
     async fn connection(&self) -> Result<Connection, String> {
@@ -581,13 +609,21 @@ impl RedisCounter {
                 // An attempt that has taken longer than a request may wait is not waited for:
                 // a Redis gone silent costs the requests that meet it at first one timeout, not
                 // each request one until the attempt gives up.
-                Attempt::Open(since, _) if since.elapsed() >= self.settings.timeout => {
+                Attempt::Open(since, outcome)
+                    if since.elapsed() >= self.settings.timeout
+                        && outcome.has_changed().is_ok() =>
+                {
                     return Err(format!(
                         "no connection yet: the one being made has taken {} ms so far",
                         since.elapsed().as_millis()
                     ));
                 }
-                Attempt::Open(_, outcome) => outcome.clone(),
+                // An attempt whose task ended without a word (its runtime shut down) is none.
+                Attempt::Open(_, outcome)
+                    if outcome.has_changed().is_ok() || outcome.borrow().is_some() =>
+                {
+                    outcome.clone()
+                }
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
                 _ => {
                     let outcome = self.open();
@@ -770,14 +806,6 @@ impl Connection {
         tokio::time::timeout(bound, Self::over(read, write, target))
             .await
             .map_err(|_| within("no answer from Redis"))?
-            .map_err(|e| {
-                // A TLS server takes what a client in the clear sends for a broken handshake.
-                if e.contains("closed") || e.contains("reset") {
-                    format!("{e} (if this Redis serves TLS, its URL is rediss://)")
-                } else {
-                    e
-                }
-            })
     }
 
     /// A connection over `read` and `write`, logged in and with the script loaded.
@@ -883,9 +911,20 @@ impl Connection {
             answers.push((what, conn.enqueue(&args).await?));
         }
         for (what, answer) in answers {
-            let reply = answer
-                .await
-                .map_err(|_| "the connection closed".to_owned())??;
+            let reply = match answer.await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e))
+                    if conn.heard.load(Ordering::Relaxed) == 0 && target.scheme() == "redis" =>
+                {
+                    // Closed before a word: what a TLS server does with a client in the clear.
+                    return Err(format!(
+                        "{e} before Redis answered: if it serves TLS, its URL is rediss://; or \
+                         a proxy in front of it has no Redis behind it"
+                    ));
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err("the connection closed".to_owned()),
+            };
             match (what, reply) {
                 ("SCRIPT LOAD", Reply::Bulk(Some(sha))) => {
                     conn.script =
@@ -893,7 +932,16 @@ impl Connection {
                 }
                 ("SCRIPT LOAD", other) => return Err(format!("SCRIPT LOAD answered {other:?}")),
                 (_, Reply::Simple(s)) if s == "OK" => {}
-                // Never echo the answer to AUTH: it might quote what was sent.
+                // Redis's own words (`WRONGPASS ...`, `ERR max number of clients reached`), with
+                // the password taken out should they ever quote it.
+                (what, Reply::Error(e)) => {
+                    let mut said = e;
+                    if let Some(password) = &target.password {
+                        said = said.replace(password.as_str(), "[redacted]");
+                    }
+                    said.truncate(said.floor_char_boundary(200));
+                    return Err(format!("{what} was refused: {said}"));
+                }
                 (what, _) => return Err(format!("{what} was refused")),
             }
         }
@@ -906,10 +954,11 @@ impl Connection {
         args: &[Vec<u8>],
     ) -> Result<oneshot::Receiver<Result<Reply, String>>, String> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send((encode(args), tx))
-            .await
-            .map_err(|_| "the connection closed".to_owned())?;
+        if self.commands.send((encode(args), tx)).await.is_err() {
+            // Its writer is gone (with the runtime it ran on): the next command opens another.
+            self.alive.store(false, Ordering::Relaxed);
+            return Err("the connection closed".to_owned());
+        }
         Ok(rx)
     }
 
@@ -1071,23 +1120,28 @@ mod tests {
             ),
             (
                 "redis://:6379",
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)",
             ),
             (
                 "redis://2001:db8::5",
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)",
             ),
             (
                 "redis://[::1",
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)",
             ),
             (
                 "redis://[::1]]:6380",
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)",
             ),
             (
                 "redis://[]",
-                "a Redis URL needs a host, an IPv6 address in brackets: redis://[::1]:6379",
+                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
+                 password goes before an `@` (redis://:password@host:6379)",
             ),
         ] {
             let e = RedisLimits::parse(url).unwrap_err();
@@ -1168,5 +1222,76 @@ mod tests {
             let e = RedisLimits::parse("rediss://ann:pw@host").unwrap_err();
             assert!(e.contains("`redis-tls`") && !e.contains("pw"), "{e}");
         }
+    }
+
+    /// Logging in, choosing the database and loading the script go out together; a refusal is
+    /// said in Redis's words, never with the password.
+    #[tokio::test]
+    async fn a_refused_login_is_said_in_redis_words() {
+        let target = RedisLimits::parse("redis://:s3cret@cache/2")
+            .unwrap()
+            .target;
+        let (client, mut server) = tokio::io::duplex(4096);
+        let answered = tokio::spawn(async move {
+            let mut got = vec![0u8; 4096];
+            let mut read = 0;
+            // All three commands arrive before any answer is sent.
+            while !String::from_utf8_lossy(&got[..read]).contains("LOAD") {
+                read += server.read(&mut got[read..]).await.unwrap();
+            }
+            server
+                .write_all(
+                    b"-WRONGPASS invalid username-password pair\r\n\
+                      -NOAUTH Authentication required.\r\n-NOAUTH Authentication required.\r\n",
+                )
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&got[..read]).into_owned()
+        });
+        let (read, write) = tokio::io::split(client);
+        let Err(e) = Connection::over(read, write, &target).await else {
+            panic!("the login was refused");
+        };
+        assert_eq!(
+            e,
+            "AUTH was refused: WRONGPASS invalid username-password pair"
+        );
+        let sent = answered.await.unwrap();
+        assert!(sent.contains("AUTH") && sent.contains("SELECT"), "{sent}");
+    }
+
+    /// A connection closed before Redis says a word (a TLS port spoken to in the clear) is said
+    /// to be perhaps that.
+    #[tokio::test]
+    async fn a_connection_closed_before_a_word_hints_at_tls() {
+        let target = RedisLimits::parse("redis://cache").unwrap().target;
+        let (client, server) = tokio::io::duplex(4096);
+        drop(server);
+        let (read, write) = tokio::io::split(client);
+        let Err(e) = Connection::over(read, write, &target).await else {
+            panic!("nothing answered");
+        };
+        assert!(e.contains("its URL is rediss://"), "{e}");
+    }
+
+    /// An attempt whose task ended without telling (its runtime shut down) does not hold the
+    /// store: the next request makes another.
+    #[tokio::test]
+    async fn an_attempt_that_never_told_is_made_again() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let counter =
+            RedisCounter::new(RedisLimits::parse(&format!("redis://127.0.0.1:{port}")).unwrap());
+        let (tell, told) = watch::channel(None);
+        drop(tell);
+        let long_ago = tokio::time::Instant::now() - Duration::from_secs(60);
+        *lock(&counter.opening) = Attempt::Open(long_ago, told);
+        let Err(e) = counter.connection().await else {
+            panic!("nothing listens");
+        };
+        assert!(e.starts_with("cannot connect"), "{e}");
     }
 }

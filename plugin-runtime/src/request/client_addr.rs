@@ -47,6 +47,25 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<(IpAddr, u8)>);
 
+/// As [`TrustedProxies::parse`] reads them: `10.0.0.0/8, 127.0.0.1` (a whole address without
+/// its prefix length).
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, &(ip, bits)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            let whole = if ip.is_ipv4() { 32 } else { 128 };
+            if bits == whole {
+                write!(f, "{ip}")?;
+            } else {
+                write!(f, "{ip}/{bits}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TrustedProxies {
     /// No proxy is trusted: the client is always the peer.
     pub fn none() -> Self {
@@ -83,6 +102,11 @@ impl TrustedProxies {
             ranges.push((ip, bits));
         }
         Ok(TrustedProxies(ranges))
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Whether `ip` is one of the proxies.
@@ -171,6 +195,9 @@ mod tests {
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("proxy.internal").is_err());
         assert_eq!(TrustedProxies::parse(" ").unwrap(), TrustedProxies::none());
+        // Written back as it is read.
+        assert_eq!(t.to_string(), "10.0.0.0/8, 192.168.1.7, fd00::/8");
+        assert!(!t.is_empty() && TrustedProxies::none().is_empty());
     }
 
     #[test]
