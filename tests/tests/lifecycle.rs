@@ -804,7 +804,8 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         ("SSL_CERT_DIR", "".as_ref()),
     ]);
     assert!(
-        said.contains("plugin `ai` cannot start: cannot build the providers' HTTP client"),
+        said.contains("plugin `ai` cannot start: cannot build the providers' HTTP client")
+            && said.contains("SSL_CERT_FILE="),
         "{said}"
     );
     assert!(!said.contains("panicked"), "{said}");

@@ -91,7 +91,8 @@ async fn quotas_are_shared_through_redis_over_tls() {
     assert!(
         said.contains("the rate-limit store is unreachable")
             && said.contains("cannot connect over TLS")
-            && said.contains("UnknownIssuer"),
+            && said.contains("UnknownIssuer")
+            && said.contains("its issuer is not among the roots trusted"),
         "{said}"
     );
 }

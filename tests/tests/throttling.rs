@@ -530,3 +530,39 @@ async fn a_connection_slower_than_a_check_is_still_made_and_used() {
         "one connection, not one per check"
     );
 }
+
+/// A request that gives up on a connection being made logs Redis unreachable for its timeout;
+/// what the attempt then met (here, a connection closed before Redis said a word) is logged too,
+/// once, though the state did not change again.
+#[tokio::test]
+async fn the_reason_an_attempt_failed_is_logged_after_a_timeout() {
+    let logs = crate::fixtures::Captured::default();
+    let _logging = logs.install();
+    // Closes each connection 400 ms after accepting it, having said nothing.
+    let mute = crate::fixtures::Front::start(|client| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        drop(client);
+    });
+    let c = scarce_server(
+        LimitStore::redis(&format!("redis://127.0.0.1:{}", mute.port))
+            .unwrap()
+            .timeout(std::time::Duration::from_millis(200)),
+    );
+    let r = c.get("/v1/plugins/scarce/scarce").send().await;
+    assert_eq!(r.status(), 204, "admitted uncounted: {}", r.text());
+    // The attempt ends about 200 ms after the request gave up.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !logs.text().contains("still unreachable") && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let said = logs.text();
+    assert!(
+        said.contains("unreachable") && said.contains("no answer within the timeout"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the rate-limit store is still unreachable")
+            && said.contains("before Redis answered: if it serves TLS, its URL is rediss://"),
+        "{said}"
+    );
+}

@@ -358,7 +358,10 @@ pub(crate) struct RedisCounter {
     /// The connection being opened, or why the last attempt failed. Requests meeting a closed
     /// connection wait for the one attempt under way rather than make one each.
     opening: Arc<Mutex<Attempt>>,
-    state: AtomicU8,
+    state: Arc<AtomicU8>,
+    /// The reason last logged for Redis being unreachable: a failed attempt to connect that
+    /// gives another (a timeout at first, then what the attempt met) is logged too, once.
+    said: Arc<Mutex<Option<String>>>,
 }
 
 /// Where the outcome of opening a connection is told.
@@ -399,7 +402,8 @@ impl RedisCounter {
             settings,
             connection: Arc::default(),
             opening: Arc::default(),
-            state: AtomicU8::new(UNKNOWN),
+            state: Arc::new(AtomicU8::new(UNKNOWN)),
+            said: Arc::default(),
         }
     }
 
@@ -649,11 +653,28 @@ impl RedisCounter {
         let (tell, told) = watch::channel(None);
         let target = self.settings.target.clone();
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
+        let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
         let bound = self.settings.timeout.max(OPEN_AT_LEAST);
         tokio::spawn(async move {
             let outcome = Connection::open(&target, bound).await;
             if let Ok(c) = &outcome {
                 *lock(&slot) = Some(c.clone());
+            }
+            // Redis already logged unreachable, for another reason (a request's timeout while
+            // this attempt went on): what the attempt met is said too, once. A change of state
+            // is logged by the request that meets it.
+            if let Err(why) = &outcome
+                && state.load(Ordering::Relaxed) == UNREACHABLE
+            {
+                let mut said = lock(&said);
+                if said.as_deref() != Some(why) {
+                    tracing::warn!(
+                        redis = ?target,
+                        error = %why,
+                        "the rate-limit store is still unreachable"
+                    );
+                    *said = Some(why.clone());
+                }
             }
             *lock(&opening) = match &outcome {
                 Ok(_) => Attempt::None,
@@ -675,6 +696,7 @@ impl RedisCounter {
                 error = %why,
                 "the rate-limit store is unreachable: requests to limited routes are {then} until it is back"
             );
+            *lock(&self.said) = Some(why.to_string());
         }
         Unreachable
     }
@@ -796,7 +818,15 @@ impl Connection {
                     within("no answer to the TLS handshake")
                         + ": does Redis at this address serve TLS? (if not, its URL is redis://)"
                 })?
-                .map_err(|e| format!("cannot connect over TLS: {e}"))?;
+                .map_err(|e| {
+                    let hint = if e.to_string().contains("UnknownIssuer") {
+                        ": its issuer is not among the roots trusted (the system's, or those given \
+                         to RedisLimits::with_roots for a private CA)"
+                    } else {
+                        ""
+                    };
+                    format!("cannot connect over TLS: {e}{hint}")
+                })?;
             let (read, write) = tokio::io::split(stream);
             return tokio::time::timeout(bound, Self::over(read, write, target))
                 .await

@@ -241,6 +241,20 @@ pub fn http_client() -> Result<reqwest::Client, String> {
                 said.push_str(&format!(": {c}"));
                 cause = c.source();
             }
+            // Where the roots were looked for.
+            let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+                .into_iter()
+                .filter_map(|var| {
+                    std::env::var_os(var)
+                        .map(|v| format!("{var}={}", std::path::Path::new(&v).display()))
+                })
+                .collect();
+            if !named.is_empty() {
+                said.push_str(&format!(
+                    " (root certificates are read from {} in place of the system's)",
+                    named.join(" and ")
+                ));
+            }
             said
         })
 }
