@@ -251,7 +251,8 @@ impl LimitStore {
     }
 
     /// Whether the store answers now: always for a store in this process; for Redis, whether
-    /// it answers a `PING` within the store's timeout. The answer is logged as a request's
+    /// it answers a `PING`, waiting as long as a connection may take to make (the longer of the
+    /// store's timeout and 5 s) and then the store's timeout. The answer is logged as a request's
     /// would be: an error saying what requests to limited routes get while Redis does not
     /// answer, or that rate limits are counted in Redis. A host that calls this once at start,
     /// as the example server does, says at once that a Redis URL leads nowhere, rather than at

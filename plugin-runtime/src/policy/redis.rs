@@ -359,8 +359,9 @@ pub(crate) struct RedisCounter {
     /// connection wait for the one attempt under way rather than make one each.
     opening: Arc<Mutex<Attempt>>,
     state: Arc<AtomicU8>,
-    /// The reason last logged for Redis being unreachable: a failed attempt to connect that
-    /// gives another (a timeout at first, then what the attempt met) is logged too, once.
+    /// The reason Redis was logged unreachable for, until a failed attempt to connect that met
+    /// another (a timeout at first, then what the attempt met) is logged too: once an outage,
+    /// however its reasons change (an expired certificate's message changes every second).
     said: Arc<Mutex<Option<String>>>,
 }
 
@@ -499,15 +500,15 @@ impl RedisCounter {
     }
 
     /// Sends `PING`, waiting as long as a connection may take to make (the longer of the
-    /// store's timeout and [`OPEN_AT_LEAST`]: at start, a Redis far away is not logged
-    /// unreachable for taking longer than a request waits), and logs a change in whether Redis
-    /// answers as a request's command does.
+    /// store's timeout and [`OPEN_AT_LEAST`]) and then the timeout for the answer: at start, a
+    /// Redis far away is not logged unreachable for taking longer than a request waits. Logs a
+    /// change in whether Redis answers as a request's command does.
     pub(crate) async fn check(&self) -> bool {
         let pong = |reply: &Reply| match reply {
             Reply::Simple(pong) if pong == "PONG" => Ok(()),
             other => Err(format!("unexpected answer {other:?} to PING")),
         };
-        let within = self.settings.timeout.max(OPEN_AT_LEAST);
+        let within = self.settings.timeout.max(OPEN_AT_LEAST) + self.settings.timeout;
         self.command_expecting(vec![b"PING".to_vec()], within, pong)
             .await
             .is_ok()
@@ -622,9 +623,11 @@ impl RedisCounter {
                         since.elapsed().as_millis()
                     ));
                 }
-                // An attempt whose task ended without a word (its runtime shut down) is none.
-                Attempt::Open(_, outcome)
-                    if outcome.has_changed().is_ok() || outcome.borrow().is_some() =>
+                // An attempt whose task ended without a word (its runtime shut down), or that
+                // outlived its own bound (a runtime no longer run), is none.
+                Attempt::Open(since, outcome)
+                    if (outcome.has_changed().is_ok() || outcome.borrow().is_some())
+                        && since.elapsed() <= self.open_bound() + Duration::from_secs(1) =>
                 {
                     outcome.clone()
                 }
@@ -654,7 +657,7 @@ impl RedisCounter {
         let target = self.settings.target.clone();
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
         let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
-        let bound = self.settings.timeout.max(OPEN_AT_LEAST);
+        let bound = self.open_bound();
         tokio::spawn(async move {
             let outcome = Connection::open(&target, bound).await;
             if let Ok(c) = &outcome {
@@ -667,13 +670,13 @@ impl RedisCounter {
                 && state.load(Ordering::Relaxed) == UNREACHABLE
             {
                 let mut said = lock(&said);
-                if said.as_deref() != Some(why) {
+                if said.as_deref().is_some_and(|said| said != why) {
                     tracing::warn!(
                         redis = ?target,
                         error = %why,
                         "the rate-limit store is still unreachable"
                     );
-                    *said = Some(why.clone());
+                    *said = None;
                 }
             }
             *lock(&opening) = match &outcome {
@@ -683,6 +686,11 @@ impl RedisCounter {
             tell.send_replace(Some(outcome));
         });
         told
+    }
+
+    /// How long an attempt to connect may take.
+    fn open_bound(&self) -> Duration {
+        self.settings.timeout.max(OPEN_AT_LEAST)
     }
 
     fn failed(&self, why: &(impl std::fmt::Display + ?Sized)) -> Unreachable {
@@ -711,6 +719,18 @@ impl RedisCounter {
             _ => tracing::info!(redis = ?self.settings.target, "counting rate limits in Redis"),
         }
     }
+}
+
+/// Whether `said` may quote `password`: holds it whole, or (a long one cut short where it was
+/// quoted) any six bytes of it in a row.
+fn quotes(said: &str, password: &str) -> bool {
+    const PIECE: usize = 6;
+    let (said, password) = (said.as_bytes(), password.as_bytes());
+    let holds = |piece: &[u8]| said.windows(piece.len()).any(|w| w == piece);
+    if password.len() <= PIECE {
+        return !password.is_empty() && holds(password);
+    }
+    password.windows(PIECE).any(holds)
 }
 
 /// The connection in `slot`, if it is open.
@@ -794,9 +814,10 @@ impl Connection {
         self.closer.0.notify_one();
     }
 
-    /// Connects to `target`, each step (the TCP connection, the TLS handshake, Redis's first
-    /// answers) within `bound`, and says which step failed.
+    /// Connects to `target` within `bound`, all steps together (the TCP connection, the TLS
+    /// handshake, Redis's first answers), and says which step failed.
     async fn open(target: &Target, bound: Duration) -> Result<Connection, String> {
+        let deadline = tokio::time::Instant::now() + bound;
         let within = |what: &str| format!("{what} within {} ms", bound.as_millis());
         // Over TLS, what the certificate is checked against, before anything is sent.
         #[cfg(feature = "redis-tls")]
@@ -804,7 +825,7 @@ impl Connection {
             Some(tls) => Some((tls.name.clone(), tls.config.clone()?)),
             None => None,
         };
-        let stream = tokio::time::timeout(bound, TcpStream::connect(&target.address))
+        let stream = tokio::time::timeout_at(deadline, TcpStream::connect(&target.address))
             .await
             .map_err(|_| within("no connection"))?
             .map_err(|e| format!("cannot connect: {e}"))?;
@@ -812,7 +833,7 @@ impl Connection {
         #[cfg(feature = "redis-tls")]
         if let Some((name, config)) = tls {
             let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
-            let stream = tokio::time::timeout(bound, handshake)
+            let stream = tokio::time::timeout_at(deadline, handshake)
                 .await
                 .map_err(|_| {
                     within("no answer to the TLS handshake")
@@ -828,12 +849,12 @@ impl Connection {
                     format!("cannot connect over TLS: {e}{hint}")
                 })?;
             let (read, write) = tokio::io::split(stream);
-            return tokio::time::timeout(bound, Self::over(read, write, target))
+            return tokio::time::timeout_at(deadline, Self::over(read, write, target))
                 .await
                 .map_err(|_| within("no answer from Redis"))?;
         }
         let (read, write) = stream.into_split();
-        tokio::time::timeout(bound, Self::over(read, write, target))
+        tokio::time::timeout_at(deadline, Self::over(read, write, target))
             .await
             .map_err(|_| within("no answer from Redis"))?
     }
@@ -964,10 +985,11 @@ impl Connection {
                 (_, Reply::Simple(s)) if s == "OK" => {}
                 // Redis's own words (`WRONGPASS ...`, `ERR max number of clients reached`), with
                 // the password taken out should they ever quote it.
-                (what, Reply::Error(e)) => {
-                    let mut said = e;
-                    if let Some(password) = &target.password {
-                        said = said.replace(password.as_str(), "[redacted]");
+                (what, Reply::Error(mut said)) => {
+                    if target.password.as_deref().is_some_and(|p| quotes(&said, p)) {
+                        return Err(format!(
+                            "{what} was refused (its answer is not shown: it may quote the password)"
+                        ));
                     }
                     said.truncate(said.floor_char_boundary(200));
                     return Err(format!("{what} was refused: {said}"));
@@ -994,9 +1016,11 @@ impl Connection {
 
     async fn send(&self, args: Vec<Vec<u8>>) -> Result<Reply, String> {
         let answer = self.enqueue(&args).await?;
-        answer
-            .await
-            .map_err(|_| "the connection closed".to_owned())?
+        answer.await.map_err(|_| {
+            // Its reader is gone without answering (with the runtime it ran on).
+            self.alive.store(false, Ordering::Relaxed);
+            "the connection closed".to_owned()
+        })?
     }
 }
 
@@ -1290,6 +1314,20 @@ mod tests {
         assert!(sent.contains("AUTH") && sent.contains("SELECT"), "{sent}");
     }
 
+    /// An answer that may quote the password, whole or cut short, is not shown.
+    #[test]
+    fn an_answer_quoting_the_password_is_not_shown() {
+        assert!(quotes("ERR unknown command 'AUTH' 's3cret'", "s3cret"));
+        assert!(quotes("ERR bad 'correct-hor'", "correct-horse-battery"));
+        assert!(!quotes(
+            "WRONGPASS invalid username-password pair",
+            "correct-horse"
+        ));
+        // A short one found anywhere hides the answer.
+        assert!(quotes("WRONGPASS invalid username-password pair", "in"));
+        assert!(!quotes("WRONGPASS", ""));
+    }
+
     /// A connection closed before Redis says a word (a TLS port spoken to in the clear) is said
     /// to be perhaps that.
     #[tokio::test]
@@ -1317,7 +1355,8 @@ mod tests {
             RedisCounter::new(RedisLimits::parse(&format!("redis://127.0.0.1:{port}")).unwrap());
         let (tell, told) = watch::channel(None);
         drop(tell);
-        let long_ago = tokio::time::Instant::now() - Duration::from_secs(60);
+        let now = tokio::time::Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
         *lock(&counter.opening) = Attempt::Open(long_ago, told);
         let Err(e) = counter.connection().await else {
             panic!("nothing listens");
