@@ -452,6 +452,41 @@ async fn a_reachable_redis_is_ready() {
     assert_eq!(r.json::<Value>()["redis"], "ready");
 }
 
+/// Redis gone silent under an open connection (its host lost without a word), with nothing
+/// limited asked meanwhile (a server its load balancer took out for not being ready): readiness
+/// gives the silent connection up as a request would, and is ready again on a new one, not after
+/// the minutes TCP takes to notice.
+#[tokio::test]
+async fn readiness_finds_redis_again_after_its_connection_went_silent() {
+    let Some(upstream) = crate::throttling::redis_upstream() else {
+        return;
+    };
+    let proxy = crate::fixtures::CutProxy::start(upstream).await;
+    let pool = plugin_routes::database::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let store = LimitStore::redis(&format!("redis://127.0.0.1:{}", proxy.port()))
+        .unwrap()
+        .timeout(std::time::Duration::from_millis(300))
+        .when_unreachable(WhenUnreachable::Refuse);
+    let c = server_on(pool, store.into()).await;
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    // The connection open now forwards nothing more; a new one would.
+    proxy.freeze();
+    let r = c.get("/ready").send().await;
+    assert_eq!(r.status(), 503, "{}", r.text());
+    let mut ready = false;
+    for _ in 0..20 {
+        if c.get("/ready").send().await.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "readiness kept the silent connection");
+}
+
 /// A query that is wrong is not an outage: PostgreSQL's protocol violation (`08P01`, here a bind
 /// count that does not match) is in the connection-exception class but is answered 500.
 #[tokio::test]
