@@ -24,6 +24,8 @@ mod request;
 mod serve;
 #[cfg(feature = "auth-store")]
 mod store;
+#[cfg(any(feature = "client-tls", feature = "redis-tls"))]
+mod tls;
 
 pub mod auth;
 

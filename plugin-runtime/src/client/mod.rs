@@ -116,19 +116,8 @@ impl Client {
     /// A URL the client cannot use, or `pem` holding no certificate it can read.
     #[cfg(feature = "client-tls")]
     pub fn with_roots(base_url: &str, pem: &[u8]) -> Result<Self, ClientError> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
         let base = checked_base(base_url)?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| ClientError(format!("a root certificate: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ClientError(format!("a root certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(ClientError("no certificate in the roots given".into()));
-        }
+        let roots = crate::tls::roots_from_pem(pem).map_err(ClientError)?;
         Ok(Client::over(connector(Some(roots))?, base))
     }
 
@@ -254,19 +243,15 @@ fn connector(_: Option<()>) -> Result<Connector, ClientError> {
 /// rustls on ring, trusting `roots` or else the system's certificates; `http://` still works.
 #[cfg(feature = "client-tls")]
 fn connector(roots: Option<rustls::RootCertStore>) -> Result<Connector, ClientError> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match roots {
         Some(roots) => {
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| ClientError(format!("TLS: {e}")))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            builder.with_tls_config(config)
+            builder.with_tls_config(crate::tls::client_config(roots).map_err(ClientError)?)
         }
         None => builder
-            .with_provider_and_native_roots(provider)
+            .with_provider_and_native_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
             .map_err(|e| ClientError(format!("the system's root certificates: {e}")))?,
     };
     Ok(builder.https_or_http().enable_http1().build())

@@ -107,13 +107,7 @@ impl std::fmt::Debug for Target {
 /// A TLS client trusting `roots`: rustls on ring, as the typed clients' `client-tls`.
 #[cfg(feature = "redis-tls")]
 fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    crate::tls::client_config(roots).map(Arc::new)
 }
 
 /// The system's root certificates, read once, when the URL is read: those of the default
@@ -228,11 +222,7 @@ impl RedisLimits {
             name
         };
         if name.is_empty() || inner.contains(['[', ']']) || (name.contains(':') && !bracketed) {
-            return Err(
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)"
-                    .to_owned(),
-            );
+            return Err(NEEDS_A_HOST.to_owned());
         }
         let address = match port {
             None => format!("{host}:6379"),
@@ -290,8 +280,6 @@ impl RedisLimits {
     /// A `redis://` URL (nothing to verify), or `pem` holding no certificate that can be read.
     #[cfg(feature = "redis-tls")]
     pub fn with_roots(mut self, pem: &[u8]) -> Result<Self, String> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
         let Some(tls) = &mut self.target.tls else {
             return Err(
                 "root certificates for a redis:// URL, which is not over TLS: \
@@ -299,17 +287,7 @@ impl RedisLimits {
                     .to_owned(),
             );
         };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("a root certificate: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("a root certificate: {e}"))?;
-        }
-        if roots.is_empty() {
-            return Err("no certificate in the roots given".to_owned());
-        }
-        tls.config = Ok(tls_config(roots)?);
+        tls.config = Ok(tls_config(crate::tls::roots_from_pem(pem)?)?);
         Ok(self)
     }
 
@@ -346,6 +324,11 @@ impl RedisLimits {
         self
     }
 }
+
+/// What a URL without a host it can read is told.
+const NEEDS_A_HOST: &str = "a Redis URL needs a host, an IPv6 address in brackets \
+                            (redis://[::1]:6379); a password goes before an `@` \
+                            (redis://:password@host:6379)";
 
 const UNKNOWN: u8 = 0;
 const REACHABLE: u8 = 1;
@@ -508,7 +491,7 @@ impl RedisCounter {
             Reply::Simple(pong) if pong == "PONG" => Ok(()),
             other => Err(format!("unexpected answer {other:?} to PING")),
         };
-        let within = self.settings.timeout.max(OPEN_AT_LEAST) + self.settings.timeout;
+        let within = self.open_bound() + self.settings.timeout;
         self.command_expecting(vec![b"PING".to_vec()], within, pong)
             .await
             .is_ok()
@@ -1172,31 +1155,11 @@ mod tests {
                 "redis://:pa/ss@cache/x",
                 "the database in a Redis URL is a number (redis://host:6379/2)",
             ),
-            (
-                "redis://:6379",
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)",
-            ),
-            (
-                "redis://2001:db8::5",
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)",
-            ),
-            (
-                "redis://[::1",
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)",
-            ),
-            (
-                "redis://[::1]]:6380",
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)",
-            ),
-            (
-                "redis://[]",
-                "a Redis URL needs a host, an IPv6 address in brackets (redis://[::1]:6379); a \
-                 password goes before an `@` (redis://:password@host:6379)",
-            ),
+            ("redis://:6379", NEEDS_A_HOST),
+            ("redis://2001:db8::5", NEEDS_A_HOST),
+            ("redis://[::1", NEEDS_A_HOST),
+            ("redis://[::1]]:6380", NEEDS_A_HOST),
+            ("redis://[]", NEEDS_A_HOST),
         ] {
             let e = RedisLimits::parse(url).unwrap_err();
             assert_eq!(e, said, "{url}");
