@@ -746,7 +746,12 @@ async fn model(upstream: &Upstream, name: &str) -> Model {
     let pool = plugin_routes::database::connect(MEMORY).await.unwrap();
     let ledger = ai_plugin::ledger::Ledger::open(pool, MEMORY).await.unwrap();
     Model::new(
-        Provider::new("double", http_client().unwrap(), &upstream.base_url, None),
+        Provider::new(
+            "double",
+            http_client([&*upstream.base_url]).unwrap(),
+            &upstream.base_url,
+            None,
+        ),
         name,
         ai_plugin::cost::Prices::per_million_usd(0.0, 0.0).unwrap(),
         ai_plugin::meter::Meter::new(ledger, &ai_plugin::AiConfig::none()),

@@ -60,7 +60,12 @@ pub(crate) async fn team_on(
     if let Some(upstream) = upstream {
         let ledger = Ledger::open(pool.clone(), url).await.unwrap();
         let meter = Meter::new(ledger, &AiConfig::none());
-        let provider = Provider::new("double", http_client().unwrap(), &upstream.base_url, None);
+        let provider = Provider::new(
+            "double",
+            http_client([&*upstream.base_url]).unwrap(),
+            &upstream.base_url,
+            None,
+        );
         let free = Prices::per_million_usd(0.0, 0.0).unwrap();
         state = state.with_model(Model::new(provider, model, free, meter));
     }

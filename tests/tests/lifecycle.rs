@@ -796,10 +796,32 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         "{said}"
     );
 
-    // A provider to call, on a system whose root certificates cannot be read: said, not a panic.
+    // Confined, the first start's log is held back for the confined start to say; a first
+    // start that stops shows it, what led to the refusal included.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let said = refused(&[
+        ("CONFINE", "true".as_ref()),
+        ("REDIS_URL", redis.as_ref()),
+        ("AI_REQUIRED", "true".as_ref()),
+    ]);
+    assert!(
+        said.contains("the first start's log is shown only if it stops there")
+            && said.contains("plugin `ai` cannot start: no AI provider is configured"),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("the rate-limit store is unreachable").count(),
+        1,
+        "{said}"
+    );
+
+    // A provider to call over TLS, on a system whose root certificates cannot be read: said,
+    // not a panic (a provider over plain HTTP needs none: the next test).
     let missing = plain.join("no-such-roots.pem");
     let said = refused(&[
-        ("AI_OLLAMA_MODEL", "llama3.2".as_ref()),
+        ("AI_OPENAI_API_KEY", "sk-never-printed-0123".as_ref()),
         ("SSL_CERT_FILE", missing.as_os_str()),
         ("SSL_CERT_DIR", "".as_ref()),
     ]);
@@ -809,7 +831,43 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         "{said}"
     );
     assert!(!said.contains("panicked"), "{said}");
+    assert!(!said.contains("sk-never-printed"), "{said}");
     let _ = std::fs::remove_dir_all(plain);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A provider called over plain HTTP (a local Ollama) needs no root certificate: the example
+/// server starts on a system where none can be read, and generates through it.
+#[test]
+fn a_provider_over_plain_http_needs_no_root_certificates() {
+    use crate::server::{Server, fresh_sqlite, server_binary, user_with_key};
+    // The provider's double runs on this runtime's threads while the test calls the server.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime.block_on(crate::fake_llm::Upstream::start());
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("plain-http-provider");
+    let key = user_with_key(&binary, &url, "ollama@example.com", "ai:generate");
+    let missing = dir.join("no-such-roots.pem");
+    let mut server = Server::start_with(
+        &binary,
+        &url,
+        &[
+            ("AI_OLLAMA_MODEL", "echo"),
+            ("AI_OLLAMA_BASE_URL", &upstream.base_url),
+            ("SSL_CERT_FILE", missing.to_str().unwrap()),
+            ("SSL_CERT_DIR", ""),
+        ],
+    );
+    server.key = Some(key);
+    let (status, _, body) = server.call(
+        "POST",
+        "/v1/plugins/ai/generate",
+        Some(&serde_json::json!({"prompt": "hello there", "model": "echo"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("echo: hello there"), "{body}");
+    assert_eq!(upstream.answered(), 1);
+    server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
 

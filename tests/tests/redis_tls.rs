@@ -140,6 +140,12 @@ fn the_example_server_counts_in_redis_over_tls() {
             && said.contains("missing-ca.pem"),
         "{said}"
     );
+    // Said once, though a confined server starts twice (the first start's log is held back).
+    assert_eq!(
+        said.matches("the rate-limit store is unreachable").count(),
+        1,
+        "{said}"
+    );
     let body = serde_json::json!({"email": "tls@example.com", "password": "a guess"});
     let (status, _, answer) = without.call("POST", "/v1/auth/login", Some(&body));
     assert_eq!(status, 503, "{answer}");

@@ -52,13 +52,14 @@ impl AiState {
     /// The state for `config`, recording in `ledger`.
     ///
     /// # Errors
-    /// With providers configured, when their HTTP client cannot be built (no root certificates
-    /// can be read).
+    /// With a provider called over `https://`, when the providers' HTTP client cannot be built
+    /// (no root certificates can be read).
     pub fn new(config: AiConfig, ledger: Ledger) -> Result<Self, String> {
         // No client without a provider to call: a system without roots serves the rest.
         let mut providers = BTreeMap::new();
         if !config.providers.is_empty() {
-            let http = provider::http_client()?;
+            // Root certificates are read only when a provider is called over TLS.
+            let http = provider::http_client(config.providers.values().map(|p| &*p.base_url))?;
             for (name, p) in &config.providers {
                 let client = Provider::of_kind(
                     p.kind,

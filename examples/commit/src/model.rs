@@ -165,7 +165,7 @@ impl Model {
         let client = Provider::of_kind(
             provider.kind,
             model.provider.clone(),
-            ai_plugin::provider::http_client()?,
+            ai_plugin::provider::http_client([&*provider.base_url])?,
             &provider.base_url,
             provider.api_key.clone(),
         );

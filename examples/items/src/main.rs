@@ -29,6 +29,8 @@
     reason = "example-server is the host application, not a plugin"
 )]
 
+mod held_log;
+
 use ai_plugin::AiPlugin;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use commit_plugin::CommitPlugin;
@@ -295,7 +297,7 @@ fn start() -> Result<(), Error> {
                 )
             }),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(held_log::Stderr)
         // Colours for a person at a terminal, not in a file or a log collector's pipe.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -309,6 +311,15 @@ fn start() -> Result<(), Error> {
                 refuse_to_start(&e);
             }
             true
+        }
+        Err(_) if args.command.is_none() && args.confine => {
+            tracing::info!(
+                "confined (--confine): a first start learns what the plugins reach, then the \
+                 server starts again, confined to it; the first start's log is shown only if it \
+                 stops there"
+            );
+            held_log::hold();
+            false
         }
         _ => false,
     };
@@ -534,13 +545,20 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         let reach = server_reach(&args, &ai, commit.as_ref(), addr.port())?;
         drop(listener);
         life.stop().await;
+        let reach = reach.to_env()?;
+        // The confined start says all of this start's log again.
+        let held = held_log::drop_held();
         tracing::info!("starting again, confined");
         let failed = std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
-            .env(ServerReach::ENV, reach.to_env()?)
+            .env(ServerReach::ENV, reach)
             // SQLite's temporary files go where the reach allows, not to `/var/tmp`.
             .env("SQLITE_TMPDIR", std::env::temp_dir())
             .exec();
+        // Not started again: this start's log is all there is.
+        if let Some(lines) = held {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &lines);
+        }
         return Err(failed.into());
     }
     let app = items_example::app_of(state, ai, commit, &auth, config);
@@ -771,6 +789,8 @@ fn refuse_to_start(e: &dyn std::fmt::Display) -> ! {
 /// Why the process stops: in the log, or on stderr as it is when the log shows no errors
 /// (`RUST_LOG=off`), so that it never stops without a word.
 fn say_error(e: &dyn std::fmt::Display) {
+    // What led to it, when the first start of `--confine` held it back.
+    held_log::release();
     if tracing::enabled!(tracing::Level::ERROR) {
         tracing::error!("{e}");
     } else {

@@ -1326,4 +1326,97 @@ mod tests {
         };
         assert!(e.starts_with("cannot connect"), "{e}");
     }
+
+    /// A Redis of the fewest words on loopback: answers `SCRIPT LOAD` with a digest and `PING`
+    /// with `PONG`, on each connection it takes; its address, and how many it has taken.
+    fn tiny_redis() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("redis://{}", listener.local_addr().unwrap());
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&taken);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while let Ok(Some((Reply::Array(command), used))) = parse(&buf) {
+                            buf.drain(..used);
+                            let answer: &[u8] = match command.first() {
+                                Some(Reply::Bulk(Some(name))) if name == b"SCRIPT" => {
+                                    b"$40\r\n0123456789012345678901234567890123456789\r\n"
+                                }
+                                _ => b"+PONG\r\n",
+                            };
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                        }
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (address, taken)
+    }
+
+    /// A connection whose writer went with the runtime it was opened on (a store shared by two
+    /// runtimes, one of them shut down) is marked closed by the command that finds it so: the
+    /// next command opens another, rather than every command failing on it.
+    #[test]
+    fn a_connection_whose_writer_is_gone_is_opened_again() {
+        let (address, taken) = tiny_redis();
+        let counter = RedisCounter::new(RedisLimits::parse(&address).unwrap());
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        first.block_on(counter.ping()).unwrap();
+        // Its writer and reader ran on `first`, and end with it.
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        second.block_on(async {
+            assert_eq!(
+                counter.ping().await,
+                Err("the connection closed".to_owned())
+            );
+            counter.ping().await.unwrap();
+            counter.ping().await.unwrap();
+        });
+        assert_eq!(taken.load(Ordering::SeqCst), 2);
+    }
+
+    /// A command whose answer is dropped unsent (its reader gone without failing it) marks the
+    /// connection closed.
+    #[tokio::test]
+    async fn a_connection_whose_reader_is_gone_is_marked_closed() {
+        let (commands, mut sent) = mpsc::channel::<(Vec<u8>, Answer)>(4);
+        tokio::spawn(async move {
+            // Taken, and dropped without an answer.
+            while let Some((_, answer)) = sent.recv().await {
+                drop(answer);
+            }
+        });
+        let conn = Connection {
+            commands,
+            alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            closer: Arc::new(Closer(Arc::new(tokio::sync::Notify::new()))),
+            heard: Arc::default(),
+            script: String::new(),
+        };
+        assert_eq!(
+            conn.send(vec![b"PING".to_vec()]).await,
+            Err("the connection closed".to_owned())
+        );
+        assert!(!conn.is_alive());
+    }
 }

@@ -217,46 +217,58 @@ pub struct Provider {
     api_key: Option<String>,
 }
 
-/// The HTTP client every provider shares: rustls with ring and the system's roots.
+/// The HTTP client for providers at `base_urls`: rustls with ring, and the system's roots when
+/// one of them is called over TLS.
+///
+/// With every URL plain `http://` (a local Ollama), no root certificate is read, so a system or
+/// container without any serves them; an `https://` URL sent through that client finds no root
+/// to trust, and fails.
 ///
 /// # Errors
-/// If no TLS configuration can be built (no root certificates can be read at all), with
-/// reqwest's reasons.
-pub fn http_client() -> Result<reqwest::Client, String> {
+/// If no TLS configuration can be built (a URL is not plain `http://` and no root certificate
+/// can be read at all), with reqwest's reasons and where the roots were looked for.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the providers' client, built at start (each request's URL is checked through its route's handle, `Reach::check_url`, before it is sent), and the variables naming the roots read to say where they were looked for"
+)]
+pub fn http_client<'a>(
+    base_urls: impl IntoIterator<Item = &'a str>,
+) -> Result<reqwest::Client, String> {
+    let tls = base_urls.into_iter().any(|url| !url.starts_with("http://"));
     // reqwest is built without a crypto provider of its own; ring is this process's.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the providers' client, built at start; each request's URL is checked through its route's handle (`Reach::check_url`) before it is sent"
-    )]
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         // A redirect would take the request (and its prompt) to a host no route declared.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| {
-            let mut said = format!("cannot build the providers' HTTP client: {e}");
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                said.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            // Where the roots were looked for.
-            let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-                .into_iter()
-                .filter_map(|var| {
-                    std::env::var_os(var)
-                        .map(|v| format!("{var}={}", std::path::Path::new(&v).display()))
-                })
-                .collect();
-            if !named.is_empty() {
-                said.push_str(&format!(
-                    " (root certificates are read from {} in place of the system's)",
-                    named.join(" and ")
-                ));
-            }
-            said
-        })
+        .redirect(reqwest::redirect::Policy::none());
+    let builder = if tls {
+        builder
+    } else {
+        builder.tls_certs_only(std::iter::empty())
+    };
+    builder.build().map_err(|e| {
+        let mut said = format!("cannot build the providers' HTTP client: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            said.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        // Where the roots were looked for.
+        let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .into_iter()
+            .filter_map(|var| {
+                std::env::var_os(var)
+                    .map(|v| format!("{var}={}", std::path::Path::new(&v).display()))
+            })
+            .collect();
+        if !named.is_empty() {
+            said.push_str(&format!(
+                " (root certificates are read from {} in place of the system's)",
+                named.join(" and ")
+            ));
+        }
+        said
+    })
 }
 
 /// The most of an error answer's body read to be logged.
