@@ -721,6 +721,7 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
             .env("DATABASE_URL", &url)
             .env("PORT", port.to_string())
             .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .output()
             .unwrap();
@@ -807,7 +808,7 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
         ("AI_REQUIRED", "true".as_ref()),
     ]);
     assert!(
-        said.contains("the first start's log is shown only if it stops there")
+        said.contains("this start's log is held back, shown if it fails")
             && said.contains("plugin `ai` cannot start: no AI provider is configured"),
         "{said}"
     );
@@ -868,6 +869,123 @@ fn a_provider_over_plain_http_needs_no_root_certificates() {
     assert!(body.contains("echo: hello there"), "{body}");
     assert_eq!(upstream.answered(), 1);
     server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Confined, the server starts twice; each start-time line is said once, and what only the
+/// first start could say (a one-time release of budget holds left by a crashed server) is said
+/// by the confined start, not lost with the first start's log.
+#[test]
+fn a_confined_server_says_its_start_once() {
+    use crate::server::{Server, fresh_sqlite, server_binary};
+    let e = plugin_routes::reach::enforcement();
+    if !(e.fs.enforced && e.net.enforced) {
+        println!("skipped: the kernel cannot confine here: {e:?}");
+        return;
+    }
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("confined-start");
+    // Once unconfined, for the tables; then a hold left by a server that ended mid-call.
+    Server::start_with(&binary, &url, &[]).kill();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO ai_holds (caller, day, month, amount, created_at) \
+             VALUES ('u:crashed', '2026-12-01', '2026-12', 1000, 0)",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    // Its whole log, read until it ends: the lines released after it listens included.
+    let mut child = confined_example(&binary, &url, &redis);
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut said = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                let _ = port_tx.send(rest.split_whitespace().next().unwrap().to_owned());
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        said
+    });
+    let port = port_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the confined server listens");
+    let ready = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        s.write_all(b"GET /ready HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let said = reader.join().unwrap();
+    assert!(ready.contains("\"serverConfined\":true"), "{ready}\n{said}");
+    for once in [
+        "the rate-limit store is unreachable",
+        "started plugin=\"ai\"",
+        "released budget holds left by a server that ended during model calls",
+    ] {
+        assert_eq!(said.matches(once).count(), 1, "{once}: {said}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The example server on `url`, confined (`CONFINE=true`), counting in Redis at `redis`, its
+/// log piped.
+fn confined_example(binary: &std::path::Path, url: &str, redis: &str) -> std::process::Child {
+    std::process::Command::new(binary)
+        .env("DATABASE_URL", url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("CONFINE", "true")
+        .env("REDIS_URL", redis)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A first start of a confined server stopped by a signal (a deploy giving up on a slow start)
+/// shows the log it held: how far it got.
+#[test]
+fn a_confined_first_start_stopped_by_a_signal_shows_its_log() {
+    use crate::server::{fresh_sqlite, server_binary};
+    let binary = server_binary();
+    let (dir, url) = fresh_sqlite("confined-signal");
+    // A Redis that takes connections and never answers: the start waits on it for seconds.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = format!("redis://{}", silent.local_addr().unwrap());
+    let child = confined_example(&binary, &url, &redis);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{said}");
+    assert!(
+        said.contains("rate limits are to be counted in Redis")
+            && said.contains("stopped by a signal before the confined start"),
+        "{said}"
+    );
+    drop(silent);
     let _ = std::fs::remove_dir_all(dir);
 }
 

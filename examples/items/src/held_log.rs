@@ -1,43 +1,124 @@
-//! The log of the first start of `--confine`, held back.
+//! The log of the first start of `--confine`, held back and handed to the confined start.
 //!
 //! That start opens everything and starts every plugin only to learn what the server will
-//! reach, then starts again confined, where it says all of it again: its warnings would be read
-//! twice. Its lines are kept in memory instead, and written out only if it stops there (a
-//! refused configuration, a plugin that cannot start, an error, a panic); when it goes on to
-//! the confined start they are dropped, that start saying them itself.
+//! reach, then starts again confined, where it says most of it again: its warnings would be
+//! read twice. Its lines are kept in memory instead. If it stops there (a refused
+//! configuration, a plugin that cannot start, an error, a panic, a signal), they are written
+//! out. If it goes on, they go to the confined start in [`HANDED_OVER`], which, once it has
+//! started (or failed), writes those it did not say itself: what only happens once (stale
+//! holds released, a migration applied) is said once, and not lost.
 
+use std::collections::HashSet;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The lines held, while they are.
-static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+/// The variable the first start's held lines go to the confined start in.
+pub(crate) const HANDED_OVER: &str = "EXAMPLE_SERVER_FIRST_START_LOG";
 
-fn held() -> MutexGuard<'static, Option<Vec<u8>>> {
+/// The most held before the lines are written out as they come (a start logging at `trace`).
+const MOST_HELD: usize = 64 * 1024;
+
+/// Whether lines are being held or compared: every line of a server not confined takes only
+/// this relaxed load.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+#[derive(Default)]
+struct Held {
+    /// The first start's lines, while it holds them.
+    lines: Option<Vec<u8>>,
+    /// In the confined start, until it has started: the first start's lines, and what this
+    /// start said (each line without its time).
+    first: Option<(Vec<u8>, HashSet<Vec<u8>>)>,
+}
+
+static HELD: Mutex<Held> = Mutex::new(Held {
+    lines: None,
+    first: None,
+});
+
+fn held() -> MutexGuard<'static, Held> {
     HELD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Holds every line logged from now on, until [`release`] or [`drop_held`]; a panic writes
-/// them out before its message.
-pub(crate) fn hold() {
-    *held() = Some(Vec::new());
-    let said = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        release();
-        said(info);
-    }));
-}
-
-/// Writes out what was held, and holds nothing from now on.
-pub(crate) fn release() {
-    if let Some(lines) = held().take() {
-        let _ = std::io::stderr().write_all(&lines);
+/// A line without the time it begins with (the same line said by both starts).
+fn said(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    match line.iter().position(|&b| b == b' ') {
+        Some(space) => &line[space..],
+        None => line,
     }
 }
 
-/// Forgets what was held: a later start says it again.
-pub(crate) fn drop_held() -> Option<Vec<u8>> {
-    held().take()
+/// Holds every line logged from now on, until [`release`] or [`hand_over`]; a panic writes them
+/// out before its message.
+pub(crate) fn hold() {
+    held().lines = Some(Vec::new());
+    ACTIVE.store(true, Ordering::Relaxed);
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Not where the panic may have left the lock held (in the writer itself).
+        if let Ok(mut held) = HELD.try_lock()
+            && let Some(lines) = held.lines.take()
+        {
+            let _ = std::io::stderr().write_all(&lines);
+        }
+        before(info);
+    }));
+}
+
+/// In the confined start: the first start's lines handed over, to be compared with this start's
+/// until [`release`].
+pub(crate) fn compare(first: Vec<u8>) {
+    held().first = Some((first, HashSet::new()));
+    ACTIVE.store(true, Ordering::Relaxed);
+}
+
+/// Writes out what was held; in the confined start, the first start's lines this start did not
+/// say. Nothing is held or compared from now on.
+pub(crate) fn release() {
+    let (lines, first) = {
+        let mut held = held();
+        ACTIVE.store(false, Ordering::Relaxed);
+        (held.lines.take(), held.first.take())
+    };
+    if let Some(lines) = lines {
+        let _ = std::io::stderr().write_all(&lines);
+    }
+    if let Some((first, seen)) = first {
+        let unsaid: Vec<&[u8]> = first
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|line| !seen.contains(said(line)))
+            .collect();
+        if !unsaid.is_empty() {
+            tracing::info!("the first start, unconfined, also said:");
+            let mut out = std::io::stderr().lock();
+            for line in unsaid {
+                let _ = out.write_all(line);
+            }
+        }
+    }
+}
+
+/// The held lines, for the confined start, or `None` if they were written out instead (too
+/// many to pass in a variable). Nothing is held from now on.
+pub(crate) fn hand_over() -> Option<Vec<u8>> {
+    let mut held = held();
+    ACTIVE.store(false, Ordering::Relaxed);
+    let lines = held.lines.take()?;
+    if lines.len() > MOST_HELD || lines.contains(&0) {
+        let _ = std::io::stderr().write_all(&lines);
+        return None;
+    }
+    Some(lines)
+}
+
+/// Puts lines taken by [`hand_over`] back, for [`release`] to write (the confined start could
+/// not be started).
+pub(crate) fn take_back(lines: Vec<u8>) {
+    held().lines = Some(lines);
+    ACTIVE.store(true, Ordering::Relaxed);
 }
 
 /// The log's writer: stderr, or memory while lines are held.
@@ -53,13 +134,31 @@ impl<'a> MakeWriter<'a> for Stderr {
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match held().as_mut() {
-            Some(lines) => {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    /// One event, whole (tracing's writer writes each event at once).
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if ACTIVE.load(Ordering::Relaxed) {
+            let mut held = held();
+            if let Some(lines) = held.lines.as_mut() {
                 lines.extend_from_slice(buf);
-                Ok(buf.len())
+                if lines.len() > MOST_HELD {
+                    // Too many to hold: written out, and the rest as it comes.
+                    let lines = held.lines.take().unwrap_or_default();
+                    drop(held);
+                    return std::io::stderr().write_all(&lines);
+                }
+                return Ok(());
             }
-            None => std::io::stderr().write(buf),
+            if let Some((_, seen)) = held.first.as_mut() {
+                for line in buf.split_inclusive(|&b| b == b'\n') {
+                    seen.insert(said(line).to_vec());
+                }
+            }
         }
+        std::io::stderr().write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

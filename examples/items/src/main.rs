@@ -45,6 +45,7 @@ use plugin_routes::{
 };
 use std::io::Read;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -306,6 +307,10 @@ fn start() -> Result<(), Error> {
     // every thread made from here on (the runtime's, the database's) is confined too.
     let confined = match std::env::var(ServerReach::ENV) {
         Ok(value) if args.command.is_none() && args.confine => {
+            // What the first start said, to be said here unless this start says it too.
+            if let Some(first) = std::env::var_os(held_log::HANDED_OVER) {
+                held_log::compare(std::os::unix::ffi::OsStringExt::into_vec(first));
+            }
             let reach = ServerReach::from_env_value(&value)?;
             if let Err(e) = reach.confine_this_thread() {
                 refuse_to_start(&e);
@@ -314,9 +319,9 @@ fn start() -> Result<(), Error> {
         }
         Err(_) if args.command.is_none() && args.confine => {
             tracing::info!(
-                "confined (--confine): a first start learns what the plugins reach, then the \
-                 server starts again, confined to it; the first start's log is shown only if it \
-                 stops there"
+                "confining the server (CONFINE): this first start finds what the plugins reach, \
+                 then the server starts again confined to it; this start's log is held back, \
+                 shown if it fails, and otherwise said by the confined start"
             );
             held_log::hold();
             false
@@ -330,6 +335,25 @@ fn start() -> Result<(), Error> {
 }
 
 async fn run(args: Args, confined: bool) -> Result<(), Error> {
+    if args.confine && !confined {
+        // Stopped by a signal during the first start: what it held is shown.
+        tokio::spawn(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            let code = tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            };
+            held_log::release();
+            tracing::warn!("stopped by a signal before the confined start");
+            std::process::exit(code);
+        });
+    }
     let config = args
         .rate_limits
         .iter()
@@ -546,18 +570,23 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         drop(listener);
         life.stop().await;
         let reach = reach.to_env()?;
-        // The confined start says all of this start's log again.
-        let held = held_log::drop_held();
-        tracing::info!("starting again, confined");
-        let failed = std::process::Command::new(std::env::current_exe()?)
+        let program = std::env::current_exe()?;
+        let mut again = std::process::Command::new(program);
+        again
             .args(std::env::args_os().skip(1))
             .env(ServerReach::ENV, reach)
             // SQLite's temporary files go where the reach allows, not to `/var/tmp`.
-            .env("SQLITE_TMPDIR", std::env::temp_dir())
-            .exec();
-        // Not started again: this start's log is all there is.
+            .env("SQLITE_TMPDIR", std::env::temp_dir());
+        // The confined start says what this one held, unless it says it itself.
+        let held = held_log::hand_over();
+        if let Some(lines) = &held {
+            again.env(held_log::HANDED_OVER, std::ffi::OsStr::from_bytes(lines));
+        }
+        tracing::info!("starting again, confined");
+        let failed = again.exec();
+        // Not started again: this start's log is all there is, said with the error.
         if let Some(lines) = held {
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), &lines);
+            held_log::take_back(lines);
         }
         return Err(failed.into());
     }
@@ -579,6 +608,8 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );
+    // Confined: what the first start said and this one did not.
+    held_log::release();
     // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain. The
     // plugins' stop hooks run after the drain, or after serving failed.
     let served = plugin_routes::serve(listener, app)
