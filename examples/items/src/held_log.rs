@@ -56,23 +56,26 @@ fn said(line: &[u8]) -> &[u8] {
 pub(crate) fn hold() {
     held().lines = Some(Vec::new());
     ACTIVE.store(true, Ordering::Relaxed);
-    let before = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        // Not where the panic may have left the lock held (in the writer itself).
-        if let Ok(mut held) = HELD.try_lock()
-            && let Some(lines) = held.lines.take()
-        {
-            let _ = std::io::stderr().write_all(&lines);
-        }
-        before(info);
-    }));
+    release_on_panic();
 }
 
 /// In the confined start: the first start's lines handed over, to be compared with this start's
-/// until [`release`].
+/// until [`release`]; a panic writes those not said before its message.
 pub(crate) fn compare(first: Vec<u8>) {
     held().first = Some((first, HashSet::new()));
     ACTIVE.store(true, Ordering::Relaxed);
+    release_on_panic();
+}
+
+fn release_on_panic() {
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Not where the panic may have left the lock held (in the writer itself).
+        if ACTIVE.load(Ordering::Relaxed) && HELD.try_lock().is_ok() {
+            release();
+        }
+        before(info);
+    }));
 }
 
 /// Writes out what was held; in the confined start, the first start's lines this start did not

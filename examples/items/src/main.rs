@@ -335,8 +335,10 @@ fn start() -> Result<(), Error> {
 }
 
 async fn run(args: Args, confined: bool) -> Result<(), Error> {
-    if args.confine && !confined {
-        // Stopped by a signal during the first start: what it held is shown.
+    // Stopped by a signal before it listens, a start of `--confine` shows what it held (the
+    // first start) or what the first start said and it did not (the confined start), and ends
+    // with the shell's status for the signal.
+    let watch = (args.confine && args.command.is_none()).then(|| {
         tokio::spawn(async {
             use tokio::signal::unix::{SignalKind, signal};
             let (Ok(mut interrupt), Ok(mut terminate)) = (
@@ -350,10 +352,10 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
                 _ = terminate.recv() => 143,
             };
             held_log::release();
-            tracing::warn!("stopped by a signal before the confined start");
+            tracing::warn!("stopped by a signal before the server listened");
             std::process::exit(code);
-        });
-    }
+        })
+    });
     let config = args
         .rate_limits
         .iter()
@@ -579,14 +581,20 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             .env("SQLITE_TMPDIR", std::env::temp_dir());
         // The confined start says what this one held, unless it says it itself.
         let held = held_log::hand_over();
-        if let Some(lines) = &held {
-            again.env(held_log::HANDED_OVER, std::ffi::OsStr::from_bytes(lines));
-        }
+        match &held {
+            Some(lines) => again.env(held_log::HANDED_OVER, std::ffi::OsStr::from_bytes(lines)),
+            None => again.env_remove(held_log::HANDED_OVER),
+        };
         tracing::info!("starting again, confined");
-        let failed = again.exec();
-        // Not started again: this start's log is all there is, said with the error.
+        let mut failed = again.exec();
         if let Some(lines) = held {
+            // Not started again: this start's log, said with the error; or said now, and the
+            // start made again without it, when the environment was too large with it (E2BIG).
             held_log::take_back(lines);
+            if failed.raw_os_error() == Some(7) {
+                held_log::release();
+                failed = again.env_remove(held_log::HANDED_OVER).exec();
+            }
         }
         return Err(failed.into());
     }
@@ -608,8 +616,12 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
     tracing::info!(
         "API documents at http://{addr}/openapi.json, Swagger UI at http://{addr}/docs, settings at http://{addr}/settings"
     );
-    // Confined: what the first start said and this one did not.
+    // Confined: what the first start said and this one did not; a signal from now on is the
+    // server's to drain by.
     held_log::release();
+    if let Some(watch) = watch {
+        watch.abort();
+    }
     // Heads have a deadline and a size cap, connections a cap; SIGTERM and Ctrl-C drain. The
     // plugins' stop hooks run after the drain, or after serving failed.
     let served = plugin_routes::serve(listener, app)
