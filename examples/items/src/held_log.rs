@@ -28,6 +28,8 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 struct Held {
     /// The first start's lines, while it holds them.
     lines: Option<Vec<u8>>,
+    /// Whether they grew too many to hold, and were written out.
+    overflowed: bool,
     /// In the confined start, until it has started: the first start's lines, and what this
     /// start said (each line without its time).
     first: Option<(Vec<u8>, HashSet<Vec<u8>>)>,
@@ -35,6 +37,7 @@ struct Held {
 
 static HELD: Mutex<Held> = Mutex::new(Held {
     lines: None,
+    overflowed: false,
     first: None,
 });
 
@@ -95,7 +98,15 @@ pub(crate) fn release() {
             .filter(|line| !seen.contains(said(line)))
             .collect();
         if !unsaid.is_empty() {
-            tracing::info!("the first start, unconfined, also said:");
+            // Shown with the lines under it whatever the level filtered to (they passed it).
+            const HEADER: &str = "the first start, unconfined, also said:";
+            if tracing::enabled!(tracing::Level::INFO) {
+                tracing::info!("{HEADER}");
+            } else if tracing::enabled!(tracing::Level::WARN) {
+                tracing::warn!("{HEADER}");
+            } else {
+                tracing::error!("{HEADER}");
+            }
             let mut out = std::io::stderr().lock();
             for line in unsaid {
                 let _ = out.write_all(line);
@@ -109,12 +120,28 @@ pub(crate) fn release() {
 pub(crate) fn hand_over() -> Option<Vec<u8>> {
     let mut held = held();
     ACTIVE.store(false, Ordering::Relaxed);
-    let lines = held.lines.take()?;
-    if lines.len() > MOST_HELD || lines.contains(&0) {
+    let (lines, overflowed) = (held.lines.take(), held.overflowed);
+    drop(held);
+    let Some(lines) = lines else {
+        if overflowed {
+            said_twice("more than 64 KiB of it");
+        }
+        return None;
+    };
+    if lines.contains(&0) {
         let _ = std::io::stderr().write_all(&lines);
+        said_twice("a NUL byte in it, which no variable can hold");
         return None;
     }
     Some(lines)
+}
+
+/// Says why the first start's log was shown now: the confined start says much of it again.
+pub(crate) fn said_twice(why: &str) {
+    tracing::warn!(
+        "the first start's log is shown above, not handed over ({why}): the confined start says \
+         much of it again"
+    );
 }
 
 /// Puts lines taken by [`hand_over`] back, for [`release`] to write (the confined start could
@@ -150,6 +177,7 @@ impl Write for Stderr {
                 if lines.len() > MOST_HELD {
                     // Too many to hold: written out, and the rest as it comes.
                     let lines = held.lines.take().unwrap_or_default();
+                    held.overflowed = true;
                     drop(held);
                     return std::io::stderr().write_all(&lines);
                 }

@@ -319,7 +319,7 @@ fn start() -> Result<(), Error> {
         }
         Err(_) if args.command.is_none() && args.confine => {
             tracing::info!(
-                "confining the server (CONFINE): this first start finds what the plugins reach, \
+                "confining the server (--confine, CONFINE): this first start finds what the plugins reach, \
                  then the server starts again confined to it; this start's log is held back, \
                  shown if it fails, and otherwise said by the confined start"
             );
@@ -593,6 +593,7 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
             held_log::take_back(lines);
             if failed.raw_os_error() == Some(7) {
                 held_log::release();
+                held_log::said_twice("the environment is too large to take it");
                 failed = again.env_remove(held_log::HANDED_OVER).exec();
             }
         }
