@@ -74,7 +74,7 @@ fn release_on_panic() {
     let before = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Not where the panic may have left the lock held (in the writer itself).
-        if ACTIVE.load(Ordering::Relaxed) && HELD.try_lock().is_ok() {
+        if HELD.try_lock().is_ok() {
             release();
         }
         before(info);
@@ -115,12 +115,16 @@ pub(crate) fn release() {
     }
 }
 
-/// The held lines, for the confined start, or `None` if they were written out instead (too
-/// many to pass in a variable). Nothing is held from now on.
+/// A copy of the held lines, for the confined start, or `None` if they were written out instead
+/// (too many to pass in a variable). Nothing more is held; what was is kept for [`release`]
+/// until the program is replaced, so a signal or a failure before then still shows it.
 pub(crate) fn hand_over() -> Option<Vec<u8>> {
     let mut held = held();
     ACTIVE.store(false, Ordering::Relaxed);
-    let (lines, overflowed) = (held.lines.take(), held.overflowed);
+    let (lines, overflowed) = (held.lines.clone(), held.overflowed);
+    if lines.as_ref().is_some_and(|l| l.contains(&0)) {
+        held.lines = None;
+    }
     drop(held);
     let Some(lines) = lines else {
         if overflowed {
@@ -142,13 +146,6 @@ pub(crate) fn said_twice(why: &str) {
         "the first start's log is shown above, not handed over ({why}): the confined start says \
          much of it again"
     );
-}
-
-/// Puts lines taken by [`hand_over`] back, for [`release`] to write (the confined start could
-/// not be started).
-pub(crate) fn take_back(lines: Vec<u8>) {
-    held().lines = Some(lines);
-    ACTIVE.store(true, Ordering::Relaxed);
 }
 
 /// The log's writer: stderr, or memory while lines are held.

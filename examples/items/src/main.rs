@@ -587,15 +587,12 @@ async fn run(args: Args, confined: bool) -> Result<(), Error> {
         };
         tracing::info!("starting again, confined");
         let mut failed = again.exec();
-        if let Some(lines) = held {
-            // Not started again: this start's log, said with the error; or said now, and the
-            // start made again without it, when the environment was too large with it (E2BIG).
-            held_log::take_back(lines);
-            if failed.raw_os_error() == Some(7) {
-                held_log::release();
-                held_log::said_twice("the environment is too large to take it");
-                failed = again.env_remove(held_log::HANDED_OVER).exec();
-            }
+        // Not started again: this start's log is said with the error; or said now, and the start
+        // made again without it, when the environment was too large with it (E2BIG).
+        if held.is_some() && failed.raw_os_error() == Some(7) {
+            held_log::release();
+            held_log::said_twice("the environment is too large to take it");
+            failed = again.env_remove(held_log::HANDED_OVER).exec();
         }
         return Err(failed.into());
     }
