@@ -5,8 +5,8 @@
 //! read twice. Its lines are kept in memory instead. If it stops there (a refused
 //! configuration, a plugin that cannot start, an error, a panic, a signal), they are written
 //! out. If it goes on, they go to the confined start in [`HANDED_OVER`], which, once it has
-//! started (or failed), writes those it did not say itself: what only happens once (stale
-//! holds released, a migration applied) is said once, and not lost.
+//! started (or failed, or was stopped), writes those it did not say itself: what only happens
+//! once (budget holds left by a crashed server, released) is said once, and not lost.
 
 use std::collections::HashSet;
 use std::io::Write;
