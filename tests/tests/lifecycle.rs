@@ -799,9 +799,7 @@ fn the_example_server_refuses_a_bad_configuration_before_it_listens() {
 
     // Confined, the first start's log is held back for the confined start to say; a first
     // start that stops shows it, what led to the refusal included.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let redis = format!("redis://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let redis = format!("redis://127.0.0.1:{}", crate::readiness::closed_port());
     let said = refused(&[
         ("CONFINE", "true".as_ref()),
         ("REDIS_URL", redis.as_ref()),
@@ -899,9 +897,7 @@ fn a_confined_server_says_its_start_once() {
         .await
         .unwrap();
     });
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let redis = format!("redis://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let redis = format!("redis://127.0.0.1:{}", crate::readiness::closed_port());
     // Its whole log, read until it ends: the lines released after it listens included.
     let mut child = Running(confined_example(&binary, &url, &redis));
     let (port_tx, port_rx) = std::sync::mpsc::channel();

@@ -121,23 +121,19 @@ pub(crate) fn release() {
 pub(crate) fn hand_over() -> Option<Vec<u8>> {
     let mut held = held();
     ACTIVE.store(false, Ordering::Relaxed);
-    let (lines, overflowed) = (held.lines.clone(), held.overflowed);
-    if lines.as_ref().is_some_and(|l| l.contains(&0)) {
-        held.lines = None;
-    }
-    drop(held);
-    let Some(lines) = lines else {
-        if overflowed {
-            said_twice("more than 64 KiB of it");
-        }
-        return None;
+    let why = match &held.lines {
+        Some(lines) if !lines.contains(&0) => return Some(lines.clone()),
+        Some(_) => "a NUL byte in it, which no variable can hold",
+        None if held.overflowed => "more than the 64 KiB a start holds",
+        None => return None,
     };
-    if lines.contains(&0) {
+    let lines = held.lines.take();
+    drop(held);
+    if let Some(lines) = lines {
         let _ = std::io::stderr().write_all(&lines);
-        said_twice("a NUL byte in it, which no variable can hold");
-        return None;
     }
-    Some(lines)
+    said_twice(why);
+    None
 }
 
 /// Says why the first start's log was shown now: the confined start says much of it again.

@@ -319,9 +319,9 @@ fn start() -> Result<(), Error> {
         }
         Err(_) if args.command.is_none() && args.confine => {
             tracing::info!(
-                "confining the server (--confine, CONFINE): this first start finds what the plugins reach, \
-                 then the server starts again confined to it; this start's log is held back, \
-                 shown if it fails, and otherwise said by the confined start"
+                "confining the server (--confine, CONFINE): this first start finds what the \
+                 plugins reach, then the server starts again confined to it; this start's log is \
+                 held back, shown if it fails, and otherwise said by the confined start"
             );
             held_log::hold();
             false
