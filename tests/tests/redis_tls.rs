@@ -151,11 +151,24 @@ fn the_example_server_counts_in_redis_over_tls() {
     assert_eq!(status, 503, "{answer}");
     without.kill();
     // The test CA as the process's roots (`SSL_CERT_FILE`), then as Redis's alone
-    // (`REDIS_CA_FILE`), each with a quota of its own.
+    // (`REDIS_CA_FILE`), then in a directory of roots (`SSL_CERT_DIR`) beside a file that is
+    // not PEM, each with a quota of its own.
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&ca, certs.join("test-ca.pem")).unwrap();
+    std::fs::write(
+        certs.join("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let ca = ca.to_str().unwrap();
-    for (i, roots) in [("SSL_CERT_FILE", ca), ("REDIS_CA_FILE", ca)]
-        .into_iter()
-        .enumerate()
+    for (i, roots) in [
+        ("SSL_CERT_FILE", ca),
+        ("REDIS_CA_FILE", ca),
+        ("SSL_CERT_DIR", certs.to_str().unwrap()),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let prefix = format!("{prefix}:{i}");
         let server = Server::start_with(
@@ -177,6 +190,18 @@ fn the_example_server_counts_in_redis_over_tls() {
             "{roots:?}: {:?}",
             server.startup
         );
+        if roots.0 == "SSL_CERT_DIR" {
+            // The file that could not be read is named, and the others are trusted.
+            let warned = server
+                .startup
+                .iter()
+                .find(|l| l.contains("could not be read"));
+            assert!(
+                warned.is_some_and(|l| l.contains("broken.pem") && !l.contains("test-ca.pem")),
+                "{:?}",
+                server.startup
+            );
+        }
         let quota = plugin_routes::auth::LOGIN_FAILURES_PER_EMAIL.quota;
         let statuses: Vec<u16> = (0..quota + 1)
             .map(|_| server.call("POST", "/v1/auth/login", Some(&body)).0)

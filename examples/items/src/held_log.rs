@@ -45,13 +45,40 @@ fn held() -> MutexGuard<'static, Held> {
     HELD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A line without the time it begins with (the same line said by both starts).
-fn said(line: &[u8]) -> &[u8] {
+/// A line as the two starts' lines are compared: without the time it begins with, its
+/// colours, or how long a step took (`elapsed=`, as sqlx says of each statement at `debug`),
+/// which differ between two starts saying the same thing.
+fn said(line: &[u8]) -> Vec<u8> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    match line.iter().position(|&b| b == b' ') {
+    let line = match line.iter().position(|&b| b == b' ') {
         Some(space) => &line[space..],
         None => line,
+    };
+    without_colours(line)
+        .split(|&b| b == b' ')
+        .filter(|word| !word.starts_with(b"elapsed=") && !word.starts_with(b"elapsed_secs="))
+        .collect::<Vec<_>>()
+        .join(&b' ')
+}
+
+/// `line` without the terminal's colour sequences (`ESC [ … m`) a log to a terminal has.
+fn without_colours(line: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(escape) = rest.iter().position(|&b| b == 0x1b) {
+        plain.extend_from_slice(&rest[..escape]);
+        let after = &rest[escape + 1..];
+        rest = match after.strip_prefix(b"[") {
+            // A control sequence ends at its first byte from `@` to `~`.
+            Some(sequence) => match sequence.iter().position(|b| (0x40..=0x7e).contains(b)) {
+                Some(end) => &sequence[end + 1..],
+                None => &[],
+            },
+            None => after,
+        };
     }
+    plain.extend_from_slice(rest);
+    plain
 }
 
 /// Holds every line logged from now on, until [`release`] or [`hand_over`]; a panic writes them
@@ -95,7 +122,7 @@ pub(crate) fn release() {
     if let Some((first, seen)) = first {
         let unsaid: Vec<&[u8]> = first
             .split_inclusive(|&b| b == b'\n')
-            .filter(|line| !seen.contains(said(line)))
+            .filter(|line| !seen.contains(&said(line)))
             .collect();
         if !unsaid.is_empty() {
             // Shown with the lines under it whatever the level filtered to (they passed it).
@@ -178,7 +205,7 @@ impl Write for Stderr {
             }
             if let Some((_, seen)) = held.first.as_mut() {
                 for line in buf.split_inclusive(|&b| b == b'\n') {
-                    seen.insert(said(line).to_vec());
+                    seen.insert(said(line));
                 }
             }
         }
@@ -187,5 +214,32 @@ impl Write for Stderr {
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said;
+
+    #[test]
+    fn lines_are_compared_without_their_time_colours_or_how_long_a_step_took() {
+        let first = "2026-12-07T10:00:00.000001Z DEBUG sqlx::query: summary=\"SELECT 1\" \
+                     rows_returned=1 elapsed=262.049\u{b5}s elapsed_secs=0.000262049\n";
+        let confined = "2026-12-07T10:00:00.400000Z DEBUG sqlx::query: summary=\"SELECT 1\" \
+                        rows_returned=1 elapsed=1.2ms elapsed_secs=0.0012\n";
+        assert_eq!(said(first.as_bytes()), said(confined.as_bytes()));
+        let coloured = "\x1b[2m2026-12-07T10:00:00.4Z\x1b[0m \x1b[34mDEBUG\x1b[0m \
+                        \x1b[2msqlx::query\x1b[0m\x1b[2m:\x1b[0m summary=\"SELECT 1\" \
+                        \x1b[3mrows_returned\x1b[0m\x1b[2m=\x1b[0m1 \
+                        \x1b[3melapsed\x1b[0m\x1b[2m=\x1b[0m9ms \
+                        \x1b[3melapsed_secs\x1b[0m\x1b[2m=\x1b[0m0.009";
+        assert_eq!(said(coloured.as_bytes()), said(first.as_bytes()));
+        // What the statement did still tells two lines apart.
+        let other = first.replace("rows_returned=1", "rows_returned=2");
+        assert_ne!(said(other.as_bytes()), said(first.as_bytes()));
+        assert_eq!(
+            said(b"2026-12-07T10:00:00Z  WARN the store is unreachable\n"),
+            b"  WARN the store is unreachable"
+        );
     }
 }

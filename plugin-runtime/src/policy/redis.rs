@@ -118,7 +118,21 @@ fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>,
 fn system_roots() -> Result<rustls::RootCertStore, String> {
     let found = rustls_native_certs::load_native_certs();
     let why = || {
-        let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        let mut why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        // What was wrong in a PEM file is said without the file: found again here.
+        let malformed = found
+            .errors
+            .iter()
+            .any(|e| matches!(e.kind, rustls_native_certs::ErrorKind::Pem(_)));
+        if malformed {
+            let files: Vec<String> = malformed_pem_files()
+                .iter()
+                .map(|f| format!("'{}'", f.display()))
+                .collect();
+            if !files.is_empty() {
+                why.push(format!("in {}", files.join(", ")));
+            }
+        }
         why.join("; ")
     };
     // Where they were looked for: the variables that name them, or the default locations.
@@ -154,6 +168,36 @@ fn system_roots() -> Result<rustls::RootCertStore, String> {
         );
     }
     Ok(roots)
+}
+
+/// The files `SSL_CERT_FILE` and `SSL_CERT_DIR` name (every file in the directories) that hold
+/// something that cannot be read as PEM: rustls-native-certs says what it met, not where.
+#[cfg(feature = "redis-tls")]
+fn malformed_pem_files() -> Vec<std::path::PathBuf> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::{Error, PemObject};
+    let mut files: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
+        for dir in std::env::split_paths(&dirs) {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut in_dir: Vec<_> = entries
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|path| path.is_file())
+                .collect();
+            in_dir.sort();
+            files.extend(in_dir);
+        }
+    }
+    files.retain(|path| {
+        CertificateDer::pem_file_iter(path)
+            .is_ok_and(|mut certs| certs.any(|c| matches!(c, Err(e) if !matches!(e, Error::Io(_)))))
+    });
+    files
 }
 
 impl RedisLimits {
@@ -357,15 +401,16 @@ enum Attempt {
     /// None yet, or the last one succeeded.
     #[default]
     None,
-    /// Under way since then.
-    Open(tokio::time::Instant, Opening),
+    /// Under way since then; after a failed one, with the reason that one failed for.
+    Open(tokio::time::Instant, Opening, Option<String>),
     /// Failed then, for this reason: the next waits [`RETRY_AFTER`].
     Failed(tokio::time::Instant, String),
 }
 
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
 /// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
-/// at the rate requests come.
+/// at the rate requests come. They are told so while the next attempt goes on, too: it is not
+/// waited for.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How long opening a connection may take at the least, whatever the store's timeout: a
@@ -594,10 +639,21 @@ impl RedisCounter {
                 return Ok(c);
             }
             match &*attempt {
+                // An attempt made after one failed (Redis refused, or took too long, the last
+                // time) is not waited for: during an outage, requests are told at once why the
+                // last attempt failed, as between attempts, rather than each attempt costing the
+                // requests that meet it a timeout. The one that succeeds stores its connection
+                // for the requests after it.
+                Attempt::Open(since, outcome, Some(why))
+                    if outcome.has_changed().is_ok()
+                        && since.elapsed() <= self.open_bound() + Duration::from_secs(1) =>
+                {
+                    return Err(why.clone());
+                }
                 // An attempt that has taken longer than a request may wait is not waited for:
                 // a Redis gone silent costs the requests that meet it at first one timeout, not
                 // each request one until the attempt gives up.
-                Attempt::Open(since, outcome)
+                Attempt::Open(since, outcome, None)
                     if since.elapsed() >= self.settings.timeout
                         && outcome.has_changed().is_ok() =>
                 {
@@ -608,16 +664,22 @@ impl RedisCounter {
                 }
                 // An attempt whose task ended without a word (its runtime shut down), or that
                 // outlived its own bound (a runtime no longer run), is none.
-                Attempt::Open(since, outcome)
+                Attempt::Open(since, outcome, _)
                     if (outcome.has_changed().is_ok() || outcome.borrow().is_some())
                         && since.elapsed() <= self.open_bound() + Duration::from_secs(1) =>
                 {
                     outcome.clone()
                 }
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
+                Attempt::Failed(_, why) => {
+                    let why = why.clone();
+                    *attempt =
+                        Attempt::Open(tokio::time::Instant::now(), self.open(), Some(why.clone()));
+                    return Err(why);
+                }
                 _ => {
                     let outcome = self.open();
-                    *attempt = Attempt::Open(tokio::time::Instant::now(), outcome.clone());
+                    *attempt = Attempt::Open(tokio::time::Instant::now(), outcome.clone(), None);
                     outcome
                 }
             }
@@ -1320,11 +1382,64 @@ mod tests {
         drop(tell);
         let now = tokio::time::Instant::now();
         let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
-        *lock(&counter.opening) = Attempt::Open(long_ago, told);
+        *lock(&counter.opening) = Attempt::Open(long_ago, told, None);
         let Err(e) = counter.connection().await else {
             panic!("nothing listens");
         };
         assert!(e.starts_with("cannot connect"), "{e}");
+    }
+
+    /// During an outage, the attempt made a second after one failed is not waited for: the
+    /// request that makes it, and those that come while it goes on, are told at once why the
+    /// last one failed, rather than each attempt costing them a timeout (here the second
+    /// attempt meets a Redis that takes the connection and never answers, which the attempt
+    /// waits out for five seconds).
+    #[tokio::test]
+    async fn an_attempt_after_a_failed_one_is_not_waited_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("redis://{}", listener.local_addr().unwrap());
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&taken);
+        std::thread::spawn(move || {
+            // The first connection is closed at once; those after it are held, unanswered.
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                if counted.fetch_add(1, Ordering::SeqCst) > 0 {
+                    held.push(stream);
+                }
+            }
+        });
+        let counter = RedisCounter::new(
+            RedisLimits::parse(&address)
+                .unwrap()
+                .timeout(Duration::from_millis(100)),
+        );
+        let Err(why) = counter.connection().await else {
+            panic!("the first connection is closed");
+        };
+        tokio::time::sleep(RETRY_AFTER).await;
+        let told = tokio::time::timeout(Duration::from_secs(2), counter.connection())
+            .await
+            .expect("told at once, not after the attempt");
+        assert_eq!(told.err(), Some(why.clone()));
+        for _ in 0..200 {
+            if taken.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            taken.load(Ordering::SeqCst),
+            2,
+            "the second attempt was made"
+        );
+        assert!(matches!(&*lock(&counter.opening), Attempt::Open(..)));
+        let meanwhile = tokio::time::timeout(Duration::from_secs(2), counter.connection())
+            .await
+            .expect("told at once while the attempt goes on");
+        assert_eq!(meanwhile.err(), Some(why));
+        assert_eq!(taken.load(Ordering::SeqCst), 2, "no attempt besides it");
     }
 
     /// A Redis of the fewest words on loopback: answers `SCRIPT LOAD` with a digest and `PING`
