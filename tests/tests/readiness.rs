@@ -345,6 +345,99 @@ async fn text_postgres_cannot_store_is_400_not_500() {
     pg.remove().await;
 }
 
+/// Notes kept in a PostgreSQL table, with text the server adds to what the caller sent.
+struct Notes {
+    pool: sqlx::AnyPool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+struct Note {
+    #[garde(length(min = 1))]
+    text: String,
+}
+
+async fn keep(notes: &Notes, text: &str) -> RouteResult<()> {
+    sqlx::query("INSERT INTO nul_notes (text) VALUES ($1)")
+        .bind(text)
+        .execute(&notes.pool)
+        .await
+        .map_err(RouteError::internal)?;
+    Ok(())
+}
+
+/// Keeps the caller's note, stamped with a separator of the server's own making.
+#[plugin_route(method = "POST", path = "/notes", status = 204)]
+async fn add_note(ctx: Ctx<Notes>, input: Note) -> RouteResult<()> {
+    keep(&ctx, &format!("{}\u{0}server", input.text)).await
+}
+
+/// Keeps a note the server writes alone.
+#[plugin_route(method = "POST", path = "/stamp", status = 204)]
+async fn stamp(ctx: Ctx<Notes>) -> RouteResult<()> {
+    keep(&ctx, "stamped\u{0}here").await
+}
+
+/// Keeps the caller's note as sent.
+#[plugin_route(method = "POST", path = "/plain", status = 204)]
+async fn plain_note(ctx: Ctx<Notes>, input: Note) -> RouteResult<()> {
+    keep(&ctx, &input.text).await
+}
+
+#[plugin(name = "notes", version = "1.0.0", state = Notes, security(none), routes(add_note, stamp, plain_note))]
+struct NotesPlugin;
+
+/// A `U+0000` the database refuses is the client's fault only if the client sent it: when the
+/// server's own text holds it (a route without input, or text the handler made), the answer is
+/// `500 INTERNAL`, logged as a handler's failure, not a `400` that blames the caller and hides
+/// the fault from the operator.
+#[tokio::test]
+async fn text_the_server_made_that_postgres_cannot_store_is_500() {
+    let Some(pg) = PgSchema::fresh("nul_server").await else {
+        return;
+    };
+    let pool = plugin_routes::database::connect(&pg.url).await.unwrap();
+    sqlx::query("CREATE TABLE nul_notes (text TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let logs = Captured::default();
+    let _logging = logs.install();
+    let c = TestClient::new(plugins![NotesPlugin::new(Notes { pool: pool.clone() })]);
+    let r = c.post("/v1/plugins/notes/stamp").send().await;
+    assert_eq!(r.status(), 500, "no input: {}", r.text());
+    assert_eq!(r.error()["code"], "INTERNAL");
+    let r = c
+        .post("/v1/plugins/notes/notes")
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 500, "the server's text: {}", r.text());
+    assert_eq!(
+        logs.text().matches("handler failed").count(),
+        2,
+        "{}",
+        logs.text()
+    );
+    // The caller's own NUL is still the caller's: 400, on either route that takes it.
+    for path in ["/v1/plugins/notes/notes", "/v1/plugins/notes/plain"] {
+        let r = c.post(path).json(&json!({"text": "a\u{0}b"})).send().await;
+        assert_eq!(r.status(), 400, "{path}: {}", r.text());
+        assert_eq!(r.error()["code"], "INVALID_INPUT", "{path}");
+    }
+    let r = c
+        .post("/v1/plugins/notes/plain")
+        .json(&json!({"text": "fine"}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 204, "{}", r.text());
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM nul_notes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "only the note without a NUL");
+    pg.remove().await;
+}
+
 /// SQLite with another connection holding the write lock: a write waits the busy timeout, then
 /// gets `503 UNAVAILABLE`; reads go on (WAL); once the lock is released writes succeed, and the
 /// other connection's committed write is there.

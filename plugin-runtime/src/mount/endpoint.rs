@@ -211,7 +211,7 @@ where
                 let ctx = rt.accepting(ctx, &parts);
                 let output = handler(ctx, params, input, extracted)
                     .await
-                    .map_err(Failure::Route)?;
+                    .map_err(|e| route_failure(e, &parts, &bytes))?;
                 Ok(R::respond(begun.status, output, request_id, rt.timeout))
             });
             run(work, started, rt.timeout, &begun.span, &begun.trace).await
@@ -226,6 +226,19 @@ where
             recording,
         ))
     })
+}
+
+/// How a handler failed. A text value the database refused as holding `U+0000` is blamed on
+/// the request only if it sent one: escaped in its JSON body (`\u0000`), or as `%00` in its
+/// path or query.
+#[cold]
+fn route_failure(e: RouteError, parts: &http::request::Parts, body: &[u8]) -> Failure {
+    Failure::Route(e.unless_sent(|| {
+        const ESCAPED: &[u8] = b"\\u0000";
+        body.windows(ESCAPED.len()).any(|w| w == ESCAPED)
+            || parts.uri.path().contains("%00")
+            || parts.uri.query().is_some_and(|q| q.contains("%00"))
+    }))
 }
 
 impl<S> RouteRuntime<S> {

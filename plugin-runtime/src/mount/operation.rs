@@ -124,7 +124,7 @@ where
     Fut: Future<Output = RouteResult<T>> + Send + 'static,
 {
     Box::pin(async move {
-        let (params, input): (P, I) = match serde_json::from_str(&input) {
+        let (params, read): (P, I) = match serde_json::from_str(&input) {
             Ok(read) => read,
             Err(e) => {
                 // Stored by an older build whose input had another shape.
@@ -132,12 +132,13 @@ where
                 return Outcome::Failed(RouteError::internal(e).into_api_error());
             }
         };
-        match handler(ctx, params, input).await {
+        match handler(ctx, params, read).await {
             Ok(output) => match serde_json::to_string(&output) {
                 Ok(result) => Outcome::Succeeded { status, result },
                 Err(e) => Outcome::Failed(RouteError::internal(e).into_api_error()),
             },
-            Err(e) => Outcome::Failed(e.into_api_error()),
+            // Its input is what the request that started it sent.
+            Err(e) => Outcome::Failed(e.unless_sent(|| input.contains("\\u0000")).into_api_error()),
         }
     })
 }

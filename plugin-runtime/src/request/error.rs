@@ -259,7 +259,9 @@ fn retry_after(headers: &mut http::HeaderMap, details: &Details) {
 /// error whose chain of sources holds a [`sqlx::Error`] saying the database cannot answer now
 /// (see [`database::is_unavailable`](crate::database::is_unavailable)) becomes
 /// `503 UNAVAILABLE` with `Retry-After`, as it passes by itself; one saying PostgreSQL cannot
-/// store a text value holding `U+0000` becomes `400 INVALID_INPUT`.
+/// store a text value holding `U+0000` becomes `400 INVALID_INPUT` when the request sent one
+/// (escaped in its JSON body, or `%00` in its path or query), and stays a `500` when it did not:
+/// then the server's own text held it.
 ///
 /// An `anyhow::Error` made from an error directly (`?` in a function returning
 /// `anyhow::Result`) hides that error's type: anyhow boxes it in a wrapper of its own, which
@@ -278,6 +280,10 @@ enum Repr {
     /// One of the framework's own answers (a 429 the built-in login gives); boxed, as it is
     /// rare, to keep every route's result small.
     Framework(Box<ApiError>),
+    /// A text value holding `U+0000` refused by the database: `400 INVALID_INPUT` when the
+    /// request sent one, an internal error when it did not (the server's own text held it).
+    #[cfg_attr(not(feature = "auth-store"), allow(dead_code))]
+    Unstorable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A handler's result: `Ok(output)` or a [`RouteError`].
@@ -294,11 +300,7 @@ impl RouteError {
         }
         #[cfg(feature = "auth-store")]
         if super::outage::unstorable_text_in(&*cause) {
-            tracing::debug!(error = %cause, "the database refused a text value");
-            return RouteError::framework(ApiError::invalid_input(
-                "a text value holds the character U+0000 (NUL), which the database cannot store",
-                Vec::new(),
-            ));
+            return RouteError(Repr::Unstorable(cause));
         }
         RouteError(Repr::Internal(cause))
     }
@@ -323,6 +325,7 @@ impl RouteError {
         match &self.0 {
             Repr::Declared { decl, .. } => Some(decl.code),
             Repr::Framework(e) => Some(e.code()),
+            Repr::Unstorable(_) => Some("INVALID_INPUT"),
             Repr::Internal(_) => None,
         }
     }
@@ -334,6 +337,7 @@ impl RouteError {
                 StatusCode::from_u16(decl.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Repr::Framework(e) => e.status(),
+            Repr::Unstorable(_) => StatusCode::BAD_REQUEST,
             Repr::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -345,6 +349,7 @@ impl RouteError {
                 message.as_deref().unwrap_or_else(|| default_message(decl))
             }
             Repr::Framework(e) => e.message(),
+            Repr::Unstorable(_) => UNSTORABLE_MESSAGE,
             Repr::Internal(_) => INTERNAL_MESSAGE,
         }
     }
@@ -357,7 +362,17 @@ impl RouteError {
                 Details::Value(v) => Some(v),
                 Details::None | Details::Fields(_) => None,
             },
-            Repr::Internal(_) => None,
+            Repr::Unstorable(_) | Repr::Internal(_) => None,
+        }
+    }
+
+    /// A text value the database refused as holding `U+0000` is the client's fault only if the
+    /// request sent one (`sent` tells): otherwise the server's own text held it, and it is an
+    /// internal error, logged, not a `400` that would hide it.
+    pub(crate) fn unless_sent(self, sent: impl FnOnce() -> bool) -> Self {
+        match self.0 {
+            Repr::Unstorable(cause) if !sent() => RouteError(Repr::Internal(cause)),
+            repr => RouteError(repr),
         }
     }
 
@@ -386,6 +401,10 @@ impl RouteError {
                 challenge: None,
             },
             Repr::Framework(e) => *e,
+            Repr::Unstorable(cause) => {
+                tracing::debug!(error = %cause, "the database refused a text value");
+                ApiError::invalid_input(UNSTORABLE_MESSAGE, Vec::new())
+            }
             Repr::Internal(cause) => {
                 // A refusal by the route's permissions was logged where it was made, naming the
                 // route, the kind and what was asked: once is enough.
@@ -422,6 +441,9 @@ fn status_of(code: FrameworkCode) -> StatusCode {
 
 const INTERNAL_MESSAGE: &str = "internal error; quote the request id when reporting it";
 
+const UNSTORABLE_MESSAGE: &str =
+    "a text value holds the character U+0000 (NUL), which the database cannot store";
+
 fn default_message(decl: &'static ErrorDecl) -> &'static str {
     decl.description.unwrap_or(decl.code)
 }
@@ -447,6 +469,10 @@ impl fmt::Debug for RouteError {
                 .field("details", details)
                 .finish(),
             Repr::Framework(e) => f.debug_tuple("RouteError::Framework").field(e).finish(),
+            Repr::Unstorable(cause) => f
+                .debug_tuple("RouteError::Unstorable")
+                .field(cause)
+                .finish(),
             Repr::Internal(cause) => f.debug_tuple("RouteError::Internal").field(cause).finish(),
         }
     }
@@ -457,6 +483,7 @@ impl fmt::Display for RouteError {
         match &self.0 {
             Repr::Declared { decl, .. } => write!(f, "{}: {}", decl.code, self.message()),
             Repr::Framework(e) => write!(f, "{}: {}", e.code(), e.message()),
+            Repr::Unstorable(_) => write!(f, "INVALID_INPUT: {UNSTORABLE_MESSAGE}"),
             Repr::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
