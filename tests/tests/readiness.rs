@@ -383,7 +383,29 @@ async fn plain_note(ctx: Ctx<Notes>, input: Note) -> RouteResult<()> {
     keep(&ctx, &input.text).await
 }
 
-#[plugin(name = "notes", version = "1.0.0", state = Notes, security(none), routes(add_note, stamp, plain_note))]
+#[derive(Serialize, JsonSchema)]
+struct Kept {
+    kept: bool,
+}
+
+/// Streams what it keeps: the server's own text, once the stream has begun.
+#[plugin_route(method = "GET", path = "/stream")]
+async fn stream_notes(ctx: Ctx<Notes>) -> RouteResult<plugin_routes::EventStream<Kept>> {
+    let pool = ctx.pool.clone();
+    let kept = futures_util::stream::once(async move {
+        keep(&Notes { pool }, "streamed\u{0}here").await?;
+        Ok(Kept { kept: true })
+    });
+    Ok(plugin_routes::EventStream::new(kept))
+}
+
+#[plugin(
+    name = "notes",
+    version = "1.0.0",
+    state = Notes,
+    security(none),
+    routes(add_note, stamp, plain_note, stream_notes)
+)]
 struct NotesPlugin;
 
 /// A `U+0000` the database refuses is the client's fault only if the client sent it: when the
@@ -412,9 +434,17 @@ async fn text_the_server_made_that_postgres_cannot_store_is_500() {
         .send()
         .await;
     assert_eq!(r.status(), 500, "the server's text: {}", r.text());
+    // In a stream, which began after the request was read: its error event.
+    let r = c.get("/v1/plugins/notes/stream").send().await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert!(
+        r.text().contains("event: error") && r.text().contains(r#""code":"INTERNAL""#),
+        "{}",
+        r.text()
+    );
     assert_eq!(
         logs.text().matches("handler failed").count(),
-        2,
+        3,
         "{}",
         logs.text()
     );

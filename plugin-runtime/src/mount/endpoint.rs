@@ -233,12 +233,18 @@ where
 /// path or query.
 #[cold]
 fn route_failure(e: RouteError, parts: &http::request::Parts, body: &[u8]) -> Failure {
-    Failure::Route(e.unless_sent(|| {
-        const ESCAPED: &[u8] = b"\\u0000";
-        body.windows(ESCAPED.len()).any(|w| w == ESCAPED)
-            || parts.uri.path().contains("%00")
-            || parts.uri.query().is_some_and(|q| q.contains("%00"))
-    }))
+    Failure::Route(e.unless_sent(|| sent_nul(&parts.uri, body)))
+}
+
+/// Whether a request may have sent `U+0000`: escaped in its JSON body, or as `%00` in its path
+/// or query. (An escaped backslash before `u0000`, or a NUL in a field the input ignores,
+/// counts too: the client is blamed, as before, rather than a server fault logged for a
+/// client's trick.)
+fn sent_nul(uri: &http::Uri, body: &[u8]) -> bool {
+    const ESCAPED: &[u8] = b"\\u0000";
+    body.windows(ESCAPED.len()).any(|w| w == ESCAPED)
+        || uri.path().contains("%00")
+        || uri.query().is_some_and(|q| q.contains("%00"))
 }
 
 impl<S> RouteRuntime<S> {
@@ -656,3 +662,20 @@ type Outcome = Result<
     Result<Result<Response, Failure>, tokio::time::error::Elapsed>,
     Box<dyn std::any::Any + Send>,
 >;
+
+#[cfg(test)]
+mod tests {
+    use super::sent_nul;
+
+    #[test]
+    fn a_nul_is_sent_in_the_body_the_path_or_the_query() {
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        let plain = uri("/v1/plugins/notes/notes?tag=a");
+        assert!(!sent_nul(&plain, br#"{"text": "hello \\n"}"#));
+        assert!(sent_nul(&plain, br#"{"text": "a\u0000b"}"#));
+        assert!(sent_nul(&uri("/v1/plugins/notes/a%00b"), b""));
+        assert!(sent_nul(&uri("/v1/plugins/notes/notes?tag=a%00"), b""));
+        // `%2500` is a `%` then `00`: no NUL.
+        assert!(!sent_nul(&uri("/v1/plugins/notes/a%2500?tag=%2500"), b"{}"));
+    }
+}

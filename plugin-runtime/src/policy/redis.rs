@@ -193,6 +193,9 @@ fn malformed_pem_files() -> Vec<std::path::PathBuf> {
             files.extend(in_dir);
         }
     }
+    // Each file once, however many names lead to it (`openssl rehash` links one to its own).
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|path| std::fs::canonicalize(path).is_ok_and(|real| seen.insert(real)));
     files.retain(|path| {
         CertificateDer::pem_file_iter(path)
             .is_ok_and(|mut certs| certs.any(|c| matches!(c, Err(e) if !matches!(e, Error::Io(_)))))
@@ -409,8 +412,8 @@ enum Attempt {
 
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
 /// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
-/// at the rate requests come. They are told so while the next attempt goes on, too: it is not
-/// waited for.
+/// at the rate requests come. They are told so while the next attempt goes on, too, if it was
+/// made within a timeout of that second: it is not waited for.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How long opening a connection may take at the least, whatever the store's timeout: a
@@ -530,7 +533,8 @@ impl RedisCounter {
     /// Sends `PING`, waiting as long as a connection may take to make (the longer of the
     /// store's timeout and [`OPEN_AT_LEAST`]) and then the timeout for the answer: at start, a
     /// Redis far away is not logged unreachable for taking longer than a request waits. Logs a
-    /// change in whether Redis answers as a request's command does.
+    /// change in whether Redis answers as a request's command does. Within a second and a
+    /// timeout of a failed attempt to connect, it answers at once, as a request is answered.
     pub(crate) async fn check(&self) -> bool {
         let pong = |reply: &Reply| match reply {
             Reply::Simple(pong) if pong == "PONG" => Ok(()),
@@ -639,8 +643,8 @@ impl RedisCounter {
                 return Ok(c);
             }
             match &*attempt {
-                // An attempt made after one failed (Redis refused, or took too long, the last
-                // time) is not waited for: during an outage, requests are told at once why the
+                // An attempt made just after one failed (Redis refused, or took too long, the
+                // last time) is not waited for: during an outage, requests are told at once why the
                 // last attempt failed, as between attempts, rather than each attempt costing the
                 // requests that meet it a timeout. The one that succeeds stores its connection
                 // for the requests after it.
@@ -671,7 +675,11 @@ impl RedisCounter {
                     outcome.clone()
                 }
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
-                Attempt::Failed(_, why) => {
+                // The attempt after one that failed just now (requests go on meeting the
+                // outage) is made and not waited for. After a failure older than that (nothing
+                // asked for a while: Redis may well be back), the attempt is waited for as a
+                // first one is.
+                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER + self.settings.timeout => {
                     let why = why.clone();
                     *attempt =
                         Attempt::Open(tokio::time::Instant::now(), self.open(), Some(why.clone()));
@@ -1440,6 +1448,19 @@ mod tests {
             .expect("told at once while the attempt goes on");
         assert_eq!(meanwhile.err(), Some(why));
         assert_eq!(taken.load(Ordering::SeqCst), 2, "no attempt besides it");
+    }
+
+    /// A failure long past (nothing asked Redis since; it may well be back) does not answer for
+    /// the next request: its attempt is waited for, as a first one is.
+    #[tokio::test]
+    async fn a_failure_long_past_is_not_told_again() {
+        let (address, taken) = tiny_redis();
+        let counter = RedisCounter::new(RedisLimits::parse(&address).unwrap());
+        let now = tokio::time::Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
+        *lock(&counter.opening) = Attempt::Failed(long_ago, "refused a minute ago".to_owned());
+        counter.ping().await.unwrap();
+        assert_eq!(taken.load(Ordering::SeqCst), 1);
     }
 
     /// A Redis of the fewest words on loopback: answers `SCRIPT LOAD` with a digest and `PING`

@@ -321,6 +321,11 @@ impl RouteError {
     }
 
     /// The declared code, or `None` for an internal error.
+    ///
+    /// A text value the database refused for holding `U+0000` reads as `INVALID_INPUT` (400)
+    /// here and in [`status`](Self::status) and [`message`](Self::message); it is sent so only
+    /// if the request sent such a character, and as `500 INTERNAL` otherwise (see the type's
+    /// docs), which a handler cannot know from the error alone.
     pub fn code(&self) -> Option<&'static str> {
         match &self.0 {
             Repr::Declared { decl, .. } => Some(decl.code),
@@ -330,7 +335,8 @@ impl RouteError {
         }
     }
 
-    /// The status the error is sent with.
+    /// The status the error is sent with (but see [`code`](Self::code) for a text value
+    /// holding `U+0000`).
     pub fn status(&self) -> StatusCode {
         match &self.0 {
             Repr::Declared { decl, .. } => {
@@ -376,7 +382,8 @@ impl RouteError {
         }
     }
 
-    /// Whether this is an unexpected failure rather than a declared error.
+    /// Whether this is an unexpected failure rather than a declared error (`false` for a text
+    /// value holding `U+0000`: see [`code`](Self::code)).
     pub fn is_internal(&self) -> bool {
         matches!(self.0, Repr::Internal(_))
     }

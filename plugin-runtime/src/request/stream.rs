@@ -208,7 +208,9 @@ impl<T: Serialize> Body for EventBody<T> {
         let polled = catch_unwind(AssertUnwindSafe(|| this.items.as_mut().poll_next(cx)));
         let bytes = match polled {
             Ok(Poll::Ready(Some(Ok(item)))) => this.event(&item),
-            Ok(Poll::Ready(Some(Err(e)))) => this.last(e.into_api_error()),
+            // The request was read before its stream began: a text value the database refuses
+            // now (`U+0000`) is the server's own, a logged internal error, not the client's 400.
+            Ok(Poll::Ready(Some(Err(e)))) => this.last(e.unless_sent(|| false).into_api_error()),
             Ok(Poll::Ready(None)) => {
                 this.done = true;
                 return Poll::Ready(None);
