@@ -557,7 +557,8 @@ async fn the_reason_an_attempt_failed_is_logged_after_a_timeout() {
     }
     let said = logs.text();
     assert!(
-        said.contains("unreachable") && said.contains("no answer within the timeout"),
+        said.contains("unreachable")
+            && said.contains("no answer within the store's timeout (200 ms)"),
         "{said}"
     );
     assert_eq!(

@@ -254,9 +254,9 @@ impl LimitStore {
     /// it answers a `PING`, waiting as long as a connection may take to make (the longer of the
     /// store's timeout and 5 s) and then the store's timeout. The answer is logged as a request's
     /// would be: an error saying what requests to limited routes get while Redis does not
-    /// answer, or that rate limits are counted in Redis. Within about a second of a failed
-    /// attempt to connect it answers `false` at once (requests are told so meanwhile), and makes
-    /// the next attempt. A host that calls this once at start,
+    /// answer, or that rate limits are counted in Redis. Within a few seconds of a failed
+    /// attempt to connect (one second, and as long again as an attempt may take) it answers
+    /// `false` at once, as requests are answered meanwhile, having made the next attempt. A host that calls this once at start,
     /// as the example server does, says at once that a Redis URL leads nowhere, rather than at
     /// the first request to a limited route.
     pub async fn check(&self) -> bool {

@@ -413,7 +413,7 @@ enum Attempt {
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
 /// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
 /// at the rate requests come. They are told so while the next attempt goes on, too, if it was
-/// made within a timeout of that second: it is not waited for.
+/// made within as long again as an attempt may take after that second: it is not waited for.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How long opening a connection may take at the least, whatever the store's timeout: a
@@ -533,8 +533,8 @@ impl RedisCounter {
     /// Sends `PING`, waiting as long as a connection may take to make (the longer of the
     /// store's timeout and [`OPEN_AT_LEAST`]) and then the timeout for the answer: at start, a
     /// Redis far away is not logged unreachable for taking longer than a request waits. Logs a
-    /// change in whether Redis answers as a request's command does. Within a second and a
-    /// timeout of a failed attempt to connect, it answers at once, as a request is answered.
+    /// change in whether Redis answers as a request's command does. Within a few seconds of
+    /// a failed attempt to connect (see `connection`), it answers at once, as a request is.
     pub(crate) async fn check(&self) -> bool {
         let pong = |reply: &Reply| match reply {
             Reply::Simple(pong) if pong == "PONG" => Ok(()),
@@ -556,7 +556,7 @@ impl RedisCounter {
             Ok(answered) => answered,
             Err(_) => {
                 self.close_if_silent(current);
-                Err("no answer within the timeout".to_owned())
+                Err(self.no_answer())
             }
         }
     }
@@ -615,7 +615,15 @@ impl RedisCounter {
     /// connection, and only the command that waited too long fails.
     fn timed_out(&self, seen: Option<(Arc<std::sync::atomic::AtomicU64>, u64)>) -> Unreachable {
         self.close_if_silent(seen);
-        self.failed("no answer within the timeout")
+        self.failed(&self.no_answer())
+    }
+
+    /// Why a command that waited the store's timeout failed.
+    fn no_answer(&self) -> String {
+        format!(
+            "no answer within the store's timeout ({} ms)",
+            self.settings.timeout.as_millis()
+        )
     }
 
     /// Closes the connection `seen` before a command if nothing was read on it since.
@@ -675,11 +683,11 @@ impl RedisCounter {
                     outcome.clone()
                 }
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
-                // The attempt after one that failed just now (requests go on meeting the
-                // outage) is made and not waited for. After a failure older than that (nothing
-                // asked for a while: Redis may well be back), the attempt is waited for as a
-                // first one is.
-                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER + self.settings.timeout => {
+                // The attempt after one that failed lately (requests go on meeting the outage,
+                // even one every few seconds) is made and not waited for. After a failure older
+                // than the second and as long again as an attempt may take (nothing asked for a
+                // while: Redis may well be back), the attempt is waited for as a first one is.
+                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER + self.open_bound() => {
                     let why = why.clone();
                     *attempt =
                         Attempt::Open(tokio::time::Instant::now(), self.open(), Some(why.clone()));
