@@ -258,6 +258,15 @@ impl Server {
     }
 }
 
+/// A test that fails before it kills its server does not leave it running (a confined one, with
+/// a Redis it keeps asking, was found alive an hour after its test failed).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn code(body: &str) -> String {
     serde_json::from_str::<Value>(body).unwrap()["error"]["code"]
         .as_str()
