@@ -425,14 +425,12 @@ async fn text_the_server_made_that_postgres_cannot_store_is_500() {
     let logs = Captured::default();
     let _logging = logs.install();
     let c = TestClient::new(plugins![NotesPlugin::new(Notes { pool: pool.clone() })]);
+    let note =
+        async |path: &str, text: &str| c.post(path).json(&json!({ "text": text })).send().await;
     let r = c.post("/v1/plugins/notes/stamp").send().await;
     assert_eq!(r.status(), 500, "no input: {}", r.text());
     assert_eq!(r.error()["code"], "INTERNAL");
-    let r = c
-        .post("/v1/plugins/notes/notes")
-        .json(&json!({"text": "hello"}))
-        .send()
-        .await;
+    let r = note("/v1/plugins/notes/notes", "hello").await;
     assert_eq!(r.status(), 500, "the server's text: {}", r.text());
     // In a stream, which began after the request was read: its error event.
     let r = c.get("/v1/plugins/notes/stream").send().await;
@@ -450,15 +448,11 @@ async fn text_the_server_made_that_postgres_cannot_store_is_500() {
     );
     // The caller's own NUL is still the caller's: 400, on either route that takes it.
     for path in ["/v1/plugins/notes/notes", "/v1/plugins/notes/plain"] {
-        let r = c.post(path).json(&json!({"text": "a\u{0}b"})).send().await;
+        let r = note(path, "a\u{0}b").await;
         assert_eq!(r.status(), 400, "{path}: {}", r.text());
         assert_eq!(r.error()["code"], "INVALID_INPUT", "{path}");
     }
-    let r = c
-        .post("/v1/plugins/notes/plain")
-        .json(&json!({"text": "fine"}))
-        .send()
-        .await;
+    let r = note("/v1/plugins/notes/plain", "fine").await;
     assert_eq!(r.status(), 204, "{}", r.text());
     let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM nul_notes")
         .fetch_one(&pool)

@@ -256,9 +256,9 @@ impl LimitStore {
     /// would be: an error saying what requests to limited routes get while Redis does not
     /// answer, or that rate limits are counted in Redis. Within a few seconds of a failed
     /// attempt to connect (one second, and as long again as an attempt may take) it answers
-    /// `false` at once, as requests are answered meanwhile, having made the next attempt. A host that calls this once at start,
-    /// as the example server does, says at once that a Redis URL leads nowhere, rather than at
-    /// the first request to a limited route.
+    /// `false` at once, as requests are answered meanwhile, having made the next attempt. A
+    /// host that calls this once at start, as the example server does, says at once that a
+    /// Redis URL leads nowhere, rather than at the first request to a limited route.
     pub async fn check(&self) -> bool {
         match &self.0.backend {
             Backend::Memory(_) => true,

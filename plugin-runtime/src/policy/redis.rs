@@ -657,8 +657,7 @@ impl RedisCounter {
                 // requests that meet it a timeout. The one that succeeds stores its connection
                 // for the requests after it.
                 Attempt::Open(since, outcome, Some(why))
-                    if outcome.has_changed().is_ok()
-                        && since.elapsed() <= self.open_bound() + Duration::from_secs(1) =>
+                    if outcome.has_changed().is_ok() && self.within_bound(*since) =>
                 {
                     return Err(why.clone());
                 }
@@ -678,7 +677,7 @@ impl RedisCounter {
                 // outlived its own bound (a runtime no longer run), is none.
                 Attempt::Open(since, outcome, _)
                     if (outcome.has_changed().is_ok() || outcome.borrow().is_some())
-                        && since.elapsed() <= self.open_bound() + Duration::from_secs(1) =>
+                        && self.within_bound(*since) =>
                 {
                     outcome.clone()
                 }
@@ -752,6 +751,12 @@ impl RedisCounter {
     /// How long an attempt to connect may take.
     fn open_bound(&self) -> Duration {
         self.settings.timeout.max(OPEN_AT_LEAST)
+    }
+
+    /// Whether an attempt begun `since` may still be under way: one that outlived its bound
+    /// (and a second) belongs to a runtime no longer run, and is none.
+    fn within_bound(&self, since: tokio::time::Instant) -> bool {
+        since.elapsed() <= self.open_bound() + Duration::from_secs(1)
     }
 
     fn failed(&self, why: &(impl std::fmt::Display + ?Sized)) -> Unreachable {
