@@ -27,9 +27,10 @@
 //!   one process); with `operations`, from the harness built with `operations-sqlite`, in
 //!   `target/bench-operations`.
 //! - `bench-metrics`: what recording metrics, and tracing every request, costs it: instructions
-//!   paired in one process (routers recording and not), wall time likewise, and heap allocations
-//!   per request (DHAT), from the harness built with `metrics` and `otel` in
-//!   `target/bench-metrics`.
+//!   paired in one process (routers recording and not), wall time likewise, the OpenTelemetry
+//!   SDK's own cost of a server span with nothing of this project around it (the floor under the
+//!   traced figures), and heap allocations per request (DHAT), from the harness built with
+//!   `metrics` and `otel` in `target/bench-metrics`.
 //! - `bench-limits`: wall time of a rate-limit check in memory, and in Redis beside a `PING`
 //!   (Redis at `PLUGIN_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`).
 //! - `build-time [--rounds N]`: builds the one-plugin crates of `tests/bench/build-time/` from
@@ -713,6 +714,24 @@ fn bench_metrics() -> Result<(), String> {
             print!("{}", String::from_utf8_lossy(&out.stdout));
         }
     }
+    println!();
+    println!(
+        "the OpenTelemetry SDK alone: a server span built by the same provider, given the HTTP conventions' attributes and its status, and ended, nothing of this project around it; one process, sampled and dropped alternating, median of {RUNS} processes [lowest, highest]"
+    );
+    println!("| instructions a span, sampled | dropped |");
+    println!("|---:|---:|");
+    let (sampled, dropped, _) = paired(
+        &binary,
+        &["paired-sdk", "-"],
+        "measure_sdk_sampled",
+        "measure_sdk_dropped",
+    )?;
+    println!("| {sampled} | {dropped} |");
+    let out = Command::new(&binary)
+        .args(["time-sdk", "-", "2000", "41"])
+        .output()
+        .map_err(|e| format!("cannot run the harness: {e}"))?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
     println!();
     println!("heap allocations per request (DHAT, {LARGE} requests against {SMALL}):");
     for variant in [

@@ -386,7 +386,8 @@ pub(crate) struct RedisCounter {
     settings: RedisLimits,
     connection: Arc<Mutex<Option<Connection>>>,
     /// The connection being opened, or why the last attempt failed. Requests meeting a closed
-    /// connection wait for the one attempt under way rather than make one each.
+    /// connection wait for the attempts under way (or are told why not) rather than make one
+    /// each.
     opening: Arc<Mutex<Attempt>>,
     state: Arc<AtomicU8>,
     /// The reason Redis was logged unreachable for, until a failed attempt to connect that met
@@ -404,16 +405,46 @@ enum Attempt {
     /// None yet, or the last one succeeded.
     #[default]
     None,
-    /// Under way since then; after a failed one, with the reason that one failed for.
-    Open(tokio::time::Instant, Opening, Option<String>),
+    /// Under way: one attempt, or several made one beside another (see [`AT_ONCE`]).
+    Open(Under),
     /// Failed then, for this reason: the next waits [`RETRY_AFTER`].
     Failed(tokio::time::Instant, String),
 }
+
+/// Attempts to connect under way, told on one channel: whoever waits gets the first
+/// connection any of them makes.
+struct Under {
+    /// When the first of them began.
+    began: tokio::time::Instant,
+    /// When the newest of them began.
+    newest: tokio::time::Instant,
+    told: Opening,
+    /// What requests are told meanwhile, not waiting for them: after a failed attempt, why it
+    /// failed. `None` while the first attempt since Redis answered may still be waited for.
+    why: Option<String>,
+    /// The attempts' own handle on the channel, while any of them runs: gone, they all ended.
+    attempts: std::sync::Weak<Attempts>,
+}
+
+/// What the attempts of one [`Under`] share.
+struct Attempts {
+    tell: watch::Sender<Option<Result<Connection, String>>>,
+    under_way: std::sync::atomic::AtomicUsize,
+}
+
+/// How many attempts to connect may be under way at once during an outage. One made after an
+/// attempt failed that has gone on for a second (its connection taken and never answered, as
+/// behind a firewall that drops replies, takes the whole of [`OPEN_AT_LEAST`]) gets another
+/// beside it from the next request, so that a Redis back again is found within a second or so
+/// of the requests that meet it, not when the stuck one gives up; at most this many, a second
+/// apart, however long an attempt may take.
+const AT_ONCE: usize = 3;
 
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
 /// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
 /// at the rate requests come. They are told so while the next attempt goes on, too, if it was
 /// made within as long again as an attempt may take after that second: it is not waited for.
+/// Also how long an attempt goes on before another is made beside it ([`AT_ONCE`]).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How long opening a connection may take at the least, whatever the store's timeout: a
@@ -646,58 +677,59 @@ impl RedisCounter {
         }
         let mut outcome = {
             let mut attempt = lock(&self.opening);
-            // Opened meanwhile: the open stores its connection before it clears `opening`.
+            // Opened meanwhile: an attempt stores its connection before it clears `opening`.
             if let Some(c) = live(&self.connection) {
                 return Ok(c);
             }
-            match &*attempt {
+            let bound = self.open_bound();
+            let under_way = match &mut *attempt {
+                // Attempts whose tasks all ended and left them here (their runtime shut down),
+                // or that outlived their bound (a runtime no longer run), are none: the last arm.
+                Attempt::Open(under)
+                    if under.attempts.strong_count() == 0 || !self.within_bound(under.newest) =>
+                {
+                    None
+                }
                 // An attempt made just after one failed (Redis refused, or took too long, the
                 // last time) is not waited for: during an outage, requests are told at once why the
                 // last attempt failed, as between attempts, rather than each attempt costing the
                 // requests that meet it a timeout. The one that succeeds stores its connection
                 // for the requests after it.
-                Attempt::Open(since, outcome, Some(why))
-                    if outcome.has_changed().is_ok() && self.within_bound(*since) =>
-                {
-                    return Err(why.clone());
+                Attempt::Open(Under { why: Some(why), .. }) => {
+                    let why = why.clone();
+                    self.beside(&mut attempt);
+                    return Err(why);
                 }
                 // An attempt that has taken longer than a request may wait is not waited for:
                 // a Redis gone silent costs the requests that meet it at first one timeout, not
-                // each request one until the attempt gives up.
-                Attempt::Open(since, outcome, None)
-                    if since.elapsed() >= self.settings.timeout
-                        && outcome.has_changed().is_ok() =>
-                {
+                // each request one until the attempt gives up. None is made beside it: before
+                // anything failed, a Redis slow to connect to (far away, over TLS) is as likely
+                // as one gone silent, and is connected to once.
+                Attempt::Open(under) if under.began.elapsed() >= self.settings.timeout => {
                     return Err(format!(
-                        "no connection yet: the one being made has taken {} ms so far",
-                        since.elapsed().as_millis()
+                        "no connection yet: the attempt to make one began {} ms ago",
+                        under.began.elapsed().as_millis()
                     ));
                 }
-                // An attempt whose task ended without a word (its runtime shut down), or that
-                // outlived its own bound (a runtime no longer run), is none.
-                Attempt::Open(since, outcome, _)
-                    if (outcome.has_changed().is_ok() || outcome.borrow().is_some())
-                        && self.within_bound(*since) =>
-                {
-                    outcome.clone()
-                }
+                Attempt::Open(under) => Some(under.told.clone()),
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
                 // The attempt after one that failed lately (requests go on meeting the outage,
                 // even one every few seconds) is made and not waited for. After a failure older
                 // than the second and as long again as an attempt may take (nothing asked for a
                 // while: Redis may well be back), the attempt is waited for as a first one is.
-                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER + self.open_bound() => {
+                Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER + bound => {
                     let why = why.clone();
-                    *attempt =
-                        Attempt::Open(tokio::time::Instant::now(), self.open(), Some(why.clone()));
+                    *attempt = Attempt::Open(self.open(Some(why.clone())));
                     return Err(why);
                 }
-                _ => {
-                    let outcome = self.open();
-                    *attempt = Attempt::Open(tokio::time::Instant::now(), outcome.clone(), None);
-                    outcome
-                }
-            }
+                _ => None,
+            };
+            under_way.unwrap_or_else(|| {
+                let under = self.open(None);
+                let told = under.told.clone();
+                *attempt = Attempt::Open(under);
+                told
+            })
         };
         let told = outcome
             .wait_for(Option::is_some)
@@ -709,24 +741,68 @@ impl RedisCounter {
         }
     }
 
+    /// Begins an attempt to connect, in a task of its own; requests are told `why` meanwhile,
+    /// or (with none) wait for it.
+    fn open(&self, why: Option<String>) -> Under {
+        let (tell, told) = watch::channel(None);
+        let attempts = Arc::new(Attempts {
+            tell,
+            under_way: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let now = tokio::time::Instant::now();
+        let under = Under {
+            began: now,
+            newest: now,
+            told: told.clone(),
+            why,
+            attempts: Arc::downgrade(&attempts),
+        };
+        self.spawn(attempts, told);
+        under
+    }
+
+    /// Begins another attempt beside those under way in `attempt`, if the newest of them has
+    /// gone on for [`RETRY_AFTER`] and fewer than [`AT_ONCE`] are under way.
+    fn beside(&self, attempt: &mut Attempt) {
+        if let Attempt::Open(under) = attempt
+            && under.newest.elapsed() >= RETRY_AFTER
+            && let Some(attempts) = under.attempts.upgrade()
+            && attempts.under_way.load(Ordering::Relaxed) < AT_ONCE
+        {
+            under.newest = tokio::time::Instant::now();
+            self.spawn(attempts, under.told.clone());
+        }
+    }
+
     /// Opens a connection in a task of its own, bounded by the longer of the store's timeout
     /// and [`OPEN_AT_LEAST`], not by the wait of the request that asked for it; stores it for
-    /// every request after.
-    fn open(&self) -> Opening {
-        let (tell, told) = watch::channel(None);
+    /// every request after, unless one made beside it is stored already (this one is then
+    /// closed when its last handle goes). `mine` tells which [`Under`] it is one of: it says how
+    /// it went in `opening` only while that holds them still.
+    fn spawn(&self, attempts: Arc<Attempts>, mine: Opening) {
+        attempts.under_way.fetch_add(1, Ordering::Relaxed);
         let target = self.settings.target.clone();
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
         let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
         let bound = self.open_bound();
         tokio::spawn(async move {
             let outcome = Connection::open(&target, bound).await;
-            if let Ok(c) = &outcome {
-                *lock(&slot) = Some(c.clone());
-            }
+            let left = attempts.under_way.fetch_sub(1, Ordering::Relaxed) - 1;
+            let connected = {
+                let mut slot = lock(&slot);
+                if let Ok(c) = &outcome
+                    && !slot.as_ref().is_some_and(Connection::is_alive)
+                {
+                    *slot = Some(c.clone());
+                }
+                slot.as_ref().is_some_and(Connection::is_alive)
+            };
             // Redis already logged unreachable, for another reason (a request's timeout while
             // this attempt went on): what the attempt met is said too, once. A change of state
-            // is logged by the request that meets it.
+            // is logged by the request that meets it. An attempt beside one that connected has
+            // nothing to say.
             if let Err(why) = &outcome
+                && !connected
                 && state.load(Ordering::Relaxed) == UNREACHABLE
             {
                 let mut said = lock(&said);
@@ -739,13 +815,33 @@ impl RedisCounter {
                     *said = None;
                 }
             }
-            *lock(&opening) = match &outcome {
-                Ok(_) => Attempt::None,
-                Err(why) => Attempt::Failed(tokio::time::Instant::now(), why.clone()),
-            };
-            tell.send_replace(Some(outcome));
+            {
+                let mut opening = lock(&opening);
+                if let Attempt::Open(under) = &mut *opening
+                    && under.told.same_channel(&mine)
+                {
+                    match &outcome {
+                        _ if connected => *opening = Attempt::None,
+                        // The last of them: the next attempt waits a second from now.
+                        Err(why) if left == 0 => {
+                            *opening = Attempt::Failed(tokio::time::Instant::now(), why.clone());
+                        }
+                        // Others still under way: what requests are told is what this met.
+                        Err(why) => under.why = Some(why.clone()),
+                        Ok(_) => {}
+                    }
+                }
+            }
+            // Whoever waits is told the first connection made, and not told a failure after it.
+            attempts.tell.send_if_modified(|told| {
+                if matches!(told, Some(Ok(_))) {
+                    false
+                } else {
+                    *told = Some(outcome);
+                    true
+                }
+            });
         });
-        told
     }
 
     /// How long an attempt to connect may take.
@@ -778,7 +874,7 @@ impl RedisCounter {
     fn succeeded(&self) {
         match self.state.swap(REACHABLE, Ordering::Relaxed) {
             REACHABLE => {}
-            UNREACHABLE => tracing::warn!(
+            UNREACHABLE => tracing::info!(
                 redis = ?self.settings.target,
                 "the rate-limit store is reachable again: requests are counted"
             ),
@@ -1399,15 +1495,30 @@ mod tests {
             .port();
         let counter =
             RedisCounter::new(RedisLimits::parse(&format!("redis://127.0.0.1:{port}")).unwrap());
-        let (tell, told) = watch::channel(None);
-        drop(tell);
         let now = tokio::time::Instant::now();
         let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
-        *lock(&counter.opening) = Attempt::Open(long_ago, told, None);
-        let Err(e) = counter.connection().await else {
-            panic!("nothing listens");
-        };
-        assert!(e.starts_with("cannot connect"), "{e}");
+        let (tell, told) = watch::channel(None);
+        let running = Arc::new(Attempts {
+            tell,
+            under_way: std::sync::atomic::AtomicUsize::new(1),
+        });
+        // Their tasks gone (a runtime shut down), or begun longer ago than they may take.
+        for (newest, attempts) in [
+            (now, std::sync::Weak::new()),
+            (long_ago, Arc::downgrade(&running)),
+        ] {
+            *lock(&counter.opening) = Attempt::Open(Under {
+                began: newest,
+                newest,
+                told: told.clone(),
+                why: None,
+                attempts,
+            });
+            let Err(e) = counter.connection().await else {
+                panic!("nothing listens");
+            };
+            assert!(e.starts_with("cannot connect"), "{e}");
+        }
     }
 
     /// During an outage, the attempt made a second after one failed is not waited for: the
@@ -1417,29 +1528,9 @@ mod tests {
     /// waits out for five seconds).
     #[tokio::test]
     async fn an_attempt_after_a_failed_one_is_not_waited_for() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = format!("redis://{}", listener.local_addr().unwrap());
-        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = Arc::clone(&taken);
-        std::thread::spawn(move || {
-            // The first connection is closed at once; those after it are held, unanswered.
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                if counted.fetch_add(1, Ordering::SeqCst) > 0 {
-                    held.push(stream);
-                }
-            }
-        });
-        let counter = RedisCounter::new(
-            RedisLimits::parse(&address)
-                .unwrap()
-                .timeout(Duration::from_millis(100)),
-        );
-        let Err(why) = counter.connection().await else {
-            panic!("the first connection is closed");
-        };
-        tokio::time::sleep(RETRY_AFTER).await;
+        let double = redis_double(|n| if n == 0 { Meets::Close } else { Meets::Silence });
+        let (counter, taken) = (double.counter(), &double.taken);
+        let why = failed_once(&counter).await;
         let told = tokio::time::timeout(Duration::from_secs(2), counter.connection())
             .await
             .expect("told at once, not after the attempt");
@@ -1463,6 +1554,110 @@ mod tests {
         assert_eq!(taken.load(Ordering::SeqCst), 2, "no attempt besides it");
     }
 
+    /// During an outage, an attempt stuck in silence (a Redis that takes the connection and
+    /// never answers) gets another beside it from a request a second later: a Redis that is back
+    /// is found then, not when the stuck one gives up five seconds on; and that failure, when it
+    /// comes, undoes nothing.
+    #[tokio::test]
+    async fn an_attempt_stuck_in_an_outage_gets_another_beside_it() {
+        let double = redis_double(|n| match n {
+            0 => Meets::Close,
+            1 => Meets::Silence,
+            _ => Meets::Answer,
+        });
+        let counter = double.counter();
+        let closed = failed_once(&counter).await;
+        // The second attempt, made now, meets silence.
+        assert_eq!(counter.connection().await.err(), Some(closed.clone()));
+        let stuck = tokio::time::Instant::now();
+        tokio::time::sleep(RETRY_AFTER / 2).await;
+        assert_eq!(counter.connection().await.err(), Some(closed.clone()));
+        assert_eq!(double.taken.load(Ordering::SeqCst), 2, "none beside it yet");
+        tokio::time::sleep(RETRY_AFTER / 2).await;
+        // A second on, this request makes a third beside it, and is told at once.
+        assert_eq!(counter.connection().await.err(), Some(closed));
+        let waited = tokio::time::Instant::now();
+        while !matches!(&*lock(&counter.opening), Attempt::None) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(2),
+                "the third connects"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            stuck.elapsed() < OPEN_AT_LEAST - Duration::from_secs(1),
+            "well before the stuck attempt gives up"
+        );
+        counter.ping().await.unwrap();
+        assert_eq!(double.taken.load(Ordering::SeqCst), 3);
+        double.until_hung_up(1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(matches!(&*lock(&counter.opening), Attempt::None));
+        counter.ping().await.unwrap();
+        assert_eq!(
+            double.taken.load(Ordering::SeqCst),
+            3,
+            "the connection made is kept"
+        );
+    }
+
+    /// An attempt that fails beside one still under way does not end the outage's attempts:
+    /// requests are told what it met, and the one under way, when it connects, serves them.
+    #[tokio::test]
+    async fn an_attempt_failing_beside_one_under_way_leaves_it_to_connect() {
+        let double = redis_double(|n| match n {
+            0 => Meets::Close,
+            1 => Meets::AnswerAfter(Duration::from_millis(2500)),
+            _ => Meets::Refuse,
+        });
+        let counter = double.counter();
+        let closed = failed_once(&counter).await;
+        // The second attempt, slow to answer.
+        assert_eq!(counter.connection().await.err(), Some(closed.clone()));
+        tokio::time::sleep(RETRY_AFTER).await;
+        // The third, beside it, is refused.
+        assert_eq!(counter.connection().await.err(), Some(closed));
+        double.until_taken(3).await;
+        let refused = loop {
+            match counter.connection().await {
+                Err(why) if why.contains("busy") => break why,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Ok(_) => panic!("the second attempt answers later"),
+            }
+        };
+        assert!(
+            matches!(&*lock(&counter.opening), Attempt::Open(under) if under.why.as_deref() == Some(&*refused)),
+            "still under way, telling what the third met"
+        );
+        let waited = tokio::time::Instant::now();
+        while !matches!(&*lock(&counter.opening), Attempt::None) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(5),
+                "the second connects"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        counter.ping().await.unwrap();
+        assert_eq!(double.taken.load(Ordering::SeqCst), 3);
+    }
+
+    /// However long an outage, at most [`AT_ONCE`] attempts are under way, a second apart.
+    #[tokio::test]
+    async fn at_most_three_attempts_are_under_way() {
+        let double = redis_double(|n| if n == 0 { Meets::Close } else { Meets::Silence });
+        let counter = double.counter();
+        assert!(counter.connection().await.is_err());
+        // A request each half second for four and a half seconds, none waiting.
+        for _ in 0..9 {
+            tokio::time::sleep(RETRY_AFTER / 2).await;
+            let asked = tokio::time::Instant::now();
+            assert!(counter.connection().await.is_err());
+            assert!(asked.elapsed() < Duration::from_millis(50), "told at once");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(double.taken.load(Ordering::SeqCst), 1 + AT_ONCE);
+    }
+
     /// A failure long past (nothing asked Redis since; it may well be back) does not answer for
     /// the next request: its attempt is waited for, as a first one is.
     #[tokio::test]
@@ -1479,22 +1674,108 @@ mod tests {
     /// A Redis of the fewest words on loopback: answers `SCRIPT LOAD` with a digest and `PING`
     /// with `PONG`, on each connection it takes; its address, and how many it has taken.
     fn tiny_redis() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let double = redis_double(|_| Meets::Answer);
+        (double.address, double.taken)
+    }
+
+    /// What a connection to [`redis_double`] meets.
+    enum Meets {
+        /// Closed at once, as by a Redis refusing.
+        Close,
+        /// Taken and never answered, as behind a firewall that drops the replies.
+        Silence,
+        /// The answers of [`tiny_redis`].
+        Answer,
+        /// The same, after a wait.
+        AnswerAfter(Duration),
+        /// Every command answered `-ERR busy`.
+        Refuse,
+    }
+
+    /// A [`redis_double`] on loopback.
+    struct Double {
+        address: String,
+        /// How many connections it has taken.
+        taken: Arc<std::sync::atomic::AtomicUsize>,
+        /// How many of those it kept silent the client has closed.
+        hung_up: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Double {
+        /// A store counting in it, waiting 100 ms for an answer.
+        fn counter(&self) -> RedisCounter {
+            RedisCounter::new(
+                RedisLimits::parse(&self.address)
+                    .unwrap()
+                    .timeout(Duration::from_millis(100)),
+            )
+        }
+
+        async fn until_taken(&self, n: usize) {
+            until(&self.taken, n).await;
+        }
+
+        async fn until_hung_up(&self, n: usize) {
+            until(&self.hung_up, n).await;
+        }
+    }
+
+    /// The first attempt of `counter`, which its double closes at once: why it failed, told
+    /// once the second after it is past.
+    async fn failed_once(counter: &RedisCounter) -> String {
+        let Err(closed) = counter.connection().await else {
+            panic!("the first connection is closed");
+        };
+        tokio::time::sleep(RETRY_AFTER).await;
+        closed
+    }
+
+    /// Waits, up to ten seconds, for `count` to reach `n`.
+    async fn until(count: &std::sync::atomic::AtomicUsize, n: usize) {
+        for _ in 0..1000 {
+            if count.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} of {n} after ten seconds", count.load(Ordering::SeqCst));
+    }
+
+    /// [`tiny_redis`], its connections treated by their number (from 0) as `how` says.
+    fn redis_double(how: fn(usize) -> Meets) -> Double {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("redis://{}", listener.local_addr().unwrap());
         let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = Arc::clone(&taken);
+        let hung_up = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (counted, hanging) = (Arc::clone(&taken), Arc::clone(&hung_up));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                counted.fetch_add(1, Ordering::SeqCst);
+                let (wait, answer_all) = match how(counted.fetch_add(1, Ordering::SeqCst)) {
+                    Meets::Close => continue,
+                    Meets::Silence => {
+                        let hanging = Arc::clone(&hanging);
+                        std::thread::spawn(move || {
+                            let mut chunk = [0u8; 4096];
+                            while matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
+                            hanging.fetch_add(1, Ordering::SeqCst);
+                        });
+                        continue;
+                    }
+                    Meets::Answer => (Duration::ZERO, None),
+                    Meets::AnswerAfter(wait) => (wait, None),
+                    Meets::Refuse => (Duration::ZERO, Some(&b"-ERR busy\r\n"[..])),
+                };
                 std::thread::spawn(move || {
+                    std::thread::sleep(wait);
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
                     loop {
                         while let Ok(Some((Reply::Array(command), used))) = parse(&buf) {
                             buf.drain(..used);
                             let answer: &[u8] = match command.first() {
+                                _ if let Some(all) = answer_all => all,
                                 Some(Reply::Bulk(Some(name))) if name == b"SCRIPT" => {
                                     b"$40\r\n0123456789012345678901234567890123456789\r\n"
                                 }
@@ -1512,7 +1793,11 @@ mod tests {
                 });
             }
         });
-        (address, taken)
+        Double {
+            address,
+            taken,
+            hung_up,
+        }
     }
 
     /// A connection whose writer went with the runtime it was opened on (a store shared by two

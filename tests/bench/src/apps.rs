@@ -115,10 +115,25 @@ pub fn generated_without_metrics() -> Router {
 /// path).
 #[cfg(feature = "otel")]
 pub fn generated_traced(sampled: bool) -> Router {
+    plugins![
+        config = plugin_routes::ServerConfig::default()
+            .with_tracer_provider(bench_tracer_provider(sampled));
+        BenchPlugin::new(BenchState {
+            next_id: AtomicI64::new(1)
+        })
+    ]
+}
+
+#[cfg(feature = "otel")]
+pub use plugin_routes::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+
+/// The provider of [`generated_traced`], one for the process each way: every span sampled
+/// (with `sampled`) or every one dropped, the sampled ones handed to a batch processor whose
+/// exporter discards them.
+#[cfg(feature = "otel")]
+pub fn bench_tracer_provider(sampled: bool) -> &'static SdkTracerProvider {
     use plugin_routes::otel::opentelemetry_sdk::error::OTelSdkResult;
-    use plugin_routes::otel::opentelemetry_sdk::trace::{
-        Sampler, SdkTracerProvider, SpanData, SpanExporter,
-    };
+    use plugin_routes::otel::opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter};
 
     #[derive(Debug)]
     struct Discard;
@@ -133,7 +148,7 @@ pub fn generated_traced(sampled: bool) -> Router {
     // Kept for the process: the routes hold their tracer.
     static PROVIDERS: [std::sync::OnceLock<SdkTracerProvider>; 2] =
         [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
-    let provider = PROVIDERS[usize::from(sampled)].get_or_init(|| {
+    PROVIDERS[usize::from(sampled)].get_or_init(|| {
         SdkTracerProvider::builder()
             .with_sampler(if sampled {
                 Sampler::AlwaysOn
@@ -142,13 +157,7 @@ pub fn generated_traced(sampled: bool) -> Router {
             })
             .with_batch_exporter(Discard)
             .build()
-    });
-    plugins![
-        config = plugin_routes::ServerConfig::default().with_tracer_provider(provider);
-        BenchPlugin::new(BenchState {
-            next_id: AtomicI64::new(1)
-        })
-    ]
+    })
 }
 
 /// The same `get_item`, for API keys with `items:read` only: measured against the public one in

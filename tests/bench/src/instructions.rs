@@ -10,6 +10,9 @@
 //! to each, ROUNDS times. Under callgrind with `--toggle-collect` on `measure_generated` and
 //! `measure_hand_written`, the two share one heap and one history, so their ratio is not moved
 //! by the state malloc happens to start a process in.
+//!
+//! `bench-instructions <paired-sdk|time-sdk> - <N> <ROUNDS>` (built with `otel`) measures the
+//! OpenTelemetry SDK alone making a server span, sampled and dropped in turn (`sdk_floor`).
 
 #![allow(clippy::unwrap_used)] // a measurement harness: any failure should abort it
 
@@ -29,6 +32,14 @@ fn main() {
             .map_or(Ok(10), |r| r.parse())
             .expect("ROUNDS is a number");
         return paired_limit(n, rounds);
+    }
+    #[cfg(feature = "otel")]
+    if variant == "paired-sdk" || variant == "time-sdk" {
+        let rounds: u32 = args
+            .get(4)
+            .map_or(Ok(10), |r| r.parse())
+            .expect("ROUNDS is a number");
+        return sdk_floor(n, rounds, variant == "time-sdk");
     }
     #[cfg(feature = "metrics")]
     if let Some(what) = variant
@@ -183,6 +194,93 @@ fn measure_metrics_on(rt: &tokio::runtime::Runtime, router: &axum::Router, route
 fn measure_metrics_off(rt: &tokio::runtime::Runtime, router: &axum::Router, route: &str, n: u32) {
     std::hint::black_box("metrics off");
     run(rt, router, route, n);
+}
+
+/// What the OpenTelemetry SDK alone takes to make a request's server span, with nothing of this
+/// project around it: the span built by the same provider as [`apps::generated_traced`]'s (a
+/// batch processor, an exporter that discards), named by the route, given the attributes the
+/// HTTP conventions ask of a server span, its status, and ended; sampled and dropped in turn,
+/// in one process. The floor under any integration that lets the host's provider decide and
+/// record each span.
+#[cfg(feature = "otel")]
+fn sdk_floor(n: u32, rounds: u32, time: bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = rt.enter();
+    let sampled = apps::bench_tracer_provider(true);
+    let dropped = apps::bench_tracer_provider(false);
+    // Warmed up outside the measured functions, which callgrind counts per call.
+    sdk_spans(sampled, n);
+    sdk_spans(dropped, n);
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        measure_sdk_sampled(sampled, n);
+        with.push(started.elapsed().as_nanos() as f64 / f64::from(n));
+        let started = std::time::Instant::now();
+        measure_sdk_dropped(dropped, n);
+        without.push(started.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+    if time {
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "the SDK alone, a server span: {:.0} ns sampled, {:.0} ns dropped (medians of {rounds} batches of {n})",
+            median(&mut with),
+            median(&mut without)
+        );
+    }
+}
+
+#[cfg(feature = "otel")]
+#[inline(never)]
+fn measure_sdk_sampled(provider: &apps::SdkTracerProvider, n: u32) {
+    std::hint::black_box("sdk sampled");
+    sdk_spans(provider, n);
+}
+
+#[cfg(feature = "otel")]
+#[inline(never)]
+fn measure_sdk_dropped(provider: &apps::SdkTracerProvider, n: u32) {
+    std::hint::black_box("sdk dropped");
+    sdk_spans(provider, n);
+}
+
+#[cfg(feature = "otel")]
+fn sdk_spans(provider: &apps::SdkTracerProvider, n: u32) {
+    use plugin_routes::otel::opentelemetry::trace::{
+        Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _,
+    };
+    use plugin_routes::otel::opentelemetry::{Context, KeyValue};
+    let tracer = provider.tracer("bench");
+    let request = apps::get_request();
+    for _ in 0..n {
+        let request = std::hint::black_box(&request);
+        let mut span = tracer.build_with_context(
+            SpanBuilder {
+                name: std::borrow::Cow::Borrowed("GET /v1/plugins/bench/items/{id}"),
+                span_kind: Some(SpanKind::Server),
+                ..SpanBuilder::default()
+            },
+            &Context::new(),
+        );
+        if span.is_recording() {
+            span.set_attributes([
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("http.route", "/v1/plugins/bench/items/{id}"),
+                KeyValue::new("url.path", request.uri().path().to_owned()),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("network.protocol.version", "1.1"),
+            ]);
+            span.set_attribute(KeyValue::new("http.response.status_code", 200_i64));
+            span.end();
+        }
+        std::hint::black_box(span);
+    }
 }
 
 /// `get_item` unlimited and limited, in one router: batches alternate as in [`paired`].
