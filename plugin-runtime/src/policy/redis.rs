@@ -420,7 +420,8 @@ struct Under {
     newest: tokio::time::Instant,
     told: Opening,
     /// What requests are told meanwhile, not waiting for them: after a failed attempt, why it
-    /// failed. `None` while the first attempt since Redis answered may still be waited for.
+    /// failed. `None` while a first attempt (since Redis answered, or after a quiet spell longer
+    /// than a failure is told for) may still be waited for: none is made beside it.
     why: Option<String>,
     /// The attempts' own handle on the channel, while any of them runs: gone, they all ended.
     attempts: std::sync::Weak<Attempts>,
@@ -432,12 +433,45 @@ struct Attempts {
     under_way: std::sync::atomic::AtomicUsize,
 }
 
+/// One attempt counted in its [`Attempts`]' `under_way` until it ends, or until its task is
+/// dropped unfinished (its runtime shut down), so that no attempt that is gone holds a place.
+struct Running {
+    attempts: Arc<Attempts>,
+    ended: bool,
+}
+
+impl Running {
+    fn new(attempts: Arc<Attempts>) -> Self {
+        attempts.under_way.fetch_add(1, Ordering::Relaxed);
+        Running {
+            attempts,
+            ended: false,
+        }
+    }
+
+    /// Counts this attempt out; how many are left under way.
+    fn end(&mut self) -> usize {
+        if std::mem::replace(&mut self.ended, true) {
+            return self.attempts.under_way.load(Ordering::Relaxed);
+        }
+        self.attempts.under_way.fetch_sub(1, Ordering::Relaxed) - 1
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 /// How many attempts to connect may be under way at once during an outage. One made after an
 /// attempt failed that has gone on for a second (its connection taken and never answered, as
 /// behind a firewall that drops replies, takes the whole of [`OPEN_AT_LEAST`]) gets another
 /// beside it from the next request, so that a Redis back again is found within a second or so
 /// of the requests that meet it, not when the stuck one gives up; at most this many, a second
-/// apart, however long an attempt may take.
+/// apart, however long an attempt may take. With this many stuck, the next is made when the
+/// oldest gives up: a Redis back just after the newest began is found up to the bound less two
+/// seconds later (three seconds by default).
 const AT_ONCE: usize = 3;
 
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
@@ -780,22 +814,42 @@ impl RedisCounter {
     /// closed when its last handle goes). `mine` tells which [`Under`] it is one of: it says how
     /// it went in `opening` only while that holds them still.
     fn spawn(&self, attempts: Arc<Attempts>, mine: Opening) {
-        attempts.under_way.fetch_add(1, Ordering::Relaxed);
+        let mut running = Running::new(attempts);
         let target = self.settings.target.clone();
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
         let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
         let bound = self.open_bound();
         tokio::spawn(async move {
             let outcome = Connection::open(&target, bound).await;
-            let left = attempts.under_way.fetch_sub(1, Ordering::Relaxed) - 1;
+            // `opening`, then the connection's slot, as `connection()` takes them: what the
+            // attempts under way are, and whether one connected, seen at one moment.
             let connected = {
-                let mut slot = lock(&slot);
-                if let Ok(c) = &outcome
-                    && !slot.as_ref().is_some_and(Connection::is_alive)
+                let mut opening = lock(&opening);
+                let left = running.end();
+                let connected = {
+                    let mut slot = lock(&slot);
+                    if let Ok(c) = &outcome
+                        && !slot.as_ref().is_some_and(Connection::is_alive)
+                    {
+                        *slot = Some(c.clone());
+                    }
+                    slot.as_ref().is_some_and(Connection::is_alive)
+                };
+                if let Attempt::Open(under) = &mut *opening
+                    && under.told.same_channel(&mine)
                 {
-                    *slot = Some(c.clone());
+                    match &outcome {
+                        _ if connected => *opening = Attempt::None,
+                        // The last of them: the next attempt waits a second from now.
+                        Err(why) if left == 0 => {
+                            *opening = Attempt::Failed(tokio::time::Instant::now(), why.clone());
+                        }
+                        // Others still under way: what requests are told is what this met.
+                        Err(why) => under.why = Some(why.clone()),
+                        Ok(_) => {}
+                    }
                 }
-                slot.as_ref().is_some_and(Connection::is_alive)
+                connected
             };
             // Redis already logged unreachable, for another reason (a request's timeout while
             // this attempt went on): what the attempt met is said too, once. A change of state
@@ -815,25 +869,8 @@ impl RedisCounter {
                     *said = None;
                 }
             }
-            {
-                let mut opening = lock(&opening);
-                if let Attempt::Open(under) = &mut *opening
-                    && under.told.same_channel(&mine)
-                {
-                    match &outcome {
-                        _ if connected => *opening = Attempt::None,
-                        // The last of them: the next attempt waits a second from now.
-                        Err(why) if left == 0 => {
-                            *opening = Attempt::Failed(tokio::time::Instant::now(), why.clone());
-                        }
-                        // Others still under way: what requests are told is what this met.
-                        Err(why) => under.why = Some(why.clone()),
-                        Ok(_) => {}
-                    }
-                }
-            }
             // Whoever waits is told the first connection made, and not told a failure after it.
-            attempts.tell.send_if_modified(|told| {
+            running.attempts.tell.send_if_modified(|told| {
                 if matches!(told, Some(Ok(_))) {
                     false
                 } else {
@@ -1502,16 +1539,19 @@ mod tests {
             tell,
             under_way: std::sync::atomic::AtomicUsize::new(1),
         });
-        // Their tasks gone (a runtime shut down), or begun longer ago than they may take.
-        for (newest, attempts) in [
-            (now, std::sync::Weak::new()),
-            (long_ago, Arc::downgrade(&running)),
+        // Their tasks gone (a runtime shut down), or begun longer ago than they may take; waited
+        // for, or telling an old failure.
+        for (newest, attempts, why) in [
+            (now, std::sync::Weak::new(), None),
+            (long_ago, Arc::downgrade(&running), None),
+            (now, std::sync::Weak::new(), Some("old".to_owned())),
+            (long_ago, Arc::downgrade(&running), Some("old".to_owned())),
         ] {
             *lock(&counter.opening) = Attempt::Open(Under {
                 began: newest,
                 newest,
                 told: told.clone(),
-                why: None,
+                why,
                 attempts,
             });
             let Err(e) = counter.connection().await else {
@@ -1607,7 +1647,7 @@ mod tests {
     async fn an_attempt_failing_beside_one_under_way_leaves_it_to_connect() {
         let double = redis_double(|n| match n {
             0 => Meets::Close,
-            1 => Meets::AnswerAfter(Duration::from_millis(2500)),
+            1 => Meets::AnswerAfter(Duration::from_millis(4000)),
             _ => Meets::Refuse,
         });
         let counter = double.counter();
@@ -1638,7 +1678,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         counter.ping().await.unwrap();
-        assert_eq!(double.taken.load(Ordering::SeqCst), 3);
+        // Those refused beside it, one a second while this test asked, and no more after it.
+        let made = double.taken.load(Ordering::SeqCst);
+        assert!((3..=1 + AT_ONCE).contains(&made), "{made} connections");
+        counter.ping().await.unwrap();
+        assert_eq!(double.taken.load(Ordering::SeqCst), made);
     }
 
     /// However long an outage, at most [`AT_ONCE`] attempts are under way, a second apart.
@@ -1647,14 +1691,25 @@ mod tests {
         let double = redis_double(|n| if n == 0 { Meets::Close } else { Meets::Silence });
         let counter = double.counter();
         assert!(counter.connection().await.is_err());
-        // A request each half second for four and a half seconds, none waiting.
-        for _ in 0..9 {
-            tokio::time::sleep(RETRY_AFTER / 2).await;
+        // A request each quarter second until the first attempt made might give up (five
+        // seconds after it began, a second after the failure), none waiting.
+        let failed = tokio::time::Instant::now();
+        let under_way = || match &*lock(&counter.opening) {
+            Attempt::Open(under) => under
+                .attempts
+                .upgrade()
+                .map_or(0, |a| a.under_way.load(Ordering::Relaxed)),
+            _ => 0,
+        };
+        let mut most = 0;
+        while failed.elapsed() < RETRY_AFTER + OPEN_AT_LEAST - Duration::from_millis(500) {
+            tokio::time::sleep(RETRY_AFTER / 4).await;
             let asked = tokio::time::Instant::now();
             assert!(counter.connection().await.is_err());
-            assert!(asked.elapsed() < Duration::from_millis(50), "told at once");
+            assert!(asked.elapsed() < Duration::from_millis(200), "told at once");
+            most = most.max(under_way());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(most, AT_ONCE);
         assert_eq!(double.taken.load(Ordering::SeqCst), 1 + AT_ONCE);
     }
 
