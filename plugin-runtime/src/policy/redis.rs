@@ -421,8 +421,12 @@ struct Under {
     told: Opening,
     /// What requests are told meanwhile, not waiting for them: after a failed attempt, why it
     /// failed. `None` while a first attempt (since Redis answered, or after a quiet spell longer
-    /// than a failure is told for) may still be waited for: none is made beside it.
+    /// than a failure is told for) may still be waited for.
     why: Option<String>,
+    /// Whether they began with Redis known to be unreachable (a connection gone silent, say):
+    /// only then, or once one failed, is an attempt made beside another. Before, a Redis slow to
+    /// connect to (far away, over TLS) is as likely as one gone silent, and is connected to once.
+    outage: bool,
     /// The attempts' own handle on the channel, while any of them runs: gone, they all ended.
     attempts: std::sync::Weak<Attempts>,
 }
@@ -465,7 +469,7 @@ impl Drop for Running {
 }
 
 /// How many attempts to connect may be under way at once during an outage. One made after an
-/// attempt failed that has gone on for a second (its connection taken and never answered, as
+/// attempt failed, or a connection went silent, that has gone on for a second (its connection taken and never answered, as
 /// behind a firewall that drops replies, takes the whole of [`OPEN_AT_LEAST`]) gets another
 /// beside it from the next request, so that a Redis back again is found within a second or so
 /// of the requests that meet it, not when the stuck one gives up; at most this many, a second
@@ -736,14 +740,15 @@ impl RedisCounter {
                 }
                 // An attempt that has taken longer than a request may wait is not waited for:
                 // a Redis gone silent costs the requests that meet it at first one timeout, not
-                // each request one until the attempt gives up. None is made beside it: before
-                // anything failed, a Redis slow to connect to (far away, over TLS) is as likely
-                // as one gone silent, and is connected to once.
+                // each request one until the attempt gives up. During an outage (`outage`), one
+                // is made beside it after a second, as above.
                 Attempt::Open(under) if under.began.elapsed() >= self.settings.timeout => {
-                    return Err(format!(
+                    let why = format!(
                         "no connection yet: the attempt to make one began {} ms ago",
                         under.began.elapsed().as_millis()
-                    ));
+                    );
+                    self.beside(&mut attempt);
+                    return Err(why);
                 }
                 Attempt::Open(under) => Some(under.told.clone()),
                 Attempt::Failed(at, why) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
@@ -788,6 +793,7 @@ impl RedisCounter {
             began: now,
             newest: now,
             told: told.clone(),
+            outage: why.is_some() || self.state.load(Ordering::Relaxed) == UNREACHABLE,
             why,
             attempts: Arc::downgrade(&attempts),
         };
@@ -795,10 +801,11 @@ impl RedisCounter {
         under
     }
 
-    /// Begins another attempt beside those under way in `attempt`, if the newest of them has
-    /// gone on for [`RETRY_AFTER`] and fewer than [`AT_ONCE`] are under way.
+    /// Begins another attempt beside those under way in `attempt`, during an outage, if the
+    /// newest of them has gone on for [`RETRY_AFTER`] and fewer than [`AT_ONCE`] are under way.
     fn beside(&self, attempt: &mut Attempt) {
         if let Attempt::Open(under) = attempt
+            && (under.outage || under.why.is_some())
             && under.newest.elapsed() >= RETRY_AFTER
             && let Some(attempts) = under.attempts.upgrade()
             && attempts.under_way.load(Ordering::Relaxed) < AT_ONCE
@@ -1113,7 +1120,11 @@ impl Connection {
                 let mut chunk = [0u8; 4096];
                 let got = tokio::select! {
                     got = read.read(&mut chunk) => got,
-                    () = reader_closing.notified() => break "the connection was closed".to_owned(),
+                    () = reader_closing.notified() => {
+                        break "given up: nothing was heard on the connection within the store's \
+                               timeout"
+                            .to_owned();
+                    }
                 };
                 match got {
                     Ok(0) => break "the connection closed".to_owned(),
@@ -1551,6 +1562,7 @@ mod tests {
                 began: newest,
                 newest,
                 told: told.clone(),
+                outage: why.is_some(),
                 why,
                 attempts,
             });
@@ -1639,6 +1651,39 @@ mod tests {
             3,
             "the connection made is kept"
         );
+    }
+
+    /// A connection gone silent starts an outage: the attempt after it, which the next request
+    /// waits for, gets another beside it a second later, as after a failed attempt.
+    #[tokio::test]
+    async fn an_attempt_after_a_connection_went_silent_gets_another_beside_it() {
+        let double = redis_double(|n| match n {
+            0 => Meets::Hush,
+            1 => Meets::Silence,
+            _ => Meets::Answer,
+        });
+        let counter = double.counter();
+        counter.connection().await.unwrap();
+        assert!(counter.command(vec![b"PING".to_vec()]).await.is_err());
+        assert_eq!(counter.state.load(Ordering::Relaxed), UNREACHABLE);
+        // The connection was given up; the request after it waits for the next, stuck.
+        let waited = tokio::time::timeout(Duration::from_millis(100), counter.connection()).await;
+        assert!(waited.is_err(), "the second connection is silent");
+        let stuck = tokio::time::Instant::now();
+        tokio::time::sleep(RETRY_AFTER).await;
+        let Err(why) = counter.connection().await else {
+            panic!("the second attempt is stuck");
+        };
+        assert!(why.starts_with("no connection yet"), "{why}");
+        while !matches!(&*lock(&counter.opening), Attempt::None) {
+            assert!(
+                stuck.elapsed() < OPEN_AT_LEAST - Duration::from_secs(1),
+                "connected beside the stuck attempt, well before it gives up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        counter.ping().await.unwrap();
+        assert_eq!(double.taken.load(Ordering::SeqCst), 3);
     }
 
     /// An attempt that fails beside one still under way does not end the outage's attempts:
@@ -1745,6 +1790,9 @@ mod tests {
         AnswerAfter(Duration),
         /// Every command answered `-ERR busy`.
         Refuse,
+        /// The script loaded, as a Redis does when connected to; then silence, as when it went
+        /// away without a word.
+        Hush,
     }
 
     /// A [`redis_double`] on loopback.
@@ -1807,7 +1855,9 @@ mod tests {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let (wait, answer_all) = match how(counted.fetch_add(1, Ordering::SeqCst)) {
+                let how = how(counted.fetch_add(1, Ordering::SeqCst));
+                let hush = matches!(how, Meets::Hush);
+                let (wait, answer_all) = match how {
                     Meets::Close => continue,
                     Meets::Silence => {
                         let hanging = Arc::clone(&hanging);
@@ -1818,7 +1868,7 @@ mod tests {
                         });
                         continue;
                     }
-                    Meets::Answer => (Duration::ZERO, None),
+                    Meets::Answer | Meets::Hush => (Duration::ZERO, None),
                     Meets::AnswerAfter(wait) => (wait, None),
                     Meets::Refuse => (Duration::ZERO, Some(&b"-ERR busy\r\n"[..])),
                 };
@@ -1834,6 +1884,7 @@ mod tests {
                                 Some(Reply::Bulk(Some(name))) if name == b"SCRIPT" => {
                                     b"$40\r\n0123456789012345678901234567890123456789\r\n"
                                 }
+                                _ if hush => b"",
                                 _ => b"+PONG\r\n",
                             };
                             if stream.write_all(answer).is_err() {
