@@ -469,14 +469,14 @@ impl Drop for Running {
 }
 
 /// How many attempts to connect may be under way at once during an outage. One made after an
-/// attempt failed, or a connection went silent, that has gone on for a second (its connection taken and never answered, as
-/// behind a firewall that drops replies, takes the whole of [`OPEN_AT_LEAST`]) gets another
-/// beside it from the next request, so that a Redis back again is found within a second or so
-/// of the requests that meet it, not when the stuck one gives up; at most this many, a second
-/// apart, however long an attempt may take. With this many stuck, the next is made when the
-/// oldest gives up: a Redis back just after the newest began is found up to the bound less two
-/// seconds later (three seconds by default).
-const AT_ONCE: usize = 3;
+/// attempt failed, or a connection went silent, that has gone on for a second (its connection
+/// taken and never answered, as behind a firewall that drops replies, takes the whole of
+/// [`OPEN_AT_LEAST`]) gets another beside it from the next request, so that a Redis back again
+/// is found within a second or so of the requests that meet it, not when the stuck one gives
+/// up; at most this many, a second apart: one a second while requests come with the default
+/// bound of five seconds. With a longer bound (a store timeout over five seconds) and this many
+/// stuck, the next is made when the oldest gives up.
+const AT_ONCE: usize = 5;
 
 /// How long after a failed attempt to connect the next is made: meanwhile requests are told at
 /// once why the last failed, so a Redis that refuses or fails the handshake is not asked again
@@ -827,6 +827,7 @@ impl RedisCounter {
         let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
         let bound = self.open_bound();
         tokio::spawn(async move {
+            let began = tokio::time::Instant::now();
             let outcome = Connection::open(&target, bound).await;
             // `opening`, then the connection's slot, as `connection()` takes them: what the
             // attempts under way are, and whether one connected, seen at one moment.
@@ -871,7 +872,8 @@ impl RedisCounter {
                     tracing::warn!(
                         redis = ?target,
                         error = %why,
-                        "the rate-limit store is still unreachable"
+                        attempt_began_ms_ago = began.elapsed().as_millis(),
+                        "the rate-limit store is still unreachable: an attempt to connect failed"
                     );
                     *said = None;
                 }
@@ -1732,12 +1734,18 @@ mod tests {
 
     /// However long an outage, at most [`AT_ONCE`] attempts are under way, a second apart.
     #[tokio::test]
-    async fn at_most_three_attempts_are_under_way() {
+    async fn at_most_five_attempts_are_under_way() {
         let double = redis_double(|n| if n == 0 { Meets::Close } else { Meets::Silence });
-        let counter = double.counter();
+        // Attempts bounded by eight seconds: the first gives up well after the fifth began.
+        let timeout = OPEN_AT_LEAST + Duration::from_secs(3);
+        let counter = RedisCounter::new(
+            RedisLimits::parse(&double.address)
+                .unwrap()
+                .timeout(timeout),
+        );
         assert!(counter.connection().await.is_err());
-        // A request each quarter second until the first attempt made might give up (five
-        // seconds after it began, a second after the failure), none waiting.
+        // A request each quarter second until the first attempt made might give up (a second
+        // after the failure, and its bound), none waiting.
         let failed = tokio::time::Instant::now();
         let under_way = || match &*lock(&counter.opening) {
             Attempt::Open(under) => under
@@ -1747,7 +1755,7 @@ mod tests {
             _ => 0,
         };
         let mut most = 0;
-        while failed.elapsed() < RETRY_AFTER + OPEN_AT_LEAST - Duration::from_millis(500) {
+        while failed.elapsed() < RETRY_AFTER + timeout - Duration::from_millis(1500) {
             tokio::time::sleep(RETRY_AFTER / 4).await;
             let asked = tokio::time::Instant::now();
             assert!(counter.connection().await.is_err());
