@@ -423,9 +423,11 @@ struct Under {
     /// failed. `None` while a first attempt (since Redis answered, or after a quiet spell longer
     /// than a failure is told for) may still be waited for.
     why: Option<String>,
-    /// Whether they began with Redis known to be unreachable (a connection gone silent, say):
-    /// only then, or once one failed, is an attempt made beside another. Before, a Redis slow to
-    /// connect to (far away, over TLS) is as likely as one gone silent, and is connected to once.
+    /// Whether they began during an outage (after a failed attempt, or with Redis known to be
+    /// unreachable: a connection gone silent, say): only then is an attempt made beside another.
+    /// Before, a Redis slow to connect to (far away, over TLS) is as likely as one gone silent,
+    /// and is connected to once. (`why` becomes `Some` only here: a lone attempt that fails
+    /// ends them.)
     outage: bool,
     /// The attempts' own handle on the channel, while any of them runs: gone, they all ended.
     attempts: std::sync::Weak<Attempts>,
@@ -454,17 +456,17 @@ impl Running {
     }
 
     /// Counts this attempt out; how many are left under way.
-    fn end(&mut self) -> usize {
-        if std::mem::replace(&mut self.ended, true) {
-            return self.attempts.under_way.load(Ordering::Relaxed);
-        }
+    fn end(mut self) -> usize {
+        self.ended = true;
         self.attempts.under_way.fetch_sub(1, Ordering::Relaxed) - 1
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.end();
+        if !self.ended {
+            self.attempts.under_way.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -805,7 +807,7 @@ impl RedisCounter {
     /// newest of them has gone on for [`RETRY_AFTER`] and fewer than [`AT_ONCE`] are under way.
     fn beside(&self, attempt: &mut Attempt) {
         if let Attempt::Open(under) = attempt
-            && (under.outage || under.why.is_some())
+            && under.outage
             && under.newest.elapsed() >= RETRY_AFTER
             && let Some(attempts) = under.attempts.upgrade()
             && attempts.under_way.load(Ordering::Relaxed) < AT_ONCE
@@ -821,7 +823,8 @@ impl RedisCounter {
     /// closed when its last handle goes). `mine` tells which [`Under`] it is one of: it says how
     /// it went in `opening` only while that holds them still.
     fn spawn(&self, attempts: Arc<Attempts>, mine: Opening) {
-        let mut running = Running::new(attempts);
+        let running = Running::new(attempts);
+        let shared = Arc::clone(&running.attempts);
         let target = self.settings.target.clone();
         let (slot, opening) = (Arc::clone(&self.connection), Arc::clone(&self.opening));
         let (state, said) = (Arc::clone(&self.state), Arc::clone(&self.said));
@@ -879,7 +882,7 @@ impl RedisCounter {
                 }
             }
             // Whoever waits is told the first connection made, and not told a failure after it.
-            running.attempts.tell.send_if_modified(|told| {
+            shared.tell.send_if_modified(|told| {
                 if matches!(told, Some(Ok(_))) {
                     false
                 } else {
