@@ -79,6 +79,16 @@ pub(crate) const PEERS: &[Peer] = &[
         own_answers: &[],
         env: &[],
     },
+    // Raw hyper again, doing both routes' work by hand with nothing between the connection and
+    // the work: the least a server answering every case alike spends on this stack.
+    Peer {
+        name: "raw hyper, the same work by hand",
+        binary: "peer-hyper-work",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+        env: &[],
+    },
     // This project again, recording metrics and tracing every request (`peer-ours` built with
     // its `observed` feature): each span sampled, then each dropped by the sampler.
     Peer {
@@ -778,24 +788,24 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             );
         }
     }
-    let index = |binary: &str| PEERS.iter().position(|p| p.binary == binary);
-    if let Some(hyper) = index("peer-hyper").filter(|&h| options.measures(h)) {
-        println!(
-            "\nThis project against raw hyper answering fixed bytes, round by round (median [lowest, highest]):\n"
-        );
-        println!(
-            "| server | route | requests/s, to raw hyper | server CPU per request, to raw hyper |"
-        );
+    let index = |binary: &str| {
+        PEERS
+            .iter()
+            .position(|p| p.binary == binary)
+            .filter(|&i| options.measures(i))
+    };
+    // This project (and raw hyper doing the work) against raw hyper answering fixed bytes; then
+    // this project against raw hyper doing the same work, the floor for the contract.
+    let against = |base: usize, title: &str, who: &dyn Fn(&Peer) -> bool| {
+        println!("\n{title}, round by round (median [lowest, highest]):\n");
+        println!("| server | route | requests/s, ratio | server CPU per request, ratio |");
         println!("|---|---|---:|---:|");
-        for (ours, p) in PEERS.iter().enumerate() {
-            if !p.binary.starts_with("peer-ours") || !options.measures(ours) {
+        for (i, p) in PEERS.iter().enumerate() {
+            if i == base || !who(p) || !options.measures(i) {
                 continue;
             }
             for route in Route::ALL {
-                let (a, b) = (
-                    &series[ours][route as usize],
-                    &series[hyper][route as usize],
-                );
+                let (a, b) = (&series[i][route as usize], &series[base][route as usize]);
                 println!(
                     "| {} | `{}` | {} | {} |",
                     p.name,
@@ -805,6 +815,20 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
                 );
             }
         }
+    };
+    if let Some(hyper) = index("peer-hyper") {
+        against(
+            hyper,
+            "Against raw hyper answering fixed bytes",
+            &|p: &Peer| p.binary.starts_with("peer-ours") || p.binary == "peer-hyper-work",
+        );
+    }
+    if let Some(work) = index("peer-hyper-work") {
+        against(
+            work,
+            "Against raw hyper doing the same work by hand",
+            &|p: &Peer| p.binary.starts_with("peer-ours"),
+        );
     }
     println!(
         "\nMemory: resident set at start and after both routes' load (`VmRSS`), and the peak (`VmHWM`), medians of the rounds.\n"
@@ -860,16 +884,22 @@ pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
         rows.push(per_route);
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let hyper = PEERS
-        .iter()
-        .position(|p| p.binary == "peer-hyper")
-        .filter(|&h| options.measures(h));
+    let position = |binary: &str| {
+        PEERS
+            .iter()
+            .position(|p| p.binary == binary)
+            .filter(|&i| options.measures(i))
+    };
+    let hyper = position("peer-hyper");
+    let work = position("peer-hyper-work");
     println!(
-        "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum and to raw hyper.\n",
+        "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum, to raw hyper answering fixed bytes, and to raw hyper doing the same work by hand.\n",
         options.processes
     );
-    println!("| server | `GET` | to axum | to raw hyper | `POST` | to axum | to raw hyper |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| server | `GET` | to axum | to raw hyper | to the same work | `POST` | to axum | to raw hyper | to the same work |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (i, routes) in rows.iter().enumerate() {
         if routes.is_empty() {
             continue;
@@ -877,16 +907,19 @@ pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
         let cell = |r: usize| {
             let c = &routes[r];
             let m = median(c);
-            let to_hyper = hyper.map_or("—".to_owned(), |h| {
-                format!("{:.2}", m / median(&rows[h][r]))
-            });
+            let to = |base: Option<usize>| {
+                base.map_or("—".to_owned(), |h| {
+                    format!("{:.2}", m / median(&rows[h][r]))
+                })
+            };
             format!(
-                "{:.0} [{:.0}, {:.0}] | {:.3} | {}",
+                "{:.0} [{:.0}, {:.0}] | {:.3} | {} | {}",
                 m,
                 c[0],
                 c[c.len() - 1],
                 m / median(&rows[BASE][r]),
-                to_hyper
+                to(hyper),
+                to(work)
             )
         };
         println!("| {} | {} | {} |", PEERS[i].name, cell(0), cell(1));
