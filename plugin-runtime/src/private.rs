@@ -72,9 +72,6 @@ pub fn fallback_method_router() -> MethodRouter {
 
 // Bound checks the macros emit, spanned on the user's types so rustc's message points there.
 
-pub fn assert_body_deserialize<T: DeserializeOwned + Send + 'static>() {}
-pub fn assert_query_deserialize<T: DeserializeOwned + Send + 'static>() {}
-pub fn assert_validate<T: IsValidated>() {}
 pub fn assert_responder<R: Responder>() {}
 pub fn assert_empty_output<T: crate::request::EmptyOutput>() {}
 pub fn assert_path_param<T: DeserializeOwned + Send + 'static>() {}
@@ -181,6 +178,18 @@ impl<T: StreamEvent> Responder for Events<T> {
     ) -> axum::response::Response {
         RouteOutput::into_response_within(output, status, request_id, timeout)
     }
+}
+
+/// The input type, once it is known to be read from the request: the macros name a route's
+/// input as `<<T as CheckedInput>::Input as IsValidated>::Input` where its source is named, so
+/// an input that does not deserialize is one error at the type (rustc's, naming the bound that
+/// failed), one that does but does not validate is one error there too, and the uses after it
+/// see an error type and say nothing more (as [`CheckedOutput`]).
+pub trait CheckedInput {
+    type Input;
+}
+impl<T: DeserializeOwned + Send + 'static> CheckedInput for T {
+    type Input = T;
 }
 
 /// The event type, once it is known to be one: `Events<<T as CheckedEvent>::Event>`, as

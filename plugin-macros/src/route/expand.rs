@@ -278,10 +278,17 @@ fn method_router(
         None => (quote!(#rt::NoInput), quote!(()), quote!(())),
         Some(a) => {
             let (ident, ty) = (&a.ident, &a.ty);
+            // Named through the checks, spanned on the user's type: an input that does not
+            // deserialize or validate is one error there, and none at the attribute.
+            let span = type_span(ty);
+            let rt = krate.private_at(span);
+            let checked = quote_spanned!(span=>
+                <<#ty as #rt::CheckedInput>::Input as #rt::IsValidated>::Input
+            );
             let source = if decl.method.reads_body() {
-                quote!(#rt::JsonBody<#ty>)
+                quote_spanned!(span=> #rt::JsonBody<#checked>)
             } else {
-                quote!(#rt::QueryInput<#ty>)
+                quote_spanned!(span=> #rt::QueryInput<#checked>)
             };
             (source, quote!(#ty), quote!(#ident))
         }
@@ -395,16 +402,9 @@ fn assertions(krate: &Krate, decl: &RouteDecl, sig: &Signature) -> TokenStream {
         let span = type_span(ty);
         let rt = krate.private_at(span);
         match arg.role {
-            Role::Input => {
-                let de = if decl.method.reads_body() {
-                    quote_spanned!(span=> #rt::assert_body_deserialize::<#ty>)
-                } else {
-                    quote_spanned!(span=> #rt::assert_query_deserialize::<#ty>)
-                };
-                checks.push(de);
-                // `JsonSchema` is required (and reported, at the type) by the route's metadata.
-                checks.push(quote_spanned!(span=> #rt::assert_validate::<#ty>));
-            }
+            // `Deserialize` and `Validate` are required (and reported, at the type) where the
+            // input's source is named, `JsonSchema` by the route's metadata.
+            Role::Input => {}
             Role::Path => checks.push(quote_spanned!(span=> #rt::assert_path_param::<#ty>)),
             Role::Extract => checks.push(quote_spanned!(span=> #rt::assert_extractor::<#ty>)),
             Role::Ctx => {}

@@ -110,8 +110,6 @@ impl plugin_route_create_item {
     };
 }
 const _: () = {
-    let _ = ::plugin_routes::__private::assert_body_deserialize::<CreateItem>;
-    let _ = ::plugin_routes::__private::assert_validate::<CreateItem>;
     let _ = ::plugin_routes::__private::assert_responder::<
         ::plugin_routes::__private::Output<
             <Item as ::plugin_routes::__private::CheckedOutput>::Output,
@@ -243,7 +241,9 @@ impl ::plugin_routes::__private::Route<ItemsState> for plugin_route_create_item 
                 ::plugin_routes::__private::serve::<
                     ItemsState,
                     ::plugin_routes::__private::NoParams,
-                    ::plugin_routes::__private::JsonBody<CreateItem>,
+                    ::plugin_routes::__private::JsonBody<
+                        <<CreateItem as ::plugin_routes::__private::CheckedInput>::Input as ::plugin_routes::__private::IsValidated>::Input,
+                    >,
                     (),
                     ::plugin_routes::__private::Output<
                         <Item as ::plugin_routes::__private::CheckedOutput>::Output,

@@ -117,8 +117,6 @@ impl plugin_route_apply {
 }
 const _: () = {
     let _ = ::plugin_routes::__private::assert_path_param::<String>;
-    let _ = ::plugin_routes::__private::assert_body_deserialize::<Apply>;
-    let _ = ::plugin_routes::__private::assert_validate::<Apply>;
     let _ = ::plugin_routes::__private::assert_operations_enabled::<()>;
     let _ = ::plugin_routes::__private::assert_stored::<String>;
     let _ = ::plugin_routes::__private::assert_stored::<Apply>;
@@ -255,7 +253,9 @@ impl ::plugin_routes::__private::Route<PlanState> for plugin_route_apply {
                 ::plugin_routes::__private::serve::<
                     PlanState,
                     ::plugin_routes::__private::PathOf<(String,)>,
-                    ::plugin_routes::__private::JsonBody<Apply>,
+                    ::plugin_routes::__private::JsonBody<
+                        <<Apply as ::plugin_routes::__private::CheckedInput>::Input as ::plugin_routes::__private::IsValidated>::Input,
+                    >,
                     (),
                     ::plugin_routes::__private::Accepted,
                     _,

@@ -86,8 +86,6 @@ impl plugin_route_clear_tags {
     };
 }
 const _: () = {
-    let _ = ::plugin_routes::__private::assert_query_deserialize::<TagQuery>;
-    let _ = ::plugin_routes::__private::assert_validate::<TagQuery>;
     let _ = ::plugin_routes::__private::assert_extractor::<HeaderMap>;
     let _ = ::plugin_routes::__private::assert_empty_output::<()>;
 };
@@ -201,7 +199,9 @@ impl<
                 ::plugin_routes::__private::serve::<
                     __S,
                     ::plugin_routes::__private::NoParams,
-                    ::plugin_routes::__private::QueryInput<TagQuery>,
+                    ::plugin_routes::__private::QueryInput<
+                        <<TagQuery as ::plugin_routes::__private::CheckedInput>::Input as ::plugin_routes::__private::IsValidated>::Input,
+                    >,
                     (HeaderMap,),
                     ::plugin_routes::__private::NoContent<()>,
                     _,

@@ -492,13 +492,18 @@ fn field_and_message(path: String, message: &str, syntax: bool) -> (String, Stri
 
 /// A route's input is validated with garde before the handler sees it. Named in the bounds of
 /// the input sources (not `garde::Validate` itself), so a missing derive is reported in these
-/// words wherever the compiler meets it.
+/// words where it is a bound; where the macros name a route's input through `Input` (one error
+/// at the type, `__private::CheckedInput`), rustc says the type is not `Validate`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is a route's input, so it must derive `Validate` (garde)",
     label = "add `#[derive(Validate)]` to `{Self}` (with `use plugin_routes::prelude::*;` or `use garde::Validate;`)",
     note = "mark each field `#[garde(...)]` with its rules, or `#[garde(skip)]` for a field without any"
 )]
 pub trait IsValidated {
+    /// The type itself: the macros name a route's input through it, so a missing derive is one
+    /// error at the type (`__private::CheckedInput`).
+    type Input;
+
     /// Runs the type's garde rules.
     fn check(&self) -> Result<(), garde::Report>;
 }
@@ -507,6 +512,8 @@ impl<T: garde::Validate> IsValidated for T
 where
     T::Context: Default,
 {
+    type Input = T;
+
     fn check(&self) -> Result<(), garde::Report> {
         self.validate()
     }
