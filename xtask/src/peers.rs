@@ -187,6 +187,14 @@ impl Options {
         })
     }
 
+    /// The index in [`PEERS`] of the server built as `binary`, if it is measured.
+    fn measured(&self, binary: &str) -> Option<usize> {
+        PEERS
+            .iter()
+            .position(|p| p.binary == binary)
+            .filter(|&i| self.measures(i))
+    }
+
     /// Whether the `i`th server of [`PEERS`] is measured.
     fn measures(&self, i: usize) -> bool {
         i == BASE
@@ -788,12 +796,6 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             );
         }
     }
-    let index = |binary: &str| {
-        PEERS
-            .iter()
-            .position(|p| p.binary == binary)
-            .filter(|&i| options.measures(i))
-    };
     // This project (and raw hyper doing the work) against raw hyper answering fixed bytes; then
     // this project against raw hyper doing the same work, the floor for the contract.
     let against = |base: usize, title: &str, who: &dyn Fn(&Peer) -> bool| {
@@ -816,14 +818,14 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             }
         }
     };
-    if let Some(hyper) = index("peer-hyper") {
+    if let Some(hyper) = options.measured("peer-hyper") {
         against(
             hyper,
             "Against raw hyper answering fixed bytes",
             &|p: &Peer| p.binary.starts_with("peer-ours") || p.binary == "peer-hyper-work",
         );
     }
-    if let Some(work) = index("peer-hyper-work") {
+    if let Some(work) = options.measured("peer-hyper-work") {
         against(
             work,
             "Against raw hyper doing the same work by hand",
@@ -884,14 +886,8 @@ pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
         rows.push(per_route);
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let position = |binary: &str| {
-        PEERS
-            .iter()
-            .position(|p| p.binary == binary)
-            .filter(|&i| options.measures(i))
-    };
-    let hyper = position("peer-hyper");
-    let work = position("peer-hyper-work");
+    let hyper = options.measured("peer-hyper");
+    let work = options.measured("peer-hyper-work");
     println!(
         "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum, to raw hyper answering fixed bytes, and to raw hyper doing the same work by hand.\n",
         options.processes
