@@ -89,6 +89,16 @@ pub(crate) const PEERS: &[Peer] = &[
         own_answers: &[],
         env: &[],
     },
+    // The same work by hand again, routed by axum's router: the least a server built on that
+    // router spends, as every plugin served by this project is.
+    Peer {
+        name: "axum's router, the same work by hand",
+        binary: "peer-axum-work",
+        validates: true,
+        in_process: true,
+        own_answers: &[],
+        env: &[],
+    },
     // This project again, recording metrics and tracing every request (`peer-ours` built with
     // its `observed` feature): each span sampled, then each dropped by the sampler.
     Peer {
@@ -822,13 +832,20 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
         against(
             hyper,
             "Against raw hyper answering fixed bytes",
-            &|p: &Peer| p.binary.starts_with("peer-ours") || p.binary == "peer-hyper-work",
+            &|p: &Peer| p.binary.starts_with("peer-ours") || p.binary.ends_with("-work"),
         );
     }
     if let Some(work) = options.measured("peer-hyper-work") {
         against(
             work,
             "Against raw hyper doing the same work by hand",
+            &|p: &Peer| p.binary.starts_with("peer-ours") || p.binary == "peer-axum-work",
+        );
+    }
+    if let Some(routed) = options.measured("peer-axum-work") {
+        against(
+            routed,
+            "Against axum's router with the same work by hand",
             &|p: &Peer| p.binary.starts_with("peer-ours"),
         );
     }
@@ -888,14 +905,15 @@ pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&scratch);
     let hyper = options.measured("peer-hyper");
     let work = options.measured("peer-hyper-work");
+    let routed = options.measured("peer-axum-work");
     println!(
-        "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum, to raw hyper answering fixed bytes, and to raw hyper doing the same work by hand.\n",
+        "\nOver loopback, under callgrind: the server process's instructions per request (all its threads, kernel excluded), {SOCKET_REQUESTS} requests over 4 keep-alive connections 8 at a time, after as many to warm up; median of {} processes [lowest, highest]. Ratios to hand-written axum, to raw hyper answering fixed bytes, to raw hyper doing the same work by hand, and to axum's router with that work.\n",
         options.processes
     );
     println!(
-        "| server | `GET` | to axum | to raw hyper | to the same work | `POST` | to axum | to raw hyper | to the same work |"
+        "| server | `GET` | to axum | to raw hyper | to the same work | to it routed | `POST` | to axum | to raw hyper | to the same work | to it routed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (i, routes) in rows.iter().enumerate() {
         if routes.is_empty() {
             continue;
@@ -909,13 +927,14 @@ pub(crate) fn socket(bin: &Path, options: &Options) -> Result<(), String> {
                 })
             };
             format!(
-                "{:.0} [{:.0}, {:.0}] | {:.3} | {} | {}",
+                "{:.0} [{:.0}, {:.0}] | {:.3} | {} | {} | {}",
                 m,
                 c[0],
                 c[c.len() - 1],
                 m / median(&rows[BASE][r]),
                 to(hyper),
-                to(work)
+                to(work),
+                to(routed)
             )
         };
         println!("| {} | {} | {} |", PEERS[i].name, cell(0), cell(1));
