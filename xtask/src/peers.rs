@@ -89,8 +89,8 @@ pub(crate) const PEERS: &[Peer] = &[
         own_answers: &[],
         env: &[],
     },
-    // The same work by hand again, routed by axum's router: the least a server built on that
-    // router spends, as every plugin served by this project is.
+    // The same work by hand again, routed by axum's router: what that router adds to the least
+    // work, for any server routed by it, as every plugin served by this project is.
     Peer {
         name: "axum's router, the same work by hand",
         binary: "peer-axum-work",

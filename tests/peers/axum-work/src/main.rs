@@ -2,9 +2,10 @@
 //! by axum's `Router`: the match, the path parameter it inserts, the boxed route it clones, the
 //! boxed body and the `Content-Length` it sets. Nothing else sits between the connection and the
 //! work: each route is a plain service (`get_service`, `post_service`: not a handler, whose
-//! future axum boxes once more), with no extractor and no middleware; the request id and the
-//! timeout are the same code as the raw hyper server's, around the router. The routes are
-//! mounted as this project mounts its own, a service for a method on a path.
+//! future axum boxes once more), with no extractor and no middleware. Each route takes its
+//! request id and times its work itself, with the raw hyper server's code, as this project's
+//! routes do; the routes are mounted as this project mounts its own, a service for a method on
+//! a path.
 //!
 //! It is the floor for any server that routes with axum's router, as every plugin served by this
 //! project does: what answering the contract costs on this stack once that router is in the path.
@@ -12,7 +13,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
@@ -20,36 +21,42 @@ use peer_hyper_work::{create_item, get_item, no_route, not_allowed, request_id, 
 use std::convert::Infallible;
 use tower::ServiceExt as _;
 
-/// The request id, made or taken before the router, for the routes' answers.
-#[derive(Clone)]
-struct RequestId(HeaderValue);
-
-fn id_of(request: &Request) -> HeaderValue {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .map(|RequestId(id)| id.clone())
-        .unwrap_or_else(|| request_id(request.headers()))
+/// A route's work with its request id, made or taken here, and its answer timed: inside the
+/// route, as this project's routes do both.
+async fn timed<F, Fut>(request: Request, work: F) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    F: FnOnce(Request, HeaderValue) -> Fut,
+    Fut: Future<Output = Response<Full<Bytes>>>,
+{
+    let id = request_id(request.headers());
+    let answer = within_time(&id, work(request, id.clone())).await;
+    Ok(answer.unwrap_or_else(|late| late))
 }
 
 async fn get(request: Request) -> Result<Response<Full<Bytes>>, Infallible> {
-    let id = id_of(&request);
-    // The router matched `/items/{id}`: the id is the last segment.
-    let segment = request.uri().path().rsplit('/').next().unwrap_or_default();
-    Ok(get_item(segment, id))
+    timed(request, |request, id| async move {
+        // The router matched `/items/{id}`: the id is what follows the prefix.
+        let path = request.uri().path();
+        let segment = path
+            .strip_prefix(peers::ITEMS)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or_default();
+        get_item(segment, id)
+    })
+    .await
 }
 
 async fn create(request: Request) -> Result<Response<Full<Bytes>>, Infallible> {
-    let id = id_of(&request);
-    Ok(create_item(request, id).await)
+    timed(request, create_item).await
 }
 
 async fn unrouted(request: Request) -> Response<Full<Bytes>> {
-    no_route(request.method(), request.uri().path(), id_of(&request))
+    let id = request_id(request.headers());
+    no_route(request.method(), request.uri().path(), id)
 }
 
 async fn wrong_method(request: Request) -> Response<Full<Bytes>> {
-    not_allowed(request.method(), id_of(&request))
+    not_allowed(request.method(), request_id(request.headers()))
 }
 
 fn app() -> Router {
@@ -66,22 +73,6 @@ fn app() -> Router {
         .method_not_allowed_fallback(wrong_method)
 }
 
-/// One request: its id made or taken, the router called, its answer timed.
-async fn handle<B>(router: Router, mut request: http::Request<B>) -> Result<Response, Infallible>
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    let id = request_id(request.headers());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let answer = within_time(&id, router.oneshot(request)).await;
-    Ok(match answer {
-        Ok(Ok(response)) => response,
-        Ok(Err(never)) => match never {},
-        Err(late) => late.into_response(),
-    })
-}
-
 fn main() {
     let router = app();
     match peers::mode() {
@@ -96,9 +87,11 @@ fn main() {
                     let router = router.clone();
                     tokio::spawn(async move {
                         let io = hyper_util::rt::TokioIo::new(stream);
-                        let service = hyper::service::service_fn(move |request| {
-                            handle::<hyper::body::Incoming>(router.clone(), request)
-                        });
+                        let service = hyper::service::service_fn(
+                            move |request: http::Request<hyper::body::Incoming>| {
+                                router.clone().oneshot(request)
+                            },
+                        );
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(io, service)
                             .await;
@@ -109,7 +102,8 @@ fn main() {
         peers::Mode::Count { route, requests } => peers::count(route, requests, |route| {
             let router = router.clone();
             async move {
-                let response = handle(router, route.request::<Body>())
+                let response = router
+                    .oneshot(route.request::<Body>())
                     .await
                     .unwrap_or_else(|never| match never {});
                 let status = response.status().as_u16();
