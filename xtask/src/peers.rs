@@ -714,6 +714,28 @@ struct Series {
     busy: Vec<f64>,
 }
 
+/// How busy a server's core must be, over a measured span, for its CPU a request to be read as
+/// the cost of a request and not partly of waiting for the client.
+const SATURATED: f64 = 0.95;
+
+impl Series {
+    /// This series' rounds in which both it and `other` had their cores at least [`SATURATED`]
+    /// busy (rounds are paired by index).
+    fn saturated_with(&self, other: &Series) -> Series {
+        let mut kept = Series::default();
+        for (r, (&mine, &theirs)) in self.busy.iter().zip(&other.busy).enumerate() {
+            if mine >= SATURATED && theirs >= SATURATED {
+                kept.rps.push(self.rps[r]);
+                kept.p50.push(self.p50[r]);
+                kept.p99.push(self.p99[r]);
+                kept.cpu.push(self.cpu[r]);
+                kept.busy.push(mine);
+            }
+        }
+        kept
+    }
+}
+
 /// Loads every server, round by round, and prints the tables.
 pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     ensure_wrk()?;
@@ -809,21 +831,37 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
     // This project (and raw hyper doing the work) against raw hyper answering fixed bytes; then
     // this project against raw hyper doing the same work, the floor for the contract.
     let against = |base: usize, title: &str, who: &dyn Fn(&Peer) -> bool| {
-        println!("\n{title}, round by round (median [lowest, highest]):\n");
-        println!("| server | route | requests/s, ratio | server CPU per request, ratio |");
-        println!("|---|---|---:|---:|");
+        println!(
+            "\n{title}, round by round (median [lowest, highest]), first over every round, then over the rounds where both servers' cores were at least {:.0} % busy: a server with time to spare spends more CPU a request, so a ratio to it says little.\n",
+            SATURATED * 100.0
+        );
+        println!(
+            "| server | route | requests/s, ratio | server CPU per request, ratio | rounds both saturated | requests/s, ratio, those rounds | CPU, ratio, those rounds |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|");
         for (i, p) in PEERS.iter().enumerate() {
             if i == base || !who(p) || !options.measures(i) {
                 continue;
             }
             for route in Route::ALL {
                 let (a, b) = (&series[i][route as usize], &series[base][route as usize]);
+                let (sa, sb) = (a.saturated_with(b), b.saturated_with(a));
+                let (rps, cpu) = if sa.rps.is_empty() {
+                    ("—".to_owned(), "—".to_owned())
+                } else {
+                    (
+                        ratio_spread(&sa.rps, &sb.rps, 3),
+                        ratio_spread(&sa.cpu, &sb.cpu, 3),
+                    )
+                };
                 println!(
-                    "| {} | `{}` | {} | {} |",
+                    "| {} | `{}` | {} | {} | {} of {} | {rps} | {cpu} |",
                     p.name,
                     route.label(),
                     ratio_spread(&a.rps, &b.rps, 3),
-                    ratio_spread(&a.cpu, &b.cpu, 3)
+                    ratio_spread(&a.cpu, &b.cpu, 3),
+                    sa.rps.len(),
+                    a.rps.len(),
                 );
             }
         }
@@ -1474,5 +1512,27 @@ Transfer/sec:     16.44MB
             table.contains("| tokio | 0.0 % | 100.0 % |") || !table.contains("| tokio |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn only_rounds_where_both_cores_were_saturated_are_paired() {
+        let series = |busy: &[f64], cpu: &[f64]| Series {
+            rps: cpu.iter().map(|c| 1e6 / c).collect(),
+            p50: vec![0.0; cpu.len()],
+            p99: vec![0.0; cpu.len()],
+            cpu: cpu.to_vec(),
+            busy: busy.to_vec(),
+        };
+        // Round 2 has the base's core idle a fifth of the time; round 3 the server's.
+        let ours = series(&[0.97, 0.99, 0.80, 0.96], &[6.0, 6.2, 9.0, 6.1]);
+        let base = series(&[0.96, 0.84, 0.98, 0.95], &[5.0, 8.0, 5.1, 5.0]);
+        let (a, b) = (ours.saturated_with(&base), base.saturated_with(&ours));
+        assert_eq!(a.cpu, [6.0, 6.1]);
+        assert_eq!(b.cpu, [5.0, 5.0]);
+        assert_eq!(a.busy, [0.97, 0.96]);
+        assert_eq!(ratio_spread(&a.cpu, &b.cpu, 2), "1.22 [1.20, 1.22]");
+        // No round where both were saturated: nothing is paired.
+        let idle = series(&[0.5, 0.5, 0.5, 0.5], &[9.0; 4]);
+        assert!(ours.saturated_with(&idle).cpu.is_empty());
     }
 }
