@@ -828,8 +828,9 @@ pub(crate) fn load(bin: &Path, options: &Options) -> Result<(), String> {
             );
         }
     }
-    // This project (and raw hyper doing the work) against raw hyper answering fixed bytes; then
-    // this project against raw hyper doing the same work, the floor for the contract.
+    // This project and both servers doing the work by hand against raw hyper answering fixed
+    // bytes; this project and axum's router doing the work against raw hyper doing it; this
+    // project against axum's router doing it.
     let against = |base: usize, title: &str, who: &dyn Fn(&Peer) -> bool| {
         println!(
             "\n{title}, round by round (median [lowest, highest]), first over every round, then over the rounds where both servers' cores were at least {:.0} % busy: a server with time to spare spends more CPU a request, so a ratio to it says little.\n",

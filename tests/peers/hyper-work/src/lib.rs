@@ -44,10 +44,10 @@ struct Item {
 }
 
 #[derive(Serialize)]
-pub struct Detail<'a> {
-    pub location: &'a str,
-    pub path: &'a str,
-    pub message: String,
+struct Detail<'a> {
+    location: &'a str,
+    path: &'a str,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -121,7 +121,7 @@ fn json(status: StatusCode, body: Vec<u8>, id: HeaderValue) -> Response<Full<Byt
 }
 
 /// A failure in the envelope, with its request id in the body and the header.
-pub fn failure(
+fn failure(
     status: StatusCode,
     code: &str,
     message: &str,
@@ -141,12 +141,7 @@ pub fn failure(
 }
 
 /// `400 INVALID_INPUT`, naming where the input is wrong.
-pub fn invalid(
-    location: &str,
-    path: &str,
-    message: String,
-    id: HeaderValue,
-) -> Response<Full<Bytes>> {
+fn invalid(location: &str, path: &str, message: String, id: HeaderValue) -> Response<Full<Bytes>> {
     failure(
         StatusCode::BAD_REQUEST,
         "INVALID_INPUT",
@@ -264,7 +259,7 @@ where
 }
 
 /// Both routes, the path compared as text; `404` and `405` in the envelope for the rest.
-pub async fn route<B>(request: Request<B>, id: HeaderValue) -> Response<Full<Bytes>>
+async fn route<B>(request: Request<B>, id: HeaderValue) -> Response<Full<Bytes>>
 where
     B: hyper::body::Body,
     B::Error: std::error::Error + Send + Sync + 'static,
